@@ -1,0 +1,366 @@
+"""The music data model: scores, notes, performances.
+
+Units, everywhere in the project:
+
+* ``*_ql``  — positions and durations in quarter notes ("quarter lengths"), counted from the
+  start of the piece (``onset_ql``) or as a length (``duration_ql``). A 6/8 bar is 3.0 ql long.
+* ``*_s``   — seconds. For a ``Score`` they come from its tempo map; for a ``Performance`` they
+  are the times in the take.
+* ``bpm``   — tempo in quarter notes per minute, whatever the time signature's beat is.
+* ``pitch`` — MIDI note number (60 = middle C), an ``int``.
+* ``cents`` — deviation from the equal-tempered pitch, 100 cents = one semitone.
+* ``measure`` — the measure number printed in the score (may start at 0 for a pickup).
+* ``beat``  — 1-based position inside the measure in the time signature's beats
+  (beat 1.0 is the downbeat; in 6/8 a beat is a dotted quarter).
+
+Every class here is a frozen dataclass: music data is never modified in place; functions make
+new objects (``Score.slice_measures``, ``dataclasses.replace``).
+
+Note ids: each score note has a stable ``id`` such as ``P1-m3-n2`` (part ``P1``, measure 3, third
+sounding note of that measure in onset/pitch order). The same id is written into exported
+MusicXML (``<note id=...>``) and so appears in Verovio's SVG, which lets marks find their note.
+Tied notes are one sounding ``Note``; ``tied_ids`` lists the ids of the continuation noteheads.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_BPM = 120.0
+
+
+@dataclass(frozen=True)
+class TempoChange:
+    """A tempo that holds from ``position_ql`` until the next change."""
+
+    position_ql: float
+    bpm: float  # quarter notes per minute
+
+
+@dataclass(frozen=True)
+class TimeSignature:
+    measure: int
+    position_ql: float
+    numerator: int
+    denominator: int
+
+    @property
+    def text(self) -> str:
+        return f"{self.numerator}/{self.denominator}"
+
+    @property
+    def bar_ql(self) -> float:
+        return self.numerator * 4.0 / self.denominator
+
+
+@dataclass(frozen=True)
+class KeySignature:
+    measure: int
+    position_ql: float
+    fifths: int  # sharps (>0) or flats (<0)
+    mode: str | None = None  # "major", "minor" or None when the file does not say
+
+    @property
+    def text(self) -> str:
+        return key_name(fifths=self.fifths, mode=self.mode)
+
+
+_MAJOR_BY_FIFTHS = ["Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#"]
+_MINOR_BY_FIFTHS = ["ab", "eb", "bb", "f", "c", "g", "d", "a", "e", "b", "f#", "c#", "g#", "d#", "a#"]
+
+
+def key_name(*, fifths: int, mode: str | None) -> str:
+    """'D major', 'b minor', or for an unknown mode the major key's name with its signature."""
+    index = max(-7, min(7, fifths)) + 7
+    if mode == "minor":
+        return f"{_MINOR_BY_FIFTHS[index]} minor"
+    return f"{_MAJOR_BY_FIFTHS[index]} major"
+
+
+@dataclass(frozen=True)
+class Measure:
+    number: int
+    start_ql: float
+    duration_ql: float  # as written: a pickup bar is shorter than its time signature
+    time_signature: str  # "3/4"
+
+    @property
+    def end_ql(self) -> float:
+        return self.start_ql + self.duration_ql
+
+
+@dataclass(frozen=True)
+class Part:
+    id: str  # "P1", "P2", ... stable within a file
+    name: str
+    program: int = 0  # General MIDI program (0 = acoustic grand piano)
+
+
+@dataclass(frozen=True)
+class Note:
+    """One sounding score note (tied noteheads merged into one)."""
+
+    id: str
+    pitch: int
+    onset_ql: float
+    duration_ql: float
+    onset_s: float
+    duration_s: float
+    part: str  # Part.id
+    measure: int
+    beat: float
+    voice: int = 1
+    velocity: int = 80
+    tied_ids: tuple[str, ...] = ()
+
+    @property
+    def offset_ql(self) -> float:
+        return self.onset_ql + self.duration_ql
+
+    @property
+    def offset_s(self) -> float:
+        return self.onset_s + self.duration_s
+
+
+@dataclass(frozen=True)
+class TempoMap:
+    """Piecewise-constant tempo; converts quarter-note positions to seconds and back."""
+
+    changes: tuple[TempoChange, ...] = (TempoChange(0.0, DEFAULT_BPM),)
+
+    def __post_init__(self) -> None:
+        if not self.changes:
+            object.__setattr__(self, "changes", (TempoChange(0.0, DEFAULT_BPM),))
+        changes = sorted(self.changes, key=lambda c: c.position_ql)
+        if changes[0].position_ql > 0:
+            changes.insert(0, TempoChange(0.0, changes[0].bpm))
+        for change in changes:
+            if not change.bpm > 0:
+                raise ValueError(f"tempo must be positive, got {change.bpm} bpm")
+        object.__setattr__(self, "changes", tuple(changes))
+        starts_s = [0.0]
+        for previous, current in zip(changes, changes[1:], strict=False):
+            starts_s.append(starts_s[-1] + (current.position_ql - previous.position_ql) * 60.0 / previous.bpm)
+        object.__setattr__(self, "_starts_s", tuple(starts_s))
+        object.__setattr__(self, "_positions_ql", tuple(c.position_ql for c in changes))
+
+    @property
+    def initial_bpm(self) -> float:
+        return self.changes[0].bpm
+
+    def scaled(self, *, bpm: float) -> TempoMap:
+        """The same map with every tempo scaled so that the first one is ``bpm``."""
+        factor = bpm / self.initial_bpm
+        return TempoMap(tuple(TempoChange(c.position_ql, c.bpm * factor) for c in self.changes))
+
+    def bpm_at(self, position_ql: float) -> float:
+        index = max(0, bisect.bisect_right(self._positions_ql, position_ql) - 1)
+        return self.changes[index].bpm
+
+    def seconds_at(self, position_ql: float) -> float:
+        index = max(0, bisect.bisect_right(self._positions_ql, position_ql) - 1)
+        change = self.changes[index]
+        return self._starts_s[index] + (position_ql - change.position_ql) * 60.0 / change.bpm
+
+    def position_at(self, seconds: float) -> float:
+        index = max(0, bisect.bisect_right(self._starts_s, seconds) - 1)
+        change = self.changes[index]
+        return change.position_ql + (seconds - self._starts_s[index]) * change.bpm / 60.0
+
+
+@dataclass(frozen=True)
+class Score:
+    """A piece as written: parts, notes, measures, signatures and tempo."""
+
+    title: str
+    parts: tuple[Part, ...]
+    notes: tuple[Note, ...]  # sorted by (onset_ql, pitch)
+    measures: tuple[Measure, ...]
+    time_signatures: tuple[TimeSignature, ...] = ()
+    key_signatures: tuple[KeySignature, ...] = ()
+    tempo_map: TempoMap = field(default_factory=TempoMap)
+    source_path: Path | None = None
+    composer: str = ""
+
+    # --- lookups -------------------------------------------------------------------------
+    def part(self, part_id_or_name: str) -> Part:
+        for part in self.parts:
+            if part_id_or_name in (part.id, part.name):
+                return part
+        lowered = part_id_or_name.lower()
+        for part in self.parts:
+            if part.name.lower() == lowered:
+                return part
+        names = ", ".join(f"{p.id} ({p.name})" for p in self.parts)
+        raise KeyError(f"no part named {part_id_or_name!r}; parts are {names}")
+
+    def notes_of(self, part_id: str) -> tuple[Note, ...]:
+        return tuple(n for n in self.notes if n.part == part_id)
+
+    def note_by_id(self, note_id: str) -> Note:
+        for note in self.notes:
+            if note.id == note_id or note_id in note.tied_ids:
+                return note
+        raise KeyError(note_id)
+
+    def measure(self, number: int) -> Measure:
+        for measure in self.measures:
+            if measure.number == number:
+                return measure
+        raise KeyError(f"no measure {number}")
+
+    def measure_at(self, position_ql: float) -> Measure | None:
+        starts = [m.start_ql for m in self.measures]
+        index = bisect.bisect_right(starts, position_ql + 1e-9) - 1
+        return self.measures[index] if index >= 0 else None
+
+    @property
+    def duration_ql(self) -> float:
+        ends = [m.end_ql for m in self.measures] + [n.offset_ql for n in self.notes]
+        return max(ends, default=0.0)
+
+    @property
+    def duration_s(self) -> float:
+        return self.seconds_at(self.duration_ql)
+
+    @property
+    def time_signature(self) -> str:
+        return self.time_signatures[0].text if self.time_signatures else "4/4"
+
+    @property
+    def key(self) -> str | None:
+        return self.key_signatures[0].text if self.key_signatures else None
+
+    # --- time ----------------------------------------------------------------------------
+    def seconds_at(self, position_ql: float, *, bpm: float | None = None) -> float:
+        """Seconds from the start at ``position_ql``; ``bpm`` plays the piece at another tempo
+        (the first tempo becomes ``bpm`` and later tempo changes keep their proportions)."""
+        tempo = self.tempo_map if bpm is None else self.tempo_map.scaled(bpm=bpm)
+        return tempo.seconds_at(position_ql)
+
+    def position_at(self, seconds: float, *, bpm: float | None = None) -> float:
+        """Quarter-note position reached after ``seconds`` (inverse of ``seconds_at``)."""
+        tempo = self.tempo_map if bpm is None else self.tempo_map.scaled(bpm=bpm)
+        return tempo.position_at(seconds)
+
+    def at_tempo(self, *, bpm: float) -> Score:
+        """This score with its tempo map scaled so that it starts at ``bpm``."""
+        tempo = self.tempo_map.scaled(bpm=bpm)
+        return replace(self, tempo_map=tempo, notes=_timed(self.notes, tempo))
+
+    # --- slicing -------------------------------------------------------------------------
+    def slice_measures(self, first: int, last: int) -> Score:
+        """Measures ``first``..``last`` (inclusive, printed numbers), positions kept as in the
+        full piece so that ids, positions and measure numbers still match the original."""
+        chosen = tuple(m for m in self.measures if first <= m.number <= last)
+        if not chosen:
+            numbers = [m.number for m in self.measures]
+            raise KeyError(f"no measures {first}-{last}; the piece has {min(numbers, default=0)}-{max(numbers, default=0)}")
+        start, end = chosen[0].start_ql, chosen[-1].end_ql
+        notes = tuple(n for n in self.notes if start - 1e-9 <= n.onset_ql < end - 1e-9)
+        return replace(self, measures=chosen, notes=notes)
+
+    def only_parts(self, part_ids: Iterable[str]) -> Score:
+        wanted = set(part_ids)
+        return replace(
+            self,
+            parts=tuple(p for p in self.parts if p.id in wanted),
+            notes=tuple(n for n in self.notes if n.part in wanted),
+        )
+
+
+def _timed(notes: Sequence[Note], tempo: TempoMap) -> tuple[Note, ...]:
+    out = []
+    for note in notes:
+        onset_s = tempo.seconds_at(note.onset_ql)
+        out.append(replace(note, onset_s=onset_s, duration_s=tempo.seconds_at(note.offset_ql) - onset_s))
+    return tuple(out)
+
+
+def time_notes(notes: Sequence[Note], tempo: TempoMap) -> tuple[Note, ...]:
+    """Fill in ``onset_s``/``duration_s`` of ``notes`` from ``tempo``."""
+    return _timed(notes, tempo)
+
+
+@dataclass(frozen=True)
+class PlayedNote:
+    """A note as played: from a MIDI keyboard or file, or transcribed from audio."""
+
+    pitch: int
+    onset_s: float
+    offset_s: float
+    velocity: int = 80
+    cents: float | None = None  # intonation, audio only
+    confidence: float | None = None  # transcription confidence 0..1, audio only
+    channel: int = 0
+
+    @property
+    def duration_s(self) -> float:
+        return self.offset_s - self.onset_s
+
+
+@dataclass(frozen=True, eq=False)
+class PitchTrack:
+    """A frame-wise f0 curve: ``times_s``, ``f0_hz`` (0 where unvoiced) and ``confidence``."""
+
+    times_s: tuple[float, ...]
+    f0_hz: tuple[float, ...]
+    confidence: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PedalEvent:
+    time_s: float
+    down: bool
+
+
+@dataclass(frozen=True)
+class Performance:
+    """What a student played, in seconds from the start of the take."""
+
+    notes: tuple[PlayedNote, ...]  # sorted by onset
+    pitch_track: PitchTrack | None = None
+    source_path: Path | None = None
+    pedal: tuple[PedalEvent, ...] = ()
+
+    @property
+    def duration_s(self) -> float:
+        return max((n.offset_s for n in self.notes), default=0.0)
+
+    @property
+    def is_audio(self) -> bool:
+        return any(n.cents is not None for n in self.notes) or self.pitch_track is not None
+
+    def sustained(self) -> Performance:
+        """Notes with offsets extended while the sustain pedal is down (what is heard)."""
+        if not self.pedal:
+            return self
+        downs: list[tuple[float, float]] = []
+        start: float | None = None
+        for event in sorted(self.pedal, key=lambda e: e.time_s):
+            if event.down and start is None:
+                start = event.time_s
+            elif not event.down and start is not None:
+                downs.append((start, event.time_s))
+                start = None
+        if start is not None:
+            downs.append((start, float("inf")))
+        notes = []
+        for note in self.notes:
+            offset = note.offset_s
+            for down_s, up_s in downs:
+                if down_s <= offset < up_s:
+                    offset = up_s if up_s != float("inf") else max(offset, self.duration_s)
+            notes.append(replace(note, offset_s=offset))
+        return replace(self, notes=tuple(notes))
+
+
+def sort_notes(notes: Iterable[Note]) -> tuple[Note, ...]:
+    return tuple(sorted(notes, key=lambda n: (n.onset_ql, n.pitch, n.part)))
+
+
+def sort_played(notes: Iterable[PlayedNote]) -> tuple[PlayedNote, ...]:
+    return tuple(sorted(notes, key=lambda n: (n.onset_s, n.pitch)))
