@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check tutor ui models tests
 
 bench: $(STAMP)
-	$(PY) -m tests.bench
+	$(PY) -m tests.bench $(BENCH)
 
 setup: $(STAMP)
 
