@@ -1,3 +1,5 @@
+"""Shared test helpers. Import them as ``from tests.conftest import shared, REPO`` (tests/ is a package)."""
+
 from __future__ import annotations
 
 import os

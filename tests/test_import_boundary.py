@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import REPO
+from tests.conftest import REPO
 
 CORE_MODULES = ["tutor", "tutor.music", "tutor.scoreio", "tutor.cli", "tutor.errors", "tutor.safety"]
 

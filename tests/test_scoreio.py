@@ -1,0 +1,128 @@
+"""Loading, saving and round trips of scores on real files; the data model's time conversions."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from tests.conftest import REPO, shared
+
+from tutor.music import TempoChange, TempoMap
+from tutor.scoreio import load_performance, load_score, musicxml_bytes, save_score
+
+
+def _signature(score):
+    return sorted((n.id, n.pitch, round(n.onset_ql, 3), round(n.duration_ql, 3), n.measure) for n in score.notes)
+
+
+def _round_trip(score, tmp_path, ext):
+    out = tmp_path / f"round{ext}"
+    save_score(score, out)
+    return load_score(out)
+
+
+@pytest.mark.parametrize("ext", [".musicxml", ".mid", ".mxl"])
+def test_round_trip_bach_chorale_keeps_notes_measures_and_ids(tmp_path, ext):
+    score = load_score("corpus:bach/bwv66.6")
+    assert len(score.parts) == 4 and len(score.notes) > 150
+    back = _round_trip(score, tmp_path, ext)
+    assert _signature(back) == _signature(score)
+    assert [m.number for m in back.measures] == [m.number for m in score.measures]  # pickup bar 0 kept
+    assert back.time_signature == "4/4"
+
+
+def test_round_trip_nasap_score(tmp_path):
+    path = shared("nasap-dev", "Bach", "Prelude", "bwv_875", "xml_score.musicxml")
+    score = load_score(path)
+    for ext in (".musicxml", ".mid"):
+        back = _round_trip(score, tmp_path, ext)
+        assert _signature(back) == _signature(score), ext
+
+
+def test_round_trip_nottingham_midi(tmp_path):
+    folder = shared("nottingham", "MIDI")
+    files = sorted(folder.glob("*.mid"))
+    for path in random.Random(7).sample(files, 3):
+        score = load_score(path)
+        assert score.notes and score.measures
+        for ext in (".musicxml", ".mid"):
+            back = _round_trip(score, tmp_path, ext)
+            assert _signature(back) == _signature(score), (path.name, ext)
+
+
+def test_multi_tune_abc_by_index():
+    path = shared("nottingham", "ABC_cleaned", "ashover.abc")
+    first = load_score(path, index=0)
+    second = load_score(path, index=1)
+    assert first.title != second.title
+    assert first.notes and second.notes
+
+
+def test_ties_make_one_sounding_note():
+    score = load_score("corpus:bach/bwv66.6")
+    tied = [n for n in score.notes if n.tied_ids]
+    assert tied, "bwv66.6 has tied notes"
+    for note in tied:
+        assert all(t.startswith(note.id + "-t") for t in note.tied_ids)
+        assert score.note_by_id(note.tied_ids[0]) is note
+
+
+def test_ids_are_unique_and_appear_in_musicxml_and_verovio_svg():
+    score = load_score(REPO / "assets" / "demo" / "twinkle.musicxml")
+    ids = [n.id for n in score.notes]
+    assert len(ids) == len(set(ids))
+    xml = musicxml_bytes(score, colors={ids[3]: "#FF0000"}, texts={ids[3]: "late"}).decode()
+    for note_id in ids:
+        assert f'id="{note_id}"' in xml
+    import verovio
+
+    toolkit = verovio.toolkit()
+    toolkit.loadData(xml)
+    svg = toolkit.renderToSVG(1)
+    assert f'id="{ids[0]}"' in svg and f'id="{ids[-1]}"' in svg
+    assert "#FF0000" in svg.upper()
+
+
+def test_note_times_follow_tempo_map():
+    score = load_score(REPO / "assets" / "demo" / "twinkle.musicxml")
+    assert score.tempo_map.initial_bpm == 90
+    fifth = score.notes[4]
+    assert fifth.onset_s == pytest.approx(fifth.onset_ql * 60 / 90)
+    assert score.seconds_at(8.0, bpm=60) == pytest.approx(8.0)
+    assert score.position_at(score.seconds_at(13.5)) == pytest.approx(13.5)
+
+
+def test_tempo_map_with_changes_is_invertible():
+    tempo = TempoMap((TempoChange(0.0, 60.0), TempoChange(4.0, 120.0), TempoChange(10.0, 90.0)))
+    assert tempo.seconds_at(4.0) == pytest.approx(4.0)
+    assert tempo.seconds_at(6.0) == pytest.approx(5.0)
+    for position in (0.0, 3.3, 4.0, 7.5, 10.0, 15.25):
+        assert tempo.position_at(tempo.seconds_at(position)) == pytest.approx(position)
+    assert tempo.scaled(bpm=30).seconds_at(6.0) == pytest.approx(10.0)
+
+
+def test_slice_measures_keeps_positions_and_ids():
+    score = load_score("corpus:bach/bwv66.6")
+    part = score.slice_measures(2, 4)
+    assert [m.number for m in part.measures] == [2, 3, 4]
+    assert {n.measure for n in part.notes} == {2, 3, 4}
+    assert all(score.note_by_id(n.id) == n for n in part.notes)
+
+
+def test_sliced_score_exports_only_those_measures(tmp_path):
+    score = load_score("corpus:bach/bwv66.6").slice_measures(2, 3)
+    back = _round_trip(score, tmp_path, ".musicxml")
+    assert len(back.notes) == len(score.notes)
+    assert sorted(n.pitch for n in back.notes) == sorted(n.pitch for n in score.notes)
+
+
+def test_performance_from_real_midi_keeps_raw_seconds_and_pedal():
+    folder = shared("nasap-dev", "Bach", "Prelude", "bwv_875")
+    performance_file = next(p for p in sorted(folder.glob("*.mid")))
+    performance = load_performance(performance_file)
+    assert len(performance.notes) > 500
+    onsets = [n.onset_s for n in performance.notes]
+    assert onsets == sorted(onsets)
+    assert any(abs(o * 8 - round(o * 8)) > 0.01 for o in onsets)  # not quantised
+    sustained = performance.sustained()
+    assert all(b.offset_s >= a.offset_s for a, b in zip(performance.notes, sustained.notes, strict=True))
