@@ -1,0 +1,385 @@
+"""Note-level alignment of a performance to its score, robust to what students do.
+
+What a take may contain: tempo changes, rubato and pauses (the alignment uses the order of notes
+and their pitches, not their absolute times), ornaments and extra notes, chords played together or
+arpeggiated (in any order), wrong and skipped notes, and restarts (going back a bar or two and
+playing again) or repeats played from a score that does not write them out.
+
+How (two steps; numpy only, no model):
+
+1. **Score following by dynamic programming.** Score notes are grouped into *chords* (notes with
+   the same onset). Each played note, in order, is assigned to a chord: it either belongs to the
+   chord the player is at (another note of the chord, or an extra note), or moves the player on to
+   a later chord (skipping chords costs per chord, capped for big jumps), or — a restart — back to
+   an earlier chord at a fixed cost. A played pitch that is not in the chord costs more the further
+   it is from the chord's pitches. This is a DTW/HMM over (played note, chord) with an explicit
+   backward transition; the band around the best position of the previous note keeps it linear in
+   the length of the piece.
+2. **Local note matching.** Inside each visit of a chord, played notes are matched to score notes
+   by pitch; leftover pairs a semitone or two apart are wrong notes, the rest missed or extra.
+   Notes played slightly out of order across neighbouring chords are then matched if their pitch
+   fits and they were played near that chord.
+
+Inputs are plain arrays (``align_arrays``) so that the same code serves ``tutor.music`` objects
+(``align``), partitura note arrays in the benchmark, and the live follower.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tutor.music import Note, Performance, PlayedNote
+
+# costs of the dynamic programme (unit: one extra note)
+EXTRA_COST = 1.0  # a played note that belongs to no score note
+SKIP_COST = 1.0  # per score chord passed over without playing it
+JUMP_COST = 6.0  # cap on skipping forward (the student leaves out a passage)
+RESTART_COST = 3.0  # going back to an earlier chord
+NEAR_COST = 1.0  # arriving at a chord with a pitch 1-2 semitones from one of its notes
+FAR_COST = 1.6  # arriving at a chord with a pitch far from all of its notes
+CHORD_GAP_S = 0.12  # notes of one chord are normally played within this of each other
+CHORD_GAP_COST_PER_S = 3.0
+BAND_BACK = 192  # chords behind the best position kept in the band (restarts, repeats)
+BAND_AHEAD = 192  # chords ahead of it (skips)
+NEAR_SEMITONES = 2
+OUT_OF_ORDER_S = 0.25  # a note played this close to a neighbouring chord may belong to it
+
+
+@dataclass(frozen=True)
+class NotePair:
+    """One line of the alignment. ``kind``: "match" (same pitch), "wrong_pitch" (another pitch
+    played where the score note was due), "missed" (score note not played), "extra" (played note
+    with no score note). Indices refer to the arrays given to ``align_arrays``."""
+
+    kind: str
+    score_index: int | None
+    perf_index: int | None
+    attempt: int = 0  # 0 = first time through; n = after the n-th restart
+    final: bool = True  # False for a score note's earlier attempts that a restart replayed
+
+
+@dataclass(frozen=True)
+class Restart:
+    """The student went back: ``perf_index`` is the first note played after going back."""
+
+    perf_index: int
+    from_ql: float  # score position reached before going back
+    to_ql: float  # score position played again
+
+
+@dataclass(frozen=True)
+class Alignment:
+    pairs: tuple[NotePair, ...]
+    restarts: tuple[Restart, ...]
+    chord_of_perf: tuple[int, ...]  # chord index each played note was assigned to
+    chord_onsets_ql: tuple[float, ...]
+
+    def matches(self) -> list[NotePair]:
+        return [p for p in self.pairs if p.kind == "match" and p.final]
+
+    def final_pairs(self) -> list[NotePair]:
+        return [p for p in self.pairs if p.final]
+
+
+# ---------------------------------------------------------------------------------------------
+# chords
+# ---------------------------------------------------------------------------------------------
+def group_chords(onsets_ql: np.ndarray, *, tolerance_ql: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+    """(chord index per note, onset per chord) for notes sorted by onset."""
+    order = np.argsort(onsets_ql, kind="stable")
+    chord_of = np.empty(len(onsets_ql), dtype=np.int64)
+    chord_onsets: list[float] = []
+    for index in order:
+        onset = float(onsets_ql[index])
+        if not chord_onsets or onset - chord_onsets[-1] > tolerance_ql:
+            chord_onsets.append(onset)
+        chord_of[index] = len(chord_onsets) - 1
+    return chord_of, np.asarray(chord_onsets, dtype=float)
+
+
+def _pitch_tables(chord_of: np.ndarray, pitches: np.ndarray, n_chords: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean tables [chord, pitch]: the chord has this pitch / a pitch within NEAR_SEMITONES."""
+    has = np.zeros((n_chords, 128), dtype=bool)
+    has[chord_of, np.clip(pitches, 0, 127)] = True
+    near = has.copy()
+    for shift in range(1, NEAR_SEMITONES + 1):
+        near[:, shift:] |= has[:, :-shift]
+        near[:, :-shift] |= has[:, shift:]
+    return has, near
+
+
+# ---------------------------------------------------------------------------------------------
+# step 1: dynamic programme over (played note, chord)
+# ---------------------------------------------------------------------------------------------
+STAY, ADVANCE, JUMP, RESTART = 0, 1, 2, 3
+
+
+def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, near: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Chord index and transition kind for every played note (the cheapest path)."""
+    n_perf, n_chords = len(perf_pitch), has.shape[0]
+    width = min(n_chords, BAND_BACK + BAND_AHEAD)
+    rows = np.empty((n_perf, width), dtype=np.float64)
+    kinds = np.empty((n_perf, width), dtype=np.int8)
+    los = np.empty(n_perf, dtype=np.int64)
+    columns = np.arange(width, dtype=np.float64)
+    inf = np.inf
+
+    def match_cost(j: int, lo: int) -> np.ndarray:
+        p = int(np.clip(perf_pitch[j], 0, 127))
+        h = has[lo:lo + width, p]
+        n = near[lo:lo + width, p]
+        return np.where(h, 0.0, np.where(n, NEAR_COST, FAR_COST))
+
+    # first note: the take starts anywhere, skipping the chords before costs as skipping
+    lo = 0
+    los[0] = lo
+    start = np.minimum(columns * SKIP_COST, JUMP_COST)
+    rows[0] = start + match_cost(0, lo)
+    kinds[0] = JUMP
+    best = int(np.argmin(rows[0]))
+    for j in range(1, n_perf):
+        lo_prev = lo
+        lo = int(np.clip(lo_prev + best - BAND_BACK, 0, n_chords - width))
+        los[j] = lo
+        prev = np.full(width, inf)
+        shift = lo - lo_prev
+        outside_left = inf
+        if shift >= 0:
+            prev[: width - shift] = rows[j - 1][shift:]
+            if shift:
+                outside_left = float(rows[j - 1][:shift].min())
+        else:
+            prev[-shift:] = rows[j - 1][: width + shift]
+        m = match_cost(j, lo)
+        dt = float(perf_onset_s[j] - perf_onset_s[j - 1])
+        gap = max(0.0, dt - CHORD_GAP_S) * CHORD_GAP_COST_PER_S
+        stay = prev + np.minimum(m + gap, EXTRA_COST)
+        # advance from i' < i: linear skip cost, capped at JUMP_COST
+        linear = np.minimum.accumulate(prev - SKIP_COST * columns) + SKIP_COST * columns  # = min_{i'<=i} prev[i'] + s(i-i')
+        advance = np.full(width, inf)
+        advance[1:] = linear[:-1]  # from i' <= i-1, with (i-1-i') skipped chords
+        prefix = np.minimum.accumulate(prev)
+        jump = np.full(width, min(outside_left, inf) + JUMP_COST)
+        jump[1:] = np.minimum(jump[1:], prefix[:-1] + JUMP_COST)
+        suffix = np.minimum.accumulate(prev[::-1])[::-1]
+        restart = np.full(width, inf)
+        restart[:-1] = suffix[1:] + RESTART_COST
+        moves = np.vstack((stay, advance + m, jump + m, restart + m))
+        kind = np.argmin(moves, axis=0)
+        row = moves[kind, np.arange(width)]
+        rows[j] = row
+        kinds[j] = kind
+        best = int(np.argmin(row))
+
+    # back-track from the cheapest end (chords left unplayed at the end cost as skipped)
+    end_cost = rows[-1] + np.minimum((n_chords - 1 - (los[-1] + columns)) * SKIP_COST, JUMP_COST)
+    col = int(np.argmin(end_cost))
+    chord = np.empty(n_perf, dtype=np.int64)
+    moves_out = np.empty(n_perf, dtype=np.int8)
+    for j in range(n_perf - 1, -1, -1):
+        lo = int(los[j])
+        chord[j] = lo + col
+        kind = int(kinds[j, col])
+        moves_out[j] = kind
+        if j == 0:
+            break
+        lo_prev = int(los[j - 1])
+        prev = rows[j - 1]
+        target = lo + col  # absolute chord of note j
+        rel = target - lo_prev  # target in the previous row's columns
+        if kind == STAY:
+            col = rel
+        elif kind == ADVANCE:
+            upto = min(rel, width)  # i' in [0, rel-1]
+            cand = prev[:upto] - SKIP_COST * np.arange(upto)
+            col = int(np.argmin(cand)) if upto > 0 else 0
+        elif kind == JUMP:
+            upto = min(max(rel, 1), width)
+            col = int(np.argmin(prev[:upto]))
+        else:  # RESTART: from a later chord
+            start_col = max(rel + 1, 0)
+            col = start_col + int(np.argmin(prev[start_col:])) if start_col < width else width - 1
+        col = int(np.clip(col, 0, width - 1))
+    return chord, moves_out
+
+
+# ---------------------------------------------------------------------------------------------
+# step 2: local note matching
+# ---------------------------------------------------------------------------------------------
+def align_arrays(
+    score_onset_ql: Sequence[float],
+    score_pitch: Sequence[int],
+    perf_onset_s: Sequence[float],
+    perf_pitch: Sequence[int],
+) -> Alignment:
+    """Align played notes to score notes; indices in the result refer to these arrays.
+
+    Played notes need not be sorted. Score onsets are in quarter notes (any unit that grows along
+    the score works).
+    """
+    s_onset = np.asarray(score_onset_ql, dtype=float)
+    s_pitch = np.asarray(score_pitch, dtype=np.int64)
+    p_onset_raw = np.asarray(perf_onset_s, dtype=float)
+    p_pitch_raw = np.asarray(perf_pitch, dtype=np.int64)
+    n_score, n_perf = len(s_onset), len(p_onset_raw)
+    if n_score == 0 or n_perf == 0:
+        pairs = [NotePair("missed", i, None) for i in range(n_score)] + [NotePair("extra", None, j) for j in range(n_perf)]
+        return Alignment(tuple(pairs), (), tuple([-1] * n_perf), ())
+    chord_of, chord_onsets = group_chords(s_onset)
+    n_chords = len(chord_onsets)
+    has, near = _pitch_tables(chord_of, s_pitch, n_chords)
+    order = np.lexsort((p_pitch_raw, p_onset_raw))
+    p_onset, p_pitch = p_onset_raw[order], p_pitch_raw[order]
+    chord, moves = _follow(p_pitch, p_onset, has, near)
+
+    # visits: a new visit of a chord starts whenever the path arrives at it (not a STAY)
+    notes_of_chord: list[list[int]] = [[] for _ in range(n_chords)]
+    for i in np.argsort(s_pitch, kind="stable"):
+        notes_of_chord[chord_of[i]].append(int(i))
+    visits: list[tuple[int, int, list[int]]] = []  # (chord, attempt, sorted-perf positions)
+    attempt = 0
+    restarts: list[Restart] = []
+    reached = -1
+    for k in range(n_perf):
+        c = int(chord[k])
+        if k > 0 and moves[k] == RESTART:
+            attempt += 1
+            restarts.append(Restart(int(order[k]), float(chord_onsets[max(reached, 0)]), float(chord_onsets[c])))
+        if k == 0 or moves[k] != STAY or c != chord[k - 1]:
+            visits.append((c, attempt, [k]))
+        else:
+            visits[-1][2].append(k)
+        reached = c if moves[k] != RESTART else c
+
+    # the last visit of each chord decides its notes; earlier ones are attempts a restart replayed
+    last_visit: dict[int, int] = {}
+    for v, (c, _a, _ks) in enumerate(visits):
+        last_visit[c] = v
+    pairs: list[NotePair] = []
+    score_done = np.zeros(n_score, dtype=bool)
+    leftovers: list[tuple[int, int, int]] = []  # (sorted perf position, chord, attempt) of unmatched played notes
+    visit_time = {}
+    for v, (c, a, ks) in enumerate(visits):
+        final = last_visit[c] == v
+        free_score = list(notes_of_chord[c])
+        unmatched_perf = []
+        for k in sorted(ks, key=lambda k: p_onset[k]):
+            hit = next((s for s in free_score if s_pitch[s] == p_pitch[k]), None)
+            if hit is None:
+                unmatched_perf.append(k)
+                continue
+            free_score.remove(hit)
+            pairs.append(NotePair("match", hit, int(order[k]), a, final))
+            if final:
+                score_done[hit] = True
+        visit_time[v] = float(min(p_onset[k] for k in ks))
+        # wrong notes: leftover played and score notes a semitone or two apart
+        for k in list(unmatched_perf):
+            if not free_score:
+                break
+            nearest = min(free_score, key=lambda s: abs(int(s_pitch[s]) - int(p_pitch[k])))
+            if abs(int(s_pitch[nearest]) - int(p_pitch[k])) <= NEAR_SEMITONES:
+                # only when no neighbouring chord wants this note as its own pitch
+                if _neighbour_has(c, int(p_pitch[k]), has, notes_of_chord, score_done, s_pitch):
+                    continue
+                free_score.remove(nearest)
+                unmatched_perf.remove(k)
+                pairs.append(NotePair("wrong_pitch", nearest, int(order[k]), a, final))
+                if final:
+                    score_done[nearest] = True
+        for k in unmatched_perf:
+            leftovers.append((k, c, a))
+
+    # out-of-order notes: a leftover played note whose pitch is unplayed in a neighbouring chord
+    chord_time = {}
+    for v, (c, _a, _ks) in enumerate(visits):
+        if last_visit[c] == v:
+            chord_time[c] = visit_time[v]
+    still: list[tuple[int, int, int]] = []
+    for k, c, a in leftovers:
+        placed = False
+        for dc in (1, -1, 2, -2):
+            c2 = c + dc
+            if not 0 <= c2 < n_chords or c2 not in chord_time:
+                continue
+            if abs(chord_time[c2] - p_onset[k]) > OUT_OF_ORDER_S and abs(c2 - c) > 0:
+                # only chords that were being played around that time
+                if not (min(chord_time.get(c, p_onset[k]), p_onset[k]) - OUT_OF_ORDER_S <= chord_time[c2] <= p_onset[k] + OUT_OF_ORDER_S):
+                    continue
+            hit = next((s for s in notes_of_chord[c2] if not score_done[s] and s_pitch[s] == p_pitch[k]), None)
+            if hit is not None:
+                score_done[hit] = True
+                pairs.append(NotePair("match", hit, int(order[k]), a, True))
+                placed = True
+                break
+        if not placed:
+            still.append((k, c, a))
+    pairs = _untangle(pairs, s_onset, s_pitch, p_onset_raw)
+    for k, _c, a in still:
+        pairs.append(NotePair("extra", None, int(order[k]), a, True))
+    for s in range(n_score):
+        if not score_done[s]:
+            pairs.append(NotePair("missed", s, None, attempt, True))
+    chord_of_perf = np.empty(n_perf, dtype=np.int64)
+    chord_of_perf[order] = chord
+    return Alignment(tuple(pairs), tuple(restarts), tuple(int(c) for c in chord_of_perf), tuple(float(x) for x in chord_onsets))
+
+
+def _untangle(pairs: list[NotePair], s_onset: np.ndarray, s_pitch: np.ndarray, p_onset: np.ndarray) -> list[NotePair]:
+    """Final matches of one pitch must keep the score's order in time: where two of them cross
+    (a note of the same pitch in neighbouring chords, played in the other order), swap them."""
+    out = list(pairs)
+    groups: dict[int, list[int]] = {}
+    for index, pair in enumerate(out):
+        if pair.kind == "match" and pair.final:
+            groups.setdefault(int(s_pitch[pair.score_index]), []).append(index)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        by_score = sorted(members, key=lambda i: (s_onset[out[i].score_index], out[i].score_index))
+        perf_sorted = sorted((out[i].perf_index for i in members), key=lambda j: p_onset[j])
+        attempts = {out[i].perf_index: out[i].attempt for i in members}
+        scores = [out[i].score_index for i in by_score]
+        for i, s, j in zip(by_score, scores, perf_sorted, strict=True):
+            out[i] = NotePair("match", s, j, attempts[j], True)
+    return out
+
+
+def _neighbour_has(c: int, pitch: int, has: np.ndarray, notes_of_chord, score_done, s_pitch) -> bool:
+    for c2 in (c - 1, c + 1):
+        if 0 <= c2 < has.shape[0] and has[c2, pitch]:
+            if any(not score_done[s] and s_pitch[s] == pitch for s in notes_of_chord[c2]):
+                return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# tutor objects
+# ---------------------------------------------------------------------------------------------
+def align(score_notes: Sequence[Note], performance: Performance | Sequence[PlayedNote]) -> Alignment:
+    """Align ``performance`` to ``score_notes``; indices refer to ``score_notes`` and to the
+    performance's ``notes``."""
+    played = performance.notes if isinstance(performance, Performance) else tuple(performance)
+    return align_arrays(
+        [n.onset_ql for n in score_notes], [n.pitch for n in score_notes],
+        [n.onset_s for n in played], [n.pitch for n in played],
+    )
+
+
+def as_match_list(alignment: Alignment, score_ids: Sequence[str], perf_ids: Sequence[str]) -> list[dict]:
+    """The alignment as parangonar/partitura dictionaries (label match/insertion/deletion)."""
+    out: list[dict] = []
+    used_perf: set[int] = set()
+    for pair in alignment.final_pairs():
+        if pair.kind == "match":
+            out.append({"label": "match", "score_id": score_ids[pair.score_index], "performance_id": perf_ids[pair.perf_index]})
+            used_perf.add(pair.perf_index)
+        elif pair.score_index is not None:
+            out.append({"label": "deletion", "score_id": score_ids[pair.score_index]})
+    for j in range(len(perf_ids)):
+        if j not in used_perf:
+            out.append({"label": "insertion", "performance_id": perf_ids[j]})
+    return out
