@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from tests.conftest import REPO
 
 DEMO = REPO / "assets" / "demo" / "twinkle.musicxml"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from tests.conftest import REPO, shared
 
+from tests.conftest import REPO, shared
 from tutor.music import TempoChange, TempoMap
 from tutor.scoreio import load_performance, load_score, musicxml_bytes, save_score
 

@@ -18,11 +18,12 @@ import warnings
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tutor.errors import InputFileError, OutputFileError, UnsupportedFormatError
+from tutor.midiscore import IRREGULAR_MARKER, MEASURE_MARKER, RESTORE_MARKER, score_from_midi
 from tutor.music import (
     KeySignature,
     Measure,
@@ -48,11 +49,6 @@ MUSICXML_EXTENSIONS = (".musicxml", ".xml", ".mxl")
 SCORE_EXTENSIONS = MIDI_EXTENSIONS + MUSICXML_EXTENSIONS + (".abc", ".krn")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a", ".opus")
 CORPUS_PREFIX = "corpus:"
-# MIDI scores are quantised to 64th notes and 32nd-note triplets (performances are never quantised)
-MIDI_GRID_DIVISORS = (16, 12)
-# MIDI cannot say "this piece starts with a pickup bar": we write the pickup as a short bar of its
-# own length and this marker, and undo both when reading the file back.
-PICKUP_MARKER = "tutor:pickup-measure-0"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,41 +130,14 @@ def _parse_music21(source: str, index: int | None) -> Any:
             _check_score_file(path)
             try:
                 if _suffix(path) in MIDI_EXTENSIONS:
-                    parsed = music21.converter.parse(
-                        str(path), forceSource=True, quantizePost=True, quarterLengthDivisors=MIDI_GRID_DIVISORS
-                    )
-                    _apply_pickup_marker(parsed, path)
-                else:
-                    parsed = music21.converter.parse(str(path), forceSource=True)
+                    # our own reader (see tutor.midiscore), rebuilt as notation with our note ids
+                    return music21_from_notes(_load_midi_score(path))
+                parsed = music21.converter.parse(str(path), forceSource=True)
             except InputFileError:
                 raise
             except Exception as error:
                 raise InputFileError(f"cannot be read as a score ({_short(error)})", path=path) from None
     return _pick_score(parsed, index=index, source=source)
-
-
-def _apply_pickup_marker(parsed: Any, path: Path) -> None:
-    """Renumber from 0 and restore the real meter when the file was written with a pickup bar."""
-    import mido
-    import music21
-
-    midi = mido.MidiFile(str(path))
-    if not any(m.type == "marker" and m.text == PICKUP_MARKER for track in midi.tracks[:1] for m in track):
-        return
-    for part in _parts_of(parsed if isinstance(parsed, music21.stream.Score) else parsed):
-        measures = _measures_of(part)
-        if len(measures) < 2:
-            continue
-        pickup, second = measures[0], measures[1]
-        real = second.timeSignature
-        for measure in measures:
-            measure.number = int(measure.number or 0) - 1
-        if real is not None:
-            for ts in list(pickup.getElementsByClass(music21.meter.TimeSignature)):
-                pickup.remove(ts)
-            pickup.timeSignature = music21.meter.TimeSignature(real.ratioString)
-            second.remove(real)
-            pickup.paddingLeft = real.barDuration.quarterLength - pickup.duration.quarterLength
 
 
 def _pick_score(parsed: Any, *, index: int | None, source: str) -> Any:
@@ -300,7 +269,7 @@ def identified_noteheads(m21score: Any) -> list[list[_Head]]:
     """Sounding notes of a music21 score as groups of tied noteheads, with ids assigned.
 
     A sounding note's id is ``{part}-m{measure}-n{k}``: k counts the notes that *start* in that
-    part and measure, sorted by (onset, pitch, voice); its tied continuation noteheads are
+    part and measure, sorted by (onset, pitch, longest first, voice); its tied continuation noteheads are
     ``{id}-t1``, ``{id}-t2``... Counting starts rather than noteheads keeps ids the same whether a
     long note is written tied or not (MusicXML versus MIDI). Shared by the loader and the MusicXML
     exporter so that both agree on which notehead is which.
@@ -322,7 +291,9 @@ def identified_noteheads(m21score: Any) -> list[list[_Head]]:
         if head.tie == "start":
             open_ties[key] = len(groups) - 1
     counters: dict[tuple[str, int], int] = defaultdict(int)
-    for group in groups:  # already in (part, onset, pitch, voice) order
+    # the longer of two notes on the same pitch and onset comes first: MIDI files have no voices
+    groups.sort(key=lambda g: (g[0].part, g[0].onset_ql, g[0].pitch, -sum(h.duration_ql for h in g), g[0].voice))
+    for group in groups:
         first = group[0]
         k = counters[(first.part, first.measure)]
         counters[(first.part, first.measure)] += 1
@@ -392,6 +363,11 @@ def _signatures(first_part: Any) -> tuple[tuple[TimeSignature, ...], tuple[KeySi
         if duration <= 0:
             duration = float(measure.barDuration.quarterLength)
         measures.append(Measure(number, round(start, 6), round(duration, 6), current_ts))
+    # a measure lasts until the next one starts, even when its written content is shorter
+    for index in range(len(measures) - 1):
+        span = round(measures[index + 1].start_ql - measures[index].start_ql, 6)
+        if span > 0 and abs(span - measures[index].duration_ql) > 1e-6:
+            measures[index] = replace(measures[index], duration_ql=span)
     return tuple(time_signatures), _dedupe_keys(key_signatures), tuple(measures)
 
 
@@ -432,6 +408,8 @@ def score_from_music21(m21score: Any, *, source_path: Path | None = None, title:
     if metadata is not None:
         found_title = (metadata.title or metadata.movementName or "").strip()
         composer = (metadata.composer or "").strip()
+    if found_title.lower().endswith((".mxl", ".xml", ".musicxml", ".krn", ".abc", ".mid")):
+        found_title = found_title.rsplit(".", 1)[0]
     if title is None:
         title = found_title or (Path(str(source_path)).stem if source_path else "Untitled")
     if not key_signatures:
@@ -470,6 +448,10 @@ def load_score(source: str | Path, *, index: int | None = None) -> Score:
     if not key.startswith(CORPUS_PREFIX):
         path = Path(key)
         _check_score_file(path)  # fail fast with a clear message before any parse
+        if _suffix(path) in MIDI_EXTENSIONS:
+            if index not in (None, 0):
+                raise InputFileError(f"holds a single piece; tune index {index} does not exist", path=path)
+            return _load_midi_score(path)
     m21 = _cached_music21(key, index, 0 if key.startswith(CORPUS_PREFIX) else _mtime_ns(Path(key)))
     source_path = None if key.startswith(CORPUS_PREFIX) else Path(key)
     try:
@@ -481,8 +463,20 @@ def load_score(source: str | Path, *, index: int | None = None) -> Score:
     return score
 
 
+def _load_midi_score(path: Path) -> Score:
+    import mido
+
+    try:
+        midi = mido.MidiFile(str(path))
+        score = score_from_midi(path, midi)
+    except Exception as error:
+        raise InputFileError(f"is a corrupt MIDI file ({_short(error)})", path=path) from None
+    if not score.notes:
+        raise InputFileError("contains no notes", path=path)
+    return score
+
+
 def _with_reference(score: Score, reference: str) -> Score:
-    from dataclasses import replace
 
     return replace(score, source_path=Path(reference), title=score.title or reference)
 
@@ -566,19 +560,7 @@ def midi_bytes(score: Score, *, ticks_per_quarter: int = 480) -> bytes:
     conductor.append((0, 0, mido.MetaMessage("track_name", name=score.title[:120])))
     for change in score.tempo_map.changes:
         conductor.append((tick(change.position_ql), 1, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(change.bpm))))
-    for ts in score.time_signatures:
-        if ts.denominator in (1, 2, 4, 8, 16, 32, 64):
-            conductor.append((tick(ts.position_ql), 2, mido.MetaMessage("time_signature", numerator=ts.numerator, denominator=ts.denominator)))
-    pickup = _pickup_meter(score)
-    if pickup is not None:
-        numerator, denominator = pickup
-        conductor = [e for e in conductor if not (e[0] == 0 and e[2].type == "time_signature")]
-        conductor.append((0, 2, mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator)))
-        conductor.append((0, 0, mido.MetaMessage("marker", text=PICKUP_MARKER)))
-        first = score.time_signatures[0] if score.time_signatures else None
-        at = tick(score.measures[1].start_ql)
-        if first is not None and not any(ts.position_ql > 0 and tick(ts.position_ql) == at for ts in score.time_signatures):
-            conductor.append((at, 2, mido.MetaMessage("time_signature", numerator=first.numerator, denominator=first.denominator)))
+    conductor.extend(_meter_events(score, tick))
     for ks in score.key_signatures:
         name = _midi_key_name(ks)
         if name:
@@ -605,17 +587,51 @@ def midi_bytes(score: Score, *, ticks_per_quarter: int = 480) -> bytes:
     return buffer.getvalue()
 
 
-def _pickup_meter(score: Score) -> tuple[int, int] | None:
-    """(numerator, denominator) of a short first bar when the piece starts with a pickup."""
-    if len(score.measures) < 2:
-        return None
-    first = score.measures[0]
-    full = score.time_signatures[0].bar_ql if score.time_signatures else 4.0
-    if first.duration_ql >= full - 1e-6 or first.duration_ql <= 0:
+def _meter_events(score: Score, tick: Any) -> list[tuple[int, int, Any]]:
+    """Time signatures, plus helper meters and markers that keep irregular bars and measure numbers."""
+    import mido
+
+    def meter(numerator: int, denominator: int) -> Any:
+        return mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator)
+
+    def marker(text: str) -> Any:
+        return mido.MetaMessage("marker", text=text)
+
+    real = {tick(ts.position_ql): ts for ts in score.time_signatures if ts.denominator in (1, 2, 4, 8, 16, 32, 64)}
+    current = score.time_signatures[0] if score.time_signatures else TimeSignature(0, 0.0, 4, 4)
+    events: list[tuple[int, int, Any]] = []
+    previous_number: int | None = None
+    previous_irregular = False
+    for measure in score.measures:
+        at = tick(measure.start_ql)
+        if at in real:
+            current = real[at]
+        helper = None
+        if abs(measure.duration_ql - current.bar_ql) > 1e-6:
+            helper = _meter_for_length(measure.duration_ql)
+        if helper is not None:
+            events += [(at, 2, meter(*helper)), (at, 0, marker(IRREGULAR_MARKER))]
+        elif previous_irregular:
+            events += [(at, 2, meter(current.numerator, current.denominator)), (at, 0, marker(RESTORE_MARKER))]
+        elif at in real:
+            events.append((at, 2, meter(current.numerator, current.denominator)))
+        expected = previous_number + 1 if previous_number is not None else 1
+        if measure.number != expected:
+            events.append((at, 0, marker(f"{MEASURE_MARKER}{measure.number}")))
+        previous_number = measure.number
+        previous_irregular = helper is not None
+    if not score.measures:
+        events += [(at, 2, meter(ts.numerator, ts.denominator)) for at, ts in real.items()]
+    return events
+
+
+def _meter_for_length(duration_ql: float) -> tuple[int, int] | None:
+    """A time signature exactly ``duration_ql`` long (3/8 for 1.5), or None if there is none."""
+    if duration_ql <= 0:
         return None
     for denominator in (4, 8, 16, 32):
-        numerator = first.duration_ql * denominator / 4.0
-        if abs(numerator - round(numerator)) < 1e-6:
+        numerator = duration_ql * denominator / 4.0
+        if abs(numerator - round(numerator)) < 1e-6 and round(numerator) <= 255:
             return int(round(numerator)), denominator
     return None
 
