@@ -17,6 +17,10 @@ if ! command -v dpkg >/dev/null 2>&1; then
   exit 0
 fi
 missing=()
+# Debian's python3 needs python3-venv for `python3 -m venv` (pyenv or python.org builds do not)
+if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
+  missing+=(python3-venv python3-dev)
+fi
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
