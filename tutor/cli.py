@@ -22,6 +22,10 @@ from tutor.errors import TutorError
 COMMAND_MODULES = (
     "info",
     "convert",
+    "devices",
+    "record",
+    "render",
+    "play",
 )
 
 EXIT_USER_ERROR = 2

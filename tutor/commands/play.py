@@ -1,0 +1,44 @@
+"""``tutor play FILE [--count-in BARS] [--tempo BPM] [--instrument N] [--metronome] [--device N]``."""
+
+from __future__ import annotations
+
+from tutor.commands._common import add_index_option
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("play", help="play a score (or an audio file) on the speakers")
+    parser.add_argument("file", help="score (.mid .musicxml .mxl .abc .krn, corpus:<path>) or audio (.wav .flac)")
+    parser.add_argument("--count-in", type=int, default=0, metavar="BARS", help="bars of metronome count-in")
+    parser.add_argument("--tempo", type=float, default=None, metavar="BPM", help="opening tempo (quarter notes/min)")
+    parser.add_argument("--instrument", type=int, default=None, metavar="N", help="General MIDI program 0-127")
+    parser.add_argument("--metronome", action="store_true", help="click every beat")
+    parser.add_argument("--device", default=None, metavar="N", help="audio output number or name (see tutor devices)")
+    parser.add_argument("--soundfont", default=None, metavar="SF2", help="a .sf2 soundfont (default: the system's)")
+    add_index_option(parser)
+    return parser
+
+
+def run(args) -> int:
+    import sys
+    from pathlib import Path
+
+    from tutor.commands.render import check_options
+    from tutor.playback import Player, play_audio_file
+    from tutor.scoreio import AUDIO_EXTENSIONS, load_score
+
+    check_options(args)
+    if Path(args.file).suffix.lower() in AUDIO_EXTENSIONS:
+        play_audio_file(args.file, device=args.device)
+        return 0
+    score = load_score(args.file, index=args.index)
+    player = Player(device=args.device, soundfont=args.soundfont)
+    plan = player.play(score, count_in_bars=args.count_in, bpm=args.tempo, metronome=args.metronome,
+                       program=args.instrument)
+    print(f"playing {score.title or args.file} ({plan.duration_s:.1f} s, {player.engine.name}); Ctrl-C stops",
+          file=sys.stderr)
+    try:
+        while not player.wait(0.2):
+            pass
+    finally:
+        player.stop()
+    return 0

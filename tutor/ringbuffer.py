@@ -1,0 +1,131 @@
+"""A preallocated single-producer / single-consumer ring buffer of audio frames.
+
+The producer is an audio callback (PortAudio's thread, or a pacing thread for file and synthetic
+sources); the consumer is one analysis / writer thread. ``write`` does nothing but copy the block
+into preallocated memory (at most two numpy slice assignments) and advance an integer counter: no
+allocation of arrays, no locks, no logging. When the consumer falls behind and the buffer is full, the
+new block is dropped (the consumer's data stays consistent) and ``overflows`` / ``dropped_frames``
+count it.
+
+Thread safety rests on two facts: only the producer writes ``_written`` and only the consumer writes
+``_read``, and each is a Python int replaced in one atomic step under the GIL. The producer writes
+the samples *before* it advances ``_written``, so the consumer never sees frames that are not there.
+
+    ring = RingBuffer(capacity_frames=48000 * 10, channels=1)
+    ring.write(block)                 # producer (callback): copies only
+    frames = ring.read()              # consumer: everything available, as a new array
+    n = ring.read_into(out)           # consumer: into a caller's preallocated array
+    last = ring.latest(2048)          # any thread: the newest frames, for a level meter
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+class RingBuffer:
+    """Fixed-size frame buffer; shape of a frame block is ``(frames, channels)``, dtype float32."""
+
+    def __init__(self, capacity_frames: int, channels: int = 1, *, dtype: str | np.dtype = "float32") -> None:
+        if capacity_frames <= 0:
+            raise ValueError("capacity_frames must be positive")
+        if channels <= 0:
+            raise ValueError("channels must be positive")
+        self.capacity_frames = int(capacity_frames)
+        self.channels = int(channels)
+        self._data = np.zeros((self.capacity_frames, self.channels), dtype=dtype)
+        self._written = 0  # total frames ever written (producer only)
+        self._read = 0  # total frames ever read (consumer only)
+        self.overflows = 0  # blocks dropped because the buffer was full (producer only)
+        self.dropped_frames = 0
+        self.last_write_time_s = 0.0  # time.perf_counter() of the newest write (producer only)
+
+    # --- producer ------------------------------------------------------------------------------
+    def write(self, block: np.ndarray) -> bool:
+        """Copy ``block`` (frames x channels, or 1-D for mono) in; False when it had to be dropped."""
+        frames = block.shape[0]
+        written = self._written
+        if frames > self.capacity_frames - (written - self._read):
+            self.overflows += 1
+            self.dropped_frames += frames
+            return False
+        if block.ndim == 1:
+            block = block.reshape(frames, 1)
+        start = written % self.capacity_frames
+        first = min(frames, self.capacity_frames - start)
+        self._data[start:start + first] = block[:first]
+        if first < frames:
+            self._data[:frames - first] = block[first:]
+        self.last_write_time_s = time.perf_counter()
+        self._written = written + frames  # publish only after the copy
+        return True
+
+    # --- consumer ------------------------------------------------------------------------------
+    @property
+    def available(self) -> int:
+        """Frames written and not yet read."""
+        return self._written - self._read
+
+    @property
+    def total_written(self) -> int:
+        return self._written
+
+    @property
+    def total_read(self) -> int:
+        return self._read
+
+    def read_into(self, out: np.ndarray) -> int:
+        """Copy up to ``len(out)`` frames into ``out`` (frames x channels); return how many."""
+        frames = min(out.shape[0], self._written - self._read)
+        if frames <= 0:
+            return 0
+        start = self._read % self.capacity_frames
+        first = min(frames, self.capacity_frames - start)
+        out[:first] = self._data[start:start + first]
+        if first < frames:
+            out[first:frames] = self._data[:frames - first]
+        self._read += frames
+        return frames
+
+    def read(self, max_frames: int | None = None) -> np.ndarray:
+        """The available frames (at most ``max_frames``) as a new ``(frames, channels)`` array."""
+        frames = self.available if max_frames is None else min(max_frames, self.available)
+        out = np.empty((max(frames, 0), self.channels), dtype=self._data.dtype)
+        got = self.read_into(out)
+        return out[:got]
+
+    def wait(self, min_frames: int = 1, *, timeout_s: float = 1.0, poll_s: float = 0.0005) -> bool:
+        """Block the consumer until ``min_frames`` are available (True) or ``timeout_s`` passes.
+
+        Polls rather than waiting on a lock, so that the producer never touches a lock.
+        """
+        deadline = time.perf_counter() + timeout_s
+        while self.available < min_frames:
+            if time.perf_counter() >= deadline:
+                return False
+            time.sleep(poll_s)
+        return True
+
+    # --- any thread ----------------------------------------------------------------------------
+    def latest(self, frames: int) -> np.ndarray:
+        """A copy of the newest ``frames`` written (fewer at the start), read or not.
+
+        Meant for meters: it does not consume, and a block being overwritten at that moment can
+        show up partly new, which a meter does not mind.
+        """
+        written = self._written
+        frames = min(frames, written, self.capacity_frames)
+        out = np.empty((frames, self.channels), dtype=self._data.dtype)
+        if frames == 0:
+            return out
+        end = written % self.capacity_frames
+        start = (written - frames) % self.capacity_frames
+        if start < end:
+            out[:] = self._data[start:end]
+        else:
+            first = self.capacity_frames - start
+            out[:first] = self._data[start:]
+            out[first:] = self._data[:end]
+        return out
