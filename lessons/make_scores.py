@@ -109,6 +109,7 @@ def piano(path: str, *, title: str, time_signature: str, key_name: str, bpm: flo
                    name="Right hand", the_instrument=instrument.Piano(), part_class=stream.PartStaff)
     lh = tiny_part(left, time_signature=time_signature, key_name=key_name, the_clef=clef.BassClef(),
                    name="Left hand", the_instrument=instrument.Piano(), part_class=stream.PartStaff)
+    rh.partName = lh.partName = "Piano"  # one instrument on two staves (P1 right hand, P2 left hand)
     if len(rh.getElementsByClass(stream.Measure)) != len(lh.getElementsByClass(stream.Measure)):
         raise SystemExit(f"{path}: the hands have different numbers of measures")
     score.insert(0, rh)
@@ -140,6 +141,10 @@ def chorale(path: str, *, bwv: str, title: str, voices: tuple[str, ...], bpm: fl
         if part.partName not in voices:
             continue
         part = copy.deepcopy(part)
+        measures = list(part.getElementsByClass(stream.Measure))
+        for ts in list(part.recurse().getElementsByClass(meter.TimeSignature)):  # some are hidden in the corpus
+            ts.activeSite.remove(ts)
+        measures[0].insert(0, meter.TimeSignature(f"{int(round(measures[1].duration.quarterLength))}/4"))
         if last_measure is not None:
             for measure in list(part.getElementsByClass(stream.Measure)):
                 if measure.number > last_measure:
@@ -148,7 +153,7 @@ def chorale(path: str, *, bwv: str, title: str, voices: tuple[str, ...], bpm: fl
             staff = stream.PartStaff()
             for measure in part.getElementsByClass(stream.Measure):
                 staff.append(measure)
-            staff.partName = "Right hand" if part.partName == "Soprano" else "Left hand"
+            staff.partName = "Piano"
             staff.insert(0, instrument.Piano())
             part = staff
         chosen.append(part)

@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "record",
     "render",
     "play",
+    "lessons",
+    "progress",
 )
 
 EXIT_USER_ERROR = 2

@@ -705,3 +705,132 @@ def _score_from_abc(exercise: Exercise):
     if isinstance(parsed, music21.stream.Opus):
         parsed = parsed.scores[exercise.index or 0]
     return score_from_music21(parsed, source_path=None)
+
+
+# ---------------------------------------------------------------------------------------------
+# taking an exercise: assess the take (tutor.assessment) or the composition (tutor.critique)
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TakeResult:
+    passed: bool
+    reasons: tuple[str, ...]  # why it did not pass (empty when it did)
+    summary: dict[str, Any]  # overall, pitch, rhythm, intonation, notes_total, notes_correct (or composition facts)
+    event_counts: dict[str, int]  # event type (or finding severity) -> count
+    duration_s: float
+    tempo_bpm: float | None
+    recording_path: str | None
+    details: dict[str, Any] = field(default_factory=dict)  # practice measures, findings
+
+
+def judge_take(exercise: Exercise, summary: Mapping[str, Any], event_counts: Mapping[str, int]) -> tuple[str, ...]:
+    """Reasons a take falls short of ``exercise.passing`` (empty: it passes)."""
+    rule = exercise.passing
+    reasons = []
+    for name in ("overall", "pitch", "rhythm", "intonation"):
+        needed = getattr(rule, name)
+        value = summary.get(name)
+        if needed is None or (value is None and name == "intonation"):
+            continue
+        if value is None or value < needed:
+            reasons.append(f"{name} {0 if value is None else value:.0f} is below {needed:g}")
+    for name, kind, label in (("max_missed", "missed", "missed"), ("max_wrong", "wrong_pitch", "wrong")):
+        allowed = getattr(rule, name)
+        count = int(event_counts.get(kind, 0))
+        if allowed is not None and count > allowed:
+            reasons.append(f"{count} {label} notes (at most {allowed} allowed)")
+    return tuple(reasons)
+
+
+def judge_composition(exercise: Exercise, *, errors: int, measures: int, key: str | None) -> tuple[str, ...]:
+    rule = exercise.passing
+    reasons = []
+    if errors > rule.max_errors:
+        reasons.append(f"{errors} error findings from the critique (at most {rule.max_errors} allowed)")
+    if rule.measures is not None and measures != rule.measures:
+        reasons.append(f"{measures} measures long; the exercise asks for {rule.measures}")
+    if rule.key is not None and (key or "").lower() != rule.key.lower():
+        reasons.append(f"in {key or 'no clear key'}; the exercise asks for {rule.key}")
+    return tuple(reasons)
+
+
+def take_exercise(exercise: Exercise, performance_path: str | Path, *, tempo_bpm: float | None = None) -> TakeResult:
+    """Assess a take (or judge a composition) for ``exercise``; nothing is recorded here."""
+    if exercise.kind == "compose":
+        from tutor.scoreio import load_score
+
+        return judge_composition_file(exercise, load_score(performance_path), recording_path=performance_path)
+    from tutor.scoreio import load_performance
+
+    performance = load_performance(performance_path)
+    return assess_take(exercise, performance, tempo_bpm=tempo_bpm, recording_path=performance_path)
+
+
+def assess_take(exercise: Exercise, performance, *, tempo_bpm: float | None = None,
+                recording_path: str | Path | None = None) -> TakeResult:
+    """Assess a ``tutor.music.Performance`` for a (performance) exercise."""
+    from tutor.assessment import assess
+
+    bpm = float(tempo_bpm) if tempo_bpm else exercise.tempo_start_bpm
+    score = exercise_score(exercise).at_tempo(bpm=bpm)
+    result = assess(score, performance, bpm=bpm, level=exercise.level)
+    summary = {
+        "overall": float(result.overall), "pitch": float(result.pitch), "rhythm": float(result.rhythm),
+        "intonation": None if result.intonation is None else float(result.intonation),
+        "notes_total": int(result.notes_total), "notes_correct": int(result.notes_correct),
+    }
+    counts: dict[str, int] = {}
+    for event in result.events:
+        counts[event.type] = counts.get(event.type, 0) + 1
+    reasons = judge_take(exercise, summary, counts)
+    duration = float(performance.duration_s)  # from the start of the take: time spent practising
+    return TakeResult(
+        passed=not reasons, reasons=reasons, summary=summary, event_counts=counts, duration_s=max(0.0, duration),
+        tempo_bpm=bpm, recording_path=_absolute(recording_path),
+        details={"practice_measures": list(getattr(result, "practice_measures", ()))},
+    )
+
+
+def composition_length(score) -> int:
+    """Length in whole bars: a pickup and a shortened last bar together count as one."""
+    bar_ql = score.time_signatures[0].bar_ql if score.time_signatures else 4.0
+    return int(round(score.duration_ql / bar_ql)) if bar_ql > 0 else len(score.measures)
+
+
+def judge_composition_file(exercise: Exercise, score, *, recording_path: str | Path | None = None) -> TakeResult:
+    """Critique a composition (a ``tutor.music.Score``) and judge it against the exercise."""
+    findings, analysed_key = critique_findings(score)
+    counts: dict[str, int] = {}
+    for finding in findings:
+        severity = str(finding.get("severity", "info"))
+        counts[severity] = counts.get(severity, 0) + 1
+    key = score.key or analysed_key
+    if exercise.passing.key and analysed_key and (score.key or "").lower() != exercise.passing.key.lower():
+        key = analysed_key  # a file without the right signature can still be in the key by its notes
+    measures = composition_length(score)
+    reasons = judge_composition(exercise, errors=counts.get("error", 0), measures=measures, key=key)
+    summary = {"errors": counts.get("error", 0), "warnings": counts.get("warning", 0), "key": key,
+               "measures": measures, "notes_total": len(score.notes)}
+    return TakeResult(
+        passed=not reasons, reasons=reasons, summary=summary, event_counts=counts, duration_s=0.0, tempo_bpm=None,
+        recording_path=_absolute(recording_path), details={"findings": findings},
+    )
+
+
+def critique_findings(score) -> tuple[list[dict[str, Any]], str | None]:
+    """The critique's findings (as JSON-like dicts) and the key it heard, via ``tutor.critique``."""
+    try:
+        from tutor import critique
+    except ImportError:
+        raise LessonPlanError("composition exercises need the critique (tutor.critique), which this installation "
+                              "lacks") from None
+    report = critique.critique(score)
+    data = report.to_json() if hasattr(report, "to_json") else report
+    if not isinstance(data, Mapping):
+        data = {"findings": list(getattr(report, "findings", ())), "key": getattr(report, "key", None)}
+    findings = [f if isinstance(f, Mapping) else (f.to_json() if hasattr(f, "to_json") else vars(f))
+                for f in data.get("findings", ())]
+    return [dict(f) for f in findings], data.get("key")
+
+
+def _absolute(path: str | Path | None) -> str | None:
+    return None if path is None else str(Path(path).resolve())

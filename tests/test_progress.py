@@ -1,0 +1,243 @@
+"""The progress database: attempts, passes, unlocks, streaks, export/import, migrations, and damage
+that is reported and never repaired behind the student's back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from tutor.cli import main
+from tutor.lessons import BUNDLED_LESSONS_DIR, load_catalog, unlocked_exercises, unlocked_units
+from tutor.progress import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    ProgressDB,
+    ProgressError,
+    default_db_path,
+    read_export,
+    streak_of,
+)
+
+SUMMARY = {"overall": 91.5, "pitch": 95.0, "rhythm": 88.0, "intonation": None, "notes_total": 17, "notes_correct": 16}
+
+
+@pytest.fixture(autouse=True)
+def _private_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUTOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TUTOR_LESSONS_DIR", str(tmp_path / "user-lessons"))
+
+
+def at(day: str, hour: int = 17) -> dt.datetime:
+    return dt.datetime.fromisoformat(f"{day}T{hour:02d}:00:00").astimezone()
+
+
+def test_attempts_best_scores_and_passes(tmp_path):
+    with ProgressDB(tmp_path / "p.sqlite") as db:
+        assert db.schema_version == SCHEMA_VERSION
+        db.record_attempt(exercise_id="in-tune/scale-c", passed=False, summary={**SUMMARY, "overall": 70.0},
+                          events={"missed": 2, "correct": 15}, duration_s=40.0, tempo_bpm=72,
+                          recording_path="/takes/1.wav", level="beginner", started_at=at("2026-03-01"))
+        db.record_attempt(exercise_id="in-tune/scale-c", passed=True, summary=SUMMARY, events={"correct": 17},
+                          duration_s=35.0, tempo_bpm=80, started_at=at("2026-03-02"))
+        db.record_attempt(exercise_id="in-tune/scale-c", passed=True, summary={**SUMMARY, "overall": 88.0},
+                          duration_s=30.0, tempo_bpm=96, started_at=at("2026-03-03"))
+        attempts = db.attempts("in-tune/scale-c")
+        assert [a.overall for a in attempts] == [70.0, 91.5, 88.0]
+        assert attempts[0].events == {"missed": 2, "correct": 15}
+        assert attempts[0].recording_path == "/takes/1.wav" and attempts[0].level == "beginner"
+        assert len({a.uid for a in attempts}) == 3
+        state = db.states()["in-tune/scale-c"]
+        assert state.attempts == 3 and state.best_overall == 91.5 and state.best_tempo_bpm == 96
+        assert state.passed and state.first_passed_at.startswith("2026-03-02")
+        assert db.passed_exercises() == {"in-tune/scale-c"}
+        assert db.practice_by_day() == {"2026-03-01": 40.0, "2026-03-02": 35.0, "2026-03-03": 30.0}
+    # reopened (a restart): everything is still there
+    with ProgressDB(tmp_path / "p.sqlite") as db:
+        assert len(db.attempts()) == 3
+        assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_unlocks_follow_passes():
+    catalog = load_catalog([BUNDLED_LESSONS_DIR])
+    first = catalog.units[0]
+    passed = {e.id for e in first.exercises[:-1]}
+    assert catalog.units[1].id not in unlocked_units(catalog, passed)
+    passed.add(first.exercises[-1].id)
+    assert catalog.units[1].id in unlocked_units(catalog, passed)
+    opened = unlocked_exercises(catalog, passed)
+    assert "in-tune/scale-g" in opened and "in-tune/scale-d" not in opened
+    assert "in-tune/scale-d" in unlocked_exercises(catalog, passed | {"in-tune/scale-g"})
+
+
+def test_streaks():
+    days = [dt.date(2026, 3, d) for d in (1, 2, 3, 5, 6)]
+    assert streak_of(days, today=dt.date(2026, 3, 6)) == streak_of(days, today=dt.date(2026, 3, 7))
+    streak = streak_of(days, today=dt.date(2026, 3, 7))  # practised yesterday: the streak is still alive
+    assert (streak.current_days, streak.longest_days, streak.last_day) == (2, 3, "2026-03-06")
+    assert streak_of(days, today=dt.date(2026, 3, 8)).current_days == 0
+    assert streak_of([], today=dt.date(2026, 3, 8)).longest_days == 0
+
+
+def test_streak_from_recorded_attempts(tmp_path):
+    with ProgressDB(tmp_path / "p.sqlite") as db:
+        for day in ("2026-04-10", "2026-04-11", "2026-04-11", "2026-04-12"):
+            db.record_attempt(exercise_id="rhythm/eighths", passed=False, duration_s=60, started_at=at(day))
+        assert db.streak(today=dt.date(2026, 4, 12)).current_days == 3
+        assert db.practice_by_day()["2026-04-11"] == 120.0
+
+
+def test_export_import_round_trip_and_teacher_view(tmp_path, capsys):
+    student = tmp_path / "student.sqlite"
+    with ProgressDB(student) as db:
+        db.set_student("Ada")
+        db.record_attempt(exercise_id="in-tune/long-tones-c", passed=True, summary=SUMMARY, events={"late": 1},
+                          duration_s=50, tempo_bpm=60, started_at=at("2026-05-01"))
+        db.record_attempt(exercise_id="piano/five-finger-c", passed=False, summary={**SUMMARY, "overall": 60.0},
+                          duration_s=20, started_at=at("2026-05-02"))
+        export = db.export_to(tmp_path / "ada.json")
+        original = db.attempts()
+    data = read_export(export)
+    assert data["student"] == "Ada" and data["attempts"] == original
+    with ProgressDB(tmp_path / "other.sqlite") as other:
+        assert other.import_from(export) == 2
+        assert other.import_from(export) == 0  # attempts carry ids: importing twice adds nothing
+        assert other.attempts() == original
+        assert other.states()["in-tune/long-tones-c"].best_overall == SUMMARY["overall"]
+        assert other.passed_exercises() == {"in-tune/long-tones-c"}
+    # a teacher reads the export without touching their own database
+    assert main(["progress", "--read", str(export), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["student"] == "Ada" and report["attempts_total"] == 2 and report["exercises_passed"] == 1
+    assert not default_db_path().exists()
+    # and the CLI export/import of the student's own database
+    assert main(["progress", "--import", str(export)]) == 0
+    assert main(["progress", "--export", str(tmp_path / "again.json")]) == 0
+    capsys.readouterr()
+    assert len(read_export(tmp_path / "again.json")["attempts"]) == 2
+
+
+def test_bad_export_files_give_clear_errors(tmp_path, capsys):
+    junk = tmp_path / "junk.json"
+    junk.write_text('{"format": "something-else"}', encoding="utf-8")
+    with pytest.raises(ProgressError, match="not a tutor progress export"):
+        read_export(junk)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "tutor-progress", "version": 1, "attempts": [{"uid": "x"}]}', encoding="utf-8")
+    assert main(["progress", "--import", str(broken)]) == 2
+    assert "attempt 0 is malformed" in capsys.readouterr().err
+
+
+def test_corrupt_database_gives_a_clear_error_and_is_left_untouched(tmp_path, capsys):
+    path = default_db_path()
+    path.parent.mkdir(parents=True)
+    garbage = b"this is not a database\n" * 200
+    path.write_bytes(garbage)
+    with pytest.raises(ProgressError, match="damaged") as caught:
+        ProgressDB(path)
+    assert str(path) in str(caught.value)
+    assert main(["progress"]) == 2
+    err = capsys.readouterr().err
+    assert "damaged" in err and "left untouched" in err and len(err.strip().splitlines()) == 1
+    assert path.read_bytes() == garbage
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_database_with_damaged_pages_is_refused_and_kept(tmp_path):
+    path = tmp_path / "p.sqlite"
+    with ProgressDB(path) as db:
+        for number in range(300):
+            db.record_attempt(exercise_id=f"x/{number}", passed=bool(number % 2), summary=SUMMARY,
+                              events={"missed": number})
+        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    page = 4096
+    data[2 * page: 2 * page + 400] = b"\xff" * 400  # scribble over a b-tree page (header kept)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ProgressError, match="damaged"):
+        ProgressDB(path)
+    assert path.read_bytes() == bytes(data)
+
+
+def test_locked_database_gives_a_clear_error(tmp_path, monkeypatch):
+    import tutor.progress
+
+    monkeypatch.setattr(tutor.progress, "LOCK_TIMEOUT_S", 0.2)
+    path = tmp_path / "p.sqlite"
+    with ProgressDB(path) as db:
+        db.record_attempt(exercise_id="a/b", passed=True)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with ProgressDB(path) as db, pytest.raises(ProgressError, match="locked"):
+            db.record_attempt(exercise_id="a/b", passed=False)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with ProgressDB(path) as db:
+        assert len(db.attempts()) == 1  # the failed write left nothing behind
+
+
+def test_database_from_a_newer_tutor_is_refused(tmp_path):
+    path = tmp_path / "p.sqlite"
+    with ProgressDB(path) as db:
+        db.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(ProgressError, match="newer tutor"):
+        ProgressDB(path)
+
+
+def test_migration_from_schema_version_1(tmp_path):
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    for statement in MIGRATIONS[0]:
+        old.execute(statement)
+    old.execute("PRAGMA user_version = 1")
+    rows = [
+        ("in-tune/scale-c", "2026-01-05T10:00:00+00:00", "2026-01-05", 30.0, 70.0, 0),
+        ("in-tune/scale-c", "2026-01-06T10:00:00+00:00", "2026-01-06", 25.0, 90.0, 1),
+        ("rhythm/eighths", "2026-01-06T11:00:00+00:00", "2026-01-06", 20.0, 50.0, 0),
+    ]
+    old.executemany("INSERT INTO attempts (exercise_id, started_at, day, duration_s, overall, passed) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", rows)
+    old.commit()
+    old.close()
+    with ProgressDB(path) as db:
+        assert db.schema_version == SCHEMA_VERSION == 2
+        attempts = db.attempts()
+        assert len(attempts) == 3 and len({a.uid for a in attempts}) == 3 and all(a.uid for a in attempts)
+        states = db.states()
+        assert states["in-tune/scale-c"].best_overall == 90.0 and states["in-tune/scale-c"].attempts == 2
+        assert states["in-tune/scale-c"].first_passed_at == "2026-01-06T10:00:00+00:00"
+        assert not states["rhythm/eighths"].passed
+        db.record_attempt(exercise_id="rhythm/eighths", passed=True, summary={"overall": 95.0}, tempo_bpm=72)
+        assert db.passed_exercises() == {"in-tune/scale-c", "rhythm/eighths"}
+
+
+def test_an_attempt_survives_a_crash_right_after_it_is_recorded(tmp_path):
+    path = tmp_path / "p.sqlite"
+    code = (
+        "import os, sys\n"
+        "from tutor.progress import ProgressDB\n"
+        f"db = ProgressDB({str(path)!r})\n"
+        "db.record_attempt(exercise_id='in-tune/scale-c', passed=True, summary={'overall': 99})\n"
+        "os._exit(9)  # no close, no cleanup: as if the app crashed\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 9, result.stderr
+    with ProgressDB(path) as db:
+        assert [a.overall for a in db.attempts()] == [99.0]
+
+
+def test_progress_command_json_on_a_fresh_install(capsys):
+    assert main(["progress", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["attempts_total"] == 0 and report["exercises_passed"] == 0
+    assert report["exercises_total"] >= 30
+    assert report["next"] == "in-tune/long-tones-c"
+    assert report["streak"] == {"current_days": 0, "longest_days": 0, "last_day": None}
+    assert main(["progress"]) == 0
+    assert "0/" in capsys.readouterr().out
