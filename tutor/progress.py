@@ -175,7 +175,7 @@ class ProgressDB:
             self.conn.row_factory = sqlite3.Row
             self._check_integrity()
             self._execute("PRAGMA journal_mode=WAL")
-            self._execute("PRAGMA synchronous=NORMAL")
+            self._execute("PRAGMA synchronous=FULL")  # an attempt survives a power cut, not only a crash
             self._execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except BaseException:
