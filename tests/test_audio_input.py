@@ -83,6 +83,21 @@ def test_ring_buffer_threads_lose_nothing():
     assert np.array_equal(data, np.arange(total, dtype=np.float32))
 
 
+@pytest.mark.parametrize("wakeup", [True, False])
+def test_ring_buffer_wait_wakes_when_the_producer_writes(wakeup):
+    ring = RingBuffer(100, 1, wakeup=wakeup)
+    assert not ring.wait(1, timeout_s=0.02)  # nothing written: times out
+    timer = threading.Timer(0.05, ring.write, args=(np.ones(10, np.float32),))
+    started = time.perf_counter()
+    timer.start()
+    assert ring.wait(10, timeout_s=5.0)
+    assert 0.04 < time.perf_counter() - started < 1.0
+    assert ring.read().shape == (10, 1)
+    ring.close()
+    ring.write(np.ones(5, np.float32))  # still works without the pipe
+    assert ring.wait(5, timeout_s=0.1)
+
+
 # --- level and resampling --------------------------------------------------------------------------
 def test_level_of_a_sine_and_of_silence():
     t = np.arange(48000) / 48000

@@ -196,7 +196,8 @@ class AudioSource:
         self.channels = int(channels)
         self.block_frames = int(block_frames)
         self.name = name
-        self.ring = RingBuffer(max(int(buffer_s * self.sample_rate), 4 * self.block_frames), self.channels)
+        self.ring = RingBuffer(max(int(buffer_s * self.sample_rate), 4 * self.block_frames), self.channels,
+                               wakeup=True)
         self.error: DeviceError | None = None  # set when the device failed mid-take
         self.status_flags = 0  # blocks the driver flagged (PortAudio input overflow and the like)
         self._running = False
@@ -268,9 +269,10 @@ class AudioSource:
         """Wait until ``min_frames`` are available (True), the source ends, or ``timeout_s`` passes."""
         deadline = time.perf_counter() + timeout_s
         while self.ring.available < min_frames:
-            if not self.running or time.perf_counter() >= deadline:
+            remaining = deadline - time.perf_counter()
+            if not self.running or remaining <= 0:
                 return self.ring.available >= min_frames
-            time.sleep(0.0005)
+            self.ring.wait(min_frames, timeout_s=min(remaining, 0.05))
         return True
 
     def read(self, max_frames: int | None = None) -> np.ndarray:
@@ -279,18 +281,20 @@ class AudioSource:
         Returns an empty array when nothing is available yet. After a device failure it returns the
         frames that did arrive and then raises the ``DeviceError``.
         """
-        self._check()
         frames = self.ring.read(max_frames)
-        if frames.shape[0] == 0 and self.error is not None:
-            raise self.error
+        if frames.shape[0] == 0:
+            self._check()  # only when nothing came: a dead device shows itself by silence
+            if self.error is not None:
+                raise self.error
         return frames
 
     def read_into(self, out: np.ndarray) -> int:
         """Like ``read`` into a preallocated ``(n, channels)`` float32 array; returns the count."""
-        self._check()
         got = self.ring.read_into(out)
-        if got == 0 and self.error is not None:
-            raise self.error
+        if got == 0:
+            self._check()
+            if self.error is not None:
+                raise self.error
         return got
 
     def level(self, *, window_s: float = LEVEL_WINDOW_S) -> Level:

@@ -7,6 +7,11 @@ allocation of arrays, no locks, no logging. When the consumer falls behind and t
 new block is dropped (the consumer's data stays consistent) and ``overflows`` / ``dropped_frames``
 count it.
 
+A consumer that blocks in ``wait`` is woken by the producer through a pipe (one ``os.write`` of a
+preallocated byte, non-blocking; no lock), so it gets the block at once even while other Python
+threads keep the GIL busy; polling with ``sleep`` would wait out the interpreter's 5 ms switch
+interval there.
+
 Thread safety rests on two facts: only the producer writes ``_written`` and only the consumer writes
 ``_read``, and each is a Python int replaced in one atomic step under the GIL. The producer writes
 the samples *before* it advances ``_written``, so the consumer never sees frames that are not there.
@@ -20,15 +25,22 @@ the samples *before* it advances ``_written``, so the consumer never sees frames
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
+import sys
 import time
 
 import numpy as np
+
+_WAKE = b"\x01"
 
 
 class RingBuffer:
     """Fixed-size frame buffer; shape of a frame block is ``(frames, channels)``, dtype float32."""
 
-    def __init__(self, capacity_frames: int, channels: int = 1, *, dtype: str | np.dtype = "float32") -> None:
+    def __init__(self, capacity_frames: int, channels: int = 1, *, dtype: str | np.dtype = "float32",
+                 wakeup: bool = False) -> None:
         if capacity_frames <= 0:
             raise ValueError("capacity_frames must be positive")
         if channels <= 0:
@@ -41,6 +53,22 @@ class RingBuffer:
         self.overflows = 0  # blocks dropped because the buffer was full (producer only)
         self.dropped_frames = 0
         self.last_write_time_s = 0.0  # time.perf_counter() of the newest write (producer only)
+        self._wake_r = self._wake_w = None
+        if wakeup and sys.platform != "win32":  # select() on pipes: POSIX only; Windows polls
+            self._wake_r, self._wake_w = os.pipe()
+            os.set_blocking(self._wake_w, False)
+            os.set_blocking(self._wake_r, False)
+
+    def close(self) -> None:
+        """Release the wake-up pipe (the buffer still works, waiting by polling)."""
+        fds, self._wake_r, self._wake_w = (self._wake_r, self._wake_w), None, None
+        for fd in fds:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
 
     # --- producer ------------------------------------------------------------------------------
     def write(self, block: np.ndarray) -> bool:
@@ -60,6 +88,11 @@ class RingBuffer:
             self._data[:frames - first] = block[first:]
         self.last_write_time_s = time.perf_counter()
         self._written = written + frames  # publish only after the copy
+        if self._wake_w is not None:
+            try:
+                os.write(self._wake_w, _WAKE)
+            except OSError:  # pipe full (the reader is far behind and will find the data anyway) or closed
+                pass
         return True
 
     # --- consumer ------------------------------------------------------------------------------
@@ -99,14 +132,36 @@ class RingBuffer:
     def wait(self, min_frames: int = 1, *, timeout_s: float = 1.0, poll_s: float = 0.0005) -> bool:
         """Block the consumer until ``min_frames`` are available (True) or ``timeout_s`` passes.
 
-        Polls rather than waiting on a lock, so that the producer never touches a lock.
+        Sleeps on the wake-up pipe when there is one (the producer never touches a lock), else polls.
         """
+        if self.available >= min_frames:
+            return True
         deadline = time.perf_counter() + timeout_s
-        while self.available < min_frames:
-            if time.perf_counter() >= deadline:
+        while True:
+            wake = self._wake_r
+            if wake is not None:  # drain old wake-ups *before* the check, so that none is missed
+                try:
+                    os.read(wake, 65536)
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except (OSError, ValueError):
+                    wake = None
+            if self.available >= min_frames:
+                return True
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
                 return False
-            time.sleep(poll_s)
-        return True
+            if wake is None:
+                time.sleep(min(poll_s, remaining))
+                continue
+            try:
+                select.select([wake], [], [], min(remaining, 0.05))
+            except (OSError, ValueError):  # closed meanwhile
+                time.sleep(min(poll_s, remaining))
+            # after a wake-up, return without another system call (each one releases the GIL and
+            # may cost a 5 ms switch interval while other threads are busy)
+            if self.available >= min_frames:
+                return True
 
     # --- any thread ----------------------------------------------------------------------------
     def latest(self, frames: int) -> np.ndarray:
