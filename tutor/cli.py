@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "play",
     "lessons",
     "progress",
+    "app",
 )
 
 EXIT_USER_ERROR = 2

@@ -1,0 +1,783 @@
+"""Practice mode: play a piece (MIDI keyboard, microphone, or a file standing in for the student),
+see marks appear on the score as you play, then the review of the take.
+
+Live path (MIDI): the input thread (rtmidi's, or the file-player thread of a demo take) calls
+``LiveSession.feed`` with the note-on; a consumer thread feeds ``tutor.follower.ScoreFollower``
+and emits the events through a queued signal; the UI thread draws a ring on the note
+(``ScoreView.add_live_mark``). At the end the whole take is assessed in a worker
+(``tutor.assessment.assess``) and the review shows scores, a heat map per measure and the events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolTip,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tutor.music import Performance, Score
+from tutor.ui.workers import run_job
+
+log = logging.getLogger(__name__)
+
+INPUTS = (
+    ("midi", "MIDI keyboard"),
+    ("mic", "Microphone"),
+    ("midi-file", "MIDI file as the player (demo)"),
+    ("audio-file", "Audio file as the player (demo)"),
+)
+EVENT_LABELS = {
+    "correct": "correct", "wrong_pitch": "wrong note", "missed": "missed", "extra": "extra note",
+    "early": "early", "late": "late", "short": "too short", "long": "too long", "sharp": "sharp",
+    "flat": "flat", "restart": "restart",
+}
+
+
+def optional(module: str):
+    """``tutor.<module>`` if it is installed and imports, else None (the feature is shown unavailable)."""
+    try:
+        return importlib.import_module(f"tutor.{module}")
+    except Exception as error:  # a missing or broken optional module must not take the app down
+        log.info("tutor.%s unavailable: %s", module, error)
+        return None
+
+
+def takes_dir() -> Path:
+    from tutor.progress import default_data_dir
+
+    folder = default_data_dir() / "takes"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class LiveSession(QObject):
+    """Feeds played notes to the score follower on its own thread; events come back queued."""
+
+    events = Signal(object, float)  # list of tutor.assessment.Event, perf_counter when the note arrived
+
+    def __init__(self, follower) -> None:
+        super().__init__()
+        self.follower = follower
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="live-follower", daemon=True)
+        self._stopped = False
+        self.started_at = time.perf_counter()
+        self._thread.start()
+
+    def feed(self, pitch: int, time_s: float, cents: float | None = None) -> None:
+        """Called from the input thread: only queues."""
+        self._queue.put((int(pitch), float(time_s), cents, time.perf_counter()))
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            pitch, time_s, cents, arrived = item
+            try:
+                found = self.follower.feed_onset(onset_s=time_s, pitch=pitch, cents=cents)
+            except Exception:
+                log.exception("score follower failed")
+                continue
+            if found:
+                self.events.emit(found, arrived)
+
+    def finish(self) -> list:
+        if not self._stopped:
+            self._stopped = True
+            self._queue.put(None)
+            self._thread.join(timeout=2.0)
+        try:
+            return self.follower.finish()
+        except Exception:
+            log.exception("score follower failed at the end")
+            return []
+
+    def position_at(self, time_s: float) -> float:
+        return self.follower.position_at(time_s)
+
+
+class HeatMap(QWidget):
+    """One cell per measure, coloured by its overall score; click a cell to show that measure."""
+
+    measureClicked = Signal(int)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.cells: list[tuple[int, float]] = []
+        self.setMinimumHeight(34)
+        self.setMouseTracking(True)
+
+    def set_measures(self, cells: list[tuple[int, float]]) -> None:
+        self.cells = cells
+        self.update()
+
+    @staticmethod
+    def color_for(value: float) -> QColor:
+        value = max(0.0, min(100.0, value))
+        if value >= 90:
+            return QColor("#2E7D32")
+        if value >= 75:
+            return QColor("#9CCC65")
+        if value >= 55:
+            return QColor("#FBC02D")
+        return QColor("#D32F2F")
+
+    def _cell_rect(self, index: int) -> QRectF:
+        width = max(1.0, self.width() / max(1, len(self.cells)))
+        return QRectF(index * width + 1, 1, width - 2, self.height() - 2)
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.Antialiasing)
+        if not self.cells:
+            painter.drawText(self.rect(), Qt.AlignCenter, "per-measure scores appear after a take")
+            return
+        font = QFont(self.font())
+        font.setPointSize(7)
+        painter.setFont(font)
+        for index, (number, value) in enumerate(self.cells):
+            rect = self._cell_rect(index)
+            painter.fillRect(rect, self.color_for(value))
+            painter.setPen(QPen(QColor("white")))
+            painter.drawText(rect, Qt.AlignCenter, str(number))
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        for index, (number, _) in enumerate(self.cells):
+            if self._cell_rect(index).contains(event.position()):
+                self.measureClicked.emit(number)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        for index, (number, value) in enumerate(self.cells):
+            if self._cell_rect(index).contains(event.position()):
+                QToolTip.showText(event.globalPosition().toPoint(), f"measure {number}: {value:.0f}/100", self)
+
+
+class Tuner(QWidget):
+    """A needle from -50 to +50 cents."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.cents: float | None = None
+        self.setMinimumSize(160, 40)
+
+    def set_cents(self, cents: float | None) -> None:
+        self.cents = cents
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.Antialiasing)
+        w, h = self.width(), self.height()
+        painter.fillRect(QRectF(w * 0.4, h * 0.55, w * 0.2, 6), QColor("#2E7D32"))
+        painter.setPen(QPen(self.palette().text().color(), 1))
+        for cents in (-50, -25, 0, 25, 50):
+            x = w / 2 + cents / 50 * (w / 2 - 10)
+            painter.drawLine(int(x), int(h * 0.5), int(x), int(h * 0.75))
+        if self.cents is None:
+            painter.drawText(QRectF(0, 0, w, h * 0.5), Qt.AlignCenter, "tuner: play a note")
+            return
+        cents = max(-50.0, min(50.0, self.cents))
+        x = w / 2 + cents / 50 * (w / 2 - 10)
+        color = QColor("#2E7D32") if abs(cents) <= 10 else QColor("#FB8C00") if abs(cents) <= 25 else QColor("#D32F2F")
+        painter.setPen(QPen(color, 3))
+        painter.drawLine(int(w / 2), int(h - 2), int(x), int(h * 0.35))
+        painter.drawText(QRectF(0, 0, w, h * 0.4), Qt.AlignCenter, f"{self.cents:+.0f} cents")
+
+
+class PracticePanel(QWidget):
+    """The controls, live feedback and review of Practice mode (the score is the window's)."""
+
+    reviewed = Signal(object)  # the assessment of the last take
+    status = Signal(str)
+    takeFinished = Signal(object)  # Performance
+
+    def __init__(self, window) -> None:
+        super().__init__()
+        self.window = window
+        self.view = window.score_view
+        self.follower_mod = optional("follower")
+        self.assessment_mod = optional("assessment")
+        self.score: Score | None = None
+        self.session: LiveSession | None = None
+        self.source = None
+        self.recorder = None
+        self.player = None
+        self.take_path: Path | None = None
+        self.assessment = None
+        self.performance: Performance | None = None
+        self.exercise = None
+        self._take_started = 0.0
+        self._played_file_thread: threading.Thread | None = None
+        self.latencies_ms: list[float] = []
+        self._build()
+        self.timer = QTimer(self)
+        self.timer.setInterval(33)
+        self.timer.timeout.connect(self._tick)
+
+    # --- layout ----------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        setup = QGroupBox("What to practise")
+        form = QFormLayout(setup)
+        self.part_box = QComboBox()
+        form.addRow("Part", self.part_box)
+        bars = QHBoxLayout()
+        self.first_bar = QSpinBox()
+        self.last_bar = QSpinBox()
+        bars.addWidget(self.first_bar)
+        bars.addWidget(QLabel("to"))
+        bars.addWidget(self.last_bar)
+        form.addRow("Measures", bars)
+        self.tempo = QSpinBox()
+        self.tempo.setRange(25, 150)
+        self.tempo.setSingleStep(5)
+        self.tempo.setValue(100)
+        self.tempo.setSuffix(" %")
+        self.tempo.setToolTip("Practise slower (or faster) than the written tempo")
+        form.addRow("Tempo", self.tempo)
+        self.count_in = QSpinBox()
+        self.count_in.setRange(0, 4)
+        self.count_in.setValue(1)
+        self.count_in.setSuffix(" bar(s)")
+        form.addRow("Count-in", self.count_in)
+        self.metronome = QCheckBox("Metronome clicks while I play")
+        self.loop = QCheckBox("Loop the range")
+        form.addRow(self.metronome)
+        form.addRow(self.loop)
+        self.mode_box = QComboBox()
+        self.mode_box.addItem("Play along (the score follows me)", "play-along")
+        self.mode_box.addItem("Wait for me (moves on at the right notes)", "wait")
+        form.addRow("Follower", self.mode_box)
+        self.input_box = QComboBox()
+        for key, label in INPUTS:
+            self.input_box.addItem(label, key)
+        form.addRow("Input", self.input_box)
+        layout.addWidget(setup)
+
+        buttons = QHBoxLayout()
+        self.listen_button = QPushButton("▶ Listen")
+        self.listen_button.setToolTip("Hear the chosen measures at the chosen tempo (Space)")
+        self.start_button = QPushButton("● Start take")
+        self.start_button.setToolTip("Start playing: marks appear on the score as you play (R)")
+        self.stop_button = QPushButton("■ Stop")
+        self.stop_button.setEnabled(False)
+        buttons.addWidget(self.listen_button)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.stop_button)
+        layout.addLayout(buttons)
+        self.open_take_button = QPushButton("Review a recorded take…")
+        layout.addWidget(self.open_take_button)
+
+        live = QGroupBox("Live")
+        grid = QGridLayout(live)
+        self.level = QProgressBar()
+        self.level.setRange(-60, 0)
+        self.level.setValue(-60)
+        self.level.setFormat("level %v dBFS")
+        grid.addWidget(self.level, 0, 0, 1, 2)
+        self.tuner = Tuner()
+        grid.addWidget(self.tuner, 1, 0, 1, 2)
+        self.pitch_plot = self._make_pitch_plot()
+        if self.pitch_plot is not None:
+            grid.addWidget(self.pitch_plot, 2, 0, 1, 2)
+        self.live_label = QLabel("")
+        self.live_label.setWordWrap(True)
+        grid.addWidget(self.live_label, 3, 0, 1, 2)
+        layout.addWidget(live)
+
+        review = QGroupBox("Review of the take")
+        rv = QVBoxLayout(review)
+        self.score_label = QLabel("Play a take to see how it went.")
+        self.score_label.setWordWrap(True)
+        font = self.score_label.font()
+        font.setPointSize(font.pointSize() + 1)
+        self.score_label.setFont(font)
+        rv.addWidget(self.score_label)
+        self.heat = HeatMap()
+        rv.addWidget(self.heat)
+        self.events_tree = QTreeWidget()
+        self.events_tree.setHeaderLabels(["Bar", "Beat", "What", "Detail"])
+        self.events_tree.setRootIsDecorated(False)
+        self.events_tree.setColumnWidth(0, 40)
+        self.events_tree.setColumnWidth(1, 40)
+        self.events_tree.setColumnWidth(2, 80)
+        rv.addWidget(self.events_tree, 1)
+        self.replay_button = QPushButton("▶ Replay my take")
+        self.replay_button.setEnabled(False)
+        rv.addWidget(self.replay_button)
+        layout.addWidget(review, 1)
+
+        self.listen_button.clicked.connect(self.listen)
+        self.start_button.clicked.connect(self.start_take)
+        self.stop_button.clicked.connect(self.stop_take)
+        self.open_take_button.clicked.connect(self.open_take)
+        self.replay_button.clicked.connect(self.replay_take)
+        self.events_tree.itemClicked.connect(self._event_clicked)
+        self.heat.measureClicked.connect(self.view.show_measure)
+        self.first_bar.valueChanged.connect(self._range_changed)
+        self.last_bar.valueChanged.connect(self._range_changed)
+        self.view.rangeSelected.connect(self._range_from_view)
+        if self.follower_mod is None or self.assessment_mod is None:
+            self.live_label.setText("Live marks and the review need tutor.follower and tutor.assessment, "
+                                    "which this installation lacks: takes are recorded but not assessed.")
+
+    def _make_pitch_plot(self):
+        try:
+            import pyqtgraph as pg
+        except Exception:
+            return None
+        plot = pg.PlotWidget()
+        plot.setMinimumHeight(110)
+        plot.setLabel("left", "pitch (MIDI)")
+        plot.setLabel("bottom", "time (s)")
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        self.target_curve = plot.plot([], [], pen=pg.mkPen("#9E9E9E", width=6), connect="finite")
+        self.played_curve = plot.plot([], [], pen=None, symbol="o", symbolSize=7, symbolBrush="#1E88E5")
+        self.pitch_curve = plot.plot([], [], pen=pg.mkPen("#1E88E5", width=2))
+        self._played_points: tuple[list[float], list[float]] = ([], [])
+        return plot
+
+    # --- score and selection ---------------------------------------------------------------
+    def set_score(self, score: Score) -> None:
+        self.score = score
+        self.part_box.clear()
+        self.part_box.addItem("All parts", None)
+        for part in score.parts:
+            self.part_box.addItem(f"{part.name or part.id}", part.id)
+        numbers = [m.number for m in score.measures] or [1]
+        for box in (self.first_bar, self.last_bar):
+            box.blockSignals(True)
+            box.setRange(min(numbers), max(numbers))
+            box.blockSignals(False)
+        self.first_bar.setValue(min(numbers))
+        self.last_bar.setValue(max(numbers))
+        self.clear_review()
+
+    def apply_exercise(self, exercise, score: Score) -> None:
+        """Settings from a lesson exercise: its part, measures and start tempo."""
+        self.exercise = exercise
+        self.set_score(score)
+        if exercise.part is not None:
+            index = self.part_box.findData(score.part(exercise.part).id)
+            if index >= 0:
+                self.part_box.setCurrentIndex(index)
+        input_key = {"midi": "midi", "voice": "mic", "instrument": "mic"}.get(exercise.input, "midi")
+        self.input_box.setCurrentIndex(max(0, self.input_box.findData(input_key)))
+
+    def _range_changed(self) -> None:
+        if self.last_bar.value() < self.first_bar.value():
+            self.last_bar.setValue(self.first_bar.value())
+        if self.score is not None and self.view.pages:
+            full = (min(m.number for m in self.score.measures), max(m.number for m in self.score.measures))
+            chosen = (self.first_bar.value(), self.last_bar.value())
+            self.view.select_range(*chosen) if chosen != full else self.view.select_range(None)
+
+    def _range_from_view(self, first: int, last: int) -> None:
+        if self.window.mode == "practice":
+            self.first_bar.setValue(first)
+            self.last_bar.setValue(last)
+
+    def practice_score(self) -> Score:
+        """The chosen part and measures at the chosen tempo (ids unchanged)."""
+        score = self.score
+        part = self.part_box.currentData()
+        if part:
+            score = score.only_parts([part])
+        numbers = [m.number for m in score.measures]
+        if numbers and (self.first_bar.value(), self.last_bar.value()) != (min(numbers), max(numbers)):
+            score = score.slice_measures(self.first_bar.value(), self.last_bar.value())
+        return score.at_tempo(bpm=self.bpm)
+
+    @property
+    def bpm(self) -> float:
+        return self.score.tempo_map.initial_bpm * self.tempo.value() / 100.0
+
+    # --- listening -----------------------------------------------------------------------------
+    def _player(self):
+        if self.player is None:
+            from tutor.playback import Player
+
+            settings = self.window.settings
+            self.player = Player(device=settings.value("audio/output") or None,
+                                 soundfont=settings.value("audio/soundfont") or None)
+        return self.player
+
+    def listen(self) -> None:
+        if self.score is None:
+            return
+        try:
+            player = self._player()
+            score = self.practice_score()
+            player.play(score, count_in_bars=0)
+        except Exception as error:
+            self.window.show_error("Cannot play the piece", error)
+            return
+        self._playing_score = score
+        self._listen_started = time.perf_counter()
+        self.timer.start()
+        self.status.emit("Playing… (Esc stops)")
+
+    def stop_sound(self) -> None:
+        if self.player is not None:
+            self.player.stop()
+
+    # --- a take -----------------------------------------------------------------------------
+    def start_take(self, *, source_path: str | Path | None = None, input_kind: str | None = None) -> bool:
+        if self.score is None:
+            self.window.show_message("Open a piece first (File > Open).")
+            return False
+        kind = input_kind or self.input_box.currentData()
+        if kind in ("midi-file", "audio-file") and source_path is None:
+            pattern = "MIDI files (*.mid *.midi)" if kind == "midi-file" else "Audio (*.wav *.flac *.ogg *.mp3)"
+            source_path, _ = QFileDialog.getOpenFileName(self, "The take to play as the student", "", pattern)
+            if not source_path:
+                return False
+        self.stop_sound()
+        self.clear_review()
+        self.view.clear_marks()
+        score = self.practice_score()
+        self._take_score = score
+        self.session = None
+        if self.follower_mod is not None:
+            try:
+                follower = self.follower_mod.ScoreFollower(score, mode=self.mode_box.currentData(),
+                                                           level=self.window.level, bpm=self.bpm)
+                self.session = LiveSession(follower)
+                self.session.events.connect(self._on_events)
+            except Exception as error:
+                log.exception("cannot start the score follower")
+                self.live_label.setText(f"Live marks unavailable: {error}")
+        try:
+            if kind in ("midi", "midi-file"):
+                self._start_midi(kind, source_path)
+            else:
+                self._start_audio(kind, source_path)
+        except Exception as error:
+            self.session = None
+            self.window.show_error("Cannot start the take", error)
+            return False
+        self._start_clicks(score)
+        self._take_started = time.perf_counter()
+        self.latencies_ms = []
+        self.start_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.timer.start()
+        self.status.emit("Recording… play now. Stop with Esc or ■.")
+        return True
+
+    def _start_clicks(self, score: Score) -> None:
+        count_in = self.count_in.value()
+        if not (count_in or self.metronome.isChecked()) or self.input_box.currentData() in ("midi-file", "audio-file"):
+            return
+        try:
+            from tutor.metronome import click_schedule
+            from tutor.playback import PlaybackPlan
+
+            schedule = click_schedule(score, count_in_bars=count_in, piece=self.metronome.isChecked())
+            self._player().play(PlaybackPlan((), clicks=schedule, offset_s=schedule.count_in_s))
+        except Exception as error:
+            self.live_label.setText(f"No metronome: {error}")
+
+    def _start_midi(self, kind: str, source_path) -> None:
+        from tutor import midi_input
+
+        session = self.session
+
+        def on_note_on(pitch, velocity, time_s):
+            if session is not None:
+                session.feed(pitch, time_s)
+            self._played_points[0].append(time_s) if self.pitch_plot is not None else None
+            self._played_points[1].append(pitch) if self.pitch_plot is not None else None
+
+        if kind == "midi":
+            port = self.window.settings.value("midi/input") or None
+            self.source = midi_input.PortMidiSource(port, on_note_on=on_note_on)
+            self.source.start()
+            self.take_path = takes_dir() / f"take-{_stamp()}.mid"
+        else:
+            self.source = midi_input.VirtualMidiSource("demo take", on_note_on=on_note_on)
+            self.take_path = Path(source_path)
+            path = Path(source_path)
+
+            def play():
+                try:
+                    self.source.play_file(path, realtime=True)
+                except Exception:
+                    log.exception("demo take failed")
+
+            self._played_file_thread = threading.Thread(target=play, name="demo-take", daemon=True)
+            self._played_file_thread.start()
+        self._source_kind = "midi"
+
+    def _start_audio(self, kind: str, source_path) -> None:
+        from tutor.audio_input import DeviceSource, FileSource
+        from tutor.recording import Recorder
+
+        if kind == "mic":
+            self.source = DeviceSource(device=self.window.settings.value("audio/input") or None)
+        else:
+            self.source = FileSource(source_path, realtime=True)
+        self.take_path = takes_dir() / f"take-{_stamp()}.wav"
+        piece = str(self.score.source_path) if self.score.source_path else None
+        self.recorder = Recorder(self.source, self.take_path, piece=piece, tempo_bpm=self.bpm)
+        self.recorder.start()
+        self._source_kind = "audio"
+        pitch = optional("pitch")
+        if pitch is None or not hasattr(pitch, "LiveTracker"):
+            self.live_label.setText("Recording to disk. Live marks from audio need a live pitch tracker "
+                                    "(tutor.pitch), which this installation lacks: the review comes after the take.")
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self.source is not None:
+            elapsed = now - self._take_started
+            if self.session is not None:
+                self.view.set_cursor(self.session.position_at(elapsed))
+            if self._source_kind == "audio" and self.recorder is not None:
+                level = self.recorder.level()
+                self.level.setValue(int(max(-60, min(0, level.rms_dbfs))))
+                if self.recorder.finished:
+                    self.stop_take()
+                    return
+            elif self._played_file_thread is not None and not self._played_file_thread.is_alive():
+                self.stop_take()
+                return
+            if self.pitch_plot is not None and self._played_points[0]:
+                self.played_curve.setData(*self._played_points)
+            return
+        if self.player is not None and self.player.playing and getattr(self, "_playing_score", None) is not None:
+            score = self._playing_score
+            first = score.measures[0].start_ql if score.measures else 0.0
+            position = score.position_at(score.seconds_at(first) + self.player.position_s)
+            self.view.set_cursor(position)
+            return
+        if self._replaying is not None:
+            return
+        self.timer.stop()
+        self.view.set_cursor(None)
+
+    _replaying = None
+    _source_kind = ""
+
+    def _on_events(self, events, arrived: float) -> None:
+        colors = self.assessment_mod.COLORS if self.assessment_mod else {}
+        for event in events:
+            if event.note_id is None:
+                continue
+            text = "" if event.type == "correct" else EVENT_LABELS.get(event.type, event.type)
+            if self.view.add_live_mark(event.note_id, colors.get(event.type, "#1E88E5"), text):
+                self._mark_arrivals = getattr(self, "_mark_arrivals", {})
+                self._mark_arrivals[event.note_id] = arrived
+            if event.type != "correct":
+                self.live_label.setText(event.message)
+
+    def stop_take(self) -> None:
+        if self.source is None:
+            return
+        self.timer.stop()
+        self.view.set_cursor(None)
+        source, self.source = self.source, None
+        performance = None
+        try:
+            if self._source_kind == "midi":
+                performance = source.stop()
+                if self.input_box.currentData() == "midi" or not str(self.take_path).endswith((".mid", ".midi")):
+                    source.save(self.take_path)
+            else:
+                self.recorder.stop()
+                self.recorder = None
+        except Exception as error:
+            self.window.show_error("The take did not end cleanly (what was recorded is on disk)", error)
+        if self.player is not None:
+            self.player.stop()
+        if self.session is not None:
+            for event in self.session.finish():
+                if event.note_id is not None and event.type == "missed":
+                    self.view.add_live_mark(event.note_id, "#9E9E9E", "missed")
+        self.start_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        self.status.emit(f"Take saved: {self.take_path}")
+        self.review(performance=performance, path=self.take_path)
+
+    def open_take(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Review a take", str(takes_dir()),
+                                              "Takes (*.mid *.midi *.wav *.flac *.ogg *.mp3)")
+        if path:
+            self.review(path=Path(path))
+
+    # --- review -----------------------------------------------------------------------------
+    def review(self, *, performance: Performance | None = None, path: Path | None = None) -> None:
+        """Assess the take in a worker; the review and the final marks appear when it is done."""
+        if self.assessment_mod is None:
+            self.score_label.setText("This take is saved, but it cannot be assessed here: tutor.assessment is missing.")
+            return
+        if self.score is None:
+            return
+        score = self.practice_score()
+        self.score_label.setText("Assessing the take…")
+        self._review_job = run_job(_assess_job, self.assessment_mod, score, performance, path, self.bpm,
+                                   self.window.level, on_result=self.show_review,
+                                   on_error=lambda e: self.window.show_error("Cannot assess the take", e),
+                                   on_progress=lambda f, t: self.status.emit(t), name="assess")
+
+    def show_review(self, result) -> None:
+        assessment, performance = result
+        self.assessment = assessment
+        self.performance = performance
+        self.view.set_marks(assessment.marks)
+        intonation = "" if assessment.intonation is None else f" · intonation {assessment.intonation:.0f}"
+        text = (f"<b>Overall {assessment.overall:.0f}/100</b> · pitch {assessment.pitch:.0f} · "
+                f"rhythm {assessment.rhythm:.0f}{intonation}<br>{assessment.notes_correct} of "
+                f"{assessment.notes_total} notes right")
+        if assessment.played_bpm:
+            text += f" · you played at {assessment.played_bpm:.0f} bpm"
+        if assessment.practice_measures:
+            text += "<br>Practise measures " + ", ".join(str(m) for m in assessment.practice_measures)
+        self.score_label.setText(text)
+        self.heat.set_measures([(m.measure, m.overall) for m in assessment.measures])
+        self.events_tree.clear()
+        for event in assessment.events:
+            if event.type == "correct":
+                continue
+            beat = "" if event.beat is None else f"{event.beat:g}"
+            item = QTreeWidgetItem([str(event.measure or ""), beat, EVENT_LABELS.get(event.type, event.type),
+                                    event.message])
+            color = QColor(self.assessment_mod.COLORS.get(event.type, "#333333"))
+            item.setForeground(2, color)
+            item.setData(0, Qt.UserRole, event.note_id)
+            item.setData(1, Qt.UserRole, event.measure)
+            self.events_tree.addTopLevelItem(item)
+        self.replay_button.setEnabled(performance is not None and bool(performance.notes))
+        self.reviewed.emit(assessment)
+        self._record_lesson_attempt(assessment, performance)
+
+    def _record_lesson_attempt(self, assessment, performance) -> None:
+        if self.exercise is None or performance is None:
+            return
+        try:
+            from tutor.lessons import assess_take
+            from tutor.progress import ProgressDB
+
+            result = assess_take(self.exercise, performance, tempo_bpm=self.bpm, recording_path=self.take_path)
+            with ProgressDB() as db:
+                db.record_attempt(self.exercise.id, result.passed, summary=result.summary,
+                                  events=result.event_counts, duration_s=result.duration_s,
+                                  recording_path=result.recording_path, tempo_bpm=result.tempo_bpm,
+                                  level=self.exercise.level)
+            verdict = "Passed!" if result.passed else "Not passed yet: " + "; ".join(result.reasons)
+            self.score_label.setText(self.score_label.text() + f"<br><b>{verdict}</b>")
+            self.window.lessons_panel.refresh()
+        except Exception as error:
+            log.exception("cannot record the lesson attempt")
+            self.status.emit(f"The attempt was not recorded: {error}")
+
+    def clear_review(self) -> None:
+        self.assessment = None
+        self.events_tree.clear()
+        self.heat.set_measures([])
+        self.score_label.setText("Play a take to see how it went.")
+        self.replay_button.setEnabled(False)
+        self.view.clear_live_marks()
+        if self.pitch_plot is not None:
+            self._played_points = ([], [])
+            self.played_curve.setData([], [])
+            self._draw_targets()
+
+    def _draw_targets(self) -> None:
+        if self.pitch_plot is None or self.score is None:
+            return
+        xs, ys = [], []
+        score = self.practice_score()
+        origin = score.notes[0].onset_s if score.notes else 0.0
+        for note in score.notes:
+            xs += [note.onset_s - origin, note.offset_s - origin, float("nan")]
+            ys += [note.pitch, note.pitch, float("nan")]
+        self.target_curve.setData(xs, ys, connect="finite")
+
+    def _event_clicked(self, item: QTreeWidgetItem) -> None:
+        note_id = item.data(0, Qt.UserRole)
+        if note_id:
+            self.view.show_note(note_id)
+        elif item.data(1, Qt.UserRole) is not None:
+            self.view.show_measure(int(item.data(1, Qt.UserRole)))
+
+    def replay_take(self) -> None:
+        if self.performance is None:
+            return
+        try:
+            self._player().play(self.performance)
+        except Exception as error:
+            self.window.show_error("Cannot play the take", error)
+            return
+        self._replaying = time.perf_counter()
+        curve = [(p.time, p.score_position) for p in (self.assessment.tempo_curve if self.assessment else ())]
+        self._replay_curve = curve
+        self.replay_timer = QTimer(self)
+        self.replay_timer.setInterval(33)
+        self.replay_timer.timeout.connect(self._replay_tick)
+        self.replay_timer.start()
+
+    def _replay_tick(self) -> None:
+        if self.player is None or not self.player.playing:
+            self.replay_timer.stop()
+            self._replaying = None
+            self.view.set_cursor(None)
+            return
+        t = self.player.position_s
+        curve = self._replay_curve
+        if not curve:
+            return
+        before = [c for c in curve if c[0] <= t]
+        after = [c for c in curve if c[0] > t]
+        if before and after:
+            (t0, p0), (t1, p1) = before[-1], after[0]
+            self.view.set_cursor(p0 + (p1 - p0) * (t - t0) / max(1e-6, t1 - t0))
+        elif before:
+            self.view.set_cursor(before[-1][1])
+
+    def shutdown(self) -> None:
+        if self.source is not None:
+            self.stop_take()
+        if self.player is not None:
+            self.player.stop()
+
+
+def _assess_job(task, assessment_mod, score: Score, performance: Performance | None, path: Path | None,
+                bpm: float, level: str):
+    if performance is None:
+        task.progress(0.1, "Reading the take…")
+        from tutor.scoreio import load_performance
+
+        performance = load_performance(path)
+    task.check()
+    task.progress(0.5, "Comparing the take with the score…")
+    return assessment_mod.assess(score, performance, bpm=bpm, level=level), performance
+
+
+def _stamp() -> str:
+    return dt.datetime.now().strftime("%Y%m%d-%H%M%S")

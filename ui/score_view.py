@@ -1,0 +1,497 @@
+"""The score view: Verovio's engraving, marks on notes, a cursor, selection of notes, bars and ranges.
+
+* ``set_score(score)`` engraves in a worker (``ui.engraving``) and shows the pages; ``engraved``
+  is emitted when they are on screen.
+* Marks are keyed by note id (``tutor.music.Note.id``), the ids that Verovio keeps in its SVG:
+  ``set_marks({id: {"color": "#RRGGBB", "text": "late 80ms"}})`` recolours noteheads (and stems) in
+  the engraving and writes the text above the note; ``add_live_mark`` puts a coloured ring on the
+  notehead at once (no re-rendering: what the practice mode uses while the student plays).
+* ``set_cursor(position_ql)`` moves the play/record cursor (and scrolls to it when following).
+* A click on a note emits ``noteClicked(id)``, on a bar ``measureClicked(number)``; dragging
+  across bars selects a range and emits ``rangeSelected(first, last)``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from dataclasses import dataclass
+
+from PySide6.QtCore import QByteArray, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
+from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtSvgWidgets import QGraphicsSvgItem
+from PySide6.QtWidgets import (
+    QGraphicsDropShadowEffect,
+    QGraphicsEllipseItem,
+    QGraphicsLineItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsSimpleTextItem,
+    QGraphicsView,
+)
+
+from tutor.music import Score
+from tutor.ui.engraving import Layout, MeasureBox, NoteBox, Page, engrave, recolor_svg
+from tutor.ui.workers import run_job
+
+PAGE_GAP = 24.0
+SELECTION_COLOR = QColor(30, 136, 229, 50)
+CURSOR_COLOR = QColor(30, 136, 229, 200)
+
+
+@dataclass
+class _PageItems:
+    page: Page
+    offset_y: float
+    renderer: QSvgRenderer
+    svg_item: QGraphicsSvgItem
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """One onset of the score on screen, for the cursor."""
+
+    position_ql: float
+    x: float
+    y0: float
+    y1: float
+    line: int  # index over every system of every page
+
+
+class ScoreView(QGraphicsView):
+    noteClicked = Signal(str)
+    measureClicked = Signal(int)
+    rangeSelected = Signal(int, int)
+    engraved = Signal()
+    markPainted = Signal(str, float)  # note id, perf_counter time when the mark was on screen
+    engraveFailed = Signal(object)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setRenderHints(QPainter.Antialiasing | QPainter.SmoothPixmapTransform | QPainter.TextAntialiasing)
+        self.setDragMode(QGraphicsView.NoDrag)
+        self.setViewportUpdateMode(QGraphicsView.MinimalViewportUpdate)
+        self.setBackgroundBrush(QColor("#8a8f98"))
+        self.setAlignment(Qt.AlignHCenter | Qt.AlignTop)
+        self.score: Score | None = None
+        self.layout_options = Layout()
+        self.pages: list[_PageItems] = []
+        self.boxes: dict[str, tuple[NoteBox, float]] = {}  # note id -> box, page offset
+        self.measure_boxes: list[tuple[MeasureBox, float]] = []
+        self.marks: dict[str, dict[str, str]] = {}
+        self._mark_items: list = []
+        self._live_items: dict[str, list] = {}
+        self._stops: list[_Stop] = []
+        self._stop_positions: list[float] = []
+        self._cursor = QGraphicsLineItem()
+        self._cursor.setPen(QPen(CURSOR_COLOR, 3))
+        self._cursor.setZValue(20)
+        self._selection_items: list[QGraphicsRectItem] = []
+        self._drag_from: int | None = None
+        self._zoom = 1.0
+        self.follow_cursor = True
+        self.selected_range: tuple[int, int] | None = None
+        self._job = None
+        self._pending_paint: list[tuple[str, float]] = []
+        self._message = None
+        self.show_message("Open a piece (File > Open, or drop a file here) to see its score.")
+
+    # --- loading ---------------------------------------------------------------------------
+    def show_message(self, text: str) -> None:
+        scene = self.scene()
+        scene.clear()
+        self.pages = []
+        self._cursor = self._new_cursor()
+        item = scene.addSimpleText(text, QFont("Sans", 13))
+        item.setBrush(QColor("white"))
+        self._message = item
+        scene.setSceneRect(item.boundingRect().adjusted(-40, -40, 40, 40))
+
+    def _new_cursor(self) -> QGraphicsLineItem:
+        cursor = QGraphicsLineItem()
+        cursor.setPen(QPen(CURSOR_COLOR, 3))
+        cursor.setZValue(20)
+        cursor.setVisible(False)
+        return cursor
+
+    def set_score(self, score: Score, *, layout: Layout | None = None, keep_marks: bool = False) -> None:
+        """Engrave ``score`` in the background; the view updates when it is ready."""
+        self.score = score
+        if layout is not None:
+            self.layout_options = layout
+        if not keep_marks:
+            self.marks = {}
+        if self._job is not None:
+            self._job.cancel()
+        if not self.pages:
+            self.show_message("Engraving the score…")
+        self._job = run_job(_engrave_job, score, self.layout_options, on_result=self._show_pages,
+                            on_error=self.engraveFailed.emit, name="engrave")
+
+    def engrave_now(self, score: Score) -> None:
+        """Engrave in this thread (for the screenshot command and tests that need no event loop)."""
+        self.score = score
+        self._show_pages((score, engrave(score, layout=self.layout_options)))
+
+    def set_layout(self, layout: Layout) -> None:
+        self.layout_options = layout
+        if self.score is not None:
+            self.set_score(self.score, keep_marks=True)
+
+    def _show_pages(self, result) -> None:
+        score, pages = result
+        if score is not self.score:
+            return  # an older engraving
+        scene = self.scene()
+        scene.clear()
+        self._mark_items, self._live_items, self._selection_items = [], {}, []
+        self._message = None
+        self.pages, self.boxes, self.measure_boxes = [], {}, []
+        offset = 0.0
+        width = max((p.width for p in pages), default=0)
+        for page in pages:
+            background = scene.addRect(QRectF(0, offset, page.width, page.height), QPen(Qt.NoPen), QBrush(QColor("white")))
+            shadow = QGraphicsDropShadowEffect()
+            shadow.setBlurRadius(12)
+            shadow.setOffset(0, 2)
+            background.setGraphicsEffect(shadow)
+            renderer = QSvgRenderer(QByteArray(recolor_svg(page.svg, self._colors()).encode("utf-8")))
+            item = QGraphicsSvgItem()
+            item.setSharedRenderer(renderer)
+            item.setPos(0, offset)
+            scene.addItem(item)
+            self.pages.append(_PageItems(page, offset, renderer, item))
+            for note_id, box in page.notes.items():
+                self.boxes[note_id] = (box, offset)
+            for measure in page.measures:
+                self.measure_boxes.append((measure, offset))
+            offset += page.height + PAGE_GAP
+        scene.setSceneRect(QRectF(-PAGE_GAP, -PAGE_GAP, width + 2 * PAGE_GAP, offset + PAGE_GAP))
+        self._cursor = self._new_cursor()
+        scene.addItem(self._cursor)
+        self._build_stops()
+        self._draw_mark_texts()
+        self._draw_selection()
+        self.engraved.emit()
+
+    # --- geometry --------------------------------------------------------------------------
+    def note_rect(self, note_id: str) -> QRectF | None:
+        """The notehead's rectangle in scene coordinates (tied continuations map to their note)."""
+        found = self.boxes.get(note_id)
+        if found is None and self.score is not None:
+            try:
+                found = self.boxes.get(self.score.note_by_id(note_id).id)
+            except KeyError:
+                found = None
+        if found is None:
+            return None
+        box, offset = found
+        return QRectF(box.x - box.width / 2, offset + box.y - box.height / 2, box.width, box.height)
+
+    def measure_rects(self, number: int) -> list[QRectF]:
+        return [QRectF(m.x0, off + m.y0 - 8, m.x1 - m.x0, m.y1 - m.y0 + 16)
+                for m, off in self.measure_boxes if m.number == number]
+
+    def _build_stops(self) -> None:
+        """Where each onset of the score sits on screen, system by system, for the cursor."""
+        self._stops, self._stop_positions, self._line_ends = [], [], {}
+        if self.score is None:
+            return
+        systems: dict[tuple[int, int], list[float]] = {}  # (page, system) -> [y0, y1, x_end]
+        for index, page in enumerate(self.pages):
+            for m in page.page.measures:
+                y0, y1, x_end = systems.get((index, m.system), [m.y0, m.y1, m.x1])
+                systems[(index, m.system)] = [min(y0, m.y0), max(y1, m.y1), max(x_end, m.x1)]
+        lines = {key: number for number, key in enumerate(sorted(systems))}
+        page_of_offset = {page.offset_y: index for index, page in enumerate(self.pages)}
+        stops: dict[tuple[int, float], _Stop] = {}
+        for note in self.score.notes:
+            found = self.boxes.get(note.id)
+            if found is None:
+                continue
+            box, offset = found
+            key = (page_of_offset.get(offset, 0), box.system)
+            y0, y1, _ = systems.get(key, [box.y - 20, box.y + 20, box.x])
+            line = lines.get(key, 0)
+            x = box.x - box.width / 2 - 3
+            old = stops.get((line, round(note.onset_ql, 6)))
+            if old is None or x < old.x:
+                stops[(line, round(note.onset_ql, 6))] = _Stop(note.onset_ql, x, offset + y0 - 12, offset + y1 + 12, line)
+        self._stops = sorted(stops.values(), key=lambda s: (s.position_ql, s.line))
+        self._stop_positions = [s.position_ql for s in self._stops]
+        self._line_ends = {lines[key]: values[2] for key, values in systems.items()}
+
+    # --- cursor ----------------------------------------------------------------------------
+    def set_cursor(self, position_ql: float | None) -> None:
+        if position_ql is None or not self._stops:
+            self._cursor.setVisible(False)
+            return
+        index = bisect.bisect_right(self._stop_positions, position_ql + 1e-9) - 1
+        if index < 0:
+            stop = self._stops[0]
+            x = stop.x
+        else:
+            stop = self._stops[index]
+            x = stop.x
+            following = self._stops[index + 1] if index + 1 < len(self._stops) else None
+            if following is not None and following.line == stop.line and following.position_ql > stop.position_ql:
+                fraction = (position_ql - stop.position_ql) / (following.position_ql - stop.position_ql)
+                x = stop.x + max(0.0, min(1.0, fraction)) * (following.x - stop.x)
+            elif self.score is not None:
+                end_ql = self.score.duration_ql
+                measure = self.score.measure_at(stop.position_ql)
+                if measure is not None:
+                    end_ql = measure.end_ql
+                if end_ql > stop.position_ql:
+                    fraction = (position_ql - stop.position_ql) / (end_ql - stop.position_ql)
+                    x_end = self._line_ends.get(stop.line, stop.x)
+                    x = stop.x + max(0.0, min(1.0, fraction)) * (x_end - stop.x)
+        self._cursor.setLine(x, stop.y0, x, stop.y1)
+        self._cursor.setVisible(True)
+        if self.follow_cursor:
+            self.ensureVisible(QRectF(x - 40, stop.y0, 80, stop.y1 - stop.y0), 60, 60)
+
+    @property
+    def cursor_visible(self) -> bool:
+        return self._cursor.isVisible()
+
+    # --- marks -----------------------------------------------------------------------------
+    def _colors(self) -> dict[str, str]:
+        colors = {}
+        for note_id, mark in self.marks.items():
+            if mark.get("color"):
+                colors[note_id] = mark["color"]
+        if self.score is not None:  # a tied note's continuation heads take its colour too
+            for note in self.score.notes:
+                if note.tied_ids and note.id in colors:
+                    for tied in note.tied_ids:
+                        colors[tied] = colors[note.id]
+        return colors
+
+    def set_marks(self, marks: dict[str, dict[str, str]]) -> None:
+        """Colour noteheads and write short texts: ``{note_id: {"color": ..., "text": ...}}``."""
+        self.marks = {k: dict(v) for k, v in (marks or {}).items()}
+        self.clear_live_marks()
+        colors = self._colors()
+        for page in self.pages:
+            page.renderer.load(QByteArray(recolor_svg(page.page.svg, colors).encode("utf-8")))
+            page.svg_item.update()
+        self._draw_mark_texts()
+
+    def clear_marks(self) -> None:
+        self.set_marks({})
+
+    def _draw_mark_texts(self) -> None:
+        scene = self.scene()
+        for item in self._mark_items:
+            scene.removeItem(item)
+        self._mark_items = []
+        font = QFont("Sans", 7)
+        placed: list[QRectF] = []
+        for note_id, mark in self.marks.items():
+            text = mark.get("text")
+            rect = self.note_rect(note_id)
+            if not text or rect is None:
+                continue
+            item = QGraphicsSimpleTextItem(text)
+            item.setFont(font)
+            item.setBrush(QColor(mark.get("color") or "#333333"))
+            bounds = item.boundingRect()
+            x = rect.center().x() - bounds.width() / 2
+            y = rect.top() - bounds.height() - 18
+            candidate = QRectF(x, y, bounds.width(), bounds.height())
+            while any(candidate.intersects(other) for other in placed):
+                candidate.translate(0, -bounds.height())
+            placed.append(candidate)
+            item.setPos(candidate.topLeft())
+            item.setZValue(15)
+            item.setToolTip(text)
+            scene.addItem(item)
+            self._mark_items.append(item)
+
+    def add_live_mark(self, note_id: str, color: str, text: str = "") -> bool:
+        """A coloured ring on the notehead at once (and a short text above it)."""
+        rect = self.note_rect(note_id)
+        if rect is None:
+            return False
+        for item in self._live_items.pop(note_id, []):
+            self.scene().removeItem(item)
+        pad = rect.height() * 0.35
+        ring = QGraphicsEllipseItem(rect.adjusted(-pad, -pad, pad, pad))
+        colour = QColor(color)
+        ring.setPen(QPen(colour, 2.2))
+        fill = QColor(colour)
+        fill.setAlpha(70)
+        ring.setBrush(QBrush(fill))
+        ring.setZValue(12)
+        self.scene().addItem(ring)
+        items = [ring]
+        if text:
+            label = QGraphicsSimpleTextItem(text)
+            label.setFont(QFont("Sans", 7))
+            label.setBrush(colour)
+            label.setPos(rect.center().x() - label.boundingRect().width() / 2, rect.top() - 30)
+            label.setZValue(15)
+            self.scene().addItem(label)
+            items.append(label)
+        self._live_items[note_id] = items
+        self._pending_paint.append((note_id, time.perf_counter()))
+        self.viewport().update()
+        return True
+
+    def clear_live_marks(self) -> None:
+        for items in self._live_items.values():
+            for item in items:
+                self.scene().removeItem(item)
+        self._live_items = {}
+
+    @property
+    def live_marks(self) -> list[str]:
+        return list(self._live_items)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().paintEvent(event)
+        if self._pending_paint:
+            now = time.perf_counter()
+            pending, self._pending_paint = self._pending_paint, []
+            for note_id, _ in pending:
+                self.markPainted.emit(note_id, now)
+
+    # --- selection -------------------------------------------------------------------------
+    def measure_at(self, point: QPointF) -> int | None:
+        for m, offset in self.measure_boxes:
+            if m.x0 <= point.x() <= m.x1 and offset + m.y0 - 40 <= point.y() <= offset + m.y1 + 40:
+                return m.number
+        return None
+
+    def note_at(self, point: QPointF) -> str | None:
+        best, best_distance = None, 12.0
+        for note_id, (box, offset) in self.boxes.items():
+            distance = ((box.x - point.x()) ** 2 + (offset + box.y - point.y()) ** 2) ** 0.5
+            if distance < best_distance:
+                best, best_distance = note_id, distance
+        if best is not None and self.score is not None:
+            try:
+                return self.score.note_by_id(best).id
+            except KeyError:
+                return best
+        return best
+
+    def select_range(self, first: int | None, last: int | None = None) -> None:
+        if first is None:
+            self.selected_range = None
+        else:
+            last = first if last is None else last
+            self.selected_range = (min(first, last), max(first, last))
+        self._draw_selection()
+
+    def _draw_selection(self) -> None:
+        scene = self.scene()
+        for item in self._selection_items:
+            scene.removeItem(item)
+        self._selection_items = []
+        if self.selected_range is None:
+            return
+        first, last = self.selected_range
+        for m, offset in self.measure_boxes:
+            if first <= m.number <= last:
+                item = scene.addRect(QRectF(m.x0, offset + m.y0 - 10, m.x1 - m.x0, m.y1 - m.y0 + 20),
+                                     QPen(Qt.NoPen), QBrush(SELECTION_COLOR))
+                item.setZValue(5)
+                self._selection_items.append(item)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        if event.button() == Qt.LeftButton and self.pages:
+            point = self.mapToScene(event.position().toPoint())
+            self._drag_from = self.measure_at(point)
+            self._press_point = point
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        if self._drag_from is not None and event.buttons() & Qt.LeftButton:
+            here = self.measure_at(self.mapToScene(event.position().toPoint()))
+            if here is not None and here != self._drag_from:
+                self.select_range(self._drag_from, here)
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        if event.button() == Qt.LeftButton and self._drag_from is not None:
+            point = self.mapToScene(event.position().toPoint())
+            here = self.measure_at(point)
+            start = self._drag_from
+            self._drag_from = None
+            if here is not None and here != start:
+                self.select_range(start, here)
+                self.rangeSelected.emit(*self.selected_range)
+            else:
+                note_id = self.note_at(point)
+                if note_id is not None:
+                    self.noteClicked.emit(note_id)
+                elif here is not None:
+                    self.select_range(here)
+                    self.measureClicked.emit(here)
+                else:
+                    self.select_range(None)
+        super().mouseReleaseEvent(event)
+
+    # --- zoom and scrolling ------------------------------------------------------------------
+    def set_zoom(self, factor: float) -> None:
+        factor = max(0.3, min(4.0, factor))
+        self.resetTransform()
+        self.scale(factor, factor)
+        self._zoom = factor
+
+    @property
+    def zoom(self) -> float:
+        return self._zoom
+
+    def zoom_in(self) -> None:
+        self.set_zoom(self._zoom * 1.2)
+
+    def zoom_out(self) -> None:
+        self.set_zoom(self._zoom / 1.2)
+
+    def zoom_to_width(self) -> None:
+        if self.pages:
+            width = max(p.page.width for p in self.pages) + 2 * PAGE_GAP
+            self.set_zoom((self.viewport().width() - 4) / width)
+
+    def wheelEvent(self, event) -> None:  # noqa: N802
+        if event.modifiers() & Qt.ControlModifier:
+            if event.angleDelta().y() > 0:
+                self.zoom_in()
+            else:
+                self.zoom_out()
+            event.accept()
+            return
+        super().wheelEvent(event)
+
+    def show_note(self, note_id: str) -> None:
+        """Scroll to a note and flash a ring on it."""
+        rect = self.note_rect(note_id)
+        if rect is None:
+            return
+        self.centerOn(rect.center())
+        flash = QGraphicsEllipseItem(rect.adjusted(-8, -8, 8, 8))
+        flash.setPen(QPen(QColor("#1E88E5"), 2, Qt.DashLine))
+        flash.setZValue(25)
+        self.scene().addItem(flash)
+        old = getattr(self, "_flash", None)
+        if old is not None and old.scene() is not None:
+            self.scene().removeItem(old)
+        self._flash = flash
+
+    def show_measure(self, number: int) -> None:
+        rects = self.measure_rects(number)
+        if rects:
+            self.centerOn(rects[0].center())
+            self.select_range(number)
+
+
+def _engrave_job(task, score: Score, layout: Layout):
+    task.progress(0.1, "engraving")
+    pages = engrave(score, layout=layout)
+    task.check()
+    return score, pages
