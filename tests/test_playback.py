@@ -92,6 +92,15 @@ def test_count_in_and_tempo_shift_the_music(chorale, tmp_path):
     assert accent > beat * 1.3  # the downbeat is accented
 
 
+def test_renders_are_reproducible(chorale, tmp_path):
+    _needs_soundfont()
+    excerpt = chorale.slice_measures(1, 1)
+    first, second = tmp_path / "a.wav", tmp_path / "b.wav"
+    render_score_to_wav(excerpt, first)
+    render_score_to_wav(excerpt, second)
+    assert np.array_equal(soundfile.read(first)[0], soundfile.read(second)[0])
+
+
 def test_midi_file_renders_with_its_own_timing_and_program(chorale, tmp_path):
     _needs_soundfont()
     midi = tmp_path / "chorale.mid"

@@ -201,6 +201,24 @@ def _event_list(plan: PlaybackPlan, sample_rate: int) -> list[tuple[int, int, tu
     return events
 
 
+_WRITE_FLOAT: list = []
+
+
+def _fluid_write_float(fluidsynth_module):
+    """libfluidsynth's ``fluid_synth_write_float`` through pyfluidsynth's ctypes binding (None if absent)."""
+    if not _WRITE_FLOAT:
+        try:
+            from ctypes import c_int, c_void_p
+
+            _WRITE_FLOAT.append(fluidsynth_module.cfunc(
+                "fluid_synth_write_float", c_int, ("synth", c_void_p, 1), ("len", c_int, 1),
+                ("lout", c_void_p, 1), ("loff", c_int, 1), ("lincr", c_int, 1),
+                ("rout", c_void_p, 1), ("roff", c_int, 1), ("rincr", c_int, 1)))
+        except Exception:
+            _WRITE_FLOAT.append(None)
+    return _WRITE_FLOAT[0]
+
+
 class FluidSynthEngine:
     """FluidSynth with a soundfont; ``stream(plan)`` yields stereo float32 blocks."""
 
@@ -233,9 +251,14 @@ class FluidSynthEngine:
             raise InputFileError("cannot be loaded as a soundfont", path=self.soundfont)
         return synth, sfid
 
-    def _take_synth(self, plan: PlaybackPlan):
-        with self._lock:
-            synth, sfid = self._idle.pop() if self._idle else (None, -1)
+    def _take_synth(self, plan: PlaybackPlan, *, fresh: bool):
+        synth = None
+        if fresh:  # a reused synth carries chorus/reverb state over: renders would differ run to run
+            self.prepare()  # keeps one synth alive, so that FluidSynth's sample cache makes loading quick
+            synth, sfid = self._load()
+        else:
+            with self._lock:
+                synth, sfid = self._idle.pop() if self._idle else (None, -1)
         if synth is None:
             synth, sfid = self._load()
         for channel in range(16):
@@ -249,6 +272,16 @@ class FluidSynthEngine:
                 synth.program_select(channel, sfid, 0, int(program) % 128)
         return synth, sfid
 
+    def _samples(self, synth, frames: int) -> np.ndarray:
+        """``frames`` stereo float32 frames (FluidSynth's float output: no 16-bit clipping)."""
+        write_float = _fluid_write_float(self._fluidsynth)
+        if write_float is None:
+            return synth.get_samples(frames).reshape(-1, 2).astype(np.float32) / 32768.0
+        out = np.zeros((frames, 2), dtype=np.float32)
+        pointer = out.ctypes.data
+        write_float(synth.synth, frames, pointer, 0, 2, pointer, 1, 2)
+        return out
+
     def _give_back(self, synth, sfid: int) -> None:
         """Silence the synth (reverb tail included) and keep it for the next stream."""
         for channel in range(16):
@@ -257,8 +290,10 @@ class FluidSynthEngine:
         with self._lock:
             self._idle.append((synth, sfid))
 
-    def stream(self, plan: PlaybackPlan, *, block_frames: int = 1024) -> Iterator[np.ndarray]:
-        synth, sfid = self._take_synth(plan)
+    def stream(self, plan: PlaybackPlan, *, block_frames: int = 1024, fresh: bool = False) -> Iterator[np.ndarray]:
+        """Stereo float32 blocks; ``fresh=True`` uses a newly loaded synth, so that the same plan always
+        gives the same samples (offline renders); otherwise a ready one starts at once (live playback)."""
+        synth, sfid = self._take_synth(plan, fresh=fresh)
         try:
             events = _event_list(plan, self.sample_rate)
             total = int(round(plan.duration_s * self.sample_rate))
@@ -276,11 +311,13 @@ class FluidSynthEngine:
                     index += 1
                 until = events[index][0] if index < len(events) else total
                 frames = max(1, min(block_frames, until - position, total - position))
-                samples = synth.get_samples(frames)
-                yield (samples.reshape(-1, 2).astype(np.float32) / 32768.0)
+                yield self._samples(synth, frames)
                 position += frames
         finally:
-            self._give_back(synth, sfid)
+            if fresh:
+                synth.delete()
+            else:
+                self._give_back(synth, sfid)
 
 
 class AdditiveEngine:
@@ -316,7 +353,7 @@ class AdditiveEngine:
             out[start:start + length] += (0.15 * note.velocity / 127 * envelope * wave).astype(np.float32)
         return np.repeat(out[:, None], 2, axis=1)
 
-    def stream(self, plan: PlaybackPlan, *, block_frames: int = 1024) -> Iterator[np.ndarray]:
+    def stream(self, plan: PlaybackPlan, *, block_frames: int = 1024, fresh: bool = False) -> Iterator[np.ndarray]:
         audio = self.render(plan)
         for start in range(0, len(audio), block_frames):
             yield audio[start:start + block_frames]
@@ -348,12 +385,12 @@ def open_engine(*, soundfont: str | Path | None = None, sample_rate: int = 44100
         return AdditiveEngine(sample_rate=sample_rate)
 
 
-def stream_plan(plan: PlaybackPlan, engine, *, block_frames: int = 1024) -> Iterator[np.ndarray]:
+def stream_plan(plan: PlaybackPlan, engine, *, block_frames: int = 1024, fresh: bool = False) -> Iterator[np.ndarray]:
     """Stereo float32 blocks of the plan, clicks mixed in."""
     clicks = click_track(plan.clicks, sample_rate=engine.sample_rate, duration_s=plan.duration_s) \
         if plan.clicks is not None else None
     position = 0
-    for block in engine.stream(plan, block_frames=block_frames):
+    for block in engine.stream(plan, block_frames=block_frames, fresh=fresh):
         if clicks is not None:
             n = block.shape[0]
             segment = clicks[position:position + n]
@@ -367,7 +404,7 @@ def render_plan(plan: PlaybackPlan, *, soundfont: str | Path | None = None, samp
                 engine: str = "auto", normalize: bool = True) -> tuple[np.ndarray, str]:
     """The whole plan as stereo float32 audio, and the engine's name."""
     synth = open_engine(soundfont=soundfont, sample_rate=sample_rate, engine=engine)
-    blocks = list(stream_plan(plan, synth, block_frames=4096))
+    blocks = list(stream_plan(plan, synth, block_frames=4096, fresh=True))
     audio = np.concatenate(blocks) if blocks else np.zeros((0, 2), np.float32)
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if normalize and peak > PEAK_LIMIT:
