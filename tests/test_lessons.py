@@ -29,9 +29,9 @@ from tutor.lessons import (
 from tutor.music import Performance, PlayedNote, sort_played
 
 HAS_ASSESSMENT = importlib.util.find_spec("tutor.assessment") is not None
-HAS_CRITIQUE = importlib.util.find_spec("tutor.critique") is not None
+HAS_CRITIQUE = importlib.util.find_spec("tutor.rules") is not None  # the critique's theory rules
 needs_assessment = pytest.mark.skipif(not HAS_ASSESSMENT, reason="tutor.assessment (issue 5) is not here yet")
-needs_critique = pytest.mark.skipif(not HAS_CRITIQUE, reason="tutor.critique (issue 6) is not here yet")
+needs_critique = pytest.mark.skipif(not HAS_CRITIQUE, reason="tutor.rules (issue 6) is not here yet")
 
 
 @pytest.fixture(scope="module")
@@ -122,20 +122,67 @@ def test_playing_at_the_goal_tempo_passes_when_that_tempo_is_given(catalog):
 
 
 @needs_critique
-def test_composition_models_pass_the_critique_and_a_wrong_length_or_key_fails(catalog):
+def test_composition_models_pass_the_critique(catalog):
     from tutor.scoreio import load_score
 
-    for exercise in catalog.exercises:
-        if exercise.kind != "compose":
-            continue
+    composing = [e for e in catalog.exercises if e.kind == "compose"]
+    assert len(composing) >= 5
+    for exercise in composing:
         model = load_score(exercise.solution or exercise.score_source)
         result = judge_composition_file(exercise, model)
         assert result.passed, (exercise.id, result.reasons, result.details["findings"][:5])
+        assert result.summary["errors"] == 0
+
+
+@needs_critique
+def test_compositions_with_real_problems_fail(catalog):
+    from dataclasses import replace
+
+    from tutor.music import Note
+    from tutor.scoreio import load_score
+
     melody_c = catalog.exercise("composition/melody-c")
-    too_short = load_score(melody_c.score_source).slice_measures(1, 4)
-    assert not judge_composition_file(melody_c, too_short).passed
+    model = load_score(melody_c.score_source)
+    too_short = model.slice_measures(1, 4)
+    assert any("asks for 8" in r for r in judge_composition_file(melody_c, too_short).reasons)
     in_d_minor = load_score(catalog.exercise("composition/melody-d-minor").score_source)
     assert any("asks for C major" in r for r in judge_composition_file(melody_c, in_d_minor).reasons)
+    # a leap of a tenth in bar 2 (F4 -> A5) is forbidden
+    leaping = replace(model, notes=tuple(replace(n, pitch=81) if n.measure == 2 and n.beat == 1.0 else n
+                                         for n in model.notes))
+    assert any(r.startswith("large leap") for r in judge_composition_file(melody_c, leaping).reasons)
+
+    harmonise = catalog.exercise("composition/harmonise-bwv269")
+    bach = load_score(harmonise.solution)
+    assert judge_composition_file(harmonise, bach).passed
+    # the given melody alone is not a harmonisation
+    alone = judge_composition_file(harmonise, load_score(harmonise.score_source))
+    assert any("asks for 4" in r for r in alone.reasons)
+    # a bass that doubles the soprano a twelfth below: parallel fifths throughout
+    soprano, bass = bach.parts[0].id, bach.parts[3].id
+    parallel = tuple(n for n in bach.notes if n.part != bass) + tuple(
+        Note(id=n.id.replace(soprano, bass), pitch=n.pitch - 19, onset_ql=n.onset_ql, duration_ql=n.duration_ql,
+             onset_s=n.onset_s, duration_s=n.duration_s, part=bass, measure=n.measure, beat=n.beat)
+        for n in bach.notes if n.part == soprano)
+    result = judge_composition_file(harmonise, replace(bach, notes=tuple(sorted(parallel, key=lambda n: (n.onset_ql, n.pitch)))))
+    assert not result.passed and result.summary["errors"] > 0
+    assert any(f["rule"] == "parallel_fifths" for f in result.details["findings"])
+    # changing the given melody is not allowed
+    changed = replace(bach, notes=tuple(replace(n, pitch=n.pitch + 2) if n.part == soprano and n.measure == 2 else n
+                                        for n in bach.notes))
+    assert any("given melody was changed" in r for r in judge_composition_file(harmonise, changed).reasons)
+
+
+@needs_critique
+def test_a_composition_exercise_end_to_end(capsys):
+    model = REPO / "lessons" / "scores" / "model_melody_c.musicxml"
+    assert main(["lessons", "start", "composition/melody-c", "--performance", str(model), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["passed"] is True and result["summary"]["key"] == "C major" and result["summary"]["measures"] == 8
+    assert "composition/melody-g" not in result["unlocked"]["exercises"]  # already open: same unit
+    assert main(["lessons", "start", "composition/melody-g", "--performance", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "Not passed yet" in out and "asks for G major" in out
 
 
 def test_lessons_list_json_contract(capsys):

@@ -25,10 +25,14 @@ A plan is one ``.toml`` file holding one course::
     hints = ["Breathe before each note."]
     prerequisites = ["other-exercise"]  # exercise ids, here or "course/exercise" (default: none)
 
-Composition exercises say ``kind = "compose"``: the student hands in a score, judged by
-``tutor.critique``; ``pass`` then takes ``max_errors`` (findings of severity ``error``),
-``measures`` (required length) and ``key`` (for example "G major"); ``score`` is the given
-material or a model, ``solution`` an optional model answer (tests check that it passes).
+Composition exercises say ``kind = "compose"``: the student hands in a score, judged by the
+critique's theory rules (``tutor.rules``, run in the writing ``style`` the exercise names: song,
+chorale, counterpoint, keyboard, dance_tune; guessed when absent). ``pass`` then takes
+``max_errors`` (findings of severity ``error``, default 0), ``max_warnings``, ``forbid`` (rule ids
+that must not appear at all, e.g. ``["no_final_cadence"]``), ``measures`` (required length in whole
+bars), ``key`` (for example "G major"), ``voices`` (how many melodic lines) and ``keep_given`` (the given melody must be kept, as in a
+harmonisation). ``score`` is the given material or a model; ``solution`` an optional model answer
+(the tests check that it passes).
 
 Instead of ``score`` an exercise may carry its tune inline as ``abc = '''X:1 ...'''``, so that a
 teacher can share a whole plan, music included, as one file.
@@ -61,6 +65,7 @@ INLINE_ABC_PREFIX = "abc:"
 INPUTS = ("voice", "instrument", "midi", "score")  # "score": a composition handed in as a file
 LEVELS = ("beginner", "advanced")
 KINDS = ("perform", "compose")
+WRITING_STYLES = ("chorale", "counterpoint", "keyboard", "song", "dance_tune")  # tutor.rules.STYLES
 DEFAULT_PASS_OVERALL = 85.0
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _KEY_RE = re.compile(r"^[A-Ga-g][#b]? (major|minor)$")
@@ -98,6 +103,10 @@ class PassCriteria:
     max_missed: int | None = 0
     max_wrong: int | None = None  # wrong_pitch events
     max_errors: int = 0  # composition: critique findings of severity "error"
+    max_warnings: int | None = None  # composition: findings of severity "warning"
+    forbid: tuple[str, ...] = ()  # composition: rule ids that must not be found
+    keep_given: bool = False  # composition: the given score's notes must be kept (a harmonisation)
+    voices: int | None = None  # composition: melodic lines required (4 for a four-part harmonisation)
     measures: int | None = None  # composition: required length in measures
     key: str | None = None  # composition: required key, "G major" / "d minor"
 
@@ -124,6 +133,7 @@ class Exercise:
     prerequisites: tuple[str, ...] = ()  # full exercise ids
     description: str = ""
     solution: str | None = None  # composition: a model answer (absolute path or corpus:<path>)
+    style: str | None = None  # composition: writing style for the rules (None: guessed)
     abc: str | None = None  # inline ABC tune text
     plan_path: Path | None = None
 
@@ -450,7 +460,8 @@ class _Checker:
     def exercise(self, data: Mapping, where: str, *, course_id: str, unit_id: str,
                  default_input: str, default_level: str) -> Exercise | None:
         self.unknown(data, {"id", "title", "description", "kind", "score", "abc", "index", "input", "part",
-                            "measures", "tempo", "level", "pass", "hints", "prerequisites", "solution"}, where)
+                            "measures", "tempo", "level", "pass", "hints", "prerequisites", "solution",
+                            "style"}, where)
         short_id = self.ident(data, where)
         title = self.get(data, "title", where, str, required=True, default="")
         kind = self.choice(data, "kind", where, KINDS, "perform")
@@ -473,6 +484,11 @@ class _Checker:
             solution_text = self.get(data, "solution", where, str, default=None)
             if solution_text is not None:
                 solution = self.score_ref(solution_text, f"{where}.solution")[1]
+        style = self.get(data, "style", where, str, default=None)
+        if style is not None and style not in WRITING_STYLES:
+            self.problem(_join(where, "style"), f"{style!r} is not one of {', '.join(WRITING_STYLES)}")
+        if style is not None and kind != "compose":
+            self.problem(_join(where, "style"), "only composition exercises (kind = \"compose\") take a style")
         index = self.get(data, "index", where, int, default=None)
         if index is not None and index < 0:
             self.problem(f"{where}.index", "must be 0 or more (tunes are counted from 0)")
@@ -489,7 +505,7 @@ class _Checker:
             kind=kind, score=score_display, score_source=score_source, index=index, input=exercise_input,
             part=part, measures=measures, tempo_start_bpm=tempo_start, tempo_goal_bpm=tempo_goal, level=level,
             passing=passing, hints=hints, prerequisites=prerequisites, description=description, solution=solution,
-            abc=abc, plan_path=self.path,
+            abc=abc, plan_path=self.path, style=style,
         )
 
     def score_ref(self, text: str, where: str) -> tuple[str, str]:
@@ -540,15 +556,23 @@ class _Checker:
         value = self.get(data, "pass", where, dict, default={})
         here = f"{where}.pass"
         if kind == "compose":
-            self.unknown(value, {"max_errors", "measures", "key"}, here)
+            self.unknown(value, {"max_errors", "max_warnings", "forbid", "measures", "key", "keep_given", "voices"},
+                         here)
             max_errors = self.get(value, "max_errors", here, int, default=0)
+            max_warnings = self.get(value, "max_warnings", here, int, default=None)
+            forbid = self.strings(value, "forbid", here)
+            keep_given = self.get(value, "keep_given", here, bool, default=False)
+            voices = self.get(value, "voices", here, int, default=None)
+            if voices is not None and not 1 <= voices <= 8:
+                self.problem(_join(here, "voices"), f"{voices} is not a number of voices (1-8)")
             measures = self.get(value, "measures", here, int, default=None)
             key = self.get(value, "key", here, str, default=None)
             if key is not None and not _KEY_RE.match(key):
                 self.problem(f"{here}.key", f"{key!r} is not a key like 'G major' or 'd minor'")
-            if max_errors < 0 or (measures is not None and measures < 1):
-                self.problem(here, "max_errors must be 0 or more and measures 1 or more")
-            return PassCriteria(overall=None, max_missed=None, max_errors=max_errors, measures=measures, key=key)
+            if max_errors < 0 or (max_warnings is not None and max_warnings < 0) or (measures is not None and measures < 1):
+                self.problem(here, "max_errors and max_warnings must be 0 or more, measures 1 or more")
+            return PassCriteria(overall=None, max_missed=None, max_errors=max_errors, max_warnings=max_warnings,
+                                forbid=forbid, measures=measures, key=key, keep_given=keep_given, voices=voices)
         self.unknown(value, {"overall", "pitch", "rhythm", "intonation", "max_missed", "max_wrong"}, here)
         scores = {}
         for name in ("overall", "pitch", "rhythm", "intonation"):
@@ -741,15 +765,29 @@ def judge_take(exercise: Exercise, summary: Mapping[str, Any], event_counts: Map
     return tuple(reasons)
 
 
-def judge_composition(exercise: Exercise, *, errors: int, measures: int, key: str | None) -> tuple[str, ...]:
+def judge_composition(exercise: Exercise, *, findings: list[Mapping[str, Any]], measures: int, key: str | None,
+                      kept_given: bool = True, voices: int | None = None) -> tuple[str, ...]:
+    """Reasons a composition falls short of ``exercise.passing`` (empty: it passes)."""
     rule = exercise.passing
     reasons = []
+    errors = sum(1 for f in findings if f.get("severity") == "error")
+    warnings = sum(1 for f in findings if f.get("severity") == "warning")
     if errors > rule.max_errors:
         reasons.append(f"{errors} error findings from the critique (at most {rule.max_errors} allowed)")
+    if rule.max_warnings is not None and warnings > rule.max_warnings:
+        reasons.append(f"{warnings} warnings from the critique (at most {rule.max_warnings} allowed)")
+    for rule_id in rule.forbid:
+        hits = [f for f in findings if f.get("rule") == rule_id]
+        if hits:
+            reasons.append(f"{rule_id.replace('_', ' ')} (m. {hits[0].get('measure')}): {hits[0].get('message', '')}")
     if rule.measures is not None and measures != rule.measures:
         reasons.append(f"{measures} measures long; the exercise asks for {rule.measures}")
     if rule.key is not None and (key or "").lower() != rule.key.lower():
         reasons.append(f"in {key or 'no clear key'}; the exercise asks for {rule.key}")
+    if rule.voices is not None and voices is not None and voices != rule.voices:
+        reasons.append(f"{voices} voice{'s' if voices != 1 else ''}; the exercise asks for {rule.voices}")
+    if rule.keep_given and not kept_given:
+        reasons.append("the given melody was changed; keep it as written and add the other parts")
     return tuple(reasons)
 
 
@@ -798,7 +836,7 @@ def composition_length(score) -> int:
 
 def judge_composition_file(exercise: Exercise, score, *, recording_path: str | Path | None = None) -> TakeResult:
     """Critique a composition (a ``tutor.music.Score``) and judge it against the exercise."""
-    findings, analysed_key = critique_findings(score)
+    findings, analysed_key = critique_findings(score, style=exercise.style)
     counts: dict[str, int] = {}
     for finding in findings:
         severity = str(finding.get("severity", "info"))
@@ -807,29 +845,43 @@ def judge_composition_file(exercise: Exercise, score, *, recording_path: str | P
     if exercise.passing.key and analysed_key and (score.key or "").lower() != exercise.passing.key.lower():
         key = analysed_key  # a file without the right signature can still be in the key by its notes
     measures = composition_length(score)
-    reasons = judge_composition(exercise, errors=counts.get("error", 0), measures=measures, key=key)
+    kept = keeps_given(exercise, score) if exercise.passing.keep_given else True
+    lines = None
+    if exercise.passing.voices is not None:
+        from tutor.analysis import voices
+
+        lines = len(voices(score))
+    reasons = judge_composition(exercise, findings=findings, measures=measures, key=key, kept_given=kept,
+                                voices=lines)
     summary = {"errors": counts.get("error", 0), "warnings": counts.get("warning", 0), "key": key,
-               "measures": measures, "notes_total": len(score.notes)}
+               "measures": measures, "voices": lines, "notes_total": len(score.notes)}
     return TakeResult(
         passed=not reasons, reasons=reasons, summary=summary, event_counts=counts, duration_s=0.0, tempo_bpm=None,
         recording_path=_absolute(recording_path), details={"findings": findings},
     )
 
 
-def critique_findings(score) -> tuple[list[dict[str, Any]], str | None]:
-    """The critique's findings (as JSON-like dicts) and the key it heard, via ``tutor.critique``."""
+def keeps_given(exercise: Exercise, score) -> bool:
+    """Whether some part of ``score`` plays the given melody's pitches in the given rhythm."""
+    given = exercise_score(exercise)
+    wanted = [(round(n.onset_ql - given.notes[0].onset_ql, 3), n.pitch) for n in given.notes]
+    for part in score.parts:
+        notes = score.notes_of(part.id)
+        if notes and [(round(n.onset_ql - notes[0].onset_ql, 3), n.pitch) for n in notes] == wanted:
+            return True
+    return False
+
+
+def critique_findings(score, *, style: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """The critique's theory-rule findings (JSON-like dicts) and the key it hears in ``score``."""
     try:
-        from tutor import critique
+        from tutor.analysis import estimate_key
+        from tutor.rules import check_rules
     except ImportError:
-        raise LessonPlanError("composition exercises need the critique (tutor.critique), which this installation "
-                              "lacks") from None
-    report = critique.critique(score)
-    data = report.to_json() if hasattr(report, "to_json") else report
-    if not isinstance(data, Mapping):
-        data = {"findings": list(getattr(report, "findings", ())), "key": getattr(report, "key", None)}
-    findings = [f if isinstance(f, Mapping) else (f.to_json() if hasattr(f, "to_json") else vars(f))
-                for f in data.get("findings", ())]
-    return [dict(f) for f in findings], data.get("key")
+        raise LessonPlanError("composition exercises need the critique's rules (tutor.rules), which this "
+                              "installation lacks") from None
+    findings = [f.as_dict() for f in check_rules(score, style=style)]
+    return findings, estimate_key(score).name
 
 
 def _absolute(path: str | Path | None) -> str | None:
