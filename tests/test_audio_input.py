@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -291,3 +296,54 @@ def test_no_device_gives_a_clear_error():
         pytest.skip("this machine has an audio input")
     with pytest.raises(DeviceError, match="no audio input device found"):
         DeviceSource()
+
+
+# --- the real PortAudio path, on ALSA's "null" device (no sound card needed) -------------------------
+ASOUNDRC = """
+pcm.tutornull {
+    type null
+    hint { show on description "tutor test null device" }
+}
+"""
+REAL_DEVICE_SCRIPT = """
+import json, time
+import numpy as np
+from tutor.audio_input import DeviceSource, list_audio_devices
+from tutor.playback import Player, PlaybackPlan, NoteEvent
+names = [d.name for d in list_audio_devices()]
+if "tutornull" not in names:
+    print(json.dumps({"skip": names})); raise SystemExit
+source = DeviceSource("tutornull", block_frames=256).start()
+got = 0
+deadline = time.time() + 10
+while got < 22050 and time.time() < deadline:
+    if source.wait(256, timeout_s=0.1):
+        got += len(source.read())
+latency = source.latency_s
+source.stop()
+player = Player(device="tutornull", engine="additive")
+player.play(PlaybackPlan((NoteEvent(0.0, 0.2, 69),), tail_s=0.1))
+finished = player.wait(10)
+print(json.dumps({"frames": got, "rate": source.sample_rate, "latency": latency,
+                  "played": player.frames_played, "finished": finished, "level": source.level().peak_dbfs}))
+"""
+
+
+def test_real_portaudio_input_and_output_on_alsa_null_device(tmp_path):
+    (tmp_path / ".asoundrc").write_text(ASOUNDRC)
+    env = {**os.environ, "HOME": str(tmp_path)}
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", REAL_DEVICE_SCRIPT], env=env, cwd=repo, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if "skip" in result:
+        pytest.skip(f"PortAudio does not see ALSA's null device here (devices: {result['skip']})")
+    assert result["frames"] >= 22050 and result["rate"] > 0 and result["latency"] > 0
+    assert result["level"] == -120.0  # the null device records silence
+    assert result["finished"] and result["played"] >= int(0.3 * 44100) - 1024
+    out = tmp_path / "null.wav"
+    record = subprocess.run([sys.executable, "-m", "tutor", "record", "--device", "tutornull", "--out", str(out),
+                             "--seconds", "0.5"], env=env, cwd=repo, capture_output=True, text=True, timeout=120)
+    assert record.returncode == 0, record.stderr
+    assert soundfile.info(out).frames == int(0.5 * soundfile.info(out).samplerate)
