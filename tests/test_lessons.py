@@ -413,3 +413,32 @@ def test_exercise_lookup_errors(catalog):
     assert isinstance(catalog.find("scale-c"), Exercise)
     course, problems = load_plan(BUNDLED_LESSONS_DIR / "01-in-tune.toml")
     assert problems == [] and course.id == "in-tune"
+
+
+def test_lessons_check_scores_finds_missing_parts_measures_and_pieces(tmp_path, capsys):
+    plan = write(tmp_path, "music.toml", """\
+        id = "bad-music"
+        title = "Bad music"
+
+        [[units]]
+        id = "u"
+        title = "U"
+
+        [[units.exercises]]
+        id = "wrong-part"
+        title = "Wrong part"
+        score = "corpus:bach/bwv66.6"
+        part = "Trumpet"
+        tempo = 60
+
+        [[units.exercises]]
+        id = "wrong-measures"
+        title = "Wrong measures"
+        score = "assets/demo/twinkle.musicxml"
+        measures = [20, 30]
+        tempo = 60
+        """)
+    assert main(["lessons", "check", "--scores", str(plan)]) == 2
+    out = capsys.readouterr().out
+    assert f"{plan}:12: units[0].exercises[0].part: no part named 'Trumpet'" in out
+    assert f"{plan}:19: units[0].exercises[1].measures: the score has no measure 20" in out

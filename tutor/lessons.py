@@ -134,6 +134,9 @@ class Exercise:
     description: str = ""
     solution: str | None = None  # composition: a model answer (absolute path or corpus:<path>)
     style: str | None = None  # composition: writing style for the rules (None: guessed)
+    line: int | None = None  # where the exercise starts in its plan
+    plan_field: str = ""  # its place in the plan, such as "units[0].exercises[2]"
+    field_lines: tuple[tuple[str, int], ...] = ()  # lines of its score/abc/part/measures fields
     abc: str | None = None  # inline ABC tune text
     plan_path: Path | None = None
 
@@ -505,7 +508,9 @@ class _Checker:
             kind=kind, score=score_display, score_source=score_source, index=index, input=exercise_input,
             part=part, measures=measures, tempo_start_bpm=tempo_start, tempo_goal_bpm=tempo_goal, level=level,
             passing=passing, hints=hints, prerequisites=prerequisites, description=description, solution=solution,
-            abc=abc, plan_path=self.path, style=style,
+            abc=abc, plan_path=self.path, style=style, line=self._line(where), plan_field=where,
+            field_lines=tuple((name, self.lines[f"{where}.{name}"]) for name in ("score", "abc", "part", "measures")
+                              if f"{where}.{name}" in self.lines),
         )
 
     def score_ref(self, text: str, where: str) -> tuple[str, str]:
@@ -700,6 +705,37 @@ def exercise_score(exercise: Exercise):
         raise LessonPlanError(f"exercise {exercise.id}: the chosen part and measures hold no notes",
                               path=exercise.plan_path)
     return score.at_tempo(bpm=exercise.tempo_start_bpm)
+
+
+def check_exercise_music(exercise: Exercise) -> list[PlanProblem]:
+    """Problems with an exercise's music: its score, part or measures cannot be loaded (slow: parses)."""
+    from tutor.errors import TutorError as _Error
+
+    lines = dict(exercise.field_lines)
+
+    def problem(name: str, message: str) -> list[PlanProblem]:
+        return [PlanProblem(exercise.plan_path or Path("?"), lines.get(name, exercise.line),
+                            f"{exercise.plan_field}.{name}", message)]
+
+    try:
+        whole = load_exercise_source(exercise)
+    except _Error as error:
+        return problem("abc" if exercise.abc is not None else "score", str(error))
+    if exercise.part is not None:
+        try:
+            whole.part(exercise.part)
+        except KeyError as error:
+            return problem("part", error.args[0])
+    if exercise.measures is not None:
+        numbers = sorted(m.number for m in whole.measures)
+        missing = [n for n in exercise.measures if n not in numbers]
+        if missing:
+            return problem("measures", f"the score has no measure {missing[0]} (it has {numbers[0]}-{numbers[-1]})")
+    try:
+        exercise_score(exercise)
+    except _Error as error:
+        return problem("measures" if exercise.measures is not None else "score", error.message)
+    return []
 
 
 def load_exercise_source(exercise: Exercise):

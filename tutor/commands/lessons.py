@@ -24,6 +24,8 @@ def add_parser(subparsers):
     start.add_argument("--json", action="store_true", help="print JSON")
     check = actions.add_parser("check", help="validate lesson plan files (all plans when none is given)")
     check.add_argument("files", nargs="*", help="plan files (.toml)")
+    check.add_argument("--scores", action="store_true",
+                       help="also load every exercise's score, part and measures (slower)")
     parser.set_defaults(_lessons_parser=parser)
     return parser
 
@@ -276,22 +278,28 @@ def _print_result(exercise, catalog, data: dict) -> None:
 def _check(args) -> int:
     from pathlib import Path
 
-    from tutor.lessons import load_catalog, load_plan
+    from tutor.lessons import check_exercise_music, load_catalog, load_plan
 
+    courses = []
     if args.files:
         problems = []
-        count = 0
         for name in args.files:
             course, found = load_plan(Path(name))
             problems.extend(found)
             if course is not None:
-                count += 1
+                courses.append(course)
                 print(f"{name}: ok ({len(course.units)} units, {len(course.exercises)} exercises)")
     else:
         catalog = load_catalog()
         problems = list(catalog.problems)
-        count = len(catalog.courses)
-        print(f"{count} plans load ({len(catalog.exercises)} exercises)")
+        courses = list(catalog.courses)
+        print(f"{len(courses)} plans load ({len(catalog.exercises)} exercises)")
+    if args.scores:
+        for course in courses:
+            for exercise in course.exercises:
+                problems.extend(check_exercise_music(exercise))
+        if not problems:
+            print(f"every exercise's music loads ({sum(len(c.exercises) for c in courses)} exercises)")
     for problem in problems:
         print(problem)
     return 2 if problems else 0
