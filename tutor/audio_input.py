@@ -72,16 +72,41 @@ def level_dbfs(samples: np.ndarray) -> Level:
 
 
 def resample(samples: np.ndarray, *, orig_sr: int | float, target_sr: int | float) -> np.ndarray:
-    """``samples`` (frames first) at ``target_sr``, by polyphase filtering (scipy's resample_poly)."""
-    from fractions import Fraction
+    """``samples`` (frames first, 1-D or ``(frames, channels)``) at ``target_sr``, with libsoxr (HQ)."""
+    import soxr
 
-    from scipy.signal import resample_poly
+    data = np.asarray(samples, dtype=np.float32)
+    if int(round(orig_sr)) == int(round(target_sr)):
+        return data
+    return np.asarray(soxr.resample(data, float(orig_sr), float(target_sr), quality="HQ"), dtype=np.float32)
 
-    if int(orig_sr) == int(target_sr):
-        return np.asarray(samples, dtype=np.float32)
-    ratio = Fraction(int(round(target_sr)), int(round(orig_sr))).limit_denominator(1000)
-    out = resample_poly(np.asarray(samples, dtype=np.float32), ratio.numerator, ratio.denominator, axis=0)
-    return out.astype(np.float32, copy=False)
+
+class StreamResampler:
+    """Block-by-block resampling for a worker that analyses at a fixed rate (e.g. 16 kHz for a pitch
+    tracker): the same libsoxr filter as ``resample``, with its state kept between blocks.
+
+        resampler = StreamResampler(orig_sr=source.sample_rate, target_sr=16000)
+        y = resampler.process(source.read()[:, 0])   # any block size; output length follows the ratio
+        tail = resampler.flush()                     # at the end of the take
+    """
+
+    def __init__(self, *, orig_sr: int | float, target_sr: int | float, channels: int = 1) -> None:
+        import soxr
+
+        self.orig_sr, self.target_sr, self.channels = float(orig_sr), float(target_sr), channels
+        self._passthrough = int(round(orig_sr)) == int(round(target_sr))
+        self._stream = None if self._passthrough else soxr.ResampleStream(
+            self.orig_sr, self.target_sr, channels, dtype="float32", quality="HQ")
+
+    def process(self, block: np.ndarray, *, last: bool = False) -> np.ndarray:
+        data = np.ascontiguousarray(block, dtype=np.float32)
+        if self._passthrough:
+            return data
+        return self._stream.resample_chunk(data, last=last)
+
+    def flush(self) -> np.ndarray:
+        shape = (0,) if self.channels == 1 else (0, self.channels)
+        return self.process(np.zeros(shape, np.float32), last=True)
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:
