@@ -133,7 +133,8 @@ def test_sigkill_mid_take_loses_at_most_half_a_second_wav(tmp_path, source_wav):
 def test_sigkill_mid_take_loses_at_most_half_a_second_flac(tmp_path, source_wav):
     path, original = source_wav
     out, received_s = _kill_mid_take(tmp_path, path, ".flac")
-    [result] = [r for r in repair_recordings(tmp_path) if r.path == out]
+    assert not [r for r in repair_recordings(tmp_path) if r.path == out]  # just written: maybe still recording
+    [result] = [r for r in repair_recordings(tmp_path, idle_s=0.0) if r.path == out]
     assert result.repaired
     info = soundfile.info(out)
     assert info.frames == result.frames

@@ -349,13 +349,19 @@ def _repair_flac(path: Path) -> RepairResult:
                         f"stream length was unknown; rewrote the {len(audio)} frames that were there")
 
 
-def repair_recordings(folder: str | Path) -> list[RepairResult]:
-    """Check every take with a sidecar in ``folder``; repair those a crash left behind."""
+def repair_recordings(folder: str | Path, *, idle_s: float = 5.0) -> list[RepairResult]:
+    """Check every take with a sidecar in ``folder``; repair those a crash left behind.
+
+    Takes changed in the last ``idle_s`` seconds are left alone: another process may still be
+    recording them."""
     folder = Path(folder)
     results = []
+    now = time.time()
     for side in sorted(folder.glob("*.json")):
         take = side.with_name(side.name[: -len(".json")])
         if take.suffix.lower() in RECORDING_EXTENSIONS and take.is_file():
             with contextlib.suppress(InputFileError, OSError):
+                if now - take.stat().st_mtime < idle_s:
+                    continue
                 results.append(repair_recording(take))
     return results
