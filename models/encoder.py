@@ -1,0 +1,50 @@
+"""The small network both models share: a note-token convolutional encoder beside an MLP on the
+hand features, joined into one classifier (about 0.2 M parameters: fast on a CPU)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class TokenFeatureNet(nn.Module):
+    """Embeds each note's token fields (summed), two residual 1-D convolutions over the note
+    sequence, masked mean and max pooling; concatenated with an MLP on standardised hand features;
+    one linear head per output."""
+
+    def __init__(self, *, field_sizes: list[int], n_features: int, heads: dict[str, int],
+                 dim: int = 64, hidden: int = 128, dropout: float = 0.3) -> None:
+        super().__init__()
+        self.embeddings = nn.ModuleList(nn.Embedding(size, dim, padding_idx=0) for size in field_sizes)
+        self.conv1 = nn.Conv1d(dim, dim, kernel_size=5, padding=2)
+        self.conv2 = nn.Conv1d(dim, dim, kernel_size=5, padding=4, dilation=2)
+        self.features = nn.Sequential(nn.Linear(n_features, hidden), nn.GELU(), nn.Dropout(dropout))
+        self.joint = nn.Sequential(nn.Linear(2 * dim + hidden, hidden), nn.GELU(), nn.Dropout(dropout))
+        self.heads = nn.ModuleDict({name: nn.Linear(hidden, size) for name, size in heads.items()})
+        self.register_buffer("feature_mean", torch.zeros(n_features))
+        self.register_buffer("feature_std", torch.ones(n_features))
+
+    def forward(self, tokens: torch.Tensor, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        mask = (tokens[..., 0] > 0).float()  # (batch, length)
+        x = sum(embed(tokens[..., i]) for i, embed in enumerate(self.embeddings))  # (B, L, D)
+        x = x.transpose(1, 2)
+        x = x + torch.nn.functional.gelu(self.conv1(x))
+        x = x + torch.nn.functional.gelu(self.conv2(x))
+        m = mask.unsqueeze(1)
+        mean = (x * m).sum(-1) / m.sum(-1).clamp(min=1.0)
+        big = torch.finfo(x.dtype).max
+        maxed = x.masked_fill(m == 0, -big).amax(-1)
+        maxed = torch.where(m.sum(-1) > 0, maxed, torch.zeros_like(maxed))
+        f = self.features((features - self.feature_mean) / self.feature_std)
+        h = self.joint(torch.cat([mean, maxed, f], dim=-1))
+        return {name: head(h) for name, head in self.heads.items()}
+
+
+def config_of(net: TokenFeatureNet) -> dict:
+    return {
+        "field_sizes": [e.num_embeddings for e in net.embeddings],
+        "n_features": net.feature_mean.numel(),
+        "heads": {name: head.out_features for name, head in net.heads.items()},
+        "dim": net.embeddings[0].embedding_dim,
+        "hidden": net.features[0].out_features,
+    }

@@ -1,0 +1,74 @@
+"""Style of a piece, in classes a student recognises (``models.style_data.CLASS_LABELS``), from the
+ensemble trained by ``models/train_style.py`` (``models/weights/style.pt``). A piece is cut into
+8-bar windows; its probabilities are the mean over the windows."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tutor.errors import ModelError
+
+WEIGHTS = Path(__file__).resolve().parent / "weights" / "style.pt"
+MAX_WINDOWS = 12
+
+
+@dataclass(frozen=True)
+class StyleResult:
+    label: str  # class id, e.g. "baroque"
+    name: str  # for people, e.g. "Baroque"
+    probabilities: dict[str, float]
+
+
+@functools.lru_cache(maxsize=1)
+def _load(path: str = str(WEIGHTS)):
+    import torch
+
+    from models.encoder import TokenFeatureNet
+
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelError("style model weights are missing; run python -m models.train_style", path=path) from None
+    except Exception as error:
+        raise ModelError(f"style model weights cannot be loaded ({error})", path=path) from None
+    nets = []
+    for state in saved["members"]:
+        net = TokenFeatureNet(**saved["config"])
+        net.load_state_dict(state)
+        net.eval()
+        nets.append(net)
+    return nets, tuple(saved["classes"])
+
+
+def predict_table(table) -> StyleResult:
+    import torch
+
+    from models.features import MAX_TOKENS, hand_features, note_tokens, windows
+    from models.style_data import CLASS_LABELS, WINDOW_BARS
+
+    nets, classes = _load()
+    parts = windows(table, bars=WINDOW_BARS, max_windows=MAX_WINDOWS) or [table]
+    x = torch.tensor(np.stack([hand_features(w) for w in parts]), dtype=torch.float32)
+    tokens = np.zeros((len(parts), MAX_TOKENS, 6), dtype=np.int64)
+    for i, w in enumerate(parts):
+        t = note_tokens(w)
+        tokens[i, : len(t)] = t
+    total = np.zeros(len(classes))
+    with torch.no_grad():
+        for net in nets:
+            total += torch.softmax(net(torch.tensor(tokens), x)["style"], -1).mean(0).numpy()
+    p = total / len(nets)
+    best = int(np.argmax(p))
+    return StyleResult(classes[best], CLASS_LABELS.get(classes[best], classes[best]),
+                       {c: float(v) for c, v in zip(classes, p, strict=True)})
+
+
+def predict_style(score) -> StyleResult:
+    """The style of a ``tutor.music.Score``."""
+    from models.features import table_from_score
+
+    return predict_table(table_from_score(score))

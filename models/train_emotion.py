@@ -1,0 +1,190 @@
+"""Train the emotion model on EMOPIA with its official splits: ``python -m models.train_emotion``.
+
+One command, CPU, a few minutes (``nice -n 5`` on a shared machine). Steps:
+
+1. clip features and performance tokens (``models.emotion_data``, cached in ``models/.cache``);
+2. the baseline: logistic regression on the hand features (C chosen on the validation split);
+3. the model: an ensemble of small ``TokenFeatureNet``s (``models.encoder``) trained on the train
+   split with early stopping on the validation split (seeds 0..N-1);
+4. test-split metrics for both: four-quadrant accuracy, valence and arousal accuracy (the quadrant's
+   halves), confusion matrix, written into ``models/cards/emotion.md``; weights into
+   ``models/weights/emotion.pt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from models.emotion_data import EMOTION_TOKENS, QUADRANTS, load_emopia
+from models.features import PERFORMANCE_TOKEN_FIELDS
+
+DIM = 32  # token embedding width: 32 trains in minutes on one CPU core
+HERE = Path(__file__).resolve().parent
+WEIGHTS = HERE / "weights" / "emotion.pt"
+CARD = HERE / "cards" / "emotion.md"
+VALENCE_HIGH = np.array([1, 0, 0, 1])  # Q1, Q4
+AROUSAL_HIGH = np.array([1, 1, 0, 0])  # Q1, Q2
+
+
+def _metrics(y: np.ndarray, pred: np.ndarray) -> dict:
+    confusion = np.zeros((4, 4), dtype=int)
+    for a, b in zip(y, pred, strict=True):
+        confusion[a, b] += 1
+    return {
+        "accuracy": float(np.mean(y == pred)),
+        "valence_accuracy": float(np.mean(VALENCE_HIGH[y] == VALENCE_HIGH[pred])),
+        "arousal_accuracy": float(np.mean(AROUSAL_HIGH[y] == AROUSAL_HIGH[pred])),
+        "per_class_recall": {q: float(confusion[i, i] / max(1, confusion[i].sum())) for i, q in enumerate(QUADRANTS)},
+        "confusion": confusion.tolist(),
+        "n": int(len(y)),
+    }
+
+
+def train_baseline(data: dict) -> tuple[dict, dict]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    best = None
+    for c in (0.01, 0.03, 0.1, 0.3, 1.0):
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
+        model.fit(data["train"]["x"], data["train"]["y"])
+        val = model.score(data["val"]["x"], data["val"]["y"])
+        if best is None or val > best[0]:
+            best = (val, c, model)
+    val, c, model = best
+    return _metrics(data["test"]["y"], model.predict(data["test"]["x"])), {"C": c, "val_accuracy": float(val)}
+
+
+def train_member(data: dict, *, seed: int, epochs: int, verbose: bool) -> tuple[dict, float]:
+    import torch
+
+    from models.encoder import TokenFeatureNet
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    x_train = torch.tensor(data["train"]["x"], dtype=torch.float32)
+    t_train = torch.tensor(data["train"]["tokens"].astype(np.int64))
+    y_train = torch.tensor(data["train"]["y"])
+    x_val = torch.tensor(data["val"]["x"], dtype=torch.float32)
+    t_val = torch.tensor(data["val"]["tokens"].astype(np.int64))
+    y_val = data["val"]["y"]
+    net = TokenFeatureNet(field_sizes=[s for _, s in PERFORMANCE_TOKEN_FIELDS], n_features=x_train.shape[1],
+                          heads={"quadrant": 4, "valence": 2, "arousal": 2}, dim=DIM)
+    net.feature_mean.copy_(x_train.mean(0))
+    net.feature_std.copy_(x_train.std(0).clamp(min=1e-3))
+    optimizer = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.05)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    valence = torch.tensor(VALENCE_HIGH)[y_train]
+    arousal = torch.tensor(AROUSAL_HIGH)[y_train]
+    best_state, best_val = None, -1.0
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    for epoch in range(epochs):
+        net.train()
+        order = rng.permutation(len(y_train))
+        for start in range(0, len(order), 32):
+            batch = torch.tensor(order[start:start + 32])
+            tokens = t_train[batch].clone()
+            # augmentation: drop 10% of the notes, shift the register by up to an octave
+            keep = torch.rand(tokens.shape[:2]) > 0.1
+            tokens = tokens * keep.unsqueeze(-1)
+            shift = int(rng.integers(-1, 2))
+            octave = tokens[..., 1]
+            tokens[..., 1] = torch.where(octave > 0, (octave + shift).clamp(1, 9), octave)
+            features = x_train[batch] + 0.05 * torch.randn_like(x_train[batch]) * net.feature_std
+            out = net(tokens, features)
+            loss = (loss_fn(out["quadrant"], y_train[batch]) + 0.5 * loss_fn(out["valence"], valence[batch])
+                    + 0.5 * loss_fn(out["arousal"], arousal[batch]))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        scheduler.step()
+        net.eval()
+        with torch.no_grad():
+            probs = combined_probabilities(net(t_val, x_val))
+        val = float(np.mean(probs.argmax(1) == y_val))
+        if val > best_val:
+            best_val = val
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        if verbose and epoch % 10 == 9:
+            print(f"    seed {seed} epoch {epoch + 1}: val accuracy {val:.3f} (best {best_val:.3f})", flush=True)
+    return best_state, best_val
+
+
+def combined_probabilities(out: dict) -> np.ndarray:
+    """Quadrant probabilities from the quadrant head, sharpened by the valence and arousal heads."""
+    import torch
+
+    q = torch.log_softmax(out["quadrant"], -1)
+    v = torch.log_softmax(out["valence"], -1)  # [low, high]
+    a = torch.log_softmax(out["arousal"], -1)
+    # Q1 = high v, high a; Q2 = low v, high a; Q3 = low v, low a; Q4 = high v, low a
+    extra = torch.stack([v[:, 1] + a[:, 1], v[:, 0] + a[:, 1], v[:, 0] + a[:, 0], v[:, 1] + a[:, 0]], dim=-1)
+    return torch.softmax(q + 0.5 * extra, -1).numpy()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=5, help="ensemble size")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from models.encoder import TokenFeatureNet, config_of
+
+    torch.set_num_threads(1)  # the machine is shared: one thread is faster than two contended ones
+    started = time.perf_counter()
+    data = load_emopia()
+    print({k: int(len(v["y"])) for k, v in data.items()}, f"features {data['train']['x'].shape[1]}")
+    baseline, baseline_info = train_baseline(data)
+    print(f"baseline (logistic regression, C={baseline_info['C']}): test accuracy {baseline['accuracy']:.3f}")
+    members, vals = [], []
+    for seed in range(args.members):
+        state, val = train_member(data, seed=seed, epochs=args.epochs, verbose=not args.quiet)
+        members.append(state)
+        vals.append(val)
+        print(f"  member {seed}: best val accuracy {val:.3f}", flush=True)
+    net = TokenFeatureNet(field_sizes=[s for _, s in PERFORMANCE_TOKEN_FIELDS], n_features=data["train"]["x"].shape[1],
+                          heads={"quadrant": 4, "valence": 2, "arousal": 2}, dim=DIM)
+    config = config_of(net)
+
+    def ensemble_probs(split: str) -> np.ndarray:
+        tokens = torch.tensor(data[split]["tokens"].astype(np.int64))
+        x = torch.tensor(data[split]["x"], dtype=torch.float32)
+        total = np.zeros((len(x), 4))
+        for state in members:
+            net.load_state_dict(state)
+            net.eval()
+            with torch.no_grad():
+                total += combined_probabilities(net(tokens, x))
+        return total / len(members)
+
+    val_metrics = _metrics(data["val"]["y"], ensemble_probs("val").argmax(1))
+    test_probs = ensemble_probs("test")
+    test_metrics = _metrics(data["test"]["y"], test_probs.argmax(1))
+    wrong = [(str(n), QUADRANTS[int(y)], QUADRANTS[int(p)]) for n, y, p in
+             zip(data["test"]["names"], data["test"]["y"], test_probs.argmax(1), strict=True) if y != p]
+    seconds = time.perf_counter() - started
+    WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": config, "members": members, "quadrants": list(QUADRANTS), "max_tokens": EMOTION_TOKENS,
+                "test_accuracy": test_metrics["accuracy"]}, WEIGHTS)
+    results = {"baseline": baseline, "baseline_info": baseline_info, "model_val": val_metrics, "model": test_metrics,
+               "member_val": vals, "train_seconds": seconds, "wrong": wrong}
+    (HERE / ".cache").mkdir(exist_ok=True)
+    (HERE / ".cache" / "emotion_results.json").write_text(json.dumps(results, indent=2))
+    print(f"model: val accuracy {val_metrics['accuracy']:.3f}, test accuracy {test_metrics['accuracy']:.3f}, "
+          f"valence {test_metrics['valence_accuracy']:.3f}, arousal {test_metrics['arousal_accuracy']:.3f} "
+          f"({seconds:.0f} s)")
+    print(f"weights: {WEIGHTS} ({WEIGHTS.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
