@@ -126,7 +126,22 @@ def corpus_tune(path: str, *, collection: str, number: int, title: str, source: 
     tune = copy.deepcopy(tune)
     for part in tune.parts:
         part.partName = "Melody"
+        _ties_between_pitches_to_slurs(part)
     return finish(tune, title=title, composer=f"Traditional ({source})", bpm=bpm, path=path)
+
+
+def _ties_between_pitches_to_slurs(part) -> None:
+    """Some ABC transcriptions write a slur as '-' (a tie) between different pitches: make it a slur."""
+    notes = list(part.recurse().notes)
+    for first, second in zip(notes, notes[1:], strict=False):
+        if first.tie is None or first.tie.type not in ("start", "continue") or not hasattr(first, "pitch"):
+            continue
+        if hasattr(second, "pitch") and second.pitch.midi == first.pitch.midi:
+            continue
+        first.tie = None
+        if second.tie is not None and second.tie.type == "stop":
+            second.tie = None
+        part.insert(0, music21.spanner.Slur([first, second]))
 
 
 def chorale(path: str, *, bwv: str, title: str, voices: tuple[str, ...], bpm: float, last_measure: int | None = None,
