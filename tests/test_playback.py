@@ -138,7 +138,7 @@ def test_player_plays_through_the_output_callback(chorale):
     finished = []
     player = Player(output="null", engine="additive", sample_rate=22050, on_finished=lambda: finished.append(True))
     excerpt = chorale.slice_measures(1, 1)
-    plan = player.play(excerpt, bpm=240.0, count_in_bars=1)
+    plan = player.play(excerpt, bpm=480.0, count_in_bars=1)
     assert player.playing
     assert player.wait(10.0)
     assert finished == [True]
@@ -194,6 +194,14 @@ def test_click_track_sounds_at_the_click_times():
     assert all(e > 0.2 for e in energy)
     assert energy[0] > energy[1] and energy[3] > energy[4]  # accented downbeats
     assert np.max(np.abs(audio[int(0.1 * 16000): int(0.45 * 16000)])) < 0.01  # silence between clicks
+
+
+def test_a_plain_metronome_renders_without_notes():
+    plan = playback.PlaybackPlan((), clicks=steady_schedule(bpm=90.0, time_signature="6/8", bars=2), tail_s=0.0)
+    audio, _engine = playback.render_plan(plan, sample_rate=16000)
+    assert len(audio) == pytest.approx(4.0 * 16000, abs=2)  # two 6/8 bars at 90 quarter notes a minute
+    onsets = [t for t in (0.0, 1.0, 2.0, 3.0) if np.max(np.abs(audio[int(t * 16000): int(t * 16000) + 160])) > 0.1]
+    assert onsets == [0.0, 1.0, 2.0, 3.0]
 
 
 def test_plan_uses_part_channels_and_programs(chorale):
