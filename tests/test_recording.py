@@ -49,6 +49,19 @@ def test_records_a_source_to_wav_with_sidecar(tmp_path, source_wav):
     assert repair_recording(out).repaired is False
 
 
+def test_analysis_reads_the_take_from_the_tap_while_it_is_recorded(tmp_path, source_wav):
+    path, original = source_wav
+    recorder = Recorder(FileSource(path, realtime=False), tmp_path / "tapped.wav", max_seconds=1.0)
+    recorder.start()
+    seen = []
+    while not (recorder.finished and recorder.tap.available == 0):
+        if recorder.tap.wait(1, timeout_s=0.05):
+            seen.append(recorder.tap.read())
+    tapped = np.concatenate(seen)[:, 0]
+    assert len(tapped) == SR and np.array_equal(tapped, original[:SR])
+    assert recorder.tap.overflows == 0
+
+
 def test_records_flac_and_stops_after_max_seconds(tmp_path):
     out = tmp_path / "take.flac"
     source = SyntheticSource([Tone(0.0, 2.0, 440.0)], sample_rate=SR, realtime=False)

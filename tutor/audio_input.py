@@ -12,15 +12,18 @@ The API a worker (the app's Qt worker, the recorder, the score follower) uses::
     source = DeviceSource(device=None)      # or FileSource(path) / SyntheticSource(...)
     source.start()
     while not source.at_end:
-        if source.wait(256, timeout_s=0.1): # polls; never blocks the producer
+        if source.wait(256, timeout_s=0.1): # sleeps until the producer wakes it; never blocks the producer
             frames = source.read()          # (n, channels) float32, consumes
-            ...
+            ...                             # StreamResampler(orig_sr=source.sample_rate, target_sr=16000)
         meter = source.level()              # Level(rms_dbfs, peak_dbfs) of the newest 50 ms
         dropped = source.overflows          # blocks lost because the consumer fell behind
     source.stop()
 
 When a device is missing ``DeviceSource`` raises ``DeviceError``; when it disappears mid-take,
 ``read`` first returns every frame that arrived and then raises ``DeviceError``, so the take so far is kept.
+Only one thread may read (single consumer); ``level()``, ``overflows`` and ``duration_s`` may be
+called from any thread (a UI timer). To record and analyse at once, the ``Recorder`` reads the
+source and the analysis reads ``recorder.tap`` (see ``tutor.recording``).
 """
 
 from __future__ import annotations

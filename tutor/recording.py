@@ -22,6 +22,12 @@ for its output folder before it starts, and the app calls it at start-up.
     recorder.start()                 # starts the source too
     ...                              # recorder.duration_s, recorder.level(), recorder.overflows
     result = recorder.stop()         # or recorder.wait() for max_seconds / the end of a file source
+
+The recorder is the source's one reader. An analysis worker that runs during the take reads the
+same frames from ``recorder.tap`` (a second ring buffer the writer fills right after each write)::
+
+    if recorder.tap.wait(256, timeout_s=0.1):
+        frames = recorder.tap.read()
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import numpy as np
 
 from tutor.audio_input import AudioSource, Level
 from tutor.errors import DeviceError, InputFileError, OutputFileError
+from tutor.ringbuffer import RingBuffer
 from tutor.safety import atomic_write_text
 
 RECORDING_EXTENSIONS = (".wav", ".flac")
@@ -91,7 +98,7 @@ class Recorder:
     def __init__(self, source: AudioSource, path: str | Path, *, piece: str | None = None,
                  tempo_bpm: float | None = None, max_seconds: float | None = None, subtype: str | None = None,
                  overwrite: bool = False, flush_interval_s: float = FLUSH_INTERVAL_S,
-                 on_finished=None) -> None:
+                 on_finished=None, tap_s: float = 30.0) -> None:
         self.source = source
         self.path = Path(path)
         ext = self.path.suffix.lower()
@@ -110,6 +117,9 @@ class Recorder:
         self.flush_interval_s = flush_interval_s
         self.on_finished = on_finished
         self.frames_written = 0
+        # the frames as written, for one analysis reader (dropped and counted if it falls tap_s behind)
+        self.tap = RingBuffer(max(int(tap_s * source.sample_rate), 4 * source.block_frames), source.channels,
+                              wakeup=True)
         self.error: DeviceError | OutputFileError | None = None
         self.result: RecordingResult | None = None
         self._file = None
@@ -188,6 +198,7 @@ class Recorder:
                 if frames > 0:
                     self._file.write(chunk[:frames])
                     self.frames_written += frames
+                    self.tap.write(chunk[:frames])
                 now = time.perf_counter()
                 if now - last_header >= self.flush_interval_s:
                     self._update_header()
