@@ -442,3 +442,13 @@ def test_lessons_check_scores_finds_missing_parts_measures_and_pieces(tmp_path, 
     out = capsys.readouterr().out
     assert f"{plan}:12: units[0].exercises[0].part: no part named 'Trumpet'" in out
     assert f"{plan}:19: units[0].exercises[1].measures: the score has no measure 20" in out
+
+
+def test_a_tune_inside_a_corpus_collection_by_index(tmp_path):
+    plan = GOOD_PLAN.replace('score = "assets/demo/twinkle.musicxml"\nmeasures = [1, 4]',
+                             'score = "corpus:oneills1850/0051-0100"\nindex = 1\nmeasures = [0, 4]')
+    write(tmp_path / "p", "teacher.toml", plan)
+    catalog = load_catalog([tmp_path / "p"])
+    assert catalog.problems == ()
+    score = exercise_score(catalog.exercise("teacher/twinkle"))
+    assert score.title.lower() == "the castle of dromore"  # the second tune (X:52), not X:2

@@ -122,9 +122,14 @@ def _parse_music21(source: str, index: int | None) -> Any:
         if source.startswith(CORPUS_PREFIX):
             reference = source[len(CORPUS_PREFIX):]
             try:
-                parsed = music21.corpus.parse(reference, number=index + 1 if index is not None else None)
+                number = _corpus_tune_number(reference, index, source=source)
+                parsed = music21.corpus.parse(reference, number=number)
+            except InputFileError:
+                raise
             except Exception as error:
                 raise InputFileError(f"no such piece in music21's corpus ({_short(error)})", path=source) from None
+            if number is not None:
+                index = None  # ``parsed`` is that one tune
         else:
             path = Path(source)
             _check_score_file(path)
@@ -138,6 +143,24 @@ def _parse_music21(source: str, index: int | None) -> Any:
             except Exception as error:
                 raise InputFileError(f"cannot be read as a score ({_short(error)})", path=path) from None
     return _pick_score(parsed, index=index, source=source)
+
+
+def _corpus_tune_number(reference: str, index: int | None, *, source: str) -> int | None:
+    """The X: number of tune ``index`` (0-based) of a corpus ABC collection: music21's ``number=`` is
+    that X: number, not a position (O'Neill's 0051-0100 starts at X:51). None: parse it whole."""
+    if index is None:
+        return None
+    import re
+
+    import music21
+
+    path = Path(str(music21.corpus.getWork(reference)))
+    if path.suffix.lower() != ".abc":
+        return None
+    numbers = re.findall(r"^X:\s*(\d+)", path.read_text(encoding="utf-8", errors="replace"), flags=re.MULTILINE)
+    if not 0 <= index < len(numbers):
+        raise InputFileError(f"has {len(numbers)} tunes; tune index {index} does not exist (0-based)", path=source)
+    return int(numbers[index])
 
 
 def _pick_score(parsed: Any, *, index: int | None, source: str) -> Any:
