@@ -38,6 +38,8 @@ EXTRA_COST = 1.0  # a played note that belongs to no score note
 SKIP_COST = 1.0  # per score chord passed over without playing it
 JUMP_COST = 6.0  # cap on skipping forward (the student leaves out a passage)
 RESTART_COST = 3.0  # going back to an earlier chord
+RESTART_QUICK_COST = 1.0  # ...within RESTART_QUICK_S of the note before (a chord is not left half-played)
+RESTART_QUICK_S = 0.1
 NEAR_COST = 1.0  # arriving at a chord with a pitch 1-2 semitones from one of its notes
 FAR_COST = 1.6  # arriving at a chord with a pitch far from all of its notes
 CHORD_GAP_S = 0.12  # notes of one chord are normally played within this of each other
@@ -45,7 +47,7 @@ CHORD_GAP_COST_PER_S = 3.0
 BAND_BACK = 192  # chords behind the best position kept in the band (restarts, repeats)
 BAND_AHEAD = 192  # chords ahead of it (skips)
 NEAR_SEMITONES = 2
-OUT_OF_ORDER_S = 0.25  # a note played this close to a neighbouring chord may belong to it
+OUT_OF_ORDER_CHORDS = 4  # a played note left over may belong to a chord this many chords away
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,8 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
         jump[1:] = np.minimum(jump[1:], prefix[:-1] + JUMP_COST)
         suffix = np.minimum.accumulate(prev[::-1])[::-1]
         restart = np.full(width, inf)
-        restart[:-1] = suffix[1:] + RESTART_COST
+        # going back is rarely done in the middle of a chord: a note right after the last costs more
+        restart[:-1] = suffix[1:] + RESTART_COST + (RESTART_QUICK_COST if dt < RESTART_QUICK_S else 0.0)
         moves = np.vstack((stay, advance + m, jump + m, restart + m))
         kind = np.argmin(moves, axis=0)
         row = moves[kind, np.arange(width)]
@@ -254,14 +257,18 @@ def align_arrays(
             visits[-1][2].append(k)
         reached = c if moves[k] != RESTART else c
 
-    # the last visit of each chord decides its notes; earlier ones are attempts a restart replayed
+    # the visit of a chord with the most of its pitches (the last of equals) decides its notes;
+    # the others are attempts that a restart replayed
     last_visit: dict[int, int] = {}
-    for v, (c, _a, _ks) in enumerate(visits):
-        last_visit[c] = v
+    best_hits: dict[int, int] = {}
+    for v, (c, _a, ks) in enumerate(visits):
+        hits = len({int(p_pitch[k]) for k in ks} & {int(s_pitch[s]) for s in notes_of_chord[c]})
+        if hits >= best_hits.get(c, -1):
+            best_hits[c] = hits
+            last_visit[c] = v
     pairs: list[NotePair] = []
     score_done = np.zeros(n_score, dtype=bool)
-    leftovers: list[tuple[int, int, int]] = []  # (sorted perf position, chord, attempt) of unmatched played notes
-    visit_time = {}
+    leftovers: list[tuple[int, int, int, bool]] = []  # (sorted perf position, chord, attempt, final visit) unmatched
     for v, (c, a, ks) in enumerate(visits):
         final = last_visit[c] == v
         free_score = list(notes_of_chord[c])
@@ -275,7 +282,6 @@ def align_arrays(
             pairs.append(NotePair("match", hit, int(order[k]), a, final))
             if final:
                 score_done[hit] = True
-        visit_time[v] = float(min(p_onset[k] for k in ks))
         # wrong notes: leftover played and score notes a semitone or two apart
         for k in list(unmatched_perf):
             if not free_score:
@@ -291,32 +297,51 @@ def align_arrays(
                 if final:
                     score_done[nearest] = True
         for k in unmatched_perf:
-            leftovers.append((k, c, a))
+            leftovers.append((k, c, a, final))
 
-    # out-of-order notes: a leftover played note whose pitch is unplayed in a neighbouring chord
-    chord_time = {}
-    for v, (c, _a, _ks) in enumerate(visits):
+    # out-of-order notes: a leftover played note whose pitch is still unplayed in a chord nearby
+    # (a note anticipated or delayed past its neighbours, a voice played apart)
+    # notes from an attempt that a restart replayed: only near the time the chord was finally played
+    final_time = np.full(n_chords, np.nan)
+    for v, (c, _a, ks) in enumerate(visits):
         if last_visit[c] == v:
-            chord_time[c] = visit_time[v]
+            final_time[c] = float(min(p_onset[k] for k in ks))
+    known = np.flatnonzero(~np.isnan(final_time))
+
+    def played_around(c2: int, t: float) -> bool:
+        if known.size == 0:
+            return True
+        i = int(np.searchsorted(known, c2))
+        before = final_time[known[i - 1]] if i > 0 and known[i - 1] < c2 else None
+        j = i + 1 if i < known.size and known[i] == c2 else i
+        after = final_time[known[j]] if j < known.size else None
+        lo = before if before is not None else (final_time[c2] if not np.isnan(final_time[c2]) else t) - 1.0
+        hi = after if after is not None else (final_time[c2] if not np.isnan(final_time[c2]) else t) + 1.0
+        return lo - 0.3 <= t <= hi + 0.3
+
     still: list[tuple[int, int, int]] = []
-    for k, c, a in leftovers:
-        placed = False
-        for dc in (1, -1, 2, -2):
+    nearby = sorted(range(-OUT_OF_ORDER_CHORDS, OUT_OF_ORDER_CHORDS + 1), key=abs)
+    for k, c, a, final in leftovers:
+        hit = None
+        for dc in nearby:
             c2 = c + dc
-            if not 0 <= c2 < n_chords or c2 not in chord_time:
+            if dc == 0 or not 0 <= c2 < n_chords or (not final and not played_around(c2, float(p_onset[k]))):
                 continue
-            if abs(chord_time[c2] - p_onset[k]) > OUT_OF_ORDER_S and abs(c2 - c) > 0:
-                # only chords that were being played around that time
-                if not (min(chord_time.get(c, p_onset[k]), p_onset[k]) - OUT_OF_ORDER_S <= chord_time[c2] <= p_onset[k] + OUT_OF_ORDER_S):
-                    continue
             hit = next((s for s in notes_of_chord[c2] if not score_done[s] and s_pitch[s] == p_pitch[k]), None)
             if hit is not None:
-                score_done[hit] = True
-                pairs.append(NotePair("match", hit, int(order[k]), a, True))
-                placed = True
                 break
-        if not placed:
-            still.append((k, c, a))
+        if hit is not None:
+            score_done[hit] = True
+            pairs.append(NotePair("match", hit, int(order[k]), a, True))
+            continue
+        if not final:
+            # a note of an attempt that a restart replayed, played out of order: not an extra
+            replayed = next((s for dc in nearby if 0 <= c + dc < n_chords for s in notes_of_chord[c + dc]
+                             if s_pitch[s] == p_pitch[k]), None)
+            if replayed is not None:
+                pairs.append(NotePair("match", replayed, int(order[k]), a, False))
+                continue
+        still.append((k, c, a))
     pairs = _untangle(pairs, s_onset, s_pitch, p_onset_raw)
     for k, _c, a in still:
         pairs.append(NotePair("extra", None, int(order[k]), a, True))

@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "record",
     "render",
     "play",
+    "assess",
+    "critique",
     "lessons",
     "progress",
     "app",

@@ -1,0 +1,430 @@
+"""Benchmark of performance assessment on real performances (issue 5).
+
+1. Note alignment: ``tutor.alignment`` against parangonar's ``DualDTWNoteMatcher`` (the peer), both
+   run here on the same (n)ASAP and Vienna 4x22 performances, scored against the ground-truth
+   ``.match`` alignments (F-score of matched pairs, as ``parangonar.fscore_alignments``), with
+   time per piece.
+2. Student errors: seeded, student-like errors injected into real performances (pitch
+   substitutions by 1-2 semitones, deleted notes, inserted neighbour notes, restarts 1-2 bars
+   back, hesitations of 0.5-2 s, timing pushes of 80-250 ms); precision and recall per error type
+   of ``tutor.assessment.assess`` against the known labels. The take starts from the pianist's
+   notes that the ground truth matches to the score (the pianist's own ornaments and slips are
+   taken out); score notes the pianist really left out are labelled ``missed`` too.
+3. Live follower: position accuracy (within one chord of the truth) and time per played note.
+4. Audio path (render with FluidSynth, transcribe, assess): only when ``tutor.transcription``
+   exists.
+
+Run: ``python -m tests.bench assessment`` (add ``--every N`` / ``--inject-every N`` to
+``python -m tests.bench.bench_assessment`` to use more or fewer pieces).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from tests.bench._results import save
+from tutor.alignment import align_arrays, as_match_list
+from tutor.music import Measure, Note, Performance, PlayedNote, Score, TempoMap, sort_notes
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+NASAP = DATA / "nasap-dev"
+VIENNA = DATA / "vienna4x22"
+
+
+def partitura():
+    """partitura, imported without its attempt to download a soundfont (no network here): it
+    fetches one at import time when pyfluidsynth is installed."""
+    if "partitura" in sys.modules:
+        return sys.modules["partitura"]
+    saved = sys.modules.get("fluidsynth")
+    sys.modules["fluidsynth"] = None  # type: ignore[assignment]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import partitura as pt
+    finally:
+        if saved is not None:
+            sys.modules["fluidsynth"] = saved
+        else:
+            sys.modules.pop("fluidsynth", None)
+    return pt
+
+
+def match_files(every: int = 1, vienna_per_piece: int = 2) -> list[Path]:
+    files = []
+    with (NASAP / "metadata.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    files += [NASAP / r["match_file"] for r in rows[::every]]
+    for piece in ("Chopin_op10_no3", "Chopin_op38", "Mozart_K331_1st-mov", "Schubert_D783_no15"):
+        found = sorted((VIENNA / "match").glob(f"{piece}_p*.match"))
+        files += found[:: max(1, len(found) // vienna_per_piece)][:vienna_per_piece]
+    return files
+
+
+def load(path: Path):
+    pt = partitura()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        perf, gt, score = pt.load_match(str(path), create_score=True)
+    return score, score.note_array(include_grace_notes=True), perf.note_array(), gt
+
+
+def fscore(prediction: list[dict], truth: list[dict]) -> float:
+    """F-score of matched (score id, performance id) pairs: parangonar.fscore_alignments(..., 'match')."""
+    predicted = {(a["score_id"], a["performance_id"]) for a in prediction if a["label"] == "match"}
+    true = {(a["score_id"], a["performance_id"]) for a in truth if a["label"] == "match"}
+    if not predicted and not true:
+        return 1.0
+    return 2 * len(predicted & true) / (len(predicted) + len(true))
+
+
+def bench_alignment(files: list[Path]) -> dict:
+    import parangonar
+
+    rows = []
+    print(f"{'piece':58} {'notes':>6} {'F ours':>7} {'F peer':>7} {'s ours':>7} {'s peer':>7}")
+    for path in files:
+        _score, sna, pna, gt = load(path)
+        started = time.perf_counter()
+        ours = align_arrays(sna["onset_quarter"], sna["pitch"], pna["onset_sec"], pna["pitch"])
+        ours_list = as_match_list(ours, list(sna["id"]), list(pna["id"]))
+        ours_s = time.perf_counter() - started
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            peer_list = parangonar.DualDTWNoteMatcher()(sna, pna)
+        peer_s = time.perf_counter() - started
+        row = {"piece": str(path.relative_to(DATA)), "score_notes": len(sna), "perf_notes": len(pna),
+               "f_ours": fscore(ours_list, gt), "f_peer": fscore(peer_list, gt), "s_ours": ours_s, "s_peer": peer_s}
+        rows.append(row)
+        print(f"{row['piece'][:58]:58} {len(sna):6d} {row['f_ours']:7.4f} {row['f_peer']:7.4f} {ours_s:7.2f} {peer_s:7.2f}", flush=True)
+    summary = {
+        "pieces": len(rows),
+        "f_ours_mean": statistics.mean(r["f_ours"] for r in rows), "f_peer_mean": statistics.mean(r["f_peer"] for r in rows),
+        "s_ours_mean": statistics.mean(r["s_ours"] for r in rows), "s_peer_mean": statistics.mean(r["s_peer"] for r in rows),
+        "s_ours_median": statistics.median(r["s_ours"] for r in rows), "s_peer_median": statistics.median(r["s_peer"] for r in rows),
+    }
+    print(f"MEAN over {len(rows)} performances: F ours {summary['f_ours_mean']:.4f}  peer {summary['f_peer_mean']:.4f}  "
+          f"time/piece ours {summary['s_ours_mean']:.2f} s  peer {summary['s_peer_mean']:.2f} s")
+    return {"rows": rows, "summary": summary}
+
+
+# ---------------------------------------------------------------------------------------------
+# a tutor Score and Performance from a .match file
+# ---------------------------------------------------------------------------------------------
+def _beat_ql(numerator: int, denominator: int) -> float:
+    unit = 4.0 / denominator
+    return unit * 3 if denominator >= 8 and numerator % 3 == 0 and numerator > 3 else unit
+
+
+def tutor_score(pt_score, sna) -> Score:
+    """Our Score for a partitura score (note ids are partitura's, measures numbered in order)."""
+    part = pt_score.parts[0]
+    measures = []
+    for number, m in enumerate(part.measures, start=1):
+        start, end = float(part.quarter_map(m.start.t)), float(part.quarter_map(m.end.t))
+        ts = part.time_signature_map(m.start.t)
+        measures.append(Measure(number, start, end - start, f"{int(ts[0])}/{int(ts[1])}"))
+    starts = [m.start_ql for m in measures]
+    notes = []
+    for row in sna:
+        onset = float(row["onset_quarter"])
+        index = max(0, int(np.searchsorted(starts, onset + 1e-9)) - 1)
+        m = measures[index]
+        num, den = (int(x) for x in m.time_signature.split("/"))
+        notes.append(Note(id=str(row["id"]), pitch=int(row["pitch"]), onset_ql=onset,
+                          duration_ql=max(float(row["duration_quarter"]), 0.0), onset_s=0.0, duration_s=0.0, part="P1",
+                          measure=m.number, beat=1.0 + (onset - m.start_ql) / _beat_ql(num, den)))
+    return Score(title="bench", parts=(), notes=sort_notes(notes), measures=tuple(measures), tempo_map=TempoMap())
+
+
+# ---------------------------------------------------------------------------------------------
+# error injection
+# ---------------------------------------------------------------------------------------------
+def inject(score: Score, pna, gt, rng: np.random.Generator, *, per_type: int = 3):
+    """(played notes, labels, restarts): a real performance with seeded student errors.
+
+    labels: {"wrong_pitch"|"missed"|"early"|"late": {note id}, "extra": {(time, pitch)}, "restart": [time]}.
+    """
+    by_id = {str(r["id"]): r for r in pna}
+    onset_of = {n.id: n.onset_ql for n in score.notes}
+    notes = []  # [pitch, onset, offset, velocity, score id]
+    for a in gt:
+        if a["label"] == "match" and a["score_id"] in onset_of:
+            r = by_id[a["performance_id"]]
+            notes.append([int(r["pitch"]), float(r["onset_sec"]), float(r["onset_sec"] + r["duration_sec"]), int(r["velocity"]), a["score_id"]])
+    labels: dict = {"wrong_pitch": set(), "missed": set(), "early": set(), "late": set(), "extra": set(), "restart": []}
+    positions = sorted({onset_of[n[4]] for n in notes})
+    chord_index = {p: i for i, p in enumerate(positions)}
+    chords: list[list[list]] = [[] for _ in positions]
+    for n in notes:
+        chords[chord_index[onset_of[n[4]]]].append(n)
+
+    def chord_time(k: int) -> float:
+        return min(n[1] for n in chords[k])
+
+    def pitches(k: int) -> set[int]:
+        return {n[0] for c in range(max(0, k - 1), min(len(chords), k + 2)) for n in chords[c]}
+
+    n_chords = len(chords)
+    taken = np.zeros(n_chords, dtype=bool)
+    taken[:6] = True
+    taken[-6:] = True
+    sites: list[tuple[str, int, int]] = []  # (kind, chord, extra info)
+    # restarts first: they need the bars before them clean
+    measure_starts = [m.start_ql for m in score.measures]
+    for _ in range(max(1, per_type // 2)):
+        for _try in range(50):
+            k = int(rng.integers(8, n_chords - 8))
+            m = max(0, int(np.searchsorted(measure_starts, positions[k] + 1e-9)) - 1)
+            back = int(rng.integers(1, 3))
+            if m - back < 0:
+                continue
+            r = int(np.searchsorted(positions, measure_starts[m - back] - 1e-9))
+            if r >= k or k - r > 40 or taken[max(0, r - 2):k + 6].any():
+                continue
+            taken[max(0, r - 2):k + 6] = True
+            sites.append(("restart", k, r))
+            break
+    for kind in ("wrong_pitch", "missed", "extra", "push", "hesitation"):
+        count = per_type if kind != "hesitation" else max(1, per_type // 2)
+        for _ in range(count):
+            for _try in range(100):
+                k = int(rng.integers(6, n_chords - 6))
+                if taken[k - 3:k + 4].any():
+                    continue
+                if kind == "push":
+                    gap_before, gap_after = chord_time(k) - chord_time(k - 1), chord_time(k + 1) - chord_time(k)
+                    if min(gap_before, gap_after) < 0.33 or max(n[1] for n in chords[k]) - chord_time(k) > 0.03:
+                        continue
+                taken[k - 3:k + 4] = True
+                sites.append((kind, k, 0))
+                break
+    inserted = []
+    for kind, k, _info in sites:
+        if kind == "wrong_pitch":
+            n = chords[k][int(rng.integers(len(chords[k])))]
+            options = [n[0] + d for d in (-2, -1, 1, 2) if n[0] + d not in pitches(k)]
+            if not options:
+                continue
+            n[0] = int(rng.choice(options))
+            labels["wrong_pitch"].add(n[4])
+        elif kind == "missed":
+            n = chords[k][int(rng.integers(len(chords[k])))]
+            chords[k].remove(n)
+            labels["missed"].add(n[4])
+        elif kind == "extra":
+            base = chords[k][int(rng.integers(len(chords[k])))]
+            options = [base[0] + d for d in (-2, -1, 1, 2) if base[0] + d not in pitches(k) | pitches(k + 1)]
+            if not options:
+                continue
+            t = (chord_time(k) + chord_time(k + 1)) / 2
+            pitch = int(rng.choice(options))
+            inserted.append([pitch, t, t + 0.12, 60, None])
+            labels["extra"].add((round(t, 3), pitch))
+        elif kind == "push":
+            push = float(rng.uniform(0.08, 0.25)) * (1 if rng.random() < 0.5 else -1)
+            limit = 0.6 * min(chord_time(k) - chord_time(k - 1), chord_time(k + 1) - chord_time(k))
+            push = float(np.clip(push, -limit, limit))
+            if abs(push) < 0.08:
+                continue
+            for n in chords[k]:
+                n[1] += push
+                n[2] += push
+                labels["late" if push > 0 else "early"].add(n[4])
+    # time shifts, latest first: hesitations and restarts
+    restart_notes = []
+    for kind, k, r in sorted(sites, key=lambda s: -s[1]):
+        if kind == "hesitation":
+            pause = float(rng.uniform(0.5, 2.0))
+            for c in range(k, n_chords):
+                for n in chords[c]:
+                    n[1] += pause
+                    n[2] += pause
+            for x in inserted:
+                if x[1] >= chord_time(k) - pause:
+                    x[1] += pause
+                    x[2] += pause
+            labels["late"] |= {n[4] for n in chords[k]}
+            labels.setdefault("hesitation", set()).update(n[4] for n in chords[k])
+        elif kind == "restart":
+            stop = max(n[1] for n in chords[k - 1]) + 0.3
+            first = chord_time(r)
+            shift = stop + float(rng.uniform(0.2, 0.8)) - first
+            replay = [[n[0], n[1] + shift, n[2] + shift, n[3], n[4]] for c in range(r, k) for n in chords[c]]
+            for c in range(k, n_chords):
+                for n in chords[c]:
+                    n[1] += shift
+                    n[2] += shift
+            for x in inserted:
+                if x[1] >= chord_time(k) - shift:
+                    x[1] += shift
+                    x[2] += shift
+            chords[r] = chords[r] + []  # originals stay: the first attempt
+            inserted.extend(replay)
+            # the notes themselves: later shifts (an earlier hesitation) move them
+            first_note = min(chords[r], key=lambda n: n[1])
+            restart_notes.append((first_note, min(replay, key=lambda n: n[1]), max(replay, key=lambda n: n[1])))
+    # labels read after all time shifts
+    labels["extra"] = {(round(x[1], 3), x[0]) for x in inserted if x[4] is None}
+    restarts = [{"time": replay_first[1], "first_attempt_s": first[1], "end_s": replay_last[1]}
+                for first, replay_first, replay_last in restart_notes]
+    labels["restart"] = [r["time"] for r in restarts]
+    played = [x for c in chords for x in c] + inserted
+    played.sort(key=lambda x: (x[1], x[0]))
+    perf_notes = tuple(PlayedNote(pitch=p, onset_s=on, offset_s=max(off, on + 0.02), velocity=v) for p, on, off, v, _s in played)
+    truth_ids = [s for *_x, s in played]
+    return Performance(notes=perf_notes), labels, restarts, truth_ids
+
+
+def clean_take(score: Score, pna, gt) -> Performance:
+    """The pianist's notes that the ground truth matches to the score, untouched."""
+    by_id = {str(r["id"]): r for r in pna}
+    ids = {n.id for n in score.notes}
+    notes = [PlayedNote(int(r["pitch"]), float(r["onset_sec"]), float(r["onset_sec"] + max(r["duration_sec"], 0.02)), int(r["velocity"]))
+             for a in gt if a["label"] == "match" and a["score_id"] in ids for r in [by_id[a["performance_id"]]]]
+    return Performance(notes=tuple(sorted(notes, key=lambda n: (n.onset_s, n.pitch))))
+
+
+def detected_keys(events) -> dict:
+    kinds = ("wrong_pitch", "missed", "extra", "early", "late", "restart")
+    detected = {k: set() for k in kinds}
+    for e in events:
+        if e.type in ("wrong_pitch", "missed", "early", "late") and e.note_id:
+            detected[e.type].add(e.note_id)
+        elif e.type == "extra":
+            detected["extra"].add((round(e.time, 3), e.played_pitch))
+    return detected
+
+
+def score_events(events, labels, restarts, baseline: dict | None = None) -> dict:
+    """Counts per type; with ``baseline`` (what the untouched take already gets), notes flagged
+    for timing there are left out of the count (the pianist's own timing, not an injected error)."""
+    detected = detected_keys(events)
+    if baseline is not None:
+        for k in ("early", "late"):
+            detected[k] -= (baseline[k] | baseline["early" if k == "late" else "late"]) - labels[k]
+    counts = {}
+    for k in ("wrong_pitch", "missed", "extra", "early", "late"):
+        tp = len(detected[k] & labels[k])
+        counts[k] = {"tp": tp, "detected": len(detected[k]), "labels": len(labels[k])}
+    found = [e.time for e in events if e.type == "restart"]
+    tp = sum(1 for t in labels["restart"] if any(abs(t - f) < 1.0 for f in found))
+    counts["restart"] = {"tp": tp, "detected": len(found), "labels": len(labels["restart"])}
+    # false errors around each restart: from the first attempt of the replayed bars to 2 s after the replay
+    false_near = []
+    for r in restarts:
+        n = 0
+        for e in events:
+            if e.type in ("correct", "restart") or e.time is None:
+                continue
+            if not r["first_attempt_s"] <= e.time <= r["end_s"] + 2.0:
+                continue
+            key = e.note_id if e.type != "extra" else (round(e.time, 3), e.played_pitch)
+            if key not in labels.get(e.type, set()):
+                n += 1
+        false_near.append(n)
+    counts["false_errors_after_restart"] = false_near
+    return counts
+
+
+def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced") -> dict:
+    from tutor.assessment import assess
+    from tutor.follower import ScoreFollower
+
+    rng = np.random.default_rng(seed)
+    totals: dict = {}
+    false_near: list[int] = []
+    follow_hits = follow_total = 0
+    follow_times: list[float] = []
+    times = []
+    for path in files:
+        pt_score, sna, pna, gt = load(path)
+        matched = {a["score_id"] for a in gt if a["label"] == "match"}
+        score = tutor_score(pt_score, sna[np.isin(sna["id"], list(matched))])  # the pianist's own omissions taken out
+        performance, labels, restarts, truth_ids = inject(score, pna, gt, rng)
+        started = time.perf_counter()
+        result = assess(score, performance, level=level)
+        times.append(time.perf_counter() - started)
+        counts = score_events(result.events, labels, restarts)
+        false_near += counts.pop("false_errors_after_restart")
+        baseline = detected_keys(assess(score, clean_take(score, pna, gt), level=level).events)
+        differential = score_events(result.events, labels, restarts, baseline)
+        differential.pop("false_errors_after_restart")
+        for k in ("early", "late"):
+            t = totals.setdefault(f"{k} (new only)", {"tp": 0, "detected": 0, "labels": 0})
+            for key in t:
+                t[key] += differential[k][key]
+        for k, c in counts.items():
+            t = totals.setdefault(k, {"tp": 0, "detected": 0, "labels": 0})
+            for key in t:
+                t[key] += c[key]
+        # live follower on the same take
+        follower = ScoreFollower(score, mode="play-along")
+        onset_of = {n.id: n.onset_ql for n in score.notes}
+        chord_of_position = {p: i for i, p in enumerate(sorted(set(onset_of.values())))}
+        for note, sid in zip(performance.notes, truth_ids, strict=True):
+            started = time.perf_counter()
+            follower.feed(note)
+            follow_times.append(time.perf_counter() - started)
+            if sid is None:
+                continue
+            follow_total += 1
+            truth = chord_of_position[onset_of[sid]]
+            follow_hits += abs(follower.chord - truth) <= 1
+        row = {k: f"{c['tp']}/{c['detected']}/{c['labels']}" for k, c in counts.items()}
+        print(f"{str(path.relative_to(DATA))[:50]:50} tp/detected/labels {row}  {times[-1]:.2f} s", flush=True)
+    table = {}
+    print(f"\n{'error type':18} {'precision':>9} {'recall':>7} {'labels':>7}")
+    for k, t in sorted(totals.items(), key=lambda kv: list(totals).index(kv[0]) if "new" not in kv[0] else 99):
+        precision = t["tp"] / t["detected"] if t["detected"] else float("nan")
+        recall = t["tp"] / t["labels"] if t["labels"] else float("nan")
+        table[k] = {"precision": precision, "recall": recall, **t}
+        print(f"{k:18} {precision:9.3f} {recall:7.3f} {t['labels']:7d}")
+    print(f"false errors around a restart: max {max(false_near, default=0)}, mean {statistics.mean(false_near) if false_near else 0:.2f} "
+          f"over {len(false_near)} restarts")
+    accuracy = follow_hits / max(1, follow_total)
+    median_ms = 1000 * statistics.median(follow_times)
+    print(f"live follower (play-along): position within one chord {accuracy:.3f} of {follow_total} notes; "
+          f"time per note median {median_ms:.3f} ms, 95th pct {1000 * float(np.percentile(follow_times, 95)):.3f} ms")
+    return {"per_type": table, "false_errors_after_restart": false_near, "assess_s_mean": statistics.mean(times),
+            "follower_accuracy": accuracy, "follower_median_ms": median_ms, "pieces": len(files), "seed": seed, "level": level}
+
+
+def bench_audio() -> dict:
+    if importlib.util.find_spec("tutor.transcription") is None:
+        print("audio path: skipped (tutor.transcription does not exist yet)")
+        return {"skipped": "tutor.transcription missing"}
+    print("audio path: tutor.transcription exists but this benchmark does not run it yet")
+    return {"skipped": "not implemented in this benchmark"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bench_assessment")
+    parser.add_argument("--every", type=int, default=6, help="every N-th (n)ASAP performance for alignment (default 6)")
+    parser.add_argument("--inject-every", type=int, default=12, help="every N-th for injected errors (default 12)")
+    parser.add_argument("--skip-alignment", action="store_true")
+    args = parser.parse_args(argv if argv is not None else [])
+    if not NASAP.exists():
+        print(f"shared data not found: {NASAP}")
+        return
+    results = {}
+    if not args.skip_alignment:
+        results["alignment"] = bench_alignment(match_files(args.every))
+    print()
+    results["errors"] = bench_errors(match_files(args.inject_every, vienna_per_piece=1))
+    results["audio"] = bench_audio()
+    save("assessment", results)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
