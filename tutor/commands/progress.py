@@ -113,7 +113,7 @@ def _print_report(report: dict) -> None:
     print(f"Student:   {report['student']}  ({report['source']})")
     print(f"Passed:    {report['exercises_passed']}/{report['exercises_total']} exercises, "
           f"{report['attempts_total']} attempts, {_duration(report['total_practice_s'])} of practice")
-    print(f"Streak:    {streak['current_days']} days (longest {streak['longest_days']})")
+    print(f"Streak:    {_days(streak['current_days'])} (longest {_days(streak['longest_days'])})")
     week = report["practice_s_last_7_days"]
     print("This week: " + "  ".join(f"{day[5:]} {_duration(seconds)}" for day, seconds in week.items()))
     if report["next"]:
@@ -132,6 +132,10 @@ def _print_report(report: dict) -> None:
                   f"{score:>4}  {'passed' if attempt['passed'] else 'not passed'}")
     if report["other_exercises"]:
         print(f"Also attempted (plans not installed here): {', '.join(report['other_exercises'])}")
+
+
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
 
 
 def _duration(seconds: float) -> str:
