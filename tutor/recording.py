@@ -8,7 +8,8 @@ than the last moments:
   any audio program; ``repair_recording`` sets the sizes to cover every byte that reached the disk.
 * FLAC: libFLAC writes a frame every 4096 samples (< 0.1 s); after a crash the stream header does
   not know the length, and ``repair_recording`` decodes what is there and rewrites the file.
-* Every second the file is fsync'ed, so a power cut loses at most about a second.
+* Every second a separate thread fsyncs the file (an fsync can take tens of milliseconds and must
+  not hold up the writer), so a power cut loses at most about a second.
 
 Next to the take a JSON sidecar (``take.wav.json``) says what it is::
 
@@ -24,7 +25,7 @@ for its output folder before it starts, and the app calls it at start-up.
     result = recorder.stop()         # or recorder.wait() for max_seconds / the end of a file source
 
 The recorder is the source's one reader. An analysis worker that runs during the take reads the
-same frames from ``recorder.tap`` (a second ring buffer the writer fills right after each write)::
+same frames from ``recorder.tap`` (a second ring buffer the writer fills with each block just before writing it)::
 
     if recorder.tap.wait(256, timeout_s=0.1):
         frames = recorder.tap.read()
@@ -184,7 +185,9 @@ class Recorder:
     def _run(self) -> None:
         source = self.source
         chunk = np.zeros((max(source.block_frames, int(0.05 * source.sample_rate)), source.channels), np.float32)
-        last_header = last_fsync = time.perf_counter()
+        last_header = time.perf_counter()
+        syncer = threading.Thread(target=self._sync_to_disk, name="recorder-fsync", daemon=True)
+        syncer.start()
         try:
             while True:
                 source.wait(1, timeout_s=0.02)
@@ -196,16 +199,14 @@ class Recorder:
                 if self.max_frames is not None:
                     frames = min(frames, self.max_frames - self.frames_written)
                 if frames > 0:
+                    # the analysis first: the file write is a C call that gives other threads the GIL
+                    self.tap.write(chunk[:frames])
                     self._file.write(chunk[:frames])
                     self.frames_written += frames
-                    self.tap.write(chunk[:frames])
                 now = time.perf_counter()
                 if now - last_header >= self.flush_interval_s:
                     self._update_header()
                     last_header = now
-                if now - last_fsync >= FSYNC_INTERVAL_S:
-                    self._file.flush()
-                    last_fsync = now
                 if self.max_frames is not None and self.frames_written >= self.max_frames:
                     break
                 if source.available == 0 and (self._stop_requested.is_set() or not source.running):
@@ -220,10 +221,29 @@ class Recorder:
             source.stop()
             with contextlib.suppress(Exception):
                 self._file.close()
+            with contextlib.suppress(OSError):
+                fd = os.open(self.path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
             self.result = self._make_result()
             self._done.set()
             if self.on_finished is not None:
                 self.on_finished(self.result)
+
+    def _sync_to_disk(self) -> None:
+        """fsync the take every FSYNC_INTERVAL_S through a descriptor of its own, off the writer thread."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            while not self._done.wait(FSYNC_INTERVAL_S):
+                with contextlib.suppress(OSError):
+                    os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _make_result(self) -> RecordingResult:
         return RecordingResult(self.path, self.frames_written, self.source.sample_rate, self.source.channels,
