@@ -29,9 +29,9 @@ from tutor.lessons import (
 from tutor.music import Performance, PlayedNote, sort_played
 
 HAS_ASSESSMENT = importlib.util.find_spec("tutor.assessment") is not None
-HAS_CRITIQUE = importlib.util.find_spec("tutor.rules") is not None  # the critique's theory rules
+HAS_CRITIQUE = importlib.util.find_spec("tutor.critique") is not None
 needs_assessment = pytest.mark.skipif(not HAS_ASSESSMENT, reason="tutor.assessment (issue 5) is not here yet")
-needs_critique = pytest.mark.skipif(not HAS_CRITIQUE, reason="tutor.rules (issue 6) is not here yet")
+needs_critique = pytest.mark.skipif(not HAS_CRITIQUE, reason="tutor.critique (issue 6) is not here yet")
 
 
 @pytest.fixture(scope="module")

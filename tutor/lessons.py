@@ -26,7 +26,7 @@ A plan is one ``.toml`` file holding one course::
     prerequisites = ["other-exercise"]  # exercise ids, here or "course/exercise" (default: none)
 
 Composition exercises say ``kind = "compose"``: the student hands in a score, judged by the
-critique's theory rules (``tutor.rules``, run in the writing ``style`` the exercise names: song,
+critique (``tutor.critique``: its theory rules, run in the writing ``style`` the exercise names: song,
 chorale, counterpoint, keyboard, dance_tune; guessed when absent). ``pass`` then takes
 ``max_errors`` (findings of severity ``error``, default 0), ``max_warnings``, ``forbid`` (rule ids
 that must not appear at all, e.g. ``["no_final_cadence"]``), ``measures`` (required length in whole
@@ -909,15 +909,17 @@ def keeps_given(exercise: Exercise, score) -> bool:
 
 
 def critique_findings(score, *, style: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
-    """The critique's theory-rule findings (JSON-like dicts) and the key it hears in ``score``."""
+    """The critique's findings (JSON-like dicts) and the key it hears in ``score``.
+
+    The style/emotion models are not asked (a lesson judges the theory rules, and needs no torch);
+    the rules run in the exercise's writing style, else the one the texture suggests."""
     try:
-        from tutor.analysis import estimate_key
-        from tutor.rules import check_rules
+        from tutor.critique import critique
     except ImportError:
-        raise LessonPlanError("composition exercises need the critique's rules (tutor.rules), which this "
+        raise LessonPlanError("composition exercises need the critique (tutor.critique), which this "
                               "installation lacks") from None
-    findings = [f.as_dict() for f in check_rules(score, style=style)]
-    return findings, estimate_key(score).name
+    report = critique(score, use_models=False, with_chords=False, style=style)
+    return [f.as_dict() for f in report.findings], report.key
 
 
 def _absolute(path: str | Path | None) -> str | None:
