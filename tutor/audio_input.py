@@ -141,27 +141,31 @@ def _sounddevice():
     return sounddevice
 
 
+_QUIET_LOCK = threading.RLock()  # fd 2 is process-wide: one redirection at a time
+
+
 @contextlib.contextmanager
 def _quiet_stderr():
     """Silence C libraries (ALSA, JACK) that print to fd 2 while probing devices."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
+    with _QUIET_LOCK:
+        try:
+            saved = os.dup(2)
+        except OSError:
             yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+            return
+        try:
+            with open(os.devnull, "wb") as devnull:
+                os.dup2(devnull.fileno(), 2)
+                yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def list_audio_devices() -> list[AudioDevice]:
     """Every audio device PortAudio sees (inputs and outputs); empty when there are none."""
-    sd = _sounddevice()
-    with _quiet_stderr():
+    with _quiet_stderr():  # PortAudio's start-up probes print ALSA/JACK noise on many systems
+        sd = _sounddevice()
         try:
             devices = sd.query_devices()
             hostapis = sd.query_hostapis()
@@ -365,11 +369,12 @@ class DeviceSource(AudioSource):
         sd = _sounddevice()
         self._stopping = False
         try:
-            self._stream = sd.InputStream(
-                device=self.device.index, samplerate=self.sample_rate, channels=self.channels, dtype="float32",
-                blocksize=self.block_frames, callback=self._callback, finished_callback=self._finished,
-            )
-            self._stream.start()
+            with _quiet_stderr():
+                self._stream = sd.InputStream(
+                    device=self.device.index, samplerate=self.sample_rate, channels=self.channels, dtype="float32",
+                    blocksize=self.block_frames, callback=self._callback, finished_callback=self._finished,
+                )
+                self._stream.start()
         except Exception as error:
             self._stream = None
             raise DeviceError(f"cannot open audio input {self.device.index} ({self.name}) at "

@@ -602,7 +602,7 @@ class Player:
             self._output_thread = threading.Thread(target=self._null_output, name="player-null-output", daemon=True)
             self._output_thread.start()
             return
-        from tutor.audio_input import _sounddevice
+        from tutor.audio_input import _quiet_stderr, _sounddevice
 
         sd = _sounddevice()
 
@@ -612,10 +612,11 @@ class Player:
                 raise sd.CallbackStop
 
         try:
-            self._stream = sd.OutputStream(device=self.device.index, samplerate=self.sample_rate, channels=2,
-                                           dtype="float32", blocksize=self.block_frames, callback=callback,
-                                           finished_callback=self._finish)
-            self._stream.start()
+            with _quiet_stderr():
+                self._stream = sd.OutputStream(device=self.device.index, samplerate=self.sample_rate, channels=2,
+                                               dtype="float32", blocksize=self.block_frames, callback=callback,
+                                               finished_callback=self._finish)
+                self._stream.start()
         except Exception as error:
             self._stream = None
             raise DeviceError(f"cannot open audio output {self.device.index} ({self.device.name}): {error}") from None
