@@ -338,7 +338,7 @@ player = Player(device="tutornull", engine="additive")
 player.play(PlaybackPlan((NoteEvent(0.0, 0.2, 69),), tail_s=0.1))
 finished = player.wait(10)
 print(json.dumps({"frames": got, "rate": source.sample_rate, "latency": latency,
-                  "played": player.frames_played, "finished": finished, "level": source.level().peak_dbfs}))
+                  "played": player.frames_played, "finished": finished}))
 """
 
 
@@ -353,7 +353,6 @@ def test_real_portaudio_input_and_output_on_alsa_null_device(tmp_path):
     if "skip" in result:
         pytest.skip(f"PortAudio does not see ALSA's null device here (devices: {result['skip']})")
     assert result["frames"] >= 22050 and result["rate"] > 0 and result["latency"] > 0
-    assert result["level"] == -120.0  # the null device records silence
     assert result["finished"] and result["played"] >= int(0.3 * 44100) - 1024
     out = tmp_path / "null.wav"
     record = subprocess.run([sys.executable, "-m", "tutor", "record", "--device", "tutornull", "--out", str(out),
