@@ -39,6 +39,12 @@ def catalog():
     return load_catalog([BUNDLED_LESSONS_DIR])
 
 
+@pytest.fixture(scope="module")
+def scores(catalog):
+    """Every exercise's score, loaded once for the module."""
+    return {e.id: exercise_score(e) for e in catalog.exercises}
+
+
 @pytest.fixture(autouse=True)
 def _private_folders(tmp_path, monkeypatch):
     """Progress and user plans of the test, never the developer's own."""
@@ -73,7 +79,7 @@ def test_bundled_curriculum_loads_without_problems(catalog):
     assert {"voice", "instrument", "midi"} <= inputs
 
 
-def test_every_exercise_score_loads_with_its_part_and_measures(catalog):
+def test_every_exercise_score_loads_with_its_part_and_measures(catalog, scores):
     for exercise in catalog.exercises:
         whole = load_exercise_source(exercise)
         if exercise.part is not None:
@@ -81,7 +87,7 @@ def test_every_exercise_score_loads_with_its_part_and_measures(catalog):
         if exercise.measures is not None:
             numbers = {m.number for m in whole.measures}
             assert exercise.measures[0] in numbers and exercise.measures[1] in numbers, exercise.id
-        score = exercise_score(exercise)
+        score = scores[exercise.id]
         assert score.notes, exercise.id
         assert score.tempo_map.initial_bpm == pytest.approx(exercise.tempo_start_bpm)
         assert score.title and score.key, exercise.id
@@ -98,11 +104,11 @@ def test_bundled_scores_are_engraved_with_title_key_clef_and_tempo():
 
 
 @needs_assessment
-def test_every_performance_exercise_passes_when_played_right_and_fails_with_missed_notes(catalog):
+def test_every_performance_exercise_passes_when_played_right_and_fails_with_missed_notes(catalog, scores):
     for exercise in catalog.exercises:
         if exercise.kind != "perform":
             continue
-        score = exercise_score(exercise)
+        score = scores[exercise.id]
         good = assess_take(exercise, perfect_take(score, jitter_s=0.015, seed=len(exercise.id)))
         assert good.passed, (exercise.id, good.reasons)
         assert good.summary["notes_correct"] == good.summary["notes_total"] == len(score.notes)
