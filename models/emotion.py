@@ -33,7 +33,7 @@ class EmotionResult:
 def _load(path: str = str(WEIGHTS)):
     import torch
 
-    from models.encoder import TokenFeatureNet
+    from .encoder import TokenFeatureNet
 
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -52,7 +52,7 @@ def _load(path: str = str(WEIGHTS)):
 
 def _clips(table):
     """30-second windows of a piece (a short piece is one clip)."""
-    from models.features import NoteTable
+    from .features import NoteTable
 
     if len(table) == 0 or table.onset_s.max() <= 36.0:
         return [table]
@@ -72,8 +72,8 @@ def _clips(table):
 def predict_table(table) -> EmotionResult:
     import torch
 
-    from models.emotion_data import clip_features
-    from models.train_emotion import combined_probabilities
+    from .emotion_data import clip_features
+    from .train_emotion import combined_probabilities
 
     nets, quadrants, _ = _load()
     clips = _clips(table)
@@ -95,6 +95,6 @@ def predict_table(table) -> EmotionResult:
 
 def predict_emotion(score) -> EmotionResult:
     """The emotion of a ``tutor.music.Score``."""
-    from models.features import table_from_score
+    from .features import table_from_score
 
     return predict_table(table_from_score(score))

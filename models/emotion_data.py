@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.features import emotion_features, hand_features, performance_tokens, table_from_midi
+from .features import emotion_features, hand_features, performance_tokens, table_from_midi
 
 HERE = Path(__file__).resolve().parent
 EMOPIA = HERE.parent.parent / "shared" / "data" / "emopia"

@@ -27,7 +27,7 @@ class StyleResult:
 def _load(path: str = str(WEIGHTS)):
     import torch
 
-    from models.encoder import TokenFeatureNet
+    from .encoder import TokenFeatureNet
 
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -47,8 +47,8 @@ def _load(path: str = str(WEIGHTS)):
 def predict_table(table) -> StyleResult:
     import torch
 
-    from models.features import MAX_TOKENS, hand_features, note_tokens, windows
-    from models.style_data import CLASS_LABELS, WINDOW_BARS
+    from .features import MAX_TOKENS, hand_features, note_tokens, windows
+    from .style_data import CLASS_LABELS, WINDOW_BARS
 
     nets, classes = _load()
     parts = windows(table, bars=WINDOW_BARS, max_windows=MAX_WINDOWS) or [table]
@@ -69,6 +69,6 @@ def predict_table(table) -> StyleResult:
 
 def predict_style(score) -> StyleResult:
     """The style of a ``tutor.music.Score``."""
-    from models.features import table_from_score
+    from .features import table_from_score
 
     return predict_table(table_from_score(score))

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.features import MAX_TOKENS, NoteTable, hand_features, note_tokens, table_from_score, windows
+from .features import MAX_TOKENS, NoteTable, hand_features, note_tokens, table_from_score, windows
 
 log = logging.getLogger(__name__)
 

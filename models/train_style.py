@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.features import TOKEN_FIELDS
-from models.style_data import CLASSES, build_dataset, split_of
+from .features import TOKEN_FIELDS
+from .style_data import CLASSES, build_dataset, split_of
 
 DIM = 32  # token embedding width: 32 trains in minutes on one CPU core
 HERE = Path(__file__).resolve().parent
@@ -83,7 +83,7 @@ def train_baseline(train: dict, val: dict, test: dict) -> tuple[dict, dict, dict
 def train_member(train: dict, val: dict, *, seed: int, epochs: int) -> tuple[dict, float]:
     import torch
 
-    from models.encoder import TokenFeatureNet
+    from .encoder import TokenFeatureNet
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -126,11 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--card-only", action="store_true", help="rewrite the model card from the last run's results")
     args = parser.parse_args(argv)
+    results_path = HERE / ".cache" / "style_results.json"
+    if args.card_only:
+        write_card(json.loads(results_path.read_text()))
+        return 0
 
     import torch
 
-    from models.encoder import TokenFeatureNet, config_of
+    from .encoder import TokenFeatureNet, config_of
 
     torch.set_num_threads(1)  # the machine is shared: one thread is faster than two contended ones
     started = time.perf_counter()
@@ -164,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {"sizes": sizes, "baseline_window": base_w, "baseline_piece": base_p, "baseline_info": base_info,
                "model_window": model_w, "model_piece": model_p, "member_val": vals, "train_seconds": seconds}
     (HERE / ".cache").mkdir(exist_ok=True)
-    (HERE / ".cache" / "style_results.json").write_text(json.dumps(results, indent=2))
+    results_path.write_text(json.dumps(results, indent=2))
+    write_card(results)
     print(f"model: test window accuracy {model_w['accuracy']:.3f} (macro F1 {model_w['macro_f1']:.3f}), "
           f"piece accuracy {model_p['accuracy']:.3f} ({seconds:.0f} s)")
     print(f"weights: {WEIGHTS} ({WEIGHTS.stat().st_size / 1e6:.2f} MB)")
@@ -173,3 +179,98 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+CARD = HERE / "cards" / "style.md"
+
+
+def _table(confusion: list[list[int]]) -> str:
+    short = [c.replace("_", " ") for c in CLASSES]
+    lines = ["| true \\ predicted | " + " | ".join(short) + " |", "|---|" + "---|" * len(CLASSES)]
+    for name, row in zip(short, confusion, strict=True):
+        lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def write_card(results: dict) -> None:
+    from .style_data import CLASS_LABELS
+
+    mw, mp, bw, bp = results["model_window"], results["model_piece"], results["baseline_window"], results["baseline_piece"]
+    sizes = results["sizes"]
+    rows = []
+    for c in CLASSES:
+        rows.append(f"| {CLASS_LABELS[c]} (`{c}`) | {sizes['train']['per_class_pieces'].get(c, 0)} / "
+                    f"{sizes['val']['per_class_pieces'].get(c, 0)} / {sizes['test']['per_class_pieces'].get(c, 0)} | "
+                    f"{sizes['train']['per_class_windows'][c]} / {sizes['val']['per_class_windows'][c]} / "
+                    f"{sizes['test']['per_class_windows'][c]} | {bw['f1'][c]:.3f} | {mw['f1'][c]:.3f} | {mp['f1'][c]:.3f} |")
+    confusion = np.array(mw["confusion"])
+    off = confusion.copy()
+    np.fill_diagonal(off, 0)
+    a, p = np.unravel_index(off.argmax(), off.shape)
+    text = f"""# Style model
+
+`models/style.py`, weights `models/weights/style.pt`, trained by `python -m models.train_style` (one
+command, CPU, {results['train_seconds'] / 60:.0f} min on a shared 2-core machine including feature extraction from cache;
+the first run also parses the corpus, about 20-30 min, cached in `models/.cache/style`).
+
+## What it predicts
+
+One of six styles a student recognises, for a whole piece (the mean over its 8-bar windows):
+{', '.join(f'**{CLASS_LABELS[c]}**' for c in CLASSES)}. The critique uses it to choose the rule set for
+single melodies (a fiddle tune gets dance-tune rules, a folk song singing rules) and for polyphony
+(Renaissance/Baroque counterpoint rules vs. free Classical/Romantic writing).
+
+## Model
+
+An ensemble of {len(results['member_val'])} small `TokenFeatureNet`s (`models/encoder.py`): embeddings of each note's pitch
+class relative to the estimated tonic, octave, duration, position in the bar, melodic interval in its
+part and chord size, two residual 1-D convolutions, mean/max pooling, beside an MLP on 76 hand features
+(`models/features.py`); class-weighted cross-entropy, early stopping on validation balanced accuracy.
+
+## Data, split, licences
+
+Each piece is read through `tutor.scoreio` exactly as the critique reads a student's file and cut
+into 8-bar windows (at most 2-16 per piece, by class). The split is **piece-disjoint**: a stable hash
+of the piece (all movements of a work, all sections of a mass go together) sends it to train (~70 %),
+validation (~15 %) or test (~15 %).
+
+| class | pieces train / val / test | windows train / val / test | baseline F1 | model F1 (windows) | model F1 (pieces) |
+|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+Sources: Renaissance - Palestrina (170 mass movements) and Josquin chansons from music21's corpus;
+Baroque - Bach chorales (music21, 130), Bach keyboard works (nASAP scores, `../shared/data/nasap-dev`),
+Corelli and Handel (music21); Classical - Haydn, Mozart and Beethoven string quartets (music21);
+Romantic piano - Chopin, Schumann, Liszt, Brahms, Rachmaninoff, Scriabin (nASAP scores), a Chopin mazurka
+and Clara Schumann polonaises (music21); Folk dance tunes - O'Neill's 1850 and Ryan's Mammoth Collection
+(music21); Folk song - the Essen folk song collection (music21).
+Licences: music21's corpus is distributed with music21 (BSD; the encodings carry their own terms, mostly
+public-domain music encoded for research, e.g. the Essen collection and the Humdrum Palestrina/Bach
+encodings for research use); (n)ASAP is **CC BY-NC-SA 4.0** (non-commercial). Nothing is copied into this
+repository.
+
+## Results on the test split
+
+| model | window accuracy | window macro F1 | piece accuracy | piece macro F1 |
+|---|---|---|---|---|
+| logistic regression on the hand features (this script, C={results['baseline_info']['C']}) | {bw['accuracy']:.3f} | {bw['macro_f1']:.3f} | {bp['accuracy']:.3f} | {bp['macro_f1']:.3f} |
+| **this model (ensemble)** | **{mw['accuracy']:.3f}** | **{mw['macro_f1']:.3f}** | **{mp['accuracy']:.3f}** | **{mp['macro_f1']:.3f}** |
+
+{sizes['test']['windows']} test windows from {sizes['test']['pieces']} test pieces.
+
+Confusion matrix of the model on the test windows (rows: true class):
+
+{_table(mw['confusion'])}
+
+## Where it fails
+
+* The most frequent confusion is {CLASSES[a].replace('_', ' ')} taken for {CLASSES[p].replace('_', ' ')} ({off.max()} windows).
+* Classes are defined by corpora, not by musicology: "Classical" is string quartets (plus one piano
+  sonata), "Romantic piano" is virtuoso piano music, so a Classical piano sonatina or a Romantic song
+  may be labelled by texture rather than by era.
+* Few pieces in some classes (Classical and Romantic piano have tens of pieces, cut into many windows):
+  test figures for those classes rest on a handful of works.
+* A student's own pastiche is out of domain by definition; treat the label as "sounds most like".
+"""
+    CARD.write_text(text, encoding="utf-8")
+    print(f"card: {CARD}")

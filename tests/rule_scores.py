@@ -5,7 +5,7 @@ from __future__ import annotations
 from tutor.music import KeySignature, Measure, Note, Part, Score, TempoMap, TimeSignature, time_notes
 
 
-def make_score(*voices, names=None, meter=(4, 4), fifths=0, mode="major", measure_lengths=None,
+def make_score(*voices, names=None, meter=(4, 4), fifths: int | None = 0, mode="major", measure_lengths=None,
                programs=None, title="test") -> Score:
     """Each voice is a list of (pitch or None for a rest, duration in quarter notes), one part each."""
     numerator, denominator = meter
@@ -41,7 +41,8 @@ def make_score(*voices, names=None, meter=(4, 4), fifths=0, mode="major", measur
     notes = time_notes(sorted(notes, key=lambda n: (n.onset_ql, n.pitch)), tempo)
     return Score(title=title, parts=tuple(parts), notes=tuple(notes), measures=tuple(measures),
                  time_signatures=(TimeSignature(measures[0].number, 0.0, numerator, denominator),),
-                 key_signatures=(KeySignature(measures[0].number, 0.0, fifths, mode),), tempo_map=tempo)
+                 key_signatures=(KeySignature(measures[0].number, 0.0, fifths, mode),) if fifths is not None else (),
+                 tempo_map=tempo)
 
 
 SATB = ["Soprano", "Alto", "Tenor", "Bass"]
@@ -49,3 +50,25 @@ SATB = ["Soprano", "Alto", "Tenor", "Bass"]
 
 def quarters(*pitches, length: float = 1.0):
     return [(p, length) for p in pitches]
+
+
+def jsb_chorales(path, split: str = "test") -> list:
+    """The JSB chorales (``Jsb16thSeparated.json``: SATB pitches per 16th, -1 silent) as 4-part scores
+    in 4/4; repeated pitches are merged (the data cannot tell held from repeated notes)."""
+    import json
+
+    data = json.loads(path.read_text(encoding="utf-8"))[split]
+    scores = []
+    for index, steps in enumerate(data):
+        voices = []
+        for v in range(4):
+            line: list[list] = []
+            for step in steps:
+                pitch = int(step[v]) if step[v] is not None and step[v] >= 0 else None
+                if line and line[-1][0] == pitch:
+                    line[-1][1] += 0.25
+                else:
+                    line.append([pitch, 0.25])
+            voices.append([(p, d) for p, d in line])
+        scores.append(make_score(*voices, names=SATB, fifths=None, title=f"jsb {split} {index}"))
+    return scores

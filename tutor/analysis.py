@@ -257,6 +257,7 @@ def voices(score: Score) -> tuple[Voice, ...]:
     vocal = [p for p in parts if any(v in p.name.lower() for v in ("soprano", "alto", "tenor", "bass"))]
     if len(vocal) >= 3 and len(vocal) < len(parts):
         parts = tuple(vocal)  # an orchestrated chorale: instruments double the voices
+    keyboard_staves = [p.id for p in parts if 0 <= p.program <= 7 and "piano" in p.name.lower()]
     for part in parts:
         notes = score.notes_of(part.id)
         if not notes:
@@ -286,10 +287,14 @@ def voices(score: Score) -> tuple[Voice, ...]:
             for i, line in enumerate(lines):
                 found.append(Voice(f"{part.name} (voice {i + 1})", part.id, tuple(line)))
             continue
+        # a chordal part: its top line and its bass line (of a piano on two staves, the right
+        # hand's top line and the left hand's bass line)
         top = tuple(g[0] for g in groups)
         bass = tuple(g[-1] for g in groups if len(g) > 1 or g[-1].pitch < 55)
-        found.append(Voice(f"{part.name} (upper)", part.id, top))
-        if bass:
+        two_staves = len(keyboard_staves) >= 2 and part.id in keyboard_staves
+        if not two_staves or part.id == keyboard_staves[0]:
+            found.append(Voice(f"{part.name} (upper)", part.id, top))
+        if bass and (not two_staves or part.id == keyboard_staves[-1]):
             found.append(Voice(f"{part.name} (bass)", part.id, bass))
     return tuple(found)  # parts in score order (top staff first), lines inside a part high to low
 

@@ -22,6 +22,7 @@ music21, no models) so that the generator can re-check candidate corrections qui
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -44,7 +45,7 @@ from tutor.music import Note, Score
 
 STYLES = ("chorale", "counterpoint", "keyboard", "song", "dance_tune")
 SEVERITIES = ("error", "warning", "info")
-# the style model's classes, mapped to the writing style whose rules fit them
+# the writing style each style-model class suggests; the texture has the last word (writing_style)
 MODEL_STYLE_TO_WRITING = {
     "renaissance": "counterpoint",
     "baroque": "chorale",  # "counterpoint" when the texture is not note-against-note
@@ -55,7 +56,7 @@ MODEL_STYLE_TO_WRITING = {
 }
 ALL = frozenset(STYLES)
 PART_WRITING = frozenset({"chorale", "counterpoint"})
-MELODIC = frozenset({"chorale", "counterpoint", "song", "dance_tune", "keyboard"})
+MELODIC = frozenset({"chorale", "counterpoint", "song", "dance_tune"})
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ def _parallel(ctx: Context, rule_id: str, interval: int, label: str) -> Iterable
     for i, j, a0, b0, a1, b1 in _moves(ctx):
         if a0.pitch == a1.pitch or b0.pitch == b1.pitch:
             continue
+        if a0.pitch % 12 == a1.pitch % 12 and b0.pitch % 12 == b1.pitch % 12:
+            continue  # both voices leap an octave: the same two notes, re-voiced
         if (a1.pitch - a0.pitch > 0) != (b1.pitch - b0.pitch > 0):
             continue  # contrary motion
         first, second = abs(a0.pitch - b0.pitch), abs(a1.pitch - b1.pitch)
@@ -238,14 +241,16 @@ def _overlap(ctx: Context) -> Iterable[Finding]:
             a0, b0, a1, b1 = previous.notes[i], previous.notes[i + 1], current.notes[i], current.notes[i + 1]
             if None in (a0, b0, a1, b1):
                 continue
-            if current.starts[i + 1] and b1.pitch > a0.pitch and a0.pitch >= b0.pitch:
+            if a1.pitch < b1.pitch:
+                continue  # a crossing, reported by voice_crossing
+            if current.starts[i + 1] and current.starts[i] and b1.pitch > a0.pitch and a0.pitch >= b0.pitch:
                 lower = ctx.voices[i + 1].name
                 yield _finding("voice_overlap", lower, b1,
                                f"{lower} rises to {pitch_name(b1.pitch)}, above the {ctx.voices[i].name}'s previous "
                                f"{pitch_name(a0.pitch)} ({_where(b1)})",
                                f"keep {lower} at or below {pitch_name(a0.pitch)} here, or move the "
                                f"{ctx.voices[i].name} up first", a0)
-            elif current.starts[i] and a1.pitch < b0.pitch and a0.pitch >= b0.pitch:
+            elif current.starts[i] and current.starts[i + 1] and a1.pitch < b0.pitch and a0.pitch >= b0.pitch:
                 upper = ctx.voices[i].name
                 yield _finding("voice_overlap", upper, a1,
                                f"{upper} falls to {pitch_name(a1.pitch)}, below the {ctx.voices[i + 1].name}'s previous "
@@ -399,21 +404,32 @@ def _out_of_key(ctx: Context) -> Iterable[Finding]:
 
 
 def _in_chromatic_chord(ctx: Context, note: Note, voice: Voice) -> bool:
-    if len(ctx.voices) < 3:
-        return False
+    """Whether the other notes sounding with ``note`` (any part, inner notes of piano chords too)
+    make a triad or seventh chord with it: a borrowed or applied chord, not a wrong note."""
+    notes = ctx.score.notes  # sorted by onset
+    index = bisect.bisect_right([n.onset_ql for n in notes], note.onset_ql + 1e-6)
     pcs = set()
-    for other in ctx.voices:
-        if other is voice:
-            continue
-        for n in other.notes:
-            if n.onset_ql <= note.onset_ql + 1e-6 < n.offset_ql:
-                pcs.add(n.pitch % 12)
-    root_candidates = [(note.pitch - r) % 12 for r in (0, 4, 7, 10, 3)]
-    for root in root_candidates:
-        chord = {root, (root + 4) % 12, (root + 7) % 12, (root + 10) % 12, (root + 3) % 12}
-        if len((pcs | {note.pitch % 12}) & chord) >= 3 and pcs <= chord | {note.pitch % 12}:
-            return True
+    for n in notes[max(0, index - 48): index]:
+        if n is not note and n.onset_ql <= note.onset_ql + 1e-6 < n.offset_ql:
+            pcs.add(n.pitch % 12)
+    pcs.discard(note.pitch % 12)
+    if len(pcs) < 2:
+        return False
+    every = pcs | {note.pitch % 12}
+    for root in every:
+        rel = {(p - root) % 12 for p in every}
+        for template in _CHORD_TEMPLATES:
+            if len(rel - template) <= (1 if len(rel) >= 4 else 0) and len(rel & template) >= 3 \
+                    and (note.pitch - root) % 12 in template:
+                return True
     return False
+
+
+_CHORD_TEMPLATES = (
+    frozenset({0, 4, 7}), frozenset({0, 3, 7}), frozenset({0, 3, 6}), frozenset({0, 4, 8}),
+    frozenset({0, 4, 7, 10}), frozenset({0, 4, 7, 11}), frozenset({0, 3, 7, 10}), frozenset({0, 3, 6, 10}),
+    frozenset({0, 3, 6, 9}), frozenset({0, 4, 10}), frozenset({0, 4, 6, 10}),
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -696,6 +712,9 @@ def _incomplete(ctx: Context) -> Iterable[Finding]:
             continue
         if index == 0 and measure.duration_ql < bar:
             continue  # pickup
+        neighbours = measures[index - 1: index] + measures[index + 1: index + 2]
+        if measure.duration_ql < bar and any(abs(m.duration_ql + measure.duration_ql - bar) < 1e-3 for m in neighbours):
+            continue  # a bar split in two by a repeat sign or a fermata line, as hymnals print it
         if index == len(measures) - 1 and measure.duration_ql < bar:
             pickup = measures[0].duration_ql if measures[0].duration_ql < bar - 1e-3 else 0.0
             if pickup == 0.0 or abs(pickup + measure.duration_ql - bar) < 1e-3:
@@ -836,26 +855,23 @@ def _repetitive(ctx: Context) -> Iterable[Finding]:
 
 # ---------------------------------------------------------------------------------------------
 def writing_style(score: Score, *, style: str | None = None, lines: tuple[Voice, ...] | None = None) -> str:
-    """The writing style whose rules apply: ``style`` when it names one of ``STYLES``, else mapped
-    from a style-model class, else guessed from the texture."""
-    lines = voices(score) if lines is None else lines
-    tex = texture(score, lines)
+    """The writing style whose rules apply. ``style`` may name one of ``STYLES`` (used as given) or a
+    style-model class, which refines what the texture says: a single line is a dance tune or a song,
+    note-against-note voices are a chorale whatever the era, independent lines are counterpoint in
+    Renaissance or Baroque music and free writing in Classical or Romantic music."""
     if style in STYLES:
         return style
-    if style in MODEL_STYLE_TO_WRITING:
-        mapped = MODEL_STYLE_TO_WRITING[style]
-        if tex == "melody":
-            return mapped if mapped in ("song", "dance_tune") else "song"
-        if mapped in ("song", "dance_tune"):
-            return "keyboard"  # an accompanied folk tune
-        if mapped == "chorale" and tex != "chorale":
-            return "counterpoint" if tex == "polyphony" else "keyboard"
-        if mapped == "counterpoint" and tex == "chorale":
-            return "chorale"
-        return mapped
-    if style is not None:
+    if style is not None and style not in MODEL_STYLE_TO_WRITING:
         raise ValueError(f"unknown style {style!r}; use one of {', '.join(STYLES + tuple(MODEL_STYLE_TO_WRITING))}")
-    return {"melody": "song", "chorale": "chorale", "polyphony": "counterpoint", "keyboard": "keyboard"}[tex]
+    lines = voices(score) if lines is None else lines
+    tex = texture(score, lines)
+    if tex == "melody":
+        return "dance_tune" if style == "folk_fiddle" else "song"
+    if tex == "chorale":
+        return "chorale"
+    if tex == "polyphony":
+        return "keyboard" if style in ("classical", "romantic_piano", "folk_fiddle", "folk_song") else "counterpoint"
+    return "keyboard"
 
 
 def context(score: Score, *, style: str | None = None) -> Context:
