@@ -427,19 +427,16 @@ class RenderResult:
 
 def write_audio(path: str | Path, audio: np.ndarray, *, sample_rate: int) -> Path:
     """Write audio to .wav/.flac (16-bit) atomically."""
-    import io
-
     import soundfile
 
-    from tutor.safety import atomic_write_bytes
+    from tutor.safety import atomic_write
 
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in RENDER_EXTENSIONS:
         raise OutputFileError(f"renders to .wav or .flac, not {ext or '(no extension)'}", path=path)
-    buffer = io.BytesIO()
-    soundfile.write(buffer, audio, sample_rate, format="WAV" if ext == ".wav" else "FLAC", subtype="PCM_16")
-    atomic_write_bytes(path, buffer.getvalue())
+    with atomic_write(path) as handle:
+        soundfile.write(handle, audio, sample_rate, format="WAV" if ext == ".wav" else "FLAC", subtype="PCM_16")
     return path
 
 
