@@ -34,7 +34,6 @@ from tutor.alignment import (
     FAR_COST,
     JUMP_COST,
     NEAR_COST,
-    RESTART,
     RESTART_COST,
     RESTART_QUICK_COST,
     RESTART_QUICK_S,
@@ -47,6 +46,9 @@ from tutor.assessment import LEVELS, Event, beat_ql, pitch_name
 from tutor.music import Note, PlayedNote, Score
 
 MODES = ("play-along", "wait")
+RESTART_PAUSE_S = 0.5  # live, going back right after a pause this long...
+RESTART_PAUSE_BONUS = 1.0  # ...costs this much less (the student stopped to start again)
+TIMING_WEIGHT = 0.4  # cost (in extra notes) of a note four quarter notes away from where the tempo puts it
 
 
 class ScoreFollower:
@@ -136,6 +138,16 @@ class ScoreFollower:
         near = self._near[self._lo:self._lo + self._width, p]
         return np.where(has, 0.0, np.where(near, NEAR_COST, FAR_COST))
 
+    def _timing_cost(self, onset_s: float) -> np.ndarray:
+        """Live, ties between 'a wrong note' and 'an extra note', or 'an extra note' and 'a skipped
+        one', are settled by where the student's tempo puts this note."""
+        if len(self._anchors) < 2:
+            return np.zeros(self._width)
+        position, at = self._anchors[-1]
+        expected_ql = position + (onset_s - at) / self._spq
+        onsets = self.chord_onsets_ql[self._lo:self._lo + self._width]
+        return TIMING_WEIGHT * np.minimum(np.abs(onsets - expected_ql) / 4.0, 1.0)
+
     def _feed_follow(self, note: PlayedNote) -> list[Event]:
         width, columns = self._width, self._columns
         if self._row is None:
@@ -152,19 +164,20 @@ class ScoreFollower:
             else:
                 prev[-shift:] = self._row[: width + shift]
             self._lo = lo
-            m = self._match_cost(note.pitch)
+            timing = self._timing_cost(note.onset_s)
+            m = self._match_cost(note.pitch) + timing
             dt = note.onset_s - (self._last_onset_s if self._last_onset_s is not None else note.onset_s)
             gap = max(0.0, dt - CHORD_GAP_S) * CHORD_GAP_COST_PER_S
-            stay = prev + np.minimum(m + gap, EXTRA_COST)
+            stay = prev + np.minimum(m - timing + gap, EXTRA_COST) + timing
             linear = np.minimum.accumulate(prev - SKIP_COST * columns) + SKIP_COST * columns
             advance = np.full(width, np.inf)
             advance[1:] = linear[:-1]
             jump = np.full(width, np.inf)
             jump[1:] = np.minimum.accumulate(prev)[:-1] + JUMP_COST
             restart = np.full(width, np.inf)
-            quick = RESTART_QUICK_COST if dt < RESTART_QUICK_S else 0.0
+            quick = RESTART_QUICK_COST if dt < RESTART_QUICK_S else (-RESTART_PAUSE_BONUS if dt > RESTART_PAUSE_S else 0.0)
             restart[:-1] = np.minimum.accumulate(prev[::-1])[::-1][1:] + RESTART_COST + quick
-            moves = np.vstack((stay, advance + m, jump + m, restart + m))
+            moves = np.vstack((stay, advance + m, jump + m, restart + m - timing))  # going back: no tempo guess
             kinds = np.argmin(moves, axis=0).astype(np.int8)
             row = moves[kinds, np.arange(width)]
             row -= row.min()  # keep numbers small over long takes
@@ -175,13 +188,13 @@ class ScoreFollower:
         kind = int(kinds[col])
         events: list[Event] = []
         previous = self.chord
-        if previous >= 0 and chord < previous and kind == RESTART:
+        if previous >= 0 and chord < previous:  # went back (the path may have turned a note or two ago)
             self.attempt += 1
             events.append(self._event("restart", float(self.chord_onsets_ql[chord]), note,
                                       f"went back to measure {self._measure_of(chord)}"))
             for c in range(chord, min(previous + 1, self.n_chords)):
                 self._played[c].clear()
-            self._anchors = [a for a in self._anchors if a[0] < self.chord_onsets_ql[chord]]
+            self._anchors = []  # timing starts afresh (the tempo estimate is kept)
         events.extend(self._judge(chord, note, arrived=kind != STAY or chord != previous))
         self.chord = chord
         # notes two or more chords behind the position that were never played are missed

@@ -1,0 +1,159 @@
+"""Assessment of a take: injected mistakes in real performances are reported (and little else),
+the JSON contract of ``tutor assess``, annotated MusicXML, hand-made cases."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from tests.assessment_cases import play, scale_score
+from tests.conftest import shared
+from tutor.assessment import assess
+from tutor.cli import main
+from tutor.music import Performance, PlayedNote
+
+K331 = ("vienna4x22", "musicxml", "Mozart_K331_1st-mov.musicxml")
+K331_TAKE = ("vienna4x22", "midi", "Mozart_K331_1st-mov_p01.mid")
+
+
+@pytest.fixture(scope="module")
+def k331():
+    from tutor.scoreio import load_performance, load_score
+
+    return load_score(shared(*K331)), load_performance(shared(*K331_TAKE))
+
+
+def _errors(result, kinds=("wrong_pitch", "missed", "extra")):
+    return [e for e in result.events if e.type in kinds]
+
+
+def test_real_take_with_injected_mistakes(k331):
+    """The real pipeline (MusicXML score, performance MIDI): three wrong notes, three left out
+    and three extra notes put into a pianist's take are all found, and little else is new."""
+    score, take = k331
+    clean = assess(score, take)
+    assert clean.notes_correct / clean.notes_total > 0.7
+    before = {(e.type, e.note_id, e.time) for e in _errors(clean)}
+    assert len(before) < 0.03 * clean.notes_total
+    correct = [e for e in clean.events if e.type == "correct"]
+    rng = np.random.default_rng(1)
+    chosen = sorted(rng.choice(np.arange(20, len(correct) - 20, 12), size=9, replace=False))
+    notes = list(take.notes)
+    index_of = {(n.onset_s, n.pitch): i for i, n in enumerate(notes)}
+    expected = {"wrong_pitch": set(), "missed": set(), "extra": set()}
+    removed = []
+    for k, site in enumerate(chosen):
+        event = correct[site]
+        i = index_of[(event.time, event.played_pitch)]
+        if k % 3 == 0:
+            notes[i] = replace(notes[i], pitch=notes[i].pitch + (1 if k % 2 else -1))
+            expected["wrong_pitch"].add(event.note_id)
+        elif k % 3 == 1:
+            removed.append(i)
+            expected["missed"].add(event.note_id)
+        else:
+            at = event.time + 0.15
+            extra = PlayedNote(pitch=event.played_pitch + 13, onset_s=at, offset_s=at + 0.1)
+            notes.append(extra)
+            expected["extra"].add((round(at, 4), extra.pitch))
+    notes = [n for i, n in enumerate(notes) if i not in removed]
+    result = assess(score, replace(take, notes=tuple(sorted(notes, key=lambda n: (n.onset_s, n.pitch)))))
+    found = {kind: {e.note_id for e in result.events if e.type == kind} for kind in ("wrong_pitch", "missed")}
+    found["extra"] = {(round(e.time, 4), e.played_pitch) for e in result.events if e.type == "extra"}
+    for kind, wanted in expected.items():
+        assert wanted <= found[kind], (kind, wanted - found[kind])
+    new = {(e.type, e.note_id, e.time) for e in _errors(result)} - before
+    assert len(new) <= 9 + 2
+
+
+def test_benchmark_injection_on_real_data():
+    """The benchmark's seeded student errors (wrong, missed, extra notes, restarts, hesitations,
+    pushes) in a real Vienna 4x22 performance: pitch errors and restarts are all found."""
+    from tests.bench.bench_assessment import inject, load, score_events, tutor_score
+
+    pt_score, sna, pna, gt = load(shared("vienna4x22", "match", "Schubert_D783_no15_p01.match"))
+    matched = {a["score_id"] for a in gt if a["label"] == "match"}
+    score = tutor_score(pt_score, sna[np.isin(sna["id"], list(matched))])
+    take, labels, restarts, _truth = inject(score, pna, gt, np.random.default_rng(5))
+    counts = score_events(assess(score, take).events, labels, restarts)
+    for kind in ("wrong_pitch", "missed", "extra", "restart"):
+        c = counts[kind]
+        assert c["tp"] == c["labels"] > 0, (kind, c)
+        assert c["tp"] >= 0.75 * c["detected"], (kind, c)
+    assert max(counts["false_errors_after_restart"]) <= 1
+
+
+def test_hand_made_take_events_and_scores():
+    score = scale_score()
+    take = play(score, bpm=100)
+    take[3] = replace(take[3], pitch=take[3].pitch - 1)
+    take[10] = replace(take[10], onset_s=take[10].onset_s + 0.2, offset_s=take[10].offset_s + 0.2)  # pushed late
+    result = assess(score, Performance(notes=tuple(take)))
+    assert [e.note_id for e in result.events_of("wrong_pitch")] == [score.notes[3].id]
+    assert [e.note_id for e in result.events_of("late")] == [score.notes[10].id]
+    assert not result.events_of("missed") and not result.events_of("extra") and not result.events_of("early")
+    assert result.notes_correct == len(score.notes) - 2
+    assert 80 < result.overall < 100 and result.intonation is None
+    assert result.practice_measures[0] in (1, 3)
+    assert abs(result.played_bpm - 100) < 2
+    assert result.marks[score.notes[3].id]["text"] == "E4?"
+
+
+def test_intonation_from_audio_cents():
+    score = scale_score(bars=2)
+    take = [replace(n, cents=0.0) for n in play(score)]
+    take[2] = replace(take[2], cents=38.0)
+    take[5] = replace(take[5], cents=-45.0)
+    result = assess(score, Performance(notes=tuple(take)))
+    assert [e.note_id for e in result.events_of("sharp")] == [score.notes[2].id]
+    assert [e.note_id for e in result.events_of("flat")] == [score.notes[5].id]
+    assert result.intonation is not None and result.intonation < 100
+
+
+def test_beginner_is_more_lenient_than_advanced(k331):
+    score, take = k331
+    timing = ("early", "late", "short", "long")
+    advanced = len(_errors(assess(score, take, level="advanced"), timing))
+    beginner = len(_errors(assess(score, take, level="beginner"), timing))
+    assert beginner <= advanced
+
+
+def test_cli_json_contract_and_annotated_musicxml(tmp_path, capsys):
+    out = tmp_path / "marked.musicxml"
+    code = main(["assess", "--score", str(shared(*K331)), str(shared(*K331_TAKE)), "--measures", "1-8", "--json", "-o", str(out)])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    summary = data["summary"]
+    for key in ("overall", "pitch", "rhythm"):
+        assert 0 <= summary[key] <= 100
+    assert summary["intonation"] is None
+    assert isinstance(summary["notes_total"], int) and isinstance(summary["notes_correct"], int)
+    fields = {"type", "score_position", "measure", "beat", "expected_pitch", "played_pitch", "time", "deviation_ms", "cents", "message"}
+    assert data["events"] and all(fields <= set(e) for e in data["events"])
+    assert sum(e["type"] == "correct" for e in data["events"]) == summary["notes_correct"]
+    covered = {e["note_id"] for e in data["events"] if e["note_id"]}
+    assert len(covered) == summary["notes_total"]
+    assert all(1 <= e["measure"] <= 8 for e in data["events"] if e["measure"] is not None)
+    text = out.read_text(encoding="utf-8")
+    assert "<score-partwise" in text and 'color="#' in text
+
+
+@pytest.mark.parametrize("extra_args, needle", [
+    (["--measures", "9-3"], "--measures"),
+    (["--part", "Violin"], "no part named"),
+    (["--tempo", "-5"], "--tempo"),
+])
+def test_cli_bad_options_exit_2(extra_args, needle, capsys):
+    code = main(["assess", "--score", str(shared(*K331)), str(shared(*K331_TAKE)), *extra_args])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_missing_performance_exit_2(tmp_path, capsys):
+    code = main(["assess", "--score", str(shared(*K331)), str(tmp_path / "nothing.mid")])
+    assert code == 2
+    assert "nothing.mid" in capsys.readouterr().err
