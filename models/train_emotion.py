@@ -193,9 +193,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 
 def _confusion_table(confusion: list[list[int]]) -> str:
     lines = ["| true \\ predicted | " + " | ".join(QUADRANTS) + " |", "|---|" + "---|" * len(QUADRANTS)]
@@ -277,3 +274,7 @@ Recall per quadrant: {', '.join(f'{q} {r:.2f}' for q, r in recall.items())}.
 """
     CARD.write_text(text, encoding="utf-8")
     print(f"card: {CARD}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

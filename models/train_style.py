@@ -177,9 +177,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 
 CARD = HERE / "cards" / "style.md"
 
@@ -274,3 +271,7 @@ Confusion matrix of the model on the test windows (rows: true class):
 """
     CARD.write_text(text, encoding="utf-8")
     print(f"card: {CARD}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -100,3 +100,19 @@ def test_a_fiddle_tune_gets_dance_tune_rules_and_no_part_writing():
     result = critique(load_score("corpus:ryansMammoth/BlackberryBlossomReel"), with_chords=False)
     assert result.writing_style == "dance_tune"
     assert not {f.rule for f in result.findings} & {"parallel_fifths", "voice_crossing", "spacing"}
+
+
+def test_a_chorale_played_as_one_piano_part_is_split_into_four_voices():
+    from dataclasses import replace
+
+    from tutor.analysis import texture, voices
+    from tutor.music import Part
+
+    score = load_score("corpus:bach/bwv66.6")
+    piano = replace(score, parts=(Part("P1", "Piano", 0),),
+                    notes=tuple(replace(n, part="P1", voice=1) for n in score.notes), source_path=None)
+    lines = voices(piano)
+    assert [v.name for v in lines] == [f"Piano (voice {i})" for i in range(1, 5)]
+    assert texture(piano, lines) == "chorale"
+    soprano = [n.pitch for n in lines[0].notes]
+    assert soprano[:4] == [n.pitch for n in score.notes_of("P1")][:4]

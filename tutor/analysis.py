@@ -277,14 +277,9 @@ def voices(score: Score) -> tuple[Voice, ...]:
             for i, line in enumerate(lines):
                 found.append(Voice(f"{part.name} (voice {i + 1})", part.id, tuple(sorted(line, key=lambda n: n.onset_ql))))
             continue
-        common, count = sizes.most_common(1)[0]
-        if 2 <= common <= 4 and count >= 0.7 * len(groups):
-            lines: list[list[Note]] = [[] for _ in range(common)]
-            for group in groups:
-                if len(group) == common:
-                    for i, note in enumerate(group):
-                        lines[i].append(note)
-            for i, line in enumerate(lines):
+        full = max(sizes)
+        if 2 <= full <= 4 and sizes[full] >= 0.4 * len(groups):
+            for i, line in enumerate(_split_by_nearest(groups, full)):
                 found.append(Voice(f"{part.name} (voice {i + 1})", part.id, tuple(line)))
             continue
         # a chordal part: its top line and its bass line (of a piano on two staves, the right
@@ -297,6 +292,27 @@ def voices(score: Score) -> tuple[Voice, ...]:
         if bass and (not two_staves or part.id == keyboard_staves[-1]):
             found.append(Voice(f"{part.name} (bass)", part.id, bass))
     return tuple(found)  # parts in score order (top staff first), lines inside a part high to low
+
+
+def _split_by_nearest(groups: list[list[Note]], k: int) -> list[list[Note]]:
+    """Split onset groups (notes high to low) into ``k`` lines: a full group is dealt out by rank;
+    in a thinner group each note goes to the free line (its last note ended) nearest in pitch -
+    how a reader follows the moving voice in a chorale on two staves."""
+    lines: list[list[Note]] = [[] for _ in range(k)]
+    for group in groups:
+        if len(group) == k:
+            for i, note in enumerate(group):
+                lines[i].append(note)
+            continue
+        taken: set[int] = set()
+        for note in group:
+            free = [i for i in range(k) if i not in taken and (not lines[i] or lines[i][-1].offset_ql <= note.onset_ql + 1e-6)]
+            if not free:
+                continue
+            best = min(free, key=lambda i: (abs(lines[i][-1].pitch - note.pitch) if lines[i] else 0, i))
+            taken.add(best)
+            lines[best].append(note)
+    return lines
 
 
 def texture(score: Score, lines: tuple[Voice, ...]) -> str:
