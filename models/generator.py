@@ -1,0 +1,530 @@
+"""A small decoder-only transformer over a compact bar/position/pitch/duration vocabulary that
+both continues music and fills in the middle (FIM), conditioned on style, key and meter.
+
+Token sequences
+---------------
+A piece is a list of bars. Each bar is ``BAR`` followed by, for every onset in the bar,
+``POS_p`` (position in twelfths of a quarter note from the bar's start) and one
+``[VOICE_v] PITCH_x DUR_d`` group per note that starts there (``VOICE`` only for multi-voice
+music; a melody is voice 0). Every sequence starts with three conditioning tokens
+``STYLE_s KEY_k METER_m``, then either
+
+* continuation (left to right):   ``cond BOS bar bar bar ... [EOS]``
+* fill in the middle (PSM order): ``cond PRE prefix-bars SUF suffix-bars MID middle-bars EOM``
+
+so that one model both continues a phrase and rewrites bars between given music.
+
+Why not miditok: its REMI tokenizer works on MIDI ticks and has no key-signature token, no
+notion of a part/voice that survives a bar-aligned cut, and no FIM sentinels; here every
+token must map back to a ``tutor.music.Score`` bar by bar (exact quarter-note positions,
+printed measures, irregular pickup bars), which this vocabulary of ~290 tokens does directly.
+
+The network is a pre-norm GPT (learned positions, SDPA attention) with a key/value cache so
+that sampling k candidates in one batch costs one small forward per token.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "generator.pt"
+
+# ---------------------------------------------------------------------------------------------
+# vocabulary
+# ---------------------------------------------------------------------------------------------
+TICKS_PER_QL = 12  # position grid: twelfths of a quarter note (16ths and 8th triplets)
+MAX_BAR_TICKS = 8 * TICKS_PER_QL  # bars up to 8 quarter notes (4/2)
+PITCH_LOW, PITCH_HIGH = 21, 108
+MAX_VOICES = 4
+STYLES = ("nottingham", "essen", "oneills", "ryans", "chorale")
+METERS = ("2/4", "3/4", "4/4", "2/2", "3/2", "4/2", "3/8", "6/8", "9/8", "12/8", "6/4", "5/4", "other")
+DURATION_TICKS = (
+    1, 2, 3, 4, 6, 8, 9, 10, 12, 14, 15, 16, 18, 20, 21, 24, 27, 30, 32, 33, 36, 42, 45, 48,
+    54, 60, 66, 72, 84, 96, 108, 120, 144, 168, 192,
+)
+SPECIALS = ("PAD", "BOS", "EOS", "PRE", "SUF", "MID", "EOM", "BAR")
+
+
+def _build_vocab() -> list[str]:
+    tokens = list(SPECIALS)
+    tokens += [f"STYLE_{s}" for s in STYLES]
+    tokens += [f"KEY_{f}_{m}" for m in ("major", "minor") for f in range(-7, 8)]
+    tokens += [f"METER_{m}" for m in METERS]
+    tokens += [f"POS_{p}" for p in range(MAX_BAR_TICKS)]
+    tokens += [f"VOICE_{v}" for v in range(MAX_VOICES)]
+    tokens += [f"PITCH_{p}" for p in range(PITCH_LOW, PITCH_HIGH + 1)]
+    tokens += [f"DUR_{d}" for d in DURATION_TICKS]
+    return tokens
+
+
+VOCAB = tuple(_build_vocab())
+TOKEN_ID = {t: i for i, t in enumerate(VOCAB)}
+PAD, BOS, EOS, PRE, SUF, MID, EOM, BAR = (TOKEN_ID[s] for s in SPECIALS)
+POS0 = TOKEN_ID["POS_0"]
+VOICE0 = TOKEN_ID["VOICE_0"]
+PITCH0 = TOKEN_ID[f"PITCH_{PITCH_LOW}"]
+DUR0 = TOKEN_ID[f"DUR_{DURATION_TICKS[0]}"]
+KEY0 = TOKEN_ID["KEY_-7_major"]
+N_PITCHES = PITCH_HIGH - PITCH_LOW + 1
+
+
+def key_token(fifths: int, mode: str | None) -> int:
+    fifths = max(-7, min(7, int(fifths)))
+    return TOKEN_ID[f"KEY_{fifths}_{'minor' if mode == 'minor' else 'major'}"]
+
+
+def meter_token(meter: str) -> int:
+    return TOKEN_ID[f"METER_{meter if meter in METERS else 'other'}"]
+
+
+def style_token(style: str) -> int:
+    return TOKEN_ID[f"STYLE_{style}"]
+
+
+def duration_index(ticks: float) -> int:
+    """Index of the nearest duration in the vocabulary (nearest on a log scale)."""
+    ticks = max(1.0, float(ticks))
+    return min(range(len(DURATION_TICKS)), key=lambda i: abs(math.log(DURATION_TICKS[i] / ticks)))
+
+
+def is_pitch(token: int) -> bool:
+    return PITCH0 <= token < PITCH0 + N_PITCHES
+
+
+def is_pos(token: int) -> bool:
+    return POS0 <= token < POS0 + MAX_BAR_TICKS
+
+
+def is_dur(token: int) -> bool:
+    return DUR0 <= token < DUR0 + len(DURATION_TICKS)
+
+
+def is_voice(token: int) -> bool:
+    return VOICE0 <= token < VOICE0 + MAX_VOICES
+
+
+# ---------------------------------------------------------------------------------------------
+# pieces as bars of tokens
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TuneNote:
+    onset_ticks: int  # from the bar's start
+    duration_ticks: int
+    pitch: int
+    voice: int
+
+
+@dataclass
+class Tune:
+    """A piece reduced to what the model sees: style, key, meter and notes bar by bar."""
+
+    style: str
+    fifths: int
+    mode: str | None
+    meter: str
+    bar_ticks: list[int]  # length of each bar
+    bars: list[list[TuneNote]]  # notes starting in each bar
+    title: str = ""
+    multi_voice: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def cond_tokens(self) -> list[int]:
+        return [style_token(self.style), key_token(self.fifths, self.mode), meter_token(self.meter)]
+
+    def bar_tokens(self, index: int) -> list[int]:
+        return encode_bar(self.bars[index], multi_voice=self.multi_voice)
+
+
+def encode_bar(notes: list[TuneNote], *, multi_voice: bool) -> list[int]:
+    tokens = [BAR]
+    current = None
+    for note in sorted(notes, key=lambda n: (n.onset_ticks, n.voice, -n.pitch)):
+        if note.onset_ticks != current:
+            tokens.append(POS0 + note.onset_ticks)
+            current = note.onset_ticks
+        if multi_voice:
+            tokens.append(VOICE0 + note.voice)
+        tokens.append(PITCH0 + note.pitch - PITCH_LOW)
+        tokens.append(DUR0 + duration_index(note.duration_ticks))
+    return tokens
+
+
+def decode_bars(tokens: list[int]) -> list[list[TuneNote]]:
+    """Bars of notes from generated tokens (the inverse of ``encode_bar``; tolerant of junk)."""
+    bars: list[list[TuneNote]] = []
+    position = 0
+    voice = 0
+    pitch = None
+    for token in tokens:
+        if token == BAR:
+            bars.append([])
+            position, voice, pitch = 0, 0, None
+        elif not bars:
+            continue
+        elif is_pos(token):
+            position, voice = token - POS0, 0
+        elif is_voice(token):
+            voice = token - VOICE0
+        elif is_pitch(token):
+            pitch = token - PITCH0 + PITCH_LOW
+        elif is_dur(token) and pitch is not None:
+            bars[-1].append(TuneNote(position, DURATION_TICKS[token - DUR0], pitch, voice))
+            pitch = None
+    return bars
+
+
+def tune_from_score(score, *, style: str | None = None, max_voices: int = MAX_VOICES) -> Tune | None:
+    """The model's view of a ``tutor.music.Score`` (None when it cannot be represented).
+
+    Parts map to voices in score order (at most ``max_voices``); zero-length notes (chord
+    symbols) are dropped; positions snap to the twelfth-of-a-quarter grid.
+    """
+    if not score.measures:
+        return None
+    parts = [p.id for p in score.parts][:max_voices]
+    voice_of = {part: index for index, part in enumerate(parts)}
+    multi = len(parts) > 1
+    if style is None:
+        style = "chorale" if multi else "nottingham"
+    bar_ticks = [max(1, round(m.duration_ql * TICKS_PER_QL)) for m in score.measures]
+    if max(bar_ticks) > MAX_BAR_TICKS:
+        return None
+    starts = [m.start_ql for m in score.measures]
+    bars: list[list[TuneNote]] = [[] for _ in score.measures]
+    import bisect
+
+    for note in score.notes:
+        if note.duration_ql <= 0 or note.part not in voice_of:
+            continue
+        index = bisect.bisect_right(starts, note.onset_ql + 1e-6) - 1
+        if index < 0:
+            continue
+        ticks = round((note.onset_ql - starts[index]) * TICKS_PER_QL)
+        if ticks >= bar_ticks[index]:
+            if index + 1 < len(bars):
+                index, ticks = index + 1, 0
+            else:
+                continue
+        pitch = note.pitch
+        while pitch < PITCH_LOW:
+            pitch += 12
+        while pitch > PITCH_HIGH:
+            pitch -= 12
+        bars[index].append(TuneNote(ticks, max(1, round(note.duration_ql * TICKS_PER_QL)), pitch, voice_of[note.part]))
+    ks = score.key_signatures[0] if score.key_signatures else None
+    return Tune(
+        style=style,
+        fifths=ks.fifths if ks else 0,
+        mode=ks.mode if ks else None,
+        meter=score.time_signature,
+        bar_ticks=bar_ticks,
+        bars=bars,
+        title=score.title,
+        multi_voice=multi,
+    )
+
+
+def transposed_key(fifths: int, semitones: int) -> int:
+    """Key signature (fifths) after transposing by ``semitones``, at most 6 accidentals."""
+    value = (fifths + 7 * semitones) % 12
+    return value - 12 if value > 6 else value
+
+
+# ---------------------------------------------------------------------------------------------
+# the network
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GeneratorConfig:
+    vocab_size: int = len(VOCAB)
+    context: int = 512
+    d_model: int = 192
+    n_layers: int = 4
+    n_heads: int = 6
+    d_ff: int = 768
+    dropout: float = 0.1
+
+
+class _Block(nn.Module):
+    def __init__(self, config: GeneratorConfig) -> None:
+        super().__init__()
+        self.n_heads = config.n_heads
+        self.norm1 = nn.LayerNorm(config.d_model)
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_model)
+        self.proj = nn.Linear(config.d_model, config.d_model)
+        self.norm2 = nn.LayerNorm(config.d_model)
+        self.ff = nn.Sequential(nn.Linear(config.d_model, config.d_ff), nn.GELU(), nn.Linear(config.d_ff, config.d_model))
+        self.dropout = nn.Dropout(config.dropout)
+        self.attn_dropout = config.dropout
+
+    def forward(self, x, cache=None, start: int = 0):
+        """``cache``: None (training) or a preallocated (keys, values) pair of shape
+        (batch, heads, context, head_width) into which this call writes positions
+        start..start+length and attends over 0..start+length."""
+        batch, length, width = x.shape
+        q, k, v = self.qkv(self.norm1(x)).split(width, dim=2)
+        shape = (batch, length, self.n_heads, width // self.n_heads)
+        q, k, v = (t.view(shape).transpose(1, 2) for t in (q, k, v))
+        if cache is not None:
+            keys, values = cache
+            keys[:, :, start:start + length] = k
+            values[:, :, start:start + length] = v
+            k, v = keys[:, :, : start + length], values[:, :, : start + length]
+        if length == 1:
+            attn = F.scaled_dot_product_attention(q, k, v)
+        elif start:
+            mask = torch.ones(length, start + length, dtype=torch.bool, device=x.device).tril(start)
+            attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        else:
+            attn = F.scaled_dot_product_attention(
+                q, k, v, is_causal=True, dropout_p=self.attn_dropout if self.training else 0.0
+            )
+        attn = attn.transpose(1, 2).reshape(batch, length, width)
+        x = x + self.dropout(self.proj(attn))
+        x = x + self.dropout(self.ff(self.norm2(x)))
+        return x
+
+
+class Generator(nn.Module):
+    def __init__(self, config: GeneratorConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or GeneratorConfig()
+        c = self.config
+        self.embed = nn.Embedding(c.vocab_size, c.d_model)
+        self.position = nn.Embedding(c.context, c.d_model)
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(_Block(c) for _ in range(c.n_layers))
+        self.norm = nn.LayerNorm(c.d_model)
+        self.head = nn.Linear(c.d_model, c.vocab_size, bias=False)
+        self.head.weight = self.embed.weight  # tied
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def forward(self, tokens, caches=None, start: int = 0):
+        """Logits for ``tokens`` (batch, length) at positions start..; ``caches`` (from
+        ``new_caches``) keep keys and values between calls when sampling."""
+        length = tokens.shape[1]
+        positions = torch.arange(start, start + length, device=tokens.device).clamp(max=self.config.context - 1)
+        x = self.drop(self.embed(tokens) + self.position(positions))
+        for index, block in enumerate(self.blocks):
+            x = block(x, None if caches is None else caches[index], start)
+        return self.head(self.norm(x))
+
+    def new_caches(self, batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        c = self.config
+        shape = (batch, c.n_heads, c.context, c.d_model // c.n_heads)
+        return [(torch.zeros(shape), torch.zeros(shape)) for _ in self.blocks]
+
+
+def save_weights(model: Generator, path: Path, *, extra: dict | None = None) -> None:
+    state = {k: v.detach().to(torch.float16) for k, v in model.state_dict().items() if k != "head.weight"}
+    payload = {"config": dict(model.config.__dict__), "state": state, "vocab": list(VOCAB), "extra": extra or {}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+
+
+def load_generator(path: Path | None = None) -> Generator:
+    """The trained generator (float32, eval mode); ModelError when the weights are missing or stale."""
+    from tutor.errors import ModelError
+
+    path = Path(path or WEIGHTS_PATH)
+    if not path.exists():
+        raise ModelError("generator weights are missing; train them with python -m models.train_generator", path=path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ModelError(f"cannot load generator weights ({error})", path=path) from None
+    if list(payload.get("vocab", [])) != list(VOCAB):
+        raise ModelError("generator weights were trained with another vocabulary; retrain them", path=path)
+    config = GeneratorConfig(**{**payload["config"], "dropout": 0.0})
+    model = Generator(config)
+    state = {k: v.float() for k, v in payload["state"].items()}
+    state["head.weight"] = state["embed.weight"]
+    model.load_state_dict(state)
+    model.eval()
+    model.extra = payload.get("extra", {})
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# sampling
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Grammar:
+    """Which tokens may come next in one sample (keeps every sample a well-formed run of bars)."""
+
+    bar_ticks: list[int]
+    multi_voice: bool
+    end_tokens: tuple[int, ...]
+    bars_done: int = 0
+    position: int = -1
+    last_voice: int = -1
+    state: str = "start"  # start | bar | pos | voice | pitch | dur | end
+
+    def allowed(self) -> list[tuple[int, int]]:
+        """Allowed token id ranges [low, high)."""
+        n = len(self.bar_ticks)
+        if self.state == "end":
+            return [(PAD, PAD + 1)]
+        if self.state == "start":
+            return [(BAR, BAR + 1)]
+        if self.state == "pos":
+            return [(VOICE0 + self.last_voice + 1, VOICE0 + MAX_VOICES)] if self.multi_voice else [(PITCH0, PITCH0 + N_PITCHES)]
+        if self.state == "voice":
+            return [(PITCH0, PITCH0 + N_PITCHES)]
+        if self.state == "pitch":
+            room = self.bar_ticks[self.bars_done - 1] - self.position
+            count = sum(1 for d in DURATION_TICKS if d <= room) or 1
+            return [(DUR0, DUR0 + count)]
+        out = []
+        length = self.bar_ticks[self.bars_done - 1]
+        if self.position + 1 < length:
+            out.append((POS0 + self.position + 1, POS0 + length))
+        if self.state == "dur" and self.multi_voice and self.last_voice + 1 < MAX_VOICES:
+            out.append((VOICE0 + self.last_voice + 1, VOICE0 + MAX_VOICES))
+        if self.bars_done < n:
+            out.append((BAR, BAR + 1))
+        else:
+            out += [(t, t + 1) for t in self.end_tokens]
+        return out
+
+    def advance(self, token: int) -> None:
+        if token in self.end_tokens and self.bars_done >= len(self.bar_ticks):
+            self.state = "end"
+        elif token == BAR:
+            self.bars_done += 1
+            self.position, self.last_voice, self.state = -1, -1, "bar"
+        elif is_pos(token):
+            self.position, self.last_voice, self.state = token - POS0, -1, "pos"
+        elif is_voice(token):
+            self.last_voice, self.state = token - VOICE0, "voice"
+        elif is_pitch(token):
+            self.state = "pitch"
+        elif is_dur(token):
+            self.state = "dur"
+
+
+@dataclass(frozen=True)
+class Sample:
+    tokens: tuple[int, ...]  # generated tokens, the end token excluded
+    log_likelihood: float  # sum of log p(token) under the model at temperature 1
+    finished: bool = True  # False when the token budget ran out before the last bar ended
+
+
+def _prefill(model: Generator, prompt: list[int], batch: int):
+    single = model.new_caches(1)
+    logits = model(torch.tensor([prompt], dtype=torch.long), caches=single)
+    caches = model.new_caches(batch)
+    for (k, v), (k1, v1) in zip(caches, single, strict=True):
+        k[:, :, : len(prompt)] = k1[:, :, : len(prompt)]
+        v[:, :, : len(prompt)] = v1[:, :, : len(prompt)]
+    return logits[:, -1].expand(batch, -1), caches
+
+
+@torch.no_grad()
+def sample(
+    model: Generator,
+    prompt: list[int],
+    *,
+    count: int,
+    bar_ticks: list[int],
+    multi_voice: bool,
+    end_tokens: tuple[int, ...],
+    seed: int = 0,
+    temperature: float = 1.0,
+    top_p: float = 0.95,
+    templates: list[list[int | None]] | None = None,
+    max_tokens: int | None = None,
+) -> list[Sample]:
+    """``count`` samples of ``len(bar_ticks)`` bars after ``prompt``, drawn in one batch.
+
+    Every sample is grammatical (bars of the given lengths, increasing positions, notes that end
+    inside their bar). ``templates`` (one per sample, or None) force a token at each step where
+    the template holds one and sample only where it holds None (used to keep a bar's rhythm and
+    choose new pitches). Deterministic for a given ``seed``.
+    """
+    generator = torch.Generator().manual_seed(int(seed))
+    budget = model.config.context - len(prompt)
+    if max_tokens is None:
+        max_tokens = sum(bar_ticks) * (5 if multi_voice else 2) + 8
+    max_tokens = min(max_tokens, budget)
+    if max_tokens <= 0:
+        raise ValueError("the prompt fills the whole context")
+    logits, caches = _prefill(model, prompt, count)
+    grammars = [_Grammar(list(bar_ticks), multi_voice, tuple(end_tokens)) for _ in range(count)]
+    generated: list[list[int]] = [[] for _ in range(count)]
+    totals = [0.0] * count
+    vocab = model.config.vocab_size
+    position = len(prompt)
+    rows: dict[tuple, torch.Tensor] = {}
+
+    def mask_row(ranges: tuple) -> torch.Tensor:
+        if ranges not in rows:
+            row = torch.zeros(vocab, dtype=torch.bool)
+            for low, high in ranges:
+                row[low:high] = True
+            rows[ranges] = row
+        return rows[ranges]
+
+    pitches_only = ((PITCH0, PITCH0 + N_PITCHES),)
+    for step in range(max_tokens):
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        masks = []
+        for row, grammar in enumerate(grammars):
+            template = templates[row] if templates is not None else None
+            slot = template[step] if template is not None and step < len(template) and grammar.state != "end" else -1
+            if slot is None:
+                masks.append(mask_row(pitches_only))
+            elif slot >= 0:
+                masks.append(mask_row(((slot, slot + 1),)))
+            else:
+                masks.append(mask_row(tuple(grammar.allowed())))
+        mask = torch.stack(masks)
+        scaled = (logits.float() / max(temperature, 1e-4)).masked_fill(~mask, float("-inf"))
+        probs = torch.softmax(scaled, dim=-1)
+        if top_p < 1.0:
+            sorted_probs, order = probs.sort(dim=-1, descending=True)
+            drop = sorted_probs.cumsum(dim=-1) - sorted_probs > top_p
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs.masked_fill(drop, 0.0))
+        choice = torch.multinomial(probs, 1, generator=generator)
+        chosen_log_probs = log_probs.gather(1, choice).squeeze(1).tolist()
+        tokens = choice.squeeze(1).tolist()
+        for row, grammar in enumerate(grammars):
+            if grammar.state == "end":
+                tokens[row] = PAD
+                continue
+            totals[row] += chosen_log_probs[row]
+            grammar.advance(tokens[row])
+            if grammar.state != "end":
+                generated[row].append(tokens[row])
+        if all(g.state == "end" for g in grammars):
+            break
+        logits = model(torch.tensor(tokens).view(count, 1), caches=caches, start=position)[:, -1]
+        position += 1
+    return [
+        Sample(tuple(tokens), total, grammar.state == "end")
+        for tokens, total, grammar in zip(generated, totals, grammars, strict=True)
+    ]
+
+
+@torch.no_grad()
+def sequence_log_likelihood(model: Generator, prompt: list[int], continuation: list[int]) -> float:
+    """log p(continuation | prompt), summed over its tokens (used to score given music)."""
+    tokens = torch.tensor([prompt + continuation], dtype=torch.long)[:, : model.config.context]
+    log_probs = torch.log_softmax(model(tokens[:, :-1]).float(), dim=-1)[0]
+    start = len(prompt) - 1
+    targets = tokens[0, len(prompt):]
+    return float(log_probs[start:start + len(targets)].gather(1, targets.view(-1, 1)).sum())

@@ -1,0 +1,98 @@
+"""``tutor suggest FILE (--continue N | --fix M-N) [-k K] [--seed S] [--json] [-o OUT.musicxml]``:
+continuations of a piece and corrections of flagged measures, from the phrase generator."""
+
+from __future__ import annotations
+
+import re
+
+from tutor.commands._common import add_index_option, print_json
+
+STYLE_CHOICES = ("nottingham", "essen", "oneills", "ryans", "chorale")  # = tutor.models.generator.STYLES
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "suggest", help="propose continuations of a piece or corrections of some measures (generator model)"
+    )
+    parser.add_argument("file", help="score: .mid .midi .musicxml .xml .mxl .abc .krn, or corpus:<path>")
+    what = parser.add_mutually_exclusive_group(required=True)  # issue 11 adds --harmonize here
+    what.add_argument("--continue", dest="continue_bars", type=int, metavar="N",
+                      help="propose N bars that continue the piece (after the last measure, or --after M)")
+    what.add_argument("--fix", metavar="M-N", help="propose rewrites of measures M to N (e.g. 5-6, or 5)")
+    parser.add_argument("-k", type=int, default=4, metavar="K", help="how many suggestions (default 4)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (same seed, same suggestions)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    parser.add_argument("--top-p", type=float, default=0.95, dest="top_p", help="nucleus sampling mass (default 0.95)")
+    parser.add_argument("--after", type=int, default=None, metavar="M",
+                        help="with --continue: continue after measure M instead of the last one")
+    parser.add_argument("--style", choices=STYLE_CHOICES, default=None,
+                        help="style to write in (default: chorale for several parts, nottingham folk for a melody)")
+    parser.add_argument("--free-rhythm", action="store_true",
+                        help="with --fix: do not prefer rewrites that keep the measures' rhythm")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("-o", "--output", metavar="OUT", help="write the piece with the best suggestion applied")
+    add_index_option(parser)
+    return parser
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    from tutor.errors import AnalysisError
+
+    match = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(-?\d+))?\s*", text or "")
+    if not match:
+        raise AnalysisError(f"--fix wants a measure range like 5-6 or 5, not {text!r}")
+    first = int(match.group(1))
+    last = int(match.group(2)) if match.group(2) is not None else first
+    if first > last:
+        raise AnalysisError(f"--fix {text}: the first measure comes after the last")
+    return first, last
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from tutor.errors import AnalysisError, UnsupportedFormatError
+    from tutor.scoreio import load_score, save_score
+    from tutor.suggest import apply_suggestion, continue_piece, correct_measures
+
+    output = Path(args.output) if args.output else None
+    if output is not None and output.suffix.lower() not in (".mid", ".midi", ".musicxml", ".xml", ".mxl"):
+        raise UnsupportedFormatError("cannot write this format; write .musicxml, .xml, .mxl, .mid or .midi", path=output)
+    if args.after is not None and args.continue_bars is None:
+        raise AnalysisError("--after goes with --continue")
+    score = load_score(args.file, index=args.index)
+    options = dict(k=args.k, seed=args.seed, temperature=args.temperature, top_p=args.top_p, style=args.style)
+    if args.continue_bars is not None:
+        suggestions = continue_piece(score, bars=args.continue_bars, after_measure=args.after, **options)
+    else:
+        first, last = parse_range(args.fix)
+        suggestions = correct_measures(score, first=first, last=last, keep_rhythm=not args.free_rhythm, **options)
+    if args.json:
+        print_json({"suggestions": [s.to_json() for s in suggestions]})
+    else:
+        _print_text(suggestions)
+    if output is not None:
+        if not suggestions:
+            raise AnalysisError("no suggestion to apply: none passed the rules; ask for more (-k) or another --seed")
+        save_score(apply_suggestion(score, suggestions[0]), output)
+        if not args.json:
+            print(f"wrote {output} with suggestion 1 applied")
+    return 0
+
+
+_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def _print_text(suggestions) -> None:
+    if not suggestions:
+        print("no suggestions passed the critique rules; try -k with a larger number or another --seed")
+        return
+    for number, s in enumerate(suggestions, start=1):
+        span = f"m{s.first_measure}" if s.first_measure == s.last_measure else f"m{s.first_measure}-{s.last_measure}"
+        rhythm = ", same rhythm" if s.keeps_rhythm else ""
+        print(f"{number}. {s.kind} {span} (log-likelihood {s.log_likelihood:.1f}{rhythm})")
+        by_part: dict[str, list[str]] = {}
+        for note in s.notes:
+            by_part.setdefault(note.part, []).append(f"{_NAMES[note.pitch % 12]}{note.pitch // 12 - 1}/{note.duration_ql:g}")
+        for part, names in by_part.items():
+            print(f"   {part}: " + " ".join(names))
