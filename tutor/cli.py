@@ -28,9 +28,11 @@ COMMAND_MODULES = (
     "play",
     "assess",
     "critique",
+    "suggest",
     "lessons",
     "progress",
     "app",
+    "transcribe",
 )
 
 EXIT_USER_ERROR = 2
