@@ -1,0 +1,353 @@
+"""From audio to notes: a pitch track (``tutor.pitch``) segmented into notes with intonation.
+
+Segmentation is a Viterbi pass over a small note HMM (one state per semitone plus silence) on the
+10 ms pitch track, then a few note-level repairs:
+
+* each frame's emission is a capped Gaussian of its distance in cents to the state's semitone, so the
+  path changes note only when the pitch *stays* elsewhere for a while: a vibrato of +-80 cents or a
+  scoop stays one note, and a real note of 60 ms is long enough to win over the change penalty;
+* a frame an octave off the current note costs little on that note (trackers' octave slips);
+* unvoiced frames (tracker confidence, silence gate) favour silence: breaths and noise make no notes;
+* change penalties drop where the level and the spectral flux show an attack, and a note is split at
+  such an attack even when the pitch stays (repeated notes of the same pitch);
+* glide segments shorter than ``MIN_NOTE_S`` are merged into the note they lead to, isolated ones are
+  dropped; the pitch of a note is the median over its stable part (frames within a semitone of the
+  note, after the first ``SETTLE_S`` when a scoop would pull it), ``cents`` the deviation from it.
+
+``transcribe_file(path)`` and ``transcribe(audio, sample_rate)`` give a frozen ``Transcription``
+whose ``performance`` is a ``tutor.music.Performance`` with cents, confidence and the pitch track.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tutor.errors import InputFileError, TutorError
+from tutor.music import Performance, PlayedNote
+from tutor.pitch import HOP_S, MODEL_SAMPLE_RATE, F0Track, get_tracker, to_model_rate
+
+log = logging.getLogger(__name__)
+
+LOW_MIDI = 24  # C1
+HIGH_MIDI = 108  # C8
+MIN_NOTE_S = 0.05  # shorter segments are glides or blips (notes of 60 ms survive frame rounding)
+SETTLE_S = 0.04
+SIGMA_CENTS = 45.0  # width of a note's emission
+CAP_CENTS = 250.0  # beyond this, a frame is "elsewhere" however far it is
+OCTAVE_SLIP_COST = 1.5  # extra cost per frame of hearing the note's octave instead of the note
+UNVOICED_ON_NOTE_COST = 1.2  # per unvoiced frame held inside a note (short dropouts, consonants)
+VOICED_IN_SILENCE_COST = 4.0  # per voiced frame left out of every note
+CHANGE_COST = 7.0  # note -> another note
+ONSET_COST = 3.0  # silence -> note, note -> silence
+ATTACK_RISE_DB = 4.0  # a level rise this large within ATTACK_WINDOW_S is an attack (repeated notes)
+ATTACK_WINDOW_S = 0.05
+MIN_CONFIDENCE = 0.25  # notes whose mean confidence is lower are dropped
+
+
+@dataclass(frozen=True)
+class Transcription:
+    performance: Performance
+    tracker: str
+    sample_rate: int  # of the input audio
+    f0: F0Track
+
+    @property
+    def notes(self) -> tuple[PlayedNote, ...]:
+        return self.performance.notes
+
+
+# ---------------------------------------------------------------------------------------------
+# reading audio
+# ---------------------------------------------------------------------------------------------
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """(mono float32 samples, sample rate) of any file soundfile or librosa reads."""
+    from tutor.safety import MAX_AUDIO_BYTES, check_readable
+
+    path = check_readable(path, max_bytes=MAX_AUDIO_BYTES)
+    import soundfile
+
+    try:
+        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        audio = audio.mean(axis=1)
+    except Exception as first_error:  # not a libsndfile format: try librosa (audioread / ffmpeg)
+        try:
+            import warnings
+
+            import librosa
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                audio, rate = librosa.load(str(path), sr=None, mono=True)
+        except Exception:
+            raise InputFileError(f"cannot be read as audio ({_short(first_error)})", path=path) from None
+    if not np.all(np.isfinite(audio)):
+        raise InputFileError("contains invalid samples (NaN or infinity)", path=path)
+    return np.ascontiguousarray(audio, dtype=np.float32), int(rate)
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:160]
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points
+# ---------------------------------------------------------------------------------------------
+def transcribe_file(path: str | Path, *, tracker: str | None = None, device: str = "auto") -> Transcription:
+    audio, rate = read_audio(path)
+    result = transcribe(audio, rate, tracker=tracker, device=device)
+    performance = Performance(notes=result.performance.notes, pitch_track=result.performance.pitch_track,
+                              source_path=Path(path))
+    return Transcription(performance=performance, tracker=result.tracker, sample_rate=rate, f0=result.f0)
+
+
+def transcribe(audio: np.ndarray, sample_rate: int, *, tracker: str | None = None, device: str = "auto") -> Transcription:
+    """Notes of a mono (or (frames, channels)) numpy clip at any sample rate (live/worker use)."""
+    if sample_rate <= 0:
+        raise TutorError(f"sample rate must be positive, not {sample_rate}")
+    chosen = get_tracker(tracker, device=device)
+    audio16 = to_model_rate(audio, sample_rate)
+    f0 = chosen.track(audio16, MODEL_SAMPLE_RATE)
+    notes = notes_from_track(f0, audio16)
+    performance = Performance(notes=notes, pitch_track=f0.to_pitch_track())
+    return Transcription(performance=performance, tracker=chosen.name, sample_rate=int(sample_rate), f0=f0)
+
+
+# ---------------------------------------------------------------------------------------------
+# segmentation
+# ---------------------------------------------------------------------------------------------
+def notes_from_track(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[PlayedNote, ...]:
+    """Segment a pitch track into notes (``audio16``: the same clip at 16 kHz, for attacks)."""
+    n = len(f0)
+    if n == 0 or not f0.voiced.any():
+        return ()
+    midi = np.full(n, np.nan)
+    voiced = f0.voiced & (f0.f0_hz > 0)
+    midi[voiced] = 69.0 + 12.0 * np.log2(f0.f0_hz[voiced] / 440.0)
+    voiced &= (midi >= LOW_MIDI - 0.5) & (midi <= HIGH_MIDI + 0.5)
+    attack = _attack_strength(f0.level_db, audio16, n)
+    path = _viterbi(midi, voiced, f0.confidence, attack)
+    segments = _segments(path)
+    segments = _split_at_attacks(segments, attack, voiced)
+    segments = _absorb_glides(segments, midi, attack)
+    notes = []
+    hop = f0.hop_s
+    for state, start, end in segments:
+        note = _make_note(state, start, end, midi, voiced, f0.confidence, hop)
+        if note is not None:
+            notes.append(note)
+    return tuple(notes)
+
+
+def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int) -> np.ndarray:
+    """Per frame, 0..1: how much an attack starts here (level rise, confirmed by spectral flux)."""
+    window = max(1, round(ATTACK_WINDOW_S / HOP_S))
+    level = np.maximum(level_db, -80.0)
+    before = np.array([level[max(0, i - window):i + 1].min() for i in range(n)])
+    after = np.array([level[i:i + window + 1].max() for i in range(n)])
+    rise = np.clip((after - before) / ATTACK_RISE_DB - 0.5, 0.0, 1.0) * (level > -55)
+    if audio16 is not None and len(audio16) > 2048:
+        import librosa
+
+        flux = librosa.onset.onset_strength(y=audio16, sr=MODEL_SAMPLE_RATE, hop_length=round(HOP_S * MODEL_SAMPLE_RATE),
+                                            n_fft=1024, lag=2, max_size=3, center=True)
+        flux = np.pad(flux, (0, max(0, n - len(flux))))[:n]
+        scale = np.percentile(flux, 95) + 1e-9
+        rise = np.maximum(rise * np.clip(flux / scale, 0.3, 1.0), np.clip(flux / scale - 1.5, 0.0, 1.0) * (level > -45))
+    # keep local maxima only
+    peaks = np.zeros(n)
+    for i in range(n):
+        lo, hi = max(0, i - window), min(n, i + window + 1)
+        if rise[i] > 0 and rise[i] >= rise[lo:hi].max():
+            peaks[i] = rise[i]
+    return peaks
+
+
+def _viterbi(midi: np.ndarray, voiced: np.ndarray, confidence: np.ndarray, attack: np.ndarray) -> np.ndarray:
+    """State per frame: 0 = silence, k >= 1 = MIDI pitch LOW_MIDI + k - 1."""
+    n = len(midi)
+    pitches = np.arange(LOW_MIDI, HIGH_MIDI + 1, dtype=np.float64)
+    k = len(pitches)
+    cost = np.zeros((n, k + 1))
+    m = np.where(voiced, midi, 0.0)[:, None]
+    dist = np.minimum(np.abs(m - pitches[None, :]) * 100.0, CAP_CENTS)
+    octave = np.minimum(np.minimum(np.abs(m - 12 - pitches[None, :]), np.abs(m + 12 - pitches[None, :])) * 100.0, CAP_CENTS)
+    emit_dist = np.minimum(0.5 * (dist / SIGMA_CENTS) ** 2, 0.5 * (octave / SIGMA_CENTS) ** 2 + OCTAVE_SLIP_COST)
+    weight = np.clip(confidence, 0.3, 1.0)[:, None]
+    cost[:, 1:] = np.where(voiced[:, None], emit_dist * weight, UNVOICED_ON_NOTE_COST)
+    cost[:, 0] = np.where(voiced, VOICED_IN_SILENCE_COST * weight[:, 0], 0.0)
+    change = CHANGE_COST * (1.0 - 0.6 * attack)
+    onset = ONSET_COST * (1.0 - 0.5 * attack)
+    back = np.zeros((n, k + 1), dtype=np.int32)
+    total = cost[0].copy()
+    states = np.arange(k + 1)
+    for t in range(1, n):
+        best_note = int(np.argmax(-total[1:])) + 1
+        best_note_cost = total[best_note]
+        candidates_change = best_note_cost + change[t]
+        # from silence to a note / from a note to silence
+        from_silence = total[0] + onset[t]
+        prev = states.copy()
+        new = total.copy()
+        # notes: stay, change from best other note, or start from silence
+        note_new = total[1:].copy()
+        note_prev = states[1:].copy()
+        better = candidates_change < note_new
+        note_new = np.where(better, candidates_change, note_new)
+        note_prev = np.where(better, best_note, note_prev)
+        better = from_silence < note_new
+        note_new = np.where(better, from_silence, note_new)
+        note_prev = np.where(better, 0, note_prev)
+        new[1:] = note_new
+        prev[1:] = note_prev
+        # silence: stay or end the best note
+        end_cost = best_note_cost + ONSET_COST
+        if end_cost < total[0]:
+            new[0], prev[0] = end_cost, best_note
+        total = new + cost[t]
+        back[t] = prev
+    path = np.zeros(n, dtype=np.int32)
+    path[-1] = int(np.argmin(total))
+    for t in range(n - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path
+
+
+def _segments(path: np.ndarray) -> list[list[int]]:
+    """[state, start_frame, end_frame_exclusive] for each run of a note state."""
+    segments = []
+    start = 0
+    for t in range(1, len(path) + 1):
+        if t == len(path) or path[t] != path[start]:
+            if path[start] != 0:
+                segments.append([int(path[start]), start, t])
+            start = t
+    return segments
+
+
+def _split_at_attacks(segments, attack, voiced):
+    minimum = round(MIN_NOTE_S / HOP_S)
+    out = []
+    for state, start, end in segments:
+        cuts = [t for t in range(start + minimum, end - minimum) if attack[t] >= 0.5]
+        previous = start
+        for cut in cuts:
+            if cut - previous >= minimum:
+                out.append([state, previous, cut])
+                previous = cut
+        out.append([state, previous, end])
+    return out
+
+
+def _absorb_glides(segments, midi, attack):
+    """Merge segments shorter than MIN_NOTE_S into a touching neighbour within 2 semitones (the one
+    they lead into first); drop those with no such neighbour; merge vibrato flips (A B A, B short)."""
+    minimum = round(MIN_NOTE_S / HOP_S)
+    changed = True
+    while changed:
+        changed = False
+        for i, (state, start, end) in enumerate(segments):
+            if end - start >= minimum:
+                continue
+            nxt = segments[i + 1] if i + 1 < len(segments) else None
+            prv = segments[i - 1] if i > 0 else None
+            if nxt is not None and nxt[1] == end and abs(nxt[0] - state) <= 2 and attack[end] < 0.5:
+                nxt[1] = start
+            elif prv is not None and prv[2] == start and abs(prv[0] - state) <= 2:
+                prv[2] = end
+            elif nxt is not None and nxt[1] == end and abs(nxt[0] - state) <= 2:
+                nxt[1] = start
+            del segments[i]
+            changed = True
+            break
+    # vibrato flips: A B A with B a semitone away, short, and no attack at its edges
+    changed = True
+    while changed:
+        changed = False
+        for i in range(1, len(segments) - 1):
+            a, b, c = segments[i - 1], segments[i], segments[i + 1]
+            if (a[0] == c[0] and abs(b[0] - a[0]) == 1 and a[2] == b[1] and b[2] == c[1]
+                    and b[2] - b[1] <= round(0.15 / HOP_S) and attack[b[1]] < 0.5 and attack[c[1]] < 0.5):
+                segments[i - 1:i + 2] = [[a[0], a[1], c[2]]]
+                changed = True
+                break
+    return segments
+
+
+def _make_note(state, start, end, midi, voiced, confidence, hop) -> PlayedNote | None:
+    if (end - start) * hop < MIN_NOTE_S - 1e-9:
+        return None
+    pitch_state = LOW_MIDI + state - 1
+    frames = np.arange(start, end)
+    values = midi[frames]
+    ok = voiced[frames]
+    folded = values.copy()  # octave slips folded back onto the note
+    folded[ok] = values[ok] - 12.0 * np.round((values[ok] - pitch_state) / 12.0)
+    near = ok & (np.abs(folded - pitch_state) < 1.0)
+    if near.sum() < max(2, 0.3 * len(frames)):
+        return None
+    settle = round(SETTLE_S / hop)
+    stable = near.copy()
+    if stable[settle:].sum() >= 3:
+        stable[:settle] = False  # the attack/scoop is not the note's pitch
+    centre = float(np.median(folded[stable]))
+    pitch = int(round(centre))
+    cents = float(np.clip((centre - pitch) * 100.0, -50.0, 50.0))
+    conf = float(np.mean(confidence[frames]) * (near.sum() / len(frames)))
+    if conf < MIN_CONFIDENCE:
+        return None
+    return PlayedNote(pitch=pitch, onset_s=round(start * hop, 4), offset_s=round(end * hop, 4), velocity=80,
+                      cents=round(cents, 1), confidence=round(conf, 3))
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs
+# ---------------------------------------------------------------------------------------------
+def transcription_json(result: Transcription) -> dict:
+    return {
+        "tracker": result.tracker,
+        "sample_rate": int(result.sample_rate),
+        "notes": [
+            {"onset": float(n.onset_s), "offset": float(n.offset_s), "pitch": int(n.pitch),
+             "cents": float(n.cents if n.cents is not None else 0.0),
+             "confidence": float(n.confidence if n.confidence is not None else 0.0)}
+            for n in result.notes
+        ],
+    }
+
+
+def performance_midi_bytes(notes, *, ticks_per_second: int = 960) -> bytes:
+    """A one-track MIDI file (120 bpm, so 1 quarter = 0.5 s) with the notes at their times in seconds."""
+    import io
+
+    import mido
+
+    ticks_per_beat = ticks_per_second // 2
+    midi = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=500000, time=0))
+    events = []
+    for note in notes:
+        events.append((round(note.onset_s * ticks_per_second), 1, note.pitch, note.velocity))
+        events.append((round(note.offset_s * ticks_per_second), 0, note.pitch, 0))
+    now = 0
+    for tick, kind, pitch, velocity in sorted(events):
+        message = "note_on" if kind else "note_off"
+        track.append(mido.Message(message, note=int(pitch), velocity=int(velocity), time=tick - now))
+        now = tick
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    buffer = io.BytesIO()
+    midi.save(file=buffer)
+    return buffer.getvalue()
+
+
+def f0_csv_text(f0: F0Track) -> str:
+    lines = ["time_s,f0_hz,confidence,voiced"]
+    for t, hz, conf, voiced in zip(f0.times_s, f0.f0_hz, f0.confidence, f0.voiced, strict=True):
+        lines.append(f"{t:.3f},{hz if voiced else 0.0:.3f},{conf:.4f},{int(bool(voiced))}")
+    return "\n".join(lines) + "\n"
