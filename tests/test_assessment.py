@@ -38,7 +38,15 @@ def test_real_take_with_injected_mistakes(k331):
     assert clean.notes_correct / clean.notes_total > 0.7
     before = {(e.type, e.note_id, e.time) for e in _errors(clean)}
     assert len(before) < 0.03 * clean.notes_total
-    correct = [e for e in clean.events if e.type == "correct"]
+    # unambiguous sites: no other note of that pitch or a semitone or two away within 0.6 s
+    onsets = np.array([n.onset_s for n in take.notes])
+    pitches = np.array([n.pitch for n in take.notes])
+
+    def clear(event) -> bool:
+        near = np.abs(onsets - event.time) < 0.6
+        return int(np.sum(near & (np.abs(pitches - event.played_pitch) <= 2))) == 1
+
+    correct = [e for e in clean.events if e.type == "correct" and clear(e)]
     rng = np.random.default_rng(1)
     chosen = sorted(rng.choice(np.arange(20, len(correct) - 20, 12), size=9, replace=False))
     notes = list(take.notes)

@@ -47,7 +47,7 @@ CHORD_GAP_COST_PER_S = 3.0
 BAND_BACK = 192  # chords behind the best position kept in the band (restarts, repeats)
 BAND_AHEAD = 192  # chords ahead of it (skips)
 NEAR_SEMITONES = 2
-OUT_OF_ORDER_CHORDS = 4  # a played note left over may belong to a chord this many chords away
+OUT_OF_ORDER_CHORDS = 8  # a played note left over may belong to a chord this many chords away
 
 
 @dataclass(frozen=True)
@@ -269,6 +269,7 @@ def align_arrays(
     pairs: list[NotePair] = []
     score_done = np.zeros(n_score, dtype=bool)
     leftovers: list[tuple[int, int, int, bool]] = []  # (sorted perf position, chord, attempt, final visit) unmatched
+    free_of_visit: list[list[int]] = []  # score notes of each visit's chord that it did not play
     for v, (c, a, ks) in enumerate(visits):
         final = last_visit[c] == v
         free_score = list(notes_of_chord[c])
@@ -282,22 +283,30 @@ def align_arrays(
             pairs.append(NotePair("match", hit, int(order[k]), a, final))
             if final:
                 score_done[hit] = True
-        # wrong notes: leftover played and score notes a semitone or two apart
-        for k in list(unmatched_perf):
-            if not free_score:
-                break
-            nearest = min(free_score, key=lambda s: abs(int(s_pitch[s]) - int(p_pitch[k])))
-            if abs(int(s_pitch[nearest]) - int(p_pitch[k])) <= NEAR_SEMITONES:
-                # only when no neighbouring chord wants this note as its own pitch
-                if _neighbour_has(c, int(p_pitch[k]), has, notes_of_chord, score_done, s_pitch):
-                    continue
-                free_score.remove(nearest)
-                unmatched_perf.remove(k)
-                pairs.append(NotePair("wrong_pitch", nearest, int(order[k]), a, final))
-                if final:
-                    score_done[nearest] = True
         for k in unmatched_perf:
             leftovers.append((k, c, a, final))
+        free_of_visit.append(free_score)
+
+    # wrong notes: a played note left over and a score note of its chord still unplayed, a
+    # semitone or two apart, when no neighbouring chord has that pitch unplayed
+    visit_of: dict[int, int] = {}
+    for v, (_c, _a, ks) in enumerate(visits):
+        for k in ks:
+            visit_of[k] = v
+    remaining = []
+    for k, c, a, final in leftovers:
+        v = visit_of[k]
+        free = [s for s in free_of_visit[v] if not (final and score_done[s])]
+        nearest = min(free, key=lambda s: abs(int(s_pitch[s]) - int(p_pitch[k])), default=None)
+        if (nearest is not None and abs(int(s_pitch[nearest]) - int(p_pitch[k])) <= NEAR_SEMITONES
+                and not _neighbour_has(c, int(p_pitch[k]), has, notes_of_chord, score_done, s_pitch)):
+            free_of_visit[v].remove(nearest)
+            pairs.append(NotePair("wrong_pitch", nearest, int(order[k]), a, final))
+            if final:
+                score_done[nearest] = True
+        else:
+            remaining.append((k, c, a, final))
+    leftovers = remaining
 
     # out-of-order notes: a leftover played note whose pitch is still unplayed in a chord nearby
     # (a note anticipated or delayed past its neighbours, a voice played apart)

@@ -51,21 +51,23 @@ class Tolerances:
     onset_beats: float  # fraction of a beat...
     onset_min_ms: float  # ...but never less than this
     onset_max_ms: float  # ...nor more than this
-    hesitation_beats: float  # a pause before a note, after which the pulse goes on (one-sided)
+    hesitation_beats: float  # a pause (in quarter notes) before a note, after which the pulse goes on
     hesitation_min_ms: float
     short_ratio: float  # held for less than this fraction of the written duration
     long_ratio: float  # held for more than this multiple of the written duration
     cents: float  # intonation (audio only)
 
 
-TIMING_SPREAD_FACTOR = 3.0  # a timing error stands out this many times the player's usual spread
+RATE_TREND = True  # expected step length follows the local trend of the neighbouring steps
+TIMING_SPREAD_FACTOR = 2.5  # a timing error stands out this many times the player's usual spread
 HELD_MIN_S = 0.6  # held durations are judged for notes at least this long (short ones vary with touch)
-CHORD_APART_S = 0.18  # a chord note this far from the rest of its chord (rolled chords are not errors)
+CHORD_APART_S = 0.2  # a chord note this far from the rest of its chord...
+CHORD_TOGETHER_S = 0.06  # ...when the rest are played together (rolled chords are not errors)
 
 LEVELS = {
     "beginner": Tolerances(onset_beats=0.25, onset_min_ms=110, onset_max_ms=220, hesitation_beats=1.5,
                            hesitation_min_ms=900, short_ratio=0.25, long_ratio=2.5, cents=35),
-    "advanced": Tolerances(onset_beats=0.12, onset_min_ms=55, onset_max_ms=75, hesitation_beats=0.75,
+    "advanced": Tolerances(onset_beats=0.12, onset_min_ms=55, onset_max_ms=75, hesitation_beats=0.4,
                            hesitation_min_ms=400, short_ratio=0.35, long_ratio=2.0, cents=20),
 }
 
@@ -401,7 +403,8 @@ def assess(
     )
 
 
-def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolerances: Tolerances) -> dict[int, tuple[str, float, str]]:
+def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolerances: Tolerances,
+            diagnostics: dict | None = None) -> dict[int, tuple[str, float, str]]:
     """score index -> (early|late, deviation_s, pushed|hesitation|apart) for notes off the pulse.
 
     1. Hesitations: a gap before a chord longer than the local tempo explains by more than the
@@ -422,7 +425,7 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
         measure = score.measure_at(g.position_ql)
         beat_s[i] = spq[i] * beat_ql(measure.time_signature if measure else "4/4")
     base_tol = np.clip(tolerances.onset_beats * beat_s, tolerances.onset_min_ms / 1000, tolerances.onset_max_ms / 1000)
-    hesitation_s = np.maximum(tolerances.hesitation_beats * beat_s, tolerances.hesitation_min_ms / 1000)
+    hesitation_s = np.maximum(tolerances.hesitation_beats * np.asarray(spq[:n]), tolerances.hesitation_min_ms / 1000)
     # 1. hesitations and segments
     segment = np.zeros(n, dtype=np.int64)
     rates = np.full(n, np.nan)  # seconds per quarter of the step into chord i
@@ -439,6 +442,8 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
             around = around[~np.isnan(around)]
             if len(around) >= 2:
                 excess = (t[i] - t[i - 1]) - (q[i] - q[i - 1]) * float(np.median(around))
+                if diagnostics is not None:
+                    diagnostics[("hesitation", groups[i].position_ql)] = (float(excess), float(hesitation_s[i]))
                 if excess > hesitation_s[i]:
                     current += 1
                     for s_index, _p in groups[i].notes:
@@ -449,10 +454,10 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
     step_error = np.full(n + 1, np.nan)  # step_error[i]: seconds the step into chord i is off
     for i in range(1, n):
         if segment[i] == segment[i - 1] and not np.isnan(rates[i]):
-            around = np.concatenate((rates[max(1, i - 7):i - 1], rates[i + 2:i + 8]))
-            around = around[~np.isnan(around)]
-            if len(around) >= 3:
-                step_error[i] = (t[i] - t[i - 1]) - (q[i] - q[i - 1]) * float(np.median(around))
+            window = np.r_[max(1, i - 7):i - 1, i + 2:min(n, i + 8)]
+            window = window[~np.isnan(rates[window])] if window.size else window
+            if window.size >= 3:
+                step_error[i] = (t[i] - t[i - 1]) - (q[i] - q[i - 1]) * _local_rate(q[window], rates[window], float(q[i]))
     for i in range(1, n - 1):
         e_in, e_out = step_error[i], step_error[i + 1]
         if np.isnan(e_in) or np.isnan(e_out) or e_in * e_out >= 0 or any(s in timing for s, _p in groups[i].notes):
@@ -462,21 +467,40 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
         around = np.abs(around[~np.isnan(around)])
         spread = 1.4826 * float(np.median(around)) if len(around) >= 4 else 0.0
         tol = max(float(base_tol[i]), TIMING_SPREAD_FACTOR * spread)
+        if diagnostics is not None:
+            diagnostics[groups[i].position_ql] = (float(e_in), float(e_out), tol)
         if abs(push) > tol:
             kind = "late" if push > 0 else "early"
             for s_index, _p in groups[i].notes:
                 timing[s_index] = (kind, push, "pushed")
-    # 3. a note played apart from the rest of its chord
+    # 3. a note played apart from the rest of its chord, the rest being together (not rolled)
     for i, g in enumerate(groups):
-        if len(g.notes) < 2:
+        if len(g.notes) < 3:
             continue
-        for s_index, p in g.notes:
-            if s_index in timing:
+        onsets = np.array([played[p].onset_s for _s, p in g.notes])
+        for k, (s_index, _p) in enumerate(g.notes):
+            others = np.delete(onsets, k)
+            if s_index in timing or np.ptp(others) > CHORD_TOGETHER_S:
                 continue
-            apart = played[p].onset_s - g.time_s
+            apart = float(onsets[k] - np.median(others))
             if abs(apart) > max(2.5 * float(base_tol[i]), CHORD_APART_S):
-                timing[s_index] = ("late" if apart > 0 else "early", float(apart), "apart")
+                timing[s_index] = ("late" if apart > 0 else "early", apart, "apart")
     return timing
+
+
+def _local_rate(q: np.ndarray, rates: np.ndarray, at: float) -> float:
+    """Seconds per quarter note expected at ``at`` from the neighbouring steps: their median, or
+    with RATE_TREND their linear trend (a gradual ritardando or accelerando is followed)."""
+    if RATE_TREND and q.size >= 5 and np.ptp(q) > 1e-9:
+        slope, intercept = np.polyfit(q, rates, 1)
+        fitted = intercept + slope * q
+        keep = np.abs(rates - fitted) <= 2.0 * np.median(np.abs(rates - fitted)) + 1e-9
+        if keep.sum() >= 3 and np.ptp(q[keep]) > 1e-9:
+            slope, intercept = np.polyfit(q[keep], rates[keep], 1)
+        value = float(intercept + slope * at)
+        low, high = float(rates.min()), float(rates.max())
+        return min(max(value, low), high)
+    return float(np.median(rates))
 
 
 def _group_index(groups: list[_Onset], position_ql: float) -> int | None:
