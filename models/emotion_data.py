@@ -15,20 +15,25 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import emotion_features, hand_features, performance_tokens, table_from_midi
+from .features import emotion_tokens, emotion_vector, table_from_midi
 
 HERE = Path(__file__).resolve().parent
 EMOPIA = HERE.parent.parent / "shared" / "data" / "emopia"
-CACHE = HERE / ".cache" / "emopia.npz"
+CACHE = HERE / ".cache" / "emopia_v2.npz"
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 EMOTION_TOKENS = 512  # a 30 s EMOPIA clip has ~200-600 notes
 
 
+# mean and spread of EMOPIA's velocities (0..1): what a score without dynamics is given instead
+VELOCITY_MEAN, VELOCITY_STD = 0.50, 0.10
+
+
 def clip_features(table) -> tuple[np.ndarray, np.ndarray]:
-    """(feature vector, token array) of one clip or piece."""
-    feats = np.concatenate([hand_features(table), emotion_features(table)])
+    """(feature vector, token array) of one clip or piece; the same numbers for a notated score
+    and a performed clip (no metric grid, chords as 50 ms clusters, imputed dynamics for scores)."""
+    feats = emotion_vector(table, velocity_mean=VELOCITY_MEAN, velocity_std=VELOCITY_STD)
     tokens = np.zeros((EMOTION_TOKENS, 6), dtype=np.int16)
-    t = performance_tokens(table, max_tokens=EMOTION_TOKENS)
+    t = emotion_tokens(table, max_tokens=EMOTION_TOKENS)
     tokens[: len(t)] = t
     return feats, tokens
 

@@ -421,3 +421,139 @@ def performance_tokens(table: NoteTable, *, max_tokens: int = MAX_TOKENS) -> np.
     chord = np.clip(counts[inverse], 1, 5)
     tokens = np.stack([pc, octave, dur, ioi_bin, vel, chord], axis=1).astype(np.int64)
     return tokens[:max_tokens]
+
+
+# ---------------------------------------------------------------------------------------------
+# emotion: descriptors that mean the same for a notated score and a performed (transcribed) clip
+# ---------------------------------------------------------------------------------------------
+CHORD_TOLERANCE_S = 0.05  # notes starting within 50 ms are one chord (performed chords are spread)
+
+
+def onset_clusters(table: NoteTable) -> np.ndarray:
+    """Cluster index of each note: notes whose onsets lie within ``CHORD_TOLERANCE_S`` of the
+    cluster's first note sound as one chord."""
+    cluster = np.zeros(len(table), dtype=np.int64)
+    if len(table) == 0:
+        return cluster
+    start = table.onset_s[0]
+    current = 0
+    for i in range(1, len(table)):
+        if table.onset_s[i] - start > CHORD_TOLERANCE_S:
+            current += 1
+            start = table.onset_s[i]
+        cluster[i] = current
+    return cluster
+
+
+def has_dynamics(table: NoteTable) -> bool:
+    """False for a notated score whose notes all carry the same default velocity."""
+    return len(table) > 0 and float(table.velocity.std()) > 1.0
+
+
+EMOTION_FEATURE_NAMES: list[str] = []
+
+
+def emotion_vector(table: NoteTable, *, velocity_mean: float = 0.5, velocity_std: float = 0.1) -> np.ndarray:
+    """Quantisation-free descriptors for emotion: register, density and rhythm in seconds, key and
+    mode, pitch classes relative to the tonic, harmony and consonance, top-line intervals, dynamics.
+    A score without dynamics gets ``velocity_mean``/``velocity_std`` (the training means) instead."""
+    names: list[str] = []
+    values: list[float] = []
+
+    def add(name: str, value) -> None:
+        arr = np.atleast_1d(np.asarray(value, dtype=np.float64))
+        names.extend([name] if arr.size == 1 else [f"{name}{i}" for i in range(arr.size)])
+        values.extend(np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0).tolist())
+
+    n = len(table)
+    if n == 0:
+        return np.zeros(len(EMOTION_FEATURE_NAMES) or 48, dtype=np.float32)
+    pitch = table.pitch.astype(np.float64)
+    span_s = max(1.0, float((table.onset_s + table.duration_s).max() - table.onset_s.min()))
+    cluster = onset_clusters(table)
+    n_clusters = int(cluster.max()) + 1
+    starts = np.array([table.onset_s[cluster == c].min() for c in range(n_clusters)])
+    ioi = np.diff(starts) if n_clusters > 1 else np.array([1.0])
+    top = np.array([pitch[cluster == c].max() for c in range(n_clusters)])
+    low = np.array([pitch[cluster == c].min() for c in range(n_clusters)])
+    top_int = np.diff(top) if top.size > 1 else np.zeros(1)
+    add("pitch", [(pitch.mean() - 60) / 12, pitch.std() / 12, (np.percentile(pitch, 10) - 60) / 12,
+                  (np.percentile(pitch, 90) - 60) / 12, (top.mean() - 72) / 12, (low.mean() - 48) / 12])
+    add("density", [np.log(n / span_s), np.log(n_clusters / span_s), n / n_clusters])
+    add("ioi", [np.log(np.median(ioi) + 1e-3), np.std(np.log(ioi + 1e-3)), np.mean(ioi > 0.6)])
+    add("duration", [np.log(np.median(table.duration_s) + 1e-3), np.log(np.percentile(table.duration_s, 90) + 1e-3)])
+    add("articulation", np.median(table.duration_s) / max(np.median(ioi), 1e-2) / 4)
+    tonic, mode, strength = estimate_key(table.pitch, table.duration_s)
+    hist = pitch_class_histogram(table.pitch, np.maximum(table.duration_s, 1e-3))
+    scores = key_scores(hist)
+    add("pc_rel", np.roll(hist, -tonic))
+    add("key", [float(mode == "major"), strength, scores[:12].max() - scores[12:].max()])
+    add("n_pitch_classes", np.sum(hist > 0.02) / 12)
+    add("top_interval", [np.abs(top_int).mean() / 12, np.mean(np.abs(top_int) <= 2), np.mean(top_int == 0),
+                         np.mean(np.abs(top_int) >= 7)])
+    # harmony and consonance of what sounds at each cluster start
+    ends = table.onset_s + table.duration_s
+    sample = starts if starts.size <= 300 else starts[np.linspace(0, starts.size - 1, 300).astype(int)]
+    dissonant = total = 0
+    poly = []
+    triads = np.zeros(4)
+    for t in sample:
+        sounding = table.pitch[(table.onset_s <= t + CHORD_TOLERANCE_S) & (ends > t + CHORD_TOLERANCE_S)]
+        poly.append(sounding.size)
+        if sounding.size > 1:
+            diffs = np.abs(sounding[:, None] - sounding[None, :])[np.triu_indices(sounding.size, 1)] % 12
+            dissonant += int(_DISSONANT[diffs].sum())
+            total += diffs.size
+        pcs = set((sounding % 12).tolist())
+        for root in pcs:
+            rel = {(p - root) % 12 for p in pcs}
+            if {4, 7} <= rel:
+                triads[0] += 1
+                break
+            if {3, 7} <= rel:
+                triads[1] += 1
+                break
+            if {3, 6} <= rel:
+                triads[2] += 1
+                break
+        else:
+            triads[3] += 1
+    add("polyphony", [np.mean(poly) / 4, np.percentile(poly, 90) / 6])
+    add("dissonance", dissonant / max(1, total))
+    add("triads", triads / max(1, len(sample)))
+    if has_dynamics(table):
+        vel = table.velocity / 127
+        add("velocity", [vel.mean(), vel.std(), np.percentile(vel, 90)])
+    else:
+        add("velocity", [velocity_mean, velocity_std, min(1.0, velocity_mean + 1.3 * velocity_std)])
+    if not EMOTION_FEATURE_NAMES:
+        EMOTION_FEATURE_NAMES.extend(names)
+    return np.asarray(values, dtype=np.float32)
+
+
+EMOTION_TOKEN_FIELDS = (("pc", 13), ("octave", 10), ("dur_s", 10), ("ioi_s", 10), ("top", 3), ("chord", 6))
+
+
+def emotion_tokens(table: NoteTable, *, max_tokens: int = 512) -> np.ndarray:
+    """(len, 6) int array, the same for scores and performances: pitch class relative to the tonic,
+    octave, duration and time to the next chord in seconds (log bins), whether the note is the top
+    of its chord, chord size (50 ms clusters). 0 is padding."""
+    n = len(table)
+    if n == 0:
+        return np.zeros((1, len(EMOTION_TOKEN_FIELDS)), dtype=np.int64)
+    tonic, _, _ = estimate_key(table.pitch, table.duration_s)
+    cluster = onset_clusters(table)
+    counts = np.bincount(cluster)
+    starts = np.array([table.onset_s[cluster == c].min() for c in range(counts.size)])
+    next_start = np.append(starts[1:], starts[-1] + 0.5)
+    ioi = next_start[cluster] - starts[cluster]
+    tops = np.array([table.pitch[cluster == c].max() for c in range(counts.size)])
+    tokens = np.stack([
+        (table.pitch - tonic) % 12 + 1,
+        np.clip(table.pitch // 12, 0, 8) + 1,
+        np.digitize(table.duration_s, _TIME_BINS_S) + 1,
+        np.digitize(ioi, _TIME_BINS_S) + 1,
+        (table.pitch == tops[cluster]).astype(np.int64) + 1,
+        np.clip(counts[cluster], 1, 5),
+    ], axis=1).astype(np.int64)
+    return tokens[:max_tokens]

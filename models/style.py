@@ -47,15 +47,15 @@ def _load(path: str = str(WEIGHTS)):
 def predict_table(table) -> StyleResult:
     import torch
 
-    from .features import MAX_TOKENS, hand_features, note_tokens, windows
-    from .style_data import CLASS_LABELS, WINDOW_BARS
+    from .features import hand_features, note_tokens, windows
+    from .style_data import CLASS_LABELS, STYLE_TOKENS, WINDOW_BARS
 
     nets, classes = _load()
     parts = windows(table, bars=WINDOW_BARS, max_windows=MAX_WINDOWS) or [table]
     x = torch.tensor(np.stack([hand_features(w) for w in parts]), dtype=torch.float32)
-    tokens = np.zeros((len(parts), MAX_TOKENS, 6), dtype=np.int64)
+    tokens = np.zeros((len(parts), STYLE_TOKENS, 6), dtype=np.int64)
     for i, w in enumerate(parts):
-        t = note_tokens(w)
+        t = note_tokens(w, max_tokens=STYLE_TOKENS)
         tokens[i, : len(t)] = t
     total = np.zeros(len(classes))
     with torch.no_grad():

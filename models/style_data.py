@@ -51,6 +51,7 @@ CLASS_LABELS = {
 # windows kept per piece: few long pieces in some classes, many short tunes in others
 MAX_WINDOWS = {"renaissance": 4, "baroque": 4, "classical": 14, "romantic_piano": 16, "folk_fiddle": 2, "folk_song": 2}
 WINDOW_BARS = 8
+STYLE_TOKENS = 192  # notes per window the sequence encoder reads (8 bars of a chorale are ~130)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .emotion_data import EMOTION_TOKENS, QUADRANTS, load_emopia
-from .features import PERFORMANCE_TOKEN_FIELDS
+from .features import EMOTION_TOKEN_FIELDS
 
 DIM = 32  # token embedding width: 32 trains in minutes on one CPU core
 HERE = Path(__file__).resolve().parent
@@ -74,7 +74,7 @@ def train_member(data: dict, *, seed: int, epochs: int, verbose: bool) -> tuple[
     x_val = torch.tensor(data["val"]["x"], dtype=torch.float32)
     t_val = torch.tensor(data["val"]["tokens"].astype(np.int64))
     y_val = data["val"]["y"]
-    net = TokenFeatureNet(field_sizes=[s for _, s in PERFORMANCE_TOKEN_FIELDS], n_features=x_train.shape[1],
+    net = TokenFeatureNet(field_sizes=[s for _, s in EMOTION_TOKEN_FIELDS], n_features=x_train.shape[1],
                           heads={"quadrant": 4, "valence": 2, "arousal": 2}, dim=DIM)
     net.feature_mean.copy_(x_train.mean(0))
     net.feature_std.copy_(x_train.std(0).clamp(min=1e-3))
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         members.append(state)
         vals.append(val)
         print(f"  member {seed}: best val accuracy {val:.3f}", flush=True)
-    net = TokenFeatureNet(field_sizes=[s for _, s in PERFORMANCE_TOKEN_FIELDS], n_features=data["train"]["x"].shape[1],
+    net = TokenFeatureNet(field_sizes=[s for _, s in EMOTION_TOKEN_FIELDS], n_features=data["train"]["x"].shape[1],
                           heads={"quadrant": 4, "valence": 2, "arousal": 2}, dim=DIM)
     config = config_of(net)
 
@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {"baseline": baseline, "baseline_info": baseline_info, "model_val": val_metrics, "model": test_metrics,
                "member_val": vals, "train_seconds": seconds, "wrong": wrong}
     (HERE / ".cache").mkdir(exist_ok=True)
+    results["n_features"] = int(data["train"]["x"].shape[1])
     results["sizes"] = " / ".join(str(len(data[k]["y"])) for k in ("train", "val", "test"))
     results_path.write_text(json.dumps(results, indent=2))
     write_card(results)
@@ -226,10 +227,16 @@ probabilities are averaged.
 
 An ensemble of {len(results['member_val'])} small `TokenFeatureNet`s (`models/encoder.py`, 32-wide embeddings): a
 two-layer residual 1-D convolution over the first 512 notes (pitch class relative to the estimated
-tonic, octave, duration and inter-onset interval in seconds, velocity, chord size) with mean/max
-pooling, beside an MLP on 92 hand features (pitch, rhythm, metre, key and mode strength,
-consonance, loudness, register; `models/features.py`). Heads: quadrant, valence half, arousal half;
-the quadrant probabilities are sharpened by the two half heads. Early stopping on the validation split.
+tonic, octave, duration and time to the next chord in seconds, top-of-chord flag, chord size) with
+mean/max pooling, beside an MLP on {results.get('n_features', 45)} descriptors (register, density and rhythm in seconds,
+key and mode strength, pitch classes relative to the tonic, harmony and consonance, top-line
+intervals, dynamics; `models/features.py: emotion_vector`). Heads: quadrant, valence half, arousal
+half; the quadrant probabilities are sharpened by the two half heads. Early stopping on the
+validation split.
+
+Inputs are chosen so that a notated score and a performed clip give the same numbers: no metric grid
+(EMOPIA clips are unquantised transcriptions), chords are notes starting within 50 ms, and a score
+without dynamics (all velocities equal) gets EMOPIA's mean loudness instead of its flat velocity.
 
 ## Data and splits
 
@@ -268,6 +275,12 @@ Recall per quadrant: {', '.join(f'{q} {r:.2f}' for q, r in recall.items())}.
   velocities and rubato; a MusicXML score has flat velocities (80) and a metronomic tempo taken from the
   file (120 bpm when none is given). Loudness and tempo cues are then missing or wrong, and a slow piece
   written without a tempo mark reads as faster and calmer than it is.
+* **The price of working on scores**: a first version used the same features as the style model
+  (metric-grid positions, exact chord onsets, raw velocities). It reached 0.663 test / 0.667 validation
+  accuracy on EMOPIA but labelled every notated score "tense" (Q2), because quantised onsets and flat
+  velocities lie far outside the transcribed clips it was trained on. The quantisation-free inputs
+  above cost about two points on EMOPIA and give sensible labels on scores (a Chopin presto etude in
+  C# minor: Q2 tense; a minor-key Bach chorale: Q4 calm; an Essen folk song in minor: Q3 sad).
 * **Out of domain**: EMOPIA is pop/film piano. Chorales, string quartets and folk melodies are far
   from it; their quadrant is a rough guide, not a measurement (a monophonic tune has none of the
   chord and texture cues the model uses).

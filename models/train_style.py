@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .features import TOKEN_FIELDS
-from .style_data import CLASSES, build_dataset, split_of
+from .style_data import CLASSES, STYLE_TOKENS, build_dataset, split_of
 
 DIM = 32  # token embedding width: 32 trains in minutes on one CPU core
 HERE = Path(__file__).resolve().parent
@@ -35,7 +35,7 @@ WEIGHTS = HERE / "weights" / "style.pt"
 def _arrays(pieces, split: str):
     chosen = [p for p in pieces if split_of(p.group) == split]
     x = np.concatenate([p.hand for p in chosen]).astype(np.float32)
-    tokens = np.concatenate([p.tokens for p in chosen]).astype(np.int64)
+    tokens = np.concatenate([p.tokens[:, :STYLE_TOKENS] for p in chosen]).astype(np.int64)
     y = np.concatenate([np.full(len(p.hand), CLASSES.index(p.style)) for p in chosen])
     piece = np.concatenate([np.full(len(p.hand), i) for i, p in enumerate(chosen)])
     return {"x": x, "tokens": tokens, "y": y, "piece": piece, "n_pieces": len(chosen)}
@@ -125,7 +125,7 @@ def train_member(train: dict, val: dict, *, seed: int, epochs: int) -> tuple[dic
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--card-only", action="store_true", help="rewrite the model card from the last run's results")
     args = parser.parse_args(argv)
     results_path = HERE / ".cache" / "style_results.json"
