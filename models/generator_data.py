@@ -315,3 +315,38 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def score_from_tune(tune: Tune):
+    """A ``tutor.music.Score`` holding a cached tune (for benchmarks and tests on held-out pieces)."""
+    from tutor.music import KeySignature, Measure, Note, Part, Score, TimeSignature, sort_notes, time_notes
+
+    from .generator import TICKS_PER_QL
+
+    voices = sorted({n.voice for bar in tune.bars for n in bar}) or [0]
+    names = ("Soprano", "Alto", "Tenor", "Bass") if tune.multi_voice else ("Melody",)
+    parts = tuple(Part(f"P{v + 1}", names[v] if v < len(names) else f"Voice {v + 1}") for v in range(max(voices) + 1))
+    full = max(tune.bar_ticks, key=tune.bar_ticks.count)
+    first_number = 0 if tune.bar_ticks[0] < full else 1
+    measures, notes = [], []
+    start = 0.0
+    for index, (ticks, bar) in enumerate(zip(tune.bar_ticks, tune.bars, strict=True)):
+        number = first_number + index
+        measures.append(Measure(number, round(start, 6), ticks / TICKS_PER_QL, tune.meter))
+        counters: dict[str, int] = {}
+        for n in sorted(bar, key=lambda n: (n.voice, n.onset_ticks, n.pitch)):
+            part = f"P{n.voice + 1}"
+            k = counters.get(part, 0)
+            counters[part] = k + 1
+            notes.append(Note(f"{part}-m{number}-n{k}", n.pitch, round(start + n.onset_ticks / TICKS_PER_QL, 6),
+                              n.duration_ticks / TICKS_PER_QL, 0.0, 0.0, part, number, 1.0 + n.onset_ticks / TICKS_PER_QL))
+        start += ticks / TICKS_PER_QL
+    numerator, denominator = (int(x) for x in tune.meter.split("/")) if "/" in tune.meter else (4, 4)
+    score = Score(
+        title=tune.title, parts=parts, notes=(), measures=tuple(measures),
+        time_signatures=(TimeSignature(first_number, 0.0, numerator, denominator),),
+        key_signatures=(KeySignature(first_number, 0.0, tune.fifths, tune.mode),),
+    )
+    from dataclasses import replace
+
+    return replace(score, notes=time_notes(sort_notes(notes), score.tempo_map))

@@ -6,8 +6,9 @@ first=M, last=N)`` asks it to rewrite measures M..N between the music before and
 (fill-in-the-middle): candidates that keep the passage's rhythm and change only pitches are
 drawn first, free rewrites fill up when those do not give enough; each candidate is re-checked
 with the critique rules (``tutor.rules.check_rules`` when that module is present, or any
-``rule_check`` callable given) and dropped if a rule still fires inside the passage. Survivors
-are ranked by the model's log-likelihood. Everything is deterministic for a given seed.
+``rule_check`` callable given) and dropped if, inside the passage, it breaks an error rule,
+still breaks a rule that was flagged there, or has more warnings than the passage had.
+Survivors are ranked by the model's log-likelihood. Everything is deterministic for a given seed.
 
 This module imports torch only inside functions (``import tutor`` stays light).
 """
@@ -121,6 +122,17 @@ def violations(score: Score, first: int, last: int, rule_check: RuleCheck | None
     ]
 
 
+def remaining_problems(candidate: list, original: list) -> list:
+    """The findings that make a candidate unacceptable, given the passage's own findings
+    (both from ``violations``): any error, any rule that was flagged in the passage and still
+    fires, or more warnings than the passage had (a correction must not make things worse)."""
+    flagged = {getattr(f, "rule", None) for f in original}
+    blocking = [f for f in candidate if getattr(f, "severity", "error") == "error" or getattr(f, "rule", None) in flagged]
+    if not blocking and len(candidate) > len(original):
+        return list(candidate)
+    return blocking
+
+
 def rules_style(style: str | None, tune_style: str) -> str | None:
     """The critique's writing style for a generator style (None: let the rules read the texture)."""
     if style is None:
@@ -196,8 +208,8 @@ def correct_measures(
 
     With ``keep_rhythm`` the rhythm-preserving candidates (same onsets and durations, new
     pitches) come first; free rewrites are added only when too few of those pass the rules.
-    Candidates identical to the current passage, and candidates that still break a rule inside
-    the passage, are dropped.
+    Candidates identical to the current passage, and candidates with ``remaining_problems``
+    under the critique rules, are dropped.
     """
     from tutor.models.generator import EOM, MID, PRE, SUF, is_pitch
 
@@ -220,6 +232,8 @@ def correct_measures(
     prompt = tune.cond_tokens() + [PRE] + prefix + [SUF] + suffix + [MID]
     seen = {tuple(original)}
     kept: list[Suggestion] = []
+    rstyle = rules_style(style, tune.style)
+    flagged = violations(score, first, last, check, style=rstyle) if check is not None else []
     rounds = [(True, OVERSAMPLE * k), (False, OVERSAMPLE * k)] if keep_rhythm else [(False, OVERSAMPLE * k)]
     for round_index, (rhythm, count) in enumerate(rounds):
         if len(kept) >= k:
@@ -239,8 +253,9 @@ def correct_measures(
             seen.add(tokens)
             notes = _notes_from_tokens(score, tokens, measures, tune.multi_voice)
             suggestion = Suggestion("correction", first, last, notes, log_likelihood, keeps_rhythm=rhythm)
-            if check is not None and violations(apply_suggestion(score, suggestion), first, last, check,
-                                                style=rules_style(style, tune.style)):
+            if check is not None and remaining_problems(
+                violations(apply_suggestion(score, suggestion), first, last, check, style=rstyle), flagged
+            ):
                 continue
             kept.append(suggestion)
     kept.sort(key=lambda s: -s.log_likelihood)
