@@ -129,13 +129,19 @@ def pitch_class_histogram(pitch: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 def key_scores(hist: np.ndarray) -> np.ndarray:
     """Correlation of a pitch-class histogram with the 24 rotated KK profiles: [major C..B, minor C..B]."""
-    out = np.zeros(24)
-    if not hist.any():
-        return out
-    for tonic in range(12):
-        out[tonic] = np.corrcoef(hist, np.roll(KK_MAJOR, tonic))[0, 1]
-        out[12 + tonic] = np.corrcoef(hist, np.roll(KK_MINOR, tonic))[0, 1]
-    return np.nan_to_num(out)
+    if not hist.any() or hist.std() == 0:
+        return np.zeros(24)
+    h = (hist - hist.mean()) / hist.std()
+    return _PROFILES_Z @ h / 12.0
+
+
+def _standardised_profiles() -> np.ndarray:
+    rows = [np.roll(KK_MAJOR, t) for t in range(12)] + [np.roll(KK_MINOR, t) for t in range(12)]
+    m = np.array(rows)
+    return (m - m.mean(1, keepdims=True)) / m.std(1, keepdims=True)
+
+
+_PROFILES_Z = _standardised_profiles()
 
 
 def estimate_key(pitch: np.ndarray, duration: np.ndarray) -> tuple[int, str, float]:
@@ -297,7 +303,7 @@ def _harmony_features(table: NoteTable, tonic: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # token sequences
 # ---------------------------------------------------------------------------------------------
-TOKEN_FIELDS = (("pc", 13), ("octave", 10), ("dur", 12), ("pos", 17), ("interval", 13), ("chord", 6))
+TOKEN_FIELDS = (("pc", 13), ("octave", 10), ("dur", 12), ("pos", 18), ("interval", 13), ("chord", 6))
 MAX_TOKENS = 256
 
 

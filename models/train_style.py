@@ -204,6 +204,9 @@ def write_card(results: dict) -> None:
     off = confusion.copy()
     np.fill_diagonal(off, 0)
     a, p = np.unravel_index(off.argmax(), off.shape)
+    missing = [CLASS_LABELS[c] for c in CLASSES if not sizes["val"]["per_class_pieces"].get(c)]
+    missing_note = (f"* The piece-disjoint hash left no {', '.join(missing)} piece in the validation split, so early "
+                    "stopping could not watch that class; its test figures are the only check.\n") if missing else ""
     text = f"""# Style model
 
 `models/style.py`, weights `models/weights/style.pt`, trained by `python -m models.train_style` (one
@@ -268,7 +271,7 @@ Confusion matrix of the model on the test windows (rows: true class):
 * Few pieces in some classes (Classical and Romantic piano have tens of pieces, cut into many windows):
   test figures for those classes rest on a handful of works.
 * A student's own pastiche is out of domain by definition; treat the label as "sounds most like".
-"""
+{missing_note}"""
     CARD.write_text(text, encoding="utf-8")
     print(f"card: {CARD}")
 

@@ -116,3 +116,13 @@ def test_a_chorale_played_as_one_piano_part_is_split_into_four_voices():
     assert texture(piano, lines) == "chorale"
     soprano = [n.pitch for n in lines[0].notes]
     assert soprano[:4] == [n.pitch for n in score.notes_of("P1")][:4]
+
+
+def test_emotion_hears_a_reel_as_livelier_than_a_chorale():
+    from tutor.models.emotion import predict_emotion
+
+    chorale = predict_emotion(load_score("corpus:bach/bwv66.6"))
+    reel = predict_emotion(load_score("corpus:ryansMammoth/BlackberryBlossomReel"))
+    assert reel.arousal > 0 > chorale.arousal
+    assert chorale.quadrant in ("Q3", "Q4") and reel.quadrant in ("Q1", "Q2")
+    assert abs(sum(reel.probabilities.values()) - 1) < 1e-4
