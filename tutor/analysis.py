@@ -28,8 +28,51 @@ MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 9, 11)  # natural minor plus the raised 6th
 _MAJOR_TONIC_BY_FIFTHS = {f: (7 * f) % 12 for f in range(-7, 8)}
 
 
-def pitch_name(pitch: int) -> str:
-    return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
+_MAJOR_TONICS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_MINOR_TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
+_LETTERS = "CDEFGAB"
+_LETTER_PC = (0, 2, 4, 5, 7, 9, 11)
+_SPELLING_KEY: list = [None]  # the key whose spelling pitch_name uses (set by the rule checker)
+
+
+def key_spelling(tonic: int, mode: str) -> tuple[str, ...]:
+    """Names of the 12 pitch classes as a key spells them: its scale degrees by letter (with the
+    raised 6th and 7th in minor), other notes as sharps in sharp keys and flats in flat keys."""
+    tonic_name = (_MAJOR_TONICS if mode == "major" else _MINOR_TONICS)[tonic % 12]
+    steps = (0, 2, 4, 5, 7, 9, 11) if mode == "major" else (0, 2, 3, 5, 7, 8, 10)
+    first = _LETTERS.index(tonic_name[0])
+    names: list[str | None] = [None] * 12
+
+    def spell(letter_index: int, pc: int) -> str:
+        letter = _LETTERS[letter_index % 7]
+        offset = (pc - _LETTER_PC[letter_index % 7] + 6) % 12 - 6
+        return letter + {-2: "bb", -1: "b", 0: "", 1: "#", 2: "##"}.get(offset, "")
+
+    for degree, step in enumerate(steps):
+        names[(tonic + step) % 12] = spell(first + degree, (tonic + step) % 12)
+    if mode == "minor":
+        for degree in (5, 6):  # raised 6th and 7th
+            pc = (tonic + steps[degree] + 1) % 12
+            names[pc] = names[pc] or spell(first + degree, pc)
+    sharp_side = "#" in tonic_name or tonic_name in (("G", "D", "A", "E", "B") if mode == "major" else ("E", "B"))
+    for pc in range(12):
+        if names[pc] is None:
+            names[pc] = SHARP_NAMES[pc] if sharp_side else NOTE_NAMES[pc]
+    return tuple(n or "" for n in names)
+
+
+def pitch_name(pitch: int, key: Key | None = None) -> str:
+    """'F#4'; spelled for ``key`` (or the key the rule checker set) when there is one."""
+    key = key or _SPELLING_KEY[0]
+    if key is None:
+        return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
+    name = key_spelling(key.tonic, key.mode)[pitch % 12]
+    octave = pitch // 12 - 1
+    if name.startswith("B#"):
+        octave -= 1
+    elif name.startswith("Cb"):
+        octave += 1
+    return f"{name}{octave}"
 
 
 @dataclass(frozen=True)
@@ -40,8 +83,7 @@ class Key:
 
     @property
     def name(self) -> str:
-        names = SHARP_NAMES if self.tonic in (1, 6, 8) and self.mode == "minor" else NOTE_NAMES
-        tonic = names[self.tonic]
+        tonic = (_MAJOR_TONICS if self.mode == "major" else _MINOR_TONICS)[self.tonic]
         return f"{tonic} {self.mode}" if self.mode == "major" else f"{tonic.lower()} minor"
 
     @property
@@ -91,9 +133,9 @@ class PartRange:
     tessitura_high: int  # 90th percentile
     median: int
 
-    def as_text(self) -> str:
-        return (f"{self.name}: {pitch_name(self.lowest)}-{pitch_name(self.highest)}, "
-                f"tessitura {pitch_name(self.tessitura_low)}-{pitch_name(self.tessitura_high)}")
+    def as_text(self, key: Key | None = None) -> str:
+        return (f"{self.name}: {pitch_name(self.lowest, key)}-{pitch_name(self.highest, key)}, "
+                f"tessitura {pitch_name(self.tessitura_low, key)}-{pitch_name(self.tessitura_high, key)}")
 
 
 @dataclass(frozen=True)
@@ -461,7 +503,9 @@ def chords(score: Score, key: Key, *, max_measures: int = 64) -> tuple[ChordLabe
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m21 = music21_from_notes(short)
-        m21_key = music21.key.Key(NOTE_NAMES[key.tonic].replace("b", "-"), key.mode)
+        tonic = (_MAJOR_TONICS if key.mode == "major" else _MINOR_TONICS)[key.tonic]
+        m21_key = music21.key.Key(tonic.replace("b", "-") if key.mode == "major" else tonic.replace("b", "-").lower(), key.mode)
+        spelling = key_spelling(key.tonic, key.mode)
         out: list[ChordLabel] = []
         try:
             chordified = m21.chordify()
@@ -474,7 +518,9 @@ def chords(score: Score, key: Key, *, max_measures: int = 64) -> tuple[ChordLabe
                 continue
             previous = pcs
             try:
-                roman = music21.roman.romanNumeralFromChord(chord, m21_key).figure
+                spelled = music21.chord.Chord([music21.pitch.Pitch(spelling[p.pitchClass].replace("b", "-") + str(p.octave))
+                                               for p in chord.pitches])
+                roman = music21.roman.romanNumeralFromChord(spelled, m21_key).figure
             except Exception:
                 roman = ""
             measure = chord.getContextByClass(music21.stream.Measure)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from tutor.analysis import (
+    _SPELLING_KEY,
     Key,
     KeySection,
     Slice,
@@ -893,10 +894,14 @@ def check_rules(score: Score, *, style: str | None = None, rules: Iterable[str] 
     ctx = ctx or context(score, style=style)
     wanted = set(rules) if rules is not None else None
     findings: list[Finding] = []
-    for r in RULES.values():
-        if ctx.style not in r.styles or (wanted is not None and r.id not in wanted):
-            continue
-        findings.extend(r.check(ctx))
+    _SPELLING_KEY[0] = ctx.key  # note names in messages follow the piece's key (F# minor: E#, not F)
+    try:
+        for r in RULES.values():
+            if ctx.style not in r.styles or (wanted is not None and r.id not in wanted):
+                continue
+            findings.extend(r.check(ctx))
+    finally:
+        _SPELLING_KEY[0] = None
     severity_rank = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(findings, key=lambda f: (f.measure, f.beat, severity_rank[f.severity], f.rule, f.part))
 

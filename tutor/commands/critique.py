@@ -55,7 +55,7 @@ def _print_text(score, result, output) -> None:
         e = result.emotion
         print(f"Emotion:   {e.quadrant} {e.label} (valence {e.valence:+.2f}, arousal {e.arousal:+.2f})")
     for r in a.ranges:
-        print(f"Range:     {r.as_text()}")
+        print(f"Range:     {r.as_text(a.key)}")
     cadences = [f"m. {p.last_measure} {p.cadence.kind}" for p in a.phrases if p.cadence]
     if cadences:
         print("Cadences:  " + ", ".join(cadences))
