@@ -36,8 +36,11 @@ from tutor.music import Note, Performance, PlayedNote
 # costs of the dynamic programme (unit: one extra note)
 EXTRA_COST = 1.0  # a played note that belongs to no score note
 SKIP_COST = 1.0  # per score chord passed over without playing it
-JUMP_COST = 6.0  # cap on skipping forward (the student leaves out a passage)
-RESTART_COST = 3.0  # going back to an earlier chord
+JUMP_COST = 12.0  # cap on skipping forward (the student leaves out a passage)
+RESTART_COST = 5.0  # going back to an earlier chord...
+RESTART_PAUSE_S = 0.4  # ...right after a pause this long (the student stopped to start again)...
+RESTART_PAUSE_BONUS = 2.0  # ...costs this much less
+PAUSE_STEPS = 2.5  # a pause is also this many times the recent steps between notes
 RESTART_QUICK_COST = 1.0  # ...within RESTART_QUICK_S of the note before (a chord is not left half-played)
 RESTART_QUICK_S = 0.1
 NEAR_COST = 1.0  # arriving at a chord with a pitch 1-2 semitones from one of its notes
@@ -47,6 +50,9 @@ CHORD_GAP_COST_PER_S = 3.0
 BAND_BACK = 192  # chords behind the best position kept in the band (restarts, repeats)
 BAND_AHEAD = 192  # chords ahead of it (skips)
 NEAR_SEMITONES = 2
+TIME_WEIGHT = 0.3  # second pass: cost of a chord TIME_SCALE_QL or more away from where the first pass puts the note
+TIME_SCALE_QL = 4.0
+TIME_WINDOW = 8  # matched notes on each side used to place a played note in the second pass
 OUT_OF_ORDER_CHORDS = 8  # a played note left over may belong to a chord this many chords away
 
 
@@ -119,9 +125,26 @@ def _pitch_tables(chord_of: np.ndarray, pitches: np.ndarray, n_chords: int) -> t
 STAY, ADVANCE, JUMP, RESTART = 0, 1, 2, 3
 
 
-def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, near: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Chord index and transition kind for every played note (the cheapest path)."""
+def is_pause(gap_s: float, recent_steps_s: Sequence[float]) -> bool:
+    """A gap before a note that is a pause: RESTART_PAUSE_S or more, and several times the steps
+    between the notes just before (so that a slow passage is not a string of pauses)."""
+    steps = [x for x in recent_steps_s if x > 0.05]
+    return gap_s > RESTART_PAUSE_S and (not steps or gap_s > PAUSE_STEPS * float(np.median(steps)))
+
+
+def pauses(onsets_s: np.ndarray) -> np.ndarray:
+    """For notes sorted by onset: whether a pause comes before each (``is_pause``)."""
+    gaps = np.diff(onsets_s, prepend=onsets_s[0] if len(onsets_s) else 0.0)
+    return np.array([is_pause(float(gaps[j]), gaps[max(1, j - 8):j]) for j in range(len(onsets_s))], dtype=bool)
+
+
+def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, near: np.ndarray,
+            chord_onsets: np.ndarray | None = None, expected_ql: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Chord index and transition kind for every played note (the cheapest path). With
+    ``expected_ql`` (a score position per played note, from a first pass), being far from it
+    costs a little: it settles ties between repeated notes and patterns."""
     n_perf, n_chords = len(perf_pitch), has.shape[0]
+    paused = pauses(perf_onset_s)
     width = min(n_chords, BAND_BACK + BAND_AHEAD)
     rows = np.empty((n_perf, width), dtype=np.float64)
     kinds = np.empty((n_perf, width), dtype=np.int8)
@@ -135,11 +158,16 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
         n = near[lo:lo + width, p]
         return np.where(h, 0.0, np.where(n, NEAR_COST, FAR_COST))
 
+    def time_cost(j: int, lo: int) -> np.ndarray | float:
+        if expected_ql is None or np.isnan(expected_ql[j]):
+            return 0.0
+        return TIME_WEIGHT * np.minimum(np.abs(chord_onsets[lo:lo + width] - expected_ql[j]) / TIME_SCALE_QL, 1.0)
+
     # first note: the take starts anywhere, skipping the chords before costs as skipping
     lo = 0
     los[0] = lo
     start = np.minimum(columns * SKIP_COST, JUMP_COST)
-    rows[0] = start + match_cost(0, lo)
+    rows[0] = start + match_cost(0, lo) + time_cost(0, lo)
     kinds[0] = JUMP
     best = int(np.argmin(rows[0]))
     for j in range(1, n_perf):
@@ -158,7 +186,9 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
         m = match_cost(j, lo)
         dt = float(perf_onset_s[j] - perf_onset_s[j - 1])
         gap = max(0.0, dt - CHORD_GAP_S) * CHORD_GAP_COST_PER_S
-        stay = prev + np.minimum(m + gap, EXTRA_COST)
+        timing = time_cost(j, lo)
+        stay = prev + np.minimum(m + gap, EXTRA_COST) + timing
+        m = m + timing
         # advance from i' < i: linear skip cost, capped at JUMP_COST
         linear = np.minimum.accumulate(prev - SKIP_COST * columns) + SKIP_COST * columns  # = min_{i'<=i} prev[i'] + s(i-i')
         advance = np.full(width, inf)
@@ -169,7 +199,8 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
         suffix = np.minimum.accumulate(prev[::-1])[::-1]
         restart = np.full(width, inf)
         # going back is rarely done in the middle of a chord: a note right after the last costs more
-        restart[:-1] = suffix[1:] + RESTART_COST + (RESTART_QUICK_COST if dt < RESTART_QUICK_S else 0.0)
+        quick = RESTART_QUICK_COST if dt < RESTART_QUICK_S else (-RESTART_PAUSE_BONUS if paused[j] else 0.0)
+        restart[:-1] = suffix[1:] + RESTART_COST + quick
         moves = np.vstack((stay, advance + m, jump + m, restart + m))
         kind = np.argmin(moves, axis=0)
         row = moves[kind, np.arange(width)]
@@ -236,7 +267,43 @@ def align_arrays(
     has, near = _pitch_tables(chord_of, s_pitch, n_chords)
     order = np.lexsort((p_pitch_raw, p_onset_raw))
     p_onset, p_pitch = p_onset_raw[order], p_pitch_raw[order]
-    chord, moves = _follow(p_pitch, p_onset, has, near)
+    first = _match(*_follow(p_pitch, p_onset, has, near), s_onset=s_onset, s_pitch=s_pitch, p_onset=p_onset, p_pitch=p_pitch,
+                   order=order, chord_of=chord_of, chord_onsets=chord_onsets, has=has)
+    expected = _expected_positions(first, s_onset, p_onset, order)
+    return _match(*_follow(p_pitch, p_onset, has, near, chord_onsets, expected), s_onset=s_onset, s_pitch=s_pitch,
+                  p_onset=p_onset, p_pitch=p_pitch, order=order, chord_of=chord_of, chord_onsets=chord_onsets, has=has)
+
+
+def _expected_positions(alignment: Alignment, s_onset: np.ndarray, p_onset: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Score position where each played note (in sorted order) should be, from the matches of a
+    first pass: a line through the matched notes played around it (NaN where there are none)."""
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    points = sorted((int(rank[p.perf_index]), float(s_onset[p.score_index])) for p in alignment.matches())
+    expected = np.full(len(order), np.nan)
+    if len(points) < 2:
+        return expected
+    ks = np.array([k for k, _q in points])
+    qs = np.array([q for _k, q in points])
+    ts = p_onset[ks]
+    for j in range(len(order)):
+        centre = int(np.searchsorted(ks, j))
+        lo, hi = max(0, centre - TIME_WINDOW), min(len(ks), centre + TIME_WINDOW)
+        t, q = ts[lo:hi], qs[lo:hi]
+        if hi - lo >= 3 and np.ptp(t) > 1e-6:
+            slope, intercept = np.polyfit(t, q, 1)
+            expected[j] = intercept + slope * p_onset[j]
+        elif hi > lo:
+            expected[j] = float(np.median(q))
+    return expected
+
+
+def _match(chord: np.ndarray, moves: np.ndarray, *, s_onset, s_pitch, p_onset, p_pitch, order, chord_of, chord_onsets,
+           has) -> Alignment:
+    """Step 2 for one path of step 1: local note matching, visit by visit."""
+    n_score, n_perf, n_chords = len(s_onset), len(p_onset), len(chord_onsets)
+    p_onset_raw = np.empty(n_perf)
+    p_onset_raw[order] = p_onset
 
     # visits: a new visit of a chord starts whenever the path arrives at it (not a STAY)
     notes_of_chord: list[list[int]] = [[] for _ in range(n_chords)]

@@ -35,19 +35,19 @@ from tutor.alignment import (
     JUMP_COST,
     NEAR_COST,
     RESTART_COST,
+    RESTART_PAUSE_BONUS,
     RESTART_QUICK_COST,
     RESTART_QUICK_S,
     SKIP_COST,
     STAY,
     _pitch_tables,
     group_chords,
+    is_pause,
 )
 from tutor.assessment import LEVELS, Event, beat_ql, pitch_name
 from tutor.music import Note, PlayedNote, Score
 
 MODES = ("play-along", "wait")
-RESTART_PAUSE_S = 0.5  # live, going back right after a pause this long...
-RESTART_PAUSE_BONUS = 1.0  # ...costs this much less (the student stopped to start again)
 TIMING_WEIGHT = 0.4  # cost (in extra notes) of a note four quarter notes away from where the tempo puts it
 
 
@@ -75,6 +75,7 @@ class ScoreFollower:
         self._row: np.ndarray | None = None
         self._lo = 0
         self._last_onset_s: float | None = None
+        self._steps: list[float] = []  # recent time steps between played notes
         self.chord = -1  # chord index the student is at (-1: not started)
         self._played: list[set[int]] = [set() for _ in range(self.n_chords)]  # score notes done, per chord
         self._reported_missed: set[int] = set()
@@ -175,13 +176,15 @@ class ScoreFollower:
             jump = np.full(width, np.inf)
             jump[1:] = np.minimum.accumulate(prev)[:-1] + JUMP_COST
             restart = np.full(width, np.inf)
-            quick = RESTART_QUICK_COST if dt < RESTART_QUICK_S else (-RESTART_PAUSE_BONUS if dt > RESTART_PAUSE_S else 0.0)
+            quick = RESTART_QUICK_COST if dt < RESTART_QUICK_S else (-RESTART_PAUSE_BONUS if is_pause(dt, self._steps) else 0.0)
             restart[:-1] = np.minimum.accumulate(prev[::-1])[::-1][1:] + RESTART_COST + quick
             moves = np.vstack((stay, advance + m, jump + m, restart + m - timing))  # going back: no tempo guess
             kinds = np.argmin(moves, axis=0).astype(np.int8)
             row = moves[kinds, np.arange(width)]
             row -= row.min()  # keep numbers small over long takes
         self._row = row
+        if self._last_onset_s is not None:
+            self._steps = (self._steps + [note.onset_s - self._last_onset_s])[-8:]
         self._last_onset_s = note.onset_s
         col = int(np.argmin(row))
         chord = self._lo + col

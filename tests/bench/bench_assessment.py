@@ -37,6 +37,7 @@ from tutor.music import Measure, Note, Performance, PlayedNote, Score, TempoMap,
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 NASAP = DATA / "nasap-dev"
+EXTRA_MATCH_S = 0.08
 VIENNA = DATA / "vienna4x22"
 
 
@@ -88,6 +89,7 @@ def fscore(prediction: list[dict], truth: list[dict]) -> float:
 
 
 def bench_alignment(files: list[Path]) -> dict:
+    partitura()  # first, so that parangonar's import of it does not try to download a soundfont
     import parangonar
 
     rows = []
@@ -314,9 +316,12 @@ def score_events(events, labels, restarts, baseline: dict | None = None) -> dict
         for k in ("early", "late"):
             detected[k] -= (baseline[k] | baseline["early" if k == "late" else "late"]) - labels[k]
     counts = {}
-    for k in ("wrong_pitch", "missed", "extra", "early", "late"):
+    for k in ("wrong_pitch", "missed", "early", "late"):
         tp = len(detected[k] & labels[k])
         counts[k] = {"tp": tp, "detected": len(detected[k]), "labels": len(labels[k])}
+    # extra notes: same pitch, onset within EXTRA_MATCH_S (transcribed onsets move a little)
+    tp = sum(1 for t, p in labels["extra"] if any(p == q and abs(t - u) <= EXTRA_MATCH_S for u, q in detected["extra"]))
+    counts["extra"] = {"tp": tp, "detected": len(detected["extra"]), "labels": len(labels["extra"])}
     found = [e.time for e in events if e.type == "restart"]
     tp = sum(1 for t in labels["restart"] if any(abs(t - f) < 1.0 for f in found))
     counts["restart"] = {"tp": tp, "detected": len(found), "labels": len(labels["restart"])}
@@ -400,12 +405,76 @@ def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced") -
             "follower_accuracy": accuracy, "follower_median_ms": median_ms, "pieces": len(files), "seed": seed, "level": level}
 
 
-def bench_audio() -> dict:
+def melody(score: Score, sna, gt):
+    """The top voice: the highest matched score note of every onset, with the ground truth cut
+    down to it (what a right hand or a melody instrument would play)."""
+    matched = {a["score_id"] for a in gt if a["label"] == "match"}
+    top: dict[float, Note] = {}
+    for note in score.notes:
+        if note.id in matched and (note.onset_ql not in top or note.pitch > top[note.onset_ql].pitch):
+            top[note.onset_ql] = note
+    keep = {n.id for n in top.values()}
+    return (Score(title="melody", parts=(), notes=sort_notes(top.values()), measures=score.measures, tempo_map=score.tempo_map),
+            [a for a in gt if a["label"] == "match" and a["score_id"] in keep])
+
+
+def render(performance: Performance, path: Path, *, program: int = 0) -> Path:
+    """``performance`` as audio, through the fluidsynth command line and the GM soundfont."""
+    import subprocess
+
+    import pretty_midi
+
+    from tutor.playback import find_soundfont
+
+    midi = pretty_midi.PrettyMIDI()
+    instrument = pretty_midi.Instrument(program=program)
+    for n in performance.notes:
+        instrument.notes.append(pretty_midi.Note(velocity=max(40, n.velocity), pitch=n.pitch, start=n.onset_s, end=n.offset_s))
+    midi.instruments.append(instrument)
+    midi_path = path.with_suffix(".mid")
+    midi.write(str(midi_path))
+    subprocess.run(["fluidsynth", "-ni", "-g", "0.6", "-r", "22050", "-F", str(path), str(find_soundfont()), str(midi_path)],
+                   check=True, capture_output=True, timeout=300)
+    return path
+
+
+def bench_audio(files: list[Path], *, seed: int = 5, program: int = 0) -> dict:
+    """Melody of each piece with injected errors, rendered with FluidSynth, transcribed by
+    tutor.transcription (through tutor.scoreio.load_performance), assessed."""
+    import tempfile
+
     if importlib.util.find_spec("tutor.transcription") is None:
         print("audio path: skipped (tutor.transcription does not exist yet)")
         return {"skipped": "tutor.transcription missing"}
-    print("audio path: tutor.transcription exists but this benchmark does not run it yet")
-    return {"skipped": "not implemented in this benchmark"}
+    from tutor.assessment import assess
+    from tutor.scoreio import load_performance
+
+    rng = np.random.default_rng(seed)
+    totals: dict = {}
+    false_near: list[int] = []
+    with tempfile.TemporaryDirectory() as folder:
+        for path in files:
+            pt_score, sna, pna, gt = load(path)
+            tune, tune_gt = melody(tutor_score(pt_score, sna), sna, gt)
+            take, labels, restarts, _truth = inject(tune, pna, tune_gt, rng)
+            wav = render(take, Path(folder) / f"{path.stem}.wav", program=program)
+            started = time.perf_counter()
+            heard = load_performance(wav)
+            transcribe_s = time.perf_counter() - started
+            counts = score_events(assess(tune, heard).events, labels, restarts)
+            false_near += counts.pop("false_errors_after_restart")
+            for k, c in counts.items():
+                t = totals.setdefault(k, {"tp": 0, "detected": 0, "labels": 0})
+                for key in t:
+                    t[key] += c[key]
+            print(f"audio {path.stem[:40]:40} notes {len(take.notes)} heard {len(heard.notes)} transcribe {transcribe_s:.1f} s "
+                  + str({k: f"{c['tp']}/{c['detected']}/{c['labels']}" for k, c in counts.items()}), flush=True)
+    table = {}
+    for k, t in totals.items():
+        table[k] = {"precision": t["tp"] / t["detected"] if t["detected"] else float("nan"),
+                    "recall": t["tp"] / t["labels"] if t["labels"] else float("nan"), **t}
+        print(f"audio {k:14} precision {table[k]['precision']:.3f} recall {table[k]['recall']:.3f} labels {t['labels']}")
+    return {"per_type": table, "false_errors_after_restart": false_near, "program": program}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -422,7 +491,8 @@ def main(argv: list[str] | None = None) -> None:
         results["alignment"] = bench_alignment(match_files(args.every))
     print()
     results["errors"] = bench_errors(match_files(args.inject_every, vienna_per_piece=1))
-    results["audio"] = bench_audio()
+    vienna = [f for f in match_files(10_000, vienna_per_piece=1) if "vienna" in str(f)]
+    results["audio"] = bench_audio(vienna)
     save("assessment", results)
 
 
