@@ -37,6 +37,7 @@ from .generator import (
     GeneratorConfig,
     Tune,
     key_token,
+    load_generator,
     save_weights,
     transposed_key,
 )
@@ -143,6 +144,10 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared 2-core CPU (2 threads spin against other jobs)")
     parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start from these weights (continue training) instead of from scratch")
+    parser.add_argument("--melody-phase", type=float, default=MELODY_PHASE,
+                        help="fraction of the budget on melodies only before chorales join (default %(default)s)")
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -158,6 +163,14 @@ def main(argv=None) -> None:
 
     config = GeneratorConfig(context=args.context, d_model=128, n_layers=4, n_heads=4, d_ff=512, dropout=0.0)
     model = Generator(config)
+    history = []
+    if args.init is not None:
+        start = load_generator(args.init)
+        config = start.config
+        model = Generator(config)
+        model.load_state_dict(start.state_dict())
+        history = list(getattr(start, "extra", {}).get("history", [])) or [getattr(start, "extra", {})]
+        print(f"continuing from {args.init}", flush=True)
     print(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters", flush=True)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
@@ -173,7 +186,7 @@ def main(argv=None) -> None:
         fraction = (time.perf_counter() - train_start) / budget_s
         if fraction >= 1:
             break
-        weights = melody_weights if fraction < MELODY_PHASE else MIX_WEIGHTS
+        weights = melody_weights if fraction < args.melody_phase else MIX_WEIGHTS
         names = list(weights)
         warm = min(1.0, (step + 1) / 100)
         lr = args.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * fraction)))
@@ -200,17 +213,13 @@ def main(argv=None) -> None:
             save_weights(model, args.out, extra={"steps": step, "partial": True})
     val_nll = evaluate(model, validation, context=args.context)
     print(f"done: {step} steps in {(time.perf_counter() - train_start) / 60:.1f} min; validation NLL {val_nll:.3f} nats/token")
-    save_weights(
-        model,
-        args.out,
-        extra={
-            "steps": step,
-            "minutes": round((time.perf_counter() - train_start) / 60, 1),
-            "val_nll": round(val_nll, 4),
-            "train_args": {k: str(v) for k, v in vars(args).items()},
-            "config": asdict(config),
-        },
-    )
+    run = {
+        "steps": step,
+        "minutes": round((time.perf_counter() - train_start) / 60, 1),
+        "val_nll": round(val_nll, 4),
+        "train_args": {k: str(v) for k, v in vars(args).items()},
+    }
+    save_weights(model, args.out, extra={**run, "config": asdict(config), "history": [*history, run]})
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
 
 
