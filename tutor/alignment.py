@@ -53,6 +53,7 @@ NEAR_SEMITONES = 2
 TIME_WEIGHT = 0.3  # second pass: cost of a chord TIME_SCALE_QL or more away from where the first pass puts the note
 TIME_SCALE_QL = 4.0
 TIME_WINDOW = 8  # matched notes on each side used to place a played note in the second pass
+OUT_OF_ORDER_WRONG_S = 0.5  # a wrong note is not called when the right pitch was played this close, out of order
 OUT_OF_ORDER_CHORDS = 8  # a played note left over may belong to a chord this many chords away
 
 
@@ -361,12 +362,19 @@ def _match(chord: np.ndarray, moves: np.ndarray, *, s_onset, s_pitch, p_onset, p
         for k in ks:
             visit_of[k] = v
     remaining = []
+    leftover_notes = [(float(p_onset[k]), int(p_pitch[k]), k) for k, _c, _a, _f in leftovers]
+
+    def played_nearby(pitch: int, k: int) -> bool:
+        """Another leftover played note has exactly this pitch close by: it, not k, is that note."""
+        return any(q == pitch and j != k and abs(t - p_onset[k]) < OUT_OF_ORDER_WRONG_S for t, q, j in leftover_notes)
+
     for k, c, a, final in leftovers:
         v = visit_of[k]
         free = [s for s in free_of_visit[v] if not (final and score_done[s])]
         nearest = min(free, key=lambda s: abs(int(s_pitch[s]) - int(p_pitch[k])), default=None)
         if (nearest is not None and abs(int(s_pitch[nearest]) - int(p_pitch[k])) <= NEAR_SEMITONES
-                and not _neighbour_has(c, int(p_pitch[k]), has, notes_of_chord, score_done, s_pitch)):
+                and not _neighbour_has(c, int(p_pitch[k]), has, notes_of_chord, score_done, s_pitch)
+                and not played_nearby(int(s_pitch[nearest]), k)):
             free_of_visit[v].remove(nearest)
             pairs.append(NotePair("wrong_pitch", nearest, int(order[k]), a, final))
             if final:
