@@ -73,6 +73,7 @@ def predict_table(table) -> EmotionResult:
     import torch
 
     from .emotion_data import clip_features
+    from .encoder import single_thread
     from .train_emotion import combined_probabilities
 
     nets, quadrants, _ = _load()
@@ -81,7 +82,7 @@ def predict_table(table) -> EmotionResult:
     x = torch.tensor(np.stack(feats), dtype=torch.float32)
     tokens = torch.tensor(np.stack(toks).astype(np.int64))
     total = np.zeros(4)
-    with torch.no_grad():
+    with single_thread():
         for net in nets:
             total += combined_probabilities(net(tokens, x)).mean(0)
     p = total / len(nets)

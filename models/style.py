@@ -47,6 +47,7 @@ def _load(path: str = str(WEIGHTS)):
 def predict_table(table) -> StyleResult:
     import torch
 
+    from .encoder import single_thread
     from .features import hand_features, note_tokens, windows
     from .style_data import CLASS_LABELS, STYLE_TOKENS, WINDOW_BARS
 
@@ -58,7 +59,7 @@ def predict_table(table) -> StyleResult:
         t = note_tokens(w, max_tokens=STYLE_TOKENS)
         tokens[i, : len(t)] = t
     total = np.zeros(len(classes))
-    with torch.no_grad():
+    with single_thread():
         for net in nets:
             total += torch.softmax(net(torch.tensor(tokens), x)["style"], -1).mean(0).numpy()
     p = total / len(nets)

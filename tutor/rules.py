@@ -420,8 +420,7 @@ def _in_chromatic_chord(ctx: Context, note: Note, voice: Voice) -> bool:
     for root in every:
         rel = {(p - root) % 12 for p in every}
         for template in _CHORD_TEMPLATES:
-            if len(rel - template) <= (1 if len(rel) >= 4 else 0) and len(rel & template) >= 3 \
-                    and (note.pitch - root) % 12 in template:
+            if rel <= template and len(rel) >= 3:
                 return True
     return False
 
