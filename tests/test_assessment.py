@@ -138,6 +138,7 @@ def test_cli_json_contract_and_annotated_musicxml(tmp_path, capsys):
     for key in ("overall", "pitch", "rhythm"):
         assert 0 <= summary[key] <= 100
     assert summary["intonation"] is None
+    assert summary["pitch"] > 90  # the whole take, measures 1-8 found in it
     assert isinstance(summary["notes_total"], int) and isinstance(summary["notes_correct"], int)
     fields = {"type", "score_position", "measure", "beat", "expected_pitch", "played_pitch", "time", "deviation_ms", "cents", "message"}
     assert data["events"] and all(fields <= set(e) for e in data["events"])

@@ -19,7 +19,7 @@ fraction of a beat, within a floor and a ceiling in ms) and with the level prese
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -269,11 +269,24 @@ def assess(
     if level not in LEVELS:
         raise AnalysisError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
     tolerances = LEVELS[level]
-    score = select(score, part=part, measures=measures)
+    # a take of measures M-N is aligned with one measure more on each side (a student who starts a
+    # little early or plays on), or with the whole piece when the take is much longer; only M-N
+    # are reported
+    wanted = select(score, part=part, measures=measures)
+    if measures is not None:
+        numbers = [m.number for m in score.measures]
+        context = (max(measures[0] - 1, min(numbers)), min(measures[1] + 1, max(numbers)))
+        whole_part = select(score, part=part)
+        score = select(score, part=part, measures=context)
+        if len(performance.notes) > 1.5 * len(score.notes) + 10:
+            score = whole_part  # the take is more than these measures: find them in the whole piece
+    else:
+        score = wanted
     score_notes: tuple[Note, ...] = score.notes
     played: tuple[PlayedNote, ...] = performance.notes
     if alignment is None:
         alignment = align(score_notes, played)
+    alignment = _share_unisons(alignment, score_notes)
     is_audio = performance.is_audio
     events: list[Event] = []
 
@@ -385,9 +398,17 @@ def assess(
             kind, deviation, detail = timing[s]
             value = 0.3 if detail == "hesitation" else max(0.0, 1.0 - abs(deviation) / 0.3)
         per_note_rhythm[s] = value
-    results = _measure_results(score, score_notes, events, outcome, per_note_rhythm, played, perf_of_score, groups, spq, is_audio)
-    pitch, rhythm, intonation, overall = _scores(list(range(len(score_notes))), events, outcome, per_note_rhythm,
-                                                 played, perf_of_score, is_audio)
+    if measures is not None:
+        first, last = measures
+        events = [e for e in events if e.measure is not None and first <= e.measure <= last]
+        outcome = {s: v for s, v in outcome.items() if first <= score_notes[s].measure <= last}
+        in_range = [s for s, n in enumerate(score_notes) if first <= n.measure <= last]
+        groups_spq = [(g, v) for g, v in zip(groups, spq, strict=True) if first <= (_place(score, g.position_ql)[0] or 0) <= last]
+        groups, spq = [g for g, _v in groups_spq], [v for _g, v in groups_spq]
+    else:
+        in_range = list(range(len(score_notes)))
+    results = _measure_results(wanted, score_notes, events, outcome, per_note_rhythm, played, perf_of_score, groups, spq, is_audio)
+    pitch, rhythm, intonation, overall = _scores(in_range, events, outcome, per_note_rhythm, played, perf_of_score, is_audio)
     practice = tuple(m.measure for m in sorted((m for m in results if m.errors > 0), key=lambda m: (m.overall, -m.errors))[:3])
     curve = tuple(
         TempoPoint(time=g.time_s, score_position=g.position_ql, measure=_place(score, g.position_ql)[0], bpm=60.0 / spq[i])
@@ -396,7 +417,7 @@ def assess(
     notes_correct = sum(1 for v in outcome.values() if v == "correct")
     return Assessment(
         overall=overall, pitch=pitch, rhythm=rhythm, intonation=intonation,
-        notes_total=len(score_notes), notes_correct=notes_correct, events=tuple(events),
+        notes_total=len(in_range), notes_correct=notes_correct, events=tuple(events),
         measures=tuple(results), tempo_curve=curve, practice_measures=practice,
         marks=marks_for(events), level=level, asked_bpm=bpm,
         played_bpm=60.0 / whole[1] if whole is not None else None,
@@ -501,6 +522,25 @@ def _local_rate(q: np.ndarray, rates: np.ndarray, at: float) -> float:
         low, high = float(rates.min()), float(rates.max())
         return min(max(value, low), high)
     return float(np.median(rates))
+
+
+def _share_unisons(alignment: Alignment, score_notes) -> Alignment:
+    """A unison written in two voices (two noteheads, one key) is played once: the note left
+    'missed' shares the played note of its twin."""
+    played_at: dict[tuple[float, int], int] = {}
+    for pair in alignment.pairs:
+        if pair.kind == "match" and pair.final:
+            note = score_notes[pair.score_index]
+            played_at[(round(note.onset_ql, 6), note.pitch)] = pair.perf_index
+    pairs = []
+    for pair in alignment.pairs:
+        if pair.kind == "missed":
+            note = score_notes[pair.score_index]
+            twin = played_at.get((round(note.onset_ql, 6), note.pitch))
+            if twin is not None:
+                pair = replace(pair, kind="match", perf_index=twin)
+        pairs.append(pair)
+    return replace(alignment, pairs=tuple(pairs))
 
 
 def _group_index(groups: list[_Onset], position_ql: float) -> int | None:
