@@ -50,7 +50,7 @@ DEFAULT_CPU_TRACKER = "crepe-tiny"
 DEFAULT_GPU_TRACKER = "crepe"
 
 # confidence over which a frame counts as voiced (tuned on the synthetic benchmark set)
-VOICING_THRESHOLD = {"crepe": 0.5, "crepe-tiny": 0.5, "pesto": 0.5, "pyin": 0.5}
+VOICING_THRESHOLD = {"crepe": 0.5, "crepe-tiny": 0.5, "pesto": 0.1, "pyin": 0.5}
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,6 +8,7 @@ Segmentation is a Viterbi pass over a small note HMM (one state per semitone plu
   scoop stays one note, and a real note of 60 ms is long enough to win over the change penalty;
 * a frame an octave off the current note costs little on that note (trackers' octave slips);
 * unvoiced frames (tracker confidence, silence gate) favour silence: breaths and noise make no notes;
+  so do frames 15 dB under the loudest frame of the last second (release and reverb tails);
 * change penalties drop where the level and the spectral flux show an attack, and a note is split at
   such an attack even when the pitch stays (repeated notes of the same pitch);
 * glide segments shorter than ``MIN_NOTE_S`` are merged into the note they lead to, isolated ones are
@@ -28,7 +29,7 @@ import numpy as np
 
 from tutor.errors import InputFileError, TutorError
 from tutor.music import Performance, PlayedNote
-from tutor.pitch import HOP_S, MODEL_SAMPLE_RATE, F0Track, get_tracker, to_model_rate
+from tutor.pitch import HOP_S, MODEL_SAMPLE_RATE, VOICING_THRESHOLD, F0Track, get_tracker, to_model_rate
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,16 @@ CAP_CENTS = 250.0  # beyond this, a frame is "elsewhere" however far it is
 OCTAVE_SLIP_COST = 1.5  # extra cost per frame of hearing the note's octave instead of the note
 UNVOICED_ON_NOTE_COST = 1.2  # per unvoiced frame held inside a note (short dropouts, consonants)
 VOICED_IN_SILENCE_COST = 4.0  # per voiced frame left out of every note
-CHANGE_COST = 7.0  # note -> another note
+CHANGE_COST = 5.0  # note -> another note
 ONSET_COST = 3.0  # silence -> note, note -> silence
 ATTACK_RISE_DB = 4.0  # a level rise this large within ATTACK_WINDOW_S is an attack (repeated notes)
 ATTACK_WINDOW_S = 0.05
-MIN_CONFIDENCE = 0.25  # notes whose mean confidence is lower are dropped
+LEVEL_LEAD_FRAMES = 0
+ATTACK_SNAP_S = 0.08  # a note start moves to an attack this close; splits need attacks further in
+MIN_CONFIDENCE = 0.25
+TAIL_DB = 15.0  # frames this far below the loudest frame around them are a release/reverb tail
+TAIL_BACK_S = 1.0
+TAIL_AHEAD_S = 0.3  # notes whose mean confidence is lower are dropped
 
 
 @dataclass(frozen=True)
@@ -129,41 +135,66 @@ def notes_from_track(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[Pl
     voiced = f0.voiced & (f0.f0_hz > 0)
     midi[voiced] = 69.0 + 12.0 * np.log2(f0.f0_hz[voiced] / 440.0)
     voiced &= (midi >= LOW_MIDI - 0.5) & (midi <= HIGH_MIDI + 0.5)
-    attack = _attack_strength(f0.level_db, audio16, n)
+    voiced &= ~_tail(f0.level_db)
+    attack, rearticulation = _attack_strength(f0.level_db, audio16, n)
     path = _viterbi(midi, voiced, f0.confidence, attack)
     segments = _segments(path)
-    segments = _split_at_attacks(segments, attack, voiced)
+    segments = _split_at_attacks(segments, attack, rearticulation, f0.level_db)
     segments = _absorb_glides(segments, midi, attack)
     notes = []
     hop = f0.hop_s
+    threshold = VOICING_THRESHOLD.get(f0.tracker, 0.5)
     for state, start, end in segments:
-        note = _make_note(state, start, end, midi, voiced, f0.confidence, hop)
+        note = _make_note(state, start, end, midi, voiced, f0.confidence, hop, threshold)
         if note is not None:
             notes.append(note)
     return tuple(notes)
 
 
-def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int) -> np.ndarray:
-    """Per frame, 0..1: how much an attack starts here (level rise, confirmed by spectral flux)."""
+def _tail(level_db: np.ndarray) -> np.ndarray:
+    """Frames far below the loudest frame of the last second (or the next 0.3 s): release and reverb
+    tails and the noise floor between notes, not notes."""
+    from scipy.ndimage import maximum_filter1d
+
+    back, ahead = round(TAIL_BACK_S / HOP_S), round(TAIL_AHEAD_S / HOP_S)
+    # a window of back + ahead + 1 frames, shifted so that it spans [t - back, t + ahead]
+    peak = maximum_filter1d(level_db, size=back + ahead + 1, mode="nearest", origin=(back - ahead) // 2)
+    return level_db < peak - TAIL_DB
+
+
+def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, 0..1 at attack peaks (0 elsewhere): ``attack`` from a level rise or spectral flux (it
+    lowers the cost of a note change and times note starts) and ``rearticulation`` from a level rise
+    after a dip only (it splits a held pitch into repeated notes; flux alone would split at the loop
+    points of sampled instruments and at the bow noise of a held note)."""
     window = max(1, round(ATTACK_WINDOW_S / HOP_S))
     level = np.maximum(level_db, -80.0)
     before = np.array([level[max(0, i - window):i + 1].min() for i in range(n)])
     after = np.array([level[i:i + window + 1].max() for i in range(n)])
-    rise = np.clip((after - before) / ATTACK_RISE_DB - 0.5, 0.0, 1.0) * (level > -55)
+    earlier = np.array([level[max(0, i - window):i].max() if i else level[0] for i in range(n)])
+    gate = (level > -55) & (after >= earlier - 3.0)  # a note-off's click is no attack
+    rise = (after - before) / 6.0 * gate  # a 6 dB rise scores 1
+    score = rise
     if audio16 is not None and len(audio16) > 2048:
         import librosa
 
+        # SuperFlux-style spectral flux (lag 2, max filter over 3 bins): little response to vibrato
         flux = librosa.onset.onset_strength(y=audio16, sr=MODEL_SAMPLE_RATE, hop_length=round(HOP_S * MODEL_SAMPLE_RATE),
                                             n_fft=1024, lag=2, max_size=3, center=True)
         flux = np.pad(flux, (0, max(0, n - len(flux))))[:n]
-        scale = np.percentile(flux, 95) + 1e-9
-        rise = np.maximum(rise * np.clip(flux / scale, 0.3, 1.0), np.clip(flux / scale - 1.5, 0.0, 1.0) * (level > -45))
-    # keep local maxima only
+        flux = flux / (np.percentile(flux, 95) + 1e-9)
+        score = np.maximum(rise * (flux > 0.3), (flux - 0.3) * gate)
+    return _peaks(score, 2 * window), _peaks(rise, 2 * window)
+
+
+def _peaks(score: np.ndarray, reach: int) -> np.ndarray:
+    """The first frame reaching the maximum of its +-reach neighbourhood keeps its score (capped at 1)."""
+    n = len(score)
     peaks = np.zeros(n)
-    for i in range(n):
-        lo, hi = max(0, i - window), min(n, i + window + 1)
-        if rise[i] > 0 and rise[i] >= rise[lo:hi].max():
-            peaks[i] = rise[i]
+    for i in np.flatnonzero(score > 0.25):
+        lo, hi = max(0, i - reach), min(n, i + reach + 1)
+        if score[i] >= score[lo:hi].max() and not np.any(score[lo:i] >= score[i]):
+            peaks[i] = min(1.0, score[i])
     return peaks
 
 
@@ -229,18 +260,46 @@ def _segments(path: np.ndarray) -> list[list[int]]:
     return segments
 
 
-def _split_at_attacks(segments, attack, voiced):
+def _split_at_attacks(segments, attack, rearticulation, level_db):
+    """Split a note at an attack well inside it (a repeated note of the same pitch); move each note's
+    start to the attack near it (a slow attack shows the new pitch late; the note starts at the attack)."""
     minimum = round(MIN_NOTE_S / HOP_S)
+    near = round(ATTACK_SNAP_S / HOP_S)
     out = []
     for state, start, end in segments:
-        cuts = [t for t in range(start + minimum, end - minimum) if attack[t] >= 0.5]
+        window = round(ATTACK_WINDOW_S / HOP_S)
+        # a rise that starts from a dip well inside the note (not the note's own swelling attack)
+        cuts = [t for t in range(start + near + 1, end - minimum) if rearticulation[t] >= 0.5
+                and t - window + int(np.argmin(level_db[t - window:t + 1])) >= start + near]
         previous = start
         for cut in cuts:
-            if cut - previous >= minimum:
+            if cut - previous > near:
                 out.append([state, previous, cut])
                 previous = cut
         out.append([state, previous, end])
-    return out
+    for i, segment in enumerate(out):
+        start = segment[1]
+        earliest = start - near
+        if i > 0 and out[i - 1][2] >= start - 1:
+            earliest = max(earliest, out[i - 1][1] + minimum)
+        peaks = [t for t in range(max(earliest, 0), min(start + near + 1, segment[2] - minimum)) if attack[t] >= 0.3]
+        if not peaks:
+            continue
+        # the attack begins where the level starts to rise (backtracked from the peak of the rise)
+        peak = peaks[0]
+        lo = max(earliest, peak - round(ATTACK_WINDOW_S / HOP_S), 0)
+        if peak >= lo:  # the last frame still at the level's low point (within 1 dB) before the rise
+            span = level_db[lo:peak + 1]
+            begin = lo + int(np.flatnonzero(span <= span.min() + 1.0)[-1])
+            # a 64 ms level frame starts rising when its leading edge (32 ms ahead) meets the attack
+            begin = min(peak, begin + LEVEL_LEAD_FRAMES)
+        else:
+            begin = peak
+        if begin < start:  # only ever earlier: the pitch of a slow attack shows late, the note starts sooner
+            if i > 0 and out[i - 1][2] > begin:
+                out[i - 1][2] = begin
+            segment[1] = begin
+    return [s for s in out if s[2] > s[1]]
 
 
 def _absorb_glides(segments, midi, attack):
@@ -278,7 +337,7 @@ def _absorb_glides(segments, midi, attack):
     return segments
 
 
-def _make_note(state, start, end, midi, voiced, confidence, hop) -> PlayedNote | None:
+def _make_note(state, start, end, midi, voiced, confidence, hop, threshold) -> PlayedNote | None:
     if (end - start) * hop < MIN_NOTE_S - 1e-9:
         return None
     pitch_state = LOW_MIDI + state - 1
@@ -297,7 +356,10 @@ def _make_note(state, start, end, midi, voiced, confidence, hop) -> PlayedNote |
     centre = float(np.median(folded[stable]))
     pitch = int(round(centre))
     cents = float(np.clip((centre - pitch) * 100.0, -50.0, 50.0))
-    conf = float(np.mean(confidence[frames]) * (near.sum() / len(frames)))
+    # the tracker's confidence scaled by its voicing threshold (PESTO's are low, CREPE's high), times
+    # the share of the note's frames that are voiced near its pitch
+    scaled = np.clip(confidence[frames] / (2.0 * threshold), 0.0, 1.0)
+    conf = float(np.mean(scaled) * (near.sum() / len(frames)))
     if conf < MIN_CONFIDENCE:
         return None
     return PlayedNote(pitch=pitch, onset_s=round(start * hop, 4), offset_s=round(end * hop, 4), velocity=80,

@@ -1,0 +1,461 @@
+"""Pitch tracking and note transcription: accuracy and speed of every tracker, pYIN as the peer.
+
+Data
+* Synthetic (exact ground truth): 60 melodies (30 Nottingham MIDI from ../shared/data/nottingham, 20 Essen
+  and 10 O'Neill tunes from music21's corpus), each cut to at most ``CLIP_S`` seconds, moved into the range
+  of one of 8 monophonic GM instruments (voice oohs, violin, flute, trumpet, clarinet, cello, oboe, alto sax)
+  and rendered with the FluidSynth CLI and FluidR3_GM at 16 kHz (``tutor.playback.render_midi_to_wav`` drops
+  pitch bends, which the vibrato needs). Every other melody has vibrato as MIDI pitch bend (5-6 Hz, 25-60
+  cents, starting 150 ms into each note), so the reference f0 is exact. Legato notes cut the previous note's
+  release tail (MIDI all-sound-off at the new note), as a monophonic instrument or voice does; a repeated
+  note of the same pitch is re-articulated (the first one ends 40 ms early). Each clip also comes with 20 dB SNR
+  pink noise and with room reverb (a synthetic exponentially decaying RIR, RT60 0.5 s). Notes: the MIDI notes.
+  Cached in ``bench-results/pitch-data/`` (git-ignored); delete it to rebuild.
+* Real: ../shared/data/f0-audio: vocadito 1 (33 s singing, f0 + notes A1), MDB-stem-synth (3 s, exact f0),
+  TONAS 01-D_AMairena (1 s flamenco singing, f0 + notes).
+
+Metrics (mir_eval): raw pitch accuracy and raw chroma accuracy (50 cents, over reference-voiced frames),
+voicing recall / false alarm, note onset F1 (50 ms, 50 cents, offsets ignored) and note F1 with offsets
+(mir_eval's default: 20 % of the note or 50 ms), from ``tutor.transcription.notes_from_track``. Speed:
+real-time factor = processing seconds / audio seconds, both as CPU time of this process (torch on one
+thread; fair on a machine shared with other jobs) and as wall-clock time. Tracking and segmentation are
+timed together (the offline pipeline).
+
+Subsets (2 shared CPU cores): ``crepe`` (full) costs ~6 CPU-s per audio second on this machine, so it runs on
+``FULL_CREPE_CLIPS`` clean clips and the two short real clips only; the noise and reverb conditions use the
+first ``CONDITION_CLIPS`` melodies (all 60 clean ones are always run). Run: ``python -m tests.bench pitch`` (about 30-40 min on the shared 2-core machine); results
+in ``bench-results/pitch.json`` and the table printed at the end.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tests.bench._results import RESULTS, save
+
+DATA = RESULTS / "pitch-data"
+SHARED = Path(os.environ.get("TUTOR_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+RATE = 16000
+HOP_S = 0.01
+CLIP_S = 12.0
+N_NOTTINGHAM, N_ESSEN, N_ONEILL = 30, 20, 10
+CONDITION_CLIPS = int(os.environ.get("PITCH_BENCH_CONDITION_CLIPS", "12"))
+FULL_CREPE_CLIPS = int(os.environ.get("PITCH_BENCH_FULL_CREPE_CLIPS", "2"))
+TRACKERS = os.environ.get("PITCH_BENCH_TRACKERS", "pesto,crepe-tiny,pyin,crepe").split(",")
+
+# (GM program, name, median MIDI pitch to move the melody to)
+INSTRUMENTS = [
+    (53, "voice", 64),
+    (40, "violin", 74),
+    (73, "flute", 79),
+    (56, "trumpet", 70),
+    (71, "clarinet", 67),
+    (42, "cello", 52),
+    (68, "oboe", 74),
+    (65, "alto sax", 63),
+]
+
+
+@dataclass
+class Clip:
+    name: str
+    condition: str  # clean | noise | reverb | real
+    wav: Path
+    ref_times: np.ndarray
+    ref_f0: np.ndarray  # 0 = unvoiced
+    ref_notes: np.ndarray | None  # (n, 3): onset_s, offset_s, midi
+
+
+# ---------------------------------------------------------------------------------------------
+# melodies
+# ---------------------------------------------------------------------------------------------
+def _monophonic(notes: list[tuple[int, float, float]]) -> list[tuple[int, float, float]]:
+    notes = sorted(notes, key=lambda n: (n[1], -n[0]))
+    out: list[tuple[int, float, float]] = []
+    for pitch, onset, offset in notes:
+        if out and onset < out[-1][1] + 1e-6:
+            continue  # a chord: keep the top note
+        if out and out[-1][2] > onset:
+            out[-1] = (out[-1][0], out[-1][1], onset)
+        out.append((pitch, onset, offset))
+    return [n for n in out if n[2] - n[1] >= 0.05]
+
+
+def _cut(notes, *, lead_s=0.3):
+    start = notes[0][1]
+    cut = [(p, a - start + lead_s, b - start + lead_s) for p, a, b in notes if b - start <= CLIP_S - 0.5]
+    return cut
+
+
+def nottingham_melodies(count: int) -> list[tuple[str, list]]:
+    import pretty_midi
+
+    files = sorted(glob.glob(str(SHARED / "nottingham" / "MIDI" / "*.mid")))
+    chosen = files[:: max(1, len(files) // (count * 2))][: count * 2]
+    out = []
+    for path in chosen:
+        try:
+            midi = pretty_midi.PrettyMIDI(path)
+        except Exception:
+            continue
+        melody = midi.instruments[0]
+        notes = _monophonic([(n.pitch, n.start, n.end) for n in melody.notes])
+        if len(notes) >= 12:
+            out.append((f"nottingham/{Path(path).stem}", _cut(notes)))
+        if len(out) == count:
+            break
+    return out
+
+
+def corpus_melodies(composer: str, count: int, *, rng: np.random.Generator) -> list[tuple[str, list]]:
+    import warnings
+
+    from music21 import corpus
+
+    out = []
+    files = corpus.getComposer(composer)
+    for path in files:
+        first = Path(path).stem.split("-")[0]
+        base = int(first) if first.isdigit() else 1  # O'Neill files number their tunes from the file's range
+        for number in (base, base + 2, base + 4, base + 7):
+            if len(out) == count:
+                return out
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    score = corpus.parse(path, number=number)
+            except Exception:
+                continue
+            bpm = float(rng.uniform(90, 140))
+            notes = []
+            for n in score.flatten().notes:
+                if n.isChord:
+                    n = n.notes[-1]
+                onset = float(n.getOffsetInHierarchy(score)) * 60.0 / bpm
+                notes.append((int(n.pitch.midi), onset, onset + float(n.quarterLength) * 60.0 / bpm))
+            notes = _monophonic(notes)
+            if len(notes) >= 12:
+                out.append((f"{composer}/{Path(path).stem}-{number}", _cut(notes)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering with exact ground truth
+# ---------------------------------------------------------------------------------------------
+def rearticulate(notes, *, gap_s: float = 0.04):
+    """End a note ``gap_s`` early when the next one has the same pitch: players re-articulate a
+    repeated note (a new bow, breath or tongue stroke); tied-sounding repeats are one note to the ear."""
+    out = []
+    for index, (pitch, onset, offset) in enumerate(notes):
+        following = notes[index + 1] if index + 1 < len(notes) else None
+        if following and following[0] == pitch and following[1] - offset < gap_s and offset - onset > 2.5 * gap_s:
+            offset = following[1] - gap_s
+        out.append((pitch, onset, offset))
+    return out
+
+
+def vibrato_cents(t_in_note: np.ndarray, *, rate_hz: float, depth_cents: float, delay_s: float = 0.15) -> np.ndarray:
+    ramp = np.clip((t_in_note - delay_s) / 0.1, 0.0, 1.0)
+    return depth_cents * ramp * np.sin(2 * np.pi * rate_hz * np.maximum(t_in_note - delay_s, 0.0))
+
+
+def write_melody_midi(path: Path, notes, *, program: int, vibrato: tuple[float, float] | None) -> None:
+    """A MIDI file of ``notes`` [(pitch, onset_s, offset_s)] at 120 bpm with pitch-bend vibrato."""
+    import mido
+
+    tpb = 480
+    per_s = tpb * 2  # 120 bpm
+    events = [(0, 0, mido.Message("program_change", program=program, channel=0))]
+    previous_offset = -1.0
+    for pitch, onset, offset in notes:
+        if onset - previous_offset < 0.005:  # legato: a monophonic instrument stops the old note (no release tail)
+            events.append((round(onset * per_s), 0, mido.Message("control_change", control=120, value=0, channel=0)))
+        previous_offset = offset
+        events.append((round(onset * per_s), 1, mido.Message("pitchwheel", pitch=0, channel=0)))
+        events.append((round(onset * per_s), 2, mido.Message("note_on", note=pitch, velocity=90, channel=0)))
+        events.append((round(offset * per_s), 0, mido.Message("note_off", note=pitch, velocity=0, channel=0)))
+        if vibrato:
+            rate_hz, depth = vibrato
+            for t in np.arange(onset + 0.01, offset, 0.01):
+                cents = float(vibrato_cents(np.array([t - onset]), rate_hz=rate_hz, depth_cents=depth)[0])
+                events.append((round(t * per_s), 1, mido.Message("pitchwheel", pitch=int(round(cents / 200 * 8191)), channel=0)))
+    events.sort(key=lambda e: (e[0], e[1]))
+    midi = mido.MidiFile(ticks_per_beat=tpb)
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=500000, time=0))
+    now = 0
+    for tick, _order, message in events:
+        track.append(message.copy(time=tick - now))
+        now = tick
+    midi.save(str(path))
+
+
+def render_midi(midi_path: Path, wav_path: Path) -> np.ndarray:
+    import soundfile
+
+    subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.7", "-F", str(wav_path), "-r", str(RATE), SOUNDFONT, str(midi_path)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    audio, rate = soundfile.read(str(wav_path), dtype="float32", always_2d=True)
+    assert rate == RATE
+    mono = audio.mean(axis=1)
+    soundfile.write(str(wav_path), mono, RATE)
+    return mono
+
+
+def reference_f0(notes, duration_s: float, vibrato: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    times = np.arange(int(duration_s / HOP_S) + 1) * HOP_S
+    f0 = np.zeros_like(times)
+    for pitch, onset, offset in notes:
+        inside = (times >= onset) & (times < offset)
+        cents = np.zeros(inside.sum())
+        if vibrato:
+            # the synth applies the bend values of the 10 ms grid: use the value in force at each frame
+            held = np.floor((times[inside] - onset) / 0.01) * 0.01
+            cents = np.where(held >= 0.01, vibrato_cents(held, rate_hz=vibrato[0], depth_cents=vibrato[1]), 0.0)
+            cents = np.round(cents / 200 * 8191) / 8191 * 200
+        f0[inside] = 440.0 * 2 ** ((pitch + cents / 100 - 69) / 12)
+    return times, f0
+
+
+def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n)
+    spectrum[1:] /= np.sqrt(freqs[1:])
+    spectrum[0] = 0
+    noise = np.fft.irfft(spectrum, n)
+    return noise / (np.std(noise) + 1e-12)
+
+
+def room_impulse(rng: np.random.Generator, *, rt60_s: float = 0.5) -> np.ndarray:
+    n = int(rt60_s * 1.2 * RATE)
+    t = np.arange(n) / RATE
+    tail = rng.standard_normal(n) * np.exp(-6.9 * t / rt60_s) * 0.25
+    tail[: int(0.005 * RATE)] = 0  # first reflections arrive after 5 ms
+    impulse = tail
+    impulse[0] = 1.0
+    return impulse / np.sqrt(np.sum(impulse**2))
+
+
+def build_synthetic() -> list[Clip]:
+    import soundfile
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    manifest = DATA / "manifest.json"
+    if manifest.exists():
+        return _load_manifest(manifest)
+    rng = np.random.default_rng(4)
+    melodies = (nottingham_melodies(N_NOTTINGHAM) + corpus_melodies("essenFolksong", N_ESSEN, rng=rng)
+                + corpus_melodies("oneills1850", N_ONEILL, rng=rng))
+    entries = []
+    for index, (name, notes) in enumerate(melodies):
+        program, instrument, centre = INSTRUMENTS[index % len(INSTRUMENTS)]
+        shift = int(round((centre - np.median([p for p, _, _ in notes])) / 12.0)) * 12
+        notes = [(p + shift, a, b) for p, a, b in notes]
+        notes = rearticulate(notes)
+        vibrato = (float(rng.uniform(5.0, 6.5)), float(rng.uniform(25, 60))) if index % 2 == 0 else None
+        stem = f"{index:02d}"
+        write_melody_midi(DATA / f"{stem}.mid", notes, program=program, vibrato=vibrato)
+        clean = render_midi(DATA / f"{stem}.mid", DATA / f"{stem}-clean.wav")
+        duration = len(clean) / RATE
+        times, f0 = reference_f0(notes, duration, vibrato)
+        signal_rms = np.sqrt(np.mean(clean[clean != 0] ** 2)) if np.any(clean) else 1e-3
+        noisy = clean + pink_noise(len(clean), rng) * signal_rms / 10 ** (20 / 20)
+        soundfile.write(str(DATA / f"{stem}-noise.wav"), noisy.astype(np.float32), RATE)
+        wet = np.convolve(clean, room_impulse(rng))[: len(clean)]
+        wet *= np.max(np.abs(clean)) / (np.max(np.abs(wet)) + 1e-12)
+        soundfile.write(str(DATA / f"{stem}-reverb.wav"), wet.astype(np.float32), RATE)
+        np.savez(DATA / f"{stem}-ref.npz", times=times, f0=f0, notes=np.array([(a, b, p) for p, a, b in notes], float))
+        entries.append({"stem": stem, "melody": name, "instrument": instrument, "vibrato": vibrato})
+    manifest.write_text(json.dumps(entries, indent=1))
+    return _load_manifest(manifest)
+
+
+def _load_manifest(manifest: Path) -> list[Clip]:
+    clips = []
+    import soundfile
+
+    for entry in json.loads(manifest.read_text()):
+        ref = np.load(DATA / f"{entry['stem']}-ref.npz")
+        # FluidSynth starts sounding a few ms after the MIDI time (its 64-sample blocks): measured on the
+        # first note of the clean render and added to the reference times
+        clean, _rate = soundfile.read(str(DATA / f"{entry['stem']}-clean.wav"), dtype="float32")
+        sounding = np.flatnonzero(np.abs(clean) > 1e-4)
+        latency = float(np.clip(sounding[0] / RATE - ref["notes"][0, 0], 0.0, 0.02)) if len(sounding) else 0.0
+        notes = ref["notes"].copy()
+        notes[:, :2] += latency
+        for condition in ("clean", "noise", "reverb"):
+            name = f"{entry['stem']} {entry['melody']} {entry['instrument']}{' vib' if entry['vibrato'] else ''}"
+            clips.append(Clip(name, condition, DATA / f"{entry['stem']}-{condition}.wav", ref["times"] + latency,
+                              ref["f0"], notes))
+    return clips
+
+
+def real_clips() -> list[Clip]:
+    base = SHARED / "f0-audio"
+    clips = []
+    if (base / "vocadito").exists():
+        f0 = np.loadtxt(base / "vocadito/Annotations/F0/vocadito_1_f0.csv", delimiter=",")
+        notes = np.loadtxt(base / "vocadito/Annotations/Notes/vocadito_1_notesA1.csv", delimiter=",")
+        ref_notes = np.column_stack([notes[:, 0], notes[:, 0] + notes[:, 2], 69 + 12 * np.log2(notes[:, 1] / 440)])
+        clips.append(Clip("vocadito_1", "real", base / "vocadito/Audio/vocadito_1.wav", f0[:, 0], f0[:, 1], ref_notes))
+    stem = base / "mdb_stem_synth"
+    if stem.exists():
+        f0 = np.loadtxt(stem / "annotation_stems/AClassicEducation_NightOwl_STEM_08.RESYN.csv", delimiter=",")
+        clips.append(Clip("mdb_stem_synth NightOwl", "real", stem / "audio_stems/AClassicEducation_NightOwl_STEM_08.RESYN.wav",
+                          f0[:, 0], f0[:, 1], None))
+    tonas = base / "tonas/Deblas"
+    if tonas.exists():
+        f0 = np.loadtxt(tonas / "01-D_AMairena.f0.Corrected")
+        notes = np.loadtxt(tonas / "01-D_AMairena.notes.Corrected", delimiter=",", skiprows=1, ndmin=2)
+        ref_notes = np.column_stack([notes[:, 0], notes[:, 0] + notes[:, 1], notes[:, 2]])
+        clips.append(Clip("tonas 01-D_AMairena", "real", tonas / "01-D_AMairena.wav", f0[:, 0], f0[:, 2], ref_notes))
+    return clips
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation
+# ---------------------------------------------------------------------------------------------
+def evaluate(tracker_name: str, clip: Clip) -> dict:
+    import mir_eval
+    import soundfile
+
+    from tutor.pitch import get_tracker, to_model_rate
+    from tutor.transcription import notes_from_track
+
+    tracker = get_tracker(tracker_name, device="cpu")
+    audio, rate = soundfile.read(str(clip.wav), dtype="float32", always_2d=True)
+    duration = len(audio) / rate
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    audio16 = to_model_rate(audio, rate)
+    track = tracker.track(audio16, RATE)
+    notes = notes_from_track(track, audio16)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    est_f0 = np.where(track.voiced, track.f0_hz, -track.f0_hz)  # MIREX convention: a pitch guess on unvoiced frames
+    ref_v, ref_c, est_v, est_c = mir_eval.melody.to_cent_voicing(clip.ref_times, clip.ref_f0, track.times_s, est_f0)
+    # raw pitch/chroma accuracy: the pitch on every reference-voiced frame, whatever the voicing decision
+    result = {
+        "rpa": mir_eval.melody.raw_pitch_accuracy(ref_v, ref_c, est_v, est_c),
+        "rca": mir_eval.melody.raw_chroma_accuracy(ref_v, ref_c, est_v, est_c),
+        "vr": mir_eval.melody.voicing_recall(ref_v, est_v),
+        "vfa": mir_eval.melody.voicing_false_alarm(ref_v, est_v),
+        "duration_s": duration, "cpu_s": cpu, "wall_s": wall,
+    }
+    if clip.ref_notes is not None and len(clip.ref_notes):
+        ref_int = clip.ref_notes[:, :2]
+        ref_hz = 440.0 * 2 ** ((clip.ref_notes[:, 2] - 69) / 12)
+        if notes:
+            est_int = np.array([[n.onset_s, n.offset_s] for n in notes])
+            est_hz = np.array([440.0 * 2 ** ((n.pitch + n.cents / 100 - 69) / 12) for n in notes])
+            _p, _r, onset_f1, _o = mir_eval.transcription.precision_recall_f1_overlap(
+                ref_int, ref_hz, est_int, est_hz, onset_tolerance=0.05, pitch_tolerance=50.0, offset_ratio=None)
+            _p, _r, note_f1, _o = mir_eval.transcription.precision_recall_f1_overlap(
+                ref_int, ref_hz, est_int, est_hz, onset_tolerance=0.05, pitch_tolerance=50.0)
+        else:
+            onset_f1 = note_f1 = 0.0
+        result["onset_f1"] = onset_f1
+        result["note_f1"] = note_f1
+    return result
+
+
+def _mean(rows: list[dict], key: str) -> float:
+    values = [r[key] for r in rows if key in r and r[key] == r[key]]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def summarize(rows: list[dict]) -> dict:
+    audio = sum(r["duration_s"] for r in rows)
+    return {
+        "clips": len(rows), "audio_s": audio,
+        **{key: _mean(rows, key) for key in ("rpa", "rca", "vr", "vfa", "onset_f1", "note_f1")},
+        "rtf_cpu": sum(r["cpu_s"] for r in rows) / audio, "rtf_wall": sum(r["wall_s"] for r in rows) / audio,
+    }
+
+
+def stream_benchmark(clips: list[Clip]) -> dict:
+    import soundfile
+
+    from tutor.pitch import PestoStream, measure_stream_latency
+
+    cpu = audio_s = 0.0
+    for clip in clips:
+        audio, rate = soundfile.read(str(clip.wav), dtype="float32")
+        stream = PestoStream(sample_rate=rate)
+        start = time.process_time()
+        for i in range(0, len(audio), 512):  # 32 ms blocks, as a worker reads them from the ring buffer
+            stream.push(audio[i:i + 512])
+        cpu += time.process_time() - start
+        audio_s += len(audio) / rate
+    return {"rtf_cpu": cpu / audio_s, "audio_s": audio_s, **measure_stream_latency(sample_rate=RATE)}
+
+
+def main() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    synthetic = build_synthetic()
+    print(f"synthetic set: {len(synthetic)} clips in {DATA} ({time.perf_counter() - started:.0f} s)", flush=True)
+    real = real_clips()
+    by_condition = {c: [clip for clip in synthetic if clip.condition == c] for c in ("clean", "noise", "reverb")}
+    plan = {"clean": by_condition["clean"], "noise": by_condition["noise"][:CONDITION_CLIPS],
+            "reverb": by_condition["reverb"][:CONDITION_CLIPS]}
+    results: dict = {"trackers": {}, "per_clip": {}}
+    for name in TRACKERS:
+        from tutor.pitch import get_tracker
+
+        get_tracker(name, device="cpu").track(np.zeros(RATE, np.float32) + 0.01 * np.sin(np.arange(RATE) * 0.2), RATE)  # warm-up
+        results["trackers"][name] = {}
+        for condition, clips in list(plan.items()) + [("real", real)]:
+            if name == "crepe" and condition in ("noise", "reverb"):
+                continue
+            if name == "crepe" and condition == "clean":
+                clips = clips[:FULL_CREPE_CLIPS]
+            if name == "crepe" and condition == "real":
+                clips = [clip for clip in clips if "vocadito" not in clip.name]  # 33 s: ~4 CPU-minutes
+            rows = []
+            for clip in clips:
+                row = evaluate(name, clip)
+                row["clip"] = clip.name
+                rows.append(row)
+            if condition == "real":
+                for row in rows:
+                    results["trackers"][name][f"real:{row['clip']}"] = summarize([row])
+            else:
+                results["trackers"][name][condition] = summarize(rows)
+            results["per_clip"][f"{name}/{condition}"] = rows
+            print(f"{name:10s} {condition:7s} {json.dumps({k: round(v, 3) for k, v in summarize(rows).items()})}", flush=True)
+    results["stream"] = stream_benchmark(by_condition["clean"][:10])
+    print("pesto stream", json.dumps({k: round(v, 4) for k, v in results["stream"].items()}), flush=True)
+    results["table"] = table(results)
+    results["seconds"] = time.perf_counter() - started
+    save("pitch", results)
+    print(results["table"])
+
+
+def table(results: dict) -> str:
+    lines = ["| tracker | data | clips | RPA | RCA | VR | VFA | onset F1 | note F1 | RTF cpu | RTF wall |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, sets in results["trackers"].items():
+        for data, s in sets.items():
+            lines.append(f"| {name} | {data} | {s['clips']} | {s['rpa']:.3f} | {s['rca']:.3f} | {s['vr']:.3f} | {s['vfa']:.3f} | "
+                         f"{s['onset_f1']:.3f} | {s['note_f1']:.3f} | {s['rtf_cpu']:.3f} | {s['rtf_wall']:.3f} |")
+    stream = results.get("stream")
+    if stream:
+        lines.append(f"\nPESTO streaming (32 ms blocks, {stream['audio_s']:.0f} s audio): RTF cpu {stream['rtf_cpu']:.3f}; "
+                     f"frame latency {stream['frame_latency_s'] * 1000:.1f} ms, pitch-change latency "
+                     f"{stream['pitch_change_latency_s'] * 1000:.1f} ms, onset latency {stream['onset_latency_s'] * 1000:.1f} ms")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

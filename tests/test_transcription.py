@@ -1,0 +1,243 @@
+"""Pitch tracking and note transcription on FluidSynth renders with exact ground truth and on vocadito."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from tests.bench.bench_pitch import RATE, rearticulate, reference_f0, render_midi, write_melody_midi
+from tests.conftest import REPO, shared
+from tutor.pitch import HOP_S, F0Track
+from tutor.transcription import notes_from_track, transcribe, transcribe_file
+
+needs_fluidsynth = pytest.mark.skipif(
+    shutil.which("fluidsynth") is None or not Path("/usr/share/sounds/sf2/FluidR3_GM.sf2").exists(),
+    reason="fluidsynth and FluidR3_GM.sf2 are needed to render test clips")
+
+
+def _render(tmp_path: Path, name: str, notes, *, program: int, vibrato=None) -> Path:
+    midi = tmp_path / f"{name}.mid"
+    write_melody_midi(midi, notes, program=program, vibrato=vibrato)
+    wav = tmp_path / f"{name}.wav"
+    render_midi(midi, wav)
+    return wav
+
+
+def _onset_f1(ref_notes, played, *, offsets: bool = False) -> float:
+    import mir_eval
+
+    if not played:
+        return 0.0
+    ref_int = np.array([[a, b] for _p, a, b in ref_notes])
+    ref_hz = np.array([440.0 * 2 ** ((p - 69) / 12) for p, _a, _b in ref_notes])
+    est_int = np.array([[n.onset_s, n.offset_s] for n in played])
+    est_hz = np.array([440.0 * 2 ** ((n.pitch + n.cents / 100 - 69) / 12) for n in played])
+    return mir_eval.transcription.precision_recall_f1_overlap(
+        ref_int, ref_hz, est_int, est_hz, onset_tolerance=0.05, pitch_tolerance=50.0,
+        offset_ratio=0.2 if offsets else None)[2]
+
+
+# a folk-like phrase on a clarinet, with a 60 ms grace note, a leap and a rest
+MELODY = [(67, 0.30, 0.60), (69, 0.60, 0.90), (71, 0.90, 1.40), (72, 1.50, 1.56), (74, 1.56, 2.10),
+          (79, 2.10, 2.60), (76, 2.60, 2.90), (74, 3.20, 3.80)]
+
+
+@needs_fluidsynth
+def test_melody_notes_and_intonation(tmp_path):
+    wav = _render(tmp_path, "melody", MELODY, program=71)
+    result = transcribe_file(wav, device="cpu")
+    assert result.sample_rate == RATE
+    assert _onset_f1(MELODY, result.notes) >= 0.85, [(n.pitch, n.onset_s) for n in result.notes]
+    assert [n.pitch for n in result.notes] == [p for p, _a, _b in MELODY]
+    for note in result.notes:
+        assert abs(note.cents) < 15  # the synth plays in tune
+        assert 0.0 < note.confidence <= 1.0
+    performance = result.performance
+    assert performance.is_audio and performance.pitch_track is not None
+    assert performance.source_path == wav
+
+
+@needs_fluidsynth
+def test_vibrato_is_one_note_and_repeated_notes_are_separate(tmp_path):
+    # a held A4 with +-50 cents of vibrato at 5.5 Hz, then four repeated D5s (re-bowed: 40 ms breaks)
+    notes = rearticulate([(69, 0.3, 2.0)] + [(74, 2.0 + 0.3 * i, 2.3 + 0.3 * i) for i in range(4)])
+    wav = _render(tmp_path, "vibrato", notes, program=40, vibrato=(5.5, 50.0))
+    result = transcribe_file(wav, device="cpu")
+    pitches = [n.pitch for n in result.notes]
+    assert pitches == [69, 74, 74, 74, 74], [(n.pitch, n.onset_s, n.offset_s) for n in result.notes]
+    held = result.notes[0]
+    assert abs(held.onset_s - 0.3) < 0.06 and abs(held.offset_s - 2.0) < 0.1
+    assert abs(held.cents) < 15  # the median over a symmetric vibrato is the note
+    assert _onset_f1(notes, result.notes) >= 0.99
+
+
+@needs_fluidsynth
+def test_scoop_takes_the_pitch_where_it_settles(tmp_path):
+    import mido
+
+    midi = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    track.append(mido.Message("program_change", program=53, time=0))
+    track.append(mido.Message("pitchwheel", pitch=-6144, time=0))  # 150 cents flat
+    track.append(mido.Message("note_on", note=64, velocity=90, time=288))  # 0.3 s at 120 bpm
+    for step in range(1, 11):  # slides up over 100 ms
+        track.append(mido.Message("pitchwheel", pitch=int(-6144 * (1 - step / 10)), time=19))
+    track.append(mido.Message("note_off", note=64, velocity=0, time=960))
+    path = tmp_path / "scoop.mid"
+    midi.save(str(path))
+    render_midi(path, tmp_path / "scoop.wav")
+    result = transcribe_file(tmp_path / "scoop.wav", device="cpu")
+    assert [n.pitch for n in result.notes] == [64]
+    assert abs(result.notes[0].cents) < 15
+
+
+def test_segmentation_handles_octave_slips_breaths_and_short_notes():
+    """The note logic on a made-up pitch track: octave slips stay inside the note, a low-confidence
+    breath makes no note, a 60 ms note survives."""
+    n = 300
+    times = np.arange(n) * HOP_S
+    f0 = np.zeros(n)
+    conf = np.zeros(n)
+    level = np.full(n, -80.0)
+
+    def put(start_s, end_s, midi, confidence=0.9):
+        frames = (times >= start_s) & (times < end_s)
+        f0[frames] = 440.0 * 2 ** ((midi - 69) / 12)
+        conf[frames] = confidence
+        level[frames] = -20.0
+
+    put(0.10, 1.00, 60.1)
+    f0[(times >= 0.40) & (times < 0.44)] *= 2.0  # tracker jumps an octave up for 40 ms
+    f0[(times >= 0.70) & (times < 0.72)] *= 0.5  # and an octave down for 20 ms
+    put(1.20, 1.26, 67.0)  # a 60 ms note
+    put(1.26, 1.90, 65.0)
+    put(2.10, 2.50, 70.0, confidence=0.1)  # breath noise: tracker not confident
+    level[(times >= 2.10) & (times < 2.50)] = -45.0
+    voiced = conf >= 0.5
+    track = F0Track(times_s=times, f0_hz=f0, confidence=conf, voiced=voiced, level_db=level, tracker="test")
+    notes = notes_from_track(track)
+    assert [n.pitch for n in notes] == [60, 67, 65], [(n.pitch, n.onset_s, n.offset_s) for n in notes]
+    assert abs(notes[0].cents - 10.0) < 2.0
+    assert abs(notes[1].onset_s - 1.20) < 0.015 and abs(notes[1].offset_s - 1.26) < 0.015
+
+
+def test_silence_gives_no_notes(tmp_path):
+    quiet = (np.random.default_rng(0).standard_normal(RATE * 2) * 1e-4).astype(np.float32)
+    assert transcribe(quiet, RATE, device="cpu").notes == ()
+    path = tmp_path / "silence.wav"
+    soundfile.write(str(path), np.zeros(RATE, np.float32), RATE)
+    assert transcribe_file(path, device="cpu").notes == ()
+
+
+@needs_fluidsynth
+def test_stereo_and_other_sample_rates(tmp_path):
+    wav = _render(tmp_path, "short", MELODY[:3], program=73)
+    audio, rate = soundfile.read(str(wav), dtype="float32")
+    import soxr
+
+    audio44 = soxr.resample(audio, rate, 44100)
+    stereo = np.column_stack([audio44, audio44 * 0.5])
+    path = tmp_path / "stereo.flac"
+    soundfile.write(str(path), stereo, 44100)
+    result = transcribe_file(path, device="cpu")
+    assert result.sample_rate == 44100
+    assert [n.pitch for n in result.notes] == [67, 69, 71]
+
+
+def test_vocadito_accuracy():
+    """Real singing (vocadito 1, first 15 s): pitch accuracy against its f0 annotation and notes
+    against annotator A1."""
+    import mir_eval
+
+    base = shared("f0-audio", "vocadito")
+    audio, rate = soundfile.read(str(base / "Audio/vocadito_1.wav"), dtype="float32")
+    clip_s = 15.0
+    result = transcribe(audio[: int(clip_s * rate)], rate, device="cpu")
+    ref = np.loadtxt(base / "Annotations/F0/vocadito_1_f0.csv", delimiter=",")
+    keep = ref[:, 0] < clip_s - 0.1
+    f0 = result.f0
+    est = np.where(f0.voiced, f0.f0_hz, -f0.f0_hz)
+    scores = mir_eval.melody.evaluate(ref[keep, 0], ref[keep, 1], f0.times_s, est)
+    assert scores["Raw Pitch Accuracy"] >= 0.85, scores
+    assert scores["Voicing Recall"] >= 0.8, scores
+    notes = np.loadtxt(base / "Annotations/Notes/vocadito_1_notesA1.csv", delimiter=",")
+    inside = notes[:, 0] + notes[:, 2] < clip_s - 0.2
+    ref_notes = [(69 + 12 * np.log2(hz / 440), onset, onset + length) for onset, hz, length in notes[inside]]
+    played = [n for n in result.notes if n.offset_s < clip_s - 0.2]
+    assert _onset_f1(ref_notes, played) >= 0.5
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tutor", "transcribe", *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+
+
+@needs_fluidsynth
+def test_cli_json_midi_and_f0(tmp_path):
+    wav = _render(tmp_path, "cli", MELODY[:4], program=71)
+    out_mid, out_csv = tmp_path / "notes.mid", tmp_path / "f0.csv"
+    done = _cli(str(wav), "--tracker", "pesto", "--device", "cpu", "--json", "-o", str(out_mid), "--f0", str(out_csv))
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert set(data) == {"tracker", "sample_rate", "notes"}
+    assert data["tracker"] == "pesto" and data["sample_rate"] == RATE
+    assert [n["pitch"] for n in data["notes"]] == [67, 69, 71, 72]
+    for note in data["notes"]:
+        assert set(note) == {"onset", "offset", "pitch", "cents", "confidence"}
+        assert isinstance(note["pitch"], int) and note["offset"] > note["onset"]
+    import mido
+
+    midi_notes = [m.note for m in mido.MidiFile(str(out_mid)) if m.type == "note_on" and m.velocity > 0]
+    assert midi_notes == [67, 69, 71, 72]
+    lines = out_csv.read_text().splitlines()
+    assert lines[0] == "time_s,f0_hz,confidence,voiced" and len(lines) > 100
+
+
+def test_cli_bad_input_exits_2(tmp_path):
+    corrupt = tmp_path / "take.wav"
+    corrupt.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage that is not audio" * 3)
+    done = _cli(str(corrupt), "--json")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "take.wav" in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""
+    missing = _cli(str(tmp_path / "nothing.flac"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_silent_file_cli_gives_empty_list(tmp_path):
+    path = tmp_path / "silence.wav"
+    soundfile.write(str(path), np.zeros(RATE // 2, np.float32), RATE)
+    done = _cli(str(path), "--json", "--tracker", "pyin")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"tracker": "pyin", "sample_rate": RATE, "notes": []}
+
+
+def test_pesto_stream_frames_follow_the_input():
+    from tutor.pitch import PestoStream
+
+    rate = 16000
+    t = np.arange(rate) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+    stream = PestoStream(sample_rate=rate, device="cpu")
+    got = [stream.push(tone[i:i + 300]) for i in range(0, len(tone), 300)]  # blocks that are not hops
+    times = np.concatenate([g.times_s for g in got])
+    f0 = np.concatenate([g.f0_hz for g in got])
+    voiced = np.concatenate([g.voiced for g in got])
+    assert len(times) == len(tone) // stream.hop
+    assert np.allclose(np.diff(times), HOP_S)
+    settled = voiced[10:]
+    assert settled.mean() > 0.9
+    assert np.median(np.abs(1200 * np.log2(f0[10:][settled] / 440.0))) < 10
+
+
+def test_reference_f0_helper_is_exact():
+    times, f0 = reference_f0([(69, 0.1, 0.2)], 0.3, None)
+    assert np.allclose(f0[(times >= 0.1) & (times < 0.2)], 440.0) and f0[times >= 0.2].max() == 0
