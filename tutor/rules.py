@@ -394,7 +394,10 @@ def _out_of_key(ctx: Context) -> Iterable[Finding]:
                 continue
             # another voice holding the same pitch class at this moment makes it a chord note of a
             # borrowed or applied chord (for example a secondary dominant)
-            if _in_chromatic_chord(ctx, note, voice):
+            # a note of an applied or borrowed chord; in the outer voices it must also move on like
+            # a chromatic tone (inner voices are freer, as in Bach's chorales)
+            inner = 0 < ctx.voices.index(voice) < len(ctx.voices) - 1
+            if _in_chromatic_chord(ctx, note, voice) and (inner or _resolves_like_chromatic(voice, index, local)):
                 continue
             options = sorted({(note.pitch + d) for d in (-1, 1) if (note.pitch + d) % 12 in local.scale})
             suggestion = (" or ".join(pitch_name(p) for p in options) + f" (in {local.name})") if options else "a note of the key"
@@ -402,6 +405,18 @@ def _out_of_key(ctx: Context) -> Iterable[Finding]:
                            f"{pitch_name(note.pitch)} is not in {local.name} and is neither a chromatic passing or "
                            f"neighbour note nor part of a modulation ({_where(note)})",
                            f"use {suggestion}, or make it lead by step to the next note")
+
+
+def _resolves_like_chromatic(voice: Voice, index: int, key: Key) -> bool:
+    """A raised note (a semitone above a scale note) moves on up or stays; a lowered note moves on
+    down or stays: how the chromatic tone of an applied or borrowed chord behaves."""
+    note = voice.notes[index]
+    after = _next_note(voice, index)
+    if after is None:
+        return False
+    step = after.pitch - note.pitch
+    raised = (note.pitch - 1) % 12 in key.scale
+    return step == 0 or (0 < step <= 2 if raised else -2 <= step < 0)
 
 
 def _in_chromatic_chord(ctx: Context, note: Note, voice: Voice) -> bool:
