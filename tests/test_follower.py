@@ -110,3 +110,15 @@ def test_real_performance_followed_note_by_note():
             hits += abs(follower.chord - chord_of[onset_of[sid]]) <= 1
     assert hits / total >= 0.95, hits / total
     assert float(np.median(times)) < 0.005  # generous: the benchmark reports the real figure
+
+
+def test_note_off_reports_a_note_let_go_too_soon():
+    score = make_score([(0.0, [60], 1.0), (1.0, [62], 1.0), (2.0, [64], 2.0), (4.0, [65], 4.0)])
+    follower = ScoreFollower(score, mode="play-along", bpm=60)
+    follower.feed_onset(onset_s=0.0, pitch=60)
+    assert follower.note_off(pitch=60, time_s=0.9) == []
+    follower.feed_onset(onset_s=1.0, pitch=62)
+    follower.note_off(pitch=62, time_s=1.9)
+    follower.feed_onset(onset_s=2.0, pitch=64)
+    events = follower.note_off(pitch=64, time_s=2.3)  # a half note held for 0.3 s
+    assert types(events) == ["short"] and events[0].note_id == score.notes[2].id

@@ -3,7 +3,8 @@
 Fed the notes as they are played (``feed``: a ``PlayedNote`` from a MIDI keyboard, or an onset and
 pitch from the microphone's pitch tracker), the follower keeps the score position and returns the
 events that the offline assessment would give (``tutor.assessment.Event``: ``correct``,
-``wrong_pitch``, ``missed``, ``extra``, ``early``, ``late``, ``restart``, ``sharp``, ``flat``).
+``wrong_pitch``, ``missed``, ``extra``, ``early``, ``late``, ``restart``, ``sharp``, ``flat``; and
+``short``/``long`` when told of the key's release with ``note_off``).
 
 Modes:
 
@@ -44,7 +45,7 @@ from tutor.alignment import (
     group_chords,
     is_pause,
 )
-from tutor.assessment import LEVELS, Event, beat_ql, pitch_name
+from tutor.assessment import HELD_MIN_S, LEVELS, Event, beat_ql, pitch_name
 from tutor.music import Note, PlayedNote, Score
 
 MODES = ("play-along", "wait")
@@ -76,6 +77,7 @@ class ScoreFollower:
         self._lo = 0
         self._last_onset_s: float | None = None
         self._steps: list[float] = []  # recent time steps between played notes
+        self._sounding: dict[int, tuple[int, float, PlayedNote]] = {}  # pitch -> (score note, onset) until note-off
         self.chord = -1  # chord index the student is at (-1: not started)
         self._played: list[set[int]] = [set() for _ in range(self.n_chords)]  # score notes done, per chord
         self._reported_missed: set[int] = set()
@@ -124,6 +126,25 @@ class ScoreFollower:
         if self.mode == "wait":
             return self._feed_wait(note)
         return self._feed_follow(note)
+
+    def note_off(self, *, pitch: int, time_s: float) -> list[Event]:
+        """A key released (MIDI note-off): ``short`` or ``long`` when the note was held far from
+        its written length at the student's tempo (notes of HELD_MIN_S or more, as offline)."""
+        held = self._sounding.pop(int(pitch), None)
+        if held is None:
+            return []
+        index, onset_s, note = held
+        written = self.notes[index]
+        expected_s = written.duration_ql * self._spq
+        duration = time_s - onset_s
+        played = PlayedNote(pitch=int(pitch), onset_s=onset_s, offset_s=time_s)
+        if expected_s >= HELD_MIN_S and duration < self.tolerances.short_ratio * expected_s:
+            return [self._event("short", None, played, f"held {duration:.2f} s of {expected_s:.2f} s", score_note=written,
+                                deviation_ms=(duration - expected_s) * 1000)]
+        if expected_s >= HELD_MIN_S and duration > self.tolerances.long_ratio * expected_s + 0.3:
+            return [self._event("long", None, played, f"held {duration:.2f} s instead of {expected_s:.2f} s", score_note=written,
+                                deviation_ms=(duration - expected_s) * 1000)]
+        return []
 
     def finish(self) -> list[Event]:
         """Call at the end of the take: the notes never played are missed."""
@@ -266,6 +287,7 @@ class ScoreFollower:
             events.append(self._event(kind, None, note, f"{abs(note.cents):.0f} cents {kind}", score_note=expected_note, cents=note.cents))
         if not events:
             events.append(self._event("correct", None, note, "correct", score_note=expected_note))
+        self._sounding[note.pitch] = (index, note.onset_s, note)
         return events
 
     def _missed_in(self, chord: int) -> list[Event]:
