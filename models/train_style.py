@@ -211,7 +211,8 @@ def write_card(results: dict) -> None:
 
 `models/style.py`, weights `models/weights/style.pt`, trained by `python -m models.train_style` (one
 command, CPU, {results['train_seconds'] / 60:.0f} min on a shared 2-core machine including feature extraction from cache;
-the first run also parses the corpus, about 20-30 min, cached in `models/.cache/style`).
+the first run also parses the corpus with music21: about 40 min on this shared 2-core machine, cached in
+`models/.cache/style`).
 
 ## What it predicts
 
