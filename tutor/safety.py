@@ -66,6 +66,7 @@ def atomic_write(path: str | Path, *, mode: str = "wb") -> Iterator[IO]:
         raise OutputFileError(f"cannot write ({error.strerror or error})", path=path) from None
     tmp = Path(tmp_name)
     try:
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600 files; outputs are ordinary files
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -77,6 +78,25 @@ def atomic_write(path: str | Path, *, mode: str = "wb") -> Iterator[IO]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """The existing file's permissions, or the usual ones for a new file under the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # read, not set: os.umask() would change it for every thread for a moment
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

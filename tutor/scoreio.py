@@ -580,7 +580,7 @@ def midi_bytes(score: Score, *, ticks_per_quarter: int = 480) -> bytes:
 
     midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_quarter)
     conductor: list[tuple[int, int, mido.MetaMessage]] = []
-    conductor.append((0, 0, mido.MetaMessage("track_name", name=score.title[:120])))
+    conductor.append((0, 0, mido.MetaMessage("track_name", name=_latin1(score.title[:120]))))
     for change in score.tempo_map.changes:
         conductor.append((tick(change.position_ql), 1, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(change.bpm))))
     conductor.extend(_meter_events(score, tick))
@@ -594,7 +594,7 @@ def midi_bytes(score: Score, *, ticks_per_quarter: int = 480) -> bytes:
         if channel == 9:
             channel = 10
         events: list[tuple[int, int, Any]] = [
-            (0, 0, mido.MetaMessage("track_name", name=part.name[:120])),
+            (0, 0, mido.MetaMessage("track_name", name=_latin1(part.name[:120]))),
             (0, 1, mido.Message("program_change", program=max(0, min(127, part.program)), channel=channel)),
         ]
         for note in score.notes_of(part.id):
@@ -659,6 +659,12 @@ def _meter_for_length(duration_ql: float) -> tuple[int, int] | None:
     return None
 
 
+def _latin1(text: str) -> str:
+    """MIDI text events are Latin-1: spell sharps and flats out and drop what cannot be written."""
+    text = text.replace("\u266f", "#").replace("\u266d", "b").replace("\u266e", "")
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
 def _track(events: list[tuple[int, int, Any]]) -> Any:
     import mido
 
@@ -702,9 +708,7 @@ def musicxml_bytes(score: Score, *, colors: dict[str, str] | None = None, texts:
     ``colors`` maps note ids to '#RRGGBB' notehead colours; ``texts`` maps note ids to short
     text marks written above those notes (annotated output for assessment and critique).
     """
-    m21 = music21_for_export(score)
-    _apply_marks(m21, colors or {}, texts or {})
-    return _write_musicxml(m21)
+    return _musicxml_with_fallback(score, colors or {}, texts or {})
 
 
 def music21_for_export(score: Score) -> Any:
@@ -713,6 +717,21 @@ def music21_for_export(score: Score) -> Any:
     if m21 is None:
         m21 = music21_from_notes(score)
     return m21
+
+
+def _musicxml_with_fallback(score: Score, colors: dict[str, str], texts: dict[str, str]) -> bytes:
+    """The source's notation when music21 can write it back; else notation built from the notes
+    (music21 cannot write some real scores: nested tuplets, 'inexpressible durations')."""
+    m21 = _source_music21_if_unchanged(score)
+    if m21 is not None:
+        _apply_marks(m21, colors, texts)
+        try:
+            return _write_musicxml(m21)
+        except OutputFileError as error:
+            log.info("writing %s from its own notation failed (%s); rebuilding it from the notes", score.source_path, error)
+    m21 = music21_from_notes(score)
+    _apply_marks(m21, colors, texts)
+    return _write_musicxml(m21)
 
 
 def _source_music21_if_unchanged(score: Score) -> Any | None:
@@ -765,6 +784,7 @@ def music21_from_notes(score: Score) -> Any:
         instrument.partName = part.name
         m21_part.insert(0, instrument)
         part_notes = score.notes_of(part.id)
+        restore_meter: str | None = None
         for index, measure in enumerate(measures):
             m = music21.stream.Measure(number=measure.number)
             for ts in score.time_signatures:
@@ -772,6 +792,17 @@ def music21_from_notes(score: Score) -> Any:
                     m.timeSignature = music21.meter.TimeSignature(ts.text)
             if index == 0 and not m.timeSignature:
                 m.timeSignature = music21.meter.TimeSignature(measure.time_signature)
+            written = _meter_for_length(measure.duration_ql)
+            numerator, denominator = (int(x) for x in measure.time_signature.split("/"))
+            if written and abs(measure.duration_ql - numerator * 4.0 / denominator) > 1e-6:
+                if index == 0:  # a pickup bar: short, under the real meter
+                    m.paddingLeft = numerator * 4.0 / denominator - measure.duration_ql
+                else:  # a bar cut short by a meter change: written as a meter of its own length
+                    m.timeSignature = music21.meter.TimeSignature(f"{written[0]}/{written[1]}")
+                    restore_meter = measure.time_signature
+            elif index > 0 and restore_meter and not m.timeSignature:
+                m.timeSignature = music21.meter.TimeSignature(restore_meter)
+                restore_meter = None
             for ks in score.key_signatures:
                 if abs(ks.position_ql - measure.start_ql) < 1e-6 or (index == 0 and ks.position_ql <= measure.start_ql):
                     m.keySignature = music21.key.KeySignature(ks.fifths)
@@ -779,7 +810,7 @@ def music21_from_notes(score: Score) -> Any:
                 if measure.start_ql - 1e-6 <= change.position_ql < measure.end_ql - 1e-6:
                     if part is score.parts[0]:
                         m.insert(change.position_ql - measure.start_ql, music21.tempo.MetronomeMark(number=round(change.bpm, 2)))
-            _fill_measure(m, measure, part_notes)
+            _fill_measure(m, measure, part_notes, part_voices=sorted({n.voice for n in part_notes}))
             m21_part.append(m)
         m21.insert(0, m21_part)
     try:
@@ -799,8 +830,11 @@ def _default_measures(score: Score) -> tuple[Measure, ...]:
     return tuple(Measure(i + 1, i * bar, bar, "4/4") for i in range(count))
 
 
-def _fill_measure(m: Any, measure: Measure, part_notes: tuple[Note, ...]) -> None:
-    """Insert the notes sounding in ``measure`` as voices, splitting notes at the barlines."""
+def _fill_measure(m: Any, measure: Measure, part_notes: tuple[Note, ...], *, part_voices: list[int]) -> None:
+    """Insert the notes sounding in ``measure`` as voices, splitting notes at the barlines.
+
+    Every measure of a part with several voices gets all of them (a rest where a voice is silent):
+    music21 ties notes across barlines voice by voice and fails when the next bar lacks one."""
     import music21
 
     start, end = measure.start_ql, measure.end_ql
@@ -817,7 +851,7 @@ def _fill_measure(m: Any, measure: Measure, part_notes: tuple[Note, ...]) -> Non
             tie = "continue" if note.offset_ql > end + 1e-6 else "stop"
             note_id = f"{note.id}-t{round(seg_start, 3)}"  # renamed by the exporter's id pass
         by_voice[note.voice].append((seg_start - start, seg_end - seg_start, note, tie, note_id))
-    voices = sorted(by_voice)
+    voices = part_voices if len(part_voices) > 1 else sorted(by_voice)
     for voice_number in voices:
         target: Any = m
         if len(voices) > 1:
