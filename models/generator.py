@@ -373,6 +373,48 @@ class _Grammar:
     position: int = -1
     last_voice: int = -1
     state: str = "start"  # start | bar | pos | voice | pitch | dur | end
+    previous: dict = field(default_factory=dict)  # voice -> its last pitch (part writing only)
+    leap: dict = field(default_factory=dict)  # voice -> its last melodic interval in semitones
+    before: dict = field(default_factory=dict)  # voice -> its pitch before the current onset
+
+    def pitch_ranges(self) -> list[tuple[int, int]]:
+        """Pitch tokens allowed now. In part writing (several voices) the sampler keeps the
+        voice-leading rules the critique checks: a voice moves at most a fifth (or exactly an
+        octave), steps back after a leap of a sixth or more, stays below the voices above it and
+        above the voices below it (no crossing) and does not pass a neighbour's previous note
+        (no overlap)."""
+        if not self.multi_voice:
+            return [(PITCH0, PITCH0 + N_PITCHES)]
+        voice = max(self.last_voice, 0)
+        uppers = [p for v, p in self.previous.items() if v < voice] + [p for v, p in self.before.items() if v < voice]
+        lowers = [p for v, p in self.previous.items() if v > voice] + [p for v, p in self.before.items() if v > voice]
+        low = max(lowers, default=PITCH_LOW - 1) + 1
+        high = min(uppers, default=PITCH_HIGH + 1) - 1
+        windows = [(PITCH_LOW, PITCH_HIGH)]
+        if voice in self.previous:
+            last = self.previous[voice]
+            leap = self.leap.get(voice, 0)
+            if abs(leap) >= 8 and abs(leap) != 12:  # recover the leap: step back
+                windows = [(last - 4, last - 1)] if leap > 0 else [(last + 1, last + 4)]
+            else:
+                windows = [(last - 7, last + 7), (last - 12, last - 12), (last + 12, last + 12)]
+        # no parallel fifths or octaves with a voice above that moved at this onset
+        forbidden = set()
+        mine = self.before.get(voice)
+        for upper, now in self.previous.items():
+            was = self.before.get(upper)
+            if upper >= voice or was is None or mine is None or was == now:
+                continue
+            if (was - mine) % 12 in (0, 7):
+                forbidden |= {p for p in range(PITCH_LOW, PITCH_HIGH + 1) if (now - p) % 12 == (was - mine) % 12 and p != mine}
+        for bounds, skip in (((low, high), forbidden), ((low, high), set()), ((PITCH_LOW, PITCH_HIGH), set())):
+            allowed = sorted(
+                p for a, b in windows for p in range(max(a, bounds[0]), min(b, bounds[1]) + 1)
+                if PITCH_LOW <= p <= PITCH_HIGH and p not in skip
+            )
+            if allowed:
+                return _runs([PITCH0 + p - PITCH_LOW for p in allowed])
+        return [(PITCH0, PITCH0 + N_PITCHES)]
 
     def allowed(self) -> list[tuple[int, int]]:
         """Allowed token id ranges [low, high)."""
@@ -382,9 +424,9 @@ class _Grammar:
         if self.state == "start":
             return [(BAR, BAR + 1)]
         if self.state == "pos":
-            return [(VOICE0 + self.last_voice + 1, VOICE0 + MAX_VOICES)] if self.multi_voice else [(PITCH0, PITCH0 + N_PITCHES)]
+            return [(VOICE0 + self.last_voice + 1, VOICE0 + MAX_VOICES)] if self.multi_voice else self.pitch_ranges()
         if self.state == "voice":
-            return [(PITCH0, PITCH0 + N_PITCHES)]
+            return self.pitch_ranges()
         if self.state == "pitch":
             room = self.bar_ticks[self.bars_done - 1] - self.position
             count = sum(1 for d in DURATION_TICKS if d <= room) or 1
@@ -409,12 +451,29 @@ class _Grammar:
             self.position, self.last_voice, self.state = -1, -1, "bar"
         elif is_pos(token):
             self.position, self.last_voice, self.state = token - POS0, -1, "pos"
+            self.before = dict(self.previous)
         elif is_voice(token):
             self.last_voice, self.state = token - VOICE0, "voice"
         elif is_pitch(token):
             self.state = "pitch"
+            pitch = token - PITCH0 + PITCH_LOW
+            voice = max(self.last_voice, 0)
+            if voice in self.previous:
+                self.leap[voice] = pitch - self.previous[voice]
+            self.previous[voice] = pitch
         elif is_dur(token):
             self.state = "dur"
+
+
+def _runs(tokens: list[int]) -> list[tuple[int, int]]:
+    """Sorted distinct token ids as [low, high) runs."""
+    runs: list[tuple[int, int]] = []
+    for token in tokens:
+        if runs and runs[-1][1] == token:
+            runs[-1] = (runs[-1][0], token + 1)
+        elif not runs or token >= runs[-1][1]:
+            runs.append((token, token + 1))
+    return runs
 
 
 @dataclass(frozen=True)
@@ -448,13 +507,16 @@ def sample(
     top_p: float = 0.95,
     templates: list[list[int | None]] | None = None,
     max_tokens: int | None = None,
+    previous_pitches: dict[int, tuple[int, ...]] | None = None,
 ) -> list[Sample]:
     """``count`` samples of ``len(bar_ticks)`` bars after ``prompt``, drawn in one batch.
 
     Every sample is grammatical (bars of the given lengths, increasing positions, notes that end
     inside their bar). ``templates`` (one per sample, or None) force a token at each step where
     the template holds one and sample only where it holds None (used to keep a bar's rhythm and
-    choose new pitches). Deterministic for a given ``seed``.
+    choose new pitches). ``previous_pitches`` (voice -> last pitches, latest last) are the notes before
+    the generated bars, for the part-writing constraints of ``_Grammar.pitch_ranges``.
+    Deterministic for a given ``seed``.
     """
     generator = torch.Generator().manual_seed(int(seed))
     budget = model.config.context - len(prompt)
@@ -464,7 +526,14 @@ def sample(
     if max_tokens <= 0:
         raise ValueError("the prompt fills the whole context")
     logits, caches = _prefill(model, prompt, count)
-    grammars = [_Grammar(list(bar_ticks), multi_voice, tuple(end_tokens)) for _ in range(count)]
+    grammars = [
+        _Grammar(
+            list(bar_ticks), multi_voice, tuple(end_tokens),
+            previous={v: p[-1] for v, p in (previous_pitches or {}).items() if p},
+            leap={v: p[-1] - p[-2] for v, p in (previous_pitches or {}).items() if len(p) >= 2},
+        )
+        for _ in range(count)
+    ]
     generated: list[list[int]] = [[] for _ in range(count)]
     totals = [0.0] * count
     vocab = model.config.vocab_size
@@ -487,7 +556,7 @@ def sample(
             template = templates[row] if templates is not None else None
             slot = template[step] if template is not None and step < len(template) and grammar.state != "end" else -1
             if slot is None:
-                masks.append(mask_row(pitches_only))
+                masks.append(mask_row(tuple(grammar.pitch_ranges()) if multi_voice else pitches_only))
             elif slot >= 0:
                 masks.append(mask_row(((slot, slot + 1),)))
             else:

@@ -81,7 +81,7 @@ def test_same_seed_same_suggestions(melody):
     assert first != other
 
 
-@pytest.mark.parametrize("source,first,last", [(MELODY, 5, 6), (CHORALE, 3, 4)])
+@pytest.mark.parametrize("source,first,last", [(MELODY, 5, 6), (CHORALE, 6, 7)])
 def test_corrections_keep_the_music_around_and_clear_the_rules(source, first, last, melody, chorale):
     score = melody if source == MELODY else chorale
     style = "chorale" if source == CHORALE else None

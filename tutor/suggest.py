@@ -173,7 +173,8 @@ def continue_piece(
     generate = min(generate, model.config.context - len(prompt) - 8)
     context = _bars_before(tune, index + 1, model.config.context - len(prompt) - generate)
     samples = _draw(model, prompt + context, k=k + max(1, k // 2), bar_ticks=bar_ticks, multi=tune.multi_voice, end=(BAR, EOS),
-                    seed=seed, temperature=temperature, top_p=top_p, max_tokens=generate)
+                    seed=seed, temperature=temperature, top_p=top_p, max_tokens=generate,
+                    previous=_previous_pitches(tune, index + 1))
     check = default_rule_check() if rule_check == "default" else rule_check
     out = []
     for tokens, log_likelihood, finished in samples:
@@ -242,11 +243,13 @@ def correct_measures(
         if rhythm:
             if not any(is_pitch(t) for t in original):
                 continue
-            template = [None if is_pitch(t) else t for t in original] + [EOM]
-            templates = [template] * count
+            slots = [i for i, t in enumerate(original) if is_pitch(t)]
+            targets = _flagged_slots(score, tune, start, original, flagged)
+            templates = [[None if i in free else t for i, t in enumerate(original)] + [EOM]
+                         for free in _pitch_choices(slots, targets, count, seed)]
         samples = _draw(model, prompt, k=count, bar_ticks=bar_ticks, multi=tune.multi_voice, end=(EOM,),
                         seed=seed + 7919 * round_index, temperature=temperature, top_p=top_p,
-                        templates=templates, max_tokens=generate)
+                        templates=templates, max_tokens=generate, previous=_previous_pitches(tune, start))
         for tokens, log_likelihood, finished in samples:
             if not finished or tokens in seen:
                 continue
@@ -260,6 +263,50 @@ def correct_measures(
             kept.append(suggestion)
     kept.sort(key=lambda s: -s.log_likelihood)
     return kept[:k]
+
+
+def _pitch_choices(slots: list[int], targets: set[int], count: int, seed: int) -> list[set[int]]:
+    """Which pitch slots each rhythm-keeping candidate may change: a third change only the notes
+    the rules flagged (and a few neighbours), a third a random half of the notes, a third all of
+    them; so that small repairs that keep the good notes compete with full rewrites."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for index in range(count):
+        kind = index % 3
+        if kind == 0 and targets:
+            free = set(targets) if index == 0 else targets | {s for s in slots if rng.random() < 0.25}
+        elif kind in (0, 1):
+            free = {s for s in slots if rng.random() < 0.5} or {rng.choice(slots)}
+        else:
+            free = set(slots)
+        out.append(free)
+    return out
+
+
+def _flagged_slots(score: Score, tune, start: int, original: list[int], findings: list) -> set[int]:
+    """Indices in ``original`` (the passage's tokens) of the pitches of notes the findings name."""
+    from tutor.models.generator import TICKS_PER_QL, decode_bars, is_pitch
+
+    voice_of = {p.id: i for i, p in enumerate(score.parts)} if tune.multi_voice else None
+    wanted = set()
+    for finding in findings:
+        for note_id in getattr(finding, "note_ids", ()) or ():
+            try:
+                note = score.note_by_id(note_id)
+            except KeyError:
+                continue
+            measure = score.measure_at(note.onset_ql)
+            if measure is None:
+                continue
+            bar = [m.number for m in score.measures].index(measure.number) - start
+            ticks = round((note.onset_ql - measure.start_ql) * TICKS_PER_QL)
+            voice = voice_of.get(note.part, 0) if voice_of is not None else 0
+            wanted.add((bar, ticks, voice, note.pitch))
+    slots = [i for i, t in enumerate(original) if is_pitch(t)]
+    notes = [(b, n.onset_ticks, n.voice, n.pitch) for b, bar in enumerate(decode_bars(original)) for n in bar]
+    return {slot for slot, key in zip(slots, notes, strict=False) if key in wanted}
 
 
 def apply_suggestion(score: Score, suggestion: Suggestion) -> Score:
@@ -365,13 +412,27 @@ def _bars_after(tune, index: int, budget: int) -> list[int]:
     return out
 
 
-def _draw(model, prompt, *, k, bar_ticks, multi, end, seed, temperature, top_p, templates=None, max_tokens=None):
+def _previous_pitches(tune, index: int) -> dict[int, tuple[int, ...]]:
+    """Each voice's last two pitches (in order) in the bars before bar ``index``."""
+    out: dict[int, list[int]] = {}
+    for i in range(index - 1, -1, -1):
+        for note in sorted(tune.bars[i], key=lambda n: n.onset_ticks, reverse=True):
+            if len(out.setdefault(note.voice, [])) < 2:
+                out[note.voice].insert(0, note.pitch)
+        if len(out) >= 4 and all(len(p) == 2 for p in out.values()):
+            break
+    return {voice: tuple(pitches) for voice, pitches in out.items()}
+
+
+def _draw(model, prompt, *, k, bar_ticks, multi, end, seed, temperature, top_p, templates=None, max_tokens=None,
+          previous=None):
     from tutor.models.generator import sample
 
     if max_tokens is not None:
         max_tokens = min(max_tokens, model.config.context - len(prompt))
     samples = sample(model, prompt, count=k, bar_ticks=bar_ticks, multi_voice=multi, end_tokens=end, seed=seed,
-                     temperature=temperature, top_p=top_p, templates=templates, max_tokens=max_tokens)
+                     temperature=temperature, top_p=top_p, templates=templates, max_tokens=max_tokens,
+                     previous_pitches=previous)
     return [(s.tokens, s.log_likelihood, s.finished) for s in samples]
 
 

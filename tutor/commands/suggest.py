@@ -85,7 +85,8 @@ _NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 def _print_text(suggestions) -> None:
     if not suggestions:
-        print("no suggestions passed the critique rules; try -k with a larger number or another --seed")
+        print("no suggestion passed the critique rules; try a larger -k, another --seed, or a wider range"
+              " (a problem that starts before the passage can only be fixed together with it)")
         return
     for number, s in enumerate(suggestions, start=1):
         span = f"m{s.first_measure}" if s.first_measure == s.last_measure else f"m{s.first_measure}-{s.last_measure}"
