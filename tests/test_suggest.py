@@ -145,3 +145,15 @@ def test_cli_bad_input_is_one_line_exit_2(capsys):
     assert main(["suggest", MELODY, "--fix", "500"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("tutor: error:") for line in err)
+
+
+def test_fix_flagged_corrects_the_places_the_rules_flag(tmp_path, capsys, chorale):
+    from tutor.suggest import flagged_ranges
+
+    places = flagged_ranges(chorale)
+    assert places and all(last - first <= 1 for first, last in places)
+    out = tmp_path / "fixed.musicxml"
+    assert main(["suggest", CHORALE, "--fix-flagged", "-k", "1", "--seed", "1", "--json", "-o", str(out)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {tuple(s["measures"]) for s in data["suggestions"]} <= set(map(tuple, places))
+    assert load_score(out).measures[-1].number == chorale.measures[-1].number

@@ -309,6 +309,36 @@ def _flagged_slots(score: Score, tune, start: int, original: list[int], findings
     return {slot for slot, key in zip(slots, notes, strict=False) if key in wanted}
 
 
+def flagged_ranges(score: Score, *, style: str | None = None, rule_check: RuleCheck | None | str = "default",
+                   max_ranges: int = 4, max_bars: int = 2) -> list[tuple[int, int]]:
+    """Measure ranges (at most ``max_bars`` long) holding the critique's error and warning
+    findings, errors first, then in score order; what ``--fix-flagged`` corrects."""
+    check = default_rule_check() if rule_check == "default" else rule_check
+    if check is None:
+        raise AnalysisError("the critique rules (tutor.rules) are not available to find flagged measures")
+    try:
+        findings = check(score, style=style)
+    except TypeError:
+        findings = check(score)
+    numbers = {m.number for m in score.measures}
+    worst: dict[int, int] = {}
+    for finding in findings:
+        severity = getattr(finding, "severity", "error")
+        if severity not in BLOCKING_SEVERITIES:
+            continue
+        rank = BLOCKING_SEVERITIES.index(severity)
+        for number in {getattr(finding, "measure", None)} & numbers:
+            worst[number] = min(worst.get(number, rank), rank)
+    ranges: list[list[int]] = []
+    for number in sorted(worst):
+        if ranges and number == ranges[-1][1] + 1 and number - ranges[-1][0] < max_bars:
+            ranges[-1][1] = number
+        else:
+            ranges.append([number, number])
+    ranges.sort(key=lambda r: (min(worst[n] for n in range(r[0], r[1] + 1) if n in worst), r[0]))
+    return [(first, last) for first, last in ranges[:max_ranges]]
+
+
 def apply_suggestion(score: Score, suggestion: Suggestion) -> Score:
     """The score with the suggestion's measures replaced (or appended, for a continuation).
 

@@ -1,5 +1,9 @@
 """``tutor suggest FILE (--continue N | --fix M-N) [-k K] [--seed S] [--json] [-o OUT.musicxml]``:
-continuations of a piece and corrections of flagged measures, from the phrase generator."""
+continuations of a piece and corrections of flagged measures, from the phrase generator.
+
+Also ``--fix-flagged`` (correct the places ``tutor critique``'s rules flag), ``--after M``,
+``--temperature``, ``--top-p``, ``--style`` and ``--free-rhythm``. Issue 11 adds ``--harmonize`` to
+the same mutually exclusive group."""
 
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ def add_parser(subparsers):
     what.add_argument("--continue", dest="continue_bars", type=int, metavar="N",
                       help="propose N bars that continue the piece (after the last measure, or --after M)")
     what.add_argument("--fix", metavar="M-N", help="propose rewrites of measures M to N (e.g. 5-6, or 5)")
+    what.add_argument("--fix-flagged", action="store_true",
+                      help="propose rewrites of the measures the critique rules flag (errors first, up to 4 places)")
     parser.add_argument("-k", type=int, default=4, metavar="K", help="how many suggestions (default 4)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (same seed, same suggestions)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
@@ -53,7 +59,7 @@ def run(args) -> int:
 
     from tutor.errors import AnalysisError, UnsupportedFormatError
     from tutor.scoreio import load_score, save_score
-    from tutor.suggest import apply_suggestion, continue_piece, correct_measures
+    from tutor.suggest import apply_suggestion, continue_piece, correct_measures, flagged_ranges
 
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in (".mid", ".midi", ".musicxml", ".xml", ".mxl"):
@@ -64,6 +70,10 @@ def run(args) -> int:
     options = dict(k=args.k, seed=args.seed, temperature=args.temperature, top_p=args.top_p, style=args.style)
     if args.continue_bars is not None:
         suggestions = continue_piece(score, bars=args.continue_bars, after_measure=args.after, **options)
+    elif args.fix_flagged:
+        suggestions = []
+        for first, last in flagged_ranges(score):
+            suggestions += correct_measures(score, first=first, last=last, keep_rhythm=not args.free_rhythm, **options)
     else:
         first, last = parse_range(args.fix)
         suggestions = correct_measures(score, first=first, last=last, keep_rhythm=not args.free_rhythm, **options)
@@ -74,9 +84,14 @@ def run(args) -> int:
     if output is not None:
         if not suggestions:
             raise AnalysisError("no suggestion to apply: none passed the rules; ask for more (-k) or another --seed")
-        save_score(apply_suggestion(score, suggestions[0]), output)
+        applied, done = score, set()
+        for suggestion in suggestions:  # the best suggestion of each place (one place unless --fix-flagged)
+            if (suggestion.first_measure, suggestion.last_measure) not in done:
+                applied = apply_suggestion(applied, suggestion)
+                done.add((suggestion.first_measure, suggestion.last_measure))
+        save_score(applied, output)
         if not args.json:
-            print(f"wrote {output} with suggestion 1 applied")
+            print(f"wrote {output} with the best suggestion applied" + (f" in {len(done)} places" if len(done) > 1 else ""))
     return 0
 
 
@@ -95,5 +110,5 @@ def _print_text(suggestions) -> None:
         by_part: dict[str, list[str]] = {}
         for note in s.notes:
             by_part.setdefault(note.part, []).append(f"{_NAMES[note.pitch % 12]}{note.pitch // 12 - 1}/{note.duration_ql:g}")
-        for part, names in by_part.items():
+        for part, names in sorted(by_part.items(), key=lambda item: (len(item[0]), item[0])):
             print(f"   {part}: " + " ".join(names))
