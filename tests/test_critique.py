@@ -84,6 +84,12 @@ def test_cli_text_and_bad_input(tmp_path, capsys):
     bad.write_bytes(b"not midi at all")
     assert main(["critique", str(bad)]) == 2
     assert "broken.mid" in capsys.readouterr().err
+    empty = tmp_path / "empty.musicxml"
+    save_score(make_score([(None, 4.0)]), empty)
+    assert main(["critique", str(empty)]) == 2
+    assert "no notes" in capsys.readouterr().err
+    assert main(["critique", "corpus:bach/bwv66.6", "-o", str(tmp_path / "out.pdf")]) == 2
+    assert ".musicxml" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("reference, expected", [

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tutor.analysis import Analysis, analyse
+from tutor.errors import AnalysisError
 from tutor.music import Score
 from tutor.rules import RULES, Finding, check_rules, context, writing_style
 
@@ -94,9 +95,11 @@ def critique(score: Score, *, use_models: bool = True, with_chords: bool = True,
     """Analysis, model labels and rule findings for ``score``. ``style`` forces the rule set (a
     writing style or a style-model class); by default it follows the style model when it is
     confident, else the texture."""
+    if not score.notes:
+        raise AnalysisError("has no notes to critique", path=score.source_path or score.title)
     analysis = analyse(score, with_chords=with_chords)
     style_label = emotion_label = None
-    if use_models and score.notes:
+    if use_models:
         style_label, emotion_label = predict_models(score)
     rule_style = style
     if rule_style is None and style_label is not None and style_label.probabilities[style_label.label] >= STYLE_CONFIDENCE:
