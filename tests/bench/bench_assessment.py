@@ -342,7 +342,23 @@ def score_events(events, labels, restarts, baseline: dict | None = None) -> dict
     return counts
 
 
-def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced") -> dict:
+def steady(pna, sna, gt, rng: np.random.Generator, *, jitter_s: float = 0.015):
+    """The performance played in steady time: each matched note at its score position on the
+    pianist's average tempo, with a little random jitter (a student who keeps the pulse)."""
+    onset_of = {str(r["id"]): float(r["onset_quarter"]) for r in sna}
+    position = {a["performance_id"]: onset_of[a["score_id"]] for a in gt if a["label"] == "match" and a["score_id"] in onset_of}
+    ids = [str(i) for i in pna["id"]]
+    q = np.array([position.get(i, np.nan) for i in ids])
+    known = ~np.isnan(q)
+    slope, intercept = np.polyfit(q[known], pna["onset_sec"][known], 1)
+    out = pna.copy()
+    out["onset_sec"][known] = intercept + slope * q[known] + rng.normal(0.0, jitter_s, int(known.sum()))
+    return out
+
+
+def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced", steady_time: bool = False) -> dict:
+    """Injected errors; ``steady_time`` first replaces the pianist's expressive timing by steady
+    time with 15 ms jitter (the timing errors are then judged against a steady pulse)."""
     from tutor.assessment import assess
     from tutor.follower import ScoreFollower
 
@@ -354,6 +370,8 @@ def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced") -
     times = []
     for path in files:
         pt_score, sna, pna, gt = load(path)
+        if steady_time:
+            pna = steady(pna, sna, gt, rng)
         matched = {a["score_id"] for a in gt if a["label"] == "match"}
         score = tutor_score(pt_score, sna[np.isin(sna["id"], list(matched))])  # the pianist's own omissions taken out
         performance, labels, restarts, truth_ids = inject(score, pna, gt, rng)
@@ -482,6 +500,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--every", type=int, default=6, help="every N-th (n)ASAP performance for alignment (default 6)")
     parser.add_argument("--inject-every", type=int, default=12, help="every N-th for injected errors (default 12)")
     parser.add_argument("--skip-alignment", action="store_true")
+    parser.add_argument("--skip-audio", action="store_true")
     args = parser.parse_args(argv if argv is not None else [])
     if not NASAP.exists():
         print(f"shared data not found: {NASAP}")
@@ -491,8 +510,10 @@ def main(argv: list[str] | None = None) -> None:
         results["alignment"] = bench_alignment(match_files(args.every))
     print()
     results["errors"] = bench_errors(match_files(args.inject_every, vienna_per_piece=1))
+    print("\nthe same with the pianists' timing made steady (15 ms jitter): timing errors against a steady pulse")
+    results["errors_steady_time"] = bench_errors(match_files(args.inject_every, vienna_per_piece=1), steady_time=True)
     vienna = [f for f in match_files(10_000, vienna_per_piece=1) if "vienna" in str(f)]
-    results["audio"] = bench_audio(vienna)
+    results["audio"] = {"skipped": "--skip-audio"} if args.skip_audio else bench_audio(vienna)
     save("assessment", results)
 
 
