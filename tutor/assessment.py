@@ -430,9 +430,10 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
 
     1. Hesitations: a gap before a chord longer than the local tempo explains by more than the
        hesitation threshold. They (and restarts) split the take into segments of steady playing.
-    2. Pushed chords: inside a segment, a chord off a smooth curve (quadratic: ritardando and
-       accelerando are not errors) fitted to its neighbours on both sides, by more than the level's
-       tolerance and more than TIMING_SPREAD_FACTOR times the player's usual spread there.
+    2. Pushed chords: inside a segment, the step into a chord and the step out of it are off the
+       local tempo (the trend of the neighbouring steps: ritardando and accelerando are not errors)
+       in opposite directions, by more than the level's tolerance and more than
+       TIMING_SPREAD_FACTOR times the player's usual spread there.
     3. A note of a chord played apart from the rest of the chord.
     """
     timing: dict[int, tuple[str, float, str]] = {}

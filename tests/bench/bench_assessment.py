@@ -8,8 +8,12 @@
    substitutions by 1-2 semitones, deleted notes, inserted neighbour notes, restarts 1-2 bars
    back, hesitations of 0.5-2 s, timing pushes of 80-250 ms); precision and recall per error type
    of ``tutor.assessment.assess`` against the known labels. The take starts from the pianist's
-   notes that the ground truth matches to the score (the pianist's own ornaments and slips are
-   taken out); score notes the pianist really left out are labelled ``missed`` too.
+   notes that the ground truth matches to the score, and the score from the notes they match (the
+   pianist's own ornaments, slips and omissions are taken out), so that the labels are complete.
+   Timing is reported twice: against the labels only (the pianist's expressive timing flagged
+   counts as false), and "new only" (leaving out notes already flagged in the untouched take);
+   then the whole test again with the pianist's notes in steady time (15 ms jitter), where the
+   timing errors are judged against a steady pulse, as for a student keeping time.
 3. Live follower: position accuracy (within one chord of the truth) and time per played note.
 4. Audio path (render with FluidSynth, transcribe, assess): only when ``tutor.transcription``
    exists.
