@@ -2,7 +2,8 @@
 
 For each file: load (info), convert to MusicXML and MIDI, reload both and compare pitches, onsets,
 durations, measures and ids. Reports failures, round-trip mismatches and time per file.
-Run: ``python -m tests.bench io`` (set TUTOR_BENCH_LIMIT=N to try the first N files of each set).
+Run: ``python -m tests.bench io`` (TUTOR_BENCH_LIMIT=N: the first N files of each set;
+TUTOR_BENCH_SETS=nasap or nottingham: one set only).
 """
 
 from __future__ import annotations
@@ -70,9 +71,12 @@ def main() -> None:
         "nasap": sorted((SHARED_DATA / "nasap-dev").glob("**/xml_score.musicxml"))[:limit],
         "nottingham": sorted((SHARED_DATA / "nottingham" / "MIDI").glob("*.mid"))[:limit],
     }
+    chosen = os.environ.get("TUTOR_BENCH_SETS", "nasap,nottingham").split(",")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, files in sets.items():
+            if name not in chosen:
+                continue
             results[name] = run_set(name, files, Path(tmp))
     save("io", results)
 
