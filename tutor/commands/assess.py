@@ -41,25 +41,40 @@ def parse_measures(text: str | None) -> tuple[int, int] | None:
     return first, last
 
 
+def assess_take(score, performance_path, *, part=None, measures=None, bpm=None, level="advanced"):
+    """The Assessment of the take in ``performance_path`` against ``score`` (what ``run`` prints;
+    ``tutor serve`` and ``tutor batch`` call it too)."""
+    from tutor.assessment import assess
+    from tutor.errors import AnalysisError
+    from tutor.scoreio import load_performance
+
+    if bpm is not None and not bpm > 0:
+        raise AnalysisError(f"--tempo {bpm:g}: the tempo must be a positive number of beats per minute")
+    performance = load_performance(performance_path)
+    if not performance.notes:
+        raise AnalysisError("no notes were played (or none could be heard) in this take", path=performance_path)
+    return assess(score, performance, part=part, measures=measures, bpm=bpm, level=level)
+
+
+def assess_json(score, performance_path, **options) -> dict:
+    """The ``tutor assess --json`` document."""
+    return assess_take(score, performance_path, **options).to_json()
+
+
 def run(args) -> int:
     from pathlib import Path
 
-    from tutor.assessment import annotated_musicxml, assess
-    from tutor.errors import AnalysisError, OutputFileError
+    from tutor.assessment import annotated_musicxml
+    from tutor.errors import OutputFileError
     from tutor.safety import atomic_write_bytes
-    from tutor.scoreio import load_performance, load_score
+    from tutor.scoreio import load_score
 
-    if args.tempo is not None and not args.tempo > 0:
-        raise AnalysisError(f"--tempo {args.tempo:g}: the tempo must be a positive number of beats per minute")
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in (".musicxml", ".xml"):
         raise OutputFileError("the annotated score is MusicXML: name it .musicxml or .xml", path=output)
     measures = parse_measures(args.measures)
     score = load_score(args.score)
-    performance = load_performance(args.performance)
-    if not performance.notes:
-        raise AnalysisError("no notes were played (or none could be heard) in this take", path=args.performance)
-    result = assess(score, performance, part=args.part, measures=measures, bpm=args.tempo, level=args.level)
+    result = assess_take(score, args.performance, part=args.part, measures=measures, bpm=args.tempo, level=args.level)
     if output is not None:
         from tutor.assessment import select
 
