@@ -54,12 +54,34 @@ def parse_range(text: str) -> tuple[int, int]:
     return first, last
 
 
+def make_suggestions(score, args) -> list:
+    """The suggestions ``args`` (this command's options, or any object with the same attributes) ask for
+    (``tutor serve`` calls it too)."""
+    from tutor.suggest import continue_piece, correct_measures, flagged_ranges
+
+    options = dict(k=args.k, seed=args.seed, temperature=args.temperature, top_p=args.top_p, style=args.style)
+    if args.continue_bars is not None:
+        return continue_piece(score, bars=args.continue_bars, after_measure=args.after, **options)
+    if args.fix_flagged:
+        suggestions = []
+        for first, last in flagged_ranges(score):
+            suggestions += correct_measures(score, first=first, last=last, keep_rhythm=not args.free_rhythm, **options)
+        return suggestions
+    first, last = parse_range(args.fix)
+    return correct_measures(score, first=first, last=last, keep_rhythm=not args.free_rhythm, **options)
+
+
+def suggest_json(suggestions) -> dict:
+    """The ``tutor suggest --json`` document."""
+    return {"suggestions": [s.to_json() for s in suggestions]}
+
+
 def run(args) -> int:
     from pathlib import Path
 
     from tutor.errors import AnalysisError, UnsupportedFormatError
     from tutor.scoreio import load_score, save_score
-    from tutor.suggest import apply_suggestion, continue_piece, correct_measures, flagged_ranges
+    from tutor.suggest import apply_suggestion
 
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in (".mid", ".midi", ".musicxml", ".xml", ".mxl"):
@@ -67,18 +89,9 @@ def run(args) -> int:
     if args.after is not None and args.continue_bars is None:
         raise AnalysisError("--after goes with --continue")
     score = load_score(args.file, index=args.index)
-    options = dict(k=args.k, seed=args.seed, temperature=args.temperature, top_p=args.top_p, style=args.style)
-    if args.continue_bars is not None:
-        suggestions = continue_piece(score, bars=args.continue_bars, after_measure=args.after, **options)
-    elif args.fix_flagged:
-        suggestions = []
-        for first, last in flagged_ranges(score):
-            suggestions += correct_measures(score, first=first, last=last, keep_rhythm=not args.free_rhythm, **options)
-    else:
-        first, last = parse_range(args.fix)
-        suggestions = correct_measures(score, first=first, last=last, keep_rhythm=not args.free_rhythm, **options)
+    suggestions = make_suggestions(score, args)
     if args.json:
-        print_json({"suggestions": [s.to_json() for s in suggestions]})
+        print_json(suggest_json(suggestions))
     else:
         _print_text(suggestions)
     if output is not None:
