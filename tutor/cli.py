@@ -33,6 +33,8 @@ COMMAND_MODULES = (
     "progress",
     "app",
     "transcribe",
+    "serve",
+    "batch",
 )
 
 EXIT_USER_ERROR = 2
