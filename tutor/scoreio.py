@@ -137,12 +137,33 @@ def _parse_music21(source: str, index: int | None) -> Any:
                 if _suffix(path) in MIDI_EXTENSIONS:
                     # our own reader (see tutor.midiscore), rebuilt as notation with our note ids
                     return music21_from_notes(_load_midi_score(path))
-                parsed = music21.converter.parse(str(path), forceSource=True)
+                if _suffix(path) == ".abc":
+                    tune, index = _abc_tune(path, index), None  # parse only the chosen tune: fast
+                    parsed = music21.converter.parseData(tune, format="abc")
+                else:
+                    parsed = music21.converter.parse(str(path), forceSource=True)
             except InputFileError:
                 raise
             except Exception as error:
                 raise InputFileError(f"cannot be read as a score ({_short(error)})", path=path) from None
     return _pick_score(parsed, index=index, source=source)
+
+
+def _abc_tune(path: Path, index: int | None) -> str:
+    """The text of tune ``index`` (0-based) of an ABC file, after the file's own header lines."""
+    import re
+
+    text = path.read_text(encoding="utf-8", errors="replace")
+    starts = [m.start() for m in re.finditer(r"^X:", text, flags=re.MULTILINE)]
+    if not starts:
+        if index not in (None, 0):
+            raise InputFileError(f"holds a single tune; tune index {index} does not exist", path=path)
+        return text
+    chosen = index or 0
+    if not 0 <= chosen < len(starts):
+        raise InputFileError(f"has {len(starts)} tunes; tune index {chosen} does not exist (0-based)", path=path)
+    end = starts[chosen + 1] if chosen + 1 < len(starts) else len(text)
+    return text[: starts[0]] + text[starts[chosen]:end]
 
 
 def _corpus_tune_number(reference: str, index: int | None, *, source: str) -> int | None:
