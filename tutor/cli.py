@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "transcribe",
     "serve",
     "batch",
+    "similar",
 )
 
 EXIT_USER_ERROR = 2
