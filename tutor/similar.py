@@ -62,8 +62,8 @@ def embed_windows(hand: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.
     tokens (W, L, 6)."""
     import torch
 
-    from models.encoder import single_thread
-    from models.style import _load
+    from tutor.models.encoder import single_thread
+    from tutor.models.style import _load
 
     nets, _ = _load()
     tok = np.zeros((tokens.shape[0], WINDOW_TOKENS, tokens.shape[2]), dtype=np.int64)
@@ -90,7 +90,7 @@ def embed_windows(hand: np.ndarray, tokens: np.ndarray) -> tuple[np.ndarray, np.
 
 def info_from_hand(hand: np.ndarray, style: str) -> PieceInfo:
     """The "why" facts from the windows' hand features (see models.features.hand_features)."""
-    from models.features import HAND_FEATURE_NAMES
+    from tutor.models.features import HAND_FEATURE_NAMES
 
     names = _hand_names(HAND_FEATURE_NAMES)
     mean = np.asarray(hand, dtype=np.float64).mean(0)
@@ -117,7 +117,7 @@ def info_from_hand(hand: np.ndarray, style: str) -> PieceInfo:
 
 def _hand_names(names: list[str]) -> list[str]:
     if not names:
-        from models.features import NoteTable, hand_features
+        from tutor.models.features import NoteTable, hand_features
 
         hand_features(NoteTable(np.full(8, 60), np.arange(8.0), np.ones(8), np.arange(8.0), np.ones(8),
                                 np.full(8, 64), np.zeros(8, dtype=np.int64)))
@@ -126,9 +126,9 @@ def _hand_names(names: list[str]) -> list[str]:
 
 def score_windows(score) -> tuple[np.ndarray, np.ndarray, object]:
     """(hand features, tokens, NoteTable) of a score's 8-bar windows, as models.style cuts them."""
-    from models.features import hand_features, note_tokens, table_from_score, windows
-    from models.style import MAX_WINDOWS
-    from models.style_data import WINDOW_BARS
+    from tutor.models.features import hand_features, note_tokens, table_from_score, windows
+    from tutor.models.style import MAX_WINDOWS
+    from tutor.models.style_data import WINDOW_BARS
 
     table = table_from_score(score)
     if len(table) == 0:
@@ -181,7 +181,7 @@ def load_index(path: str = str(INDEX)) -> SimilarIndex:
 
 def explain(query: PieceInfo, other: PieceInfo) -> str:
     """Why ``other`` is near ``query``, in words."""
-    from models.style_data import CLASS_LABELS
+    from tutor.models.style_data import CLASS_LABELS
 
     reasons = []
     if query.style == other.style:
@@ -201,7 +201,7 @@ def explain(query: PieceInfo, other: PieceInfo) -> str:
 
 
 def query_embedding(score) -> tuple[np.ndarray, PieceInfo]:
-    from models.style_data import CLASSES
+    from tutor.models.style_data import CLASSES
 
     hand, tokens, _ = score_windows(score)
     embedding, probabilities = embed_windows(hand, tokens)
