@@ -1,0 +1,151 @@
+"""Analysis service benchmark: ``python -m tests.bench service``.
+
+1. Requests/s and p50/p95 latency of ``/v1/critique`` (Schubert D783 no. 15 score, Vienna 4x22) and
+   ``/v1/assess`` (a pianist's take of it against the score) at 1, 4 and 16 concurrent clients, with
+   ``tutor serve`` on loopback in its own process (1 analysis worker, queue of 32). The peer,
+   measured in the same run, is the same analysis called in-process without HTTP: the ratio
+   service-latency-at-1-client / in-process time is the service's overhead.
+2. Batch throughput in files/min: ``run_batch`` on a folder of Vienna 4x22 takes (Schubert, N pianists),
+   locally and through the service (``--remote``).
+
+On a GPU host, run it there with ``TUTOR_BENCH_DEVICE=cuda``. Set ``TUTOR_BENCH_TAKES`` for the batch
+size (default 8). Results: bench-results/service.json.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tests.bench._results import save
+from tests.conftest import REPO, SHARED_DATA
+
+CONCURRENCY = (1, 4, 16)
+
+
+def _server(device: str, data_dir: Path):
+    """``tutor serve`` in its own process (1 worker, queue 32), as a teacher would start it."""
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "TUTOR_DATA_DIR": str(data_dir)}
+    process = subprocess.Popen([sys.executable, "-m", "tutor", "serve", "--port", str(port), "--device", device,
+                                "--queue", "32"], env=env, stderr=subprocess.DEVNULL, cwd=REPO)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    return process, url, (data_dir / "service-token").read_text().strip()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _load(url: str, token: str, endpoint: str, files: dict[str, Path], clients: int, requests: int) -> dict:
+    import httpx
+
+    payload = {k: (p.name, p.read_bytes()) for k, p in files.items()}
+    latencies: list[float] = []
+    statuses: list[int] = []
+
+    def one(_):
+        started = time.perf_counter()
+        response = httpx.post(f"{url}/v1/{endpoint}", files=payload, headers={"Authorization": f"Bearer {token}"},
+                              timeout=600)
+        latencies.append(time.perf_counter() - started)
+        statuses.append(response.status_code)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(one, range(requests)))
+    elapsed = time.perf_counter() - started
+    ok = statuses.count(200)
+    return {"clients": clients, "requests": requests, "ok": ok, "rejected_503": statuses.count(503),
+            "requests_per_s": round(ok / elapsed, 3), "p50_s": round(_percentile(latencies, 0.5), 3),
+            "p95_s": round(_percentile(latencies, 0.95), 3)}
+
+
+def main() -> None:
+    from tutor.batch import run_batch
+    from tutor.commands.assess import assess_json
+    from tutor.critique import critique
+    from tutor.remote import RemoteClient
+    from tutor.scoreio import load_score
+
+    vienna = SHARED_DATA / "vienna4x22"
+    score_path = vienna / "musicxml" / "Schubert_D783_no15.musicxml"
+    takes = sorted((vienna / "midi").glob("Schubert_D783_no15_p[0-9][0-9].mid"))
+    if not score_path.exists() or not takes:
+        print(f"skipped: {vienna} not found")
+        return
+    device = os.environ.get("TUTOR_BENCH_DEVICE", "cpu")
+    n_takes = int(os.environ.get("TUTOR_BENCH_TAKES", "8"))
+    results: dict = {"device": device, "cpu_count": os.cpu_count(), "score": score_path.name, "take": takes[0].name}
+
+    # the peer: the same analyses in-process (after a warm-up that loads the models)
+    score = load_score(score_path)
+    critique(score)
+    peer = {}
+    for name, job in (("critique", lambda: critique(load_score(score_path)).as_json()),
+                      ("assess", lambda: assess_json(load_score(score_path), takes[0]))):
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            job()
+            times.append(time.perf_counter() - started)
+        peer[name] = round(statistics.median(times), 3)
+    results["in_process_s"] = peer
+    print(f"in-process (peer): critique {peer['critique']:.2f} s, assess {peer['assess']:.2f} s")
+
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    server, url, token = _server(device, data_dir)
+    try:
+        for endpoint, files in (("critique", {"file": score_path}), ("assess", {"file": takes[0], "score": score_path})):
+            rows = []
+            for clients in CONCURRENCY:
+                row = _load(url, token, endpoint, files, clients, requests=max(4, clients))
+                rows.append(row)
+                print(f"{endpoint:8s} {clients:2d} clients: {row['requests_per_s']:.2f} req/s, p50 {row['p50_s']:.2f} s, "
+                      f"p95 {row['p95_s']:.2f} s ({row['ok']}/{row['requests']} ok)")
+            results[endpoint] = rows
+            results[f"{endpoint}_overhead_ratio"] = round(rows[0]["p50_s"] / peer[endpoint], 3)
+            print(f"{endpoint}: service p50 at 1 client / in-process = {results[f'{endpoint}_overhead_ratio']:.2f}")
+
+        folder = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+        try:
+            for take in takes[:n_takes]:
+                shutil.copy(take, folder / take.name)
+            for mode, remote in (("local", None), ("remote", RemoteClient(url, token=token))):
+                out = folder / f"reports-{mode}"
+                outcome = run_batch(folder, out, score=score_path, workers=1 if remote is None else 2, remote=remote)
+                per_min = outcome.done / outcome.seconds * 60
+                results[f"batch_{mode}"] = {"files": outcome.done, "seconds": round(outcome.seconds, 2),
+                                            "files_per_min": round(per_min, 1)}
+                print(f"batch {mode}: {outcome.done} takes in {outcome.seconds:.1f} s = {per_min:.1f} files/min")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        server.terminate()
+        server.wait(30)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    save("service", results)
+
+
+if __name__ == "__main__":
+    main()
