@@ -190,3 +190,35 @@ def test_tutor_serve_token_and_fallback_when_the_host_dies(tmp_path, capsys):
     result, ran = analyse("critique", {"file": score}, local=lambda: local, remote=client)
     assert not ran.remote and "fell back" in ran.note and result == local
     assert score.exists()
+
+
+def test_a_connection_dropped_mid_request_is_retried_then_analysed_here(tmp_path):
+    """A host that reads part of the upload and hangs up: the client retries, then analyses locally,
+    and the take is still there."""
+    from tutor.remote import RemoteClient, analyse
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    hits = []
+
+    def hang_up():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            connection.recv(1024)
+            hits.append(1)
+            connection.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    take = tmp_path / "take.mid"
+    take.write_bytes(shared("vienna4x22", "midi", "Schubert_D783_no15_p01.mid").read_bytes())
+    client = RemoteClient(f"http://127.0.0.1:{listener.getsockname()[1]}", token="x", retries=2, backoff_s=0.05)
+    try:
+        result, ran = analyse("critique", {"file": take}, local=lambda: {"local": True}, remote=client)
+    finally:
+        listener.close()
+    assert result == {"local": True} and not ran.remote and len(hits) == 3
+    assert take.read_bytes()[:4] == b"MThd"

@@ -4,7 +4,7 @@ composition), with one report per student and a class summary.
 For each submission ``NAME.ext`` the report folder gets ``NAME.json`` (who, which file, its SHA-256, what
 was done, where it ran, and the exact JSON of ``tutor assess --json`` / ``tutor critique --json``) and
 ``NAME.musicxml`` (the score with the marks), then ``class_summary.csv`` (one row per submission) and
-``manifest.json`` (submission hash -> outcome), all written atomically. The manifest is saved after each
+``manifest.json`` (submission hash and name -> outcome), all written atomically. The manifest is saved after each
 file, so a batch that is interrupted resumes where it stopped: a submission whose hash (with the score's)
 is already done is not analysed again. A file that cannot be analysed is recorded as failed with the
 reason and the batch goes on.
@@ -76,6 +76,8 @@ def find_submissions(folder: str | Path, *, score: Path | None) -> list[Submissi
     for path in paths:
         take = score is not None and path.suffix.lower() in TAKE_SUFFIXES
         student = path.stem if stems.count(path.stem) == 1 else path.name.replace(".", "_")
+        if student in (Path(MANIFEST).stem, Path(SUMMARY).stem):  # never overwrite the batch's own files
+            student = f"student_{student}"
         submissions.append(Submission(path, student, "assess" if take else "critique", file_sha256(path)))
     return submissions
 
@@ -142,7 +144,7 @@ def run_batch(submissions_dir: str | Path, out_dir: str | Path, *, score: str | 
     lock = threading.Lock()
 
     def key(s: Submission) -> str:
-        return f"{s.sha256}:{s.kind}:{score_hash}"
+        return f"{s.sha256}:{s.kind}:{score_hash}:{s.path.name}"  # two students may hand in the same file
 
     todo = [s for s in submissions if not (manifest.get(key(s), {}).get("status") == "done"
                                            and (out / manifest[key(s)]["report"]).exists())]
