@@ -399,19 +399,17 @@ class _Grammar:
             else:
                 windows = [(last - 7, last + 7), (last - 12, last - 12), (last + 12, last + 12)]
         # no parallel fifths or octaves with a voice above that moved at this onset
-        forbidden = set()
+        forbidden: set[int] = set()  # pitch classes
         mine = self.before.get(voice)
         for upper, now in self.previous.items():
             was = self.before.get(upper)
-            if upper >= voice or was is None or mine is None or was == now:
-                continue
-            if (was - mine) % 12 in (0, 7):
-                forbidden |= {p for p in range(PITCH_LOW, PITCH_HIGH + 1) if (now - p) % 12 == (was - mine) % 12 and p != mine}
+            if upper < voice and was is not None and mine is not None and was != now and (was - mine) % 12 in (0, 7):
+                forbidden.add((now - (was - mine)) % 12)
         for bounds, skip in (((low, high), forbidden), ((low, high), set()), ((PITCH_LOW, PITCH_HIGH), set())):
-            allowed = sorted(
-                p for a, b in windows for p in range(max(a, bounds[0]), min(b, bounds[1]) + 1)
-                if PITCH_LOW <= p <= PITCH_HIGH and p not in skip
-            )
+            allowed = sorted({
+                p for a, b in windows for p in range(max(a, bounds[0], PITCH_LOW), min(b, bounds[1], PITCH_HIGH) + 1)
+                if p % 12 not in skip or p == mine
+            })
             if allowed:
                 return _runs([PITCH0 + p - PITCH_LOW for p in allowed])
         return [(PITCH0, PITCH0 + N_PITCHES)]
@@ -493,7 +491,7 @@ def _prefill(model: Generator, prompt: list[int], batch: int):
     return logits[:, -1].expand(batch, -1), caches
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def sample(
     model: Generator,
     prompt: list[int],

@@ -142,6 +142,18 @@ def same_bar(notes_a, notes_b) -> bool:
     return key(notes_a) == key(notes_b)
 
 
+def fim_log_likelihood(tune, number: int, score, *, clean: bool) -> float:
+    """log p(bar | bars around it) of the original (clean) or corrupted bar, as the corrector sees it."""
+    from tutor.models.generator import EOM, MID, PRE, SUF, sequence_log_likelihood
+    from tutor.suggest import _bars_after, _bars_before, _model, _tune_and_index
+
+    corrupted, index = _tune_and_index(score, number, None)
+    prompt = corrupted.cond_tokens() + [PRE] + _bars_before(corrupted, index, 150) + [SUF]
+    prompt += _bars_after(corrupted, index + 1, 100) + [MID]
+    source = tune if clean else corrupted
+    return sequence_log_likelihood(_model(None), prompt, source.bar_tokens(index) + [EOM])
+
+
 def repair(tunes_by_corpus: dict) -> dict:
     from tutor.models.generator_data import score_from_tune
     from tutor.rules import check_rules
@@ -174,6 +186,8 @@ def repair(tunes_by_corpus: dict) -> dict:
                 counts["suggestions"] += len(suggestions)
                 counts["suggestions_strict_clean"] += sum(not f for f in found)
                 counts["top1_keeps_rhythm"] += suggestions[0].keeps_rhythm
+            counts["prefers_original"] += fim_log_likelihood(tune, number, score, clean=True) > fim_log_likelihood(
+                tune, number, score, clean=False)
             raw = correct_measures(score, first=number, last=number, k=1, seed=SEED, rule_check=None)
             if raw:
                 found = violations(apply_suggestion(score, raw[0]), number, number, check_rules, style=style)
@@ -192,6 +206,7 @@ def repair(tunes_by_corpus: dict) -> dict:
             "top1_free_of_any_error_or_warning": counts["top1_strict_clean"] / n,
             "suggestions_free_of_any_error_or_warning": counts["suggestions_strict_clean"] / max(counts["suggestions"], 1),
             "top1_keeps_rhythm": counts["top1_keeps_rhythm"] / n,
+            "model_prefers_original_bar_over_corrupted": counts["prefers_original"] / n,
             "unfiltered_top1_restores": counts["unfiltered_top1_restores"] / n,
             "unfiltered_top1_acceptable": counts["unfiltered_top1_acceptable"] / n,
             "unfiltered_top1_free_of_any_error_or_warning": counts["unfiltered_top1_strict_clean"] / n,
@@ -270,7 +285,8 @@ def main() -> None:
               f"{r['cases_with_no_acceptable_suggestion']:.0%}; top-1 free of any error/warning "
               f"{r['top1_free_of_any_error_or_warning']:.0%} (unfiltered {r['unfiltered_top1_free_of_any_error_or_warning']:.0%}, "
               f"unfiltered acceptable {r['unfiltered_top1_acceptable']:.0%}); "
-              f"{r['median_seconds_per_correction']:.2f} s each", flush=True)
+              f"{r['median_seconds_per_correction']:.2f} s each; the model prefers the original bar to the corrupted one "
+              f"in {r['model_prefers_original_bar_over_corrupted']:.0%}", flush=True)
     results["seconds"] = time.perf_counter() - started
     save("generator", results)
 
