@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "serve",
     "batch",
     "similar",
+    "generate",
 )
 
 EXIT_USER_ERROR = 2
