@@ -24,13 +24,15 @@ Security and limits, checked in this order before any upload is parsed:
 Errors answer ``{"error": "..."}``: 400 for a file that is not what it claims, 422 for a valid file the
 analysis cannot handle (the CLI's exit-2 errors), 500 for a bug.
 
-Models load once per process (``preload=True`` loads them at start-up) and stay on the device.
+Models load once per process (``preload=True`` loads them at start-up) and stay on the device; parsed
+scores are kept by content hash (16), so the score a class's takes are assessed against is parsed once.
 """
 
 # ruff: noqa: B008  (File()/Form() defaults are how FastAPI declares form fields)
 # no `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time
 
 import asyncio
+import hashlib
 import json
 import math
 import os
@@ -39,7 +41,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,6 +242,25 @@ def create_app(config: ServiceConfig):
     app.state.gate = gate
     app.state.device = device
     bearer = HTTPBearer(auto_error=False, description="the token `tutor serve` showed on its first start")
+    scores: OrderedDict[tuple[str, int | None], object] = OrderedDict()  # sha256, index -> Score (frozen)
+    scores_lock = threading.Lock()
+
+    def cached_score(path: Path, index: int | None = None):
+        """The parsed score, shared between requests that upload the same file (a class's 30 takes of
+        one piece parse it once)."""
+        from tutor.scoreio import load_score
+
+        key = (hashlib.sha256(path.read_bytes()).hexdigest(), index)
+        with scores_lock:
+            if key in scores:
+                scores.move_to_end(key)
+                return scores[key]
+        score = load_score(path, index=index)
+        with scores_lock:
+            scores[key] = score
+            while len(scores) > 16:
+                scores.popitem(last=False)
+        return score
 
     def error(status: int, message: str, headers: dict | None = None):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
@@ -384,9 +405,8 @@ def create_app(config: ServiceConfig):
 
         def work(paths):
             from tutor.commands.assess import assess_json, parse_measures
-            from tutor.scoreio import load_score
 
-            return assess_json(load_score(paths["score"]), paths["file"], part=part,
+            return assess_json(cached_score(paths["score"]), paths["file"], part=part,
                                measures=parse_measures(measures), bpm=tempo, level=level)
 
         return await analyse(request, {"file": (file, PERFORMANCE_SUFFIXES), "score": (score, SCORE_SUFFIXES)}, work)
@@ -397,9 +417,8 @@ def create_app(config: ServiceConfig):
         """A composition critique: the JSON of ``tutor critique --json``."""
         def work(paths):
             from tutor.critique import critique as run_critique
-            from tutor.scoreio import load_score
 
-            return run_critique(load_score(paths["file"], index=index)).as_json()
+            return run_critique(cached_score(paths["file"], index)).as_json()
 
         return await analyse(request, {"file": (file, SCORE_SUFFIXES)}, work)
 
@@ -427,9 +446,8 @@ def create_app(config: ServiceConfig):
 
         def work(paths):
             from tutor.commands.suggest import make_suggestions, suggest_json
-            from tutor.scoreio import load_score
 
-            return suggest_json(make_suggestions(load_score(paths["file"], index=index), options))
+            return suggest_json(make_suggestions(cached_score(paths["file"], index), options))
 
         return await analyse(request, {"file": (file, SCORE_SUFFIXES)}, work)
 
