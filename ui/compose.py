@@ -376,7 +376,7 @@ def _critique_job(task, critique_mod, score: Score) -> dict:
     if task is not None:
         task.progress(0.2, "Critiquing…")
     report = critique_mod.critique(score)
-    return report.to_json() if hasattr(report, "to_json") else dict(report)
+    return report.as_json()
 
 
 def _suggest_job(task, function, score: Score, kwargs: dict) -> list:

@@ -22,6 +22,7 @@ of the page at the chosen ``scale`` (what Qt draws at zoom 1).
 from __future__ import annotations
 
 import re
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
@@ -112,12 +113,31 @@ def musicxml_for_view(score: Score) -> str:
     return musicxml_bytes(score).decode("utf-8")
 
 
-def engrave(score: Score, *, layout: Layout = Layout(), musicxml: str | None = None) -> list[Page]:
-    """Pages of ``score`` engraved by Verovio, with note and measure geometry."""
-    import verovio
+_LOCK = threading.Lock()
+_TOOLKIT = None
 
+
+def _toolkit():
+    """One Verovio toolkit for the process: Verovio loads its fonts into global state, and building
+    toolkits in several threads at once fails ("font resources are not available")."""
+    global _TOOLKIT
+    if _TOOLKIT is None:
+        import verovio
+
+        _TOOLKIT = verovio.toolkit()
+    return _TOOLKIT
+
+
+def engrave(score: Score, *, layout: Layout = Layout(), musicxml: str | None = None) -> list[Page]:
+    """Pages of ``score`` engraved by Verovio, with note and measure geometry (thread-safe)."""
     xml = musicxml if musicxml is not None else musicxml_for_view(score)
-    toolkit = verovio.toolkit()
+    with _LOCK:
+        return _engrave_locked(score, layout, xml)
+
+
+def _engrave_locked(score: Score, layout: Layout, xml: str) -> list[Page]:
+    toolkit = _toolkit()
+    toolkit.resetOptions()
     toolkit.setOptions(verovio_options(layout))
     if not toolkit.loadData(xml):
         from tutor.errors import InputFileError

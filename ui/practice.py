@@ -121,6 +121,90 @@ class LiveSession(QObject):
         return self.follower.position_at(time_s)
 
 
+class AudioLive(QObject):
+    """Live pitch and note onsets from the recorder's tap (``Recorder.tap``), on its own thread.
+
+    The tap's frames go, mono at 16 kHz, into ``tutor.pitch.PestoStream`` (10 ms frames). A note
+    starts where the voiced pitch settles on a new semitone for ``SETTLE_FRAMES`` frames (after
+    silence, or a change of semitone); its onset is the first frame of that run, its cents the run's
+    mean deviation. Onsets go to the score follower (``LiveSession.feed``); the pitch curve and the
+    tuner get the frames, a few times a second.
+    """
+
+    pitch = Signal(object, object, object)  # times_s, midi values (nan when unvoiced), cents of the last voiced frame
+    ready = Signal()
+    failed = Signal(str)
+    SETTLE_FRAMES = 3
+
+    def __init__(self, recorder, session: LiveSession | None, pitch_module) -> None:
+        super().__init__()
+        self.recorder, self.session, self.pitch_module = recorder, session, pitch_module
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="live-pitch", daemon=True)
+        self.onsets: list[tuple[float, int, float]] = []
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=3.0)
+
+    def _run(self) -> None:
+        import numpy as np
+
+        from tutor.audio_input import resample, to_mono
+
+        try:
+            rate = self.recorder.source.sample_rate
+            stream = self.pitch_module.open_stream(sample_rate=16000)
+        except Exception as error:
+            self.failed.emit(str(error))
+            return
+        self.ready.emit()
+        tap = self.recorder.tap
+        current, run_midi, run_start, run_cents = None, None, 0.0, []
+        last_emit = 0.0
+        buffered: tuple[list, list] = ([], [])
+        while not self._stop.is_set():
+            if not tap.wait(256, timeout_s=0.05):
+                if self.recorder.finished:
+                    break
+                continue
+            block = to_mono(tap.read())
+            if rate != 16000:
+                block = resample(block, orig_sr=rate, target_sr=16000)
+            frames = stream.push(block.astype(np.float32))
+            last_cents = None
+            for t, f0, voiced in zip(frames.times_s, frames.f0_hz, frames.voiced, strict=False):
+                if not voiced:
+                    current, run_midi, run_cents = None, None, []
+                    buffered[0].append(float(t))
+                    buffered[1].append(float("nan"))
+                    continue
+                midi = 69 + 12 * np.log2(f0 / 440.0)
+                nearest = int(round(midi))
+                cents = float((midi - nearest) * 100)
+                last_cents = cents
+                buffered[0].append(float(t))
+                buffered[1].append(float(midi))
+                if nearest != run_midi:
+                    run_midi, run_start, run_cents = nearest, float(t), [cents]
+                else:
+                    run_cents.append(cents)
+                if len(run_cents) == self.SETTLE_FRAMES and nearest != current:
+                    current = nearest
+                    mean_cents = float(np.mean(run_cents))
+                    self.onsets.append((run_start, nearest, mean_cents))
+                    if self.session is not None:
+                        self.session.feed(nearest, run_start, mean_cents)
+            now = time.perf_counter()
+            if now - last_emit > 0.1 and buffered[0]:
+                self.pitch.emit(buffered[0], buffered[1], last_cents)
+                buffered = ([], [])
+                last_emit = now
+
+
 class HeatMap(QWidget):
     """One cell per measure, coloured by its overall score; click a cell to show that measure."""
 
@@ -234,6 +318,8 @@ class PracticePanel(QWidget):
         self._take_started = 0.0
         self._played_file_thread: threading.Thread | None = None
         self.latencies_ms: list[float] = []
+        self.live_events: list = []  # the follower's events during the take
+        self.demo_realtime = True  # a demo take plays at its own pace (tests may feed it at once)
         self._build()
         self.timer = QTimer(self)
         self.timer.setInterval(33)
@@ -360,6 +446,7 @@ class PracticePanel(QWidget):
         self.played_curve = plot.plot([], [], pen=None, symbol="o", symbolSize=7, symbolBrush="#1E88E5")
         self.pitch_curve = plot.plot([], [], pen=pg.mkPen("#1E88E5", width=2))
         self._played_points: tuple[list[float], list[float]] = ([], [])
+        self._pitch_points: tuple[list[float], list[float]] = ([], [])
         return plot
 
     # --- score and selection ---------------------------------------------------------------
@@ -484,6 +571,7 @@ class PracticePanel(QWidget):
         self._start_clicks(score)
         self._take_started = time.perf_counter()
         self.latencies_ms = []
+        self.live_events = []
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.timer.start()
@@ -526,7 +614,7 @@ class PracticePanel(QWidget):
 
             def play():
                 try:
-                    self.source.play_file(path, realtime=True)
+                    self.source.play_file(path, realtime=self.demo_realtime)
                 except Exception:
                     log.exception("demo take failed")
 
@@ -547,10 +635,28 @@ class PracticePanel(QWidget):
         self.recorder = Recorder(self.source, self.take_path, piece=piece, tempo_bpm=self.bpm)
         self.recorder.start()
         self._source_kind = "audio"
+        self._audio_origin = time.perf_counter()
         pitch = optional("pitch")
-        if pitch is None or not hasattr(pitch, "LiveTracker"):
-            self.live_label.setText("Recording to disk. Live marks from audio need a live pitch tracker "
+        if pitch is None or not hasattr(pitch, "PestoStream"):
+            self.live_label.setText("Recording to disk. Live marks from audio need the live pitch tracker "
                                     "(tutor.pitch), which this installation lacks: the review comes after the take.")
+            return
+        self.live_label.setText("Loading the pitch tracker… (the take is already recording)")
+        self.audio_live = AudioLive(self.recorder, self.session, pitch)
+        self.audio_live.pitch.connect(self._on_pitch)
+        self.audio_live.ready.connect(lambda: self.live_label.setText("Listening: play now."))
+        self.audio_live.failed.connect(lambda text: self.live_label.setText(f"No live marks: {text}"))
+        self.audio_live.start()
+
+    audio_live = None
+
+    def _on_pitch(self, times, midis, cents) -> None:
+        if cents is not None:
+            self.tuner.set_cents(cents)
+        if self.pitch_plot is not None and len(times):
+            self._pitch_points[0].extend(times)
+            self._pitch_points[1].extend(midis)
+            self.pitch_curve.setData(self._pitch_points[0][-3000:], self._pitch_points[1][-3000:], connect="finite")
 
     def _tick(self) -> None:
         now = time.perf_counter()
@@ -586,6 +692,7 @@ class PracticePanel(QWidget):
 
     def _on_events(self, events, arrived: float) -> None:
         colors = self.assessment_mod.COLORS if self.assessment_mod else {}
+        self.live_events.extend(events)
         for event in events:
             if event.note_id is None:
                 continue
@@ -611,6 +718,9 @@ class PracticePanel(QWidget):
             else:
                 self.recorder.stop()
                 self.recorder = None
+                if self.audio_live is not None:
+                    self.audio_live.stop()
+                    self.audio_live = None
         except Exception as error:
             self.window.show_error("The take did not end cleanly (what was recorded is on disk)", error)
         if self.player is not None:
@@ -705,7 +815,9 @@ class PracticePanel(QWidget):
         self.view.clear_live_marks()
         if self.pitch_plot is not None:
             self._played_points = ([], [])
+            self._pitch_points = ([], [])
             self.played_curve.setData([], [])
+            self.pitch_curve.setData([], [])
             self._draw_targets()
 
     def _draw_targets(self) -> None:

@@ -70,6 +70,7 @@ class Job(QObject):
 
     def _forget(self) -> None:
         self.finished = True
+        self._runnable = None
         Job._alive.discard(self)
 
     def _run(self) -> None:
@@ -92,7 +93,9 @@ class _Runnable(QRunnable):
     def __init__(self, job: Job) -> None:
         super().__init__()
         self.job = job
-        self.setAutoDelete(True)
+        # Python owns the runnable (the job holds it until its done signal, in the UI thread): a
+        # pool-owned runnable whose wrapper the garbage collector meets mid-run can deadlock
+        self.setAutoDelete(False)
 
     def run(self) -> None:
         self.job._run()
@@ -110,7 +113,8 @@ def run_job(fn, *args, on_result=None, on_error=None, on_progress=None, on_done=
         job.progressed.connect(on_progress)
     if on_done is not None:
         job.done.connect(on_done)
-    QThreadPool.globalInstance().start(_Runnable(job))
+    job._runnable = _Runnable(job)
+    QThreadPool.globalInstance().start(job._runnable)
     return job
 
 
