@@ -233,11 +233,33 @@ class CrepeTracker(PitchTracker):
         return results
 
 
-@functools.cache
-def _crepe_transition() -> np.ndarray:
-    xx, yy = np.meshgrid(range(360), range(360))
-    transition = np.maximum(12 - abs(xx - yy), 0).astype(np.float64)
-    return transition / transition.sum(axis=1, keepdims=True)
+CREPE_MAX_STEP = 11  # bins (20 cents each) the Viterbi path may move per 10 ms frame
+
+
+def _banded_viterbi(log_emission: np.ndarray) -> np.ndarray:
+    """Best state path under transitions weighted max(12 - |i - j|, 0) / 144, the same for every state.
+
+    torchcrepe and librosa normalise each row of that matrix, which makes the edge bins "stickier"
+    (a row at the edge sums over fewer neighbours); with weak evidence (reverb, soft singing) the path
+    then parks on the lowest bin. Here every state pays the same for the same step."""
+    n, states = log_emission.shape
+    steps = np.arange(-CREPE_MAX_STEP, CREPE_MAX_STEP + 1)
+    log_step = np.log((CREPE_MAX_STEP + 1 - np.abs(steps)) / (CREPE_MAX_STEP + 1) ** 2)
+    back = np.zeros((n, states), dtype=np.int16)
+    score = log_emission[0].copy()
+    padded = np.full(states + 2 * CREPE_MAX_STEP, -np.inf)
+    for t in range(1, n):
+        padded[CREPE_MAX_STEP:CREPE_MAX_STEP + states] = score
+        # candidates[k, j]: come to state j from state j + steps[k]
+        candidates = np.stack([padded[CREPE_MAX_STEP + d:CREPE_MAX_STEP + d + states] for d in steps]) + log_step[:, None]
+        best = np.argmax(candidates, axis=0)
+        back[t] = steps[best]
+        score = candidates[best, np.arange(states)] + log_emission[t]
+    path = np.zeros(n, dtype=np.int64)
+    path[-1] = int(np.argmax(score))
+    for t in range(n - 1, 0, -1):
+        path[t - 1] = path[t] + back[t, path[t]]
+    return path
 
 
 def _crepe_bins_to_hz(cents: np.ndarray) -> np.ndarray:
@@ -246,8 +268,6 @@ def _crepe_bins_to_hz(cents: np.ndarray) -> np.ndarray:
 
 def _crepe_decode(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(f0_hz, periodicity) from CREPE's (frames, 360) sigmoid outputs."""
-    import librosa
-
     if len(probs) == 0:
         return np.zeros(0), np.zeros(0)
     cents_of_bin = 1997.3794084376191 + 20.0 * np.arange(360)  # CREPE's bin centres (cents over 10 Hz)
@@ -256,11 +276,9 @@ def _crepe_decode(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     masked = probs.astype(np.float64).copy()
     masked[:, :low] = 0.0
     masked[:, high:] = 0.0
-    soft = np.exp(masked - masked.max(axis=1, keepdims=True))
-    soft[:, :low] = 0.0
-    soft[:, high:] = 0.0
-    soft /= soft.sum(axis=1, keepdims=True)
-    bins = librosa.sequence.viterbi(soft.T, _crepe_transition()).astype(np.int64)
+    # observation probabilities as in the original CREPE: the salience normalised per frame
+    observation = masked / np.maximum(masked.sum(axis=1, keepdims=True), 1e-12)
+    bins = _banded_viterbi(np.log(np.maximum(observation, 1e-12)))
     window = np.arange(-4, 5)
     idx = np.clip(bins[:, None] + window[None, :], 0, 359)
     weights = np.take_along_axis(masked, idx, axis=1)
@@ -307,20 +325,20 @@ class PestoTracker(PitchTracker):
 
 
 @functools.cache
-def _pesto_checkpoint_model(sample_rate: int, streaming: bool, mirror: float):
+def _pesto_checkpoint_model(sample_rate: int, streaming: bool, mirror: float, hop_s: float):
     from pesto.loader import load_model
 
     kwargs = {"streaming": True, "mirror": mirror, "max_batch_size": 1} if streaming else {}
     try:
-        model = load_model(PestoTracker.checkpoint, step_size=HOP_S * 1000, sampling_rate=sample_rate, **kwargs)
+        model = load_model(PestoTracker.checkpoint, step_size=hop_s * 1000, sampling_rate=sample_rate, **kwargs)
     except (OSError, RuntimeError, KeyError) as error:
         raise ModelError(f"cannot load the PESTO checkpoint {PestoTracker.checkpoint} ({error})") from None
     return model.eval()
 
 
-def _pesto_model(sample_rate: int, *, streaming: bool, mirror: float = 1.0):
-    """A PESTO model; the checkpoint is read once per (rate, mode) and copied for each user."""
-    return copy.deepcopy(_pesto_checkpoint_model(sample_rate, streaming, mirror))
+def _pesto_model(sample_rate: int, *, streaming: bool, mirror: float = 1.0, hop_s: float = HOP_S):
+    """A PESTO model; the checkpoint is read once per (rate, mode, hop) and copied for each user."""
+    return copy.deepcopy(_pesto_checkpoint_model(sample_rate, streaming, mirror, hop_s))
 
 
 class PyinTracker(PitchTracker):
@@ -397,11 +415,12 @@ class PestoStream:
     note is *reported* is longer and is measured by ``measure_stream_latency``. Use from one thread.
     """
 
-    def __init__(self, *, sample_rate: int, device: str = "cpu", mirror: float = 1.0) -> None:
+    def __init__(self, *, sample_rate: int, device: str = "cpu", mirror: float = 1.0, hop_s: float = HOP_S) -> None:
         self.sample_rate = int(sample_rate)
         self.device = resolve_device(device)
-        self.hop = round(HOP_S * self.sample_rate)
-        self.model = _pesto_model(self.sample_rate, streaming=True, mirror=mirror).to(self.device)
+        self.hop_s = hop_s
+        self.hop = round(hop_s * self.sample_rate)
+        self.model = _pesto_model(self.sample_rate, streaming=True, mirror=mirror, hop_s=hop_s).to(self.device)
         self.threshold = VOICING_THRESHOLD["pesto"]
         self._pending = np.zeros(0, np.float32)
         self._frames_out = 0
@@ -440,11 +459,11 @@ def _empty_frames() -> StreamFrames:
     return StreamFrames(times_s=empty, f0_hz=empty, confidence=empty, voiced=np.zeros(0, bool))
 
 
-def open_stream(*, sample_rate: int, device: str = "cpu") -> PestoStream:
-    return PestoStream(sample_rate=sample_rate, device=device)
+def open_stream(*, sample_rate: int, device: str = "cpu", hop_s: float = HOP_S) -> PestoStream:
+    return PestoStream(sample_rate=sample_rate, device=device, hop_s=hop_s)
 
 
-def measure_stream_latency(*, sample_rate: int = 16000, device: str = "cpu") -> dict[str, float]:
+def measure_stream_latency(*, sample_rate: int = 16000, device: str = "cpu", hop_s: float = HOP_S) -> dict[str, float]:
     """Delay from a pitch change in the input to the stream reporting the new pitch (within 50 cents).
 
     A harmonic tone jumps from A3 (220 Hz) to E4 (329.6 Hz) after silence-free playing; the delay is
@@ -453,8 +472,8 @@ def measure_stream_latency(*, sample_rate: int = 16000, device: str = "cpu") -> 
     voiced frame at the right pitch."""
     results: dict[str, list[float]] = {"pitch_change_s": [], "onset_s": []}
     for offset in (0.0, 0.25, 0.5, 0.75):
-        stream = PestoStream(sample_rate=sample_rate, device=device)
-        jump_s = 0.5 + offset * HOP_S
+        stream = PestoStream(sample_rate=sample_rate, device=device, hop_s=hop_s)
+        jump_s = 0.5 + offset * hop_s
         t = np.arange(int(1.0 * sample_rate)) / sample_rate
         f0 = np.where(t < jump_s, 220.0, 329.63)
         phase = 2 * np.pi * np.cumsum(f0) / sample_rate
@@ -465,8 +484,8 @@ def measure_stream_latency(*, sample_rate: int = 16000, device: str = "cpu") -> 
         hit = np.flatnonzero((ready_s > jump_s) & (cents < 50) & frames.voiced)
         if len(hit):
             results["pitch_change_s"].append(float(ready_s[hit[0]] - jump_s))
-        stream = PestoStream(sample_rate=sample_rate, device=device)
-        onset_s = 0.3 + offset * HOP_S
+        stream = PestoStream(sample_rate=sample_rate, device=device, hop_s=hop_s)
+        onset_s = 0.3 + offset * hop_s
         sound = np.where(t >= onset_s, np.sin(2 * np.pi * 329.63 * t) * 0.3, 0.0).astype(np.float32)
         frames = stream.push(sound)
         cents = 1200 * np.abs(np.log2(np.maximum(frames.f0_hz, 1e-6) / 329.63))
@@ -474,7 +493,7 @@ def measure_stream_latency(*, sample_rate: int = 16000, device: str = "cpu") -> 
         if len(hit):
             results["onset_s"].append(float(ready_s[hit[0]] - onset_s))
     return {
-        "frame_latency_s": (round(HOP_S * sample_rate) / 2) / sample_rate,
+        "frame_latency_s": (round(hop_s * sample_rate) / 2) / sample_rate,
         "pitch_change_latency_s": float(np.mean(results["pitch_change_s"])) if results["pitch_change_s"] else float("nan"),
         "onset_latency_s": float(np.mean(results["onset_s"])) if results["onset_s"] else float("nan"),
     }

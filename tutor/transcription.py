@@ -12,8 +12,9 @@ Segmentation is a Viterbi pass over a small note HMM (one state per semitone plu
 * change penalties drop where the level and the spectral flux show an attack, and a note is split at
   such an attack even when the pitch stays (repeated notes of the same pitch);
 * glide segments shorter than ``MIN_NOTE_S`` are merged into the note they lead to, isolated ones are
-  dropped; the pitch of a note is the median over its stable part (frames within a semitone of the
-  note, after the first ``SETTLE_S`` when a scoop would pull it), ``cents`` the deviation from it.
+  dropped; short gliding segments joined to a note without an attack (scoops, falls) join that note;
+  the pitch of a note is the trimmed mean over its stable part (frames within a semitone of the note,
+  after the first ``SETTLE_S`` when a scoop would pull it), ``cents`` the deviation from it.
 
 ``transcribe_file(path)`` and ``transcribe(audio, sample_rate)`` give a frozen ``Transcription``
 whose ``performance`` is a ``tutor.music.Performance`` with cents, confidence and the pitch track.
@@ -44,11 +45,15 @@ UNVOICED_ON_NOTE_COST = 1.2  # per unvoiced frame held inside a note (short drop
 VOICED_IN_SILENCE_COST = 4.0  # per voiced frame left out of every note
 CHANGE_COST = 5.0  # note -> another note
 ONSET_COST = 3.0  # silence -> note, note -> silence
-ATTACK_RISE_DB = 4.0  # a level rise this large within ATTACK_WINDOW_S is an attack (repeated notes)
+REARTICULATION_DB = 2.5  # a dip this deep (fall and recovery) inside a held pitch starts a repeated note
+VIBRATO_PERIOD_S = (0.13, 0.23)  # dips recurring this often are a vibrato's level modulation...
+VIBRATO_DIP_FACTOR = 2.2  # ...and only a dip off their beat or this much deeper is a re-articulation
 ATTACK_WINDOW_S = 0.05
 LEVEL_LEAD_FRAMES = 0
 ATTACK_SNAP_S = 0.08  # a note start moves to an attack this close; splits need attacks further in
 MIN_CONFIDENCE = 0.25
+SCOOP_MAX_S = 0.2  # a gliding segment this short next to a note is its scoop or fall
+GLIDE_SEMITONES = 0.4
 TAIL_DB = 15.0  # frames this far below the loudest frame around them are a release/reverb tail
 TAIL_BACK_S = 1.0
 TAIL_AHEAD_S = 0.3  # notes whose mean confidence is lower are dropped
@@ -163,10 +168,10 @@ def _tail(level_db: np.ndarray) -> np.ndarray:
 
 
 def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame, 0..1 at attack peaks (0 elsewhere): ``attack`` from a level rise or spectral flux (it
-    lowers the cost of a note change and times note starts) and ``rearticulation`` from a level rise
-    after a dip only (it splits a held pitch into repeated notes; flux alone would split at the loop
-    points of sampled instruments and at the bow noise of a held note)."""
+    """At peaks (0 elsewhere): ``attack`` 0..1 from a level rise or spectral flux (it lowers the cost of
+    a note change and times note starts) and ``rearticulation``, the depth in dB of a dip in the level (a
+    fall and a recovery) (it splits a held pitch into repeated notes; flux alone would split at the loop
+    points of sampled instruments, a rise alone at the swell of a held note)."""
     window = max(1, round(ATTACK_WINDOW_S / HOP_S))
     level = np.maximum(level_db, -80.0)
     before = np.array([level[max(0, i - window):i + 1].min() for i in range(n)])
@@ -184,17 +189,22 @@ def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int) -
         flux = np.pad(flux, (0, max(0, n - len(flux))))[:n]
         flux = flux / (np.percentile(flux, 95) + 1e-9)
         score = np.maximum(rise * (flux > 0.3), (flux - 0.3) * gate)
-    return _peaks(score, 2 * window), _peaks(rise, 2 * window)
+    # a re-articulation is a valley: the level falls and comes back (within 100 ms each side)
+    reach = 2 * window
+    fell = np.array([level[max(0, i - reach):i + 1].max() for i in range(n)]) - level
+    recovered = np.array([level[i:i + reach + 1].max() for i in range(n)]) - level
+    valley_db = np.minimum(fell, recovered) * (level > -60)
+    return _peaks(score, reach), _peaks(valley_db, reach, cap=None, floor=1.0)
 
 
-def _peaks(score: np.ndarray, reach: int) -> np.ndarray:
-    """The first frame reaching the maximum of its +-reach neighbourhood keeps its score (capped at 1)."""
+def _peaks(score: np.ndarray, reach: int, *, cap: float | None = 1.0, floor: float = 0.25) -> np.ndarray:
+    """The first frame reaching the maximum of its +-reach neighbourhood keeps its score (capped)."""
     n = len(score)
     peaks = np.zeros(n)
-    for i in np.flatnonzero(score > 0.25):
+    for i in np.flatnonzero(score > floor):
         lo, hi = max(0, i - reach), min(n, i + reach + 1)
         if score[i] >= score[lo:hi].max() and not np.any(score[lo:i] >= score[i]):
-            peaks[i] = min(1.0, score[i])
+            peaks[i] = score[i] if cap is None else min(cap, score[i])
     return peaks
 
 
@@ -267,10 +277,19 @@ def _split_at_attacks(segments, attack, rearticulation, level_db):
     near = round(ATTACK_SNAP_S / HOP_S)
     out = []
     for state, start, end in segments:
-        window = round(ATTACK_WINDOW_S / HOP_S)
-        # a rise that starts from a dip well inside the note (not the note's own swelling attack)
-        cuts = [t for t in range(start + near + 1, end - minimum) if rearticulation[t] >= 0.5
-                and t - window + int(np.argmin(level_db[t - window:t + 1])) >= start + near]
+        # a dip in the level, then an attack (level rise or flux) within ATTACK_SNAP_S: the swell and
+        # fade of a vibrato or a bow moving on a held note has the dip but not the attack
+        vibrato_db = _periodic_dip_db(rearticulation[start:end])
+        dips = np.flatnonzero(rearticulation[start:end] > 0) + start
+        cuts = []
+        for t in range(start + near, end - minimum):
+            if rearticulation[t] < REARTICULATION_DB:
+                continue
+            earlier = dips[dips < t]
+            on_beat = len(earlier) and VIBRATO_PERIOD_S[0] <= (t - earlier[-1]) * HOP_S <= VIBRATO_PERIOD_S[1]
+            if vibrato_db and on_beat and rearticulation[t] < VIBRATO_DIP_FACTOR * vibrato_db:
+                continue  # in step with the vibrato and no deeper than its dips: the vibrato itself
+            cuts.append(t)
         previous = start
         for cut in cuts:
             if cut - previous > near:
@@ -302,6 +321,18 @@ def _split_at_attacks(segments, attack, rearticulation, level_db):
     return [s for s in out if s[2] > s[1]]
 
 
+def _periodic_dip_db(dips_db: np.ndarray) -> float:
+    """The typical depth of level dips that recur at a vibrato's rate (4.5-7.5 Hz) inside a note, 0 when
+    they do not: a violin's or a singer's vibrato swells and fades the level with the pitch."""
+    at = np.flatnonzero(dips_db > 0)
+    if len(at) < 3:
+        return 0.0
+    intervals = np.diff(at) * HOP_S
+    if np.mean((intervals >= VIBRATO_PERIOD_S[0]) & (intervals <= VIBRATO_PERIOD_S[1])) < 0.6:
+        return 0.0
+    return float(np.median(dips_db[at]))
+
+
 def _absorb_glides(segments, midi, attack):
     """Merge segments shorter than MIN_NOTE_S into a touching neighbour within 2 semitones (the one
     they lead into first); drop those with no such neighbour; merge vibrato flips (A B A, B short)."""
@@ -323,6 +354,27 @@ def _absorb_glides(segments, midi, attack):
             del segments[i]
             changed = True
             break
+    # scoops into a note and falls off its end: a short gliding segment joined to a longer note without
+    # an attack between them belongs to that note (whose pitch is where the voice settles)
+    changed = True
+    while changed:
+        changed = False
+        for i, (state, start, end) in enumerate(segments):
+            if end - start > round(SCOOP_MAX_S / HOP_S):
+                continue
+            nxt = segments[i + 1] if i + 1 < len(segments) else None
+            prv = segments[i - 1] if i > 0 else None
+            if (nxt is not None and nxt[1] == end and nxt[2] - nxt[1] > end - start and abs(nxt[0] - state) <= 3
+                    and attack[end] < 0.5 and _glides_towards(midi[start:end], LOW_MIDI + nxt[0] - 1)):
+                nxt[1] = start
+            elif (prv is not None and prv[2] == start and prv[2] - prv[1] > end - start and abs(prv[0] - state) <= 3
+                    and attack[start] < 0.5 and _glides_towards(midi[start:end][::-1], LOW_MIDI + prv[0] - 1)):
+                prv[2] = end
+            else:
+                continue
+            del segments[i]
+            changed = True
+            break
     # vibrato flips: A B A with B a semitone away, short, and no attack at its edges
     changed = True
     while changed:
@@ -335,6 +387,16 @@ def _absorb_glides(segments, midi, attack):
                 changed = True
                 break
     return segments
+
+
+def _glides_towards(values: np.ndarray, target: float) -> bool:
+    """True when the pitch moves by at least GLIDE_SEMITONES over the segment, towards ``target``."""
+    values = values[np.isfinite(values)]
+    if len(values) < 3:
+        return True  # too short to hold a pitch of its own
+    third = max(1, len(values) // 3)
+    first, last = float(np.median(values[:third])), float(np.median(values[-third:]))
+    return abs(last - first) >= GLIDE_SEMITONES and abs(target - last) < abs(target - first)
 
 
 def _make_note(state, start, end, midi, voiced, confidence, hop, threshold) -> PlayedNote | None:
@@ -353,7 +415,11 @@ def _make_note(state, start, end, midi, voiced, confidence, hop, threshold) -> P
     stable = near.copy()
     if stable[settle:].sum() >= 3:
         stable[:settle] = False  # the attack/scoop is not the note's pitch
-    centre = float(np.median(folded[stable]))
+    # a trimmed mean (middle half) of the stable frames: robust like a median, but it averages a
+    # symmetric vibrato and a tracker's quantised output (PESTO: 1/3-semitone steps) to the centre
+    kept = np.sort(folded[stable])
+    quarter = len(kept) // 4
+    centre = float(np.mean(kept[quarter:len(kept) - quarter])) if len(kept) >= 4 else float(np.median(kept))
     pitch = int(round(centre))
     cents = float(np.clip((centre - pitch) * 100.0, -50.0, 50.0))
     # the tracker's confidence scaled by its voicing threshold (PESTO's are low, CREPE's high), times
