@@ -25,14 +25,18 @@ def add_parser(subparsers):
     what.add_argument("--fix", metavar="M-N", help="propose rewrites of measures M to N (e.g. 5-6, or 5)")
     what.add_argument("--fix-flagged", action="store_true",
                       help="propose rewrites of the measures the critique rules flag (errors first, up to 4 places)")
+    what.add_argument("--harmonize", action="store_true",
+                      help="propose lower voices for the melody (first part): alto, tenor, bass (--style chorale, "
+                           "the default) or a piano part of chords and bass (--style piano)")
     parser.add_argument("-k", type=int, default=4, metavar="K", help="how many suggestions (default 4)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (same seed, same suggestions)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
     parser.add_argument("--top-p", type=float, default=0.95, dest="top_p", help="nucleus sampling mass (default 0.95)")
     parser.add_argument("--after", type=int, default=None, metavar="M",
                         help="with --continue: continue after measure M instead of the last one")
-    parser.add_argument("--style", choices=STYLE_CHOICES, default=None,
-                        help="style to write in (default: chorale for several parts, nottingham folk for a melody)")
+    parser.add_argument("--style", choices=STYLE_CHOICES + ("piano",), default=None,
+                        help="style to write in (default: chorale for several parts, nottingham folk for a melody; "
+                             "piano only with --harmonize)")
     parser.add_argument("--free-rhythm", action="store_true",
                         help="with --fix: do not prefer rewrites that keep the measures' rhythm")
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -59,6 +63,15 @@ def make_suggestions(score, args) -> list:
     (``tutor serve`` calls it too)."""
     from tutor.suggest import continue_piece, correct_measures, flagged_ranges
 
+    if getattr(args, "harmonize", False):
+        from tutor.harmonize import harmonize
+
+        return harmonize(score, style=args.style or "chorale", k=args.k, seed=args.seed, temperature=args.temperature,
+                         top_p=args.top_p)
+    if args.style == "piano":
+        from tutor.errors import AnalysisError
+
+        raise AnalysisError("--style piano goes with --harmonize")
     options = dict(k=args.k, seed=args.seed, temperature=args.temperature, top_p=args.top_p, style=args.style)
     if args.continue_bars is not None:
         return continue_piece(score, bars=args.continue_bars, after_measure=args.after, **options)
@@ -97,6 +110,13 @@ def run(args) -> int:
     if output is not None:
         if not suggestions:
             raise AnalysisError("no suggestion to apply: none passed the rules; ask for more (-k) or another --seed")
+        if getattr(args, "harmonize", False):
+            from tutor.harmonize import harmonized_score
+
+            save_score(harmonized_score(score, suggestions[0]), output)
+            if not args.json:
+                print(f"wrote {output} with the best harmonisation")
+            return 0
         applied, done = score, set()
         for suggestion in suggestions:  # the best suggestion of each place (one place unless --fix-flagged)
             if (suggestion.first_measure, suggestion.last_measure) not in done:
