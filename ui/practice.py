@@ -425,12 +425,28 @@ class PracticePanel(QWidget):
         self.replay_button.clicked.connect(self.replay_take)
         self.events_tree.itemClicked.connect(self._event_clicked)
         self.heat.measureClicked.connect(self.view.show_measure)
+        self.input_box.currentIndexChanged.connect(self._warm_pitch_tracker)
         self.first_bar.valueChanged.connect(self._range_changed)
         self.last_bar.valueChanged.connect(self._range_changed)
         self.view.rangeSelected.connect(self._range_from_view)
         if self.follower_mod is None or self.assessment_mod is None:
             self.live_label.setText("Live marks and the review need tutor.follower and tutor.assessment, "
                                     "which this installation lacks: takes are recorded but not assessed.")
+
+    pitch_warm_job = None
+
+    def _warm_pitch_tracker(self) -> None:
+        """Load the live pitch model (torch, PESTO) in the background as soon as an audio input is
+        chosen, so that the first notes of a take are not spent waiting for it."""
+        if self.input_box.currentData() not in ("mic", "audio-file") or self.pitch_warm_job is not None:
+            return
+        pitch = optional("pitch")
+        if pitch is not None and hasattr(pitch, "open_stream"):
+            self.live_label.setText("Loading the pitch tracker…")
+            self.pitch_warm_job = run_job(lambda task: pitch.open_stream(sample_rate=16000),
+                                          on_result=lambda _: self.live_label.setText("Pitch tracker ready."),
+                                          on_error=lambda e: self.live_label.setText(f"No live pitch: {e}"),
+                                          name="pitch-warm-up")
 
     def _make_pitch_plot(self):
         try:

@@ -1,0 +1,138 @@
+"""Live latency in the running app (offscreen): from a played note to its mark painted on the score.
+
+* MIDI: the demo take (``assets/demo/twinkle_take.mid``) is played at its own pace into an in-memory
+  MIDI source (``tutor.midi_input.VirtualMidiSource``, as the app's "MIDI file as the player" input).
+  Latency = the moment the score view painted the note's mark (end of its ``paintEvent``) minus the
+  moment the note-on reached the source's callback.
+* Audio: the same take rendered with FluidSynth to WAV, played at real-time pace by a
+  ``tutor.audio_input.FileSource`` into the recorder, whose tap feeds the live pitch tracker
+  (``tutor.pitch.PestoStream``) and the score follower. Latency = paint time minus the wall-clock time
+  at which the note's true onset (from the MIDI take) was delivered by the file source.
+
+Targets on the 2-core CPU: median <= 50 ms (MIDI), <= 80 ms (audio); p95 reported too.
+Run: ``python -m tests.bench app_latency``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TUTOR_NO_DIALOGS", "1")
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tests.bench._results import save
+from tests.conftest import REPO
+
+DEMO = REPO / "assets" / "demo" / "twinkle.musicxml"
+TAKE = REPO / "assets" / "demo" / "twinkle_take.mid"
+
+
+def _percentile(values, q):
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def _summary(values_ms: list[float]) -> dict:
+    return {"n": len(values_ms), "median_ms": statistics.median(values_ms) if values_ms else float("nan"),
+            "p95_ms": _percentile(values_ms, 95), "max_ms": max(values_ms) if values_ms else float("nan")}
+
+
+def _window(folder: Path):
+    from PySide6.QtCore import QSettings
+
+    from tutor.ui.app import MainWindow, make_app
+
+    app = make_app()
+    settings = QSettings(str(folder / "settings.ini"), QSettings.IniFormat)
+    window = MainWindow(settings=settings, autosave_folder=folder)
+    window.resize(1400, 880)
+    window.show()
+    window.open_file(str(DEMO), wait=True)
+    window.set_mode("practice")
+    return app, window
+
+
+def _run_until(app, done, timeout_s: float) -> None:
+    end = time.perf_counter() + timeout_s
+    while not done() and time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.001)
+
+
+def bench_midi(app, window) -> dict:
+    panel = window.practice_panel
+    view = window.score_view
+    panel.count_in.setValue(0)
+    painted: dict[str, float] = {}
+    view.markPainted.connect(lambda note_id, t: painted.setdefault(note_id, t))
+    panel._mark_arrivals = {}
+    panel.demo_realtime = True
+    assert panel.start_take(source_path=TAKE, input_kind="midi-file")
+    _run_until(app, lambda: panel.assessment is not None, 90)
+    arrivals = dict(panel._mark_arrivals)
+    latencies = [(painted[k] - arrivals[k]) * 1000 for k in arrivals if k in painted]
+    view.markPainted.disconnect()
+    return _summary(latencies)
+
+
+def bench_audio(app, window, folder: Path) -> dict:
+    from tutor.playback import render_midi_to_wav
+    from tutor.scoreio import load_performance
+
+    wav = folder / "take.wav"
+    render_midi_to_wav(TAKE, wav)
+    truth = load_performance(TAKE).notes
+    panel = window.practice_panel
+    view = window.score_view
+    panel.count_in.setValue(0)
+    painted: dict[str, float] = {}
+    view.markPainted.connect(lambda note_id, t: painted.setdefault(note_id, t))
+    panel.clear_review()
+    panel.input_box.setCurrentIndex(panel.input_box.findData("audio-file"))  # loads the pitch model
+    _run_until(app, lambda: panel.pitch_warm_job is not None and panel.pitch_warm_job.finished, 120)
+    assert panel.start_take(source_path=wav, input_kind="audio-file")
+    origin = panel._audio_origin
+    if panel.audio_live is None:
+        return {"unavailable": panel.live_label.text()}
+    _run_until(app, lambda: panel.assessment is not None, 120)
+    live_events = [e for e in panel.live_events if e.note_id is not None and e.type != "missed" and e.time is not None]
+    latencies, detection = [], []
+    for event in live_events:
+        if event.note_id not in painted:
+            continue
+        candidates = [n for n in truth if n.pitch == event.played_pitch and abs(n.onset_s - event.time) < 0.15]
+        if not candidates:
+            continue
+        onset = min(candidates, key=lambda n: abs(n.onset_s - event.time)).onset_s
+        latencies.append((painted[event.note_id] - (origin + onset)) * 1000)
+        detection.append((event.time - onset) * 1000)
+    result = _summary(latencies)
+    result["onset_time_error_ms_median"] = statistics.median(detection) if detection else float("nan")
+    result["notes_in_take"] = len(truth)
+    return result
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        os.environ["TUTOR_DATA_DIR"] = str(folder / "data")
+        app, window = _window(folder)
+        results = {"midi": bench_midi(app, window)}
+        print(f"MIDI  note-on -> mark painted: {results['midi']}")
+        results["audio"] = bench_audio(app, window, folder)
+        print(f"audio onset  -> mark painted: {results['audio']}")
+        results["targets_ms"] = {"midi_median": 50, "audio_median": 80}
+        window.practice_panel.shutdown()
+        window.undo_stack.setClean()
+        window.close()
+    save("app_latency", results)
+
+
+if __name__ == "__main__":
+    main()
