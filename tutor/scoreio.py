@@ -274,6 +274,8 @@ def _raw_noteheads(m21score: Any) -> Iterator[_Head]:
             for element in measure.recurse().notes:
                 if element.duration.isGrace or isinstance(element, music21.note.Unpitched):
                     continue
+                if isinstance(element, music21.harmony.Harmony):  # chord symbols are not played notes
+                    continue
                 if isinstance(element, music21.percussion.PercussionChord):
                     continue
                 offset = float(element.getOffsetInHierarchy(measure))
@@ -761,6 +763,9 @@ def _source_music21_if_unchanged(score: Score) -> Any | None:
     source = str(score.source_path)
     if not source.startswith(CORPUS_PREFIX) and not Path(source).exists():
         return None
+    if _source_format(source) not in MUSICXML_EXTENSIONS:
+        # music21 writes ABC/Humdrum parses back with short bars padded (positions shift)
+        return None
     try:
         m21 = music21_score(source)
     except Exception:
@@ -789,6 +794,17 @@ def _source_music21_if_unchanged(score: Score) -> Any | None:
             if f"P{index + 1}" not in part_ids:
                 m21.remove(part)
     return m21
+
+
+def _source_format(source: str) -> str:
+    if source.startswith(CORPUS_PREFIX):
+        try:
+            import music21
+
+            return Path(str(music21.corpus.getWork(source[len(CORPUS_PREFIX):]))).suffix.lower()
+        except Exception:
+            return ""
+    return _suffix(Path(source))
 
 
 def music21_from_notes(score: Score) -> Any:
