@@ -153,10 +153,14 @@ def harmonize(score: Score, *, style: str = "chorale", k: int = 4, seed: int = 0
     if tune is None:
         raise AnalysisError("has bars longer than 8 quarter notes, which the generator cannot write")
     ks = score.key_signatures[0] if score.key_signatures else None
-    if ks is not None and ks.mode is None:  # the file does not say: read the mode from the melody
+    if ks is None or ks.mode is None:  # the file does not say: read the key (or mode) from the melody
         from tutor.analysis import estimate_key
 
-        tune.mode = "minor" if "minor" in estimate_key(base).name else "major"
+        key = estimate_key(base)
+        tune.mode = key.mode
+        if ks is None:
+            fifths = ((key.tonic + (3 if key.mode == "minor" else 0)) * 7) % 12
+            tune.fifths = fifths - 12 if fifths > 6 else fifths
     cond = [style_token("chorale"), key_token(tune.fifths, tune.mode), meter_token(tune.meter), BOS]
     templates = _bar_templates(tune)
     chunks = _chunks(templates)
