@@ -21,7 +21,17 @@ import numpy as np
 
 from tutor.errors import ModelError
 
-INDEX = Path(__file__).resolve().parent.parent / "models" / "weights" / "similar_index.npz"
+REPO = Path(__file__).resolve().parent.parent  # the checkout (lesson references are relative to it)
+
+
+def _index_path() -> Path:
+    """``weights/similar_index.npz`` of the ``tutor.models`` package (``models/`` in a checkout)."""
+    import tutor.models
+
+    return Path(tutor.models.__file__).resolve().parent / "weights" / "similar_index.npz"
+
+
+INDEX = _index_path()
 WINDOW_TOKENS = 192  # as models.style reads windows
 DIFFICULTY_NAMES = ("easy", "intermediate", "advanced")
 
@@ -245,7 +255,7 @@ def _own_references(score) -> set[str]:
     if score.source_path is not None:
         path = Path(score.source_path).resolve()
         refs.add(str(path))
-        repo = INDEX.parent.parent.parent
+        repo = REPO
         try:
             refs.add(str(path.relative_to(repo)))
         except ValueError:
