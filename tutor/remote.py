@@ -4,7 +4,9 @@
 cannot be reached, drops the connection, times out or is busy (503, honouring Retry-After up to a few
 seconds), it retries, and then runs ``local()`` here instead. It returns the JSON and where it ran
 (``Ran``), so that callers can show it. Files are only read, never moved or deleted, so a take is never
-lost whatever the network does. A 400/422 answer means the file itself is bad: that is raised as a
+lost whatever the network does. After a host gave no answer, the client goes straight to local analysis
+for ``cooldown_s`` (30 s) before it tries the host again, so a class batch does not wait on a dead host
+for every file. A 400/422 answer means the file itself is bad: that is raised as a
 ``TutorError`` with the host's message (running it here would fail the same way).
 
 The token comes from ``$TUTOR_REMOTE_TOKEN``, else the file named by ``$TUTOR_REMOTE_TOKEN_FILE``, else
@@ -76,11 +78,16 @@ class RemoteClient:
         self.retries = retries
         self.backoff_s = backoff_s
         self.max_wait_s = max_wait_s
+        self.cooldown_s = 30.0  # after a host gave no answer, go straight to local for this long
+        self._down_until = 0.0
+        self._down_reason = ""
 
     def post(self, endpoint: str, files: dict[str, str | Path], fields: dict | None = None) -> dict:
         """The host's JSON answer for ``/v1/<endpoint>``; ``RemoteUnavailable`` after the retries."""
         import httpx
 
+        if time.monotonic() < self._down_until:
+            raise RemoteUnavailable(f"{self._down_reason} (not retried for {self.cooldown_s:g} s)")
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         data = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (fields or {}).items() if v is not None}
         problem = "no attempt"
@@ -114,7 +121,9 @@ class RemoteClient:
             if attempt < self.retries:
                 log.info("remote %s failed (%s); retrying in %.1f s", self.url, problem, wait)
                 time.sleep(wait)
-        raise RemoteUnavailable(f"{self.url} gave no answer after {self.retries + 1} tries ({problem})")
+        self._down_reason = f"{self.url} gave no answer after {self.retries + 1} tries ({problem})"
+        self._down_until = time.monotonic() + self.cooldown_s
+        raise RemoteUnavailable(self._down_reason)
 
 
 def _message(response) -> str:
