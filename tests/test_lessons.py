@@ -116,7 +116,10 @@ def test_every_performance_exercise_passes_when_played_right_and_fails_with_miss
         many_missed = Performance(tuple(n for i, n in enumerate(take.notes) if i % 3 != 1))
         bad = assess_take(exercise, many_missed)
         assert not bad.passed, exercise.id
-        assert bad.event_counts.get("missed", 0) >= len(score.notes) // 3 - 1, exercise.id
+        # a unison of two hands is one key: dropping one of its two notes leaves the key sounded
+        kept = {(n.pitch, round(n.onset_s, 3)) for n in many_missed.notes}
+        silent = {(n.pitch, round(n.onset_s, 3)) for n in take.notes} - kept
+        assert bad.event_counts.get("missed", 0) >= len(silent) - 1, exercise.id
 
 
 @needs_assessment
