@@ -30,7 +30,8 @@ def add_parser(subparsers):
                            "the default) or a piano part of chords and bass (--style piano)")
     parser.add_argument("-k", type=int, default=4, metavar="K", help="how many suggestions (default 4)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (same seed, same suggestions)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="sampling temperature (default 1.0; 0.5 with --harmonize)")
     parser.add_argument("--top-p", type=float, default=0.95, dest="top_p", help="nucleus sampling mass (default 0.95)")
     parser.add_argument("--after", type=int, default=None, metavar="M",
                         help="with --continue: continue after measure M instead of the last one")
@@ -66,13 +67,14 @@ def make_suggestions(score, args) -> list:
     if getattr(args, "harmonize", False):
         from tutor.harmonize import harmonize
 
-        return harmonize(score, style=args.style or "chorale", k=args.k, seed=args.seed, temperature=args.temperature,
-                         top_p=args.top_p)
+        return harmonize(score, style=args.style or "chorale", k=args.k, seed=args.seed, top_p=args.top_p,
+                         **({} if args.temperature is None else {"temperature": args.temperature}))
     if args.style == "piano":
         from tutor.errors import AnalysisError
 
         raise AnalysisError("--style piano goes with --harmonize")
-    options = dict(k=args.k, seed=args.seed, temperature=args.temperature, top_p=args.top_p, style=args.style)
+    temperature = 1.0 if args.temperature is None else args.temperature
+    options = dict(k=args.k, seed=args.seed, temperature=temperature, top_p=args.top_p, style=args.style)
     if args.continue_bars is not None:
         return continue_piece(score, bars=args.continue_bars, after_measure=args.after, **options)
     if args.fix_flagged:
