@@ -914,6 +914,7 @@ def _m21_element(members: list, length: float) -> Any:
     if len(members) == 1:
         note, tie, note_id = members[0]
         element = music21.note.Note(note.pitch, quarterLength=length)
+        _no_forced_natural(element)
         element.id = note_id
         element.volume.velocity = note.velocity
         if tie:
@@ -922,12 +923,21 @@ def _m21_element(members: list, length: float) -> Any:
     chord_notes = []
     for note, tie, note_id in sorted(members, key=lambda m: m[0].pitch):
         member = music21.note.Note(note.pitch, quarterLength=length)
+        _no_forced_natural(member)
         member.id = note_id
         member.volume.velocity = note.velocity
         if tie:
             member.tie = music21.tie.Tie(tie)
         chord_notes.append(member)
     return music21.chord.Chord(chord_notes, quarterLength=length)
+
+
+def _no_forced_natural(element: Any) -> None:
+    """``music21.note.Note(60)`` spells C4 with an explicit natural sign; makeNotation adds the
+    naturals that are needed, so drop it (else every white note of an edited score shows one)."""
+    accidental = element.pitch.accidental
+    if accidental is not None and accidental.name == "natural":
+        element.pitch.accidental = None
 
 
 def _apply_marks(m21: Any, colors: dict[str, str], texts: dict[str, str]) -> None:
