@@ -39,6 +39,7 @@ MOOD_SHIFTS = {"Q1": (0, 12), "Q2": (0, -12), "Q3": (0, -12), "Q4": (0, 12)}  # 
 MOOD_VELOCITY = {"Q1": 92, "Q2": 100, "Q3": 56, "Q4": 60}
 MAX_BARS = {1: 16, 4: 8}  # what fits the generator's 512-token context in one pass
 CANDIDATES = 12
+ROUNDS = 3  # batches of CANDIDATES drawn at most, while none fits the brief (rule-clean, style and mood as asked)
 MAJOR_FIFTHS = {"C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5, "F#": 6, "C#": 7, "F": -1, "Bb": -2, "Eb": -3,
                 "Ab": -4, "Db": -5, "Gb": -6, "Cb": -7}
 MINOR_FIFTHS = {"A": 0, "E": 1, "B": 2, "F#": 3, "C#": 4, "G#": 5, "D#": 6, "A#": 7, "D": -1, "G": -2, "C": -3,
@@ -188,19 +189,44 @@ def _variants(score: Score, brief: Brief) -> list[tuple[Score, float]]:
 
 def generate(brief: Brief, *, candidates: int = CANDIDATES, temperature: float = 1.0, top_p: float = 0.95,
              use_models: bool = True) -> Generated:
-    """The best of ``candidates`` pieces sampled for ``brief`` (see the module docstring)."""
+    """The best of ``candidates`` pieces sampled for ``brief`` (up to ``ROUNDS`` batches while none fits the
+    brief; see the module docstring)."""
     from tutor.models.generator import BOS, EOS, TICKS_PER_QL, key_token, meter_token, sample, style_token
-    from tutor.rules import check_rules
     from tutor.suggest import _model
 
-    gen_style, style_class, writing, voices = STYLES[brief.style]
+    gen_style, _, _, voices = STYLES[brief.style]
     skeleton = empty_score(brief)
     model = _model(None)
     prompt = [style_token(gen_style), key_token(brief.fifths, brief.mode), meter_token(brief.meter), BOS]
     bar_ticks = [round(m.duration_ql * TICKS_PER_QL) for m in skeleton.measures]
-    samples = sample(model, prompt, count=candidates, bar_ticks=bar_ticks, multi_voice=voices > 1, end_tokens=(EOS,),
-                     seed=brief.seed, temperature=temperature, top_p=top_p,
-                     max_tokens=model.config.context - len(prompt))
+    ranked: list[Generated] = []
+    for batch in range(ROUNDS if use_models else 1):
+        if batch and any(g.errors == 0 and g.warnings <= 2 and g.style_agrees and g.mood_agrees for g in ranked):
+            break  # rejection: draw another batch only while no candidate fits the brief
+        samples = sample(model, prompt, count=candidates, bar_ticks=bar_ticks, multi_voice=voices > 1,
+                         end_tokens=(EOS,), seed=brief.seed + 104729 * batch, temperature=temperature, top_p=top_p,
+                         max_tokens=model.config.context - len(prompt))
+        ranked += _judge(samples, skeleton, brief, use_models=use_models)
+    if not ranked:
+        raise AnalysisError(f"the generator wrote no complete {brief.bars}-bar piece for this brief; try another --seed")
+
+    def rank(g: Generated):
+        model_fit = math.log(max(g.style_probability, 1e-6)) + math.log(max(g.mood_probability, 1e-6))
+        return (g.errors, g.warnings > 2, -model_fit, g.warnings, -g.log_likelihood)
+
+    ranked.sort(key=rank)
+    from dataclasses import replace
+
+    best = replace(ranked[0], candidates=len(ranked), ranked=tuple(ranked[1:]))
+    return best
+
+
+def _judge(samples, skeleton: Score, brief: Brief, *, use_models: bool) -> list[Generated]:
+    """Each finished sample as a ``Generated``: rule findings, and the style and emotion models' view
+    at the mood's best tempo and register."""
+    from tutor.rules import check_rules
+
+    _, style_class, writing, voices = STYLES[brief.style]
     ranked = []
     for s in samples:
         if not s.finished:
@@ -228,15 +254,4 @@ def generate(brief: Brief, *, candidates: int = CANDIDATES, temperature: float =
             p_mood, mood_label, score, bpm = best
         ranked.append(Generated(score, brief, style_label, mood_label, p_style, p_mood, errors, warnings, findings,
                                 s.log_likelihood, 0, bpm))
-    if not ranked:
-        raise AnalysisError(f"the generator wrote no complete {brief.bars}-bar piece for this brief; try another --seed")
-
-    def rank(g: Generated):
-        model_fit = math.log(max(g.style_probability, 1e-6)) + math.log(max(g.mood_probability, 1e-6))
-        return (g.errors, g.warnings > 2, -model_fit, g.warnings, -g.log_likelihood)
-
-    ranked.sort(key=rank)
-    from dataclasses import replace
-
-    best = replace(ranked[0], candidates=len(ranked), ranked=tuple(ranked[1:]))
-    return best
+    return ranked

@@ -1,7 +1,8 @@
 """Generate-from-a-brief benchmark: ``python -m tests.bench generate`` (``GENERATE_RUNS=100`` for the
 issue's 100 generations per brief; the default 20 keeps it to a few minutes on the shared CPU).
 
-For each brief, ``GENERATE_RUNS`` generations (seeds 0..N-1, each the best of 12 sampled candidates):
+For each brief, ``GENERATE_RUNS`` generations (seeds 0..N-1, each the best of 12 sampled candidates, up to
+36 while none fits the brief):
 the share whose style the style model classifies as the brief's style class, whose quadrant the emotion
 model classifies as the brief's mood, both, and that pass the critique rules with no error (and with at
 most 2 warnings). "Candidates" gives the same rates over every sampled candidate at its best tempo and
@@ -29,7 +30,7 @@ def main() -> None:
     from tutor.generate import generate, parse_brief
 
     runs = int(os.environ.get("GENERATE_RUNS", "20"))
-    results = {"runs_per_brief": runs, "candidates_per_generation": 12, "briefs": []}
+    results = {"runs_per_brief": runs, "candidates_per_generation": "12, up to 36 while none fits", "briefs": []}
     for spec in BRIEFS:
         picked, every, seconds = [], [], []
         for seed in range(runs):
