@@ -829,6 +829,8 @@ def music21_from_notes(score: Score) -> Any:
                     m.timeSignature = music21.meter.TimeSignature(ts.text)
             if index == 0 and not m.timeSignature:
                 m.timeSignature = music21.meter.TimeSignature(measure.time_signature)
+            if index == 0:  # without a clef, engravers (Verovio) draw none
+                m.clef = _clef_for(part_notes)
             written = _meter_for_length(measure.duration_ql)
             numerator, denominator = (int(x) for x in measure.time_signature.split("/"))
             if written and abs(measure.duration_ql - numerator * 4.0 / denominator) > 1e-6:
@@ -859,6 +861,14 @@ def music21_from_notes(score: Score) -> Any:
         for head in group:
             head.m21.id = head.id
     return m21
+
+
+def _clef_for(notes: tuple[Note, ...]) -> Any:
+    import music21
+
+    pitches = sorted(n.pitch for n in notes)
+    middle = pitches[len(pitches) // 2] if pitches else 60
+    return music21.clef.TrebleClef() if middle >= 57 else music21.clef.BassClef()
 
 
 def _default_measures(score: Score) -> tuple[Measure, ...]:
