@@ -225,3 +225,19 @@ def test_a_connection_dropped_mid_request_is_retried_then_analysed_here(tmp_path
         listener.close()
     assert result == {"local": True} and not ran.remote and len(hits) == 3
     assert take.read_bytes()[:4] == b"MThd"
+
+
+def test_an_analysis_over_the_time_limit_answers_504():
+    from fastapi.testclient import TestClient
+
+    from tutor.service import ServiceConfig, create_app
+
+    app = create_app(ServiceConfig(token=TOKEN, device="cpu", timeout_s=0.05))
+    score = shared("vienna4x22", "musicxml", "Schubert_D783_no15.musicxml")
+    with TestClient(app) as client:
+        response = client.post("/v1/critique", files={"file": (score.name, score.read_bytes())}, headers=AUTH)
+        assert response.status_code == 504 and "longer than" in response.json()["error"]
+        deadline = time.time() + 60
+        while app.state.gate.pending and time.time() < deadline:  # the worker finishes, then frees its slot
+            time.sleep(0.05)
+        assert app.state.gate.pending == 0
