@@ -425,22 +425,25 @@ def create_app(config: ServiceConfig):
     @app.post(f"{API_PREFIX}/suggest", dependencies=security)
     async def suggest(request: Request, file: UploadFile = File(..., description="the score"),
                       continue_bars: int | None = Form(None, alias="continue"), fix: str | None = Form(None),
-                      fix_flagged: bool = Form(False), k: int = Form(4), seed: int = Form(0),
-                      temperature: float = Form(1.0), top_p: float = Form(0.95), after: int | None = Form(None),
+                      fix_flagged: bool = Form(False), harmonize: bool = Form(False), k: int = Form(4),
+                      seed: int = Form(0), temperature: float | None = Form(None), top_p: float = Form(0.95),
+                      after: int | None = Form(None),
                       style: str | None = Form(None), free_rhythm: bool = Form(False), index: int | None = Form(None)):
-        """Continuations or corrections: the JSON of ``tutor suggest --json`` (give one of ``continue``,
-        ``fix`` or ``fix_flagged``)."""
+        """Continuations, corrections or harmonisations: the JSON of ``tutor suggest --json`` (give one of
+        ``continue``, ``fix``, ``fix_flagged`` or ``harmonize``)."""
         from types import SimpleNamespace
 
         from tutor.commands.suggest import STYLE_CHOICES
 
-        if sum((continue_bars is not None, fix is not None, bool(fix_flagged))) != 1:
-            return error(422, "give exactly one of continue, fix or fix_flagged")
+        if sum((continue_bars is not None, fix is not None, bool(fix_flagged), bool(harmonize))) != 1:
+            return error(422, "give exactly one of continue, fix, fix_flagged or harmonize")
         if after is not None and continue_bars is None:
             return error(422, "after goes with continue")
-        if style is not None and style not in STYLE_CHOICES:
-            return error(422, f"style {style!r}: use one of {', '.join(STYLE_CHOICES)}")
-        options = SimpleNamespace(continue_bars=continue_bars, fix=fix, fix_flagged=fix_flagged, k=k, seed=seed,
+        styles = STYLE_CHOICES + ("piano",)  # as the CLI's --style (piano only with harmonize)
+        if style is not None and style not in styles:
+            return error(422, f"style {style!r}: use one of {', '.join(styles)}")
+        options = SimpleNamespace(continue_bars=continue_bars, fix=fix, fix_flagged=fix_flagged, harmonize=harmonize,
+                                  k=k, seed=seed,
                                   temperature=temperature, top_p=top_p, after=after, style=style,
                                   free_rhythm=free_rhythm)
 
