@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import REPO
 
 DEMO = REPO / "assets" / "demo" / "twinkle.musicxml"
+STUDENT = REPO / "assets" / "demo" / "student_melody.musicxml"  # a piece with findings for the critique
 
 
 @pytest.mark.parametrize("mode", ["practice", "compose", "lessons"])
@@ -21,7 +22,7 @@ def test_screenshot(mode, tmp_path):
     out = tmp_path / f"{mode}.png"
     env = {"TUTOR_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     result = subprocess.run(
-        ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable, "-m", "tutor", "app", str(DEMO),
+        ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable, "-m", "tutor", "app", str(STUDENT if mode == "compose" else DEMO),
          "--mode", mode, "--screenshot", str(out)],
         capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
     )

@@ -187,6 +187,8 @@ class MainWindow(QMainWindow):
         for panel in (self.practice_panel, self.compose_panel):
             panel.status.connect(self.status)
         self.lessons_panel.startExercise.connect(self.start_exercise)
+        self.lessons_panel.previewExercise.connect(self.preview_exercise)
+        self.preview_wait = False  # the screenshot command previews in its own thread
         self.restore_state()
 
     # --- building ---------------------------------------------------------------------------
@@ -536,6 +538,23 @@ class MainWindow(QMainWindow):
         self.track_job(run_job(lambda task: exercise_score(exercise), on_result=lambda s: self._exercise_ready(exercise, s),
                                on_error=lambda e: self.show_error("Cannot open the exercise", e), name="exercise"),
                        "Opening")
+
+    def preview_exercise(self, exercise) -> None:
+        """Lessons mode shows the chosen exercise's music (the part and measures it asks for)."""
+        if self.mode != "lessons" or not self.undo_stack.isClean():
+            return
+        from tutor.lessons import exercise_score
+
+        def show(score: Score) -> None:
+            if self.mode == "lessons" and self.lessons_panel.exercise is exercise:
+                self.score_path = None
+                self.set_score(score, wait=self.preview_wait)
+
+        if self.preview_wait:
+            show(exercise_score(exercise))
+            return
+        run_job(lambda task: exercise_score(exercise), on_result=show,
+                on_error=lambda e: self.status(f"Cannot show the exercise: {e}"), name="preview")
 
     def _exercise_ready(self, exercise, score: Score) -> None:
         self.undo_stack.clear()

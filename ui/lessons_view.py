@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 class LessonsPanel(QWidget):
     startExercise = Signal(object)  # tutor.lessons.Exercise
+    previewExercise = Signal(object)  # the exercise chosen in the tree: its music is shown
 
     def __init__(self, window) -> None:
         super().__init__()
@@ -191,6 +192,7 @@ class LessonsPanel(QWidget):
         )
         self.start_button.setText("Start composing" if exercise.kind == "compose" else "Start exercise")
         self._show_history(exercise)
+        self.previewExercise.emit(exercise)
 
     def _show_history(self, exercise) -> None:
         try:

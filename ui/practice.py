@@ -126,8 +126,8 @@ class AudioLive(QObject):
 
     The tap's frames go, mono at 16 kHz, into ``tutor.pitch.PestoStream`` (10 ms frames). A note
     starts where the voiced pitch settles on a new semitone for ``SETTLE_FRAMES`` frames (after
-    silence, or a change of semitone); its onset is the first frame of that run, its cents the run's
-    mean deviation. Onsets go to the score follower (``LiveSession.feed``); the pitch curve and the
+    silence, a change of semitone, or a new attack: the level rising ``ATTACK_DB`` over the last
+    ``ATTACK_WINDOW`` frames); its onset is the first frame of that run, its cents the run's mean deviation. Onsets go to the score follower (``LiveSession.feed``); the pitch curve and the
     tuner get the frames, a few times a second.
     """
 
@@ -135,6 +135,8 @@ class AudioLive(QObject):
     ready = Signal()
     failed = Signal(str)
     SETTLE_FRAMES = 3
+    ATTACK_DB = 8.0  # a rise this large over the last frames is a new attack
+    ATTACK_WINDOW = 8  # frames (80 ms)
 
     def __init__(self, recorder, session: LiveSession | None, pitch_module) -> None:
         super().__init__()
@@ -163,6 +165,10 @@ class AudioLive(QObject):
             return
         self.ready.emit()
         tap = self.recorder.tap
+        hop = stream.hop
+        pending = np.zeros(0, np.float32)  # mirrors the stream's own hop alignment, for frame levels
+        levels: list[float] = []
+        last_attack = -100
         current, run_midi, run_start, run_cents = None, None, 0.0, []
         last_emit = 0.0
         buffered: tuple[list, list] = ([], [])
@@ -174,9 +180,21 @@ class AudioLive(QObject):
             block = to_mono(tap.read())
             if rate != 16000:
                 block = resample(block, orig_sr=rate, target_sr=16000)
-            frames = stream.push(block.astype(np.float32))
+            block = block.astype(np.float32)
+            data = np.concatenate([pending, block])
+            usable = (len(data) // hop) * hop
+            pending = data[usable:]
+            hop_levels = 10 * np.log10(np.maximum(np.mean(data[:usable].reshape(-1, hop).astype(np.float64) ** 2, axis=1), 1e-12)) if usable else []
+            frames = stream.push(block)
             last_cents = None
-            for t, f0, voiced in zip(frames.times_s, frames.f0_hz, frames.voiced, strict=False):
+            for index, (t, f0, voiced) in enumerate(zip(frames.times_s, frames.f0_hz, frames.voiced, strict=False)):
+                level = float(hop_levels[index]) if index < len(hop_levels) else -120.0
+                levels.append(level)
+                frame = len(levels) - 1
+                recent = levels[-self.ATTACK_WINDOW - 1:-1]
+                if recent and level - min(recent) > self.ATTACK_DB and frame - last_attack > self.ATTACK_WINDOW:
+                    last_attack = frame  # a re-struck note on the same pitch: a dip, then a new attack
+                    current, run_midi, run_cents = None, None, []
                 if not voiced:
                     current, run_midi, run_cents = None, None, []
                     buffered[0].append(float(t))

@@ -42,7 +42,9 @@ def take_screenshot(file: str | None, *, mode: str, out: str | Path, width: int 
         elif mode == "compose":
             window.compose_panel.critique_now()
         else:
+            window.preview_wait = True
             window.lessons_panel.select_first()
+            window.score_view.zoom_to_width()
         _settle(app)
         image = window.grab()
         with tempfile.NamedTemporaryFile(suffix=".png", dir=out.parent if str(out.parent) else ".", delete=False) as tmp:

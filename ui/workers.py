@@ -105,17 +105,27 @@ def run_job(fn, *args, on_result=None, on_error=None, on_progress=None, on_done=
             **kwargs) -> Job:
     """Run ``fn(task, *args, **kwargs)`` in the thread pool; callbacks run in the UI thread."""
     job = Job(fn, args, kwargs, name or getattr(fn, "__name__", "job"))
-    if on_result is not None:
-        job.succeeded.connect(on_result)
-    if on_error is not None:
-        job.failed.connect(on_error)
-    if on_progress is not None:
-        job.progressed.connect(on_progress)
-    if on_done is not None:
-        job.done.connect(on_done)
+    for signal, callback in ((job.succeeded, on_result), (job.failed, on_error), (job.progressed, on_progress),
+                             (job.done, on_done)):
+        if callback is not None:
+            signal.connect(_guarded(callback))
     job._runnable = _Runnable(job)
     QThreadPool.globalInstance().start(job._runnable)
     return job
+
+
+def _guarded(callback):
+    """A job may end after the widget that asked for it was closed: then its answer is dropped."""
+
+    def call(*args):
+        try:
+            callback(*args)
+        except RuntimeError as error:
+            if "already deleted" not in str(error):
+                raise
+            log.debug("a job finished after its receiver was deleted: %s", error)
+
+    return call
 
 
 def running_jobs() -> list[Job]:
