@@ -131,6 +131,8 @@ def main() -> None:
         window.practice_panel.shutdown()
         window.undo_stack.setClean()
         window.close()
+        window.deleteLater()
+        _run_until(app, lambda: False, 0.5)  # let Qt delete the window before the interpreter exits
     save("app_latency", results)
 
 
