@@ -698,6 +698,12 @@ class PracticePanel(QWidget):
             elapsed = now - self._take_started
             if self.session is not None:
                 self.view.set_cursor(self.session.position_at(elapsed))
+            if self._source_kind == "midi" and self.input_box.currentData() == "midi" and now - self._last_midi_save > 2.0:
+                self._last_midi_save = now  # a crash loses at most the last two seconds of a keyboard take
+                try:
+                    self.source.save(self.take_path)
+                except Exception as error:
+                    log.warning("cannot save the take so far: %s", error)
             if self._source_kind == "audio" and self.recorder is not None:
                 level = self.recorder.level()
                 self.level.setValue(int(max(-60, min(0, level.rms_dbfs))))
@@ -723,6 +729,7 @@ class PracticePanel(QWidget):
 
     _replaying = None
     _source_kind = ""
+    _last_midi_save = 0.0
 
     def _on_events(self, events, arrived: float) -> None:
         colors = self.assessment_mod.COLORS if self.assessment_mod else {}

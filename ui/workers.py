@@ -75,6 +75,12 @@ class Job(QObject):
 
     def _run(self) -> None:
         try:
+            self._run_and_report()
+        except RuntimeError as error:  # the app shut down (its QObjects are gone) while this job ran
+            log.debug("%s ended after the app closed: %s", self.name, error)
+
+    def _run_and_report(self) -> None:
+        try:
             result = self.fn(self.task, *self.args, **self.kwargs)
         except Cancelled:
             log.info("%s cancelled", self.name)
