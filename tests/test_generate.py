@@ -28,6 +28,17 @@ def test_song_brief_written_as_asked_and_repeatable(tmp_path, capsys):
     assert [(n.pitch, n.onset_ql) for n in load_score(tmp_path / "again.musicxml").notes] == first
 
 
+def test_range_for_a_beginner_singer_is_kept():
+    from tutor.generate import generate, parse_brief
+
+    brief = parse_brief(style="song", mood="Q4", key="D major", meter="6/8", bars=8, seed=0, pitch_range="D4-D5")
+    assert (brief.low, brief.high) == (62, 74)
+    result = generate(brief)
+    assert result.outside_range == 0
+    assert all(62 <= n.pitch <= 74 for n in result.score.notes)
+    assert result.errors == 0
+
+
 def test_chorale_brief_has_four_parts(capsys):
     from tutor.generate import generate, parse_brief
 
@@ -44,5 +55,7 @@ def test_bad_briefs_exit_2(capsys):
     assert main(["generate", "--style", "song", "--mood", "Q1", "--key", "H", "--meter", "4/4", "--bars", "4"]) == 2
     assert main(["generate", "--style", "song", "--mood", "Q1", "--key", "G", "--meter", "7/8", "--bars", "4"]) == 2
     assert main(["generate", "--style", "chorale", "--mood", "Q1", "--key", "G", "--meter", "4/4", "--bars", "40"]) == 2
+    assert main(["generate", "--style", "song", "--mood", "Q1", "--key", "G", "--meter", "4/4", "--bars", "4",
+                 "--range", "C4"]) == 2
     err = capsys.readouterr().err
     assert "jazz" in err and "--bars 40" in err

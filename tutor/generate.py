@@ -56,6 +56,8 @@ class Brief:
     meter: str  # "6/8"
     bars: int
     seed: int = 0
+    low: int | None = None  # the range asked for (MIDI numbers), e.g. a beginner singer's C4-D5
+    high: int | None = None
 
     @property
     def key_name(self) -> str:
@@ -75,6 +77,7 @@ class Generated:
     errors: int
     warnings: int
     findings: tuple = ()
+    outside_range: int = 0  # notes outside the brief's range
     log_likelihood: float = 0.0
     candidates: int = 0
     tempo_bpm: float = 120.0
@@ -95,6 +98,8 @@ class Generated:
             "tempo_bpm": self.tempo_bpm,
             "style": {"label": self.style, "agrees": self.style_agrees, "probability": round(self.style_probability, 4)},
             "mood": {"quadrant": self.mood, "agrees": self.mood_agrees, "probability": round(self.mood_probability, 4)},
+            "range": {"asked": None if self.brief.low is None else [self.brief.low, self.brief.high],
+                      "notes_outside": self.outside_range},
             "rules": {"errors": self.errors, "warnings": self.warnings,
                       "findings": [{"rule": f.rule, "severity": f.severity, "measure": f.measure, "message": f.message}
                                    for f in self.findings]},
@@ -106,7 +111,8 @@ class Generated:
 # ---------------------------------------------------------------------------------------------
 # reading a brief
 # ---------------------------------------------------------------------------------------------
-def parse_brief(*, style: str, mood: str, key: str, meter: str, bars: int, seed: int = 0) -> Brief:
+def parse_brief(*, style: str, mood: str, key: str, meter: str, bars: int, seed: int = 0,
+                pitch_range: str | None = None) -> Brief:
     """A ``Brief`` from the command line's words; a clear ``AnalysisError`` for anything it cannot write."""
     from tutor.models.generator import METERS
 
@@ -123,7 +129,27 @@ def parse_brief(*, style: str, mood: str, key: str, meter: str, bars: int, seed:
     voices = STYLES[s][3]
     if not 1 <= bars <= MAX_BARS[voices]:
         raise AnalysisError(f"--bars {bars}: {s} pieces of 1 to {MAX_BARS[voices]} bars")
-    return Brief(s, m, fifths, mode, meter, int(bars), int(seed))
+    low = high = None
+    if pitch_range:
+        low, high = parse_range(pitch_range)
+        if voices > 1:
+            raise AnalysisError("--range is for a melody; a chorale keeps each voice in its own range")
+    return Brief(s, m, fifths, mode, meter, int(bars), int(seed), low, high)
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """MIDI numbers of a range like "C4-D5" (at least a sixth wide)."""
+    names = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+    match = re.fullmatch(r"\s*([A-Ga-g])([#b]?)(-?\d)\s*-\s*([A-Ga-g])([#b]?)(-?\d)\s*", text or "")
+    if not match:
+        raise AnalysisError(f"--range {text!r}: write the lowest and highest note, like C4-D5")
+    values = []
+    for letter, accidental, octave in (match.groups()[:3], match.groups()[3:]):
+        values.append(12 * (int(octave) + 1) + names[letter.upper()] + {"#": 1, "b": -1}.get(accidental, 0))
+    low, high = values
+    if high - low < 9:
+        raise AnalysisError(f"--range {text!r}: give at least a sixth (9 semitones) between the lowest and highest note")
+    return low, high
 
 
 def parse_key(text: str) -> tuple[int, str]:
@@ -175,9 +201,11 @@ def _variants(score: Score, brief: Brief) -> list[tuple[Score, float]]:
 
     from tutor.music import time_notes
 
+    low, high = min(n.pitch for n in score.notes), max(n.pitch for n in score.notes)
     shifts = [0] if len(score.parts) > 1 else [
-        s for s in MOOD_SHIFTS[brief.mood] if 55 <= min(n.pitch for n in score.notes) + s and
-        max(n.pitch for n in score.notes) + s <= 88] or [0]
+        s for s in MOOD_SHIFTS[brief.mood] if 55 <= low + s and high + s <= 88] or [0]
+    if brief.low is not None and len(score.parts) == 1:  # the register that fits the asked range best
+        shifts = sorted({*shifts, -12, 12, 0}, key=lambda s: (_outside(score.notes, brief, s), s not in shifts))[:1]
     out = []
     for shift in shifts:
         notes = [replace(n, pitch=n.pitch + shift) for n in score.notes] if shift else list(score.notes)
@@ -185,6 +213,12 @@ def _variants(score: Score, brief: Brief) -> list[tuple[Score, float]]:
             tempo = TempoMap((TempoChange(0.0, bpm),))
             out.append((replace(score, notes=time_notes(notes, tempo), tempo_map=tempo), bpm))
     return out
+
+
+def _outside(notes, brief: Brief, shift: int = 0) -> int:
+    if brief.low is None or brief.high is None:
+        return 0
+    return sum(not brief.low <= n.pitch + shift <= brief.high for n in notes)
 
 
 def generate(brief: Brief, *, candidates: int = CANDIDATES, temperature: float = 1.0, top_p: float = 0.95,
@@ -201,7 +235,8 @@ def generate(brief: Brief, *, candidates: int = CANDIDATES, temperature: float =
     bar_ticks = [round(m.duration_ql * TICKS_PER_QL) for m in skeleton.measures]
     ranked: list[Generated] = []
     for batch in range(ROUNDS if use_models else 1):
-        if batch and any(g.errors == 0 and g.warnings <= 2 and g.style_agrees and g.mood_agrees for g in ranked):
+        if batch and any(g.errors == 0 and g.outside_range == 0 and g.warnings <= 2 and g.style_agrees
+                         and g.mood_agrees for g in ranked):
             break  # rejection: draw another batch only while no candidate fits the brief
         samples = sample(model, prompt, count=candidates, bar_ticks=bar_ticks, multi_voice=voices > 1,
                          end_tokens=(EOS,), seed=brief.seed + 104729 * batch, temperature=temperature, top_p=top_p,
@@ -212,7 +247,7 @@ def generate(brief: Brief, *, candidates: int = CANDIDATES, temperature: float =
 
     def rank(g: Generated):
         model_fit = math.log(max(g.style_probability, 1e-6)) + math.log(max(g.mood_probability, 1e-6))
-        return (g.errors, g.warnings > 2, -model_fit, g.warnings, -g.log_likelihood)
+        return (g.errors, g.outside_range, g.warnings > 2, -model_fit, g.warnings, -g.log_likelihood)
 
     ranked.sort(key=rank)
     from dataclasses import replace
@@ -253,5 +288,5 @@ def _judge(samples, skeleton: Score, brief: Brief, *, use_models: bool) -> list[
                     best = (p, em.quadrant, variant, variant_bpm)
             p_mood, mood_label, score, bpm = best
         ranked.append(Generated(score, brief, style_label, mood_label, p_style, p_mood, errors, warnings, findings,
-                                s.log_likelihood, 0, bpm))
+                                _outside(score.notes, brief), s.log_likelihood, 0, bpm))
     return ranked

@@ -15,6 +15,8 @@ def add_parser(subparsers):
     parser.add_argument("--key", required=True, help="key, e.g. 'D major', 'F# minor', 'Bb'")
     parser.add_argument("--meter", required=True, help="time signature, e.g. 4/4, 3/4, 6/8")
     parser.add_argument("--bars", type=int, required=True, metavar="N", help="length in bars (melodies up to 16, chorales up to 8)")
+    parser.add_argument("--range", dest="pitch_range", default=None, metavar="LOW-HIGH",
+                        help="keep a melody within this range, e.g. C4-D5 for a beginner singer")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (same seed, same piece)")
     parser.add_argument("--json", action="store_true", help="print JSON (brief, tempo, model labels, rule findings)")
     parser.add_argument("-o", "--output", metavar="OUT", help="write the piece (.mid, .midi, .musicxml, .xml or .mxl)")
@@ -31,7 +33,8 @@ def run(args) -> int:
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in (".mid", ".midi", ".musicxml", ".xml", ".mxl"):
         raise UnsupportedFormatError("write .mid, .midi, .musicxml, .xml or .mxl", path=output)
-    brief = parse_brief(style=args.style, mood=args.mood, key=args.key, meter=args.meter, bars=args.bars, seed=args.seed)
+    brief = parse_brief(style=args.style, mood=args.mood, key=args.key, meter=args.meter, bars=args.bars, seed=args.seed,
+                        pitch_range=args.pitch_range)
     result = make(brief)
     if output is not None:
         from tutor.scoreio import save_score
@@ -46,6 +49,8 @@ def run(args) -> int:
           f"(best of {result.candidates} candidates)")
     print(f"Style model: {result.style} ({'as asked' if result.style_agrees else 'not as asked'}); "
           f"emotion model: {result.mood} ({'as asked' if result.mood_agrees else 'not as asked'})")
+    if brief.low is not None:
+        print(f"Range: {result.outside_range} notes outside the range asked for")
     print(f"Rules: {result.errors} errors, {result.warnings} warnings")
     for f in result.findings:
         print(f"  [{f.severity}] m. {f.measure}: {f.rule}: {f.message}")
