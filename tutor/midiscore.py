@@ -76,7 +76,9 @@ def score_from_midi(path: Path, midi) -> Score:
             elif kind in ("note_off", "note_on"):
                 started = sounding.get((message.channel, message.note))
                 if started:
-                    start, velocity = started.pop(0)
+                    # last in, first out: in scores a short note on the pitch of a held one (another
+                    # voice) ends inside it; first-in pairing swapped their lengths on 51 of 91 nASAP scores
+                    start, velocity = started.pop()
                     notes.append(_RawNote(track_index, message.channel, message.note, start, now, velocity))
             elif kind == "set_tempo":
                 tempos.append((now, 60_000_000 / message.tempo))
