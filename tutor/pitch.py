@@ -43,10 +43,11 @@ FMAX_HZ = 2100.0  # above a flute's C7 (2093 Hz)
 SILENCE_DB = -60.0  # frames quieter than this (dBFS RMS) are never voiced
 SILENCE_BELOW_PEAK_DB = 50.0  # ...nor frames this far below the loudest frame of the clip
 
-# Default trackers, chosen by tests/bench/bench_pitch.py (accuracy and real-time factor, see the README
-# of the benchmark in that file): on a CPU the tracker with the best accuracy at RTF <= 0.25, on a GPU
-# CREPE full (accurate, and batched it is far faster than real time).
-DEFAULT_CPU_TRACKER = "crepe-tiny"
+# Default trackers, chosen with tests/bench/bench_pitch.py on this project's 2-core CPU (30 clean melodies):
+# PESTO (RTF 0.16 with segmentation, onset F1 0.955, intonation error 2.1 cents) against CREPE tiny (RTF 0.30,
+# onset F1 0.968, 4.2 cents) and pYIN (RTF 0.46, onset F1 0.90, 5.1 cents): only PESTO meets RTF <= 0.25,
+# at the same accuracy. On a GPU, CREPE full (the most accurate; batched it is far faster than real time).
+DEFAULT_CPU_TRACKER = "pesto"
 DEFAULT_GPU_TRACKER = "crepe"
 
 # confidence over which a frame counts as voiced (tuned on the synthetic benchmark set)

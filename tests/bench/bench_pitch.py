@@ -438,6 +438,8 @@ def main() -> None:
                 clips = clips[:FULL_CREPE_CLIPS]
             if name == "crepe" and condition == "real":
                 clips = [clip for clip in clips if "vocadito" not in clip.name]  # 33 s: ~4 CPU-minutes
+            if not clips:
+                continue
             rows = []
             for clip in clips:
                 row = evaluate(name, clip)
@@ -465,7 +467,8 @@ def merge(names: list[str]) -> None:
     merged: dict = {"trackers": {}, "per_clip": {}, "stream": [], "runs": names}
     for name in names:
         part = json.loads((RESULTS / f"{name}.json").read_text())
-        merged["trackers"].update(part["trackers"])
+        for tracker, sets in part["trackers"].items():
+            merged["trackers"].setdefault(tracker, {}).update(sets)
         merged["per_clip"].update(part["per_clip"])
         merged["stream"] += part.get("stream", [])
         merged["settings"] = part.get("settings")

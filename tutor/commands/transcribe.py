@@ -10,7 +10,7 @@ def add_parser(subparsers):
     parser = subparsers.add_parser("transcribe", help="turn a monophonic recording into notes with intonation")
     parser.add_argument("audio", metavar="AUDIO", help="audio file (.wav .flac .ogg .mp3 ...; stereo is mixed to mono)")
     parser.add_argument("--tracker", choices=TRACKER_CHOICES, default=None,
-                        help="pitch tracker (default: crepe on a GPU, the benchmark's pick on a CPU)")
+                        help="pitch tracker (default: crepe on a GPU, pesto on a CPU, chosen by the benchmark)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where models run")
     parser.add_argument("--json", action="store_true", help="print the notes as JSON")
     parser.add_argument("-o", "--out", metavar="OUT.mid", default=None, help="write the notes as a MIDI file")
