@@ -27,9 +27,21 @@ thread; fair on a machine shared with other jobs) and as wall-clock time. Tracki
 timed together (the offline pipeline).
 
 Subsets (2 shared CPU cores): ``crepe`` (full) costs ~6 CPU-s per audio second on this machine, so it runs on
-``FULL_CREPE_CLIPS`` clean clips and the two short real clips only; the noise and reverb conditions use the
-first ``CONDITION_CLIPS`` melodies (all 60 clean ones are always run). Run: ``python -m tests.bench pitch`` (about 30-40 min on the shared 2-core machine); results
-in ``bench-results/pitch.json`` and the table printed at the end.
+``FULL_CREPE_CLIPS`` clean clips and the short real clip only; the noise and reverb conditions use the
+first ``CONDITION_CLIPS`` melodies. ``python -m tests.bench pitch`` runs everything in one process (60 clean
+melodies; more than an hour of wall time on the shared machine). The run recorded in the issue's closing
+note used the first 30 melodies (every instrument, with and without vibrato), 10 for noise and reverb, one
+process per tracker, then a merge (pYIN's noise/reverb rows came from a second run on 3 clips):
+
+    for t in pesto crepe-tiny pyin; do PITCH_BENCH_CLEAN_CLIPS=30 PITCH_BENCH_CONDITION_CLIPS=10 \
+        PITCH_BENCH_TRACKERS=$t PITCH_BENCH_NAME=pitch-$t PITCH_BENCH_STREAM=$([ $t = pesto ] && echo 1 || echo 0) \
+        python -m tests.bench pitch & done
+    PITCH_BENCH_CLEAN_CLIPS=30 PITCH_BENCH_FULL_CREPE_CLIPS=1 PITCH_BENCH_TRACKERS=crepe PITCH_BENCH_NAME=pitch-crepe \
+        PITCH_BENCH_STREAM=0 python -m tests.bench pitch
+    python -c "from tests.bench.bench_pitch import merge; merge(['pitch-pesto', 'pitch-crepe-tiny', 'pitch-pyin', 'pitch-crepe'])"
+
+Results in ``bench-results/pitch.json`` (or ``pitch-NAME.json``) and the table printed at the end. RTF wall is
+meaningless when several runs share the 2 cores; compare RTF cpu, measured in the same run.
 """
 
 from __future__ import annotations
