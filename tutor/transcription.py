@@ -364,8 +364,10 @@ def _absorb_glides(segments, midi, attack):
                 continue
             nxt = segments[i + 1] if i + 1 < len(segments) else None
             prv = segments[i - 1] if i > 0 else None
+            # after a rest, a rising level at the boundary is still the one onset swelling (a sung scoop)
+            from_rest = prv is None or prv[2] < start
             if (nxt is not None and nxt[1] == end and nxt[2] - nxt[1] > end - start and abs(nxt[0] - state) <= 3
-                    and attack[end] < 0.5 and _glides_towards(midi[start:end], LOW_MIDI + nxt[0] - 1)):
+                    and (attack[end] < 0.5 or from_rest) and _glides_towards(midi[start:end], LOW_MIDI + nxt[0] - 1)):
                 nxt[1] = start
             elif (prv is not None and prv[2] == start and prv[2] - prv[1] > end - start and abs(prv[0] - state) <= 3
                     and attack[start] < 0.5 and _glides_towards(midi[start:end][::-1], LOW_MIDI + prv[0] - 1)):
