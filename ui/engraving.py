@@ -122,9 +122,15 @@ def _toolkit():
     toolkits in several threads at once fails ("font resources are not available")."""
     global _TOOLKIT
     if _TOOLKIT is None:
+        import os
+
         import verovio
 
-        _TOOLKIT = verovio.toolkit()
+        toolkit = verovio.toolkit()
+        # Verovio's resource path is per thread: in a thread other than the one that first imported
+        # verovio it is a build-time path and no font loads. Point it at the wheel's data every time.
+        toolkit.setResourcePath(os.path.join(os.path.dirname(verovio.__file__), "data"))
+        _TOOLKIT = toolkit
     return _TOOLKIT
 
 
