@@ -13,8 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from tutor.errors import ModelError
-
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "emotion.pt"
 QUADRANT_LABELS = {"Q1": "happy / excited", "Q2": "tense / angry", "Q3": "sad / depressed", "Q4": "calm / relaxed"}
 MAX_SECONDS = 60.0  # long pieces: the mean over 30 s windows (the length of an EMOPIA clip)
@@ -31,22 +29,9 @@ class EmotionResult:
 
 @functools.lru_cache(maxsize=1)
 def _load(path: str = str(WEIGHTS)):
-    import torch
+    from .encoder import load_ensemble
 
-    from .encoder import TokenFeatureNet
-
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelError("emotion model weights are missing; run python -m models.train_emotion", path=path) from None
-    except Exception as error:
-        raise ModelError(f"emotion model weights cannot be loaded ({error})", path=path) from None
-    nets = []
-    for state in saved["members"]:
-        net = TokenFeatureNet(**saved["config"])
-        net.load_state_dict(state)
-        net.eval()
-        nets.append(net)
+    nets, saved = load_ensemble(path, model="emotion model", trainer="models.train_emotion")
     return nets, tuple(saved["quadrants"]), int(saved["max_tokens"])
 
 

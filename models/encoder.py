@@ -64,3 +64,26 @@ def single_thread() -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(previous)
+
+
+def load_ensemble(path: str, *, model: str, trainer: str):
+    """The members of a saved ensemble of ``TokenFeatureNet`` (eval mode) and the saved dict.
+
+    ``model`` names it in errors ("style model"); ``trainer`` is the module that makes the weights."""
+    import torch
+
+    from tutor.errors import ModelError
+
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelError(f"{model} weights are missing; run python -m {trainer}", path=path) from None
+    except Exception as error:
+        raise ModelError(f"{model} weights cannot be loaded ({error})", path=path) from None
+    nets = []
+    for state in saved["members"]:
+        net = TokenFeatureNet(**saved["config"])
+        net.load_state_dict(state)
+        net.eval()
+        nets.append(net)
+    return nets, saved

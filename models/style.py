@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from tutor.errors import ModelError
-
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "style.pt"
 MAX_WINDOWS = 12
 
@@ -25,22 +23,9 @@ class StyleResult:
 
 @functools.lru_cache(maxsize=1)
 def _load(path: str = str(WEIGHTS)):
-    import torch
+    from .encoder import load_ensemble
 
-    from .encoder import TokenFeatureNet
-
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelError("style model weights are missing; run python -m models.train_style", path=path) from None
-    except Exception as error:
-        raise ModelError(f"style model weights cannot be loaded ({error})", path=path) from None
-    nets = []
-    for state in saved["members"]:
-        net = TokenFeatureNet(**saved["config"])
-        net.load_state_dict(state)
-        net.eval()
-        nets.append(net)
+    nets, saved = load_ensemble(path, model="style model", trainer="models.train_style")
     return nets, tuple(saved["classes"])
 
 
