@@ -371,6 +371,9 @@ class PracticePanel(QWidget):
         form.addRow("Count-in", self.count_in)
         self.metronome = QCheckBox("Metronome clicks while I play")
         self.loop = QCheckBox("Loop the range")
+        # not wired to the take yet: shown disabled rather than doing nothing when ticked
+        self.loop.setEnabled(False)
+        self.loop.setToolTip("Not available yet: start a new take to play the range again")
         form.addRow(self.metronome)
         form.addRow(self.loop)
         self.mode_box = QComboBox()
