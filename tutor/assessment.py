@@ -552,16 +552,7 @@ def _group_index(groups: list[_Onset], position_ql: float) -> int | None:
 
 
 def _pedal_checker(performance: Performance):
-    spans = []
-    start = None
-    for event in sorted(performance.pedal, key=lambda e: e.time_s):
-        if event.down and start is None:
-            start = event.time_s
-        elif not event.down and start is not None:
-            spans.append((start, event.time_s))
-            start = None
-    if start is not None:
-        spans.append((start, float("inf")))
+    spans = performance.pedal_spans()
 
     def down(time_s: float) -> bool:
         return any(a <= time_s < b for a, b in spans)

@@ -334,20 +334,25 @@ class Performance:
     def is_audio(self) -> bool:
         return any(n.cents is not None for n in self.notes) or self.pitch_track is not None
 
-    def sustained(self) -> Performance:
-        """Notes with offsets extended while the sustain pedal is down (what is heard)."""
-        if not self.pedal:
-            return self
-        downs: list[tuple[float, float]] = []
+    def pedal_spans(self) -> tuple[tuple[float, float], ...]:
+        """(down_s, up_s) of each time the sustain pedal is held; ``inf`` when never released."""
+        spans: list[tuple[float, float]] = []
         start: float | None = None
         for event in sorted(self.pedal, key=lambda e: e.time_s):
             if event.down and start is None:
                 start = event.time_s
             elif not event.down and start is not None:
-                downs.append((start, event.time_s))
+                spans.append((start, event.time_s))
                 start = None
         if start is not None:
-            downs.append((start, float("inf")))
+            spans.append((start, float("inf")))
+        return tuple(spans)
+
+    def sustained(self) -> Performance:
+        """Notes with offsets extended while the sustain pedal is down (what is heard)."""
+        if not self.pedal:
+            return self
+        downs = self.pedal_spans()
         notes = []
         for note in self.notes:
             offset = note.offset_s

@@ -58,7 +58,9 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def _check_score_file(path: Path) -> None:
+def _check_score_file(path: Path) -> Any:
+    """Refuse a file no parser should see; for a MIDI file, return its parse (``mido.MidiFile``)
+    so that it is not parsed a second time."""
     ext = _suffix(path)
     if ext not in SCORE_EXTENSIONS:
         raise UnsupportedFormatError(
@@ -69,8 +71,8 @@ def _check_score_file(path: Path) -> None:
     if ext in MIDI_EXTENSIONS:
         if not data.startswith(b"MThd"):
             raise InputFileError("is not a MIDI file (no 'MThd' header)", path=path)
-        _check_midi_structure(data, path=path)
-    elif ext in (".musicxml", ".xml"):
+        return _parse_midi(data, path=path)
+    if ext in (".musicxml", ".xml"):
         check_xml_text(data, path=path)
     elif ext == ".mxl":
         _check_mxl(data, path=path)
@@ -84,13 +86,14 @@ def _check_score_file(path: Path) -> None:
                 raise InputFileError("is not a text file", path=path) from None
         if b"\x00" in data:
             raise InputFileError("is not a text file (it contains NUL bytes)", path=path)
+    return None
 
 
-def _check_midi_structure(data: bytes, *, path: Path) -> None:
+def _parse_midi(data: bytes, *, path: Path) -> Any:
     import mido
 
     try:
-        mido.MidiFile(file=io.BytesIO(data))
+        return mido.MidiFile(file=io.BytesIO(data))
     except Exception as error:  # mido raises many types for corrupt data
         raise InputFileError(f"is a corrupt or truncated MIDI file ({_short(error)})", path=path) from None
 
@@ -132,11 +135,11 @@ def _parse_music21(source: str, index: int | None) -> Any:
                 index = None  # ``parsed`` is that one tune
         else:
             path = Path(source)
-            _check_score_file(path)
+            midi = _check_score_file(path)
             try:
-                if _suffix(path) in MIDI_EXTENSIONS:
+                if midi is not None:
                     # our own reader (see tutor.midiscore), rebuilt as notation with our note ids
-                    return music21_from_notes(_load_midi_score(path))
+                    return music21_from_notes(_midi_score(path, midi))
                 if _suffix(path) == ".abc":
                     tune, index = _abc_tune(path, index), None  # parse only the chosen tune: fast
                     parsed = music21.converter.parseData(tune, format="abc")
@@ -493,11 +496,11 @@ def load_score(source: str | Path, *, index: int | None = None) -> Score:
     key = str(source)
     if not key.startswith(CORPUS_PREFIX):
         path = Path(key)
-        _check_score_file(path)  # fail fast with a clear message before any parse
-        if _suffix(path) in MIDI_EXTENSIONS:
+        midi = _check_score_file(path)  # fail fast with a clear message before any parse
+        if midi is not None:
             if index not in (None, 0):
                 raise InputFileError(f"holds a single piece; tune index {index} does not exist", path=path)
-            return _load_midi_score(path)
+            return _midi_score(path, midi)
     m21 = _cached_music21(key, index, 0 if key.startswith(CORPUS_PREFIX) else _mtime_ns(Path(key)))
     source_path = None if key.startswith(CORPUS_PREFIX) else Path(key)
     try:
@@ -509,11 +512,8 @@ def load_score(source: str | Path, *, index: int | None = None) -> Score:
     return score
 
 
-def _load_midi_score(path: Path) -> Score:
-    import mido
-
+def _midi_score(path: Path, midi: Any) -> Score:
     try:
-        midi = mido.MidiFile(str(path))
         score = score_from_midi(path, midi)
     except Exception as error:
         raise InputFileError(f"is a corrupt MIDI file ({_short(error)})", path=path) from None
@@ -523,7 +523,6 @@ def _load_midi_score(path: Path) -> Score:
 
 
 def _with_reference(score: Score, reference: str) -> Score:
-
     return replace(score, source_path=Path(reference), title=score.title or reference)
 
 
@@ -548,7 +547,6 @@ def load_performance(path: str | Path) -> Performance:
     data = path.read_bytes()
     if not data.startswith(b"MThd"):
         raise InputFileError("is not a MIDI file (no 'MThd' header)", path=path)
-    _check_midi_structure(data, path=path)
     import pretty_midi
 
     with warnings.catch_warnings():
@@ -556,7 +554,7 @@ def load_performance(path: str | Path) -> Performance:
         try:
             midi = pretty_midi.PrettyMIDI(io.BytesIO(data))
         except Exception as error:
-            raise InputFileError(f"is a corrupt MIDI file ({_short(error)})", path=path) from None
+            raise InputFileError(f"is a corrupt or truncated MIDI file ({_short(error)})", path=path) from None
     notes: list[PlayedNote] = []
     pedal: list[PedalEvent] = []
     for channel, instrument in enumerate(midi.instruments):
@@ -732,14 +730,6 @@ def musicxml_bytes(score: Score, *, colors: dict[str, str] | None = None, texts:
     text marks written above those notes (annotated output for assessment and critique).
     """
     return _musicxml_with_fallback(score, colors or {}, texts or {})
-
-
-def music21_for_export(score: Score) -> Any:
-    """A music21 score for ``score`` whose noteheads have our ids set (``.id``)."""
-    m21 = _source_music21_if_unchanged(score)
-    if m21 is None:
-        m21 = music21_from_notes(score)
-    return m21
 
 
 def _musicxml_with_fallback(score: Score, colors: dict[str, str], texts: dict[str, str]) -> bytes:
