@@ -133,23 +133,9 @@ def plan_performance(performance: Performance, *, program: int | None = None,
 
 def plan_midi_file(path: str | Path, *, program: int | None = None) -> PlaybackPlan:
     """A plan for a MIDI file as it is (its own timing, programs and drums)."""
-    import io
-    import warnings
+    from tutor.scoreio import read_pretty_midi
 
-    from tutor.safety import MAX_MIDI_BYTES, check_readable
-
-    path = check_readable(path, max_bytes=MAX_MIDI_BYTES)
-    data = path.read_bytes()
-    if not data.startswith(b"MThd"):
-        raise InputFileError("is not a MIDI file (no 'MThd' header)", path=path)
-    import pretty_midi
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            midi = pretty_midi.PrettyMIDI(io.BytesIO(data))
-        except Exception as error:
-            raise InputFileError(f"is a corrupt MIDI file ({str(error)[:120]})", path=path) from None
+    midi = read_pretty_midi(Path(path))
     notes, pedal = [], []
     melodic = 0
     for instrument in midi.instruments:

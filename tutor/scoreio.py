@@ -526,6 +526,22 @@ def _with_reference(score: Score, reference: str) -> Score:
     return replace(score, source_path=Path(reference), title=score.title or reference)
 
 
+def read_pretty_midi(path: Path) -> Any:
+    """``pretty_midi.PrettyMIDI`` of a MIDI file, or an ``InputFileError`` that names the file."""
+    check_readable(path, max_bytes=MAX_MIDI_BYTES)
+    data = path.read_bytes()
+    if not data.startswith(b"MThd"):
+        raise InputFileError("is not a MIDI file (no 'MThd' header)", path=path)
+    import pretty_midi
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return pretty_midi.PrettyMIDI(io.BytesIO(data))
+        except Exception as error:
+            raise InputFileError(f"is a corrupt or truncated MIDI file ({_short(error)})", path=path) from None
+
+
 def load_performance(path: str | Path) -> Performance:
     """A performance from a MIDI file (raw seconds, sustain pedal kept as events).
 
@@ -543,18 +559,7 @@ def load_performance(path: str | Path) -> Performance:
             f"({', '.join(AUDIO_EXTENSIONS)})",
             path=path,
         )
-    check_readable(path, max_bytes=MAX_MIDI_BYTES)
-    data = path.read_bytes()
-    if not data.startswith(b"MThd"):
-        raise InputFileError("is not a MIDI file (no 'MThd' header)", path=path)
-    import pretty_midi
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            midi = pretty_midi.PrettyMIDI(io.BytesIO(data))
-        except Exception as error:
-            raise InputFileError(f"is a corrupt or truncated MIDI file ({_short(error)})", path=path) from None
+    midi = read_pretty_midi(path)
     notes: list[PlayedNote] = []
     pedal: list[PedalEvent] = []
     for channel, instrument in enumerate(midi.instruments):
