@@ -914,27 +914,25 @@ def _fill_measure(m: Any, measure: Measure, part_notes: tuple[Note, ...], *, par
 
 
 def _m21_element(members: list, length: float) -> Any:
+    """One music21 Note, or a Chord of them, for ``(note, tie, note_id)`` members sounding together."""
     import music21
 
     if len(members) == 1:
-        note, tie, note_id = members[0]
-        element = music21.note.Note(note.pitch, quarterLength=length)
-        _no_forced_natural(element)
-        element.id = note_id
-        element.volume.velocity = note.velocity
-        if tie:
-            element.tie = music21.tie.Tie(tie)
-        return element
-    chord_notes = []
-    for note, tie, note_id in sorted(members, key=lambda m: m[0].pitch):
-        member = music21.note.Note(note.pitch, quarterLength=length)
-        _no_forced_natural(member)
-        member.id = note_id
-        member.volume.velocity = note.velocity
-        if tie:
-            member.tie = music21.tie.Tie(tie)
-        chord_notes.append(member)
+        return _m21_note(*members[0], length=length)
+    chord_notes = [_m21_note(*member, length=length) for member in sorted(members, key=lambda m: m[0].pitch)]
     return music21.chord.Chord(chord_notes, quarterLength=length)
+
+
+def _m21_note(note: Any, tie: str | None, note_id: str, *, length: float) -> Any:
+    import music21
+
+    element = music21.note.Note(note.pitch, quarterLength=length)
+    _no_forced_natural(element)
+    element.id = note_id
+    element.volume.velocity = note.velocity
+    if tie:
+        element.tie = music21.tie.Tie(tie)
+    return element
 
 
 def _no_forced_natural(element: Any) -> None:
