@@ -57,9 +57,9 @@ from pathlib import Path
 from typing import Any
 
 from tutor.errors import TutorError
+from tutor.resources import REPO_ROOT, bundled_dir, in_repository
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-BUNDLED_LESSONS_DIR = REPO_ROOT / "lessons"
+BUNDLED_LESSONS_DIR = bundled_dir("lessons")
 CORPUS_PREFIX = "corpus:"
 INLINE_ABC_PREFIX = "abc:"
 INPUTS = ("voice", "instrument", "midi", "score")  # "score": a composition handed in as a file
@@ -520,7 +520,7 @@ class _Checker:
                 self.problem(where, "corpus: needs a path, for example corpus:bach/bwv66.6")
             return text, text
         candidate = Path(text).expanduser()
-        bases = [candidate] if candidate.is_absolute() else [self.path.parent / candidate, REPO_ROOT / candidate]
+        bases = [candidate] if candidate.is_absolute() else [self.path.parent / candidate, in_repository(candidate)]
         for base in bases:
             if base.is_file():
                 return display_path(base), str(base.resolve())

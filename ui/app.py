@@ -751,7 +751,9 @@ def pitch_name(pitch: int) -> str:
 
 
 def demo_piece() -> Path:
-    return Path(__file__).resolve().parents[1] / "assets" / "demo" / "twinkle.musicxml"
+    from tutor.resources import demo_piece as bundled_demo_piece
+
+    return bundled_demo_piece()
 
 
 def demo_take_for(score_path: Path | None) -> Path | None:

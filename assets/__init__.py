@@ -1,0 +1,1 @@
+"""Bundled sample pieces and takes: a data package, installed as tutor.assets."""

@@ -1,0 +1,1 @@
+"""Bundled lesson plans: a data package (the TOML plans and their scores), installed as tutor.lesson_plans."""
