@@ -143,6 +143,121 @@ def test_live_marks_land_on_the_played_notes(qtbot, window):
     assert ("correct", "P1-m6-n1") not in seen
 
 
+def test_drag_across_bars_selects_a_range_and_a_click_selects_a_note(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    _open(qtbot, window)
+    view, panel = window.score_view, window.practice_panel
+
+    def at(point):  # scene point -> viewport pixel
+        return view.mapFromScene(point)
+
+    start = view.measure_rects(3)[0]
+    end = view.measure_rects(4)[0]
+    # press in bar 3 (above the staff, off the notes), drag through bar 4, release there
+    press, release = at(start.topLeft() + (start.topRight() - start.topLeft()) * 0.5), at(end.center())
+    press.setY(at(start.topLeft()).y() + 4)
+    with qtbot.waitSignal(view.rangeSelected, timeout=5000) as selected:
+        qtbot.mousePress(view.viewport(), Qt.LeftButton, pos=press)
+        qtbot.mouseMove(view.viewport(), pos=at(end.center()))
+        qtbot.mouseRelease(view.viewport(), Qt.LeftButton, pos=release)
+    assert selected.args == [3, 4]
+    assert view.selected_range == (3, 4)
+    assert (panel.first_bar.value(), panel.last_bar.value()) == (3, 4)
+    highlighted = view._selection_items
+    assert highlighted and all(any(r.intersects(item.rect()) for r in view.measure_rects(3) + view.measure_rects(4))
+                               for item in highlighted)
+    # a click (no drag) on a notehead selects that note
+    with qtbot.waitSignal(view.noteClicked, timeout=5000) as clicked:
+        point = at(view.note_rect("P1-m2-n1").center())
+        qtbot.mousePress(view.viewport(), Qt.LeftButton, pos=point)
+        qtbot.mouseRelease(view.viewport(), Qt.LeftButton, pos=point)
+    assert clicked.args == ["P1-m2-n1"]
+    assert view.selected_range == (3, 4)  # a note click keeps the range
+
+
+def _looped_take(score, path, *, first: int, last: int, passes: int, wrong: dict, skip: dict) -> None:
+    """The measures first-last played ``passes`` times back to back from the score; ``wrong``:
+    {pass: (note id, played pitch)}, ``skip``: {pass: note id} (1-based passes)."""
+    import pretty_midi
+
+    notes = [n for n in score.notes if first <= n.measure <= last]
+    start = notes[0].onset_s
+    length = score.seconds_at(score.measure(last).end_ql) - score.seconds_at(score.measure(first).start_ql)
+    midi = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(program=0)
+    for k in range(passes):
+        for n in notes:
+            if skip.get(k + 1) == n.id:
+                continue
+            pitch = wrong[k + 1][1] if wrong.get(k + 1, (None,))[0] == n.id else n.pitch
+            onset = 0.5 + k * length + n.onset_s - start
+            piano.notes.append(pretty_midi.Note(velocity=80, pitch=pitch, start=onset, end=onset + 0.9 * n.duration_s))
+    midi.instruments.append(piano)
+    midi.write(str(path))
+
+
+@pytest.mark.skipif(not (_has("follower") and _has("assessment")), reason="tutor.follower/assessment not installed")
+def test_looped_take_marks_each_pass_in_the_range_only(qtbot, window, tmp_path):
+    from tutor.assessment import COLORS
+    from tutor.ui.practice import PassStart
+
+    score = _open(qtbot, window)
+    panel, view = window.practice_panel, window.score_view
+    take = tmp_path / "loop.mid"
+    _looped_take(score, take, first=3, last=4, passes=3, skip={1: "P1-m4-n2"}, wrong={2: ("P1-m3-n2", 63)})
+    view.select_range(3, 4)
+    view.rangeSelected.emit(3, 4)  # as a drag across bars 3-4 does
+    assert (panel.first_bar.value(), panel.last_bar.value()) == (3, 4)
+    assert panel.loop.isEnabled()
+    panel.loop.setChecked(True)
+    panel.demo_realtime = False
+    ringed, pass_starts = [], []
+    add_live_mark = view.add_live_mark
+    view.add_live_mark = lambda note_id, *a, **k: (ringed.append(note_id), add_live_mark(note_id, *a, **k))[1]
+    on_events = panel._on_events
+    panel._on_events = lambda events, t: (pass_starts.extend(e for e in events if isinstance(e, PassStart)),
+                                          on_events(events, t))
+    assert panel.start_take(source_path=take, input_kind="midi-file")
+    qtbot.waitUntil(lambda: panel.assessment is not None, timeout=60000)
+    in_range = {n.id for n in score.notes if 3 <= n.measure <= 4}
+    assert ringed and set(ringed) <= in_range  # live rings only on the range's notes
+    assert set(view.marks) <= in_range and view.marks  # the review's marks too
+    assert [p.index for p in pass_starts] == [2, 3]
+    assert pass_starts[0].previous_right == 6  # pass 1 skipped the last C
+    # one assessment per pass, on the range only
+    assert len(panel.passes) == 3
+    for assessment, _ in panel.passes:
+        assert assessment.notes_total == 7
+        assert {e.measure for e in assessment.events} <= {3, 4}
+    kinds = [{(e.type, e.note_id) for e in a.events if e.type != "correct"} for a, _ in panel.passes]
+    assert ("missed", "P1-m4-n2") in kinds[0]
+    assert ("wrong_pitch", "P1-m3-n2") in kinds[1] and ("missed", "P1-m4-n2") not in kinds[1]
+    assert not {k for k in kinds[2] if k[0] in ("missed", "wrong_pitch", "extra")}
+    # the review shows the latest pass; the pass chooser shows the others
+    assert panel.assessment is panel.passes[-1][0]
+    assert view.marks["P1-m3-n2"]["color"] == COLORS["correct"]
+    assert panel.pass_box.isVisible() and panel.pass_box.count() == 3
+    panel.pass_box.setCurrentIndex(1)
+    assert panel.assessment is panel.passes[1][0]
+    assert view.marks["P1-m3-n2"]["color"] == COLORS["wrong_pitch"]
+    assert "Pass 2 of 3" in panel.score_label.text()
+
+
+def test_looped_clicks_count_in_once_then_repeat_the_range():
+    from tutor.metronome import click_schedule
+    from tutor.scoreio import load_score
+    from tutor.ui.practice import looped_clicks
+
+    score = load_score(DEMO).slice_measures(3, 4)
+    looped = looped_clicks(click_schedule(score, count_in_bars=1))
+    count_in = [c for c in looped.clicks if c.count_in]
+    assert len(count_in) == 4  # one bar of 4/4, once
+    bar_s = 4 * 60 / 90
+    downbeats = [c.time_s for c in looped.clicks if c.accent and not c.count_in][:5]
+    assert downbeats == pytest.approx([bar_s * k for k in range(1, 6)])  # m3, m4, m3, m4, m3
+
+
 def test_switch_modes(qtbot, window):
     _open(qtbot, window)
     for index, mode in enumerate(("compose", "lessons", "practice")):

@@ -6,6 +6,11 @@ Live path (MIDI): the input thread (rtmidi's, or the file-player thread of a dem
 and emits the events through a queued signal; the UI thread draws a ring on the note
 (``ScoreView.add_live_mark``). At the end the whole take is assessed in a worker
 (``tutor.assessment.assess``) and the review shows scores, a heat map per measure and the events.
+
+A looped take (*Loop the range*): ``LoopFollower`` gives each pass of the range a fresh follower and
+puts a ``PassStart`` in the events where a pass begins; the clicks are the count-in once, then the
+range's clicks again and again (``looped_clicks``); the review cuts the take at the pass starts
+(``split_passes``) and assesses each pass on the range alone (``assess(..., measures=...)``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 import queue
 import threading
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
@@ -119,6 +125,83 @@ class LiveSession(QObject):
 
     def position_at(self, time_s: float) -> float:
         return self.follower.position_at(time_s)
+
+
+@dataclass(frozen=True)
+class PassStart:
+    """In a looped take's event stream: pass ``index`` (1-based) began with the note at ``time_s``."""
+
+    index: int
+    time_s: float
+    previous_right: int  # notes right in the pass that just ended
+    previous_total: int
+
+
+class LoopFollower:
+    """The score follower for a looped take: the range is played again and again, and each pass
+    gets a fresh ``ScoreFollower`` (so each pass is judged on the range alone).
+
+    A new pass starts when a note of the range's first chord comes while the follower is at the
+    end of the range (the last chord reached), or in the range's last measure when that note is
+    not one it expects next (the end of the range was cut short). The notes of the previous pass
+    that were never played are reported missed first; then a ``PassStart`` goes into the events.
+    """
+
+    def __init__(self, make_follower) -> None:
+        self.make_follower = make_follower
+        self.current = make_follower()
+        self.starts_s: list[float] = []  # onset of the first note of each pass (from pass 2 on)
+        self.index = 1
+        self._right: set[str] = set()
+        notes = self.current.notes
+        first_chord = self.current.chord_notes[0] if self.current.n_chords else []
+        self.first_pitches = {notes[i].pitch for i in first_chord}
+        last = self.current.score.measures[-1] if self.current.score.measures else None
+        self.last_measure_from_ql = last.start_ql if last is not None else 0.0
+
+    def _pass_is_over(self, pitch: int) -> bool:
+        f = self.current
+        if pitch not in self.first_pitches or f.chord < max(1, f.n_chords // 2):
+            return False
+        expected = f.expected_pitches()
+        at_end = f.chord >= f.n_chords - 1 and not expected
+        in_last_measure = f.position_ql >= self.last_measure_from_ql - 1e-9
+        return at_end or (in_last_measure and pitch not in expected)
+
+    def feed_onset(self, *, onset_s: float, pitch: int, cents: float | None = None) -> list:
+        events: list = []
+        if self._pass_is_over(pitch):
+            events.extend(self.current.finish())
+            events.append(PassStart(self.index + 1, onset_s, len(self._right), len(self.current.notes)))
+            self.current = self.make_follower()
+            self.index += 1
+            self.starts_s.append(onset_s)
+            self._right = set()
+        found = self.current.feed_onset(onset_s=onset_s, pitch=pitch, cents=cents)
+        for event in found:
+            if event.note_id and event.type not in ("wrong_pitch", "missed", "extra", "restart"):
+                self._right.add(event.note_id)
+        return events + found
+
+    def finish(self) -> list:
+        return self.current.finish()
+
+    def position_at(self, time_s: float) -> float:
+        return self.current.position_at(time_s)
+
+
+def split_passes(performance: Performance, starts_s: list[float]) -> list[Performance]:
+    """The take cut into its passes at ``starts_s`` (a little before each start, so a note played
+    a hair early, or timed a little differently offline, stays with its pass)."""
+    notes = list(performance.notes)
+    cuts = []
+    for start in starts_s:
+        before = [n.onset_s for n in notes if n.onset_s < start - 1e-6]
+        gap = start - before[-1] if before else 1.0
+        cuts.append(start - min(0.1, 0.5 * gap))
+    edges = [-float("inf"), *cuts, float("inf")]
+    return [replace(performance, notes=tuple(n for n in notes if lo <= n.onset_s < hi))
+            for lo, hi in zip(edges, edges[1:], strict=False)]
 
 
 class AudioLive(QObject):
@@ -371,9 +454,8 @@ class PracticePanel(QWidget):
         form.addRow("Count-in", self.count_in)
         self.metronome = QCheckBox("Metronome clicks while I play")
         self.loop = QCheckBox("Loop the range")
-        # not wired to the take yet: shown disabled rather than doing nothing when ticked
-        self.loop.setEnabled(False)
-        self.loop.setToolTip("Not available yet: start a new take to play the range again")
+        self.loop.setToolTip("One take, the measures again and again: count-in once, then play the range "
+                             "over and over; each pass is marked and scored on its own")
         form.addRow(self.metronome)
         form.addRow(self.loop)
         self.mode_box = QComboBox()
@@ -425,6 +507,10 @@ class PracticePanel(QWidget):
         font.setPointSize(font.pointSize() + 1)
         self.score_label.setFont(font)
         rv.addWidget(self.score_label)
+        self.pass_box = QComboBox()
+        self.pass_box.setToolTip("A looped take: the review of each pass")
+        self.pass_box.setVisible(False)
+        rv.addWidget(self.pass_box)
         self.heat = HeatMap()
         rv.addWidget(self.heat)
         self.events_tree = QTreeWidget()
@@ -445,6 +531,7 @@ class PracticePanel(QWidget):
         self.open_take_button.clicked.connect(self.open_take)
         self.replay_button.clicked.connect(self.replay_take)
         self.events_tree.itemClicked.connect(self._event_clicked)
+        self.pass_box.currentIndexChanged.connect(self._pass_chosen)
         self.heat.measureClicked.connect(self.view.show_measure)
         self.input_box.currentIndexChanged.connect(self._warm_pitch_tracker)
         self.first_bar.valueChanged.connect(self._range_changed)
@@ -526,16 +613,27 @@ class PracticePanel(QWidget):
             self.first_bar.setValue(first)
             self.last_bar.setValue(last)
 
-    def practice_score(self) -> Score:
-        """The chosen part and measures at the chosen tempo (ids unchanged)."""
+    def practice_score(self, *, whole: bool = False) -> Score:
+        """The chosen part and measures (``whole``: every measure) at the chosen tempo (ids unchanged)."""
         score = self.score
         part = self.part_box.currentData()
         if part:
             score = score.only_parts([part])
         numbers = [m.number for m in score.measures]
-        if numbers and (self.first_bar.value(), self.last_bar.value()) != (min(numbers), max(numbers)):
-            score = score.slice_measures(self.first_bar.value(), self.last_bar.value())
+        if not whole and numbers and self.chosen_measures() != (min(numbers), max(numbers)):
+            score = score.slice_measures(*self.chosen_measures())
         return score.at_tempo(bpm=self.bpm)
+
+    def chosen_measures(self) -> tuple[int, int]:
+        return self.first_bar.value(), self.last_bar.value()
+
+    def _count_in_s(self, score: Score) -> float:
+        """Where a take's first pass starts: after the count-in (none for a file standing in for the player)."""
+        if self._source_kind_at_start in ("midi-file", "audio-file") or not self.count_in.value():
+            return 0.0
+        from tutor.metronome import click_schedule
+
+        return click_schedule(score, count_in_bars=self.count_in.value(), piece=False).count_in_s
 
     @property
     def bpm(self) -> float:
@@ -587,10 +685,19 @@ class PracticePanel(QWidget):
         score = self.practice_score()
         self._take_score = score
         self.session = None
+        self.looping = self.loop.isChecked()
+        self.loop_follower = None
+        self.passes = ()
         if self.follower_mod is not None:
             try:
-                follower = self.follower_mod.ScoreFollower(score, mode=self.mode_box.currentData(),
-                                                           level=self.window.level, bpm=self.bpm)
+                mode, level, bpm = self.mode_box.currentData(), self.window.level, self.bpm
+
+                def make_follower():
+                    return self.follower_mod.ScoreFollower(score, mode=mode, level=level, bpm=bpm)
+
+                follower = make_follower()
+                if self.looping:
+                    follower = self.loop_follower = LoopFollower(make_follower)
                 self.session = LiveSession(follower)
                 self.session.events.connect(self._on_events)
             except Exception as error:
@@ -605,6 +712,7 @@ class PracticePanel(QWidget):
             self.session = None
             self.window.show_error("Cannot start the take", error)
             return False
+        self._source_kind_at_start = kind
         self._start_clicks(score)
         self._take_started = time.perf_counter()
         self.latencies_ms = []
@@ -617,13 +725,15 @@ class PracticePanel(QWidget):
 
     def _start_clicks(self, score: Score) -> None:
         count_in = self.count_in.value()
-        if not (count_in or self.metronome.isChecked()) or self.input_box.currentData() in ("midi-file", "audio-file"):
+        if not (count_in or self.metronome.isChecked()) or self._source_kind_at_start in ("midi-file", "audio-file"):
             return
         try:
             from tutor.metronome import click_schedule
             from tutor.playback import PlaybackPlan
 
             schedule = click_schedule(score, count_in_bars=count_in, piece=self.metronome.isChecked())
+            if self.looping:
+                schedule = looped_clicks(schedule)
             self._player().play(PlaybackPlan((), clicks=schedule, offset_s=schedule.count_in_s))
         except Exception as error:
             self.live_label.setText(f"No metronome: {error}")
@@ -732,12 +842,21 @@ class PracticePanel(QWidget):
 
     _replaying = None
     _source_kind = ""
+    _source_kind_at_start = ""
+    looping = False
+    loop_follower = None
+    passes: tuple = ()
     _last_midi_save = 0.0
 
     def _on_events(self, events, arrived: float) -> None:
         colors = self.assessment_mod.COLORS if self.assessment_mod else {}
-        self.live_events.extend(events)
         for event in events:
+            if isinstance(event, PassStart):  # a looped take: the last pass's rings fade, the new one's replace them
+                self.view.fade_live_marks()
+                self.live_label.setText(f"Pass {event.index}: go! (pass {event.index - 1}: "
+                                        f"{event.previous_right} of {event.previous_total} notes right)")
+                continue
+            self.live_events.append(event)
             if event.note_id is None:
                 continue
             text = "" if event.type == "correct" else EVENT_LABELS.get(event.type, event.type)
@@ -776,7 +895,7 @@ class PracticePanel(QWidget):
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self.status.emit(f"Take saved: {self.take_path}")
-        self.review(performance=performance, path=self.take_path)
+        self.review(performance=performance, path=self.take_path, looped=self.looping)
 
     def open_take(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Review a take", str(takes_dir()),
@@ -785,7 +904,7 @@ class PracticePanel(QWidget):
             self.review(path=Path(path))
 
     # --- review -----------------------------------------------------------------------------
-    def review(self, *, performance: Performance | None = None, path: Path | None = None) -> None:
+    def review(self, *, performance: Performance | None = None, path: Path | None = None, looped: bool = False) -> None:
         """Assess the take in a worker; the review and the final marks appear when it is done."""
         if self.assessment_mod is None:
             self.score_label.setText("This take is saved, but it cannot be assessed here: tutor.assessment is missing.")
@@ -793,16 +912,37 @@ class PracticePanel(QWidget):
         if self.score is None:
             return
         score = self.practice_score()
+        loop = None
+        if looped:
+            starts = list(self.loop_follower.starts_s) if self.loop_follower is not None else None
+            loop = LoopReview(score=self.practice_score(whole=True), measures=self.chosen_measures(),
+                              starts_s=starts, count_in_s=self._count_in_s(score))
         self.score_label.setText("Assessing the take…")
         self._review_job = run_job(_assess_job, self.assessment_mod, score, performance, path, self.bpm,
-                                   self.window.level, on_result=self.show_review,
+                                   self.window.level, loop, on_result=self.show_review,
                                    on_error=lambda e: self.window.show_error("Cannot assess the take", e),
                                    on_progress=lambda f, t: self.status.emit(t), name="assess")
 
     def show_review(self, result) -> None:
-        assessment, performance = result
-        self.assessment = assessment
+        assessment, performance, passes = result
+        self.passes = passes
         self.performance = performance
+        self.pass_box.blockSignals(True)
+        self.pass_box.clear()
+        for number, (pass_assessment, _) in enumerate(passes, start=1):
+            self.pass_box.addItem(f"Pass {number} of {len(passes)}: {pass_assessment.overall:.0f}/100")
+        self.pass_box.setCurrentIndex(len(passes) - 1)
+        self.pass_box.blockSignals(False)
+        self.pass_box.setVisible(bool(passes))
+        self._show_assessment(assessment, performance)
+        self._record_lesson_attempt(assessment, passes[-1][1] if passes else performance)
+
+    def _pass_chosen(self, index: int) -> None:
+        if 0 <= index < len(self.passes):
+            self._show_assessment(self.passes[index][0], self.performance)
+
+    def _show_assessment(self, assessment, performance) -> None:
+        self.assessment = assessment
         self.view.set_marks(assessment.marks)
         intonation = "" if assessment.intonation is None else f" · intonation {assessment.intonation:.0f}"
         text = (f"<b>Overall {assessment.overall:.0f}/100</b> · pitch {assessment.pitch:.0f} · "
@@ -812,6 +952,10 @@ class PracticePanel(QWidget):
             text += f" · you played at {assessment.played_bpm:.0f} bpm"
         if assessment.practice_measures:
             text += "<br>Practise measures " + ", ".join(str(m) for m in assessment.practice_measures)
+        if self.passes:
+            chosen = next((i for i, (a, _) in enumerate(self.passes) if a is assessment), len(self.passes) - 1)
+            text = (f"Pass {chosen + 1} of {len(self.passes)} · passes: "
+                    + " · ".join(f"{a.overall:.0f}" for a, _ in self.passes) + "<br>" + text)
         self.score_label.setText(text)
         self.heat.set_measures([(m.measure, m.overall) for m in assessment.measures])
         self.events_tree.clear()
@@ -828,7 +972,6 @@ class PracticePanel(QWidget):
             self.events_tree.addTopLevelItem(item)
         self.replay_button.setEnabled(performance is not None and bool(performance.notes))
         self.reviewed.emit(assessment)
-        self._record_lesson_attempt(assessment, performance)
 
     def _record_lesson_attempt(self, assessment, performance) -> None:
         if self.exercise is None or performance is None:
@@ -852,6 +995,9 @@ class PracticePanel(QWidget):
 
     def clear_review(self) -> None:
         self.assessment = None
+        self.passes = ()
+        self.pass_box.clear()
+        self.pass_box.setVisible(False)
         self.events_tree.clear()
         self.heat.set_measures([])
         self.score_label.setText("Play a take to see how it went.")
@@ -923,8 +1069,45 @@ class PracticePanel(QWidget):
             self.player.stop()
 
 
+@dataclass(frozen=True)
+class LoopReview:
+    """What the review of a looped take needs: the part at the take's tempo (every measure, for the
+    alignment's context), the range, and where the passes started (None: unknown, cut by the clock)."""
+
+    score: Score
+    measures: tuple[int, int]
+    starts_s: list[float] | None
+    count_in_s: float
+
+    def pass_starts(self, performance: Performance) -> list[float]:
+        if self.starts_s is not None:
+            return self.starts_s
+        # no live follower: the passes are where the metronome puts them
+        ranged = self.score.slice_measures(*self.measures)
+        length_s = ranged.seconds_at(ranged.measures[-1].end_ql) - ranged.seconds_at(ranged.measures[0].start_ql)
+        first = self.count_in_s if self.count_in_s > 0 else min((n.onset_s for n in performance.notes), default=0.0)
+        end = performance.duration_s
+        return [first + k * length_s for k in range(1, int((end - first) / max(length_s, 1e-3)) + 1)]
+
+
+def looped_clicks(schedule):
+    """A click schedule's count-in once, then its clicks for the piece again and again (up to ten minutes)."""
+    from tutor.metronome import ClickSchedule
+
+    length_s = schedule.duration_s - schedule.count_in_s
+    if length_s <= 0:
+        return schedule
+    passes = max(1, min(200, int(600 / length_s)))
+    piece = [c for c in schedule.clicks if not c.count_in]
+    clicks = [c for c in schedule.clicks if c.count_in]
+    for k in range(passes):
+        clicks += [replace(c, time_s=c.time_s + k * length_s) for c in piece]
+    return ClickSchedule(tuple(clicks), count_in_s=schedule.count_in_s, duration_s=schedule.count_in_s + passes * length_s)
+
+
 def _assess_job(task, assessment_mod, score: Score, performance: Performance | None, path: Path | None,
-                bpm: float, level: str):
+                bpm: float, level: str, loop: LoopReview | None = None):
+    """(assessment shown, the take, ((assessment, performance) of each pass of a looped take))."""
     if performance is None:
         task.progress(0.1, "Reading the take…")
         from tutor.scoreio import load_performance
@@ -932,7 +1115,21 @@ def _assess_job(task, assessment_mod, score: Score, performance: Performance | N
         performance = load_performance(path)
     task.check()
     task.progress(0.5, "Comparing the take with the score…")
-    return assessment_mod.assess(score, performance, bpm=bpm, level=level), performance
+    if loop is None:
+        return assessment_mod.assess(score, performance, bpm=bpm, level=level), performance, ()
+    wanted = len(score.notes)
+    pieces = split_passes(performance, loop.pass_starts(performance))
+    while len(pieces) > 1 and len(pieces[-1].notes) < wanted / 2:
+        pieces.pop()  # stopped early in the last pass: the review is of the complete ones
+    passes = []
+    for number, piece in enumerate(pieces, start=1):
+        task.check()
+        task.progress(0.5 + 0.5 * number / len(pieces), f"Pass {number} of {len(pieces)}…")
+        if piece.notes:
+            passes.append((assessment_mod.assess(loop.score, piece, measures=loop.measures, bpm=bpm, level=level), piece))
+    if not passes:
+        return assessment_mod.assess(score, performance, bpm=bpm, level=level), performance, ()
+    return passes[-1][0], performance, tuple(passes)
 
 
 def _stamp() -> str:

@@ -341,6 +341,13 @@ class ScoreView(QGraphicsView):
         self.viewport().update()
         return True
 
+    def fade_live_marks(self, opacity: float = 0.3) -> None:
+        """Dim the rings drawn so far (a looped take's previous pass; the new pass's rings replace them)."""
+        for items in self._live_items.values():
+            for item in items:
+                item.setOpacity(opacity)
+        self.viewport().update()
+
     def clear_live_marks(self) -> None:
         for items in self._live_items.values():
             for item in items:
