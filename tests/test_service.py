@@ -241,3 +241,55 @@ def test_an_analysis_over_the_time_limit_answers_504():
         while app.state.gate.pending and time.time() < deadline:  # the worker finishes, then frees its slot
             time.sleep(0.05)
         assert app.state.gate.pending == 0
+
+
+def test_cli_remote_gives_the_local_json_for_every_command(server, capsys, monkeypatch, tmp_path):
+    """`--remote URL` on transcribe, assess, critique and suggest: the host's answer is the local JSON,
+    and -o files are written from it."""
+    import soundfile
+
+    url, _ = server
+    monkeypatch.setenv("TUTOR_REMOTE_TOKEN", TOKEN)
+    monkeypatch.delenv("TUTOR_REMOTE", raising=False)
+    score = shared("vienna4x22", "musicxml", "Schubert_D783_no15.musicxml")
+    take = shared("vienna4x22", "midi", "Schubert_D783_no15_p01.mid")
+    source = shared("f0-audio", "mdb_stem_synth", "audio_stems", "AClassicEducation_NightOwl_STEM_08.RESYN.wav")
+    samples, rate = soundfile.read(source)
+    audio = tmp_path / "stem.wav"
+    soundfile.write(audio, samples[: int(1.5 * rate)], rate)
+    commands = [
+        ["transcribe", str(audio), "--tracker", "pesto", "--device", "cpu"],
+        ["assess", "--score", str(score), str(take), "--measures", "1-8", "--level", "beginner"],
+        ["critique", MELODY],  # a corpus piece: its corpus file is sent
+        ["suggest", MELODY, "--continue", "1", "-k", "1", "--seed", "1"],
+    ]
+    for argv in commands:
+        remote = cli_json(capsys, [*argv, "--json", "--remote", url])
+        assert remote == cli_json(capsys, [*argv, "--json", "--remote", "local"]), argv[0]
+        assert remote.get("notes") or remote.get("summary") or remote.get("findings") is not None or remote["suggestions"]
+    capsys.readouterr()
+    assert main(["assess", "--score", str(score), str(take), "--measures", "1-8", "--remote", url,
+                 "-o", str(tmp_path / "marked.musicxml")]) == 0
+    said = capsys.readouterr()
+    assert said.out.startswith("Overall ") and "analysing on this machine" not in said.err
+    assert b"color=" in (tmp_path / "marked.musicxml").read_bytes()
+
+
+def test_cli_remote_falls_back_to_local_when_the_host_is_dead(capsys, monkeypatch, tmp_path):
+    """$TUTOR_REMOTE naming a dead host: retried, then one line on stderr and the local answer; the
+    input file is untouched."""
+    from tutor.scoreio import load_score, save_score
+
+    score = tmp_path / "jig.musicxml"
+    save_score(load_score(MELODY), score)
+    before = score.read_bytes()
+    monkeypatch.setenv("TUTOR_REMOTE", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("TUTOR_REMOTE_TOKEN", TOKEN)
+    capsys.readouterr()
+    assert main(["critique", str(score), "--json"]) == 0
+    said = capsys.readouterr()
+    notice = [line for line in said.err.splitlines() if line.strip()]
+    assert len(notice) == 1 and "gave no answer after 3 tries" in notice[0] and "analysing on this machine" in notice[0]
+    assert json.loads(said.out) == cli_json(capsys, ["critique", str(score), "--json", "--remote", "local"])
+    assert score.read_bytes() == before
+    assert main(["critique", str(score), "--remote", "gpu-host:8765"]) == 2  # not a URL: a clear error

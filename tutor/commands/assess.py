@@ -18,6 +18,9 @@ def add_parser(subparsers):
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("-o", "--output", default=None, metavar="ANNOTATED.musicxml",
                         help="write the score with coloured noteheads and text marks (MusicXML)")
+    from tutor.remote_cli import add_remote_option
+
+    add_remote_option(parser)  # issue 10
     return parser
 
 
@@ -72,6 +75,10 @@ def run(args) -> int:
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in (".musicxml", ".xml"):
         raise OutputFileError("the annotated score is MusicXML: name it .musicxml or .xml", path=output)
+    from tutor.remote_cli import run_remote
+
+    if (code := run_remote(args, "assess")) is not None:  # --remote / $TUTOR_REMOTE: the host's answer
+        return code
     measures = parse_measures(args.measures)
     score = load_score(args.score)
     result = assess_take(score, args.performance, part=args.part, measures=measures, bpm=args.tempo, level=args.level)

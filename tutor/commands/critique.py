@@ -12,6 +12,9 @@ def add_parser(subparsers):
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("-o", "--output", metavar="ANNOTATED.musicxml",
                         help="also write the score with the findings marked on the notes (.musicxml, .xml or .mxl)")
+    from tutor.remote_cli import add_remote_option
+
+    add_remote_option(parser)  # issue 10
     add_index_option(parser)
     return parser
 
@@ -27,6 +30,10 @@ def run(args) -> int:
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in (".musicxml", ".xml", ".mxl"):
         raise UnsupportedFormatError("the annotated score is MusicXML: use .musicxml, .xml or .mxl", path=output)
+    from tutor.remote_cli import run_remote
+
+    if (code := run_remote(args, "critique")) is not None:  # --remote / $TUTOR_REMOTE: the host's answer
+        return code
     score = load_score(args.file, index=args.index)
     result = critique(score)
     if output is not None:

@@ -42,6 +42,9 @@ def add_parser(subparsers):
                         help="with --fix: do not prefer rewrites that keep the measures' rhythm")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("-o", "--output", metavar="OUT", help="write the piece with the best suggestion applied")
+    from tutor.remote_cli import add_remote_option
+
+    add_remote_option(parser)  # issue 10
     add_index_option(parser)
     return parser
 
@@ -101,6 +104,10 @@ def run(args) -> int:
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in (".mid", ".midi", ".musicxml", ".xml", ".mxl"):
         raise UnsupportedFormatError("cannot write this format; write .musicxml, .xml, .mxl, .mid or .midi", path=output)
+    from tutor.remote_cli import run_remote
+
+    if (code := run_remote(args, "suggest")) is not None:  # --remote / $TUTOR_REMOTE: the host's answer
+        return code
     if args.after is not None and args.continue_bars is None:
         raise AnalysisError("--after goes with --continue")
     score = load_score(args.file, index=args.index)

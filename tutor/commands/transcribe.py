@@ -15,6 +15,9 @@ def add_parser(subparsers):
     parser.add_argument("--json", action="store_true", help="print the notes as JSON")
     parser.add_argument("-o", "--out", metavar="OUT.mid", default=None, help="write the notes as a MIDI file")
     parser.add_argument("--f0", metavar="OUT.csv", default=None, help="write the frame-wise pitch track as CSV")
+    from tutor.remote_cli import add_remote_option
+
+    add_remote_option(parser)  # issue 10
     return parser
 
 
@@ -30,6 +33,10 @@ def run(args) -> int:
         raise UnsupportedFormatError("-o writes MIDI; give it a .mid file name", path=args.out)
     if args.f0 and Path(args.f0).suffix.lower() != ".csv":
         raise UnsupportedFormatError("--f0 writes CSV; give it a .csv file name", path=args.f0)
+    from tutor.remote_cli import run_remote
+
+    if (code := run_remote(args, "transcribe")) is not None:  # --remote / $TUTOR_REMOTE: the host's answer
+        return code
     result = transcribe_file(args.audio, tracker=args.tracker, device=args.device)
     if args.out:
         atomic_write_bytes(args.out, performance_midi_bytes(result.notes))
