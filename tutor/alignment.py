@@ -55,6 +55,8 @@ TIME_SCALE_QL = 4.0
 TIME_WINDOW = 8  # matched notes on each side used to place a played note in the second pass
 OUT_OF_ORDER_WRONG_S = 0.5  # a wrong note is not called when the right pitch was played this close, out of order
 OUT_OF_ORDER_CHORDS = 8  # a played note left over may belong to a chord this many chords away
+REPLAY_CHORDS = 2  # after a restart, a note may take over its chord's match from the earlier attempt this many chords away
+RESEAT_S = 0.08  # a played note moves to a same-pitch score note a chord or two away when its time fits that one this much better
 
 
 @dataclass(frozen=True)
@@ -418,6 +420,17 @@ def _match(chord: np.ndarray, moves: np.ndarray, *, s_onset, s_pitch, p_onset, p
             score_done[hit] = True
             pairs.append(NotePair("match", hit, int(order[k]), a, True))
             continue
+        if final and a > 0:
+            # after a restart: the note of a replayed chord whose final match is still from an
+            # earlier attempt (the replay reached that chord out of order, so its visit did not count)
+            earlier = next((i for dc in nearby[:2 * REPLAY_CHORDS + 1] for i, pr in enumerate(pairs)
+                            if pr.final and pr.kind == "match" and pr.attempt < a and 0 <= c + dc < n_chords
+                            and chord_of[pr.score_index] == c + dc and s_pitch[pr.score_index] == p_pitch[k]), None)
+            if earlier is not None:
+                old = pairs[earlier]
+                pairs[earlier] = NotePair("match", old.score_index, old.perf_index, old.attempt, False)
+                pairs.append(NotePair("match", old.score_index, int(order[k]), a, True))
+                continue
         if not final:
             # a note of an attempt that a restart replayed, played out of order: not an extra
             replayed = next((s for dc in nearby if 0 <= c + dc < n_chords for s in notes_of_chord[c + dc]
@@ -426,6 +439,7 @@ def _match(chord: np.ndarray, moves: np.ndarray, *, s_onset, s_pitch, p_onset, p
                 pairs.append(NotePair("match", replayed, int(order[k]), a, False))
                 continue
         still.append((k, c, a))
+    pairs = _reseat(pairs, score_done, s_onset, s_pitch, p_onset_raw, chord_of, chord_onsets)
     pairs = _untangle(pairs, s_onset, s_pitch, p_onset_raw)
     for k, _c, a in still:
         pairs.append(NotePair("extra", None, int(order[k]), a, True))
@@ -435,6 +449,56 @@ def _match(chord: np.ndarray, moves: np.ndarray, *, s_onset, s_pitch, p_onset, p
     chord_of_perf = np.empty(n_perf, dtype=np.int64)
     chord_of_perf[order] = chord
     return Alignment(tuple(pairs), tuple(restarts), tuple(int(c) for c in chord_of_perf), tuple(float(x) for x in chord_onsets))
+
+
+def _reseat(pairs: list[NotePair], score_done: np.ndarray, s_onset: np.ndarray, s_pitch: np.ndarray, p_onset: np.ndarray,
+            chord_of: np.ndarray, chord_onsets: np.ndarray) -> list[NotePair]:
+    """A played note matched to one of two same-pitch score notes a chord or two apart, the other
+    left unplayed: it belongs to the one whose time it was played at (the notes played around it
+    tell), e.g. a repeated melody note left out the first time. ``score_done`` is updated."""
+    final = [i for i, pr in enumerate(pairs) if pr.final and pr.kind in ("match", "wrong_pitch")]
+    if len(final) < 4:
+        return pairs
+    # chord times: median onset of each chord's played notes
+    by_chord: dict[int, list[tuple[int, float]]] = {}
+    for i in final:
+        by_chord.setdefault(int(chord_of[pairs[i].score_index]), []).append((pairs[i].perf_index, float(p_onset[pairs[i].perf_index])))
+    known = np.array(sorted(by_chord))
+
+    def chord_time(c: int, without: int) -> float:
+        here = [t for j, t in by_chord.get(c, []) if j != without]
+        if here:
+            return float(np.median(here))
+        i = int(np.searchsorted(known, c))
+        lo = known[i - 1] if i > 0 else None
+        hi = known[i + 1] if i + 1 < known.size and known[i] == c else (known[i] if i < known.size and known[i] != c else None)
+        if lo is None or hi is None:
+            return float("nan")
+        t_lo, t_hi = float(np.median([t for _j, t in by_chord[int(lo)]])), float(np.median([t for _j, t in by_chord[int(hi)]]))
+        q_lo, q_hi = chord_onsets[lo], chord_onsets[hi]
+        return t_lo + (t_hi - t_lo) * (chord_onsets[c] - q_lo) / max(q_hi - q_lo, 1e-9)
+
+    missed = [s for s in range(len(s_onset)) if not score_done[s]]
+    if not missed:
+        return pairs
+    matched_by_pitch: dict[int, list[int]] = {}
+    for i in final:
+        if pairs[i].kind == "match":
+            matched_by_pitch.setdefault(int(s_pitch[pairs[i].score_index]), []).append(i)
+    for s in missed:
+        cm = int(chord_of[s])
+        for i in matched_by_pitch.get(int(s_pitch[s]), []):
+            pr = pairs[i]
+            c = int(chord_of[pr.score_index])
+            if c == cm or abs(c - cm) > 2 or not pr.final:
+                continue
+            t = float(p_onset[pr.perf_index])
+            d_new, d_old = abs(t - chord_time(cm, pr.perf_index)), abs(t - chord_time(c, pr.perf_index))
+            if d_old - d_new > RESEAT_S and d_new < 0.5 * d_old:
+                pairs[i] = NotePair("match", s, pr.perf_index, pr.attempt, True)
+                score_done[s], score_done[pr.score_index] = True, False
+                break
+    return pairs
 
 
 def _untangle(pairs: list[NotePair], s_onset: np.ndarray, s_pitch: np.ndarray, p_onset: np.ndarray) -> list[NotePair]:
