@@ -38,3 +38,40 @@ def test_chorale_soprano_harmonised_in_four_parts(tmp_path, capsys):
 def test_piano_style_only_with_harmonize(capsys):
     assert main(["suggest", str(SOPRANO), "--continue", "2", "--style", "piano"]) == 2
     assert "--harmonize" in capsys.readouterr().err
+
+
+# --- in the app (pytest-qt, offscreen) -------------------------------------------------------------
+from tests.compose_app import app_window, open_piece  # noqa: E402,F401  (app_window is a fixture)
+
+
+def test_app_harmonise_overlay_accept_and_undo(app_window):  # noqa: F811 (the fixture)
+    window, qtbot = app_window, app_window.qtbot
+    original = open_piece(window, SOPRANO)
+    panel, view = window.compose_panel, window.score_view
+    assert [p.id for p in original.parts] == ["P1"]
+    panel.harmony_style.setCurrentIndex(panel.harmony_style.findData("chorale"))
+    panel.suggest_harmonization()
+    qtbot.waitUntil(lambda: bool(panel.suggestions), timeout=90000)
+    assert panel.alternatives.count() == len(panel.suggestions) >= 2
+    assert all(s.kind == "harmonization" for s in panel.suggestions)
+    assert "Harmonisation 1" in panel.alternatives.item(0).text()
+    # the chosen candidate is drawn over the piece: the melody black, every alto/tenor/bass note in colour
+    first = panel.suggestions[0]
+    lower = [n for n in first.notes if n.part in ("HA", "HT", "HB")]
+    qtbot.waitUntil(lambda: view.score is not original and bool(view.pages)
+                    and len(view.boxes) == len(first.notes), timeout=60000)
+    coloured = {k for k, m in view.marks.items() if m["color"] == "#1E88E5"}
+    assert len(coloured) == len(lower) and coloured <= set(view.boxes)
+    assert not any(k.startswith("P1-") for k in coloured)
+    # accept: the piece gets the three voices; undo brings back the melody alone, redo the four parts
+    panel.accept()
+    qtbot.waitUntil(lambda: window.undo_stack.count() == 1, timeout=60000)
+    assert [p.name for p in window.score.parts] == ["Soprano" if original.parts[0].name == "Soprano" else
+                                                    original.parts[0].name, "Alto", "Tenor", "Bass"]
+    assert len(window.score.notes) == len(first.notes)
+    assert not panel.suggestions and not window.undo_stack.isClean()
+    window.undo_stack.undo()
+    assert len(window.score.parts) == 1
+    assert [(n.pitch, n.onset_ql) for n in window.score.notes] == [(n.pitch, n.onset_ql) for n in original.notes]
+    window.undo_stack.redo()
+    assert len(window.score.parts) == 4

@@ -45,6 +45,8 @@ MAJOR_FIFTHS = {"C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5, "F#": 6, "C#": 7
 MINOR_FIFTHS = {"A": 0, "E": 1, "B": 2, "F#": 3, "C#": 4, "G#": 5, "D#": 6, "A#": 7, "D": -1, "G": -2, "C": -3,
                 "F": -4, "Bb": -5, "Eb": -6, "Ab": -7}
 PART_NAMES = ("Soprano", "Alto", "Tenor", "Bass")
+# the metres a brief may ask for, commonest first (the generator's own list, models.generator.METERS, checks them)
+METER_CHOICES = ("4/4", "3/4", "2/4", "6/8", "2/2", "3/8", "9/8", "12/8", "6/4", "3/2", "5/4", "4/2")
 
 
 @dataclass(frozen=True)
@@ -222,9 +224,10 @@ def _outside(notes, brief: Brief, shift: int = 0) -> int:
 
 
 def generate(brief: Brief, *, candidates: int = CANDIDATES, temperature: float = 1.0, top_p: float = 0.95,
-             use_models: bool = True) -> Generated:
+             use_models: bool = True, progress=None) -> Generated:
     """The best of ``candidates`` pieces sampled for ``brief`` (up to ``ROUNDS`` batches while none fits the
-    brief; see the module docstring)."""
+    brief; see the module docstring). ``progress(fraction, text)``, when given, is called between steps
+    (an exception it raises, such as the app's "cancelled", ends the generation)."""
     from tutor.models.generator import BOS, EOS, TICKS_PER_QL, key_token, meter_token, sample, style_token
     from tutor.suggest import _model
 
@@ -238,10 +241,14 @@ def generate(brief: Brief, *, candidates: int = CANDIDATES, temperature: float =
         if batch and any(g.errors == 0 and g.outside_range == 0 and g.warnings <= 2 and g.style_agrees
                          and g.mood_agrees for g in ranked):
             break  # rejection: draw another batch only while no candidate fits the brief
+        # most briefs are met by the first batch: it takes most of the progress bar
+        done, share = (0.0, 0.9) if batch == 0 else (0.9 + 0.1 * (batch - 1) / ROUNDS, 0.1 / ROUNDS)
+        if progress is not None:
+            progress(done, f"Writing {candidates} candidates" + (f" (round {batch + 1})" if batch else ""))
         samples = sample(model, prompt, count=candidates, bar_ticks=bar_ticks, multi_voice=voices > 1,
                          end_tokens=(EOS,), seed=brief.seed + 104729 * batch, temperature=temperature, top_p=top_p,
                          max_tokens=model.config.context - len(prompt))
-        ranked += _judge(samples, skeleton, brief, use_models=use_models)
+        ranked += _judge(samples, skeleton, brief, use_models=use_models, progress=progress, done=done, share=share)
     if not ranked:
         raise AnalysisError(f"the generator wrote no complete {brief.bars}-bar piece for this brief; try another --seed")
 
@@ -256,14 +263,18 @@ def generate(brief: Brief, *, candidates: int = CANDIDATES, temperature: float =
     return best
 
 
-def _judge(samples, skeleton: Score, brief: Brief, *, use_models: bool) -> list[Generated]:
+def _judge(samples, skeleton: Score, brief: Brief, *, use_models: bool, progress=None, done: float = 0.0,
+           share: float = 1.0) -> list[Generated]:
     """Each finished sample as a ``Generated``: rule findings, and the style and emotion models' view
     at the mood's best tempo and register."""
     from tutor.rules import check_rules
 
     _, style_class, writing, voices = STYLES[brief.style]
     ranked = []
-    for s in samples:
+    for number, s in enumerate(samples):
+        if progress is not None:
+            progress(done + share * (0.3 + 0.7 * number / max(1, len(samples))),
+                     f"Listening to candidate {number + 1} of {len(samples)}")
         if not s.finished:
             continue
         score = _candidate_score(skeleton, brief, s.tokens)

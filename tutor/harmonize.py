@@ -128,8 +128,11 @@ def harmonized_score(score: Score, suggestion: Suggestion) -> Score:
 
 
 def harmonize(score: Score, *, style: str = "chorale", k: int = 4, seed: int = 0, temperature: float = TEMPERATURE,
-              top_p: float = 0.95) -> list[Suggestion]:
-    """k harmonisations of ``score``'s melody, best first (``kind`` = ``"harmonization"``)."""
+              top_p: float = 0.95, progress=None) -> list[Suggestion]:
+    """k harmonisations of ``score``'s melody, best first (``kind`` = ``"harmonization"``).
+
+    ``progress(fraction, text)``, when given, is called before each chunk of each candidate (an exception
+    it raises, such as the app's "cancelled", ends the work)."""
     from tutor.models.generator import (
         BAR,
         BOS,
@@ -177,6 +180,8 @@ def harmonize(score: Score, *, style: str = "chorale", k: int = 4, seed: int = 0
         tokens: list[int] = []
         log_likelihood = 0.0
         for number, (a, b) in enumerate(chunks):
+            if progress is not None:
+                progress((chain + number / len(chunks)) / k, f"Harmonising: candidate {chain + 1} of {k}")
             body = [t for bar in templates[a:b] for t in bar]
             budget = model.config.context - len(cond) - len(body) - 8
             context = _context_bars(tokens, budget)

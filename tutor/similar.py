@@ -283,3 +283,23 @@ def corpus_reference(path: Path) -> str | None:
         return "corpus:" + str(Path(path).resolve().relative_to(root))
     except ValueError:
         return None
+
+
+def resolve_source(source: str) -> tuple[str, int | None]:
+    """(what ``tutor.scoreio.load_score`` opens, tune index) for a result's ``source``: ``corpus:FILE#N``
+    is tune N of a corpus collection, ``shared:PATH`` a file under ``../shared/data``, a relative path a
+    file of the lesson library (found where the lessons are installed)."""
+    from tutor.errors import InputFileError
+    from tutor.resources import in_repository
+
+    if source.startswith("corpus:"):
+        reference, _, number = source.partition("#")
+        return reference, int(number) if number.isdigit() else None
+    if source.startswith("shared:"):
+        path = REPO.parent / "shared" / "data" / source[len("shared:"):]
+        if not path.exists():
+            raise InputFileError("is in the shared corpora (../shared/data), which this machine does not have",
+                                 path=source)
+        return str(path), None
+    path = Path(source)
+    return str(path if path.is_absolute() else in_repository(path)), None

@@ -1,8 +1,10 @@
 """Compose mode: the critique of a piece (grouped by measure), style and emotion, suggestions to fix a
-passage or continue the piece, auditioned on their own staff and accepted with undo.
+passage, continue the piece or harmonise its melody, auditioned (drawn in colour over the piece, or on
+their own staff) and accepted with undo; a new piece from a brief ("Generate…"); similar pieces.
 
-Everything heavy runs in workers: ``tutor.critique.critique`` and ``tutor.suggest``. Where one of
-them is not installed, the panel says so instead of showing anything made up.
+Everything heavy runs in workers: ``tutor.critique.critique``, ``tutor.suggest``, ``tutor.harmonize``,
+``tutor.generate`` and ``tutor.similar``. Where one of them is not installed, the panel says so instead
+of showing anything made up.
 """
 
 from __future__ import annotations
@@ -14,10 +16,16 @@ from dataclasses import replace
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QUndoCommand
 from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
@@ -36,6 +44,9 @@ from tutor.ui.workers import run_job
 
 log = logging.getLogger(__name__)
 SEVERITY_COLORS = {"error": "#D32F2F", "warning": "#FB8C00", "info": "#1E88E5"}
+SUGGESTION_COLOR = "#1E88E5"  # a suggestion's notes drawn over the piece
+REPLACED_COLOR = "#B0B0B0"  # the notes a correction would replace
+HARMONY_STYLES = (("Chorale (alto, tenor, bass)", "chorale"), ("Piano (chords and bass)", "piano"))
 
 
 class ScoreEdit(QUndoCommand):
@@ -84,6 +95,8 @@ class ComposePanel(QWidget):
         self.view = window.score_view
         self.critique_mod = optional("critique")
         self.suggest_mod = optional("suggest")
+        self.harmonize_mod = optional("harmonize")
+        self.generate_mod = optional("generate")
         self.report: dict | None = None
         self.suggestions: list = []
         self._build()
@@ -125,12 +138,27 @@ class ComposePanel(QWidget):
         self.continue_bars.setSuffix(" bars")
         row.addWidget(self.continue_bars)
         sv.addLayout(row)
+        row = QHBoxLayout()
+        self.harmonize_button = QPushButton("Harmonise")
+        self.harmonize_button.setToolTip("Write the other voices under the melody (the first part)")
+        row.addWidget(self.harmonize_button)
+        self.harmony_style = QComboBox()
+        for label, value in HARMONY_STYLES:
+            self.harmony_style.addItem(label, value)
+        row.addWidget(self.harmony_style, 1)
+        sv.addLayout(row)
+        self.overlay_box = QCheckBox("Show the chosen alternative over the piece")
+        self.overlay_box.setToolTip("Draw its notes in colour on the score (the notes it replaces in grey); "
+                                    "unticked, it appears on its own staff below")
+        self.overlay_box.setChecked(True)
+        sv.addWidget(self.overlay_box)
         self.alternatives = QListWidget()
         sv.addWidget(self.alternatives, 1)
         self.alternative_view = ScoreView()
         self.alternative_view.setMinimumHeight(140)
         self.alternative_view.follow_cursor = False
         sv.addWidget(self.alternative_view, 1)
+        self.alternative_view.setVisible(False)
         row2 = QHBoxLayout()
         self.audition_button = QPushButton("▶ Listen")
         self.accept_button = QPushButton("Accept")
@@ -146,8 +174,36 @@ class ComposePanel(QWidget):
             self.suggest_status.setText("Suggestions are not available in this installation (tutor.suggest is missing).")
             for button in (self.fix_button, self.continue_button):
                 button.setEnabled(False)
+        if self.harmonize_mod is None:
+            self.harmonize_button.setEnabled(False)
+            self.harmonize_button.setToolTip("Not available in this installation (tutor.harmonize is missing)")
         self.audition_button.setEnabled(False)
         self.accept_button.setEnabled(False)
+
+        ideas = QGroupBox("New pieces and similar ones")
+        iv = QVBoxLayout(ideas)
+        row = QHBoxLayout()
+        self.generate_button = QPushButton("Generate…")
+        self.generate_button.setToolTip("A new piece from a brief: style, mood, key, metre, length")
+        row.addWidget(self.generate_button)
+        self.cancel_generate_button = QPushButton("Cancel")
+        self.cancel_generate_button.setVisible(False)
+        row.addWidget(self.cancel_generate_button)
+        iv.addLayout(row)
+        self.generate_progress = QProgressBar()
+        self.generate_progress.setRange(0, 100)
+        self.generate_progress.setVisible(False)
+        iv.addWidget(self.generate_progress)
+        self.generate_status = QLabel("")
+        self.generate_status.setWordWrap(True)
+        iv.addWidget(self.generate_status)
+        if self.generate_mod is None:
+            self.generate_button.setEnabled(False)
+            self.generate_status.setText("Generating is not available in this installation (tutor.generate is missing).")
+        self.similar = SimilarPiecesBox(self.window, lambda: self.window.score)
+        iv.addWidget(self.similar)
+        layout.addWidget(ideas, 2)
+        self.generate_job = None
 
         edit = QGroupBox("Edit the selected note")
         ev = QHBoxLayout(edit)
@@ -162,6 +218,10 @@ class ComposePanel(QWidget):
         self.findings.itemClicked.connect(self._finding_clicked)
         self.fix_button.clicked.connect(self.suggest_fix)
         self.continue_button.clicked.connect(self.suggest_continuation)
+        self.harmonize_button.clicked.connect(self.suggest_harmonization)
+        self.overlay_box.toggled.connect(lambda _: self._alternative_chosen(self.alternatives.currentRow()))
+        self.generate_button.clicked.connect(self.open_generate_dialog)
+        self.cancel_generate_button.clicked.connect(self.cancel_generation)
         self.alternatives.currentRowChanged.connect(self._alternative_chosen)
         self.audition_button.clicked.connect(self.audition)
         self.accept_button.clicked.connect(self.accept)
@@ -176,6 +236,7 @@ class ComposePanel(QWidget):
         self.suggestions = []
         self.alternatives.clear()
         self.alternative_view.show_message("Alternatives appear here.")
+        self.similar.clear()
         if self.critique_mod is not None:
             self.summary.setText("Press “Critique this piece” for a teacher's comments on it.")
 
@@ -300,26 +361,41 @@ class ComposePanel(QWidget):
         self._ask(self.suggest_mod.continue_piece, dict(bars=self.continue_bars.value(), k=4),
                   f"Writing {self.continue_bars.value()} more bars…")
 
-    def _ask(self, function, kwargs: dict, text: str) -> None:
+    def suggest_harmonization(self) -> None:
+        if self.harmonize_mod is None:
+            return
+        style = self.harmony_style.currentData()
+        self._ask(self.harmonize_mod.harmonize, dict(style=style, k=4),
+                  "Harmonising the melody (a few seconds per 8 bars)…", job=_harmonize_job)
+
+    def _ask(self, function, kwargs: dict, text: str, *, job=None) -> None:
         if self.window.score is None:
             return
         self.suggest_status.setText(text)
-        self.alternatives.clear()
+        self._clear_alternatives()
         score = self.window.score
-        self.window.track_job(run_job(_suggest_job, function, score, kwargs, on_result=self.show_suggestions,
+        self.window.track_job(run_job(job or _suggest_job, function, score, kwargs, on_result=self.show_suggestions,
                                       on_error=lambda e: self._suggest_failed(e), name="suggest"), "Suggestions")
 
     def _suggest_failed(self, error) -> None:
         self.suggest_status.setText(f"No suggestions: {error}")
 
-    def show_suggestions(self, suggestions: list) -> None:
-        self.suggestions = list(suggestions)
+    def _clear_alternatives(self) -> None:
+        self.suggestions = []
         self.alternatives.clear()
+        self.view.show_overlay(None)
+
+    def show_suggestions(self, suggestions: list) -> None:
+        self._clear_alternatives()
+        self.suggestions = list(suggestions)
         for index, s in enumerate(self.suggestions):
             span = f"{s.first_measure}" if s.first_measure == s.last_measure else f"{s.first_measure}–{s.last_measure}"
-            kind = "Continuation" if s.kind == "continuation" else "Fix"
-            item = QListWidgetItem(f"{kind} {index + 1}: bars {span}, {len(s.notes)} notes "
+            kind = {"continuation": "Continuation", "harmonization": "Harmonisation"}.get(s.kind, "Fix")
+            where = "" if s.kind == "harmonization" else f"bars {span}, "
+            item = QListWidgetItem(f"{kind} {index + 1}: {where}{len(s.notes)} notes "
                                    f"(model log-likelihood {s.log_likelihood:.1f})")
+            item.setToolTip("Ranked by the critique rules (errors, then warnings), then the model's likelihood"
+                            if s.kind == "harmonization" else "Ranked by the model's likelihood")
             self.alternatives.addItem(item)
         self.suggest_status.setText("Choose an alternative to see it, listen to it, and accept it."
                                     if self.suggestions else "The model found nothing better here.")
@@ -329,18 +405,33 @@ class ComposePanel(QWidget):
     def applied(self, index: int) -> Score | None:
         if not 0 <= index < len(self.suggestions) or self.window.score is None:
             return None
-        return self.suggest_mod.apply_suggestion(self.window.score, self.suggestions[index])
+        s = self.suggestions[index]
+        if s.kind == "harmonization":
+            return self.harmonize_mod.harmonized_score(self.window.score, s)
+        return self.suggest_mod.apply_suggestion(self.window.score, s)
 
     def _alternative_chosen(self, row: int) -> None:
         new = self.applied(row)
         self.audition_button.setEnabled(new is not None)
         self.accept_button.setEnabled(new is not None)
+        overlay = self.overlay_box.isChecked()
+        self.alternative_view.setVisible(new is not None and not overlay)
         if new is None:
+            self.view.show_overlay(None)
             return
         s = self.suggestions[row]
+        if overlay:
+            original = self.window.score
+            run_job(_overlay_job, original, new, s, name="overlay",
+                    on_result=lambda result: self._show_overlay(result, original, s),
+                    on_error=lambda e: self.suggest_status.setText(f"Cannot draw the alternative over the piece: {e}"))
+            return
+        self.view.show_overlay(None)
         numbers = [m.number for m in new.measures]
         first = max(min(numbers), s.first_measure - 1)
         last = min(max(numbers), s.last_measure + 1)
+        if s.kind == "harmonization":
+            last = min(last, first + 3)  # the side staff shows the first bars of a whole-piece harmonisation
         excerpt = replace(new.slice_measures(first, last), source_path=None, title="")
         self.alternative_view.set_score(excerpt)
         self.alternative_view.set_marks({n.id: {"color": "#1E88E5", "text": ""} for n in excerpt.notes
@@ -350,12 +441,22 @@ class ComposePanel(QWidget):
     def _mark_alternative(self) -> None:
         self.alternative_view.zoom_to_width()
 
+    def _show_overlay(self, result, original: Score, suggestion) -> None:
+        """The overlay is drawn only while the piece and the chosen alternative are still the ones it shows."""
+        row = self.alternatives.currentRow()
+        if (self.window.score is original and self.overlay_box.isChecked() and 0 <= row < len(self.suggestions)
+                and self.suggestions[row] is suggestion):
+            self.view.show_overlay(result)
+
     def audition(self) -> None:
         row = self.alternatives.currentRow()
         new = self.applied(row)
         if new is None:
             return
         s = self.suggestions[row]
+        if s.kind == "harmonization":
+            self.window.play_score(new)
+            return
         first = max(min(m.number for m in new.measures), s.first_measure - 1)
         self.window.play_score(new.slice_measures(first, s.last_measure))
 
@@ -365,18 +466,325 @@ class ComposePanel(QWidget):
         if new is None:
             return
         s = self.suggestions[row]
-        self.window.edit_score(new, f"Accept suggestion for bars {s.first_measure}–{s.last_measure}")
-        self.suggestions = []
-        self.alternatives.clear()
+        what = "harmonisation" if s.kind == "harmonization" else f"suggestion for bars {s.first_measure}–{s.last_measure}"
+        self.window.edit_score(new, f"Accept {what}")
+        self._clear_alternatives()
         self.alternative_view.show_message("Accepted. Undo with Ctrl+Z.")
         self.suggest_status.setText("Accepted into the piece. Edit > Undo takes it back.")
 
 
+    # --- a new piece from a brief --------------------------------------------------------------
+    def open_generate_dialog(self) -> GenerateDialog | None:
+        """The brief dialog (not modal to the event loop: the generation starts when it is accepted)."""
+        if self.generate_mod is None:
+            return None
+        dialog = GenerateDialog(self.generate_mod, self)
+        dialog.accepted.connect(lambda: self.start_generation(dialog.brief))
+        dialog.open()
+        self.generate_dialog = dialog
+        return dialog
+
+    def start_generation(self, brief) -> None:
+        if brief is None or self.generate_mod is None:
+            return
+        if self.generate_job is not None and not self.generate_job.finished:
+            self.generate_job.cancel()
+        self.generate_status.setText(f"Writing {brief.bars} bars, {brief.style}, {brief.key_name}, {brief.meter}, "
+                                     f"{brief.mood}…")
+        self.generate_progress.setValue(0)
+        self.generate_progress.setVisible(True)
+        self.cancel_generate_button.setVisible(True)
+        self.generate_button.setEnabled(False)
+        self.generate_job = run_job(_generate_job, self.generate_mod, brief, name="generate",
+                                    on_result=self.show_generated,
+                                    on_error=lambda e: self.generate_status.setText(f"Nothing generated: {e}"),
+                                    on_progress=self._generate_progress, on_done=self._generate_done)
+
+    def _generate_progress(self, fraction: float, text: str) -> None:
+        self.generate_progress.setValue(int(round(100 * fraction)))
+        if text:
+            self.generate_progress.setFormat(f"{text} %p%")
+
+    def _generate_done(self) -> None:
+        self.generate_progress.setVisible(False)
+        self.cancel_generate_button.setVisible(False)
+        self.generate_button.setEnabled(self.generate_mod is not None)
+
+    def cancel_generation(self) -> None:
+        if self.generate_job is not None:
+            self.generate_job.cancel()
+            self.generate_status.setText("Generation cancelled.")
+            self._generate_done()
+
+    def show_generated(self, generated) -> None:
+        """The generated piece opens as a new, unsaved piece (closing asks to save it)."""
+        window = self.window
+        if not window.confirm_discard():
+            self.generate_status.setText("Generated, but kept out: the open piece has unsaved changes.")
+            return
+        window.undo_stack.clear()
+        window.autosaver.clear()
+        window.practice_panel.exercise = None
+        window.score_path = None
+        window.set_score(generated.score)
+        window.undo_stack.resetClean()  # not saved anywhere yet
+        window._update_title()
+        self.generated = generated
+        self.generate_status.setText(describe_generated(generated))
+        window.status(f"Generated “{generated.score.title}”: save it with File > Save as")
+
+
+def describe_generated(g) -> str:
+    """One line on how a generated piece fits its brief."""
+    style = "as asked" if g.style_agrees else f"hears {g.style}"
+    mood = "as asked" if g.mood_agrees else f"hears {g.mood}"
+    rules = f"{g.errors} error(s), {g.warnings} warning(s)"
+    return (f"New piece at {g.tempo_bpm:g} bpm, best of {g.candidates} candidates. Style model: {style} "
+            f"({g.style_probability:.0%}); emotion model: {mood} ({g.mood_probability:.0%}); rules: {rules}.")
+
+
+class GenerateDialog(QDialog):
+    """The brief: style, mood, key, metre, bars (and a melody's range, a seed)."""
+
+    STYLES = (("Folk song (melody)", "song"), ("Fiddle tune (melody)", "fiddle"), ("Dance tune (melody)", "dance"),
+              ("Chorale (four parts)", "chorale"))
+    MOODS = (("Q1 happy", "Q1"), ("Q2 tense", "Q2"), ("Q3 sad", "Q3"), ("Q4 calm", "Q4"))
+    KEYS = ("C major", "G major", "D major", "A major", "F major", "Bb major", "Eb major", "A minor", "E minor",
+            "D minor", "G minor", "B minor", "C minor")
+
+    def __init__(self, generate_mod, parent=None) -> None:
+        super().__init__(parent)
+        self.generate_mod = generate_mod
+        self.brief = None
+        self.setWindowTitle("Generate a piece")
+        form = QFormLayout(self)
+        self.style = QComboBox()
+        for label, value in self.STYLES:
+            self.style.addItem(label, value)
+        self.mood = QComboBox()
+        for label, value in self.MOODS:
+            self.mood.addItem(label, value)
+        self.key = QComboBox()
+        self.key.setEditable(True)
+        self.key.addItems(self.KEYS)
+        self.meter = QComboBox()
+        self.meter.addItems(generate_mod.METER_CHOICES)
+        self.bars = QSpinBox()
+        self.bars.setValue(8)
+        self.pitch_range = QLineEdit()
+        self.pitch_range.setPlaceholderText("any (e.g. C4-D5 for a beginner singer)")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 1_000_000)
+        self.seed.setToolTip("Another seed, another piece for the same brief")
+        form.addRow("Style", self.style)
+        form.addRow("Mood", self.mood)
+        form.addRow("Key", self.key)
+        form.addRow("Metre", self.meter)
+        form.addRow("Bars", self.bars)
+        form.addRow("Range", self.pitch_range)
+        form.addRow("Seed", self.seed)
+        self.problem = QLabel("")
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet(f"color: {SEVERITY_COLORS['error']}")
+        form.addRow(self.problem)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.button(QDialogButtonBox.Ok).setText("Generate")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self.style.currentIndexChanged.connect(self._style_changed)
+        self._style_changed()
+
+    def _style_changed(self) -> None:
+        voices = self.generate_mod.STYLES[self.style.currentData()][3]
+        self.bars.setRange(1, self.generate_mod.MAX_BARS[voices])
+        self.pitch_range.setEnabled(voices == 1)
+
+    def set_brief(self, *, style: str, mood: str, key: str, meter: str, bars: int, seed: int = 0) -> None:
+        self.style.setCurrentIndex(self.style.findData(style))
+        self.mood.setCurrentIndex(self.mood.findData(mood))
+        self.key.setCurrentText(key)
+        self.meter.setCurrentText(meter)
+        self.bars.setValue(bars)
+        self.seed.setValue(seed)
+
+    def accept(self) -> None:
+        """Checks the brief first: a brief the generator cannot write says why and stays open."""
+        try:
+            self.brief = self.generate_mod.parse_brief(
+                style=self.style.currentData(), mood=self.mood.currentData(), key=self.key.currentText(),
+                meter=self.meter.currentText(), bars=self.bars.value(), seed=self.seed.value(),
+                pitch_range=self.pitch_range.text().strip() or None)
+        except Exception as error:
+            self.problem.setText(str(error))
+            return
+        super().accept()
+
+
+class SimilarPiecesBox(QGroupBox):
+    """"More pieces like this": the nearest pieces (``tutor.similar``) with why; a double-click opens one."""
+
+    def __init__(self, window, score_of, *, title: str = "Similar pieces", open_mode: str | None = None) -> None:
+        super().__init__(title)
+        self.window, self.score_of, self.open_mode = window, score_of, open_mode
+        self.similar_mod = optional("similar")
+        self.results: list = []
+        self.job = None
+        layout = QVBoxLayout(self)
+        self.find_button = QPushButton("Find similar pieces")
+        self.find_button.setToolTip("Pieces of the music21 corpus, the lessons and the shared corpora that the style "
+                                    "model hears alike; double-click one to open it")
+        layout.addWidget(self.find_button)
+        self.list = QListWidget()
+        self.list.setWordWrap(True)
+        self.list.setMinimumHeight(90)
+        layout.addWidget(self.list, 1)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        self.find_button.clicked.connect(self.find)
+        self.list.itemDoubleClicked.connect(lambda item: self.open_result(self.list.row(item)))
+        if self.similar_mod is None:
+            self.find_button.setEnabled(False)
+            self.status.setText("Not available in this installation (tutor.similar is missing).")
+
+    def clear(self) -> None:
+        self.results = []
+        self.list.clear()
+        if self.similar_mod is not None:
+            self.status.setText("")
+
+    def find(self) -> None:
+        score = self.score_of()
+        if score is None or self.similar_mod is None:
+            return
+        self.clear()
+        self.status.setText("Listening for pieces like this one…")
+        self.job = run_job(_similar_job, self.similar_mod, score, name="similar", on_result=self.show_results,
+                           on_error=lambda e: self.status.setText(f"No similar pieces: {e}"))
+        self.window.track_job(self.job, "Similar pieces")
+
+    def show_results(self, results: list) -> None:
+        self.results = list(results)
+        self.list.clear()
+        for r in self.results:
+            item = QListWidgetItem(f"{r.title}  ·  {r.similarity:.2f}\n{r.why}")
+            item.setToolTip(r.source)
+            self.list.addItem(item)
+        self.status.setText("Double-click a piece to open it." if self.results else "Nothing similar in the index.")
+
+    def open_result(self, row: int) -> None:
+        if not 0 <= row < len(self.results) or not self.window.confirm_discard():
+            return
+        source = self.results[row].source
+        self.status.setText(f"Opening {self.results[row].title}…")
+
+        def opened(result) -> None:
+            self.window._loaded(result)
+            if self.open_mode:
+                self.window.set_mode(self.open_mode)
+
+        self.window.track_job(run_job(_open_similar_job, self.similar_mod, source, name="open similar",
+                                      on_result=opened,
+                                      on_error=lambda e: self.window.show_error("Cannot open the piece", e)),
+                              "Opening")
+
+
+def _harmonize_job(task, function, score: Score, kwargs: dict) -> list:
+    def progress(fraction: float, text: str) -> None:
+        task.check()  # the user cancelled (the status bar's Cancel): ends the work between chunks
+        task.progress(fraction, text)
+
+    return function(score, progress=progress, **kwargs)
+
+
+def _generate_job(task, generate_mod, brief):
+    def progress(fraction: float, text: str) -> None:
+        task.check()  # the user cancelled: ends the generation between steps
+        task.progress(fraction, text)
+
+    return generate_mod.generate(brief, progress=progress)
+
+
+def _similar_job(task, similar_mod, score) -> list:
+    task.progress(0.2, "Finding similar pieces…")
+    if callable(score):  # a loader (the lessons' exercise music): read here, not in the UI thread
+        score = score()
+    return similar_mod.find_similar(score, n=10)
+
+
+def _open_similar_job(task, similar_mod, source: str):
+    from tutor.scoreio import load_score
+
+    path, index = similar_mod.resolve_source(source)
+    task.progress(0.3, "Reading the score…")
+    return path, load_score(path, index=index)
+
+
+def _overlay_job(task, original: Score, new: Score, suggestion) -> tuple:
+    return overlay_view(original, new, suggestion)
+
+
+def overlay_view(original: Score, new: Score, suggestion) -> tuple[Score, str, dict[str, str]]:
+    """(score, its MusicXML, colours by note id) that draw ``suggestion`` over ``original``.
+
+    A correction's notes become an extra voice of their part, over the bars they rewrite: they are drawn
+    in colour and the notes they replace in grey (the extra voice's rests elsewhere are not printed). A
+    continuation is the piece with its new bars in colour; a harmonisation the melody with its new parts
+    in colour. Ids are read from the MusicXML (the exporter names notes by part, bar and order)."""
+    import xml.etree.ElementTree as ET
+
+    from tutor.scoreio import musicxml_bytes
+
+    first, last = suggestion.first_measure, suggestion.last_measure
+    if suggestion.kind == "correction":
+        voices = {}
+        for part in {n.part for n in suggestion.notes}:
+            voices[part] = max((n.voice for n in original.notes_of(part)), default=0) + 1
+        extra = [replace(n, id=f"{n.id}-suggested", voice=voices[n.part], tied_ids=()) for n in suggestion.notes]
+        shown = replace(original, notes=time_notes(sort_notes([*original.notes, *extra]), original.tempo_map),
+                        source_path=None)
+    else:
+        voices = {}
+        shown = replace(new, source_path=None)
+    root = ET.fromstring(musicxml_bytes(shown))
+    colors: dict[str, str] = {}
+    part_ids = [p.id for p in shown.parts]
+    for index, part in enumerate(root.findall("part")):
+        part_id = part_ids[index] if index < len(part_ids) else None
+        for measure in part.findall("measure"):
+            try:
+                number = int(measure.get("number", "0"))
+            except ValueError:
+                number = 0
+            for note in measure.findall("note"):
+                voice = int(note.findtext("voice") or 1)
+                rest = note.find("rest") is not None
+                note_id = note.get("id")
+                if suggestion.kind == "correction":
+                    if part_id not in voices:
+                        continue
+                    if voice == voices[part_id]:
+                        if rest:
+                            note.set("print-object", "no")
+                        elif note_id:
+                            colors[note_id] = SUGGESTION_COLOR
+                    elif first <= number <= last and not rest and note_id:
+                        colors[note_id] = REPLACED_COLOR
+                elif not rest and note_id and (
+                        (suggestion.kind == "harmonization" and index > 0)
+                        or (suggestion.kind != "harmonization" and first <= number <= last)):
+                    colors[note_id] = SUGGESTION_COLOR
+    return shown, ET.tostring(root, encoding="unicode"), colors
+
+
 def _critique_job(task, critique_mod, score: Score) -> dict:
-    if task is not None:
-        task.progress(0.2, "Critiquing…")
-    report = critique_mod.critique(score)
-    return report.as_json()
+    if task is None:  # in the UI thread (the screenshot command): never the network
+        return critique_mod.critique(score).as_json()
+    task.progress(0.2, "Critiquing…")
+    from tutor.ui.settings import analysis_place  # issue 10: on the remote host when one is set
+
+    return analysis_place().critique_json(score, local=lambda: critique_mod.critique(score).as_json())
 
 
 def _suggest_job(task, function, score: Score, kwargs: dict) -> list:

@@ -2,7 +2,8 @@
 
 Courses come from ``tutor.lessons.load_catalog`` (bundled plans and the teacher's folder), the
 student's attempts from ``tutor.progress.ProgressDB``. Starting a performance exercise opens it in
-Practice mode with its part, measures and tempo; the take's result is recorded as an attempt.
+Practice mode with its part, measures and tempo; the take's result is recorded as an attempt. Once an
+exercise has results, the card offers more pieces like its music (``tutor.similar``).
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ class LessonsPanel(QWidget):
         self.chart = self._make_chart()
         if self.chart is not None:
             cv.addWidget(self.chart, 1)
+        from tutor.ui.compose import SimilarPiecesBox
+
+        self.similar = SimilarPiecesBox(self.window, self._exercise_music, title="More pieces like this",
+                                        open_mode="practice")
+        self.similar.setVisible(False)
+        cv.addWidget(self.similar, 1)
         splitter.addWidget(card)
         splitter.setSizes([300, 400])
         layout.addWidget(splitter)
@@ -213,11 +220,29 @@ class LessonsPanel(QWidget):
             self.progress_label.setText(text)
         else:
             self.progress_label.setText("No attempts yet.")
+        if getattr(self, "_similar_for", None) is not exercise:
+            self._similar_for = exercise
+            self.similar.clear()
+        self.similar.setTitle("You have tried this one: more pieces like it" if attempts else "More pieces like this")
+        self.similar.setVisible(bool(attempts))
         if self.chart is not None:
             values = [a.overall for a in attempts if a.overall is not None]
             self.curve.setData(list(range(1, len(values) + 1)), values)
             self.pass_line.setValue(exercise.passing.overall or 0)
             self.pass_line.setVisible(exercise.passing.overall is not None and exercise.kind != "compose")
+
+    def _exercise_music(self):
+        """What the similar-pieces search reads: the exercise's music, loaded in the worker."""
+        exercise = self.exercise
+        if exercise is None:
+            return None
+
+        def load():
+            from tutor.lessons import exercise_score
+
+            return exercise_score(exercise)
+
+        return load
 
     def start(self) -> None:
         if self.exercise is not None:
