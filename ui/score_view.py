@@ -496,6 +496,36 @@ class ScoreView(QGraphicsView):
             self.centerOn(rects[0].center())
             self.select_range(number)
 
+    # --- suggestion overlay (Compose mode; ui/compose.py builds what it draws) ------------------
+    def show_overlay(self, overlay: tuple | None) -> None:
+        """Draw a suggestion over the piece, or (``None``) go back to the piece as it was, marks included.
+
+        ``overlay`` is ``(score, musicxml, colors)`` from ``tutor.ui.compose.overlay_view``: the piece
+        with the suggestion's notes as an extra voice or new parts, that MusicXML engraved (in a worker)
+        and the notes in ``colors`` ({note id: "#RRGGBB"}) drawn in colour. Setting another score
+        (``set_score``) also ends the overlay."""
+        saved = getattr(self, "_overlay_saved", None)  # (the piece, its marks, the overlay's score)
+        if saved is not None and self.score is not saved[2]:
+            saved = self._overlay_saved = None  # the view has shown another score since
+        if overlay is None:
+            self._overlay_saved = None
+            if saved is not None:
+                self.marks = saved[1]
+                self.set_score(saved[0], keep_marks=True)
+            return
+        score, musicxml, colors = overlay
+        if saved is None and self.score is not None:
+            self._overlay_saved = saved = [self.score, dict(self.marks), None]
+        if saved is not None:
+            saved[2] = score
+        self.score = score
+        self.marks = {note_id: {"color": color, "text": ""} for note_id, color in colors.items()}
+        if self._job is not None:
+            self._job.cancel()
+        layout = self.layout_options
+        self._job = run_job(lambda task: (score, engrave(score, layout=layout, musicxml=musicxml)),
+                            on_result=self._show_pages, on_error=self.engraveFailed.emit, name="engrave overlay")
+
 
 def _engrave_job(task, score: Score, layout: Layout):
     task.progress(0.1, "engraving")
