@@ -59,3 +59,40 @@ def test_bad_briefs_exit_2(capsys):
                  "--range", "C4"]) == 2
     err = capsys.readouterr().err
     assert "jazz" in err and "--bars 40" in err
+
+
+# --- in the app (pytest-qt, offscreen) -------------------------------------------------------------
+from tests.compose_app import app_window, open_piece  # noqa: E402,F401  (app_window is a fixture)
+
+
+def test_app_generate_dialog_opens_a_new_piece_and_cancels(app_window):  # noqa: F811 (the fixture)
+    window, qtbot = app_window, app_window.qtbot
+    original = open_piece(window)
+    panel = window.compose_panel
+    dialog = panel.open_generate_dialog()
+    # a brief the generator cannot write says why and keeps the dialog open
+    dialog.set_brief(style="song", mood="Q1", key="H major", meter="2/4", bars=2)
+    dialog.accept()
+    assert dialog.isVisible() and "--key" in dialog.problem.text() and panel.generate_job is None
+    # cancelled at once: nothing replaces the open piece
+    dialog.set_brief(style="song", mood="Q1", key="G major", meter="2/4", bars=2, seed=4)
+    dialog.accept()
+    assert not dialog.isVisible() and panel.generate_job is not None
+    assert panel.cancel_generate_button.isVisible() and not panel.generate_button.isEnabled()
+    cancelled = panel.generate_job
+    panel.cancel_generation()
+    qtbot.waitUntil(lambda: cancelled.finished, timeout=60000)
+    assert window.score is original and "cancelled" in panel.generate_status.text()
+    assert panel.generate_button.isEnabled() and not panel.generate_progress.isVisible()
+    # run to the end: progress reported, the piece opens as a new unsaved piece in the asked key and metre
+    panel.open_generate_dialog().set_brief(style="song", mood="Q1", key="G major", meter="2/4", bars=2, seed=4)
+    steps = []
+    panel.generate_dialog.accept()
+    panel.generate_job.progressed.connect(lambda fraction, text: steps.append((fraction, text)))
+    qtbot.waitUntil(lambda: window.score is not original, timeout=90000)
+    score = window.score
+    assert len(score.measures) == 2 and score.time_signature == "2/4" and score.key_signatures[0].fifths == 1
+    assert score.notes and window.score_path is None and not window.undo_stack.isClean()
+    assert "Song in G major" in window.windowTitle()
+    assert steps and all(0 <= f <= 1 for f, _ in steps) and any("candidate" in t for _, t in steps)
+    assert "rules:" in panel.generate_status.text()

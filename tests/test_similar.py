@@ -40,3 +40,44 @@ def test_folk_song_lesson_finds_folk_songs_text(capsys):
 def test_bad_count_and_missing_file_exit_2(capsys, tmp_path):
     assert main(["similar", str(tmp_path / "none.musicxml")]) == 2
     assert main(["similar", "corpus:bach/bwv66.6", "-n", "0"]) == 2
+
+
+# --- in the app (pytest-qt, offscreen) -------------------------------------------------------------
+from tests.compose_app import app_window, open_piece  # noqa: E402,F401  (app_window is a fixture)
+
+
+def test_app_similar_list_with_why_and_double_click_opens(app_window):  # noqa: F811 (the fixture)
+    window, qtbot = app_window, app_window.qtbot
+    original = open_piece(window)
+    box = window.compose_panel.similar
+    box.find()
+    qtbot.waitUntil(lambda: bool(box.results), timeout=60000)
+    assert box.list.count() == len(box.results) == 10
+    first = box.list.item(0)
+    assert box.results[0].title in first.text() and "style" in first.text() and "per beat" in first.text()
+    sims = [r.similarity for r in box.results]
+    assert sims == sorted(sims, reverse=True)
+    # open a tune of a corpus collection (corpus:FILE#N) by double-click
+    row = next(i for i, r in enumerate(box.results) if r.source.startswith("corpus:"))
+    box.list.itemDoubleClicked.emit(box.list.item(row))  # the list sits below the fold of the panel
+    qtbot.waitUntil(lambda: window.score is not original and bool(window.score_view.pages), timeout=60000)
+    assert window.score.notes and window.mode == "compose"
+
+
+def test_lessons_offer_similar_pieces_once_an_exercise_has_results(app_window):  # noqa: F811 (the fixture)
+    from tutor.progress import ProgressDB
+
+    window, qtbot = app_window, app_window.qtbot
+    window.set_mode("lessons")
+    panel = window.lessons_panel
+    panel.select_first()
+    exercise = panel.exercise
+    assert exercise is not None and not panel.similar.isVisibleTo(panel)
+    with ProgressDB() as db:
+        db.record_attempt(exercise_id=exercise.id, passed=False, summary={"overall": 55.0})
+    panel.refresh()
+    assert panel.exercise.id == exercise.id and panel.similar.isVisibleTo(panel)
+    assert "tried" in panel.similar.title()
+    panel.similar.find()
+    qtbot.waitUntil(lambda: bool(panel.similar.results), timeout=60000)
+    assert all(r.source != "" and r.why for r in panel.similar.results)

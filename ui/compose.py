@@ -97,6 +97,7 @@ class ComposePanel(QWidget):
         self.suggest_mod = optional("suggest")
         self.harmonize_mod = optional("harmonize")
         self.generate_mod = optional("generate")
+        self.harmonize_candidates = 4  # harmonisations offered at a time
         self.report: dict | None = None
         self.suggestions: list = []
         self._build()
@@ -365,7 +366,7 @@ class ComposePanel(QWidget):
         if self.harmonize_mod is None:
             return
         style = self.harmony_style.currentData()
-        self._ask(self.harmonize_mod.harmonize, dict(style=style, k=4),
+        self._ask(self.harmonize_mod.harmonize, dict(style=style, k=self.harmonize_candidates),
                   "Harmonising the melody (a few seconds per 8 bars)…", job=_harmonize_job)
 
     def _ask(self, function, kwargs: dict, text: str, *, job=None) -> None:
