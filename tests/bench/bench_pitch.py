@@ -309,17 +309,21 @@ def _load_manifest(manifest: Path) -> list[Clip]:
 
     for entry in json.loads(manifest.read_text()):
         ref = np.load(DATA / f"{entry['stem']}-ref.npz")
-        # FluidSynth starts sounding a few ms after the MIDI time (its 64-sample blocks): measured on the
-        # first note of the clean render and added to the reference times
+        # FluidSynth starts sounding a few ms after the MIDI time (its 64-sample blocks, ~5 ms): measured on
+        # the first note of the clean render; the notes are moved by it and the reference f0 is computed on
+        # the trackers' own frame grid (frame i centred on i * HOP_S). Shifting the reference *times* instead
+        # put every reference frame half-way between two tracker frames, and mir_eval then interpolates the
+        # estimate linearly in cents: at every note change one frame got the mean of the two pitches (a miss).
         clean, _rate = soundfile.read(str(DATA / f"{entry['stem']}-clean.wav"), dtype="float32")
         sounding = np.flatnonzero(np.abs(clean) > 1e-4)
         latency = float(np.clip(sounding[0] / RATE - ref["notes"][0, 0], 0.0, 0.02)) if len(sounding) else 0.0
         notes = ref["notes"].copy()
         notes[:, :2] += latency
+        times, f0 = reference_f0([(int(p), a, b) for a, b, p in notes], len(clean) / RATE,
+                                 tuple(entry["vibrato"]) if entry["vibrato"] else None)
         for condition in ("clean", "noise", "reverb"):
             name = f"{entry['stem']} {entry['melody']} {entry['instrument']}{' vib' if entry['vibrato'] else ''}"
-            clips.append(Clip(name, condition, DATA / f"{entry['stem']}-{condition}.wav", ref["times"] + latency,
-                              ref["f0"], notes))
+            clips.append(Clip(name, condition, DATA / f"{entry['stem']}-{condition}.wav", times, f0, notes))
     return clips
 
 
