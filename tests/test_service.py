@@ -293,3 +293,43 @@ def test_cli_remote_falls_back_to_local_when_the_host_is_dead(capsys, monkeypatc
     assert json.loads(said.out) == cli_json(capsys, ["critique", str(score), "--json", "--remote", "local"])
     assert score.read_bytes() == before
     assert main(["critique", str(score), "--remote", "gpu-host:8765"]) == 2  # not a URL: a clear error
+
+
+def test_micro_batching_shares_forward_passes_and_changes_no_answer(capsys, tmp_path):
+    """Concurrent style/emotion predictions through the batcher: one forward pass serves several
+    requests, and every answer is the one a lone request gets; a service with batching on answers the
+    CLI's critique JSON."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from tutor.microbatch import install_model_batching, merged_stats
+    from tutor.models.emotion import predict_emotion
+    from tutor.models.style import predict_style
+    from tutor.scoreio import load_score, save_score
+    from tutor.service import ServiceConfig, create_app
+
+    pieces = [load_score(f"corpus:{name}") for name in ("bach/bwv66.6", "bach/bwv269", "ryansMammoth/BottleOfBrandyJig.abc",
+                                                        "bach/bwv7.7")]
+    alone = [(predict_style(p), predict_emotion(p)) for p in pieces]
+    undo, batchers = install_model_batching("cpu", max_wait_s=0.1)  # a long wait: the threads meet
+    try:
+        with ThreadPoolExecutor(len(pieces)) as pool:
+            together = list(pool.map(lambda p: (predict_style(p), predict_emotion(p)), pieces))
+        stats = merged_stats(batchers)
+    finally:
+        undo()
+    assert stats["largest_calls"] >= 2 and stats["passes"] < stats["calls"]
+    for (s1, e1), (s2, e2) in zip(alone, together, strict=True):
+        assert s1.label == s2.label and e1.quadrant == e2.quadrant
+        assert all(abs(s1.probabilities[k] - s2.probabilities[k]) < 1e-5 for k in s1.probabilities)
+        assert all(abs(e1.probabilities[k] - e2.probabilities[k]) < 1e-5 for k in e1.probabilities)
+    app = create_app(ServiceConfig(token=TOKEN, device="cpu", batching="on"))
+    piece = tmp_path / "jig.musicxml"
+    save_score(pieces[2], piece)
+    with TestClient(app) as client:
+        assert client.get("/v1/health").json()["batching"]["on"] is True
+        response = client.post("/v1/critique", files={"file": (piece.name, piece.read_bytes())}, headers=AUTH)
+        assert response.status_code == 200 and client.get("/v1/health").json()["batching"]["passes"] >= 2
+    assert response.json() == cli_json(capsys, ["critique", str(piece), "--json"])
+    assert create_app(ServiceConfig(token=TOKEN, device="cpu")).state.batching is False  # auto: on a GPU only

@@ -26,6 +26,8 @@ analysis cannot handle (the CLI's exit-2 errors), 500 for a bug.
 
 Models load once per process (``preload=True`` loads them at start-up) and stay on the device; parsed
 scores are kept by content hash (16), so the score a class's takes are assessed against is parsed once.
+With ``batching`` on (by default on a GPU only) the style and emotion nets of concurrent critiques share
+forward passes (``tutor/microbatch.py``).
 """
 
 # ruff: noqa: B008  (File()/Form() defaults are how FastAPI declares form fields)
@@ -187,6 +189,16 @@ class ServiceConfig:
     max_upload_mb: float = 50.0
     timeout_s: float = 300.0
     preload: bool = False
+    batching: str = "auto"  # micro-batch the style/emotion nets across requests: auto = on a GPU only
+    batch_wait_ms: float = 4.0  # how long the batcher waits for more requests before a forward pass
+
+
+def batching_on(batching: str, device: str) -> bool:
+    """Whether to micro-batch: ``on``, ``off``, or ``auto`` (on for cuda: on this 2-core CPU it did not
+    help, see docs/serving.md)."""
+    if batching not in ("auto", "on", "off"):
+        raise TutorError(f"batching {batching!r}: use auto, on or off")
+    return batching == "on" or (batching == "auto" and device == "cuda")
 
 
 def resolve_device(device: str) -> str:
@@ -220,6 +232,8 @@ def create_app(config: ServiceConfig):
     from tutor._version import __version__
 
     device = resolve_device(config.device)
+    batch = batching_on(config.batching, device)
+    batchers: list = []
     gate = Gate(workers=config.workers, queue_size=config.queue_size)
     executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="tutor-analysis")
     max_bytes = int(config.max_upload_mb * 1024 * 1024)
@@ -231,9 +245,17 @@ def create_app(config: ServiceConfig):
     async def lifespan(app):
         if config.preload:
             await asyncio.get_running_loop().run_in_executor(executor, preload_models, device)
+        undo_batching = None
+        if batch:  # the style and emotion nets behind micro-batchers, on the device (tutor/microbatch.py)
+            from tutor.microbatch import install_model_batching
+
+            undo_batching, made = install_model_batching(device, max_wait_s=config.batch_wait_ms / 1000)
+            batchers.extend(made)
         try:
             yield
         finally:
+            if undo_batching is not None:
+                undo_batching()
             executor.shutdown(wait=False, cancel_futures=True)
             shutil.rmtree(upload_root, ignore_errors=True)
 
@@ -241,6 +263,7 @@ def create_app(config: ServiceConfig):
                   description="The analyses of the tutor CLI over HTTP; answers are the JSON of `tutor COMMAND --json`.")
     app.state.gate = gate
     app.state.device = device
+    app.state.batching = batch
     bearer = HTTPBearer(auto_error=False, description="the token `tutor serve` showed on its first start")
     scores: OrderedDict[tuple[str, int | None], object] = OrderedDict()  # sha256, index -> Score (frozen)
     scores_lock = threading.Lock()
@@ -374,8 +397,11 @@ def create_app(config: ServiceConfig):
     @app.get(f"{API_PREFIX}/health")
     async def health():
         """Whether the service is up, where it runs its models, and how busy it is (no token needed)."""
+        from tutor.microbatch import merged_stats
+
         return {"status": "ok", "version": __version__, "device": device, "workers": gate.workers,
-                "pending": gate.pending, "capacity": gate.capacity}
+                "pending": gate.pending, "capacity": gate.capacity,
+                "batching": {"on": batch, **merged_stats(batchers)}}
 
     @app.post(f"{API_PREFIX}/transcribe", dependencies=security)
     async def transcribe(request: Request, file: UploadFile = File(..., description="audio"),

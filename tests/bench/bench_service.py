@@ -9,6 +9,10 @@
 2. Batch throughput in files/min: ``run_batch`` on a folder of Vienna 4x22 takes (Schubert, N pianists),
    locally and through the service (``--remote``).
 
+3. Micro-batching: critique at 1, 4 and 16 clients against three servers measured turn about in the
+   same run: 1 worker, 4 workers, 4 workers with ``--batching on`` (``TUTOR_BENCH_ONLY=batching`` runs
+   only this part, results in bench-results/service-batching.json).
+
 On a GPU host, run it there with ``TUTOR_BENCH_DEVICE=cuda``. Set ``TUTOR_BENCH_TAKES`` for the batch
 size (default 8). Results: bench-results/service.json.
 """
@@ -32,7 +36,7 @@ from tests.conftest import REPO, SHARED_DATA
 CONCURRENCY = (1, 4, 16)
 
 
-def _server(device: str, data_dir: Path):
+def _server(device: str, data_dir: Path, *, workers: int = 1, batching: str = "auto"):
     """``tutor serve`` in its own process (1 worker, queue 32), as a teacher would start it."""
     import httpx
 
@@ -41,7 +45,7 @@ def _server(device: str, data_dir: Path):
         port = s.getsockname()[1]
     env = {**os.environ, "TUTOR_DATA_DIR": str(data_dir)}
     process = subprocess.Popen([sys.executable, "-m", "tutor", "serve", "--port", str(port), "--device", device,
-                                "--queue", "32"], env=env, stderr=subprocess.DEVNULL, cwd=REPO)
+                                "--queue", "32", "--workers", str(workers), "--batching", batching], env=env, stderr=subprocess.DEVNULL, cwd=REPO)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -79,7 +83,37 @@ def _load(url: str, token: str, endpoint: str, files: dict[str, Path], clients: 
     ok = statuses.count(200)
     return {"clients": clients, "requests": requests, "ok": ok, "rejected_503": statuses.count(503),
             "requests_per_s": round(ok / elapsed, 3), "p50_s": round(_percentile(latencies, 0.5), 3),
-            "p95_s": round(_percentile(latencies, 0.95), 3)}
+            "p95_s": round(_percentile(latencies, 0.95), 3), "load_average_1m": round(os.getloadavg()[0], 2)}
+
+
+def bench_batching(device: str, score_path: Path) -> dict:
+    """Critique req/s at 1, 4 and 16 clients: 1 worker (the default), 4 workers, and 4 workers with the
+    style/emotion nets micro-batched, the three servers measured turn about at each client count so that
+    the shared machine's load falls on all of them alike."""
+    import httpx
+
+    configs = {"1 worker": dict(workers=1, batching="off"), "4 workers": dict(workers=4, batching="off"),
+               "4 workers + batching": dict(workers=4, batching="on")}
+    servers = {}
+    rows: dict[str, list] = {name: [] for name in configs}
+    try:
+        for name, options in configs.items():
+            folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+            servers[name] = (*_server(device, folder, **options), folder)
+        for clients in CONCURRENCY:
+            for name, (_, url, token, _) in servers.items():
+                row = _load(url, token, "critique", {"file": score_path}, clients, requests=max(4, clients))
+                row["batching"] = httpx.get(f"{url}/v1/health").json().get("batching")
+                rows[name].append(row)
+                print(f"critique {name:22s} {clients:2d} clients: {row['requests_per_s']:.2f} req/s, p50 {row['p50_s']:.2f} s, "
+                      f"p95 {row['p95_s']:.2f} s, load {row['load_average_1m']:.1f}"
+                      + (f", {row['batching']['mean_calls_per_pass']:.2f} calls/pass" if row["batching"]["on"] else ""))
+    finally:
+        for process, _, _, folder in servers.values():
+            process.terminate()
+            process.wait(30)
+            shutil.rmtree(folder, ignore_errors=True)
+    return rows
 
 
 def main() -> None:
@@ -96,6 +130,10 @@ def main() -> None:
         print(f"skipped: {vienna} not found")
         return
     device = os.environ.get("TUTOR_BENCH_DEVICE", "cpu")
+    if os.environ.get("TUTOR_BENCH_ONLY") == "batching":  # only the micro-batching comparison
+        save("service-batching", {"device": device, "cpu_count": os.cpu_count(), "score": score_path.name,
+                                  "critique": bench_batching(device, score_path)})
+        return
     n_takes = int(os.environ.get("TUTOR_BENCH_TAKES", "8"))
     results: dict = {"device": device, "cpu_count": os.cpu_count(), "score": score_path.name, "take": takes[0].name}
 
@@ -146,6 +184,7 @@ def main() -> None:
         server.terminate()
         server.wait(30)
         shutil.rmtree(data_dir, ignore_errors=True)
+    results["critique_batching"] = bench_batching(device, score_path)
     save("service", results)
 
 

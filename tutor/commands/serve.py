@@ -14,6 +14,9 @@ def add_parser(subparsers):
     parser.add_argument("--queue", type=int, default=16, metavar="N", help="requests that may wait (default 16)")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="analyses run at once (default 1)")
     parser.add_argument("--max-upload-mb", type=float, default=50.0, metavar="N", help="largest request (default 50)")
+    parser.add_argument("--batching", choices=("auto", "on", "off"), default="auto",
+                        help="share the style/emotion models' forward passes between concurrent requests "
+                             "(default auto: on a GPU only)")
     parser.add_argument("--timeout", type=float, default=300.0, metavar="S", help="longest analysis in seconds (default 300)")
     return parser
 
@@ -40,9 +43,11 @@ def run(args) -> int:
         print(f"warning: binding {args.host}: other machines can reach this service; keep the token secret "
               "and use it only on a network you trust (or behind an HTTPS proxy)", file=sys.stderr)
     config = ServiceConfig(token=token, device=args.device, workers=args.workers, queue_size=args.queue,
-                           max_upload_mb=args.max_upload_mb, timeout_s=args.timeout, preload=True)
+                           max_upload_mb=args.max_upload_mb, timeout_s=args.timeout, preload=True,
+                           batching=args.batching)
     app = create_app(config)
-    print(f"tutor serve: http://{args.host}:{args.port}/v1/ on {app.state.device} "
+    print(f"tutor serve: http://{args.host}:{args.port}/v1/ on {app.state.device}"
+          f"{' with micro-batching' if app.state.batching else ''} "
           f"(OpenAPI at /openapi.json; Ctrl+C stops)", file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
