@@ -126,6 +126,25 @@ class RemoteClient:
         raise RemoteUnavailable(self._down_reason)
 
 
+    def check(self) -> tuple[bool, str]:
+        """Whether the host answers and takes the token, in words (for a settings page's test button):
+        ``/v1/health``, then an empty authorised POST (401: wrong token; 422: the token was accepted)."""
+        import httpx
+
+        try:
+            health = httpx.get(f"{self.url}/v1/health", timeout=5).json()
+            response = httpx.post(f"{self.url}/v1/critique", headers={"Authorization": f"Bearer {self.token or ''}"},
+                                  timeout=5)
+        except (httpx.HTTPError, ValueError) as error:
+            return False, f"{self.url} does not answer ({type(error).__name__})"
+        if response.status_code == 401:
+            return False, f"{self.url} answers but refuses the token"
+        where = f"tutor {health.get('version', '?')} on {health.get('device', '?')}"
+        if response.status_code == 503:
+            return True, f"connected: {where}, busy just now ({health.get('pending')} requests)"
+        return True, f"connected: {where}, token accepted"
+
+
 def _message(response) -> str:
     try:
         return str(response.json().get("error") or response.json().get("detail"))

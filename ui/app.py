@@ -22,12 +22,8 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QMessageBox,
     QProgressBar,
@@ -44,6 +40,7 @@ from tutor.ui.engraving import Layout
 from tutor.ui.lessons_view import LessonsPanel
 from tutor.ui.practice import PracticePanel
 from tutor.ui.score_view import ScoreView
+from tutor.ui.settings import SettingsDialog
 from tutor.ui.workers import run_job
 
 log = logging.getLogger(__name__)
@@ -56,86 +53,6 @@ MAX_RECENT = 10
 
 def settings_store() -> QSettings:
     return QSettings("tutor", "tutor")
-
-
-class SettingsDialog(QDialog):
-    """Audio and MIDI devices, soundfont, compute device, remote analysis host, tolerances."""
-
-    def __init__(self, settings: QSettings, parent=None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Settings")
-        self.settings = settings
-        form = QFormLayout(self)
-        self.audio_in = QComboBox()
-        self.audio_out = QComboBox()
-        self.midi_in = QComboBox()
-        for box in (self.audio_in, self.audio_out, self.midi_in):
-            box.addItem("System default", "")
-        try:
-            from tutor.audio_input import list_audio_devices
-
-            for device in list_audio_devices():
-                if device.max_input_channels > 0:
-                    self.audio_in.addItem(device.name, device.name)
-                if device.max_output_channels > 0:
-                    self.audio_out.addItem(device.name, device.name)
-        except Exception as error:
-            self.audio_in.addItem(f"(no audio devices: {error})", "")
-        try:
-            from tutor.midi_input import list_midi_inputs
-
-            for name in list_midi_inputs():
-                self.midi_in.addItem(name, name)
-        except Exception as error:
-            self.midi_in.addItem(f"(no MIDI inputs: {error})", "")
-        form.addRow("Microphone", self.audio_in)
-        form.addRow("Sound output", self.audio_out)
-        form.addRow("MIDI keyboard", self.midi_in)
-        row = QHBoxLayout()
-        self.soundfont = QLineEdit(settings.value("audio/soundfont", "") or "")
-        self.soundfont.setPlaceholderText("system default (FluidR3_GM)")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse_soundfont)
-        row.addWidget(self.soundfont)
-        row.addWidget(browse)
-        form.addRow("Soundfont", row)
-        self.compute = QComboBox()
-        for label, value in (("Automatic (GPU when there is one)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda")):
-            self.compute.addItem(label, value)
-        form.addRow("Models run on", self.compute)
-        self.remote = QLineEdit(settings.value("analysis/remote_host", "") or "")
-        self.remote.setPlaceholderText("none: analyse on this computer (e.g. http://studio-pc:8000)")
-        form.addRow("Remote analysis host", self.remote)
-        self.level = QComboBox()
-        self.level.addItem("Beginner (generous timing and tuning)", "beginner")
-        self.level.addItem("Advanced (strict)", "advanced")
-        form.addRow("Tolerances", self.level)
-        for box, key in ((self.audio_in, "audio/input"), (self.audio_out, "audio/output"), (self.midi_in, "midi/input"),
-                         (self.compute, "analysis/device"), (self.level, "practice/level")):
-            index = box.findData(settings.value(key, "") or "")
-            if index >= 0:
-                box.setCurrentIndex(index)
-        if not settings.value("practice/level"):
-            self.level.setCurrentIndex(0)
-        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-
-    def _browse_soundfont(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Soundfont", "/usr/share/sounds/sf2", "Soundfonts (*.sf2 *.sf3)")
-        if path:
-            self.soundfont.setText(path)
-
-    def save(self) -> None:
-        s = self.settings
-        s.setValue("audio/input", self.audio_in.currentData())
-        s.setValue("audio/output", self.audio_out.currentData())
-        s.setValue("midi/input", self.midi_in.currentData())
-        s.setValue("audio/soundfont", self.soundfont.text().strip())
-        s.setValue("analysis/device", self.compute.currentData())
-        s.setValue("analysis/remote_host", self.remote.text().strip())
-        s.setValue("practice/level", self.level.currentData())
 
 
 class MainWindow(QMainWindow):
@@ -179,6 +96,9 @@ class MainWindow(QMainWindow):
         self._build_mode_bar()
         self._build_menus()
         self._build_status()
+        from tutor.ui.settings import install_indicator
+
+        install_indicator(self)  # "Analysis: local CPU / remote HOST / remote unreachable — local"
 
         self.score_view.noteClicked.connect(self._note_clicked)
         self.score_view.measureClicked.connect(lambda n: self.status(f"Measure {n} selected"))

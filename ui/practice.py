@@ -1110,9 +1110,9 @@ def _assess_job(task, assessment_mod, score: Score, performance: Performance | N
     """(assessment shown, the take, ((assessment, performance) of each pass of a looped take))."""
     if performance is None:
         task.progress(0.1, "Reading the take…")
-        from tutor.scoreio import load_performance
+        from tutor.ui.settings import analysis_place
 
-        performance = load_performance(path)
+        performance = analysis_place().read_take(path)  # issue 10: recordings transcribed on the host / device set
     task.check()
     task.progress(0.5, "Comparing the take with the score…")
     if loop is None:

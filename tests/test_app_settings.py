@@ -1,0 +1,153 @@
+"""The app's settings dialog (remote host, token, test connection) and the status-bar indicator of where
+analysis runs, against a `tutor serve` app on loopback; offscreen."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
+os.environ["TUTOR_NO_DIALOGS"] = "1"
+
+import socket
+import threading
+import time
+
+import pytest
+
+from tests.conftest import REPO
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+pytest.importorskip("fastapi")
+uvicorn = pytest.importorskip("uvicorn")
+
+TOKEN = "app-test-token-0123456789"
+DEMO = REPO / "assets" / "demo" / "twinkle.musicxml"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def host():
+    """A `tutor serve` app on loopback; yields its URL and a function that stops it."""
+    from tutor.service import ServiceConfig, create_app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(ServiceConfig(token=TOKEN, device="cpu")), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.started
+
+    def stop():
+        server.should_exit = True
+        thread.join(10)
+
+    yield f"http://127.0.0.1:{port}", stop
+    stop()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+
+
+def test_settings_dialog_tests_the_connection_and_saves_host_and_token(qtbot, host, settings):
+    from tutor.ui.settings import SettingsDialog, analysis_place
+
+    url, _ = host
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    dialog.remote.setText(url)
+    dialog.token.setText("wrong")
+    dialog.test_button.click()  # the check runs in a worker: the dialog stays responsive
+    qtbot.waitUntil(lambda: dialog.test_button.isEnabled() and dialog.test_result.text().startswith("✗"), timeout=20000)
+    assert "refuses the token" in dialog.test_result.text()
+    dialog.token.setText(TOKEN)
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: dialog.test_result.text().startswith("✓"), timeout=20000)
+    assert "token accepted" in dialog.test_result.text() and "cpu" in dialog.test_result.text()
+    dialog.compute.setCurrentIndex(dialog.compute.findData("cpu"))
+    dialog.save()
+    assert settings.value("analysis/remote_host") == url and settings.value("analysis/remote_token") == TOKEN
+    assert settings.value("analysis/device") == "cpu"
+    assert analysis_place().text == f"Analysis: remote {url.removeprefix('http://')}"
+    dialog.remote.setText("studio-pc")  # not a URL: said, and OK does not close the dialog
+    dialog._accept_if_valid()
+    assert dialog.result() == 0 and "URL" in dialog.test_result.text()
+    dialog.remote.setText("")
+    dialog.save()
+    assert analysis_place().text == "Analysis: local CPU"
+
+
+def test_indicator_follows_the_critique_to_the_host_and_back_to_local(qtbot, host, settings, tmp_path, monkeypatch):
+    """Compose's critique runs on the host (same findings as here) and the status bar says so; when the
+    host dies the next critique runs here and the indicator says the host is unreachable."""
+    from tutor.critique import critique
+    from tutor.ui.app import MainWindow
+
+    url, stop = host
+    monkeypatch.setenv("TUTOR_DATA_DIR", str(tmp_path / "data"))
+    settings.setValue("analysis/device", "cpu")
+    settings.setValue("analysis/remote_host", url)
+    settings.setValue("analysis/remote_token", TOKEN)
+    win = MainWindow(settings=settings, autosave_folder=tmp_path / "autosave")
+    (tmp_path / "autosave").mkdir()
+    win.show()
+    try:
+        indicator = win.analysis_indicator
+        assert indicator.text() == f"Analysis: remote {url.removeprefix('http://')}"
+        win.open_file(str(DEMO))
+        qtbot.waitUntil(lambda: win.score is not None, timeout=30000)
+        win.set_mode("compose")
+        panel = win.compose_panel
+        panel.run_critique()
+        qtbot.waitUntil(lambda: panel.report is not None, timeout=60000)
+        assert panel.report == critique(win.score).as_json()
+        assert indicator.text() == f"Analysis: remote {url.removeprefix('http://')}"
+        stop()
+        panel.report = None
+        panel.run_critique()
+        qtbot.waitUntil(lambda: panel.report is not None, timeout=60000)
+        assert indicator.text() == "Analysis: remote unreachable — local"
+        assert panel.report["findings"] is not None and panel.report == critique(win.score).as_json()
+    finally:
+        win.practice_panel.shutdown()
+        win.undo_stack.setClean()
+        win.close()
+        win.deleteLater()
+
+
+def test_a_recorded_take_is_transcribed_on_the_host(qtbot, host, tmp_path):
+    """Practice's review reads a recording through the analysis place: on the host, the same notes as
+    here (cents included); with the host gone, here."""
+    import soundfile
+
+    from tests.conftest import shared
+    from tutor.transcription import transcribe_file
+    from tutor.ui.settings import UNREACHABLE, analysis_place
+
+    url, stop = host
+    source = shared("f0-audio", "mdb_stem_synth", "audio_stems", "AClassicEducation_NightOwl_STEM_08.RESYN.wav")
+    samples, rate = soundfile.read(source)
+    take = tmp_path / "take.wav"
+    soundfile.write(take, samples[: int(1.5 * rate)], rate)
+    here = transcribe_file(take, device="cpu").performance
+    place = analysis_place()
+    place.configure(device="cpu", url=url, token=TOKEN)
+    remote = place.read_take(take)
+    assert place.text.startswith("Analysis: remote") and remote.notes and remote.is_audio
+    assert [(n.pitch, n.onset_s, n.offset_s, n.cents) for n in remote.notes] == \
+        [(n.pitch, n.onset_s, n.offset_s, n.cents) for n in here.notes]
+    stop()
+    assert place.read_take(take).notes == here.notes and place.text == UNREACHABLE
+    place.configure(device="cpu")

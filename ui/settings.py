@@ -1,0 +1,314 @@
+"""The app's settings (File > Settings, Ctrl+,) and where its analyses run.
+
+``SettingsDialog``: microphone, sound output, MIDI keyboard, soundfont, the device the models run on
+(auto / CPU / GPU), the remote analysis host (a ``tutor serve`` URL) with its token (kept in QSettings)
+and a *Test connection* button that asks the host in a worker, and the tolerances level.
+
+``AnalysisPlace`` (one per app: ``analysis_place()``) is where the app's analyses run: the compose
+critique and the transcription of audio takes go to the remote host when one is set and fall back to
+this computer when it cannot answer; local analyses use the chosen device. Its ``changed`` signal carries
+the status-bar text ("Analysis: local CPU", "Analysis: remote host:8765", "Analysis: remote unreachable —
+local"). Its methods are called from worker threads (``tutor.ui.workers``); the UI thread never waits on
+the network. ``install_indicator(window)`` puts the indicator in a main window's status bar.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+)
+
+from tutor.ui.workers import run_job
+
+log = logging.getLogger(__name__)
+
+DEVICE_KEY = "analysis/device"
+HOST_KEY = "analysis/remote_host"
+TOKEN_KEY = "analysis/remote_token"
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a", ".opus")
+UNREACHABLE = "Analysis: remote unreachable — local"
+
+
+# ---------------------------------------------------------------------------------------------
+# where analyses run
+# ---------------------------------------------------------------------------------------------
+class AnalysisPlace(QObject):
+    """The device for local analyses and the remote host (a ``tutor.remote.RemoteClient``) if any."""
+
+    changed = Signal(str)  # the indicator's text
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self.device = "auto"
+        self.client = None
+        self._resolved = ""  # "cpu" / "cuda" once "auto" was resolved (that imports torch: in a worker)
+        self.text = "Analysis: local"
+
+    # -- configuration (UI thread) ------------------------------------------------------------------
+    def configure(self, *, device: str = "auto", url: str = "", token: str = "") -> None:
+        from tutor.remote import RemoteClient
+
+        url = (url or "").strip()
+        with self._lock:
+            self.device = device if device in ("auto", "cpu", "cuda") else "auto"
+            self.client = RemoteClient(url, token=token or None, timeout_s=120.0, retries=1, backoff_s=0.5) if url else None
+        self._say(self.remote_text() if self.client is not None else self.local_text())
+        if self.client is None and self.device == "auto" and not self._resolved:
+            run_job(self._resolve_device, on_result=lambda _: self._say(self.local_text()), name="resolve device")
+
+    def configure_from(self, settings: QSettings) -> None:
+        self.configure(device=settings.value(DEVICE_KEY, "auto") or "auto", url=settings.value(HOST_KEY, "") or "",
+                       token=settings.value(TOKEN_KEY, "") or "")
+
+    def _resolve_device(self, task=None) -> str:
+        if not self._resolved:
+            from tutor.pitch import resolve_device
+
+            try:
+                self._resolved = resolve_device("auto")
+            except Exception:  # noqa: BLE001 - no torch: the analyses say why when they run
+                self._resolved = "cpu"
+        return self._resolved
+
+    # -- texts ---------------------------------------------------------------------------------
+    def local_text(self) -> str:
+        device = self.device if self.device != "auto" else self._resolved
+        return {"cpu": "Analysis: local CPU", "cuda": "Analysis: local GPU"}.get(device, "Analysis: local")
+
+    def remote_text(self) -> str:
+        client = self.client
+        return f"Analysis: remote {urlparse(client.url).netloc or client.url}" if client is not None else self.local_text()
+
+    def _say(self, text: str) -> None:
+        self.text = text
+        try:
+            self.changed.emit(text)
+        except RuntimeError:  # the app is closing
+            pass
+
+    # -- analyses (worker threads) ------------------------------------------------------------------
+    def ask(self, endpoint: str, files: dict, fields: dict | None, local):
+        """The host's JSON for ``endpoint``, or ``local()`` when there is no host or it cannot answer."""
+        from tutor.remote import RemoteUnavailable
+
+        client = self.client
+        if client is None:
+            return local()
+        try:
+            answer = client.post(endpoint, files, fields)
+        except RemoteUnavailable as error:
+            log.warning("%s; analysing on this computer", error)
+            self._say(UNREACHABLE)
+            return local()
+        self._say(self.remote_text())
+        return answer
+
+    def critique_json(self, score, local) -> dict:
+        """``tutor critique --json`` of ``score`` (the piece as it is now, edits included)."""
+        if self.client is None:
+            return local()
+        from tutor.scoreio import musicxml_bytes
+
+        with tempfile.TemporaryDirectory(prefix="tutor-app-") as folder:
+            piece = Path(folder) / "piece.musicxml"
+            piece.write_bytes(musicxml_bytes(score))
+            return self.ask("critique", {"file": piece}, None, local)
+
+    def read_take(self, path):
+        """The ``Performance`` of a take file: a recording is transcribed on the host (the model's work),
+        else here on the chosen device; a MIDI file is read here."""
+        from tutor.scoreio import load_performance
+
+        path = Path(path)
+        if path.suffix.lower() not in AUDIO_SUFFIXES:
+            return load_performance(path)
+        from tutor.music import Performance
+        from tutor.remote_cli import played_notes
+
+        here = {}
+
+        def local() -> None:
+            from tutor.transcription import transcribe_file
+
+            here["performance"] = transcribe_file(path, device=self.device).performance
+
+        doc = self.ask("transcribe", {"file": path}, None, local)
+        if doc is None:
+            return here["performance"]
+        return Performance(notes=played_notes(doc), source_path=path)
+
+
+_place: AnalysisPlace | None = None
+_place_lock = threading.Lock()
+
+
+def analysis_place() -> AnalysisPlace:
+    """The app's ``AnalysisPlace`` (made on first use: local analyses on the automatic device)."""
+    global _place
+    with _place_lock:
+        if _place is None:
+            _place = AnalysisPlace()
+        return _place
+
+
+def install_indicator(window) -> QLabel:
+    """The "Analysis: ..." label in ``window``'s status bar, kept up to date; configures the place from
+    the window's settings."""
+    place = analysis_place()
+    label = QLabel(place.text)
+    label.setObjectName("analysis_indicator")
+    label.setToolTip("Where critiques and transcriptions run (File > Settings)")
+    window.statusBar().addPermanentWidget(label)
+    place.changed.connect(label.setText)
+    window.analysis_indicator = label
+    place.configure_from(window.settings)
+    return label
+
+
+# ---------------------------------------------------------------------------------------------
+# the dialog
+# ---------------------------------------------------------------------------------------------
+class SettingsDialog(QDialog):
+    """Audio and MIDI devices, soundfont, compute device, remote analysis host and token, tolerances."""
+
+    def __init__(self, settings: QSettings, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.settings = settings
+        self._check_job = None
+        form = QFormLayout(self)
+        self.audio_in = QComboBox()
+        self.audio_out = QComboBox()
+        self.midi_in = QComboBox()
+        for box in (self.audio_in, self.audio_out, self.midi_in):
+            box.addItem("System default", "")
+        try:
+            from tutor.audio_input import list_audio_devices
+
+            for device in list_audio_devices():
+                if device.max_input_channels > 0:
+                    self.audio_in.addItem(device.name, device.name)
+                if device.max_output_channels > 0:
+                    self.audio_out.addItem(device.name, device.name)
+        except Exception as error:
+            self.audio_in.addItem(f"(no audio devices: {error})", "")
+        try:
+            from tutor.midi_input import list_midi_inputs
+
+            for name in list_midi_inputs():
+                self.midi_in.addItem(name, name)
+        except Exception as error:
+            self.midi_in.addItem(f"(no MIDI inputs: {error})", "")
+        form.addRow("Microphone", self.audio_in)
+        form.addRow("Sound output", self.audio_out)
+        form.addRow("MIDI keyboard", self.midi_in)
+        row = QHBoxLayout()
+        self.soundfont = QLineEdit(settings.value("audio/soundfont", "") or "")
+        self.soundfont.setPlaceholderText("system default (FluidR3_GM)")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_soundfont)
+        row.addWidget(self.soundfont)
+        row.addWidget(browse)
+        form.addRow("Soundfont", row)
+        self.compute = QComboBox()
+        for label, value in (("Automatic (GPU when there is one)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda")):
+            self.compute.addItem(label, value)
+        form.addRow("Models run on", self.compute)
+        self.remote = QLineEdit(settings.value(HOST_KEY, "") or "")
+        self.remote.setPlaceholderText("none: analyse on this computer (e.g. http://studio-pc:8765)")
+        form.addRow("Remote analysis host", self.remote)
+        self.token = QLineEdit(settings.value(TOKEN_KEY, "") or "")
+        self.token.setEchoMode(QLineEdit.Password)
+        self.token.setPlaceholderText("the token `tutor serve` showed on its first start")
+        form.addRow("Host token", self.token)
+        test_row = QHBoxLayout()
+        self.test_button = QPushButton("Test connection")
+        self.test_button.clicked.connect(self.test_connection)
+        self.test_result = QLabel("")
+        self.test_result.setWordWrap(True)
+        test_row.addWidget(self.test_button)
+        test_row.addWidget(self.test_result, 1)
+        form.addRow("", test_row)
+        self.level = QComboBox()
+        self.level.addItem("Beginner (generous timing and tuning)", "beginner")
+        self.level.addItem("Advanced (strict)", "advanced")
+        form.addRow("Tolerances", self.level)
+        for box, key in ((self.audio_in, "audio/input"), (self.audio_out, "audio/output"), (self.midi_in, "midi/input"),
+                         (self.compute, DEVICE_KEY), (self.level, "practice/level")):
+            index = box.findData(settings.value(key, "") or "")
+            if index >= 0:
+                box.setCurrentIndex(index)
+        if not settings.value("practice/level"):
+            self.level.setCurrentIndex(0)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self._accept_if_valid)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse_soundfont(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Soundfont", "/usr/share/sounds/sf2", "Soundfonts (*.sf2 *.sf3)")
+        if path:
+            self.soundfont.setText(path)
+
+    def _host_url(self) -> str | None:
+        """The host field as a URL ('' for none); None (and a message) when it is not one."""
+        from tutor.errors import TutorError
+        from tutor.remote_cli import remote_url
+
+        try:
+            return remote_url(self.remote.text()) or ""
+        except TutorError:
+            self.test_result.setText("Write the host as a URL, e.g. http://studio-pc:8765")
+            return None
+
+    def test_connection(self) -> None:
+        """Ask the host in a worker; the answer appears beside the button."""
+        from tutor.remote import RemoteClient
+
+        url = self._host_url()
+        if not url:
+            if url == "":
+                self.test_result.setText("No host: analyses run on this computer.")
+            return
+        client = RemoteClient(url, token=self.token.text().strip() or None)
+        self.test_button.setEnabled(False)
+        self.test_result.setText(f"Asking {url}…")
+        self._check_job = run_job(lambda task: client.check(), on_result=self._tested,
+                                  on_error=lambda e: self._tested((False, str(e))), name="test connection")
+
+    def _tested(self, answer) -> None:
+        ok, text = answer
+        self.test_button.setEnabled(True)
+        self.test_result.setText(("✓ " if ok else "✗ ") + text)
+
+    def _accept_if_valid(self) -> None:
+        if self._host_url() is not None:
+            self.accept()
+
+    def save(self) -> None:
+        s = self.settings
+        s.setValue("audio/input", self.audio_in.currentData())
+        s.setValue("audio/output", self.audio_out.currentData())
+        s.setValue("midi/input", self.midi_in.currentData())
+        s.setValue("audio/soundfont", self.soundfont.text().strip())
+        s.setValue(DEVICE_KEY, self.compute.currentData())
+        s.setValue(HOST_KEY, (self._host_url() or "").strip())
+        s.setValue(TOKEN_KEY, self.token.text().strip())
+        s.setValue("practice/level", self.level.currentData())
+        analysis_place().configure_from(s)
