@@ -100,9 +100,11 @@ def bench_batching(device: str, score_path: Path) -> dict:
         for name, options in configs.items():
             folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
             servers[name] = (*_server(device, folder, **options), folder)
+        for _, url, token, _ in servers.values():  # warm-up: the score parsed and cached, models run once
+            _load(url, token, "critique", {"file": score_path}, 1, requests=1)
         for clients in CONCURRENCY:
             for name, (_, url, token, _) in servers.items():
-                row = _load(url, token, "critique", {"file": score_path}, clients, requests=max(4, clients))
+                row = _load(url, token, "critique", {"file": score_path}, clients, requests=max(8, clients))
                 row["batching"] = httpx.get(f"{url}/v1/health").json().get("batching")
                 rows[name].append(row)
                 print(f"critique {name:22s} {clients:2d} clients: {row['requests_per_s']:.2f} req/s, p50 {row['p50_s']:.2f} s, "
@@ -114,6 +116,39 @@ def bench_batching(device: str, score_path: Path) -> dict:
             process.wait(30)
             shutil.rmtree(folder, ignore_errors=True)
     return rows
+
+
+def bench_model_batching(device: str, score_path: Path, *, threads: int = 16, rounds: int = 4) -> dict:
+    """The style and emotion models alone (what the batcher batches), in-process: ``threads`` requests
+    at once, each predicting style and emotion from the piece's features, without and with the batcher."""
+    from tutor.microbatch import install_model_batching, merged_stats
+    from tutor.models import emotion, style
+    from tutor.models.features import table_from_score
+    from tutor.scoreio import load_score
+
+    table = table_from_score(load_score(score_path))
+    style.predict_table(table), emotion.predict_table(table)  # load
+
+    def run() -> float:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda _: (style.predict_table(table), emotion.predict_table(table)), range(threads * rounds)))
+        return threads * rounds / (time.perf_counter() - started)
+
+    plain = run()
+    undo, batchers = install_model_batching(device)
+    try:
+        batched = run()
+        stats = merged_stats(batchers)
+    finally:
+        undo()
+    plain_again = run()  # the machine's load drifts: measured before and after
+    out = {"threads": threads, "predictions_per_s_plain": round((plain + plain_again) / 2, 2),
+           "predictions_per_s_batched": round(batched, 2), "batch_stats": stats,
+           "load_average_1m": round(os.getloadavg()[0], 2)}
+    print(f"models only, {threads} threads: {out['predictions_per_s_plain']:.1f} pieces/s plain, "
+          f"{batched:.1f} batched ({stats['mean_calls_per_pass']:.1f} calls/pass), load {out['load_average_1m']:.1f}")
+    return out
 
 
 def main() -> None:
@@ -132,6 +167,7 @@ def main() -> None:
     device = os.environ.get("TUTOR_BENCH_DEVICE", "cpu")
     if os.environ.get("TUTOR_BENCH_ONLY") == "batching":  # only the micro-batching comparison
         save("service-batching", {"device": device, "cpu_count": os.cpu_count(), "score": score_path.name,
+                                  "models_only": bench_model_batching(device, score_path),
                                   "critique": bench_batching(device, score_path)})
         return
     n_takes = int(os.environ.get("TUTOR_BENCH_TAKES", "8"))
@@ -184,6 +220,7 @@ def main() -> None:
         server.terminate()
         server.wait(30)
         shutil.rmtree(data_dir, ignore_errors=True)
+    results["models_only_batching"] = bench_model_batching(device, score_path)
     results["critique_batching"] = bench_batching(device, score_path)
     save("service", results)
 
