@@ -108,7 +108,29 @@ class ComposePanel(QWidget):
         self.critique_button = QPushButton("Critique this piece")
         self.critique_button.setToolTip("Key, form, theory rules, style and emotion (Ctrl+K)")
         top.addWidget(self.critique_button)
+        self.generate_button = QPushButton("Generate…")
+        self.generate_button.setToolTip("A new piece from a brief: style, mood, key, metre, length")
+        top.addWidget(self.generate_button)
+        self.similar_button = QPushButton("Similar pieces")
+        self.similar_button.setToolTip("Pieces like this one, with why (the list is at the bottom of this panel)")
+        top.addWidget(self.similar_button)
         layout.addLayout(top)
+        row = QHBoxLayout()
+        self.generate_progress = QProgressBar()
+        self.generate_progress.setRange(0, 100)
+        self.generate_progress.setVisible(False)
+        row.addWidget(self.generate_progress, 1)
+        self.cancel_generate_button = QPushButton("Cancel")
+        self.cancel_generate_button.setToolTip("Stop generating")
+        self.cancel_generate_button.setVisible(False)
+        row.addWidget(self.cancel_generate_button)
+        layout.addLayout(row)
+        self.generate_status = QLabel("")
+        self.generate_status.setWordWrap(True)
+        layout.addWidget(self.generate_status)
+        if self.generate_mod is None:
+            self.generate_button.setEnabled(False)
+            self.generate_button.setToolTip("Not available in this installation (tutor.generate is missing)")
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)
@@ -181,29 +203,10 @@ class ComposePanel(QWidget):
         self.audition_button.setEnabled(False)
         self.accept_button.setEnabled(False)
 
-        ideas = QGroupBox("New pieces and similar ones")
-        iv = QVBoxLayout(ideas)
-        row = QHBoxLayout()
-        self.generate_button = QPushButton("Generate…")
-        self.generate_button.setToolTip("A new piece from a brief: style, mood, key, metre, length")
-        row.addWidget(self.generate_button)
-        self.cancel_generate_button = QPushButton("Cancel")
-        self.cancel_generate_button.setVisible(False)
-        row.addWidget(self.cancel_generate_button)
-        iv.addLayout(row)
-        self.generate_progress = QProgressBar()
-        self.generate_progress.setRange(0, 100)
-        self.generate_progress.setVisible(False)
-        iv.addWidget(self.generate_progress)
-        self.generate_status = QLabel("")
-        self.generate_status.setWordWrap(True)
-        iv.addWidget(self.generate_status)
-        if self.generate_mod is None:
-            self.generate_button.setEnabled(False)
-            self.generate_status.setText("Generating is not available in this installation (tutor.generate is missing).")
         self.similar = SimilarPiecesBox(self.window, lambda: self.window.score)
-        iv.addWidget(self.similar)
-        layout.addWidget(ideas, 2)
+        self.similar.find_button.setVisible(False)  # the "Similar pieces" button at the top fills it
+        self.similar_button.setEnabled(self.similar.similar_mod is not None)
+        layout.addWidget(self.similar, 2)
         self.generate_job = None
 
         edit = QGroupBox("Edit the selected note")
@@ -222,6 +225,7 @@ class ComposePanel(QWidget):
         self.harmonize_button.clicked.connect(self.suggest_harmonization)
         self.overlay_box.toggled.connect(lambda _: self._alternative_chosen(self.alternatives.currentRow()))
         self.generate_button.clicked.connect(self.open_generate_dialog)
+        self.similar_button.clicked.connect(self.find_similar)
         self.cancel_generate_button.clicked.connect(self.cancel_generation)
         self.alternatives.currentRowChanged.connect(self._alternative_chosen)
         self.audition_button.clicked.connect(self.audition)
@@ -474,6 +478,18 @@ class ComposePanel(QWidget):
         self.suggest_status.setText("Accepted into the piece. Edit > Undo takes it back.")
 
 
+    # --- similar pieces --------------------------------------------------------------------------
+    def find_similar(self) -> None:
+        """Fill the similar-pieces list (at the bottom of the panel) and scroll to it."""
+        self.similar.find()
+        self._scroll_to(self.similar)
+
+    def _scroll_to(self, widget) -> None:
+        """Scroll the panel (in the window's scroll area, when it is in one) so that ``widget`` shows."""
+        scroller = self.parentWidget().parentWidget() if self.parentWidget() is not None else None
+        if hasattr(scroller, "ensureWidgetVisible"):
+            scroller.ensureWidgetVisible(widget)
+
     # --- a new piece from a brief --------------------------------------------------------------
     def open_generate_dialog(self) -> GenerateDialog | None:
         """The brief dialog (not modal to the event loop: the generation starts when it is accepted)."""
@@ -494,6 +510,7 @@ class ComposePanel(QWidget):
                                      f"{brief.mood}…")
         self.generate_progress.setValue(0)
         self.generate_progress.setVisible(True)
+        self._scroll_to(self.generate_button)
         self.cancel_generate_button.setVisible(True)
         self.generate_button.setEnabled(False)
         self.generate_job = run_job(_generate_job, self.generate_mod, brief, name="generate",
@@ -638,6 +655,7 @@ class SimilarPiecesBox(QGroupBox):
         layout.addWidget(self.find_button)
         self.list = QListWidget()
         self.list.setWordWrap(True)
+        self.list.setSpacing(2)
         self.list.setMinimumHeight(90)
         layout.addWidget(self.list, 1)
         self.status = QLabel("")
