@@ -258,6 +258,46 @@ def test_looped_clicks_count_in_once_then_repeat_the_range():
     assert downbeats == pytest.approx([bar_s * k for k in range(1, 6)])  # m3, m4, m3, m4, m3
 
 
+def _pitch_stream_works() -> bool:
+    try:
+        from tutor.pitch import open_stream
+
+        open_stream(sample_rate=16000)
+        return True
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not (_has("follower") and _has("pitch")), reason="tutor.follower/pitch not installed")
+def test_live_audio_marks_every_note_of_a_rendered_take(qtbot, window, tmp_path):
+    """Audio at real-time pace through the recorder, the live pitch tracker and the follower: every
+    note of bar 1 (repeated notes: C C G G) gets its ring while it plays."""
+    from tutor.playback import render_midi_to_wav
+
+    if not _pitch_stream_works():
+        pytest.skip("the live pitch tracker cannot load here")
+    score = _open(qtbot, window)
+    panel = window.practice_panel
+    take = tmp_path / "bar1.mid"
+    _looped_take(score, take, first=1, last=1, passes=1, wrong={}, skip={})
+    wav = render_midi_to_wav(take, tmp_path / "bar1.wav").path
+    panel.first_bar.setValue(1)
+    panel.last_bar.setValue(1)
+    ringed = []
+    add_live_mark = window.score_view.add_live_mark
+    window.score_view.add_live_mark = lambda note_id, *a, **k: (ringed.append(note_id), add_live_mark(note_id, *a, **k))[1]
+    assert panel.start_take(source_path=wav, input_kind="audio-file")
+    live = panel.audio_live
+    qtbot.waitUntil(lambda: panel.assessment is not None, timeout=60000)
+    wanted = [n for n in score.notes if n.measure == 1]
+    right = {e.note_id for e in panel.live_events if e.type not in ("missed", "extra", "wrong_pitch")}
+    assert right == {n.id for n in wanted}
+    assert [pitch for _, pitch, _ in live.onsets] == [n.pitch for n in wanted]  # no doubled or lost repeats
+    onsets = [n.onset_s - wanted[0].onset_s + 0.5 for n in wanted]
+    assert [t for t, _, _ in live.onsets] == pytest.approx(onsets, abs=0.04)
+    assert set(ringed) == {n.id for n in wanted}
+
+
 def test_switch_modes(qtbot, window):
     _open(qtbot, window)
     for index, mode in enumerate(("compose", "lessons", "practice")):

@@ -204,22 +204,150 @@ def split_passes(performance: Performance, starts_s: list[float]) -> list[Perfor
             for lo, hi in zip(edges, edges[1:], strict=False)]
 
 
+class LiveNotes:
+    """Note onsets from the live pitch frames (10 ms), one frame at a time: no Qt, no threads.
+
+    A note starts where the pitch settles on a semitone for ``SETTLE_FRAMES`` frames that is not the
+    note already sounding. The note sounding ends at a new attack (a re-struck or re-bowed note of
+    the same pitch): the level rising ``ATTACK_DB`` over the last ``ATTACK_WINDOW`` frames, or
+    ``REATTACK_DB`` out of a dip ``DIP_DB`` under the note's loudest frame (a bow change, a legato
+    re-articulation); an attack in the first ``SWELL_FRAMES`` of a note is that note swelling. It
+    also ends after ``RELEASE_FRAMES`` frames without a pitch once the level fell ``RELEASE_DB``
+    under its loudest frame (a gap between notes), or after five times as many. Right after an attack the tracker's pitch counts even
+    where its voicing confidence is still low (PESTO's confidence rises some 50 ms after a piano
+    attack while its pitch is already right), and ``ATTACK_SETTLE_FRAMES`` frames are enough: that
+    is what makes the marks early. The onset is the attack (when the pitch settled within
+    ``ATTACK_SNAP_FRAMES`` of it), else the first frame of the settled run; its cents are the mean
+    deviation of that run.
+    """
+
+    SETTLE_FRAMES = 3
+    ATTACK_SETTLE_FRAMES = 2
+    ATTACK_DB = 8.0
+    ATTACK_WINDOW = 8  # frames (80 ms)
+    ATTACK_FRAMES = 3  # a strike rises fast; a bowed tremolo swells over several frames
+    REATTACK_DB = 4.0
+    DIP_DB = 10.0
+    SWELL_FRAMES = 10
+    ATTACK_SNAP_FRAMES = 6
+    RELEASE_FRAMES = 6  # unvoiced frames that end a note, once it faded RELEASE_DB (voicing flickers
+    RELEASE_DB = 12.0  # at the tracker's threshold on a held note); or five times as many frames
+    ARMED_FRAMES = 15  # after an attack, low-confidence pitch counts for this long...
+    ARMED_MIN_DB = -55.0  # ...on frames at least this loud
+
+    def __init__(self) -> None:
+        self.levels: list[float] = []
+        self.frame = -1
+        self.last_attack = -1000
+        self.current: int | None = None  # the semitone sounding (already reported)
+        self.unvoiced_run = 0
+        self.run_midi: int | None = None
+        self.run_start_s = 0.0
+        self.run_cents: list[float] = []
+        self.attack_s: float | None = None
+        self.note_frame = -1000  # where the note sounding was reported
+        self.note_peak_db = -120.0
+
+    def push(self, time_s: float, f0_hz: float, voiced: bool, level_db: float) -> tuple[float, int, float] | None:
+        """One frame; returns ``(onset_s, midi, cents)`` when a note starts at it."""
+        import math
+
+        self.frame += 1
+        self.levels.append(level_db)
+        if len(self.levels) > 4 * self.ATTACK_WINDOW:
+            del self.levels[: -2 * self.ATTACK_WINDOW]
+        recent = self.levels[-self.ATTACK_WINDOW - 1:-1]
+        if recent and self.frame - self.last_attack > self.ATTACK_WINDOW:
+            rise = level_db - min(recent)
+            fast_rise = level_db - min(recent[-self.ATTACK_FRAMES:])
+            dipped = self.current is not None and min(recent) < self.note_peak_db - self.DIP_DB
+            swelling = self.current is not None and self.frame - self.note_frame < self.SWELL_FRAMES
+            if (fast_rise > self.ATTACK_DB or (dipped and rise > self.REATTACK_DB)) and not swelling:
+                self.last_attack = self.frame
+                self.attack_s = time_s
+                if self.current is not None:  # the note sounding ends: the same pitch may start again
+                    self.current, self.run_midi, self.run_cents = None, None, []
+        if self.current is not None:
+            self.note_peak_db = max(self.note_peak_db, level_db)
+        armed = self.frame - self.last_attack <= self.ARMED_FRAMES and level_db > self.ARMED_MIN_DB
+        pitched = (voiced or armed) and 20.0 < f0_hz < 5000.0
+        if not pitched:
+            self.unvoiced_run += 1
+            self.run_midi, self.run_cents = None, []
+            faded = level_db < self.note_peak_db - self.RELEASE_DB
+            if (self.unvoiced_run >= self.RELEASE_FRAMES and faded) or self.unvoiced_run >= 5 * self.RELEASE_FRAMES:
+                self.current = None
+            return None
+        self.unvoiced_run = 0
+        midi = 69 + 12 * math.log2(f0_hz / 440.0)
+        nearest = int(round(midi))
+        cents = (midi - nearest) * 100
+        if nearest != self.run_midi:
+            self.run_midi, self.run_start_s, self.run_cents = nearest, time_s, [cents]
+        else:
+            self.run_cents.append(cents)
+        settle = self.ATTACK_SETTLE_FRAMES if armed else self.SETTLE_FRAMES
+        if len(self.run_cents) >= settle and nearest != self.current:
+            self.current = nearest
+            self.note_frame, self.note_peak_db = self.frame, level_db
+            onset = self.run_start_s
+            if self.attack_s is not None and 0 <= self.run_start_s - self.attack_s <= self.ATTACK_SNAP_FRAMES * 0.01 + 1e-6:
+                onset = self.attack_s
+            self.attack_s = None
+            return onset, nearest, sum(self.run_cents) / len(self.run_cents)
+        return None
+
+
+class LiveResampler:
+    """Blocks at the input's rate to 16 kHz for the live pitch tracker, with no look-ahead.
+
+    libsoxr's good qualities hold back some 20 ms of output in a stream (their filters' look-ahead),
+    which is 20 ms more before a mark; here a causal Butterworth low-pass (8th order at 7 kHz, under
+    the new Nyquist; its delay is a fraction of a millisecond in the pitch range) runs before
+    libsoxr's quick cubic interpolation, which holds nothing back. Tested on FluidSynth renders of
+    piano, violin, flute, trumpet and cello: the same onsets as the HQ resampler.
+    """
+
+    TARGET_SR = 16000
+    CUTOFF_HZ = 7000.0
+
+    def __init__(self, orig_sr: int) -> None:
+        import soxr
+        from scipy import signal
+
+        self.orig_sr = int(orig_sr)
+        self._passthrough = self.orig_sr == self.TARGET_SR
+        self._sos = signal.butter(8, self.CUTOFF_HZ, fs=self.orig_sr, output="sos") if self.orig_sr > self.TARGET_SR else None
+        self._state = None if self._sos is None else signal.sosfilt_zi(self._sos) * 0.0
+        self._stream = None if self._passthrough else soxr.ResampleStream(self.orig_sr, self.TARGET_SR, 1, dtype="float32",
+                                                                         quality="QQ")
+
+    def process(self, block):
+        import numpy as np
+        from scipy import signal
+
+        block = np.asarray(block, dtype=np.float32).reshape(-1)
+        if self._passthrough:
+            return block
+        if self._sos is not None:
+            filtered, self._state = signal.sosfilt(self._sos, block, zi=self._state)
+            block = filtered.astype(np.float32)
+        return self._stream.resample_chunk(block)
+
+
 class AudioLive(QObject):
     """Live pitch and note onsets from the recorder's tap (``Recorder.tap``), on its own thread.
 
-    The tap's frames go, mono at 16 kHz, into ``tutor.pitch.PestoStream`` (10 ms frames). A note
-    starts where the voiced pitch settles on a new semitone for ``SETTLE_FRAMES`` frames (after
-    silence, a change of semitone, or a new attack: the level rising ``ATTACK_DB`` over the last
-    ``ATTACK_WINDOW`` frames); its onset is the first frame of that run, its cents the run's mean deviation. Onsets go to the score follower (``LiveSession.feed``); the pitch curve and the
-    tuner get the frames, a few times a second.
+    The tap's frames go, mono, through ``LiveResampler`` to 16 kHz and into
+    ``tutor.pitch.PestoStream`` (10 ms frames); ``LiveNotes`` finds the onsets, which go to the score
+    follower (``LiveSession.feed``); the pitch curve and the tuner get the frames, a few times a
+    second. The thread runs torch on one intra-op thread (OpenMP's setting is per thread): with two,
+    on a busy two-core machine, each small push waited hundreds of milliseconds for the pool.
     """
 
     pitch = Signal(object, object, object)  # times_s, midi values (nan when unvoiced), cents of the last voiced frame
     ready = Signal()
     failed = Signal(str)
-    SETTLE_FRAMES = 3
-    ATTACK_DB = 8.0  # a rise this large over the last frames is a new attack
-    ATTACK_WINDOW = 8  # frames (80 ms)
 
     def __init__(self, recorder, session: LiveSession | None, pitch_module) -> None:
         super().__init__()
@@ -227,6 +355,9 @@ class AudioLive(QObject):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="live-pitch", daemon=True)
         self.onsets: list[tuple[float, int, float]] = []
+        self.notes = LiveNotes()
+        # for the latency benchmark: (stream time of the newest frame, perf_counter once it was analysed)
+        self.analysed: list[tuple[float, float]] = []
 
     def start(self) -> None:
         self._thread.start()
@@ -238,67 +369,56 @@ class AudioLive(QObject):
     def _run(self) -> None:
         import numpy as np
 
-        from tutor.audio_input import resample, to_mono
+        from tutor.audio_input import to_mono
 
         try:
+            import torch
+
+            torch.set_num_threads(1)  # this thread only (OpenMP)
             rate = self.recorder.source.sample_rate
             stream = self.pitch_module.open_stream(sample_rate=16000)
+            resampler = LiveResampler(rate)
         except Exception as error:
             self.failed.emit(str(error))
             return
         self.ready.emit()
         tap = self.recorder.tap
         hop = stream.hop
+        min_frames = 256  # a device block; the tracker runs only once a whole frame is in (a push of less is free)
         pending = np.zeros(0, np.float32)  # mirrors the stream's own hop alignment, for frame levels
-        levels: list[float] = []
-        last_attack = -100
-        current, run_midi, run_start, run_cents = None, None, 0.0, []
         last_emit = 0.0
         buffered: tuple[list, list] = ([], [])
+        notes = self.notes
         while not self._stop.is_set():
-            if not tap.wait(256, timeout_s=0.05):
+            if not tap.wait(min_frames, timeout_s=0.05):
                 if self.recorder.finished:
                     break
                 continue
-            block = to_mono(tap.read())
-            if rate != 16000:
-                block = resample(block, orig_sr=rate, target_sr=16000)
-            block = block.astype(np.float32)
+            block = resampler.process(to_mono(tap.read())).astype(np.float32)
+            if not len(block):
+                continue
             data = np.concatenate([pending, block])
             usable = (len(data) // hop) * hop
             pending = data[usable:]
             hop_levels = 10 * np.log10(np.maximum(np.mean(data[:usable].reshape(-1, hop).astype(np.float64) ** 2, axis=1), 1e-12)) if usable else []
             frames = stream.push(block)
+            if len(frames.times_s):
+                self.analysed.append((float(frames.times_s[-1]) + stream.hop / 32000, time.perf_counter()))
             last_cents = None
             for index, (t, f0, voiced) in enumerate(zip(frames.times_s, frames.f0_hz, frames.voiced, strict=False)):
                 level = float(hop_levels[index]) if index < len(hop_levels) else -120.0
-                levels.append(level)
-                frame = len(levels) - 1
-                recent = levels[-self.ATTACK_WINDOW - 1:-1]
-                if recent and level - min(recent) > self.ATTACK_DB and frame - last_attack > self.ATTACK_WINDOW:
-                    last_attack = frame  # a re-struck note on the same pitch: a dip, then a new attack
-                    current, run_midi, run_cents = None, None, []
-                if not voiced:
-                    current, run_midi, run_cents = None, None, []
-                    buffered[0].append(float(t))
-                    buffered[1].append(float("nan"))
-                    continue
-                midi = 69 + 12 * np.log2(f0 / 440.0)
-                nearest = int(round(midi))
-                cents = float((midi - nearest) * 100)
-                last_cents = cents
-                buffered[0].append(float(t))
-                buffered[1].append(float(midi))
-                if nearest != run_midi:
-                    run_midi, run_start, run_cents = nearest, float(t), [cents]
-                else:
-                    run_cents.append(cents)
-                if len(run_cents) == self.SETTLE_FRAMES and nearest != current:
-                    current = nearest
-                    mean_cents = float(np.mean(run_cents))
-                    self.onsets.append((run_start, nearest, mean_cents))
+                found = notes.push(float(t), float(f0), bool(voiced), level)
+                if found is not None:
+                    self.onsets.append(found)
                     if self.session is not None:
-                        self.session.feed(nearest, run_start, mean_cents)
+                        self.session.feed(found[1], found[0], found[2])
+                buffered[0].append(float(t))
+                if voiced:
+                    midi = 69 + 12 * np.log2(f0 / 440.0)
+                    last_cents = float((midi - round(midi)) * 100)
+                    buffered[1].append(float(midi))
+                else:
+                    buffered[1].append(float("nan"))
             now = time.perf_counter()
             if now - last_emit > 0.1 and buffered[0]:
                 self.pitch.emit(buffered[0], buffered[1], last_cents)
@@ -776,7 +896,7 @@ class PracticePanel(QWidget):
         if kind == "mic":
             self.source = DeviceSource(device=self.window.settings.value("audio/input") or None)
         else:
-            self.source = FileSource(source_path, realtime=True)
+            self.source = FileSource(source_path, realtime=True, block_frames=256)  # a device's block size
         self.take_path = takes_dir() / f"take-{_stamp()}.wav"
         piece = str(self.score.source_path) if self.score.source_path else None
         self.recorder = Recorder(self.source, self.take_path, piece=piece, tempo_bpm=self.bpm)

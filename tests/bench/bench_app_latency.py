@@ -78,7 +78,9 @@ def bench_midi(app, window) -> dict:
     arrivals = dict(panel._mark_arrivals)
     latencies = [(painted[k] - arrivals[k]) * 1000 for k in arrivals if k in painted]
     view.markPainted.disconnect()
-    return _summary(latencies)
+    result = _summary(latencies)
+    result["load_average"] = os.getloadavg()
+    return result
 
 
 def bench_audio(app, window, folder: Path) -> dict:
@@ -96,25 +98,40 @@ def bench_audio(app, window, folder: Path) -> dict:
     panel.clear_review()
     panel.input_box.setCurrentIndex(panel.input_box.findData("audio-file"))  # loads the pitch model
     _run_until(app, lambda: panel.pitch_warm_job is not None and panel.pitch_warm_job.finished, 120)
+    panel._mark_arrivals = {}
     assert panel.start_take(source_path=wav, input_kind="audio-file")
     origin = panel._audio_origin
-    if panel.audio_live is None:
+    live = panel.audio_live
+    if live is None:
         return {"unavailable": panel.live_label.text()}
     _run_until(app, lambda: panel.assessment is not None, 120)
     live_events = [e for e in panel.live_events if e.note_id is not None and e.type != "missed" and e.time is not None]
-    latencies, detection = [], []
+    arrivals = dict(getattr(panel, "_mark_arrivals", {}))
+    latencies, detection, to_follower, to_paint, found = [], [], [], [], set()
     for event in live_events:
         if event.note_id not in painted:
             continue
         candidates = [n for n in truth if n.pitch == event.played_pitch and abs(n.onset_s - event.time) < 0.15]
         if not candidates:
             continue
-        onset = min(candidates, key=lambda n: abs(n.onset_s - event.time)).onset_s
-        latencies.append((painted[event.note_id] - (origin + onset)) * 1000)
-        detection.append((event.time - onset) * 1000)
+        note = min(candidates, key=lambda n: abs(n.onset_s - event.time))
+        found.add(note)
+        latencies.append((painted[event.note_id] - (origin + note.onset_s)) * 1000)
+        detection.append((event.time - note.onset_s) * 1000)
+        if event.note_id in arrivals:  # when the onset reached the follower: the audio side, then the UI side
+            to_follower.append((arrivals[event.note_id] - (origin + note.onset_s)) * 1000)
+            to_paint.append((painted[event.note_id] - arrivals[event.note_id]) * 1000)
     result = _summary(latencies)
     result["onset_time_error_ms_median"] = statistics.median(detection) if detection else float("nan")
     result["notes_in_take"] = len(truth)
+    result["notes_marked"] = len(found)
+    result["onset_to_follower_ms_median"] = statistics.median(to_follower) if to_follower else float("nan")
+    result["follower_to_paint_ms_median"] = statistics.median(to_paint) if to_paint else float("nan")
+    # how far the pitch thread ran behind the audio: analysed at - when the frame's last sample was delivered
+    lags = [(at - (origin + frame_end_s)) * 1000 for frame_end_s, at in live.analysed]
+    result["analysis_lag_ms_median"] = statistics.median(lags) if lags else float("nan")
+    result["analysis_lag_ms_p95"] = _percentile(lags, 95)
+    result["load_average"] = os.getloadavg()
     return result
 
 
