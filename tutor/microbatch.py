@@ -71,6 +71,10 @@ class MicroBatcher:
 
     # -- the batching thread ---------------------------------------------------------------------
     def _serve(self) -> None:
+        if self.device == "cpu":  # small nets: one intra-op thread (torch's setting is per thread here), as
+            import torch  # models.encoder.single_thread does for a lone request
+
+            torch.set_num_threads(1)
         while True:
             first = self._calls.get()
             if first is None:

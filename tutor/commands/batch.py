@@ -13,7 +13,8 @@ def add_parser(subparsers):
     parser.add_argument("--out", required=True, metavar="REPORT_DIR", help="folder for the reports (made if missing)")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="submissions analysed at once (default 1)")
     parser.add_argument("--remote", default=None, metavar="URL",
-                        help="analyse on a `tutor serve` host (token: $TUTOR_REMOTE_TOKEN); falls back to this machine")
+                        help="analyse on a `tutor serve` host (default $TUTOR_REMOTE; token: $TUTOR_REMOTE_TOKEN); "
+                             "falls back to this machine")
     return parser
 
 
@@ -28,11 +29,14 @@ def run(args) -> int:
 
     if args.workers < 1:
         raise TutorError("--workers must be at least 1")
+    from tutor.remote_cli import remote_url
+
     remote = None
-    if args.remote:
+    url = remote_url(args.remote)  # --remote, else $TUTOR_REMOTE ('local': this machine)
+    if url:
         from tutor.remote import RemoteClient
 
-        remote = RemoteClient(args.remote)
+        remote = RemoteClient(url)
     bar = tqdm(unit="file", file=sys.stderr, dynamic_ncols=True, desc="marking")
     places: Counter[str] = Counter()
     problems: list[str] = []
