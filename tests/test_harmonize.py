@@ -76,3 +76,21 @@ def test_app_harmonise_overlay_accept_and_undo(app_window):  # noqa: F811 (the f
     assert [(n.pitch, n.onset_ql) for n in window.score.notes] == [(n.pitch, n.onset_ql) for n in original.notes]
     window.undo_stack.redo()
     assert len(window.score.parts) == 4
+
+
+def test_app_overlay_ends_in_another_mode_and_comes_back(app_window):  # noqa: F811 (the fixture)
+    window, qtbot = app_window, app_window.qtbot
+    original = open_piece(window, SOPRANO)
+    panel, view = window.compose_panel, window.score_view
+    panel.harmonize_candidates = 1
+    panel.suggest_harmonization()
+    qtbot.waitUntil(lambda: bool(panel.suggestions) and view.score is not original and bool(view.marks),
+                    timeout=90000)
+    window.set_mode("practice")  # practice shows (and follows) the piece itself
+    qtbot.waitUntil(lambda: view.score is original and len(view.boxes) == len(original.notes), timeout=60000)
+    window.set_mode("compose")
+    qtbot.waitUntil(lambda: view.score is not original and len(view.boxes) == len(panel.suggestions[0].notes),
+                    timeout=60000)
+    panel.overlay_box.setChecked(False)  # the alternative on a staff of its own instead
+    qtbot.waitUntil(lambda: view.score is original, timeout=60000)
+    assert panel.alternative_view.isVisibleTo(panel)

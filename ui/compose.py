@@ -234,6 +234,16 @@ class ComposePanel(QWidget):
         self.down_button.clicked.connect(lambda: self.window.transpose_selected(-1))
         self.delete_button.clicked.connect(self.window.delete_selected)
 
+    # --- the overlay lives only while Compose mode shows ---------------------------------------
+    def hideEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self.view.show_overlay(None)  # another mode shows the piece itself
+        super().hideEvent(event)
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if self.suggestions and self.overlay_box.isChecked():
+            self._alternative_chosen(self.alternatives.currentRow())
+
     # --- critique ---------------------------------------------------------------------------
     def set_score(self, score: Score) -> None:
         self.report = None
