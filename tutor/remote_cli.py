@@ -184,7 +184,7 @@ def _critique(args, client) -> int | None:
 
 
 def print_critique(title: str, doc: dict) -> None:
-    """``tutor critique``'s text report from its JSON (ranges as lowest-highest MIDI pitch)."""
+    """``tutor critique``'s text report from its JSON."""
     print(f"{title}: {doc['key']}, {doc['meter']}, {doc['texture']} ({len(doc['voices'])} voices), "
           f"rules for {doc['writing_style']}")
     if len(doc["sections"]) > 1:
@@ -195,8 +195,11 @@ def print_critique(title: str, doc: dict) -> None:
     if doc.get("emotion"):
         e = doc["emotion"]
         print(f"Emotion:   {e['quadrant']} {e['label']} (valence {e['valence']:+.2f}, arousal {e['arousal']:+.2f})")
+    from tutor.commands.transcribe import _name
+
     for r in doc["ranges"]:
-        print(f"Range:     {r['part']}: {r['lowest']}-{r['highest']} (tessitura {r['tessitura'][0]}-{r['tessitura'][1]})")
+        low, high = (round(p) for p in r["tessitura"])
+        print(f"Range:     {r['part']}: {_name(r['lowest'])}-{_name(r['highest'])}, tessitura {_name(low)}-{_name(high)}")
     cadences = [f"m. {p['last_measure']} {p['cadence']}" for p in doc["phrases"] if p.get("cadence")]
     if cadences:
         print("Cadences:  " + ", ".join(cadences))
