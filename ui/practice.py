@@ -634,6 +634,7 @@ class PracticePanel(QWidget):
         self.heat = HeatMap()
         rv.addWidget(self.heat)
         self.events_tree = QTreeWidget()
+        self.events_tree.setMinimumHeight(120)
         self.events_tree.setHeaderLabels(["Bar", "Beat", "What", "Detail"])
         self.events_tree.setRootIsDecorated(False)
         self.events_tree.setColumnWidth(0, 40)
@@ -683,6 +684,7 @@ class PracticePanel(QWidget):
             return None
         plot = pg.PlotWidget()
         plot.setMinimumHeight(110)
+        plot.setMaximumHeight(150)  # the review below it must stay in view
         plot.setLabel("left", "pitch (MIDI)")
         plot.setLabel("bottom", "time (s)")
         plot.showGrid(x=True, y=True, alpha=0.2)

@@ -190,6 +190,15 @@ class ScoreView(QGraphicsView):
         box, offset = found
         return QRectF(box.x - box.width / 2, offset + box.y - box.height / 2, box.width, box.height)
 
+    def _text_bottom(self, rect: QRectF) -> float:
+        """Where a mark's text ends above a notehead: over the staff (never across its lines) or
+        over a note above it, whichever is higher."""
+        x, y = rect.center().x(), rect.center().y()
+        for m, offset in self.measure_boxes:
+            if m.x0 - 2 <= x <= m.x1 + 2 and offset + m.y0 - 60 <= y <= offset + m.y1 + 60:
+                return min(rect.top() - 16, offset + m.y0 - 6)
+        return rect.top() - 18
+
     def measure_rects(self, number: int) -> list[QRectF]:
         return [QRectF(m.x0, off + m.y0 - 8, m.x1 - m.x0, m.y1 - m.y0 + 16)
                 for m, off in self.measure_boxes if m.number == number]
@@ -300,7 +309,7 @@ class ScoreView(QGraphicsView):
             item.setBrush(QColor(mark.get("color") or "#333333"))
             bounds = item.boundingRect()
             x = rect.center().x() - bounds.width() / 2
-            y = rect.top() - bounds.height() - 18
+            y = self._text_bottom(rect) - bounds.height()
             candidate = QRectF(x, y, bounds.width(), bounds.height())
             while any(candidate.intersects(other) for other in placed):
                 candidate.translate(0, -bounds.height())
@@ -332,7 +341,8 @@ class ScoreView(QGraphicsView):
             label = QGraphicsSimpleTextItem(text)
             label.setFont(QFont("Sans", 7))
             label.setBrush(colour)
-            label.setPos(rect.center().x() - label.boundingRect().width() / 2, rect.top() - 30)
+            bounds = label.boundingRect()
+            label.setPos(rect.center().x() - bounds.width() / 2, self._text_bottom(rect) - bounds.height())
             label.setZValue(15)
             self.scene().addItem(label)
             items.append(label)

@@ -81,4 +81,4 @@ def _practice_review(window, take: Path | None) -> None:
     if panel.pitch_plot is not None:
         panel._played_points = ([n.onset_s for n in performance.notes], [n.pitch for n in performance.notes])
         panel.played_curve.setData(*panel._played_points)
-    panel.show_review((assessment, performance))
+    panel.show_review((assessment, performance, ()))  # (shown, take, passes of a looped take)
