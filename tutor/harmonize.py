@@ -23,7 +23,9 @@ from tutor.music import Note, Part, Score, sort_notes, time_notes
 from tutor.suggest import Suggestion
 
 LOWER = (("HA", "Alto", 1), ("HT", "Tenor", 2), ("HB", "Bass", 3))  # part id, name, generator voice
-PIANO_PART = ("HP", "Piano", 0)
+PIANO_PART = ("HP", "Piano", 0)  # right hand: the alto and tenor as chords
+PIANO_BASS = ("HPL", "Piano left hand", 0)  # the bass, on its own (bass-clef) staff
+NEW_PARTS = LOWER + (PIANO_PART, PIANO_BASS)
 CHUNK_TOKENS = 230  # tokens of forced soprano + sampled voices per chunk
 SAMPLES_PER_CHUNK = 3
 # sampling temperature: 0.5 against 1.0 on 4 JSB test chorales, note agreement with Bach 0.22 vs 0.17 and
@@ -102,7 +104,10 @@ def _lower_notes(score: Score, tokens: list[int], measures, style: str, shift: i
         for tn in sorted(bar, key=lambda n: (n.voice, n.onset_ticks)):
             if tn.voice == 0:
                 continue
-            part = PIANO_PART[0] if style == "piano" else LOWER[tn.voice - 1][0]
+            if style == "piano":
+                part = PIANO_BASS[0] if tn.voice == 3 else PIANO_PART[0]
+            else:
+                part = LOWER[tn.voice - 1][0]
             offset_ql = tn.onset_ticks / TICKS_PER_QL
             duration_ql = min(tn.duration_ticks / TICKS_PER_QL, measure.duration_ql - offset_ql)
             number = counters.get(part, 0)
@@ -112,18 +117,18 @@ def _lower_notes(score: Score, tokens: list[int], measures, style: str, shift: i
                 onset_ql=round(measure.start_ql + offset_ql, 6), duration_ql=round(duration_ql, 6),
                 onset_s=0.0, duration_s=0.0, part=part, measure=measure.number,
                 beat=round(_beat(measure.time_signature, offset_ql), 4),
-                voice=1 if style != "piano" or tn.voice < 3 else 2,
+                voice=1,
             ))
     return notes
 
 
 def harmonized_score(score: Score, suggestion: Suggestion) -> Score:
     """The melody with the suggestion's lower voices (or piano part) as new parts."""
-    melody_part = next(n.part for n in suggestion.notes if n.part not in {p for p, _, _ in LOWER + (PIANO_PART,)})
-    new_ids = [p for p, _, _ in LOWER + (PIANO_PART,) if any(n.part == p for n in suggestion.notes)]
-    names = {p: name for p, name, _ in LOWER + (PIANO_PART,)}
+    melody_part = next(n.part for n in suggestion.notes if n.part not in {p for p, _, _ in NEW_PARTS})
+    new_ids = [p for p, _, _ in NEW_PARTS if any(n.part == p for n in suggestion.notes)]
+    names = {p: name for p, name, _ in NEW_PARTS}
     melody = next(p for p in score.parts if p.id == melody_part)
-    parts = (melody,) + tuple(Part(p, names[p], 0 if p == PIANO_PART[0] else 52) for p in new_ids)
+    parts = (melody,) + tuple(Part(p, names[p], 0 if p in (PIANO_PART[0], PIANO_BASS[0]) else 52) for p in new_ids)
     return replace(score, parts=parts, notes=time_notes(sort_notes(suggestion.notes), score.tempo_map))
 
 
