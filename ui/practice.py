@@ -975,6 +975,7 @@ class PracticePanel(QWidget):
         for event in events:
             if isinstance(event, PassStart):  # a looped take: the last pass's rings fade, the new one's replace them
                 self.view.fade_live_marks()
+                self._draw_targets(passes=event.index)
                 self.live_label.setText(f"Pass {event.index}: go! (pass {event.index - 1}: "
                                         f"{event.previous_right} of {event.previous_total} notes right)")
                 continue
@@ -1057,6 +1058,8 @@ class PracticePanel(QWidget):
         self.pass_box.blockSignals(False)
         self.pass_box.setVisible(bool(passes))
         self._show_assessment(assessment, performance)
+        where = f" (saved as {self.take_path})" if self.take_path else ""
+        self.status.emit(f"Review of the take ready: {len(passes)} passes{where}" if passes else f"Review of the take ready{where}")
         self._record_lesson_attempt(assessment, passes[-1][1] if passes else performance)
 
     def _pass_chosen(self, index: int) -> None:
@@ -1132,15 +1135,17 @@ class PracticePanel(QWidget):
             self.pitch_curve.setData([], [])
             self._draw_targets()
 
-    def _draw_targets(self) -> None:
+    def _draw_targets(self, passes: int = 1) -> None:
         if self.pitch_plot is None or self.score is None:
             return
         xs, ys = [], []
         score = self.practice_score()
         origin = score.notes[0].onset_s if score.notes else 0.0
-        for note in score.notes:
-            xs += [note.onset_s - origin, note.offset_s - origin, float("nan")]
-            ys += [note.pitch, note.pitch, float("nan")]
+        length_s = score.seconds_at(score.measures[-1].end_ql) - score.seconds_at(score.measures[0].start_ql) if score.measures else 0.0
+        for k in range(passes if length_s > 0 else 1):  # a looped take: the range again for each pass so far
+            for note in score.notes:
+                xs += [note.onset_s - origin + k * length_s, note.offset_s - origin + k * length_s, float("nan")]
+                ys += [note.pitch, note.pitch, float("nan")]
         self.target_curve.setData(xs, ys, connect="finite")
 
     def _event_clicked(self, item: QTreeWidgetItem) -> None:
