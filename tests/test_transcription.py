@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.bench.bench_pitch import RATE, rearticulate, reference_f0, render_midi, write_melody_midi
+from tests.bench.bench_pitch import (
+    RATE,
+    rearticulate,
+    reference_f0,
+    reference_for_render,
+    render_midi,
+    write_melody_midi,
+)
 from tests.conftest import shared
 from tutor.pitch import HOP_S, F0Track
 from tutor.transcription import notes_from_track, transcribe, transcribe_file
@@ -28,6 +35,22 @@ def _render(tmp_path: Path, name: str, notes, *, program: int, vibrato=None) -> 
     return wav
 
 
+def _raw_pitch_accuracy(wav: Path, notes, f0: F0Track, *, vibrato=None) -> tuple[float, float]:
+    """(RPA, RPA away from note boundaries) of a track against the exact f0 of a render (MIREX style: the
+    pitch guess counts on unvoiced frames too, passed as a negative frequency)."""
+    import mir_eval
+
+    clean, _rate = soundfile.read(str(wav), dtype="float32")
+    times, ref_f0, moved = reference_for_render(notes, clean, vibrato)
+    estimate = np.where(f0.voiced, f0.f0_hz, -f0.f0_hz)
+    scores = []
+    for keep in (np.ones(len(times), bool),
+                 np.min(np.abs(times[:, None] - moved[:, :2].reshape(-1)[None, :]), axis=1) > 0.05):
+        ref_v, ref_c, est_v, est_c = mir_eval.melody.to_cent_voicing(times[keep], ref_f0[keep], f0.times_s, estimate)
+        scores.append(mir_eval.melody.raw_pitch_accuracy(ref_v, ref_c, est_v, est_c))
+    return scores[0], scores[1]
+
+
 def _onset_f1(ref_notes, played, *, offsets: bool = False) -> float:
     import mir_eval
 
@@ -41,6 +64,11 @@ def _onset_f1(ref_notes, played, *, offsets: bool = False) -> float:
         ref_int, ref_hz, est_int, est_hz, onset_tolerance=0.05, pitch_tolerance=50.0,
         offset_ratio=0.2 if offsets else None)[2]
 
+
+# raw pitch accuracy of the default tracker (PESTO) on the renders below, overall / away from note boundaries
+# (measured: melody 0.987 / 1.0, vibrato 0.993 / 1.0); the misses are the first frames of a note, where the
+# analysis window still hears the last one over the new note's attack
+RPA_MIN, STEADY_RPA_MIN = 0.96, 0.99
 
 # a folk-like phrase on a clarinet, with a 60 ms grace note, a leap and a rest
 MELODY = [(67, 0.30, 0.60), (69, 0.60, 0.90), (71, 0.90, 1.40), (72, 1.50, 1.56), (74, 1.56, 2.10),
@@ -60,6 +88,8 @@ def test_melody_notes_and_intonation(tmp_path):
     performance = result.performance
     assert performance.is_audio and performance.pitch_track is not None
     assert performance.source_path == wav
+    rpa, steady = _raw_pitch_accuracy(wav, MELODY, result.f0)
+    assert rpa >= RPA_MIN and steady >= STEADY_RPA_MIN, (rpa, steady)
 
 
 @needs_fluidsynth
@@ -74,6 +104,8 @@ def test_vibrato_is_one_note_and_repeated_notes_are_separate(tmp_path):
     assert abs(held.onset_s - 0.3) < 0.06 and abs(held.offset_s - 2.0) < 0.1
     assert abs(held.cents) < 15  # the median over a symmetric vibrato is the note
     assert _onset_f1(notes, result.notes) >= 0.99
+    rpa, steady = _raw_pitch_accuracy(wav, notes, result.f0, vibrato=(5.5, 50.0))
+    assert rpa >= RPA_MIN and steady >= STEADY_RPA_MIN, (rpa, steady)
 
 
 @needs_fluidsynth
@@ -246,6 +278,47 @@ def test_pesto_stream_frames_follow_the_input():
     settled = voiced[10:]
     assert settled.mean() > 0.9
     assert np.median(np.abs(1200 * np.log2(f0[10:][settled] / 440.0))) < 10
+
+
+def test_stream_small_batch_modules_match_pesto():
+    """The matmul modules of the stream give PESTO's own outputs (bfloat16 convolutions where the CPU has it)."""
+    import copy
+
+    from tutor.pitch import PestoStream, _pesto_checkpoint_model
+
+    rate = 16000
+    t = np.arange(int(0.8 * rate)) / rate
+    f0 = np.where(t < 0.4, 220.0, 330.0) * 2 ** (0.3 * np.sin(2 * np.pi * 5.5 * t) / 12)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    tone = sum(0.3 / k * np.sin(k * phase) for k in range(1, 6)).astype(np.float32)
+    fast, shipped = PestoStream(sample_rate=rate), PestoStream(sample_rate=rate)
+    shipped.model = copy.deepcopy(_pesto_checkpoint_model(rate, True, 1.0, HOP_S))
+    got = [[s.push(tone[i:i + 256]) for i in range(0, len(tone), 256)] for s in (fast, shipped)]
+    fast_f0, shipped_f0 = (np.concatenate([g.f0_hz for g in runs]) for runs in got)
+    voiced = np.concatenate([g.voiced for g in got[1]])
+    assert voiced.mean() > 0.9
+    assert np.max(np.abs(1200 * np.log2(fast_f0[voiced] / shipped_f0[voiced]))) < 2.0
+    assert np.array_equal(np.concatenate([g.voiced for g in got[0]]), voiced)
+
+
+def test_stream_blocks_and_flush():
+    from tutor.pitch import PestoStream
+
+    rate = 16000
+    t = np.arange(int(0.5 * rate)) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+    stream = PestoStream(sample_rate=rate, block_s=0.04)
+    parts = [stream.push(tone[i:i + 256]) for i in range(0, len(tone), 256)]
+    counts = [len(p.times_s) for p in parts]
+    assert counts[0] == 0 and max(counts) <= 5  # nothing until 40 ms are in, then 4-5 frames a run
+    parts.append(stream.flush())
+    times = np.concatenate([p.times_s for p in parts])
+    assert len(times) == len(tone) // stream.hop and np.allclose(np.diff(times), HOP_S)
+    levels = np.concatenate([p.level_db for p in parts])
+    assert len(levels) == len(times) and abs(np.median(levels) - 20 * np.log10(0.3 / np.sqrt(2))) < 0.5
+    f0 = np.concatenate([p.f0_hz for p in parts])[10:]
+    assert np.median(np.abs(1200 * np.log2(f0 / 440.0))) < 10
+    assert len(stream.flush().times_s) == 0
 
 
 def test_reference_f0_helper_is_exact():

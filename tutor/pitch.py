@@ -339,7 +339,138 @@ def _pesto_checkpoint_model(sample_rate: int, streaming: bool, mirror: float, ho
 
 def _pesto_model(sample_rate: int, *, streaming: bool, mirror: float = 1.0, hop_s: float = HOP_S):
     """A PESTO model; the checkpoint is read once per (rate, mode, hop) and copied for each user."""
-    return copy.deepcopy(_pesto_checkpoint_model(sample_rate, streaming, mirror, hop_s))
+    model = copy.deepcopy(_pesto_checkpoint_model(sample_rate, streaming, mirror, hop_s))
+    return _small_batch_pesto(model) if streaming else model
+
+
+# ---------------------------------------------------------------------------------------------
+# PESTO on small batches (streaming): the same weights, evaluated as plain matrix products
+# ---------------------------------------------------------------------------------------------
+# A stream pushes a few frames at a time. On this CPU, torch's oneDNN convolutions cost 2.5-3 ms per frame
+# at batches of 1-8 frames (1.1 ms at the 600+ frames of an offline clip): PESTO's Toeplitz output layer
+# alone took 1.6 ms per frame, the cached CQT convolution ~3 ms per push. The modules below compute the
+# same products with unfold + matmul (outputs equal to float rounding, checked in the tests): ~1.4 ms
+# per frame, nearly all of it the two 40x40x39 convolutions, the network's real cost. Where the CPU
+# multiplies bfloat16 natively (AVX512-BF16 here: measured once per process) those two run in bfloat16
+# with float32 accumulation: ~0.5 ms per frame, pitch within 0.6 cents of float32 on the benchmark clips.
+@functools.cache
+def _bfloat16_is_faster() -> bool:
+    import time
+
+    import torch
+
+    columns, weight = torch.randn(8 * 219, 1560), torch.randn(1560, 40)
+    timings = []
+    for a, b in ((columns, weight), (columns.bfloat16(), weight.bfloat16())):
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - start)
+        timings.append(best)
+    return timings[1] < 0.7 * timings[0]
+
+
+def _small_batch_pesto(model):
+    import torch
+
+    for cqt in model.preprocessor.hcqt_kernels.cqt_kernels:
+        cqt.conv = _cached_frames_matmul(cqt.conv)
+    encoder = model.encoder
+    encoder.conv1[0] = _unfold_conv1d(encoder.conv1[0])
+    low_precision = _bfloat16_is_faster()
+    for layer in encoder.prefilt_layers:
+        layer[0] = _unfold_conv1d(layer[0], bfloat16=low_precision)
+    fc = encoder.fc  # ToeplitzLinear: a 1-channel convolution over the flattened features
+    outputs = fc.padding[0] + 1
+    inputs = fc.weight.shape[-1] - outputs + 1
+    with torch.inference_mode(False), torch.no_grad():
+        encoder.fc = _dense_linear(fc(torch.eye(inputs)))
+    return model
+
+
+@functools.cache
+def _module_classes():
+    """The torch module classes below, defined when first needed (``import tutor.pitch`` stays light)."""
+    import torch
+    import torch.nn.functional as F
+
+    class CachedFramesMatmul(torch.nn.Module):
+        """pesto's CachedConv1d (cached left context, zero "mirror" padding, strided conv) as frames @ kernels.
+
+        The CQT kernels are centred windows whose length falls with the bin's frequency (70 % of the 4096-wide
+        kernel matrix is zeros): the rows go in groups of ``GROUP`` bins, each multiplied with only the span
+        of samples its windows cover (the 8 MB dense matrix, read once per push, was the cost of a push)."""
+
+        GROUP = 16
+
+        def __init__(self, conv):
+            super().__init__()
+            self.cache, self.mirror = conv.cache, conv.mirror
+            self.kernel, self.stride = conv.weight.shape[-1], conv.stride[0]
+            weight = conv.weight.detach()[:, 0, :]  # (channels, kernel)
+            nonzero = weight != 0
+            columns = torch.arange(self.kernel)
+            self.groups = []
+            for start in range(0, len(weight), self.GROUP):
+                stop = min(start + self.GROUP, len(weight))
+                used = columns[nonzero[start:stop].any(dim=0)]
+                low, high = (int(used.min()), int(used.max()) + 1) if len(used) else (0, 1)
+                self.groups.append((start, stop, low, high, weight[start:stop, low:high].contiguous()))
+            self.channels = len(weight)
+
+        def forward(self, x):
+            x = self.mirror(self.cache(x))
+            frames = x.unfold(-1, self.kernel, self.stride)  # (batch, 1, frames, kernel)
+            batch, _one, count, kernel = frames.shape
+            frames = frames.reshape(batch * count, kernel)
+            out = x.new_empty(self.channels, batch * count)
+            for start, stop, low, high, weight in self.groups:
+                torch.mm(weight, frames[:, low:high].t(), out=out[start:stop])
+            return out.view(-1, batch, count).permute(1, 0, 2).contiguous()  # (batch, channels, frames)
+
+    class UnfoldConv1d(torch.nn.Module):
+        """A stride-1 Conv1d with symmetric zero padding as im2col + one matmul (in bfloat16 if asked)."""
+
+        def __init__(self, conv, bfloat16: bool = False):
+            super().__init__()
+            out_channels, in_channels, kernel = conv.weight.shape
+            self.kernel, self.padding = kernel, conv.padding[0]
+            self.dtype = torch.bfloat16 if bfloat16 else torch.float32
+            # (in * kernel, out): one matmul for all frames and positions
+            weight_t = conv.weight.detach().reshape(out_channels, in_channels * kernel).t().contiguous()
+            self.register_buffer("weight_t", weight_t.to(self.dtype))
+            self.register_buffer("bias", conv.bias.detach().clone())
+
+        def forward(self, x):
+            x = F.pad(x.to(self.dtype), (self.padding, self.padding))
+            columns = x.unfold(-1, self.kernel, 1)  # (batch, in, length, kernel)
+            batch, channels, length, kernel = columns.shape
+            columns = columns.permute(0, 2, 1, 3).reshape(batch * length, channels * kernel)
+            out = torch.mm(columns, self.weight_t).float() + self.bias  # (batch * length, out)
+            return out.view(batch, length, -1).transpose(1, 2)  # (batch, out, length), a strided view
+
+    class DenseLinear(torch.nn.Module):
+        def __init__(self, matrix):
+            super().__init__()
+            self.register_buffer("matrix", matrix.detach().contiguous())
+
+        def forward(self, x):
+            return x @ self.matrix
+
+    return CachedFramesMatmul, UnfoldConv1d, DenseLinear
+
+
+def _cached_frames_matmul(conv):
+    return _module_classes()[0](conv)
+
+
+def _unfold_conv1d(conv, *, bfloat16: bool = False):
+    return _module_classes()[1](conv, bfloat16)
+
+
+def _dense_linear(matrix):
+    return _module_classes()[2](matrix)
 
 
 class PyinTracker(PitchTracker):
@@ -404,6 +535,7 @@ class StreamFrames:
     f0_hz: np.ndarray
     confidence: np.ndarray
     voiced: np.ndarray
+    level_db: np.ndarray  # RMS of each frame's hop of input, dBFS
 
 
 class PestoStream:
@@ -414,13 +546,21 @@ class PestoStream:
     ``k * hop + hop / 2``) is out as soon as sample ``(k + 1) * hop`` is in. ``latency_s`` is that
     structural delay (the centre of the frame to the moment it can be computed); the delay until a new
     note is *reported* is longer and is measured by ``measure_stream_latency``. Use from one thread.
+
+    ``block_s``: the network runs once at least this much audio is pending (whole hops; frames stay
+    ``hop_s`` apart). Each run has a fixed cost (the CQT kernels are read, ~40 torch calls), so 40 ms
+    blocks cost about half as much CPU per second of audio as 10-16 ms ones, for up to ``block_s``
+    more delay. 0: every complete hop at once (the frames of a push come back from that push).
+    ``flush()`` runs what is pending.
     """
 
-    def __init__(self, *, sample_rate: int, device: str = "cpu", mirror: float = 1.0, hop_s: float = HOP_S) -> None:
+    def __init__(self, *, sample_rate: int, device: str = "cpu", mirror: float = 1.0, hop_s: float = HOP_S,
+                 block_s: float = 0.0) -> None:
         self.sample_rate = int(sample_rate)
         self.device = resolve_device(device)
         self.hop_s = hop_s
         self.hop = round(hop_s * self.sample_rate)
+        self.block = max(self.hop, round(block_s * self.sample_rate / self.hop) * self.hop)
         self.model = _pesto_model(self.sample_rate, streaming=True, mirror=mirror, hop_s=hop_s).to(self.device)
         self.threshold = VOICING_THRESHOLD["pesto"]
         self._pending = np.zeros(0, np.float32)
@@ -428,12 +568,23 @@ class PestoStream:
         self.latency_s = (self.hop / 2) / self.sample_rate if mirror >= 1.0 else None
 
     def push(self, chunk: np.ndarray) -> StreamFrames:
-        import torch
-
         chunk = np.asarray(chunk, dtype=np.float32)
         if chunk.ndim == 2:
             chunk = chunk.mean(axis=1)
         data = np.concatenate([self._pending, chunk])
+        if len(data) < self.block:
+            self._pending = data
+            return _empty_frames()
+        return self._run(data)
+
+    def flush(self) -> StreamFrames:
+        """The frames of the complete hops still pending (less than ``block_s`` of audio)."""
+        data, self._pending = self._pending, np.zeros(0, np.float32)
+        return self._run(data)
+
+    def _run(self, data: np.ndarray) -> StreamFrames:
+        import torch
+
         usable = (len(data) // self.hop) * self.hop
         self._pending = data[usable:]
         if usable == 0:
@@ -452,47 +603,54 @@ class PestoStream:
         times = (np.arange(first, first + count) * self.hop + self.hop / 2) / self.sample_rate
         f0, conf = f0s, confs
         voiced = (conf >= self.threshold) & (levels > SILENCE_DB) & (f0 >= FMIN_HZ) & (f0 <= FMAX_HZ)
-        return StreamFrames(times_s=times, f0_hz=f0, confidence=conf, voiced=voiced)
+        return StreamFrames(times_s=times, f0_hz=f0, confidence=conf, voiced=voiced, level_db=levels)
 
 
 def _empty_frames() -> StreamFrames:
     empty = np.zeros(0)
-    return StreamFrames(times_s=empty, f0_hz=empty, confidence=empty, voiced=np.zeros(0, bool))
+    return StreamFrames(times_s=empty, f0_hz=empty, confidence=empty, voiced=np.zeros(0, bool), level_db=empty)
 
 
-def open_stream(*, sample_rate: int, device: str = "cpu", hop_s: float = HOP_S) -> PestoStream:
-    return PestoStream(sample_rate=sample_rate, device=device, hop_s=hop_s)
+def open_stream(*, sample_rate: int, device: str = "cpu", hop_s: float = HOP_S, block_s: float = 0.0) -> PestoStream:
+    return PestoStream(sample_rate=sample_rate, device=device, hop_s=hop_s, block_s=block_s)
 
 
-def measure_stream_latency(*, sample_rate: int = 16000, device: str = "cpu", hop_s: float = HOP_S) -> dict[str, float]:
+def measure_stream_latency(*, sample_rate: int = 16000, device: str = "cpu", hop_s: float = HOP_S, block_s: float = 0.0,
+                           push_s: float = 0.016) -> dict[str, float]:
     """Delay from a pitch change in the input to the stream reporting the new pitch (within 50 cents).
 
-    A harmonic tone jumps from A3 (220 Hz) to E4 (329.6 Hz) after silence-free playing; the delay is
-    the input time at which the first frame reporting E4 could be computed minus the time of the jump,
-    averaged over a few jump positions inside a hop. Also reports the delay from silence to a first
-    voiced frame at the right pitch."""
+    The input goes in ``push_s`` pieces, as a worker reads them from the recorder's ring buffer (16 ms:
+    the practice app's reads). A frame is *reported* when the push that returns it ends (the input time
+    of its last sample; the processing time comes on top and is measured by the benchmark). A harmonic
+    tone jumps from A3 (220 Hz) to E4 (329.6 Hz); ``pitch_change_latency_s`` is the report time of the
+    first frame at E4 minus the time of the jump, averaged over jump positions spread over a block;
+    ``onset_latency_s`` the same from silence to a first voiced frame at the right pitch.
+    ``frame_latency_s``: the structural delay of one frame (half a hop)."""
     results: dict[str, list[float]] = {"pitch_change_s": [], "onset_s": []}
-    for offset in (0.0, 0.25, 0.5, 0.75):
-        stream = PestoStream(sample_rate=sample_rate, device=device, hop_s=hop_s)
-        jump_s = 0.5 + offset * hop_s
-        t = np.arange(int(1.0 * sample_rate)) / sample_rate
-        f0 = np.where(t < jump_s, 220.0, 329.63)
-        phase = 2 * np.pi * np.cumsum(f0) / sample_rate
-        tone = sum(0.3 / k * np.sin(k * phase) for k in range(1, 6)).astype(np.float32)
-        frames = stream.push(tone)
-        ready_s = (np.arange(len(frames.times_s)) + 1) * stream.hop / sample_rate
-        cents = 1200 * np.abs(np.log2(np.maximum(frames.f0_hz, 1e-6) / 329.63))
-        hit = np.flatnonzero((ready_s > jump_s) & (cents < 50) & frames.voiced)
+    piece = max(1, round(push_s * sample_rate))
+
+    def report(sound: np.ndarray, event_s: float, key: str) -> None:
+        stream = PestoStream(sample_rate=sample_rate, device=device, hop_s=hop_s, block_s=block_s)
+        f0, voiced, ready = [], [], []
+        for start in range(0, len(sound), piece):
+            frames = stream.push(sound[start:start + piece])
+            f0.append(frames.f0_hz)
+            voiced.append(frames.voiced)
+            ready.append(np.full(len(frames.f0_hz), min(start + piece, len(sound)) / sample_rate))
+        f0_hz, ready_s = np.concatenate(f0), np.concatenate(ready)
+        cents = 1200 * np.abs(np.log2(np.maximum(f0_hz, 1e-6) / 329.63))
+        hit = np.flatnonzero((ready_s > event_s) & (cents < 50) & np.concatenate(voiced))
         if len(hit):
-            results["pitch_change_s"].append(float(ready_s[hit[0]] - jump_s))
-        stream = PestoStream(sample_rate=sample_rate, device=device, hop_s=hop_s)
-        onset_s = 0.3 + offset * hop_s
-        sound = np.where(t >= onset_s, np.sin(2 * np.pi * 329.63 * t) * 0.3, 0.0).astype(np.float32)
-        frames = stream.push(sound)
-        cents = 1200 * np.abs(np.log2(np.maximum(frames.f0_hz, 1e-6) / 329.63))
-        hit = np.flatnonzero((ready_s > onset_s) & (cents < 50) & frames.voiced)
-        if len(hit):
-            results["onset_s"].append(float(ready_s[hit[0]] - onset_s))
+            results[key].append(float(ready_s[hit[0]] - event_s))
+
+    t = np.arange(int(1.0 * sample_rate)) / sample_rate
+    span_s = max(hop_s, block_s, push_s)  # events spread over a whole block: the wait for it to fill varies
+    for offset in np.arange(8) / 8:
+        jump_s = 0.5 + offset * span_s
+        phase = 2 * np.pi * np.cumsum(np.where(t < jump_s, 220.0, 329.63)) / sample_rate
+        report(sum(0.3 / k * np.sin(k * phase) for k in range(1, 6)).astype(np.float32), jump_s, "pitch_change_s")
+        onset_s = 0.3 + offset * span_s
+        report(np.where(t >= onset_s, np.sin(2 * np.pi * 329.63 * t) * 0.3, 0.0).astype(np.float32), onset_s, "onset_s")
     return {
         "frame_latency_s": (round(hop_s * sample_rate) / 2) / sample_rate,
         "pitch_change_latency_s": float(np.mean(results["pitch_change_s"])) if results["pitch_change_s"] else float("nan"),

@@ -247,6 +247,17 @@ def reference_f0(notes, duration_s: float, vibrato: tuple[float, float] | None) 
     return times, f0
 
 
+def reference_for_render(notes, clean: np.ndarray, vibrato: tuple[float, float] | None):
+    """(times, f0, notes as (onset_s, offset_s, midi) rows) of a FluidSynth render of ``notes``
+    [(pitch, onset_s, offset_s)]: the notes moved by the synth's latency (measured on the first note:
+    its first sample over -80 dBFS), the f0 on the trackers' frame grid (frame i centred on i * HOP_S)."""
+    sounding = np.flatnonzero(np.abs(clean) > 1e-4)
+    latency = float(np.clip(sounding[0] / RATE - notes[0][1], 0.0, 0.02)) if len(sounding) else 0.0
+    moved = [(p, a + latency, b + latency) for p, a, b in notes]
+    times, f0 = reference_f0(moved, len(clean) / RATE, vibrato)
+    return times, f0, np.array([(a, b, p) for p, a, b in moved], float)
+
+
 def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     spectrum = np.fft.rfft(rng.standard_normal(n))
     freqs = np.fft.rfftfreq(n)
@@ -315,12 +326,8 @@ def _load_manifest(manifest: Path) -> list[Clip]:
         # put every reference frame half-way between two tracker frames, and mir_eval then interpolates the
         # estimate linearly in cents: at every note change one frame got the mean of the two pitches (a miss).
         clean, _rate = soundfile.read(str(DATA / f"{entry['stem']}-clean.wav"), dtype="float32")
-        sounding = np.flatnonzero(np.abs(clean) > 1e-4)
-        latency = float(np.clip(sounding[0] / RATE - ref["notes"][0, 0], 0.0, 0.02)) if len(sounding) else 0.0
-        notes = ref["notes"].copy()
-        notes[:, :2] += latency
-        times, f0 = reference_f0([(int(p), a, b) for a, b, p in notes], len(clean) / RATE,
-                                 tuple(entry["vibrato"]) if entry["vibrato"] else None)
+        vibrato = tuple(entry["vibrato"]) if entry["vibrato"] else None
+        times, f0, notes = reference_for_render([(int(p), a, b) for a, b, p in ref["notes"]], clean, vibrato)
         for condition in ("clean", "noise", "reverb"):
             name = f"{entry['stem']} {entry['melody']} {entry['instrument']}{' vib' if entry['vibrato'] else ''}"
             clips.append(Clip(name, condition, DATA / f"{entry['stem']}-{condition}.wav", times, f0, notes))
@@ -411,23 +418,54 @@ def summarize(rows: list[dict]) -> dict:
     }
 
 
-def stream_benchmark(clips: list[Clip], *, hop_s: float) -> dict:
+STREAM_PUSH = 256  # samples (16 ms at 16 kHz): what the practice app's worker reads from the ring buffer per turn
+STREAM_BLOCKS_S = (0.0, 0.04, 0.08)
+
+
+def stream_benchmark(clips: list[Clip], *, block_s: float, hop_s: float = HOP_S, shipped: bool = False) -> dict:
+    """PESTO streaming on ``clips`` pushed in 16 ms pieces: CPU and wall RTF, raw pitch accuracy of the
+    stream's frames (reference f0 at their centres, ``k * hop + hop / 2``) and the report latency.
+    ``shipped``: the pesto-pitch modules as they come (the peer for the small-batch matmul modules)."""
+    import copy
+
+    import mir_eval
     import soundfile
 
-    from tutor.pitch import PestoStream, measure_stream_latency
+    from tutor.pitch import PestoStream, _pesto_checkpoint_model, measure_stream_latency
 
     cpu = wall = audio_s = 0.0
+    rpa, rpa_steady = [], []
     for clip in clips:
         audio, rate = soundfile.read(str(clip.wav), dtype="float32")
-        stream = PestoStream(sample_rate=rate, hop_s=hop_s)
+        stream = PestoStream(sample_rate=rate, hop_s=hop_s, block_s=block_s)
+        if shipped:
+            stream.model = copy.deepcopy(_pesto_checkpoint_model(rate, True, 1.0, hop_s))
         start, start_wall = time.process_time(), time.perf_counter()
-        for i in range(0, len(audio), 512):  # 32 ms blocks, as a worker reads them from the ring buffer
-            stream.push(audio[i:i + 512])
+        parts = [stream.push(audio[i:i + STREAM_PUSH]) for i in range(0, len(audio), STREAM_PUSH)] + [stream.flush()]
         cpu += time.process_time() - start
         wall += time.perf_counter() - start_wall
         audio_s += len(audio) / rate
-    return {"hop_s": hop_s, "rtf_cpu": cpu / audio_s, "rtf_wall": wall / audio_s, "audio_s": audio_s,
-            **measure_stream_latency(sample_rate=RATE, hop_s=hop_s)}
+        times = np.concatenate([p.times_s for p in parts])
+        f0 = np.concatenate([np.where(p.voiced, p.f0_hz, -p.f0_hz) for p in parts])
+        half = stream.hop / 2 / rate  # the reference on the stream's frame centres
+        notes = [(int(p), a - half, b - half) for a, b, p in clip.ref_notes]
+        vibrato = _vibrato_of(clip)
+        ref_times, ref_f0 = reference_f0(notes, len(audio) / rate, vibrato)
+        ref_times = ref_times + half
+        rv, rc, ev, ec = mir_eval.melody.to_cent_voicing(ref_times, ref_f0, times, f0)
+        rpa.append(mir_eval.melody.raw_pitch_accuracy(rv, rc, ev, ec))
+        steady = np.min(np.abs(ref_times[:, None] - clip.ref_notes[:, :2].reshape(-1)[None, :]), axis=1) > 0.05
+        rv, rc, ev, ec = mir_eval.melody.to_cent_voicing(ref_times[steady], ref_f0[steady], times, f0)
+        rpa_steady.append(mir_eval.melody.raw_pitch_accuracy(rv, rc, ev, ec))
+    latency = measure_stream_latency(sample_rate=RATE, hop_s=hop_s, block_s=block_s, push_s=STREAM_PUSH / RATE)
+    return {"hop_s": hop_s, "block_s": block_s, "shipped_modules": shipped, "rtf_cpu": cpu / audio_s, "rtf_wall": wall / audio_s,
+            "audio_s": audio_s, "rpa": float(np.mean(rpa)), "rpa_steady": float(np.mean(rpa_steady)), **latency}
+
+
+def _vibrato_of(clip: Clip) -> tuple[float, float] | None:
+    entries = json.loads((DATA / "manifest.json").read_text())
+    entry = next(e for e in entries if e["stem"] == clip.name.split()[0])
+    return tuple(entry["vibrato"]) if entry["vibrato"] else None
 
 
 def main() -> None:
@@ -468,9 +506,12 @@ def main() -> None:
                 results["trackers"][name][condition] = summarize(rows)
             results["per_clip"][f"{name}/{condition}"] = rows
             print(f"{name:10s} {condition:7s} {json.dumps({k: round(v, 3) for k, v in summarize(rows).items()})}", flush=True)
-    results["stream"] = [stream_benchmark(by_condition["clean"][:5], hop_s=hop) for hop in (0.01, 0.02)] if RUN_STREAM else []
-    for stream in results["stream"]:
-        print("pesto stream", json.dumps({k: round(v, 4) for k, v in stream.items()}), flush=True)
+    results["stream"] = []
+    if RUN_STREAM:
+        stream_clips = by_condition["clean"][:5]
+        for block_s, shipped in [(0.0, True)] + [(block_s, False) for block_s in STREAM_BLOCKS_S]:
+            results["stream"].append(stream_benchmark(stream_clips, block_s=block_s, shipped=shipped))
+            print("pesto stream", json.dumps({k: round(float(v), 4) for k, v in results["stream"][-1].items()}), flush=True)
     results["table"] = table(results)
     results["seconds"] = time.perf_counter() - started
     results["settings"] = {"clean_clips": CLEAN_CLIPS, "condition_clips": CONDITION_CLIPS, "full_crepe_clips": FULL_CREPE_CLIPS}
@@ -504,11 +545,17 @@ def table(results: dict) -> str:
             scores = " | ".join(cell(s[key]) for key in ("rpa", "rpa_steady", "rca", "vr", "vfa", "onset_f1", "note_f1"))
             lines.append(f"| {name} | {data} | {s['clips']} | {scores} | {cell(s['cents_err'], 1)} | "
                          f"{s['rtf_cpu']:.3f} | {s['rtf_wall']:.3f} |")
+    if results.get("stream"):
+        lines += ["", "PESTO streaming, 10 ms frames, input pushed in 16 ms pieces (latency: input time from the event to the report, "
+                  "processing not included):", "",
+                  "| modules | block | audio s | RPA | steady RPA | RTF cpu | RTF wall | pitch-change latency ms | onset latency ms |",
+                  "|---|---|---|---|---|---|---|---|---|"]
     for stream in results.get("stream", []):
-        lines.append(f"\nPESTO streaming, {stream['hop_s'] * 1000:.0f} ms hop, 32 ms blocks ({stream['audio_s']:.0f} s audio): "
-                     f"RTF cpu {stream['rtf_cpu']:.3f}, wall {stream['rtf_wall']:.3f}; frame latency "
-                     f"{stream['frame_latency_s'] * 1000:.1f} ms, pitch-change latency {stream['pitch_change_latency_s'] * 1000:.1f} ms, "
-                     f"onset latency {stream['onset_latency_s'] * 1000:.1f} ms")
+        modules = "pesto-pitch as shipped" if stream.get("shipped_modules") else "small-batch matmul"
+        block = f"{stream.get('block_s', 0.0) * 1000:.0f} ms" if stream.get("block_s") else "each push"
+        lines.append(f"| {modules} | {block} | {stream['audio_s']:.0f} | {cell(stream.get('rpa', float('nan')))} | "
+                     f"{cell(stream.get('rpa_steady', float('nan')))} | {stream['rtf_cpu']:.3f} | {stream['rtf_wall']:.3f} | "
+                     f"{stream['pitch_change_latency_s'] * 1000:.1f} | {stream['onset_latency_s'] * 1000:.1f} |")
     return "\n".join(lines)
 
 
