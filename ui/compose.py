@@ -127,6 +127,7 @@ class ComposePanel(QWidget):
         layout.addLayout(row)
         self.generate_status = QLabel("")
         self.generate_status.setWordWrap(True)
+        self.generate_status.setVisible(False)  # shown with something to say
         layout.addWidget(self.generate_status)
         if self.generate_mod is None:
             self.generate_button.setEnabled(False)
@@ -516,7 +517,7 @@ class ComposePanel(QWidget):
             return
         if self.generate_job is not None and not self.generate_job.finished:
             self.generate_job.cancel()
-        self.generate_status.setText(f"Writing {brief.bars} bars, {brief.style}, {brief.key_name}, {brief.meter}, "
+        self._say_generated(f"Writing {brief.bars} bars, {brief.style}, {brief.key_name}, {brief.meter}, "
                                      f"{brief.mood}…")
         self.generate_progress.setValue(0)
         self.generate_progress.setVisible(True)
@@ -525,8 +526,12 @@ class ComposePanel(QWidget):
         self.generate_button.setEnabled(False)
         self.generate_job = run_job(_generate_job, self.generate_mod, brief, name="generate",
                                     on_result=self.show_generated,
-                                    on_error=lambda e: self.generate_status.setText(f"Nothing generated: {e}"),
+                                    on_error=lambda e: self._say_generated(f"Nothing generated: {e}"),
                                     on_progress=self._generate_progress, on_done=self._generate_done)
+
+    def _say_generated(self, text: str) -> None:
+        self.generate_status.setText(text)
+        self.generate_status.setVisible(bool(text))
 
     def _generate_progress(self, fraction: float, text: str) -> None:
         self.generate_progress.setValue(int(round(100 * fraction)))
@@ -541,14 +546,14 @@ class ComposePanel(QWidget):
     def cancel_generation(self) -> None:
         if self.generate_job is not None:
             self.generate_job.cancel()
-            self.generate_status.setText("Generation cancelled.")
+            self._say_generated("Generation cancelled.")
             self._generate_done()
 
     def show_generated(self, generated) -> None:
         """The generated piece opens as a new, unsaved piece (closing asks to save it)."""
         window = self.window
         if not window.confirm_discard():
-            self.generate_status.setText("Generated, but kept out: the open piece has unsaved changes.")
+            self._say_generated("Generated, but kept out: the open piece has unsaved changes.")
             return
         window.undo_stack.clear()
         window.autosaver.clear()
@@ -558,7 +563,7 @@ class ComposePanel(QWidget):
         window.undo_stack.resetClean()  # not saved anywhere yet
         window._update_title()
         self.generated = generated
-        self.generate_status.setText(describe_generated(generated))
+        self._say_generated(describe_generated(generated))
         window.status(f"Generated “{generated.score.title}”: save it with File > Save as")
 
 
