@@ -381,8 +381,13 @@ class ComposePanel(QWidget):
         if self.harmonize_mod is None:
             return
         style = self.harmony_style.currentData()
-        self._ask(self.harmonize_mod.harmonize, dict(style=style, k=self.harmonize_candidates),
-                  "Harmonising the melody (a few seconds per 8 bars)…", job=_harmonize_job)
+        score = self.window.score
+        text = "Harmonising the melody (a few seconds per 8 bars)…"
+        if score is not None and len(score.parts) > 1:
+            text = (f"Harmonising the melody of {score.parts[0].name or score.parts[0].id} (the first part); "
+                    "accepting replaces the other parts…")
+        self._ask(self.harmonize_mod.harmonize, dict(style=style, k=self.harmonize_candidates), text,
+                  job=_harmonize_job)
 
     def _ask(self, function, kwargs: dict, text: str, *, job=None) -> None:
         if self.window.score is None:
