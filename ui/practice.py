@@ -142,8 +142,8 @@ class LoopFollower:
     gets a fresh ``ScoreFollower`` (so each pass is judged on the range alone).
 
     A new pass starts when a note of the range's first chord comes while the follower is at the
-    end of the range (the last chord reached), or in the range's last measure when that note is
-    not one it expects next (the end of the range was cut short). The notes of the previous pass
+    end of the range (the last chord reached), or in the range's last measure (wait mode: last two)
+    when that note is not one it expects next (the end of the range was cut short). The notes of the previous pass
     that were never played are reported missed first; then a ``PassStart`` goes into the events.
     """
 
@@ -156,17 +156,21 @@ class LoopFollower:
         notes = self.current.notes
         first_chord = self.current.chord_notes[0] if self.current.n_chords else []
         self.first_pitches = {notes[i].pitch for i in first_chord}
-        last = self.current.score.measures[-1] if self.current.score.measures else None
-        self.last_measure_from_ql = last.start_ql if last is not None else 0.0
+        measures = self.current.score.measures
+        # where a first note of the range, unexpected, means "from the top": the last measure; in wait
+        # mode (which holds at a wrong note until it is put right) the last two
+        tail = measures[-2:] if self.current.mode == "wait" else measures[-1:]
+        self.last_measure_from_ql = tail[0].start_ql if tail else 0.0
 
     def _pass_is_over(self, pitch: int) -> bool:
         f = self.current
         if pitch not in self.first_pitches or f.chord < max(1, f.n_chords // 2):
             return False
         expected = f.expected_pitches()
-        at_end = f.chord >= f.n_chords - 1 and not expected
+        if f.chord >= f.n_chords - 1 and not expected:  # the end of the range reached (wait mode: past it)
+            return True
         in_last_measure = f.position_ql >= self.last_measure_from_ql - 1e-9
-        return at_end or (in_last_measure and pitch not in expected)
+        return in_last_measure and pitch not in expected
 
     def feed_onset(self, *, onset_s: float, pitch: int, cents: float | None = None) -> list:
         events: list = []
