@@ -71,6 +71,7 @@ FULL_CREPE_CLIPS = int(os.environ.get("PITCH_BENCH_FULL_CREPE_CLIPS", "2"))
 TRACKERS = os.environ.get("PITCH_BENCH_TRACKERS", "pesto,crepe-tiny,pyin,crepe").split(",")
 RESULT_NAME = os.environ.get("PITCH_BENCH_NAME", "pitch")  # pitch-NAME files are merged by merge()
 RUN_STREAM = os.environ.get("PITCH_BENCH_STREAM", "1") == "1"
+CONDITIONS = os.environ.get("PITCH_BENCH_CONDITIONS", "clean,noise,reverb,real").split(",")
 
 # (GM program, name, median MIDI pitch to move the melody to)
 INSTRUMENTS = [
@@ -479,13 +480,22 @@ def main() -> None:
     by_condition = {c: [clip for clip in synthetic if clip.condition == c] for c in ("clean", "noise", "reverb")}
     plan = {"clean": by_condition["clean"][:CLEAN_CLIPS], "noise": by_condition["noise"][:CONDITION_CLIPS],
             "reverb": by_condition["reverb"][:CONDITION_CLIPS]}
-    results: dict = {"trackers": {}, "per_clip": {}}
+    results: dict = {"trackers": {}, "per_clip": {}, "stream": []}
+    settings = {"clean_clips": CLEAN_CLIPS, "condition_clips": CONDITION_CLIPS, "full_crepe_clips": FULL_CREPE_CLIPS,
+                "conditions": CONDITIONS}
+    if RUN_STREAM:
+        stream_clips = by_condition["clean"][:5]
+        for block_s, shipped in [(0.0, True)] + [(block_s, False) for block_s in STREAM_BLOCKS_S]:
+            results["stream"].append(stream_benchmark(stream_clips, block_s=block_s, shipped=shipped))
+            print("pesto stream", json.dumps({k: round(float(v), 4) for k, v in results["stream"][-1].items()}), flush=True)
     for name in TRACKERS:
         from tutor.pitch import get_tracker
 
         get_tracker(name, device="cpu").track(np.zeros(RATE, np.float32) + 0.01 * np.sin(np.arange(RATE) * 0.2), RATE)  # warm-up
         results["trackers"][name] = {}
         for condition, clips in list(plan.items()) + [("real", real)]:
+            if condition not in CONDITIONS:
+                continue
             if name == "crepe" and condition in ("noise", "reverb"):
                 continue
             if name == "crepe" and condition == "clean":
@@ -495,10 +505,12 @@ def main() -> None:
             if not clips:
                 continue
             rows = []
-            for clip in clips:
+            for index, clip in enumerate(clips):
                 row = evaluate(name, clip)
                 row["clip"] = clip.name
                 rows.append(row)
+                if index % 10 == 9:
+                    print(f"  {name} {condition}: {index + 1}/{len(clips)} clips", flush=True)
             if condition == "real":
                 for row in rows:
                     results["trackers"][name][f"real:{row['clip']}"] = summarize([row])
@@ -506,15 +518,10 @@ def main() -> None:
                 results["trackers"][name][condition] = summarize(rows)
             results["per_clip"][f"{name}/{condition}"] = rows
             print(f"{name:10s} {condition:7s} {json.dumps({k: round(v, 3) for k, v in summarize(rows).items()})}", flush=True)
-    results["stream"] = []
-    if RUN_STREAM:
-        stream_clips = by_condition["clean"][:5]
-        for block_s, shipped in [(0.0, True)] + [(block_s, False) for block_s in STREAM_BLOCKS_S]:
-            results["stream"].append(stream_benchmark(stream_clips, block_s=block_s, shipped=shipped))
-            print("pesto stream", json.dumps({k: round(float(v), 4) for k, v in results["stream"][-1].items()}), flush=True)
+            save(RESULT_NAME, {**results, "settings": settings, "partial": True})  # what is done survives an interrupted run
     results["table"] = table(results)
     results["seconds"] = time.perf_counter() - started
-    results["settings"] = {"clean_clips": CLEAN_CLIPS, "condition_clips": CONDITION_CLIPS, "full_crepe_clips": FULL_CREPE_CLIPS}
+    results["settings"] = settings
     save(RESULT_NAME, results)
     print(results["table"])
 
