@@ -418,8 +418,11 @@ class ComposePanel(QWidget):
             item.setToolTip("Ranked by the critique rules (errors, then warnings), then the model's likelihood"
                             if s.kind == "harmonization" else "Ranked by the model's likelihood")
             self.alternatives.addItem(item)
-        self.suggest_status.setText("Choose an alternative to see it, listen to it, and accept it."
-                                    if self.suggestions else "The model found nothing better here.")
+        text = "Choose an alternative to see it, listen to it, and accept it."
+        score = self.window.score
+        if any(s.kind == "harmonization" for s in self.suggestions) and score is not None and len(score.parts) > 1:
+            text += " Accepting a harmonisation keeps the first part and replaces the others."
+        self.suggest_status.setText(text if self.suggestions else "The model found nothing better here.")
         if self.suggestions:
             self.alternatives.setCurrentRow(0)
 
