@@ -906,6 +906,7 @@ class PracticePanel(QWidget):
         self.take_path = takes_dir() / f"take-{_stamp()}.wav"
         piece = str(self.score.source_path) if self.score.source_path else None
         self.recorder = Recorder(self.source, self.take_path, piece=piece, tempo_bpm=self.bpm)
+        self._audio_origin_before = time.perf_counter()  # the source's clock starts in between (benchmark)
         self.recorder.start()
         self._source_kind = "audio"
         self._audio_origin = time.perf_counter()
