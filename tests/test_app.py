@@ -143,6 +143,21 @@ def test_live_marks_land_on_the_played_notes(qtbot, window):
     assert ("correct", "P1-m6-n1") not in seen
 
 
+def _drag_across_bars(qtbot, view, first: int, last: int):
+    """Press the mouse in bar ``first`` (above its notes), move to bar ``last``, release there."""
+    from PySide6.QtCore import Qt
+
+    start, end = view.measure_rects(first)[0], view.measure_rects(last)[0]
+    press = view.mapFromScene(start.center())
+    press.setY(view.mapFromScene(start.topLeft()).y() + 4)
+    release = view.mapFromScene(end.center())
+    with qtbot.waitSignal(view.rangeSelected, timeout=5000) as selected:
+        qtbot.mousePress(view.viewport(), Qt.LeftButton, pos=press)
+        qtbot.mouseMove(view.viewport(), pos=release)
+        qtbot.mouseRelease(view.viewport(), Qt.LeftButton, pos=release)
+    return selected.args
+
+
 def test_drag_across_bars_selects_a_range_and_a_click_selects_a_note(qtbot, window):
     from PySide6.QtCore import Qt
 
@@ -152,16 +167,7 @@ def test_drag_across_bars_selects_a_range_and_a_click_selects_a_note(qtbot, wind
     def at(point):  # scene point -> viewport pixel
         return view.mapFromScene(point)
 
-    start = view.measure_rects(3)[0]
-    end = view.measure_rects(4)[0]
-    # press in bar 3 (above the staff, off the notes), drag through bar 4, release there
-    press, release = at(start.topLeft() + (start.topRight() - start.topLeft()) * 0.5), at(end.center())
-    press.setY(at(start.topLeft()).y() + 4)
-    with qtbot.waitSignal(view.rangeSelected, timeout=5000) as selected:
-        qtbot.mousePress(view.viewport(), Qt.LeftButton, pos=press)
-        qtbot.mouseMove(view.viewport(), pos=at(end.center()))
-        qtbot.mouseRelease(view.viewport(), Qt.LeftButton, pos=release)
-    assert selected.args == [3, 4]
+    assert _drag_across_bars(qtbot, view, 3, 4) == [3, 4]
     assert view.selected_range == (3, 4)
     assert (panel.first_bar.value(), panel.last_bar.value()) == (3, 4)
     highlighted = view._selection_items
@@ -206,8 +212,7 @@ def test_looped_take_marks_each_pass_in_the_range_only(qtbot, window, tmp_path):
     panel, view = window.practice_panel, window.score_view
     take = tmp_path / "loop.mid"
     _looped_take(score, take, first=3, last=4, passes=3, skip={1: "P1-m4-n2"}, wrong={2: ("P1-m3-n2", 63)})
-    view.select_range(3, 4)
-    view.rangeSelected.emit(3, 4)  # as a drag across bars 3-4 does
+    assert _drag_across_bars(qtbot, view, 3, 4) == [3, 4]
     assert (panel.first_bar.value(), panel.last_bar.value()) == (3, 4)
     assert panel.loop.isEnabled()
     panel.loop.setChecked(True)
