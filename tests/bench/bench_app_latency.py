@@ -129,6 +129,9 @@ def bench_audio(app, window, folder: Path) -> dict:
     result["onset_time_error_ms_median"] = statistics.median(detection) if detection else float("nan")
     result["notes_in_take"] = len(truth)
     result["notes_marked"] = len(found)
+    result["notes_not_marked"] = [(round(n.onset_s, 2), n.pitch) for n in truth if n not in found]
+    heard = {(round(t, 2), pitch) for t, pitch, _ in live.onsets}
+    result["onsets_heard_not_marked"] = sorted(heard - {(round(e.time, 2), e.played_pitch) for e in live_events})
     result["onset_to_follower_ms_median"] = statistics.median(to_follower) if to_follower else float("nan")
     result["follower_to_paint_ms_median"] = statistics.median(to_paint) if to_paint else float("nan")
     # how far the pitch thread ran behind the audio: analysed at - when the frame's last sample was delivered
