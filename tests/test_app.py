@@ -303,6 +303,27 @@ def test_live_audio_marks_every_note_of_a_rendered_take(qtbot, window, tmp_path)
     assert set(ringed) == {n.id for n in wanted}
 
 
+def test_live_note_segmentation_rules():
+    """LiveNotes on made-up frames: flickering voicing on a held note is one note, a re-strike of the
+    same pitch is another (timed at its attack), a tremolo that swells is not."""
+    import math
+
+    from tutor.ui.practice import LiveNotes
+
+    def run(frames):
+        notes = LiveNotes()
+        return [found for k, (f0, voiced, level) in enumerate(frames)
+                if (found := notes.push(k * 0.01, f0, voiced, level)) is not None]
+
+    e4 = 329.63
+    silence = [(0.0, False, -80.0)] * 10
+    strike = [(e4, False, -75.0), (e4, False, -40.0)] + [(e4, k % 3 != 0, -40.0 - k * 0.1) for k in range(60)]
+    found = run(silence + strike + strike)
+    assert [(round(t, 2), pitch) for t, pitch, _ in found] == [(0.11, 64), (0.73, 64)]  # attack frames
+    tremolo = [(e4, True, -30.0 - 9.0 * (1 + math.sin(k / 3.0)) / 2) for k in range(200)]  # 9 dB at 5 Hz
+    assert len(run(silence + tremolo)) == 1
+
+
 def test_switch_modes(qtbot, window):
     _open(qtbot, window)
     for index, mode in enumerate(("compose", "lessons", "practice")):
