@@ -249,6 +249,20 @@ def test_looped_take_marks_each_pass_in_the_range_only(qtbot, window, tmp_path):
     assert "Pass 2 of 3" in panel.score_label.text()
 
 
+def test_looped_take_without_live_pass_starts_is_cut_on_the_tempo(tmp_path):
+    """No follower to say where passes began (or an audio take): the passes are where the tempo puts them."""
+    from tutor.scoreio import load_performance, load_score
+    from tutor.ui.practice import LoopReview, split_passes
+
+    score = load_score(DEMO).at_tempo(bpm=90)
+    _looped_take(score, tmp_path / "loop.mid", first=3, last=4, passes=3, wrong={}, skip={})
+    take = load_performance(tmp_path / "loop.mid")
+    review = LoopReview(score=score, measures=(3, 4), starts_s=None, count_in_s=0.0)
+    passes = split_passes(take, review.pass_starts(take))
+    assert [len(p.notes) for p in passes] == [7, 7, 7]
+    assert [p.notes[0].pitch for p in passes] == [65, 65, 65]
+
+
 def test_looped_clicks_count_in_once_then_repeat_the_range():
     from tutor.metronome import click_schedule
     from tutor.scoreio import load_score

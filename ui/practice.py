@@ -200,7 +200,8 @@ def split_passes(performance: Performance, starts_s: list[float]) -> list[Perfor
     notes = list(performance.notes)
     cuts = []
     for start in starts_s:
-        before = [n.onset_s for n in notes if n.onset_s < start - 1e-6]
+        # the note before the pass (not the pass's own first note, timed a few ms differently)
+        before = [n.onset_s for n in notes if n.onset_s < start - 0.05]
         gap = start - before[-1] if before else 1.0
         cuts.append(start - min(0.1, 0.5 * gap))
     edges = [-float("inf"), *cuts, float("inf")]
