@@ -16,6 +16,7 @@ default 1) and compared with Bach:
 * a reference: how far Bach agrees with himself, over the melodies he harmonised twice in the data set
   (a test chorale whose soprano, transposed, is another chorale's): the ceiling of these measures.
 
+``HARMONIZE_TEMPERATURE`` overrides the sampling temperature (``tutor.harmonize.TEMPERATURE``).
 ``HARMONIZE_PICKUP=1`` re-bars each chorale with an upbeat first (``with_pickup``: the data has no bar
 lines, and most chorales begin with one).
 """
@@ -139,6 +140,9 @@ def main() -> None:
     count = int(os.environ.get("HARMONIZE_CHORALES", "20"))
     k = int(os.environ.get("HARMONIZE_K", "1"))
     pickup = os.environ.get("HARMONIZE_PICKUP") == "1"
+    from tutor.harmonize import TEMPERATURE
+
+    temperature = float(os.environ.get("HARMONIZE_TEMPERATURE", TEMPERATURE))
     chorales = jsb_chorales(path, "test")[:count]
     ours_err, ours_warn, bach_err, bach_warn, seconds, failed = [], [], [], [], [], 0
     picks: dict[str, list[dict]] = {"first": [], "likeliest": [], "mean": [], "best": []}
@@ -149,7 +153,7 @@ def main() -> None:
         soprano_only = replace(bach, parts=bach.parts[:1], notes=melody)
         started = time.perf_counter()
         try:
-            candidates = harmonize(soprano_only, k=k, seed=0)
+            candidates = harmonize(soprano_only, k=k, seed=0, temperature=temperature)
         except Exception as error:  # counted, not fatal
             print(f"{bach.title}: {error}")
             failed += 1
@@ -174,7 +178,7 @@ def main() -> None:
         return {key: round(statistics.mean(r[key] for r in rows), 4) for key in rows[0]}
 
     results = {
-        "chorales": len(chorales), "failed": failed, "candidates": k, "pickup": pickup,
+        "chorales": len(chorales), "failed": failed, "candidates": k, "pickup": pickup, "temperature": temperature,
         "ours_errors_per_chorale": statistics.mean(ours_err), "ours_warnings_per_chorale": statistics.mean(ours_warn),
         "bach_errors_per_chorale": statistics.mean(bach_err), "bach_warnings_per_chorale": statistics.mean(bach_warn),
         "note_agreement_exact": statistics.mean(a["exact"] for a in picks["first"]),
