@@ -458,8 +458,11 @@ class ComposePanel(QWidget):
             last = min(last, first + 3)  # the side staff shows the first bars of a whole-piece harmonisation
         excerpt = replace(new.slice_measures(first, last), source_path=None, title="")
         self.alternative_view.set_score(excerpt)
-        self.alternative_view.set_marks({n.id: {"color": "#1E88E5", "text": ""} for n in excerpt.notes
-                                         if s.first_measure <= n.measure <= s.last_measure})
+        if s.kind == "harmonization":  # the new parts in colour, the melody as written
+            new_notes = [n for n in excerpt.notes if n.part != new.parts[0].id]
+        else:
+            new_notes = [n for n in excerpt.notes if s.first_measure <= n.measure <= s.last_measure]
+        self.alternative_view.set_marks({n.id: {"color": SUGGESTION_COLOR, "text": ""} for n in new_notes})
         self.alternative_view.engraved.connect(self._mark_alternative, Qt.UniqueConnection)
 
     def _mark_alternative(self) -> None:
