@@ -1,6 +1,8 @@
 """Emotion of a piece: the EMOPIA quadrant (Q1 happy, Q2 tense, Q3 sad, Q4 calm) with valence and
 arousal, from the ensemble trained by ``models/train_emotion.py`` (``models/weights/emotion.pt``).
 
+The quadrant probabilities are the ensemble's, blended with a logistic regression on the same hand
+features (``train_emotion.blend``; the weight was chosen on EMOPIA's validation split).
 Valence and arousal are read off the quadrant probabilities: valence = P(Q1) + P(Q4) - P(Q2) - P(Q3),
 arousal = P(Q1) + P(Q2) - P(Q3) - P(Q4), both in [-1, 1].
 """
@@ -32,7 +34,26 @@ def _load(path: str = str(WEIGHTS)):
     from .encoder import load_ensemble
 
     nets, saved = load_ensemble(path, model="emotion model", trainer="models.train_emotion")
-    return nets, tuple(saved["quadrants"]), int(saved["max_tokens"])
+    return nets, tuple(saved["quadrants"]), saved.get("stack"), float(saved.get("blend_weight", 0.0))
+
+
+def probabilities(tokens: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """(clips, 4) quadrant probabilities of clips given as token arrays and feature vectors."""
+    import torch
+
+    from .encoder import single_thread
+    from .train_emotion import blend, combined_probabilities
+
+    nets, _, stack, weight = _load()
+    features = np.asarray(features)[:, : nets[0].feature_mean.numel()]  # valence_features only where trained with
+    x = torch.tensor(features, dtype=torch.float32)
+    t = torch.tensor(np.asarray(tokens).astype(np.int64))
+    total = np.zeros((len(x), 4))
+    with single_thread():
+        for net in nets:
+            total += combined_probabilities(net(t, x))
+    total /= len(nets)
+    return blend(total, features, stack, weight) if stack is not None and weight > 0 else total
 
 
 def _clips(table):
@@ -55,22 +76,13 @@ def _clips(table):
 
 
 def predict_table(table) -> EmotionResult:
-    import torch
+    from .emotion_data import N_EMOTION_VECTOR, clip_features
 
-    from .emotion_data import clip_features
-    from .encoder import single_thread
-    from .train_emotion import combined_probabilities
-
-    nets, quadrants, _ = _load()
+    nets, quadrants = _load()[:2]
+    valence = nets[0].feature_mean.numel() > N_EMOTION_VECTOR  # weights trained with valence_features
     clips = _clips(table)
-    feats, toks = zip(*(clip_features(c) for c in clips), strict=True)
-    x = torch.tensor(np.stack(feats), dtype=torch.float32)
-    tokens = torch.tensor(np.stack(toks).astype(np.int64))
-    total = np.zeros(4)
-    with single_thread():
-        for net in nets:
-            total += combined_probabilities(net(tokens, x)).mean(0)
-    p = total / len(nets)
+    feats, toks = zip(*(clip_features(c, valence=valence) for c in clips), strict=True)
+    p = probabilities(np.stack(toks), np.stack(feats)).mean(0)
     best = int(np.argmax(p))
     return EmotionResult(
         quadrant=quadrants[best], label=QUADRANT_LABELS[quadrants[best]],

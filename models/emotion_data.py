@@ -1,7 +1,8 @@
 """The EMOPIA corpus (``../shared/data/emopia``) as cached features, with its official splits.
 
-Each clip (``midis.zip``, file names ``Q{1..4}_{song}_{clip}.mid``) becomes hand features +
-emotion descriptors (``models.features``) and a note-token sequence. The official song-level split
+Each clip (``midis.zip``, file names ``Q{1..4}_{song}_{clip}.mid``) becomes emotion descriptors
+(``models.features.emotion_vector``) + valence descriptors (``valence_features``: chords, bass and
+melody relative to the tonic) and a note-token sequence. The official song-level split
 files ``dataset/split/{train,val,test}.csv`` decide which clip is in which split. Features are cached
 in ``models/.cache/emopia.npz`` (git-ignored).
 """
@@ -15,11 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import emotion_tokens, emotion_vector, table_from_midi
+from .features import (
+    CHORD_TOLERANCE_S,
+    emotion_tokens,
+    emotion_vector,
+    estimate_key,
+    key_scores,
+    onset_clusters,
+    pitch_class_histogram,
+    table_from_midi,
+)
 
 HERE = Path(__file__).resolve().parent
 EMOPIA = HERE.parent.parent / "shared" / "data" / "emopia"
-CACHE = HERE / ".cache" / "emopia_v2.npz"
+CACHE = HERE / ".cache" / "emopia_v3.npz"
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 EMOTION_TOKENS = 512  # a 30 s EMOPIA clip has ~200-600 notes
 
@@ -28,10 +38,74 @@ EMOTION_TOKENS = 512  # a 30 s EMOPIA clip has ~200-600 notes
 VELOCITY_MEAN, VELOCITY_STD = 0.50, 0.10
 
 
-def clip_features(table) -> tuple[np.ndarray, np.ndarray]:
+N_EMOTION_VECTOR = 45  # the length of features.emotion_vector; valence_features follow it
+N_VALENCE_FEATURES = 56
+
+
+def valence_features(table) -> np.ndarray:
+    """Descriptors for the sad/calm and tense/happy split (valence), all relative to the estimated
+    tonic and free of any metric grid: which triads sound on which degree (major 0-11, minor 12-23,
+    at up to 300 chord onsets), the bass line's and the top line's pitch classes, whether the bass
+    line reads major or minor, the share of 8-second windows that read major, whether the last
+    4 seconds rest on the tonic or dominant in the bass, and major-minor balances of the triads."""
+    out = np.zeros(N_VALENCE_FEATURES)
+    if len(table) == 0:
+        return out.astype(np.float32)
+    tonic, mode, strength = estimate_key(table.pitch, table.duration_s)
+    cluster = onset_clusters(table)
+    n_clusters = int(cluster.max()) + 1
+    starts = np.array([table.onset_s[cluster == c].min() for c in range(n_clusters)])
+    ends = table.onset_s + table.duration_s
+    sample = starts if starts.size <= 300 else starts[np.linspace(0, starts.size - 1, 300).astype(int)]
+    triads, bass, counted = np.zeros(24), np.zeros(12), 0
+    for t in sample:
+        sounding = table.pitch[(table.onset_s <= t + CHORD_TOLERANCE_S) & (ends > t + CHORD_TOLERANCE_S)]
+        if sounding.size == 0:
+            continue
+        lowest = int(sounding.min())
+        bass[(lowest - tonic) % 12] += 1
+        pcs = set((sounding % 12).tolist())
+        for root in sorted(pcs, key=lambda p: (p - lowest) % 12):  # roots tried from the bass up
+            rel = {(p - root) % 12 for p in pcs}
+            if {4, 7} <= rel or (rel == {0, 4} and root == lowest % 12):
+                triads[(root - tonic) % 12] += 1
+                break
+            if {3, 7} <= rel:
+                triads[12 + (root - tonic) % 12] += 1
+                break
+        counted += 1
+    triads /= max(1, counted)
+    bass /= max(1.0, bass.sum())
+    top = np.array([table.pitch[cluster == c].max() for c in range(n_clusters)])
+    low = np.array([table.pitch[cluster == c].min() for c in range(n_clusters)])
+    held = np.maximum(np.append(np.diff(starts), 0.5), 1e-3)
+    melody = pitch_class_histogram((top - tonic) % 12, held)
+    bass_keys = key_scores(pitch_class_histogram(low, held))
+    major_windows = []
+    for start in np.arange(0.0, max(1e-3, float(table.onset_s.max())), 8.0):
+        mask = (table.onset_s >= start) & (table.onset_s < start + 8.0)
+        if mask.sum() >= 8:
+            scores = key_scores(pitch_class_histogram(table.pitch[mask], np.maximum(table.duration_s[mask], 1e-3)))
+            major_windows.append(float(scores[:12].max() > scores[12:].max()))
+    tail = table.onset_s >= table.onset_s.max() - 4.0
+    last_bass = (int(table.pitch[tail].min()) - tonic) % 12
+    out[:] = np.concatenate([triads, bass, melody, [
+        bass_keys[:12].max() - bass_keys[12:].max(), np.mean(major_windows) if major_windows else 0.5,
+        float(last_bass == 0), float(last_bass == 7), triads[:12].sum() - triads[12:].sum(),
+        triads[0] - triads[12], triads[21] - triads[0], float(mode == "major") * strength]])
+    return np.nan_to_num(out).astype(np.float32)
+
+
+def clip_features(table, *, valence: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(feature vector, token array) of one clip or piece; the same numbers for a notated score
-    and a performed clip (no metric grid, chords as 50 ms clusters, imputed dynamics for scores)."""
+    and a performed clip (no metric grid, chords as 50 ms clusters, imputed dynamics for scores).
+    The vector is ``emotion_vector`` followed by ``valence_features`` (left out when not ``valence``)."""
     feats = emotion_vector(table, velocity_mean=VELOCITY_MEAN, velocity_std=VELOCITY_STD)
+    if len(table) == 0:  # emotion_vector's empty answer has its own length; keep the trained one
+        feats = np.zeros(N_EMOTION_VECTOR, dtype=np.float32)
+    if valence:
+        feats = np.concatenate([feats, valence_features(table)])
+    feats = feats.astype(np.float32)
     tokens = np.zeros((EMOTION_TOKENS, 6), dtype=np.int16)
     t = emotion_tokens(table, max_tokens=EMOTION_TOKENS)
     tokens[: len(t)] = t

@@ -177,21 +177,13 @@ def injections() -> dict:
 def model_metrics() -> dict:
     out: dict = {}
     try:
-        import numpy as np
-        import torch
-
-        from tutor.models.emotion import _load as load_emotion
+        from tutor.models.emotion import probabilities as emotion_probabilities
         from tutor.models.emotion_data import load_emopia
-        from tutor.models.train_emotion import _metrics, combined_probabilities
+        from tutor.models.train_emotion import _metrics
 
         if (SHARED_DATA / "emopia").exists():
             data = load_emopia()["test"]
-            nets, _, _ = load_emotion()
-            probs = np.zeros((len(data["y"]), 4))
-            with torch.no_grad():
-                for net in nets:
-                    probs += combined_probabilities(net(torch.tensor(data["tokens"].astype(np.int64)),
-                                                        torch.tensor(data["x"], dtype=torch.float32)))
+            probs = emotion_probabilities(data["tokens"], data["x"])  # the nets blended with the LR, as in tutor critique
             m = _metrics(data["y"], probs.argmax(1))
             out["emotion_test"] = m
             print(f"emotion (EMOPIA test, {m['n']} clips): accuracy {m['accuracy']:.3f}, valence {m['valence_accuracy']:.3f}, "
@@ -199,7 +191,6 @@ def model_metrics() -> dict:
     except Exception as error:  # noqa: BLE001 - a benchmark reports what it could not do
         print(f"emotion metrics unavailable: {error}")
     try:
-        import numpy as np
         import torch
 
         from tutor.models.style import _load as load_style
