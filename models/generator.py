@@ -26,7 +26,7 @@ that sampling k candidates in one batch costs one small forward per token.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -321,6 +321,32 @@ class Generator(nn.Module):
             x = block(x, None if caches is None else caches[index], start)
         return self.head(self.norm(x))
 
+    def decode_step(self, tokens, caches, position: int):
+        """Logits (batch, vocab) for one new token per row (``tokens``: (batch,)) at ``position``:
+        the same as ``forward(tokens[:, None], caches, position)[:, -1]`` in eval mode, written with
+        the functional ops directly (a sampling step is a few dozen tiny ops, so per-call overhead
+        of the module tree is a third of its time on CPU)."""
+        c = self.config
+        batch, width, heads = tokens.shape[0], c.d_model, c.n_heads
+        position = min(position, c.context - 1)
+        if getattr(self, "_step_weights", None) is None:  # looked up once (module attribute access is slow)
+            self._step_weights = [
+                (b.norm1.weight, b.norm1.bias, b.qkv.weight, b.qkv.bias, b.proj.weight, b.proj.bias, b.norm2.weight,
+                 b.norm2.bias, b.ff[0].weight, b.ff[0].bias, b.ff[2].weight, b.ff[2].bias)
+                for b in self.blocks
+            ]
+        x = self.embed.weight[tokens] + self.position.weight[position]
+        for weights, (keys, values) in zip(self._step_weights, caches, strict=True):
+            n1w, n1b, qkv_w, qkv_b, proj_w, proj_b, n2w, n2b, ff1_w, ff1_b, ff2_w, ff2_b = weights
+            qkv = F.linear(F.layer_norm(x, (width,), n1w, n1b), qkv_w, qkv_b)
+            q, k, v = qkv.view(batch, 3, heads, 1, width // heads).unbind(1)
+            keys[:, :, position] = k[:, :, 0]
+            values[:, :, position] = v[:, :, 0]
+            attn = F.scaled_dot_product_attention(q, keys[:, :, : position + 1], values[:, :, : position + 1])
+            x = x + F.linear(attn.view(batch, width), proj_w, proj_b)
+            x = x + F.linear(F.gelu(F.linear(F.layer_norm(x, (width,), n2w, n2b), ff1_w, ff1_b)), ff2_w, ff2_b)
+        return F.linear(F.layer_norm(x, (width,), self.norm.weight, self.norm.bias), self.head.weight)
+
     def new_caches(self, batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         c = self.config
         shape = (batch, c.n_heads, c.context, c.d_model // c.n_heads)
@@ -440,6 +466,9 @@ class _Grammar:
         else:
             out += [(t, t + 1) for t in self.end_tokens]
         return out
+
+    def clone(self) -> _Grammar:
+        return replace(self, previous=dict(self.previous), leap=dict(self.leap), before=dict(self.before))
 
     def advance(self, token: int) -> None:
         if token in self.end_tokens and self.bars_done >= len(self.bar_ticks):
@@ -579,7 +608,7 @@ def sample(
                 generated[row].append(tokens[row])
         if all(g.state == "end" for g in grammars):
             break
-        logits = model(torch.tensor(tokens).view(count, 1), caches=caches, start=position)[:, -1]
+        logits = model.decode_step(torch.tensor(tokens), caches, position)
         position += 1
     return [
         Sample(tuple(tokens), total, grammar.state == "end")
@@ -587,7 +616,107 @@ def sample(
     ]
 
 
-@torch.no_grad()
+@torch.inference_mode()
+def search(
+    model: Generator,
+    prompt: list[int],
+    *,
+    template: list[int | None],
+    bar_ticks: list[int],
+    multi_voice: bool,
+    end_tokens: tuple[int, ...],
+    width: int = 16,
+    bonus: dict[int, tuple[int, float]] | None = None,
+    previous_pitches: dict[int, tuple[int, ...]] | None = None,
+) -> list[tuple[Sample, float]]:
+    """The best completions of ``template`` by beam search, best first, with their scores.
+
+    ``template`` holds the tokens to write (the last one an end token), with None where a pitch is
+    to be chosen (as in ``sample``). Runs of given tokens are read in one forward pass; at each
+    free slot every beam is extended by every pitch the part-writing constraints allow and the
+    ``width`` best are kept. A beam's score is its model log-likelihood plus ``bonus[step][1]`` nats
+    wherever it chooses the token ``bonus[step][0]`` at that step (a prior, e.g. for keeping the notes
+    of a passage being corrected). Returns up to ``width`` distinct (sample, score) pairs;
+    ``Sample.log_likelihood`` is the model's alone. Deterministic.
+    """
+    if not template or template[-1] not in end_tokens:
+        raise ValueError("the template must end with an end token")
+    if len(prompt) + len(template) > model.config.context:
+        raise ValueError("the prompt and the template do not fit in the context")
+    bonus = bonus or {}
+    logits, caches = _prefill(model, prompt, width)
+    grammar = _Grammar(
+        list(bar_ticks), multi_voice, tuple(end_tokens),
+        previous={v: p[-1] for v, p in (previous_pitches or {}).items() if p},
+        leap={v: p[-1] - p[-2] for v, p in (previous_pitches or {}).items() if len(p) >= 2},
+    )
+    grammars = [grammar.clone() for _ in range(width)]
+    scores = torch.full((width,), float("-inf"))
+    scores[0] = 0.0  # all beams start equal: extend one
+    likelihoods = torch.zeros(width)
+    chosen = torch.zeros(width, len(template), dtype=torch.long)
+    position = len(prompt)
+    step = 0
+    vocab = model.config.vocab_size
+    while step < len(template):
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        if template[step] is not None:  # a run of given tokens
+            end = step
+            while end < len(template) and template[end] is not None:
+                end += 1
+            run = [int(t) for t in template[step:end]]
+            gained = log_probs[:, run[0]]
+            if len(run) > 1 or end < len(template):
+                feed = run if end < len(template) else run[:-1]
+                out = torch.log_softmax(
+                    model(torch.tensor(feed).expand(width, -1), caches=caches, start=position).float(), dim=-1
+                )
+                if len(run) > 1:
+                    gained = gained + out[:, : len(run) - 1].gather(2, torch.tensor(run[1:]).expand(width, -1)[..., None])[..., 0].sum(1)
+                logits = out[:, -1]
+                position += len(feed)
+            likelihoods += gained
+            scores += gained
+            chosen[:, step:end] = torch.tensor(run)
+            for g in grammars:
+                for token in run:
+                    g.advance(token)
+            step = end
+            continue
+        mask = torch.zeros(width, vocab, dtype=torch.bool)
+        for row, g in enumerate(grammars):
+            for low, high in (g.pitch_ranges() if multi_voice else [(PITCH0, PITCH0 + N_PITCHES)]):
+                mask[row, low:high] = True
+        total = (scores[:, None] + log_probs).masked_fill(~mask, float("-inf"))
+        if step in bonus:
+            total[:, bonus[step][0]] += bonus[step][1]
+        best = total.view(-1).topk(width)
+        rows, tokens = best.indices // vocab, best.indices % vocab
+        scores = best.values
+        likelihoods = likelihoods[rows] + log_probs[rows, tokens]
+        chosen = chosen[rows]
+        chosen[:, step] = tokens
+        grammars = [grammars[r].clone() for r in rows.tolist()]
+        for g, token in zip(grammars, tokens.tolist(), strict=True):
+            g.advance(token)
+        for keys, values in caches:
+            keys[:, :, :position] = keys[rows, :, :position]
+            values[:, :, :position] = values[rows, :, :position]
+        logits = model.decode_step(tokens, caches, position)
+        position += 1
+        step += 1
+    out: list[tuple[Sample, float]] = []
+    seen = set()
+    for row in scores.argsort(descending=True).tolist():
+        tokens = tuple(chosen[row, :-1].tolist())
+        if scores[row] == float("-inf") or tokens in seen:
+            continue
+        seen.add(tokens)
+        out.append((Sample(tokens, float(likelihoods[row])), float(scores[row])))
+    return out
+
+
+@torch.inference_mode()
 def sequence_log_likelihood(model: Generator, prompt: list[int], continuation: list[int]) -> float:
     """log p(continuation | prompt), summed over its tokens (used to score given music)."""
     tokens = torch.tensor([prompt + continuation], dtype=torch.long)[:, : model.config.context]

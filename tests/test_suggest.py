@@ -18,6 +18,7 @@ if not WEIGHTS_PATH.exists():
 
 from tutor.rules import check_rules  # noqa: E402
 from tutor.suggest import (  # noqa: E402
+    CLOSENESS_NATS,
     apply_suggestion,
     continue_piece,
     correct_measures,
@@ -91,8 +92,9 @@ def test_corrections_keep_the_music_around_and_clear_the_rules(source, first, la
     span = [m for m in score.measures if first <= m.number <= last]
     start, end = span[0].start_ql, span[-1].end_ql
     outside = {(n.part, n.pitch, n.onset_ql) for n in score.notes if not start - 1e-6 <= n.onset_ql < end - 1e-6}
-    lls = [s.log_likelihood for s in suggestions]
-    assert lls == sorted(lls, reverse=True)  # ranked by model likelihood
+    # ranked by model likelihood plus the prior for keeping the passage's own notes
+    ranks = [s.log_likelihood + CLOSENESS_NATS * s.kept_notes for s in suggestions]
+    assert ranks == sorted(ranks, reverse=True)
     for s in suggestions:
         assert s.kind == "correction" and (s.first_measure, s.last_measure) == (first, last)
         assert all(start - 1e-6 <= n.onset_ql and n.offset_ql <= end + 1e-6 for n in s.notes)
@@ -110,6 +112,28 @@ def test_corrections_keep_the_music_around_and_clear_the_rules(source, first, la
     assert kept or source == CHORALE
     for s in kept:
         assert sorted((n.part, n.onset_ql) for n in s.notes) == rhythm
+
+
+def test_corrections_keep_the_right_notes_of_a_corrupted_bar(melody):
+    """Two wrong notes put into a bar of a held-out jig: the best correction keeps (nearly) all the
+    other notes and changes the wrong ones; without the closeness prior (ranked by likelihood
+    alone) the model rewrites more of the bar."""
+    from dataclasses import replace
+
+    number = 5
+    bar = sorted((n for n in melody.notes if n.measure == number), key=lambda n: n.onset_ql)
+    wrong = {bar[1].id: bar[1].pitch + 1, bar[4].id: bar[4].pitch - 2}
+    corrupted = replace(melody, notes=tuple(replace(n, pitch=wrong.get(n.id, n.pitch)) for n in melody.notes))
+    right = {(n.part, round(n.onset_ql, 3), n.pitch) for n in bar if n.id not in wrong}
+    best = correct_measures(corrupted, first=number, last=number, k=3, seed=0)[0]
+    by_likelihood = correct_measures(corrupted, first=number, last=number, k=3, seed=0, closeness=0.0)[0]
+
+    def kept(s):
+        return len(right & {(n.part, round(n.onset_ql, 3), n.pitch) for n in s.notes})
+
+    assert kept(best) >= len(right) - 1 and kept(best) >= kept(by_likelihood)
+    assert best.keeps_rhythm and best.kept_notes >= kept(best)
+    assert correct_measures(corrupted, first=number, last=number, k=3, seed=0)[0] == best  # deterministic
 
 
 def test_cli_json_shape(capsys):

@@ -25,6 +25,8 @@ from tutor.music import Measure, Note, Score, sort_notes, time_notes
 
 RuleCheck = Callable[[Score], Sequence[Any]]
 OVERSAMPLE = 3  # candidates drawn per suggestion asked for (duplicates and rule failures are dropped)
+SEARCH_WIDTH = 16  # beams in the search for rhythm-keeping corrections
+CLOSENESS_NATS = 2.0  # corrections: rank bonus per note of the passage kept (a prior against needless rewrites)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Suggestion:
     notes: tuple[Note, ...]  # the new notes of measures first..last
     log_likelihood: float  # log p(these bars | the rest), natural log, under the generator
     keeps_rhythm: bool = False
+    kept_notes: int = 0  # corrections: notes of the passage (part, onset, pitch) this one keeps
 
     def to_json(self) -> dict:
         return {
@@ -182,13 +185,18 @@ def continue_piece(
             continue
         notes = _notes_from_tokens(score, tokens, new_measures, tune.multi_voice)
         out.append(Suggestion("continuation", new_measures[0].number, new_measures[-1].number, notes, log_likelihood))
-    if check is not None:  # rule-clean continuations first, each group by likelihood
-        rstyle = rules_style(style, tune.style)
-        out.sort(key=lambda s: (bool(violations(apply_suggestion(score, s), s.first_measure, s.last_measure, check,
-                                                style=rstyle)), -s.log_likelihood))
-    else:
-        out.sort(key=lambda s: -s.log_likelihood)
-    return out[:k]
+    out.sort(key=lambda s: -s.log_likelihood)
+    if check is None:
+        return out[:k]
+    # rule-clean continuations first, each group by likelihood; checked best first until k are clean
+    rstyle = rules_style(style, tune.style)
+    clean, flagged = [], []
+    for s in out:
+        if len(clean) >= k:
+            break
+        problems = violations(apply_suggestion(score, s), s.first_measure, s.last_measure, check, style=rstyle)
+        (flagged if problems else clean).append(s)
+    return (clean + flagged)[:k]
 
 
 def correct_measures(
@@ -203,20 +211,26 @@ def correct_measures(
     style: str | None = None,
     rule_check: RuleCheck | None | str = "default",
     keep_rhythm: bool = True,
+    closeness: float | None = None,
     model_path: str | None = None,
 ) -> list[Suggestion]:
-    """k rewrites of measures first..last that fit between the music around them.
+    """k rewrites of measures first..last that fit between the music around them, best first.
 
     With ``keep_rhythm`` the rhythm-preserving candidates (same onsets and durations, new
-    pitches) come first; free rewrites are added only when too few of those pass the rules.
-    Candidates identical to the current passage, and candidates with ``remaining_problems``
-    under the critique rules, are dropped.
+    pitches) come first: the best ones by beam search (``tutor.models.generator.search``) and
+    sampled ones; free rewrites are drawn only when too few of those pass the rules. Candidates
+    are ranked by ``log_likelihood + closeness * kept_notes`` (``closeness``, default
+    ``CLOSENESS_NATS``, is a prior for keeping the passage's own notes, so that a correction
+    changes the wrong notes rather than rewriting the passage; 0 ranks by likelihood alone) and
+    re-checked with the critique rules in that order until k pass. Candidates identical to the
+    current passage, and candidates with ``remaining_problems``, are dropped.
     """
-    from tutor.models.generator import EOM, MID, PRE, SUF, is_pitch
+    from tutor.models.generator import EOM, is_pitch, search
 
     _check_counts(bars=last - first + 1, k=k, temperature=temperature, top_p=top_p)
     if first > last:
         raise AnalysisError(f"measure range {first}-{last} is empty (first must not exceed last)")
+    closeness = CLOSENESS_NATS if closeness is None else float(closeness)
     tune, start = _tune_and_index(score, first, style)
     _, end = _tune_and_index(score, last, style)
     measures = list(score.measures[start:end + 1])
@@ -225,44 +239,87 @@ def correct_measures(
     check = default_rule_check() if rule_check == "default" else rule_check
     model = _model(model_path)
     generate = max(len(original) + 1, _estimate_tokens(tune, bar_ticks))
-    room = model.config.context - 5 - generate
-    if room < 0:
+    prompt = fim_prompt(tune, start, end, room=model.config.context - generate)
+    if len(prompt) < 5:
         raise AnalysisError(f"measures {first}-{last} are too long to rewrite at once; choose fewer measures")
-    prefix = _bars_before(tune, start, int(room * 0.6))
-    suffix = _bars_after(tune, end + 1, room - len(prefix))
-    prompt = tune.cond_tokens() + [PRE] + prefix + [SUF] + suffix + [MID]
-    seen = {tuple(original)}
-    kept: list[Suggestion] = []
     rstyle = rules_style(style, tune.style)
     flagged = violations(score, first, last, check, style=rstyle) if check is not None else []
-    rounds = [(True, OVERSAMPLE * k), (False, OVERSAMPLE * k)] if keep_rhythm else [(False, OVERSAMPLE * k)]
-    for round_index, (rhythm, count) in enumerate(rounds):
-        if len(kept) >= k:
-            break
-        templates = None
-        if rhythm:
-            if not any(is_pitch(t) for t in original):
-                continue
-            slots = [i for i, t in enumerate(original) if is_pitch(t)]
-            targets = _flagged_slots(score, tune, start, original, flagged)
-            templates = [[None if i in free else t for i, t in enumerate(original)] + [EOM]
-                         for free in _pitch_choices(slots, targets, count, seed)]
-        samples = _draw(model, prompt, k=count, bar_ticks=bar_ticks, multi=tune.multi_voice, end=(EOM,),
-                        seed=seed + 7919 * round_index, temperature=temperature, top_p=top_p,
-                        templates=templates, max_tokens=generate, previous=_previous_pitches(tune, start))
-        for tokens, log_likelihood, finished in samples:
-            if not finished or tokens in seen:
-                continue
-            seen.add(tokens)
-            notes = _notes_from_tokens(score, tokens, measures, tune.multi_voice)
-            suggestion = Suggestion("correction", first, last, notes, log_likelihood, keeps_rhythm=rhythm)
-            if check is not None and remaining_problems(
+    current = _note_keys(_passage_notes(score, measures[0].start_ql, measures[-1].end_ql))
+    previous = _previous_pitches(tune, start)
+    seen = {tuple(original)}
+    pending: list[tuple[float, Suggestion]] = []  # (rank score, candidate) not yet checked
+
+    def add(tokens, log_likelihood: float, rhythm: bool) -> None:
+        if tokens in seen:
+            return
+        seen.add(tokens)
+        notes = _notes_from_tokens(score, tokens, measures, tune.multi_voice)
+        kept_notes = len(current & _note_keys(notes))
+        pending.append((log_likelihood + closeness * kept_notes,
+                        Suggestion("correction", first, last, notes, log_likelihood, keeps_rhythm=rhythm,
+                                   kept_notes=kept_notes)))
+
+    accepted: list[tuple[float, Suggestion]] = []
+
+    def check_pending() -> None:  # best first, until k pass
+        pending.sort(key=lambda c: -c[0])
+        while pending and len(accepted) < k:
+            rank, suggestion = pending.pop(0)
+            if check is None or not remaining_problems(
                 violations(apply_suggestion(score, suggestion), first, last, check, style=rstyle), flagged
             ):
-                continue
-            kept.append(suggestion)
-    kept.sort(key=lambda s: -s.log_likelihood)
-    return kept[:k]
+                accepted.append((rank, suggestion))
+
+    slots = [i for i, t in enumerate(original) if is_pitch(t)]
+    if keep_rhythm and slots:
+        template = [None if is_pitch(t) else t for t in original] + [EOM]
+        bonus = {i: (original[i], closeness) for i in slots} if closeness else None
+        for found, _ in search(model, prompt, template=template, bar_ticks=bar_ticks, multi_voice=tune.multi_voice,
+                               end_tokens=(EOM,), width=SEARCH_WIDTH, bonus=bonus, previous_pitches=previous):
+            add(found.tokens, found.log_likelihood, True)
+        targets = _flagged_slots(score, tune, start, original, flagged)
+        templates = [[None if i in free else t for i, t in enumerate(original)] + [EOM]
+                     for free in _pitch_choices(slots, targets, OVERSAMPLE * k, seed)]
+        for tokens, log_likelihood, finished in _draw(
+            model, prompt, k=len(templates), bar_ticks=bar_ticks, multi=tune.multi_voice, end=(EOM,), seed=seed,
+            temperature=temperature, top_p=top_p, templates=templates, max_tokens=generate, previous=previous,
+        ):
+            if finished:
+                add(tokens, log_likelihood, True)
+        check_pending()
+    if len(accepted) < k:  # free rewrites: new rhythm too
+        pending.clear()
+        for tokens, log_likelihood, finished in _draw(
+            model, prompt, k=OVERSAMPLE * k, bar_ticks=bar_ticks, multi=tune.multi_voice, end=(EOM,),
+            seed=seed + 7919, temperature=temperature, top_p=top_p, max_tokens=generate, previous=previous,
+        ):
+            if finished:
+                add(tokens, log_likelihood, False)
+        check_pending()
+    accepted.sort(key=lambda c: -c[0])
+    return [suggestion for _, suggestion in accepted[:k]]
+
+
+def fim_prompt(tune, start: int, end: int, *, room: int) -> list[int]:
+    """The fill-in-the-middle prompt for rewriting bars start..end (indices) of ``tune``: the
+    conditioning tokens, as many bars before (60 % of ``room`` tokens) and after as fit, MID."""
+    from tutor.models.generator import MID, PRE, SUF
+
+    room -= 5
+    if room < 0:
+        return []
+    prefix = _bars_before(tune, start, int(room * 0.6))
+    suffix = _bars_after(tune, end + 1, room - len(prefix))
+    return tune.cond_tokens() + [PRE] + prefix + [SUF] + suffix + [MID]
+
+
+def _passage_notes(score: Score, start_ql: float, end_ql: float) -> list[Note]:
+    parts = _model_parts(score)
+    return [n for n in score.notes if n.part in parts and n.duration_ql > 0 and start_ql - 1e-6 <= n.onset_ql < end_ql - 1e-6]
+
+
+def _note_keys(notes) -> set[tuple[str, float, int]]:
+    return {(n.part, round(n.onset_ql, 3), n.pitch) for n in notes}
 
 
 def _pitch_choices(slots: list[int], targets: set[int], count: int, seed: int) -> list[set[int]]:

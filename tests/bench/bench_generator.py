@@ -142,105 +142,186 @@ def same_bar(notes_a, notes_b) -> bool:
     return key(notes_a) == key(notes_b)
 
 
+def pitch_accuracy(notes, original) -> float:
+    """Share of the original bar's notes (part, onset) that ``notes`` has at the same place with the same pitch."""
+    have = {(n.part, round(n.onset_ql, 3), n.pitch) for n in notes}
+    return sum((n.part, round(n.onset_ql, 3), n.pitch) in have for n in original) / max(len(original), 1)
+
+
 def fim_log_likelihood(tune, number: int, score, *, clean: bool) -> float:
-    """log p(bar | bars around it) of the original (clean) or corrupted bar, as the corrector sees it."""
-    from tutor.models.generator import EOM, MID, PRE, SUF, sequence_log_likelihood
-    from tutor.suggest import _bars_after, _bars_before, _model, _tune_and_index
+    """log p(bar | bars around it) of the original (clean) or corrupted bar, with the corrector's prompt."""
+    from tutor.models.generator import EOM, sequence_log_likelihood
+    from tutor.suggest import _estimate_tokens, _model, _tune_and_index, fim_prompt
 
     corrupted, index = _tune_and_index(score, number, None)
-    prompt = corrupted.cond_tokens() + [PRE] + _bars_before(corrupted, index, 150) + [SUF]
-    prompt += _bars_after(corrupted, index + 1, 100) + [MID]
+    original = corrupted.bar_tokens(index)
+    generate = max(len(original) + 1, _estimate_tokens(corrupted, corrupted.bar_ticks[index:index + 1]))
+    prompt = fim_prompt(corrupted, index, index, room=_model(None).config.context - generate)
     source = tune if clean else corrupted
     return sequence_log_likelihood(_model(None), prompt, source.bar_tokens(index) + [EOM])
 
 
-def repair(tunes_by_corpus: dict) -> dict:
+def repair(tunes_by_corpus: dict, *, closeness_values=(None, 0.0, "previous")) -> dict:
+    """Repair results per corpus and closeness (None: the default ``CLOSENESS_NATS``; "previous": the
+    implementation before this session, ``previous_suggest()``)."""
     from tutor.models.generator_data import score_from_tune
     from tutor.rules import check_rules
-    from tutor.suggest import apply_suggestion, correct_measures, remaining_problems, rules_style, violations
+    from tutor.suggest import (
+        CLOSENESS_NATS,
+        apply_suggestion,
+        correct_measures,
+        remaining_problems,
+        rules_style,
+        violations,
+    )
 
-    rng = random.Random(SEED)
     out = {}
     for corpus, tunes in tunes_by_corpus.items():
+        rng = random.Random(SEED)
+        cases = [(tune, made) for tune in tunes if (made := corrupt(score_from_tune(tune), rng)) is not None]
         counts = Counter()
-        seconds = []
-        for tune in tunes:
-            made = corrupt(score_from_tune(tune), rng)
-            if made is None:
-                continue
-            score, number, original = made
+        for tune, (score, number, original) in cases:
             style = rules_style(None, tune.style)
             flagged = violations(score, number, number, check_rules, style=style)
-            started = time.perf_counter()
-            suggestions = correct_measures(score, first=number, last=number, k=5, seed=SEED)
-            seconds.append(time.perf_counter() - started)
             counts["cases"] += 1
             counts["corrupted_bar_flagged"] += bool(flagged)
-            if not suggestions:
-                counts["empty"] += 1
-            else:
-                counts["top1"] += same_bar(suggestions[0].notes, original)
-                counts["top5"] += any(same_bar(s.notes, original) for s in suggestions)
-                found = [violations(apply_suggestion(score, s), number, number, check_rules, style=style) for s in suggestions]
-                counts["top1_strict_clean"] += not found[0]
-                counts["suggestions"] += len(suggestions)
-                counts["suggestions_strict_clean"] += sum(not f for f in found)
-                counts["top1_keeps_rhythm"] += suggestions[0].keeps_rhythm
+            counts["corrupted_pitch_accuracy"] += pitch_accuracy([n for n in score.notes if n.measure == number], original)
+            clean = score_from_tune(tune)
+            counts["original_acceptable"] += not remaining_problems(
+                violations(clean, number, number, check_rules, style=style), flagged)
             counts["prefers_original"] += fim_log_likelihood(tune, number, score, clean=True) > fim_log_likelihood(
                 tune, number, score, clean=False)
-            raw = correct_measures(score, first=number, last=number, k=1, seed=SEED, rule_check=None)
-            if raw:
-                found = violations(apply_suggestion(score, raw[0]), number, number, check_rules, style=style)
-                counts["unfiltered_top1_strict_clean"] += not found
-                counts["unfiltered_top1_acceptable"] += not remaining_problems(found, flagged)
-                counts["unfiltered_top1_restores"] += same_bar(raw[0].notes, original)
         n = max(counts["cases"], 1)
-        out[corpus] = {
+        result = {
             "cases": counts["cases"],
             "corrupted_bar_flagged_by_rules": counts["corrupted_bar_flagged"] / n,
-            "top1_restores": counts["top1"] / n,
-            "top5_restores": counts["top5"] / n,
-            "cases_with_no_acceptable_suggestion": counts["empty"] / n,
-            # acceptable = no error, no rule flagged in the corrupted bar still firing, no more warnings
-            "suggestions_acceptable": 1.0,
-            "top1_free_of_any_error_or_warning": counts["top1_strict_clean"] / n,
-            "suggestions_free_of_any_error_or_warning": counts["suggestions_strict_clean"] / max(counts["suggestions"], 1),
-            "top1_keeps_rhythm": counts["top1_keeps_rhythm"] / n,
+            "corrupted_bar_pitch_accuracy": counts["corrupted_pitch_accuracy"] / n,
+            "original_bar_acceptable_to_the_rule_filter": counts["original_acceptable"] / n,
             "model_prefers_original_bar_over_corrupted": counts["prefers_original"] / n,
-            "unfiltered_top1_restores": counts["unfiltered_top1_restores"] / n,
-            "unfiltered_top1_acceptable": counts["unfiltered_top1_acceptable"] / n,
-            "unfiltered_top1_free_of_any_error_or_warning": counts["unfiltered_top1_strict_clean"] / n,
-            "median_seconds_per_correction": statistics.median(seconds) if seconds else None,
         }
+        for closeness in closeness_values:
+            if closeness == "previous":
+                previous = previous_suggest()
+                if previous is None:
+                    continue
+                value, label = None, f"previous_{PREVIOUS[:7]}"
+            else:
+                value = CLOSENESS_NATS if closeness is None else closeness
+                label = f"closeness_{value:g}"
+            c = Counter()
+            seconds = []
+            for tune, (score, number, original) in cases:
+                style = rules_style(None, tune.style)
+                started = time.perf_counter()
+                if value is None:
+                    suggestions = previous.correct_measures(score, first=number, last=number, k=5, seed=SEED)
+                else:
+                    suggestions = correct_measures(score, first=number, last=number, k=5, seed=SEED, closeness=value)
+                seconds.append(time.perf_counter() - started)
+                if not suggestions:
+                    c["empty"] += 1
+                    continue
+                c["top1"] += same_bar(suggestions[0].notes, original)
+                c["top5"] += any(same_bar(s.notes, original) for s in suggestions)
+                c["top1_pitch_accuracy"] += pitch_accuracy(suggestions[0].notes, original)
+                c["best_of_5_pitch_accuracy"] += max(pitch_accuracy(s.notes, original) for s in suggestions)
+                found = [violations(apply_suggestion(score, s), number, number, check_rules, style=style) for s in suggestions]
+                c["top1_strict_clean"] += not found[0]
+                c["suggestions"] += len(suggestions)
+                c["suggestions_strict_clean"] += sum(not f for f in found)
+                c["top1_keeps_rhythm"] += suggestions[0].keeps_rhythm
+            result[label] = {
+                "closeness_nats_per_kept_note": value,
+                "top1_restores": c["top1"] / n,
+                "top5_restores": c["top5"] / n,
+                "top1_pitch_accuracy": c["top1_pitch_accuracy"] / n,
+                "best_of_5_pitch_accuracy": c["best_of_5_pitch_accuracy"] / n,
+                "cases_with_no_acceptable_suggestion": c["empty"] / n,
+                # acceptable = no error, no rule flagged in the corrupted bar still firing, no more warnings
+                "top1_free_of_any_error_or_warning": c["top1_strict_clean"] / n,
+                "suggestions_free_of_any_error_or_warning": c["suggestions_strict_clean"] / max(c["suggestions"], 1),
+                "top1_keeps_rhythm": c["top1_keeps_rhythm"] / n,
+                "median_seconds_per_correction": statistics.median(seconds) if seconds else None,
+            }
+        out[corpus] = result
     return out
+
+
+def print_repair(results: dict) -> None:
+    for corpus, r in results.items():
+        print(f"repair {corpus}: {r['cases']} bars; corrupted bar flagged {r['corrupted_bar_flagged_by_rules']:.0%}, "
+              f"its pitch accuracy {r['corrupted_bar_pitch_accuracy']:.0%}; original acceptable to the filter "
+              f"{r['original_bar_acceptable_to_the_rule_filter']:.0%}; model prefers the original to the corrupted bar "
+              f"{r['model_prefers_original_bar_over_corrupted']:.0%}", flush=True)
+        for name, v in r.items():
+            if name.startswith(("closeness_", "previous_")):
+                print(f"  {name}: top-1 restores {v['top1_restores']:.0%}, "
+                      f"top-5 {v['top5_restores']:.0%}; pitch accuracy top-1 {v['top1_pitch_accuracy']:.0%}, best of 5 "
+                      f"{v['best_of_5_pitch_accuracy']:.0%}; no acceptable suggestion {v['cases_with_no_acceptable_suggestion']:.0%}; "
+                      f"top-1 free of any error/warning {v['top1_free_of_any_error_or_warning']:.0%}; "
+                      f"{v['median_seconds_per_correction']:.2f} s each", flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
 # speed
 # ---------------------------------------------------------------------------------------------
+PREVIOUS = "4c80a3ef71d60709bcbdd15be15042734f3bd9e4"  # the generator and tutor.suggest before this session's work
+
+
+def previous_suggest():
+    """``tutor.suggest`` as of commit ``PREVIOUS`` on top of ``models/generator.py`` as of that commit,
+    loaded from git (the peer the speed and repair results are compared with in the same run), or None
+    when git or the commit is not available."""
+    import subprocess
+    import sys
+    import types
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    modules = {}
+    for name, path in (("_previous_generator", "models/generator.py"), ("_previous_suggest", "tutor/suggest.py")):
+        if name in sys.modules:
+            modules[name] = sys.modules[name]
+            continue
+        try:
+            source = subprocess.run(["git", "show", f"{PREVIOUS}:{path}"], cwd=root, capture_output=True, text=True,
+                                    check=True).stdout
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        module = types.ModuleType(name)
+        module.__file__ = str(root / path)  # WEIGHTS_PATH resolves to the same weights
+        sys.modules[name] = module
+        exec(compile(source.replace("tutor.models.generator", "_previous_generator"), f"{PREVIOUS[:7]}:{path}", "exec"),
+             module.__dict__)
+        modules[name] = module
+    return modules["_previous_suggest"]
+
+
 def speed(score, label: str) -> dict:
-    import torch
+    """4 continuations of 4 bars: median of 5 runs, this implementation and the previous one alternately."""
+    from tutor.suggest import continue_piece
 
-    from tutor.suggest import _model, continue_piece
-
+    previous = previous_suggest()
     continue_piece(score, bars=4, k=4, seed=0)  # warm-up (loads the model)
-    times = []
+    if previous is not None:
+        previous.continue_piece(score, bars=4, k=4, seed=0)
+    times, peer_times, same = [], [], True
     for seed in range(5):
         started = time.perf_counter()
         suggestions = continue_piece(score, bars=4, k=4, seed=seed)
         times.append(time.perf_counter() - started)
-    steps = max(len(s.notes) for s in suggestions) * 3 + 8  # about the tokens one sample took
-    model = _model(None)
-    prompt = torch.randint(8, 100, (4, 200))
-    started = time.perf_counter()
-    with torch.no_grad():
-        sequence = prompt
-        for _ in range(steps):
-            logits = model(sequence[:, -model.config.context:])[:, -1]
-            sequence = torch.cat([sequence, logits.argmax(-1, keepdim=True)], dim=1)
-    peer = time.perf_counter() - started
-    return {"piece": label, "median_seconds_4x4": statistics.median(times), "all_seconds": times,
-            "peer_no_kv_cache_seconds": peer, "goal_seconds": 1.5}
+        if previous is not None:
+            started = time.perf_counter()
+            before = previous.continue_piece(score, bars=4, k=4, seed=seed)
+            peer_times.append(time.perf_counter() - started)
+            same &= [s.to_json() for s in before] == [s.to_json() for s in suggestions]
+    out = {"piece": label, "median_seconds_4x4": statistics.median(times), "all_seconds": times, "goal_seconds": 1.5}
+    if peer_times:
+        out.update({"previous_implementation": PREVIOUS, "previous_median_seconds_4x4": statistics.median(peer_times),
+                    "previous_all_seconds": peer_times,
+                    "speedup_vs_previous": statistics.median(peer_times) / statistics.median(times),
+                    "same_suggestions_as_previous": same})
+    return out
 
 
 def main() -> None:
@@ -274,19 +355,13 @@ def main() -> None:
         speed(score_from_tune(jsb_test[0]), f"chorale test: {jsb_test[0].title}"),
     ]
     for r in results["speed"]:
-        print(f"speed {r['piece']}: 4x4 bars in {r['median_seconds_4x4']:.2f} s (goal {r['goal_seconds']} s); "
-              f"peer without KV cache {r['peer_no_kv_cache_seconds']:.2f} s", flush=True)
+        print(f"speed {r['piece']}: 4x4 bars in {r['median_seconds_4x4']:.2f} s (goal {r['goal_seconds']} s); previous "
+              f"implementation {r.get('previous_median_seconds_4x4', float('nan')):.2f} s (x{r.get('speedup_vs_previous', 0):.2f}, "
+              f"same suggestions: {r.get('same_suggestions_as_previous')})", flush=True)
     rng = random.Random(SEED)
     picks = {c: rng.sample(load_corpus(c, "test"), min(n, len(load_corpus(c, "test")))) for c, n in REPAIR_TUNES.items()}
     results["repair"] = repair(picks)
-    for corpus, r in results["repair"].items():
-        print(f"repair {corpus}: {r['cases']} bars: top-1 restores {r['top1_restores']:.0%}, top-5 {r['top5_restores']:.0%} "
-              f"(unfiltered top-1 {r['unfiltered_top1_restores']:.0%}); no acceptable suggestion "
-              f"{r['cases_with_no_acceptable_suggestion']:.0%}; top-1 free of any error/warning "
-              f"{r['top1_free_of_any_error_or_warning']:.0%} (unfiltered {r['unfiltered_top1_free_of_any_error_or_warning']:.0%}, "
-              f"unfiltered acceptable {r['unfiltered_top1_acceptable']:.0%}); "
-              f"{r['median_seconds_per_correction']:.2f} s each; the model prefers the original bar to the corrupted one "
-              f"in {r['model_prefers_original_bar_over_corrupted']:.0%}", flush=True)
+    print_repair(results["repair"])
     results["seconds"] = time.perf_counter() - started
     save("generator", results)
 
