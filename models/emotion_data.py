@@ -53,13 +53,15 @@ def valence_features(table) -> np.ndarray:
         return out.astype(np.float32)
     tonic, mode, strength = estimate_key(table.pitch, table.duration_s)
     cluster = onset_clusters(table)
-    n_clusters = int(cluster.max()) + 1
-    starts = np.array([table.onset_s[cluster == c].min() for c in range(n_clusters)])
+    first = np.flatnonzero(np.diff(cluster, prepend=-1))  # a cluster's notes are contiguous
+    starts = np.minimum.reduceat(table.onset_s, first)
     ends = table.onset_s + table.duration_s
     sample = starts if starts.size <= 300 else starts[np.linspace(0, starts.size - 1, 300).astype(int)]
+    at = sample[:, None] + CHORD_TOLERANCE_S
+    sounding_at = (table.onset_s[None, :] <= at) & (ends[None, :] > at)  # (samples, notes)
     triads, bass, counted = np.zeros(24), np.zeros(12), 0
-    for t in sample:
-        sounding = table.pitch[(table.onset_s <= t + CHORD_TOLERANCE_S) & (ends > t + CHORD_TOLERANCE_S)]
+    for row in sounding_at:
+        sounding = table.pitch[row]
         if sounding.size == 0:
             continue
         lowest = int(sounding.min())
@@ -76,8 +78,8 @@ def valence_features(table) -> np.ndarray:
         counted += 1
     triads /= max(1, counted)
     bass /= max(1.0, bass.sum())
-    top = np.array([table.pitch[cluster == c].max() for c in range(n_clusters)])
-    low = np.array([table.pitch[cluster == c].min() for c in range(n_clusters)])
+    top = np.maximum.reduceat(table.pitch, first)
+    low = np.minimum.reduceat(table.pitch, first)
     held = np.maximum(np.append(np.diff(starts), 0.5), 1e-3)
     melody = pitch_class_histogram((top - tonic) % 12, held)
     bass_keys = key_scores(pitch_class_histogram(low, held))
