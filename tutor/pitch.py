@@ -398,19 +398,26 @@ def _module_classes():
     class CachedFramesMatmul(torch.nn.Module):
         """pesto's CachedConv1d (cached left context, zero "mirror" padding, strided conv) as frames @ kernels.
 
-        The CQT kernels are centred windows whose length falls with the bin's frequency (70 % of the 4096-wide
-        kernel matrix is zeros): the rows go in groups of ``GROUP`` bins, each multiplied with only the span
-        of samples its windows cover (the 8 MB dense matrix, read once per push, was the cost of a push)."""
+        With the mirror, the right part of each window (``mirror`` samples) is zeros for the newest frame of
+        a call, but real input for the earlier frames of a call with several: pesto's output then depends on
+        how the input was cut (frames 2-3 ms into a 40-80 ms call were a little less accurate). Here every
+        frame sees exactly what it sees when the input comes one hop at a time: the kernels stop where the
+        zeros would start, whatever the call size (and that half of the product is not computed).
+        The CQT kernels are centred windows whose length falls with the bin's frequency (70 % of the kernel
+        matrix is zeros): the rows go in groups of ``GROUP`` bins, each multiplied with only the span of
+        samples its windows cover (the 8 MB dense matrix, read once per call, was the cost of a call)."""
 
         GROUP = 16
 
         def __init__(self, conv):
             super().__init__()
-            self.cache, self.mirror = conv.cache, conv.mirror
-            self.kernel, self.stride = conv.weight.shape[-1], conv.stride[0]
-            weight = conv.weight.detach()[:, 0, :]  # (channels, kernel)
+            self.cache = conv.cache
+            mirrored = conv.mirror.padding[1] if hasattr(conv.mirror, "padding") else 0
+            self.span = conv.weight.shape[-1] - mirrored  # the samples up to the newest one
+            self.stride = conv.stride[0]
+            weight = conv.weight.detach()[:, 0, :self.span]  # (channels, span)
             nonzero = weight != 0
-            columns = torch.arange(self.kernel)
+            columns = torch.arange(self.span)
             self.groups = []
             for start in range(0, len(weight), self.GROUP):
                 stop = min(start + self.GROUP, len(weight))
@@ -420,10 +427,10 @@ def _module_classes():
             self.channels = len(weight)
 
         def forward(self, x):
-            x = self.mirror(self.cache(x))
-            frames = x.unfold(-1, self.kernel, self.stride)  # (batch, 1, frames, kernel)
-            batch, _one, count, kernel = frames.shape
-            frames = frames.reshape(batch * count, kernel)
+            x = self.cache(x)
+            frames = x.unfold(-1, self.span, self.stride)  # (batch, 1, frames, span)
+            batch, _one, count, span = frames.shape
+            frames = frames.reshape(batch * count, span)
             out = x.new_empty(self.channels, batch * count)
             for start, stop, low, high, weight in self.groups:
                 torch.mm(weight, frames[:, low:high].t(), out=out[start:stop])
@@ -548,9 +555,10 @@ class PestoStream:
     note is *reported* is longer and is measured by ``measure_stream_latency``. Use from one thread.
 
     ``block_s``: the network runs once at least this much audio is pending (whole hops; frames stay
-    ``hop_s`` apart). Each run has a fixed cost (the CQT kernels are read, ~40 torch calls), so 40 ms
-    blocks cost about half as much CPU per second of audio as 10-16 ms ones, for up to ``block_s``
-    more delay. 0: every complete hop at once (the frames of a push come back from that push).
+    ``hop_s`` apart, and each is the same as when the input comes one hop at a time). Each run has a
+    fixed cost (the CQT kernels are read, ~40 torch calls), so 40-80 ms blocks cost less than half as much
+    CPU per second of audio as 16 ms ones, for up to ``block_s`` more delay. 0: every complete hop at
+    once (the frames of a push come back from that push).
     ``flush()`` runs what is pending.
     """
 
