@@ -329,12 +329,16 @@ def _match(chord: np.ndarray, moves: np.ndarray, *, s_onset, s_pitch, p_onset, p
 
     # the visit of a chord with the most of its pitches (the last of equals) decides its notes;
     # the others are attempts that a restart replayed
+    # (the last visit that has at least half as many as the best: the last attempt is judged)
     last_visit: dict[int, int] = {}
     best_hits: dict[int, int] = {}
-    for v, (c, _a, ks) in enumerate(visits):
+    visit_hits = []
+    for c, _a, ks in visits:
         hits = len({int(p_pitch[k]) for k in ks} & {int(s_pitch[s]) for s in notes_of_chord[c]})
-        if hits >= best_hits.get(c, -1):
-            best_hits[c] = hits
+        visit_hits.append(hits)
+        best_hits[c] = max(best_hits.get(c, -1), hits)
+    for v, (c, _a, _ks) in enumerate(visits):
+        if visit_hits[v] >= best_hits[c] or (visit_hits[v] > 0 and 2 * visit_hits[v] >= best_hits[c]):
             last_visit[c] = v
     pairs: list[NotePair] = []
     score_done = np.zeros(n_score, dtype=bool)
@@ -505,10 +509,10 @@ def _untangle(pairs: list[NotePair], s_onset: np.ndarray, s_pitch: np.ndarray, p
     """Final matches of one pitch must keep the score's order in time: where two of them cross
     (a note of the same pitch in neighbouring chords, played in the other order), swap them."""
     out = list(pairs)
-    groups: dict[int, list[int]] = {}
+    groups: dict[tuple[int, int], list[int]] = {}  # per pitch and attempt (a replay goes back in the score)
     for index, pair in enumerate(out):
         if pair.kind == "match" and pair.final:
-            groups.setdefault(int(s_pitch[pair.score_index]), []).append(index)
+            groups.setdefault((int(s_pitch[pair.score_index]), pair.attempt), []).append(index)
     for members in groups.values():
         if len(members) < 2:
             continue
