@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tutor.cli import main
 from tutor.rules import check_rules
 from tutor.scoreio import load_score
@@ -94,3 +96,30 @@ def test_app_overlay_ends_in_another_mode_and_comes_back(app_window):  # noqa: F
     panel.overlay_box.setChecked(False)  # the alternative on a staff of its own instead
     qtbot.waitUntil(lambda: view.score is original, timeout=60000)
     assert panel.alternative_view.isVisibleTo(panel)
+
+
+def test_overlay_draws_a_fix_over_its_bar_and_greys_what_it_replaces():
+    pytest.importorskip("PySide6")
+    import xml.etree.ElementTree as ET
+    from dataclasses import replace
+
+    from tests.compose_app import DEMO
+    from tutor.suggest import Suggestion, apply_suggestion
+    from tutor.ui.compose import REPLACED_COLOR, SUGGESTION_COLOR, overlay_view
+    from tutor.ui.engraving import engrave
+
+    score = load_score(DEMO)
+    bar2 = [n for n in score.notes if n.measure == 2]
+    fix = Suggestion("correction", 2, 2, tuple(replace(n, id=f"new{i}", pitch=n.pitch - 2) for i, n in enumerate(bar2)), -5.0)
+    shown, musicxml, colors = overlay_view(score, apply_suggestion(score, fix), fix)
+    assert sorted(colors.values()).count(SUGGESTION_COLOR) == len(bar2)
+    assert sorted(colors.values()).count(REPLACED_COLOR) == len(bar2)
+    root = ET.fromstring(musicxml)
+    for measure in root.find("part").findall("measure"):
+        for note in measure.findall("note"):
+            if note.findtext("voice") == "2":  # the suggestion's voice: notes in bar 2, rests hidden elsewhere
+                assert (note.find("rest") is None) == (measure.get("number") == "2")
+                assert note.find("rest") is None or note.get("print-object") == "no"
+    pages = engrave(shown, musicxml=musicxml)
+    drawn = {note_id for page in pages for note_id in page.notes}
+    assert set(colors) <= drawn and len(drawn) == len(score.notes) + len(bar2)
