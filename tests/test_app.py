@@ -405,3 +405,17 @@ def test_export_musicxml_with_marks(qtbot, window, tmp_path):
     qtbot.waitUntil(out.exists, timeout=30000)
     text = out.read_text(encoding="utf-8")
     assert 'id="P1-m2-n1"' in text and "#D32F2F" in text.upper()
+
+
+@pytest.mark.skipif(not _has("similar"), reason="tutor.similar not installed")
+def test_compose_menu_actions_open_compose_mode(qtbot, window):
+    _open(qtbot, window)
+    window.set_mode("practice")
+    from PySide6.QtGui import QAction
+
+    actions = {a.text(): a for a in window.findChildren(QAction)}
+    assert {"Harmonise the melody", "Similar pieces", "Generate a new piece…"} <= set(actions)
+    assert actions["Similar pieces"].shortcut().toString() == "Ctrl+L"
+    actions["Similar pieces"].trigger()
+    assert window.mode == "compose"
+    qtbot.waitUntil(lambda: bool(window.compose_panel.similar.results), timeout=60000)

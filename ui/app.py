@@ -147,6 +147,14 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.layout_box)
         self.mode_buttons["practice"].setChecked(True)
 
+    def _in_compose(self, slot):
+        """A menu slot that first shows Compose mode, where its results appear."""
+        def run(*_args) -> None:
+            self.set_mode("compose")
+            slot()
+
+        return run
+
     def _action(self, menu, text, slot, shortcut=None, *, tip: str = "") -> QAction:
         action = QAction(text, self)
         if shortcut:
@@ -200,6 +208,9 @@ class MainWindow(QMainWindow):
         self._action(compose, "Critique", self.compose_panel.run_critique, "Ctrl+K")
         self._action(compose, "Suggest a fix", self.compose_panel.suggest_fix, "Ctrl+F")
         self._action(compose, "Continue the piece", self.compose_panel.suggest_continuation, "Ctrl+J")
+        self._action(compose, "Harmonise the melody", self._in_compose(self.compose_panel.suggest_harmonization), "Ctrl+H")
+        self._action(compose, "Similar pieces", self._in_compose(self.compose_panel.find_similar), "Ctrl+L")
+        self._action(compose, "Generate a new piece…", self._in_compose(self.compose_panel.open_generate_dialog), "Ctrl+G")
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "Keyboard shortcuts", self.show_shortcuts, QKeySequence.HelpContents)
         self._action(help_menu, "About tutor", self.show_about)
@@ -549,7 +560,9 @@ class MainWindow(QMainWindow):
         rows = [("Ctrl+O", "open a piece"), ("Ctrl+1 / 2 / 3", "Practice / Compose / Lessons"),
                 ("Space", "listen to the piece"), ("R", "start a take"), ("Esc", "stop"),
                 ("Ctrl+K", "critique"), ("Ctrl+F", "suggest a fix for the selected bars"),
-                ("Ctrl+J", "continue the piece"), ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo"),
+                ("Ctrl+J", "continue the piece"), ("Ctrl+H", "harmonise the melody"),
+                ("Ctrl+L", "similar pieces"), ("Ctrl+G", "generate a new piece"),
+                ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo"),
                 ("Alt+Up / Alt+Down / Del", "move or delete the selected note"),
                 ("Ctrl + wheel, Ctrl+= / Ctrl+-", "zoom"), ("Ctrl+Shift+D", "dark theme")]
         QMessageBox.information(self, "Keyboard shortcuts",
