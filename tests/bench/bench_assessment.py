@@ -515,13 +515,21 @@ def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced", s
 
 
 def melody(score: Score, sna, gt):
-    """The top voice: the highest matched score note of every onset, with the ground truth cut
-    down to it (what a right hand or a melody instrument would play)."""
+    """The top voice: the highest matched score note of every onset at which no higher note is
+    still sounding (an inner voice moving under a held melody note is left out), with the ground
+    truth cut down to it (what a right hand or a melody instrument would play)."""
     matched = {a["score_id"] for a in gt if a["label"] == "match"}
     top: dict[float, Note] = {}
     for note in score.notes:
         if note.id in matched and (note.onset_ql not in top or note.pitch > top[note.onset_ql].pitch):
             top[note.onset_ql] = note
+    line: list[Note] = []
+    for onset in sorted(top):
+        note = top[onset]
+        if line and line[-1].onset_ql + line[-1].duration_ql > onset + 1e-6 and line[-1].pitch > note.pitch:
+            continue
+        line.append(note)
+    top = {n.onset_ql: n for n in line}
     keep = {n.id for n in top.values()}
     return (Score(title="melody", parts=(), notes=sort_notes(top.values()), measures=score.measures, tempo_map=score.tempo_map),
             [a for a in gt if a["label"] == "match" and a["score_id"] in keep])
@@ -537,8 +545,11 @@ def render(performance: Performance, path: Path, *, program: int = 0) -> Path:
 
     midi = pretty_midi.PrettyMIDI()
     instrument = pretty_midi.Instrument(program=program)
-    for n in performance.notes:
-        instrument.notes.append(pretty_midi.Note(velocity=max(40, n.velocity), pitch=n.pitch, start=n.onset_s, end=n.offset_s))
+    notes = sorted(performance.notes, key=lambda n: n.onset_s)
+    for i, n in enumerate(notes):
+        # one line: each note stops where the next begins (a melody, not a pianist's overlapping legato)
+        end = min(n.offset_s, notes[i + 1].onset_s) if i + 1 < len(notes) else n.offset_s
+        instrument.notes.append(pretty_midi.Note(velocity=max(40, n.velocity), pitch=n.pitch, start=n.onset_s, end=max(end, n.onset_s + 0.03)))
     midi.instruments.append(instrument)
     midi_path = path.with_suffix(".mid")
     midi.write(str(midi_path))
