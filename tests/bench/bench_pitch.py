@@ -76,7 +76,7 @@ N_NOTTINGHAM, N_ESSEN, N_ONEILL = 30, 20, 10
 CLEAN_CLIPS = int(os.environ.get("PITCH_BENCH_CLEAN_CLIPS", "60"))
 CONDITION_CLIPS = int(os.environ.get("PITCH_BENCH_CONDITION_CLIPS", "12"))
 FULL_CREPE_CLIPS = int(os.environ.get("PITCH_BENCH_FULL_CREPE_CLIPS", "2"))
-TRACKERS = os.environ.get("PITCH_BENCH_TRACKERS", "pesto,crepe-tiny,pyin,crepe").split(",")
+TRACKERS = [t for t in os.environ.get("PITCH_BENCH_TRACKERS", "pesto,crepe-tiny,pyin,crepe").split(",") if t]
 RESULT_NAME = os.environ.get("PITCH_BENCH_NAME", "pitch")  # pitch-NAME files are merged by merge()
 RUN_STREAM = os.environ.get("PITCH_BENCH_STREAM", "1") == "1"
 CONDITIONS = os.environ.get("PITCH_BENCH_CONDITIONS", "clean,noise,reverb,real").split(",")
@@ -517,8 +517,13 @@ def main() -> None:
                 row = evaluate(name, clip)
                 row["clip"] = clip.name
                 rows.append(row)
-                if index % 10 == 9:
+                if index % 10 == 9 and index + 1 < len(clips):
                     print(f"  {name} {condition}: {index + 1}/{len(clips)} clips", flush=True)
+                    if condition != "real":  # the first clips' scores survive an interrupted run
+                        partial = {**results["trackers"][name], condition: summarize(rows)}
+                        save(RESULT_NAME, {**results, "trackers": {**results["trackers"], name: partial},
+                                           "per_clip": {**results["per_clip"], f"{name}/{condition}": rows},
+                                           "settings": settings, "partial": True})
             if condition == "real":
                 for row in rows:
                     results["trackers"][name][f"real:{row['clip']}"] = summarize([row])
@@ -542,7 +547,7 @@ def merge(names: list[str]) -> None:
         for tracker, sets in part["trackers"].items():
             merged["trackers"].setdefault(tracker, {}).update(sets)
         merged["per_clip"].update(part["per_clip"])
-        merged["stream"] += part.get("stream", [])
+        merged["stream"] = part.get("stream") or merged["stream"]  # the last run with a stream part
         merged["settings"][name] = {**(part.get("settings") or {}), "partial": bool(part.get("partial"))}
     merged["table"] = table(merged)
     save("pitch", merged)
