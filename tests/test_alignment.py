@@ -75,6 +75,20 @@ def test_restart_two_bars_back_is_one_restart_and_no_errors():
     assert kinds(result) == {"match": len(score.notes)}
 
 
+def test_repeated_note_left_out_is_the_one_missed():
+    """A melody note repeated on the next chord, left out the first time: the played note goes
+    with the chord it was played with, and the first one is missed (not the chord's)."""
+    score = make_score([(0.0, [60], 1.0), (1.0, [62], 1.0), (2.0, [64], 1.0), (3.0, [67], 0.5), (3.5, [70], 0.5),
+                        (4.0, [51, 55, 61, 70], 1.0), (5.0, [68], 1.0), (6.0, [67], 1.0), (7.0, [65], 1.0)])
+    spq = 0.5
+    take = [PlayedNote(n.pitch, 0.5 + n.onset_ql * spq - (0.017 if n.pitch == 70 else 0.0), 0.5 + (n.onset_ql + 0.4) * spq)
+            for n in score.notes if n.onset_ql != 3.5]
+    result = align(score.notes, take)
+    missed = [score.notes[p.score_index] for p in result.pairs if p.kind == "missed"]
+    assert [(n.onset_ql, n.pitch) for n in missed] == [(3.5, 70)]
+    assert kinds(result) == {"match": len(score.notes) - 1, "missed": 1}
+
+
 def test_empty_inputs():
     result = align_arrays([0.0, 1.0], [60, 62], [], [])
     assert kinds(result) == {"missed": 2}
