@@ -33,6 +33,13 @@ WEIGHTS = HERE / "weights" / "emotion.pt"
 CARD = HERE / "cards" / "emotion.md"
 VALENCE_HIGH = np.array([1, 0, 0, 1])  # Q1, Q4
 AROUSAL_HIGH = np.array([1, 1, 0, 0])  # Q1, Q2
+# the previous recipe (commit c2e43cc: 45 descriptors, no class balance, each member's best of 30
+# epochs on val, no blend) re-run with more seeds on the official test split (an experiment harness
+# that reproduces its seeds 0-4 exactly: members' best val 0.657, 0.662, 0.682, 0.667, 0.677, test 0.674)
+PREVIOUS_RECIPE = {
+    "ensembles": {"0-4": 0.674, "5-9": 0.593, "10-14": 0.651},
+    "singles": [0.651, 0.663, 0.593, 0.663, 0.663, 0.616, 0.581, 0.605, 0.593, 0.57, 0.651, 0.628, 0.523, 0.651, 0.64],
+}
 # what the shipped model says about a few scores (checked by hand after training; see the card)
 SCORE_EXAMPLES = """Chopin's presto etude op. 10/4 in C# minor Q2 tense (P 0.99),
   op. 10/3 ("Tristesse", E major) Q1 (P 0.61, Q2 0.26: lower valence), the chorale BWV 66.6 in F#
@@ -327,7 +334,8 @@ def _confusion_table(confusion: list[list[int]]) -> str:
 def _seed_groups(results: dict) -> list[dict]:
     """The shipped run plus the report-only runs with other seeds (``--first-seed N --no-save``)."""
     groups = [results]
-    for path in sorted((HERE / ".cache").glob("emotion_results_seeds*.json")):
+    paths = (HERE / ".cache").glob("emotion_results_seeds*.json")
+    for path in sorted(paths, key=lambda p: int(p.stem.removeprefix("emotion_results_seeds").split("-")[0])):
         other = json.loads(path.read_text())
         if other.get("seeds") != results.get("seeds") and other.get("n_features") == results.get("n_features"):
             groups.append(other)
@@ -413,7 +421,9 @@ carry the same restriction). The data is read from `../shared/data/emopia`, neve
 | the same recipe, ensembles of 5 over {len(groups)} seed groups ({seeds}): mean ± std | {ensembles.mean():.3f} ± {ensembles.std():.3f} | {ens_valence.mean():.3f} ± {ens_valence.std():.3f} | {ens_arousal.mean():.3f} ± {ens_arousal.std():.3f} |
 | the same recipe, single members (+ LR blend), {singles.size} seeds: mean ± std | {singles.mean():.3f} ± {singles.std():.3f} | | |
 | the shipped ensemble's nets alone (no LR blend) | {results['nets_only']['test']:.3f} | | |
-| previous model (45 descriptors, checkpoints picked on val, no blend; commit c2e43cc) | 0.674 | 0.802 | 0.860 |
+| previously shipped ensemble (45 descriptors, each member's best of 30 epochs on val, no blend; seeds 0-4) | 0.674 | 0.802 | 0.860 |
+| the previous recipe, ensembles of 5 over {len(PREVIOUS_RECIPE['ensembles'])} seed groups ({', '.join(f'{k}: {x:.3f}' for k, x in PREVIOUS_RECIPE['ensembles'].items())}): mean ± std | {np.mean(list(PREVIOUS_RECIPE['ensembles'].values())):.3f} ± {np.std(list(PREVIOUS_RECIPE['ensembles'].values())):.3f} | | |
+| the previous recipe, single members, {len(PREVIOUS_RECIPE['singles'])} seeds: mean ± std | {np.mean(PREVIOUS_RECIPE['singles']):.3f} ± {np.std(PREVIOUS_RECIPE['singles']):.3f} | | |
 | previous logistic regression (45 descriptors, C=0.03) | 0.616 | 0.709 | 0.884 |
 | published: logistic regression (EMOPIA paper) | 0.58 | | |
 | published: LSTM-attention (EMOPIA paper) | 0.68 | | |
@@ -422,13 +432,17 @@ carry the same restriction). The data is read from `../shared/data/emopia`, neve
 Validation split ({v['n']} clips): shipped ensemble {v['accuracy']:.3f}; ensembles over the seed groups
 {ens_val.mean():.3f} ± {ens_val.std():.3f}; single members {singles_val.mean():.3f} ± {singles_val.std():.3f}.
 
-Target was >= 0.68 on the test split: {'reached' if m['accuracy'] >= 0.68 else '**not reached**'} by the shipped ensemble.
+Target was >= 0.68 on the test split: {'reached' if m['accuracy'] >= 0.68 else '**not reached**'} by the shipped ensemble, nor by
+the seed-averaged previous recipe. The previously shipped 0.674 was a lucky draw of seeds: the same
+recipe with other seeds scores {', '.join(f'{x:.3f}' for k, x in PREVIOUS_RECIPE['ensembles'].items() if k != '0-4')} (its spread over seeds is
+±{100 * np.std(list(PREVIOUS_RECIPE['ensembles'].values())):.0f} points, this recipe's ±{100 * ensembles.std():.1f}: fixed epochs and class balance make it steadier).
 **The test split is too small to rank models that differ by a few points**: {n} clips from 32 songs,
 so one clip is {100 / n:.1f} points, the binomial standard error is ±{100 * se:.0f} points (95% interval about
 {m['accuracy'] - 1.96 * se:.2f}-{m['accuracy'] + 1.96 * se:.2f}), and errors come in songs (clips of one song share
-their label and their sound). Every recipe below was chosen on the validation split and then
-checked on song-grouped 5-fold cross-validation over train + val (965 clips, standard error ±1.5
-points), never on test.
+their label and their sound). The recipe was chosen on the validation split alone; a song-grouped
+5-fold cross-validation over train + val (965 clips, standard error ±1.5 points) was run afterwards as
+a check. The test split was read for the kept recipe (three seed groups) and, as the "before" numbers,
+for the previous recipe's other seed groups; nothing was chosen on it.
 
 ### How the recipe was chosen (validation split and cross-validation only)
 
@@ -445,9 +459,10 @@ at the last epoch they score 0.638):
 
 Song-grouped 5-fold cross-validation on train + val (one member per fold, out-of-fold accuracy over
 965 clips): previous descriptors 0.681 (logistic regression 0.679), with the valence descriptors and
-class balance 0.687 (without class balance 0.686; logistic regression 0.680; blend w=0.1-0.3: 0.689-0.691).
-So on 965 clips all these recipes sit at 0.68-0.69: the valence descriptors and the blend help by
-less than a point, within noise. The model's accuracy on clips like EMOPIA's is about 0.68-0.69
+class balance 0.687 (without class balance 0.686; logistic regression 0.680; blend w=0.1-0.3: 0.689-0.691,
+w=0.4-0.5: 0.702-0.703 with C=0.03). So on 965 clips all these recipes sit at 0.68-0.70: the valence
+descriptors help by less than a point, within noise; a heavier blend with a more regularised
+logistic regression may gain a point or two (not adopted: the validation split chose C=0.3, w=0.1). The model's accuracy on clips like EMOPIA's is about 0.68-0.69
 by cross-validation; the official validation and test splits are harder than the average fold
 (all recipes and the logistic regression score 5-7 points lower on them).
 
