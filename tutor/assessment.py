@@ -12,7 +12,9 @@
 Timing is judged against the tempo the student is playing at that moment, estimated from the
 neighbouring notes on both sides: rubato and gradual tempo changes are not errors; a note that comes
 off the pulse of the notes before *and* after it is early or late; a pause before a note after which
-the pulse goes on is a hesitation (reported as ``late``). Tolerances scale with the tempo (a
+the pulse goes on is a hesitation (reported as ``late``), unless the player slowed down into it (a
+breath at a phrase ending); a bass note played before its chord is a break between the hands, not
+``early``. Both rules were chosen on held-out nASAP/Vienna takes (not the benchmark's). Tolerances scale with the tempo (a
 fraction of a beat, within a floor and a ceiling in ms) and with the level preset.
 """
 
@@ -63,6 +65,8 @@ TIMING_SPREAD_FACTOR = 2.5  # a timing error stands out this many times the play
 HELD_MIN_S = 0.6  # held durations are judged for notes at least this long (short ones vary with touch)
 CHORD_APART_S = 0.2  # a chord note this far from the rest of its chord...
 CHORD_TOGETHER_S = 0.06  # ...when the rest are played together (rolled chords are not errors)
+BREATH_RITARDANDO = 1.25  # a pause after steps this much slower than the local pace is a breath, not a hesitation
+BASS_BREAK_EARLY = True  # the lowest note of a chord played before the rest is a break between the hands, not "early"
 
 LEVELS = {
     "beginner": Tolerances(onset_beats=0.25, onset_min_ms=110, onset_max_ms=220, hesitation_beats=1.5,
@@ -468,7 +472,11 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
                     diagnostics[("hesitation", groups[i].position_ql)] = (float(excess), float(hesitation_s[i]))
                 if excess > hesitation_s[i]:
                     current += 1
-                    for s_index, _p in groups[i].notes:
+                    before = rates[max(1, i - 3):i]
+                    before = before[~np.isnan(before)]
+                    # a breath, not a hesitation: the player slowed down into the pause (a phrase ending)
+                    breath = before.size > 0 and float(np.median(before)) > BREATH_RITARDANDO * float(np.median(around))
+                    for s_index, _p in groups[i].notes if not breath else ():
                         timing[s_index] = ("late", float(excess), "hesitation")
         segment[i] = current
     # 2. pushed chords: the step into the chord and the step out of it are off the local tempo in
@@ -495,16 +503,20 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
             kind = "late" if push > 0 else "early"
             for s_index, _p in groups[i].notes:
                 timing[s_index] = (kind, push, "pushed")
-    # 3. a note played apart from the rest of its chord, the rest being together (not rolled)
+    # 3. a note played apart from the rest of its chord, the rest being together (not rolled); a
+    #    bass note played before the chord is a pianist's break between the hands, not an error
     for i, g in enumerate(groups):
         if len(g.notes) < 3:
             continue
         onsets = np.array([played[p].onset_s for _s, p in g.notes])
-        for k, (s_index, _p) in enumerate(g.notes):
+        lowest = min(played[p].pitch for _s, p in g.notes)
+        for k, (s_index, p_index) in enumerate(g.notes):
             others = np.delete(onsets, k)
             if s_index in timing or np.ptp(others) > CHORD_TOGETHER_S:
                 continue
             apart = float(onsets[k] - np.median(others))
+            if apart < 0 and played[p_index].pitch == lowest and BASS_BREAK_EARLY:
+                continue
             if abs(apart) > max(2.5 * float(base_tol[i]), CHORD_APART_S):
                 timing[s_index] = ("late" if apart > 0 else "early", apart, "apart")
     return timing
