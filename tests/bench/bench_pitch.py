@@ -35,18 +35,20 @@ Subsets (2 shared CPU cores): ``crepe`` (full) costs ~6 CPU-s per audio second o
 ``FULL_CREPE_CLIPS`` clean clips and the short real clip only; the noise and reverb conditions use the
 first ``CONDITION_CLIPS`` melodies. ``python -m tests.bench pitch`` runs everything in one process (well over
 an hour of wall time on the shared machine). The recorded run (all 60 melodies, clean + noise + reverb, for
-PESTO and pYIN; CREPE tiny on clean + real) split the work over four processes, then merged them:
+PESTO, CREPE tiny and pYIN; CREPE full on one clean clip and MDB) split the work over processes, then merged:
 
-    export PITCH_BENCH_CLEAN_CLIPS=60 PITCH_BENCH_CONDITION_CLIPS=60
-    PITCH_BENCH_TRACKERS=pesto PITCH_BENCH_NAME=pitch-pesto nice -n 5 python -m tests.bench pitch &
-    PITCH_BENCH_TRACKERS=crepe-tiny PITCH_BENCH_NAME=pitch-crepe-tiny PITCH_BENCH_STREAM=0 \
-        PITCH_BENCH_CONDITIONS=clean,real nice -n 5 python -m tests.bench pitch &
-    PITCH_BENCH_TRACKERS=pyin PITCH_BENCH_NAME=pitch-pyin PITCH_BENCH_STREAM=0 PITCH_BENCH_CONDITIONS=clean \
-        nice -n 5 python -m tests.bench pitch &
-    PITCH_BENCH_TRACKERS=pyin PITCH_BENCH_NAME=pitch-pyin-rest PITCH_BENCH_STREAM=0 \
-        PITCH_BENCH_CONDITIONS=noise,reverb,real nice -n 5 python -m tests.bench pitch &
+    export PITCH_BENCH_CLEAN_CLIPS=60 PITCH_BENCH_CONDITION_CLIPS=60 PITCH_BENCH_STREAM=0
+    run() { PITCH_BENCH_TRACKERS=$1 PITCH_BENCH_CONDITIONS=$2 PITCH_BENCH_NAME=$3 nice -n 5 python -m tests.bench pitch; }
+    run pesto clean,noise,reverb,real pitch-pesto &
+    run crepe-tiny clean,real pitch-crepe-tiny & run crepe-tiny noise pitch-crepe-tiny-noise &
+    run crepe-tiny reverb pitch-crepe-tiny-reverb &
+    run pyin clean pitch-pyin & run pyin noise pitch-pyin-noise & run pyin reverb pitch-pyin-reverb &
+    run pyin real pitch-pyin-real & PITCH_BENCH_FULL_CREPE_CLIPS=1 run crepe clean,real pitch-crepe &
+    PITCH_BENCH_STREAM=1 run "" "" pitch-stream &
     wait
-    python -c "from tests.bench.bench_pitch import merge; merge(['pitch-pesto', 'pitch-crepe-tiny', 'pitch-pyin', 'pitch-pyin-rest'])"
+    python -c "from tests.bench.bench_pitch import merge; merge(['pitch-pesto', 'pitch-crepe-tiny', \
+        'pitch-crepe-tiny-noise', 'pitch-crepe-tiny-reverb', 'pitch-pyin', 'pitch-pyin-noise', 'pitch-pyin-reverb', \
+        'pitch-pyin-real', 'pitch-crepe', 'pitch-stream'])"
 
 Results in ``bench-results/pitch.json`` (or ``pitch-NAME.json``) and the table printed at the end. RTF wall is
 meaningless when several runs share the 2 cores; compare RTF cpu, measured in the same run.
