@@ -65,6 +65,8 @@ TIMING_SPREAD_FACTOR = 2.5  # a timing error stands out this many times the play
 HELD_MIN_S = 0.6  # held durations are judged for notes at least this long (short ones vary with touch)
 CHORD_APART_S = 0.2  # a chord note this far from the rest of its chord...
 CHORD_TOGETHER_S = 0.06  # ...when the rest are played together (rolled chords are not errors)
+AUDIO_FRAGMENT_S = 0.1  # audio: a same-pitch note this short, starting within
+AUDIO_FRAGMENT_GAP_S = 0.03  # this of the end of the note before, is a piece of that note
 BREATH_RITARDANDO = 1.25  # a pause after steps this much slower than the local pace is a breath, not a hesitation
 BASS_BREAK_EARLY = True  # the lowest note of a chord played before the rest is a break between the hands, not "early"
 
@@ -287,6 +289,8 @@ def assess(
     else:
         score = wanted
     score_notes: tuple[Note, ...] = score.notes
+    if alignment is None:
+        performance = join_fragments(performance)
     played: tuple[PlayedNote, ...] = performance.notes
     if alignment is None:
         alignment = align(score_notes, played)
@@ -426,6 +430,23 @@ def assess(
         marks=marks_for(events), level=level, asked_bpm=bpm,
         played_bpm=60.0 / whole[1] if whole is not None else None,
     )
+
+
+def join_fragments(performance: Performance) -> Performance:
+    """Audio only: a very short note (under AUDIO_FRAGMENT_S) of the same pitch right after the
+    note before it is a piece of that note that the transcriber split off (its decay, or the
+    moment the next note takes over), not an extra note: joined to it. MIDI takes are unchanged."""
+    if not performance.is_audio or len(performance.notes) < 2:
+        return performance
+    out: list[PlayedNote] = []
+    for note in sorted(performance.notes, key=lambda n: (n.onset_s, n.pitch)):
+        before = out[-1] if out else None
+        if (before is not None and note.pitch == before.pitch and note.duration_s < AUDIO_FRAGMENT_S
+                and note.onset_s - before.offset_s < AUDIO_FRAGMENT_GAP_S):
+            out[-1] = replace(before, offset_s=max(before.offset_s, note.offset_s))
+            continue
+        out.append(note)
+    return performance if len(out) == len(performance.notes) else replace(performance, notes=tuple(out))
 
 
 def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolerances: Tolerances,
