@@ -136,6 +136,18 @@ def test_intonation_from_audio_cents():
     assert result.intonation is not None and result.intonation < 100
 
 
+def test_audio_fragment_of_a_note_is_not_an_extra_note():
+    """A transcriber's split (a 60 ms piece of the same pitch right after a note) is joined to
+    the note in an audio take; the same in a MIDI take is a key struck again: an extra note."""
+    score = scale_score(bars=2)
+    take = [replace(n, cents=0.0) for n in play(score)]
+    fragment = replace(take[4], onset_s=take[4].offset_s + 0.01, offset_s=take[4].offset_s + 0.07)
+    audio = assess(score, Performance(notes=tuple(sorted([*take, fragment], key=lambda n: n.onset_s))))
+    assert not audio.events_of("extra") and audio.notes_correct == len(score.notes)
+    midi = [replace(n, cents=None) for n in (*take, fragment)]
+    assert len(assess(score, Performance(notes=tuple(sorted(midi, key=lambda n: n.onset_s)))).events_of("extra")) == 1
+
+
 def test_beginner_is_more_lenient_than_advanced(k331):
     score, take = k331
     timing = ("early", "late", "short", "long")
