@@ -146,6 +146,12 @@ class BatchedNet:
     def eval(self):
         return self
 
+    def __getattr__(self, name: str):
+        # the ensemble's code reads the member's attributes (e.g. ``feature_mean``): those of the wrapped net
+        if name == "batcher":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.batcher.net, name)
+
 
 def install_model_batching(device: str = "cpu", *, max_rows: int = 64, max_wait_s: float = 0.004):
     """Put the style and emotion ensembles behind micro-batchers on ``device``; returns
