@@ -114,6 +114,12 @@ def test_indicator_follows_the_critique_to_the_host_and_back_to_local(qtbot, hos
         qtbot.waitUntil(lambda: panel.report is not None, timeout=60000)
         assert panel.report == critique(win.score).as_json()
         assert indicator.text() == f"Analysis: remote {url.removeprefix('http://')}"
+        panel.suggest_continuation()  # the panel's suggestions go to the host too
+        qtbot.waitUntil(lambda: bool(panel.suggestions), timeout=60000)
+        from tutor.suggest import continue_piece
+
+        here = continue_piece(win.score, bars=panel.continue_bars.value(), k=4)
+        assert [s.to_json() for s in panel.suggestions] == [s.to_json() for s in here]
         stop()
         panel.report = None
         panel.run_critique()
@@ -151,3 +157,32 @@ def test_a_recorded_take_is_transcribed_on_the_host(qtbot, host, tmp_path):
     stop()
     assert place.read_take(take).notes == here.notes and place.text == UNREACHABLE
     place.configure(device="cpu")
+
+
+def test_suggestions_come_from_the_host_and_fall_back_here(qtbot, host):
+    """Compose's suggestions (continue, fix) run on the host: the same proposals as here; with the host
+    gone, here."""
+    from tutor.scoreio import load_score
+    from tutor.suggest import continue_piece, correct_measures
+    from tutor.ui.settings import UNREACHABLE, analysis_place
+
+    url, stop = host
+    score = load_score(DEMO)
+    place = analysis_place()
+    place.configure(device="cpu", url=url, token=TOKEN)
+    try:
+        def shape(suggestions):
+            return [(s.kind, s.first_measure, s.last_measure, [(n.pitch, n.onset_ql, n.duration_ql) for n in s.notes])
+                    for s in suggestions]
+
+        here = continue_piece(score, bars=2, k=2)
+        remote = place.suggestions(score, {"continue": 2, "k": 2}, lambda: [])
+        assert place.text.startswith("Analysis: remote") and remote and shape(remote) == shape(here)
+        fix_here = correct_measures(score, first=3, last=3, k=2)
+        fix_remote = place.suggestions(score, {"fix": "3-3", "k": 2}, lambda: [])
+        assert shape(fix_remote) == shape(fix_here) and all(s.kind == "correction" for s in fix_remote)
+        stop()
+        fallback = place.suggestions(score, {"continue": 2, "k": 2}, lambda: continue_piece(score, bars=2, k=2))
+        assert shape(fallback) == shape(here) and place.text == UNREACHABLE
+    finally:
+        place.configure(device="cpu")

@@ -371,11 +371,12 @@ class ComposePanel(QWidget):
             return
         first, last = chosen
         self._ask(self.suggest_mod.correct_measures, dict(first=first, last=last, k=4),
-                  f"Rewriting measures {first}–{last}…")
+                  f"Rewriting measures {first}–{last}…", remote={"fix": f"{first}-{last}", "k": 4})
 
     def suggest_continuation(self) -> None:
         self._ask(self.suggest_mod.continue_piece, dict(bars=self.continue_bars.value(), k=4),
-                  f"Writing {self.continue_bars.value()} more bars…")
+                  f"Writing {self.continue_bars.value()} more bars…",
+                  remote={"continue": self.continue_bars.value(), "k": 4})
 
     def suggest_harmonization(self) -> None:
         if self.harmonize_mod is None:
@@ -387,15 +388,18 @@ class ComposePanel(QWidget):
             text = (f"Harmonising the melody of {score.parts[0].name or score.parts[0].id} (the first part); "
                     "accepting replaces the other parts…")
         self._ask(self.harmonize_mod.harmonize, dict(style=style, k=self.harmonize_candidates), text,
-                  job=_harmonize_job)
+                  job=_harmonize_job, remote={"harmonize": True, "style": style, "k": self.harmonize_candidates})
 
-    def _ask(self, function, kwargs: dict, text: str, *, job=None) -> None:
+    def _ask(self, function, kwargs: dict, text: str, *, job=None, remote: dict | None = None) -> None:
+        """Run ``function(score, **kwargs)`` in a worker; on the remote analysis host when one is set
+        (``remote``: the same request as ``tutor suggest``'s form fields), falling back to this computer."""
         if self.window.score is None:
             return
         self.suggest_status.setText(text)
         self._clear_alternatives()
         score = self.window.score
-        self.window.track_job(run_job(job or _suggest_job, function, score, kwargs, on_result=self.show_suggestions,
+        self.window.track_job(run_job(job or _suggest_job, function, score, kwargs, remote,
+                                      on_result=self.show_suggestions,
                                       on_error=lambda e: self._suggest_failed(e), name="suggest"), "Suggestions")
 
     def _suggest_failed(self, error) -> None:
@@ -735,12 +739,12 @@ class SimilarPiecesBox(QGroupBox):
                               "Opening")
 
 
-def _harmonize_job(task, function, score: Score, kwargs: dict) -> list:
+def _harmonize_job(task, function, score: Score, kwargs: dict, remote: dict | None = None) -> list:
     def progress(fraction: float, text: str) -> None:
         task.check()  # the user cancelled (the status bar's Cancel): ends the work between chunks
         task.progress(fraction, text)
 
-    return function(score, progress=progress, **kwargs)
+    return _on_host_or_here(score, remote, lambda: function(score, progress=progress, **kwargs))
 
 
 def _generate_job(task, generate_mod, brief):
@@ -832,9 +836,18 @@ def _critique_job(task, critique_mod, score: Score) -> dict:
     return analysis_place().critique_json(score, local=lambda: critique_mod.critique(score).as_json())
 
 
-def _suggest_job(task, function, score: Score, kwargs: dict) -> list:
+def _suggest_job(task, function, score: Score, kwargs: dict, remote: dict | None = None) -> list:
     task.progress(0.1, "Asking the model…")
-    return function(score, **kwargs)
+    return _on_host_or_here(score, remote, lambda: function(score, **kwargs))
+
+
+def _on_host_or_here(score: Score, remote: dict | None, local) -> list:
+    """Suggestions from the remote analysis host when one is set (issue 10), else ``local()``."""
+    if remote is None:
+        return local()
+    from tutor.ui.settings import analysis_place
+
+    return analysis_place().suggestions(score, remote, local)
 
 
 def transposed(score: Score, note_id: str, semitones: int) -> Score:

@@ -130,6 +130,23 @@ class AnalysisPlace(QObject):
             piece.write_bytes(musicxml_bytes(score))
             return self.ask("critique", {"file": piece}, None, local)
 
+    def suggestions(self, score, fields: dict, local) -> list:
+        """``tutor suggest`` for ``score`` with the service's form ``fields`` (``continue``, ``fix``,
+        ``harmonize``, ``k``, ``style``...): the host's suggestions rebuilt against ``score`` (its note ids),
+        or ``local()`` when there is no host or it cannot answer."""
+        if self.client is None:
+            return local()
+        from tutor.remote_cli import suggestion_from_json
+        from tutor.scoreio import musicxml_bytes
+
+        with tempfile.TemporaryDirectory(prefix="tutor-app-") as folder:
+            piece = Path(folder) / "piece.musicxml"
+            piece.write_bytes(musicxml_bytes(score))
+            answer = self.ask("suggest", {"file": piece}, fields, local)
+        if isinstance(answer, list):  # local()'s: the host did not answer
+            return answer
+        return [suggestion_from_json(score, doc) for doc in answer["suggestions"]]
+
     def read_take(self, path):
         """The ``Performance`` of a take file: a recording is transcribed on the host (the model's work),
         else here on the chosen device; a MIDI file is read here."""
