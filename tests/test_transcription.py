@@ -109,6 +109,19 @@ def test_vibrato_is_one_note_and_repeated_notes_are_separate(tmp_path):
 
 
 @needs_fluidsynth
+def test_sung_repeated_notes_split_and_vibrato_onset_does_not(tmp_path):
+    # voice oohs with vibrato setting in 150 ms into each note: a G3 sung twice (the release fills the 40 ms
+    # break, so only the level, the flux and the tracker's confidence mark it), then B3 and a long D4, whose
+    # vibrato onset (the level swelling and fading with the pitch) once split it into two notes
+    notes = rearticulate([(55, 0.3, 1.1), (55, 1.1, 1.9), (59, 1.9, 2.7), (62, 2.7, 4.4)])
+    wav = _render(tmp_path, "sung", notes, program=53, vibrato=(5.5, 45.0))
+    result = transcribe_file(wav, device="cpu")
+    found = [(n.pitch, n.onset_s, n.offset_s) for n in result.notes]
+    assert [n.pitch for n in result.notes] == [55, 55, 59, 62], found
+    assert _onset_f1(notes, result.notes) >= 0.99, found
+
+
+@needs_fluidsynth
 def test_scoop_takes_the_pitch_where_it_settles(tmp_path):
     import mido
 

@@ -9,8 +9,11 @@ Segmentation is a Viterbi pass over a small note HMM (one state per semitone plu
 * a frame an octave off the current note costs little on that note (trackers' octave slips);
 * unvoiced frames (tracker confidence, silence gate) favour silence: breaths and noise make no notes;
   so do frames 15 dB under the loudest frame of the last second (release and reverb tails);
-* change penalties drop where the level and the spectral flux show an attack, and a note is split at
-  such an attack even when the pitch stays (repeated notes of the same pitch);
+* change penalties drop where the level and the spectral flux show an attack, and a note is split
+  where the pitch stays (repeated notes of the same pitch) at a dip in the level that comes with an
+  attack (level rise or flux) or with a dip in the tracker's confidence (the gap between the notes):
+  a dip alone is a vibrato's or a bow's swell, so a note whose vibrato sets in stays one note; the
+  cut goes to the flux burst of the new stroke when a fading release puts the level's low point later;
 * glide segments shorter than ``MIN_NOTE_S`` are merged into the note they lead to, isolated ones are
   dropped; short gliding segments joined to a note without an attack (scoops, falls) join that note;
   the pitch of a note is the trimmed mean over its stable part (frames within a semitone of the note,
@@ -49,6 +52,14 @@ REARTICULATION_DB = 2.5  # a dip this deep (fall and recovery) inside a held pit
 VIBRATO_PERIOD_S = (0.13, 0.23)  # dips recurring this often are a vibrato's level modulation...
 VIBRATO_DIP_FACTOR = 2.2  # ...and only a dip off their beat or this much deeper is a re-articulation
 ATTACK_WINDOW_S = 0.05
+CUT_ATTACK = 0.3  # a dip splits a held pitch only with an attack this strong at or after it
+CUT_ATTACK_BEFORE = 2  # frames
+CONF_DIP_RATIO = 0.5  # ...or with the tracker's confidence this far under its local median (a gap)
+CONF_DIP_REACH = 3  # frames
+CONF_CONTEXT_S = 0.2
+GAP_REARTICULATION_DB = 2.0  # the dip needed when both an attack and a confidence gap come with it
+CUT_BACK_FRAMES = 4  # a cut moves back to a spectral-flux burst this close before the dip's bottom...
+CUT_FLUX = 1.2  # ...of this strength (x the clip's 95th percentile): the new note's bow or tongue stroke
 LEVEL_LEAD_FRAMES = 0
 ATTACK_SNAP_S = 0.08  # a note start moves to an attack this close; splits need attacks further in
 MIN_CONFIDENCE = 0.25
@@ -141,10 +152,10 @@ def notes_from_track(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[Pl
     midi[voiced] = 69.0 + 12.0 * np.log2(f0.f0_hz[voiced] / 440.0)
     voiced &= (midi >= LOW_MIDI - 0.5) & (midi <= HIGH_MIDI + 0.5)
     voiced &= ~_tail(f0.level_db)
-    attack, rearticulation = _attack_strength(f0.level_db, audio16, n)
+    attack, rearticulation, flux = _attack_strength(f0.level_db, audio16, n)
     path = _viterbi(midi, voiced, f0.confidence, attack)
     segments = _segments(path)
-    segments = _split_at_attacks(segments, attack, rearticulation, f0.level_db)
+    segments = _split_at_attacks(segments, attack, rearticulation, f0.level_db, _confidence_dips(f0.confidence), flux)
     segments = _absorb_glides(segments, midi, attack)
     notes = []
     hop = f0.hop_s
@@ -167,7 +178,7 @@ def _tail(level_db: np.ndarray) -> np.ndarray:
     return level_db < peak - TAIL_DB
 
 
-def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """At peaks (0 elsewhere): ``attack`` 0..1 from a level rise or spectral flux (it lowers the cost of
     a note change and times note starts) and ``rearticulation``, the depth in dB of a dip in the level (a
     fall and a recovery) (it splits a held pitch into repeated notes; flux alone would split at the loop
@@ -180,6 +191,7 @@ def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int) -
     gate = (level > -55) & (after >= earlier - 3.0)  # a note-off's click is no attack
     rise = (after - before) / 6.0 * gate  # a 6 dB rise scores 1
     score = rise
+    flux = np.zeros(n)
     if audio16 is not None and len(audio16) > 2048:
         import librosa
 
@@ -194,7 +206,7 @@ def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int) -
     fell = np.array([level[max(0, i - reach):i + 1].max() for i in range(n)]) - level
     recovered = np.array([level[i:i + reach + 1].max() for i in range(n)]) - level
     valley_db = np.minimum(fell, recovered) * (level > -60)
-    return _peaks(score, reach), _peaks(valley_db, reach, cap=None, floor=1.0)
+    return _peaks(score, reach), _peaks(valley_db, reach, cap=None, floor=1.0), flux
 
 
 def _peaks(score: np.ndarray, reach: int, *, cap: float | None = 1.0, floor: float = 0.25) -> np.ndarray:
@@ -270,7 +282,7 @@ def _segments(path: np.ndarray) -> list[list[int]]:
     return segments
 
 
-def _split_at_attacks(segments, attack, rearticulation, level_db):
+def _split_at_attacks(segments, attack, rearticulation, level_db, confidence_dip, flux):
     """Split a note at an attack well inside it (a repeated note of the same pitch); move each note's
     start to the attack near it (a slow attack shows the new pitch late; the note starts at the attack)."""
     minimum = round(MIN_NOTE_S / HOP_S)
@@ -283,13 +295,22 @@ def _split_at_attacks(segments, attack, rearticulation, level_db):
         dips = np.flatnonzero(rearticulation[start:end] > 0) + start
         cuts = []
         for t in range(start + near, end - minimum):
-            if rearticulation[t] < REARTICULATION_DB:
+            if rearticulation[t] <= 0:
                 continue
+            attacked = attack[max(t - CUT_ATTACK_BEFORE, 0):t + near + 1].max(initial=0.0) >= CUT_ATTACK
+            gap = confidence_dip[max(t - CONF_DIP_REACH, 0):t + CONF_DIP_REACH + 1].min(initial=1.0) <= CONF_DIP_RATIO
+            if rearticulation[t] < (GAP_REARTICULATION_DB if attacked and gap else REARTICULATION_DB):
+                continue
+            if not (attacked or gap):
+                continue  # a dip with no attack after it and no gap: a swell or a vibrato, not a new note
             earlier = dips[dips < t]
             on_beat = len(earlier) and VIBRATO_PERIOD_S[0] <= (t - earlier[-1]) * HOP_S <= VIBRATO_PERIOD_S[1]
             if vibrato_db and on_beat and rearticulation[t] < VIBRATO_DIP_FACTOR * vibrato_db:
                 continue  # in step with the vibrato and no deeper than its dips: the vibrato itself
-            cuts.append(t)
+            # a release still fading hides the new note's start: its flux burst comes before the level's low point
+            lo = max(t - CUT_BACK_FRAMES, start + near)
+            burst = np.flatnonzero(flux[lo:t] >= CUT_FLUX)
+            cuts.append(lo + int(burst[0]) if len(burst) else t)
         previous = start
         for cut in cuts:
             if cut - previous > near:
@@ -319,6 +340,15 @@ def _split_at_attacks(segments, attack, rearticulation, level_db):
                 out[i - 1][2] = begin
             segment[1] = begin
     return [s for s in out if s[2] > s[1]]
+
+
+def _confidence_dips(confidence: np.ndarray) -> np.ndarray:
+    """Each frame's tracker confidence over the median confidence of the CONF_CONTEXT_S around it: a
+    repeated note's gap shows as a dip in confidence even where a release tail fills the level."""
+    from scipy.ndimage import median_filter
+
+    context = median_filter(confidence, size=2 * round(CONF_CONTEXT_S / HOP_S) + 1, mode="nearest")
+    return confidence / np.maximum(context, 1e-3)
 
 
 def _periodic_dip_db(dips_db: np.ndarray) -> float:
