@@ -372,6 +372,18 @@ def test_critique_lists_findings_grouped_by_measure(qtbot, window):
     tree = window.compose_panel.findings
     measures = {int(f.get("measure") or 0) for f in report["findings"]}
     assert tree.topLevelItemCount() == len(measures)
+    from PySide6.QtWidgets import QLabel
+
+    def caveat_shown() -> bool:
+        return window.compose_panel.findChild(QLabel, "emotion_caveat") is not None
+
+    assert caveat_shown()  # a single melody line: the piano-trained emotion model is a rough guess
+    window.open_file("corpus:bach/bwv66.6")
+    qtbot.waitUntil(lambda: len(window.score.parts) == 4, timeout=30000)
+    window.compose_panel.report = None
+    window.compose_panel.run_critique()
+    qtbot.waitUntil(lambda: window.compose_panel.report is not None, timeout=60000)
+    qtbot.waitUntil(lambda: not caveat_shown(), timeout=5000)  # four voices: no caveat
 
 
 @pytest.mark.skipif(not _has("suggest"), reason="tutor.suggest not installed")

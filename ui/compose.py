@@ -338,6 +338,13 @@ class ComposePanel(QWidget):
                 self.character_grid.addWidget(QLabel(shown), row, 0)
                 self.character_grid.addWidget(bar, row, 1)
                 row += 1
+            if title == "Emotion" and self.window.score is not None and _single_line(self.window.score):
+                caveat = QLabel("<small>The emotion model learned from piano pieces: for a single melody line "
+                                "it is a rough guess.</small>")
+                caveat.setWordWrap(True)
+                caveat.setObjectName("emotion_caveat")
+                self.character_grid.addWidget(caveat, row, 0, 1, 2)
+                row += 1
 
     def _finding_clicked(self, item: QTreeWidgetItem) -> None:
         data = item.data(0, Qt.UserRole)
@@ -825,6 +832,16 @@ def overlay_view(original: Score, new: Score, suggestion) -> tuple[Score, str, d
                         or (suggestion.kind != "harmonization" and first <= number <= last)):
                     colors[note_id] = SUGGESTION_COLOR
     return shown, ET.tostring(root, encoding="unicode"), colors
+
+
+def _single_line(score: Score) -> bool:
+    """Whether no two notes of ``score`` sound at once (a melody, not piano music)."""
+    end_ql = float("-inf")
+    for note in sorted(score.notes, key=lambda n: n.onset_ql):
+        if note.onset_ql < end_ql - 1e-6:
+            return False
+        end_ql = max(end_ql, note.onset_ql + note.duration_ql)
+    return True
 
 
 def _critique_job(task, critique_mod, score: Score) -> dict:
