@@ -8,13 +8,11 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 os.environ["TUTOR_NO_DIALOGS"] = "1"
 
-import socket
-import threading
-import time
 
 import pytest
 
 from tests.conftest import REPO
+from tests.service_host import app_in_thread
 
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
@@ -25,33 +23,13 @@ TOKEN = "app-test-token-0123456789"
 DEMO = REPO / "assets" / "demo" / "twinkle.musicxml"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def host():
     """A `tutor serve` app on loopback; yields its URL and a function that stops it."""
     from tutor.service import ServiceConfig, create_app
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(ServiceConfig(token=TOKEN, device="cpu")), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started
-
-    def stop():
-        server.should_exit = True
-        thread.join(10)
-
-    yield f"http://127.0.0.1:{port}", stop
-    stop()
+    with app_in_thread(create_app(ServiceConfig(token=TOKEN, device="cpu"))) as (url, stop):
+        yield url, stop
 
 
 @pytest.fixture

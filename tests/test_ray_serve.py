@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import socket
 import sys
 
 import pytest
 
 from tests.conftest import REPO, shared
+from tests.service_host import free_port
 from tutor.cli import main
 
 ray = pytest.importorskip("ray")
@@ -34,9 +34,7 @@ def test_ray_serve_deployment_answers_like_tutor_serve(capsys):
     from ray import serve
 
     score = shared("vienna4x22", "musicxml", "Schubert_D783_no15.musicxml")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})

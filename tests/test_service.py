@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, shared
+from tests.service_host import app_in_thread, free_port, wait_until_healthy
 from tutor.cli import main
 
 httpx = pytest.importorskip("httpx")
@@ -26,28 +27,13 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MELODY = "corpus:ryansMammoth/BottleOfBrandyJig.abc"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     from tutor.service import ServiceConfig, create_app
 
     app = create_app(ServiceConfig(token=TOKEN, device="cpu", workers=1, queue_size=2, max_upload_mb=1.0))
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert srv.started
-    yield f"http://127.0.0.1:{port}", app
-    srv.should_exit = True
-    thread.join(10)
+    with app_in_thread(app) as (url, _stop):
+        yield url, app
 
 
 def cli_json(capsys, argv: list[str]) -> dict:
@@ -171,13 +157,7 @@ def test_tutor_serve_token_and_fallback_when_the_host_dies(tmp_path, capsys):
                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_until_healthy(url, timeout_s=60)
         token_file = tmp_path / "service-token"
         token = token_file.read_text().strip()
         assert token_file.stat().st_mode & 0o777 == 0o600 and len(token) >= 32

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,28 +31,20 @@ from pathlib import Path
 
 from tests.bench._results import save
 from tests.conftest import REPO, SHARED_DATA
+from tests.service_host import free_port, wait_until_healthy
 
 CONCURRENCY = (1, 4, 16)
 
 
 def _server(device: str, data_dir: Path, *, workers: int = 1, batching: str = "auto"):
     """``tutor serve`` in its own process (1 worker, queue 32), as a teacher would start it."""
-    import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "TUTOR_DATA_DIR": str(data_dir)}
     process = subprocess.Popen([sys.executable, "-m", "tutor", "serve", "--port", str(port), "--device", device,
                                 "--queue", "32", "--workers", str(workers), "--batching", batching], env=env, stderr=subprocess.DEVNULL, cwd=REPO)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    wait_until_healthy(url, timeout_s=120)
     return process, url, (data_dir / "service-token").read_text().strip()
 
 
