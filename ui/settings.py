@@ -121,31 +121,29 @@ class AnalysisPlace(QObject):
 
     def critique_json(self, score, local) -> dict:
         """``tutor critique --json`` of ``score`` (the piece as it is now, edits included)."""
-        if self.client is None:
-            return local()
-        from tutor.scoreio import musicxml_bytes
-
-        with tempfile.TemporaryDirectory(prefix="tutor-app-") as folder:
-            piece = Path(folder) / "piece.musicxml"
-            piece.write_bytes(musicxml_bytes(score))
-            return self.ask("critique", {"file": piece}, None, local)
+        return self.ask_about(score, "critique", None, local)
 
     def suggestions(self, score, fields: dict, local) -> list:
         """``tutor suggest`` for ``score`` with the service's form ``fields`` (``continue``, ``fix``,
         ``harmonize``, ``k``, ``style``...): the host's suggestions rebuilt against ``score`` (its note ids),
         or ``local()`` when there is no host or it cannot answer."""
+        answer = self.ask_about(score, "suggest", fields, local)
+        if isinstance(answer, list):  # local()'s: no host, or it did not answer
+            return answer
+        from tutor.remote_cli import suggestion_from_json
+
+        return [suggestion_from_json(score, doc) for doc in answer["suggestions"]]
+
+    def ask_about(self, score, endpoint: str, fields: dict | None, local):
+        """``ask`` with ``score`` uploaded as MusicXML (the piece as it is now, edits included)."""
         if self.client is None:
             return local()
-        from tutor.remote_cli import suggestion_from_json
         from tutor.scoreio import musicxml_bytes
 
         with tempfile.TemporaryDirectory(prefix="tutor-app-") as folder:
             piece = Path(folder) / "piece.musicxml"
             piece.write_bytes(musicxml_bytes(score))
-            answer = self.ask("suggest", {"file": piece}, fields, local)
-        if isinstance(answer, list):  # local()'s: the host did not answer
-            return answer
-        return [suggestion_from_json(score, doc) for doc in answer["suggestions"]]
+            return self.ask(endpoint, {"file": piece}, fields, local)
 
     def read_take(self, path):
         """The ``Performance`` of a take file: a recording is transcribed on the host (the model's work),
