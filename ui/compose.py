@@ -747,19 +747,12 @@ class SimilarPiecesBox(QGroupBox):
 
 
 def _harmonize_job(task, function, score: Score, kwargs: dict, remote: dict | None = None) -> list:
-    def progress(fraction: float, text: str) -> None:
-        task.check()  # the user cancelled (the status bar's Cancel): ends the work between chunks
-        task.progress(fraction, text)
-
-    return _on_host_or_here(score, remote, lambda: function(score, progress=progress, **kwargs))
+    # the status bar's Cancel ends the work between chunks
+    return _on_host_or_here(score, remote, lambda: function(score, progress=task.check_and_progress, **kwargs))
 
 
 def _generate_job(task, generate_mod, brief):
-    def progress(fraction: float, text: str) -> None:
-        task.check()  # the user cancelled: ends the generation between steps
-        task.progress(fraction, text)
-
-    return generate_mod.generate(brief, progress=progress)
+    return generate_mod.generate(brief, progress=task.check_and_progress)  # Cancel ends it between steps
 
 
 def _similar_job(task, similar_mod, score) -> list:

@@ -42,6 +42,12 @@ class Task:
     def progress(self, fraction: float, text: str = "") -> None:
         self._job.progressed.emit(float(fraction), str(text))
 
+    def check_and_progress(self, fraction: float, text: str = "") -> None:
+        """A ``progress(fraction, text)`` callback for long core work: it also ends the work there
+        (``Cancelled``) when the user has cancelled, between the work's steps."""
+        self.check()
+        self.progress(fraction, text)
+
 
 class Job(QObject):
     """Signals of one background job (emitted from the pool thread, delivered queued)."""
