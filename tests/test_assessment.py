@@ -193,3 +193,39 @@ def test_cli_missing_performance_exit_2(tmp_path, capsys):
     code = main(["assess", "--score", str(shared(*K331)), str(tmp_path / "nothing.mid")])
     assert code == 2
     assert "nothing.mid" in capsys.readouterr().err
+
+
+def _untouched_take(*relative):
+    """Score (the notes the ground truth matches) and the pianist's untouched take of a .match file."""
+    from tests.bench.bench_assessment import clean_take, in_order, load, pedal_events, tutor_score
+
+    path = shared(*relative)
+    pt_score, sna, pna, gt = load(path)
+    gt, _dropped = in_order(gt, sna, pna)
+    matched = {a["score_id"] for a in gt if a["label"] == "match"}
+    score = tutor_score(pt_score, sna[np.isin(sna["id"], list(matched))])
+    return score, clean_take(score, pna, gt, pedal_events(path))
+
+
+def test_long_notes_stretched_within_the_players_rubato_are_not_hesitations():
+    """Kreisleriana no. 2 (nASAP, a real pianist): half notes this player lengthens at phrase ends
+    by no more than the player's rubato stretches steps around them (into beat 3 of bars 5, 24, 63
+    and 82, ...) are not hesitations; a 1 s pause put into the same take where the pulse is
+    steady still is one."""
+    score, take = _untouched_take("nasap-dev", "Schumann", "Kreisleriana", "2", "ParkJH05.match")
+    clean = assess(score, take)
+    hesitations = {e.score_position for e in clean.events_of("late") if "hesitation" in e.message}
+    assert not hesitations & {11.0, 35.0, 89.0, 198.0, 252.0}, sorted(hesitations)
+    at = 416.5
+    start = min(e.time for e in clean.events if e.score_position == at and e.time is not None) - 0.01
+    paused = [replace(n, onset_s=n.onset_s + 1.0, offset_s=n.offset_s + 1.0) if n.onset_s >= start else n for n in take.notes]
+    result = assess(score, replace(take, notes=tuple(paused)))
+    assert any(e.score_position == at and "hesitation" in e.message for e in result.events_of("late"))
+
+
+def test_note_after_its_ornament_is_not_apart_from_its_chord():
+    """Bach WTC I fugue in C (nASAP): a main note sounded after the short upper note of its written-out
+    ornament (bars 13 and 19) is not 'late against the rest of the chord'."""
+    score, take = _untouched_take("nasap-dev", "Bach", "Fugue", "bwv_846", "Shi05M.match")
+    apart = {e.score_position for e in assess(score, take).events if "against the rest of the chord" in e.message}
+    assert not apart & {51.0, 73.0}, sorted(apart)

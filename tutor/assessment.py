@@ -13,8 +13,11 @@ Timing is judged against the tempo the student is playing at that moment, estima
 neighbouring notes on both sides: rubato and gradual tempo changes are not errors; a note that comes
 off the pulse of the notes before *and* after it is early or late; a pause before a note after which
 the pulse goes on is a hesitation (reported as ``late``), unless the player slowed down into it (a
-breath at a phrase ending); a bass note played before its chord is a break between the hands, not
-``early``. Both rules were chosen on held-out nASAP/Vienna takes (not the benchmark's). Tolerances scale with the tempo (a
+breath at a phrase ending) or the step is stretched no more than this player's rubato stretches the
+steps around it (TIMING_SPREAD_FACTOR times their spread, on a ratio scale); a bass note played
+before its chord is a break between the hands, and a note sounded after the grace or short ornament
+note written with it is the ornament, neither is ``early``/``late``. These rules were checked on
+held-out nASAP/Vienna takes (not the benchmark's). Tolerances scale with the tempo (a
 fraction of a beat, within a floor and a ceiling in ms) and with the level preset.
 """
 
@@ -68,6 +71,7 @@ CHORD_TOGETHER_S = 0.06  # ...when the rest are played together (rolled chords a
 AUDIO_FRAGMENT_S = 0.1  # audio: a same-pitch note this short, starting within
 AUDIO_FRAGMENT_GAP_S = 0.03  # this of the end of the note before, is a piece of that note
 BREATH_RITARDANDO = 1.25  # a pause after steps this much slower than the local pace is a breath, not a hesitation
+ORNAMENT_QL = 0.125  # a note this short (a 32nd) or a grace note (0) sounding with a chord is an ornament
 BASS_BREAK_EARLY = True  # the lowest note of a chord played before the rest is a break between the hands, not "early"
 
 LEVELS = {
@@ -454,7 +458,8 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
     """score index -> (early|late, deviation_s, pushed|hesitation|apart) for notes off the pulse.
 
     1. Hesitations: a gap before a chord longer than the local tempo explains by more than the
-       hesitation threshold. They (and restarts) split the take into segments of steady playing.
+       hesitation threshold, and than the player's own rubato stretches steps there. They (and
+       restarts) split the take into segments of steady playing.
     2. Pushed chords: inside a segment, the step into a chord and the step out of it are off the
        local tempo (the trend of the neighbouring steps: ritardando and accelerando are not errors)
        in opposite directions, by more than the level's tolerance and more than
@@ -497,7 +502,10 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
                     before = before[~np.isnan(before)]
                     # a breath, not a hesitation: the player slowed down into the pause (a phrase ending)
                     breath = before.size > 0 and float(np.median(before)) > BREATH_RITARDANDO * float(np.median(around))
-                    for s_index, _p in groups[i].notes if not breath else ():
+                    # nor a step stretched no more than the player's own rubato stretches steps there
+                    # (a long note lengthened at a phrase end by a player whose steps vary as much)
+                    expressive = _stretch_within_rubato(around, t[i] - t[i - 1], q[i] - q[i - 1])
+                    for s_index, _p in groups[i].notes if not (breath or expressive) else ():
                         timing[s_index] = ("late", float(excess), "hesitation")
         segment[i] = current
     # 2. pushed chords: the step into the chord and the step out of it are off the local tempo in
@@ -526,14 +534,20 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
                 timing[s_index] = (kind, push, "pushed")
     # 3. a note played apart from the rest of its chord, the rest being together (not rolled); a
     #    bass note played before the chord is a pianist's break between the hands, not an error
+    #    (nor is a note that an ornament written with it delays: a grace note or a short
+    #    ornament note a step or less away, played first on the beat)
     for i, g in enumerate(groups):
         if len(g.notes) < 3:
             continue
         onsets = np.array([played[p].onset_s for _s, p in g.notes])
         lowest = min(played[p].pitch for _s, p in g.notes)
+        ornaments = [score.notes[s].pitch for s, _p in g.notes if score.notes[s].duration_ql <= ORNAMENT_QL]
         for k, (s_index, p_index) in enumerate(g.notes):
             others = np.delete(onsets, k)
             if s_index in timing or np.ptp(others) > CHORD_TOGETHER_S:
+                continue
+            pitch = score.notes[s_index].pitch
+            if score.notes[s_index].duration_ql > ORNAMENT_QL and any(abs(pitch - o) <= 2 for o in ornaments):
                 continue
             apart = float(onsets[k] - np.median(others))
             if apart < 0 and played[p_index].pitch == lowest and BASS_BREAK_EARLY:
@@ -541,6 +555,18 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
             if abs(apart) > max(2.5 * float(base_tol[i]), CHORD_APART_S):
                 timing[s_index] = ("late" if apart > 0 else "early", apart, "apart")
     return timing
+
+
+def _stretch_within_rubato(around: np.ndarray, step_s: float, step_ql: float) -> bool:
+    """Whether a step of ``step_s`` seconds over ``step_ql`` quarters is longer than the pace of the
+    neighbouring steps (seconds per quarter, ``around``) by no more than TIMING_SPREAD_FACTOR times
+    the player's usual step-to-step variation there (robust spread of the log ratios): the same
+    standard as for a pushed note, on a ratio scale, since rubato stretches a step in proportion."""
+    pace = float(np.median(around))
+    if pace <= 0 or step_s <= 0 or step_ql <= 0:
+        return False
+    spread = 1.4826 * float(np.median(np.abs(np.log(np.clip(around, 1e-3 * pace, None) / pace))))
+    return float(np.log(step_s / (step_ql * pace))) <= TIMING_SPREAD_FACTOR * spread
 
 
 def _local_rate(q: np.ndarray, rates: np.ndarray, at: float) -> float:
