@@ -14,6 +14,10 @@ Segmentation is a Viterbi pass over a small note HMM (one state per semitone plu
   attack (level rise or flux) or with a dip in the tracker's confidence (the gap between the notes):
   a dip alone is a vibrato's or a bow's swell, so a note whose vibrato sets in stays one note; the
   cut goes to the flux burst of the new stroke when a fading release puts the level's low point later;
+* a note start moves back to the spectral-flux burst of its attack when the pitch showed late (the
+  tracker's analysis window still heard the previous note), and the pitch track's first frames of such an
+  attacked note, up to ``WINDOW_LAG_S``, take the note's pitch where the tracker still gave the previous
+  note's (``notes_and_f0``): singing's glides, which have no such attack or settle later, keep their f0;
 * glide segments shorter than ``MIN_NOTE_S`` are merged into the note they lead to, isolated ones are
   dropped; short gliding segments joined to a note without an attack (scoops, falls) join that note;
   the pitch of a note is the trimmed mean over its stable part (frames within a semitone of the note,
@@ -26,7 +30,7 @@ whose ``performance`` is a ``tutor.music.Performance`` with cents, confidence an
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +72,10 @@ GLIDE_SEMITONES = 0.4
 TAIL_DB = 15.0  # frames this far below the loudest frame around them are a release/reverb tail
 TAIL_BACK_S = 1.0
 TAIL_AHEAD_S = 0.3  # notes whose mean confidence is lower are dropped
+ONSET_FLUX = 0.5  # a flux burst this strong (x the clip's 95th percentile) marks a note's attack...
+ONSET_BACK_S = 0.05  # ...up to this long before the start the pitch path gave (never later)
+FLUX_LAG_FRAMES = 1  # librosa's flux at frame i compares frames i-2 and i: the change sits one frame earlier
+WINDOW_LAG_S = 0.06  # a tracker's centred window hears the previous note this far into an attacked one
 
 
 @dataclass(frozen=True)
@@ -134,7 +142,7 @@ def transcribe(audio: np.ndarray, sample_rate: int, *, tracker: str | None = Non
     chosen = get_tracker(tracker, device=device)
     audio16 = to_model_rate(audio, sample_rate)
     f0 = chosen.track(audio16, MODEL_SAMPLE_RATE)
-    notes = notes_from_track(f0, audio16)
+    notes, f0 = notes_and_f0(f0, audio16)
     performance = Performance(notes=notes, pitch_track=f0.to_pitch_track())
     return Transcription(performance=performance, tracker=chosen.name, sample_rate=int(sample_rate), f0=f0)
 
@@ -144,9 +152,19 @@ def transcribe(audio: np.ndarray, sample_rate: int, *, tracker: str | None = Non
 # ---------------------------------------------------------------------------------------------
 def notes_from_track(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[PlayedNote, ...]:
     """Segment a pitch track into notes (``audio16``: the same clip at 16 kHz, for attacks)."""
+    return _notes_and_flux(f0, audio16)[0]
+
+
+def notes_and_f0(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[tuple[PlayedNote, ...], F0Track]:
+    """The notes of a pitch track, and the track with each attacked note's first frames on its pitch."""
+    notes, flux = _notes_and_flux(f0, audio16)
+    return notes, f0_from_attacks(f0, notes, flux)
+
+
+def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None) -> tuple[tuple[PlayedNote, ...], np.ndarray]:
     n = len(f0)
     if n == 0 or not f0.voiced.any():
-        return ()
+        return (), np.zeros(n)
     midi = np.full(n, np.nan)
     voiced = f0.voiced & (f0.f0_hz > 0)
     midi[voiced] = 69.0 + 12.0 * np.log2(f0.f0_hz[voiced] / 440.0)
@@ -157,6 +175,7 @@ def notes_from_track(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[Pl
     segments = _segments(path)
     segments = _split_at_attacks(segments, attack, rearticulation, f0.level_db, _confidence_dips(f0.confidence), flux)
     segments = _absorb_glides(segments, midi, attack)
+    segments = _starts_at_flux(segments, flux)
     notes = []
     hop = f0.hop_s
     threshold = VOICING_THRESHOLD.get(f0.tracker, 0.5)
@@ -164,7 +183,58 @@ def notes_from_track(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[Pl
         note = _make_note(state, start, end, midi, voiced, f0.confidence, hop, threshold)
         if note is not None:
             notes.append(note)
-    return tuple(notes)
+    return tuple(notes), flux
+
+
+def _starts_at_flux(segments, flux):
+    """Move the start of a note that follows another of a different pitch back to the flux burst of its
+    attack (up to ONSET_BACK_S earlier): the new attack is quieter than the old note's sound for a few
+    tens of ms, so the pitch path changes late while the spectrum already changes at the attack."""
+    if not flux.any():
+        return segments
+    back = round(ONSET_BACK_S / HOP_S)
+    minimum = round(MIN_NOTE_S / HOP_S)
+    for i, segment in enumerate(segments):
+        start = segment[1]
+        if i == 0 or segments[i - 1][2] < start - 3 or segments[i - 1][0] == segment[0]:
+            continue  # after a rest, or a repeated pitch (already cut at its stroke): no lagging pitch
+        lo = max(0, start - back, segments[i - 1][1] + minimum)
+        window = flux[lo:start + 3]  # the burst, at most two frames after the start
+        if window.size == 0 or window.max() < ONSET_FLUX:
+            continue
+        begin = lo + int(np.argmax(window)) - FLUX_LAG_FRAMES
+        if lo <= begin < start:
+            segments[i - 1][2] = min(segments[i - 1][2], begin)
+            segment[1] = begin
+    return segments
+
+
+def f0_from_attacks(f0: F0Track, notes, flux: np.ndarray) -> F0Track:
+    """The pitch track with the first frames of each attacked note that follows another note on the
+    note's pitch where the tracker still reports the previous note (or a pitch between the two) and
+    settles on the new one within WINDOW_LAG_S: a centred analysis window lags a quiet attack by up to
+    half its length. A note without a flux burst at its start (a sung legato change) or whose pitch
+    arrives later (a glide) keeps the tracker's f0, which is then what sounds."""
+    if not len(notes) or not flux.any():
+        return f0
+    hz = f0.f0_hz.copy()
+    midi = 69.0 + 12.0 * np.log2(np.maximum(hz, 1e-6) / 440.0)
+    reach = round(WINDOW_LAG_S / HOP_S)
+    for before, note in zip(notes, notes[1:], strict=False):
+        if note.onset_s - before.offset_s > 3 * HOP_S + 1e-9 or note.pitch == before.pitch:
+            continue
+        start = round(note.onset_s / HOP_S)
+        if flux[max(0, start - 1):start + 3].max(initial=0.0) < ONSET_FLUX:
+            continue
+        target, previous = note.pitch + note.cents / 100.0, before.pitch + before.cents / 100.0
+        window = midi[start:min(start + reach, round(note.offset_s / HOP_S), len(midi))]
+        settled = np.flatnonzero(np.abs(window - target) < 0.5)
+        if not len(settled):
+            continue  # a glide, or the tracker hears something else: leave it
+        lagging = window[:settled[0]]
+        stuck = (np.abs(lagging - previous) < 0.5) | ((lagging > min(previous, target)) & (lagging < max(previous, target)))
+        hz[start:start + settled[0]][stuck] = 440.0 * 2.0 ** ((target - 69.0) / 12.0)
+    return replace(f0, f0_hz=hz)
 
 
 def _tail(level_db: np.ndarray) -> np.ndarray:

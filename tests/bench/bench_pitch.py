@@ -369,21 +369,27 @@ def evaluate(tracker_name: str, clip: Clip) -> dict:
     import soundfile
 
     from tutor.pitch import get_tracker, to_model_rate
-    from tutor.transcription import notes_from_track
+    from tutor.transcription import notes_and_f0
 
     tracker = get_tracker(tracker_name, device="cpu")
     audio, rate = soundfile.read(str(clip.wav), dtype="float32", always_2d=True)
     duration = len(audio) / rate
     cpu0, wall0 = time.process_time(), time.perf_counter()
     audio16 = to_model_rate(audio, rate)
-    track = tracker.track(audio16, RATE)
-    notes = notes_from_track(track, audio16)
+    raw = tracker.track(audio16, RATE)
+    notes, track = notes_and_f0(raw, audio16)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    est_f0 = np.where(track.voiced, track.f0_hz, -track.f0_hz)  # MIREX convention: a pitch guess on unvoiced frames
-    ref_v, ref_c, est_v, est_c = mir_eval.melody.to_cent_voicing(clip.ref_times, clip.ref_f0, track.times_s, est_f0)
-    # raw pitch/chroma accuracy: the pitch on every reference-voiced frame, whatever the voicing decision
+
+    def cent_voicing(f0_hz: np.ndarray, ref_times=clip.ref_times, ref_f0=clip.ref_f0):
+        est_f0 = np.where(track.voiced, f0_hz, -f0_hz)  # MIREX convention: a pitch guess on unvoiced frames
+        return mir_eval.melody.to_cent_voicing(ref_times, ref_f0, track.times_s, est_f0)
+
+    ref_v, ref_c, est_v, est_c = cent_voicing(track.f0_hz)
+    # raw pitch/chroma accuracy: the pitch on every reference-voiced frame, whatever the voicing decision;
+    # "rpa" of the pipeline's f0 (what `tutor transcribe --f0` writes), "rpa_tracker" of the tracker's own
     result = {
         "rpa": mir_eval.melody.raw_pitch_accuracy(ref_v, ref_c, est_v, est_c),
+        "rpa_tracker": mir_eval.melody.raw_pitch_accuracy(*cent_voicing(raw.f0_hz)),
         "rca": mir_eval.melody.raw_chroma_accuracy(ref_v, ref_c, est_v, est_c),
         "vr": mir_eval.melody.voicing_recall(ref_v, est_v),
         "vfa": mir_eval.melody.voicing_false_alarm(ref_v, est_v),
@@ -392,8 +398,8 @@ def evaluate(tracker_name: str, clip: Clip) -> dict:
     if clip.ref_notes is not None and len(clip.ref_notes) and clip.condition != "real":
         boundaries = clip.ref_notes[:, :2].reshape(-1)
         steady = np.min(np.abs(clip.ref_times[:, None] - boundaries[None, :]), axis=1) > 0.05
-        rv, rc, ev, ec = mir_eval.melody.to_cent_voicing(clip.ref_times[steady], clip.ref_f0[steady], track.times_s, est_f0)
-        result["rpa_steady"] = mir_eval.melody.raw_pitch_accuracy(rv, rc, ev, ec)
+        result["rpa_steady"] = mir_eval.melody.raw_pitch_accuracy(
+            *cent_voicing(track.f0_hz, clip.ref_times[steady], clip.ref_f0[steady]))
     if clip.ref_notes is not None and len(clip.ref_notes):
         ref_int = clip.ref_notes[:, :2]
         ref_hz = 440.0 * 2 ** ((clip.ref_notes[:, 2] - 69) / 12)
@@ -424,7 +430,7 @@ def summarize(rows: list[dict]) -> dict:
     audio = sum(r["duration_s"] for r in rows)
     return {
         "clips": len(rows), "audio_s": audio,
-        **{key: _mean(rows, key) for key in ("rpa", "rpa_steady", "rca", "vr", "vfa", "onset_f1", "note_f1", "cents_err")},
+        **{key: _mean(rows, key) for key in ("rpa", "rpa_tracker", "rpa_steady", "rca", "vr", "vfa", "onset_f1", "note_f1", "cents_err")},
         "rtf_cpu": sum(r["cpu_s"] for r in rows) / audio, "rtf_wall": sum(r["wall_s"] for r in rows) / audio,
     }
 
@@ -560,11 +566,12 @@ def table(results: dict) -> str:
     def cell(value: float, digits: int = 3) -> str:
         return "-" if value != value else f"{value:.{digits}f}"
 
-    lines = ["| tracker | data | clips | RPA | steady RPA | RCA | VR | VFA | onset F1 | note F1 | cents err | RTF cpu | RTF wall |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| tracker | data | clips | RPA | tracker's RPA | steady RPA | RCA | VR | VFA | onset F1 | note F1 | cents err | RTF cpu | RTF wall |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, sets in results["trackers"].items():
         for data, s in sets.items():
-            scores = " | ".join(cell(s[key]) for key in ("rpa", "rpa_steady", "rca", "vr", "vfa", "onset_f1", "note_f1"))
+            scores = " | ".join(cell(s.get(key, float("nan"))) for key in ("rpa", "rpa_tracker", "rpa_steady", "rca", "vr", "vfa",
+                                                                          "onset_f1", "note_f1"))
             lines.append(f"| {name} | {data} | {s['clips']} | {scores} | {cell(s['cents_err'], 1)} | "
                          f"{s['rtf_cpu']:.3f} | {s['rtf_wall']:.3f} |")
     if results.get("stream"):
