@@ -14,6 +14,10 @@ Segmentation is a Viterbi pass over a small note HMM (one state per semitone plu
   attack (level rise or flux) or with a dip in the tracker's confidence (the gap between the notes):
   a dip alone is a vibrato's or a bow's swell, so a note whose vibrato sets in stays one note; the
   cut goes to the flux burst of the new stroke when a fading release puts the level's low point later;
+* a held pitch is also split where it is struck again while it still sounds (a piano's legato repeated
+  note: a flux burst with a level rise or a confidence gap; the decay hides the dip), and a same-pitch
+  note after a held one that starts with no attack of its own is that note's decay heard again past
+  the tail gate: joined to it (``_split_struck_repeats``, ``_join_decay_fragments``);
 * a note start moves back to the spectral-flux burst of its attack when the pitch showed late (the
   tracker's analysis window still heard the previous note), and the pitch track's first frames of such an
   attacked note, up to ``WINDOW_LAG_S``, take the note's pitch where the tracker still gave the previous
@@ -76,6 +80,7 @@ ONSET_FLUX = 0.5  # a flux burst this strong (x the clip's 95th percentile) mark
 ONSET_BACK_S = 0.05  # ...up to this long before the start the pitch path gave (never later)
 FLUX_LAG_FRAMES = 1  # librosa's flux at frame i compares frames i-2 and i: the change sits one frame earlier
 WINDOW_LAG_S = 0.06  # a tracker's centred window hears the previous note this far into an attacked one
+STROKE_RISE_DB = 3.0  # a level rise this large within ATTACK_WINDOW_S (or a flux burst) is a new stroke
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,9 @@ def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None) -> tuple[tuple[Play
     attack, rearticulation, flux = _attack_strength(f0.level_db, audio16, n)
     path = _viterbi(midi, voiced, f0.confidence, attack)
     segments = _segments(path)
-    segments = _split_at_attacks(segments, attack, rearticulation, f0.level_db, _confidence_dips(f0.confidence), flux)
+    dips = _confidence_dips(f0.confidence)
+    segments = _split_struck_repeats(segments, f0.level_db, dips, flux)
+    segments = _split_at_attacks(segments, attack, rearticulation, f0.level_db, dips, flux)
     segments = _absorb_glides(segments, midi, attack)
     segments = _starts_at_flux(segments, flux)
     notes = []
@@ -183,7 +190,62 @@ def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None) -> tuple[tuple[Play
         note = _make_note(state, start, end, midi, voiced, f0.confidence, hop, threshold)
         if note is not None:
             notes.append(note)
-    return tuple(notes), flux
+    return _join_decay_fragments(tuple(notes), f0.level_db, flux, hop), flux
+
+
+def _split_struck_repeats(segments, level_db, confidence_dip, flux):
+    """Split a held pitch where the string is struck again while it still sounds (piano, guitar, harp:
+    a repeated note played legato): a spectral-flux burst of CUT_FLUX with a level rise of
+    STROKE_RISE_DB or a gap in the tracker's confidence. The old note's decay hides the level dip
+    that ``_split_at_attacks`` needs (its depth is measured over 100 ms, where a decay already falls
+    as far), so these strokes were merged into one long note. The cut goes to the level's low point
+    just before the rise (the hammer's noise comes first in the flux)."""
+    if not flux.any():
+        return segments
+    window = max(1, round(ATTACK_WINDOW_S / HOP_S))
+    near = round(ATTACK_SNAP_S / HOP_S)
+    minimum = round(MIN_NOTE_S / HOP_S)
+    level = np.maximum(level_db, -80.0)
+    out = []
+    for state, start, end in segments:
+        previous = start
+        t = start + near
+        while t < end - minimum:
+            if flux[t] >= CUT_FLUX:
+                lo = max(previous, t - window - FLUX_LAG_FRAMES)
+                low = lo + int(np.argmin(level[lo:t + 1]))
+                rise = float(level[t:t + window + 1].max() - level[low])
+                gap = confidence_dip[max(t - CONF_DIP_REACH, 0):t + CONF_DIP_REACH + 1].min(initial=1.0) <= CONF_DIP_RATIO
+                if (rise >= STROKE_RISE_DB or gap) and low - previous > near:
+                    out.append([state, previous, low])
+                    previous = low
+                    t = low + near
+                    continue
+            t += 1
+        out.append([state, previous, end])
+    return out
+
+
+def _join_decay_fragments(notes, level_db, flux, hop):
+    """A note of the same pitch as the note before, within TAIL_BACK_S of its end, that starts with no
+    attack of its own (no flux burst of ONSET_FLUX, no rise of STROKE_RISE_DB) is the decay of that
+    note heard again once the tail gate's reference (the loudest frame of the last TAIL_BACK_S) has
+    moved past its attack: a held piano note came out as the note and a fragment (an extra note)
+    0.1-0.7 s later. The fragment is joined to the note (its offset), not kept as a note."""
+    window = max(1, round(ATTACK_WINDOW_S / hop))
+    level = np.maximum(level_db, -80.0)
+    out: list[PlayedNote] = []
+    for note in notes:
+        before = out[-1] if out else None
+        if before is not None and note.pitch == before.pitch and 0 < note.onset_s - before.offset_s <= TAIL_BACK_S:
+            start = round(note.onset_s / hop)
+            burst = float(flux[max(0, start - 2):start + 3].max(initial=0.0))
+            rise = float(level[start:start + window + 1].max() - level[max(0, start - window):start + 1].min())
+            if burst < ONSET_FLUX and rise < STROKE_RISE_DB:
+                out[-1] = replace(before, offset_s=note.offset_s)
+                continue
+        out.append(note)
+    return tuple(out)
 
 
 def _starts_at_flux(segments, flux):
