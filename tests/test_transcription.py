@@ -234,8 +234,9 @@ def test_vocadito_accuracy():
     ref_notes = [(69 + 12 * np.log2(hz / 440), onset, onset + length) for onset, hz, length in notes[inside]]
     played = [n for n in result.notes if n.offset_s < clip_s - 0.2]
     # annotator A1 starts many notes after the scoop that we count as part of the note: onsets differ by
-    # 50-90 ms there (the benchmark reports about 0.45 on the whole clip)
-    assert _onset_f1(ref_notes, played) >= 0.3
+    # 50-90 ms there. A note after a rest starts where its pitch is heard, not at the consonant before it
+    # (measured 0.53 here, 0.30 when it started at the level's rise; the benchmark: 0.57 on the whole clip)
+    assert _onset_f1(ref_notes, played) >= 0.45
 
 
 def _cli(capsys, *args: str) -> tuple[int, str, str]:

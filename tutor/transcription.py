@@ -22,6 +22,8 @@ Segmentation is a Viterbi pass over a small note HMM (one state per semitone plu
   tracker's analysis window still heard the previous note), and the pitch track's first frames of such an
   attacked note, up to ``WINDOW_LAG_S``, take the note's pitch where the tracker still gave the previous
   note's (``notes_and_f0``): singing's glides, which have no such attack or settle later, keep their f0;
+* a note after a rest starts where its pitch is first heard (a sung consonant or breath before it is not the
+  note);
 * glide segments shorter than ``MIN_NOTE_S`` are merged into the note they lead to, isolated ones are
   dropped; short gliding segments joined to a note without an attack (scoops, falls) join that note;
   the pitch of a note is the trimmed mean over its stable part (frames within a semitone of the note,
@@ -80,6 +82,8 @@ ONSET_FLUX = 0.5  # a flux burst this strong (x the clip's 95th percentile) mark
 ONSET_BACK_S = 0.05  # ...up to this long before the start the pitch path gave (never later)
 FLUX_LAG_FRAMES = 1  # librosa's flux at frame i compares frames i-2 and i: the change sits one frame earlier
 WINDOW_LAG_S = 0.06  # a tracker's centred window hears the previous note this far into an attacked one
+ON_PITCH_REACH_S = 0.1  # after a rest, a note starts where its pitch is heard, looked for this far in...
+ON_PITCH_LEAD_FRAMES = 1  # ...less this many frames (the tracker's window reaches ahead of its centre)
 STROKE_RISE_DB = 3.0  # a level rise this large within ATTACK_WINDOW_S (or a flux burst) is a new stroke
 
 
@@ -183,6 +187,7 @@ def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None) -> tuple[tuple[Play
     segments = _split_at_attacks(segments, attack, rearticulation, f0.level_db, dips, flux)
     segments = _absorb_glides(segments, midi, attack)
     segments = _starts_at_flux(segments, flux)
+    segments = _starts_on_pitch(segments, f0.f0_hz)
     notes = []
     hop = f0.hop_s
     threshold = VOICING_THRESHOLD.get(f0.tracker, 0.5)
@@ -267,6 +272,26 @@ def _starts_at_flux(segments, flux):
         begin = lo + int(np.argmax(window)) - FLUX_LAG_FRAMES
         if lo <= begin < start:
             segments[i - 1][2] = min(segments[i - 1][2], begin)
+            segment[1] = begin
+    return segments
+
+
+def _starts_on_pitch(segments, f0_hz: np.ndarray):
+    """A note after a rest starts where the tracker first hears its pitch (voiced or not), at most
+    ON_PITCH_LEAD_FRAMES before: the attack snap moved it to where the level rises, which for a singer
+    is the consonant or breath before the vowel (vocadito: 40-90 ms before the annotated onset); an
+    instrument's pitch is there from its attack, so its start stays."""
+    raw = 69.0 + 12.0 * np.log2(np.maximum(f0_hz, 1e-6) / 440.0)
+    reach = round(ON_PITCH_REACH_S / HOP_S)
+    minimum = round(MIN_NOTE_S / HOP_S)
+    for i, segment in enumerate(segments):
+        state, start, end = segment
+        if i and segments[i - 1][2] >= start - 1:
+            continue  # follows another note: its start is the change
+        pitch = LOW_MIDI + state - 1
+        heard = np.flatnonzero(np.abs(raw[start:min(end, start + reach)] - pitch) < 1.0)
+        begin = start + int(heard[0]) - ON_PITCH_LEAD_FRAMES if len(heard) else start
+        if start < begin <= end - minimum:
             segment[1] = begin
     return segments
 
