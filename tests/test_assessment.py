@@ -229,3 +229,27 @@ def test_note_after_its_ornament_is_not_apart_from_its_chord():
     score, take = _untouched_take("nasap-dev", "Bach", "Fugue", "bwv_846", "Shi05M.match")
     apart = {e.score_position for e in assess(score, take).events if "against the rest of the chord" in e.message}
     assert not apart & {51.0, 73.0}, sorted(apart)
+
+
+def test_restart_in_a_melody_of_repeated_notes_is_a_restart():
+    """A pianist's melody (Vienna 4x22 Schubert D783 no. 15, top voice) in which the player goes back
+    from bar 16 to bar 15 (C5 C#5 C5 | C5 ...): the replayed repeated C5s are a restart, not extra
+    notes absorbed by a one-note chord."""
+    from tests.bench.bench_assessment import clean_take, load, melody, tutor_score
+
+    pt_score, sna, pna, gt = load(shared("vienna4x22", "match", "Schubert_D783_no15_p01.match"))
+    tune, tune_gt = melody(tutor_score(pt_score, sna), sna, gt)
+    take = clean_take(tune, pna, tune_gt)
+    times = {e.note_id: e.time for e in assess(tune, take).events if e.type == "correct"}
+    bar15 = [n for n in tune.notes if n.measure == 15]
+    back_to = times[bar15[0].id]
+    stop = times[next(n for n in tune.notes if n.measure == 16).id]  # bar 16's first note, then back
+    replay = [replace(n, onset_s=n.onset_s + stop + 1.0 - back_to, offset_s=n.offset_s + stop + 1.0 - back_to)
+              for n in take.notes if back_to - 0.01 <= n.onset_s <= stop + 0.01]
+    shift = replay[-1].onset_s - stop
+    notes = [n if n.onset_s <= stop + 0.01 else replace(n, onset_s=n.onset_s + shift, offset_s=n.offset_s + shift)
+             for n in take.notes]
+    result = assess(tune, replace(take, notes=tuple(sorted(notes + replay, key=lambda n: n.onset_s))))
+    assert len(result.events_of("restart")) == 1
+    assert result.events_of("restart")[0].measure == 15
+    assert not result.events_of("extra") and not result.events_of("missed")

@@ -148,6 +148,9 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
     costs a little: it settles ties between repeated notes and patterns."""
     n_perf, n_chords = len(perf_pitch), has.shape[0]
     paused = pauses(perf_onset_s)
+    # a one-note chord has no other note to play: a second note while staying there is an extra note
+    # (a melody's repeated pitch replayed after a restart is not absorbed as part of the chord)
+    single = has.sum(axis=1) <= 1
     width = min(n_chords, BAND_BACK + BAND_AHEAD)
     rows = np.empty((n_perf, width), dtype=np.float64)
     kinds = np.empty((n_perf, width), dtype=np.int8)
@@ -190,7 +193,7 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
         dt = float(perf_onset_s[j] - perf_onset_s[j - 1])
         gap = max(0.0, dt - CHORD_GAP_S) * CHORD_GAP_COST_PER_S
         timing = time_cost(j, lo)
-        stay = prev + np.minimum(m + gap, EXTRA_COST) + timing
+        stay = prev + np.where(single[lo:lo + width], EXTRA_COST, np.minimum(m + gap, EXTRA_COST)) + timing
         m = m + timing
         # advance from i' < i: linear skip cost, capped at JUMP_COST
         linear = np.minimum.accumulate(prev - SKIP_COST * columns) + SKIP_COST * columns  # = min_{i'<=i} prev[i'] + s(i-i')
