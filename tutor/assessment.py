@@ -274,8 +274,12 @@ def assess(
     bpm: float | None = None,
     level: str = "advanced",
     alignment: Alignment | None = None,
+    diagnostics: dict | None = None,
 ) -> Assessment:
-    """Assess ``performance`` against ``score`` (optionally one part and a measure range)."""
+    """Assess ``performance`` against ``score`` (optionally one part and a measure range).
+    ``diagnostics``: a dict the timing judgement fills for study (chord position -> (seconds the
+    step into it and the step out of it are off the local tempo, tolerance); ("hesitation",
+    position) -> (excess pause, threshold))."""
     if level not in LEVELS:
         raise AnalysisError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
     tolerances = LEVELS[level]
@@ -334,7 +338,7 @@ def assess(
     spq = [_local_seconds_per_ql(groups, i, default_spq) for i in range(len(groups))]
 
     # --- timing per chord ---------------------------------------------------------------------
-    timing = _timing(score, groups, spq, played, tolerances)
+    timing = _timing(score, groups, spq, played, tolerances, diagnostics)
 
     # --- note events ------------------------------------------------------------------------
     outcome: dict[int, str] = {}
@@ -519,16 +523,17 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
                 step_error[i] = (t[i] - t[i - 1]) - (q[i] - q[i - 1]) * _local_rate(q[window], rates[window], float(q[i]))
     for i in range(1, n - 1):
         e_in, e_out = step_error[i], step_error[i + 1]
-        if np.isnan(e_in) or np.isnan(e_out) or e_in * e_out >= 0 or any(s in timing for s, _p in groups[i].notes):
+        if np.isnan(e_in) or np.isnan(e_out) or any(s in timing for s, _p in groups[i].notes):
             continue
-        push = float(np.sign(e_in) * min(abs(e_in), abs(e_out)))
+        # steps off in the same direction (a tempo change, an agogic stretch) displace nothing
+        push = float(np.sign(e_in) * min(abs(e_in), abs(e_out))) if e_in * e_out < 0 else 0.0
         around = np.concatenate((step_error[max(1, i - 8):i], step_error[i + 2:i + 10]))
         around = np.abs(around[~np.isnan(around)])
         spread = 1.4826 * float(np.median(around)) if len(around) >= 4 else 0.0
         tol = max(float(base_tol[i]), TIMING_SPREAD_FACTOR * spread)
         if diagnostics is not None:
             diagnostics[groups[i].position_ql] = (float(e_in), float(e_out), tol)
-        if abs(push) > tol:
+        if push != 0.0 and abs(push) > tol:
             kind = "late" if push > 0 else "early"
             for s_index, _p in groups[i].notes:
                 timing[s_index] = (kind, push, "pushed")

@@ -462,6 +462,8 @@ def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced", s
     follow_times: list[float] = []
     times = []
     dropped = 0
+    own_push: list[float] = []  # the push statistic of every chord of the untouched takes
+    injected_push: list[float] = []  # ...and of the chords the injection pushed
     for path in files:
         pt_score, sna, pna, gt = load(path)
         gt, out_of_order = in_order(gt, sna, pna)
@@ -476,11 +478,18 @@ def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced", s
         score = tutor_score(pt_score, sna[np.isin(sna["id"], list(matched))])  # the pianist's own omissions taken out
         performance, labels, restarts, truth_ids = inject(score, pna, gt, rng, pedal=pedal)
         started = time.perf_counter()
-        result = assess(score, performance, level=level)
+        injected_diagnostics: dict = {}
+        result = assess(score, performance, level=level, diagnostics=injected_diagnostics)
         times.append(time.perf_counter() - started)
         counts = score_events(result.events, labels, restarts)
         false_near += counts.pop("false_errors_after_restart")
-        baseline = detected_keys(assess(score, clean_take(score, pna, gt, pedal), level=level).events)
+        clean_diagnostics: dict = {}
+        baseline = detected_keys(assess(score, clean_take(score, pna, gt, pedal), level=level, diagnostics=clean_diagnostics).events)
+        own_push += [_push_statistic(v) for k, v in clean_diagnostics.items() if not isinstance(k, tuple)]
+        position_of = {n.id: round(n.onset_ql, 6) for n in score.notes}
+        pushed = {position_of[i] for k in ("early", "late") for i in labels[k] - labels.get("hesitation", set())}
+        judged = {round(k, 6): v for k, v in injected_diagnostics.items() if not isinstance(k, tuple)}
+        injected_push += [_push_statistic(judged[p]) if p in judged else float("nan") for p in sorted(pushed)]
         differential = score_events(result.events, labels, restarts, baseline)
         false_near_new += differential.pop("false_errors_after_restart")
         for k in ("early", "late"):
@@ -517,6 +526,7 @@ def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced", s
     print(f"false errors around a restart: max {max(false_near, default=0)}, mean {statistics.mean(false_near) if false_near else 0:.2f} "
           f"over {len(false_near)} restarts; new (not flagged in the untouched take): max {max(false_near_new, default=0)}, "
           f"mean {statistics.mean(false_near_new) if false_near_new else 0:.2f}")
+    separability = _separability(own_push, injected_push)
     accuracy = follow_hits / max(1, follow_total)
     median_ms = 1000 * statistics.median(follow_times)
     print(f"live follower (play-along): position within one chord {accuracy:.3f} of {follow_total} notes; "
@@ -524,7 +534,35 @@ def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced", s
     return {"per_type": table, "false_errors_after_restart": false_near, "false_errors_after_restart_new": false_near_new,
             "assess_s_mean": statistics.mean(times),
             "follower_accuracy": accuracy, "follower_median_ms": median_ms, "pieces": len(files), "seed": seed, "level": level,
-            "ground_truth_out_of_order_dropped": dropped}
+            "ground_truth_out_of_order_dropped": dropped, "timing_separability": separability}
+
+
+def _push_statistic(diagnostic: tuple) -> float:
+    """How far a chord is pushed, as ``tutor.assessment`` judges it: the smaller of the errors of the
+    step into it and the step out of it when they are of opposite signs (else 0), in seconds."""
+    e_in, e_out = diagnostic[0], diagnostic[1]
+    return min(abs(e_in), abs(e_out)) if e_in * e_out < 0 else 0.0
+
+
+def _separability(own: list[float], injected: list[float]) -> dict:
+    """The pianists' own push-like displacements (every chord of the untouched takes) against the
+    injected pushes of 80-250 ms, on the statistic the assessment judges: how many of their own
+    chords would be flagged at each threshold, how many injected pushes could be."""
+    own_a = np.array(own)
+    injected_a = np.array([x for x in injected if not np.isnan(x)])
+    out = {"own_chords": len(own_a), "injected_pushes": len(injected), "injected_judged": len(injected_a),
+           "injected_median_ms": 1000 * float(np.median(injected_a)) if len(injected_a) else None, "thresholds_ms": {}}
+    print(f"timing separability: {len(own_a)} chords of the untouched takes, {len(injected)} injected pushes "
+          f"({len(injected_a)} judged; push statistic median {out['injected_median_ms'] or 0:.0f} ms)")
+    for ms in (55, 80, 120, 150, 200, 250):
+        own_n = int(np.sum(own_a > ms / 1000))
+        injected_n = int(np.sum(injected_a > ms / 1000))
+        ceiling = injected_n / (injected_n + own_n) if injected_n + own_n else float("nan")
+        out["thresholds_ms"][ms] = {"own": own_n, "own_share": own_n / max(1, len(own_a)), "injected": injected_n,
+                                    "precision_ceiling": ceiling}
+        print(f"  > {ms:3d} ms: the pianists' own {own_n:4d} chords ({100 * own_n / max(1, len(own_a)):.2f}%), injected "
+              f"{injected_n}/{len(injected)}: precision against the labels at most {ceiling:.2f}")
+    return out
 
 
 def melody(score: Score, sna, gt):
