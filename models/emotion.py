@@ -1,8 +1,9 @@
 """Emotion of a piece: the EMOPIA quadrant (Q1 happy, Q2 tense, Q3 sad, Q4 calm) with valence and
 arousal, from the ensemble trained by ``models/train_emotion.py`` (``models/weights/emotion.pt``).
 
-The quadrant probabilities are the ensemble's, blended with a logistic regression on the same hand
-features (``train_emotion.blend``; the weight was chosen on EMOPIA's validation split).
+The quadrant probabilities are the ensemble's, blended with a logistic regression and gradient-boosted
+trees on the same hand features (``train_emotion.blend``; the weights were chosen by song-grouped
+cross-validation on EMOPIA's train + validation splits).
 Valence and arousal are read off the quadrant probabilities: valence = P(Q1) + P(Q4) - P(Q2) - P(Q3),
 arousal = P(Q1) + P(Q2) - P(Q3) - P(Q4), both in [-1, 1].
 """
@@ -34,7 +35,8 @@ def _load(path: str = str(WEIGHTS)):
     from .encoder import load_ensemble
 
     nets, saved = load_ensemble(path, model="emotion model", trainer="models.train_emotion")
-    return nets, tuple(saved["quadrants"]), saved.get("stack"), float(saved.get("blend_weight", 0.0))
+    return (nets, tuple(saved["quadrants"]), saved.get("stack"), float(saved.get("blend_weight", 0.0)),
+            saved.get("trees"), float(saved.get("boost_weight", 0.0)))
 
 
 def probabilities(tokens: np.ndarray, features: np.ndarray) -> np.ndarray:
@@ -44,7 +46,7 @@ def probabilities(tokens: np.ndarray, features: np.ndarray) -> np.ndarray:
     from .encoder import single_thread
     from .train_emotion import blend, combined_probabilities
 
-    nets, _, stack, weight = _load()
+    nets, _, stack, weight, trees, boost_weight = _load()
     features = np.asarray(features)[:, : nets[0].feature_mean.numel()]  # valence_features only where trained with
     x = torch.tensor(features, dtype=torch.float32)
     t = torch.tensor(np.asarray(tokens).astype(np.int64))
@@ -53,7 +55,9 @@ def probabilities(tokens: np.ndarray, features: np.ndarray) -> np.ndarray:
         for net in nets:
             total += combined_probabilities(net(t, x))
     total /= len(nets)
-    return blend(total, features, stack, weight) if stack is not None and weight > 0 else total
+    if stack is None or weight + boost_weight <= 0:
+        return total
+    return blend(total, features, stack, weight, trees, boost_weight)
 
 
 def _clips(table):

@@ -3,16 +3,18 @@
 One command, CPU, a few minutes (``nice -n 5`` on a shared machine). Steps:
 
 1. clip features and performance tokens (``models.emotion_data``, cached in ``models/.cache``);
-2. the baseline: logistic regression on the hand features (C chosen on the validation split);
-3. the model: an ensemble of small ``TokenFeatureNet``s (``models.encoder``) trained on the train
-   split for a fixed number of epochs with class-balanced loss (seeds 0..N-1), blended with the
-   logistic regression (the blend weight chosen on the validation split);
+2. the baseline: logistic regression on the hand features (``LR_C``);
+3. the model: an ensemble of small ``TokenFeatureNet``s (``models.encoder``) trained for a fixed number
+   of epochs with class-balanced loss (seeds 0..N-1), blended with the logistic regression
+   (``BLEND_WEIGHT``) and gradient-boosted trees (``BOOST_WEIGHT``), all fitted on the official train
+   split (``--fit-on train+val`` adds the validation split: a candidate, not shipped; see the card);
 4. test-split metrics for both: four-quadrant accuracy, valence and arousal accuracy (the quadrant's
    halves), confusion matrix, and the spread over seeds of single members; written into
    ``models/cards/emotion.md``; weights into ``models/weights/emotion.pt``.
 
-Model choices (epochs, class balance, the valence descriptors, the blend) were made on the
-validation split only; the test split is read once, at the end of a run.
+Every choice (epochs, class balance, the descriptors, ``LR_C``, ``BLEND_WEIGHT``) was made on the
+validation split and on song-grouped cross-validation over train + validation (``--cv``), never on
+the test split, which is read once, at the end of a run.
 """
 
 from __future__ import annotations
@@ -33,18 +35,11 @@ WEIGHTS = HERE / "weights" / "emotion.pt"
 CARD = HERE / "cards" / "emotion.md"
 VALENCE_HIGH = np.array([1, 0, 0, 1])  # Q1, Q4
 AROUSAL_HIGH = np.array([1, 1, 0, 0])  # Q1, Q2
-# the previous recipe (commit c2e43cc: 45 descriptors, no class balance, each member's best of 30
-# epochs on val, no blend) re-run with more seeds on the official test split (an experiment harness
-# that reproduces its seeds 0-4 exactly: members' best val 0.657, 0.662, 0.682, 0.667, 0.677, test 0.674)
-PREVIOUS_RECIPE = {
-    "ensembles": {"0-4": 0.674, "5-9": 0.593, "10-14": 0.651},
-    "singles": [0.651, 0.663, 0.593, 0.663, 0.663, 0.616, 0.581, 0.605, 0.593, 0.57, 0.651, 0.628, 0.523, 0.651, 0.64],
-}
 # what the shipped model says about a few scores (checked by hand after training; see the card)
-SCORE_EXAMPLES = """Chopin's presto etude op. 10/4 in C# minor Q2 tense (P 0.99),
-  op. 10/3 ("Tristesse", E major) Q1 (P 0.61, Q2 0.26: lower valence), the chorale BWV 66.6 in F#
-  minor Q4 calm (P 0.66). A lively fiddle reel comes out Q2 tense: its arousal is right, its valence is
-  not - the model has no notion of dance music."""
+SCORE_EXAMPLES = """Chopin's presto etude op. 10/4 in C# minor Q2 tense (P 0.98),
+  op. 10/3 ("Tristesse", E major) Q1 (P 0.59, Q2 0.28: lower valence), the chorale BWV 66.6 in F#
+  minor Q4 calm (P 0.67). A lively fiddle reel comes out Q2 tense (P 0.73): its arousal is right, its
+  valence is not - the model has no notion of dance music."""
 
 
 def _metrics(y: np.ndarray, pred: np.ndarray) -> dict:
@@ -61,26 +56,38 @@ def _metrics(y: np.ndarray, pred: np.ndarray) -> dict:
     }
 
 
-BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+# the logistic regression's C and the blend weights, chosen by song-grouped cross-validation over
+# train + val (``--cv``: 965 clips) with the validation split as a check (``--fit-on train``); the
+# out-of-fold and validation accuracy of every C and weight pair is in the card
+LR_C = 0.01
+LR_CS = (0.003, 0.01, 0.03, 0.1, 0.3)
+BLEND_WEIGHT = 0.1  # the logistic regression's share of the log-probabilities
+BOOST_WEIGHT = 0.2  # the gradient-boosted trees' share
+BLEND_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+# gradient-boosted trees on the hand features: small, shallow trees (one setting, not tuned)
+BOOST = {"max_iter": 150, "learning_rate": 0.05, "max_depth": 3, "l2_regularization": 1.0, "random_state": 0}
 
 
-def train_baseline(data: dict):
-    """Logistic regression on the hand features, C chosen on the validation split: (test metrics,
-    info, the fitted pipeline)."""
+def logistic_regression(c: float = LR_C):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    best = None
-    for c in (0.01, 0.03, 0.1, 0.3, 1.0):
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
-        model.fit(data["train"]["x"], data["train"]["y"])
-        val = model.score(data["val"]["x"], data["val"]["y"])
-        if best is None or val > best[0]:
-            best = (val, c, model)
-    val, c, model = best
-    info = {"C": c, "val_accuracy": float(val)}
-    return _metrics(data["test"]["y"], model.predict(data["test"]["x"])), info, model
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
+
+
+def boosted_trees():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(**BOOST)
+
+
+def fit_boosted_trees(x: np.ndarray, y: np.ndarray):
+    """The trees fitted on one thread (small trees: more threads only contend on a shared machine)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return boosted_trees().fit(x, y)
 
 
 def stack_of(model) -> dict:
@@ -94,43 +101,79 @@ def stack_of(model) -> dict:
             "intercept": torch.tensor(lr.intercept_, dtype=torch.float32)}
 
 
-def blend(net_probs: np.ndarray, x: np.ndarray, stack: dict, weight: float) -> np.ndarray:
-    """Geometric blend of the nets' quadrant probabilities with the logistic regression's:
-    softmax((1 - weight) log p_nets + weight log p_lr)."""
+def blend(net_probs: np.ndarray, x: np.ndarray, stack: dict, weight: float, trees: dict | None = None,
+          boost_weight: float = 0.0) -> np.ndarray:
+    """Geometric blend of the nets' quadrant probabilities with the logistic regression's and the
+    boosted trees': softmax((1 - w - b) log p_nets + w log p_lr + b log p_trees)."""
     z = (np.asarray(x, dtype=np.float64) - stack["mean"].numpy()) / stack["scale"].numpy()
     logits = z @ stack["coef"].numpy().T.astype(np.float64) + stack["intercept"].numpy()
     log_lr = logits - logits.max(-1, keepdims=True)
     log_lr = log_lr - np.log(np.exp(log_lr).sum(-1, keepdims=True))
-    mixed = (1.0 - weight) * np.log(np.clip(net_probs, 1e-9, 1.0)) + weight * log_lr
+    boosted = None
+    if trees is not None and boost_weight > 0:
+        from .boosted_trees import predict_proba
+
+        boosted = predict_proba(trees, x)
+    return _mix(net_probs, np.exp(log_lr), weight, boosted, boost_weight)
+
+
+def _mix(net_probs: np.ndarray, lr_probs: np.ndarray, weight: float, boosted: np.ndarray | None = None,
+         boost_weight: float = 0.0) -> np.ndarray:
+    def log(p: np.ndarray) -> np.ndarray:
+        return np.log(np.clip(p, 1e-9, 1.0))
+
+    mixed = (1.0 - weight - boost_weight) * log(net_probs) + weight * log(lr_probs)
+    if boosted is not None and boost_weight > 0:
+        mixed = mixed + boost_weight * log(boosted)
     mixed = np.exp(mixed - mixed.max(-1, keepdims=True))
     return mixed / mixed.sum(-1, keepdims=True)
 
 
-def train_member(data: dict, *, seed: int, epochs: int, verbose: bool) -> tuple[dict, float]:
-    import torch
+def _grid(nets: np.ndarray, lr: np.ndarray, boosted: np.ndarray, y: np.ndarray) -> dict:
+    """Accuracy of every (LR weight, trees weight) blend: {"w_lr": {"w_trees": accuracy}}."""
+    return {str(w): {str(b): float(np.mean(_mix(nets, lr, w, boosted, b).argmax(1) == y)) for b in BLEND_GRID
+                     if w + b <= 0.7 + 1e-9} for w in BLEND_GRID}
 
+
+def _new_net(n_features: int):
     from .encoder import TokenFeatureNet
+
+    return TokenFeatureNet(field_sizes=[s for _, s in EMOTION_TOKEN_FIELDS], n_features=n_features,
+                           heads={"quadrant": 4, "valence": 2, "arousal": 2}, dim=DIM)
+
+
+def train_member(train: dict, *, seed: int, epochs: int, held: dict | None = None,
+                 verbose: bool = False) -> tuple[dict, float | None]:
+    """One member trained on ``train`` ({'x', 'tokens', 'y'}) for ``epochs`` epochs, the last kept:
+    (state dict, accuracy on ``held`` or None)."""
+    import torch
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    x_train = torch.tensor(data["train"]["x"], dtype=torch.float32)
-    t_train = torch.tensor(data["train"]["tokens"].astype(np.int64))
-    y_train = torch.tensor(data["train"]["y"])
-    x_val = torch.tensor(data["val"]["x"], dtype=torch.float32)
-    t_val = torch.tensor(data["val"]["tokens"].astype(np.int64))
-    y_val = data["val"]["y"]
-    net = TokenFeatureNet(field_sizes=[s for _, s in EMOTION_TOKEN_FIELDS], n_features=x_train.shape[1],
-                          heads={"quadrant": 4, "valence": 2, "arousal": 2}, dim=DIM)
+    x_train = torch.tensor(train["x"], dtype=torch.float32)
+    t_train = torch.tensor(train["tokens"].astype(np.int64))
+    y_train = torch.tensor(train["y"])
+    net = _new_net(x_train.shape[1])
     net.feature_mean.copy_(x_train.mean(0))
     net.feature_std.copy_(x_train.std(0).clamp(min=1e-3))
     optimizer = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.05)
-    counts = np.bincount(data["train"]["y"], minlength=4)
+    counts = np.bincount(train["y"], minlength=4)
     balance = torch.tensor(len(y_train) / (4 * counts), dtype=torch.float32)  # train has more Q4 clips
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     valence = torch.tensor(VALENCE_HIGH)[y_train]
     arousal = torch.tensor(AROUSAL_HIGH)[y_train]
     quadrant_loss = torch.nn.CrossEntropyLoss(label_smoothing=0.1, weight=balance)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+
+    def held_accuracy() -> float | None:
+        if held is None:
+            return None
+        net.eval()
+        with torch.no_grad():
+            probs = combined_probabilities(net(torch.tensor(held["tokens"].astype(np.int64)),
+                                               torch.tensor(held["x"], dtype=torch.float32)))
+        return float(np.mean(probs.argmax(1) == held["y"]))
+
     for epoch in range(epochs):
         net.train()
         order = rng.permutation(len(y_train))
@@ -151,17 +194,13 @@ def train_member(data: dict, *, seed: int, epochs: int, verbose: bool) -> tuple[
             loss.backward()
             optimizer.step()
         scheduler.step()
-        if verbose and epoch % 5 == 4:
-            net.eval()
-            with torch.no_grad():
-                probs = combined_probabilities(net(t_val, x_val))
-            print(f"    seed {seed} epoch {epoch + 1}: val accuracy {np.mean(probs.argmax(1) == y_val):.3f}", flush=True)
+        if verbose and held is not None and epoch % 5 == 4:
+            print(f"    seed {seed} epoch {epoch + 1}: held-out accuracy {held_accuracy():.3f}", flush=True)
     # the last epoch is kept (no checkpoint picked on validation: val accuracy is flat after ~5
     # epochs, and picking the best of 30 noisy epochs only flatters the validation number)
+    accuracy = held_accuracy()
     net.eval()
-    with torch.no_grad():
-        probs = combined_probabilities(net(t_val, x_val))
-    return {k: v.detach().clone() for k, v in net.state_dict().items()}, float(np.mean(probs.argmax(1) == y_val))
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}, accuracy
 
 
 def combined_probabilities(out: dict) -> np.ndarray:
@@ -176,45 +215,66 @@ def combined_probabilities(out: dict) -> np.ndarray:
     return torch.softmax(q + 0.5 * extra, -1).numpy()
 
 
-def cross_validate(data: dict, *, epochs: int, folds: int = 5) -> dict:
-    """Song-grouped k-fold cross-validation on train + val (the test split is not read): one member
-    per fold, its out-of-fold quadrant probabilities, the logistic regression's and their blend.
-    A steadier yardstick than the 86-clip test split for comparing recipes (965 clips)."""
+def member_probabilities(members: list[dict], split: dict) -> np.ndarray:
+    """(members, clips, 4) quadrant probabilities of each member on a split."""
     import torch
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
-    from .encoder import TokenFeatureNet
-
-    pool = {k: np.concatenate([data["train"][k], data["val"][k]]) for k in ("x", "tokens", "y", "names")}
-    songs = np.array([name[3:name.rindex("_")] for name in pool["names"]])  # Q1_<song>_<clip>
-    unique = np.array(sorted(set(songs)))
-    np.random.default_rng(123).shuffle(unique)
-    fold_of = {song: i % folds for i, song in enumerate(unique)}
-    fold = np.array([fold_of[song] for song in songs])
-    nets, lr = np.zeros((len(fold), 4)), np.zeros((len(fold), 4))
-    for f in range(folds):
-        train, held = fold != f, fold == f
-        split = {"train": {k: v[train] for k, v in pool.items()}, "val": {k: v[held] for k, v in pool.items()}}
-        state, accuracy = train_member(split, seed=f, epochs=epochs, verbose=False)
-        net = TokenFeatureNet(field_sizes=[s for _, s in EMOTION_TOKEN_FIELDS], n_features=pool["x"].shape[1],
-                              heads={"quadrant": 4, "valence": 2, "arousal": 2}, dim=DIM)
+    net = _new_net(split["x"].shape[1])
+    tokens = torch.tensor(split["tokens"].astype(np.int64))
+    x = torch.tensor(split["x"], dtype=torch.float32)
+    out = []
+    for state in members:
         net.load_state_dict(state)
         net.eval()
         with torch.no_grad():
-            nets[held] = combined_probabilities(net(torch.tensor(pool["tokens"][held].astype(np.int64)),
-                                                    torch.tensor(pool["x"][held], dtype=torch.float32)))
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.03, max_iter=5000))
-        lr[held] = model.fit(pool["x"][train], pool["y"][train]).predict_proba(pool["x"][held])
-        print(f"  fold {f}: {int(held.sum())} clips, member accuracy {accuracy:.3f}", flush=True)
+            out.append(combined_probabilities(net(tokens, x)))
+    return np.stack(out)
+
+
+def _join(*splits: dict) -> dict:
+    return {k: np.concatenate([s[k] for s in splits]) for k in ("x", "tokens", "y", "names")}
+
+
+def song_folds(names: np.ndarray, folds: int = 5) -> np.ndarray:
+    """Fold index of each clip, whole songs per fold (clip names are Q<n>_<song>_<clip>)."""
+    songs = np.array([name[3:name.rindex("_")] for name in names])
+    unique = np.array(sorted(set(songs)))
+    np.random.default_rng(123).shuffle(unique)
+    fold_of = {song: i % folds for i, song in enumerate(unique)}
+    return np.array([fold_of[song] for song in songs])
+
+
+def cross_validate(data: dict, *, epochs: int, seeds: int = 1, folds: int = 5) -> dict:
+    """Song-grouped k-fold cross-validation on train + val (the test split is not read): ``seeds``
+    members per fold (seeds fold, fold + 100, ...), their mean out-of-fold quadrant probabilities,
+    the logistic regression's for each C, the boosted trees', and their blends. This chose ``LR_C``,
+    ``BLEND_WEIGHT`` and ``BOOST_WEIGHT`` (with the validation split as a check):
+    a steadier yardstick than the 198-clip validation or the 86-clip test split (965 clips)."""
+    pool = _join(data["train"], data["val"])
+    fold = song_folds(pool["names"], folds)
     y = pool["y"]
-    out = {"clips": int(len(y)), "nets": float(np.mean(nets.argmax(1) == y)), "lr": float(np.mean(lr.argmax(1) == y))}
-    for w in BLEND_WEIGHTS[1:]:
-        mixed = (1 - w) * np.log(np.clip(nets, 1e-9, 1)) + w * np.log(np.clip(lr, 1e-9, 1))
-        out[f"blend {w}"] = float(np.mean(mixed.argmax(1) == y))
-    out["fold_sd_nets"] = float(np.std([np.mean(nets[fold == f].argmax(1) == y[fold == f]) for f in range(folds)]))
-    return out
+    nets, boosted = np.zeros((len(y), 4)), np.zeros((len(y), 4))
+    lr = {c: np.zeros((len(y), 4)) for c in LR_CS}
+    for f in range(folds):
+        train, held = fold != f, fold == f
+        split = {k: v[train] for k, v in pool.items()}
+        members = [train_member(split, seed=f + 100 * s, epochs=epochs)[0] for s in range(seeds)]
+        nets[held] = member_probabilities(members, {k: v[held] for k, v in pool.items()}).mean(0)
+        for c in LR_CS:
+            lr[c][held] = logistic_regression(c).fit(pool["x"][train], y[train]).predict_proba(pool["x"][held])
+        boosted[held] = fit_boosted_trees(pool["x"][train], y[train]).predict_proba(pool["x"][held])
+        print(f"  fold {f}: {int(held.sum())} clips, nets accuracy {np.mean(nets[held].argmax(1) == y[held]):.3f}",
+              flush=True)
+
+    def accuracy(p: np.ndarray) -> float:
+        return float(np.mean(p.argmax(1) == y))
+
+    return {"clips": int(len(y)), "seeds_per_fold": seeds, "epochs": epochs, "n_features": int(pool["x"].shape[1]),
+            "nets": accuracy(nets),
+            "nets_fold_sd": float(np.std([np.mean(nets[fold == f].argmax(1) == y[fold == f]) for f in range(folds)])),
+            "lr": {str(c): accuracy(p) for c, p in lr.items()}, "trees": accuracy(boosted),
+            "blend_lr_only": {str(c): {str(w): accuracy(_mix(nets, p, w)) for w in BLEND_GRID} for c, p in lr.items()},
+            "grid": _grid(nets, lr[LR_C], boosted, y)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,22 +282,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=5, help="ensemble size")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + members - 1")
+    parser.add_argument("--fit-on", choices=("train", "train+val"), default="train",
+                        help="the splits the nets, the logistic regression and the trees are fitted on "
+                             "(train: also report the validation split)")
     parser.add_argument("--no-save", action="store_true", help="report only: keep the weights and the card")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--cv", action="store_true",
                         help="song-grouped 5-fold cross-validation on train + val instead (no test, nothing saved)")
+    parser.add_argument("--cv-seeds", type=int, default=3, help="members per fold in --cv")
     parser.add_argument("--n-features", type=int, default=None,
                         help="use only the first N descriptors (45: emotion_vector without valence_features)")
     parser.add_argument("--card-only", action="store_true", help="rewrite the model card from the last run's results")
     args = parser.parse_args(argv)
-    results_path = HERE / ".cache" / "emotion_results.json"
+    cache = HERE / ".cache"
+    results_path = cache / "emotion_results.json"
     if args.card_only:
         write_card(json.loads(results_path.read_text()))
         return 0
 
     import torch
 
-    from .encoder import TokenFeatureNet, config_of
+    from .encoder import config_of
 
     torch.set_num_threads(1)  # the machine is shared: one thread is faster than two contended ones
     started = time.perf_counter()
@@ -246,78 +311,70 @@ def main(argv: list[str] | None = None) -> int:
         for split in data.values():
             split["x"] = split["x"][:, :args.n_features]
     print({k: int(len(v["y"])) for k, v in data.items()}, f"features {data['train']['x'].shape[1]}")
+    cache.mkdir(exist_ok=True)
     if args.cv:
-        result = cross_validate(data, epochs=args.epochs)
-        print("cross-validation (out-of-fold accuracy): " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                                                                    for k, v in result.items()))
+        result = cross_validate(data, epochs=args.epochs, seeds=args.cv_seeds)
+        print(json.dumps(result, indent=1))
+        (cache / f"emotion_cv_{result['n_features']}f_{args.cv_seeds}s.json").write_text(json.dumps(result, indent=2))
         return 0
-    baseline, baseline_info, baseline_model = train_baseline(data)
+    fit = _join(data["train"], data["val"]) if args.fit_on == "train+val" else data["train"]
+    held = data["val"] if args.fit_on == "train" else None
+    baseline_model = logistic_regression().fit(fit["x"], fit["y"])
     stack = stack_of(baseline_model)
-    print(f"baseline (logistic regression, C={baseline_info['C']}): test accuracy {baseline['accuracy']:.3f}")
+    from .boosted_trees import export
+
+    trees_model = fit_boosted_trees(fit["x"], fit["y"])
+    trees = export(trees_model)
+    baseline = _metrics(data["test"]["y"], baseline_model.predict(data["test"]["x"]))
+    print(f"baseline (logistic regression, C={LR_C}, fitted on {args.fit_on}): test accuracy {baseline['accuracy']:.3f}")
     seeds = list(range(args.first_seed, args.first_seed + args.members))
-    members, vals = [], []
+    members, held_accuracies = [], []
     for seed in seeds:
-        state, val = train_member(data, seed=seed, epochs=args.epochs, verbose=not args.quiet)
+        state, accuracy = train_member(fit, seed=seed, epochs=args.epochs, held=held, verbose=not args.quiet)
         members.append(state)
-        vals.append(val)
-        print(f"  member {seed}: val accuracy {val:.3f}", flush=True)
-    net = TokenFeatureNet(field_sizes=[s for _, s in EMOTION_TOKEN_FIELDS], n_features=data["train"]["x"].shape[1],
-                          heads={"quadrant": 4, "valence": 2, "arousal": 2}, dim=DIM)
-    config = config_of(net)
+        held_accuracies.append(accuracy)
+        print(f"  member {seed}" + (f": val accuracy {accuracy:.3f}" if accuracy is not None else " trained"), flush=True)
+    config = config_of(_new_net(fit["x"].shape[1]))
 
-    def member_probs(split: str) -> np.ndarray:
-        """(members, clips, 4) quadrant probabilities of each member."""
-        tokens = torch.tensor(data[split]["tokens"].astype(np.int64))
-        x = torch.tensor(data[split]["x"], dtype=torch.float32)
-        out = []
-        for state in members:
-            net.load_state_dict(state)
-            net.eval()
-            with torch.no_grad():
-                out.append(combined_probabilities(net(tokens, x)))
-        return np.stack(out)
+    def evaluate(split: str) -> tuple[np.ndarray, dict, list[dict], float]:
+        """(blended probabilities, metrics, single members' metrics, nets-alone accuracy) on a split."""
+        each = member_probabilities(members, data[split])
+        y, x = data[split]["y"], data[split]["x"]
+        probs = blend(each.mean(0), x, stack, BLEND_WEIGHT, trees, BOOST_WEIGHT)
+        singles = [_metrics(y, blend(p, x, stack, BLEND_WEIGHT, trees, BOOST_WEIGHT).argmax(1)) for p in each]
+        if split == "val":  # the validation check of the blend weights
+            results["val_grid"] = _grid(each.mean(0), baseline_model.predict_proba(x), trees_model.predict_proba(x), y)
+        return probs, _metrics(y, probs.argmax(1)), singles, float(np.mean(each.mean(0).argmax(1) == y))
 
-    def accuracy(split: str, probs: np.ndarray) -> float:
-        return float(np.mean(probs.argmax(-1) == data[split]["y"]))
-
-    val_members = member_probs("val")
-    # the blend weight: chosen on the validation split (ensemble accuracy, ties to the smaller weight)
-    blend_val = {w: accuracy("val", blend(val_members.mean(0), data["val"]["x"], stack, w)) for w in BLEND_WEIGHTS}
-    weight = max(BLEND_WEIGHTS, key=lambda w: (blend_val[w], -w))
-    print("blend weight on validation: " + ", ".join(f"{w}: {a:.3f}" for w, a in blend_val.items()) + f" -> {weight}")
-    test_members = member_probs("test")  # the test split: read once, here
-    val_probs = blend(val_members.mean(0), data["val"]["x"], stack, weight)
-    test_probs = blend(test_members.mean(0), data["test"]["x"], stack, weight)
-    val_metrics = _metrics(data["val"]["y"], val_probs.argmax(1))
-    test_metrics = _metrics(data["test"]["y"], test_probs.argmax(1))
-    single = {
-        split: [_metrics(data[split]["y"], blend(p, data[split]["x"], stack, weight).argmax(1)) for p in probs]
-        for split, probs in (("val", val_members), ("test", test_members))
-    }
-    nets_only = {"val": accuracy("val", val_members.mean(0)), "test": accuracy("test", test_members.mean(0))}
-    wrong = [(str(n), QUADRANTS[int(y)], QUADRANTS[int(p)]) for n, y, p in
-             zip(data["test"]["names"], data["test"]["y"], test_probs.argmax(1), strict=True) if y != p]
-    seconds = time.perf_counter() - started
-    results = {"baseline": baseline, "baseline_info": baseline_info, "model_val": val_metrics, "model": test_metrics,
-               "member_val": vals, "train_seconds": seconds, "wrong": wrong, "seeds": seeds, "epochs": args.epochs,
-               "blend_weight": weight, "blend_val": {str(w): a for w, a in blend_val.items()}, "nets_only": nets_only,
-               "single_members": {split: {key: [m[key] for m in ms] for key in
-                                          ("accuracy", "valence_accuracy", "arousal_accuracy")}
-                                  for split, ms in single.items()}}
-    results["n_features"] = int(data["train"]["x"].shape[1])
-    results["sizes"] = " / ".join(str(len(data[k]["y"])) for k in ("train", "val", "test"))
-    spread = results["single_members"]["test"]["accuracy"]
-    print(f"model: val accuracy {val_metrics['accuracy']:.3f}, test accuracy {test_metrics['accuracy']:.3f}, "
-          f"valence {test_metrics['valence_accuracy']:.3f}, arousal {test_metrics['arousal_accuracy']:.3f}; "
-          f"single members (+ LR) test {np.mean(spread):.3f} ± {np.std(spread):.3f}; nets alone test "
-          f"{nets_only['test']:.3f} ({seconds:.0f} s)")
-    (HERE / ".cache").mkdir(exist_ok=True)
+    results = {"fit_on": args.fit_on, "sizes": " / ".join(str(len(data[k]["y"])) for k in ("train", "val", "test")),
+               "n_features": int(fit["x"].shape[1]), "seeds": seeds, "epochs": args.epochs, "lr_c": LR_C,
+               "blend_weight": BLEND_WEIGHT, "boost_weight": BOOST_WEIGHT, "baseline": baseline,
+               "trees_test": _metrics(data["test"]["y"], trees_model.predict(data["test"]["x"]))}
+    if held is not None:
+        _, results["model_val"], val_singles, results["nets_only_val"] = evaluate("val")
+        results["baseline_val"] = float(baseline_model.score(data["val"]["x"], data["val"]["y"]))
+        results["trees_val"] = float(trees_model.score(data["val"]["x"], data["val"]["y"]))
+        results["single_members_val"] = [m["accuracy"] for m in val_singles]
+        print(f"validation: model {results['model_val']['accuracy']:.3f}, nets alone {results['nets_only_val']:.3f}, "
+              f"logistic regression {results['baseline_val']:.3f}, trees {results['trees_val']:.3f}")
+    test_probs, test_metrics, test_singles, results["nets_only_test"] = evaluate("test")  # the test split: read once, here
+    results["model"] = test_metrics
+    results["single_members_test"] = [m["accuracy"] for m in test_singles]
+    results["wrong"] = [(str(n), QUADRANTS[int(y)], QUADRANTS[int(p)]) for n, y, p in
+                        zip(data["test"]["names"], data["test"]["y"], test_probs.argmax(1), strict=True) if y != p]
+    results["train_seconds"] = time.perf_counter() - started
+    spread = results["single_members_test"]
+    print(f"model: test accuracy {test_metrics['accuracy']:.3f}, valence {test_metrics['valence_accuracy']:.3f}, "
+          f"arousal {test_metrics['arousal_accuracy']:.3f}; single members (+ LR) test {np.mean(spread):.3f} ± "
+          f"{np.std(spread):.3f}; nets alone test {results['nets_only_test']:.3f} ({results['train_seconds']:.0f} s)")
     if args.no_save:
-        (HERE / ".cache" / f"emotion_results_seeds{seeds[0]}-{seeds[-1]}.json").write_text(json.dumps(results, indent=2))
+        name = f"emotion_results_{args.fit_on}_seeds{seeds[0]}-{seeds[-1]}.json".replace("+", "_")
+        (cache / name).write_text(json.dumps(results, indent=2))
         return 0
     WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"config": config, "members": members, "quadrants": list(QUADRANTS), "max_tokens": EMOTION_TOKENS,
-                "stack": stack, "blend_weight": weight, "test_accuracy": test_metrics["accuracy"]}, WEIGHTS)
+                "stack": stack, "blend_weight": BLEND_WEIGHT, "trees": trees, "boost_weight": BOOST_WEIGHT,
+                "test_accuracy": test_metrics["accuracy"]}, WEIGHTS)
     results_path.write_text(json.dumps(results, indent=2))
     write_card(results)
     print(f"weights: {WEIGHTS} ({WEIGHTS.stat().st_size / 1e6:.2f} MB)")
@@ -331,17 +388,6 @@ def _confusion_table(confusion: list[list[int]]) -> str:
     return "\n".join(lines)
 
 
-def _seed_groups(results: dict) -> list[dict]:
-    """The shipped run plus the report-only runs with other seeds (``--first-seed N --no-save``)."""
-    groups = [results]
-    paths = (HERE / ".cache").glob("emotion_results_seeds*.json")
-    for path in sorted(paths, key=lambda p: int(p.stem.removeprefix("emotion_results_seeds").split("-")[0])):
-        other = json.loads(path.read_text())
-        if other.get("seeds") != results.get("seeds") and other.get("n_features") == results.get("n_features"):
-            groups.append(other)
-    return groups
-
-
 def _song_errors(wrong: list) -> str:
     songs: dict = {}
     for name, truth, predicted in wrong:
@@ -351,24 +397,67 @@ def _song_errors(wrong: list) -> str:
     return ", ".join(f"{n} clips of song `{song}` ({truth} taken for {predicted})" for (song, truth, predicted), n in worst)
 
 
+def _grid_table(grid: dict, other: dict | None = None) -> str:
+    """Rows: the logistic regression's weight; columns: the trees' weight; cells: accuracy
+    (``other``'s beside it after a slash when given)."""
+    columns = [str(b) for b in BLEND_GRID]
+    lines = ["| LR weight \\ trees weight | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for w, row in grid.items():
+        cells = []
+        for b in columns:
+            if b not in row:
+                cells.append("")
+                continue
+            cell = f"{row[b]:.3f}" + (f" / {other[w][b]:.3f}" if other else "")
+            cells.append(f"**{cell}**" if (float(w), float(b)) == (BLEND_WEIGHT, BOOST_WEIGHT) else cell)
+        lines.append(f"| {w} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_card(results: dict) -> None:
-    m, b, v = results["model"], results["baseline"], results["model_val"]
+    m, b, t = results["model"], results["baseline"], results["trees_test"]
     recall = m["per_class_recall"]
     worst = min(recall, key=recall.get)
     confusion = np.array(m["confusion"])
     off = confusion.copy()
     np.fill_diagonal(off, 0)
     a, p = np.unravel_index(off.argmax(), off.shape)
-    groups = _seed_groups(results)
-    ensembles = np.array([g["model"]["accuracy"] for g in groups])
-    ens_valence = np.array([g["model"]["valence_accuracy"] for g in groups])
-    ens_arousal = np.array([g["model"]["arousal_accuracy"] for g in groups])
-    ens_val = np.array([g["model_val"]["accuracy"] for g in groups])
-    singles = np.concatenate([g["single_members"]["test"]["accuracy"] for g in groups])
-    singles_val = np.concatenate([g["single_members"]["val"]["accuracy"] for g in groups])
-    seeds = ", ".join(f"{g['seeds'][0]}-{g['seeds'][-1]}" for g in groups)
+    cache = HERE / ".cache"
+    seeds = f"{results['seeds'][0]}-{results['seeds'][-1]}"
+    other_path = cache / f"emotion_results_train_val_seeds{seeds}.json"  # the train + val fit (--no-save)
+    other = json.loads(other_path.read_text()) if other_path.exists() else None
+    cv_path = cache / f"emotion_cv_{results['n_features']}f_3s.json"
+    cv = json.loads(cv_path.read_text()) if cv_path.exists() else None
+    singles = np.array(results["single_members_test"])
     n = m["n"]
     se = float(np.sqrt(m["accuracy"] * (1 - m["accuracy"]) / n))
+    v = results["model_val"]
+    val_text = (f"Validation split ({v['n']} clips): shipped model {v['accuracy']:.3f} "
+                f"(valence {v['valence_accuracy']:.3f}, arousal {v['arousal_accuracy']:.3f}), its nets alone "
+                f"{results['nets_only_val']:.3f}, logistic regression {results['baseline_val']:.3f}, boosted trees "
+                f"{results['trees_val']:.3f}, single members + blend {np.mean(results['single_members_val']):.3f} ± "
+                f"{np.std(results['single_members_val']):.3f}; the previous round's shipped ensemble 0.677.")
+    val_grid = results["val_grid"]
+    if other:
+        o = other["model"]
+        other_row = (f"| the same recipe fitted on train + val (965 clips; not shipped, see below; test read 1) | "
+                     f"{o['accuracy']:.3f} | {o['valence_accuracy']:.3f} | {o['arousal_accuracy']:.3f} |\n"
+                     f"| its nets alone | {other['nets_only_test']:.3f} | | |\n")
+        read_1 = (f"1. the recipe fitted on train + val (`--fit-on train+val --no-save`), the first candidate: "
+                  f"{o['accuracy']:.3f} (nets alone {other['nets_only_test']:.3f}); not shipped, see below.")
+    else:
+        other_row, read_1 = "", ""
+    if cv:
+        cv_text = f"""Song-grouped 5-fold cross-validation on train + val (965 clips, whole songs per fold, {cv['seeds_per_fold']} members
+per fold, out-of-fold accuracy; `--cv`): nets alone {cv['nets']:.3f} (spread over folds ±{cv['nets_fold_sd']:.3f}),
+logistic regression alone {', '.join(f'C={c}: {x:.3f}' for c, x in cv['lr'].items())} (C={LR_C} kept), boosted trees
+alone {cv['trees']:.3f}; the previous round's recipe (nets + LR C=0.3 at w=0.1) {cv['blend_lr_only']['0.3']['0.1']:.3f}.
+The blends (cross-validation / validation split; the kept pair in bold):
+
+{_grid_table(cv['grid'], val_grid)}
+"""
+    else:
+        cv_text = "(run `--cv` for the cross-validation table)"
     text = f"""# Emotion model (EMOPIA quadrants)
 
 `models/emotion.py`, weights `models/weights/emotion.pt`, trained by `python -m models.train_emotion`
@@ -384,31 +473,39 @@ probabilities are averaged.
 
 ## Model
 
-An ensemble of {len(results['member_val'])} small `TokenFeatureNet`s (`models/encoder.py`, 32-wide embeddings; seeds
-{results['seeds'][0]}-{results['seeds'][-1]}): a two-layer residual 1-D convolution over the first 512 notes (pitch class
-relative to the estimated tonic, octave, duration and time to the next chord in seconds, top-of-chord
-flag, chord size) with mean/max pooling, beside an MLP on {results.get('n_features', 101)} descriptors: 45 from
-`models/features.py: emotion_vector` (register, density and rhythm in seconds, key and mode strength,
-pitch classes relative to the tonic, harmony and consonance, top-line intervals, dynamics) and 56 from
-`models/emotion_data.py: valence_features` (which major/minor triads sound on which scale degree, the
-bass line's and the top line's pitch classes relative to the tonic, whether the bass line and 8-second
-windows read major or minor, whether the clip ends on the tonic or dominant in the bass). Heads:
-quadrant, valence half, arousal half; the quadrant probabilities are sharpened by the two half heads.
-Class-balanced loss (the train split has 240 Q4 clips against 169-187 of the others), AdamW with a
-cosine schedule, {results.get('epochs', 20)} epochs, the last epoch kept (validation accuracy is flat after ~5 epochs;
-picking the best of many noisy epochs on validation only flatters the validation number).
-The ensemble's probabilities are blended with the logistic regression below:
-softmax((1-w) log p_nets + w log p_LR), w = {results['blend_weight']} chosen on the validation split
-(validation accuracy per w: {', '.join(f'{k}: {x:.3f}' for k, x in results['blend_val'].items())}).
+Three models on the same inputs, blended:
+softmax({1 - BLEND_WEIGHT - BOOST_WEIGHT:.1f} log p_nets + {BLEND_WEIGHT} log p_LR + {BOOST_WEIGHT} log p_trees).
+
+* **nets**: an ensemble of {len(results['seeds'])} small `TokenFeatureNet`s (`models/encoder.py`, 32-wide embeddings;
+  seeds {seeds}): a two-layer residual 1-D convolution over the first 512 notes (pitch class relative
+  to the estimated tonic, octave, duration and time to the next chord in seconds, top-of-chord flag,
+  chord size) with mean/max pooling, beside an MLP on {results['n_features']} descriptors: 45 from
+  `models/features.py: emotion_vector` (register, density and rhythm in seconds, key and mode strength,
+  pitch classes relative to the tonic, harmony and consonance, top-line intervals, dynamics) and 56 from
+  `models/emotion_data.py: valence_features` (which major/minor triads sound on which scale degree, the
+  bass line's and the top line's pitch classes relative to the tonic, whether the bass line and
+  8-second windows read major or minor, whether the clip ends on the tonic or dominant in the bass).
+  Heads: quadrant, valence half, arousal half; the quadrant probabilities are sharpened by the two
+  half heads. Class-balanced loss, AdamW with a cosine schedule, {results['epochs']} epochs, the last epoch kept.
+* **LR**: logistic regression on the standardised descriptors, C = {LR_C}.
+* **trees**: gradient-boosted trees on the descriptors (scikit-learn `HistGradientBoostingClassifier`,
+  150 rounds of depth-3 trees, learning rate 0.05, L2 1.0: one setting, not tuned), saved as plain
+  tensors and walked in numpy (`models/boosted_trees.py`; equal to scikit-learn's output, tested).
+
+All three are fitted on the official **train** split (767 clips), like the previous rounds' models.
+C and the two blend weights were chosen by cross-validation on train + val, with the validation
+split as a second check (below); no number was chosen on the test split. Fitting all three on train +
+val (965 clips) was the first candidate and was not shipped (below: it calls a chorale happy).
 
 Inputs are chosen so that a notated score and a performed clip give the same numbers: no metric grid
 (EMOPIA clips are unquantised transcriptions), chords are notes starting within 50 ms, and a score
 without dynamics (all velocities equal) gets EMOPIA's mean loudness instead of its flat velocity.
+Weights: {WEIGHTS.stat().st_size / 1e6 if WEIGHTS.exists() else 0:.1f} MB (nets 1.0 MB, trees 0.4 MB).
 
 ## Data and splits
 
 EMOPIA (Hung et al., ISMIR 2021): 1,078 piano clips from 387 songs, labelled by quadrant. The official
-song-level split files `dataset/split/{{train,val,test}}.csv`: {results.get('sizes', '767 / 198 / 86')} clips
+song-level split files `dataset/split/{{train,val,test}}.csv`: {results['sizes']} clips
 (train / val / test). Licence: **CC BY-NC-SA 4.0** (non-commercial; the weights are derived from it and
 carry the same restriction). The data is read from `../shared/data/emopia`, never copied into this repository.
 
@@ -416,61 +513,89 @@ carry the same restriction). The data is read from `../shared/data/emopia`, neve
 
 | model | 4-quadrant accuracy | valence accuracy | arousal accuracy |
 |---|---|---|---|
-| logistic regression on the {results.get('n_features', 101)} descriptors (this script, C={results['baseline_info']['C']} chosen on val) | {b['accuracy']:.3f} | {b['valence_accuracy']:.3f} | {b['arousal_accuracy']:.3f} |
-| **this model (the shipped ensemble, seeds {results['seeds'][0]}-{results['seeds'][-1]})** | **{m['accuracy']:.3f}** | **{m['valence_accuracy']:.3f}** | **{m['arousal_accuracy']:.3f}** |
-| the same recipe, ensembles of 5 over {len(groups)} seed groups ({seeds}): mean ± std | {ensembles.mean():.3f} ± {ensembles.std():.3f} | {ens_valence.mean():.3f} ± {ens_valence.std():.3f} | {ens_arousal.mean():.3f} ± {ens_arousal.std():.3f} |
-| the same recipe, single members (+ LR blend), {singles.size} seeds: mean ± std | {singles.mean():.3f} ± {singles.std():.3f} | | |
-| the shipped ensemble's nets alone (no LR blend) | {results['nets_only']['test']:.3f} | | |
-| previously shipped ensemble (45 descriptors, each member's best of 30 epochs on val, no blend; seeds 0-4) | 0.674 | 0.802 | 0.860 |
-| the previous recipe, ensembles of 5 over {len(PREVIOUS_RECIPE['ensembles'])} seed groups ({', '.join(f'{k}: {x:.3f}' for k, x in PREVIOUS_RECIPE['ensembles'].items())}): mean ± std | {np.mean(list(PREVIOUS_RECIPE['ensembles'].values())):.3f} ± {np.std(list(PREVIOUS_RECIPE['ensembles'].values())):.3f} | | |
-| the previous recipe, single members, {len(PREVIOUS_RECIPE['singles'])} seeds: mean ± std | {np.mean(PREVIOUS_RECIPE['singles']):.3f} ± {np.std(PREVIOUS_RECIPE['singles']):.3f} | | |
-| previous logistic regression (45 descriptors, C=0.03) | 0.616 | 0.709 | 0.884 |
+| **this model (shipped: nets + LR + trees fitted on the train split, seeds {seeds}; test read 2)** | **{m['accuracy']:.3f}** | **{m['valence_accuracy']:.3f}** | **{m['arousal_accuracy']:.3f}** |
+| its nets alone (no blend) | {results['nets_only_test']:.3f} | | |
+| its single members (+ blend), {singles.size} seeds: mean ± std | {singles.mean():.3f} ± {singles.std():.3f} | | |
+| logistic regression alone (this script, C={LR_C}): the baseline | {b['accuracy']:.3f} | {b['valence_accuracy']:.3f} | {b['arousal_accuracy']:.3f} |
+| boosted trees alone | {t['accuracy']:.3f} | {t['valence_accuracy']:.3f} | {t['arousal_accuracy']:.3f} |
+{other_row}| previous round (nets + LR C=0.3 at w=0.1 chosen on val, fitted on train; seeds 0-4) | 0.616 | 0.767 | 0.849 |
+| previous round, ensembles of 5 over 3 seed groups: mean ± std | 0.609 ± 0.005 | 0.748 ± 0.015 | 0.857 ± 0.005 |
+| first round (45 descriptors, each member's best of 30 epochs on val; seeds 0-4) | 0.674 | 0.802 | 0.860 |
+| first round recipe, ensembles of 5 over 3 seed groups (0.674, 0.593, 0.651) | 0.639 ± 0.034 | | |
+| previous logistic regressions (train only): 101 descriptors C=0.3 / 45 descriptors C=0.03 | 0.570 / 0.616 | | |
 | published: logistic regression (EMOPIA paper) | 0.58 | | |
 | published: LSTM-attention (EMOPIA paper) | 0.68 | | |
 | published: MidiBERT-Piano | 0.68 | | |
 
-Validation split ({v['n']} clips): shipped ensemble {v['accuracy']:.3f}; ensembles over the seed groups
-{ens_val.mean():.3f} ± {ens_val.std():.3f}; single members {singles_val.mean():.3f} ± {singles_val.std():.3f}.
-
-Target was >= 0.68 on the test split: {'reached' if m['accuracy'] >= 0.68 else '**not reached**'} by the shipped ensemble, nor by
-the seed-averaged previous recipe. The previously shipped 0.674 was a lucky draw of seeds: the same
-recipe with other seeds scores {', '.join(f'{x:.3f}' for k, x in PREVIOUS_RECIPE['ensembles'].items() if k != '0-4')} (its spread over seeds is
-±{100 * np.std(list(PREVIOUS_RECIPE['ensembles'].values())):.0f} points, this recipe's ±{100 * ensembles.std():.1f}: fixed epochs and class balance make it steadier).
+Target >= 0.68 on the test split: {'**reached**' if m['accuracy'] >= 0.68 else '**not reached**'} ({m['accuracy']:.3f}).
 **The test split is too small to rank models that differ by a few points**: {n} clips from 32 songs,
 so one clip is {100 / n:.1f} points, the binomial standard error is ±{100 * se:.0f} points (95% interval about
 {m['accuracy'] - 1.96 * se:.2f}-{m['accuracy'] + 1.96 * se:.2f}), and errors come in songs (clips of one song share
-their label and their sound). The recipe was chosen on the validation split alone; a song-grouped
-5-fold cross-validation over train + val (965 clips, standard error ±1.5 points) was run afterwards as
-a check. The test split was read for the kept recipe (three seed groups) and, as the "before" numbers,
-for the previous recipe's other seed groups; nothing was chosen on it.
+their label and their sound).
 
-### How the recipe was chosen (validation split and cross-validation only)
+{val_text}
 
-Mean validation accuracy of single members at their last epoch, 5 seeds each (the previous
-recipe's members reached 0.657-0.682 only by picking each member's best of 30 epochs on validation;
-at the last epoch they score 0.638):
+### Every read of the test split
 
-| recipe | val, single members | val, ensemble of 5 |
-|---|---|---|
-| previous (45 descriptors, 30 epochs) | 0.638 ± 0.014 | 0.636 |
-| + class-balanced loss | 0.636 ± 0.015 | 0.667 |
-| no octave-shift augmentation | 0.640 ± 0.009 | 0.636 |
-| + class balance + the 56 valence descriptors, 20 epochs (**kept**) | 0.667 ± 0.007 | 0.667 (0.677 with the LR blend) |
+Earlier rounds (see git history of this card): the first round's shipped ensemble and two more of its
+seed groups; the previous round's recipe over three seed groups and its logistic regression. This round,
+after every choice below was fixed:
 
-Song-grouped 5-fold cross-validation on train + val (one member per fold, out-of-fold accuracy over
-965 clips): previous descriptors 0.681 (logistic regression 0.679), with the valence descriptors and
-class balance 0.687 (without class balance 0.686; logistic regression 0.680; blend w=0.1-0.3: 0.689-0.691,
-w=0.4-0.5: 0.702-0.703 with C=0.03). So on 965 clips all these recipes sit at 0.68-0.70: the valence
-descriptors help by less than a point, within noise; a heavier blend with a more regularised
-logistic regression may gain a point or two (not adopted: the validation split chose C=0.3, w=0.1). The model's accuracy on clips like EMOPIA's is about 0.68-0.69
-by cross-validation; the official validation and test splits are harder than the average fold
-(all recipes and the logistic regression score 5-7 points lower on them).
+{read_1}
+2. the recipe fitted on the train split, shipped (`python -m models.train_emotion`): {m['accuracy']:.3f}.
 
-Rerun: `python -m models.train_emotion` (shipped ensemble, card), `python -m models.train_emotion
---first-seed 5 --no-save` and `--first-seed 10 --no-save` (the other seed groups, then `--card-only`),
-`python -m models.train_emotion --cv` and `--cv --n-features 45` (cross-validation).
+Rerunning the command, and `python -m tests.bench critique`, read the shipped model's test accuracy again
+(the same model, not a new choice).
 
-Confusion matrix of the shipped ensemble (test split):
+**Why the train + val fit was not shipped.** Fitted on 965 clips instead of 767, the nets read
+notated scores, which lie outside EMOPIA (flat velocities, metronomic tempo), differently: the
+Bach chorale BWV 66.6 came out Q1 happy (P 0.56, Q4 calm 0.41; its five members alone 0.41-0.71 for
+Q1), where the train-split nets say Q4 calm (members 0.62-0.92 for Q4), and the repository's check
+that a chorale reads calmer than a fiddle reel (`tests/test_critique.py`) failed. That score check
+decided, not the test split: on the test split the train + val fit scored one clip higher (see the
+reads above), within its ±5 points. Nothing on EMOPIA says which fit is better (the validation split
+is inside the train + val fit, and cross-validation shows no gain from more clips for the logistic
+regression).
+
+### How the recipe was chosen (cross-validation and the validation split only)
+
+{cv_text}
+The kept pair (LR {BLEND_WEIGHT}, trees {BOOST_WEIGHT}) has the best mean of the two (cross-validation and the
+validation split with the nets as 5 members fitted on the train split), and the best cross-validation
+accuracy among the pairs that do not score below the previous round's 0.677 on validation. Heavier
+tree weights score up to 0.71 in cross-validation but 0.65-0.67 on validation: the two judges disagree
+there, and within their noise (±1.5 and ±3.3 points) nothing heavier is clearly better.
+
+Tried and not kept (a throw-away harness on the same folds; one member per fold where it says so):
+
+* **Label-keeping augmentation** with the descriptors recomputed on the changed clip: 4 copies of every
+  clip with tempo stretched ×0.88-1.12, velocities scaled ×0.85-1.15 and offset ±8, 8 ms onset jitter,
+  up to 10% of the notes dropped and a transposition of up to ±2 semitones. Nets trained on half
+  original, half augmented clips: 0.682 in cross-validation (one member per fold) against 0.687 without;
+  the logistic regression on original + augmented rows 0.681 against 0.689 (validation 0.652 against
+  0.636); the trees 0.697 against 0.690 (validation 0.611 against 0.631). No consistent gain.
+* **Other classifiers on the descriptors** (cross-validation / validation): RBF support vector machine
+  (C=1) 0.692 / 0.611, random forest 0.696 / 0.606, extra trees 0.693 / 0.611, larger boosted trees
+  (15 leaves, 200 rounds) 0.696 / 0.591, the kept small boosted trees 0.690 / 0.631, logistic
+  regression C=0.01 0.689 / 0.636. All sit at 0.69-0.70 in cross-validation.
+* **The heavier LR blend** the previous card pointed to (w=0.4-0.5, C=0.03: 0.702-0.703 with one member
+  per fold): with three members per fold it is {cv['blend_lr_only']['0.03']['0.4'] if cv else float('nan'):.3f} (w=0.4) and {cv['blend_lr_only']['0.03']['0.5'] if cv else float('nan'):.3f} (w=0.5); most of that gain was one
+  member's noise. On validation it scored 0.662-0.672.
+* **How noisy cross-validation itself is**: the logistic regression (C=0.01) over three other random
+  song partitions scores 0.682, 0.647 and 0.687 in 5-fold cross-validation, and 3-fold (643 training
+  clips) 0.685 against 10-fold (868) 0.681 on average: the partition alone moves it by ±2 points and
+  there is no visible gain from more clips in that range for the logistic regression.
+
+The previous rounds chose the nets' recipe on the validation split (class balance, the 56 valence
+descriptors, 20 fixed epochs with the last kept: single members 0.667 ± 0.007 on validation against
+0.638 ± 0.014 for the first round's recipe at its last epoch).
+
+Rerun: `python -m models.train_emotion` (shipped model, card), `python -m models.train_emotion --fit-on
+train+val --no-save` (the train + val fit, then `--card-only`),
+`python -m models.train_emotion --cv` (cross-validation, three members per fold, ~10 min),
+`--first-seed N --no-save` (other seeds, not in the card).
+
+Confusion matrix of the shipped model (test split):
 
 {_confusion_table(m['confusion'])}
 
@@ -483,8 +608,13 @@ Recall per quadrant: {', '.join(f'{q} {r:.2f}' for q, r in recall.items())}.
   the weakest quadrant is {worst} (recall {recall[worst]:.2f}). The errors cluster in songs:
   {_song_errors(results['wrong'])}. Calm (Q4) and sad (Q3) pop-piano pieces are both slow and soft,
   and many sad ones are in major keys or move between relative major and minor, so mode and harmony
-  descriptors separate them only partly (the valence descriptors added here gain 3 points on
-  validation and under a point in cross-validation, and none on the test split).
+  descriptors separate them only partly.
+* **The ceiling on this data.** Every model and blend tried sits at 0.68-0.71 in cross-validation over
+  965 clips, and the official validation and test splits are harder than the average fold (the models
+  score 1-6 points lower on validation and 7-10 lower on test). The shipped blend is better than the
+  previous round's recipe by about a point in cross-validation and on validation, within noise, and
+  one clip worse on test; none of it reaches 0.68 on the test split. Arousal is mostly right from
+  tempo, density and loudness; valence (Q3 against Q4) is where the symbolic cues run out.
 * **Notated scores are not performances.** The model was trained on transcribed performances with real
   velocities and rubato; a MusicXML score has flat velocities (80) and a metronomic tempo taken from the
   file (120 bpm when none is given). Loudness and tempo cues are then missing or wrong, and a slow piece
@@ -493,11 +623,12 @@ Recall per quadrant: {', '.join(f'{q} {r:.2f}' for q, r in recall.items())}.
   (metric-grid positions, exact chord onsets, raw velocities). It reached 0.663 test / 0.667 validation
   accuracy on EMOPIA but labelled every notated score "tense" (Q2), because quantised onsets and flat
   velocities lie far outside the transcribed clips it was trained on. The quantisation-free inputs
-  above give plausible labels on scores: {SCORE_EXAMPLES}
+  avoid that; what the shipped model says about a few scores: {SCORE_EXAMPLES}
 * **Out of domain**: EMOPIA is pop/film piano. Chorales, string quartets and folk melodies are far
   from it; their quadrant is a rough guide, not a measurement (a monophonic tune has none of the
   chord and texture cues the model uses).
 """
+    text = text.replace("\n\n\n", "\n\n")
     CARD.write_text(text, encoding="utf-8")
     print(f"card: {CARD}")
 
