@@ -574,6 +574,11 @@ Tried and not kept (a throw-away harness on the same folds; one member per fold 
   original, half augmented clips: 0.682 in cross-validation (one member per fold) against 0.687 without;
   the logistic regression on original + augmented rows 0.681 against 0.689 (validation 0.652 against
   0.636); the trees 0.697 against 0.690 (validation 0.611 against 0.631). No consistent gain.
+* **More valence descriptors** for Q3 against Q4 (12 more: how often the top line and the bass line
+  step down or up, the top line's mean interval and slope over time, the velocity's trend and range,
+  the velocity-pitch correlation, the top-to-bass spread, the share of sonorities with a minor rather
+  than a major third above the bass): logistic regression 0.680 against 0.689 in cross-validation and
+  0.606 against 0.636 on validation; trees 0.703 against 0.690 and 0.601 against 0.631. Not kept.
 * **Other classifiers on the descriptors** (cross-validation / validation): RBF support vector machine
   (C=1) 0.692 / 0.611, random forest 0.696 / 0.606, extra trees 0.693 / 0.611, larger boosted trees
   (15 leaves, 200 rounds) 0.696 / 0.591, the kept small boosted trees 0.690 / 0.631, logistic
