@@ -127,6 +127,16 @@ def test_legato_note_changes_start_at_the_attack(tmp_path):
 
 
 @needs_fluidsynth
+def test_held_oboe_vibrato_is_not_a_struck_repeat(tmp_path):
+    # an oboe's held notes with vibrato: the swells bring flux bursts and 3 dB rises like a piano's repeated
+    # stroke, but the level does not die away, so each written note stays one note
+    notes = [(78, 0.3, 1.17), (74, 1.17, 2.9), (71, 2.9, 3.4)]
+    wav = _render(tmp_path, "oboe", notes, program=68, vibrato=(5.5, 50.0))
+    result = transcribe_file(wav, device="cpu")
+    assert [n.pitch for n in result.notes] == [78, 74, 71], [(n.pitch, n.onset_s, n.offset_s) for n in result.notes]
+
+
+@needs_fluidsynth
 def test_sung_repeated_notes_split_and_vibrato_onset_does_not(tmp_path):
     # voice oohs with vibrato setting in 150 ms into each note: a G3 sung twice (the release fills the 40 ms
     # break, so only the level, the flux and the tracker's confidence mark it), then B3 and a long D4, whose

@@ -84,6 +84,9 @@ FLUX_LAG_FRAMES = 1  # librosa's flux at frame i compares frames i-2 and i: the 
 WINDOW_LAG_S = 0.06  # a tracker's centred window hears the previous note this far into an attacked one
 ON_PITCH_REACH_S = 0.1  # after a rest, a note starts where its pitch is heard, looked for this far in...
 ON_PITCH_LEAD_FRAMES = 1  # ...less this many frames (the tracker's window reaches ahead of its centre)
+DECAY_DB_PER_S = 8.0  # a note whose level falls this fast is dying away (struck or plucked)...
+DECAY_SPAN_S = 0.3  # ...measured over this long before a new stroke (a vibrato's swells average out),
+DECAY_SETTLE_S = 0.1  # from this long (at most half the span) after the loudest frame in it
 STROKE_RISE_DB = 3.0  # a level rise this large within ATTACK_WINDOW_S (or a flux burst) is a new stroke
 
 
@@ -183,7 +186,7 @@ def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None) -> tuple[tuple[Play
     path = _viterbi(midi, voiced, f0.confidence, attack)
     segments = _segments(path)
     dips = _confidence_dips(f0.confidence)
-    segments = _split_struck_repeats(segments, f0.level_db, dips, flux)
+    segments = _split_struck_repeats(segments, f0.level_db, dips, flux, midi)
     segments = _split_at_attacks(segments, attack, rearticulation, f0.level_db, dips, flux)
     segments = _absorb_glides(segments, midi, attack)
     segments = _starts_at_flux(segments, flux)
@@ -198,7 +201,7 @@ def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None) -> tuple[tuple[Play
     return _join_decay_fragments(tuple(notes), f0.level_db, flux, hop), flux
 
 
-def _split_struck_repeats(segments, level_db, confidence_dip, flux):
+def _split_struck_repeats(segments, level_db, confidence_dip, flux, midi):
     """Split a held pitch where the string is struck again while it still sounds (piano, guitar, harp:
     a repeated note played legato): a spectral-flux burst of CUT_FLUX with a level rise of
     STROKE_RISE_DB or a gap in the tracker's confidence. The old note's decay hides the level dip
@@ -221,7 +224,12 @@ def _split_struck_repeats(segments, level_db, confidence_dip, flux):
                 low = lo + int(np.argmin(level[lo:t + 1]))
                 rise = float(level[t:t + window + 1].max() - level[low])
                 gap = confidence_dip[max(t - CONF_DIP_REACH, 0):t + CONF_DIP_REACH + 1].min(initial=1.0) <= CONF_DIP_RATIO
-                if (rise >= STROKE_RISE_DB or gap) and low - previous > near:
+                # the same pitch on after the stroke: at a change the pitch path is late (its flux burst
+                # is not a repeat) - a change of the note belongs to the Viterbi pass and _starts_at_flux
+                after = midi[t + 1:t + window + 1]
+                after = after[~np.isnan(after)]
+                same = len(after) > 0 and abs(float(np.median(after)) - (LOW_MIDI + state - 1)) < 0.5
+                if (rise >= STROKE_RISE_DB or gap) and same and low - previous > near and _decaying(level, previous, low):
                     out.append([state, previous, low])
                     previous = low
                     t = low + near
@@ -229,6 +237,20 @@ def _split_struck_repeats(segments, level_db, confidence_dip, flux):
             t += 1
         out.append([state, previous, end])
     return out
+
+
+def _decaying(level: np.ndarray, start: int, stop: int) -> bool:
+    """The level falls towards ``stop`` at DECAY_DB_PER_S or faster (a least-squares slope from the
+    loudest frame of the DECAY_SPAN_S before ``stop`` (after ``start``) plus DECAY_SETTLE_S): a struck or plucked string
+    dying away, not a held (bowed, blown, sung) note, whose vibrato and swells bring flux bursts and
+    level rises of their own."""
+    first = max(start, stop - round(DECAY_SPAN_S / HOP_S))
+    first += int(np.argmax(level[first:stop])) if stop > first else 0  # the loudest frame (the attack)...
+    first += min(round(DECAY_SETTLE_S / HOP_S), (stop - first) // 2)  # ...past a blown or bowed attack's overshoot
+    if stop - first < 5:
+        return False
+    slope = np.polyfit(np.arange(stop - first) * HOP_S, level[first:stop], 1)[0]
+    return bool(slope <= -DECAY_DB_PER_S)
 
 
 def _join_decay_fragments(notes, level_db, flux, hop):
