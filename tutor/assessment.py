@@ -481,7 +481,6 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
         measure = score.measure_at(g.position_ql)
         beat_s[i] = spq[i] * beat_ql(measure.time_signature if measure else "4/4")
     base_tol = np.clip(tolerances.onset_beats * beat_s, tolerances.onset_min_ms / 1000, tolerances.onset_max_ms / 1000)
-    hesitation_s = np.maximum(tolerances.hesitation_beats * np.asarray(spq[:n]), tolerances.hesitation_min_ms / 1000)
     # 1. hesitations and segments
     segment = np.zeros(n, dtype=np.int64)
     rates = np.full(n, np.nan)  # seconds per quarter of the step into chord i
@@ -497,10 +496,14 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
             around = np.concatenate((rates[max(1, i - 6):i], rates[i + 1:i + 7]))
             around = around[~np.isnan(around)]
             if len(around) >= 2:
-                excess = (t[i] - t[i - 1]) - (q[i] - q[i - 1]) * float(np.median(around))
+                # the pace of the steps around the pause, not the local tempo fit, which the pause
+                # itself slows down (a 1 s stop in a fast piece raised its own threshold to ~1 s)
+                pace = float(np.median(around))
+                excess = (t[i] - t[i - 1]) - (q[i] - q[i - 1]) * pace
+                hesitation_s = max(tolerances.hesitation_beats * pace, tolerances.hesitation_min_ms / 1000)
                 if diagnostics is not None:
-                    diagnostics[("hesitation", groups[i].position_ql)] = (float(excess), float(hesitation_s[i]))
-                if excess > hesitation_s[i]:
+                    diagnostics[("hesitation", groups[i].position_ql)] = (float(excess), float(hesitation_s))
+                if excess > hesitation_s:
                     current += 1
                     before = rates[max(1, i - 3):i]
                     before = before[~np.isnan(before)]
