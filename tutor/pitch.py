@@ -44,10 +44,11 @@ SILENCE_DB = -60.0  # frames quieter than this (dBFS RMS) are never voiced
 SILENCE_BELOW_PEAK_DB = 50.0  # ...nor frames this far below the loudest frame of the clip
 
 # Default trackers, chosen with tests/bench/bench_pitch.py on this project's 2-core CPU (60 clean melodies, 8
-# instruments): PESTO (RTF 0.15 with segmentation, RPA 0.960, onset F1 0.942, intonation error 2.1 cents)
-# against CREPE tiny (RTF 0.29, RPA 0.957, onset F1 0.953, 3.9 cents) and pYIN (RTF 0.44, RPA 0.940, onset F1
-# 0.883, 4.9 cents): only PESTO meets RTF <= 0.25, at about the same accuracy. On a GPU, CREPE full (the most
-# accurate; batched it is far faster than real time).
+# instruments; pitch accuracy of the transcription's f0, the tracker's own in brackets): PESTO (RTF 0.14 with
+# segmentation, RPA 0.974 [0.960], onset F1 0.951, intonation error 2.0 cents) against CREPE tiny (RTF 0.30,
+# RPA 0.977 [0.957], onset F1 0.959, 3.9 cents) and pYIN (RTF 0.42, RPA 0.967 [0.940], onset F1 0.897, 4.8
+# cents): only PESTO meets RTF <= 0.25, at about the same accuracy. On a GPU, CREPE full (the most accurate;
+# batched it is far faster than real time).
 DEFAULT_CPU_TRACKER = "pesto"
 DEFAULT_GPU_TRACKER = "crepe"
 
