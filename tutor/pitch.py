@@ -622,10 +622,10 @@ def _empty_frames() -> StreamFrames:
 
 
 def open_stream(*, sample_rate: int, device: str = "cpu", hop_s: float = HOP_S, block_s: float = 0.0) -> PestoStream:
-    """The live tracker. Measured on this project's 2-core CPU (bench_pitch, 16 ms pushes, one torch thread):
-    CPU real-time factor 0.22 with ``block_s=0`` (frames back from the push that completes them; report
-    latency 15-23 ms), 0.14 with 40 ms blocks (31-33 ms), 0.095 with 80 ms blocks (45 ms); pesto-pitch's
-    own modules: 0.49. With blocks, the frames of a push belong to earlier pushes: take their levels from
+    """The live tracker. Measured on this project's 2-core CPU (bench_pitch, 16 ms pushes, one torch thread;
+    load average 1.4, in brackets at 7): CPU real-time factor 0.16 [0.23] with ``block_s=0`` (frames back
+    from the push that completes them; report latency 15-23 ms), 0.10 [0.15] with 40 ms blocks (31-33 ms),
+    0.08 [0.10] with 80 ms blocks (45 ms); pesto-pitch's own modules: 0.45 [0.54]. With blocks, the frames of a push belong to earlier pushes: take their levels from
     ``StreamFrames.level_db``."""
     return PestoStream(sample_rate=sample_rate, device=device, hop_s=hop_s, block_s=block_s)
 
