@@ -240,13 +240,13 @@ def _split_struck_repeats(segments, level_db, confidence_dip, flux, midi):
 
 
 def _decaying(level: np.ndarray, start: int, stop: int) -> bool:
-    """The level falls towards ``stop`` at DECAY_DB_PER_S or faster (a least-squares slope from the
-    loudest frame of the DECAY_SPAN_S before ``stop`` (after ``start``) plus DECAY_SETTLE_S): a struck or plucked string
-    dying away, not a held (bowed, blown, sung) note, whose vibrato and swells bring flux bursts and
-    level rises of their own."""
+    """The level falls towards ``stop`` at DECAY_DB_PER_S or faster (a least-squares slope from
+    DECAY_SETTLE_S after the loudest frame of the DECAY_SPAN_S before ``stop``, not before ``start``): a
+    struck or plucked string dying away, not a held (bowed, blown, sung) note, whose vibrato and swells
+    bring flux bursts and level rises of their own."""
     first = max(start, stop - round(DECAY_SPAN_S / HOP_S))
     first += int(np.argmax(level[first:stop])) if stop > first else 0  # the loudest frame (the attack)...
-    first += min(round(DECAY_SETTLE_S / HOP_S), (stop - first) // 2)  # ...past a blown or bowed attack's overshoot
+    first += min(round(DECAY_SETTLE_S / HOP_S), (stop - first) // 2)  # ...past a blown attack's overshoot
     if stop - first < 5:
         return False
     slope = np.polyfit(np.arange(stop - first) * HOP_S, level[first:stop], 1)[0]
