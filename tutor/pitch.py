@@ -603,15 +603,14 @@ class PestoStream:
         with torch.inference_mode():  # the cached convolutions carry the context from the previous push
             f0, conf, _vol = self.model(torch.from_numpy(block).to(self.device)[None], sr=self.sample_rate,
                                         convert_to_freq=True, return_activations=False)
-        f0s = f0.reshape(-1).cpu().numpy().astype(np.float64)
-        confs = conf.reshape(-1).cpu().numpy().astype(np.float64)
+        f0 = f0.reshape(-1).cpu().numpy().astype(np.float64)
+        conf = conf.reshape(-1).cpu().numpy().astype(np.float64)
         power = np.mean(block.astype(np.float64).reshape(-1, self.hop) ** 2, axis=1)
         levels = 10 * np.log10(np.maximum(power, 1e-12))
-        count = len(f0s)
+        count = len(f0)
         first = self._frames_out
         self._frames_out += count
         times = (np.arange(first, first + count) * self.hop + self.hop / 2) / self.sample_rate
-        f0, conf = f0s, confs
         voiced = (conf >= self.threshold) & (levels > SILENCE_DB) & (f0 >= FMIN_HZ) & (f0 <= FMAX_HZ)
         return StreamFrames(times_s=times, f0_hz=f0, confidence=conf, voiced=voiced, level_db=levels)
 
@@ -625,8 +624,8 @@ def open_stream(*, sample_rate: int, device: str = "cpu", hop_s: float = HOP_S, 
     """The live tracker. Measured on this project's 2-core CPU (bench_pitch, 16 ms pushes, one torch thread;
     load average 1.4, in brackets at 7): CPU real-time factor 0.16 [0.23] with ``block_s=0`` (frames back
     from the push that completes them; report latency 15-23 ms), 0.10 [0.15] with 40 ms blocks (31-33 ms),
-    0.08 [0.10] with 80 ms blocks (45 ms); pesto-pitch's own modules: 0.45 [0.54]. With blocks, the frames of a push belong to earlier pushes: take their levels from
-    ``StreamFrames.level_db``."""
+    0.08 [0.10] with 80 ms blocks (45 ms); pesto-pitch's own modules: 0.45 [0.54]. With blocks, the frames
+    of a push belong to earlier pushes: take their levels from ``StreamFrames.level_db``."""
     return PestoStream(sample_rate=sample_rate, device=device, hop_s=hop_s, block_s=block_s)
 
 

@@ -177,9 +177,8 @@ def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None) -> tuple[tuple[Play
     n = len(f0)
     if n == 0 or not f0.voiced.any():
         return (), np.zeros(n)
-    midi = np.full(n, np.nan)
     voiced = f0.voiced & (f0.f0_hz > 0)
-    midi[voiced] = 69.0 + 12.0 * np.log2(f0.f0_hz[voiced] / 440.0)
+    midi = np.where(voiced, _semitones(f0.f0_hz), np.nan)
     voiced &= (midi >= LOW_MIDI - 0.5) & (midi <= HIGH_MIDI + 0.5)
     voiced &= ~_tail(f0.level_db)
     attack, rearticulation, flux = _attack_strength(f0.level_db, audio16, n)
@@ -303,7 +302,7 @@ def _starts_on_pitch(segments, f0_hz: np.ndarray):
     ON_PITCH_LEAD_FRAMES before: the attack snap moved it to where the level rises, which for a singer
     is the consonant or breath before the vowel (vocadito: 40-90 ms before the annotated onset); an
     instrument's pitch is there from its attack, so its start stays."""
-    raw = 69.0 + 12.0 * np.log2(np.maximum(f0_hz, 1e-6) / 440.0)
+    raw = _semitones(f0_hz)
     reach = round(ON_PITCH_REACH_S / HOP_S)
     minimum = round(MIN_NOTE_S / HOP_S)
     for i, segment in enumerate(segments):
@@ -327,7 +326,7 @@ def f0_from_attacks(f0: F0Track, notes, flux: np.ndarray) -> F0Track:
     if not len(notes) or not flux.any():
         return f0
     hz = f0.f0_hz.copy()
-    midi = 69.0 + 12.0 * np.log2(np.maximum(hz, 1e-6) / 440.0)
+    midi = _semitones(hz)
     reach = round(WINDOW_LAG_S / HOP_S)
     for before, note in zip(notes, notes[1:], strict=False):
         if note.onset_s - before.offset_s > 3 * HOP_S + 1e-9 or note.pitch == before.pitch:
@@ -344,6 +343,11 @@ def f0_from_attacks(f0: F0Track, notes, flux: np.ndarray) -> F0Track:
         stuck = (np.abs(lagging - previous) < 0.5) | ((lagging > min(previous, target)) & (lagging < max(previous, target)))
         hz[start:start + settled[0]][stuck] = 440.0 * 2.0 ** ((target - 69.0) / 12.0)
     return replace(f0, f0_hz=hz)
+
+
+def _semitones(f0_hz: np.ndarray) -> np.ndarray:
+    """MIDI pitch (fractional) of every frame's f0, voiced or not (0 Hz gives a very low pitch)."""
+    return 69.0 + 12.0 * np.log2(np.maximum(f0_hz, 1e-6) / 440.0)
 
 
 def _tail(level_db: np.ndarray) -> np.ndarray:
