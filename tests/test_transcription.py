@@ -12,6 +12,7 @@ import soundfile
 
 from tests.bench.bench_pitch import (
     RATE,
+    away_from_boundaries,
     rearticulate,
     reference_f0,
     reference_for_render,
@@ -45,7 +46,7 @@ def _raw_pitch_accuracy(wav: Path, notes, f0: F0Track, *, vibrato=None) -> tuple
     estimate = np.where(f0.voiced, f0.f0_hz, -f0.f0_hz)
     scores = []
     for keep in (np.ones(len(times), bool),
-                 np.min(np.abs(times[:, None] - moved[:, :2].reshape(-1)[None, :]), axis=1) > 0.05):
+                 away_from_boundaries(times, moved)):
         ref_v, ref_c, est_v, est_c = mir_eval.melody.to_cent_voicing(times[keep], ref_f0[keep], f0.times_s, estimate)
         scores.append(mir_eval.melody.raw_pitch_accuracy(ref_v, ref_c, est_v, est_c))
     return scores[0], scores[1]

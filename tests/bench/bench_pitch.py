@@ -21,7 +21,7 @@ the pitch guess counts on every frame, MIREX style: unvoiced frames pass it as a
 "steady RPA" (the same without the frames within 50 ms of a reference note boundary, where any 64 ms
 analysis window still hears the previous note), voicing recall / false alarm, note onset F1 (50 ms, 50 cents,
 offsets ignored) and note F1 with offsets (mir_eval's default: 20 % of the note or 50 ms), from
-``tutor.transcription.notes_from_track``, and the intonation error: median |cents| between each
+``tutor.transcription.notes_and_f0``, and the intonation error: median |cents| between each
 onset-matched note's pitch + cents and the true pitch. The synthetic reference f0 is computed on the
 trackers' own frame grid (frame i centred on i * 10 ms) after moving the notes by FluidSynth's ~5 ms latency,
 so mir_eval compares frame with frame (no interpolation across a note change). Speed: real-time factor =
@@ -116,6 +116,13 @@ class Clip:
     ref_times: np.ndarray
     ref_f0: np.ndarray  # 0 = unvoiced
     ref_notes: np.ndarray | None  # (n, 3): onset_s, offset_s, midi
+    vibrato: tuple[float, float] | None = None  # (rate Hz, depth cents) of a synthetic clip's pitch bend
+
+
+def away_from_boundaries(times_s: np.ndarray, notes: np.ndarray) -> np.ndarray:
+    """Frames more than 50 ms from every note start and end (``notes``: rows of onset_s, offset_s, ...):
+    where "steady RPA" is measured, out of reach of any analysis window that still hears the last note."""
+    return np.min(np.abs(times_s[:, None] - notes[:, :2].reshape(-1)[None, :]), axis=1) > 0.05
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,7 +360,7 @@ def _load_manifest(manifest: Path) -> list[Clip]:
         times, f0, notes = reference_for_render([(int(p), a, b) for a, b, p in ref["notes"]], clean, vibrato)
         for condition in ("clean", "noise", "reverb"):
             name = f"{entry['stem']} {entry['melody']} {entry['instrument']}{' vib' if entry['vibrato'] else ''}"
-            clips.append(Clip(name, condition, DATA / f"{entry['stem']}-{condition}.wav", times, f0, notes))
+            clips.append(Clip(name, condition, DATA / f"{entry['stem']}-{condition}.wav", times, f0, notes, vibrato))
     return clips
 
 
@@ -408,8 +415,7 @@ def evaluate(tracker_name: str, clip: Clip) -> dict:
         "duration_s": duration, "cpu_s": cpu, "wall_s": wall,
     }
     if clip.ref_notes is not None and len(clip.ref_notes) and clip.condition != "real":
-        boundaries = clip.ref_notes[:, :2].reshape(-1)
-        steady = np.min(np.abs(clip.ref_times[:, None] - boundaries[None, :]), axis=1) > 0.05
+        steady = away_from_boundaries(clip.ref_times, clip.ref_notes)
         result["rpa_steady"] = mir_eval.melody.raw_pitch_accuracy(
             *cent_voicing(track.f0_hz, clip.ref_times[steady], clip.ref_f0[steady]))
     if clip.ref_notes is not None and len(clip.ref_notes):
@@ -478,23 +484,16 @@ def stream_benchmark(clips: list[Clip], *, block_s: float, hop_s: float = HOP_S,
         f0 = np.concatenate([np.where(p.voiced, p.f0_hz, -p.f0_hz) for p in parts])
         half = stream.hop / 2 / rate  # the reference on the stream's frame centres
         notes = [(int(p), a - half, b - half) for a, b, p in clip.ref_notes]
-        vibrato = _vibrato_of(clip)
-        ref_times, ref_f0 = reference_f0(notes, len(audio) / rate, vibrato)
+        ref_times, ref_f0 = reference_f0(notes, len(audio) / rate, clip.vibrato)
         ref_times = ref_times + half
         rv, rc, ev, ec = mir_eval.melody.to_cent_voicing(ref_times, ref_f0, times, f0)
         rpa.append(mir_eval.melody.raw_pitch_accuracy(rv, rc, ev, ec))
-        steady = np.min(np.abs(ref_times[:, None] - clip.ref_notes[:, :2].reshape(-1)[None, :]), axis=1) > 0.05
+        steady = away_from_boundaries(ref_times, clip.ref_notes)
         rv, rc, ev, ec = mir_eval.melody.to_cent_voicing(ref_times[steady], ref_f0[steady], times, f0)
         rpa_steady.append(mir_eval.melody.raw_pitch_accuracy(rv, rc, ev, ec))
     latency = measure_stream_latency(sample_rate=RATE, hop_s=hop_s, block_s=block_s, push_s=STREAM_PUSH / RATE)
     return {"hop_s": hop_s, "block_s": block_s, "shipped_modules": shipped, "rtf_cpu": cpu / audio_s, "rtf_wall": wall / audio_s,
             "audio_s": audio_s, "rpa": float(np.mean(rpa)), "rpa_steady": float(np.mean(rpa_steady)), **latency}
-
-
-def _vibrato_of(clip: Clip) -> tuple[float, float] | None:
-    entries = json.loads((DATA / "manifest.json").read_text())
-    entry = next(e for e in entries if e["stem"] == clip.name.split()[0])
-    return tuple(entry["vibrato"]) if entry["vibrato"] else None
 
 
 def main() -> None:
