@@ -508,10 +508,10 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
                     before = rates[max(1, i - 3):i]
                     before = before[~np.isnan(before)]
                     # a breath, not a hesitation: the player slowed down into the pause (a phrase ending)
-                    breath = before.size > 0 and float(np.median(before)) > BREATH_RITARDANDO * float(np.median(around))
+                    breath = before.size > 0 and float(np.median(before)) > BREATH_RITARDANDO * pace
                     # nor a step stretched no more than the player's own rubato stretches steps there
                     # (a long note lengthened at a phrase end by a player whose steps vary as much)
-                    expressive = _stretch_within_rubato(around, t[i] - t[i - 1], q[i] - q[i - 1])
+                    expressive = _stretch_within_rubato(around, pace, t[i] - t[i - 1], q[i] - q[i - 1])
                     for s_index, _p in groups[i].notes if not (breath or expressive) else ():
                         timing[s_index] = ("late", float(excess), "hesitation")
         segment[i] = current
@@ -565,12 +565,12 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
     return timing
 
 
-def _stretch_within_rubato(around: np.ndarray, step_s: float, step_ql: float) -> bool:
+def _stretch_within_rubato(around: np.ndarray, pace: float, step_s: float, step_ql: float) -> bool:
     """Whether a step of ``step_s`` seconds over ``step_ql`` quarters is longer than the pace of the
-    neighbouring steps (seconds per quarter, ``around``) by no more than TIMING_SPREAD_FACTOR times
-    the player's usual step-to-step variation there (robust spread of the log ratios): the same
-    standard as for a pushed note, on a ratio scale, since rubato stretches a step in proportion."""
-    pace = float(np.median(around))
+    neighbouring steps (seconds per quarter, ``around``; ``pace``: their median) by no more than
+    TIMING_SPREAD_FACTOR times the player's usual step-to-step variation there (robust spread of the log
+    ratios): the same standard as for a pushed note, on a ratio scale, since rubato stretches a step in
+    proportion."""
     if pace <= 0 or step_s <= 0 or step_ql <= 0:
         return False
     spread = 1.4826 * float(np.median(np.abs(np.log(np.clip(around, 1e-3 * pace, None) / pace))))

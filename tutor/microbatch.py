@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,6 @@ class BatchStats:
     calls: int = 0
     rows: int = 0
     largest_calls: int = 0
-    sizes: dict[int, int] = field(default_factory=dict)  # calls per pass -> passes
 
     def as_dict(self) -> dict:
         return {"passes": self.passes, "calls": self.calls, "rows": self.rows, "largest_calls": self.largest_calls,
@@ -123,7 +122,6 @@ class MicroBatcher:
         self.stats.calls += len(calls)
         self.stats.rows += sum(sizes)
         self.stats.largest_calls = max(self.stats.largest_calls, len(calls))
-        self.stats.sizes[len(calls)] = self.stats.sizes.get(len(calls), 0) + 1
 
         def split(tensor):
             return [part.cpu() for part in torch.split(tensor, sizes)]

@@ -88,7 +88,7 @@ class RemoteClient:
 
         if time.monotonic() < self._down_until:
             raise RemoteUnavailable(f"{self._down_reason} (not retried for {self.cooldown_s:g} s)")
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers = self._headers()
         data = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (fields or {}).items() if v is not None}
         problem = "no attempt"
         for attempt in range(self.retries + 1):
@@ -125,6 +125,8 @@ class RemoteClient:
         self._down_until = time.monotonic() + self.cooldown_s
         raise RemoteUnavailable(self._down_reason)
 
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def check(self) -> tuple[bool, str]:
         """Whether the host answers and takes the token, in words (for a settings page's test button):
@@ -133,7 +135,7 @@ class RemoteClient:
 
         try:
             health = httpx.get(f"{self.url}/v1/health", timeout=5).json()
-            response = httpx.post(f"{self.url}/v1/critique", headers={"Authorization": f"Bearer {self.token or ''}"},
+            response = httpx.post(f"{self.url}/v1/critique", headers=self._headers(),
                                   timeout=5)
         except (httpx.HTTPError, ValueError) as error:
             return False, f"{self.url} does not answer ({type(error).__name__})"

@@ -287,8 +287,7 @@ def correct_measures(
             if finished:
                 add(tokens, log_likelihood, True)
         check_pending()
-    if len(accepted) < k:  # free rewrites: new rhythm too
-        pending.clear()
+    if len(accepted) < k:  # free rewrites: new rhythm too (check_pending left nothing pending)
         for tokens, log_likelihood, finished in _draw(
             model, prompt, k=OVERSAMPLE * k, bar_ticks=bar_ticks, multi=tune.multi_voice, end=(EOM,),
             seed=seed + 7919, temperature=temperature, top_p=top_p, max_tokens=generate, previous=previous,

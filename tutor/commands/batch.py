@@ -6,15 +6,15 @@ from __future__ import annotations
 
 
 def add_parser(subparsers):
+    from tutor.remote_cli import add_remote_option
+
     parser = subparsers.add_parser(
         "batch", help="mark a folder of submissions: per-student reports (JSON + annotated MusicXML) and a class CSV")
     parser.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="folder of takes (.mid, audio) or compositions")
     parser.add_argument("--score", default=None, help="the piece the takes play (omit to critique compositions)")
     parser.add_argument("--out", required=True, metavar="REPORT_DIR", help="folder for the reports (made if missing)")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="submissions analysed at once (default 1)")
-    parser.add_argument("--remote", default=None, metavar="URL",
-                        help="analyse on a `tutor serve` host (default $TUTOR_REMOTE; token: $TUTOR_REMOTE_TOKEN); "
-                             "falls back to this machine")
+    add_remote_option(parser)
     return parser
 
 
