@@ -49,13 +49,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tutor.errors import InputFileError, TutorError
+from tutor.scoreio import AUDIO_EXTENSIONS
 
 TOKEN_FILE = "service-token"
 DEFAULT_PORT = 8765
 API_PREFIX = "/v1"
 
 SCORE_SUFFIXES = (".mid", ".midi", ".musicxml", ".xml", ".mxl", ".abc", ".krn")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a", ".opus")
+AUDIO_SUFFIXES = AUDIO_EXTENSIONS  # what tutor.scoreio reads as a recording
 PERFORMANCE_SUFFIXES = (".mid", ".midi") + AUDIO_SUFFIXES
 
 

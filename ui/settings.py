@@ -14,7 +14,6 @@ the network. ``install_indicator(window)`` puts the indicator in a main window's
 
 from __future__ import annotations
 
-import logging
 import tempfile
 import threading
 from pathlib import Path
@@ -33,14 +32,12 @@ from PySide6.QtWidgets import (
     QPushButton,
 )
 
+from tutor.scoreio import AUDIO_EXTENSIONS
 from tutor.ui.workers import run_job
-
-log = logging.getLogger(__name__)
 
 DEVICE_KEY = "analysis/device"
 HOST_KEY = "analysis/remote_host"
 TOKEN_KEY = "analysis/remote_token"
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a", ".opus")
 UNREACHABLE = "Analysis: remote unreachable — local"
 
 
@@ -104,19 +101,14 @@ class AnalysisPlace(QObject):
 
     # -- analyses (worker threads) ------------------------------------------------------------------
     def ask(self, endpoint: str, files: dict, fields: dict | None, local):
-        """The host's JSON for ``endpoint``, or ``local()`` when there is no host or it cannot answer."""
-        from tutor.remote import RemoteUnavailable
+        """The host's JSON for ``endpoint``, or ``local()`` when there is no host or it cannot answer
+        (``tutor.remote.analyse``); the indicator says which."""
+        from tutor.remote import analyse
 
         client = self.client
-        if client is None:
-            return local()
-        try:
-            answer = client.post(endpoint, files, fields)
-        except RemoteUnavailable as error:
-            log.warning("%s; analysing on this computer", error)
-            self._say(UNREACHABLE)
-            return local()
-        self._say(self.remote_text())
+        answer, ran = analyse(endpoint, files, fields, local=local, remote=client)
+        if client is not None:
+            self._say(self.remote_text() if ran.remote else UNREACHABLE)
         return answer
 
     def critique_json(self, score, local) -> dict:
@@ -151,7 +143,7 @@ class AnalysisPlace(QObject):
         from tutor.scoreio import load_performance
 
         path = Path(path)
-        if path.suffix.lower() not in AUDIO_SUFFIXES:
+        if path.suffix.lower() not in AUDIO_EXTENSIONS:
             return load_performance(path)
         from tutor.music import Performance
         from tutor.remote_cli import played_notes
