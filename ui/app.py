@@ -329,13 +329,18 @@ class MainWindow(QMainWindow):
 
     def _loaded(self, result, *, wait: bool = False) -> None:
         path, score = result
+        self._remember(path)
+        self.open_piece(score, path=Path(path) if not str(path).startswith("corpus:") else None, wait=wait)
+        self.status(f"Opened {path}")
+
+    def open_piece(self, score: Score, *, path: Path | None = None, wait: bool = False) -> None:
+        """``score`` as the open piece, saved at ``path`` (None: nowhere yet): a fresh undo history and
+        autosave, no exercise."""
         self.undo_stack.clear()
         self.autosaver.clear()
         self.practice_panel.exercise = None
-        self.score_path = Path(path) if not str(path).startswith("corpus:") else None
-        self._remember(path)
+        self.score_path = path
         self.set_score(score, wait=wait)
-        self.status(f"Opened {path}")
 
     def set_score(self, score: Score, *, wait: bool = False) -> None:
         self.score = score

@@ -577,14 +577,9 @@ class ComposePanel(QWidget):
         if not window.confirm_discard():
             self._say_generated("Generated, but kept out: the open piece has unsaved changes.")
             return
-        window.undo_stack.clear()
-        window.autosaver.clear()
-        window.practice_panel.exercise = None
-        window.score_path = None
-        window.set_score(generated.score)
-        window.undo_stack.resetClean()  # not saved anywhere yet
+        window.open_piece(generated.score)
+        window.undo_stack.resetClean()  # not saved anywhere yet: closing asks to save it
         window._update_title()
-        self.generated = generated
         self._say_generated(describe_generated(generated))
         window.status(f"Generated “{generated.score.title}”: save it with File > Save as")
 

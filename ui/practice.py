@@ -388,9 +388,7 @@ class AudioLive(QObject):
             return
         self.ready.emit()
         tap = self.recorder.tap
-        hop = stream.hop
         min_frames = 256  # a device block; the tracker runs only once a whole frame is in (a push of less is free)
-        pending = np.zeros(0, np.float32)  # mirrors the stream's own hop alignment, for frame levels
         last_emit = 0.0
         buffered: tuple[list, list] = ([], [])
         notes = self.notes
@@ -402,17 +400,12 @@ class AudioLive(QObject):
             block = resampler.process(to_mono(tap.read())).astype(np.float32)
             if not len(block):
                 continue
-            data = np.concatenate([pending, block])
-            usable = (len(data) // hop) * hop
-            pending = data[usable:]
-            hop_levels = 10 * np.log10(np.maximum(np.mean(data[:usable].reshape(-1, hop).astype(np.float64) ** 2, axis=1), 1e-12)) if usable else []
             frames = stream.push(block)
             if len(frames.times_s):
                 self.analysed.append((float(frames.times_s[-1]) + stream.hop / 32000, time.perf_counter()))
             last_cents = None
-            for index, (t, f0, voiced) in enumerate(zip(frames.times_s, frames.f0_hz, frames.voiced, strict=False)):
-                level = float(hop_levels[index]) if index < len(hop_levels) else -120.0
-                found = notes.push(float(t), float(f0), bool(voiced), level)
+            for t, f0, voiced, level in zip(frames.times_s, frames.f0_hz, frames.voiced, frames.level_db, strict=True):
+                found = notes.push(float(t), float(f0), bool(voiced), float(level))
                 if found is not None:
                     self.onsets.append(found)
                     if self.session is not None:

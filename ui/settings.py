@@ -51,7 +51,6 @@ class AnalysisPlace(QObject):
 
     def __init__(self) -> None:
         super().__init__()
-        self._lock = threading.Lock()
         self.device = "auto"
         self.client = None
         self._resolved = ""  # "cpu" / "cuda" once "auto" was resolved (that imports torch: in a worker)
@@ -62,9 +61,8 @@ class AnalysisPlace(QObject):
         from tutor.remote import RemoteClient
 
         url = (url or "").strip()
-        with self._lock:
-            self.device = device if device in ("auto", "cpu", "cuda") else "auto"
-            self.client = RemoteClient(url, token=token or None, timeout_s=120.0, retries=1, backoff_s=0.5) if url else None
+        self.device = device if device in ("auto", "cpu", "cuda") else "auto"
+        self.client = RemoteClient(url, token=token or None, timeout_s=120.0, retries=1, backoff_s=0.5) if url else None
         self._say(self.remote_text() if self.client is not None else self.local_text())
         if self.client is None and self.device == "auto" and not self._resolved:
             run_job(self._resolve_device, on_result=lambda _: self._say(self.local_text()), name="resolve device")
