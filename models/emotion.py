@@ -80,7 +80,8 @@ def _clips(table):
 
 
 def predict_table(table) -> EmotionResult:
-    from .emotion_data import N_EMOTION_VECTOR, clip_features
+    from .emotion_data import clip_features
+    from .features import N_EMOTION_VECTOR
 
     nets, quadrants = _load()[:2]
     valence = nets[0].feature_mean.numel() > N_EMOTION_VECTOR  # weights trained with valence_features

@@ -38,7 +38,6 @@ EMOTION_TOKENS = 512  # a 30 s EMOPIA clip has ~200-600 notes
 VELOCITY_MEAN, VELOCITY_STD = 0.50, 0.10
 
 
-N_EMOTION_VECTOR = 45  # the length of features.emotion_vector; valence_features follow it
 N_VALENCE_FEATURES = 56
 
 
@@ -103,8 +102,6 @@ def clip_features(table, *, valence: bool = True) -> tuple[np.ndarray, np.ndarra
     and a performed clip (no metric grid, chords as 50 ms clusters, imputed dynamics for scores).
     The vector is ``emotion_vector`` followed by ``valence_features`` (left out when not ``valence``)."""
     feats = emotion_vector(table, velocity_mean=VELOCITY_MEAN, velocity_std=VELOCITY_STD)
-    if len(table) == 0:  # emotion_vector's empty answer has its own length; keep the trained one
-        feats = np.zeros(N_EMOTION_VECTOR, dtype=np.float32)
     if valence:
         feats = np.concatenate([feats, valence_features(table)])
     feats = feats.astype(np.float32)

@@ -457,6 +457,7 @@ def has_dynamics(table: NoteTable) -> bool:
 
 
 EMOTION_FEATURE_NAMES: list[str] = []
+N_EMOTION_VECTOR = 45  # the length of emotion_vector (an empty piece gets as many zeros)
 
 
 def emotion_vector(table: NoteTable, *, velocity_mean: float = 0.5, velocity_std: float = 0.1) -> np.ndarray:
@@ -473,7 +474,7 @@ def emotion_vector(table: NoteTable, *, velocity_mean: float = 0.5, velocity_std
 
     n = len(table)
     if n == 0:
-        return np.zeros(len(EMOTION_FEATURE_NAMES) or 48, dtype=np.float32)
+        return np.zeros(N_EMOTION_VECTOR, dtype=np.float32)
     pitch = table.pitch.astype(np.float64)
     span_s = max(1.0, float((table.onset_s + table.duration_s).max() - table.onset_s.min()))
     cluster = onset_clusters(table)
@@ -533,6 +534,7 @@ def emotion_vector(table: NoteTable, *, velocity_mean: float = 0.5, velocity_std
     else:
         add("velocity", [velocity_mean, velocity_std, min(1.0, velocity_mean + 1.3 * velocity_std)])
     if not EMOTION_FEATURE_NAMES:
+        assert len(names) == N_EMOTION_VECTOR, f"emotion_vector has {len(names)} descriptors, N_EMOTION_VECTOR says {N_EMOTION_VECTOR}"
         EMOTION_FEATURE_NAMES.extend(names)
     return np.asarray(values, dtype=np.float32)
 
