@@ -403,6 +403,15 @@ class _Grammar:
     leap: dict = field(default_factory=dict)  # voice -> its last melodic interval in semitones
     before: dict = field(default_factory=dict)  # voice -> its pitch before the current onset
 
+    @classmethod
+    def after(cls, bar_ticks, multi_voice: bool, end_tokens, previous_pitches: dict | None) -> _Grammar:
+        """A grammar for the bars after a prompt whose voices last played ``previous_pitches``
+        (voice -> its pitches, oldest first)."""
+        pitches = previous_pitches or {}
+        return cls(list(bar_ticks), multi_voice, tuple(end_tokens),
+                   previous={v: p[-1] for v, p in pitches.items() if p},
+                   leap={v: p[-1] - p[-2] for v, p in pitches.items() if len(p) >= 2})
+
     def pitch_ranges(self) -> list[tuple[int, int]]:
         """Pitch tokens allowed now. In part writing (several voices) the sampler keeps the
         voice-leading rules the critique checks: a voice moves at most a fifth (or exactly an
@@ -553,14 +562,7 @@ def sample(
     if max_tokens <= 0:
         raise ValueError("the prompt fills the whole context")
     logits, caches = _prefill(model, prompt, count)
-    grammars = [
-        _Grammar(
-            list(bar_ticks), multi_voice, tuple(end_tokens),
-            previous={v: p[-1] for v, p in (previous_pitches or {}).items() if p},
-            leap={v: p[-1] - p[-2] for v, p in (previous_pitches or {}).items() if len(p) >= 2},
-        )
-        for _ in range(count)
-    ]
+    grammars = [_Grammar.after(bar_ticks, multi_voice, end_tokens, previous_pitches) for _ in range(count)]
     generated: list[list[int]] = [[] for _ in range(count)]
     totals = [0.0] * count
     vocab = model.config.vocab_size
@@ -645,11 +647,7 @@ def search(
         raise ValueError("the prompt and the template do not fit in the context")
     bonus = bonus or {}
     logits, caches = _prefill(model, prompt, width)
-    grammar = _Grammar(
-        list(bar_ticks), multi_voice, tuple(end_tokens),
-        previous={v: p[-1] for v, p in (previous_pitches or {}).items() if p},
-        leap={v: p[-1] - p[-2] for v, p in (previous_pitches or {}).items() if len(p) >= 2},
-    )
+    grammar = _Grammar.after(bar_ticks, multi_voice, end_tokens, previous_pitches)
     grammars = [grammar.clone() for _ in range(width)]
     scores = torch.full((width,), float("-inf"))
     scores[0] = 0.0  # all beams start equal: extend one
@@ -685,7 +683,7 @@ def search(
             continue
         mask = torch.zeros(width, vocab, dtype=torch.bool)
         for row, g in enumerate(grammars):
-            for low, high in (g.pitch_ranges() if multi_voice else [(PITCH0, PITCH0 + N_PITCHES)]):
+            for low, high in g.pitch_ranges():
                 mask[row, low:high] = True
         total = (scores[:, None] + log_probs).masked_fill(~mask, float("-inf"))
         if step in bonus:
