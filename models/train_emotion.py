@@ -76,18 +76,13 @@ def logistic_regression(c: float = LR_C):
     return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
 
 
-def boosted_trees():
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    return HistGradientBoostingClassifier(**BOOST)
-
-
 def fit_boosted_trees(x: np.ndarray, y: np.ndarray):
     """The trees fitted on one thread (small trees: more threads only contend on a shared machine)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):
-        return boosted_trees().fit(x, y)
+        return HistGradientBoostingClassifier(**BOOST).fit(x, y)
 
 
 def stack_of(model) -> dict:
@@ -235,9 +230,14 @@ def _join(*splits: dict) -> dict:
     return {k: np.concatenate([s[k] for s in splits]) for k in ("x", "tokens", "y", "names")}
 
 
+def song_of(clip_name: str) -> str:
+    """The song of an EMOPIA clip (clip names are Q<n>_<song>_<clip>)."""
+    return clip_name[3:clip_name.rindex("_")]
+
+
 def song_folds(names: np.ndarray, folds: int = 5) -> np.ndarray:
-    """Fold index of each clip, whole songs per fold (clip names are Q<n>_<song>_<clip>)."""
-    songs = np.array([name[3:name.rindex("_")] for name in names])
+    """Fold index of each clip, whole songs per fold."""
+    songs = np.array([song_of(name) for name in names])
     unique = np.array(sorted(set(songs)))
     np.random.default_rng(123).shuffle(unique)
     fold_of = {song: i % folds for i, song in enumerate(unique)}
@@ -391,7 +391,7 @@ def _confusion_table(confusion: list[list[int]]) -> str:
 def _song_errors(wrong: list) -> str:
     songs: dict = {}
     for name, truth, predicted in wrong:
-        key = (name[3:name.rindex("_")], truth, predicted)
+        key = (song_of(name), truth, predicted)
         songs[key] = songs.get(key, 0) + 1
     worst = sorted(songs.items(), key=lambda item: -item[1])[:3]
     return ", ".join(f"{n} clips of song `{song}` ({truth} taken for {predicted})" for (song, truth, predicted), n in worst)
