@@ -123,12 +123,17 @@ class ScoreView(QGraphicsView):
             self.layout_options = layout
         if not keep_marks:
             self.marks = {}
-        if self._job is not None:
-            self._job.cancel()
         if not self.pages:
             self.show_message("Engraving the score…")
-        self._job = run_job(_engrave_job, score, self.layout_options, on_result=self._show_pages,
-                            on_error=self.engraveFailed.emit, name="engrave")
+        self._engrave(score)
+
+    def _engrave(self, score: Score, musicxml: str | None = None, *, name: str = "engrave") -> None:
+        """Engrave ``score`` in a worker (``musicxml``: what to engrave for it, when not the score's own);
+        the view shows it when it is ready, unless another score was set in the meantime."""
+        if self._job is not None:
+            self._job.cancel()
+        self._job = run_job(_engrave_job, score, self.layout_options, musicxml, on_result=self._show_pages,
+                            on_error=self.engraveFailed.emit, name=name)
 
     def engrave_now(self, score: Score) -> None:
         """Engrave in this thread (for the screenshot command and tests that need no event loop)."""
@@ -530,15 +535,11 @@ class ScoreView(QGraphicsView):
             saved[2] = score
         self.score = score
         self.marks = {note_id: {"color": color, "text": ""} for note_id, color in colors.items()}
-        if self._job is not None:
-            self._job.cancel()
-        layout = self.layout_options
-        self._job = run_job(lambda task: (score, engrave(score, layout=layout, musicxml=musicxml)),
-                            on_result=self._show_pages, on_error=self.engraveFailed.emit, name="engrave overlay")
+        self._engrave(score, musicxml, name="engrave overlay")
 
 
-def _engrave_job(task, score: Score, layout: Layout):
+def _engrave_job(task, score: Score, layout: Layout, musicxml: str | None = None):
     task.progress(0.1, "engraving")
-    pages = engrave(score, layout=layout)
+    pages = engrave(score, layout=layout, musicxml=musicxml)
     task.check()
     return score, pages
