@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QByteArray, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
@@ -46,6 +46,18 @@ class _PageItems:
     offset_y: float
     renderer: QSvgRenderer
     svg_item: QGraphicsSvgItem
+
+
+@dataclass(frozen=True)
+class _Overlay:
+    """A suggestion drawn over the piece (``ScoreView.show_overlay``) and the piece as it was under it."""
+
+    score: Score  # what the view shows: the piece with the suggestion
+    musicxml: str  # what is engraved for it (hidden rests, extra voices)
+    piece: Score | None  # the piece under it (None: the view showed nothing)
+    marks: dict[str, dict[str, str]]  # the piece's marks
+    pages: list[Page] | None  # the piece's engraving as it was on screen (None: engrave it again at the end)
+    layout: Layout  # the layout of those pages
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,8 @@ class ScoreView(QGraphicsView):
         self.follow_cursor = True
         self.selected_range: tuple[int, int] | None = None
         self._job = None
+        self._engraved: tuple[Score, list[Page], Layout] | None = None  # what the pages on screen show
+        self._overlay: _Overlay | None = None
         self._pending_paint: list[tuple[str, float]] = []
         self._message = None
         self.show_message("Open a piece (File > Open, or drop a file here) to see its score.")
@@ -102,7 +116,7 @@ class ScoreView(QGraphicsView):
     def show_message(self, text: str) -> None:
         scene = self.scene()
         scene.clear()
-        self.pages = []
+        self.pages, self._engraved = [], None
         self._cursor = self._new_cursor()
         item = scene.addSimpleText(text, QFont("Sans", 13))
         item.setBrush(QColor("white"))
@@ -138,17 +152,23 @@ class ScoreView(QGraphicsView):
     def engrave_now(self, score: Score) -> None:
         """Engrave in this thread (for the screenshot command and tests that need no event loop)."""
         self.score = score
-        self._show_pages((score, engrave(score, layout=self.layout_options)))
+        self._show_pages((score, engrave(score, layout=self.layout_options), self.layout_options))
 
     def set_layout(self, layout: Layout) -> None:
+        """Engrave again with ``layout`` (pages or one long line): the piece, or the suggestion overlay
+        with its own MusicXML and colours while one is shown."""
         self.layout_options = layout
-        if self.score is not None:
+        overlay = self._overlay_shown()
+        if overlay is not None:
+            self._engrave(overlay.score, overlay.musicxml, name="engrave overlay")
+        elif self.score is not None:
             self.set_score(self.score, keep_marks=True)
 
     def _show_pages(self, result) -> None:
-        score, pages = result
-        if score is not self.score:
+        score, pages, layout = result
+        if score is not self.score or layout != self.layout_options:
             return  # an older engraving
+        self._engraved = (score, pages, layout)
         scene = self.scene()
         scene.clear()
         self._mark_items, self._live_items, self._selection_items = [], {}, []
@@ -517,29 +537,45 @@ class ScoreView(QGraphicsView):
 
         ``overlay`` is ``(score, musicxml, colors)`` from ``tutor.ui.compose.overlay_view``: the piece
         with the suggestion's notes as an extra voice or new parts, that MusicXML engraved (in a worker)
-        and the notes in ``colors`` ({note id: "#RRGGBB"}) drawn in colour. Setting another score
-        (``set_score``) also ends the overlay."""
-        saved = getattr(self, "_overlay_saved", None)  # (the piece, its marks, the overlay's score)
-        if saved is not None and self.score is not saved[2]:
-            saved = self._overlay_saved = None  # the view has shown another score since
+        and the notes in ``colors`` ({note id: "#RRGGBB"}) drawn in colour. The piece's pages are kept
+        and shown again at the end, unless the layout changed in between (then it is engraved again).
+        Setting another score (``set_score``) also ends the overlay."""
+        shown = self._overlay_shown()
         if overlay is None:
-            self._overlay_saved = None
-            if saved is not None:
-                self.marks = saved[1]
-                self.set_score(saved[0], keep_marks=True)
+            self._overlay = None
+            if shown is not None and shown.piece is not None:
+                self._show_piece(shown)
             return
         score, musicxml, colors = overlay
-        if saved is None and self.score is not None:
-            self._overlay_saved = saved = [self.score, dict(self.marks), None]
-        if saved is not None:
-            saved[2] = score
+        if shown is None:
+            engraved = self._engraved if self._engraved is not None and self._engraved[0] is self.score else None
+            shown = _Overlay(score, musicxml, self.score, dict(self.marks),
+                             engraved[1] if engraved else None, engraved[2] if engraved else self.layout_options)
+        self._overlay = replace(shown, score=score, musicxml=musicxml)
         self.score = score
         self.marks = {note_id: {"color": color, "text": ""} for note_id, color in colors.items()}
         self._engrave(score, musicxml, name="engrave overlay")
+
+    def _overlay_shown(self) -> _Overlay | None:
+        """The overlay on the view, unless the view was given another score since."""
+        overlay = self._overlay
+        return overlay if overlay is not None and self.score is overlay.score else None
+
+    def _show_piece(self, overlay: _Overlay) -> None:
+        """The piece under ``overlay`` again: its pages as they were, or engraved again for a new layout."""
+        self.marks = overlay.marks
+        if overlay.pages is None or overlay.layout != self.layout_options:
+            self.set_score(overlay.piece, keep_marks=True)
+            return
+        if self._job is not None:
+            self._job.cancel()  # the overlay's engraving, if it is still running
+            self._job = None
+        self.score = overlay.piece
+        self._show_pages((overlay.piece, overlay.pages, overlay.layout))
 
 
 def _engrave_job(task, score: Score, layout: Layout, musicxml: str | None = None):
     task.progress(0.1, "engraving")
     pages = engrave(score, layout=layout, musicxml=musicxml)
     task.check()
-    return score, pages
+    return score, pages, layout

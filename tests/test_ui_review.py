@@ -1,0 +1,97 @@
+"""Defects from the review of the desktop app (issue #8), offscreen with pytest-qt: the suggestion
+overlay across a layout change and back to the piece, a looped take's passes, the live pitch thread's
+bounded benchmark record, and the live resampler (``tutor.audio_input.StreamResampler``)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
+os.environ["TUTOR_NO_DIALOGS"] = "1"
+
+from dataclasses import replace
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from tests.conftest import REPO
+
+DEMO = REPO / "assets" / "demo" / "twinkle.musicxml"
+
+
+# --- 1. the suggestion overlay: a layout change keeps it; its end shows the piece's own pages ------
+@pytest.fixture
+def overlay_view(qtbot):
+    """(view showing the demo piece, the piece, the overlay of a fix of bar 2 over it)."""
+    from tutor.scoreio import load_score
+    from tutor.suggest import Suggestion, apply_suggestion
+    from tutor.ui.compose import overlay_view
+    from tutor.ui.score_view import ScoreView
+
+    piece = load_score(DEMO)
+    bar2 = [n for n in piece.notes if n.measure == 2]
+    fix = Suggestion("correction", 2, 2, tuple(replace(n, id=f"new{i}", pitch=n.pitch - 2) for i, n in enumerate(bar2)), -5.0)
+    overlay = overlay_view(piece, apply_suggestion(piece, fix), fix)
+    view = ScoreView()
+    qtbot.addWidget(view)
+    view.resize(1100, 700)
+    view.show()
+    with qtbot.waitSignal(view.engraved, timeout=60000):
+        view.set_score(piece)
+    view.set_marks({"P1-m1-n0": {"color": "#E53935", "text": "late"}})
+    return view, piece, overlay
+
+
+def _svg(view) -> str:
+    return "".join(p.page.svg for p in view.pages)
+
+
+def _show_overlay(qtbot, view, overlay):
+    with qtbot.waitSignal(view.engraved, timeout=60000):
+        view.show_overlay(overlay)
+    assert view.score is overlay[0]
+
+
+def test_a_layout_change_engraves_the_overlay_with_its_own_musicxml(qtbot, overlay_view):
+    from tutor.ui.engraving import Layout
+
+    view, piece, (shown, musicxml, colors) = overlay_view
+    _show_overlay(qtbot, view, (shown, musicxml, colors))
+    # the suggestion's extra voice is silent outside its bar: its whole-bar rests are hidden (mSpace)
+    assert 'class="mRest"' not in _svg(view) and 'class="mSpace"' in _svg(view)
+    with qtbot.waitSignal(view.engraved, timeout=60000):
+        view.set_layout(Layout(continuous=True))
+    assert view.score is shown and len(view.pages) == 1
+    assert 'class="mRest"' not in _svg(view) and 'class="mSpace"' in _svg(view)  # still the overlay's MusicXML
+    assert set(colors) <= set(view.boxes)
+    assert {k: m["color"] for k, m in view.marks.items()} == colors  # and its colours
+
+
+def test_the_end_of_the_overlay_shows_the_piece_pages_again_without_engraving(qtbot, overlay_view):
+    view, piece, overlay = overlay_view
+    before = [p.page for p in view.pages]
+    _show_overlay(qtbot, view, overlay)
+    view.show_overlay(None)
+    # at once, from the pages kept: the same engraving, the piece's marks
+    assert view.score is piece and view._job is None
+    assert [id(p.page) for p in view.pages] == [id(page) for page in before]  # the very Page objects kept
+    assert set(view.boxes) == {n.id for n in piece.notes}
+    assert view.marks == {"P1-m1-n0": {"color": "#E53935", "text": "late"}}
+
+
+def test_the_end_of_the_overlay_after_a_layout_change_engraves_the_piece_again(qtbot, overlay_view):
+    from tutor.ui.engraving import Layout
+
+    view, piece, overlay = overlay_view
+    before = [p.page for p in view.pages]
+    _show_overlay(qtbot, view, overlay)
+    with qtbot.waitSignal(view.engraved, timeout=60000):
+        view.set_layout(Layout(continuous=True))
+    with qtbot.waitSignal(view.engraved, timeout=60000):
+        view.show_overlay(None)
+    assert view.score is piece and len(view.pages) == 1 and view.pages[0].page is not before[0]
+    assert view.pages[0].page.width > before[0].width  # one long line
+    assert set(view.boxes) == {n.id for n in piece.notes}
+    assert view.marks == {"P1-m1-n0": {"color": "#E53935", "text": "late"}}
