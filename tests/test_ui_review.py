@@ -95,3 +95,49 @@ def test_the_end_of_the_overlay_after_a_layout_change_engraves_the_piece_again(q
     assert view.pages[0].page.width > before[0].width  # one long line
     assert set(view.boxes) == {n.id for n in piece.notes}
     assert view.marks == {"P1-m1-n0": {"color": "#E53935", "text": "late"}}
+
+
+# --- 2. a looped take's pass start does no score work on the UI thread -----------------------------
+from tests.test_app import _has, _looped_take, _open, window  # noqa: E402,F401  (window is a fixture)
+
+
+@pytest.mark.skipif(not (_has("follower") and _has("assessment")), reason="tutor.follower/assessment not installed")
+def test_a_looped_take_builds_the_pass_targets_once_at_its_start(qtbot, window, tmp_path):  # noqa: F811
+    from tutor.ui.practice import PassStart
+
+    score = _open(qtbot, window)
+    panel = window.practice_panel
+    if panel.pitch_plot is None:
+        pytest.skip("no pitch plot (pyqtgraph) here")
+    take = tmp_path / "loop.mid"
+    _looped_take(score, take, first=3, last=4, passes=3, wrong={}, skip={})
+    panel.first_bar.setValue(3)
+    panel.last_bar.setValue(4)
+    panel.loop.setChecked(True)
+    panel.demo_realtime = False
+    built = []  # one entry per practice_score() call
+    practice_score = panel.practice_score
+    panel.practice_score = lambda **kw: (built.append(kw), practice_score(**kw))[1]
+    at_pass = []  # (pass, practice scores built while its start was handled, target points then)
+    on_events = panel._on_events
+
+    def record(events, arrived):
+        before = len(built)
+        on_events(events, arrived)
+        for event in events:
+            if isinstance(event, PassStart):
+                at_pass.append((event.index, len(built) - before, list(panel.target_curve.xData)))
+
+    panel._on_events = record
+    assert panel.start_take(source_path=take, input_kind="midi-file")
+    at_start = len(built)
+    assert at_start >= 1  # the take's score, and the targets, built as it starts
+    qtbot.waitUntil(lambda: panel.assessment is not None, timeout=60000)
+    assert [index for index, _, _ in at_pass] == [2, 3]
+    assert [n for _, n, _ in at_pass] == [0, 0]  # nothing rebuilt at a pass start
+    # the plot shows the range's 7 notes once more for each pass, one range length later each
+    bar_s = 4 * 60 / panel.bpm
+    for index, _, xs in at_pass:
+        onsets = xs[0::3]
+        assert len(onsets) == 7 * index
+        assert onsets[7 * (index - 1)] == pytest.approx((index - 1) * 2 * bar_s)

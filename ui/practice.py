@@ -194,6 +194,33 @@ class LoopFollower:
         return self.current.position_at(time_s)
 
 
+@dataclass(frozen=True)
+class PassTargets:
+    """The notes of one pass on the pitch plot: line segments (seconds from the first note, MIDI
+    pitch; a nan between notes breaks the line), built once for a take; a looped take's passes
+    only repeat them, one ``length_s`` later each."""
+
+    xs: tuple[float, ...]
+    ys: tuple[float, ...]
+    length_s: float  # one pass of the range (0 for a score without measures)
+
+    @classmethod
+    def of(cls, score: Score) -> PassTargets:
+        origin = score.notes[0].onset_s if score.notes else 0.0
+        measures = score.measures
+        length_s = score.seconds_at(measures[-1].end_ql) - score.seconds_at(measures[0].start_ql) if measures else 0.0
+        xs, ys = [], []
+        for note in score.notes:
+            xs += [note.onset_s - origin, note.offset_s - origin, float("nan")]
+            ys += [note.pitch, note.pitch, float("nan")]
+        return cls(tuple(xs), tuple(ys), length_s)
+
+    def repeated(self, passes: int) -> tuple[list[float], list[float]]:
+        """(xs, ys) of ``passes`` passes one after the other."""
+        n = passes if self.length_s > 0 else 1
+        return [x + k * self.length_s for k in range(n) for x in self.xs], list(self.ys) * n
+
+
 def split_passes(performance: Performance, starts_s: list[float]) -> list[Performance]:
     """The take cut into its passes at ``starts_s`` (a little before each start, so a note played
     a hair early, or timed a little differently offline, stays with its pass)."""
@@ -974,7 +1001,7 @@ class PracticePanel(QWidget):
         for event in events:
             if isinstance(event, PassStart):  # a looped take: the last pass's rings fade, the new one's replace them
                 self.view.fade_live_marks()
-                self._draw_targets(passes=event.index)
+                self._draw_pass_targets(event.index)
                 self.live_label.setText(f"Pass {event.index}: go! (pass {event.index - 1}: "
                                         f"{event.previous_right} of {event.previous_total} notes right)")
                 continue
@@ -1134,18 +1161,19 @@ class PracticePanel(QWidget):
             self.pitch_curve.setData([], [])
             self._draw_targets()
 
-    def _draw_targets(self, passes: int = 1) -> None:
+    def _draw_targets(self) -> None:
+        """The notes to play on the pitch plot, built here once (before a take, and as one starts)."""
         if self.pitch_plot is None or self.score is None:
             return
-        xs, ys = [], []
-        score = self.practice_score()
-        origin = score.notes[0].onset_s if score.notes else 0.0
-        length_s = score.seconds_at(score.measures[-1].end_ql) - score.seconds_at(score.measures[0].start_ql) if score.measures else 0.0
-        for k in range(passes if length_s > 0 else 1):  # a looped take: the range again for each pass so far
-            for note in score.notes:
-                xs += [note.onset_s - origin + k * length_s, note.offset_s - origin + k * length_s, float("nan")]
-                ys += [note.pitch, note.pitch, float("nan")]
-        self.target_curve.setData(xs, ys, connect="finite")
+        self._targets = PassTargets.of(self.practice_score())
+        self.target_curve.setData(*self._targets.repeated(1), connect="finite")
+
+    def _draw_pass_targets(self, passes: int) -> None:
+        """A looped take's new pass: the range's notes again, from the targets built at the start."""
+        if self.pitch_plot is not None and self._targets is not None:
+            self.target_curve.setData(*self._targets.repeated(passes), connect="finite")
+
+    _targets = None
 
     def _event_clicked(self, item: QTreeWidgetItem) -> None:
         note_id = item.data(0, Qt.UserRole)
