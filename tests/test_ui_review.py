@@ -141,3 +141,65 @@ def test_a_looped_take_builds_the_pass_targets_once_at_its_start(qtbot, window, 
         onsets = xs[0::3]
         assert len(onsets) == 7 * index
         assert onsets[7 * (index - 1)] == pytest.approx((index - 1) * 2 * bar_s)
+
+
+# --- 3. the live pitch thread keeps a bounded record for the latency benchmark ---------------------
+class _Tap:
+    """A recorder's tap that has ``blocks`` ready at once."""
+
+    def __init__(self, blocks) -> None:
+        self.blocks = list(blocks)
+
+    def wait(self, frames: int, timeout_s: float) -> bool:
+        return bool(self.blocks)
+
+    def read(self):
+        return self.blocks.pop(0)
+
+
+class _Recorder:
+    def __init__(self, blocks, sample_rate: int) -> None:
+        from types import SimpleNamespace
+
+        self.tap, self.source = _Tap(blocks), SimpleNamespace(sample_rate=sample_rate)
+
+    @property
+    def finished(self) -> bool:
+        return not self.tap.blocks
+
+
+class _PitchStream:
+    """One 10 ms frame (silence) per push, like the live tracker's stream once it has a hop."""
+
+    hop = 160
+
+    def __init__(self) -> None:
+        self.time_s = 0.0
+
+    def push(self, block):
+        from types import SimpleNamespace
+
+        import numpy as np
+
+        self.time_s += 0.01
+        return SimpleNamespace(times_s=np.array([self.time_s]), f0_hz=np.zeros(1), voiced=np.zeros(1, bool),
+                               level_db=np.full(1, -90.0))
+
+
+def test_the_live_pitch_thread_keeps_only_the_newest_analysis_times(monkeypatch):
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from tutor.ui.practice import AudioLive
+
+    monkeypatch.setattr(AudioLive, "ANALYSED_KEPT", 50, raising=False)
+    pitch = SimpleNamespace(open_stream=lambda sample_rate: _PitchStream())
+    live = AudioLive(_Recorder([np.zeros(160, np.float32)] * 300, 16000), None, pitch)
+    failed = []
+    live.failed.connect(failed.append)
+    live.start()
+    live._thread.join(timeout=30)
+    assert not failed and not live._thread.is_alive()
+    assert len(live.analysed) == 50  # of 300 pushes
+    assert live.analysed[-1][0] == pytest.approx(3.0 + 160 / 32000)  # the newest are the ones kept

@@ -21,6 +21,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -380,6 +381,7 @@ class AudioLive(QObject):
     pitch = Signal(object, object, object)  # times_s, midi values (nan when unvoiced), cents of the last voiced frame
     ready = Signal()
     failed = Signal(str)
+    ANALYSED_KEPT = 12_000  # pushes that gave frames: two minutes or more of 10 ms frames (the benchmark's take: 30 s)
 
     def __init__(self, recorder, session: LiveSession | None, pitch_module) -> None:
         super().__init__()
@@ -388,8 +390,9 @@ class AudioLive(QObject):
         self._thread = threading.Thread(target=self._run, name="live-pitch", daemon=True)
         self.onsets: list[tuple[float, int, float]] = []
         self.notes = LiveNotes()
-        # for the latency benchmark: (stream time of the newest frame, perf_counter once it was analysed)
-        self.analysed: list[tuple[float, float]] = []
+        # for the latency benchmark: (stream time of the newest frame, perf_counter once it was analysed),
+        # the newest ANALYSED_KEPT only (an hour's take would keep hundreds of thousands)
+        self.analysed: deque[tuple[float, float]] = deque(maxlen=self.ANALYSED_KEPT)
 
     def start(self) -> None:
         self._thread.start()
