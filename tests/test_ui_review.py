@@ -203,3 +203,34 @@ def test_the_live_pitch_thread_keeps_only_the_newest_analysis_times(monkeypatch)
     assert not failed and not live._thread.is_alive()
     assert len(live.analysed) == 50  # of 300 pushes
     assert live.analysed[-1][0] == pytest.approx(3.0 + 160 / 32000)  # the newest are the ones kept
+
+
+# --- 4. the live pitch thread resamples with the core StreamResampler, holding nothing back ---------
+def test_the_causal_stream_resampler_holds_nothing_back_and_filters_what_would_alias():
+    import numpy as np
+
+    from tutor.audio_input import StreamResampler
+
+    sr = 44100
+    t = np.arange(sr) / sr
+    tone = np.where(t >= 0.5, 0.5 * np.sin(2 * np.pi * 440 * t), 0.0).astype(np.float32)  # starts at 0.5 s
+
+    def stream(signal, **kw):  # device-sized blocks; how far the output is behind the input after each
+        resampler = StreamResampler(orig_sr=sr, target_sr=16000, **kw)
+        out, behind = [], []
+        for i in range(0, len(signal), 256):
+            out.append(resampler.process(signal[i:i + 256]))
+            behind.append(min(i + 256, len(signal)) * 16000 / sr - sum(len(o) for o in out))
+        return np.concatenate(out), max(behind)
+
+    live, live_behind = stream(tone, causal=True)
+    hq, hq_behind = stream(tone)
+    assert live_behind < 2 < 100 < hq_behind  # samples at 16 kHz: HQ keeps back some 20 ms, the live one none
+    assert np.argmax(np.abs(live) > 0.05) / 16000 == pytest.approx(0.5, abs=0.001)  # the onset where it was
+    spectrum = np.abs(np.fft.rfft(live[8000:]))
+    assert np.argmax(spectrum) * 16000 / len(live[8000:]) == pytest.approx(440, abs=3)  # the pitch kept
+    whistle = (0.5 * np.sin(2 * np.pi * 12000 * t)).astype(np.float32)  # above the new Nyquist (8 kHz)
+    aliased, _ = stream(whistle, causal=True)
+    assert np.sqrt(np.mean(aliased[1000:] ** 2)) < 0.01 * np.sqrt(np.mean(whistle ** 2))  # filtered, not folded to 4 kHz
+    stereo = StreamResampler(orig_sr=sr, target_sr=16000, channels=2, causal=True).process(np.stack([tone, tone], axis=1))
+    assert stereo.shape[1] == 2 and np.allclose(stereo[:, 0], stereo[:, 1])

@@ -331,50 +331,13 @@ class LiveNotes:
         return None
 
 
-class LiveResampler:
-    """Blocks at the input's rate to 16 kHz for the live pitch tracker, with no look-ahead.
-
-    libsoxr's good qualities hold back some 20 ms of output in a stream (their filters' look-ahead),
-    which is 20 ms more before a mark; here a causal Butterworth low-pass (8th order at 7 kHz, under
-    the new Nyquist; its delay is a fraction of a millisecond in the pitch range) runs before
-    libsoxr's quick cubic interpolation, which holds nothing back. Tested on FluidSynth renders of
-    piano, violin, flute, trumpet and cello: the same onsets as the HQ resampler.
-    """
-
-    TARGET_SR = 16000
-    CUTOFF_HZ = 7000.0
-
-    def __init__(self, orig_sr: int) -> None:
-        import soxr
-        from scipy import signal
-
-        self.orig_sr = int(orig_sr)
-        self._passthrough = self.orig_sr == self.TARGET_SR
-        self._sos = signal.butter(8, self.CUTOFF_HZ, fs=self.orig_sr, output="sos") if self.orig_sr > self.TARGET_SR else None
-        self._state = None if self._sos is None else signal.sosfilt_zi(self._sos) * 0.0
-        self._stream = None if self._passthrough else soxr.ResampleStream(self.orig_sr, self.TARGET_SR, 1, dtype="float32",
-                                                                         quality="QQ")
-
-    def process(self, block):
-        import numpy as np
-        from scipy import signal
-
-        block = np.asarray(block, dtype=np.float32).reshape(-1)
-        if self._passthrough:
-            return block
-        if self._sos is not None:
-            filtered, self._state = signal.sosfilt(self._sos, block, zi=self._state)
-            block = filtered.astype(np.float32)
-        return self._stream.resample_chunk(block)
-
-
 class AudioLive(QObject):
     """Live pitch and note onsets from the recorder's tap (``Recorder.tap``), on its own thread.
 
-    The tap's frames go, mono, through ``LiveResampler`` to 16 kHz and into
-    ``tutor.pitch.PestoStream`` (10 ms frames); ``LiveNotes`` finds the onsets, which go to the score
-    follower (``LiveSession.feed``); the pitch curve and the tuner get the frames, a few times a
-    second. The thread runs torch on one intra-op thread (OpenMP's setting is per thread): with two,
+    The tap's frames go, mono, through ``tutor.audio_input.StreamResampler`` (``causal``: no
+    look-ahead) to 16 kHz and into ``tutor.pitch.PestoStream`` (10 ms frames); ``LiveNotes`` finds the
+    onsets, which go to the score follower (``LiveSession.feed``); the pitch curve and the tuner get
+    the frames, a few times a second. The thread runs torch on one intra-op thread (OpenMP's setting is per thread): with two,
     on a busy two-core machine, each small push waited hundreds of milliseconds for the pool.
     """
 
@@ -404,7 +367,7 @@ class AudioLive(QObject):
     def _run(self) -> None:
         import numpy as np
 
-        from tutor.audio_input import to_mono
+        from tutor.audio_input import StreamResampler, to_mono
 
         try:
             import torch
@@ -412,7 +375,7 @@ class AudioLive(QObject):
             torch.set_num_threads(1)  # this thread only (OpenMP)
             rate = self.recorder.source.sample_rate
             stream = self.pitch_module.open_stream(sample_rate=16000)
-            resampler = LiveResampler(rate)
+            resampler = StreamResampler(orig_sr=rate, target_sr=16000, causal=True)
         except Exception as error:
             self.failed.emit(str(error))
             return
@@ -427,7 +390,7 @@ class AudioLive(QObject):
                 if self.recorder.finished:
                     break
                 continue
-            block = resampler.process(to_mono(tap.read())).astype(np.float32)
+            block = resampler.process(to_mono(tap.read()))
             if not len(block):
                 continue
             frames = stream.push(block)
