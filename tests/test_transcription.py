@@ -372,3 +372,17 @@ def test_stream_blocks_and_flush():
 def test_reference_f0_helper_is_exact():
     times, f0 = reference_f0([(69, 0.1, 0.2)], 0.3, None)
     assert np.allclose(f0[(times >= 0.1) & (times < 0.2)], 440.0) and f0[times >= 0.2].max() == 0
+
+
+@needs_fluidsynth
+def test_a_held_piano_note_lasts_until_its_key_is_released(tmp_path):
+    # a piano's held note dies away: the tracker loses it 15 dB down (0.3-1 s in), but it sounds until the
+    # key comes up; a note released early (dampers) ends at once: "short" in the assessment means that
+    notes = [(67, 0.3, 2.3), (72, 2.3, 4.3), (71, 4.3, 4.6), (67, 5.8, 7.0)]
+    wav = _render(tmp_path, "piano", notes, program=0)
+    result = transcribe_file(wav, device="cpu")
+    found = [(n.pitch, n.onset_s, n.offset_s) for n in result.notes]
+    assert [n.pitch for n in result.notes] == [67, 72, 71, 67], found
+    for (_pitch, onset, offset), note in zip(notes, result.notes, strict=True):
+        assert abs(note.onset_s - onset) < 0.05, found
+        assert abs(note.offset_s - offset) < 0.25, found

@@ -88,6 +88,9 @@ DECAY_DB_PER_S = 8.0  # a note whose level falls this fast is dying away (struck
 DECAY_SPAN_S = 0.3  # ...measured over this long before a new stroke (a vibrato's swells average out),
 DECAY_SETTLE_S = 0.1  # from this long (at most half the span) after the loudest frame in it
 STROKE_RISE_DB = 3.0  # a level rise this large within ATTACK_WINDOW_S (or a flux burst) is a new stroke
+RING_FALL_DB_PER_S = 30.0  # past its pitched part a note still sounds while its level falls no faster
+RING_MARGIN_DB = 4.0  # ...than this (a held piano key: 10-25 dB/s; a damper or a stopped breath: 150+)
+RING_FLOOR_DB = 6.0  # ...and stays this far above the clip's noise floor (its 5th-percentile level)
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,8 @@ def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None) -> tuple[tuple[Play
         note = _make_note(state, start, end, midi, voiced, f0.confidence, hop, threshold)
         if note is not None:
             notes.append(note)
-    return _join_decay_fragments(tuple(notes), f0.level_db, flux, hop), flux
+    notes = _join_decay_fragments(tuple(notes), f0.level_db, flux, hop)
+    return _ring_on(notes, f0.level_db, f0.f0_hz, hop), flux
 
 
 def _split_struck_repeats(segments, level_db, confidence_dip, flux, midi):
@@ -271,6 +275,49 @@ def _join_decay_fragments(notes, level_db, flux, hop):
                 out[-1] = replace(before, offset_s=note.offset_s)
                 continue
         out.append(note)
+    return tuple(out)
+
+
+def _ring_on(notes, level_db: np.ndarray, f0_hz: np.ndarray, hop: float) -> tuple[PlayedNote, ...]:
+    """A struck or plucked note's offset is where its sound stops, not where its pitch fades under the
+    tail gate: a held piano key's note dies away slowly and the tracker loses it 15 dB down, 0.3-1 s in,
+    however long the key is held, so a half note would read as "short". From the pitched part's end the
+    note rings on while the level stays above a line falling at RING_FALL_DB_PER_S (less RING_MARGIN_DB),
+    above the clip's noise floor, and the tracker (voiced or not) still hears the note's pitch class in
+    most frames, up to the next note. A released key (dampers) falls faster than that and ends the note
+    where it is; a held (bowed, blown, sung) note, which does not die away, ends where its pitch does. A
+    note of the same pitch that the ringing reaches, and that starts with no level rise of a new stroke,
+    is the same note's decay beating back over the tail gate: it is joined to the note."""
+    if not notes:
+        return notes
+    level = np.maximum(np.asarray(level_db, dtype=float), -100.0)
+    floor = float(np.percentile(level, 5)) + RING_FLOOR_DB
+    semitones = _semitones(np.asarray(f0_hz, dtype=float))
+    window = max(1, round(ATTACK_WINDOW_S / hop))
+
+    def rung(note: PlayedNote, stop: int) -> PlayedNote:
+        end = min(round(note.offset_s / hop), len(level) - 1)
+        if stop <= end or not _decaying(level, round(note.onset_s / hop), end):
+            return note
+        start_db = float(level[max(0, end - 1)])
+        allowed = start_db - RING_MARGIN_DB - RING_FALL_DB_PER_S * hop * np.arange(stop - end)
+        off = np.abs((semitones[end:stop] - note.pitch + 6.0) % 12.0 - 6.0)  # octave slips allowed
+        heard = np.convolve(np.pad((off < 1.0).astype(float), 2, mode="edge"), np.ones(5) / 5, mode="valid") >= 0.5
+        ok = (level[end:stop] >= allowed) & (level[end:stop] > floor) & heard
+        rings = int(np.argmin(ok)) if not ok.all() else len(ok)
+        return replace(note, offset_s=round((end + rings) * hop, 4)) if rings > 0 else note
+
+    out: list[PlayedNote] = []
+    rang_to_next = False  # the last note rang on across a gap up to this note's start
+    for i, note in enumerate(notes):
+        start = round(note.onset_s / hop)
+        if rang_to_next and out[-1].pitch == note.pitch:
+            rise = float(level[start:start + window + 1].max(initial=-100.0) - level[max(0, start - window):start + 1].min(initial=0.0))
+            if rise < STROKE_RISE_DB:
+                note = replace(out.pop(), offset_s=note.offset_s)
+        stop = round(notes[i + 1].onset_s / hop) if i + 1 < len(notes) else len(level)
+        out.append(rung(note, stop))
+        rang_to_next = out[-1].offset_s > note.offset_s and round(out[-1].offset_s / hop) >= stop
     return tuple(out)
 
 
