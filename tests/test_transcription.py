@@ -386,3 +386,23 @@ def test_a_held_piano_note_lasts_until_its_key_is_released(tmp_path):
     for (_pitch, onset, offset), note in zip(notes, result.notes, strict=True):
         assert abs(note.onset_s - onset) < 0.05, found
         assert abs(note.offset_s - offset) < 0.25, found
+
+
+def test_a_soft_note_struck_after_a_loud_one_is_not_its_tail():
+    """A made-up track: a loud C5 dying away, then a soft F4 struck 18 dB under the C5's attack; the tail
+    gate (15 dB under the loudest frame of the last second) reaches back only to the F4's attack."""
+    n = 200
+    times = np.arange(n) * HOP_S
+    f0 = np.zeros(n)
+    level = np.full(n, -80.0)
+    loud = (times >= 0.1) & (times < 0.6)
+    f0[loud] = 523.25
+    level[loud] = -20.0 - 50.0 * (times[loud] - 0.1)  # -20 dB, falling 50 dB/s
+    soft = (times >= 0.6) & (times < 1.4)
+    f0[soft] = 349.23
+    level[soft] = -37.0 - 4.0 * (times[soft] - 0.6)  # an 8 dB rise over the C5's decay, then falling
+    conf = np.where(f0 > 0, 0.9, 0.0)
+    track = F0Track(times_s=times, f0_hz=f0, confidence=conf, voiced=conf >= 0.5, level_db=level, tracker="test")
+    notes = notes_from_track(track)
+    assert [n.pitch for n in notes] == [72, 65], [(n.pitch, n.onset_s, n.offset_s) for n in notes]
+    assert abs(notes[1].onset_s - 0.6) < 0.03 and notes[1].offset_s > 1.3

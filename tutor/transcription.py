@@ -183,8 +183,8 @@ def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None) -> tuple[tuple[Play
     voiced = f0.voiced & (f0.f0_hz > 0)
     midi = np.where(voiced, _semitones(f0.f0_hz), np.nan)
     voiced &= (midi >= LOW_MIDI - 0.5) & (midi <= HIGH_MIDI + 0.5)
-    voiced &= ~_tail(f0.level_db)
     attack, rearticulation, flux = _attack_strength(f0.level_db, audio16, n)
+    voiced &= ~_tail(f0.level_db, attack)
     path = _viterbi(midi, voiced, f0.confidence, attack)
     segments = _segments(path)
     dips = _confidence_dips(f0.confidence)
@@ -397,15 +397,24 @@ def _semitones(f0_hz: np.ndarray) -> np.ndarray:
     return 69.0 + 12.0 * np.log2(np.maximum(f0_hz, 1e-6) / 440.0)
 
 
-def _tail(level_db: np.ndarray) -> np.ndarray:
+def _tail(level_db: np.ndarray, attack: np.ndarray | None = None) -> np.ndarray:
     """Frames far below the loudest frame of the last second (or the next 0.3 s): release and reverb
-    tails and the noise floor between notes, not notes."""
+    tails and the noise floor between notes, not notes. The last second reaches back no further than
+    the latest full-strength attack (``attack`` 1.0): a soft note struck after a loud one is a note, not the loud
+    one's tail."""
     from scipy.ndimage import maximum_filter1d
 
     back, ahead = round(TAIL_BACK_S / HOP_S), round(TAIL_AHEAD_S / HOP_S)
-    # a window of back + ahead + 1 frames, shifted so that it spans [t - back, t + ahead]
-    peak = maximum_filter1d(level_db, size=back + ahead + 1, mode="nearest", origin=(back - ahead) // 2)
-    return level_db < peak - TAIL_DB
+    windowed = maximum_filter1d(level_db, size=back + 1, mode="nearest", origin=back // 2)  # [t - back, t]
+    if attack is not None:
+        since_attack = np.empty_like(level_db)
+        running = -np.inf
+        for i, (value, struck) in enumerate(zip(level_db, attack >= 1.0, strict=True)):
+            running = value if struck else max(running, value)
+            since_attack[i] = running
+        windowed = np.minimum(windowed, since_attack)
+    coming = maximum_filter1d(level_db, size=ahead + 1, mode="nearest", origin=-(ahead // 2))  # [t, t + ahead]
+    return level_db < np.maximum(windowed, coming) - TAIL_DB
 
 
 def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
