@@ -636,10 +636,10 @@ def _absorb_glides(segments, midi, attack):
             # after a rest, a rising level at the boundary is still the one onset swelling (a sung scoop)
             from_rest = prv is None or prv[2] < start
             if (nxt is not None and nxt[1] == end and nxt[2] - nxt[1] > end - start and abs(nxt[0] - state) <= 3
-                    and (attack[end] < 0.5 or from_rest) and _glides_towards(midi[start:end], LOW_MIDI + nxt[0] - 1)):
+                    and (not _attacked(attack, end) or from_rest) and _glides_towards(midi[start:end], LOW_MIDI + nxt[0] - 1)):
                 nxt[1] = start
             elif (prv is not None and prv[2] == start and prv[2] - prv[1] > end - start and abs(prv[0] - state) <= 3
-                    and attack[start] < 0.5 and _glides_towards(midi[start:end][::-1], LOW_MIDI + prv[0] - 1)):
+                    and not _attacked(attack, start) and _glides_towards(midi[start:end][::-1], LOW_MIDI + prv[0] - 1)):
                 prv[2] = end
             else:
                 continue
@@ -658,6 +658,12 @@ def _absorb_glides(segments, midi, attack):
                 changed = True
                 break
     return segments
+
+
+def _attacked(attack: np.ndarray, frame: int) -> bool:
+    """An attack at a segment boundary: from two frames before it to ATTACK_WINDOW_S after it (a cut
+    moved back to the flux burst of a stroke sits that far before the attack's peak)."""
+    return bool(attack[max(0, frame - 2):frame + round(ATTACK_WINDOW_S / HOP_S) + 1].max(initial=0.0) >= 0.5)
 
 
 def _glides_towards(values: np.ndarray, target: float) -> bool:
