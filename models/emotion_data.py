@@ -30,6 +30,7 @@ from .features import (
 HERE = Path(__file__).resolve().parent
 EMOPIA = HERE.parent.parent / "shared" / "data" / "emopia"
 CACHE = HERE / ".cache" / "emopia_v3.npz"
+EVENTS_CACHE = HERE / ".cache" / "emopia_events_v1.npz"
 QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
 EMOTION_TOKENS = 512  # a 30 s EMOPIA clip has ~200-600 notes
 
@@ -111,8 +112,74 @@ def clip_features(table, *, valence: bool = True) -> tuple[np.ndarray, np.ndarra
     return feats, tokens
 
 
+# MIDI-like performance events (Oore et al. 2018; the EMOPIA paper's "MIDI-like" sequences for its
+# LSTM-attention baseline): note-on and note-off per piano key, time shifts of 20 ms up to 1 s, and a
+# velocity bin before a note-on whose loudness changed. 0 is padding.
+EVENTS_KEPT = 2048  # a 30 s EMOPIA clip has ~700-2500 events; the sequence member reads 512-event windows
+PITCH_LOW, N_PITCHES = 21, 88
+SHIFT_S, N_SHIFTS = 0.02, 50
+N_VELOCITIES = 16
+NOTE_ON, NOTE_OFF = 1, 1 + N_PITCHES
+TIME_SHIFT = NOTE_OFF + N_PITCHES  # TIME_SHIFT + k - 1: k steps of SHIFT_S
+VELOCITY = TIME_SHIFT + N_SHIFTS
+EVENT_VOCAB = VELOCITY + N_VELOCITIES
+
+
+def event_tokens(table, *, max_events: int = EVENTS_KEPT) -> np.ndarray:
+    """(<= max_events,) int16 MIDI-like events of a clip or piece, from seconds (the same for a score
+    and a performance; a score without dynamics gets EMOPIA's mean loudness).
+
+    Hand-written rather than miditok's MIDILike: miditok counts time in beats of a tick grid, and
+    these inputs must be read in seconds (EMOPIA clips are unquantised transcriptions)."""
+    from .features import has_dynamics
+
+    if len(table) == 0:
+        return np.zeros(0, dtype=np.int16)
+    pitch = np.clip(table.pitch, PITCH_LOW, PITCH_LOW + N_PITCHES - 1) - PITCH_LOW
+    velocity = table.velocity if has_dynamics(table) else np.full(len(table), VELOCITY_MEAN * 127)
+    bins = np.clip(velocity * N_VELOCITIES // 128, 0, N_VELOCITIES - 1).astype(int)
+    steps_on = np.round(table.onset_s / SHIFT_S).astype(int)
+    steps_off = np.maximum(np.round((table.onset_s + table.duration_s) / SHIFT_S).astype(int), steps_on + 1)
+    # (time step, offs before ons, pitch, note index or -1 for an off)
+    events = sorted([(int(t), 1, int(p), i) for i, (t, p) in enumerate(zip(steps_on, pitch, strict=True))]
+                    + [(int(t), 0, int(p), -1) for t, p in zip(steps_off, pitch, strict=True)])
+    out, now, loud = [], events[0][0], -1
+    for step, is_on, p, i in events:
+        while step > now:
+            shift = min(step - now, N_SHIFTS)
+            out.append(TIME_SHIFT + shift - 1)
+            now += shift
+        if is_on:
+            if bins[i] != loud:
+                out.append(VELOCITY + bins[i])
+                loud = bins[i]
+            out.append(NOTE_ON + p)
+        else:
+            out.append(NOTE_OFF + p)
+        if len(out) >= max_events:
+            break
+    return np.array(out[:max_events], dtype=np.int16)
+
+
+def _events_of_all(root: Path, names: list[str]) -> np.ndarray:
+    """(clips, EVENTS_KEPT) event arrays of the named clips, cached in ``EVENTS_CACHE``."""
+    if EVENTS_CACHE.exists():
+        cached = np.load(EVENTS_CACHE, allow_pickle=False)
+        if cached["names"].tolist() == names:
+            return cached["events"]
+    archive = zipfile.ZipFile(root / "midis.zip")
+    members = {Path(m).stem: m for m in archive.namelist() if m.endswith(".mid")}
+    events = np.zeros((len(names), EVENTS_KEPT), dtype=np.int16)
+    for row, name in enumerate(names):
+        e = event_tokens(table_from_midi(io.BytesIO(archive.read(members[name]))))
+        events[row, : len(e)] = e
+    EVENTS_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(EVENTS_CACHE, names=np.array(names), events=events)
+    return events
+
+
 def load_emopia(root: Path = EMOPIA) -> dict[str, dict[str, np.ndarray]]:
-    """{'train'|'val'|'test': {'x', 'tokens', 'y', 'names'}} from the official split files."""
+    """{'train'|'val'|'test': {'x', 'tokens', 'events', 'y', 'names'}} from the official split files."""
     if CACHE.exists():
         data = np.load(CACHE, allow_pickle=False)
         names = data["names"].tolist()
@@ -131,6 +198,7 @@ def load_emopia(root: Path = EMOPIA) -> dict[str, dict[str, np.ndarray]]:
         x, tokens = np.stack(rows), np.stack(toks)
         CACHE.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(CACHE, names=np.array(names), x=x, tokens=tokens)
+    events = _events_of_all(root, names)
     index = {name: i for i, name in enumerate(names)}
     out = {}
     for split in ("train", "val", "test"):
@@ -139,7 +207,7 @@ def load_emopia(root: Path = EMOPIA) -> dict[str, dict[str, np.ndarray]]:
         chosen = [(index[name], QUADRANTS.index(label)) for name, label in listed if name in index]
         ids = np.array([c[0] for c in chosen])
         out[split] = {
-            "x": x[ids], "tokens": tokens[ids], "y": np.array([c[1] for c in chosen]),
+            "x": x[ids], "tokens": tokens[ids], "events": events[ids], "y": np.array([c[1] for c in chosen]),
             "names": np.array([names[i] for i in ids]),
         }
     return out

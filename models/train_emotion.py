@@ -227,7 +227,7 @@ def member_probabilities(members: list[dict], split: dict) -> np.ndarray:
 
 
 def _join(*splits: dict) -> dict:
-    return {k: np.concatenate([s[k] for s in splits]) for k in ("x", "tokens", "y", "names")}
+    return {k: np.concatenate([s[k] for s in splits]) for k in ("x", "tokens", "events", "y", "names")}
 
 
 def song_of(clip_name: str) -> str:
@@ -242,6 +242,92 @@ def song_folds(names: np.ndarray, folds: int = 5) -> np.ndarray:
     np.random.default_rng(123).shuffle(unique)
     fold_of = {song: i % folds for i, song in enumerate(unique)}
     return np.array([fold_of[song] for song in songs])
+
+
+OOF_CACHE = HERE / ".cache" / "emotion_cv_oof.npz"  # out-of-fold probabilities of every member kind
+SEQUENCE_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+def _save_oof(**arrays: np.ndarray) -> dict:
+    """Add out-of-fold probabilities to ``OOF_CACHE`` (one array per member kind); all of them."""
+    saved = dict(np.load(OOF_CACHE)) if OOF_CACHE.exists() else {}
+    saved.update(arrays)
+    OOF_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(OOF_CACHE, **saved)
+    return saved
+
+
+def cross_validate_sequence(data: dict, *, kind: str, epochs: int, seeds: int = 1, folds: int = 5) -> dict:
+    """The sequence member (``models.emotion_sequence``, inputs ``kind``) in the same song-grouped
+    cross-validation as ``cross_validate`` (its folds, ``seeds`` members per fold), and its blends with
+    the nets, the logistic regression and the trees (their out-of-fold probabilities from a ``--cv`` run,
+    ``OOF_CACHE``): {"sequence": accuracy alone, "grid": {w_seq: {w_lr: {w_trees: accuracy}}}}."""
+    from .emotion_sequence import sequence_probabilities, train_sequence_member
+
+    pool = _join(data["train"], data["val"])
+    fold = song_folds(pool["names"], folds)
+    y = pool["y"]
+    seq = np.zeros((len(y), 4))
+    for f in range(folds):
+        train, held = fold != f, fold == f
+        split = {k: v[train] for k, v in pool.items()}
+        members = [train_sequence_member(split, kind=kind, seed=f + 100 * s, epochs=epochs)[0] for s in range(seeds)]
+        seq[held] = sequence_probabilities(members, {k: v[held] for k, v in pool.items()}, kind=kind).mean(0)
+        print(f"  fold {f}: {int(held.sum())} clips, {kind} accuracy {np.mean(seq[held].argmax(1) == y[held]):.3f}",
+              flush=True)
+    name = f"sequence_{kind}_{seeds}s_{epochs}e"
+    oof = _save_oof(**{name: seq})
+    if not {"nets", "trees", f"lr_{LR_C}", "y"} <= set(oof) or not np.array_equal(oof["y"], y):
+        raise SystemExit("run --cv first: the nets' out-of-fold probabilities are not cached")
+    result = {"member": name, "sequence": float(np.mean(seq.argmax(1) == y)),
+              "grid": _grid_with_sequence(oof["nets"], oof[f"lr_{LR_C}"], oof["trees"], seq, y)}
+    return result
+
+
+def validate_sequence(data: dict, *, kind: str, members: int, epochs: int, sequence_epochs: int) -> dict:
+    """The validation-split check of the sequence member's blends: every model fitted on the train
+    split (the nets as shipped: seeds 0..members-1), read on the validation split only (never the test
+    split): {"sequence": its accuracy alone, "nets": ..., "grid": {w_seq: {w_lr: {w_trees: accuracy}}}}."""
+    from .emotion_sequence import sequence_probabilities, train_sequence_member
+
+    train, val = data["train"], data["val"]
+    y = val["y"]
+    nets = member_probabilities([train_member(train, seed=s, epochs=epochs)[0] for s in range(members)], val).mean(0)
+    lr = logistic_regression().fit(train["x"], train["y"]).predict_proba(val["x"])
+    boosted = fit_boosted_trees(train["x"], train["y"]).predict_proba(val["x"])
+    seq_members = []
+    for seed in range(members):
+        seq_members.append(train_sequence_member(train, kind=kind, seed=seed, epochs=sequence_epochs)[0])
+        print(f"  {kind} member {seed} trained", flush=True)
+    each = sequence_probabilities(seq_members, val, kind=kind)
+    seq = each.mean(0)
+
+    def accuracy(p: np.ndarray) -> float:
+        return float(np.mean(p.argmax(1) == y))
+
+    return {"member": f"sequence_{kind}_{members}m_{sequence_epochs}e", "sequence": accuracy(seq),
+            "sequence_single": [accuracy(p) for p in each], "nets": accuracy(nets), "lr": accuracy(lr),
+            "trees": accuracy(boosted), "grid": _grid_with_sequence(nets, lr, boosted, seq, y)}
+
+
+def _grid_with_sequence(nets: np.ndarray, lr: np.ndarray, boosted: np.ndarray, seq: np.ndarray,
+                        y: np.ndarray) -> dict:
+    """{w_seq: {w_lr: {w_trees: accuracy}}}: the nets' share is what is left, the sequence member
+    joins the geometric blend as a fourth model."""
+    def log(p: np.ndarray) -> np.ndarray:
+        return np.log(np.clip(p, 1e-9, 1.0))
+
+    out = {}
+    for ws in SEQUENCE_GRID:
+        out[str(ws)] = {}
+        for w in BLEND_GRID:
+            out[str(ws)][str(w)] = {}
+            for b in BLEND_GRID:
+                if ws + w + b > 0.8 + 1e-9:
+                    continue
+                mixed = (1 - ws - w - b) * log(nets) + w * log(lr) + b * log(boosted) + ws * log(seq)
+                out[str(ws)][str(w)][str(b)] = float(np.mean(mixed.argmax(1) == y))
+    return out
 
 
 def cross_validate(data: dict, *, epochs: int, seeds: int = 1, folds: int = 5) -> dict:
@@ -269,6 +355,7 @@ def cross_validate(data: dict, *, epochs: int, seeds: int = 1, folds: int = 5) -
     def accuracy(p: np.ndarray) -> float:
         return float(np.mean(p.argmax(1) == y))
 
+    _save_oof(y=y, nets=nets, trees=boosted, **{f"lr_{c}": p for c, p in lr.items()})
     return {"clips": int(len(y)), "seeds_per_fold": seeds, "epochs": epochs, "n_features": int(pool["x"].shape[1]),
             "nets": accuracy(nets),
             "nets_fold_sd": float(np.std([np.mean(nets[fold == f].argmax(1) == y[fold == f]) for f in range(folds)])),
@@ -290,6 +377,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cv", action="store_true",
                         help="song-grouped 5-fold cross-validation on train + val instead (no test, nothing saved)")
     parser.add_argument("--cv-seeds", type=int, default=3, help="members per fold in --cv")
+    parser.add_argument("--sequence", choices=("events", "notes", "notes+features"), default=None,
+                        help="the LSTM-attention sequence member on these inputs, a candidate: with --cv its "
+                             "cross-validated blends (after a plain --cv run), else its blends on the validation "
+                             "split (fitted on train; the test split is not read, nothing saved)")
+    parser.add_argument("--sequence-epochs", type=int, default=20)
     parser.add_argument("--n-features", type=int, default=None,
                         help="use only the first N descriptors (45: emotion_vector without valence_features)")
     parser.add_argument("--card-only", action="store_true", help="rewrite the model card from the last run's results")
@@ -312,6 +404,17 @@ def main(argv: list[str] | None = None) -> int:
             split["x"] = split["x"][:, :args.n_features]
     print({k: int(len(v["y"])) for k, v in data.items()}, f"features {data['train']['x'].shape[1]}")
     cache.mkdir(exist_ok=True)
+    if args.cv and args.sequence:
+        result = cross_validate_sequence(data, kind=args.sequence, epochs=args.sequence_epochs, seeds=args.cv_seeds)
+        print(json.dumps(result, indent=1))
+        (cache / f"emotion_cv_{result['member']}.json").write_text(json.dumps(result, indent=2))
+        return 0
+    if args.sequence:  # the validation check; the test split is not read
+        result = validate_sequence(data, kind=args.sequence, members=args.members, epochs=args.epochs,
+                                   sequence_epochs=args.sequence_epochs)
+        print(json.dumps(result, indent=1))
+        (cache / f"emotion_val_{result['member']}.json").write_text(json.dumps(result, indent=2))
+        return 0
     if args.cv:
         result = cross_validate(data, epochs=args.epochs, seeds=args.cv_seeds)
         print(json.dumps(result, indent=1))
