@@ -38,9 +38,12 @@ EXTRA_COST = 1.0  # a played note that belongs to no score note
 SKIP_COST = 1.0  # per score chord passed over without playing it
 JUMP_COST = 12.0  # cap on skipping forward (the student leaves out a passage)
 RESTART_COST = 5.0  # going back to an earlier chord...
+RESTART_COST_MIN = 3.0  # ...less in a sparse score: at most RESTART_BAR_SHARE of its notes per 4 quarters
+RESTART_BAR_SHARE = 0.6  # (a melody's bar replayed is 2-6 notes, which would otherwise read as extra notes)
 RESTART_PAUSE_S = 0.5  # ...right after a pause this long (the student stopped to start again)...
 RESTART_PAUSE_BONUS = 2.0  # ...costs this much less
 PAUSE_STEPS = 1.8  # a pause is also this many times the recent steps between notes
+PAUSE_SILENCE_S = 0.3  # ...and, where the notes' ends are known, this long with nothing sounding
 RESTART_QUICK_COST = 1.0  # ...within RESTART_QUICK_S of the note before (a chord is not left half-played)
 RESTART_QUICK_S = 0.1
 NEAR_COST = 1.0  # arriving at a chord with a pitch 1-2 semitones from one of its notes
@@ -135,19 +138,38 @@ def is_pause(gap_s: float, recent_steps_s: Sequence[float]) -> bool:
     return gap_s > RESTART_PAUSE_S and (not steps or gap_s > PAUSE_STEPS * float(np.median(steps)))
 
 
-def pauses(onsets_s: np.ndarray) -> np.ndarray:
-    """For notes sorted by onset: whether a pause comes before each (``is_pause``)."""
+def pauses(onsets_s: np.ndarray, offsets_s: np.ndarray | None = None) -> np.ndarray:
+    """For notes sorted by onset: whether a pause comes before each (``is_pause``); with ``offsets_s``
+    (what is heard: pedal included), only where nothing sounded for PAUSE_SILENCE_S before it (a long
+    written note held is not a pause, however long the step after it)."""
     gaps = np.diff(onsets_s, prepend=onsets_s[0] if len(onsets_s) else 0.0)
-    return np.array([is_pause(float(gaps[j]), gaps[max(1, j - 8):j]) for j in range(len(onsets_s))], dtype=bool)
+    paused = np.array([is_pause(float(gaps[j]), gaps[max(1, j - 8):j]) for j in range(len(onsets_s))], dtype=bool)
+    if offsets_s is not None and len(onsets_s) > 1:
+        sounding_until = np.maximum.accumulate(offsets_s)
+        silence = np.concatenate(([np.inf], onsets_s[1:] - sounding_until[:-1]))
+        paused &= silence >= PAUSE_SILENCE_S
+    return paused
+
+
+def restart_cost(score_onset_ql: np.ndarray) -> float:
+    """The cost of going back: RESTART_COST, or, where a bar holds few notes (a melody), about what its
+    notes replayed would cost as extra notes (RESTART_BAR_SHARE of the notes per 4 quarters, not under
+    RESTART_COST_MIN), so that a singer going back a bar is a restart, not a string of extra notes."""
+    if len(score_onset_ql) < 2:
+        return RESTART_COST
+    span_ql = float(np.ptp(score_onset_ql))
+    per_four = len(score_onset_ql) / max(span_ql / 4.0, 1.0)
+    return float(np.clip(RESTART_BAR_SHARE * per_four, RESTART_COST_MIN, RESTART_COST))
 
 
 def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, near: np.ndarray,
-            chord_onsets: np.ndarray | None = None, expected_ql: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+            chord_onsets: np.ndarray | None = None, expected_ql: np.ndarray | None = None, *,
+            going_back: float = RESTART_COST, perf_offset_s: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Chord index and transition kind for every played note (the cheapest path). With
     ``expected_ql`` (a score position per played note, from a first pass), being far from it
     costs a little: it settles ties between repeated notes and patterns."""
     n_perf, n_chords = len(perf_pitch), has.shape[0]
-    paused = pauses(perf_onset_s)
+    paused = pauses(perf_onset_s, perf_offset_s)
     # a one-note chord has no other note to play: a second note while staying there is an extra note
     # (a melody's repeated pitch replayed after a restart is not absorbed as part of the chord)
     single = has.sum(axis=1) <= 1
@@ -206,7 +228,7 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
         restart = np.full(width, inf)
         # going back is rarely done in the middle of a chord: a note right after the last costs more
         quick = RESTART_QUICK_COST if dt < RESTART_QUICK_S else (-RESTART_PAUSE_BONUS if paused[j] else 0.0)
-        restart[:-1] = suffix[1:] + RESTART_COST + quick
+        restart[:-1] = suffix[1:] + going_back + quick
         moves = np.vstack((stay, advance + m, jump + m, restart + m))
         kind = np.argmin(moves, axis=0)
         row = moves[kind, np.arange(width)]
@@ -254,11 +276,13 @@ def align_arrays(
     score_pitch: Sequence[int],
     perf_onset_s: Sequence[float],
     perf_pitch: Sequence[int],
+    perf_offset_s: Sequence[float] | None = None,
 ) -> Alignment:
     """Align played notes to score notes; indices in the result refer to these arrays.
 
     Played notes need not be sorted. Score onsets are in quarter notes (any unit that grows along
-    the score works).
+    the score works). ``perf_offset_s`` (optional: where each played note stops sounding) tells a
+    pause from a long note held, for restarts.
     """
     s_onset = np.asarray(score_onset_ql, dtype=float)
     s_pitch = np.asarray(score_pitch, dtype=np.int64)
@@ -273,10 +297,13 @@ def align_arrays(
     has, near = _pitch_tables(chord_of, s_pitch, n_chords)
     order = np.lexsort((p_pitch_raw, p_onset_raw))
     p_onset, p_pitch = p_onset_raw[order], p_pitch_raw[order]
-    first = _match(*_follow(p_pitch, p_onset, has, near), s_onset=s_onset, s_pitch=s_pitch, p_onset=p_onset, p_pitch=p_pitch,
-                   order=order, chord_of=chord_of, chord_onsets=chord_onsets, has=has)
+    p_offset = np.asarray(perf_offset_s, dtype=float)[order] if perf_offset_s is not None else None
+    going_back = restart_cost(s_onset)
+    first = _match(*_follow(p_pitch, p_onset, has, near, going_back=going_back, perf_offset_s=p_offset), s_onset=s_onset, s_pitch=s_pitch,
+                   p_onset=p_onset, p_pitch=p_pitch, order=order, chord_of=chord_of, chord_onsets=chord_onsets, has=has)
     expected = _expected_positions(first, s_onset, p_onset, order)
-    return _match(*_follow(p_pitch, p_onset, has, near, chord_onsets, expected), s_onset=s_onset, s_pitch=s_pitch,
+    return _match(*_follow(p_pitch, p_onset, has, near, chord_onsets, expected, going_back=going_back, perf_offset_s=p_offset),
+                  s_onset=s_onset, s_pitch=s_pitch,
                   p_onset=p_onset, p_pitch=p_pitch, order=order, chord_of=chord_of, chord_onsets=chord_onsets, has=has)
 
 
@@ -542,10 +569,12 @@ def _neighbour_has(c: int, pitch: int, has: np.ndarray, notes_of_chord, score_do
 def align(score_notes: Sequence[Note], performance: Performance | Sequence[PlayedNote]) -> Alignment:
     """Align ``performance`` to ``score_notes``; indices refer to ``score_notes`` and to the
     performance's ``notes``."""
+    heard = performance.sustained() if isinstance(performance, Performance) else None
     played = performance.notes if isinstance(performance, Performance) else tuple(performance)
     return align_arrays(
         [n.onset_ql for n in score_notes], [n.pitch for n in score_notes],
         [n.onset_s for n in played], [n.pitch for n in played],
+        [n.offset_s for n in (heard.notes if heard is not None else played)],
     )
 
 

@@ -301,7 +301,7 @@ def assess(
         performance = join_fragments(performance)
     played: tuple[PlayedNote, ...] = performance.notes
     if alignment is None:
-        alignment = align(score_notes, played)
+        alignment = align(score_notes, performance)
     alignment = _share_unisons(alignment, score_notes)
     is_audio = performance.is_audio
     events: list[Event] = []
