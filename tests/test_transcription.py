@@ -416,3 +416,13 @@ def test_a_short_struck_note_a_semitone_off_is_a_note_not_a_fall(tmp_path):
     wav = _render(tmp_path, "turn", notes, program=0)
     result = transcribe_file(wav, device="cpu")
     assert [n.pitch for n in result.notes] == [70, 71, 69, 72, 73, 71], [(n.pitch, n.onset_s, n.offset_s) for n in result.notes]
+
+
+@needs_fluidsynth
+def test_a_quick_repeated_piano_note_after_a_rest_is_two_notes(tmp_path):
+    # Schubert D783 no. 15's melody: after a rest, C#5 struck twice in 0.16 s, legato (no gap): the first
+    # stroke is a note, not a scoop into the second
+    notes = [(77, 0.3, 0.8), (73, 1.4, 1.56), (73, 1.56, 1.9), (73, 1.9, 2.5)]
+    wav = _render(tmp_path, "repeat", notes, program=0)
+    result = transcribe_file(wav, device="cpu")
+    assert [n.pitch for n in result.notes] == [77, 73, 73, 73], [(n.pitch, n.onset_s, n.offset_s) for n in result.notes]

@@ -74,6 +74,7 @@ LEVEL_LEAD_FRAMES = 0
 ATTACK_SNAP_S = 0.08  # a note start moves to an attack this close; splits need attacks further in
 MIN_CONFIDENCE = 0.25
 SCOOP_MAX_S = 0.2  # a gliding segment this short next to a note is its scoop or fall
+REPEAT_MIN_S = 0.1  # ...but one of the same pitch (a cut made it) only when shorter than this
 GLIDE_SEMITONES = 0.4
 TAIL_DB = 15.0  # frames this far below the loudest frame around them are a release/reverb tail
 TAIL_BACK_S = 1.0
@@ -635,7 +636,10 @@ def _absorb_glides(segments, midi, attack):
             prv = segments[i - 1] if i > 0 else None
             # after a rest, a rising level at the boundary is still the one onset swelling (a sung scoop)
             from_rest = prv is None or prv[2] < start
+            # (a segment of the same pitch, which only a cut makes, is a repeated note unless it is
+            # as short as an attack's transient)
             if (nxt is not None and nxt[1] == end and nxt[2] - nxt[1] > end - start and abs(nxt[0] - state) <= 3
+                    and (nxt[0] != state or end - start < round(REPEAT_MIN_S / HOP_S))
                     and (not _attacked(attack, end) or from_rest) and _glides_towards(midi[start:end], LOW_MIDI + nxt[0] - 1)):
                 nxt[1] = start
             elif (prv is not None and prv[2] == start and prv[2] - prv[1] > end - start and abs(prv[0] - state) <= 3
