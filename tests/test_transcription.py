@@ -426,3 +426,17 @@ def test_a_quick_repeated_piano_note_after_a_rest_is_two_notes(tmp_path):
     wav = _render(tmp_path, "repeat", notes, program=0)
     result = transcribe_file(wav, device="cpu")
     assert [n.pitch for n in result.notes] == [77, 73, 73, 73], [(n.pitch, n.onset_s, n.offset_s) for n in result.notes]
+
+
+@needs_fluidsynth
+def test_a_soft_held_flute_note_with_a_slow_swell_is_one_note(tmp_path):
+    # FluidR3's flute, soft (velocity 47) in its low register: a 3-4 dB swell every 0.25 s (the sample's
+    # loop), with a flux burst at each; no breath or tongue gap, so no re-articulation
+    from tests.bench.bench_assessment import render
+    from tutor.music import Performance, PlayedNote
+
+    played = Performance(notes=(PlayedNote(pitch=66, onset_s=0.3, offset_s=2.3, velocity=47),
+                                PlayedNote(pitch=68, onset_s=2.3, offset_s=2.7, velocity=55)))
+    wav = render(played, tmp_path / "flute.wav", program=73)
+    result = transcribe_file(wav, device="cpu")
+    assert [n.pitch for n in result.notes] == [66, 68], [(n.pitch, n.onset_s, n.offset_s) for n in result.notes]

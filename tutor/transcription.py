@@ -61,6 +61,8 @@ ONSET_COST = 3.0  # silence -> note, note -> silence
 REARTICULATION_DB = 2.5  # a dip this deep (fall and recovery) inside a held pitch starts a repeated note
 VIBRATO_PERIOD_S = (0.13, 0.23)  # dips recurring this often are a vibrato's level modulation...
 VIBRATO_DIP_FACTOR = 2.2  # ...and only a dip off their beat or this much deeper is a re-articulation
+SWELL_PERIOD_S = (0.13, 0.4)  # dips recurring this often through a note, with no confidence gap...
+SWELL_DIP_DB = 4.5  # ...and shallower than this, are a swell (a sampled wind's loop, a slow vibrato)
 ATTACK_WINDOW_S = 0.05
 CUT_ATTACK = 0.3  # a dip splits a held pitch only with an attack this strong at or after it
 CUT_ATTACK_BEFORE = 2  # frames
@@ -547,6 +549,8 @@ def _split_at_attacks(segments, attack, rearticulation, level_db, confidence_dip
             on_beat = len(earlier) and VIBRATO_PERIOD_S[0] <= (t - earlier[-1]) * HOP_S <= VIBRATO_PERIOD_S[1]
             if vibrato_db and on_beat and rearticulation[t] < VIBRATO_DIP_FACTOR * vibrato_db:
                 continue  # in step with the vibrato and no deeper than its dips: the vibrato itself
+            if not gap and rearticulation[t] < SWELL_DIP_DB and _periodic_dip_db(rearticulation[start:end], SWELL_PERIOD_S):
+                continue  # a slow, shallow swell recurring through the note (a sample's loop, a slow vibrato)
             # a release still fading hides the new note's start: its flux burst comes before the level's low point
             lo = max(t - CUT_BACK_FRAMES, start + near)
             burst = np.flatnonzero(flux[lo:t] >= CUT_FLUX)
@@ -591,14 +595,14 @@ def _confidence_dips(confidence: np.ndarray) -> np.ndarray:
     return confidence / np.maximum(context, 1e-3)
 
 
-def _periodic_dip_db(dips_db: np.ndarray) -> float:
+def _periodic_dip_db(dips_db: np.ndarray, period_s: tuple[float, float] = VIBRATO_PERIOD_S) -> float:
     """The typical depth of level dips that recur at a vibrato's rate (4.5-7.5 Hz) inside a note, 0 when
     they do not: a violin's or a singer's vibrato swells and fades the level with the pitch."""
     at = np.flatnonzero(dips_db > 0)
     if len(at) < 3:
         return 0.0
     intervals = np.diff(at) * HOP_S
-    if np.mean((intervals >= VIBRATO_PERIOD_S[0]) & (intervals <= VIBRATO_PERIOD_S[1])) < 0.6:
+    if np.mean((intervals >= period_s[0]) & (intervals <= period_s[1])) < 0.6:
         return 0.0
     return float(np.median(dips_db[at]))
 
