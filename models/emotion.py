@@ -1,9 +1,10 @@
 """Emotion of a piece: the EMOPIA quadrant (Q1 happy, Q2 tense, Q3 sad, Q4 calm) with valence and
 arousal, from the ensemble trained by ``models/train_emotion.py`` (``models/weights/emotion.pt``).
 
-The quadrant probabilities are the ensemble's, blended with a logistic regression and gradient-boosted
-trees on the same hand features (``train_emotion.blend``; the weights were chosen by song-grouped
-cross-validation on EMOPIA's train + validation splits).
+The quadrant probabilities are the ensemble's, blended with a logistic regression on the same hand
+features and an LSTM-attention sequence member over MIDI-like events (and gradient-boosted trees where
+the weights hold them; ``train_emotion.blend``; the weights were chosen by song-grouped
+cross-validation on EMOPIA's train + validation splits, with the validation split as a check).
 Valence and arousal are read off the quadrant probabilities: valence = P(Q1) + P(Q4) - P(Q2) - P(Q3),
 arousal = P(Q1) + P(Q2) - P(Q3) - P(Q4), both in [-1, 1].
 """
@@ -35,18 +36,29 @@ def _load(path: str = str(WEIGHTS)):
     from .encoder import load_ensemble
 
     nets, saved = load_ensemble(path, model="emotion model", trainer="models.train_emotion")
+    sequence = saved.get("sequence")
+    if sequence:  # the LSTM-attention member over MIDI-like events (models.emotion_sequence)
+        from .encoder import SequenceLSTMNet
+
+        members = []
+        for state in sequence["members"]:
+            net = SequenceLSTMNet(**sequence["config"])
+            net.load_state_dict(state)
+            members.append(net.eval())
+        sequence = (sequence["kind"], members, float(sequence["weight"]))
     return (nets, tuple(saved["quadrants"]), saved.get("stack"), float(saved.get("blend_weight", 0.0)),
-            saved.get("trees"), float(saved.get("boost_weight", 0.0)))
+            saved.get("trees"), float(saved.get("boost_weight", 0.0)), sequence)
 
 
-def probabilities(tokens: np.ndarray, features: np.ndarray) -> np.ndarray:
-    """(clips, 4) quadrant probabilities of clips given as token arrays and feature vectors."""
+def probabilities(tokens: np.ndarray, features: np.ndarray, events: np.ndarray | None = None) -> np.ndarray:
+    """(clips, 4) quadrant probabilities of clips given as token arrays, feature vectors and event
+    arrays (``emotion_data.event_tokens``, padded; needed when the weights hold a sequence member)."""
     import torch
 
     from .encoder import single_thread
     from .train_emotion import blend, combined_probabilities
 
-    nets, _, stack, weight, trees, boost_weight = _load()
+    nets, _, stack, weight, trees, boost_weight, sequence = _load()
     features = np.asarray(features)[:, : nets[0].feature_mean.numel()]  # valence_features only where trained with
     x = torch.tensor(features, dtype=torch.float32)
     t = torch.tensor(np.asarray(tokens).astype(np.int64))
@@ -54,10 +66,18 @@ def probabilities(tokens: np.ndarray, features: np.ndarray) -> np.ndarray:
     with single_thread():
         for net in nets:
             total += combined_probabilities(net(t, x))
+        seq, sequence_weight = None, 0.0
+        if sequence is not None:
+            from .emotion_sequence import sequence_probabilities
+
+            kind, members, sequence_weight = sequence
+            if events is None:
+                raise ValueError("the emotion model's sequence member needs the clips' events")
+            seq = sequence_probabilities(members, {"x": features, "events": events}, kind=kind).mean(0)
     total /= len(nets)
-    if stack is None or weight + boost_weight <= 0:
+    if stack is None or weight + boost_weight + sequence_weight <= 0:
         return total
-    return blend(total, features, stack, weight, trees, boost_weight)
+    return blend(total, features, stack, weight, trees, boost_weight, seq, sequence_weight)
 
 
 def _clips(table):
@@ -80,14 +100,20 @@ def _clips(table):
 
 
 def predict_table(table) -> EmotionResult:
-    from .emotion_data import clip_features
+    from .emotion_data import EVENTS_KEPT, clip_features, event_tokens
     from .features import N_EMOTION_VECTOR
 
-    nets, quadrants = _load()[:2]
+    nets, quadrants, *_, sequence = _load()
     valence = nets[0].feature_mean.numel() > N_EMOTION_VECTOR  # weights trained with valence_features
     clips = _clips(table)
     feats, toks = zip(*(clip_features(c, valence=valence) for c in clips), strict=True)
-    p = probabilities(np.stack(toks), np.stack(feats)).mean(0)
+    events = None
+    if sequence is not None:  # the sequence member reads MIDI-like events
+        events = np.zeros((len(clips), EVENTS_KEPT), dtype=np.int64)
+        for row, clip in enumerate(clips):
+            e = event_tokens(clip)
+            events[row, : len(e)] = e
+    p = probabilities(np.stack(toks), np.stack(feats), events).mean(0)
     best = int(np.argmax(p))
     return EmotionResult(
         quadrant=quadrants[best], label=QUADRANT_LABELS[quadrants[best]],

@@ -146,8 +146,9 @@ def train_sequence_member(train: dict, *, kind: str, seed: int, epochs: int, hel
     return {k: v.detach().clone() for k, v in net.state_dict().items()}, accuracy
 
 
-def sequence_probabilities(members: list[dict], split: dict, *, kind: str) -> np.ndarray:
-    """(members, clips, 4) quadrant probabilities: for events, each member's mean over a clip's windows."""
+def sequence_probabilities(members: list, split: dict, *, kind: str) -> np.ndarray:
+    """(members, clips, 4) quadrant probabilities: for events, each member's mean over a clip's windows.
+    ``members`` are state dicts or ``SequenceLSTMNet``s; ``split`` holds 'x' and 'events' or 'tokens'."""
     import torch
 
     from .train_emotion import combined_probabilities
@@ -160,10 +161,13 @@ def sequence_probabilities(members: list[dict], split: dict, *, kind: str) -> np
     else:
         rows, owner = np.asarray(split["tokens"]).astype(np.int64), np.arange(n_clips)
     x = torch.tensor(np.asarray(split["x"])[owner], dtype=torch.float32) if with_features else None
-    net = new_sequence_net(sequence_config(kind, split["x"].shape[1]))
+    net = new_sequence_net(sequence_config(kind, split["x"].shape[1])) if isinstance(members[0], dict) else None
     out = []
-    for state in members:
-        net.load_state_dict(state)
+    for member in members:
+        if isinstance(member, dict):
+            net.load_state_dict(member)
+        else:
+            net = member
         net.eval()
         with torch.inference_mode():
             p = np.concatenate([combined_probabilities(net(torch.tensor(rows[i:i + 256]),

@@ -37,7 +37,7 @@ def test_shipped_model_scores_emopia_test_clips_as_trained():
     import csv
 
     from tutor.models.emotion import _load, predict_table, probabilities
-    from tutor.models.emotion_data import QUADRANTS, clip_features
+    from tutor.models.emotion_data import EVENTS_KEPT, QUADRANTS, clip_features, event_tokens
     from tutor.models.features import table_from_midi
 
     root = shared("emopia")
@@ -47,10 +47,14 @@ def test_shipped_model_scores_emopia_test_clips_as_trained():
     members = {name.rsplit("/", 1)[-1][:-4]: name for name in archive.namelist() if name.endswith(".mid")}
     tables = [table_from_midi(io.BytesIO(archive.read(members[name]))) for name, _ in rows]
     feats, tokens = zip(*(clip_features(t) for t in tables), strict=True)
-    probs = probabilities(np.stack(tokens), np.stack(feats))
+    events = np.zeros((len(tables), EVENTS_KEPT), dtype=np.int64)
+    for row, table in enumerate(tables):
+        e = event_tokens(table)
+        events[row, : len(e)] = e
+    probs = probabilities(np.stack(tokens), np.stack(feats), events)
     accuracy = float(np.mean(probs.argmax(1) == [QUADRANTS.index(label) for _, label in rows]))
-    nets, _, _, weight, trees, boost_weight = _load()
-    assert trees is not None and boost_weight > 0 and weight > 0  # the blend is what was trained and shipped
+    weight, sequence = _load()[3], _load()[6]
+    assert weight > 0 and sequence is not None and sequence[2] > 0  # the blend is what was trained and shipped
     assert accuracy == pytest.approx(_saved_test_accuracy(), abs=1e-9)
     assert accuracy > 0.58  # above the published logistic regression on this split; chance is 0.25
     short = next(i for i, t in enumerate(tables) if t.onset_s.max() <= 36.0)  # longer ones are cut into windows
@@ -64,3 +68,34 @@ def _saved_test_accuracy() -> float:
     from tutor.models.emotion import WEIGHTS
 
     return float(torch.load(WEIGHTS, map_location="cpu", weights_only=True)["test_accuracy"])
+
+
+def test_midi_like_events_of_two_notes():
+    from tutor.models.emotion_data import NOTE_OFF, NOTE_ON, TIME_SHIFT, VELOCITY, event_tokens
+    from tutor.models.features import NoteTable
+
+    table = NoteTable(pitch=np.array([60, 64]), onset_ql=np.zeros(2), duration_ql=np.ones(2),
+                      onset_s=np.array([0.0, 0.5]), duration_s=np.array([1.5, 0.1]),
+                      velocity=np.array([100.0, 40.0]), part=np.zeros(2, dtype=int))
+    expected = [VELOCITY + 12, NOTE_ON + 39,  # C4 at 0 s, loud
+                TIME_SHIFT + 24, VELOCITY + 5, NOTE_ON + 43,  # 25 steps of 20 ms, E4 soft
+                TIME_SHIFT + 4, NOTE_OFF + 43,  # E4 ends at 0.6 s
+                TIME_SHIFT + 44, NOTE_OFF + 39]  # C4 ends at 1.5 s
+    assert event_tokens(table).tolist() == expected
+    flat = NoteTable(pitch=np.array([60, 64]), onset_ql=np.zeros(2), duration_ql=np.ones(2),
+                     onset_s=np.array([0.0, 0.5]), duration_s=np.array([0.5, 0.5]),
+                     velocity=np.array([80.0, 80.0]), part=np.zeros(2, dtype=int))
+    assert [e for e in event_tokens(flat).tolist() if e >= VELOCITY] == [VELOCITY + 7]  # EMOPIA's mean loudness
+
+
+def test_sequence_net_ignores_padding():
+    torch = pytest.importorskip("torch")
+    from tutor.models.encoder import SequenceLSTMNet
+
+    torch.manual_seed(0)
+    net = SequenceLSTMNet(field_sizes=[50], heads={"quadrant": 4}).eval()
+    events = torch.randint(1, 50, (1, 30, 1))
+    padded = torch.cat([events, torch.zeros(1, 20, 1, dtype=events.dtype)], dim=1)
+    with torch.no_grad():
+        assert torch.allclose(net(events)["quadrant"], net(padded)["quadrant"], atol=1e-5)
+        assert torch.isfinite(net(torch.zeros(1, 10, 1, dtype=events.dtype))["quadrant"]).all()  # empty piece

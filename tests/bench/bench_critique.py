@@ -183,7 +183,7 @@ def model_metrics() -> dict:
 
         if (SHARED_DATA / "emopia").exists():
             data = load_emopia()["test"]
-            probs = emotion_probabilities(data["tokens"], data["x"])  # the nets blended with the LR, as in tutor critique
+            probs = emotion_probabilities(data["tokens"], data["x"], data["events"])  # the blend, as in tutor critique
             m = _metrics(data["y"], probs.argmax(1))
             out["emotion_test"] = m
             print(f"emotion (EMOPIA test, {m['n']} clips): accuracy {m['accuracy']:.3f}, valence {m['valence_accuracy']:.3f}, "
