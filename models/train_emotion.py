@@ -403,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-features", type=int, default=None,
                         help="use only the first N descriptors (45: emotion_vector without valence_features)")
     parser.add_argument("--hold-test", action="store_true",
-                        help="train and save the weights without reading the test split (check them on scores first)")
+                        help="train and save the weights without reading the blend's test accuracy (check them on "
+                             "scores first; the LR and trees alone are still scored on test, as every run does)")
     parser.add_argument("--read-test", action="store_true",
                         help="read the test split once for the weights --hold-test saved; write the card")
     parser.add_argument("--card-only", action="store_true", help="rewrite the model card from the last run's results")
@@ -510,8 +511,8 @@ def main(argv: list[str] | None = None) -> int:
             results["train_seconds"] = time.perf_counter() - started
             torch.save(_weights(config, members, stack, trees, sequence_members, fit, None), WEIGHTS)
             results_path.write_text(json.dumps(results, indent=2))
-            print(f"weights: {WEIGHTS} ({WEIGHTS.stat().st_size / 1e6:.2f} MB), the test split not read: "
-                  "check them on scores, then --read-test")
+            print(f"weights: {WEIGHTS} ({WEIGHTS.stat().st_size / 1e6:.2f} MB), the blend's test accuracy not read "
+                  "(only the unchanged LR and trees alone): check them on scores, then --read-test")
             return 0
     test_probs, test_metrics, test_singles, results["nets_only_test"] = evaluate("test")  # the test split: read once, here
     results["model"] = test_metrics
