@@ -13,7 +13,7 @@ One command, CPU, a few minutes (``nice -n 5`` on a shared machine). Steps:
    halves), confusion matrix, and the spread over seeds of single members; written into
    ``models/cards/emotion.md``; weights into ``models/weights/emotion.pt``.
 
-Every choice (epochs, class balance, the descriptors, ``LR_C``, ``BLEND_WEIGHT``) was made on the
+Every choice (epochs, class balance, the descriptors, ``LR_C``, the blend weights) was made on the
 validation split and on song-grouped cross-validation over train + validation (``--cv``), never on
 the test split, which is read once, at the end of a run.
 """
