@@ -78,6 +78,7 @@ MIN_CONFIDENCE = 0.25
 SCOOP_MAX_S = 0.2  # a gliding segment this short next to a note is its scoop or fall
 REPEAT_MIN_S = 0.1  # ...but one of the same pitch (a cut made it) only when shorter than this
 GLIDE_SEMITONES = 0.4
+GLIDE_REACH = 2.5  # semitones from a scoop's own pitch that its frames can be
 TAIL_DB = 15.0  # frames this far below the loudest frame around them are a release/reverb tail
 TAIL_BACK_S = 1.0
 TAIL_AHEAD_S = 0.3  # notes whose mean confidence is lower are dropped
@@ -644,10 +645,10 @@ def _absorb_glides(segments, midi, attack):
             # as short as an attack's transient)
             if (nxt is not None and nxt[1] == end and nxt[2] - nxt[1] > end - start and abs(nxt[0] - state) <= 3
                     and (nxt[0] != state or end - start < round(REPEAT_MIN_S / HOP_S))
-                    and (not _attacked(attack, end) or from_rest) and _glides_towards(midi[start:end], LOW_MIDI + nxt[0] - 1)):
+                    and (not _attacked(attack, end) or from_rest) and _glides_towards(midi[start:end], LOW_MIDI + nxt[0] - 1, LOW_MIDI + state - 1)):
                 nxt[1] = start
             elif (prv is not None and prv[2] == start and prv[2] - prv[1] > end - start and abs(prv[0] - state) <= 3
-                    and not _attacked(attack, start) and _glides_towards(midi[start:end][::-1], LOW_MIDI + prv[0] - 1)):
+                    and not _attacked(attack, start) and _glides_towards(midi[start:end][::-1], LOW_MIDI + prv[0] - 1, LOW_MIDI + state - 1)):
                 prv[2] = end
             else:
                 continue
@@ -674,9 +675,13 @@ def _attacked(attack: np.ndarray, frame: int) -> bool:
     return bool(attack[max(0, frame - 2):frame + round(ATTACK_WINDOW_S / HOP_S) + 1].max(initial=0.0) >= 0.5)
 
 
-def _glides_towards(values: np.ndarray, target: float) -> bool:
-    """True when the pitch moves by at least GLIDE_SEMITONES over the segment, towards ``target``."""
+def _glides_towards(values: np.ndarray, target: float, own: float | None = None) -> bool:
+    """True when the pitch moves by at least GLIDE_SEMITONES over the segment, towards ``target``; with
+    ``own`` (the segment's semitone), frames more than GLIDE_REACH semitones from it are left out (a
+    tracker's first frames of an attack read nonsense, which would look like a scoop from far below)."""
     values = values[np.isfinite(values)]
+    if own is not None:
+        values = values[np.abs(values - own) <= GLIDE_REACH]
     if len(values) < 3:
         return True  # too short to hold a pitch of its own
     third = max(1, len(values) // 3)
