@@ -444,8 +444,8 @@ def test_a_soft_held_flute_note_with_a_slow_swell_is_one_note(tmp_path):
 
 @needs_fluidsynth
 def test_a_short_note_after_a_rest_is_not_a_scoop_into_the_next(tmp_path):
-    # Schubert D783 no. 15: after a rest, a 0.16 s C#5 then C5; the tracker's first frames of the attack read
-    # nonsense pitches far below, which made the C#5 look like a sung scoop from below into the C5
+    # Schubert D783 no. 15: after a rest, a 0.16 s C#5 then C5. The C5's stroke comes after the C#5 has died
+    # away by 4 dB: not the one onset still swelling (a sung scoop), so the C#5 is a note of its own
     notes = [(77, 0.3, 0.8), (73, 1.5, 1.66), (72, 1.66, 2.6)]
     wav = _render(tmp_path, "after_rest", notes, program=0)
     result = transcribe_file(wav, device="cpu")

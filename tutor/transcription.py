@@ -78,7 +78,6 @@ MIN_CONFIDENCE = 0.25
 SCOOP_MAX_S = 0.2  # a gliding segment this short next to a note is its scoop or fall
 REPEAT_MIN_S = 0.1  # ...but one of the same pitch (a cut made it) only when shorter than this
 GLIDE_SEMITONES = 0.4
-GLIDE_REACH = 2.5  # semitones from a scoop's own pitch that its frames can be
 TAIL_DB = 15.0  # frames this far below the loudest frame around them are a release/reverb tail
 TAIL_BACK_S = 1.0
 TAIL_AHEAD_S = 0.3  # notes whose mean confidence is lower are dropped
@@ -194,7 +193,7 @@ def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None) -> tuple[tuple[Play
     dips = _confidence_dips(f0.confidence)
     segments = _split_struck_repeats(segments, f0.level_db, dips, flux, midi)
     segments = _split_at_attacks(segments, attack, rearticulation, f0.level_db, dips, flux)
-    segments = _absorb_glides(segments, midi, attack)
+    segments = _absorb_glides(segments, midi, attack, f0.level_db)
     segments = _starts_at_flux(segments, flux)
     segments = _starts_on_pitch(segments, f0.f0_hz)
     notes = []
@@ -608,10 +607,11 @@ def _periodic_dip_db(dips_db: np.ndarray, period_s: tuple[float, float] = VIBRAT
     return float(np.median(dips_db[at]))
 
 
-def _absorb_glides(segments, midi, attack):
+def _absorb_glides(segments, midi, attack, level_db):
     """Merge segments shorter than MIN_NOTE_S into a touching neighbour within 2 semitones (the one
     they lead into first); drop those with no such neighbour; merge vibrato flips (A B A, B short)."""
     minimum = round(MIN_NOTE_S / HOP_S)
+    level = np.maximum(level_db, -80.0)
     changed = True
     while changed:
         changed = False
@@ -639,16 +639,17 @@ def _absorb_glides(segments, midi, attack):
                 continue
             nxt = segments[i + 1] if i + 1 < len(segments) else None
             prv = segments[i - 1] if i > 0 else None
-            # after a rest, a rising level at the boundary is still the one onset swelling (a sung scoop)
-            from_rest = prv is None or prv[2] < start
+            # after a rest, a rising level at the boundary is still the one onset swelling (a sung scoop),
+            # unless the level fell by a stroke's rise before it (a short struck note, then the next one)
+            from_rest = (prv is None or prv[2] < start) and level[end - 1] >= level[start:end].max() - STROKE_RISE_DB
             # (a segment of the same pitch, which only a cut makes, is a repeated note unless it is
             # as short as an attack's transient)
             if (nxt is not None and nxt[1] == end and nxt[2] - nxt[1] > end - start and abs(nxt[0] - state) <= 3
                     and (nxt[0] != state or end - start < round(REPEAT_MIN_S / HOP_S))
-                    and (not _attacked(attack, end) or from_rest) and _glides_towards(midi[start:end], LOW_MIDI + nxt[0] - 1, LOW_MIDI + state - 1)):
+                    and (not _attacked(attack, end) or from_rest) and _glides_towards(midi[start:end], LOW_MIDI + nxt[0] - 1)):
                 nxt[1] = start
             elif (prv is not None and prv[2] == start and prv[2] - prv[1] > end - start and abs(prv[0] - state) <= 3
-                    and not _attacked(attack, start) and _glides_towards(midi[start:end][::-1], LOW_MIDI + prv[0] - 1, LOW_MIDI + state - 1)):
+                    and not _attacked(attack, start) and _glides_towards(midi[start:end][::-1], LOW_MIDI + prv[0] - 1)):
                 prv[2] = end
             else:
                 continue
@@ -675,13 +676,9 @@ def _attacked(attack: np.ndarray, frame: int) -> bool:
     return bool(attack[max(0, frame - 2):frame + round(ATTACK_WINDOW_S / HOP_S) + 1].max(initial=0.0) >= 0.5)
 
 
-def _glides_towards(values: np.ndarray, target: float, own: float | None = None) -> bool:
-    """True when the pitch moves by at least GLIDE_SEMITONES over the segment, towards ``target``; with
-    ``own`` (the segment's semitone), frames more than GLIDE_REACH semitones from it are left out (a
-    tracker's first frames of an attack read nonsense, which would look like a scoop from far below)."""
+def _glides_towards(values: np.ndarray, target: float) -> bool:
+    """True when the pitch moves by at least GLIDE_SEMITONES over the segment, towards ``target``."""
     values = values[np.isfinite(values)]
-    if own is not None:
-        values = values[np.abs(values - own) <= GLIDE_REACH]
     if len(values) < 3:
         return True  # too short to hold a pitch of its own
     third = max(1, len(values) // 3)
