@@ -8,7 +8,8 @@ Segmentation is a Viterbi pass over a small note HMM (one state per semitone plu
   scoop stays one note, and a real note of 60 ms is long enough to win over the change penalty;
 * a frame an octave off the current note costs little on that note (trackers' octave slips);
 * unvoiced frames (tracker confidence, silence gate) favour silence: breaths and noise make no notes;
-  so do frames 15 dB under the loudest frame of the last second (release and reverb tails);
+  so do frames 15 dB under the loudest frame of the last second, or since the latest strong attack
+  (release and reverb tails);
 * change penalties drop where the level and the spectral flux show an attack, and a note is split
   where the pitch stays (repeated notes of the same pitch) at a dip in the level that comes with an
   attack (level rise or flux) or with a dip in the tracker's confidence (the gap between the notes):
@@ -24,6 +25,8 @@ Segmentation is a Viterbi pass over a small note HMM (one state per semitone plu
   note's (``notes_and_f0``): singing's glides, which have no such attack or settle later, keep their f0;
 * a note after a rest starts where its pitch is first heard (a sung consonant or breath before it is not the
   note);
+* a struck or plucked note (its level dying away) lasts while it rings at its pitch, up to the next note,
+  not only while the tracker is confident of it (``_ring_on``): a held piano key is not a short note;
 * glide segments shorter than ``MIN_NOTE_S`` are merged into the note they lead to, isolated ones are
   dropped; short gliding segments joined to a note without an attack (scoops, falls) join that note;
   the pitch of a note is the trimmed mean over its stable part (frames within a semitone of the note,
@@ -403,8 +406,8 @@ def _semitones(f0_hz: np.ndarray) -> np.ndarray:
 def _tail(level_db: np.ndarray, attack: np.ndarray | None = None) -> np.ndarray:
     """Frames far below the loudest frame of the last second (or the next 0.3 s): release and reverb
     tails and the noise floor between notes, not notes. The last second reaches back no further than
-    the latest full-strength attack (``attack`` 1.0): a soft note struck after a loud one is a note, not the loud
-    one's tail."""
+    the latest full-strength attack (``attack`` 1.0): a soft note struck after a loud one is a note, not
+    the loud one's tail."""
     from scipy.ndimage import maximum_filter1d
 
     back, ahead = round(TAIL_BACK_S / HOP_S), round(TAIL_AHEAD_S / HOP_S)
@@ -596,8 +599,9 @@ def _confidence_dips(confidence: np.ndarray) -> np.ndarray:
 
 
 def _periodic_dip_db(dips_db: np.ndarray, period_s: tuple[float, float] = VIBRATO_PERIOD_S) -> float:
-    """The typical depth of level dips that recur at a vibrato's rate (4.5-7.5 Hz) inside a note, 0 when
-    they do not: a violin's or a singer's vibrato swells and fades the level with the pitch."""
+    """The typical depth of level dips that recur every ``period_s`` inside a note (by default a vibrato's
+    rate, 4.5-7.5 Hz), 0 when they do not: a violin's or a singer's vibrato swells and fades the level
+    with the pitch."""
     at = np.flatnonzero(dips_db > 0)
     if len(at) < 3:
         return 0.0
