@@ -40,8 +40,8 @@ step out off the local tempo in opposite directions, the smaller), 39 by more th
 the pianist's own pauses next to them). So no threshold gets precision against the labels above
 0.15 there: the pianists' own pushes outnumber the injected ones about 11 to 1; in steady time
 the same statistic separates them (precision ceiling 1.00 from 80 ms).
-Audio path, recorded run 2026-11-24 23:13 UTC (8 Vienna melodies, load 2.3; transcription note F1 0.916:
-piano 0.959-0.991, flute 0.78-0.91). Piano takes: wrong_pitch 0.92/1.00, missed 0.73/0.92, extra
+Audio path, recorded run 2026-11-24 23:32 UTC (8 Vienna melodies, load 2.3; transcription note F1 0.918:
+piano 0.975-0.991, flute 0.78-0.91). Piano takes: wrong_pitch 0.92/1.00, missed 0.79/0.92, extra
 0.86/0.86, restart 1.00/0.75. Flute takes: wrong_pitch 1.00/1.00, missed 0.73/1.00, extra 0.11/0.75
 (FluidR3's flute swells 4-8 dB every 0.25 s in its low register, its loop, and the deeper swells are
 cut as re-tonguings: 48 false extra notes), restart 1.00/0.50. False errors around a restart (new only):
