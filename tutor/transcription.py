@@ -65,7 +65,7 @@ REARTICULATION_DB = 2.5  # a dip this deep (fall and recovery) inside a held pit
 VIBRATO_PERIOD_S = (0.13, 0.23)  # dips recurring this often are a vibrato's level modulation...
 VIBRATO_DIP_FACTOR = 2.2  # ...and only a dip off their beat or this much deeper is a re-articulation
 SWELL_PERIOD_S = (0.13, 0.4)  # dips recurring this often through a note, with no confidence gap...
-SWELL_DIP_DB = 4.5  # ...and shallower than this, are a swell (a sampled wind's loop, a slow vibrato)
+SWELL_DIP_DB = 8.0  # ...and shallower than this, are a swell (a sampled wind's loop, a slow vibrato)
 ATTACK_WINDOW_S = 0.05
 CUT_ATTACK = 0.3  # a dip splits a held pitch only with an attack this strong at or after it
 CUT_ATTACK_BEFORE = 2  # frames
@@ -238,7 +238,8 @@ def _split_struck_repeats(segments, level_db, confidence_dip, flux, midi):
                 after = midi[t + 1:t + window + 1]
                 after = after[~np.isnan(after)]
                 same = len(after) > 0 and abs(float(np.median(after)) - (LOW_MIDI + state - 1)) < 0.5
-                if (rise >= STROKE_RISE_DB or gap) and same and low - previous > near and _decaying(level, previous, low):
+                if ((rise >= STROKE_RISE_DB or gap) and same and low - previous > near and _decaying(level, previous, low)
+                        and not _fell_as_low_before(level, previous, low)):
                     out.append([state, previous, low])
                     previous = low
                     t = low + near
@@ -246,6 +247,14 @@ def _split_struck_repeats(segments, level_db, confidence_dip, flux, midi):
             t += 1
         out.append([state, previous, end])
     return out
+
+
+def _fell_as_low_before(level: np.ndarray, start: int, low: int) -> bool:
+    """The level already fell as low as at ``low`` earlier in the note, past its first SWELL_PERIOD_S[0]
+    and a swell's length before ``low``: a held note swelling and fading again and again (a sampled
+    wind's loop), not a struck note dying away, whose level only ever falls until it is struck again."""
+    first, last = start + round(SWELL_PERIOD_S[0] / HOP_S), low - round(SWELL_PERIOD_S[0] / HOP_S)
+    return last > first and float(level[first:last].min()) <= float(level[low]) + 1.0
 
 
 def _decaying(level: np.ndarray, start: int, stop: int) -> bool:
