@@ -40,12 +40,13 @@ step out off the local tempo in opposite directions, the smaller), 39 by more th
 the pianist's own pauses next to them). So no threshold gets precision against the labels above
 0.15 there: the pianists' own pushes outnumber the injected ones about 11 to 1; in steady time
 the same statistic separates them (precision ceiling 1.00 from 80 ms).
-Audio path, recorded run 2026-11-24 23:32 UTC (8 Vienna melodies, load 2.3; transcription note F1 0.918:
+Audio path, recorded run 2026-11-24 23:44 UTC (8 Vienna melodies, load 2.3; transcription note F1 0.930:
 piano 0.975-0.991, flute 0.78-0.91). Piano takes: wrong_pitch 0.92/1.00, missed 0.79/0.92, extra
-0.86/0.86, restart 1.00/0.75. Flute takes: wrong_pitch 1.00/1.00, missed 0.73/1.00, extra 0.11/0.75
-(FluidR3's flute swells 4-8 dB every 0.25 s in its low register, its loop, and the deeper swells are
-cut as re-tonguings: 48 false extra notes), restart 1.00/0.50. False errors around a restart (new only):
-none in the piano takes, 5, 0, 6 and 1 in the flute takes (the swells' extra notes). What is left: a legato repeat the
+0.86/0.86, restart 1.00/0.75. Flute takes: wrong_pitch 1.00/1.00, missed 0.69/1.00, extra 0.19/0.75
+(FluidR3's flute swells every 0.25 s, its loop, up to 8 dB deep in its low register; swells are no
+longer cut as re-tonguings, 54 -> 31 false extra notes, but the rest still are: among them the ends of
+notes where the swell meets the release), restart 1.00/0.50. False errors around a restart (new only):
+none in the piano takes, 0, 0, 6 and 1 in the flute takes. What is left: a legato repeat the
 transcriber does not split on a soft piano note (missed), a restart whose replayed notes are all the
 same pitch as the bars around it, timing: the pianist's own rubato heard through the transcription.
 (Before this session, 4 piano takes, other injections: missed 0.73, extra 0.62, false errors
