@@ -54,13 +54,14 @@ Results in ``bench-results/pitch.json`` (or ``pitch-NAME.json``) and the table p
 meaningless when several runs share the 2 cores; compare RTF cpu, measured in the same run.
 
 Last run (2026-11-24, all 60 melodies; "RPA" is the transcription's f0, which `tutor transcribe --f0` writes,
-"tracker" the tracker's own f0; PESTO and pYIN at e3aee45, load 2-4, CREPE tiny at eb888df):
+"tracker" the tracker's own f0; PESTO at cd7fc9e, load 0-1, pYIN at e3aee45, load 2-4, CREPE tiny at eb888df;
+vocadito is the one vocadito clip in the shared data):
 
     tracker     data      RPA (tracker)  steady  onset F1  note F1  cents  RTF cpu
-    PESTO       clean     0.974 (0.960)  0.997   0.951     0.869    2.0    0.144
-    PESTO       noise     0.969 (0.961)  0.998   0.942     0.878    1.8    0.144
-    PESTO       reverb    0.933 (0.897)  0.972   0.784     0.634    2.2    0.142
-    PESTO       vocadito  0.991          -       0.569     0.439    7.5    0.142
+    PESTO       clean     0.974 (0.960)  0.997   0.951     0.871    2.0    0.150
+    PESTO       noise     0.969 (0.961)  0.998   0.943     0.874    1.8    0.148
+    PESTO       reverb    0.934 (0.897)  0.972   0.791     0.634    1.8    0.150
+    PESTO       vocadito  0.991          -       0.592     0.480    7.7    0.142
     CREPE tiny  clean     0.977 (0.957)  0.998   0.959     0.877    3.9    0.295
     pYIN        clean     0.967 (0.940)  0.999   0.897     0.827    4.8    0.422
     pYIN        vocadito  0.982          -       0.411     0.304    2.8    0.462
