@@ -271,6 +271,12 @@ def _decaying(level: np.ndarray, start: int, stop: int) -> bool:
     return bool(slope <= -DECAY_DB_PER_S)
 
 
+def _rise_at(level: np.ndarray, frame: int, window: int) -> float:
+    """How far the level rises at ``frame``: the loudest of the ``window`` frames from it less the
+    quietest of the ``window`` frames up to it (a new stroke rises STROKE_RISE_DB or more)."""
+    return float(level[frame:frame + window + 1].max(initial=-np.inf) - level[max(0, frame - window):frame + 1].min(initial=np.inf))
+
+
 def _join_decay_fragments(notes, level_db, flux, hop):
     """A note of the same pitch as the note before, within TAIL_BACK_S of its end, that starts with no
     attack of its own (no flux burst of ONSET_FLUX, no rise of STROKE_RISE_DB) is the decay of that
@@ -285,7 +291,7 @@ def _join_decay_fragments(notes, level_db, flux, hop):
         if before is not None and note.pitch == before.pitch and 0 < note.onset_s - before.offset_s <= TAIL_BACK_S:
             start = round(note.onset_s / hop)
             burst = float(flux[max(0, start - 2):start + 3].max(initial=0.0))
-            rise = float(level[start:start + window + 1].max() - level[max(0, start - window):start + 1].min())
+            rise = _rise_at(level, start, window)
             if burst < ONSET_FLUX and rise < STROKE_RISE_DB:
                 out[-1] = replace(before, offset_s=note.offset_s)
                 continue
@@ -327,7 +333,7 @@ def _ring_on(notes, level_db: np.ndarray, f0_hz: np.ndarray, hop: float) -> tupl
     for i, note in enumerate(notes):
         start = round(note.onset_s / hop)
         if rang_to_next and out[-1].pitch == note.pitch:
-            rise = float(level[start:start + window + 1].max(initial=-100.0) - level[max(0, start - window):start + 1].min(initial=0.0))
+            rise = _rise_at(level, start, window)
             if rise < STROKE_RISE_DB:
                 note = replace(out.pop(), offset_s=note.offset_s)
         stop = round(notes[i + 1].onset_s / hop) if i + 1 < len(notes) else len(level)
@@ -422,12 +428,11 @@ def _tail(level_db: np.ndarray, attack: np.ndarray | None = None) -> np.ndarray:
     back, ahead = round(TAIL_BACK_S / HOP_S), round(TAIL_AHEAD_S / HOP_S)
     windowed = maximum_filter1d(level_db, size=back + 1, mode="nearest", origin=back // 2)  # [t - back, t]
     if attack is not None:
-        since_attack = np.empty_like(level_db)
-        running = -np.inf
-        for i, (value, struck) in enumerate(zip(level_db, attack >= 1.0, strict=True)):
-            running = value if struck else max(running, value)
-            since_attack[i] = running
-        windowed = np.minimum(windowed, since_attack)
+        # the running maximum restarted at each attack: each stretch between attacks is lifted above all
+        # before it (by more than the level's whole range), so the maximum never carries across one
+        stretch = np.cumsum(attack >= 1.0)
+        lift = stretch * (float(np.ptp(level_db)) + 1.0)
+        windowed = np.minimum(windowed, np.maximum.accumulate(level_db + lift) - lift)
     coming = maximum_filter1d(level_db, size=ahead + 1, mode="nearest", origin=-(ahead // 2))  # [t, t + ahead]
     return level_db < np.maximum(windowed, coming) - TAIL_DB
 
