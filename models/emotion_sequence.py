@@ -1,5 +1,5 @@
 """The sequence member of the emotion model: the EMOPIA paper's LSTM-attention baseline
-(``models.encoder.EventLSTMNet``) over MIDI-like performance events (``models.emotion_data.event_tokens``).
+(``models.encoder.SequenceLSTMNet``) over MIDI-like performance events (``models.emotion_data.event_tokens``).
 
 Trained on random ``WINDOW``-event crops of each clip (with a random transposition of up to
 ``TRANSPOSE`` semitones); a clip's probabilities are the mean over its first ``WINDOWS``
@@ -99,13 +99,12 @@ def train_sequence_member(train: dict, *, kind: str, seed: int, epochs: int, hel
     class-balanced quadrant loss plus valence and arousal halves, label smoothing 0.1."""
     import torch
 
-    from .train_emotion import AROUSAL_HIGH, VALENCE_HIGH
+    from .train_emotion import emotion_loss
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     inputs, with_features = KINDS[kind]
     config = sequence_config(kind, train["x"].shape[1])
-    y = torch.tensor(train["y"])
     x = torch.tensor(train["x"], dtype=torch.float32)
     net = new_sequence_net(config)
     if with_features:
@@ -113,11 +112,7 @@ def train_sequence_member(train: dict, *, kind: str, seed: int, epochs: int, hel
         net.feature_std.copy_(x.std(0).clamp(min=1e-3))
     optimizer = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.05)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    counts = np.bincount(train["y"], minlength=4)
-    quadrant_loss = torch.nn.CrossEntropyLoss(label_smoothing=0.1,
-                                              weight=torch.tensor(len(y) / (4 * counts), dtype=torch.float32))
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
-    valence, arousal = torch.tensor(VALENCE_HIGH)[y], torch.tensor(AROUSAL_HIGH)[y]
+    loss_of = emotion_loss(train["y"])
 
     def held_accuracy() -> float:
         state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -126,14 +121,12 @@ def train_sequence_member(train: dict, *, kind: str, seed: int, epochs: int, hel
 
     for epoch in range(epochs):
         net.train()
-        order = rng.permutation(len(y))
+        order = rng.permutation(len(train["y"]))
         tokens = _training_tokens(train, inputs, rng)
         for start in range(0, len(order), 32):
             b = torch.tensor(order[start:start + 32])
             features = x[b] + 0.05 * torch.randn_like(x[b]) * net.feature_std if with_features else None
-            out = net(torch.tensor(tokens[b.numpy()]), features)
-            loss = (quadrant_loss(out["quadrant"], y[b]) + 0.5 * loss_fn(out["valence"], valence[b])
-                    + 0.5 * loss_fn(out["arousal"], arousal[b]))
+            loss = loss_of(net(torch.tensor(tokens[b.numpy()]), features), b)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

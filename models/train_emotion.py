@@ -165,18 +165,12 @@ def train_member(train: dict, *, seed: int, epochs: int, held: dict | None = Non
     rng = np.random.default_rng(seed)
     x_train = torch.tensor(train["x"], dtype=torch.float32)
     t_train = torch.tensor(train["tokens"].astype(np.int64))
-    y_train = torch.tensor(train["y"])
     net = _new_net(x_train.shape[1])
     net.feature_mean.copy_(x_train.mean(0))
     net.feature_std.copy_(x_train.std(0).clamp(min=1e-3))
     optimizer = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.05)
-    counts = np.bincount(train["y"], minlength=4)
-    balance = torch.tensor(len(y_train) / (4 * counts), dtype=torch.float32)  # train has more Q4 clips
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    valence = torch.tensor(VALENCE_HIGH)[y_train]
-    arousal = torch.tensor(AROUSAL_HIGH)[y_train]
-    quadrant_loss = torch.nn.CrossEntropyLoss(label_smoothing=0.1, weight=balance)
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    loss_of = emotion_loss(train["y"])
 
     def held_accuracy() -> float | None:
         if held is None:
@@ -189,7 +183,7 @@ def train_member(train: dict, *, seed: int, epochs: int, held: dict | None = Non
 
     for epoch in range(epochs):
         net.train()
-        order = rng.permutation(len(y_train))
+        order = rng.permutation(len(train["y"]))
         for start in range(0, len(order), 32):
             batch = torch.tensor(order[start:start + 32])
             tokens = t_train[batch].clone()
@@ -200,9 +194,7 @@ def train_member(train: dict, *, seed: int, epochs: int, held: dict | None = Non
             octave = tokens[..., 1]
             tokens[..., 1] = torch.where(octave > 0, (octave + shift).clamp(1, 9), octave)
             features = x_train[batch] + 0.05 * torch.randn_like(x_train[batch]) * net.feature_std
-            out = net(tokens, features)
-            loss = (quadrant_loss(out["quadrant"], y_train[batch]) + 0.5 * loss_fn(out["valence"], valence[batch])
-                    + 0.5 * loss_fn(out["arousal"], arousal[batch]))
+            loss = loss_of(net(tokens, features), batch)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -214,6 +206,26 @@ def train_member(train: dict, *, seed: int, epochs: int, held: dict | None = Non
     accuracy = held_accuracy()
     net.eval()
     return {k: v.detach().clone() for k, v in net.state_dict().items()}, accuracy
+
+
+def emotion_loss(y: np.ndarray):
+    """The training loss of every emotion net on clips labelled ``y``, as ``loss(outputs, batch)``
+    (``batch``: a tensor of clip indices): the class-balanced quadrant loss (train has more Q4 clips)
+    plus half of each of the valence and arousal halves' losses, all with label smoothing 0.1."""
+    import torch
+
+    labels = torch.tensor(y)
+    counts = np.bincount(y, minlength=4)
+    quadrant_loss = torch.nn.CrossEntropyLoss(label_smoothing=0.1,
+                                              weight=torch.tensor(len(y) / (4 * counts), dtype=torch.float32))
+    half_loss = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    valence, arousal = torch.tensor(VALENCE_HIGH)[labels], torch.tensor(AROUSAL_HIGH)[labels]
+
+    def loss(out: dict, batch):
+        return (quadrant_loss(out["quadrant"], labels[batch]) + 0.5 * half_loss(out["valence"], valence[batch])
+                + 0.5 * half_loss(out["arousal"], arousal[batch]))
+
+    return loss
 
 
 def combined_probabilities(out: dict) -> np.ndarray:
