@@ -17,6 +17,7 @@ WINDOWS = 4  # a clip is read as up to 4 windows (EMOPIA clips: 400-1900 events,
 MIN_WINDOW = 64  # a shorter tail is not a window of its own
 DIM, HIDDEN = 64, 64
 TRANSPOSE = 3
+LEARNING_RATE = 2e-3
 HEADS = {"quadrant": 4, "valence": 2, "arousal": 2}
 # the inputs a sequence member reads: "events" (MIDI-like events, the EMOPIA paper's baseline) or
 # "notes" (the note tokens the TokenFeatureNets read); with or without the hand features
@@ -93,10 +94,12 @@ def _training_tokens(split: dict, inputs: str, rng: np.random.Generator) -> np.n
 
 
 def train_sequence_member(train: dict, *, kind: str, seed: int, epochs: int, held: dict | None = None,
-                          verbose: bool = False) -> tuple[dict, float | None]:
+                          verbose: bool = False, init: str | None = None,
+                          lr: float = LEARNING_RATE) -> tuple[dict, float | None]:
     """One member trained on ``train`` ({'events' or 'tokens', 'x', 'y'}) for ``epochs`` epochs, the last
     kept: (state dict, quadrant accuracy on ``held`` or None). The same loss as the other nets:
-    class-balanced quadrant loss plus valence and arousal halves, label smoothing 0.1."""
+    class-balanced quadrant loss plus valence and arousal halves, label smoothing 0.1. ``init``: start
+    the embedding and the LSTMs from an event language model (``models.pretrain_events``)."""
     import torch
 
     from .train_emotion import emotion_loss
@@ -107,10 +110,14 @@ def train_sequence_member(train: dict, *, kind: str, seed: int, epochs: int, hel
     config = sequence_config(kind, train["x"].shape[1])
     x = torch.tensor(train["x"], dtype=torch.float32)
     net = new_sequence_net(config)
+    if init:
+        from .pretrain_events import load_encoder
+
+        load_encoder(net, init)
     if with_features:
         net.feature_mean.copy_(x.mean(0))
         net.feature_std.copy_(x.std(0).clamp(min=1e-3))
-    optimizer = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=0.05)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.05)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     loss_of = emotion_loss(train["y"])
 

@@ -70,7 +70,10 @@ class SequenceLSTMNet(nn.Module):
         self.register_buffer("feature_mean", torch.zeros(n_features))
         self.register_buffer("feature_std", torch.ones(n_features))
 
-    def forward(self, tokens: torch.Tensor, features: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def lstm_states(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(forward states, backward states, mask): the forward LSTM's state at step t has read steps
+        0..t, the backward LSTM's steps t..length-1 (``models/pretrain_events.py`` trains both as event
+        language models: the state at t predicts step t+1, and step t-1)."""
         mask = tokens[..., 0] > 0  # (batch, length)
         x = sum(embed(tokens[..., i]) for i, embed in enumerate(self.embeddings))
         steps = torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0)
@@ -79,6 +82,10 @@ class SequenceLSTMNet(nn.Module):
         ahead, _ = self.forward_lstm(x)
         back, _ = self.backward_lstm(x.gather(1, reverse.unsqueeze(-1).expand(-1, -1, x.shape[-1])))
         back = back.gather(1, reverse.unsqueeze(-1).expand(-1, -1, back.shape[-1]))
+        return ahead, back, mask
+
+    def forward(self, tokens: torch.Tensor, features: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        ahead, back, mask = self.lstm_states(tokens)
         states = torch.cat([ahead, back], dim=-1)
         scores = self.attend(states).masked_fill(~mask.unsqueeze(-1), float("-inf"))  # (B, L, hops)
         weights = torch.nan_to_num(torch.softmax(scores, dim=1))  # an empty sequence pools to zeros

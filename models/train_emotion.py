@@ -287,13 +287,23 @@ def _save_oof(**arrays: np.ndarray) -> dict:
     return saved
 
 
-def cross_validate_sequence(data: dict, *, kind: str, epochs: int, seeds: int = 1, folds: int = 5) -> dict:
+def sequence_tag(kind: str, init: str | None, lr: float) -> str:
+    """The sequence member's name in the caches: its inputs, ``_pre`` when started from a pretrained
+    event language model, the learning rate when it is not the default."""
+    from .emotion_sequence import LEARNING_RATE
+
+    return f"sequence_{kind}" + ("_pre" if init else "") + ("" if lr == LEARNING_RATE else f"_lr{lr:g}")
+
+
+def cross_validate_sequence(data: dict, *, kind: str, epochs: int, seeds: int = 1, folds: int = 5,
+                            init: str | None = None, lr: float | None = None) -> dict:
     """The sequence member (``models.emotion_sequence``, inputs ``kind``) in the same song-grouped
     cross-validation as ``cross_validate`` (its folds, ``seeds`` members per fold), and its blends with
     the nets, the logistic regression and the trees (their out-of-fold probabilities from a ``--cv`` run,
     ``OOF_CACHE``): {"sequence": accuracy alone, "grid": {w_seq: {w_lr: {w_trees: accuracy}}}}."""
-    from .emotion_sequence import sequence_probabilities, train_sequence_member
+    from .emotion_sequence import LEARNING_RATE, sequence_probabilities, train_sequence_member
 
+    lr = lr or LEARNING_RATE
     pool = _join(data["train"], data["val"])
     fold = song_folds(pool["names"], folds)
     y = pool["y"]
@@ -301,11 +311,12 @@ def cross_validate_sequence(data: dict, *, kind: str, epochs: int, seeds: int = 
     for f in range(folds):
         train, held = fold != f, fold == f
         split = {k: v[train] for k, v in pool.items()}
-        members = [train_sequence_member(split, kind=kind, seed=f + 100 * s, epochs=epochs)[0] for s in range(seeds)]
+        members = [train_sequence_member(split, kind=kind, seed=f + 100 * s, epochs=epochs, init=init, lr=lr)[0]
+                   for s in range(seeds)]
         seq[held] = sequence_probabilities(members, {k: v[held] for k, v in pool.items()}, kind=kind).mean(0)
         print(f"  fold {f}: {int(held.sum())} clips, {kind} accuracy {np.mean(seq[held].argmax(1) == y[held]):.3f}",
               flush=True)
-    name = f"sequence_{kind}_{seeds}s_{epochs}e"
+    name = f"{sequence_tag(kind, init, lr)}_{seeds}s_{epochs}e"
     oof = _save_oof(**{name: seq})
     if not {"nets", "trees", f"lr_{LR_C}", "y"} <= set(oof) or not np.array_equal(oof["y"], y):
         raise SystemExit("run --cv first: the nets' out-of-fold probabilities are not cached")
@@ -314,20 +325,29 @@ def cross_validate_sequence(data: dict, *, kind: str, epochs: int, seeds: int = 
     return result
 
 
-def validate_sequence(data: dict, *, kind: str, members: int, epochs: int, sequence_epochs: int) -> dict:
+def validate_sequence(data: dict, *, kind: str, members: int, epochs: int, sequence_epochs: int,
+                      init: str | None = None, lr: float | None = None) -> dict:
     """The validation-split check of the sequence member's blends: every model fitted on the train
     split (the nets as shipped: seeds 0..members-1), read on the validation split only (never the test
     split): {"sequence": its accuracy alone, "nets": ..., "grid": {w_seq: {w_lr: {w_trees: accuracy}}}}."""
-    from .emotion_sequence import sequence_probabilities, train_sequence_member
+    from .emotion_sequence import LEARNING_RATE, sequence_probabilities, train_sequence_member
 
+    lr = lr or LEARNING_RATE
     train, val = data["train"], data["val"]
     y = val["y"]
-    nets = member_probabilities([train_member(train, seed=s, epochs=epochs)[0] for s in range(members)], val).mean(0)
+    nets_cache = HERE / ".cache" / f"emotion_val_nets_{members}m_{epochs}e.npy"  # the shipped nets' recipe
+    if nets_cache.exists():
+        nets = np.load(nets_cache)
+    else:
+        nets = member_probabilities([train_member(train, seed=s, epochs=epochs)[0] for s in range(members)],
+                                    val).mean(0)
+        np.save(nets_cache, nets)
     lr = logistic_regression().fit(train["x"], train["y"]).predict_proba(val["x"])
     boosted = fit_boosted_trees(train["x"], train["y"]).predict_proba(val["x"])
     seq_members = []
     for seed in range(members):
-        seq_members.append(train_sequence_member(train, kind=kind, seed=seed, epochs=sequence_epochs)[0])
+        seq_members.append(train_sequence_member(train, kind=kind, seed=seed, epochs=sequence_epochs, init=init,
+                                                 lr=lr)[0])
         print(f"  {kind} member {seed} trained", flush=True)
     each = sequence_probabilities(seq_members, val, kind=kind)
     seq = each.mean(0)
@@ -335,7 +355,7 @@ def validate_sequence(data: dict, *, kind: str, members: int, epochs: int, seque
     def accuracy(p: np.ndarray) -> float:
         return float(np.mean(p.argmax(1) == y))
 
-    return {"member": f"sequence_{kind}_{members}m_{sequence_epochs}e", "sequence": accuracy(seq),
+    return {"member": f"{sequence_tag(kind, init, lr)}_{members}m_{sequence_epochs}e", "sequence": accuracy(seq),
             "sequence_single": [accuracy(p) for p in each], "nets": accuracy(nets), "lr": accuracy(lr),
             "trees": accuracy(boosted), "grid": _grid_with_sequence(nets, lr, boosted, seq, y)}
 
@@ -412,6 +432,10 @@ def main(argv: list[str] | None = None) -> int:
                              "cross-validated blends (after a plain --cv run), else its blends on the validation "
                              "split (fitted on train; the test split is not read, nothing saved)")
     parser.add_argument("--sequence-epochs", type=int, default=20)
+    parser.add_argument("--sequence-init", default=None,
+                        help="start the sequence members' embedding and LSTMs from this event language model "
+                             "(python -m models.pretrain_events)")
+    parser.add_argument("--sequence-lr", type=float, default=None, help="the sequence members' learning rate")
     parser.add_argument("--n-features", type=int, default=None,
                         help="use only the first N descriptors (45: emotion_vector without valence_features)")
     parser.add_argument("--hold-test", action="store_true",
@@ -440,13 +464,14 @@ def main(argv: list[str] | None = None) -> int:
     print({k: int(len(v["y"])) for k, v in data.items()}, f"features {data['train']['x'].shape[1]}")
     cache.mkdir(exist_ok=True)
     if args.cv and args.sequence:
-        result = cross_validate_sequence(data, kind=args.sequence, epochs=args.sequence_epochs, seeds=args.cv_seeds)
+        result = cross_validate_sequence(data, kind=args.sequence, epochs=args.sequence_epochs, seeds=args.cv_seeds,
+                                         init=args.sequence_init, lr=args.sequence_lr)
         print(json.dumps(result, indent=1))
         (cache / f"emotion_cv_{result['member']}.json").write_text(json.dumps(result, indent=2))
         return 0
     if args.sequence:  # the validation check; the test split is not read
         result = validate_sequence(data, kind=args.sequence, members=args.members, epochs=args.epochs,
-                                   sequence_epochs=args.sequence_epochs)
+                                   sequence_epochs=args.sequence_epochs, init=args.sequence_init, lr=args.sequence_lr)
         print(json.dumps(result, indent=1))
         (cache / f"emotion_val_{result['member']}.json").write_text(json.dumps(result, indent=2))
         return 0

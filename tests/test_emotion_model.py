@@ -99,3 +99,37 @@ def test_sequence_net_ignores_padding():
     with torch.no_grad():
         assert torch.allclose(net(events)["quadrant"], net(padded)["quadrant"], atol=1e-5)
         assert torch.isfinite(net(torch.zeros(1, 10, 1, dtype=events.dtype))["quadrant"]).all()  # empty piece
+
+
+def test_event_language_model_reads_only_its_own_side():
+    """Pretraining (models/pretrain_events.py): the forward state that predicts event t+1 has read no
+    event after t, and the backward state that predicts event t-1 none before t, so the language
+    model cannot copy its targets; the encoder weights load into a fresh sequence member."""
+    torch = pytest.importorskip("torch")
+    from tutor.models.emotion_data import EVENT_VOCAB
+    from tutor.models.emotion_sequence import new_sequence_net, sequence_config
+    from tutor.models.pretrain_events import encoder_state, language_model_loss, load_encoder
+
+    torch.manual_seed(0)
+    net = new_sequence_net(sequence_config("events", 0)).eval()
+    events = torch.randint(1, EVENT_VOCAB, (1, 40))
+    changed = events.clone()
+    changed[0, 20] = (events[0, 20] % (EVENT_VOCAB - 1)) + 1
+    with torch.no_grad():
+        ahead, back, _ = net.lstm_states(events[..., None])
+        ahead2, back2, _ = net.lstm_states(changed[..., None])
+    assert torch.allclose(ahead[0, :20], ahead2[0, :20]) and not torch.allclose(ahead[0, 20], ahead2[0, 20])
+    assert torch.allclose(back[0, 21:], back2[0, 21:]) and not torch.allclose(back[0, 20], back2[0, 20])
+    heads = torch.nn.ModuleDict({"next": torch.nn.Linear(64, EVENT_VOCAB), "previous": torch.nn.Linear(64, EVENT_VOCAB)})
+    loss, accuracy = language_model_loss(net, heads, torch.cat([events, torch.zeros(1, 8, dtype=events.dtype)], 1))
+    assert 0 < float(loss) < 10 and 0 <= accuracy <= 1
+
+    import io
+
+    buffer = io.BytesIO()
+    torch.save({"encoder": encoder_state(net)}, buffer)
+    buffer.seek(0)
+    fresh = new_sequence_net(sequence_config("events", 0))
+    load_encoder(fresh, buffer)
+    assert torch.equal(fresh.forward_lstm.weight_hh_l0, net.forward_lstm.weight_hh_l0)
+    assert not torch.equal(fresh.heads["quadrant"].weight, net.heads["quadrant"].weight)  # heads start fresh
