@@ -452,3 +452,30 @@ def test_a_short_note_after_a_rest_is_not_a_scoop_into_the_next(tmp_path):
     wav = _render(tmp_path, "after_rest", notes, program=0)
     result = transcribe_file(wav, device="cpu")
     assert [n.pitch for n in result.notes] == [77, 73, 72], [(n.pitch, n.onset_s, n.offset_s) for n in result.notes]
+
+
+def test_struck_repeats_are_split_but_a_swelling_held_note_is_not():
+    """The struck-repeat cut on made-up level and flux curves (one segment, the same pitch throughout).
+    A held note that swells every 0.23 s (a sampled wind's loop) with a small flux burst at each rise,
+    its troughs 1.2 dB deeper each time, stays one note: the level swelled back up before each trough,
+    which a struck string dying away never does. A struck note dying away and struck again is cut."""
+    from tutor.transcription import _split_struck_repeats
+
+    n = 200
+    t = np.arange(n) * HOP_S
+    midi = np.full(n, 65.0)
+    state = 65 - 24 + 1  # the Viterbi state of MIDI 65 (LOW_MIDI = 24)
+    no_gap = np.ones(n)
+    # blown in over 0.25 s, then swelling 7 dB every 0.23 s
+    after = np.clip(t - 0.25, 0.0, None)
+    swell = -40.0 + 3.5 * np.cos(2 * np.pi * after / 0.23) - 1.2 * np.maximum(np.floor(after / 0.23 - 0.25), 0.0)
+    swell = np.where(t < 0.25, -50.0 + 13.5 * t / 0.25, swell)
+    swell_flux = np.zeros(n)
+    for k in range(7):  # a 1.3 burst as each swell rises out of its trough
+        swell_flux[min(n - 1, round((0.25 + 0.115 + 0.23 * k) / HOP_S) + 3)] = 1.3
+    assert _split_struck_repeats([[state, 0, n]], swell, no_gap, swell_flux, midi) == [[state, 0, n]]
+    struck = np.where(t < 1.0, -30.0 - 12.0 * t, -30.0 - 12.0 * (t - 1.0))  # dies away, struck again at 1 s
+    struck_flux = np.zeros(n)
+    struck_flux[100:103] = 15.0
+    cuts = [s[1] for s in _split_struck_repeats([[state, 0, n]], struck, no_gap, struck_flux, midi)]
+    assert len(cuts) == 2 and abs(cuts[1] - 100) <= 3, cuts

@@ -239,7 +239,7 @@ def _split_struck_repeats(segments, level_db, confidence_dip, flux, midi):
                 after = after[~np.isnan(after)]
                 same = len(after) > 0 and abs(float(np.median(after)) - (LOW_MIDI + state - 1)) < 0.5
                 if ((rise >= STROKE_RISE_DB or gap) and same and low - previous > near and _decaying(level, previous, low)
-                        and not _fell_as_low_before(level, previous, low)):
+                        and not _fell_as_low_before(level, previous, low) and not _swelled(level, previous, low)):
                     out.append([state, previous, low])
                     previous = low
                     t = low + near
@@ -255,6 +255,22 @@ def _fell_as_low_before(level: np.ndarray, start: int, low: int) -> bool:
     wind's loop), not a struck note dying away, whose level only ever falls until it is struck again."""
     first, last = start + round(SWELL_PERIOD_S[0] / HOP_S), low - round(SWELL_PERIOD_S[0] / HOP_S)
     return last > first and float(level[first:last].min()) <= float(level[low]) + 1.0
+
+
+def _swelled(level: np.ndarray, start: int, low: int) -> bool:
+    """The level fell and rose again by STROKE_RISE_DB or more (each side of a valley, the rise within
+    SWELL_PERIOD_S[0]) between the note's first SWELL_PERIOD_S[0] and ``low``: a held note swelling and
+    fading (a sampled wind's loop, whose troughs can deepen from one swell to the next), not a struck
+    note, whose level only falls until it is struck again. A blown note's slow attack or crescendo
+    rises with no fall before it."""
+    reach = round(SWELL_PERIOD_S[0] / HOP_S)
+    first = start + reach
+    if low - first <= 2 * reach:
+        return False
+    span = level[first:low + 1]
+    fell = np.maximum.accumulate(span)[:-reach] - span[:-reach]
+    rose = np.lib.stride_tricks.sliding_window_view(span[1:], reach).max(axis=1) - span[:-reach]
+    return bool(np.minimum(fell, rose).max() >= STROKE_RISE_DB)
 
 
 def _decaying(level: np.ndarray, start: int, stop: int) -> bool:
@@ -551,6 +567,7 @@ def _split_at_attacks(segments, attack, rearticulation, level_db, confidence_dip
         # a dip in the level, then an attack (level rise or flux) within ATTACK_SNAP_S: the swell and
         # fade of a vibrato or a bow moving on a held note has the dip but not the attack
         vibrato_db = _periodic_dip_db(rearticulation[start:end])
+        swell_db = _periodic_dip_db(rearticulation[start:end], SWELL_PERIOD_S)
         dips = np.flatnonzero(rearticulation[start:end] > 0) + start
         cuts = []
         for t in range(start + near, end - minimum):
@@ -566,7 +583,7 @@ def _split_at_attacks(segments, attack, rearticulation, level_db, confidence_dip
             on_beat = len(earlier) and VIBRATO_PERIOD_S[0] <= (t - earlier[-1]) * HOP_S <= VIBRATO_PERIOD_S[1]
             if vibrato_db and on_beat and rearticulation[t] < VIBRATO_DIP_FACTOR * vibrato_db:
                 continue  # in step with the vibrato and no deeper than its dips: the vibrato itself
-            if not gap and rearticulation[t] < SWELL_DIP_DB and _periodic_dip_db(rearticulation[start:end], SWELL_PERIOD_S):
+            if not gap and rearticulation[t] < SWELL_DIP_DB and swell_db:
                 continue  # a slow, shallow swell recurring through the note (a sample's loop, a slow vibrato)
             # a release still fading hides the new note's start: its flux burst comes before the level's low point
             lo = max(t - CUT_BACK_FRAMES, start + near)
