@@ -479,3 +479,17 @@ def test_struck_repeats_are_split_but_a_swelling_held_note_is_not():
     struck_flux[100:103] = 15.0
     cuts = [s[1] for s in _split_struck_repeats([[state, 0, n]], struck, no_gap, struck_flux, midi)]
     assert len(cuts) == 2 and abs(cuts[1] - 100) <= 3, cuts
+
+
+@needs_fluidsynth
+def test_a_slurred_neighbour_note_is_a_note_not_a_vibrato_flip(tmp_path):
+    # Mozart K. 331 (bar 31) on FluidR3's flute: C#5, a 140 ms D5 slurred (the turn), C#5 again, two E5s.
+    # The D5 holds its pitch for 100 ms; a vibrato's crest only passes through the semitone above, and only
+    # that flip is merged back into its note
+    from tests.bench.bench_assessment import render
+    from tutor.music import Performance, PlayedNote
+
+    notes = [(73, 0.34, 1.09, 87), (74, 1.07, 1.21, 86), (73, 1.23, 1.81, 103), (76, 1.75, 2.66, 103), (76, 2.66, 3.31, 108)]
+    played = Performance(notes=tuple(PlayedNote(pitch=p, onset_s=a, offset_s=b, velocity=v) for p, a, b, v in notes))
+    result = transcribe_file(render(played, tmp_path / "turn.wav", program=73), device="cpu")
+    assert [n.pitch for n in result.notes] == [73, 74, 73, 76, 76], [(n.pitch, n.onset_s, n.offset_s) for n in result.notes]

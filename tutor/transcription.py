@@ -81,6 +81,8 @@ MIN_CONFIDENCE = 0.25
 SCOOP_MAX_S = 0.2  # a gliding segment this short next to a note is its scoop or fall
 REPEAT_MIN_S = 0.1  # ...but one of the same pitch (a cut made it) only when shorter than this
 GLIDE_SEMITONES = 0.4
+SETTLED_CENTS = 20.0  # a short neighbour note between two of the same pitch is a note when its pitch stays this
+SETTLED_FRAMES = 5  # ...close for this many frames (a vibrato's crest passes through in two or three)
 TAIL_DB = 15.0  # frames this far below the loudest frame around them are a release/reverb tail
 TAIL_BACK_S = 1.0
 TAIL_AHEAD_S = 0.3  # notes whose mean confidence is lower are dropped
@@ -691,18 +693,26 @@ def _absorb_glides(segments, midi, attack, level_db):
             del segments[i]
             changed = True
             break
-    # vibrato flips: A B A with B a semitone away, short, and no attack at its edges
+    # vibrato flips: A B A with B a semitone away, short, no attack at its edges, and its pitch only
+    # passing through (a vibrato's crest); a neighbour note slurred (a mordent, a turn) settles on its pitch
     changed = True
     while changed:
         changed = False
         for i in range(1, len(segments) - 1):
             a, b, c = segments[i - 1], segments[i], segments[i + 1]
             if (a[0] == c[0] and abs(b[0] - a[0]) == 1 and a[2] == b[1] and b[2] == c[1]
-                    and b[2] - b[1] <= round(0.15 / HOP_S) and attack[b[1]] < 0.5 and attack[c[1]] < 0.5):
+                    and b[2] - b[1] <= round(0.15 / HOP_S) and attack[b[1]] < 0.5 and attack[c[1]] < 0.5
+                    and not _settled(midi[b[1]:b[2]], LOW_MIDI + b[0] - 1)):
                 segments[i - 1:i + 2] = [[a[0], a[1], c[2]]]
                 changed = True
                 break
     return segments
+
+
+def _settled(values: np.ndarray, pitch: int) -> bool:
+    """At least SETTLED_FRAMES frames within SETTLED_CENTS of ``pitch``: a note held on its pitch, not
+    a vibrato swinging through it."""
+    return int(np.sum(np.abs(values - pitch) <= SETTLED_CENTS / 100.0)) >= SETTLED_FRAMES
 
 
 def _attacked(attack: np.ndarray, frame: int) -> bool:
