@@ -12,8 +12,9 @@ LSTM's state predicts event t-1. Data, all unlabelled expressive piano performan
 Random ``WINDOW``-event windows (a piece is drawn in proportion to its length) with a random
 transposition of up to ``TRANSPOSE`` semitones, AdamW with a cosine schedule, a fixed number of steps,
 seeded. A few performances are held out to report the language model's next-event accuracy.
-The encoder weights (~0.3 MB) go to ``models/weights/emotion_events_pretrained.pt``; the emotion model
-starts its sequence members from them with ``python -m models.train_emotion --sequence-init PATH``.
+The encoder weights (~0.3 MB, an intermediate: git-ignored) go to
+``models/.cache/emotion_events_pretrained.pt``; the emotion model starts its sequence members from
+them with ``python -m models.train_emotion --sequence-init PATH``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .emotion_sequence import TRANSPOSE, WINDOW, _transpose, new_sequence_net, s
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
 CACHE = HERE / ".cache" / "pretrain_events_v1.npz"
-OUTPUT = HERE / "weights" / "emotion_events_pretrained.pt"
+OUTPUT = HERE / ".cache" / "emotion_events_pretrained.pt"  # an intermediate, git-ignored
 ENCODER_KEYS = ("embeddings.", "forward_lstm.", "backward_lstm.")  # what is saved and loaded for fine-tuning
 MAX_EVENTS = 200_000  # per performance (a long sonata movement has ~30 000)
 
