@@ -125,6 +125,20 @@ def test_hand_made_take_events_and_scores():
     assert result.marks[score.notes[3].id]["text"] == "E4?"
 
 
+def test_going_back_within_a_bar_says_where_to():
+    """The student plays bar 2 up to its third beat, stops and starts bar 2 again: one restart, whose
+    message names the beat gone back to (not 'from measure 2 to measure 2')."""
+    score = scale_score()
+    take = play(score, bpm=100)
+    spq = 0.6
+    cut = 7  # bar 2's third note is played, then back to bar 2's first
+    back = [replace(n, onset_s=n.onset_s + 3 * spq + 1.0, offset_s=n.offset_s + 3 * spq + 1.0) for n in take[4:cut]]
+    later = [replace(n, onset_s=n.onset_s + 3 * spq + 1.0, offset_s=n.offset_s + 3 * spq + 1.0) for n in take[cut:]]
+    result = assess(score, Performance(notes=tuple(take[:cut] + back + later)))
+    assert [(e.measure, e.message) for e in result.events_of("restart")] == [(2, "went back to beat 1 of measure 2")]
+    assert not result.events_of("extra") and not result.events_of("missed")
+
+
 def test_intonation_from_audio_cents():
     score = scale_score(bars=2)
     take = [replace(n, cents=0.0) for n in play(score)]
@@ -294,4 +308,5 @@ def test_going_back_a_bar_in_a_sparse_melody_is_a_restart():
              for n in take.notes]
     result = assess(tune, replace(take, notes=tuple(sorted(notes + replay, key=lambda n: n.onset_s))))
     assert [e.measure for e in result.events_of("restart")] == [10]
+    assert result.events_of("restart")[0].message == "went back from measure 11 to measure 10"
     assert not result.events_of("extra") and not result.events_of("missed")

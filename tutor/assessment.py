@@ -399,9 +399,10 @@ def assess(
     for restart in alignment.restarts:
         got = played[restart.perf_index]
         frm, _ = _place(score, restart.from_ql)
-        to, _ = _place(score, restart.to_ql)
+        to, beat = _place(score, restart.to_ql)
         event("restart", position=restart.to_ql, played_note=got,
-              message=f"went back from measure {frm} to measure {to}")
+              message=f"went back to beat {beat:g} of measure {to}" if frm == to and beat is not None
+              else f"went back from measure {frm} to measure {to}")
 
     events.sort(key=lambda e: (e.score_position if e.score_position is not None else float("inf"),
                                e.time if e.time is not None else float("inf"), EVENT_TYPES.index(e.type)))
