@@ -287,6 +287,30 @@ def test_short_stop_in_a_fast_piece_is_a_hesitation():
     assert len(sites) >= 10 and found >= 0.75 * len(sites), (found, len(sites))
 
 
+def test_replaying_a_bar_of_repeated_chords_is_a_restart():
+    """Chopin op. 38 (Vienna 4x22, both hands), bar 27: four F major chords, the last two the same.
+    The player plays the bar, stops half a second and plays it again. Staying on a chord used to take
+    its pitches struck again for free, so the first attempt read as 17 extra notes; a pitch struck
+    again at the chord (not as a trill's quick repeat) is now an extra note, and the replay a restart."""
+    from tests.bench.bench_assessment import clean_take, load, tutor_score
+
+    pt_score, sna, pna, gt = load(shared("vienna4x22", "match", "Chopin_op38_p01.match"))
+    played = {a["score_id"] for a in gt if a["label"] == "match"}
+    score = tutor_score(pt_score, sna[np.isin(sna["id"], list(played))])  # the pianist's own omissions taken out
+    take = clean_take(score, pna, gt)
+    times = {e.note_id: e.time for e in assess(score, take).events if e.type == "correct"}
+    back_to = min(times[n.id] for n in score.notes if n.measure == 27)
+    stop = max(times[n.id] for n in score.notes if n.measure == 27)
+    offset = stop + 1.1 - back_to  # the bar's last chord held 0.6 s, a 0.5 s pause, then the bar again
+    replay = [replace(n, onset_s=n.onset_s + offset, offset_s=n.offset_s + offset) for n in take.notes
+              if back_to - 0.03 <= n.onset_s <= stop + 0.03]
+    notes = [n if n.onset_s <= stop + 0.03 else replace(n, onset_s=n.onset_s + offset, offset_s=n.offset_s + offset)
+             for n in take.notes]
+    result = assess(score, replace(take, notes=tuple(sorted(notes + replay, key=lambda n: (n.onset_s, n.pitch)))))
+    assert [e.measure for e in result.events_of("restart")] == [27]
+    assert not result.events_of("extra") and not result.events_of("missed")
+
+
 def test_going_back_a_bar_in_a_sparse_melody_is_a_restart():
     """Chopin op. 38's melody (Vienna 4x22, top voice, two or three notes a bar): the player goes back
     from bar 11 to bar 10 without a pause, replaying F4 and C5 (then the C5s of bar 11). Two or three

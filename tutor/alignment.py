@@ -50,6 +50,7 @@ NEAR_COST = 1.0  # arriving at a chord with a pitch 1-2 semitones from one of it
 FAR_COST = 1.6  # arriving at a chord with a pitch far from all of its notes
 CHORD_GAP_S = 0.12  # notes of one chord are normally played within this of each other
 CHORD_GAP_COST_PER_S = 3.0
+ORNAMENT_REPEAT_S = 0.25  # a pitch played again at a chord sooner than this is a trill's, not the chord struck again
 BAND_BACK = 192  # chords behind the best position kept in the band (restarts, repeats)
 BAND_AHEAD = 192  # chords ahead of it (skips)
 NEAR_SEMITONES = 2
@@ -176,6 +177,14 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
     width = min(n_chords, BAND_BACK + BAND_AHEAD)
     rows = np.empty((n_perf, width), dtype=np.float64)
     kinds = np.empty((n_perf, width), dtype=np.int8)
+    # the pitches the path has played at each chord since it arrived there (two 64-bit words per chord)
+    played_words = np.zeros((2, width), dtype=np.uint64)
+    # seconds since the same pitch was last played (a trill or a tremolo repeats its pitches faster)
+    since_same = np.full(n_perf, np.inf)
+    last_at: dict[int, float] = {}
+    for k in range(n_perf):
+        since_same[k] = perf_onset_s[k] - last_at.get(int(perf_pitch[k]), -np.inf)
+        last_at[int(perf_pitch[k])] = float(perf_onset_s[k])
     los = np.empty(n_perf, dtype=np.int64)
     columns = np.arange(width, dtype=np.float64)
     inf = np.inf
@@ -203,19 +212,26 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
         lo = int(np.clip(lo_prev + best - BAND_BACK, 0, n_chords - width))
         los[j] = lo
         prev = np.full(width, inf)
+        arrived = np.zeros((2, width), dtype=np.uint64)
         shift = lo - lo_prev
         outside_left = inf
         if shift >= 0:
             prev[: width - shift] = rows[j - 1][shift:]
+            arrived[:, : width - shift] = played_words[:, shift:]
             if shift:
                 outside_left = float(rows[j - 1][:shift].min())
         else:
             prev[-shift:] = rows[j - 1][: width + shift]
+            arrived[:, -shift:] = played_words[:, : width + shift]
         m = match_cost(j, lo)
         dt = float(perf_onset_s[j] - perf_onset_s[j - 1])
         gap = max(0.0, dt - CHORD_GAP_S) * CHORD_GAP_COST_PER_S
+        # a pitch played again while staying at a chord is an extra note (a chord struck a second time,
+        # a beat later, is no longer the chord being played): only a restart or an extra note explains it
+        word, bit = int(perf_pitch[j]) // 64 % 2, np.uint64(1 << (int(perf_pitch[j]) % 64))
+        again = ((arrived[word] & bit) != 0) & (since_same[j] > ORNAMENT_REPEAT_S)
         timing = time_cost(j, lo)
-        stay = prev + np.where(single[lo:lo + width], EXTRA_COST, np.minimum(m + gap, EXTRA_COST)) + timing
+        stay = prev + np.where(single[lo:lo + width] | again, EXTRA_COST, np.minimum(m + gap, EXTRA_COST)) + timing
         m = m + timing
         # advance from i' < i: linear skip cost, capped at JUMP_COST
         linear = np.minimum.accumulate(prev - SKIP_COST * columns) + SKIP_COST * columns  # = min_{i'<=i} prev[i'] + s(i-i')
@@ -234,6 +250,8 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
         row = moves[kind, np.arange(width)]
         rows[j] = row
         kinds[j] = kind
+        played_words = np.where(kind == STAY, arrived, np.uint64(0))
+        played_words[word] |= bit
         best = int(np.argmin(row))
 
     # back-track from the cheapest end (chords left unplayed at the end cost as skipped)
