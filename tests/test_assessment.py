@@ -139,6 +139,21 @@ def test_going_back_within_a_bar_says_where_to():
     assert not result.events_of("extra") and not result.events_of("missed")
 
 
+def test_wrong_bass_note_played_ahead_of_its_chord_is_a_wrong_note():
+    """A pianist's left hand often comes a little before the right. A wrong bass note (D3 for C3) played
+    0.15 s ahead of its chord, nearer in time to the chord before, is still that chord's wrong note,
+    not an extra note beside a missed one."""
+    from tests.assessment_cases import make_score
+
+    score = make_score([(0.0, [52, 60, 64], 1.0), (1.0, [53, 62, 65], 1.0), (2.0, [48, 64, 67], 1.0), (3.0, [55, 60, 64], 1.0)])
+    take = play(score, bpm=100)
+    bass = next(i for i, n in enumerate(take) if n.pitch == 48)
+    take[bass] = replace(take[bass], pitch=50, onset_s=take[bass].onset_s - 0.15)
+    result = assess(score, Performance(notes=tuple(take)))
+    assert [(e.expected_pitch, e.played_pitch) for e in result.events_of("wrong_pitch")] == [(48, 50)]
+    assert not result.events_of("extra") and not result.events_of("missed")
+
+
 def test_intonation_from_audio_cents():
     score = scale_score(bars=2)
     take = [replace(n, cents=0.0) for n in play(score)]

@@ -50,6 +50,7 @@ NEAR_COST = 1.0  # arriving at a chord with a pitch 1-2 semitones from one of it
 FAR_COST = 1.6  # arriving at a chord with a pitch far from all of its notes
 CHORD_GAP_S = 0.12  # notes of one chord are normally played within this of each other
 CHORD_GAP_COST_PER_S = 3.0
+HAND_BREAK_S = 0.3  # a wrong note this close before (after) the chord after (before) its own may belong there
 ORNAMENT_REPEAT_S = 0.25  # a pitch played again at a chord sooner than this is a trill's, not the chord struck again
 BAND_BACK = 192  # chords behind the best position kept in the band (restarts, repeats)
 BAND_AHEAD = 192  # chords ahead of it (skips)
@@ -422,17 +423,38 @@ def _match(chord: np.ndarray, moves: np.ndarray, *, s_onset, s_pitch, p_onset, p
         """Another leftover played note has exactly this pitch close by: it, not k, is that note."""
         return any(q == pitch and j != k and abs(t - p_onset[k]) < OUT_OF_ORDER_WRONG_S for t, q, j in leftover_notes)
 
-    for k, c, a, final in leftovers:
-        v = visit_of[k]
+    visit_start = [float(min(p_onset[k] for k in ks)) for _c, _a, ks in visits]
+
+    def wrong_in(v: int, k: int) -> int | None:
+        """The unplayed score note of visit v's chord that played note k stands for (a semitone or two away)."""
+        c, _a, _ks = visits[v]
+        final = last_visit[c] == v
         free = [s for s in free_of_visit[v] if not (final and score_done[s])]
+        if any(s_pitch[s] == p_pitch[k] for s in free):
+            return None  # its own pitch is free there: the note played out of order (matched below)
         nearest = min(free, key=lambda s: abs(int(s_pitch[s]) - int(p_pitch[k])), default=None)
         if (nearest is not None and abs(int(s_pitch[nearest]) - int(p_pitch[k])) <= NEAR_SEMITONES
                 and not _neighbour_has(c, int(p_pitch[k]), has, notes_of_chord, score_done, s_pitch)
                 and not played_nearby(int(s_pitch[nearest]), k)):
-            free_of_visit[v].remove(nearest)
-            pairs.append(NotePair("wrong_pitch", nearest, int(order[k]), a, final))
-            if final:
-                score_done[nearest] = True
+            return nearest
+        return None
+
+    for k, c, a, final in leftovers:
+        v = visit_of[k]
+        # its own chord first; then the chord played right after or before it, when the note came within
+        # a hand's break of it (a wrong bass note played ahead of its chord is not on the chord before)
+        for v2 in (v, v + 1, v - 1):
+            if v2 != v and not (0 <= v2 < len(visits) and abs(float(p_onset[k]) - visit_start[v2]) <= HAND_BREAK_S):
+                continue
+            nearest = wrong_in(v2, k)
+            if nearest is not None:
+                c2, a2, _ks = visits[v2]
+                final2 = last_visit[c2] == v2
+                free_of_visit[v2].remove(nearest)
+                pairs.append(NotePair("wrong_pitch", nearest, int(order[k]), a2, final2))
+                if final2:
+                    score_done[nearest] = True
+                break
         else:
             remaining.append((k, c, a, final))
     leftovers = remaining
