@@ -326,6 +326,31 @@ def test_replaying_a_bar_of_repeated_chords_is_a_restart():
     assert not result.events_of("extra") and not result.events_of("missed")
 
 
+def test_restart_is_placed_at_the_stop_not_where_the_same_notes_recur():
+    """Bar 3 repeats bar 1. The player plays bars 1-3, stops for 1.5 s without lifting the hands (the
+    last chord rings on: no silence, so no full pause) and goes back to bar 2. In pitch alone 'bar 3 was
+    bar 1 replayed, then bars 2-4' costs the same as the truth; the stop settles it."""
+    from tests.assessment_cases import make_score
+
+    bar1 = [[48, 64], [55, 64, 67], [72], [60, 64]]
+    bar2 = [[53, 69], [57, 65], [72, 76], [53, 60]]
+    score = make_score([(4.0 * b + k, pitches, 1.0) for b, bar in enumerate((bar1, bar2, bar1)) for k, pitches in enumerate(bar)]
+                       + [(12.0, [48, 60, 64], 4.0)])
+    spq = 0.6
+
+    def chords(first_ql: float, last_ql: float, start_s: float) -> list[PlayedNote]:
+        return [PlayedNote(pitch=n.pitch, onset_s=start_s + (n.onset_ql - first_ql) * spq,
+                           offset_s=start_s + (n.onset_ql - first_ql + 0.9 * n.duration_ql) * spq)
+                for n in score.notes if first_ql <= n.onset_ql <= last_ql]
+
+    first = chords(0.0, 11.0, 0.5)
+    held = [replace(n, offset_s=n.onset_s + 1.4) if n.onset_s > 0.5 + 10.5 * spq else n for n in first]  # the stop
+    replay = chords(4.0, 12.0, 0.5 + 11.0 * spq + 1.5)
+    result = assess(score, Performance(notes=tuple(held + replay)))
+    assert [(e.measure, round(e.time, 2)) for e in result.events_of("restart")] == [(2, round(0.5 + 11.0 * spq + 1.5, 2))]
+    assert not result.events_of("missed") and not result.events_of("extra")
+
+
 def test_going_back_a_bar_in_a_sparse_melody_is_a_restart():
     """Chopin op. 38's melody (Vienna 4x22, top voice, two or three notes a bar): the player goes back
     from bar 11 to bar 10 without a pause, replaying F4 and C5 (then the C5s of bar 11). Two or three

@@ -42,6 +42,7 @@ RESTART_COST_MIN = 3.0  # ...less in a sparse score: at most RESTART_BAR_SHARE o
 RESTART_BAR_SHARE = 0.6  # (a melody's bar replayed is 2-6 notes, which would otherwise read as extra notes)
 RESTART_PAUSE_S = 0.5  # ...right after a pause this long (the student stopped to start again)...
 RESTART_PAUSE_BONUS = 2.0  # ...costs this much less
+RESTART_STOP_BONUS = 1.0  # ...and this much less after such a step with notes still sounding
 PAUSE_STEPS = 1.8  # a pause is also this many times the recent steps between notes
 PAUSE_SILENCE_S = 0.3  # ...and, where the notes' ends are known, this long with nothing sounding
 RESTART_QUICK_COST = 1.0  # ...within RESTART_QUICK_S of the note before (a chord is not left half-played)
@@ -140,17 +141,19 @@ def is_pause(gap_s: float, recent_steps_s: Sequence[float]) -> bool:
     return gap_s > RESTART_PAUSE_S and (not steps or gap_s > PAUSE_STEPS * float(np.median(steps)))
 
 
-def pauses(onsets_s: np.ndarray, offsets_s: np.ndarray | None = None) -> np.ndarray:
-    """For notes sorted by onset: whether a pause comes before each (``is_pause``); with ``offsets_s``
-    (what is heard: pedal included), only where nothing sounded for PAUSE_SILENCE_S before it (a long
-    written note held is not a pause, however long the step after it)."""
+def pause_bonus(onsets_s: np.ndarray, offsets_s: np.ndarray | None = None) -> np.ndarray:
+    """For notes sorted by onset: how much cheaper going back is right before each. RESTART_PAUSE_BONUS
+    after a pause (``is_pause``) and, with ``offsets_s`` (what is heard: pedal included), only where
+    nothing sounded for PAUSE_SILENCE_S before it (a long written note held is not a pause, however long
+    the step after it); RESTART_STOP_BONUS after such a step with notes still sounding (a player who stops
+    without lifting the hands): it settles a tie between places the same notes could have been replayed."""
     gaps = np.diff(onsets_s, prepend=onsets_s[0] if len(onsets_s) else 0.0)
-    paused = np.array([is_pause(float(gaps[j]), gaps[max(1, j - 8):j]) for j in range(len(onsets_s))], dtype=bool)
+    stopped = np.array([is_pause(float(gaps[j]), gaps[max(1, j - 8):j]) for j in range(len(onsets_s))], dtype=bool)
+    silent = np.ones(len(onsets_s), dtype=bool)
     if offsets_s is not None and len(onsets_s) > 1:
         sounding_until = np.maximum.accumulate(offsets_s)
-        silence = np.concatenate(([np.inf], onsets_s[1:] - sounding_until[:-1]))
-        paused &= silence >= PAUSE_SILENCE_S
-    return paused
+        silent = np.concatenate(([np.inf], onsets_s[1:] - sounding_until[:-1])) >= PAUSE_SILENCE_S
+    return np.where(stopped & silent, RESTART_PAUSE_BONUS, np.where(stopped, RESTART_STOP_BONUS, 0.0))
 
 
 def restart_cost(score_onset_ql: np.ndarray) -> float:
@@ -171,7 +174,7 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
     ``expected_ql`` (a score position per played note, from a first pass), being far from it
     costs a little: it settles ties between repeated notes and patterns."""
     n_perf, n_chords = len(perf_pitch), has.shape[0]
-    paused = pauses(perf_onset_s, perf_offset_s)
+    bonus = pause_bonus(perf_onset_s, perf_offset_s)
     # a one-note chord has no other note to play: a second note while staying there is an extra note
     # (a melody's repeated pitch replayed after a restart is not absorbed as part of the chord)
     single = has.sum(axis=1) <= 1
@@ -244,7 +247,7 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
         suffix = np.minimum.accumulate(prev[::-1])[::-1]
         restart = np.full(width, inf)
         # going back is rarely done in the middle of a chord: a note right after the last costs more
-        quick = RESTART_QUICK_COST if dt < RESTART_QUICK_S else (-RESTART_PAUSE_BONUS if paused[j] else 0.0)
+        quick = RESTART_QUICK_COST if dt < RESTART_QUICK_S else -float(bonus[j])
         restart[:-1] = suffix[1:] + going_back + quick
         moves = np.vstack((stay, advance + m, jump + m, restart + m))
         kind = np.argmin(moves, axis=0)
