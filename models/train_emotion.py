@@ -289,10 +289,12 @@ def _save_oof(**arrays: np.ndarray) -> dict:
 
 def sequence_tag(kind: str, init: str | None, lr: float) -> str:
     """The sequence member's name in the caches: its inputs, ``_pre`` when started from a pretrained
-    event language model, the learning rate when it is not the default."""
+    event language model (and the file's name when it is not ``models.pretrain_events``' default), the
+    learning rate when it is not the default."""
     from .emotion_sequence import LEARNING_RATE
 
-    return f"sequence_{kind}" + ("_pre" if init else "") + ("" if lr == LEARNING_RATE else f"_lr{lr:g}")
+    pre = "" if not init else "_pre" if Path(init).stem == "emotion_events_pretrained" else f"_pre-{Path(init).stem}"
+    return f"sequence_{kind}{pre}" + ("" if lr == LEARNING_RATE else f"_lr{lr:g}")
 
 
 def cross_validate_sequence(data: dict, *, kind: str, epochs: int, seeds: int = 1, folds: int = 5,
