@@ -327,27 +327,27 @@ def test_replaying_a_bar_of_repeated_chords_is_a_restart():
 
 
 def test_restart_is_placed_at_the_stop_not_where_the_same_notes_recur():
-    """Bar 3 repeats bar 1. The player plays bars 1-3, stops for 1.5 s without lifting the hands (the
-    last chord rings on: no silence, so no full pause) and goes back to bar 2. In pitch alone 'bar 3 was
-    bar 1 replayed, then bars 2-4' costs the same as the truth; the stop settles it."""
-    from tests.assessment_cases import make_score
+    """Schubert D783 no. 15 (Vienna 4x22, both hands): bar 6 begins as bar 4 does. The player goes on
+    from bar 5 into bar 6, stops after its third chord without lifting the hands (the notes ring into
+    the stop: no silent pause) and goes back to bar 5. In pitch alone 'bar 6 was bar 4 replayed' costs
+    the same as the truth and was taken, with two false missed notes; the stop now settles it."""
+    from tests.bench.bench_assessment import clean_take, load, tutor_score
 
-    bar1 = [[48, 64], [55, 64, 67], [72], [60, 64]]
-    bar2 = [[53, 69], [57, 65], [72, 76], [53, 60]]
-    score = make_score([(4.0 * b + k, pitches, 1.0) for b, bar in enumerate((bar1, bar2, bar1)) for k, pitches in enumerate(bar)]
-                       + [(12.0, [48, 60, 64], 4.0)])
-    spq = 0.6
-
-    def chords(first_ql: float, last_ql: float, start_s: float) -> list[PlayedNote]:
-        return [PlayedNote(pitch=n.pitch, onset_s=start_s + (n.onset_ql - first_ql) * spq,
-                           offset_s=start_s + (n.onset_ql - first_ql + 0.9 * n.duration_ql) * spq)
-                for n in score.notes if first_ql <= n.onset_ql <= last_ql]
-
-    first = chords(0.0, 11.0, 0.5)
-    held = [replace(n, offset_s=n.onset_s + 1.4) if n.onset_s > 0.5 + 10.5 * spq else n for n in first]  # the stop
-    replay = chords(4.0, 12.0, 0.5 + 11.0 * spq + 1.5)
-    result = assess(score, Performance(notes=tuple(held + replay)))
-    assert [(e.measure, round(e.time, 2)) for e in result.events_of("restart")] == [(2, round(0.5 + 11.0 * spq + 1.5, 2))]
+    pt_score, sna, pna, gt = load(shared("vienna4x22", "match", "Schubert_D783_no15_p01.match"))
+    played = {a["score_id"] for a in gt if a["label"] == "match"}
+    score = tutor_score(pt_score, sna[np.isin(sna["id"], list(played))])
+    take = clean_take(score, pna, gt)
+    times = {e.note_id: e.time for e in assess(score, take).events if e.type == "correct"}
+    back_to = min(times[n.id] for n in score.notes if n.measure == 5)
+    stop = max(times[n.id] for n in score.notes if n.measure == 6 and n.beat <= 2.5)
+    offset = stop + 0.9 - back_to
+    replay = [replace(n, onset_s=n.onset_s + offset, offset_s=n.offset_s + offset) for n in take.notes
+              if back_to - 0.01 <= n.onset_s <= stop + 0.01]
+    notes = [n if n.onset_s <= stop + 0.01 else replace(n, onset_s=n.onset_s + offset, offset_s=n.offset_s + offset)
+             for n in take.notes]
+    result = assess(score, replace(take, notes=tuple(sorted(notes + replay, key=lambda n: (n.onset_s, n.pitch)))))
+    restarts = result.events_of("restart")
+    assert [e.measure for e in restarts] == [5] and abs(restarts[0].time - (back_to + offset)) < 0.3, restarts
     assert not result.events_of("missed") and not result.events_of("extra")
 
 
