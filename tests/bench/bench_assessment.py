@@ -50,7 +50,7 @@ Audio path, same run (8 Vienna melodies; transcription note F1 0.938: piano 0.97
 0.825-0.922). Piano takes: wrong_pitch 0.92/1.00, missed 0.79/0.92, extra 0.86/0.86, restart 1.00/0.75.
 Flute takes: wrong_pitch 1.00/1.00, missed 0.73/1.00, extra 0.30/0.75, restart 1.00/1.00. False errors
 around a restart (new only): none in any take. What is left: FluidR3's flute swells every 0.25 s in its
-low register (its sample loop; 14 of the 20 false extra notes, in Chopin op. 38 and Mozart), a legato
+low register (its sample loop: 14 false extra notes, 10 of them in Chopin op. 38), a legato
 repeat the transcriber does not split on a piano note (missed), a restart whose replayed notes are all
 the same pitch as the bars around it (Schubert, piano), timing: the pianist's own rubato heard through
 the transcription. (The previous run, 2026-11-24: flute extra 0.19, flute restart 0.50, false errors
