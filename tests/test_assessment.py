@@ -351,6 +351,32 @@ def test_restart_is_placed_at_the_stop_not_where_the_same_notes_recur():
     assert not result.events_of("missed") and not result.events_of("extra")
 
 
+def test_restart_found_where_an_earlier_bar_has_the_same_chords():
+    """Schumann, Kreisleriana no. 2 (nASAP, a real performance): the player plays bars 23-24 up to the
+    third beat, stops and goes back to bar 23. Bar 22's last beat has the chords of bar 24's first
+    beats, and the second pass, placing notes near where a line through the first pass's matches puts
+    them, drew that line across the restart and moved the first attempt of bar 24 back into bar 22:
+    the restart was reported two bars early, with a false extra note."""
+    from tests.bench.bench_assessment import clean_take, load, tutor_score
+
+    pt_score, sna, pna, gt = load(shared("nasap-dev", "Schumann", "Kreisleriana", "2", "ParkJH05.match"))
+    played = {a["score_id"] for a in gt if a["label"] == "match"}
+    score = tutor_score(pt_score, sna[np.isin(sna["id"], list(played))])
+    take = clean_take(score, pna, gt)
+    times = {e.note_id: e.time for e in assess(score, take).events if e.type == "correct"}
+    back_to = min(times[n.id] for n in score.notes if n.measure == 23)
+    stop = max(times[n.id] for n in score.notes if n.measure == 24 and n.beat <= 3.0)
+    offset = stop + 0.9 - back_to
+    replay = [replace(n, onset_s=n.onset_s + offset, offset_s=n.offset_s + offset) for n in take.notes
+              if back_to - 0.01 <= n.onset_s <= stop + 0.01]
+    notes = [n if n.onset_s <= stop + 0.01 else replace(n, onset_s=n.onset_s + offset, offset_s=n.offset_s + offset)
+             for n in take.notes]
+    result = assess(score, replace(take, notes=tuple(sorted(notes + replay, key=lambda n: (n.onset_s, n.pitch)))))
+    restarts = result.events_of("restart")
+    assert [e.measure for e in restarts] == [23] and abs(restarts[0].time - (back_to + offset)) < 0.3, restarts
+    assert not [e for e in result.events_of("extra") if back_to <= e.time <= stop + offset + 2.0]
+
+
 def test_going_back_a_bar_in_a_sparse_melody_is_a_restart():
     """Chopin op. 38's melody (Vienna 4x22, top voice, two or three notes a bar): the player goes back
     from bar 11 to bar 10 without a pause, replaying F4 and C5 (then the C5s of bar 11). Two or three

@@ -331,7 +331,9 @@ def align_arrays(
 
 def _expected_positions(alignment: Alignment, s_onset: np.ndarray, p_onset: np.ndarray, order: np.ndarray) -> np.ndarray:
     """Score position where each played note (in sorted order) should be, from the matches of a
-    first pass: a line through the matched notes played around it (NaN where there are none)."""
+    first pass: a line through the matched notes played around it between the same two restarts (a
+    line across a restart would pull the notes before it back towards the bars replayed), NaN where
+    there are none."""
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     points = sorted((int(rank[p.perf_index]), float(s_onset[p.score_index])) for p in alignment.matches())
@@ -341,9 +343,13 @@ def _expected_positions(alignment: Alignment, s_onset: np.ndarray, p_onset: np.n
     ks = np.array([k for k, _q in points])
     qs = np.array([q for _k, q in points])
     ts = p_onset[ks]
+    starts = np.array(sorted({0, *(int(rank[r.perf_index]) for r in alignment.restarts)}), dtype=np.int64)
     for j in range(len(order)):
-        centre = int(np.searchsorted(ks, j))
-        lo, hi = max(0, centre - TIME_WINDOW), min(len(ks), centre + TIME_WINDOW)
+        attempt = int(np.searchsorted(starts, j, side="right")) - 1
+        first = int(np.searchsorted(ks, starts[attempt]))
+        last = int(np.searchsorted(ks, starts[attempt + 1])) if attempt + 1 < len(starts) else len(ks)
+        centre = int(np.clip(np.searchsorted(ks, j), first, last))
+        lo, hi = max(first, centre - TIME_WINDOW), min(last, centre + TIME_WINDOW)
         t, q = ts[lo:hi], qs[lo:hi]
         if hi - lo >= 3 and np.ptp(t) > 1e-6:
             slope, intercept = np.polyfit(t, q, 1)
