@@ -302,26 +302,36 @@ def test_short_stop_in_a_fast_piece_is_a_hesitation():
     assert len(sites) >= 10 and found >= 0.75 * len(sites), (found, len(sites))
 
 
+def _restarted_take(*relative: str, back_to_measure: int, stop_measure: int, stop_beat: float = 99.0, pause_s: float):
+    """A real performance (its notes that the ground truth matches, against the score of those notes),
+    in which the player stops after ``stop_measure`` up to ``stop_beat`` and, ``pause_s`` after that
+    note, plays again from the start of ``back_to_measure``: (score, take, time gone back to, the
+    replay's start)."""
+    from tests.bench.bench_assessment import clean_take, load, tutor_score
+
+    pt_score, sna, pna, gt = load(shared(*relative))
+    played = {a["score_id"] for a in gt if a["label"] == "match"}
+    score = tutor_score(pt_score, sna[np.isin(sna["id"], list(played))])  # the pianist's own omissions taken out
+    take = clean_take(score, pna, gt)
+    times = {e.note_id: e.time for e in assess(score, take).events if e.type == "correct"}
+    back_to = min(times[n.id] for n in score.notes if n.measure == back_to_measure)
+    stop = max(times[n.id] for n in score.notes if n.measure == stop_measure and n.beat <= stop_beat)
+    offset = stop + pause_s - back_to
+    replay = [replace(n, onset_s=n.onset_s + offset, offset_s=n.offset_s + offset) for n in take.notes
+              if back_to - 0.01 <= n.onset_s <= stop + 0.01]
+    notes = [n if n.onset_s <= stop + 0.01 else replace(n, onset_s=n.onset_s + offset, offset_s=n.offset_s + offset)
+             for n in take.notes]
+    return score, replace(take, notes=tuple(sorted(notes + replay, key=lambda n: (n.onset_s, n.pitch)))), back_to, back_to + offset
+
+
 def test_replaying_a_bar_of_repeated_chords_is_a_restart():
     """Chopin op. 38 (Vienna 4x22, both hands), bar 27: four F major chords, the last two the same.
     The player plays the bar, stops half a second and plays it again. Staying on a chord used to take
     its pitches struck again for free, so the first attempt read as 17 extra notes; a pitch struck
     again at the chord (not as a trill's quick repeat) is now an extra note, and the replay a restart."""
-    from tests.bench.bench_assessment import clean_take, load, tutor_score
-
-    pt_score, sna, pna, gt = load(shared("vienna4x22", "match", "Chopin_op38_p01.match"))
-    played = {a["score_id"] for a in gt if a["label"] == "match"}
-    score = tutor_score(pt_score, sna[np.isin(sna["id"], list(played))])  # the pianist's own omissions taken out
-    take = clean_take(score, pna, gt)
-    times = {e.note_id: e.time for e in assess(score, take).events if e.type == "correct"}
-    back_to = min(times[n.id] for n in score.notes if n.measure == 27)
-    stop = max(times[n.id] for n in score.notes if n.measure == 27)
-    offset = stop + 1.1 - back_to  # the bar's last chord held 0.6 s, a 0.5 s pause, then the bar again
-    replay = [replace(n, onset_s=n.onset_s + offset, offset_s=n.offset_s + offset) for n in take.notes
-              if back_to - 0.03 <= n.onset_s <= stop + 0.03]
-    notes = [n if n.onset_s <= stop + 0.03 else replace(n, onset_s=n.onset_s + offset, offset_s=n.offset_s + offset)
-             for n in take.notes]
-    result = assess(score, replace(take, notes=tuple(sorted(notes + replay, key=lambda n: (n.onset_s, n.pitch)))))
+    score, take, _back_to, _again = _restarted_take("vienna4x22", "match", "Chopin_op38_p01.match",
+                                                    back_to_measure=27, stop_measure=27, pause_s=1.1)
+    result = assess(score, take)
     assert [e.measure for e in result.events_of("restart")] == [27]
     assert not result.events_of("extra") and not result.events_of("missed")
 
@@ -331,23 +341,11 @@ def test_restart_is_placed_at_the_stop_not_where_the_same_notes_recur():
     from bar 5 into bar 6, stops after its third chord without lifting the hands (the notes ring into
     the stop: no silent pause) and goes back to bar 5. In pitch alone 'bar 6 was bar 4 replayed' costs
     the same as the truth and was taken, with two false missed notes; the stop now settles it."""
-    from tests.bench.bench_assessment import clean_take, load, tutor_score
-
-    pt_score, sna, pna, gt = load(shared("vienna4x22", "match", "Schubert_D783_no15_p01.match"))
-    played = {a["score_id"] for a in gt if a["label"] == "match"}
-    score = tutor_score(pt_score, sna[np.isin(sna["id"], list(played))])
-    take = clean_take(score, pna, gt)
-    times = {e.note_id: e.time for e in assess(score, take).events if e.type == "correct"}
-    back_to = min(times[n.id] for n in score.notes if n.measure == 5)
-    stop = max(times[n.id] for n in score.notes if n.measure == 6 and n.beat <= 2.5)
-    offset = stop + 0.9 - back_to
-    replay = [replace(n, onset_s=n.onset_s + offset, offset_s=n.offset_s + offset) for n in take.notes
-              if back_to - 0.01 <= n.onset_s <= stop + 0.01]
-    notes = [n if n.onset_s <= stop + 0.01 else replace(n, onset_s=n.onset_s + offset, offset_s=n.offset_s + offset)
-             for n in take.notes]
-    result = assess(score, replace(take, notes=tuple(sorted(notes + replay, key=lambda n: (n.onset_s, n.pitch)))))
+    score, take, _back_to, again = _restarted_take("vienna4x22", "match", "Schubert_D783_no15_p01.match",
+                                                   back_to_measure=5, stop_measure=6, stop_beat=2.5, pause_s=0.9)
+    result = assess(score, take)
     restarts = result.events_of("restart")
-    assert [e.measure for e in restarts] == [5] and abs(restarts[0].time - (back_to + offset)) < 0.3, restarts
+    assert [e.measure for e in restarts] == [5] and abs(restarts[0].time - again) < 0.3, restarts
     assert not result.events_of("missed") and not result.events_of("extra")
 
 
@@ -357,24 +355,12 @@ def test_restart_found_where_an_earlier_bar_has_the_same_chords():
     beats, and the second pass, placing notes near where a line through the first pass's matches puts
     them, drew that line across the restart and moved the first attempt of bar 24 back into bar 22:
     the restart was reported two bars early, with a false extra note."""
-    from tests.bench.bench_assessment import clean_take, load, tutor_score
-
-    pt_score, sna, pna, gt = load(shared("nasap-dev", "Schumann", "Kreisleriana", "2", "ParkJH05.match"))
-    played = {a["score_id"] for a in gt if a["label"] == "match"}
-    score = tutor_score(pt_score, sna[np.isin(sna["id"], list(played))])
-    take = clean_take(score, pna, gt)
-    times = {e.note_id: e.time for e in assess(score, take).events if e.type == "correct"}
-    back_to = min(times[n.id] for n in score.notes if n.measure == 23)
-    stop = max(times[n.id] for n in score.notes if n.measure == 24 and n.beat <= 3.0)
-    offset = stop + 0.9 - back_to
-    replay = [replace(n, onset_s=n.onset_s + offset, offset_s=n.offset_s + offset) for n in take.notes
-              if back_to - 0.01 <= n.onset_s <= stop + 0.01]
-    notes = [n if n.onset_s <= stop + 0.01 else replace(n, onset_s=n.onset_s + offset, offset_s=n.offset_s + offset)
-             for n in take.notes]
-    result = assess(score, replace(take, notes=tuple(sorted(notes + replay, key=lambda n: (n.onset_s, n.pitch)))))
+    score, take, back_to, again = _restarted_take("nasap-dev", "Schumann", "Kreisleriana", "2", "ParkJH05.match",
+                                                  back_to_measure=23, stop_measure=24, stop_beat=3.0, pause_s=0.9)
+    result = assess(score, take)
     restarts = result.events_of("restart")
-    assert [e.measure for e in restarts] == [23] and abs(restarts[0].time - (back_to + offset)) < 0.3, restarts
-    assert not [e for e in result.events_of("extra") if back_to <= e.time <= stop + offset + 2.0]
+    assert [e.measure for e in restarts] == [23] and abs(restarts[0].time - again) < 0.3, restarts
+    assert not [e for e in result.events_of("extra") if back_to <= e.time <= again + 6.0]
 
 
 def test_going_back_a_bar_in_a_sparse_melody_is_a_restart():
