@@ -699,6 +699,13 @@ def _pretrain_text(cache: Path) -> str:
                 text += (f"; cross-validated as well: alone {cross['cv']['sequence']:.3f}, best blend sequence {ws}, "
                          f"LR {w}, trees {b} ({a:.3f} / {v:.3f}), {len(cross['passing'])} of {cross['cells']} cells "
                          "passing the rule")
+                near = [(a2, v2, ws2, w2, b2) for ws2, g in cross["cv"]["grid"].items() if ws2 != "0.0"
+                        for w2, row in g.items() for b2, a2 in row.items()
+                        for v2 in [cross["val"]["grid"][ws2][w2][b2]] if round(v2, 3) >= PRETRAIN_RULE_VAL]
+                if near:
+                    a, v, ws, w, b = max(near)
+                    text += (f" (the nearest, at the validation bar: sequence {ws}, LR {w}, trees {b}, "
+                             f"{a:.3f} / {v:.3f})")
             screens.append(text)
     passing = sorted(main["passing"], key=lambda c: (c[0] + c[1], c[0]), reverse=True)
     if passing:
