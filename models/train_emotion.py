@@ -757,7 +757,8 @@ kept up to 2,048 per clip (four windows), and only 3% of EMOPIA's clips are long
 Rerun: `python -m models.pretrain_events` (writes `models/.cache/emotion_events_pretrained.pt`), then
 `python -m models.train_emotion --sequence events --sequence-init models/.cache/emotion_events_pretrained.pt`
 (validation, ~20 min) and, after `--cv`, `--cv --sequence events --cv-seeds 2 --sequence-init ...` (~30 min);
-`--sequence-lr`, `--sequence-epochs` for the screens.
+`--sequence-lr`, `--sequence-epochs` for the screens; the longer pretraining: `python -m models.pretrain_events
+--steps 2400 --threads 1 --output models/.cache/pre2400.pt`, then `--sequence events --sequence-init models/.cache/pre2400.pt`.
 """
 
 
