@@ -314,8 +314,8 @@ def _restarted_take(*relative: str, back_to_measure: int, stop_measure: int, sto
     score = tutor_score(pt_score, sna[np.isin(sna["id"], list(played))])  # the pianist's own omissions taken out
     take = clean_take(score, pna, gt)
     times = {e.note_id: e.time for e in assess(score, take).events if e.type == "correct"}
-    back_to = min(times[n.id] for n in score.notes if n.measure == back_to_measure)
-    stop = max(times[n.id] for n in score.notes if n.measure == stop_measure and n.beat <= stop_beat)
+    back_to = min(times[n.id] for n in score.notes if n.measure == back_to_measure and n.id in times)
+    stop = max(times[n.id] for n in score.notes if n.measure == stop_measure and n.beat <= stop_beat and n.id in times)
     offset = stop + pause_s - back_to
     replay = [replace(n, onset_s=n.onset_s + offset, offset_s=n.offset_s + offset) for n in take.notes
               if back_to - 0.01 <= n.onset_s <= stop + 0.01]
@@ -360,6 +360,20 @@ def test_restart_found_where_an_earlier_bar_has_the_same_chords():
     result = assess(score, take)
     restarts = result.events_of("restart")
     assert [e.measure for e in restarts] == [23] and abs(restarts[0].time - again) < 0.3, restarts
+    assert not [e for e in result.events_of("extra") if back_to <= e.time <= again + 6.0]
+
+
+def test_a_note_played_out_of_order_before_a_restart_is_not_an_extra_note():
+    """Debussy, Reflets dans l'eau (nASAP, a real performance): the player goes on from bar 31 into
+    bar 32, stops and goes back to bar 31. In the first attempt the pianist plays bar 32's C5 just after
+    the C#5 written after it; the replay matches the C5, and the first attempt's C5, left on a chord the
+    replay did not visit again, was called an extra note. It is a note of the attempt the restart
+    replayed, as the first attempt's other notes are."""
+    score, take, back_to, again = _restarted_take("nasap-dev", "Debussy", "Images_Book_1", "1_Reflets_dans_lEau",
+                                                  "Kleisen11M.match", back_to_measure=31, stop_measure=32,
+                                                  stop_beat=3.67, pause_s=0.98)
+    result = assess(score, take)
+    assert [e.measure for e in result.events_of("restart")] == [31]
     assert not [e for e in result.events_of("extra") if back_to <= e.time <= again + 6.0]
 
 

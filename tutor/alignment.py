@@ -514,6 +514,14 @@ def _match(chord: np.ndarray, moves: np.ndarray, *, s_onset, s_pitch, p_onset, p
                 pairs[earlier] = NotePair("match", old.score_index, old.perf_index, old.attempt, False)
                 pairs.append(NotePair("match", old.score_index, int(order[k]), a, True))
                 continue
+        if final and a < len(restarts) and restarts[a].to_ql - 1e-9 <= chord_onsets[c] <= restarts[a].from_ql + 1e-9:
+            # in the bars that the restart ending this attempt replayed, on a chord the replay did not
+            # visit again: a note of the attempt replayed, out of order (its pitch a chord or two away)
+            replayed = next((s for dc in nearby[:2 * REPLAY_CHORDS + 1] if 0 <= c + dc < n_chords
+                             for s in notes_of_chord[c + dc] if s_pitch[s] == p_pitch[k]), None)
+            if replayed is not None:
+                pairs.append(NotePair("match", replayed, int(order[k]), a, False))
+                continue
         if not final:
             # a note of an attempt that a restart replayed, played out of order: not an extra
             replayed = next((s for dc in nearby if 0 <= c + dc < n_chords for s in notes_of_chord[c + dc]
