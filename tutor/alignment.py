@@ -167,14 +167,25 @@ def restart_cost(score_onset_ql: np.ndarray) -> float:
     return float(np.clip(RESTART_BAR_SHARE * per_four, RESTART_COST_MIN, RESTART_COST))
 
 
+def _since_same_pitch(perf_pitch: np.ndarray, perf_onset_s: np.ndarray) -> np.ndarray:
+    """For notes sorted by onset: seconds since the same pitch was last played (inf the first time); a
+    trill or a tremolo repeats its pitches faster than a chord struck again."""
+    since_same = np.full(len(perf_pitch), np.inf)
+    last_at: dict[int, float] = {}
+    for k in range(len(perf_pitch)):
+        since_same[k] = perf_onset_s[k] - last_at.get(int(perf_pitch[k]), -np.inf)
+        last_at[int(perf_pitch[k])] = float(perf_onset_s[k])
+    return since_same
+
+
 def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, near: np.ndarray,
             chord_onsets: np.ndarray | None = None, expected_ql: np.ndarray | None = None, *,
-            going_back: float = RESTART_COST, perf_offset_s: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+            going_back: float, bonus: np.ndarray, since_same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Chord index and transition kind for every played note (the cheapest path). With
     ``expected_ql`` (a score position per played note, from a first pass), being far from it
-    costs a little: it settles ties between repeated notes and patterns."""
+    costs a little: it settles ties between repeated notes and patterns. ``bonus``: ``pause_bonus``
+    per played note; ``since_same``: ``_since_same_pitch``."""
     n_perf, n_chords = len(perf_pitch), has.shape[0]
-    bonus = pause_bonus(perf_onset_s, perf_offset_s)
     # a one-note chord has no other note to play: a second note while staying there is an extra note
     # (a melody's repeated pitch replayed after a restart is not absorbed as part of the chord)
     single = has.sum(axis=1) <= 1
@@ -183,12 +194,6 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
     kinds = np.empty((n_perf, width), dtype=np.int8)
     # the pitches the path has played at each chord since it arrived there (two 64-bit words per chord)
     played_words = np.zeros((2, width), dtype=np.uint64)
-    # seconds since the same pitch was last played (a trill or a tremolo repeats its pitches faster)
-    since_same = np.full(n_perf, np.inf)
-    last_at: dict[int, float] = {}
-    for k in range(n_perf):
-        since_same[k] = perf_onset_s[k] - last_at.get(int(perf_pitch[k]), -np.inf)
-        last_at[int(perf_pitch[k])] = float(perf_onset_s[k])
     los = np.empty(n_perf, dtype=np.int64)
     columns = np.arange(width, dtype=np.float64)
     inf = np.inf
@@ -320,11 +325,13 @@ def align_arrays(
     order = np.lexsort((p_pitch_raw, p_onset_raw))
     p_onset, p_pitch = p_onset_raw[order], p_pitch_raw[order]
     p_offset = np.asarray(perf_offset_s, dtype=float)[order] if perf_offset_s is not None else None
-    going_back = restart_cost(s_onset)
-    first = _match(*_follow(p_pitch, p_onset, has, near, going_back=going_back, perf_offset_s=p_offset), s_onset=s_onset, s_pitch=s_pitch,
+    # the same for both passes: the cost of going back, and what the played notes say of it
+    paths = {"going_back": restart_cost(s_onset), "bonus": pause_bonus(p_onset, p_offset),
+             "since_same": _since_same_pitch(p_pitch, p_onset)}
+    first = _match(*_follow(p_pitch, p_onset, has, near, **paths), s_onset=s_onset, s_pitch=s_pitch,
                    p_onset=p_onset, p_pitch=p_pitch, order=order, chord_of=chord_of, chord_onsets=chord_onsets, has=has)
     expected = _expected_positions(first, s_onset, p_onset, order)
-    return _match(*_follow(p_pitch, p_onset, has, near, chord_onsets, expected, going_back=going_back, perf_offset_s=p_offset),
+    return _match(*_follow(p_pitch, p_onset, has, near, chord_onsets, expected, **paths),
                   s_onset=s_onset, s_pitch=s_pitch,
                   p_onset=p_onset, p_pitch=p_pitch, order=order, chord_of=chord_of, chord_onsets=chord_onsets, has=has)
 
