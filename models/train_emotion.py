@@ -287,52 +287,66 @@ def _save_oof(**arrays: np.ndarray) -> dict:
     return saved
 
 
-def sequence_tag(kind: str, init: str | None, lr: float) -> str:
+def sequence_tag(kind: str, init: str | None, lr: float, tta: int = 0) -> str:
     """The sequence member's name in the caches: its inputs, ``_pre`` when started from a pretrained
     event language model (and the file's name when it is not ``models.pretrain_events``' default), the
-    learning rate when it is not the default."""
+    learning rate when it is not the default, ``_ttaN`` when read at transpositions up to ±N semitones."""
     from .emotion_sequence import LEARNING_RATE
 
     pre = "" if not init else "_pre" if Path(init).stem == "emotion_events_pretrained" else f"_pre-{Path(init).stem}"
-    return f"sequence_{kind}{pre}" + ("" if lr == LEARNING_RATE else f"_lr{lr:g}")
+    return f"sequence_{kind}{pre}" + ("" if lr == LEARNING_RATE else f"_lr{lr:g}") + (f"_tta{tta}" if tta else "")
 
 
 def cross_validate_sequence(data: dict, *, kind: str, epochs: int, seeds: int = 1, folds: int = 5,
-                            init: str | None = None, sequence_lr: float | None = None) -> dict:
+                            init: str | None = None, sequence_lr: float | None = None, tta: int = 0) -> dict:
     """The sequence member (``models.emotion_sequence``, inputs ``kind``) in the same song-grouped
     cross-validation as ``cross_validate`` (its folds, ``seeds`` members per fold), and its blends with
     the nets, the logistic regression and the trees (their out-of-fold probabilities from a ``--cv`` run,
-    ``OOF_CACHE``): {"sequence": accuracy alone, "grid": {w_seq: {w_lr: {w_trees: accuracy}}}}."""
-    from .emotion_sequence import LEARNING_RATE, sequence_probabilities, train_sequence_member
+    ``OOF_CACHE``): {"sequence": accuracy alone, "grid": {w_seq: {w_lr: {w_trees: accuracy}}}}.
+    ``tta`` > 0: the members are also read at transpositions up to ±``tta`` semitones, averaged
+    (``emotion_sequence.tta_shifts``); the result is then theirs, with the same members read plainly
+    under "plain" (a paired comparison: the same trained members, two ways of reading them)."""
+    from .emotion_sequence import LEARNING_RATE, sequence_probabilities, train_sequence_member, tta_shifts
 
     sequence_lr = sequence_lr or LEARNING_RATE
     pool = _join(data["train"], data["val"])
     fold = song_folds(pool["names"], folds)
     y = pool["y"]
-    seq = np.zeros((len(y), 4))
+    seq, seq_tta = np.zeros((len(y), 4)), np.zeros((len(y), 4))
     for f in range(folds):
         train, held = fold != f, fold == f
         split = {k: v[train] for k, v in pool.items()}
         members = [train_sequence_member(split, kind=kind, seed=f + 100 * s, epochs=epochs, init=init, lr=sequence_lr)[0]
                    for s in range(seeds)]
-        seq[held] = sequence_probabilities(members, {k: v[held] for k, v in pool.items()}, kind=kind).mean(0)
-        print(f"  fold {f}: {int(held.sum())} clips, {kind} accuracy {np.mean(seq[held].argmax(1) == y[held]):.3f}",
-              flush=True)
-    name = f"{sequence_tag(kind, init, sequence_lr)}_{seeds}s_{epochs}e"
-    oof = _save_oof(**{name: seq})
+        held_split = {k: v[held] for k, v in pool.items()}
+        seq[held] = sequence_probabilities(members, held_split, kind=kind).mean(0)
+        line = f"  fold {f}: {int(held.sum())} clips, {kind} accuracy {np.mean(seq[held].argmax(1) == y[held]):.3f}"
+        if tta:
+            seq_tta[held] = sequence_probabilities(members, held_split, kind=kind, shifts=tta_shifts(tta)).mean(0)
+            line += f", read at ±{tta} semitones {np.mean(seq_tta[held].argmax(1) == y[held]):.3f}"
+        print(line, flush=True)
+    plain_name = f"{sequence_tag(kind, init, sequence_lr)}_{seeds}s_{epochs}e"
+    name = f"{sequence_tag(kind, init, sequence_lr, tta)}_{seeds}s_{epochs}e"
+    oof = _save_oof(**{name: seq_tta if tta else seq})
     if not {"nets", "trees", f"lr_{LR_C}", "y"} <= set(oof) or not np.array_equal(oof["y"], y):
         raise SystemExit("run --cv first: the nets' out-of-fold probabilities are not cached")
-    result = {"member": name, "sequence": float(np.mean(seq.argmax(1) == y)),
-              "grid": _grid_with_sequence(oof["nets"], oof[f"lr_{LR_C}"], oof["trees"], seq, y)}
-    return result
+
+    def judged(p: np.ndarray, member: str) -> dict:
+        return {"member": member, "sequence": float(np.mean(p.argmax(1) == y)),
+                "grid": _grid_with_sequence(oof["nets"], oof[f"lr_{LR_C}"], oof["trees"], p, y)}
+
+    if not tta:
+        return judged(seq, name)
+    return {**judged(seq_tta, name), "tta": tta, "plain": judged(seq, plain_name)}
 
 
 def validate_sequence(data: dict, *, kind: str, members: int, epochs: int, sequence_epochs: int,
-                      init: str | None = None, sequence_lr: float | None = None) -> dict:
+                      init: str | None = None, sequence_lr: float | None = None, tta: int = 0) -> dict:
     """The validation-split check of the sequence member's blends: every model fitted on the train
     split (the nets as shipped: seeds 0..members-1), read on the validation split only (never the test
-    split): {"sequence": its accuracy alone, "nets": ..., "grid": {w_seq: {w_lr: {w_trees: accuracy}}}}."""
-    from .emotion_sequence import LEARNING_RATE, sequence_probabilities, train_sequence_member
+    split): {"sequence": its accuracy alone, "nets": ..., "grid": {w_seq: {w_lr: {w_trees: accuracy}}}}.
+    ``tta``: as in ``cross_validate_sequence`` (the same members read plainly under "plain")."""
+    from .emotion_sequence import LEARNING_RATE, sequence_probabilities, train_sequence_member, tta_shifts
 
     sequence_lr = sequence_lr or LEARNING_RATE
     train, val = data["train"], data["val"]
@@ -351,15 +365,21 @@ def validate_sequence(data: dict, *, kind: str, members: int, epochs: int, seque
         seq_members.append(train_sequence_member(train, kind=kind, seed=seed, epochs=sequence_epochs, init=init,
                                                  lr=sequence_lr)[0])
         print(f"  {kind} member {seed} trained", flush=True)
-    each = sequence_probabilities(seq_members, val, kind=kind)
-    seq = each.mean(0)
 
     def accuracy(p: np.ndarray) -> float:
         return float(np.mean(p.argmax(1) == y))
 
-    return {"member": f"{sequence_tag(kind, init, sequence_lr)}_{members}m_{sequence_epochs}e", "sequence": accuracy(seq),
-            "sequence_single": [accuracy(p) for p in each], "nets": accuracy(nets), "lr": accuracy(lr),
-            "trees": accuracy(boosted), "grid": _grid_with_sequence(nets, lr, boosted, seq, y)}
+    def judged(each: np.ndarray, reading: int) -> dict:
+        seq = each.mean(0)
+        return {"member": f"{sequence_tag(kind, init, sequence_lr, reading)}_{members}m_{sequence_epochs}e",
+                "sequence": accuracy(seq), "sequence_single": [accuracy(p) for p in each], "nets": accuracy(nets),
+                "lr": accuracy(lr), "trees": accuracy(boosted), "grid": _grid_with_sequence(nets, lr, boosted, seq, y)}
+
+    plain = judged(sequence_probabilities(seq_members, val, kind=kind), 0)
+    if not tta:
+        return plain
+    each = sequence_probabilities(seq_members, val, kind=kind, shifts=tta_shifts(tta))
+    return {**judged(each, tta), "tta": tta, "plain": plain}
 
 
 def _grid_with_sequence(nets: np.ndarray, lr: np.ndarray, boosted: np.ndarray, seq: np.ndarray,
@@ -438,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="start the sequence members' embedding and LSTMs from this event language model "
                              "(python -m models.pretrain_events)")
     parser.add_argument("--sequence-lr", type=float, default=None, help="the sequence members' learning rate")
+    parser.add_argument("--sequence-tta", type=int, default=0, metavar="N",
+                        help="also read the sequence members at transpositions up to ±N semitones, averaged "
+                             "(test-time augmentation; results tagged _ttaN, the plain reading kept beside)")
     parser.add_argument("--n-features", type=int, default=None,
                         help="use only the first N descriptors (45: emotion_vector without valence_features)")
     parser.add_argument("--hold-test", action="store_true",
@@ -468,14 +491,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.cv and args.sequence:
         result = cross_validate_sequence(data, kind=args.sequence, epochs=args.sequence_epochs, seeds=args.cv_seeds,
                                          init=args.sequence_init,
-                                         sequence_lr=args.sequence_lr)
+                                         sequence_lr=args.sequence_lr, tta=args.sequence_tta)
         print(json.dumps(result, indent=1))
         (cache / f"emotion_cv_{result['member']}.json").write_text(json.dumps(result, indent=2))
         return 0
     if args.sequence:  # the validation check; the test split is not read
         result = validate_sequence(data, kind=args.sequence, members=args.members, epochs=args.epochs,
                                    sequence_epochs=args.sequence_epochs, init=args.sequence_init,
-                                   sequence_lr=args.sequence_lr)
+                                   sequence_lr=args.sequence_lr, tta=args.sequence_tta)
         print(json.dumps(result, indent=1))
         (cache / f"emotion_val_{result['member']}.json").write_text(json.dumps(result, indent=2))
         return 0
@@ -647,16 +670,32 @@ def _sequence_table(cv: dict, val: dict, rule_cv: float = RULE_CV, rule_val: flo
 PRETRAIN_RULE_CV, PRETRAIN_RULE_VAL = 0.716, 0.687
 
 
+def _sequence_results(cache: Path, judge: str) -> dict:
+    """{member name: result} of every cached sequence check (``judge``: "cv" or "val"), with the
+    plain readings a ``--sequence-tta`` run keeps beside its own (a result cached under its own
+    name comes first)."""
+    out: dict = {}
+    paths = sorted(cache.glob(f"emotion_{judge}_sequence_*.json"))
+    results = [json.loads(path.read_text()) for path in paths]
+    for result in results:
+        out.setdefault(result["member"], result)
+    for result in results:
+        if "plain" in result:
+            out.setdefault(result["plain"]["member"], result["plain"])
+    return out
+
+
 def _pretrained_rows(cache: Path) -> list[dict]:
     """Every pretrained sequence recipe tried (``--sequence-init``): both judges' caches, summarised."""
     rows = []
-    for cv_path in sorted(cache.glob("emotion_cv_sequence_events_pre*_2s_*e.json")):
-        cv = json.loads(cv_path.read_text())
-        tag, epochs = cv["member"].rsplit("_2s_", 1)
-        val_path = cache / f"emotion_val_{tag}_5m_{epochs}.json"
-        if not val_path.exists():
+    vals = _sequence_results(cache, "val")
+    for member, cv in sorted(_sequence_results(cache, "cv").items()):
+        if not member.startswith("sequence_events_pre") or "_2s_" not in member:
             continue
-        val = json.loads(val_path.read_text())
+        tag, epochs = member.rsplit("_2s_", 1)
+        val = vals.get(f"{tag}_5m_{epochs}")
+        if val is None:
+            continue
         cells = [(a, val["grid"][ws][w][b], ws, w, b) for ws, grid in cv["grid"].items() if ws != "0.0"
                  for w, row in grid.items() for b, a in row.items()]
         passing = [c for c in cells if c[0] >= PRETRAIN_RULE_CV - 1e-9 and round(c[1], 3) >= PRETRAIN_RULE_VAL]
@@ -759,6 +798,72 @@ Rerun: `python -m models.pretrain_events` (writes `models/.cache/emotion_events_
 (validation, ~20 min) and, after `--cv`, `--cv --sequence events --cv-seeds 2 --sequence-init ...` (~30 min);
 `--sequence-lr`, `--sequence-epochs` for the screens; the longer pretraining: `python -m models.pretrain_events
 --steps 2400 --threads 1 --output models/.cache/pre2400.pt`, then `--sequence events --sequence-init models/.cache/pre2400.pt`.
+"""
+
+
+# the sequence recipes judged with test-time transposition averaging (``--sequence-tta 2``), each beside
+# the same members read plainly: (what the card calls it, its cache tag)
+TTA_RECIPES = (("pretrained 1,200 steps", "sequence_events_pre"), ("pretrained 2,400 steps", "sequence_events_pre-pre2400"))
+TTA_SEMITONES = 2
+
+
+def _tta_text(cache: Path) -> str:
+    """The card's account of test-time transposition averaging for the sequence member, and of the
+    longer pretraining cross-validated: both judges, the same rule as the pretrained member, the verdict."""
+    rows = {r["tag"] + "_" + r["epochs"]: r for r in _pretrained_rows(cache)}
+    pairs = [(label, rows.get(f"{tag}_{SEQUENCE_EPOCHS}e"), rows.get(f"{tag}_tta{TTA_SEMITONES}_{SEQUENCE_EPOCHS}e"))
+             for label, tag in TTA_RECIPES]
+    pairs = [(label, plain, tta) for label, plain, tta in pairs if plain and tta]
+    if not pairs:
+        return ("**Test-time transposition averaging**: run `--sequence events --sequence-init PATH --sequence-tta 2` "
+                "and `--cv --sequence events --cv-seeds 2 --sequence-init PATH --sequence-tta 2` for its table.")
+
+    def singles(result: dict) -> str:
+        return f"{np.mean(result['sequence_single']):.3f} ± {np.std(result['sequence_single']):.3f}"
+
+    alone = "; ".join(f"{label}: {plain['cv']['sequence']:.3f} / {plain['val']['sequence']:.3f} read plainly, "
+                      f"{tta['cv']['sequence']:.3f} / {tta['val']['sequence']:.3f} averaged (single members on "
+                      f"validation {singles(plain['val'])} and {singles(tta['val'])})" for label, plain, tta in pairs)
+    reproduced = all(tta[judge].get("plain", plain[judge])["grid"] == plain[judge]["grid"]
+                     for _, plain, tta in pairs for judge in ("cv", "val"))
+    # judged this round: every recipe averaged over transpositions, and the longer pretraining read plainly
+    # too (the 1,200-step recipe read plainly is the pretrained member's table above)
+    new_rows = [(f"{label}, averaged over transpositions", tta) for label, _, tta in pairs]
+    new_rows += [(f"{label}, read plainly", plain) for label, plain, _ in pairs if label != TTA_RECIPES[0][0]]
+    tables = "\n\n".join(f"{name} (cross-validation / validation split):\n\n"
+                          f"{_sequence_table(row['cv'], row['val'], PRETRAIN_RULE_CV, PRETRAIN_RULE_VAL)}"
+                          for name, row in new_rows)
+    candidates = [(c, name) for name, row in new_rows for c in row["passing"]]
+    n_cells = sum(row["cells"] for _, row in new_rows)
+    if candidates:
+        (a, v, ws, w, b), label = max(candidates, key=lambda item: (item[0][0] + item[0][1], item[0][0]))
+        verdict = (f"{len(candidates)} of the {n_cells} new cells pass the rule; the best mean of the two judges "
+                   f"among them is {label}, sequence {ws}, LR {w}, trees {b} ({a:.3f} / {v:.3f}).")
+    else:
+        nearest = [(a, v, f"{name}, sequence {ws}, LR {w}, trees {b}") for name, row in new_rows
+                   for ws, g in row["cv"]["grid"].items() if ws != "0.0" for w, r in g.items()
+                   for b, a in r.items() for v in [row["val"]["grid"][ws][w][b]] if round(v, 3) >= PRETRAIN_RULE_VAL]
+        a, v, where = max(nearest) if nearest else (0.0, 0.0, "none")
+        verdict = (f"**No cell passes** ({n_cells} new cells): the nearest at the validation bar is {where} "
+                   f"({a:.3f} / {v:.3f}). The shipped weights are unchanged and the test split was not read.")
+    return f"""**This round: test-time transposition averaging** (`--sequence-tta {TTA_SEMITONES}`,
+`models/emotion_sequence.py: sequence_probabilities(shifts=...)`): the member is trained on windows
+transposed by up to ±3 semitones, so at reading time each 512-event window is also read transposed by
+±1 and ±2 semitones (clamped to the piano, as in training) and the five readings' probabilities are
+averaged. Judged by the pretrained member's rule (cross-validation >= {PRETRAIN_RULE_CV}, validation >= {PRETRAIN_RULE_VAL}), on the same trained
+members read both ways (a paired comparison; {"the plain readings reproduce the earlier runs" if reproduced
+else "the plain readings differ from the earlier runs', which were not run again"}), and the
+longer pretraining (2,400 steps) cross-validated as well. The member alone, cross-validation / validation:
+{alone}.
+
+{tables}
+
+{verdict}
+Rerun (after `--cv`): `python -m models.train_emotion --sequence events --sequence-init PATH --sequence-tta 2`
+(validation, ~25 min) and `--cv --sequence events --cv-seeds 2 --sequence-init PATH --sequence-tta 2`
+(~50 min at load 3), for PATH `models/.cache/emotion_events_pretrained.pt` and `models/.cache/pre2400.pt`
+(`python -m models.pretrain_events` and `python -m models.pretrain_events --steps 2400 --threads 1 --output
+models/.cache/pre2400.pt`).
 """
 
 
@@ -987,6 +1092,8 @@ tokens instead of events (0.591 alone; blends 0.652-0.687) and over note tokens 
 MLP (0.652 alone; blends 0.657-0.672).
 
 {_pretrain_text(cache)}
+
+{_tta_text(cache)}
 
 Tried and not kept (a throw-away harness on the same folds; one member per fold where it says so):
 
