@@ -276,23 +276,27 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
         if j == 0:
             break
         lo_prev = int(los[j - 1])
-        prev = rows[j - 1]
-        target = lo + col  # absolute chord of note j
-        rel = target - lo_prev  # target in the previous row's columns
-        if kind == STAY:
-            col = rel
-        elif kind == ADVANCE:
-            upto = min(rel, width)  # i' in [0, rel-1]
-            cand = prev[:upto] - SKIP_COST * np.arange(upto)
-            col = int(np.argmin(cand)) if upto > 0 else 0
-        elif kind == JUMP:
-            upto = min(max(rel, 1), width)
-            col = int(np.argmin(prev[:upto]))
-        else:  # RESTART: from a later chord
-            start_col = max(rel + 1, 0)
-            col = start_col + int(np.argmin(prev[start_col:])) if start_col < width else width - 1
-        col = int(np.clip(col, 0, width - 1))
+        col = predecessor(kind, lo + col - lo_prev, rows[j - 1])
     return chord, moves_out
+
+
+def predecessor(kind: int, rel: int, prev: np.ndarray) -> int:
+    """Back-tracking one step: the column of the previous played note's chord on the cheapest path,
+    given the move ``kind`` that reached chord ``rel`` (in the previous row's columns) and that row."""
+    width = len(prev)
+    if kind == STAY:
+        col = rel
+    elif kind == ADVANCE:
+        upto = min(rel, width)  # i' in [0, rel-1]
+        cand = prev[:upto] - SKIP_COST * np.arange(upto)
+        col = int(np.argmin(cand)) if upto > 0 else 0
+    elif kind == JUMP:
+        upto = min(max(rel, 1), width)
+        col = int(np.argmin(prev[:upto]))
+    else:  # RESTART: from a later chord
+        start_col = max(rel + 1, 0)
+        col = start_col + int(np.argmin(prev[start_col:])) if start_col < width else width - 1
+    return int(np.clip(col, 0, width - 1))
 
 
 # ---------------------------------------------------------------------------------------------

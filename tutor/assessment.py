@@ -369,10 +369,7 @@ def assess(
         problems = 0
         if s in timing:
             kind, deviation, detail = timing[s]
-            ms = deviation * 1000
-            text = {"pushed": f"{abs(ms):.0f} ms {kind}", "hesitation": f"hesitation ({deviation:.1f} s) before this note",
-                    "apart": f"{abs(ms):.0f} ms {kind} against the rest of the chord"}[detail]
-            event(kind, note=note, played_note=got, deviation_ms=ms, message=text)
+            event(kind, note=note, played_note=got, deviation_ms=deviation * 1000, message=timing_message(kind, deviation, detail))
             problems += 1
         # held duration, against the local tempo
         index = _group_index(groups, note.onset_ql)
@@ -564,6 +561,13 @@ def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolera
             if abs(apart) > max(2.5 * float(base_tol[i]), CHORD_APART_S):
                 timing[s_index] = ("late" if apart > 0 else "early", apart, "apart")
     return timing
+
+
+def timing_message(kind: str, deviation_s: float, detail: str) -> str:
+    """The message of an early/late verdict of ``_timing``."""
+    ms = abs(deviation_s) * 1000
+    return {"pushed": f"{ms:.0f} ms {kind}", "hesitation": f"hesitation ({deviation_s:.1f} s) before this note",
+            "apart": f"{ms:.0f} ms {kind} against the rest of the chord"}[detail]
 
 
 def _stretch_within_rubato(around: np.ndarray, pace: float, step_s: float, step_ql: float) -> bool:

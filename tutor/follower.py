@@ -35,21 +35,45 @@ from tutor.alignment import (
     FAR_COST,
     JUMP_COST,
     NEAR_COST,
+    ORNAMENT_REPEAT_S,
+    PAUSE_SILENCE_S,
     RESTART_COST,
     RESTART_PAUSE_BONUS,
     RESTART_QUICK_COST,
     RESTART_QUICK_S,
+    RESTART_STOP_BONUS,
     SKIP_COST,
     STAY,
     _pitch_tables,
     group_chords,
     is_pause,
+    predecessor,
 )
-from tutor.assessment import HELD_MIN_S, LEVELS, Event, beat_ql, pitch_name
-from tutor.music import Note, PlayedNote, Score
+from tutor.assessment import (
+    HELD_MIN_S,
+    LEVELS,
+    Event,
+    _local_seconds_per_ql,
+    _Onset,
+    _timing,
+    beat_ql,
+    pitch_name,
+    timing_message,
+)
+from tutor.music import Note, Performance, PlayedNote, Score
 
 MODES = ("play-along", "wait")
-TIMING_WEIGHT = 0.4  # cost (in extra notes) of a note four quarter notes away from where the tempo puts it
+# play-along judges a note once LAG_NOTES more have come, or LAG_S after it with none: the notes after
+# it say which of two readings was right (a restart or a stray note, a skip or a wrong note)
+LAG_NOTES = 3
+LAG_S = 0.5
+TIMING_WEIGHT = 0.4
+OUT_OF_ORDER_CHORDS = 3  # a note may belong to a chord this many chords behind the position (or two ahead)...
+OUT_OF_ORDER_S = 0.3  # ...if it was played within this of when the position reached (or passed) that chord
+MISSED_AFTER_S = 0.35
+TIMING_WINDOW = 16  # chords as played before a chord that its timing is judged on  # a chord's unplayed notes are missed this long after the position passed it
+RESTART_FAR_COST = 0.25  # per 4 quarter notes that going back goes further than 8 quarter notes...
+RESTART_FAR_BARS = 4.0  # ...up to this many  # cost (in extra notes) of a note four quarter notes away from where the tempo puts it
 
 
 class ScoreFollower:
@@ -71,19 +95,41 @@ class ScoreFollower:
             self.chord_notes[int(chord)].append(index)
         pitches = np.array([n.pitch for n in self.notes], dtype=np.int64)
         self._has, self._near = _pitch_tables(chord_of, pitches, self.n_chords)
+        self._single = self._has.sum(axis=1) <= 1  # a one-note chord: a second note there is an extra note
+        # going back costs the full RESTART_COST here, not the offline alignment's lower price in a sparse
+        # score (``restart_cost``): a melody note left out leaves a gap that reads as a pause, and live
+        # there is no second pass with the student's tempo to undo a restart taken for it
+        self._going_back = RESTART_COST
         self._width = min(self.n_chords, BAND_BACK + BAND_AHEAD)
         self._columns = np.arange(self._width, dtype=float)
         self._row: np.ndarray | None = None
+        # per band column: the pitches the path has played at that chord since arriving (two 64-bit words)
+        self._words = np.zeros((2, self._width), dtype=np.uint64)
+        self._last_at: dict[int, float] = {}  # pitch -> onset it was last played
         self._lo = 0
         self._last_onset_s: float | None = None
         self._steps: list[float] = []  # recent time steps between played notes
         self._sounding: dict[int, tuple[int, float, PlayedNote]] = {}  # pitch -> (score note, onset) until note-off
         self.chord = -1  # chord index the student is at (-1: not started)
+        self._at = -1  # chord of the last note judged (LAG_NOTES behind ``chord`` at most)
+        self._arrived_s: dict[int, float] = {}  # chord -> when the position reached it (this attempt)
+        self._passed_s: dict[int, float] = {}  # chord -> when the position moved past it, until its missed notes are told
+        self._groups: list[_Onset] = []  # chords as played in this attempt (for timing)
+        self._take: list[PlayedNote] = []  # the notes in them
+        self._right: set[int] = set()  # score notes played right (timing is told for them only)
+        self._released: dict[PlayedNote, tuple[float, bool]] = {}  # notes let go while waiting for their verdict
+        self._pending: list[tuple[int, np.ndarray, np.ndarray, PlayedNote]] = []  # (band start, row, moves, note)
         self._played: list[set[int]] = [set() for _ in range(self.n_chords)]  # score notes done, per chord
         self._reported_missed: set[int] = set()
         self._anchors: list[tuple[float, float]] = []  # (position_ql, time_s) of chords as reached
         self._spq = 60.0 / (bpm or score.tempo_map.initial_bpm)
         self.attempt = 0
+        # what is sounding (known once note-offs or the pedal are reported): a stop with the hands still
+        # down is a weaker sign of going back than a silent pause, as offline (``pause_bonus``)
+        self._keys_down: dict[int, int] = {}
+        self._pedal_down = False
+        self._quiet_since_s: float | None = None  # when the last sound stopped (None: something sounds)
+        self._hears_releases = False
 
     # --- state ---------------------------------------------------------------------------
     @property
@@ -123,22 +169,37 @@ class ScoreFollower:
     def feed(self, note: PlayedNote) -> list[Event]:
         if not self.n_chords:
             return [self._event("extra", None, note, f"extra {pitch_name(note.pitch)}")]
-        if self.mode == "wait":
-            return self._feed_wait(note)
-        return self._feed_follow(note)
+        events = self._feed_wait(note) if self.mode == "wait" else self._feed_follow(note)
+        self._keys_down[note.pitch] = self._keys_down.get(note.pitch, 0) + 1
+        self._quiet_since_s = None
+        return events
 
     def note_off(self, *, pitch: int, time_s: float) -> list[Event]:
         """A key released (MIDI note-off): ``short`` or ``long`` when the note was held far from
         its written length at the student's tempo (notes of HELD_MIN_S or more, as offline)."""
+        self._hears_releases = True
+        if self._keys_down.get(int(pitch), 0) > 1:
+            self._keys_down[int(pitch)] -= 1
+        else:
+            self._keys_down.pop(int(pitch), None)
+        self._update_quiet(time_s)
         held = self._sounding.pop(int(pitch), None)
         if held is None:
+            # a note still waiting for its verdict (LAG_NOTES): its length is judged with it
+            waiting = [n for *_, n in self._pending if n.pitch == int(pitch) and n.onset_s <= time_s]
+            if waiting:
+                self._released[waiting[-1]] = (time_s, self._pedal_down)
             return []
-        index, onset_s, note = held
+        index, onset_s, _note = held
+        return self._held_events(index, onset_s=onset_s, release_s=time_s, pitch=int(pitch), pedalled=self._pedal_down)
+
+    def _held_events(self, index: int, *, onset_s: float, release_s: float, pitch: int, pedalled: bool) -> list[Event]:
+        """``short`` or ``long`` for a note let go at ``release_s`` (not ``short`` while the pedal holds it on)."""
         written = self.notes[index]
         expected_s = written.duration_ql * self._spq
-        duration = time_s - onset_s
-        played = PlayedNote(pitch=int(pitch), onset_s=onset_s, offset_s=time_s)
-        if expected_s >= HELD_MIN_S and duration < self.tolerances.short_ratio * expected_s:
+        duration = release_s - onset_s
+        played = PlayedNote(pitch=pitch, onset_s=onset_s, offset_s=release_s)
+        if expected_s >= HELD_MIN_S and duration < self.tolerances.short_ratio * expected_s and not pedalled:
             return [self._event("short", None, played, f"held {duration:.2f} s of {expected_s:.2f} s", score_note=written,
                                 deviation_ms=(duration - expected_s) * 1000)]
         if expected_s >= HELD_MIN_S and duration > self.tolerances.long_ratio * expected_s + 0.3:
@@ -146,9 +207,27 @@ class ScoreFollower:
                                 deviation_ms=(duration - expected_s) * 1000)]
         return []
 
+    def pedal(self, *, down: bool, time_s: float) -> None:
+        """The sustain pedal pressed or let go (notes keep sounding while it is down)."""
+        self._hears_releases = True
+        self._pedal_down = bool(down)
+        self._update_quiet(time_s)
+
+    def _update_quiet(self, time_s: float) -> None:
+        if self._pedal_down or self._keys_down:
+            self._quiet_since_s = None
+        elif self._quiet_since_s is None:
+            self._quiet_since_s = time_s
+
+    def _silent_before(self, onset_s: float) -> bool:
+        """Nothing sounded for PAUSE_SILENCE_S before ``onset_s`` (always true when no releases are reported)."""
+        if not self._hears_releases:
+            return True
+        return self._quiet_since_s is not None and onset_s - self._quiet_since_s >= PAUSE_SILENCE_S
+
     def finish(self) -> list[Event]:
         """Call at the end of the take: the notes never played are missed."""
-        events = []
+        events = self._commit(keep=0) + self._judge_last_timing() if self.mode == "play-along" else []
         for chord in range(self.n_chords):
             events.extend(self._missed_in(chord))
         return events
@@ -171,72 +250,137 @@ class ScoreFollower:
         return TIMING_WEIGHT * np.minimum(np.abs(onsets - expected_ql) / 4.0, 1.0)
 
     def _feed_follow(self, note: PlayedNote) -> list[Event]:
+        """One step of the offline alignment's dynamic programme (``tutor.alignment._follow``, the same
+        moves and costs) over the band of chords around the best position so far."""
         width, columns = self._width, self._columns
+        word, bit = note.pitch // 64 % 2, np.uint64(1 << (note.pitch % 64))
         if self._row is None:
             self._lo = 0
             row = np.minimum(columns * SKIP_COST, JUMP_COST) + self._match_cost(note.pitch)
             kinds = np.full(width, ADVANCE, dtype=np.int8)
+            arrived = np.zeros((2, width), dtype=np.uint64)
         else:
             best = self._lo + int(np.argmin(self._row))
             lo = int(np.clip(best - BAND_BACK, 0, self.n_chords - width))
             prev = np.full(width, np.inf)
+            arrived = np.zeros((2, width), dtype=np.uint64)
             shift = lo - self._lo
             if shift >= 0:
                 prev[: width - shift] = self._row[shift:]
+                arrived[:, : width - shift] = self._words[:, shift:]
             else:
                 prev[-shift:] = self._row[: width + shift]
+                arrived[:, -shift:] = self._words[:, : width + shift]
             self._lo = lo
             timing = self._timing_cost(note.onset_s)
             m = self._match_cost(note.pitch) + timing
             dt = note.onset_s - (self._last_onset_s if self._last_onset_s is not None else note.onset_s)
             gap = max(0.0, dt - CHORD_GAP_S) * CHORD_GAP_COST_PER_S
-            stay = prev + np.minimum(m - timing + gap, EXTRA_COST) + timing
+            # a pitch played again at the chord the path stays at (not a trill's quick repeat) is not
+            # that chord being played: a chord struck again is a restart or an extra note
+            again = ((arrived[word] & bit) != 0) & (note.onset_s - self._last_at.get(note.pitch, -np.inf) > ORNAMENT_REPEAT_S)
+            alone = self._single[lo:lo + width] | again
+            stay = prev + np.where(alone, EXTRA_COST, np.minimum(m - timing + gap, EXTRA_COST)) + timing
             linear = np.minimum.accumulate(prev - SKIP_COST * columns) + SKIP_COST * columns
             advance = np.full(width, np.inf)
             advance[1:] = linear[:-1]
             jump = np.full(width, np.inf)
             jump[1:] = np.minimum.accumulate(prev)[:-1] + JUMP_COST
             restart = np.full(width, np.inf)
-            quick = RESTART_QUICK_COST if dt < RESTART_QUICK_S else (-RESTART_PAUSE_BONUS if is_pause(dt, self._steps) else 0.0)
-            restart[:-1] = np.minimum.accumulate(prev[::-1])[::-1][1:] + RESTART_COST + quick
+            if dt < RESTART_QUICK_S:
+                quick = RESTART_QUICK_COST
+            elif is_pause(dt, self._steps):  # stopped: more so in silence than with notes still sounding
+                quick = -(RESTART_PAUSE_BONUS if self._silent_before(note.onset_s) else RESTART_STOP_BONUS)
+            else:
+                quick = 0.0
+            restart[:-1] = np.minimum.accumulate(prev[::-1])[::-1][1:] + self._going_back + quick
+            # a student goes back a bar or two: where the same notes come back earlier (a repeat, a
+            # returning theme), the nearer place is the one replayed
+            behind_ql = self.chord_onsets_ql[best] - self.chord_onsets_ql[lo:lo + width]
+            restart += RESTART_FAR_COST * np.clip(behind_ql / 4.0 - 2.0, 0.0, RESTART_FAR_BARS)
             moves = np.vstack((stay, advance + m, jump + m, restart + m - timing))  # going back: no tempo guess
             kinds = np.argmin(moves, axis=0).astype(np.int8)
             row = moves[kinds, np.arange(width)]
             row -= row.min()  # keep numbers small over long takes
+        self._words = np.where(kinds == STAY, arrived, np.uint64(0))
+        self._words[word] |= bit
+        self._last_at[note.pitch] = note.onset_s
         self._row = row
         if self._last_onset_s is not None:
             self._steps = (self._steps + [note.onset_s - self._last_onset_s])[-8:]
         self._last_onset_s = note.onset_s
+        self._pending.append((self._lo, row, kinds, note))
+        self.chord = self._lo + int(np.argmin(row))  # where the student is now (the cursor)
+        recent = sum(1 for *_, n in self._pending if note.onset_s - n.onset_s < LAG_S)
+        return self._commit(keep=max(LAG_NOTES, recent))
+
+    def poll(self, *, time_s: float) -> list[Event]:
+        """Call now and then while no note comes (the analysis worker's idle tick): the notes played
+        LAG_S or more ago are judged on the path as it stands (a player who stops is judged at once)."""
+        if self.mode != "play-along" or self._last_onset_s is None or time_s - self._last_onset_s < LAG_S:
+            return []
+        return self._commit(keep=0)
+
+    def _commit(self, *, keep: int) -> list[Event]:
+        """Judge the played notes waiting for a verdict but the last ``keep``, on the cheapest path to
+        where the student is now (fixed-lag smoothing: a note is read with the notes after it)."""
+        if len(self._pending) <= keep:
+            return []
+        lo, row, kinds, _ = self._pending[-1]
         col = int(np.argmin(row))
-        chord = self._lo + col
-        kind = int(kinds[col])
+        path = []
+        for k in range(len(self._pending) - 1, -1, -1):
+            lo, row, kinds, note = self._pending[k]
+            path.append((lo + col, int(kinds[col]), note))
+            if k:
+                lo_prev, prev, _, _ = self._pending[k - 1]
+                col = predecessor(int(kinds[col]), lo + col - lo_prev, prev)
+        path.reverse()
         events: list[Event] = []
-        previous = self.chord
-        if previous >= 0 and chord < previous:  # went back (the path may have turned a note or two ago)
+        for chord, kind, note in path[: len(path) - keep]:
+            events += self._judge_on_path(chord, kind, note)
+        del self._pending[: len(path) - keep]
+        return events
+
+    def _judge_on_path(self, chord: int, kind: int, note: PlayedNote) -> list[Event]:
+        events: list[Event] = []
+        previous = self._at
+        if previous >= 0 and chord < previous:  # went back
+            events += self._judge_last_timing()
             self.attempt += 1
             events.append(self._event("restart", float(self.chord_onsets_ql[chord]), note,
                                       f"went back to measure {self._measure_of(chord)}"))
             for c in range(chord, min(previous + 1, self.n_chords)):
                 self._played[c].clear()
+                self._arrived_s.pop(c, None)
+                self._passed_s.pop(c, None)
             self._anchors = []  # timing starts afresh (the tempo estimate is kept)
+        for c in range(max(previous, 0), chord):  # chords the position moves past now
+            self._passed_s.setdefault(c, note.onset_s)
+        self._arrived_s.setdefault(chord, note.onset_s)
         events.extend(self._judge(chord, note, arrived=kind != STAY or chord != previous))
-        self.chord = chord
-        # notes two or more chords behind the position that were never played are missed
-        for c in range(max(0, previous - 1), chord - 1):
-            events.extend(self._missed_in(c))
+        self._at = chord
+        # a chord's notes never played are missed once the position is two chords past it and
+        # MISSED_AFTER_S has gone by (a hand a little behind the other still gets its notes in)
+        for c, passed_s in list(self._passed_s.items()):
+            if chord - c >= 2 and note.onset_s - passed_s >= MISSED_AFTER_S:
+                events.extend(self._missed_in(c))
+                del self._passed_s[c]
         return events
 
     def _judge(self, chord: int, note: PlayedNote, *, arrived: bool) -> list[Event]:
         free = [i for i in self.chord_notes[chord] if i not in self._played[chord]]
         hit = next((i for i in free if self.notes[i].pitch == note.pitch), None)
         if hit is None:
-            # out of order by a chord: the next or previous chord may have this pitch free
-            for c in (chord + 1, chord - 1):
-                if 0 <= c < self.n_chords:
-                    other = next((i for i in self.chord_notes[c] if i not in self._played[c] and self.notes[i].pitch == note.pitch), None)
-                    if other is not None and abs(c - chord) == 1 and self._near_in_time(c, note):
-                        self._played[c].add(other)
-                        return self._timed_correct(other, c, note)
+            # out of order: a chord nearby may have this pitch free, played about when that chord was
+            for c in sorted(range(chord - OUT_OF_ORDER_CHORDS, chord + 3), key=lambda c: abs(c - chord)):
+                if c == chord or not 0 <= c < self.n_chords or not self._near_in_time(c, note):
+                    continue
+                other = next((i for i in self.chord_notes[c] if i not in self._played[c] and self.notes[i].pitch == note.pitch
+                              and (i, self.attempt) not in self._reported_missed), None)
+                if other is not None:
+                    self._played[c].add(other)
+                    return self._timed_correct(other, c, note)
         if hit is not None:
             self._played[chord].add(hit)
             return self._timed_correct(hit, chord, note, arrived=arrived)
@@ -250,35 +394,30 @@ class ScoreFollower:
         return [self._event("extra", float(self.chord_onsets_ql[chord]), note, f"extra {pitch_name(note.pitch)}")]
 
     def _near_in_time(self, chord: int, note: PlayedNote) -> bool:
-        if not self._anchors:
-            return True
+        """``note`` was played about when ``chord`` was (reached, or passed over) or is due."""
+        for at in (self._arrived_s.get(chord), self._passed_s.get(chord)):
+            if at is not None:
+                return abs(note.onset_s - at) < OUT_OF_ORDER_S
+        if chord < self._at or not self._anchors:
+            return chord >= self._at
         position, at = self._anchors[-1]
         expected = at + (self.chord_onsets_ql[chord] - position) * self._spq
-        return abs(note.onset_s - expected) < 0.25
+        return abs(note.onset_s - expected) < OUT_OF_ORDER_S
 
     def _timed_correct(self, index: int, chord: int, note: PlayedNote, *, arrived: bool = True) -> list[Event]:
         expected_note = self.notes[index]
+        self._right.add(index)
         position = float(self.chord_onsets_ql[chord])
         events = []
         first_of_chord = len(self._played[chord]) == 1
         if first_of_chord and self._anchors:
             last_position, last_time = self._anchors[-1]
             if position > last_position:
-                expected = last_time + (position - last_position) * self._spq
-                deviation = note.onset_s - expected
-                measure = self.score.measure_at(position)
-                beat_s = self._spq * beat_ql(measure.time_signature if measure else "4/4")
-                tol = float(np.clip(self.tolerances.onset_beats * beat_s * 1.5, self.tolerances.onset_min_ms / 1000 * 1.5,
-                                    self.tolerances.onset_max_ms / 1000 * 2))
-                if abs(deviation) > tol and len(self._anchors) >= 3:
-                    kind = "late" if deviation > 0 else "early"
-                    events.append(self._event(kind, None, note, f"{abs(deviation) * 1000:.0f} ms {kind}",
-                                              score_note=expected_note, deviation_ms=deviation * 1000))
-                # tempo: smoothed seconds per quarter from the recent chords
+                # tempo (for the cursor and the path's timing cost): smoothed seconds per quarter
                 step = (note.onset_s - last_time) / (position - last_position)
-                if 0.3 * self._spq < step < 3.0 * self._spq and deviation < max(0.4, 2 * tol):
+                if 0.3 * self._spq < step < 3.0 * self._spq:
                     self._spq = 0.75 * self._spq + 0.25 * step
-        if first_of_chord:
+        if first_of_chord and (not self._anchors or position > self._anchors[-1][0]):
             self._anchors.append((position, note.onset_s))
             if len(self._anchors) > 64:
                 del self._anchors[:32]
@@ -288,6 +427,58 @@ class ScoreFollower:
         if not events:
             events.append(self._event("correct", None, note, "correct", score_note=expected_note))
         self._sounding[note.pitch] = (index, note.onset_s, note)
+        if note in self._released:  # let go before its verdict
+            del self._sounding[note.pitch]
+            release_s, pedalled = self._released.pop(note)
+            events += self._held_events(index, onset_s=note.onset_s, release_s=release_s, pitch=note.pitch, pedalled=pedalled)
+        if self.mode == "play-along":
+            events += self._in_time(index, position, note)
+        return events
+
+    # --- timing (play-along) -----------------------------------------------------------------
+    def _in_time(self, index: int, position: float, note: PlayedNote) -> list[Event]:
+        """Put a note judged right into its chord as played; when a new chord begins, the chord two
+        before it is judged for timing as the offline assessment judges it (``_timing``: a hesitation
+        before it, or the step into it and the step out of it off the local tempo in opposite
+        directions, or a note apart from the rest of its chord), from the chords before it."""
+        self._take.append(note)
+        member = (index, len(self._take) - 1)
+        groups = self._groups
+        for group in reversed(groups[-OUT_OF_ORDER_CHORDS - 1:]):
+            if abs(group.position_ql - position) < 1e-9:
+                group.notes.append(member)
+                group.time_s = float(np.median([self._take[p].onset_s for _s, p in group.notes]))
+                return []
+        if groups and position < groups[-1].position_ql:
+            return []  # out of order into a chord no longer at hand: its time says nothing
+        groups.append(_Onset(position, note.onset_s, self.attempt, [member]))
+        return self._judge_timing(len(groups) - 3)
+
+    def _judge_timing(self, target: int, *, last: int | None = None) -> list[Event]:
+        """Timing events for ``self._groups[target]``, judged on the groups up to ``last`` (default:
+        the one before the newest, which may still be arriving)."""
+        last = len(self._groups) - 2 if last is None else last
+        if not 0 <= target <= last:
+            return []
+        window = self._groups[max(0, last + 1 - TIMING_WINDOW):last + 1]
+        at = target - max(0, last + 1 - TIMING_WINDOW)
+        spq = [_local_seconds_per_ql(window, i, self._spq) for i in range(len(window))]
+        verdicts = _timing(self.score, window, spq, self._take, self.tolerances)
+        events = []
+        for s_index, p_index in window[at].notes:
+            if s_index in verdicts and s_index in self._right:
+                kind, deviation, detail = verdicts[s_index]
+                events.append(self._event(kind, None, self._take[p_index], timing_message(kind, deviation, detail),
+                                          score_note=self.notes[s_index], deviation_ms=deviation * 1000))
+        return events
+
+    def _judge_last_timing(self) -> list[Event]:
+        """The chords of an attempt not judged yet (the last two), when it ends."""
+        n = len(self._groups)
+        events = []
+        for target in range(max(0, n - 2), n):
+            events += self._judge_timing(target, last=n - 1)
+        self._groups = []
         return events
 
     def _missed_in(self, chord: int) -> list[Event]:
@@ -364,3 +555,25 @@ class ScoreFollower:
             time=note.onset_s if note is not None else None, deviation_ms=deviation_ms, cents=cents,
             message=message, note_id=score_note.id if score_note is not None else None, attempt=self.attempt,
         )
+
+
+def follow_performance(follower: ScoreFollower, performance: Performance) -> list[Event]:
+    """Replay a recorded take through ``follower`` as it would have come live: note-ons, note-offs
+    and the sustain pedal in time order; returns every event, ``finish()``'s included."""
+    stream: list[tuple[float, int, object]] = []  # (time, order at equal times: offs, pedal, ons)
+    for note in performance.notes:
+        stream.append((note.onset_s, 2, note))
+        if note.offset_s > note.onset_s:
+            stream.append((note.offset_s, 0, note))
+    stream += [(p.time_s, 1, p) for p in performance.pedal]
+    stream.sort(key=lambda item: (item[0], item[1]))
+    events: list[Event] = []
+    for time_s, order, item in stream:
+        events += follower.poll(time_s=time_s)
+        if order == 2:
+            events += follower.feed(item)
+        elif order == 0:
+            events += follower.note_off(pitch=item.pitch, time_s=time_s)
+        else:
+            follower.pedal(down=item.down, time_s=time_s)
+    return events + follower.finish()

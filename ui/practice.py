@@ -97,16 +97,37 @@ class LiveSession(QObject):
 
     def feed(self, pitch: int, time_s: float, cents: float | None = None) -> None:
         """Called from the input thread: only queues."""
-        self._queue.put((int(pitch), float(time_s), cents, time.perf_counter()))
+        self._queue.put(("on", int(pitch), float(time_s), cents, time.perf_counter()))
+
+    def release(self, pitch: int, time_s: float) -> None:
+        """A key let go (MIDI): only queues."""
+        self._queue.put(("off", int(pitch), float(time_s), None, time.perf_counter()))
+
+    def pedal(self, down: bool, time_s: float) -> None:
+        self._queue.put(("pedal", bool(down), float(time_s), None, time.perf_counter()))
+
+    def poll(self, time_s: float) -> None:
+        """Called by the UI's timer with the take's clock: the follower judges the notes it holds
+        back once the player has stopped (``ScoreFollower.poll``). Only queues."""
+        self._queue.put(("poll", 0, float(time_s), None, time.perf_counter()))
 
     def _run(self) -> None:
         while True:
             item = self._queue.get()
             if item is None:
                 return
-            pitch, time_s, cents, arrived = item
+            kind, value, time_s, cents, arrived = item
+            f = self.follower
             try:
-                found = self.follower.feed_onset(onset_s=time_s, pitch=pitch, cents=cents)
+                if kind == "on":
+                    found = f.feed_onset(onset_s=time_s, pitch=value, cents=cents)
+                elif kind == "off":
+                    found = f.note_off(pitch=value, time_s=time_s)
+                elif kind == "pedal":
+                    f.pedal(down=value, time_s=time_s)
+                    found = []
+                else:
+                    found = f.poll(time_s=time_s) if hasattr(f, "poll") else []
             except Exception:
                 log.exception("score follower failed")
                 continue
@@ -176,17 +197,28 @@ class LoopFollower:
     def feed_onset(self, *, onset_s: float, pitch: int, cents: float | None = None) -> list:
         events: list = []
         if self._pass_is_over(pitch):
-            events.extend(self.current.finish())
+            events.extend(self._count(self.current.finish()))
             events.append(PassStart(self.index + 1, onset_s, len(self._right), len(self.current.notes)))
             self.current = self.make_follower()
             self.index += 1
             self.starts_s.append(onset_s)
             self._right = set()
-        found = self.current.feed_onset(onset_s=onset_s, pitch=pitch, cents=cents)
-        for event in found:
+        return events + self._count(self.current.feed_onset(onset_s=onset_s, pitch=pitch, cents=cents))
+
+    def _count(self, events: list) -> list:
+        for event in events:
             if event.note_id and event.type not in ("wrong_pitch", "missed", "extra", "restart"):
                 self._right.add(event.note_id)
-        return events + found
+        return events
+
+    def note_off(self, *, pitch: int, time_s: float) -> list:
+        return self._count(self.current.note_off(pitch=pitch, time_s=time_s))
+
+    def pedal(self, *, down: bool, time_s: float) -> None:
+        self.current.pedal(down=down, time_s=time_s)
+
+    def poll(self, *, time_s: float) -> list:
+        return self._count(self.current.poll(time_s=time_s))
 
     def finish(self) -> list:
         return self.current.finish()
@@ -412,6 +444,8 @@ class AudioLive(QObject):
                     buffered[1].append(float("nan"))
             now = time.perf_counter()
             if now - last_emit > 0.1 and buffered[0]:
+                if self.session is not None:  # the notes held back for their verdict, once the player stops
+                    self.session.poll(buffered[0][-1])
                 self.pitch.emit(buffered[0], buffered[1], last_cents)
                 buffered = ([], [])
                 last_emit = now
@@ -862,13 +896,22 @@ class PracticePanel(QWidget):
             self._played_points[0].append(time_s) if self.pitch_plot is not None else None
             self._played_points[1].append(pitch) if self.pitch_plot is not None else None
 
+        def on_note(note):  # a key let go: its held length, and whether the hands are off the keys
+            if session is not None:
+                session.release(note.pitch, note.offset_s)
+
+        def on_pedal(event):
+            if session is not None:
+                session.pedal(event.down, event.time_s)
+
+        callbacks = {"on_note_on": on_note_on, "on_note": on_note, "on_pedal": on_pedal}
         if kind == "midi":
             port = self.window.settings.value("midi/input") or None
-            self.source = midi_input.PortMidiSource(port, on_note_on=on_note_on)
+            self.source = midi_input.PortMidiSource(port, **callbacks)
             self.source.start()
             self.take_path = takes_dir() / f"take-{_stamp()}.mid"
         else:
-            self.source = midi_input.VirtualMidiSource("demo take", on_note_on=on_note_on)
+            self.source = midi_input.VirtualMidiSource("demo take", **callbacks)
             self.take_path = Path(source_path)
             path = Path(source_path)
 
@@ -925,6 +968,8 @@ class PracticePanel(QWidget):
             elapsed = now - self._take_started
             if self.session is not None:
                 self.view.set_cursor(self.session.position_at(elapsed))
+                if self._source_kind == "midi" and hasattr(self.source, "elapsed_s"):
+                    self.session.poll(self.source.elapsed_s)  # on the clock the notes' times are on
             if self._source_kind == "midi" and self.input_box.currentData() == "midi" and now - self._last_midi_save > 2.0:
                 self._last_midi_save = now  # a crash loses at most the last two seconds of a keyboard take
                 try:

@@ -479,13 +479,15 @@ def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced", s
     """Injected errors; ``steady_time`` first replaces the pianist's expressive timing by steady
     time with 15 ms jitter (the timing errors are then judged against a steady pulse)."""
     from tutor.assessment import assess
-    from tutor.follower import ScoreFollower
+    from tutor.follower import ScoreFollower, follow_performance
 
     rng = np.random.default_rng(seed)
     totals: dict = {}
     false_near: list[int] = []
     false_near_new: list[int] = []  # leaving out what the untouched take already gets
     follow_hits = follow_total = 0
+    live_totals: dict = {}
+    live_false_near: list[int] = []
     follow_times: list[float] = []
     times = []
     dropped = 0
@@ -527,19 +529,33 @@ def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced", s
             t = totals.setdefault(k, {"tp": 0, "detected": 0, "labels": 0})
             for key in t:
                 t[key] += c[key]
-        # live follower on the same take
-        follower = ScoreFollower(score, mode="play-along")
+        # live follower on the same take: note-ons, note-offs and the pedal as they would come
+        follower = ScoreFollower(score, mode="play-along", level=level)
         onset_of = {n.id: n.onset_ql for n in score.notes}
         chord_of_position = {p: i for i, p in enumerate(sorted(set(onset_of.values())))}
-        for note, sid in zip(performance.notes, truth_ids, strict=True):
+        truth_of = dict(zip(performance.notes, truth_ids, strict=True))
+        live_events = []
+
+        def feed(note, follower=follower, truth_of=truth_of, live_events=live_events, onset_of=onset_of,
+                 chord_of_position=chord_of_position):
+            nonlocal follow_hits, follow_total
             started = time.perf_counter()
-            follower.feed(note)
+            found = follower.feed(note)
             follow_times.append(time.perf_counter() - started)
-            if sid is None:
-                continue
-            follow_total += 1
-            truth = chord_of_position[onset_of[sid]]
-            follow_hits += abs(follower.chord - truth) <= 1
+            live_events.extend(found)
+            sid = truth_of.get(note)
+            if sid is not None:
+                follow_total += 1
+                follow_hits += abs(follower.chord - chord_of_position[onset_of[sid]]) <= 1
+            return []
+
+        live_events += follow_performance(_Tap(follower, feed), performance)
+        live = score_events(live_events, labels, restarts)
+        live_false_near += live.pop("false_errors_after_restart")
+        for k, c in live.items():
+            t = live_totals.setdefault(k, {"tp": 0, "detected": 0, "labels": 0})
+            for key in t:
+                t[key] += c[key]
         row = {k: f"{c['tp']}/{c['detected']}/{c['labels']}" for k, c in counts.items()}
         print(f"{str(path.relative_to(DATA))[:50]:50} tp/detected/labels {row}  {times[-1]:.2f} s", flush=True)
     table = {}
@@ -558,10 +574,30 @@ def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced", s
     median_ms = 1000 * statistics.median(follow_times)
     print(f"live follower (play-along): position within one chord {accuracy:.3f} of {follow_total} notes; "
           f"time per note median {median_ms:.3f} ms, 95th pct {1000 * float(np.percentile(follow_times, 95)):.3f} ms")
+    live_table = {}
+    print(f"live follower events: {'error type':12} {'precision':>9} {'recall':>7} {'labels':>7}")
+    for k, t in live_totals.items():
+        precision = t["tp"] / t["detected"] if t["detected"] else float("nan")
+        recall = t["tp"] / t["labels"] if t["labels"] else float("nan")
+        live_table[k] = {"precision": precision, "recall": recall, **t}
+        print(f"{'':22}{k:12} {precision:9.3f} {recall:7.3f} {t['labels']:7d}")
+    print(f"live follower: false errors around a restart max {max(live_false_near, default=0)}, "
+          f"mean {statistics.mean(live_false_near) if live_false_near else 0:.2f}")
     return {"per_type": table, "false_errors_after_restart": false_near, "false_errors_after_restart_new": false_near_new,
             "assess_s_mean": statistics.mean(times),
-            "follower_accuracy": accuracy, "follower_median_ms": median_ms, "pieces": len(files), "seed": seed, "level": level,
+            "follower_accuracy": accuracy, "follower_median_ms": median_ms, "follower_per_type": live_table,
+            "follower_false_errors_after_restart": live_false_near, "pieces": len(files), "seed": seed, "level": level,
             "ground_truth_out_of_order_dropped": dropped, "timing_separability": separability}
+
+
+class _Tap:
+    """A follower whose ``feed`` goes through ``feed`` (to time each note and read the position after it)."""
+
+    def __init__(self, follower, feed) -> None:
+        self._follower, self.feed = follower, feed
+
+    def __getattr__(self, name):
+        return getattr(self._follower, name)
 
 
 def _push_statistic(diagnostic: tuple) -> float:
