@@ -146,9 +146,16 @@ def train_sequence_member(train: dict, *, kind: str, seed: int, epochs: int, hel
     return {k: v.detach().clone() for k, v in net.state_dict().items()}, accuracy
 
 
-def sequence_probabilities(members: list, split: dict, *, kind: str) -> np.ndarray:
+def tta_shifts(semitones: int) -> tuple[int, ...]:
+    """The transpositions read at test time: 0, ±1, ..., ±``semitones`` (0: the clip as it is)."""
+    return (0,) + tuple(s for k in range(1, semitones + 1) for s in (k, -k))
+
+
+def sequence_probabilities(members: list, split: dict, *, kind: str, shifts: tuple[int, ...] = (0,)) -> np.ndarray:
     """(members, clips, 4) quadrant probabilities: for events, each member's mean over a clip's windows.
-    ``members`` are state dicts or ``SequenceLSTMNet``s; ``split`` holds 'x' and 'events' or 'tokens'."""
+    ``members`` are state dicts or ``SequenceLSTMNet``s; ``split`` holds 'x' and 'events' or 'tokens'.
+    ``shifts``: test-time transposition averaging (events only): every window is also read transposed
+    by these semitones (clamped to the piano, as in training) and the probabilities are averaged."""
     import torch
 
     from .train_emotion import combined_probabilities
@@ -157,6 +164,8 @@ def sequence_probabilities(members: list, split: dict, *, kind: str) -> np.ndarr
     n_clips = len(split["x"])
     if inputs == "events":
         rows, owner = windows_of(split["events"])
+        rows = np.concatenate([rows if s == 0 else _transpose(rows, np.full(len(rows), s)) for s in shifts])
+        owner = np.tile(owner, len(shifts))
         rows = rows[..., None]
     else:
         rows, owner = np.asarray(split["tokens"]).astype(np.int64), np.arange(n_clips)

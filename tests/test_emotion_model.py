@@ -133,3 +133,35 @@ def test_event_language_model_reads_only_its_own_side():
     load_encoder(fresh, buffer)
     assert torch.equal(fresh.forward_lstm.weight_hh_l0, net.forward_lstm.weight_hh_l0)
     assert not torch.equal(fresh.heads["quadrant"].weight, net.heads["quadrant"].weight)  # heads start fresh
+
+
+def test_transposition_averaging_is_the_mean_of_transposed_readings():
+    """Test-time transposition averaging (``sequence_probabilities(shifts=...)``): the mean of the
+    member's readings of the clip transposed by each shift (clamped to the piano, as in training);
+    shift 0 alone is the plain reading."""
+    torch = pytest.importorskip("torch")
+    from tutor.models.emotion_data import EVENT_VOCAB, NOTE_ON
+    from tutor.models.emotion_sequence import (
+        _transpose,
+        new_sequence_net,
+        sequence_config,
+        sequence_probabilities,
+        tta_shifts,
+    )
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    events = np.zeros((3, 1200), dtype=np.int64)
+    for row, n in enumerate((1200, 700, 90)):  # three windows, two, one
+        events[row, :n] = rng.integers(1, EVENT_VOCAB, n)
+    events[0, :2] = [NOTE_ON, NOTE_ON + 87]  # the lowest and highest keys stay on the piano
+    split = {"x": np.zeros((3, 5)), "events": events}
+    member = new_sequence_net(sequence_config("events", 5)).eval().state_dict()
+    assert tta_shifts(2) == (0, 1, -1, 2, -2)
+    plain = sequence_probabilities([member], split, kind="events")
+    assert np.array_equal(sequence_probabilities([member], split, kind="events", shifts=(0,)), plain)
+    averaged = sequence_probabilities([member], split, kind="events", shifts=tta_shifts(2))
+    each = [sequence_probabilities([member], {"x": split["x"], "events": _transpose(events, np.full(3, s))},
+                                   kind="events") for s in tta_shifts(2)]
+    np.testing.assert_allclose(averaged, np.mean(each, axis=0), atol=1e-6)
+    assert not np.allclose(averaged, plain)
