@@ -63,17 +63,23 @@ from tutor.assessment import (
 from tutor.music import Note, Performance, PlayedNote, Score
 
 MODES = ("play-along", "wait")
-# play-along judges a note once LAG_NOTES more have come, or LAG_S after it with none: the notes after
-# it say which of two readings was right (a restart or a stray note, a skip or a wrong note)
+# play-along judges a note once LAG_NOTES newer notes have come and LAG_S has passed since it: the notes
+# after it say which of two readings was right (a restart or a stray note, a skip or a wrong note)
 LAG_NOTES = 3
 LAG_S = 0.5
-TIMING_WEIGHT = 0.4
+STOP_S = 1.0  # ...and all notes held back once none has come for this long (the player stopped)
+PATIENT_COST = 2.5  # notes held back that cost the path more than this (in extra notes)...
+PATIENT_NOTES = 10  # ...wait for up to this many notes...
+PATIENT_S = 2.0  # ...or this long
+TIMING_WEIGHT = 0.4  # cost (in extra notes) of a note TIMING_SCALE_QL or more away from where the tempo puts it
+TIMING_SCALE_QL = 2.0  # (offline's second pass: 4 quarters; live there is no second pass, and a hand a chord
+# behind the other must not move the path on two chords at once)
 OUT_OF_ORDER_CHORDS = 3  # a note may belong to a chord this many chords behind the position (or two ahead)...
 OUT_OF_ORDER_S = 0.3  # ...if it was played within this of when the position reached (or passed) that chord
-MISSED_AFTER_S = 0.35
-TIMING_WINDOW = 16  # chords as played before a chord that its timing is judged on  # a chord's unplayed notes are missed this long after the position passed it
+MISSED_AFTER_S = 0.35  # a chord's unplayed notes are missed this long after the position passed it
+TIMING_WINDOW = 16  # chords as played before a chord that its timing is judged on
 RESTART_FAR_COST = 0.25  # per 4 quarter notes that going back goes further than 8 quarter notes...
-RESTART_FAR_BARS = 4.0  # ...up to this many  # cost (in extra notes) of a note four quarter notes away from where the tempo puts it
+RESTART_FAR_BARS = 4.0  # ...up to this many
 
 
 class ScoreFollower:
@@ -118,7 +124,9 @@ class ScoreFollower:
         self._take: list[PlayedNote] = []  # the notes in them
         self._right: set[int] = set()  # score notes played right (timing is told for them only)
         self._released: dict[PlayedNote, tuple[float, bool]] = {}  # notes let go while waiting for their verdict
-        self._pending: list[tuple[int, np.ndarray, np.ndarray, PlayedNote]] = []  # (band start, row, moves, note)
+        # (band start, row, moves, note, what was taken off the row's costs so far)
+        self._pending: list[tuple[int, np.ndarray, np.ndarray, PlayedNote, float]] = []
+        self._offset = 0.0
         self._played: list[set[int]] = [set() for _ in range(self.n_chords)]  # score notes done, per chord
         self._reported_missed: set[int] = set()
         self._anchors: list[tuple[float, float]] = []  # (position_ql, time_s) of chords as reached
@@ -186,7 +194,7 @@ class ScoreFollower:
         held = self._sounding.pop(int(pitch), None)
         if held is None:
             # a note still waiting for its verdict (LAG_NOTES): its length is judged with it
-            waiting = [n for *_, n in self._pending if n.pitch == int(pitch) and n.onset_s <= time_s]
+            waiting = [n for _lo, _r, _k, n, _o in self._pending if n.pitch == int(pitch) and n.onset_s <= time_s]
             if waiting:
                 self._released[waiting[-1]] = (time_s, self._pedal_down)
             return []
@@ -247,7 +255,7 @@ class ScoreFollower:
         position, at = self._anchors[-1]
         expected_ql = position + (onset_s - at) / self._spq
         onsets = self.chord_onsets_ql[self._lo:self._lo + self._width]
-        return TIMING_WEIGHT * np.minimum(np.abs(onsets - expected_ql) / 4.0, 1.0)
+        return TIMING_WEIGHT * np.minimum(np.abs(onsets - expected_ql) / TIMING_SCALE_QL, 1.0)
 
     def _feed_follow(self, note: PlayedNote) -> list[Event]:
         """One step of the offline alignment's dynamic programme (``tutor.alignment._follow``, the same
@@ -301,7 +309,8 @@ class ScoreFollower:
             moves = np.vstack((stay, advance + m, jump + m, restart + m - timing))  # going back: no tempo guess
             kinds = np.argmin(moves, axis=0).astype(np.int8)
             row = moves[kinds, np.arange(width)]
-            row -= row.min()  # keep numbers small over long takes
+            self._offset += float(row.min())
+            row -= row.min()  # keep numbers small over long takes (``_offset`` keeps the sum)
         self._words = np.where(kinds == STAY, arrived, np.uint64(0))
         self._words[word] |= bit
         self._last_at[note.pitch] = note.onset_s
@@ -309,15 +318,15 @@ class ScoreFollower:
         if self._last_onset_s is not None:
             self._steps = (self._steps + [note.onset_s - self._last_onset_s])[-8:]
         self._last_onset_s = note.onset_s
-        self._pending.append((self._lo, row, kinds, note))
+        self._pending.append((self._lo, row, kinds, note, self._offset))
         self.chord = self._lo + int(np.argmin(row))  # where the student is now (the cursor)
-        recent = sum(1 for *_, n in self._pending if note.onset_s - n.onset_s < LAG_S)
+        recent = sum(1 for _lo, _r, _k, n, _o in self._pending if note.onset_s - n.onset_s < LAG_S)
         return self._commit(keep=max(LAG_NOTES, recent))
 
     def poll(self, *, time_s: float) -> list[Event]:
         """Call now and then while no note comes (the analysis worker's idle tick): the notes played
-        LAG_S or more ago are judged on the path as it stands (a player who stops is judged at once)."""
-        if self.mode != "play-along" or self._last_onset_s is None or time_s - self._last_onset_s < LAG_S:
+        STOP_S or more ago are judged on the path as it stands (a player who stops is judged soon)."""
+        if self.mode != "play-along" or self._last_onset_s is None or time_s - self._last_onset_s < STOP_S:
             return []
         return self._commit(keep=0)
 
@@ -326,18 +335,23 @@ class ScoreFollower:
         where the student is now (fixed-lag smoothing: a note is read with the notes after it)."""
         if len(self._pending) <= keep:
             return []
-        lo, row, kinds, _ = self._pending[-1]
+        lo, row, kinds, newest, offset = self._pending[-1]
         col = int(np.argmin(row))
         path = []
         for k in range(len(self._pending) - 1, -1, -1):
-            lo, row, kinds, note = self._pending[k]
-            path.append((lo + col, int(kinds[col]), note))
+            lo, row, kinds, note, offset = self._pending[k]
+            path.append((lo + col, int(kinds[col]), note, float(row[col]) + offset))
             if k:
-                lo_prev, prev, _, _ = self._pending[k - 1]
+                lo_prev, prev, *_ = self._pending[k - 1]
                 col = predecessor(int(kinds[col]), lo + col - lo_prev, prev)
         path.reverse()
+        # patience: while the notes held back cost the path more than PATIENT_COST (two slips, or the
+        # first notes of a restart read as extra notes), more of them are waited for before judging
+        troubled = path[-1][3] - path[0][3] > PATIENT_COST
+        if keep and troubled and len(path) < PATIENT_NOTES and newest.onset_s - path[0][2].onset_s < PATIENT_S:
+            return []
         events: list[Event] = []
-        for chord, kind, note in path[: len(path) - keep]:
+        for chord, kind, note, _cost in path[: len(path) - keep]:
             events += self._judge_on_path(chord, kind, note)
         del self._pending[: len(path) - keep]
         return events
@@ -483,7 +497,11 @@ class ScoreFollower:
 
     def _missed_in(self, chord: int) -> list[Event]:
         events = []
+        # a unison written in two voices (two noteheads, one key) is played once, as offline
+        sounded = {self.notes[i].pitch for i in self._played[chord] if i in self._right}
         for i in self.chord_notes[chord]:
+            if self.notes[i].pitch in sounded:
+                continue
             if i not in self._played[chord] and (i, self.attempt) not in self._reported_missed:
                 self._reported_missed.add((i, self.attempt))
                 n = self.notes[i]
