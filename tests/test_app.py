@@ -115,6 +115,24 @@ def test_practice_take_from_midi_file_marks_the_right_notes(qtbot, window):
     assert svg.isValid()
 
 
+def test_a_midi_file_played_as_a_take_is_never_written_over(qtbot, window, tmp_path):
+    """Played in real time while the input box says "MIDI keyboard", the file is the take's source,
+    not its recording: the two-second crash save and the save at the end leave it as it was."""
+    import shutil
+
+    _open(qtbot, window)
+    panel = window.practice_panel
+    panel.input_box.setCurrentIndex(panel.input_box.findData("midi"))
+    take = tmp_path / "mine.mid"
+    shutil.copy(DEMO_TAKE, take)
+    before = take.read_bytes()
+    panel.demo_realtime = True
+    assert panel.start_take(source_path=take, input_kind="midi-file")
+    qtbot.wait(2600)  # past the first crash save of a keyboard take
+    panel.stop_take()
+    assert take.read_bytes() == before
+
+
 @pytest.mark.skipif(not _has("follower"), reason="tutor.follower not installed")
 def test_live_marks_land_on_the_played_notes(qtbot, window):
     _open(qtbot, window)

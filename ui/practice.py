@@ -970,7 +970,8 @@ class PracticePanel(QWidget):
                 self.view.set_cursor(self.session.position_at(elapsed))
                 if self._source_kind == "midi" and hasattr(self.source, "elapsed_s"):
                     self.session.poll(self.source.elapsed_s)  # on the clock the notes' times are on
-            if self._source_kind == "midi" and self.input_box.currentData() == "midi" and now - self._last_midi_save > 2.0:
+            # a keyboard take (not a MIDI file played as one, whatever the input box says now)
+            if self._source_kind_at_start == "midi" and now - self._last_midi_save > 2.0:
                 self._last_midi_save = now  # a crash loses at most the last two seconds of a keyboard take
                 try:
                     self.source.save(self.take_path)
@@ -1036,7 +1037,7 @@ class PracticePanel(QWidget):
         try:
             if self._source_kind == "midi":
                 performance = source.stop()
-                if self.input_box.currentData() == "midi" or not str(self.take_path).endswith((".mid", ".midi")):
+                if self._source_kind_at_start == "midi" or not str(self.take_path).endswith((".mid", ".midi")):
                     source.save(self.take_path)
             else:
                 self.recorder.stop()
