@@ -32,7 +32,7 @@ def test_play_along_clean_take_follows_every_note():
     for note, expected in zip(play(score), score.notes, strict=True):
         events += follower.feed(note)
         assert follower.position_ql == expected.onset_ql  # the cursor at once; the verdicts LAG_NOTES later
-    assert len(events) == len(score.notes) - LAG_NOTES
+    assert len(score.notes) - LAG_NOTES <= len(events) < len(score.notes)  # the last notes wait for the next
     events += follower.finish()
     assert types(events) == ["correct"] * len(score.notes) and [e.note_id for e in events] == [n.id for n in score.notes]
     assert abs(follower.tempo_bpm - 100) < 5
@@ -118,12 +118,13 @@ def test_real_performance_followed_note_by_note():
 def test_note_off_reports_a_note_let_go_too_soon():
     score = make_score([(0.0, [60], 1.0), (1.0, [62], 1.0), (2.0, [64], 2.0), (4.0, [65], 4.0)])
     follower = ScoreFollower(score, mode="play-along", bpm=60)
-    follower.feed_onset(onset_s=0.0, pitch=60)
-    assert follower.note_off(pitch=60, time_s=0.9) == []
-    follower.feed_onset(onset_s=1.0, pitch=62)
-    follower.note_off(pitch=62, time_s=1.9)
-    follower.feed_onset(onset_s=2.0, pitch=64)
-    events = follower.note_off(pitch=64, time_s=2.3)  # a half note held for 0.3 s: told with its verdict
+    events = follower.feed_onset(onset_s=0.0, pitch=60)
+    events += follower.note_off(pitch=60, time_s=0.9)
+    events += follower.feed_onset(onset_s=1.0, pitch=62)
+    events += follower.note_off(pitch=62, time_s=1.9)
+    events += follower.feed_onset(onset_s=2.0, pitch=64)
+    events += follower.note_off(pitch=64, time_s=2.3)  # a half note held for 0.3 s: told with its verdict
+    assert types(events) == ["correct"] * 2  # slow music: a note is judged once the next came and 1 s passed
     events += follower.poll(time_s=3.1)  # the player stopped: what was held back is judged
     assert types(events) == ["correct"] * 3 + ["short"] and events[-1].note_id == score.notes[2].id
 

@@ -67,6 +67,8 @@ MODES = ("play-along", "wait")
 # after it say which of two readings was right (a restart or a stray note, a skip or a wrong note)
 LAG_NOTES = 3
 LAG_S = 0.5
+LAG_MAX_S = 1.0  # ...or, in slow music (notes SLOW_STEP_S apart), one newer note and this long
+SLOW_STEP_S = 0.3
 STOP_S = 1.0  # ...and all notes held back once none has come for this long (the player stopped)
 PATIENT_COST = 2.5  # notes held back that cost the path more than this (in extra notes)...
 PATIENT_NOTES = 10  # ...wait for up to this many notes...
@@ -235,7 +237,7 @@ class ScoreFollower:
 
     def finish(self) -> list[Event]:
         """Call at the end of the take: the notes never played are missed."""
-        events = self._commit(keep=0) + self._judge_last_timing() if self.mode == "play-along" else []
+        events = self._commit() + self._judge_last_timing() if self.mode == "play-along" else []
         for chord in range(self.n_chords):
             events.extend(self._missed_in(chord))
         return events
@@ -320,19 +322,35 @@ class ScoreFollower:
         self._last_onset_s = note.onset_s
         self._pending.append((self._lo, row, kinds, note, self._offset))
         self.chord = self._lo + int(np.argmin(row))  # where the student is now (the cursor)
-        recent = sum(1 for _lo, _r, _k, n, _o in self._pending if note.onset_s - n.onset_s < LAG_S)
-        return self._commit(keep=max(LAG_NOTES, recent))
+        return self._commit(now_s=note.onset_s)
 
     def poll(self, *, time_s: float) -> list[Event]:
-        """Call now and then while no note comes (the analysis worker's idle tick): the notes played
-        STOP_S or more ago are judged on the path as it stands (a player who stops is judged soon)."""
-        if self.mode != "play-along" or self._last_onset_s is None or time_s - self._last_onset_s < STOP_S:
+        """Call now and then (the analysis worker's idle tick, with the take's clock): notes held back
+        for STOP_S are judged on the path as it stands (in slow music, and when the player stops)."""
+        if self.mode != "play-along":
             return []
-        return self._commit(keep=0)
+        return self._commit(now_s=time_s, polled=True)
 
-    def _commit(self, *, keep: int) -> list[Event]:
-        """Judge the played notes waiting for a verdict but the last ``keep``, on the cheapest path to
-        where the student is now (fixed-lag smoothing: a note is read with the notes after it)."""
+    def _waiting(self, now_s: float, *, polled: bool) -> int:
+        """How many of the newest notes held back still wait: a note is judged once LAG_NOTES newer
+        notes have come and LAG_S has passed, or in slow music one newer note and LAG_MAX_S; all once none
+        has come for STOP_S."""
+        if self._last_onset_s is not None and now_s - self._last_onset_s >= STOP_S:
+            return 0
+        slow = bool(self._steps) and float(np.median(self._steps)) >= SLOW_STEP_S
+        newer = 0
+        for *_, note, _offset in reversed(self._pending):
+            age = now_s - note.onset_s
+            if (newer >= LAG_NOTES and age >= LAG_S and not polled) or (slow and newer >= 1 and age >= LAG_MAX_S):
+                break
+            newer += 1
+        return newer
+
+    def _commit(self, *, now_s: float | None = None, polled: bool = False) -> list[Event]:
+        """Judge the played notes held back that have waited long enough (all of them without
+        ``now_s``) on the cheapest path to where the student is now (fixed-lag smoothing: a note is
+        read with the notes after it)."""
+        keep = 0 if now_s is None else self._waiting(now_s, polled=polled)
         if len(self._pending) <= keep:
             return []
         lo, row, kinds, newest, offset = self._pending[-1]
@@ -348,7 +366,7 @@ class ScoreFollower:
         # patience: while the notes held back cost the path more than PATIENT_COST (two slips, or the
         # first notes of a restart read as extra notes), more of them are waited for before judging
         troubled = path[-1][3] - path[0][3] > PATIENT_COST
-        if keep and troubled and len(path) < PATIENT_NOTES and newest.onset_s - path[0][2].onset_s < PATIENT_S:
+        if keep and troubled and len(path) < PATIENT_NOTES and now_s - path[0][2].onset_s < PATIENT_S:
             return []
         events: list[Event] = []
         for chord, kind, note, _cost in path[: len(path) - keep]:
