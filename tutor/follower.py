@@ -4,21 +4,30 @@ Fed the notes as they are played (``feed``: a ``PlayedNote`` from a MIDI keyboar
 pitch from the microphone's pitch tracker), the follower keeps the score position and returns the
 events that the offline assessment would give (``tutor.assessment.Event``: ``correct``,
 ``wrong_pitch``, ``missed``, ``extra``, ``early``, ``late``, ``restart``, ``sharp``, ``flat``; and
-``short``/``long`` when told of the key's release with ``note_off``).
+``short``/``long`` when told of the key's release with ``note_off``). ``note_off`` and ``pedal`` also
+tell it whether the hands were off the keys before a pause (a stop to start again); ``poll(time_s)``,
+called now and then with the take's clock, judges what it holds back when the player stops;
+``follow_performance`` replays a recorded take through it in time order.
 
 Modes:
 
 * ``play-along`` follows the student wherever they go: the same dynamic programme as the offline
-  alignment (``tutor.alignment``), run one played note at a time over a band of chords around the
-  current position. Skipped notes are reported ``missed`` once the student is two chords past them,
-  going back is a ``restart``, a pause changes nothing. ``position_at(time_s)`` extrapolates the
-  position with the student's tempo (for an accompaniment or a cursor between notes).
+  alignment (``tutor.alignment``: its moves, costs and rules), run one played note at a time over a
+  band of chords around the current position. ``chord`` (the cursor) moves at once; the verdict on a
+  note comes a little later (fixed-lag smoothing): once three newer notes have come and 0.5 s has
+  passed (in slow music one newer note and 1 s), later while the notes held back go wrong (up to 10
+  notes or 2 s: a restart is seen before its first notes are called extra), and at once when the
+  player stops (1 s). Skipped notes are ``missed`` once the student is two chords and 0.35 s past
+  them, going back is a ``restart``, and ``early``/``late`` are judged as offline (``_timing``) on the
+  chords just played, each chord when the chord after next begins. ``position_at(time_s)``
+  extrapolates the position with the student's tempo (for an accompaniment or a cursor between notes).
 * ``wait`` waits for the right notes, like a teacher at the piano: the position moves on only when
   every note of the current chord has been played; other notes are ``wrong_pitch`` (or ``extra``);
   playing the start of the current or one of the two previous measures again is a ``restart``.
 
-Each ``feed`` call does a fixed amount of numpy work (a band of a few hundred chords): well under
-a millisecond, so it can run in the analysis worker right behind the audio/MIDI input.
+Each ``feed`` call does a fixed amount of numpy work (a band of a few hundred chords, and the timing
+of 16 chords when a chord begins): well under a millisecond at the median, so it can run in the
+analysis worker right behind the audio/MIDI input.
 """
 
 from __future__ import annotations
@@ -53,7 +62,6 @@ from tutor.assessment import (
     HELD_MIN_S,
     LEVELS,
     Event,
-    _local_seconds_per_ql,
     _Onset,
     _timing,
     beat_ql,
@@ -119,12 +127,14 @@ class ScoreFollower:
         self._steps: list[float] = []  # recent time steps between played notes
         self._sounding: dict[int, tuple[int, float, PlayedNote]] = {}  # pitch -> (score note, onset) until note-off
         self.chord = -1  # chord index the student is at (-1: not started)
-        self._at = -1  # chord of the last note judged (LAG_NOTES behind ``chord`` at most)
+        self._at = -1  # chord of the last note judged (a few notes behind ``chord``)
         self._arrived_s: dict[int, float] = {}  # chord -> when the position reached it (this attempt)
         self._passed_s: dict[int, float] = {}  # chord -> when the position moved past it, until its missed notes are told
         self._groups: list[_Onset] = []  # chords as played in this attempt (for timing)
         self._take: list[PlayedNote] = []  # the notes in them
         self._right: set[int] = set()  # score notes played right (timing is told for them only)
+        self._provisional: dict[PlayedNote, int] = {}  # notes told ``correct`` at once -> the score note
+        self._claimed: set[int] = set()  # ...and those score notes
         self._released: dict[PlayedNote, tuple[float, bool]] = {}  # notes let go while waiting for their verdict
         # (band start, row, moves, note, what was taken off the row's costs so far)
         self._pending: list[tuple[int, np.ndarray, np.ndarray, PlayedNote, float]] = []
@@ -322,7 +332,20 @@ class ScoreFollower:
         self._last_onset_s = note.onset_s
         self._pending.append((self._lo, row, kinds, note, self._offset))
         self.chord = self._lo + int(np.argmin(row))  # where the student is now (the cursor)
-        return self._commit(now_s=note.onset_s)
+        return self._commit(now_s=note.onset_s) + self._provisional_mark(note)
+
+    def _provisional_mark(self, note: PlayedNote) -> list[Event]:
+        """A note that is one of the cursor's chord's, still free there, is told ``correct`` at once (the
+        student sees the ring as they play); its verdict, a few notes later, is told again only if it
+        differs (a ring is replaced by the later event of its note)."""
+        chord = self.chord
+        index = next((i for i in self.chord_notes[chord] if self.notes[i].pitch == note.pitch
+                      and i not in self._played[chord] and i not in self._claimed), None)
+        if index is None:
+            return []
+        self._claimed.add(index)
+        self._provisional[note] = index
+        return [self._event("correct", None, note, "correct", score_note=self.notes[index])]
 
     def poll(self, *, time_s: float) -> list[Event]:
         """Call now and then (the analysis worker's idle tick, with the take's clock): notes held back
@@ -390,7 +413,12 @@ class ScoreFollower:
         for c in range(max(previous, 0), chord):  # chords the position moves past now
             self._passed_s.setdefault(c, note.onset_s)
         self._arrived_s.setdefault(chord, note.onset_s)
-        events.extend(self._judge(chord, note, arrived=kind != STAY or chord != previous))
+        told = self._provisional.pop(note, None)
+        self._claimed.discard(told)
+        verdict = self._judge(chord, note, arrived=kind != STAY or chord != previous)
+        if told is not None:  # told ``correct`` at once: not again if that was right
+            verdict = [e for e in verdict if not (e.type == "correct" and e.note_id == self.notes[told].id)]
+        events.extend(verdict)
         self._at = chord
         # a chord's notes never played are missed once the position is two chords past it and
         # MISSED_AFTER_S has gone by (a hand a little behind the other still gets its notes in)
@@ -494,7 +522,7 @@ class ScoreFollower:
             return []
         window = self._groups[max(0, last + 1 - TIMING_WINDOW):last + 1]
         at = target - max(0, last + 1 - TIMING_WINDOW)
-        spq = [_local_seconds_per_ql(window, i, self._spq) for i in range(len(window))]
+        spq = [self._spq] * len(window)  # (sets the level's tolerance in beats: the running tempo will do)
         verdicts = _timing(self.score, window, spq, self._take, self.tolerances)
         events = []
         for s_index, p_index in window[at].notes:

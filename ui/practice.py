@@ -206,8 +206,14 @@ class LoopFollower:
         return events + self._count(self.current.feed_onset(onset_s=onset_s, pitch=pitch, cents=cents))
 
     def _count(self, events: list) -> list:
+        """Keep the notes right in this pass: a note's latest event decides (a note told ``correct`` at
+        once may be judged missed or wrong a few notes later)."""
         for event in events:
-            if event.note_id and event.type not in ("wrong_pitch", "missed", "extra", "restart"):
+            if not event.note_id:
+                continue
+            if event.type in ("wrong_pitch", "missed", "extra", "restart"):
+                self._right.discard(event.note_id)
+            else:
                 self._right.add(event.note_id)
         return events
 
