@@ -86,7 +86,9 @@ TIMING_SCALE_QL = 2.0  # (offline's second pass: 4 quarters; live there is no se
 # behind the other must not move the path on two chords at once)
 OUT_OF_ORDER_CHORDS = 3  # a note may belong to a chord this many chords behind the position (or two ahead)...
 OUT_OF_ORDER_S = 0.3  # ...if it was played within this of when the position reached (or passed) that chord
-MISSED_AFTER_S = 0.35  # a chord's unplayed notes are missed this long after the position passed it
+MISSED_AFTER_S = 0.35  # a chord's unplayed notes are missed this long after the position passed it...
+PAIR_S = 1.0  # ...unless a note held back as extra has that pitch and came this close to when the chord was reached
+LOOSE_S = 1.5  # an extra note is told this long after it was played (time for that pairing)
 TIMING_WINDOW = 16  # chords as played before a chord that its timing is judged on
 RESTART_FAR_COST = 0.25  # per 4 quarter notes that going back goes further than 8 quarter notes...
 RESTART_FAR_BARS = 4.0  # ...up to this many
@@ -135,6 +137,7 @@ class ScoreFollower:
         self._right: set[int] = set()  # score notes played right (timing is told for them only)
         self._provisional: dict[PlayedNote, int] = {}  # notes told ``correct`` at once -> the score note
         self._claimed: set[int] = set()  # ...and those score notes
+        self._loose: list[tuple[PlayedNote, int]] = []  # notes held back as extra (and their chord), LOOSE_S
         self._released: dict[PlayedNote, tuple[float, bool]] = {}  # notes let go while waiting for their verdict
         # (band start, row, moves, note, what was taken off the row's costs so far)
         self._pending: list[tuple[int, np.ndarray, np.ndarray, PlayedNote, float]] = []
@@ -249,8 +252,8 @@ class ScoreFollower:
         """Call at the end of the take: the notes never played are missed."""
         events = self._commit() + self._judge_last_timing() if self.mode == "play-along" else []
         for chord in range(self.n_chords):
-            events.extend(self._missed_in(chord))
-        return events
+            events.extend(self._missed_or_paired(chord))
+        return events + self._flush_loose(before_s=np.inf)
 
     # --- play-along --------------------------------------------------------------------------
     def _match_cost(self, pitch: int) -> np.ndarray:
@@ -401,7 +404,7 @@ class ScoreFollower:
         events: list[Event] = []
         previous = self._at
         if previous >= 0 and chord < previous:  # went back
-            events += self._judge_last_timing()
+            events += self._flush_loose(before_s=np.inf) + self._judge_last_timing()
             self.attempt += 1
             events.append(self._event("restart", float(self.chord_onsets_ql[chord]), note,
                                       f"went back to measure {self._measure_of(chord)}"))
@@ -424,9 +427,9 @@ class ScoreFollower:
         # MISSED_AFTER_S has gone by (a hand a little behind the other still gets its notes in)
         for c, passed_s in list(self._passed_s.items()):
             if chord - c >= 2 and note.onset_s - passed_s >= MISSED_AFTER_S:
-                events.extend(self._missed_in(c))
+                events.extend(self._missed_or_paired(c))
                 del self._passed_s[c]
-        return events
+        return events + self._flush_loose(before_s=note.onset_s - LOOSE_S)
 
     def _judge(self, chord: int, note: PlayedNote, *, arrived: bool) -> list[Event]:
         free = [i for i in self.chord_notes[chord] if i not in self._played[chord]]
@@ -451,7 +454,35 @@ class ScoreFollower:
             expected = self.notes[target]
             return [self._event("wrong_pitch", None, note, f"played {pitch_name(note.pitch)} instead of {pitch_name(expected.pitch)}",
                                 score_note=expected)]
-        return [self._event("extra", float(self.chord_onsets_ql[chord]), note, f"extra {pitch_name(note.pitch)}")]
+        if self.mode == "play-along":  # told later: it may be a note of a chord beside this one, left unplayed
+            self._loose.append((note, chord))
+            return []
+        return [self._extra(note, chord)]
+
+    def _extra(self, note: PlayedNote, chord: int) -> Event:
+        return self._event("extra", float(self.chord_onsets_ql[chord]), note, f"extra {pitch_name(note.pitch)}")
+
+    def _missed_or_paired(self, chord: int) -> list[Event]:
+        """The chord's notes never played are missed, unless a note held back as extra has the pitch
+        and was played near that chord (a hand break, an ornament: given to the chord beside its own)."""
+        at = self._arrived_s.get(chord, self._passed_s.get(chord))
+        events: list[Event] = []
+        for i in self.chord_notes[chord]:
+            if i in self._played[chord] or at is None:
+                continue
+            loose = next((k for k, (n, c) in enumerate(self._loose) if n.pitch == self.notes[i].pitch
+                          and abs(c - chord) <= OUT_OF_ORDER_CHORDS and abs(n.onset_s - at) < PAIR_S), None)
+            if loose is not None:
+                note, _c = self._loose.pop(loose)
+                self._played[chord].add(i)
+                events += self._timed_correct(i, chord, note)
+        return events + self._missed_in(chord)
+
+    def _flush_loose(self, *, before_s: float) -> list[Event]:
+        """Notes held back as extra since before ``before_s`` are told extra."""
+        events = [self._extra(n, c) for n, c in self._loose if n.onset_s < before_s]
+        self._loose = [(n, c) for n, c in self._loose if n.onset_s >= before_s]
+        return events
 
     def _near_in_time(self, chord: int, note: PlayedNote) -> bool:
         """``note`` was played about when ``chord`` was (reached, or passed over) or is due."""
