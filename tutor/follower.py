@@ -136,7 +136,6 @@ class ScoreFollower:
         self._take: list[PlayedNote] = []  # the notes in them
         self._right: set[int] = set()  # score notes played right (timing is told for them only)
         self._provisional: dict[PlayedNote, int] = {}  # notes told ``correct`` at once -> the score note
-        self._claimed: set[int] = set()  # ...and those score notes
         self._loose: list[tuple[PlayedNote, int]] = []  # notes held back as extra (and their chord), LOOSE_S
         self._released: dict[PlayedNote, tuple[float, bool]] = {}  # notes let go while waiting for their verdict
         # (band start, row, moves, note, what was taken off the row's costs so far)
@@ -343,10 +342,9 @@ class ScoreFollower:
         differs (a ring is replaced by the later event of its note)."""
         chord = self.chord
         index = next((i for i in self.chord_notes[chord] if self.notes[i].pitch == note.pitch
-                      and i not in self._played[chord] and i not in self._claimed), None)
+                      and i not in self._played[chord] and i not in self._provisional.values()), None)
         if index is None:
             return []
-        self._claimed.add(index)
         self._provisional[note] = index
         return [self._event("correct", None, note, "correct", score_note=self.notes[index])]
 
@@ -417,7 +415,6 @@ class ScoreFollower:
             self._passed_s.setdefault(c, note.onset_s)
         self._arrived_s.setdefault(chord, note.onset_s)
         told = self._provisional.pop(note, None)
-        self._claimed.discard(told)
         verdict = self._judge(chord, note, arrived=kind != STAY or chord != previous)
         if told is not None:  # told ``correct`` at once: not again if that was right
             verdict = [e for e in verdict if not (e.type == "correct" and e.note_id == self.notes[told].id)]
@@ -467,8 +464,8 @@ class ScoreFollower:
         and was played near that chord (a hand break, an ornament: given to the chord beside its own)."""
         at = self._arrived_s.get(chord, self._passed_s.get(chord))
         events: list[Event] = []
-        for i in self.chord_notes[chord]:
-            if i in self._played[chord] or at is None:
+        for i in self.chord_notes[chord] if at is not None else ():
+            if i in self._played[chord]:
                 continue
             loose = next((k for k, (n, c) in enumerate(self._loose) if n.pitch == self.notes[i].pitch
                           and abs(c - chord) <= OUT_OF_ORDER_CHORDS and abs(n.onset_s - at) < PAIR_S), None)

@@ -127,7 +127,7 @@ class LiveSession(QObject):
                     f.pedal(down=value, time_s=time_s)
                     found = []
                 else:
-                    found = f.poll(time_s=time_s) if hasattr(f, "poll") else []
+                    found = f.poll(time_s=time_s)
             except Exception:
                 log.exception("score follower failed")
                 continue

@@ -535,49 +535,35 @@ def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced", s
         injected_push += [_push_statistic(judged[p]) if p in judged else float("nan") for p in sorted(pushed)]
         differential = score_events(result.events, labels, restarts, baseline)
         false_near_new += differential.pop("false_errors_after_restart")
-        for k in ("early", "late"):
-            t = totals.setdefault(f"{k} (new only)", {"tp": 0, "detected": 0, "labels": 0})
-            for key in t:
-                t[key] += differential[k][key]
-        for k, c in counts.items():
-            t = totals.setdefault(k, {"tp": 0, "detected": 0, "labels": 0})
-            for key in t:
-                t[key] += c[key]
+        _accumulate(totals, {f"{k} (new only)": differential[k] for k in ("early", "late")})
+        _accumulate(totals, counts)
         # live follower on the same take: note-ons, note-offs and the pedal as they would come
         follower = ScoreFollower(score, mode="play-along", level=level)
         onset_of = {n.id: n.onset_ql for n in score.notes}
         chord_of_position = {p: i for i, p in enumerate(sorted(set(onset_of.values())))}
         truth_of = dict(zip(performance.notes, truth_ids, strict=True))
-        live_events = []
 
-        def feed(note, follower=follower, truth_of=truth_of, live_events=live_events, onset_of=onset_of,
-                 chord_of_position=chord_of_position):
+        def feed(note, follower=follower, truth_of=truth_of, onset_of=onset_of, chord_of_position=chord_of_position):
             nonlocal follow_hits, follow_total
             started = time.perf_counter()
             found = follower.feed(note)
             follow_times.append(time.perf_counter() - started)
-            live_events.extend(found)
             sid = truth_of.get(note)
             if sid is not None:
                 follow_total += 1
                 follow_hits += abs(follower.chord - chord_of_position[onset_of[sid]]) <= 1
-            return []
+            return found
 
-        live_events += follow_performance(_Tap(follower, feed), performance)
-        live = score_events(live_events, labels, restarts)
+        live = score_events(follow_performance(_Tap(follower, feed), performance), labels, restarts)
         live_false_near += live.pop("false_errors_after_restart")
-        for k, c in live.items():
-            t = live_totals.setdefault(k, {"tp": 0, "detected": 0, "labels": 0})
-            for key in t:
-                t[key] += c[key]
+        _accumulate(live_totals, live)
         row = {k: f"{c['tp']}/{c['detected']}/{c['labels']}" for k, c in counts.items()}
         print(f"{str(path.relative_to(DATA))[:50]:50} tp/detected/labels {row}  {times[-1]:.2f} s", flush=True)
     table = {}
     print(f"\n{'error type':18} {'precision':>9} {'recall':>7} {'labels':>7}")
     for k, t in sorted(totals.items(), key=lambda kv: list(totals).index(kv[0]) if "new" not in kv[0] else 99):
-        precision = t["tp"] / t["detected"] if t["detected"] else float("nan")
-        recall = t["tp"] / t["labels"] if t["labels"] else float("nan")
-        table[k] = {"precision": precision, "recall": recall, **t}
+        table[k] = _rates(t)
+        precision, recall = table[k]["precision"], table[k]["recall"]
         print(f"{k:18} {precision:9.3f} {recall:7.3f} {t['labels']:7d}")
     print(f"ground-truth matches left out as out of order (see in_order): {dropped}")
     print(f"false errors around a restart: max {max(false_near, default=0)}, mean {statistics.mean(false_near) if false_near else 0:.2f} "
@@ -591,9 +577,8 @@ def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced", s
     live_table = {}
     print(f"live follower events: {'error type':12} {'precision':>9} {'recall':>7} {'labels':>7}")
     for k, t in live_totals.items():
-        precision = t["tp"] / t["detected"] if t["detected"] else float("nan")
-        recall = t["tp"] / t["labels"] if t["labels"] else float("nan")
-        live_table[k] = {"precision": precision, "recall": recall, **t}
+        live_table[k] = _rates(t)
+        precision, recall = live_table[k]["precision"], live_table[k]["recall"]
         print(f"{'':22}{k:12} {precision:9.3f} {recall:7.3f} {t['labels']:7d}")
     print(f"live follower: false errors around a restart max {max(live_false_near, default=0)}, "
           f"mean {statistics.mean(live_false_near) if live_false_near else 0:.2f}")
@@ -602,6 +587,20 @@ def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced", s
             "follower_accuracy": accuracy, "follower_median_ms": median_ms, "follower_per_type": live_table,
             "follower_false_errors_after_restart": live_false_near, "pieces": len(files), "seed": seed, "level": level,
             "ground_truth_out_of_order_dropped": dropped, "timing_separability": separability}
+
+
+def _accumulate(totals: dict, counts: dict) -> None:
+    """Add one take's {type: {tp, detected, labels}} to the running totals."""
+    for k, c in counts.items():
+        t = totals.setdefault(k, {"tp": 0, "detected": 0, "labels": 0})
+        for key in t:
+            t[key] += c[key]
+
+
+def _rates(t: dict) -> dict:
+    """Precision and recall (nan where undefined) beside the counts."""
+    return {"precision": t["tp"] / t["detected"] if t["detected"] else float("nan"),
+            "recall": t["tp"] / t["labels"] if t["labels"] else float("nan"), **t}
 
 
 class _Tap:
@@ -733,17 +732,13 @@ def bench_audio(files: list[Path], *, seed: int = 5) -> dict:
             transcription_f = _note_f1(take, heard)
             transcription.append(transcription_f)
             takes.append({"take": path.stem, "program": program, "note_f1": transcription_f})
-            for k, c in counts.items():
-                t = totals.setdefault(k, {"tp": 0, "detected": 0, "labels": 0})
-                for key in t:
-                    t[key] += c[key]
+            _accumulate(totals, counts)
             print(f"audio {path.stem[:28]:28} program {program:2} notes {len(take.notes)} heard {len(heard.notes)} "
                   f"(note F1 {transcription_f:.3f}) transcribe {transcribe_s:.1f} s "
                   + str({k: f"{c['tp']}/{c['detected']}/{c['labels']}" for k, c in counts.items()}), flush=True)
     table = {}
     for k, t in totals.items():
-        table[k] = {"precision": t["tp"] / t["detected"] if t["detected"] else float("nan"),
-                    "recall": t["tp"] / t["labels"] if t["labels"] else float("nan"), **t}
+        table[k] = _rates(t)
         print(f"audio {k:17} precision {table[k]['precision']:.3f} recall {table[k]['recall']:.3f} labels {t['labels']}")
     print(f"audio false errors around a restart (not in the untouched take): {false_near}")
     print(f"audio transcription note F1 (onset 50 ms, pitch) mean {statistics.mean(transcription):.3f}: the assessment can only be as good")
