@@ -142,7 +142,7 @@ class ScoreFollower:
         self._pending: list[tuple[int, np.ndarray, np.ndarray, PlayedNote, float]] = []
         self._offset = 0.0
         self._played: list[set[int]] = [set() for _ in range(self.n_chords)]  # score notes done, per chord
-        self._reported_missed: set[int] = set()
+        self._reported_missed: set[int] = set()  # score notes told missed (until their chord is played again)
         self._anchors: list[tuple[float, float]] = []  # (position_ql, time_s) of chords as reached
         self._spq = 60.0 / (bpm or score.tempo_map.initial_bpm)
         self.attempt = 0
@@ -408,6 +408,7 @@ class ScoreFollower:
                                       f"went back to measure {self._measure_of(chord)}"))
             for c in range(chord, min(previous + 1, self.n_chords)):
                 self._played[c].clear()
+                self._reported_missed.difference_update(self.chord_notes[c])
                 self._arrived_s.pop(c, None)
                 self._passed_s.pop(c, None)
             self._anchors = []  # timing starts afresh (the tempo estimate is kept)
@@ -421,9 +422,12 @@ class ScoreFollower:
         events.extend(verdict)
         self._at = chord
         # a chord's notes never played are missed once the position is two chords past it and
-        # MISSED_AFTER_S has gone by (a hand a little behind the other still gets its notes in)
+        # MISSED_AFTER_S has gone by (a hand a little behind the other still gets its notes in), and
+        # every note played within PAIR_S of the chord has been judged (one of them, held back as
+        # extra, may be the chord's: a trill or a run read one note off)
         for c, passed_s in list(self._passed_s.items()):
-            if chord - c >= 2 and note.onset_s - passed_s >= MISSED_AFTER_S:
+            at = self._arrived_s.get(c, passed_s)
+            if chord - c >= 2 and note.onset_s - passed_s >= MISSED_AFTER_S and note.onset_s - at >= PAIR_S:
                 events.extend(self._missed_or_paired(c))
                 del self._passed_s[c]
         return events + self._flush_loose(before_s=note.onset_s - LOOSE_S)
@@ -437,7 +441,7 @@ class ScoreFollower:
                 if c == chord or not 0 <= c < self.n_chords or not self._near_in_time(c, note):
                     continue
                 other = next((i for i in self.chord_notes[c] if i not in self._played[c] and self.notes[i].pitch == note.pitch
-                              and (i, self.attempt) not in self._reported_missed), None)
+                              and i not in self._reported_missed), None)
                 if other is not None:
                     self._played[c].add(other)
                     return self._timed_correct(other, c, note)
@@ -468,7 +472,7 @@ class ScoreFollower:
             if i in self._played[chord]:
                 continue
             loose = next((k for k, (n, c) in enumerate(self._loose) if n.pitch == self.notes[i].pitch
-                          and abs(c - chord) <= OUT_OF_ORDER_CHORDS and abs(n.onset_s - at) < PAIR_S), None)
+                          and abs(c - chord) <= 8 and abs(n.onset_s - at) < PAIR_S), None)
             if loose is not None:
                 note, _c = self._loose.pop(loose)
                 self._played[chord].add(i)
@@ -576,8 +580,8 @@ class ScoreFollower:
         for i in self.chord_notes[chord]:
             if self.notes[i].pitch in sounded:
                 continue
-            if i not in self._played[chord] and (i, self.attempt) not in self._reported_missed:
-                self._reported_missed.add((i, self.attempt))
+            if i not in self._played[chord] and i not in self._reported_missed:
+                self._reported_missed.add(i)
                 n = self.notes[i]
                 events.append(self._event("missed", None, None, f"{pitch_name(n.pitch)} not played", score_note=n))
         return events
