@@ -54,6 +54,7 @@ from tutor.alignment import (
     SKIP_COST,
     STAY,
     _pitch_tables,
+    align_arrays,
     group_chords,
     is_pause,
     predecessor,
@@ -92,6 +93,11 @@ LOOSE_S = 1.5  # an extra note is told this long after it was played (time for t
 TIMING_WINDOW = 16  # chords as played before a chord that its timing is judged on
 RESTART_FAR_COST = 0.25  # per 4 quarter notes that going back goes further than 8 quarter notes...
 RESTART_FAR_BARS = 4.0  # ...up to this many
+SECOND_OPINION_S = 2.5  # a missed or extra verdict is checked by the offline alignment of the notes this close...
+SECOND_OPINION_CHORDS = 4  # ...which may give an extra note to a chord this many chords from its own, if reached
+SECOND_OPINION_MARGIN = 2  # ...over the chords the live path put those notes on and this many more each side
+LOST_FIT = 0.5  # a chord whose notes around fit the score there less than this is not told missed...
+LOST_MIN_NOTES = 6  # ...when at least this many were played around it
 
 
 class ScoreFollower:
@@ -105,7 +111,9 @@ class ScoreFollower:
         self.mode = mode
         self.tolerances = LEVELS[level]
         self.notes: tuple[Note, ...] = score.notes
-        chord_of, onsets = group_chords(np.array([n.onset_ql for n in self.notes], dtype=float))
+        self._note_onsets_ql = np.array([n.onset_ql for n in self.notes], dtype=float)
+        chord_of, onsets = group_chords(self._note_onsets_ql)
+        self._chord_of_note = chord_of
         self.chord_onsets_ql = onsets
         self.n_chords = len(onsets)
         self.chord_notes: list[list[int]] = [[] for _ in range(self.n_chords)]
@@ -152,6 +160,13 @@ class ScoreFollower:
         self._pedal_down = False
         self._quiet_since_s: float | None = None  # when the last sound stopped (None: something sounds)
         self._hears_releases = False
+        self._heard: list[PlayedNote] = []  # every note fed, in time order (for the second opinion)
+        self._heard_s: list[float] = []
+        self._given: dict[PlayedNote, int] = {}  # played notes judged right -> their score note
+        self._placed: dict[PlayedNote, int] = {}  # played notes judged -> the chord the live path put them on
+        self._attempt_start_s = -np.inf  # onset of the first note of this attempt
+        # the last second opinion (cached): (chord, first note, last note), score note -> played note, notes
+        self._opinion: tuple[tuple[int, int, int], dict[int, PlayedNote], int] | None = None
 
     # --- state ---------------------------------------------------------------------------
     @property
@@ -191,6 +206,8 @@ class ScoreFollower:
     def feed(self, note: PlayedNote) -> list[Event]:
         if not self.n_chords:
             return [self._event("extra", None, note, f"extra {pitch_name(note.pitch)}")]
+        self._heard.append(note)
+        self._heard_s.append(note.onset_s)
         events = self._feed_wait(note) if self.mode == "wait" else self._feed_follow(note)
         self._keys_down[note.pitch] = self._keys_down.get(note.pitch, 0) + 1
         self._quiet_since_s = None
@@ -404,6 +421,7 @@ class ScoreFollower:
         if previous >= 0 and chord < previous:  # went back
             events += self._flush_loose(before_s=np.inf) + self._judge_last_timing()
             self.attempt += 1
+            self._attempt_start_s = note.onset_s
             events.append(self._event("restart", float(self.chord_onsets_ql[chord]), note,
                                       f"went back to measure {self._measure_of(chord)}"))
             for c in range(chord, min(previous + 1, self.n_chords)):
@@ -415,6 +433,7 @@ class ScoreFollower:
         for c in range(max(previous, 0), chord):  # chords the position moves past now
             self._passed_s.setdefault(c, note.onset_s)
         self._arrived_s.setdefault(chord, note.onset_s)
+        self._placed[note] = chord
         told = self._provisional.pop(note, None)
         verdict = self._judge(chord, note, arrived=kind != STAY or chord != previous)
         if told is not None:  # told ``correct`` at once: not again if that was right
@@ -480,10 +499,63 @@ class ScoreFollower:
         return events + self._missed_in(chord)
 
     def _flush_loose(self, *, before_s: float) -> list[Event]:
-        """Notes held back as extra since before ``before_s`` are told extra."""
-        events = [self._extra(n, c) for n, c in self._loose if n.onset_s < before_s]
+        """Notes held back as extra since before ``before_s`` are told extra, unless the offline
+        alignment of the notes around them gives them a score note (``_second_opinion``): then they
+        are that note's, right or wrong, where it is still free (else nothing is told)."""
+        due = [(n, c) for n, c in self._loose if n.onset_s < before_s]
         self._loose = [(n, c) for n, c in self._loose if n.onset_s >= before_s]
+        events: list[Event] = []
+        for note, chord in due:
+            index = next((i for i, n in self._second_opinion(chord, note.onset_s).items() if n is note), None)
+            own = int(self._chord_of_note[index]) if index is not None else -1
+            if (index is None or self.notes[index].pitch != note.pitch or index in self._played[own]
+                    or index in self._reported_missed or own > self._at or abs(own - chord) > SECOND_OPINION_CHORDS
+                    or abs(note.onset_s - self._arrived_s.get(own, np.inf)) > PAIR_S / 2):
+                events.append(self._extra(note, chord))
+                continue
+            self._played[own].add(index)
+            events += self._timed_correct(index, own, note)
         return events
+
+    def _second_opinion(self, chord: int, time_s: float) -> dict[int, PlayedNote]:
+        """Score note -> the played note the offline alignment (``tutor.alignment.align_arrays``, with
+        the whole of its two passes) gives it, over the notes of this attempt played within
+        SECOND_OPINION_S of ``time_s`` and the score around ``chord`` that they can cover at the
+        student's tempo. The live path judges each note a few notes after it; a missed or an extra
+        note, told a second or more later, is checked against this reading of the notes around it
+        (a hand break or an ornament read one chord off live is an extra plus a missed note)."""
+        if self.mode != "play-along" or not np.isfinite(time_s):
+            return {}
+        first = int(np.searchsorted(self._heard_s, max(time_s - SECOND_OPINION_S, self._attempt_start_s)))
+        last = int(np.searchsorted(self._heard_s, time_s + SECOND_OPINION_S, side="right"))
+        key = (chord, first, last)
+        if self._opinion is not None and self._opinion[0] == key:
+            return self._opinion[1]
+        played = self._heard[first:last]
+        # the score the live path put these notes on (the newest, not judged yet: at the cursor), and a
+        # little around: the offline reading may move a note a chord or two, not elsewhere
+        placed = [self._placed.get(n, self.chord) for n in played] + [chord]
+        lo, hi = max(0, min(placed) - SECOND_OPINION_MARGIN), min(self.n_chords - 1, max(placed) + SECOND_OPINION_MARGIN)
+        score_index = np.flatnonzero((self._chord_of_note >= lo) & (self._chord_of_note <= hi))
+        found: dict[int, PlayedNote] = {}
+        if len(score_index) and played:
+            alignment = align_arrays(self._note_onsets_ql[score_index], [self.notes[i].pitch for i in score_index],
+                                     [n.onset_s for n in played], [n.pitch for n in played])
+            for pair in alignment.final_pairs():
+                if pair.kind in ("match", "wrong_pitch") and pair.perf_index is not None:
+                    found[int(score_index[pair.score_index])] = played[pair.perf_index]
+        self._opinion = (key, found, len(played))
+        return found
+
+    def _lost_at(self, chord: int) -> bool:
+        """Whether, by the last second opinion (on ``chord``), most notes played around the time the
+        position passed ``chord`` fit no note of the score there: the follower had lost its place
+        (a restart into bars whose notes recur elsewhere), not the student their notes."""
+        if self._opinion is None or self._opinion[0][0] != chord:
+            return False
+        _key, found, n_played = self._opinion
+        fitting = sum(1 for i, n in found.items() if n.pitch == self.notes[i].pitch)
+        return n_played >= LOST_MIN_NOTES and fitting < LOST_FIT * n_played
 
     def _near_in_time(self, chord: int, note: PlayedNote) -> bool:
         """``note`` was played about when ``chord`` was (reached, or passed over) or is due."""
@@ -498,6 +570,7 @@ class ScoreFollower:
 
     def _timed_correct(self, index: int, chord: int, note: PlayedNote, *, arrived: bool = True) -> list[Event]:
         expected_note = self.notes[index]
+        self._given[note] = index
         self._right.add(index)
         position = float(self.chord_onsets_ql[chord])
         events = []
@@ -582,6 +655,19 @@ class ScoreFollower:
                 continue
             if i not in self._played[chord] and i not in self._reported_missed:
                 self._reported_missed.add(i)
+                at = self._arrived_s.get(chord, self._passed_s.get(chord))
+                vouched = self._second_opinion(chord, at).get(i) if at is not None else None
+                if vouched is not None and vouched.pitch == self.notes[i].pitch and self._given.get(vouched, i) == i:
+                    loose = next((k for k, (n, _c) in enumerate(self._loose) if n is vouched), None)
+                    if loose is None:
+                        continue  # played, the offline alignment of the notes around it says
+                    del self._loose[loose]
+                    self._reported_missed.discard(i)
+                    self._played[chord].add(i)
+                    events += self._timed_correct(i, chord, vouched)
+                    continue
+                if at is not None and self._lost_at(chord):
+                    continue
                 n = self.notes[i]
                 events.append(self._event("missed", None, None, f"{pitch_name(n.pitch)} not played", score_note=n))
         return events
