@@ -54,6 +54,12 @@ P 0.53/0.49, missed 0.25/0.06, extra 0.21/0.14, restart 0.32/0.30, early 0.01/0.
 whole take in hand): a note played in a hand break or a written-out ornament given to the chord beside
 its own (an extra plus a missed note), a restart whose first notes also fit where the student was (seen
 a few notes late: those notes are told extra first), a restart into bars whose notes recur nearby.
+Live follower events with the second opinion on missed and extra notes (run 2026-12-06 at 45fffe4, load
+2-4, seeds 5-8 pooled, rubato / steady): missed P 0.69/0.54 R 0.98/0.99 (0.65/0.53 at 3a3d953, the
+commit before), extra P 0.62/0.64 R 0.97/0.93, wrong_pitch 0.81/0.94 and 0.79/0.97, restart 0.84/0.87 and
+0.65/0.79 (unchanged); position within one chord 0.989-0.993; time per note median 0.41-0.53 ms, 95th
+percentile 7-18 ms (the second opinion is an offline alignment of ~5 s of notes, only for a missed or an
+extra verdict). Offline at the same commits, seeds 5-8 pooled, is as recorded above.
 Timing separability (printed per run): on the untouched rubato takes 168 of 10,368 chords (1.6%)
 are pushed by the pianist by more than 80 ms on the statistic the assessment judges (step in and
 step out off the local tempo in opposite directions, the smaller), 39 by more than 150 ms; of the
