@@ -89,6 +89,7 @@ OUT_OF_ORDER_CHORDS = 3  # a note may belong to a chord this many chords behind 
 OUT_OF_ORDER_S = 0.3  # ...if it was played within this of when the position reached (or passed) that chord
 MISSED_AFTER_S = 0.35  # a chord's unplayed notes are missed this long after the position passed it...
 PAIR_S = 1.0  # ...unless a note held back as extra has that pitch and came this close to when the chord was reached
+PAIR_CHORDS = 8  # ...and was held back on a chord this many chords away at most
 LOOSE_S = 1.5  # an extra note is told this long after it was played (time for that pairing)
 TIMING_WINDOW = 16  # chords as played before a chord that its timing is judged on
 RESTART_FAR_COST = 0.25  # per 4 quarter notes that going back goes further than 8 quarter notes...
@@ -96,8 +97,6 @@ RESTART_FAR_BARS = 4.0  # ...up to this many
 SECOND_OPINION_S = 2.5  # a missed or extra verdict is checked by the offline alignment of the notes this close...
 SECOND_OPINION_CHORDS = 4  # ...which may give an extra note to a chord this many chords from its own, if reached
 SECOND_OPINION_MARGIN = 2  # ...over the chords the live path put those notes on and this many more each side
-LOST_FIT = 0.5  # a chord whose notes around fit the score there less than this is not told missed...
-LOST_MIN_NOTES = 6  # ...when at least this many were played around it
 
 
 class ScoreFollower:
@@ -165,8 +164,8 @@ class ScoreFollower:
         self._given: dict[PlayedNote, int] = {}  # played notes judged right -> their score note
         self._placed: dict[PlayedNote, int] = {}  # played notes judged -> the chord the live path put them on
         self._attempt_start_s = -np.inf  # onset of the first note of this attempt
-        # the last second opinion (cached): (chord, first note, last note), score note -> played note, notes
-        self._opinion: tuple[tuple[int, int, int], dict[int, PlayedNote], int] | None = None
+        # the last second opinion (cached): (chord, first note, last note), score note -> played note
+        self._opinion: tuple[tuple[int, int, int], dict[int, PlayedNote]] | None = None
 
     # --- state ---------------------------------------------------------------------------
     @property
@@ -491,7 +490,7 @@ class ScoreFollower:
             if i in self._played[chord]:
                 continue
             loose = next((k for k, (n, c) in enumerate(self._loose) if n.pitch == self.notes[i].pitch
-                          and abs(c - chord) <= 8 and abs(n.onset_s - at) < PAIR_S), None)
+                          and abs(c - chord) <= PAIR_CHORDS and abs(n.onset_s - at) < PAIR_S), None)
             if loose is not None:
                 note, _c = self._loose.pop(loose)
                 self._played[chord].add(i)
@@ -500,8 +499,9 @@ class ScoreFollower:
 
     def _flush_loose(self, *, before_s: float) -> list[Event]:
         """Notes held back as extra since before ``before_s`` are told extra, unless the offline
-        alignment of the notes around them gives them a score note (``_second_opinion``): then they
-        are that note's, right or wrong, where it is still free (else nothing is told)."""
+        alignment of the notes around them (``_second_opinion``) gives one a score note of its pitch
+        that is still free, on a chord already reached, near its own and when it was reached: then
+        it is that note's, played right."""
         due = [(n, c) for n, c in self._loose if n.onset_s < before_s]
         self._loose = [(n, c) for n, c in self._loose if n.onset_s >= before_s]
         events: list[Event] = []
@@ -520,8 +520,8 @@ class ScoreFollower:
     def _second_opinion(self, chord: int, time_s: float) -> dict[int, PlayedNote]:
         """Score note -> the played note the offline alignment (``tutor.alignment.align_arrays``, with
         the whole of its two passes) gives it, over the notes of this attempt played within
-        SECOND_OPINION_S of ``time_s`` and the score around ``chord`` that they can cover at the
-        student's tempo. The live path judges each note a few notes after it; a missed or an extra
+        SECOND_OPINION_S of ``time_s`` and the chords the live path put them on (and ``chord``),
+        SECOND_OPINION_MARGIN more each side. The live path judges each note a few notes after it; a missed or an extra
         note, told a second or more later, is checked against this reading of the notes around it
         (a hand break or an ornament read one chord off live is an extra plus a missed note)."""
         if self.mode != "play-along" or not np.isfinite(time_s):
@@ -544,18 +544,8 @@ class ScoreFollower:
             for pair in alignment.final_pairs():
                 if pair.kind in ("match", "wrong_pitch") and pair.perf_index is not None:
                     found[int(score_index[pair.score_index])] = played[pair.perf_index]
-        self._opinion = (key, found, len(played))
+        self._opinion = (key, found)
         return found
-
-    def _lost_at(self, chord: int) -> bool:
-        """Whether, by the last second opinion (on ``chord``), most notes played around the time the
-        position passed ``chord`` fit no note of the score there: the follower had lost its place
-        (a restart into bars whose notes recur elsewhere), not the student their notes."""
-        if self._opinion is None or self._opinion[0][0] != chord:
-            return False
-        _key, found, n_played = self._opinion
-        fitting = sum(1 for i, n in found.items() if n.pitch == self.notes[i].pitch)
-        return n_played >= LOST_MIN_NOTES and fitting < LOST_FIT * n_played
 
     def _near_in_time(self, chord: int, note: PlayedNote) -> bool:
         """``note`` was played about when ``chord`` was (reached, or passed over) or is due."""
@@ -665,8 +655,6 @@ class ScoreFollower:
                     self._reported_missed.discard(i)
                     self._played[chord].add(i)
                     events += self._timed_correct(i, chord, vouched)
-                    continue
-                if at is not None and self._lost_at(chord):
                     continue
                 n = self.notes[i]
                 events.append(self._event("missed", None, None, f"{pitch_name(n.pitch)} not played", score_note=n))
