@@ -32,6 +32,8 @@ analysis worker right behind the audio/MIDI input.
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 from tutor.alignment import (
@@ -160,7 +162,6 @@ class ScoreFollower:
         self._quiet_since_s: float | None = None  # when the last sound stopped (None: something sounds)
         self._hears_releases = False
         self._heard: list[PlayedNote] = []  # every note fed, in time order (for the second opinion)
-        self._heard_s: list[float] = []
         self._given: dict[PlayedNote, int] = {}  # played notes judged right -> their score note
         self._placed: dict[PlayedNote, int] = {}  # played notes judged -> the chord the live path put them on
         self._attempt_start_s = -np.inf  # onset of the first note of this attempt
@@ -206,7 +207,6 @@ class ScoreFollower:
         if not self.n_chords:
             return [self._event("extra", None, note, f"extra {pitch_name(note.pitch)}")]
         self._heard.append(note)
-        self._heard_s.append(note.onset_s)
         events = self._feed_wait(note) if self.mode == "wait" else self._feed_follow(note)
         self._keys_down[note.pitch] = self._keys_down.get(note.pitch, 0) + 1
         self._quiet_since_s = None
@@ -495,7 +495,7 @@ class ScoreFollower:
                 note, _c = self._loose.pop(loose)
                 self._played[chord].add(i)
                 events += self._timed_correct(i, chord, note)
-        return events + self._missed_in(chord)
+        return events + self._missed_in(chord, at=at)
 
     def _flush_loose(self, *, before_s: float) -> list[Event]:
         """Notes held back as extra since before ``before_s`` are told extra, unless the offline
@@ -521,13 +521,14 @@ class ScoreFollower:
         """Score note -> the played note the offline alignment (``tutor.alignment.align_arrays``, with
         the whole of its two passes) gives it, over the notes of this attempt played within
         SECOND_OPINION_S of ``time_s`` and the chords the live path put them on (and ``chord``),
-        SECOND_OPINION_MARGIN more each side. The live path judges each note a few notes after it; a missed or an extra
-        note, told a second or more later, is checked against this reading of the notes around it
-        (a hand break or an ornament read one chord off live is an extra plus a missed note)."""
+        SECOND_OPINION_MARGIN more each side. The live path judges each note a few notes after it; a
+        missed or an extra note, told a second or more later, is checked against this reading of the
+        notes around it (a hand break or an ornament read one chord off live is an extra plus a missed
+        note)."""
         if self.mode != "play-along" or not np.isfinite(time_s):
             return {}
-        first = int(np.searchsorted(self._heard_s, max(time_s - SECOND_OPINION_S, self._attempt_start_s)))
-        last = int(np.searchsorted(self._heard_s, time_s + SECOND_OPINION_S, side="right"))
+        first = bisect.bisect_left(self._heard, max(time_s - SECOND_OPINION_S, self._attempt_start_s), key=_onset_s)
+        last = bisect.bisect_right(self._heard, time_s + SECOND_OPINION_S, key=_onset_s)
         key = (chord, first, last)
         if self._opinion is not None and self._opinion[0] == key:
             return self._opinion[1]
@@ -636,28 +637,30 @@ class ScoreFollower:
         self._groups = []
         return events
 
-    def _missed_in(self, chord: int) -> list[Event]:
+    def _missed_in(self, chord: int, *, at: float | None) -> list[Event]:
+        """The chord's notes not played are told missed (once), unless the offline reading of the notes
+        played around ``at``, when the chord was reached or passed (``_second_opinion``), gives one a
+        played note of its pitch that the live path gave to no other note: a note held back as extra
+        is then told correct for it, any other is told nothing."""
         events = []
         # a unison written in two voices (two noteheads, one key) is played once, as offline
         sounded = {self.notes[i].pitch for i in self._played[chord] if i in self._right}
         for i in self.chord_notes[chord]:
-            if self.notes[i].pitch in sounded:
+            if self.notes[i].pitch in sounded or i in self._played[chord] or i in self._reported_missed:
                 continue
-            if i not in self._played[chord] and i not in self._reported_missed:
-                self._reported_missed.add(i)
-                at = self._arrived_s.get(chord, self._passed_s.get(chord))
-                vouched = self._second_opinion(chord, at).get(i) if at is not None else None
-                if vouched is not None and vouched.pitch == self.notes[i].pitch and self._given.get(vouched, i) == i:
-                    loose = next((k for k, (n, _c) in enumerate(self._loose) if n is vouched), None)
-                    if loose is None:
-                        continue  # played, the offline alignment of the notes around it says
+            vouched = self._second_opinion(chord, at).get(i) if at is not None else None
+            if vouched is not None and vouched.pitch == self.notes[i].pitch and self._given.get(vouched, i) == i:
+                loose = next((k for k, (n, _c) in enumerate(self._loose) if n is vouched), None)
+                if loose is not None:
                     del self._loose[loose]
-                    self._reported_missed.discard(i)
                     self._played[chord].add(i)
                     events += self._timed_correct(i, chord, vouched)
-                    continue
-                n = self.notes[i]
-                events.append(self._event("missed", None, None, f"{pitch_name(n.pitch)} not played", score_note=n))
+                else:
+                    self._reported_missed.add(i)  # played, the offline reading says: neither told nor looked for again
+                continue
+            self._reported_missed.add(i)
+            n = self.notes[i]
+            events.append(self._event("missed", None, None, f"{pitch_name(n.pitch)} not played", score_note=n))
         return events
 
     # --- wait mode ---------------------------------------------------------------------------
@@ -725,6 +728,10 @@ class ScoreFollower:
             time=note.onset_s if note is not None else None, deviation_ms=deviation_ms, cents=cents,
             message=message, note_id=score_note.id if score_note is not None else None, attempt=self.attempt,
         )
+
+
+def _onset_s(note: PlayedNote) -> float:
+    return note.onset_s
 
 
 def follow_performance(follower: ScoreFollower, performance: Performance) -> list[Event]:
