@@ -1,6 +1,6 @@
 """The tutor analysis service on Ray Serve: one replica per GPU (or per CPU slot), for a class that
 outgrows one GPU host. Ray does the scheduling, routing and back-pressure; each replica is the same app
-as ``tutor serve`` (``tutor.service.create_app``: same endpoints, same JSON, same token and upload checks).
+as ``tutor serve`` (``tutor.service.server.create_app``: same endpoints, same JSON, same token and upload checks).
 
     pip install "ray[serve]"            # not a tutor dependency: only on the serving machines
     ray start --head                    # on the first machine; `ray start --address=HEAD:6379` on the others
@@ -25,7 +25,7 @@ def build(*, replicas: int | None = None, device: str = "auto", workers: int = 1
     from ray import serve
     from starlette.responses import Response
 
-    from tutor.service import load_or_create_token
+    from tutor.service.server import load_or_create_token
 
     if token is None:
         token = os.environ.get("TUTOR_SERVICE_TOKEN") or load_or_create_token()[0]
@@ -39,7 +39,7 @@ def build(*, replicas: int | None = None, device: str = "auto", workers: int = 1
         """One ``tutor serve`` app per replica; models load once when the replica starts."""
 
         def __init__(self) -> None:
-            from tutor.service import ServiceConfig, create_app, preload_models
+            from tutor.service.server import ServiceConfig, create_app, preload_models
 
             config = ServiceConfig(token=token, device=device, workers=workers, queue_size=queue_size,
                                    max_upload_mb=max_upload_mb, timeout_s=timeout_s)

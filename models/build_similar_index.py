@@ -3,7 +3,7 @@
 Pieces: the style corpus (music21's corpus and, where present, ``../shared/data/nasap-dev``; read from
 the feature cache ``models/.cache/style`` that ``models/style_data.py`` fills, so a rebuild costs seconds
 once the style model has been trained), plus every score of the lesson library. Each entry keeps its
-embedding (``tutor.similar.embed_windows``, float16), the "why" facts, a title, a source reference
+embedding (``tutor.compose.similar.embed_windows``, float16), the "why" facts, a title, a source reference
 (``corpus:...`` for music21's corpus, ``lessons/scores/...`` or a lesson's own reference,
 ``shared:...`` relative to ``../shared/data``, marked ``shared``) and its collection and group (for the
 retrieval benchmark, ``tests/bench/bench_similar.py``).
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from models.style_data import CLASSES, SHARED, load_piece_features, piece_refs
-from tutor.similar import INDEX, corpus_reference, embed_windows, info_from_hand, score_windows
+from tutor.compose.similar import INDEX, corpus_reference, embed_windows, info_from_hand, score_windows
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -79,7 +79,7 @@ def corpus_entries() -> list[dict]:
 
 
 def lesson_entries() -> list[dict]:
-    from tutor.scoreio import load_score
+    from tutor.score.io import load_score
 
     seen = set()
     out = []

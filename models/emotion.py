@@ -123,7 +123,7 @@ def predict_table(table) -> EmotionResult:
 
 
 def predict_emotion(score) -> EmotionResult:
-    """The emotion of a ``tutor.music.Score``."""
+    """The emotion of a ``tutor.score.music.Score``."""
     from .features import table_from_score
 
     return predict_table(table_from_score(score))

@@ -2,7 +2,7 @@
 
 Both models see a piece as a ``NoteTable``: one row per sounding note with its pitch, position and
 length in quarter notes and in seconds, velocity and part. A table comes from our ``Score`` (MusicXML,
-MIDI, ABC... through ``tutor.scoreio``) or straight from a MIDI file (EMOPIA clips, read with
+MIDI, ABC... through ``tutor.score.io``) or straight from a MIDI file (EMOPIA clips, read with
 pretty_midi), so that training and inference compute exactly the same numbers.
 
 Why not miditok/symusic tokens: neither is installed in the project environment, and both models need
@@ -64,7 +64,7 @@ def _meter_beat(numerator: int, denominator: int) -> float:
 
 
 def table_from_score(score) -> NoteTable:
-    """The ``NoteTable`` of a ``tutor.music.Score``; onsets are shifted so a pickup starts at its bar."""
+    """The ``NoteTable`` of a ``tutor.score.music.Score``; onsets are shifted so a pickup starts at its bar."""
     notes = sorted(score.notes, key=lambda n: (n.onset_ql, n.pitch))
     part_index = {p.id: i for i, p in enumerate(score.parts)}
     numerator, denominator = 4, 4

@@ -16,7 +16,7 @@ so that one model both continues a phrase and rewrites bars between given music.
 
 Why not miditok: its REMI tokenizer works on MIDI ticks and has no key-signature token, no
 notion of a part/voice that survives a bar-aligned cut, and no FIM sentinels; here every
-token must map back to a ``tutor.music.Score`` bar by bar (exact quarter-note positions,
+token must map back to a ``tutor.score.music.Score`` bar by bar (exact quarter-note positions,
 printed measures, irregular pickup bars), which this vocabulary of ~290 tokens does directly.
 
 The network is a pre-norm GPT (learned positions, SDPA attention) with a key/value cache so
@@ -180,7 +180,7 @@ def decode_bars(tokens: list[int]) -> list[list[TuneNote]]:
 
 
 def tune_from_score(score, *, style: str | None = None, max_voices: int = MAX_VOICES) -> Tune | None:
-    """The model's view of a ``tutor.music.Score`` (None when it cannot be represented).
+    """The model's view of a ``tutor.score.music.Score`` (None when it cannot be represented).
 
     Parts map to voices in score order (at most ``max_voices``); zero-length notes (chord
     symbols) are dropped; positions snap to the twelfth-of-a-quarter grid.

@@ -8,7 +8,7 @@ Sources (read, never copied into the repository):
 * ``ryans``:     music21 corpus ``ryansMammoth`` (Ryan's Mammoth Collection)
 * ``chorale``:   music21 corpus ``bach`` (the four-part chorales: S, A, T, B parts)
 
-Every piece is parsed with music21 and converted with ``tutor.scoreio.score_from_music21`` and
+Every piece is parsed with music21 and converted with ``tutor.score.io.score_from_music21`` and
 ``tune_from_score``, exactly as a user's score is at inference time.
 
 Splits are piece-disjoint: a piece's split comes from a fingerprint of its melody (the first
@@ -129,7 +129,7 @@ def _parse_task(task: tuple[str, str, str | None, list[str]]) -> list[dict]:
 
 
 def _records(corpus: str, scores: list, source: str) -> list[dict]:
-    from tutor.scoreio import score_from_music21
+    from tutor.score.io import score_from_music21
 
     out = []
     for m21 in scores:
@@ -318,8 +318,8 @@ if __name__ == "__main__":
 
 
 def score_from_tune(tune: Tune):
-    """A ``tutor.music.Score`` holding a cached tune (for benchmarks and tests on held-out pieces)."""
-    from tutor.music import KeySignature, Measure, Note, Part, Score, TimeSignature, sort_notes, time_notes
+    """A ``tutor.score.music.Score`` holding a cached tune (for benchmarks and tests on held-out pieces)."""
+    from tutor.score.music import KeySignature, Measure, Note, Part, Score, TimeSignature, sort_notes, time_notes
 
     from .generator import TICKS_PER_QL
 

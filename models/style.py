@@ -54,7 +54,7 @@ def predict_table(table) -> StyleResult:
 
 
 def predict_style(score) -> StyleResult:
-    """The style of a ``tutor.music.Score``."""
+    """The style of a ``tutor.score.music.Score``."""
     from .features import table_from_score
 
     return predict_table(table_from_score(score))

@@ -1,6 +1,6 @@
 """The style corpus: which real pieces stand for each style class, read and cached as features.
 
-Every piece is read with ``tutor.scoreio`` (exactly as ``tutor critique`` reads a student's file),
+Every piece is read with ``tutor.score.io`` (exactly as ``tutor critique`` reads a student's file),
 cut into 8-bar windows and turned into hand features and note tokens (``models.features``). Results
 are cached per piece under ``models/.cache/style/`` (git-ignored) so that training runs only pay for
 parsing once.
@@ -162,7 +162,7 @@ def _scores_of(ref: PieceRef) -> Iterator[tuple[str, object]]:
     """(key, tutor Score) for a reference; a multi-tune file yields several tunes."""
     import music21
 
-    from tutor.scoreio import load_score, score_from_music21
+    from tutor.score.io import load_score, score_from_music21
 
     if ref.index != -1:
         yield ref.key, load_score(ref.source)

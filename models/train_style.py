@@ -2,7 +2,7 @@
 
 One command, CPU, a few minutes (run it with ``nice -n 5`` on a shared machine):
 
-1. the corpus (``models.style_data``): real pieces per class, read through ``tutor.scoreio``, cut into
+1. the corpus (``models.style_data``): real pieces per class, read through ``tutor.score.io``, cut into
    8-bar windows, features cached under ``models/.cache/style``;
 2. a piece-disjoint split (a stable hash of the piece, movements of one work together): about
    70 % train, 15 % validation, 15 % test;
@@ -230,7 +230,7 @@ part and chord size, two residual 1-D convolutions, mean/max pooling, beside an 
 
 ## Data, split, licences
 
-Each piece is read through `tutor.scoreio` exactly as the critique reads a student's file and cut
+Each piece is read through `tutor.score.io` exactly as the critique reads a student's file and cut
 into 8-bar windows (at most 2-16 per piece, by class). The split is **piece-disjoint**: a stable hash
 of the piece (all movements of a work, all sections of a mass go together) sends it to train (~70 %),
 validation (~15 %) or test (~15 %).

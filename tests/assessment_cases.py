@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tutor.music import (
+from tutor.score.music import (
     Measure,
     Note,
     Part,

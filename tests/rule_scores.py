@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tutor.music import KeySignature, Measure, Note, Part, Score, TempoMap, TimeSignature, time_notes
+from tutor.score.music import KeySignature, Measure, Note, Part, Score, TempoMap, TimeSignature, time_notes
 
 
 def make_score(*voices, names=None, meter=(4, 4), fifths: int | None = 0, mode="major", measure_lengths=None,

@@ -9,8 +9,8 @@ import pytest
 
 from tests.assessment_cases import make_score, play, scale_score
 from tests.conftest import shared
-from tutor.alignment import align, align_arrays, as_match_list
-from tutor.music import PlayedNote
+from tutor.practice.alignment import align, align_arrays, as_match_list
+from tutor.score.music import PlayedNote
 
 
 def kinds(alignment):

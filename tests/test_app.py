@@ -87,12 +87,12 @@ def test_autosave_and_recovery(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: window.autosaver.last_job is not None and window.autosaver.last_job.finished, timeout=30000)
     found = recoverable(tmp_path / "autosave")
     assert len(found) == 1 and found[0].original == str(DEMO)
-    from tutor.scoreio import load_score
+    from tutor.score.io import load_score
 
     assert load_score(found[0].path).note_by_id("P1-m2-n0").pitch == 68  # A4 moved down to Ab4
 
 
-@pytest.mark.skipif(not (_has("follower") and _has("assessment")), reason="tutor.follower/assessment not installed")
+@pytest.mark.skipif(not (_has("follower") and _has("assessment")), reason="tutor.practice.follower/assessment not installed")
 def test_practice_take_from_midi_file_marks_the_right_notes(qtbot, window):
     _open(qtbot, window)
     panel = window.practice_panel
@@ -100,7 +100,7 @@ def test_practice_take_from_midi_file_marks_the_right_notes(qtbot, window):
     assert panel.start_take(source_path=DEMO_TAKE, input_kind="midi-file")
     qtbot.waitUntil(lambda: panel.assessment is not None, timeout=60000)
     marks = window.score_view.marks
-    from tutor.assessment import COLORS
+    from tutor.practice.assessment import COLORS
 
     # the three mistakes the demo take was made with (assets/demo/make_twinkle_take.py)
     assert marks["P1-m3-n1"]["color"] == COLORS["wrong_pitch"]
@@ -133,7 +133,7 @@ def test_a_midi_file_played_as_a_take_is_never_written_over(qtbot, window, tmp_p
     assert take.read_bytes() == before
 
 
-@pytest.mark.skipif(not _has("follower"), reason="tutor.follower not installed")
+@pytest.mark.skipif(not _has("follower"), reason="tutor.practice.follower not installed")
 def test_live_marks_land_on_the_played_notes(qtbot, window):
     _open(qtbot, window)
     panel = window.practice_panel
@@ -221,9 +221,9 @@ def _looped_take(score, path, *, first: int, last: int, passes: int, wrong: dict
     midi.write(str(path))
 
 
-@pytest.mark.skipif(not (_has("follower") and _has("assessment")), reason="tutor.follower/assessment not installed")
+@pytest.mark.skipif(not (_has("follower") and _has("assessment")), reason="tutor.practice.follower/assessment not installed")
 def test_looped_take_marks_each_pass_in_the_range_only(qtbot, window, tmp_path):
-    from tutor.assessment import COLORS
+    from tutor.practice.assessment import COLORS
     from tutor.ui.practice import PassStart
 
     score = _open(qtbot, window)
@@ -269,7 +269,7 @@ def test_looped_take_marks_each_pass_in_the_range_only(qtbot, window, tmp_path):
 
 def test_looped_take_without_live_pass_starts_is_cut_on_the_tempo(tmp_path):
     """No follower to say where passes began (or an audio take): the passes are where the tempo puts them."""
-    from tutor.scoreio import load_performance, load_score
+    from tutor.score.io import load_performance, load_score
     from tutor.ui.practice import LoopReview, split_passes
 
     score = load_score(DEMO).at_tempo(bpm=90)
@@ -282,8 +282,8 @@ def test_looped_take_without_live_pass_starts_is_cut_on_the_tempo(tmp_path):
 
 
 def test_looped_clicks_count_in_once_then_repeat_the_range():
-    from tutor.metronome import click_schedule
-    from tutor.scoreio import load_score
+    from tutor.audio.metronome import click_schedule
+    from tutor.score.io import load_score
     from tutor.ui.practice import looped_clicks
 
     score = load_score(DEMO).slice_measures(3, 4)
@@ -297,7 +297,7 @@ def test_looped_clicks_count_in_once_then_repeat_the_range():
 
 def _pitch_stream_works() -> bool:
     try:
-        from tutor.pitch import open_stream
+        from tutor.listen.pitch import open_stream
 
         open_stream(sample_rate=16000)
         return True
@@ -305,11 +305,11 @@ def _pitch_stream_works() -> bool:
         return False
 
 
-@pytest.mark.skipif(not (_has("follower") and _has("pitch")), reason="tutor.follower/pitch not installed")
+@pytest.mark.skipif(not (_has("follower") and _has("pitch")), reason="tutor.practice.follower/pitch not installed")
 def test_live_audio_marks_every_note_of_a_rendered_take(qtbot, window, tmp_path):
     """Audio at real-time pace through the recorder, the live pitch tracker and the follower: every
     note of bar 1 (repeated notes: C C G G) gets its ring while it plays."""
-    from tutor.playback import render_midi_to_wav
+    from tutor.audio.playback import render_midi_to_wav
 
     if not _pitch_stream_works():
         pytest.skip("the live pitch tracker cannot load here")
@@ -379,7 +379,7 @@ def test_lessons_tree_and_start_exercise(qtbot, window):
     assert window.practice_panel.exercise is panel.exercise or window.mode == "compose"
 
 
-@pytest.mark.skipif(not _has("critique"), reason="tutor.critique not installed")
+@pytest.mark.skipif(not _has("critique"), reason="tutor.compose.critique not installed")
 def test_critique_lists_findings_grouped_by_measure(qtbot, window):
     _open(qtbot, window)
     window.set_mode("compose")
@@ -404,7 +404,7 @@ def test_critique_lists_findings_grouped_by_measure(qtbot, window):
     qtbot.waitUntil(lambda: not caveat_shown(), timeout=5000)  # four voices: no caveat
 
 
-@pytest.mark.skipif(not _has("suggest"), reason="tutor.suggest not installed")
+@pytest.mark.skipif(not _has("suggest"), reason="tutor.compose.suggest not installed")
 def test_accept_a_suggestion_and_undo(qtbot, window):
     score = _open(qtbot, window)
     window.set_mode("compose")
@@ -437,7 +437,7 @@ def test_export_musicxml_with_marks(qtbot, window, tmp_path):
     assert 'id="P1-m2-n1"' in text and "#D32F2F" in text.upper()
 
 
-@pytest.mark.skipif(not _has("similar"), reason="tutor.similar not installed")
+@pytest.mark.skipif(not _has("similar"), reason="tutor.compose.similar not installed")
 def test_compose_menu_actions_open_compose_mode(qtbot, window):
     _open(qtbot, window)
     window.set_mode("practice")

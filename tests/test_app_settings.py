@@ -26,7 +26,7 @@ DEMO = REPO / "assets" / "demo" / "twinkle.musicxml"
 @pytest.fixture
 def host():
     """A `tutor serve` app on loopback; yields its URL and a function that stops it."""
-    from tutor.service import ServiceConfig, create_app
+    from tutor.service.server import ServiceConfig, create_app
 
     with app_in_thread(create_app(ServiceConfig(token=TOKEN, device="cpu"))) as (url, stop):
         yield url, stop
@@ -70,7 +70,7 @@ def test_settings_dialog_tests_the_connection_and_saves_host_and_token(qtbot, ho
 def test_indicator_follows_the_critique_to_the_host_and_back_to_local(qtbot, host, settings, tmp_path, monkeypatch):
     """Compose's critique runs on the host (same findings as here) and the status bar says so; when the
     host dies the next critique runs here and the indicator says the host is unreachable."""
-    from tutor.critique import critique
+    from tutor.compose.critique import critique
     from tutor.ui.app import MainWindow
 
     url, stop = host
@@ -94,7 +94,7 @@ def test_indicator_follows_the_critique_to_the_host_and_back_to_local(qtbot, hos
         assert indicator.text() == f"Analysis: remote {url.removeprefix('http://')}"
         panel.suggest_continuation()  # the panel's suggestions go to the host too
         qtbot.waitUntil(lambda: bool(panel.suggestions), timeout=60000)
-        from tutor.suggest import continue_piece
+        from tutor.compose.suggest import continue_piece
 
         here = continue_piece(win.score, bars=panel.continue_bars.value(), k=4)
         assert [s.to_json() for s in panel.suggestions] == [s.to_json() for s in here]
@@ -117,7 +117,7 @@ def test_a_recorded_take_is_transcribed_on_the_host(qtbot, host, tmp_path):
     import soundfile
 
     from tests.conftest import shared
-    from tutor.transcription import transcribe_file
+    from tutor.listen.transcription import transcribe_file
     from tutor.ui.settings import UNREACHABLE, analysis_place
 
     url, stop = host
@@ -140,8 +140,8 @@ def test_a_recorded_take_is_transcribed_on_the_host(qtbot, host, tmp_path):
 def test_suggestions_come_from_the_host_and_fall_back_here(qtbot, host):
     """Compose's suggestions (continue, fix) run on the host: the same proposals as here; with the host
     gone, here."""
-    from tutor.scoreio import load_score
-    from tutor.suggest import continue_piece, correct_measures
+    from tutor.score.io import load_score
+    from tutor.compose.suggest import continue_piece, correct_measures
     from tutor.ui.settings import UNREACHABLE, analysis_place
 
     url, stop = host

@@ -11,9 +11,9 @@ import pytest
 
 from tests.assessment_cases import play, scale_score
 from tests.conftest import shared
-from tutor.assessment import assess
+from tutor.practice.assessment import assess
 from tutor.cli import main
-from tutor.music import Performance, PlayedNote
+from tutor.score.music import Performance, PlayedNote
 
 K331 = ("vienna4x22", "musicxml", "Mozart_K331_1st-mov.musicxml")
 K331_TAKE = ("vienna4x22", "midi", "Mozart_K331_1st-mov_p01.mid")
@@ -21,7 +21,7 @@ K331_TAKE = ("vienna4x22", "midi", "Mozart_K331_1st-mov_p01.mid")
 
 @pytest.fixture(scope="module")
 def k331():
-    from tutor.scoreio import load_performance, load_score
+    from tutor.score.io import load_performance, load_score
 
     return load_score(shared(*K331)), load_performance(shared(*K331_TAKE))
 

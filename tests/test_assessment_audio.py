@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared
-from tutor.assessment import assess
-from tutor.music import Performance
+from tutor.practice.assessment import assess
+from tutor.score.music import Performance
 
 pytestmark = pytest.mark.skipif(
     shutil.which("fluidsynth") is None or not Path("/usr/share/sounds/sf2/FluidR3_GM.sf2").exists(),
@@ -27,7 +27,7 @@ def melody_excerpt(request, tmp_path_factory):
     """(score of the melody in the bars, the pianist's notes of it as played, the transcription of
     its render, how many legato repeated notes it has at least)."""
     from tests.bench.bench_assessment import clean_take, load, melody, render, tutor_score
-    from tutor.scoreio import load_performance
+    from tutor.score.io import load_performance
 
     name, bars, repeats = EXCERPTS[request.param]
     pt_score, sna, pna, gt = load(shared("vienna4x22", "match", name))

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from tutor import audio_input
-from tutor.audio_input import (
+from tutor.audio import devices as audio_input
+from tutor.audio.devices import (
     AudioDevice,
     DeviceSource,
     FileSource,
@@ -27,7 +27,7 @@ from tutor.audio_input import (
     resample,
 )
 from tutor.errors import DeviceError, InputFileError
-from tutor.ringbuffer import RingBuffer
+from tutor.audio.ringbuffer import RingBuffer
 
 
 # --- ring buffer -----------------------------------------------------------------------------------
@@ -321,8 +321,8 @@ pcm.tutornull {
 REAL_DEVICE_SCRIPT = """
 import json, time
 import numpy as np
-from tutor.audio_input import DeviceSource, list_audio_devices
-from tutor.playback import Player, PlaybackPlan, NoteEvent
+from tutor.audio.devices import DeviceSource, list_audio_devices
+from tutor.audio.playback import Player, PlaybackPlan, NoteEvent
 names = [d.name for d in list_audio_devices()]
 if "tutornull" not in names:
     print(json.dumps({"skip": names})); raise SystemExit

@@ -74,7 +74,7 @@ def test_batch_resumes_after_an_interruption(classroom, capsys):
 
 
 def test_batch_without_a_score_critiques_compositions(tmp_path, capsys):
-    from tutor.scoreio import load_score, save_score
+    from tutor.score.io import load_score, save_score
 
     folder = tmp_path / "compositions"
     folder.mkdir()

@@ -9,9 +9,9 @@ import pytest
 from tests.conftest import shared
 from tests.rule_scores import SATB, jsb_chorales, make_score, quarters
 from tutor.cli import main
-from tutor.critique import critique
-from tutor.rules import check_rules
-from tutor.scoreio import load_score, save_score
+from tutor.compose.critique import critique
+from tutor.compose.rules import check_rules
+from tutor.score.io import load_score, save_score
 
 CHORALES = ["bach/bwv66.6", "bach/bwv269", "bach/bwv1.6", "bach/bwv26.6", "bach/bwv281"]
 
@@ -111,8 +111,8 @@ def test_a_fiddle_tune_gets_dance_tune_rules_and_no_part_writing():
 def test_a_chorale_played_as_one_piano_part_is_split_into_four_voices():
     from dataclasses import replace
 
-    from tutor.analysis import texture, voices
-    from tutor.music import Part
+    from tutor.score.analysis import texture, voices
+    from tutor.score.music import Part
 
     score = load_score("corpus:bach/bwv66.6")
     piano = replace(score, parts=(Part("P1", "Piano", 0),),

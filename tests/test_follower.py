@@ -10,8 +10,8 @@ import numpy as np
 
 from tests.assessment_cases import make_score, play, scale_score
 from tests.conftest import shared
-from tutor.follower import ScoreFollower
-from tutor.music import PlayedNote
+from tutor.practice.follower import ScoreFollower
+from tutor.score.music import PlayedNote
 
 
 def feed_all(follower, notes):
@@ -133,7 +133,7 @@ def test_real_performance_with_injected_mistakes_followed_live():
     error and the restart, and at most one pitch error that was not injected (the earlier follower,
     judging each note at once, reported 10-45 false ones on these takes)."""
     from tests.bench.bench_assessment import in_order, inject, load, pedal_events, score_events, tutor_score
-    from tutor.follower import follow_performance
+    from tutor.practice.follower import follow_performance
 
     for name, seed in (("Chopin_op10_no3_p01", 0), ("Chopin_op10_no3_p01", 4), ("Schubert_D783_no15_p01", 4)):
         path = shared("vienna4x22", "match", f"{name}.match")
@@ -157,7 +157,7 @@ def test_second_opinion_takes_back_false_missed_notes():
     chords one chord off; 6 notes were told missed that the pianist played (4 now), and every injected
     pitch error is still found."""
     from tests.bench.bench_assessment import in_order, inject, load, pedal_events, score_events, tutor_score
-    from tutor.follower import follow_performance
+    from tutor.practice.follower import follow_performance
 
     path = shared("vienna4x22", "match", "Chopin_op38_p01.match")
     pt_score, sna, pna, gt = load(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tutor.cli import main
-from tutor.scoreio import load_score
+from tutor.score.io import load_score
 
 
 def test_song_brief_written_as_asked_and_repeatable(tmp_path, capsys):
@@ -29,7 +29,7 @@ def test_song_brief_written_as_asked_and_repeatable(tmp_path, capsys):
 
 
 def test_range_for_a_beginner_singer_is_kept():
-    from tutor.generate import generate, parse_brief
+    from tutor.compose.generate import generate, parse_brief
 
     brief = parse_brief(style="song", mood="Q4", key="D major", meter="6/8", bars=4, seed=0, pitch_range="D4-D5")
     assert (brief.low, brief.high) == (62, 74)
@@ -40,7 +40,7 @@ def test_range_for_a_beginner_singer_is_kept():
 
 
 def test_chorale_brief_has_four_parts(capsys):
-    from tutor.generate import generate, parse_brief
+    from tutor.compose.generate import generate, parse_brief
 
     result = generate(parse_brief(style="chorale", mood="calm", key="F", meter="4/4", bars=2, seed=1))
     assert len({n.part for n in result.score.notes}) == 4

@@ -103,7 +103,7 @@ def isolated(tmp_path, monkeypatch):
 
 def _lesson_case():
     """A bundled exercise with a MIDI take of its own score (a faultless take)."""
-    from tutor.lessons import load_catalog
+    from tutor.lessons.plans import load_catalog
 
     return next(e for e in load_catalog().exercises if e.kind == "perform")
 
@@ -117,8 +117,8 @@ def _arguments(name: str, tmp: Path, inputs: dict) -> list[str]:
         exercise = _lesson_case()
         values["exercise"] = exercise.id
         take = tmp / "exercise_take.mid"
-        from tutor.lessons import exercise_score
-        from tutor.scoreio import save_score
+        from tutor.lessons.plans import exercise_score
+        from tutor.score.io import save_score
 
         save_score(exercise_score(exercise), take)
         values["exercise_take"] = str(take)
@@ -203,7 +203,7 @@ def test_local_output_is_golden(name, inputs, isolated, capsys):
 def host(tmp_path_factory):
     """A ``tutor serve`` app on loopback and its token."""
     from tests.service_host import app_in_thread
-    from tutor.service import ServiceConfig, create_app
+    from tutor.service.server import ServiceConfig, create_app
 
     app = create_app(ServiceConfig(token="golden-token", device="cpu"))
     with app_in_thread(app) as (url, _stop):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tutor.cli import main
-from tutor.rules import check_rules
-from tutor.scoreio import load_score
+from tutor.compose.rules import check_rules
+from tutor.score.io import load_score
 
 SOPRANO = Path(__file__).resolve().parents[1] / "lessons" / "scores" / "chorale_bwv269_soprano_phrase.musicxml"
 
@@ -104,7 +104,7 @@ def test_overlay_draws_a_fix_over_its_bar_and_greys_what_it_replaces():
     from dataclasses import replace
 
     from tests.compose_app import DEMO
-    from tutor.suggest import Suggestion, apply_suggestion
+    from tutor.compose.suggest import Suggestion, apply_suggestion
     from tutor.ui.compose import REPLACED_COLOR, SUGGESTION_COLOR, overlay_view
     from tutor.ui.engraving import engrave
 

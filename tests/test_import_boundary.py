@@ -7,7 +7,7 @@ import sys
 
 from tests.conftest import REPO
 
-CORE_MODULES = ["tutor", "tutor.music", "tutor.scoreio", "tutor.cli", "tutor.errors", "tutor.safety"]
+CORE_MODULES = ["tutor", "tutor.score.music", "tutor.score.io", "tutor.cli", "tutor.errors", "tutor.safety"]
 
 
 def test_core_imports_neither_qt_nor_torch():

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import REPO
 from tutor.cli import main
-from tutor.lessons import (
+from tutor.lessons.plans import (
     BUNDLED_LESSONS_DIR,
     Exercise,
     LessonPlanError,
@@ -26,12 +26,12 @@ from tutor.lessons import (
     unlocked_exercises,
     unlocked_units,
 )
-from tutor.music import Performance, PlayedNote, sort_played
+from tutor.score.music import Performance, PlayedNote, sort_played
 
-HAS_ASSESSMENT = importlib.util.find_spec("tutor.assessment") is not None
-HAS_CRITIQUE = importlib.util.find_spec("tutor.critique") is not None
-needs_assessment = pytest.mark.skipif(not HAS_ASSESSMENT, reason="tutor.assessment (issue 5) is not here yet")
-needs_critique = pytest.mark.skipif(not HAS_CRITIQUE, reason="tutor.critique (issue 6) is not here yet")
+HAS_ASSESSMENT = importlib.util.find_spec("tutor.practice.assessment") is not None
+HAS_CRITIQUE = importlib.util.find_spec("tutor.compose.critique") is not None
+needs_assessment = pytest.mark.skipif(not HAS_ASSESSMENT, reason="tutor.practice.assessment (issue 5) is not here yet")
+needs_critique = pytest.mark.skipif(not HAS_CRITIQUE, reason="tutor.compose.critique (issue 6) is not here yet")
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_playing_at_the_goal_tempo_passes_when_that_tempo_is_given(catalog):
 
 @needs_critique
 def test_composition_models_pass_the_critique(catalog):
-    from tutor.scoreio import load_score
+    from tutor.score.io import load_score
 
     composing = [e for e in catalog.exercises if e.kind == "compose"]
     assert len(composing) >= 5
@@ -147,8 +147,8 @@ def test_composition_models_pass_the_critique(catalog):
 def test_compositions_with_real_problems_fail(catalog):
     from dataclasses import replace
 
-    from tutor.music import Note
-    from tutor.scoreio import load_score
+    from tutor.score.music import Note
+    from tutor.score.io import load_score
 
     melody_c = catalog.exercise("composition/melody-c")
     model = load_score(melody_c.score_source)
@@ -229,7 +229,7 @@ def test_lessons_show_text_and_json(capsys):
 # ---------------------------------------------------------------------------------------------
 @needs_assessment
 def test_a_student_follows_a_course_to_the_next_unit(tmp_path, capsys, catalog):
-    from tutor.scoreio import save_score
+    from tutor.score.io import save_score
 
     unit = catalog.units[0]
     assert unit.id == "in-tune/long-tones"

@@ -7,10 +7,10 @@ import time
 import mido
 import pytest
 
-from tutor import midi_input
+from tutor.audio import midi_input
 from tutor.cli import main
 from tutor.errors import DeviceError
-from tutor.midi_input import (
+from tutor.audio.midi_input import (
     NoteTracker,
     PortMidiSource,
     VirtualMidiSource,
@@ -18,8 +18,8 @@ from tutor.midi_input import (
     midi_system_problem,
     save_take,
 )
-from tutor.music import PlayedNote
-from tutor.scoreio import load_performance, load_score, save_score
+from tutor.score.music import PlayedNote
+from tutor.score.io import load_performance, load_score, save_score
 
 
 def on(pitch, velocity=90, channel=0):

@@ -46,7 +46,7 @@ def test_installed_wheel_finds_its_lessons_and_demo(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
                    check=True, capture_output=True)
-    probe = ("import tutor, tutor.lessons as l, tutor.resources as r;"
+    probe = ("import tutor, tutor.lessons.plans as l, tutor.resources as r;"
              "c = l.load_catalog([l.BUNDLED_LESSONS_DIR]);"
              "print(tutor.__file__); print(l.BUNDLED_LESSONS_DIR);"
              "print(sum(len(co.exercises) for co in c.courses)); print(r.demo_piece().is_file())")
@@ -54,7 +54,7 @@ def test_installed_wheel_finds_its_lessons_and_demo(wheel, tmp_path):
     lines = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
                            check=True).stdout.split("\n")
     assert lines[0].startswith(str(target)) and lines[1].startswith(str(target))
-    from tutor.lessons import BUNDLED_LESSONS_DIR, load_catalog
+    from tutor.lessons.plans import BUNDLED_LESSONS_DIR, load_catalog
 
     here = load_catalog([BUNDLED_LESSONS_DIR])
     assert int(lines[2]) == sum(len(co.exercises) for co in here.courses) > 0

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from tutor import playback
+from tutor.audio import playback
 from tutor.cli import main
-from tutor.metronome import beats_of, click_schedule, click_track, steady_schedule
-from tutor.music import Measure, Score, TempoChange, TempoMap, TimeSignature
-from tutor.playback import Player, find_soundfont, plan_score, render_midi_to_wav, render_score_to_wav
-from tutor.scoreio import load_score, save_score
+from tutor.audio.metronome import beats_of, click_schedule, click_track, steady_schedule
+from tutor.score.music import Measure, Score, TempoChange, TempoMap, TimeSignature
+from tutor.audio.playback import Player, find_soundfont, plan_score, render_midi_to_wav, render_score_to_wav
+from tutor.score.io import load_score, save_score
 
 WINDOW_S = 0.05  # onset tolerance, as in MIREX onset evaluation
 
@@ -118,7 +118,7 @@ def test_without_a_soundfont_the_additive_synth_plays(chorale, tmp_path, monkeyp
     monkeypatch.delenv("TUTOR_SOUNDFONT", raising=False)
     excerpt = chorale.slice_measures(1, 3)
     out = tmp_path / "additive.wav"
-    with caplog.at_level(logging.WARNING, logger="tutor.playback"):
+    with caplog.at_level(logging.WARNING, logger="tutor.audio.playback"):
         result = render_score_to_wav(excerpt, out, sample_rate=22050)
     assert result.engine == "additive" and "no soundfont found" in caplog.text
     assert soundfile.info(out).samplerate == 22050

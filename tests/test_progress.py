@@ -12,8 +12,8 @@ import sys
 import pytest
 
 from tutor.cli import main
-from tutor.lessons import BUNDLED_LESSONS_DIR, load_catalog, unlocked_exercises, unlocked_units
-from tutor.progress import (
+from tutor.lessons.plans import BUNDLED_LESSONS_DIR, load_catalog, unlocked_exercises, unlocked_units
+from tutor.lessons.progress import (
     MIGRATIONS,
     SCHEMA_VERSION,
     ProgressDB,
@@ -164,9 +164,9 @@ def test_database_with_damaged_pages_is_refused_and_kept(tmp_path):
 
 
 def test_locked_database_gives_a_clear_error(tmp_path, monkeypatch):
-    import tutor.progress
+    import tutor.lessons.progress
 
-    monkeypatch.setattr(tutor.progress, "LOCK_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(tutor.lessons.progress, "LOCK_TIMEOUT_S", 0.2)
     path = tmp_path / "p.sqlite"
     with ProgressDB(path) as db:
         db.record_attempt(exercise_id="a/b", passed=True)
@@ -221,7 +221,7 @@ def test_an_attempt_survives_a_crash_right_after_it_is_recorded(tmp_path):
     path = tmp_path / "p.sqlite"
     code = (
         "import os, sys\n"
-        "from tutor.progress import ProgressDB\n"
+        "from tutor.lessons.progress import ProgressDB\n"
         f"db = ProgressDB({str(path)!r})\n"
         "db.record_attempt(exercise_id='in-tune/scale-c', passed=True, summary={'overall': 99})\n"
         "os._exit(9)  # no close, no cleanup: as if the app crashed\n"

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from tutor.audio_input import FileSource, SyntheticSource, Tone
+from tutor.audio.devices import FileSource, SyntheticSource, Tone
 from tutor.cli import main
 from tutor.errors import DeviceError, OutputFileError
-from tutor.recording import Recorder, record, repair_recording, repair_recordings, sidecar_path
+from tutor.audio.recording import Recorder, record, repair_recording, repair_recordings, sidecar_path
 
 SR = 16000
 REPO = Path(__file__).resolve().parents[1]
@@ -181,7 +181,7 @@ def test_cli_record_from_file(tmp_path, source_wav, capsys):
 
 
 def test_cli_record_without_a_device_is_a_clear_error(capsys):
-    from tutor.audio_input import list_audio_devices
+    from tutor.audio.devices import list_audio_devices
 
     if any(d.max_input_channels > 0 for d in list_audio_devices()):
         pytest.skip("this machine has an audio input")

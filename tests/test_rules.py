@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.rule_scores import SATB, make_score, quarters
-from tutor.rules import RULES, SEVERITIES, STYLES, check_rules
+from tutor.compose.rules import RULES, SEVERITIES, STYLES, check_rules
 
 C_MAJOR_TUNE = [60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67, 72, 71, 67, 65, 64, 62, 64, 62, 60]
 

@@ -7,8 +7,8 @@ import random
 import pytest
 
 from tests.conftest import REPO, shared
-from tutor.music import TempoChange, TempoMap
-from tutor.scoreio import load_performance, load_score, musicxml_bytes, save_score
+from tutor.score.music import TempoChange, TempoMap
+from tutor.score.io import load_performance, load_score, musicxml_bytes, save_score
 
 
 def _signature(score):

@@ -29,7 +29,7 @@ MELODY = "corpus:ryansMammoth/BottleOfBrandyJig.abc"
 
 @pytest.fixture(scope="module")
 def server():
-    from tutor.service import ServiceConfig, create_app
+    from tutor.service.server import ServiceConfig, create_app
 
     app = create_app(ServiceConfig(token=TOKEN, device="cpu", workers=1, queue_size=2, max_upload_mb=1.0))
     with app_in_thread(app) as (url, _stop):
@@ -84,7 +84,7 @@ def test_transcribe_answers_the_cli_json(server, capsys, tmp_path):
 
 
 def test_suggest_answers_the_cli_json(server, capsys, tmp_path):
-    from tutor.scoreio import load_score, save_score
+    from tutor.score.io import load_score, save_score
 
     url, _ = server
     piece = tmp_path / "jig.musicxml"
@@ -149,7 +149,7 @@ def test_full_queue_answers_503_with_retry_after(server):
 def test_tutor_serve_token_and_fallback_when_the_host_dies(tmp_path, capsys):
     """`tutor serve` makes a 0600 token and shows it once; the client uses the host, and analyses here
     when the host is gone."""
-    from tutor.remote import RemoteClient, analyse
+    from tutor.remote.client import RemoteClient, analyse
 
     env = {**os.environ, "TUTOR_DATA_DIR": str(tmp_path)}
     port = free_port()
@@ -178,7 +178,7 @@ def test_tutor_serve_token_and_fallback_when_the_host_dies(tmp_path, capsys):
 def test_a_connection_dropped_mid_request_is_retried_then_analysed_here(tmp_path):
     """A host that reads part of the upload and hangs up: the client retries, then analyses locally,
     and the take is still there."""
-    from tutor.remote import RemoteClient, analyse
+    from tutor.remote.client import RemoteClient, analyse
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -210,7 +210,7 @@ def test_a_connection_dropped_mid_request_is_retried_then_analysed_here(tmp_path
 def test_an_analysis_over_the_time_limit_answers_504():
     from fastapi.testclient import TestClient
 
-    from tutor.service import ServiceConfig, create_app
+    from tutor.service.server import ServiceConfig, create_app
 
     app = create_app(ServiceConfig(token=TOKEN, device="cpu", timeout_s=0.05))
     score = shared("vienna4x22", "musicxml", "Schubert_D783_no15.musicxml")
@@ -258,7 +258,7 @@ def test_cli_remote_gives_the_local_json_for_every_command(server, capsys, monke
 def test_cli_remote_falls_back_to_local_when_the_host_is_dead(capsys, monkeypatch, tmp_path):
     """$TUTOR_REMOTE naming a dead host: retried, then one line on stderr and the local answer; the
     input file is untouched."""
-    from tutor.scoreio import load_score, save_score
+    from tutor.score.io import load_score, save_score
 
     score = tmp_path / "jig.musicxml"
     save_score(load_score(MELODY), score)
@@ -283,11 +283,11 @@ def test_micro_batching_shares_forward_passes_and_changes_no_answer(capsys, tmp_
 
     from fastapi.testclient import TestClient
 
-    from tutor.microbatch import install_model_batching, merged_stats
+    from tutor.service.microbatch import install_model_batching, merged_stats
     from tutor.models.emotion import predict_emotion
     from tutor.models.style import predict_style
-    from tutor.scoreio import load_score, save_score
-    from tutor.service import ServiceConfig, create_app
+    from tutor.score.io import load_score, save_score
+    from tutor.service.server import ServiceConfig, create_app
 
     pieces = [load_score(f"corpus:{name}") for name in ("bach/bwv66.6", "bach/bwv269", "ryansMammoth/BottleOfBrandyJig.abc",
                                                         "bach/bwv7.7")]

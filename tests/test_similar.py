@@ -65,7 +65,7 @@ def test_app_similar_list_with_why_and_double_click_opens(app_window):  # noqa: 
 
 
 def test_lessons_offer_similar_pieces_once_an_exercise_has_results(app_window):  # noqa: F811 (the fixture)
-    from tutor.progress import ProgressDB
+    from tutor.lessons.progress import ProgressDB
 
     window, qtbot = app_window, app_window.qtbot
     window.set_mode("lessons")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tutor.cli import main
-from tutor.scoreio import load_score
+from tutor.score.io import load_score
 
 pytest.importorskip("torch")
 
@@ -16,8 +16,8 @@ from tutor.models.generator import WEIGHTS_PATH  # noqa: E402
 if not WEIGHTS_PATH.exists():
     pytest.skip("generator weights not trained", allow_module_level=True)
 
-from tutor.rules import check_rules  # noqa: E402
-from tutor.suggest import (  # noqa: E402
+from tutor.compose.rules import check_rules  # noqa: E402
+from tutor.compose.suggest import (  # noqa: E402
     CLOSENESS_NATS,
     apply_suggestion,
     continue_piece,
@@ -172,7 +172,7 @@ def test_cli_bad_input_is_one_line_exit_2(capsys):
 
 
 def test_fix_flagged_corrects_the_places_the_rules_flag(tmp_path, capsys, chorale):
-    from tutor.suggest import flagged_ranges
+    from tutor.compose.suggest import flagged_ranges
 
     places = flagged_ranges(chorale)
     assert places and all(last - first <= 1 for first, last in places)

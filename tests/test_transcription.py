@@ -20,8 +20,8 @@ from tests.bench.bench_pitch import (
     write_melody_midi,
 )
 from tests.conftest import shared
-from tutor.pitch import HOP_S, F0Track
-from tutor.transcription import notes_from_track, transcribe, transcribe_file
+from tutor.listen.pitch import HOP_S, F0Track
+from tutor.listen.transcription import notes_from_track, transcribe, transcribe_file
 
 needs_fluidsynth = pytest.mark.skipif(
     shutil.which("fluidsynth") is None or not Path("/usr/share/sounds/sf2/FluidR3_GM.sf2").exists(),
@@ -306,7 +306,7 @@ def test_silent_file_cli_gives_empty_list(tmp_path, capsys):
 
 
 def test_pesto_stream_frames_follow_the_input():
-    from tutor.pitch import PestoStream
+    from tutor.listen.pitch import PestoStream
 
     rate = 16000
     t = np.arange(int(0.6 * rate)) / rate
@@ -328,7 +328,7 @@ def test_stream_small_batch_modules_match_pesto():
     the size of the pushes and blocks (bfloat16 convolutions where the CPU has it: within 2 cents)."""
     import copy
 
-    from tutor.pitch import PestoStream, _pesto_checkpoint_model
+    from tutor.listen.pitch import PestoStream, _pesto_checkpoint_model
 
     rate = 16000
     t = np.arange(int(0.8 * rate)) / rate
@@ -350,7 +350,7 @@ def test_stream_small_batch_modules_match_pesto():
 
 
 def test_stream_blocks_and_flush():
-    from tutor.pitch import PestoStream
+    from tutor.listen.pitch import PestoStream
 
     rate = 16000
     t = np.arange(int(0.5 * rate)) / rate
@@ -435,7 +435,7 @@ def test_a_soft_held_flute_note_with_slow_swells_is_one_note(tmp_path, pitch, ve
     # at F#4 and 7 dB at E4, with a flux burst at each, and each swell's fall looks like a struck note dying
     # away over 0.3 s; but there is no breath or tongue gap, and the level had fallen as low before
     from tests.bench.bench_assessment import render
-    from tutor.music import Performance, PlayedNote
+    from tutor.score.music import Performance, PlayedNote
 
     played = Performance(notes=(PlayedNote(pitch=pitch, onset_s=0.3, offset_s=2.2, velocity=velocity),
                                 PlayedNote(pitch=68, onset_s=2.2, offset_s=2.7, velocity=55)))
@@ -459,7 +459,7 @@ def test_struck_repeats_are_split_but_a_swelling_held_note_is_not():
     A held note that swells every 0.23 s (a sampled wind's loop) with a small flux burst at each rise,
     its troughs 1.2 dB deeper each time, stays one note: the level swelled back up before each trough,
     which a struck string dying away never does. A struck note dying away and struck again is cut."""
-    from tutor.transcription import _split_struck_repeats
+    from tutor.listen.transcription import _split_struck_repeats
 
     n = 200
     t = np.arange(n) * HOP_S
@@ -487,7 +487,7 @@ def test_a_slurred_neighbour_note_is_a_note_not_a_vibrato_flip(tmp_path):
     # The D5 holds its pitch for 100 ms; a vibrato's crest only passes through the semitone above, and only
     # that flip is merged back into its note
     from tests.bench.bench_assessment import render
-    from tutor.music import Performance, PlayedNote
+    from tutor.score.music import Performance, PlayedNote
 
     notes = [(73, 0.34, 1.09, 87), (74, 1.07, 1.21, 86), (73, 1.23, 1.81, 103), (76, 1.75, 2.66, 103), (76, 2.66, 3.31, 108)]
     played = Performance(notes=tuple(PlayedNote(pitch=p, onset_s=a, offset_s=b, velocity=v) for p, a, b, v in notes))

@@ -1,6 +1,6 @@
 """Defects from the review of the desktop app (issue #8), offscreen with pytest-qt: the suggestion
 overlay across a layout change and back to the piece, a looped take's passes, the live pitch thread's
-bounded benchmark record, and the live resampler (``tutor.audio_input.StreamResampler``)."""
+bounded benchmark record, and the live resampler (``tutor.audio.devices.StreamResampler``)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ DEMO = REPO / "assets" / "demo" / "twinkle.musicxml"
 @pytest.fixture
 def overlay_view(qtbot):
     """(view showing the demo piece, the piece, the overlay of a fix of bar 2 over it)."""
-    from tutor.scoreio import load_score
-    from tutor.suggest import Suggestion, apply_suggestion
+    from tutor.score.io import load_score
+    from tutor.compose.suggest import Suggestion, apply_suggestion
     from tutor.ui.compose import overlay_view
     from tutor.ui.score_view import ScoreView
 
@@ -101,7 +101,7 @@ def test_the_end_of_the_overlay_after_a_layout_change_engraves_the_piece_again(q
 from tests.test_app import _has, _looped_take, _open, window  # noqa: E402,F401  (window is a fixture)
 
 
-@pytest.mark.skipif(not (_has("follower") and _has("assessment")), reason="tutor.follower/assessment not installed")
+@pytest.mark.skipif(not (_has("follower") and _has("assessment")), reason="tutor.practice.follower/assessment not installed")
 def test_a_looped_take_builds_the_pass_targets_once_at_its_start(qtbot, window, tmp_path):  # noqa: F811
     from tutor.ui.practice import PassStart
 
@@ -209,7 +209,7 @@ def test_the_live_pitch_thread_keeps_only_the_newest_analysis_times(monkeypatch)
 def test_the_causal_stream_resampler_holds_nothing_back_and_filters_what_would_alias():
     import numpy as np
 
-    from tutor.audio_input import StreamResampler
+    from tutor.audio.devices import StreamResampler
 
     sr = 44100
     t = np.arange(sr) / sr

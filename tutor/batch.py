@@ -85,13 +85,13 @@ def find_submissions(folder: str | Path, *, score: Path | None) -> list[Submissi
 def annotated_from_json(score, kind: str, result: dict) -> bytes:
     """The annotated MusicXML from the analysis JSON (the same marks as ``tutor assess/critique -o``),
     so that a remote answer is annotated like a local one."""
-    from tutor.scoreio import musicxml_bytes
+    from tutor.score.io import musicxml_bytes
 
     if kind == "assess":
         marks = result.get("marks", {})
         return musicxml_bytes(score, colors={k: v["color"] for k, v in marks.items()},
                               texts={k: v["text"] for k, v in marks.items() if v.get("text")})
-    from tutor.critique import SEVERITY_COLORS
+    from tutor.compose.critique import SEVERITY_COLORS
 
     rank = {"error": 0, "warning": 1, "info": 2}
     colors: dict[str, str] = {}
@@ -129,8 +129,8 @@ def run_batch(submissions_dir: str | Path, out_dir: str | Path, *, score: str | 
               on_start: Callable[[int, int], None] | None = None) -> BatchOutcome:
     """Mark every submission; ``on_start(to_do, already_done)`` is called once the folder is read and
     ``progress(submission, manifest_entry)`` after each submission."""
-    from tutor.remote import analyse
-    from tutor.scoreio import load_score
+    from tutor.remote.client import analyse
+    from tutor.score.io import load_score
 
     started = time.perf_counter()
     out = Path(out_dir)
@@ -157,13 +157,13 @@ def run_batch(submissions_dir: str | Path, out_dir: str | Path, *, score: str | 
                  "report": f"{s.student}.json", "annotated": f"{s.student}.musicxml"}
         try:
             if s.kind == "assess":
-                from tutor.commands.assess import assess_json
+                from tutor.cli.commands.assess import assess_json
 
                 result, ran = analyse("assess", {"file": s.path, "score": score_path}, local=lambda: assess_json(the_score, s.path),
                                       remote=remote)
                 annotated_score = the_score
             else:
-                from tutor.critique import critique
+                from tutor.compose.critique import critique
 
                 composition = load_score(s.path)
                 result, ran = analyse("critique", {"file": s.path}, local=lambda: critique(composition).as_json(),

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QToolButton,
 )
 
-from tutor.music import Score
+from tutor.score.music import Score
 from tutor.ui.compose import ComposePanel, ScoreEdit, transposed, without_note
 from tutor.ui.engraving import Layout
 from tutor.ui.lessons_view import LessonsPanel
@@ -320,7 +320,7 @@ class MainWindow(QMainWindow):
             return
         self.status(f"Opening {path}…")
         if wait:
-            from tutor.scoreio import load_score
+            from tutor.score.io import load_score
 
             self._loaded((path, load_score(path)), wait=True)
             return
@@ -366,7 +366,7 @@ class MainWindow(QMainWindow):
         if not path:
             return False
         try:
-            from tutor.scoreio import save_score
+            from tutor.score.io import save_score
 
             save_score(self.score, path)
         except Exception as error:
@@ -468,7 +468,7 @@ class MainWindow(QMainWindow):
 
     # --- lessons ---------------------------------------------------------------------------------
     def start_exercise(self, exercise) -> None:
-        from tutor.lessons import exercise_score
+        from tutor.lessons.plans import exercise_score
 
         self.status(f"Opening {exercise.title}…")
         self.track_job(run_job(lambda task: exercise_score(exercise), on_result=lambda s: self._exercise_ready(exercise, s),
@@ -479,7 +479,7 @@ class MainWindow(QMainWindow):
         """Lessons mode shows the chosen exercise's music (the part and measures it asks for)."""
         if self.mode != "lessons" or not self.undo_stack.isClean():
             return
-        from tutor.lessons import exercise_score
+        from tutor.lessons.plans import exercise_score
 
         def show(score: Score) -> None:
             if self.mode == "lessons" and self.lessons_panel.exercise is exercise:
@@ -645,7 +645,7 @@ class MainWindow(QMainWindow):
 
 
 def _load_job(task, path: str):
-    from tutor.scoreio import load_score
+    from tutor.score.io import load_score
 
     task.progress(0.2, "Reading the score…")
     return path, load_score(path)
@@ -653,7 +653,7 @@ def _load_job(task, path: str):
 
 def _normalize_job(task, score: Score) -> Score:
     """The edited score as its exported MusicXML reads back: ids match what the engraving shows."""
-    from tutor.scoreio import load_score, musicxml_bytes
+    from tutor.score.io import load_score, musicxml_bytes
 
     data = musicxml_bytes(replace(score, source_path=None))
     with tempfile.TemporaryDirectory() as folder:
@@ -667,17 +667,17 @@ def _export_job(task, kind: str, score: Score, marks: dict, path: str) -> str:
     from tutor.safety import atomic_write_bytes
 
     if kind == "mid":
-        from tutor.scoreio import midi_bytes
+        from tutor.score.io import midi_bytes
 
         atomic_write_bytes(path, midi_bytes(score))
     elif kind == "musicxml":
-        from tutor.scoreio import musicxml_bytes
+        from tutor.score.io import musicxml_bytes
 
         colors = {k: v["color"] for k, v in marks.items() if v.get("color")}
         texts = {k: v["text"] for k, v in marks.items() if v.get("text")}
         atomic_write_bytes(path, musicxml_bytes(score, colors=colors, texts=texts))
     else:
-        from tutor.playback import render_score_to_wav
+        from tutor.audio.playback import render_score_to_wav
 
         task.progress(0.3, "Rendering audio…")
         render_score_to_wav(score, path)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
 
-from tutor.music import Score
+from tutor.score.music import Score
 from tutor.safety import atomic_write_text
 from tutor.ui.workers import run_job
 
@@ -25,7 +25,7 @@ DELAY_MS = 2000
 
 
 def autosave_dir() -> Path:
-    from tutor.progress import default_data_dir
+    from tutor.lessons.progress import default_data_dir
 
     folder = default_data_dir() / "autosave"
     folder.mkdir(parents=True, exist_ok=True)
@@ -61,7 +61,7 @@ def discard(item: Recoverable) -> None:
 
 
 def _write(task, score: Score, path: Path, info: dict) -> Path:
-    from tutor.scoreio import save_score
+    from tutor.score.io import save_score
 
     save_score(score, path)
     atomic_write_text(Path(str(path) + ".json"), json.dumps(info, indent=2))

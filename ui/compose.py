@@ -2,8 +2,8 @@
 passage, continue the piece or harmonise its melody, auditioned (drawn in colour over the piece, or on
 their own staff) and accepted with undo; a new piece from a brief ("Generate…"); similar pieces.
 
-Everything heavy runs in workers: ``tutor.critique.critique``, ``tutor.suggest``, ``tutor.harmonize``,
-``tutor.generate`` and ``tutor.similar``. Where one of them is not installed, the panel says so instead
+Everything heavy runs in workers: ``tutor.compose.critique.critique``, ``tutor.compose.suggest``, ``tutor.compose.harmonize``,
+``tutor.compose.generate`` and ``tutor.compose.similar``. Where one of them is not installed, the panel says so instead
 of showing anything made up.
 """
 
@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tutor.music import Score, sort_notes, time_notes
+from tutor.score.music import Score, sort_notes, time_notes
 from tutor.ui.practice import optional
 from tutor.ui.score_view import ScoreView
 from tutor.ui.workers import run_job
@@ -131,12 +131,12 @@ class ComposePanel(QWidget):
         layout.addWidget(self.generate_status)
         if self.generate_mod is None:
             self.generate_button.setEnabled(False)
-            self.generate_button.setToolTip("Not available in this installation (tutor.generate is missing)")
+            self.generate_button.setToolTip("Not available in this installation (tutor.compose.generate is missing)")
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)
         if self.critique_mod is None:
-            self.summary.setText("Critique is not available in this installation (tutor.critique is missing).")
+            self.summary.setText("Critique is not available in this installation (tutor.compose.critique is missing).")
             self.critique_button.setEnabled(False)
 
         self.findings = QTreeWidget()
@@ -195,12 +195,12 @@ class ComposePanel(QWidget):
         sv.addWidget(self.suggest_status)
         layout.addWidget(suggest, 3)
         if self.suggest_mod is None:
-            self.suggest_status.setText("Suggestions are not available in this installation (tutor.suggest is missing).")
+            self.suggest_status.setText("Suggestions are not available in this installation (tutor.compose.suggest is missing).")
             for button in (self.fix_button, self.continue_button):
                 button.setEnabled(False)
         if self.harmonize_mod is None:
             self.harmonize_button.setEnabled(False)
-            self.harmonize_button.setToolTip("Not available in this installation (tutor.harmonize is missing)")
+            self.harmonize_button.setToolTip("Not available in this installation (tutor.compose.harmonize is missing)")
         self.audition_button.setEnabled(False)
         self.accept_button.setEnabled(False)
 
@@ -672,7 +672,7 @@ class GenerateDialog(QDialog):
 
 
 class SimilarPiecesBox(QGroupBox):
-    """"More pieces like this": the nearest pieces (``tutor.similar``) with why; a double-click opens one."""
+    """"More pieces like this": the nearest pieces (``tutor.compose.similar``) with why; a double-click opens one."""
 
     def __init__(self, window, score_of, *, title: str = "Similar pieces", open_mode: str | None = None) -> None:
         super().__init__(title)
@@ -697,7 +697,7 @@ class SimilarPiecesBox(QGroupBox):
         self.list.itemDoubleClicked.connect(lambda item: self.open_result(self.list.row(item)))
         if self.similar_mod is None:
             self.find_button.setEnabled(False)
-            self.status.setText("Not available in this installation (tutor.similar is missing).")
+            self.status.setText("Not available in this installation (tutor.compose.similar is missing).")
 
     def clear(self) -> None:
         self.results = []
@@ -758,7 +758,7 @@ def _similar_job(task, similar_mod, score) -> list:
 
 
 def _open_similar_job(task, similar_mod, source: str):
-    from tutor.scoreio import load_score
+    from tutor.score.io import load_score
 
     path, index = similar_mod.resolve_source(source)
     task.progress(0.3, "Reading the score…")
@@ -778,7 +778,7 @@ def overlay_view(original: Score, new: Score, suggestion) -> tuple[Score, str, d
     in colour. Ids are read from the MusicXML (the exporter names notes by part, bar and order)."""
     import xml.etree.ElementTree as ET
 
-    from tutor.scoreio import musicxml_bytes
+    from tutor.score.io import musicxml_bytes
 
     first, last = suggestion.first_measure, suggestion.last_measure
     if suggestion.kind == "correction":

@@ -8,7 +8,7 @@ per Verovio page, each with
   stylesheet's ``stroke: currentColor`` (which Qt ignores, so stems, beams and staff lines vanish)
   becomes an explicit ``stroke`` on every shape, taken from the nearest ``color`` above it.
 * ``notes`` — note id -> ``NoteBox`` (notehead centre and size, in page pixels), read from the SVG:
-  our MusicXML writes ``<note id=...>`` = ``tutor.music.Note.id`` and Verovio keeps it as the
+  our MusicXML writes ``<note id=...>`` = ``tutor.score.music.Note.id`` and Verovio keeps it as the
   ``<g class="note" id=...>`` of the SVG.
 * ``measures`` — ``MeasureBox``es (printed number, x range, the system's y range).
 
@@ -26,7 +26,7 @@ import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from tutor.music import Score
+from tutor.score.music import Score
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -108,7 +108,7 @@ def verovio_options(layout: Layout) -> dict:
 
 
 def musicxml_for_view(score: Score) -> str:
-    from tutor.scoreio import musicxml_bytes
+    from tutor.score.io import musicxml_bytes
 
     return musicxml_bytes(score).decode("utf-8")
 

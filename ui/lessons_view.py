@@ -1,9 +1,9 @@
 """Lessons mode: the course tree, the exercise card, starting an exercise, results and progress.
 
-Courses come from ``tutor.lessons.load_catalog`` (bundled plans and the teacher's folder), the
-student's attempts from ``tutor.progress.ProgressDB``. Starting a performance exercise opens it in
+Courses come from ``tutor.lessons.plans.load_catalog`` (bundled plans and the teacher's folder), the
+student's attempts from ``tutor.lessons.progress.ProgressDB``. Starting a performance exercise opens it in
 Practice mode with its part, measures and tempo; the take's result is recorded as an attempt. Once an
-exercise has results, the card offers more pieces like its music (``tutor.similar``).
+exercise has results, the card offers more pieces like its music (``tutor.compose.similar``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class LessonsPanel(QWidget):
-    startExercise = Signal(object)  # tutor.lessons.Exercise
+    startExercise = Signal(object)  # tutor.lessons.plans.Exercise
     previewExercise = Signal(object)  # the exercise chosen in the tree: its music is shown
 
     def __init__(self, window) -> None:
@@ -94,7 +94,7 @@ class LessonsPanel(QWidget):
     # --- data -------------------------------------------------------------------------------
     def _passed_and_states(self):
         try:
-            from tutor.progress import ProgressDB
+            from tutor.lessons.progress import ProgressDB
 
             with ProgressDB() as db:
                 return db.passed_exercises(), db.states(), db.streak()
@@ -104,7 +104,7 @@ class LessonsPanel(QWidget):
 
     def refresh(self) -> None:
         try:
-            from tutor.lessons import load_catalog, unlocked_exercises
+            from tutor.lessons.plans import load_catalog, unlocked_exercises
 
             self.catalog = load_catalog()
         except Exception as error:
@@ -203,7 +203,7 @@ class LessonsPanel(QWidget):
 
     def _show_history(self, exercise) -> None:
         try:
-            from tutor.progress import ProgressDB
+            from tutor.lessons.progress import ProgressDB
 
             with ProgressDB() as db:
                 attempts = db.attempts(exercise.id)
@@ -238,7 +238,7 @@ class LessonsPanel(QWidget):
             return None
 
         def load():
-            from tutor.lessons import exercise_score
+            from tutor.lessons.plans import exercise_score
 
             return exercise_score(exercise)
 

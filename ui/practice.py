@@ -2,10 +2,10 @@
 see marks appear on the score as you play, then the review of the take.
 
 Live path (MIDI): the input thread (rtmidi's, or the file-player thread of a demo take) calls
-``LiveSession.feed`` with the note-on; a consumer thread feeds ``tutor.follower.ScoreFollower``
+``LiveSession.feed`` with the note-on; a consumer thread feeds ``tutor.practice.follower.ScoreFollower``
 and emits the events through a queued signal; the UI thread draws a ring on the note
 (``ScoreView.add_live_mark``). At the end the whole take is assessed in a worker
-(``tutor.assessment.assess``) and the review shows scores, a heat map per measure and the events.
+(``tutor.practice.assessment.assess``) and the review shows scores, a heat map per measure and the events.
 
 A looped take (*Loop the range*): ``LoopFollower`` gives each pass of the range a fresh follower and
 puts a ``PassStart`` in the events where a pass begins; the clicks are the count-in once, then the
@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tutor.music import Performance, Score
+from tutor.score.music import Performance, Score
 from tutor.ui.workers import run_job
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def optional(module: str):
 
 
 def takes_dir() -> Path:
-    from tutor.progress import default_data_dir
+    from tutor.lessons.progress import default_data_dir
 
     folder = default_data_dir() / "takes"
     folder.mkdir(parents=True, exist_ok=True)
@@ -84,7 +84,7 @@ def takes_dir() -> Path:
 class LiveSession(QObject):
     """Feeds played notes to the score follower on its own thread; events come back queued."""
 
-    events = Signal(object, float)  # list of tutor.assessment.Event, perf_counter when the note arrived
+    events = Signal(object, float)  # list of tutor.practice.assessment.Event, perf_counter when the note arrived
 
     def __init__(self, follower) -> None:
         super().__init__()
@@ -372,8 +372,8 @@ class LiveNotes:
 class AudioLive(QObject):
     """Live pitch and note onsets from the recorder's tap (``Recorder.tap``), on its own thread.
 
-    The tap's frames go, mono, through ``tutor.audio_input.StreamResampler`` (``causal``: no
-    look-ahead) to 16 kHz and into ``tutor.pitch.PestoStream`` (10 ms frames); ``LiveNotes`` finds the
+    The tap's frames go, mono, through ``tutor.audio.devices.StreamResampler`` (``causal``: no
+    look-ahead) to 16 kHz and into ``tutor.listen.pitch.PestoStream`` (10 ms frames); ``LiveNotes`` finds the
     onsets, which go to the score follower (``LiveSession.feed``); the pitch curve and the tuner get
     the frames, a few times a second. The thread runs torch on one intra-op thread (OpenMP's setting is per thread): with two,
     on a busy two-core machine, each small push waited hundreds of milliseconds for the pool.
@@ -405,7 +405,7 @@ class AudioLive(QObject):
     def _run(self) -> None:
         import numpy as np
 
-        from tutor.audio_input import StreamResampler, to_mono
+        from tutor.audio.devices import StreamResampler, to_mono
 
         try:
             import torch
@@ -690,7 +690,7 @@ class PracticePanel(QWidget):
         self.last_bar.valueChanged.connect(self._range_changed)
         self.view.rangeSelected.connect(self._range_from_view)
         if self.follower_mod is None or self.assessment_mod is None:
-            self.live_label.setText("Live marks and the review need tutor.follower and tutor.assessment, "
+            self.live_label.setText("Live marks and the review need tutor.practice.follower and tutor.practice.assessment, "
                                     "which this installation lacks: takes are recorded but not assessed.")
 
     pitch_warm_job = None
@@ -784,7 +784,7 @@ class PracticePanel(QWidget):
         """Where a take's first pass starts: after the count-in (none for a file standing in for the player)."""
         if self._source_kind_at_start in ("midi-file", "audio-file") or not self.count_in.value():
             return 0.0
-        from tutor.metronome import click_schedule
+        from tutor.audio.metronome import click_schedule
 
         return click_schedule(score, count_in_bars=self.count_in.value(), piece=False).count_in_s
 
@@ -795,7 +795,7 @@ class PracticePanel(QWidget):
     # --- listening -----------------------------------------------------------------------------
     def _player(self):
         if self.player is None:
-            from tutor.playback import Player
+            from tutor.audio.playback import Player
 
             settings = self.window.settings
             self.player = Player(device=settings.value("audio/output") or None,
@@ -881,8 +881,8 @@ class PracticePanel(QWidget):
         if not (count_in or self.metronome.isChecked()) or self._source_kind_at_start in ("midi-file", "audio-file"):
             return
         try:
-            from tutor.metronome import click_schedule
-            from tutor.playback import PlaybackPlan
+            from tutor.audio.metronome import click_schedule
+            from tutor.audio.playback import PlaybackPlan
 
             schedule = click_schedule(score, count_in_bars=count_in, piece=self.metronome.isChecked())
             if self.looping:
@@ -892,7 +892,7 @@ class PracticePanel(QWidget):
             self.live_label.setText(f"No metronome: {error}")
 
     def _start_midi(self, kind: str, source_path) -> None:
-        from tutor import midi_input
+        from tutor.audio import midi_input
 
         session = self.session
 
@@ -932,8 +932,8 @@ class PracticePanel(QWidget):
         self._source_kind = "midi"
 
     def _start_audio(self, kind: str, source_path) -> None:
-        from tutor.audio_input import DeviceSource, FileSource
-        from tutor.recording import Recorder
+        from tutor.audio.devices import DeviceSource, FileSource
+        from tutor.audio.recording import Recorder
 
         if kind == "mic":
             self.source = DeviceSource(device=self.window.settings.value("audio/input") or None)
@@ -949,7 +949,7 @@ class PracticePanel(QWidget):
         pitch = optional("pitch")
         if pitch is None or not hasattr(pitch, "PestoStream"):
             self.live_label.setText("Recording to disk. Live marks from audio need the live pitch tracker "
-                                    "(tutor.pitch), which this installation lacks: the review comes after the take.")
+                                    "(tutor.listen.pitch), which this installation lacks: the review comes after the take.")
             return
         self.live_label.setText("Loading the pitch tracker… (the take is already recording)")
         self.audio_live = AudioLive(self.recorder, self.session, pitch)
@@ -1074,7 +1074,7 @@ class PracticePanel(QWidget):
     def review(self, *, performance: Performance | None = None, path: Path | None = None, looped: bool = False) -> None:
         """Assess the take in a worker; the review and the final marks appear when it is done."""
         if self.assessment_mod is None:
-            self.score_label.setText("This take is saved, but it cannot be assessed here: tutor.assessment is missing.")
+            self.score_label.setText("This take is saved, but it cannot be assessed here: tutor.practice.assessment is missing.")
             return
         if self.score is None:
             return
@@ -1146,8 +1146,8 @@ class PracticePanel(QWidget):
         if self.exercise is None or performance is None:
             return
         try:
-            from tutor.lessons import assess_take
-            from tutor.progress import ProgressDB
+            from tutor.lessons.plans import assess_take
+            from tutor.lessons.progress import ProgressDB
 
             result = assess_take(self.exercise, performance, tempo_bpm=self.bpm, recording_path=self.take_path)
             with ProgressDB() as db:
@@ -1264,7 +1264,7 @@ class LoopReview:
 
 def looped_clicks(schedule):
     """A click schedule's count-in once, then its clicks for the piece again and again (up to ten minutes)."""
-    from tutor.metronome import ClickSchedule
+    from tutor.audio.metronome import ClickSchedule
 
     length_s = schedule.duration_s - schedule.count_in_s
     if length_s <= 0:

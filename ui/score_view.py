@@ -2,7 +2,7 @@
 
 * ``set_score(score)`` engraves in a worker (``ui.engraving``) and shows the pages; ``engraved``
   is emitted when they are on screen.
-* Marks are keyed by note id (``tutor.music.Note.id``), the ids that Verovio keeps in its SVG:
+* Marks are keyed by note id (``tutor.score.music.Note.id``), the ids that Verovio keeps in its SVG:
   ``set_marks({id: {"color": "#RRGGBB", "text": "late 80ms"}})`` recolours noteheads (and stems) in
   the engraving and writes the text above the note; ``add_live_mark`` puts a coloured ring on the
   notehead at once (no re-rendering: what the practice mode uses while the student plays).
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QGraphicsView,
 )
 
-from tutor.music import Score
+from tutor.score.music import Score
 from tutor.ui.engraving import Layout, MeasureBox, NoteBox, Page, engrave, recolor_svg
 from tutor.ui.workers import run_job
 

@@ -70,7 +70,7 @@ def _practice_review(window, take: Path | None) -> None:
     panel = window.practice_panel
     if take is None or panel.assessment_mod is None:
         return
-    from tutor.scoreio import load_performance
+    from tutor.score.io import load_performance
 
     performance = load_performance(take)
     index = panel.input_box.findData("midi-file")

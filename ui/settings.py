@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QPushButton,
 )
 
-from tutor.scoreio import AUDIO_EXTENSIONS
+from tutor.score.io import AUDIO_EXTENSIONS
 from tutor.ui.workers import run_job
 
 DEVICE_KEY = "analysis/device"
@@ -45,7 +45,7 @@ UNREACHABLE = "Analysis: remote unreachable — local"
 # where analyses run
 # ---------------------------------------------------------------------------------------------
 class AnalysisPlace(QObject):
-    """The device for local analyses and the remote host (a ``tutor.remote.RemoteClient``) if any."""
+    """The device for local analyses and the remote host (a ``tutor.remote.client.RemoteClient``) if any."""
 
     changed = Signal(str)  # the indicator's text
 
@@ -58,7 +58,7 @@ class AnalysisPlace(QObject):
 
     # -- configuration (UI thread) ------------------------------------------------------------------
     def configure(self, *, device: str = "auto", url: str = "", token: str = "") -> None:
-        from tutor.remote import RemoteClient
+        from tutor.remote.client import RemoteClient
 
         url = (url or "").strip()
         self.device = device if device in ("auto", "cpu", "cuda") else "auto"
@@ -73,7 +73,7 @@ class AnalysisPlace(QObject):
 
     def _resolve_device(self, task=None) -> str:
         if not self._resolved:
-            from tutor.pitch import resolve_device
+            from tutor.listen.pitch import resolve_device
 
             try:
                 self._resolved = resolve_device("auto")
@@ -100,8 +100,8 @@ class AnalysisPlace(QObject):
     # -- analyses (worker threads) ------------------------------------------------------------------
     def ask(self, endpoint: str, files: dict, fields: dict | None, local):
         """The host's JSON for ``endpoint``, or ``local()`` when there is no host or it cannot answer
-        (``tutor.remote.analyse``); the indicator says which."""
-        from tutor.remote import analyse
+        (``tutor.remote.client.analyse``); the indicator says which."""
+        from tutor.remote.client import analyse
 
         client = self.client
         answer, ran = analyse(endpoint, files, fields, local=local, remote=client)
@@ -120,7 +120,7 @@ class AnalysisPlace(QObject):
         answer = self.ask_about(score, "suggest", fields, local)
         if isinstance(answer, list):  # local()'s: no host, or it did not answer
             return answer
-        from tutor.remote_cli import suggestion_from_json
+        from tutor.cli.remote import suggestion_from_json
 
         return [suggestion_from_json(score, doc) for doc in answer["suggestions"]]
 
@@ -128,7 +128,7 @@ class AnalysisPlace(QObject):
         """``ask`` with ``score`` uploaded as MusicXML (the piece as it is now, edits included)."""
         if self.client is None:
             return local()
-        from tutor.scoreio import musicxml_bytes
+        from tutor.score.io import musicxml_bytes
 
         with tempfile.TemporaryDirectory(prefix="tutor-app-") as folder:
             piece = Path(folder) / "piece.musicxml"
@@ -138,18 +138,18 @@ class AnalysisPlace(QObject):
     def read_take(self, path):
         """The ``Performance`` of a take file: a recording is transcribed on the host (the model's work),
         else here on the chosen device; a MIDI file is read here."""
-        from tutor.scoreio import load_performance
+        from tutor.score.io import load_performance
 
         path = Path(path)
         if path.suffix.lower() not in AUDIO_EXTENSIONS:
             return load_performance(path)
-        from tutor.music import Performance
-        from tutor.remote_cli import played_notes
+        from tutor.score.music import Performance
+        from tutor.cli.remote import played_notes
 
         here = {}
 
         def local() -> None:
-            from tutor.transcription import transcribe_file
+            from tutor.listen.transcription import transcribe_file
 
             here["performance"] = transcribe_file(path, device=self.device).performance
 
@@ -204,7 +204,7 @@ class SettingsDialog(QDialog):
         for box in (self.audio_in, self.audio_out, self.midi_in):
             box.addItem("System default", "")
         try:
-            from tutor.audio_input import list_audio_devices
+            from tutor.audio.devices import list_audio_devices
 
             for device in list_audio_devices():
                 if device.max_input_channels > 0:
@@ -214,7 +214,7 @@ class SettingsDialog(QDialog):
         except Exception as error:
             self.audio_in.addItem(f"(no audio devices: {error})", "")
         try:
-            from tutor.midi_input import list_midi_inputs
+            from tutor.audio.midi_input import list_midi_inputs
 
             for name in list_midi_inputs():
                 self.midi_in.addItem(name, name)
@@ -274,7 +274,7 @@ class SettingsDialog(QDialog):
     def _host_url(self) -> str | None:
         """The host field as a URL ('' for none); None (and a message) when it is not one."""
         from tutor.errors import TutorError
-        from tutor.remote_cli import remote_url
+        from tutor.cli.remote import remote_url
 
         try:
             return remote_url(self.remote.text()) or ""
@@ -284,7 +284,7 @@ class SettingsDialog(QDialog):
 
     def test_connection(self) -> None:
         """Ask the host in a worker; the answer appears beside the button."""
-        from tutor.remote import RemoteClient
+        from tutor.remote.client import RemoteClient
 
         url = self._host_url()
         if not url:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from tutor.scoreio import load_score, save_score
+from tutor.score.io import load_score, save_score
 
 HERE = Path(__file__).resolve().parent
 CHANGES = {"P1-m3-n1": 66, "P1-m5-n1": 81, "P1-m12-n2": 62}  # note id -> new pitch

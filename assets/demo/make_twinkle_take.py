@@ -15,9 +15,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from tutor.midi_input import save_take
-from tutor.music import Performance, PlayedNote
-from tutor.scoreio import load_score
+from tutor.audio.midi_input import save_take
+from tutor.score.music import Performance, PlayedNote
+from tutor.score.io import load_score
 
 HERE = Path(__file__).resolve().parent
 WRONG = {"P1-m3-n1": 67}  # note id -> the pitch played instead

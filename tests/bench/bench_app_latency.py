@@ -1,12 +1,12 @@
 """Live latency in the running app (offscreen): from a played note to its mark painted on the score.
 
 * MIDI: the demo take (``assets/demo/twinkle_take.mid``) is played at its own pace into an in-memory
-  MIDI source (``tutor.midi_input.VirtualMidiSource``, as the app's "MIDI file as the player" input).
+  MIDI source (``tutor.audio.midi_input.VirtualMidiSource``, as the app's "MIDI file as the player" input).
   Latency = the moment the score view painted the note's mark (end of its ``paintEvent``) minus the
   moment the note-on reached the source's callback.
 * Audio: the same take rendered with FluidSynth to WAV, played at real-time pace by a
-  ``tutor.audio_input.FileSource`` into the recorder, whose tap feeds the live pitch tracker
-  (``tutor.pitch.PestoStream``) and the score follower. Latency = paint time minus the wall-clock time
+  ``tutor.audio.devices.FileSource`` into the recorder, whose tap feeds the live pitch tracker
+  (``tutor.listen.pitch.PestoStream``) and the score follower. Latency = paint time minus the wall-clock time
   at which the note's true onset (from the MIDI take) was delivered by the file source.
 
 Targets on the 2-core CPU: median <= 50 ms (MIDI), <= 80 ms (audio); p95 reported too. The MIDI run
@@ -88,8 +88,8 @@ def bench_midi(app, window) -> dict:
 
 
 def bench_audio(app, window, folder: Path) -> dict:
-    from tutor.playback import render_midi_to_wav
-    from tutor.scoreio import load_performance
+    from tutor.audio.playback import render_midi_to_wav
+    from tutor.score.io import load_performance
 
     wav = folder / "take.wav"
     render_midi_to_wav(TAKE, wav)

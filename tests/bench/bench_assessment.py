@@ -1,13 +1,13 @@
 """Benchmark of performance assessment on real performances (issue 5).
 
-1. Note alignment: ``tutor.alignment`` against parangonar's ``DualDTWNoteMatcher`` (the peer), both
+1. Note alignment: ``tutor.practice.alignment`` against parangonar's ``DualDTWNoteMatcher`` (the peer), both
    run here on the same (n)ASAP and Vienna 4x22 performances, scored against the ground-truth
    ``.match`` alignments (F-score of matched pairs, as ``parangonar.fscore_alignments``), with
    time per piece.
 2. Student errors: seeded, student-like errors injected into real performances (pitch
    substitutions by 1-2 semitones, deleted notes, inserted neighbour notes, restarts 1-2 bars
    back, hesitations of 0.5-2 s, timing pushes of 80-250 ms); precision and recall per error type
-   of ``tutor.assessment.assess`` against the known labels. The take starts from the pianist's
+   of ``tutor.practice.assessment.assess`` against the known labels. The take starts from the pianist's
    notes that the ground truth matches to the score, and the score from the notes they match (the
    pianist's own ornaments, slips and omissions are taken out), so that the labels are complete;
    ground-truth matches that put a note more than two chords out of order are taken out too
@@ -19,9 +19,9 @@
    then the whole test again with the pianist's notes in steady time (15 ms jitter), where the
    timing errors are judged against a steady pulse, as for a student keeping time.
 3. Live follower on the same injected takes, fed as they would come live (note-ons, note-offs and the
-   pedal in time order, ``tutor.follower.follow_performance``): position accuracy (within one chord
+   pedal in time order, ``tutor.practice.follower.follow_performance``): position accuracy (within one chord
    of the truth), time per played note, and its events scored against the same labels.
-4. Audio path (render with FluidSynth, transcribe, assess): only when ``tutor.transcription``
+4. Audio path (render with FluidSynth, transcribe, assess): only when ``tutor.listen.transcription``
    exists. The melody (top voice) is rendered as one monophonic line, two takes per Vienna piece: the
    first on piano, the second on flute (a repeated note tongued); each untouched take is rendered and
    assessed too, so that timing flags and false errors near a restart are also given "new only".
@@ -99,8 +99,8 @@ from pathlib import Path
 import numpy as np
 
 from tests.bench._results import save
-from tutor.alignment import align_arrays, as_match_list
-from tutor.music import Measure, Note, PedalEvent, Performance, PlayedNote, Score, TempoMap, sort_notes
+from tutor.practice.alignment import align_arrays, as_match_list
+from tutor.score.music import Measure, Note, PedalEvent, Performance, PlayedNote, Score, TempoMap, sort_notes
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 NASAP = DATA / "nasap-dev"
@@ -500,8 +500,8 @@ def steady(pna, sna, gt, rng: np.random.Generator, *, jitter_s: float = 0.015):
 def bench_errors(files: list[Path], *, seed: int = 5, level: str = "advanced", steady_time: bool = False) -> dict:
     """Injected errors; ``steady_time`` first replaces the pianist's expressive timing by steady
     time with 15 ms jitter (the timing errors are then judged against a steady pulse)."""
-    from tutor.assessment import assess
-    from tutor.follower import ScoreFollower, follow_performance
+    from tutor.practice.assessment import assess
+    from tutor.practice.follower import ScoreFollower, follow_performance
 
     rng = np.random.default_rng(seed)
     totals: dict = {}
@@ -622,7 +622,7 @@ class _Tap:
 
 
 def _push_statistic(diagnostic: tuple) -> float:
-    """How far a chord is pushed, as ``tutor.assessment`` judges it: the smaller of the errors of the
+    """How far a chord is pushed, as ``tutor.practice.assessment`` judges it: the smaller of the errors of the
     step into it and the step out of it when they are of opposite signs (else 0), in seconds."""
     e_in, e_out = diagnostic[0], diagnostic[1]
     return min(abs(e_in), abs(e_out)) if e_in * e_out < 0 else 0.0
@@ -676,7 +676,7 @@ def render(performance: Performance, path: Path, *, program: int = 0) -> Path:
 
     import pretty_midi
 
-    from tutor.playback import find_soundfont
+    from tutor.audio.playback import find_soundfont
 
     midi = pretty_midi.PrettyMIDI()
     instrument = pretty_midi.Instrument(program=program)
@@ -703,16 +703,16 @@ AUDIO_PROGRAMS = (0, 73)  # GM acoustic grand piano, flute: each piece's first t
 
 def bench_audio(files: list[Path], *, seed: int = 5) -> dict:
     """Melody of each piece with injected errors, rendered with FluidSynth (piano or flute, in turn),
-    transcribed by tutor.transcription (through tutor.scoreio.load_performance), assessed. The untouched
+    transcribed by tutor.listen.transcription (through tutor.score.io.load_performance), assessed. The untouched
     melody is rendered and assessed too: timing flags it already gets (the pianist's own rubato, heard
     through the transcription) are reported apart, as "new only", like the MIDI takes'."""
     import tempfile
 
-    if importlib.util.find_spec("tutor.transcription") is None:
-        print("audio path: skipped (tutor.transcription does not exist yet)")
-        return {"skipped": "tutor.transcription missing"}
-    from tutor.assessment import assess
-    from tutor.scoreio import load_performance
+    if importlib.util.find_spec("tutor.listen.transcription") is None:
+        print("audio path: skipped (tutor.listen.transcription does not exist yet)")
+        return {"skipped": "tutor.listen.transcription missing"}
+    from tutor.practice.assessment import assess
+    from tutor.score.io import load_performance
 
     rng = np.random.default_rng(seed)
     totals: dict = {}

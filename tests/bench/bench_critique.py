@@ -24,10 +24,10 @@ from pathlib import Path
 from tests.bench._results import save
 from tests.conftest import SHARED_DATA
 from tests.rule_scores import jsb_chorales
-from tutor.analysis import estimate_key, pitch_name, voices
-from tutor.music import Score
-from tutor.rules import check_rules
-from tutor.scoreio import load_score
+from tutor.score.analysis import estimate_key, pitch_name, voices
+from tutor.score.music import Score
+from tutor.compose.rules import check_rules
+from tutor.score.io import load_score
 
 N_CHORALES = 40
 N_MELODIES = 40
@@ -219,8 +219,8 @@ def model_metrics() -> dict:
 def timing() -> dict:
     import warnings
 
-    from tutor.critique import predict_models
-    from tutor.scoreio import music21_from_notes
+    from tutor.compose.critique import predict_models
+    from tutor.score.io import music21_from_notes
 
     chorale = load_score("corpus:bach/bwv66.6")
     eight = chorale.slice_measures(1, 8)

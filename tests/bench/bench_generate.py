@@ -80,7 +80,7 @@ def main() -> None:
             print(r)
         save("generate", results)
         return
-    from tutor.generate import generate, parse_brief
+    from tutor.compose.generate import generate, parse_brief
 
     runs = int(os.environ.get("GENERATE_RUNS", "20"))
     order = [int(b) - 1 for b in os.environ.get("GENERATE_BRIEFS", "").split(",") if b.strip()] or range(len(BRIEFS))

@@ -5,10 +5,10 @@
    and on the Nottingham test split, beside an interpolated n-gram (Markov) model over the same
    tokens, trained in this run on the same training pieces.
 2. Repair: in held-out tunes one bar's pitches are replaced by wrong notes (rhythm kept); we ask
-   ``tutor.suggest.correct_measures`` for 5 corrections and count how often the top-1 and any of
+   ``tutor.compose.suggest.correct_measures`` for 5 corrections and count how often the top-1 and any of
    the top-5 restore the original bar exactly, their pitch accuracy (share of the original's notes
    found at the same place with the same pitch), and how often they are free of error/warning
-   findings of ``tutor.rules.check_rules`` in the bar; with the default closeness prior, with
+   findings of ``tutor.compose.rules.check_rules`` in the bar; with the default closeness prior, with
    closeness 0 (likelihood alone) and with the previous implementation (``PREVIOUS``, from git) on
    the same cases. Also: how often the original bar would itself pass the rule filter, and how
    often the model prefers it to the corrupted bar.
@@ -120,7 +120,7 @@ def corrupt(score, rng: random.Random):
     """(corrupted score, measure number, original notes of that bar) or None."""
     from dataclasses import replace
 
-    from tutor.music import sort_notes
+    from tutor.score.music import sort_notes
 
     numbers = [m.number for m in score.measures]
     candidates = [n for n in numbers[2:-2] if sum(1 for x in score.notes if x.measure == n) >= 3]
@@ -154,7 +154,7 @@ def pitch_accuracy(notes, original) -> float:
 def fim_log_likelihood(tune, number: int, score, *, clean: bool) -> float:
     """log p(bar | bars around it) of the original (clean) or corrupted bar, with the corrector's prompt."""
     from tutor.models.generator import EOM, sequence_log_likelihood
-    from tutor.suggest import _estimate_tokens, _model, _tune_and_index, fim_prompt
+    from tutor.compose.suggest import _estimate_tokens, _model, _tune_and_index, fim_prompt
 
     corrupted, index = _tune_and_index(score, number, None)
     original = corrupted.bar_tokens(index)
@@ -168,8 +168,8 @@ def repair(tunes_by_corpus: dict, *, closeness_values=(None, 0.0, "previous")) -
     """Repair results per corpus and closeness (None: the default ``CLOSENESS_NATS``; "previous": the
     implementation before this session, ``previous_suggest()``)."""
     from tutor.models.generator_data import score_from_tune
-    from tutor.rules import check_rules
-    from tutor.suggest import (
+    from tutor.compose.rules import check_rules
+    from tutor.compose.suggest import (
         CLOSENESS_NATS,
         apply_suggestion,
         correct_measures,
@@ -268,11 +268,11 @@ def print_repair(results: dict) -> None:
 # ---------------------------------------------------------------------------------------------
 # speed
 # ---------------------------------------------------------------------------------------------
-PREVIOUS = "4c80a3ef71d60709bcbdd15be15042734f3bd9e4"  # the generator and tutor.suggest before this session's work
+PREVIOUS = "4c80a3ef71d60709bcbdd15be15042734f3bd9e4"  # the generator and tutor.compose.suggest before this session's work
 
 
 def previous_suggest():
-    """``tutor.suggest`` as of commit ``PREVIOUS`` on top of ``models/generator.py`` as of that commit,
+    """``tutor.compose.suggest`` as of commit ``PREVIOUS`` on top of ``models/generator.py`` as of that commit,
     loaded from git (the peer the speed and repair results are compared with in the same run), or None
     when git or the commit is not available."""
     import subprocess
@@ -282,7 +282,7 @@ def previous_suggest():
 
     root = Path(__file__).resolve().parents[2]
     modules = {}
-    for name, path in (("_previous_generator", "models/generator.py"), ("_previous_suggest", "tutor/suggest.py")):
+    for name, path in (("_previous_generator", "models/generator.py"), ("_previous_suggest", "tutor/compose/suggest.py")):
         if name in sys.modules:
             modules[name] = sys.modules[name]
             continue
@@ -302,7 +302,7 @@ def previous_suggest():
 
 def speed(score, label: str) -> dict:
     """4 continuations of 4 bars: median of 5 runs, this implementation and the previous one alternately."""
-    from tutor.suggest import continue_piece
+    from tutor.compose.suggest import continue_piece
 
     previous = previous_suggest()
     continue_piece(score, bars=4, k=4, seed=0)  # warm-up (loads the model)

@@ -3,7 +3,7 @@ JSB test split; the default 20 keeps it to minutes on the shared CPU).
 
 On the JSB chorales test split (``../shared/data/jsb-chorales/Jsb16thSeparated.json``, as
 ``tests.rule_scores.jsb_chorales`` reads it: 4/4, no key signature, repeated pitches merged), Bach's
-soprano is harmonised (``tutor.harmonize.harmonize``, chorale style, seed 0, ``HARMONIZE_K`` candidates,
+soprano is harmonised (``tutor.compose.harmonize.harmonize``, chorale style, seed 0, ``HARMONIZE_K`` candidates,
 default 1) and compared with Bach:
 
 * critique-rule findings per chorale (errors, warnings; chorale rules) for ours (the first candidate,
@@ -16,7 +16,7 @@ default 1) and compared with Bach:
 * a reference: how far Bach agrees with himself, over the melodies he harmonised twice in the data set
   (a test chorale whose soprano, transposed, is another chorale's): the ceiling of these measures.
 
-``HARMONIZE_TEMPERATURE`` overrides the sampling temperature (``tutor.harmonize.TEMPERATURE``).
+``HARMONIZE_TEMPERATURE`` overrides the sampling temperature (``tutor.compose.harmonize.TEMPERATURE``).
 ``HARMONIZE_PICKUP=1`` re-bars each chorale with an upbeat first (``with_pickup``: the data has no bar
 lines, and most chorales begin with one).
 """
@@ -42,7 +42,7 @@ def with_pickup(bach):
     such a bar in 73 of 77 chorales), so the generator would read every beat one off. The pickup is
     the last soprano note's onset modulo the bar (Bach's chorales end on a downbeat)."""
     from tests.rule_scores import make_score
-    from tutor.harmonize import melody_of
+    from tutor.compose.harmonize import melody_of
 
     _, melody = melody_of(bach)
     pickup = round(melody[-1].onset_ql % 4.0, 6)
@@ -100,7 +100,7 @@ def bach_against_bach(path) -> dict:
     """Agreement between Bach's two harmonisations of one melody: each test chorale whose soprano (same
     rhythm and intervals, any key) is another chorale's of any split."""
     from tests.rule_scores import jsb_chorales
-    from tutor.harmonize import melody_of
+    from tutor.compose.harmonize import melody_of
 
     def shape(chorale):
         _, melody = melody_of(chorale)
@@ -130,8 +130,8 @@ def bach_against_bach(path) -> dict:
 
 def main() -> None:
     from tests.rule_scores import jsb_chorales
-    from tutor.harmonize import harmonize, harmonized_score, melody_of
-    from tutor.rules import check_rules
+    from tutor.compose.harmonize import harmonize, harmonized_score, melody_of
+    from tutor.compose.rules import check_rules
 
     path = SHARED_DATA / "jsb-chorales" / "Jsb16thSeparated.json"
     if not path.exists():
@@ -140,7 +140,7 @@ def main() -> None:
     count = int(os.environ.get("HARMONIZE_CHORALES", "20"))
     k = int(os.environ.get("HARMONIZE_K", "1"))
     pickup = os.environ.get("HARMONIZE_PICKUP") == "1"
-    from tutor.harmonize import TEMPERATURE
+    from tutor.compose.harmonize import TEMPERATURE
 
     temperature = float(os.environ.get("HARMONIZE_TEMPERATURE", TEMPERATURE))
     chorales = jsb_chorales(path, "test")[:count]

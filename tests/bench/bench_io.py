@@ -16,9 +16,9 @@ from pathlib import Path
 
 from tests.bench._results import save
 from tests.conftest import SHARED_DATA
-from tutor.commands.info import score_info
+from tutor.cli.commands.info import score_info
 from tutor.errors import TutorError
-from tutor.scoreio import load_score, save_score
+from tutor.score.io import load_score, save_score
 
 
 def _signature(score):

@@ -2,7 +2,7 @@
 
 1. Input: time from a block arriving in the producer (the callback's ``_push``) to its being in
    the analysis worker's hands (``source.read_into`` returned it), with 256-frame blocks at 48 kHz
-   paced like a sound card. Measured for the ring buffer that ``tutor.audio_input`` uses and, as a
+   paced like a sound card. Measured for the ring buffer that ``tutor.audio.devices`` uses and, as a
    peer in the same run, for a ``queue.Queue`` hand-off (copy + put per block), each alone and with a
    busy Python thread competing for the GIL (the analysis of a real app); and through the practice
    path, where the ``Recorder`` writes each block to a WAV first and the worker reads ``recorder.tap``.
@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from tests.bench._results import save
-from tutor.audio_input import SyntheticSource
+from tutor.audio.devices import SyntheticSource
 
 SAMPLE_RATE = 48000
 BLOCK = 256
@@ -80,7 +80,7 @@ def _tap_latency(busy: bool) -> np.ndarray:
     import tempfile
     from pathlib import Path
 
-    from tutor.recording import Recorder
+    from tutor.audio.recording import Recorder
 
     source = _TimedSource()
     got_at = np.zeros_like(source.pushed_at)
@@ -140,7 +140,7 @@ def _stats(ms: np.ndarray) -> dict:
 
 
 def _playback_latency(engine: str, score, repeats: int) -> dict:
-    from tutor.playback import Player
+    from tutor.audio.playback import Player
 
     created = time.perf_counter()
     player = Player(output="null", engine=engine, sample_rate=44100, block_frames=512)
@@ -165,7 +165,7 @@ def _playback_latency(engine: str, score, repeats: int) -> dict:
 
 
 def main() -> dict:
-    from tutor.scoreio import load_score
+    from tutor.score.io import load_score
 
     results: dict = {"block_frames": BLOCK, "sample_rate": SAMPLE_RATE, "seconds_per_run": SECONDS, "input": {}}
     print(f"input: {BLOCK}-frame blocks at {SAMPLE_RATE} Hz ({BLOCK / SAMPLE_RATE * 1000:.2f} ms), {SECONDS:g} s each")

@@ -28,9 +28,9 @@ def _median_s(function, repeats: int) -> float:
 def main() -> None:
     import importlib.util
 
-    from tutor.lessons import BUNDLED_LESSONS_DIR, assess_take, exercise_score, load_catalog, plan_files
-    from tutor.music import Performance, PlayedNote, sort_played
-    from tutor.progress import ProgressDB
+    from tutor.lessons.plans import BUNDLED_LESSONS_DIR, assess_take, exercise_score, load_catalog, plan_files
+    from tutor.score.music import Performance, PlayedNote, sort_played
+    from tutor.lessons.progress import ProgressDB
 
     results: dict = {}
     folders = [BUNDLED_LESSONS_DIR]
@@ -59,7 +59,7 @@ def main() -> None:
     print(f"every exercise's score loaded in {results['load_every_exercise_score_s']:.1f} s "
           f"({results['score_notes_total']} notes)")
 
-    if importlib.util.find_spec("tutor.assessment") is not None:
+    if importlib.util.find_spec("tutor.practice.assessment") is not None:
         passed = 0
         performing = [e for e in catalog.exercises if e.kind == "perform"]
         started = time.perf_counter()

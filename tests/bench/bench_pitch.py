@@ -4,7 +4,7 @@ Data
 * Synthetic (exact ground truth): 60 melodies (30 Nottingham MIDI from ../shared/data/nottingham, 20 Essen
   and 10 O'Neill tunes from music21's corpus), each cut to at most ``CLIP_S`` seconds, moved into the range
   of one of 8 monophonic GM instruments (voice oohs, violin, flute, trumpet, clarinet, cello, oboe, alto sax)
-  and rendered with the FluidSynth CLI and FluidR3_GM at 16 kHz (``tutor.playback.render_midi_to_wav`` drops
+  and rendered with the FluidSynth CLI and FluidR3_GM at 16 kHz (``tutor.audio.playback.render_midi_to_wav`` drops
   pitch bends, which the vibrato needs). Every other melody has vibrato as MIDI pitch bend (5-6 Hz, 25-60
   cents, starting 150 ms into each note), so the reference f0 is exact. Legato notes cut the previous note's
   release tail (MIDI all-sound-off at the new note), as a monophonic instrument or voice does; a repeated
@@ -21,7 +21,7 @@ the pitch guess counts on every frame, MIREX style: unvoiced frames pass it as a
 "steady RPA" (the same without the frames within 50 ms of a reference note boundary, where any 64 ms
 analysis window still hears the previous note), voicing recall / false alarm, note onset F1 (50 ms, 50 cents,
 offsets ignored) and note F1 with offsets (mir_eval's default: 20 % of the note or 50 ms), from
-``tutor.transcription.notes_and_f0``, and the intonation error: median |cents| between each
+``tutor.listen.transcription.notes_and_f0``, and the intonation error: median |cents| between each
 onset-matched note's pitch + cents and the true pitch. The synthetic reference f0 is computed on the
 trackers' own frame grid (frame i centred on i * 10 ms) after moving the notes by FluidSynth's ~5 ms latency,
 so mir_eval compares frame with frame (no interpolation across a note change). Speed: real-time factor =
@@ -388,8 +388,8 @@ def evaluate(tracker_name: str, clip: Clip) -> dict:
     import mir_eval
     import soundfile
 
-    from tutor.pitch import get_tracker, to_model_rate
-    from tutor.transcription import notes_and_f0
+    from tutor.listen.pitch import get_tracker, to_model_rate
+    from tutor.listen.transcription import notes_and_f0
 
     tracker = get_tracker(tracker_name, device="cpu")
     audio, rate = soundfile.read(str(clip.wav), dtype="float32", always_2d=True)
@@ -467,7 +467,7 @@ def stream_benchmark(clips: list[Clip], *, block_s: float, hop_s: float = HOP_S,
     import mir_eval
     import soundfile
 
-    from tutor.pitch import PestoStream, _pesto_checkpoint_model, measure_stream_latency
+    from tutor.listen.pitch import PestoStream, _pesto_checkpoint_model, measure_stream_latency
 
     cpu = wall = audio_s = 0.0
     rpa, rpa_steady = [], []
@@ -517,7 +517,7 @@ def main() -> None:
             results["stream"].append(stream_benchmark(stream_clips, block_s=block_s, shipped=shipped))
             print("pesto stream", json.dumps({k: round(float(v), 4) for k, v in results["stream"][-1].items()}), flush=True)
     for name in TRACKERS:
-        from tutor.pitch import get_tracker
+        from tutor.listen.pitch import get_tracker
 
         get_tracker(name, device="cpu").track(np.zeros(RATE, np.float32) + 0.01 * np.sin(np.arange(RATE) * 0.2), RATE)  # warm-up
         results["trackers"][name] = {}

@@ -112,10 +112,10 @@ def bench_batching(device: str, score_path: Path) -> dict:
 def bench_model_batching(device: str, score_path: Path, *, threads: int = 16, rounds: int = 4) -> dict:
     """The style and emotion models alone (what the batcher batches), in-process: ``threads`` requests
     at once, each predicting style and emotion from the piece's features, without and with the batcher."""
-    from tutor.microbatch import install_model_batching, merged_stats
+    from tutor.service.microbatch import install_model_batching, merged_stats
     from tutor.models import emotion, style
     from tutor.models.features import table_from_score
-    from tutor.scoreio import load_score
+    from tutor.score.io import load_score
 
     table = table_from_score(load_score(score_path))
     style.predict_table(table), emotion.predict_table(table)  # load
@@ -144,10 +144,10 @@ def bench_model_batching(device: str, score_path: Path, *, threads: int = 16, ro
 
 def main() -> None:
     from tutor.batch import run_batch
-    from tutor.commands.assess import assess_json
-    from tutor.critique import critique
-    from tutor.remote import RemoteClient
-    from tutor.scoreio import _cached_music21, load_score
+    from tutor.cli.commands.assess import assess_json
+    from tutor.compose.critique import critique
+    from tutor.remote.client import RemoteClient
+    from tutor.score.io import _cached_music21, load_score
 
     vienna = SHARED_DATA / "vienna4x22"
     score_path = vienna / "musicxml" / "Schubert_D783_no15.musicxml"

@@ -1,0 +1,56 @@
+"""``tutor info FILE [--json]``: what a score contains."""
+
+from __future__ import annotations
+
+from tutor.cli.commands._common import add_index_option, print_json
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("info", help="show title, parts, measures, key, meter, tempo and length of a score")
+    parser.add_argument("file", help="score: .mid .midi .musicxml .xml .mxl .abc .krn, or corpus:<path>")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_index_option(parser)
+    return parser
+
+
+def score_info(score) -> dict:
+    return {
+        "title": score.title,
+        "composer": score.composer,
+        "parts": [
+            {"id": p.id, "name": p.name, "program": p.program, "notes": len(score.notes_of(p.id))} for p in score.parts
+        ],
+        "measures": len(score.measures),
+        "first_measure": score.measures[0].number if score.measures else None,
+        "last_measure": score.measures[-1].number if score.measures else None,
+        "key": score.key,
+        "time_signature": score.time_signature,
+        "tempo_bpm": round(score.tempo_map.initial_bpm, 3),
+        "tempo_changes": len(score.tempo_map.changes) - 1,
+        "notes": len(score.notes),
+        "duration_ql": round(score.duration_ql, 4),
+        "duration_s": round(score.duration_s, 3),
+    }
+
+
+def run(args) -> int:
+    from tutor.score.io import load_score
+
+    score = load_score(args.file, index=args.index)
+    info = score_info(score)
+    if args.json:
+        print_json(info)
+        return 0
+    print(f"Title:     {info['title']}" + (f" ({info['composer']})" if info["composer"] else ""))
+    print("Parts:     " + ", ".join(f"{p['name']} [{p['id']}, {p['notes']} notes]" for p in info["parts"]))
+    print(f"Measures:  {info['measures']} ({info['first_measure']}-{info['last_measure']})")
+    print(f"Key:       {info['key'] or 'unknown'}")
+    print(f"Meter:     {info['time_signature']}")
+    tempo = f"{info['tempo_bpm']:g} bpm (quarter notes)"
+    if info["tempo_changes"]:
+        tempo += f", {info['tempo_changes']} tempo changes"
+    print(f"Tempo:     {tempo}")
+    print(f"Notes:     {info['notes']}")
+    minutes, seconds = divmod(info["duration_s"], 60)
+    print(f"Duration:  {int(minutes)}:{seconds:04.1f} ({info['duration_ql']:g} quarter notes)")
+    return 0

@@ -1,0 +1,247 @@
+"""Harmonise a melody: alto, tenor and bass under a soprano (``chorale``), or the same harmony laid out
+as a piano accompaniment of chords and bass (``piano``).
+
+The generator (``models/generator.py``) writes four-voice chorales token by token; here the soprano's
+tokens are forced and only the lower voices' pitches are sampled (``sample(templates=...)``): at every
+soprano onset the alto, tenor and bass sound a note of the same length (note against note, the texture
+of a hymn harmonisation; Bach's passing notes are not attempted). The sampler's part-writing constraints
+(no crossing or overlap, no parallel fifths/octaves against a moving upper voice, leaps recovered) apply
+to every sampled note. A long melody is harmonised a few bars at a time (the model reads 512 tokens):
+``k`` independent chains, each choosing at every chunk the best of a few samples by critique-rule errors
+then likelihood. Finished candidates are checked with the critique rules (``tutor.compose.rules.check_rules``,
+chorale rules) and ranked: fewest errors, then fewest warnings, then the model's likelihood.
+
+This module imports torch only inside functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tutor.errors import AnalysisError
+from tutor.score.music import Note, Part, Score, sort_notes, time_notes
+from tutor.compose.suggest import Suggestion
+
+LOWER = (("HA", "Alto", 1), ("HT", "Tenor", 2), ("HB", "Bass", 3))  # part id, name, generator voice
+PIANO_PART = ("HP", "Piano", 0)  # right hand: the alto and tenor as chords
+PIANO_BASS = ("HPL", "Piano left hand", 0)  # the bass, on its own (bass-clef) staff
+NEW_PARTS = LOWER + (PIANO_PART, PIANO_BASS)
+CHUNK_TOKENS = 230  # tokens of forced soprano + sampled voices per chunk
+SAMPLES_PER_CHUNK = 3
+# sampling temperature, on the 77 JSB test chorales (k=1, python -m tests.bench harmonize): 0.5 / 0.25 / 0.15 give
+# 6.1 / 3.8 / 3.5 rule warnings per chorale (Bach 7.6), note agreement with Bach 0.206 / 0.218 / 0.227, chord
+# agreement 0.085 / 0.113 / 0.128; two of k=4 candidates differ in 60% / 33% / 19% of their lower notes (8
+# chorales): 0.25 keeps the alternatives distinct enough to be worth listing
+TEMPERATURE = 0.25
+
+
+def melody_of(score: Score) -> tuple[str, tuple[Note, ...]]:
+    """(part id, notes) of the melody to harmonise: the first part (the soprano of a chorale), chords
+    reduced to their top note."""
+    if not score.notes or not score.parts:
+        raise AnalysisError("has no melody to harmonise", path=score.source_path or score.title)
+    part = score.parts[0].id
+    top: dict[float, Note] = {}
+    for note in score.notes_of(part):
+        if note.duration_ql <= 0:
+            continue
+        key = round(note.onset_ql, 6)
+        if key not in top or note.pitch > top[key].pitch:
+            top[key] = note
+    if not top:
+        raise AnalysisError(f"part {part} has no notes to harmonise", path=score.source_path or score.title)
+    return part, tuple(sorted(top.values(), key=lambda n: n.onset_ql))
+
+
+def _melody_score(score: Score, part: str, melody: tuple[Note, ...]) -> Score:
+    return replace(score, parts=tuple(p for p in score.parts if p.id == part), notes=melody)
+
+
+def _bar_templates(tune) -> list[list[int | None]]:
+    """Per bar: the soprano's tokens forced, a None (sampled pitch) for alto, tenor and bass at each onset."""
+    from tutor.models.generator import BAR, DUR0, PITCH0, PITCH_LOW, POS0, VOICE0, duration_index
+
+    bars = []
+    for notes, ticks in zip(tune.bars, tune.bar_ticks, strict=True):
+        tokens: list[int | None] = [BAR]
+        for note in sorted(notes, key=lambda n: n.onset_ticks):
+            room = max(1, ticks - note.onset_ticks)
+            duration = DUR0 + duration_index(min(note.duration_ticks, room))
+            tokens += [POS0 + note.onset_ticks, VOICE0, PITCH0 + note.pitch - PITCH_LOW, duration]
+            for voice in (1, 2, 3):
+                tokens += [VOICE0 + voice, None, duration]
+        bars.append(tokens)
+    return bars
+
+
+def _chunks(templates: list[list]) -> list[tuple[int, int]]:
+    out, start, size = [], 0, 0
+    for i, bar in enumerate(templates):
+        if size and size + len(bar) > CHUNK_TOKENS:
+            out.append((start, i))
+            start, size = i, 0
+        size += len(bar)
+    out.append((start, len(templates)))
+    return out
+
+
+def _last_pitches(tokens: list[int]) -> dict[int, tuple[int, ...]]:
+    from tutor.models.generator import decode_bars
+
+    out: dict[int, list[int]] = {}
+    for bar in decode_bars(tokens):
+        for note in sorted(bar, key=lambda n: n.onset_ticks):
+            out.setdefault(note.voice, []).append(note.pitch)
+    return {v: tuple(p[-2:]) for v, p in out.items()}
+
+
+def _lower_notes(score: Score, tokens: list[int], measures, style: str, shift: int = 0) -> list[Note]:
+    """Alto/tenor/bass notes (or the piano part's chords) decoded from generated tokens."""
+    from tutor.models.generator import TICKS_PER_QL, decode_bars
+    from tutor.compose.suggest import _beat
+
+    notes = []
+    for bar, measure in zip(decode_bars(tokens), measures, strict=False):
+        counters: dict[str, int] = {}
+        for tn in sorted(bar, key=lambda n: (n.voice, n.onset_ticks)):
+            if tn.voice == 0:
+                continue
+            if style == "piano":
+                part = PIANO_BASS[0] if tn.voice == 3 else PIANO_PART[0]
+            else:
+                part = LOWER[tn.voice - 1][0]
+            offset_ql = tn.onset_ticks / TICKS_PER_QL
+            duration_ql = min(tn.duration_ticks / TICKS_PER_QL, measure.duration_ql - offset_ql)
+            number = counters.get(part, 0)
+            counters[part] = number + 1
+            notes.append(Note(
+                id=f"{part}-m{measure.number}-n{number}", pitch=tn.pitch - shift,
+                onset_ql=round(measure.start_ql + offset_ql, 6), duration_ql=round(duration_ql, 6),
+                onset_s=0.0, duration_s=0.0, part=part, measure=measure.number,
+                beat=round(_beat(measure.time_signature, offset_ql), 4),
+                voice=1,
+            ))
+    return notes
+
+
+def harmonized_score(score: Score, suggestion: Suggestion) -> Score:
+    """The melody with the suggestion's lower voices (or piano part) as new parts."""
+    melody_part = next(n.part for n in suggestion.notes if n.part not in {p for p, _, _ in NEW_PARTS})
+    new_ids = [p for p, _, _ in NEW_PARTS if any(n.part == p for n in suggestion.notes)]
+    names = {p: name for p, name, _ in NEW_PARTS}
+    melody = next(p for p in score.parts if p.id == melody_part)
+    parts = (melody,) + tuple(Part(p, names[p], 0 if p in (PIANO_PART[0], PIANO_BASS[0]) else 52) for p in new_ids)
+    return replace(score, parts=parts, notes=time_notes(sort_notes(suggestion.notes), score.tempo_map))
+
+
+def harmonize(score: Score, *, style: str = "chorale", k: int = 4, seed: int = 0, temperature: float = TEMPERATURE,
+              top_p: float = 0.95, progress=None) -> list[Suggestion]:
+    """k harmonisations of ``score``'s melody, best first (``kind`` = ``"harmonization"``).
+
+    ``progress(fraction, text)``, when given, is called before each chunk of each candidate (an exception
+    it raises, such as the app's "cancelled", ends the work)."""
+    from tutor.models.generator import (
+        BAR,
+        BOS,
+        EOS,
+        key_token,
+        meter_token,
+        sample,
+        style_token,
+        tune_from_score,
+    )
+    from tutor.compose.rules import check_rules
+    from tutor.compose.suggest import _model
+
+    if style not in ("chorale", "piano"):
+        raise AnalysisError(f"--harmonize writes chorale or piano style, not {style!r}")
+    if not temperature > 0 or not 0 < top_p <= 1:
+        raise AnalysisError(f"temperature must be positive and top-p in (0, 1], not {temperature} and {top_p}")
+    if not 1 <= k <= 16:
+        raise AnalysisError(f"can make 1 to 16 harmonisations at a time, not {k}")
+    part, melody = melody_of(score)
+    # the model learnt soprano lines (about C4-G5): a melody written lower (many folk-song files) is
+    # harmonised an octave up and the lower voices brought back down
+    shift = 12 if sum(n.pitch for n in melody) / len(melody) < 64 else 0
+    base = _melody_score(score, part, tuple(replace(n, pitch=n.pitch + shift) for n in melody))
+    tune = tune_from_score(base, style="chorale")
+    if tune is None:
+        raise AnalysisError("has bars longer than 8 quarter notes, which the generator cannot write")
+    ks = score.key_signatures[0] if score.key_signatures else None
+    if ks is None or ks.mode is None:  # the file does not say: read the key (or mode) from the melody
+        from tutor.score.analysis import estimate_key
+
+        key = estimate_key(base)
+        tune.mode = key.mode
+        if ks is None:
+            fifths = ((key.tonic + (3 if key.mode == "minor" else 0)) * 7) % 12
+            tune.fifths = fifths - 12 if fifths > 6 else fifths
+    cond = [style_token("chorale"), key_token(tune.fifths, tune.mode), meter_token(tune.meter), BOS]
+    templates = _bar_templates(tune)
+    chunks = _chunks(templates)
+    model = _model(None)
+    measures = list(score.measures)
+    rules_style = "chorale" if style == "chorale" else "keyboard"
+    chains = []
+    for chain in range(k):
+        tokens: list[int] = []
+        log_likelihood = 0.0
+        for number, (a, b) in enumerate(chunks):
+            if progress is not None:
+                progress((chain + number / len(chunks)) / k, f"Harmonising: candidate {chain + 1} of {k}")
+            body = [t for bar in templates[a:b] for t in bar]
+            budget = model.config.context - len(cond) - len(body) - 8
+            context = _context_bars(tokens, budget)
+            samples = sample(model, cond + context, count=SAMPLES_PER_CHUNK, bar_ticks=tune.bar_ticks[a:b],
+                             multi_voice=True, end_tokens=(BAR, EOS),
+                             seed=seed * 1000 + chain * 37 + number, temperature=temperature, top_p=top_p,
+                             templates=[body + [BAR]] * SAMPLES_PER_CHUNK, max_tokens=len(body) + 2,
+                             previous_pitches=_last_pitches(tokens) if tokens else None)
+            best = None
+            for s in samples:
+                if not s.finished:
+                    continue
+                trial = tokens + list(s.tokens)
+                notes = list(melody) + _lower_notes(score, trial, measures, "chorale", shift)
+                partial = replace(score, parts=base.parts + tuple(Part(p, n, 52) for p, n, _ in LOWER),
+                                  notes=time_notes(sort_notes(notes), score.tempo_map))
+                last = measures[b - 1].number
+                errors = sum(f.severity == "error" and f.measure <= last
+                             for f in check_rules(partial, style="chorale"))
+                rank = (errors, -s.log_likelihood)
+                if best is None or rank < best[0]:
+                    best = (rank, list(s.tokens), s.log_likelihood)
+            if best is None:
+                break
+            tokens += best[1]
+            log_likelihood += best[2]
+        else:
+            chains.append((tokens, log_likelihood))
+    candidates = []
+    seen = set()
+    for tokens, log_likelihood in chains:
+        if tuple(tokens) in seen:
+            continue
+        seen.add(tuple(tokens))
+        notes = list(melody) + _lower_notes(score, tokens, measures, style, shift)
+        suggestion = Suggestion("harmonization", measures[0].number, measures[-1].number,
+                                time_notes(sort_notes(notes), score.tempo_map), log_likelihood)
+        findings = check_rules(harmonized_score(score, suggestion), style=rules_style)
+        errors = sum(f.severity == "error" for f in findings)
+        warnings = sum(f.severity == "warning" for f in findings)
+        candidates.append(((errors, warnings, -log_likelihood), suggestion))
+    if not candidates:
+        raise AnalysisError("the generator could not harmonise this melody; try another --seed")
+    candidates.sort(key=lambda c: c[0])
+    return [s for _, s in candidates]
+
+
+def _context_bars(tokens: list[int], budget: int) -> list[int]:
+    """The last whole bars of ``tokens`` that fit ``budget``."""
+    from tutor.models.generator import BAR
+
+    starts = [i for i, t in enumerate(tokens) if t == BAR]
+    for start in starts:
+        if len(tokens) - start <= budget:
+            return tokens[start:]
+    return []

@@ -1,0 +1,813 @@
+"""From audio to notes: a pitch track (``tutor.listen.pitch``) segmented into notes with intonation.
+
+Segmentation is a Viterbi pass over a small note HMM (one state per semitone plus silence) on the
+10 ms pitch track, then a few note-level repairs:
+
+* each frame's emission is a capped Gaussian of its distance in cents to the state's semitone, so the
+  path changes note only when the pitch *stays* elsewhere for a while: a vibrato of +-80 cents or a
+  scoop stays one note, and a real note of 60 ms is long enough to win over the change penalty;
+* a frame an octave off the current note costs little on that note (trackers' octave slips);
+* unvoiced frames (tracker confidence, silence gate) favour silence: breaths and noise make no notes;
+  so do frames 15 dB under the loudest frame of the last second, or since the latest strong attack
+  (release and reverb tails);
+* change penalties drop where the level and the spectral flux show an attack, and a note is split
+  where the pitch stays (repeated notes of the same pitch) at a dip in the level that comes with an
+  attack (level rise or flux) or with a dip in the tracker's confidence (the gap between the notes):
+  a dip alone is a vibrato's or a bow's swell, so a note whose vibrato sets in stays one note; the
+  cut goes to the flux burst of the new stroke when a fading release puts the level's low point later;
+* a held pitch is also split where it is struck again while it still sounds (a piano's legato repeated
+  note: a flux burst with a level rise or a confidence gap; the decay hides the dip), and a same-pitch
+  note after a held one that starts with no attack of its own is that note's decay heard again past
+  the tail gate: joined to it (``_split_struck_repeats``, ``_join_decay_fragments``);
+* a note start moves back to the spectral-flux burst of its attack when the pitch showed late (the
+  tracker's analysis window still heard the previous note), and the pitch track's first frames of such an
+  attacked note, up to ``WINDOW_LAG_S``, take the note's pitch where the tracker still gave the previous
+  note's (``notes_and_f0``): singing's glides, which have no such attack or settle later, keep their f0;
+* a note after a rest starts where its pitch is first heard (a sung consonant or breath before it is not the
+  note);
+* a struck or plucked note (its level dying away) lasts while it rings at its pitch, up to the next note,
+  not only while the tracker is confident of it (``_ring_on``): a held piano key is not a short note;
+* glide segments shorter than ``MIN_NOTE_S`` are merged into the note they lead to, isolated ones are
+  dropped; short gliding segments joined to a note without an attack (scoops, falls) join that note;
+  the pitch of a note is the trimmed mean over its stable part (frames within a semitone of the note,
+  after the first ``SETTLE_S`` when a scoop would pull it), ``cents`` the deviation from it.
+
+``transcribe_file(path)`` and ``transcribe(audio, sample_rate)`` give a frozen ``Transcription``
+whose ``performance`` is a ``tutor.score.music.Performance`` with cents, confidence and the pitch track.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from tutor.errors import InputFileError, TutorError
+from tutor.score.music import Performance, PlayedNote
+from tutor.listen.pitch import HOP_S, MODEL_SAMPLE_RATE, VOICING_THRESHOLD, F0Track, get_tracker, to_model_rate
+
+log = logging.getLogger(__name__)
+
+LOW_MIDI = 24  # C1
+HIGH_MIDI = 108  # C8
+MIN_NOTE_S = 0.05  # shorter segments are glides or blips (notes of 60 ms survive frame rounding)
+SETTLE_S = 0.04
+SIGMA_CENTS = 45.0  # width of a note's emission
+CAP_CENTS = 250.0  # beyond this, a frame is "elsewhere" however far it is
+OCTAVE_SLIP_COST = 1.5  # extra cost per frame of hearing the note's octave instead of the note
+UNVOICED_ON_NOTE_COST = 1.2  # per unvoiced frame held inside a note (short dropouts, consonants)
+VOICED_IN_SILENCE_COST = 4.0  # per voiced frame left out of every note
+CHANGE_COST = 5.0  # note -> another note
+ONSET_COST = 3.0  # silence -> note, note -> silence
+REARTICULATION_DB = 2.5  # a dip this deep (fall and recovery) inside a held pitch starts a repeated note
+VIBRATO_PERIOD_S = (0.13, 0.23)  # dips recurring this often are a vibrato's level modulation...
+VIBRATO_DIP_FACTOR = 2.2  # ...and only a dip off their beat or this much deeper is a re-articulation
+SWELL_PERIOD_S = (0.13, 0.4)  # dips recurring this often through a note, with no confidence gap...
+SWELL_DIP_DB = 8.0  # ...and shallower than this, are a swell (a sampled wind's loop, a slow vibrato)
+ATTACK_WINDOW_S = 0.05
+CUT_ATTACK = 0.3  # a dip splits a held pitch only with an attack this strong at or after it
+CUT_ATTACK_BEFORE = 2  # frames
+CONF_DIP_RATIO = 0.5  # ...or with the tracker's confidence this far under its local median (a gap)
+CONF_DIP_REACH = 3  # frames
+CONF_CONTEXT_S = 0.2
+GAP_REARTICULATION_DB = 2.0  # the dip needed when both an attack and a confidence gap come with it
+CUT_BACK_FRAMES = 4  # a cut moves back to a spectral-flux burst this close before the dip's bottom...
+CUT_FLUX = 1.2  # ...of this strength (x the clip's 95th percentile): the new note's bow or tongue stroke
+LEVEL_LEAD_FRAMES = 0
+ATTACK_SNAP_S = 0.08  # a note start moves to an attack this close; splits need attacks further in
+MIN_CONFIDENCE = 0.25
+SCOOP_MAX_S = 0.2  # a gliding segment this short next to a note is its scoop or fall
+REPEAT_MIN_S = 0.1  # ...but one of the same pitch (a cut made it) only when shorter than this
+GLIDE_SEMITONES = 0.4
+SETTLED_CENTS = 20.0  # a short neighbour note between two of the same pitch is a note when its pitch stays this
+SETTLED_FRAMES = 5  # ...close for this many frames (a vibrato's crest passes through in two or three)
+TAIL_DB = 15.0  # frames this far below the loudest frame around them are a release/reverb tail
+TAIL_BACK_S = 1.0
+TAIL_AHEAD_S = 0.3  # notes whose mean confidence is lower are dropped
+ONSET_FLUX = 0.5  # a flux burst this strong (x the clip's 95th percentile) marks a note's attack...
+ONSET_BACK_S = 0.05  # ...up to this long before the start the pitch path gave (never later)
+FLUX_LAG_FRAMES = 1  # librosa's flux at frame i compares frames i-2 and i: the change sits one frame earlier
+WINDOW_LAG_S = 0.06  # a tracker's centred window hears the previous note this far into an attacked one
+ON_PITCH_REACH_S = 0.1  # after a rest, a note starts where its pitch is heard, looked for this far in...
+ON_PITCH_LEAD_FRAMES = 1  # ...less this many frames (the tracker's window reaches ahead of its centre)
+DECAY_DB_PER_S = 8.0  # a note whose level falls this fast is dying away (struck or plucked)...
+DECAY_SPAN_S = 0.3  # ...measured over this long before a new stroke (a vibrato's swells average out),
+DECAY_SETTLE_S = 0.1  # from this long (at most half the span) after the loudest frame in it
+STROKE_RISE_DB = 3.0  # a level rise this large within ATTACK_WINDOW_S (or a flux burst) is a new stroke
+RING_FALL_DB_PER_S = 30.0  # past its pitched part a note still sounds while its level falls no faster
+RING_MARGIN_DB = 4.0  # ...than this (a held piano key: 10-25 dB/s; a damper or a stopped breath: 150+)
+RING_FLOOR_DB = 6.0  # ...and stays this far above the clip's noise floor (its 5th-percentile level)
+
+
+@dataclass(frozen=True)
+class Transcription:
+    performance: Performance
+    tracker: str
+    sample_rate: int  # of the input audio
+    f0: F0Track
+
+    @property
+    def notes(self) -> tuple[PlayedNote, ...]:
+        return self.performance.notes
+
+
+# ---------------------------------------------------------------------------------------------
+# reading audio
+# ---------------------------------------------------------------------------------------------
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """(mono float32 samples, sample rate) of any file soundfile or librosa reads."""
+    from tutor.safety import MAX_AUDIO_BYTES, check_readable
+
+    path = check_readable(path, max_bytes=MAX_AUDIO_BYTES)
+    import soundfile
+
+    try:
+        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        audio = audio.mean(axis=1)
+    except Exception as first_error:  # not a libsndfile format: try librosa (audioread / ffmpeg)
+        try:
+            import warnings
+
+            import librosa
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                audio, rate = librosa.load(str(path), sr=None, mono=True)
+        except Exception:
+            raise InputFileError(f"cannot be read as audio ({_short(first_error)})", path=path) from None
+    if not np.all(np.isfinite(audio)):
+        raise InputFileError("contains invalid samples (NaN or infinity)", path=path)
+    return np.ascontiguousarray(audio, dtype=np.float32), int(rate)
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:160]
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points
+# ---------------------------------------------------------------------------------------------
+def transcribe_file(path: str | Path, *, tracker: str | None = None, device: str = "auto") -> Transcription:
+    audio, rate = read_audio(path)
+    result = transcribe(audio, rate, tracker=tracker, device=device)
+    performance = Performance(notes=result.performance.notes, pitch_track=result.performance.pitch_track,
+                              source_path=Path(path))
+    return Transcription(performance=performance, tracker=result.tracker, sample_rate=rate, f0=result.f0)
+
+
+def transcribe(audio: np.ndarray, sample_rate: int, *, tracker: str | None = None, device: str = "auto") -> Transcription:
+    """Notes of a mono (or (frames, channels)) numpy clip at any sample rate (live/worker use)."""
+    if sample_rate <= 0:
+        raise TutorError(f"sample rate must be positive, not {sample_rate}")
+    chosen = get_tracker(tracker, device=device)
+    audio16 = to_model_rate(audio, sample_rate)
+    f0 = chosen.track(audio16, MODEL_SAMPLE_RATE)
+    notes, f0 = notes_and_f0(f0, audio16)
+    performance = Performance(notes=notes, pitch_track=f0.to_pitch_track())
+    return Transcription(performance=performance, tracker=chosen.name, sample_rate=int(sample_rate), f0=f0)
+
+
+# ---------------------------------------------------------------------------------------------
+# segmentation
+# ---------------------------------------------------------------------------------------------
+def notes_from_track(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[PlayedNote, ...]:
+    """Segment a pitch track into notes (``audio16``: the same clip at 16 kHz, for attacks)."""
+    return _notes_and_flux(f0, audio16)[0]
+
+
+def notes_and_f0(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[tuple[PlayedNote, ...], F0Track]:
+    """The notes of a pitch track, and the track with each attacked note's first frames on its pitch."""
+    notes, flux = _notes_and_flux(f0, audio16)
+    return notes, f0_from_attacks(f0, notes, flux)
+
+
+def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None) -> tuple[tuple[PlayedNote, ...], np.ndarray]:
+    n = len(f0)
+    if n == 0 or not f0.voiced.any():
+        return (), np.zeros(n)
+    voiced = f0.voiced & (f0.f0_hz > 0)
+    midi = np.where(voiced, _semitones(f0.f0_hz), np.nan)
+    voiced &= (midi >= LOW_MIDI - 0.5) & (midi <= HIGH_MIDI + 0.5)
+    attack, rearticulation, flux = _attack_strength(f0.level_db, audio16, n)
+    voiced &= ~_tail(f0.level_db, attack)
+    path = _viterbi(midi, voiced, f0.confidence, attack)
+    segments = _segments(path)
+    dips = _confidence_dips(f0.confidence)
+    segments = _split_struck_repeats(segments, f0.level_db, dips, flux, midi)
+    segments = _split_at_attacks(segments, attack, rearticulation, f0.level_db, dips, flux)
+    segments = _absorb_glides(segments, midi, attack, f0.level_db)
+    segments = _starts_at_flux(segments, flux)
+    segments = _starts_on_pitch(segments, f0.f0_hz)
+    notes = []
+    hop = f0.hop_s
+    threshold = VOICING_THRESHOLD.get(f0.tracker, 0.5)
+    for state, start, end in segments:
+        note = _make_note(state, start, end, midi, voiced, f0.confidence, hop, threshold)
+        if note is not None:
+            notes.append(note)
+    notes = _join_decay_fragments(tuple(notes), f0.level_db, flux, hop)
+    return _ring_on(notes, f0.level_db, f0.f0_hz, hop), flux
+
+
+def _split_struck_repeats(segments, level_db, confidence_dip, flux, midi):
+    """Split a held pitch where the string is struck again while it still sounds (piano, guitar, harp:
+    a repeated note played legato): a spectral-flux burst of CUT_FLUX with a level rise of
+    STROKE_RISE_DB or a gap in the tracker's confidence. The old note's decay hides the level dip
+    that ``_split_at_attacks`` needs (its depth is measured over 100 ms, where a decay already falls
+    as far), so these strokes were merged into one long note. The cut goes to the level's low point
+    just before the rise (the hammer's noise comes first in the flux)."""
+    if not flux.any():
+        return segments
+    window = max(1, round(ATTACK_WINDOW_S / HOP_S))
+    near = round(ATTACK_SNAP_S / HOP_S)
+    minimum = round(MIN_NOTE_S / HOP_S)
+    level = np.maximum(level_db, -80.0)
+    out = []
+    for state, start, end in segments:
+        previous = start
+        t = start + near
+        while t < end - minimum:
+            if flux[t] >= CUT_FLUX:
+                lo = max(previous, t - window - FLUX_LAG_FRAMES)
+                low = lo + int(np.argmin(level[lo:t + 1]))
+                rise = float(level[t:t + window + 1].max() - level[low])
+                gap = confidence_dip[max(t - CONF_DIP_REACH, 0):t + CONF_DIP_REACH + 1].min(initial=1.0) <= CONF_DIP_RATIO
+                # the same pitch on after the stroke: at a change the pitch path is late (its flux burst
+                # is not a repeat) - a change of the note belongs to the Viterbi pass and _starts_at_flux
+                after = midi[t + 1:t + window + 1]
+                after = after[~np.isnan(after)]
+                same = len(after) > 0 and abs(float(np.median(after)) - (LOW_MIDI + state - 1)) < 0.5
+                if ((rise >= STROKE_RISE_DB or gap) and same and low - previous > near and _decaying(level, previous, low)
+                        and not _fell_as_low_before(level, previous, low) and not _swelled(level, previous, low)):
+                    out.append([state, previous, low])
+                    previous = low
+                    t = low + near
+                    continue
+            t += 1
+        out.append([state, previous, end])
+    return out
+
+
+def _fell_as_low_before(level: np.ndarray, start: int, low: int) -> bool:
+    """The level already fell as low as at ``low`` earlier in the note, past its first SWELL_PERIOD_S[0]
+    and a swell's length before ``low``: a held note swelling and fading again and again (a sampled
+    wind's loop), not a struck note dying away, whose level only ever falls until it is struck again."""
+    first, last = start + round(SWELL_PERIOD_S[0] / HOP_S), low - round(SWELL_PERIOD_S[0] / HOP_S)
+    return last > first and float(level[first:last].min()) <= float(level[low]) + 1.0
+
+
+def _swelled(level: np.ndarray, start: int, low: int) -> bool:
+    """The level fell and rose again by STROKE_RISE_DB or more (each side of a valley, the rise within
+    SWELL_PERIOD_S[0]) between the note's first SWELL_PERIOD_S[0] and ``low``: a held note swelling and
+    fading (a sampled wind's loop, whose troughs can deepen from one swell to the next), not a struck
+    note, whose level only falls until it is struck again. A blown note's slow attack or crescendo
+    rises with no fall before it."""
+    reach = round(SWELL_PERIOD_S[0] / HOP_S)
+    first = start + reach
+    if low - first <= 2 * reach:
+        return False
+    span = level[first:low + 1]
+    fell = np.maximum.accumulate(span)[:-reach] - span[:-reach]
+    rose = np.lib.stride_tricks.sliding_window_view(span[1:], reach).max(axis=1) - span[:-reach]
+    return bool(np.minimum(fell, rose).max() >= STROKE_RISE_DB)
+
+
+def _decaying(level: np.ndarray, start: int, stop: int) -> bool:
+    """The level falls towards ``stop`` at DECAY_DB_PER_S or faster (a least-squares slope from
+    DECAY_SETTLE_S after the loudest frame of the DECAY_SPAN_S before ``stop``, not before ``start``): a
+    struck or plucked string dying away, not a held (bowed, blown, sung) note, whose vibrato and swells
+    bring flux bursts and level rises of their own."""
+    first = max(start, stop - round(DECAY_SPAN_S / HOP_S))
+    first += int(np.argmax(level[first:stop])) if stop > first else 0  # the loudest frame (the attack)...
+    first += min(round(DECAY_SETTLE_S / HOP_S), (stop - first) // 2)  # ...past a blown attack's overshoot
+    if stop - first < 5:
+        return False
+    slope = np.polyfit(np.arange(stop - first) * HOP_S, level[first:stop], 1)[0]
+    return bool(slope <= -DECAY_DB_PER_S)
+
+
+def _rise_at(level: np.ndarray, frame: int, window: int) -> float:
+    """How far the level rises at ``frame``: the loudest of the ``window`` frames from it less the
+    quietest of the ``window`` frames up to it (a new stroke rises STROKE_RISE_DB or more)."""
+    return float(level[frame:frame + window + 1].max(initial=-np.inf) - level[max(0, frame - window):frame + 1].min(initial=np.inf))
+
+
+def _join_decay_fragments(notes, level_db, flux, hop):
+    """A note of the same pitch as the note before, within TAIL_BACK_S of its end, that starts with no
+    attack of its own (no flux burst of ONSET_FLUX, no rise of STROKE_RISE_DB) is the decay of that
+    note heard again once the tail gate's reference (the loudest frame of the last TAIL_BACK_S) has
+    moved past its attack: a held piano note came out as the note and a fragment (an extra note)
+    0.1-0.7 s later. The fragment is joined to the note (its offset), not kept as a note."""
+    window = max(1, round(ATTACK_WINDOW_S / hop))
+    level = np.maximum(level_db, -80.0)
+    out: list[PlayedNote] = []
+    for note in notes:
+        before = out[-1] if out else None
+        if before is not None and note.pitch == before.pitch and 0 < note.onset_s - before.offset_s <= TAIL_BACK_S:
+            start = round(note.onset_s / hop)
+            burst = float(flux[max(0, start - 2):start + 3].max(initial=0.0))
+            rise = _rise_at(level, start, window)
+            if burst < ONSET_FLUX and rise < STROKE_RISE_DB:
+                out[-1] = replace(before, offset_s=note.offset_s)
+                continue
+        out.append(note)
+    return tuple(out)
+
+
+def _ring_on(notes, level_db: np.ndarray, f0_hz: np.ndarray, hop: float) -> tuple[PlayedNote, ...]:
+    """A struck or plucked note's offset is where its sound stops, not where its pitch fades under the
+    tail gate: a held piano key's note dies away slowly and the tracker loses it 15 dB down, 0.3-1 s in,
+    however long the key is held, so a half note would read as "short". From the pitched part's end the
+    note rings on while the level stays above a line falling at RING_FALL_DB_PER_S (less RING_MARGIN_DB),
+    above the clip's noise floor, and the tracker (voiced or not) still hears the note's pitch class in
+    most frames, up to the next note. A released key (dampers) falls faster than that and ends the note
+    where it is; a held (bowed, blown, sung) note, which does not die away, ends where its pitch does. A
+    note of the same pitch that the ringing reaches, and that starts with no level rise of a new stroke,
+    is the same note's decay beating back over the tail gate: it is joined to the note."""
+    if not notes:
+        return notes
+    level = np.maximum(np.asarray(level_db, dtype=float), -100.0)
+    floor = float(np.percentile(level, 5)) + RING_FLOOR_DB
+    semitones = _semitones(np.asarray(f0_hz, dtype=float))
+    window = max(1, round(ATTACK_WINDOW_S / hop))
+
+    def rung(note: PlayedNote, stop: int) -> PlayedNote:
+        end = min(round(note.offset_s / hop), len(level) - 1)
+        if stop <= end or not _decaying(level, round(note.onset_s / hop), end):
+            return note
+        start_db = float(level[max(0, end - 1)])
+        allowed = start_db - RING_MARGIN_DB - RING_FALL_DB_PER_S * hop * np.arange(stop - end)
+        off = np.abs((semitones[end:stop] - note.pitch + 6.0) % 12.0 - 6.0)  # octave slips allowed
+        heard = np.convolve(np.pad((off < 1.0).astype(float), 2, mode="edge"), np.ones(5) / 5, mode="valid") >= 0.5
+        ok = (level[end:stop] >= allowed) & (level[end:stop] > floor) & heard
+        rings = int(np.argmin(ok)) if not ok.all() else len(ok)
+        return replace(note, offset_s=round((end + rings) * hop, 4)) if rings > 0 else note
+
+    out: list[PlayedNote] = []
+    rang_to_next = False  # the last note rang on across a gap up to this note's start
+    for i, note in enumerate(notes):
+        start = round(note.onset_s / hop)
+        if rang_to_next and out[-1].pitch == note.pitch:
+            rise = _rise_at(level, start, window)
+            if rise < STROKE_RISE_DB:
+                note = replace(out.pop(), offset_s=note.offset_s)
+        stop = round(notes[i + 1].onset_s / hop) if i + 1 < len(notes) else len(level)
+        out.append(rung(note, stop))
+        rang_to_next = out[-1].offset_s > note.offset_s and round(out[-1].offset_s / hop) >= stop
+    return tuple(out)
+
+
+def _starts_at_flux(segments, flux):
+    """Move the start of a note that follows another of a different pitch back to the flux burst of its
+    attack (up to ONSET_BACK_S earlier): the new attack is quieter than the old note's sound for a few
+    tens of ms, so the pitch path changes late while the spectrum already changes at the attack."""
+    if not flux.any():
+        return segments
+    back = round(ONSET_BACK_S / HOP_S)
+    minimum = round(MIN_NOTE_S / HOP_S)
+    for i, segment in enumerate(segments):
+        start = segment[1]
+        if i == 0 or segments[i - 1][2] < start - 3 or segments[i - 1][0] == segment[0]:
+            continue  # after a rest, or a repeated pitch (already cut at its stroke): no lagging pitch
+        lo = max(0, start - back, segments[i - 1][1] + minimum)
+        window = flux[lo:start + 3]  # the burst, at most two frames after the start
+        if window.size == 0 or window.max() < ONSET_FLUX:
+            continue
+        begin = lo + int(np.argmax(window)) - FLUX_LAG_FRAMES
+        if lo <= begin < start:
+            segments[i - 1][2] = min(segments[i - 1][2], begin)
+            segment[1] = begin
+    return segments
+
+
+def _starts_on_pitch(segments, f0_hz: np.ndarray):
+    """A note after a rest starts where the tracker first hears its pitch (voiced or not), at most
+    ON_PITCH_LEAD_FRAMES before: the attack snap moved it to where the level rises, which for a singer
+    is the consonant or breath before the vowel (vocadito: 40-90 ms before the annotated onset); an
+    instrument's pitch is there from its attack, so its start stays."""
+    raw = _semitones(f0_hz)
+    reach = round(ON_PITCH_REACH_S / HOP_S)
+    minimum = round(MIN_NOTE_S / HOP_S)
+    for i, segment in enumerate(segments):
+        state, start, end = segment
+        if i and segments[i - 1][2] >= start - 1:
+            continue  # follows another note: its start is the change
+        pitch = LOW_MIDI + state - 1
+        heard = np.flatnonzero(np.abs(raw[start:min(end, start + reach)] - pitch) < 1.0)
+        begin = start + int(heard[0]) - ON_PITCH_LEAD_FRAMES if len(heard) else start
+        if start < begin <= end - minimum:
+            segment[1] = begin
+    return segments
+
+
+def f0_from_attacks(f0: F0Track, notes, flux: np.ndarray) -> F0Track:
+    """The pitch track with the first frames of each attacked note that follows another note on the
+    note's pitch where the tracker still reports the previous note (or a pitch between the two) and
+    settles on the new one within WINDOW_LAG_S: a centred analysis window lags a quiet attack by up to
+    half its length. A note without a flux burst at its start (a sung legato change) or whose pitch
+    arrives later (a glide) keeps the tracker's f0, which is then what sounds."""
+    if not len(notes) or not flux.any():
+        return f0
+    hz = f0.f0_hz.copy()
+    midi = _semitones(hz)
+    reach = round(WINDOW_LAG_S / HOP_S)
+    for before, note in zip(notes, notes[1:], strict=False):
+        if note.onset_s - before.offset_s > 3 * HOP_S + 1e-9 or note.pitch == before.pitch:
+            continue
+        start = round(note.onset_s / HOP_S)
+        if flux[max(0, start - 1):start + 3].max(initial=0.0) < ONSET_FLUX:
+            continue
+        target, previous = note.pitch + note.cents / 100.0, before.pitch + before.cents / 100.0
+        window = midi[start:min(start + reach, round(note.offset_s / HOP_S), len(midi))]
+        settled = np.flatnonzero(np.abs(window - target) < 0.5)
+        if not len(settled):
+            continue  # a glide, or the tracker hears something else: leave it
+        lagging = window[:settled[0]]
+        stuck = (np.abs(lagging - previous) < 0.5) | ((lagging > min(previous, target)) & (lagging < max(previous, target)))
+        hz[start:start + settled[0]][stuck] = 440.0 * 2.0 ** ((target - 69.0) / 12.0)
+    return replace(f0, f0_hz=hz)
+
+
+def _semitones(f0_hz: np.ndarray) -> np.ndarray:
+    """MIDI pitch (fractional) of every frame's f0, voiced or not (0 Hz gives a very low pitch)."""
+    return 69.0 + 12.0 * np.log2(np.maximum(f0_hz, 1e-6) / 440.0)
+
+
+def _tail(level_db: np.ndarray, attack: np.ndarray | None = None) -> np.ndarray:
+    """Frames far below the loudest frame of the last second (or the next 0.3 s): release and reverb
+    tails and the noise floor between notes, not notes. The last second reaches back no further than
+    the latest full-strength attack (``attack`` 1.0): a soft note struck after a loud one is a note, not
+    the loud one's tail."""
+    from scipy.ndimage import maximum_filter1d
+
+    back, ahead = round(TAIL_BACK_S / HOP_S), round(TAIL_AHEAD_S / HOP_S)
+    windowed = maximum_filter1d(level_db, size=back + 1, mode="nearest", origin=back // 2)  # [t - back, t]
+    if attack is not None:
+        # the running maximum restarted at each attack: each stretch between attacks is lifted above all
+        # before it (by more than the level's whole range), so the maximum never carries across one
+        stretch = np.cumsum(attack >= 1.0)
+        lift = stretch * (float(np.ptp(level_db)) + 1.0)
+        windowed = np.minimum(windowed, np.maximum.accumulate(level_db + lift) - lift)
+    coming = maximum_filter1d(level_db, size=ahead + 1, mode="nearest", origin=-(ahead // 2))  # [t, t + ahead]
+    return level_db < np.maximum(windowed, coming) - TAIL_DB
+
+
+def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At peaks (0 elsewhere): ``attack`` 0..1 from a level rise or spectral flux (it lowers the cost of
+    a note change and times note starts) and ``rearticulation``, the depth in dB of a dip in the level (a
+    fall and a recovery) (it splits a held pitch into repeated notes; flux alone would split at the loop
+    points of sampled instruments, a rise alone at the swell of a held note)."""
+    window = max(1, round(ATTACK_WINDOW_S / HOP_S))
+    level = np.maximum(level_db, -80.0)
+    before = np.array([level[max(0, i - window):i + 1].min() for i in range(n)])
+    after = np.array([level[i:i + window + 1].max() for i in range(n)])
+    earlier = np.array([level[max(0, i - window):i].max() if i else level[0] for i in range(n)])
+    gate = (level > -55) & (after >= earlier - 3.0)  # a note-off's click is no attack
+    rise = (after - before) / 6.0 * gate  # a 6 dB rise scores 1
+    score = rise
+    flux = np.zeros(n)
+    if audio16 is not None and len(audio16) > 2048:
+        import librosa
+
+        # SuperFlux-style spectral flux (lag 2, max filter over 3 bins): little response to vibrato
+        flux = librosa.onset.onset_strength(y=audio16, sr=MODEL_SAMPLE_RATE, hop_length=round(HOP_S * MODEL_SAMPLE_RATE),
+                                            n_fft=1024, lag=2, max_size=3, center=True)
+        flux = np.pad(flux, (0, max(0, n - len(flux))))[:n]
+        flux = flux / (np.percentile(flux, 95) + 1e-9)
+        score = np.maximum(rise * (flux > 0.3), (flux - 0.3) * gate)
+    # a re-articulation is a valley: the level falls and comes back (within 100 ms each side)
+    reach = 2 * window
+    fell = np.array([level[max(0, i - reach):i + 1].max() for i in range(n)]) - level
+    recovered = np.array([level[i:i + reach + 1].max() for i in range(n)]) - level
+    valley_db = np.minimum(fell, recovered) * (level > -60)
+    return _peaks(score, reach), _peaks(valley_db, reach, cap=None, floor=1.0), flux
+
+
+def _peaks(score: np.ndarray, reach: int, *, cap: float | None = 1.0, floor: float = 0.25) -> np.ndarray:
+    """The first frame reaching the maximum of its +-reach neighbourhood keeps its score (capped)."""
+    n = len(score)
+    peaks = np.zeros(n)
+    for i in np.flatnonzero(score > floor):
+        lo, hi = max(0, i - reach), min(n, i + reach + 1)
+        if score[i] >= score[lo:hi].max() and not np.any(score[lo:i] >= score[i]):
+            peaks[i] = score[i] if cap is None else min(cap, score[i])
+    return peaks
+
+
+def _viterbi(midi: np.ndarray, voiced: np.ndarray, confidence: np.ndarray, attack: np.ndarray) -> np.ndarray:
+    """State per frame: 0 = silence, k >= 1 = MIDI pitch LOW_MIDI + k - 1."""
+    n = len(midi)
+    pitches = np.arange(LOW_MIDI, HIGH_MIDI + 1, dtype=np.float64)
+    k = len(pitches)
+    cost = np.zeros((n, k + 1))
+    m = np.where(voiced, midi, 0.0)[:, None]
+    dist = np.minimum(np.abs(m - pitches[None, :]) * 100.0, CAP_CENTS)
+    octave = np.minimum(np.minimum(np.abs(m - 12 - pitches[None, :]), np.abs(m + 12 - pitches[None, :])) * 100.0, CAP_CENTS)
+    emit_dist = np.minimum(0.5 * (dist / SIGMA_CENTS) ** 2, 0.5 * (octave / SIGMA_CENTS) ** 2 + OCTAVE_SLIP_COST)
+    weight = np.clip(confidence, 0.3, 1.0)[:, None]
+    cost[:, 1:] = np.where(voiced[:, None], emit_dist * weight, UNVOICED_ON_NOTE_COST)
+    cost[:, 0] = np.where(voiced, VOICED_IN_SILENCE_COST * weight[:, 0], 0.0)
+    change = CHANGE_COST * (1.0 - 0.6 * attack)
+    onset = ONSET_COST * (1.0 - 0.5 * attack)
+    back = np.zeros((n, k + 1), dtype=np.int32)
+    total = cost[0].copy()
+    states = np.arange(k + 1)
+    for t in range(1, n):
+        best_note = int(np.argmax(-total[1:])) + 1
+        best_note_cost = total[best_note]
+        candidates_change = best_note_cost + change[t]
+        # from silence to a note / from a note to silence
+        from_silence = total[0] + onset[t]
+        prev = states.copy()
+        new = total.copy()
+        # notes: stay, change from best other note, or start from silence
+        note_new = total[1:].copy()
+        note_prev = states[1:].copy()
+        better = candidates_change < note_new
+        note_new = np.where(better, candidates_change, note_new)
+        note_prev = np.where(better, best_note, note_prev)
+        better = from_silence < note_new
+        note_new = np.where(better, from_silence, note_new)
+        note_prev = np.where(better, 0, note_prev)
+        new[1:] = note_new
+        prev[1:] = note_prev
+        # silence: stay or end the best note
+        end_cost = best_note_cost + ONSET_COST
+        if end_cost < total[0]:
+            new[0], prev[0] = end_cost, best_note
+        total = new + cost[t]
+        back[t] = prev
+    path = np.zeros(n, dtype=np.int32)
+    path[-1] = int(np.argmin(total))
+    for t in range(n - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path
+
+
+def _segments(path: np.ndarray) -> list[list[int]]:
+    """[state, start_frame, end_frame_exclusive] for each run of a note state."""
+    segments = []
+    start = 0
+    for t in range(1, len(path) + 1):
+        if t == len(path) or path[t] != path[start]:
+            if path[start] != 0:
+                segments.append([int(path[start]), start, t])
+            start = t
+    return segments
+
+
+def _split_at_attacks(segments, attack, rearticulation, level_db, confidence_dip, flux):
+    """Split a note at an attack well inside it (a repeated note of the same pitch); move each note's
+    start to the attack near it (a slow attack shows the new pitch late; the note starts at the attack)."""
+    minimum = round(MIN_NOTE_S / HOP_S)
+    near = round(ATTACK_SNAP_S / HOP_S)
+    out = []
+    for state, start, end in segments:
+        # a dip in the level, then an attack (level rise or flux) within ATTACK_SNAP_S: the swell and
+        # fade of a vibrato or a bow moving on a held note has the dip but not the attack
+        vibrato_db = _periodic_dip_db(rearticulation[start:end])
+        swell_db = _periodic_dip_db(rearticulation[start:end], SWELL_PERIOD_S)
+        dips = np.flatnonzero(rearticulation[start:end] > 0) + start
+        cuts = []
+        for t in range(start + near, end - minimum):
+            if rearticulation[t] <= 0:
+                continue
+            attacked = attack[max(t - CUT_ATTACK_BEFORE, 0):t + near + 1].max(initial=0.0) >= CUT_ATTACK
+            gap = confidence_dip[max(t - CONF_DIP_REACH, 0):t + CONF_DIP_REACH + 1].min(initial=1.0) <= CONF_DIP_RATIO
+            if rearticulation[t] < (GAP_REARTICULATION_DB if attacked and gap else REARTICULATION_DB):
+                continue
+            if not (attacked or gap):
+                continue  # a dip with no attack after it and no gap: a swell or a vibrato, not a new note
+            earlier = dips[dips < t]
+            on_beat = len(earlier) and VIBRATO_PERIOD_S[0] <= (t - earlier[-1]) * HOP_S <= VIBRATO_PERIOD_S[1]
+            if vibrato_db and on_beat and rearticulation[t] < VIBRATO_DIP_FACTOR * vibrato_db:
+                continue  # in step with the vibrato and no deeper than its dips: the vibrato itself
+            if not gap and rearticulation[t] < SWELL_DIP_DB and swell_db:
+                continue  # a slow, shallow swell recurring through the note (a sample's loop, a slow vibrato)
+            # a release still fading hides the new note's start: its flux burst comes before the level's low point
+            lo = max(t - CUT_BACK_FRAMES, start + near)
+            burst = np.flatnonzero(flux[lo:t] >= CUT_FLUX)
+            cuts.append(lo + int(burst[0]) if len(burst) else t)
+        previous = start
+        for cut in cuts:
+            if cut - previous > near:
+                out.append([state, previous, cut])
+                previous = cut
+        out.append([state, previous, end])
+    for i, segment in enumerate(out):
+        start = segment[1]
+        earliest = start - near
+        if i > 0 and out[i - 1][2] >= start - 1:
+            earliest = max(earliest, out[i - 1][1] + minimum)
+        peaks = [t for t in range(max(earliest, 0), min(start + near + 1, segment[2] - minimum)) if attack[t] >= 0.3]
+        if not peaks:
+            continue
+        # the attack begins where the level starts to rise (backtracked from the peak of the rise)
+        peak = peaks[0]
+        lo = max(earliest, peak - round(ATTACK_WINDOW_S / HOP_S), 0)
+        if peak >= lo:  # the last frame still at the level's low point (within 1 dB) before the rise
+            span = level_db[lo:peak + 1]
+            begin = lo + int(np.flatnonzero(span <= span.min() + 1.0)[-1])
+            # a 64 ms level frame starts rising when its leading edge (32 ms ahead) meets the attack
+            begin = min(peak, begin + LEVEL_LEAD_FRAMES)
+        else:
+            begin = peak
+        if begin < start:  # only ever earlier: the pitch of a slow attack shows late, the note starts sooner
+            if i > 0 and out[i - 1][2] > begin:
+                out[i - 1][2] = begin
+            segment[1] = begin
+    return [s for s in out if s[2] > s[1]]
+
+
+def _confidence_dips(confidence: np.ndarray) -> np.ndarray:
+    """Each frame's tracker confidence over the median confidence of the CONF_CONTEXT_S around it: a
+    repeated note's gap shows as a dip in confidence even where a release tail fills the level."""
+    from scipy.ndimage import median_filter
+
+    context = median_filter(confidence, size=2 * round(CONF_CONTEXT_S / HOP_S) + 1, mode="nearest")
+    return confidence / np.maximum(context, 1e-3)
+
+
+def _periodic_dip_db(dips_db: np.ndarray, period_s: tuple[float, float] = VIBRATO_PERIOD_S) -> float:
+    """The typical depth of level dips that recur every ``period_s`` inside a note (by default a vibrato's
+    rate, 4.5-7.5 Hz), 0 when they do not: a violin's or a singer's vibrato swells and fades the level
+    with the pitch."""
+    at = np.flatnonzero(dips_db > 0)
+    if len(at) < 3:
+        return 0.0
+    intervals = np.diff(at) * HOP_S
+    if np.mean((intervals >= period_s[0]) & (intervals <= period_s[1])) < 0.6:
+        return 0.0
+    return float(np.median(dips_db[at]))
+
+
+def _absorb_glides(segments, midi, attack, level_db):
+    """Merge segments shorter than MIN_NOTE_S into a touching neighbour within 2 semitones (the one
+    they lead into first); drop those with no such neighbour; merge vibrato flips (A B A, B short)."""
+    minimum = round(MIN_NOTE_S / HOP_S)
+    level = np.maximum(level_db, -80.0)
+    changed = True
+    while changed:
+        changed = False
+        for i, (state, start, end) in enumerate(segments):
+            if end - start >= minimum:
+                continue
+            nxt = segments[i + 1] if i + 1 < len(segments) else None
+            prv = segments[i - 1] if i > 0 else None
+            if nxt is not None and nxt[1] == end and abs(nxt[0] - state) <= 2 and attack[end] < 0.5:
+                nxt[1] = start
+            elif prv is not None and prv[2] == start and abs(prv[0] - state) <= 2:
+                prv[2] = end
+            elif nxt is not None and nxt[1] == end and abs(nxt[0] - state) <= 2:
+                nxt[1] = start
+            del segments[i]
+            changed = True
+            break
+    # scoops into a note and falls off its end: a short gliding segment joined to a longer note without
+    # an attack between them belongs to that note (whose pitch is where the voice settles)
+    changed = True
+    while changed:
+        changed = False
+        for i, (state, start, end) in enumerate(segments):
+            if end - start > round(SCOOP_MAX_S / HOP_S):
+                continue
+            nxt = segments[i + 1] if i + 1 < len(segments) else None
+            prv = segments[i - 1] if i > 0 else None
+            # after a rest, a rising level at the boundary is still the one onset swelling (a sung scoop),
+            # unless the level fell by a stroke's rise before it (a short struck note, then the next one)
+            from_rest = (prv is None or prv[2] < start) and level[end - 1] >= level[start:end].max() - STROKE_RISE_DB
+            # (a segment of the same pitch, which only a cut makes, is a repeated note unless it is
+            # as short as an attack's transient)
+            if (nxt is not None and nxt[1] == end and nxt[2] - nxt[1] > end - start and abs(nxt[0] - state) <= 3
+                    and (nxt[0] != state or end - start < round(REPEAT_MIN_S / HOP_S))
+                    and (not _attacked(attack, end) or from_rest) and _glides_towards(midi[start:end], LOW_MIDI + nxt[0] - 1)):
+                nxt[1] = start
+            elif (prv is not None and prv[2] == start and prv[2] - prv[1] > end - start and abs(prv[0] - state) <= 3
+                    and not _attacked(attack, start) and _glides_towards(midi[start:end][::-1], LOW_MIDI + prv[0] - 1)):
+                prv[2] = end
+            else:
+                continue
+            del segments[i]
+            changed = True
+            break
+    # vibrato flips: A B A with B a semitone away, short, no attack at its edges, and its pitch only
+    # passing through (a vibrato's crest); a neighbour note slurred (a mordent, a turn) settles on its pitch
+    changed = True
+    while changed:
+        changed = False
+        for i in range(1, len(segments) - 1):
+            a, b, c = segments[i - 1], segments[i], segments[i + 1]
+            if (a[0] == c[0] and abs(b[0] - a[0]) == 1 and a[2] == b[1] and b[2] == c[1]
+                    and b[2] - b[1] <= round(0.15 / HOP_S) and attack[b[1]] < 0.5 and attack[c[1]] < 0.5
+                    and not _settled(midi[b[1]:b[2]], LOW_MIDI + b[0] - 1)):
+                segments[i - 1:i + 2] = [[a[0], a[1], c[2]]]
+                changed = True
+                break
+    return segments
+
+
+def _settled(values: np.ndarray, pitch: int) -> bool:
+    """At least SETTLED_FRAMES frames within SETTLED_CENTS of ``pitch``: a note held on its pitch, not
+    a vibrato swinging through it."""
+    return int(np.sum(np.abs(values - pitch) <= SETTLED_CENTS / 100.0)) >= SETTLED_FRAMES
+
+
+def _attacked(attack: np.ndarray, frame: int) -> bool:
+    """An attack at a segment boundary: from two frames before it to ATTACK_WINDOW_S after it (a cut
+    moved back to the flux burst of a stroke sits that far before the attack's peak)."""
+    return bool(attack[max(0, frame - 2):frame + round(ATTACK_WINDOW_S / HOP_S) + 1].max(initial=0.0) >= 0.5)
+
+
+def _glides_towards(values: np.ndarray, target: float) -> bool:
+    """True when the pitch moves by at least GLIDE_SEMITONES over the segment, towards ``target``."""
+    values = values[np.isfinite(values)]
+    if len(values) < 3:
+        return True  # too short to hold a pitch of its own
+    third = max(1, len(values) // 3)
+    first, last = float(np.median(values[:third])), float(np.median(values[-third:]))
+    return abs(last - first) >= GLIDE_SEMITONES and abs(target - last) < abs(target - first)
+
+
+def _make_note(state, start, end, midi, voiced, confidence, hop, threshold) -> PlayedNote | None:
+    if (end - start) * hop < MIN_NOTE_S - 1e-9:
+        return None
+    pitch_state = LOW_MIDI + state - 1
+    frames = np.arange(start, end)
+    values = midi[frames]
+    ok = voiced[frames]
+    folded = values.copy()  # octave slips folded back onto the note
+    folded[ok] = values[ok] - 12.0 * np.round((values[ok] - pitch_state) / 12.0)
+    near = ok & (np.abs(folded - pitch_state) < 1.0)
+    if near.sum() < max(2, 0.3 * len(frames)):
+        return None
+    settle = round(SETTLE_S / hop)
+    stable = near.copy()
+    if stable[settle:].sum() >= 3:
+        stable[:settle] = False  # the attack/scoop is not the note's pitch
+    # a trimmed mean (middle half) of the stable frames: robust like a median, but it averages a
+    # symmetric vibrato and a tracker's quantised output (PESTO: 1/3-semitone steps) to the centre
+    kept = np.sort(folded[stable])
+    quarter = len(kept) // 4
+    centre = float(np.mean(kept[quarter:len(kept) - quarter])) if len(kept) >= 4 else float(np.median(kept))
+    pitch = int(round(centre))
+    cents = float(np.clip((centre - pitch) * 100.0, -50.0, 50.0))
+    # the tracker's confidence scaled by its voicing threshold (PESTO's are low, CREPE's high), times
+    # the share of the note's frames that are voiced near its pitch
+    scaled = np.clip(confidence[frames] / (2.0 * threshold), 0.0, 1.0)
+    conf = float(np.mean(scaled) * (near.sum() / len(frames)))
+    if conf < MIN_CONFIDENCE:
+        return None
+    return PlayedNote(pitch=pitch, onset_s=round(start * hop, 4), offset_s=round(end * hop, 4), velocity=80,
+                      cents=round(cents, 1), confidence=round(conf, 3))
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs
+# ---------------------------------------------------------------------------------------------
+def transcription_json(result: Transcription) -> dict:
+    return {
+        "tracker": result.tracker,
+        "sample_rate": int(result.sample_rate),
+        "notes": [
+            {"onset": float(n.onset_s), "offset": float(n.offset_s), "pitch": int(n.pitch),
+             "cents": float(n.cents if n.cents is not None else 0.0),
+             "confidence": float(n.confidence if n.confidence is not None else 0.0)}
+            for n in result.notes
+        ],
+    }
+
+
+def performance_midi_bytes(notes, *, ticks_per_second: int = 960) -> bytes:
+    """A one-track MIDI file (120 bpm, so 1 quarter = 0.5 s) with the notes at their times in seconds."""
+    import io
+
+    import mido
+
+    ticks_per_beat = ticks_per_second // 2
+    midi = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=500000, time=0))
+    events = []
+    for note in notes:
+        events.append((round(note.onset_s * ticks_per_second), 1, note.pitch, note.velocity))
+        events.append((round(note.offset_s * ticks_per_second), 0, note.pitch, 0))
+    now = 0
+    for tick, kind, pitch, velocity in sorted(events):
+        message = "note_on" if kind else "note_off"
+        track.append(mido.Message(message, note=int(pitch), velocity=int(velocity), time=tick - now))
+        now = tick
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    buffer = io.BytesIO()
+    midi.save(file=buffer)
+    return buffer.getvalue()
+
+
+def f0_csv_text(f0: F0Track) -> str:
+    lines = ["time_s,f0_hz,confidence,voiced"]
+    for t, hz, conf, voiced in zip(f0.times_s, f0.f0_hz, f0.confidence, f0.voiced, strict=True):
+        lines.append(f"{t:.3f},{hz if voiced else 0.0:.3f},{conf:.4f},{int(bool(voiced))}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,732 @@
+"""Assessing a take against its score: note by note, what went wrong, as a teacher would say it.
+
+``assess(score, performance)`` aligns the take to the score (``tutor.practice.alignment``) and reports:
+
+* events: ``correct`` (every score note played right), ``wrong_pitch``, ``missed``, ``extra``,
+  ``early``/``late`` (onset against the *local* tempo: a note pushed off its neighbours, a hesitation
+  before a note), ``short``/``long`` (held duration), ``sharp``/``flat`` (audio only) and ``restart``;
+* scores 0-100 for pitch, rhythm, intonation (audio only, else ``None``) and overall, per measure
+  and for the take; a tempo curve; the three measures most worth practising;
+* marks for the score view (note id -> colour and short text) and annotated MusicXML.
+
+Timing is judged against the tempo the student is playing at that moment, estimated from the
+neighbouring notes on both sides: rubato and gradual tempo changes are not errors; a note that comes
+off the pulse of the notes before *and* after it is early or late; a pause before a note after which
+the pulse goes on is a hesitation (reported as ``late``), unless the player slowed down into it (a
+breath at a phrase ending) or the step is stretched no more than this player's rubato stretches the
+steps around it (TIMING_SPREAD_FACTOR times their spread, on a ratio scale); a bass note played
+before its chord is a break between the hands, and a note sounded after the grace or short ornament
+note written with it is the ornament, neither is ``early``/``late``. These rules were checked on
+held-out nASAP/Vienna takes (not the benchmark's). Tolerances scale with the tempo (a
+fraction of a beat, within a floor and a ceiling in ms) and with the level preset.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from tutor.practice.alignment import Alignment, align
+from tutor.errors import AnalysisError
+from tutor.score.music import Note, Performance, PlayedNote, Score
+
+EVENT_TYPES = ("correct", "wrong_pitch", "missed", "extra", "early", "late", "short", "long", "sharp", "flat", "restart")
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+COLORS = {
+    "wrong_pitch": "#D32F2F", "missed": "#9E9E9E", "extra": "#E91E63", "early": "#1E88E5", "late": "#8E24AA",
+    "short": "#FB8C00", "long": "#F9A825", "sharp": "#00897B", "flat": "#00ACC1", "restart": "#6D4C41",
+    "correct": "#2E7D32",
+}
+# what a mark on a note shows when several events concern it (most important first)
+SEVERITY = ("missed", "wrong_pitch", "restart", "early", "late", "sharp", "flat", "short", "long", "extra", "correct")
+
+
+def pitch_name(pitch: int | None) -> str:
+    if pitch is None:
+        return "?"
+    return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """How far off a note may be before it is an error (a level preset)."""
+
+    onset_beats: float  # fraction of a beat...
+    onset_min_ms: float  # ...but never less than this
+    onset_max_ms: float  # ...nor more than this
+    hesitation_beats: float  # a pause (in quarter notes) before a note, after which the pulse goes on
+    hesitation_min_ms: float
+    short_ratio: float  # held for less than this fraction of the written duration
+    long_ratio: float  # held for more than this multiple of the written duration
+    cents: float  # intonation (audio only)
+
+
+RATE_TREND = True  # expected step length follows the local trend of the neighbouring steps
+TIMING_SPREAD_FACTOR = 2.5  # a timing error stands out this many times the player's usual spread
+HELD_MIN_S = 0.6  # held durations are judged for notes at least this long (short ones vary with touch)
+CHORD_APART_S = 0.2  # a chord note this far from the rest of its chord...
+CHORD_TOGETHER_S = 0.06  # ...when the rest are played together (rolled chords are not errors)
+AUDIO_FRAGMENT_S = 0.1  # audio: a same-pitch note this short, starting within
+AUDIO_FRAGMENT_GAP_S = 0.03  # this of the end of the note before, is a piece of that note
+BREATH_RITARDANDO = 1.25  # a pause after steps this much slower than the local pace is a breath, not a hesitation
+ORNAMENT_QL = 0.125  # a note this short (a 32nd) or a grace note (0) sounding with a chord is an ornament
+BASS_BREAK_EARLY = True  # the lowest note of a chord played before the rest is a break between the hands, not "early"
+
+LEVELS = {
+    "beginner": Tolerances(onset_beats=0.25, onset_min_ms=110, onset_max_ms=220, hesitation_beats=1.5,
+                           hesitation_min_ms=900, short_ratio=0.25, long_ratio=2.5, cents=35),
+    "advanced": Tolerances(onset_beats=0.12, onset_min_ms=55, onset_max_ms=75, hesitation_beats=0.4,
+                           hesitation_min_ms=400, short_ratio=0.35, long_ratio=2.0, cents=20),
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    score_position: float | None
+    measure: int | None
+    beat: float | None
+    expected_pitch: int | None
+    played_pitch: int | None
+    time: float | None
+    deviation_ms: float | None
+    cents: float | None
+    message: str
+    note_id: str | None = None
+    attempt: int = 0
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        for key in ("score_position", "beat", "time", "deviation_ms", "cents"):
+            if out[key] is not None:
+                out[key] = round(float(out[key]), 4 if key in ("score_position", "beat", "time") else 1)
+        return out
+
+
+@dataclass(frozen=True)
+class MeasureResult:
+    measure: int
+    overall: float
+    pitch: float
+    rhythm: float
+    intonation: float | None
+    notes_total: int
+    notes_correct: int
+    errors: int
+    bpm: float | None
+
+
+@dataclass(frozen=True)
+class TempoPoint:
+    time: float  # seconds in the take
+    score_position: float
+    measure: int | None
+    bpm: float
+
+
+@dataclass(frozen=True)
+class Assessment:
+    overall: float
+    pitch: float
+    rhythm: float
+    intonation: float | None
+    notes_total: int
+    notes_correct: int
+    events: tuple[Event, ...]
+    measures: tuple[MeasureResult, ...]
+    tempo_curve: tuple[TempoPoint, ...]
+    practice_measures: tuple[int, ...]
+    marks: dict[str, dict[str, str]] = field(default_factory=dict)
+    level: str = "advanced"
+    asked_bpm: float | None = None
+    played_bpm: float | None = None
+
+    def events_of(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.type == kind]
+
+    def to_json(self) -> dict:
+        return {
+            "summary": {
+                "overall": round(self.overall, 1), "pitch": round(self.pitch, 1), "rhythm": round(self.rhythm, 1),
+                "intonation": None if self.intonation is None else round(self.intonation, 1),
+                "notes_total": self.notes_total, "notes_correct": self.notes_correct,
+                "level": self.level, "asked_bpm": self.asked_bpm,
+                "played_bpm": None if self.played_bpm is None else round(self.played_bpm, 1),
+            },
+            "events": [e.to_json() for e in self.events],
+            "measures": [
+                {**asdict(m), **{k: (None if getattr(m, k) is None else round(getattr(m, k), 1))
+                                 for k in ("overall", "pitch", "rhythm", "intonation", "bpm")}}
+                for m in self.measures
+            ],
+            "tempo_curve": [
+                {"time": round(p.time, 3), "score_position": round(p.score_position, 3), "measure": p.measure,
+                 "bpm": round(p.bpm, 1)} for p in self.tempo_curve
+            ],
+            "practice_measures": list(self.practice_measures),
+            "marks": self.marks,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers: beats, measures
+# ---------------------------------------------------------------------------------------------
+def beat_ql(time_signature: str) -> float:
+    """Length of one beat in quarter notes ('6/8' -> 1.5, '3/4' -> 1.0, '2/2' -> 2.0)."""
+    try:
+        numerator, denominator = (int(x) for x in time_signature.split("/"))
+    except ValueError:
+        return 1.0
+    unit = 4.0 / denominator
+    if denominator >= 8 and numerator % 3 == 0 and numerator > 3:
+        return unit * 3
+    return unit
+
+
+def _place(score: Score, position_ql: float) -> tuple[int | None, float | None]:
+    measure = score.measure_at(position_ql)
+    if measure is None:
+        return None, None
+    return measure.number, round(1.0 + (position_ql - measure.start_ql) / beat_ql(measure.time_signature), 4)
+
+
+def select(score: Score, *, part: str | None = None, measures: tuple[int, int] | None = None) -> Score:
+    """The part(s) and measures to assess (TutorError with the choices when they do not exist)."""
+    if part is not None:
+        try:
+            chosen = score.part(part)
+        except KeyError as error:
+            raise AnalysisError(str(error).strip("'\"")) from None
+        score = score.only_parts([chosen.id])
+    if measures is not None:
+        try:
+            score = score.slice_measures(*measures)
+        except KeyError as error:
+            raise AnalysisError(str(error).strip("'\"")) from None
+    if not score.notes:
+        raise AnalysisError("nothing to assess: the chosen part and measures have no notes")
+    return score
+
+
+# ---------------------------------------------------------------------------------------------
+# timing
+# ---------------------------------------------------------------------------------------------
+def _fit(q: np.ndarray, t: np.ndarray, tol_s: float) -> tuple[float, float] | None:
+    """Least-squares line t = a + b*q, refitted once without points further than tol_s off."""
+    if len(q) < 2 or np.ptp(q) <= 1e-9:
+        return None
+    b, a = np.polyfit(q, t, 1)
+    residual = np.abs(t - (a + b * q))
+    keep = residual <= max(tol_s, np.median(residual) * 2)
+    if keep.sum() >= 2 and keep.sum() < len(q) and np.ptp(q[keep]) > 1e-9:
+        b, a = np.polyfit(q[keep], t[keep], 1)
+    if b <= 0:
+        return None
+    return float(a), float(b)
+
+
+@dataclass
+class _Onset:
+    """One chord as played (its final, matched notes)."""
+
+    position_ql: float
+    time_s: float
+    attempt: int
+    notes: list[tuple[int, int]]  # (score index, perf index)
+
+
+def _onset_groups(score_notes, played, alignment: Alignment) -> list[_Onset]:
+    by_position: dict[float, list[tuple[int, int, int]]] = defaultdict(list)
+    for pair in alignment.final_pairs():
+        if pair.kind in ("match", "wrong_pitch") and pair.perf_index is not None:
+            by_position[round(score_notes[pair.score_index].onset_ql, 6)].append((pair.score_index, pair.perf_index, pair.attempt))
+    groups = []
+    for position, members in sorted(by_position.items()):
+        times = np.array([played[p].onset_s for _s, p, _a in members])
+        attempt = max(a for _s, _p, a in members)
+        groups.append(_Onset(position, float(np.median(times)), attempt, [(s, p) for s, p, _a in members]))
+    return groups
+
+
+def _local_seconds_per_ql(groups: list[_Onset], index: int, fallback: float) -> float:
+    lo, hi = max(0, index - 4), min(len(groups), index + 5)
+    sub = [g for g in groups[lo:hi] if g.attempt == groups[index].attempt]
+    if len(sub) >= 2:
+        q = np.array([g.position_ql for g in sub])
+        t = np.array([g.time_s for g in sub])
+        fit = _fit(q, t, 0.08)
+        if fit is not None and 0.05 < fit[1] < 5.0:
+            return fit[1]
+    return fallback
+
+
+# ---------------------------------------------------------------------------------------------
+# assessment
+# ---------------------------------------------------------------------------------------------
+def assess(
+    score: Score,
+    performance: Performance,
+    *,
+    part: str | None = None,
+    measures: tuple[int, int] | None = None,
+    bpm: float | None = None,
+    level: str = "advanced",
+    alignment: Alignment | None = None,
+    diagnostics: dict | None = None,
+) -> Assessment:
+    """Assess ``performance`` against ``score`` (optionally one part and a measure range).
+    ``diagnostics``: a dict the timing judgement fills for study (chord position -> (seconds the
+    step into it and the step out of it are off the local tempo, tolerance); ("hesitation",
+    position) -> (excess pause, threshold))."""
+    if level not in LEVELS:
+        raise AnalysisError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
+    tolerances = LEVELS[level]
+    # a take of measures M-N is aligned with one measure more on each side (a student who starts a
+    # little early or plays on), or with the whole piece when the take is much longer; only M-N
+    # are reported
+    wanted = select(score, part=part, measures=measures)
+    if measures is not None:
+        numbers = [m.number for m in score.measures]
+        context = (max(measures[0] - 1, min(numbers)), min(measures[1] + 1, max(numbers)))
+        whole_part = select(score, part=part)
+        score = select(score, part=part, measures=context)
+        if len(performance.notes) > 1.5 * len(score.notes) + 10:
+            score = whole_part  # the take is more than these measures: find them in the whole piece
+    else:
+        score = wanted
+    score_notes: tuple[Note, ...] = score.notes
+    if alignment is None:
+        performance = join_fragments(performance)
+    played: tuple[PlayedNote, ...] = performance.notes
+    if alignment is None:
+        alignment = align(score_notes, performance)
+    alignment = _share_unisons(alignment, score_notes)
+    is_audio = performance.is_audio
+    events: list[Event] = []
+
+    def event(kind: str, *, note: Note | None = None, position: float | None = None, played_note: PlayedNote | None = None,
+              deviation_ms: float | None = None, cents: float | None = None, message: str, attempt: int = 0) -> None:
+        if note is not None:
+            position = note.onset_ql
+            measure, beat = note.measure, note.beat
+        elif position is not None:
+            measure, beat = _place(score, position)
+        else:
+            measure = beat = None
+        events.append(Event(
+            type=kind, score_position=position, measure=measure, beat=beat,
+            expected_pitch=note.pitch if note is not None else None,
+            played_pitch=played_note.pitch if played_note is not None else None,
+            time=played_note.onset_s if played_note is not None else None,
+            deviation_ms=deviation_ms, cents=cents, message=message,
+            note_id=note.id if note is not None else None, attempt=attempt,
+        ))
+
+    # --- tempo: chords as played, seconds per quarter note around each ---------------------
+    groups = _onset_groups(score_notes, played, alignment)
+    q_all = np.array([g.position_ql for g in groups]) if groups else np.zeros(0)
+    t_all = np.array([g.time_s for g in groups]) if groups else np.zeros(0)
+    whole = _fit(q_all, t_all, 0.5) if len(groups) >= 2 else None
+    if bpm:
+        default_spq = 60.0 / bpm
+    elif whole is not None:
+        default_spq = whole[1]
+    else:
+        default_spq = 60.0 / score.tempo_map.initial_bpm
+    spq = [_local_seconds_per_ql(groups, i, default_spq) for i in range(len(groups))]
+
+    # --- timing per chord ---------------------------------------------------------------------
+    timing = _timing(score, groups, spq, played, tolerances, diagnostics)
+
+    # --- note events ------------------------------------------------------------------------
+    outcome: dict[int, str] = {}
+    perf_of_score: dict[int, int] = {}
+    for pair in alignment.pairs:
+        if pair.kind == "match" and pair.final:
+            perf_of_score[pair.score_index] = pair.perf_index
+        elif pair.kind == "wrong_pitch":
+            note, got = score_notes[pair.score_index], played[pair.perf_index]
+            suffix = "" if pair.final else " (then went back)"
+            event("wrong_pitch", note=note, played_note=got, attempt=pair.attempt,
+                  message=f"played {pitch_name(got.pitch)} instead of {pitch_name(note.pitch)}{suffix}")
+            if pair.final:
+                outcome[pair.score_index] = "wrong_pitch"
+        elif pair.kind == "missed":
+            note = score_notes[pair.score_index]
+            event("missed", note=note, message=f"{pitch_name(note.pitch)} not played")
+            outcome[pair.score_index] = "missed"
+        elif pair.kind == "extra":
+            got = played[pair.perf_index]
+            chord = alignment.chord_of_perf[pair.perf_index]
+            position = alignment.chord_onsets_ql[chord] if chord >= 0 else None
+            event("extra", position=position, played_note=got, attempt=pair.attempt,
+                  message=f"extra {pitch_name(got.pitch)}")
+    pedal_down = _pedal_checker(performance)
+    for s, p in sorted(perf_of_score.items()):
+        note, got = score_notes[s], played[p]
+        problems = 0
+        if s in timing:
+            kind, deviation, detail = timing[s]
+            event(kind, note=note, played_note=got, deviation_ms=deviation * 1000, message=timing_message(kind, deviation, detail))
+            problems += 1
+        # held duration, against the local tempo
+        index = _group_index(groups, note.onset_ql)
+        local_spq = spq[index] if index is not None else default_spq
+        expected_s = note.duration_ql * local_spq
+        held = got.duration_s
+        if expected_s >= HELD_MIN_S and held < tolerances.short_ratio * expected_s and not pedal_down(got.offset_s):
+            event("short", note=note, played_note=got, deviation_ms=(held - expected_s) * 1000,
+                  message=f"held {held:.2f} s of {expected_s:.2f} s")
+            problems += 1
+        elif expected_s >= HELD_MIN_S and held > tolerances.long_ratio * expected_s + 0.3:
+            event("long", note=note, played_note=got, deviation_ms=(held - expected_s) * 1000,
+                  message=f"held {held:.2f} s instead of {expected_s:.2f} s")
+            problems += 1
+        if is_audio and got.cents is not None and abs(got.cents) > tolerances.cents:
+            kind = "sharp" if got.cents > 0 else "flat"
+            event(kind, note=note, played_note=got, cents=got.cents, message=f"{abs(got.cents):.0f} cents {kind}")
+            problems += 1
+        if problems == 0:
+            event("correct", note=note, played_note=got, cents=got.cents if is_audio else None, message="correct")
+            outcome[s] = "correct"
+        else:
+            outcome.setdefault(s, "timing")
+    for restart in alignment.restarts:
+        got = played[restart.perf_index]
+        frm, _ = _place(score, restart.from_ql)
+        to, beat = _place(score, restart.to_ql)
+        event("restart", position=restart.to_ql, played_note=got,
+              message=f"went back to beat {beat:g} of measure {to}" if frm == to and beat is not None
+              else f"went back from measure {frm} to measure {to}")
+
+    events.sort(key=lambda e: (e.score_position if e.score_position is not None else float("inf"),
+                               e.time if e.time is not None else float("inf"), EVENT_TYPES.index(e.type)))
+
+    # --- scores -----------------------------------------------------------------------------
+    per_note_rhythm: dict[int, float] = {}
+    for s in perf_of_score:
+        value = 1.0
+        if s in timing:
+            kind, deviation, detail = timing[s]
+            value = 0.3 if detail == "hesitation" else max(0.0, 1.0 - abs(deviation) / 0.3)
+        per_note_rhythm[s] = value
+    if measures is not None:
+        first, last = measures
+        events = [e for e in events if e.measure is not None and first <= e.measure <= last]
+        outcome = {s: v for s, v in outcome.items() if first <= score_notes[s].measure <= last}
+        in_range = [s for s, n in enumerate(score_notes) if first <= n.measure <= last]
+        groups_spq = [(g, v) for g, v in zip(groups, spq, strict=True) if first <= (_place(score, g.position_ql)[0] or 0) <= last]
+        groups, spq = [g for g, _v in groups_spq], [v for _g, v in groups_spq]
+    else:
+        in_range = list(range(len(score_notes)))
+    results = _measure_results(wanted, score_notes, events, outcome, per_note_rhythm, played, perf_of_score, groups, spq, is_audio)
+    pitch, rhythm, intonation, overall = _scores(in_range, events, outcome, per_note_rhythm, played, perf_of_score, is_audio)
+    practice = tuple(m.measure for m in sorted((m for m in results if m.errors > 0), key=lambda m: (m.overall, -m.errors))[:3])
+    curve = tuple(
+        TempoPoint(time=g.time_s, score_position=g.position_ql, measure=_place(score, g.position_ql)[0], bpm=60.0 / spq[i])
+        for i, g in enumerate(groups)
+    )
+    notes_correct = sum(1 for v in outcome.values() if v == "correct")
+    return Assessment(
+        overall=overall, pitch=pitch, rhythm=rhythm, intonation=intonation,
+        notes_total=len(in_range), notes_correct=notes_correct, events=tuple(events),
+        measures=tuple(results), tempo_curve=curve, practice_measures=practice,
+        marks=marks_for(events), level=level, asked_bpm=bpm,
+        played_bpm=60.0 / whole[1] if whole is not None else None,
+    )
+
+
+def join_fragments(performance: Performance) -> Performance:
+    """Audio only: a very short note (under AUDIO_FRAGMENT_S) of the same pitch right after the
+    note before it is a piece of that note that the transcriber split off (its decay, or the
+    moment the next note takes over), not an extra note: joined to it. MIDI takes are unchanged."""
+    if not performance.is_audio or len(performance.notes) < 2:
+        return performance
+    out: list[PlayedNote] = []
+    for note in sorted(performance.notes, key=lambda n: (n.onset_s, n.pitch)):
+        before = out[-1] if out else None
+        if (before is not None and note.pitch == before.pitch and note.duration_s < AUDIO_FRAGMENT_S
+                and note.onset_s - before.offset_s < AUDIO_FRAGMENT_GAP_S):
+            out[-1] = replace(before, offset_s=max(before.offset_s, note.offset_s))
+            continue
+        out.append(note)
+    return performance if len(out) == len(performance.notes) else replace(performance, notes=tuple(out))
+
+
+def _timing(score: Score, groups: list[_Onset], spq: list[float], played, tolerances: Tolerances,
+            diagnostics: dict | None = None) -> dict[int, tuple[str, float, str]]:
+    """score index -> (early|late, deviation_s, pushed|hesitation|apart) for notes off the pulse.
+
+    1. Hesitations: a gap before a chord longer than the local tempo explains by more than the
+       hesitation threshold, and than the player's own rubato stretches steps there. They (and
+       restarts) split the take into segments of steady playing.
+    2. Pushed chords: inside a segment, the step into a chord and the step out of it are off the
+       local tempo (the trend of the neighbouring steps: ritardando and accelerando are not errors)
+       in opposite directions, by more than the level's tolerance and more than
+       TIMING_SPREAD_FACTOR times the player's usual spread there.
+    3. A note of a chord played apart from the rest of the chord.
+    """
+    timing: dict[int, tuple[str, float, str]] = {}
+    n = len(groups)
+    if n == 0:
+        return timing
+    q = np.array([g.position_ql for g in groups])
+    t = np.array([g.time_s for g in groups])
+    beat_s = np.empty(n)
+    for i, g in enumerate(groups):
+        measure = score.measure_at(g.position_ql)
+        beat_s[i] = spq[i] * beat_ql(measure.time_signature if measure else "4/4")
+    base_tol = np.clip(tolerances.onset_beats * beat_s, tolerances.onset_min_ms / 1000, tolerances.onset_max_ms / 1000)
+    # 1. hesitations and segments
+    segment = np.zeros(n, dtype=np.int64)
+    rates = np.full(n, np.nan)  # seconds per quarter of the step into chord i
+    for i in range(1, n):
+        dq = q[i] - q[i - 1]
+        if groups[i].attempt == groups[i - 1].attempt and dq > 1e-9:
+            rates[i] = (t[i] - t[i - 1]) / dq
+    current = 0
+    for i in range(1, n):
+        if groups[i].attempt != groups[i - 1].attempt:
+            current += 1
+        elif not np.isnan(rates[i]):
+            around = np.concatenate((rates[max(1, i - 6):i], rates[i + 1:i + 7]))
+            around = around[~np.isnan(around)]
+            if len(around) >= 2:
+                # the pace of the steps around the pause, not the local tempo fit, which the pause
+                # itself slows down (a 1 s stop in a fast piece raised its own threshold to ~1 s)
+                pace = float(np.median(around))
+                excess = (t[i] - t[i - 1]) - (q[i] - q[i - 1]) * pace
+                hesitation_s = max(tolerances.hesitation_beats * pace, tolerances.hesitation_min_ms / 1000)
+                if diagnostics is not None:
+                    diagnostics[("hesitation", groups[i].position_ql)] = (float(excess), float(hesitation_s))
+                if excess > hesitation_s:
+                    current += 1
+                    before = rates[max(1, i - 3):i]
+                    before = before[~np.isnan(before)]
+                    # a breath, not a hesitation: the player slowed down into the pause (a phrase ending)
+                    breath = before.size > 0 and float(np.median(before)) > BREATH_RITARDANDO * pace
+                    # nor a step stretched no more than the player's own rubato stretches steps there
+                    # (a long note lengthened at a phrase end by a player whose steps vary as much)
+                    expressive = _stretch_within_rubato(around, pace, t[i] - t[i - 1], q[i] - q[i - 1])
+                    for s_index, _p in groups[i].notes if not (breath or expressive) else ():
+                        timing[s_index] = ("late", float(excess), "hesitation")
+        segment[i] = current
+    # 2. pushed chords: the step into the chord and the step out of it are off the local tempo in
+    #    opposite directions (a ritardando stretches both, an agogic accent only the first)
+    step_error = np.full(n + 1, np.nan)  # step_error[i]: seconds the step into chord i is off
+    for i in range(1, n):
+        if segment[i] == segment[i - 1] and not np.isnan(rates[i]):
+            window = np.r_[max(1, i - 7):i - 1, i + 2:min(n, i + 8)]
+            window = window[~np.isnan(rates[window])] if window.size else window
+            if window.size >= 3:
+                step_error[i] = (t[i] - t[i - 1]) - (q[i] - q[i - 1]) * _local_rate(q[window], rates[window], float(q[i]))
+    for i in range(1, n - 1):
+        e_in, e_out = step_error[i], step_error[i + 1]
+        if np.isnan(e_in) or np.isnan(e_out) or any(s in timing for s, _p in groups[i].notes):
+            continue
+        # steps off in the same direction (a tempo change, an agogic stretch) displace nothing
+        push = float(np.sign(e_in) * min(abs(e_in), abs(e_out))) if e_in * e_out < 0 else 0.0
+        around = np.concatenate((step_error[max(1, i - 8):i], step_error[i + 2:i + 10]))
+        around = np.abs(around[~np.isnan(around)])
+        spread = 1.4826 * float(np.median(around)) if len(around) >= 4 else 0.0
+        tol = max(float(base_tol[i]), TIMING_SPREAD_FACTOR * spread)
+        if diagnostics is not None:
+            diagnostics[groups[i].position_ql] = (float(e_in), float(e_out), tol)
+        if push != 0.0 and abs(push) > tol:
+            kind = "late" if push > 0 else "early"
+            for s_index, _p in groups[i].notes:
+                timing[s_index] = (kind, push, "pushed")
+    # 3. a note played apart from the rest of its chord, the rest being together (not rolled); a
+    #    bass note played before the chord is a pianist's break between the hands, not an error
+    #    (nor is a note that an ornament written with it delays: a grace note or a short
+    #    ornament note a step or less away, played first on the beat)
+    for i, g in enumerate(groups):
+        if len(g.notes) < 3:
+            continue
+        onsets = np.array([played[p].onset_s for _s, p in g.notes])
+        lowest = min(played[p].pitch for _s, p in g.notes)
+        ornaments = [score.notes[s].pitch for s, _p in g.notes if score.notes[s].duration_ql <= ORNAMENT_QL]
+        for k, (s_index, p_index) in enumerate(g.notes):
+            others = np.delete(onsets, k)
+            if s_index in timing or np.ptp(others) > CHORD_TOGETHER_S:
+                continue
+            pitch = score.notes[s_index].pitch
+            if score.notes[s_index].duration_ql > ORNAMENT_QL and any(abs(pitch - o) <= 2 for o in ornaments):
+                continue
+            apart = float(onsets[k] - np.median(others))
+            if apart < 0 and played[p_index].pitch == lowest and BASS_BREAK_EARLY:
+                continue
+            if abs(apart) > max(2.5 * float(base_tol[i]), CHORD_APART_S):
+                timing[s_index] = ("late" if apart > 0 else "early", apart, "apart")
+    return timing
+
+
+def timing_message(kind: str, deviation_s: float, detail: str) -> str:
+    """The message of an early/late verdict of ``_timing``."""
+    ms = abs(deviation_s) * 1000
+    return {"pushed": f"{ms:.0f} ms {kind}", "hesitation": f"hesitation ({deviation_s:.1f} s) before this note",
+            "apart": f"{ms:.0f} ms {kind} against the rest of the chord"}[detail]
+
+
+def _stretch_within_rubato(around: np.ndarray, pace: float, step_s: float, step_ql: float) -> bool:
+    """Whether a step of ``step_s`` seconds over ``step_ql`` quarters is longer than the pace of the
+    neighbouring steps (seconds per quarter, ``around``; ``pace``: their median) by no more than
+    TIMING_SPREAD_FACTOR times the player's usual step-to-step variation there (robust spread of the log
+    ratios): the same standard as for a pushed note, on a ratio scale, since rubato stretches a step in
+    proportion."""
+    if pace <= 0 or step_s <= 0 or step_ql <= 0:
+        return False
+    spread = 1.4826 * float(np.median(np.abs(np.log(np.clip(around, 1e-3 * pace, None) / pace))))
+    return float(np.log(step_s / (step_ql * pace))) <= TIMING_SPREAD_FACTOR * spread
+
+
+def _local_rate(q: np.ndarray, rates: np.ndarray, at: float) -> float:
+    """Seconds per quarter note expected at ``at`` from the neighbouring steps: their median, or
+    with RATE_TREND their linear trend (a gradual ritardando or accelerando is followed)."""
+    if RATE_TREND and q.size >= 5 and np.ptp(q) > 1e-9:
+        slope, intercept = np.polyfit(q, rates, 1)
+        fitted = intercept + slope * q
+        keep = np.abs(rates - fitted) <= 2.0 * np.median(np.abs(rates - fitted)) + 1e-9
+        if keep.sum() >= 3 and np.ptp(q[keep]) > 1e-9:
+            slope, intercept = np.polyfit(q[keep], rates[keep], 1)
+        value = float(intercept + slope * at)
+        low, high = float(rates.min()), float(rates.max())
+        return min(max(value, low), high)
+    return float(np.median(rates))
+
+
+def _share_unisons(alignment: Alignment, score_notes) -> Alignment:
+    """A unison written in two voices (two noteheads, one key) is played once: the note left
+    'missed' shares the played note of its twin."""
+    played_at: dict[tuple[float, int], int] = {}
+    for pair in alignment.pairs:
+        if pair.kind == "match" and pair.final:
+            note = score_notes[pair.score_index]
+            played_at[(round(note.onset_ql, 6), note.pitch)] = pair.perf_index
+    pairs = []
+    for pair in alignment.pairs:
+        if pair.kind == "missed":
+            note = score_notes[pair.score_index]
+            twin = played_at.get((round(note.onset_ql, 6), note.pitch))
+            if twin is not None:
+                pair = replace(pair, kind="match", perf_index=twin)
+        pairs.append(pair)
+    return replace(alignment, pairs=tuple(pairs))
+
+
+def _group_index(groups: list[_Onset], position_ql: float) -> int | None:
+    for i, g in enumerate(groups):
+        if abs(g.position_ql - position_ql) < 1e-6:
+            return i
+    return None
+
+
+def _pedal_checker(performance: Performance):
+    spans = performance.pedal_spans()
+
+    def down(time_s: float) -> bool:
+        return any(a <= time_s < b for a, b in spans)
+
+    return down
+
+
+def _scores(indices, events, outcome, per_note_rhythm, played, perf_of_score, is_audio):
+    """(pitch, rhythm, intonation, overall) 0-100 over the score notes ``indices``."""
+    index_set = set(indices)
+    total = len(indices)
+    extra = sum(1 for e in events if e.type == "extra")
+    right = sum(1 for s in indices if outcome.get(s) in ("correct", "timing"))
+    pitch = 100.0 * right / max(1, total + extra) if total else 100.0
+    played_here = [s for s in indices if s in per_note_rhythm]
+    rhythm = 100.0 * float(np.mean([per_note_rhythm[s] for s in played_here])) if played_here else 0.0
+    if any(e.type == "short" or e.type == "long" for e in events):
+        held_errors = sum(1 for e in events if e.type in ("short", "long"))
+        rhythm *= max(0.5, 1.0 - 0.5 * held_errors / max(1, len(played_here)))
+    intonation = None
+    if is_audio:
+        cents = [abs(played[perf_of_score[s]].cents) for s in index_set if s in perf_of_score and played[perf_of_score[s]].cents is not None]
+        intonation = float(np.clip(100.0 * (1.0 - (np.mean(cents) - 5.0) / 45.0), 0.0, 100.0)) if cents else None
+    restarts = sum(1 for e in events if e.type == "restart")
+    if intonation is None:
+        overall = 0.6 * pitch + 0.4 * rhythm
+    else:
+        overall = 0.5 * pitch + 0.3 * rhythm + 0.2 * intonation
+    overall = max(0.0, overall - 2.0 * restarts)
+    return pitch, rhythm, intonation, overall
+
+
+def _measure_results(score, score_notes, events, outcome, per_note_rhythm, played, perf_of_score, groups, spq, is_audio):
+    by_measure: dict[int, list[int]] = defaultdict(list)
+    for s, note in enumerate(score_notes):
+        by_measure[note.measure].append(s)
+    events_by_measure: dict[int, list[Event]] = defaultdict(list)
+    for e in events:
+        if e.measure is not None:
+            events_by_measure[e.measure].append(e)
+    results = []
+    for measure in score.measures:
+        indices = by_measure.get(measure.number, [])
+        if not indices:
+            continue
+        here = events_by_measure.get(measure.number, [])
+        pitch, rhythm, intonation, overall = _scores(indices, here, outcome, per_note_rhythm, played, perf_of_score, is_audio)
+        tempos = [60.0 / spq[i] for i, g in enumerate(groups) if measure.start_ql - 1e-9 <= g.position_ql < measure.end_ql - 1e-9]
+        results.append(MeasureResult(
+            measure=measure.number, overall=overall, pitch=pitch, rhythm=rhythm, intonation=intonation,
+            notes_total=len(indices), notes_correct=sum(1 for s in indices if outcome.get(s) == "correct"),
+            errors=sum(1 for e in here if e.type != "correct"),
+            bpm=float(np.median(tempos)) if tempos else None,
+        ))
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# marks and annotated MusicXML
+# ---------------------------------------------------------------------------------------------
+_SHORT_TEXT = {
+    "wrong_pitch": lambda e: f"{pitch_name(e.played_pitch)}?", "missed": lambda e: "missed",
+    "early": lambda e: f"early {abs(e.deviation_ms or 0):.0f}ms", "late": lambda e: "pause" if "hesitation" in e.message else f"late {abs(e.deviation_ms or 0):.0f}ms",
+    "short": lambda e: "short", "long": lambda e: "long",
+    "sharp": lambda e: f"+{abs(e.cents or 0):.0f}c", "flat": lambda e: f"-{abs(e.cents or 0):.0f}c",
+}
+
+
+def marks_for(events: list[Event] | tuple[Event, ...]) -> dict[str, dict[str, str]]:
+    """note id -> {"color": "#RRGGBB", "text": short text} for the score view (errors only;
+    correct notes get the colour of correct and no text). Extra notes and restarts, which have no
+    score note of their own, are written on the score note that was due at that point."""
+    by_note: dict[str, list[Event]] = defaultdict(list)
+    for e in events:
+        if e.note_id is not None:
+            by_note[e.note_id].append(e)
+    first_at: dict[float, str] = {}
+    for e in events:
+        if e.note_id is not None and e.score_position is not None:
+            first_at.setdefault(round(e.score_position, 6), e.note_id)
+    marks: dict[str, dict[str, str]] = {}
+    for note_id, its in by_note.items():
+        worst = min(its, key=lambda e: SEVERITY.index(e.type))
+        text = ", ".join(dict.fromkeys(_SHORT_TEXT[e.type](e) for e in its if e.type in _SHORT_TEXT))
+        marks[note_id] = {"color": COLORS[worst.type], "text": text}
+    for e in events:
+        if e.note_id is None and e.type in ("extra", "restart") and e.score_position is not None:
+            target = first_at.get(round(e.score_position, 6))
+            if target is None:
+                continue
+            mark = marks.setdefault(target, {"color": COLORS[e.type], "text": ""})
+            extra_text = f"+{pitch_name(e.played_pitch)}" if e.type == "extra" else "restart"
+            mark["text"] = ", ".join(t for t in (mark["text"], extra_text) if t)
+            if mark["color"] == COLORS["correct"]:
+                mark["color"] = COLORS[e.type]
+    return marks
+
+
+def annotated_musicxml(score: Score, assessment: Assessment) -> bytes:
+    """MusicXML of ``score`` with coloured noteheads and short text marks from ``assessment``."""
+    from tutor.score.io import musicxml_bytes
+
+    colors = {k: v["color"] for k, v in assessment.marks.items()}
+    texts = {k: v["text"] for k, v in assessment.marks.items() if v["text"]}
+    return musicxml_bytes(score, colors=colors, texts=texts)

@@ -1,0 +1,979 @@
+"""Loading and saving scores and performances.
+
+Readers by extension: ``.mid/.midi`` (a score quantised by music21, or a performance in raw
+seconds), ``.musicxml/.xml/.mxl``, ``.abc`` (multi-tune files: pick a tune by ``index``),
+``.krn`` (Humdrum), and ``corpus:<path>`` for a piece of music21's bundled corpus.
+Writers: MIDI (exact positions and tempo changes, written with mido) and MusicXML (music21),
+always through an atomic write.
+
+Every failure is an ``InputFileError``/``OutputFileError`` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import warnings
+import zipfile
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tutor.errors import InputFileError, OutputFileError, UnsupportedFormatError
+from tutor.score.midi import IRREGULAR_MARKER, MEASURE_MARKER, RESTORE_MARKER, score_from_midi
+from tutor.score.music import (
+    KeySignature,
+    Measure,
+    Note,
+    Part,
+    PedalEvent,
+    Performance,
+    PlayedNote,
+    Score,
+    TempoChange,
+    TempoMap,
+    TimeSignature,
+    sort_notes,
+    sort_played,
+    time_notes,
+)
+from tutor.safety import MAX_MIDI_BYTES, MAX_SCORE_BYTES, atomic_write_bytes, check_readable, check_xml_text
+
+log = logging.getLogger(__name__)
+
+MIDI_EXTENSIONS = (".mid", ".midi")
+MUSICXML_EXTENSIONS = (".musicxml", ".xml", ".mxl")
+SCORE_EXTENSIONS = MIDI_EXTENSIONS + MUSICXML_EXTENSIONS + (".abc", ".krn")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a", ".opus")
+CORPUS_PREFIX = "corpus:"
+
+
+# ---------------------------------------------------------------------------------------------
+# music21 parsing (cached: the same file is parsed once per process)
+# ---------------------------------------------------------------------------------------------
+def _suffix(path: Path) -> str:
+    return path.suffix.lower()
+
+
+def _check_score_file(path: Path) -> Any:
+    """Refuse a file no parser should see; for a MIDI file, return its parse (``mido.MidiFile``)
+    so that it is not parsed a second time."""
+    ext = _suffix(path)
+    if ext not in SCORE_EXTENSIONS:
+        raise UnsupportedFormatError(
+            f"unknown score format {ext or '(no extension)'}; use one of {', '.join(SCORE_EXTENSIONS)}", path=path
+        )
+    check_readable(path, max_bytes=MAX_MIDI_BYTES if ext in MIDI_EXTENSIONS else MAX_SCORE_BYTES)
+    data = path.read_bytes()
+    if ext in MIDI_EXTENSIONS:
+        if not data.startswith(b"MThd"):
+            raise InputFileError("is not a MIDI file (no 'MThd' header)", path=path)
+        return _parse_midi(data, path=path)
+    if ext in (".musicxml", ".xml"):
+        check_xml_text(data, path=path)
+    elif ext == ".mxl":
+        _check_mxl(data, path=path)
+    else:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                data.decode("latin-1")
+            except UnicodeDecodeError:
+                raise InputFileError("is not a text file", path=path) from None
+        if b"\x00" in data:
+            raise InputFileError("is not a text file (it contains NUL bytes)", path=path)
+    return None
+
+
+def _parse_midi(data: bytes, *, path: Path) -> Any:
+    import mido
+
+    try:
+        return mido.MidiFile(file=io.BytesIO(data))
+    except Exception as error:  # mido raises many types for corrupt data
+        raise InputFileError(f"is a corrupt or truncated MIDI file ({_short(error)})", path=path) from None
+
+
+def _check_mxl(data: bytes, *, path: Path) -> None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+            if total > MAX_SCORE_BYTES:
+                raise InputFileError("unpacks to more than a MusicXML score can reasonably be", path=path)
+            for info in archive.infolist():
+                if info.filename.lower().endswith((".xml", ".musicxml")) and not info.filename.startswith("META-INF"):
+                    check_xml_text(archive.read(info)[:200_000], path=path)
+    except zipfile.BadZipFile:
+        raise InputFileError("is not a compressed MusicXML (.mxl) file: the zip archive is damaged", path=path) from None
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:160]
+
+
+def _parse_music21(source: str, index: int | None) -> Any:
+    """A music21 Score for a file path or ``corpus:`` reference (errors become InputFileError)."""
+    import music21
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if source.startswith(CORPUS_PREFIX):
+            reference = source[len(CORPUS_PREFIX):]
+            try:
+                number = _corpus_tune_number(reference, index, source=source)
+                parsed = music21.corpus.parse(reference, number=number)
+            except InputFileError:
+                raise
+            except Exception as error:
+                raise InputFileError(f"no such piece in music21's corpus ({_short(error)})", path=source) from None
+            if number is not None:
+                index = None  # ``parsed`` is that one tune
+        else:
+            path = Path(source)
+            midi = _check_score_file(path)
+            try:
+                if midi is not None:
+                    # our own reader (see tutor.score.midi), rebuilt as notation with our note ids
+                    return music21_from_notes(_midi_score(path, midi))
+                if _suffix(path) == ".abc":
+                    tune, index = _abc_tune(path, index), None  # parse only the chosen tune: fast
+                    parsed = music21.converter.parseData(tune, format="abc")
+                else:
+                    parsed = music21.converter.parse(str(path), forceSource=True)
+            except InputFileError:
+                raise
+            except Exception as error:
+                raise InputFileError(f"cannot be read as a score ({_short(error)})", path=path) from None
+    return _pick_score(parsed, index=index, source=source)
+
+
+def _abc_tune(path: Path, index: int | None) -> str:
+    """The text of tune ``index`` (0-based) of an ABC file, after the file's own header lines."""
+    import re
+
+    text = path.read_text(encoding="utf-8", errors="replace")
+    starts = [m.start() for m in re.finditer(r"^X:", text, flags=re.MULTILINE)]
+    if not starts:
+        if index not in (None, 0):
+            raise InputFileError(f"holds a single tune; tune index {index} does not exist", path=path)
+        return text
+    chosen = index or 0
+    if not 0 <= chosen < len(starts):
+        raise InputFileError(f"has {len(starts)} tunes; tune index {chosen} does not exist (0-based)", path=path)
+    end = starts[chosen + 1] if chosen + 1 < len(starts) else len(text)
+    return text[: starts[0]] + text[starts[chosen]:end]
+
+
+def _corpus_tune_number(reference: str, index: int | None, *, source: str) -> int | None:
+    """The X: number of tune ``index`` (0-based) of a corpus ABC collection: music21's ``number=`` is
+    that X: number, not a position (O'Neill's 0051-0100 starts at X:51). None: parse it whole."""
+    if index is None:
+        return None
+    import re
+
+    import music21
+
+    path = Path(str(music21.corpus.getWork(reference)))
+    if path.suffix.lower() != ".abc":
+        return None
+    numbers = re.findall(r"^X:\s*(\d+)", path.read_text(encoding="utf-8", errors="replace"), flags=re.MULTILINE)
+    if not 0 <= index < len(numbers):
+        raise InputFileError(f"has {len(numbers)} tunes; tune index {index} does not exist (0-based)", path=source)
+    return int(numbers[index])
+
+
+def _pick_score(parsed: Any, *, index: int | None, source: str) -> Any:
+    import music21
+
+    if isinstance(parsed, music21.stream.Opus):
+        scores = list(parsed.scores)
+        if not scores:
+            raise InputFileError("contains no tunes", path=source)
+        chosen = index or 0
+        if not 0 <= chosen < len(scores):
+            raise InputFileError(f"has {len(scores)} tunes; tune index {chosen} does not exist (0-based)", path=source)
+        return scores[chosen]
+    if index not in (None, 0):
+        raise InputFileError(f"holds a single piece; tune index {index} does not exist", path=source)
+    if not isinstance(parsed, music21.stream.Score):
+        score = music21.stream.Score()
+        score.insert(0, parsed)
+        return score
+    return parsed
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_music21(source: str, index: int | None, mtime_ns: int) -> Any:
+    return _parse_music21(source, index)
+
+
+def music21_score(source: str | Path, *, index: int | None = None) -> Any:
+    """A deep copy of the (cached) music21 parse of ``source``: callers may modify it."""
+    import copy
+
+    key = str(source)
+    mtime = 0 if key.startswith(CORPUS_PREFIX) else _mtime_ns(Path(key))
+    return copy.deepcopy(_cached_music21(key, index, mtime))
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# music21 -> Score
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Head:
+    """One notated notehead, before ties are merged."""
+
+    m21: Any  # the music21 Note (inside a Chord for chord members)
+    id: str
+    pitch: int
+    onset_ql: float
+    duration_ql: float
+    part: str
+    measure: int
+    beat: float
+    voice: int
+    velocity: int
+    tie: str | None  # "start" | "continue" | "stop" | None
+
+
+def _parts_of(m21score: Any) -> list[Any]:
+    parts = list(m21score.parts)
+    if parts:
+        return parts
+    return [m21score]
+
+
+def _measures_of(part: Any) -> list[Any]:
+    import music21
+
+    measures = list(part.getElementsByClass(music21.stream.Measure))
+    if not measures:
+        part.makeMeasures(inPlace=True)
+        measures = list(part.getElementsByClass(music21.stream.Measure))
+    return measures
+
+
+def _raw_noteheads(m21score: Any) -> Iterator[_Head]:
+    """Every sounding notehead of a music21 score (ids not yet assigned)."""
+    import music21
+
+    for part_index, part in enumerate(_parts_of(m21score)):
+        part_id = f"P{part_index + 1}"
+        for measure in _measures_of(part):
+            number = int(measure.number or 0)
+            bar_start = float(measure.getOffsetInHierarchy(part)) if measure.activeSite is not None else float(measure.offset)
+            for element in measure.recurse().notes:
+                if element.duration.isGrace or isinstance(element, music21.note.Unpitched):
+                    continue
+                if isinstance(element, music21.harmony.Harmony):  # chord symbols are not played notes
+                    continue
+                if isinstance(element, music21.percussion.PercussionChord):
+                    continue
+                offset = float(element.getOffsetInHierarchy(measure))
+                site = element.activeSite
+                voice = 1
+                if isinstance(site, music21.stream.Voice):
+                    try:
+                        voice = int(site.id)
+                    except (TypeError, ValueError):
+                        voice = list(measure.voices).index(site) + 1 if site in measure.voices else 1
+                members = element.notes if isinstance(element, music21.chord.Chord) else (element,)
+                try:
+                    beat = float(element.beat)
+                except Exception:
+                    beat = 1.0 + offset
+                velocity = element.volume.velocity if element.volume.velocity is not None else 80
+                for member in members:
+                    if not hasattr(member, "pitch"):
+                        continue
+                    tie = member.tie if member.tie is not None else element.tie
+                    yield _Head(
+                        m21=member,
+                        id="",
+                        pitch=int(member.pitch.midi),
+                        onset_ql=round(bar_start + offset, 6),
+                        duration_ql=round(float(element.duration.quarterLength), 6),
+                        part=part_id,
+                        measure=number,
+                        beat=round(beat, 4),
+                        voice=voice,
+                        velocity=int(velocity),
+                        tie=tie.type if tie is not None else None,
+                    )
+
+
+def identified_noteheads(m21score: Any) -> list[list[_Head]]:
+    """Sounding notes of a music21 score as groups of tied noteheads, with ids assigned.
+
+    A sounding note's id is ``{part}-m{measure}-n{k}``: k counts the notes that *start* in that
+    part and measure, sorted by (onset, pitch, longest first, voice); its tied continuation noteheads are
+    ``{id}-t1``, ``{id}-t2``... Counting starts rather than noteheads keeps ids the same whether a
+    long note is written tied or not (MusicXML versus MIDI). Shared by the loader and the MusicXML
+    exporter so that both agree on which notehead is which.
+    """
+    groups: list[list[_Head]] = []
+    open_ties: dict[tuple[str, int], int] = {}
+    for head in sorted(_raw_noteheads(m21score), key=lambda h: (h.part, h.onset_ql, h.pitch, h.voice)):
+        key = (head.part, head.pitch)
+        if head.tie in ("continue", "stop") and key in open_ties:
+            group = groups[open_ties[key]]
+            last = group[-1]
+            if abs(head.onset_ql - (last.onset_ql + last.duration_ql)) < 1e-3:
+                group.append(head)
+                if head.tie == "stop":
+                    del open_ties[key]
+                continue
+            del open_ties[key]
+        groups.append([head])
+        if head.tie == "start":
+            open_ties[key] = len(groups) - 1
+    counters: dict[tuple[str, int], int] = defaultdict(int)
+    # the longer of two notes on the same pitch and onset comes first: MIDI files have no voices
+    groups.sort(key=lambda g: (g[0].part, g[0].onset_ql, g[0].pitch, -sum(h.duration_ql for h in g), g[0].voice))
+    for group in groups:
+        first = group[0]
+        k = counters[(first.part, first.measure)]
+        counters[(first.part, first.measure)] += 1
+        first.id = f"{first.part}-m{first.measure}-n{k}"
+        for j, head in enumerate(group[1:], start=1):
+            head.id = f"{first.id}-t{j}"
+    return groups
+
+
+def _notes_from_groups(groups: list[list[_Head]]) -> list[Note]:
+    notes = []
+    for group in groups:
+        first = group[0]
+        notes.append(
+            Note(
+                id=first.id, pitch=first.pitch, onset_ql=first.onset_ql,
+                duration_ql=round(sum(h.duration_ql for h in group), 6), onset_s=0.0, duration_s=0.0,
+                part=first.part, measure=first.measure, beat=first.beat, voice=first.voice,
+                velocity=first.velocity, tied_ids=tuple(h.id for h in group[1:]),
+            )
+        )
+    return notes
+
+
+def _tempo_map(m21score: Any) -> TempoMap:
+    changes = []
+    try:
+        boundaries = m21score.metronomeMarkBoundaries()
+    except Exception:
+        boundaries = []
+    for start, _end, mark in boundaries:
+        try:
+            bpm = float(mark.getQuarterBPM())
+        except Exception:
+            continue
+        if bpm and bpm > 0:
+            changes.append(TempoChange(round(float(start), 6), bpm))
+    # drop repeats of the same tempo
+    cleaned: list[TempoChange] = []
+    for change in sorted(changes, key=lambda c: c.position_ql):
+        if cleaned and abs(cleaned[-1].bpm - change.bpm) < 1e-6:
+            continue
+        if cleaned and abs(cleaned[-1].position_ql - change.position_ql) < 1e-9:
+            cleaned[-1] = change
+            continue
+        cleaned.append(change)
+    return TempoMap(tuple(cleaned))
+
+
+def _signatures(first_part: Any) -> tuple[tuple[TimeSignature, ...], tuple[KeySignature, ...], tuple[Measure, ...]]:
+    import music21
+
+    time_signatures: list[TimeSignature] = []
+    key_signatures: list[KeySignature] = []
+    measures: list[Measure] = []
+    current_ts = "4/4"
+    for measure in _measures_of(first_part):
+        number = int(measure.number or 0)
+        start = float(measure.getOffsetInHierarchy(first_part))
+        for ts in measure.getElementsByClass(music21.meter.TimeSignature):
+            time_signatures.append(TimeSignature(number, round(start + float(ts.offset), 6), ts.numerator, ts.denominator))
+            current_ts = f"{ts.numerator}/{ts.denominator}"
+        for ks in measure.recurse().getElementsByClass(music21.key.KeySignature):
+            mode = ks.mode if isinstance(ks, music21.key.Key) else None
+            key_signatures.append(KeySignature(number, round(start + float(ks.getOffsetInHierarchy(measure)), 6), int(ks.sharps), mode))
+        duration = float(measure.duration.quarterLength)
+        if duration <= 0:
+            duration = float(measure.barDuration.quarterLength)
+        measures.append(Measure(number, round(start, 6), round(duration, 6), current_ts))
+    # a measure lasts until the next one starts, even when its written content is shorter
+    for index in range(len(measures) - 1):
+        span = round(measures[index + 1].start_ql - measures[index].start_ql, 6)
+        if span > 0 and abs(span - measures[index].duration_ql) > 1e-6:
+            measures[index] = replace(measures[index], duration_ql=span)
+    return tuple(time_signatures), _dedupe_keys(key_signatures), tuple(measures)
+
+
+def _dedupe_keys(keys: list[KeySignature]) -> tuple[KeySignature, ...]:
+    out: list[KeySignature] = []
+    for key in keys:
+        if out and out[-1].fifths == key.fifths and (key.mode is None or out[-1].mode == key.mode):
+            continue
+        out.append(key)
+    return tuple(out)
+
+
+def _part_info(part: Any, index: int) -> Part:
+    import music21
+
+    name = (part.partName or "").strip()
+    program = 0
+    instrument = part.getInstrument(returnDefault=False) if hasattr(part, "getInstrument") else None
+    if instrument is None:
+        found = part.recurse().getElementsByClass(music21.instrument.Instrument)
+        instrument = found.first() if found else None
+    if instrument is not None:
+        name = name or (instrument.partName or instrument.instrumentName or "").strip()
+        if instrument.midiProgram is not None:
+            program = int(instrument.midiProgram)
+    return Part(id=f"P{index + 1}", name=name or f"Part {index + 1}", program=program)
+
+
+def score_from_music21(m21score: Any, *, source_path: Path | None = None, title: str | None = None) -> Score:
+    """Our ``Score`` for a parsed music21 score."""
+    parts = _parts_of(m21score)
+    notes = _notes_from_groups(identified_noteheads(m21score))
+    tempo = _tempo_map(m21score)
+    time_signatures, key_signatures, measures = _signatures(parts[0])
+    metadata = m21score.metadata
+    found_title = ""
+    composer = ""
+    if metadata is not None:
+        found_title = (metadata.title or metadata.movementName or "").strip()
+        composer = (metadata.composer or "").strip()
+    if found_title.lower().endswith((".mxl", ".xml", ".musicxml", ".krn", ".abc", ".mid")):
+        found_title = found_title.rsplit(".", 1)[0]
+    if title is None:
+        title = found_title or (Path(str(source_path)).stem if source_path else "Untitled")
+    if not key_signatures:
+        key_signatures = _guess_key(m21score)
+    return Score(
+        title=title,
+        parts=tuple(_part_info(p, i) for i, p in enumerate(parts)),
+        notes=sort_notes(time_notes(notes, tempo)),
+        measures=measures,
+        time_signatures=time_signatures,
+        key_signatures=key_signatures,
+        tempo_map=tempo,
+        source_path=source_path,
+        composer=composer,
+    )
+
+
+def _guess_key(m21score: Any) -> tuple[KeySignature, ...]:
+    """Files without a key signature (most MIDI files): the Krumhansl-Schmuckler estimate."""
+    try:
+        estimate = m21score.analyze("key")
+    except Exception:
+        return ()
+    return (KeySignature(0, 0.0, int(estimate.sharps), estimate.mode),)
+
+
+# ---------------------------------------------------------------------------------------------
+# public loaders
+# ---------------------------------------------------------------------------------------------
+def load_score(source: str | Path, *, index: int | None = None) -> Score:
+    """Load a score from a file (by extension) or a ``corpus:`` reference.
+
+    ``index`` picks a tune (0-based) in a multi-tune ABC file or corpus collection.
+    """
+    key = str(source)
+    if not key.startswith(CORPUS_PREFIX):
+        path = Path(key)
+        midi = _check_score_file(path)  # fail fast with a clear message before any parse
+        if midi is not None:
+            if index not in (None, 0):
+                raise InputFileError(f"holds a single piece; tune index {index} does not exist", path=path)
+            return _midi_score(path, midi)
+    m21 = _cached_music21(key, index, 0 if key.startswith(CORPUS_PREFIX) else _mtime_ns(Path(key)))
+    source_path = None if key.startswith(CORPUS_PREFIX) else Path(key)
+    try:
+        score = score_from_music21(m21, source_path=source_path)
+    except Exception as error:
+        raise InputFileError(f"cannot be read as a score ({_short(error)})", path=key) from None
+    if source_path is None:
+        score = _with_reference(score, key)
+    return score
+
+
+def _midi_score(path: Path, midi: Any) -> Score:
+    try:
+        score = score_from_midi(path, midi)
+    except Exception as error:
+        raise InputFileError(f"is a corrupt MIDI file ({_short(error)})", path=path) from None
+    if not score.notes:
+        raise InputFileError("contains no notes", path=path)
+    return score
+
+
+def _with_reference(score: Score, reference: str) -> Score:
+    return replace(score, source_path=Path(reference), title=score.title or reference)
+
+
+def read_pretty_midi(path: Path) -> Any:
+    """``pretty_midi.PrettyMIDI`` of a MIDI file, or an ``InputFileError`` that names the file."""
+    check_readable(path, max_bytes=MAX_MIDI_BYTES)
+    data = path.read_bytes()
+    if not data.startswith(b"MThd"):
+        raise InputFileError("is not a MIDI file (no 'MThd' header)", path=path)
+    import pretty_midi
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return pretty_midi.PrettyMIDI(io.BytesIO(data))
+        except Exception as error:
+            raise InputFileError(f"is a corrupt or truncated MIDI file ({_short(error)})", path=path) from None
+
+
+def load_performance(path: str | Path) -> Performance:
+    """A performance from a MIDI file (raw seconds, sustain pedal kept as events).
+
+    Audio performances are transcribed by ``tutor.listen.transcription`` (``transcribe_file``).
+    """
+    path = Path(path)
+    ext = _suffix(path)
+    if ext in AUDIO_EXTENSIONS:
+        from tutor.listen.transcription import transcribe_file  # heavy: imported only for audio
+
+        return transcribe_file(path).performance
+    if ext not in MIDI_EXTENSIONS:
+        raise UnsupportedFormatError(
+            f"unknown performance format {ext or '(no extension)'}; use a MIDI file or audio "
+            f"({', '.join(AUDIO_EXTENSIONS)})",
+            path=path,
+        )
+    midi = read_pretty_midi(path)
+    notes: list[PlayedNote] = []
+    pedal: list[PedalEvent] = []
+    for channel, instrument in enumerate(midi.instruments):
+        if instrument.is_drum:
+            continue
+        for n in instrument.notes:
+            if n.end > n.start:
+                notes.append(PlayedNote(int(n.pitch), float(n.start), float(n.end), int(n.velocity), channel=channel))
+        for cc in instrument.control_changes:
+            if cc.number == 64:
+                down = cc.value >= 64
+                if not pedal or pedal[-1].down != down:
+                    pedal.append(PedalEvent(float(cc.time), down))
+    return Performance(notes=sort_played(notes), source_path=path, pedal=tuple(pedal))
+
+
+# ---------------------------------------------------------------------------------------------
+# writers
+# ---------------------------------------------------------------------------------------------
+def save_score(score: Score, path: str | Path) -> Path:
+    """Write ``score`` as MIDI or MusicXML (chosen by extension), atomically."""
+    path = Path(path)
+    ext = _suffix(path)
+    if ext in MIDI_EXTENSIONS:
+        data = midi_bytes(score)
+    elif ext in (".musicxml", ".xml"):
+        data = musicxml_bytes(score)
+    elif ext == ".mxl":
+        data = _zip_musicxml(musicxml_bytes(score))
+    else:
+        raise UnsupportedFormatError(
+            f"cannot write {ext or '(no extension)'}; write .mid, .midi, .musicxml, .xml or .mxl", path=path
+        )
+    atomic_write_bytes(path, data)
+    return path
+
+
+def midi_bytes(score: Score, *, ticks_per_quarter: int = 480) -> bytes:
+    """A type-1 MIDI file: a conductor track (tempo, meter, key) and one track per part."""
+    import mido
+
+    def tick(position_ql: float) -> int:
+        return int(round(position_ql * ticks_per_quarter))
+
+    midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_quarter)
+    conductor: list[tuple[int, int, mido.MetaMessage]] = []
+    conductor.append((0, 0, mido.MetaMessage("track_name", name=_latin1(score.title[:120]))))
+    for change in score.tempo_map.changes:
+        conductor.append((tick(change.position_ql), 1, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(change.bpm))))
+    conductor.extend(_meter_events(score, tick))
+    for ks in score.key_signatures:
+        name = _midi_key_name(ks)
+        if name:
+            conductor.append((tick(ks.position_ql), 3, mido.MetaMessage("key_signature", key=name)))
+    midi.tracks.append(_track(conductor))
+    for channel_index, part in enumerate(score.parts):
+        channel = channel_index % 16
+        if channel == 9:
+            channel = 10
+        events: list[tuple[int, int, Any]] = [
+            (0, 0, mido.MetaMessage("track_name", name=_latin1(part.name[:120]))),
+            (0, 1, mido.Message("program_change", program=max(0, min(127, part.program)), channel=channel)),
+        ]
+        for note in score.notes_of(part.id):
+            start, end = tick(note.onset_ql), tick(note.offset_ql)
+            if end <= start:
+                continue
+            velocity = max(1, min(127, note.velocity))
+            events.append((start, 3, mido.Message("note_on", note=note.pitch, velocity=velocity, channel=channel)))
+            events.append((end, 2, mido.Message("note_off", note=note.pitch, velocity=0, channel=channel)))
+        midi.tracks.append(_track(events))
+    buffer = io.BytesIO()
+    midi.save(file=buffer)
+    return buffer.getvalue()
+
+
+def _meter_events(score: Score, tick: Any) -> list[tuple[int, int, Any]]:
+    """Time signatures, plus helper meters and markers that keep irregular bars and measure numbers."""
+    import mido
+
+    def meter(numerator: int, denominator: int) -> Any:
+        return mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator)
+
+    def marker(text: str) -> Any:
+        return mido.MetaMessage("marker", text=text)
+
+    real = {tick(ts.position_ql): ts for ts in score.time_signatures if ts.denominator in (1, 2, 4, 8, 16, 32, 64)}
+    current = score.time_signatures[0] if score.time_signatures else TimeSignature(0, 0.0, 4, 4)
+    events: list[tuple[int, int, Any]] = []
+    previous_number: int | None = None
+    previous_irregular = False
+    for measure in score.measures:
+        at = tick(measure.start_ql)
+        if at in real:
+            current = real[at]
+        helper = None
+        if abs(measure.duration_ql - current.bar_ql) > 1e-6:
+            helper = _meter_for_length(measure.duration_ql)
+        if helper is not None:
+            events += [(at, 2, meter(*helper)), (at, 0, marker(IRREGULAR_MARKER))]
+        elif previous_irregular:
+            events += [(at, 2, meter(current.numerator, current.denominator)), (at, 0, marker(RESTORE_MARKER))]
+        elif at in real:
+            events.append((at, 2, meter(current.numerator, current.denominator)))
+        expected = previous_number + 1 if previous_number is not None else 1
+        if measure.number != expected:
+            events.append((at, 0, marker(f"{MEASURE_MARKER}{measure.number}")))
+        previous_number = measure.number
+        previous_irregular = helper is not None
+    if not score.measures:
+        events += [(at, 2, meter(ts.numerator, ts.denominator)) for at, ts in real.items()]
+    return events
+
+
+def _meter_for_length(duration_ql: float) -> tuple[int, int] | None:
+    """A time signature exactly ``duration_ql`` long (3/8 for 1.5), or None if there is none."""
+    if duration_ql <= 0:
+        return None
+    for denominator in (4, 8, 16, 32):
+        numerator = duration_ql * denominator / 4.0
+        if abs(numerator - round(numerator)) < 1e-6 and round(numerator) <= 255:
+            return int(round(numerator)), denominator
+    return None
+
+
+def _latin1(text: str) -> str:
+    """MIDI text events are Latin-1: spell sharps and flats out and drop what cannot be written."""
+    text = text.replace("\u266f", "#").replace("\u266d", "b").replace("\u266e", "")
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def _track(events: list[tuple[int, int, Any]]) -> Any:
+    import mido
+
+    track = mido.MidiTrack()
+    now = 0
+    for at, _order, message in sorted(events, key=lambda e: (e[0], e[1])):
+        track.append(message.copy(time=at - now))
+        now = at
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    return track
+
+
+_MIDI_MAJOR = {-7: "Cb", -6: "Gb", -5: "Db", -4: "Ab", -3: "Eb", -2: "Bb", -1: "F", 0: "C", 1: "G", 2: "D", 3: "A", 4: "E", 5: "B", 6: "F#", 7: "C#"}
+_MIDI_MINOR = {-7: "Abm", -6: "Ebm", -5: "Bbm", -4: "Fm", -3: "Cm", -2: "Gm", -1: "Dm", 0: "Am", 1: "Em", 2: "Bm", 3: "F#m", 4: "C#m", 5: "G#m", 6: "D#m", 7: "A#m"}
+
+
+def _midi_key_name(ks: KeySignature) -> str | None:
+    table = _MIDI_MINOR if ks.mode == "minor" else _MIDI_MAJOR
+    return table.get(ks.fifths)
+
+
+def _zip_musicxml(xml: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("mimetype", "application/vnd.recordare.musicxml")
+        archive.writestr(
+            "META-INF/container.xml",
+            '<?xml version="1.0" encoding="UTF-8"?>\n<container><rootfiles>'
+            '<rootfile full-path="score.musicxml" media-type="application/vnd.recordare.musicxml+xml"/>'
+            "</rootfiles></container>\n",
+        )
+        archive.writestr("score.musicxml", xml)
+    return buffer.getvalue()
+
+
+def musicxml_bytes(score: Score, *, colors: dict[str, str] | None = None, texts: dict[str, str] | None = None) -> bytes:
+    """MusicXML for ``score`` with every note carrying its id (``<note id=...>``).
+
+    When ``score`` is unchanged from its source file, the source's own notation (clefs, beams,
+    slurs, lyrics, dynamics) is kept; otherwise the notation is built from the notes.
+    ``colors`` maps note ids to '#RRGGBB' notehead colours; ``texts`` maps note ids to short
+    text marks written above those notes (annotated output for assessment and critique).
+    """
+    return _musicxml_with_fallback(score, colors or {}, texts or {})
+
+
+def _musicxml_with_fallback(score: Score, colors: dict[str, str], texts: dict[str, str]) -> bytes:
+    """The source's notation when music21 can write it back; else notation built from the notes
+    (music21 cannot write some real scores: nested tuplets, 'inexpressible durations')."""
+    m21 = _source_music21_if_unchanged(score)
+    if m21 is not None:
+        _apply_marks(m21, colors, texts)
+        try:
+            return _write_musicxml(m21)
+        except OutputFileError as error:
+            log.info("writing %s from its own notation failed (%s); rebuilding it from the notes", score.source_path, error)
+    m21 = music21_from_notes(score)
+    _apply_marks(m21, colors, texts)
+    return _write_musicxml(m21)
+
+
+def _source_music21_if_unchanged(score: Score) -> Any | None:
+    if score.source_path is None:
+        return None
+    source = str(score.source_path)
+    if not source.startswith(CORPUS_PREFIX) and not Path(source).exists():
+        return None
+    if _source_format(source) not in MUSICXML_EXTENSIONS:
+        # music21 writes ABC/Humdrum parses back with short bars padded (positions shift)
+        return None
+    try:
+        m21 = music21_score(source)
+    except Exception:
+        return None
+    groups = identified_noteheads(m21)
+    original = _notes_from_groups(groups)
+    numbers = {m.number for m in score.measures}
+    all_numbers = {int(m.number or 0) for m in _measures_of(_parts_of(m21)[0])}
+    part_ids = {p.id for p in score.parts}
+    kept = [n for n in original if n.measure in numbers and n.part in part_ids]
+    wanted = {(n.id, n.pitch, round(n.onset_ql, 4), round(n.duration_ql, 4)) for n in score.notes}
+    have = {(n.id, n.pitch, round(n.onset_ql, 4), round(n.duration_ql, 4)) for n in kept}
+    if wanted != have:
+        return None
+    for group in groups:
+        for head in group:
+            head.m21.id = head.id
+    if numbers != all_numbers:
+        first, last = min(numbers), max(numbers)
+        try:
+            m21 = m21.measures(first, last)
+        except Exception:
+            return None
+    if len(part_ids) != len(_parts_of(m21)):
+        for index, part in reversed(list(enumerate(_parts_of(m21)))):
+            if f"P{index + 1}" not in part_ids:
+                m21.remove(part)
+    return m21
+
+
+def _source_format(source: str) -> str:
+    if source.startswith(CORPUS_PREFIX):
+        try:
+            import music21
+
+            return Path(str(music21.corpus.getWork(source[len(CORPUS_PREFIX):]))).suffix.lower()
+        except Exception:
+            return ""
+    return _suffix(Path(source))
+
+
+def music21_from_notes(score: Score) -> Any:
+    """Build notation from our notes: measures, signatures, tempo; notes split at barlines."""
+    import music21
+
+    m21 = music21.stream.Score()
+    m21.metadata = music21.metadata.Metadata(title=score.title, composer=score.composer or None)
+    measures = score.measures or _default_measures(score)
+    for part in score.parts:
+        m21_part = music21.stream.Part(id=part.id)
+        m21_part.partName = part.name
+        instrument = music21.instrument.instrumentFromMidiProgram(part.program) if part.program else music21.instrument.Piano()
+        instrument.partName = part.name
+        m21_part.insert(0, instrument)
+        part_notes = score.notes_of(part.id)
+        restore_meter: str | None = None
+        for index, measure in enumerate(measures):
+            m = music21.stream.Measure(number=measure.number)
+            for ts in score.time_signatures:
+                if abs(ts.position_ql - measure.start_ql) < 1e-6 or (index == 0 and ts.position_ql <= measure.start_ql):
+                    m.timeSignature = music21.meter.TimeSignature(ts.text)
+            if index == 0 and not m.timeSignature:
+                m.timeSignature = music21.meter.TimeSignature(measure.time_signature)
+            if index == 0:  # without a clef, engravers (Verovio) draw none
+                m.clef = _clef_for(part_notes)
+            written = _meter_for_length(measure.duration_ql)
+            numerator, denominator = (int(x) for x in measure.time_signature.split("/"))
+            if written and abs(measure.duration_ql - numerator * 4.0 / denominator) > 1e-6:
+                if index == 0:  # a pickup bar: short, under the real meter
+                    m.paddingLeft = numerator * 4.0 / denominator - measure.duration_ql
+                else:  # a bar cut short by a meter change: written as a meter of its own length
+                    m.timeSignature = music21.meter.TimeSignature(f"{written[0]}/{written[1]}")
+                    restore_meter = measure.time_signature
+            elif index > 0 and restore_meter and not m.timeSignature:
+                m.timeSignature = music21.meter.TimeSignature(restore_meter)
+                restore_meter = None
+            for ks in score.key_signatures:
+                if abs(ks.position_ql - measure.start_ql) < 1e-6 or (index == 0 and ks.position_ql <= measure.start_ql):
+                    m.keySignature = music21.key.KeySignature(ks.fifths)
+            for change in score.tempo_map.changes:
+                if measure.start_ql - 1e-6 <= change.position_ql < measure.end_ql - 1e-6:
+                    if part is score.parts[0]:
+                        m.insert(change.position_ql - measure.start_ql, music21.tempo.MetronomeMark(number=round(change.bpm, 2)))
+            _fill_measure(m, measure, part_notes, part_voices=sorted({n.voice for n in part_notes}))
+            m21_part.append(m)
+        m21.insert(0, m21_part)
+    try:
+        m21.makeNotation(inPlace=True)
+    except Exception as error:  # notation helpers are best-effort: the notes are already right
+        log.debug("makeNotation failed: %s", error)
+    # ids follow the same derivation as the loader, so that reading the file back gives them
+    for group in identified_noteheads(m21):
+        for head in group:
+            head.m21.id = head.id
+    return m21
+
+
+def _clef_for(notes: tuple[Note, ...]) -> Any:
+    import music21
+
+    pitches = sorted(n.pitch for n in notes)
+    middle = pitches[len(pitches) // 2] if pitches else 60
+    return music21.clef.TrebleClef() if middle >= 57 else music21.clef.BassClef()
+
+
+def _default_measures(score: Score) -> tuple[Measure, ...]:
+    bar = 4.0
+    count = max(1, int(-(-score.duration_ql // bar)))
+    return tuple(Measure(i + 1, i * bar, bar, "4/4") for i in range(count))
+
+
+def _fill_measure(m: Any, measure: Measure, part_notes: tuple[Note, ...], *, part_voices: list[int]) -> None:
+    """Insert the notes sounding in ``measure`` as voices, splitting notes at the barlines.
+
+    Every measure of a part with several voices gets all of them (a rest where a voice is silent):
+    music21 ties notes across barlines voice by voice and fails when the next bar lacks one."""
+    import music21
+
+    start, end = measure.start_ql, measure.end_ql
+    by_voice: dict[int, list[tuple[float, float, Note, str | None]]] = defaultdict(list)
+    for note in part_notes:
+        if note.offset_ql <= start + 1e-6 or note.onset_ql >= end - 1e-6:
+            continue
+        seg_start = max(note.onset_ql, start)
+        seg_end = min(note.offset_ql, end)
+        if note.onset_ql >= start - 1e-6:
+            tie = "start" if note.offset_ql > end + 1e-6 else None
+            note_id = note.id
+        else:
+            tie = "continue" if note.offset_ql > end + 1e-6 else "stop"
+            note_id = f"{note.id}-t{round(seg_start, 3)}"  # renamed by the exporter's id pass
+        by_voice[note.voice].append((seg_start - start, seg_end - seg_start, note, tie, note_id))
+    voices = part_voices if len(part_voices) > 1 else sorted(by_voice)
+    for voice_number in voices:
+        target: Any = m
+        if len(voices) > 1:
+            target = music21.stream.Voice(id=str(voice_number))
+            m.insert(0, target)
+        groups: dict[tuple[float, float], list] = defaultdict(list)
+        for offset, length, note, tie, note_id in by_voice[voice_number]:
+            groups[(round(offset, 6), round(length, 6))].append((note, tie, note_id))
+        cursor = 0.0
+        for (offset, length), members in sorted(groups.items()):
+            if offset > cursor + 1e-6 and len(voices) > 1:
+                target.insert(cursor, music21.note.Rest(quarterLength=offset - cursor))
+            element = _m21_element(members, length)
+            target.insert(offset, element)
+            cursor = max(cursor, offset + length)
+        if len(voices) > 1 and cursor < measure.duration_ql - 1e-6:
+            target.insert(cursor, music21.note.Rest(quarterLength=measure.duration_ql - cursor))
+
+
+def _m21_element(members: list, length: float) -> Any:
+    """One music21 Note, or a Chord of them, for ``(note, tie, note_id)`` members sounding together."""
+    import music21
+
+    if len(members) == 1:
+        return _m21_note(*members[0], length=length)
+    chord_notes = [_m21_note(*member, length=length) for member in sorted(members, key=lambda m: m[0].pitch)]
+    return music21.chord.Chord(chord_notes, quarterLength=length)
+
+
+def _m21_note(note: Any, tie: str | None, note_id: str, *, length: float) -> Any:
+    import music21
+
+    element = music21.note.Note(note.pitch, quarterLength=length)
+    _no_forced_natural(element)
+    element.id = note_id
+    element.volume.velocity = note.velocity
+    if tie:
+        element.tie = music21.tie.Tie(tie)
+    return element
+
+
+def _no_forced_natural(element: Any) -> None:
+    """``music21.note.Note(60)`` spells C4 with an explicit natural sign; makeNotation adds the
+    naturals that are needed, so drop it (else every white note of an edited score shows one)."""
+    accidental = element.pitch.accidental
+    if accidental is not None and accidental.name == "natural":
+        element.pitch.accidental = None
+
+
+def _apply_marks(m21: Any, colors: dict[str, str], texts: dict[str, str]) -> None:
+    import music21
+
+    if not colors and not texts:
+        return
+    for element in m21.recurse().notes:
+        members = element.notes if isinstance(element, music21.chord.Chord) else (element,)
+        for member in members:
+            note_id = str(member.id)
+            if note_id in colors:
+                member.style.color = colors[note_id]
+                if isinstance(element, music21.chord.Chord):
+                    member.notehead = "normal"
+                    member.noteheadFill = None
+            if note_id in texts:
+                measure = element.getContextByClass(music21.stream.Measure)
+                if measure is not None:
+                    expression = music21.expressions.TextExpression(texts[note_id])
+                    expression.style.fontSize = 8
+                    if note_id in colors:
+                        expression.style.color = colors[note_id]
+                    expression.placement = "above"
+                    measure.insert(element.getOffsetInHierarchy(measure), expression)
+
+
+def _write_musicxml(m21: Any) -> bytes:
+    from music21.musicxml.m21ToXml import GeneralObjectExporter
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return GeneralObjectExporter(m21).parse()
+        except Exception as error:
+            raise OutputFileError(f"cannot be written as MusicXML ({_short(error)})") from None
