@@ -1,9 +1,9 @@
 """Emotion of a piece: the EMOPIA quadrant (Q1 happy, Q2 tense, Q3 sad, Q4 calm) with valence and
-arousal, from the ensemble trained by ``models/train_emotion.py`` (``models/weights/emotion.pt``).
+arousal, from the ensemble trained by ``models/training/train_emotion.py`` (``models/weights/emotion.pt``).
 
 The quadrant probabilities are the ensemble's, blended with a logistic regression on the same hand
 features and an LSTM-attention sequence member over MIDI-like events (and gradient-boosted trees where
-the weights hold them; ``train_emotion.blend``; the weights were chosen by song-grouped
+the weights hold them; ``models.emotion_blend.blend``; the weights were chosen by song-grouped
 cross-validation on EMOPIA's train + validation splits, with the validation split as a check).
 Valence and arousal are read off the quadrant probabilities: valence = P(Q1) + P(Q4) - P(Q2) - P(Q3),
 arousal = P(Q1) + P(Q2) - P(Q3) - P(Q4), both in [-1, 1].
@@ -35,7 +35,7 @@ class EmotionResult:
 def _load(path: str = str(WEIGHTS)):
     from .encoder import load_ensemble
 
-    nets, saved = load_ensemble(path, model="emotion model", trainer="models.train_emotion")
+    nets, saved = load_ensemble(path, model="emotion model", trainer="models.training.train_emotion")
     sequence = saved.get("sequence")
     if sequence:  # the LSTM-attention member over MIDI-like events (models.emotion_sequence)
         from .encoder import SequenceLSTMNet
@@ -52,11 +52,11 @@ def _load(path: str = str(WEIGHTS)):
 
 def probabilities(tokens: np.ndarray, features: np.ndarray, events: np.ndarray | None = None) -> np.ndarray:
     """(clips, 4) quadrant probabilities of clips given as token arrays, feature vectors and event
-    arrays (``emotion_data.event_tokens``, padded; needed when the weights hold a sequence member)."""
+    arrays (``emotion_features.event_tokens``, padded; needed when the weights hold a sequence member)."""
     import torch
 
+    from .emotion_blend import blend, combined_probabilities
     from .encoder import single_thread
-    from .train_emotion import blend, combined_probabilities
 
     nets, _, stack, weight, trees, boost_weight, sequence = _load()
     features = np.asarray(features)[:, : nets[0].feature_mean.numel()]  # valence_features only where trained with
@@ -100,7 +100,7 @@ def _clips(table):
 
 
 def predict_table(table) -> EmotionResult:
-    from .emotion_data import EVENTS_KEPT, clip_features, event_tokens
+    from .emotion_features import EVENTS_KEPT, clip_features, event_tokens
     from .features import N_EMOTION_VECTOR
 
     nets, quadrants, *_, sequence = _load()

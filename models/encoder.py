@@ -47,7 +47,7 @@ class SequenceLSTMNet(nn.Module):
     """The EMOPIA paper's symbolic baseline: a bidirectional LSTM over a token sequence pooled by
     structured self-attention (Lin et al. 2017: ``hops`` attention distributions over the LSTM states,
     concatenated); one linear head per output. Tokens are (batch, length, fields) with one embedding
-    per field, summed (MIDI-like events: one field, ``models.emotion_data.event_tokens``; note tokens:
+    per field, summed (MIDI-like events: one field, ``models.emotion_features.event_tokens``; note tokens:
     ``models.features.emotion_tokens``); with ``n_features`` > 0 an MLP on standardised hand
     features is joined before the heads, as in ``TokenFeatureNet``. 0 is padding (right-padded)."""
 
@@ -72,7 +72,7 @@ class SequenceLSTMNet(nn.Module):
 
     def lstm_states(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(forward states, backward states, mask): the forward LSTM's state at step t has read steps
-        0..t, the backward LSTM's steps t..length-1 (``models/pretrain_events.py`` trains both as event
+        0..t, the backward LSTM's steps t..length-1 (``models/training/pretrain_events.py`` trains both as event
         language models: the state at t predicts step t+1, and step t-1)."""
         mask = tokens[..., 0] > 0  # (batch, length)
         x = sum(embed(tokens[..., i]) for i, embed in enumerate(self.embeddings))

@@ -368,7 +368,7 @@ def load_generator(path: Path | None = None) -> Generator:
 
     path = Path(path or WEIGHTS_PATH)
     if not path.exists():
-        raise ModelError("generator weights are missing; train them with python -m models.train_generator", path=path)
+        raise ModelError("generator weights are missing; train them with python -m models.training.train_generator", path=path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:

@@ -1,5 +1,5 @@
-"""Style of a piece, in classes a student recognises (``models.style_data.CLASS_LABELS``), from the
-ensemble trained by ``models/train_style.py`` (``models/weights/style.pt``). A piece is cut into
+"""Style of a piece, in classes a student recognises (``models.style.CLASS_LABELS``), from the
+ensemble trained by ``models/training/train_style.py`` (``models/weights/style.pt``). A piece is cut into
 8-bar windows; its probabilities are the mean over the windows."""
 
 from __future__ import annotations
@@ -13,6 +13,19 @@ import numpy as np
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "style.pt"
 MAX_WINDOWS = 12
 
+# the classes (the corpus that stands for each: ``tutor.models.training.style_data``)
+CLASSES = ("renaissance", "baroque", "classical", "romantic_piano", "folk_fiddle", "folk_song")
+CLASS_LABELS = {
+    "renaissance": "Renaissance polyphony",
+    "baroque": "Baroque",
+    "classical": "Classical",
+    "romantic_piano": "Romantic piano",
+    "folk_fiddle": "Folk dance tune (fiddle)",
+    "folk_song": "Folk song",
+}
+WINDOW_BARS = 8
+STYLE_TOKENS = 192  # notes per window the sequence encoder reads (8 bars of a chorale are ~130)
+
 
 @dataclass(frozen=True)
 class StyleResult:
@@ -25,7 +38,7 @@ class StyleResult:
 def _load(path: str = str(WEIGHTS)):
     from .encoder import load_ensemble
 
-    nets, saved = load_ensemble(path, model="style model", trainer="models.train_style")
+    nets, saved = load_ensemble(path, model="style model", trainer="models.training.train_style")
     return nets, tuple(saved["classes"])
 
 
@@ -34,7 +47,6 @@ def predict_table(table) -> StyleResult:
 
     from .encoder import single_thread
     from .features import hand_features, note_tokens, windows
-    from .style_data import CLASS_LABELS, STYLE_TOKENS, WINDOW_BARS
 
     nets, classes = _load()
     parts = windows(table, bars=WINDOW_BARS, max_windows=MAX_WINDOWS) or [table]

@@ -8,13 +8,12 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch
 
 from tests.conftest import shared
 
 
 def test_exported_trees_predict_like_scikit_learn():
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("sklearn")  # installed with librosa; the trainer uses it, inference does not
     from sklearn.datasets import make_classification
     from sklearn.ensemble import HistGradientBoostingClassifier
     from threadpoolctl import threadpool_limits
@@ -37,8 +36,9 @@ def test_shipped_model_scores_emopia_test_clips_as_trained():
     import csv
 
     from tutor.models.emotion import _load, predict_table, probabilities
-    from tutor.models.emotion_data import EVENTS_KEPT, QUADRANTS, clip_features, event_tokens
+    from tutor.models.emotion_features import EVENTS_KEPT, clip_features, event_tokens
     from tutor.models.features import table_from_midi
+    from tutor.models.training.emotion_data import QUADRANTS
 
     root = shared("emopia")
     with open(root / "dataset" / "split" / "test.csv", encoding="utf-8") as handle:
@@ -71,7 +71,7 @@ def _saved_test_accuracy() -> float:
 
 
 def test_midi_like_events_of_two_notes():
-    from tutor.models.emotion_data import NOTE_OFF, NOTE_ON, TIME_SHIFT, VELOCITY, event_tokens
+    from tutor.models.emotion_features import NOTE_OFF, NOTE_ON, TIME_SHIFT, VELOCITY, event_tokens
     from tutor.models.features import NoteTable
 
     table = NoteTable(pitch=np.array([60, 64]), onset_ql=np.zeros(2), duration_ql=np.ones(2),
@@ -89,7 +89,6 @@ def test_midi_like_events_of_two_notes():
 
 
 def test_sequence_net_ignores_padding():
-    torch = pytest.importorskip("torch")
     from tutor.models.encoder import SequenceLSTMNet
 
     torch.manual_seed(0)
@@ -102,13 +101,13 @@ def test_sequence_net_ignores_padding():
 
 
 def test_event_language_model_reads_only_its_own_side():
-    """Pretraining (models/pretrain_events.py): the forward state that predicts event t+1 has read no
-    event after t, and the backward state that predicts event t-1 none before t, so the language
+    """Pretraining (models/training/pretrain_events.py): the forward state that predicts event t+1 has
+    read no event after t, and the backward state that predicts event t-1 none before t, so the language
     model cannot copy its targets; the encoder weights load into a fresh sequence member."""
-    torch = pytest.importorskip("torch")
-    from tutor.models.emotion_data import EVENT_VOCAB
+    from tutor.models.emotion_features import EVENT_VOCAB
     from tutor.models.emotion_sequence import new_sequence_net, sequence_config
-    from tutor.models.pretrain_events import encoder_state, language_model_loss, load_encoder
+    from tutor.models.training.pretrain_events import encoder_state, language_model_loss
+    from tutor.models.training.sequence_member import load_encoder
 
     torch.manual_seed(0)
     net = new_sequence_net(sequence_config("events", 0)).eval()
@@ -139,8 +138,7 @@ def test_transposition_averaging_is_the_mean_of_transposed_readings():
     """Test-time transposition averaging (``sequence_probabilities(shifts=...)``): the mean of the
     member's readings of the clip transposed by each shift (clamped to the piano, as in training);
     shift 0 alone is the plain reading."""
-    torch = pytest.importorskip("torch")
-    from tutor.models.emotion_data import EVENT_VOCAB, NOTE_ON
+    from tutor.models.emotion_features import EVENT_VOCAB, NOTE_ON
     from tutor.models.emotion_sequence import (
         _transpose,
         new_sequence_net,

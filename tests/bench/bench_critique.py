@@ -178,8 +178,8 @@ def model_metrics() -> dict:
     out: dict = {}
     try:
         from tutor.models.emotion import probabilities as emotion_probabilities
-        from tutor.models.emotion_data import load_emopia
-        from tutor.models.train_emotion import _metrics
+        from tutor.models.training.emotion_data import load_emopia
+        from tutor.models.training.train_emotion import _metrics
 
         if (SHARED_DATA / "emopia").exists():
             data = load_emopia()["test"]
@@ -194,9 +194,9 @@ def model_metrics() -> dict:
         import torch
 
         from tutor.models.style import _load as load_style
-        from tutor.models.style_data import CACHE, build_dataset
-        from tutor.models.train_style import _arrays, _piece_level
-        from tutor.models.train_style import _metrics as style_metrics
+        from tutor.models.training.style_data import CACHE, build_dataset
+        from tutor.models.training.train_style import _arrays, _piece_level
+        from tutor.models.training.train_style import _metrics as style_metrics
 
         if CACHE.exists():
             test = _arrays(build_dataset(verbose=False), "test")
@@ -210,7 +210,7 @@ def model_metrics() -> dict:
             print(f"style (piece-disjoint test split): window accuracy {w['accuracy']:.3f} (macro F1 {w['macro_f1']:.3f}), "
                   f"piece accuracy {p['accuracy']:.3f}")
         else:
-            print("style metrics: feature cache missing (run python -m models.train_style)")
+            print("style metrics: feature cache missing (run python -m models.training.train_style)")
     except Exception as error:  # noqa: BLE001
         print(f"style metrics unavailable: {error}")
     return out

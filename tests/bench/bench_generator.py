@@ -167,7 +167,7 @@ def fim_log_likelihood(tune, number: int, score, *, clean: bool) -> float:
 def repair(tunes_by_corpus: dict, *, closeness_values=(None, 0.0, "previous")) -> dict:
     """Repair results per corpus and closeness (None: the default ``CLOSENESS_NATS``; "previous": the
     implementation before this session, ``previous_suggest()``)."""
-    from tutor.models.generator_data import score_from_tune
+    from tutor.models.training.generator_data import score_from_tune
     from tutor.compose.rules import check_rules
     from tutor.compose.suggest import (
         CLOSENESS_NATS,
@@ -333,7 +333,7 @@ def main() -> None:
     import torch
 
     from tutor.models.generator import VOCAB, load_generator
-    from tutor.models.generator_data import MELODY_CORPORA, load_corpus, score_from_tune
+    from tutor.models.training.generator_data import MELODY_CORPORA, load_corpus, score_from_tune
 
     torch.set_num_threads(1)
     started = time.perf_counter()

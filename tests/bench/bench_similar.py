@@ -30,9 +30,9 @@ def _precision(emb: np.ndarray, queries: list[int], groups: list[str], labels: l
 
 
 def main() -> None:
-    from models.build_similar_index import collection_of
-    from models.style_data import load_piece_features, piece_refs, split_of
     from tutor.compose.similar import load_index
+    from tutor.models.training.build_similar_index import collection_of
+    from tutor.models.training.style_data import load_piece_features, piece_refs, split_of
 
     index = load_index()
     n = len(index)

@@ -3,7 +3,7 @@
 The embedding is the style model's penultimate layer (the 128-unit ``joint`` layer of each of its
 ensemble members, averaged over the piece's 8-bar windows, each member L2-normalised, concatenated),
 so two pieces are near when the style model "hears" them alike. The index
-(``models/weights/similar_index.npz``, about 1 MB) is built by ``models/build_similar_index.py`` from the
+(``models/weights/similar_index.npz``, about 1 MB) is built by ``models/training/build_similar_index.py`` from the
 music21 corpus, the lesson library and, where present when it was built, ``../shared/data`` (stored by
 relative reference ``shared:...``; those pieces are marked and may be missing on another machine).
 
@@ -40,7 +40,7 @@ DIFFICULTY_NAMES = ("easy", "intermediate", "advanced")
 class PieceInfo:
     """What "why" compares: the style label, mode, metre, pace and a difficulty level."""
 
-    style: str  # class id of models.style_data.CLASSES
+    style: str  # class id of models.style.CLASSES
     minor: bool
     meter: str  # "4/4", "6/8", "2/2": from the first time signature
     notes_per_beat: float
@@ -137,8 +137,7 @@ def _hand_names(names: list[str]) -> list[str]:
 def score_windows(score) -> tuple[np.ndarray, np.ndarray, object]:
     """(hand features, tokens, NoteTable) of a score's 8-bar windows, as models.style cuts them."""
     from tutor.models.features import hand_features, note_tokens, table_from_score, windows
-    from tutor.models.style import MAX_WINDOWS
-    from tutor.models.style_data import WINDOW_BARS
+    from tutor.models.style import MAX_WINDOWS, WINDOW_BARS
 
     table = table_from_score(score)
     if len(table) == 0:
@@ -176,7 +175,7 @@ def load_index(path: str = str(INDEX)) -> SimilarIndex:
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise ModelError("the similar-pieces index is missing; run python -m models.build_similar_index", path=path) from None
+        raise ModelError("the similar-pieces index is missing; run python -m models.training.build_similar_index", path=path) from None
     except Exception as error:
         raise ModelError(f"the similar-pieces index cannot be read ({error})", path=path) from None
     emb = data["embeddings"].astype(np.float32)
@@ -191,7 +190,7 @@ def load_index(path: str = str(INDEX)) -> SimilarIndex:
 
 def explain(query: PieceInfo, other: PieceInfo) -> str:
     """Why ``other`` is near ``query``, in words."""
-    from tutor.models.style_data import CLASS_LABELS
+    from tutor.models.style import CLASS_LABELS
 
     reasons = []
     if query.style == other.style:
@@ -211,7 +210,7 @@ def explain(query: PieceInfo, other: PieceInfo) -> str:
 
 
 def query_embedding(score) -> tuple[np.ndarray, PieceInfo]:
-    from tutor.models.style_data import CLASSES
+    from tutor.models.style import CLASSES
 
     hand, tokens, _ = score_windows(score)
     embedding, probabilities = embed_windows(hand, tokens)

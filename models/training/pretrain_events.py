@@ -1,4 +1,4 @@
-"""Self-supervised pretraining of the emotion model's sequence member: ``python -m models.pretrain_events``.
+"""Self-supervised pretraining of the emotion model's sequence member: ``python -m models.training.pretrain_events``.
 
 The embedding and the two LSTMs of ``models.encoder.SequenceLSTMNet`` (as
 ``models.emotion_sequence`` configures it for MIDI-like events) are trained as a bidirectional event
@@ -14,7 +14,7 @@ transposition of up to ``TRANSPOSE`` semitones, AdamW with a cosine schedule, a 
 seeded. A few performances are held out to report the language model's next-event accuracy.
 The encoder weights (~0.3 MB, an intermediate: git-ignored) go to
 ``models/.cache/emotion_events_pretrained.pt``; the emotion model starts its sequence members from
-them with ``python -m models.train_emotion --sequence-init PATH``.
+them with ``python -m models.training.train_emotion --sequence-init PATH``.
 """
 
 from __future__ import annotations
@@ -26,14 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .emotion_data import EMOPIA, EVENT_VOCAB, event_tokens, load_emopia
-from .emotion_sequence import TRANSPOSE, WINDOW, _transpose, new_sequence_net, sequence_config
+from ..emotion_features import EVENT_VOCAB, event_tokens
+from ..emotion_sequence import WINDOW, _transpose, new_sequence_net, sequence_config
+from .emotion_data import EMOPIA, load_emopia
+from .sequence_member import ENCODER_KEYS, TRANSPOSE
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # the models folder: the cache stays in models/.cache
 DATA = HERE.parent.parent / "shared" / "data"
 CACHE = HERE / ".cache" / "pretrain_events_v1.npz"
 OUTPUT = HERE / ".cache" / "emotion_events_pretrained.pt"  # an intermediate, git-ignored
-ENCODER_KEYS = ("embeddings.", "forward_lstm.", "backward_lstm.")  # what is saved and loaded for fine-tuning
 MAX_EVENTS = 200_000  # per performance (a long sonata movement has ~30 000)
 
 
@@ -54,7 +55,7 @@ def unlabelled_events(root: Path = EMOPIA) -> tuple[list[np.ndarray], list[str]]
         cached = np.load(CACHE, allow_pickle=False)
         ends = np.cumsum(cached["lengths"])
         return np.split(cached["events"], ends[:-1]), cached["names"].tolist()
-    from .features import table_from_midi
+    from ..features import table_from_midi
 
     pieces, names = [], []
     for path in _performance_paths():
@@ -102,17 +103,6 @@ def language_model_loss(net, heads, tokens):
 
 def encoder_state(net) -> dict:
     return {k: v.detach().clone() for k, v in net.state_dict().items() if k.startswith(ENCODER_KEYS)}
-
-
-def load_encoder(net, path: str | Path) -> None:
-    """Start ``net`` (a ``SequenceLSTMNet`` over events) from pretrained encoder weights."""
-    import torch
-
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    missing = [k for k in saved["encoder"] if k not in net.state_dict()]
-    if missing:
-        raise ValueError(f"{path}: pretrained weights do not fit the sequence net ({missing[:3]})")
-    net.load_state_dict(saved["encoder"], strict=False)
 
 
 def main(argv: list[str] | None = None) -> int:

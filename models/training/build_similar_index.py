@@ -1,14 +1,14 @@
 """Build ``models/weights/similar_index.npz``, the index of ``tutor similar``.
 
 Pieces: the style corpus (music21's corpus and, where present, ``../shared/data/nasap-dev``; read from
-the feature cache ``models/.cache/style`` that ``models/style_data.py`` fills, so a rebuild costs seconds
+the feature cache ``models/.cache/style`` that ``models/training/style_data.py`` fills, so a rebuild costs seconds
 once the style model has been trained), plus every score of the lesson library. Each entry keeps its
 embedding (``tutor.compose.similar.embed_windows``, float16), the "why" facts, a title, a source reference
 (``corpus:...`` for music21's corpus, ``lessons/scores/...`` or a lesson's own reference,
 ``shared:...`` relative to ``../shared/data``, marked ``shared``) and its collection and group (for the
 retrieval benchmark, ``tests/bench/bench_similar.py``).
 
-    python -m models.build_similar_index
+    python -m models.training.build_similar_index
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from models.style_data import CLASSES, SHARED, load_piece_features, piece_refs
 from tutor.compose.similar import INDEX, corpus_reference, embed_windows, info_from_hand, score_windows
 
+from ..style import CLASSES
+from .style_data import SHARED, load_piece_features, piece_refs
+
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+REPO = HERE.parents[1]
 log = logging.getLogger(__name__)
 
 

@@ -1,4 +1,4 @@
-"""Train the generator: ``nice -n 5 python -m models.train_generator`` (20 minutes of training on 2 CPU
+"""Train the generator: ``nice -n 5 python -m models.training.train_generator`` (20 minutes of training on 2 CPU
 cores; the first run also builds the corpus cache, see generator_data.py).
 
 Curriculum: folk melodies only for the first part of the time budget, then melodies and
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .generator import (
+from ..generator import (
     BOS,
     EOM,
     EOS,

@@ -1,8 +1,8 @@
-"""Train the style classifier: ``python -m models.train_style``.
+"""Train the style classifier: ``python -m models.training.train_style``.
 
 One command, CPU, a few minutes (run it with ``nice -n 5`` on a shared machine):
 
-1. the corpus (``models.style_data``): real pieces per class, read through ``tutor.score.io``, cut into
+1. the corpus (``models.training.style_data``): real pieces per class, read through ``tutor.score.io``, cut into
    8-bar windows, features cached under ``models/.cache/style``;
 2. a piece-disjoint split (a stable hash of the piece, movements of one work together): about
    70 % train, 15 % validation, 15 % test;
@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import TOKEN_FIELDS
-from .style_data import CLASSES, STYLE_TOKENS, build_dataset, split_of
+from ..features import TOKEN_FIELDS
+from ..style import CLASS_LABELS, CLASSES, STYLE_TOKENS
+from .style_data import build_dataset, split_of
 
 DIM = 32  # token embedding width: 32 trains in minutes on one CPU core
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # the models folder: weights, cards and .cache stay there
 WEIGHTS = HERE / "weights" / "style.pt"
 
 
@@ -83,7 +84,7 @@ def train_baseline(train: dict, val: dict, test: dict) -> tuple[dict, dict, dict
 def train_member(train: dict, val: dict, *, seed: int, epochs: int) -> tuple[dict, float]:
     import torch
 
-    from .encoder import TokenFeatureNet
+    from ..encoder import TokenFeatureNet
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from .encoder import TokenFeatureNet, config_of
+    from ..encoder import TokenFeatureNet, config_of
 
     torch.set_num_threads(1)  # the machine is shared: one thread is faster than two contended ones
     started = time.perf_counter()
@@ -190,8 +191,6 @@ def _table(confusion: list[list[int]]) -> str:
 
 
 def write_card(results: dict) -> None:
-    from .style_data import CLASS_LABELS
-
     mw, mp, bw, bp = results["model_window"], results["model_piece"], results["baseline_window"], results["baseline_piece"]
     sizes = results["sizes"]
     rows = []
@@ -209,7 +208,7 @@ def write_card(results: dict) -> None:
                     "stopping could not watch that class; its test figures are the only check.\n") if missing else ""
     text = f"""# Style model
 
-`models/style.py`, weights `models/weights/style.pt`, trained by `python -m models.train_style` (one
+`models/style.py`, weights `models/weights/style.pt`, trained by `python -m models.training.train_style` (one
 command, CPU, {results['train_seconds'] / 60:.0f} min on a shared 2-core machine including feature extraction from cache;
 the first run also parses the corpus with music21: about 40 min on this shared 2-core machine, cached in
 `models/.cache/style`).

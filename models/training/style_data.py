@@ -5,7 +5,7 @@ cut into 8-bar windows and turned into hand features and note tokens (``models.f
 are cached per piece under ``models/.cache/style/`` (git-ignored) so that training runs only pay for
 parsing once.
 
-Classes and sources (music21's bundled corpus and ``../shared/data``):
+Classes (``models.style.CLASSES``) and sources (music21's bundled corpus and ``../shared/data``):
 
 * ``renaissance`` - Renaissance polyphony: Palestrina masses (music21), Josquin chansons (music21)
 * ``baroque`` - Bach chorales (music21), Bach keyboard preludes/fugues/concerto (nASAP scores),
@@ -31,27 +31,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import MAX_TOKENS, NoteTable, hand_features, note_tokens, table_from_score, windows
+from ..features import MAX_TOKENS, NoteTable, hand_features, note_tokens, table_from_score, windows
+from ..style import WINDOW_BARS
 
 log = logging.getLogger(__name__)
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # the models folder: the cache stays in models/.cache
 CACHE = HERE / ".cache" / "style"
 SHARED = HERE.parent.parent / "shared" / "data"
 
-CLASSES = ("renaissance", "baroque", "classical", "romantic_piano", "folk_fiddle", "folk_song")
-CLASS_LABELS = {
-    "renaissance": "Renaissance polyphony",
-    "baroque": "Baroque",
-    "classical": "Classical",
-    "romantic_piano": "Romantic piano",
-    "folk_fiddle": "Folk dance tune (fiddle)",
-    "folk_song": "Folk song",
-}
 # windows kept per piece: few long pieces in some classes, many short tunes in others
 MAX_WINDOWS = {"renaissance": 4, "baroque": 4, "classical": 14, "romantic_piano": 16, "folk_fiddle": 2, "folk_song": 2}
-WINDOW_BARS = 8
-STYLE_TOKENS = 192  # notes per window the sequence encoder reads (8 bars of a chorale are ~130)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
-"""Train the emotion model on EMOPIA with its official splits: ``python -m models.train_emotion``.
+"""Train the emotion model on EMOPIA with its official splits: ``python -m models.training.train_emotion``.
 
 One command, CPU, a few minutes (``nice -n 5`` on a shared machine). Steps:
 
-1. clip features and performance tokens (``models.emotion_data``, cached in ``models/.cache``);
+1. clip features and performance tokens (``models.training.emotion_data``, cached in ``models/.cache``);
 2. the baseline: logistic regression on the hand features (``LR_C``);
 3. the model: an ensemble of small ``TokenFeatureNet``s (``models.encoder``) trained for a fixed number
    of epochs with class-balanced loss (seeds 0..N-1), blended with the logistic regression
@@ -27,15 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .emotion_data import EMOTION_TOKENS, QUADRANTS, load_emopia
-from .features import EMOTION_TOKEN_FIELDS
+from ..emotion_blend import blend, combined_probabilities, mix
+from ..emotion_features import EMOTION_TOKENS
+from ..features import EMOTION_TOKEN_FIELDS
+from .emotion_data import QUADRANTS, load_emopia
+from .emotion_loss import AROUSAL_HIGH, VALENCE_HIGH, emotion_loss
 
 DIM = 32  # token embedding width: 32 trains in minutes on one CPU core
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # the models folder: weights, cards and .cache stay there
 WEIGHTS = HERE / "weights" / "emotion.pt"
 CARD = HERE / "cards" / "emotion.md"
-VALENCE_HIGH = np.array([1, 0, 0, 1])  # Q1, Q4
-AROUSAL_HIGH = np.array([1, 1, 0, 0])  # Q1, Q2
 # what the shipped model says about a few scores (checked by hand after training; see the card)
 SCORE_EXAMPLES = """Chopin's presto etude op. 10/4 in C# minor Q2 tense (P 0.95),
   op. 10/3 ("Tristesse", E major) Q1 (P 0.60, Q2 0.24: lower valence), the chorale BWV 66.6 in F#
@@ -109,47 +110,14 @@ def stack_of(model) -> dict:
             "intercept": torch.tensor(lr.intercept_, dtype=torch.float32)}
 
 
-def blend(net_probs: np.ndarray, x: np.ndarray, stack: dict, weight: float, trees: dict | None = None,
-          boost_weight: float = 0.0, sequence: np.ndarray | None = None, sequence_weight: float = 0.0) -> np.ndarray:
-    """Geometric blend of the nets' quadrant probabilities with the logistic regression's, the
-    boosted trees' and the sequence member's:
-    softmax((1 - w - b - s) log p_nets + w log p_lr + b log p_trees + s log p_sequence)."""
-    z = (np.asarray(x, dtype=np.float64) - stack["mean"].numpy()) / stack["scale"].numpy()
-    logits = z @ stack["coef"].numpy().T.astype(np.float64) + stack["intercept"].numpy()
-    log_lr = logits - logits.max(-1, keepdims=True)
-    log_lr = log_lr - np.log(np.exp(log_lr).sum(-1, keepdims=True))
-    boosted = None
-    if trees is not None and boost_weight > 0:
-        from .boosted_trees import predict_proba
-
-        boosted = predict_proba(trees, x)
-    return _mix(net_probs, np.exp(log_lr), weight, boosted, boost_weight, sequence, sequence_weight)
-
-
-def _mix(net_probs: np.ndarray, lr_probs: np.ndarray, weight: float, boosted: np.ndarray | None = None,
-         boost_weight: float = 0.0, sequence: np.ndarray | None = None, sequence_weight: float = 0.0) -> np.ndarray:
-    def log(p: np.ndarray) -> np.ndarray:
-        return np.log(np.clip(p, 1e-9, 1.0))
-
-    if sequence is None:
-        sequence_weight = 0.0
-    mixed = (1.0 - weight - boost_weight - sequence_weight) * log(net_probs) + weight * log(lr_probs)
-    if boosted is not None and boost_weight > 0:
-        mixed = mixed + boost_weight * log(boosted)
-    if sequence_weight > 0:
-        mixed = mixed + sequence_weight * log(sequence)
-    mixed = np.exp(mixed - mixed.max(-1, keepdims=True))
-    return mixed / mixed.sum(-1, keepdims=True)
-
-
 def _grid(nets: np.ndarray, lr: np.ndarray, boosted: np.ndarray, y: np.ndarray) -> dict:
     """Accuracy of every (LR weight, trees weight) blend: {"w_lr": {"w_trees": accuracy}}."""
-    return {str(w): {str(b): float(np.mean(_mix(nets, lr, w, boosted, b).argmax(1) == y)) for b in BLEND_GRID
+    return {str(w): {str(b): float(np.mean(mix(nets, lr, w, boosted, b).argmax(1) == y)) for b in BLEND_GRID
                      if w + b <= 0.7 + 1e-9} for w in BLEND_GRID}
 
 
 def _new_net(n_features: int):
-    from .encoder import TokenFeatureNet
+    from ..encoder import TokenFeatureNet
 
     return TokenFeatureNet(field_sizes=[s for _, s in EMOTION_TOKEN_FIELDS], n_features=n_features,
                            heads={"quadrant": 4, "valence": 2, "arousal": 2}, dim=DIM)
@@ -208,38 +176,6 @@ def train_member(train: dict, *, seed: int, epochs: int, held: dict | None = Non
     return {k: v.detach().clone() for k, v in net.state_dict().items()}, accuracy
 
 
-def emotion_loss(y: np.ndarray):
-    """The training loss of every emotion net on clips labelled ``y``, as ``loss(outputs, batch)``
-    (``batch``: a tensor of clip indices): the class-balanced quadrant loss (train has more Q4 clips)
-    plus half of each of the valence and arousal halves' losses, all with label smoothing 0.1."""
-    import torch
-
-    labels = torch.tensor(y)
-    counts = np.bincount(y, minlength=4)
-    quadrant_loss = torch.nn.CrossEntropyLoss(label_smoothing=0.1,
-                                              weight=torch.tensor(len(y) / (4 * counts), dtype=torch.float32))
-    half_loss = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
-    valence, arousal = torch.tensor(VALENCE_HIGH)[labels], torch.tensor(AROUSAL_HIGH)[labels]
-
-    def loss(out: dict, batch):
-        return (quadrant_loss(out["quadrant"], labels[batch]) + 0.5 * half_loss(out["valence"], valence[batch])
-                + 0.5 * half_loss(out["arousal"], arousal[batch]))
-
-    return loss
-
-
-def combined_probabilities(out: dict) -> np.ndarray:
-    """Quadrant probabilities from the quadrant head, sharpened by the valence and arousal heads."""
-    import torch
-
-    q = torch.log_softmax(out["quadrant"], -1)
-    v = torch.log_softmax(out["valence"], -1)  # [low, high]
-    a = torch.log_softmax(out["arousal"], -1)
-    # Q1 = high v, high a; Q2 = low v, high a; Q3 = low v, low a; Q4 = high v, low a
-    extra = torch.stack([v[:, 1] + a[:, 1], v[:, 0] + a[:, 1], v[:, 0] + a[:, 0], v[:, 1] + a[:, 0]], dim=-1)
-    return torch.softmax(q + 0.5 * extra, -1).numpy()
-
-
 def member_probabilities(members: list[dict], split: dict) -> np.ndarray:
     """(members, clips, 4) quadrant probabilities of each member on a split."""
     import torch
@@ -289,9 +225,9 @@ def _save_oof(**arrays: np.ndarray) -> dict:
 
 def sequence_tag(kind: str, init: str | None, lr: float, tta: int = 0) -> str:
     """The sequence member's name in the caches: its inputs, ``_pre`` when started from a pretrained
-    event language model (and the file's name when it is not ``models.pretrain_events``' default), the
+    event language model (and the file's name when it is not ``models.training.pretrain_events``' default), the
     learning rate when it is not the default, ``_ttaN`` when read at transpositions up to ±N semitones."""
-    from .emotion_sequence import LEARNING_RATE
+    from .sequence_member import LEARNING_RATE
 
     pre = "" if not init else "_pre" if Path(init).stem == "emotion_events_pretrained" else f"_pre-{Path(init).stem}"
     return f"sequence_{kind}{pre}" + ("" if lr == LEARNING_RATE else f"_lr{lr:g}") + (f"_tta{tta}" if tta else "")
@@ -306,7 +242,8 @@ def cross_validate_sequence(data: dict, *, kind: str, epochs: int, seeds: int = 
     ``tta`` > 0: the members are also read at transpositions up to ±``tta`` semitones, averaged
     (``emotion_sequence.tta_shifts``); the result is then theirs, with the same members read plainly
     under "plain" (a paired comparison: the same trained members, two ways of reading them)."""
-    from .emotion_sequence import LEARNING_RATE, sequence_probabilities, train_sequence_member, tta_shifts
+    from ..emotion_sequence import sequence_probabilities, tta_shifts
+    from .sequence_member import LEARNING_RATE, train_sequence_member
 
     sequence_lr = sequence_lr or LEARNING_RATE
     pool = _join(data["train"], data["val"])
@@ -346,7 +283,8 @@ def validate_sequence(data: dict, *, kind: str, members: int, epochs: int, seque
     split (the nets as shipped: seeds 0..members-1), read on the validation split only (never the test
     split): {"sequence": its accuracy alone, "nets": ..., "grid": {w_seq: {w_lr: {w_trees: accuracy}}}}.
     ``tta``: as in ``cross_validate_sequence`` (the same members read plainly under "plain")."""
-    from .emotion_sequence import LEARNING_RATE, sequence_probabilities, train_sequence_member, tta_shifts
+    from ..emotion_sequence import sequence_probabilities, tta_shifts
+    from .sequence_member import LEARNING_RATE, train_sequence_member
 
     sequence_lr = sequence_lr or LEARNING_RATE
     train, val = data["train"], data["val"]
@@ -432,7 +370,7 @@ def cross_validate(data: dict, *, epochs: int, seeds: int = 1, folds: int = 5) -
             "nets": accuracy(nets),
             "nets_fold_sd": float(np.std([np.mean(nets[fold == f].argmax(1) == y[fold == f]) for f in range(folds)])),
             "lr": {str(c): accuracy(p) for c, p in lr.items()}, "trees": accuracy(boosted),
-            "blend_lr_only": {str(c): {str(w): accuracy(_mix(nets, p, w)) for w in BLEND_GRID} for c, p in lr.items()},
+            "blend_lr_only": {str(c): {str(w): accuracy(mix(nets, p, w)) for w in BLEND_GRID} for c, p in lr.items()},
             "grid": _grid(nets, lr[LR_C], boosted, y)}
 
 
@@ -456,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sequence-epochs", type=int, default=20)
     parser.add_argument("--sequence-init", default=None,
                         help="start the sequence members' embedding and LSTMs from this event language model "
-                             "(python -m models.pretrain_events)")
+                             "(python -m models.training.pretrain_events)")
     parser.add_argument("--sequence-lr", type=float, default=None, help="the sequence members' learning rate")
     parser.add_argument("--sequence-tta", type=int, default=0, metavar="N",
                         help="also read the sequence members at transpositions up to ±N semitones, averaged "
@@ -478,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from .encoder import config_of
+    from ..encoder import config_of
 
     torch.set_num_threads(1)  # the machine is shared: one thread is faster than two contended ones
     started = time.perf_counter()
@@ -507,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=1))
         (cache / f"emotion_cv_{result['n_features']}f_{args.cv_seeds}s.json").write_text(json.dumps(result, indent=2))
         return 0
-    from .emotion_sequence import sequence_probabilities, train_sequence_member
+    from ..emotion_sequence import sequence_probabilities
+    from .sequence_member import train_sequence_member
 
     def evaluate(split: str) -> tuple[np.ndarray, dict, list[dict], float]:
         """(blended probabilities, metrics, single members' metrics, nets-alone accuracy) on a split."""
@@ -539,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         held = data["val"] if args.fit_on == "train" else None
         baseline_model = logistic_regression().fit(fit["x"], fit["y"])
         stack = stack_of(baseline_model)
-        from .boosted_trees import export
+        from ..boosted_trees import export
 
         trees_model = fit_boosted_trees(fit["x"], fit["y"])
         trees = export(trees_model)
@@ -605,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
 def _weights(config: dict, members: list, stack: dict, trees: dict, sequence_members: list, fit: dict,
              test_accuracy: float | None) -> dict:
     """What ``models/weights/emotion.pt`` holds (the trees only where the blend gives them a share)."""
-    from .emotion_sequence import sequence_config
+    from ..emotion_sequence import sequence_config
 
     return {"config": config, "members": members, "quadrants": list(QUADRANTS), "max_tokens": EMOTION_TOKENS,
             "stack": stack, "blend_weight": BLEND_WEIGHT, "trees": trees if BOOST_WEIGHT > 0 else None,
@@ -706,14 +645,14 @@ def _pretrained_rows(cache: Path) -> list[dict]:
 
 
 def _pretrain_text(cache: Path) -> str:
-    """The card's account of the pretrained sequence member (``models/pretrain_events.py``): the
+    """The card's account of the pretrained sequence member (``models/training/pretrain_events.py``): the
     rule fixed before it was judged, both judges for every recipe tried, and what was decided."""
     rows = {r["tag"] + "_" + r["epochs"]: r for r in _pretrained_rows(cache)}
     main = rows.get("sequence_events_pre_20e")
     base_val = cache / f"emotion_val_sequence_{SEQUENCE_KIND}_5m_{SEQUENCE_EPOCHS}e.json"
     base_cv = cache / f"emotion_cv_sequence_{SEQUENCE_KIND}_2s_{SEQUENCE_EPOCHS}e.json"
     if main is None or not base_val.exists() or not base_cv.exists():
-        return ("**Pretraining the sequence member** (`models/pretrain_events.py`): run `--sequence events "
+        return ("**Pretraining the sequence member** (`models/training/pretrain_events.py`): run `--sequence events "
                 "--sequence-init PATH` and `--cv --sequence events --cv-seeds 2 --sequence-init PATH` for its table.")
     base_val, base_cv = json.loads(base_val.read_text()), json.loads(base_cv.read_text())
 
@@ -766,7 +705,7 @@ def _pretrain_text(cache: Path) -> str:
                    "(shipped: 0.706 / 0.687). The shipped weights are unchanged and the test split was not read for "
                    "any of it.")
     return f"""**This round: the sequence member pretrained on unlabelled piano performances** (what MidiBERT
-does, the one idea the previous rounds left untried). `python -m models.pretrain_events` trains the
+does, the one idea the previous rounds left untried). `python -m models.training.pretrain_events` trains the
 member's embedding and its two LSTMs as a bidirectional event language model (as ELMo: the forward
 LSTM's state predicts the next event, the backward LSTM's the previous one) on random 512-event windows,
 transposed by up to ±3 semitones, of 1,231 unlabelled performances, 2.0 M events: the 156 nasap-dev
@@ -793,10 +732,10 @@ from {singles(base_val)}), still below the logistic regression. The blends (cros
 Screened (5 members on the validation split): {'; '.join(screens) or 'none'}.
 Reading every 512-event window of a clip instead of the first four changes nothing here: the events are
 kept up to 2,048 per clip (four windows), and only 3% of EMOPIA's clips are longer than that.
-Rerun: `python -m models.pretrain_events` (writes `models/.cache/emotion_events_pretrained.pt`), then
-`python -m models.train_emotion --sequence events --sequence-init models/.cache/emotion_events_pretrained.pt`
+Rerun: `python -m models.training.pretrain_events` (writes `models/.cache/emotion_events_pretrained.pt`), then
+`python -m models.training.train_emotion --sequence events --sequence-init models/.cache/emotion_events_pretrained.pt`
 (validation, ~20 min) and, after `--cv`, `--cv --sequence events --cv-seeds 2 --sequence-init ...` (~30 min);
-`--sequence-lr`, `--sequence-epochs` for the screens; the longer pretraining: `python -m models.pretrain_events
+`--sequence-lr`, `--sequence-epochs` for the screens; the longer pretraining: `python -m models.training.pretrain_events
 --steps 2400 --threads 1 --output models/.cache/pre2400.pt`, then `--sequence events --sequence-init models/.cache/pre2400.pt`.
 """
 
@@ -871,10 +810,10 @@ longer pretraining (2,400 steps) cross-validated as well. The member alone, cros
 {tables}
 
 {verdict}
-Rerun (after `--cv`): `python -m models.train_emotion --sequence events --sequence-init PATH --sequence-tta 2`
+Rerun (after `--cv`): `python -m models.training.train_emotion --sequence events --sequence-init PATH --sequence-tta 2`
 (validation, ~25 min) and `--cv --sequence events --cv-seeds 2 --sequence-init PATH --sequence-tta 2`
 (~50 min at load 3), for PATH `models/.cache/emotion_events_pretrained.pt` and `models/.cache/pre2400.pt`
-(`python -m models.pretrain_events` and `python -m models.pretrain_events --steps 2400 --threads 1 --output
+(`python -m models.training.pretrain_events` and `python -m models.training.pretrain_events --steps 2400 --threads 1 --output
 models/.cache/pre2400.pt`).
 """
 
@@ -949,7 +888,7 @@ The blends of nets, LR and trees (cross-validation / validation split; the previ
     seq_cells = sum(len(row) for ws, g in seq_cv["grid"].items() if ws != "0.0" for row in g.values()) if seq_cv else "?"
     text = f"""# Emotion model (EMOPIA quadrants)
 
-`models/emotion.py`, weights `models/weights/emotion.pt`, trained by `python -m models.train_emotion`
+`models/emotion.py`, weights `models/weights/emotion.pt`, trained by `python -m models.training.train_emotion`
 (one command, CPU, {results['train_seconds'] / 60:.0f} min on a shared 2-core machine, run with `nice -n 5`).
 
 ## What it predicts
@@ -972,7 +911,7 @@ softmax({nets_share:.1f} log p_nets + {BLEND_WEIGHT} log p_LR + {SEQUENCE_WEIGHT
   chord size) with mean/max pooling, beside an MLP on {results['n_features']} descriptors: 45 from
   `models/features.py: emotion_vector` (register, density and rhythm in seconds, key and mode strength,
   pitch classes relative to the tonic, harmony and consonance, top-line intervals, dynamics) and 56 from
-  `models/emotion_data.py: valence_features` (which major/minor triads sound on which scale degree, the
+  `models/emotion_features.py: valence_features` (which major/minor triads sound on which scale degree, the
   bass line's and the top line's pitch classes relative to the tonic, whether the bass line and
   8-second windows read major or minor, whether the clip ends on the tonic or dominant in the bass).
   Heads: quadrant, valence half, arousal half; the quadrant probabilities are sharpened by the two
@@ -980,7 +919,7 @@ softmax({nets_share:.1f} log p_nets + {BLEND_WEIGHT} log p_LR + {SEQUENCE_WEIGHT
 * **LR**: logistic regression on the standardised descriptors, C = {LR_C}.
 * **sequence**: the EMOPIA paper's own symbolic baseline, an ensemble of {len(results['seeds'])} LSTM-attention
   nets (`models/encoder.py: SequenceLSTMNet`, `models/emotion_sequence.py`; seeds {seeds}): MIDI-like
-  performance events (`models/emotion_data.py: event_tokens`: note-on and note-off for each of 88 keys,
+  performance events (`models/emotion_features.py: event_tokens`: note-on and note-off for each of 88 keys,
   time shifts of 20 ms up to 1 s, 16 velocity bins; a score without dynamics gets EMOPIA's mean
   loudness), a 64-wide embedding, a bidirectional LSTM (64 units each way) and structured
   self-attention pooling (4 hops, Lin et al. 2017), then the same three heads and loss as the nets.
@@ -1140,11 +1079,11 @@ The previous rounds chose the nets' recipe on the validation split (class balanc
 descriptors, 20 fixed epochs with the last kept: single members 0.667 ± 0.007 on validation against
 0.638 ± 0.014 for the first round's recipe at its last epoch).
 
-Rerun: `python -m models.train_emotion` (shipped model, card; or `--hold-test`, checks, then `--read-test`),
-`python -m models.train_emotion --cv` then `--cv --sequence events --cv-seeds 2` (cross-validation of the
-sequence member's blends, ~25 min), `--sequence events` (their validation check, ~12 min), `python -m models.train_emotion --fit-on
+Rerun: `python -m models.training.train_emotion` (shipped model, card; or `--hold-test`, checks, then `--read-test`),
+`python -m models.training.train_emotion --cv` then `--cv --sequence events --cv-seeds 2` (cross-validation of the
+sequence member's blends, ~25 min), `--sequence events` (their validation check, ~12 min), `python -m models.training.train_emotion --fit-on
 train+val --no-save` (the train + val fit, then `--card-only`),
-`python -m models.train_emotion --cv` (cross-validation, three members per fold, ~10 min),
+`python -m models.training.train_emotion --cv` (cross-validation, three members per fold, ~10 min),
 `--first-seed N --no-save` (other seeds, not in the card).
 
 Confusion matrix of the shipped model (test split):

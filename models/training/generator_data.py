@@ -18,7 +18,7 @@ the same split). Chorales take their split from the standard JSB train/valid/tes
 those pieces, so "JSB test" numbers are on chorales the model never saw.
 
 The parsed pieces are cached as plain Python data under ``models/.cache/`` (ignored by git);
-``python -m models.generator_data`` builds the cache and prints its statistics.
+``python -m models.training.generator_data`` builds the cache and prints its statistics.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-from .generator import Tune, TuneNote, tune_from_score
+from ..generator import Tune, TuneNote, tune_from_score
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"
-CACHE_DIR = Path(__file__).resolve().parent / ".cache"
+CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache"  # models/.cache
 CACHE_VERSION = 1
 MELODY_CORPORA = ("nottingham", "essen", "oneills", "ryans")
 ALL_CORPORA = (*MELODY_CORPORA, "chorale")
@@ -319,9 +319,18 @@ if __name__ == "__main__":
 
 def score_from_tune(tune: Tune):
     """A ``tutor.score.music.Score`` holding a cached tune (for benchmarks and tests on held-out pieces)."""
-    from tutor.score.music import KeySignature, Measure, Note, Part, Score, TimeSignature, sort_notes, time_notes
+    from tutor.score.music import (
+        KeySignature,
+        Measure,
+        Note,
+        Part,
+        Score,
+        TimeSignature,
+        sort_notes,
+        time_notes,
+    )
 
-    from .generator import TICKS_PER_QL
+    from ..generator import TICKS_PER_QL
 
     voices = sorted({n.voice for bar in tune.bars for n in bar}) or [0]
     names = ("Soprano", "Alto", "Tenor", "Bass") if tune.multi_voice else ("Melody",)
