@@ -14,11 +14,6 @@ import pytest
 from tests.conftest import REPO
 from tests.service_host import app_in_thread
 
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
-pytest.importorskip("fastapi")
-uvicorn = pytest.importorskip("uvicorn")
-
 TOKEN = "app-test-token-0123456789"
 DEMO = REPO / "assets" / "demo" / "twinkle.musicxml"
 
@@ -140,8 +135,9 @@ def test_a_recorded_take_is_transcribed_on_the_host(qtbot, host, tmp_path):
 def test_suggestions_come_from_the_host_and_fall_back_here(qtbot, host):
     """Compose's suggestions (continue, fix) run on the host: the same proposals as here; with the host
     gone, here."""
-    from tutor.score.io import load_score
+    from tutor.api.requests import SuggestRequest
     from tutor.compose.suggest import continue_piece, correct_measures
+    from tutor.score.io import load_score
     from tutor.ui.settings import UNREACHABLE, analysis_place
 
     url, stop = host
@@ -154,13 +150,13 @@ def test_suggestions_come_from_the_host_and_fall_back_here(qtbot, host):
                     for s in suggestions]
 
         here = continue_piece(score, bars=2, k=2)
-        remote = place.suggestions(score, {"continue": 2, "k": 2}, lambda: [])
+        remote = place.suggest(score, SuggestRequest(kind="continue", bars=2, k=2)).suggestions
         assert place.text.startswith("Analysis: remote") and remote and shape(remote) == shape(here)
         fix_here = correct_measures(score, first=3, last=3, k=2)
-        fix_remote = place.suggestions(score, {"fix": "3-3", "k": 2}, lambda: [])
+        fix_remote = place.suggest(score, SuggestRequest(kind="fix", fix=(3, 3), k=2)).suggestions
         assert shape(fix_remote) == shape(fix_here) and all(s.kind == "correction" for s in fix_remote)
         stop()
-        fallback = place.suggestions(score, {"continue": 2, "k": 2}, lambda: continue_piece(score, bars=2, k=2))
+        fallback = place.suggest(score, SuggestRequest(kind="continue", bars=2, k=2)).suggestions
         assert shape(fallback) == shape(here) and place.text == UNREACHABLE
     finally:
         place.configure(device="cpu")

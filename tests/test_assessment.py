@@ -11,8 +11,8 @@ import pytest
 
 from tests.assessment_cases import play, scale_score
 from tests.conftest import shared
-from tutor.practice.assessment import assess
 from tutor.cli import main
+from tutor.practice.assessment import assess
 from tutor.score.music import Performance, PlayedNote
 
 K331 = ("vienna4x22", "musicxml", "Mozart_K331_1st-mov.musicxml")
@@ -21,7 +21,8 @@ K331_TAKE = ("vienna4x22", "midi", "Mozart_K331_1st-mov_p01.mid")
 
 @pytest.fixture(scope="module")
 def k331():
-    from tutor.score.io import load_performance, load_score
+    from tutor.listen.takes import load_performance
+    from tutor.score.io import load_score
 
     return load_score(shared(*K331)), load_performance(shared(*K331_TAKE))
 

@@ -27,7 +27,7 @@ def melody_excerpt(request, tmp_path_factory):
     """(score of the melody in the bars, the pianist's notes of it as played, the transcription of
     its render, how many legato repeated notes it has at least)."""
     from tests.bench.bench_assessment import clean_take, load, melody, render, tutor_score
-    from tutor.score.io import load_performance
+    from tutor.listen.takes import load_performance
 
     name, bars, repeats = EXCERPTS[request.param]
     pt_score, sna, pna, gt = load(shared("vienna4x22", "match", name))

@@ -210,13 +210,7 @@ def host(tmp_path_factory):
         yield url
 
 
-# where the remote text or files differ from the local ones today (the library layer makes them one)
-KNOWN_REMOTE_DIFFERENCES = ("critique_text", "critique_annotated", "suggest_fix_text", "suggest_written",
-                            "transcribe_text")
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True)) if n in KNOWN_REMOTE_DIFFERENCES
-                                  else n for n in REMOTE_CASES])
+@pytest.mark.parametrize("name", REMOTE_CASES)
 def test_remote_output_equals_local(name, inputs, isolated, host, capsys, monkeypatch):
     monkeypatch.setenv("TUTOR_REMOTE_TOKEN", "golden-token")
     work = isolated / "work"

@@ -8,8 +8,6 @@ import mido
 import pytest
 
 from tutor.audio import midi_input
-from tutor.cli import main
-from tutor.errors import DeviceError
 from tutor.audio.midi_input import (
     NoteTracker,
     PortMidiSource,
@@ -18,8 +16,11 @@ from tutor.audio.midi_input import (
     midi_system_problem,
     save_take,
 )
+from tutor.cli import main
+from tutor.errors import DeviceError
+from tutor.listen.takes import load_performance
+from tutor.score.io import load_score, save_score
 from tutor.score.music import PlayedNote
-from tutor.score.io import load_performance, load_score, save_score
 
 
 def on(pitch, velocity=90, channel=0):

@@ -7,8 +7,9 @@ import random
 import pytest
 
 from tests.conftest import REPO, shared
+from tutor.listen.takes import load_performance
+from tutor.score.io import load_score, musicxml_bytes, save_score
 from tutor.score.music import TempoChange, TempoMap
-from tutor.score.io import load_performance, load_score, musicxml_bytes, save_score
 
 
 def _signature(score):

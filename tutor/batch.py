@@ -82,29 +82,6 @@ def find_submissions(folder: str | Path, *, score: Path | None) -> list[Submissi
     return submissions
 
 
-def annotated_from_json(score, kind: str, result: dict) -> bytes:
-    """The annotated MusicXML from the analysis JSON (the same marks as ``tutor assess/critique -o``),
-    so that a remote answer is annotated like a local one."""
-    from tutor.score.io import musicxml_bytes
-
-    if kind == "assess":
-        marks = result.get("marks", {})
-        return musicxml_bytes(score, colors={k: v["color"] for k, v in marks.items()},
-                              texts={k: v["text"] for k, v in marks.items() if v.get("text")})
-    from tutor.compose.critique import SEVERITY_COLORS
-
-    rank = {"error": 0, "warning": 1, "info": 2}
-    colors: dict[str, str] = {}
-    texts: dict[str, str] = {}
-    for finding in sorted(result.get("findings", []), key=lambda f: -rank[f["severity"]]):  # errors painted last
-        for note_id in finding["note_ids"]:
-            colors[note_id] = SEVERITY_COLORS[finding["severity"]]
-        if finding["note_ids"]:
-            first, label = finding["note_ids"][0], finding["rule"].replace("_", " ")
-            texts[first] = label if first not in texts or texts[first] == label else f"{texts[first]}; {label}"
-    return musicxml_bytes(score, colors=colors, texts=texts)
-
-
 def summary_row(entry: dict) -> dict:
     row = {k: "" for k in SUMMARY_FIELDS}
     row.update(student=entry["student"], file=entry["file"], kind=entry["kind"], status=entry["status"],
@@ -129,6 +106,7 @@ def run_batch(submissions_dir: str | Path, out_dir: str | Path, *, score: str | 
               on_start: Callable[[int, int], None] | None = None) -> BatchOutcome:
     """Mark every submission; ``on_start(to_do, already_done)`` is called once the folder is read and
     ``progress(submission, manifest_entry)`` after each submission."""
+    from tutor.api.documents import annotated_musicxml
     from tutor.remote.client import analyse
     from tutor.score.io import load_score
 
@@ -157,13 +135,14 @@ def run_batch(submissions_dir: str | Path, out_dir: str | Path, *, score: str | 
                  "report": f"{s.student}.json", "annotated": f"{s.student}.musicxml"}
         try:
             if s.kind == "assess":
-                from tutor.cli.commands.assess import assess_json
+                from tutor.api.analyses import assess
+                from tutor.api.requests import AssessRequest
 
-                result, ran = analyse("assess", {"file": s.path, "score": score_path}, local=lambda: assess_json(the_score, s.path),
-                                      remote=remote)
+                result, ran = analyse("assess", {"file": s.path, "score": score_path},
+                                      local=lambda: assess(the_score, AssessRequest(s.path)).to_json(), remote=remote)
                 annotated_score = the_score
             else:
-                from tutor.compose.critique import critique
+                from tutor.api.analyses import critique
 
                 composition = load_score(s.path)
                 result, ran = analyse("critique", {"file": s.path}, local=lambda: critique(composition).as_json(),
@@ -172,7 +151,7 @@ def run_batch(submissions_dir: str | Path, out_dir: str | Path, *, score: str | 
             report = {"student": s.student, "file": s.path.name, "sha256": s.sha256, "kind": s.kind,
                       "score": score_path.name if score_path is not None and s.kind == "assess" else None,
                       "ran_on": ran.where, "note": ran.note, "result": result}
-            atomic_write_bytes(out / entry["annotated"], annotated_from_json(annotated_score, s.kind, result))
+            atomic_write_bytes(out / entry["annotated"], annotated_musicxml(annotated_score, s.kind, result))
             atomic_write_text(out / entry["report"], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
             entry.update(status="done", ran_on=ran.where, summary=_summary(s.kind, result))
         except TutorError as error:

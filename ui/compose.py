@@ -3,8 +3,7 @@ passage, continue the piece or harmonise its melody, auditioned (drawn in colour
 their own staff) and accepted with undo; a new piece from a brief ("Generate…"); similar pieces.
 
 Everything heavy runs in workers: ``tutor.compose.critique.critique``, ``tutor.compose.suggest``, ``tutor.compose.harmonize``,
-``tutor.compose.generate`` and ``tutor.compose.similar``. Where one of them is not installed, the panel says so instead
-of showing anything made up.
+``tutor.compose.generate`` and ``tutor.compose.similar``.
 """
 
 from __future__ import annotations
@@ -37,8 +36,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tutor.api.requests import SuggestRequest
+from tutor.compose import generate as generator
+from tutor.compose.critique import critique
+from tutor.compose.harmonize import harmonized_score
+from tutor.compose.similar import find_similar, resolve_source
+from tutor.compose.suggest import apply_suggestion
 from tutor.score.music import Score, sort_notes, time_notes
-from tutor.ui.practice import optional
 from tutor.ui.score_view import ScoreView
 from tutor.ui.workers import run_job
 
@@ -93,10 +97,6 @@ class ComposePanel(QWidget):
         super().__init__()
         self.window = window
         self.view = window.score_view
-        self.critique_mod = optional("critique")
-        self.suggest_mod = optional("suggest")
-        self.harmonize_mod = optional("harmonize")
-        self.generate_mod = optional("generate")
         self.harmonize_candidates = 4  # harmonisations offered at a time
         self.report: dict | None = None
         self.suggestions: list = []
@@ -129,15 +129,9 @@ class ComposePanel(QWidget):
         self.generate_status.setWordWrap(True)
         self.generate_status.setVisible(False)  # shown with something to say
         layout.addWidget(self.generate_status)
-        if self.generate_mod is None:
-            self.generate_button.setEnabled(False)
-            self.generate_button.setToolTip("Not available in this installation (tutor.compose.generate is missing)")
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)
-        if self.critique_mod is None:
-            self.summary.setText("Critique is not available in this installation (tutor.compose.critique is missing).")
-            self.critique_button.setEnabled(False)
 
         self.findings = QTreeWidget()
         self.findings.setHeaderLabels(["Finding", "Suggestion"])
@@ -194,19 +188,11 @@ class ComposePanel(QWidget):
         self.suggest_status.setWordWrap(True)
         sv.addWidget(self.suggest_status)
         layout.addWidget(suggest, 3)
-        if self.suggest_mod is None:
-            self.suggest_status.setText("Suggestions are not available in this installation (tutor.compose.suggest is missing).")
-            for button in (self.fix_button, self.continue_button):
-                button.setEnabled(False)
-        if self.harmonize_mod is None:
-            self.harmonize_button.setEnabled(False)
-            self.harmonize_button.setToolTip("Not available in this installation (tutor.compose.harmonize is missing)")
         self.audition_button.setEnabled(False)
         self.accept_button.setEnabled(False)
 
         self.similar = SimilarPiecesBox(self.window, lambda: self.window.score)
         self.similar.find_button.setVisible(False)  # the "Similar pieces" button at the top fills it
-        self.similar_button.setEnabled(self.similar.similar_mod is not None)
         layout.addWidget(self.similar, 2)
         self.generate_job = None
 
@@ -253,22 +239,21 @@ class ComposePanel(QWidget):
         self.alternatives.clear()
         self.alternative_view.show_message("Alternatives appear here.")
         self.similar.clear()
-        if self.critique_mod is not None:
-            self.summary.setText("Press “Critique this piece” for a teacher's comments on it.")
+        self.summary.setText("Press “Critique this piece” for a teacher's comments on it.")
 
     def run_critique(self) -> None:
-        if self.critique_mod is None or self.window.score is None:
+        if self.window.score is None:
             return
         self.summary.setText("Listening to the piece…")
-        self.window.track_job(run_job(_critique_job, self.critique_mod, self.window.score,
+        self.window.track_job(run_job(_critique_job, self.window.score,
                                       on_result=self.show_report,
                                       on_error=lambda e: self._failed("The critique failed", e),
                                       name="critique"), "Critique")
 
     def critique_now(self) -> None:
         """The critique in this thread (for the screenshot command)."""
-        if self.critique_mod is not None and self.window.score is not None:
-            self.show_report(_critique_job(None, self.critique_mod, self.window.score))
+        if self.window.score is not None:
+            self.show_report(_critique_job(None, self.window.score))
 
     def _failed(self, what: str, error) -> None:
         self.summary.setText(f"{what}: {error}")
@@ -377,35 +362,30 @@ class ComposePanel(QWidget):
             self.suggest_status.setText("Choose a finding, or drag across bars on the score, then ask for a fix.")
             return
         first, last = chosen
-        self._ask(self.suggest_mod.correct_measures, dict(first=first, last=last, k=4),
-                  f"Rewriting measures {first}–{last}…", remote={"fix": f"{first}-{last}", "k": 4})
+        self._ask(SuggestRequest(kind="fix", fix=(first, last), k=4), f"Rewriting measures {first}–{last}…")
 
     def suggest_continuation(self) -> None:
-        self._ask(self.suggest_mod.continue_piece, dict(bars=self.continue_bars.value(), k=4),
-                  f"Writing {self.continue_bars.value()} more bars…",
-                  remote={"continue": self.continue_bars.value(), "k": 4})
+        self._ask(SuggestRequest(kind="continue", bars=self.continue_bars.value(), k=4),
+                  f"Writing {self.continue_bars.value()} more bars…")
 
     def suggest_harmonization(self) -> None:
-        if self.harmonize_mod is None:
-            return
         style = self.harmony_style.currentData()
         score = self.window.score
         text = "Harmonising the melody (a few seconds per 8 bars)…"
         if score is not None and len(score.parts) > 1:
             text = (f"Harmonising the melody of {score.parts[0].name or score.parts[0].id} (the first part); "
                     "accepting replaces the other parts…")
-        self._ask(self.harmonize_mod.harmonize, dict(style=style, k=self.harmonize_candidates), text,
-                  job=_harmonize_job, remote={"harmonize": True, "style": style, "k": self.harmonize_candidates})
+        self._ask(SuggestRequest(kind="harmonize", style=style, k=self.harmonize_candidates), text)
 
-    def _ask(self, function, kwargs: dict, text: str, *, job=None, remote: dict | None = None) -> None:
-        """Run ``function(score, **kwargs)`` in a worker; on the remote analysis host when one is set
-        (``remote``: the same request as ``tutor suggest``'s form fields), falling back to this computer."""
+    def _ask(self, request, text: str) -> None:
+        """Run the ``SuggestRequest`` in a worker, on the remote analysis host when one is set (falling back
+        to this computer)."""
         if self.window.score is None:
             return
         self.suggest_status.setText(text)
         self._clear_alternatives()
         score = self.window.score
-        self.window.track_job(run_job(job or _suggest_job, function, score, kwargs, remote,
+        self.window.track_job(run_job(_suggest_job, score, request,
                                       on_result=self.show_suggestions,
                                       on_error=lambda e: self._suggest_failed(e), name="suggest"), "Suggestions")
 
@@ -442,8 +422,8 @@ class ComposePanel(QWidget):
             return None
         s = self.suggestions[index]
         if s.kind == "harmonization":
-            return self.harmonize_mod.harmonized_score(self.window.score, s)
-        return self.suggest_mod.apply_suggestion(self.window.score, s)
+            return harmonized_score(self.window.score, s)
+        return apply_suggestion(self.window.score, s)
 
     def _alternative_chosen(self, row: int) -> None:
         new = self.applied(row)
@@ -526,16 +506,14 @@ class ComposePanel(QWidget):
     # --- a new piece from a brief --------------------------------------------------------------
     def open_generate_dialog(self) -> GenerateDialog | None:
         """The brief dialog (not modal to the event loop: the generation starts when it is accepted)."""
-        if self.generate_mod is None:
-            return None
-        dialog = GenerateDialog(self.generate_mod, self)
+        dialog = GenerateDialog(self)
         dialog.accepted.connect(lambda: self.start_generation(dialog.brief))
         dialog.open()
         self.generate_dialog = dialog
         return dialog
 
     def start_generation(self, brief) -> None:
-        if brief is None or self.generate_mod is None:
+        if brief is None:
             return
         if self.generate_job is not None and not self.generate_job.finished:
             self.generate_job.cancel()
@@ -546,7 +524,7 @@ class ComposePanel(QWidget):
         self._scroll_to(self.generate_button)
         self.cancel_generate_button.setVisible(True)
         self.generate_button.setEnabled(False)
-        self.generate_job = run_job(_generate_job, self.generate_mod, brief, name="generate",
+        self.generate_job = run_job(_generate_job, brief, name="generate",
                                     on_result=self.show_generated,
                                     on_error=lambda e: self._say_generated(f"Nothing generated: {e}"),
                                     on_progress=self._generate_progress, on_done=self._generate_done)
@@ -563,7 +541,7 @@ class ComposePanel(QWidget):
     def _generate_done(self) -> None:
         self.generate_progress.setVisible(False)
         self.cancel_generate_button.setVisible(False)
-        self.generate_button.setEnabled(self.generate_mod is not None)
+        self.generate_button.setEnabled(True)
 
     def cancel_generation(self) -> None:
         if self.generate_job is not None:
@@ -602,9 +580,8 @@ class GenerateDialog(QDialog):
     KEYS = ("C major", "G major", "D major", "A major", "F major", "Bb major", "Eb major", "A minor", "E minor",
             "D minor", "G minor", "B minor", "C minor")
 
-    def __init__(self, generate_mod, parent=None) -> None:
+    def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.generate_mod = generate_mod
         self.brief = None
         self.setWindowTitle("Generate a piece")
         form = QFormLayout(self)
@@ -618,7 +595,7 @@ class GenerateDialog(QDialog):
         self.key.setEditable(True)
         self.key.addItems(self.KEYS)
         self.meter = QComboBox()
-        self.meter.addItems(generate_mod.METER_CHOICES)
+        self.meter.addItems(generator.METER_CHOICES)
         self.bars = QSpinBox()
         self.bars.setValue(8)
         self.pitch_range = QLineEdit()
@@ -646,8 +623,8 @@ class GenerateDialog(QDialog):
         self._style_changed()
 
     def _style_changed(self) -> None:
-        voices = self.generate_mod.STYLES[self.style.currentData()][3]
-        self.bars.setRange(1, self.generate_mod.MAX_BARS[voices])
+        voices = generator.STYLES[self.style.currentData()][3]
+        self.bars.setRange(1, generator.MAX_BARS[voices])
         self.pitch_range.setEnabled(voices == 1)
 
     def set_brief(self, *, style: str, mood: str, key: str, meter: str, bars: int, seed: int = 0) -> None:
@@ -661,7 +638,7 @@ class GenerateDialog(QDialog):
     def accept(self) -> None:
         """Checks the brief first: a brief the generator cannot write says why and stays open."""
         try:
-            self.brief = self.generate_mod.parse_brief(
+            self.brief = generator.parse_brief(
                 style=self.style.currentData(), mood=self.mood.currentData(), key=self.key.currentText(),
                 meter=self.meter.currentText(), bars=self.bars.value(), seed=self.seed.value(),
                 pitch_range=self.pitch_range.text().strip() or None)
@@ -677,7 +654,6 @@ class SimilarPiecesBox(QGroupBox):
     def __init__(self, window, score_of, *, title: str = "Similar pieces", open_mode: str | None = None) -> None:
         super().__init__(title)
         self.window, self.score_of, self.open_mode = window, score_of, open_mode
-        self.similar_mod = optional("similar")
         self.results: list = []
         self.job = None
         layout = QVBoxLayout(self)
@@ -695,23 +671,19 @@ class SimilarPiecesBox(QGroupBox):
         layout.addWidget(self.status)
         self.find_button.clicked.connect(self.find)
         self.list.itemDoubleClicked.connect(lambda item: self.open_result(self.list.row(item)))
-        if self.similar_mod is None:
-            self.find_button.setEnabled(False)
-            self.status.setText("Not available in this installation (tutor.compose.similar is missing).")
 
     def clear(self) -> None:
         self.results = []
         self.list.clear()
-        if self.similar_mod is not None:
-            self.status.setText("")
+        self.status.setText("")
 
     def find(self) -> None:
         score = self.score_of()
-        if score is None or self.similar_mod is None:
+        if score is None:
             return
         self.clear()
         self.status.setText("Listening for pieces like this one…")
-        self.job = run_job(_similar_job, self.similar_mod, score, name="similar", on_result=self.show_results,
+        self.job = run_job(_similar_job, score, name="similar", on_result=self.show_results,
                            on_error=lambda e: self.status.setText(f"No similar pieces: {e}"))
         self.window.track_job(self.job, "Similar pieces")
 
@@ -735,32 +707,27 @@ class SimilarPiecesBox(QGroupBox):
             if self.open_mode:
                 self.window.set_mode(self.open_mode)
 
-        self.window.track_job(run_job(_open_similar_job, self.similar_mod, source, name="open similar",
+        self.window.track_job(run_job(_open_similar_job, source, name="open similar",
                                       on_result=opened,
                                       on_error=lambda e: self.window.show_error("Cannot open the piece", e)),
                               "Opening")
 
 
-def _harmonize_job(task, function, score: Score, kwargs: dict, remote: dict | None = None) -> list:
-    # the status bar's Cancel ends the work between chunks
-    return _on_host_or_here(score, remote, lambda: function(score, progress=task.check_and_progress, **kwargs))
+def _generate_job(task, brief):
+    return generator.generate(brief, progress=task.check_and_progress)  # Cancel ends it between steps
 
 
-def _generate_job(task, generate_mod, brief):
-    return generate_mod.generate(brief, progress=task.check_and_progress)  # Cancel ends it between steps
-
-
-def _similar_job(task, similar_mod, score) -> list:
+def _similar_job(task, score) -> list:
     task.progress(0.2, "Finding similar pieces…")
     if callable(score):  # a loader (the lessons' exercise music): read here, not in the UI thread
         score = score()
-    return similar_mod.find_similar(score, n=10)
+    return find_similar(score, n=10)
 
 
-def _open_similar_job(task, similar_mod, source: str):
+def _open_similar_job(task, source: str):
     from tutor.score.io import load_score
 
-    path, index = similar_mod.resolve_source(source)
+    path, index = resolve_source(source)
     task.progress(0.3, "Reading the score…")
     return path, load_score(path, index=index)
 
@@ -832,27 +799,20 @@ def _single_line(score: Score) -> bool:
     return True
 
 
-def _critique_job(task, critique_mod, score: Score) -> dict:
+def _critique_job(task, score: Score) -> dict:
     if task is None:  # in the UI thread (the screenshot command): never the network
-        return critique_mod.critique(score).as_json()
+        return critique(score).as_json()
     task.progress(0.2, "Critiquing…")
     from tutor.ui.settings import analysis_place  # issue 10: on the remote host when one is set
 
-    return analysis_place().critique_json(score, local=lambda: critique_mod.critique(score).as_json())
+    return analysis_place().critique_json(score)
 
 
-def _suggest_job(task, function, score: Score, kwargs: dict, remote: dict | None = None) -> list:
+def _suggest_job(task, score: Score, request) -> list:
     task.progress(0.1, "Asking the model…")
-    return _on_host_or_here(score, remote, lambda: function(score, **kwargs))
+    from tutor.ui.settings import analysis_place  # on the remote host when one is set
 
-
-def _on_host_or_here(score: Score, remote: dict | None, local) -> list:
-    """Suggestions from the remote analysis host when one is set (issue 10), else ``local()``."""
-    if remote is None:
-        return local()
-    from tutor.ui.settings import analysis_place
-
-    return analysis_place().suggestions(score, remote, local)
+    return list(analysis_place().suggest(score, request, progress=task.check_and_progress).suggestions)
 
 
 def transposed(score: Score, note_id: str, semitones: int) -> Score:

@@ -1,8 +1,9 @@
 """``tutor app FILE --mode M --screenshot OUT.png``: the window as a user sees it, saved as a PNG.
 
-The analysis a user would see runs first, in this thread (there is nobody to wait for): the
-critique in compose mode, the review of the piece's demo take (``<stem>_take.mid`` beside it) in
-practice mode, the first exercise's card in lessons mode. Settings come from a throw-away file, so a
+The analysis a user would see runs first, and the command waits for it: the critique in compose
+mode (in this thread), the review of the piece's demo take (``<stem>_take.mid`` beside it) in practice
+mode (assessed in the panel's worker, as after a take: the UI thread never assesses), the first
+exercise's card in lessons mode. Settings come from a throw-away file, so a
 screenshot never depends on (or changes) the user's own settings.
 """
 
@@ -67,18 +68,22 @@ def _settle(app, seconds: float = 0.3) -> None:
 
 
 def _practice_review(window, take: Path | None) -> None:
+    from PySide6.QtWidgets import QApplication
+
     panel = window.practice_panel
-    if take is None or panel.assessment_mod is None:
+    if take is None:
         return
-    from tutor.score.io import load_performance
+    from tutor.listen.takes import load_performance
 
     performance = load_performance(take)
     index = panel.input_box.findData("midi-file")
     panel.input_box.setCurrentIndex(index)
     panel.take_path = take
-    score = panel.practice_score()
-    assessment = panel.assessment_mod.assess(score, performance, bpm=panel.bpm, level=window.level)
     if panel.pitch_plot is not None:
         panel._played_points = ([n.onset_s for n in performance.notes], [n.pitch for n in performance.notes])
         panel.played_curve.setData(*panel._played_points)
-    panel.show_review((assessment, performance, ()))  # (shown, take, passes of a looped take)
+    panel.review(performance=performance, path=take)  # assessed in the worker; the review shows when it is done
+    job = getattr(panel, "_review_job", None)
+    while job is not None and not job.finished:
+        QApplication.processEvents()
+        time.sleep(0.01)

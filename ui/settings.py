@@ -14,10 +14,7 @@ the network. ``install_indicator(window)`` puts the indicator in a main window's
 
 from __future__ import annotations
 
-import tempfile
 import threading
-from pathlib import Path
-from urllib.parse import urlparse
 
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import (
@@ -32,131 +29,74 @@ from PySide6.QtWidgets import (
     QPushButton,
 )
 
-from tutor.score.io import AUDIO_EXTENSIONS
 from tutor.ui.workers import run_job
 
 DEVICE_KEY = "analysis/device"
 HOST_KEY = "analysis/remote_host"
 TOKEN_KEY = "analysis/remote_token"
-UNREACHABLE = "Analysis: remote unreachable — local"
+from tutor.remote.routing import UNREACHABLE  # noqa: E402,F401 - the indicator text tests read
 
 
 # ---------------------------------------------------------------------------------------------
 # where analyses run
 # ---------------------------------------------------------------------------------------------
 class AnalysisPlace(QObject):
-    """The device for local analyses and the remote host (a ``tutor.remote.client.RemoteClient``) if any."""
+    """The app's ``tutor.remote.routing.AnalysisRouter`` (where analyses run) with a Qt signal for the
+    status bar's indicator; the analyses themselves are the router's, called from worker threads."""
 
     changed = Signal(str)  # the indicator's text
 
     def __init__(self) -> None:
         super().__init__()
-        self.device = "auto"
-        self.client = None
-        self._resolved = ""  # "cpu" / "cuda" once "auto" was resolved (that imports torch: in a worker)
-        self.text = "Analysis: local"
+        from tutor.remote.routing import AnalysisRouter
 
-    # -- configuration (UI thread) ------------------------------------------------------------------
+        self.router = AnalysisRouter(on_text=self._say)
+
+    @property
+    def text(self) -> str:
+        return self.router.text
+
+    @property
+    def client(self):
+        return self.router.client
+
+    @property
+    def device(self) -> str:
+        return self.router.device
+
     def configure(self, *, device: str = "auto", url: str = "", token: str = "") -> None:
-        from tutor.remote.client import RemoteClient
-
-        url = (url or "").strip()
-        self.device = device if device in ("auto", "cpu", "cuda") else "auto"
-        self.client = RemoteClient(url, token=token or None, timeout_s=120.0, retries=1, backoff_s=0.5) if url else None
-        self._say(self.remote_text() if self.client is not None else self.local_text())
-        if self.client is None and self.device == "auto" and not self._resolved:
-            run_job(self._resolve_device, on_result=lambda _: self._say(self.local_text()), name="resolve device")
+        self.router.configure(device=device, url=url, token=token)
+        if self.router.client is None and self.router.device == "auto" and not self.router.resolved:
+            run_job(self._resolve_device, on_result=lambda _: self._say(self.router.local_text()), name="resolve device")
 
     def configure_from(self, settings: QSettings) -> None:
         self.configure(device=settings.value(DEVICE_KEY, "auto") or "auto", url=settings.value(HOST_KEY, "") or "",
                        token=settings.value(TOKEN_KEY, "") or "")
 
     def _resolve_device(self, task=None) -> str:
-        if not self._resolved:
-            from tutor.listen.pitch import resolve_device
+        return self.router.resolve_device()
 
-            try:
-                self._resolved = resolve_device("auto")
-            except Exception:  # noqa: BLE001 - no torch: the analyses say why when they run
-                self._resolved = "cpu"
-        return self._resolved
-
-    # -- texts ---------------------------------------------------------------------------------
     def local_text(self) -> str:
-        device = self.device if self.device != "auto" else self._resolved
-        return {"cpu": "Analysis: local CPU", "cuda": "Analysis: local GPU"}.get(device, "Analysis: local")
+        return self.router.local_text()
 
     def remote_text(self) -> str:
-        client = self.client
-        return f"Analysis: remote {urlparse(client.url).netloc or client.url}" if client is not None else self.local_text()
+        return self.router.remote_text()
 
     def _say(self, text: str) -> None:
-        self.text = text
         try:
             self.changed.emit(text)
         except RuntimeError:  # the app is closing
             pass
 
     # -- analyses (worker threads) ------------------------------------------------------------------
-    def ask(self, endpoint: str, files: dict, fields: dict | None, local):
-        """The host's JSON for ``endpoint``, or ``local()`` when there is no host or it cannot answer
-        (``tutor.remote.client.analyse``); the indicator says which."""
-        from tutor.remote.client import analyse
+    def critique_json(self, score) -> dict:
+        return self.router.critique_json(score)
 
-        client = self.client
-        answer, ran = analyse(endpoint, files, fields, local=local, remote=client)
-        if client is not None:
-            self._say(self.remote_text() if ran.remote else UNREACHABLE)
-        return answer
-
-    def critique_json(self, score, local) -> dict:
-        """``tutor critique --json`` of ``score`` (the piece as it is now, edits included)."""
-        return self.ask_about(score, "critique", None, local)
-
-    def suggestions(self, score, fields: dict, local) -> list:
-        """``tutor suggest`` for ``score`` with the service's form ``fields`` (``continue``, ``fix``,
-        ``harmonize``, ``k``, ``style``...): the host's suggestions rebuilt against ``score`` (its note ids),
-        or ``local()`` when there is no host or it cannot answer."""
-        answer = self.ask_about(score, "suggest", fields, local)
-        if isinstance(answer, list):  # local()'s: no host, or it did not answer
-            return answer
-        from tutor.cli.remote import suggestion_from_json
-
-        return [suggestion_from_json(score, doc) for doc in answer["suggestions"]]
-
-    def ask_about(self, score, endpoint: str, fields: dict | None, local):
-        """``ask`` with ``score`` uploaded as MusicXML (the piece as it is now, edits included)."""
-        if self.client is None:
-            return local()
-        from tutor.score.io import musicxml_bytes
-
-        with tempfile.TemporaryDirectory(prefix="tutor-app-") as folder:
-            piece = Path(folder) / "piece.musicxml"
-            piece.write_bytes(musicxml_bytes(score))
-            return self.ask(endpoint, {"file": piece}, fields, local)
+    def suggest(self, score, request, *, progress=None):
+        return self.router.suggest(score, request, progress=progress)
 
     def read_take(self, path):
-        """The ``Performance`` of a take file: a recording is transcribed on the host (the model's work),
-        else here on the chosen device; a MIDI file is read here."""
-        from tutor.score.io import load_performance
-
-        path = Path(path)
-        if path.suffix.lower() not in AUDIO_EXTENSIONS:
-            return load_performance(path)
-        from tutor.score.music import Performance
-        from tutor.cli.remote import played_notes
-
-        here = {}
-
-        def local() -> None:
-            from tutor.listen.transcription import transcribe_file
-
-            here["performance"] = transcribe_file(path, device=self.device).performance
-
-        doc = self.ask("transcribe", {"file": path}, None, local)
-        if doc is None:
-            return here["performance"]
-        return Performance(notes=played_notes(doc), source_path=path)
+        return self.router.read_take(path)
 
 
 _place: AnalysisPlace | None = None
@@ -274,7 +214,7 @@ class SettingsDialog(QDialog):
     def _host_url(self) -> str | None:
         """The host field as a URL ('' for none); None (and a message) when it is not one."""
         from tutor.errors import TutorError
-        from tutor.cli.remote import remote_url
+        from tutor.remote.routing import remote_url
 
         try:
             return remote_url(self.remote.text()) or ""

@@ -89,7 +89,7 @@ def bench_midi(app, window) -> dict:
 
 def bench_audio(app, window, folder: Path) -> dict:
     from tutor.audio.playback import render_midi_to_wav
-    from tutor.score.io import load_performance
+    from tutor.listen.takes import load_performance
 
     wav = folder / "take.wav"
     render_midi_to_wav(TAKE, wav)

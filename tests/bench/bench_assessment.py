@@ -703,7 +703,7 @@ AUDIO_PROGRAMS = (0, 73)  # GM acoustic grand piano, flute: each piece's first t
 
 def bench_audio(files: list[Path], *, seed: int = 5) -> dict:
     """Melody of each piece with injected errors, rendered with FluidSynth (piano or flute, in turn),
-    transcribed by tutor.listen.transcription (through tutor.score.io.load_performance), assessed. The untouched
+    transcribed by tutor.listen.transcription (through tutor.listen.takes.load_performance), assessed. The untouched
     melody is rendered and assessed too: timing flags it already gets (the pianist's own rubato, heard
     through the transcription) are reported apart, as "new only", like the MIDI takes'."""
     import tempfile
@@ -711,8 +711,8 @@ def bench_audio(files: list[Path], *, seed: int = 5) -> dict:
     if importlib.util.find_spec("tutor.listen.transcription") is None:
         print("audio path: skipped (tutor.listen.transcription does not exist yet)")
         return {"skipped": "tutor.listen.transcription missing"}
+    from tutor.listen.takes import load_performance
     from tutor.practice.assessment import assess
-    from tutor.score.io import load_performance
 
     rng = np.random.default_rng(seed)
     totals: dict = {}

@@ -112,10 +112,10 @@ def bench_batching(device: str, score_path: Path) -> dict:
 def bench_model_batching(device: str, score_path: Path, *, threads: int = 16, rounds: int = 4) -> dict:
     """The style and emotion models alone (what the batcher batches), in-process: ``threads`` requests
     at once, each predicting style and emotion from the piece's features, without and with the batcher."""
-    from tutor.service.microbatch import install_model_batching, merged_stats
     from tutor.models import emotion, style
     from tutor.models.features import table_from_score
     from tutor.score.io import load_score
+    from tutor.service.microbatch import install_model_batching, merged_stats
 
     table = table_from_score(load_score(score_path))
     style.predict_table(table), emotion.predict_table(table)  # load
@@ -143,8 +143,9 @@ def bench_model_batching(device: str, score_path: Path, *, threads: int = 16, ro
 
 
 def main() -> None:
+    from tutor.api.analyses import assess
+    from tutor.api.requests import AssessRequest
     from tutor.batch import run_batch
-    from tutor.cli.commands.assess import assess_json
     from tutor.compose.critique import critique
     from tutor.remote.client import RemoteClient
     from tutor.score.io import _cached_music21, load_score
@@ -169,7 +170,7 @@ def main() -> None:
     critique(score)
     peer = {}
     for name, job in (("critique", lambda: critique(load_score(score_path)).as_json()),
-                      ("assess", lambda: assess_json(load_score(score_path), takes[0]))):
+                      ("assess", lambda: assess(load_score(score_path), AssessRequest(takes[0])).to_json())):
         times = []
         for _ in range(3):
             _cached_music21.cache_clear()  # parse cold, as one `tutor critique/assess` run does

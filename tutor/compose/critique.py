@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tutor.score.analysis import Analysis, analyse
-from tutor.errors import AnalysisError
-from tutor.score.music import Score
 from tutor.compose.rules import RULES, Finding, check_rules, context, writing_style
+from tutor.errors import AnalysisError
+from tutor.score.analysis import Analysis, analyse
+from tutor.score.music import Score
 
 SEVERITY_COLORS = {"error": "#D32F2F", "warning": "#EF6C00", "info": "#1565C0"}
 STYLE_CONFIDENCE = 0.5  # below this the rules follow the texture rather than the style model
@@ -45,6 +45,7 @@ class Critique:
     findings: tuple[Finding, ...]
     style: StyleLabel | None
     emotion: EmotionLabel | None
+    title: str = ""  # the piece's title (or its file's name)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -57,6 +58,7 @@ class Critique:
         """The ``tutor critique --json`` document (exact field names: outside tests read them)."""
         a = self.analysis
         return {
+            "title": self.title,
             "key": self.key,
             "meter": self.meter,
             "findings": [f.as_dict() for f in self.findings],
@@ -71,8 +73,8 @@ class Critique:
                          for s in a.sections],
             "texture": a.texture,
             "voices": [v.name for v in a.voices],
-            "ranges": [{"part": r.name, "lowest": r.lowest, "highest": r.highest, "tessitura": [r.tessitura_low, r.tessitura_high]}
-                       for r in a.ranges],
+            "ranges": [{"part": r.name, "lowest": r.lowest, "highest": r.highest, "tessitura": [r.tessitura_low, r.tessitura_high],
+                        "text": r.as_text(a.key)} for r in a.ranges],
             "phrases": [{"first_measure": p.first_measure, "last_measure": p.last_measure,
                          "cadence": p.cadence.kind if p.cadence else None} for p in a.phrases],
             "chords": [{"measure": c.measure, "beat": round(c.beat, 3), "roman": c.roman, "name": c.name} for c in a.chords],
@@ -108,7 +110,7 @@ def critique(score: Score, *, use_models: bool = True, with_chords: bool = True,
     findings = tuple(check_rules(score, ctx=ctx))
     key = analysis.key.name
     return Critique(key=key, meter=analysis.meter, writing_style=ctx.style, analysis=analysis, findings=findings,
-                    style=style_label, emotion=emotion_label)
+                    style=style_label, emotion=emotion_label, title=score.title)
 
 
 def annotated_musicxml(score: Score, result: Critique) -> bytes:

@@ -48,6 +48,7 @@ class Suggestion:
                 for n in self.notes
             ],
             "log_likelihood": round(self.log_likelihood, 4),
+            "keeps_rhythm": self.keeps_rhythm,
         }
 
 

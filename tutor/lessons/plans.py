@@ -833,7 +833,7 @@ def take_exercise(exercise: Exercise, performance_path: str | Path, *, tempo_bpm
         from tutor.score.io import load_score
 
         return judge_composition_file(exercise, load_score(performance_path), recording_path=performance_path)
-    from tutor.score.io import load_performance
+    from tutor.listen.takes import load_performance
 
     performance = load_performance(performance_path)
     return assess_take(exercise, performance, tempo_bpm=tempo_bpm, recording_path=performance_path)
@@ -847,6 +847,14 @@ def assess_take(exercise: Exercise, performance, *, tempo_bpm: float | None = No
     bpm = float(tempo_bpm) if tempo_bpm else exercise.tempo_start_bpm
     score = exercise_score(exercise).at_tempo(bpm=bpm)
     result = assess(score, performance, bpm=bpm, level=exercise.level)
+    return judge_assessment(exercise, result, performance, tempo_bpm=bpm, recording_path=recording_path)
+
+
+def judge_assessment(exercise: Exercise, result, performance, *, tempo_bpm: float,
+                     recording_path: str | Path | None = None) -> TakeResult:
+    """Judge a take already assessed (``result``: a ``tutor.practice.assessment.Assessment`` of
+    ``performance``, made at ``tempo_bpm``) against the exercise: the app assesses a take once, in its
+    worker, and records the attempt from that assessment."""
     summary = {
         "overall": float(result.overall), "pitch": float(result.pitch), "rhythm": float(result.rhythm),
         "intonation": None if result.intonation is None else float(result.intonation),
@@ -859,7 +867,7 @@ def assess_take(exercise: Exercise, performance, *, tempo_bpm: float | None = No
     duration = float(performance.duration_s)  # from the start of the take: time spent practising
     return TakeResult(
         passed=not reasons, reasons=reasons, summary=summary, event_counts=counts, duration_s=max(0.0, duration),
-        tempo_bpm=bpm, recording_path=_absolute(recording_path),
+        tempo_bpm=float(tempo_bpm), recording_path=_absolute(recording_path),
         details={"practice_measures": list(getattr(result, "practice_measures", ()))},
     )
 

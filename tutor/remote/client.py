@@ -52,7 +52,7 @@ def remote_token() -> str | None:
         return token.strip()
     candidates = [os.environ.get("TUTOR_REMOTE_TOKEN_FILE")]
     try:
-        from tutor.service.server import token_path
+        from tutor.service.token import token_path
 
         candidates.append(str(token_path()))
     except Exception:  # noqa: BLE001 - no config folder: no token file either

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tutor.errors import InputFileError, OutputFileError, UnsupportedFormatError
+from tutor.safety import MAX_MIDI_BYTES, MAX_SCORE_BYTES, atomic_write_bytes, check_readable, check_xml_text
 from tutor.score.midi import IRREGULAR_MARKER, MEASURE_MARKER, RESTORE_MARKER, score_from_midi
 from tutor.score.music import (
     KeySignature,
@@ -40,7 +41,6 @@ from tutor.score.music import (
     sort_played,
     time_notes,
 )
-from tutor.safety import MAX_MIDI_BYTES, MAX_SCORE_BYTES, atomic_write_bytes, check_readable, check_xml_text
 
 log = logging.getLogger(__name__)
 
@@ -542,17 +542,11 @@ def read_pretty_midi(path: Path) -> Any:
             raise InputFileError(f"is a corrupt or truncated MIDI file ({_short(error)})", path=path) from None
 
 
-def load_performance(path: str | Path) -> Performance:
-    """A performance from a MIDI file (raw seconds, sustain pedal kept as events).
-
-    Audio performances are transcribed by ``tutor.listen.transcription`` (``transcribe_file``).
-    """
+def load_midi_performance(path: str | Path) -> Performance:
+    """A performance from a MIDI file (raw seconds, sustain pedal kept as events). A recording is read by
+    ``tutor.listen.takes.load_performance``, which transcribes it."""
     path = Path(path)
     ext = _suffix(path)
-    if ext in AUDIO_EXTENSIONS:
-        from tutor.listen.transcription import transcribe_file  # heavy: imported only for audio
-
-        return transcribe_file(path).performance
     if ext not in MIDI_EXTENSIONS:
         raise UnsupportedFormatError(
             f"unknown performance format {ext or '(no extension)'}; use a MIDI file or audio "

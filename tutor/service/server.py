@@ -37,7 +37,6 @@ import asyncio
 import hashlib
 import json
 import math
-import os
 import secrets
 import shutil
 import tempfile
@@ -50,54 +49,14 @@ from pathlib import Path
 
 from tutor.errors import InputFileError, TutorError
 from tutor.score.io import AUDIO_EXTENSIONS
+from tutor.service.token import TOKEN_FILE, config_dir, load_or_create_token, token_path  # noqa: F401 - part of this module's API
 
-TOKEN_FILE = "service-token"
 DEFAULT_PORT = 8765
 API_PREFIX = "/v1"
 
 SCORE_SUFFIXES = (".mid", ".midi", ".musicxml", ".xml", ".mxl", ".abc", ".krn")
 AUDIO_SUFFIXES = AUDIO_EXTENSIONS  # what tutor.score.io reads as a recording
 PERFORMANCE_SUFFIXES = (".mid", ".midi") + AUDIO_SUFFIXES
-
-
-# ---------------------------------------------------------------------------------------------
-# the token
-# ---------------------------------------------------------------------------------------------
-def config_dir() -> Path:
-    """``$TUTOR_DATA_DIR`` if set, else the user config folder (platformdirs)."""
-    override = os.environ.get("TUTOR_DATA_DIR")
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("tutor", appauthor=False))
-
-
-def token_path(folder: Path | None = None) -> Path:
-    return (folder or config_dir()) / TOKEN_FILE
-
-
-def load_or_create_token(folder: Path | None = None) -> tuple[str, bool]:
-    """The service token and whether it was just made (then the caller shows it, once)."""
-    path = token_path(folder)
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-        if token:
-            return token, False
-    except FileNotFoundError:
-        pass
-    except OSError as error:
-        raise TutorError(f"cannot read the service token ({error.strerror or error})", path=path) from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(token + "\n")
-        os.chmod(path, 0o600)
-    except OSError as error:
-        raise TutorError(f"cannot store the service token ({error.strerror or error})", path=path) from None
-    return token, True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,18 +170,15 @@ def resolve_device(device: str) -> str:
 
 def preload_models(device: str) -> None:
     """Load every model once so that the first request does not pay for it."""
-    from tutor.listen.pitch import default_tracker, get_tracker
     from tutor.compose.suggest import _model
+    from tutor.listen.pitch import default_tracker, get_tracker
 
     get_tracker(default_tracker(device), device=device)
     _model()
-    try:
-        from tutor.models import emotion, style
+    from tutor.models import emotion, style
 
-        style._load()
-        emotion._load()
-    except ImportError:  # critique runs without the models when they are not installed
-        pass
+    style._load()
+    emotion._load()
 
 
 def create_app(config: ServiceConfig):
@@ -266,20 +222,26 @@ def create_app(config: ServiceConfig):
     app.state.device = device
     app.state.batching = batch
     bearer = HTTPBearer(auto_error=False, description="the token `tutor serve` showed on its first start")
-    scores: OrderedDict[tuple[str, int | None], object] = OrderedDict()  # sha256, index -> Score (frozen)
+    scores: OrderedDict[tuple, object] = OrderedDict()  # (sha256, index, title) -> Score (frozen)
     scores_lock = threading.Lock()
 
-    def cached_score(path: Path, index: int | None = None):
+    def cached_score(path: Path, index: int | None = None, *, name: str | None = None):
         """The parsed score, shared between requests that upload the same file (a class's 30 takes of
-        one piece parse it once)."""
+        one piece parse it once). A piece with no title of its own is named after the client's file, as
+        it would be on the client."""
+        from dataclasses import replace
+
         from tutor.score.io import load_score
 
-        key = (hashlib.sha256(path.read_bytes()).hexdigest(), index)
+        title = Path(_safe_name(name)).stem if name else None
+        key = (hashlib.sha256(path.read_bytes()).hexdigest(), index, title)
         with scores_lock:
             if key in scores:
                 scores.move_to_end(key)
                 return scores[key]
         score = load_score(path, index=index)
+        if title and score.title == path.stem:
+            score = replace(score, title=title)
         with scores_lock:
             scores[key] = score
             while len(scores) > 16:
@@ -408,15 +370,16 @@ def create_app(config: ServiceConfig):
     async def transcribe(request: Request, file: UploadFile = File(..., description="audio"),
                          tracker: str | None = Form(None)):
         """The notes of a monophonic recording: the JSON of ``tutor transcribe --json``."""
-        from tutor.cli.commands.transcribe import TRACKER_CHOICES
+        from tutor.api.requests import TRACKER_CHOICES
 
         if tracker is not None and tracker not in TRACKER_CHOICES:
             return error(422, f"tracker {tracker!r}: use one of {', '.join(TRACKER_CHOICES)}")
 
         def work(paths):
-            from tutor.listen.transcription import transcribe_file, transcription_json
+            from tutor.api.analyses import transcribe, transcription_json
+            from tutor.api.requests import TranscribeRequest
 
-            return transcription_json(transcribe_file(paths["file"], tracker=tracker, device=device))
+            return transcription_json(transcribe(TranscribeRequest(paths["file"], tracker=tracker, device=device)))
 
         return await analyse(request, {"file": (file, AUDIO_SUFFIXES)}, work)
 
@@ -431,10 +394,11 @@ def create_app(config: ServiceConfig):
             return error(422, f"level {level!r}: use beginner or advanced")
 
         def work(paths):
-            from tutor.cli.commands.assess import assess_json, parse_measures
+            from tutor.api.analyses import assess as run_assess
+            from tutor.api.requests import AssessRequest, parse_measures
 
-            return assess_json(cached_score(paths["score"]), paths["file"], part=part,
-                               measures=parse_measures(measures), bpm=tempo, level=level)
+            wanted = AssessRequest(paths["file"], part=part, measures=parse_measures(measures), tempo_bpm=tempo, level=level)
+            return run_assess(cached_score(paths["score"]), wanted).to_json()
 
         return await analyse(request, {"file": (file, PERFORMANCE_SUFFIXES), "score": (score, SCORE_SUFFIXES)}, work)
 
@@ -443,9 +407,9 @@ def create_app(config: ServiceConfig):
                        index: int | None = Form(None)):
         """A composition critique: the JSON of ``tutor critique --json``."""
         def work(paths):
-            from tutor.compose.critique import critique as run_critique
+            from tutor.api.analyses import critique as run_critique
 
-            return run_critique(cached_score(paths["file"], index)).as_json()
+            return run_critique(cached_score(paths["file"], index, name=file.filename)).as_json()
 
         return await analyse(request, {"file": (file, SCORE_SUFFIXES)}, work)
 
@@ -458,26 +422,19 @@ def create_app(config: ServiceConfig):
                       style: str | None = Form(None), free_rhythm: bool = Form(False), index: int | None = Form(None)):
         """Continuations, corrections or harmonisations: the JSON of ``tutor suggest --json`` (give one of
         ``continue``, ``fix``, ``fix_flagged`` or ``harmonize``)."""
-        from types import SimpleNamespace
+        from tutor.api.requests import SuggestRequest
 
-        from tutor.cli.commands.suggest import STYLE_CHOICES
-
-        if sum((continue_bars is not None, fix is not None, bool(fix_flagged), bool(harmonize))) != 1:
-            return error(422, "give exactly one of continue, fix, fix_flagged or harmonize")
-        if after is not None and continue_bars is None:
-            return error(422, "after goes with continue")
-        styles = STYLE_CHOICES + ("piano",)  # as the CLI's --style (piano only with harmonize)
-        if style is not None and style not in styles:
-            return error(422, f"style {style!r}: use one of {', '.join(styles)}")
-        options = SimpleNamespace(continue_bars=continue_bars, fix=fix, fix_flagged=fix_flagged, harmonize=harmonize,
-                                  k=k, seed=seed,
-                                  temperature=temperature, top_p=top_p, after=after, style=style,
-                                  free_rhythm=free_rhythm)
+        try:
+            wanted = SuggestRequest.from_options(
+                continue_bars=continue_bars, fix=fix, fix_flagged=fix_flagged, harmonize=harmonize, k=k, seed=seed,
+                temperature=temperature, top_p=top_p, after=after, style=style, free_rhythm=free_rhythm)
+        except TutorError as problem:
+            return error(422, problem.message)
 
         def work(paths):
-            from tutor.cli.commands.suggest import make_suggestions, suggest_json
+            from tutor.api.analyses import suggest as run_suggest
 
-            return suggest_json(make_suggestions(cached_score(paths["file"], index), options))
+            return run_suggest(cached_score(paths["file"], index), wanted).to_json()
 
         return await analyse(request, {"file": (file, SCORE_SUFFIXES)}, work)
 

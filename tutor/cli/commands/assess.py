@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tutor.cli.commands._common import print_json
+from tutor.cli.commands._common import add_remote_option, host_answer, print_json, print_lines
 
 
 def add_parser(subparsers):
@@ -18,96 +18,36 @@ def add_parser(subparsers):
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("-o", "--output", default=None, metavar="ANNOTATED.musicxml",
                         help="write the score with coloured noteheads and text marks (MusicXML)")
-    from tutor.cli.remote import add_remote_option
-
-    add_remote_option(parser)  # issue 10
+    add_remote_option(parser)
     return parser
-
-
-def parse_measures(text: str | None) -> tuple[int, int] | None:
-    from tutor.errors import AnalysisError
-
-    if text is None:
-        return None
-    parts = text.replace("..", "-").split("-")
-    try:
-        if len(parts) == 1:
-            first = last = int(parts[0])
-        elif len(parts) == 2:
-            first, last = int(parts[0]), int(parts[1])
-        else:
-            raise ValueError
-    except ValueError:
-        raise AnalysisError(f"--measures {text!r}: write a range such as 5-12") from None
-    if last < first:
-        raise AnalysisError(f"--measures {text!r}: the last measure comes before the first")
-    return first, last
-
-
-def assess_take(score, performance_path, *, part=None, measures=None, bpm=None, level="advanced"):
-    """The Assessment of the take in ``performance_path`` against ``score`` (what ``run`` prints;
-    ``tutor serve`` and ``tutor batch`` call it too)."""
-    from tutor.practice.assessment import assess
-    from tutor.errors import AnalysisError
-    from tutor.score.io import load_performance
-
-    if bpm is not None and not bpm > 0:
-        raise AnalysisError(f"--tempo {bpm:g}: the tempo must be a positive number of beats per minute")
-    performance = load_performance(performance_path)
-    if not performance.notes:
-        raise AnalysisError("no notes were played (or none could be heard) in this take", path=performance_path)
-    return assess(score, performance, part=part, measures=measures, bpm=bpm, level=level)
-
-
-def assess_json(score, performance_path, **options) -> dict:
-    """The ``tutor assess --json`` document."""
-    return assess_take(score, performance_path, **options).to_json()
 
 
 def run(args) -> int:
     from pathlib import Path
 
-    from tutor.practice.assessment import annotated_musicxml
+    from tutor.api import analyses
+    from tutor.api.documents import annotated_musicxml
+    from tutor.api.reports import assessment_lines
+    from tutor.api.requests import AssessRequest, parse_measures
     from tutor.errors import OutputFileError
+    from tutor.remote.routing import upload_path
     from tutor.safety import atomic_write_bytes
-    from tutor.score.io import load_score
 
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in (".musicxml", ".xml"):
         raise OutputFileError("the annotated score is MusicXML: name it .musicxml or .xml", path=output)
-    from tutor.cli.remote import run_remote
-
-    if (code := run_remote(args, "assess")) is not None:  # --remote / $TUTOR_REMOTE: the host's answer
-        return code
-    measures = parse_measures(args.measures)
-    score = load_score(args.score)
-    result = assess_take(score, args.performance, part=args.part, measures=measures, bpm=args.tempo, level=args.level)
+    request = AssessRequest(Path(args.performance), part=args.part, measures=parse_measures(args.measures),
+                            tempo_bpm=args.tempo, level=args.level)
+    doc = host_answer(args, "assess", {"file": args.performance, "score": upload_path(args.score)}, request.fields())
+    score = analyses.load(args.score) if doc is None or output is not None else None
+    if doc is None:
+        doc = analyses.assess(score, request).to_json()
     if output is not None:
-        from tutor.practice.assessment import select
-
-        atomic_write_bytes(output, annotated_musicxml(select(score, part=args.part, measures=measures), result))
+        atomic_write_bytes(output, annotated_musicxml(analyses.assessed_score(score, request), "assess", doc))
     if args.json:
-        print_json(result.to_json())
+        print_json(doc)
         return 0
-    _print_report(result)
+    print_lines(assessment_lines(doc))
     if output is not None:
         print(f"wrote {output}")
     return 0
-
-
-def _print_report(result) -> None:
-    intonation = "-" if result.intonation is None else f"{result.intonation:.0f}"
-    print(f"Overall {result.overall:.0f}/100   pitch {result.pitch:.0f}   rhythm {result.rhythm:.0f}   intonation {intonation}")
-    print(f"Notes right: {result.notes_correct} of {result.notes_total}")
-    if result.played_bpm:
-        asked = f" (asked {result.asked_bpm:g})" if result.asked_bpm else ""
-        print(f"Tempo: about {result.played_bpm:.0f} bpm{asked}")
-    if result.practice_measures:
-        print("Practise measures: " + ", ".join(str(m) for m in result.practice_measures))
-    errors = [e for e in result.events if e.type != "correct"]
-    if errors:
-        print()
-    for e in errors:
-        where = f"m. {e.measure} beat {e.beat:g}" if e.measure is not None and e.beat is not None else "-"
-        at = f"{e.time:7.2f} s" if e.time is not None else "      - "
-        print(f"{at}  {where:<18} {e.type:<12} {e.message}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 def add_parser(subparsers):
-    from tutor.cli.remote import add_remote_option
+    from tutor.cli.commands._common import add_remote_option
 
     parser = subparsers.add_parser(
         "batch", help="mark a folder of submissions: per-student reports (JSON + annotated MusicXML) and a class CSV")
@@ -29,7 +29,7 @@ def run(args) -> int:
 
     if args.workers < 1:
         raise TutorError("--workers must be at least 1")
-    from tutor.cli.remote import remote_url
+    from tutor.remote.routing import remote_url
 
     remote = None
     url = remote_url(args.remote)  # --remote, else $TUTOR_REMOTE ('local': this machine)

@@ -13,8 +13,8 @@ def add_parser(subparsers):
 
 def device_report() -> dict:
     from tutor.audio.devices import list_audio_devices
-    from tutor.errors import DeviceError
     from tutor.audio.midi_input import list_midi_inputs, list_midi_outputs, midi_system_problem
+    from tutor.errors import DeviceError
 
     problems = []
     try:

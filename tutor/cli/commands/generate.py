@@ -26,16 +26,15 @@ def add_parser(subparsers):
 def run(args) -> int:
     from pathlib import Path
 
+    from tutor.api import analyses
+    from tutor.api.requests import GenerateRequest
     from tutor.errors import UnsupportedFormatError
-    from tutor.compose.generate import generate as make
-    from tutor.compose.generate import parse_brief
 
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in (".mid", ".midi", ".musicxml", ".xml", ".mxl"):
         raise UnsupportedFormatError("write .mid, .midi, .musicxml, .xml or .mxl", path=output)
-    brief = parse_brief(style=args.style, mood=args.mood, key=args.key, meter=args.meter, bars=args.bars, seed=args.seed,
-                        pitch_range=args.pitch_range)
-    result = make(brief)
+    brief, result = analyses.generate(GenerateRequest(style=args.style, mood=args.mood, key=args.key, meter=args.meter,
+                                                      bars=args.bars, seed=args.seed, pitch_range=args.pitch_range))
     if output is not None:
         from tutor.score.io import save_score
 

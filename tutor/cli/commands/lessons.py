@@ -203,34 +203,14 @@ def _criteria_text(data: dict) -> str:
 
 # ---------------------------------------------------------------------------------------------
 def _start(args) -> int:
-    from tutor.lessons.plans import completed_units, take_exercise, unlocked_exercises, unlocked_units
-    from tutor.lessons.progress import ProgressDB
+    from pathlib import Path
+
+    from tutor.api.analyses import lesson_attempt
+    from tutor.api.requests import LessonAttemptRequest
 
     catalog = _catalog()
     exercise = catalog.exercise(args.id)
-    with ProgressDB() as db:  # opened first: a damaged database stops us before any work
-        passed_before = db.passed_exercises()
-        was_open = exercise.id in unlocked_exercises(catalog, passed_before)
-        result = take_exercise(exercise, args.performance, tempo_bpm=args.tempo)
-        attempt = db.record_attempt(
-            exercise_id=exercise.id, passed=result.passed, summary=result.summary, events=result.event_counts,
-            duration_s=result.duration_s, recording_path=result.recording_path, tempo_bpm=result.tempo_bpm,
-            level=exercise.level,
-        )
-        passed_after = db.passed_exercises()
-        state = db.states().get(exercise.id)
-    new_units = sorted(unlocked_units(catalog, passed_after) - unlocked_units(catalog, passed_before))
-    new_exercises = sorted(unlocked_exercises(catalog, passed_after) - unlocked_exercises(catalog, passed_before))
-    finished_units = sorted(completed_units(catalog, passed_after) - completed_units(catalog, passed_before))
-    goal_reached = result.passed and result.tempo_bpm is not None and result.tempo_bpm >= exercise.tempo_goal_bpm
-    data = {
-        "exercise": exercise.id, "kind": exercise.kind, "passed": result.passed, "reasons": list(result.reasons),
-        "summary": result.summary, "events": result.event_counts, "tempo": result.tempo_bpm,
-        "tempo_goal": exercise.tempo_goal_bpm, "tempo_goal_reached": goal_reached,
-        "best_overall": state.best_overall if state else None,
-        "completed_units": finished_units, "unlocked": {"units": new_units, "exercises": new_exercises},
-        "was_unlocked": was_open, "attempt": attempt.uid, "details": result.details,
-    }
+    data = lesson_attempt(LessonAttemptRequest(args.id, Path(args.performance), tempo_bpm=args.tempo), catalog=catalog)
     if args.json:
         print_json(data)
         return 0

@@ -24,9 +24,9 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
+    from tutor.audio.playback import Player, plan_midi_file, play_audio_file
     from tutor.cli.commands.render import check_options
     from tutor.errors import TutorError
-    from tutor.audio.playback import Player, plan_midi_file, play_audio_file
     from tutor.score.io import AUDIO_EXTENSIONS, load_score
 
     check_options(args)

@@ -51,8 +51,8 @@ def _record_audio(args) -> int:
     from pathlib import Path
 
     from tutor.audio.devices import open_source
-    from tutor.errors import OutputFileError
     from tutor.audio.recording import RECORDING_EXTENSIONS, Recorder, repair_recordings, sidecar_path
+    from tutor.errors import OutputFileError
 
     out = Path(args.out)
     if out.suffix.lower() not in RECORDING_EXTENSIONS:
@@ -94,8 +94,8 @@ def _record_midi(args) -> int:
     import time
     from pathlib import Path
 
-    from tutor.errors import OutputFileError
     from tutor.audio.midi_input import PortMidiSource
+    from tutor.errors import OutputFileError
 
     out = Path(args.out)
     if out.suffix.lower() not in (".mid", ".midi"):

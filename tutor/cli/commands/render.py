@@ -39,8 +39,8 @@ def check_options(args) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from tutor.errors import TutorError, UnsupportedFormatError
     from tutor.audio.playback import RENDER_EXTENSIONS, render_midi_to_wav, render_score_to_wav
+    from tutor.errors import TutorError, UnsupportedFormatError
     from tutor.score.io import load_score
 
     check_options(args)

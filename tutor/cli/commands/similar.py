@@ -16,14 +16,13 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
+    from tutor.api import analyses
     from tutor.errors import InputFileError
-    from tutor.score.io import load_score
-    from tutor.compose.similar import find_similar
 
     if args.n < 1:
         raise InputFileError("-n must be at least 1")
-    score = load_score(args.file, index=args.index)
-    results = find_similar(score, n=args.n)
+    score = analyses.load(args.file, index=args.index)
+    results = analyses.similar(score, n=args.n)
     if args.json:
         print_json({"results": [r.as_json() for r in results]})
         return 0

@@ -7,11 +7,14 @@ the same mutually exclusive group."""
 
 from __future__ import annotations
 
-import re
-
-from tutor.cli.commands._common import add_index_option, print_json
-
-STYLE_CHOICES = ("nottingham", "essen", "oneills", "ryans", "chorale")  # = tutor.models.generator.STYLES
+from tutor.api.requests import GENERATOR_STYLES as STYLE_CHOICES
+from tutor.cli.commands._common import (
+    add_index_option,
+    add_remote_option,
+    host_answer,
+    print_json,
+    print_lines,
+)
 
 
 def add_parser(subparsers):
@@ -42,115 +45,44 @@ def add_parser(subparsers):
                         help="with --fix: do not prefer rewrites that keep the measures' rhythm")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("-o", "--output", metavar="OUT", help="write the piece with the best suggestion applied")
-    from tutor.cli.remote import add_remote_option
-
-    add_remote_option(parser)  # issue 10
+    add_remote_option(parser)
     add_index_option(parser)
     return parser
-
-
-def parse_range(text: str) -> tuple[int, int]:
-    from tutor.errors import AnalysisError
-
-    match = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(-?\d+))?\s*", text or "")
-    if not match:
-        raise AnalysisError(f"--fix wants a measure range like 5-6 or 5, not {text!r}")
-    first = int(match.group(1))
-    last = int(match.group(2)) if match.group(2) is not None else first
-    if first > last:
-        raise AnalysisError(f"--fix {text}: the first measure comes after the last")
-    return first, last
-
-
-def make_suggestions(score, args) -> list:
-    """The suggestions ``args`` (this command's options, or any object with the same attributes) ask for
-    (``tutor serve`` calls it too)."""
-    from tutor.compose.suggest import continue_piece, correct_measures, flagged_ranges
-
-    if getattr(args, "harmonize", False):
-        from tutor.compose.harmonize import harmonize
-
-        return harmonize(score, style=args.style or "chorale", k=args.k, seed=args.seed, top_p=args.top_p,
-                         **({} if args.temperature is None else {"temperature": args.temperature}))
-    if args.style == "piano":
-        from tutor.errors import AnalysisError
-
-        raise AnalysisError("--style piano goes with --harmonize")
-    temperature = 1.0 if args.temperature is None else args.temperature
-    options = dict(k=args.k, seed=args.seed, temperature=temperature, top_p=args.top_p, style=args.style)
-    if args.continue_bars is not None:
-        return continue_piece(score, bars=args.continue_bars, after_measure=args.after, **options)
-    if args.fix_flagged:
-        suggestions = []
-        for first, last in flagged_ranges(score):
-            suggestions += correct_measures(score, first=first, last=last, keep_rhythm=not args.free_rhythm, **options)
-        return suggestions
-    first, last = parse_range(args.fix)
-    return correct_measures(score, first=first, last=last, keep_rhythm=not args.free_rhythm, **options)
-
-
-def suggest_json(suggestions) -> dict:
-    """The ``tutor suggest --json`` document."""
-    return {"suggestions": [s.to_json() for s in suggestions]}
 
 
 def run(args) -> int:
     from pathlib import Path
 
-    from tutor.errors import AnalysisError, UnsupportedFormatError
-    from tutor.score.io import load_score, save_score
-    from tutor.compose.suggest import apply_suggestion
+    from tutor.api import analyses
+    from tutor.api.documents import suggest_result_from_json
+    from tutor.api.reports import suggestion_lines
+    from tutor.api.requests import SuggestRequest
+    from tutor.errors import UnsupportedFormatError
+    from tutor.remote.routing import upload_path
+    from tutor.score.io import save_score
 
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in (".mid", ".midi", ".musicxml", ".xml", ".mxl"):
         raise UnsupportedFormatError("cannot write this format; write .musicxml, .xml, .mxl, .mid or .midi", path=output)
-    from tutor.cli.remote import run_remote
-
-    if (code := run_remote(args, "suggest")) is not None:  # --remote / $TUTOR_REMOTE: the host's answer
-        return code
-    if args.after is not None and args.continue_bars is None:
-        raise AnalysisError("--after goes with --continue")
-    score = load_score(args.file, index=args.index)
-    suggestions = make_suggestions(score, args)
+    request = SuggestRequest.from_options(
+        continue_bars=args.continue_bars, fix=args.fix, fix_flagged=args.fix_flagged, harmonize=args.harmonize,
+        k=args.k, seed=args.seed, temperature=args.temperature, top_p=args.top_p, after=args.after, style=args.style,
+        free_rhythm=args.free_rhythm)
+    doc = host_answer(args, "suggest", {"file": upload_path(args.file, index=args.index)},
+                      {**request.fields(), "index": args.index})
+    score = analyses.load(args.file, index=args.index) if doc is None or output is not None else None
+    result = analyses.suggest(score, request) if doc is None else None
+    if doc is None:
+        doc = result.to_json()
     if args.json:
-        print_json(suggest_json(suggestions))
+        print_json(doc)
     else:
-        _print_text(suggestions)
+        print_lines(suggestion_lines(doc))
     if output is not None:
-        if not suggestions:
-            raise AnalysisError("no suggestion to apply: none passed the rules; ask for more (-k) or another --seed")
-        if getattr(args, "harmonize", False):
-            from tutor.compose.harmonize import harmonized_score
-
-            save_score(harmonized_score(score, suggestions[0]), output)
-            if not args.json:
-                print(f"wrote {output} with the best harmonisation")
-            return 0
-        applied, done = score, set()
-        for suggestion in suggestions:  # the best suggestion of each place (one place unless --fix-flagged)
-            if (suggestion.first_measure, suggestion.last_measure) not in done:
-                applied = apply_suggestion(applied, suggestion)
-                done.add((suggestion.first_measure, suggestion.last_measure))
-        save_score(applied, output)
+        result = result or suggest_result_from_json(score, request, doc)
+        save_score(analyses.with_suggestions(score, result), output)
         if not args.json:
-            print(f"wrote {output} with the best suggestion applied" + (f" in {len(done)} places" if len(done) > 1 else ""))
+            places = analyses.places_applied(result)
+            print(f"wrote {output} with the best harmonisation" if request.kind == "harmonize" else
+                  f"wrote {output} with the best suggestion applied" + (f" in {places} places" if places > 1 else ""))
     return 0
-
-
-_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-
-
-def _print_text(suggestions) -> None:
-    if not suggestions:
-        print("no suggestion passed the critique rules; try a larger -k, another --seed, or a wider range"
-              " (a problem that starts before the passage can only be fixed together with it)")
-        return
-    for number, s in enumerate(suggestions, start=1):
-        span = f"m{s.first_measure}" if s.first_measure == s.last_measure else f"m{s.first_measure}-{s.last_measure}"
-        rhythm = ", same rhythm" if s.keeps_rhythm else ""
-        print(f"{number}. {s.kind} {span} (log-likelihood {s.log_likelihood:.1f}{rhythm})")
-        by_part: dict[str, list[str]] = {}
-        for note in s.notes:
-            by_part.setdefault(note.part, []).append(f"{_NAMES[note.pitch % 12]}{note.pitch // 12 - 1}/{note.duration_ql:g}")
-        for part, names in sorted(by_part.items(), key=lambda item: (len(item[0]), item[0])):
-            print(f"   {part}: " + " ".join(names))

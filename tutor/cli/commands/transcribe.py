@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-TRACKER_CHOICES = ("crepe", "crepe-tiny", "pesto", "pyin")
+from tutor.api.requests import TRACKER_CHOICES
+from tutor.cli.commands._common import add_remote_option, host_answer, print_json, print_lines
 
 
 def add_parser(subparsers):
@@ -15,47 +16,47 @@ def add_parser(subparsers):
     parser.add_argument("--json", action="store_true", help="print the notes as JSON")
     parser.add_argument("-o", "--out", metavar="OUT.mid", default=None, help="write the notes as a MIDI file")
     parser.add_argument("--f0", metavar="OUT.csv", default=None, help="write the frame-wise pitch track as CSV")
-    from tutor.cli.remote import add_remote_option
-
-    add_remote_option(parser)  # issue 10
+    add_remote_option(parser)
     return parser
 
 
 def run(args) -> int:
+    import sys
     from pathlib import Path
 
-    from tutor.cli.commands._common import print_json
+    from tutor.api import analyses
+    from tutor.api.documents import played_notes
+    from tutor.api.reports import transcription_lines
+    from tutor.api.requests import TranscribeRequest
     from tutor.errors import UnsupportedFormatError
+    from tutor.listen.transcription import f0_csv_text, performance_midi_bytes
+    from tutor.remote.routing import remote_url
     from tutor.safety import atomic_write_bytes, atomic_write_text
-    from tutor.listen.transcription import f0_csv_text, performance_midi_bytes, transcribe_file, transcription_json
 
     if args.out and Path(args.out).suffix.lower() not in (".mid", ".midi"):
         raise UnsupportedFormatError("-o writes MIDI; give it a .mid file name", path=args.out)
     if args.f0 and Path(args.f0).suffix.lower() != ".csv":
         raise UnsupportedFormatError("--f0 writes CSV; give it a .csv file name", path=args.f0)
-    from tutor.cli.remote import run_remote
-
-    if (code := run_remote(args, "transcribe")) is not None:  # --remote / $TUTOR_REMOTE: the host's answer
-        return code
-    result = transcribe_file(args.audio, tracker=args.tracker, device=args.device)
+    request = TranscribeRequest(Path(args.audio), tracker=args.tracker, device=args.device)
+    doc = None
+    if args.f0 and remote_url(args.remote) is not None:
+        print("tutor: --f0 needs the pitch track, which a host does not send; analysing on this machine",
+              file=sys.stderr, flush=True)
+    else:
+        doc = host_answer(args, "transcribe", {"file": args.audio}, request.fields())
+    result = analyses.transcribe(request) if doc is None else None
+    if doc is None:
+        doc = analyses.transcription_json(result)
     if args.out:
-        atomic_write_bytes(args.out, performance_midi_bytes(result.notes))
+        atomic_write_bytes(args.out, performance_midi_bytes(result.notes if result else played_notes(doc)))
     if args.f0:
         atomic_write_text(args.f0, f0_csv_text(result.f0))
     if args.json:
-        print_json(transcription_json(result))
+        print_json(doc)
         return 0
-    print(f"{Path(args.audio).name}: {len(result.notes)} notes ({result.tracker}, {result.sample_rate} Hz)")
-    for note in result.notes:
-        print(f"  {note.onset_s:8.3f}-{note.offset_s:8.3f} s  {_name(note.pitch):4s} ({note.pitch:3d}) "
-              f"{note.cents:+5.1f} cents  confidence {note.confidence:.2f}")
+    print_lines(transcription_lines(doc, name=Path(args.audio).name))
     if args.out:
         print(f"wrote {args.out}")
     if args.f0:
         print(f"wrote {args.f0}")
     return 0
-
-
-def _name(pitch: int) -> str:
-    names = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
-    return f"{names[pitch % 12]}{pitch // 12 - 1}"
