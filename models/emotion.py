@@ -56,7 +56,7 @@ def probabilities(tokens: np.ndarray, features: np.ndarray, events: np.ndarray |
     import torch
 
     from .emotion_blend import blend, combined_probabilities
-    from .encoder import single_thread
+    from .encoder import run_net, single_thread
 
     nets, _, stack, weight, trees, boost_weight, sequence = _load()
     features = np.asarray(features)[:, : nets[0].feature_mean.numel()]  # valence_features only where trained with
@@ -65,7 +65,7 @@ def probabilities(tokens: np.ndarray, features: np.ndarray, events: np.ndarray |
     total = np.zeros((len(x), 4))
     with single_thread():
         for net in nets:
-            total += combined_probabilities(net(t, x))
+            total += combined_probabilities(run_net(net, t, x))
         seq, sequence_weight = None, 0.0
         if sequence is not None:
             from .emotion_sequence import sequence_probabilities

@@ -3,8 +3,9 @@ hand features, joined into one classifier (about 0.2 M parameters: fast on a CPU
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 from torch import nn
@@ -104,6 +105,27 @@ def config_of(net: TokenFeatureNet) -> dict:
         "dim": net.embeddings[0].embedding_dim,
         "hidden": net.features[0].out_features,
     }
+
+
+# a stand-in per net (by id) for the work of this context only: ``tutor serve`` runs its requests' nets
+# through micro-batchers this way without touching the cached ensembles other callers use
+_STAND_INS: ContextVar[dict[int, Callable] | None] = ContextVar("tutor_net_stand_ins", default=None)
+
+
+def run_net(net, *inputs):
+    """``net(*inputs)``, or its stand-in in this context (``using_stand_ins``)."""
+    stand_ins = _STAND_INS.get()
+    return (stand_ins.get(id(net), net) if stand_ins else net)(*inputs)
+
+
+@contextmanager
+def using_stand_ins(stand_ins: dict[int, Callable]) -> Iterator[None]:
+    """Within this block (this thread or task only), ``run_net(net, ...)`` calls ``stand_ins[id(net)]``."""
+    token = _STAND_INS.set(stand_ins)
+    try:
+        yield
+    finally:
+        _STAND_INS.reset(token)
 
 
 @contextmanager

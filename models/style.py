@@ -45,7 +45,7 @@ def _load(path: str = str(WEIGHTS)):
 def predict_table(table) -> StyleResult:
     import torch
 
-    from .encoder import single_thread
+    from .encoder import run_net, single_thread
     from .features import hand_features, note_tokens, windows
 
     nets, classes = _load()
@@ -58,7 +58,7 @@ def predict_table(table) -> StyleResult:
     total = np.zeros(len(classes))
     with single_thread():
         for net in nets:
-            total += torch.softmax(net(torch.tensor(tokens), x)["style"], -1).mean(0).numpy()
+            total += torch.softmax(run_net(net, torch.tensor(tokens), x)["style"], -1).mean(0).numpy()
     p = total / len(nets)
     best = int(np.argmax(p))
     return StyleResult(classes[best], CLASS_LABELS.get(classes[best], classes[best]),

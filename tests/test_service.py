@@ -12,15 +12,12 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import REPO, shared
 from tests.service_host import app_in_thread, free_port, wait_until_healthy
 from tutor.cli import main
-
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("fastapi")
-uvicorn = pytest.importorskip("uvicorn")
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -283,19 +280,27 @@ def test_micro_batching_shares_forward_passes_and_changes_no_answer(capsys, tmp_
 
     from fastapi.testclient import TestClient
 
-    from tutor.service.microbatch import install_model_batching, merged_stats
     from tutor.models.emotion import predict_emotion
+    from tutor.models.encoder import using_stand_ins
     from tutor.models.style import predict_style
     from tutor.score.io import load_score, save_score
+    from tutor.service.microbatch import merged_stats, model_batchers
     from tutor.service.server import ServiceConfig, create_app
 
     pieces = [load_score(f"corpus:{name}") for name in ("bach/bwv66.6", "bach/bwv269", "ryansMammoth/BottleOfBrandyJig.abc",
                                                         "bach/bwv7.7")]
     alone = [(predict_style(p), predict_emotion(p)) for p in pieces]
-    undo, batchers = install_model_batching("cpu", max_wait_s=0.1)  # a long wait: the threads meet
+    stand_ins, undo, batchers = model_batchers("cpu", max_wait_s=0.1)  # a long wait: the threads meet
+
+    def batched(piece):
+        with using_stand_ins(stand_ins):
+            return predict_style(piece), predict_emotion(piece)
+
     try:
         with ThreadPoolExecutor(len(pieces)) as pool:
-            together = list(pool.map(lambda p: (predict_style(p), predict_emotion(p)), pieces))
+            together = list(pool.map(batched, pieces))
+        assert [(predict_style(p).label, predict_emotion(p).quadrant) for p in pieces] == \
+            [(s.label, e.quadrant) for s, e in alone]  # outside the block: the nets themselves, unchanged
         stats = merged_stats(batchers)
     finally:
         undo()

@@ -113,23 +113,28 @@ def bench_model_batching(device: str, score_path: Path, *, threads: int = 16, ro
     """The style and emotion models alone (what the batcher batches), in-process: ``threads`` requests
     at once, each predicting style and emotion from the piece's features, without and with the batcher."""
     from tutor.models import emotion, style
+    from tutor.models.encoder import using_stand_ins
     from tutor.models.features import table_from_score
     from tutor.score.io import load_score
-    from tutor.service.microbatch import install_model_batching, merged_stats
+    from tutor.service.microbatch import merged_stats, model_batchers
 
     table = table_from_score(load_score(score_path))
     style.predict_table(table), emotion.predict_table(table)  # load
 
-    def run() -> float:
+    def run(stand_ins=None) -> float:
+        def one(_):
+            with using_stand_ins(stand_ins or {}):
+                return style.predict_table(table), emotion.predict_table(table)
+
         started = time.perf_counter()
         with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda _: (style.predict_table(table), emotion.predict_table(table)), range(threads * rounds)))
+            list(pool.map(one, range(threads * rounds)))
         return threads * rounds / (time.perf_counter() - started)
 
     plain = run()
-    undo, batchers = install_model_batching(device)
+    stand_ins, undo, batchers = model_batchers(device)
     try:
-        batched = run()
+        batched = run(stand_ins)
         stats = merged_stats(batchers)
     finally:
         undo()

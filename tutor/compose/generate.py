@@ -17,6 +17,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from tutor.compose.suggest import one_thread
 from tutor.errors import AnalysisError
 from tutor.score.music import KeySignature, Measure, Part, Score, TempoChange, TempoMap, TimeSignature
 
@@ -187,8 +188,8 @@ def empty_score(brief: Brief) -> Score:
 def _candidate_score(skeleton: Score, brief: Brief, tokens) -> Score:
     from dataclasses import replace
 
-    from tutor.score.music import sort_notes, time_notes
     from tutor.compose.suggest import _notes_from_tokens
+    from tutor.score.music import sort_notes, time_notes
 
     multi = len(skeleton.parts) > 1
     notes = _notes_from_tokens(skeleton, tokens, list(skeleton.measures), multi)
@@ -223,13 +224,14 @@ def _outside(notes, brief: Brief, shift: int = 0) -> int:
     return sum(not brief.low <= n.pitch + shift <= brief.high for n in notes)
 
 
+@one_thread
 def generate(brief: Brief, *, candidates: int = CANDIDATES, temperature: float = 1.0, top_p: float = 0.95,
              use_models: bool = True, progress=None) -> Generated:
     """The best of ``candidates`` pieces sampled for ``brief`` (up to ``ROUNDS`` batches while none fits the
     brief; see the module docstring). ``progress(fraction, text)``, when given, is called between steps
     (an exception it raises, such as the app's "cancelled", ends the generation)."""
-    from tutor.models.generator import BOS, EOS, TICKS_PER_QL, key_token, meter_token, sample, style_token
     from tutor.compose.suggest import _model
+    from tutor.models.generator import BOS, EOS, TICKS_PER_QL, key_token, meter_token, sample, style_token
 
     gen_style, _, _, voices = STYLES[brief.style]
     skeleton = empty_score(brief)

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from tutor.compose.suggest import Suggestion, one_thread
 from tutor.errors import AnalysisError
 from tutor.score.music import Note, Part, Score, sort_notes, time_notes
-from tutor.compose.suggest import Suggestion
 
 LOWER = (("HA", "Alto", 1), ("HT", "Tenor", 2), ("HB", "Bass", 3))  # part id, name, generator voice
 PIANO_PART = ("HP", "Piano", 0)  # right hand: the alto and tenor as chords
@@ -97,8 +97,8 @@ def _last_pitches(tokens: list[int]) -> dict[int, tuple[int, ...]]:
 
 def _lower_notes(score: Score, tokens: list[int], measures, style: str, shift: int = 0) -> list[Note]:
     """Alto/tenor/bass notes (or the piano part's chords) decoded from generated tokens."""
-    from tutor.models.generator import TICKS_PER_QL, decode_bars
     from tutor.compose.suggest import _beat
+    from tutor.models.generator import TICKS_PER_QL, decode_bars
 
     notes = []
     for bar, measure in zip(decode_bars(tokens), measures, strict=False):
@@ -134,12 +134,15 @@ def harmonized_score(score: Score, suggestion: Suggestion) -> Score:
     return replace(score, parts=parts, notes=time_notes(sort_notes(suggestion.notes), score.tempo_map))
 
 
+@one_thread
 def harmonize(score: Score, *, style: str = "chorale", k: int = 4, seed: int = 0, temperature: float = TEMPERATURE,
               top_p: float = 0.95, progress=None) -> list[Suggestion]:
     """k harmonisations of ``score``'s melody, best first (``kind`` = ``"harmonization"``).
 
     ``progress(fraction, text)``, when given, is called before each chunk of each candidate (an exception
     it raises, such as the app's "cancelled", ends the work)."""
+    from tutor.compose.rules import check_rules
+    from tutor.compose.suggest import _model
     from tutor.models.generator import (
         BAR,
         BOS,
@@ -150,8 +153,6 @@ def harmonize(score: Score, *, style: str = "chorale", k: int = 4, seed: int = 0
         style_token,
         tune_from_score,
     )
-    from tutor.compose.rules import check_rules
-    from tutor.compose.suggest import _model
 
     if style not in ("chorale", "piano"):
         raise AnalysisError(f"--harmonize writes chorale or piano style, not {style!r}")

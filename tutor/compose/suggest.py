@@ -57,12 +57,22 @@ class Suggestion:
 # ---------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=2)
 def _model(path: str | None = None):
-    import torch
-
     from tutor.models.generator import load_generator
 
-    torch.set_num_threads(1)  # tiny batched steps: one thread beats two on a shared CPU
     return load_generator(path)
+
+
+def one_thread(function):
+    """Run ``function`` with torch on one thread (restored after): the generator's steps are tiny and
+    batched, and one thread beats two on a shared CPU."""
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        from tutor.models.encoder import single_thread
+
+        with single_thread():
+            return function(*args, **kwargs)
+
+    return run
 
 
 def default_rule_check() -> RuleCheck | None:
@@ -147,6 +157,7 @@ def rules_style(style: str | None, tune_style: str) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------------------------
+@one_thread
 def continue_piece(
     score: Score,
     *,
@@ -200,6 +211,7 @@ def continue_piece(
     return (clean + flagged)[:k]
 
 
+@one_thread
 def correct_measures(
     score: Score,
     *,

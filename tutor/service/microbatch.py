@@ -8,10 +8,9 @@ whose shapes match along the batch dimension, runs the network once, and gives e
 back (on the CPU). The style and emotion nets take fixed-length, zero-padded token arrays and mask the
 padding, so a row's answer does not depend on the rows beside it.
 
-``install_model_batching(device)`` puts every member of the style and emotion ensembles
-(``tutor.models.style`` / ``emotion``) behind a batcher, on ``device``, without touching those modules'
-code: their ``predict_table`` still calls ``net(tokens, features)`` once per member. It returns a function
-that takes them out again. Nothing here is imported by ``import tutor``; torch is imported when used.
+``model_batchers(device)`` puts every member of the style and emotion ensembles (``tutor.models.style`` /
+``emotion``) behind a batcher, on ``device``, as stand-ins that ``tutor.models.encoder.run_net`` uses
+within ``using_stand_ins``: only the work run inside that block is batched. Nothing here is imported by ``import tutor``; torch is imported when used.
 """
 
 from __future__ import annotations
@@ -151,36 +150,28 @@ class BatchedNet:
         return getattr(self.batcher.net, name)
 
 
-def install_model_batching(device: str = "cpu", *, max_rows: int = 64, max_wait_s: float = 0.004):
-    """Put the style and emotion ensembles behind micro-batchers on ``device``; returns
-    ``(undo, batchers)``. Models that are not installed are left out."""
-    batchers: list[MicroBatcher] = []
-    swapped: list[tuple[list, int, object]] = []
-    for module_name in ("tutor.models.style", "tutor.models.emotion"):
-        try:
-            import importlib
+def model_batchers(device: str = "cpu", *, max_rows: int = 64, max_wait_s: float = 0.004):
+    """Micro-batchers for every member of the style and emotion ensembles, on ``device``; returns
+    ``(stand_ins, close)``: run a request's work inside ``tutor.models.encoder.using_stand_ins(stand_ins)``
+    for its nets to go through the batchers (the cached ensembles themselves are not changed, so other
+    callers in the process run the nets directly); ``close()`` stops the batchers."""
+    from tutor.models import emotion, style
 
-            module = importlib.import_module(module_name)
-            nets = module._load()[0]
-        except ImportError:
-            continue
-        for i, net in enumerate(nets):
-            if isinstance(net, BatchedNet):
-                continue
+    batchers: list[MicroBatcher] = []
+    stand_ins: dict[int, BatchedNet] = {}
+    for module in (style, emotion):
+        for i, net in enumerate(module._load()[0]):
             batcher = MicroBatcher(net, device=device, max_rows=max_rows, max_wait_s=max_wait_s,
-                                   name=f"{module_name.rsplit('.', 1)[-1]}{i}")
+                                   name=f"{module.__name__.rsplit('.', 1)[-1]}{i}")
             batchers.append(batcher)
-            swapped.append((nets, i, net))
-            nets[i] = BatchedNet(batcher)
+            stand_ins[id(net)] = BatchedNet(batcher)
     log.info("micro-batching %d model members on %s", len(batchers), device)
 
-    def undo() -> None:
-        for nets, i, net in swapped:
-            nets[i] = net.to("cpu") if device != "cpu" else net
+    def close() -> None:
         for batcher in batchers:
             batcher.close()
 
-    return undo, batchers
+    return stand_ins, close, batchers
 
 
 def merged_stats(batchers: list[MicroBatcher]) -> dict:

@@ -191,6 +191,7 @@ def create_app(config: ServiceConfig):
     device = resolve_device(config.device)
     batch = batching_on(config.batching, device)
     batchers: list = []
+    stand_ins: dict = {}  # id(net) -> its batcher, while batching is on
     gate = Gate(workers=config.workers, queue_size=config.queue_size)
     executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="tutor-analysis")
     max_bytes = int(config.max_upload_mb * 1024 * 1024)
@@ -202,17 +203,18 @@ def create_app(config: ServiceConfig):
     async def lifespan(app):
         if config.preload:
             await asyncio.get_running_loop().run_in_executor(executor, preload_models, device)
-        undo_batching = None
+        close_batchers = None
         if batch:  # the style and emotion nets behind micro-batchers, on the device (tutor/service/microbatch.py)
-            from tutor.service.microbatch import install_model_batching
+            from tutor.service.microbatch import model_batchers
 
-            undo_batching, made = install_model_batching(device, max_wait_s=config.batch_wait_ms / 1000)
+            made_stand_ins, close_batchers, made = model_batchers(device, max_wait_s=config.batch_wait_ms / 1000)
+            stand_ins.update(made_stand_ins)
             batchers.extend(made)
         try:
             yield
         finally:
-            if undo_batching is not None:
-                undo_batching()
+            if close_batchers is not None:
+                close_batchers()
             executor.shutdown(wait=False, cancel_futures=True)
             shutil.rmtree(upload_root, ignore_errors=True)
 
@@ -330,7 +332,12 @@ def create_app(config: ServiceConfig):
             def job():
                 started = time.perf_counter()
                 try:
-                    return work(paths)
+                    if not stand_ins:
+                        return work(paths)
+                    from tutor.models.encoder import using_stand_ins
+
+                    with using_stand_ins(stand_ins):  # this request's nets go through the batchers
+                        return work(paths)
                 finally:
                     gate.leave(time.perf_counter() - started)
 
