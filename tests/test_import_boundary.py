@@ -24,7 +24,7 @@ def test_core_imports_neither_qt_nor_torch():
 
 def test_core_never_imports_ui():
     offenders = []
-    launcher = REPO / "tutor" / "commands" / "app.py"  # `tutor app` starts the UI, inside run() only
+    launcher = REPO / "tutor" / "cli" / "commands" / "app.py"  # `tutor app` starts the UI, inside run() only
     for path in (REPO / "tutor").rglob("*.py"):
         if path == launcher:
             continue

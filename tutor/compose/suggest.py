@@ -75,12 +75,10 @@ def one_thread(function):
     return run
 
 
-def default_rule_check() -> RuleCheck | None:
-    """``tutor.compose.rules.check_rules`` when the critique rules are installed, else None."""
-    try:
-        from tutor.compose.rules import check_rules
-    except ImportError:
-        return None
+def default_rule_check() -> RuleCheck:
+    """``tutor.compose.rules.check_rules``: the rules a suggestion must pass."""
+    from tutor.compose.rules import check_rules
+
     return check_rules
 
 

@@ -921,11 +921,8 @@ def critique_findings(score, *, style: str | None = None) -> tuple[list[dict[str
 
     The style/emotion models are not asked (a lesson judges the theory rules, and needs no torch);
     the rules run in the exercise's writing style, else the one the texture suggests."""
-    try:
-        from tutor.compose.critique import critique
-    except ImportError:
-        raise LessonPlanError("composition exercises need the critique (tutor.compose.critique), which this "
-                              "installation lacks") from None
+    from tutor.compose.critique import critique
+
     report = critique(score, use_models=False, with_chords=False, style=style)
     return [f.as_dict() for f in report.findings], report.key
 

@@ -25,11 +25,12 @@ def run(args) -> int:
 
     from tutor.errors import TutorError
 
-    try:  # the UI package is tutor.ui (folder ui/); the core never imports it, only this command does
-        screenshot = importlib.import_module(".ui.screenshot", "tutor")
-        app = importlib.import_module(".ui.app", "tutor")
-    except ImportError as error:
-        raise TutorError(f"the desktop app needs PySide6 and pyqtgraph (pip install 'tutor[app]'): {error}") from None
+    for library in ("PySide6", "pyqtgraph"):  # the app's own third-party libraries: a clear line when missing
+        try:
+            importlib.import_module(library)
+        except ImportError as error:
+            raise TutorError(f"the desktop app needs PySide6 and pyqtgraph (pip install 'tutor[app]'): {error}") from None
+    from tutor.ui import app, screenshot  # the UI package (folder ui/): only this command imports it
     if args.screenshot:
         try:
             width, height = (int(v) for v in args.size.lower().split("x"))
