@@ -34,20 +34,19 @@ from PySide6.QtWidgets import (
     QToolButton,
 )
 
-from tutor.score.music import Score
+from tutor.score.io import AUDIO_EXTENSIONS, MIDI_EXTENSIONS, SCORE_EXTENSIONS
+from tutor.score.music import Score, pitch_name
 from tutor.ui.compose import ComposePanel, ScoreEdit, transposed, without_note
 from tutor.ui.engraving import Layout
 from tutor.ui.lessons_view import LessonsPanel
-from tutor.ui.practice import PracticePanel
+from tutor.ui.practice import PracticePanel, file_filter
 from tutor.ui.score_view import ScoreView
 from tutor.ui.settings import SettingsDialog
 from tutor.ui.workers import run_job
 
 log = logging.getLogger(__name__)
 MODES = ("practice", "compose", "lessons")
-SCORE_EXTENSIONS = (".musicxml", ".xml", ".mxl", ".mid", ".midi", ".abc", ".krn")
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
-OPEN_FILTER = "Scores (*.musicxml *.xml *.mxl *.mid *.midi *.abc *.krn);;All files (*)"
+OPEN_FILTER = file_filter("Scores", SCORE_EXTENSIONS) + ";;All files (*)"
 MAX_RECENT = 10
 
 
@@ -405,7 +404,7 @@ class MainWindow(QMainWindow):
 
     def open_dropped(self, path: str) -> None:
         suffix = Path(path).suffix.lower()
-        if suffix in AUDIO_EXTENSIONS or (suffix in (".mid", ".midi") and self.mode == "practice" and self.score):
+        if suffix in AUDIO_EXTENSIONS or (suffix in MIDI_EXTENSIONS and self.mode == "practice" and self.score):
             if self.score is None:
                 self.show_message("Open the piece first, then drop a recording of it to review it.")
                 return
@@ -682,10 +681,6 @@ def _export_job(task, kind: str, score: Score, marks: dict, path: str) -> str:
         task.progress(0.3, "Rendering audio…")
         render_score_to_wav(score, path)
     return path
-
-
-def pitch_name(pitch: int) -> str:
-    return f"{('C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B')[pitch % 12]}{pitch // 12 - 1}"
 
 
 def demo_piece() -> Path:

@@ -6,22 +6,27 @@ Live path (MIDI): the input thread (rtmidi's, or the file-player thread of a dem
 and emits the events through a queued signal; the UI thread draws a ring on the note
 (``ScoreView.add_live_mark``). At the end the whole take is assessed in a worker
 (``tutor.practice.assessment.assess``) and the review shows scores, a heat map per measure and the events.
+When a lesson exercise is being practised, the same worker judges that assessment against the exercise
+and records the attempt (``tutor.lessons.plans.judge_assessment``): a take is assessed once, never on
+the UI thread.
 
-A looped take (*Loop the range*): ``LoopFollower`` gives each pass of the range a fresh follower and
-puts a ``PassStart`` in the events where a pass begins; the clicks are the count-in once, then the
-range's clicks again and again (``looped_clicks``); the review cuts the take at the pass starts
-(``split_passes``) and assesses each pass on the range alone (``assess(..., measures=...)``).
+Live path (audio): ``AudioLive`` is the Qt side of ``tutor.listen.live.LiveListener`` (the recorder's
+tap, the live pitch tracker and ``LiveNotes`` on a thread of their own): the onsets go to the score
+follower, the pitch frames to the tuner and the pitch plot through a queued signal.
+
+A looped take (*Loop the range*, ``tutor.practice.loop``): ``LoopFollower`` gives each pass of the range
+a fresh follower and puts a ``PassStart`` in the events where a pass begins; the clicks are the
+count-in once, then the range's clicks again and again (``looped_clicks``); the review cuts the take
+at the pass starts and assesses each pass on the range alone (``assess_passes``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 import queue
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -46,6 +51,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tutor.listen import pitch as live_pitch
+from tutor.listen.live import LiveListener
+from tutor.practice.assessment import COLORS, assess
+from tutor.practice.follower import ScoreFollower
+from tutor.practice.loop import LoopFollower, LoopReview, PassStart, assess_passes, looped_clicks
+from tutor.score.io import AUDIO_EXTENSIONS, MIDI_EXTENSIONS
 from tutor.score.music import Performance, Score
 from tutor.ui.workers import run_job
 
@@ -64,13 +75,9 @@ EVENT_LABELS = {
 }
 
 
-def optional(module: str):
-    """``tutor.<module>`` if it is installed and imports, else None (the feature is shown unavailable)."""
-    try:
-        return importlib.import_module(f"tutor.{module}")
-    except Exception as error:  # a missing or broken optional module must not take the app down
-        log.info("tutor.%s unavailable: %s", module, error)
-        return None
+def file_filter(label: str, extensions: tuple[str, ...]) -> str:
+    """A file dialog's filter: ``file_filter("MIDI files", MIDI_EXTENSIONS)`` is 'MIDI files (*.mid *.midi)'."""
+    return f"{label} ({' '.join('*' + ext for ext in extensions)})"
 
 
 def takes_dir() -> Path:
@@ -150,90 +157,6 @@ class LiveSession(QObject):
 
 
 @dataclass(frozen=True)
-class PassStart:
-    """In a looped take's event stream: pass ``index`` (1-based) began with the note at ``time_s``."""
-
-    index: int
-    time_s: float
-    previous_right: int  # notes right in the pass that just ended
-    previous_total: int
-
-
-class LoopFollower:
-    """The score follower for a looped take: the range is played again and again, and each pass
-    gets a fresh ``ScoreFollower`` (so each pass is judged on the range alone).
-
-    A new pass starts when a note of the range's first chord comes while the follower is at the
-    end of the range (the last chord reached), or in the range's last measure (wait mode: last two)
-    when that note is not one it expects next (the end of the range was cut short). The notes of the previous pass
-    that were never played are reported missed first; then a ``PassStart`` goes into the events.
-    """
-
-    def __init__(self, make_follower) -> None:
-        self.make_follower = make_follower
-        self.current = make_follower()
-        self.starts_s: list[float] = []  # onset of the first note of each pass (from pass 2 on)
-        self.index = 1
-        self._right: set[str] = set()
-        notes = self.current.notes
-        first_chord = self.current.chord_notes[0] if self.current.n_chords else []
-        self.first_pitches = {notes[i].pitch for i in first_chord}
-        measures = self.current.score.measures
-        # where a first note of the range, unexpected, means "from the top": the last measure; in wait
-        # mode (which holds at a wrong note until it is put right) the last two
-        tail = measures[-2:] if self.current.mode == "wait" else measures[-1:]
-        self.last_measure_from_ql = tail[0].start_ql if tail else 0.0
-
-    def _pass_is_over(self, pitch: int) -> bool:
-        f = self.current
-        if pitch not in self.first_pitches or f.chord < max(1, f.n_chords // 2):
-            return False
-        expected = f.expected_pitches()
-        if f.chord >= f.n_chords - 1 and not expected:  # the end of the range reached (wait mode: past it)
-            return True
-        in_last_measure = f.position_ql >= self.last_measure_from_ql - 1e-9
-        return in_last_measure and pitch not in expected
-
-    def feed_onset(self, *, onset_s: float, pitch: int, cents: float | None = None) -> list:
-        events: list = []
-        if self._pass_is_over(pitch):
-            events.extend(self._count(self.current.finish()))
-            events.append(PassStart(self.index + 1, onset_s, len(self._right), len(self.current.notes)))
-            self.current = self.make_follower()
-            self.index += 1
-            self.starts_s.append(onset_s)
-            self._right = set()
-        return events + self._count(self.current.feed_onset(onset_s=onset_s, pitch=pitch, cents=cents))
-
-    def _count(self, events: list) -> list:
-        """Keep the notes right in this pass: a note's latest event decides (a note told ``correct`` at
-        once may be judged missed or wrong a few notes later)."""
-        for event in events:
-            if not event.note_id:
-                continue
-            if event.type in ("wrong_pitch", "missed", "extra", "restart"):
-                self._right.discard(event.note_id)
-            else:
-                self._right.add(event.note_id)
-        return events
-
-    def note_off(self, *, pitch: int, time_s: float) -> list:
-        return self._count(self.current.note_off(pitch=pitch, time_s=time_s))
-
-    def pedal(self, *, down: bool, time_s: float) -> None:
-        self.current.pedal(down=down, time_s=time_s)
-
-    def poll(self, *, time_s: float) -> list:
-        return self._count(self.current.poll(time_s=time_s))
-
-    def finish(self) -> list:
-        return self.current.finish()
-
-    def position_at(self, time_s: float) -> float:
-        return self.current.position_at(time_s)
-
-
-@dataclass(frozen=True)
 class PassTargets:
     """The notes of one pass on the pitch plot: line segments (seconds from the first note, MIDI
     pitch; a nan between notes breaks the line), built once for a take; a looped take's passes
@@ -260,201 +183,55 @@ class PassTargets:
         return [x + k * self.length_s for k in range(n) for x in self.xs], list(self.ys) * n
 
 
-def split_passes(performance: Performance, starts_s: list[float]) -> list[Performance]:
-    """The take cut into its passes at ``starts_s`` (a little before each start, so a note played
-    a hair early, or timed a little differently offline, stays with its pass)."""
-    notes = list(performance.notes)
-    cuts = []
-    for start in starts_s:
-        # the note before the pass (not the pass's own first note, timed a few ms differently)
-        before = [n.onset_s for n in notes if n.onset_s < start - 0.05]
-        gap = start - before[-1] if before else 1.0
-        cuts.append(start - min(0.1, 0.5 * gap))
-    edges = [-float("inf"), *cuts, float("inf")]
-    return [replace(performance, notes=tuple(n for n in notes if lo <= n.onset_s < hi))
-            for lo, hi in zip(edges, edges[1:], strict=False)]
-
-
-class LiveNotes:
-    """Note onsets from the live pitch frames (10 ms), one frame at a time: no Qt, no threads.
-
-    A note starts where the pitch settles on a semitone for ``SETTLE_FRAMES`` frames that is not the
-    note already sounding. The note sounding ends at a new attack (a re-struck or re-bowed note of
-    the same pitch): the level rising ``ATTACK_DB`` over the last ``ATTACK_WINDOW`` frames, or
-    ``REATTACK_DB`` out of a dip ``DIP_DB`` under the note's loudest frame (a bow change, a legato
-    re-articulation); an attack in the first ``SWELL_FRAMES`` of a note is that note swelling. It
-    also ends after ``RELEASE_FRAMES`` frames without a pitch once the level fell ``RELEASE_DB``
-    under its loudest frame (a gap between notes), or after five times as many. Right after an attack the tracker's pitch counts even
-    where its voicing confidence is still low (PESTO's confidence rises some 50 ms after a piano
-    attack while its pitch is already right), and ``ATTACK_SETTLE_FRAMES`` frames are enough: that
-    is what makes the marks early. The onset is the attack (when the pitch settled within
-    ``ATTACK_SNAP_FRAMES`` of it), else the first frame of the settled run; its cents are the mean
-    deviation of that run.
-    """
-
-    SETTLE_FRAMES = 3
-    ATTACK_SETTLE_FRAMES = 2
-    ATTACK_DB = 8.0
-    ATTACK_WINDOW = 8  # frames (80 ms)
-    ATTACK_FRAMES = 3  # a strike rises fast; a bowed tremolo swells over several frames
-    REATTACK_DB = 4.0
-    DIP_DB = 10.0
-    SWELL_FRAMES = 10
-    ATTACK_SNAP_FRAMES = 6
-    RELEASE_FRAMES = 6  # unvoiced frames that end a note, once it faded RELEASE_DB (voicing flickers
-    RELEASE_DB = 12.0  # at the tracker's threshold on a held note); or five times as many frames
-    ARMED_FRAMES = 15  # after an attack, low-confidence pitch counts for this long...
-    ARMED_MIN_DB = -55.0  # ...on frames at least this loud
-
-    def __init__(self) -> None:
-        self.levels: list[float] = []
-        self.frame = -1
-        self.last_attack = -1000
-        self.current: int | None = None  # the semitone sounding (already reported)
-        self.unvoiced_run = 0
-        self.run_midi: int | None = None
-        self.run_start_s = 0.0
-        self.run_cents: list[float] = []
-        self.attack_s: float | None = None
-        self.note_frame = -1000  # where the note sounding was reported
-        self.note_peak_db = -120.0
-
-    def push(self, time_s: float, f0_hz: float, voiced: bool, level_db: float) -> tuple[float, int, float] | None:
-        """One frame; returns ``(onset_s, midi, cents)`` when a note starts at it."""
-        import math
-
-        self.frame += 1
-        self.levels.append(level_db)
-        if len(self.levels) > 4 * self.ATTACK_WINDOW:
-            del self.levels[: -2 * self.ATTACK_WINDOW]
-        recent = self.levels[-self.ATTACK_WINDOW - 1:-1]
-        if recent and self.frame - self.last_attack > self.ATTACK_WINDOW:
-            rise = level_db - min(recent)
-            fast_rise = level_db - min(recent[-self.ATTACK_FRAMES:])
-            dipped = self.current is not None and min(recent) < self.note_peak_db - self.DIP_DB
-            swelling = self.current is not None and self.frame - self.note_frame < self.SWELL_FRAMES
-            if (fast_rise > self.ATTACK_DB or (dipped and rise > self.REATTACK_DB)) and not swelling:
-                self.last_attack = self.frame
-                self.attack_s = time_s
-                if self.current is not None:  # the note sounding ends: the same pitch may start again
-                    self.current, self.run_midi, self.run_cents = None, None, []
-        if self.current is not None:
-            self.note_peak_db = max(self.note_peak_db, level_db)
-        armed = self.frame - self.last_attack <= self.ARMED_FRAMES and level_db > self.ARMED_MIN_DB
-        pitched = (voiced or armed) and 20.0 < f0_hz < 5000.0
-        if not pitched:
-            self.unvoiced_run += 1
-            self.run_midi, self.run_cents = None, []
-            faded = level_db < self.note_peak_db - self.RELEASE_DB
-            if (self.unvoiced_run >= self.RELEASE_FRAMES and faded) or self.unvoiced_run >= 5 * self.RELEASE_FRAMES:
-                self.current = None
-            return None
-        self.unvoiced_run = 0
-        midi = 69 + 12 * math.log2(f0_hz / 440.0)
-        nearest = int(round(midi))
-        cents = (midi - nearest) * 100
-        if nearest != self.run_midi:
-            self.run_midi, self.run_start_s, self.run_cents = nearest, time_s, [cents]
-        else:
-            self.run_cents.append(cents)
-        settle = self.ATTACK_SETTLE_FRAMES if armed else self.SETTLE_FRAMES
-        if len(self.run_cents) >= settle and nearest != self.current:
-            self.current = nearest
-            self.note_frame, self.note_peak_db = self.frame, level_db
-            onset = self.run_start_s
-            if self.attack_s is not None and 0 <= self.run_start_s - self.attack_s <= self.ATTACK_SNAP_FRAMES * 0.01 + 1e-6:
-                onset = self.attack_s
-            self.attack_s = None
-            return onset, nearest, sum(self.run_cents) / len(self.run_cents)
-        return None
-
-
 class AudioLive(QObject):
-    """Live pitch and note onsets from the recorder's tap (``Recorder.tap``), on its own thread.
-
-    The tap's frames go, mono, through ``tutor.audio.devices.StreamResampler`` (``causal``: no
-    look-ahead) to 16 kHz and into ``tutor.listen.pitch.PestoStream`` (10 ms frames); ``LiveNotes`` finds the
-    onsets, which go to the score follower (``LiveSession.feed``); the pitch curve and the tuner get
-    the frames, a few times a second. The thread runs torch on one intra-op thread (OpenMP's setting is per thread): with two,
-    on a busy two-core machine, each small push waited hundreds of milliseconds for the pool.
+    """The Qt side of ``tutor.listen.live.LiveListener`` (live pitch and note onsets from the
+    recorder's tap, on the listener's own thread): the onsets go to the score follower
+    (``LiveSession.feed``), which judges the notes it holds back at each batch of frames
+    (``LiveSession.poll``); the frames come to the UI thread as ``pitch``, a few times a second.
     """
 
     pitch = Signal(object, object, object)  # times_s, midi values (nan when unvoiced), cents of the last voiced frame
     ready = Signal()
     failed = Signal(str)
-    ANALYSED_KEPT = 12_000  # pushes that gave frames: two minutes or more of 10 ms frames (the benchmark's take: 30 s)
+    ANALYSED_KEPT = LiveListener.ANALYSED_KEPT
 
-    def __init__(self, recorder, session: LiveSession | None, pitch_module) -> None:
+    def __init__(self, recorder, session: LiveSession | None, pitch_module=live_pitch) -> None:
         super().__init__()
-        self.recorder, self.session, self.pitch_module = recorder, session, pitch_module
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="live-pitch", daemon=True)
-        self.onsets: list[tuple[float, int, float]] = []
-        self.notes = LiveNotes()
-        # for the latency benchmark: (stream time of the newest frame, perf_counter once it was analysed),
-        # the newest ANALYSED_KEPT only (an hour's take would keep hundreds of thousands)
-        self.analysed: deque[tuple[float, float]] = deque(maxlen=self.ANALYSED_KEPT)
+        self.recorder, self.session = recorder, session
+        self.listener = LiveListener(recorder, pitch_module.open_stream, on_onset=self._onset, on_frames=self._frames,
+                                     on_ready=self.ready.emit, on_failed=self.failed.emit, kept=self.ANALYSED_KEPT)
+
+    # what the listener found: the onsets, its note finder, (newest frame, when analysed) for the benchmark
+    @property
+    def onsets(self) -> list[tuple[float, int, float]]:
+        return self.listener.onsets
+
+    @property
+    def notes(self):
+        return self.listener.notes
+
+    @property
+    def analysed(self):
+        return self.listener.analysed
+
+    @property
+    def _thread(self) -> threading.Thread:
+        return self.listener._thread
 
     def start(self) -> None:
-        self._thread.start()
+        self.listener.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=3.0)
+        self.listener.stop()
 
-    def _run(self) -> None:
-        import numpy as np
+    def _onset(self, onset_s: float, midi: int, cents: float) -> None:  # the listener's thread
+        if self.session is not None:
+            self.session.feed(midi, onset_s, cents)
 
-        from tutor.audio.devices import StreamResampler, to_mono
-
-        try:
-            import torch
-
-            torch.set_num_threads(1)  # this thread only (OpenMP)
-            rate = self.recorder.source.sample_rate
-            stream = self.pitch_module.open_stream(sample_rate=16000)
-            resampler = StreamResampler(orig_sr=rate, target_sr=16000, causal=True)
-        except Exception as error:
-            self.failed.emit(str(error))
-            return
-        self.ready.emit()
-        tap = self.recorder.tap
-        min_frames = 256  # a device block; the tracker runs only once a whole frame is in (a push of less is free)
-        last_emit = 0.0
-        buffered: tuple[list, list] = ([], [])
-        notes = self.notes
-        while not self._stop.is_set():
-            if not tap.wait(min_frames, timeout_s=0.05):
-                if self.recorder.finished:
-                    break
-                continue
-            block = resampler.process(to_mono(tap.read()))
-            if not len(block):
-                continue
-            frames = stream.push(block)
-            if len(frames.times_s):
-                self.analysed.append((float(frames.times_s[-1]) + stream.hop / 32000, time.perf_counter()))
-            last_cents = None
-            for t, f0, voiced, level in zip(frames.times_s, frames.f0_hz, frames.voiced, frames.level_db, strict=True):
-                found = notes.push(float(t), float(f0), bool(voiced), float(level))
-                if found is not None:
-                    self.onsets.append(found)
-                    if self.session is not None:
-                        self.session.feed(found[1], found[0], found[2])
-                buffered[0].append(float(t))
-                if voiced:
-                    midi = 69 + 12 * np.log2(f0 / 440.0)
-                    last_cents = float((midi - round(midi)) * 100)
-                    buffered[1].append(float(midi))
-                else:
-                    buffered[1].append(float("nan"))
-            now = time.perf_counter()
-            if now - last_emit > 0.1 and buffered[0]:
-                if self.session is not None:  # the notes held back for their verdict, once the player stops
-                    self.session.poll(buffered[0][-1])
-                self.pitch.emit(buffered[0], buffered[1], last_cents)
-                buffered = ([], [])
-                last_emit = now
+    def _frames(self, times: list[float], midis: list[float], cents: float | None) -> None:  # the listener's thread
+        if self.session is not None:  # the notes held back for their verdict, once the player stops
+            self.session.poll(times[-1])
+        self.pitch.emit(times, midis, cents)
 
 
 class HeatMap(QWidget):
@@ -556,8 +333,6 @@ class PracticePanel(QWidget):
         super().__init__()
         self.window = window
         self.view = window.score_view
-        self.follower_mod = optional("follower")
-        self.assessment_mod = optional("assessment")
         self.score: Score | None = None
         self.session: LiveSession | None = None
         self.source = None
@@ -689,9 +464,6 @@ class PracticePanel(QWidget):
         self.first_bar.valueChanged.connect(self._range_changed)
         self.last_bar.valueChanged.connect(self._range_changed)
         self.view.rangeSelected.connect(self._range_from_view)
-        if self.follower_mod is None or self.assessment_mod is None:
-            self.live_label.setText("Live marks and the review need tutor.practice.follower and tutor.practice.assessment, "
-                                    "which this installation lacks: takes are recorded but not assessed.")
 
     pitch_warm_job = None
 
@@ -700,13 +472,11 @@ class PracticePanel(QWidget):
         chosen, so that the first notes of a take are not spent waiting for it."""
         if self.input_box.currentData() not in ("mic", "audio-file") or self.pitch_warm_job is not None:
             return
-        pitch = optional("pitch")
-        if pitch is not None and hasattr(pitch, "open_stream"):
-            self.live_label.setText("Loading the pitch tracker…")
-            self.pitch_warm_job = run_job(lambda task: pitch.open_stream(sample_rate=16000),
-                                          on_result=lambda _: self.live_label.setText("Pitch tracker ready."),
-                                          on_error=lambda e: self.live_label.setText(f"No live pitch: {e}"),
-                                          name="pitch-warm-up")
+        self.live_label.setText("Loading the pitch tracker…")
+        self.pitch_warm_job = run_job(lambda task: live_pitch.open_stream(sample_rate=LiveListener.SAMPLE_RATE),
+                                      on_result=lambda _: self.live_label.setText("Pitch tracker ready."),
+                                      on_error=lambda e: self.live_label.setText(f"No live pitch: {e}"),
+                                      name="pitch-warm-up")
 
     def _make_pitch_plot(self):
         try:
@@ -828,7 +598,7 @@ class PracticePanel(QWidget):
             return False
         kind = input_kind or self.input_box.currentData()
         if kind in ("midi-file", "audio-file") and source_path is None:
-            pattern = "MIDI files (*.mid *.midi)" if kind == "midi-file" else "Audio (*.wav *.flac *.ogg *.mp3)"
+            pattern = file_filter("MIDI files", MIDI_EXTENSIONS) if kind == "midi-file" else file_filter("Audio", AUDIO_EXTENSIONS)
             source_path, _ = QFileDialog.getOpenFileName(self, "The take to play as the student", "", pattern)
             if not source_path:
                 return False
@@ -841,21 +611,20 @@ class PracticePanel(QWidget):
         self.looping = self.loop.isChecked()
         self.loop_follower = None
         self.passes = ()
-        if self.follower_mod is not None:
-            try:
-                mode, level, bpm = self.mode_box.currentData(), self.window.level, self.bpm
+        try:
+            mode, level, bpm = self.mode_box.currentData(), self.window.level, self.bpm
 
-                def make_follower():
-                    return self.follower_mod.ScoreFollower(score, mode=mode, level=level, bpm=bpm)
+            def make_follower():
+                return ScoreFollower(score, mode=mode, level=level, bpm=bpm)
 
-                follower = make_follower()
-                if self.looping:
-                    follower = self.loop_follower = LoopFollower(make_follower)
-                self.session = LiveSession(follower)
-                self.session.events.connect(self._on_events)
-            except Exception as error:
-                log.exception("cannot start the score follower")
-                self.live_label.setText(f"Live marks unavailable: {error}")
+            follower = make_follower()
+            if self.looping:
+                follower = self.loop_follower = LoopFollower(make_follower)
+            self.session = LiveSession(follower)
+            self.session.events.connect(self._on_events)
+        except Exception as error:  # this piece cannot be followed (the take is still recorded and reviewed)
+            log.exception("cannot start the score follower")
+            self.live_label.setText(f"Live marks unavailable: {error}")
         try:
             if kind in ("midi", "midi-file"):
                 self._start_midi(kind, source_path)
@@ -946,13 +715,8 @@ class PracticePanel(QWidget):
         self.recorder.start()
         self._source_kind = "audio"
         self._audio_origin = time.perf_counter()
-        pitch = optional("pitch")
-        if pitch is None or not hasattr(pitch, "PestoStream"):
-            self.live_label.setText("Recording to disk. Live marks from audio need the live pitch tracker "
-                                    "(tutor.listen.pitch), which this installation lacks: the review comes after the take.")
-            return
         self.live_label.setText("Loading the pitch tracker… (the take is already recording)")
-        self.audio_live = AudioLive(self.recorder, self.session, pitch)
+        self.audio_live = AudioLive(self.recorder, self.session)
         self.audio_live.pitch.connect(self._on_pitch)
         self.audio_live.ready.connect(lambda: self.live_label.setText("Listening: play now."))
         self.audio_live.failed.connect(lambda text: self.live_label.setText(f"No live marks: {text}"))
@@ -1015,7 +779,6 @@ class PracticePanel(QWidget):
     _last_midi_save = 0.0
 
     def _on_events(self, events, arrived: float) -> None:
-        colors = self.assessment_mod.COLORS if self.assessment_mod else {}
         for event in events:
             if isinstance(event, PassStart):  # a looped take: the last pass's rings fade, the new one's replace them
                 self.view.fade_live_marks()
@@ -1027,7 +790,7 @@ class PracticePanel(QWidget):
             if event.note_id is None:
                 continue
             text = "" if event.type == "correct" else EVENT_LABELS.get(event.type, event.type)
-            if self.view.add_live_mark(event.note_id, colors.get(event.type, "#1E88E5"), text):
+            if self.view.add_live_mark(event.note_id, COLORS.get(event.type, "#1E88E5"), text):
                 self._mark_arrivals = getattr(self, "_mark_arrivals", {})
                 self._mark_arrivals[event.note_id] = arrived
             if event.type != "correct":
@@ -1043,7 +806,7 @@ class PracticePanel(QWidget):
         try:
             if self._source_kind == "midi":
                 performance = source.stop()
-                if self._source_kind_at_start == "midi" or not str(self.take_path).endswith((".mid", ".midi")):
+                if self._source_kind_at_start == "midi" or not str(self.take_path).lower().endswith(MIDI_EXTENSIONS):
                     source.save(self.take_path)
             else:
                 self.recorder.stop()
@@ -1066,16 +829,14 @@ class PracticePanel(QWidget):
 
     def open_take(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Review a take", str(takes_dir()),
-                                              "Takes (*.mid *.midi *.wav *.flac *.ogg *.mp3)")
+                                              file_filter("Takes", MIDI_EXTENSIONS + AUDIO_EXTENSIONS))
         if path:
             self.review(path=Path(path))
 
     # --- review -----------------------------------------------------------------------------
     def review(self, *, performance: Performance | None = None, path: Path | None = None, looped: bool = False) -> None:
-        """Assess the take in a worker; the review and the final marks appear when it is done."""
-        if self.assessment_mod is None:
-            self.score_label.setText("This take is saved, but it cannot be assessed here: tutor.practice.assessment is missing.")
-            return
+        """Assess the take in a worker; the review and the final marks appear when it is done (and, in a
+        lesson, the attempt is judged and recorded there too)."""
         if self.score is None:
             return
         score = self.practice_score()
@@ -1085,13 +846,13 @@ class PracticePanel(QWidget):
             loop = LoopReview(score=self.practice_score(whole=True), measures=self.chosen_measures(),
                               starts_s=starts, count_in_s=self._count_in_s(score))
         self.score_label.setText("Assessing the take…")
-        self._review_job = run_job(_assess_job, self.assessment_mod, score, performance, path, self.bpm,
-                                   self.window.level, loop, on_result=self.show_review,
+        self._review_job = run_job(_assess_job, score, performance, path, self.bpm, self.window.level, loop,
+                                   self.exercise, on_result=self.show_review,
                                    on_error=lambda e: self.window.show_error("Cannot assess the take", e),
                                    on_progress=lambda f, t: self.status.emit(t), name="assess")
 
-    def show_review(self, result) -> None:
-        assessment, performance, passes = result
+    def show_review(self, review: TakeReview) -> None:
+        assessment, performance, passes = review.assessment, review.performance, review.passes
         self.passes = passes
         self.performance = performance
         self.pass_box.blockSignals(True)
@@ -1104,7 +865,7 @@ class PracticePanel(QWidget):
         self._show_assessment(assessment, performance)
         where = f" (saved as {self.take_path})" if self.take_path else ""
         self.status.emit(f"Review of the take ready: {len(passes)} passes{where}" if passes else f"Review of the take ready{where}")
-        self._record_lesson_attempt(assessment, passes[-1][1] if passes else performance)
+        self._show_lesson_attempt(review)
 
     def _pass_chosen(self, index: int) -> None:
         if 0 <= index < len(self.passes):
@@ -1134,7 +895,7 @@ class PracticePanel(QWidget):
             beat = "" if event.beat is None else f"{event.beat:g}"
             item = QTreeWidgetItem([str(event.measure or ""), beat, EVENT_LABELS.get(event.type, event.type),
                                     event.message])
-            color = QColor(self.assessment_mod.COLORS.get(event.type, "#333333"))
+            color = QColor(COLORS.get(event.type, "#333333"))
             item.setForeground(2, color)
             item.setData(0, Qt.UserRole, event.note_id)
             item.setData(1, Qt.UserRole, event.measure)
@@ -1142,25 +903,17 @@ class PracticePanel(QWidget):
         self.replay_button.setEnabled(performance is not None and bool(performance.notes))
         self.reviewed.emit(assessment)
 
-    def _record_lesson_attempt(self, assessment, performance) -> None:
-        if self.exercise is None or performance is None:
+    def _show_lesson_attempt(self, review: TakeReview) -> None:
+        """The verdict on a lesson exercise's take, judged and recorded in the assessing worker."""
+        if review.attempt_error is not None:
+            self.status.emit(f"The attempt was not recorded: {review.attempt_error}")
             return
-        try:
-            from tutor.lessons.plans import assess_take
-            from tutor.lessons.progress import ProgressDB
-
-            result = assess_take(self.exercise, performance, tempo_bpm=self.bpm, recording_path=self.take_path)
-            with ProgressDB() as db:
-                db.record_attempt(self.exercise.id, result.passed, summary=result.summary,
-                                  events=result.event_counts, duration_s=result.duration_s,
-                                  recording_path=result.recording_path, tempo_bpm=result.tempo_bpm,
-                                  level=self.exercise.level)
-            verdict = "Passed!" if result.passed else "Not passed yet: " + "; ".join(result.reasons)
-            self.score_label.setText(self.score_label.text() + f"<br><b>{verdict}</b>")
-            self.window.lessons_panel.refresh()
-        except Exception as error:
-            log.exception("cannot record the lesson attempt")
-            self.status.emit(f"The attempt was not recorded: {error}")
+        result = review.attempt
+        if result is None:
+            return
+        verdict = "Passed!" if result.passed else "Not passed yet: " + "; ".join(result.reasons)
+        self.score_label.setText(self.score_label.text() + f"<br><b>{verdict}</b>")
+        self.window.lessons_panel.refresh()
 
     def clear_review(self) -> None:
         self.assessment = None
@@ -1242,44 +995,20 @@ class PracticePanel(QWidget):
 
 
 @dataclass(frozen=True)
-class LoopReview:
-    """What the review of a looped take needs: the part at the take's tempo (every measure, for the
-    alignment's context), the range, and where the passes started (None: unknown, cut by the clock)."""
+class TakeReview:
+    """What the assessing worker hands the review (``PracticePanel.show_review``)."""
 
-    score: Score
-    measures: tuple[int, int]
-    starts_s: list[float] | None
-    count_in_s: float
-
-    def pass_starts(self, performance: Performance) -> list[float]:
-        if self.starts_s is not None:
-            return self.starts_s
-        # no live follower: the passes are where the metronome puts them
-        ranged = self.score.slice_measures(*self.measures)
-        length_s = ranged.seconds_at(ranged.measures[-1].end_ql) - ranged.seconds_at(ranged.measures[0].start_ql)
-        first = self.count_in_s if self.count_in_s > 0 else min((n.onset_s for n in performance.notes), default=0.0)
-        end = performance.duration_s
-        return [first + k * length_s for k in range(1, int((end - first) / max(length_s, 1e-3)) + 1)]
+    assessment: object  # tutor.practice.assessment.Assessment shown (a looped take's: its last pass's)
+    performance: Performance  # the take
+    passes: tuple = ()  # ((assessment, performance) of each pass of a looped take)
+    attempt: object | None = None  # tutor.lessons.plans.TakeResult, recorded, when an exercise was practised
+    attempt_error: str | None = None  # why the attempt could not be judged or recorded
 
 
-def looped_clicks(schedule):
-    """A click schedule's count-in once, then its clicks for the piece again and again (up to ten minutes)."""
-    from tutor.audio.metronome import ClickSchedule
-
-    length_s = schedule.duration_s - schedule.count_in_s
-    if length_s <= 0:
-        return schedule
-    passes = max(1, min(200, int(600 / length_s)))
-    piece = [c for c in schedule.clicks if not c.count_in]
-    clicks = [c for c in schedule.clicks if c.count_in]
-    for k in range(passes):
-        clicks += [replace(c, time_s=c.time_s + k * length_s) for c in piece]
-    return ClickSchedule(tuple(clicks), count_in_s=schedule.count_in_s, duration_s=schedule.count_in_s + passes * length_s)
-
-
-def _assess_job(task, assessment_mod, score: Score, performance: Performance | None, path: Path | None,
-                bpm: float, level: str, loop: LoopReview | None = None):
-    """(assessment shown, the take, ((assessment, performance) of each pass of a looped take))."""
+def _assess_job(task, score: Score, performance: Performance | None, path: Path | None, bpm: float, level: str,
+                loop: LoopReview | None = None, exercise=None) -> TakeReview:
+    """The take assessed once, here in the worker; a lesson exercise's attempt judged from that
+    assessment and recorded (``_record_attempt``)."""
     if performance is None:
         task.progress(0.1, "Reading the take…")
         from tutor.ui.settings import analysis_place
@@ -1287,21 +1016,34 @@ def _assess_job(task, assessment_mod, score: Score, performance: Performance | N
         performance = analysis_place().read_take(path)  # issue 10: recordings transcribed on the host / device set
     task.check()
     task.progress(0.5, "Comparing the take with the score…")
-    if loop is None:
-        return assessment_mod.assess(score, performance, bpm=bpm, level=level), performance, ()
-    wanted = len(score.notes)
-    pieces = split_passes(performance, loop.pass_starts(performance))
-    while len(pieces) > 1 and len(pieces[-1].notes) < wanted / 2:
-        pieces.pop()  # stopped early in the last pass: the review is of the complete ones
-    passes = []
-    for number, piece in enumerate(pieces, start=1):
-        task.check()
-        task.progress(0.5 + 0.5 * number / len(pieces), f"Pass {number} of {len(pieces)}…")
-        if piece.notes:
-            passes.append((assessment_mod.assess(loop.score, piece, measures=loop.measures, bpm=bpm, level=level), piece))
-    if not passes:
-        return assessment_mod.assess(score, performance, bpm=bpm, level=level), performance, ()
-    return passes[-1][0], performance, tuple(passes)
+    passes: tuple = ()
+    if loop is not None:
+        passes = assess_passes(loop, performance, notes_per_pass=len(score.notes), bpm=bpm, level=level,
+                               progress=lambda f, text: task.check_and_progress(0.5 + 0.5 * f, text))
+    assessment = passes[-1][0] if passes else assess(score, performance, bpm=bpm, level=level)
+    review = TakeReview(assessment, performance, passes)
+    if exercise is None:
+        return review
+    task.check()
+    try:
+        attempt = _record_attempt(exercise, assessment, passes[-1][1] if passes else performance, bpm, path)
+    except Exception as error:  # the review is still shown; the status bar says the attempt is not recorded
+        log.exception("cannot record the lesson attempt")
+        return replace(review, attempt_error=str(error))
+    return replace(review, attempt=attempt)
+
+
+def _record_attempt(exercise, assessment, performance: Performance, bpm: float, path: Path | None):
+    """Judge the take's assessment against the exercise and record it as an attempt (in the worker)."""
+    from tutor.lessons.plans import judge_assessment
+    from tutor.lessons.progress import ProgressDB
+
+    result = judge_assessment(exercise, assessment, performance, tempo_bpm=bpm, recording_path=path)
+    with ProgressDB() as db:
+        db.record_attempt(exercise_id=exercise.id, passed=result.passed, summary=result.summary,
+                          events=result.event_counts, duration_s=result.duration_s,
+                          recording_path=result.recording_path, tempo_bpm=result.tempo_bpm, level=exercise.level)
+    return result
 
 
 def _stamp() -> str:

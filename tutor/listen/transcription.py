@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from tutor.errors import InputFileError, TutorError
-from tutor.score.music import Performance, PlayedNote
+from tutor.score.music import Performance, PlayedNote, hz_to_midi
 from tutor.listen.pitch import HOP_S, MODEL_SAMPLE_RATE, VOICING_THRESHOLD, F0Track, get_tracker, to_model_rate
 
 log = logging.getLogger(__name__)
@@ -433,7 +433,7 @@ def f0_from_attacks(f0: F0Track, notes, flux: np.ndarray) -> F0Track:
 
 def _semitones(f0_hz: np.ndarray) -> np.ndarray:
     """MIDI pitch (fractional) of every frame's f0, voiced or not (0 Hz gives a very low pitch)."""
-    return 69.0 + 12.0 * np.log2(np.maximum(f0_hz, 1e-6) / 440.0)
+    return hz_to_midi(np.maximum(f0_hz, 1e-6))
 
 
 def _tail(level_db: np.ndarray, attack: np.ndarray | None = None) -> np.ndarray:

@@ -30,10 +30,9 @@ import numpy as np
 
 from tutor.practice.alignment import Alignment, align
 from tutor.errors import AnalysisError
-from tutor.score.music import Note, Performance, PlayedNote, Score
+from tutor.score.music import Note, Performance, PlayedNote, Score, pitch_name
 
 EVENT_TYPES = ("correct", "wrong_pitch", "missed", "extra", "early", "late", "short", "long", "sharp", "flat", "restart")
-PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 COLORS = {
     "wrong_pitch": "#D32F2F", "missed": "#9E9E9E", "extra": "#E91E63", "early": "#1E88E5", "late": "#8E24AA",
     "short": "#FB8C00", "long": "#F9A825", "sharp": "#00897B", "flat": "#00ACC1", "restart": "#6D4C41",
@@ -43,10 +42,9 @@ COLORS = {
 SEVERITY = ("missed", "wrong_pitch", "restart", "early", "late", "sharp", "flat", "short", "long", "extra", "correct")
 
 
-def pitch_name(pitch: int | None) -> str:
-    if pitch is None:
-        return "?"
-    return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
+def _played_name(pitch: int | None) -> str:
+    """The name of a played pitch ('?' when the event has none)."""
+    return "?" if pitch is None else pitch_name(pitch)
 
 
 @dataclass(frozen=True)
@@ -686,7 +684,7 @@ def _measure_results(score, score_notes, events, outcome, per_note_rhythm, playe
 # marks and annotated MusicXML
 # ---------------------------------------------------------------------------------------------
 _SHORT_TEXT = {
-    "wrong_pitch": lambda e: f"{pitch_name(e.played_pitch)}?", "missed": lambda e: "missed",
+    "wrong_pitch": lambda e: f"{_played_name(e.played_pitch)}?", "missed": lambda e: "missed",
     "early": lambda e: f"early {abs(e.deviation_ms or 0):.0f}ms", "late": lambda e: "pause" if "hesitation" in e.message else f"late {abs(e.deviation_ms or 0):.0f}ms",
     "short": lambda e: "short", "long": lambda e: "long",
     "sharp": lambda e: f"+{abs(e.cents or 0):.0f}c", "flat": lambda e: f"-{abs(e.cents or 0):.0f}c",
@@ -716,7 +714,7 @@ def marks_for(events: list[Event] | tuple[Event, ...]) -> dict[str, dict[str, st
             if target is None:
                 continue
             mark = marks.setdefault(target, {"color": COLORS[e.type], "text": ""})
-            extra_text = f"+{pitch_name(e.played_pitch)}" if e.type == "extra" else "restart"
+            extra_text = f"+{_played_name(e.played_pitch)}" if e.type == "extra" else "restart"
             mark["text"] = ", ".join(t for t in (mark["text"], extra_text) if t)
             if mark["color"] == COLORS["correct"]:
                 mark["color"] = COLORS[e.type]

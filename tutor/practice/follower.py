@@ -68,10 +68,9 @@ from tutor.practice.assessment import (
     _Onset,
     _timing,
     beat_ql,
-    pitch_name,
     timing_message,
 )
-from tutor.score.music import Note, Performance, PlayedNote, Score
+from tutor.score.music import Note, Performance, PlayedNote, Score, pitch_name
 
 MODES = ("play-along", "wait")
 # play-along judges a note once LAG_NOTES newer notes have come and LAG_S has passed since it: the notes

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from tutor.score.music import Note, Score
+from tutor.score import music
+from tutor.score.music import PITCH_NAMES, Note, Score
 
-NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _KK_MAJOR = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
 _KK_MINOR = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
@@ -57,7 +57,7 @@ def key_spelling(tonic: int, mode: str) -> tuple[str, ...]:
     sharp_side = "#" in tonic_name or tonic_name in (("G", "D", "A", "E", "B") if mode == "major" else ("E", "B"))
     for pc in range(12):
         if names[pc] is None:
-            names[pc] = SHARP_NAMES[pc] if sharp_side else NOTE_NAMES[pc]
+            names[pc] = SHARP_NAMES[pc] if sharp_side else PITCH_NAMES[pc]
     return tuple(n or "" for n in names)
 
 
@@ -65,7 +65,7 @@ def pitch_name(pitch: int, key: Key | None = None) -> str:
     """'F#4'; spelled for ``key`` (or the key the rule checker set) when there is one."""
     key = key or _SPELLING_KEY[0]
     if key is None:
-        return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
+        return music.pitch_name(pitch)
     name = key_spelling(key.tonic, key.mode)[pitch % 12]
     octave = pitch // 12 - 1
     if name.startswith("B#"):

@@ -25,11 +25,30 @@ Tied notes are one sounding ``Note``; ``tied_ids`` lists the ids of the continua
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_BPM = 120.0
+# the names of the 12 pitch classes, as every message and label in the project spells them
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def pitch_name(midi: int) -> str:
+    """'C4' for 60, 'Eb5' for 75: the pitch class's name and the octave (middle C is C4)."""
+    return f"{PITCH_NAMES[midi % 12]}{midi // 12 - 1}"
+
+
+def hz_to_midi(hz):
+    """The (fractional) MIDI pitch of a frequency, A4 = 440 Hz = 69: a float for a Python number, an
+    array for a numpy array or scalar (numpy's ``log2``, element by element). Not defined at 0 Hz: clip
+    first (``np.maximum(f0_hz, 1e-6)``) where unvoiced frames carry 0."""
+    if type(hz) in (float, int):
+        return 69.0 + 12.0 * math.log2(hz / 440.0)
+    import numpy as np
+
+    return 69.0 + 12.0 * np.log2(hz / 440.0)
 
 
 @dataclass(frozen=True)

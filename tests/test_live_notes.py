@@ -1,0 +1,136 @@
+"""Notes heard live (``tutor.listen.live``), without Qt: ``LiveNotes`` on made-up pitch frames, and
+``LiveListener``'s thread (a recorder's tap, the pitch stream, ``LiveNotes``) with plain callbacks."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from tutor.listen.live import LiveListener, LiveNotes
+from tutor.score.music import hz_to_midi
+
+E4 = 329.63
+SILENCE = [(0.0, False, -80.0)] * 10
+# a struck E4: the level jumps, the tracker's voicing flickers for a while (PESTO on a piano)
+STRIKE = [(E4, False, -75.0), (E4, False, -40.0)] + [(E4, k % 3 != 0, -40.0 - k * 0.1) for k in range(60)]
+
+
+def _run(frames):
+    notes = LiveNotes()
+    return [found for k, (f0, voiced, level) in enumerate(frames)
+            if (found := notes.push(k * 0.01, f0, voiced, level)) is not None]
+
+
+def test_live_note_segmentation_rules():
+    """Flickering voicing on a held note is one note, a re-strike of the same pitch is another (timed
+    at its attack), a tremolo that swells is not."""
+    found = _run(SILENCE + STRIKE + STRIKE)
+    assert [(round(t, 2), pitch) for t, pitch, _ in found] == [(0.11, 64), (0.73, 64)]  # attack frames
+    tremolo = [(E4, True, -30.0 - 9.0 * (1 + math.sin(k / 3.0)) / 2) for k in range(200)]  # 9 dB at 5 Hz
+    assert len(_run(SILENCE + tremolo)) == 1
+
+
+def test_live_notes_cents_and_a_new_pitch():
+    """A note a little sharp reports its cents; a new pitch after it is a new note without an attack."""
+    sharp_a4 = 440.0 * 2 ** (20 / 1200)  # +20 cents
+    b4 = 493.88
+    frames = SILENCE + [(sharp_a4, True, -30.0)] * 20 + [(b4, True, -31.0)] * 20
+    found = _run(frames)
+    assert [pitch for _, pitch, _ in found] == [69, 71]
+    assert found[0][2] == pytest.approx(20.0, abs=0.01)
+    assert found[1][0] == pytest.approx(0.30)  # the first frame of the settled run: no attack to snap to
+
+
+def test_hz_to_midi_is_the_one_conversion():
+    assert hz_to_midi(440.0) == 69.0
+    assert hz_to_midi(261.6255653005986) == pytest.approx(60.0)
+    f0 = np.array([110.0, 220.0, E4])
+    assert np.allclose(hz_to_midi(f0), [45.0, 57.0, 64.0], atol=0.01)
+    assert hz_to_midi(np.float64(E4)) == 69 + 12 * np.log2(np.float64(E4) / 440.0)  # numpy's log2, as before
+
+
+# --- the listener's thread ------------------------------------------------------------------------
+class _Tap:
+    def __init__(self, blocks) -> None:
+        self.blocks = list(blocks)
+
+    def wait(self, frames: int, timeout_s: float) -> bool:
+        return bool(self.blocks)
+
+    def read(self):
+        return self.blocks.pop(0)
+
+
+class _Recorder:
+    def __init__(self, blocks, sample_rate: int) -> None:
+        self.tap, self.source = _Tap(blocks), SimpleNamespace(sample_rate=sample_rate)
+
+    @property
+    def finished(self) -> bool:
+        return not self.tap.blocks
+
+
+class _FrameStream:
+    """Gives the made-up frames back, one per push (10 ms apart), whatever the audio."""
+
+    hop = 160
+
+    def __init__(self, frames) -> None:
+        self.frames = list(frames)
+        self.k = 0
+
+    def push(self, block):
+        f0, voiced, level = self.frames[self.k]
+        t = self.k * 0.01
+        self.k += 1
+        return SimpleNamespace(times_s=np.array([t]), f0_hz=np.array([f0]), voiced=np.array([voiced]),
+                               level_db=np.array([level]))
+
+
+def test_the_listener_reports_onsets_and_frames_through_plain_callbacks():
+    frames = SILENCE + STRIKE + STRIKE
+    recorder = _Recorder([np.zeros(160, np.float32)] * len(frames), 16000)
+    onsets, batches, ready, failed = [], [], [], []
+    listener = LiveListener(recorder, lambda sample_rate: _FrameStream(frames),
+                            on_onset=lambda *found: onsets.append(found),
+                            on_frames=lambda times, midis, cents: batches.append((list(times), list(midis), cents)),
+                            on_ready=lambda: ready.append(True), on_failed=failed.append, kept=5)
+    listener.EMIT_EVERY_S = -1.0  # every push's frames at once (the app batches them a tenth of a second)
+    listener.start()
+    listener._thread.join(timeout=60)
+    assert not listener._thread.is_alive()
+    assert not failed and ready == [True]
+    assert onsets == _run(frames) == listener.onsets  # the same notes as LiveNotes on the frames
+    assert [round(t, 2) for t, _, _ in onsets] == [0.11, 0.73]
+    times = [t for batch in batches for t in batch[0]]
+    assert times == pytest.approx([k * 0.01 for k in range(len(frames))])
+    midis = [m for batch in batches for m in batch[1]]
+    voiced = [v for _, v, _ in frames]
+    assert all(math.isnan(m) for m, v in zip(midis, voiced, strict=True) if not v)
+    assert all(m == pytest.approx(64.0, abs=0.01) for m, v in zip(midis, voiced, strict=True) if v)
+    assert batches[-1][2] == pytest.approx((hz_to_midi(E4) - 64) * 100)  # the last voiced frame's cents
+    assert len(listener.analysed) == 5  # the newest only
+    assert listener.analysed[-1][0] == pytest.approx((len(frames) - 1) * 0.01 + 160 / 32000)
+
+
+def test_the_listener_says_why_when_the_tracker_cannot_open():
+    def broken(sample_rate):
+        raise RuntimeError("no model here")
+
+    failed, ready = [], []
+    listener = LiveListener(_Recorder([], 16000), broken, on_failed=failed.append, on_ready=lambda: ready.append(1))
+    listener.start()
+    listener.stop()
+    assert failed == ["no model here"] and not ready
+
+
+def test_the_live_modules_import_no_qt():
+    code = ("import sys, tutor.listen.live, tutor.practice.loop\n"
+            "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

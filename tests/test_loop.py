@@ -1,0 +1,125 @@
+"""A looped take (``tutor.practice.loop``), without Qt: the follower of the passes, the cut into passes,
+where the tempo puts them, the looped clicks and the assessment of each pass on the range alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import REPO
+from tutor.practice.loop import (
+    LoopFollower,
+    LoopReview,
+    PassStart,
+    assess_passes,
+    looped_clicks,
+    split_passes,
+)
+from tutor.score.io import load_score
+from tutor.score.music import Performance, PlayedNote, sort_played
+
+DEMO = REPO / "assets" / "demo" / "twinkle.musicxml"
+
+
+@pytest.fixture(scope="module")
+def piece():
+    return load_score(DEMO)
+
+
+def looped_performance(score, *, first: int, last: int, passes: int, wrong=None, skip=None, lead_s=0.5) -> Performance:
+    """Measures first-last played ``passes`` times back to back as written; ``wrong``: {pass: (note id,
+    played pitch)}, ``skip``: {pass: note id} (1-based passes)."""
+    wrong, skip = wrong or {}, skip or {}
+    notes = [n for n in score.notes if first <= n.measure <= last]
+    start = notes[0].onset_s
+    length = score.seconds_at(score.measure(last).end_ql) - score.seconds_at(score.measure(first).start_ql)
+    played = []
+    for k in range(passes):
+        for n in notes:
+            if skip.get(k + 1) == n.id:
+                continue
+            pitch = wrong[k + 1][1] if wrong.get(k + 1, (None,))[0] == n.id else n.pitch
+            onset = lead_s + k * length + n.onset_s - start
+            played.append(PlayedNote(pitch, onset, onset + 0.9 * n.duration_s))
+    return Performance(sort_played(played))
+
+
+def follow(loop: LoopFollower, performance: Performance) -> list:
+    """The take through the follower in time order, as the app feeds it: note-ons and releases."""
+    timeline = sorted([(n.onset_s, 1, n.pitch) for n in performance.notes]
+                      + [(n.offset_s, 0, n.pitch) for n in performance.notes])
+    events = []
+    for time_s, on, pitch in timeline:
+        if on:
+            events += loop.feed_onset(onset_s=time_s, pitch=pitch)
+        else:
+            events += loop.note_off(pitch=pitch, time_s=time_s)
+    events += loop.poll(time_s=performance.duration_s + 5.0)
+    return events + loop.finish()
+
+
+def test_the_loop_follower_starts_a_fresh_pass_at_the_range_s_first_chord(piece):
+    from tutor.practice.follower import ScoreFollower
+
+    bpm = piece.tempo_map.initial_bpm
+    ranged = piece.slice_measures(3, 4).at_tempo(bpm=bpm)
+    take = looped_performance(piece, first=3, last=4, passes=3, skip={1: "P1-m4-n2"}, wrong={2: ("P1-m3-n2", 63)})
+    loop = LoopFollower(lambda: ScoreFollower(ranged, mode="play-along", level="advanced", bpm=bpm))
+    events = follow(loop, take)
+    starts = [e for e in events if isinstance(e, PassStart)]
+    assert [s.index for s in starts] == [2, 3]
+    assert (starts[0].previous_right, starts[0].previous_total) == (6, 7)  # pass 1 skipped the last C
+    assert starts[1].previous_right == 6  # pass 2 played one wrong note
+    range_s = 2 * 4 * 60 / bpm  # two bars of 4/4
+    assert loop.starts_s == [s.time_s for s in starts] == pytest.approx([0.5 + range_s, 0.5 + 2 * range_s])
+    assert loop.index == 3
+    noted = [e for e in events if not isinstance(e, PassStart) and e.note_id]
+    assert {e.note_id for e in noted} <= {n.id for n in ranged.notes}  # only the range's notes are judged
+
+
+def test_split_passes_cuts_a_little_before_each_start():
+    notes = tuple(PlayedNote(60 + i % 3, t, t + 0.2) for i, t in enumerate((0.0, 0.5, 1.0, 1.48, 2.0, 2.5, 2.98)))
+    take = Performance(notes)
+    passes = split_passes(take, [1.5, 3.0])  # the starts as the follower heard them (a note 20 ms early)
+    assert [[n.onset_s for n in p.notes] for p in passes] == [[0.0, 0.5, 1.0], [1.48, 2.0, 2.5], [2.98]]
+    assert [p.notes for p in split_passes(take, [])] == [take.notes]  # no starts: one pass
+
+
+def test_without_live_pass_starts_the_passes_are_where_the_tempo_puts_them(piece):
+    score = piece.at_tempo(bpm=90)
+    take = looped_performance(score, first=3, last=4, passes=3)
+    review = LoopReview(score=score, measures=(3, 4), starts_s=None, count_in_s=0.0)
+    passes = split_passes(take, review.pass_starts(take))
+    assert [len(p.notes) for p in passes] == [7, 7, 7]
+    assert [p.notes[0].pitch for p in passes] == [65, 65, 65]
+    given = LoopReview(score=score, measures=(3, 4), starts_s=[1.0, 2.0], count_in_s=0.0)
+    assert given.pass_starts(take) == [1.0, 2.0]  # the follower's, when there are some
+
+
+def test_looped_clicks_count_in_once_then_repeat_the_range(piece):
+    from tutor.audio.metronome import click_schedule
+
+    looped = looped_clicks(click_schedule(piece.slice_measures(3, 4), count_in_bars=1))
+    assert len([c for c in looped.clicks if c.count_in]) == 4  # one bar of 4/4, once
+    bar_s = 4 * 60 / 90
+    downbeats = [c.time_s for c in looped.clicks if c.accent and not c.count_in][:5]
+    assert downbeats == pytest.approx([bar_s * k for k in range(1, 6)])  # m3, m4, m3, m4, m3
+
+
+def test_each_pass_is_assessed_on_the_range_alone(piece):
+    bpm = piece.tempo_map.initial_bpm
+    whole = piece.at_tempo(bpm=bpm)
+    take = looped_performance(piece, first=3, last=4, passes=3, skip={1: "P1-m4-n2"}, wrong={2: ("P1-m3-n2", 63)})
+    # the last pass stopped after two notes: left out of the review
+    take = Performance(take.notes[:-5])
+    loop = LoopReview(score=whole, measures=(3, 4), starts_s=None, count_in_s=0.0)
+    said = []
+    passes = assess_passes(loop, take, notes_per_pass=7, bpm=bpm, level="advanced",
+                           progress=lambda fraction, text: said.append((fraction, text)))
+    assert len(passes) == 2
+    assert said == [(pytest.approx(0.5), "Pass 1 of 2…"), (pytest.approx(1.0), "Pass 2 of 2…")]
+    for assessment, notes in passes:
+        assert assessment.notes_total == 7 and notes.notes
+        assert {e.measure for e in assessment.events} <= {3, 4}
+    kinds = [{(e.type, e.note_id) for e in a.events if e.type != "correct"} for a, _ in passes]
+    assert ("missed", "P1-m4-n2") in kinds[0]
+    assert ("wrong_pitch", "P1-m3-n2") in kinds[1] and ("missed", "P1-m4-n2") not in kinds[1]

@@ -1,0 +1,207 @@
+"""Notes heard live: note onsets from a microphone (or a recording standing in for one) while it plays.
+
+``LiveNotes`` turns the live pitch tracker's 10 ms frames into note onsets, one frame at a time.
+``LiveListener`` runs the whole chain on a thread of its own: a recorder's tap (``Recorder.tap``), mono,
+``tutor.audio.devices.StreamResampler`` (``causal``: no look-ahead) to 16 kHz, the pitch stream
+(``tutor.listen.pitch.open_stream``: PESTO, 10 ms frames), then ``LiveNotes``. It reports through plain
+callbacks, called on its thread: each onset as it is found, the frames (time, MIDI pitch, the cents
+of the last voiced frame) a few times a second. The desktop app's practice panel wraps it in a thin Qt
+adapter (``AudioLive``) that turns them into queued signals; nothing here imports Qt.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from tutor.score.music import hz_to_midi
+
+Onset = tuple[float, int, float]  # (onset_s, MIDI pitch, cents)
+
+
+class LiveNotes:
+    """Note onsets from the live pitch frames (10 ms), one frame at a time: no threads.
+
+    A note starts where the pitch settles on a semitone for ``SETTLE_FRAMES`` frames that is not the
+    note already sounding. The note sounding ends at a new attack (a re-struck or re-bowed note of
+    the same pitch): the level rising ``ATTACK_DB`` over the last ``ATTACK_WINDOW`` frames, or
+    ``REATTACK_DB`` out of a dip ``DIP_DB`` under the note's loudest frame (a bow change, a legato
+    re-articulation); an attack in the first ``SWELL_FRAMES`` of a note is that note swelling. It
+    also ends after ``RELEASE_FRAMES`` frames without a pitch once the level fell ``RELEASE_DB``
+    under its loudest frame (a gap between notes), or after five times as many. Right after an attack the tracker's pitch counts even
+    where its voicing confidence is still low (PESTO's confidence rises some 50 ms after a piano
+    attack while its pitch is already right), and ``ATTACK_SETTLE_FRAMES`` frames are enough: that
+    is what makes the marks early. The onset is the attack (when the pitch settled within
+    ``ATTACK_SNAP_FRAMES`` of it), else the first frame of the settled run; its cents are the mean
+    deviation of that run.
+    """
+
+    SETTLE_FRAMES = 3
+    ATTACK_SETTLE_FRAMES = 2
+    ATTACK_DB = 8.0
+    ATTACK_WINDOW = 8  # frames (80 ms)
+    ATTACK_FRAMES = 3  # a strike rises fast; a bowed tremolo swells over several frames
+    REATTACK_DB = 4.0
+    DIP_DB = 10.0
+    SWELL_FRAMES = 10
+    ATTACK_SNAP_FRAMES = 6
+    RELEASE_FRAMES = 6  # unvoiced frames that end a note, once it faded RELEASE_DB (voicing flickers
+    RELEASE_DB = 12.0  # at the tracker's threshold on a held note); or five times as many frames
+    ARMED_FRAMES = 15  # after an attack, low-confidence pitch counts for this long...
+    ARMED_MIN_DB = -55.0  # ...on frames at least this loud
+
+    def __init__(self) -> None:
+        self.levels: list[float] = []
+        self.frame = -1
+        self.last_attack = -1000
+        self.current: int | None = None  # the semitone sounding (already reported)
+        self.unvoiced_run = 0
+        self.run_midi: int | None = None
+        self.run_start_s = 0.0
+        self.run_cents: list[float] = []
+        self.attack_s: float | None = None
+        self.note_frame = -1000  # where the note sounding was reported
+        self.note_peak_db = -120.0
+
+    def push(self, time_s: float, f0_hz: float, voiced: bool, level_db: float) -> tuple[float, int, float] | None:
+        """One frame; returns ``(onset_s, midi, cents)`` when a note starts at it."""
+        self.frame += 1
+        self.levels.append(level_db)
+        if len(self.levels) > 4 * self.ATTACK_WINDOW:
+            del self.levels[: -2 * self.ATTACK_WINDOW]
+        recent = self.levels[-self.ATTACK_WINDOW - 1:-1]
+        if recent and self.frame - self.last_attack > self.ATTACK_WINDOW:
+            rise = level_db - min(recent)
+            fast_rise = level_db - min(recent[-self.ATTACK_FRAMES:])
+            dipped = self.current is not None and min(recent) < self.note_peak_db - self.DIP_DB
+            swelling = self.current is not None and self.frame - self.note_frame < self.SWELL_FRAMES
+            if (fast_rise > self.ATTACK_DB or (dipped and rise > self.REATTACK_DB)) and not swelling:
+                self.last_attack = self.frame
+                self.attack_s = time_s
+                if self.current is not None:  # the note sounding ends: the same pitch may start again
+                    self.current, self.run_midi, self.run_cents = None, None, []
+        if self.current is not None:
+            self.note_peak_db = max(self.note_peak_db, level_db)
+        armed = self.frame - self.last_attack <= self.ARMED_FRAMES and level_db > self.ARMED_MIN_DB
+        pitched = (voiced or armed) and 20.0 < f0_hz < 5000.0
+        if not pitched:
+            self.unvoiced_run += 1
+            self.run_midi, self.run_cents = None, []
+            faded = level_db < self.note_peak_db - self.RELEASE_DB
+            if (self.unvoiced_run >= self.RELEASE_FRAMES and faded) or self.unvoiced_run >= 5 * self.RELEASE_FRAMES:
+                self.current = None
+            return None
+        self.unvoiced_run = 0
+        midi = hz_to_midi(f0_hz)
+        nearest = int(round(midi))
+        cents = (midi - nearest) * 100
+        if nearest != self.run_midi:
+            self.run_midi, self.run_start_s, self.run_cents = nearest, time_s, [cents]
+        else:
+            self.run_cents.append(cents)
+        settle = self.ATTACK_SETTLE_FRAMES if armed else self.SETTLE_FRAMES
+        if len(self.run_cents) >= settle and nearest != self.current:
+            self.current = nearest
+            self.note_frame, self.note_peak_db = self.frame, level_db
+            onset = self.run_start_s
+            if self.attack_s is not None and 0 <= self.run_start_s - self.attack_s <= self.ATTACK_SNAP_FRAMES * 0.01 + 1e-6:
+                onset = self.attack_s
+            self.attack_s = None
+            return onset, nearest, sum(self.run_cents) / len(self.run_cents)
+        return None
+
+
+class LiveListener:
+    """Live pitch and note onsets from a recorder's tap, on its own thread (``start``/``stop``).
+
+    ``open_stream(sample_rate=16000)`` opens the pitch stream (``tutor.listen.pitch.open_stream``); it
+    is called on the listener's thread, which runs torch on one intra-op thread (OpenMP's setting is
+    per thread): with two, on a busy two-core machine, each small push waited hundreds of
+    milliseconds for the pool. Callbacks, all on the listener's thread:
+
+    * ``on_ready()`` once the stream is open; ``on_failed(text)`` if it cannot be (the thread ends);
+    * ``on_onset(onset_s, midi, cents)`` for each note found (also kept in ``onsets``);
+    * ``on_frames(times_s, midis, cents)`` at most every ``EMIT_EVERY_S``: the frames since the last
+      call (``midis``: nan where unvoiced) and the cents of the last voiced frame among them (or None).
+
+    ``analysed`` keeps, for the latency benchmark, (stream time of the newest frame, perf_counter once
+    it was analysed) for the newest ``kept`` pushes that gave frames (an hour's take would keep
+    hundreds of thousands).
+    """
+
+    ANALYSED_KEPT = 12_000  # pushes that gave frames: two minutes or more of 10 ms frames (the benchmark's take: 30 s)
+    EMIT_EVERY_S = 0.1
+    SAMPLE_RATE = 16000
+
+    def __init__(self, recorder, open_stream: Callable, *, on_onset: Callable | None = None,
+                 on_frames: Callable | None = None, on_ready: Callable | None = None,
+                 on_failed: Callable | None = None, kept: int | None = None) -> None:
+        self.recorder, self.open_stream = recorder, open_stream
+        self.on_onset, self.on_frames, self.on_ready, self.on_failed = on_onset, on_frames, on_ready, on_failed
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="live-pitch", daemon=True)
+        self.onsets: list[Onset] = []
+        self.notes = LiveNotes()
+        self.analysed: deque[tuple[float, float]] = deque(maxlen=self.ANALYSED_KEPT if kept is None else kept)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 3.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout=timeout_s)
+
+    def _run(self) -> None:
+        from tutor.audio.devices import StreamResampler, to_mono
+
+        try:
+            import torch
+
+            torch.set_num_threads(1)  # this thread only (OpenMP)
+            rate = self.recorder.source.sample_rate
+            stream = self.open_stream(sample_rate=self.SAMPLE_RATE)
+            resampler = StreamResampler(orig_sr=rate, target_sr=self.SAMPLE_RATE, causal=True)
+        except Exception as error:
+            if self.on_failed is not None:
+                self.on_failed(str(error))
+            return
+        if self.on_ready is not None:
+            self.on_ready()
+        tap = self.recorder.tap
+        min_frames = 256  # a device block; the tracker runs only once a whole frame is in (a push of less is free)
+        last_emit = 0.0
+        buffered: tuple[list, list] = ([], [])
+        notes = self.notes
+        while not self._stop.is_set():
+            if not tap.wait(min_frames, timeout_s=0.05):
+                if self.recorder.finished:
+                    break
+                continue
+            block = resampler.process(to_mono(tap.read()))
+            if not len(block):
+                continue
+            frames = stream.push(block)
+            if len(frames.times_s):
+                self.analysed.append((float(frames.times_s[-1]) + stream.hop / (2 * self.SAMPLE_RATE), time.perf_counter()))
+            last_cents = None
+            for t, f0, voiced, level in zip(frames.times_s, frames.f0_hz, frames.voiced, frames.level_db, strict=True):
+                found = notes.push(float(t), float(f0), bool(voiced), float(level))
+                if found is not None:
+                    self.onsets.append(found)
+                    if self.on_onset is not None:
+                        self.on_onset(*found)
+                buffered[0].append(float(t))
+                if voiced:
+                    midi = hz_to_midi(f0)
+                    last_cents = float((midi - round(midi)) * 100)
+                    buffered[1].append(float(midi))
+                else:
+                    buffered[1].append(float("nan"))
+            now = time.perf_counter()
+            if now - last_emit > self.EMIT_EVERY_S and buffered[0]:
+                if self.on_frames is not None:
+                    self.on_frames(buffered[0], buffered[1], last_cents)
+                buffered = ([], [])
+                last_emit = now

@@ -1,0 +1,169 @@
+"""A looped take: the measures of a range played again and again in one take, each pass marked and
+scored on its own. No Qt: the app's practice panel drives these.
+
+``LoopFollower`` gives each pass of the range a fresh score follower and puts a ``PassStart`` in the
+events where a pass begins; ``looped_clicks`` makes the metronome's clicks for it (the count-in once,
+then the range's clicks again and again); after the take, ``split_passes`` cuts it at the pass starts
+(from the follower, or where the tempo puts them: ``LoopReview.pass_starts``) and ``assess_passes``
+assesses each pass on the range alone (``assess(..., measures=...)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from tutor.audio.metronome import ClickSchedule
+from tutor.practice.assessment import assess
+from tutor.score.music import Performance, Score
+
+
+@dataclass(frozen=True)
+class PassStart:
+    """In a looped take's event stream: pass ``index`` (1-based) began with the note at ``time_s``."""
+
+    index: int
+    time_s: float
+    previous_right: int  # notes right in the pass that just ended
+    previous_total: int
+
+
+class LoopFollower:
+    """The score follower for a looped take: the range is played again and again, and each pass
+    gets a fresh ``ScoreFollower`` (so each pass is judged on the range alone).
+
+    A new pass starts when a note of the range's first chord comes while the follower is at the
+    end of the range (the last chord reached), or in the range's last measure (wait mode: last two)
+    when that note is not one it expects next (the end of the range was cut short). The notes of the previous pass
+    that were never played are reported missed first; then a ``PassStart`` goes into the events.
+    """
+
+    def __init__(self, make_follower) -> None:
+        self.make_follower = make_follower
+        self.current = make_follower()
+        self.starts_s: list[float] = []  # onset of the first note of each pass (from pass 2 on)
+        self.index = 1
+        self._right: set[str] = set()
+        notes = self.current.notes
+        first_chord = self.current.chord_notes[0] if self.current.n_chords else []
+        self.first_pitches = {notes[i].pitch for i in first_chord}
+        measures = self.current.score.measures
+        # where a first note of the range, unexpected, means "from the top": the last measure; in wait
+        # mode (which holds at a wrong note until it is put right) the last two
+        tail = measures[-2:] if self.current.mode == "wait" else measures[-1:]
+        self.last_measure_from_ql = tail[0].start_ql if tail else 0.0
+
+    def _pass_is_over(self, pitch: int) -> bool:
+        f = self.current
+        if pitch not in self.first_pitches or f.chord < max(1, f.n_chords // 2):
+            return False
+        expected = f.expected_pitches()
+        if f.chord >= f.n_chords - 1 and not expected:  # the end of the range reached (wait mode: past it)
+            return True
+        in_last_measure = f.position_ql >= self.last_measure_from_ql - 1e-9
+        return in_last_measure and pitch not in expected
+
+    def feed_onset(self, *, onset_s: float, pitch: int, cents: float | None = None) -> list:
+        events: list = []
+        if self._pass_is_over(pitch):
+            events.extend(self._count(self.current.finish()))
+            events.append(PassStart(self.index + 1, onset_s, len(self._right), len(self.current.notes)))
+            self.current = self.make_follower()
+            self.index += 1
+            self.starts_s.append(onset_s)
+            self._right = set()
+        return events + self._count(self.current.feed_onset(onset_s=onset_s, pitch=pitch, cents=cents))
+
+    def _count(self, events: list) -> list:
+        """Keep the notes right in this pass: a note's latest event decides (a note told ``correct`` at
+        once may be judged missed or wrong a few notes later)."""
+        for event in events:
+            if not event.note_id:
+                continue
+            if event.type in ("wrong_pitch", "missed", "extra", "restart"):
+                self._right.discard(event.note_id)
+            else:
+                self._right.add(event.note_id)
+        return events
+
+    def note_off(self, *, pitch: int, time_s: float) -> list:
+        return self._count(self.current.note_off(pitch=pitch, time_s=time_s))
+
+    def pedal(self, *, down: bool, time_s: float) -> None:
+        self.current.pedal(down=down, time_s=time_s)
+
+    def poll(self, *, time_s: float) -> list:
+        return self._count(self.current.poll(time_s=time_s))
+
+    def finish(self) -> list:
+        return self.current.finish()
+
+    def position_at(self, time_s: float) -> float:
+        return self.current.position_at(time_s)
+
+
+def split_passes(performance: Performance, starts_s: list[float]) -> list[Performance]:
+    """The take cut into its passes at ``starts_s`` (a little before each start, so a note played
+    a hair early, or timed a little differently offline, stays with its pass)."""
+    notes = list(performance.notes)
+    cuts = []
+    for start in starts_s:
+        # the note before the pass (not the pass's own first note, timed a few ms differently)
+        before = [n.onset_s for n in notes if n.onset_s < start - 0.05]
+        gap = start - before[-1] if before else 1.0
+        cuts.append(start - min(0.1, 0.5 * gap))
+    edges = [-float("inf"), *cuts, float("inf")]
+    return [replace(performance, notes=tuple(n for n in notes if lo <= n.onset_s < hi))
+            for lo, hi in zip(edges, edges[1:], strict=False)]
+
+
+@dataclass(frozen=True)
+class LoopReview:
+    """What the review of a looped take needs: the part at the take's tempo (every measure, for the
+    alignment's context), the range, and where the passes started (None: unknown, cut by the clock)."""
+
+    score: Score
+    measures: tuple[int, int]
+    starts_s: list[float] | None
+    count_in_s: float
+
+    def pass_starts(self, performance: Performance) -> list[float]:
+        if self.starts_s is not None:
+            return self.starts_s
+        # no live follower: the passes are where the metronome puts them
+        ranged = self.score.slice_measures(*self.measures)
+        length_s = ranged.seconds_at(ranged.measures[-1].end_ql) - ranged.seconds_at(ranged.measures[0].start_ql)
+        first = self.count_in_s if self.count_in_s > 0 else min((n.onset_s for n in performance.notes), default=0.0)
+        end = performance.duration_s
+        return [first + k * length_s for k in range(1, int((end - first) / max(length_s, 1e-3)) + 1)]
+
+
+def looped_clicks(schedule: ClickSchedule) -> ClickSchedule:
+    """A click schedule's count-in once, then its clicks for the piece again and again (up to ten minutes)."""
+    length_s = schedule.duration_s - schedule.count_in_s
+    if length_s <= 0:
+        return schedule
+    passes = max(1, min(200, int(600 / length_s)))
+    piece = [c for c in schedule.clicks if not c.count_in]
+    clicks = [c for c in schedule.clicks if c.count_in]
+    for k in range(passes):
+        clicks += [replace(c, time_s=c.time_s + k * length_s) for c in piece]
+    return ClickSchedule(tuple(clicks), count_in_s=schedule.count_in_s, duration_s=schedule.count_in_s + passes * length_s)
+
+
+def assess_passes(loop: LoopReview, performance: Performance, *, notes_per_pass: int, bpm: float, level: str,
+                  progress: Callable[[float, str], None] | None = None) -> tuple:
+    """((assessment, the pass's notes), ...) for each pass of a looped take, each assessed on the range
+    alone (``loop.measures`` of ``loop.score``); empty when no pass has a note. A last pass with fewer
+    than half of ``notes_per_pass`` notes (the player stopped early) is left out, unless it is the only
+    one. ``progress(fraction, text)`` is called before each pass (it may raise to stop the work)."""
+    pieces = split_passes(performance, loop.pass_starts(performance))
+    while len(pieces) > 1 and len(pieces[-1].notes) < notes_per_pass / 2:
+        pieces.pop()  # stopped early in the last pass: the review is of the complete ones
+    passes = []
+    for number, piece in enumerate(pieces, start=1):
+        if progress is not None:
+            progress(number / len(pieces), f"Pass {number} of {len(pieces)}…")
+        if piece.notes:
+            passes.append((assess(loop.score, piece, measures=loop.measures, bpm=bpm, level=level), piece))
+    return tuple(passes)
