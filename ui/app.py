@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QToolButton,
 )
 
-from tutor.score.io import AUDIO_EXTENSIONS, MIDI_EXTENSIONS, SCORE_EXTENSIONS
+from tutor.score.io import AUDIO_EXTENSIONS, MIDI_EXTENSIONS, SCORE_EXTENSIONS, save_score
 from tutor.score.music import Score, pitch_name
 from tutor.ui.compose import ComposePanel, ScoreEdit, transposed, without_note
 from tutor.ui.engraving import Layout
@@ -365,8 +365,6 @@ class MainWindow(QMainWindow):
         if not path:
             return False
         try:
-            from tutor.score.io import save_score
-
             save_score(self.score, path)
         except Exception as error:
             self.show_error("Cannot save", error)

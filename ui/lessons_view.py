@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import logging
 
+import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -23,6 +24,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from tutor.lessons.plans import exercise_score, load_catalog, unlocked_exercises
+from tutor.lessons.progress import ProgressDB
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +64,7 @@ class LessonsPanel(QWidget):
         self.progress_label.setWordWrap(True)
         cv.addWidget(self.progress_label)
         self.chart = self._make_chart()
-        if self.chart is not None:
-            cv.addWidget(self.chart, 1)
+        cv.addWidget(self.chart, 1)
         from tutor.ui.compose import SimilarPiecesBox
 
         self.similar = SimilarPiecesBox(self.window, self._exercise_music, title="More pieces like this",
@@ -76,10 +79,6 @@ class LessonsPanel(QWidget):
         self.start_button.clicked.connect(self.start)
 
     def _make_chart(self):
-        try:
-            import pyqtgraph as pg
-        except Exception:
-            return None
         plot = pg.PlotWidget()
         plot.setMinimumHeight(120)
         plot.setLabel("left", "overall")
@@ -94,8 +93,6 @@ class LessonsPanel(QWidget):
     # --- data -------------------------------------------------------------------------------
     def _passed_and_states(self):
         try:
-            from tutor.lessons.progress import ProgressDB
-
             with ProgressDB() as db:
                 return db.passed_exercises(), db.states(), db.streak()
         except Exception as error:
@@ -104,8 +101,6 @@ class LessonsPanel(QWidget):
 
     def refresh(self) -> None:
         try:
-            from tutor.lessons.plans import load_catalog, unlocked_exercises
-
             self.catalog = load_catalog()
         except Exception as error:
             self.tree.clear()
@@ -203,8 +198,6 @@ class LessonsPanel(QWidget):
 
     def _show_history(self, exercise) -> None:
         try:
-            from tutor.lessons.progress import ProgressDB
-
             with ProgressDB() as db:
                 attempts = db.attempts(exercise.id)
         except Exception as error:
@@ -225,11 +218,10 @@ class LessonsPanel(QWidget):
             self.similar.clear()
         self.similar.setTitle("You have tried this one: more pieces like it" if attempts else "More pieces like this")
         self.similar.setVisible(bool(attempts))
-        if self.chart is not None:
-            values = [a.overall for a in attempts if a.overall is not None]
-            self.curve.setData(list(range(1, len(values) + 1)), values)
-            self.pass_line.setValue(exercise.passing.overall or 0)
-            self.pass_line.setVisible(exercise.passing.overall is not None and exercise.kind != "compose")
+        values = [a.overall for a in attempts if a.overall is not None]
+        self.curve.setData(list(range(1, len(values) + 1)), values)
+        self.pass_line.setValue(exercise.passing.overall or 0)
+        self.pass_line.setVisible(exercise.passing.overall is not None and exercise.kind != "compose")
 
     def _exercise_music(self):
         """What the similar-pieces search reads: the exercise's music, loaded in the worker."""
@@ -238,8 +230,6 @@ class LessonsPanel(QWidget):
             return None
 
         def load():
-            from tutor.lessons.plans import exercise_score
-
             return exercise_score(exercise)
 
         return load

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import (
@@ -51,6 +52,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tutor.audio import midi_input
+from tutor.audio.devices import DeviceSource, FileSource
+from tutor.audio.metronome import click_schedule
+from tutor.audio.playback import PlaybackPlan, Player
+from tutor.audio.recording import Recorder
+from tutor.lessons.plans import judge_assessment
+from tutor.lessons.progress import ProgressDB, default_data_dir
 from tutor.listen import pitch as live_pitch
 from tutor.listen.live import LiveListener
 from tutor.practice.assessment import COLORS, assess
@@ -81,8 +89,6 @@ def file_filter(label: str, extensions: tuple[str, ...]) -> str:
 
 
 def takes_dir() -> Path:
-    from tutor.lessons.progress import default_data_dir
-
     folder = default_data_dir() / "takes"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
@@ -418,8 +424,7 @@ class PracticePanel(QWidget):
         self.tuner = Tuner()
         grid.addWidget(self.tuner, 1, 0, 1, 2)
         self.pitch_plot = self._make_pitch_plot()
-        if self.pitch_plot is not None:
-            grid.addWidget(self.pitch_plot, 2, 0, 1, 2)
+        grid.addWidget(self.pitch_plot, 2, 0, 1, 2)
         self.live_label = QLabel("")
         self.live_label.setWordWrap(True)
         grid.addWidget(self.live_label, 3, 0, 1, 2)
@@ -479,10 +484,6 @@ class PracticePanel(QWidget):
                                       name="pitch-warm-up")
 
     def _make_pitch_plot(self):
-        try:
-            import pyqtgraph as pg
-        except Exception:
-            return None
         plot = pg.PlotWidget()
         plot.setMinimumHeight(110)
         plot.setMaximumHeight(150)  # the review below it must stay in view
@@ -554,8 +555,6 @@ class PracticePanel(QWidget):
         """Where a take's first pass starts: after the count-in (none for a file standing in for the player)."""
         if self._source_kind_at_start in ("midi-file", "audio-file") or not self.count_in.value():
             return 0.0
-        from tutor.audio.metronome import click_schedule
-
         return click_schedule(score, count_in_bars=self.count_in.value(), piece=False).count_in_s
 
     @property
@@ -565,8 +564,6 @@ class PracticePanel(QWidget):
     # --- listening -----------------------------------------------------------------------------
     def _player(self):
         if self.player is None:
-            from tutor.audio.playback import Player
-
             settings = self.window.settings
             self.player = Player(device=settings.value("audio/output") or None,
                                  soundfont=settings.value("audio/soundfont") or None)
@@ -650,26 +647,21 @@ class PracticePanel(QWidget):
         if not (count_in or self.metronome.isChecked()) or self._source_kind_at_start in ("midi-file", "audio-file"):
             return
         try:
-            from tutor.audio.metronome import click_schedule
-            from tutor.audio.playback import PlaybackPlan
-
             schedule = click_schedule(score, count_in_bars=count_in, piece=self.metronome.isChecked())
             if self.looping:
                 schedule = looped_clicks(schedule)
             self._player().play(PlaybackPlan((), clicks=schedule, offset_s=schedule.count_in_s))
-        except Exception as error:
+        except Exception as error:  # the sound output (sounddevice, FluidSynth: device libraries) failed: the take goes on
             self.live_label.setText(f"No metronome: {error}")
 
     def _start_midi(self, kind: str, source_path) -> None:
-        from tutor.audio import midi_input
-
         session = self.session
 
         def on_note_on(pitch, velocity, time_s):
             if session is not None:
                 session.feed(pitch, time_s)
-            self._played_points[0].append(time_s) if self.pitch_plot is not None else None
-            self._played_points[1].append(pitch) if self.pitch_plot is not None else None
+            self._played_points[0].append(time_s)
+            self._played_points[1].append(pitch)
 
         def on_note(note):  # a key let go: its held length, and whether the hands are off the keys
             if session is not None:
@@ -701,9 +693,6 @@ class PracticePanel(QWidget):
         self._source_kind = "midi"
 
     def _start_audio(self, kind: str, source_path) -> None:
-        from tutor.audio.devices import DeviceSource, FileSource
-        from tutor.audio.recording import Recorder
-
         if kind == "mic":
             self.source = DeviceSource(device=self.window.settings.value("audio/input") or None)
         else:
@@ -727,7 +716,7 @@ class PracticePanel(QWidget):
     def _on_pitch(self, times, midis, cents) -> None:
         if cents is not None:
             self.tuner.set_cents(cents)
-        if self.pitch_plot is not None and len(times):
+        if len(times):
             self._pitch_points[0].extend(times)
             self._pitch_points[1].extend(midis)
             self.pitch_curve.setData(self._pitch_points[0][-3000:], self._pitch_points[1][-3000:], connect="finite")
@@ -756,7 +745,7 @@ class PracticePanel(QWidget):
             elif self._played_file_thread is not None and not self._played_file_thread.is_alive():
                 self.stop_take()
                 return
-            if self.pitch_plot is not None and self._played_points[0]:
+            if self._played_points[0]:
                 self.played_curve.setData(*self._played_points)
             return
         if self.player is not None and self.player.playing and getattr(self, "_playing_score", None) is not None:
@@ -925,23 +914,22 @@ class PracticePanel(QWidget):
         self.score_label.setText("Play a take to see how it went.")
         self.replay_button.setEnabled(False)
         self.view.clear_live_marks()
-        if self.pitch_plot is not None:
-            self._played_points = ([], [])
-            self._pitch_points = ([], [])
-            self.played_curve.setData([], [])
-            self.pitch_curve.setData([], [])
-            self._draw_targets()
+        self._played_points = ([], [])
+        self._pitch_points = ([], [])
+        self.played_curve.setData([], [])
+        self.pitch_curve.setData([], [])
+        self._draw_targets()
 
     def _draw_targets(self) -> None:
         """The notes to play on the pitch plot, built here once (before a take, and as one starts)."""
-        if self.pitch_plot is None or self.score is None:
+        if self.score is None:
             return
         self._targets = PassTargets.of(self.practice_score())
         self.target_curve.setData(*self._targets.repeated(1), connect="finite")
 
     def _draw_pass_targets(self, passes: int) -> None:
         """A looped take's new pass: the range's notes again, from the targets built at the start."""
-        if self.pitch_plot is not None and self._targets is not None:
+        if self._targets is not None:
             self.target_curve.setData(*self._targets.repeated(passes), connect="finite")
 
     _targets = None
@@ -1035,9 +1023,6 @@ def _assess_job(task, score: Score, performance: Performance | None, path: Path 
 
 def _record_attempt(exercise, assessment, performance: Performance, bpm: float, path: Path | None):
     """Judge the take's assessment against the exercise and record it as an attempt (in the worker)."""
-    from tutor.lessons.plans import judge_assessment
-    from tutor.lessons.progress import ProgressDB
-
     result = judge_assessment(exercise, assessment, performance, tempo_bpm=bpm, recording_path=path)
     with ProgressDB() as db:
         db.record_attempt(exercise_id=exercise.id, passed=result.passed, summary=result.summary,
