@@ -28,11 +28,12 @@ from pathlib import Path
 
 from tutor.errors import InputFileError, TutorError
 from tutor.safety import atomic_write_bytes, atomic_write_text
+from tutor.score.io import SCORE_EXTENSIONS, TAKE_EXTENSIONS
 
 MANIFEST = "manifest.json"
 SUMMARY = "class_summary.csv"
-TAKE_SUFFIXES = (".mid", ".midi", ".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a", ".opus")
-COMPOSITION_SUFFIXES = (".musicxml", ".xml", ".mxl", ".abc", ".krn", ".mid", ".midi")
+TAKE_SUFFIXES = TAKE_EXTENSIONS
+COMPOSITION_SUFFIXES = SCORE_EXTENSIONS
 SUMMARY_FIELDS = ("student", "file", "kind", "status", "overall", "pitch", "rhythm", "intonation", "notes_correct",
                   "notes_total", "played_bpm", "errors", "warnings", "infos", "key", "style", "emotion", "ran_on",
                   "problem")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tutor.errors import InputFileError, OutputFileError, UnsupportedFormatError
+from tutor.errors import InputFileError, OutputFileError, TutorError, UnsupportedFormatError
 from tutor.safety import MAX_MIDI_BYTES, MAX_SCORE_BYTES, atomic_write_bytes, check_readable, check_xml_text
 from tutor.score.midi import IRREGULAR_MARKER, MEASURE_MARKER, RESTORE_MARKER, score_from_midi
 from tutor.score.music import (
@@ -48,6 +48,8 @@ MIDI_EXTENSIONS = (".mid", ".midi")
 MUSICXML_EXTENSIONS = (".musicxml", ".xml", ".mxl")
 SCORE_EXTENSIONS = MIDI_EXTENSIONS + MUSICXML_EXTENSIONS + (".abc", ".krn")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a", ".opus")
+WRITABLE_SCORE_EXTENSIONS = MIDI_EXTENSIONS + MUSICXML_EXTENSIONS  # what save_score writes
+TAKE_EXTENSIONS = MIDI_EXTENSIONS + AUDIO_EXTENSIONS  # a take: played MIDI or a recording
 CORPUS_PREFIX = "corpus:"
 
 
@@ -94,7 +96,7 @@ def _parse_midi(data: bytes, *, path: Path) -> Any:
 
     try:
         return mido.MidiFile(file=io.BytesIO(data))
-    except Exception as error:  # mido raises many types for corrupt data
+    except Exception as error:  # noqa: BLE001 - mido raises many types (EOFError, KeyError, ValueError...) for corrupt data
         raise InputFileError(f"is a corrupt or truncated MIDI file ({_short(error)})", path=path) from None
 
 
@@ -127,9 +129,7 @@ def _parse_music21(source: str, index: int | None) -> Any:
             try:
                 number = _corpus_tune_number(reference, index, source=source)
                 parsed = music21.corpus.parse(reference, number=number)
-            except InputFileError:
-                raise
-            except Exception as error:
+            except (music21.exceptions21.Music21Exception, OSError) as error:  # CorpusException: not in the corpus
                 raise InputFileError(f"no such piece in music21's corpus ({_short(error)})", path=source) from None
             if number is not None:
                 index = None  # ``parsed`` is that one tune
@@ -147,7 +147,7 @@ def _parse_music21(source: str, index: int | None) -> Any:
                     parsed = music21.converter.parse(str(path), forceSource=True)
             except InputFileError:
                 raise
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - music21's parsers raise any type on a malformed file
                 raise InputFileError(f"cannot be read as a score ({_short(error)})", path=path) from None
     return _pick_score(parsed, index=index, source=source)
 
@@ -292,7 +292,7 @@ def _raw_noteheads(m21score: Any) -> Iterator[_Head]:
                 members = element.notes if isinstance(element, music21.chord.Chord) else (element,)
                 try:
                     beat = float(element.beat)
-                except Exception:
+                except music21.exceptions21.Music21Exception:  # an offset outside its time signature's bar
                     beat = 1.0 + offset
                 velocity = element.volume.velocity if element.volume.velocity is not None else 80
                 for member in members:
@@ -368,16 +368,18 @@ def _notes_from_groups(groups: list[list[_Head]]) -> list[Note]:
 
 
 def _tempo_map(m21score: Any) -> TempoMap:
+    import music21
+
     changes = []
     try:
         boundaries = m21score.metronomeMarkBoundaries()
-    except Exception:
+    except music21.exceptions21.Music21Exception:  # a tempo text or modulation without a sounding tempo
         boundaries = []
     for start, _end, mark in boundaries:
         try:
             bpm = float(mark.getQuarterBPM())
-        except Exception:
-            continue
+        except (TypeError, ValueError, ZeroDivisionError, music21.exceptions21.Music21Exception):
+            continue  # a mark without a number (None) or with a referent that does not convert
         if bpm and bpm > 0:
             changes.append(TempoChange(round(float(start), 6), bpm))
     # drop repeats of the same tempo
@@ -478,9 +480,11 @@ def score_from_music21(m21score: Any, *, source_path: Path | None = None, title:
 
 def _guess_key(m21score: Any) -> tuple[KeySignature, ...]:
     """Files without a key signature (most MIDI files): the Krumhansl-Schmuckler estimate."""
+    import music21
+
     try:
         estimate = m21score.analyze("key")
-    except Exception:
+    except music21.exceptions21.Music21Exception:  # DiscreteAnalysisException: no pitches to weigh
         return ()
     return (KeySignature(0, 0.0, int(estimate.sharps), estimate.mode),)
 
@@ -505,7 +509,7 @@ def load_score(source: str | Path, *, index: int | None = None) -> Score:
     source_path = None if key.startswith(CORPUS_PREFIX) else Path(key)
     try:
         score = score_from_music21(m21, source_path=source_path)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - a parsed file's odd content can fail anywhere in music21's object model
         raise InputFileError(f"cannot be read as a score ({_short(error)})", path=key) from None
     if source_path is None:
         score = _with_reference(score, key)
@@ -515,7 +519,7 @@ def load_score(source: str | Path, *, index: int | None = None) -> Score:
 def _midi_score(path: Path, midi: Any) -> Score:
     try:
         score = score_from_midi(path, midi)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - corrupt event data can fail anywhere in mido's messages
         raise InputFileError(f"is a corrupt MIDI file ({_short(error)})", path=path) from None
     if not score.notes:
         raise InputFileError("contains no notes", path=path)
@@ -538,7 +542,7 @@ def read_pretty_midi(path: Path) -> Any:
         warnings.simplefilter("ignore")
         try:
             return pretty_midi.PrettyMIDI(io.BytesIO(data))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - pretty_midi (through mido) raises many types for corrupt data
             raise InputFileError(f"is a corrupt or truncated MIDI file ({_short(error)})", path=path) from None
 
 
@@ -755,9 +759,11 @@ def _source_music21_if_unchanged(score: Score) -> Any | None:
     if _source_format(source) not in MUSICXML_EXTENSIONS:
         # music21 writes ABC/Humdrum parses back with short bars padded (positions shift)
         return None
+    import music21
+
     try:
         m21 = music21_score(source)
-    except Exception:
+    except (TutorError, OSError):  # the source changed or went away since it was read: build the notation anew
         return None
     groups = identified_noteheads(m21)
     original = _notes_from_groups(groups)
@@ -776,7 +782,7 @@ def _source_music21_if_unchanged(score: Score) -> Any | None:
         first, last = min(numbers), max(numbers)
         try:
             m21 = m21.measures(first, last)
-        except Exception:
+        except music21.exceptions21.Music21Exception:
             return None
     if len(part_ids) != len(_parts_of(m21)):
         for index, part in reversed(list(enumerate(_parts_of(m21)))):
@@ -787,11 +793,11 @@ def _source_music21_if_unchanged(score: Score) -> Any | None:
 
 def _source_format(source: str) -> str:
     if source.startswith(CORPUS_PREFIX):
-        try:
-            import music21
+        import music21
 
+        try:
             return Path(str(music21.corpus.getWork(source[len(CORPUS_PREFIX):]))).suffix.lower()
-        except Exception:
+        except music21.exceptions21.Music21Exception:  # CorpusException: not in the corpus
             return ""
     return _suffix(Path(source))
 
@@ -843,7 +849,7 @@ def music21_from_notes(score: Score) -> Any:
         m21.insert(0, m21_part)
     try:
         m21.makeNotation(inPlace=True)
-    except Exception as error:  # notation helpers are best-effort: the notes are already right
+    except Exception as error:  # noqa: BLE001 - best effort (music21 raises any type): the notes are already right
         log.debug("makeNotation failed: %s", error)
     # ids follow the same derivation as the loader, so that reading the file back gives them
     for group in identified_noteheads(m21):
@@ -969,5 +975,5 @@ def _write_musicxml(m21: Any) -> bytes:
         warnings.simplefilter("ignore")
         try:
             return GeneralObjectExporter(m21).parse()
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - music21's exporter raises any type on notation it cannot write
             raise OutputFileError(f"cannot be written as MusicXML ({_short(error)})") from None

@@ -48,15 +48,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tutor.errors import InputFileError, TutorError
-from tutor.score.io import AUDIO_EXTENSIONS
+from tutor.score.io import AUDIO_EXTENSIONS, SCORE_EXTENSIONS, TAKE_EXTENSIONS
 from tutor.service.token import TOKEN_FILE, config_dir, load_or_create_token, token_path  # noqa: F401 - part of this module's API
 
 DEFAULT_PORT = 8765
 API_PREFIX = "/v1"
 
-SCORE_SUFFIXES = (".mid", ".midi", ".musicxml", ".xml", ".mxl", ".abc", ".krn")
+SCORE_SUFFIXES = SCORE_EXTENSIONS
 AUDIO_SUFFIXES = AUDIO_EXTENSIONS  # what tutor.score.io reads as a recording
-PERFORMANCE_SUFFIXES = (".mid", ".midi") + AUDIO_SUFFIXES
+PERFORMANCE_SUFFIXES = TAKE_EXTENSIONS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,7 +357,7 @@ def create_app(config: ServiceConfig):
             text = f"{where}: {message}" if where else message
             status = 400 if isinstance(problem, InputFileError) else 422
             return error(status, text)
-        except Exception as problem:  # a bug: say so, without the server's paths
+        except Exception as problem:  # noqa: BLE001 - a request never takes the server down: a bug answers 500, without paths
             return error(500, f"internal error: {type(problem).__name__}")
         finally:
             shutil.rmtree(folder, ignore_errors=True)

@@ -17,10 +17,10 @@ def run(args) -> int:
     from pathlib import Path
 
     from tutor.errors import UnsupportedFormatError
-    from tutor.score.io import load_score, save_score
+    from tutor.score.io import WRITABLE_SCORE_EXTENSIONS, load_score, save_score
 
     output = Path(args.output)
-    if output.suffix.lower() not in (".mid", ".midi", ".musicxml", ".xml", ".mxl"):
+    if output.suffix.lower() not in WRITABLE_SCORE_EXTENSIONS:
         raise UnsupportedFormatError("cannot write this format; write .mid, .midi, .musicxml, .xml or .mxl", path=output)
     score = load_score(args.input, index=args.index)
     save_score(score, output)

@@ -32,9 +32,10 @@ def run(args) -> int:
     from tutor.errors import UnsupportedFormatError
     from tutor.remote.routing import upload_path
     from tutor.safety import atomic_write_bytes
+    from tutor.score.io import MUSICXML_EXTENSIONS
 
     output = Path(args.output) if args.output else None
-    if output is not None and output.suffix.lower() not in (".musicxml", ".xml", ".mxl"):
+    if output is not None and output.suffix.lower() not in MUSICXML_EXTENSIONS:
         raise UnsupportedFormatError("the annotated score is MusicXML: use .musicxml, .xml or .mxl", path=output)
     doc = host_answer(args, "critique", {"file": upload_path(args.file, index=args.index)}, {"index": args.index})
     score = analyses.load(args.file, index=args.index) if doc is None or output is not None else None

@@ -29,9 +29,10 @@ def run(args) -> int:
     from tutor.api import analyses
     from tutor.api.requests import GenerateRequest
     from tutor.errors import UnsupportedFormatError
+    from tutor.score.io import WRITABLE_SCORE_EXTENSIONS
 
     output = Path(args.output) if args.output else None
-    if output is not None and output.suffix.lower() not in (".mid", ".midi", ".musicxml", ".xml", ".mxl"):
+    if output is not None and output.suffix.lower() not in WRITABLE_SCORE_EXTENSIONS:
         raise UnsupportedFormatError("write .mid, .midi, .musicxml, .xml or .mxl", path=output)
     brief, result = analyses.generate(GenerateRequest(style=args.style, mood=args.mood, key=args.key, meter=args.meter,
                                                       bars=args.bars, seed=args.seed, pitch_range=args.pitch_range))

@@ -27,14 +27,14 @@ def run(args) -> int:
     from tutor.audio.playback import Player, plan_midi_file, play_audio_file
     from tutor.cli.commands.render import check_options
     from tutor.errors import TutorError
-    from tutor.score.io import AUDIO_EXTENSIONS, load_score
+    from tutor.score.io import AUDIO_EXTENSIONS, MIDI_EXTENSIONS, load_score
 
     check_options(args)
     if Path(args.file).suffix.lower() in AUDIO_EXTENSIONS:
         play_audio_file(args.file, device=args.device)
         return 0
     if args.as_played:
-        if Path(args.file).suffix.lower() not in (".mid", ".midi"):
+        if Path(args.file).suffix.lower() not in MIDI_EXTENSIONS:
             raise TutorError("--as-played is for MIDI files (it keeps their own timing)")
         if args.tempo is not None or args.count_in or args.metronome:
             raise TutorError("--as-played keeps the file's timing: it cannot be used with --tempo, --count-in "

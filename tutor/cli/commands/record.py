@@ -96,9 +96,10 @@ def _record_midi(args) -> int:
 
     from tutor.audio.midi_input import PortMidiSource
     from tutor.errors import OutputFileError
+    from tutor.score.io import MIDI_EXTENSIONS
 
     out = Path(args.out)
-    if out.suffix.lower() not in (".mid", ".midi"):
+    if out.suffix.lower() not in MIDI_EXTENSIONS:
         raise OutputFileError("a MIDI take is written as .mid", path=out)
     if out.exists() and not args.force:
         raise OutputFileError("already exists; choose another name (or --force)", path=out)

@@ -41,7 +41,7 @@ def run(args) -> int:
 
     from tutor.audio.playback import RENDER_EXTENSIONS, render_midi_to_wav, render_score_to_wav
     from tutor.errors import TutorError, UnsupportedFormatError
-    from tutor.score.io import load_score
+    from tutor.score.io import MIDI_EXTENSIONS, load_score
 
     check_options(args)
     if not 8000 <= args.sample_rate <= 192000:
@@ -50,7 +50,7 @@ def run(args) -> int:
     if out.suffix.lower() not in RENDER_EXTENSIONS:
         raise UnsupportedFormatError("cannot render to this format; use .wav or .flac", path=out)
     if args.as_played:
-        if Path(args.score).suffix.lower() not in (".mid", ".midi"):
+        if Path(args.score).suffix.lower() not in MIDI_EXTENSIONS:
             raise TutorError("--as-played is for MIDI files (it keeps their own timing)")
         if args.tempo is not None or args.count_in or args.metronome:
             raise TutorError("--as-played keeps the file's timing: it cannot be used with --tempo, --count-in "

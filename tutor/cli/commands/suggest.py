@@ -59,10 +59,10 @@ def run(args) -> int:
     from tutor.api.requests import SuggestRequest
     from tutor.errors import UnsupportedFormatError
     from tutor.remote.routing import upload_path
-    from tutor.score.io import save_score
+    from tutor.score.io import WRITABLE_SCORE_EXTENSIONS, save_score
 
     output = Path(args.output) if args.output else None
-    if output is not None and output.suffix.lower() not in (".mid", ".midi", ".musicxml", ".xml", ".mxl"):
+    if output is not None and output.suffix.lower() not in WRITABLE_SCORE_EXTENSIONS:
         raise UnsupportedFormatError("cannot write this format; write .musicxml, .xml, .mxl, .mid or .midi", path=output)
     request = SuggestRequest.from_options(
         continue_bars=args.continue_bars, fix=args.fix, fix_flagged=args.fix_flagged, harmonize=args.harmonize,

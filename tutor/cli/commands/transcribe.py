@@ -32,8 +32,9 @@ def run(args) -> int:
     from tutor.listen.transcription import f0_csv_text, performance_midi_bytes
     from tutor.remote.routing import remote_url
     from tutor.safety import atomic_write_bytes, atomic_write_text
+    from tutor.score.io import MIDI_EXTENSIONS
 
-    if args.out and Path(args.out).suffix.lower() not in (".mid", ".midi"):
+    if args.out and Path(args.out).suffix.lower() not in MIDI_EXTENSIONS:
         raise UnsupportedFormatError("-o writes MIDI; give it a .mid file name", path=args.out)
     if args.f0 and Path(args.f0).suffix.lower() != ".csv":
         raise UnsupportedFormatError("--f0 writes CSV; give it a .csv file name", path=args.f0)
