@@ -106,3 +106,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_not_an_input(output: str | Path, *inputs: str | Path | None) -> None:
+    """Refuse to write ``output`` when it is one of ``inputs`` (the same path, or the same file by another
+    name): the input would be lost. ``corpus:`` references and None are not files and are skipped."""
+    out = Path(output)
+    for source in inputs:
+        if source is None or str(source).startswith("corpus:"):
+            continue
+        given = Path(source)
+        try:
+            same = out.resolve() == given.resolve() or (out.exists() and given.exists() and os.path.samefile(out, given))
+        except OSError:  # a name that cannot be resolved is not the input's name
+            same = False
+        if same:
+            raise OutputFileError(f"is also the input file {given.name}: write the output to another file (the input "
+                                  "would be lost)", path=out)

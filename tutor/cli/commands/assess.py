@@ -31,11 +31,13 @@ def run(args) -> int:
     from tutor.api.requests import AssessRequest, parse_measures
     from tutor.errors import OutputFileError
     from tutor.remote.routing import upload_path
-    from tutor.safety import atomic_write_bytes
+    from tutor.safety import atomic_write_bytes, check_not_an_input
 
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in (".musicxml", ".xml"):
         raise OutputFileError("the annotated score is MusicXML: name it .musicxml or .xml", path=output)
+    if output is not None:
+        check_not_an_input(output, args.score, args.performance)
     request = AssessRequest(Path(args.performance), part=args.part, measures=parse_measures(args.measures),
                             tempo_bpm=args.tempo, level=args.level)
     doc = host_answer(args, "assess", {"file": args.performance, "score": upload_path(args.score)}, request.fields())

@@ -17,11 +17,13 @@ def run(args) -> int:
     from pathlib import Path
 
     from tutor.errors import UnsupportedFormatError
+    from tutor.safety import check_not_an_input
     from tutor.score.io import WRITABLE_SCORE_EXTENSIONS, load_score, save_score
 
     output = Path(args.output)
     if output.suffix.lower() not in WRITABLE_SCORE_EXTENSIONS:
         raise UnsupportedFormatError("cannot write this format; write .mid, .midi, .musicxml, .xml or .mxl", path=output)
+    check_not_an_input(output, args.input)
     score = load_score(args.input, index=args.index)
     save_score(score, output)
     print(f"wrote {output} ({len(score.notes)} notes, {len(score.measures)} measures)")

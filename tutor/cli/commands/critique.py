@@ -31,12 +31,14 @@ def run(args) -> int:
     from tutor.api.reports import critique_lines
     from tutor.errors import UnsupportedFormatError
     from tutor.remote.routing import upload_path
-    from tutor.safety import atomic_write_bytes
+    from tutor.safety import atomic_write_bytes, check_not_an_input
     from tutor.score.io import MUSICXML_EXTENSIONS
 
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in MUSICXML_EXTENSIONS:
         raise UnsupportedFormatError("the annotated score is MusicXML: use .musicxml, .xml or .mxl", path=output)
+    if output is not None:
+        check_not_an_input(output, args.file)
     doc = host_answer(args, "critique", {"file": upload_path(args.file, index=args.index)}, {"index": args.index})
     score = analyses.load(args.file, index=args.index) if doc is None or output is not None else None
     if doc is None:

@@ -53,10 +53,13 @@ def _record_audio(args) -> int:
     from tutor.audio.devices import open_source
     from tutor.audio.recording import RECORDING_EXTENSIONS, Recorder, repair_recordings, sidecar_path
     from tutor.errors import OutputFileError
+    from tutor.safety import check_not_an_input
 
     out = Path(args.out)
     if out.suffix.lower() not in RECORDING_EXTENSIONS:
         raise OutputFileError("records to .wav or .flac (or .mid with --midi)", path=out)
+    check_not_an_input(out, args.from_file)
+    check_not_an_input(sidecar_path(out), args.from_file)
     folder = out.parent if str(out.parent) else Path(".")
     if folder.is_dir():
         for repaired in repair_recordings(folder):

@@ -41,6 +41,7 @@ def run(args) -> int:
 
     from tutor.audio.playback import RENDER_EXTENSIONS, render_midi_to_wav, render_score_to_wav
     from tutor.errors import TutorError, UnsupportedFormatError
+    from tutor.safety import check_not_an_input
     from tutor.score.io import MIDI_EXTENSIONS, load_score
 
     check_options(args)
@@ -49,6 +50,7 @@ def run(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in RENDER_EXTENSIONS:
         raise UnsupportedFormatError("cannot render to this format; use .wav or .flac", path=out)
+    check_not_an_input(out, args.score)
     if args.as_played:
         if Path(args.score).suffix.lower() not in MIDI_EXTENSIONS:
             raise TutorError("--as-played is for MIDI files (it keeps their own timing)")

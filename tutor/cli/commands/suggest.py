@@ -59,11 +59,14 @@ def run(args) -> int:
     from tutor.api.requests import SuggestRequest
     from tutor.errors import UnsupportedFormatError
     from tutor.remote.routing import upload_path
+    from tutor.safety import check_not_an_input
     from tutor.score.io import WRITABLE_SCORE_EXTENSIONS, save_score
 
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in WRITABLE_SCORE_EXTENSIONS:
         raise UnsupportedFormatError("cannot write this format; write .musicxml, .xml, .mxl, .mid or .midi", path=output)
+    if output is not None:
+        check_not_an_input(output, args.file)
     request = SuggestRequest.from_options(
         continue_bars=args.continue_bars, fix=args.fix, fix_flagged=args.fix_flagged, harmonize=args.harmonize,
         k=args.k, seed=args.seed, temperature=args.temperature, top_p=args.top_p, after=args.after, style=args.style,

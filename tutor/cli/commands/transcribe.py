@@ -31,13 +31,16 @@ def run(args) -> int:
     from tutor.errors import UnsupportedFormatError
     from tutor.listen.transcription import f0_csv_text, performance_midi_bytes
     from tutor.remote.routing import remote_url
-    from tutor.safety import atomic_write_bytes, atomic_write_text
+    from tutor.safety import atomic_write_bytes, atomic_write_text, check_not_an_input
     from tutor.score.io import MIDI_EXTENSIONS
 
     if args.out and Path(args.out).suffix.lower() not in MIDI_EXTENSIONS:
         raise UnsupportedFormatError("-o writes MIDI; give it a .mid file name", path=args.out)
     if args.f0 and Path(args.f0).suffix.lower() != ".csv":
         raise UnsupportedFormatError("--f0 writes CSV; give it a .csv file name", path=args.f0)
+    for output in (args.out, args.f0):
+        if output:
+            check_not_an_input(output, args.audio)
     request = TranscribeRequest(Path(args.audio), tracker=args.tracker, device=args.device)
     doc = None
     if args.f0 and remote_url(args.remote) is not None:
