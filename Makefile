@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml constraints.txt scripts/system-deps.sh
 	bash scripts/system-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[app,serve,dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[app,serve,dev,ray]'
 	touch $(STAMP)
 
 clean:

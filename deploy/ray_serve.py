@@ -2,7 +2,7 @@
 outgrows one GPU host. Ray does the scheduling, routing and back-pressure; each replica is the same app
 as ``tutor serve`` (``tutor.service.server.create_app``: same endpoints, same JSON, same token and upload checks).
 
-    pip install "ray[serve]"            # not a tutor dependency: only on the serving machines
+    pip install -c constraints.txt ".[ray]"   # the ray extra (ray[serve]), on the serving machines
     ray start --head                    # on the first machine; `ray start --address=HEAD:6379` on the others
     TUTOR_SERVICE_TOKEN=... python deploy/ray_serve.py --replicas 4 --port 8000
 

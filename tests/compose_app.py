@@ -1,8 +1,7 @@
 """The app's window for the composition helpers' pytest-qt tests (harmonise, generate, similar).
 
 ``app_window`` is a fixture: a ``MainWindow`` offscreen with throw-away settings, data and autosave
-folders; ``open_piece`` loads a file (or sets a score) and waits for its engraving. Tests that use it
-skip where PySide6 or pytest-qt are missing.
+folders; ``open_piece`` loads a file (or sets a score) and waits for its engraving.
 """
 
 from __future__ import annotations
@@ -19,8 +18,6 @@ DEMO = REPO / "assets" / "demo" / "twinkle.musicxml"
 @pytest.fixture
 def app_window(request, tmp_path, monkeypatch):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt makes its application
-    pytest.importorskip("PySide6")
-    pytest.importorskip("pytestqt")
     qtbot = request.getfixturevalue("qtbot")
     from PySide6.QtCore import QSettings
 

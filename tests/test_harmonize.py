@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from tutor.cli import main
 from tutor.compose.rules import check_rules
 from tutor.score.io import load_score
@@ -99,7 +97,6 @@ def test_app_overlay_ends_in_another_mode_and_comes_back(app_window):  # noqa: F
 
 
 def test_overlay_draws_a_fix_over_its_bar_and_greys_what_it_replaces():
-    pytest.importorskip("PySide6")
     import xml.etree.ElementTree as ET
     from dataclasses import replace
 

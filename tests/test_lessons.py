@@ -3,7 +3,6 @@ with file, line and field and never stop the others; a student can follow a cour
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import textwrap
@@ -27,11 +26,6 @@ from tutor.lessons.plans import (
     unlocked_units,
 )
 from tutor.score.music import Performance, PlayedNote, sort_played
-
-HAS_ASSESSMENT = importlib.util.find_spec("tutor.practice.assessment") is not None
-HAS_CRITIQUE = importlib.util.find_spec("tutor.compose.critique") is not None
-needs_assessment = pytest.mark.skipif(not HAS_ASSESSMENT, reason="tutor.practice.assessment (issue 5) is not here yet")
-needs_critique = pytest.mark.skipif(not HAS_CRITIQUE, reason="tutor.compose.critique (issue 6) is not here yet")
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +97,6 @@ def test_bundled_scores_are_engraved_with_title_key_clef_and_tempo():
             assert element in text, f"{path.name} lacks {element}"
 
 
-@needs_assessment
 def test_every_performance_exercise_passes_when_played_right_and_fails_with_missed_notes(catalog, scores):
     for exercise in catalog.exercises:
         if exercise.kind != "perform":
@@ -122,7 +115,6 @@ def test_every_performance_exercise_passes_when_played_right_and_fails_with_miss
         assert bad.event_counts.get("missed", 0) >= len(silent) - 1, exercise.id
 
 
-@needs_assessment
 def test_playing_at_the_goal_tempo_passes_when_that_tempo_is_given(catalog):
     exercise = catalog.exercise("rhythm/dotted-quarters")
     fast = exercise_score(exercise).at_tempo(bpm=exercise.tempo_goal_bpm)
@@ -130,7 +122,6 @@ def test_playing_at_the_goal_tempo_passes_when_that_tempo_is_given(catalog):
     assert result.passed and result.tempo_bpm == exercise.tempo_goal_bpm
 
 
-@needs_critique
 def test_composition_models_pass_the_critique(catalog):
     from tutor.score.io import load_score
 
@@ -143,7 +134,6 @@ def test_composition_models_pass_the_critique(catalog):
         assert result.summary["errors"] == 0
 
 
-@needs_critique
 def test_compositions_with_real_problems_fail(catalog):
     from dataclasses import replace
 
@@ -182,7 +172,6 @@ def test_compositions_with_real_problems_fail(catalog):
     assert any("given melody was changed" in r for r in judge_composition_file(harmonise, changed).reasons)
 
 
-@needs_critique
 def test_a_composition_exercise_end_to_end(capsys):
     model = REPO / "lessons" / "scores" / "model_melody_c.musicxml"
     assert main(["lessons", "start", "composition/melody-c", "--performance", str(model), "--json"]) == 0
@@ -227,7 +216,6 @@ def test_lessons_show_text_and_json(capsys):
 # ---------------------------------------------------------------------------------------------
 # following a course
 # ---------------------------------------------------------------------------------------------
-@needs_assessment
 def test_a_student_follows_a_course_to_the_next_unit(tmp_path, capsys, catalog):
     from tutor.score.io import save_score
 
@@ -331,8 +319,7 @@ def test_a_teacher_drops_a_plan_into_the_user_folder(tmp_path):
     score = exercise_score(inline)
     assert score.title == "Hot Cross Buns" and len(score.notes) == 17
     assert catalog.exercise("teacher/twinkle").score == "assets/demo/twinkle.musicxml"
-    if HAS_ASSESSMENT:
-        assert assess_take(inline, perfect_take(score)).passed
+    assert assess_take(inline, perfect_take(score)).passed
 
 
 def test_broken_plans_report_file_line_and_field_and_the_rest_still_load(tmp_path):

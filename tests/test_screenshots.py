@@ -18,7 +18,6 @@ STUDENT = REPO / "assets" / "demo" / "student_melody.musicxml"  # a piece with f
 def test_screenshot(mode, tmp_path):
     if shutil.which("xvfb-run") is None:
         pytest.skip("xvfb-run is not installed (apt-get install xvfb)")
-    pytest.importorskip("PySide6")
     out = tmp_path / f"{mode}.png"
     env = {"TUTOR_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     result = subprocess.run(
