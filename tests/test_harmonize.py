@@ -17,7 +17,7 @@ def test_chorale_soprano_harmonised_in_four_parts(tmp_path, capsys):
     assert main(["suggest", str(SOPRANO), "--harmonize", "-k", "1", "--json", "-o", str(out)]) == 0
     data = json.loads(capsys.readouterr().out)
     (suggestion,) = data["suggestions"]
-    assert set(suggestion) == {"kind", "measures", "notes", "log_likelihood"}
+    assert set(suggestion) == {"kind", "measures", "notes", "log_likelihood", "keeps_rhythm"}
     assert suggestion["kind"] == "harmonization"
     melody = load_score(SOPRANO)
     by_part: dict[str, list] = {}

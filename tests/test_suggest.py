@@ -134,7 +134,7 @@ def test_cli_json_shape(capsys):
     assert set(data) == {"suggestions"}
     assert 1 <= len(data["suggestions"]) <= 2
     for s in data["suggestions"]:
-        assert set(s) == {"kind", "measures", "notes", "log_likelihood"}
+        assert set(s) == {"kind", "measures", "notes", "log_likelihood", "keeps_rhythm"}
         assert s["kind"] == "correction" and s["measures"] == [5, 6]
         assert isinstance(s["log_likelihood"], float)
         for note in s["notes"]:
