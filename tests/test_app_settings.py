@@ -27,6 +27,15 @@ def host():
         yield url, stop
 
 
+@pytest.fixture(autouse=True)
+def _private_token_store(tmp_path, monkeypatch):
+    """The token file in this test's folder, and no system keyring (the one on this machine is not ours)."""
+    import tutor.ui.settings
+
+    monkeypatch.setenv("TUTOR_DATA_DIR", str(tmp_path / "config"))
+    monkeypatch.setattr(tutor.ui.settings, "_keyring", lambda: None)
+
+
 @pytest.fixture
 def settings(tmp_path):
     from PySide6.QtCore import QSettings
@@ -34,7 +43,7 @@ def settings(tmp_path):
     return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
 
 
-def test_settings_dialog_tests_the_connection_and_saves_host_and_token(qtbot, host, settings):
+def test_settings_dialog_tests_the_connection_and_saves_host_and_token(qtbot, host, settings, tmp_path):
     from tutor.ui.settings import SettingsDialog, analysis_place
 
     url, _ = host
@@ -51,7 +60,15 @@ def test_settings_dialog_tests_the_connection_and_saves_host_and_token(qtbot, ho
     assert "token accepted" in dialog.test_result.text() and "cpu" in dialog.test_result.text()
     dialog.compute.setCurrentIndex(dialog.compute.findData("cpu"))
     dialog.save()
-    assert settings.value("analysis/remote_host") == url and settings.value("analysis/remote_token") == TOKEN
+    assert settings.value("analysis/remote_host") == url
+    from tutor.ui.settings import load_token, token_file
+
+    settings.sync()  # the token is not in the settings file (mode 0644): it is in a 0600 file of its own
+    assert TOKEN not in (tmp_path / "settings.ini").read_text() and not settings.contains("analysis/remote_token")
+    assert token_file().read_text().strip() == TOKEN and token_file().stat().st_mode & 0o777 == 0o600
+    again = SettingsDialog(settings)
+    qtbot.addWidget(again)
+    assert load_token(settings) == TOKEN and again.token.text() == TOKEN
     assert settings.value("analysis/device") == "cpu"
     assert analysis_place().text == f"Analysis: remote {url.removeprefix('http://')}"
     dialog.remote.setText("studio-pc")  # not a URL: said, and OK does not close the dialog
@@ -72,11 +89,16 @@ def test_indicator_follows_the_critique_to_the_host_and_back_to_local(qtbot, hos
     monkeypatch.setenv("TUTOR_DATA_DIR", str(tmp_path / "data"))
     settings.setValue("analysis/device", "cpu")
     settings.setValue("analysis/remote_host", url)
-    settings.setValue("analysis/remote_token", TOKEN)
+    settings.setValue("analysis/remote_token", TOKEN)  # where an older version kept it, in plain text
     win = MainWindow(settings=settings, autosave_folder=tmp_path / "autosave")
     (tmp_path / "autosave").mkdir()
     win.show()
     try:
+        from tutor.ui.settings import token_file
+
+        settings.sync()  # moved out of the settings file on first read, and used
+        assert not settings.contains("analysis/remote_token") and TOKEN not in (tmp_path / "settings.ini").read_text()
+        assert token_file().read_text().strip() == TOKEN
         indicator = win.analysis_indicator
         assert indicator.text() == f"Analysis: remote {url.removeprefix('http://')}"
         win.open_file(str(DEMO))

@@ -241,3 +241,142 @@ def test_progress_command_json_on_a_fresh_install(capsys):
     assert report["streak"] == {"current_days": 0, "longest_days": 0, "last_day": None}
     assert main(["progress"]) == 0
     assert "0/" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile exports and damaged rows (issue 25: "Nothing lost")
+# ---------------------------------------------------------------------------------------------
+GOOD_ATTEMPT = {"uid": "0123abcd", "exercise_id": "in-tune/scale-c", "started_at": "2026-02-01T10:00:00+00:00",
+                "day": "2026-02-01", "duration_s": 30.0, "passed": True, "overall": 90.0, "events": {"late": 1}}
+
+
+def _export_text(*attempts: dict, **top) -> str:
+    return json.dumps({"format": "tutor-progress", "version": 1, "student": "Ada", "attempts": list(attempts), **top})
+
+
+HOSTILE = {
+    "Infinity": _export_text({**GOOD_ATTEMPT, "uid": "b1"}).replace('"overall": 90.0', '"overall": Infinity'),
+    "-Infinity duration": _export_text({**GOOD_ATTEMPT, "uid": "b1"}).replace('"duration_s": 30.0',
+                                                                            '"duration_s": -Infinity'),
+    "NaN": _export_text({**GOOD_ATTEMPT, "uid": "b1"}).replace('"overall": 90.0', '"overall": NaN'),
+    "1e400": _export_text({**GOOD_ATTEMPT, "uid": "b1"}).replace('"duration_s": 30.0', '"duration_s": 1e400'),
+    "huge integer": _export_text({**GOOD_ATTEMPT, "uid": "b1", "notes_total": 10**30}),
+    "5000 digits": _export_text({**GOOD_ATTEMPT, "uid": "b1"}).replace('"late": 1', '"late": ' + "9" * 5000),
+    "deep nesting": _export_text({**GOOD_ATTEMPT, "uid": "b1"}).replace('{"late": 1}', "[" * 100_000 + "]" * 100_000),
+    "negative duration": _export_text({**GOOD_ATTEMPT, "uid": "b1", "duration_s": -3600}),
+    "a week-long attempt": _export_text({**GOOD_ATTEMPT, "uid": "b1", "duration_s": 7 * 86400}),
+    "score above 100": _export_text({**GOOD_ATTEMPT, "uid": "b1", "overall": 1e308}),
+    "negative count": _export_text({**GOOD_ATTEMPT, "uid": "b1", "events": {"late": -5}}),
+    "ANSI in exercise id": _export_text({**GOOD_ATTEMPT, "uid": "b1", "exercise_id": "x\x1b]0;pwned\x07\x1b[2J"}),
+    "ANSI in student": _export_text({**GOOD_ATTEMPT, "uid": "b1"}, student="\x1b[31mEve"),
+    "C1 CSI in level": _export_text({**GOOD_ATTEMPT, "uid": "b1", "level": "\x9b2J"}),
+    "bidi override": _export_text({**GOOD_ATTEMPT, "uid": "b1", "recording_path": "take\u202evaw.exe"}),
+    "lone surrogate": _export_text({**GOOD_ATTEMPT, "uid": "b1", "exercise_id": "\ud800"}),
+    "control in event kind": _export_text({**GOOD_ATTEMPT, "uid": "b1", "events": {"\x1b[2J": 1}}),
+    "long id": _export_text({**GOOD_ATTEMPT, "uid": "b1", "exercise_id": "x" * 10_000}),
+    "unknown field": _export_text({**GOOD_ATTEMPT, "uid": "b1", "evil": [[[1]]]}),
+    "nested events": _export_text({**GOOD_ATTEMPT, "uid": "b1", "events": {"late": [[1]]}}),
+    "boolean count": _export_text({**GOOD_ATTEMPT, "uid": "b1", "notes_total": True}),
+    "passed as text": _export_text({**GOOD_ATTEMPT, "uid": "b1", "passed": "yes"}),
+    "year 9999": _export_text({**GOOD_ATTEMPT, "uid": "b1", "started_at": "9999-12-31T23:59:59-05:00"}),
+    "bad day": _export_text({**GOOD_ATTEMPT, "uid": "b1", "day": "2026-02-30"}),
+    "version true": _export_text({**GOOD_ATTEMPT, "uid": "b1"}, version=True),
+    "student not text": _export_text({**GOOD_ATTEMPT, "uid": "b1"}, student={"a": 1}),
+    "good then bad": _export_text({**GOOD_ATTEMPT, "uid": "b1"}, {**GOOD_ATTEMPT, "uid": "b2", "duration_s": -1}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_export_is_refused_whole_and_the_database_keeps_working(tmp_path, capsys, case):
+    """Every field of an export is checked before anything is merged: the whole file is refused in one line
+    (exit 2, no escape sequence printed), nothing of it is imported, and `tutor progress` still works."""
+    good = tmp_path / "good.json"
+    good.write_text(_export_text(GOOD_ATTEMPT), encoding="utf-8")
+    assert main(["progress", "--import", str(good)]) == 0
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(HOSTILE[case], encoding="utf-8", errors="surrogatepass")
+    capsys.readouterr()
+    assert main(["progress", "--import", str(hostile)]) == 2
+    assert main(["progress", "--read", str(hostile)]) == 2
+    captured = capsys.readouterr()
+    errors = captured.err.strip().splitlines()
+    assert len(errors) == 2 and all(line.startswith("tutor: error: ") for line in errors), captured.err
+    assert "\x1b" not in captured.err and "\x9b" not in captured.err and "\u202e" not in captured.err
+    with ProgressDB(default_db_path()) as db:
+        assert [a.uid for a in db.attempts()] == ["0123abcd"]
+    assert main(["progress"]) == 0
+    assert "in-tune/scale-c" in capsys.readouterr().out
+
+
+def test_the_exported_values_an_import_accepts(tmp_path):
+    """Within the limits: what this tutor writes, naive times (UTC), 0/1 for passed, no day (from the time)."""
+    path = tmp_path / "ok.json"
+    path.write_text(_export_text(
+        {**GOOD_ATTEMPT, "uid": "a", "passed": 1, "started_at": "2026-02-01T23:30:00-05:00", "day": None,
+         "recording_path": "/takes/Zoë ‍🎻.wav", "duration_s": 86400, "overall": 0, "tempo_bpm": 240},
+        {**GOOD_ATTEMPT, "uid": "b", "started_at": "2026-02-02T10:00:00", "events": None}), encoding="utf-8")
+    first, second = read_export(path)["attempts"]
+    assert first.started_at == "2026-02-02T04:30:00+00:00" and first.day == "2026-02-01" and first.passed
+    assert first.recording_path == "/takes/Zoë ‍🎻.wav" and first.duration_s == 86400.0 and first.overall == 0.0
+    assert second.started_at == "2026-02-02T10:00:00+00:00" and second.events == {}
+
+
+def test_a_database_with_bad_rows_from_an_older_tutor_still_shows_progress(tmp_path, capsys):
+    """Rows an older tutor let in (Infinity, huge numbers, negative durations, a day that is not a date,
+    broken events, text that is not UTF-8, escape sequences) are read as unknown and printed escaped:
+    `tutor progress` exits 0 and its JSON is strict JSON."""
+    path = default_db_path()
+    with ProgressDB(path) as db:
+        db.set_student("\x1b[31mEve\x1b[0m")
+        db.record_attempt(exercise_id="in-tune/scale-c", passed=True, summary=SUMMARY, duration_s=60)
+        rows = [
+            ("u1", "x\x1b]0;pwned\x07", "2026-01-01T10:00:00+00:00", "2026-01-01", float("inf"), float("inf"), "{}"),
+            ("u2", "in-tune/scale-c", "2026-01-02T10:00:00+00:00", "2026-01-02", 1e308, 1e308, "[[["),
+            ("u3", "in-tune/scale-c", "2026-01-02T11:00:00+00:00", "2026-01-02", 1e308, -5.0, '{"a": Infinity}'),
+            ("u4", "in-tune/scale-c", "2026-01-03T10:00:00+00:00", "not-a-day", -100.0, None, '{"late": 1e400}'),
+            ("u5", "in-tune/scale-c", "2026-01-03T11:00:00+00:00", "2026-01-03", -100.0, 50.0, "[" * 50_000),
+        ]
+        for uid, exercise, started, day, duration, overall, events in rows:
+            db.conn.execute("INSERT INTO attempts (uid, exercise_id, started_at, day, duration_s, overall, passed, "
+                            "events_json, notes_total) VALUES (?, ?, ?, ?, ?, ?, 1, ?, 9223372036854775807)",
+                            (uid, exercise, started, day, duration, overall, events))
+        db.conn.execute("INSERT INTO attempts (uid, exercise_id, started_at, day, passed, level) "
+                        "VALUES ('u6', CAST(x'ff1b5b324a' AS TEXT), x'00ff', 5, x'01', 3.5)")
+        db.conn.execute("UPDATE exercise_state SET best_overall = 1e999, best_tempo_bpm = -1e999")
+        db.conn.execute("INSERT INTO exercise_state (exercise_id, attempts, best_overall) VALUES (x'1b5b324a', 'lots', 'x')")
+    capsys.readouterr()
+    assert main(["progress"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b" in out and "Eve" in out
+    assert main(["progress", "--json"]) == 0
+
+    def strict(name):
+        raise AssertionError(f"{name} in the JSON")
+
+    report = json.loads(capsys.readouterr().out, parse_constant=strict)
+    assert report["attempts_total"] == 7 and report["total_practice_s"] == 60.0
+    assert {a["uid"]: a["duration_s"] for a in report["recent_attempts"]}["u2"] == 0.0
+    with ProgressDB(path) as db:
+        assert db.states()["in-tune/scale-c"].best_overall is None
+        assert db.streak(today=dt.date(2026, 1, 3)).longest_days == 3
+
+
+def test_an_empty_database_file_is_said_not_hidden(capsys):
+    """A 0-byte progress.sqlite: one warning line naming the file, then a new database in it; one with a
+    write-ahead log beside it (the attempts may be in that log) is refused and both files kept."""
+    path = default_db_path()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"")
+    assert main(["progress"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "warning" in err[0] and str(path) in err[0] and "empty" in err[0]
+    assert path.stat().st_size > 0
+    assert main(["progress"]) == 0 and capsys.readouterr().err == ""  # said once: the file is a database now
+    path.unlink()
+    path.write_bytes(b"")
+    wal = path.with_name(path.name + "-wal")
+    wal.write_bytes(b"\x37\x7f\x06\x82" + b"\0" * 4000)
+    assert main(["progress"]) == 2
+    err = capsys.readouterr().err
+    assert "empty" in err and wal.name in err and "left untouched" in err
+    assert path.stat().st_size == 0 and wal.stat().st_size == 4004

@@ -1,8 +1,8 @@
 """The app's settings (File > Settings, Ctrl+,) and where its analyses run.
 
 ``SettingsDialog``: microphone, sound output, MIDI keyboard, soundfont, the device the models run on
-(auto / CPU / GPU), the remote analysis host (a ``tutor serve`` URL) with its token (kept in QSettings)
-and a *Test connection* button that asks the host in a worker, and the tolerances level.
+(auto / CPU / GPU), the remote analysis host (a ``tutor serve`` URL) with its token (kept out of the
+settings file: ``load_token`` / ``store_token``) and a *Test connection* button that asks the host in a worker, and the tolerances level.
 
 ``AnalysisPlace`` (one per app: ``analysis_place()``) is where the app's analyses run: the compose
 critique and the transcription of audio takes go to the remote host when one is set and fall back to
@@ -14,7 +14,11 @@ the network. ``install_indicator(window)`` puts the indicator in a main window's
 
 from __future__ import annotations
 
+import logging
+import os
+import tempfile
 import threading
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import (
@@ -33,8 +37,120 @@ from tutor.ui.workers import run_job
 
 DEVICE_KEY = "analysis/device"
 HOST_KEY = "analysis/remote_host"
-TOKEN_KEY = "analysis/remote_token"
+TOKEN_KEY = "analysis/remote_token"  # where older versions kept the token, in plain text; moved out on first read
 from tutor.remote.routing import UNREACHABLE  # noqa: E402,F401 - the indicator text tests read
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------
+# the remote host's token: in the system keyring when there is one, else a 0600 file
+# ---------------------------------------------------------------------------------------------
+KEYRING_SERVICE = "tutor"
+KEYRING_USER = "remote-analysis-token"
+TOKEN_FILE = "remote-token"  # in the user config folder, beside `tutor serve`'s service-token
+
+
+def _keyring():
+    """The ``keyring`` module when it is installed (optional: not a dependency), else None."""
+    try:
+        import keyring
+    except ImportError:
+        return None
+    return keyring
+
+
+def _keyring_call(name: str, *args):
+    """``keyring.<name>(KEYRING_SERVICE, KEYRING_USER, *args)``; None when there is no keyring or it fails."""
+    keyring = _keyring()
+    if keyring is None:
+        return None
+    try:
+        return getattr(keyring, name)(KEYRING_SERVICE, KEYRING_USER, *args)
+    except Exception as error:  # noqa: BLE001 - keyring's backends (D-Bus Secret Service, KWallet, macOS
+        # Keychain, Windows Credential Locker) raise their own exception classes besides KeyringError; a
+        # keyring that does not work means the token goes to the 0600 file instead
+        log.info("system keyring: %s failed (%s: %s)", name, type(error).__name__, error)
+        return None
+
+
+def token_file() -> Path:
+    from tutor.service.token import config_dir
+
+    return config_dir() / TOKEN_FILE
+
+
+def _write_private(path: Path, text: str) -> None:
+    """``text`` into ``path`` with mode 0600 from the first byte (a temporary file, then a rename)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def store_token(settings: QSettings, token: str) -> str:
+    """Keep the remote host's token in the system keyring (``keyring``, when installed and working), else
+    in ``token_file()`` (mode 0600); never in the settings file (an old plain-text value there is removed).
+    An empty token deletes it everywhere. Returns where it went: "keyring", "file" or "" (deleted).
+    ``OutputFileError`` when it could be kept nowhere (then the settings file is left as it was)."""
+    from tutor.errors import OutputFileError
+
+    token = token.strip()
+    path = token_file()
+    where = ""
+    if token:
+        _keyring_call("set_password", token)
+        if _keyring_call("get_password") == token:  # read back: keyring's "null" backend keeps nothing
+            where = "keyring"
+        else:
+            _keyring_call("delete_password")  # no stale token left there to be preferred on reading
+            try:
+                _write_private(path, token + "\n")
+            except OSError as error:
+                raise OutputFileError(f"cannot keep the remote token ({error.strerror or error})", path=path) from None
+            where = "file"
+    else:
+        _keyring_call("delete_password")
+    if where != "file":
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:
+            log.warning("%s: cannot remove the old remote token file (%s)", path, error.strerror or error)
+    if settings.contains(TOKEN_KEY):
+        settings.remove(TOKEN_KEY)
+        settings.sync()
+    return where
+
+
+def load_token(settings: QSettings) -> str:
+    """The remote host's token ('' for none): from the keyring, else ``token_file()``. A plain-text token an
+    older version left in the settings file is moved out of it (``store_token``) the first time it is read."""
+    from tutor.errors import TutorError
+
+    plain = str(settings.value(TOKEN_KEY, "") or "").strip()
+    if plain:
+        try:
+            store_token(settings, plain)
+        except TutorError as error:
+            log.warning("%s; it stays in the settings file for now", error)
+        return plain
+    if settings.contains(TOKEN_KEY):  # an empty value: nothing to keep
+        settings.remove(TOKEN_KEY)
+    from_keyring = _keyring_call("get_password")
+    if from_keyring:
+        return str(from_keyring).strip()
+    try:
+        return token_file().read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):  # none stored (FileNotFoundError), or unreadable
+        return ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,7 +187,7 @@ class AnalysisPlace(QObject):
 
     def configure_from(self, settings: QSettings) -> None:
         self.configure(device=settings.value(DEVICE_KEY, "auto") or "auto", url=settings.value(HOST_KEY, "") or "",
-                       token=settings.value(TOKEN_KEY, "") or "")
+                       token=load_token(settings))
 
     def _resolve_device(self, task=None) -> str:
         return self.router.resolve_device()
@@ -178,7 +294,7 @@ class SettingsDialog(QDialog):
         self.remote = QLineEdit(settings.value(HOST_KEY, "") or "")
         self.remote.setPlaceholderText("none: analyse on this computer (e.g. http://studio-pc:8765)")
         form.addRow("Remote analysis host", self.remote)
-        self.token = QLineEdit(settings.value(TOKEN_KEY, "") or "")
+        self.token = QLineEdit(load_token(settings))
         self.token.setEchoMode(QLineEdit.Password)
         self.token.setPlaceholderText("the token `tutor serve` showed on its first start")
         form.addRow("Host token", self.token)
@@ -247,6 +363,8 @@ class SettingsDialog(QDialog):
             self.accept()
 
     def save(self) -> None:
+        from tutor.errors import TutorError
+
         s = self.settings
         s.setValue("audio/input", self.audio_in.currentData())
         s.setValue("audio/output", self.audio_out.currentData())
@@ -254,6 +372,10 @@ class SettingsDialog(QDialog):
         s.setValue("audio/soundfont", self.soundfont.text().strip())
         s.setValue(DEVICE_KEY, self.compute.currentData())
         s.setValue(HOST_KEY, (self._host_url() or "").strip())
-        s.setValue(TOKEN_KEY, self.token.text().strip())
+        try:
+            store_token(s, self.token.text())
+        except TutorError as error:  # neither the keyring nor the config folder takes it: keep it as before
+            log.warning("%s; kept in the settings file instead", error)
+            s.setValue(TOKEN_KEY, self.token.text().strip())
         s.setValue("practice/level", self.level.currentData())
         analysis_place().configure_from(s)

@@ -19,7 +19,9 @@ import datetime as dt
 import getpass
 import json
 import os
+import re
 import sqlite3
+import sys
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -34,6 +36,19 @@ EXPORT_FORMAT = "tutor-progress"
 EXPORT_VERSION = 1
 LOCK_TIMEOUT_S = 3.0
 MAX_EXPORT_BYTES = 200 * 1024 * 1024
+# what an export may hold (anything else is refused before the database is touched)
+MAX_ATTEMPTS = 1_000_000
+MAX_DURATION_S = 24 * 3600.0  # one attempt
+MAX_SCORE = 100.0
+MAX_TEMPO_BPM = 1000.0
+MAX_COUNT = 1_000_000  # notes in a piece, events of one kind
+MAX_EVENT_KINDS = 64
+TEXT_LIMITS = {"uid": 64, "exercise_id": 200, "started_at": 40, "day": 10, "recording_path": 4096, "level": 40,
+               "student": 200, "exported_at": 40, "event": 64, "format": 40}
+YEARS = (1970, 2200)  # an attempt's date outside these is not a real one
+# characters that make a terminal do something instead of showing text: C0/C1 controls (escape sequences),
+# bidirectional overrides (text that reads differently from what it is), line separators, lone surrogates
+UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 class ProgressError(TutorError):
@@ -167,12 +182,15 @@ class ProgressDB:
             raise ProgressError("is a folder, not a progress database", path=self.path)
         elif self.path.stat().st_size > 0:
             _check_header(self.path)
+        else:
+            _check_empty(self.path)
         try:
             self.conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as error:
             raise ProgressError(f"cannot open the progress database ({error})", path=self.path) from None
         try:
             self.conn.row_factory = sqlite3.Row
+            self.conn.text_factory = _text_from_sqlite  # text that is not UTF-8 (an older or foreign writer) is shown, not fatal
             self._check_integrity()
             self._execute("PRAGMA journal_mode=WAL")
             self._execute("PRAGMA synchronous=FULL")  # an attempt survives a power cut, not only a crash
@@ -320,8 +338,8 @@ class ProgressDB:
     @property
     def student(self) -> str:
         row = self._execute("SELECT value FROM meta WHERE key = 'student'").fetchone()
-        if row:
-            return row[0]
+        if row and row[0] is not None:
+            return _stored_text(row[0])
         try:
             return getpass.getuser()
         except Exception:
@@ -338,16 +356,22 @@ class ProgressDB:
 
     def states(self) -> dict[str, ExerciseState]:
         rows = self._execute("SELECT * FROM exercise_state ORDER BY exercise_id").fetchall()
-        return {row["exercise_id"]: ExerciseState(**{k: row[k] for k in row.keys()}) for row in rows}
+        states = (_state_from_row(row) for row in rows)
+        return {state.exercise_id: state for state in states}
 
     def passed_exercises(self) -> set[str]:
         rows = self._execute("SELECT exercise_id FROM exercise_state WHERE first_passed_at IS NOT NULL").fetchall()
-        return {row[0] for row in rows}
+        return {_stored_text(row[0]) for row in rows}
 
     def practice_by_day(self) -> dict[str, float]:
-        """Seconds of practice (summed attempt durations) per local date."""
-        rows = self._execute("SELECT day, sum(duration_s) FROM attempts GROUP BY day ORDER BY day").fetchall()
-        return {row[0]: float(row[1] or 0.0) for row in rows}
+        """Seconds of practice (summed attempt durations) per local date. A row an older tutor let in
+        with a duration that is not a number from 0 to ``MAX_DURATION_S``, or a day that is not a date,
+        counts for nothing."""
+        rows = self._execute(
+            "SELECT day, total(CASE WHEN typeof(duration_s) IN ('integer', 'real') AND duration_s BETWEEN 0 AND ? "
+            "THEN duration_s END) FROM attempts GROUP BY day ORDER BY day", (MAX_DURATION_S,),
+        ).fetchall()
+        return {row[0]: float(row[1]) for row in rows if _is_day(row[0])}
 
     def streak(self, *, today: dt.date | None = None) -> Streak:
         days = sorted({dt.date.fromisoformat(d) for d in self.practice_by_day()})
@@ -413,6 +437,25 @@ def _check_header(path: Path) -> None:
         raise ProgressError(_corrupt_message("it does not start with the SQLite header"), path=path)
 
 
+def _check_empty(path: Path) -> None:
+    """A 0-byte database file: SQLite would silently start a new database in it (and throw away a
+    write-ahead log beside it). With a non-empty ``-wal`` beside it, that log may hold the attempts:
+    refuse and leave both alone; else say, on one line, that a new database starts in this file."""
+    wal = path.with_name(path.name + "-wal")
+    try:
+        wal_size = wal.stat().st_size
+    except OSError:
+        wal_size = 0
+    if wal_size > 0:
+        raise ProgressError(
+            f"the progress database is empty (0 bytes) but its write-ahead log {wal.name} holds {wal_size} bytes; "
+            "both were left untouched: restore a backup or an export, or move them away to start a new one",
+            path=path,
+        )
+    print(f"tutor: warning: {path}: the progress database file was empty (0 bytes, no attempts in it); "
+          "starting a new progress database in it", file=sys.stderr)
+
+
 def _corrupt_message(detail: str) -> str:
     return (
         f"the progress database is damaged ({detail}); it was left untouched: restore a backup or an export, "
@@ -439,71 +482,234 @@ def streak_of(days: Iterable[dt.date], *, today: dt.date) -> Streak:
 
 
 def read_export(path: str | Path) -> dict[str, Any]:
-    """A student's export, checked: {"student", "exported_at", "attempts": [Attempt, ...]}."""
+    """A student's export, checked in full: {"student", "exported_at", "attempts": [Attempt, ...]}.
+
+    Every field is checked (type, range, length) before anything is merged, and the whole file is refused
+    with ``ProgressError`` at the first problem: NaN or Infinity, numbers out of range, text with control
+    characters (escape sequences) or too long, unknown fields, deeper nesting than an export has."""
     path = check_readable(path, max_bytes=MAX_EXPORT_BYTES)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        data = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        raise ProgressError("is not a tutor progress export (not UTF-8 text)", path=path) from None
+    except json.JSONDecodeError as error:
         raise ProgressError(f"is not a tutor progress export (not JSON: {error})", path=path) from None
+    except RecursionError:
+        raise ProgressError("is not a tutor progress export (nested far deeper than an export is)", path=path) from None
+    except _NotANumber as error:
+        raise ProgressError(f"is not a tutor progress export ({error})", path=path) from None
+    except ValueError:  # an integer of thousands of digits (int's max_str_digits)
+        raise ProgressError("is not a tutor progress export (it holds a number thousands of digits long)",
+                            path=path) from None
     if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
         raise ProgressError(f"is not a tutor progress export (no \"format\": \"{EXPORT_FORMAT}\")", path=path)
-    if not isinstance(data.get("version"), int) or data["version"] > EXPORT_VERSION:
-        raise ProgressError(f"export version {data.get('version')!r} is newer than this tutor reads", path=path)
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= EXPORT_VERSION:
+        shown = version if isinstance(version, int) and abs(version) < 10**6 else ascii(version)[:20]
+        raise ProgressError(f"export version {shown} is not one this tutor reads (1 to {EXPORT_VERSION}; "
+                            "a newer tutor may read it)", path=path)
+    try:
+        _no_unknown(data, {"format", "version", "student", "exported_at", "attempts"})
+        student = _text(data.get("student"), "student", required=False) or ""
+        exported_at = _text(data.get("exported_at"), "exported_at", required=False) or ""
+    except _Invalid as error:
+        raise ProgressError(f"is not a valid tutor progress export ({error})", path=path) from None
     raw = data.get("attempts")
     if not isinstance(raw, list):
         raise ProgressError("has no list of attempts", path=path)
+    if len(raw) > MAX_ATTEMPTS:
+        raise ProgressError(f"holds {len(raw)} attempts, more than the {MAX_ATTEMPTS} an export may", path=path)
     attempts = []
     for number, item in enumerate(raw):
         try:
             attempts.append(_attempt_from_json(item))
-        except (KeyError, TypeError, ValueError) as error:
-            raise ProgressError(f"attempt {number} is malformed ({type(error).__name__}: {error})", path=path) from None
-    return {"student": str(data.get("student", "")), "exported_at": str(data.get("exported_at", "")),
-            "attempts": attempts}
+        except _Invalid as error:
+            raise ProgressError(f"attempt {number} is malformed ({error})", path=path) from None
+    return {"student": student, "exported_at": exported_at, "attempts": attempts}
 
 
-def _attempt_from_json(item: Mapping[str, Any]) -> Attempt:
-    if not isinstance(item, Mapping):
-        raise TypeError("not an object")
-    started = str(item["started_at"])
-    dt.datetime.fromisoformat(started)
-    day = str(item.get("day") or started[:10])
-    dt.date.fromisoformat(day)
-    events = item.get("events") or {}
-    if not isinstance(events, Mapping):
-        raise TypeError("events must be an object")
-    return Attempt(
-        uid=str(item["uid"]),
-        exercise_id=str(item["exercise_id"]),
-        started_at=started,
-        day=day,
-        duration_s=float(item.get("duration_s") or 0.0),
-        passed=bool(item["passed"]),
-        overall=_number(item.get("overall")),
-        pitch=_number(item.get("pitch")),
-        rhythm=_number(item.get("rhythm")),
-        intonation=_number(item.get("intonation")),
-        notes_total=_integer(item.get("notes_total")),
-        notes_correct=_integer(item.get("notes_correct")),
-        events={str(k): int(v) for k, v in events.items()},
-        recording_path=item.get("recording_path"),
-        tempo_bpm=_number(item.get("tempo_bpm")),
-        level=item.get("level"),
-    )
+class _Invalid(ValueError):
+    """One field of an export is not what it must be (the message names the field, never quotes raw text)."""
 
 
-def _attempt_from_row(row: sqlite3.Row) -> Attempt:
+class _NotANumber(ValueError):
+    """NaN, Infinity or -Infinity in JSON (Python's json reads them; no export holds them)."""
+
+
+def _refuse_constant(name: str) -> None:
+    raise _NotANumber(f"{name} is not a number an export may hold")
+
+
+def _no_unknown(item: Mapping[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(item) - known)
+    if unknown:
+        raise _Invalid(f"unknown field {ascii(unknown[0])[:60]}")
+
+
+def _text(value: Any, field: str, *, required: bool = True, limit: int | None = None) -> str | None:
+    """A string field: at most its length limit, no control characters (``UNSAFE_TEXT``)."""
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise _Invalid(f"{field}: must be {'a non-empty' if required else 'a'} string")
+    limit = limit or TEXT_LIMITS[field]
+    if len(value) > limit:
+        raise _Invalid(f"{field}: longer than {limit} characters")
+    bad = UNSAFE_TEXT.search(value)
+    if bad:
+        raise _Invalid(f"{field}: holds the control character {ascii(bad.group())}")
+    return value
+
+
+def _finite(value: Any, field: str, low: float, high: float, *, integer: bool = False) -> Any:
+    """A number field (None stays None): finite, from ``low`` to ``high``; an int when ``integer``."""
+    if value is None:
+        return None
+    kinds = int if integer else int | float
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise _Invalid(f"{field}: must be {'an integer' if integer else 'a number'}")
+    if not low <= value <= high:  # also false for NaN and for 1e400 (read as inf); no float() of a huge int
+        raise _Invalid(f"{field}: must be from {int(low) if low == int(low) else low} to {int(high)}")
+    return value if integer else float(value)
+
+
+def _moment(value: Any, field: str) -> dt.datetime:
+    text = _text(value, field)
     try:
-        events = json.loads(row["events_json"] or "{}")
-    except json.JSONDecodeError:
+        moment = dt.datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)  # stored times are UTC
+        moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
+        raise _Invalid(f"{field}: must be an ISO 8601 date and time") from None
+    if not YEARS[0] <= moment.year < YEARS[1]:
+        raise _Invalid(f"{field}: must be a date from {YEARS[0]} to {YEARS[1] - 1}")
+    return moment
+
+
+def _attempt_from_json(item: Any) -> Attempt:
+    if not isinstance(item, dict):
+        raise _Invalid("not an object")
+    _no_unknown(item, set(Attempt.__dataclass_fields__))
+    for field in ("uid", "exercise_id", "started_at", "passed"):
+        if field not in item:
+            raise _Invalid(f"{field}: missing")
+    uid = _text(item["uid"], "uid")
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]+", uid):
+        raise _Invalid("uid: may hold only letters, digits and _ . : -")
+    started = _moment(item["started_at"], "started_at")
+    day = _text(item.get("day"), "day", required=False) or started.date().isoformat()
+    if not _is_day(day) or not YEARS[0] <= int(day[:4]) < YEARS[1]:
+        raise _Invalid("day: must be a date written YYYY-MM-DD")
+    passed = item["passed"]
+    if not isinstance(passed, bool) and passed not in (0, 1):  # 0 and 1 (ints) are what older exports hold
+        raise _Invalid("passed: must be true or false")
+    events = item.get("events")
+    if events is None:
         events = {}
+    if not isinstance(events, dict):
+        raise _Invalid("events: must be an object")
+    if len(events) > MAX_EVENT_KINDS:
+        raise _Invalid(f"events: more than {MAX_EVENT_KINDS} kinds")
+    counts = {_text(kind, "event"): _finite(count, "events", 0, MAX_COUNT, integer=True) for kind, count in events.items()}
+    if None in counts.values():
+        raise _Invalid("events: each count must be an integer")
     return Attempt(
-        uid=row["uid"], exercise_id=row["exercise_id"], started_at=row["started_at"], day=row["day"],
-        duration_s=row["duration_s"], passed=bool(row["passed"]), overall=row["overall"], pitch=row["pitch"],
-        rhythm=row["rhythm"], intonation=row["intonation"], notes_total=row["notes_total"],
-        notes_correct=row["notes_correct"], events=events, recording_path=row["recording_path"],
-        tempo_bpm=row["tempo_bpm"], level=row["level"],
+        uid=uid,
+        exercise_id=_text(item["exercise_id"], "exercise_id"),
+        started_at=started.astimezone(dt.UTC).isoformat(timespec="seconds"),
+        day=day,
+        duration_s=_finite(item.get("duration_s"), "duration_s", 0.0, MAX_DURATION_S) or 0.0,
+        passed=bool(passed),
+        overall=_finite(item.get("overall"), "overall", 0.0, MAX_SCORE),
+        pitch=_finite(item.get("pitch"), "pitch", 0.0, MAX_SCORE),
+        rhythm=_finite(item.get("rhythm"), "rhythm", 0.0, MAX_SCORE),
+        intonation=_finite(item.get("intonation"), "intonation", 0.0, MAX_SCORE),
+        notes_total=_finite(item.get("notes_total"), "notes_total", 0, MAX_COUNT, integer=True),
+        notes_correct=_finite(item.get("notes_correct"), "notes_correct", 0, MAX_COUNT, integer=True),
+        events=counts,
+        recording_path=_text(item.get("recording_path"), "recording_path", required=False),
+        tempo_bpm=_finite(item.get("tempo_bpm"), "tempo_bpm", 0.0, MAX_TEMPO_BPM),
+        level=_text(item.get("level"), "level", required=False),
     )
+
+
+# --- reading rows back: whatever an older tutor (or another program) let into the database, a value
+# that is not what the column means is read as unknown (None, 0, {}), so that showing progress never fails
+def _attempt_from_row(row: sqlite3.Row) -> Attempt:
+    events: dict[str, int] = {}
+    try:
+        stored = json.loads(_stored_text(row["events_json"]) or "{}", parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):  # not JSON (JSONDecodeError), NaN/Infinity, too deep
+        stored = {}
+    if isinstance(stored, dict):
+        events = {key: value for key, value in stored.items()
+                  if _stored_number(value, 0, MAX_COUNT, integer=True) is not None}
+    return Attempt(
+        uid=_stored_text(row["uid"]) or "", exercise_id=_stored_text(row["exercise_id"]) or "",
+        started_at=_stored_text(row["started_at"]) or "", day=_stored_text(row["day"]) or "",
+        duration_s=_stored_number(row["duration_s"], 0.0, MAX_DURATION_S) or 0.0,
+        passed=_stored_number(row["passed"], 0, 1, integer=True) == 1,
+        overall=_stored_number(row["overall"], 0.0, MAX_SCORE), pitch=_stored_number(row["pitch"], 0.0, MAX_SCORE),
+        rhythm=_stored_number(row["rhythm"], 0.0, MAX_SCORE),
+        intonation=_stored_number(row["intonation"], 0.0, MAX_SCORE),
+        notes_total=_stored_number(row["notes_total"], 0, MAX_COUNT, integer=True),
+        notes_correct=_stored_number(row["notes_correct"], 0, MAX_COUNT, integer=True),
+        events=events, recording_path=_stored_text(row["recording_path"]),
+        tempo_bpm=_stored_number(row["tempo_bpm"], 0.0, MAX_TEMPO_BPM), level=_stored_text(row["level"]),
+    )
+
+
+def _state_from_row(row: sqlite3.Row) -> ExerciseState:
+    return ExerciseState(
+        exercise_id=_stored_text(row["exercise_id"]) or "",
+        attempts=_stored_number(row["attempts"], 0, sys.maxsize, integer=True) or 0,
+        best_overall=_stored_number(row["best_overall"], 0.0, MAX_SCORE),
+        best_tempo_bpm=_stored_number(row["best_tempo_bpm"], 0.0, MAX_TEMPO_BPM),
+        first_passed_at=_stored_text(row["first_passed_at"]), last_attempt_at=_stored_text(row["last_attempt_at"]),
+    )
+
+
+def _text_from_sqlite(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def _stored_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes):  # a BLOB
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _stored_number(value: Any, low: float, high: float, *, integer: bool = False) -> Any:
+    """``value`` if it is a finite number from ``low`` to ``high`` (an int when ``integer``), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if integer and isinstance(value, float):
+        if not value.is_integer():
+            return None
+        value = int(value)
+    if not low <= value <= high:  # false for NaN too
+        return None
+    return value if integer else float(value)
+
+
+def _is_day(value: Any) -> bool:
+    """Whether ``value`` is a date written YYYY-MM-DD."""
+    if not isinstance(value, str) or len(value) != 10:
+        return False
+    try:
+        return dt.date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
+
+
+def escape_text(value: Any) -> str:
+    """``value`` as text that is safe to print on a terminal: the characters of ``UNSAFE_TEXT`` (escape
+    sequences, bidirectional overrides...) are written as ``\\x1b``, ``\\u202e``."""
+    text = _stored_text(value) if value is not None else ""
+    return UNSAFE_TEXT.sub(lambda match: ascii(match.group())[1:-1], text)
 
 
 def _number(value: Any) -> float | None:

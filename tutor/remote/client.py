@@ -9,18 +9,21 @@ for ``cooldown_s`` (30 s) before it tries the host again, so a class batch does 
 for every file. A 400/422 answer means the file itself is bad: that is raised as a
 ``TutorError`` with the host's message (running it here would fail the same way).
 
-The token comes from ``$TUTOR_REMOTE_TOKEN``, else the file named by ``$TUTOR_REMOTE_TOKEN_FILE``, else
-the token file ``tutor serve`` keeps on this machine (for a host on the same machine).
+The token comes from ``$TUTOR_REMOTE_TOKEN``, else the file named by ``$TUTOR_REMOTE_TOKEN_FILE`` (both
+sent to any host the user names), else the token file ``tutor serve`` keeps on this machine, sent only to
+this machine (``is_this_machine``: 127.0.0.1, ::1 or localhost).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tutor.errors import AnalysisError, InputFileError, TutorError
 
@@ -46,17 +49,53 @@ class RemoteUnavailable(TutorError):
     """The host could not give an answer (down, dropped, busy, refused the token)."""
 
 
-def remote_token() -> str | None:
+THIS_MACHINE = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
+
+
+def is_this_machine(url: str) -> bool:
+    """Whether ``url``'s host is this machine's own service address: 127.0.0.1, ::1 or localhost, exactly.
+    Other loopback addresses (127.0.0.2, ...) can be another user's listener or a container's port, and a
+    name can resolve anywhere: they are not "this machine's service". Both URL parsers (urllib's and
+    httpx's, which connects) must agree."""
+    try:
+        hosts = {urlsplit(url).hostname or ""}
+    except ValueError:
+        return False
+    try:
+        import httpx
+    except ImportError:  # without httpx nothing is sent anyway
+        pass
+    else:
+        try:
+            hosts.add(httpx.URL(url).host)
+        except httpx.InvalidURL:
+            return False
+    if len(hosts) != 1:
+        return False
+    host = hosts.pop()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host) in THIS_MACHINE
+    except ValueError:  # a name, not an address
+        return False
+
+
+def remote_token(url: str) -> str | None:
+    """The token to send to the host at ``url``: ``$TUTOR_REMOTE_TOKEN``, else the file named by
+    ``$TUTOR_REMOTE_TOKEN_FILE`` (the user chose these: any host), else, only when ``url`` is this machine
+    (``is_this_machine``), the token ``tutor serve`` keeps here; else None (no Authorization header)."""
     token = os.environ.get("TUTOR_REMOTE_TOKEN")
     if token:
         return token.strip()
     candidates = [os.environ.get("TUTOR_REMOTE_TOKEN_FILE")]
-    try:
-        from tutor.service.token import token_path
+    if is_this_machine(url):
+        try:
+            from tutor.service.token import token_path
 
-        candidates.append(str(token_path()))
-    except Exception:  # noqa: BLE001 - no config folder: no token file either
-        pass
+            candidates.append(str(token_path()))
+        except Exception:  # noqa: BLE001 - no config folder: no token file either
+            pass
     for name in filter(None, candidates):
         try:
             text = Path(name).expanduser().read_text(encoding="utf-8").strip()
@@ -73,7 +112,9 @@ class RemoteClient:
     def __init__(self, url: str, *, token: str | None = None, timeout_s: float = 300.0, retries: int = 2,
                  backoff_s: float = 0.5, max_wait_s: float = 10.0) -> None:
         self.url = url.rstrip("/")
-        self.token = token if token is not None else remote_token()
+        self.token = token if token is not None else remote_token(self.url)
+        # plain HTTP to this machine goes straight there, never through $HTTP_PROXY (which would see the token)
+        self.trust_env = not (self.url.lower().startswith("http://") and is_this_machine(self.url))
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
@@ -99,7 +140,7 @@ class RemoteClient:
                 raise InputFileError(f"cannot be read ({error.strerror or error})", path=next(iter(files.values()))) from None
             try:
                 response = httpx.post(f"{self.url}/v1/{endpoint}", files=handles, data=data, headers=headers,
-                                      timeout=self.timeout_s)
+                                      timeout=self.timeout_s, trust_env=self.trust_env)
             except httpx.HTTPError as error:  # refused, dropped mid-request, timed out
                 problem = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             else:
@@ -134,9 +175,9 @@ class RemoteClient:
         import httpx
 
         try:
-            health = httpx.get(f"{self.url}/v1/health", timeout=5).json()
-            response = httpx.post(f"{self.url}/v1/critique", headers=self._headers(),
-                                  timeout=5)
+            health = httpx.get(f"{self.url}/v1/health", timeout=5, trust_env=self.trust_env).json()
+            response = httpx.post(f"{self.url}/v1/critique", headers=self._headers(), timeout=5,
+                                  trust_env=self.trust_env)
         except (httpx.HTTPError, ValueError) as error:
             return False, f"{self.url} does not answer ({type(error).__name__})"
         if response.status_code == 401:

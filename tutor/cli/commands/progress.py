@@ -109,29 +109,33 @@ def progress_report(db, *, source: str) -> dict:
 
 
 def _print_report(report: dict) -> None:
+    """The report as text; every name in it (the student's, exercise ids, titles, the file's) printed with
+    its control characters escaped (``\\x1b``), so that an export or lesson plan cannot drive the terminal."""
+    from tutor.lessons.progress import escape_text as safe
+
     streak = report["streak"]
-    print(f"Student:   {report['student']}  ({report['source']})")
+    print(f"Student:   {safe(report['student'])}  ({safe(report['source'])})")
     print(f"Passed:    {report['exercises_passed']}/{report['exercises_total']} exercises, "
           f"{report['attempts_total']} attempts, {_duration(report['total_practice_s'])} of practice")
     print(f"Streak:    {_days(streak['current_days'])} (longest {_days(streak['longest_days'])})")
     week = report["practice_s_last_7_days"]
     print("This week: " + "  ".join(f"{day[5:]} {_duration(seconds)}" for day, seconds in week.items()))
     if report["next"]:
-        print(f"Next:      {report['next']}  (tutor lessons show {report['next']})")
+        print(f"Next:      {safe(report['next'])}  (tutor lessons show {safe(report['next'])})")
     for course in report["courses"]:
-        print(f"{course['title']}: {course['exercises_passed']}/{course['exercises_total']}")
+        print(f"{safe(course['title'])}: {course['exercises_passed']}/{course['exercises_total']}")
         for unit in course["units"]:
             state = "complete" if unit["completed"] else ("open" if unit["unlocked"] else "locked")
-            print(f"  {unit['title']:<40} {state}")
+            print(f"  {safe(unit['title']):<40} {state}")
     recent = report["recent_attempts"]
     if recent:
         print("Recent attempts:")
         for attempt in recent:
             score = "" if attempt["overall"] is None else f" {attempt['overall']:.0f}"
-            print(f"  {attempt['started_at'][:16].replace('T', ' ')}  {attempt['exercise_id']:<34}"
+            print(f"  {safe(attempt['started_at'][:16].replace('T', ' '))}  {safe(attempt['exercise_id']):<34}"
                   f"{score:>4}  {'passed' if attempt['passed'] else 'not passed'}")
     if report["other_exercises"]:
-        print(f"Also attempted (plans not installed here): {', '.join(report['other_exercises'])}")
+        print(f"Also attempted (plans not installed here): {', '.join(map(safe, report['other_exercises']))}")
 
 
 def _days(count: int) -> str:
@@ -139,5 +143,7 @@ def _days(count: int) -> str:
 
 
 def _duration(seconds: float) -> str:
+    if not 0 <= seconds < 1e12:  # the database's reading side keeps this from happening; never fail a report on it
+        return "?"
     minutes = int(round(seconds / 60))
     return f"{minutes // 60}h{minutes % 60:02d}" if minutes >= 60 else f"{minutes}m"
