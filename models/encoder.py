@@ -3,6 +3,7 @@ hand features, joined into one classifier (about 0.2 M parameters: fast on a CPU
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -153,7 +154,7 @@ def load_ensemble(path: str, *, model: str, trainer: str):
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ModelError(f"{model} weights are missing; run python -m {trainer}", path=path) from None
-    except Exception as error:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:  # unreadable, truncated, not weights
         raise ModelError(f"{model} weights cannot be loaded ({error})", path=path) from None
     nets = []
     for state in saved["members"]:

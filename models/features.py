@@ -1,21 +1,11 @@
 """Symbolic features shared by the style and emotion models (numpy only, no torch).
 
-Both models see a piece as a ``NoteTable``: one row per sounding note with its pitch, position and
-length in quarter notes and in seconds, velocity and part. A table comes from our ``Score`` (MusicXML,
-MIDI, ABC... through ``tutor.score.io``) or straight from a MIDI file (EMOPIA clips, read with
-pretty_midi), so that training and inference compute exactly the same numbers.
-
-Why not miditok/symusic tokens: neither is installed in the project environment, and both models need
-the same representation for a notated ``Score`` (quarter notes, parts, a key) and a performed MIDI clip
-(seconds, velocities); the few descriptors below cover both with a page of numpy.
-
-* ``hand_features(table)``: a fixed-length vector of interpretable descriptors (pitch, interval,
-  rhythm, metre, key strength, harmony, texture), the input of the logistic-regression baselines and
-  of the MLP heads.
-* ``note_tokens(table)``: a per-note sequence of small integer codes (pitch class relative to the
-  estimated tonic, octave, duration class, metric position class, melodic interval class, chord size)
-  for the convolutional sequence encoders.
-* ``windows(table, bars=8)``: a long piece cut into 8-bar windows (the size of a student exercise).
+A piece is a ``NoteTable``: one row per sounding note with its pitch, position and length in quarter notes
+and in seconds, velocity and part, made from a ``Score`` (``table_from_score``) or a MIDI file
+(``table_from_midi``), so that training and inference compute exactly the same numbers.
+``hand_features`` gives a fixed-length vector of interpretable descriptors, ``note_tokens`` per-note
+integer codes for the sequence encoders, ``windows`` 8-bar windows of a long piece; the ``emotion_*`` and
+``performance_tokens`` functions are the emotion model's inputs. Why not miditok: ``models/cards/style.md``.
 """
 
 from __future__ import annotations

@@ -1,31 +1,17 @@
-"""A small decoder-only transformer over a compact bar/position/pitch/duration vocabulary that
-both continues music and fills in the middle (FIM), conditioned on style, key and meter.
+"""The phrase generator: a small decoder-only transformer that continues music and fills in the middle.
 
-Token sequences
----------------
-A piece is a list of bars. Each bar is ``BAR`` followed by, for every onset in the bar,
-``POS_p`` (position in twelfths of a quarter note from the bar's start) and one
-``[VOICE_v] PITCH_x DUR_d`` group per note that starts there (``VOICE`` only for multi-voice
-music; a melody is voice 0). Every sequence starts with three conditioning tokens
-``STYLE_s KEY_k METER_m``, then either
-
-* continuation (left to right):   ``cond BOS bar bar bar ... [EOS]``
-* fill in the middle (PSM order): ``cond PRE prefix-bars SUF suffix-bars MID middle-bars EOM``
-
-so that one model both continues a phrase and rewrites bars between given music.
-
-Why not miditok: its REMI tokenizer works on MIDI ticks and has no key-signature token, no
-notion of a part/voice that survives a bar-aligned cut, and no FIM sentinels; here every
-token must map back to a ``tutor.score.music.Score`` bar by bar (exact quarter-note positions,
-printed measures, irregular pickup bars), which this vocabulary of ~290 tokens does directly.
-
-The network is a pre-norm GPT (learned positions, SDPA attention) with a key/value cache so
-that sampling k candidates in one batch costs one small forward per token.
+A sequence is ``STYLE_s KEY_k METER_m`` then ``BOS bar bar ... [EOS]`` (continuation) or
+``PRE prefix-bars SUF suffix-bars MID middle-bars EOM`` (fill in the middle); a bar is ``BAR`` then, per
+onset, ``POS_p`` (twelfths of a quarter note from the bar's start) and ``[VOICE_v] PITCH_x DUR_d`` per note
+starting there (``VOICE`` only in multi-voice music). ``tune_from_score``, ``encode_bar`` and
+``decode_bars`` convert; ``load_generator`` loads the weights; ``sample`` and ``search`` decode with a
+key/value cache. Vocabulary (and why not miditok), training and results: ``models/cards/generator.md``.
 """
 
 from __future__ import annotations
 
 import math
+import pickle
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -371,7 +357,7 @@ def load_generator(path: Path | None = None) -> Generator:
         raise ModelError("generator weights are missing; train them with python -m models.training.train_generator", path=path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:  # unreadable, truncated, not weights
         raise ModelError(f"cannot load generator weights ({error})", path=path) from None
     if list(payload.get("vocab", [])) != list(VOCAB):
         raise ModelError("generator weights were trained with another vocabulary; retrain them", path=path)

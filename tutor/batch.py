@@ -1,16 +1,12 @@
 """Marking a class: every submission in a folder assessed (a take against the score) or critiqued (a
 composition), with one report per student and a class summary.
 
-For each submission ``NAME.ext`` the report folder gets ``NAME.json`` (who, which file, its SHA-256, what
-was done, where it ran, and the exact JSON of ``tutor assess --json`` / ``tutor critique --json``) and
-``NAME.musicxml`` (the score with the marks), then ``class_summary.csv`` (one row per submission) and
-``manifest.json`` (submission hash and name -> outcome), all written atomically. The manifest is saved after each
-file, so a batch that is interrupted resumes where it stopped: a submission whose hash (with the score's)
-is already done is not analysed again. A file that cannot be analysed is recorded as failed with the
-reason and the batch goes on.
-
-What is done with a submission: with ``--score``, a MIDI file or a recording is a take to assess;
-without it (or when the submission is a MusicXML/ABC/Humdrum score) it is a composition to critique.
+For each submission ``NAME.ext`` the report folder gets ``NAME.json`` (who, which file and its SHA-256, what
+was done, where it ran, the JSON of ``tutor assess/critique --json``) and ``NAME.musicxml`` (the marked
+score), then ``class_summary.csv`` and ``manifest.json``, all written atomically. The manifest is saved after
+each file, so an interrupted batch resumes where it stopped; a file that cannot be analysed is recorded as
+failed with the reason and the batch goes on. With ``--score`` a MIDI file or recording is a take to
+assess; otherwise (or for a score file) the submission is a composition to critique.
 """
 
 from __future__ import annotations

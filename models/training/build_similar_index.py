@@ -106,7 +106,7 @@ def lesson_entries() -> list[dict]:
                     try:
                         score = load_score(source)
                         hand, tokens, _ = score_windows(score)
-                    except Exception as error:  # a lesson file the index cannot read is skipped, not fatal
+                    except Exception as error:  # noqa: BLE001 - a lesson file the index cannot read is skipped
                         log.warning("skipping %s: %s", value, error)
                         continue
                     embedding, probabilities = embed_windows(hand, tokens)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import multiprocessing
 import pickle
 import re
@@ -35,6 +36,8 @@ from collections import Counter
 from pathlib import Path
 
 from ..generator import Tune, TuneNote, tune_from_score
+
+log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -114,13 +117,15 @@ def _parse_task(task: tuple[str, str, str | None, list[str]]) -> list[dict]:
     if corpus == "chorale":
         try:
             return _records(corpus, [music21.converter.parse(str(path))], path.name)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a corpus batch goes on after a file music21 cannot parse (any type)
+            log.debug("skipping %s", path, exc_info=True)
             return []
     out = []
     for piece in pieces:
         try:
             parsed = music21.converter.parseData((header or "") + piece, format="abc")
-        except Exception:
+        except Exception:  # noqa: BLE001 - a corpus batch goes on after a tune music21 cannot parse (any type)
+            log.debug("skipping a tune of %s", path, exc_info=True)
             continue
         number = piece.split("\n", 1)[0][2:].strip()
         scores = list(parsed.scores) if isinstance(parsed, music21.stream.Opus) else [parsed]
@@ -140,7 +145,8 @@ def _records(corpus: str, scores: list, source: str) -> list[dict]:
                 if score is None:
                     continue
             tune = tune_from_score(score, style=corpus, max_voices=4 if corpus == "chorale" else 1)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a corpus batch goes on after a piece that does not convert
+            log.debug("skipping a piece of %s", source, exc_info=True)
             continue
         if tune is None or sum(len(b) for b in tune.bars) < 8:
             continue

@@ -184,7 +184,7 @@ def load_piece_features(ref: PieceRef) -> list[PieceFeatures]:
                 continue
             group = ref.group if ref.index != -1 else f"{ref.group}#{key.rsplit('#', 1)[-1]}"
             out.append(PieceFeatures(key, ref.style, group, *made))
-    except Exception as error:  # an unreadable corpus file is skipped, not fatal
+    except Exception as error:  # noqa: BLE001 - an unreadable corpus file is skipped, not fatal
         log.warning("skipping %s: %s", ref.key, error)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"keys": np.array([p.key for p in out]), "groups": np.array([p.group for p in out])}

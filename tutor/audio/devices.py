@@ -1,29 +1,12 @@
 """Live audio input: one ``AudioSource`` interface, three sources, device listing and a level meter.
 
-Sources (all deliver float32 frames shaped ``(frames, channels)`` through a ``RingBuffer``):
-
-* ``DeviceSource``    — a microphone / interface through ``sounddevice.InputStream``. Its callback
-  only copies the block into the preallocated ring buffer (and counts PortAudio's overflow flag).
-* ``FileSource``      — an audio file played at real-time pace (demos, tests, ``tutor record --from-file``).
-* ``SyntheticSource`` — generated tones (sines with a few harmonics), paced like a device.
-
-The API a worker (the app's Qt worker, the recorder, the score follower) uses::
-
-    source = DeviceSource(device=None)      # or FileSource(path) / SyntheticSource(...)
-    source.start()
-    while not source.at_end:
-        if source.wait(256, timeout_s=0.1): # sleeps until the producer wakes it; never blocks the producer
-            frames = source.read()          # (n, channels) float32, consumes
-            ...                             # StreamResampler(orig_sr=source.sample_rate, target_sr=16000)
-        meter = source.level()              # Level(rms_dbfs, peak_dbfs) of the newest 50 ms
-        dropped = source.overflows          # blocks lost because the consumer fell behind
-    source.stop()
-
-When a device is missing ``DeviceSource`` raises ``DeviceError``; when it disappears mid-take,
-``read`` first returns every frame that arrived and then raises ``DeviceError``, so the take so far is kept.
-Only one thread may read (single consumer); ``level()``, ``overflows`` and ``duration_s`` may be
-called from any thread (a UI timer). To record and analyse at once, the ``Recorder`` reads the
-source and the analysis reads ``recorder.tap`` (see ``tutor.audio.recording``).
+``DeviceSource`` (a microphone or interface through PortAudio), ``FileSource`` (a file at real-time pace)
+and ``SyntheticSource`` (generated tones) deliver float32 frames shaped ``(frames, channels)`` through a
+``RingBuffer``; ``open_source`` picks one, ``list_audio_devices`` / ``find_device`` name the devices.
+One thread reads (``wait``, ``read``; example at ``AudioSource``); ``level()``, ``overflows`` and
+``duration_s`` may be called from any thread. A missing device raises ``DeviceError``; one that disappears
+mid-take first returns every frame that arrived, then raises ``DeviceError``. To record and analyse at
+once, the analysis reads ``Recorder.tap`` (``tutor.audio.recording``).
 """
 
 from __future__ import annotations
@@ -39,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tutor.errors import DeviceError, InputFileError
 from tutor.audio.ringbuffer import RingBuffer
+from tutor.errors import DeviceError, InputFileError
 
 SILENCE_DBFS = -120.0
 DEFAULT_BUFFER_S = 30.0
@@ -190,11 +173,11 @@ def list_audio_devices() -> list[AudioDevice]:
         try:
             devices = sd.query_devices()
             hostapis = sd.query_hostapis()
-        except Exception:
+        except sd.PortAudioError:
             return []
         try:
             default_in, default_out = sd.default.device
-        except Exception:
+        except (sd.PortAudioError, TypeError, ValueError):
             default_in = default_out = -1
     out = []
     for index, info in enumerate(devices):
@@ -238,7 +221,19 @@ def find_device(device: int | str | None, *, kind: str) -> AudioDevice:
 class AudioSource:
     """Base class: a producer that copies blocks into ``self.ring``; consumers read from it.
 
-    Subclasses implement ``_start()`` and ``_stop()``; their producer calls ``_push(block)``.
+    Subclasses implement ``_start()`` and ``_stop()``; their producer copies blocks into the ring (a
+    ``DeviceSource``'s PortAudio callback only copies, and counts the driver's status flags). The API a
+    worker (the app's Qt worker, the recorder, the score follower) uses::
+
+        source = DeviceSource(device=None)      # or FileSource(path) / SyntheticSource(...)
+        source.start()
+        while not source.at_end:
+            if source.wait(256, timeout_s=0.1): # sleeps until the producer wakes it; never blocks the producer
+                frames = source.read()          # (n, channels) float32, consumes
+                ...                             # StreamResampler(orig_sr=source.sample_rate, target_sr=16000)
+            meter = source.level()              # Level(rms_dbfs, peak_dbfs) of the newest 50 ms
+            dropped = source.overflows          # blocks lost because the consumer fell behind
+        source.stop()
     """
 
     kind = "source"
@@ -396,7 +391,7 @@ class DeviceSource(AudioSource):
                     blocksize=self.block_frames, callback=self._callback, finished_callback=self._finished,
                 )
                 self._stream.start()
-        except Exception as error:
+        except (sd.PortAudioError, ValueError) as error:  # busy or vanished device, a rate it does not take
             self._stream = None
             raise DeviceError(f"cannot open audio input {self.device.index} ({self.name}) at "
                               f"{self.sample_rate} Hz: {error}") from None
@@ -408,7 +403,7 @@ class DeviceSource(AudioSource):
             return
         try:
             active = stream.active
-        except Exception:
+        except _sounddevice().PortAudioError:  # the device went away under the stream
             active = False
         last = self.ring.last_write_time_s or self._started_at
         if not active:
@@ -499,7 +494,7 @@ class FileSource(_PacedSource):
         self.path = check_readable(path, max_bytes=MAX_AUDIO_BYTES)
         try:
             self._file = soundfile.SoundFile(str(self.path))
-        except Exception as error:
+        except (soundfile.SoundFileError, OSError) as error:
             raise InputFileError(f"cannot be read as audio ({error})", path=self.path) from None
         self.mono = mono
         self.loop = loop

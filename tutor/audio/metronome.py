@@ -1,15 +1,12 @@
-"""Metronome and count-in: a schedule of clicks that follows a score's meters and tempo map,
-and the click track as audio.
+"""Metronome and count-in: a schedule of clicks that follows a score's meters and tempo map, and the click
+track as audio.
 
-Beats: a simple meter clicks its denominator (3/4: three quarter-note clicks, 2/2: two half notes);
-a compound meter (6/8, 9/8, 12/8, 6/16...) clicks dotted beats (6/8: two clicks a bar). The downbeat
-of every full bar is accented. A pickup bar clicks the beats it holds (the last beats of a full bar),
-without an accent. Count-in bars use the first meter and the opening tempo, and end where the piece
-begins, so every time in the schedule is in seconds from the start of the audio::
+A simple meter clicks its denominator (3/4: three quarters), a compound meter its dotted beats (6/8: two
+clicks a bar); full bars accent the downbeat, a pickup clicks the beats it holds. Count-in bars use the
+first meter and tempo and end where the piece begins; times are seconds from the start of the audio::
 
     schedule = click_schedule(score, count_in_bars=1)     # or bpm=80 to practise slower
     schedule.count_in_s                                    # where the piece's first note sits
-    [c.time_s for c in schedule.clicks if c.accent]        # downbeats
     audio = click_track(schedule, sample_rate=44100)       # mono float32
 """
 

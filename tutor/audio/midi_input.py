@@ -1,21 +1,11 @@
 """MIDI keyboard input: timestamped messages -> ``PlayedNote``s and sustain-pedal events.
 
-* ``NoteTracker``       — the pure logic: note on/off pairing (a note-on with velocity 0 is a
-  note-off; a re-struck key ends the sounding one), sustain pedal (CC 64 >= 64 is down), open notes
-  closed at the end of the take.
-* ``PortMidiSource``    — a hardware/software MIDI input port through python-rtmidi (ALSA/JACK/CoreMIDI).
-  Times come from the driver's timestamps (rtmidi's deltas), anchored when the first message arrives.
-* ``VirtualMidiSource`` — an in-memory source for tests and demos: ``send(message, time_s=...)`` or
-  ``play_file(path)``.
-
-The API a worker uses (all callbacks run on the MIDI thread; hop to the UI thread yourself)::
-
-    source = PortMidiSource("Digital Piano", on_note_on=lambda pitch, velocity, time_s: ...,
-                            on_note=lambda played_note: ..., on_pedal=lambda pedal_event: ...)
-    source.start()
-    ...
-    take = source.stop()            # a Performance (notes, pedal), times in seconds from start()
-    save_take(take, "take.mid")     # or source.save("take.mid")
+``NoteTracker`` is the pure logic (note-on/off pairing, a velocity-0 note-on is a note-off, a re-struck
+key ends the sounding note, sustain pedal CC 64 >= 64 is down, open notes closed at the end).
+``PortMidiSource(port, on_note_on=..., on_note=..., on_pedal=...)`` reads a port through python-rtmidi,
+timed by the driver's timestamps; ``VirtualMidiSource`` is fed in memory (``send``, ``play_file``) for
+tests and demos. Callbacks run on the MIDI thread. ``source.stop()`` returns the take as a ``Performance``
+(seconds from ``start()``); ``save_take`` writes it as a MIDI file.
 """
 
 from __future__ import annotations
@@ -198,7 +188,7 @@ class VirtualMidiSource(MidiSource):
 
         try:
             midi = mido.MidiFile(str(path))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - mido raises many types (EOFError, KeyError, ValueError...) for corrupt data
             raise InputFileError(f"cannot be read as MIDI ({error})", path=path) from None
         self.start()
         elapsed = 0.0
@@ -221,7 +211,7 @@ def _rtmidi_in():
         raise DeviceError(f"python-rtmidi is not installed ({error})") from None
     try:
         return rtmidi.MidiIn()
-    except Exception as error:  # no ALSA sequencer (/dev/snd/seq), no CoreMIDI server...
+    except rtmidi.RtMidiError as error:  # no ALSA sequencer (/dev/snd/seq), no CoreMIDI server...
         raise DeviceError(f"the MIDI system is not available ({str(error).strip()})") from None
 
 
@@ -246,9 +236,11 @@ def list_midi_outputs() -> list[str]:
     with _quiet_stderr():
         try:
             import rtmidi
-
+        except ImportError:
+            return []
+        try:
             midi_out = rtmidi.MidiOut()
-        except Exception:
+        except rtmidi.RtMidiError:  # no MIDI system running
             return []
         try:
             return list(midi_out.get_ports())
@@ -308,9 +300,11 @@ class PortMidiSource(MidiSource):
 
     def _open(self) -> None:
         midi_in = _rtmidi_in()
+        import rtmidi
+
         try:
             midi_in.open_port(self.port_index, name="tutor")
-        except Exception as error:
+        except rtmidi.RtMidiError as error:  # InvalidPortError (unplugged since it was listed), SystemError...
             midi_in.delete()
             raise DeviceError(f"cannot open MIDI input {self.name!r}: {error}") from None
         midi_in.ignore_types(sysex=True, timing=True, active_sense=True)

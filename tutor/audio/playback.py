@@ -1,24 +1,11 @@
 """Sound output: play or render a ``Score``, a ``Performance`` or a MIDI file, with count-in and metronome.
 
-Engines:
-
-* ``FluidSynthEngine`` — FluidSynth (pyfluidsynth) with a General MIDI soundfont: the one given,
-  ``$TUTOR_SOUNDFONT``, or the system's (Debian ``fluid-soundfont-gm``:
-  ``/usr/share/sounds/sf2/FluidR3_GM.sf2``).
-* ``AdditiveEngine``   — a plain additive synth (a few harmonics, short attack, exponential decay), used
-  when FluidSynth or a soundfont is missing; ``engine_name`` in the results says which one sounded.
-
-Offline rendering (exact ground truth for tests and benchmarks)::
-
-    render_score_to_wav(score, "out.wav", program=None, bpm=None, count_in_bars=1)
-    render_midi_to_wav("take.mid", "take.wav")
-
-Every note of the score sounds at ``result.offset_s + note.onset_s`` (``offset_s`` is the count-in,
-and the time of the first measure for a sliced score is subtracted).
-
-Live playback (``Player``): a render thread fills a ring buffer a little ahead; the output callback
-(``sounddevice.OutputStream``) only copies from it. ``Player(output="null")`` paces the same callback
-from a thread instead of a device, for tests and benchmarks.
+Engines: ``FluidSynthEngine`` with a General MIDI soundfont (the one given, ``$TUTOR_SOUNDFONT`` or the
+system's: ``find_soundfont``), else ``AdditiveEngine``, a plain additive synth; results say which one
+sounded (``RenderResult.engine``). ``render_score_to_wav`` / ``render_midi_to_wav`` render offline: every note of
+the score sounds at ``result.offset_s + note.onset_s`` (``offset_s`` is the count-in; a sliced score starts
+at its first measure). ``Player`` plays live: a render thread fills a ring buffer ahead and the output
+callback only copies from it; ``Player(output="null")`` paces the same callback without a device.
 """
 
 from __future__ import annotations
@@ -33,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tutor.errors import DeviceError, InputFileError, OutputFileError
 from tutor.audio.metronome import ClickSchedule, click_schedule, click_track
-from tutor.score.music import Performance, Score
 from tutor.audio.ringbuffer import RingBuffer
+from tutor.errors import DeviceError, InputFileError, OutputFileError
+from tutor.score.music import Performance, Score
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +187,7 @@ def _fluid_write_float(fluidsynth_module):
                 "fluid_synth_write_float", c_int, ("synth", c_void_p, 1), ("len", c_int, 1),
                 ("lout", c_void_p, 1), ("loff", c_int, 1), ("lincr", c_int, 1),
                 ("rout", c_void_p, 1), ("roff", c_int, 1), ("rincr", c_int, 1)))
-        except Exception:
+        except (AttributeError, TypeError):  # a pyfluidsynth without ``cfunc`` or another prototype API
             _WRITE_FLOAT.append(None)
     return _WRITE_FLOAT[0]
 
@@ -534,11 +521,13 @@ class Player:
         self._stop.set()
         stream, self._stream = self._stream, None
         if stream is not None:
+            from tutor.audio.devices import _sounddevice
+
             try:
                 stream.stop()
                 stream.close()
-            except Exception:
-                pass
+            except _sounddevice().PortAudioError:  # the device went away first: nothing left to stop
+                log.debug("closing the output stream failed", exc_info=True)
         for thread in (self._render_thread, self._output_thread):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout=2.0)
@@ -600,7 +589,7 @@ class Player:
                                                dtype="float32", blocksize=self.block_frames, callback=callback,
                                                finished_callback=self._finish)
                 self._stream.start()
-        except Exception as error:
+        except (sd.PortAudioError, ValueError) as error:  # busy or vanished device, a rate it does not take
             self._stream = None
             raise DeviceError(f"cannot open audio output {self.device.index} ({self.device.name}): {error}") from None
 
@@ -635,12 +624,12 @@ def play_audio_file(path: str | Path, *, device: int | str | None = None) -> Non
     info = find_device(device, kind="output")
     try:
         audio, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except Exception as error:
+    except (soundfile.SoundFileError, OSError) as error:
         raise InputFileError(f"cannot be read as audio ({error})", path=path) from None
     sd = _sounddevice()
     try:
         sd.play(audio, sample_rate, device=info.index)
         sd.wait()
-    except Exception as error:
+    except (sd.PortAudioError, ValueError) as error:
         raise DeviceError(f"cannot play on audio output {info.index} ({info.name}): {error}") from None
 

@@ -1,34 +1,14 @@
 """Crash-safe recording: a writer thread streams an ``AudioSource`` to WAV or FLAC on disk.
 
-The take is written straight to its final path while it is recorded, so a crash never loses more
-than the last moments:
-
-* WAV: after every ``flush_interval_s`` (0.1 s) of audio the RIFF header is rewritten with the sizes
-  so far (libsndfile's ``SFC_UPDATE_HEADER_NOW``), so even a file left by a killed process opens in
-  any audio program; ``repair_recording`` sets the sizes to cover every byte that reached the disk.
-* FLAC: libFLAC writes a frame every 4096 samples (< 0.1 s); after a crash the stream header does
-  not know the length, and ``repair_recording`` decodes what is there and rewrites the file.
-* Every second a separate thread fsyncs the file (an fsync can take tens of milliseconds and must
-  not hold up the writer), so a power cut loses at most about a second.
-
-Next to the take a JSON sidecar (``take.wav.json``) says what it is::
-
-    {"piece": "corpus:bach/bwv66.6", "tempo_bpm": 92.0, "device": "USB Mic", "sample_rate": 48000,
-     "started_at": "2026-11-24T14:03:11.123456+00:00"}
-
-``repair_recordings(folder)`` checks every take with a sidecar in a folder; ``tutor record`` calls it
-for its output folder before it starts, and the app calls it at start-up.
-
     recorder = Recorder(source, "take.wav", piece="corpus:bach/bwv66.6", tempo_bpm=92)
     recorder.start()                 # starts the source too
-    ...                              # recorder.duration_s, recorder.level(), recorder.overflows
     result = recorder.stop()         # or recorder.wait() for max_seconds / the end of a file source
 
-The recorder is the source's one reader. An analysis worker that runs during the take reads the
-same frames from ``recorder.tap`` (a second ring buffer the writer fills with each block just before writing it)::
-
-    if recorder.tap.wait(256, timeout_s=0.1):
-        frames = recorder.tap.read()
+The take is written to its final path while it is recorded, so a crash or a power cut loses at most
+about a second (how: ``Recorder``); ``repair_recording(s)`` makes a take left by a crash whole again
+(``tutor record`` and the app run it at start-up). A JSON sidecar (``take.wav.json``, ``read_sidecar``)
+says which piece, tempo, device, sample rate and start time. The recorder is the source's one reader: an
+analysis that runs during the take reads the same frames from ``recorder.tap``.
 """
 
 from __future__ import annotations
@@ -46,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from tutor.audio.devices import AudioSource, Level
-from tutor.errors import DeviceError, InputFileError, OutputFileError
 from tutor.audio.ringbuffer import RingBuffer
+from tutor.errors import DeviceError, InputFileError, OutputFileError
 from tutor.safety import atomic_write_text
 
 RECORDING_EXTENSIONS = (".wav", ".flac")
@@ -94,6 +74,27 @@ class Recorder:
     ``max_seconds`` stops by itself after that much audio; otherwise it runs until ``stop()``, the
     end of a file/synthetic source, or a device failure (``error`` is then set and the take so far
     is closed properly). ``on_finished(result)`` is called from the writer thread at the end.
+
+    What a crash leaves behind:
+
+    * WAV: after every ``flush_interval_s`` (0.1 s) of audio the RIFF header is rewritten with the sizes
+      so far (libsndfile's ``SFC_UPDATE_HEADER_NOW``), so even a file left by a killed process opens in
+      any audio program; ``repair_recording`` sets the sizes to cover every byte that reached the disk.
+    * FLAC: libFLAC writes a frame every 4096 samples (< 0.1 s); after a crash the stream header does not
+      know the length, and ``repair_recording`` decodes what is there and rewrites the file.
+    * Every second a separate thread fsyncs the file (an fsync can take tens of milliseconds and must
+      not hold up the writer), so a power cut loses at most about a second.
+
+    The sidecar, written at ``start()``::
+
+        {"piece": "corpus:bach/bwv66.6", "tempo_bpm": 92.0, "device": "USB Mic", "sample_rate": 48000,
+         "started_at": "2026-11-24T14:03:11.123456+00:00"}
+
+    ``tap`` is a second ring buffer the writer fills with each block just before writing it, for one
+    analysis reader::
+
+        if recorder.tap.wait(256, timeout_s=0.1):
+            frames = recorder.tap.read()
     """
 
     def __init__(self, source: AudioSource, path: str | Path, *, piece: str | None = None,
@@ -136,7 +137,7 @@ class Recorder:
         try:
             self._file = soundfile.SoundFile(str(self.path), "w", samplerate=self.source.sample_rate,
                                              channels=self.source.channels, format=self.format, subtype=self.subtype)
-        except Exception as error:
+        except (soundfile.SoundFileError, ValueError, OSError) as error:  # ValueError: a format/subtype it cannot write
             raise OutputFileError(f"cannot be opened for recording ({error})", path=self.path) from None
         atomic_write_text(sidecar_path(self.path), json.dumps({
             "piece": self.piece,
@@ -215,7 +216,7 @@ class Recorder:
                     except DeviceError as error:
                         self.error = error
                     break
-        except Exception as error:  # a full disk and the like: keep what was written
+        except Exception as error:  # noqa: BLE001 - the writer thread must end cleanly (a full disk...): keep what was written
             self.error = OutputFileError(f"recording stopped: cannot write ({error})", path=self.path)
         finally:
             source.stop()
@@ -354,7 +355,7 @@ def _repair_flac(path: Path) -> RepairResult:
 
     try:
         info = soundfile.info(str(path))
-    except Exception as error:
+    except (soundfile.SoundFileError, OSError) as error:
         raise InputFileError(f"cannot be read as FLAC ({error}); cannot repair it", path=path) from None
     if info.frames < _FLAC_UNKNOWN_FRAMES:
         return RepairResult(path, False, int(info.frames), int(info.samplerate), "stream header is complete")

@@ -1,26 +1,14 @@
 """A preallocated single-producer / single-consumer ring buffer of audio frames.
 
-The producer is an audio callback (PortAudio's thread, or a pacing thread for file and synthetic
-sources); the consumer is one analysis / writer thread. ``write`` does nothing but copy the block
-into preallocated memory (at most two numpy slice assignments) and advance an integer counter: no
-allocation of arrays, no locks, no logging. When the consumer falls behind and the buffer is full, the
-new block is dropped (the consumer's data stays consistent) and ``overflows`` / ``dropped_frames``
-count it.
-
-A consumer that blocks in ``wait`` is woken by the producer through a pipe (one ``os.write`` of a
-preallocated byte, non-blocking; no lock), so it gets the block at once even while other Python
-threads keep the GIL busy; polling with ``sleep`` would wait out the interpreter's 5 ms switch
-interval there.
-
-Thread safety rests on two facts: only the producer writes ``_written`` and only the consumer writes
-``_read``, and each is a Python int replaced in one atomic step under the GIL. The producer writes
-the samples *before* it advances ``_written``, so the consumer never sees frames that are not there.
-
-    ring = RingBuffer(capacity_frames=48000 * 10, channels=1)
-    ring.write(block)                 # producer (callback): copies only
+    ring = RingBuffer(capacity_frames=48000 * 10, channels=1, wakeup=True)
+    ring.write(block)                 # producer (audio callback): copies only
+    ring.wait(256, timeout_s=0.1)     # consumer: sleeps until the producer wakes it
     frames = ring.read()              # consumer: everything available, as a new array
     n = ring.read_into(out)           # consumer: into a caller's preallocated array
     last = ring.latest(2048)          # any thread: the newest frames, for a level meter
+
+``write`` never allocates, locks or logs; when the buffer is full the new block is dropped and counted
+(``overflows``, ``dropped_frames``). Why this is thread-safe: ``RingBuffer``.
 """
 
 from __future__ import annotations
@@ -37,7 +25,19 @@ _WAKE = b"\x01"
 
 
 class RingBuffer:
-    """Fixed-size frame buffer; shape of a frame block is ``(frames, channels)``, dtype float32."""
+    """Fixed-size frame buffer; shape of a frame block is ``(frames, channels)``, dtype float32.
+
+    The producer is an audio callback (PortAudio's thread, or a pacing thread for file and synthetic
+    sources); the consumer is one analysis / writer thread. ``write`` copies the block into preallocated
+    memory (at most two numpy slice assignments) and advances an integer counter. With ``wakeup=True`` a
+    consumer blocked in ``wait`` is woken through a pipe (one non-blocking ``os.write`` of a preallocated
+    byte), so it gets the block at once even while other Python threads keep the GIL busy; polling with
+    ``sleep`` would wait out the interpreter's 5 ms switch interval there.
+
+    Thread safety rests on two facts: only the producer writes ``_written`` and only the consumer writes
+    ``_read``, each a Python int replaced in one atomic step under the GIL; and the producer writes the
+    samples *before* it advances ``_written``, so the consumer never sees frames that are not there.
+    """
 
     def __init__(self, capacity_frames: int, channels: int = 1, *, dtype: str | np.dtype = "float32",
                  wakeup: bool = False) -> None:

@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as error:  # a bug, not the user's fault: one line, traceback with --debug
+    except Exception as error:  # noqa: BLE001 - top level: a bug is one line (traceback with --debug), not a crash
         if args.debug:
             raise
         print(f"tutor: internal error: {type(error).__name__}: {error} (run with --debug for details)", file=sys.stderr)

@@ -1,14 +1,11 @@
 """A new piece from a brief: style, mood, key, metre and length.
 
-``generate(brief)`` samples candidates from the phrase generator (``models/generator.py``) conditioned on
-the brief's style, key and metre, writes each into a ``Score`` at a tempo and register that suit the mood
-(fast for the aroused quadrants Q1/Q2, slow for Q3/Q4; higher for Q1/Q4, lower for Q2/Q3), and ranks
-them: candidates with the fewest critique-rule errors (``tutor.compose.rules.check_rules``) and warnings first,
-then by how strongly the style and emotion models (``models/style.py``, ``models/emotion.py``) hear the
-brief's style and mood (log probability), then by the generator's own likelihood. The mood is thus
-reached by rejection and reranking; the key and metre are exact. Deterministic for a given seed.
-
-This module imports torch only inside functions.
+``generate(brief)`` samples candidates from the phrase generator (``models/generator.py``) in the brief's
+style, key and metre, writes each into a ``Score`` at a tempo and register that suit the mood (fast for Q1/Q2,
+slow for Q3/Q4; higher for Q1/Q4, lower for Q2/Q3), and ranks them: fewest critique-rule errors and
+warnings, then how strongly the style and emotion models hear the brief's style and mood, then the
+generator's likelihood. Key and metre are exact, the mood is reached by reranking. Deterministic for a
+given seed; torch is imported only inside functions.
 """
 
 from __future__ import annotations

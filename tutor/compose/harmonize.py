@@ -1,16 +1,10 @@
 """Harmonise a melody: alto, tenor and bass under a soprano (``chorale``), or the same harmony laid out
 as a piano accompaniment of chords and bass (``piano``).
 
-The generator (``models/generator.py``) writes four-voice chorales token by token; here the soprano's
-tokens are forced and only the lower voices' pitches are sampled (``sample(templates=...)``): at every
-soprano onset the alto, tenor and bass sound a note of the same length (note against note, the texture
-of a hymn harmonisation; Bach's passing notes are not attempted). The sampler's part-writing constraints
-(no crossing or overlap, no parallel fifths/octaves against a moving upper voice, leaps recovered) apply
-to every sampled note. A long melody is harmonised a few bars at a time (the model reads 512 tokens):
-``k`` independent chains, each choosing at every chunk the best of a few samples by critique-rule errors
-then likelihood. Finished candidates are checked with the critique rules (``tutor.compose.rules.check_rules``,
-chorale rules) and ranked: fewest errors, then fewest warnings, then the model's likelihood.
-
+The generator (``models/generator.py``) samples only the lower voices' pitches with the soprano's tokens
+forced, note against note, under the sampler's part-writing constraints; a long melody goes a few bars at
+a time in ``k`` independent chains. Candidates are ranked by critique-rule errors
+(``tutor.compose.rules.check_rules``, chorale rules), then warnings, then the model's likelihood.
 This module imports torch only inside functions.
 """
 
@@ -138,6 +132,13 @@ def harmonized_score(score: Score, suggestion: Suggestion) -> Score:
 def harmonize(score: Score, *, style: str = "chorale", k: int = 4, seed: int = 0, temperature: float = TEMPERATURE,
               top_p: float = 0.95, progress=None) -> list[Suggestion]:
     """k harmonisations of ``score``'s melody, best first (``kind`` = ``"harmonization"``).
+
+    At every soprano onset the alto, tenor and bass sound a note of the same length (the texture of a hymn
+    harmonisation; Bach's passing notes are not attempted), and the sampler's part-writing constraints (no
+    crossing or overlap, no parallel fifths/octaves against a moving upper voice, leaps recovered) apply to
+    every sampled note. The model reads 512 tokens, so a long melody is harmonised a few bars at a time:
+    ``k`` independent chains, each choosing at every chunk the best of a few samples by critique-rule
+    errors, then likelihood.
 
     ``progress(fraction, text)``, when given, is called before each chunk of each candidate (an exception
     it raises, such as the app's "cancelled", ends the work)."""

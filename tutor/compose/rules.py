@@ -1,23 +1,12 @@
 """The theory rule set the composition critique applies.
 
-Every rule is a ``Rule`` with an ``id``, a one-paragraph explanation written for students, a
-severity (``error``: breaks the style's basic rules; ``warning``: usually avoided, look at it;
-``info``: a matter of taste or polish) and the writing styles it applies to. A rule only runs where
-it fits: a folk melody gets no chorale voice-leading rules.
-
-Writing styles (``STYLES``):
-
-* ``chorale`` - four-part (3-5 voices) note-against-note writing: strict voice leading.
-* ``counterpoint`` - independent polyphonic lines (Renaissance and Baroque polyphony).
-* ``keyboard`` - free accompanied or piano textures (Classical, Romantic): outer-voice rules only.
-* ``song`` - a single melody to be sung (folk song, melody exercise).
-* ``dance_tune`` - a single instrumental dance melody (fiddle tunes), where running notes and
-  arpeggios are idiomatic.
-
-``check_rules(score, style=None)`` runs the rules that fit and returns ``Finding``s, each naming the
-part, measure, beat, the ids of the notes involved (``tutor.score.music.Note.id``, the same ids as in the
-engraved score), a message and a concrete suggestion. It is pure Python on the score's notes (no
-music21, no models) so that the generator can re-check candidate corrections quickly.
+Each ``Rule`` has an ``id``, a one-paragraph explanation written for students, a severity (``error``:
+breaks the style's basic rules; ``warning``: usually avoided, look at it; ``info``: taste or polish) and
+the writing ``STYLES`` it applies to, so a folk melody gets no chorale voice-leading rules.
+``check_rules(score, style=None)`` runs the rules that fit and returns ``Finding``s: part, measure, beat,
+the ids of the notes involved (as in the engraved score), a message and a suggestion; ``rule_table()``
+lists the rules. Pure Python on the score's notes (no music21, no models), so that the generator can
+re-check candidate corrections quickly.
 """
 
 from __future__ import annotations
@@ -44,6 +33,11 @@ from tutor.score.analysis import (
 )
 from tutor.score.music import Note, Score
 
+# Writing styles: ``chorale`` four-part (3-5 voices) note-against-note writing, strict voice leading;
+# ``counterpoint`` independent polyphonic lines (Renaissance and Baroque polyphony); ``keyboard`` free
+# accompanied or piano textures (Classical, Romantic), outer-voice rules only; ``song`` a single melody to
+# be sung (folk song, melody exercise); ``dance_tune`` a single instrumental dance melody (fiddle tunes),
+# where running notes and arpeggios are idiomatic.
 STYLES = ("chorale", "counterpoint", "keyboard", "song", "dance_tune")
 SEVERITIES = ("error", "warning", "info")
 # the writing style each style-model class suggests; the texture has the last word (writing_style)

@@ -1,19 +1,17 @@
 """"More pieces like this": the nearest pieces to a score in an index of real music.
 
-The embedding is the style model's penultimate layer (the 128-unit ``joint`` layer of each of its
-ensemble members, averaged over the piece's 8-bar windows, each member L2-normalised, concatenated),
-so two pieces are near when the style model "hears" them alike. The index
-(``models/weights/similar_index.npz``, about 1 MB) is built by ``models/training/build_similar_index.py`` from the
-music21 corpus, the lesson library and, where present when it was built, ``../shared/data`` (stored by
-relative reference ``shared:...``; those pieces are marked and may be missing on another machine).
-
-Each result says why it is near: same style (the style model's label), same mode and metre, a similar
-pace (notes per beat and per second: the tempo students feel) and difficulty level.
+The embedding is the style model's penultimate layer (each ensemble member's 128-unit ``joint`` layer,
+averaged over the piece's 8-bar windows, L2-normalised, concatenated): two pieces are near when the style
+model hears them alike. The index (``models/weights/similar_index.npz``, built by
+``models/training/build_similar_index.py`` from the music21 corpus, the lesson library and, where present,
+``../shared/data`` as ``shared:...`` references that may be missing elsewhere) is read by ``load_index``.
+Each result says why it is near: style, mode and metre, pace (notes per beat and per second), difficulty.
 """
 
 from __future__ import annotations
 
 import functools
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,7 +174,7 @@ def load_index(path: str = str(INDEX)) -> SimilarIndex:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise ModelError("the similar-pieces index is missing; run python -m models.training.build_similar_index", path=path) from None
-    except Exception as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # unreadable, truncated, not an .npz
         raise ModelError(f"the similar-pieces index cannot be read ({error})", path=path) from None
     emb = data["embeddings"].astype(np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True) + 1e-9

@@ -1,16 +1,11 @@
 """Proposals for a composition: continuations of a phrase and corrections of flagged bars.
 
-``continue_piece(score, bars=N)`` asks the generator (``tutor.models.generator``) for k
-continuations of N bars after the last (or a chosen) measure. ``correct_measures(score,
-first=M, last=N)`` asks it to rewrite measures M..N between the music before and after them
-(fill-in-the-middle): candidates that keep the passage's rhythm and change only pitches are
-drawn first, free rewrites fill up when those do not give enough; each candidate is re-checked
-with the critique rules (``tutor.compose.rules.check_rules`` when that module is present, or any
-``rule_check`` callable given) and dropped if, inside the passage, it breaks an error rule,
-still breaks a rule that was flagged there, or has more warnings than the passage had.
-Survivors are ranked by the model's log-likelihood. Everything is deterministic for a given seed.
-
-This module imports torch only inside functions (``import tutor`` stays light).
+``continue_piece(score, bars=N)`` asks the generator (``tutor.models.generator``) for k continuations of N
+bars; ``correct_measures(score, first=M, last=N)`` for rewrites of measures M..N between the music around
+them (fill in the middle), rhythm-keeping candidates first. Each candidate is re-checked with the critique
+rules and dropped if, inside the passage, it breaks an error rule, still breaks a rule flagged there, or
+has more warnings than the passage had; survivors are ranked by log-likelihood. Deterministic for a given
+seed; torch is imported only inside functions.
 """
 
 from __future__ import annotations

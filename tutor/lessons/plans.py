@@ -1,48 +1,11 @@
 """Lesson plans: TOML files of courses, units and exercises, validated with file/line/field errors.
 
-A plan is one ``.toml`` file holding one course::
-
-    id = "in-tune"                      # course id: lower-case letters, digits and '-'
-    title = "Singing and playing in tune"
-    description = "..."
-    input = "voice"                     # default for the exercises: voice | instrument | midi
-    level = "beginner"                  # default tolerances: beginner | advanced
-
-    [[units]]
-    id = "long-tones"
-    title = "Long tones"
-    # prerequisites = ["other-unit"]    # default: the unit before this one (none for the first)
-
-    [[units.exercises]]
-    id = "long-tones-c"
-    title = "Long tones around middle C"
-    score = "scores/long_tones_c.musicxml"   # beside the plan, in the repository, or corpus:<path>
-    index = 0                           # tune number (0-based) in a multi-tune ABC file/collection
-    part = "P1"                         # part id or name (default: every part)
-    measures = [1, 8]                   # printed measure numbers, inclusive (default: all)
-    tempo = { start = 60, goal = 80 }   # quarter notes per minute (a bare number: start = goal)
-    pass = { overall = 85, max_missed = 0 }
-    hints = ["Breathe before each note."]
-    prerequisites = ["other-exercise"]  # exercise ids, here or "course/exercise" (default: none)
-
-Composition exercises say ``kind = "compose"``: the student hands in a score, judged by the
-critique (``tutor.compose.critique``: its theory rules, run in the writing ``style`` the exercise names: song,
-chorale, counterpoint, keyboard, dance_tune; guessed when absent). ``pass`` then takes
-``max_errors`` (findings of severity ``error``, default 0), ``max_warnings``, ``forbid`` (rule ids
-that must not appear at all, e.g. ``["no_final_cadence"]``), ``measures`` (required length in whole
-bars), ``key`` (for example "G major"), ``voices`` (how many melodic lines) and ``keep_given`` (the given melody must be kept, as in a
-harmonisation). ``score`` is the given material or a model; ``solution`` an optional model answer
-(the tests check that it passes).
-
-Instead of ``score`` an exercise may carry its tune inline as ``abc = '''X:1 ...'''``, so that a
-teacher can share a whole plan, music included, as one file.
-
-Plans are read from the bundled ``lessons/`` folder and from the user lessons folder
-(``$TUTOR_LESSONS_DIR``, else ``<user data dir>/lessons``). A plan with problems is not loaded; its
-problems are reported with file, line and field, and every other plan still loads.
-
-Units unlock in order (or as their ``prerequisites`` say) once every exercise of the units they
-require is passed; an exercise is open when its unit is and its own prerequisites are passed.
+The file format (practice and composition exercises, pass criteria, inline ABC tunes) is described in
+``docs/lesson-plans.md``. ``load_catalog()`` reads every plan in the bundled ``lessons/`` folder and the
+user lessons folder (``$TUTOR_LESSONS_DIR``, else ``<user data dir>/lessons``): a plan with problems is not
+loaded and its ``PlanProblem``s name file, line and field; every other plan still loads.
+``unlocked_units`` / ``unlocked_exercises`` apply the prerequisites; ``take_exercise`` and
+``judge_composition_file`` judge an attempt against the exercise's ``pass`` criteria.
 """
 
 from __future__ import annotations
@@ -759,7 +722,7 @@ def _score_from_abc(exercise: Exercise):
         warnings.simplefilter("ignore")
         try:
             parsed = music21.converter.parse(exercise.abc, format="abc")
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - music21's ABC parser raises any type on a malformed tune
             raise InputFileError(f"exercise {exercise.id}: its inline ABC tune cannot be read ({error})",
                                  path=exercise.plan_path) from None
     if isinstance(parsed, music21.stream.Opus):

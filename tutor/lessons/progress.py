@@ -1,16 +1,11 @@
 """A student's progress: every attempt, best scores, passes, streaks and practice time, in SQLite.
 
-The database lives in the user data folder (``$TUTOR_DATA_DIR``, else platformdirs' user data
-dir for "tutor") as ``progress.sqlite``. It runs in WAL mode, so a crash mid-write loses at most
-the attempt being written; every write is one transaction. Its schema is versioned with
-``PRAGMA user_version`` and older databases are migrated in place, in a transaction, on open.
-
-A database that is corrupt, locked by another program, or written by a newer tutor raises
-``ProgressError`` naming the file; it is never replaced or "repaired" behind the user's back.
-
-A student's whole history exports to one JSON file (``export_progress``) that a teacher can read
-(``read_export``) or that can be merged into another database (``import_progress``; attempts
-carry a unique id, so importing twice adds nothing).
+The database is ``progress.sqlite`` in the user data folder (``$TUTOR_DATA_DIR``, else platformdirs' for
+"tutor"), in WAL mode with one transaction per write; its schema version (``PRAGMA user_version``) is
+migrated in place on open. A database that is corrupt, locked or written by a newer tutor raises
+``ProgressError`` naming the file; it is never replaced behind the user's back. ``ProgressDB.export_to``
+writes a student's history as JSON that ``read_export`` reads and ``ProgressDB.import_from`` merges
+(attempts carry a unique id, so importing twice adds nothing).
 """
 
 from __future__ import annotations
@@ -342,7 +337,7 @@ class ProgressDB:
             return _stored_text(row[0])
         try:
             return getpass.getuser()
-        except Exception:
+        except (OSError, KeyError, ImportError):  # no login name in the environment nor the password database
             return "student"
 
     def attempts(self, exercise_id: str | None = None) -> list[Attempt]:

@@ -163,7 +163,7 @@ class LiveListener:
             rate = self.recorder.source.sample_rate
             stream = self.open_stream(sample_rate=self.SAMPLE_RATE)
             resampler = StreamResampler(orig_sr=rate, target_sr=self.SAMPLE_RATE, causal=True)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a worker thread: a tracker that cannot start is reported, not raised
             if self.on_failed is not None:
                 self.on_failed(str(error))
             return

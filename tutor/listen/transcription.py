@@ -1,39 +1,10 @@
 """From audio to notes: a pitch track (``tutor.listen.pitch``) segmented into notes with intonation.
 
-Segmentation is a Viterbi pass over a small note HMM (one state per semitone plus silence) on the
-10 ms pitch track, then a few note-level repairs:
-
-* each frame's emission is a capped Gaussian of its distance in cents to the state's semitone, so the
-  path changes note only when the pitch *stays* elsewhere for a while: a vibrato of +-80 cents or a
-  scoop stays one note, and a real note of 60 ms is long enough to win over the change penalty;
-* a frame an octave off the current note costs little on that note (trackers' octave slips);
-* unvoiced frames (tracker confidence, silence gate) favour silence: breaths and noise make no notes;
-  so do frames 15 dB under the loudest frame of the last second, or since the latest strong attack
-  (release and reverb tails);
-* change penalties drop where the level and the spectral flux show an attack, and a note is split
-  where the pitch stays (repeated notes of the same pitch) at a dip in the level that comes with an
-  attack (level rise or flux) or with a dip in the tracker's confidence (the gap between the notes):
-  a dip alone is a vibrato's or a bow's swell, so a note whose vibrato sets in stays one note; the
-  cut goes to the flux burst of the new stroke when a fading release puts the level's low point later;
-* a held pitch is also split where it is struck again while it still sounds (a piano's legato repeated
-  note: a flux burst with a level rise or a confidence gap; the decay hides the dip), and a same-pitch
-  note after a held one that starts with no attack of its own is that note's decay heard again past
-  the tail gate: joined to it (``_split_struck_repeats``, ``_join_decay_fragments``);
-* a note start moves back to the spectral-flux burst of its attack when the pitch showed late (the
-  tracker's analysis window still heard the previous note), and the pitch track's first frames of such an
-  attacked note, up to ``WINDOW_LAG_S``, take the note's pitch where the tracker still gave the previous
-  note's (``notes_and_f0``): singing's glides, which have no such attack or settle later, keep their f0;
-* a note after a rest starts where its pitch is first heard (a sung consonant or breath before it is not the
-  note);
-* a struck or plucked note (its level dying away) lasts while it rings at its pitch, up to the next note,
-  not only while the tracker is confident of it (``_ring_on``): a held piano key is not a short note;
-* glide segments shorter than ``MIN_NOTE_S`` are merged into the note they lead to, isolated ones are
-  dropped; short gliding segments joined to a note without an attack (scoops, falls) join that note;
-  the pitch of a note is the trimmed mean over its stable part (frames within a semitone of the note,
-  after the first ``SETTLE_S`` when a scoop would pull it), ``cents`` the deviation from it.
-
-``transcribe_file(path)`` and ``transcribe(audio, sample_rate)`` give a frozen ``Transcription``
-whose ``performance`` is a ``tutor.score.music.Performance`` with cents, confidence and the pitch track.
+``transcribe_file(path)`` and ``transcribe(audio, sample_rate)`` give a frozen ``Transcription`` whose
+``performance`` is a ``tutor.score.music.Performance``: notes with onset and offset in seconds, MIDI pitch,
+``cents`` off that pitch and a confidence, plus the 10 ms pitch track. ``read_audio`` reads any file
+soundfile or librosa reads, as mono float32. How the pitch track becomes notes (a note HMM, then
+note-level repairs) is described at ``notes_and_f0``.
 """
 
 from __future__ import annotations
@@ -45,8 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from tutor.errors import InputFileError, TutorError
+from tutor.listen.pitch import (
+    HOP_S,
+    MODEL_SAMPLE_RATE,
+    VOICING_THRESHOLD,
+    F0Track,
+    get_tracker,
+    to_model_rate,
+)
 from tutor.score.music import Performance, PlayedNote, hz_to_midi
-from tutor.listen.pitch import HOP_S, MODEL_SAMPLE_RATE, VOICING_THRESHOLD, F0Track, get_tracker, to_model_rate
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +104,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     try:
         audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
         audio = audio.mean(axis=1)
-    except Exception as first_error:  # not a libsndfile format: try librosa (audioread / ffmpeg)
+    except (soundfile.SoundFileError, OSError) as first_error:  # not a libsndfile format: try librosa (ffmpeg)
         try:
             import warnings
 
@@ -135,7 +113,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 audio, rate = librosa.load(str(path), sr=None, mono=True)
-        except Exception:
+        except Exception:  # noqa: BLE001 - librosa's backends (audioread, ffmpeg) raise any type on an unreadable file
             raise InputFileError(f"cannot be read as audio ({_short(first_error)})", path=path) from None
     if not np.all(np.isfinite(audio)):
         raise InputFileError("contains invalid samples (NaN or infinity)", path=path)
@@ -179,7 +157,42 @@ def notes_from_track(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[Pl
 
 
 def notes_and_f0(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[tuple[PlayedNote, ...], F0Track]:
-    """The notes of a pitch track, and the track with each attacked note's first frames on its pitch."""
+    """The notes of a pitch track, and the track with each attacked note's first frames on its pitch.
+
+    Segmentation is a Viterbi pass over a small note HMM (one state per semitone plus silence) on the
+    10 ms pitch track, then a few note-level repairs:
+
+    * each frame's emission is a capped Gaussian of its distance in cents to the state's semitone, so the
+      path changes note only when the pitch *stays* elsewhere for a while: a vibrato of +-80 cents or a
+      scoop stays one note, and a real note of 60 ms is long enough to win over the change penalty;
+    * a frame an octave off the current note costs little on that note (trackers' octave slips);
+    * unvoiced frames (tracker confidence, silence gate) favour silence: breaths and noise make no notes;
+      so do frames 15 dB under the loudest frame of the last second, or since the latest strong attack
+      (release and reverb tails);
+    * change penalties drop where the level and the spectral flux show an attack, and a note is split
+      where the pitch stays (repeated notes of the same pitch) at a dip in the level that comes with an
+      attack (level rise or flux) or with a dip in the tracker's confidence (the gap between the notes):
+      a dip alone is a vibrato's or a bow's swell, so a note whose vibrato sets in stays one note; the
+      cut goes to the flux burst of the new stroke when a fading release puts the level's low point later;
+    * a held pitch is also split where it is struck again while it still sounds (a piano's legato repeated
+      note: a flux burst with a level rise or a confidence gap; the decay hides the dip), and a same-pitch
+      note after a held one that starts with no attack of its own is that note's decay heard again past
+      the tail gate: joined to it (``_split_struck_repeats``, ``_join_decay_fragments``);
+    * a note start moves back to the spectral-flux burst of its attack when the pitch showed late (the
+      tracker's analysis window still heard the previous note), and the pitch track's first frames of such
+      an attacked note, up to ``WINDOW_LAG_S``, take the note's pitch where the tracker still gave the
+      previous note's (``f0_from_attacks``): singing's glides, which have no such attack or settle later,
+      keep their f0;
+    * a note after a rest starts where its pitch is first heard (a sung consonant or breath before it is
+      not the note);
+    * a struck or plucked note (its level dying away) lasts while it rings at its pitch, up to the next
+      note, not only while the tracker is confident of it (``_ring_on``): a held piano key is not a short
+      note;
+    * glide segments shorter than ``MIN_NOTE_S`` are merged into the note they lead to, isolated ones are
+      dropped; short gliding segments joined to a note without an attack (scoops, falls) join that note;
+      the pitch of a note is the trimmed mean over its stable part (frames within a semitone of the note,
+      after the first ``SETTLE_S`` when a scoop would pull it), ``cents`` the deviation from it.
+    """
     notes, flux = _notes_and_flux(f0, audio16)
     return notes, f0_from_attacks(f0, notes, flux)
 

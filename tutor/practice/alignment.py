@@ -1,27 +1,10 @@
 """Note-level alignment of a performance to its score, robust to what students do.
 
-What a take may contain: tempo changes, rubato and pauses (the alignment uses the order of notes
-and their pitches, not their absolute times), ornaments and extra notes, chords played together or
-arpeggiated (in any order), wrong and skipped notes, and restarts (going back a bar or two and
-playing again) or repeats played from a score that does not write them out.
-
-How (two steps; numpy only, no model):
-
-1. **Score following by dynamic programming.** Score notes are grouped into *chords* (notes with
-   the same onset). Each played note, in order, is assigned to a chord: it either belongs to the
-   chord the player is at (another note of the chord, or an extra note), or moves the player on to
-   a later chord (skipping chords costs per chord, capped for big jumps), or — a restart — back to
-   an earlier chord at a fixed cost. A played pitch that is not in the chord costs more the further
-   it is from the chord's pitches. This is a DTW/HMM over (played note, chord) with an explicit
-   backward transition; the band around the best position of the previous note keeps it linear in
-   the length of the piece.
-2. **Local note matching.** Inside each visit of a chord, played notes are matched to score notes
-   by pitch; leftover pairs a semitone or two apart are wrong notes, the rest missed or extra.
-   Notes played slightly out of order across neighbouring chords are then matched if their pitch
-   fits and they were played near that chord.
-
-Inputs are plain arrays (``align_arrays``) so that the same code serves ``tutor.score.music`` objects
-(``align``), partitura note arrays in the benchmark, and the live follower.
+``align(score_notes, performance)`` (``align_arrays`` on plain arrays, for the benchmark and the live
+follower) gives an ``Alignment``: ``NotePair``s (match, wrong_pitch, missed, extra) and the ``Restart``s.
+It follows the order and pitches of the notes, not their times, so tempo changes, rubato, pauses,
+ornaments, arpeggiated chords, wrong or skipped notes, restarts and repeats not written out are handled.
+numpy only, no model; the method is described at ``align_arrays``.
 """
 
 from __future__ import annotations
@@ -314,6 +297,20 @@ def align_arrays(
     Played notes need not be sorted. Score onsets are in quarter notes (any unit that grows along
     the score works). ``perf_offset_s`` (optional: where each played note stops sounding) tells a
     pause from a long note held, for restarts.
+
+    Two steps:
+
+    1. Score following by dynamic programming. Score notes are grouped into chords (notes with the same
+       onset). Each played note, in order, is assigned to a chord: it belongs to the chord the player is
+       at (another note of it, or an extra note), or moves the player on to a later chord (skipping chords
+       costs per chord, capped for big jumps), or - a restart - back to an earlier chord at a fixed cost.
+       A played pitch that is not in the chord costs more the further it is from the chord's pitches.
+       This is a DTW/HMM over (played note, chord) with an explicit backward transition; a band around
+       the previous note's best position keeps it linear in the length of the piece.
+    2. Local note matching. Inside each visit of a chord, played notes are matched to score notes by
+       pitch; leftover pairs a semitone or two apart are wrong notes, the rest missed or extra. Notes
+       played slightly out of order across neighbouring chords are then matched if their pitch fits and
+       they were played near that chord.
     """
     s_onset = np.asarray(score_onset_ql, dtype=float)
     s_pitch = np.asarray(score_pitch, dtype=np.int64)

@@ -1,24 +1,12 @@
 """Assessing a take against its score: note by note, what went wrong, as a teacher would say it.
 
-``assess(score, performance)`` aligns the take to the score (``tutor.practice.alignment``) and reports:
-
-* events: ``correct`` (every score note played right), ``wrong_pitch``, ``missed``, ``extra``,
-  ``early``/``late`` (onset against the *local* tempo: a note pushed off its neighbours, a hesitation
-  before a note), ``short``/``long`` (held duration), ``sharp``/``flat`` (audio only) and ``restart``;
-* scores 0-100 for pitch, rhythm, intonation (audio only, else ``None``) and overall, per measure
-  and for the take; a tempo curve; the three measures most worth practising;
-* marks for the score view (note id -> colour and short text) and annotated MusicXML.
-
-Timing is judged against the tempo the student is playing at that moment, estimated from the
-neighbouring notes on both sides: rubato and gradual tempo changes are not errors; a note that comes
-off the pulse of the notes before *and* after it is early or late; a pause before a note after which
-the pulse goes on is a hesitation (reported as ``late``), unless the player slowed down into it (a
-breath at a phrase ending) or the step is stretched no more than this player's rubato stretches the
-steps around it (TIMING_SPREAD_FACTOR times their spread, on a ratio scale); a bass note played
-before its chord is a break between the hands, and a note sounded after the grace or short ornament
-note written with it is the ornament, neither is ``early``/``late``. These rules were checked on
-held-out nASAP/Vienna takes (not the benchmark's). Tolerances scale with the tempo (a
-fraction of a beat, within a floor and a ceiling in ms) and with the level preset.
+``assess(score, performance)`` aligns the take (``tutor.practice.alignment``) and returns an
+``Assessment``: ``Event``s (``correct``, ``wrong_pitch``, ``missed``, ``extra``, ``early``/``late``,
+``short``/``long``, ``sharp``/``flat`` for audio, ``restart``), scores 0-100 for pitch, rhythm,
+intonation (audio only, else ``None``) and overall, per measure and for the take, a tempo curve and the
+three measures most worth practising. ``marks_for`` and ``annotated_musicxml`` put it on the score.
+Timing is judged against the tempo the student plays at that moment (the rules: ``assess``), with
+tolerances that scale with the tempo and the level preset (``Tolerances``).
 """
 
 from __future__ import annotations
@@ -28,8 +16,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from tutor.practice.alignment import Alignment, align
 from tutor.errors import AnalysisError
+from tutor.practice.alignment import Alignment, align
 from tutor.score.music import Note, Performance, PlayedNote, Score, pitch_name
 
 EVENT_TYPES = ("correct", "wrong_pitch", "missed", "extra", "early", "late", "short", "long", "sharp", "flat", "restart")
@@ -275,6 +263,16 @@ def assess(
     diagnostics: dict | None = None,
 ) -> Assessment:
     """Assess ``performance`` against ``score`` (optionally one part and a measure range).
+
+    Timing is judged against the tempo the student is playing at that moment, estimated from the
+    neighbouring notes on both sides: rubato and gradual tempo changes are not errors; a note that comes
+    off the pulse of the notes before *and* after it is early or late; a pause before a note after which
+    the pulse goes on is a hesitation (reported as ``late``), unless the player slowed down into it (a
+    breath at a phrase ending) or the step is stretched no more than this player's rubato stretches the
+    steps around it (TIMING_SPREAD_FACTOR times their spread, on a ratio scale); a bass note played
+    before its chord is a break between the hands, and a note sounded after the grace or short ornament
+    note written with it is the ornament: neither is ``early``/``late``. Tolerances are a fraction of a
+    beat, within a floor and a ceiling in ms, set by ``level``.
     ``diagnostics``: a dict the timing judgement fills for study (chord position -> (seconds the
     step into it and the step out of it are off the local tempo, tolerance); ("hesitation",
     position) -> (excess pause, threshold))."""

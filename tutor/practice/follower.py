@@ -1,33 +1,12 @@
 """Live score following: where in the score the student is, and what just went right or wrong.
 
-Fed the notes as they are played (``feed``: a ``PlayedNote`` from a MIDI keyboard, or an onset and
-pitch from the microphone's pitch tracker), the follower keeps the score position and returns the
-events that the offline assessment would give (``tutor.practice.assessment.Event``: ``correct``,
-``wrong_pitch``, ``missed``, ``extra``, ``early``, ``late``, ``restart``, ``sharp``, ``flat``; and
-``short``/``long`` when told of the key's release with ``note_off``). ``note_off`` and ``pedal`` also
-tell it whether the hands were off the keys before a pause (a stop to start again); ``poll(time_s)``,
-called now and then with the take's clock, judges what it holds back when the player stops;
-``follow_performance`` replays a recorded take through it in time order.
-
-Modes:
-
-* ``play-along`` follows the student wherever they go: the same dynamic programme as the offline
-  alignment (``tutor.practice.alignment``: its moves, costs and rules), run one played note at a time over a
-  band of chords around the current position. ``chord`` (the cursor) moves at once; the verdict on a
-  note comes a little later (fixed-lag smoothing): once three newer notes have come and 0.5 s has
-  passed (in slow music one newer note and 1 s), later while the notes held back go wrong (up to 10
-  notes or 2 s: a restart is seen before its first notes are called extra), and at once when the
-  player stops (1 s). Skipped notes are ``missed`` once the student is two chords and 0.35 s past
-  them, going back is a ``restart``, and ``early``/``late`` are judged as offline (``_timing``) on the
-  chords just played, each chord when the chord after next begins. ``position_at(time_s)``
-  extrapolates the position with the student's tempo (for an accompaniment or a cursor between notes).
-* ``wait`` waits for the right notes, like a teacher at the piano: the position moves on only when
-  every note of the current chord has been played; other notes are ``wrong_pitch`` (or ``extra``);
-  playing the start of the current or one of the two previous measures again is a ``restart``.
-
-Each ``feed`` call does a fixed amount of numpy work (a band of a few hundred chords, and the timing
-of 16 chords when a chord begins): well under a millisecond at the median, so it can run in the
-analysis worker right behind the audio/MIDI input.
+``ScoreFollower(score, mode=..., level=...)`` is fed the notes as they are played (``feed`` a
+``PlayedNote``, or ``feed_onset`` from the pitch tracker; ``note_off`` and ``pedal`` for releases) and
+returns the ``tutor.practice.assessment.Event``s the offline assessment would give, a little after the
+note; ``poll(time_s)`` judges what it holds back when the player stops. Modes (described at
+``ScoreFollower``): ``play-along`` follows the student wherever they go, ``wait`` waits for the right
+notes. ``follow_performance`` replays a recorded take through it. Times are seconds on the take's clock;
+each call does a bounded amount of numpy work, so it can run right behind the audio/MIDI input.
 """
 
 from __future__ import annotations
@@ -101,6 +80,27 @@ SECOND_OPINION_MARGIN = 2  # ...over the chords the live path put those notes on
 
 
 class ScoreFollower:
+    """Follows one take through ``score`` (optionally one ``part``), one played note at a time.
+
+    * ``play-along`` follows the student wherever they go: the same dynamic programme as the offline
+      alignment (``tutor.practice.alignment``: its moves, costs and rules), run one played note at a time
+      over a band of chords around the current position. ``chord`` (the cursor) moves at once; the verdict
+      on a note comes a little later (fixed-lag smoothing): once three newer notes have come and 0.5 s has
+      passed (in slow music one newer note and 1 s), later while the notes held back go wrong (up to 10
+      notes or 2 s: a restart is seen before its first notes are called extra), and at once when the
+      player stops (1 s). Skipped notes are ``missed`` once the student is two chords and 0.35 s past them,
+      going back is a ``restart``, and ``early``/``late`` are judged as offline (``_timing``) on the chords
+      just played, each chord when the chord after next begins. ``position_at(time_s)`` extrapolates the
+      position with the student's tempo (for an accompaniment or a cursor between notes).
+    * ``wait`` waits for the right notes, like a teacher at the piano: the position moves on only when
+      every note of the current chord has been played; other notes are ``wrong_pitch`` (or ``extra``);
+      playing the start of the current or one of the two previous measures again is a ``restart``.
+
+    ``short``/``long`` need ``note_off``; ``note_off`` and ``pedal`` also tell whether the hands were off
+    the keys before a pause (a stop to start again). Each ``feed`` does a fixed amount of numpy work (a
+    band of a few hundred chords, and the timing of 16 chords when a chord begins).
+    """
+
     def __init__(self, score: Score, *, mode: str = "play-along", level: str = "advanced", bpm: float | None = None,
                  part: str | None = None) -> None:
         if mode not in MODES:

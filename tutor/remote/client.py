@@ -1,17 +1,12 @@
 """Running an analysis on a ``tutor serve`` host, and falling back to this machine.
 
-``analyse(endpoint, files, fields, local=..., remote=...)`` posts the files to the host; when the host
-cannot be reached, drops the connection, times out or is busy (503, honouring Retry-After up to a few
-seconds), it retries, and then runs ``local()`` here instead. It returns the JSON and where it ran
-(``Ran``), so that callers can show it. Files are only read, never moved or deleted, so a take is never
-lost whatever the network does. After a host gave no answer, the client goes straight to local analysis
-for ``cooldown_s`` (30 s) before it tries the host again, so a class batch does not wait on a dead host
-for every file. A 400/422 answer means the file itself is bad: that is raised as a
-``TutorError`` with the host's message (running it here would fail the same way).
-
-The token comes from ``$TUTOR_REMOTE_TOKEN``, else the file named by ``$TUTOR_REMOTE_TOKEN_FILE`` (both
-sent to any host the user names), else the token file ``tutor serve`` keeps on this machine, sent only to
-this machine (``is_this_machine``: 127.0.0.1, ::1 or localhost).
+``analyse(endpoint, files, fields, local=..., remote=...)`` posts the files to the host, retries when it
+cannot be reached, drops the connection, times out or is busy (503, Retry-After honoured up to a few
+seconds), and then runs ``local()`` here; it returns the JSON and where it ran (``Ran``). Files are only
+read, never moved or deleted. After a host gave no answer, the client goes straight to local analysis for
+``cooldown_s`` (30 s). A 400/422 answer (the file itself is bad) is raised as a ``TutorError``. The token:
+``$TUTOR_REMOTE_TOKEN``, else the file ``$TUTOR_REMOTE_TOKEN_FILE`` (both sent to any host the user names),
+else this machine's ``tutor serve`` token, sent only to this machine (``is_this_machine``).
 """
 
 from __future__ import annotations
@@ -94,8 +89,8 @@ def remote_token(url: str) -> str | None:
             from tutor.service.token import token_path
 
             candidates.append(str(token_path()))
-        except Exception:  # noqa: BLE001 - no config folder: no token file either
-            pass
+        except (ImportError, OSError, KeyError, RuntimeError):  # no config folder (no home, no platformdirs):
+            pass  # no token file either
     for name in filter(None, candidates):
         try:
             text = Path(name).expanduser().read_text(encoding="utf-8").strip()
@@ -191,7 +186,7 @@ class RemoteClient:
 def _message(response) -> str:
     try:
         return str(response.json().get("error") or response.json().get("detail"))
-    except Exception:  # noqa: BLE001 - not JSON
+    except (ValueError, AttributeError):  # not JSON, or JSON that is not an object
         return response.text[:200] or response.reason_phrase
 
 

@@ -39,7 +39,7 @@ def upload_path(name: str, *, index: int | None = None) -> Path | None:
 
     try:
         path = Path(str(music21.corpus.getWork(name.removeprefix("corpus:"))))
-    except Exception:  # noqa: BLE001 - music21 raises several kinds for a name not in its corpus
+    except music21.exceptions21.Music21Exception:  # CorpusException: a name not in its corpus
         return None
     return path if index is None and path.is_file() else None
 

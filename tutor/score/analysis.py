@@ -1,24 +1,23 @@
-"""Analysis of a composition: key (with modulations per section), meter, voices, ranges,
-phrases and cadences, chords with roman numerals.
+"""Analysis of a composition: key (with modulations per section), meter, voices, ranges, phrases and
+cadences, chords with roman numerals.
 
-The fast parts (keys, voices, slices, cadences) are numpy/pure Python on ``tutor.score.music`` notes, so
-that the rule checker (``tutor.compose.rules``) can re-run them hundreds of times on candidate corrections;
-roman numerals come from music21 (``chords(score)``), which is slower and only used for the
-critique report.
-
-Key finding is Krumhansl-Schmuckler with the Krumhansl-Kessler profiles (the same method as
-music21's ``analyze('key')``), written out here because it runs on every window of every check;
-when the file has a key signature, the estimate is kept to the keys that signature allows unless
-the notes clearly say otherwise.
+Keys, voices, slices and cadences are numpy/pure Python on ``tutor.score.music`` notes, fast enough for the
+rule checker (``tutor.compose.rules``) to re-run them on every candidate correction; roman numerals come
+from music21 (``chords(score)``), slower, for the critique report only. Key finding is Krumhansl-Schmuckler
+with the Krumhansl-Kessler profiles, kept to the keys the file's key signature allows unless the notes
+clearly say otherwise.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from tutor.score import music
 from tutor.score.music import PITCH_NAMES, Note, Score
+
+log = logging.getLogger(__name__)
 
 SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _KK_MAJOR = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
@@ -509,7 +508,8 @@ def chords(score: Score, key: Key, *, max_measures: int = 64) -> tuple[ChordLabe
         out: list[ChordLabel] = []
         try:
             chordified = m21.chordify()
-        except Exception:
+        except Exception:  # noqa: BLE001 - music21 raises any type on odd notation; chord labels are optional
+            log.debug("chordify failed", exc_info=True)
             return ()
         previous = None
         for chord in chordified.recurse().getElementsByClass(music21.chord.Chord):
@@ -521,7 +521,7 @@ def chords(score: Score, key: Key, *, max_measures: int = 64) -> tuple[ChordLabe
                 spelled = music21.chord.Chord([music21.pitch.Pitch(spelling[p.pitchClass].replace("b", "-") + str(p.octave))
                                                for p in chord.pitches])
                 roman = music21.roman.romanNumeralFromChord(spelled, m21_key).figure
-            except Exception:
+            except Exception:  # noqa: BLE001 - music21's roman numeral code raises any type on unusual chords
                 roman = ""
             measure = chord.getContextByClass(music21.stream.Measure)
             out.append(ChordLabel(

@@ -1,14 +1,10 @@
 """A MIDI file read as a score: notes on a fine grid, measures from its time signatures.
 
-Read with mido rather than music21: music21's MIDI import re-bars every track on its own and
-splits overlapping notes, which loses measures and notes on real piano scores; here every MIDI
-note is one sounding ``Note`` and all parts share one set of measures.
-
-Onsets and offsets are snapped to the nearer of a 64th-note and a 32nd-triplet grid, so scores
-written by notation programs (and by ``tutor.score.io.midi_bytes``) keep their exact positions.
-Files written by ``midi_bytes`` also carry markers for bars shorter than their meter (pickups)
-and for measure numbers; they are honoured here, so a MusicXML -> MIDI -> score round trip
-keeps measures and note ids.
+Read with mido, not music21 (whose import re-bars each track on its own and splits overlapping notes): every
+MIDI note is one sounding ``Note`` and all parts share one set of measures. Onsets and offsets snap to the
+nearer of a 64th-note and a 32nd-triplet grid. The pickup and measure-number markers that
+``tutor.score.io.midi_bytes`` writes are honoured, so a MusicXML -> MIDI -> score round trip keeps measures
+and note ids.
 """
 
 from __future__ import annotations
@@ -163,7 +159,7 @@ def _program_name(program: int, index: int) -> str:
         import pretty_midi
 
         return pretty_midi.program_to_instrument_name(program)
-    except Exception:
+    except (ImportError, ValueError):  # no pretty_midi, or a program number outside 0-127
         return f"Part {index + 1}"
 
 

@@ -1,25 +1,14 @@
-"""The music data model: scores, notes, performances.
+"""The music data model: scores, notes and performances, as frozen dataclasses.
 
-Units, everywhere in the project:
-
-* ``*_ql``  — positions and durations in quarter notes ("quarter lengths"), counted from the
-  start of the piece (``onset_ql``) or as a length (``duration_ql``). A 6/8 bar is 3.0 ql long.
-* ``*_s``   — seconds. For a ``Score`` they come from its tempo map; for a ``Performance`` they
-  are the times in the take.
-* ``bpm``   — tempo in quarter notes per minute, whatever the time signature's beat is.
-* ``pitch`` — MIDI note number (60 = middle C), an ``int``.
-* ``cents`` — deviation from the equal-tempered pitch, 100 cents = one semitone.
-* ``measure`` — the measure number printed in the score (may start at 0 for a pickup).
-* ``beat``  — 1-based position inside the measure in the time signature's beats
-  (beat 1.0 is the downbeat; in 6/8 a beat is a dotted quarter).
-
-Every class here is a frozen dataclass: music data is never modified in place; functions make
-new objects (``Score.slice_measures``, ``dataclasses.replace``).
-
-Note ids: each score note has a stable ``id`` such as ``P1-m3-n2`` (part ``P1``, measure 3, third
-sounding note of that measure in onset/pitch order). The same id is written into exported
-MusicXML (``<note id=...>``) and so appears in Verovio's SVG, which lets marks find their note.
-Tied notes are one sounding ``Note``; ``tied_ids`` lists the ids of the continuation noteheads.
+Music data is never modified in place: functions make new objects (``Score.slice_measures``,
+``dataclasses.replace``). Units, everywhere in the project: ``*_ql`` quarter notes ("quarter lengths")
+from the start of the piece or as a length (a 6/8 bar is 3.0 ql); ``*_s`` seconds (a ``Score``'s from its
+tempo map, a ``Performance``'s the times in the take); ``bpm`` quarter notes per minute whatever the beat;
+``pitch`` a MIDI note number (60 = middle C); ``cents`` off equal temperament (100 = one semitone);
+``measure`` the printed number (0 for a pickup); ``beat`` 1-based in the time signature's beats (in 6/8 a
+beat is a dotted quarter). Note ids such as ``P1-m3-n2`` (part P1, measure 3, third sounding note in
+onset/pitch order) are stable and written into exported MusicXML (``<note id=...>``), so marks find their
+note in Verovio's SVG; a tied note is one ``Note`` whose ``tied_ids`` name its continuation noteheads.
 """
 
 from __future__ import annotations

@@ -1,16 +1,11 @@
 """Dynamic micro-batching of the neural models for ``tutor serve``: concurrent requests share one forward
 pass.
 
-A ``MicroBatcher`` owns one network on one device and a thread that runs it. A caller (any request
-thread) hands it its input tensors and waits; the thread takes the first waiting call, collects more for
-up to ``max_wait_s`` (a few ms) or until ``max_rows`` rows are gathered, concatenates the inputs of calls
-whose shapes match along the batch dimension, runs the network once, and gives each caller its own rows
-back (on the CPU). The style and emotion nets take fixed-length, zero-padded token arrays and mask the
-padding, so a row's answer does not depend on the rows beside it.
-
-``model_batchers(device)`` puts every member of the style and emotion ensembles (``tutor.models.style`` /
-``emotion``) behind a batcher, on ``device``, as stand-ins that ``tutor.models.encoder.run_net`` uses
-within ``using_stand_ins``: only the work run inside that block is batched. Nothing here is imported by ``import tutor``; torch is imported when used.
+A ``MicroBatcher`` owns one network on one device and a thread that runs it: calls that arrive within
+``max_wait_s`` (up to ``max_rows`` rows) and have matching shapes are concatenated and run once, and each
+caller gets its own rows back (on the CPU). The style and emotion nets mask their zero padding, so a row's
+answer does not depend on its neighbours. ``model_batchers(device)`` puts every ensemble member behind a
+batcher, used only inside ``tutor.models.encoder.using_stand_ins``. torch is imported when used.
 """
 
 from __future__ import annotations
