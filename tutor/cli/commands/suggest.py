@@ -1,9 +1,8 @@
 """``tutor suggest FILE (--continue N | --fix M-N) [-k K] [--seed S] [--json] [-o OUT.musicxml]``:
 continuations of a piece and corrections of flagged measures, from the phrase generator.
 
-Also ``--fix-flagged`` (correct the places ``tutor critique``'s rules flag), ``--after M``,
-``--temperature``, ``--top-p``, ``--style`` and ``--free-rhythm``. Issue 11 adds ``--harmonize`` to
-the same mutually exclusive group."""
+Also ``--fix-flagged`` (correct the places ``tutor critique``'s rules flag), ``--harmonize`` (lower voices
+for the melody), ``--after M``, ``--temperature``, ``--top-p``, ``--style`` and ``--free-rhythm``."""
 
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ def add_parser(subparsers):
         "suggest", help="propose continuations of a piece or corrections of some measures (generator model)"
     )
     parser.add_argument("file", help="score: .mid .midi .musicxml .xml .mxl .abc .krn, or corpus:<path>")
-    what = parser.add_mutually_exclusive_group(required=True)  # issue 11 adds --harmonize here
+    what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--continue", dest="continue_bars", type=int, metavar="N",
                       help="propose N bars that continue the piece (after the last measure, or --after M)")
     what.add_argument("--fix", metavar="M-N", help="propose rewrites of measures M to N (e.g. 5-6, or 5)")
