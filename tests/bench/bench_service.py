@@ -42,7 +42,9 @@ def _server(device: str, data_dir: Path, *, workers: int = 1, batching: str = "a
     port = free_port()
     env = {**os.environ, "TUTOR_DATA_DIR": str(data_dir)}
     process = subprocess.Popen([sys.executable, "-m", "tutor", "serve", "--port", str(port), "--device", device,
-                                "--queue", "32", "--workers", str(workers), "--batching", batching], env=env, stderr=subprocess.DEVNULL, cwd=REPO)
+                                "--queue", "32", "--workers", str(workers), "--batching", batching,
+                                "--per-client", "0"],  # its 16 clients all come from 127.0.0.1
+                               env=env, stderr=subprocess.DEVNULL, cwd=REPO)
     url = f"http://127.0.0.1:{port}"
     wait_until_healthy(url, timeout_s=120)
     return process, url, (data_dir / "service-token").read_text().strip()

@@ -1,55 +1,45 @@
 """``tutor serve``: the analyses over HTTP, for a school's GPU machine and the laptops that use it.
 
-``create_app()`` builds a FastAPI app with one POST endpoint per analysis (``/v1/transcribe``,
-``/v1/assess``, ``/v1/critique``, ``/v1/suggest``) that answers in exactly the JSON of the matching
-``tutor COMMAND --json`` (the same functions build it), plus ``GET /v1/health``; the OpenAPI schema is
-at ``/openapi.json``.
+``create_app(config)`` builds a FastAPI app: ``POST /v1/transcribe``, ``/v1/assess``, ``/v1/critique`` and
+``/v1/suggest`` answer exactly the JSON of ``tutor COMMAND --json``; ``GET /v1/health``; ``/openapi.json``.
 
 Security and limits, checked in this order before any upload is parsed:
 
-* token authentication: ``Authorization: Bearer TOKEN`` (401 otherwise). The token is made with
-  ``secrets`` on first start and kept in ``service-token`` (mode 0600) in the user config folder
-  (``$TUTOR_DATA_DIR`` when set); ``tutor serve`` shows it once, when it is made.
-* request size: a body larger than ``max_upload_mb`` (by Content-Length, or counted while it arrives)
-  gets 413.
-* a bounded queue: at most ``workers`` analyses run and ``queue_size`` wait; more get 503 with a
-  ``Retry-After`` estimated from recent analysis times.
-* uploads: the extension must be one the endpoint reads, the first bytes must be that format's magic
-  bytes (MIDI ``MThd``, RIFF/WAVE, fLaC, OggS, ID3/MPEG frame, zip for .mxl, XML without entities...),
-  else 400. Uploads are written under names the server chooses into a private (0700) temporary folder,
-  deleted after the request; a client's file name is used only in messages, never as a path.
-* duration: an analysis that takes longer than ``timeout_s`` answers 504 (the worker thread finishes it
-  in the background; the queue slot is freed only then, so a stuck host fills up and says 503).
+* token: ``Authorization: Bearer TOKEN``, else 401 (``tutor.service.token``: made once, kept mode 0600);
+* size: a body over ``max_upload_mb`` (by Content-Length, or counted as it arrives) gets 413;
+* clients: at most ``per_client`` requests in progress per client address (429), ``max_uploads`` uploads;
+* body: received whole before the request queues: within ``body_timeout_s`` or at ``min_upload_kb_s``,
+  else 408 (``tutor.service.limits``; ``uvicorn_config`` adds a deadline for the headers);
+* queue: at most ``workers`` analyses run and ``queue_size`` wait; more get 503 with ``Retry-After``;
+* uploads: the extension must be one the endpoint reads and the first bytes that format's magic bytes
+  (XML without entities; ``check_upload``), else 400; uploads are saved under names the server chooses in
+  a private (0700) temporary folder, deleted after the request; a client's file name is never a path;
+* time: an analysis over ``timeout_s`` answers 504; its worker process is killed and replaced, so its
+  queue slot is free at once (``tutor.service.workers``).
 
-Errors answer ``{"error": "..."}``: 400 for a file that is not what it claims, 422 for a valid file the
-analysis cannot handle (the CLI's exit-2 errors), 500 for a bug.
-
-Models load once per process (``preload=True`` loads them at start-up) and stay on the device; parsed
-scores are kept by content hash (16), so the score a class's takes are assessed against is parsed once.
-With ``batching`` on (by default on a GPU only) the style and emotion nets of concurrent critiques share
-forward passes (``tutor/service/microbatch.py``).
+Errors answer ``{"error": "..."}``: 400 a file that is not what it claims, 422 a valid file the analysis
+cannot handle (the CLI's exit-2 errors), 500 a bug; the framework's own errors (404, 405, a missing form
+field) too. Models load once per worker process; each keeps the last 16 parsed scores by content hash;
+``batching`` lets concurrent critiques share forward passes, in one process (``tutor.service.microbatch``).
 """
 
 # ruff: noqa: B008  (File()/Form() defaults are how FastAPI declares form fields)
 # no `from __future__ import annotations`: FastAPI reads the endpoints' annotations at run time
 
-import asyncio
-import hashlib
+import atexit
 import json
 import math
-import secrets
 import shutil
 import tempfile
 import threading
-import time
-from collections import OrderedDict, deque
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 from tutor.errors import InputFileError, TutorError
 from tutor.score.io import AUDIO_EXTENSIONS, SCORE_EXTENSIONS, TAKE_EXTENSIONS
 from tutor.service.token import TOKEN_FILE, config_dir, load_or_create_token, token_path  # noqa: F401 - part of this module's API
+from tutor.service.workers import preload_models  # noqa: F401 - part of this module's API (deploy/ray_serve.py)
 
 DEFAULT_PORT = 8765
 API_PREFIX = "/v1"
@@ -151,6 +141,12 @@ class ServiceConfig:
     preload: bool = False
     batching: str = "auto"  # micro-batch the style/emotion nets across requests: auto = on a GPU only
     batch_wait_ms: float = 4.0  # how long the batcher waits for more requests before a forward pass
+    per_client: int = 0  # requests in progress per client address (429 beyond); 0: no limit (behind a proxy)
+    body_timeout_s: float = 30.0  # a request body must arrive within this (else 408) ...
+    min_upload_kb_s: float = 32.0  # ... or keep arriving at this rate or faster
+    header_timeout_s: float = 10.0  # a request's headers must arrive within this (uvicorn_config)
+    max_uploads: int = 0  # uploads received at once (503 beyond); 0: 2 x (workers + queue_size) + 8
+    spare_workers: int = 0  # loaded worker processes kept ready to replace one killed after a timeout
 
 
 def batching_on(batching: str, device: str) -> bool:
@@ -168,54 +164,37 @@ def resolve_device(device: str) -> str:
     return resolve(device)
 
 
-def preload_models(device: str) -> None:
-    """Load every model once so that the first request does not pay for it."""
-    from tutor.compose.suggest import _model
-    from tutor.listen.pitch import default_tracker, get_tracker
-
-    get_tracker(default_tracker(device), device=device)
-    _model()
-    from tutor.models import emotion, style
-
-    style._load()
-    emotion._load()
-
-
 def create_app(config: ServiceConfig):
     from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from fastapi.security import HTTPBearer
+    from starlette.exceptions import HTTPException
 
     from tutor._version import __version__
+    from tutor.service import workers as jobs
+    from tutor.service.limits import ClientLimit, Guard, make_upload_root
+    from tutor.service.workers import AnalysisPool, WorkerLost, WorkerSettings, WorkersFailed
 
     device = resolve_device(config.device)
     batch = batching_on(config.batching, device)
-    batchers: list = []
-    stand_ins: dict = {}  # id(net) -> its batcher, while batching is on
     gate = Gate(workers=config.workers, queue_size=config.queue_size)
-    executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="tutor-analysis")
-    max_bytes = int(config.max_upload_mb * 1024 * 1024)
-    upload_root = Path(tempfile.mkdtemp(prefix="tutor-serve-"))  # mkdtemp makes it 0700
+    # each analysis in a worker process that a timeout kills; batching needs the analyses in one process
+    settings = WorkerSettings(device=device, preload=config.preload, batching=batch,
+                              batch_wait_ms=config.batch_wait_ms, threads=config.workers if batch else 1)
+    pool = AnalysisPool(settings, processes=1 if batch else config.workers, spares=config.spare_workers)
+    upload_root, owner_lock = make_upload_root()  # removes the folders of servers killed before
+    atexit.register(shutil.rmtree, upload_root, ignore_errors=True)  # an app whose lifespan never ran, too
 
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
     async def lifespan(app):
-        if config.preload:
-            await asyncio.get_running_loop().run_in_executor(executor, preload_models, device)
-        close_batchers = None
-        if batch:  # the style and emotion nets behind micro-batchers, on the device (tutor/service/microbatch.py)
-            from tutor.service.microbatch import model_batchers
-
-            made_stand_ins, close_batchers, made = model_batchers(device, max_wait_s=config.batch_wait_ms / 1000)
-            stand_ins.update(made_stand_ins)
-            batchers.extend(made)
         try:
+            await pool.start(wait=config.preload)  # with preload, ready once every worker has its models
             yield
         finally:
-            if close_batchers is not None:
-                close_batchers()
-            executor.shutdown(wait=False, cancel_futures=True)
+            await pool.close()
             shutil.rmtree(upload_root, ignore_errors=True)
 
     app = FastAPI(title="tutor analysis service", version=__version__, lifespan=lifespan,
@@ -223,93 +202,41 @@ def create_app(config: ServiceConfig):
     app.state.gate = gate
     app.state.device = device
     app.state.batching = batch
+    app.state.config = config
+    app.state.pool = pool
+    app.state.upload_root = upload_root
+    app.state.owner_lock = owner_lock  # held open (and locked) while the app lives
     bearer = HTTPBearer(auto_error=False, description="the token `tutor serve` showed on its first start")
-    scores: OrderedDict[tuple, object] = OrderedDict()  # (sha256, index, title) -> Score (frozen)
-    scores_lock = threading.Lock()
-
-    def cached_score(path: Path, index: int | None = None, *, name: str | None = None):
-        """The parsed score, shared between requests that upload the same file (a class's 30 takes of
-        one piece parse it once). A piece with no title of its own is named after the client's file, as
-        it would be on the client."""
-        from dataclasses import replace
-
-        from tutor.score.io import load_score
-
-        title = Path(_safe_name(name)).stem if name else None
-        key = (hashlib.sha256(path.read_bytes()).hexdigest(), index, title)
-        with scores_lock:
-            if key in scores:
-                scores.move_to_end(key)
-                return scores[key]
-        score = load_score(path, index=index)
-        if title and score.title == path.stem:
-            score = replace(score, title=title)
-        with scores_lock:
-            scores[key] = score
-            while len(scores) > 16:
-                scores.popitem(last=False)
-        return score
 
     def error(status: int, message: str, headers: dict | None = None):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
 
-    # -- auth, size and queue, before the body is read ---------------------------------------------
-    class Guard:
-        def __init__(self, inner) -> None:
-            self.inner = inner
+    # -- every error as {"error": ...}, the framework's own too (404, 405, a missing form field) -----------
+    @app.exception_handler(HTTPException)
+    async def http_error(request, problem: HTTPException):
+        return error(problem.status_code, str(problem.detail), getattr(problem, "headers", None))
 
-        async def __call__(self, scope, receive, send):
-            if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX + "/") or scope["path"] == f"{API_PREFIX}/health":
-                return await self.inner(scope, receive, send)
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            scheme, _, given = headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), config.token.encode()):
-                return await error(401, "missing or wrong token (send 'Authorization: Bearer TOKEN')",
-                                   {"WWW-Authenticate": "Bearer"})(scope, receive, send)
-            length = headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > max_bytes:
-                return await error(413, f"the request is larger than {config.max_upload_mb:g} MB")(scope, receive, send)
-            if not gate.try_enter():
-                wait = gate.retry_after_s()
-                return await error(503, f"the analysis queue is full; retry in {wait} s",
-                                   {"Retry-After": str(wait)})(scope, receive, send)
-            received = 0
-            too_large = False
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request, problem: RequestValidationError):
+        said = []
+        for item in problem.errors():
+            where = [str(part) for part in item.get("loc", ()) if part not in ("body", "query", "header")]
+            said.append(f"{'.'.join(where)}: {item.get('msg', 'invalid')}" if where else item.get("msg", "invalid"))
+        return error(422, "; ".join(said) or "invalid request")
 
-            async def counted_receive():
-                nonlocal received, too_large
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                    if received > max_bytes:
-                        too_large = True
-                        raise InputFileError(f"the request is larger than {config.max_upload_mb:g} MB")
-                return message
+    @app.exception_handler(Exception)
+    async def internal_error(request, problem: Exception):
+        return error(500, f"internal error: {type(problem).__name__}")
 
-            started = False
-
-            async def guarded_send(message):
-                nonlocal started
-                if too_large and not started:
-                    started = True
-                    await error(413, f"the request is larger than {config.max_upload_mb:g} MB")(scope, receive, send)
-                    return
-                if too_large:
-                    return
-                started = True
-                await send(message)
-
-            try:
-                await self.inner(scope, counted_receive, guarded_send)
-            finally:
-                if not scope.get("tutor_slot_taken"):
-                    gate.leave()
-
-    app.add_middleware(Guard)
+    # -- auth, per-client limit, body deadline and size, then the queue (tutor/service/limits.py) -----------
+    app.add_middleware(Guard, token=config.token, gate=gate, clients=ClientLimit(config.per_client),
+                       upload_root=upload_root, max_bytes=int(config.max_upload_mb * 1024 * 1024),
+                       body_timeout_s=config.body_timeout_s, min_upload_kb_s=config.min_upload_kb_s,
+                       max_uploads=config.max_uploads or 2 * gate.capacity + 8, prefix=API_PREFIX)
 
     # -- running an analysis ------------------------------------------------------------------------
-    async def analyse(request, uploads: dict[str, tuple[UploadFile, tuple[str, ...]]], work):
-        """Validate and store the uploads, run ``work(paths)`` on a worker thread, answer its JSON."""
+    async def analyse(request, uploads: dict[str, tuple[UploadFile, tuple[str, ...]]], job, **kwargs):
+        """Validate and store the uploads, run ``job(paths, **kwargs)`` in a worker process, answer its JSON."""
         folder = Path(tempfile.mkdtemp(dir=upload_root))
         names: dict[str, str] = {}
         paths: dict[str, Path] = {}
@@ -328,27 +255,20 @@ def create_app(config: ServiceConfig):
                     while chunk := await upload.read(1 << 20):
                         handle.write(chunk)
                 paths[field] = path
-
-            def job():
-                started = time.perf_counter()
-                try:
-                    if not stand_ins:
-                        return work(paths)
-                    from tutor.models.encoder import using_stand_ins
-
-                    with using_stand_ins(stand_ins):  # this request's nets go through the batchers
-                        return work(paths)
-                finally:
-                    gate.leave(time.perf_counter() - started)
-
-            # the worker frees the queue slot when it really ends, even after a 504
-            request.scope["tutor_slot_taken"] = True
-            future = asyncio.get_running_loop().run_in_executor(executor, job)
-            try:
-                result = await asyncio.wait_for(asyncio.shield(future), timeout=config.timeout_s)
+            try:  # the worker is killed (and replaced) when the time is up: its queue slot is free at once
+                status, payload, seconds = await pool.run(job, paths, kwargs, timeout_s=config.timeout_s)
             except TimeoutError:
+                request.scope["tutor_analysis_s"] = config.timeout_s
                 return error(504, f"the analysis took longer than {config.timeout_s:g} s")
-            return JSONResponse(result)
+            except (WorkerLost, WorkersFailed) as problem:
+                return error(500, f"internal error: {problem}")
+            request.scope["tutor_analysis_s"] = seconds
+            if status == "tutor_error":
+                is_input, message, where = payload
+                raise (InputFileError if is_input else TutorError)(message, path=where)
+            if status != "ok":
+                return error(500, f"internal error: {payload}")
+            return JSONResponse(payload)
         except TutorError as problem:
             message = problem.message
             for field, path in paths.items():
@@ -367,11 +287,9 @@ def create_app(config: ServiceConfig):
     @app.get(f"{API_PREFIX}/health")
     async def health():
         """Whether the service is up, where it runs its models, and how busy it is (no token needed)."""
-        from tutor.service.microbatch import merged_stats
-
         return {"status": "ok", "version": __version__, "device": device, "workers": gate.workers,
                 "pending": gate.pending, "capacity": gate.capacity,
-                "batching": {"on": batch, **merged_stats(batchers)}}
+                "batching": {"on": batch, **pool.batch_stats()}}
 
     @app.post(f"{API_PREFIX}/transcribe", dependencies=security)
     async def transcribe(request: Request, file: UploadFile = File(..., description="audio"),
@@ -382,13 +300,7 @@ def create_app(config: ServiceConfig):
         if tracker is not None and tracker not in TRACKER_CHOICES:
             return error(422, f"tracker {tracker!r}: use one of {', '.join(TRACKER_CHOICES)}")
 
-        def work(paths):
-            from tutor.api.analyses import transcribe, transcription_json
-            from tutor.api.requests import TranscribeRequest
-
-            return transcription_json(transcribe(TranscribeRequest(paths["file"], tracker=tracker, device=device)))
-
-        return await analyse(request, {"file": (file, AUDIO_SUFFIXES)}, work)
+        return await analyse(request, {"file": (file, AUDIO_SUFFIXES)}, jobs.transcribe_job, tracker=tracker, device=device)
 
     @app.post(f"{API_PREFIX}/assess", dependencies=security)
     async def assess(request: Request,
@@ -400,25 +312,14 @@ def create_app(config: ServiceConfig):
         if level not in ("beginner", "advanced"):
             return error(422, f"level {level!r}: use beginner or advanced")
 
-        def work(paths):
-            from tutor.api.analyses import assess as run_assess
-            from tutor.api.requests import AssessRequest, parse_measures
-
-            wanted = AssessRequest(paths["file"], part=part, measures=parse_measures(measures), tempo_bpm=tempo, level=level)
-            return run_assess(cached_score(paths["score"]), wanted).to_json()
-
-        return await analyse(request, {"file": (file, PERFORMANCE_SUFFIXES), "score": (score, SCORE_SUFFIXES)}, work)
+        return await analyse(request, {"file": (file, PERFORMANCE_SUFFIXES), "score": (score, SCORE_SUFFIXES)},
+                             jobs.assess_job, part=part, measures=measures, tempo=tempo, level=level)
 
     @app.post(f"{API_PREFIX}/critique", dependencies=security)
     async def critique(request: Request, file: UploadFile = File(..., description="the score"),
                        index: int | None = Form(None)):
         """A composition critique: the JSON of ``tutor critique --json``."""
-        def work(paths):
-            from tutor.api.analyses import critique as run_critique
-
-            return run_critique(cached_score(paths["file"], index, name=file.filename)).as_json()
-
-        return await analyse(request, {"file": (file, SCORE_SUFFIXES)}, work)
+        return await analyse(request, {"file": (file, SCORE_SUFFIXES)}, jobs.critique_job, index=index, name=file.filename)
 
     @app.post(f"{API_PREFIX}/suggest", dependencies=security)
     async def suggest(request: Request, file: UploadFile = File(..., description="the score"),
@@ -438,12 +339,7 @@ def create_app(config: ServiceConfig):
         except TutorError as problem:
             return error(422, problem.message)
 
-        def work(paths):
-            from tutor.api.analyses import suggest as run_suggest
-
-            return run_suggest(cached_score(paths["file"], index), wanted).to_json()
-
-        return await analyse(request, {"file": (file, SCORE_SUFFIXES)}, work)
+        return await analyse(request, {"file": (file, SCORE_SUFFIXES)}, jobs.suggest_job, wanted=wanted, index=index)
 
     return app
 
