@@ -39,12 +39,11 @@ def build(*, replicas: int | None = None, device: str = "auto", workers: int = 1
         """One ``tutor serve`` app per replica; models load once when the replica starts."""
 
         def __init__(self) -> None:
-            from tutor.service.server import ServiceConfig, create_app, preload_models
+            from tutor.service.server import ServiceConfig, create_app
 
             config = ServiceConfig(token=token, device=device, workers=workers, queue_size=queue_size,
-                                   max_upload_mb=max_upload_mb, timeout_s=timeout_s)
-            self.app = create_app(config)
-            preload_models(self.app.state.device)
+                                   max_upload_mb=max_upload_mb, timeout_s=timeout_s, preload=True)
+            self.app = create_app(config)  # the analyses run in its worker processes, which load the models
 
         async def __call__(self, request):
             import httpx

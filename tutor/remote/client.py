@@ -1,7 +1,7 @@
 """Running an analysis on a ``tutor serve`` host, and falling back to this machine.
 
 ``analyse(endpoint, files, fields, local=..., remote=...)`` posts the files to the host, retries when it
-cannot be reached, drops the connection, times out or is busy (503, Retry-After honoured up to a few
+cannot be reached, drops the connection, times out or is busy (503 or 429, Retry-After honoured up to a few
 seconds), and then runs ``local()`` here; it returns the JSON and where it ran (``Ran``). Files are only
 read, never moved or deleted. After a host gave no answer, the client goes straight to local analysis for
 ``cooldown_s`` (30 s). A 400/422 answer (the file itself is bad) is raised as a ``TutorError``. The token:
@@ -24,7 +24,7 @@ from tutor.errors import AnalysisError, InputFileError, TutorError
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = (502, 503, 504)
+RETRY_STATUSES = (429, 502, 503, 504)  # 429: this client has too many requests in progress there
 
 
 @dataclass(frozen=True)
