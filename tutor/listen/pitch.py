@@ -170,6 +170,63 @@ class PitchTracker:
     def _estimate(self, clips: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         raise NotImplementedError
 
+    # long recordings, block by block (tutor.listen.blocks): the same frames as ``track``, in bounded memory
+    block_frames = 512  # frames per block (5 s: each block takes the memory the tracker takes for a 5 s clip)
+    context_samples = 512  # samples of audio either side of a frame that its estimate reads
+
+    def open_blocks(self) -> BlockTrack:
+        """A pitch track built from ``blocks.AudioBlock`` s of 16 kHz audio (``blocks.iter_blocks`` with
+        ``block_frames`` and at least ``context_samples``): ``push`` each, then ``finish`` gives the
+        ``F0Track`` that ``track`` gives for the whole clip, frame for frame."""
+        return BlockTrack(self)
+
+    def _block_decoder(self):
+        """An object whose ``push(block)`` gives (f0, confidence) of the frames it decides (or None) and
+        ``finish()`` those of the rest."""
+        raise NotImplementedError
+
+
+class BlockTrack:
+    """``PitchTracker.open_blocks``: the tracker's frames and the frame levels, block by block."""
+
+    def __init__(self, tracker: PitchTracker) -> None:
+        from tutor.listen.blocks import LevelMeter
+
+        self.tracker = tracker
+        self._decoder = tracker._block_decoder()
+        self._meter = LevelMeter()
+        self._f0: list[np.ndarray] = []
+        self._confidence: list[np.ndarray] = []
+        self._level: list[np.ndarray] = []
+
+    def push(self, block) -> None:
+        self._level.append(self._meter.push(block))
+        self._keep(self._decoder.push(block))
+
+    def finish(self) -> F0Track:
+        self._keep(self._decoder.finish())
+
+        def joined(parts: list[np.ndarray]) -> np.ndarray:
+            return np.concatenate(parts) if parts else np.zeros(0)
+
+        return _finish(self.tracker.name, joined(self._f0), joined(self._confidence), joined(self._level),
+                       self.tracker.threshold)
+
+    def _keep(self, decided) -> None:
+        if decided is not None:
+            self._f0.append(np.asarray(decided[0]))
+            self._confidence.append(np.asarray(decided[1]))
+
+
+class _FrameBlocks:
+    """The block decoder of a tracker whose every frame depends only on the audio around it."""
+
+    def __init__(self, estimate) -> None:
+        self.push = estimate
+
+    def finish(self) -> None:
+        return None
+
 
 class CrepeTracker(PitchTracker):
     """CREPE through torchcrepe: frames batched across clips, Viterbi decoding of the pitch path, then a
@@ -198,11 +255,15 @@ class CrepeTracker(PitchTracker):
         return model.to(self.device).eval()
 
     def _frames(self, audio: np.ndarray):
+        hop = round(HOP_S * MODEL_SAMPLE_RATE)
+        return self._framed(np.pad(audio, (512, 512 + hop)), frame_count(len(audio), hop))
+
+    @staticmethod
+    def _framed(padded: np.ndarray, n: int):
+        """The first ``n`` 1024-sample frames of ``padded`` (one hop apart), each normalised."""
         import torch
 
         hop = round(HOP_S * MODEL_SAMPLE_RATE)
-        n = frame_count(len(audio), hop)
-        padded = np.pad(audio, (512, 512 + hop))
         idx = np.arange(n)[:, None] * hop + np.arange(1024)[None, :]
         frames = torch.from_numpy(padded[idx])
         frames = frames - frames.mean(dim=1, keepdim=True)
@@ -226,6 +287,46 @@ class CrepeTracker(PitchTracker):
             start += size
         return results
 
+    @property
+    def block_frames(self) -> int:  # whole batches, so that a block's batches are those of the whole clip
+        return max(PitchTracker.block_frames, self.batch_frames)
+
+    def _block_decoder(self):
+        return _CrepeBlocks(self)
+
+    def _block_probs(self, block) -> np.ndarray:
+        """CREPE's outputs for a block's frames, (frames, 360), in the batches of a whole-clip run."""
+        import torch
+
+        frames = self._framed(block.span(512), block.frames_end - block.first)
+        outputs = []
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(frames), self.batch_frames):
+                outputs.append(self.model(frames[start:start + self.batch_frames].to(self.device)).float().cpu())
+        return torch.cat(outputs).numpy() if outputs else np.zeros((0, 360), np.float32)
+
+
+class _CrepeBlocks:
+    """CREPE block by block: the banded Viterbi pass carried from block to block (``blocks.ViterbiTail``
+    keeps the outputs of the frames whose bin is not decided yet)."""
+
+    def __init__(self, tracker: CrepeTracker) -> None:
+        from tutor.listen.blocks import ViterbiTail
+
+        self.tracker = tracker
+        self.score = None
+        self.tail = ViterbiTail(_crepe_path_decode)
+
+    def push(self, block):
+        probs = self.tracker._block_probs(block)
+        if not len(probs):
+            return None
+        self.score, back = _banded_forward(_crepe_log_emission(_crepe_masked(probs)), self.score)
+        return self.tail.push((back + np.arange(back.shape[1], dtype=np.int16)).astype(np.int16), probs)
+
+    def finish(self):
+        return None if self.score is None else self.tail.finish(int(np.argmax(self.score)))
+
 
 CREPE_MAX_STEP = 11  # bins (20 cents each) the Viterbi path may move per 10 ms frame
 
@@ -236,19 +337,8 @@ def _banded_viterbi(log_emission: np.ndarray) -> np.ndarray:
     torchcrepe and librosa normalise each row of that matrix, which makes the edge bins "stickier"
     (a row at the edge sums over fewer neighbours); with weak evidence (reverb, soft singing) the path
     then parks on the lowest bin. Here every state pays the same for the same step."""
-    n, states = log_emission.shape
-    steps = np.arange(-CREPE_MAX_STEP, CREPE_MAX_STEP + 1)
-    log_step = np.log((CREPE_MAX_STEP + 1 - np.abs(steps)) / (CREPE_MAX_STEP + 1) ** 2)
-    back = np.zeros((n, states), dtype=np.int16)
-    score = log_emission[0].copy()
-    padded = np.full(states + 2 * CREPE_MAX_STEP, -np.inf)
-    for t in range(1, n):
-        padded[CREPE_MAX_STEP:CREPE_MAX_STEP + states] = score
-        # candidates[k, j]: come to state j from state j + steps[k]
-        candidates = np.stack([padded[CREPE_MAX_STEP + d:CREPE_MAX_STEP + d + states] for d in steps]) + log_step[:, None]
-        best = np.argmax(candidates, axis=0)
-        back[t] = steps[best]
-        score = candidates[best, np.arange(states)] + log_emission[t]
+    n = len(log_emission)
+    score, back = _banded_forward(log_emission)
     path = np.zeros(n, dtype=np.int64)
     path[-1] = int(np.argmax(score))
     for t in range(n - 1, 0, -1):
@@ -256,30 +346,67 @@ def _banded_viterbi(log_emission: np.ndarray) -> np.ndarray:
     return path
 
 
+def _banded_forward(log_emission: np.ndarray, score: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The forward pass of ``_banded_viterbi`` from ``score`` (the scores at the frame before; None: the
+    clip starts here): the scores at the last frame and the back pointers (a step in bins) of every frame."""
+    n, states = log_emission.shape
+    steps = np.arange(-CREPE_MAX_STEP, CREPE_MAX_STEP + 1)
+    log_step = np.log((CREPE_MAX_STEP + 1 - np.abs(steps)) / (CREPE_MAX_STEP + 1) ** 2)
+    back = np.zeros((n, states), dtype=np.int16)
+    begin = 0 if score is not None else 1
+    if score is None:
+        score = log_emission[0].copy()
+    padded = np.full(states + 2 * CREPE_MAX_STEP, -np.inf)
+    for t in range(begin, n):
+        padded[CREPE_MAX_STEP:CREPE_MAX_STEP + states] = score
+        # candidates[k, j]: come to state j from state j + steps[k]
+        candidates = np.stack([padded[CREPE_MAX_STEP + d:CREPE_MAX_STEP + d + states] for d in steps]) + log_step[:, None]
+        best = np.argmax(candidates, axis=0)
+        back[t] = steps[best]
+        score = candidates[best, np.arange(states)] + log_emission[t]
+    return score, back
+
+
 def _crepe_bins_to_hz(cents: np.ndarray) -> np.ndarray:
     return 10.0 * 2.0 ** (cents / 1200.0)
+
+
+_CREPE_CENTS = 1997.3794084376191 + 20.0 * np.arange(360)  # CREPE's bin centres (cents over 10 Hz)
+
+
+def _crepe_masked(probs: np.ndarray) -> np.ndarray:
+    """CREPE's outputs (float64) with the bins outside FMIN_HZ..FMAX_HZ zeroed."""
+    low = int(np.searchsorted(_CREPE_CENTS, 1200 * np.log2(FMIN_HZ / 10.0)))
+    high = int(np.searchsorted(_CREPE_CENTS, 1200 * np.log2(FMAX_HZ / 10.0))) + 1
+    masked = probs.astype(np.float64).copy()
+    masked[:, :low] = 0.0
+    masked[:, high:] = 0.0
+    return masked
+
+
+def _crepe_log_emission(masked: np.ndarray) -> np.ndarray:
+    # observation probabilities as in the original CREPE: the salience normalised per frame
+    observation = masked / np.maximum(masked.sum(axis=1, keepdims=True), 1e-12)
+    return np.log(np.maximum(observation, 1e-12))
+
+
+def _crepe_path_decode(bins: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(f0_hz, periodicity) of frames on the Viterbi path ``bins``: the weighted mean of the bins around it."""
+    masked = _crepe_masked(probs)
+    window = np.arange(-4, 5)
+    idx = np.clip(bins[:, None] + window[None, :], 0, 359)
+    weights = np.take_along_axis(masked, idx, axis=1)
+    cents = (weights * _CREPE_CENTS[idx]).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+    cents = np.where(weights.sum(axis=1) > 1e-9, cents, _CREPE_CENTS[bins])
+    periodicity = probs[np.arange(len(bins)), bins]
+    return _crepe_bins_to_hz(cents), periodicity
 
 
 def _crepe_decode(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(f0_hz, periodicity) from CREPE's (frames, 360) sigmoid outputs."""
     if len(probs) == 0:
         return np.zeros(0), np.zeros(0)
-    cents_of_bin = 1997.3794084376191 + 20.0 * np.arange(360)  # CREPE's bin centres (cents over 10 Hz)
-    low = int(np.searchsorted(cents_of_bin, 1200 * np.log2(FMIN_HZ / 10.0)))
-    high = int(np.searchsorted(cents_of_bin, 1200 * np.log2(FMAX_HZ / 10.0))) + 1
-    masked = probs.astype(np.float64).copy()
-    masked[:, :low] = 0.0
-    masked[:, high:] = 0.0
-    # observation probabilities as in the original CREPE: the salience normalised per frame
-    observation = masked / np.maximum(masked.sum(axis=1, keepdims=True), 1e-12)
-    bins = _banded_viterbi(np.log(np.maximum(observation, 1e-12)))
-    window = np.arange(-4, 5)
-    idx = np.clip(bins[:, None] + window[None, :], 0, 359)
-    weights = np.take_along_axis(masked, idx, axis=1)
-    cents = (weights * cents_of_bin[idx]).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-    cents = np.where(weights.sum(axis=1) > 1e-9, cents, cents_of_bin[bins])
-    periodicity = probs[np.arange(len(bins)), bins]
-    return _crepe_bins_to_hz(cents), periodicity
+    return _crepe_path_decode(_banded_viterbi(_crepe_log_emission(_crepe_masked(probs))), probs)
 
 
 class PestoTracker(PitchTracker):
@@ -316,6 +443,28 @@ class PestoTracker(PitchTracker):
                                                       convert_to_freq=True, return_activations=True)
                 results.append((preds.cpu().numpy(), conf.cpu().numpy()))
         return results
+
+    @functools.cached_property
+    def context_samples(self) -> int:
+        """Half the longest CQT kernel: a frame's CQT reads that far either side of its centre (the rest of
+        the network works frame by frame)."""
+        return max(int(cqt.conv.kernel_size[0]) // 2 for cqt in self.model.preprocessor.hcqt_kernels.cqt_kernels)
+
+    def _block_decoder(self):
+        return _FrameBlocks(self._estimate_block)
+
+    def _estimate_block(self, block) -> tuple[np.ndarray, np.ndarray]:
+        """The block's frames, from a run over its samples and context (the audio's ends padded as a whole
+        clip's are: the first block starts, the last ends with the audio)."""
+        import torch
+
+        if not len(block.samples):
+            return np.zeros(0), np.zeros(0)
+        with self._lock, torch.inference_mode():
+            preds, conf, _vol, _act = self.model(torch.from_numpy(block.samples).to(self.device), sr=MODEL_SAMPLE_RATE,
+                                                  convert_to_freq=True, return_activations=True)
+        stop = None if block.last else block.offset + block.stop - block.first
+        return preds[block.offset:stop].cpu().numpy(), conf[block.offset:stop].cpu().numpy()
 
 
 @functools.cache
@@ -487,6 +636,126 @@ class PyinTracker(PitchTracker):
                                            hop_length=round(HOP_S * MODEL_SAMPLE_RATE), center=True, fill_na=None)
             results.append((f0, prob))
         return results
+
+    def _block_decoder(self):
+        return _PyinBlocks()
+
+
+class _PyinBlocks:
+    """``librosa.pyin`` (the call above) block by block: its per-frame observation probabilities from
+    librosa's own functions, its Viterbi pass (``_viterbi_forward``, the same sums and comparisons as
+    ``librosa.sequence.viterbi``) carried from block to block, the open end kept by ``blocks.ViterbiTail``."""
+
+    FRAME = 1024
+
+    def __init__(self) -> None:
+        from tutor.listen.blocks import ViterbiTail
+
+        self.model = _pyin_model()
+        self.value = None  # the Viterbi scores at the last frame pushed
+        self.tail = ViterbiTail(self._decide)
+
+    def push(self, block):
+        if block.end == 0:
+            return np.zeros(0), np.zeros(0)
+        model = self.model
+        observation, voiced = model.observations(block.span(self.FRAME // 2))
+        log_prob = np.log(observation + model.epsilon).T  # (frames, states), as librosa's _viterbi reads it
+        pointers = np.zeros(log_prob.shape, dtype=np.uint16)
+        begin = 0
+        if self.value is None:
+            self.value = log_prob[0] + model.log_p_init
+            begin = 1
+        _viterbi_forward()(np.ascontiguousarray(log_prob), model.log_trans_t, self.value, pointers, begin)
+        return self.tail.push(pointers, voiced)
+
+    def finish(self):
+        return None if self.value is None else self.tail.finish(int(np.argmax(self.value)))
+
+    def _decide(self, states: np.ndarray, voiced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.model.freqs[states % self.model.n_pitch_bins], voiced
+
+
+@dataclass(frozen=True, eq=False)
+class _PyinModel:
+    """The constants of ``PyinTracker``'s ``librosa.pyin`` call (librosa 0.11's defaults)."""
+
+    min_period: int
+    max_period: int
+    thresholds: np.ndarray
+    beta_probs: np.ndarray
+    n_pitch_bins: int
+    n_bins_per_semitone: int
+    freqs: np.ndarray
+    log_trans_t: np.ndarray  # log_trans_t[j, k]: from state k to state j
+    log_p_init: np.ndarray
+    epsilon: float
+
+    def observations(self, padded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(observation probabilities (states, frames), voiced probability (frames)) of the centred
+        frames of an already padded span, computed as ``librosa.pyin`` computes them."""
+        import librosa
+        from librosa.core import pitch as lp
+
+        frames = librosa.util.frame(padded, frame_length=_PyinBlocks.FRAME, hop_length=round(HOP_S * MODEL_SAMPLE_RATE))
+        yin = lp._cumulative_mean_normalized_difference(frames, self.min_period, self.max_period)
+        shifts = lp._parabolic_interpolation(yin)
+        helper = getattr(lp, "__pyin_helper")
+        observation, voiced = helper(yin, shifts, MODEL_SAMPLE_RATE, self.thresholds, 2, self.beta_probs, 0.01,
+                                     self.min_period, FMIN_HZ, self.n_pitch_bins, self.n_bins_per_semitone)
+        return observation[0], voiced[0]
+
+
+@functools.cache
+def _pyin_model() -> _PyinModel:
+    import librosa
+    import scipy.stats
+
+    sr, hop = MODEL_SAMPLE_RATE, round(HOP_S * MODEL_SAMPLE_RATE)
+    min_period = int(np.floor(sr / FMAX_HZ))
+    max_period = min(int(np.ceil(sr / FMIN_HZ)), _PyinBlocks.FRAME - 1)
+    thresholds = np.linspace(0, 1, 100 + 1)
+    beta_probs = np.diff(scipy.stats.beta.cdf(thresholds, 2, 18))
+    n_bins_per_semitone = int(np.ceil(1.0 / 0.1))
+    n_pitch_bins = int(np.floor(12 * n_bins_per_semitone * np.log2(FMAX_HZ / FMIN_HZ))) + 1
+    max_semitones_per_frame = round(35.92 * 12 * hop / sr)
+    transition_width = max_semitones_per_frame * n_bins_per_semitone + 1
+    transition = librosa.sequence.transition_local(n_pitch_bins, transition_width, window="triangle", wrap=False)
+    transition = np.kron(librosa.sequence.transition_loop(2, 1 - 0.01), transition)
+    p_init = np.ones(2 * n_pitch_bins) / (2 * n_pitch_bins)
+    epsilon = float(np.finfo(np.float64).tiny)  # librosa.util.tiny of the float64 observations
+    return _PyinModel(min_period=min_period, max_period=max_period, thresholds=thresholds, beta_probs=beta_probs,
+                      n_pitch_bins=n_pitch_bins, n_bins_per_semitone=n_bins_per_semitone,
+                      freqs=FMIN_HZ * 2 ** (np.arange(n_pitch_bins) / (12 * n_bins_per_semitone)),
+                      log_trans_t=np.ascontiguousarray(np.log(transition + epsilon).T),
+                      log_p_init=np.log(p_init + epsilon), epsilon=epsilon)
+
+
+@functools.cache
+def _viterbi_forward():
+    """``librosa.sequence._viterbi``'s forward pass (numba), from the scores ``value`` of the frame before
+    ``log_prob[begin]``, which it updates to the last frame's; back pointers into ``pointers``."""
+    import numba
+
+    @numba.njit(nogil=True)
+    def forward(log_prob, log_trans_t, value, pointers, begin):
+        n_steps, n_states = log_prob.shape
+        new = np.empty(n_states)
+        for t in range(begin, n_steps):
+            for j in range(n_states):
+                row = log_trans_t[j]
+                best = value[0] + row[0]
+                arg = 0
+                for k in range(1, n_states):
+                    candidate = value[k] + row[k]
+                    if candidate > best:  # the first of equal maxima, as np.argmax
+                        best = candidate
+                        arg = k
+                pointers[t, j] = arg
+                new[j] = log_prob[t, j] + best
+            value[:] = new
+
+    return forward
 
 
 _TRACKERS: dict[tuple[str, str], PitchTracker] = {}

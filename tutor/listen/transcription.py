@@ -22,7 +22,6 @@ from tutor.listen.pitch import (
     VOICING_THRESHOLD,
     F0Track,
     get_tracker,
-    to_model_rate,
 )
 from tutor.score.music import Performance, PlayedNote, hz_to_midi
 
@@ -128,24 +127,72 @@ def _short(error: BaseException) -> str:
 # ---------------------------------------------------------------------------------------------
 # entry points
 # ---------------------------------------------------------------------------------------------
-def transcribe_file(path: str | Path, *, tracker: str | None = None, device: str = "auto") -> Transcription:
-    audio, rate = read_audio(path)
-    result = transcribe(audio, rate, tracker=tracker, device=device)
-    performance = Performance(notes=result.performance.notes, pitch_track=result.performance.pitch_track,
-                              source_path=Path(path))
-    return Transcription(performance=performance, tracker=result.tracker, sample_rate=rate, f0=result.f0)
+TRACKING_SHARE = 0.95  # of the progress reported: the pitch tracking, block by block (the notes come after)
 
 
-def transcribe(audio: np.ndarray, sample_rate: int, *, tracker: str | None = None, device: str = "auto") -> Transcription:
-    """Notes of a mono (or (frames, channels)) numpy clip at any sample rate (live/worker use)."""
+def transcribe_file(path: str | Path, *, tracker: str | None = None, device: str = "auto",
+                    progress=None) -> Transcription:
+    """The notes of an audio file, read and analysed in blocks of about 5 s (``tutor.listen.blocks``):
+    memory stays bounded whatever the length (an hour of practice included), and the notes and pitch
+    track are those of analysing the whole clip at once. ``progress(fraction, text)``, if given, is called
+    after each block and before the notes are found (``fraction`` 0..1, None when the file does not say
+    its length); it may raise to cancel the transcription."""
+    from tutor.listen.blocks import read_pieces
+
+    audio = read_pieces(path)
+    return _transcribe_pieces(audio.pieces, audio.sample_rate, audio.length, tracker=tracker, device=device,
+                              progress=progress, source_path=Path(path))
+
+
+def transcribe(audio: np.ndarray, sample_rate: int, *, tracker: str | None = None, device: str = "auto",
+               progress=None) -> Transcription:
+    """Notes of a mono (or (frames, channels)) numpy clip at any sample rate (live/worker use), analysed
+    block by block as ``transcribe_file`` does."""
+    from tutor.listen.blocks import array_pieces
+
+    audio = np.asarray(audio)
+    return _transcribe_pieces(array_pieces(audio), sample_rate, len(audio), tracker=tracker, device=device,
+                              progress=progress)
+
+
+def _transcribe_pieces(pieces, sample_rate: int, length: int | None, *, tracker: str | None, device: str,
+                       progress=None, source_path: Path | None = None) -> Transcription:
+    """Mono float32 pieces at ``sample_rate`` -> resampled to 16 kHz -> blocks of frames -> the tracker's
+    frames, their levels and the spectral flux (compact per-frame arrays) -> notes."""
+    from tutor.listen.blocks import OnsetFlux, iter_blocks, resample_pieces
+
     if sample_rate <= 0:
         raise TutorError(f"sample rate must be positive, not {sample_rate}")
     chosen = get_tracker(tracker, device=device)
-    audio16 = to_model_rate(audio, sample_rate)
-    f0 = chosen.track(audio16, MODEL_SAMPLE_RATE)
-    notes, f0 = notes_and_f0(f0, audio16)
-    performance = Performance(notes=notes, pitch_track=f0.to_pitch_track())
+    hop = round(HOP_S * MODEL_SAMPLE_RATE)
+    context = -(-max(chosen.context_samples, OnsetFlux.N_FFT // 2) // hop) * hop  # whole hops
+    expected = length * MODEL_SAMPLE_RATE / sample_rate if length else None
+    track = chosen.open_blocks()
+    done = 0
+    with OnsetFlux(MODEL_SAMPLE_RATE, hop) as onsets:
+        for block in iter_blocks(resample_pieces(pieces, sample_rate, MODEL_SAMPLE_RATE),
+                                 block_frames=chosen.block_frames, context=context, hop=hop):
+            track.push(block)
+            onsets.push(block)
+            done = block.end if block.last else block.stop * hop
+            if progress is not None:
+                fraction = TRACKING_SHARE * min(1.0, done / expected) if expected else None
+                progress(fraction, f"pitch {_clock(done / MODEL_SAMPLE_RATE)}"
+                         + (f" of {_clock(expected / MODEL_SAMPLE_RATE)}" if expected else ""))
+        f0 = track.finish()
+        flux = onsets.flux() if done > 2048 else None  # as _attack_strength computes it from the clip
+    if progress is not None:
+        progress(TRACKING_SHARE, "notes")
+    notes, f0 = notes_and_f0(f0, onset_strength=flux)
+    performance = Performance(notes=notes, pitch_track=f0.to_pitch_track(), source_path=source_path)
+    if progress is not None:
+        progress(1.0, "done")
     return Transcription(performance=performance, tracker=chosen.name, sample_rate=int(sample_rate), f0=f0)
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{rest:02d}" if minutes >= 60 else f"{minutes}:{rest:02d}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,7 +203,8 @@ def notes_from_track(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[Pl
     return _notes_and_flux(f0, audio16)[0]
 
 
-def notes_and_f0(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[tuple[PlayedNote, ...], F0Track]:
+def notes_and_f0(f0: F0Track, audio16: np.ndarray | None = None, *,
+                 onset_strength: np.ndarray | None = None) -> tuple[tuple[PlayedNote, ...], F0Track]:
     """The notes of a pitch track, and the track with each attacked note's first frames on its pitch.
 
     Segmentation is a Viterbi pass over a small note HMM (one state per semitone plus silence) on the
@@ -193,18 +241,19 @@ def notes_and_f0(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[tuple[
       the pitch of a note is the trimmed mean over its stable part (frames within a semitone of the note,
       after the first ``SETTLE_S`` when a scoop would pull it), ``cents`` the deviation from it.
     """
-    notes, flux = _notes_and_flux(f0, audio16)
+    notes, flux = _notes_and_flux(f0, audio16, onset_strength)
     return notes, f0_from_attacks(f0, notes, flux)
 
 
-def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None) -> tuple[tuple[PlayedNote, ...], np.ndarray]:
+def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None,
+                    onset_strength: np.ndarray | None = None) -> tuple[tuple[PlayedNote, ...], np.ndarray]:
     n = len(f0)
     if n == 0 or not f0.voiced.any():
         return (), np.zeros(n)
     voiced = f0.voiced & (f0.f0_hz > 0)
     midi = np.where(voiced, _semitones(f0.f0_hz), np.nan)
     voiced &= (midi >= LOW_MIDI - 0.5) & (midi <= HIGH_MIDI + 0.5)
-    attack, rearticulation, flux = _attack_strength(f0.level_db, audio16, n)
+    attack, rearticulation, flux = _attack_strength(f0.level_db, audio16, n, onset_strength)
     voiced &= ~_tail(f0.level_db, attack)
     path = _viterbi(midi, voiced, f0.confidence, attack)
     segments = _segments(path)
@@ -468,11 +517,13 @@ def _tail(level_db: np.ndarray, attack: np.ndarray | None = None) -> np.ndarray:
     return level_db < np.maximum(windowed, coming) - TAIL_DB
 
 
-def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int,
+                     onset_strength: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """At peaks (0 elsewhere): ``attack`` 0..1 from a level rise or spectral flux (it lowers the cost of
     a note change and times note starts) and ``rearticulation``, the depth in dB of a dip in the level (a
     fall and a recovery) (it splits a held pitch into repeated notes; flux alone would split at the loop
-    points of sampled instruments, a rise alone at the swell of a held note)."""
+    points of sampled instruments, a rise alone at the swell of a held note). ``onset_strength``: the
+    clip's spectral flux computed block by block (``blocks.OnsetFlux``), instead of from ``audio16``."""
     window = max(1, round(ATTACK_WINDOW_S / HOP_S))
     level = np.maximum(level_db, -80.0)
     before = np.array([level[max(0, i - window):i + 1].min() for i in range(n)])
@@ -482,13 +533,14 @@ def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int) -
     rise = (after - before) / 6.0 * gate  # a 6 dB rise scores 1
     score = rise
     flux = np.zeros(n)
-    if audio16 is not None and len(audio16) > 2048:
+    if onset_strength is None and audio16 is not None and len(audio16) > 2048:
         import librosa
 
         # SuperFlux-style spectral flux (lag 2, max filter over 3 bins): little response to vibrato
-        flux = librosa.onset.onset_strength(y=audio16, sr=MODEL_SAMPLE_RATE, hop_length=round(HOP_S * MODEL_SAMPLE_RATE),
-                                            n_fft=1024, lag=2, max_size=3, center=True)
-        flux = np.pad(flux, (0, max(0, n - len(flux))))[:n]
+        onset_strength = librosa.onset.onset_strength(y=audio16, sr=MODEL_SAMPLE_RATE, n_fft=1024, lag=2, max_size=3,
+                                                      hop_length=round(HOP_S * MODEL_SAMPLE_RATE), center=True)
+    if onset_strength is not None:
+        flux = np.pad(onset_strength, (0, max(0, n - len(onset_strength))))[:n]
         flux = flux / (np.percentile(flux, 95) + 1e-9)
         score = np.maximum(rise * (flux > 0.3), (flux - 0.3) * gate)
     # a re-articulation is a valley: the level falls and comes back (within 100 ms each side)
@@ -510,25 +562,23 @@ def _peaks(score: np.ndarray, reach: int, *, cap: float | None = 1.0, floor: flo
     return peaks
 
 
+VITERBI_CHUNK = 4096  # frames whose emission costs are computed at once (an hour's would take 1 GB)
+
+
 def _viterbi(midi: np.ndarray, voiced: np.ndarray, confidence: np.ndarray, attack: np.ndarray) -> np.ndarray:
     """State per frame: 0 = silence, k >= 1 = MIDI pitch LOW_MIDI + k - 1."""
     n = len(midi)
-    pitches = np.arange(LOW_MIDI, HIGH_MIDI + 1, dtype=np.float64)
-    k = len(pitches)
-    cost = np.zeros((n, k + 1))
-    m = np.where(voiced, midi, 0.0)[:, None]
-    dist = np.minimum(np.abs(m - pitches[None, :]) * 100.0, CAP_CENTS)
-    octave = np.minimum(np.minimum(np.abs(m - 12 - pitches[None, :]), np.abs(m + 12 - pitches[None, :])) * 100.0, CAP_CENTS)
-    emit_dist = np.minimum(0.5 * (dist / SIGMA_CENTS) ** 2, 0.5 * (octave / SIGMA_CENTS) ** 2 + OCTAVE_SLIP_COST)
-    weight = np.clip(confidence, 0.3, 1.0)[:, None]
-    cost[:, 1:] = np.where(voiced[:, None], emit_dist * weight, UNVOICED_ON_NOTE_COST)
-    cost[:, 0] = np.where(voiced, VOICED_IN_SILENCE_COST * weight[:, 0], 0.0)
+    k = HIGH_MIDI - LOW_MIDI + 1
     change = CHANGE_COST * (1.0 - 0.6 * attack)
     onset = ONSET_COST * (1.0 - 0.5 * attack)
-    back = np.zeros((n, k + 1), dtype=np.int32)
+    back = np.zeros((n, k + 1), dtype=np.uint8)  # states 0..85
+    cost = _emission_costs(midi[:VITERBI_CHUNK], voiced[:VITERBI_CHUNK], confidence[:VITERBI_CHUNK])
     total = cost[0].copy()
     states = np.arange(k + 1)
     for t in range(1, n):
+        if t % VITERBI_CHUNK == 0:
+            chunk = slice(t, t + VITERBI_CHUNK)
+            cost = _emission_costs(midi[chunk], voiced[chunk], confidence[chunk])
         best_note = int(np.argmax(-total[1:])) + 1
         best_note_cost = total[best_note]
         candidates_change = best_note_cost + change[t]
@@ -551,13 +601,29 @@ def _viterbi(midi: np.ndarray, voiced: np.ndarray, confidence: np.ndarray, attac
         end_cost = best_note_cost + ONSET_COST
         if end_cost < total[0]:
             new[0], prev[0] = end_cost, best_note
-        total = new + cost[t]
+        total = new + cost[t % VITERBI_CHUNK]
         back[t] = prev
     path = np.zeros(n, dtype=np.int32)
     path[-1] = int(np.argmin(total))
     for t in range(n - 1, 0, -1):
         path[t - 1] = back[t, path[t]]
     return path
+
+
+def _emission_costs(midi: np.ndarray, voiced: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """The note HMM's cost of each state (silence, then LOW_MIDI..HIGH_MIDI) at each of these frames."""
+    n = len(midi)
+    pitches = np.arange(LOW_MIDI, HIGH_MIDI + 1, dtype=np.float64)
+    k = len(pitches)
+    cost = np.zeros((n, k + 1))
+    m = np.where(voiced, midi, 0.0)[:, None]
+    dist = np.minimum(np.abs(m - pitches[None, :]) * 100.0, CAP_CENTS)
+    octave = np.minimum(np.minimum(np.abs(m - 12 - pitches[None, :]), np.abs(m + 12 - pitches[None, :])) * 100.0, CAP_CENTS)
+    emit_dist = np.minimum(0.5 * (dist / SIGMA_CENTS) ** 2, 0.5 * (octave / SIGMA_CENTS) ** 2 + OCTAVE_SLIP_COST)
+    weight = np.clip(confidence, 0.3, 1.0)[:, None]
+    cost[:, 1:] = np.where(voiced[:, None], emit_dist * weight, UNVOICED_ON_NOTE_COST)
+    cost[:, 0] = np.where(voiced, VOICED_IN_SILENCE_COST * weight[:, 0], 0.0)
+    return cost
 
 
 def _segments(path: np.ndarray) -> list[list[int]]:

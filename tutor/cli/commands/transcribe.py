@@ -48,8 +48,19 @@ def run(args) -> int:
               file=sys.stderr, flush=True)
     else:
         doc = host_answer(args, "transcribe", {"file": args.audio}, request.fields())
-    result = analyses.transcribe(request) if doc is None else None
+    result = None
     if doc is None:
+        progress = _progress_display(args.audio)
+        if progress is None:
+            result = analyses.transcribe(request)
+        else:  # what analyses.transcribe does, with a percentage on stderr
+            from tutor.listen.transcription import transcribe_file
+
+            try:
+                result = transcribe_file(request.audio, tracker=request.tracker, device=request.device,
+                                         progress=progress)
+            finally:
+                progress.close()
         doc = analyses.transcription_json(result)
     if args.out:
         atomic_write_bytes(args.out, performance_midi_bytes(result.notes if result else played_notes(doc)))
@@ -64,3 +75,44 @@ def run(args) -> int:
     if args.f0:
         print(f"wrote {args.f0}")
     return 0
+
+
+PROGRESS_MIN_S = 30.0  # shorter recordings transcribe in a few seconds: no progress display
+
+
+class _Progress:
+    """``transcribe_file``'s progress as one line on stderr, rewritten in place and cleared at the end."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.width = 0
+
+    def __call__(self, fraction: float | None, text: str) -> None:
+        import sys
+
+        percent = f"{100 * fraction:3.0f}% " if fraction is not None else ""
+        line = f"transcribing {self.name}: {percent}({text})"
+        print("\r" + line.ljust(self.width), end="", file=sys.stderr, flush=True)
+        self.width = max(self.width, len(line))
+
+    def close(self) -> None:
+        import sys
+
+        if self.width:
+            print("\r" + " " * self.width + "\r", end="", file=sys.stderr, flush=True)
+
+
+def _progress_display(audio) -> _Progress | None:
+    """A progress display when stderr is a terminal and the recording is longer than PROGRESS_MIN_S."""
+    import sys
+    from pathlib import Path
+
+    if not sys.stderr.isatty():
+        return None
+    try:
+        import soundfile
+
+        duration = soundfile.info(str(audio)).duration
+    except Exception:  # noqa: BLE001 - not a libsndfile file (or unreadable): transcribe_file reports it, without progress
+        return None
+    return _Progress(Path(audio).name) if duration > PROGRESS_MIN_S else None
