@@ -26,8 +26,8 @@ from tutor.audio.devices import (
     list_audio_devices,
     resample,
 )
-from tutor.errors import DeviceError, InputFileError
 from tutor.audio.ringbuffer import RingBuffer
+from tutor.errors import DeviceError, InputFileError
 
 
 # --- ring buffer -----------------------------------------------------------------------------------

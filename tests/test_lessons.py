@@ -137,8 +137,8 @@ def test_composition_models_pass_the_critique(catalog):
 def test_compositions_with_real_problems_fail(catalog):
     from dataclasses import replace
 
-    from tutor.score.music import Note
     from tutor.score.io import load_score
+    from tutor.score.music import Note
 
     melody_c = catalog.exercise("composition/melody-c")
     model = load_score(melody_c.score_source)

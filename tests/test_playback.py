@@ -10,11 +10,11 @@ import pytest
 import soundfile
 
 from tutor.audio import playback
-from tutor.cli import main
 from tutor.audio.metronome import beats_of, click_schedule, click_track, steady_schedule
-from tutor.score.music import Measure, Score, TempoChange, TempoMap, TimeSignature
 from tutor.audio.playback import Player, find_soundfont, plan_score, render_midi_to_wav, render_score_to_wav
+from tutor.cli import main
 from tutor.score.io import load_score, save_score
+from tutor.score.music import Measure, Score, TempoChange, TempoMap, TimeSignature
 
 WINDOW_S = 0.05  # onset tolerance, as in MIREX onset evaluation
 

@@ -16,9 +16,9 @@ import pytest
 import soundfile
 
 from tutor.audio.devices import FileSource, SyntheticSource, Tone
+from tutor.audio.recording import Recorder, record, repair_recording, repair_recordings, sidecar_path
 from tutor.cli import main
 from tutor.errors import DeviceError, OutputFileError
-from tutor.audio.recording import Recorder, record, repair_recording, repair_recordings, sidecar_path
 
 SR = 16000
 REPO = Path(__file__).resolve().parents[1]

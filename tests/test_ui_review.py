@@ -22,8 +22,8 @@ DEMO = REPO / "assets" / "demo" / "twinkle.musicxml"
 @pytest.fixture
 def overlay_view(qtbot):
     """(view showing the demo piece, the piece, the overlay of a fix of bar 2 over it)."""
-    from tutor.score.io import load_score
     from tutor.compose.suggest import Suggestion, apply_suggestion
+    from tutor.score.io import load_score
     from tutor.ui.compose import overlay_view
     from tutor.ui.score_view import ScoreView
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
 
-from tutor.score.music import Score
 from tutor.safety import atomic_write_text
+from tutor.score.music import Score
 from tutor.ui.workers import run_job
 
 log = logging.getLogger(__name__)

@@ -24,10 +24,10 @@ from pathlib import Path
 from tests.bench._results import save
 from tests.conftest import SHARED_DATA
 from tests.rule_scores import jsb_chorales
-from tutor.score.analysis import estimate_key, pitch_name, voices
-from tutor.score.music import Score
 from tutor.compose.rules import check_rules
+from tutor.score.analysis import estimate_key, pitch_name, voices
 from tutor.score.io import load_score
+from tutor.score.music import Score
 
 N_CHORALES = 40
 N_MELODIES = 40

@@ -153,8 +153,8 @@ def pitch_accuracy(notes, original) -> float:
 
 def fim_log_likelihood(tune, number: int, score, *, clean: bool) -> float:
     """log p(bar | bars around it) of the original (clean) or corrupted bar, with the corrector's prompt."""
-    from tutor.models.generator import EOM, sequence_log_likelihood
     from tutor.compose.suggest import _estimate_tokens, _model, _tune_and_index, fim_prompt
+    from tutor.models.generator import EOM, sequence_log_likelihood
 
     corrupted, index = _tune_and_index(score, number, None)
     original = corrupted.bar_tokens(index)
@@ -167,7 +167,6 @@ def fim_log_likelihood(tune, number: int, score, *, clean: bool) -> float:
 def repair(tunes_by_corpus: dict, *, closeness_values=(None, 0.0, "previous")) -> dict:
     """Repair results per corpus and closeness (None: the default ``CLOSENESS_NATS``; "previous": the
     implementation before this session, ``previous_suggest()``)."""
-    from tutor.models.training.generator_data import score_from_tune
     from tutor.compose.rules import check_rules
     from tutor.compose.suggest import (
         CLOSENESS_NATS,
@@ -177,6 +176,7 @@ def repair(tunes_by_corpus: dict, *, closeness_values=(None, 0.0, "previous")) -
         rules_style,
         violations,
     )
+    from tutor.models.training.generator_data import score_from_tune
 
     out = {}
     for corpus, tunes in tunes_by_corpus.items():

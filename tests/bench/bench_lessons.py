@@ -29,8 +29,8 @@ def main() -> None:
     import importlib.util
 
     from tutor.lessons.plans import BUNDLED_LESSONS_DIR, assess_take, exercise_score, load_catalog, plan_files
-    from tutor.score.music import Performance, PlayedNote, sort_played
     from tutor.lessons.progress import ProgressDB
+    from tutor.score.music import Performance, PlayedNote, sort_played
 
     results: dict = {}
     folders = [BUNDLED_LESSONS_DIR]
