@@ -7,8 +7,10 @@ over the target only when complete, so a failure never leaves a partial or trunc
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,13 +46,121 @@ def check_readable(path: str | Path, *, max_bytes: int) -> Path:
 
 
 def check_xml_text(text: str | bytes, *, path: str | Path) -> None:
-    """Refuse XML that declares entities (entity-expansion attacks) or is not XML at all."""
-    head = text[:200_000] if isinstance(text, str) else text[:200_000].decode("utf-8", "replace")
-    if "<!ENTITY" in head.upper():
-        raise InputFileError("declares XML entities, which MusicXML never needs; refusing to parse it", path=path)
-    stripped = head.lstrip("\ufeff \t\r\n")
-    if not stripped.startswith("<"):
+    """Refuse XML that declares entities (entity-expansion attacks) or is not XML at all.
+
+    Bytes are decoded first as an XML parser would (byte-order mark, UTF-16/32 without one, the declared
+    encoding); the whole prolog, up to the root element however long it is, is searched for entity
+    declarations."""
+    if isinstance(text, bytes):
+        text = decode_xml(text)
+    if not text.startswith("<", _SPACE.match(text).end()):
         raise InputFileError("is not an XML file (it does not start with '<')", path=path)
+    if _ENTITY.search(text, 0, _prolog_end(text)):
+        raise InputFileError("declares XML entities, which MusicXML never needs; refusing to parse it", path=path)
+
+
+_ENTITY = re.compile(r"<!ENTITY", re.IGNORECASE)
+_SPACE = re.compile("[\ufeff \t\r\n]*")
+_DECLARATION_MARK = re.compile(r"""["'\[\]>]|<!--|<\?""")  # what matters inside a <!DOCTYPE ...>
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
+         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+
+def xml_encoding(data: bytes) -> str:
+    """The encoding of XML ``data``: its byte-order mark, else the pattern of NUL bytes that UTF-16 and
+    UTF-32 text without one has, else its declaration's ``encoding=``, else UTF-8."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name
+    head = data[:512]
+    if len(head) >= 4 and head.count(0) >= len(head) // 4:
+        # ASCII markup in a wide encoding: the NULs fall on fixed positions of each 2- or 4-byte unit
+        nul = [sum(1 for i in range(k, len(head), 4) if head[i] == 0) for k in range(4)]
+        quarter = len(head) // 4
+        if min(nul[1], nul[2], nul[3]) >= 0.9 * quarter > nul[0]:
+            return "utf-32-le"
+        if min(nul[0], nul[1], nul[2]) >= 0.9 * quarter > nul[3]:
+            return "utf-32-be"
+        if min(nul[1], nul[3]) >= 0.9 * quarter and nul[0] + nul[2] < quarter:
+            return "utf-16-le"
+        if min(nul[0], nul[2]) >= 0.9 * quarter and nul[1] + nul[3] < quarter:
+            return "utf-16-be"
+    declared = re.match(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""", head)
+    if declared:
+        name = declared.group(1).decode("ascii")
+        try:
+            codecs.lookup(name)
+        except LookupError:
+            return "utf-8"
+        if not name.lower().replace("-", "").replace("_", "").startswith(("utf16", "utf32", "ucs")):
+            return name  # a declared wide encoding without its NUL pattern is wrong: read as UTF-8
+    return "utf-8"
+
+
+def decode_xml(data: bytes) -> str:
+    """XML ``data`` as text, decoded by ``xml_encoding`` (undecodable bytes replaced)."""
+    try:
+        text = data.decode(xml_encoding(data), "replace")
+    except LookupError:  # a codec that decodes nothing (rot13...): read as UTF-8
+        text = data.decode("utf-8", "replace")
+    return text.removeprefix("\ufeff")
+
+
+def _prolog_end(text: str) -> int:
+    """Where the root element starts: after the declaration, comments, processing instructions and the
+    document type (with its internal subset) however long they are; the end of ``text`` when that
+    cannot be told (then the whole text counts as prolog)."""
+    position, size = 0, len(text)
+    while True:
+        position = _SPACE.match(text, position).end()
+        if text.startswith("<?", position):
+            end = text.find("?>", position + 2)
+            position = end + 2
+        elif text.startswith("<!--", position):
+            end = text.find("-->", position + 4)
+            position = end + 3
+        elif text.startswith("<!", position):
+            end = _declaration_end(text, position + 2)
+            position = end + 1
+        elif text.startswith("<", position):
+            return position
+        else:
+            return size
+        if end < 0:
+            return size
+
+
+def _declaration_end(text: str, position: int) -> int:
+    """The index of the '>' closing a ``<!DOCTYPE`` (skipping quoted literals, comments, processing
+    instructions and the bracketed internal subset), or -1."""
+    depth = 0
+    while (mark := _DECLARATION_MARK.search(text, position)) is not None:
+        token, position = mark.group(), mark.end()
+        closing = {"<!--": "-->", "<?": "?>", '"': '"', "'": "'"}.get(token)
+        if closing is not None:
+            end = text.find(closing, position)
+            if end < 0:  # an unclosed literal, comment or instruction
+                return -1
+            position = end + len(closing)
+        elif token == "[":
+            depth += 1
+        elif token == "]":
+            depth = max(0, depth - 1)
+        elif depth == 0:  # '>'
+            return mark.start()
+    return -1
+
+
+def display_name(name: str | Path) -> str:
+    """A file name (or path) fit to print and to write into a file. A name whose bytes are not UTF-8
+    reaches Python with surrogate escapes, which no output can encode: its bytes are read as Windows
+    Latin-1 (what such names most often are) instead."""
+    name = str(name)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("cp1252", "replace")
+    return name
 
 
 @contextlib.contextmanager

@@ -11,11 +11,16 @@ Every failure is an ``InputFileError``/``OutputFileError`` naming the file and t
 
 from __future__ import annotations
 
+import bisect
 import functools
 import io
 import logging
+import lzma
+import re
+import struct
 import warnings
 import zipfile
+import zlib
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -23,8 +28,23 @@ from pathlib import Path
 from typing import Any
 
 from tutor.errors import InputFileError, OutputFileError, TutorError, UnsupportedFormatError
-from tutor.safety import MAX_MIDI_BYTES, MAX_SCORE_BYTES, atomic_write_bytes, check_readable, check_xml_text
-from tutor.score.midi import IRREGULAR_MARKER, MEASURE_MARKER, RESTORE_MARKER, score_from_midi
+from tutor.safety import (
+    MAX_MIDI_BYTES,
+    MAX_SCORE_BYTES,
+    atomic_write_bytes,
+    check_readable,
+    check_xml_text,
+    decode_xml,
+    display_name,
+)
+from tutor.score.midi import (
+    IRREGULAR_MARKER,
+    MEASURE_MARKER,
+    RESTORE_MARKER,
+    check_midi,
+    score_from_midi,
+    smpte_as_metrical,
+)
 from tutor.score.music import (
     KeySignature,
     Measure,
@@ -61,8 +81,9 @@ def _suffix(path: Path) -> str:
 
 
 def _check_score_file(path: Path) -> Any:
-    """Refuse a file no parser should see; for a MIDI file, return its parse (``mido.MidiFile``)
-    so that it is not parsed a second time."""
+    """Refuse a file no parser should see. For a MIDI file, return its parse (``mido.MidiFile``) so that it is
+    not parsed a second time; for MusicXML (.musicxml, .xml, .mxl), the text that was checked, which is what
+    music21 parses (decoded, its declaration saying UTF-8)."""
     ext = _suffix(path)
     if ext not in SCORE_EXTENSIONS:
         raise UnsupportedFormatError(
@@ -75,9 +96,11 @@ def _check_score_file(path: Path) -> Any:
             raise InputFileError("is not a MIDI file (no 'MThd' header)", path=path)
         return _parse_midi(data, path=path)
     if ext in (".musicxml", ".xml"):
-        check_xml_text(data, path=path)
+        text = decode_xml(data)
+        check_xml_text(text, path=path)
+        return _declared_utf8(text)
     elif ext == ".mxl":
-        _check_mxl(data, path=path)
+        return _mxl_musicxml(data, path=path)
     else:
         try:
             data.decode("utf-8")
@@ -92,25 +115,128 @@ def _check_score_file(path: Path) -> Any:
 
 
 def _parse_midi(data: bytes, *, path: Path) -> Any:
+    """A ``mido.MidiFile``, after ``check_midi`` counted the file within the limits; SMPTE time is read as
+    metrical time in which a quarter note lasts a second."""
     import mido
 
+    summary = check_midi(data, path=path)
     try:
-        return mido.MidiFile(file=io.BytesIO(data))
+        midi = mido.MidiFile(file=io.BytesIO(data))
     except Exception as error:  # noqa: BLE001 - mido raises many types (EOFError, KeyError, ValueError...) for corrupt data
         raise InputFileError(f"is a corrupt or truncated MIDI file ({_short(error)})", path=path) from None
+    if summary is not None and summary.smpte is not None:
+        smpte_as_metrical(midi, summary.smpte)
+    return midi
 
 
-def _check_mxl(data: bytes, *, path: Path) -> None:
+# ---------------------------------------------------------------------------------------------
+# compressed MusicXML (.mxl): a zip archive, read within a budget whatever its headers say
+# ---------------------------------------------------------------------------------------------
+MAX_MXL_MEMBERS = 200  # a score, its container, a few images: real archives hold a handful
+MAX_MXL_CONTAINER_BYTES = 1024 * 1024
+MXL_CONTAINER = "META-INF/container.xml"
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, NotImplementedError, zlib.error,
+               lzma.LZMAError, EOFError, OSError, ValueError, struct.error)
+
+
+def _mxl_musicxml(data: bytes, *, path: Path) -> str:
+    """The MusicXML text of a compressed MusicXML (.mxl) file: the score its ``META-INF/container.xml`` names
+    (without one, its first .musicxml/.xml member), checked like any MusicXML file.
+
+    Members are unpacked a piece at a time within a byte budget (their declared sizes are not trusted), the
+    archive may hold at most ``MAX_MXL_MEMBERS`` members, and a score that is itself an archive is refused:
+    so is a damaged, encrypted or unusually compressed member, in one ``InputFileError``."""
+    # a first look at the count before zipfile builds an object per member: central-directory entries
+    if data.count(b"PK\x01\x02") > MAX_MXL_MEMBERS:
+        raise InputFileError(f"holds more than {MAX_MXL_MEMBERS} members; a MusicXML archive holds a few", path=path)
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            total = sum(info.file_size for info in archive.infolist())
-            if total > MAX_SCORE_BYTES:
-                raise InputFileError("unpacks to more than a MusicXML score can reasonably be", path=path)
-            for info in archive.infolist():
-                if info.filename.lower().endswith((".xml", ".musicxml")) and not info.filename.startswith("META-INF"):
-                    check_xml_text(archive.read(info)[:200_000], path=path)
-    except zipfile.BadZipFile:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except _ZIP_ERRORS:
         raise InputFileError("is not a compressed MusicXML (.mxl) file: the zip archive is damaged", path=path) from None
+    with archive:
+        members = archive.infolist()
+        if len(members) > MAX_MXL_MEMBERS:
+            raise InputFileError(f"holds more than {MAX_MXL_MEMBERS} members; a MusicXML archive holds a few", path=path)
+        if sum(info.file_size for info in members) > MAX_SCORE_BYTES:  # what the headers say: an early no
+            raise InputFileError("unpacks to more than a MusicXML score can reasonably be", path=path)
+        name = _mxl_score_member(archive, path=path)
+        if name.lower().endswith((".mxl", ".zip")):
+            raise InputFileError(f"names another archive ({_member_label(name)}) as its score; archives inside "
+                                 "archives are not read", path=path)
+        try:
+            info = archive.getinfo(name)
+        except KeyError:
+            raise InputFileError(f"names {_member_label(name)} as its score, which the archive does not hold",
+                                 path=path) from None
+        xml = _read_member(archive, info, budget=MAX_SCORE_BYTES, path=path)
+    if xml.startswith(_ZIP_MAGIC):
+        raise InputFileError(f"holds another archive as its score ({_member_label(name)}); archives inside archives "
+                             "are not read", path=path)
+    text = decode_xml(xml)
+    check_xml_text(text, path=path)
+    return _declared_utf8(text)
+
+
+def _declared_utf8(text: str) -> str:
+    """Decoded XML (``tutor.safety.decode_xml``) with its declaration's encoding set to UTF-8: music21 parses
+    text as UTF-8, and any other declared encoding would decode it a second time."""
+    return re.sub(r"""^(\s*<\?xml[^>]*?encoding\s*=\s*)(["'])[^"']*\2""", r"\g<1>\g<2>UTF-8\g<2>", text, count=1)
+
+
+def _mxl_score_member(archive: zipfile.ZipFile, *, path: Path) -> str:
+    """The name of the score in an .mxl archive: the first rootfile of its container, else (as music21 does)
+    its first .musicxml/.xml/.mxl member outside META-INF."""
+    import xml.etree.ElementTree as ET
+
+    names = archive.namelist()
+    if MXL_CONTAINER in names:
+        container = _read_member(archive, archive.getinfo(MXL_CONTAINER), budget=MAX_MXL_CONTAINER_BYTES, path=path)
+        check_xml_text(container, path=path)
+        try:
+            root = ET.fromstring(container)
+        except ET.ParseError as error:
+            raise InputFileError(f"has a damaged {MXL_CONTAINER} ({_short(error)})", path=path) from None
+        for element in root.iter():
+            full_path = element.get("full-path")
+            if isinstance(element.tag, str) and element.tag.rsplit("}", 1)[-1] == "rootfile" and full_path:
+                return full_path if full_path in names else full_path.lstrip("/")
+    for name in names:
+        if not name.startswith("META-INF") and name.lower().endswith((".musicxml", ".xml", ".mxl")):
+            return name
+    raise InputFileError("holds no MusicXML score (no .musicxml or .xml member)", path=path)
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, budget: int, path: Path) -> bytes:
+    """A member's bytes, unpacked a megabyte at a time and refused past ``budget`` bytes. Only stored and
+    deflated members are read (what MusicXML archives use): zipfile unpacks bzip2 and LZMA data without a
+    bound on each read."""
+    label = _member_label(info.filename)
+    if info.flag_bits & 0x1:
+        raise InputFileError(f"is a compressed MusicXML (.mxl) file whose {label} is encrypted; save the score "
+                             "again without a password", path=path)
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        method = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA"}.get(info.compress_type, f"method {info.compress_type}")
+        raise InputFileError(f"is a compressed MusicXML (.mxl) file whose {label} is compressed with {method}; "
+                             "MusicXML archives use deflate, save the score again", path=path)
+    pieces, total = [], 0
+    try:
+        with archive.open(info) as member:
+            while piece := member.read(1 << 20):
+                total += len(piece)
+                if total > budget:
+                    raise InputFileError(f"unpacks to more than {budget / 1e6:.0f} MB ({label}), more than a "
+                                         "MusicXML score can reasonably be", path=path)
+                pieces.append(piece)
+    except _ZIP_ERRORS as error:
+        raise InputFileError(f"is a damaged compressed MusicXML (.mxl) file ({label}: {_short(error)})",
+                             path=path) from None
+    return b"".join(pieces)
+
+
+def _member_label(name: str) -> str:
+    """A zip member's name fit for a one-line message."""
+    return "".join(c if c.isprintable() else "?" for c in name)[:80] or "(no name)"
 
 
 def _short(error: BaseException) -> str:
@@ -135,16 +261,23 @@ def _parse_music21(source: str, index: int | None) -> Any:
                 index = None  # ``parsed`` is that one tune
         else:
             path = Path(source)
-            midi = _check_score_file(path)
+            checked = _check_score_file(path)
             try:
-                if midi is not None:
+                if _suffix(path) in MIDI_EXTENSIONS:
                     # our own reader (see tutor.score.midi), rebuilt as notation with our note ids
-                    return music21_from_notes(_midi_score(path, midi))
+                    return music21_from_notes(_midi_score(path, checked))
                 if _suffix(path) == ".abc":
                     tune, index = _abc_tune(path, index), None  # parse only the chosen tune: fast
                     parsed = music21.converter.parseData(tune, format="abc")
+                elif _suffix(path) in MUSICXML_EXTENSIONS:  # the very text that was checked (of an .mxl: unpacked)
+                    parsed = music21.converter.parseData(checked, format="musicxml")
+                    if parsed.metadata is not None and parsed.metadata.movementName is None:
+                        parsed.metadata.movementName = path.name  # as music21 names a file without a title
                 else:
                     parsed = music21.converter.parse(str(path), forceSource=True)
+                metadata = getattr(parsed, "metadata", None)
+                if metadata is not None and isinstance(metadata.movementName, str):
+                    metadata.movementName = display_name(metadata.movementName)  # a file name may not be UTF-8
             except InputFileError:
                 raise
             except Exception as error:  # noqa: BLE001 - music21's parsers raise any type on a malformed file
@@ -462,7 +595,7 @@ def score_from_music21(m21score: Any, *, source_path: Path | None = None, title:
     if found_title.lower().endswith((".mxl", ".xml", ".musicxml", ".krn", ".abc", ".mid")):
         found_title = found_title.rsplit(".", 1)[0]
     if title is None:
-        title = found_title or (Path(str(source_path)).stem if source_path else "Untitled")
+        title = found_title or (display_name(Path(str(source_path)).stem) if source_path else "Untitled")
     if not key_signatures:
         key_signatures = _guess_key(m21score)
     return Score(
@@ -501,7 +634,7 @@ def load_score(source: str | Path, *, index: int | None = None) -> Score:
     if not key.startswith(CORPUS_PREFIX):
         path = Path(key)
         midi = _check_score_file(path)  # fail fast with a clear message before any parse
-        if midi is not None:
+        if _suffix(path) in MIDI_EXTENSIONS:
             if index not in (None, 0):
                 raise InputFileError(f"holds a single piece; tune index {index} does not exist", path=path)
             return _midi_score(path, midi)
@@ -519,6 +652,8 @@ def load_score(source: str | Path, *, index: int | None = None) -> Score:
 def _midi_score(path: Path, midi: Any) -> Score:
     try:
         score = score_from_midi(path, midi)
+    except InputFileError:  # a limit (measures) reached while the score was built
+        raise
     except Exception as error:  # noqa: BLE001 - corrupt event data can fail anywhere in mido's messages
         raise InputFileError(f"is a corrupt MIDI file ({_short(error)})", path=path) from None
     if not score.notes:
@@ -538,10 +673,11 @@ def read_pretty_midi(path: Path) -> Any:
         raise InputFileError("is not a MIDI file (no 'MThd' header)", path=path)
     import pretty_midi
 
+    midi = _parse_midi(data, path=path)  # counted within the limits first; SMPTE time as seconds
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return pretty_midi.PrettyMIDI(io.BytesIO(data))
+            return pretty_midi.PrettyMIDI(mido_object=midi)
         except Exception as error:  # noqa: BLE001 - pretty_midi (through mido) raises many types for corrupt data
             raise InputFileError(f"is a corrupt or truncated MIDI file ({_short(error)})", path=path) from None
 
@@ -816,6 +952,8 @@ def music21_from_notes(score: Score) -> Any:
         instrument.partName = part.name
         m21_part.insert(0, instrument)
         part_notes = score.notes_of(part.id)
+        part_voices = sorted({n.voice for n in part_notes})
+        notes_by_measure = _notes_by_measure(part_notes, measures, score=score)
         restore_meter: str | None = None
         for index, measure in enumerate(measures):
             m = music21.stream.Measure(number=measure.number)
@@ -844,7 +982,7 @@ def music21_from_notes(score: Score) -> Any:
                 if measure.start_ql - 1e-6 <= change.position_ql < measure.end_ql - 1e-6:
                     if part is score.parts[0]:
                         m.insert(change.position_ql - measure.start_ql, music21.tempo.MetronomeMark(number=round(change.bpm, 2)))
-            _fill_measure(m, measure, part_notes, part_voices=sorted({n.voice for n in part_notes}))
+            _fill_measure(m, measure, notes_by_measure[index], part_voices=part_voices)
             m21_part.append(m)
         m21.insert(0, m21_part)
     try:
@@ -856,6 +994,30 @@ def music21_from_notes(score: Score) -> Any:
         for head in group:
             head.m21.id = head.id
     return m21
+
+
+MAX_NOTATION_PIECES = 1_000_000  # notes cut at barlines: a real score has about one per note, 30,000 or so
+
+
+def _notes_by_measure(notes: tuple[Note, ...], measures: tuple[Measure, ...], *, score: Score) -> list[tuple[Note, ...]]:
+    """For each measure, the notes that may sound in it (in their order; ``_fill_measure`` picks those that do),
+    found by bisection rather than by passing every note to every measure."""
+    starts = [m.start_ql for m in measures]
+    if any(b < a for a, b in zip(starts, starts[1:], strict=False)):  # measures out of order: every note everywhere
+        return [notes] * len(measures)
+    spans = []
+    for note in notes:
+        first = max(0, bisect.bisect_right(starts, note.onset_ql) - 2)
+        last = min(len(measures), bisect.bisect_right(starts, note.offset_ql) + 1)
+        spans.append((first, last))
+    if sum(last - first for first, last in spans) > MAX_NOTATION_PIECES:
+        raise OutputFileError(f"holds notes that last across too many barlines to be written as notation (more than "
+                              f"{MAX_NOTATION_PIECES:,} pieces of notes)", path=score.source_path)
+    buckets: list[list[Note]] = [[] for _ in measures]
+    for note, (first, last) in zip(notes, spans, strict=True):
+        for index in range(first, last):
+            buckets[index].append(note)
+    return [tuple(bucket) for bucket in buckets]
 
 
 def _clef_for(notes: tuple[Note, ...]) -> Any:

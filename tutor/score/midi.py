@@ -9,10 +9,15 @@ and note ids.
 
 from __future__ import annotations
 
+import bisect
+import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from tutor.errors import InputFileError
+from tutor.safety import display_name
 from tutor.score.music import (
     KeySignature,
     Measure,
@@ -31,6 +36,18 @@ IRREGULAR_MARKER = "tutor:irregular-bar"
 RESTORE_MARKER = "tutor:restore-meter"
 MEASURE_MARKER = "tutor:measure="
 
+log = logging.getLogger(__name__)
+
+# Limits no real piece reaches, checked on the file's bytes before mido parses it: the longest real scores
+# have a few thousand measures, about 30,000 notes and last a few hours (a performance of those too).
+MAX_NOTES = 100_000
+MAX_EVENTS = 1_000_000  # every MIDI message: notes, pedal, controllers, meta events
+MAX_PARTS = 128  # (track, channel) pairs that hold notes
+MAX_LENGTH_QL = 100_000  # quarter notes, to the file's last event (25,000 bars of 4/4)
+MAX_LENGTH_S = 6 * 3600.0
+MAX_MEASURES = 10_000  # checked while measures are built (tiny meters make many bars of few quarters)
+SMPTE_FRAME_RATES = (24, 25, 29, 30)  # 29: 30-frame drop-frame timecode, 29.97 frames a second
+
 _KEYS_MAJOR = {"Cb": -7, "Gb": -6, "Db": -5, "Ab": -4, "Eb": -3, "Bb": -2, "F": -1, "C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5, "F#": 6, "C#": 7}
 _KEYS_MINOR = {"Ab": -7, "Eb": -6, "Bb": -5, "F": -4, "C": -3, "G": -2, "D": -1, "A": 0, "E": 1, "B": 2, "F#": 3, "C#": 4, "G#": 5, "D#": 6, "A#": 7}
 
@@ -39,6 +56,188 @@ def snap_ql(position_ql: float) -> float:
     """The nearest point of the 64th-note or 32nd-triplet grid."""
     best = min((round(position_ql / g) * g for g in GRIDS_QL), key=lambda p: abs(p - position_ql))
     return round(best, 6)
+
+
+# ---------------------------------------------------------------------------------------------
+# a MIDI file's size, counted on its bytes before mido parses it
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MidiSummary:
+    """What a MIDI file holds, counted on its bytes by ``check_midi``."""
+
+    smpte: tuple[int, int] | None  # (frames a second, ticks a frame) for SMPTE time, else None
+    events: int
+    notes: int
+    parts: int
+    end_tick: int  # of the latest event of any track
+    length_ql: float
+    length_s: float
+
+
+class _Unreadable(Exception):
+    """Bytes that mido refuses too: counting stops there, and mido's parse says what is wrong."""
+
+
+def check_midi(data: bytes, *, path: str | Path) -> MidiSummary | None:
+    """Count a MIDI file's events, notes, parts and length on its bytes, the way mido reads them, and refuse a
+    file past the limits above (an ``InputFileError``) before mido builds an object for each of its events and
+    before measures are built to its length. None when even the header cannot be read (mido then says why)."""
+    import struct
+
+    if len(data) < 14 or data[:4] != b"MThd":
+        return None
+    header_size, _kind, track_count, division = struct.unpack(">Ihhh", data[4:14])  # signed, as mido reads them
+    if header_size < 6:
+        return None
+    smpte = None
+    if division < 0:  # SMPTE time: -frames a second in the high byte, ticks a frame in the low one
+        fps, per_frame = -(division >> 8), division & 0xFF
+        if fps not in SMPTE_FRAME_RATES or per_frame == 0:
+            raise InputFileError(f"has an invalid SMPTE time division ({fps} frames a second, {per_frame} ticks a "
+                                 f"frame; SMPTE time has 24, 25, 29 or 30 frames a second)", path=path)
+        smpte = (fps, per_frame)
+    elif division == 0:
+        raise InputFileError("has a time division of 0 ticks per quarter note", path=path)
+    counts = _Counts()
+    position = 8 + header_size
+    try:
+        for track_index in range(track_count):
+            if data[position:position + 4] != b"MTrk" or position + 8 > len(data):
+                break
+            length = int.from_bytes(data[position + 4:position + 8], "big")
+            position = _count_track(data, position + 8, length, track_index, counts, path=path)
+    except _Unreadable:
+        pass
+    if len(counts.parts) > MAX_PARTS:
+        raise InputFileError(f"has notes in more than {MAX_PARTS} parts (tracks and channels); a score has far "
+                             "fewer, refusing to read it", path=path)
+    if smpte is not None:
+        fps, per_frame = smpte
+        ticks_per_quarter, length_s = smpte_ticks_per_quarter(smpte), counts.end_tick / ((29.97 if fps == 29 else fps) * per_frame)
+    else:
+        ticks_per_quarter, length_s = division, _seconds(counts.tempos, counts.end_tick, division)
+    length_ql = counts.end_tick / ticks_per_quarter
+    if length_ql > MAX_LENGTH_QL:
+        raise InputFileError(f"lasts {length_ql:,.0f} quarter notes, more than the {MAX_LENGTH_QL:,} a score can "
+                             "(its events lie far apart); refusing to read it", path=path)
+    if length_s > MAX_LENGTH_S:
+        raise InputFileError(f"lasts {length_s / 3600:,.1f} hours, longer than the {MAX_LENGTH_S / 3600:.0f} hours "
+                             "a score or a take can; refusing to read it", path=path)
+    return MidiSummary(smpte, counts.events, counts.notes, len(counts.parts), counts.end_tick, length_ql, length_s)
+
+
+@dataclass
+class _Counts:
+    events: int = 0
+    notes: int = 0
+    end_tick: int = 0
+    parts: set[tuple[int, int]] = field(default_factory=set)  # (track, channel) pairs with notes
+    tempos: list[tuple[int, int]] = field(default_factory=list)  # (tick, microseconds a quarter note)
+
+
+def _count_track(data: bytes, start: int, length: int, track: int, counts: _Counts, *, path: str | Path) -> int:
+    """Count one track's events (as mido's ``read_track`` reads them: until exactly ``length`` bytes are
+    read); the position after it."""
+    from mido.messages.specs import SPEC_BY_STATUS
+
+    size, position, tick, running = len(data), start, 0, None
+    while position - start != length:
+        if position >= size:
+            raise _Unreadable
+        delta, position = _variable_int(data, position, path=path)
+        tick += delta
+        status = data[position] if position < size else None
+        if status is None:
+            raise _Unreadable
+        position += 1
+        if status < 0x80:
+            if running is None:
+                raise _Unreadable
+            status, position = running, position - 1  # running status: that byte was data
+            if status in (0xF0, 0xF7):
+                position += 1  # mido drops it and reads a sysex length next
+        elif status != 0xFF:
+            running = status
+        if status == 0xFF:
+            if position >= size:
+                raise _Unreadable
+            kind = data[position]
+            count, position = _variable_int(data, position + 1, path=path)
+            if count > 1_000_000:  # mido refuses longer messages
+                raise _Unreadable
+            if kind == 0x51 and count >= 3:
+                counts.tempos.append((tick, int.from_bytes(data[position:position + 3], "big")))
+            position += count
+        elif status in (0xF0, 0xF7):
+            count, position = _variable_int(data, position, path=path)
+            if count > 1_000_000:
+                raise _Unreadable
+            position += count
+        else:
+            spec = SPEC_BY_STATUS.get(status)
+            if spec is None:
+                raise _Unreadable
+            count = spec["length"] - 1
+            if position + count > size or max(data[position:position + count], default=0) > 127:
+                raise _Unreadable
+            if status & 0xF0 == 0x90 and data[position + 1] > 0:
+                counts.notes += 1
+                counts.parts.add((track, status & 0x0F))
+                if counts.notes > MAX_NOTES:
+                    raise InputFileError(f"has more than {MAX_NOTES:,} notes; the longest real scores have a few "
+                                         "tens of thousands, refusing to read it", path=path)
+            position += count
+        counts.events += 1
+        if counts.events > MAX_EVENTS:
+            raise InputFileError(f"has more than {MAX_EVENTS:,} MIDI events; refusing to read it", path=path)
+        counts.end_tick = max(counts.end_tick, tick)
+    return position
+
+
+def _variable_int(data: bytes, position: int, *, path: str | Path) -> tuple[int, int]:
+    """A variable-length number (at most 4 bytes, as the MIDI standard has them) and the position after it."""
+    value = 0
+    for _ in range(4):
+        if position >= len(data):
+            raise _Unreadable
+        byte = data[position]
+        position += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, position
+    raise InputFileError("is a corrupt MIDI file (a variable-length number longer than 4 bytes)", path=path)
+
+
+def _seconds(tempos: list[tuple[int, int]], end_tick: int, ticks_per_quarter: int) -> float:
+    """Seconds from tick 0 to ``end_tick`` under the tempo events of all tracks (120 bpm before the first)."""
+    seconds, tick, tempo = 0.0, 0, 500_000
+    for at, value in sorted(tempos, key=lambda t: t[0]):
+        if at >= end_tick:
+            break
+        seconds += (at - tick) * tempo / 1e6 / ticks_per_quarter
+        tick, tempo = at, value
+    return seconds + (end_tick - tick) * tempo / 1e6 / ticks_per_quarter
+
+
+def smpte_ticks_per_quarter(smpte: tuple[int, int]) -> int:
+    fps, per_frame = smpte
+    return (30 if fps == 29 else fps) * per_frame
+
+
+def smpte_as_metrical(midi: Any, smpte: tuple[int, int]) -> None:
+    """Turn a parsed SMPTE-timed ``mido.MidiFile`` into metrical time, in place: a quarter note lasts one second
+    (1.001 s at 29.97 frames a second), so every tick keeps its time. Its tempo events, which SMPTE time
+    ignores, are set to that tempo."""
+    import mido
+
+    tempo = 1_001_001 if smpte[0] == 29 else 1_000_000
+    midi.ticks_per_beat = smpte_ticks_per_quarter(smpte)
+    for track in midi.tracks:
+        for message in track:
+            if message.type == "set_tempo":
+                message.tempo = tempo
+    if midi.tracks:
+        midi.tracks[0].insert(0, mido.MetaMessage("set_tempo", tempo=tempo, time=0))
 
 
 @dataclass
@@ -77,9 +276,13 @@ def score_from_midi(path: Path, midi) -> Score:
                     start, velocity = started.pop()
                     notes.append(_RawNote(track_index, message.channel, message.note, start, now, velocity))
             elif kind == "set_tempo":
-                tempos.append((now, 60_000_000 / message.tempo))
+                if message.tempo > 0:  # a tempo of 0 is not one: ignored
+                    tempos.append((now, 60_000_000 / message.tempo))
             elif kind == "time_signature":
-                meters.append((now, message.numerator, message.denominator))
+                if message.numerator > 0 and message.denominator <= 64:
+                    meters.append((now, message.numerator, message.denominator))
+                else:  # 0/4, or 4/2^255: bars of (almost) no length
+                    log.info("%s: ignoring the time signature %d/%d", path.name, message.numerator, message.denominator)
             elif kind == "key_signature":
                 keys.append((now, message.key))
             elif kind == "marker" and message.text.startswith("tutor:"):
@@ -113,7 +316,7 @@ def score_from_midi(path: Path, midi) -> Score:
         return snap_ql(tick / tpq)
 
     end_ql = max((ql(n.end_tick) for n in notes), default=0.0)
-    measures, time_signatures = _measures(meters, markers, tpq=tpq, end_ql=end_ql)
+    measures, time_signatures = _measures(meters, markers, tpq=tpq, end_ql=end_ql, path=path)
     starts = [m.start_ql for m in measures]
 
     built: list[Note] = []
@@ -139,7 +342,7 @@ def score_from_midi(path: Path, midi) -> Score:
     )
     title = track_names.get(0, "") if midi.type == 1 and not any(n.track == 0 for n in notes) else ""
     return Score(
-        title=title or path.stem,
+        title=title or display_name(path.stem),
         parts=tuple(parts),
         notes=sort_notes(time_notes(built, tempo)),
         measures=tuple(measures),
@@ -183,8 +386,6 @@ def _key(name: str) -> tuple[int, str | None]:
 
 
 def _index_at(starts: list[float], position_ql: float) -> int:
-    import bisect
-
     return max(0, bisect.bisect_right(starts, position_ql + 1e-9) - 1)
 
 
@@ -201,7 +402,7 @@ def _beat(measure: Measure, onset_ql: float) -> float:
 
 
 def _measures(
-    meters: list[tuple[int, int, int]], markers: dict[int, list[str]], *, tpq: int, end_ql: float
+    meters: list[tuple[int, int, int]], markers: dict[int, list[str]], *, tpq: int, end_ql: float, path: Path
 ) -> tuple[list[Measure], list[TimeSignature]]:
     """Measures from time-signature events (and our markers), covering 0..end_ql."""
     events: dict[float, tuple[int, int, str]] = {}
@@ -218,7 +419,11 @@ def _measures(
     signatures: list[TimeSignature] = []
     position, number = 0.0, 1
     end_ql = max(end_ql, max((p for p, _ in ordered), default=0.0))
+    positions = [p for p, _ in ordered]
     while position < end_ql - 1e-9 or not measures:
+        if len(measures) >= MAX_MEASURES:
+            raise InputFileError(f"has more than {MAX_MEASURES:,} measures (the longest real scores have a few "
+                                 "thousand); refusing to read it", path=path)
         number = numbers.get(position, number)
         numerator, denominator, kind = events.get(position, (*current, "none"))
         bar = None
@@ -235,9 +440,9 @@ def _measures(
             signatures.append(TimeSignature(number, 0.0, *current))
         if bar is None:
             bar = current[0] * 4.0 / current[1]
-        later = [p for p, _ in ordered if position + 1e-9 < p < position + bar - 1e-9]
-        if later:  # a meter change inside a bar (a file not written by us): the bar ends there
-            bar = later[0] - position
+        later = bisect.bisect_right(positions, position + 1e-9)
+        if later < len(positions) and positions[later] < position + bar - 1e-9:
+            bar = positions[later] - position  # a meter change inside a bar (a file not written by us): the bar ends there
         measures.append(Measure(number, round(position, 6), round(bar, 6), f"{current[0]}/{current[1]}"))
         position = round(position + bar, 6)
         number += 1

@@ -17,7 +17,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from tutor.errors import UnsupportedFormatError
-    from tutor.safety import check_not_an_input
+    from tutor.safety import check_not_an_input, display_name
     from tutor.score.io import WRITABLE_SCORE_EXTENSIONS, load_score, save_score
 
     output = Path(args.output)
@@ -26,5 +26,5 @@ def run(args) -> int:
     check_not_an_input(output, args.input)
     score = load_score(args.input, index=args.index)
     save_score(score, output)
-    print(f"wrote {output} ({len(score.notes)} notes, {len(score.measures)} measures)")
+    print(f"wrote {display_name(output)} ({len(score.notes)} notes, {len(score.measures)} measures)")
     return 0
