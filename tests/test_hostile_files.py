@@ -56,7 +56,8 @@ def assert_one_line(result, name: str, *words: str) -> str:
 def assert_result_or_one_line(result, name: str) -> None:
     """Success, or one clear line naming the file: either is fine, as long as it came in time."""
     if result.returncode != 0:
-        assert_one_line(result, name)
+        line = assert_one_line(result, name)
+        assert "MemoryError" not in line, line  # a refusal, not memory running out under the cap
 
 
 # ---------------------------------------------------------------------------------------------
