@@ -362,6 +362,26 @@ def test_wav_whose_header_claims_4_gb_reads_what_is_there(tmp_path):
         assert 16_000 <= out.stat().st_size < 100_000
 
 
+@pytest.mark.parametrize("rate, channels, words", [(1, 1, "sample rate is 1 Hz"), (16000, 1024, "1024 channels")])
+def test_wav_headers_no_recording_has_are_one_line(tmp_path, rate, channels, words):
+    """A 1 Hz sample rate (resampling would need gigabytes) or 1024 channels: one line, not a crash."""
+    frames = 64
+    data = bytes(2 * frames * channels)
+    header = (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE" + b"fmt "
+              + struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * 2 * channels, 2 * channels, 16)
+              + b"data" + struct.pack("<I", len(data)))
+    path = tmp_path / "odd.wav"
+    path.write_bytes(header + data)
+    assert_one_line(run("transcribe", path, timeout=60, address_space_gb=None), path.name, words)
+
+
+def test_a_newline_in_a_file_name_stays_one_line(tmp_path):
+    path = tmp_path / "bad\nname.mid"
+    path.write_bytes(b"not midi")
+    line = assert_one_line(run("info", path, timeout=30), "bad\\nname.mid")
+    assert "\n" not in line
+
+
 # ---------------------------------------------------------------------------------------------
 # file names that are not UTF-8
 # ---------------------------------------------------------------------------------------------

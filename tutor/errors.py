@@ -7,6 +7,7 @@ The CLI prints ``str(error)`` on one line and exits with code 2.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -16,7 +17,7 @@ class TutorError(Exception):
     def __init__(self, message: str, *, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else None
         self.message = message
-        super().__init__(f"{self.path}: {message}" if self.path is not None else message)
+        super().__init__(f"{display_name(self.path)}: {message}" if self.path is not None else message)
 
 
 class InputFileError(TutorError):
@@ -41,3 +42,16 @@ class ModelError(TutorError):
 
 class AnalysisError(TutorError):
     """An analysis could not be carried out on valid input (for example: nothing to compare)."""
+
+
+def display_name(name: str | Path) -> str:
+    """A file name (or path) fit to print on one line and to write into a file. A name whose bytes are not
+    UTF-8 reaches Python with surrogate escapes, which no output can encode: its bytes are read as Windows
+    Latin-1 (what such names most often are) instead; control characters (a newline, an escape) are
+    written as escapes."""
+    name = str(name)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        name = os.fsencode(name).decode("cp1252", "replace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)

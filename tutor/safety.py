@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from tutor.errors import InputFileError, OutputFileError
+from tutor.errors import InputFileError, OutputFileError, display_name  # noqa: F401 - display_name is part of this module's API
 
 MAX_SCORE_BYTES = 30 * 1024 * 1024  # the largest real MusicXML scores are a few MB
 MAX_MIDI_BYTES = 10 * 1024 * 1024
@@ -149,18 +149,6 @@ def _declaration_end(text: str, position: int) -> int:
         elif depth == 0:  # '>'
             return mark.start()
     return -1
-
-
-def display_name(name: str | Path) -> str:
-    """A file name (or path) fit to print and to write into a file. A name whose bytes are not UTF-8
-    reaches Python with surrogate escapes, which no output can encode: its bytes are read as Windows
-    Latin-1 (what such names most often are) instead."""
-    name = str(name)
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(name).decode("cp1252", "replace")
-    return name
 
 
 @contextlib.contextmanager

@@ -63,6 +63,7 @@ def read_pieces(path: str | Path, *, piece_frames: int = PIECE_FRAMES) -> AudioP
         handle = soundfile.SoundFile(str(path))
     except (soundfile.SoundFileError, OSError) as first_error:  # not a libsndfile format: audioread (ffmpeg)
         return _audioread_pieces(path, first_error)
+    _check_format(int(handle.samplerate), int(handle.channels), path)
     length = int(handle.frames) if handle.seekable() and handle.frames >= 0 else None
 
     def pieces() -> Iterator[np.ndarray]:
@@ -79,6 +80,19 @@ def read_pieces(path: str | Path, *, piece_frames: int = PIECE_FRAMES) -> AudioP
     return AudioPieces(int(handle.samplerate), length, pieces())
 
 
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4000, 768_000  # telephone quality to the fastest studio converters
+MAX_CHANNELS = 64
+
+
+def _check_format(rate: int, channels: int, path: Path) -> None:
+    """Refuse a header that no real recording has (it would make resampling or mixing explode)."""
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise InputFileError(f"says its sample rate is {rate} Hz; a recording has {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz",
+                             path=path)
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise InputFileError(f"says it has {channels} channels; a recording has 1-{MAX_CHANNELS}", path=path)
+
+
 def _audioread_pieces(path: Path, first_error: BaseException) -> AudioPieces:
     """What ``librosa.load(path, sr=None, mono=True)`` reads through audioread, in the same float32 samples."""
     try:
@@ -92,6 +106,7 @@ def _audioread_pieces(path: Path, first_error: BaseException) -> AudioPieces:
     except Exception:  # noqa: BLE001 - audioread's backends (ffmpeg, GStreamer...) raise any type on an unreadable file
         raise InputFileError(f"cannot be read as audio ({_short(first_error)})", path=path) from None
     rate, channels = int(reader.samplerate), int(reader.channels)
+    _check_format(rate, channels, path)
     duration = getattr(reader, "duration", None)
     length = int(round(duration * rate)) if duration else None
 

@@ -70,21 +70,9 @@ def _client_name(name: str | None) -> str:
 def check_archive(path: Path) -> None:
     """Refuse a .mxl whose zip members are damaged, encrypted or oddly compressed as a bad file (400):
     ``tutor.score.io`` catches a damaged zip directory (``BadZipFile``), not a damaged member."""
-    import zipfile
+    from tutor.score.io import _mxl_musicxml
 
-    from tutor.errors import InputFileError
-    from tutor.safety import MAX_SCORE_BYTES
-
-    damaged = InputFileError("is not a compressed MusicXML (.mxl) file: the zip archive is damaged", path=path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if sum(info.file_size for info in archive.infolist()) > MAX_SCORE_BYTES:
-                return  # load_score refuses it without unpacking it
-            bad_member = archive.testzip()  # reads every member: CRC, compression, encryption
-    except Exception:  # noqa: BLE001 - zipfile raises many types for a damaged member (zlib.error, OSError, LZMAError, NotImplementedError, RuntimeError, EOFError...)
-        raise damaged from None
-    if bad_member is not None:
-        raise damaged
+    _mxl_musicxml(path.read_bytes(), path=path)  # within a byte budget; a damaged member is an InputFileError
 
 
 def cached_score(path: Path, index: int | None = None, *, name: str | None = None):
