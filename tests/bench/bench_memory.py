@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -80,27 +82,39 @@ def tutor_command(audio: str | Path, *extra: str) -> list[str]:
             "--json", *extra]
 
 
+# runs argv[2:] as a grandchild and writes its peak RSS (kB) to the file argv[1]: the grandchild is forked
+# from this small launcher, so its ru_maxrss is its own (a child forked straight from a test run would
+# count the test process's gigabytes, copied between fork and exec)
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_measured(command: list[str], *, timeout_s: float | None = None, env: dict | None = None) -> dict:
     """Run ``command`` in a child process: its exit code, stdout, stderr, wall time and peak RSS (MB)."""
     started = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(command, stdout=out, stderr=err, cwd=str(REPO), env=env)
-        deadline = None if timeout_s is None else started + timeout_s
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if deadline is not None and time.perf_counter() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.05)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r", suffix=".maxrss") as peak:
+        launcher = [sys.executable, "-c", _LAUNCHER, peak.name, shutil.which(command[0]) or command[0], *command[1:]]
+        proc = subprocess.Popen(launcher, stdout=out, stderr=err, cwd=str(REPO), env=env, start_new_session=True)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         out.seek(0)
         err.seek(0)
+        text = peak.read().strip()
         return {"returncode": proc.returncode, "stdout": out.read().decode(errors="replace"),
                 "stderr": err.read().decode(errors="replace"), "seconds": time.perf_counter() - started,
-                "peak_mb": usage.ru_maxrss / 1024.0}
+                "peak_mb": int(text) / 1024.0 if text else float("nan")}
 
 
 def measure(minutes: float, *, tracker: str | None = None, folder: Path | None = None, keep_stdout: bool = False) -> dict:
