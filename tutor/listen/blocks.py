@@ -16,7 +16,9 @@ it does when the whole recording is analysed at once (checked by tests/test_tran
   the end (512 bytes per frame on disk, none in memory);
 * ``ViterbiTail``: the open end of a Viterbi pass. Every state's best path is traced back after each
   block; before the last frame where they all agree, the path is decided whatever comes later, and the
-  back pointers (and whatever the decoding needs) are dropped up to there.
+  back pointers (and whatever the decoding needs) are dropped up to there;
+* ``release_freed_memory``: between blocks, the heap pages freed by a block's temporaries go back to the
+  system (a 60-minute file otherwise grew 1.26 GB -> 1.71 GB as the heap fragmented).
 
 What stays in memory grows only with the per-frame results (f0, confidence, level, flux: tens of bytes a
 frame, 100 frames a second).
@@ -24,6 +26,7 @@ frame, 100 frames a second).
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -244,6 +247,26 @@ def iter_blocks(pieces: Iterable[np.ndarray], *, block_frames: int, context: int
     buffer = np.concatenate([buffer, *waiting])
     lo = max(0, first * hop - context)
     yield AudioBlock(buffer[lo - start:], lo, first, None, hop)
+
+
+def release_freed_memory() -> None:
+    """Return the free pages of the C heap to the system (glibc's ``malloc_trim``; nothing elsewhere). A
+    block's large temporaries (the network's activations, the spectrogram) are freed between small arrays
+    that stay (each block's per-frame results), and glibc keeps such pages: the resident size crept up
+    block after block, by hundreds of MB over an hour of audio."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None).malloc_trim  # the C library the process runs on
+    except (OSError, AttributeError):  # not glibc (macOS, musl, Windows)
+        return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -159,7 +159,7 @@ def _transcribe_pieces(pieces, sample_rate: int, length: int | None, *, tracker:
                        progress=None, source_path: Path | None = None) -> Transcription:
     """Mono float32 pieces at ``sample_rate`` -> resampled to 16 kHz -> blocks of frames -> the tracker's
     frames, their levels and the spectral flux (compact per-frame arrays) -> notes."""
-    from tutor.listen.blocks import OnsetFlux, iter_blocks, resample_pieces
+    from tutor.listen.blocks import OnsetFlux, iter_blocks, release_freed_memory, resample_pieces
 
     if sample_rate <= 0:
         raise TutorError(f"sample rate must be positive, not {sample_rate}")
@@ -174,6 +174,7 @@ def _transcribe_pieces(pieces, sample_rate: int, length: int | None, *, tracker:
                                  block_frames=chosen.block_frames, context=context, hop=hop):
             track.push(block)
             onsets.push(block)
+            release_freed_memory()
             done = block.end if block.last else block.stop * hop
             if progress is not None:
                 fraction = TRACKING_SHARE * min(1.0, done / expected) if expected else None
