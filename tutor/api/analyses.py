@@ -18,11 +18,12 @@ from tutor.api.requests import (
 from tutor.errors import AnalysisError
 
 
-def transcribe(request: TranscribeRequest):
-    """The notes of a monophonic recording (``tutor.listen.transcription.Transcription``)."""
+def transcribe(request: TranscribeRequest, *, progress=None):
+    """The notes of a monophonic recording (``tutor.listen.transcription.Transcription``);
+    ``progress(fraction, text)`` hears each block (it may raise to cancel)."""
     from tutor.listen.transcription import transcribe_file
 
-    return transcribe_file(request.audio, tracker=request.tracker, device=request.device)
+    return transcribe_file(request.audio, tracker=request.tracker, device=request.device, progress=progress)
 
 
 def transcription_json(result) -> dict:

@@ -51,15 +51,10 @@ def run(args) -> int:
     result = None
     if doc is None:
         progress = _progress_display(args.audio)
-        if progress is None:
-            result = analyses.transcribe(request)
-        else:  # what analyses.transcribe does, with a percentage on stderr
-            from tutor.listen.transcription import transcribe_file
-
-            try:
-                result = transcribe_file(request.audio, tracker=request.tracker, device=request.device,
-                                         progress=progress)
-            finally:
+        try:
+            result = analyses.transcribe(request, progress=progress)
+        finally:
+            if progress is not None:
                 progress.close()
         doc = analyses.transcription_json(result)
     if args.out:
