@@ -24,6 +24,7 @@ import numpy as np
 
 from tutor.audio.ringbuffer import RingBuffer
 from tutor.errors import DeviceError, InputFileError
+from tutor.score.music import midi_to_hz
 
 SILENCE_DBFS = -120.0
 DEFAULT_BUFFER_S = 30.0
@@ -539,9 +540,6 @@ class Tone:
     freq_hz: float
     amplitude: float = 0.3
 
-
-def midi_to_hz(pitch: float) -> float:
-    return 440.0 * 2.0 ** ((pitch - 69.0) / 12.0)
 
 
 class SyntheticSource(_PacedSource):

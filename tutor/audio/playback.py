@@ -23,7 +23,7 @@ import numpy as np
 from tutor.audio.metronome import ClickSchedule, click_schedule, click_track
 from tutor.audio.ringbuffer import RingBuffer
 from tutor.errors import DeviceError, InputFileError, OutputFileError
-from tutor.score.music import Performance, Score
+from tutor.score.music import Performance, Score, midi_to_hz
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +315,7 @@ class AdditiveEngine:
             if length <= 0:
                 continue
             t = np.arange(length) / sr
-            hz = 440.0 * 2 ** ((note.pitch - 69) / 12)
+            hz = midi_to_hz(note.pitch)
             wave = np.zeros(length)
             for k, amp in enumerate(self.HARMONICS, 1):
                 if hz * k < sr / 2:

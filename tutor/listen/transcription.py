@@ -23,7 +23,7 @@ from tutor.listen.pitch import (
     F0Track,
     get_tracker,
 )
-from tutor.score.music import Performance, PlayedNote, hz_to_midi
+from tutor.score.music import Performance, PlayedNote, hz_to_midi, midi_to_hz
 
 log = logging.getLogger(__name__)
 
@@ -490,7 +490,7 @@ def f0_from_attacks(f0: F0Track, notes, flux: np.ndarray) -> F0Track:
             continue  # a glide, or the tracker hears something else: leave it
         lagging = window[:settled[0]]
         stuck = (np.abs(lagging - previous) < 0.5) | ((lagging > min(previous, target)) & (lagging < max(previous, target)))
-        hz[start:start + settled[0]][stuck] = 440.0 * 2.0 ** ((target - 69.0) / 12.0)
+        hz[start:start + settled[0]][stuck] = midi_to_hz(target)
     return replace(f0, f0_hz=hz)
 
 

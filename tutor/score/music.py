@@ -40,6 +40,12 @@ def hz_to_midi(hz):
     return 69.0 + 12.0 * np.log2(hz / 440.0)
 
 
+def midi_to_hz(pitch):
+    """The frequency of a (fractional) MIDI pitch, A4 = 69 = 440 Hz (``hz_to_midi``'s inverse; numbers
+    or numpy arrays)."""
+    return 440.0 * 2.0 ** ((pitch - 69.0) / 12.0)
+
+
 @dataclass(frozen=True)
 class TempoChange:
     """A tempo that holds from ``position_ql`` until the next change."""
