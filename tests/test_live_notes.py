@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from tests.fake_recorder import FakeRecorder
 from tutor.listen.live import LiveListener, LiveNotes
 from tutor.score.music import hz_to_midi
 
@@ -55,26 +56,6 @@ def test_hz_to_midi_is_the_one_conversion():
 
 
 # --- the listener's thread ------------------------------------------------------------------------
-class _Tap:
-    def __init__(self, blocks) -> None:
-        self.blocks = list(blocks)
-
-    def wait(self, frames: int, timeout_s: float) -> bool:
-        return bool(self.blocks)
-
-    def read(self):
-        return self.blocks.pop(0)
-
-
-class _Recorder:
-    def __init__(self, blocks, sample_rate: int) -> None:
-        self.tap, self.source = _Tap(blocks), SimpleNamespace(sample_rate=sample_rate)
-
-    @property
-    def finished(self) -> bool:
-        return not self.tap.blocks
-
-
 class _FrameStream:
     """Gives the made-up frames back, one per push (10 ms apart), whatever the audio."""
 
@@ -94,7 +75,7 @@ class _FrameStream:
 
 def test_the_listener_reports_onsets_and_frames_through_plain_callbacks():
     frames = SILENCE + STRIKE + STRIKE
-    recorder = _Recorder([np.zeros(160, np.float32)] * len(frames), 16000)
+    recorder = FakeRecorder([np.zeros(160, np.float32)] * len(frames), 16000)
     onsets, batches, ready, failed = [], [], [], []
     listener = LiveListener(recorder, lambda sample_rate: _FrameStream(frames),
                             on_onset=lambda *found: onsets.append(found),
@@ -123,7 +104,7 @@ def test_the_listener_says_why_when_the_tracker_cannot_open():
         raise RuntimeError("no model here")
 
     failed, ready = [], []
-    listener = LiveListener(_Recorder([], 16000), broken, on_failed=failed.append, on_ready=lambda: ready.append(1))
+    listener = LiveListener(FakeRecorder([], 16000), broken, on_failed=failed.append, on_ready=lambda: ready.append(1))
     listener.start()
     listener.stop()
     assert failed == ["no model here"] and not ready

@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 
 from tests.conftest import REPO
+from tests.fake_recorder import FakeRecorder
 
 DEMO = REPO / "assets" / "demo" / "twinkle.musicxml"
 
@@ -139,30 +140,6 @@ def test_a_looped_take_builds_the_pass_targets_once_at_its_start(qtbot, window, 
 
 
 # --- 3. the live pitch thread keeps a bounded record for the latency benchmark ---------------------
-class _Tap:
-    """A recorder's tap that has ``blocks`` ready at once."""
-
-    def __init__(self, blocks) -> None:
-        self.blocks = list(blocks)
-
-    def wait(self, frames: int, timeout_s: float) -> bool:
-        return bool(self.blocks)
-
-    def read(self):
-        return self.blocks.pop(0)
-
-
-class _Recorder:
-    def __init__(self, blocks, sample_rate: int) -> None:
-        from types import SimpleNamespace
-
-        self.tap, self.source = _Tap(blocks), SimpleNamespace(sample_rate=sample_rate)
-
-    @property
-    def finished(self) -> bool:
-        return not self.tap.blocks
-
-
 class _PitchStream:
     """One 10 ms frame (silence) per push, like the live tracker's stream once it has a hop."""
 
@@ -190,7 +167,7 @@ def test_the_live_pitch_thread_keeps_only_the_newest_analysis_times(monkeypatch)
 
     monkeypatch.setattr(AudioLive, "ANALYSED_KEPT", 50, raising=False)
     pitch = SimpleNamespace(open_stream=lambda sample_rate: _PitchStream())
-    live = AudioLive(_Recorder([np.zeros(160, np.float32)] * 300, 16000), None, pitch)
+    live = AudioLive(FakeRecorder([np.zeros(160, np.float32)] * 300, 16000), None, pitch)
     failed = []
     live.failed.connect(failed.append)
     live.start()
