@@ -56,21 +56,10 @@ def suggest_result_from_json(score, request, doc: dict):
 def annotated_musicxml(score, kind: str, doc: dict) -> bytes:
     """The score with the marks of an ``assess`` or ``critique`` document (coloured noteheads and texts),
     the same file ``tutor assess/critique -o`` writes."""
-    from tutor.score.io import musicxml_bytes
-
     if kind == "assess":
-        marks = doc.get("marks", {})
-        return musicxml_bytes(score, colors={k: v["color"] for k, v in marks.items()},
-                              texts={k: v["text"] for k, v in marks.items() if v.get("text")})
-    from tutor.compose.critique import SEVERITY_COLORS
+        from tutor.practice.assessment import annotated_musicxml as with_marks
 
-    rank = {"error": 0, "warning": 1, "info": 2}
-    colors: dict[str, str] = {}
-    texts: dict[str, str] = {}
-    for finding in sorted(doc.get("findings", []), key=lambda f: -rank[f["severity"]]):  # errors painted last
-        for note_id in finding["note_ids"]:
-            colors[note_id] = SEVERITY_COLORS[finding["severity"]]
-        if finding["note_ids"]:
-            first, label = finding["note_ids"][0], finding["rule"].replace("_", " ")
-            texts[first] = label if first not in texts or texts[first] == label else f"{texts[first]}; {label}"
-    return musicxml_bytes(score, colors=colors, texts=texts)
+        return with_marks(score, doc.get("marks", {}))
+    from tutor.compose.critique import annotated_musicxml as with_findings
+
+    return with_findings(score, doc.get("findings", []))

@@ -2,14 +2,16 @@
 
 ``critique(score)`` analyses the piece (``tutor.score.analysis``), asks the style and emotion models
 (``tutor.models``, torch, loaded lazily) what it sounds like, runs the theory rules that fit its
-style (``tutor.compose.rules``) and returns one frozen ``Critique``. ``annotated_musicxml(score, result)``
+style (``tutor.compose.rules``) and returns one frozen ``Critique``. ``annotated_musicxml(score, findings)``
 writes the score back with the notes of each finding coloured by severity and labelled with the
 rule id.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from tutor.compose.rules import RULES, Finding, check_rules, context, writing_style
 from tutor.errors import AnalysisError
@@ -113,20 +115,20 @@ def critique(score: Score, *, use_models: bool = True, with_chords: bool = True,
                     style=style_label, emotion=emotion_label, title=score.title)
 
 
-def annotated_musicxml(score: Score, result: Critique) -> bytes:
+def annotated_musicxml(score: Score, findings: Iterable[Mapping[str, Any]]) -> bytes:
     """MusicXML of ``score`` with the notes of each finding coloured (red error, orange warning,
-    blue info) and the rule id written above the first note of each finding."""
+    blue info) and the rule id written above the first note of each finding. ``findings`` are the
+    critique JSON's (``Finding.as_dict()``), so that a host's answer is drawn like one made here."""
     from tutor.score.io import musicxml_bytes
 
     rank = {"error": 0, "warning": 1, "info": 2}
     colors: dict[str, str] = {}
     texts: dict[str, str] = {}
-    for finding in sorted(result.findings, key=lambda f: -rank[f.severity]):  # errors painted last
-        for note_id in finding.note_ids:
-            colors[note_id] = SEVERITY_COLORS[finding.severity]
-        if finding.note_ids:
-            first = finding.note_ids[0]
-            label = finding.rule.replace("_", " ")
+    for finding in sorted(findings, key=lambda f: -rank[f["severity"]]):  # errors painted last
+        for note_id in finding["note_ids"]:
+            colors[note_id] = SEVERITY_COLORS[finding["severity"]]
+        if finding["note_ids"]:
+            first, label = finding["note_ids"][0], finding["rule"].replace("_", " ")
             texts[first] = label if first not in texts or texts[first] == label else f"{texts[first]}; {label}"
     return musicxml_bytes(score, colors=colors, texts=texts)
 

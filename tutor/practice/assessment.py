@@ -12,6 +12,7 @@ tolerances that scale with the tempo and the level preset (``Tolerances``).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -719,10 +720,11 @@ def marks_for(events: list[Event] | tuple[Event, ...]) -> dict[str, dict[str, st
     return marks
 
 
-def annotated_musicxml(score: Score, assessment: Assessment) -> bytes:
-    """MusicXML of ``score`` with coloured noteheads and short text marks from ``assessment``."""
+def annotated_musicxml(score: Score, marks: Mapping[str, Mapping[str, str]]) -> bytes:
+    """MusicXML of ``score`` with coloured noteheads and short text marks: ``marks`` are an
+    ``Assessment``'s (note id -> ``{"color", "text"}``, as in its JSON)."""
     from tutor.score.io import musicxml_bytes
 
-    colors = {k: v["color"] for k, v in assessment.marks.items()}
-    texts = {k: v["text"] for k, v in assessment.marks.items() if v["text"]}
+    colors = {k: v["color"] for k, v in marks.items()}
+    texts = {k: v["text"] for k, v in marks.items() if v.get("text")}
     return musicxml_bytes(score, colors=colors, texts=texts)
