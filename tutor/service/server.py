@@ -39,7 +39,10 @@ from pathlib import Path
 from tutor.errors import InputFileError, TutorError
 from tutor.score.io import AUDIO_EXTENSIONS, SCORE_EXTENSIONS, TAKE_EXTENSIONS
 from tutor.service.token import TOKEN_FILE, config_dir, load_or_create_token, token_path  # noqa: F401 - part of this module's API
-from tutor.service.workers import preload_models  # noqa: F401 - part of this module's API (deploy/ray_serve.py)
+from tutor.service.workers import (
+    client_name,
+    preload_models,  # noqa: F401 - part of this module's API (deploy/ray_serve.py)
+)
 
 DEFAULT_PORT = 8765
 API_PREFIX = "/v1"
@@ -82,13 +85,6 @@ def check_upload(head: bytes, *, suffix: str, allowed: tuple[str, ...], name: st
         ok = b"\x00" not in head
     if not ok:
         raise InputFileError(f"is not a {suffix} file (its first bytes are not that format's)", path=name)
-
-
-def _safe_name(filename: str | None) -> str:
-    """The client's file name, for messages only: its last component, printable, short."""
-    name = (filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(c for c in name if c.isprintable())[:120]
-    return name or "upload"
 
 
 def _suffix(name: str) -> str:
@@ -242,7 +238,7 @@ def create_app(config: ServiceConfig):
         paths: dict[str, Path] = {}
         try:
             for field, (upload, allowed) in uploads.items():
-                name = _safe_name(upload.filename)
+                name = client_name(upload.filename)
                 names[field] = name
                 head = await upload.read(4096)
                 try:

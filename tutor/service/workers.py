@@ -60,7 +60,7 @@ _scores: collections.OrderedDict[tuple, object] = collections.OrderedDict()  # (
 _scores_lock = threading.Lock()
 
 
-def _client_name(name: str | None) -> str:
+def client_name(name: str | None) -> str:
     """The client's file name, for messages only: its last component, printable, short."""
     name = (name or "upload").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(c for c in name if c.isprintable())[:120]
@@ -83,7 +83,7 @@ def cached_score(path: Path, index: int | None = None, *, name: str | None = Non
 
     from tutor.score.io import load_score
 
-    title = Path(_client_name(name)).stem if name else None
+    title = Path(client_name(name)).stem if name else None
     key = (hashlib.sha256(path.read_bytes()).hexdigest(), index, title)
     with _scores_lock:
         if key in _scores:
