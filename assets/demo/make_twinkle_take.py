@@ -16,8 +16,8 @@ import random
 from pathlib import Path
 
 from tutor.audio.midi_input import save_take
-from tutor.score.music import Performance, PlayedNote
 from tutor.score.io import load_score
+from tutor.score.music import Performance, PlayedNote
 
 HERE = Path(__file__).resolve().parent
 WRONG = {"P1-m3-n1": 67}  # note id -> the pitch played instead
