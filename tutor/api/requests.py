@@ -123,8 +123,6 @@ class SuggestRequest:
         ``continue_bars``, ``fix``, ``fix_flagged`` and ``harmonize``)."""
         if sum((continue_bars is not None, fix is not None, bool(fix_flagged), bool(harmonize))) != 1:
             raise AnalysisError("give exactly one of continue, fix, fix_flagged or harmonize")
-        if options.get("after") is not None and continue_bars is None:
-            raise AnalysisError("--after goes with --continue")
         kind = "continue" if continue_bars is not None else "fix" if fix is not None else (
             "fix_flagged" if fix_flagged else "harmonize")
         return cls(kind=kind, bars=continue_bars, fix=parse_fix_range(fix) if fix is not None else None, **options)
