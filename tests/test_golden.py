@@ -135,9 +135,11 @@ def _run(args: list[str], capsys) -> tuple[int, str]:
 
 
 def _normalise(text: str, tmp: Path, inputs: dict) -> str:
-    """The output with what changes from run to run masked: temporary folders, attempt ids, seconds taken."""
+    """The output with what changes from run to run masked: the checkout's folder, temporary folders, attempt ids, dates, seconds taken."""
     text = text.replace(str(tmp.parent), "<tmp>").replace(str(inputs["wav"].parent), "<inputs>")
+    text = text.replace(str(REPO) + "/", "<repo>/")
     text = re.sub(r"\b[0-9a-f]{32}\b", "<id>", text)
+    text = re.sub(r"\b20\d\d-\d\d-\d\d\b", "<date>", text)  # days of the calendar (a JSON map of days keeps one)
     text = re.sub(r"; \d+\.\d s$", "; <seconds> s", text, flags=re.MULTILINE)
     try:
         doc = json.loads(text)

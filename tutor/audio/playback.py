@@ -10,6 +10,8 @@ callback only copies from it; ``Player(output="null")`` paces the same callback 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import threading
@@ -199,7 +201,8 @@ class FluidSynthEngine:
 
     def __init__(self, soundfont: str | Path, *, sample_rate: int = 44100, gain: float = 0.6) -> None:
         try:
-            import fluidsynth
+            with contextlib.redirect_stdout(io.StringIO()):  # pyfluidsynth prints where it found the library when $CI is set: dropped
+                import fluidsynth
         except (ImportError, OSError) as error:
             raise DeviceError(f"FluidSynth is not available ({error})") from None
         self.soundfont = Path(soundfont)

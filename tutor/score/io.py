@@ -42,6 +42,7 @@ from tutor.score.midi import (
     MEASURE_MARKER,
     RESTORE_MARKER,
     check_midi,
+    pretty_midi_module,
     score_from_midi,
     smpte_as_metrical,
 )
@@ -671,8 +672,7 @@ def read_pretty_midi(path: Path) -> Any:
     data = path.read_bytes()
     if not data.startswith(b"MThd"):
         raise InputFileError("is not a MIDI file (no 'MThd' header)", path=path)
-    import pretty_midi
-
+    pretty_midi = pretty_midi_module()
     midi = _parse_midi(data, path=path)  # counted within the limits first; SMPTE time as seconds
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -10,6 +10,8 @@ and note ids.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import io
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -357,11 +359,19 @@ def _first_channel(notes: list[_RawNote], track: int) -> int:
     return next((n.channel for n in notes if n.track == track), 0)
 
 
+def pretty_midi_module():
+    """The ``pretty_midi`` module, imported with its import-time chatter dropped.
+
+    pretty_midi imports pyfluidsynth, which prints where it found libfluidsynth when ``$CI`` is set;
+    on stdout that line would break ``--json`` output, and on stderr it reads as an error."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        import pretty_midi
+    return pretty_midi
+
+
 def _program_name(program: int, index: int) -> str:
     try:
-        import pretty_midi
-
-        return pretty_midi.program_to_instrument_name(program)
+        return pretty_midi_module().program_to_instrument_name(program)
     except (ImportError, ValueError):  # no pretty_midi, or a program number outside 0-127
         return f"Part {index + 1}"
 
