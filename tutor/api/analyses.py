@@ -76,6 +76,11 @@ def suggest(score, request: SuggestRequest, *, progress=None) -> SuggestResult:
     harmonisation's progress (it may raise to cancel)."""
     from tutor.compose.suggest import continue_piece, correct_measures, flagged_ranges
 
+    if request.kind == "restyle":
+        from tutor.compose.restyle import restyle
+
+        return SuggestResult(request, tuple(restyle(score, style=request.style, k=request.k, seed=request.seed,
+                                                    progress=progress)))
     if request.kind == "harmonize":
         from tutor.compose.harmonize import harmonize
 
@@ -102,6 +107,8 @@ def with_suggestions(score, result: SuggestResult):
 
     if not result.suggestions:
         raise AnalysisError("no suggestion to apply: none passed the rules; ask for more (-k) or another --seed")
+    if result.request.kind == "restyle":  # the whole piece, rewritten
+        return result.suggestions[0].score
     if result.request.kind == "harmonize":
         from tutor.compose.harmonize import harmonized_score
 

@@ -18,6 +18,10 @@ def suggestion_from_json(score, doc: dict):
     (note ids and beats are made the way the generator makes them)."""
     from tutor.compose.suggest import Suggestion, _bar_ql, _beat
 
+    if doc["kind"] == "restyle":  # a whole new piece (its own metre and tempo)
+        from tutor.compose.restyle import restyled_from_json
+
+        return restyled_from_json(score, doc)
     first, last = doc["measures"]
     measures = list(score.measures)
 

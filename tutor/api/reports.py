@@ -4,6 +4,7 @@ from a ``tutor serve`` host reads exactly like one made here. Each returns the r
 from __future__ import annotations
 
 from tutor.score.analysis import pitch_name
+from tutor.score.form import ordinal
 
 
 def transcription_lines(doc: dict, *, name: str) -> list[str]:
@@ -31,6 +32,8 @@ def assessment_lines(doc: dict) -> list[str]:
         lines.append("")
     for e in errors:
         where = f"m. {e['measure']} beat {e['beat']:g}" if e.get("measure") is not None and e.get("beat") is not None else "-"
+        if e.get("pass", 1) > 1 and where != "-":  # repeats: which time through (issue 21)
+            where += f", {ordinal(e['pass'])} time"
         at = f"{e['time']:7.2f} s" if e.get("time") is not None else "      - "
         lines.append(f"{at}  {where:<18} {e['type']:<12} {e['message']}")
     return lines
@@ -75,7 +78,13 @@ def suggestion_lines(doc: dict) -> list[str]:
         first, last = s["measures"]
         span = f"m{first}" if first == last else f"m{first}-{last}"
         rhythm = ", same rhythm" if s.get("keeps_rhythm") else ""
-        lines.append(f"{number}. {s['kind']} {span} (log-likelihood {s['log_likelihood']:.1f}{rhythm})")
+        if s["kind"] == "restyle":
+            lines.append(f"{number}. restyle {span} as {s['style']} ({s['meter']}, {s['tempo_bpm']:g} bpm): "
+                         f"{s['melody_notes_kept']} of {s['melody_notes']} melody notes kept, {s['errors']} rule errors, "
+                         f"{s['warnings']} warnings, style model {100 * s['style_probability']:.0f} %")
+            lines.append("   chords: " + " ".join(c["name"] for c in s["chords"]))
+        else:
+            lines.append(f"{number}. {s['kind']} {span} (log-likelihood {s['log_likelihood']:.1f}{rhythm})")
         by_part: dict[str, list[str]] = {}
         for n in s["notes"]:
             by_part.setdefault(n["part"], []).append(f"{pitch_name(n['pitch'])}/{n['duration']:g}")

@@ -13,7 +13,9 @@ TRACKER_CHOICES = ("crepe", "crepe-tiny", "pesto", "pyin")
 GENERATOR_STYLES = ("nottingham", "essen", "oneills", "ryans", "chorale")  # = tutor.models.generator.STYLES
 SUGGEST_STYLES = GENERATOR_STYLES + ("piano",)  # piano: only to harmonise
 LEVELS = ("beginner", "advanced")
-SUGGEST_KINDS = ("continue", "fix", "fix_flagged", "harmonize")
+SUGGEST_KINDS = ("continue", "fix", "fix_flagged", "harmonize", "restyle")
+# = tutor.compose.restyle.RESTYLE_STYLES (a test checks it); aliases such as jazz or ballad are accepted too
+RESTYLE_CHOICES = ("pop", "waltz", "march", "ragtime", "swing", "tango", "chorale")
 
 
 def parse_measures(text: str | None) -> tuple[int, int] | None:
@@ -89,7 +91,7 @@ class AssessRequest:
 
 @dataclass(frozen=True)
 class SuggestRequest:
-    """Continuations, corrections or a harmonisation of a piece, from the generator."""
+    """Continuations, corrections or a harmonisation of a piece, from the generator, or the piece restyled."""
 
     kind: str  # one of SUGGEST_KINDS
     bars: int | None = None  # continue: how many bars
@@ -104,10 +106,16 @@ class SuggestRequest:
 
     def __post_init__(self) -> None:
         if self.kind not in SUGGEST_KINDS:
-            raise AnalysisError("give exactly one of continue, fix, fix_flagged or harmonize")
+            raise AnalysisError("give exactly one of continue, fix, fix_flagged, harmonize or restyle")
         if self.after is not None and self.kind != "continue":
             raise AnalysisError("--after goes with --continue")
-        if self.style is not None and self.style not in SUGGEST_STYLES:
+        if self.kind == "restyle":  # style is the style asked for
+            from tutor.compose.restyle import style_name
+
+            if self.style is None:
+                raise AnalysisError(f"--restyle needs a style: one of {', '.join(RESTYLE_CHOICES)}")
+            object.__setattr__(self, "style", style_name(self.style))
+        elif self.style is not None and self.style not in SUGGEST_STYLES:
             raise AnalysisError(f"style {self.style!r}: use one of {', '.join(SUGGEST_STYLES)}")
         if self.style == "piano" and self.kind != "harmonize":
             raise AnalysisError("--style piano goes with --harmonize")
@@ -118,13 +126,17 @@ class SuggestRequest:
 
     @classmethod
     def from_options(cls, *, continue_bars: int | None = None, fix: str | None = None, fix_flagged: bool = False,
-                     harmonize: bool = False, **options) -> SuggestRequest:
+                     harmonize: bool = False, restyle: str | None = None, **options) -> SuggestRequest:
         """The request from ``tutor suggest``'s flags or the service's form fields (exactly one of
-        ``continue_bars``, ``fix``, ``fix_flagged`` and ``harmonize``)."""
-        if sum((continue_bars is not None, fix is not None, bool(fix_flagged), bool(harmonize))) != 1:
-            raise AnalysisError("give exactly one of continue, fix, fix_flagged or harmonize")
+        ``continue_bars``, ``fix``, ``fix_flagged``, ``harmonize`` and ``restyle``)."""
+        if sum((continue_bars is not None, fix is not None, bool(fix_flagged), bool(harmonize), bool(restyle))) != 1:
+            raise AnalysisError("give exactly one of continue, fix, fix_flagged, harmonize or restyle")
+        if restyle:
+            if options.get("style") not in (None, restyle):
+                raise AnalysisError("--restyle names the style; leave out --style")
+            options["style"] = restyle
         kind = "continue" if continue_bars is not None else "fix" if fix is not None else (
-            "fix_flagged" if fix_flagged else "harmonize")
+            "fix_flagged" if fix_flagged else "harmonize" if harmonize else "restyle")
         return cls(kind=kind, bars=continue_bars, fix=parse_fix_range(fix) if fix is not None else None, **options)
 
     def fields(self) -> dict:
@@ -133,8 +145,10 @@ class SuggestRequest:
                 "fix": _range_text(self.fix) if self.kind == "fix" else None,
                 "fix_flagged": True if self.kind == "fix_flagged" else None,
                 "harmonize": True if self.kind == "harmonize" else None,
+                "restyle": self.style if self.kind == "restyle" else None,
                 "k": self.k, "seed": self.seed, "temperature": self.temperature, "top_p": self.top_p,
-                "after": self.after, "style": self.style, "free_rhythm": self.free_rhythm or None}
+                "after": self.after, "style": None if self.kind == "restyle" else self.style,
+                "free_rhythm": self.free_rhythm or None}
 
 
 @dataclass(frozen=True)

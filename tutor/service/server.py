@@ -320,17 +320,19 @@ def create_app(config: ServiceConfig):
     @app.post(f"{API_PREFIX}/suggest", dependencies=security)
     async def suggest(request: Request, file: UploadFile = File(..., description="the score"),
                       continue_bars: int | None = Form(None, alias="continue"), fix: str | None = Form(None),
-                      fix_flagged: bool = Form(False), harmonize: bool = Form(False), k: int = Form(4),
+                      fix_flagged: bool = Form(False), harmonize: bool = Form(False),
+                      restyle: str | None = Form(None), k: int = Form(4),
                       seed: int = Form(0), temperature: float | None = Form(None), top_p: float = Form(0.95),
                       after: int | None = Form(None),
                       style: str | None = Form(None), free_rhythm: bool = Form(False), index: int | None = Form(None)):
-        """Continuations, corrections or harmonisations: the JSON of ``tutor suggest --json`` (give one of
-        ``continue``, ``fix``, ``fix_flagged`` or ``harmonize``)."""
+        """Continuations, corrections, harmonisations or a restyled piece: the JSON of ``tutor suggest --json``
+        (give one of ``continue``, ``fix``, ``fix_flagged``, ``harmonize`` or ``restyle``)."""
         from tutor.api.requests import SuggestRequest
 
         try:
             wanted = SuggestRequest.from_options(
-                continue_bars=continue_bars, fix=fix, fix_flagged=fix_flagged, harmonize=harmonize, k=k, seed=seed,
+                continue_bars=continue_bars, fix=fix, fix_flagged=fix_flagged, harmonize=harmonize, restyle=restyle,
+                k=k, seed=seed,
                 temperature=temperature, top_p=top_p, after=after, style=style, free_rhythm=free_rhythm)
         except TutorError as problem:
             return error(422, problem.message)

@@ -2,11 +2,12 @@
 continuations of a piece and corrections of flagged measures, from the phrase generator.
 
 Also ``--fix-flagged`` (correct the places ``tutor critique``'s rules flag), ``--harmonize`` (lower voices
-for the melody), ``--after M``, ``--temperature``, ``--top-p``, ``--style`` and ``--free-rhythm``."""
+for the melody), ``--restyle STYLE`` (the melody kept, the rest rewritten in another style), ``--after M``, ``--temperature``, ``--top-p``, ``--style`` and ``--free-rhythm``."""
 
 from __future__ import annotations
 
 from tutor.api.requests import GENERATOR_STYLES as STYLE_CHOICES
+from tutor.api.requests import RESTYLE_CHOICES
 from tutor.cli.commands._common import (
     add_index_option,
     add_remote_option,
@@ -30,6 +31,9 @@ def add_parser(subparsers):
     what.add_argument("--harmonize", action="store_true",
                       help="propose lower voices for the melody (first part): alto, tenor, bass (--style chorale, "
                            "the default) or a piano part of chords and bass (--style piano)")
+    what.add_argument("--restyle", metavar="STYLE",
+                      help="keep every melody note and rewrite harmony, accompaniment and rhythm in STYLE: "
+                           + ", ".join(RESTYLE_CHOICES) + " (also ballad, jazz, rag, hymn)")
     parser.add_argument("-k", type=int, default=4, metavar="K", help="how many suggestions (default 4)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (same seed, same suggestions)")
     parser.add_argument("--temperature", type=float, default=None,
@@ -68,7 +72,7 @@ def run(args) -> int:
         check_not_an_input(output, args.file)
     request = SuggestRequest.from_options(
         continue_bars=args.continue_bars, fix=args.fix, fix_flagged=args.fix_flagged, harmonize=args.harmonize,
-        k=args.k, seed=args.seed, temperature=args.temperature, top_p=args.top_p, after=args.after, style=args.style,
+        restyle=args.restyle, k=args.k, seed=args.seed, temperature=args.temperature, top_p=args.top_p, after=args.after, style=args.style,
         free_rhythm=args.free_rhythm)
     doc = host_answer(args, "suggest", {"file": upload_path(args.file, index=args.index)},
                       {**request.fields(), "index": args.index})
@@ -86,5 +90,6 @@ def run(args) -> int:
         if not args.json:
             places = analyses.places_applied(result)
             print(f"wrote {output} with the best harmonisation" if request.kind == "harmonize" else
+                  f"wrote {output}, restyled as {request.style}" if request.kind == "restyle" else
                   f"wrote {output} with the best suggestion applied" + (f" in {places} places" if places > 1 else ""))
     return 0

@@ -1,0 +1,137 @@
+"""Style transfer (issue 26): ``tutor suggest FILE --restyle STYLE`` keeps every melody note and rewrites metre,
+harmony and accompaniment in the asked style, through the library layer (request, analyses, reports, documents)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tutor.api.requests import RESTYLE_CHOICES, SuggestRequest
+from tutor.compose.restyle import RESTYLE_STYLES, melody_of, restyle, restyled_from_json, style_markers
+from tutor.compose.rules import check_rules
+from tutor.errors import AnalysisError
+from tutor.score.io import load_score
+
+REPO = Path(__file__).resolve().parents[1]
+TWINKLE = REPO / "assets" / "demo" / "twinkle.musicxml"
+NOTTINGHAM = REPO.parent / "shared" / "data" / "nottingham" / "MIDI"
+FAST_STYLES = [s for s in RESTYLE_STYLES if s != "chorale"]
+
+
+@pytest.fixture(scope="module")
+def twinkle():
+    return load_score(TWINKLE)
+
+
+def test_request_choices_are_the_restyle_styles():
+    assert RESTYLE_CHOICES == tuple(RESTYLE_STYLES)
+
+
+@pytest.mark.parametrize("style", FAST_STYLES)
+def test_every_melody_note_is_kept_and_the_style_markers_are_there(twinkle, style):
+    best = restyle(twinkle, style=style, k=2, seed=0, use_models=False)[0]
+    _, before = melody_of(twinkle)
+    after = sorted((n for n in best.score.notes if n.part == best.melody_part), key=lambda n: n.onset_ql)
+    assert [n.pitch for n in after] == [n.pitch for n in before]
+    assert best.melody_notes_kept == best.melody_notes == len(before)
+    assert len(best.score.parts) >= 2  # an accompaniment was written
+    assert best.errors == 0
+    assert sum(f.severity == "error" for f in check_rules(best.score, style="keyboard")) == 0
+    markers = style_markers(best.score, style)
+    assert markers and all(markers.values()), markers
+
+
+def test_a_duple_tune_becomes_a_waltz_with_the_waltz_lilt(twinkle):
+    waltz = restyle(twinkle, style="waltz", k=1, use_models=False)[0].score
+    ts = waltz.time_signatures[0]
+    assert (ts.numerator, ts.denominator) == (3, 4)
+    melody = [n for n in waltz.notes if n.part == "P1"]
+    # Twinkle's first bar C C G G (quarters) becomes two waltz bars: C (half) C (quarter) | G (half) G (quarter)
+    assert [(n.pitch, n.onset_ql, n.duration_ql) for n in melody[:4]] == [(60, 0.0, 2.0), (60, 2.0, 1.0),
+                                                                        (67, 3.0, 2.0), (67, 5.0, 1.0)]
+    bass = [n for n in waltz.notes if n.part == "RL"]
+    last = waltz.measures[-1].start_ql  # the final bar holds a cadence: dominant, then tonic
+    assert all(abs((n.onset_ql - waltz.measures[0].start_ql) % 3.0) < 1e-6 for n in bass if n.onset_ql < last)
+
+
+def test_a_triple_tune_becomes_a_march_in_two(twinkle):
+    waltz = restyle(twinkle, style="waltz", k=1, use_models=False)[0].score
+    march = restyle(waltz, style="march", k=1, use_models=False)[0].score
+    ts = march.time_signatures[0]
+    assert (ts.numerator, ts.denominator) == (2, 4)
+    # and back to Twinkle's own rhythm: half-quarter becomes quarter-quarter
+    assert [(n.pitch, n.duration_ql) for n in march.notes if n.part == "P1"][:4] == [(60, 1.0), (60, 1.0), (67, 1.0),
+                                                                                     (67, 1.0)]
+
+
+def test_swing_and_ragtime_rewrite_the_rhythm():
+    jig = load_score(sorted(NOTTINGHAM.glob("reels*.mid"))[0])
+    swing = restyle(jig, style="swing", k=1, use_models=False)[0]
+    melody = [n for n in swing.score.notes if n.part == swing.melody_part]
+    assert any(abs(n.onset_ql % 1.0 - 2 / 3) < 1e-3 for n in melody)  # swung eighths
+    assert not any(abs(n.onset_ql % 1.0 - 0.5) < 1e-6 for n in melody)
+    assert swing.melody_notes_kept == swing.melody_notes
+    assert all(c[1][0] in "ABCDEFG" for c in swing.chords)
+    assert any(c[1].endswith("7") for c in swing.chords)  # jazz harmony: sevenths
+
+
+def test_a_jig_in_six_eight_becomes_a_waltz():
+    path = sorted(NOTTINGHAM.glob("jigs*.mid"))[0]
+    jig = load_score(path)
+    best = restyle(jig, style="waltz", k=1, use_models=False)[0]
+    assert best.melody_notes_kept == best.melody_notes > 20
+    assert best.score.time_signatures[0].numerator == 3
+
+
+def test_seeds_give_different_versions_and_the_same_seed_the_same(twinkle):
+    a = restyle(twinkle, style="pop", k=3, seed=1, use_models=False)
+    b = restyle(twinkle, style="pop", k=3, seed=1, use_models=False)
+    assert [r.to_json() for r in a] == [r.to_json() for r in b]
+    assert len({tuple(c for _, c in r.chords) for r in a} | {tuple(n.pitch for n in r.notes) for r in a}) >= 2
+
+
+def test_unknown_style_is_an_analysis_error(twinkle):
+    with pytest.raises(AnalysisError, match="restyle"):
+        restyle(twinkle, style="polka", use_models=False)
+    with pytest.raises(AnalysisError):
+        SuggestRequest.from_options(restyle="polka")
+
+
+def test_request_fields_round_trip_through_the_service_form():
+    request = SuggestRequest.from_options(restyle="jazz", k=2, seed=3)
+    assert (request.kind, request.style) == ("restyle", "swing")
+    fields = {k: v for k, v in request.fields().items() if v is not None}
+    assert fields["restyle"] == "swing" and "style" not in fields
+    again = SuggestRequest.from_options(restyle=fields["restyle"], k=fields["k"], seed=fields["seed"])
+    assert again == request
+
+
+def test_json_round_trip_rebuilds_the_same_piece(twinkle):
+    best = restyle(twinkle, style="ragtime", k=1, use_models=False)[0]
+    doc = best.to_json()
+    assert doc["kind"] == "restyle" and doc["style"] == "ragtime" and doc["meter"] == "4/4"
+    back = restyled_from_json(twinkle, json.loads(json.dumps(doc)))
+    assert [(n.pitch, n.onset_ql, n.duration_ql, n.part) for n in back.score.notes] == \
+        [(n.pitch, n.onset_ql, n.duration_ql, n.part) for n in best.score.notes]
+    assert [m.start_ql for m in back.score.measures] == [m.start_ql for m in best.score.measures]
+
+
+def test_cli_restyle_json_and_output(tmp_path, capsys):
+    from tutor.cli import main
+
+    out = tmp_path / "waltz.musicxml"
+    assert main(["suggest", str(TWINKLE), "--restyle", "waltz", "-k", "2", "--json", "-o", str(out)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [s["kind"] for s in doc["suggestions"]] == ["restyle"] * len(doc["suggestions"])
+    first = doc["suggestions"][0]
+    assert first["melody_notes_kept"] == first["melody_notes"] == 42
+    assert 0.0 <= first["style_probability"] <= 1.0
+    written = load_score(out)
+    assert written.time_signatures[0].numerator == 3
+    assert [n.pitch for n in sorted(written.notes_of(written.parts[0].id), key=lambda n: n.onset_ql)] == \
+        [n.pitch for n in melody_of(load_score(TWINKLE))[1]]
+    assert main(["suggest", str(TWINKLE), "--restyle", "march", "-k", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "restyle" in text and "42 of 42 melody notes kept" in text and "chords:" in text

@@ -1,0 +1,766 @@
+"""Style transfer: a melody carried into another style (``tutor suggest FILE --restyle STYLE``).
+
+Every melody note is kept (its pitch and order; ``melody_of`` gives the melody: the first part's top line).
+What changes is what a musician changes when arranging a tune in another style:
+
+* the **metre and rhythm**: a duple melody becomes a waltz by giving each half bar a bar of three beats (the first
+  beat takes two: quarter-quarter becomes half-quarter, the waltz lilt); a triple melody becomes a march, a rag or a
+  tango the other way round; swing moves off-beat eighths to the last third of the beat; ragtime anticipates
+  strong-beat melody notes by an eighth (its syncopation);
+* the **harmony**: chords chosen for the melody by dynamic programming over the key's chords, with each style's
+  habits (pop's I-V-vi-IV, jazz's ii-V and sevenths, ragtime's secondary dominants, cadences at the end);
+* the **accompaniment**: pop-ballad broken chords, the waltz's bass-chord-chord, the march's oom-pah, ragtime's
+  stride left hand, a swing walking bass with comping on two and four, the tango's habanera bass; ``chorale``
+  writes alto, tenor and bass under the melody (``tutor.compose.harmonize``).
+
+``restyle(score, style=..., k=..., seed=...)`` returns ``k`` ``Restyled`` versions, best first, ranked by
+critique-rule errors and how surely the style model hears the asked style. Deterministic for a seed; imports no
+torch (only the ranking and ``chorale`` use the models).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, replace
+
+from tutor.errors import AnalysisError
+from tutor.score.music import (
+    Measure,
+    Note,
+    Part,
+    Score,
+    TempoChange,
+    TempoMap,
+    TimeSignature,
+    sort_notes,
+    time_notes,
+)
+
+# style -> (the style model's class that should hear it, tempo in quarter notes per minute, label)
+RESTYLE_STYLES = {
+    "pop": ("pop", 72.0, "pop ballad piano"),
+    "waltz": ("waltz", 150.0, "waltz"),
+    "march": ("march", 116.0, "march"),
+    "ragtime": ("ragtime", 96.0, "ragtime"),
+    "swing": ("jazz", 144.0, "swing"),
+    "tango": ("tango", 112.0, "tango"),
+    "chorale": ("baroque", 80.0, "chorale (four voices)"),
+}
+RESTYLE_ALIASES = {"pop_ballad": "pop", "ballad": "pop", "jazz": "swing", "rag": "ragtime", "hymn": "chorale",
+                   "baroque": "chorale"}
+ACCOMPANIMENT_PARTS = {"RB": ("Bass", 32), "RL": ("Piano left hand", 0), "RR": ("Piano right hand", 0)}
+
+
+@dataclass(frozen=True)
+class Restyled:
+    """One restyled version of a piece: the whole new score and what was done."""
+
+    style: str
+    score: Score
+    melody_part: str
+    chords: tuple[tuple[float, str], ...]  # (position in quarter notes, chord name)
+    errors: int
+    warnings: int
+    style_probability: float  # the style model's probability of the asked style's class (1.0 when not asked)
+    melody_notes: int  # melody notes in the original
+    melody_notes_kept: int  # of them, in the restyled melody (same pitch, same order)
+
+    # the fields every suggestion has (``tutor.compose.suggest.Suggestion``)
+    kind = "restyle"
+
+    @property
+    def first_measure(self) -> int:
+        return self.score.measures[0].number if self.score.measures else 1
+
+    @property
+    def last_measure(self) -> int:
+        return self.score.measures[-1].number if self.score.measures else 1
+
+    @property
+    def notes(self) -> tuple[Note, ...]:
+        return self.score.notes
+
+    @property
+    def log_likelihood(self) -> float:
+        """log p(asked style | restyled piece) under the style model (natural log)."""
+        return math.log(max(self.style_probability, 1e-9))
+
+    def to_json(self) -> dict:
+        ts = self.score.time_signatures[0] if self.score.time_signatures else None
+        return {
+            "kind": self.kind,
+            "measures": [self.first_measure, self.last_measure],
+            "notes": [{"pitch": n.pitch, "position": round(n.onset_ql, 4), "duration": round(n.duration_ql, 4),
+                       "part": n.part} for n in self.notes],
+            "log_likelihood": round(self.log_likelihood, 4),
+            "keeps_rhythm": False,
+            "style": self.style,
+            "meter": f"{ts.numerator}/{ts.denominator}" if ts else None,
+            "first_bar_duration": round(self.score.measures[0].duration_ql, 4) if self.score.measures else None,
+            "tempo_bpm": round(self.score.tempo_map.initial_bpm, 2),
+            "melody_part": self.melody_part,
+            "melody_notes": self.melody_notes,
+            "melody_notes_kept": self.melody_notes_kept,
+            "chords": [{"position": round(p, 4), "name": name} for p, name in self.chords],
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "style_probability": round(self.style_probability, 4),
+        }
+
+
+def style_name(style: str) -> str:
+    """The canonical restyle style for ``style`` (an alias such as ``jazz`` allowed)."""
+    name = RESTYLE_ALIASES.get(style, style)
+    if name not in RESTYLE_STYLES:
+        raise AnalysisError(f"--restyle {style!r}: use one of {', '.join(RESTYLE_STYLES)}")
+    return name
+
+
+# ---------------------------------------------------------------------------------------------
+# metre: a piecewise-linear map of positions from the old bars to the new ones
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Meter:
+    numerator: int
+    denominator: int
+
+    @property
+    def bar_ql(self) -> float:
+        return self.numerator * 4.0 / self.denominator
+
+    @property
+    def beat_ql(self) -> float:
+        return 1.5 if self.denominator == 8 and self.numerator % 3 == 0 and self.numerator > 3 else 4.0 / self.denominator
+
+    @property
+    def text(self) -> str:
+        return f"{self.numerator}/{self.denominator}"
+
+
+def _meter_of(score: Score) -> _Meter:
+    if score.time_signatures:
+        ts = score.time_signatures[0]
+        return _Meter(ts.numerator, ts.denominator)
+    return _Meter(4, 4)
+
+
+def _plan(meter: _Meter, style: str) -> tuple[_Meter, float, tuple[float, ...], tuple[float, ...]]:
+    """(new metre, old period, old knots, new knots): each old period maps onto the new one piecewise."""
+    triple = meter.numerator == 3 and meter.denominator in (4, 8)
+    compound = meter.beat_ql == 1.5
+    if style == "waltz":
+        if triple:
+            return _Meter(3, 4), meter.bar_ql, (0.0, meter.bar_ql), (0.0, 3.0)
+        if compound:  # a dotted-quarter beat becomes a bar: the jig's three eighths, the waltz's three quarters
+            return _Meter(3, 4), 1.5, (0.0, 1.5), (0.0, 3.0)
+        half = 2.0 * meter.beat_ql  # two beats -> one bar, the first beat taking two of its three
+        return _Meter(3, 4), half, (0.0, meter.beat_ql, half), (0.0, 2.0, 3.0)
+    if style in ("march", "ragtime", "tango") and triple:
+        return _Meter(2, 4), meter.bar_ql, (0.0, 2.0 * meter.beat_ql, meter.bar_ql), (0.0, 1.0, 2.0)
+    return meter, meter.bar_ql, (0.0, meter.bar_ql), (0.0, meter.bar_ql)
+
+
+class _TimeMap:
+    def __init__(self, old_pad: float, period: float, old_knots, new_knots):
+        self.pad, self.period = old_pad, period
+        self.old, self.new = old_knots, new_knots
+        self.new_period = new_knots[-1]
+
+    def __call__(self, position_ql: float) -> float:
+        v = position_ql + self.pad
+        cycle, rest = divmod(v, self.period)
+        if rest > self.period - 1e-9:
+            cycle, rest = cycle + 1, 0.0
+        for (a, b), (c, d) in zip(zip(self.old, self.old[1:], strict=False), zip(self.new, self.new[1:], strict=False),
+                                  strict=True):
+            if rest <= b + 1e-9:
+                return cycle * self.new_period + c + (rest - a) * (d - c) / (b - a)
+        return (cycle + 1) * self.new_period
+
+
+def _pickup_ql(score: Score, meter: _Meter) -> float:
+    """How much of the first bar is missing (a pickup)."""
+    if score.measures and score.measures[0].duration_ql < meter.bar_ql - 1e-6:
+        return meter.bar_ql - score.measures[0].duration_ql
+    return 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# harmony
+# ---------------------------------------------------------------------------------------------
+_MAJOR_CHORDS = ((0, "maj"), (2, "min"), (4, "min"), (5, "maj"), (7, "maj"), (9, "min"), (2, "maj"), (4, "maj"),
+                 (0, "maj7"), (7, "dom7"), (2, "dom7"), (9, "dom7"), (4, "dom7"), (2, "min7"), (5, "maj7"), (9, "min7"))
+_MINOR_CHORDS = ((0, "min"), (5, "min"), (7, "maj"), (8, "maj"), (3, "maj"), (10, "maj"), (2, "dim"), (7, "dom7"),
+                 (0, "min7"), (5, "min7"), (2, "hdim7"), (8, "maj7"))
+_QUALITY = {"maj": (0, 4, 7), "min": (0, 3, 7), "dim": (0, 3, 6), "maj7": (0, 4, 7, 11), "dom7": (0, 4, 7, 10),
+            "min7": (0, 3, 7, 10), "hdim7": (0, 3, 6, 10)}
+_SEVENTHS = {"maj7", "dom7", "min7", "hdim7"}
+_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_SUFFIX = {"maj": "", "min": "m", "dim": "dim", "maj7": "maj7", "dom7": "7", "min7": "m7", "hdim7": "m7b5"}
+
+
+def _chord_name(root_pc: int, quality: str) -> str:
+    return _NAMES[root_pc % 12] + _SUFFIX[quality]
+
+
+def _vocabulary(mode: str, style: str) -> list[tuple[int, str]]:
+    chords = list(_MAJOR_CHORDS if mode == "major" else _MINOR_CHORDS)
+    if style == "swing":  # jazz: sevenths for every function
+        return [c for c in chords if c[1] in _SEVENTHS or c[1] == "maj" and c[0] == 0]
+    if style == "ragtime":  # dominant sevenths (secondary ones too), no other sevenths
+        return [c for c in chords if c[1] not in _SEVENTHS or c[1] == "dom7"]
+    if style in ("chorale", "waltz", "march", "tango", "pop"):
+        chords = [c for c in chords if c[1] not in _SEVENTHS or c[1] == "dom7" and c[0] == 7]
+        if style in ("pop", "tango", "chorale"):
+            chords = [c for c in chords if not (c[1] in ("maj", "dom7") and c[0] in (2, 4, 9))]
+    return chords
+
+
+def _transition(a: tuple[int, str], b: tuple[int, str], style: str, mode: str) -> float:
+    """How natural chord ``b`` is after ``a`` (roots relative to the tonic)."""
+    ra, rb = a[0], b[0]
+    step = (rb - ra) % 12
+    score = 0.0
+    if a == b:
+        score -= 0.4
+    if step == 5:  # down a fifth: the strongest progression
+        score += 1.0
+    elif step in (2, 7):
+        score += 0.3
+    if a[1] in ("dom7", "maj") and a[0] in (2, 4, 9) and step != 5:
+        score -= 1.5  # a secondary dominant resolves down a fifth
+    if ra == 7 and rb == 5:
+        score -= 0.8  # V -> IV is rare outside blues and rock
+    if style == "pop" and (ra, rb) in ((0, 7), (7, 9), (9, 5), (5, 0), (0, 9), (9, 5), (5, 7)):
+        score += 0.8  # I-V-vi-IV and I-vi-IV-V
+    if style == "swing" and a[1] in ("min7", "hdim7") and b[1] == "dom7" and step == 5:
+        score += 1.0  # ii-V
+    if style == "ragtime" and b[1] in ("maj", "dom7") and rb in (2, 4, 9) and step in (0, 5, 7):
+        score += 0.4  # ragtime's circle of secondary dominants
+    return score
+
+
+def _fit(pcs_weights: list[tuple[int, float, bool]], chord: tuple[int, str], tonic: int) -> float:
+    tones = {(tonic + chord[0] + t) % 12 for t in _QUALITY[chord[1]]}
+    root = (tonic + chord[0]) % 12
+    score = 0.0
+    for pc, weight, strong in pcs_weights:
+        if pc in tones:
+            score += weight * (1.3 if pc == root else 1.0) * (1.5 if strong else 1.0)
+        else:
+            score -= weight * (1.4 if strong else 0.6)
+    return score
+
+
+def choose_chords(segments: list[list[tuple[int, float, bool]]], *, tonic: int, mode: str, style: str,
+                  rng: random.Random | None = None, noise: float = 0.0) -> list[tuple[int, str]]:
+    """A chord (root relative to the tonic, quality) per segment: the best path (Viterbi) through the key's chords,
+    the segment's melody notes (pitch class, weight, on a strong beat) and the style's progressions."""
+    vocab = _vocabulary(mode, style)
+    n = len(segments)
+    if n == 0:
+        return []
+    tonic_chord = vocab[0]
+
+    def jitter() -> float:
+        return rng.gauss(0.0, noise) if rng is not None and noise > 0 else 0.0
+
+    fit = [[_fit(seg, c, tonic) + (jitter() if i < n - 2 else 0.0) for c in vocab] for i, seg in enumerate(segments)]
+    for j, c in enumerate(vocab):
+        if c == tonic_chord:
+            fit[0][j] += 1.0
+            fit[-1][j] += 3.0
+        if c[0] == 7 and n > 2:
+            fit[-2][j] += 0.8
+    best = list(fit[0])
+    back: list[list[int]] = []
+    for i in range(1, n):
+        row, ptr = [], []
+        for j, c in enumerate(vocab):
+            options = [best[a] + _transition(vocab[a], c, style, mode) for a in range(len(vocab))]
+            a = max(range(len(vocab)), key=options.__getitem__)
+            row.append(options[a] + fit[i][j])
+            ptr.append(a)
+        best = row
+        back.append(ptr)
+    j = max(range(len(vocab)), key=best.__getitem__)
+    path = [j]
+    for ptr in reversed(back):
+        j = ptr[j]
+        path.append(j)
+    path.reverse()
+    return [vocab[j] for j in path]
+
+
+# ---------------------------------------------------------------------------------------------
+# accompaniment patterns: (offset in the segment in quarter notes, duration, what: "bass"|"chord"|"fifth"|...)
+# ---------------------------------------------------------------------------------------------
+def _pattern(style: str, meter: _Meter, seg_ql: float, variant: int) -> list[tuple[float, float, str]]:
+    beat = meter.beat_ql
+    beats = max(1, int(round(seg_ql / beat)))
+    out: list[tuple[float, float, str]] = []
+    if style == "pop":
+        if beat == 1.5:
+            for b in range(beats):
+                out.append((b * 1.5, 1.5, "bass" if b == 0 else "fifth_low"))
+                out += [(b * 1.5 + 0.5 * i, 0.5, f"arp{i + (1 if variant % 2 else 0)}") for i in range(3)]
+            return out
+        out.append((0.0, seg_ql, "bass"))
+        steps = int(round(seg_ql / 0.5))
+        order = (0, 1, 2, 3, 2, 1) if variant % 2 == 0 else (0, 2, 1, 3, 1, 2)
+        out += [(0.5 * i, 0.5, f"arp{order[i % len(order)]}") for i in range(steps)]
+        return out
+    if style == "waltz":
+        for bar in range(max(1, int(round(seg_ql / 3.0)))):
+            base = bar * 3.0
+            out += [(base, 1.0, "bass" if (bar + variant) % 2 == 0 else "fifth_low"), (base + 1.0, 0.9, "chord"),
+                    (base + 2.0, 0.9, "chord")]
+        return out
+    if style in ("march", "ragtime"):
+        if beat == 1.5:  # 6/8 march: bass on the beats, chords on the last eighth of each
+            for b in range(beats):
+                out += [(b * 1.5, 1.0, "bass_oct" if b % 2 == 0 else "fifth_low"), (b * 1.5 + 1.0, 0.45, "chord")]
+            return out
+        unit = 1.0 if meter.bar_ql <= 2.0 or style == "ragtime" else 1.0
+        for b in range(int(round(seg_ql / unit))):
+            low = "bass_oct" if style == "ragtime" else "bass"
+            if style == "ragtime" or meter.bar_ql <= 2.0:  # oom-pah in eighths: bass on the beat, chord on the "and"
+                out += [(b * unit, 0.5, low if b % 2 == 0 else "fifth_low"), (b * unit + 0.5, 0.45, "chord")]
+            else:
+                out.append((b * unit, 0.95, ("bass" if b % 4 == 0 else "fifth_low") if b % 2 == 0 else "chord"))
+        return out
+    if style == "swing":
+        for b in range(beats):
+            out.append((b * beat, beat * 0.95, f"walk{b}"))
+            if b % 2 == 1:
+                out.append((b * beat, beat * 0.6, "shell"))
+        return out
+    if style == "tango":
+        for cell in range(max(1, int(round(seg_ql / 2.0)))):
+            base = cell * 2.0
+            out += [(base, 0.7, "bass"), (base + 0.75, 0.25, "fifth_low"), (base + 1.0, 0.5, "bass"),
+                    (base + 1.5, 0.45, "fifth_low"), (base + 1.0, 0.45, "chord"), (base + 1.5, 0.4, "chord")]
+            if variant % 2:
+                out.append((base, 0.5, "chord"))
+        return out
+    raise AnalysisError(f"no accompaniment for style {style!r}")
+
+
+def _near(pc: int, target: int) -> int:
+    """The pitch of pitch class ``pc`` nearest ``target``."""
+    return target + ((pc - target + 6) % 12) - 6
+
+
+def _voice(tones: list[int], below: int, previous: list[int] | None, size: int = 3) -> list[int]:
+    """A close-position chord of ``size`` notes from ``tones`` (pitch classes), its top under ``below``, near the
+    previous chord."""
+    best = None
+    for top_pc in tones:
+        top = _near(top_pc, below - 2)
+        if top > below - 1:
+            top -= 12
+        chord = [top]
+        pcs = [t for t in tones if t != top_pc]
+        pcs.sort(key=lambda pc: (top - _near(pc, top - 4)) % 12)
+        for pc in pcs[: size - 1]:
+            p = top - ((top - pc) % 12 or 12)
+            chord.append(p)
+        chord.sort()
+        cost = sum(abs(a - b) for a, b in zip(chord, previous, strict=False)) if previous else abs(chord[-1] - (below - 3))
+        if chord[0] < 45:
+            cost += 20
+        if best is None or cost < best[0]:
+            best = (cost, chord)
+    return best[1]
+
+
+# ---------------------------------------------------------------------------------------------
+def melody_of(score: Score) -> tuple[str, tuple[Note, ...]]:
+    from tutor.compose.harmonize import melody_of as melody
+
+    return melody(score)
+
+
+def _transform_melody(melody: tuple[Note, ...], time_map: _TimeMap, style: str, meter: _Meter,
+                      rng: random.Random, shift: float) -> list[tuple[Note, float, float]]:
+    """(note, new onset, new duration) of each melody note."""
+    out = []
+    for n in melody:
+        start = time_map(n.onset_ql) - shift
+        end = time_map(n.onset_ql + n.duration_ql) - shift
+        out.append([n, start, max(0.05, end - start)])
+    beat = meter.beat_ql
+    if style == "swing" and beat == 1.0:
+        for item in out:
+            frac = item[1] % 1.0
+            if abs(frac - 0.5) < 1e-6:  # an off-beat eighth moves to the beat's last third
+                item[1] += 1 / 6
+                item[2] = max(0.05, item[2] - 1 / 6)
+            elif abs(frac) < 1e-6 and abs(item[2] - 0.5) < 1e-6:
+                item[2] = 2 / 3
+    if style == "ragtime" and beat == 1.0:
+        for i in range(1, len(out)):
+            prev, cur = out[i - 1], out[i]
+            pos = cur[1] % 2.0
+            # a note on the second beat of a 2/4 unit, after a note of at least a quarter, comes an eighth early
+            if abs(pos - 1.0) < 1e-6 and prev[2] >= 1.0 - 1e-6 and abs(prev[1] + prev[2] - cur[1]) < 1e-6 \
+                    and rng.random() < 0.7:
+                prev[2] -= 0.5
+                cur[1] -= 0.5
+                cur[2] += 0.5
+    return [(n, round(a, 6), round(d, 6)) for n, a, d in out]
+
+
+def _beat_of(meter: _Meter, offset_ql: float) -> float:
+    return 1.0 + offset_ql / meter.beat_ql
+
+
+def _segments(total_ql: float, first_bar_ql: float, bar_ql: float, style: str, meter: _Meter) -> list[tuple[float, float]]:
+    per = bar_ql
+    if style in ("pop", "swing", "tango", "chorale") and bar_ql >= 4.0:
+        per = bar_ql / 2
+    out = []
+    position = 0.0
+    if first_bar_ql < bar_ql - 1e-6:
+        out.append((0.0, first_bar_ql))
+        position = first_bar_ql
+    while position < total_ql - 1e-6:
+        out.append((position, per))
+        position += per
+    start, length = out[-1]
+    beats = int(round(length / meter.beat_ql))
+    if beats >= 2:  # the last bar is split: a dominant, then the tonic on its second half (the cadence)
+        first = math.ceil(beats / 2) * meter.beat_ql
+        out[-1:] = [(start, first), (start + first, length - first)]
+    return out
+
+
+def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: float) -> tuple[Score, str, tuple, int]:
+    from tutor.score.analysis import estimate_key
+
+    melody_part, melody = melody_of(score)
+    meter = _meter_of(score)
+    new_meter, period, old_knots, new_knots = _plan(meter, style)
+    pickup = _pickup_ql(score, meter)
+    time_map = _TimeMap(pickup, period, old_knots, new_knots)
+    shift = time_map(0.0)  # the new pickup's missing part
+    if shift >= new_meter.bar_ql - 1e-6:
+        shift = 0.0
+    placed = _transform_melody(melody, time_map, style, new_meter, rng, shift)
+    # bars of the new piece
+    end_ql = max(a + d for _, a, d in placed)
+    first_bar = new_meter.bar_ql - (shift % new_meter.bar_ql) if shift > 1e-6 else new_meter.bar_ql
+    measures = []
+    position, number = 0.0, (0 if first_bar < new_meter.bar_ql - 1e-6 else 1)
+    while position < end_ql - 1e-6:
+        length = first_bar if not measures else new_meter.bar_ql
+        measures.append(Measure(number, round(position, 6), round(length, 6), new_meter.text))
+        position += length
+        number += 1
+    if not measures:
+        raise AnalysisError("has no melody to restyle", path=score.source_path or score.title)
+
+    def measure_at(position_ql: float) -> Measure:
+        for m in reversed(measures):
+            if position_ql >= m.start_ql - 1e-6:
+                return m
+        return measures[0]
+
+    key = estimate_key(score, [n for n in score.notes if n.part == melody_part])
+    new_notes: list[Note] = []
+    for n, onset, duration in placed:
+        m = measure_at(onset)
+        new_notes.append(replace(n, onset_ql=onset, duration_ql=duration, measure=m.number,
+                                 beat=round(_beat_of(new_meter, onset - m.start_ql), 4)))
+    # harmony per segment
+    segments = _segments(measures[-1].start_ql + measures[-1].duration_ql, measures[0].duration_ql,
+                         new_meter.bar_ql, style, new_meter)
+    seg_notes = []
+    for start, length in segments:
+        items = []
+        for n in new_notes:
+            overlap = min(n.onset_ql + n.duration_ql, start + length) - max(n.onset_ql, start)
+            if overlap > 1e-6:
+                m = measure_at(n.onset_ql)
+                strong = abs(n.onset_ql - start) < 1e-6 or abs((n.onset_ql - m.start_ql) % new_meter.beat_ql) < 1e-6 \
+                    and overlap >= new_meter.beat_ql - 1e-6
+                items.append((n.pitch % 12, overlap, strong))
+        seg_notes.append(items)
+    chords = choose_chords(seg_notes, tonic=key.tonic, mode=key.mode, style=style, rng=rng, noise=noise)
+    low_melody = min(n.pitch for n in new_notes)
+    accompaniment: list[Note] = []
+    previous: list[int] | None = None
+    counters: dict[str, int] = {}
+
+    def add(part: str, pitch: int, onset: float, duration: float, velocity: int = 64) -> None:
+        m = measure_at(onset)
+        number = counters.get(part, 0)
+        counters[part] = number + 1
+        accompaniment.append(Note(id=f"{part}-m{m.number}-n{number}", pitch=int(pitch), onset_ql=round(onset, 6),
+                                  duration_ql=round(duration, 6), onset_s=0.0, duration_s=0.0, part=part,
+                                  measure=m.number, beat=round(_beat_of(new_meter, onset - m.start_ql), 4),
+                                  velocity=velocity))
+
+    chord_names = []
+    walk_prev: int | None = None
+    scale = {0, 2, 4, 5, 7, 9, 11} if key.mode == "major" else {0, 2, 3, 5, 7, 8, 10, 11}
+    for index, ((start, length), chord) in enumerate(zip(segments, chords, strict=True)):
+        root = (key.tonic + chord[0]) % 12
+        tones = [(root + t) % 12 for t in _QUALITY[chord[1]]]
+        chord_names.append((round(start, 6), _chord_name(root, chord[1])))
+        ceiling = min([n.pitch for n in new_notes if n.onset_ql < start + length and n.onset_ql + n.duration_ql > start]
+                      or [low_melody])
+        ceiling = min(ceiling, 72)
+        bass = _near(root, 45)
+        fifth = _near(tones[2], bass + 5)
+        if fifth - bass > 9:
+            fifth -= 12
+        size = 3 if style != "swing" else 2
+        if style == "swing":
+            shell = [tones[1], tones[3] if len(tones) > 3 else tones[2]]
+            voiced = _voice(shell, ceiling, previous, size=2)
+        else:
+            voiced = _voice(tones[:3] if len(tones) == 3 else [tones[0], tones[1], tones[3]], ceiling, previous, size)
+        previous = voiced
+        next_root = (key.tonic + chords[index + 1][0]) % 12 if index + 1 < len(chords) else key.tonic
+        pattern = _pattern(style, new_meter, length, variant)
+        if index == len(segments) - 1:  # the final chord is held: bass and chord together, a cadence
+            pattern = [(0.0, length, "bass"), (0.0, length, "shell" if style == "swing" else "chord")]
+        for offset, duration, what in pattern:
+            if offset >= length - 1e-6:
+                continue
+            duration = min(duration, length - offset)
+            onset = start + offset
+            if what == "bass":
+                add("RL", bass, onset, duration, 72)
+            elif what == "bass_oct":
+                add("RL", bass - 12 if bass - 12 >= 28 else bass, onset, duration, 72)
+                add("RL", bass if bass - 12 >= 28 else bass + 12, onset, duration, 72)
+            elif what == "fifth_low":
+                add("RL", fifth, onset, duration, 66)
+            elif what == "chord":
+                for p in voiced:
+                    add("RR", p, onset, duration, 58)
+            elif what.startswith("arp"):
+                i = int(what[3:])
+                arp = [bass + 12 if bass + 12 < ceiling else bass, *voiced]
+                p = arp[i % len(arp)]
+                add("RR", p, onset, duration, 56)
+            elif what == "shell":
+                for p in voiced:
+                    add("RR", p, onset, duration, 56)
+            elif what.startswith("walk"):
+                b = int(what[4:])
+                beats = max(1, int(round(length / new_meter.beat_ql)))
+                if b == 0:
+                    pitch = _near(root, walk_prev if walk_prev is not None else 40)
+                    pitch = pitch + 12 if pitch < 31 else pitch - 12 if pitch > 52 else pitch
+                elif b == beats - 1:  # a scale-step approach to the next root (chromatic when the step is a tone)
+                    target = _near(next_root, walk_prev)
+                    below = target - 1 if (target - 1 - key.tonic) % 12 in scale else target - 2
+                    above = target + 1 if (target + 1 - key.tonic) % 12 in scale else target + 2
+                    pitch = below if walk_prev < target else above
+                else:
+                    options = [_near(t, walk_prev) for t in tones[1:]]
+                    options = [p for p in options if p != walk_prev] or options
+                    pitch = options[(b + variant) % len(options)]
+                while pitch < 40:
+                    pitch += 12
+                while pitch > 57:
+                    pitch -= 12
+                walk_prev = pitch
+                add("RB", pitch, onset, duration, 70)
+    tempo = TempoMap((TempoChange(0.0, RESTYLE_STYLES[style][1]),))
+    parts_used = [p for p in ACCOMPANIMENT_PARTS if any(n.part == p for n in accompaniment)]
+    melody_info = next(p for p in score.parts if p.id == melody_part)
+    parts = (melody_info,) + tuple(Part(p, ACCOMPANIMENT_PARTS[p][0], ACCOMPANIMENT_PARTS[p][1]) for p in parts_used)
+    time_signatures = (TimeSignature(measures[0].number, 0.0, new_meter.numerator, new_meter.denominator),)
+    key_signatures = tuple(replace(k, measure=measures[0].number, position_ql=0.0) for k in score.key_signatures[:1])
+    restyled = Score(title=f"{score.title} ({RESTYLE_STYLES[style][2]})" if score.title else RESTYLE_STYLES[style][2],
+                     parts=parts, notes=time_notes(sort_notes(new_notes + accompaniment), tempo), measures=tuple(measures),
+                     time_signatures=time_signatures, key_signatures=key_signatures, tempo_map=tempo,
+                     source_path=score.source_path, composer=score.composer, form=None)
+    return restyled, melody_part, tuple(chord_names), len(melody)
+
+
+def melody_kept(original: Score, restyled: Score, melody_part: str) -> int:
+    """How many of the original melody's notes the restyled melody keeps (same pitch, in order)."""
+    _, before = melody_of(original)
+    after = sorted((n for n in restyled.notes if n.part == melody_part), key=lambda n: n.onset_ql)
+    # longest common subsequence of pitches (a restyle keeps them all: equal sequences)
+    a, b = [n.pitch for n in before], [n.pitch for n in after]
+    if a == b:
+        return len(a)
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        row = [0]
+        for j, y in enumerate(b):
+            row.append(previous[j] + 1 if x == y else max(previous[j + 1], row[j]))
+        previous = row
+    return previous[-1]
+
+
+def _chorale(score: Score, *, k: int, seed: int, progress=None) -> list[tuple[Score, str, tuple, int]]:
+    from tutor.compose.harmonize import harmonize, harmonized_score
+
+    part, melody = melody_of(score)
+    out = []
+    for suggestion in harmonize(score, style="chorale", k=k, seed=seed, progress=progress):
+        restyled = harmonized_score(score, suggestion)
+        restyled = replace(restyled, tempo_map=TempoMap((TempoChange(0.0, RESTYLE_STYLES["chorale"][1]),)), form=None)
+        restyled = replace(restyled, notes=time_notes(restyled.notes, restyled.tempo_map),
+                           title=f"{score.title} (chorale)" if score.title else "chorale")
+        out.append((restyled, part, (), len(melody)))
+    return out
+
+
+def restyle(score: Score, *, style: str, k: int = 3, seed: int = 0, use_models: bool = True,
+            progress=None) -> list[Restyled]:
+    """``k`` versions of ``score``'s melody in ``style``, best first (fewest rule errors, then warnings, then the
+    style model's probability of the asked style)."""
+    from tutor.compose.rules import check_rules
+
+    style = style_name(style)
+    if not 1 <= k <= 16:
+        raise AnalysisError(f"can make 1 to 16 restyled versions at a time, not {k}")
+    if not score.notes:
+        raise AnalysisError("has no melody to restyle", path=score.source_path or score.title)
+    if style == "chorale":
+        made = _chorale(score, k=k, seed=seed, progress=progress)
+    else:
+        made = []
+        for i in range(k):
+            if progress is not None:
+                progress(i / k, f"Restyling: version {i + 1} of {k}")
+            rng = random.Random(seed * 1009 + i)
+            made.append(_arrange(score, style, rng, variant=i + seed, noise=0.0 if i == 0 else 0.6))
+    out, seen = [], set()
+    for restyled, part, chords, n_melody in made:
+        signature = tuple((n.pitch, round(n.onset_ql, 4), n.part) for n in restyled.notes)
+        if signature in seen:
+            continue
+        seen.add(signature)
+        findings = check_rules(restyled, style="chorale" if style == "chorale" else "keyboard")
+        p = 1.0
+        if use_models:
+            from tutor.models.style import predict_style
+
+            p = predict_style(restyled).probabilities.get(RESTYLE_STYLES[style][0], 0.0)
+        out.append(Restyled(style, restyled, part, chords, sum(f.severity == "error" for f in findings),
+                            sum(f.severity == "warning" for f in findings), p, n_melody,
+                            melody_kept(score, restyled, part)))
+    out.sort(key=lambda r: (r.errors, r.warnings > 8, -r.style_probability, r.warnings))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# a second measure of style, independent of the style model: the markers a musician listens for
+# ---------------------------------------------------------------------------------------------
+def style_markers(score: Score, style: str) -> dict[str, bool]:
+    """Whether the textbook markers of ``style`` are in ``score`` (metre, bass pulse, rhythm, tempo)."""
+    style = style_name(style)
+    meter = _meter_of(score)
+    bpm = score.tempo_map.initial_bpm
+    parts = [p.id for p in score.parts]
+    melody = [n for n in score.notes if n.part == parts[0]] if parts else []
+    rest = [n for n in score.notes if parts and n.part != parts[0]]
+    lowest: dict[float, int] = {}
+    for n in rest:
+        key = round(n.onset_ql, 4)
+        lowest[key] = min(lowest.get(key, 999), n.pitch)
+    bass_onsets = sorted(lowest)
+
+    def offset_in_bar(position: float) -> float:
+        for m in reversed(score.measures):
+            if position >= m.start_ql - 1e-6:
+                return position - m.start_ql + (meter.bar_ql - m.duration_ql if m is score.measures[0] else 0.0)
+        return position
+
+    chord_onsets = {}
+    for n in rest:
+        chord_onsets.setdefault(round(n.onset_ql, 4), []).append(n.pitch)
+    offsets = [offset_in_bar(t) % meter.bar_ql for t in bass_onsets]
+    low_on_one = sum(1 for t, o in zip(bass_onsets, offsets, strict=True) if o < 1e-6 and lowest[t] < 55)
+    n_bars = max(1, len(score.measures))
+    marks: dict[str, bool] = {}
+    if style == "waltz":
+        marks["triple metre"] = meter.numerator == 3
+        marks["bass on beat one"] = low_on_one >= 0.8 * n_bars
+        marks["chords on two and three"] = sum(1 for t, o in zip(bass_onsets, offsets, strict=True)
+                                               if abs(o - 1) < 1e-6 or abs(o - 2) < 1e-6) >= 1.2 * n_bars
+        marks["dance tempo"] = 120 <= bpm <= 200
+    elif style in ("march", "ragtime"):
+        marks["duple metre"] = meter.numerator in (2, 4) or meter.numerator == 6 and meter.denominator == 8
+        sizes = [len(chord_onsets[t]) >= 3 for t in sorted(chord_onsets)]
+        alternations = sum(1 for a, b in zip(sizes, sizes[1:], strict=False) if a != b)
+        marks["oom-pah (bass, then a chord)"] = alternations >= 0.6 * max(1, len(sizes) - 1)
+        marks["tempo"] = 80 <= bpm <= 130
+        if style == "ragtime":
+            sync = sum(1 for n in melody if abs(n.onset_ql % 1.0 - 0.5) < 1e-6 and n.duration_ql >= 1.0 - 1e-6)
+            marks["syncopated melody"] = sync >= 1
+            marks["stride octaves in the bass"] = any(len(v) >= 2 and max(v) - min(v) == 12 and max(v) < 60
+                                                      for v in chord_onsets.values())
+    elif style == "swing":
+        marks["swung eighths (off-beats on the last third)"] = any(abs(n.onset_ql % 1.0 - 2 / 3) < 1e-3 for n in melody) \
+            or not any(abs(n.onset_ql % 1.0 - 0.5) < 1e-6 for n in melody)
+        walking = [n for n in rest if n.part == "RB"]
+        marks["walking bass (a note a beat)"] = len(walking) >= 0.9 * n_bars * meter.numerator * (meter.beat_ql / 1.0) * 0.9
+        marks["seventh chords"] = True
+    elif style == "tango":
+        marks["duple metre"] = meter.numerator in (2, 4)
+        marks["habanera bass (dotted eighth, sixteenth)"] = sum(
+            1 for o in offsets if abs(o % 2.0 - 0.75) < 1e-6) >= 0.8 * n_bars * (meter.bar_ql / 2.0)
+    elif style == "pop":
+        marks["slow ballad tempo"] = 56 <= bpm <= 96
+        marks["broken-chord eighths"] = sum(1 for t in bass_onsets if abs(t % 0.5) < 1e-6 and abs(t % 1.0 - 0.5) < 1e-6) \
+            >= 0.8 * n_bars
+    elif style == "chorale":
+        marks["four voices"] = len(score.parts) >= 4
+        marks["note against note"] = all(
+            any(abs(m.onset_ql - n.onset_ql) < 1e-6 for m in rest) for n in melody[: 50])
+    return marks
+
+
+def restyled_from_json(score: Score, doc: dict) -> Restyled:
+    """A ``Restyled`` rebuilt from its ``tutor suggest --json`` entry against the piece it was made from (an answer
+    from a ``tutor serve`` host)."""
+    numerator, denominator = (int(x) for x in (doc.get("meter") or "4/4").split("/"))
+    meter = _Meter(numerator, denominator)
+    first, last = (int(x) for x in doc["measures"])
+    first_bar = float(doc.get("first_bar_duration") or meter.bar_ql)
+    measures, position = [], 0.0
+    for number in range(first, last + 1):
+        length = first_bar if number == first else meter.bar_ql
+        measures.append(Measure(number, round(position, 6), round(length, 6), meter.text))
+        position += length
+    tempo = TempoMap((TempoChange(0.0, float(doc.get("tempo_bpm") or 120.0)),))
+    notes, counters = [], {}
+    for n in doc["notes"]:
+        onset = float(n["position"])
+        m = next((m for m in reversed(measures) if onset >= m.start_ql - 1e-6), measures[0])
+        count = counters.get((n["part"], m.number), 0)
+        counters[(n["part"], m.number)] = count + 1
+        notes.append(Note(id=f"{n['part']}-m{m.number}-n{count}", pitch=int(n["pitch"]), onset_ql=onset,
+                          duration_ql=float(n["duration"]), onset_s=0.0, duration_s=0.0, part=n["part"],
+                          measure=m.number, beat=round(_beat_of(meter, onset - m.start_ql), 4)))
+    melody_part = doc.get("melody_part") or (score.parts[0].id if score.parts else "P1")
+    names = {**{p: name for p, (name, _) in ACCOMPANIMENT_PARTS.items()},
+             **{"HA": "Alto", "HT": "Tenor", "HB": "Bass"}}
+    programs = {p: program for p, (_, program) in ACCOMPANIMENT_PARTS.items()}
+    used = list(dict.fromkeys(n.part for n in notes))
+    melody_info = next((p for p in score.parts if p.id == melody_part), Part(melody_part, "Melody"))
+    parts = (melody_info,) + tuple(Part(p, names.get(p, p), programs.get(p, 52 if p.startswith("H") else 0))
+                                   for p in used if p != melody_part)
+    restyled = Score(title=score.title, parts=parts, notes=time_notes(sort_notes(notes), tempo), measures=tuple(measures),
+                     time_signatures=(TimeSignature(first, 0.0, numerator, denominator),),
+                     key_signatures=tuple(replace(k, measure=first, position_ql=0.0) for k in score.key_signatures[:1]),
+                     tempo_map=tempo, source_path=score.source_path, composer=score.composer, form=None)
+    return Restyled(doc.get("style", ""), restyled, melody_part,
+                    tuple((float(c["position"]), str(c["name"])) for c in doc.get("chords", [])),
+                    int(doc.get("errors", 0)), int(doc.get("warnings", 0)), float(doc.get("style_probability", 0.0)),
+                    int(doc.get("melody_notes", 0)), int(doc.get("melody_notes_kept", 0)))
+
+
+__all__ = ["RESTYLE_STYLES", "Restyled", "restyle", "style_markers", "style_name", "melody_kept", "choose_chords",
+           "restyled_from_json"]
