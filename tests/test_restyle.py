@@ -135,3 +135,31 @@ def test_cli_restyle_json_and_output(tmp_path, capsys):
     assert main(["suggest", str(TWINKLE), "--restyle", "march", "-k", "1"]) == 0
     text = capsys.readouterr().out
     assert "restyle" in text and "42 of 42 melody notes kept" in text and "chords:" in text
+
+
+# --- in the app (pytest-qt, offscreen) -------------------------------------------------------------
+from tests.compose_app import app_window, open_piece  # noqa: E402,F401  (app_window is a fixture)
+
+
+def test_app_restyle_overlay_listen_accept_and_undo(app_window):  # noqa: F811 (the fixture)
+    window, qtbot = app_window, app_window.qtbot
+    original = open_piece(window, TWINKLE)
+    panel, view = window.compose_panel, window.score_view
+    panel.restyle_style.setCurrentIndex(panel.restyle_style.findData("waltz"))
+    panel.suggest_restyle()
+    qtbot.waitUntil(lambda: bool(panel.suggestions), timeout=90000)
+    assert all(s.kind == "restyle" and s.style == "waltz" for s in panel.suggestions)
+    assert "Restyled 1: waltz, 3/4, 42 of 42 melody notes kept" in panel.alternatives.item(0).text()
+    first = panel.suggestions[0]
+    # drawn over the piece: the accompaniment in colour, the melody as written
+    accompaniment = [n for n in first.notes if n.part != first.melody_part]
+    qtbot.waitUntil(lambda: view.score is not original and bool(view.pages) and len(view.boxes) == len(first.notes),
+                    timeout=60000)
+    coloured = {k for k, m in view.marks.items() if m["color"] == "#1E88E5"}
+    assert len(coloured) == len(accompaniment)
+    assert panel.audition_button.isEnabled()
+    panel.accept()
+    qtbot.waitUntil(lambda: window.undo_stack.count() == 1, timeout=60000)
+    assert window.score.time_signatures[0].numerator == 3 and len(window.score.parts) >= 3
+    window.undo_stack.undo()
+    assert [(n.pitch, n.onset_ql) for n in window.score.notes] == [(n.pitch, n.onset_ql) for n in original.notes]

@@ -51,6 +51,9 @@ SEVERITY_COLORS = {"error": "#D32F2F", "warning": "#FB8C00", "info": "#1E88E5"}
 SUGGESTION_COLOR = "#1E88E5"  # a suggestion's notes drawn over the piece
 REPLACED_COLOR = "#B0B0B0"  # the notes a correction would replace
 HARMONY_STYLES = (("Chorale (alto, tenor, bass)", "chorale"), ("Piano (chords and bass)", "piano"))
+RESTYLE_STYLES = (("Pop ballad piano", "pop"), ("Waltz", "waltz"), ("March", "march"), ("Ragtime", "ragtime"),
+                  ("Swing", "swing"), ("Tango", "tango"), ("Chorale", "chorale"))
+WHOLE_PIECE = ("harmonization", "restyle")  # suggestions that rewrite the whole piece around its melody
 
 
 class ScoreEdit(QUndoCommand):
@@ -164,6 +167,14 @@ class ComposePanel(QWidget):
         for label, value in HARMONY_STYLES:
             self.harmony_style.addItem(label, value)
         row.addWidget(self.harmony_style, 1)
+        self.restyle_button = QPushButton("Restyle")
+        self.restyle_button.setToolTip("Keep every note of the melody; rewrite harmony, accompaniment and rhythm "
+                                       "in another style")
+        row.addWidget(self.restyle_button)
+        self.restyle_style = QComboBox()
+        for label, value in RESTYLE_STYLES:
+            self.restyle_style.addItem(label, value)
+        row.addWidget(self.restyle_style, 1)
         sv.addLayout(row)
         self.overlay_box = QCheckBox("Show the chosen alternative over the piece")
         self.overlay_box.setToolTip("Draw its notes in colour on the score (the notes it replaces in grey); "
@@ -210,6 +221,7 @@ class ComposePanel(QWidget):
         self.fix_button.clicked.connect(self.suggest_fix)
         self.continue_button.clicked.connect(self.suggest_continuation)
         self.harmonize_button.clicked.connect(self.suggest_harmonization)
+        self.restyle_button.clicked.connect(self.suggest_restyle)
         self.overlay_box.toggled.connect(lambda _: self._alternative_chosen(self.alternatives.currentRow()))
         self.generate_button.clicked.connect(self.open_generate_dialog)
         self.similar_button.clicked.connect(self.find_similar)
@@ -377,6 +389,10 @@ class ComposePanel(QWidget):
                     "accepting replaces the other parts…")
         self._ask(SuggestRequest(kind="harmonize", style=style, k=self.harmonize_candidates), text)
 
+    def suggest_restyle(self) -> None:
+        self._ask(SuggestRequest(kind="restyle", style=self.restyle_style.currentData(), k=3),
+                  f"Restyling the melody as {self.restyle_style.currentText().lower()}…")
+
     def _ask(self, request, text: str) -> None:
         """Run the ``SuggestRequest`` in a worker, on the remote analysis host when one is set (falling back
         to this computer)."""
@@ -402,10 +418,15 @@ class ComposePanel(QWidget):
         self.suggestions = list(suggestions)
         for index, s in enumerate(self.suggestions):
             span = f"{s.first_measure}" if s.first_measure == s.last_measure else f"{s.first_measure}–{s.last_measure}"
-            kind = {"continuation": "Continuation", "harmonization": "Harmonisation"}.get(s.kind, "Fix")
-            where = "" if s.kind == "harmonization" else f"bars {span}, "
-            item = QListWidgetItem(f"{kind} {index + 1}: {where}{len(s.notes)} notes "
-                                   f"(model log-likelihood {s.log_likelihood:.1f})")
+            kind = {"continuation": "Continuation", "harmonization": "Harmonisation", "restyle": "Restyled"}.get(s.kind, "Fix")
+            where = "" if s.kind in WHOLE_PIECE else f"bars {span}, "
+            if s.kind == "restyle":
+                item = QListWidgetItem(f"{kind} {index + 1}: {s.style}, {s.score.time_signatures[0].numerator}/"
+                                       f"{s.score.time_signatures[0].denominator}, {s.melody_notes_kept} of "
+                                       f"{s.melody_notes} melody notes kept (style model {100 * s.style_probability:.0f} %)")
+            else:
+                item = QListWidgetItem(f"{kind} {index + 1}: {where}{len(s.notes)} notes "
+                                       f"(model log-likelihood {s.log_likelihood:.1f})")
             item.setToolTip("Ranked by the critique rules (errors, then warnings), then the model's likelihood"
                             if s.kind == "harmonization" else "Ranked by the model's likelihood")
             self.alternatives.addItem(item)
@@ -423,6 +444,8 @@ class ComposePanel(QWidget):
         s = self.suggestions[index]
         if s.kind == "harmonization":
             return harmonized_score(self.window.score, s)
+        if s.kind == "restyle":
+            return s.score
         return apply_suggestion(self.window.score, s)
 
     def _alternative_chosen(self, row: int) -> None:
@@ -445,11 +468,11 @@ class ComposePanel(QWidget):
         numbers = [m.number for m in new.measures]
         first = max(min(numbers), s.first_measure - 1)
         last = min(max(numbers), s.last_measure + 1)
-        if s.kind == "harmonization":
+        if s.kind in WHOLE_PIECE:
             last = min(last, first + 3)  # the side staff shows the first bars of a whole-piece harmonisation
         excerpt = replace(new.slice_measures(first, last), source_path=None, title="")
         self.alternative_view.set_score(excerpt)
-        if s.kind == "harmonization":  # the new parts in colour, the melody as written
+        if s.kind in WHOLE_PIECE:  # the new parts in colour, the melody as written
             new_notes = [n for n in excerpt.notes if n.part != new.parts[0].id]
         else:
             new_notes = [n for n in excerpt.notes if s.first_measure <= n.measure <= s.last_measure]
@@ -472,7 +495,7 @@ class ComposePanel(QWidget):
         if new is None:
             return
         s = self.suggestions[row]
-        if s.kind == "harmonization":
+        if s.kind in WHOLE_PIECE:
             self.window.play_score(new)
             return
         first = max(min(m.number for m in new.measures), s.first_measure - 1)
@@ -484,7 +507,8 @@ class ComposePanel(QWidget):
         if new is None:
             return
         s = self.suggestions[row]
-        what = "harmonisation" if s.kind == "harmonization" else f"suggestion for bars {s.first_measure}–{s.last_measure}"
+        what = ("harmonisation" if s.kind == "harmonization" else f"restyling as {s.style}" if s.kind == "restyle"
+                else f"suggestion for bars {s.first_measure}–{s.last_measure}")
         self.window.edit_score(new, f"Accept {what}")
         self._clear_alternatives()
         self.alternative_view.show_message("Accepted. Undo with Ctrl+Z.")
@@ -783,8 +807,8 @@ def overlay_view(original: Score, new: Score, suggestion) -> tuple[Score, str, d
                     elif first <= number <= last and not rest and note_id:
                         colors[note_id] = REPLACED_COLOR
                 elif not rest and note_id and (
-                        (suggestion.kind == "harmonization" and index > 0)
-                        or (suggestion.kind != "harmonization" and first <= number <= last)):
+                        (suggestion.kind in WHOLE_PIECE and index > 0)
+                        or (suggestion.kind not in WHOLE_PIECE and first <= number <= last)):
                     colors[note_id] = SUGGESTION_COLOR
     return shown, ET.tostring(root, encoding="unicode"), colors
 
