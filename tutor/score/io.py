@@ -876,6 +876,7 @@ def _musicxml_with_fallback(score: Score, colors: dict[str, str], texts: dict[st
     (music21 cannot write some real scores: nested tuplets, 'inexpressible durations')."""
     m21 = _source_music21_if_unchanged(score)
     if m21 is not None:
+        _rests_seen(m21)
         _apply_marks(m21, colors, texts)
         try:
             return _write_musicxml(m21)
@@ -884,6 +885,23 @@ def _musicxml_with_fallback(score: Score, colors: dict[str, str], texts: dict[st
     m21 = music21_from_notes(score)
     _apply_marks(m21, colors, texts)
     return _write_musicxml(m21)
+
+
+def _rests_seen(m21: Any) -> None:
+    """Issue 24: a bar written from the source adds up with rests that are seen. A short bar that is
+    not a pickup (a last bar completing it) keeps its length (music21 would pad it with a hidden rest),
+    and the first voice's rests are shown (music21 reads a ``<forward>`` gap as a hidden one)."""
+    import music21
+
+    for part in _parts_of(m21):
+        for measure in _measures_of(part):
+            bar_ql = measure.barDuration.quarterLength
+            if measure.highestTime < bar_ql - 1e-6 and not measure.paddingLeft and not measure.paddingRight:
+                measure.paddingRight = bar_ql - measure.highestTime
+            voices = list(measure.voices)
+            for stream in [measure] + voices[:1]:
+                for rest in stream.getElementsByClass(music21.note.Rest):
+                    rest.style.hideObjectOnPrint = False
 
 
 def _source_music21_if_unchanged(score: Score) -> Any | None:
@@ -969,6 +987,7 @@ def music21_from_notes(score: Score) -> Any:
             if written and abs(measure.duration_ql - numerator * 4.0 / denominator) > 1e-6:
                 if index == 0:  # a pickup bar: short, under the real meter
                     m.paddingLeft = numerator * 4.0 / denominator - measure.duration_ql
+                    m.showNumber = music21.stream.enums.ShowNumber.NEVER  # written implicit="yes" (issue 24)
                 else:  # a bar cut short by a meter change: written as a meter of its own length
                     m.timeSignature = music21.meter.TimeSignature(f"{written[0]}/{written[1]}")
                     restore_meter = measure.time_signature
@@ -989,6 +1008,8 @@ def music21_from_notes(score: Score) -> Any:
         m21.makeNotation(inPlace=True)
     except Exception as error:  # noqa: BLE001 - best effort (music21 raises any type): the notes are already right
         log.debug("makeNotation failed: %s", error)
+    for rest in m21.recurse().getElementsByClass(music21.note.Rest):  # issue 24: a rest is seen
+        rest.style.hideObjectOnPrint = False
     # ids follow the same derivation as the loader, so that reading the file back gives them
     for group in identified_noteheads(m21):
         for head in group:
@@ -1055,23 +1076,42 @@ def _fill_measure(m: Any, measure: Measure, part_notes: tuple[Note, ...], *, par
             tie = "continue" if note.offset_ql > end + 1e-6 else "stop"
             note_id = f"{note.id}-t{round(seg_start, 3)}"  # renamed by the exporter's id pass
         by_voice[note.voice].append((seg_start - start, seg_end - seg_start, note, tie, note_id))
-    voices = part_voices if len(part_voices) > 1 else sorted(by_voice)
+    voices = part_voices if len(part_voices) > 1 else (sorted(by_voice) or part_voices[:1] or [1])
+    # issue 24: every voice of every bar adds up. Notes of one voice that overlap (a generated chorale's
+    # half note under the next beat, a MIDI file's notes of one onset and two lengths) go to a voice of
+    # their own in that bar, instead of being written one after the other (5 quarters in a 4/4 bar);
+    # gaps are visible rests, not the hidden ones music21 pads a bar with.
+    lanes: list[tuple[str, list[tuple[float, float, list]]]] = []
+    spare_voice = max(voices) + 1
     for voice_number in voices:
-        target: Any = m
-        if len(voices) > 1:
-            target = music21.stream.Voice(id=str(voice_number))
-            m.insert(0, target)
         groups: dict[tuple[float, float], list] = defaultdict(list)
         for offset, length, note, tie, note_id in by_voice[voice_number]:
             groups[(round(offset, 6), round(length, 6))].append((note, tie, note_id))
-        cursor = 0.0
+        layers: list[list[tuple[float, float, list]]] = [[]]
+        ends = [0.0]
         for (offset, length), members in sorted(groups.items()):
-            if offset > cursor + 1e-6 and len(voices) > 1:
+            layer = next((k for k, layer_end in enumerate(ends) if offset >= layer_end - 1e-6), len(ends))
+            if layer == len(ends):
+                layers.append([])
+                ends.append(0.0)
+            layers[layer].append((offset, length, members))
+            ends[layer] = offset + length
+        lanes.append((str(voice_number), layers[0]))
+        for extra in layers[1:]:
+            lanes.append((str(spare_voice), extra))
+            spare_voice += 1
+    for voice_id, layer_elements in lanes:
+        target: Any = m
+        if len(lanes) > 1:
+            target = music21.stream.Voice(id=voice_id)
+            m.insert(0, target)
+        cursor = 0.0
+        for offset, length, members in layer_elements:
+            if offset > cursor + 1e-6:
                 target.insert(cursor, music21.note.Rest(quarterLength=offset - cursor))
-            element = _m21_element(members, length)
-            target.insert(offset, element)
-            cursor = max(cursor, offset + length)
-        if len(voices) > 1 and cursor < measure.duration_ql - 1e-6:
+            target.insert(offset, _m21_element(members, length))
+            cursor = offset + length
+        if cursor < measure.duration_ql - 1e-6:
             target.insert(cursor, music21.note.Rest(quarterLength=measure.duration_ql - cursor))
 
 
