@@ -181,6 +181,7 @@ class _PageBuilder:
         self.width = self.height = 0.0
         self.px_per_unit = 1.0
         self.staff_space_units = 180.0
+        self.systems = 0  # systems met so far on the page
 
     def pop_unnumbered(self) -> list[str]:
         return [m[0] for m in self.measures]
@@ -282,8 +283,9 @@ def _collect(builder: _PageBuilder, element: ET.Element, dx: float, dy: float, s
     tx, ty = _translate(element) if element.tag.endswith("}g") else (0.0, 0.0)
     dx, dy = dx + tx, dy + ty
     classes = (element.get("class") or "").split()
-    if "system" in classes:
-        system += 1
+    if "system" in classes:  # counted on the page: siblings, not only nested systems (issue 24)
+        builder.systems += 1
+        system = builder.systems - 1
     if "measure" in classes:
         measure = [element.get("id", ""), float("inf"), float("-inf"), float("inf"), float("-inf"), system]
         for child in element:
