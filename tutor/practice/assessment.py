@@ -11,6 +11,7 @@ tolerances that scale with the tempo and the level preset (``Tolerances``).
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -19,16 +20,20 @@ import numpy as np
 
 from tutor.errors import AnalysisError
 from tutor.practice.alignment import Alignment, align
+from tutor.score.form import Unfolding, pass_label, unfold, written_id
 from tutor.score.music import Note, Performance, PlayedNote, Score, pitch_name
 
-EVENT_TYPES = ("correct", "wrong_pitch", "missed", "extra", "early", "late", "short", "long", "sharp", "flat", "restart")
+EVENT_TYPES = ("correct", "wrong_pitch", "missed", "extra", "early", "late", "short", "long", "sharp", "flat", "restart",
+               "skipped_repeat", "extra_repeat")
 COLORS = {
     "wrong_pitch": "#D32F2F", "missed": "#9E9E9E", "extra": "#E91E63", "early": "#1E88E5", "late": "#8E24AA",
     "short": "#FB8C00", "long": "#F9A825", "sharp": "#00897B", "flat": "#00ACC1", "restart": "#6D4C41",
-    "correct": "#2E7D32",
+    "correct": "#2E7D32", "skipped_repeat": "#9E9E9E", "extra_repeat": "#6D4C41",
 }
 # what a mark on a note shows when several events concern it (most important first)
-SEVERITY = ("missed", "wrong_pitch", "restart", "early", "late", "sharp", "flat", "short", "long", "extra", "correct")
+SEVERITY = ("missed", "wrong_pitch", "restart", "skipped_repeat", "extra_repeat", "early", "late", "sharp", "flat", "short",
+            "long", "extra", "correct")
+SKIPPED_REPEAT_MIN_NOTES = 3  # a repeated passage this long or longer, all of it missed, was skipped
 
 
 def _played_name(pitch: int | None) -> str:
@@ -83,9 +88,11 @@ class Event:
     message: str
     note_id: str | None = None
     attempt: int = 0
+    pass_number: int = 1  # which time through the measure (repeats): 1 the first time; "pass" in JSON
 
     def to_json(self) -> dict:
         out = asdict(self)
+        out["pass"] = out.pop("pass_number")
         for key in ("score_position", "beat", "time", "deviation_ms", "cents"):
             if out[key] is not None:
                 out[key] = round(float(out[key]), 4 if key in ("score_position", "beat", "time") else 1)
@@ -262,6 +269,7 @@ def assess(
     level: str = "advanced",
     alignment: Alignment | None = None,
     diagnostics: dict | None = None,
+    repeats: bool = True,
 ) -> Assessment:
     """Assess ``performance`` against ``score`` (optionally one part and a measure range).
 
@@ -293,6 +301,14 @@ def assess(
             score = whole_part  # the take is more than these measures: find them in the whole piece
     else:
         score = wanted
+    # repeats (issue 21): the take is judged against the piece as played (``tutor.score.form``), measures
+    # and notes in play order; events name the written note, measure and pass. ``repeats=False``: each
+    # passage once. A caller's own ``alignment`` refers to the score as it gives it.
+    unfolding: Unfolding | None = None
+    if alignment is None:
+        written = score
+        unfolding = unfold(score, repeats=repeats)
+        wanted, score = unfold(wanted, repeats=repeats).score, unfolding.score
     score_notes: tuple[Note, ...] = score.notes
     if alignment is None:
         performance = join_fragments(performance)
@@ -394,9 +410,19 @@ def assess(
         got = played[restart.perf_index]
         frm, _ = _place(score, restart.from_ql)
         to, beat = _place(score, restart.to_ql)
+        frm_pass, to_pass = (_pass_at(unfolding, restart.from_ql), _pass_at(unfolding, restart.to_ql))
+        asked_repeat = None if unfolding is None else _unasked_repeat(written, unfolding, restart, repeats)
+        if asked_repeat is not None:
+            event("extra_repeat", position=restart.to_ql, played_note=got,
+                  message=f"played the repeat of measures {asked_repeat[0]}-{asked_repeat[1]} (not asked: repeats off)")
+            continue
+        frm_text, to_text = _with_pass(frm, frm_pass), _with_pass(to, to_pass)
         event("restart", position=restart.to_ql, played_note=got,
-              message=f"went back to beat {beat:g} of measure {to}" if frm == to and beat is not None
-              else f"went back from measure {frm} to measure {to}")
+              message=f"went back to beat {beat:g} of {to_text}" if (frm, frm_pass) == (to, to_pass) and beat is not None
+              else f"went back from {frm_text} to {to_text}")
+    skipped: set[int] = set()
+    if unfolding is not None and repeats:
+        skipped = _skipped_repeats(unfolding, score_notes, outcome, events)
 
     events.sort(key=lambda e: (e.score_position if e.score_position is not None else float("inf"),
                                e.time if e.time is not None else float("inf"), EVENT_TYPES.index(e.type)))
@@ -413,12 +439,14 @@ def assess(
         first, last = measures
         events = [e for e in events if e.measure is not None and first <= e.measure <= last]
         outcome = {s: v for s, v in outcome.items() if first <= score_notes[s].measure <= last}
-        in_range = [s for s, n in enumerate(score_notes) if first <= n.measure <= last]
+        in_range = [s for s, n in enumerate(score_notes) if first <= n.measure <= last and s not in skipped]
         groups_spq = [(g, v) for g, v in zip(groups, spq, strict=True) if first <= (_place(score, g.position_ql)[0] or 0) <= last]
         groups, spq = [g for g, _v in groups_spq], [v for _g, v in groups_spq]
     else:
-        in_range = list(range(len(score_notes)))
+        in_range = [s for s in range(len(score_notes)) if s not in skipped]
     results = _measure_results(wanted, score_notes, events, outcome, per_note_rhythm, played, perf_of_score, groups, spq, is_audio)
+    if unfolding is not None:  # a measure played twice is one measure of the score (its first pass's tempo)
+        results = sorted({m.measure: m for m in reversed(results)}.values(), key=lambda m: m.measure)
     pitch, rhythm, intonation, overall = _scores(in_range, events, outcome, per_note_rhythm, played, perf_of_score, is_audio)
     practice = tuple(m.measure for m in sorted((m for m in results if m.errors > 0), key=lambda m: (m.overall, -m.errors))[:3])
     curve = tuple(
@@ -426,6 +454,9 @@ def assess(
         for i, g in enumerate(groups)
     )
     notes_correct = sum(1 for v in outcome.values() if v == "correct")
+    if unfolding is not None:
+        events = [_as_written(e, unfolding) for e in events]
+        curve = tuple(replace(p, score_position=unfolding.written_position(p.score_position)[0]) for p in curve)
     return Assessment(
         overall=overall, pitch=pitch, rhythm=rhythm, intonation=intonation,
         notes_total=len(in_range), notes_correct=notes_correct, events=tuple(events),
@@ -433,6 +464,105 @@ def assess(
         marks=marks_for(events), level=level, asked_bpm=bpm,
         played_bpm=60.0 / whole[1] if whole is not None else None,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# repeats (issue 21): the score as played, named as written
+# ---------------------------------------------------------------------------------------------
+def _pass_at(unfolding: Unfolding | None, played_ql: float) -> int:
+    return 1 if unfolding is None else unfolding.written_position(played_ql)[1]
+
+
+def _with_pass(measure: int | None, pass_number: int) -> str:
+    """'measure 5' or 'measure 5, 2nd time'."""
+    label = pass_label(pass_number)
+    return f"measure {measure}" + (f", {label}" if label else "")
+
+
+def _as_written(e: Event, unfolding: Unfolding) -> Event:
+    """An event on the score as played, named as written: the written note's id, its written position and
+    the pass (which time through its measure)."""
+    if e.score_position is None:
+        return e
+    position, pass_number = unfolding.written_position(e.score_position)
+    note_id = e.note_id
+    if note_id is not None:
+        note_id, pass_number = written_id(note_id)
+    return replace(e, score_position=position, note_id=note_id, pass_number=pass_number)
+
+
+def _visit_runs(unfolding: Unfolding) -> list[tuple[int, int]]:
+    """The score as played cut into runs of visits (first, last) that follow each other as written and
+    are on the same pass: a repeated passage, a first or second ending, the part after a repeat."""
+    runs: list[tuple[int, int]] = []
+    visits = unfolding.visits
+    for k, visit in enumerate(visits):
+        if runs and visit.index == visits[k - 1].index + 1 and visit.pass_number == visits[k - 1].pass_number:
+            runs[-1] = (runs[-1][0], k)
+        else:
+            runs.append((k, k))
+    return runs
+
+
+def _skipped_repeats(unfolding: Unfolding, score_notes, outcome: dict[int, str], events: list[Event]) -> set[int]:
+    """Repeated passages that the take left out, all of whose notes are missed while another time through
+    the same measures was played: one ``skipped_repeat`` event each ("skipped the repeat of measures 1-8")
+    instead of a missed note per note. Returns the score indices of those notes (left out of the scores)."""
+    visits = unfolding.visits
+    runs = _visit_runs(unfolding)
+    if len(runs) < 2:
+        return set()
+    starts = [v.played_start_ql for v in visits]
+    run_of_note: dict[int, int] = {}
+    for s, note in enumerate(score_notes):
+        k = max(0, bisect.bisect_right(starts, note.onset_ql + 1e-9) - 1)
+        run_of_note[s] = next(r for r, (a, b) in enumerate(runs) if a <= k <= b)
+    by_run: dict[int, list[int]] = defaultdict(list)
+    for s, r in run_of_note.items():
+        by_run[r].append(s)
+    played_measures = {visits[k].index for r, (a, b) in enumerate(runs) for k in range(a, b + 1)
+                       if any(outcome.get(s) not in (None, "missed") for s in by_run.get(r, []))}
+    skipped: set[int] = set()
+    for r, (a, b) in enumerate(runs):
+        notes = by_run.get(r, [])
+        indices = {visits[k].index for k in range(a, b + 1)}
+        repeated = any(v.index in indices and not a <= k <= b for k, v in enumerate(visits))
+        if (len(notes) < SKIPPED_REPEAT_MIN_NOTES or not repeated or not indices <= played_measures
+                or any(outcome.get(s) != "missed" for s in notes)):
+            continue
+        skipped.update(notes)
+        first, last = visits[a].number, visits[b].number
+        span = f"measures {first}-{last}" if first != last else f"measure {first}"
+        events.append(Event(type="skipped_repeat", score_position=visits[a].played_start_ql, measure=first, beat=1.0,
+                            expected_pitch=None, played_pitch=None, time=None, deviation_ms=None, cents=None,
+                            message=f"skipped the repeat of {span}"))
+    if skipped:
+        ids = {score_notes[s].id for s in skipped}
+        events[:] = [e for e in events if not (e.type == "missed" and e.note_id in ids)]
+        for s in skipped:
+            outcome.pop(s, None)
+    return skipped
+
+
+def _unasked_repeat(written: Score, unfolding: Unfolding, restart, repeats: bool) -> tuple[int, int] | None:
+    """With repeats off, a going back from the end of a repeated passage to its start is the repeat played
+    (not asked), not a restart: the written measures (first, last) of that passage, else None."""
+    if repeats or written.form is None:
+        return None
+    taken = unfold(written, repeats=True)
+    if not taken.repeats:
+        return None
+    frm = unfolding.visit_at(restart.from_ql)
+    to = unfolding.visit_at(restart.to_ql)
+    if frm is None or to is None:
+        return None
+    # the repeat as written: a visit of ``to``'s measure that comes right after a visit of ``frm``'s
+    for k in range(1, len(taken.visits)):
+        before, after = taken.visits[k - 1], taken.visits[k]
+        if after.pass_number > 1 and after.index == to.index and abs(restart.to_ql - to.played_start_ql) < 1.0 + 1e-9 \
+                and before.index in (frm.index, frm.index + 1) and after.index < before.index:
+            return to.number, written.measures[before.index].number
+    return None
 
 
 def join_fragments(performance: Performance) -> Performance:
@@ -705,7 +835,8 @@ def marks_for(events: list[Event] | tuple[Event, ...]) -> dict[str, dict[str, st
     marks: dict[str, dict[str, str]] = {}
     for note_id, its in by_note.items():
         worst = min(its, key=lambda e: SEVERITY.index(e.type))
-        text = ", ".join(dict.fromkeys(_SHORT_TEXT[e.type](e) for e in its if e.type in _SHORT_TEXT))
+        text = ", ".join(dict.fromkeys(_SHORT_TEXT[e.type](e) + (f" ({pass_label(e.pass_number)})" if e.pass_number > 1 else "")
+                                       for e in its if e.type in _SHORT_TEXT))
         marks[note_id] = {"color": COLORS[worst.type], "text": text}
     for e in events:
         if e.note_id is None and e.type in ("extra", "restart") and e.score_position is not None:

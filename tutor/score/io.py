@@ -37,6 +37,7 @@ from tutor.safety import (
     decode_xml,
     display_name,
 )
+from tutor.score.form import apply_form, form_from_music21, unfold, with_abc_parts
 from tutor.score.midi import (
     IRREGULAR_MARKER,
     MEASURE_MARKER,
@@ -587,6 +588,7 @@ def score_from_music21(m21score: Any, *, source_path: Path | None = None, title:
     notes = _notes_from_groups(identified_noteheads(m21score))
     tempo = _tempo_map(m21score)
     time_signatures, key_signatures, measures = _signatures(parts[0])
+    form = form_from_music21(m21score, measures)  # repeats, endings, jumps (issue 21)
     metadata = m21score.metadata
     found_title = ""
     composer = ""
@@ -609,6 +611,7 @@ def score_from_music21(m21score: Any, *, source_path: Path | None = None, title:
         tempo_map=tempo,
         source_path=source_path,
         composer=composer,
+        form=form,
     )
 
 
@@ -647,6 +650,8 @@ def load_score(source: str | Path, *, index: int | None = None) -> Score:
         raise InputFileError(f"cannot be read as a score ({_short(error)})", path=key) from None
     if source_path is None:
         score = _with_reference(score, key)
+    elif _suffix(source_path) == ".abc":  # the tune's part order (P:/Y: header) over its P: parts (issue 21)
+        score = replace(score, form=with_abc_parts(score.form, _abc_tune(source_path, index), score.measures))
     return score
 
 
@@ -718,7 +723,7 @@ def save_score(score: Score, path: str | Path) -> Path:
     path = Path(path)
     ext = _suffix(path)
     if ext in MIDI_EXTENSIONS:
-        data = midi_bytes(score)
+        data = midi_bytes(unfold(score).score)  # MIDI plays the repeats out (issue 21)
     elif ext in (".musicxml", ".xml"):
         data = musicxml_bytes(score)
     elif ext == ".mxl":
@@ -1004,6 +1009,7 @@ def music21_from_notes(score: Score) -> Any:
             _fill_measure(m, measure, notes_by_measure[index], part_voices=part_voices)
             m21_part.append(m)
         m21.insert(0, m21_part)
+    apply_form(m21, score)  # repeat signs, endings, jumps (issue 21)
     try:
         m21.makeNotation(inPlace=True)
     except Exception as error:  # noqa: BLE001 - best effort (music21 raises any type): the notes are already right

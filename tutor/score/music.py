@@ -186,6 +186,45 @@ class TempoMap:
 
 
 @dataclass(frozen=True)
+class MeasureMarks:
+    """What the notation of one written measure says about the play order (``tutor.score.form`` unfolds it)."""
+
+    repeat_start: bool = False  # a |: at its start
+    repeat_end: int = 0  # a :| at its end: the times the repeated passage is played (0: none)
+    endings: tuple[int, ...] = ()  # under an ending bracket: the times through it is played on
+    segno: bool = False
+    coda: bool = False  # the coda starts here
+    to_coda: bool = False  # "To Coda" at its end: after the jump, leave here for the coda
+    fine: bool = False  # "Fine" at its end: after the jump, the piece ends here
+    jump: str = ""  # at its end: "dc" (da capo) or "ds" (dal segno)
+    jump_until: str = ""  # "fine", "coda" or "" (al Fine, al Coda, or to the end)
+
+    @property
+    def any(self) -> bool:
+        return self != MeasureMarks()
+
+
+@dataclass(frozen=True)
+class Form:
+    """The form marks of a piece, keyed by the written start (quarter notes) of their measure, and an ABC
+    tune's labelled parts (label, first and last measure start) with their play order."""
+
+    marks: tuple[tuple[float, MeasureMarks], ...] = ()
+    parts: tuple[tuple[str, float, float], ...] = ()
+    part_order: str = ""
+
+    def at(self, start_ql: float) -> MeasureMarks:
+        for position, marks in self.marks:
+            if abs(position - start_ql) < 1e-6:
+                return marks
+        return MeasureMarks()
+
+    @property
+    def has_repeats(self) -> bool:
+        return bool(self.marks) or bool(self.part_order and self.parts)
+
+
+@dataclass(frozen=True)
 class Score:
     """A piece as written: parts, notes, measures, signatures and tempo."""
 
@@ -198,6 +237,7 @@ class Score:
     tempo_map: TempoMap = field(default_factory=TempoMap)
     source_path: Path | None = None
     composer: str = ""
+    form: Form | None = None  # repeats, endings, jumps (tutor.score.form); None: played as written
 
     # --- lookups -------------------------------------------------------------------------
     def part(self, part_id_or_name: str) -> Part:
