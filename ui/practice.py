@@ -64,6 +64,7 @@ from tutor.listen.live import LiveListener
 from tutor.practice.assessment import COLORS, assess
 from tutor.practice.follower import ScoreFollower
 from tutor.practice.loop import LoopFollower, LoopReview, PassStart, assess_passes, looped_clicks
+from tutor.score.form import unfold
 from tutor.score.io import AUDIO_EXTENSIONS, MIDI_EXTENSIONS
 from tutor.score.music import Performance, Score
 from tutor.ui.workers import run_job
@@ -388,8 +389,13 @@ class PracticePanel(QWidget):
         self.loop = QCheckBox("Loop the range")
         self.loop.setToolTip("One take, the measures again and again: count-in once, then play the range "
                              "over and over; each pass is marked and scored on its own")
+        self.repeats = QCheckBox("Repeats")  # issue 21: repeats, endings, D.C./D.S. as written, or each passage once
+        self.repeats.setChecked(True)
+        self.repeats.setToolTip("Play the repeats as written (first and second endings, D.C., D.S.); "
+                                "unticked: each passage once")
         form.addRow(self.metronome)
         form.addRow(self.loop)
+        form.addRow(self.repeats)
         self.mode_box = QComboBox()
         self.mode_box.addItem("Play along (the score follows me)", "play-along")
         self.mode_box.addItem("Wait for me (moves on at the right notes)", "wait")
@@ -575,11 +581,13 @@ class PracticePanel(QWidget):
         try:
             player = self._player()
             score = self.practice_score()
-            player.play(score, count_in_bars=0)
+            repeats = self.repeats.isChecked()
+            player.play(score, count_in_bars=0, repeats=repeats)
         except Exception as error:
             self.window.show_error("Cannot play the piece", error)
             return
         self._playing_score = score
+        self._playing_unfolding = unfold(score, repeats=repeats)  # the cursor jumps back at a repeat
         self._listen_started = time.perf_counter()
         self.timer.start()
         self.status.emit("Playing… (Esc stops)")
@@ -749,10 +757,11 @@ class PracticePanel(QWidget):
                 self.played_curve.setData(*self._played_points)
             return
         if self.player is not None and self.player.playing and getattr(self, "_playing_score", None) is not None:
-            score = self._playing_score
-            first = score.measures[0].start_ql if score.measures else 0.0
-            position = score.position_at(score.seconds_at(first) + self.player.position_s)
-            self.view.set_cursor(position)
+            unfolding = getattr(self, "_playing_unfolding", None) or unfold(self._playing_score)
+            played = unfolding.score
+            first = played.measures[0].start_ql if played.measures else 0.0
+            position = played.position_at(played.seconds_at(first) + self.player.position_s)
+            self.view.set_cursor(unfolding.written_position(position)[0])
             return
         if self._replaying is not None:
             return
@@ -836,7 +845,7 @@ class PracticePanel(QWidget):
                               starts_s=starts, count_in_s=self._count_in_s(score))
         self.score_label.setText("Assessing the take…")
         self._review_job = run_job(_assess_job, score, performance, path, self.bpm, self.window.level, loop,
-                                   self.exercise, on_result=self.show_review,
+                                   self.exercise, self.repeats.isChecked(), on_result=self.show_review,
                                    on_error=lambda e: self.window.show_error("Cannot assess the take", e),
                                    on_progress=lambda f, t: self.status.emit(t), name="assess")
 
@@ -994,7 +1003,7 @@ class TakeReview:
 
 
 def _assess_job(task, score: Score, performance: Performance | None, path: Path | None, bpm: float, level: str,
-                loop: LoopReview | None = None, exercise=None) -> TakeReview:
+                loop: LoopReview | None = None, exercise=None, repeats: bool = True) -> TakeReview:
     """The take assessed once, here in the worker; a lesson exercise's attempt judged from that
     assessment and recorded (``_record_attempt``)."""
     if performance is None:
@@ -1008,7 +1017,7 @@ def _assess_job(task, score: Score, performance: Performance | None, path: Path 
     if loop is not None:
         passes = assess_passes(loop, performance, notes_per_pass=len(score.notes), bpm=bpm, level=level,
                                progress=lambda f, text: task.check_and_progress(0.5 + 0.5 * f, text))
-    assessment = passes[-1][0] if passes else assess(score, performance, bpm=bpm, level=level)
+    assessment = passes[-1][0] if passes else assess(score, performance, bpm=bpm, level=level, repeats=repeats)
     review = TakeReview(assessment, performance, passes)
     if exercise is None:
         return review

@@ -42,7 +42,7 @@ def assess(score, request: AssessRequest):
     if not performance.notes:
         raise AnalysisError("no notes were played (or none could be heard) in this take", path=request.take)
     return judge(score, performance, part=request.part, measures=request.measures, bpm=request.tempo_bpm,
-                 level=request.level)
+                 level=request.level, repeats=request.repeats)
 
 
 def assessed_score(score, request: AssessRequest):

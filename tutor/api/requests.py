@@ -78,6 +78,7 @@ class AssessRequest:
     measures: tuple[int, int] | None = None  # printed measure numbers
     tempo_bpm: float | None = None  # the tempo the student was asked to play
     level: str = "advanced"
+    repeats: bool = True  # the student was asked to play the repeats (False: each passage once)
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:

@@ -25,6 +25,7 @@ import numpy as np
 from tutor.audio.metronome import ClickSchedule, click_schedule, click_track
 from tutor.audio.ringbuffer import RingBuffer
 from tutor.errors import DeviceError, InputFileError, OutputFileError
+from tutor.score.form import unfold
 from tutor.score.music import Performance, Score, midi_to_hz
 
 log = logging.getLogger(__name__)
@@ -86,9 +87,12 @@ def _channel_for(index: int) -> int:
 
 
 def plan_score(score: Score, *, program: int | None = None, bpm: float | None = None, count_in_bars: int = 0,
-               metronome: bool = False) -> PlaybackPlan:
+               metronome: bool = False, repeats: bool = True) -> PlaybackPlan:
     """A plan for ``score``: one MIDI channel per part (its GM program, or ``program`` for all),
-    at ``bpm`` if given, after ``count_in_bars`` of count-in, with clicks throughout if ``metronome``."""
+    at ``bpm`` if given, after ``count_in_bars`` of count-in, with clicks throughout if ``metronome``.
+    The piece is played as its form says (``tutor.score.form.unfold``: repeats, endings, D.C./D.S.), or
+    each passage once with ``repeats=False``; the clicks follow it."""
+    score = unfold(score, repeats=repeats).score
     timed = score.at_tempo(bpm=bpm) if bpm is not None else score
     start_ql = score.measures[0].start_ql if score.measures else min((n.onset_ql for n in score.notes), default=0.0)
     origin_s = timed.seconds_at(start_ql)
@@ -425,10 +429,12 @@ def render_plan_to_file(plan: PlaybackPlan, out_path: str | Path, *, soundfont=N
 
 def render_score_to_wav(score: Score, out_path: str | Path, *, program: int | None = None, bpm: float | None = None,
                         soundfont: str | Path | None = None, sample_rate: int = 44100, count_in_bars: int = 0,
-                        metronome: bool = False, engine: str = "auto") -> RenderResult:
+                        metronome: bool = False, engine: str = "auto", repeats: bool = True) -> RenderResult:
     """Render ``score`` to ``out_path`` (.wav or .flac): every note sounds at
-    ``result.offset_s + note.onset_s`` (seconds of the score at ``bpm``, minus its first measure's time)."""
-    plan = plan_score(score, program=program, bpm=bpm, count_in_bars=count_in_bars, metronome=metronome)
+    ``result.offset_s + note.onset_s`` (seconds of the score at ``bpm``, minus its first measure's time), the
+    score as played (``tutor.score.form.unfold``; each passage once with ``repeats=False``)."""
+    plan = plan_score(score, program=program, bpm=bpm, count_in_bars=count_in_bars, metronome=metronome,
+                      repeats=repeats)
     return render_plan_to_file(plan, out_path, soundfont=soundfont, sample_rate=sample_rate, engine=engine)
 
 
@@ -494,10 +500,11 @@ class Player:
 
     # --- API -------------------------------------------------------------------------------------------
     def play(self, what: Score | Performance | PlaybackPlan, *, count_in_bars: int = 0, bpm: float | None = None,
-             metronome: bool = False, program: int | None = None) -> PlaybackPlan:
+             metronome: bool = False, program: int | None = None, repeats: bool = True) -> PlaybackPlan:
         self.stop()
         if isinstance(what, Score):
-            plan = plan_score(what, program=program, bpm=bpm, count_in_bars=count_in_bars, metronome=metronome)
+            plan = plan_score(what, program=program, bpm=bpm, count_in_bars=count_in_bars, metronome=metronome,
+                              repeats=repeats)
         elif isinstance(what, Performance):
             plan = plan_performance(what, program=program)
         else:

@@ -14,6 +14,9 @@ def add_parser(subparsers):
 
 
 def score_info(score) -> dict:
+    from tutor.score.form import unfold
+
+    played = unfold(score)  # issue 21: the piece as played (repeats, endings, D.C./D.S.)
     return {
         "title": score.title,
         "composer": score.composer,
@@ -30,6 +33,10 @@ def score_info(score) -> dict:
         "notes": len(score.notes),
         "duration_ql": round(score.duration_ql, 4),
         "duration_s": round(score.duration_s, 3),
+        "played_measures": len(played.visits),
+        "passes": played.passes,
+        "played_duration_ql": round(played.score.duration_ql, 4),
+        "played_duration_s": round(played.score.duration_s, 3),
     }
 
 
@@ -53,4 +60,8 @@ def run(args) -> int:
     print(f"Notes:     {info['notes']}")
     minutes, seconds = divmod(info["duration_s"], 60)
     print(f"Duration:  {int(minutes)}:{seconds:04.1f} ({info['duration_ql']:g} quarter notes)")
+    if info["played_measures"] != info["measures"] or info["passes"] > 1:
+        minutes, seconds = divmod(info["played_duration_s"], 60)
+        print(f"Repeats:   {int(minutes)}:{seconds:04.1f} as played ({info['played_measures']} measures, "
+              f"up to {info['passes']} times through a measure)")
     return 0

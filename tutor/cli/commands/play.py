@@ -12,6 +12,8 @@ def add_parser(subparsers):
     parser.add_argument("--tempo", type=float, default=None, metavar="BPM", help="opening tempo (quarter notes/min)")
     parser.add_argument("--instrument", type=int, default=None, metavar="N", help="General MIDI program 0-127")
     parser.add_argument("--metronome", action="store_true", help="click every beat")
+    parser.add_argument("--no-repeats", action="store_true",
+                        help="play each passage once: no repeats, D.C. or D.S. (the last ending is taken)")
     parser.add_argument("--as-played", action="store_true",
                         help="MIDI files: keep the file's own timing, programs and drums (no quantising)")
     parser.add_argument("--device", default=None, metavar="N", help="audio output number or name (see tutor devices)")
@@ -45,7 +47,7 @@ def run(args) -> int:
         title = what.title or args.file
     player = Player(device=args.device, soundfont=args.soundfont)
     plan = player.play(what, count_in_bars=args.count_in, bpm=args.tempo, metronome=args.metronome,
-                       program=args.instrument)
+                       program=args.instrument, repeats=not args.no_repeats)
     print(f"playing {title} ({plan.duration_s:.1f} s, {player.engine.name}); Ctrl-C stops", file=sys.stderr)
     try:
         while not player.wait(0.2):

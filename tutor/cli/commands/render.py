@@ -15,6 +15,8 @@ def add_parser(subparsers):
                         help="opening tempo in quarter notes per minute (later changes keep their ratio)")
     parser.add_argument("--count-in", type=int, default=0, metavar="BARS", help="bars of metronome count-in")
     parser.add_argument("--metronome", action="store_true", help="click every beat of the piece too")
+    parser.add_argument("--no-repeats", action="store_true",
+                        help="play each passage once: no repeats, D.C. or D.S. (the last ending is taken)")
     parser.add_argument("--as-played", action="store_true",
                         help="MIDI input only: keep the file's own timing, programs and drums (no quantising)")
     parser.add_argument("--soundfont", default=None, metavar="SF2", help="a .sf2 soundfont (default: the system's GM one)")
@@ -63,6 +65,7 @@ def run(args) -> int:
         score = load_score(args.score, index=args.index)
         result = render_score_to_wav(score, out, program=args.instrument, bpm=args.tempo, soundfont=args.soundfont,
                                      sample_rate=args.sample_rate, count_in_bars=args.count_in,
+                                     repeats=not args.no_repeats,
                                      metronome=args.metronome, engine=args.synth)
     starts = f"; the music starts at {result.offset_s:.2f} s" if result.offset_s else ""
     print(f"wrote {result.path} ({result.duration_s:.1f} s, {result.sample_rate} Hz, {result.notes} notes, "
