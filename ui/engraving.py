@@ -96,6 +96,10 @@ def verovio_options(layout: Layout) -> dict:
         "pageMarginRight": 50,
         "pageMarginTop": 50,
         "pageMarginBottom": 50,
+        # issue 24: Verovio's stems (0.2 units) and staff lines are under a pixel wide at the zoom that fits a
+        # page in a small window, and drew so faint that half notes looked like whole notes
+        "stemWidth": 0.4,
+        "staffLineWidth": 0.2,
     }
     # Verovio sizes pages in its units (tenths of a pixel at scale 100)
     units_per_px = 100.0 / layout.scale
