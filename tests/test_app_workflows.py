@@ -7,7 +7,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 os.environ["TUTOR_NO_DIALOGS"] = "1"
 
-from tests.conftest import shared
+from tests.conftest import REPO, shared
 from tests.test_app import DEMO, _open, window  # noqa: F401 (the fixture)
 
 
@@ -79,3 +79,42 @@ def test_stems_are_drawn_at_the_default_zoom_of_a_small_window(qtbot, window):  
         assert _darkest_in(image, stem) < 120, (note.id, _darkest_in(image, stem), view.zoom)
         checked += 1
     assert checked >= 20
+
+
+def test_start_exercise_after_an_edit_asks_before_dropping_it(qtbot, window, monkeypatch):  # noqa: F811
+    from PySide6.QtWidgets import QMessageBox
+
+    _open(qtbot, window, DEMO)
+    window.selected_note = "P1-m1-n2"
+    window.transpose_selected(1)
+    qtbot.waitUntil(lambda: window.undo_stack.count() == 1, timeout=30000)
+    edited = window.score
+    asked = []
+    monkeypatch.delenv("TUTOR_NO_DIALOGS")
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.Cancel)
+    window.set_mode("lessons")
+    window.lessons_panel.select_first()
+    window.lessons_panel.start()  # the student answers Cancel
+    qtbot.wait(300)
+    assert asked and "unsaved" in asked[0]
+    assert window.score is edited and window.undo_stack.count() == 1 and window.undo_stack.canUndo()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Discard)
+    window.lessons_panel.start()  # now the edits may go
+    qtbot.waitUntil(lambda: window.score is not edited and window.mode in ("practice", "compose"), timeout=30000)
+    assert window.undo_stack.isClean() and "•" not in window.windowTitle()
+
+
+def test_a_piece_opened_after_generate_is_not_marked_unsaved(qtbot, window):  # noqa: F811
+    _open(qtbot, window, DEMO)
+    window.set_mode("compose")
+    panel = window.compose_panel
+    panel.open_generate_dialog().set_brief(style="song", mood="Q1", key="G major", meter="2/4", bars=2, seed=4)
+    before = window.score
+    panel.generate_dialog.accept()
+    qtbot.waitUntil(lambda: window.score is not before, timeout=90000)
+    assert not window.undo_stack.isClean() and "•" in window.windowTitle()  # the new piece is not saved anywhere
+    for path in (DEMO, REPO / "assets" / "demo" / "student_melody.musicxml"):
+        generated = window.score
+        window.open_file(str(path))
+        qtbot.waitUntil(lambda shown=generated: window.score is not shown, timeout=30000)
+        assert window.undo_stack.isClean() and "•" not in window.windowTitle(), path

@@ -336,6 +336,7 @@ class MainWindow(QMainWindow):
         """``score`` as the open piece, saved at ``path`` (None: nowhere yet): a fresh undo history and
         autosave, no exercise."""
         self.undo_stack.clear()
+        self.undo_stack.setClean()  # clear() keeps a reset clean state: a generated piece's marker stayed (issue 24)
         self.autosaver.clear()
         self.practice_panel.exercise = None
         self.score_path = path
@@ -467,6 +468,9 @@ class MainWindow(QMainWindow):
     def start_exercise(self, exercise) -> None:
         from tutor.lessons.plans import exercise_score
 
+        if not self.confirm_discard():  # the edited piece would be dropped with its undo history (issue 24)
+            self.status("Exercise not started: the piece has unsaved changes.")
+            return
         self.status(f"Opening {exercise.title}…")
         self.track_job(run_job(lambda task: exercise_score(exercise), on_result=lambda s: self._exercise_ready(exercise, s),
                                on_error=lambda e: self.show_error("Cannot open the exercise", e), name="exercise"),
@@ -491,6 +495,7 @@ class MainWindow(QMainWindow):
 
     def _exercise_ready(self, exercise, score: Score) -> None:
         self.undo_stack.clear()
+        self.undo_stack.setClean()
         self.score_path = None
         self.set_score(score)
         if exercise.kind == "compose":
