@@ -137,6 +137,33 @@ def test_cli_restyle_json_and_output(tmp_path, capsys):
     assert "restyle" in text and "42 of 42 melody notes kept" in text and "chords:" in text
 
 
+@pytest.mark.parametrize("style", ["pop", "jazz"])
+def test_harmonise_in_pop_and_jazz_keeps_the_melody_as_written(twinkle, style, capsys, tmp_path):
+    from tutor.cli import main
+
+    out = tmp_path / f"{style}.musicxml"
+    assert main(["suggest", str(TWINKLE), "--harmonize", "--style", style, "-k", "2", "--json", "-o", str(out)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    first = doc["suggestions"][0]
+    assert first["kind"] == "harmonization"
+    melody = sorted((n["position"], n["pitch"], n["duration"]) for n in first["notes"] if n["part"] == "P1")
+    assert melody == sorted((round(n.onset_ql, 4), n.pitch, round(n.duration_ql, 4)) for n in twinkle.notes)
+    assert {n["part"] for n in first["notes"]} == {"P1", "HP", "HPL"}
+    written = load_score(out)
+    assert written.time_signatures[0].numerator == 4 and len(written.parts) == 3
+    assert not [f for f in check_rules(written, style="keyboard") if f.severity == "error"]
+    lows = [n for n in written.notes if n.part == written.parts[-1].id]  # the left hand (ids renumbered in the file)
+    if style == "jazz":  # a walking bass: a note on every beat
+        assert len(lows) >= len(written.measures) * 4 - 4
+
+
+def test_pop_and_jazz_styles_only_with_harmonize(capsys):
+    from tutor.cli import main
+
+    assert main(["suggest", str(TWINKLE), "--continue", "2", "--style", "jazz"]) == 2
+    assert "--harmonize" in capsys.readouterr().err
+
+
 # --- in the app (pytest-qt, offscreen) -------------------------------------------------------------
 from tests.compose_app import app_window, open_piece  # noqa: E402,F401  (app_window is a fixture)
 

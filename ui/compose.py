@@ -50,7 +50,8 @@ log = logging.getLogger(__name__)
 SEVERITY_COLORS = {"error": "#D32F2F", "warning": "#FB8C00", "info": "#1E88E5"}
 SUGGESTION_COLOR = "#1E88E5"  # a suggestion's notes drawn over the piece
 REPLACED_COLOR = "#B0B0B0"  # the notes a correction would replace
-HARMONY_STYLES = (("Chorale (alto, tenor, bass)", "chorale"), ("Piano (chords and bass)", "piano"))
+HARMONY_STYLES = (("Chorale (alto, tenor, bass)", "chorale"), ("Piano (chords and bass)", "piano"),
+                  ("Pop piano (pop chords, broken chords)", "pop"), ("Jazz (seventh chords, walking bass)", "jazz"))
 RESTYLE_STYLES = (("Pop ballad piano", "pop"), ("Waltz", "waltz"), ("March", "march"), ("Ragtime", "ragtime"),
                   ("Swing", "swing"), ("Tango", "tango"), ("Chorale", "chorale"))
 WHOLE_PIECE = ("harmonization", "restyle")  # suggestions that rewrite the whole piece around its melody

@@ -81,6 +81,10 @@ def suggest(score, request: SuggestRequest, *, progress=None) -> SuggestResult:
 
         return SuggestResult(request, tuple(restyle(score, style=request.style, k=request.k, seed=request.seed,
                                                     progress=progress)))
+    if request.kind == "harmonize" and request.style in ("pop", "jazz"):
+        from tutor.compose.restyle import harmonize_in_style
+
+        return SuggestResult(request, tuple(harmonize_in_style(score, style=request.style, k=request.k, seed=request.seed)))
     if request.kind == "harmonize":
         from tutor.compose.harmonize import harmonize
 

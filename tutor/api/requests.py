@@ -11,7 +11,8 @@ from tutor.errors import AnalysisError
 
 TRACKER_CHOICES = ("crepe", "crepe-tiny", "pesto", "pyin")
 GENERATOR_STYLES = ("nottingham", "essen", "oneills", "ryans", "chorale")  # = tutor.models.generator.STYLES
-SUGGEST_STYLES = GENERATOR_STYLES + ("piano",)  # piano: only to harmonise
+HARMONY_ONLY_STYLES = ("piano", "pop", "jazz")  # only to harmonise (pop and jazz: tutor.compose.restyle)
+SUGGEST_STYLES = GENERATOR_STYLES + HARMONY_ONLY_STYLES
 LEVELS = ("beginner", "advanced")
 SUGGEST_KINDS = ("continue", "fix", "fix_flagged", "harmonize", "restyle")
 # = tutor.compose.restyle.RESTYLE_STYLES (a test checks it); aliases such as jazz or ballad are accepted too
@@ -118,8 +119,8 @@ class SuggestRequest:
             object.__setattr__(self, "style", style_name(self.style))
         elif self.style is not None and self.style not in SUGGEST_STYLES:
             raise AnalysisError(f"style {self.style!r}: use one of {', '.join(SUGGEST_STYLES)}")
-        if self.style == "piano" and self.kind != "harmonize":
-            raise AnalysisError("--style piano goes with --harmonize")
+        if self.style in HARMONY_ONLY_STYLES and self.kind != "harmonize":
+            raise AnalysisError(f"--style {self.style} goes with --harmonize")
         if self.kind == "continue" and self.bars is None:
             raise AnalysisError("--continue needs the number of bars")
         if self.kind == "fix" and self.fix is None:

@@ -436,18 +436,23 @@ def _segments(total_ql: float, first_bar_ql: float, bar_ql: float, style: str, m
     return out
 
 
-def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: float) -> tuple[Score, str, tuple, int]:
+def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: float, *,
+             keep_melody: bool = False) -> tuple[Score, str, tuple, int]:
+    """The piece arranged in ``style``; ``keep_melody`` keeps the melody's rhythm, metre and tempo as written
+    (Harmonise in pop or jazz style) instead of rewriting them."""
     from tutor.score.analysis import estimate_key
 
     melody_part, melody = melody_of(score)
     meter = _meter_of(score)
     new_meter, period, old_knots, new_knots = _plan(meter, style)
+    if keep_melody:
+        new_meter, period, old_knots, new_knots = meter, meter.bar_ql, (0.0, meter.bar_ql), (0.0, meter.bar_ql)
     pickup = _pickup_ql(score, meter)
     time_map = _TimeMap(pickup, period, old_knots, new_knots)
     shift = time_map(0.0)  # the new pickup's missing part
     if shift >= new_meter.bar_ql - 1e-6:
         shift = 0.0
-    placed = _transform_melody(melody, time_map, style, new_meter, rng, shift)
+    placed = _transform_melody(melody, time_map, "keep" if keep_melody else style, new_meter, rng, shift)
     # bars of the new piece
     end_ql = max(a + d for _, a, d in placed)
     first_bar = new_meter.bar_ql - (shift % new_meter.bar_ql) if shift > 1e-6 else new_meter.bar_ql
@@ -458,6 +463,8 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
         measures.append(Measure(number, round(position, 6), round(length, 6), new_meter.text))
         position += length
         number += 1
+    if keep_melody and score.measures:  # the piece's own bars
+        measures = list(score.measures)
     if not measures:
         raise AnalysisError("has no melody to restyle", path=score.source_path or score.title)
 
@@ -571,7 +578,7 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
                     pitch -= 12
                 walk_prev = pitch
                 add("RB", pitch, onset, duration, 70)
-    tempo = TempoMap((TempoChange(0.0, RESTYLE_STYLES[style][1]),))
+    tempo = score.tempo_map if keep_melody else TempoMap((TempoChange(0.0, RESTYLE_STYLES[style][1]),))
     parts_used = [p for p in ACCOMPANIMENT_PARTS if any(n.part == p for n in accompaniment)]
     melody_info = next(p for p in score.parts if p.id == melody_part)
     parts = (melody_info,) + tuple(Part(p, ACCOMPANIMENT_PARTS[p][0], ACCOMPANIMENT_PARTS[p][1]) for p in parts_used)
@@ -722,6 +729,59 @@ def style_markers(score: Score, style: str) -> dict[str, bool]:
     return marks
 
 
+HARMONY_STYLES = {"pop": "pop", "jazz": "swing"}  # Harmonise's styles written here -> the arrangement used
+_HARMONY_PARTS = {"RR": "HP", "RL": "HPL", "RB": "HPL"}  # tutor.compose.harmonize's piano parts
+
+
+def harmonize_in_style(score: Score, *, style: str, k: int = 4, seed: int = 0) -> list:
+    """``k`` harmonisations of the melody (the first part, as written: its rhythm, metre and tempo kept) as a piano
+    part of chords and bass in pop style (broken chords, I-V-vi-IV habits) or jazz (seventh chords, ii-V, shell
+    voicings and a walking bass), as ``tutor.compose.suggest.Suggestion`` s of kind ``harmonization``, best first
+    (fewest rule errors, then warnings)."""
+    from tutor.compose.harmonize import harmonized_score
+    from tutor.compose.rules import check_rules
+    from tutor.compose.suggest import Suggestion
+
+    if style not in HARMONY_STYLES:
+        raise AnalysisError(f"harmonising in {style!r} style is not written here; use one of {', '.join(HARMONY_STYLES)}")
+    if not 1 <= k <= 16:
+        raise AnalysisError(f"can make 1 to 16 harmonisations at a time, not {k}")
+    candidates, seen = [], set()
+    for i in range(k):
+        arranged, part, _, _ = _arrange(score, HARMONY_STYLES[style], random.Random(seed * 1009 + i), variant=i + seed,
+                                        noise=0.0 if i == 0 else 0.6, keep_melody=True)
+        notes = []
+        for n in arranged.notes:
+            if n.part == part:
+                notes.append(n)
+            else:
+                new_part = _HARMONY_PARTS[n.part]
+                notes.append(replace(n, part=new_part, id=n.id.replace(f"{n.part}-", f"{new_part}-", 1)))
+        counters: dict[tuple[str, int], int] = {}
+        renamed = []
+        for n in sort_notes(notes):  # ids unique again after two accompaniment parts became one
+            if n.part == part:
+                renamed.append(n)
+                continue
+            number = counters.get((n.part, n.measure), 0)
+            counters[(n.part, n.measure)] = number + 1
+            renamed.append(replace(n, id=f"{n.part}-m{n.measure}-n{number}"))
+        notes = time_notes(sort_notes(renamed), score.tempo_map)
+        signature = tuple((n.pitch, n.onset_ql, n.part) for n in notes)
+        if signature in seen:
+            continue
+        seen.add(signature)
+        measures = score.measures
+        suggestion = Suggestion("harmonization", measures[0].number if measures else 1,
+                                measures[-1].number if measures else 1, notes, 0.0)
+        findings = check_rules(harmonized_score(score, suggestion), style="keyboard")
+        errors = sum(f.severity == "error" for f in findings)
+        warnings = sum(f.severity == "warning" for f in findings)
+        candidates.append(((errors, warnings, i), suggestion))
+    candidates.sort(key=lambda c: c[0])
+    return [s for _, s in candidates]
+
+
 def restyled_from_json(score: Score, doc: dict) -> Restyled:
     """A ``Restyled`` rebuilt from its ``tutor suggest --json`` entry against the piece it was made from (an answer
     from a ``tutor serve`` host)."""
@@ -763,4 +823,4 @@ def restyled_from_json(score: Score, doc: dict) -> Restyled:
 
 
 __all__ = ["RESTYLE_STYLES", "Restyled", "restyle", "style_markers", "style_name", "melody_kept", "choose_chords",
-           "restyled_from_json"]
+           "restyled_from_json", "harmonize_in_style", "HARMONY_STYLES"]

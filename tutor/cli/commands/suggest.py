@@ -7,7 +7,7 @@ for the melody), ``--restyle STYLE`` (the melody kept, the rest rewritten in ano
 from __future__ import annotations
 
 from tutor.api.requests import GENERATOR_STYLES as STYLE_CHOICES
-from tutor.api.requests import RESTYLE_CHOICES
+from tutor.api.requests import HARMONY_ONLY_STYLES, RESTYLE_CHOICES
 from tutor.cli.commands._common import (
     add_index_option,
     add_remote_option,
@@ -30,7 +30,8 @@ def add_parser(subparsers):
                       help="propose rewrites of the measures the critique rules flag (errors first, up to 4 places)")
     what.add_argument("--harmonize", action="store_true",
                       help="propose lower voices for the melody (first part): alto, tenor, bass (--style chorale, "
-                           "the default) or a piano part of chords and bass (--style piano)")
+                           "the default) or a piano part of chords and bass (--style piano; --style pop for pop "
+                           "chords and broken-chord piano, --style jazz for seventh chords and a walking bass)")
     what.add_argument("--restyle", metavar="STYLE",
                       help="keep every melody note and rewrite harmony, accompaniment and rhythm in STYLE: "
                            + ", ".join(RESTYLE_CHOICES) + " (also ballad, jazz, rag, hymn)")
@@ -41,7 +42,7 @@ def add_parser(subparsers):
     parser.add_argument("--top-p", type=float, default=0.95, dest="top_p", help="nucleus sampling mass (default 0.95)")
     parser.add_argument("--after", type=int, default=None, metavar="M",
                         help="with --continue: continue after measure M instead of the last one")
-    parser.add_argument("--style", choices=STYLE_CHOICES + ("piano",), default=None,
+    parser.add_argument("--style", choices=STYLE_CHOICES + HARMONY_ONLY_STYLES, default=None,
                         help="style to write in (default: chorale for several parts, nottingham folk for a melody; "
                              "piano only with --harmonize)")
     parser.add_argument("--free-rhythm", action="store_true",
