@@ -20,9 +20,12 @@ torch (only the ranking and ``chorale`` use the models).
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import random
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from tutor.errors import AnalysisError
 from tutor.score.music import (
@@ -217,11 +220,31 @@ def _vocabulary(mode: str, style: str) -> list[tuple[int, str]]:
     return chords
 
 
+@functools.lru_cache(maxsize=1)
+def chord_habits() -> dict:
+    """Learnt chord bigrams (``models/training/chord_habits.py``): {'pop'|'jazz': {'quality|step|quality': log p}}."""
+    import tutor.models
+
+    path = Path(tutor.models.__file__).resolve().parent / "weights" / "chord_habits.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+_HABITS = {"pop": "pop", "swing": "jazz"}  # whose habits each style follows
+HABIT_WEIGHT = 0.6
+
+
 def _transition(a: tuple[int, str], b: tuple[int, str], style: str, mode: str) -> float:
-    """How natural chord ``b`` is after ``a`` (roots relative to the tonic)."""
+    """How natural chord ``b`` is after ``a`` (roots relative to the tonic): functional harmony's habits, and for
+    pop and swing the progressions of POP909's songs and of jazz standards."""
     ra, rb = a[0], b[0]
     step = (rb - ra) % 12
     score = 0.0
+    learnt = chord_habits().get(_HABITS.get(style, ""), {})
+    if learnt and a != b:
+        score += HABIT_WEIGHT * (learnt.get(f"{a[1]}|{step}|{b[1]}", -8.0) + 4.4)  # 4.4 ~ -log(1/84): chance level
     if a == b:
         score -= 0.4
     if step == 5:  # down a fifth: the strongest progression
