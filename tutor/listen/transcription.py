@@ -159,6 +159,30 @@ def _transcribe_pieces(pieces, sample_rate: int, length: int | None, *, tracker:
                        progress=None, source_path: Path | None = None) -> Transcription:
     """Mono float32 pieces at ``sample_rate`` -> resampled to 16 kHz -> blocks of frames -> the tracker's
     frames, their levels and the spectral flux (compact per-frame arrays) -> notes."""
+    chosen, f0, flux = _track_pieces(pieces, sample_rate, length, tracker=tracker, device=device, progress=progress)
+    if progress is not None:
+        progress(TRACKING_SHARE, "notes")
+    notes, f0 = notes_and_f0(f0, onset_strength=flux)
+    performance = Performance(notes=notes, pitch_track=f0.to_pitch_track(), source_path=source_path)
+    if progress is not None:
+        progress(1.0, "done")
+    return Transcription(performance=performance, tracker=chosen.name, sample_rate=int(sample_rate), f0=f0)
+
+
+def track_file(path: str | Path, *, tracker: str | None = None, device: str = "auto"):
+    """(the tracker's ``F0Track``, the spectral flux or None) of an audio file: what ``transcribe_file``
+    segments into notes (``notes_and_f0(f0, onset_strength=flux)``), for benchmarks that try the
+    segmentation many times on one analysis."""
+    from tutor.listen.blocks import read_pieces
+
+    audio = read_pieces(path)
+    _, f0, flux = _track_pieces(audio.pieces, audio.sample_rate, audio.length, tracker=tracker, device=device)
+    return f0, flux
+
+
+def _track_pieces(pieces, sample_rate: int, length: int | None, *, tracker: str | None, device: str,
+                  progress=None):
+    """(tracker, F0Track, spectral flux or None) of mono float32 pieces, block by block."""
     from tutor.listen.blocks import OnsetFlux, iter_blocks, release_freed_memory, resample_pieces
 
     if sample_rate <= 0:
@@ -182,13 +206,7 @@ def _transcribe_pieces(pieces, sample_rate: int, length: int | None, *, tracker:
                          + (f" of {_clock(expected / MODEL_SAMPLE_RATE)}" if expected else ""))
         f0 = track.finish()
         flux = onsets.flux() if done > 2048 else None  # as _attack_strength computes it from the clip
-    if progress is not None:
-        progress(TRACKING_SHARE, "notes")
-    notes, f0 = notes_and_f0(f0, onset_strength=flux)
-    performance = Performance(notes=notes, pitch_track=f0.to_pitch_track(), source_path=source_path)
-    if progress is not None:
-        progress(1.0, "done")
-    return Transcription(performance=performance, tracker=chosen.name, sample_rate=int(sample_rate), f0=f0)
+    return chosen, f0, flux
 
 
 def _clock(seconds: float) -> str:

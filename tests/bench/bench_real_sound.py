@@ -1,0 +1,284 @@
+"""Single-line transcription on real recordings (issue 22): singing and violin, against pYIN and basic-pitch.
+
+Data (../shared/data/real-audio, README there; never copied into the repo), each set split by recording or
+singer into a tuning part and a held-out part (``split``); the rules in tutor/listen/transcription.py were
+tuned on the tuning part only and the numbers to quote are the held-out ones:
+
+* ``ssvd``: SSVD v2 sight-singers on phone microphones, manual note labels (onset where the 2nd harmonic
+  appears, pitch the sung centre as a fractional MIDI number). Held out: recordings whose id is a multiple
+  of 3 (the numeric ids carry no singer) and singer ``man2``.
+* ``violin``: Bach BWV 1002 movements 6-8 (John Garner), score notes aligned automatically (tens of ms of
+  label error). Held out: movement 8; tuned on 6 and 7.
+* ``mir1k``: MIR-1K karaoke voice, frame pitch only (raw pitch accuracy). Held out: singer ``bobon``.
+* ``rendered``: the synthetic melodies of bench_pitch (clean FluidSynth renders, ``RENDERED_CLIPS`` of them)
+  so that no gain on real sound is paid for there.
+
+Metrics (mir_eval): note onset F1 at 50 and 100 ms with the pitch within 50 cents of the labelled pitch (the
+note's pitch + cents against the sung centre), offsets ignored; note F1 with offsets (mir_eval's default: 20 %
+of the note or 50 ms); raw pitch accuracy of the transcription's f0 (mir1k, rendered). Systems: ``tutor``
+(``transcribe_file`` with the CPU tracker, PESTO: ``notes_and_f0`` on the tracker's frames and flux), ``pyin``
+(the same segmentation on librosa's pYIN frames) and ``basic-pitch`` (Spotify's note model, ONNX file
+``nmp.onnx`` read out of the basic-pitch wheel, run with onnxruntime, its own note decoding re-implemented in
+``tests/bench/_basic_pitch.py``; peer only, the app never loads it).
+
+Tracker frames and flux are cached in ``bench-results/real-sound-cache/`` (git-ignored), so a change of the
+segmentation reruns in seconds. Environment: ``REAL_SOUND_SYSTEMS`` (default ``tutor,pyin,basic-pitch``),
+``REAL_SOUND_SETS`` (default ``ssvd,violin,mir1k,rendered``), ``REAL_SOUND_PART`` (``held-out`` (default),
+``tune`` or ``all``), ``REAL_SOUND_LIMIT`` (at most this many recordings a set: quick looks).
+
+Run: ``nice -n 10 .venv/bin/python -m tests.bench real_sound`` (results in bench-results/real_sound.json).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "bench-results"
+CACHE = RESULTS / "real-sound-cache"
+RENDERED_CLIPS = 20
+
+
+def shared_data() -> Path:
+    env = os.environ.get("TUTOR_SHARED_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+REAL = shared_data() / "real-audio"
+
+
+@dataclass(frozen=True)
+class Clip:
+    dataset: str
+    name: str
+    audio: Path
+    part: str  # "tune" or "held-out"
+    notes: np.ndarray | None  # (n, 3): onset_s, offset_s, midi (fractional)
+    frames: tuple[np.ndarray, np.ndarray] | None = None  # (times_s, midi or 0) for frame-pitch sets
+
+
+def split(dataset: str, name: str) -> str:
+    """The tuning / held-out split, by recording or singer."""
+    if dataset == "ssvd":
+        if not name.isdigit():  # man1_*, man2_*: a singer's name and a song
+            return "held-out" if name.startswith("man2") else "tune"
+        return "held-out" if int(name) % 3 == 0 else "tune"
+    if dataset == "violin":
+        return "held-out" if name.endswith("mov8") else "tune"
+    if dataset == "mir1k":
+        return "held-out" if name.startswith("bobon") else "tune"
+    if dataset == "rendered":
+        return "held-out"  # nothing was tuned on them here: they guard against losses
+    raise ValueError(dataset)
+
+
+def ssvd_clips() -> list[Clip]:
+    root = REAL / "ssvd-dev"
+    out = []
+    for audio in sorted((root / "audio").glob("*.ogg")):
+        notes = np.loadtxt(root / "notes" / f"{audio.stem}.txt", ndmin=2)
+        out.append(Clip("ssvd", audio.stem, audio, split("ssvd", audio.stem), notes))
+    return out
+
+
+def violin_clips() -> list[Clip]:
+    root = REAL / "bach-violin-dev"
+    out = []
+    for audio in sorted((root / "audio").glob("*.mp3")):
+        notes = np.loadtxt(root / "notes_abs_time" / f"{audio.stem}.csv", delimiter=",", skiprows=1, ndmin=2)
+        out.append(Clip("violin", audio.stem, audio, split("violin", audio.stem), notes))
+    return out
+
+
+def mir1k_clips() -> list[Clip]:
+    root = REAL / "mir1k-dev"
+    out = []
+    for audio in sorted((root / "audio").glob("*.wav")):
+        midi = np.loadtxt(root / "PitchLabel" / f"{audio.stem}.pv", ndmin=1)
+        times = 0.02 + 0.02 * np.arange(len(midi))
+        out.append(Clip("mir1k", audio.stem, audio, split("mir1k", audio.stem), None, (times, midi)))
+    return out
+
+
+def rendered_clips() -> list[Clip]:
+    from tests.bench import bench_pitch
+
+    out = []
+    clean = [c for c in bench_pitch.build_synthetic() if c.condition == "clean"][:RENDERED_CLIPS]
+    for item in clean:
+        midi = np.where(item.ref_f0 > 0, 69 + 12 * np.log2(np.maximum(item.ref_f0, 1e-9) / 440.0), 0.0)
+        out.append(Clip("rendered", item.name.split()[0], item.wav, "held-out", item.ref_notes, (item.ref_times, midi)))
+    return out
+
+
+LOADERS = {"ssvd": ssvd_clips, "violin": violin_clips, "mir1k": mir1k_clips, "rendered": rendered_clips}
+
+
+# ---------------------------------------------------------------------------------------------
+# analyses (cached)
+# ---------------------------------------------------------------------------------------------
+def tracked(clip: Clip, tracker: str):
+    """(F0Track, flux) of a clip with ``tracker``, cached."""
+    from tutor.listen.pitch import F0Track
+    from tutor.listen.transcription import track_file
+
+    path = CACHE / tracker / clip.dataset / f"{clip.name}.npz"
+    if path.exists():
+        data = np.load(path)
+        f0 = F0Track(times_s=data["times_s"], f0_hz=data["f0_hz"], confidence=data["confidence"],
+                     voiced=data["voiced"], level_db=data["level_db"], tracker=tracker)
+        flux = data["flux"] if data["flux"].size else None
+        return f0, flux
+    f0, flux = track_file(clip.audio, tracker=tracker, device="cpu")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, times_s=f0.times_s, f0_hz=f0.f0_hz, confidence=f0.confidence, voiced=f0.voiced,
+             level_db=f0.level_db, flux=flux if flux is not None else np.zeros(0))
+    return f0, flux
+
+
+def tutor_notes(clip: Clip, tracker: str = "pesto"):
+    """(notes as (onset, offset, midi with cents) rows, f0 track) of ``notes_and_f0`` on the cached frames."""
+    from tutor.listen.transcription import notes_and_f0
+
+    f0, flux = tracked(clip, tracker)
+    notes, f0 = notes_and_f0(f0, onset_strength=flux)
+    rows = np.array([[n.onset_s, n.offset_s, n.pitch + (n.cents or 0.0) / 100.0] for n in notes], dtype=float).reshape(-1, 3)
+    return rows, f0
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics
+# ---------------------------------------------------------------------------------------------
+def _hz(midi):
+    return 440.0 * 2.0 ** ((np.asarray(midi, dtype=float) - 69.0) / 12.0)
+
+
+def tuning_offset(ref: np.ndarray, est: np.ndarray) -> float:
+    """The recording's tuning as the labels see it: the median difference in semitones (est - ref, octaves
+    folded) between notes whose onsets match within 100 ms. SSVD's labelled pitches sit 20-60 cents above
+    the frequency that PESTO, pYIN and a 6-harmonic FFT peak all measure on the same notes (checked on
+    recording 1011), so the strict metric charges every system for the labels' own tuning."""
+    import mir_eval
+
+    if len(est) == 0 or len(ref) == 0:
+        return 0.0
+    pairs = mir_eval.transcription.match_note_onsets(ref[:, :2], est[:, :2], onset_tolerance=0.1)
+    if not pairs:
+        return 0.0
+    diff = np.array([est[j, 2] - ref[i, 2] for i, j in pairs])
+    diff = (diff + 6.0) % 12.0 - 6.0
+    return float(np.median(diff))
+
+
+def note_scores(ref: np.ndarray, est: np.ndarray) -> dict:
+    """Onset F1 at 50 / 100 ms (50 cents, no offsets) and note F1 with offsets (the issue's metrics, strict);
+    the same onset F1s with the reference moved by the recording's ``tuning_offset`` (``*_tuned``); onset F1
+    at 50 ms whatever the pitch (``onset_only_f1_50``: segmentation alone)."""
+    import mir_eval
+
+    keys = ("onset_f1_50", "onset_f1_100", "note_f1", "onset_f1_50_tuned", "onset_f1_100_tuned", "onset_only_f1_50")
+    if len(est) == 0:
+        return {**dict.fromkeys(keys, 0.0), "n_ref": len(ref), "n_est": 0, "tuning_cents": 0.0}
+    ri, rp = ref[:, :2], _hz(ref[:, 2])
+    ei, ep = est[:, :2].copy(), _hz(est[:, 2])
+    ei[:, 1] = np.maximum(ei[:, 1], ei[:, 0] + 1e-3)
+    offset = tuning_offset(ref, est)
+    tuned = _hz(ref[:, 2] + offset)
+    out = {}
+    for key, tol in (("onset_f1_50", 0.05), ("onset_f1_100", 0.1)):
+        out[key] = mir_eval.transcription.precision_recall_f1_overlap(ri, rp, ei, ep, onset_tolerance=tol,
+                                                                       offset_ratio=None)[2]
+        out[key + "_tuned"] = mir_eval.transcription.precision_recall_f1_overlap(ri, tuned, ei, ep, onset_tolerance=tol,
+                                                                                 offset_ratio=None)[2]
+    out["note_f1"] = mir_eval.transcription.precision_recall_f1_overlap(ri, rp, ei, ep)[2]
+    out["onset_only_f1_50"] = mir_eval.transcription.onset_precision_recall_f1(ri, ei, onset_tolerance=0.05)[2]
+    out["n_ref"], out["n_est"], out["tuning_cents"] = len(ref), len(est), round(100 * offset, 1)
+    return out
+
+
+def raw_pitch_accuracy(frames: tuple[np.ndarray, np.ndarray], times: np.ndarray, f0_hz: np.ndarray) -> tuple[float, int]:
+    """(RPA, reference-voiced frames): the estimate's pitch (unvoiced too) within 50 cents, MIREX style."""
+    import mir_eval
+
+    ref_t, ref_midi = frames
+    ref_hz = np.where(ref_midi > 0, _hz(ref_midi), 0.0)
+    est = np.interp(ref_t, times, f0_hz, left=0.0, right=0.0) if len(times) else np.zeros_like(ref_t)
+    ref_v, ref_c, est_v, est_c = mir_eval.melody.to_cent_voicing(ref_t, ref_hz, ref_t, est)
+    return float(mir_eval.melody.raw_pitch_accuracy(ref_v, ref_c, est_v, est_c)), int(ref_v.sum())
+
+
+# ---------------------------------------------------------------------------------------------
+# systems
+# ---------------------------------------------------------------------------------------------
+def run_system(system: str, clip: Clip):
+    """(notes rows, times, f0 Hz with the unvoiced frames' guesses negative... as raw_pitch_accuracy wants)."""
+    if system in ("tutor", "pyin"):
+        rows, f0 = tutor_notes(clip, "pesto" if system == "tutor" else "pyin")
+        hz = np.where(f0.voiced, f0.f0_hz, -np.abs(f0.f0_hz))
+        return rows, f0.times_s, hz
+    if system == "basic-pitch":
+        from tests.bench import _basic_pitch
+
+        rows, times, hz = _basic_pitch.transcribe(clip.audio)
+        return rows, times, hz
+    raise ValueError(system)
+
+
+def evaluate(systems, datasets, part: str, limit: int | None = None) -> dict:
+    results: dict = {}
+    for dataset in datasets:
+        clips = [c for c in LOADERS[dataset]() if part == "all" or c.part == part]
+        if limit:
+            clips = clips[:limit]
+        for system in systems:
+            started = time.process_time()
+            per_clip, rpa, voiced_frames = [], 0.0, 0
+            for clip in clips:
+                rows, times, hz = run_system(system, clip)
+                entry = {"clip": clip.name}
+                if clip.notes is not None:
+                    entry.update(note_scores(clip.notes, rows))
+                if clip.frames is not None:
+                    value, count = raw_pitch_accuracy(clip.frames, times, hz)
+                    entry["rpa"], entry["rpa_frames"] = value, count
+                    rpa += value * count
+                    voiced_frames += count
+                per_clip.append(entry)
+            summary = {"clips": len(clips), "cpu_s": round(time.process_time() - started, 1)}
+            if clips and clips[0].notes is not None:
+                for key in ("onset_f1_50", "onset_f1_100", "note_f1", "onset_f1_50_tuned", "onset_f1_100_tuned",
+                            "onset_only_f1_50"):
+                    summary[key] = round(float(np.mean([e[key] for e in per_clip])), 3)
+            if voiced_frames:
+                summary["rpa"] = round(rpa / voiced_frames, 3)
+            results.setdefault(dataset, {})[system] = {"summary": summary, "clips": per_clip}
+            print(f"{dataset:9s} {part:8s} {system:12s} " + "  ".join(f"{k} {v}" for k, v in summary.items()), flush=True)
+    return results
+
+
+def main() -> None:
+    systems = os.environ.get("REAL_SOUND_SYSTEMS", "tutor,pyin,basic-pitch").split(",")
+    datasets = os.environ.get("REAL_SOUND_SETS", "ssvd,violin,mir1k,rendered").split(",")
+    part = os.environ.get("REAL_SOUND_PART", "held-out")
+    limit = int(os.environ.get("REAL_SOUND_LIMIT", "0")) or None
+    results = evaluate([s for s in systems if s], [d for d in datasets if d], part, limit)
+    RESULTS.mkdir(exist_ok=True)
+    name = os.environ.get("REAL_SOUND_NAME", "real_sound")
+    (RESULTS / f"{name}.json").write_text(json.dumps({"part": part, "results": results}, indent=1))
+    print("\nmean per recording, part:", part)
+    print(f"{'set':9s} {'system':12s} {'onset F1 50':>11s} {'onset F1 100':>12s} {'note F1':>8s} {'RPA':>6s}")
+    for dataset, by_system in results.items():
+        for system, result in by_system.items():
+            s = result["summary"]
+            print(f"{dataset:9s} {system:12s} {s.get('onset_f1_50', '-'):>11} {s.get('onset_f1_100', '-'):>12} "
+                  f"{s.get('note_f1', '-'):>8} {s.get('rpa', '-'):>6}")
+
+
+if __name__ == "__main__":
+    main()
