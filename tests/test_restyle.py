@@ -164,6 +164,22 @@ def test_pop_and_jazz_styles_only_with_harmonize(capsys):
     assert "--harmonize" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("style", ["waltz", "swing"])
+def test_generate_writes_a_melody_and_arranges_it_in_the_new_styles(style):
+    from tutor.compose.generate import generate, parse_brief
+
+    brief = parse_brief(style=style, mood="happy", key="F major", meter="4/4", bars=8, seed=1)
+    result = generate(brief, candidates=4, use_models=False)
+    score = result.score
+    assert len(score.parts) >= 2  # the melody and its accompaniment
+    melody = [n for n in score.notes if n.part == score.parts[0].id]
+    assert len(melody) >= 8
+    ts = score.time_signatures[0]
+    assert (ts.numerator, ts.denominator) == ((3, 4) if style == "waltz" else (4, 4))
+    assert result.tempo_bpm == RESTYLE_STYLES[style][1] and result.errors == 0
+    assert all(style_markers(score, style).values())
+
+
 # --- in the app (pytest-qt, offscreen) -------------------------------------------------------------
 from tests.compose_app import app_window, open_piece  # noqa: E402,F401  (app_window is a fixture)
 

@@ -168,6 +168,8 @@ class ComposePanel(QWidget):
         for label, value in HARMONY_STYLES:
             self.harmony_style.addItem(label, value)
         row.addWidget(self.harmony_style, 1)
+        sv.addLayout(row)
+        row = QHBoxLayout()  # a row of its own: the panel fits a 1024-px window's column (issue 24)
         self.restyle_button = QPushButton("Restyle")
         self.restyle_button.setToolTip("Keep every note of the melody; rewrite harmony, accompaniment and rhythm "
                                        "in another style")
@@ -177,7 +179,7 @@ class ComposePanel(QWidget):
             self.restyle_style.addItem(label, value)
         row.addWidget(self.restyle_style, 1)
         sv.addLayout(row)
-        self.overlay_box = QCheckBox("Show the chosen alternative over the piece")
+        self.overlay_box = QCheckBox("Show the alternative over the piece")
         self.overlay_box.setToolTip("Draw its notes in colour on the score (the notes it replaces in grey); "
                                     "unticked, it appears on its own staff below")
         self.overlay_box.setChecked(True)
@@ -210,8 +212,10 @@ class ComposePanel(QWidget):
 
         edit = QGroupBox("Edit the selected note")
         ev = QHBoxLayout(edit)
-        self.up_button = QPushButton("Up a semitone")
-        self.down_button = QPushButton("Down a semitone")
+        self.up_button = QPushButton("♯ Up")
+        self.up_button.setToolTip("Up a semitone")
+        self.down_button = QPushButton("♭ Down")
+        self.down_button.setToolTip("Down a semitone")
         self.delete_button = QPushButton("Delete")
         for button in (self.up_button, self.down_button, self.delete_button):
             ev.addWidget(button)
@@ -600,7 +604,10 @@ class GenerateDialog(QDialog):
     """The brief: style, mood, key, metre, bars (and a melody's range, a seed)."""
 
     STYLES = (("Folk song (melody)", "song"), ("Fiddle tune (melody)", "fiddle"), ("Dance tune (melody)", "dance"),
-              ("Chorale (four parts)", "chorale"))
+              ("Chorale (four parts)", "chorale"), ("Pop ballad (melody and piano)", "pop"),
+              ("Waltz (melody and piano)", "waltz"), ("March (melody and piano)", "march"),
+              ("Ragtime (melody and piano)", "ragtime"), ("Swing (melody, bass, piano)", "swing"),
+              ("Tango (melody and piano)", "tango"))
     MOODS = (("Q1 happy", "Q1"), ("Q2 tense", "Q2"), ("Q3 sad", "Q3"), ("Q4 calm", "Q4"))
     KEYS = ("C major", "G major", "D major", "A major", "F major", "Bb major", "Eb major", "A minor", "E minor",
             "D minor", "G minor", "B minor", "C minor")

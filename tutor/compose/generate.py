@@ -24,7 +24,16 @@ STYLES = {
     "fiddle": ("oneills", "folk_fiddle", "dance_tune", 1),
     "dance": ("nottingham", "folk_fiddle", "dance_tune", 1),
     "chorale": ("chorale", "baroque", "chorale", 4),
+    # issue 26: a melody from the generator, arranged in the style (tutor.compose.restyle): pop ballad piano,
+    # waltz, march, ragtime, swing, tango; the style model's class ranks the melodies
+    "pop": ("essen", "pop", "song", 1),
+    "waltz": ("nottingham", "waltz", "dance_tune", 1),
+    "march": ("nottingham", "march", "dance_tune", 1),
+    "ragtime": ("nottingham", "ragtime", "dance_tune", 1),
+    "swing": ("essen", "jazz", "song", 1),
+    "tango": ("essen", "tango", "song", 1),
 }
+ARRANGED = ("pop", "waltz", "march", "ragtime", "swing", "tango")  # styles whose melody is then arranged
 STYLE_ALIASES = {"folk_song": "song", "essen": "song", "folk_fiddle": "fiddle", "oneills": "fiddle", "ryans": "fiddle",
                  "nottingham": "dance", "baroque": "chorale"}
 MOODS = ("Q1", "Q2", "Q3", "Q4")
@@ -259,7 +268,34 @@ def generate(brief: Brief, *, candidates: int = CANDIDATES, temperature: float =
     from dataclasses import replace
 
     best = replace(ranked[0], candidates=len(ranked), ranked=tuple(ranked[1:]))
+    if brief.style in ARRANGED:
+        best = _arranged(best, use_models=use_models)
     return best
+
+
+def _arranged(melody: Generated, *, use_models: bool) -> Generated:
+    """The chosen melody arranged in its brief's style (metre, harmony, accompaniment, tempo), judged again."""
+    from dataclasses import replace
+
+    from tutor.compose.restyle import restyle
+
+    brief = melody.brief
+    done = restyle(melody.score, style=brief.style, k=1, seed=brief.seed, use_models=use_models)[0]
+    style_label, p_style, mood_label, p_mood = melody.style, melody.style_probability, melody.mood, melody.mood_probability
+    if use_models:
+        from tutor.models.emotion import predict_emotion
+        from tutor.models.style import predict_style
+
+        st, em = predict_style(done.score), predict_emotion(done.score)
+        style_label, p_style = st.label, st.probabilities.get(STYLES[brief.style][1], 0.0)
+        mood_label, p_mood = em.quadrant, em.probabilities.get(brief.mood, 0.0)
+    from tutor.compose.rules import check_rules
+
+    findings = tuple(check_rules(done.score, style="keyboard"))
+    return replace(melody, score=done.score, style=style_label, style_probability=p_style, mood=mood_label,
+                   mood_probability=p_mood, errors=sum(f.severity == "error" for f in findings),
+                   warnings=sum(f.severity == "warning" for f in findings), findings=findings,
+                   tempo_bpm=done.score.tempo_map.initial_bpm)
 
 
 def _judge(samples, skeleton: Score, brief: Brief, *, use_models: bool, progress=None, done: float = 0.0,

@@ -544,7 +544,7 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
         ceiling = min(ceiling, 72)
         bass = _near(root, 45)
         fifth = _near(tones[2], bass + 5)
-        if fifth - bass > 9:
+        if fifth - bass > 9 or fifth - 12 >= 38:  # the alternating bass's fifth, below the root where it fits
             fifth -= 12
         size = 3 if style != "swing" else 2
         if style == "swing":
@@ -711,7 +711,7 @@ def style_markers(score: Score, style: str) -> dict[str, bool]:
     for n in rest:
         chord_onsets.setdefault(round(n.onset_ql, 4), []).append(n.pitch)
     offsets = [offset_in_bar(t) % meter.bar_ql for t in bass_onsets]
-    low_on_one = sum(1 for t, o in zip(bass_onsets, offsets, strict=True) if o < 1e-6 and lowest[t] < 55)
+    low_on_one = sum(1 for t, o in zip(bass_onsets, offsets, strict=True) if o < 1e-6 and lowest[t] < 60)
     n_bars = max(1, len(score.measures))
     marks: dict[str, bool] = {}
     if style == "waltz":

@@ -10,7 +10,8 @@ from tutor.cli.commands._common import print_json
 def add_parser(subparsers):
     parser = subparsers.add_parser("generate", help="write a new piece from a brief (style, mood, key, metre, bars)")
     parser.add_argument("--style", required=True,
-                        help="song (folk song), fiddle (dance tune), dance (Nottingham tune) or chorale (four parts)")
+                        help="song (folk song), fiddle (dance tune), dance (Nottingham tune), chorale (four parts), "
+                             "or a melody arranged as pop (ballad piano), waltz, march, ragtime, swing or tango")
     parser.add_argument("--mood", required=True, help="Q1 happy, Q2 tense, Q3 sad or Q4 calm (the words work too)")
     parser.add_argument("--key", required=True, help="key, e.g. 'D major', 'F# minor', 'Bb'")
     parser.add_argument("--meter", required=True, help="time signature, e.g. 4/4, 3/4, 6/8")
