@@ -118,3 +118,83 @@ def test_a_piece_opened_after_generate_is_not_marked_unsaved(qtbot, window):  # 
         window.open_file(str(path))
         qtbot.waitUntil(lambda shown=generated: window.score is not shown, timeout=30000)
         assert window.undo_stack.isClean() and "•" not in window.windowTitle(), path
+
+
+def _review_demo_take(qtbot, win):
+    from tests.test_app import DEMO_TAKE
+    from tutor.listen.takes import load_performance
+
+    panel = win.practice_panel
+    panel.take_path = DEMO_TAKE
+    panel.review(performance=load_performance(DEMO_TAKE), path=DEMO_TAKE)
+    qtbot.waitUntil(lambda: panel.events_tree.topLevelItemCount() > 0, timeout=60000)
+    qtbot.wait(100)
+    return panel
+
+
+def _seen_in_window(widget, rect) -> bool:
+    """Whether ``rect`` (``widget``'s coordinates) shows in the window: inside every scrolling parent."""
+    from PySide6.QtCore import QRect
+
+    if not widget.isVisible():
+        return False
+    region = widget.visibleRegion()
+    return region.intersects(QRect(rect))
+
+
+def test_the_review_is_in_view_in_a_small_window(qtbot, window):  # noqa: F811
+    window.resize(1024, 700)
+    _open(qtbot, window, DEMO)
+    window.set_mode("practice")
+    panel = _review_demo_take(qtbot, window)
+    tree = panel.events_tree
+    first = tree.visualItemRect(tree.topLevelItem(0))
+    assert _seen_in_window(tree.viewport(), first)  # the first mistake, on screen without scrolling
+    assert _seen_in_window(panel.score_label, panel.score_label.rect())
+    scroller = window.panels.currentWidget()
+    assert not scroller.horizontalScrollBar().isVisible()  # the panel is not clipped on the right
+    assert panel.width() <= scroller.viewport().width()
+
+
+def test_the_wheel_scrolls_the_panel_and_changes_no_setting(qtbot, window):  # noqa: F811
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    window.resize(1024, 700)
+    _open(qtbot, window, DEMO)
+    window.set_mode("practice")
+    panel = window.practice_panel
+
+    def wheel(widget, steps: int = -3) -> None:
+        centre = QPointF(widget.rect().center())
+        event = QWheelEvent(centre, QPointF(widget.mapToGlobal(centre.toPoint())), QPoint(0, 0), QPoint(0, 120 * steps),
+                            Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase, False)
+        QApplication.sendEvent(widget, event)
+
+    tempo, part = panel.tempo.value(), panel.part_box.currentIndex()
+    window.score_view.setFocus()
+    wheel(panel.tempo)
+    wheel(panel.part_box)
+    wheel(panel.count_in, 2)
+    assert (panel.tempo.value(), panel.part_box.currentIndex(), panel.count_in.value()) == (tempo, part, 1)
+    if panel.pitch_plot is not None:
+        box = panel.pitch_plot.getViewBox()
+        before = box.viewRange()
+        wheel(panel.pitch_plot.viewport(), -10)
+        assert box.viewRange() == before
+    panel.tempo.setFocus()  # clicked into: the wheel is the student's to use there
+    wheel(panel.tempo, 1)
+    assert panel.tempo.value() != tempo
+
+
+def test_every_side_panel_fits_a_small_window(qtbot, window):  # noqa: F811
+    window.resize(1024, 700)
+    _open(qtbot, window, DEMO)
+    for mode in ("practice", "compose", "lessons"):
+        window.set_mode(mode)
+        qtbot.wait(50)
+        scroller = window.panels.currentWidget()
+        panel = scroller.widget()
+        assert not scroller.horizontalScrollBar().isVisible(), mode
+        assert panel.minimumSizeHint().width() <= scroller.viewport().width(), mode  # nothing clipped on the right

@@ -15,9 +15,10 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QColor, QKeySequence, QPalette, QUndoStack
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QApplication,
     QButtonGroup,
     QComboBox,
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
             scroller.setFrameShape(QScrollArea.NoFrame)
             scroller.setWidget(panel)
             self.panels.addWidget(scroller)
+            _fit_and_guard(panel, scroller)
         self.panels.setMinimumWidth(380)
         splitter = QSplitter()
         splitter.addWidget(self.score_view)
@@ -644,6 +646,42 @@ class MainWindow(QMainWindow):
             self.autosaver.clear()
         self.save_state()
         event.accept()
+
+
+class _WheelToScroll(QObject):
+    """The wheel over a spin box or list that has no focus, or over the pitch plot, scrolls the panel
+    (issue 24: it changed the tempo and the part under the pointer, and zoomed the plot to -500..1000 s)."""
+
+    def __init__(self, scroller: QScrollArea) -> None:
+        super().__init__(scroller)
+        self.scroller = scroller
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() != QEvent.Wheel:
+            return False
+        if isinstance(watched, (QAbstractSpinBox, QComboBox)) and watched.hasFocus():
+            return False  # the one the student clicked into: the wheel changes it
+        QApplication.sendEvent(self.scroller.verticalScrollBar(), event)
+        return True
+
+
+def _fit_and_guard(panel, scroller: QScrollArea) -> None:
+    """The side panel fits its column (lists shrink to their column instead of clipping the panel on
+    the right), and the wheel scrolls it instead of changing a setting under the pointer."""
+    scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    guard = _WheelToScroll(scroller)
+    for combo in panel.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(8)
+        combo.setMinimumWidth(110)  # Qt keeps the minimum size hint it computed before the policy changed
+    for widget in panel.findChildren(QAbstractSpinBox) + panel.findChildren(QComboBox):
+        widget.setFocusPolicy(Qt.StrongFocus)
+        widget.installEventFilter(guard)
+    plot = getattr(panel, "pitch_plot", None)
+    if plot is not None:
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        plot.viewport().installEventFilter(guard)
 
 
 def _load_job(task, path: str):

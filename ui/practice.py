@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QTabWidget,
     QToolTip,
     QTreeWidget,
     QTreeWidgetItem,
@@ -434,9 +435,14 @@ class PracticePanel(QWidget):
         self.live_label = QLabel("")
         self.live_label.setWordWrap(True)
         grid.addWidget(self.live_label, 3, 0, 1, 2)
-        layout.addWidget(live)
+        # issue 24: Live and the review share the space under the buttons as two tabs (the review was
+        # below the fold of a 1024x700 window); a take shows Live, its review shows itself
+        self.take_tabs = QTabWidget()
+        self.take_tabs.setDocumentMode(True)
+        live.setTitle("")
+        self.take_tabs.addTab(live, "Live")
 
-        review = QGroupBox("Review of the take")
+        review = QGroupBox("")
         rv = QVBoxLayout(review)
         self.score_label = QLabel("Play a take to see how it went.")
         self.score_label.setWordWrap(True)
@@ -451,7 +457,7 @@ class PracticePanel(QWidget):
         self.heat = HeatMap()
         rv.addWidget(self.heat)
         self.events_tree = QTreeWidget()
-        self.events_tree.setMinimumHeight(120)
+        self.events_tree.setMinimumHeight(90)
         self.events_tree.setHeaderLabels(["Bar", "Beat", "What", "Detail"])
         self.events_tree.setRootIsDecorated(False)
         self.events_tree.setColumnWidth(0, 40)
@@ -461,7 +467,8 @@ class PracticePanel(QWidget):
         self.replay_button = QPushButton("▶ Replay my take")
         self.replay_button.setEnabled(False)
         rv.addWidget(self.replay_button)
-        layout.addWidget(review, 1)
+        self.take_tabs.addTab(review, "Review of the take")
+        layout.addWidget(self.take_tabs, 1)
 
         self.listen_button.clicked.connect(self.listen)
         self.start_button.clicked.connect(self.start_take)
@@ -609,6 +616,7 @@ class PracticePanel(QWidget):
                 return False
         self.stop_sound()
         self.clear_review()
+        self.take_tabs.setCurrentIndex(0)  # Live
         self.view.clear_marks()
         score = self.practice_score()
         self._take_score = score
@@ -844,6 +852,7 @@ class PracticePanel(QWidget):
             loop = LoopReview(score=self.practice_score(whole=True), measures=self.chosen_measures(),
                               starts_s=starts, count_in_s=self._count_in_s(score))
         self.score_label.setText("Assessing the take…")
+        self.take_tabs.setCurrentIndex(1)  # the review, in view
         self._review_job = run_job(_assess_job, score, performance, path, self.bpm, self.window.level, loop,
                                    self.exercise, self.repeats.isChecked(), on_result=self.show_review,
                                    on_error=lambda e: self.window.show_error("Cannot assess the take", e),
