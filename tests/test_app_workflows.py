@@ -198,3 +198,13 @@ def test_every_side_panel_fits_a_small_window(qtbot, window):  # noqa: F811
         panel = scroller.widget()
         assert not scroller.horizontalScrollBar().isVisible(), mode
         assert panel.minimumSizeHint().width() <= scroller.viewport().width(), mode  # nothing clipped on the right
+
+
+def test_a_piano_score_lists_its_right_and_left_hand(qtbot, window):  # noqa: F811
+    _open(qtbot, window, shared("nasap-dev", "Bach", "Prelude", "bwv_854", "xml_score.musicxml"))
+    box = window.practice_panel.part_box
+    labels = [box.itemText(i) for i in range(box.count())]
+    assert labels == ["All parts", "Piano: right hand", "Piano: left hand"]
+    box.setCurrentIndex(2)  # the left hand alone
+    practised = window.practice_panel.practice_score()
+    assert {n.part for n in practised.notes} == {"P2"} and max(n.pitch for n in practised.notes) < 72

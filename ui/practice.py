@@ -516,7 +516,7 @@ class PracticePanel(QWidget):
         self.part_box.clear()
         self.part_box.addItem("All parts", None)
         for part in score.parts:
-            self.part_box.addItem(f"{part.name or part.id}", part.id)
+            self.part_box.addItem(part_labels(score.parts)[part.id], part.id)
         numbers = [m.number for m in score.measures] or [1]
         for box in (self.first_bar, self.last_bar):
             box.blockSignals(True)
@@ -1047,6 +1047,22 @@ def _record_attempt(exercise, assessment, performance: Performance, bpm: float, 
                           events=result.event_counts, duration_s=result.duration_s,
                           recording_path=result.recording_path, tempo_bpm=result.tempo_bpm, level=exercise.level)
     return result
+
+
+def part_labels(parts) -> dict[str, str]:
+    """What the Part list calls each part: a piano's two staves (two parts of one name) are its right
+    and left hand (issue 24: the list read "Piano", "Piano"); more parts of one name are numbered."""
+    names = [part.name or part.id for part in parts]
+    labels = {}
+    for part, name in zip(parts, names, strict=True):
+        same = [p for p, n in zip(parts, names, strict=True) if n == name]
+        if len(same) == 2:
+            labels[part.id] = f"{name}: {'right hand' if part is same[0] else 'left hand'}"
+        elif len(same) > 2:
+            labels[part.id] = f"{name} {same.index(part) + 1}"
+        else:
+            labels[part.id] = name
+    return labels
 
 
 def _stamp() -> str:
