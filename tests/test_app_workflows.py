@@ -208,3 +208,36 @@ def test_a_piano_score_lists_its_right_and_left_hand(qtbot, window):  # noqa: F8
     box.setCurrentIndex(2)  # the left hand alone
     practised = window.practice_panel.practice_score()
     assert {n.part for n in practised.notes} == {"P2"} and max(n.pitch for n in practised.notes) < 72
+
+
+def _click_item(qtbot, tree, item):
+    from PySide6.QtCore import Qt
+
+    tree.scrollToItem(item)
+    qtbot.mouseClick(tree.viewport(), Qt.LeftButton, pos=tree.visualItemRect(item).center())
+
+
+def test_clicking_a_finding_after_a_suggestion_redrew_the_score(qtbot, window):  # noqa: F811
+    _open(qtbot, window, REPO / "assets" / "demo" / "student_melody.musicxml")
+    window.set_mode("compose")
+    panel = window.compose_panel
+    panel.run_critique()
+    qtbot.waitUntil(lambda: panel.report is not None, timeout=60000)
+    tree = panel.findings
+    notes = [tree.topLevelItem(i).child(j) for i in range(tree.topLevelItemCount())
+             for j in range(tree.topLevelItem(i).childCount())]
+    notes = [item for item in notes if item.data(0, 0x0100) and item.data(0, 0x0100)[2]]  # findings on notes
+    assert notes, panel.report["findings"]
+    tree.expandAll()
+    _click_item(qtbot, tree, notes[0])  # the score shows the note (a ring around it)
+    assert window.score_view._flash is not None
+    # a suggestion is shown over the piece (the score is drawn anew), then the student goes back to a finding
+    window.score_view.select_range(3, 3)
+    panel.suggest_fix()
+    qtbot.waitUntil(lambda: bool(panel.suggestions) or panel.suggest_status.text().startswith("No suggestions"),
+                    timeout=90000)
+    assert panel.suggestions
+    with qtbot.waitSignal(window.score_view.engraved, timeout=60000):
+        panel.alternatives.setCurrentRow(0)
+    _click_item(qtbot, tree, notes[-1])  # raised RuntimeError: the ring's item went with the old drawing
+    assert window.score_view._flash is not None and window.score_view._flash.scene() is window.score_view.scene()

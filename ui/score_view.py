@@ -116,6 +116,7 @@ class ScoreView(QGraphicsView):
     def show_message(self, text: str) -> None:
         scene = self.scene()
         scene.clear()
+        self._flash = None  # its item went with the scene's (issue 24: a RuntimeError on the next click)
         self.pages, self._engraved = [], None
         self._cursor = self._new_cursor()
         item = scene.addSimpleText(text, QFont("Sans", 13))
@@ -171,6 +172,7 @@ class ScoreView(QGraphicsView):
         self._engraved = (score, pages, layout)
         scene = self.scene()
         scene.clear()
+        self._flash = None  # its item went with the scene's (issue 24: a RuntimeError on the next click)
         self._mark_items, self._live_items, self._selection_items = [], {}, []
         self._message = None
         self.pages, self.boxes, self.measure_boxes = [], {}, []
