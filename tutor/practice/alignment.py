@@ -39,6 +39,11 @@ ORNAMENT_REPEAT_S = 0.25  # a pitch played again at a chord sooner than this is 
 BAND_BACK = 192  # chords behind the best position kept in the band (restarts, repeats)
 BAND_AHEAD = 192  # chords ahead of it (skips)
 NEAR_SEMITONES = 2
+# of two equally good paths, the one that jumps later (where the same notes come twice, the take is on the first
+# time through until it leaves it: a repeat left out is the second time, skipped as late as the notes allow; a
+# take starts at the first time through rather than skipping it; issue 21): a jump at played note j costs
+# LATER_COST * (notes after it) more, a start past the first chord LATER_COST * (notes + 1). Settles ties only.
+LATER_COST = 1e-8
 TIME_WEIGHT = 0.3  # second pass: cost of a chord TIME_SCALE_QL or more away from where the first pass puts the note
 TIME_SCALE_QL = 4.0
 TIME_WINDOW = 8  # matched notes on each side used to place a played note in the second pass
@@ -195,7 +200,9 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
     # first note: the take starts anywhere, skipping the chords before costs as skipping
     lo = 0
     los[0] = lo
-    start = np.minimum(columns * SKIP_COST, JUMP_COST)
+    # (a later start costs a hair more: where the same notes come twice, a repeat left out, the take is the
+    # first time through and the second is skipped, not the other way round; issue 21)
+    start = np.minimum(columns * SKIP_COST, JUMP_COST) + np.where(columns > 0, LATER_COST * (n_perf + 1), 0.0)
     rows[0] = start + match_cost(0, lo) + time_cost(0, lo)
     kinds[0] = JUMP
     best = int(np.argmin(rows[0]))
@@ -230,8 +237,9 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
         advance = np.full(width, inf)
         advance[1:] = linear[:-1]  # from i' <= i-1, with (i-1-i') skipped chords
         prefix = np.minimum.accumulate(prev)
-        jump = np.full(width, min(outside_left, inf) + JUMP_COST)
-        jump[1:] = np.minimum(jump[1:], prefix[:-1] + JUMP_COST)
+        jump_cost = JUMP_COST + LATER_COST * (n_perf - j)
+        jump = np.full(width, min(outside_left, inf) + jump_cost)
+        jump[1:] = np.minimum(jump[1:], prefix[:-1] + jump_cost)
         suffix = np.minimum.accumulate(prev[::-1])[::-1]
         restart = np.full(width, inf)
         # going back is rarely done in the middle of a chord: a note right after the last costs more

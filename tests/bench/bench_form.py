@@ -1,0 +1,266 @@
+"""Benchmark of musical form (issue 21): repeats, endings and part orders in assessment.
+
+1. Faultless takes of Nottingham tunes: the melody track of the set's own MIDI rendition (the tune played
+   with its repeats) assessed against the tune as written in its ABC file, read back from the MusicXML that
+   ``tutor convert`` writes (so that the export's repeat signs and part order are tested too). Counted: takes
+   with any error (wrong pitch, missed, extra, timing, held) and takes with a restart; the same with
+   ``repeats=False`` (the piece read as written once: what the app said before issue 21) as the baseline.
+   Tunes: every tune of the 14 books that has a repeat sign, an ending or a part order, whose MIDI melody has
+   as many notes as the tune played as written (the set's converter plays some tunes in other orders:
+   whole tunes twice, parts without a part order once; those are counted and left out), and no tied note
+   (the set's MIDI strikes a tied note again). Split by position: even positions "dev", odd "held-out".
+2. What a student does with a repeat, built from the same takes: the repeat left out (its notes removed, the
+   rest moved earlier), the repeat played when none was asked (the faultless take with ``repeats=False``),
+   and a restart inside a repeat (in the second time through, a pause of 1.5 s and the two measures before
+   played again). Each must be reported as what it is: one ``skipped_repeat`` naming the measures, one
+   ``extra_repeat`` per repeat, one ``restart`` naming the 2nd time; counted as precision/recall of those
+   events and takes with any other error.
+
+Run: ``python -m tests.bench form`` (``python -m tests.bench.bench_form --limit N`` for N tunes per split).
+Recorded numbers: docs/benchmarks.md, section "Musical form (issue 21)".
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from tests.bench._results import save
+from tutor.practice.assessment import assess
+from tutor.score.form import unfold
+from tutor.score.io import load_midi_performance, load_score, save_score
+from tutor.score.music import Performance, sort_played
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+NOTTINGHAM = DATA / "nottingham"
+ERRORS = ("wrong_pitch", "missed", "extra", "early", "late", "short", "long", "sharp", "flat")
+
+
+def tunes() -> list[tuple[Path, int, Path, str]]:
+    """(ABC file, tune index, MIDI file, tune text) of every Nottingham tune with a MIDI rendition."""
+    found = []
+    for abc in sorted((NOTTINGHAM / "ABC_cleaned").glob("*.abc")):
+        text = abc.read_text(encoding="utf-8", errors="replace")
+        starts = [m.start() for m in re.finditer(r"^X:", text, flags=re.MULTILINE)]
+        for index, start in enumerate(starts):
+            body = text[start:starts[index + 1] if index + 1 < len(starts) else len(text)]
+            number = re.match(r"X:\s*(\d+)", body).group(1)
+            midi = NOTTINGHAM / "MIDI" / f"{abc.stem}{number}.mid"
+            if midi.exists():
+                found.append((abc, index, midi, body))
+    return found
+
+
+def melody_take(midi: Path) -> Performance:
+    """The melody track (the first, channel 0) of a Nottingham MIDI file."""
+    performance = load_midi_performance(midi)
+    return replace(performance, notes=tuple(n for n in performance.notes if n.channel == 0))
+
+
+def through_musicxml(score, folder: Path):
+    """The score written as MusicXML (as ``tutor convert`` does) and read back."""
+    path = folder / "tune.musicxml"
+    save_score(score, path)
+    return load_score(path)
+
+
+def has_ties(body: str) -> bool:
+    music = "\n".join(line for line in body.splitlines() if not re.match(r"^[A-Za-z]:", line))
+    music = re.sub(r'"[^"]*"', "", music)  # chord symbols
+    return "-" in music
+
+
+def select(limit: int | None) -> tuple[dict[str, list], dict]:
+    """The tunes of part 1 by split, and the counts of those left out (and why)."""
+    chosen: dict[str, list] = {"dev": [], "held-out": []}
+    left_out = {"no form": 0, "ties": 0, "other order in the MIDI": 0, "unreadable": 0}
+    position = 0
+    by_book: dict[str, list] = {}
+    for item in tunes():
+        by_book.setdefault(item[0].stem, []).append(item)
+    # round robin over the books, so that a few tunes come from each
+    ordered = [book[k] for k in range(max(map(len, by_book.values()))) for book in by_book.values() if k < len(book)]
+    for abc, index, midi, body in ordered:
+        if limit is not None and all(len(items) >= limit for items in chosen.values()):
+            break
+        if not re.search(r"\|:|:\||\[1|\[2|^[PY]:\s*[A-Za-z]{2,}", body, flags=re.MULTILINE):
+            left_out["no form"] += 1
+            continue
+        if has_ties(body):
+            left_out["ties"] += 1
+            continue
+        try:
+            score = load_score(abc, index=index)
+        except Exception:  # noqa: BLE001 - a tune music21 cannot read
+            left_out["unreadable"] += 1
+            continue
+        take = melody_take(midi)
+        if score.form is None or len(unfold(score).score.notes) != len(take.notes):
+            left_out["other order in the MIDI"] += 1
+            continue
+        split = "dev" if position % 2 == 0 else "held-out"
+        position += 1
+        if limit is None or len(chosen[split]) < limit:
+            chosen[split].append((abc, index, midi, score, take))
+    return chosen, left_out
+
+
+def skip_repeat(score, take: Performance):
+    """The take with its first repeated passage left out (notes removed, the rest moved earlier), and the
+    written measures of that passage; None when the tune has no such passage of 3 notes or more."""
+    unfolding = unfold(score)
+    visits = unfolding.visits
+    runs = []
+    for k, v in enumerate(visits):
+        if v.pass_number > 1 and runs and runs[-1][1] == k - 1 and visits[k - 1].pass_number > 1:
+            runs[-1][1] = k
+        elif v.pass_number > 1:
+            runs.append([k, k])
+    notes = unfolding.score.notes
+    for a, b in runs:
+        start, end = visits[a].played_start_ql, visits[b].played_end_ql
+        inside = [i for i, n in enumerate(notes) if start - 1e-9 <= n.onset_ql < end - 1e-9]
+        if len(inside) < 3 or inside[0] == 0 or inside[-1] + 1 >= len(notes):
+            continue
+        t0, t1 = take.notes[inside[0]].onset_s, take.notes[inside[-1] + 1].onset_s
+        kept = [n for i, n in enumerate(take.notes) if not inside[0] <= i <= inside[-1]]
+        shifted = [n if n.onset_s < t0 else replace(n, onset_s=n.onset_s - (t1 - t0), offset_s=n.offset_s - (t1 - t0))
+                   for n in kept]
+        return replace(take, notes=sort_played(shifted)), (visits[a].number, visits[b].number)
+    return None
+
+
+def restart_in_repeat(score, take: Performance):
+    """The take with, in the middle of a second time through, a pause of 1.5 s and the two measures before
+    played again; None when there is no second time through of 4 measures or more."""
+    unfolding = unfold(score)
+    visits = unfolding.visits
+    notes = unfolding.score.notes
+    for k in range(3, len(visits)):
+        if not all(visits[j].pass_number > 1 and visits[j].index == visits[j - 1].index + 1 for j in range(k - 2, k + 1)):
+            continue
+        back_ql, at_ql = visits[k - 2].played_start_ql, visits[k].played_start_ql
+        first = next((i for i, n in enumerate(notes) if n.onset_ql >= back_ql - 1e-9), None)
+        cut = next((i for i, n in enumerate(notes) if n.onset_ql >= at_ql - 1e-9), None)
+        if first is None or cut is None or cut - first < 4 or cut >= len(take.notes):
+            continue
+        t_cut = take.notes[cut].onset_s
+        t_first = take.notes[first].onset_s
+        replay_start = take.notes[cut - 1].offset_s + 1.5
+        replay = [replace(n, onset_s=n.onset_s - t_first + replay_start, offset_s=n.offset_s - t_first + replay_start)
+                  for n in take.notes[first:cut]]
+        shift = replay_start + (t_cut - t_first) - t_cut
+        after = [replace(n, onset_s=n.onset_s + shift, offset_s=n.offset_s + shift) for n in take.notes[cut:]]
+        return replace(take, notes=sort_played(list(take.notes[:cut]) + replay + after)), visits[k].number
+    return None
+
+
+def run(chosen, folder: Path) -> dict:
+    results = {}
+    for split, items in chosen.items():
+        counts = {"tunes": len(items), "books": len({abc.stem for abc, *_ in items}), "notes": 0,
+                  "error_takes": 0, "restart_takes": 0, "baseline_error_takes": 0, "baseline_restart_takes": 0,
+                  "baseline_events": 0, "skipped": [0, 0, 0], "unasked": [0, 0, 0], "inside": [0, 0, 0],
+                  "other_errors_in_cases": 0, "seconds": 0.0}
+        failures = []
+        for abc, index, _midi, score, take in items:
+            name = f"{abc.stem}#{index}"
+            started = time.perf_counter()
+            written = through_musicxml(score, folder)
+            result = assess(written, take)
+            counts["seconds"] += time.perf_counter() - started
+            counts["notes"] += result.notes_total
+            errors = [e for e in result.events if e.type in ERRORS]
+            restarts = [e for e in result.events if e.type == "restart"]
+            counts["error_takes"] += bool(errors)
+            counts["restart_takes"] += bool(restarts)
+            if errors or restarts:
+                failures.append((name, [f"{e.type} m{e.measure} p{e.pass_number}: {e.message}" for e in (errors + restarts)[:4]]))
+            baseline = assess(replace(written, form=None), take)
+            wrong = [e for e in baseline.events if e.type in ERRORS + ("restart",)]
+            counts["baseline_error_takes"] += any(e.type in ERRORS for e in wrong)
+            counts["baseline_restart_takes"] += any(e.type == "restart" for e in wrong)
+            counts["baseline_events"] += len(wrong)
+            # the repeat left out
+            case = skip_repeat(written, take)
+            if case is not None:
+                skipped_take, (first, last) = case
+                got = assess(written, skipped_take)
+                found = [e for e in got.events if e.type == "skipped_repeat"]
+                right = [e for e in found if f"measures {first}-{last}" in e.message or f"measure {first}" in e.message]
+                counts["skipped"][0] += 1
+                counts["skipped"][1] += len(right) >= 1
+                counts["skipped"][2] += len(found)
+                other = [e for e in got.events if e.type in ERRORS + ("restart",)]
+                counts["other_errors_in_cases"] += len(other)
+                if not right or other:
+                    failures.append((name + " skipped", [e.message for e in found] + [f"{e.type} m{e.measure}" for e in other[:3]]))
+            # the repeat played with repeats off
+            visits = unfold(written).visits
+            expected = sum(1 for k in range(1, len(visits)) if visits[k].index < visits[k - 1].index)
+            got = assess(written, take, repeats=False)
+            found = [e for e in got.events if e.type == "extra_repeat"]
+            counts["unasked"][0] += expected
+            counts["unasked"][1] += min(len(found), expected)
+            counts["unasked"][2] += len(found)
+            other = [e for e in got.events if e.type in ("restart",)]
+            if len(found) != expected or other:
+                failures.append((name + " unasked", [e.message for e in found + other][:4] + [f"expected {expected}"]))
+            # a restart inside a repeat
+            case = restart_in_repeat(written, take)
+            if case is not None:
+                restarted, measure = case
+                got = assess(written, restarted)
+                found = [e for e in got.events if e.type == "restart"]
+                right = [e for e in found if e.pass_number > 1 and ("time" in e.message)]
+                counts["inside"][0] += 1
+                counts["inside"][1] += len(right) == 1
+                counts["inside"][2] += len(found)
+                other = [e for e in got.events if e.type in ERRORS]
+                counts["other_errors_in_cases"] += len(other)
+                if len(right) != 1 or len(found) != 1 or other:
+                    failures.append((name + " restart", [e.message for e in found][:3] + [f"{e.type} m{e.measure}" for e in other[:3]]))
+        results[split] = {**counts, "failures": failures}
+    return results
+
+
+def ratio(found: list[int]) -> str:
+    cases, right, reported = found
+    precision = right / reported if reported else 1.0
+    recall = right / cases if cases else 1.0
+    return f"{right}/{cases} found, precision {precision:.3f}, recall {recall:.3f}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=30, help="tunes per split (default 30)")
+    args = parser.parse_args(argv if argv is not None else [])
+    if not NOTTINGHAM.exists():
+        print(f"no data at {NOTTINGHAM}")
+        return
+    started = time.perf_counter()
+    chosen, left_out = select(args.limit)
+    print(f"tunes chosen in {time.perf_counter() - started:.0f} s; left out: {left_out}")
+    with tempfile.TemporaryDirectory() as folder:
+        results = run(chosen, Path(folder))
+    for split, r in results.items():
+        print(f"\n[{split}] {r['tunes']} tunes from {r['books']} books, {r['notes']} notes (assessed {r['seconds']:.1f} s)")
+        print(f"  faultless takes with an error: {r['error_takes']}, with a restart: {r['restart_takes']}")
+        print(f"  baseline (repeats ignored): with an error {r['baseline_error_takes']}, with a restart "
+              f"{r['baseline_restart_takes']}, {r['baseline_events']} false events")
+        print(f"  skipped repeat: {ratio(r['skipped'])}")
+        print(f"  repeat played, none asked: {ratio(r['unasked'])}")
+        print(f"  restart inside a repeat: {ratio(r['inside'])}")
+        print(f"  other errors reported in those cases: {r['other_errors_in_cases']}")
+        for name, lines in r["failures"][:12]:
+            print(f"    {name}: {'; '.join(lines)}")
+    save("form", {"left_out": left_out, **results})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
