@@ -241,3 +241,33 @@ def test_clicking_a_finding_after_a_suggestion_redrew_the_score(qtbot, window): 
         panel.alternatives.setCurrentRow(0)
     _click_item(qtbot, tree, notes[-1])  # raised RuntimeError: the ring's item went with the old drawing
     assert window.score_view._flash is not None and window.score_view._flash.scene() is window.score_view.scene()
+
+
+def test_marks_sit_over_their_own_staff_and_do_not_pile_up(qtbot, window):  # noqa: F811
+    score = _open(qtbot, window, "corpus:bach/bwv66.6")  # four staves: soprano, alto, tenor, bass
+    view = window.score_view
+    bass = [n for n in score.notes if n.part == "P4" and n.measure in (1, 2)]
+    soprano = [n for n in score.notes if n.part == "P1" and n.measure in (1, 2)]
+    marks = {n.id: {"color": "#D32F2F", "text": "trill 3 notes"} for n in soprano}
+    marks[bass[0].id] = {"color": "#6A1B9A", "text": "parallel fifths"}
+    view.set_marks(marks)
+    labels = {item.toolTip(): item.sceneBoundingRect() for item in view._mark_items if item.toolTip() == "parallel fifths"}
+    head = view.note_rect(bass[0].id)
+    x = head.center().x()
+    system = next(r for r in view.measure_rects(bass[0].measure) if r.contains(head.center()))
+    staves = sorted({round(r.top()): r for r in view.staff_rects
+                     if r.left() < x < r.right() and system.contains(r.center())}.values(), key=lambda r: r.top())
+    assert len(staves) == 4
+    tenor, bass_staff = staves[2], staves[3]
+    label = labels["parallel fifths"]
+    assert tenor.bottom() < label.top() and label.bottom() <= bass_staff.top() + 1  # over the bass staff
+    rects = [item.sceneBoundingRect() for item in view._mark_items]
+    assert len(rects) == len(marks)
+    for i, a in enumerate(rects):  # no two marks on top of each other
+        for b in rects[i + 1:]:
+            assert not a.intersects(b)
+    for rect in rects:  # none climbs into the staff above
+        x = rect.center().x()
+        above = [r for r in view.staff_rects if r.left() - 20 < x < r.right() + 20 and r.bottom() < rect.bottom()]
+        if above:
+            assert rect.top() > max(r.bottom() for r in above), rect

@@ -72,6 +72,9 @@ class Page:
     notes: dict[str, NoteBox] = field(default_factory=dict)
     measures: list[MeasureBox] = field(default_factory=list)
     staff_space: float = 10.0  # pixels
+    # each staff of each measure: (x0, x1, top line y, bottom line y) in page pixels, so that a mark
+    # sits over its own staff, not over the system's top one (issue 24)
+    staves: list[tuple[float, float, float, float]] = field(default_factory=list)
 
     def recolor(self, colors: dict[str, str]) -> str:
         return recolor_svg(self.svg, colors)
@@ -186,6 +189,7 @@ class _PageBuilder:
         self.px_per_unit = 1.0
         self.staff_space_units = 180.0
         self.systems = 0  # systems met so far on the page
+        self.staves: list[tuple[float, float, float, float]] = []
 
     def pop_unnumbered(self) -> list[str]:
         return [m[0] for m in self.measures]
@@ -198,7 +202,8 @@ class _PageBuilder:
         boxes = [MeasureBox(self.numbers.get(mid, 0), x0 * k, x1 * k, y0 * k, y1 * k, system)
                  for mid, x0, x1, y0, y1, system in self.measures]
         svg = ET.tostring(self.root, encoding="unicode")
-        return Page(self.page_number, svg, self.width, self.height, self.notes, boxes, self.staff_space_units * k)
+        staves = [(x0 * k, x1 * k, y0 * k, y1 * k) for x0, x1, y0, y1 in self.staves]
+        return Page(self.page_number, svg, self.width, self.height, self.notes, boxes, self.staff_space_units * k, staves)
 
 
 def fix_svg(svg: str, *, page_number: int = 1) -> _PageBuilder:
@@ -298,7 +303,7 @@ def _collect(builder: _PageBuilder, element: ET.Element, dx: float, dy: float, s
             builder.measures.append(tuple(measure))
         return
     if "staff" in classes and measure is not None:
-        ys = []
+        ys, xs = [], []
         for child in element:
             if child.tag.endswith("}path"):
                 points = _PATH_POINTS.findall(child.get("d") or "")
@@ -306,10 +311,12 @@ def _collect(builder: _PageBuilder, element: ET.Element, dx: float, dy: float, s
                     x0, x1 = float(points[0][0]) + dx, float(points[1][0]) + dx
                     y = float(points[0][1]) + dy
                     ys.append(y)
+                    xs += [x0, x1]
                     measure[1], measure[2] = min(measure[1], x0, x1), max(measure[2], x0, x1)
                     measure[3], measure[4] = min(measure[3], y), max(measure[4], y)
         if len(ys) >= 2:
             builder.staff_space_units = (max(ys) - min(ys)) / max(1, len(ys) - 1)
+            builder.staves.append((min(xs), max(xs), min(ys), max(ys)))
     if "note" in classes and element.get("id"):
         head = _notehead(element)
         if head is not None:

@@ -176,6 +176,7 @@ class ScoreView(QGraphicsView):
         self._mark_items, self._live_items, self._selection_items = [], {}, []
         self._message = None
         self.pages, self.boxes, self.measure_boxes = [], {}, []
+        self.staff_rects: list[QRectF] = []  # every staff of every measure, scene coordinates
         offset = 0.0
         width = max((p.width for p in pages), default=0)
         for page in pages:
@@ -194,6 +195,8 @@ class ScoreView(QGraphicsView):
                 self.boxes[note_id] = (box, offset)
             for measure in page.measures:
                 self.measure_boxes.append((measure, offset))
+            for x0, x1, y0, y1 in page.staves:
+                self.staff_rects.append(QRectF(x0, offset + y0, x1 - x0, y1 - y0))
             offset += page.height + PAGE_GAP
         scene.setSceneRect(QRectF(-PAGE_GAP, -PAGE_GAP, width + 2 * PAGE_GAP, offset + PAGE_GAP))
         self._cursor = self._new_cursor()
@@ -221,6 +224,11 @@ class ScoreView(QGraphicsView):
         """Where a mark's text ends above a notehead: over the staff (never across its lines) or
         over a note above it, whichever is higher."""
         x, y = rect.center().x(), rect.center().y()
+        staves = [r for r in getattr(self, "staff_rects", []) if r.left() - 2 <= x <= r.right() + 2]
+        if staves:  # the note's own staff (issue 24: a bass note's label sat over the soprano's staff)
+            staff = min(staves, key=lambda r: max(r.top() - y, 0.0, y - r.bottom()))
+            if max(staff.top() - y, 0.0, y - staff.bottom()) < 6 * staff.height() / 4:
+                return min(rect.top() - 16, staff.top() - 6)
         for m, offset in self.measure_boxes:
             if m.x0 - 2 <= x <= m.x1 + 2 and offset + m.y0 - 60 <= y <= offset + m.y1 + 60:
                 return min(rect.top() - 16, offset + m.y0 - 6)
@@ -337,9 +345,11 @@ class ScoreView(QGraphicsView):
             bounds = item.boundingRect()
             x = rect.center().x() - bounds.width() / 2
             y = self._text_bottom(rect) - bounds.height()
-            candidate = QRectF(x, y, bounds.width(), bounds.height())
-            while any(candidate.intersects(other) for other in placed):
-                candidate.translate(0, -bounds.height())
+            candidate = _free_place(QRectF(x, y, bounds.width(), bounds.height()), placed)
+            if candidate is None:  # no room near the note: a short mark, the whole text in its tooltip
+                item.setText("•")
+                bounds = item.boundingRect()
+                candidate = QRectF(rect.center().x() - bounds.width() / 2, y, bounds.width(), bounds.height())
             placed.append(candidate)
             item.setPos(candidate.topLeft())
             item.setZValue(15)
@@ -574,6 +584,18 @@ class ScoreView(QGraphicsView):
             self._job = None
         self.score = overlay.piece
         self._show_pages((overlay.piece, overlay.pages, overlay.layout))
+
+
+def _free_place(wanted: QRectF, placed: list[QRectF]) -> QRectF | None:
+    """Where a mark's text goes near ``wanted`` without covering another: at most two rows higher (it
+    climbed into the staff above, issue 24), else beside it; None when there is no room."""
+    width, height = wanted.width(), wanted.height()
+    for dx, rows in ((0.0, 0), (0.0, 1), (0.0, 2), (0.55, 0), (-0.55, 0), (0.55, 1), (-0.55, 1),
+                     (1.1, 0), (-1.1, 0), (1.1, 1), (-1.1, 1)):
+        candidate = wanted.translated(dx * width, -rows * height)
+        if not any(candidate.intersects(other) for other in placed):
+            return candidate
+    return None
 
 
 def _engrave_job(task, score: Score, layout: Layout, musicxml: str | None = None):
