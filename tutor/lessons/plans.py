@@ -102,6 +102,7 @@ class Exercise:
     field_lines: tuple[tuple[str, int], ...] = ()  # lines of its score/abc/part/measures fields
     abc: str | None = None  # inline ABC tune text
     plan_path: Path | None = None
+    repeats: bool = True  # play the score's repeats, endings, D.C./D.S. (False: each passage once; issue 21)
 
 
 @dataclass(frozen=True)
@@ -427,7 +428,7 @@ class _Checker:
                  default_input: str, default_level: str) -> Exercise | None:
         self.unknown(data, {"id", "title", "description", "kind", "score", "abc", "index", "input", "part",
                             "measures", "tempo", "level", "pass", "hints", "prerequisites", "solution",
-                            "style"}, where)
+                            "style", "repeats"}, where)
         short_id = self.ident(data, where)
         title = self.get(data, "title", where, str, required=True, default="")
         kind = self.choice(data, "kind", where, KINDS, "perform")
@@ -463,6 +464,7 @@ class _Checker:
         measures = self.measure_range(data, where)
         tempo_start, tempo_goal = self.tempo(data, where)
         level = self.choice(data, "level", where, LEVELS, default_level)
+        repeats = self.get(data, "repeats", where, bool, default=True)
         passing = self.passing(data, where, kind=kind)
         hints = self.strings(data, "hints", where)
         prerequisites = tuple(_qualify(r, course_id) for r in self.strings(data, "prerequisites", where))
@@ -471,7 +473,7 @@ class _Checker:
             kind=kind, score=score_display, score_source=score_source, index=index, input=exercise_input,
             part=part, measures=measures, tempo_start_bpm=tempo_start, tempo_goal_bpm=tempo_goal, level=level,
             passing=passing, hints=hints, prerequisites=prerequisites, description=description, solution=solution,
-            abc=abc, plan_path=self.path, style=style, line=self._line(where), plan_field=where,
+            abc=abc, plan_path=self.path, style=style, line=self._line(where), plan_field=where, repeats=repeats,
             field_lines=tuple((name, self.lines[f"{where}.{name}"]) for name in ("score", "abc", "part", "measures")
                               if f"{where}.{name}" in self.lines),
         )
@@ -809,7 +811,7 @@ def assess_take(exercise: Exercise, performance, *, tempo_bpm: float | None = No
 
     bpm = float(tempo_bpm) if tempo_bpm else exercise.tempo_start_bpm
     score = exercise_score(exercise).at_tempo(bpm=bpm)
-    result = assess(score, performance, bpm=bpm, level=exercise.level)
+    result = assess(score, performance, bpm=bpm, level=exercise.level, repeats=exercise.repeats)
     return judge_assessment(exercise, result, performance, tempo_bpm=bpm, recording_path=recording_path)
 
 

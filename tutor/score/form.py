@@ -90,7 +90,8 @@ def play_order(score: Score, *, repeats: bool = True) -> tuple[Visit, ...]:
             for first, last in ranges:
                 indices += _unfold_marks(marks[first:last + 1], repeats=True, offset=first)
         else:
-            indices = _unfold_marks(marks, repeats=repeats, offset=0)
+            whole = bool(measures) and abs(measures[0].start_ql - form.start_ql) < 1e-6
+            indices = _unfold_marks(marks, repeats=repeats, offset=0, from_start=whole)
     visits: list[Visit] = []
     seen: dict[int, int] = {}
     position = measures[0].start_ql if measures else 0.0
@@ -120,8 +121,10 @@ def _part_ranges(score: Score, form: Form) -> list[tuple[int, int]] | None:
     return [by_label[label] for label in form.part_order]
 
 
-def _unfold_marks(marks: Sequence[MeasureMarks], *, repeats: bool, offset: int) -> list[int]:
-    """Indices (plus ``offset``) of the measures in play order, following the rules of the module doc."""
+def _unfold_marks(marks: Sequence[MeasureMarks], *, repeats: bool, offset: int, from_start: bool = True) -> list[int]:
+    """Indices (plus ``offset``) of the measures in play order, following the rules of the module doc.
+    ``from_start`` False (a range of measures taken out of a piece): a repeat end whose start is not in the
+    range is not taken (the repeat starts before the range)."""
     n = len(marks)
     order: list[int] = []
     if n == 0:
@@ -131,6 +134,7 @@ def _unfold_marks(marks: Sequence[MeasureMarks], *, repeats: bool, offset: int) 
         last_endings = _last_endings(marks)
         return [i + offset for i in range(n) if not marks[i].endings or i in last_endings]
     section_start = 0  # where a repeat end goes back to
+    known_start = from_start  # whether the passage a repeat end closes starts in these measures
     time = 1  # the time through the current repeated passage
     done: dict[int, int] = {}  # repeat end -> times it has sent the player back
     jumped = False
@@ -141,6 +145,7 @@ def _unfold_marks(marks: Sequence[MeasureMarks], *, repeats: bool, offset: int) 
             if section_start != i:
                 time = 1
             section_start = i
+            known_start = True
         if m.endings and not (_is_last_ending(marks, i) if jumped else time in m.endings):
             i += 1
             continue
@@ -153,7 +158,10 @@ def _unfold_marks(marks: Sequence[MeasureMarks], *, repeats: bool, offset: int) 
                 break
             i = coda
             continue
-        if m.repeat_end and not jumped:
+        if m.repeat_end and not jumped and not known_start:  # its start is before these measures
+            known_start = True
+            section_start = i + 1
+        elif m.repeat_end and not jumped:
             times = max(2, m.repeat_end)
             if done.get(i, 0) < times - 1:
                 done[i] = done.get(i, 0) + 1
@@ -458,7 +466,8 @@ def _form_from_music21(m21score, measures) -> Form | None:
     parts_found: tuple[tuple[str, float, float], ...] = ()
     if order and section_labels:
         parts_found = _parts_from_starts(section_labels, measures)
-    form = Form(marks=form_marks, parts=parts_found, part_order=order if parts_found else "")
+    form = Form(marks=form_marks, parts=parts_found, part_order=order if parts_found else "",
+                start_ql=measures[0].start_ql if measures else 0.0)
     return form if form.has_repeats else None
 
 

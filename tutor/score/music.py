@@ -212,6 +212,7 @@ class Form:
     marks: tuple[tuple[float, MeasureMarks], ...] = ()
     parts: tuple[tuple[str, float, float], ...] = ()
     part_order: str = ""
+    start_ql: float = 0.0  # where the piece's first measure starts (a repeat with no start sign goes back there)
 
     def at(self, start_ql: float) -> MeasureMarks:
         for position, marks in self.marks:
