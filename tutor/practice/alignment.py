@@ -39,6 +39,12 @@ ORNAMENT_REPEAT_S = 0.25  # a pitch played again at a chord sooner than this is 
 BAND_BACK = 192  # chords behind the best position kept in the band (restarts, repeats)
 BAND_AHEAD = 192  # chords ahead of it (skips)
 NEAR_SEMITONES = 2
+
+
+def _wrong_distance(semitones: int) -> int:
+    """How far a played note is from the score note it may stand for, as a wrong note: an octave (the right
+    note in the wrong octave) counts as near as a semitone (issue 24: it was a missed and an extra note)."""
+    return 1 if abs(semitones) == 12 else abs(semitones)
 # of two equally good paths, the one that jumps later (where the same notes come twice, the take is on the first
 # time through until it leaves it: a repeat left out is the second time, skipped as late as the notes allow; a
 # take starts at the first time through rather than skipping it; issue 21): a jump at played note j costs
@@ -457,8 +463,8 @@ def _match(chord: np.ndarray, moves: np.ndarray, *, s_onset, s_pitch, p_onset, p
         free = [s for s in free_of_visit[v] if not (final and score_done[s])]
         if any(s_pitch[s] == p_pitch[k] for s in free):
             return None  # its own pitch is free there: the note played out of order (matched below)
-        nearest = min(free, key=lambda s: abs(int(s_pitch[s]) - int(p_pitch[k])), default=None)
-        if (nearest is not None and abs(int(s_pitch[nearest]) - int(p_pitch[k])) <= NEAR_SEMITONES
+        nearest = min(free, key=lambda s: _wrong_distance(int(s_pitch[s]) - int(p_pitch[k])), default=None)
+        if (nearest is not None and _wrong_distance(int(s_pitch[nearest]) - int(p_pitch[k])) <= NEAR_SEMITONES
                 and not _neighbour_has(c, int(p_pitch[k]), has, notes_of_chord, score_done, s_pitch)
                 and not played_nearby(int(s_pitch[nearest]), k)):
             return nearest

@@ -362,8 +362,10 @@ def assess(
         elif pair.kind == "wrong_pitch":
             note, got = score_notes[pair.score_index], played[pair.perf_index]
             suffix = "" if pair.final else " (then went back)"
+            octave = {12: ", an octave high", -12: ", an octave low"}.get(got.pitch - note.pitch)
             event("wrong_pitch", note=note, played_note=got, attempt=pair.attempt,
-                  message=f"played {pitch_name(got.pitch)} instead of {pitch_name(note.pitch)}{suffix}")
+                  message=(f"played {pitch_name(got.pitch)}{octave}{suffix}" if octave else
+                           f"played {pitch_name(got.pitch)} instead of {pitch_name(note.pitch)}{suffix}"))
             if pair.final:
                 outcome[pair.score_index] = "wrong_pitch"
         elif pair.kind == "missed":
@@ -812,8 +814,15 @@ def _measure_results(score, score_notes, events, outcome, per_note_rhythm, playe
 # ---------------------------------------------------------------------------------------------
 # marks and annotated MusicXML
 # ---------------------------------------------------------------------------------------------
+def _wrong_text(e: Event) -> str:
+    """A wrong note's mark: the pitch played, or 8va?/8vb? for the right note an octave away."""
+    if e.played_pitch is not None and e.expected_pitch is not None and abs(e.played_pitch - e.expected_pitch) == 12:
+        return "8va?" if e.played_pitch > e.expected_pitch else "8vb?"
+    return f"{_played_name(e.played_pitch)}?"
+
+
 _SHORT_TEXT = {
-    "wrong_pitch": lambda e: f"{_played_name(e.played_pitch)}?", "missed": lambda e: "missed",
+    "wrong_pitch": lambda e: _wrong_text(e), "missed": lambda e: "missed",
     "early": lambda e: f"early {abs(e.deviation_ms or 0):.0f}ms", "late": lambda e: "pause" if "hesitation" in e.message else f"late {abs(e.deviation_ms or 0):.0f}ms",
     "short": lambda e: "short", "long": lambda e: "long",
     "sharp": lambda e: f"+{abs(e.cents or 0):.0f}c", "flat": lambda e: f"-{abs(e.cents or 0):.0f}c",
