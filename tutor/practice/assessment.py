@@ -20,6 +20,7 @@ import numpy as np
 
 from tutor.errors import AnalysisError
 from tutor.practice.alignment import Alignment, align
+from tutor.practice.singing import Drift, HeldKey, drifts, held_key, relative_to
 from tutor.score.form import Unfolding, pass_label, unfold, written_id
 from tutor.score.music import Note, Performance, PlayedNote, Score, pitch_name
 
@@ -89,6 +90,7 @@ class Event:
     note_id: str | None = None
     attempt: int = 0
     pass_number: int = 1  # which time through the measure (repeats): 1 the first time; "pass" in JSON
+    unsure: bool = False  # audio: the transcriber was unsure of the played note (said in the message)
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -136,6 +138,8 @@ class Assessment:
     level: str = "advanced"
     asked_bpm: float | None = None
     played_bpm: float | None = None
+    held_key: HeldKey | None = None  # audio: the key the take held, when not the written one (issue 22)
+    drifts: tuple[Drift, ...] = ()  # audio: phrases over which the pitch sank or rose steadily
 
     def events_of(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.type == kind]
@@ -161,6 +165,8 @@ class Assessment:
             ],
             "practice_measures": list(self.practice_measures),
             "marks": self.marks,
+            "held_key": None if self.held_key is None else self.held_key.to_json(),
+            "drifts": [d.to_json() for d in self.drifts],
         }
 
 
@@ -310,8 +316,12 @@ def assess(
         unfolding = unfold(score, repeats=repeats)
         wanted, score = unfold(wanted, repeats=repeats).score, unfolding.score
     score_notes: tuple[Note, ...] = score.notes
+    key_held = None
     if alignment is None:
         performance = join_fragments(performance)
+        # a singer who holds another key (or sings between keys) is judged in that key, told once (issue 22)
+        key_held = held_key(score_notes, performance, align, verb="sang" if _sung(score) else "played")
+        performance = relative_to(performance, key_held)
     played: tuple[PlayedNote, ...] = performance.notes
     if alignment is None:
         alignment = align(score_notes, performance)
@@ -426,6 +436,8 @@ def assess(
     if unfolding is not None and repeats:
         skipped = _skipped_repeats(unfolding, score_notes, outcome, events)
 
+    if is_audio:
+        events[:] = _flag_unsure(events, played)
     events.sort(key=lambda e: (e.score_position if e.score_position is not None else float("inf"),
                                e.time if e.time is not None else float("inf"), EVENT_TYPES.index(e.type)))
 
@@ -465,6 +477,7 @@ def assess(
         measures=tuple(results), tempo_curve=curve, practice_measures=practice,
         marks=marks_for(events), level=level, asked_bpm=bpm,
         played_bpm=60.0 / whole[1] if whole is not None else None,
+        held_key=key_held, drifts=tuple(drifts(score_notes, played, perf_of_score)) if is_audio else (),
     )
 
 
@@ -565,6 +578,31 @@ def _unasked_repeat(written: Score, unfolding: Unfolding, restart, repeats: bool
                 and before.index in (frm.index, frm.index + 1) and after.index < before.index:
             return to.number, written.measures[before.index].number
     return None
+
+
+UNSURE_CONFIDENCE = 0.5  # audio: a played note the transcriber gives less confidence than this is "unsure"
+UNSURE_KINDS = ("wrong_pitch", "extra", "sharp", "flat")  # verdicts on what was heard, said with a doubt
+VOICE_PROGRAMS = range(52, 55)  # General MIDI choir aahs, voice oohs, synth voice
+VOICE_NAMES = ("voice", "vocal", "sing", "soprano", "alto", "tenor", "baritone", "bass voice", "choir", "melody")
+
+
+def _sung(score: Score) -> bool:
+    """Whether the score's parts are for voice (by General MIDI program or part name)."""
+    return any(p.program in VOICE_PROGRAMS or any(w in p.name.lower() for w in VOICE_NAMES) for p in score.parts)
+
+
+def _flag_unsure(events: list[Event], played: tuple[PlayedNote, ...]) -> list[Event]:
+    """A verdict on a note the transcriber was unsure of (confidence under UNSURE_CONFIDENCE) says so:
+    ``unsure`` in the JSON and "(not heard clearly)" in the message, so that a student is not told a note
+    was wrong without the doubt (issue 22)."""
+    confidence = {round(n.onset_s, 4): n.confidence for n in played}
+    out = []
+    for e in events:
+        value = confidence.get(round(e.time, 4)) if e.time is not None else None
+        if e.type in UNSURE_KINDS and value is not None and value < UNSURE_CONFIDENCE:
+            e = replace(e, unsure=True, message=f"{e.message} (not heard clearly)")
+        out.append(e)
+    return out
 
 
 def join_fragments(performance: Performance) -> Performance:

@@ -1,0 +1,80 @@
+"""Singing as a teacher hears it (issue 22): a held key is told once, a drift as a drift, doubt is said."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tests.assessment_cases import make_score, play
+from tutor.practice.assessment import assess
+from tutor.score.music import Part, Performance, PlayedNote
+
+TUNE = [60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67, 72, 67, 64, 62, 60]
+
+
+def sung_score():
+    score = make_score([(float(i), [p], 1.0) for i, p in enumerate(TUNE)])
+    return replace(score, parts=(Part("P1", "Voice", program=53),))
+
+
+def audio_take(score, *, shift: int = 0, cents: float = 0.0, drift_cents_per_s: float = 0.0, confidence: float = 0.9):
+    notes = []
+    for n in play(score):
+        value = n.pitch + shift + (cents + drift_cents_per_s * n.onset_s) / 100.0
+        pitch = round(value)
+        notes.append(PlayedNote(pitch=pitch, onset_s=n.onset_s, offset_s=n.offset_s, cents=round((value - pitch) * 100, 1),
+                                confidence=confidence))
+    return Performance(notes=tuple(notes))
+
+
+def test_a_singer_a_tone_low_throughout_is_told_once_not_marked_wrong_on_every_note():
+    score = sung_score()
+    result = assess(score, audio_take(score, shift=-2), level="beginner")
+    assert result.held_key is not None and result.held_key.semitones == -2
+    assert "a tone low throughout" in result.held_key.message and result.held_key.message.startswith("you sang")
+    assert not result.events_of("wrong_pitch")
+    assert result.notes_correct == len(TUNE)
+    doc = result.to_json()
+    assert doc["held_key"]["semitones"] == -2 and doc["drifts"] == []
+
+
+def test_an_octave_down_and_between_keys_are_held_keys_too():
+    score = sung_score()
+    octave = assess(score, audio_take(score, shift=-12), level="beginner")
+    assert octave.held_key is not None and octave.held_key.semitones == -12 and "an octave low" in octave.held_key.message
+    assert not octave.events_of("wrong_pitch")
+    flat = assess(score, audio_take(score, cents=-45.0), level="beginner")  # between B and C major
+    assert flat.held_key is not None and flat.held_key.semitones in (0, -1)
+    assert not flat.events_of("flat") and not flat.events_of("sharp") and not flat.events_of("wrong_pitch")
+
+
+def test_a_take_in_the_written_key_has_no_held_key_and_a_wrong_note_is_still_wrong():
+    score = sung_score()
+    take = audio_take(score)
+    notes = list(take.notes)
+    notes[4] = replace(notes[4], pitch=notes[4].pitch + 2)
+    result = assess(score, Performance(notes=tuple(notes)), level="beginner")
+    assert result.held_key is None
+    assert len(result.events_of("wrong_pitch")) == 1
+
+
+def test_a_drift_over_the_phrase_is_reported_as_a_drift():
+    score = sung_score()
+    result = assess(score, audio_take(score, drift_cents_per_s=-9.0), level="advanced")  # ~ -85 cents over 9.6 s
+    assert len(result.drifts) == 1
+    drift = result.drifts[0]
+    assert drift.cents < -40 and "sank" in drift.message
+    steady = assess(score, audio_take(score), level="advanced")
+    assert steady.drifts == ()
+
+
+def test_a_verdict_on_a_note_heard_unclearly_says_so():
+    score = sung_score()
+    take = audio_take(score, confidence=0.3)
+    notes = list(take.notes)
+    notes[4] = replace(notes[4], pitch=notes[4].pitch + 2)
+    result = assess(score, Performance(notes=tuple(notes)), level="beginner")
+    wrong = result.events_of("wrong_pitch")
+    assert len(wrong) == 1 and wrong[0].unsure and "not heard clearly" in wrong[0].message
+    assert wrong[0].to_json()["unsure"] is True
+    sure = assess(score, Performance(notes=tuple(replace(n, confidence=0.9) for n in notes)), level="beginner")
+    assert not sure.events_of("wrong_pitch")[0].unsure

@@ -1,0 +1,176 @@
+"""Singing as a teacher hears it (issue 22): the key a singer holds, and a drift of pitch over a phrase.
+
+An amateur singer without an accompaniment often starts in another key than written (a tone low, an
+octave down) or between two keys (40 cents flat throughout) and keeps it. Marking every note wrong or flat
+tells them nothing; a teacher says it once and listens to the rest relative to the key they held.
+``held_key(score_notes, performance)`` finds such a key: the transposition (semitones) under which the take
+lines up with the score far better than as written, and the offset in cents the singer held on top of
+it. ``relative_to`` moves the take by it, so that ``assess`` judges pitches and intonation against that
+key. ``drifts`` finds phrases over which the pitch sank or rose steadily (a drift, told as one, rather
+than a run of "flat" marks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from tutor.score.music import Note, Performance, PlayedNote
+
+MIN_NOTES = 6  # fewer notes than this: no key is inferred
+SHIFTS = range(-24, 25)
+CANDIDATES = 3  # transpositions (besides none) tried with the full alignment, best pitch overlap first
+MIN_GAIN_SHARE = 0.25  # a transposition must match this share of the score's notes more than none does...
+MIN_MATCHED_SHARE = 0.5  # ...and match at least this share of them
+TUNING_MIN_CENTS = 25.0  # a held offset this large (median over the matched notes) is told and allowed for
+PHRASE_GAP_S = 0.6  # a rest this long ends a phrase
+DRIFT_MIN_NOTES = 6
+DRIFT_MIN_CENTS = 40.0  # the fitted line moves this far over the phrase...
+DRIFT_MIN_R2 = 0.5  # ...and explains this much of the notes' intonation
+
+INTERVALS = {1: "a semitone", 2: "a tone", 3: "a minor third", 4: "a major third", 5: "a fourth", 6: "a tritone",
+             7: "a fifth", 8: "a minor sixth", 9: "a major sixth", 10: "a minor seventh", 11: "a major seventh",
+             12: "an octave"}
+
+
+@dataclass(frozen=True)
+class HeldKey:
+    semitones: int  # the take is this many semitones above the score (negative: below)
+    cents: float  # and this many cents off that key on top (median over the matched notes)
+    message: str
+
+    def to_json(self) -> dict:
+        return {"semitones": self.semitones, "cents": round(self.cents, 1), "message": self.message}
+
+
+@dataclass(frozen=True)
+class Drift:
+    start_s: float
+    end_s: float
+    first_measure: int | None
+    last_measure: int | None
+    cents: float  # how far the pitch moved over the phrase (the fitted line's end less its start)
+    message: str
+
+    def to_json(self) -> dict:
+        return {"start": round(self.start_s, 3), "end": round(self.end_s, 3), "first_measure": self.first_measure,
+                "last_measure": self.last_measure, "cents": round(self.cents, 1), "message": self.message}
+
+
+def interval_words(semitones: int) -> str:
+    size = abs(semitones)
+    if size in INTERVALS:
+        return INTERVALS[size]
+    if size > 12:
+        rest = INTERVALS.get(size - 12)
+        return f"an octave and {rest[2:] if rest.startswith('a ') else rest}" if rest else f"{size} semitones"
+    return f"{size} semitones"
+
+
+def _values(notes: Sequence[PlayedNote]) -> np.ndarray:
+    return np.array([n.pitch + (n.cents or 0.0) / 100.0 for n in notes], dtype=float)
+
+
+def _overlap(score_notes: Sequence[Note], played: Sequence[PlayedNote], shift: int) -> float:
+    """Share of the written pitch content (by duration) that the take covers when moved down ``shift``."""
+    written: dict[int, float] = {}
+    for n in score_notes:
+        written[n.pitch] = written.get(n.pitch, 0.0) + max(n.duration_s, 1e-3)
+    heard: dict[int, float] = {}
+    for n in played:
+        heard[n.pitch - shift] = heard.get(n.pitch - shift, 0.0) + max(n.duration_s, 1e-3)
+    total_w, total_h = sum(written.values()), sum(heard.values())
+    if total_w <= 0 or total_h <= 0:
+        return 0.0
+    return sum(min(w / total_w, heard.get(p, 0.0) / total_h) for p, w in written.items())
+
+
+def _moved(performance: Performance, semitones: int, cents: float) -> Performance:
+    """The take moved down by ``semitones`` + ``cents``: each note's pitch and cents from its sung value."""
+    notes = []
+    for n in performance.notes:
+        value = n.pitch + (n.cents or 0.0) / 100.0 - semitones - cents / 100.0
+        pitch = int(round(value))
+        notes.append(replace(n, pitch=pitch, cents=round((value - pitch) * 100.0, 1) if n.cents is not None else None))
+    return replace(performance, notes=tuple(notes))
+
+
+def held_key(score_notes: Sequence[Note], performance: Performance, align: Callable,
+             *, verb: str = "sang") -> HeldKey | None:
+    """The key the take holds against the score (None when it is the written one, within
+    TUNING_MIN_CENTS): a transposition that ``align`` matches far more notes under than as written, and
+    the median offset in cents of the matched notes on top of it."""
+    played = performance.notes
+    if len(played) < MIN_NOTES or len(score_notes) < MIN_NOTES or not performance.is_audio:
+        return None
+
+    def matches(shift: int) -> list[tuple[int, int]]:
+        alignment = align(score_notes, _moved(performance, shift, 0.0))
+        return [(p.score_index, p.perf_index) for p in alignment.pairs if p.kind == "match"]
+
+    as_written = matches(0)
+    best, best_pairs = 0, as_written
+    ranked = sorted((s for s in SHIFTS if s != 0), key=lambda s: -_overlap(score_notes, played, s))
+    for shift in ranked[:CANDIDATES]:
+        pairs = matches(shift)
+        if len(pairs) > len(best_pairs):
+            best, best_pairs = shift, pairs
+    if best != 0 and not (len(best_pairs) >= len(as_written) + MIN_GAIN_SHARE * len(score_notes)
+                          and len(best_pairs) >= MIN_MATCHED_SHARE * len(score_notes)):
+        best, best_pairs = 0, as_written
+    values = _values(played)
+    offsets = [values[p] - score_notes[s].pitch - best for s, p in best_pairs]
+    cents = 100.0 * float(np.median(offsets)) if len(offsets) >= MIN_NOTES else 0.0
+    if abs(cents) < TUNING_MIN_CENTS:
+        cents = 0.0
+    if best == 0 and cents == 0.0:
+        return None
+    parts = []
+    if best:
+        parts.append(f"{interval_words(best)} {'high' if best > 0 else 'low'}")
+    if cents:
+        parts.append(f"{abs(cents):.0f} cents {'sharp' if cents > 0 else 'flat'}")
+    message = f"you {verb} {' and '.join(parts)} throughout: the notes are marked against the key you held"
+    return HeldKey(semitones=best, cents=round(cents, 1), message=message)
+
+
+def relative_to(performance: Performance, key: HeldKey | None) -> Performance:
+    """The take as heard in the key it held (unchanged for None)."""
+    return performance if key is None else _moved(performance, key.semitones, key.cents)
+
+
+def drifts(score_notes: Sequence[Note], played: Sequence[PlayedNote], perf_of_score: dict[int, int]) -> list[Drift]:
+    """Phrases (runs of matched notes without a rest of PHRASE_GAP_S) over which the intonation moves
+    steadily by DRIFT_MIN_CENTS or more: a least-squares line through each note's cents off its written
+    pitch explains DRIFT_MIN_R2 of their spread."""
+    pairs = sorted(((p, s) for s, p in perf_of_score.items()), key=lambda ps: played[ps[0]].onset_s)
+    pairs = [(p, s) for p, s in pairs if played[p].cents is not None]
+    phrases: list[list[tuple[int, int]]] = []
+    for p, s in pairs:
+        if phrases and played[p].onset_s - played[phrases[-1][-1][0]].offset_s < PHRASE_GAP_S:
+            phrases[-1].append((p, s))
+        else:
+            phrases.append([(p, s)])
+    out = []
+    for phrase in phrases:
+        if len(phrase) < DRIFT_MIN_NOTES:
+            continue
+        t = np.array([played[p].onset_s for p, _ in phrase])
+        c = np.array([100.0 * (played[p].pitch - score_notes[s].pitch) + (played[p].cents or 0.0) for p, s in phrase])
+        if np.ptp(t) <= 0:
+            continue
+        slope, intercept = np.polyfit(t, c, 1)
+        fitted = intercept + slope * t
+        spread = float(np.sum((c - c.mean()) ** 2))
+        r2 = 1.0 - float(np.sum((c - fitted) ** 2)) / spread if spread > 0 else 0.0
+        moved = float(slope * (t[-1] - t[0]))
+        if abs(moved) >= DRIFT_MIN_CENTS and r2 >= DRIFT_MIN_R2:
+            first, last = score_notes[phrase[0][1]].measure, score_notes[phrase[-1][1]].measure
+            where = f"measure {first}" if first == last else f"measures {first}-{last}"
+            direction = "sank" if moved < 0 else "rose"
+            out.append(Drift(start_s=float(t[0]), end_s=float(played[phrase[-1][0]].offset_s), first_measure=first,
+                             last_measure=last, cents=round(moved, 1),
+                             message=f"the pitch {direction} {abs(moved):.0f} cents over {where}"))
+    return out
