@@ -109,8 +109,9 @@ def verovio_options(layout: Layout) -> dict:
     if layout.continuous:
         options.update({"breaks": "none", "pageWidth": 100000})
     else:
+        # pages of A4 proportions (issue 24: a long piece was one 6,441-px page)
         options.update({"breaks": "auto", "pageWidth": int(layout.page_width_px * units_per_px),
-                        "pageHeight": 60000})
+                        "pageHeight": int(layout.page_width_px * 1.414 * units_per_px)})
     return options
 
 

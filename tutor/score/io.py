@@ -406,8 +406,11 @@ def _raw_noteheads(m21score: Any) -> Iterator[_Head]:
 
     for part_index, part in enumerate(_parts_of(m21score)):
         part_id = f"P{part_index + 1}"
+        meter = None  # the time signature in force, for the beats (music21's element.beat searches the
+        # context anew for every note: 45 of the 48 s that reading a 231-bar piece took; issue 24)
         for measure in _measures_of(part):
             number = int(measure.number or 0)
+            meter = measure.timeSignature or meter
             bar_start = float(measure.getOffsetInHierarchy(part)) if measure.activeSite is not None else float(measure.offset)
             for element in measure.recurse().notes:
                 if element.duration.isGrace or isinstance(element, music21.note.Unpitched):
@@ -425,10 +428,9 @@ def _raw_noteheads(m21score: Any) -> Iterator[_Head]:
                     except (TypeError, ValueError):
                         voice = list(measure.voices).index(site) + 1 if site in measure.voices else 1
                 members = element.notes if isinstance(element, music21.chord.Chord) else (element,)
-                try:
-                    beat = float(element.beat)
-                except music21.exceptions21.Music21Exception:  # an offset outside its time signature's bar
-                    beat = 1.0 + offset
+                # (music21 counts a pickup's padding for a note directly in its bar, not for one in a voice)
+                padding = float(measure.paddingLeft or 0.0) if site is measure else 0.0
+                beat = _beat(element, meter, offset + padding)
                 velocity = element.volume.velocity if element.volume.velocity is not None else 80
                 for member in members:
                     if not hasattr(member, "pitch"):
@@ -447,6 +449,22 @@ def _raw_noteheads(m21score: Any) -> Iterator[_Head]:
                         velocity=int(velocity),
                         tie=tie.type if tie is not None else None,
                     )
+
+
+def _beat(element: Any, meter: Any, position_ql: float) -> float:
+    """``element.beat`` from the time signature in force and the element's place in its bar (a pickup's
+    padding counted), as music21 finds it (``getBeatProportion`` of the offset, modulo a bar)."""
+    import music21
+
+    try:
+        if meter is None:
+            return float(element.beat)
+        bar_ql = float(meter.barDuration.quarterLength)
+        if bar_ql > 0 and position_ql >= bar_ql:
+            position_ql %= bar_ql
+        return float(meter.getBeatProportion(position_ql))
+    except (music21.exceptions21.Music21Exception, ZeroDivisionError):  # an offset outside its time signature's bar
+        return 1.0 + position_ql
 
 
 def identified_noteheads(m21score: Any) -> list[list[_Head]]:
@@ -884,7 +902,11 @@ def _musicxml_with_fallback(score: Score, colors: dict[str, str], texts: dict[st
         _rests_seen(m21)
         _apply_marks(m21, colors, texts)
         try:
-            return _write_musicxml(m21)
+            try:  # the source's own notation is well formed: written as it is (makeNotation copies the whole
+                # score and fills every bar again: 10 of the 17 s a 231-bar piece took; issue 24)
+                return _write_musicxml(m21, make_notation=False)
+            except OutputFileError:
+                return _write_musicxml(m21)
         except OutputFileError as error:
             log.info("writing %s from its own notation failed (%s); rebuilding it from the notes", score.source_path, error)
     m21 = music21_from_notes(score)
@@ -1176,12 +1198,14 @@ def _apply_marks(m21: Any, colors: dict[str, str], texts: dict[str, str]) -> Non
                     measure.insert(element.getOffsetInHierarchy(measure), expression)
 
 
-def _write_musicxml(m21: Any) -> bytes:
+def _write_musicxml(m21: Any, *, make_notation: bool = True) -> bytes:
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return GeneralObjectExporter(m21).parse()
+            exporter = GeneralObjectExporter(m21)
+            exporter.makeNotation = make_notation
+            return exporter.parse()
         except Exception as error:  # noqa: BLE001 - music21's exporter raises any type on notation it cannot write
             raise OutputFileError(f"cannot be written as MusicXML ({_short(error)})") from None
