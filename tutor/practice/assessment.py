@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from tutor.errors import AnalysisError
-from tutor.practice.alignment import Alignment, align
+from tutor.practice.alignment import Alignment, NotePair, align
 from tutor.practice.singing import Drift, HeldKey, drifts, held_key, relative_to
 from tutor.score.form import Unfolding, pass_label, unfold, written_id
 from tutor.score.music import Note, Performance, PlayedNote, Score, pitch_name
@@ -35,6 +35,9 @@ COLORS = {
 SEVERITY = ("missed", "wrong_pitch", "restart", "skipped_repeat", "extra_repeat", "early", "late", "sharp", "flat", "short",
             "long", "extra", "correct")
 SKIPPED_REPEAT_MIN_NOTES = 3  # a repeated passage this long or longer, all of it missed, was skipped
+REPEAT_EDGE_NOTES = 2  # a skipped passage's first or last notes that the alignment gave it (a shared pickup)
+REPEAT_ENDING_MEASURES = 4  # a first ending this long, played though the score without repeats leaves it out
+REPEAT_LEAD_QL = 2.0  # a going back to this little (or the measure) before a repeated passage (its pickup) is the repeat
 
 
 def _played_name(pitch: int | None) -> str:
@@ -325,6 +328,8 @@ def assess(
     played: tuple[PlayedNote, ...] = performance.notes
     if alignment is None:
         alignment = align(score_notes, performance)
+        if unfolding is not None and repeats and unfolding.repeats:  # the repeats left out? (issue 21)
+            alignment = _straight_if_better(alignment, written, unfolding, performance)
     alignment = _share_unisons(alignment, score_notes)
     is_audio = performance.is_audio
     events: list[Event] = []
@@ -434,7 +439,7 @@ def assess(
               else f"went back from {frm_text} to {to_text}")
     skipped: set[int] = set()
     if unfolding is not None and repeats:
-        skipped = _skipped_repeats(unfolding, score_notes, outcome, events)
+        skipped = _skipped_repeats(unfolding, score_notes, outcome, events, perf_of_score, timing)
 
     if is_audio:
         events[:] = _flag_unsure(events, played)
@@ -519,10 +524,13 @@ def _visit_runs(unfolding: Unfolding) -> list[tuple[int, int]]:
     return runs
 
 
-def _skipped_repeats(unfolding: Unfolding, score_notes, outcome: dict[int, str], events: list[Event]) -> set[int]:
+def _skipped_repeats(unfolding: Unfolding, score_notes, outcome: dict[int, str], events: list[Event],
+                     perf_of_score: dict[int, int], timing: dict) -> set[int]:
     """Repeated passages that the take left out, all of whose notes are missed while another time through
     the same measures was played: one ``skipped_repeat`` event each ("skipped the repeat of measures 1-8")
-    instead of a missed note per note. Returns the score indices of those notes (left out of the scores)."""
+    instead of a missed note per note. Returns the score indices of those notes (left out of the scores).
+    A note or two at the edge of such a passage that the alignment gave to it, while the same pitch is missed
+    at the same place of the passage next to it (a pickup that opens both), is moved there first."""
     visits = unfolding.visits
     runs = _visit_runs(unfolding)
     if len(runs) < 2:
@@ -535,28 +543,193 @@ def _skipped_repeats(unfolding: Unfolding, score_notes, outcome: dict[int, str],
     by_run: dict[int, list[int]] = defaultdict(list)
     for s, r in run_of_note.items():
         by_run[r].append(s)
-    played_measures = {visits[k].index for r, (a, b) in enumerate(runs) for k in range(a, b + 1)
-                       if any(outcome.get(s) not in (None, "missed") for s in by_run.get(r, []))}
+    for r in range(len(runs)):
+        _move_edge_notes(by_run, r, score_notes, outcome, events, perf_of_score, timing)
+    # visits whose notes are all missed, in blocks of consecutive visits (a repeat left out with the first
+    # ending before it): a block that holds a time through measures played at another time was skipped
+    notes_of_visit: dict[int, list[int]] = defaultdict(list)
+    for s, note in enumerate(score_notes):
+        notes_of_visit[max(0, bisect.bisect_right(starts, note.onset_ql + 1e-9) - 1)].append(s)
+    _slide_back(unfolding, notes_of_visit, score_notes, outcome, events, perf_of_score, timing)
+    played_index = {visits[k].index for k, here in notes_of_visit.items()
+                    if any(outcome.get(s) not in (None, "missed") for s in here)}
     skipped: set[int] = set()
-    for r, (a, b) in enumerate(runs):
-        notes = by_run.get(r, [])
-        indices = {visits[k].index for k in range(a, b + 1)}
-        repeated = any(v.index in indices and not a <= k <= b for k, v in enumerate(visits))
-        if (len(notes) < SKIPPED_REPEAT_MIN_NOTES or not repeated or not indices <= played_measures
-                or any(outcome.get(s) != "missed" for s in notes)):
+    k = 0
+    while k < len(visits):
+        if not _all_missed(notes_of_visit.get(k, []), outcome) or not notes_of_visit.get(k):
+            k += 1
             continue
-        skipped.update(notes)
-        first, last = visits[a].number, visits[b].number
-        span = f"measures {first}-{last}" if first != last else f"measure {first}"
-        events.append(Event(type="skipped_repeat", score_position=visits[a].played_start_ql, measure=first, beat=1.0,
-                            expected_pitch=None, played_pitch=None, time=None, deviation_ms=None, cents=None,
-                            message=f"skipped the repeat of {span}"))
+        end = k
+        while end + 1 < len(visits) and _all_missed(notes_of_visit.get(end + 1, []), outcome):
+            end += 1
+        block = [s for j in range(k, end + 1) for s in notes_of_visit.get(j, [])]
+        repeated = any(visits[j].index in played_index for j in range(k, end + 1))
+        # a whole passage of it (a repeat, not a bar or two missed inside one)
+        bounded = any(k <= a and b <= end for a, b in runs)
+        if len(block) >= SKIPPED_REPEAT_MIN_NOTES and repeated and bounded:
+            skipped.update(block)
+            numbers = [visits[j].number for j in range(k, end + 1)]
+            first, last = min(numbers), max(numbers)
+            span = f"measures {first}-{last}" if first != last else f"measure {first}"
+            events.append(Event(type="skipped_repeat", score_position=visits[k].played_start_ql, measure=visits[k].number,
+                                beat=1.0, expected_pitch=None, played_pitch=None, time=None, deviation_ms=None,
+                                cents=None, message=f"skipped the repeat of {span}"))
+        k = end + 1
     if skipped:
         ids = {score_notes[s].id for s in skipped}
         events[:] = [e for e in events if not (e.type == "missed" and e.note_id in ids)]
         for s in skipped:
             outcome.pop(s, None)
     return skipped
+
+
+def _move_edge_notes(by_run: dict[int, list[int]], r: int, score_notes, outcome: dict[int, str], events: list[Event],
+                     perf_of_score: dict[int, int], timing: dict) -> None:
+    """Run ``r``'s played notes, when they are at most REPEAT_EDGE_NOTES and the rest is missed, moved to
+    missed notes of the same pitch among the first notes of the run after (for a note in the run's first half)
+    or the last notes of the run before (the alignment let a pickup shared by both open the skipped one)."""
+    notes = sorted(by_run.get(r, []), key=lambda s: (score_notes[s].onset_ql, score_notes[s].pitch))
+    hit = [s for s in notes if outcome.get(s) not in (None, "missed")]
+    if not hit or len(notes) < SKIPPED_REPEAT_MIN_NOTES or len(hit) > REPEAT_EDGE_NOTES:
+        return
+    moves: dict[int, int] = {}
+    after = sorted(by_run.get(r + 1, []), key=lambda t: score_notes[t].onset_ql)[:2 * REPEAT_EDGE_NOTES]
+    before = sorted(by_run.get(r - 1, []), key=lambda t: score_notes[t].onset_ql)[-2 * REPEAT_EDGE_NOTES:]
+    for s in hit:
+        k = notes.index(s)
+        if k < len(notes) // 2:  # in the first half: it opens the run after as well (a pickup)
+            near = after
+        else:
+            near = before[::-1]
+        target = next((t for t in near if outcome.get(t) == "missed" and score_notes[t].pitch == score_notes[s].pitch
+                       and t not in moves.values()), None)
+        if target is None:
+            return
+        moves[s] = target
+    for s, t in moves.items():
+        _move_note(s, t, score_notes, outcome, events, perf_of_score, timing)
+
+
+def _move_note(s: int, t: int, score_notes, outcome: dict[int, str], events: list[Event], perf_of_score: dict[int, int],
+               timing: dict) -> None:
+    """What was played for score note ``s`` (missed before) goes to score note ``t``; ``s`` is missed."""
+    old, new = score_notes[s], score_notes[t]
+    outcome[t] = outcome.pop(s)
+    outcome[s] = "missed"
+    if s in perf_of_score:
+        perf_of_score[t] = perf_of_score.pop(s)
+    if s in timing:
+        timing[t] = timing.pop(s)
+    events[:] = [e for e in events if not (e.type == "missed" and e.note_id == new.id)]
+    for i, e in enumerate(events):
+        if e.note_id == old.id:
+            events[i] = replace(e, note_id=new.id, score_position=new.onset_ql, measure=new.measure, beat=new.beat,
+                                expected_pitch=new.pitch)
+    events.append(Event(type="missed", score_position=old.onset_ql, measure=old.measure, beat=old.beat,
+                        expected_pitch=old.pitch, played_pitch=None, time=None, deviation_ms=None, cents=None,
+                        message=f"{pitch_name(old.pitch)} not played", note_id=old.id))
+
+
+def _slide_back(unfolding: Unfolding, notes_of_visit: dict[int, list[int]], score_notes, outcome: dict[int, str],
+                events: list[Event], perf_of_score: dict[int, int], timing: dict) -> None:
+    """Never a pass ahead: where visits left unplayed are followed by played visits of the same measures
+    (one jump over two repeats left out, A [A B] B for A B), the played notes go to the earlier visits, so
+    that each repeat left out is a block of its own (A [A] B [B])."""
+    visits = unfolding.visits
+    k = 0
+    while k < len(visits):
+        if not notes_of_visit.get(k) or not _all_missed(notes_of_visit[k], outcome):
+            k += 1
+            continue
+        end = k
+        while end + 1 < len(visits) and _all_missed(notes_of_visit.get(end + 1, []), outcome):
+            end += 1
+        # m visits of the block, from j on, are the same measures (and notes) as the m visits after it
+        best, best_j = 0, k
+        for j in range(k, end + 1):
+            m = 0
+            while (j + m <= end and end + 1 + m < len(visits) and visits[j + m].index == visits[end + 1 + m].index
+                   and _same_notes(notes_of_visit.get(j + m, []), notes_of_visit.get(end + 1 + m, []), score_notes)):
+                m += 1
+            if m > best:
+                best, best_j = m, j
+        if best:
+            for a, b in zip(range(best_j, best_j + best), range(end + 1, end + 1 + best), strict=True):
+                by_id = {written_id(score_notes[t].id)[0]: t for t in notes_of_visit.get(a, [])}
+                for s in notes_of_visit.get(b, []):
+                    t = by_id.get(written_id(score_notes[s].id)[0])
+                    if t is not None and outcome.get(s) not in (None, "missed"):
+                        _move_note(s, t, score_notes, outcome, events, perf_of_score, timing)
+        k = end + 1
+
+
+def _same_notes(a: list[int], b: list[int], score_notes) -> bool:
+    return sorted(written_id(score_notes[s].id)[0] for s in a) == sorted(written_id(score_notes[s].id)[0] for s in b)
+
+
+def _alignment_cost(alignment: Alignment, ignore: set[int] = frozenset()) -> float:
+    """What an alignment says went wrong, to compare two: a note missed, extra or wrong counts 1, a restart
+    RESTART_COST (``ignore``: score notes whose missing is explained otherwise)."""
+    from tutor.practice.alignment import RESTART_COST
+
+    wrong = sum(1 for p in alignment.final_pairs() if p.kind in ("extra", "wrong_pitch")
+                or (p.kind == "missed" and p.score_index not in ignore))
+    return wrong + RESTART_COST * len(alignment.restarts)
+
+
+def _straight_if_better(alignment: Alignment, written: Score, unfolding: Unfolding, performance: Performance) -> Alignment:
+    """The take aligned to the piece played straight through (each passage once, last endings), put on the
+    piece as played (the passages left out missed), when that explains the take better than ``alignment``
+    to the piece with its repeats: a student who left the repeats out is told so, once per repeat, and the
+    notes played are judged where they were played (the same notes come twice: the alignment to the piece
+    with its repeats may jump into the second time through and leave a first ending and a second time
+    half played)."""
+    straight = unfold(written, repeats=False)
+    visits = unfolding.visits
+    kept: list[int] = []  # for each straight visit, the visit of the piece as played that it is
+    pointer = 0
+    for visit in straight.visits:
+        while pointer < len(visits) and visits[pointer].index != visit.index:
+            pointer += 1
+        if pointer >= len(visits):
+            return alignment
+        kept.append(pointer)
+        pointer += 1
+    if len(kept) == len(visits):
+        return alignment
+    notes = unfolding.score.notes
+    index_of = {n.id: i for i, n in enumerate(notes)}
+    straight_starts = [v.played_start_ql for v in straight.visits]
+
+    def position(straight_ql: float) -> float:
+        k = max(0, bisect.bisect_right(straight_starts, straight_ql + 1e-9) - 1)
+        return visits[kept[k]].played_start_ql + (straight_ql - straight.visits[k].played_start_ql)
+
+    mapping: list[int] = []
+    for note in straight.score.notes:
+        k = max(0, bisect.bisect_right(straight_starts, note.onset_ql + 1e-9) - 1)
+        pass_number = visits[kept[k]].pass_number
+        target = index_of.get(written_id(note.id)[0] + ("" if pass_number == 1 else f"@{pass_number}"))
+        if target is None:
+            return alignment
+        mapping.append(target)
+    alt = align(straight.score.notes, performance)
+    covered = set(mapping)
+    left_out = {i for i in range(len(notes)) if i not in covered}
+    pairs = [replace(p, score_index=None if p.score_index is None else mapping[p.score_index]) for p in alt.pairs]
+    pairs += [NotePair("missed", i, None, 0, True) for i in sorted(left_out)]
+    chord_onsets = tuple(position(q) for q in alt.chord_onsets_ql)
+    restarts = tuple(replace(r, from_ql=position(r.from_ql), to_ql=position(r.to_ql)) for r in alt.restarts)
+    translated = Alignment(tuple(pairs), restarts, alt.chord_of_perf, chord_onsets)
+    gaps = sum(1 for a, b in zip(kept, kept[1:], strict=False) if b != a + 1) + (kept[-1] != len(visits) - 1)
+    if _alignment_cost(translated, left_out) + gaps < _alignment_cost(alignment):
+        return translated
+    return alignment
+
+
+def _all_missed(indices: list[int], outcome: dict[int, str]) -> bool:
+    """No note of these was played (a visit of a measure without notes counts as missed)."""
+    return all(outcome.get(s) == "missed" for s in indices)
 
 
 def _unasked_repeat(written: Score, unfolding: Unfolding, restart, repeats: bool) -> tuple[int, int] | None:
@@ -574,9 +747,18 @@ def _unasked_repeat(written: Score, unfolding: Unfolding, restart, repeats: bool
     # the repeat as written: a visit of ``to``'s measure that comes right after a visit of ``frm``'s
     for k in range(1, len(taken.visits)):
         before, after = taken.visits[k - 1], taken.visits[k]
-        if after.pass_number > 1 and after.index == to.index and abs(restart.to_ql - to.played_start_ql) < 1.0 + 1e-9 \
-                and before.index in (frm.index, frm.index + 1) and after.index < before.index:
-            return to.number, written.measures[before.index].number
+        # reached: the measure before the repeat sign, or the last one before a first ending left out
+        if after.pass_number < 2 or after.index >= before.index or not -1 <= before.index - frm.index <= REPEAT_ENDING_MEASURES:
+            continue
+        # the passage's start as the take went back to it, or the note before it (a pickup, or the last
+        # note of an ending that leads into it, played again as the take's first note back)
+        at = next((j for j, v in enumerate(unfolding.visits) if v.index == after.index), None)
+        if at is None:
+            continue
+        section_ql = unfolding.visits[at].played_start_ql
+        lead_ql = max(REPEAT_LEAD_QL, unfolding.visits[at - 1].duration_ql if at > 0 else 0.0)
+        if -lead_ql - 1e-9 <= restart.to_ql - section_ql <= 1.0 + 1e-9:
+            return written.measures[after.index].number, written.measures[before.index].number
     return None
 
 
