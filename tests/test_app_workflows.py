@@ -271,3 +271,36 @@ def test_marks_sit_over_their_own_staff_and_do_not_pile_up(qtbot, window):  # no
         above = [r for r in view.staff_rects if r.left() - 20 < x < r.right() + 20 and r.bottom() < rect.bottom()]
         if above:
             assert rect.top() > max(r.bottom() for r in above), rect
+
+
+def test_opening_a_long_piece_shows_what_it_does_and_can_be_cancelled(qtbot, window):  # noqa: F811
+    fugue = shared("nasap-dev", "Bach", "Fugue", "bwv_846", "xml_score.musicxml")
+    window.open_file(str(fugue))
+    view = window.score_view
+    assert "Reading bwv_846" not in window.windowTitle() and "xml_score.musicxml" in view._message.text()
+    assert window.cancel_button.isVisible() and window.progress.isVisible()
+    qtbot.waitUntil(lambda: window.score is not None, timeout=60000)  # read: now it engraves, with a progress
+    qtbot.waitUntil(lambda: window.job_label.text().startswith(("Engraving", "Writing", "Laying", "Drawing")),
+                    timeout=30000)
+    assert window.cancel_button.isVisible()
+    window.cancel_button.click()
+    qtbot.wait(3000)
+    assert not view.pages and "Cancelled" in view._message.text()
+    # opened again and left to finish: pages of a page's proportions, not one long strip
+    window.open_file(str(fugue))
+    qtbot.waitUntil(lambda: bool(view.pages), timeout=60000)
+    assert len(view.pages) >= 2 and all(p.page.height <= 1.5 * p.page.width for p in view.pages)
+    assert not window.cancel_button.isVisible()
+
+
+def test_a_take_review_shows_its_progress_and_a_cancel(qtbot, window):  # noqa: F811
+    _open(qtbot, window, DEMO)
+    window.set_mode("practice")
+    from tests.test_app import DEMO_TAKE
+    from tutor.listen.takes import load_performance
+
+    panel = window.practice_panel
+    panel.review(performance=load_performance(DEMO_TAKE), path=DEMO_TAKE)
+    assert panel._review_job in window.jobs and window.cancel_button.isVisible()
+    qtbot.waitUntil(lambda: panel._review_job.finished, timeout=60000)
+    qtbot.waitUntil(lambda: not window.cancel_button.isVisible(), timeout=5000)

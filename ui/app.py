@@ -105,6 +105,7 @@ class MainWindow(QMainWindow):
         self.score_view.measureClicked.connect(lambda n: self.status(f"Measure {n} selected"))
         self.score_view.rangeSelected.connect(lambda a, b: self.status(f"Measures {a}–{b} selected"))
         self.score_view.engraveFailed.connect(lambda e: self.show_error("Cannot engrave the score", e))
+        self.score_view.engraving.connect(lambda job: self.track_job(job, "Engraving"))
         for panel in (self.practice_panel, self.compose_panel):
             panel.status.connect(self.status)
         self.lessons_panel.startExercise.connect(self.start_exercise)
@@ -320,6 +321,8 @@ class MainWindow(QMainWindow):
         if not self.confirm_discard():
             return
         self.status(f"Opening {path}…")
+        if not self.score_view.pages:  # not "Open a piece…" while it reads (issue 24)
+            self.score_view.show_message(f"Reading {Path(path).name}… (Cancel: in the status bar below)")
         if wait:
             from tutor.score.io import load_score
 
@@ -525,14 +528,20 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
         self.job_label.setText(label + "…")
-        job.progressed.connect(lambda f, t: self.job_label.setText(t or label))
+        job.progressed.connect(lambda f, t: self._job_progress(f, t or label))
         job.done.connect(self._job_done)
         return job
+
+    def _job_progress(self, fraction: float, text: str) -> None:
+        self.job_label.setText(text)
+        self.progress.setRange(0, 100)  # a fraction now, not the busy bar
+        self.progress.setValue(int(round(100 * fraction)))
 
     def _job_done(self) -> None:
         self.jobs = [j for j in self.jobs if not j.finished]
         if not self.jobs:
             self.progress.setVisible(False)
+            self.progress.setRange(0, 0)
             self.cancel_button.setVisible(False)
             self.job_label.setText("")
 
@@ -542,6 +551,8 @@ class MainWindow(QMainWindow):
         self.jobs = []
         self._job_done()
         self.status("Cancelled")
+        if not self.score_view.pages:
+            self.score_view.show_message("Cancelled. Open a piece (File > Open, or drop a file here) to see its score.")
 
     def status(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)

@@ -142,24 +142,30 @@ def _toolkit():
     return _TOOLKIT
 
 
-def engrave(score: Score, *, layout: Layout = Layout(), musicxml: str | None = None) -> list[Page]:
-    """Pages of ``score`` engraved by Verovio, with note and measure geometry (thread-safe)."""
+def engrave(score: Score, *, layout: Layout = Layout(), musicxml: str | None = None, progress=None) -> list[Page]:
+    """Pages of ``score`` engraved by Verovio, with note and measure geometry (thread-safe).
+    ``progress(fraction, text)`` is called between the steps and pages (it may raise to stop)."""
+    progress = progress or (lambda fraction, text: None)
+    progress(0.05, "Writing the notation")
     xml = musicxml if musicxml is not None else musicxml_for_view(score)
     with _LOCK:
-        return _engrave_locked(score, layout, xml)
+        return _engrave_locked(score, layout, xml, progress)
 
 
-def _engrave_locked(score: Score, layout: Layout, xml: str) -> list[Page]:
+def _engrave_locked(score: Score, layout: Layout, xml: str, progress=lambda fraction, text: None) -> list[Page]:
     toolkit = _toolkit()
     toolkit.resetOptions()
     toolkit.setOptions(verovio_options(layout))
+    progress(0.3, "Laying out the pages")
     if not toolkit.loadData(xml):
         from tutor.errors import InputFileError
 
         raise InputFileError("Verovio could not engrave this score", path=score.source_path)
     measure_numbers: dict[str, int] = {}
     pages = []
-    for number in range(1, toolkit.getPageCount() + 1):
+    count = toolkit.getPageCount()
+    for number in range(1, count + 1):
+        progress(0.5 + 0.5 * (number - 1) / count, f"Drawing page {number} of {count}")
         raw = toolkit.renderToSVG(number)
         page = fix_svg(raw, page_number=number)
         for measure_id in page.pop_unnumbered():

@@ -626,9 +626,10 @@ class PracticePanel(QWidget):
         self.passes = ()
         try:
             mode, level, bpm = self.mode_box.currentData(), self.window.level, self.bpm
+            repeats = self.repeats.isChecked() and not self.looping  # a loop's passes are the range as written
 
             def make_follower():
-                return ScoreFollower(score, mode=mode, level=level, bpm=bpm)
+                return ScoreFollower(score, mode=mode, level=level, bpm=bpm, repeats=repeats)
 
             follower = make_follower()
             if self.looping:
@@ -857,6 +858,7 @@ class PracticePanel(QWidget):
                                    self.exercise, self.repeats.isChecked(), on_result=self.show_review,
                                    on_error=lambda e: self.window.show_error("Cannot assess the take", e),
                                    on_progress=lambda f, t: self.status.emit(t), name="assess")
+        self.window.track_job(self._review_job, "Assessing the take")  # progress and Cancel (issue 24)
 
     def show_review(self, review: TakeReview) -> None:
         assessment, performance, passes = review.assessment, review.performance, review.passes

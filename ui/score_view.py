@@ -78,6 +78,7 @@ class ScoreView(QGraphicsView):
     engraved = Signal()
     markPainted = Signal(str, float)  # note id, perf_counter time when the mark was on screen
     engraveFailed = Signal(object)
+    engraving = Signal(object)  # the engraving job, when one starts (the window shows its progress and Cancel)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -149,6 +150,7 @@ class ScoreView(QGraphicsView):
             self._job.cancel()
         self._job = run_job(_engrave_job, score, self.layout_options, musicxml, on_result=self._show_pages,
                             on_error=self.engraveFailed.emit, name=name)
+        self.engraving.emit(self._job)
 
     def engrave_now(self, score: Score) -> None:
         """Engrave in this thread (for the screenshot command and tests that need no event loop)."""
@@ -599,7 +601,7 @@ def _free_place(wanted: QRectF, placed: list[QRectF]) -> QRectF | None:
 
 
 def _engrave_job(task, score: Score, layout: Layout, musicxml: str | None = None):
-    task.progress(0.1, "engraving")
-    pages = engrave(score, layout=layout, musicxml=musicxml)
+    task.progress(0.05, "Engraving")
+    pages = engrave(score, layout=layout, musicxml=musicxml, progress=task.check_and_progress)
     task.check()
     return score, pages, layout
