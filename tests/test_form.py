@@ -142,3 +142,15 @@ def test_da_capo_al_fine_and_dal_segno_al_coda(tmp_path):
     path, _ = _jump_score(tmp_path, {2: [music21.repeat.Segno()], 3: [music21.repeat.Coda()],
                                      4: [music21.repeat.DalSegnoAlCoda()], 5: [music21.repeat.Coda()]})
     assert [v.number for v in play_order(load_score(path))] == [1, 2, 3, 4, 2, 3, 5, 6]
+
+
+def test_live_follower_follows_the_repeats():
+    from tutor.practice.follower import ScoreFollower, follow_performance
+
+    score, take = tune(1, "ashover2.mid")
+    events = follow_performance(ScoreFollower(score, repeats=True), take)
+    assert not [e for e in events if e.type not in ("correct",)]
+    assert {e.pass_number for e in events} == {1, 2}
+    assert all("@" not in (e.note_id or "") for e in events)
+    # without the repeats the follower hears restarts
+    assert [e for e in follow_performance(ScoreFollower(score), take) if e.type == "restart"]

@@ -44,11 +44,13 @@ from tutor.practice.assessment import (
     HELD_MIN_S,
     LEVELS,
     Event,
+    _as_written,
     _Onset,
     _timing,
     beat_ql,
     timing_message,
 )
+from tutor.score.form import unfold, written_id
 from tutor.score.music import Note, Performance, PlayedNote, Score, pitch_name
 
 MODES = ("play-along", "wait")
@@ -102,11 +104,18 @@ class ScoreFollower:
     """
 
     def __init__(self, score: Score, *, mode: str = "play-along", level: str = "advanced", bpm: float | None = None,
-                 part: str | None = None) -> None:
+                 part: str | None = None, repeats: bool = False) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         if part is not None:
             score = score.only_parts([score.part(part).id])
+        # ``repeats`` (issue 21): follow the piece as played (repeats, endings, D.C./D.S.); events and
+        # ``position_at`` name the written note, position and pass, ``position_ql`` is the position as played
+        self.unfolding = None
+        if repeats:
+            unfolding = unfold(score)
+            if unfolding.repeats:
+                self.unfolding, score = unfolding, unfolding.score
         self.score = score
         self.mode = mode
         self.tolerances = LEVELS[level]
@@ -196,7 +205,8 @@ class ScoreFollower:
             return self.position_ql
         position, at = self._anchors[-1]
         next_onset = float(self.chord_onsets_ql[min(self.chord + 1, self.n_chords - 1)])
-        return min(position + max(0.0, time_s - at) / self._spq, max(next_onset, position))
+        played = min(position + max(0.0, time_s - at) / self._spq, max(next_onset, position))
+        return played if self.unfolding is None else self.unfolding.written_position(played)[0]
 
     # --- input ---------------------------------------------------------------------------
     def feed_onset(self, *, onset_s: float, pitch: int, cents: float | None = None) -> list[Event]:
@@ -435,7 +445,7 @@ class ScoreFollower:
         told = self._provisional.pop(note, None)
         verdict = self._judge(chord, note, arrived=kind != STAY or chord != previous)
         if told is not None:  # told ``correct`` at once: not again if that was right
-            verdict = [e for e in verdict if not (e.type == "correct" and e.note_id == self.notes[told].id)]
+            verdict = [e for e in verdict if not (e.type == "correct" and (e.note_id, e.pass_number) == written_id(self.notes[told].id))]
         events.extend(verdict)
         self._at = chord
         # a chord's notes never played are missed once the position is two chords past it and
@@ -720,13 +730,14 @@ class ScoreFollower:
             beat = 1.0 + (position - m.start_ql) / beat_ql(m.time_signature) if m else None
         else:
             measure = beat = None
-        return Event(
+        event = Event(
             type=kind, score_position=position, measure=measure, beat=beat,
             expected_pitch=score_note.pitch if score_note is not None else None,
             played_pitch=note.pitch if note is not None else None,
             time=note.onset_s if note is not None else None, deviation_ms=deviation_ms, cents=cents,
             message=message, note_id=score_note.id if score_note is not None else None, attempt=self.attempt,
         )
+        return event if self.unfolding is None else _as_written(event, self.unfolding)
 
 
 def _onset_s(note: PlayedNote) -> float:
