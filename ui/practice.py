@@ -626,10 +626,9 @@ class PracticePanel(QWidget):
         self.passes = ()
         try:
             mode, level, bpm = self.mode_box.currentData(), self.window.level, self.bpm
-            repeats = self.repeats.isChecked() and not self.looping  # a loop's passes are the range as written
 
             def make_follower():
-                return ScoreFollower(score, mode=mode, level=level, bpm=bpm, repeats=repeats)
+                return ScoreFollower(score, mode=mode, level=level, bpm=bpm)
 
             follower = make_follower()
             if self.looping:
