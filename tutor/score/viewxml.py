@@ -1,0 +1,201 @@
+"""The MusicXML an unchanged piece is engraved from: its own file, with our note ids written in.
+
+Writing a long piece's notation again with music21 (``musicxml_bytes``) took 7-10 of the 16 s that
+opening a 231-bar piece took in the app (issue 24). When the score is exactly what its MusicXML file
+reads as, the file's own text serves: each ``<note>`` gets the id the loader gave it, found the way
+``tutor.score.io.identified_noteheads`` finds it (part, bar, onset, pitch, voice; tied noteheads
+grouped; ``{part}-m{bar}-n{k}`` and ``-t{j}``). The result is checked against the score's notes (every
+id, pitch, onset and length); anything that does not agree gives None and the caller writes the
+notation from music21 as before.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from tutor.score.music import Score
+
+_STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+@dataclass
+class _XmlHead:
+    element: ET.Element
+    part: str
+    measure: int
+    onset_ql: float
+    duration_ql: float
+    pitch: int
+    voice: int
+    tie: str | None
+    id: str = ""
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child(element: ET.Element, name: str) -> ET.Element | None:
+    for child in element:
+        if _local(child.tag) == name:
+            return child
+    return None
+
+
+def _text(element: ET.Element | None) -> str:
+    return (element.text or "").strip() if element is not None else ""
+
+
+def _source_text(score: Score) -> str | None:
+    path = score.source_path
+    if path is None or str(path).startswith("corpus:"):
+        return None
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".musicxml", ".xml"):
+            return path.read_text(encoding="utf-8")
+        if suffix == ".mxl":
+            from tutor.score.io import _mxl_musicxml
+
+            return _mxl_musicxml(path.read_bytes(), path=path)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    except Exception:  # noqa: BLE001 - TutorError and the like: the caller writes the notation anew
+        return None
+    return None
+
+
+def _heads(root: ET.Element, score: Score) -> list[_XmlHead] | None:
+    starts: dict[int, list[float]] = defaultdict(list)
+    for measure in score.measures:
+        starts[measure.number].append(measure.start_ql)
+    heads: list[_XmlHead] = []
+    parts = [e for e in root if _local(e.tag) == "part"]
+    if not parts:
+        return None
+    base = 0  # a part of several staves is a part per staff (music21's PartStaffs), numbered on
+    for part in parts:
+        staves_of = [_text(_child(a, "staves")) for m in part if _local(m.tag) == "measure"
+                     for a in m if _local(a.tag) == "attributes" and _child(a, "staves") is not None]
+        staves = int(staves_of[0]) if staves_of and staves_of[0].isdigit() else 1
+        divisions = Fraction(1)
+        seen: dict[int, int] = defaultdict(int)
+        for measure in (e for e in part if _local(e.tag) == "measure"):
+            try:
+                number = int(measure.get("number", "0"))
+            except ValueError:
+                return None
+            occurrence = seen[number]
+            seen[number] += 1
+            if occurrence >= len(starts.get(number, ())):
+                return None
+            bar_start = starts[number][occurrence]
+            voices: dict[str, set[str]] = defaultdict(set)  # staff: its voices in this bar
+            for n in measure:
+                if _local(n.tag) == "note":
+                    voices[_text(_child(n, "staff")) or "1"].add(_text(_child(n, "voice")) or "1")
+            position = Fraction(0)
+            last_onset = Fraction(0)
+            last_duration = Fraction(0)
+            for element in measure:
+                name = _local(element.tag)
+                if name == "attributes":
+                    found = _child(element, "divisions")
+                    if found is not None and _text(found):
+                        divisions = Fraction(_text(found))
+                elif name in ("backup", "forward"):
+                    amount = Fraction(_text(_child(element, "duration")) or "0") / divisions
+                    position += -amount if name == "backup" else amount
+                elif name == "note":
+                    if _child(element, "grace") is not None:
+                        continue
+                    duration = Fraction(_text(_child(element, "duration")) or "0") / divisions
+                    if _child(element, "chord") is not None:
+                        onset, duration = last_onset, last_duration
+                    else:
+                        onset = position
+                        position += duration
+                        last_onset, last_duration = onset, duration
+                    pitch = _child(element, "pitch")
+                    if pitch is None or _child(element, "rest") is not None or _child(element, "cue") is not None:
+                        continue
+                    step = _text(_child(pitch, "step"))
+                    if step not in _STEPS:
+                        return None
+                    alter = float(_text(_child(pitch, "alter")) or 0)
+                    midi = (int(_text(_child(pitch, "octave")) or 4) + 1) * 12 + _STEPS[step] + round(alter)
+                    ties = {t.get("type") for t in element if _local(t.tag) == "tie"}
+                    tie = "continue" if ties >= {"start", "stop"} else next(iter(ties), None)
+                    voice_text = _text(_child(element, "voice")) or "1"
+                    staff = _text(_child(element, "staff")) or "1"
+                    if not staff.isdigit() or not 1 <= int(staff) <= staves:
+                        return None
+                    try:
+                        voice = int(voice_text) if len(voices[staff]) > 1 else 1
+                    except ValueError:
+                        return None
+                    part_id = f"P{base + int(staff)}"
+                    heads.append(_XmlHead(element, part_id, number, round(bar_start + float(onset), 6),
+                                          round(float(duration), 6), midi, voice, tie))
+        base += staves
+    return heads
+
+
+def _name(heads: list[_XmlHead]) -> None:
+    """Ids as ``tutor.score.io.identified_noteheads`` gives them."""
+    groups: list[list[_XmlHead]] = []
+    open_ties: dict[tuple[str, int], int] = {}
+    for head in sorted(heads, key=lambda h: (h.part, h.onset_ql, h.pitch, h.voice)):
+        key = (head.part, head.pitch)
+        if head.tie in ("continue", "stop") and key in open_ties:
+            group = groups[open_ties[key]]
+            last = group[-1]
+            if abs(head.onset_ql - (last.onset_ql + last.duration_ql)) < 1e-3:
+                group.append(head)
+                if head.tie == "stop":
+                    del open_ties[key]
+                continue
+            del open_ties[key]
+        groups.append([head])
+        if head.tie == "start":
+            open_ties[key] = len(groups) - 1
+    counters: dict[tuple[str, int], int] = defaultdict(int)
+    groups.sort(key=lambda g: (g[0].part, g[0].onset_ql, g[0].pitch, -sum(h.duration_ql for h in g), g[0].voice))
+    for group in groups:
+        first = group[0]
+        k = counters[(first.part, first.measure)]
+        counters[(first.part, first.measure)] += 1
+        first.id = f"{first.part}-m{first.measure}-n{k}"
+        for j, head in enumerate(group[1:], start=1):
+            head.id = f"{first.id}-t{j}"
+    return groups
+
+
+def source_musicxml_with_ids(score: Score) -> str | None:
+    """The score's own MusicXML file with our note ids on its notes, or None (edited, not MusicXML,
+    or anything that does not agree with the score's notes)."""
+    text = _source_text(score)
+    if text is None:
+        return None
+    try:
+        root = ET.fromstring(text.encode("utf-8"))
+    except ET.ParseError:
+        return None
+    if _local(root.tag) != "score-partwise":
+        return None
+    heads = _heads(root, score)
+    if not heads:
+        return None
+    groups = _name(heads)
+    found = {(g[0].id, g[0].pitch, round(g[0].onset_ql, 4), round(sum(h.duration_ql for h in g), 4)) for g in groups}
+    wanted = {(n.id, n.pitch, round(n.onset_ql, 4), round(n.duration_ql, 4)) for n in score.notes}
+    if found != wanted:
+        return None
+    for head in heads:
+        head.element.set("id", head.id)
+    return ET.tostring(root, encoding="unicode")
