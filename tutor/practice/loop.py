@@ -165,5 +165,6 @@ def assess_passes(loop: LoopReview, performance: Performance, *, notes_per_pass:
         if progress is not None:
             progress(number / len(pieces), f"Pass {number} of {len(pieces)}…")
         if piece.notes:
-            passes.append((assess(loop.score, piece, measures=loop.measures, bpm=bpm, level=level), piece))
+            # each pass is the range once: a repeat inside it would read as the next pass (issue 21)
+            passes.append((assess(loop.score, piece, measures=loop.measures, bpm=bpm, level=level, repeats=False), piece))
     return tuple(passes)
