@@ -304,3 +304,70 @@ def test_a_take_review_shows_its_progress_and_a_cancel(qtbot, window):  # noqa: 
     assert panel._review_job in window.jobs and window.cancel_button.isVisible()
     qtbot.waitUntil(lambda: panel._review_job.finished, timeout=60000)
     qtbot.waitUntil(lambda: not window.cancel_button.isVisible(), timeout=5000)
+
+
+def test_small_things_a_student_meets(qtbot, window, monkeypatch):  # noqa: F811
+    from PySide6.QtGui import QColor, QKeySequence
+    from PySide6.QtWidgets import QMessageBox
+
+    from tutor.score.music import Part
+    from tutor.ui.practice import Tuner, part_labels
+
+    # Ctrl+, opens the settings (QKeySequence.Preferences is no key at all on Linux)
+    keys = {a.text(): a.shortcut() for a in window.findChildren(type(window.menuBar().actions()[0]))}
+    assert keys["Settings…"] == QKeySequence("Ctrl+,")
+    # the shortcuts list is a table (its columns line up whatever the font)
+    shown = []
+    monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text: shown.append(text))
+    window.show_shortcuts()
+    assert shown and shown[0].startswith("<table>") and shown[0].count("<tr>") >= 10
+    # the tuner is not green when nothing sounds
+    tuner = Tuner()
+    tuner.resize(200, 40)
+    image = tuner.grab().toImage()
+    band = QColor(image.pixel(100, int(40 * 0.55) + 2))
+    assert not (band.green() > 100 and band.red() < 80), band.name()
+    # no lock emoji (an empty box without a colour emoji font)
+    window.set_mode("lessons")
+    tree = window.lessons_panel.tree
+    texts, items = [], [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    while items:
+        item = items.pop()
+        texts.append(item.text(0))
+        items += [item.child(j) for j in range(item.childCount())]
+    assert texts and not any("🔒" in t for t in texts) and any(t.startswith("(locked)") for t in texts)
+    # the empty progress chart counts whole attempts
+    axis = window.lessons_panel.chart.getAxis("bottom")
+    assert axis.tickSpacing(0, 5, 400)[0][0] == 1
+    # a MIDI file's "Midi_1" is Part 1 in the Part list
+    assert part_labels((Part("P1", "Midi_1"), Part("P2", "Flute"))) == {"P1": "Part 1", "P2": "Flute"}
+
+
+def test_the_first_piece_fits_the_view(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QSettings
+
+    from tutor.ui.app import MainWindow
+
+    monkeypatch.setenv("TUTOR_DATA_DIR", str(tmp_path / "data"))
+    win = MainWindow(settings=QSettings(str(tmp_path / "fresh.ini"), QSettings.IniFormat), autosave_folder=tmp_path)
+    win.resize(1024, 700)
+    win.show()
+    try:
+        _open(qtbot, win, DEMO)
+        view = win.score_view
+        page = view.pages[0].page
+        right = view.mapFromScene(page.width, 0).x()
+        assert right <= view.viewport().width(), (right, view.viewport().width())  # the page's right edge is seen
+    finally:
+        win.practice_panel.shutdown()
+        win.close()
+
+
+def test_a_missing_midi_keyboard_is_said_in_plain_words():
+    from tutor.audio import midi_input
+    from tutor.errors import DeviceError
+
+    try:
+        midi_input._rtmidi_in()
+    except DeviceError as error:
+        assert "ALSA" not in str(error) and "MIDI keyboard" in str(error)

@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self.score_view.rangeSelected.connect(lambda a, b: self.status(f"Measures {a}–{b} selected"))
         self.score_view.engraveFailed.connect(lambda e: self.show_error("Cannot engrave the score", e))
         self.score_view.engraving.connect(lambda job: self.track_job(job, "Engraving"))
+        self.score_view.engraved.connect(self._first_engraving)
         for panel in (self.practice_panel, self.compose_panel):
             panel.status.connect(self.status)
         self.lessons_panel.startExercise.connect(self.start_exercise)
@@ -180,7 +181,7 @@ class MainWindow(QMainWindow):
         self._action(export, "MusicXML with marks…", lambda: self.export("musicxml"))
         self._action(export, "Audio (WAV)…", lambda: self.export("wav"))
         file.addSeparator()
-        self._action(file, "Settings…", self.open_settings, QKeySequence.Preferences)
+        self._action(file, "Settings…", self.open_settings, "Ctrl+,")  # QKeySequence.Preferences is none on Linux
         self._action(file, "&Quit", self.close, QKeySequence.Quit)
         edit = bar.addMenu("&Edit")
         undo = self.undo_stack.createUndoAction(self, "&Undo")
@@ -244,7 +245,9 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         self.dark_action.setChecked(self.settings.value("view/dark", False) in (True, "true"))
         self.apply_theme()
-        self.score_view.set_zoom(float(self.settings.value("view/zoom", 1.0) or 1.0))
+        saved_zoom = self.settings.value("view/zoom")
+        self.score_view.set_zoom(float(saved_zoom or 1.0))
+        self._fit_width_once = saved_zoom is None  # first run: the page fits the view (it was cut on the right)
         if self.settings.value("view/continuous", False) in (True, "true"):
             self.layout_box.setCurrentIndex(1)
 
@@ -532,6 +535,11 @@ class MainWindow(QMainWindow):
         job.done.connect(self._job_done)
         return job
 
+    def _first_engraving(self) -> None:
+        if getattr(self, "_fit_width_once", False):
+            self._fit_width_once = False
+            self.score_view.zoom_to_width()
+
     def _job_progress(self, fraction: float, text: str) -> None:
         self.job_label.setText(text)
         self.progress.setRange(0, 100)  # a fraction now, not the busy bar
@@ -585,8 +593,8 @@ class MainWindow(QMainWindow):
                 ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo"),
                 ("Alt+Up / Alt+Down / Del", "move or delete the selected note"),
                 ("Ctrl + wheel, Ctrl+= / Ctrl+-", "zoom"), ("Ctrl+Shift+D", "dark theme")]
-        QMessageBox.information(self, "Keyboard shortcuts",
-                                "\n".join(f"{keys:32s} {what}" for keys, what in rows))
+        table = "".join(f"<tr><td style='padding-right:18px'><b>{keys}</b></td><td>{what}</td></tr>" for keys, what in rows)
+        QMessageBox.information(self, "Keyboard shortcuts", f"<table>{table}</table>")  # columns line up (issue 24)
 
     def show_about(self) -> None:
         from tutor._version import __version__

@@ -84,6 +84,8 @@ class LessonsPanel(QWidget):
         plot.setLabel("left", "overall")
         plot.setLabel("bottom", "attempt")
         plot.setYRange(0, 100)
+        plot.getAxis("bottom").setTickSpacing(1, 1)  # attempts are whole numbers (it counted 0.2, 0.4...)
+        plot.setXRange(1, 5)
         plot.showGrid(x=False, y=True, alpha=0.2)
         self.curve = plot.plot([], [], pen=pg.mkPen("#1E88E5", width=2), symbol="o", symbolSize=6)
         self.pass_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#2E7D32", style=Qt.DashLine))
@@ -120,7 +122,8 @@ class LessonsPanel(QWidget):
                 unit_item = QTreeWidgetItem([f"{unit.title}  ({done}/{len(unit.exercises)})", ""])
                 top.addChild(unit_item)
                 for exercise in unit.exercises:
-                    mark = "✓ " if exercise.id in passed else ("" if exercise.id in open_exercises else "🔒 ")
+                    # (no emoji: without a colour emoji font the lock showed as an empty box; issue 24)
+                    mark = "✓ " if exercise.id in passed else ("" if exercise.id in open_exercises else "(locked) ")
                     state = states.get(exercise.id)
                     best = "" if state is None or state.best_overall is None else f"{state.best_overall:.0f}"
                     item = QTreeWidgetItem([mark + exercise.title, best])
@@ -220,6 +223,7 @@ class LessonsPanel(QWidget):
         self.similar.setVisible(bool(attempts))
         values = [a.overall for a in attempts if a.overall is not None]
         self.curve.setData(list(range(1, len(values) + 1)), values)
+        self.chart.setXRange(1, max(5, len(values)), padding=0.05)
         self.pass_line.setValue(exercise.passing.overall or 0)
         self.pass_line.setVisible(exercise.passing.overall is not None and exercise.kind != "compose")
 

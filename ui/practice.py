@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -314,7 +315,8 @@ class Tuner(QWidget):
         painter = QPainter(self)
         painter.setRenderHint(QPainter.Antialiasing)
         w, h = self.width(), self.height()
-        painter.fillRect(QRectF(w * 0.4, h * 0.55, w * 0.2, 6), QColor("#2E7D32"))
+        # the in-tune band is green only while a note sounds (issue 24: it was green in silence)
+        painter.fillRect(QRectF(w * 0.4, h * 0.55, w * 0.2, 6), QColor("#2E7D32" if self.cents is not None else "#BDBDBD"))
         painter.setPen(QPen(self.palette().text().color(), 1))
         for cents in (-50, -25, 0, 25, 50):
             x = w / 2 + cents / 50 * (w / 2 - 10)
@@ -1053,7 +1055,8 @@ def _record_attempt(exercise, assessment, performance: Performance, bpm: float, 
 def part_labels(parts) -> dict[str, str]:
     """What the Part list calls each part: a piano's two staves (two parts of one name) are its right
     and left hand (issue 24: the list read "Piano", "Piano"); more parts of one name are numbered."""
-    names = [part.name or part.id for part in parts]
+    names = [part.name if part.name and not re.fullmatch(r"(?i)(midi|track)[ _-]?\d*", part.name.strip())
+             else f"Part {index + 1}" for index, part in enumerate(parts)]  # not a file's "Midi_1" (issue 24)
     labels = {}
     for part, name in zip(parts, names, strict=True):
         same = [p for p, n in zip(parts, names, strict=True) if n == name]

@@ -48,7 +48,8 @@ def critique_lines(doc: dict) -> list[str]:
                                               for s in doc["sections"]))
     if doc.get("style"):
         top = sorted(doc["style"]["probabilities"].items(), key=lambda kv: -kv[1])[:3]
-        lines.append(f"Style:     {doc['style']['name']} (" + ", ".join(f"{k} {v:.0%}" for k, v in top) + ")")
+        name = doc["style"]["name"] if doc["style"].get("sure", True) else f"not sure (nearest: {doc['style']['name']})"
+        lines.append(f"Style:     {name} (" + ", ".join(f"{k} {v:.0%}" for k, v in top) + ")")
     if doc.get("emotion"):
         e = doc["emotion"]
         lines.append(f"Emotion:   {e['quadrant']} {e['label']} (valence {e['valence']:+.2f}, arousal {e['arousal']:+.2f})")

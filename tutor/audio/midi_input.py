@@ -10,6 +10,7 @@ tests and demos. Callbacks run on the MIDI thread. ``source.stop()`` returns the
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from tutor.errors import DeviceError, InputFileError
 from tutor.score.music import PedalEvent, Performance, PlayedNote, sort_played
+
+log = logging.getLogger(__name__)
 
 SUSTAIN_CC = 64
 TICKS_PER_QUARTER = 480
@@ -212,7 +215,9 @@ def _rtmidi_in():
     try:
         return rtmidi.MidiIn()
     except rtmidi.RtMidiError as error:  # no ALSA sequencer (/dev/snd/seq), no CoreMIDI server...
-        raise DeviceError(f"the MIDI system is not available ({str(error).strip()})") from None
+        log.info("no MIDI system: %s", str(error).strip())  # the details (ALSA's words) for a log, not the student
+        raise DeviceError("no MIDI keyboard can be reached: this computer's MIDI system is not running "
+                          "(connect the keyboard by USB and start the app again, or choose another Input)") from None
 
 
 def list_midi_inputs() -> list[str]:
