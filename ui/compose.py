@@ -328,6 +328,9 @@ class ComposePanel(QWidget):
             if not block:
                 continue
             label = block.get("label", "")
+            if title == "Style":  # issue 26: the class's name, or "not sure" far from everything the model knows
+                name = block.get("name", label)
+                label = name if block.get("sure", True) else f"not sure (nearest: {name})"
             self.character_grid.addWidget(QLabel(f"<b>{title}: {label}</b>"), row, 0, 1, 2)
             row += 1
             names = {"Q1": "happy", "Q2": "tense", "Q3": "sad", "Q4": "calm"}

@@ -27,6 +27,7 @@ class StyleLabel:
     label: str
     name: str
     probabilities: dict[str, float]
+    sure: bool = True  # False: far from every piece the style model knows ("not sure")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Critique:
             "meter": self.meter,
             "findings": [f.as_dict() for f in self.findings],
             "style": ({"label": self.style.label, "probabilities": {k: round(v, 4) for k, v in self.style.probabilities.items()},
-                       "name": self.style.name} if self.style else None),
+                       "name": self.style.name, "sure": self.style.sure} if self.style else None),
             "emotion": ({"quadrant": self.emotion.quadrant, "label": self.emotion.label,
                          "valence": round(self.emotion.valence, 4), "arousal": round(self.emotion.arousal, 4),
                          "probabilities": {k: round(v, 4) for k, v in self.emotion.probabilities.items()}}
@@ -91,7 +92,7 @@ def predict_models(score: Score) -> tuple[StyleLabel, EmotionLabel]:
 
     s = predict_style(score)
     e = predict_emotion(score)
-    return (StyleLabel(s.label, s.name, s.probabilities),
+    return (StyleLabel(s.label, s.name, s.probabilities, s.sure),
             EmotionLabel(e.quadrant, e.label, e.valence, e.arousal, e.probabilities))
 
 
@@ -106,7 +107,8 @@ def critique(score: Score, *, use_models: bool = True, with_chords: bool = True,
     if use_models:
         style_label, emotion_label = predict_models(score)
     rule_style = style
-    if rule_style is None and style_label is not None and style_label.probabilities[style_label.label] >= STYLE_CONFIDENCE:
+    if rule_style is None and style_label is not None and style_label.sure \
+            and style_label.probabilities[style_label.label] >= STYLE_CONFIDENCE:
         rule_style = style_label.label
     ctx = context(score, style=rule_style)
     findings = tuple(check_rules(score, ctx=ctx))

@@ -52,7 +52,8 @@ RESTYLE_STYLES = {
 }
 RESTYLE_ALIASES = {"pop_ballad": "pop", "ballad": "pop", "jazz": "swing", "rag": "ragtime", "hymn": "chorale",
                    "baroque": "chorale"}
-ACCOMPANIMENT_PARTS = {"RB": ("Bass", 32), "RL": ("Piano left hand", 0), "RR": ("Piano right hand", 0)}
+ACCOMPANIMENT_PARTS = {"RO": ("Piano (melody in octaves)", 0), "RB": ("Bass", 32), "RL": ("Piano left hand", 0),
+                       "RR": ("Piano right hand", 0)}
 
 
 @dataclass(frozen=True)
@@ -601,6 +602,11 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
                     pitch -= 12
                 walk_prev = pitch
                 add("RB", pitch, onset, duration, 70)
+    if style in ("ragtime", "march") and not keep_melody:
+        # the right hand plays the tune in octaves (the melody part keeps its notes; the octave above is the piano's)
+        for n in new_notes:
+            if n.pitch + 12 <= 88:
+                add("RO", n.pitch + 12, n.onset_ql, n.duration_ql, 70)
     tempo = score.tempo_map if keep_melody else TempoMap((TempoChange(0.0, RESTYLE_STYLES[style][1]),))
     parts_used = [p for p in ACCOMPANIMENT_PARTS if any(n.part == p for n in accompaniment)]
     melody_info = next(p for p in score.parts if p.id == melody_part)
@@ -694,7 +700,8 @@ def style_markers(score: Score, style: str) -> dict[str, bool]:
     bpm = score.tempo_map.initial_bpm
     parts = [p.id for p in score.parts]
     melody = [n for n in score.notes if n.part == parts[0]] if parts else []
-    rest = [n for n in score.notes if parts and n.part != parts[0]]
+    doubled = {(round(n.onset_ql, 4), n.pitch + 12) for n in melody}  # the tune in octaves is not accompaniment
+    rest = [n for n in score.notes if parts and n.part != parts[0] and (round(n.onset_ql, 4), n.pitch) not in doubled]
     lowest: dict[float, int] = {}
     for n in rest:
         key = round(n.onset_ql, 4)

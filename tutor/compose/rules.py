@@ -48,6 +48,15 @@ MODEL_STYLE_TO_WRITING = {
     "romantic_piano": "keyboard",
     "folk_fiddle": "dance_tune",
     "folk_song": "song",
+    # the style taxonomy's popular, jazz and dance classes (issue 26): free accompanied writing
+    "pop": "keyboard",
+    "jazz": "keyboard",
+    "blues": "keyboard",
+    "ragtime": "keyboard",
+    "waltz": "keyboard",
+    "march": "keyboard",
+    "tango": "keyboard",
+    "game": "keyboard",
 }
 ALL = frozenset(STYLES)
 PART_WRITING = frozenset({"chorale", "counterpoint"})
@@ -879,7 +888,7 @@ def writing_style(score: Score, *, style: str | None = None, lines: tuple[Voice,
     if tex == "chorale":
         return "chorale"
     if tex == "polyphony":
-        return "keyboard" if style in ("classical", "romantic_piano", "folk_fiddle", "folk_song") else "counterpoint"
+        return "counterpoint" if style in (None, "renaissance", "baroque") else "keyboard"
     return "keyboard"
 
 

@@ -1,0 +1,362 @@
+"""The corpus of the style taxonomy (issue 26): which real pieces stand for each class, read and cached.
+
+``python -m models.training.style_corpus`` extracts ``models.style.style_features`` for 8-bar windows of every
+piece and caches them per piece under ``$TUTOR_STYLE_CACHE`` (default ``/tmp/tutor-style26``): training and the
+benchmark then read features only. Each piece carries a *collection group* (an artist, a MIDI sequencer, a jazz
+performer, a composer, a source collection) so that evaluation holds out whole collections, never single pieces.
+
+Every piece with more than one line is featurised twice: as written (a piano or band texture) and as its melody
+alone (the melody track, or the top line), so that a student's single melody and a lead sheet are judged in the
+same style as a full arrangement.
+
+| class | sources (``../shared/data``) |
+|---|---|
+| pop | POP909 (piano arrangements, melody track), OpenEWLD lead sheets tagged Pop / Rock / Funk-Soul |
+| jazz | Weimar Jazz Database solos (melodies), OpenEWLD lead sheets tagged Jazz |
+| blues | ragtime-era blues and boogie MIDI (``ragtime_collection``) |
+| ragtime | rags, cakewalks, two-steps, drags, stomps (``ragtime_collection``) |
+| waltz | ragtime-era and piano-roll waltzes, Nottingham waltzes |
+| march | ragtime-era and piano-roll marches |
+| tango | ragtime-era and piano-roll tangos and pasodobles |
+| game | YM2413-MDB 1980s FM game music |
+| folk_fiddle | Nottingham jigs, reels, hornpipes, slip jigs, Morris tunes |
+| folk_song | Essen folk songs (music21) |
+| renaissance | Palestrina, Josquin (music21) |
+| baroque | Bach chorales (JSB), Bach keyboard works (nASAP scores), Corelli (music21) |
+| classical | Haydn, Mozart, Beethoven quartets and sonatas (music21) |
+| romantic_piano | nASAP Chopin, Schumann, Liszt, Brahms, Rachmaninoff, Scriabin scores; Chopin mazurkas (music21) |
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import sys
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..features import NoteTable, table_from_midi, table_from_score, windows
+from ..style import WINDOW_BARS, melody_table, style_features
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TUTOR_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
+STYLE = SHARED / "style"
+CACHE = Path(os.environ.get("TUTOR_STYLE_CACHE", "/tmp/tutor-style26"))
+MAX_WINDOWS = 6
+
+
+@dataclass(frozen=True)
+class Ref:
+    style: str
+    source: str  # collection name: pop909, openewld, wjazzd, ragtime, pianolatron, ym2413, nottingham, ...
+    group: str  # the collection group held out together
+    key: str  # unique id of the piece
+    load: Callable[[], NoteTable | list[NoteTable]]  # the piece (a list: full texture, melody)
+
+
+@dataclass(frozen=True)
+class PieceFeatures:
+    key: str
+    style: str
+    source: str
+    group: str
+    view: str  # "full" | "melody"
+    x: np.ndarray  # (windows, features)
+
+
+def _midi_table(path: Path, *, melody_track: str | None = None, beats: tuple[float, float] | None = None) -> list[NoteTable]:
+    import pretty_midi
+
+    pretty_midi.pretty_midi.MAX_TICK = 1e16
+    table = table_from_midi(str(path))
+    if beats is not None:  # POP909's files all claim 1/4: the CSV knows the metre
+        bar_ql, beat_ql = beats
+        table = dataclasses.replace(table, bar_ql=bar_ql, beat_ql=beat_ql,
+                                    meter="6/8" if beat_ql == 1.5 else f"{int(round(bar_ql))}/4")
+    out = [table]
+    if melody_track is not None:
+        midi = pretty_midi.PrettyMIDI(str(path))
+        names = [i.name.strip().upper() for i in midi.instruments if not i.is_drum]
+        if melody_track in names:
+            mel = table.select(table.part == names.index(melody_track))
+            out.append(dataclasses.replace(mel, part=np.zeros(len(mel), dtype=np.int64), n_parts=1))
+            return out
+    if table.n_parts > 1 or len(np.unique(np.round(table.onset_ql, 3))) < len(table) * 0.9:
+        out.append(melody_table(table))
+    return out
+
+
+def _score_tables(path: str, index: int | None = None) -> list[NoteTable]:
+    from tutor.score.io import load_score
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = table_from_score(load_score(path, index=index))
+    out = [table]
+    if table.n_parts > 1 or len(np.unique(np.round(table.onset_ql, 3))) < len(table) * 0.9:
+        out.append(melody_table(table))
+    return out
+
+
+def _wjazzd_table(member: str) -> list[NoteTable]:
+    with zipfile.ZipFile(STYLE / "wjazzd_solos" / "csv_melody.zip") as z:
+        rows = list(csv.DictReader(io.StringIO(z.read(member).decode("utf-8"))))
+    rows = [r for r in rows if r["pitch"]]
+    onset_s = np.array([float(r["onset"]) for r in rows])
+    dur_s = np.array([float(r["duration"]) for r in rows])
+    beatdur = np.array([float(r["beatdur"]) for r in rows])
+    num = int(rows[0]["num"] or 4) if rows else 4
+    # quarter notes from bar/beat position: the onset's beat plus the fraction of it already gone
+    beat_index = np.array([(int(r["bar"]) - 1) * num + int(r["beat"]) - 1 for r in rows], dtype=np.float64)
+    frac = np.zeros(len(rows))
+    for i, r in enumerate(rows):
+        division, tatum = max(1, int(r["division"])), max(1, int(r["tatum"]))
+        frac[i] = (tatum - 1) / division
+    onset_ql = beat_index + frac
+    onset_ql -= np.floor(onset_ql.min() / num) * num if len(rows) else 0
+    return [NoteTable(np.array([int(float(r["pitch"])) for r in rows], dtype=np.int64), onset_ql,
+                      np.maximum(dur_s / np.maximum(beatdur, 1e-3), 0.05), onset_s - onset_s.min(), dur_s,
+                      np.full(len(rows), 80.0), np.zeros(len(rows), dtype=np.int64),
+                      bar_ql=float(num), beat_ql=1.0, meter=f"{num}/4", n_parts=1)]
+
+
+def _jsb_table(chorale: list[list[int]]) -> list[NoteTable]:
+    """A JSB chorale (16th-note frames of up to four pitches) as held notes per voice."""
+    rows = []
+    voices = max(len(f) for f in chorale)
+    for v in range(voices):
+        start, current = None, None
+        for t, frame in enumerate(chorale + [[]]):
+            p = int(frame[v]) if v < len(frame) else None
+            if p != current:
+                if current is not None:
+                    rows.append((start / 4, (t - start) / 4, current, v))
+                start, current = t, p
+    rows.sort(key=lambda r: (r[0], r[2]))
+    on = np.array([r[0] for r in rows])
+    du = np.array([r[1] for r in rows])
+    table = NoteTable(np.array([r[2] for r in rows], dtype=np.int64), on, du, on * 0.6, du * 0.6,
+                      np.full(len(rows), 80.0), np.array([r[3] for r in rows], dtype=np.int64), n_parts=voices)
+    return [table, melody_table(table)]
+
+
+def _key(*parts: str) -> str:
+    return "/".join(parts)
+
+
+def refs() -> list[Ref]:
+    out: list[Ref] = []
+    # POP909: every third song (909 is more than the other classes together)
+    rows = list(csv.DictReader(open(STYLE / "pop909" / "index.csv", encoding="utf-8")))
+    for row in rows[::3]:
+        sid = row["song_id"]
+        beats = int(row["num_beats_per_measure"] or 4)
+        quavers = int(row["num_quavers_per_beat"] or 2)
+        meter = (beats * 1.5, 1.5) if quavers == 3 else (float(beats), 1.0)
+        path = STYLE / "pop909" / "POP909" / sid / f"{sid}.mid"
+        out.append(Ref("pop", "pop909", f"pop909/{row['artist']}", f"pop909/{sid}",
+                       lambda p=path, m=meter: _midi_table(p, melody_track="MELODY", beats=m)))
+    # OpenEWLD lead sheets
+    genre_class = {"Pop": "pop", "Rock": "pop", "Funk / Soul": "pop", "Jazz": "jazz", "Blues": "blues"}
+    for row in csv.DictReader(open(STYLE / "openewld" / "labels.csv", encoding="utf-8")):
+        style = genre_class.get(row["discogs_genre"])
+        if style is None:
+            continue
+        path = STYLE / "openewld" / row["file"]
+        out.append(Ref(style, "openewld", f"openewld/{row['authors']}", f"openewld/{row['file']}",
+                       lambda p=path: _score_tables(str(p))))
+    # Weimar Jazz Database solos (every second one)
+    solos = list(csv.DictReader(open(STYLE / "wjazzd_solos" / "df_solos_wjazzd2.csv", encoding="utf-8")))
+    with zipfile.ZipFile(STYLE / "wjazzd_solos" / "csv_melody.zip") as z:
+        members = set(z.namelist())
+    for row in solos[::2]:
+        member = f"csv_melody/{row['filename_solo_solo'] or row['base_name']}"
+        if not member.endswith(".csv"):
+            member = f"csv_melody/{row['base_name']}.csv"
+        if member not in members:
+            continue
+        out.append(Ref("jazz", "wjazzd", f"wjazzd/{row['performer']}", f"wjazzd/{member}",
+                       lambda m=member: _wjazzd_table(m)))
+    # ragtime-era MIDI
+    rag_class = {"rag": "ragtime", "cakewalk": "ragtime", "two-step": "ragtime", "drag": "ragtime", "stomp": "ragtime",
+                 "one-step": "ragtime", "blues": "blues", "boogie": "blues", "march": "march", "waltz": "waltz",
+                 "tango": "tango"}
+    for row in csv.DictReader(open(STYLE / "ragtime_collection" / "labels.csv", encoding="utf-8")):
+        style = rag_class.get(row["label_from_title"])
+        if style is None:
+            continue
+        path = STYLE / "ragtime_collection" / row["file"]
+        seq = re.sub(r"\s+ex\s+.*", "", row["sequencer"]).strip() or "unknown"
+        out.append(Ref(style, "ragtime", f"ragtime/{seq}", f"ragtime/{row['file']}", lambda p=path: _midi_table(p)))
+    # piano rolls
+    roll_class = {"waltz": "waltz", "march": "march", "tango": "tango", "pasodoble": "tango"}
+    for row in csv.DictReader(open(STYLE / "pianolatron_dances" / "labels.csv", encoding="utf-8")):
+        style = roll_class.get(row["dance_label_from_title"])
+        if style is None:
+            continue
+        path = STYLE / "pianolatron_dances" / row["file"]
+        out.append(Ref(style, "pianolatron", f"pianolatron/{row['composer_arranger']}", f"pianolatron/{row['file']}",
+                       lambda p=path: _midi_table(p)))
+    # YM2413 game music (every second track); the files name no game, so a track is its own group
+    ym = sorted((STYLE / "ym2413_mdb" / "midi" / "adjust_tempo_remove_delayed_inst").glob("*.mid"))
+    for path in ym[::2]:
+        name = re.sub(r"^\d+\s*[-_ ]?\s*", "", path.stem)
+        out.append(Ref("game", "ym2413", f"ym2413/{name}", f"ym2413/{path.name}", lambda p=path: _midi_table(p)))
+    # Nottingham folk tunes (MIDI: melody and chords)
+    nott = sorted((SHARED / "nottingham" / "MIDI").glob("*.mid"))
+    for path in nott:
+        book = re.sub(r"\d+$", "", path.stem)
+        if book == "waltzes":
+            style = "waltz"
+        elif book in ("jigs", "reels", "hpps", "slip", "morris"):
+            style = "folk_fiddle"
+        else:
+            continue
+        if style == "folk_fiddle" and int(re.sub(r"\D", "", path.stem) or 0) % 3:
+            continue  # a third of the dance tunes
+        part = int(re.sub(r"\D", "", path.stem) or 0) // 10  # ten tunes of a book make a group
+        out.append(Ref(style, "nottingham", f"nottingham/{book}{part}", f"nottingham/{path.name}",
+                       lambda p=path: _midi_table(p)))
+    # JSB chorales
+    jsb = json.load(open(SHARED / "jsb-chorales" / "jsb-chorales-16th.json", encoding="utf-8"))
+    n = 0
+    for split in ("train", "valid", "test"):
+        for i, chorale in enumerate(jsb[split]):
+            n += 1
+            if n % 3:
+                continue
+            out.append(Ref("baroque", "jsb", f"jsb/{split}{i // 10}", f"jsb/{split}/{i}", lambda c=chorale: _jsb_table(c)))
+    out.extend(_music21_refs())
+    return out
+
+
+def _m21_root() -> Path:
+    import music21
+
+    return Path(music21.__file__).parent / "corpus"
+
+
+def _music21_refs() -> list[Ref]:
+    import music21
+
+    root = Path(music21.__file__).parent / "corpus"
+    out: list[Ref] = []
+    nasap = SHARED / "nasap-dev"
+    if (nasap / "metadata.csv").exists():
+        rows = {row["xml_score"]: row for row in csv.DictReader(open(nasap / "metadata.csv", encoding="utf-8"))}
+        for xml, row in sorted(rows.items()):
+            if row["composer"] in ("Debussy", "Ravel"):
+                continue
+            style = "baroque" if row["composer"] == "Bach" else "romantic_piano"
+            out.append(Ref(style, "nasap", f"nasap/{row['composer']}", f"nasap/{xml}",
+                           lambda p=nasap / xml: _score_tables(str(p))))
+    for path in sorted((root / "chopin").glob("*.krn")):
+        out.append(Ref("romantic_piano", "music21-chopin", "m21/chopin", f"m21/{path.relative_to(root)}", lambda p=path: _score_tables(str(p))))
+    for path in sorted((root / "schumann_clara").glob("*.mxl")):
+        out.append(Ref("romantic_piano", "music21-clara", "m21/clara", f"m21/{path.relative_to(root)}", lambda p=path: _score_tables(str(p))))
+    for composer in ("haydn", "mozart", "beethoven"):
+        files = sorted(list((root / composer).rglob("*.mxl")) + list((root / composer).rglob("*.krn")))
+        for path in files[:: max(1, len(files) // 25)]:
+            out.append(Ref("classical", f"music21-{composer}", f"m21/{composer}/{path.parent.name}", f"m21/{path.relative_to(root)}",
+                           lambda p=path: _score_tables(str(p))))
+    for path in sorted((root / "corelli").rglob("*.mxl"))[::2]:
+        out.append(Ref("baroque", "music21-corelli", f"m21/corelli/{path.parent.name}", f"m21/{path.relative_to(root)}",
+                       lambda p=path: _score_tables(str(p))))
+    pal = sorted((root / "palestrina").glob("*.krn"))
+    for path in pal[:: max(1, len(pal) // 60)]:
+        mass = re.sub(r"_\d+$", "", path.stem)
+        out.append(Ref("renaissance", "music21-palestrina", f"m21/pal/{mass}", f"m21/{path.relative_to(root)}", lambda p=path: _score_tables(str(p))))
+    for path in sorted((root / "josquin").glob("*.abc")):
+        out.append(Ref("renaissance", "music21-josquin", f"m21/josquin/{path.stem[:6]}", f"m21/{path.relative_to(root)}",
+                       lambda p=path: _score_tables(str(p))))
+    essen = [p for p in sorted((root / "essenFolksong").glob("*.abc")) if not p.stem.startswith("test")]
+    for path in essen[:6]:
+        for index in (1, 5, 9, 13, 17, 21, 25, 29, 33, 37):
+            out.append(Ref("folk_song", "music21-essen", f"essen/{path.stem}/{index // 10}", f"essen/{path.name}#{index}",
+                           lambda p=path, i=index: _score_tables(str(p), index=i)))
+    return out
+
+
+def _cache_path(ref: Ref) -> Path:
+    return CACHE / ref.style / (hashlib.sha1(ref.key.encode()).hexdigest()[:16] + ".npz")
+
+
+def featurize(ref: Ref) -> list[PieceFeatures]:
+    path = _cache_path(ref)
+    if path.exists():
+        data = np.load(path, allow_pickle=False)
+        return [PieceFeatures(ref.key, ref.style, ref.source, ref.group, str(v), data[f"x{i}"])
+                for i, v in enumerate(data["views"].tolist())]
+    out: list[PieceFeatures] = []
+    try:
+        tables = ref.load()
+        for view, table in zip(("full", "melody"), tables if isinstance(tables, list) else [tables], strict=False):
+            parts = windows(table, bars=WINDOW_BARS, max_windows=MAX_WINDOWS)
+            if parts:
+                out.append(PieceFeatures(ref.key, ref.style, ref.source, ref.group, view,
+                                         np.stack([style_features(w) for w in parts])))
+    except Exception as error:  # noqa: BLE001 - an unreadable corpus file is skipped, not fatal
+        log.warning("skipping %s: %s", ref.key, error)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"views": np.array([p.view for p in out] or [""])[: len(out)]}
+    for i, p in enumerate(out):
+        arrays[f"x{i}"] = p.x
+    np.savez(path, **arrays)
+    return out
+
+
+def build(*, verbose: bool = True, sources: set[str] | None = None) -> list[PieceFeatures]:
+    all_refs = refs()
+    if sources:
+        all_refs = [r for r in all_refs if r.source in sources or r.source.split("-")[0] in sources]
+    out: list[PieceFeatures] = []
+    for i, ref in enumerate(all_refs):
+        out.extend(featurize(ref))
+        if verbose and (i % 100 == 0 or i == len(all_refs) - 1):
+            print(f"  {i + 1}/{len(all_refs)} pieces ({ref.source})", flush=True)
+    return out
+
+
+def collection_split(group: str, *, test: float = 0.3) -> str:
+    """'train' | 'test' from a stable hash of the collection group: whole collections are held out."""
+    value = int(hashlib.sha1(group.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "test" if value < test else "train"
+
+
+def iter_refs_by_cost() -> Iterator[Ref]:
+    """Fast (MIDI, CSV) sources first, music21 parsing last."""
+    slow = ("openewld", "nasap", "music21", "essen")
+    rs = refs()
+    yield from (r for r in rs if not r.source.startswith(slow))
+    def size(ref: Ref) -> int:  # small files first: a long quartet takes music21 half a minute
+        path = ref.key.split("#")[0].split("/", 1)[-1]
+        for root in (STYLE / "openewld", SHARED / "nasap-dev", _m21_root()):
+            if (root / path).exists():
+                return (root / path).stat().st_size
+        return 0
+
+    yield from sorted((r for r in rs if r.source.startswith(slow)), key=size)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    done = 0
+    for ref in iter_refs_by_cost():
+        featurize(ref)
+        done += 1
+        if done % 100 == 0:
+            print(f"{done} pieces ({ref.source})", flush=True)
+    print("done", done, file=sys.stderr)
