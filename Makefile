@@ -31,6 +31,9 @@ $(STAMP): pyproject.toml constraints.txt scripts/system-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e '.[app,serve,dev,ray]'
+	# the piano transcriber's model (issue 20): transkun's own requirements are its training tools
+	# (tensorboard, torch-optimizer, seaborn, sox...); inference needs only what pyproject.toml lists
+	$(PY) -m pip install -q --no-deps -c constraints.txt transkun
 	touch $(STAMP)
 
 clean:

@@ -19,15 +19,25 @@ from tutor.errors import AnalysisError
 
 
 def transcribe(request: TranscribeRequest, *, progress=None):
-    """The notes of a monophonic recording (``tutor.listen.transcription.Transcription``);
+    """The notes of a monophonic recording (``tutor.listen.transcription.Transcription``), or of a piano
+    take with ``instrument="piano"`` (``tutor.listen.piano.PianoTranscription``);
     ``progress(fraction, text)`` hears each block (it may raise to cancel)."""
+    if request.piano:
+        from tutor.listen.piano import transcribe_piano_file
+
+        return transcribe_piano_file(request.audio, device=request.device, progress=progress)
     from tutor.listen.transcription import transcribe_file
 
-    return transcribe_file(request.audio, tracker=request.tracker, device=request.device, progress=progress)
+    return transcribe_file(request.audio, tracker=request.tracker, device=request.device, progress=progress,
+                           instrument=request.instrument)
 
 
 def transcription_json(result) -> dict:
     """The ``tutor transcribe --json`` document."""
+    from tutor.listen.piano import PianoTranscription, piano_transcription_json
+
+    if isinstance(result, PianoTranscription):
+        return piano_transcription_json(result)
     from tutor.listen.transcription import transcription_json as as_json
 
     return as_json(result)
@@ -35,10 +45,12 @@ def transcription_json(result) -> dict:
 
 def assess(score, request: AssessRequest):
     """The ``Assessment`` of the take in ``request`` against ``score`` (a take with no notes is an error)."""
-    from tutor.listen.takes import load_performance
+    from tutor.listen.takes import load_performance, take_instrument
     from tutor.practice.assessment import assess as judge
+    from tutor.practice.assessment import select
 
-    performance = load_performance(request.take)
+    instrument = take_instrument(select(score, part=request.part, measures=request.measures), request.instrument)
+    performance = load_performance(request.take, instrument=instrument)
     if not performance.notes:
         raise AnalysisError("no notes were played (or none could be heard) in this take", path=request.take)
     return judge(score, performance, part=request.part, measures=request.measures, bpm=request.tempo_bpm,

@@ -8,9 +8,12 @@ from tutor.score.music import Note, PlayedNote, sort_notes, time_notes
 
 
 def played_notes(doc: dict) -> tuple[PlayedNote, ...]:
-    """The transcribed notes of a ``tutor transcribe --json`` document (velocity 80, as the transcriber's)."""
-    return tuple(PlayedNote(pitch=int(n["pitch"]), onset_s=float(n["onset"]), offset_s=float(n["offset"]), velocity=80,
-                            cents=float(n["cents"]), confidence=float(n["confidence"])) for n in doc["notes"])
+    """The transcribed notes of a ``tutor transcribe --json`` document (velocity 80, as the single-line
+    transcriber's, unless the document gives it; cents None for a piano's)."""
+    return tuple(PlayedNote(pitch=int(n["pitch"]), onset_s=float(n["onset"]), offset_s=float(n["offset"]),
+                            velocity=int(n.get("velocity") or 80),
+                            cents=float(n["cents"]) if n.get("cents") is not None else None,
+                            confidence=float(n["confidence"])) for n in doc["notes"])
 
 
 def suggestion_from_json(score, doc: dict):

@@ -11,8 +11,9 @@ def transcription_lines(doc: dict, *, name: str) -> list[str]:
     """``tutor transcribe``'s report of the recording called ``name``."""
     lines = [f"{name}: {len(doc['notes'])} notes ({doc['tracker']}, {doc['sample_rate']} Hz)"]
     for n in doc["notes"]:
+        tuning = f"{n['cents']:+5.1f} cents" if n.get("cents") is not None else f"velocity {n.get('velocity', 80):3d}"
         lines.append(f"  {n['onset']:8.3f}-{n['offset']:8.3f} s  {pitch_name(n['pitch']):4s} ({n['pitch']:3d}) "
-                     f"{n['cents']:+5.1f} cents  confidence {n['confidence']:.2f}")
+                     f"{tuning}  confidence {n['confidence']:.2f}")
     return lines
 
 

@@ -10,6 +10,18 @@ from pathlib import Path
 from tutor.errors import AnalysisError
 
 TRACKER_CHOICES = ("crepe", "crepe-tiny", "pesto", "pyin")
+# what an audio take was played on: piano (and other keyboards) -> the polyphonic piano transcriber
+# (tutor.listen.piano), anything else -> the single-line transcriber (tutor.listen.transcription)
+INSTRUMENT_CHOICES = ("piano", "voice", "violin", "viola", "cello", "flute", "clarinet", "oboe", "saxophone",
+                      "trumpet", "single-line")
+POLYPHONIC_INSTRUMENTS = ("piano",)
+
+
+def check_instrument(instrument: str | None) -> None:
+    if instrument is not None and instrument not in INSTRUMENT_CHOICES:
+        raise AnalysisError(f"instrument {instrument!r}: use one of {', '.join(INSTRUMENT_CHOICES)}")
+
+
 GENERATOR_STYLES = ("nottingham", "essen", "oneills", "ryans", "chorale")  # = tutor.models.generator.STYLES
 HARMONY_ONLY_STYLES = ("piano", "pop", "jazz")  # only to harmonise (pop and jazz: tutor.compose.restyle)
 SUGGEST_STYLES = GENERATOR_STYLES + HARMONY_ONLY_STYLES
@@ -56,18 +68,26 @@ def _range_text(measures: tuple[int, int] | None) -> str | None:
 
 @dataclass(frozen=True)
 class TranscribeRequest:
-    """The notes of a monophonic recording."""
+    """The notes of a recording: a single line (with intonation), or every note of a piano take."""
 
     audio: Path
     tracker: str | None = None  # None: the default for the device
     device: str = "auto"
+    instrument: str | None = None  # None: a single line; "piano": the polyphonic piano transcriber
 
     def __post_init__(self) -> None:
         if self.tracker is not None and self.tracker not in TRACKER_CHOICES:
             raise AnalysisError(f"tracker {self.tracker!r}: use one of {', '.join(TRACKER_CHOICES)}")
+        check_instrument(self.instrument)
+        if self.tracker is not None and self.piano:
+            raise AnalysisError("--tracker chooses a single-line pitch tracker; leave it out with --instrument piano")
+
+    @property
+    def piano(self) -> bool:
+        return self.instrument in POLYPHONIC_INSTRUMENTS
 
     def fields(self) -> dict:
-        return {"tracker": self.tracker}
+        return {"tracker": self.tracker, "instrument": self.instrument}
 
 
 @dataclass(frozen=True)
@@ -80,15 +100,18 @@ class AssessRequest:
     tempo_bpm: float | None = None  # the tempo the student was asked to play
     level: str = "advanced"
     repeats: bool = True  # the student was asked to play the repeats (False: each passage once)
+    instrument: str | None = None  # an audio take's instrument; None: piano for a keyboard part, else single-line
 
     def __post_init__(self) -> None:
+        check_instrument(self.instrument)
         if self.level not in LEVELS:
             raise AnalysisError(f"level {self.level!r}: use beginner or advanced")
         if self.tempo_bpm is not None and not (self.tempo_bpm > 0 and self.tempo_bpm != float("inf")):
             raise AnalysisError(f"--tempo {self.tempo_bpm:g}: the tempo must be a positive number of beats per minute")
 
     def fields(self) -> dict:
-        return {"part": self.part, "measures": _range_text(self.measures), "tempo": self.tempo_bpm, "level": self.level}
+        return {"part": self.part, "measures": _range_text(self.measures), "tempo": self.tempo_bpm, "level": self.level,
+                "instrument": self.instrument}
 
 
 @dataclass(frozen=True)

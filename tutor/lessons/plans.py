@@ -25,7 +25,8 @@ from tutor.resources import REPO_ROOT, bundled_dir, in_repository
 BUNDLED_LESSONS_DIR = bundled_dir("lessons")
 CORPUS_PREFIX = "corpus:"
 INLINE_ABC_PREFIX = "abc:"
-INPUTS = ("voice", "instrument", "midi", "score")  # "score": a composition handed in as a file
+INPUTS = ("voice", "instrument", "midi", "score", "piano")  # "score": a composition handed in as a file;
+# "piano": an acoustic piano through the microphone (every note heard: tutor.listen.piano)
 LEVELS = ("beginner", "advanced")
 KINDS = ("perform", "compose")
 WRITING_STYLES = ("chorale", "counterpoint", "keyboard", "song", "dance_tune")  # tutor.compose.rules.STYLES
@@ -798,10 +799,19 @@ def take_exercise(exercise: Exercise, performance_path: str | Path, *, tempo_bpm
         from tutor.score.io import load_score
 
         return judge_composition_file(exercise, load_score(performance_path), recording_path=performance_path)
-    from tutor.listen.takes import load_performance
+    from tutor.listen.takes import load_performance, take_instrument
 
-    performance = load_performance(performance_path)
+    instrument = take_exercise_instrument(exercise)
+    if instrument is None and exercise.input == "instrument":  # an audio take of a keyboard part is a piano take
+        instrument = take_instrument(exercise_score(exercise))
+    performance = load_performance(performance_path, instrument=instrument)
     return assess_take(exercise, performance, tempo_bpm=tempo_bpm, recording_path=performance_path)
+
+
+def take_exercise_instrument(exercise: Exercise) -> str | None:
+    """How an audio take of ``exercise`` is heard: "piano" (input piano), "voice" (input voice), else None
+    (decided by the part: a keyboard part's take is a piano take)."""
+    return {"piano": "piano", "voice": "voice"}.get(exercise.input)
 
 
 def assess_take(exercise: Exercise, performance, *, tempo_bpm: float | None = None,

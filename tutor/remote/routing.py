@@ -137,26 +137,34 @@ class AnalysisRouter:
         answer = self.ask_about(score, "suggest", request.fields(), lambda: suggest(score, request, progress=progress))
         return answer if isinstance(answer, SuggestResult) else suggest_result_from_json(score, request, answer)
 
-    def read_take(self, path):
+    def read_take(self, path, *, instrument: str | None = None):
         """The ``Performance`` of a take file: a recording is transcribed on the host (the model's work),
-        else here on the chosen device; a MIDI file is read here."""
+        else here on the chosen device (``instrument="piano"``: the piano transcriber); a MIDI file is
+        read here."""
         from tutor.listen.takes import load_performance
         from tutor.score.io import AUDIO_EXTENSIONS
 
         path = Path(path)
         if path.suffix.lower() not in AUDIO_EXTENSIONS:
             return load_performance(path)
+        from dataclasses import replace
+
         from tutor.api.analyses import transcribe
         from tutor.api.documents import played_notes
         from tutor.api.requests import TranscribeRequest
         from tutor.score.music import Performance
 
         here = {}
+        request = TranscribeRequest(path, device=self.device, instrument=instrument)
 
         def local() -> None:
-            here["performance"] = transcribe(TranscribeRequest(path, device=self.device)).performance
+            here["performance"] = transcribe(request).performance
 
-        doc = self.ask("transcribe", {"file": path}, None, local)
+        doc = self.ask("transcribe", {"file": path}, {"instrument": instrument} if instrument else None, local)
         if doc is None:
             return here["performance"]
+        if request.piano:
+            from tutor.listen.piano import piano_performance
+
+            return replace(piano_performance(doc), source_path=path)
         return Performance(notes=played_notes(doc), source_path=path)

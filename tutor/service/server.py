@@ -289,27 +289,37 @@ def create_app(config: ServiceConfig):
 
     @app.post(f"{API_PREFIX}/transcribe", dependencies=security)
     async def transcribe(request: Request, file: UploadFile = File(..., description="audio"),
-                         tracker: str | None = Form(None)):
-        """The notes of a monophonic recording: the JSON of ``tutor transcribe --json``."""
-        from tutor.api.requests import TRACKER_CHOICES
+                         tracker: str | None = Form(None), instrument: str | None = Form(None)):
+        """The notes of a recording (a single line, or a piano's with ``instrument=piano``): the JSON of
+        ``tutor transcribe --json``."""
+        from tutor.api.requests import INSTRUMENT_CHOICES, TRACKER_CHOICES
 
         if tracker is not None and tracker not in TRACKER_CHOICES:
             return error(422, f"tracker {tracker!r}: use one of {', '.join(TRACKER_CHOICES)}")
+        if instrument is not None and instrument not in INSTRUMENT_CHOICES:
+            return error(422, f"instrument {instrument!r}: use one of {', '.join(INSTRUMENT_CHOICES)}")
 
-        return await analyse(request, {"file": (file, AUDIO_SUFFIXES)}, jobs.transcribe_job, tracker=tracker, device=device)
+        return await analyse(request, {"file": (file, AUDIO_SUFFIXES)}, jobs.transcribe_job, tracker=tracker, device=device,
+                             instrument=instrument)
 
     @app.post(f"{API_PREFIX}/assess", dependencies=security)
     async def assess(request: Request,
                      file: UploadFile = File(..., description="the take: MIDI or audio"),
                      score: UploadFile = File(..., description="the score"),
                      part: str | None = Form(None), measures: str | None = Form(None),
-                     tempo: float | None = Form(None), level: str = Form("advanced")):
+                     tempo: float | None = Form(None), level: str = Form("advanced"),
+                     instrument: str | None = Form(None)):
         """A take against its score: the JSON of ``tutor assess --json``."""
+        from tutor.api.requests import INSTRUMENT_CHOICES
+
         if level not in ("beginner", "advanced"):
             return error(422, f"level {level!r}: use beginner or advanced")
+        if instrument is not None and instrument not in INSTRUMENT_CHOICES:
+            return error(422, f"instrument {instrument!r}: use one of {', '.join(INSTRUMENT_CHOICES)}")
 
         return await analyse(request, {"file": (file, PERFORMANCE_SUFFIXES), "score": (score, SCORE_SUFFIXES)},
-                             jobs.assess_job, part=part, measures=measures, tempo=tempo, level=level)
+                             jobs.assess_job, part=part, measures=measures, tempo=tempo, level=level,
+                             instrument=instrument)
 
     @app.post(f"{API_PREFIX}/critique", dependencies=security)
     async def critique(request: Request, file: UploadFile = File(..., description="the score"),

@@ -101,19 +101,21 @@ def cached_score(path: Path, index: int | None = None, *, name: str | None = Non
     return score
 
 
-def transcribe_job(paths: dict[str, Path], *, tracker: str | None, device: str) -> dict:
+def transcribe_job(paths: dict[str, Path], *, tracker: str | None, device: str, instrument: str | None = None) -> dict:
     from tutor.api.analyses import transcribe, transcription_json
     from tutor.api.requests import TranscribeRequest
 
-    return transcription_json(transcribe(TranscribeRequest(paths["file"], tracker=tracker, device=device)))
+    return transcription_json(transcribe(TranscribeRequest(paths["file"], tracker=tracker, device=device,
+                                                           instrument=instrument)))
 
 
 def assess_job(paths: dict[str, Path], *, part: str | None, measures: str | None, tempo: float | None,
-               level: str) -> dict:
+               level: str, instrument: str | None = None) -> dict:
     from tutor.api.analyses import assess
     from tutor.api.requests import AssessRequest, parse_measures
 
-    wanted = AssessRequest(paths["file"], part=part, measures=parse_measures(measures), tempo_bpm=tempo, level=level)
+    wanted = AssessRequest(paths["file"], part=part, measures=parse_measures(measures), tempo_bpm=tempo, level=level,
+                           instrument=instrument)
     return assess(cached_score(paths["score"]), wanted).to_json()
 
 

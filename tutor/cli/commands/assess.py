@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tutor.api.requests import INSTRUMENT_CHOICES
 from tutor.cli.commands._common import add_remote_option, host_answer, print_json, print_lines
 
 
@@ -17,6 +18,9 @@ def add_parser(subparsers):
     parser.add_argument("--level", choices=("beginner", "advanced"), default="advanced", help="tolerances (default: advanced)")
     parser.add_argument("--no-repeats", action="store_true",
                         help="the student was asked to play each passage once (no repeats, D.C. or D.S.)")
+    parser.add_argument("--instrument", choices=INSTRUMENT_CHOICES, default=None,
+                        help="what an audio take was played on (default: piano when the assessed part is a "
+                             "keyboard part, else a single line)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("-o", "--output", default=None, metavar="ANNOTATED.musicxml",
                         help="write the score with coloured noteheads and text marks (MusicXML)")
@@ -41,7 +45,8 @@ def run(args) -> int:
     if output is not None:
         check_not_an_input(output, args.score, args.performance)
     request = AssessRequest(Path(args.performance), part=args.part, measures=parse_measures(args.measures),
-                            tempo_bpm=args.tempo, level=args.level, repeats=not args.no_repeats)
+                            tempo_bpm=args.tempo, level=args.level, repeats=not args.no_repeats,
+                            instrument=args.instrument)
     # a host assesses with the repeats (its form has no such field yet): --no-repeats is judged here
     doc = None if args.no_repeats else host_answer(args, "assess", {"file": args.performance,
                                                                     "score": upload_path(args.score)}, request.fields())

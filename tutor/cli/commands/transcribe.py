@@ -1,15 +1,19 @@
-"""``tutor transcribe AUDIO [--tracker crepe|crepe-tiny|pesto|pyin] [--device auto|cpu|cuda] [--json]
-[-o OUT.mid] [--f0 OUT.csv]``: the notes (with intonation) of a monophonic recording."""
+"""``tutor transcribe AUDIO [--instrument piano|voice|...] [--tracker crepe|crepe-tiny|pesto|pyin]
+[--device auto|cpu|cuda] [--json] [-o OUT.mid] [--f0 OUT.csv]``: the notes (with intonation) of a
+monophonic recording, or every note (with velocity and the sustain pedal) of a piano take."""
 
 from __future__ import annotations
 
-from tutor.api.requests import TRACKER_CHOICES
+from tutor.api.requests import INSTRUMENT_CHOICES, TRACKER_CHOICES
 from tutor.cli.commands._common import add_remote_option, host_answer, print_json, print_lines
 
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser("transcribe", help="turn a monophonic recording into notes with intonation")
+    parser = subparsers.add_parser("transcribe", help="turn a recording into notes: one line with intonation, or a piano take (--instrument piano)")
     parser.add_argument("audio", metavar="AUDIO", help="audio file (.wav .flac .ogg .mp3 ...; stereo is mixed to mono)")
+    parser.add_argument("--instrument", choices=INSTRUMENT_CHOICES, default=None,
+                        help="what the recording was played on: piano hears every note of a polyphonic take "
+                             "(Transkun); anything else (the default) one line with intonation")
     parser.add_argument("--tracker", choices=TRACKER_CHOICES, default=None,
                         help="pitch tracker (default: crepe on a GPU, pesto on a CPU, chosen by the benchmark)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where models run")
@@ -41,7 +45,10 @@ def run(args) -> int:
     for output in (args.out, args.f0):
         if output:
             check_not_an_input(output, args.audio)
-    request = TranscribeRequest(Path(args.audio), tracker=args.tracker, device=args.device)
+    request = TranscribeRequest(Path(args.audio), tracker=args.tracker, device=args.device,
+                                instrument=args.instrument)
+    if args.f0 and request.piano:
+        raise UnsupportedFormatError("--f0 writes a single line's pitch track; a piano take has none", path=args.f0)
     doc = None
     if args.f0 and remote_url(args.remote) is not None:
         print("tutor: --f0 needs the pitch track, which a host does not send; analysing on this machine",
@@ -57,7 +64,11 @@ def run(args) -> int:
             if progress is not None:
                 progress.close()
         doc = analyses.transcription_json(result)
-    if args.out:
+    if args.out and request.piano:
+        from tutor.listen.piano import piano_midi_bytes, piano_performance
+
+        atomic_write_bytes(args.out, piano_midi_bytes(result.performance if result else piano_performance(doc)))
+    elif args.out:
         atomic_write_bytes(args.out, performance_midi_bytes(result.notes if result else played_notes(doc)))
     if args.f0:
         atomic_write_text(args.f0, f0_csv_text(result.f0))

@@ -1,0 +1,310 @@
+"""Piano by microphone (issue 20): transcription of real piano recordings and the errors a review finds.
+
+Data: ``real-audio/maps-dev`` (a Yamaha Disklavier played from MIDI in two rooms, 16 kHz; the piano's own
+MIDI is the ground truth). The 12 pieces sorted by name: the even ones (0, 2, ...) were used to develop
+the shipped settings, the odd ones are held out for the final numbers (``TUTOR_BENCH_PIANO_SPLIT=dev|held-out|all``,
+default held-out). Each piece is heard from its start for ``TUTOR_BENCH_PIANO_S`` seconds (default 30).
+
+1. Transcription, the three in the same run: the shipped transcriber (``tutor.listen.piano``: int8, 16 s
+   segments overlapping 4 s, silence skipped), Transkun V2 exactly as shipped (``TransKun.transcribe``:
+   float32, 8 s hop) and basic-pitch's ONNX model (its wheel, read from ``TUTOR_BASIC_PITCH_WHEEL`` or
+   ``~/.cache/tutor/bench/basic_pitch-*.whl``: ``pip download basic-pitch --no-deps``; skipped with a
+   line when absent). Onset precision/recall/F1 at 50 ms and note F1 with offsets (mir_eval defaults:
+   20% of the note or 50 ms; the reference offsets include the sustain pedal, so each system's notes are
+   held by its own pedal first). Speed: wall seconds and CPU seconds per second of audio (RTF), and the
+   shipped/as-shipped ratio.
+2. Error detection on real piano sound: the reference is altered (pitches changed, notes deleted, notes
+   added: 5% each, spaced apart) and ``tutor.practice.assessment.assess`` judges the shipped
+   transcription against it; precision and recall of the wrong / extra / missed notes it reports, and
+   the same for the reference MIDI played as the take (what a MIDI keyboard would give).
+
+Targets (issue 20): onset F1 >= 0.93; wrong/missed/extra recall >= 0.90 and precision >= 0.85; review
+<= 0.5x real time on this CPU.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+import tempfile
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("TUTOR_SHARED_DATA", REPO.parent / "shared" / "data")) / "real-audio" / "maps-dev"
+EXCERPT_S = float(os.environ.get("TUTOR_BENCH_PIANO_S", "30"))
+SPLIT = os.environ.get("TUTOR_BENCH_PIANO_SPLIT", "held-out")
+ALTER_SHARE = 0.05
+SEED = 20
+
+
+def pieces(split: str = SPLIT) -> list[str]:
+    names = sorted(p.stem for p in (DATA / "flac").glob("*.flac"))
+    if split == "dev":
+        return names[0::2]
+    if split == "held-out":
+        return names[1::2]
+    return names
+
+
+def reference(name: str, seconds: float = EXCERPT_S) -> np.ndarray:
+    """(onset_s, offset_s, midi, velocity) rows of the notes starting in the excerpt."""
+    ref = np.loadtxt(DATA / "tsv" / f"{name}.tsv", skiprows=1, ndmin=2)
+    ref = ref[ref[:, 0] < seconds - 0.05]
+    ref[:, 1] = np.minimum(ref[:, 1], seconds)
+    return ref
+
+
+def excerpt(name: str, seconds: float = EXCERPT_S) -> tuple[np.ndarray, int]:
+    import soundfile
+
+    audio, rate = soundfile.read(str(DATA / "flac" / f"{name}.flac"), dtype="float32", always_2d=True)
+    return audio.mean(axis=1)[: int(seconds * rate)], rate
+
+
+# ---------------------------------------------------------------------------------------------
+# the systems
+# ---------------------------------------------------------------------------------------------
+def shipped(audio, rate):
+    """(notes as (onset, offset held by the pedal, pitch) rows, Performance) from tutor.listen.piano."""
+    from tutor.listen.piano import transcribe_piano
+
+    performance = transcribe_piano(audio, rate, device="cpu").performance
+    return _rows(performance.sustained().notes), performance
+
+
+def as_shipped(audio, rate):
+    """Transkun V2's own ``transcribe`` (float32, 16 s segments every 8 s, the whole clip)."""
+    import soxr
+    import torch
+
+    from tutor.listen.piano import MODEL_SAMPLE_RATE, SUSTAIN_PEDAL, load_model
+    from tutor.score.music import PedalEvent, Performance, PlayedNote
+
+    model = load_model("cpu", fast=False)
+    x = torch.from_numpy(soxr.resample(audio, rate, MODEL_SAMPLE_RATE).astype(np.float32)).unsqueeze(-1)
+    with torch.inference_mode():
+        events = model.transcribe(x)
+    notes = tuple(PlayedNote(pitch=e.pitch, onset_s=e.start, offset_s=max(e.end, e.start + 0.01), velocity=max(1, e.velocity))
+                  for e in events if e.pitch > 0)
+    pedal = tuple(PedalEvent(t, down) for e in events if e.pitch == SUSTAIN_PEDAL for t, down in ((e.start, True), (e.end, False)))
+    performance = Performance(notes=tuple(sorted(notes, key=lambda n: n.onset_s)), pedal=pedal)
+    return _rows(performance.sustained().notes), performance
+
+
+_BASIC_PITCH = None
+
+
+def basic_pitch_predict():
+    """basic-pitch's ``predict`` with its ONNX model, from its wheel (no TensorFlow), or None."""
+    global _BASIC_PITCH
+    if _BASIC_PITCH is None:
+        wheels = ([os.environ["TUTOR_BASIC_PITCH_WHEEL"]] if os.environ.get("TUTOR_BASIC_PITCH_WHEEL") else
+                  sorted(glob.glob(str(Path.home() / ".cache" / "tutor" / "bench" / "basic_pitch-*.whl"))))
+        if not wheels or not Path(wheels[-1]).exists():
+            _BASIC_PITCH = False
+            return None
+        folder = Path(tempfile.mkdtemp(prefix="bench-basic-pitch-"))
+        with zipfile.ZipFile(wheels[-1]) as wheel:
+            wheel.extractall(folder)
+        sys.path.insert(0, str(folder))
+        import logging
+
+        logging.getLogger().setLevel(logging.ERROR)  # its import warns about each missing backend
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from basic_pitch import FilenameSuffix, build_icassp_2022_model_path
+            from basic_pitch.inference import Model, predict
+        model = Model(build_icassp_2022_model_path(FilenameSuffix.onnx))
+        _BASIC_PITCH = (predict, model)
+    return _BASIC_PITCH or None
+
+
+def basic_pitch(audio, rate):
+    import soundfile
+
+    predict, model = basic_pitch_predict()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "take.wav"
+        soundfile.write(str(path), audio, rate)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, _, events = predict(str(path), model)
+    rows = np.array([(e[0], e[1], e[2]) for e in events], dtype=float).reshape(-1, 3)
+    return rows, None
+
+
+def _rows(notes) -> np.ndarray:
+    return np.array([(n.onset_s, n.offset_s, n.pitch) for n in notes], dtype=float).reshape(-1, 3)
+
+
+def scores(ref: np.ndarray, est: np.ndarray) -> dict:
+    import mir_eval
+
+    ref_hz = mir_eval.util.midi_to_hz(ref[:, 2])
+    est_hz = mir_eval.util.midi_to_hz(est[:, 2]) if len(est) else np.zeros(0)
+    est_iv = est[:, :2] if len(est) else np.zeros((0, 2))
+    p, r, f, _ = mir_eval.transcription.precision_recall_f1_overlap(ref[:, :2], ref_hz, est_iv, est_hz, offset_ratio=None)
+    _, _, f_off, _ = mir_eval.transcription.precision_recall_f1_overlap(ref[:, :2], ref_hz, est_iv, est_hz)
+    return {"p": p, "r": r, "f": f, "f_off": f_off}
+
+
+# ---------------------------------------------------------------------------------------------
+# error detection
+# ---------------------------------------------------------------------------------------------
+def altered_reference(ref: np.ndarray, rng: np.random.Generator, share: float = ALTER_SHARE):
+    """(altered rows, wrong indices, deleted rows, added rows): changed pitches (a tone up or down),
+    deleted notes (the recording's then extra) and added ones (then missed), spaced apart in time."""
+    count = max(1, round(share * len(ref)))
+    order = rng.permutation(len(ref))
+    chosen: list[int] = []
+    for index in order:  # notes with no other altered note within 0.6 s
+        if all(abs(ref[index, 0] - ref[j, 0]) > 0.6 for j in chosen):
+            chosen.append(int(index))
+        if len(chosen) == 3 * count:
+            break
+    wrong, deleted = chosen[0::3], chosen[1::3]
+    rows = ref.copy()
+    sounding = {(round(r[0], 2), int(r[2])) for r in ref}
+    for index in wrong:
+        step = 2 if rng.random() < 0.5 else -2
+        while (round(rows[index, 0], 2), int(rows[index, 2] + step)) in sounding:
+            step += 1 if step > 0 else -1
+        rows[index, 2] += step
+    added = []
+    for index in chosen[2::3]:  # a new note a tone above, 1/4 s after a note (no other note of its pitch near)
+        onset = ref[index, 0] + 0.25
+        pitch = int(ref[index, 2]) + 2
+        if not any(abs(r[0] - onset) < 0.5 and int(r[2]) == pitch for r in ref) and onset < ref[:, 0].max():
+            added.append((onset, onset + 0.3, pitch, 70))
+    keep = np.ones(len(rows), bool)
+    keep[deleted] = False
+    wrong_rows = rows[wrong]
+    rows = np.vstack([rows[keep]] + ([np.array(added)] if added else []))
+    rows = rows[np.argsort(rows[:, 0], kind="stable")]
+    return rows, wrong_rows, ref[deleted], np.array(added).reshape(-1, 4)
+
+
+def score_of(rows: np.ndarray, folder: Path):
+    """The rows as a one-part piano score (a MIDI file read as the app reads one)."""
+    import pretty_midi
+
+    from tutor.score.io import load_score
+
+    midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    piano = pretty_midi.Instrument(program=0, name="Piano")
+    piano.notes = [pretty_midi.Note(velocity=int(v), pitch=int(p), start=float(a), end=float(max(b, a + 0.05)))
+                   for a, b, p, v in rows]
+    midi.instruments.append(piano)
+    path = folder / "reference.mid"
+    midi.write(str(path))
+    return load_score(path)
+
+
+def detection(ref: np.ndarray, performance, rng) -> dict:
+    """Counts of reported/true/found wrong, extra and missed notes for ``performance`` against an
+    altered ``ref``."""
+    from tutor.practice.assessment import assess
+
+    rows, wrong_rows, deleted_rows, added_rows = altered_reference(ref, rng)
+    with tempfile.TemporaryDirectory() as folder:
+        score = score_of(rows, Path(folder))
+    by_id = {n.id: n for n in score.notes}
+
+    def near(note, targets) -> bool:
+        return any(abs(note.onset_s - t[0]) < 0.08 and note.pitch == int(t[2]) for t in targets)
+
+    result = assess(score, performance)
+    counts = {}
+    reported = {"wrong": [], "missed": [], "extra": []}
+    for event in result.events:
+        if event.type == "wrong_pitch" and event.note_id in by_id:
+            reported["wrong"].append(near(by_id[event.note_id], wrong_rows))
+        elif event.type == "missed" and event.note_id in by_id:
+            reported["missed"].append(near(by_id[event.note_id], added_rows))
+        elif event.type == "extra" and event.played_pitch is not None and event.time is not None:
+            reported["extra"].append(any(abs(event.time - t[0]) < 0.1 and event.played_pitch == int(t[2])
+                                         for t in deleted_rows))
+    truth = {"wrong": len(wrong_rows), "missed": len(added_rows), "extra": len(deleted_rows)}
+    for kind in reported:
+        counts[kind] = (sum(reported[kind]), len(reported[kind]), truth[kind])  # (true reports, reports, truth)
+    return counts
+
+
+def _pr(total) -> str:
+    hits, reports, truth = total
+    precision = hits / reports if reports else float("nan")
+    recall = min(hits, truth) / truth if truth else float("nan")
+    return f"P {precision:.3f} R {recall:.3f} ({hits}/{reports} reports true, {truth} made)"
+
+
+# ---------------------------------------------------------------------------------------------
+def main() -> None:
+    from tutor.listen.piano import load_model
+    from tutor.score.music import Performance, PlayedNote
+
+    names = pieces()
+    print(f"maps-dev {SPLIT}: {len(names)} pieces x first {EXCERPT_S:g} s (CPU, torch threads: "
+          f"{__import__('torch').get_num_threads()})")
+    load_model("cpu", fast=True)
+    load_model("cpu", fast=False)
+    systems = {"shipped": shipped, "transkun-as-shipped": as_shipped}
+    if basic_pitch_predict() is not None:
+        systems["basic-pitch"] = basic_pitch
+    else:
+        print("basic-pitch: no wheel (pip download basic-pitch --no-deps -d ~/.cache/tutor/bench): not run")
+    totals = {name: {"p": [], "r": [], "f": [], "f_off": [], "wall": 0.0, "cpu": 0.0, "n": []} for name in systems}
+    audio_s = 0.0
+    detections = {"shipped": {}, "midi": {}}
+    for name in names:
+        audio, rate = excerpt(name)
+        ref = reference(name)
+        audio_s += len(audio) / rate
+        line = [f"{name[9:]:26s}"]
+        performance = None
+        for system, run in systems.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            est, perf = run(audio, rate)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            s = scores(ref, est)
+            t = totals[system]
+            for key in ("p", "r", "f", "f_off"):
+                t[key].append(s[key])
+            t["n"].append(len(ref))
+            t["wall"] += wall
+            t["cpu"] += cpu
+            line.append(f"{system} F1 {s['f']:.3f} (+off {s['f_off']:.3f}) {wall / (len(audio) / rate):.2f}x")
+            if system == "shipped":
+                performance = perf
+        print("  " + " | ".join(line), flush=True)
+        midi_take = Performance(notes=tuple(PlayedNote(pitch=int(p), onset_s=float(a), offset_s=float(b), velocity=int(v))
+                                            for a, b, p, v in ref))
+        for who, perf in (("shipped", performance), ("midi", midi_take)):
+            counts = detection(ref, perf, np.random.default_rng(SEED))
+            for kind, value in counts.items():
+                old = detections[who].get(kind, (0, 0, 0))
+                detections[who][kind] = tuple(a + b for a, b in zip(old, value, strict=True))
+    print(f"\ntranscription, {len(names)} pieces, {audio_s:.0f} s of audio (onset F1 at 50 ms; means over pieces, "
+          "and over all notes):")
+    for system, t in totals.items():
+        weights = np.array(t["n"], float)
+        print(f"  {system:20s} onset P {np.mean(t['p']):.3f} R {np.mean(t['r']):.3f} F1 {np.mean(t['f']):.3f} "
+              f"(note-weighted {np.average(t['f'], weights=weights):.3f})  note+offset F1 {np.mean(t['f_off']):.3f}  "
+              f"RTF wall {t['wall'] / audio_s:.2f}  cpu {t['cpu'] / audio_s:.2f} s/s")
+    ratio = totals["shipped"]["wall"] / totals["transkun-as-shipped"]["wall"]
+    print(f"  shipped / as-shipped wall time: {ratio:.2f}  (cpu {totals['shipped']['cpu'] / totals['transkun-as-shipped']['cpu']:.2f})")
+    print(f"\nerror detection ({ALTER_SHARE:.0%} of the reference notes changed, deleted and added each):")
+    for who, counts in detections.items():
+        label = "shipped transcription" if who == "shipped" else "reference MIDI as the take"
+        print(f"  {label}:")
+        for kind in ("wrong", "missed", "extra"):
+            print(f"    {kind:7s} {_pr(counts.get(kind, (0, 0, 0)))}")
+
+
+if __name__ == "__main__":
+    main()

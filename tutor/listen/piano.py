@@ -1,0 +1,483 @@
+"""Every note of a polyphonic piano recording, with velocity and the sustain pedal (issue 20).
+
+The model is Transkun V2 (Yan & Duan, "Scoring intervals using non-hierarchical transformer for automatic
+piano transcription", ISMIR 2024; PyPI ``transkun``, MIT), whose weights ship inside its wheel
+(``transkun/pretrained/2.0.pt`` + ``2.0.conf``): nothing is downloaded. It hears 16 s segments of 44.1 kHz
+audio and decodes each pitch (and the sustain and soft pedals) with a semi-CRF over note intervals.
+
+Made fast enough for reviewing a take on a small CPU (see ``tests/bench/bench_piano.py``):
+
+- only the parts of the take that hold sound are transcribed: stretches of ``SILENCE_GAP_S`` or more far
+  under the take's loudest moment are skipped (a practice take is full of pauses);
+- 16 s segments (the model misses notes in shorter ones) overlap by ``OVERLAP_S`` instead of half
+  their length (the shipped setting transcribes every second twice), with ``EDGE_PAD_S`` of silence
+  before and after a stretch instead of 8 s;
+- on a CPU the transformer's linear layers run as int8 (dynamic quantisation, fbgemm): key and value
+  projections fused into one matrix product; on a GPU the model runs as shipped, in float32.
+
+``transcribe_piano_file(path)`` / ``transcribe_piano(audio, sample_rate)`` give a frozen
+``PianoTranscription`` whose ``performance`` is a ``tutor.score.music.Performance`` (notes with velocity,
+``cents`` None, the sustain pedal as ``PedalEvent``s).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tutor.errors import ModelError, TutorError
+from tutor.score.music import PedalEvent, Performance, PlayedNote
+
+log = logging.getLogger(__name__)
+
+TRACKER = "transkun-2.0"  # the "tracker" field of a piano transcription's JSON
+MODEL_SAMPLE_RATE = 44100
+SEGMENT_S = 16.0  # what the model was trained on
+OVERLAP_S = 4.0  # segments overlap this much (the shipped transcribe() overlaps 8 s: every second twice)
+SILENCE_DB = 55.0  # frames this far under the take's loudest are silence...
+SILENCE_FLOOR_DBFS = -75.0  # ...and every frame under this level (digital silence, a muted input)
+SILENCE_GAP_S = 1.5  # silences at least this long are not transcribed...
+SILENCE_MARGIN_S = 0.5  # ...less this margin on either side (a release, the next attack's approach)
+LEVEL_FRAME_S = 0.05
+END_GUARD_S = 0.03  # notes the model hears starting this close to a stretch's end (or after) are dropped
+EDGE_PAD_S = 1.0  # silence the model hears before a sounding stretch and after it (shipped: 8 s)
+SUSTAIN_PEDAL = -64  # Transkun's symbols for the pedals
+BF16_CONVOLUTIONS = False  # bfloat16 convolutions (CPU): measured 6% faster, onset precision 0.936 vs 0.964 (mz_311_1, 20 s)
+MIN_CONFIDENCE_VELOCITY = 1  # a note with velocity 0 is never reported
+
+
+@dataclass(frozen=True)
+class PianoTranscription:
+    performance: Performance
+    tracker: str
+    sample_rate: int  # of the input audio
+    device: str = "cpu"
+
+    @property
+    def notes(self) -> tuple[PlayedNote, ...]:
+        return self.performance.notes
+
+    @property
+    def f0(self):
+        """No pitch track: a piano transcription is notes (``tutor transcribe --f0`` says so)."""
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# the model
+# ---------------------------------------------------------------------------------------------
+_MODELS: dict[tuple[str, bool], object] = {}
+_LOCK = threading.Lock()
+
+
+def load_model(device: str = "cpu", *, fast: bool = True):
+    """Transkun V2 on ``device`` ('cpu' or 'cuda'), loaded once per process; ``fast`` (CPU only): int8
+    linear layers with fused key/value projections. ``fast=False`` is the model exactly as shipped."""
+    fast = bool(fast) and device == "cpu"
+    key = (device, fast)
+    with _LOCK:
+        model = _MODELS.get(key)
+        if model is None:
+            model = _build(device, fast)
+            _MODELS[key] = model
+    return model
+
+
+def _build(device: str, fast: bool):
+    import importlib.resources
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit.script deprecation inside transkun's CRF
+            import transkun.ModelTransformer as transkun_model
+    except ImportError as error:
+        raise ModelError(f"the piano transcriber needs the transkun package ({error}); run make setup") from None
+    folder = importlib.resources.files("transkun") / "pretrained"
+    try:
+        settings = json.loads((folder / "2.0.conf").read_text())["Model"]["config"]
+        config = transkun_model.Config()
+        config.__dict__.update(settings)
+        with (folder / "2.0.pt").open("rb") as handle:
+            checkpoint = torch.load(handle, map_location="cpu", weights_only=True)
+        model = (_fast_class(transkun_model.TransKun) if fast else transkun_model.TransKun)(conf=config)
+        model.load_state_dict(checkpoint.get("best_state_dict", checkpoint.get("state_dict")))
+    except (OSError, KeyError, RuntimeError, ValueError) as error:
+        raise ModelError(f"the Transkun weights could not be loaded ({error})") from None
+    model.eval()
+    model.backbone.useGradientCheckpoint = False  # its default checkpoints layers in inference too (warnings)
+    if fast:
+        _fuse_attention(model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.ao's deprecation notice (torchao is the new home)
+            model.backbone.encoderLayers = torch.ao.quantization.quantize_dynamic(
+                model.backbone.encoderLayers, {torch.nn.Linear}, dtype=torch.qint8)
+        if BF16_CONVOLUTIONS and torch.backends.mkldnn.is_available():
+            model.backbone.downConv = _bf16(model.backbone.downConv)
+    return model.to(device)
+
+
+def _fast_class(base):
+    """``base`` (Transkun's model class) with a faster interval scorer and Viterbi decoder: the pairwise
+    scores are built in the layout the decoder reads (begin, end) in place, with no transposed copies of
+    the T x T x 90 matrix, and the decoder runs in numpy. The same arithmetic as
+    ``ScaledInnerProductIntervalScorer`` + ``CRF.viterbiBackward`` (ties between skipping a frame and
+    an interval go to the skip, as torch's max over [skip, intervals] does)."""
+
+    class FastTransKun(base):
+        def processFramesBatch(self, framesBatch):
+            import torch
+
+            mean = torch.mean(framesBatch, dim=[1, 2, 3], keepdim=True)
+            std = torch.std(framesBatch, dim=[1, 2, 3], keepdim=True)
+            framesBatch = (framesBatch - mean) / (std + 1e-8)
+            features = self.framewiseFeatureExtractor(framesBatch).contiguous()
+            features = features.view(features.shape[0], *features.shape[-3:])
+            ctx = self.backbone(features, outputIndices=torch.tensor(self.targetMIDIPitch, device=features.device))
+            return _Decoder(_interval_scores(self.scorer, ctx)), ctx
+
+    return FastTransKun
+
+
+def _interval_scores(scorer, ctx):
+    """[batch*symbols, begin, end] scores of every interval (numpy float32)."""
+    import torch
+
+    size = scorer.size * scorer.expansionFactor
+    q, k, diag = scorer.map(ctx).split([size, size, 1], dim=-1)  # [N, P, T, *]
+    q = q / math.sqrt(q.shape[-1])
+    scores = torch.matmul(k, q.transpose(-1, -2))  # [N, P, begin, end]
+    steps = torch.arange(scores.shape[-1], device=scores.device)
+    scores.mul_((steps.unsqueeze(-1) - steps.unsqueeze(0)).abs())
+    scores.diagonal(dim1=-2, dim2=-1).add_(diag.squeeze(-1))
+    return scores.flatten(0, 1).float().cpu().numpy()
+
+
+class _Decoder:
+    """Transkun's ``NeuralSemiCRFInterval.decode(forward=False)`` on the (symbol, begin, end) scores."""
+
+    def __init__(self, scores: np.ndarray) -> None:
+        self.scores = scores
+
+    def decode(self, forcedStartPos=None, forward=False):
+        scores = self.scores
+        symbols, length, _ = scores.shape
+        diagonal = np.ascontiguousarray(np.diagonal(scores, axis1=1, axis2=2).T)  # [T, symbols]
+        best = np.zeros((length, symbols), dtype=np.float32)
+        best[length - 1] = diagonal[length - 1] * (diagonal[length - 1] > 0)
+        pointers = np.empty((max(length - 1, 0), symbols), dtype=np.int32)
+        for i in range(1, length):
+            begin = length - i - 1
+            candidates = scores[:, begin, begin + 1:] + best[begin + 1:].T  # [symbols, ends]
+            choice = candidates.argmax(axis=1)
+            value = candidates[np.arange(symbols), choice]
+            skip = best[begin + 1]  # the noise score is zero in this model
+            take_skip = skip >= value
+            pointers[i - 1] = np.where(take_skip, -1, choice)
+            best[begin] = np.where(take_skip, skip, value) + diagonal[begin] * (diagonal[begin] > 0)
+        included = (diagonal > 0).T.tolist()
+        pointers = pointers.T.tolist()
+        starts = forcedStartPos if forcedStartPos is not None else [0] * symbols
+        paths = []
+        for symbol in range(symbols):
+            j, path, ptr, inside = starts[symbol], [], pointers[symbol], included[symbol]
+            while j < length - 1:
+                selection = ptr[length - j - 2]
+                if inside[j]:
+                    path.append((j, j))
+                if selection < 0:
+                    j += 1
+                else:
+                    end = selection + j + 1
+                    path.append((j, end))
+                    j = end
+            if inside[length - 1]:
+                path.append((length - 1, length - 1))
+            paths.append(path)
+        return paths
+
+
+def _bf16(module):
+    """``module`` run in bfloat16 (autocast), its output back in float32."""
+    import torch
+
+    class Bf16(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = module
+
+        def forward(self, x):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return self.inner(x).float()
+
+    return Bf16()
+
+
+def _fuse_attention(model) -> None:
+    """Each of Transkun's attention layers (raw projection matrices) as nn.Linear layers that dynamic
+    quantisation turns into int8: the query from the normalised input, key and value in one product from
+    the layer's memory. The same arithmetic as transkun.LayersTransformer.MultiHeadAttentionKernel."""
+    import torch
+    import torch.nn.functional as F
+    from transkun.LayersTransformer import MultiHeadAttentionKernel
+
+    class FusedAttention(torch.nn.Module):
+        def __init__(self, layer: MultiHeadAttentionKernel) -> None:
+            super().__init__()
+            if layer.kernel is not None:
+                raise ModelError("this Transkun checkpoint uses approximate attention kernels")
+            self.num_heads, self.head_dim = layer.num_heads, layer.head_dim
+            hidden = layer.q_proj_weight.shape[1]
+            self.q = torch.nn.Linear(layer.q_proj_weight.shape[0], hidden, bias=False)
+            self.q.weight.data = layer.q_proj_weight.data.t().contiguous()
+            self.kv = torch.nn.Linear(layer.k_proj_weight.shape[0], 2 * hidden, bias=False)
+            self.kv.weight.data = torch.cat([layer.k_proj_weight.data, layer.v_proj_weight.data], dim=1).t().contiguous()
+            self.out_proj = layer.out_proj
+
+        def _heads(self, x):
+            return x.unflatten(-1, (self.num_heads, self.head_dim)).transpose(-2, -3)
+
+        def forward(self, query, key=None, value=None):
+            key = query if key is None else key
+            k, v = self.kv(key).chunk(2, dim=-1)
+            fetched = F.scaled_dot_product_attention(self._heads(self.q(query)), self._heads(k), self._heads(v))
+            return self.out_proj(fetched.transpose(-2, -3).flatten(-2, -1))
+
+    for parent in list(model.backbone.encoderLayers.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, MultiHeadAttentionKernel):
+                setattr(parent, name, FusedAttention(child))
+
+
+# ---------------------------------------------------------------------------------------------
+# where the take holds sound
+# ---------------------------------------------------------------------------------------------
+def sounding_spans(audio: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
+    """(start, stop) sample ranges of ``audio`` that hold sound: everything but silences of
+    ``SILENCE_GAP_S`` or more (less ``SILENCE_MARGIN_S`` on each side)."""
+    frame = max(1, round(LEVEL_FRAME_S * sample_rate))
+    count = len(audio) // frame
+    if count == 0:
+        return [(0, len(audio))] if len(audio) else []
+    power = np.square(audio[: count * frame].reshape(count, frame), dtype=np.float64).mean(axis=1)
+    level_db = 10.0 * np.log10(power + 1e-20)
+    threshold = max(level_db.max() - SILENCE_DB, SILENCE_FLOOR_DBFS)
+    loud = level_db > threshold
+    if not loud.any():
+        return []
+    gap = round(SILENCE_GAP_S / LEVEL_FRAME_S)
+    margin = round(SILENCE_MARGIN_S / LEVEL_FRAME_S)
+    spans: list[list[int]] = []
+    for index in np.flatnonzero(loud):
+        if spans and index - spans[-1][1] < gap:
+            spans[-1][1] = int(index) + 1
+        else:
+            spans.append([int(index), int(index) + 1])
+    return [(max(0, (a - margin) * frame), min(len(audio), (b + margin) * frame)) for a, b in spans]
+
+
+# ---------------------------------------------------------------------------------------------
+# transcription
+# ---------------------------------------------------------------------------------------------
+def transcribe_piano_file(path: str | Path, *, device: str = "auto", fast: bool = True,
+                          progress=None) -> PianoTranscription:
+    """The notes and sustain pedal of a piano recording (any file ``read_audio`` reads)."""
+    from tutor.listen.transcription import read_audio
+
+    audio, rate = read_audio(path)
+    return transcribe_piano(audio, rate, device=device, fast=fast, progress=progress, source_path=Path(path))
+
+
+def transcribe_piano(audio: np.ndarray, sample_rate: int, *, device: str = "auto", fast: bool = True,
+                     progress=None, source_path: Path | None = None,
+                     overlap_s: float | None = None, pad_s: float = EDGE_PAD_S,
+                     skip_silence: bool = True) -> PianoTranscription:
+    """The notes of a mono (or (frames, channels)) clip at any sample rate. ``progress(fraction, text)``
+    hears each sounding stretch (it may raise to cancel)."""
+    import soxr
+    import torch
+
+    from tutor.listen.pitch import resolve_device
+
+    if sample_rate <= 0:
+        raise TutorError(f"sample rate must be positive, not {sample_rate}")
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1)
+    resolved = resolve_device(device)
+    model = load_model(resolved, fast=fast)
+    if sample_rate != MODEL_SAMPLE_RATE and len(audio):
+        audio = soxr.resample(audio, sample_rate, MODEL_SAMPLE_RATE).astype(np.float32)
+    spans = sounding_spans(audio, MODEL_SAMPLE_RATE) if skip_silence else ([(0, len(audio))] if len(audio) else [])
+    overlap = OVERLAP_S if overlap_s is None else overlap_s
+    total = sum(stop - start for start, stop in spans) or 1
+    done = 0
+    notes: list[PlayedNote] = []
+    pedal: list[PedalEvent] = []
+    with torch.inference_mode():
+        for start, stop in spans:
+            if progress is not None:
+                progress(done / total, f"piano {_clock(start / MODEL_SAMPLE_RATE)}")
+            x = torch.from_numpy(np.ascontiguousarray(audio[start:stop])).to(resolved)
+            events = _transcribe_span(model, x, overlap_s=overlap, pad_s=pad_s)
+            offset_s = start / MODEL_SAMPLE_RATE
+            end_s = stop / MODEL_SAMPLE_RATE  # the padding after a stretch is silence: nothing starts there
+            for event in events:
+                onset, offset = event.start + offset_s, min(event.end + offset_s, end_s)
+                if onset >= end_s - END_GUARD_S:
+                    continue
+                if event.pitch == SUSTAIN_PEDAL:
+                    pedal += [PedalEvent(time_s=float(onset), down=True), PedalEvent(time_s=float(offset), down=False)]
+                elif event.pitch > 0 and event.velocity >= MIN_CONFIDENCE_VELOCITY:
+                    notes.append(PlayedNote(pitch=int(event.pitch), onset_s=round(float(onset), 4),
+                                            offset_s=round(float(max(offset, onset + 0.01)), 4),
+                                            velocity=int(min(127, max(1, event.velocity))), cents=None,
+                                            confidence=1.0))
+            done += stop - start
+    notes.sort(key=lambda n: (n.onset_s, n.pitch))
+    pedal.sort(key=lambda e: (e.time_s, e.down))
+    if progress is not None:
+        progress(1.0, "done")
+    performance = Performance(notes=tuple(notes), source_path=source_path, pedal=tuple(pedal))
+    return PianoTranscription(performance=performance, tracker=TRACKER, sample_rate=int(sample_rate),
+                              device=resolved)
+
+
+def _transcribe_span(model, x, *, overlap_s: float, pad_s: float):
+    """Transkun's ``TransKun.transcribe`` (segments stitched with the decoder's forced start positions and
+    the notes cut at a segment's end merged with their continuation) on a mono 44.1 kHz tensor, with
+    ``pad_s`` of silence at either end instead of the overlap."""
+    import torch.nn.functional as F
+    from transkun.Data import resolveOverlapping
+    from transkun.Util import makeFrame
+
+    fs, hop = model.fs, model.hopSize
+    pad = math.ceil(pad_s * fs)
+    x = F.pad(x.unsqueeze(0), (pad, pad))
+    samples = x.shape[-1]
+    overlap = math.ceil(overlap_s * fs / hop) * hop
+    segment = math.ceil(SEGMENT_S * fs)  # always the model's own length: it misses notes in shorter ones
+    step = math.ceil((segment - overlap) / hop) * hop
+    step_frames = step // hop
+    start_frame = math.floor(pad / hop)
+    starts = [start_frame] * len(model.targetMIDIPitch)
+    by_pitch: dict[int, list] = {}
+    for i in range(0, max(samples - overlap, 1), step):
+        piece = x[:, i:i + segment]
+        if piece.shape[-1] < segment:
+            piece = F.pad(piece, (0, segment - piece.shape[-1]))
+        frames = makeFrame(piece, hop, model.windowSize)
+        events, last = model.transcribeFrames(frames.unsqueeze(0), forcedStartPos=starts,
+                                              velocityCriteron="hamming", lastFrameIdx=round(segment / hop))
+        starts = [max(k - step_frames, 0) for k in last]
+        begin_s = (i - pad) / fs
+        for event in events[0]:
+            event.start = max(event.start + begin_s, 0.0)
+            event.end = max(event.end + begin_s, event.start)
+            kept = by_pitch.setdefault(event.pitch, [])
+            if kept and event.start < kept[-1].end:  # the continuation of a note cut at the last segment's end
+                if event.hasOnset:
+                    kept[-1] = event
+                else:
+                    kept[-1].hasOffset = event.hasOffset
+                    kept[-1].end = max(event.end, kept[-1].end)
+                continue
+            if event.hasOnset:
+                kept.append(event)
+    for kept in by_pitch.values():
+        if kept:
+            kept[-1].hasOffset = True
+    return resolveOverlapping([e for kept in by_pitch.values() for e in kept if e.hasOffset])
+
+
+# ---------------------------------------------------------------------------------------------
+# keyboard parts and the JSON
+# ---------------------------------------------------------------------------------------------
+KEYBOARD_PROGRAMS = frozenset(range(0, 8)) | frozenset(range(16, 24))  # General MIDI pianos and organs
+NOT_KEYBOARD_WORDS = ("voice", "vocal", "sopran", "alto", "tenor", "bass", "bariton", "singer", "choir", "chor",
+                      "violin", "viola", "cello", "contrabass", "flute", "oboe", "clarinet", "bassoon", "horn",
+                      "trumpet", "trombone", "tuba", "sax", "recorder", "guitar", "melody")
+KEYBOARD_WORDS = ("piano", "klavier", "keyboard", "organ", "harpsichord", "cembalo", "clavi", "pno", "kbd")
+
+
+def is_keyboard_part(part) -> bool:
+    """Whether a score part (``tutor.score.music.Part``) is played on a keyboard: its name says so, or
+    its General MIDI program is a piano or organ and its name does not name another instrument (a
+    MusicXML part that names no instrument reads as program 0, a piano)."""
+    name = (part.name or "").lower()
+    if any(word in name for word in KEYBOARD_WORDS):
+        return True
+    if any(word in name for word in NOT_KEYBOARD_WORDS):
+        return False
+    return int(part.program) in KEYBOARD_PROGRAMS
+
+
+def piano_transcription_json(result: PianoTranscription) -> dict:
+    """``tutor transcribe --instrument piano --json``: the single-line document's fields (``cents`` null:
+    a piano is in tune with itself) plus each note's ``velocity`` and the sustain pedal's spans."""
+    return {
+        "tracker": result.tracker,
+        "sample_rate": int(result.sample_rate),
+        "notes": [
+            {"onset": float(n.onset_s), "offset": float(n.offset_s), "pitch": int(n.pitch), "cents": None,
+             "confidence": float(n.confidence if n.confidence is not None else 1.0), "velocity": int(n.velocity)}
+            for n in result.notes
+        ],
+        "pedal": [{"down": float(down), "up": float(up) if math.isfinite(up) else None}
+                  for down, up in result.performance.pedal_spans()],
+    }
+
+
+def piano_performance(doc: dict) -> Performance:
+    """The notes and pedal of a ``piano_transcription_json`` document (a host's answer)."""
+    notes = tuple(PlayedNote(pitch=int(n["pitch"]), onset_s=float(n["onset"]), offset_s=float(n["offset"]),
+                             velocity=int(n.get("velocity") or 80), cents=None, confidence=float(n["confidence"]))
+                  for n in doc["notes"])
+    pedal: list[PedalEvent] = []
+    for span in doc.get("pedal") or ():
+        pedal.append(PedalEvent(time_s=float(span["down"]), down=True))
+        if span.get("up") is not None:
+            pedal.append(PedalEvent(time_s=float(span["up"]), down=False))
+    return Performance(notes=notes, pedal=tuple(pedal))
+
+
+def piano_midi_bytes(performance: Performance, *, ticks_per_second: int = 960) -> bytes:
+    """A one-track MIDI file (120 bpm, so 1 quarter = 0.5 s): the notes with their velocities and the
+    sustain pedal as control change 64 (127 down, 0 up)."""
+    import io
+
+    import mido
+
+    midi = mido.MidiFile(ticks_per_beat=ticks_per_second // 2)
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=500000, time=0))
+    events = []  # (tick, order, message): at one tick, note-offs, then the pedal, then note-ons
+    for note in performance.notes:
+        events.append((round(note.onset_s * ticks_per_second), 2,
+                       mido.Message("note_on", note=int(note.pitch), velocity=int(note.velocity))))
+        events.append((round(note.offset_s * ticks_per_second), 0, mido.Message("note_off", note=int(note.pitch))))
+    for event in performance.pedal:
+        events.append((round(event.time_s * ticks_per_second), 1,
+                       mido.Message("control_change", control=64, value=127 if event.down else 0)))
+    now = 0
+    for tick, _, message in sorted(events, key=lambda e: (e[0], e[1])):
+        track.append(message.copy(time=tick - now))
+        now = tick
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    buffer = io.BytesIO()
+    midi.save(file=buffer)
+    return buffer.getvalue()
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}:{rest:02d}"
