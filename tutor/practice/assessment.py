@@ -330,6 +330,8 @@ def assess(
         alignment = align(score_notes, performance)
         if unfolding is not None and repeats and unfolding.repeats:  # the repeats left out? (issue 21)
             alignment = _straight_if_better(alignment, written, unfolding, performance)
+        elif unfolding is not None and not repeats and written.form is not None:  # played though not asked?
+            alignment = _repeats_if_better(alignment, written, unfolding, performance)
     alignment = _share_unisons(alignment, score_notes)
     is_audio = performance.is_audio
     events: list[Event] = []
@@ -725,6 +727,90 @@ def _straight_if_better(alignment: Alignment, written: Score, unfolding: Unfoldi
     if _alignment_cost(translated, left_out) + gaps < _alignment_cost(alignment):
         return translated
     return alignment
+
+
+def _repeats_if_better(alignment: Alignment, written: Score, straight: Unfolding, performance: Performance) -> Alignment:
+    """With repeats off: the take aligned to the piece with its repeats, put on the piece played straight
+    through, when that explains the take better than ``alignment``: each going back of the form is a restart
+    from the end of the passage to its start (told as the repeat played, ``_unasked_repeat``), the times
+    through before the last are earlier attempts, first endings' notes are extra. Without it a going back
+    to a passage whose notes come elsewhere too may be placed there (a restart to the wrong measure)."""
+    from tutor.practice.alignment import Restart
+
+    full = unfold(written, repeats=True)
+    if not full.repeats:
+        return alignment
+    alt = align(full.score.notes, performance)
+    jumps = sum(1 for k in range(1, len(full.visits)) if full.visits[k].index < full.visits[k - 1].index)
+    if _alignment_cost(alt) + jumps >= _alignment_cost(alignment):
+        return alignment
+    straight_notes = straight.score.notes
+    index_of = {n.id: i for i, n in enumerate(straight_notes)}
+    straight_visit = {v.index: v for v in straight.visits}
+    full_starts = [v.played_start_ql for v in full.visits]
+
+    def visit_of(played_ql: float) -> int:
+        return max(0, bisect.bisect_right(full_starts, played_ql + 1e-9) - 1)
+
+    def straight_ql(played_ql: float) -> float:
+        visit = full.visits[visit_of(played_ql)]
+        target = straight_visit.get(visit.index)
+        if target is None:  # a first ending left out of the straight piece: where the next passage starts
+            later = [straight_visit[v.index] for v in full.visits[visit_of(played_ql):] if v.index in straight_visit]
+            return later[0].played_start_ql if later else straight.score.duration_ql
+        return target.played_start_ql + (played_ql - visit.played_start_ql)
+
+    last_visit: dict[int, int] = {}
+    for k, v in enumerate(full.visits):
+        last_visit[v.index] = k
+    perf_onsets = [n.onset_s for n in performance.notes]
+    first_in_visit: dict[int, int] = {}
+    for p in alt.pairs:
+        if p.score_index is not None and p.perf_index is not None and p.kind in ("match", "wrong_pitch"):
+            k = visit_of(full.score.notes[p.score_index].onset_ql)
+            if k not in first_in_visit or perf_onsets[p.perf_index] < perf_onsets[first_in_visit[k]]:
+                first_in_visit[k] = p.perf_index
+    restarts = list(alt.restarts and [replace(r, from_ql=straight_ql(r.from_ql), to_ql=straight_ql(r.to_ql))
+                                      for r in alt.restarts])
+    for k in range(1, len(full.visits)):
+        before, after = full.visits[k - 1], full.visits[k]
+        if after.index < before.index and k in first_in_visit:
+            j = k - 1  # reached: the last measure before it that the straight piece has (not a first ending)
+            while j > 0 and full.visits[j].index not in straight_visit:
+                j -= 1
+            restarts.append(Restart(first_in_visit[k], straight_ql(full.visits[j].played_start_ql),
+                                    straight_ql(after.played_start_ql)))
+    restarts.sort(key=lambda r: perf_onsets[r.perf_index])
+    restart_times = [perf_onsets[r.perf_index] for r in restarts]
+
+    def attempt(perf_index: int | None) -> int:
+        return 0 if perf_index is None else bisect.bisect_right(restart_times, perf_onsets[perf_index])
+
+    pairs: list[NotePair] = []
+    for p in alt.pairs:
+        if p.score_index is None:
+            pairs.append(replace(p, attempt=attempt(p.perf_index)))
+            continue
+        note = full.score.notes[p.score_index]
+        k = visit_of(note.onset_ql)
+        target = index_of.get(written_id(note.id)[0])
+        final = last_visit[full.visits[k].index] == k
+        if target is None:  # a first ending's note
+            if p.perf_index is not None:
+                pairs.append(NotePair("extra", None, p.perf_index, attempt(p.perf_index), True))
+            continue
+        if p.kind == "missed" and not final:
+            continue
+        pairs.append(NotePair(p.kind, target, p.perf_index, attempt(p.perf_index), final))
+    chord_onsets = sorted({round(n.onset_ql, 6) for n in straight_notes})
+    chord_of_perf = []
+    for c in alt.chord_of_perf:
+        if c < 0 or c >= len(alt.chord_onsets_ql):
+            chord_of_perf.append(-1)
+            continue
+        q = straight_ql(alt.chord_onsets_ql[c])
+        chord_of_perf.append(max(0, bisect.bisect_right(chord_onsets, q + 1e-9) - 1))
+    return Alignment(tuple(pairs), tuple(restarts), tuple(chord_of_perf), tuple(chord_onsets))
 
 
 def _all_missed(indices: list[int], outcome: dict[int, str]) -> bool:
