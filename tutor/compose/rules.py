@@ -402,6 +402,8 @@ def _out_of_key(ctx: Context) -> Iterable[Finding]:
             inner = 0 < ctx.voices.index(voice) < len(ctx.voices) - 1
             if _in_chromatic_chord(ctx, note, voice) and (inner or _resolves_like_chromatic(voice, index, local)):
                 continue
+            if _applied_or_borrowed(ctx, note, local):  # a secondary dominant or a borrowed chord (issue 24)
+                continue
             options = sorted({(note.pitch + d) for d in (-1, 1) if (note.pitch + d) % 12 in local.scale})
             suggestion = (" or ".join(pitch_name(p) for p in options) + f" (in {local.name})") if options else "a note of the key"
             yield _finding("out_of_key", voice.name, note,
@@ -420,6 +422,44 @@ def _resolves_like_chromatic(voice: Voice, index: int, key: Key) -> bool:
     step = after.pitch - note.pitch
     raised = (note.pitch - 1) % 12 in key.scale
     return step == 0 or (0 < step <= 2 if raised else -2 <= step < 0)
+
+
+def _chromatic_chords(key: Key) -> list[frozenset[int]]:
+    """Chords whose notes outside ``key`` are not wrong notes: the dominant seventh and the diminished
+    seventh applied to each degree (secondary dominants), the Neapolitan sixth, the augmented sixths,
+    and the tonic, subdominant and dominant chords of the parallel mode (borrowed chords)."""
+    t = key.tonic
+    chords = []
+    for target in key.scale:
+        chords.append(frozenset((target + d) % 12 for d in (7, 11, 2, 5)))  # V7 of the degree
+        chords.append(frozenset((target + d) % 12 for d in (11, 2, 5, 8)))  # vii°7 of the degree
+    chords.append(frozenset((t + d) % 12 for d in (1, 5, 8)))  # Neapolitan
+    chords.append(frozenset((t + d) % 12 for d in (8, 0, 6, 3)))  # German sixth
+    chords.append(frozenset((t + d) % 12 for d in (8, 0, 6, 2)))  # French sixth
+    third = 3 if key.mode == "major" else 4  # the parallel mode's third
+    for root, quality in ((0, third), (5, third), (7, 4)):
+        chords.append(frozenset((t + root + d) % 12 for d in (0, quality, 7)))
+    if key.mode == "major":
+        chords.append(frozenset((t + d) % 12 for d in (8, 0, 3)))  # bVI
+        chords.append(frozenset((t + d) % 12 for d in (10, 2, 5)))  # bVII
+    return chords
+
+
+def _applied_or_borrowed(ctx: Context, note: Note, key: Key) -> bool:
+    """Whether the notes sounding around ``note`` (its beat, every part: a piano's arpeggiated chord
+    too) make one of ``_chromatic_chords`` with it: at least three of its notes, at most two others
+    (a pedal note, a passing note)."""
+    notes = ctx.score.notes  # sorted by onset
+    onsets = [n.onset_ql for n in notes]
+    low, high = note.onset_ql - 0.5, note.onset_ql + 0.75
+    first = bisect.bisect_left(onsets, low - 8.0)
+    last = bisect.bisect_left(onsets, high)
+    pcs = {n.pitch % 12 for n in notes[first:last] if n.offset_ql > low + 1e-6}
+    pc = note.pitch % 12
+    for chord in _chromatic_chords(key):
+        if pc in chord and len(pcs & chord) >= 3 and len(pcs - chord) <= 2:
+            return True
+    return False
 
 
 def _in_chromatic_chord(ctx: Context, note: Note, voice: Voice) -> bool:
