@@ -99,7 +99,8 @@ def _clips(table):
     return out or [table]
 
 
-def predict_table(table) -> EmotionResult:
+def predict_table(table, *, musician: bool = True) -> EmotionResult:
+    """The emotion of a ``NoteTable``; ``musician`` blends in ``models.emotion_prior`` outside EMOPIA's domain."""
     from .emotion_features import EVENTS_KEPT, clip_features, event_tokens
     from .features import N_EMOTION_VECTOR
 
@@ -114,6 +115,10 @@ def predict_table(table) -> EmotionResult:
             e = event_tokens(clip)
             events[row, : len(e)] = e
     p = probabilities(np.stack(toks), np.stack(feats), events).mean(0)
+    if musician:
+        from .emotion_prior import blend
+
+        p = blend(p, table)
     best = int(np.argmax(p))
     return EmotionResult(
         quadrant=quadrants[best], label=QUADRANT_LABELS[quadrants[best]],
