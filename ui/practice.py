@@ -64,6 +64,7 @@ from tutor.lessons.progress import ProgressDB, default_data_dir
 from tutor.listen import pitch as live_pitch
 from tutor.listen.live import LiveListener
 from tutor.practice.assessment import COLORS, assess
+from tutor.practice.coach import CoachPlan, next_step, plan_for
 from tutor.practice.follower import ScoreFollower
 from tutor.practice.loop import LoopFollower, LoopReview, PassStart, assess_passes, looped_clicks
 from tutor.score.form import unfold
@@ -452,6 +453,14 @@ class PracticePanel(QWidget):
         font.setPointSize(font.pointSize() + 1)
         self.score_label.setFont(font)
         rv.addWidget(self.score_label)
+        # issue 24: one click loops the bars the review names, slower, with the count-in; the tempo rises as
+        # they come right (tutor.practice.coach)
+        self.coach: CoachPlan | None = None
+        self.coach_button = QPushButton("▶ Practise these bars")
+        self.coach_button.setToolTip("Loop the bars to practise at a slower tempo, with the count-in; "
+                                     "the tempo goes up as they come right")
+        self.coach_button.setVisible(False)
+        rv.addWidget(self.coach_button)
         self.pass_box = QComboBox()
         self.pass_box.setToolTip("A looped take: the review of each pass")
         self.pass_box.setVisible(False)
@@ -477,6 +486,7 @@ class PracticePanel(QWidget):
         self.stop_button.clicked.connect(self.stop_take)
         self.open_take_button.clicked.connect(self.open_take)
         self.replay_button.clicked.connect(self.replay_take)
+        self.coach_button.clicked.connect(lambda: self.practise_weak_bars())
         self.events_tree.itemClicked.connect(self._event_clicked)
         self.pass_box.currentIndexChanged.connect(self._pass_chosen)
         self.heat.measureClicked.connect(self.view.show_measure)
@@ -876,6 +886,48 @@ class PracticePanel(QWidget):
         where = f" (saved as {self.take_path})" if self.take_path else ""
         self.status.emit(f"Review of the take ready: {len(passes)} passes{where}" if passes else f"Review of the take ready{where}")
         self._show_lesson_attempt(review)
+        self._coach_after(review)
+
+    # --- coaching the bars to practise (issue 24) ----------------------------------------------
+    def practise_weak_bars(self, *, source_path: str | Path | None = None) -> bool:
+        """Loop the bars the review names (or the coach's next step) slower, with a count-in."""
+        if self.score is None:
+            return False
+        if self.coach is None or self.coach.done:
+            wanted = self.assessment.practice_measures if self.assessment is not None else ()
+            self.coach = plan_for(wanted, [m.number for m in self.score.measures], tempo_percent=self.tempo.value())
+            if self.coach is None:
+                return False
+        self.first_bar.setValue(self.coach.first)
+        self.last_bar.setValue(self.coach.last)
+        self.tempo.setValue(self.coach.tempo_percent)
+        self.loop.setChecked(True)
+        if self.count_in.value() < 1:
+            self.count_in.setValue(1)
+        self.status.emit(f"Practising {self.coach.bars} at {self.coach.tempo_percent} % (looped, count-in first)")
+        return self.start_take(source_path=source_path)
+
+    def _coach_after(self, review: TakeReview) -> None:
+        """After a take: the coach's next step (a coached loop), or the offer to practise the named bars."""
+        if self.coach is not None and review.passes and (self.first_bar.value(), self.last_bar.value()) == (
+                self.coach.first, self.coach.last):
+            last = review.passes[-1][0]
+            self.coach = next_step(self.coach, last.notes_correct, last.notes_total)
+            self.score_label.setText(self.score_label.text() + f"<br><b>Coach:</b> {self.coach.said}")
+            if self.coach.done:
+                self.coach_button.setText(f"✓ {self.coach.bars} right at full tempo")
+                self.coach_button.setEnabled(False)
+            else:
+                self.tempo.setValue(self.coach.tempo_percent)
+                self.coach_button.setText(f"▶ {self.coach.bars.capitalize()} again at {self.coach.tempo_percent} %")
+                self.coach_button.setEnabled(True)
+            self.coach_button.setVisible(True)
+            return
+        self.coach = None
+        wanted = review.assessment.practice_measures
+        self.coach_button.setText("▶ Practise these bars (looped, slower)")
+        self.coach_button.setEnabled(True)
+        self.coach_button.setVisible(bool(wanted))
 
     def _pass_chosen(self, index: int) -> None:
         if 0 <= index < len(self.passes):
