@@ -371,3 +371,30 @@ def test_a_missing_midi_keyboard_is_said_in_plain_words():
         midi_input._rtmidi_in()
     except DeviceError as error:
         assert "ALSA" not in str(error) and "MIDI keyboard" in str(error)
+
+
+def test_suggestions_say_what_they_change_and_style_goes_with_the_piece(qtbot, window):  # noqa: F811
+    from dataclasses import replace as changed
+
+    from tutor.compose.describe import describe_suggestion
+    from tutor.compose.suggest import Suggestion
+
+    score = _open(qtbot, window, DEMO)
+    window.set_mode("compose")
+    panel = window.compose_panel
+    # a correction of bar 3 that keeps the rhythm and moves one note: said as a note change, not a likelihood
+    bar3 = [n for n in score.notes if n.measure == 3]
+    fix = Suggestion("correction", 3, 3, tuple(changed(n, pitch=n.pitch - 1) if i == 1 else n
+                                               for i, n in enumerate(bar3)), -9.4)
+    text = describe_suggestion(score, fix)
+    assert "bar 3 beat 2" in text and "→" in text and "keeps the rhythm" in text, text
+    panel.show_suggestions([fix])
+    shown = panel.alternatives.item(0).text()
+    assert "log-likelihood" not in shown and "→" in shown, shown
+    # the previous piece's style and emotion do not stay on screen for the next piece
+    panel.run_critique()
+    qtbot.waitUntil(lambda: panel.report is not None, timeout=60000)
+    assert panel.character_grid.count() > 0
+    window.open_file(str(REPO / "assets" / "demo" / "student_melody.musicxml"))
+    qtbot.waitUntil(lambda: window.score is not score, timeout=30000)
+    assert panel.character_grid.count() == 0

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 from tutor.api.requests import SuggestRequest
 from tutor.compose import generate as generator
 from tutor.compose.critique import critique
+from tutor.compose.describe import describe_suggestion
 from tutor.compose.harmonize import harmonized_score
 from tutor.compose.similar import find_similar, resolve_source
 from tutor.compose.suggest import apply_suggestion
@@ -256,6 +257,7 @@ class ComposePanel(QWidget):
         self.alternatives.clear()
         self.alternative_view.show_message("Alternatives appear here.")
         self.similar.clear()
+        self._show_characters({})  # not the previous piece's style and emotion (issue 24)
         self.summary.setText("Press “Critique this piece” for a teacher's comments on it.")
 
     def run_critique(self) -> None:
@@ -432,11 +434,14 @@ class ComposePanel(QWidget):
                 item = QListWidgetItem(f"{kind} {index + 1}: {s.style}, {s.score.time_signatures[0].numerator}/"
                                        f"{s.score.time_signatures[0].denominator}, {s.melody_notes_kept} of "
                                        f"{s.melody_notes} melody notes kept (style model {100 * s.style_probability:.0f} %)")
+            elif s.kind in ("continuation", "correction") and self.window.score is not None:
+                # what it changes, in musical words (issue 24: it said "4 notes (model log-likelihood -9.4)")
+                item = QListWidgetItem(f"{kind} {index + 1}: {where}{describe_suggestion(self.window.score, s)}")
             else:
-                item = QListWidgetItem(f"{kind} {index + 1}: {where}{len(s.notes)} notes "
-                                       f"(model log-likelihood {s.log_likelihood:.1f})")
-            item.setToolTip("Ranked by the critique rules (errors, then warnings), then the model's likelihood"
-                            if s.kind == "harmonization" else "Ranked by the model's likelihood")
+                item = QListWidgetItem(f"{kind} {index + 1}: {where}{len(s.notes)} notes")
+            item.setToolTip(("Ranked by the critique rules (errors, then warnings), then the model's likelihood"
+                             if s.kind == "harmonization" else "Ranked by the model's likelihood")
+                            + f" (log-likelihood {s.log_likelihood:.1f})")
             self.alternatives.addItem(item)
         text = "Choose an alternative to see it, listen to it, and accept it."
         score = self.window.score
