@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("TUTOR_SHARED_DATA", REPO.parent / "shared" / "data")) / "real-audio" / "maps-dev"
 EXCERPT_S = float(os.environ.get("TUTOR_BENCH_PIANO_S", "30"))
 SPLIT = os.environ.get("TUTOR_BENCH_PIANO_SPLIT", "held-out")
+LIMIT = int(os.environ.get("TUTOR_BENCH_PIANO_PIECES", "0"))  # the first N pieces of the split only (0: all)
 ALTER_SHARE = 0.05
 SEED = 20
 
@@ -248,7 +249,7 @@ def main() -> None:
     from tutor.listen.piano import load_model
     from tutor.score.music import Performance, PlayedNote
 
-    names = pieces()
+    names = pieces()[:LIMIT] if LIMIT else pieces()
     print(f"maps-dev {SPLIT}: {len(names)} pieces x first {EXCERPT_S:g} s (CPU, torch threads: "
           f"{__import__('torch').get_num_threads()})")
     load_model("cpu", fast=True)
