@@ -16,13 +16,18 @@ tuned on the tuning part only and the numbers to quote are the held-out ones:
 Metrics (mir_eval): note onset F1 at 50 and 100 ms with the pitch within 50 cents of the labelled pitch (the
 note's pitch + cents against the sung centre), offsets ignored; note F1 with offsets (mir_eval's default: 20 %
 of the note or 50 ms); raw pitch accuracy of the transcription's f0 (mir1k, rendered). Systems: ``tutor``
-(``transcribe_file`` with the CPU tracker, PESTO: ``notes_and_f0`` on the tracker's frames and flux), ``pyin``
-(the same segmentation on librosa's pYIN frames) and ``basic-pitch`` (Spotify's note model, ONNX file
-``nmp.onnx`` read out of the basic-pitch wheel, run with onnxruntime, its own note decoding re-implemented in
-``tests/bench/_basic_pitch.py``; peer only, the app never loads it).
+(``transcribe_file`` with the CPU tracker, PESTO, told the instrument: voice for SSVD and MIR-1K, violin
+for the violin, each rendered melody's own instrument (voice and violin renders get the learned segmenter,
+the others the rules): ``notes_and_f0`` on the tracker's frames and flux), ``pyin``
+(the rules' segmentation on librosa's pYIN frames: the onset model is PESTO's) and ``basic-pitch`` (Spotify's note model, ONNX file
+``nmp.onnx`` read out of the basic-pitch wheel and run with onnxruntime through the wheel's own inference
+and note decoding, ``tests/bench/_basic_pitch.py``; peer only, the app never loads it).
 
 Tracker frames and flux are cached in ``bench-results/real-sound-cache/`` (git-ignored), so a change of the
-segmentation reruns in seconds. Environment: ``REAL_SOUND_SYSTEMS`` (default ``tutor,pyin,basic-pitch``),
+segmentation reruns in seconds. Environment: ``REAL_SOUND_SYSTEMS`` (default ``tutor,tutor-rules,pyin,basic-pitch,live``; ``tutor-rules``: the note HMM
+rules the learned segmenter replaced, on the same frames; ``live``: the microphone path, see
+``live_onsets``, with its onset F1 against the labels and its agreement with the review's notes, on the
+first ``REAL_SOUND_LIVE_CLIPS`` (6) recordings of each set),
 ``REAL_SOUND_SETS`` (default ``ssvd,violin,mir1k,rendered``), ``REAL_SOUND_PART`` (``held-out`` (default),
 ``tune`` or ``all``), ``REAL_SOUND_LIMIT`` (at most this many recordings a set: quick looks).
 
@@ -61,6 +66,7 @@ class Clip:
     part: str  # "tune" or "held-out"
     notes: np.ndarray | None  # (n, 3): onset_s, offset_s, midi (fractional)
     frames: tuple[np.ndarray, np.ndarray] | None = None  # (times_s, midi or 0) for frame-pitch sets
+    instrument: str | None = None  # as the app would be told it (a score part's instrument)
 
 
 def split(dataset: str, name: str) -> str:
@@ -83,7 +89,7 @@ def ssvd_clips() -> list[Clip]:
     out = []
     for audio in sorted((root / "audio").glob("*.ogg")):
         notes = np.loadtxt(root / "notes" / f"{audio.stem}.txt", ndmin=2)
-        out.append(Clip("ssvd", audio.stem, audio, split("ssvd", audio.stem), notes))
+        out.append(Clip("ssvd", audio.stem, audio, split("ssvd", audio.stem), notes, instrument="voice"))
     return out
 
 
@@ -92,7 +98,7 @@ def violin_clips() -> list[Clip]:
     out = []
     for audio in sorted((root / "audio").glob("*.mp3")):
         notes = np.loadtxt(root / "notes_abs_time" / f"{audio.stem}.csv", delimiter=",", skiprows=1, ndmin=2)
-        out.append(Clip("violin", audio.stem, audio, split("violin", audio.stem), notes))
+        out.append(Clip("violin", audio.stem, audio, split("violin", audio.stem), notes, instrument="violin"))
     return out
 
 
@@ -102,7 +108,7 @@ def mir1k_clips() -> list[Clip]:
     for audio in sorted((root / "audio").glob("*.wav")):
         midi = np.loadtxt(root / "PitchLabel" / f"{audio.stem}.pv", ndmin=1)
         times = 0.02 + 0.02 * np.arange(len(midi))
-        out.append(Clip("mir1k", audio.stem, audio, split("mir1k", audio.stem), None, (times, midi)))
+        out.append(Clip("mir1k", audio.stem, audio, split("mir1k", audio.stem), None, (times, midi), instrument="voice"))
     return out
 
 
@@ -113,7 +119,8 @@ def rendered_clips() -> list[Clip]:
     clean = [c for c in bench_pitch.build_synthetic() if c.condition == "clean"][:RENDERED_CLIPS]
     for item in clean:
         midi = np.where(item.ref_f0 > 0, 69 + 12 * np.log2(np.maximum(item.ref_f0, 1e-9) / 440.0), 0.0)
-        out.append(Clip("rendered", item.name.split()[0], item.wav, "held-out", item.ref_notes, (item.ref_times, midi)))
+        kind = "voice" if " voice" in item.name else "violin" if " violin" in item.name else None
+        out.append(Clip("rendered", item.name.split()[0], item.wav, "held-out", item.ref_notes, (item.ref_times, midi), kind))
     return out
 
 
@@ -142,12 +149,13 @@ def tracked(clip: Clip, tracker: str):
     return f0, flux
 
 
-def tutor_notes(clip: Clip, tracker: str = "pesto"):
-    """(notes as (onset, offset, midi with cents) rows, f0 track) of ``notes_and_f0`` on the cached frames."""
-    from tutor.listen.transcription import notes_and_f0
+def tutor_notes(clip: Clip, tracker: str = "pesto", segmenter: str | None = None):
+    """(notes as (onset, offset, midi with cents) rows, f0 track) of ``notes_and_f0`` on the cached frames,
+    segmented as ``transcribe_file(instrument=clip.instrument)`` does unless ``segmenter`` is given."""
+    from tutor.listen.transcription import notes_and_f0, segmenter_for
 
     f0, flux = tracked(clip, tracker)
-    notes, f0 = notes_and_f0(f0, onset_strength=flux)
+    notes, f0 = notes_and_f0(f0, onset_strength=flux, segmenter=segmenter or segmenter_for(clip.instrument, tracker))
     rows = np.array([[n.onset_s, n.offset_s, n.pitch + (n.cents or 0.0) / 100.0] for n in notes], dtype=float).reshape(-1, 3)
     return rows, f0
 
@@ -218,16 +226,73 @@ def raw_pitch_accuracy(frames: tuple[np.ndarray, np.ndarray], times: np.ndarray,
 # ---------------------------------------------------------------------------------------------
 def run_system(system: str, clip: Clip):
     """(notes rows, times, f0 Hz with the unvoiced frames' guesses negative... as raw_pitch_accuracy wants)."""
-    if system in ("tutor", "pyin"):
-        rows, f0 = tutor_notes(clip, "pesto" if system == "tutor" else "pyin")
+    if system in ("tutor", "tutor-rules", "pyin"):
+        rows, f0 = tutor_notes(clip, "pyin" if system == "pyin" else "pesto", "rules" if system == "tutor-rules" else None)
         hz = np.where(f0.voiced, f0.f0_hz, -np.abs(f0.f0_hz))
         return rows, f0.times_s, hz
+    if system == "live":
+        return live_onsets(clip)
     if system == "basic-pitch":
         from tests.bench import _basic_pitch
 
         rows, times, hz = _basic_pitch.transcribe(clip.audio)
         return rows, times, hz
     raise ValueError(system)
+
+
+LIVE_CHUNK = 256  # samples per push at the device rate, as the recorder's tap hands them over
+LIVE_CLIPS = int(os.environ.get("REAL_SOUND_LIVE_CLIPS", "6"))  # recordings a set through the live path (slow)
+
+
+def live_onsets(clip: Clip):
+    """The live microphone path on a recording: the file's samples in LIVE_CHUNK pieces through the app's
+    chain (``StreamResampler`` causal to 16 kHz, ``open_stream`` (PESTO streaming), ``LiveNotes``), as
+    ``LiveListener`` runs it; ``REAL_SOUND_LIVE_PACE=1`` also waits so that the audio goes in at real-time
+    pace (the marks do not depend on it unless the CPU falls behind). Each onset is a note lasting to
+    the next one (offsets are not live marks)."""
+    from tutor.audio.devices import StreamResampler
+    from tutor.listen.live import LiveListener, LiveNotes
+    from tutor.listen.pitch import open_stream
+    from tutor.listen.transcription import read_audio
+
+    audio, rate = read_audio(clip.audio)
+    resampler = StreamResampler(orig_sr=rate, target_sr=LiveListener.SAMPLE_RATE, causal=True)
+    stream = open_stream(sample_rate=LiveListener.SAMPLE_RATE)
+    notes = LiveNotes()
+    pace = os.environ.get("REAL_SOUND_LIVE_PACE") == "1"
+    started = time.perf_counter()
+    onsets, times, f0s = [], [], []
+    for at in range(0, len(audio), LIVE_CHUNK):
+        if pace:
+            time.sleep(max(0.0, at / rate - (time.perf_counter() - started)))
+        block = resampler.process(audio[at:at + LIVE_CHUNK])
+        if not len(block):
+            continue
+        frames = stream.push(block)
+        for t, f0, voiced, level in zip(frames.times_s, frames.f0_hz, frames.voiced, frames.level_db, strict=True):
+            found = notes.push(float(t), float(f0), bool(voiced), float(level))
+            if found is not None:
+                onsets.append(found)
+            times.append(float(t))
+            f0s.append(float(f0) if voiced else -float(f0))
+    ends = [o[0] for o in onsets[1:]] + [len(audio) / rate]
+    rows = np.array([[o[0], max(end, o[0] + 0.05), o[1] + o[2] / 100.0] for o, end in zip(onsets, ends, strict=True)],
+                    dtype=float).reshape(-1, 3)
+    return rows, np.array(times), np.array(f0s)
+
+
+def live_agreement(clip: Clip) -> float:
+    """Onset F1 (100 ms, same semitone) of the live marks against the review's notes of the same take."""
+    import mir_eval
+
+    live, _t, _f = live_onsets(clip)
+    review, _f0 = tutor_notes(clip)
+    if not len(live) or not len(review):
+        return 0.0
+    live_i, review_i = live[:, :2].copy(), review[:, :2].copy()
+    return mir_eval.transcription.precision_recall_f1_overlap(
+        review_i, _hz(np.round(review[:, 2])), live_i, _hz(np.round(live[:, 2])), onset_tolerance=0.1,
+        offset_ratio=None)[2]
 
 
 def evaluate(systems, datasets, part: str, limit: int | None = None) -> dict:
@@ -239,7 +304,7 @@ def evaluate(systems, datasets, part: str, limit: int | None = None) -> dict:
         for system in systems:
             started = time.process_time()
             per_clip, rpa, voiced_frames = [], 0.0, 0
-            for clip in clips:
+            for clip in clips[:LIVE_CLIPS] if system == "live" else clips:
                 rows, times, hz = run_system(system, clip)
                 entry = {"clip": clip.name}
                 if clip.notes is not None:
@@ -249,21 +314,25 @@ def evaluate(systems, datasets, part: str, limit: int | None = None) -> dict:
                     entry["rpa"], entry["rpa_frames"] = value, count
                     rpa += value * count
                     voiced_frames += count
+                if system == "live" and clip.notes is not None:
+                    entry["agreement_with_review"] = live_agreement(clip)
                 per_clip.append(entry)
-            summary = {"clips": len(clips), "cpu_s": round(time.process_time() - started, 1)}
+            summary = {"clips": len(per_clip), "cpu_s": round(time.process_time() - started, 1)}
             if clips and clips[0].notes is not None:
                 for key in ("onset_f1_50", "onset_f1_100", "note_f1", "onset_f1_50_tuned", "onset_f1_100_tuned",
                             "onset_only_f1_50"):
                     summary[key] = round(float(np.mean([e[key] for e in per_clip])), 3)
             if voiced_frames:
                 summary["rpa"] = round(rpa / voiced_frames, 3)
+            if system == "live" and per_clip and "agreement_with_review" in per_clip[0]:
+                summary["agreement_with_review"] = round(float(np.mean([e["agreement_with_review"] for e in per_clip])), 3)
             results.setdefault(dataset, {})[system] = {"summary": summary, "clips": per_clip}
             print(f"{dataset:9s} {part:8s} {system:12s} " + "  ".join(f"{k} {v}" for k, v in summary.items()), flush=True)
     return results
 
 
 def main() -> None:
-    systems = os.environ.get("REAL_SOUND_SYSTEMS", "tutor,pyin,basic-pitch").split(",")
+    systems = os.environ.get("REAL_SOUND_SYSTEMS", "tutor,tutor-rules,pyin,basic-pitch,live").split(",")
     datasets = os.environ.get("REAL_SOUND_SETS", "ssvd,violin,mir1k,rendered").split(",")
     part = os.environ.get("REAL_SOUND_PART", "held-out")
     limit = int(os.environ.get("REAL_SOUND_LIMIT", "0")) or None

@@ -76,6 +76,15 @@ STROKE_RISE_DB = 3.0  # a level rise this large within ATTACK_WINDOW_S (or a flu
 RING_FALL_DB_PER_S = 30.0  # past its pitched part a note still sounds while its level falls no faster
 RING_MARGIN_DB = 4.0  # ...than this (a held piano key: 10-25 dB/s; a damper or a stopped breath: 150+)
 RING_FLOOR_DB = 6.0  # ...and stays this far above the clip's noise floor (its 5th-percentile level)
+# the learned segmenter (issue 22: tutor.models.note_onsets; "rules": the note HMM and its repairs)
+SEGMENTER = "rules"  # the default; segmenter_for picks "learned" for LEARNED_INSTRUMENTS
+LEARNED_INSTRUMENTS = ("voice", "violin")  # where the learned onsets beat the rules on real recordings
+LEARNED_TRACKERS = ("pesto",)  # the tracker whose frames the onset model was trained on
+ONSET_THRESHOLD = 0.3  # a peak of P(onset) this high starts a note...
+ONSET_MIN_GAP_S = 0.06  # ...at least this long after the one before...
+ONSET_PROMINENCE = 0.2  # ...and standing this far above the curve between them
+GAP_END_S = 0.08  # a note ends where the voice stops for this long (a breath, a rest)...
+END_AFTER_VOICED_S = 0.0  # ...or this long after its last voiced frame before the next note
 
 
 @dataclass(frozen=True)
@@ -131,38 +140,39 @@ TRACKING_SHARE = 0.95  # of the progress reported: the pitch tracking, block by 
 
 
 def transcribe_file(path: str | Path, *, tracker: str | None = None, device: str = "auto",
-                    progress=None) -> Transcription:
+                    progress=None, instrument: str | None = None) -> Transcription:
     """The notes of an audio file, read and analysed in blocks of about 5 s (``tutor.listen.blocks``):
     memory stays bounded whatever the length (an hour of practice included), and the notes and pitch
     track are those of analysing the whole clip at once. ``progress(fraction, text)``, if given, is called
     after each block and before the notes are found (``fraction`` 0..1, None when the file does not say
-    its length); it may raise to cancel the transcription."""
+    its length); it may raise to cancel the transcription. ``instrument`` ("voice", "violin", ...) picks
+    the segmentation (``segmenter_for``)."""
     from tutor.listen.blocks import read_pieces
 
     audio = read_pieces(path)
     return _transcribe_pieces(audio.pieces, audio.sample_rate, audio.length, tracker=tracker, device=device,
-                              progress=progress, source_path=Path(path))
+                              progress=progress, source_path=Path(path), instrument=instrument)
 
 
 def transcribe(audio: np.ndarray, sample_rate: int, *, tracker: str | None = None, device: str = "auto",
-               progress=None) -> Transcription:
+               progress=None, instrument: str | None = None) -> Transcription:
     """Notes of a mono (or (frames, channels)) numpy clip at any sample rate (live/worker use), analysed
     block by block as ``transcribe_file`` does."""
     from tutor.listen.blocks import array_pieces
 
     audio = np.asarray(audio)
     return _transcribe_pieces(array_pieces(audio), sample_rate, len(audio), tracker=tracker, device=device,
-                              progress=progress)
+                              progress=progress, instrument=instrument)
 
 
 def _transcribe_pieces(pieces, sample_rate: int, length: int | None, *, tracker: str | None, device: str,
-                       progress=None, source_path: Path | None = None) -> Transcription:
+                       progress=None, source_path: Path | None = None, instrument: str | None = None) -> Transcription:
     """Mono float32 pieces at ``sample_rate`` -> resampled to 16 kHz -> blocks of frames -> the tracker's
     frames, their levels and the spectral flux (compact per-frame arrays) -> notes."""
     chosen, f0, flux = _track_pieces(pieces, sample_rate, length, tracker=tracker, device=device, progress=progress)
     if progress is not None:
         progress(TRACKING_SHARE, "notes")
-    notes, f0 = notes_and_f0(f0, onset_strength=flux)
+    notes, f0 = notes_and_f0(f0, onset_strength=flux, segmenter=segmenter_for(instrument, chosen.name))
     performance = Performance(notes=notes, pitch_track=f0.to_pitch_track(), source_path=source_path)
     if progress is not None:
         progress(1.0, "done")
@@ -209,6 +219,29 @@ def _track_pieces(pieces, sample_rate: int, length: int | None, *, tracker: str 
     return chosen, f0, flux
 
 
+def segmenter_for(instrument: str | None, tracker: str) -> str:
+    """"learned" for an instrument in LEARNED_INSTRUMENTS heard through a tracker the onset model was
+    trained on (tests/bench/bench_real_sound.py: real singers and violin), else SEGMENTER (the note HMM
+    rules, which stay ahead on rendered melodies of other instruments and on struck strings)."""
+    return "learned" if instrument in LEARNED_INSTRUMENTS and tracker in LEARNED_TRACKERS else SEGMENTER
+
+
+VOICE_PROGRAMS = range(52, 55)  # General MIDI choir aahs, voice oohs, synth voice
+VIOLIN_PROGRAMS = (40,)
+VOICE_WORDS = ("voice", "vocal", "voix", "stimme", "soprano", "alto", "tenor", "baritone", "singer", "choir")
+
+
+def part_instrument(part) -> str | None:
+    """"voice" or "violin" for a score part written for it (General MIDI program or part name), else None."""
+    name = (getattr(part, "name", "") or "").lower()
+    program = getattr(part, "program", None)
+    if program in VOICE_PROGRAMS or any(word in name for word in VOICE_WORDS):
+        return "voice"
+    if program in VIOLIN_PROGRAMS or "violin" in name:
+        return "violin"
+    return None
+
+
 def _clock(seconds: float) -> str:
     minutes, rest = divmod(int(seconds), 60)
     return f"{minutes // 60}:{minutes % 60:02d}:{rest:02d}" if minutes >= 60 else f"{minutes}:{rest:02d}"
@@ -222,9 +255,16 @@ def notes_from_track(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[Pl
     return _notes_and_flux(f0, audio16)[0]
 
 
-def notes_and_f0(f0: F0Track, audio16: np.ndarray | None = None, *,
-                 onset_strength: np.ndarray | None = None) -> tuple[tuple[PlayedNote, ...], F0Track]:
+def notes_and_f0(f0: F0Track, audio16: np.ndarray | None = None, *, onset_strength: np.ndarray | None = None,
+                 segmenter: str | None = None) -> tuple[tuple[PlayedNote, ...], F0Track]:
     """The notes of a pitch track, and the track with each attacked note's first frames on its pitch.
+
+    ``segmenter`` "learned" (``segmenter_for``: voice and violin takes; issue 22): notes start at the peaks of a learned
+    onset curve (``tutor.models.note_onsets``: gradient-boosted trees on the flux, level, confidence and
+    pitch movement around each frame, trained on real singers, violin and renders) and end at the next
+    onset or where the voice stops (``_learned_notes``); it replaced the rules below where they lost on
+    real recordings (tests/bench/bench_real_sound.py, numbers in docs/benchmarks.md). "rules" (the
+    default, ``SEGMENTER``), or when the weights are missing:
 
     Segmentation is a Viterbi pass over a small note HMM (one state per semitone plus silence) on the
     10 ms pitch track, then a few note-level repairs:
@@ -260,12 +300,12 @@ def notes_and_f0(f0: F0Track, audio16: np.ndarray | None = None, *,
       the pitch of a note is the trimmed mean over its stable part (frames within a semitone of the note,
       after the first ``SETTLE_S`` when a scoop would pull it), ``cents`` the deviation from it.
     """
-    notes, flux = _notes_and_flux(f0, audio16, onset_strength)
+    notes, flux = _notes_and_flux(f0, audio16, onset_strength, segmenter)
     return notes, f0_from_attacks(f0, notes, flux)
 
 
-def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None,
-                    onset_strength: np.ndarray | None = None) -> tuple[tuple[PlayedNote, ...], np.ndarray]:
+def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None, onset_strength: np.ndarray | None = None,
+                    segmenter: str | None = None) -> tuple[tuple[PlayedNote, ...], np.ndarray]:
     n = len(f0)
     if n == 0 or not f0.voiced.any():
         return (), np.zeros(n)
@@ -273,6 +313,10 @@ def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None,
     midi = np.where(voiced, _semitones(f0.f0_hz), np.nan)
     voiced &= (midi >= LOW_MIDI - 0.5) & (midi <= HIGH_MIDI + 0.5)
     attack, rearticulation, flux = _attack_strength(f0.level_db, audio16, n, onset_strength)
+    if (segmenter or SEGMENTER) == "learned":
+        learned = _learned_notes(f0, midi, voiced, flux)
+        if learned is not None:
+            return learned, flux
     voiced &= ~_tail(f0.level_db, attack)
     path = _viterbi(midi, voiced, f0.confidence, attack)
     segments = _segments(path)
@@ -291,6 +335,65 @@ def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None,
             notes.append(note)
     notes = _join_decay_fragments(tuple(notes), f0.level_db, flux, hop)
     return _ring_on(notes, f0.level_db, f0.f0_hz, hop), flux
+
+
+def _learned_notes(f0: F0Track, midi: np.ndarray, voiced: np.ndarray, flux: np.ndarray) -> tuple[PlayedNote, ...] | None:
+    """Notes between the peaks of the learned onset curve (``tutor.models.note_onsets``; None without its
+    weights). A note starts at a peak of P(onset) of at least ONSET_THRESHOLD (peaks ONSET_MIN_GAP_S
+    apart, standing ONSET_PROMINENCE above the curve between them), or where a voiced run with no peak in
+    it starts, and ends at the next onset or where the voice stops for GAP_END_S; its pitch is
+    ``_make_note``'s (the trimmed mean of its settled frames), and a note too unsure of its pitch is
+    dropped as the rules' notes are. A struck note still rings on (``_ring_on``)."""
+    from scipy.signal import find_peaks
+
+    from tutor.models.note_onsets import onset_probability
+
+    prob = onset_probability(midi, voiced, f0.confidence, f0.level_db, flux)
+    if prob is None:
+        return None
+    n = len(f0)
+    hop = f0.hop_s
+    peaks, _ = find_peaks(np.concatenate([[0.0], prob, [0.0]]), height=ONSET_THRESHOLD,
+                          distance=max(1, round(ONSET_MIN_GAP_S / hop)), prominence=ONSET_PROMINENCE)
+    peaks = peaks - 1
+    onsets = set(int(p) for p in peaks)
+    # voiced runs (dropouts of up to 2 frames bridged) that no peak falls in start a note of their own
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], voiced.astype(np.int8), [0]])))
+    starts, stops = edges[::2], edges[1::2]
+    keep = np.concatenate([[True], starts[1:] - stops[:-1] > 2]) if len(starts) else np.zeros(0, bool)
+    run_starts = starts[keep]
+    run_stops = np.concatenate([stops[np.flatnonzero(keep)[1:] - 1], stops[-1:]]) if len(starts) else stops
+    minimum = round(MIN_NOTE_S / hop)
+    for start, stop in zip(run_starts, run_stops, strict=True):
+        if stop - start >= minimum and not np.any((peaks >= start - 5) & (peaks < stop)):
+            onsets.add(int(start))
+    ordered = sorted(onsets)
+    gap = max(1, round(GAP_END_S / hop))
+    threshold = VOICING_THRESHOLD.get(f0.tracker, 0.5)
+    notes = []
+    for i, onset in enumerate(ordered):
+        stop = ordered[i + 1] if i + 1 < len(ordered) else n
+        span = voiced[onset:stop]
+        if not span.any():
+            continue
+        first = onset + int(np.argmax(span))
+        end = stop
+        silent = np.flatnonzero(np.convolve(~voiced[first:stop], np.ones(gap, int), mode="valid") == gap)
+        if len(silent):
+            end = first + int(silent[0])
+        last_voiced = first + int(np.flatnonzero(voiced[first:end])[-1]) + 1
+        end = max(min(end, last_voiced + round(END_AFTER_VOICED_S / hop)), onset + 1)
+        values = midi[onset:end][voiced[onset:end]]
+        if len(values) < 3:
+            continue
+        settled = values[len(values) // 4:] if len(values) >= 8 else values
+        pitch = int(round(float(np.median(settled))))
+        if not LOW_MIDI <= pitch <= HIGH_MIDI:
+            continue
+        note = _make_note(pitch - LOW_MIDI + 1, onset, end, midi, voiced, f0.confidence, hop, threshold)
+        if note is not None:
+            notes.append(note)
+    return _ring_on(tuple(notes), f0.level_db, f0.f0_hz, hop)
 
 
 def _split_struck_repeats(segments, level_db, confidence_dip, flux, midi):

@@ -1,0 +1,148 @@
+"""Learned note onsets of a single line (voice, bowed and blown instruments) from a pitch track (issue 22).
+
+A frame classifier (scikit-learn gradient-boosted trees, exported to ``weights/note_onsets.npz`` by
+``models/training/train_note_onsets.py``; model card ``cards/note_onsets.md``) gives each 10 ms frame the
+probability that a note starts there, from what the pitch tracker already computed: the spectral flux
+around the frame (a consonant, a bow change, a tongued attack), the level's rise and dip, the tracker's
+confidence and voicing, and how far the pitch moves across the frame and how steady it is on either side
+(a legato change of note). ``onset_probability(f0, flux)`` gives that curve; ``tutor.listen.transcription``
+picks its peaks. Only numpy at inference: the trees are walked here.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+WEIGHTS = Path(__file__).resolve().parent / "weights" / "note_onsets.npz"
+FLUX_REACH = (-3, 5)  # frames of flux either side of the frame (librosa's flux lags one frame)
+PITCH_SPAN = 10  # frames each side over which the pitch's median and spread are taken
+PITCH_GAP = 2  # frames left out right at the frame (the tracker's window straddles the change)
+
+FEATURES = (
+    [f"flux{k:+d}" for k in range(*FLUX_REACH)]
+    + ["level_rel_max", "level_rise", "level_slope", "level_dip", "conf_before", "conf_at", "conf_after",
+       "conf_min", "voiced_before", "voiced_after", "pitch_jump", "pitch_spread_before", "pitch_spread_after",
+       "pitch_slope", "unvoiced_run_before"]
+)
+
+
+def _windows(x: np.ndarray, before: int, after: int, fill: float) -> np.ndarray:
+    """(n, before + after) rows: x[t - before : t + after] for every frame t (edges filled)."""
+    padded = np.concatenate([np.full(before, fill), x, np.full(after, fill)])
+    return np.lib.stride_tricks.sliding_window_view(padded, before + after)[: len(x)]
+
+
+def features(midi: np.ndarray, voiced: np.ndarray, confidence: np.ndarray, level_db: np.ndarray,
+             flux: np.ndarray | None) -> np.ndarray:
+    """(frames, len(FEATURES)) float32 features of a pitch track: ``midi`` fractional semitones (NaN where
+    unvoiced), ``flux`` the spectral flux per frame (None: zeros), scaled here by its 95th percentile."""
+    n = len(midi)
+    if n == 0:
+        return np.zeros((0, len(FEATURES)), np.float32)
+    flux = np.zeros(n) if flux is None else np.asarray(flux, dtype=np.float64)[:n]
+    if len(flux) < n:
+        flux = np.pad(flux, (0, n - len(flux)))
+    scale = float(np.percentile(flux, 95)) if flux.any() else 1.0
+    flux = flux / max(scale, 1e-6)
+    level = np.maximum(np.asarray(level_db, dtype=np.float64), -80.0)
+    conf = np.asarray(confidence, dtype=np.float64)
+    v = np.asarray(voiced, dtype=np.float64)
+    cols = [_windows(flux, -FLUX_REACH[0], FLUX_REACH[1], 0.0)]
+    lw_before = _windows(level, 10, 1, -80.0)  # t-10 .. t
+    lw_after = _windows(level, 0, 6, -80.0)  # t .. t+5
+    rise = lw_after.max(1) - lw_before[:, -6:].min(1)
+    slope = _windows(level, 3, 4, -80.0)
+    cols.append(np.column_stack([
+        level - level.max(), rise, slope[:, -1] - slope[:, 0], lw_before.max(1) - level,
+    ]))
+    cw = _windows(conf, 3, 4, 0.0)
+    cols.append(np.column_stack([cw[:, 0], conf, cw[:, -1], cw.min(1)]))
+    vb, va = _windows(v, PITCH_SPAN, 0, 0.0), _windows(v, 0, PITCH_SPAN, 0.0)
+    cols.append(np.column_stack([vb.mean(1), va.mean(1)]))
+    m = np.where(voiced, midi, np.nan)
+    before = _windows(m, PITCH_SPAN, 0, np.nan)[:, : PITCH_SPAN - PITCH_GAP]
+    after = _windows(m, 0, PITCH_SPAN, np.nan)[:, PITCH_GAP:]
+    with np.errstate(all="ignore"), _quiet():
+        mb, ma = np.nanmedian(before, 1), np.nanmedian(after, 1)
+        sb, sa = np.nanstd(before, 1), np.nanstd(after, 1)
+    local = _windows(m, 1, 2, np.nan)
+    # unvoiced frames just before the frame (a consonant or a breath, the gap before a sung note)
+    run = np.zeros(n)
+    count = 0
+    for t in range(n):
+        run[t] = count
+        count = 0 if voiced[t] else count + 1
+    cols.append(np.column_stack([np.abs(ma - mb), sb, sa, np.abs(local[:, 2] - local[:, 0]), np.minimum(run, 50)]))
+    return np.column_stack(cols).astype(np.float32)
+
+
+class _quiet:
+    def __enter__(self):
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        self._w.__exit__(*exc)
+
+
+@functools.cache
+def load_trees(path: Path = WEIGHTS) -> dict[str, np.ndarray] | None:
+    """The exported trees (None when the weights file is missing)."""
+    if not path.exists():
+        return None
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files if key != "clips"}  # clips: what it was trained on
+
+
+def predict(trees: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """P(onset) of each row of ``x`` (a binary ``HistGradientBoostingClassifier``'s trees)."""
+    x = np.asarray(x, dtype=np.float64)
+    feature, threshold = trees["feature"], trees["threshold"]
+    left, right, leaf = trees["left"], trees["right"], trees["leaf"]
+    missing_left, value = trees["missing_left"], trees["value"]
+    n_trees = feature.shape[0]
+    rows = np.arange(n_trees)[None, :]
+    node = np.zeros((x.shape[0], n_trees), dtype=np.int64)
+    for _ in range(int(trees["depth"])):
+        at_leaf = leaf[rows, node]
+        if at_leaf.all():
+            break
+        values = np.take_along_axis(x, feature[rows, node], axis=1)
+        go_left = np.where(np.isnan(values), missing_left[rows, node], values <= threshold[rows, node])
+        node = np.where(at_leaf, node, np.where(go_left, left[rows, node], right[rows, node]))
+    raw = float(trees["baseline"]) + value[rows, node].sum(1)
+    return 1.0 / (1.0 + np.exp(-raw))
+
+
+def export(model) -> dict[str, np.ndarray]:
+    """A fitted binary ``HistGradientBoostingClassifier`` as padded arrays (one row per tree)."""
+    trees = [predictor.nodes for iteration in model._predictors for predictor in iteration]
+    width = max(nodes.shape[0] for nodes in trees)
+
+    def padded(field: str, dtype) -> np.ndarray:
+        out = np.zeros((len(trees), width), dtype=dtype)
+        for i, nodes in enumerate(trees):
+            out[i, : nodes.shape[0]] = nodes[field]
+        return out
+
+    leaf = padded("is_leaf", np.bool_)
+    leaf |= np.arange(width)[None, :] >= np.array([n.shape[0] for n in trees])[:, None]
+    depth = max(int(nodes["depth"].max()) for nodes in trees) + 1
+    return {"feature": padded("feature_idx", np.int64), "threshold": padded("num_threshold", np.float64),
+            "left": padded("left", np.int64), "right": padded("right", np.int64), "leaf": leaf,
+            "missing_left": padded("missing_go_to_left", np.bool_), "value": padded("value", np.float64),
+            "baseline": np.array(float(np.ravel(model._baseline_prediction)[0])), "depth": np.array(depth)}
+
+
+def onset_probability(midi, voiced, confidence, level_db, flux, trees: dict | None = None) -> np.ndarray | None:
+    """P(a note starts at this frame) for every frame, or None without weights."""
+    trees = trees if trees is not None else load_trees()
+    if trees is None:
+        return None
+    return predict(trees, features(midi, voiced, confidence, level_db, flux))

@@ -1,0 +1,89 @@
+"""Train the single-line note onset classifier (``models/note_onsets.py``; card ``models/cards/note_onsets.md``).
+
+Data: the *tuning* part of the real recordings as ``tests/bench/bench_real_sound.split`` draws it (SSVD
+sight-singers, Bach violin movements 6 and 7) and rendered melodies 20-59 of bench_pitch (the benchmark
+uses 0-19), each as the PESTO frames and spectral flux that ``tutor transcribe`` computes (cached by the
+benchmark in bench-results/real-sound-cache/). A frame is positive within ``LABEL_REACH`` frames of a
+labelled onset. Model: scikit-learn's ``HistGradientBoostingClassifier`` (small: ``MAX_ITER`` trees of
+``MAX_LEAF_NODES`` leaves), exported as arrays to ``models/weights/note_onsets.npz``.
+
+Run: ``nice -n 10 .venv/bin/python -m models.training.train_note_onsets``
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+LABEL_REACH = 2  # frames (20 ms) either side of a labelled onset
+MAX_ITER = 150
+MAX_LEAF_NODES = 15
+RENDERED_TRAIN = (20, 60)
+SEED = 0
+
+
+def _midi(f0_hz: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(f0_hz > 0, 69.0 + 12.0 * np.log2(np.maximum(f0_hz, 1e-9) / 440.0), np.nan)
+
+
+def clip_rows(f0, flux, onsets_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from tutor.models.note_onsets import features
+
+    x = features(_midi(f0.f0_hz), f0.voiced, f0.confidence, f0.level_db, flux)
+    y = np.zeros(len(x), np.int8)
+    for onset in onsets_s:
+        centre = int(round(onset / f0.hop_s))
+        y[max(0, centre - LABEL_REACH):centre + LABEL_REACH + 1] = 1
+    return x, y
+
+
+def training_clips():
+    from tests.bench import bench_pitch
+    from tests.bench import bench_real_sound as bench
+
+    clips = [c for c in bench.ssvd_clips() + bench.violin_clips() if c.part == "tune"]
+    clean = [c for c in bench_pitch.build_synthetic() if c.condition == "clean"]
+    for item in clean[RENDERED_TRAIN[0]:RENDERED_TRAIN[1]]:
+        clips.append(bench.Clip("rendered-train", item.name.split()[0], item.wav, "tune", item.ref_notes))
+    return clips
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``--cached-only``: train on the clips whose tracker frames are already cached (the machine's two
+    shared cores track about 2 s of audio a second); the clips used are saved with the weights."""
+    import sys
+
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from tests.bench import bench_real_sound as bench
+    from tutor.models.note_onsets import FEATURES, WEIGHTS, export
+
+    argv = sys.argv[1:] if argv is None else argv
+    started = time.time()
+    xs, ys, groups, used = [], [], [], []
+    for index, clip in enumerate(training_clips()):
+        if "--cached-only" in argv and not (bench.CACHE / "pesto" / clip.dataset / f"{clip.name}.npz").exists():
+            continue
+        used.append(f"{clip.dataset}/{clip.name}")
+        f0, flux = bench.tracked(clip, "pesto")
+        x, y = clip_rows(f0, flux, clip.notes[:, 0])
+        xs.append(x)
+        ys.append(y)
+        groups.append(np.full(len(x), index))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    print(f"{len(xs)} clips, {len(x)} frames, {int(y.sum())} positive ({time.time() - started:.0f} s)", flush=True)
+    # each kind of data weighs the same whatever its length: SSVD, violin and renders
+    model = HistGradientBoostingClassifier(max_iter=MAX_ITER, max_leaf_nodes=MAX_LEAF_NODES, learning_rate=0.1,
+                                           l2_regularization=1.0, random_state=SEED)
+    model.fit(x, y)
+    trees = export(model)
+    WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(WEIGHTS, **trees, clips=np.array(used))
+    print(f"saved {WEIGHTS} ({WEIGHTS.stat().st_size // 1024} kB, {len(FEATURES)} features, "
+          f"{trees['feature'].shape[0]} trees) in {time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
