@@ -398,3 +398,24 @@ def test_suggestions_say_what_they_change_and_style_goes_with_the_piece(qtbot, w
     window.open_file(str(REPO / "assets" / "demo" / "student_melody.musicxml"))
     qtbot.waitUntil(lambda: window.score is not score, timeout=30000)
     assert panel.character_grid.count() == 0
+
+
+def test_a_fix_offers_the_critiques_own_advice(qtbot, window):  # noqa: F811
+    score = _open(qtbot, window, REPO / "assets" / "demo" / "student_melody.musicxml")
+    window.set_mode("compose")
+    panel = window.compose_panel
+    panel.run_critique()
+    qtbot.waitUntil(lambda: panel.report is not None, timeout=60000)
+    finding = next(f for f in panel.report["findings"] if f["rule"] == "out_of_key")
+    assert "F4" in finding["suggestion"]
+    note = score.note_by_id(finding["note_ids"][0])
+    window.score_view.select_range(note.measure, note.measure)
+    panel.suggest_fix()
+    qtbot.waitUntil(lambda: bool(panel.suggestions) or panel.suggest_status.text().startswith("No suggestions"),
+                    timeout=90000)
+    first = panel.alternatives.item(0).text()
+    assert "the critique's advice" in first and "F#4 → F4" in first, first
+    panel.alternatives.setCurrentRow(0)
+    panel.accept()
+    qtbot.waitUntil(lambda: window.undo_stack.count() == 1, timeout=30000)
+    assert window.score.note_by_id(note.id).pitch == 65  # F4, as the critique said

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 from tutor.api.requests import SuggestRequest
 from tutor.compose import generate as generator
 from tutor.compose.critique import critique
-from tutor.compose.describe import describe_suggestion
+from tutor.compose.describe import advice_suggestions, describe_suggestion
 from tutor.compose.harmonize import harmonized_score
 from tutor.compose.similar import find_similar, resolve_source
 from tutor.compose.suggest import apply_suggestion
@@ -408,6 +408,7 @@ class ComposePanel(QWidget):
         to this computer)."""
         if self.window.score is None:
             return
+        self._advice_range = request.fix if request.kind == "fix" else None  # the critique's advice joins a fix
         self.suggest_status.setText(text)
         self._clear_alternatives()
         score = self.window.score
@@ -425,10 +426,16 @@ class ComposePanel(QWidget):
 
     def show_suggestions(self, suggestions: list) -> None:
         self._clear_alternatives()
-        self.suggestions = list(suggestions)
+        advice = []
+        chosen = getattr(self, "_advice_range", None)
+        if chosen and self.report and self.window.score is not None:  # "use F4": the critique's own advice first
+            advice = advice_suggestions(self.window.score, self.report.get("findings", []), *chosen)
+        self.suggestions = advice + list(suggestions)
         for index, s in enumerate(self.suggestions):
             span = f"{s.first_measure}" if s.first_measure == s.last_measure else f"{s.first_measure}–{s.last_measure}"
             kind = {"continuation": "Continuation", "harmonization": "Harmonisation", "restyle": "Restyled"}.get(s.kind, "Fix")
+            if s in advice:
+                kind = "Fix (the critique's advice)"
             where = "" if s.kind in WHOLE_PIECE else f"bars {span}, "
             if s.kind == "restyle":
                 item = QListWidgetItem(f"{kind} {index + 1}: {s.style}, {s.score.time_signatures[0].numerator}/"

@@ -8,6 +8,8 @@ ends. No Qt.
 
 from __future__ import annotations
 
+import re
+
 from tutor.score.analysis import estimate_key
 from tutor.score.analysis import pitch_name as spelled
 from tutor.score.music import Score
@@ -59,3 +61,42 @@ def describe_suggestion(score: Score, suggestion, *, limit: int = 3) -> str:
     kept = {(n.part, round(n.onset_ql, 4), n.pitch) for n in old} & {(n.part, round(n.onset_ql, 4), n.pitch) for n in new}
     return (f"rewrites the passage: {len(new)} notes instead of {len(old)}, {len(kept)} kept, "
             f"between {pitch_name(low)} and {pitch_name(high)}")
+
+
+_NOTE_NAME = re.compile(r"\b([A-G])([#b]?)(-?\d)\b")
+_STEP = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+def _midi(name: tuple[str, str, str]) -> int:
+    step, accidental, octave = name
+    return (int(octave) + 1) * 12 + _STEP[step] + {"#": 1, "b": -1, "": 0}[accidental]
+
+
+def advice_suggestions(score: Score, findings: list[dict], first: int, last: int) -> list:
+    """The critique's own advice as corrections to choose among the model's (issue 24: "use F4" was in the
+    critique, and none of the proposals was it): each finding in bars ``first``-``last`` on one note whose
+    suggestion names notes ("use F4 or G4 ...") gives one correction per named note, the rest of the bars
+    as they are."""
+    from dataclasses import replace
+
+    from tutor.compose.suggest import Suggestion, _model_parts
+
+    by_id = {n.id: n for n in score.notes}
+    made, seen = [], set()
+    for finding in findings:
+        ids = finding.get("note_ids") or []
+        measure = finding.get("measure")
+        if len(ids) != 1 or ids[0] not in by_id or measure is None or not first <= int(measure) <= last:
+            continue
+        note = by_id[ids[0]]
+        parts = {note.part} | set(_model_parts(score))
+        bar_notes = [n for n in score.notes if n.part in parts and note.measure <= n.measure <= note.measure]
+        for name in _NOTE_NAME.findall(finding.get("suggestion", "")):
+            pitch = _midi(name)
+            if pitch == note.pitch or abs(pitch - note.pitch) > 12 or (note.id, pitch) in seen:
+                continue
+            seen.add((note.id, pitch))
+            notes = tuple(replace(n, pitch=pitch) if n.id == note.id else n for n in bar_notes)
+            made.append(Suggestion("correction", note.measure, note.measure, notes, 0.0, keeps_rhythm=True,
+                                   kept_notes=len(notes) - 1))
+    return made
