@@ -22,7 +22,7 @@ same style as a full arrangement.
 | folk_fiddle | Nottingham jigs, reels, hornpipes, slip jigs, Morris tunes |
 | folk_song | Essen folk songs (music21) |
 | renaissance | Palestrina, Josquin (music21) |
-| baroque | Bach chorales (JSB), Bach keyboard works (nASAP scores), Corelli (music21) |
+| baroque | Bach chorales, Corelli (music21), Bach keyboard works (nASAP scores) |
 | classical | Haydn, Mozart, Beethoven quartets and sonatas (music21) |
 | romantic_piano | nASAP Chopin, Schumann, Liszt, Brahms, Rachmaninoff, Scriabin scores; Chopin mazurkas (music21) |
 """
@@ -33,7 +33,6 @@ import csv
 import dataclasses
 import hashlib
 import io
-import json
 import logging
 import os
 import re
@@ -133,26 +132,6 @@ def _wjazzd_table(member: str) -> list[NoteTable]:
                       bar_ql=float(num), beat_ql=1.0, meter=f"{num}/4", n_parts=1)]
 
 
-def _jsb_table(chorale: list[list[int]]) -> list[NoteTable]:
-    """A JSB chorale (16th-note frames of up to four pitches) as held notes per voice."""
-    rows = []
-    voices = max(len(f) for f in chorale)
-    for v in range(voices):
-        start, current = None, None
-        for t, frame in enumerate(chorale + [[]]):
-            p = int(frame[v]) if v < len(frame) else None
-            if p != current:
-                if current is not None:
-                    rows.append((start / 4, (t - start) / 4, current, v))
-                start, current = t, p
-    rows.sort(key=lambda r: (r[0], r[2]))
-    on = np.array([r[0] for r in rows])
-    du = np.array([r[1] for r in rows])
-    table = NoteTable(np.array([r[2] for r in rows], dtype=np.int64), on, du, on * 0.6, du * 0.6,
-                      np.full(len(rows), 80.0), np.array([r[3] for r in rows], dtype=np.int64), n_parts=voices)
-    return [table, melody_table(table)]
-
-
 def _key(*parts: str) -> str:
     return "/".join(parts)
 
@@ -230,15 +209,6 @@ def refs() -> list[Ref]:
         part = int(re.sub(r"\D", "", path.stem) or 0) // 10  # ten tunes of a book make a group
         out.append(Ref(style, "nottingham", f"nottingham/{book}{part}", f"nottingham/{path.name}",
                        lambda p=path: _midi_table(p)))
-    # JSB chorales
-    jsb = json.load(open(SHARED / "jsb-chorales" / "jsb-chorales-16th.json", encoding="utf-8"))
-    n = 0
-    for split in ("train", "valid", "test"):
-        for i, chorale in enumerate(jsb[split]):
-            n += 1
-            if n % 3:
-                continue
-            out.append(Ref("baroque", "jsb", f"jsb/{split}{i // 10}", f"jsb/{split}/{i}", lambda c=chorale: _jsb_table(c)))
     out.extend(_music21_refs())
     return out
 
@@ -272,6 +242,12 @@ def _music21_refs() -> list[Ref]:
         for path in files[:: max(1, len(files) // 25)]:
             out.append(Ref("classical", f"music21-{composer}", f"m21/{composer}/{path.parent.name}", f"m21/{path.relative_to(root)}",
                            lambda p=path: _score_tables(str(p))))
+    # Bach chorales as scores (MusicXML, as a student's file is read; the JSB pitch lists lose repeated notes and
+    # metre), ten to a group
+    chorales = sorted(p for p in (root / "bach").glob("bwv*.mxl"))
+    for i, path in enumerate(chorales[::3]):
+        out.append(Ref("baroque", "music21-bach", f"m21/bach/{i // 10}", f"m21/{path.relative_to(root)}",
+                       lambda p=path: _score_tables(str(p))))
     for path in sorted((root / "corelli").rglob("*.mxl"))[::2]:
         out.append(Ref("baroque", "music21-corelli", f"m21/corelli/{path.parent.name}", f"m21/{path.relative_to(root)}",
                        lambda p=path: _score_tables(str(p))))
@@ -283,7 +259,7 @@ def _music21_refs() -> list[Ref]:
         out.append(Ref("renaissance", "music21-josquin", f"m21/josquin/{path.stem[:6]}", f"m21/{path.relative_to(root)}",
                        lambda p=path: _score_tables(str(p))))
     essen = [p for p in sorted((root / "essenFolksong").glob("*.abc")) if not p.stem.startswith("test")]
-    for path in essen[:6]:
+    for path in essen[::max(1, len(essen) // 30)][:30]:
         for index in (1, 5, 9, 13, 17, 21, 25, 29, 33, 37):
             out.append(Ref("folk_song", "music21-essen", f"essen/{path.stem}/{index // 10}", f"essen/{path.name}#{index}",
                            lambda p=path, i=index: _score_tables(str(p), index=i)))
