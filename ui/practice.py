@@ -77,6 +77,7 @@ log = logging.getLogger(__name__)
 INPUTS = (
     ("midi", "MIDI keyboard"),
     ("mic", "Microphone"),
+    ("mic-piano", "Microphone (piano)"),  # every note of an acoustic piano (tutor.listen.piano), marked in the review
     ("midi-file", "MIDI file as the player (demo)"),
     ("audio-file", "Audio file as the player (demo)"),
 )
@@ -500,6 +501,11 @@ class PracticePanel(QWidget):
     def _warm_pitch_tracker(self) -> None:
         """Load the live pitch model (torch, PESTO) in the background as soon as an audio input is
         chosen, so that the first notes of a take are not spent waiting for it."""
+        if self.input_box.currentData() == "mic-piano" and self.pitch_warm_job is None:
+            from tutor.listen.piano import load_model
+
+            self.pitch_warm_job = run_job(lambda task: load_model("cpu"), name="piano-warm-up")
+            return
         if self.input_box.currentData() not in ("mic", "audio-file") or self.pitch_warm_job is not None:
             return
         self.live_label.setText("Loading the pitch tracker…")
@@ -546,7 +552,9 @@ class PracticePanel(QWidget):
             index = self.part_box.findData(score.part(exercise.part).id)
             if index >= 0:
                 self.part_box.setCurrentIndex(index)
-        input_key = {"midi": "midi", "voice": "mic", "instrument": "mic"}.get(exercise.input, "midi")
+        input_key = {"midi": "midi", "voice": "mic", "instrument": "mic", "piano": "mic-piano"}.get(exercise.input, "midi")
+        if exercise.input == "instrument" and self._piano_part():
+            input_key = "mic-piano"  # an instrument exercise on a keyboard part: the piano is heard
         self.input_box.setCurrentIndex(max(0, self.input_box.findData(input_key)))
 
     def _range_changed(self) -> None:
@@ -638,9 +646,10 @@ class PracticePanel(QWidget):
         self.passes = ()
         try:
             mode, level, bpm = self.mode_box.currentData(), self.window.level, self.bpm
+            repeats = self.repeats.isChecked() and not self.looping  # a loop's passes are the range as written
 
             def make_follower():
-                return ScoreFollower(score, mode=mode, level=level, bpm=bpm)
+                return ScoreFollower(score, mode=mode, level=level, bpm=bpm, repeats=repeats)
 
             follower = make_follower()
             if self.looping:
@@ -721,7 +730,7 @@ class PracticePanel(QWidget):
         self._source_kind = "midi"
 
     def _start_audio(self, kind: str, source_path) -> None:
-        if kind == "mic":
+        if kind in ("mic", "mic-piano"):
             self.source = DeviceSource(device=self.window.settings.value("audio/input") or None)
         else:
             self.source = FileSource(source_path, realtime=True, block_frames=256)  # a device's block size
@@ -732,6 +741,12 @@ class PracticePanel(QWidget):
         self.recorder.start()
         self._source_kind = "audio"
         self._audio_origin = time.perf_counter()
+        if kind == "mic-piano":  # the single-line live tracker cannot follow chords: the review marks every note
+            self.live_label.setText("Recording the piano: every note is marked in the review when you stop.")
+            return
+        if kind == "mic" and self._piano_part():
+            self.window.show_message("This is a piano part, and the Input is the single-line Microphone: choose "
+                                     "'Microphone (piano)' to have every note of a chord heard.")
         self.live_label.setText("Loading the pitch tracker… (the take is already recording)")
         self.audio_live = AudioLive(self.recorder, self.session)
         self.audio_live.pitch.connect(self._on_pitch)
@@ -740,6 +755,25 @@ class PracticePanel(QWidget):
         self.audio_live.start()
 
     audio_live = None
+
+    def _piano_part(self) -> bool:
+        """Whether the part(s) practised are keyboard parts (an audio take of them is a piano take)."""
+        from tutor.listen.takes import take_instrument
+
+        return self.score is not None and take_instrument(self.practice_score()) == "piano"
+
+    def _take_instrument(self, path: Path | None) -> str | None:
+        """How an audio take is transcribed: a take made with "Microphone (piano)" as a piano's, one made
+        with "Microphone" as a single line (as chosen), a file by the part it plays."""
+        kind = getattr(self, "_source_kind_at_start", None) if path == self.take_path else None
+        if kind == "mic-piano":
+            return "piano"
+        if kind == "mic":  # a single line; a voice or violin part's take gets their own segmentation (issue 22)
+            from tutor.listen.takes import take_instrument
+
+            part = take_instrument(self.practice_score()) if self.score is not None else None
+            return part if part in ("voice", "violin") else "single-line"
+        return "piano" if self._piano_part() else None
 
     def _on_pitch(self, times, midis, cents) -> None:
         if cents is not None:
@@ -865,8 +899,9 @@ class PracticePanel(QWidget):
                               starts_s=starts, count_in_s=self._count_in_s(score))
         self.score_label.setText("Assessing the take…")
         self.take_tabs.setCurrentIndex(1)  # the review, in view
+        instrument = self._take_instrument(path) if performance is None else None
         self._review_job = run_job(_assess_job, score, performance, path, self.bpm, self.window.level, loop,
-                                   self.exercise, self.repeats.isChecked(), on_result=self.show_review,
+                                   self.exercise, self.repeats.isChecked(), instrument, on_result=self.show_review,
                                    on_error=lambda e: self.window.show_error("Cannot assess the take", e),
                                    on_progress=lambda f, t: self.status.emit(t), name="assess")
         self.window.track_job(self._review_job, "Assessing the take")  # progress and Cancel (issue 24)
@@ -1067,14 +1102,16 @@ class TakeReview:
 
 
 def _assess_job(task, score: Score, performance: Performance | None, path: Path | None, bpm: float, level: str,
-                loop: LoopReview | None = None, exercise=None, repeats: bool = True) -> TakeReview:
+                loop: LoopReview | None = None, exercise=None, repeats: bool = True,
+                instrument: str | None = None) -> TakeReview:
     """The take assessed once, here in the worker; a lesson exercise's attempt judged from that
     assessment and recorded (``_record_attempt``)."""
     if performance is None:
         task.progress(0.1, "Reading the take…")
         from tutor.ui.settings import analysis_place
 
-        performance = analysis_place().read_take(path)  # issue 10: recordings transcribed on the host / device set
+        # issue 10: recordings transcribed on the host / device set; issue 20: a piano take by the piano transcriber
+        performance = analysis_place().read_take(path, instrument=instrument)
     task.check()
     task.progress(0.5, "Comparing the take with the score…")
     passes: tuple = ()

@@ -211,8 +211,8 @@ class AnalysisPlace(QObject):
     def suggest(self, score, request, *, progress=None):
         return self.router.suggest(score, request, progress=progress)
 
-    def read_take(self, path):
-        return self.router.read_take(path)
+    def read_take(self, path, *, instrument: str | None = None):
+        return self.router.read_take(path, instrument=instrument)
 
 
 _place: AnalysisPlace | None = None
