@@ -74,3 +74,10 @@ def test_an_accepted_continuation_is_written_with_full_bars():
     suggestion = continue_piece(melody, bars=2, k=1, seed=1)[0]
     accepted = apply_suggestion(melody, suggestion)
     assert [str(p) for p in bar_problems(musicxml_bytes(accepted))] == []
+
+
+def test_an_edited_piece_keeps_its_parts_short_name():
+    score = load_score(REPO / "assets" / "demo" / "twinkle.musicxml")  # Melody, a flute sound: "Mel." on line 2
+    edited = replace(score, notes=tuple(replace(n, pitch=n.pitch + 1) if n.id == "P1-m1-n2" else n for n in score.notes))
+    text = musicxml_bytes(edited).decode()
+    assert "<part-abbreviation>Mel.</part-abbreviation>" in text and "<part-abbreviation>Fl" not in text

@@ -995,6 +995,8 @@ def music21_from_notes(score: Score) -> Any:
         m21_part.partName = part.name
         instrument = music21.instrument.instrumentFromMidiProgram(part.program) if part.program else music21.instrument.Piano()
         instrument.partName = part.name
+        # the short name on later systems follows the part's name, not the instrument's ("Mel.", not "Fl"; issue 24)
+        instrument.partAbbreviation = m21_part.partAbbreviation = _abbreviation(part.name)
         m21_part.insert(0, instrument)
         part_notes = score.notes_of(part.id)
         part_voices = sorted({n.voice for n in part_notes})
@@ -1067,6 +1069,14 @@ def _notes_by_measure(notes: tuple[Note, ...], measures: tuple[Measure, ...], *,
         for index in range(first, last):
             buckets[index].append(note)
     return [tuple(bucket) for bucket in buckets]
+
+
+def _abbreviation(name: str | None) -> str | None:
+    """A part's short name: its first three letters and a full stop ("Melody" -> "Mel."), a short name as it is."""
+    if not name:
+        return None
+    name = name.strip()
+    return name if len(name) <= 4 else name[:3].rstrip() + "."
 
 
 def _clef_for(notes: tuple[Note, ...]) -> Any:
