@@ -176,7 +176,7 @@ def run(chosen, folder: Path) -> dict:
         counts = {"tunes": len(items), "books": len({abc.stem for abc, *_ in items}), "notes": 0,
                   "error_takes": 0, "restart_takes": 0, "baseline_error_takes": 0, "baseline_restart_takes": 0,
                   "baseline_events": 0, "skipped": [0, 0, 0], "unasked": [0, 0, 0], "inside": [0, 0, 0],
-                  "other_errors_in_cases": 0, "seconds": 0.0}
+                  "other_errors_in_cases": 0, "unasked_other_errors": 0, "seconds": 0.0}
         failures = []
         for abc, index, _midi, score, take in items:
             name = f"{abc.stem}#{index}"
@@ -218,6 +218,7 @@ def run(chosen, folder: Path) -> dict:
             counts["unasked"][1] += min(len(found), expected)
             counts["unasked"][2] += len(found)
             other = [e for e in got.events if e.type in ("restart",)]
+            counts["unasked_other_errors"] += sum(1 for e in got.events if e.type in ERRORS)
             if len(found) != expected or other:
                 failures.append((name + " unasked", [e.message for e in found + other][:4] + [f"expected {expected}"]))
             # a restart inside a repeat
@@ -296,9 +297,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  baseline (repeats ignored): with an error {r['baseline_error_takes']}, with a restart "
               f"{r['baseline_restart_takes']}, {r['baseline_events']} false events")
         print(f"  skipped repeat: {ratio(r['skipped'])}")
-        print(f"  repeat played, none asked: {ratio(r['unasked'])}")
+        print(f"  repeat played, none asked: {ratio(r['unasked'])}; other errors there (a first ending's notes are "
+              f"extra): {r['unasked_other_errors']}")
         print(f"  restart inside a repeat: {ratio(r['inside'])}")
-        print(f"  other errors reported in those cases: {r['other_errors_in_cases']}")
+        print(f"  other errors reported with a skipped repeat or a restart: {r['other_errors_in_cases']}")
         for name, lines in r["failures"][:12]:
             print(f"    {name}: {'; '.join(lines)}")
     if not args.skip_alignment:

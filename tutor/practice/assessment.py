@@ -389,7 +389,7 @@ def assess(
             note = score_notes[pair.score_index]
             event("missed", note=note, message=f"{pitch_name(note.pitch)} not played")
             outcome[pair.score_index] = "missed"
-        elif pair.kind == "extra":
+        elif pair.kind == "extra" and pair.final:  # (not final: a first ending played in a repeat not asked)
             got = played[pair.perf_index]
             chord = alignment.chord_of_perf[pair.perf_index]
             position = alignment.chord_onsets_ql[chord] if chord >= 0 else None
@@ -796,8 +796,8 @@ def _repeats_if_better(alignment: Alignment, written: Score, straight: Unfolding
         target = index_of.get(written_id(note.id)[0])
         final = last_visit[full.visits[k].index] == k
         if target is None:  # a first ending's note
-            if p.perf_index is not None:
-                pairs.append(NotePair("extra", None, p.perf_index, attempt(p.perf_index), True))
+            if p.perf_index is not None:  # part of the repeat played (told once): not an extra note of its own
+                pairs.append(NotePair("extra", None, p.perf_index, attempt(p.perf_index), False))
             continue
         if p.kind == "missed" and not final:
             continue
