@@ -145,3 +145,33 @@ def test_sounding_spans_skip_silence():
     assert len(spans) == 2
     assert spans[0][0] == 0 and spans[0][1] < 2 * rate and spans[1][0] > 5 * rate and spans[1][1] == len(audio)
     assert sounding_spans(np.zeros(rate, np.float32), rate) == []
+
+
+def test_live_onsets_of_the_notes_the_score_expects(take):
+    """The live path hears the expected pitches of the real recording as they are struck (the
+    follower's window simulated: pitches starting from 0.3 s before to 0.4 s after the time heard)."""
+    import soundfile
+
+    from tutor.listen.piano_live import PianoOnsets
+
+    path, ref, _ = take
+    audio, rate = soundfile.read(str(path), dtype="float32")
+    onsets = PianoOnsets(rate)
+
+    def expected():
+        now = onsets.consumed / rate
+        return sorted({int(p) for p in ref[(ref[:, 0] > now - 0.3) & (ref[:, 0] < now + 0.4), 2]})
+
+    found, lags = [], []
+    for start in range(0, len(audio), 256):
+        for onset_s, pitch in onsets.push(audio[start:start + 256], expected):
+            found.append((onset_s, pitch, (start + 256) / rate))
+    used = np.zeros(len(ref), bool)
+    for onset_s, pitch, heard_s in found:
+        match = np.flatnonzero(~used & (ref[:, 2] == pitch) & (np.abs(ref[:, 0] - onset_s) < 0.1))
+        if len(match):
+            used[match[0]] = True
+            lags.append(heard_s - ref[match[0], 0])
+    assert used.mean() >= 0.75, used.mean()
+    assert used.sum() >= 0.55 * len(found), (used.sum(), len(found))  # the lighter path: the review hears every note
+    assert np.median(lags) < 0.12

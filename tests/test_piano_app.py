@@ -65,3 +65,43 @@ def test_review_of_a_piano_audio_take_marks_its_errors(qtbot, window, tmp_path):
               if e.type in ("wrong_pitch", "missed", "extra")]
     assert errors == [("wrong_pitch", int(ref[6, 2]), int(ref[6, 2]) + 2)]
     assert panel.assessment.notes_correct == len(ref) - 1
+
+
+def test_live_marks_from_a_piano_at_the_microphone(qtbot, window, tmp_path, monkeypatch):
+    """'Microphone (piano)' with the recording standing in for the microphone (played at real-time pace):
+    the notes the follower expects are heard live and ringed; the review then hears every note."""
+    import pretty_midi
+    import soundfile
+
+    import tutor.ui.practice as practice
+    from tutor.audio.devices import FileSource
+
+    root = shared("real-audio", "maps-dev")
+    audio, rate = soundfile.read(str(root / "flac" / f"{PIECE}.flac"), dtype="float32")
+    take = tmp_path / "played.wav"
+    soundfile.write(str(take), audio[int(SPAN_S[0] * rate):int(SPAN_S[1] * rate)], rate)
+    ref = np.loadtxt(root / "tsv" / f"{PIECE}.tsv", skiprows=1, ndmin=2)
+    ref = ref[ref[:, 0] < SPAN_S[1]]
+    midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    piano = pretty_midi.Instrument(program=0, name="Piano")
+    piano.notes = [pretty_midi.Note(velocity=int(v), pitch=int(p), start=float(a), end=float(b)) for a, b, p, v in ref]
+    midi.instruments.append(piano)
+    score_path = tmp_path / "piece.mid"
+    midi.write(str(score_path))
+    window.open_file(str(score_path))
+    qtbot.waitUntil(lambda: window.score is not None, timeout=60000)
+    panel = window.practice_panel
+    panel.count_in.setValue(0)
+    panel.metronome.setChecked(False)
+    monkeypatch.setattr(practice, "DeviceSource", lambda device=None: FileSource(take, realtime=True, block_frames=256))
+    panel.input_box.setCurrentIndex(panel.input_box.findData("mic-piano"))
+    assert panel.start_take(input_kind="mic-piano")
+    assert isinstance(panel.audio_live, practice.PianoLive)
+    qtbot.waitUntil(lambda: panel.source is None or panel.recorder is None or panel.recorder.finished, timeout=30000)
+    qtbot.wait(500)
+    if panel.source is not None:
+        panel.stop_take()
+    correct = [e for e in panel.live_events if e.type == "correct"]
+    assert len(correct) >= 0.6 * len(ref), (len(correct), len(ref))
+    qtbot.waitUntil(lambda: panel.assessment is not None, timeout=300000)
+    assert panel.assessment.notes_correct >= len(ref) - 2

@@ -245,6 +245,55 @@ class AudioLive(QObject):
         self.pitch.emit(times, midis, cents)
 
 
+class PianoLive(QObject):
+    """The Qt side of ``tutor.listen.piano_live.PianoLiveListener`` (issue 20): the pitches the score
+    follower expects next, listened for in a piano take; each one heard goes to the follower as a
+    played note (``LiveSession.feed``), and the take's clock to its ``poll``. The review after the take
+    uses the full piano transcriber."""
+
+    ready = Signal()
+    failed = Signal(str)
+    POLL_EVERY_S = 0.05
+
+    def __init__(self, recorder, session: LiveSession | None) -> None:
+        super().__init__()
+        from tutor.listen.piano_live import PianoLiveListener, follower_expectation
+
+        self.session = session
+        follower = session.follower if session is not None else None
+        self._polled = 0.0
+        self.listener = PianoLiveListener(
+            recorder, lambda: follower_expectation(follower) if follower is not None else [],
+            on_onset=self._onset, on_time=self._time, on_ready=self.ready.emit, on_failed=self.failed.emit)
+
+    @property
+    def onsets(self):
+        return self.listener.onsets
+
+    @property
+    def analysed(self):
+        return self.listener.analysed
+
+    @property
+    def _thread(self) -> threading.Thread:
+        return self.listener._thread
+
+    def start(self) -> None:
+        self.listener.start()
+
+    def stop(self) -> None:
+        self.listener.stop()
+
+    def _onset(self, onset_s: float, midi: int) -> None:  # the listener's thread
+        if self.session is not None:
+            self.session.feed(midi, onset_s)
+
+    def _time(self, time_s: float) -> None:  # the listener's thread
+        if self.session is not None and time_s - self._polled >= self.POLL_EVERY_S:
+            self._polled = time_s
+            self.session.poll(time_s)
+
+
 class HeatMap(QWidget):
     """One cell per measure, coloured by its overall score; click a cell to show that measure."""
 
@@ -741,8 +790,12 @@ class PracticePanel(QWidget):
         self.recorder.start()
         self._source_kind = "audio"
         self._audio_origin = time.perf_counter()
-        if kind == "mic-piano":  # the single-line live tracker cannot follow chords: the review marks every note
-            self.live_label.setText("Recording the piano: every note is marked in the review when you stop.")
+        if kind == "mic-piano":  # the notes the score expects next, listened for; the review hears every note
+            self.audio_live = PianoLive(self.recorder, self.session)
+            self.audio_live.ready.connect(lambda: self.live_label.setText(
+                "Listening to the piano: play now (every note is checked again in the review)."))
+            self.audio_live.failed.connect(lambda text: self.live_label.setText(f"No live marks: {text}"))
+            self.audio_live.start()
             return
         if kind == "mic" and self._piano_part():
             self.window.show_message("This is a piano part, and the Input is the single-line Microphone: choose "

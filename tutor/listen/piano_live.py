@@ -1,0 +1,174 @@
+"""Live marks for an acoustic piano (issue 20): the notes the score expects next, checked in the sound.
+
+The review of a piano take uses the full transcriber (``tutor.listen.piano``); while the student plays,
+this lighter path (what Skoove does) listens only for the pitches the score follower expects next.
+``PianoOnsets`` keeps a 16 kHz spectrum every ``HOP`` samples (16 ms; window ``WINDOW`` = 128 ms) and,
+for each expected pitch, the energy at its first ``HARMONICS`` partials; a pitch starts where that
+energy jumps ``RISE_DB`` over its recent minimum at a strike (the whole spectrum's flux rising) and is
+within ``FLOOR_DB`` of the loudest expected pitch. Metronome clicks are broadband and short: their
+flux rises but no pitch's partials hold, so a pitch must still be up one hop later (``CONFIRM``).
+On four dev pieces of maps-dev (first 20 s, the follower's window simulated as the pitches starting
+from 0.3 s before to 0.4 s after): onsets P 0.74 R 0.81, found 78 ms (median; p95 124 ms) of audio
+after the strike (tests/bench/bench_piano.py, part 3, measures it on the split's pieces).
+``PianoLiveListener`` runs it on a thread of its own from a recorder's tap, as
+``tutor.listen.live.LiveListener`` does for a single line. Nothing here imports Qt or torch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+HOP = 256
+WINDOW = 2048
+HARMONICS = 4
+RISE_DB = 8.0
+RECENT_HOPS = 4
+FLOOR_DB = 20.0
+FLUX_MIN = 0.05  # the strike: the spectrum's positive log flux per bin, averaged
+CONFIRM_DB = 5.0  # one hop later the pitch is still this far above its pre-strike minimum
+REFRACTORY_S = 0.12
+ONSET_LEAD_S = 0.03  # the strike is heard before the window's centre reaches it
+LOWEST_MIDI = 33  # below, a 128 ms window cannot tell neighbouring semitones apart
+
+
+class PianoOnsets:
+    """Onsets of expected pitches, block by block (no threads)."""
+
+    def __init__(self, sample_rate: int = SAMPLE_RATE) -> None:
+        self.rate = sample_rate
+        self.window = np.hanning(WINDOW).astype(np.float32)
+        self.buffer = np.zeros(0, np.float32)
+        self.consumed = 0  # samples before buffer[0]
+        self.history: list[np.ndarray] = []  # log band energies of the last frames (all 128 pitches)
+        self.previous_spectrum: np.ndarray | None = None
+        self.last_onset: dict[int, float] = {}
+        self.pending: dict[int, tuple[float, float]] = {}  # pitch -> (onset_s, pre-strike minimum dB)
+        freqs = np.fft.rfftfreq(WINDOW, 1.0 / sample_rate)
+        self.bands = np.zeros((128, len(freqs)), np.float32)
+        for midi in range(LOWEST_MIDI, 109):
+            f0 = 440.0 * 2 ** ((midi - 69) / 12)
+            for h in range(1, HARMONICS + 1):
+                f = f0 * h
+                if f > sample_rate / 2 - 200:
+                    break
+                width = f * (2 ** (0.5 / 12) - 1)  # a quarter tone either side
+                self.bands[midi, (freqs > f - width) & (freqs < f + width)] = 1.0 / h
+
+    def push(self, block: np.ndarray, expected: Callable[[], list[int]] | list[int]) -> list[tuple[float, int]]:
+        """Mono float32 samples; returns (onset_s, midi) of the expected pitches that started."""
+        self.buffer = np.concatenate([self.buffer, np.asarray(block, np.float32)])
+        found: list[tuple[float, int]] = []
+        while len(self.buffer) >= WINDOW:
+            frame = self.buffer[:WINDOW]
+            centre_s = (self.consumed + WINDOW / 2) / self.rate
+            found += self._frame(frame, centre_s, expected() if callable(expected) else expected)
+            self.buffer = self.buffer[HOP:]
+            self.consumed += HOP
+        return found
+
+    def _frame(self, frame: np.ndarray, time_s: float, expected: list[int]) -> list[tuple[float, int]]:
+        spectrum = np.abs(np.fft.rfft(frame * self.window)).astype(np.float32) ** 2
+        log_spectrum = np.log10(spectrum + 1e-10)
+        flux = 0.0
+        if self.previous_spectrum is not None:
+            flux = float(np.mean(np.maximum(log_spectrum - self.previous_spectrum, 0.0)))
+        self.previous_spectrum = log_spectrum
+        bands = 10.0 * np.log10(self.bands @ spectrum + 1e-10)
+        self.history.append(bands)
+        if len(self.history) > RECENT_HOPS + 2:
+            del self.history[0]
+        found = []
+        for pitch, (onset_s, floor) in list(self.pending.items()):  # confirm the strikes heard one hop ago
+            del self.pending[pitch]
+            if bands[pitch] - floor >= CONFIRM_DB:
+                found.append((onset_s, pitch))
+                self.last_onset[pitch] = onset_s
+        if len(self.history) <= RECENT_HOPS or flux < FLUX_MIN:
+            return found
+        wanted = [p for p in set(expected) if LOWEST_MIDI <= p <= 108]
+        if not wanted:
+            return found
+        recent = np.min(np.stack(self.history[-RECENT_HOPS - 1:-1]), axis=0)
+        loudest = max(bands[p] for p in wanted)
+        for pitch in wanted:
+            if time_s - self.last_onset.get(pitch, -1.0) < REFRACTORY_S:
+                continue
+            if bands[pitch] - recent[pitch] >= RISE_DB and bands[pitch] >= loudest - FLOOR_DB:
+                self.pending[pitch] = (time_s + ONSET_LEAD_S, float(recent[pitch]))
+        return found
+
+
+def follower_expectation(follower, ahead: int = 2) -> list[int]:
+    """The pitches of the follower's current chord and the ``ahead`` chords after it (a
+    ``tutor.practice.follower.ScoreFollower``; another follower's ``expected_pitches()``)."""
+    inner = getattr(follower, "current", None) or follower  # a LoopFollower's pass in progress
+    try:
+        chord, chords, notes = inner.chord, inner.chord_notes, inner.notes
+        first = max(chord, 0)
+        return sorted({notes[i].pitch for c in range(first, min(first + ahead + 1, len(chords))) for i in chords[c]})
+    except (AttributeError, IndexError, TypeError):
+        try:
+            return list(follower.expected_pitches())
+        except Exception:  # noqa: BLE001 - read from another thread while the follower moves: no marks this hop
+            return []
+
+
+class PianoLiveListener:
+    """``PianoOnsets`` on its own thread from a recorder's tap (``start``/``stop``); ``expected()``
+    gives the pitches the follower expects next (called on this thread); ``on_onset(onset_s, midi)``
+    for each one heard. ``analysed`` keeps (stream time of the newest sample, perf_counter) per push."""
+
+    def __init__(self, recorder, expected: Callable[[], list[int]], *, on_onset: Callable | None = None,
+                 on_time: Callable | None = None, on_ready: Callable | None = None,
+                 on_failed: Callable | None = None) -> None:
+        self.recorder, self.expected = recorder, expected
+        self.on_onset, self.on_time, self.on_ready, self.on_failed = on_onset, on_time, on_ready, on_failed
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="live-piano", daemon=True)
+        self.onsets: list[tuple[float, int]] = []
+        self.analysed: list[tuple[float, float]] = []
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 3.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout=timeout_s)
+
+    def _run(self) -> None:
+        from tutor.audio.devices import StreamResampler, to_mono
+
+        try:
+            rate = self.recorder.source.sample_rate
+            resampler = StreamResampler(orig_sr=rate, target_sr=SAMPLE_RATE, causal=True)
+            onsets = PianoOnsets(SAMPLE_RATE)
+        except Exception as error:  # noqa: BLE001 - a worker thread: reported, not raised
+            if self.on_failed is not None:
+                self.on_failed(str(error))
+            return
+        if self.on_ready is not None:
+            self.on_ready()
+        tap = self.recorder.tap
+        while not self._stop.is_set():
+            if not tap.wait(HOP, timeout_s=0.05):
+                if self.recorder.finished:
+                    break
+                continue
+            block = resampler.process(to_mono(tap.read()))
+            if not len(block):
+                continue
+            for onset_s, midi in onsets.push(block, self.expected):
+                self.onsets.append((onset_s, midi))
+                if self.on_onset is not None:
+                    self.on_onset(onset_s, midi)
+            heard_s = (onsets.consumed + len(onsets.buffer)) / SAMPLE_RATE
+            self.analysed.append((heard_s, time.perf_counter()))
+            if self.on_time is not None:
+                self.on_time(heard_s)
+            if len(self.analysed) > 20000:
+                del self.analysed[:10000]
