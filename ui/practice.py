@@ -552,8 +552,9 @@ class PracticePanel(QWidget):
         chosen, so that the first notes of a take are not spent waiting for it."""
         if self.input_box.currentData() == "mic-piano" and self.pitch_warm_job is None:
             from tutor.listen.piano import load_model
+            from tutor.listen.pitch import resolve_device
 
-            self.pitch_warm_job = run_job(lambda task: load_model("cpu"), name="piano-warm-up")
+            self.pitch_warm_job = run_job(lambda task: load_model(resolve_device("auto")), name="piano-warm-up")
             return
         if self.input_box.currentData() not in ("mic", "audio-file") or self.pitch_warm_job is not None:
             return

@@ -18,6 +18,11 @@ default held-out). Each piece is heard from its start for ``TUTOR_BENCH_PIANO_S`
    transcription against it; precision and recall of the wrong / extra / missed notes it reports, and
    the same for the reference MIDI played as the take (what a MIDI keyboard would give).
 
+3. Live (``tutor.listen.piano_live``, the lighter path of the app's live marks): onsets of the pitches
+   the follower would expect (simulated: those starting from 0.3 s before to 0.4 s after the time
+   heard) in the same excerpts, precision and recall at 100 ms, and how long after the strike (in the
+   audio's time) each was heard. ``TUTOR_BENCH_PIANO_PARTS=live`` runs only this part (no model).
+
 Targets (issue 20): onset F1 >= 0.93; wrong/missed/extra recall >= 0.90 and precision >= 0.85; review
 <= 0.5x real time on this CPU.
 """
@@ -39,6 +44,7 @@ REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("TUTOR_SHARED_DATA", REPO.parent / "shared" / "data")) / "real-audio" / "maps-dev"
 EXCERPT_S = float(os.environ.get("TUTOR_BENCH_PIANO_S", "30"))
 SPLIT = os.environ.get("TUTOR_BENCH_PIANO_SPLIT", "held-out")
+PARTS = os.environ.get("TUTOR_BENCH_PIANO_PARTS", "all")  # all | live
 LIMIT = int(os.environ.get("TUTOR_BENCH_PIANO_PIECES", "0"))  # the first N pieces of the split only (0: all)
 ALTER_SHARE = 0.05
 SEED = 20
@@ -244,12 +250,47 @@ def _pr(total) -> str:
     return f"P {precision:.3f} R {recall:.3f} ({hits}/{reports} reports true, {truth} made)"
 
 
+def live(names: list[str]) -> None:
+    from tutor.listen.piano_live import PianoOnsets
+
+    hits = reports = total = 0
+    lags: list[float] = []
+    cpu = time.process_time()
+    for name in names:
+        audio, rate = excerpt(name)
+        ref = reference(name)
+        onsets = PianoOnsets(rate)
+
+        def expected(onsets=onsets, ref=ref, rate=rate):
+            now = onsets.consumed / rate
+            return sorted({int(p) for p in ref[(ref[:, 0] > now - 0.3) & (ref[:, 0] < now + 0.4), 2]})
+
+        used = np.zeros(len(ref), bool)
+        for start in range(0, len(audio), 256):
+            for onset_s, pitch in onsets.push(audio[start:start + 256], expected):
+                reports += 1
+                match = np.flatnonzero(~used & (ref[:, 2] == pitch) & (np.abs(ref[:, 0] - onset_s) < 0.1))
+                if len(match):
+                    used[match[0]] = True
+                    lags.append((start + 256) / rate - ref[match[0], 0])
+        hits += int(used.sum())
+        total += len(ref)
+    seconds = sum(len(excerpt(n)[0]) / excerpt(n)[1] for n in names)
+    print(f"\nlive onsets (expected pitches only), {len(names)} pieces: P {hits / max(reports, 1):.3f} "
+          f"R {hits / max(total, 1):.3f}; heard after the strike: median {1000 * np.median(lags):.0f} ms, "
+          f"p95 {1000 * np.percentile(lags, 95):.0f} ms (audio time; + the device block and the UI); "
+          f"cpu {(time.process_time() - cpu) / seconds:.3f} s/s")
+
+
 # ---------------------------------------------------------------------------------------------
 def main() -> None:
     from tutor.listen.piano import load_model
     from tutor.score.music import Performance, PlayedNote
 
     names = pieces()[:LIMIT] if LIMIT else pieces()
+    if PARTS == "live":
+        live(names)
+        return
     print(f"maps-dev {SPLIT}: {len(names)} pieces x first {EXCERPT_S:g} s (CPU, torch threads: "
           f"{__import__('torch').get_num_threads()})")
     load_model("cpu", fast=True)
@@ -305,6 +346,7 @@ def main() -> None:
         print(f"  {label}:")
         for kind in ("wrong", "missed", "extra"):
             print(f"    {kind:7s} {_pr(counts.get(kind, (0, 0, 0)))}")
+    live(names)
 
 
 if __name__ == "__main__":
