@@ -419,3 +419,18 @@ def test_a_fix_offers_the_critiques_own_advice(qtbot, window):  # noqa: F811
     panel.accept()
     qtbot.waitUntil(lambda: window.undo_stack.count() == 1, timeout=30000)
     assert window.score.note_by_id(note.id).pitch == 65  # F4, as the critique said
+
+
+def test_the_followed_system_sits_high_with_the_music_after_it_in_view(qtbot, window):  # noqa: F811
+    window.resize(1024, 700)
+    _open(qtbot, window, shared("nasap-dev", "Bach", "Fugue", "bwv_846", "xml_score.musicxml"))
+    view = window.score_view
+    view.set_zoom(1.0)
+    for bar in range(1, 28, 3):
+        measure = next(m for m in window.score.measures if m.number == bar)
+        view.set_cursor(measure.start_ql + 0.5)
+        line = view._cursor.line()
+        seen = view.mapToScene(view.viewport().rect()).boundingRect()
+        at_end = view.verticalScrollBar().value() == view.verticalScrollBar().maximum()
+        assert seen.top() <= min(line.y1(), line.y2()) and max(line.y1(), line.y2()) <= seen.bottom(), bar
+        assert at_end or max(line.y1(), line.y2()) <= seen.top() + 0.6 * seen.height(), bar  # the next lines below

@@ -297,7 +297,17 @@ class ScoreView(QGraphicsView):
         self._cursor.setLine(x, stop.y0, x, stop.y1)
         self._cursor.setVisible(True)
         if self.follow_cursor:
-            self.ensureVisible(QRectF(x - 40, stop.y0, 80, stop.y1 - stop.y0), 60, 60)
+            self._follow(QRectF(x - 40, stop.y0, 80, stop.y1 - stop.y0))
+
+    def _follow(self, system: QRectF) -> None:
+        """Keep the played system in sight with the music after it (issue 24): when it leaves the view or
+        reaches its lower half, the view scrolls so that it sits a fifth of the way down."""
+        seen = self.mapToScene(self.viewport().rect()).boundingRect()
+        if system.top() < seen.top() or system.bottom() > seen.top() + 0.55 * seen.height():
+            bar = self.verticalScrollBar()
+            wanted_top = system.top() - 0.2 * seen.height()
+            bar.setValue(bar.value() + int((wanted_top - seen.top()) * self.transform().m22()))
+        self.ensureVisible(system, 60, 20)  # and sideways (one long line)
 
     @property
     def cursor_visible(self) -> bool:
