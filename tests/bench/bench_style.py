@@ -1,0 +1,167 @@
+"""Style taxonomy, emotion beyond pop piano, and style transfer (issue 26): ``python -m tests.bench style``.
+
+1. **Style**: the taxonomy's gradient-boosted trees against a logistic-regression peer, both trained in this run on
+   the same windows and judged on whole held-out collection groups (``models.training.train_style_taxonomy``):
+   piece accuracy and macro F1 (a piece as written and its melody alone are both judged), calibration error, and
+   how often "not sure" is said on held-out pieces and on random notes (far from all music).
+2. **Emotion**: EMOPIA's official test split (the blend ``tutor critique`` uses; the musician's reading does not
+   apply to solo performances with dynamics) and YM2413 game tracks held out by title group
+   (``models.training.train_emotion_prior``).
+3. **Restyle**: melodies (Nottingham, Essen, the demo tunes) restyled in every style: melody notes kept, rule
+   errors, whether the style model hears the asked class, and whether a second, independent measure (the style's
+   textbook markers: metre, bass pulse, rhythm, tempo; ``tutor.compose.restyle.style_markers``) finds it.
+
+Features come from the style corpus cache (``python -m models.training.style_corpus`` fills it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tests.bench._results import save
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_DATA = Path(os.environ.get("TUTOR_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def style_numbers() -> dict:
+    from tutor.models.training.train_style_taxonomy import evaluate, load_cached, split_groups
+
+    pieces = load_cached()
+    split = split_groups(pieces)
+    started = time.perf_counter()
+    results = evaluate(pieces, split)
+    for name in ("trees", "logistic"):
+        results[name].pop("_probs", None)
+    out = {"pieces": len(pieces), "seconds": time.perf_counter() - started}
+    for name in ("trees", "logistic"):
+        r = results[name]
+        out[name] = {"accuracy": r["all_views"]["accuracy"], "macro_f1": r["all_views"]["macro_f1"],
+                     "as_written_accuracy": r["as_written"]["accuracy"], "melody_accuracy": r["melody_only"]["accuracy"],
+                     "ece": r["ece"], "f1": r["all_views"]["f1"]}
+        print(f"style {name}: held-out accuracy {r['all_views']['accuracy']:.3f}, macro F1 {r['all_views']['macro_f1']:.3f}"
+              f" (as written {r['as_written']['accuracy']:.3f}, melody alone {r['melody_only']['accuracy']:.3f}; "
+              f"ECE {r['ece']:.3f}; {r['all_views']['n']} piece views)")
+    out["accuracy_ratio_vs_logistic"] = out["trees"]["accuracy"] / max(1e-9, out["logistic"]["accuracy"])
+    out["test_pieces_by_class"] = results["test_pieces_by_class"]
+    # the shipped model's "not sure": random notes are far from all music
+    from tutor.models.features import NoteTable
+    from tutor.models.style import predict_taxonomy
+
+    rng = np.random.default_rng(0)
+    unsure = 0
+    for _ in range(20):
+        n = 64
+        onset = np.cumsum(rng.choice([0.13, 0.37, 0.71, 1.9], n))
+        table = NoteTable(rng.integers(21, 108, n), onset, rng.uniform(0.05, 3.0, n), onset * 0.5, rng.uniform(0.05, 1, n),
+                          np.full(n, 80.0), rng.integers(0, 3, n), n_parts=3)
+        unsure += not predict_taxonomy(table).sure
+    out["not_sure_on_random_notes"] = unsure / 20
+    print(f"style: 'not sure' on {unsure} of 20 random-note pieces")
+    return out
+
+
+def emotion_numbers() -> dict:
+    out: dict = {}
+    try:
+        from tutor.models.emotion import probabilities as emotion_probabilities
+        from tutor.models.training.emotion_data import load_emopia
+        from tutor.models.training.train_emotion import _metrics
+
+        data = load_emopia()["test"]
+        probs = emotion_probabilities(data["tokens"], data["x"], data["events"])
+        m = _metrics(data["y"], probs.argmax(1))
+        out["emopia_test"] = {"accuracy": m["accuracy"], "valence_accuracy": m["valence_accuracy"],
+                              "arousal_accuracy": m["arousal_accuracy"], "n": m["n"]}
+        print(f"emotion EMOPIA test ({m['n']} clips): accuracy {m['accuracy']:.3f}")
+    except Exception as error:  # noqa: BLE001 - a benchmark reports what it could not do
+        print(f"EMOPIA unavailable: {error}")
+    from tutor.models.emotion_prior import _load
+    from tutor.models.training.style_corpus import collection_split
+    from tutor.models.training.train_emotion_prior import featurize, mixed, scores, ym2413_tracks
+
+    saved = _load()
+    data = featurize(ym2413_tracks())
+    test = np.array([collection_split(g) == "test" for g in data["group"]])
+    alone = scores(data["p"][test], data["y"][test])
+    blended = scores(mixed(data["p"][test], data["x"][test], saved, saved["weight"]), data["y"][test])
+    out["ym2413_held_out"] = {"model_alone": alone, "with_musician": blended}
+    print(f"emotion YM2413 held out ({alone['n']} tracks): quadrant {alone['quadrant_accuracy']:.3f} -> "
+          f"{blended['quadrant_accuracy']:.3f}, valence {alone['valence_accuracy']:.3f} -> {blended['valence_accuracy']:.3f}")
+    from tutor.models.emotion import predict_emotion
+    from tutor.score.io import load_score
+
+    twinkle = predict_emotion(load_score(REPO / "assets" / "demo" / "twinkle.musicxml"))
+    out["twinkle"] = {"quadrant": twinkle.quadrant, "probabilities": twinkle.probabilities}
+    print(f"emotion: Twinkle is {twinkle.label} ({100 * max(twinkle.probabilities.values()):.0f} %)")
+    return out
+
+
+def restyle_melodies() -> list[Path]:
+    nott = SHARED_DATA / "nottingham" / "MIDI"
+    files = [REPO / "assets" / "demo" / "twinkle.musicxml", REPO / "assets" / "demo" / "student_melody.musicxml"]
+    for book in ("ashover", "jigs", "waltzes", "reelsa-c", "hpps", "playford", "xmas", "morris"):
+        files += sorted(nott.glob(f"{book}*.mid"))[3:5]
+    return files
+
+
+def restyle_numbers() -> dict:
+    from tutor.compose.restyle import RESTYLE_STYLES, melody_of, restyle, style_markers
+    from tutor.score.io import load_score
+
+    rows = []
+    for path in restyle_melodies():
+        score = load_score(path)
+        if path.suffix == ".mid":  # the Nottingham files: the melody track alone
+            part = score.parts[0].id
+            from dataclasses import replace
+
+            score = replace(score, parts=score.parts[:1], notes=tuple(n for n in score.notes if n.part == part))
+        melody_of(score)
+        for style in RESTYLE_STYLES:
+            if style == "chorale" and path.suffix == ".mid" and len(rows) % 3:
+                continue  # the generator's chorale harmonisation is slow: a third of the tunes
+            best = restyle(score, style=style, k=2, seed=0)[0]
+            from tutor.models.style import predict_style
+
+            heard = predict_style(best.score)
+            markers = style_markers(best.score, style)
+            rows.append({"piece": path.name, "style": style, "kept": best.melody_notes_kept, "melody": best.melody_notes,
+                         "errors": best.errors, "warnings": best.warnings, "heard": heard.label,
+                         "heard_as_asked": heard.label == RESTYLE_STYLES[style][0],
+                         "markers": all(markers.values()), "p": best.style_probability})
+    out = {"versions": len(rows), "melody_notes_kept": sum(r["kept"] for r in rows) / sum(r["melody"] for r in rows),
+           "every_note_kept": all(r["kept"] == r["melody"] for r in rows),
+           "rule_errors_per_version": float(np.mean([r["errors"] for r in rows])),
+           "heard_as_asked_by_style_model": float(np.mean([r["heard_as_asked"] for r in rows])),
+           "markers_found": float(np.mean([r["markers"] for r in rows])), "by_style": {}}
+    for style in RESTYLE_STYLES:
+        rs = [r for r in rows if r["style"] == style]
+        out["by_style"][style] = {"n": len(rs), "heard_as_asked": float(np.mean([r["heard_as_asked"] for r in rs])),
+                                  "markers": float(np.mean([r["markers"] for r in rs])),
+                                  "errors": float(np.mean([r["errors"] for r in rs])),
+                                  "heard": sorted({r["heard"] for r in rs})}
+    print(f"restyle: {out['versions']} versions, melody notes kept {100 * out['melody_notes_kept']:.1f} %, "
+          f"rule errors {out['rule_errors_per_version']:.2f} a version, heard as asked by the style model "
+          f"{out['heard_as_asked_by_style_model']:.2f}, style markers found {out['markers_found']:.2f}")
+    for style, r in out["by_style"].items():
+        print(f"  {style}: heard {r['heard_as_asked']:.2f} ({', '.join(r['heard'])}), markers {r['markers']:.2f}, "
+              f"errors {r['errors']:.2f} ({r['n']} versions)")
+    return out
+
+
+def main() -> None:
+    results = {"style": style_numbers(), "emotion": emotion_numbers(), "restyle": restyle_numbers()}
+    save("style", results)
+    print(json.dumps({"style_accuracy": results["style"]["trees"]["accuracy"],
+                      "logistic_accuracy": results["style"]["logistic"]["accuracy"],
+                      "restyle_heard": results["restyle"]["heard_as_asked_by_style_model"]}))
+
+
+if __name__ == "__main__":
+    main()
