@@ -26,7 +26,8 @@ def score_info(score) -> dict:
         "measures": len(score.measures),
         "first_measure": score.measures[0].number if score.measures else None,
         "last_measure": score.measures[-1].number if score.measures else None,
-        "key": score.key,
+        "key": score.key,  # the key signature's major key, as written
+        "key_heard": _key_heard(score),  # issue 24: the key the notes are in ("d minor" under one flat)
         "time_signature": score.time_signature,
         "tempo_bpm": round(score.tempo_map.initial_bpm, 3),
         "tempo_changes": len(score.tempo_map.changes) - 1,
@@ -40,6 +41,12 @@ def score_info(score) -> dict:
     }
 
 
+def _key_heard(score) -> str | None:
+    from tutor.score.analysis import estimate_key
+
+    return estimate_key(score).name if score.notes else None
+
+
 def run(args) -> int:
     from tutor.score.io import load_score
 
@@ -51,7 +58,10 @@ def run(args) -> int:
     print(f"Title:     {info['title']}" + (f" ({info['composer']})" if info["composer"] else ""))
     print("Parts:     " + ", ".join(f"{p['name']} [{p['id']}, {p['notes']} notes]" for p in info["parts"]))
     print(f"Measures:  {info['measures']} ({info['first_measure']}-{info['last_measure']})")
-    print(f"Key:       {info['key'] or 'unknown'}")
+    key = info["key_heard"] or info["key"] or "unknown"
+    if info["key"] and info["key_heard"] and info["key"].lower() != info["key_heard"].lower():
+        key += f" (key signature of {info['key']})"  # a D-minor fugue is not "F major" (issue 24)
+    print(f"Key:       {key}")
     print(f"Meter:     {info['time_signature']}")
     tempo = f"{info['tempo_bpm']:g} bpm (quarter notes)"
     if info["tempo_changes"]:
