@@ -606,6 +606,7 @@ class PracticePanel(QWidget):
         if exercise.input == "instrument" and self._piano_part():
             input_key = "mic-piano"  # an instrument exercise on a keyboard part: the piano is heard
         self.input_box.setCurrentIndex(max(0, self.input_box.findData(input_key)))
+        self.repeats.setChecked(getattr(exercise, "repeats", True))  # the lesson's repeats field (issue 21)
 
     def _range_changed(self) -> None:
         if self.last_bar.value() < self.first_bar.value():
