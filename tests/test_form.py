@@ -154,3 +154,21 @@ def test_live_follower_follows_the_repeats():
     assert all("@" not in (e.note_id or "") for e in events)
     # without the repeats the follower hears restarts
     assert [e for e in follow_performance(ScoreFollower(score), take) if e.type == "restart"]
+
+
+def test_info_and_the_cursor_follow_the_piece_as_played(capsys):
+    import json
+
+    from tutor.cli import main
+
+    path = shared(*ASHOVER)
+    assert main(["info", str(path), "--index", "1", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["measures"], info["played_measures"], info["passes"]) == (18, 33, 2)
+    assert info["played_duration_s"] == pytest.approx(64.0) and info["duration_s"] == pytest.approx(34.0)
+    # the cursor: a position after the first ending, as played, is back in measure 1 as written
+    played = unfold(load_score(path, index=1))
+    after_repeat = played.visits[9]  # (1, 2): measure 1 the second time
+    written, pass_number = played.written_position(after_repeat.played_start_ql + 0.5)
+    assert pass_number == 2 and written == pytest.approx(after_repeat.written_start_ql + 0.5)
+    assert written < played.visits[8].written_start_ql
