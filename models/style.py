@@ -205,5 +205,24 @@ def style_features(table) -> np.ndarray:
 
     from .features import hand_features
 
+    table = notated(table)
     neutral = dataclasses.replace(table, velocity=np.full(len(table), 80.0))
     return np.concatenate([hand_features(neutral), rhythm_features(table)]).astype(np.float32)
+
+
+GRID_QL = 1 / 12  # sixteenths and eighth- and sixteenth-note triplets lie on it
+
+
+def notated(table):
+    """A performed table (onsets off the notation's grid: POP909, piano rolls, sequenced MIDI played in) read as
+    notation: onsets and lengths on a twelfth of a quarter note. A score's table is already on it and is kept as
+    it is, so that a student's file and a performance of the same music give the same features."""
+    import dataclasses
+
+    if len(table) == 0:
+        return table
+    snapped = np.round(table.onset_ql / GRID_QL) * GRID_QL
+    if np.mean(np.abs(table.onset_ql - snapped) < 1e-3) >= 0.9:
+        return table
+    ends = np.round((table.onset_ql + table.duration_ql) / GRID_QL) * GRID_QL
+    return dataclasses.replace(table, onset_ql=snapped, duration_ql=np.maximum(ends - snapped, GRID_QL))

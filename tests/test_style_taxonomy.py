@@ -119,3 +119,17 @@ def _score_table(path):
 
     return table_from_score(load_score(path))
 
+
+
+def test_a_performance_is_read_as_its_notation():
+    """A played-in file (onsets a little off the grid) gives the features of its score."""
+    import dataclasses
+
+    from tutor.models.features import table_from_score
+    from tutor.models.style import style_features
+
+    table = table_from_score(load_score(TWINKLE))
+    rng = np.random.default_rng(0)
+    played = dataclasses.replace(table, onset_ql=table.onset_ql + rng.uniform(-0.015, 0.015, len(table)),
+                                 duration_ql=table.duration_ql + rng.uniform(-0.015, 0.015, len(table)))
+    assert np.allclose(style_features(played), style_features(table), atol=1e-5)
