@@ -48,7 +48,7 @@ from tutor.score.music import (
 )
 
 __all__ = ["Form", "MeasureMarks", "Visit", "Unfolding", "play_order", "unfold", "written_id", "pass_label", "ordinal",
-           "form_from_music21", "with_abc_parts", "apply_form", "expand_part_order", "abc_parts", "describe"]
+           "form_from_music21", "with_abc_parts", "apply_form", "expand_part_order", "abc_parts"]
 
 PASS_MARK = "@"  # a note id's pass suffix: "P1-m3-n2@2" is note P1-m3-n2 the second time through
 MAX_VISITS = 20_000  # a form that unfolds to more measures than this is cut off (a loop in a damaged file)
@@ -247,18 +247,6 @@ class Unfolding:
             return played_ql, 1
         return round(visit.written_start_ql + (played_ql - visit.played_start_ql), 6), visit.pass_number
 
-    def skipped_passes(self) -> tuple[tuple[int, int, int], ...]:
-        """Runs of consecutive visits that repeat measures already played: (first visit, last visit, pass)."""
-        runs: list[tuple[int, int, int]] = []
-        for k, visit in enumerate(self.visits):
-            if visit.pass_number < 2:
-                continue
-            if runs and runs[-1][1] == k - 1:
-                runs[-1] = (runs[-1][0], k, runs[-1][2])
-            else:
-                runs.append((k, k, visit.pass_number))
-        return tuple(runs)
-
 
 def written_id(note_id: str) -> tuple[str, int]:
     """(the written note's id, pass) of a note id of an unfolded score."""
@@ -343,18 +331,6 @@ def _last_before(signatures, position_ql: float):
         if signature.position_ql <= position_ql + 1e-6:
             found = signature
     return found
-
-
-def describe(unfolding: Unfolding) -> str:
-    """'measures 1-8 twice, 9-17 twice' style summary of the repeats, '' when there are none."""
-    if not unfolding.repeats:
-        return ""
-    runs = unfolding.skipped_passes()
-    spans = []
-    for first, last, _pass in runs:
-        a, b = unfolding.visits[first].number, unfolding.visits[last].number
-        spans.append(f"{a}-{b}" if a != b else f"{a}")
-    return ", ".join(dict.fromkeys(spans))
 
 
 # ---------------------------------------------------------------------------------------------
