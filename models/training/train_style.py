@@ -208,6 +208,9 @@ def write_card(results: dict) -> None:
                     "stopping could not watch that class; its test figures are the only check.\n") if missing else ""
     text = f"""# Style model
 
+> Since issue 26 `tutor critique`, Generate and restyling read style from the taxonomy model
+> (`models/cards/style_taxonomy.md`); these six-class nets still give the similar-pieces embedding.
+
 `models/style.py`, weights `models/weights/style.pt`, trained by `python -m models.training.train_style` (one
 command, CPU, {results['train_seconds'] / 60:.0f} min on a shared 2-core machine including feature extraction from cache;
 the first run also parses the corpus with music21: about 40 min on this shared 2-core machine, cached in
