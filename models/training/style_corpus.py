@@ -19,7 +19,7 @@ same style as a full arrangement.
 | march | ragtime-era and piano-roll marches |
 | tango | ragtime-era and piano-roll tangos and pasodobles |
 | game | YM2413-MDB 1980s FM game music |
-| folk_fiddle | Nottingham jigs, reels, hornpipes, slip jigs, Morris tunes |
+| folk_fiddle | Nottingham jigs, reels, hornpipes, slip jigs, Morris tunes; Ryan's Mammoth, O'Neill's 1850 (music21) |
 | folk_song | Essen folk songs (music21) |
 | renaissance | Palestrina, Josquin (music21) |
 | baroque | Bach chorales, Corelli (music21), Bach keyboard works (nASAP scores) |
@@ -258,6 +258,17 @@ def _music21_refs() -> list[Ref]:
     for path in sorted((root / "josquin").glob("*.abc")):
         out.append(Ref("renaissance", "music21-josquin", f"m21/josquin/{path.stem[:6]}", f"m21/{path.relative_to(root)}",
                        lambda p=path: _score_tables(str(p))))
+    # fiddle tunes as notated (2/4 reels in sixteenths, jigs, hornpipes, strathspeys): Ryan's Mammoth Collection
+    # (one tune a file; ten consecutive files a group; BlackberryBlossomReel is kept out for the tests) and
+    # O'Neill's 1850 (five tunes from each of ten files)
+    ryans = [p for p in sorted((root / "ryansMammoth").glob("*.abc")) if p.stem != "BlackberryBlossomReel"]
+    for i, path in enumerate(ryans[::5]):
+        out.append(Ref("folk_fiddle", "music21-ryans", f"m21/ryans/{i // 10}", f"m21/{path.relative_to(root)}",
+                       lambda p=path: _score_tables(str(p))))
+    for path in sorted((root / "oneills1850").glob("*.abc"))[::4]:
+        for index in (1, 11, 21, 31, 41):
+            out.append(Ref("folk_fiddle", "music21-oneills", f"m21/oneills/{path.stem}", f"m21/{path.name}#{index}",
+                           lambda p=path, i=index: _score_tables(str(p), index=i)))
     essen = [p for p in sorted((root / "essenFolksong").glob("*.abc")) if not p.stem.startswith("test")]
     for path in essen[::max(1, len(essen) // 30)][:30]:
         for index in (1, 5, 9, 13, 17, 21, 25, 29, 33, 37):
