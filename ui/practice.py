@@ -1134,7 +1134,8 @@ class PracticePanel(QWidget):
         after = [c for c in curve if c[0] > t]
         if before and after:
             (t0, p0), (t1, p1) = before[-1], after[0]
-            self.view.set_cursor(p0 + (p1 - p0) * (t - t0) / max(1e-6, t1 - t0))
+            # back at a repeat (or a restart): the cursor jumps there, it does not sweep back (issue 21)
+            self.view.set_cursor(p0 + (p1 - p0) * (t - t0) / max(1e-6, t1 - t0) if p1 >= p0 else p0)
         elif before:
             self.view.set_cursor(before[-1][1])
 
