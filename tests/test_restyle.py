@@ -206,3 +206,29 @@ def test_app_restyle_overlay_listen_accept_and_undo(app_window):  # noqa: F811 (
     assert window.score.time_signatures[0].numerator == 3 and len(window.score.parts) >= 3
     window.undo_stack.undo()
     assert [(n.pitch, n.onset_ql) for n in window.score.notes] == [(n.pitch, n.onset_ql) for n in original.notes]
+
+
+# --- through tutor serve and --remote -------------------------------------------------------------
+from tests.test_service import TOKEN, cli_json, post, server  # noqa: E402,F401  (server is a fixture)
+
+
+def test_restyle_through_the_service_and_remote_writes_the_same_piece(server, capsys, monkeypatch, tmp_path):  # noqa: F811
+    from tutor.cli import main
+
+    url, _ = server
+    piece = tmp_path / "twinkle.musicxml"
+    piece.write_bytes(TWINKLE.read_bytes())
+    response = post(url, "suggest", {"file": piece}, {"restyle": "waltz", "k": "1", "seed": "2"})
+    assert response.status_code == 200, response.text
+    local = cli_json(capsys, ["suggest", str(piece), "--restyle", "waltz", "-k", "1", "--seed", "2", "--json"])
+    assert response.json() == local and local["suggestions"][0]["kind"] == "restyle"
+    assert post(url, "suggest", {"file": piece}, {"restyle": "polka"}).status_code == 422
+    monkeypatch.setenv("TUTOR_REMOTE_TOKEN", TOKEN)
+    remote_out, local_out = tmp_path / "remote.mid", tmp_path / "local.mid"
+    assert main(["suggest", str(piece), "--restyle", "waltz", "-k", "1", "--seed", "2", "--remote", url,
+                 "-o", str(remote_out)]) == 0
+    assert main(["suggest", str(piece), "--restyle", "waltz", "-k", "1", "--seed", "2", "-o", str(local_out)]) == 0
+    capsys.readouterr()
+    a, b = load_score(remote_out), load_score(local_out)
+    assert [(n.pitch, n.onset_ql, n.duration_ql) for n in a.notes] == [(n.pitch, n.onset_ql, n.duration_ql) for n in b.notes]
+    assert a.time_signatures[0].numerator == 3 and abs(a.tempo_map.initial_bpm - 150.0) < 1e-6
