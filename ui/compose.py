@@ -347,7 +347,7 @@ class ComposePanel(QWidget):
                 row += 1
             if title == "Emotion" and self.window.score is not None and _single_line(self.window.score):
                 caveat = QLabel("<small>The emotion model learned from piano pieces: for a single melody line "
-                                "it is a rough guess.</small>")
+                                "it leans on mode, tempo and register, and is a rough guess.</small>")
                 caveat.setWordWrap(True)
                 caveat.setObjectName("emotion_caveat")
                 self.character_grid.addWidget(caveat, row, 0, 1, 2)
