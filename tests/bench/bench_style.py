@@ -11,7 +11,13 @@
    errors, whether the style model hears the asked class, and whether a second, independent measure (the style's
    textbook markers: metre, bass pulse, rhythm, tempo; ``tutor.compose.restyle.style_markers``) finds it.
 
-Features come from the style corpus cache (``python -m models.training.style_corpus`` fills it).
+Features come from the style corpus cache (``python -m models.training.style_corpus`` fills it). Run it with
+``OMP_NUM_THREADS=1`` on a loaded machine (scikit-learn's OpenMP threads spin against each other).
+
+Last run (7 Dec 2026, shared 2-core CPU, 120 s): style trees 0.882 accuracy / 0.798 macro F1 vs logistic regression
+0.809 / 0.706 on 1,295 held-out piece views, ECE 0.024 vs 0.054, "not sure" on 20/20 random-note pieces; EMOPIA
+test 0.640; YM2413 held out: quadrant 0.439 -> 0.488, valence 0.595 -> 0.668; restyle: 110 versions, melody notes
+kept 100 %, 0 rule errors, heard as asked by the style model 0.26 (waltz 0.83), by the style markers 0.89.
 """
 
 from __future__ import annotations
