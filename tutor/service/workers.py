@@ -53,6 +53,7 @@ def preload_models(device: str) -> None:
     from tutor.models import emotion, style
 
     style._load()
+    style._load_taxonomy()  # the critique's style (issue 26)
     emotion._load()
 
 
