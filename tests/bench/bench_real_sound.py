@@ -232,6 +232,8 @@ def run_system(system: str, clip: Clip):
         return rows, f0.times_s, hz
     if system == "live":
         return live_onsets(clip)
+    if system.startswith("assess"):
+        return tutor_notes(clip, segmenter="rules" if system == "assess-rules" else None)[0], np.zeros(0), np.zeros(0)
     if system == "basic-pitch":
         from tests.bench import _basic_pitch
 
@@ -295,6 +297,37 @@ def live_agreement(clip: Clip) -> float:
         offset_ratio=None)[2]
 
 
+ASSESS_SHIFTS = (0, 2, -12)  # the written score moved this far from what was sung (a tone high, an octave low)
+
+
+def assess_marks(clip: Clip, segmenter: str | None = None) -> dict:
+    """Marks a singer gets on a real take (issue 22's "Done when"): the score is what the labels say was
+    sung (each note's pitch rounded, its onset and length at 60 bpm: 1 quarter = 1 s), written as sung or
+    moved by each of ASSESS_SHIFTS (the singer held another key); the take is the transcription. A teacher
+    would mark every note right (the singer sang these notes): the share marked correct, wrong or flat/
+    sharp, and whether the held key (semitones; 0 when none) is the shift."""
+    from tests.assessment_cases import make_score
+    from tutor.practice.assessment import assess
+    from tutor.score.music import Part, Performance, PlayedNote
+
+    rows, _f0 = tutor_notes(clip, segmenter=segmenter)
+    notes = tuple(PlayedNote(pitch=int(round(r[2])), onset_s=float(r[0]), offset_s=float(r[1]),
+                             cents=round(float(r[2] - round(r[2])) * 100, 1), confidence=0.9) for r in rows)
+    take = Performance(notes=notes)
+    out = {}
+    for shift in ASSESS_SHIFTS:
+        events = [(float(on), [int(round(p)) - shift], max(0.05, float(off - on))) for on, off, p in clip.notes]
+        score = make_score(events, bpm=60.0)
+        score = type(score)(**{**score.__dict__, "parts": (Part("P1", "Voice", program=53),)})
+        result = assess(score, take, level="beginner")
+        total = max(1, result.notes_total)
+        kinds = [e.type for e in result.events]
+        out[shift] = {"correct": result.notes_correct / total, "wrong_pitch": kinds.count("wrong_pitch") / total,
+                      "intonation": (kinds.count("flat") + kinds.count("sharp")) / total,
+                      "held_key": 0 if result.held_key is None else result.held_key.semitones}
+    return out
+
+
 def evaluate(systems, datasets, part: str, limit: int | None = None) -> dict:
     results: dict = {}
     for dataset in datasets:
@@ -316,6 +349,8 @@ def evaluate(systems, datasets, part: str, limit: int | None = None) -> dict:
                     voiced_frames += count
                 if system == "live" and clip.notes is not None:
                     entry["agreement_with_review"] = live_agreement(clip)
+                if system.startswith("assess") and clip.notes is not None:
+                    entry["marks"] = assess_marks(clip, "rules" if system == "assess-rules" else None)
                 per_clip.append(entry)
             summary = {"clips": len(per_clip), "cpu_s": round(time.process_time() - started, 1)}
             if clips and clips[0].notes is not None:
@@ -324,6 +359,14 @@ def evaluate(systems, datasets, part: str, limit: int | None = None) -> dict:
                     summary[key] = round(float(np.mean([e[key] for e in per_clip])), 3)
             if voiced_frames:
                 summary["rpa"] = round(rpa / voiced_frames, 3)
+            if per_clip and "marks" in per_clip[0]:
+                for shift in ASSESS_SHIFTS:
+                    marks = [e["marks"][shift] for e in per_clip]
+                    summary[f"shift{shift:+d}"] = {
+                        "correct": round(float(np.mean([m["correct"] for m in marks])), 3),
+                        "wrong_pitch": round(float(np.mean([m["wrong_pitch"] for m in marks])), 3),
+                        "intonation": round(float(np.mean([m["intonation"] for m in marks])), 3),
+                        "held_key_right": round(float(np.mean([m["held_key"] == shift for m in marks])), 3)}
             if system == "live" and per_clip and "agreement_with_review" in per_clip[0]:
                 summary["agreement_with_review"] = round(float(np.mean([e["agreement_with_review"] for e in per_clip])), 3)
             results.setdefault(dataset, {})[system] = {"summary": summary, "clips": per_clip}
