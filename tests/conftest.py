@@ -8,6 +8,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+if "TUTOR_CACHE_DIR" not in os.environ:  # tests neither read nor fill the user's score cache (issue 24)
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["TUTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="tutor-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["TUTOR_CACHE_DIR"], True)
 SHARED_DATA = Path(os.environ.get("TUTOR_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 

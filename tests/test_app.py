@@ -43,7 +43,8 @@ def window(qtbot, tmp_path, monkeypatch):
 
 def _open(qtbot, win, path=DEMO):
     win.open_file(str(path))
-    qtbot.waitUntil(lambda: win.score is not None and bool(win.score_view.pages), timeout=30000)
+    # the piece read and engraved (a long file's preview shows earlier, without the piece: issue 24)
+    qtbot.waitUntil(lambda: win.score is not None and win.score_view.engraved_score is win.score, timeout=30000)
     return win.score
 
 

@@ -288,9 +288,9 @@ def test_opening_a_long_piece_shows_what_it_does_and_can_be_cancelled(qtbot, win
     assert not view.pages and "Cancelled" in view._message.text()
     # opened again and left to finish: pages of a page's proportions, not one long strip
     window.open_file(str(fugue))
-    qtbot.waitUntil(lambda: bool(view.pages), timeout=60000)
+    qtbot.waitUntil(lambda: view.engraved_score is not None and view.engraved_score is window.score, timeout=60000)
     assert len(view.pages) >= 2 and all(p.page.height <= 1.5 * p.page.width for p in view.pages)
-    assert not window.cancel_button.isVisible()
+    qtbot.waitUntil(lambda: not window.cancel_button.isVisible(), timeout=5000)
 
 
 def test_a_take_review_shows_its_progress_and_a_cancel(qtbot, window):  # noqa: F811
@@ -434,3 +434,39 @@ def test_the_followed_system_sits_high_with_the_music_after_it_in_view(qtbot, wi
         at_end = view.verticalScrollBar().value() == view.verticalScrollBar().maximum()
         assert seen.top() <= min(line.y1(), line.y2()) and max(line.y1(), line.y2()) <= seen.bottom(), bar
         assert at_end or max(line.y1(), line.y2()) <= seen.top() + 0.6 * seen.height(), bar  # the next lines below
+
+
+def test_a_long_piece_is_on_screen_while_it_is_read_and_takes_its_note_ids(qtbot, window, tmp_path, monkeypatch):  # noqa: F811
+    """Issue 24: the file's own engraving shows before music21 has read it; when the piece arrives, the
+    same pages take its note ids (every note, where a fresh engraving of the piece puts it)."""
+    from tutor.score import io
+    from tutor.ui.engraving import engrave
+
+    monkeypatch.setenv("TUTOR_CACHE_DIR", str(tmp_path / "cache"))  # a first open: not in the score cache
+    io._cached_music21.cache_clear()
+
+    fugue = shared("nasap-dev", "Bach", "Fugue", "bwv_846", "xml_score.musicxml")
+    window.open_file(str(fugue))
+    view = window.score_view
+    qtbot.waitUntil(lambda: bool(view.pages) or window.score is not None, timeout=60000)
+    assert view.pages and window.score is None and view.engraved_score is None  # the preview, no piece yet
+    assert window.cancel_button.isVisible()  # still reading
+    qtbot.waitUntil(lambda: window.score is not None and view.engraved_score is window.score, timeout=60000)
+    score = window.score
+    assert set(view.boxes) >= {n.id for n in score.notes}
+    fresh = {note_id: box for page in engrave(score, layout=view.layout_options) for note_id, box in page.notes.items()}
+    assert set(fresh) == set(view.boxes)
+    for note_id, (box, _) in view.boxes.items():
+        assert (round(box.x, 1), round(box.y, 1)) == (round(fresh[note_id].x, 1), round(fresh[note_id].y, 1)), note_id
+    # marks find their notes on the adopted pages
+    first = score.notes[0].id
+    from tutor.ui.engraving import recolor_svg
+
+    assert view.note_rect(first) is not None
+    assert any('fill="#d32f2f"' in recolor_svg(p.page.svg, {first: "#d32f2f"}) for p in view.pages)
+    assert not any("tutorpv" in p.page.svg for p in view.pages if first in p.page.notes)
+    # opened again: read from the score cache, no preview needed
+    window.open_file(str(fugue))
+    qtbot.waitUntil(lambda: window.score is not None and window.score is not score
+                    and view.engraved_score is window.score, timeout=60000)
+    assert window.score == score

@@ -331,8 +331,18 @@ class MainWindow(QMainWindow):
 
             self._loaded((path, load_score(path)), wait=True)
             return
-        self.track_job(run_job(_load_job, path, on_result=self._loaded,
-                               on_error=lambda e: self.show_error("Cannot open the file", e), name="open"), "Opening")
+
+        def read() -> None:
+            self.track_job(run_job(_load_job, path, on_result=self._loaded,
+                                   on_error=self._open_failed, name="open"), "Opening")
+
+        # the file's engraving first, on screen while the piece is read (issue 24)
+        self.track_job(self.score_view.show_preview(path, then=read), "Opening")
+
+    def _open_failed(self, error) -> None:
+        if self.score_view.cancel_preview() and self.score is not None:  # the preview of the file that failed
+            self.score_view.set_score(self.score)
+        self.show_error("Cannot open the file", error)
 
     def _loaded(self, result, *, wait: bool = False) -> None:
         path, score = result
@@ -559,7 +569,10 @@ class MainWindow(QMainWindow):
         self.jobs = []
         self._job_done()
         self.status("Cancelled")
-        if not self.score_view.pages:
+        previous = self.score_view.score  # None while the preview of a piece not read yet is on screen
+        if self.score_view.cancel_preview() and previous is None and self.score is not None:
+            self.score_view.set_score(self.score)  # the piece open before, not the cancelled one's preview
+        elif not self.score_view.pages:
             self.score_view.show_message("Cancelled. Open a piece (File > Open, or drop a file here) to see its score.")
 
     def status(self, text: str) -> None:

@@ -154,7 +154,43 @@ def engrave(score: Score, *, layout: Layout = Layout(), musicxml: str | None = N
         return _engrave_locked(score, layout, xml, progress)
 
 
-def _engrave_locked(score: Score, layout: Layout, xml: str, progress=lambda fraction, text: None) -> list[Page]:
+def engrave_musicxml(xml: str, *, layout: Layout = Layout(), progress=None) -> list[Page]:
+    """Pages of a MusicXML text as it is, before it is read as a ``Score`` (issue 24: a long piece's
+    engraving is on screen while music21 still reads it). Note ids are Verovio's own."""
+    progress = progress or (lambda fraction, text: None)
+    with _LOCK:
+        return _engrave_locked(None, layout, xml, progress)
+
+
+def preview_musicxml(xml: str) -> str:
+    """What a preview engraves: the file with ids that ``with_note_ids`` turns into ours later."""
+    from tutor.score.viewxml import with_preview_ids
+
+    return with_preview_ids(xml)
+
+
+def with_note_ids(pages: list[Page], mapping: dict[str, str]) -> list[Page]:
+    """A preview's pages (``preview_musicxml``) with our note ids (``tutor.score.viewxml.preview_id_map``):
+    the piece's engraving without engraving it a second time."""
+    from tutor.score.viewxml import PREVIEW_PREFIX
+
+    pattern = re.compile(re.escape(PREVIEW_PREFIX) + r"\d+(?!\d)")
+
+    def rename(match: re.Match) -> str:
+        return mapping.get(match.group(0), match.group(0))
+
+    renamed = []
+    for page in pages:
+        notes = {}
+        for note_id, box in page.notes.items():
+            new_id = mapping.get(note_id, note_id)
+            notes[new_id] = NoteBox(new_id, box.x, box.y, box.width, box.height, box.system)
+        renamed.append(Page(page.number, pattern.sub(rename, page.svg), page.width, page.height, notes,
+                            list(page.measures), page.staff_space, list(page.staves)))
+    return renamed
+
+
+def _engrave_locked(score: Score | None, layout: Layout, xml: str, progress=lambda fraction, text: None) -> list[Page]:
     toolkit = _toolkit()
     toolkit.resetOptions()
     toolkit.setOptions(verovio_options(layout))
@@ -162,7 +198,7 @@ def _engrave_locked(score: Score, layout: Layout, xml: str, progress=lambda frac
     if not toolkit.loadData(xml):
         from tutor.errors import InputFileError
 
-        raise InputFileError("Verovio could not engrave this score", path=score.source_path)
+        raise InputFileError("Verovio could not engrave this score", path=score.source_path if score else None)
     measure_numbers: dict[str, int] = {}
     pages = []
     count = toolkit.getPageCount()

@@ -119,6 +119,7 @@ class ScoreView(QGraphicsView):
         scene.clear()
         self._flash = None  # its item went with the scene's (issue 24: a RuntimeError on the next click)
         self.pages, self._engraved = [], None
+        self._preview_shown = None
         self._cursor = self._new_cursor()
         item = scene.addSimpleText(text, QFont("Sans", 13))
         item.setBrush(QColor("white"))
@@ -132,8 +133,53 @@ class ScoreView(QGraphicsView):
         cursor.setVisible(False)
         return cursor
 
+    def show_preview(self, path: str, then=None):
+        """Engrave the MusicXML file ``path`` as it is, then call ``then()`` (in the UI thread; not when
+        cancelled), which reads the piece (issue 24: a 231-bar piece's engraving waited ~5 s for music21's
+        parse; the two in parallel share one interpreter lock, so the engraving goes first). The pages
+        show no piece (no marks, no cursor) until ``set_score`` brings the piece read from the file; its
+        note ids are then put on these pages without engraving again. A file already in the score cache
+        (read fast) or a short one gets no preview. Returns the job."""
+        token = object()
+        self._preview_token, self._preview_path = token, str(path)
+
+        def finished() -> None:
+            if then is not None and not job.cancelled:
+                then()
+
+        job = run_job(_preview_job, path, self.layout_options, on_result=lambda r: self._show_preview(token, r),
+                      on_error=lambda e: None, on_done=finished, name="engrave preview")
+        self._preview_job = job
+        return job
+
+    def cancel_preview(self) -> bool:
+        """Stop a preview (the open was cancelled); True when one was on screen (the view is then empty)."""
+        self._preview_token = None
+        if self.score_shows_nothing():
+            self.show_message("Cancelled. Open a piece (File > Open, or drop a file here) to see its score.")
+            return True
+        return False
+
+    @property
+    def engraved_score(self) -> Score | None:
+        """The piece the pages on screen are the engraving of (None: none, or a preview)."""
+        return self._engraved[0] if self._engraved is not None else None
+
+    def _show_preview(self, token, result) -> None:
+        if result is None or token is not getattr(self, "_preview_token", None):
+            return
+        pages, layout = result
+        if layout != self.layout_options:
+            return
+        self.score, self.marks = None, {}  # the shown pages are not the previous piece's
+        self._show_pages((None, pages, layout))
+        self._engraved = None
+        self._preview_shown = (self._preview_path, pages, layout)
+
     def set_score(self, score: Score, *, layout: Layout | None = None, keep_marks: bool = False) -> None:
         """Engrave ``score`` in the background; the view updates when it is ready."""
+        self._preview_token = None  # a preview still engraving is too late
+        preview, self._preview_shown = getattr(self, "_preview_shown", None), None
         self.score = score
         if layout is not None:
             self.layout_options = layout
@@ -141,7 +187,33 @@ class ScoreView(QGraphicsView):
             self.marks = {}
         if not self.pages:
             self.show_message("Engraving the score…")
-        self._engrave(score)
+        if (preview is not None and self.score_shows_nothing() and score.source_path is not None
+                and str(score.source_path) == preview[0] and preview[2] == self.layout_options):
+            self._adopt_preview(score, preview[1])  # the file's engraving on screen takes the piece's note ids
+        else:
+            self._engrave(score)
+
+    def score_shows_nothing(self) -> bool:
+        """The pages on screen are a preview (no piece yet)."""
+        return self._engraved is None and bool(self.pages)
+
+    def _adopt_preview(self, score: Score, pages: list[Page]) -> None:
+        if self._job is not None:
+            self._job.cancel()
+        layout = self.layout_options
+        job = run_job(_adopt_preview_job, score, pages, layout,
+                      on_result=lambda result: None if job.cancelled else self._adopted(result),
+                      on_error=lambda e: self._engrave(score), name="engrave")  # cancelled: no answer at all
+        self._job = job
+        self.engraving.emit(job)
+
+    def _adopted(self, result) -> None:
+        score, pages, layout = result
+        if pages is None:  # the file does not agree with the piece read from it: engrave the piece
+            if score is self.score:
+                self._engrave(score)
+            return
+        self._show_pages(result)
 
     def _engrave(self, score: Score, musicxml: str | None = None, *, name: str = "engrave") -> None:
         """Engrave ``score`` in a worker (``musicxml``: what to engrave for it, when not the score's own);
@@ -608,6 +680,39 @@ def _free_place(wanted: QRectF, placed: list[QRectF]) -> QRectF | None:
         if not any(candidate.intersects(other) for other in placed):
             return candidate
     return None
+
+
+def _adopt_preview_job(task, score: Score, pages: list[Page], layout: Layout):
+    """The preview's pages with the piece's note ids (pages None: they cannot be matched)."""
+    from tutor.score.viewxml import preview_id_map
+    from tutor.ui.engraving import with_note_ids
+
+    task.progress(0.5, "Engraving: the notes of the preview")
+    mapping = preview_id_map(score)
+    task.check()
+    return score, (with_note_ids(pages, mapping) if mapping else None), layout
+
+
+def _preview_job(task, path: str, layout: Layout):
+    """Pages of the file as it is (None: no preview is worth it: another format, or a piece the score
+    cache holds, whose reading takes less than its engraving)."""
+    from tutor.score import cache
+    from tutor.score.viewxml import file_musicxml
+    from tutor.ui.engraving import engrave_musicxml, preview_musicxml
+
+    if cache.get(cache.key_for(path, None)) is not None:
+        return None
+    xml = file_musicxml(path)
+    if xml is None or len(xml) < PREVIEW_MIN_CHARS:
+        return None
+    task.check()
+    pages = engrave_musicxml(preview_musicxml(xml), layout=layout, progress=task.check_and_progress)
+    task.check()
+    return pages, layout
+
+
+# a file this long takes music21 about a second to read: below it the piece arrives before a preview would
+PREVIEW_MIN_CHARS = 150_000
 
 
 def _engrave_job(task, score: Score, layout: Layout, musicxml: str | None = None):

@@ -37,6 +37,7 @@ from tutor.safety import (
     decode_xml,
     display_name,
 )
+from tutor.score import cache as score_cache
 from tutor.score.form import apply_form, form_from_music21, unfold, with_abc_parts
 from tutor.score.midi import (
     IRREGULAR_MARKER,
@@ -660,6 +661,17 @@ def load_score(source: str | Path, *, index: int | None = None) -> Score:
             if index not in (None, 0):
                 raise InputFileError(f"holds a single piece; tune index {index} does not exist", path=path)
             return _midi_score(path, midi)
+        cache_key = score_cache.key_for(path, index)  # a piece read before: no music21 parse (issue 24)
+        cached = score_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        score = _load_parsed(key, index)
+        score_cache.put(cache_key, score)
+        return score
+    return _load_parsed(key, index)
+
+
+def _load_parsed(key: str, index: int | None) -> Score:
     m21 = _cached_music21(key, index, 0 if key.startswith(CORPUS_PREFIX) else _mtime_ns(Path(key)))
     source_path = None if key.startswith(CORPUS_PREFIX) else Path(key)
     try:
