@@ -470,3 +470,43 @@ def test_a_long_piece_is_on_screen_while_it_is_read_and_takes_its_note_ids(qtbot
     qtbot.waitUntil(lambda: window.score is not None and window.score is not score
                     and view.engraved_score is window.score, timeout=60000)
     assert window.score == score
+
+
+def _bar_heads(xml: str, bar: int) -> list[tuple[str, str, str | None, str]]:
+    """(voice, step, accidental, id) of the noteheads of ``bar`` in written order."""
+    import xml.etree.ElementTree as ET
+
+    measure = next(m for m in ET.fromstring(xml).iter("measure") if m.get("number") == str(bar))
+    return [(n.findtext("voice"), n.findtext("pitch/step"), n.findtext("accidental"), n.get("id"))
+            for n in measure.findall("note") if n.find("pitch") is not None]
+
+
+def test_suggestions_are_ranked_by_what_they_fix_and_draw_no_stray_natural():
+    """Issue 24 item 9: the model's proposals in the order of what they fix, said in musical words; the
+    drawn suggestion has no natural sign on a note before any sharp sounds."""
+    from dataclasses import replace as changed
+
+    from tutor.api.analyses import critique
+    from tutor.compose.describe import advice_suggestions, rank_by_fixes
+    from tutor.compose.suggest import Suggestion, apply_suggestion
+    from tutor.score.io import load_score
+    from tutor.ui.compose import overlay_view
+
+    score = load_score(REPO / "assets" / "demo" / "student_melody.musicxml")
+    bar3 = [n for n in score.notes if n.measure == 3]  # F4 F#4 E4 E4: the F#4 is out of C major
+    assert [n.pitch for n in bar3] == [65, 66, 64, 64]
+    taste = Suggestion("correction", 3, 3, tuple(changed(n, pitch=62) if i == 3 else n for i, n in enumerate(bar3)), -2.0)
+    fix = Suggestion("correction", 3, 3, tuple(changed(n, pitch=67) if i == 1 else n for i, n in enumerate(bar3)), -9.0)
+    ranked = rank_by_fixes(score, [taste, fix])
+    assert [s for s, _ in ranked] == [fix, taste]  # the likelier one fixes nothing: it comes second
+    assert ranked[0][1] == "fixes an out-of-key note in bar 3", ranked
+    # the critique's advice (F#4 -> F4) drawn over the bar: no natural on the unchanged F4 of beat 1,
+    # one on the suggested F4 of beat 2 beside the original's F#4
+    findings = [f.as_dict() for f in critique(score).findings]
+    advice = advice_suggestions(score, findings, 3, 3)
+    f4 = next(a for a in advice if 65 in {n.pitch for n in a.notes if n.id == "P1-m3-n1"})
+    _, xml, _ = overlay_view(score, apply_suggestion(score, f4), f4)
+    heads = _bar_heads(xml, 3)
+    suggested = [h for h in heads if h[0] == "2"]
+    assert [(h[1], h[2]) for h in suggested[:2]] == [("F", None), ("F", "natural")], heads
+    assert [(h[1], h[2]) for h in heads if h[0] == "1"][:2] == [("F", None), ("F", "sharp")], heads

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import replace
+from fractions import Fraction
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QUndoCommand
@@ -39,7 +40,7 @@ from PySide6.QtWidgets import (
 from tutor.api.requests import SuggestRequest
 from tutor.compose import generate as generator
 from tutor.compose.critique import critique
-from tutor.compose.describe import advice_suggestions, describe_suggestion
+from tutor.compose.describe import advice_suggestions, describe_suggestion, rank_by_fixes
 from tutor.compose.harmonize import harmonized_score
 from tutor.compose.similar import find_similar, resolve_source
 from tutor.compose.suggest import apply_suggestion
@@ -412,7 +413,7 @@ class ComposePanel(QWidget):
         self.suggest_status.setText(text)
         self._clear_alternatives()
         score = self.window.score
-        self.window.track_job(run_job(_suggest_job, score, request,
+        self.window.track_job(run_job(_suggest_job, score, request, rank=request.kind == "fix",
                                       on_result=self.show_suggestions,
                                       on_error=lambda e: self._suggest_failed(e), name="suggest"), "Suggestions")
 
@@ -425,12 +426,15 @@ class ComposePanel(QWidget):
         self.view.show_overlay(None)
 
     def show_suggestions(self, suggestions: list) -> None:
+        """``suggestions``: Suggestions, or (suggestion, what it fixes in words) pairs in their ranked order."""
         self._clear_alternatives()
+        pairs = [item if isinstance(item, tuple) else (item, "") for item in suggestions]
+        fixes = {id(s): why for s, why in pairs}
         advice = []
         chosen = getattr(self, "_advice_range", None)
         if chosen and self.report and self.window.score is not None:  # "use F4": the critique's own advice first
             advice = advice_suggestions(self.window.score, self.report.get("findings", []), *chosen)
-        self.suggestions = advice + list(suggestions)
+        self.suggestions = advice + [s for s, _ in pairs if s not in advice]  # the advice once, first
         for index, s in enumerate(self.suggestions):
             span = f"{s.first_measure}" if s.first_measure == s.last_measure else f"{s.first_measure}–{s.last_measure}"
             kind = {"continuation": "Continuation", "harmonization": "Harmonisation", "restyle": "Restyled"}.get(s.kind, "Fix")
@@ -443,11 +447,14 @@ class ComposePanel(QWidget):
                                        f"{s.melody_notes} melody notes kept (style model {100 * s.style_probability:.0f} %)")
             elif s.kind in ("continuation", "correction") and self.window.score is not None:
                 # what it changes, in musical words (issue 24: it said "4 notes (model log-likelihood -9.4)")
-                item = QListWidgetItem(f"{kind} {index + 1}: {where}{describe_suggestion(self.window.score, s)}")
+                why = fixes.get(id(s), "")
+                item = QListWidgetItem(f"{kind} {index + 1}: {where}{describe_suggestion(self.window.score, s)}"
+                                       + (f" — {why}" if why else ""))
             else:
                 item = QListWidgetItem(f"{kind} {index + 1}: {where}{len(s.notes)} notes")
             item.setToolTip(("Ranked by the critique rules (errors, then warnings), then the model's likelihood"
-                             if s.kind == "harmonization" else "Ranked by the model's likelihood")
+                             if s.kind == "harmonization" or id(s) in fixes and fixes[id(s)]
+                             else "The critique's own advice" if s in advice else "Ranked by the model's likelihood")
                             + f" (log-likelihood {s.log_likelihood:.1f})")
             self.alternatives.addItem(item)
         text = "Choose an alternative to see it, listen to it, and accept it."
@@ -833,7 +840,79 @@ def overlay_view(original: Score, new: Score, suggestion) -> tuple[Score, str, d
                         (suggestion.kind in WHOLE_PIECE and index > 0)
                         or (suggestion.kind not in WHOLE_PIECE and first <= number <= last)):
                     colors[note_id] = SUGGESTION_COLOR
+        if suggestion.kind == "correction":
+            _drop_stray_naturals(part)
     return shown, ET.tostring(root, encoding="unicode"), colors
+
+
+_SHARP_ORDER = "FCGDAEB"
+
+
+def _drop_stray_naturals(part) -> None:  # noqa: C901 - one pass over a bar's heads
+    """Natural signs no reader needs (issue 24: the suggestion's unchanged F4 on beat 1 got a natural
+    because the original voice's F#4 on beat 2 comes first in the file): a natural stays only where the
+    key signature alters the step, or a note of the same step and octave with another alteration sounds
+    at or before it in the bar (any voice); one is added where such a note has none."""
+    import xml.etree.ElementTree as ET
+
+    fifths = 0
+    for measure in part.findall("measure"):
+        found = measure.find("attributes/key/fifths")
+        if found is not None and (found.text or "").strip().lstrip("-").isdigit():
+            fifths = int(found.text)
+        altered = set(_SHARP_ORDER[:fifths]) if fifths > 0 else set(_SHARP_ORDER[::-1][:-fifths])
+        position, last_onset = Fraction(0), Fraction(0)
+        heads = []  # (onset, step, octave, alter, note element)
+        for element in measure:
+            if element.tag in ("backup", "forward"):
+                amount = Fraction(element.findtext("duration") or "0")
+                position += -amount if element.tag == "backup" else amount
+            elif element.tag == "note":
+                duration = Fraction(element.findtext("duration") or "0")
+                if element.find("chord") is not None:
+                    onset = last_onset
+                else:
+                    onset, last_onset = position, position
+                    if element.find("grace") is None:
+                        position += duration
+                pitch = element.find("pitch")
+                if pitch is not None:
+                    heads.append((onset, pitch.findtext("step"), pitch.findtext("octave"),
+                                  float(pitch.findtext("alter") or 0), element))
+        shown: list = []  # heads whose natural is kept or added, in time order
+        for onset, step, octave, alter, element in sorted(heads, key=lambda h: h[0]):
+            if alter != 0 or step in altered:
+                continue
+            accidental = element.find("accidental")
+            natural = accidental is not None and (accidental.text or "").strip() == "natural"
+            if accidental is not None and not natural:
+                continue
+            clash = [o for o, st, oc, a, _ in heads if o <= onset and st == step and oc == octave and a != 0]
+            voice = element.findtext("voice")
+            if not clash:
+                if natural:
+                    element.remove(accidental)
+                continue
+            said = any(o >= max(clash) and st == step and oc == octave and e.findtext("voice") == voice
+                       for o, st, oc, e in shown)
+            if not natural and not said:  # an F4 beside the original's F#4: its natural is needed
+                sign = ET.Element("accidental")
+                sign.text = "natural"
+                _insert_accidental(element, sign)
+            shown.append((onset, step, octave, element))
+
+
+_AFTER_ACCIDENTAL = ("time-modification", "stem", "notehead", "notehead-text", "staff", "beam", "notations",
+                     "lyric", "play", "listen")
+
+
+def _insert_accidental(note, sign) -> None:
+    """``sign`` in its place among the note's children (MusicXML's order: after type and dots)."""
+    for index, child in enumerate(list(note)):
+        if child.tag in _AFTER_ACCIDENTAL:
+            note.insert(index, sign)
+            return
+    note.append(sign)
 
 
 def _single_line(score: Score) -> bool:
@@ -855,11 +934,16 @@ def _critique_job(task, score: Score) -> dict:
     return analysis_place().critique_json(score)
 
 
-def _suggest_job(task, score: Score, request) -> list:
+def _suggest_job(task, score: Score, request, rank: bool = False) -> list:
+    """The suggestions; ``rank``: as (suggestion, what it fixes in words), ordered by what they fix."""
     task.progress(0.1, "Asking the model…")
     from tutor.ui.settings import analysis_place  # on the remote host when one is set
 
-    return list(analysis_place().suggest(score, request, progress=task.check_and_progress).suggestions)
+    found = list(analysis_place().suggest(score, request, progress=task.check_and_progress).suggestions)
+    if not rank:
+        return found
+    task.progress(0.9, "Checking what each proposal fixes…")
+    return rank_by_fixes(score, found)
 
 
 def transposed(score: Score, note_id: str, semitones: int) -> Score:

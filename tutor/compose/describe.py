@@ -100,3 +100,70 @@ def advice_suggestions(score: Score, findings: list[dict], first: int, last: int
             made.append(Suggestion("correction", note.measure, note.measure, notes, 0.0, keeps_rhythm=True,
                                    kept_notes=len(notes) - 1))
     return made
+
+
+_RULE_WORDS = {
+    "parallel_fifths": "parallel fifths", "parallel_octaves": "parallel octaves",
+    "hidden_fifths_octaves": "hidden fifths or octaves", "voice_crossing": "crossed voices",
+    "voice_overlap": "overlapping voices", "spacing": "wide spacing", "out_of_range": "a note out of range",
+    "out_of_key": "an out-of-key note", "unresolved_leading_tone": "an unresolved leading tone",
+    "unresolved_seventh": "an unresolved seventh", "augmented_interval": "an augmented interval",
+    "large_leap": "a large leap", "unprepared_dissonance": "an unprepared dissonance",
+    "incomplete_measure": "an incomplete bar", "no_final_cadence": "no final cadence",
+    "weak_cadence": "a weak cadence", "monotonous_rhythm": "a monotonous rhythm",
+    "repetitive_melody": "a repetitive melody",
+}
+_WEIGHT = {"error": 100, "warning": 10, "info": 1}
+
+
+def _said(counter) -> str:
+    items = []
+    for (rule, measure), count in sorted(counter.items(), key=lambda item: (item[0][1], item[0][0])):
+        words = _RULE_WORDS.get(rule, rule.replace("_", " "))
+        items.append(f"{words} in bar {measure}" + (f" (×{count})" if count > 1 else ""))
+    return ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
+
+
+def rank_by_fixes(score: Score, suggestions: list, *, style: str | None = None) -> list[tuple[object, str]]:
+    """The model's corrections ordered by what they fix (issue 24: they came in the model's likelihood
+    order, and none said why it was better): the critique's rules are checked on the bars each one
+    rewrites, before and after; a fixed error counts more than a fixed warning, a new one counts against
+    it, and the model's likelihood breaks ties. Each comes with what it fixes (and breaks) in words:
+    "fixes an out-of-key note in bar 3". Other kinds (continuations, harmonisations) keep their order."""
+    from collections import Counter
+
+    from tutor.compose.rules import check_rules
+    from tutor.compose.suggest import apply_suggestion
+
+    corrections = [s for s in suggestions if s.kind == "correction"]
+    if not corrections:
+        return [(s, "") for s in suggestions]
+    try:
+        before = check_rules(score, style=style)
+    except Exception:  # noqa: BLE001 - the ranking is a help: without it, the model's order
+        return [(s, "") for s in suggestions]
+    ranked = []
+    for position, s in enumerate(suggestions):
+        if s.kind != "correction":
+            ranked.append(((1, 0, position), s, ""))
+            continue
+        bars = range(s.first_measure, s.last_measure + 1)
+        try:
+            after = check_rules(apply_suggestion(score, s), style=style)
+        except Exception:  # noqa: BLE001
+            ranked.append(((0, 0, position), s, ""))
+            continue
+        old = Counter((f.rule, f.measure) for f in before if f.measure in bars and f.severity != "info")
+        new = Counter((f.rule, f.measure) for f in after if f.measure in bars and f.severity != "info")
+        severity = {(f.rule, f.measure): f.severity for f in (*before, *after)}
+        fixed, broken = old - new, new - old
+        gain = (sum(_WEIGHT[severity[k]] * c for k, c in fixed.items())
+                - sum(_WEIGHT[severity[k]] * c for k, c in broken.items()))
+        words = []
+        if fixed:
+            words.append("fixes " + _said(fixed))
+        if broken:
+            words.append("but brings " + _said(broken))
+        ranked.append(((0, -gain, -s.log_likelihood), s, "; ".join(words) or "fixes no rule (the model's taste)"))
+    ranked.sort(key=lambda item: item[0])
+    return [(s, why) for _, s, why in ranked]
