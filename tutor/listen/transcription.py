@@ -301,15 +301,9 @@ def notes_and_f0(f0: F0Track, audio16: np.ndarray | None = None, *, onset_streng
       after the first ``SETTLE_S`` when a scoop would pull it), ``cents`` the deviation from it.
     """
     notes, flux = _notes_and_flux(f0, audio16, onset_strength, segmenter)
-    if (segmenter or SEGMENTER) == "learned" and _onset_model_available():
-        return notes, f0  # a singer's or violinist's attack glides are their pitch (MIR-1K RPA 0.980 vs 0.975)
+    # (with the learned notes, keeping the tracker's own frames instead gives held-out MIR-1K RPA 0.980
+    # instead of 0.975 but the voice and violin renders 0.968 instead of 0.970 (issue 22): kept as it was)
     return notes, f0_from_attacks(f0, notes, flux)
-
-
-def _onset_model_available() -> bool:
-    from tutor.models.note_onsets import load_trees
-
-    return load_trees() is not None
 
 
 def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None, onset_strength: np.ndarray | None = None,
