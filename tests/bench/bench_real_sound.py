@@ -252,11 +252,17 @@ def live_onsets(clip: Clip):
     ``LiveListener`` runs it; ``REAL_SOUND_LIVE_PACE=1`` also waits so that the audio goes in at real-time
     pace (the marks do not depend on it unless the CPU falls behind). Each onset is a note lasting to
     the next one (offsets are not live marks)."""
+    import torch
+
     from tutor.audio.devices import StreamResampler
     from tutor.listen.live import LiveListener, LiveNotes
     from tutor.listen.pitch import open_stream
     from tutor.listen.transcription import read_audio
 
+    key = (clip.dataset, clip.name)
+    if key in _LIVE_DONE:
+        return _LIVE_DONE[key]
+    torch.set_num_threads(1)  # as LiveListener's thread does (OpenMP threads spin on a shared machine)
     audio, rate = read_audio(clip.audio)
     resampler = StreamResampler(orig_sr=rate, target_sr=LiveListener.SAMPLE_RATE, causal=True)
     stream = open_stream(sample_rate=LiveListener.SAMPLE_RATE)
@@ -280,7 +286,11 @@ def live_onsets(clip: Clip):
     ends = [o[0] for o in onsets[1:]] + [len(audio) / rate]
     rows = np.array([[o[0], max(end, o[0] + 0.05), o[1] + o[2] / 100.0] for o, end in zip(onsets, ends, strict=True)],
                     dtype=float).reshape(-1, 3)
-    return rows, np.array(times), np.array(f0s)
+    _LIVE_DONE[key] = rows, np.array(times), np.array(f0s)
+    return _LIVE_DONE[key]
+
+
+_LIVE_DONE: dict = {}
 
 
 def live_agreement(clip: Clip) -> float:
