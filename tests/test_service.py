@@ -417,3 +417,34 @@ def test_micro_batching_shares_forward_passes_and_changes_no_answer(capsys, tmp_
         assert response.status_code == 200 and client.get("/v1/health").json()["batching"]["passes"] >= 2
     assert response.json() == cli_json(capsys, ["critique", str(piece), "--json"])
     assert create_app(ServiceConfig(token=TOKEN, device="cpu")).state.batching is False  # auto: on a GPU only
+
+
+def test_assess_no_repeats_is_judged_by_the_host(server, capsys, monkeypatch, tmp_path):
+    """`tutor assess --no-repeats --remote URL` (issue 21): the host's form takes repeats=false; a Nottingham
+    tune played with its repeats, judged as asked to play each passage once, is the local answer (the
+    repeats played, not asked), not the answer with the repeats (all correct)."""
+    import pretty_midi
+
+    from tests.bench.bench_form import melody_take
+    from tutor.score.io import load_score, save_score
+
+    url, _ = server
+    monkeypatch.setenv("TUTOR_REMOTE_TOKEN", TOKEN)
+    monkeypatch.delenv("TUTOR_REMOTE", raising=False)
+    score = save_score(load_score(shared("nottingham", "ABC_cleaned", "ashover.abc"), index=1), tmp_path / "tune.musicxml")
+    midi = pretty_midi.PrettyMIDI()
+    melody = pretty_midi.Instrument(program=0)
+    melody.notes = [pretty_midi.Note(velocity=n.velocity, pitch=n.pitch, start=n.onset_s, end=n.offset_s)
+                    for n in melody_take(shared("nottingham", "MIDI", "ashover2.mid")).notes]
+    midi.instruments.append(melody)
+    take = tmp_path / "take.mid"
+    midi.write(str(take))
+    argv = ["assess", "--score", str(score), str(take), "--json"]
+    remote = cli_json(capsys, [*argv, "--no-repeats", "--remote", url])
+    assert remote == cli_json(capsys, [*argv, "--no-repeats", "--remote", "local"])
+    assert [e["message"] for e in remote["events"] if e["type"] == "extra_repeat"] == [
+        "played the repeat of measures 1-8 (not asked: repeats off)", "played the repeat of measures 9-16 (not asked: repeats off)"]
+    assert {e["type"] for e in cli_json(capsys, [*argv, "--remote", url])["events"]} == {"correct"}
+    # the form field itself
+    response = post(url, "assess", {"file": take, "score": score}, {"repeats": "false"})
+    assert response.status_code == 200 and response.json() == remote

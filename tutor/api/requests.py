@@ -111,7 +111,7 @@ class AssessRequest:
 
     def fields(self) -> dict:
         return {"part": self.part, "measures": _range_text(self.measures), "tempo": self.tempo_bpm, "level": self.level,
-                "instrument": self.instrument}
+                "instrument": self.instrument, "repeats": self.repeats}
 
 
 @dataclass(frozen=True)

@@ -308,8 +308,9 @@ def create_app(config: ServiceConfig):
                      score: UploadFile = File(..., description="the score"),
                      part: str | None = Form(None), measures: str | None = Form(None),
                      tempo: float | None = Form(None), level: str = Form("advanced"),
-                     instrument: str | None = Form(None)):
-        """A take against its score: the JSON of ``tutor assess --json``."""
+                     instrument: str | None = Form(None),
+                     repeats: bool = Form(True, description="false: the student was asked to play each passage once")):
+        """A take against its score: the JSON of ``tutor assess --json`` (``repeats=false``: of ``--no-repeats``)."""
         from tutor.api.requests import INSTRUMENT_CHOICES
 
         if level not in ("beginner", "advanced"):
@@ -319,7 +320,7 @@ def create_app(config: ServiceConfig):
 
         return await analyse(request, {"file": (file, PERFORMANCE_SUFFIXES), "score": (score, SCORE_SUFFIXES)},
                              jobs.assess_job, part=part, measures=measures, tempo=tempo, level=level,
-                             instrument=instrument)
+                             instrument=instrument, repeats=repeats)
 
     @app.post(f"{API_PREFIX}/critique", dependencies=security)
     async def critique(request: Request, file: UploadFile = File(..., description="the score"),

@@ -111,12 +111,12 @@ def transcribe_job(paths: dict[str, Path], *, tracker: str | None, device: str, 
 
 
 def assess_job(paths: dict[str, Path], *, part: str | None, measures: str | None, tempo: float | None,
-               level: str, instrument: str | None = None) -> dict:
+               level: str, instrument: str | None = None, repeats: bool = True) -> dict:
     from tutor.api.analyses import assess
     from tutor.api.requests import AssessRequest, parse_measures
 
     wanted = AssessRequest(paths["file"], part=part, measures=parse_measures(measures), tempo_bpm=tempo, level=level,
-                           instrument=instrument)
+                           instrument=instrument, repeats=repeats)
     return assess(cached_score(paths["score"]), wanted).to_json()
 
 

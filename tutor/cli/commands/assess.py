@@ -47,9 +47,8 @@ def run(args) -> int:
     request = AssessRequest(Path(args.performance), part=args.part, measures=parse_measures(args.measures),
                             tempo_bpm=args.tempo, level=args.level, repeats=not args.no_repeats,
                             instrument=args.instrument)
-    # a host assesses with the repeats (its form has no such field yet): --no-repeats is judged here
-    doc = None if args.no_repeats else host_answer(args, "assess", {"file": args.performance,
-                                                                    "score": upload_path(args.score)}, request.fields())
+    # --no-repeats goes to the host as its form's repeats=false
+    doc = host_answer(args, "assess", {"file": args.performance, "score": upload_path(args.score)}, request.fields())
     score = analyses.load(args.score) if doc is None or output is not None else None
     if doc is None:
         doc = analyses.assess(score, request).to_json()
