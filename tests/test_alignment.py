@@ -109,3 +109,16 @@ def test_real_performance_against_ground_truth(relative):
     result = align_arrays(sna["onset_quarter"], sna["pitch"], pna["onset_sec"], pna["pitch"])
     f = fscore(as_match_list(result, list(sna["id"]), list(pna["id"])), gt)
     assert f >= 0.97, f
+
+
+def test_similar_chords_a_bar_apart_are_not_a_restart():
+    """Schumann, Kreisleriana 7 (issue 21): in a passage of chords like those a bar before, a chord was read as
+    a going back (a restart) and the path then ran through the chords after it one note each to catch up, for
+    free (F 0.9405, parangonar 0.9604); leaving a chord with its pitches unplayed now costs (``LEAVE_COST``)."""
+    from tests.bench.bench_assessment import fscore
+
+    _score, sna, pna, gt = _load_match(shared("nasap-dev", "Schumann", "Kreisleriana", "7", "JohannsonP08.match"))
+    result = align_arrays(sna["onset_quarter"], sna["pitch"], pna["onset_sec"], pna["pitch"])
+    assert not result.restarts
+    f = fscore(as_match_list(result, list(sna["id"]), list(pna["id"])), gt)
+    assert f >= 0.96, f

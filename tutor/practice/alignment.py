@@ -56,6 +56,10 @@ TIME_WINDOW = 8  # matched notes on each side used to place a played note in the
 OUT_OF_ORDER_WRONG_S = 0.5  # a wrong note is not called when the right pitch was played this close, out of order
 OUT_OF_ORDER_CHORDS = 8  # a played note left over may belong to a chord this many chords away
 REPLAY_CHORDS = 2  # after a restart, a note may take over its chord's match from the earlier attempt this many chords away
+# leaving a chord with some of its pitches unplayed costs this much per pitch, at most SKIP_COST (as much as
+# passing over it): a path that runs through chords one note each to catch up after a false restart is not
+# free (issue 21: a chord like one a bar before, in a passage of similar chords, was read as a going back)
+LEAVE_COST = 0.3
 RESEAT_S = 0.08  # a played note moves to a same-pitch score note a chord or two away when its time fits that one this much better
 
 
@@ -186,11 +190,26 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
     width = min(n_chords, BAND_BACK + BAND_AHEAD)
     rows = np.empty((n_perf, width), dtype=np.float64)
     kinds = np.empty((n_perf, width), dtype=np.int8)
+    leaving = np.zeros((n_perf, width), dtype=np.float64)  # leave_cost of the previous row's chords, per row
     # the pitches the path has played at each chord since it arrived there (two 64-bit words per chord)
     played_words = np.zeros((2, width), dtype=np.uint64)
     los = np.empty(n_perf, dtype=np.int64)
     columns = np.arange(width, dtype=np.float64)
     inf = np.inf
+    # each chord's pitches as two 64-bit words, and how many distinct pitches it has
+    chord_words = np.zeros((2, n_chords), dtype=np.uint64)
+    for word in range(2):
+        bits = has[:, 64 * word:64 * word + 64].astype(np.uint64) << np.arange(64, dtype=np.uint64)
+        chord_words[word] = np.bitwise_or.reduce(bits, axis=1)
+    chord_size = has.sum(axis=1).astype(np.float64)
+
+    def leave_cost(words: np.ndarray, lo: int) -> np.ndarray:
+        """The cost of leaving each chord of the band with the pitches ``words`` played there."""
+        if LEAVE_COST <= 0.0:
+            return 0.0
+        hits = (np.bitwise_count(words[0] & chord_words[0, lo:lo + width])
+                + np.bitwise_count(words[1] & chord_words[1, lo:lo + width]))
+        return np.minimum(LEAVE_COST * (chord_size[lo:lo + width] - hits), SKIP_COST)
 
     def match_cost(j: int, lo: int) -> np.ndarray:
         p = int(np.clip(perf_pitch[j], 0, 127))
@@ -238,6 +257,8 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
         timing = time_cost(j, lo)
         stay = prev + np.where(single[lo:lo + width] | again, EXTRA_COST, np.minimum(m + gap, EXTRA_COST)) + timing
         m = m + timing
+        leaving[j] = leave_cost(arrived, lo)
+        prev = prev + leaving[j]  # every move below leaves the chord
         # advance from i' < i: linear skip cost, capped at JUMP_COST
         linear = np.minimum.accumulate(prev - SKIP_COST * columns) + SKIP_COST * columns  # = min_{i'<=i} prev[i'] + s(i-i')
         advance = np.full(width, inf)
@@ -261,7 +282,8 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
         best = int(np.argmin(row))
 
     # back-track from the cheapest end (chords left unplayed at the end cost as skipped)
-    end_cost = rows[-1] + np.minimum((n_chords - 1 - (los[-1] + columns)) * SKIP_COST, JUMP_COST)
+    end_cost = (rows[-1] + np.minimum((n_chords - 1 - (los[-1] + columns)) * SKIP_COST, JUMP_COST)
+                + leave_cost(played_words, int(los[-1])))
     col = int(np.argmin(end_cost))
     chord = np.empty(n_perf, dtype=np.int64)
     moves_out = np.empty(n_perf, dtype=np.int8)
@@ -273,7 +295,14 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
         if j == 0:
             break
         lo_prev = int(los[j - 1])
-        col = predecessor(kind, lo + col - lo_prev, rows[j - 1])
+        shift = lo - lo_prev
+        prev_left = rows[j - 1].copy()
+        if kind != STAY:  # leaving[j] is in row j's band (shifted from row j-1's)
+            if shift >= 0:
+                prev_left[shift:] += leaving[j][: width - shift]
+            else:
+                prev_left[: width + shift] += leaving[j][-shift:]
+        col = predecessor(kind, lo + col - lo_prev, prev_left)
     return chord, moves_out
 
 
@@ -318,7 +347,8 @@ def align_arrays(
        onset). Each played note, in order, is assigned to a chord: it belongs to the chord the player is
        at (another note of it, or an extra note), or moves the player on to a later chord (skipping chords
        costs per chord, capped for big jumps), or - a restart - back to an earlier chord at a fixed cost.
-       A played pitch that is not in the chord costs more the further it is from the chord's pitches.
+       A played pitch that is not in the chord costs more the further it is from the chord's pitches;
+       leaving a chord with some of its pitches unplayed costs a little per pitch (``LEAVE_COST``).
        This is a DTW/HMM over (played note, chord) with an explicit backward transition; a band around
        the previous note's best position keeps it linear in the length of the piece.
     2. Local note matching. Inside each visit of a chord, played notes are matched to score notes by
