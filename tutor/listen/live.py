@@ -51,6 +51,7 @@ class LiveNotes:
     RELEASE_DB = 12.0  # at the tracker's threshold on a held note); or five times as many frames
     ARMED_FRAMES = 15  # after an attack, low-confidence pitch counts for this long...
     ARMED_MIN_DB = -55.0  # ...on frames at least this loud
+    HOLD_SEMITONES = 0.25  # a pitch within half a semitone and this of the sounding note is that note
 
     def __init__(self) -> None:
         self.levels: list[float] = []
@@ -96,6 +97,8 @@ class LiveNotes:
         self.unvoiced_run = 0
         midi = hz_to_midi(f0_hz)
         nearest = int(round(midi))
+        if self.current is not None and abs(midi - self.current) < 0.5 + self.HOLD_SEMITONES:
+            nearest = self.current  # a voice wandering round the note's edge is still the note (issue 22)
         cents = (midi - nearest) * 100
         if nearest != self.run_midi:
             self.run_midi, self.run_start_s, self.run_cents = nearest, time_s, [cents]
