@@ -32,6 +32,25 @@ first ``REAL_SOUND_LIVE_CLIPS`` (6) recordings of each set),
 ``tune`` or ``all``), ``REAL_SOUND_LIMIT`` (at most this many recordings a set: quick looks).
 
 Run: ``nice -n 10 .venv/bin/python -m tests.bench real_sound`` (results in bench-results/real_sound.json).
+
+Last run (2026-12-07, held-out, mean per recording; onset F1 50 / 100 ms, strict pitch):
+
+    set       system       onset F1 50  onset F1 100  note F1  RPA
+    ssvd      tutor        0.658        0.694         0.391    -
+    ssvd      tutor-rules  0.471        0.612         0.317    -
+    ssvd      basic-pitch  0.494        0.608         0.278    -
+    violin    tutor        0.733        0.877         0.483    -
+    violin    tutor-rules  0.722        0.882         0.456    -
+    violin    basic-pitch  0.550        0.733         0.132    -
+    violin    pyin         0.523        0.689         0.396    -
+    mir1k     tutor        -            -             -        0.974
+    mir1k     tutor-rules  -            -             -        0.979
+    mir1k     basic-pitch  -            -             -        0.643
+    rendered  tutor        0.959        0.962         0.873    0.971
+    rendered  tutor-rules  0.952        0.959         0.877    0.970
+    rendered  basic-pitch  0.675        0.790         0.443    0.835
+
+pYIN on 4 SSVD recordings: 0.611 / 0.718 (tutor on the same 4: 0.684 / 0.715). More in docs/benchmarks.md.
 """
 
 from __future__ import annotations
