@@ -123,3 +123,42 @@ def test_each_pass_is_assessed_on_the_range_alone(piece):
     kinds = [{(e.type, e.note_id) for e in a.events if e.type != "correct"} for a, _ in passes]
     assert ("missed", "P1-m4-n2") in kinds[0]
     assert ("wrong_pitch", "P1-m3-n2") in kinds[1] and ("missed", "P1-m4-n2") not in kinds[1]
+
+
+def test_a_range_that_holds_a_repeat_is_looped_as_written():
+    """Issue 21: measures 1-8 of a Nottingham tune (|: 1-8 :|) looped twice, each pass with its repeat: the
+    follower of a pass follows the range unfolded (going back at the repeat is its next chord, not the next
+    pass), the clock cuts a pass at the unfolded range's length, and each pass is assessed with its repeat."""
+    from tests.conftest import shared
+    from tutor.practice.follower import ScoreFollower
+    from tutor.score.form import unfold
+
+    tune = load_score(shared("nottingham", "ABC_cleaned", "ashover.abc"), index=1)
+    bpm = tune.tempo_map.initial_bpm
+    whole = tune.at_tempo(bpm=bpm)
+    ranged = whole.slice_measures(1, 8)
+    played = unfold(ranged).score
+    assert [m.number for m in played.measures] == [*range(1, 9), *range(1, 9)]
+    start_s, end_s = played.seconds_at(played.measures[0].start_ql), played.seconds_at(played.measures[-1].end_ql)
+    notes = []
+    for k in range(2):
+        for n in played.notes:
+            onset = 0.5 + k * (end_s - start_s) + played.seconds_at(n.onset_ql) - start_s
+            notes.append(PlayedNote(n.pitch, onset, onset + 0.9 * (played.seconds_at(n.offset_ql) - played.seconds_at(n.onset_ql))))
+    take = Performance(sort_played(notes))
+    loop = LoopFollower(lambda: ScoreFollower(ranged, mode="play-along", level="advanced", bpm=bpm, repeats=True))
+    events = follow(loop, take)
+    starts = [e for e in events if isinstance(e, PassStart)]
+    assert [(s.index, s.previous_right, s.previous_total) for s in starts] == [(2, 108, 108)]
+    assert starts[0].time_s == pytest.approx(0.5 + end_s - start_s)
+    assert {e.type for e in events if not isinstance(e, PassStart)} == {"correct"}
+    # the range once (repeats off): the repeat read as the next pass, as before
+    once = LoopFollower(lambda: ScoreFollower(ranged, mode="play-along", level="advanced", bpm=bpm, repeats=False))
+    assert len([e for e in follow(once, take) if isinstance(e, PassStart)]) == 3
+    for given in (list(loop.starts_s), None):
+        review = LoopReview(score=whole, measures=(1, 8), starts_s=given, count_in_s=0.0)
+        assert review.pass_starts(take) == pytest.approx([0.5 + end_s - start_s], abs=0.01)
+        passes = assess_passes(review, take, notes_per_pass=108, bpm=bpm, level="advanced")
+        assert [(a.notes_total, a.notes_correct) for a, _ in passes] == [(108, 108), (108, 108)]
+        assert all({e.type for e in a.events} == {"correct"} and {e.pass_number for e in a.events} == {1, 2}
+                   for a, _ in passes)

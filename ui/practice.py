@@ -697,7 +697,9 @@ class PracticePanel(QWidget):
         self.passes = ()
         try:
             mode, level, bpm = self.mode_box.currentData(), self.window.level, self.bpm
-            repeats = self.repeats.isChecked() and not self.looping  # a loop's passes are the range as written
+            # a loop's pass is the range as written, the repeats in it played (issue 21): its follower follows
+            # the range unfolded, so going back at a repeat is not the next pass
+            repeats = self.repeats.isChecked()
 
             def make_follower():
                 return ScoreFollower(score, mode=mode, level=level, bpm=bpm, repeats=repeats)
@@ -735,7 +737,9 @@ class PracticePanel(QWidget):
         if not (count_in or self.metronome.isChecked()) or self._source_kind_at_start in ("midi-file", "audio-file"):
             return
         try:
-            schedule = click_schedule(score, count_in_bars=count_in, piece=self.metronome.isChecked())
+            # the clicks follow the piece (a loop: the range) as played, with its repeats (issue 21)
+            played = unfold(score, repeats=self.repeats.isChecked()).score
+            schedule = click_schedule(played, count_in_bars=count_in, piece=self.metronome.isChecked())
             if self.looping:
                 schedule = looped_clicks(schedule)
             self._player().play(PlaybackPlan((), clicks=schedule, offset_s=schedule.count_in_s))
@@ -951,7 +955,7 @@ class PracticePanel(QWidget):
         if looped:
             starts = list(self.loop_follower.starts_s) if self.loop_follower is not None else None
             loop = LoopReview(score=self.practice_score(whole=True), measures=self.chosen_measures(),
-                              starts_s=starts, count_in_s=self._count_in_s(score))
+                              starts_s=starts, count_in_s=self._count_in_s(score), repeats=self.repeats.isChecked())
         self.score_label.setText("Assessing the take…")
         self.take_tabs.setCurrentIndex(1)  # the review, in view
         instrument = self._take_instrument(path) if performance is None else None
@@ -1172,7 +1176,8 @@ def _assess_job(task, score: Score, performance: Performance | None, path: Path 
     task.progress(0.5, "Comparing the take with the score…")
     passes: tuple = ()
     if loop is not None:
-        passes = assess_passes(loop, performance, notes_per_pass=len(score.notes), bpm=bpm, level=level,
+        per_pass = len(unfold(score, repeats=loop.repeats).score.notes)  # the range as played (issue 21)
+        passes = assess_passes(loop, performance, notes_per_pass=per_pass, bpm=bpm, level=level,
                                progress=lambda f, text: task.check_and_progress(0.5 + 0.5 * f, text))
     assessment = passes[-1][0] if passes else assess(score, performance, bpm=bpm, level=level, repeats=repeats)
     review = TakeReview(assessment, performance, passes)

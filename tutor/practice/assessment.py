@@ -306,7 +306,8 @@ def assess(
         context = (max(measures[0] - 1, min(numbers)), min(measures[1] + 1, max(numbers)))
         whole_part = select(score, part=part)
         score = select(score, part=part, measures=context)
-        if len(performance.notes) > 1.5 * len(score.notes) + 10:
+        # (the measures as played: a range that holds a repeat is played as written, issue 21)
+        if len(performance.notes) > 1.5 * len(unfold(score, repeats=repeats).score.notes) + 10:
             score = whole_part  # the take is more than these measures: find them in the whole piece
     else:
         score = wanted

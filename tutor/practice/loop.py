@@ -6,6 +6,13 @@ events where a pass begins; ``looped_clicks`` makes the metronome's clicks for i
 then the range's clicks again and again); after the take, ``split_passes`` cuts it at the pass starts
 (from the follower, or where the tempo puts them: ``LoopReview.pass_starts``) and ``assess_passes``
 assesses each pass on the range alone (``assess(..., measures=...)``).
+
+A range that holds a repeat is looped as written (issue 21): a pass is the range played as its form says
+(``tutor.score.form.unfold`` of the range: the repeats that start in it, with their endings), so the follower
+made for each pass follows the range unfolded (``ScoreFollower(..., repeats=True)``), and going back at the
+repeat is its next chord in play order, in the middle of the pass, while a new pass starts only at the end
+of the unfolded range; the clicks, the cut by the clock and the assessment of each pass use the same
+unfolding (``LoopReview.repeats``).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from dataclasses import dataclass, replace
 
 from tutor.audio.metronome import ClickSchedule
 from tutor.practice.assessment import assess
+from tutor.score.form import unfold
 from tutor.score.music import Performance, Score
 
 
@@ -43,7 +51,7 @@ class LoopFollower:
         self.current = make_follower()
         self.starts_s: list[float] = []  # onset of the first note of each pass (from pass 2 on)
         self.index = 1
-        self._right: set[str] = set()
+        self._right: set[tuple[str, int]] = set()  # (written note id, time through): a repeat's notes count each time
         notes = self.current.notes
         first_chord = self.current.chord_notes[0] if self.current.n_chords else []
         self.first_pitches = {notes[i].pitch for i in first_chord}
@@ -80,10 +88,11 @@ class LoopFollower:
         for event in events:
             if not event.note_id:
                 continue
+            key = (event.note_id, getattr(event, "pass_number", 1))
             if event.type in ("wrong_pitch", "missed", "extra", "restart"):
-                self._right.discard(event.note_id)
+                self._right.discard(key)
             else:
-                self._right.add(event.note_id)
+                self._right.add(key)
         return events
 
     def note_off(self, *, pitch: int, time_s: float) -> list:
@@ -120,18 +129,20 @@ def split_passes(performance: Performance, starts_s: list[float]) -> list[Perfor
 @dataclass(frozen=True)
 class LoopReview:
     """What the review of a looped take needs: the part at the take's tempo (every measure, for the
-    alignment's context), the range, and where the passes started (None: unknown, cut by the clock)."""
+    alignment's context), the range, and where the passes started (None: unknown, cut by the clock).
+    ``repeats``: a pass is the range with the repeats that start in it (as written), or the range once."""
 
     score: Score
     measures: tuple[int, int]
     starts_s: list[float] | None
     count_in_s: float
+    repeats: bool = True
 
     def pass_starts(self, performance: Performance) -> list[float]:
         if self.starts_s is not None:
             return self.starts_s
         # no live follower: the passes are where the metronome puts them
-        ranged = self.score.slice_measures(*self.measures)
+        ranged = unfold(self.score.slice_measures(*self.measures), repeats=self.repeats).score  # measures in play order
         length_s = ranged.seconds_at(ranged.measures[-1].end_ql) - ranged.seconds_at(ranged.measures[0].start_ql)
         first = self.count_in_s if self.count_in_s > 0 else min((n.onset_s for n in performance.notes), default=0.0)
         end = performance.duration_s
@@ -165,6 +176,7 @@ def assess_passes(loop: LoopReview, performance: Performance, *, notes_per_pass:
         if progress is not None:
             progress(number / len(pieces), f"Pass {number} of {len(pieces)}…")
         if piece.notes:
-            # each pass is the range once: a repeat inside it would read as the next pass (issue 21)
-            passes.append((assess(loop.score, piece, measures=loop.measures, bpm=bpm, level=level, repeats=False), piece))
+            # each pass is the range as written (its repeats played, issue 21), or once with repeats off
+            passes.append((assess(loop.score, piece, measures=loop.measures, bpm=bpm, level=level, repeats=loop.repeats),
+                           piece))
     return tuple(passes)
