@@ -415,6 +415,9 @@ def test_a_fix_offers_the_critiques_own_advice(qtbot, window):  # noqa: F811
                     timeout=90000)
     first = panel.alternatives.item(0).text()
     assert "the critique's advice" in first and "F#4 → F4" in first, first
+    assert "fixes an out-of-key note in bar 3" in first, first
+    shown = [panel.alternatives.item(i).text().split(": ", 1)[1] for i in range(panel.alternatives.count())]
+    assert len(set(shown)) == len(shown), shown  # the model's copy of the advice is not offered twice
     panel.alternatives.setCurrentRow(0)
     panel.accept()
     qtbot.waitUntil(lambda: window.undo_stack.count() == 1, timeout=30000)

@@ -434,21 +434,23 @@ class ComposePanel(QWidget):
         chosen = getattr(self, "_advice_range", None)
         if chosen and self.report and self.window.score is not None:  # "use F4": the critique's own advice first
             advice = advice_suggestions(self.window.score, self.report.get("findings", []), *chosen)
-        self.suggestions = advice + [s for s, _ in pairs if s not in advice]  # the advice once, first
+        said = {(a.first_measure, a.last_measure, a.notes) for a in advice}  # the advice once, first
+        self.suggestions = advice + [s for s, _ in pairs if (s.first_measure, s.last_measure, s.notes) not in said]
         for index, s in enumerate(self.suggestions):
             span = f"{s.first_measure}" if s.first_measure == s.last_measure else f"{s.first_measure}–{s.last_measure}"
             kind = {"continuation": "Continuation", "harmonization": "Harmonisation", "restyle": "Restyled"}.get(s.kind, "Fix")
             if s in advice:
                 kind = "Fix (the critique's advice)"
-            where = "" if s.kind in WHOLE_PIECE else f"bars {span}, "
+            where = "" if s.kind in WHOLE_PIECE else f"bar{'s' if s.first_measure != s.last_measure else ''} {span}, "
             if s.kind == "restyle":
                 item = QListWidgetItem(f"{kind} {index + 1}: {s.style}, {s.score.time_signatures[0].numerator}/"
                                        f"{s.score.time_signatures[0].denominator}, {s.melody_notes_kept} of "
                                        f"{s.melody_notes} melody notes kept (style model {100 * s.style_probability:.0f} %)")
             elif s.kind in ("continuation", "correction") and self.window.score is not None:
                 # what it changes, in musical words (issue 24: it said "4 notes (model log-likelihood -9.4)")
-                why = fixes.get(id(s), "")
-                item = QListWidgetItem(f"{kind} {index + 1}: {where}{describe_suggestion(self.window.score, s)}"
+                why = fixes.get(id(s), "") or (self._advice_reason(s) if s in advice else "")
+                text = describe_suggestion(self.window.score, s)
+                item = QListWidgetItem(f"{kind} {index + 1}: {'' if text.startswith('bar ') else where}{text}"
                                        + (f" — {why}" if why else ""))
             else:
                 item = QListWidgetItem(f"{kind} {index + 1}: {where}{len(s.notes)} notes")
@@ -464,6 +466,18 @@ class ComposePanel(QWidget):
         self.suggest_status.setText(text if self.suggestions else "The model found nothing better here.")
         if self.suggestions:
             self.alternatives.setCurrentRow(0)
+
+    def _advice_reason(self, suggestion) -> str:
+        """What the critique's advice fixes: its finding, in the words of ``rank_by_fixes``."""
+        from tutor.compose.describe import _RULE_WORDS
+
+        score = self.window.score
+        changed = {n.id for n in suggestion.notes} - {n.id for n in score.notes if n in suggestion.notes}
+        for finding in (self.report or {}).get("findings", []):
+            if set(finding.get("note_ids") or []) & changed:
+                words = _RULE_WORDS.get(finding["rule"], finding["rule"].replace("_", " "))
+                return f"fixes {words} in bar {finding['measure']}"
+        return ""
 
     def applied(self, index: int) -> Score | None:
         if not 0 <= index < len(self.suggestions) or self.window.score is None:
