@@ -150,6 +150,7 @@ def bench_model_batching(device: str, score_path: Path, *, threads: int = 16, ro
 
 
 def main() -> None:
+    os.environ["TUTOR_SCORE_CACHE"] = "0"  # a cold parse, in-process and in the served process (tutor.score.cache)
     from tutor.api.analyses import assess
     from tutor.api.requests import AssessRequest
     from tutor.batch import run_batch
