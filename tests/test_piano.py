@@ -175,3 +175,50 @@ def test_live_onsets_of_the_notes_the_score_expects(take):
     assert used.mean() >= 0.75, used.mean()
     assert used.sum() >= 0.55 * len(found), (used.sum(), len(found))  # the lighter path: the review hears every note
     assert np.median(lags) < 0.12
+
+
+def test_a_repeat_the_transcriber_merged_is_heard_again(tmp_path):
+    """Albeniz (maps-dev, dev split), 18-24 s: D4 struck at 20.08 s and again at 21.81 s. A take where the
+    two are one long note (as the transcriber merges repeats and trills) has the second "missed" by the
+    alignment alone; the second listen at D4's partials hears the re-attack, so it is played. A note
+    added to the score (E5 at 2.0 s, not in the recording) stays missed."""
+    import pretty_midi
+    import soundfile
+
+    from tutor.listen.piano_evidence import PartialEvidence
+    from tutor.practice.assessment import assess
+    from tutor.score.io import load_score
+    from tutor.score.music import Performance, PlayedNote
+
+    root = shared("real-audio", "maps-dev")
+    piece, start_s, stop_s = "MAPS_MUS-alb_se2_ENSTDkCl", 18.0, 24.0
+    audio, rate = soundfile.read(str(root / "flac" / f"{piece}.flac"), dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)[int(start_s * rate):int(stop_s * rate)]
+    ref = np.loadtxt(root / "tsv" / f"{piece}.tsv", skiprows=1, ndmin=2)
+    ref = ref[(ref[:, 0] >= start_s) & (ref[:, 0] < stop_s - 0.05)]
+    ref[:, :2] -= start_s
+    repeat = int(np.flatnonzero((ref[:, 2] == 62) & (np.abs(ref[:, 0] - 3.81) < 0.05))[0])
+    first = int(np.flatnonzero((ref[:, 2] == 62) & (np.abs(ref[:, 0] - 2.08) < 0.05))[0])
+    take = [PlayedNote(pitch=int(p), onset_s=float(a), offset_s=float(b), velocity=int(v))
+            for i, (a, b, p, v) in enumerate(ref) if i not in (first, repeat)]
+    take.append(PlayedNote(pitch=62, onset_s=float(ref[first, 0]), offset_s=float(ref[repeat, 1]), velocity=60))
+    performance = Performance(notes=tuple(sorted(take, key=lambda n: (n.onset_s, n.pitch))))
+    assert not any(abs(n[0] - 2.0) < 0.5 and int(n[2]) == 76 for n in ref)
+    midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    piano = pretty_midi.Instrument(program=0, name="Piano")
+    rows = [*ref.tolist(), [2.0, 2.3, 76, 70]]
+    piano.notes = [pretty_midi.Note(velocity=int(v), pitch=int(p), start=float(a), end=float(max(b, a + 0.05)))
+                   for a, b, p, v in rows]
+    midi.instruments.append(piano)
+    midi.write(str(tmp_path / "score.mid"))
+    score = load_score(tmp_path / "score.mid")
+
+    def missed(result) -> set[tuple[int, float]]:
+        notes = {n.id: n for n in score.notes}
+        return {(notes[e.note_id].pitch, round(notes[e.note_id].onset_s, 1)) for e in result.events
+                if e.type == "missed" and not e.unsure}
+
+    assert (62, 3.8) in missed(assess(score, performance))
+    heard = missed(assess(score, performance, evidence=PartialEvidence(audio, rate)))
+    assert (62, 3.8) not in heard
+    assert (76, 2.0) in heard

@@ -15,8 +15,12 @@ default held-out). Each piece is heard from its start for ``TUTOR_BENCH_PIANO_S`
    shipped/as-shipped ratio.
 2. Error detection on real piano sound: the reference is altered (pitches changed, notes deleted, notes
    added: 5% each, spaced apart) and ``tutor.practice.assessment.assess`` judges the shipped
-   transcription against it; precision and recall of the wrong / extra / missed notes it reports, and
-   the same for the reference MIDI played as the take (what a MIDI keyboard would give).
+   transcription against it, without and with the second listen to the sound that ``tutor assess``
+   does for a piano audio take (``tutor.listen.piano_evidence``: a "missed" note whose pitch re-attacks
+   where it was due is played); precision and recall of the wrong / extra / missed notes it reports
+   (a "missed" mark said unsure counts as a report), and the same for the reference MIDI played as the
+   take (what a MIDI keyboard would give). ``TUTOR_BENCH_PIANO_PARTS=detect`` runs only this part
+   (the shipped transcriptions kept in ``~/.cache/tutor/bench/piano``, no peers).
 
 3. Live (``tutor.listen.piano_live``, the lighter path of the app's live marks): onsets of the pitches
    the follower would expect (simulated: those starting from 0.3 s before to 0.4 s after the time
@@ -44,10 +48,61 @@ REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("TUTOR_SHARED_DATA", REPO.parent / "shared" / "data")) / "real-audio" / "maps-dev"
 EXCERPT_S = float(os.environ.get("TUTOR_BENCH_PIANO_S", "30"))
 SPLIT = os.environ.get("TUTOR_BENCH_PIANO_SPLIT", "held-out")
-PARTS = os.environ.get("TUTOR_BENCH_PIANO_PARTS", "all")  # all | live
+PARTS = os.environ.get("TUTOR_BENCH_PIANO_PARTS", "all")  # all | live | detect
 LIMIT = int(os.environ.get("TUTOR_BENCH_PIANO_PIECES", "0"))  # the first N pieces of the split only (0: all)
 ALTER_SHARE = 0.05
 SEED = 20
+
+
+def cached_transcription(name: str, audio, rate):
+    """The shipped transcription of an excerpt, kept in ~/.cache/tutor/bench/piano (part ``detect``)."""
+    import pickle
+
+    folder = Path.home() / ".cache" / "tutor" / "bench" / "piano"
+    path = folder / f"{name}-{EXCERPT_S:g}s.pkl"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    _, performance = shipped(audio, rate)
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(performance))
+    return performance
+
+
+def detect_only(names: list[str]) -> None:
+    """Part 2 alone (``TUTOR_BENCH_PIANO_PARTS=detect``): the shipped transcription (cached) judged
+    against the altered reference, without and with the second listen, and the reference MIDI as the take."""
+    from tutor.listen.piano_evidence import PartialEvidence
+    from tutor.score.music import Performance, PlayedNote
+
+    detections = {"shipped": {}, "shipped+listen": {}, "midi": {}}
+    for name in names:
+        audio, rate = excerpt(name)
+        ref = reference(name)
+        performance = cached_transcription(name, audio, rate)
+        midi_take = Performance(notes=tuple(PlayedNote(pitch=int(p), onset_s=float(a), offset_s=float(b), velocity=int(v))
+                                            for a, b, p, v in ref))
+        evidence = PartialEvidence(audio, rate)
+        line = [f"{name[9:]:26s}"]
+        for who, perf, ev in (("shipped", performance, None), ("shipped+listen", performance, evidence),
+                              ("midi", midi_take, None)):
+            counts = detection(ref, perf, np.random.default_rng(SEED), evidence=ev)
+            for kind, value in counts.items():
+                old = detections[who].get(kind, (0, 0, 0))
+                detections[who][kind] = tuple(a + b for a, b in zip(old, value, strict=True))
+            if who != "midi":
+                line.append(who + " " + " ".join(f"{k[0]} {v[0]}/{v[1]}/{v[2]}" for k, v in counts.items()))
+        print("  " + " | ".join(line), flush=True)
+    _print_detections(detections)
+
+
+def _print_detections(detections: dict) -> None:
+    print(f"\nerror detection ({ALTER_SHARE:.0%} of the reference notes changed, deleted and added each):")
+    labels = {"shipped": "shipped transcription, no second listen", "shipped+listen": "shipped transcription + second listen",
+              "midi": "reference MIDI as the take"}
+    for who, counts in detections.items():
+        print(f"  {labels[who]}:")
+        for kind in ("wrong", "missed", "extra"):
+            print(f"    {kind:7s} {_pr(counts.get(kind, (0, 0, 0)))}")
 
 
 def pieces(split: str = SPLIT) -> list[str]:
@@ -213,9 +268,9 @@ def score_of(rows: np.ndarray, folder: Path):
     return load_score(path)
 
 
-def detection(ref: np.ndarray, performance, rng) -> dict:
+def detection(ref: np.ndarray, performance, rng, evidence=None) -> dict:
     """Counts of reported/true/found wrong, extra and missed notes for ``performance`` against an
-    altered ``ref``."""
+    altered ``ref``; ``evidence``: the second listen to the take's sound (``tutor.listen.piano_evidence``)."""
     from tutor.practice.assessment import assess
 
     rows, wrong_rows, deleted_rows, added_rows = altered_reference(ref, rng)
@@ -226,7 +281,7 @@ def detection(ref: np.ndarray, performance, rng) -> dict:
     def near(note, targets) -> bool:
         return any(abs(note.onset_s - t[0]) < 0.08 and note.pitch == int(t[2]) for t in targets)
 
-    result = assess(score, performance)
+    result = assess(score, performance, evidence=evidence)
     counts = {}
     reported = {"wrong": [], "missed": [], "extra": []}
     for event in result.events:
@@ -291,6 +346,10 @@ def main() -> None:
     if PARTS == "live":
         live(names)
         return
+    if PARTS == "detect":
+        print(f"maps-dev {SPLIT}: {len(names)} pieces x first {EXCERPT_S:g} s, error detection only")
+        detect_only(names)
+        return
     print(f"maps-dev {SPLIT}: {len(names)} pieces x first {EXCERPT_S:g} s (CPU, torch threads: "
           f"{__import__('torch').get_num_threads()})")
     load_model("cpu", fast=True)
@@ -302,7 +361,7 @@ def main() -> None:
         print("basic-pitch: no wheel (pip download basic-pitch --no-deps -d ~/.cache/tutor/bench): not run")
     totals = {name: {"p": [], "r": [], "f": [], "f_off": [], "wall": 0.0, "cpu": 0.0, "n": []} for name in systems}
     audio_s = 0.0
-    detections = {"shipped": {}, "midi": {}}
+    detections = {"shipped": {}, "shipped+listen": {}, "midi": {}}
     for name in names:
         audio, rate = excerpt(name)
         ref = reference(name)
@@ -326,8 +385,12 @@ def main() -> None:
         print("  " + " | ".join(line), flush=True)
         midi_take = Performance(notes=tuple(PlayedNote(pitch=int(p), onset_s=float(a), offset_s=float(b), velocity=int(v))
                                             for a, b, p, v in ref))
-        for who, perf in (("shipped", performance), ("midi", midi_take)):
-            counts = detection(ref, perf, np.random.default_rng(SEED))
+        from tutor.listen.piano_evidence import PartialEvidence
+
+        evidence = PartialEvidence(audio, rate)
+        for who, perf, ev in (("shipped", performance, None), ("shipped+listen", performance, evidence),
+                              ("midi", midi_take, None)):
+            counts = detection(ref, perf, np.random.default_rng(SEED), evidence=ev)
             for kind, value in counts.items():
                 old = detections[who].get(kind, (0, 0, 0))
                 detections[who][kind] = tuple(a + b for a, b in zip(old, value, strict=True))
@@ -340,12 +403,7 @@ def main() -> None:
               f"RTF wall {t['wall'] / audio_s:.2f}  cpu {t['cpu'] / audio_s:.2f} s/s")
     ratio = totals["shipped"]["wall"] / totals["transkun-as-shipped"]["wall"]
     print(f"  shipped / as-shipped wall time: {ratio:.2f}  (cpu {totals['shipped']['cpu'] / totals['transkun-as-shipped']['cpu']:.2f})")
-    print(f"\nerror detection ({ALTER_SHARE:.0%} of the reference notes changed, deleted and added each):")
-    for who, counts in detections.items():
-        label = "shipped transcription" if who == "shipped" else "reference MIDI as the take"
-        print(f"  {label}:")
-        for kind in ("wrong", "missed", "extra"):
-            print(f"    {kind:7s} {_pr(counts.get(kind, (0, 0, 0)))}")
+    _print_detections(detections)
     live(names)
 
 

@@ -279,6 +279,7 @@ def assess(
     alignment: Alignment | None = None,
     diagnostics: dict | None = None,
     repeats: bool = True,
+    evidence=None,
 ) -> Assessment:
     """Assess ``performance`` against ``score`` (optionally one part and a measure range).
 
@@ -293,7 +294,9 @@ def assess(
     beat, within a floor and a ceiling in ms, set by ``level``.
     ``diagnostics``: a dict the timing judgement fills for study (chord position -> (seconds the
     step into it and the step out of it are off the local tempo, tolerance); ("hesitation",
-    position) -> (excess pause, threshold))."""
+    position) -> (excess pause, threshold)).
+    ``evidence``: a second listen to a piano take's sound (``tutor.listen.piano_evidence.PartialEvidence``,
+    issue 20): a note the alignment finds missed is listened for where it was due (see ``_heard_again``)."""
     if level not in LEVELS:
         raise AnalysisError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
     tolerances = LEVELS[level]
@@ -388,7 +391,15 @@ def assess(
                 outcome[pair.score_index] = "wrong_pitch"
         elif pair.kind == "missed":
             note = score_notes[pair.score_index]
+            heard = (_heard_again(evidence, note, q_all, t_all, played)  # (a take in another key: not asked)
+                     if evidence is not None and key_held is None else None)
+            if heard is not None and heard[0] == "played":
+                event("correct", note=note, played_note=heard[1], message="correct")
+                outcome[pair.score_index] = "correct"
+                continue
             event("missed", note=note, message=f"{pitch_name(note.pitch)} not played")
+            if heard is not None:  # a faint strike where it was due: said with the doubt
+                events[-1] = replace(events[-1], unsure=True, message=f"{events[-1].message} (not heard clearly)")
             outcome[pair.score_index] = "missed"
         elif pair.kind == "extra" and pair.final:  # (not final: a first ending played in a repeat not asked)
             got = played[pair.perf_index]
@@ -858,6 +869,43 @@ VOICE_NAMES = ("voice", "vocal", "sing", "soprano", "alto", "tenor", "baritone",
 def _sung(score: Score) -> bool:
     """Whether the score's parts are for voice (by General MIDI program or part name)."""
     return any(p.program in VOICE_PROGRAMS or any(w in p.name.lower() for w in VOICE_NAMES) for p in score.parts)
+
+
+HEARD_RISE_DB = 5.0  # a second listen (issue 20): a strike this strong where a "missed" note was due: played
+FAINT_RISE_DB = 3.0  # ...this strong: still missed, but said unsure
+HEARD_WINDOW_S = 0.2  # ...within this of the time the note was due (from the chords played around it)
+OVERTONE_STEPS = (12, 19, 24, 28)  # a note struck this many semitones below at the time: the rise counts less
+OVERTONE_PENALTY_DB = 6.0
+SAME_PITCH_MARGIN_S = 0.2  # the transcribed note of the pitch may start this late after the window
+
+
+def _heard_again(evidence, note: Note, q_all: np.ndarray, t_all: np.ndarray,
+                 played: tuple[PlayedNote, ...]) -> tuple[str, PlayedNote] | None:
+    """A piano take's note the alignment calls missed, listened for again in the sound (issue 20):
+    ("played", the strike as a note) where its pitch's partials rise at a strike within HEARD_WINDOW_S
+    of when it was due (the transcriber merged a repeated note or a trill's notes into one, or did not
+    hear a soft one), ("faint", ...) for a weaker rise, None for none (or no time to listen at)."""
+    if len(q_all) < 2:
+        return None
+    due_s = float(np.interp(note.onset_ql, q_all, t_all))
+    if note.onset_ql < q_all[0] or note.onset_ql > q_all[-1]:  # outside the chords played: the pace at the edge
+        return None
+    start_s, stop_s = due_s - HEARD_WINDOW_S, due_s + HEARD_WINDOW_S
+    # only where the transcriber heard this pitch sounding then (a merged repeat or trill, a note it
+    # placed off the beat): elsewhere the partials of other notes rise as often as a missed note's
+    if not any(p.pitch == note.pitch and p.onset_s <= stop_s + SAME_PITCH_MARGIN_S and p.offset_s >= start_s
+               for p in played):
+        return None
+    rise = evidence.rise_db(note.pitch, start_s, stop_s)
+    # a note struck then an octave, a twelfth or two octaves below sounds at this pitch's partials too
+    if any(start_s - 0.05 <= p.onset_s <= stop_s + 0.05 and note.pitch - p.pitch in OVERTONE_STEPS for p in played):
+        rise -= OVERTONE_PENALTY_DB
+    strike = PlayedNote(pitch=note.pitch, onset_s=round(due_s, 4), offset_s=round(due_s + 0.1, 4), confidence=1.0)
+    if rise >= HEARD_RISE_DB:
+        return "played", strike
+    if rise >= FAINT_RISE_DB:
+        return "faint", strike
+    return None
 
 
 def _flag_unsure(events: list[Event], played: tuple[PlayedNote, ...]) -> list[Event]:
