@@ -90,7 +90,7 @@ def detect_only(names: list[str]) -> None:
                 old = detections[who].get(kind, (0, 0, 0))
                 detections[who][kind] = tuple(a + b for a, b in zip(old, value, strict=True))
             if who != "midi":
-                line.append(who + " " + " ".join(f"{k[0]} {v[0]}/{v[1]}/{v[2]}" for k, v in counts.items()))
+                line.append(who + " " + " ".join(f"{k[0]} {v[0]}/{v[1]}/{v[2]}" for k, v in counts.items() if "(" not in k))
         print("  " + " | ".join(line), flush=True)
     _print_detections(detections)
 
@@ -102,7 +102,8 @@ def _print_detections(detections: dict) -> None:
     for who, counts in detections.items():
         print(f"  {labels[who]}:")
         for kind in ("wrong", "missed", "extra"):
-            print(f"    {kind:7s} {_pr(counts.get(kind, (0, 0, 0)))}")
+            print(f"    {kind:7s} {_pr(counts.get(kind, (0, 0, 0)))};  not said unsure: "
+                  f"{_pr(counts.get(kind + ' (sure)', (0, 0, 0)))}")
 
 
 def pieces(split: str = SPLIT) -> list[str]:
@@ -284,17 +285,24 @@ def detection(ref: np.ndarray, performance, rng, evidence=None) -> dict:
     result = assess(score, performance, evidence=evidence)
     counts = {}
     reported = {"wrong": [], "missed": [], "extra": []}
+    sure = {"wrong": [], "missed": [], "extra": []}  # the reports not said unsure ("not heard clearly")
     for event in result.events:
         if event.type == "wrong_pitch" and event.note_id in by_id:
-            reported["wrong"].append(near(by_id[event.note_id], wrong_rows))
+            kind, true = "wrong", near(by_id[event.note_id], wrong_rows)
         elif event.type == "missed" and event.note_id in by_id:
-            reported["missed"].append(near(by_id[event.note_id], added_rows))
+            kind, true = "missed", near(by_id[event.note_id], added_rows)
         elif event.type == "extra" and event.played_pitch is not None and event.time is not None:
-            reported["extra"].append(any(abs(event.time - t[0]) < 0.1 and event.played_pitch == int(t[2])
-                                         for t in deleted_rows))
+            kind, true = "extra", any(abs(event.time - t[0]) < 0.1 and event.played_pitch == int(t[2])
+                                      for t in deleted_rows)
+        else:
+            continue
+        reported[kind].append(true)
+        if not event.unsure:
+            sure[kind].append(true)
     truth = {"wrong": len(wrong_rows), "missed": len(added_rows), "extra": len(deleted_rows)}
     for kind in reported:
         counts[kind] = (sum(reported[kind]), len(reported[kind]), truth[kind])  # (true reports, reports, truth)
+        counts[kind + " (sure)"] = (sum(sure[kind]), len(sure[kind]), truth[kind])
     return counts
 
 
