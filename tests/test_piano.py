@@ -181,7 +181,8 @@ def test_a_repeat_the_transcriber_merged_is_heard_again(tmp_path):
     """Albeniz (maps-dev, dev split), 18-24 s: D4 struck at 20.08 s and again at 21.81 s. A take where the
     two are one long note (as the transcriber merges repeats and trills) has the second "missed" by the
     alignment alone; the second listen at D4's partials hears the re-attack, so it is played. A note
-    added to the score (E5 at 2.0 s, not in the recording) stays missed."""
+    added to the score (E5 at 2.0 s, not in the recording) stays missed; an extra note an octave above a
+    struck one is said unsure."""
     import pretty_midi
     import soundfile
 
@@ -222,3 +223,10 @@ def test_a_repeat_the_transcriber_merged_is_heard_again(tmp_path):
     heard = missed(assess(score, performance, evidence=PartialEvidence(audio, rate)))
     assert (62, 3.8) not in heard
     assert (76, 2.0) in heard
+
+    # a D5 heard with the D4 at 2.08 s (the transcriber's octave ghost) is an extra said unsure
+    ghost = PlayedNote(pitch=74, onset_s=float(ref[first, 0]) + 0.01, offset_s=float(ref[first, 0]) + 0.5)
+    with_ghost = Performance(notes=tuple(sorted([*performance.notes, ghost], key=lambda n: (n.onset_s, n.pitch))))
+    extras = [e for e in assess(score, with_ghost, evidence=PartialEvidence(audio, rate)).events
+              if e.type == "extra" and e.played_pitch == 74]
+    assert len(extras) == 1 and extras[0].unsure
