@@ -30,7 +30,10 @@ second time through: 30/30 and 30/30, each naming the 2nd time; precision 1.000 
 reported in any of those takes. Alignment (12 nasap-dev performances of 7 pieces with repeats): F 0.9660 vs
 parangonar 0.9664, 2.15 s vs 15.69 s per piece; worst piece Chopin Sonata 2 III 0.9168 (peer 0.9336), largest
 shortfall 0.0198 (Kreisleriana 7, JohannsonP08): local mismatches in trills and repeated chords, not a pass
-taken ahead (unchanged with the first-time-through tie-break off).
+taken ahead (unchanged with the first-time-through tie-break off). Rerun at 7a38693 (01:41 UTC, leaving a
+chord with pitches unplayed now costs, ``alignment.LEAVE_COST``): Nottingham parts identical; alignment F
+0.9686 vs 0.9664, 0.59 s vs 4.82 s per piece, worst piece Giltburg02 0.9262 (peer 0.9336), largest shortfall
+0.0080 (Kreisleriana 7, ParkJH10): no piece more than 0.01 below the peer.
 
 Injected errors (``--inject``, part 4: ``bench_assessment.bench_errors`` on one performance of each of those 7
 pieces, seed 5, run 2026-12-07 01:15 UTC at 9ed8e3d): wrong_pitch P 0.955 R 1.000, missed 1.000/1.000, extra
@@ -38,7 +41,8 @@ pieces, seed 5, run 2026-12-07 01:15 UTC at 9ed8e3d): wrong_pitch P 0.955 R 1.00
 other pieces has 1.000 for all four: one extra note in Kreisleriana 5 (JohannsonP06) was called a wrong
 note, so pieces with repeats are one note short of "equal".
 
-Run: ``python -m tests.bench form`` (``python -m tests.bench.bench_form --limit N`` for N tunes per split).
+Run: ``python -m tests.bench form`` (``python -m tests.bench.bench_form --limit N`` for N tunes per split;
+``python -m tests.bench.bench_form --only-alignment`` for part 3 alone, about 4 minutes).
 Recorded numbers: docs/benchmarks.md, section "Musical form (issue 21)".
 """
 
@@ -313,7 +317,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=30, help="tunes per split (default 30)")
     parser.add_argument("--skip-alignment", action="store_true", help="leave out part 3 ((n)ASAP pieces with repeats)")
     parser.add_argument("--inject", action="store_true", help="part 4: injected errors in the (n)ASAP pieces with repeats")
+    parser.add_argument("--only-alignment", action="store_true", help="part 3 alone (and part 4 with --inject)")
     args = parser.parse_args(argv if argv is not None else [])
+    if args.only_alignment:
+        results = {"alignment": alignment_on_repeats()}
+        if args.inject:
+            results["injected"] = injected_on_repeats()
+        save("form_alignment", results)
+        return
     if not NOTTINGHAM.exists():
         print(f"no data at {NOTTINGHAM}")
         return
