@@ -162,3 +162,20 @@ def test_a_range_that_holds_a_repeat_is_looped_as_written():
         assert [(a.notes_total, a.notes_correct) for a, _ in passes] == [(108, 108), (108, 108)]
         assert all({e.type for e in a.events} == {"correct"} and {e.pass_number for e in a.events} == {1, 2}
                    for a, _ in passes)
+
+
+def test_a_pass_begun_with_a_wrong_note_starts_there(piece):
+    """The next pass's first note played wrong (a tone off) right after the range's end: the pass starts at it
+    (it is judged there as a wrong note), not a note later with the wrong note an extra at the end."""
+    from tutor.practice.follower import ScoreFollower
+
+    bpm = piece.tempo_map.initial_bpm
+    ranged = piece.slice_measures(3, 4).at_tempo(bpm=bpm)
+    first = ranged.notes[0]
+    take = looped_performance(piece, first=3, last=4, passes=3, wrong={2: (first.id, first.pitch + 2), 3: (first.id, first.pitch + 2)})
+    loop = LoopFollower(lambda: ScoreFollower(ranged, mode="play-along", level="advanced", bpm=bpm))
+    events = follow(loop, take)
+    range_s = 2 * 4 * 60 / bpm
+    assert loop.starts_s == pytest.approx([0.5 + range_s, 0.5 + 2 * range_s])
+    told = [(e.type, e.note_id) for e in events if not isinstance(e, PassStart) and e.type != "correct"]
+    assert told == [("wrong_pitch", first.id), ("wrong_pitch", first.id)]

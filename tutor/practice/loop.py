@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from tutor.audio.metronome import ClickSchedule
+from tutor.practice.alignment import NEAR_SEMITONES
 from tutor.practice.assessment import assess
 from tutor.score.form import unfold
 from tutor.score.music import Performance, Score
@@ -63,11 +64,15 @@ class LoopFollower:
 
     def _pass_is_over(self, pitch: int) -> bool:
         f = self.current
-        if pitch not in self.first_pitches or f.chord < max(1, f.n_chords // 2):
+        if f.chord < max(1, f.n_chords // 2):
             return False
         expected = f.expected_pitches()
         if f.chord >= f.n_chords - 1 and not expected:  # the end of the range reached (wait mode: past it)
-            return True
+            # the next pass's first note, or a wrong note a semitone or two from it (the next pass begun with
+            # a wrong note: read as the first note of the pass, it is judged there, not an extra note here)
+            return any(abs(pitch - first) <= NEAR_SEMITONES for first in self.first_pitches)
+        if pitch not in self.first_pitches:
+            return False
         in_last_measure = f.position_ql >= self.last_measure_from_ql - 1e-9
         return in_last_measure and pitch not in expected
 
