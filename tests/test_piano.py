@@ -230,3 +230,29 @@ def test_a_repeat_the_transcriber_merged_is_heard_again(tmp_path):
     extras = [e for e in assess(score, with_ghost, evidence=PartialEvidence(audio, rate)).events
               if e.type == "extra" and e.played_pitch == 74]
     assert len(extras) == 1 and extras[0].unsure
+
+
+def test_the_second_listen_in_blocks_equals_one_block(monkeypatch, tmp_path):
+    """The take's spectrum is made in blocks (bounded memory on an hour's take): the rises and the strikes
+    are those of the whole take at once; the second listen is made for piano audio takes only."""
+    import soundfile
+
+    from tutor.listen import piano_evidence
+    from tutor.listen.piano_evidence import PartialEvidence, evidence_for_take
+
+    root = shared("real-audio", "maps-dev")
+    audio, rate = soundfile.read(str(root / "flac" / "MAPS_MUS-alb_se2_ENSTDkCl.flac"), dtype="float32",
+                                 always_2d=True)
+    audio = audio.mean(axis=1)[18 * rate:24 * rate]
+    whole = PartialEvidence(audio, rate)
+    monkeypatch.setattr(piano_evidence, "BLOCK_FRAMES", 37)
+    blocks = PartialEvidence(audio, rate)
+    assert blocks.rise.shape == whole.rise.shape == (len(whole.flux), 128)
+    np.testing.assert_allclose(blocks.rise, whole.rise, atol=1e-3)
+    np.testing.assert_allclose(blocks.flux, whole.flux, atol=1e-5)
+
+    wav = tmp_path / "take.wav"
+    soundfile.write(str(wav), audio, rate)
+    assert isinstance(evidence_for_take(wav, "piano"), PartialEvidence)
+    assert evidence_for_take(wav, "voice") is None and evidence_for_take(wav, None) is None
+    assert evidence_for_take(tmp_path / "take.mid", "piano") is None

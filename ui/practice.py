@@ -63,6 +63,7 @@ from tutor.lessons.plans import judge_assessment
 from tutor.lessons.progress import ProgressDB, default_data_dir
 from tutor.listen import pitch as live_pitch
 from tutor.listen.live import LiveListener
+from tutor.listen.piano_evidence import evidence_for_take
 from tutor.practice.assessment import COLORS, assess
 from tutor.practice.coach import CoachPlan, next_step, plan_for
 from tutor.practice.follower import ScoreFollower
@@ -1179,13 +1180,8 @@ def _assess_job(task, score: Score, performance: Performance | None, path: Path 
         per_pass = len(unfold(score, repeats=loop.repeats).score.notes)  # the range as played (issue 21)
         passes = assess_passes(loop, performance, notes_per_pass=per_pass, bpm=bpm, level=level,
                                progress=lambda f, text: task.check_and_progress(0.5 + 0.5 * f, text))
-    evidence = None
-    if not passes and instrument == "piano" and path is not None and Path(path).suffix.lower() in AUDIO_EXTENSIONS:
-        # issue 20: a note the piano transcriber merged (a repeat, a trill) is listened for again
-        from tutor.listen.piano_evidence import PartialEvidence
-        from tutor.listen.transcription import read_audio
-
-        evidence = PartialEvidence(*read_audio(path))
+    # issue 20: a note the piano transcriber merged (a repeat, a trill) is listened for again
+    evidence = None if passes else evidence_for_take(path, instrument)
     assessment = passes[-1][0] if passes else assess(score, performance, bpm=bpm, level=level, repeats=repeats,
                                                      evidence=evidence)
     review = TakeReview(assessment, performance, passes)

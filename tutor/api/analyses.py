@@ -45,7 +45,8 @@ def transcription_json(result) -> dict:
 
 def assess(score, request: AssessRequest):
     """The ``Assessment`` of the take in ``request`` against ``score`` (a take with no notes is an error)."""
-    from tutor.listen.takes import AUDIO_EXTENSIONS, load_performance, take_instrument
+    from tutor.listen.piano_evidence import evidence_for_take
+    from tutor.listen.takes import load_performance, take_instrument
     from tutor.practice.assessment import assess as judge
     from tutor.practice.assessment import select
 
@@ -53,13 +54,8 @@ def assess(score, request: AssessRequest):
     performance = load_performance(request.take, instrument=instrument)
     if not performance.notes:
         raise AnalysisError("no notes were played (or none could be heard) in this take", path=request.take)
-    evidence = None
-    if instrument == "piano" and Path(request.take).suffix.lower() in AUDIO_EXTENSIONS:
-        # a second listen at the pitches the alignment finds missed (issue 20: merged repeats and trills)
-        from tutor.listen.piano_evidence import PartialEvidence
-        from tutor.listen.transcription import read_audio
-
-        evidence = PartialEvidence(*read_audio(request.take))
+    # a second listen at the pitches the alignment finds missed (issue 20: merged repeats and trills)
+    evidence = evidence_for_take(request.take, instrument)
     return judge(score, performance, part=request.part, measures=request.measures, bpm=request.tempo_bpm,
                  level=request.level, repeats=request.repeats, evidence=evidence)
 

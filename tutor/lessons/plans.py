@@ -805,7 +805,10 @@ def take_exercise(exercise: Exercise, performance_path: str | Path, *, tempo_bpm
     if instrument is None and exercise.input == "instrument":  # an audio take of a keyboard part is a piano take
         instrument = take_instrument(exercise_score(exercise))
     performance = load_performance(performance_path, instrument=instrument)
-    return assess_take(exercise, performance, tempo_bpm=tempo_bpm, recording_path=performance_path)
+    from tutor.listen.piano_evidence import evidence_for_take
+
+    return assess_take(exercise, performance, tempo_bpm=tempo_bpm, recording_path=performance_path,
+                       evidence=evidence_for_take(performance_path, instrument))
 
 
 def take_exercise_instrument(exercise: Exercise) -> str | None:
@@ -815,13 +818,14 @@ def take_exercise_instrument(exercise: Exercise) -> str | None:
 
 
 def assess_take(exercise: Exercise, performance, *, tempo_bpm: float | None = None,
-                recording_path: str | Path | None = None) -> TakeResult:
-    """Assess a ``tutor.score.music.Performance`` for a (performance) exercise."""
+                recording_path: str | Path | None = None, evidence=None) -> TakeResult:
+    """Assess a ``tutor.score.music.Performance`` for a (performance) exercise (``evidence``: the second
+    listen to a piano audio take, ``tutor.listen.piano_evidence.evidence_for_take``)."""
     from tutor.practice.assessment import assess
 
     bpm = float(tempo_bpm) if tempo_bpm else exercise.tempo_start_bpm
     score = exercise_score(exercise).at_tempo(bpm=bpm)
-    result = assess(score, performance, bpm=bpm, level=exercise.level, repeats=exercise.repeats)
+    result = assess(score, performance, bpm=bpm, level=exercise.level, repeats=exercise.repeats, evidence=evidence)
     return judge_assessment(exercise, result, performance, tempo_bpm=bpm, recording_path=recording_path)
 
 

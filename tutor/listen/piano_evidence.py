@@ -23,6 +23,29 @@ RESOLVED_HZ = 250.0  # partials below: a semitone is under 2 bins of the 128 ms 
 FLUX_MIN = 0.02  # the whole spectrum's positive log flux per bin at a strike (a held note: ~0)
 
 
+BLOCK_FRAMES = 4096  # frames per block of the spectrum (about 65 s of audio)
+
+
+def _partial_bands() -> np.ndarray:
+    """(128, bins): each pitch's first ``HARMONICS`` resolved partials, a quarter tone either side, weighted
+    1, 1/2, 1/3... so the fundamental counts most."""
+    freqs = np.fft.rfftfreq(WINDOW, 1.0 / SAMPLE_RATE)
+    bands = np.zeros((128, len(freqs)), np.float32)
+    for midi in range(LOWEST_MIDI, 109):
+        f0 = 440.0 * 2 ** ((midi - 69) / 12)
+        used = 0
+        for h in range(1, 4 * HARMONICS + 1):
+            f = f0 * h
+            if f > SAMPLE_RATE / 2 - 200 or used == HARMONICS:
+                break
+            if f < RESOLVED_HZ:  # the window cannot tell this partial from a semitone's neighbour
+                continue
+            width = f * (2 ** (0.5 / 12) - 1)  # a quarter tone either side
+            bands[midi, (freqs > f - width) & (freqs < f + width)] = 1.0 / (used + 1)
+            used += 1
+    return bands
+
+
 class PartialEvidence:
     """Energy at each pitch's partials over a take; ``rise_db`` asks for a strike."""
 
@@ -36,25 +59,18 @@ class PartialEvidence:
             audio = soxr.resample(audio, sample_rate, SAMPLE_RATE).astype(np.float32)
         audio = np.concatenate([np.zeros(WINDOW // 2, np.float32), audio, np.zeros(WINDOW, np.float32)])
         frames = np.lib.stride_tricks.sliding_window_view(audio, WINDOW)[::HOP]
-        spectrum = np.abs(np.fft.rfft(frames * np.hanning(WINDOW).astype(np.float32), axis=1)) ** 2
-        freqs = np.fft.rfftfreq(WINDOW, 1.0 / SAMPLE_RATE)
-        bands = np.zeros((128, len(freqs)), np.float32)
-        for midi in range(LOWEST_MIDI, 109):
-            f0 = 440.0 * 2 ** ((midi - 69) / 12)
-            used = 0
-            for h in range(1, 4 * HARMONICS + 1):
-                f = f0 * h
-                if f > SAMPLE_RATE / 2 - 200 or used == HARMONICS:
-                    break
-                if f < RESOLVED_HZ:  # the window cannot tell this partial from a semitone's neighbour
-                    continue
-                width = f * (2 ** (0.5 / 12) - 1)  # a quarter tone either side
-                bands[midi, (freqs > f - width) & (freqs < f + width)] = 1.0 / (used + 1)
-                used += 1
-        self.energy_db = 10.0 * np.log10(spectrum.astype(np.float32) @ bands.T + 1e-10)  # (frames, 128)
-        log_spectrum = np.log10(spectrum + 1e-10)
-        flux = np.maximum(np.diff(log_spectrum, axis=0), 0.0).mean(axis=1)
-        self.flux = np.concatenate([[0.0], flux])
+        bands = _partial_bands()
+        window = np.hanning(WINDOW).astype(np.float32)
+        energy, flux, previous = [], [], None
+        for first in range(0, len(frames), BLOCK_FRAMES):  # in blocks: an hour's spectrum would take gigabytes
+            spectrum = np.abs(np.fft.rfft(frames[first:first + BLOCK_FRAMES] * window, axis=1)).astype(np.float32) ** 2
+            energy.append(10.0 * np.log10(spectrum @ bands.T + 1e-10))
+            log_spectrum = np.log10(spectrum + 1e-10)
+            steps = np.diff(log_spectrum if previous is None else np.vstack([previous, log_spectrum]), axis=0)
+            flux.append(np.maximum(steps, 0.0).mean(axis=1))
+            previous = log_spectrum[-1:]
+        self.energy_db = np.concatenate(energy) if energy else np.zeros((0, 128), np.float32)  # (frames, 128)
+        self.flux = np.concatenate([[0.0], *flux]) if flux else np.zeros(0)
         recent = max(1, round(RECENT_S * SAMPLE_RATE / HOP))
         padded = np.vstack([np.repeat(self.energy_db[:1], recent, axis=0), self.energy_db])
         windows = np.lib.stride_tricks.sliding_window_view(padded[:-1], recent, axis=0)  # the frames before each
@@ -74,3 +90,17 @@ class PartialEvidence:
         rise = self.rise[a:b, pitch]
         struck = self.flux[a:b] >= FLUX_MIN
         return float(rise[struck].max()) if struck.any() else 0.0
+
+
+def evidence_for_take(path, instrument: str | None) -> PartialEvidence | None:
+    """The second listen for a take at ``path`` heard as ``instrument``: a ``PartialEvidence`` of its sound
+    for a piano audio take, else None (a MIDI take needs none; a single-line take has its own rules)."""
+    from pathlib import Path
+
+    from tutor.score.io import AUDIO_EXTENSIONS
+
+    if instrument != "piano" or path is None or Path(path).suffix.lower() not in AUDIO_EXTENSIONS:
+        return None
+    from tutor.listen.transcription import read_audio
+
+    return PartialEvidence(*read_audio(path))
