@@ -195,7 +195,32 @@ class PassTargets:
         return [x + k * self.length_s for k in range(n) for x in self.xs], list(self.ys) * n
 
 
-class AudioLive(QObject):
+class _ListenerFront:
+    """What ``AudioLive`` and ``PianoLive`` share: starting and stopping their ``listener`` (a thread of its
+    own), and what it found (the onsets, and the newest frame when analysed) for the tests and benchmarks."""
+
+    listener: object
+
+    @property
+    def onsets(self) -> list:
+        return self.listener.onsets
+
+    @property
+    def analysed(self):
+        return self.listener.analysed
+
+    @property
+    def _thread(self) -> threading.Thread:
+        return self.listener._thread
+
+    def start(self) -> None:
+        self.listener.start()
+
+    def stop(self) -> None:
+        self.listener.stop()
+
+
+class AudioLive(_ListenerFront, QObject):
     """The Qt side of ``tutor.listen.live.LiveListener`` (live pitch and note onsets from the
     recorder's tap, on the listener's own thread): the onsets go to the score follower
     (``LiveSession.feed``), which judges the notes it holds back at each batch of frames
@@ -213,28 +238,9 @@ class AudioLive(QObject):
         self.listener = LiveListener(recorder, pitch_module.open_stream, on_onset=self._onset, on_frames=self._frames,
                                      on_ready=self.ready.emit, on_failed=self.failed.emit, kept=self.ANALYSED_KEPT)
 
-    # what the listener found: the onsets, its note finder, (newest frame, when analysed) for the benchmark
     @property
-    def onsets(self) -> list[tuple[float, int, float]]:
-        return self.listener.onsets
-
-    @property
-    def notes(self):
+    def notes(self):  # the listener's note finder
         return self.listener.notes
-
-    @property
-    def analysed(self):
-        return self.listener.analysed
-
-    @property
-    def _thread(self) -> threading.Thread:
-        return self.listener._thread
-
-    def start(self) -> None:
-        self.listener.start()
-
-    def stop(self) -> None:
-        self.listener.stop()
 
     def _onset(self, onset_s: float, midi: int, cents: float) -> None:  # the listener's thread
         if self.session is not None:
@@ -246,7 +252,7 @@ class AudioLive(QObject):
         self.pitch.emit(times, midis, cents)
 
 
-class PianoLive(QObject):
+class PianoLive(_ListenerFront, QObject):
     """The Qt side of ``tutor.listen.piano_live.PianoLiveListener`` (issue 20): the pitches the score
     follower expects next, listened for in a piano take; each one heard goes to the follower as a
     played note (``LiveSession.feed``), and the take's clock to its ``poll``. The review after the take
@@ -266,24 +272,6 @@ class PianoLive(QObject):
         self.listener = PianoLiveListener(
             recorder, lambda: follower_expectation(follower) if follower is not None else [],
             on_onset=self._onset, on_time=self._time, on_ready=self.ready.emit, on_failed=self.failed.emit)
-
-    @property
-    def onsets(self):
-        return self.listener.onsets
-
-    @property
-    def analysed(self):
-        return self.listener.analysed
-
-    @property
-    def _thread(self) -> threading.Thread:
-        return self.listener._thread
-
-    def start(self) -> None:
-        self.listener.start()
-
-    def stop(self) -> None:
-        self.listener.stop()
 
     def _onset(self, onset_s: float, midi: int) -> None:  # the listener's thread
         if self.session is not None:

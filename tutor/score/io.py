@@ -491,9 +491,16 @@ def identified_noteheads(m21score: Any) -> list[list[_Head]]:
     long note is written tied or not (MusicXML versus MIDI). Shared by the loader and the MusicXML
     exporter so that both agree on which notehead is which.
     """
-    groups: list[list[_Head]] = []
+    return name_noteheads(_raw_noteheads(m21score))
+
+
+def name_noteheads(heads: list) -> list[list]:
+    """Noteheads (objects with ``part``, ``measure``, ``onset_ql``, ``duration_ql``, ``pitch``, ``voice``,
+    ``tie`` and a writable ``id``) grouped into tied sounding notes, each given its id as
+    ``identified_noteheads`` says; also used on a MusicXML file's own noteheads (``tutor.score.viewxml``)."""
+    groups: list[list] = []
     open_ties: dict[tuple[str, int], int] = {}
-    for head in sorted(_raw_noteheads(m21score), key=lambda h: (h.part, h.onset_ql, h.pitch, h.voice)):
+    for head in sorted(heads, key=lambda h: (h.part, h.onset_ql, h.pitch, h.voice)):
         key = (head.part, head.pitch)
         if head.tie in ("continue", "stop") and key in open_ties:
             group = groups[open_ties[key]]

@@ -153,34 +153,11 @@ def _heads(root: ET.Element, score: Score) -> list[_XmlHead] | None:
     return heads
 
 
-def _name(heads: list[_XmlHead]) -> None:
-    """Ids as ``tutor.score.io.identified_noteheads`` gives them."""
-    groups: list[list[_XmlHead]] = []
-    open_ties: dict[tuple[str, int], int] = {}
-    for head in sorted(heads, key=lambda h: (h.part, h.onset_ql, h.pitch, h.voice)):
-        key = (head.part, head.pitch)
-        if head.tie in ("continue", "stop") and key in open_ties:
-            group = groups[open_ties[key]]
-            last = group[-1]
-            if abs(head.onset_ql - (last.onset_ql + last.duration_ql)) < 1e-3:
-                group.append(head)
-                if head.tie == "stop":
-                    del open_ties[key]
-                continue
-            del open_ties[key]
-        groups.append([head])
-        if head.tie == "start":
-            open_ties[key] = len(groups) - 1
-    counters: dict[tuple[str, int], int] = defaultdict(int)
-    groups.sort(key=lambda g: (g[0].part, g[0].onset_ql, g[0].pitch, -sum(h.duration_ql for h in g), g[0].voice))
-    for group in groups:
-        first = group[0]
-        k = counters[(first.part, first.measure)]
-        counters[(first.part, first.measure)] += 1
-        first.id = f"{first.part}-m{first.measure}-n{k}"
-        for j, head in enumerate(group[1:], start=1):
-            head.id = f"{first.id}-t{j}"
-    return groups
+def _name(heads: list[_XmlHead]) -> list[list[_XmlHead]]:
+    """Ids as ``tutor.score.io.identified_noteheads`` gives them (the same naming: ``name_noteheads``)."""
+    from tutor.score.io import name_noteheads
+
+    return name_noteheads(heads)
 
 
 def _named_heads(score: Score) -> tuple[ET.Element, list[_XmlHead]] | None:
