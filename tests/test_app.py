@@ -407,3 +407,23 @@ def test_compose_menu_actions_open_compose_mode(qtbot, window):
     actions["Similar pieces"].trigger()
     assert window.mode == "compose"
     qtbot.waitUntil(lambda: bool(window.compose_panel.similar.results), timeout=60000)
+
+
+def test_pitch_plot_shows_the_piece_as_played_with_its_repeats(qtbot, window, tmp_path):
+    """Barry's Favourite (Nottingham, |: A :| |: B [1 :| [2 ||): the notes on the pitch plot are the tune as
+    played (214 notes) while Repeats is ticked, and each passage once, through the second ending (107 of the
+    111 written notes), when it is not."""
+    from tests.conftest import shared
+    from tutor.score.io import load_score, save_score
+
+    path = save_score(load_score(shared("nottingham", "ABC_cleaned", "ashover.abc"), index=1),
+                      tmp_path / "barrys.musicxml")
+    _open(qtbot, window, path)
+    panel = window.practice_panel
+
+    def notes_on_plot() -> int:
+        return sum(1 for x in panel._targets.xs if x == x) // 2  # two points a note, nan between notes
+
+    assert panel.repeats.isChecked() and notes_on_plot() == 214
+    panel.repeats.setChecked(False)
+    assert notes_on_plot() == 107

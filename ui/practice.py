@@ -439,6 +439,7 @@ class PracticePanel(QWidget):
         form.addRow(self.metronome)
         form.addRow(self.loop)
         form.addRow(self.repeats)
+        self.repeats.toggled.connect(lambda _checked: self._draw_targets())  # the pitch plot's notes as played
         self.mode_box = QComboBox()
         self.mode_box.addItem("Play along (the score follows me)", "play-along")
         self.mode_box.addItem("Wait for me (moves on at the right notes)", "wait")
@@ -1077,10 +1078,11 @@ class PracticePanel(QWidget):
         self._draw_targets()
 
     def _draw_targets(self) -> None:
-        """The notes to play on the pitch plot, built here once (before a take, and as one starts)."""
+        """The notes to play on the pitch plot, built here once (before a take, and as one starts): the piece
+        (or a looped range) as played, its repeats taken when Repeats is on."""
         if self.score is None:
             return
-        self._targets = PassTargets.of(self.practice_score())
+        self._targets = PassTargets.of(unfold(self.practice_score(), repeats=self.repeats.isChecked()).score)
         self.target_curve.setData(*self._targets.repeated(1), connect="finite")
 
     def _draw_pass_targets(self, passes: int) -> None:
