@@ -40,6 +40,9 @@ def test_wheel_holds_the_data_under_the_tutor_namespace(wheel):
     assert len([n for n in names if n.startswith("tutor/lesson_plans/scores/")]) == len(scores)
     assert "tutor/assets/demo/twinkle.musicxml" in names and "tutor/assets/demo/twinkle_take.mid" in names
     assert {"tutor/models/weights/style.pt", "tutor/models/weights/emotion.pt"} <= set(names)
+    # every committed weight file, whatever its format (.pt, .npz, .json)
+    weights = {f"tutor/models/weights/{p.name}" for p in (REPO / "models" / "weights").iterdir() if p.is_file()}
+    assert weights <= set(names), sorted(weights - set(names))
 
 
 def test_installed_wheel_finds_its_lessons_and_demo(wheel, tmp_path):
