@@ -28,13 +28,15 @@ class BarProblem:
         return f"part {self.part} m. {self.measure}: {self.text}"
 
 
-def _local(tag: str) -> str:
+def local_name(tag: str) -> str:
+    """An XML tag without its namespace (``{ns}note`` -> ``note``)."""
     return tag.rsplit("}", 1)[-1]
 
 
-def _child(element: ET.Element, name: str) -> ET.Element | None:
+def child_named(element: ET.Element, name: str) -> ET.Element | None:
+    """The first child of ``element`` with that local name (None when there is none)."""
     for child in element:
-        if _local(child.tag) == name:
+        if local_name(child.tag) == name:
             return child
     return None
 
@@ -47,43 +49,43 @@ def bar_problems(xml: bytes | str) -> list[BarProblem]:
     """Every bar of a partwise MusicXML document whose voices do not add up, and every hidden rest."""
     root = ET.fromstring(xml)
     problems: list[BarProblem] = []
-    for part in (e for e in root if _local(e.tag) == "part"):
+    for part in (e for e in root if local_name(e.tag) == "part"):
         part_id = part.get("id", "?")
         divisions = 1
         bar_ql: Fraction | None = None
-        measures = [e for e in part if _local(e.tag) == "measure"]
+        measures = [e for e in part if local_name(e.tag) == "measure"]
         for index, measure in enumerate(measures):
             number = measure.get("number", "?")
             by_voice: dict[str, Fraction] = defaultdict(Fraction)
             hidden: dict[str, set[str]] = defaultdict(set)  # staff: voices with a hidden rest
             first_voice: dict[str, str] = {}  # staff: its first voice
             for element in measure:
-                name = _local(element.tag)
+                name = local_name(element.tag)
                 if name == "attributes":
-                    found = _child(element, "divisions")
+                    found = child_named(element, "divisions")
                     if found is not None and found.text:
                         divisions = int(float(found.text))
-                    time = _child(element, "time")
+                    time = child_named(element, "time")
                     if time is not None:
-                        beats, beat_type = _child(time, "beats"), _child(time, "beat-type")
+                        beats, beat_type = child_named(time, "beats"), child_named(time, "beat-type")
                         if beats is not None and beat_type is not None and beats.text and beat_type.text:
                             total = sum(Fraction(b) for b in beats.text.split("+"))
                             bar_ql = total * 4 / Fraction(beat_type.text)
                         else:  # senza misura: no bar length to hold the bar to
                             bar_ql = None
                 elif name == "note":
-                    if _child(element, "grace") is not None or _child(element, "chord") is not None:
+                    if child_named(element, "grace") is not None or child_named(element, "chord") is not None:
                         continue
-                    duration = _child(element, "duration")
+                    duration = child_named(element, "duration")
                     if duration is None or not duration.text:
                         continue
-                    voice = _child(element, "voice")
+                    voice = child_named(element, "voice")
                     voice_name = voice.text.strip() if voice is not None and voice.text else "1"
                     by_voice[voice_name] += Fraction(int(float(duration.text)), divisions)
-                    staff = _child(element, "staff")
+                    staff = child_named(element, "staff")
                     staff_name = staff.text.strip() if staff is not None and staff.text else "1"
                     first_voice.setdefault(staff_name, voice_name)
-                    if _child(element, "rest") is not None and element.get("print-object") == "no":
+                    if child_named(element, "rest") is not None and element.get("print-object") == "no":
                         hidden[staff_name].add(voice_name)
             for staff_name, voices in sorted(hidden.items()):
                 if first_voice[staff_name] in voices:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from tutor.score.barcheck import child_named, local_name
 from tutor.score.music import Score
 
 _STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -34,17 +35,6 @@ class _XmlHead:
     voice: int
     tie: str | None
     id: str = ""
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _child(element: ET.Element, name: str) -> ET.Element | None:
-    for child in element:
-        if _local(child.tag) == name:
-            return child
-    return None
 
 
 def _text(element: ET.Element | None) -> str:
@@ -82,17 +72,17 @@ def _heads(root: ET.Element, score: Score) -> list[_XmlHead] | None:
     for measure in score.measures:
         starts[measure.number].append(measure.start_ql)
     heads: list[_XmlHead] = []
-    parts = [e for e in root if _local(e.tag) == "part"]
+    parts = [e for e in root if local_name(e.tag) == "part"]
     if not parts:
         return None
     base = 0  # a part of several staves is a part per staff (music21's PartStaffs), numbered on
     for part in parts:
-        staves_of = [_text(_child(a, "staves")) for m in part if _local(m.tag) == "measure"
-                     for a in m if _local(a.tag) == "attributes" and _child(a, "staves") is not None]
+        staves_of = [_text(child_named(a, "staves")) for m in part if local_name(m.tag) == "measure"
+                     for a in m if local_name(a.tag) == "attributes" and child_named(a, "staves") is not None]
         staves = int(staves_of[0]) if staves_of and staves_of[0].isdigit() else 1
         divisions = Fraction(1)
         seen: dict[int, int] = defaultdict(int)
-        for measure in (e for e in part if _local(e.tag) == "measure"):
+        for measure in (e for e in part if local_name(e.tag) == "measure"):
             try:
                 number = int(measure.get("number", "0"))
             except ValueError:
@@ -104,42 +94,42 @@ def _heads(root: ET.Element, score: Score) -> list[_XmlHead] | None:
             bar_start = starts[number][occurrence]
             voices: dict[str, set[str]] = defaultdict(set)  # staff: its voices in this bar
             for n in measure:
-                if _local(n.tag) == "note":
-                    voices[_text(_child(n, "staff")) or "1"].add(_text(_child(n, "voice")) or "1")
+                if local_name(n.tag) == "note":
+                    voices[_text(child_named(n, "staff")) or "1"].add(_text(child_named(n, "voice")) or "1")
             position = Fraction(0)
             last_onset = Fraction(0)
             last_duration = Fraction(0)
             for element in measure:
-                name = _local(element.tag)
+                name = local_name(element.tag)
                 if name == "attributes":
-                    found = _child(element, "divisions")
+                    found = child_named(element, "divisions")
                     if found is not None and _text(found):
                         divisions = Fraction(_text(found))
                 elif name in ("backup", "forward"):
-                    amount = Fraction(_text(_child(element, "duration")) or "0") / divisions
+                    amount = Fraction(_text(child_named(element, "duration")) or "0") / divisions
                     position += -amount if name == "backup" else amount
                 elif name == "note":
-                    if _child(element, "grace") is not None:
+                    if child_named(element, "grace") is not None:
                         continue
-                    duration = Fraction(_text(_child(element, "duration")) or "0") / divisions
-                    if _child(element, "chord") is not None:
+                    duration = Fraction(_text(child_named(element, "duration")) or "0") / divisions
+                    if child_named(element, "chord") is not None:
                         onset, duration = last_onset, last_duration
                     else:
                         onset = position
                         position += duration
                         last_onset, last_duration = onset, duration
-                    pitch = _child(element, "pitch")
-                    if pitch is None or _child(element, "rest") is not None or _child(element, "cue") is not None:
+                    pitch = child_named(element, "pitch")
+                    if pitch is None or child_named(element, "rest") is not None or child_named(element, "cue") is not None:
                         continue
-                    step = _text(_child(pitch, "step"))
+                    step = _text(child_named(pitch, "step"))
                     if step not in _STEPS:
                         return None
-                    alter = float(_text(_child(pitch, "alter")) or 0)
-                    midi = (int(_text(_child(pitch, "octave")) or 4) + 1) * 12 + _STEPS[step] + round(alter)
-                    ties = {t.get("type") for t in element if _local(t.tag) == "tie"}
+                    alter = float(_text(child_named(pitch, "alter")) or 0)
+                    midi = (int(_text(child_named(pitch, "octave")) or 4) + 1) * 12 + _STEPS[step] + round(alter)
+                    ties = {t.get("type") for t in element if local_name(t.tag) == "tie"}
                     tie = "continue" if ties >= {"start", "stop"} else next(iter(ties), None)
-                    voice_text = _text(_child(element, "voice")) or "1"
-                    staff = _text(_child(element, "staff")) or "1"
+                    voice_text = _text(child_named(element, "voice")) or "1"
+                    staff = _text(child_named(element, "staff")) or "1"
                     if not staff.isdigit() or not 1 <= int(staff) <= staves:
                         return None
                     try:
@@ -169,7 +159,7 @@ def _named_heads(score: Score) -> tuple[ET.Element, list[_XmlHead]] | None:
         root = ET.fromstring(text.encode("utf-8"))
     except ET.ParseError:
         return None
-    if _local(root.tag) != "score-partwise":
+    if local_name(root.tag) != "score-partwise":
         return None
     heads = _heads(root, score)
     if not heads:
@@ -199,7 +189,7 @@ PREVIEW_PREFIX = "tutorpv"
 
 
 def _note_elements(root: ET.Element) -> list[ET.Element]:
-    return [e for e in root.iter() if _local(e.tag) == "note"]
+    return [e for e in root.iter() if local_name(e.tag) == "note"]
 
 
 _NOTE_TAG = re.compile(r"<note(?=[\s>])([^>]*)>")
