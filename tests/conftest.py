@@ -31,3 +31,24 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"shared data not found: {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    """The app's main window, shown offscreen with its own data folder, settings and autosave folder
+    (a test module using it sets ``QT_QPA_PLATFORM=offscreen`` before any Qt import)."""
+    from PySide6.QtCore import QSettings
+
+    from tutor.ui.app import MainWindow
+
+    monkeypatch.setenv("TUTOR_DATA_DIR", str(tmp_path / "data"))
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    win = MainWindow(settings=settings, autosave_folder=tmp_path / "autosave")
+    (tmp_path / "autosave").mkdir()
+    win.resize(1300, 850)
+    win.show()
+    yield win
+    win.practice_panel.shutdown()
+    win.undo_stack.setClean()
+    win.close()
+    win.deleteLater()

@@ -22,25 +22,6 @@ DEMO = REPO / "assets" / "demo" / "twinkle.musicxml"
 DEMO_TAKE = REPO / "assets" / "demo" / "twinkle_take.mid"
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    from PySide6.QtCore import QSettings
-
-    from tutor.ui.app import MainWindow
-
-    monkeypatch.setenv("TUTOR_DATA_DIR", str(tmp_path / "data"))
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-    win = MainWindow(settings=settings, autosave_folder=tmp_path / "autosave")
-    (tmp_path / "autosave").mkdir()
-    win.resize(1300, 850)
-    win.show()
-    yield win
-    win.practice_panel.shutdown()
-    win.undo_stack.setClean()
-    win.close()
-    win.deleteLater()
-
-
 def _open(qtbot, win, path=DEMO):
     win.open_file(str(path))
     # the piece read and engraved (a long file's preview shows earlier, without the piece: issue 24)

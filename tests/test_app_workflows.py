@@ -8,7 +8,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 os.environ["TUTOR_NO_DIALOGS"] = "1"
 
 from tests.conftest import REPO, shared
-from tests.test_app import DEMO, _open, window  # noqa: F401 (the fixture)
+from tests.test_app import DEMO, _open
 
 
 def _cursor_rect(view):
@@ -16,7 +16,7 @@ def _cursor_rect(view):
     return min(line.y1(), line.y2()), max(line.y1(), line.y2()), line.x1()
 
 
-def test_the_cursor_is_one_system_high(qtbot, window):  # noqa: F811
+def test_the_cursor_is_one_system_high(qtbot, window):
     _open(qtbot, window, DEMO)
     view = window.score_view
     for bar in (1, 5):  # Twinkle's bars 1 and 5 are on its first and second lines
@@ -30,7 +30,7 @@ def test_the_cursor_is_one_system_high(qtbot, window):  # noqa: F811
         assert bottom - top < 2 * staff.height()
 
 
-def test_following_the_cursor_keeps_the_played_bar_in_sight(qtbot, window):  # noqa: F811
+def test_following_the_cursor_keeps_the_played_bar_in_sight(qtbot, window):
     window.resize(1024, 700)
     _open(qtbot, window, shared("nasap-dev", "Bach", "Fugue", "bwv_846", "xml_score.musicxml"))
     view = window.score_view
@@ -56,7 +56,7 @@ def _darkest_in(image, rect) -> int:
     return darkest
 
 
-def test_stems_are_drawn_at_the_default_zoom_of_a_small_window(qtbot, window):  # noqa: F811
+def test_stems_are_drawn_at_the_default_zoom_of_a_small_window(qtbot, window):
     from PySide6.QtCore import QRectF
 
     window.resize(1024, 700)
@@ -81,7 +81,7 @@ def test_stems_are_drawn_at_the_default_zoom_of_a_small_window(qtbot, window):  
     assert checked >= 20
 
 
-def test_start_exercise_after_an_edit_asks_before_dropping_it(qtbot, window, monkeypatch):  # noqa: F811
+def test_start_exercise_after_an_edit_asks_before_dropping_it(qtbot, window, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
     _open(qtbot, window, DEMO)
@@ -104,7 +104,7 @@ def test_start_exercise_after_an_edit_asks_before_dropping_it(qtbot, window, mon
     assert window.undo_stack.isClean() and "•" not in window.windowTitle()
 
 
-def test_a_piece_opened_after_generate_is_not_marked_unsaved(qtbot, window):  # noqa: F811
+def test_a_piece_opened_after_generate_is_not_marked_unsaved(qtbot, window):
     _open(qtbot, window, DEMO)
     window.set_mode("compose")
     panel = window.compose_panel
@@ -142,7 +142,7 @@ def _seen_in_window(widget, rect) -> bool:
     return region.intersects(QRect(rect))
 
 
-def test_the_review_is_in_view_in_a_small_window(qtbot, window):  # noqa: F811
+def test_the_review_is_in_view_in_a_small_window(qtbot, window):
     window.resize(1024, 700)
     _open(qtbot, window, DEMO)
     window.set_mode("practice")
@@ -156,7 +156,7 @@ def test_the_review_is_in_view_in_a_small_window(qtbot, window):  # noqa: F811
     assert panel.width() <= scroller.viewport().width()
 
 
-def test_the_wheel_scrolls_the_panel_and_changes_no_setting(qtbot, window):  # noqa: F811
+def test_the_wheel_scrolls_the_panel_and_changes_no_setting(qtbot, window):
     from PySide6.QtCore import QPoint, QPointF, Qt
     from PySide6.QtGui import QWheelEvent
     from PySide6.QtWidgets import QApplication
@@ -188,7 +188,7 @@ def test_the_wheel_scrolls_the_panel_and_changes_no_setting(qtbot, window):  # n
     assert panel.tempo.value() != tempo
 
 
-def test_every_side_panel_fits_a_small_window(qtbot, window):  # noqa: F811
+def test_every_side_panel_fits_a_small_window(qtbot, window):
     window.resize(1024, 700)
     _open(qtbot, window, DEMO)
     for mode in ("practice", "compose", "lessons"):
@@ -200,7 +200,7 @@ def test_every_side_panel_fits_a_small_window(qtbot, window):  # noqa: F811
         assert panel.minimumSizeHint().width() <= scroller.viewport().width(), mode  # nothing clipped on the right
 
 
-def test_a_piano_score_lists_its_right_and_left_hand(qtbot, window):  # noqa: F811
+def test_a_piano_score_lists_its_right_and_left_hand(qtbot, window):
     _open(qtbot, window, shared("nasap-dev", "Bach", "Prelude", "bwv_854", "xml_score.musicxml"))
     box = window.practice_panel.part_box
     labels = [box.itemText(i) for i in range(box.count())]
@@ -217,7 +217,7 @@ def _click_item(qtbot, tree, item):
     qtbot.mouseClick(tree.viewport(), Qt.LeftButton, pos=tree.visualItemRect(item).center())
 
 
-def test_clicking_a_finding_after_a_suggestion_redrew_the_score(qtbot, window):  # noqa: F811
+def test_clicking_a_finding_after_a_suggestion_redrew_the_score(qtbot, window):
     _open(qtbot, window, REPO / "assets" / "demo" / "student_melody.musicxml")
     window.set_mode("compose")
     panel = window.compose_panel
@@ -243,7 +243,7 @@ def test_clicking_a_finding_after_a_suggestion_redrew_the_score(qtbot, window): 
     assert window.score_view._flash is not None and window.score_view._flash.scene() is window.score_view.scene()
 
 
-def test_marks_sit_over_their_own_staff_and_do_not_pile_up(qtbot, window):  # noqa: F811
+def test_marks_sit_over_their_own_staff_and_do_not_pile_up(qtbot, window):
     score = _open(qtbot, window, "corpus:bach/bwv66.6")  # four staves: soprano, alto, tenor, bass
     view = window.score_view
     bass = [n for n in score.notes if n.part == "P4" and n.measure in (1, 2)]
@@ -273,7 +273,7 @@ def test_marks_sit_over_their_own_staff_and_do_not_pile_up(qtbot, window):  # no
             assert rect.top() > max(r.bottom() for r in above), rect
 
 
-def test_opening_a_long_piece_shows_what_it_does_and_can_be_cancelled(qtbot, window):  # noqa: F811
+def test_opening_a_long_piece_shows_what_it_does_and_can_be_cancelled(qtbot, window):
     fugue = shared("nasap-dev", "Bach", "Fugue", "bwv_846", "xml_score.musicxml")
     window.open_file(str(fugue))
     view = window.score_view
@@ -293,7 +293,7 @@ def test_opening_a_long_piece_shows_what_it_does_and_can_be_cancelled(qtbot, win
     qtbot.waitUntil(lambda: not window.cancel_button.isVisible(), timeout=5000)
 
 
-def test_a_take_review_shows_its_progress_and_a_cancel(qtbot, window):  # noqa: F811
+def test_a_take_review_shows_its_progress_and_a_cancel(qtbot, window):
     _open(qtbot, window, DEMO)
     window.set_mode("practice")
     from tests.test_app import DEMO_TAKE
@@ -306,7 +306,7 @@ def test_a_take_review_shows_its_progress_and_a_cancel(qtbot, window):  # noqa: 
     qtbot.waitUntil(lambda: not window.cancel_button.isVisible(), timeout=5000)
 
 
-def test_small_things_a_student_meets(qtbot, window, monkeypatch):  # noqa: F811
+def test_small_things_a_student_meets(qtbot, window, monkeypatch):
     from PySide6.QtGui import QColor, QKeySequence
     from PySide6.QtWidgets import QMessageBox
 
@@ -373,7 +373,7 @@ def test_a_missing_midi_keyboard_is_said_in_plain_words():
         assert "ALSA" not in str(error) and "MIDI keyboard" in str(error)
 
 
-def test_suggestions_say_what_they_change_and_style_goes_with_the_piece(qtbot, window):  # noqa: F811
+def test_suggestions_say_what_they_change_and_style_goes_with_the_piece(qtbot, window):
     from dataclasses import replace as changed
 
     from tutor.compose.describe import describe_suggestion
@@ -400,7 +400,7 @@ def test_suggestions_say_what_they_change_and_style_goes_with_the_piece(qtbot, w
     assert panel.character_grid.count() == 0
 
 
-def test_a_fix_offers_the_critiques_own_advice(qtbot, window):  # noqa: F811
+def test_a_fix_offers_the_critiques_own_advice(qtbot, window):
     score = _open(qtbot, window, REPO / "assets" / "demo" / "student_melody.musicxml")
     window.set_mode("compose")
     panel = window.compose_panel
@@ -424,7 +424,7 @@ def test_a_fix_offers_the_critiques_own_advice(qtbot, window):  # noqa: F811
     assert window.score.note_by_id(note.id).pitch == 65  # F4, as the critique said
 
 
-def test_the_followed_system_sits_high_with_the_music_after_it_in_view(qtbot, window):  # noqa: F811
+def test_the_followed_system_sits_high_with_the_music_after_it_in_view(qtbot, window):
     window.resize(1024, 700)
     _open(qtbot, window, shared("nasap-dev", "Bach", "Fugue", "bwv_846", "xml_score.musicxml"))
     view = window.score_view
@@ -439,7 +439,7 @@ def test_the_followed_system_sits_high_with_the_music_after_it_in_view(qtbot, wi
         assert at_end or max(line.y1(), line.y2()) <= seen.top() + 0.6 * seen.height(), bar  # the next lines below
 
 
-def test_a_long_piece_is_on_screen_while_it_is_read_and_takes_its_note_ids(qtbot, window, tmp_path, monkeypatch):  # noqa: F811
+def test_a_long_piece_is_on_screen_while_it_is_read_and_takes_its_note_ids(qtbot, window, tmp_path, monkeypatch):
     """Issue 24: the file's own engraving shows before music21 has read it; when the piece arrives, the
     same pages take its note ids (every note, where a fresh engraving of the piece puts it)."""
     from tutor.score import io

@@ -8,7 +8,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 os.environ["TUTOR_NO_DIALOGS"] = "1"
 
-from tests.test_app import DEMO, DEMO_TAKE, _open, window  # noqa: F401 (the fixture)
+from tests.test_app import DEMO, DEMO_TAKE, _open
 from tutor.practice.coach import CoachPlan, next_step, plan_for
 
 
@@ -51,7 +51,7 @@ def _take_of_bars(score, path, *, first: int, last: int, passes: int, percent: i
     midi.write(str(path))
 
 
-def test_practise_these_bars_loops_them_slower_and_speeds_up(qtbot, window, tmp_path):  # noqa: F811
+def test_practise_these_bars_loops_them_slower_and_speeds_up(qtbot, window, tmp_path):
     from tutor.listen.takes import load_performance
 
     score = _open(qtbot, window, DEMO)

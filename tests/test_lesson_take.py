@@ -15,8 +15,6 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from tests.test_app import window  # noqa: E402,F401  (a fixture)
-
 
 def _perfect_midi(score, path) -> None:
     import pretty_midi
@@ -31,7 +29,7 @@ def _perfect_midi(score, path) -> None:
     midi.write(str(path))
 
 
-def test_a_lesson_take_is_assessed_once_in_the_worker_and_recorded(qtbot, window, tmp_path, monkeypatch):  # noqa: F811
+def test_a_lesson_take_is_assessed_once_in_the_worker_and_recorded(qtbot, window, tmp_path, monkeypatch):
     import tutor.lessons.plans as plans
     import tutor.practice.loop as loop
     import tutor.ui.practice as practice

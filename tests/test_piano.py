@@ -49,19 +49,24 @@ def test_notes_of_a_real_piano_recording(take):
     assert loud.velocity > 40
 
 
-def _score(rows, folder):
+def score_midi(rows, path, *, shortest_s: float = 0.0):
+    """Reference rows (onset, offset, pitch, velocity) written as a one-part piano MIDI file at ``path``
+    (each note at least ``shortest_s`` long)."""
     import pretty_midi
-
-    from tutor.score.io import load_score
 
     midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
     piano = pretty_midi.Instrument(program=0, name="Piano")
-    piano.notes = [pretty_midi.Note(velocity=int(v), pitch=int(p), start=float(a), end=float(max(b, a + 0.05)))
+    piano.notes = [pretty_midi.Note(velocity=int(v), pitch=int(p), start=float(a), end=float(max(b, a + shortest_s)))
                    for a, b, p, v in rows]
     midi.instruments.append(piano)
-    path = folder / "score.mid"
     midi.write(str(path))
-    return load_score(path)
+    return path
+
+
+def _score(rows, folder):
+    from tutor.score.io import load_score
+
+    return load_score(score_midi(rows, folder / "score.mid", shortest_s=0.05))
 
 
 def test_assessment_finds_the_wrong_missed_and_extra_notes(take, tmp_path):

@@ -10,47 +10,28 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 os.environ["TUTOR_NO_DIALOGS"] = "1"
 
 import numpy as np
-import pytest
 
 from tests.conftest import shared
-from tests.test_piano import PIECE, SPAN_S
+from tests.test_piano import PIECE, SPAN_S, score_midi
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    from PySide6.QtCore import QSettings
-
-    from tutor.ui.app import MainWindow
-
-    monkeypatch.setenv("TUTOR_DATA_DIR", str(tmp_path / "data"))
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-    win = MainWindow(settings=settings, autosave_folder=tmp_path / "autosave")
-    (tmp_path / "autosave").mkdir()
-    win.resize(1300, 850)
-    win.show()
-    yield win
-    win.practice_panel.shutdown()
-    win.undo_stack.setClean()
-    win.close()
-
-
-def test_review_of_a_piano_audio_take_marks_its_errors(qtbot, window, tmp_path):
-    import pretty_midi
+def _excerpt(folder, name: str):
+    """The maps-dev excerpt written as the take ``folder/name`` and its reference rows (onset, offset,
+    pitch, velocity) up to the excerpt's end."""
     import soundfile
 
     root = shared("real-audio", "maps-dev")
     audio, rate = soundfile.read(str(root / "flac" / f"{PIECE}.flac"), dtype="float32")
-    take = tmp_path / "take.wav"
+    take = folder / name
     soundfile.write(str(take), audio[int(SPAN_S[0] * rate):int(SPAN_S[1] * rate)], rate)
     ref = np.loadtxt(root / "tsv" / f"{PIECE}.tsv", skiprows=1, ndmin=2)
-    ref = ref[ref[:, 0] < SPAN_S[1]]
+    return take, ref[ref[:, 0] < SPAN_S[1]]
+
+
+def test_review_of_a_piano_audio_take_marks_its_errors(qtbot, window, tmp_path):
+    take, ref = _excerpt(tmp_path, "take.wav")
     ref[6, 2] -= 2  # a wrong note (the recording plays a tone higher)
-    midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
-    piano = pretty_midi.Instrument(program=0, name="Piano")
-    piano.notes = [pretty_midi.Note(velocity=int(v), pitch=int(p), start=float(a), end=float(b)) for a, b, p, v in ref]
-    midi.instruments.append(piano)
-    score_path = tmp_path / "piece.mid"
-    midi.write(str(score_path))
+    score_path = score_midi(ref, tmp_path / "piece.mid")
 
     window.open_file(str(score_path))
     # (the Disklavier's unquantised MIDI cannot be engraved: the page stays empty, the review still runs)
@@ -70,24 +51,11 @@ def test_review_of_a_piano_audio_take_marks_its_errors(qtbot, window, tmp_path):
 def test_live_marks_from_a_piano_at_the_microphone(qtbot, window, tmp_path, monkeypatch):
     """'Microphone (piano)' with the recording standing in for the microphone (played at real-time pace):
     the notes the follower expects are heard live and ringed; the review then hears every note."""
-    import pretty_midi
-    import soundfile
-
     import tutor.ui.practice as practice
     from tutor.audio.devices import FileSource
 
-    root = shared("real-audio", "maps-dev")
-    audio, rate = soundfile.read(str(root / "flac" / f"{PIECE}.flac"), dtype="float32")
-    take = tmp_path / "played.wav"
-    soundfile.write(str(take), audio[int(SPAN_S[0] * rate):int(SPAN_S[1] * rate)], rate)
-    ref = np.loadtxt(root / "tsv" / f"{PIECE}.tsv", skiprows=1, ndmin=2)
-    ref = ref[ref[:, 0] < SPAN_S[1]]
-    midi = pretty_midi.PrettyMIDI(initial_tempo=120.0)
-    piano = pretty_midi.Instrument(program=0, name="Piano")
-    piano.notes = [pretty_midi.Note(velocity=int(v), pitch=int(p), start=float(a), end=float(b)) for a, b, p, v in ref]
-    midi.instruments.append(piano)
-    score_path = tmp_path / "piece.mid"
-    midi.write(str(score_path))
+    take, ref = _excerpt(tmp_path, "played.wav")
+    score_path = score_midi(ref, tmp_path / "piece.mid")
     window.open_file(str(score_path))
     qtbot.waitUntil(lambda: window.score is not None, timeout=60000)
     panel = window.practice_panel

@@ -96,10 +96,10 @@ def test_the_end_of_the_overlay_after_a_layout_change_engraves_the_piece_again(q
 
 
 # --- 2. a looped take's pass start does no score work on the UI thread -----------------------------
-from tests.test_app import _looped_take, _open, window  # noqa: E402,F401  (window is a fixture)
+from tests.test_app import _looped_take, _open  # noqa: E402
 
 
-def test_a_looped_take_builds_the_pass_targets_once_at_its_start(qtbot, window, tmp_path):  # noqa: F811
+def test_a_looped_take_builds_the_pass_targets_once_at_its_start(qtbot, window, tmp_path):
     from tutor.practice.loop import PassStart
 
     score = _open(qtbot, window)
