@@ -49,6 +49,18 @@ def window(qtbot, tmp_path, monkeypatch):
     win.show()
     yield win
     win.practice_panel.shutdown()
+    win.cancel_jobs()
     win.undo_stack.setClean()
     win.close()
     win.deleteLater()
+
+
+@pytest.fixture
+def app_window(request, monkeypatch):
+    """``window`` with message boxes answered by default (``TUTOR_NO_DIALOGS``) and its ``qtbot`` attached, for
+    tests that drive the composition helpers (see ``tests.compose_app.open_piece``)."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt makes its application
+    monkeypatch.setenv("TUTOR_NO_DIALOGS", "1")
+    win = request.getfixturevalue("window")
+    win.qtbot = request.getfixturevalue("qtbot")
+    return win

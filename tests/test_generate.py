@@ -62,10 +62,10 @@ def test_bad_briefs_exit_2(capsys):
 
 
 # --- in the app (pytest-qt, offscreen) -------------------------------------------------------------
-from tests.compose_app import app_window, open_piece  # noqa: E402,F401  (app_window is a fixture)
+from tests.compose_app import open_piece  # noqa: E402
 
 
-def test_app_generate_dialog_opens_a_new_piece_and_cancels(app_window):  # noqa: F811 (the fixture)
+def test_app_generate_dialog_opens_a_new_piece_and_cancels(app_window):
     window, qtbot = app_window, app_window.qtbot
     original = open_piece(window)
     panel = window.compose_panel

@@ -41,10 +41,10 @@ def test_piano_style_only_with_harmonize(capsys):
 
 
 # --- in the app (pytest-qt, offscreen) -------------------------------------------------------------
-from tests.compose_app import app_window, open_piece  # noqa: E402,F401  (app_window is a fixture)
+from tests.compose_app import open_piece  # noqa: E402
 
 
-def test_app_harmonise_overlay_accept_and_undo(app_window):  # noqa: F811 (the fixture)
+def test_app_harmonise_overlay_accept_and_undo(app_window):
     window, qtbot = app_window, app_window.qtbot
     original = open_piece(window, SOPRANO)
     panel, view = window.compose_panel, window.score_view
@@ -78,7 +78,7 @@ def test_app_harmonise_overlay_accept_and_undo(app_window):  # noqa: F811 (the f
     assert len(window.score.parts) == 4
 
 
-def test_app_overlay_ends_in_another_mode_and_comes_back(app_window):  # noqa: F811 (the fixture)
+def test_app_overlay_ends_in_another_mode_and_comes_back(app_window):
     window, qtbot = app_window, app_window.qtbot
     original = open_piece(window, SOPRANO)
     panel, view = window.compose_panel, window.score_view

@@ -181,10 +181,10 @@ def test_generate_writes_a_melody_and_arranges_it_in_the_new_styles(style):
 
 
 # --- in the app (pytest-qt, offscreen) -------------------------------------------------------------
-from tests.compose_app import app_window, open_piece  # noqa: E402,F401  (app_window is a fixture)
+from tests.compose_app import open_piece  # noqa: E402
 
 
-def test_app_restyle_overlay_listen_accept_and_undo(app_window):  # noqa: F811 (the fixture)
+def test_app_restyle_overlay_listen_accept_and_undo(app_window):
     window, qtbot = app_window, app_window.qtbot
     original = open_piece(window, TWINKLE)
     panel, view = window.compose_panel, window.score_view

@@ -43,10 +43,10 @@ def test_bad_count_and_missing_file_exit_2(capsys, tmp_path):
 
 
 # --- in the app (pytest-qt, offscreen) -------------------------------------------------------------
-from tests.compose_app import app_window, open_piece  # noqa: E402,F401  (app_window is a fixture)
+from tests.compose_app import open_piece  # noqa: E402
 
 
-def test_app_similar_list_with_why_and_double_click_opens(app_window):  # noqa: F811 (the fixture)
+def test_app_similar_list_with_why_and_double_click_opens(app_window):
     window, qtbot = app_window, app_window.qtbot
     original = open_piece(window)
     box = window.compose_panel.similar
@@ -64,7 +64,7 @@ def test_app_similar_list_with_why_and_double_click_opens(app_window):  # noqa: 
     assert window.score.notes and window.mode == "compose"
 
 
-def test_lessons_offer_similar_pieces_once_an_exercise_has_results(app_window):  # noqa: F811 (the fixture)
+def test_lessons_offer_similar_pieces_once_an_exercise_has_results(app_window):
     from tutor.lessons.progress import ProgressDB
 
     window, qtbot = app_window, app_window.qtbot
