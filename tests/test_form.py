@@ -144,6 +144,22 @@ def test_da_capo_al_fine_and_dal_segno_al_coda(tmp_path):
     assert [v.number for v in play_order(load_score(path))] == [1, 2, 3, 4, 2, 3, 5, 6]
 
 
+
+def test_jumps_written_as_words(tmp_path):
+    """Many editors write Fine, D.S. al Coda, To Coda and Coda as words, not as signs."""
+    import music21
+
+    def words(text):
+        return music21.expressions.TextExpression(text)
+
+    path, _ = _jump_score(tmp_path, {3: [words("Fine")], 6: [words("D.C. al Fine")]})
+    assert [v.number for v in play_order(load_score(path))] == [1, 2, 3, 4, 5, 6, 1, 2, 3]
+    path, _ = _jump_score(tmp_path, {2: [words("Segno")], 3: [words("To Coda")],
+                                     4: [words("D.S.  al   Coda")], 5: [words("Coda")]})
+    assert [v.number for v in play_order(load_score(path))] == [1, 2, 3, 4, 2, 3, 5, 6]
+    path, _ = _jump_score(tmp_path, {3: [words("dolce")], 6: [words("Da Capo")]})
+    assert [v.number for v in play_order(load_score(path))] == [1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6]
+
 def test_live_follower_follows_the_repeats():
     from tutor.practice.follower import ScoreFollower, follow_performance
 

@@ -347,6 +347,46 @@ _JUMP_WORDS = (  # (pattern, jump, until), most specific first
 ORDER_TEXT = "Play parts "  # the words direction that carries an ABC part order into MusicXML
 
 
+_SIGNS = (  # (music21.repeat class name, what it marks); the first match counts. "coda" is placed later:
+    # a coda sign before the jump al Coda means "To Coda"
+    ("Segno", {"segno": True}),
+    ("Coda", {"coda": True}),
+    ("Fine", {"fine": True}),
+    ("DaCapoAlFine", {"jump": "dc", "jump_until": "fine"}),
+    ("DaCapoAlCoda", {"jump": "dc", "jump_until": "coda"}),
+    ("DalSegnoAlFine", {"jump": "ds", "jump_until": "fine"}),
+    ("DalSegnoAlCoda", {"jump": "ds", "jump_until": "coda"}),
+    ("DaCapo", {"jump": "dc", "jump_until": ""}),
+    ("DalSegno", {"jump": "ds", "jump_until": ""}),
+)
+_WORDS = {"fine": {"fine": True}, "to coda": {"to_coda": True}, "al coda": {"to_coda": True},
+          "coda": {"coda": True}, "segno": {"segno": True}}
+
+
+def _sign_marks(element) -> dict | None:
+    """What a music21 repeat sign marks on its measure (``MeasureMarks`` fields, plus ``coda``); None when
+    ``element`` is none of ``_SIGNS`` (its words are read instead)."""
+    import music21
+
+    for name, marks in _SIGNS:
+        if isinstance(element, getattr(music21.repeat, name)):
+            return dict(marks)
+    return None
+
+
+def _word_marks(lowered_text: str) -> dict:
+    """What a words direction (lower case, spaces collapsed) marks on its measure: Fine, To Coda, Coda, Segno or
+    a D.C./D.S. instruction; {} for other words."""
+    import re
+
+    if lowered_text in _WORDS:
+        return dict(_WORDS[lowered_text])
+    for pattern, jump, until in _JUMP_WORDS:
+        if re.match(pattern, lowered_text):
+            return {"jump": jump, "jump_until": until}
+    return {}
+
+
 def form_from_music21(m21score, measures) -> Form | None:
     """The form marks of a parsed music21 score (its first part), keyed by the written starts of
     ``measures`` (the ``Measure``s read from the same part, in the same order). None when it has none, or
@@ -390,46 +430,21 @@ def _form_from_music21(m21score, measures) -> Form | None:
             fields["endings"] = tuple(sorted(set(numbers)))
         for element in m.recurse().getElementsByClass((music21.repeat.RepeatExpression, music21.expressions.TextExpression,
                                                         music21.expressions.RehearsalMark)):
-            if isinstance(element, music21.repeat.Segno):
-                fields["segno"] = True
-            elif isinstance(element, music21.repeat.Coda):
-                codas.append(k)
-            elif isinstance(element, music21.repeat.Fine):
-                fields["fine"] = True
-            elif isinstance(element, music21.repeat.DaCapoAlFine):
-                fields.update(jump="dc", jump_until="fine")
-            elif isinstance(element, music21.repeat.DaCapoAlCoda):
-                fields.update(jump="dc", jump_until="coda")
-            elif isinstance(element, music21.repeat.DalSegnoAlFine):
-                fields.update(jump="ds", jump_until="fine")
-            elif isinstance(element, music21.repeat.DalSegnoAlCoda):
-                fields.update(jump="ds", jump_until="coda")
-            elif isinstance(element, music21.repeat.DaCapo):
-                fields.update(jump="dc", jump_until="")
-            elif isinstance(element, music21.repeat.DalSegno):
-                fields.update(jump="ds", jump_until="")
-            elif isinstance(element, music21.expressions.RehearsalMark):
+            if isinstance(element, music21.expressions.RehearsalMark):
                 label = str(element.content or "").strip()
                 if re.fullmatch(r"[A-Za-z]", label):
                     section_labels.append((label, k))
-            else:
+                continue
+            marked = _sign_marks(element)
+            if marked is None:
                 text = " ".join(str(element.content or "").split())
-                lowered = text.lower()
                 if text.startswith(ORDER_TEXT):
                     order = text[len(ORDER_TEXT):].strip()
-                elif lowered == "fine":
-                    fields["fine"] = True
-                elif lowered in ("to coda", "al coda"):
-                    fields["to_coda"] = True
-                elif lowered == "coda":
-                    codas.append(k)
-                elif lowered == "segno":
-                    fields["segno"] = True
-                else:
-                    for pattern, jump, until in _JUMP_WORDS:
-                        if re.match(pattern, lowered):
-                            fields.update(jump=jump, jump_until=until)
-                            break
+                    continue
+                marked = _word_marks(text.lower())
+            if marked.pop("coda", False):
+                codas.append(k)
+            fields.update(marked)
         if fields:
             found.append((k, fields))
     marks = {k: dict(fields) for k, fields in found}
