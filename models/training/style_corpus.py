@@ -12,7 +12,7 @@ same style as a full arrangement.
 | class | sources (``../shared/data``) |
 |---|---|
 | pop | POP909 (piano arrangements, melody track), OpenEWLD lead sheets tagged Pop / Rock / Funk-Soul |
-| jazz | Weimar Jazz Database solos (melodies), OpenEWLD lead sheets tagged Jazz |
+| jazz | Weimar Jazz Database solos over the recording's transcribed bass line (and the solo alone), OpenEWLD lead sheets tagged Jazz |
 | blues | ragtime-era blues and boogie MIDI (``ragtime_collection``) |
 | ragtime | rags, cakewalks, two-steps, drags, stomps (``ragtime_collection``) |
 | waltz | ragtime-era and piano-roll waltzes, Nottingham waltzes |
@@ -110,7 +110,28 @@ def _score_tables(path: str, index: int | None = None) -> list[NoteTable]:
     return out
 
 
-def _wjazzd_table(member: str) -> list[NoteTable]:
+def _wjazzd_bass(member: str, num: int, first_bar: int, last_bar: int) -> list[tuple[float, int, float]]:
+    """(quarter note from the solo's first bar, pitch, length in beats) of the recording's bass line under the solo:
+    the Weimar Jazz Database's beat table transcribes the bass note of every beat (``bass_pitch``)."""
+    name = "csv_beats/" + member.split("/", 1)[1]
+    with zipfile.ZipFile(STYLE / "wjazzd_solos" / "csv_beats.zip") as z:
+        if name not in z.namelist():
+            return []
+        rows = list(csv.DictReader(io.StringIO(z.read(name).decode("utf-8"))))
+    out = []
+    for r in rows:
+        try:
+            bar, beat, pitch = int(r["bar"]), int(r["beat"]), int(float(r["bass_pitch"]))
+        except (TypeError, ValueError):
+            continue
+        if first_bar <= bar <= last_bar and 20 <= pitch <= 72:
+            out.append(((bar - first_bar) * num + beat - 1.0, pitch, 1.0))
+    return out
+
+
+def _wjazzd_table(member: str, *, with_bass: bool = False) -> list[NoteTable]:
+    """A WJazzD solo as a melody; ``with_bass``: [the solo over the recording's bass line, the solo alone] (the bass
+    line only where the beat table has one for at least half the solo's beats)."""
     with zipfile.ZipFile(STYLE / "wjazzd_solos" / "csv_melody.zip") as z:
         rows = list(csv.DictReader(io.StringIO(z.read(member).decode("utf-8"))))
     rows = [r for r in rows if r["pitch"]]
@@ -125,11 +146,29 @@ def _wjazzd_table(member: str) -> list[NoteTable]:
         division, tatum = max(1, int(r["division"])), max(1, int(r["tatum"]))
         frac[i] = (tatum - 1) / division
     onset_ql = beat_index + frac
-    onset_ql -= np.floor(onset_ql.min() / num) * num if len(rows) else 0
-    return [NoteTable(np.array([int(float(r["pitch"])) for r in rows], dtype=np.int64), onset_ql,
-                      np.maximum(dur_s / np.maximum(beatdur, 1e-3), 0.05), onset_s - onset_s.min(), dur_s,
-                      np.full(len(rows), 80.0), np.zeros(len(rows), dtype=np.int64),
-                      bar_ql=float(num), beat_ql=1.0, meter=f"{num}/4", n_parts=1)]
+    shift = np.floor(onset_ql.min() / num) * num if len(rows) else 0
+    onset_ql -= shift
+    solo = NoteTable(np.array([int(float(r["pitch"])) for r in rows], dtype=np.int64), onset_ql,
+                     np.maximum(dur_s / np.maximum(beatdur, 1e-3), 0.05), onset_s - onset_s.min(), dur_s,
+                     np.full(len(rows), 80.0), np.zeros(len(rows), dtype=np.int64),
+                     bar_ql=float(num), beat_ql=1.0, meter=f"{num}/4", n_parts=1)
+    if not with_bass or not rows:
+        return [solo]
+    first_bar = int(shift // num) + 1
+    last_bar = int(onset_ql.max() // num) + first_bar
+    bass = _wjazzd_bass(member, num, first_bar, last_bar)
+    if len(bass) < 0.5 * (last_bar - first_bar + 1) * num:
+        return [solo]
+    beat_s = float(np.median(beatdur))
+    b_on = np.array([b[0] for b in bass])
+    both = NoteTable(np.concatenate([solo.pitch, [b[1] for b in bass]]).astype(np.int64),
+                     np.concatenate([onset_ql, b_on]), np.concatenate([solo.duration_ql, [0.95] * len(bass)]),
+                     np.concatenate([solo.onset_s, b_on * beat_s]), np.concatenate([dur_s, [0.95 * beat_s] * len(bass)]),
+                     np.full(len(rows) + len(bass), 80.0),
+                     np.concatenate([np.zeros(len(rows)), np.ones(len(bass))]).astype(np.int64),
+                     bar_ql=float(num), beat_ql=1.0, meter=f"{num}/4", n_parts=2)
+    order = np.lexsort((both.pitch, both.onset_ql))
+    return [both.select(order), solo]
 
 
 def _key(*parts: str) -> str:
@@ -167,8 +206,9 @@ def refs() -> list[Ref]:
             member = f"csv_melody/{row['base_name']}.csv"
         if member not in members:
             continue
-        out.append(Ref("jazz", "wjazzd", f"wjazzd/{row['performer']}", f"wjazzd/{member}",
-                       lambda m=member: _wjazzd_table(m)))
+        # the solo over the recording's bass line, and the solo alone (key "wjazzd-bass/": its own cache entry)
+        out.append(Ref("jazz", "wjazzd", f"wjazzd/{row['performer']}", f"wjazzd-bass/{member}",
+                       lambda m=member: _wjazzd_table(m, with_bass=True)))
     # ragtime-era MIDI
     rag_class = {"rag": "ragtime", "cakewalk": "ragtime", "two-step": "ragtime", "drag": "ragtime", "stomp": "ragtime",
                  "one-step": "ragtime", "blues": "blues", "boogie": "blues", "march": "march", "waltz": "waltz",

@@ -313,7 +313,7 @@ arrangement are judged alike. Class-balanced sample weights, each piece weighing
 ## Data and split
 
 {results['train_pieces'] + results['test_pieces']} piece views (pieces as written and melodies alone), from
-`../shared/data/style` (POP909, OpenEWLD lead sheets, Weimar Jazz Database solos, ragtime-era MIDI, piano rolls,
+`../shared/data/style` (POP909, OpenEWLD lead sheets, Weimar Jazz Database solos over their bass lines, ragtime-era MIDI, piano rolls,
 YM2413-MDB), Nottingham, JSB chorales, nASAP scores and music21's corpus; the table in
 `models/training/style_corpus.py` says which class each comes from. **Whole collection groups are held out**: an
 artist (POP909), an author (OpenEWLD), a performer (WJazzD), a MIDI sequencer (ragtime), a roll's composer, a
