@@ -270,15 +270,14 @@ def _fuse_attention(model) -> None:
 # ---------------------------------------------------------------------------------------------
 def sounding_spans(audio: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
     """(start, stop) sample ranges of ``audio`` that hold sound: everything but silences of
-    ``SILENCE_GAP_S`` or more (less ``SILENCE_MARGIN_S`` on each side)."""
+    ``SILENCE_GAP_S`` or more (less ``SILENCE_MARGIN_S`` on each side). A frame is silent when it is
+    ``SILENCE_DB`` under the loudest frame *so far* (or under ``SILENCE_FLOOR_DBFS``): causal, so a take
+    can be cut into stretches while it is recorded (``PianoStream`` makes the same cuts)."""
     frame = max(1, round(LEVEL_FRAME_S * sample_rate))
     count = len(audio) // frame
     if count == 0:
         return [(0, len(audio))] if len(audio) else []
-    power = np.square(audio[: count * frame].reshape(count, frame), dtype=np.float64).mean(axis=1)
-    level_db = 10.0 * np.log10(power + 1e-20)
-    threshold = max(level_db.max() - SILENCE_DB, SILENCE_FLOOR_DBFS)
-    loud = level_db > threshold
+    loud = _loud_frames(_levels_db(audio[: count * frame].reshape(count, frame)), -math.inf)[0]
     if not loud.any():
         return []
     gap = round(SILENCE_GAP_S / LEVEL_FRAME_S)
@@ -290,6 +289,20 @@ def sounding_spans(audio: np.ndarray, sample_rate: int) -> list[tuple[int, int]]
         else:
             spans.append([int(index), int(index) + 1])
     return [(max(0, (a - margin) * frame), min(len(audio), (b + margin) * frame)) for a, b in spans]
+
+
+def _levels_db(frames: np.ndarray) -> np.ndarray:
+    """The level (dB) of each row of ``frames`` (one 50 ms frame a row)."""
+    power = np.square(frames, dtype=np.float64).mean(axis=1)
+    return 10.0 * np.log10(power + 1e-20)
+
+
+def _loud_frames(level_db: np.ndarray, loudest_db: float) -> tuple[np.ndarray, float]:
+    """Which frames are loud, given the loudest level before them; and the loudest level after them."""
+    if not len(level_db):
+        return np.zeros(0, bool), loudest_db
+    running = np.maximum.accumulate(np.maximum(level_db, loudest_db))
+    return level_db > np.maximum(running - SILENCE_DB, SILENCE_FLOOR_DBFS), float(running[-1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,89 +321,246 @@ def transcribe_piano(audio: np.ndarray, sample_rate: int, *, device: str = "auto
                      progress=None, source_path: Path | None = None,
                      overlap_s: float | None = None, pad_s: float = EDGE_PAD_S,
                      skip_silence: bool = True) -> PianoTranscription:
-    """The notes of a mono (or (frames, channels)) clip at any sample rate. ``progress(fraction, text)``
-    hears each sounding stretch (it may raise to cancel)."""
-    import soxr
-    import torch
-
-    from tutor.listen.pitch import resolve_device
-
-    if sample_rate <= 0:
-        raise TutorError(f"sample rate must be positive, not {sample_rate}")
+    """The notes of a mono (or (frames, channels)) clip at any sample rate: a ``PianoStream`` fed the
+    whole clip at once. ``progress(fraction, text)`` hears each segment (it may raise to cancel)."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 2:
         audio = audio.mean(axis=1)
-    resolved = resolve_device(device)
-    model = load_model(resolved, fast=fast)
-    if sample_rate != MODEL_SAMPLE_RATE and len(audio):
-        audio = soxr.resample(audio, sample_rate, MODEL_SAMPLE_RATE).astype(np.float32)
-    spans = sounding_spans(audio, MODEL_SAMPLE_RATE) if skip_silence else ([(0, len(audio))] if len(audio) else [])
-    overlap = OVERLAP_S if overlap_s is None else overlap_s
-    total = sum(stop - start for start, stop in spans) or 1
-    done = 0
-    notes: list[PlayedNote] = []
-    pedal: list[PedalEvent] = []
-    with torch.inference_mode():
-        for start, stop in spans:
-            if progress is not None:
-                progress(done / total, f"piano {_clock(start / MODEL_SAMPLE_RATE)}")
-            x = torch.from_numpy(np.ascontiguousarray(audio[start:stop])).to(resolved)
-            events = _transcribe_span(model, x, overlap_s=overlap, pad_s=pad_s)
-            offset_s = start / MODEL_SAMPLE_RATE
-            end_s = stop / MODEL_SAMPLE_RATE  # the padding after a stretch is silence: nothing starts there
-            for event in events:
-                onset, offset = event.start + offset_s, min(event.end + offset_s, end_s)
-                if onset >= end_s - END_GUARD_S:
+    stream = PianoStream(sample_rate, device=device, fast=fast, progress=progress, source_path=source_path,
+                         overlap_s=overlap_s, pad_s=pad_s, skip_silence=skip_silence)
+    stream.feed(audio)
+    return stream.finish()
+
+
+RESAMPLE_CHUNK_S = 1.0  # the input is resampled in chunks of this many seconds, however it is fed
+TRIM_S = 8.0  # audio no segment can need any more is dropped in pieces of at least this much
+
+
+class _Stretch:
+    """A sounding stretch being transcribed: its start (model samples), the next segment's start in the
+    padded stretch, the decoder's forced start positions (chained from segment to segment) and the
+    events so far by pitch."""
+
+    def __init__(self, start: int, first_frame: int, pitches: int) -> None:
+        self.start = start
+        self.index = 0
+        self.starts = [first_frame] * pitches
+        self.by_pitch: dict[int, list] = {}
+
+
+class PianoStream:
+    """The piano transcriber fed a recording as it grows (issue 20): ``feed(samples)`` as the audio
+    arrives (mono float32 at ``sample_rate``), ``finish()`` once at the end gives the
+    ``PianoTranscription``. ``transcribe_piano`` is this class fed a whole clip at once, and every
+    decision here is causal, so a take fed in pieces while it is recorded gets exactly the notes the
+    whole file gets:
+
+    - the input is resampled to 44.1 kHz in fixed chunks of ``RESAMPLE_CHUNK_S`` (the same chunks however
+      it is fed; a soxr stream);
+    - silence (``sounding_spans``) is judged against the loudest frame so far;
+    - each 16 s segment of a sounding stretch (every ``SEGMENT_S - OVERLAP_S`` in the stretch padded with
+      ``EDGE_PAD_S`` of silence) is transcribed as soon as the stretch is known to reach the segment's
+      end, the decoder's forced start positions chained from the segment before (Transkun's
+      ``transcribe``); a stretch's notes are stitched when it ends (or at ``finish``).
+
+    So at the end of a take only its last segment or two are left. ``feed`` and ``finish`` do the model's
+    work: call them off the UI thread and the audio callback. ``progress(fraction, text)`` hears each
+    segment (it may raise to cancel); ``cancelled()``, when given, is asked before each segment (True:
+    raise ``TutorError``)."""
+
+    def __init__(self, sample_rate: int, *, device: str = "auto", fast: bool = True, progress=None,
+                 source_path: Path | None = None, overlap_s: float | None = None, pad_s: float = EDGE_PAD_S,
+                 skip_silence: bool = True) -> None:
+        from tutor.listen.pitch import resolve_device
+
+        if sample_rate <= 0:
+            raise TutorError(f"sample rate must be positive, not {sample_rate}")
+        self.sample_rate = int(sample_rate)
+        self.device = resolve_device(device)
+        self.model = load_model(self.device, fast=fast)
+        self.progress, self.source_path, self.skip_silence = progress, source_path, skip_silence
+        self.cancelled = None
+        fs, hop = self.model.fs, self.model.hopSize
+        self._pad = math.ceil(pad_s * fs)
+        self._overlap = math.ceil((OVERLAP_S if overlap_s is None else overlap_s) * fs / hop) * hop
+        self._segment = math.ceil(SEGMENT_S * fs)  # always the model's own length: it misses notes in shorter ones
+        self._step = math.ceil((self._segment - self._overlap) / hop) * hop
+        self._first_frame = math.floor(self._pad / hop)
+        self._chunk_in = max(1, round(RESAMPLE_CHUNK_S * self.sample_rate))
+        self._resampler = None
+        if self.sample_rate != MODEL_SAMPLE_RATE:
+            import soxr
+
+            self._resampler = soxr.ResampleStream(self.sample_rate, MODEL_SAMPLE_RATE, 1, dtype="float32")
+        self._pending: list[np.ndarray] = []  # input not yet resampled (less than a chunk)
+        self._pending_len = 0
+        self._audio = np.zeros(0, np.float32)  # model-rate samples from self._base on
+        self._base = 0
+        self.length = 0  # model-rate samples received
+        self._frame = max(1, round(LEVEL_FRAME_S * MODEL_SAMPLE_RATE))
+        self._gap = round(SILENCE_GAP_S / LEVEL_FRAME_S)
+        self._margin = round(SILENCE_MARGIN_S / LEVEL_FRAME_S)
+        self._frames_done = 0
+        self._loudest_db = -math.inf
+        self._loud: list[int] | None = None  # [first, last + 1] loud frame of the stretch being heard
+        self._stretch: _Stretch | None = None
+        self.segments_done = 0
+        self.notes: list[PlayedNote] = []
+        self.pedal: list[PedalEvent] = []
+        self._finished = False
+
+    # --- input ---------------------------------------------------------------------------------------
+    def feed(self, samples: np.ndarray) -> None:
+        """More of the take (mono float32 at ``sample_rate``); transcribes every segment that is complete."""
+        if self._finished:
+            raise TutorError("this piano stream is finished")
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        if not len(samples):
+            return
+        if self._resampler is None:
+            self._append(samples)
+        else:
+            self._pending.append(samples)
+            self._pending_len += len(samples)
+            if self._pending_len >= self._chunk_in:
+                joined = np.concatenate(self._pending)
+                whole = len(joined) // self._chunk_in * self._chunk_in
+                parts = [self._resampler.resample_chunk(joined[i:i + self._chunk_in])
+                         for i in range(0, whole, self._chunk_in)]
+                self._pending = [joined[whole:]] if whole < len(joined) else []
+                self._pending_len = len(joined) - whole
+                self._append(np.concatenate(parts))
+        self._advance(final=False)
+
+    def finish(self) -> PianoTranscription:
+        """The take's transcription: the rest of the input, the last segments, every stretch stitched."""
+        if self._finished:
+            raise TutorError("this piano stream is finished")
+        if self._resampler is not None:
+            rest = np.concatenate(self._pending) if self._pending else np.zeros(0, np.float32)
+            self._pending, self._pending_len = [], 0
+            self._append(self._resampler.resample_chunk(rest, last=True))
+        self._advance(final=True)
+        self._finished = True
+        self._audio = np.zeros(0, np.float32)
+        if self.progress is not None:
+            self.progress(1.0, "done")
+        notes = sorted(self.notes, key=lambda n: (n.onset_s, n.pitch))
+        pedal = sorted(self.pedal, key=lambda e: (e.time_s, e.down))
+        performance = Performance(notes=tuple(notes), source_path=self.source_path, pedal=tuple(pedal))
+        return PianoTranscription(performance=performance, tracker=TRACKER, sample_rate=self.sample_rate,
+                                  device=self.device)
+
+    def _append(self, resampled: np.ndarray) -> None:
+        if len(resampled):
+            self._audio = np.concatenate([self._audio, np.asarray(resampled, np.float32)])
+            self.length += len(resampled)
+
+    # --- stretches and segments ----------------------------------------------------------------------
+    def _advance(self, *, final: bool) -> None:
+        """Judge the new 50 ms frames, open and close stretches, transcribe the segments now complete."""
+        frame = self._frame
+        if not self.skip_silence:
+            if self._stretch is None and self.length:
+                self._stretch = self._open(0)
+            if self._stretch is not None:
+                if final:
+                    self._close(self.length)
+                else:
+                    self._run_ready(self.length)
+            return
+        count = self.length // frame - self._frames_done
+        if count > 0:
+            first = self._frames_done  # the first new frame
+            lo = first * frame - self._base
+            levels = _levels_db(self._audio[lo: lo + count * frame].reshape(count, frame))
+            loud, self._loudest_db = _loud_frames(levels, self._loudest_db)
+            for index in (first + np.flatnonzero(loud)).tolist():
+                if self._loud is not None and index - self._loud[1] < self._gap:
+                    self._loud[1] = index + 1
                     continue
-                if event.pitch == SUSTAIN_PEDAL:
-                    pedal += [PedalEvent(time_s=float(onset), down=True), PedalEvent(time_s=float(offset), down=False)]
-                elif event.pitch > 0 and event.velocity >= MIN_CONFIDENCE_VELOCITY:
-                    notes.append(PlayedNote(pitch=int(event.pitch), onset_s=round(float(onset), 4),
-                                            offset_s=round(float(max(offset, onset + 0.01)), 4),
-                                            velocity=int(min(127, max(1, event.velocity))), cents=None,
-                                            confidence=1.0))
-            done += stop - start
-    notes.sort(key=lambda n: (n.onset_s, n.pitch))
-    pedal.sort(key=lambda e: (e.time_s, e.down))
-    if progress is not None:
-        progress(1.0, "done")
-    performance = Performance(notes=tuple(notes), source_path=source_path, pedal=tuple(pedal))
-    return PianoTranscription(performance=performance, tracker=TRACKER, sample_rate=int(sample_rate),
-                              device=resolved)
+                if self._loud is not None:  # a silence of SILENCE_GAP_S or more: the stretch before it ends
+                    self._close(min(self.length, (self._loud[1] + self._margin) * frame))
+                self._loud = [index, index + 1]
+                self._stretch = self._open(max(0, (index - self._margin) * frame))
+            self._frames_done += count
+        if final:
+            if self._loud is not None:
+                self._close(min(self.length, (self._loud[1] + self._margin) * frame))
+            elif self._frames_done == 0 and self.length:  # shorter than one frame: all of it
+                self._stretch = self._open(0)
+                self._close(self.length)
+            return
+        if self._loud is not None:  # the stretch reaches at least this far, whatever comes next
+            self._run_ready(min(self.length, (self._loud[1] + self._margin) * frame))
+        self._trim()
 
+    def _open(self, start: int) -> _Stretch:
+        return _Stretch(start, self._first_frame, len(self.model.targetMIDIPitch))
 
-def _transcribe_span(model, x, *, overlap_s: float, pad_s: float):
-    """Transkun's ``TransKun.transcribe`` (segments stitched with the decoder's forced start positions and
-    the notes cut at a segment's end merged with their continuation) on a mono 44.1 kHz tensor, with
-    ``pad_s`` of silence at either end instead of the overlap."""
-    import torch.nn.functional as F
-    from transkun.Data import resolveOverlapping
-    from transkun.Util import makeFrame
+    def _run_ready(self, reached: int) -> None:
+        """Transcribe the open stretch's segments that end at or before ``reached`` (model samples)."""
+        stretch = self._stretch
+        while stretch is not None and stretch.start + stretch.index - self._pad + self._segment <= reached:
+            self._run_segment(stretch, None)
 
-    fs, hop = model.fs, model.hopSize
-    pad = math.ceil(pad_s * fs)
-    x = F.pad(x.unsqueeze(0), (pad, pad))
-    samples = x.shape[-1]
-    overlap = math.ceil(overlap_s * fs / hop) * hop
-    segment = math.ceil(SEGMENT_S * fs)  # always the model's own length: it misses notes in shorter ones
-    step = math.ceil((segment - overlap) / hop) * hop
-    step_frames = step // hop
-    start_frame = math.floor(pad / hop)
-    starts = [start_frame] * len(model.targetMIDIPitch)
-    by_pitch: dict[int, list] = {}
-    for i in range(0, max(samples - overlap, 1), step):
-        piece = x[:, i:i + segment]
-        if piece.shape[-1] < segment:
-            piece = F.pad(piece, (0, segment - piece.shape[-1]))
-        frames = makeFrame(piece, hop, model.windowSize)
-        events, last = model.transcribeFrames(frames.unsqueeze(0), forcedStartPos=starts,
-                                              velocityCriteron="hamming", lastFrameIdx=round(segment / hop))
-        starts = [max(k - step_frames, 0) for k in last]
-        begin_s = (i - pad) / fs
+    def _close(self, stop: int) -> None:
+        """The open stretch ends at ``stop``: its last segments, its notes stitched."""
+        from transkun.Data import resolveOverlapping
+
+        stretch, self._stretch, self._loud = self._stretch, None, None
+        if stretch is None:
+            return
+        samples = stop - stretch.start + 2 * self._pad
+        while stretch.index < max(samples - self._overlap, 1):
+            self._run_segment(stretch, stop)
+        for kept in stretch.by_pitch.values():
+            if kept:
+                kept[-1].hasOffset = True
+        events = resolveOverlapping([e for kept in stretch.by_pitch.values() for e in kept if e.hasOffset])
+        offset_s = stretch.start / MODEL_SAMPLE_RATE
+        end_s = stop / MODEL_SAMPLE_RATE  # the padding after a stretch is silence: nothing starts there
+        for event in events:
+            onset, offset = event.start + offset_s, min(event.end + offset_s, end_s)
+            if onset >= end_s - END_GUARD_S:
+                continue
+            if event.pitch == SUSTAIN_PEDAL:
+                self.pedal += [PedalEvent(time_s=float(onset), down=True), PedalEvent(time_s=float(offset), down=False)]
+            elif event.pitch > 0 and event.velocity >= MIN_CONFIDENCE_VELOCITY:
+                self.notes.append(PlayedNote(pitch=int(event.pitch), onset_s=round(float(onset), 4),
+                                             offset_s=round(float(max(offset, onset + 0.01)), 4),
+                                             velocity=int(min(127, max(1, event.velocity))), cents=None,
+                                             confidence=1.0))
+
+    def _run_segment(self, stretch: _Stretch, stop: int | None) -> None:
+        """One 16 s segment of ``stretch`` (Transkun's ``TransKun.transcribe`` loop body): the stretch
+        padded with silence, the notes cut at a segment's end merged with their continuation."""
+        import torch
+        from transkun.Util import makeFrame
+
+        if self.cancelled is not None and self.cancelled():
+            raise TutorError("the piano transcription was cancelled")
+        model, fs, hop = self.model, self.model.fs, self.model.hopSize
+        begin = stretch.start + stretch.index - self._pad  # model samples
+        if self.progress is not None:
+            self.progress(min(max(begin, 0) / max(self.length, 1), 0.99), f"piano {_clock(max(begin, 0) / fs)}")
+        piece = np.zeros(self._segment, np.float32)
+        lo, hi = max(begin, stretch.start), begin + self._segment
+        if stop is not None:
+            hi = min(hi, stop)
+        if hi > lo:
+            piece[lo - begin: hi - begin] = self._audio[lo - self._base: hi - self._base]
+        with torch.inference_mode():
+            x = torch.from_numpy(piece).to(self.device).unsqueeze(0)
+            frames = makeFrame(x, hop, model.windowSize)
+            events, last = model.transcribeFrames(frames.unsqueeze(0), forcedStartPos=stretch.starts,
+                                                  velocityCriteron="hamming", lastFrameIdx=round(self._segment / hop))
+        stretch.starts = [max(k - self._step // hop, 0) for k in last]
+        begin_s = (stretch.index - self._pad) / fs
         for event in events[0]:
             event.start = max(event.start + begin_s, 0.0)
             event.end = max(event.end + begin_s, event.start)
-            kept = by_pitch.setdefault(event.pitch, [])
+            kept = stretch.by_pitch.setdefault(event.pitch, [])
             if kept and event.start < kept[-1].end:  # the continuation of a note cut at the last segment's end
                 if event.hasOnset:
                     kept[-1] = event
@@ -400,10 +570,17 @@ def _transcribe_span(model, x, *, overlap_s: float, pad_s: float):
                 continue
             if event.hasOnset:
                 kept.append(event)
-    for kept in by_pitch.values():
-        if kept:
-            kept[-1].hasOffset = True
-    return resolveOverlapping([e for kept in by_pitch.values() for e in kept if e.hasOffset])
+        stretch.index += self._step
+        self.segments_done += 1
+
+    def _trim(self) -> None:
+        """Drop the audio before anything a segment or a level can still need."""
+        keep = (self._frames_done - self._margin - 1) * self._frame
+        if self._stretch is not None:
+            keep = min(keep, max(self._stretch.start, self._stretch.start + self._stretch.index - self._pad))
+        if keep - self._base >= TRIM_S * MODEL_SAMPLE_RATE:
+            self._audio = self._audio[keep - self._base:]
+            self._base = keep
 
 
 # ---------------------------------------------------------------------------------------------
