@@ -261,3 +261,45 @@ def test_the_second_listen_in_blocks_equals_one_block(monkeypatch, tmp_path):
     assert isinstance(evidence_for_take(wav, "piano"), PartialEvidence)
     assert evidence_for_take(wav, "voice") is None and evidence_for_take(wav, None) is None
     assert evidence_for_take(tmp_path / "take.mid", "piano") is None
+
+
+def test_a_take_transcribed_while_it_is_recorded_gets_the_whole_files_notes(tmp_path):
+    """Issue 20: a take is transcribed segment by segment while the recorder writes it (17 s of Mozart,
+    2.5 s of silence, 4 s more, played at real-time pace into the recorder); after the recording the
+    tail is transcribed and the notes and pedal are exactly those of the whole file."""
+    import time
+
+    import soundfile
+
+    from tutor.audio.devices import FileSource
+    from tutor.audio.recording import Recorder
+    from tutor.errors import TutorError
+    from tutor.listen.piano import TakeFileTranscriber, transcribe_piano_file
+
+    root = shared("real-audio", "maps-dev")
+    audio, rate = soundfile.read(str(root / "flac" / f"{PIECE}.flac"), dtype="float32")
+    clip = np.concatenate([audio[:17 * rate], np.zeros(int(2.5 * rate), np.float32), audio[17 * rate:21 * rate]])
+    played = tmp_path / "played.wav"
+    soundfile.write(str(played), clip, rate)
+    take = tmp_path / "take.wav"
+    recorder = Recorder(FileSource(played, realtime=True, block_frames=256), take)
+    live = TakeFileTranscriber(take, device="cpu")
+    recorder.start()
+    live.start()
+    deadline = time.monotonic() + 180
+    while live.segments_done < 1 and live.error is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # the first segment is heard before the take is over (not after close())
+    assert live.segments_done >= 1 and live.error is None
+    assert recorder.wait(timeout_s=120)
+    live.close()
+    streamed = live.result(timeout_s=600)
+    whole = transcribe_piano_file(take, device="cpu")
+    assert len(whole.notes) > 100
+    assert streamed.performance.notes == whole.performance.notes
+    assert streamed.performance.pedal == whole.performance.pedal
+    assert live.segments_done == 3  # two in the first stretch, one after the silence
+
+    cancelled = TakeFileTranscriber(take, device="cpu").start()
+    cancelled.cancel()
+    with pytest.raises(TutorError):
+        cancelled.result(timeout_s=60)

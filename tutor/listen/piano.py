@@ -583,6 +583,94 @@ class PianoStream:
             self._base = keep
 
 
+class TakeFileTranscriber:
+    """A piano take transcribed while it is recorded (issue 20): a thread reads the frames the recorder
+    has written to ``path`` (``tutor.audio.recording.Recorder`` rewrites the WAV header every 0.1 s) every
+    ``POLL_S`` and feeds them to a ``PianoStream``, so each 16 s segment is heard during the take. After
+    the recorder has closed the file, ``result()`` (a worker thread: it waits) reads the rest and
+    transcribes only the tail. It reads the file itself, as ``transcribe_piano_file`` does, so the notes
+    are exactly the whole file's; a crash loses nothing the recorder wrote (the file can be reviewed
+    again). ``cancel()`` stops it (``result()`` then raises ``TutorError``)."""
+
+    POLL_S = 0.5
+
+    def __init__(self, path: str | Path, *, device: str = "auto") -> None:
+        self.path = Path(path)
+        self.device = device
+        self.stream: PianoStream | None = None
+        self.read_frames = 0
+        self.error: BaseException | None = None
+        self._closed = threading.Event()
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="piano-take", daemon=True)
+        self._lock = threading.Lock()  # one reader of the file and feeder of the stream at a time
+
+    def start(self) -> TakeFileTranscriber:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """The recorder has finished the file: the thread stops polling (``result`` reads the rest)."""
+        self._closed.set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._closed.set()
+
+    @property
+    def segments_done(self) -> int:
+        return self.stream.segments_done if self.stream is not None else 0
+
+    def _run(self) -> None:
+        while not self._closed.wait(self.POLL_S):
+            try:
+                self._read_more()
+            except BaseException as error:  # noqa: BLE001 - a worker thread: result() raises it
+                self.error = error
+                return
+
+    def _read_more(self) -> None:
+        """Feed the frames written since the last read (the header's count)."""
+        import soundfile
+
+        with self._lock:
+            if not self.path.exists():
+                return
+            with soundfile.SoundFile(str(self.path)) as handle:
+                frames = handle.frames
+                if self.stream is None:
+                    if frames <= 0:
+                        return
+                    self.stream = PianoStream(handle.samplerate, device=self.device, source_path=self.path)
+                    self.stream.cancelled = self._cancel.is_set
+                if frames <= self.read_frames:
+                    return
+                handle.seek(self.read_frames)
+                block = handle.read(frames - self.read_frames, dtype="float32", always_2d=True)
+            self.read_frames += len(block)
+            self.stream.feed(block.mean(axis=1))  # as read_audio makes it mono
+
+    def result(self, timeout_s: float | None = None, *, check=None) -> PianoTranscription:
+        """The take's transcription (after ``close()``): the rest of the file read, the tail transcribed
+        here (``check()``, when given, is called before each segment: it may raise to cancel)."""
+        self._closed.set()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            raise TutorError("the piano transcription of the take did not stop")
+        if self.error is not None:
+            raise self.error
+        if self._cancel.is_set():
+            raise TutorError("the piano transcription was cancelled")
+        if check is not None:
+            check()
+        self._read_more()
+        if self.stream is None:
+            return transcribe_piano_file(self.path, device=self.device)  # an empty take: as a file
+        if check is not None:
+            self.stream.cancelled = lambda: self._cancel.is_set() or bool(check())
+        return self.stream.finish()
+
+
 # ---------------------------------------------------------------------------------------------
 # keyboard parts and the JSON
 # ---------------------------------------------------------------------------------------------
