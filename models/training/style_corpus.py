@@ -83,7 +83,7 @@ def _midi_table(path: Path, *, melody_track: str | None = None, beats: tuple[flo
     table = table_from_midi(str(path))
     if beats is not None:  # POP909's files all claim 1/4: the CSV knows the metre
         bar_ql, beat_ql = beats
-        table = dataclasses.replace(table, bar_ql=bar_ql, beat_ql=beat_ql,
+        table = dataclasses.replace(_pop909_on_the_beat(table, path, bar_ql), bar_ql=bar_ql, beat_ql=beat_ql,
                                     meter="6/8" if beat_ql == 1.5 else f"{int(round(bar_ql))}/4")
     out = [table]
     if melody_track is not None:
@@ -96,6 +96,37 @@ def _midi_table(path: Path, *, melody_track: str | None = None, beats: tuple[flo
     if table.n_parts > 1 or len(np.unique(np.round(table.onset_ql, 3))) < len(table) * 0.9:
         out.append(melody_table(table))
     return out
+
+
+def _pop909_on_the_beat(table: NoteTable, path: Path, bar_ql: float) -> NoteTable:
+    """A POP909 performance with its beats where the MIDI's quarter notes are: the files' notes sit a constant
+    fraction of a beat off the MIDI's beat grid (often a sixteenth) and the bar's first beat anywhere, so a bass on
+    the beat read as off it. The beat's phase is the offset that puts most onsets within a 24th of a beat; the bar's
+    is the beat where most of the song's chord changes (``chord_midi.txt``) fall. Onsets and lengths are then put on
+    the 1/12-beat grid (``models.style.notated``)."""
+    import pretty_midi
+
+    if len(table) == 0:
+        return table
+    offsets = np.arange(48) / 48
+    frac = np.mod(table.onset_ql[None, :] - offsets[:, None], 1.0)
+    near = np.minimum(frac, 1 - frac) < 1 / 24
+    phase = float(offsets[int(np.argmax(near.sum(1)))])
+    beats = max(1, int(round(bar_ql)))
+    shift = phase
+    chords = path.parent / "chord_midi.txt"
+    if beats > 1 and chords.exists():
+        midi = pretty_midi.PrettyMIDI(str(path))
+        starts = [float(line.split()[0]) for line in chords.read_text().splitlines()
+                  if len(line.split()) >= 3 and line.split()[2] != "N"]
+        at = np.array([midi.time_to_tick(t) / midi.resolution for t in starts]) - phase
+        if at.size:
+            shift += int(np.argmax(np.bincount(np.mod(np.round(at).astype(int), beats), minlength=beats)))
+    onset = table.onset_ql - shift + np.ceil(shift / bar_ql) * bar_ql  # whole bars added: nothing before zero
+    grid = 1 / 12
+    snapped = np.round(onset / grid) * grid
+    ends = np.round((onset + table.duration_ql) / grid) * grid
+    return dataclasses.replace(table, onset_ql=snapped, duration_ql=np.maximum(ends - snapped, grid))
 
 
 def _score_tables(path: str, index: int | None = None) -> list[NoteTable]:
@@ -185,7 +216,7 @@ def refs() -> list[Ref]:
         quavers = int(row["num_quavers_per_beat"] or 2)
         meter = (beats * 1.5, 1.5) if quavers == 3 else (float(beats), 1.0)
         path = STYLE / "pop909" / "POP909" / sid / f"{sid}.mid"
-        out.append(Ref("pop", "pop909", f"pop909/{row['artist']}", f"pop909/{sid}",
+        out.append(Ref("pop", "pop909", f"pop909/{row['artist']}", f"pop909-beat/{sid}",  # -beat: on the beat
                        lambda p=path, m=meter: _midi_table(p, melody_track="MELODY", beats=m)))
     # OpenEWLD lead sheets
     genre_class = {"Pop": "pop", "Rock": "pop", "Funk / Soul": "pop", "Jazz": "jazz", "Blues": "blues"}
