@@ -4,6 +4,7 @@ harmony and accompaniment in the asked style, through the library layer (request
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -201,6 +202,8 @@ def test_app_restyle_overlay_listen_accept_and_undo(app_window):
     coloured = {k for k, m in view.marks.items() if m["color"] == "#1E88E5"}
     assert len(coloured) == len(accompaniment)
     assert panel.audition_button.isEnabled()
+    if os.environ.get("TUTOR_TEST_SCREENSHOTS"):  # a look at the window: the restyle drawn over the piece
+        window.grab().save(str(Path(os.environ["TUTOR_TEST_SCREENSHOTS"]) / "restyle_waltz.png"))
     panel.accept()
     qtbot.waitUntil(lambda: window.undo_stack.count() == 1, timeout=60000)
     assert window.score.time_signatures[0].numerator == 3 and len(window.score.parts) >= 3

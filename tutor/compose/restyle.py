@@ -160,6 +160,14 @@ def _plan(meter: _Meter, style: str) -> tuple[_Meter, float, tuple[float, ...], 
             return _Meter(3, 4), 1.5, (0.0, 1.5), (0.0, 3.0)
         half = 2.0 * meter.beat_ql  # two beats -> one bar, the first beat taking two of its three
         return _Meter(3, 4), half, (0.0, meter.beat_ql, half), (0.0, 2.0, 3.0)
+    if style == "swing" and compound:  # a jig's long-short eighths are swing's: the dotted-quarter beat becomes a
+        # quarter and its three eighths triplet eighths (6/8 and 12/8 -> 4/4, 9/8 -> 3/4)
+        period = meter.bar_ql * (2 if meter.numerator == 6 else 1)
+        new = period * 2 / 3
+        return _Meter(int(round(new)), 4), period, (0.0, period), (0.0, new)
+    if style in ("ragtime", "tango") and compound:  # a dotted-quarter beat becomes a quarter, the jig's long-short
+        # (quarter, eighth) a dotted eighth and a sixteenth: 6/8 -> 2/4, 12/8 -> 4/4
+        return (_Meter(max(2, meter.numerator // 3), 4), 1.5, (0.0, 0.5, 1.0, 1.5), (0.0, 0.5, 0.75, 1.0))
     if style in ("march", "ragtime", "tango") and triple:
         return _Meter(2, 4), meter.bar_ql, (0.0, 2.0 * meter.beat_ql, meter.bar_ql), (0.0, 1.0, 2.0)
     return meter, meter.bar_ql, (0.0, meter.bar_ql), (0.0, meter.bar_ql)
@@ -210,8 +218,8 @@ def _chord_name(root_pc: int, quality: str) -> str:
 
 def _vocabulary(mode: str, style: str) -> list[tuple[int, str]]:
     chords = list(_MAJOR_CHORDS if mode == "major" else _MINOR_CHORDS)
-    if style == "swing":  # jazz: sevenths for every function
-        return [c for c in chords if c[1] in _SEVENTHS or c[1] == "maj" and c[0] == 0]
+    if style == "swing":  # jazz: sevenths for every function, and the tritone substitute of the dominant (bII7)
+        return [c for c in chords if c[1] in _SEVENTHS or c[1] == "maj" and c[0] == 0] + [(1, "dom7")]
     if style == "ragtime":  # dominant sevenths (secondary ones too), no other sevenths
         return [c for c in chords if c[1] not in _SEVENTHS or c[1] == "dom7"]
     if style in ("chorale", "waltz", "march", "tango", "pop"):
@@ -260,6 +268,8 @@ def _transition(a: tuple[int, str], b: tuple[int, str], style: str, mode: str) -
         score += 0.8  # I-V-vi-IV and I-vi-IV-V
     if style == "swing" and a[1] in ("min7", "hdim7") and b[1] == "dom7" and step == 5:
         score += 1.0  # ii-V
+    if a == (1, "dom7"):  # the tritone substitute resolves down a half step to the tonic, or not at all
+        score += 1.5 if rb == 0 else -3.0
     if style == "ragtime" and b[1] in ("maj", "dom7") and rb in (2, 4, 9) and step in (0, 5, 7):
         score += 0.4  # ragtime's circle of secondary dominants
     return score
@@ -292,6 +302,9 @@ def choose_chords(segments: list[list[tuple[int, float, bool]]], *, tonic: int, 
 
     fit = [[_fit(seg, c, tonic) + (jitter() if i < n - 2 else 0.0) for c in vocab] for i, seg in enumerate(segments)]
     for j, c in enumerate(vocab):
+        if style == "tango" and c[1] in ("min", "min7"):  # the tango's minor colour
+            for row in fit[1:-1]:
+                row[j] += 0.5
         if c == tonic_chord:
             fit[0][j] += 1.0
             fit[-1][j] += 3.0
@@ -357,16 +370,20 @@ def _pattern(style: str, meter: _Meter, seg_ql: float, variant: int) -> list[tup
     if style == "swing":
         for b in range(beats):
             out.append((b * beat, beat * 0.95, f"walk{b}"))
-            if b % 2 == 1:
+            if variant % 2 == 0 and b % 2 == 1:  # comping on two and four
                 out.append((b * beat, beat * 0.6, "shell"))
+            elif variant % 2 == 1 and b % 2 == 0:  # the Charleston: on the beat, then pushed to the next's last third
+                out += [(b * beat, beat * 0.9, "shell"), (b * beat + beat * 5 / 3, beat / 3, "shell")]
         return out
     if style == "tango":
         for cell in range(max(1, int(round(seg_ql / 2.0)))):
             base = cell * 2.0
-            out += [(base, 0.7, "bass"), (base + 0.75, 0.25, "fifth_low"), (base + 1.0, 0.5, "bass"),
-                    (base + 1.5, 0.45, "fifth_low"), (base + 1.0, 0.45, "chord"), (base + 1.5, 0.4, "chord")]
-            if variant % 2:
-                out.append((base, 0.5, "chord"))
+            if variant % 2 == 0:  # the habanera: dotted eighth, sixteenth, two eighths
+                out += [(base, 0.7, "bass"), (base + 0.75, 0.25, "fifth_low"), (base + 1.0, 0.5, "bass"),
+                        (base + 1.5, 0.45, "fifth_low"), (base + 1.0, 0.45, "chord"), (base + 1.5, 0.4, "chord")]
+            else:  # 3-3-2: accents on the first, fourth and seventh sixteenth, marcato chords with the bass
+                out += [(base, 0.7, "bass"), (base + 0.75, 0.7, "fifth_low"), (base + 1.5, 0.45, "bass"),
+                        (base, 0.3, "chord"), (base + 0.75, 0.3, "chord"), (base + 1.5, 0.3, "chord")]
         return out
     raise AnalysisError(f"no accompaniment for style {style!r}")
 
@@ -423,6 +440,12 @@ def _transform_melody(melody: tuple[Note, ...], time_map: _TimeMap, style: str, 
                 item[2] = max(0.05, item[2] - 1 / 6)
             elif abs(frac) < 1e-6 and abs(item[2] - 0.5) < 1e-6:
                 item[2] = 2 / 3
+    if style == "march" and beat == 1.0:
+        for a, b in zip(out, out[1:], strict=False):
+            # two even eighths on a beat become a dotted eighth and a sixteenth (the march's dotted rhythm)
+            if abs(a[1] % 1.0) < 1e-6 and abs(a[2] - 0.5) < 1e-6 and abs(b[1] - a[1] - 0.5) < 1e-6 \
+                    and abs(b[2] - 0.5) < 1e-6 and rng.random() < 0.8:
+                a[2], b[1], b[2] = 0.75, b[1] + 0.25, 0.25
     if style == "ragtime" and beat == 1.0:
         for i in range(1, len(out)):
             prev, cur = out[i - 1], out[i]
@@ -473,9 +496,7 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
         new_meter, period, old_knots, new_knots = meter, meter.bar_ql, (0.0, meter.bar_ql), (0.0, meter.bar_ql)
     pickup = _pickup_ql(score, meter)
     time_map = _TimeMap(pickup, period, old_knots, new_knots)
-    shift = time_map(0.0)  # the new pickup's missing part
-    if shift >= new_meter.bar_ql - 1e-6:
-        shift = 0.0
+    shift = time_map(0.0)  # the new pickup's missing part (modulo the new bar: the first note starts the piece)
     placed = _transform_melody(melody, time_map, "keep" if keep_melody else style, new_meter, rng, shift)
     # bars of the new piece
     end_ql = max(a + d for _, a, d in placed)
@@ -548,9 +569,11 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
         if fifth - bass > 9 or fifth - 12 >= 38:  # the alternating bass's fifth, below the root where it fits
             fifth -= 12
         size = 3 if style != "swing" else 2
-        if style == "swing":
+        if style == "swing":  # a rootless voicing: third, seventh and (on major, minor and dominant sevenths) ninth
             shell = [tones[1], tones[3] if len(tones) > 3 else tones[2]]
-            voiced = _voice(shell, ceiling, previous, size=2)
+            if chord[1] in ("maj7", "min7", "dom7"):
+                shell.append((root + 2) % 12)
+            voiced = _voice(shell, ceiling, previous, size=len(shell))
         else:
             voiced = _voice(tones[:3] if len(tones) == 3 else [tones[0], tones[1], tones[3]], ceiling, previous, size)
         previous = voiced
@@ -587,10 +610,12 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
                 if b == 0:
                     pitch = _near(root, walk_prev if walk_prev is not None else 40)
                     pitch = pitch + 12 if pitch < 31 else pitch - 12 if pitch > 52 else pitch
-                elif b == beats - 1:  # a scale-step approach to the next root (chromatic when the step is a tone)
+                elif b == beats - 1:  # a half-step approach to the next root (from below or above), or a scale step
                     target = _near(next_root, walk_prev)
                     below = target - 1 if (target - 1 - key.tonic) % 12 in scale else target - 2
                     above = target + 1 if (target + 1 - key.tonic) % 12 in scale else target + 2
+                    if (index + variant) % 3 != 2:
+                        below, above = target - 1, target + 1
                     pitch = below if walk_prev < target else above
                 else:
                     options = [_near(t, walk_prev) for t in tones[1:]]
