@@ -57,6 +57,33 @@ def test_a_duple_tune_becomes_a_waltz_with_the_waltz_lilt(twinkle):
     assert all(abs((n.onset_ql - waltz.measures[0].start_ql) % 3.0) < 1e-6 for n in bass if n.onset_ql < last)
 
 
+def test_a_pickup_stays_a_pickup_in_a_waltz(tmp_path):
+    # a one-beat pickup in 4/4 is the second beat of a half bar: in the waltz it is a one-beat pickup, the tune's
+    # first note at the very start (it used to start the tune a bar and two thirds late)
+    path = tmp_path / "pickup.abc"
+    path.write_text("X:1\nT:Pickup\nM:4/4\nL:1/4\nK:C\nG|c c g g|a a g2|f f e e|d d c3|]\n", encoding="utf-8")
+    best = restyle(load_score(path), style="waltz", k=1, use_models=False)[0]
+    melody = sorted((n for n in best.score.notes if n.part == best.melody_part), key=lambda n: n.onset_ql)
+    assert [(n.pitch, n.onset_ql, n.duration_ql) for n in melody[:3]] == [(67, 0.0, 1.0), (72, 1.0, 2.0), (72, 3.0, 1.0)]
+    assert [(m.start_ql, m.duration_ql) for m in best.score.measures[:2]] == [(0.0, 1.0), (1.0, 3.0)]
+    assert best.melody_notes_kept == best.melody_notes == 15 and best.errors == 0
+
+
+def test_march_dots_even_eighths_and_a_jig_swings_in_four():
+    reel = load_score(sorted(NOTTINGHAM.glob("reels*.mid"))[0])
+    march = restyle(reel, style="march", k=1, use_models=False)[0]
+    melody = [n for n in march.score.notes if n.part == march.melody_part]
+    assert march.melody_notes_kept == march.melody_notes
+    assert sum(abs(n.onset_ql % 1.0 - 0.75) < 1e-6 and abs(n.duration_ql - 0.25) < 1e-6 for n in melody) >= 8
+    jig = load_score(sorted(NOTTINGHAM.glob("jigs*.mid"))[0])
+    swing = restyle(jig, style="swing", k=1, use_models=False)[0]
+    ts = swing.score.time_signatures[0]
+    assert (ts.numerator, ts.denominator) == (4, 4) and swing.melody_notes_kept == swing.melody_notes
+    melody = [n for n in swing.score.notes if n.part == swing.melody_part]
+    assert any(abs(n.onset_ql % 1.0 - 2 / 3) < 1e-3 for n in melody)  # the jig's last eighth: a swung off-beat
+    assert all(style_markers(swing.score, "swing").values())
+
+
 def test_a_triple_tune_becomes_a_march_in_two(twinkle):
     waltz = restyle(twinkle, style="waltz", k=1, use_models=False)[0].score
     march = restyle(waltz, style="march", k=1, use_models=False)[0].score

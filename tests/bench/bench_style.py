@@ -130,18 +130,20 @@ def restyle_numbers() -> dict:
 
             score = replace(score, parts=score.parts[:1], notes=tuple(n for n in score.notes if n.part == part))
         melody_of(score)
+        from tutor.models.style import predict_style
+
+        before = predict_style(score).probabilities  # the tune as given: does the restyle move it toward the style?
         for style in RESTYLE_STYLES:
             if style == "chorale" and path.suffix == ".mid" and len(rows) % 3:
                 continue  # the generator's chorale harmonisation is slow: a third of the tunes
             best = restyle(score, style=style, k=2, seed=0)[0]
-            from tutor.models.style import predict_style
-
             heard = predict_style(best.score)
             markers = style_markers(best.score, style)
             rows.append({"piece": path.name, "style": style, "kept": best.melody_notes_kept, "melody": best.melody_notes,
                          "errors": best.errors, "warnings": best.warnings, "heard": heard.label,
                          "heard_as_asked": heard.label == RESTYLE_STYLES[style][0],
-                         "markers": all(markers.values()), "p": best.style_probability})
+                         "markers": all(markers.values()), "p": best.style_probability,
+                         "p_before": before.get(RESTYLE_STYLES[style][0], 0.0)})
     out = {"versions": len(rows), "melody_notes_kept": sum(r["kept"] for r in rows) / sum(r["melody"] for r in rows),
            "every_note_kept": all(r["kept"] == r["melody"] for r in rows),
            "rule_errors_per_version": float(np.mean([r["errors"] for r in rows])),
@@ -153,6 +155,9 @@ def restyle_numbers() -> dict:
                                   "markers": float(np.mean([r["markers"] for r in rs])),
                                   "errors": float(np.mean([r["errors"] for r in rs])),
                                   "warnings": float(np.mean([r["warnings"] for r in rs])),
+                                  "p_asked_before": float(np.mean([r["p_before"] for r in rs])),
+                                  "p_asked_after": float(np.mean([r["p"] for r in rs])),
+                                  "moved_toward": float(np.mean([r["p"] > r["p_before"] for r in rs])),
                                   "melody_notes_kept": sum(r["kept"] for r in rs) / max(1, sum(r["melody"] for r in rs)),
                                   "heard": sorted({r["heard"] for r in rs}),
                                   "heard_counts": dict(Counter(r["heard"] for r in rs).most_common())}
@@ -162,7 +167,8 @@ def restyle_numbers() -> dict:
     for style, r in out["by_style"].items():
         heard = ", ".join(f"{k} {v}" for k, v in r["heard_counts"].items())
         print(f"  {style}: heard as asked {r['heard_as_asked']:.2f} ({heard}), markers {r['markers']:.2f}, melody notes "
-              f"kept {100 * r['melody_notes_kept']:.1f} %, errors {r['errors']:.2f}, warnings {r['warnings']:.1f} "
+              f"kept {100 * r['melody_notes_kept']:.1f} %, errors {r['errors']:.2f}, warnings {r['warnings']:.1f}, "
+              f"p(asked) {r['p_asked_before']:.2f} -> {r['p_asked_after']:.2f} (up in {100 * r['moved_toward']:.0f} %) "
               f"({r['n']} versions)")
     return out
 

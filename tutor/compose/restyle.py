@@ -302,6 +302,8 @@ def choose_chords(segments: list[list[tuple[int, float, bool]]], *, tonic: int, 
 
     fit = [[_fit(seg, c, tonic) + (jitter() if i < n - 2 else 0.0) for c in vocab] for i, seg in enumerate(segments)]
     for j, c in enumerate(vocab):
+        if c != tonic_chord:  # a restyle ends on the tonic chord (the last segment may hold no melody note)
+            fit[-1][j] -= 100.0
         if style == "tango" and c[1] in ("min", "min7"):  # the tango's minor colour
             for row in fit[1:-1]:
                 row[j] += 0.5
@@ -463,7 +465,10 @@ def _beat_of(meter: _Meter, offset_ql: float) -> float:
     return 1.0 + offset_ql / meter.beat_ql
 
 
-def _segments(total_ql: float, first_bar_ql: float, bar_ql: float, style: str, meter: _Meter) -> list[tuple[float, float]]:
+def _segments(total_ql: float, first_bar_ql: float, bar_ql: float, style: str, meter: _Meter,
+              last_onset: float | None = None) -> list[tuple[float, float]]:
+    """(start, length) of the harmony's segments: a bar or half a bar each; the final tonic chord starts with the
+    melody's last note (``last_onset``; without it the last bar is split in two: a dominant, then the tonic)."""
     per = bar_ql
     if style in ("pop", "swing", "tango", "chorale") and bar_ql >= 4.0:
         per = bar_ql / 2
@@ -475,6 +480,10 @@ def _segments(total_ql: float, first_bar_ql: float, bar_ql: float, style: str, m
     while position < total_ql - 1e-6:
         out.append((position, per))
         position += per
+    if last_onset is not None and out[0][0] < last_onset - 1e-6:  # the cadence: the tonic under the last note
+        keep = [(a, length) for a, length in out if a < last_onset - 1e-6]
+        keep[-1] = (keep[-1][0], min(keep[-1][1], last_onset - keep[-1][0]))
+        return keep + [(last_onset, total_ql - last_onset)]
     start, length = out[-1]
     beats = int(round(length / meter.beat_ql))
     if beats >= 2:  # the last bar is split: a dominant, then the tonic on its second half (the cadence)
@@ -527,7 +536,7 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
                                  beat=round(_beat_of(new_meter, onset - m.start_ql), 4)))
     # harmony per segment
     segments = _segments(measures[-1].start_ql + measures[-1].duration_ql, measures[0].duration_ql,
-                         new_meter.bar_ql, style, new_meter)
+                         new_meter.bar_ql, style, new_meter, last_onset=max(n.onset_ql for n in new_notes))
     seg_notes = []
     for start, length in segments:
         items = []
@@ -571,7 +580,7 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
         size = 3 if style != "swing" else 2
         if style == "swing":  # a rootless voicing: third, seventh and (on major, minor and dominant sevenths) ninth
             shell = [tones[1], tones[3] if len(tones) > 3 else tones[2]]
-            if chord[1] in ("maj7", "min7", "dom7"):
+            if chord[1] in ("maj7", "min7", "dom7") and (root + 2 - key.tonic) % 12 in scale:  # a ninth in the key
                 shell.append((root + 2) % 12)
             voiced = _voice(shell, ceiling, previous, size=len(shell))
         else:
@@ -586,8 +595,8 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
                 continue
             duration = min(duration, length - offset)
             onset = start + offset
-            if what == "bass":
-                add("RL", bass, onset, duration, 72)
+            if what == "bass":  # (swing's final root is the bass player's: the walking bass ends on the tonic)
+                add("RB" if style == "swing" else "RL", bass, onset, duration, 72)
             elif what == "bass_oct":
                 add("RL", bass - 12 if bass - 12 >= 28 else bass, onset, duration, 72)
                 add("RL", bass if bass - 12 >= 28 else bass + 12, onset, duration, 72)
@@ -610,12 +619,10 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
                 if b == 0:
                     pitch = _near(root, walk_prev if walk_prev is not None else 40)
                     pitch = pitch + 12 if pitch < 31 else pitch - 12 if pitch > 52 else pitch
-                elif b == beats - 1:  # a half-step approach to the next root (from below or above), or a scale step
+                elif b == beats - 1:  # a scale-step approach to the next root (chromatic when the step is a tone)
                     target = _near(next_root, walk_prev)
                     below = target - 1 if (target - 1 - key.tonic) % 12 in scale else target - 2
                     above = target + 1 if (target + 1 - key.tonic) % 12 in scale else target + 2
-                    if (index + variant) % 3 != 2:
-                        below, above = target - 1, target + 1
                     pitch = below if walk_prev < target else above
                 else:
                     options = [_near(t, walk_prev) for t in tones[1:]]
