@@ -16,8 +16,8 @@ same style as a full arrangement.
 | blues | ragtime-era blues and boogie MIDI (``ragtime_collection``) |
 | ragtime | rags, cakewalks, two-steps, drags, stomps (``ragtime_collection``) |
 | waltz | ragtime-era and piano-roll waltzes, Nottingham waltzes |
-| march | ragtime-era and piano-roll marches |
-| tango | ragtime-era and piano-roll tangos and pasodobles |
+| march | ragtime-era and piano-roll marches, piano-roll pasodobles (Spanish marches) |
+| tango | ragtime-era and piano-roll tangos |
 | game | YM2413-MDB 1980s FM game music |
 | folk_fiddle | Nottingham jigs, reels, hornpipes, slip jigs, Morris tunes; Ryan's Mammoth, O'Neill's 1850 (music21) |
 | folk_song | Essen folk songs (music21) |
@@ -252,7 +252,8 @@ def refs() -> list[Ref]:
         seq = re.sub(r"\s+ex\s+.*", "", row["sequencer"]).strip() or "unknown"
         out.append(Ref(style, "ragtime", f"ragtime/{seq}", f"ragtime/{row['file']}", lambda p=path: _midi_table(p)))
     # piano rolls
-    roll_class = {"waltz": "waltz", "march": "march", "tango": "tango", "pasodoble": "tango"}
+    # the pasodoble is a Spanish march (2/4, oom-pah bass, a band's march played for dancing), not a tango
+    roll_class = {"waltz": "waltz", "march": "march", "tango": "tango", "pasodoble": "march"}
     for row in csv.DictReader(open(STYLE / "pianolatron_dances" / "labels.csv", encoding="utf-8")):
         style = roll_class.get(row["dance_label_from_title"])
         if style is None:
