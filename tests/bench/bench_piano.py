@@ -52,20 +52,30 @@ PARTS = os.environ.get("TUTOR_BENCH_PIANO_PARTS", "all")  # all | live | detect
 LIMIT = int(os.environ.get("TUTOR_BENCH_PIANO_PIECES", "0"))  # the first N pieces of the split only (0: all)
 ALTER_SHARE = 0.05
 SEED = 20
+SEEDS = int(os.environ.get("TUTOR_BENCH_PIANO_SEEDS", "1"))  # part detect: alterations per piece (seeds 20, 21...)
 
 
-def cached_transcription(name: str, audio, rate):
-    """The shipped transcription of an excerpt, kept in ~/.cache/tutor/bench/piano (part ``detect``)."""
+def cached_transcription(name: str, audio, rate, seconds: float | None = None):
+    """The shipped transcription of an excerpt (``seconds`` long, default ``EXCERPT_S``), kept in
+    ~/.cache/tutor/bench/piano (part ``detect``; ``models/training/train_piano_verdicts.py``)."""
     import pickle
 
     folder = Path.home() / ".cache" / "tutor" / "bench" / "piano"
-    path = folder / f"{name}-{EXCERPT_S:g}s.pkl"
+    path = folder / f"{name}-{EXCERPT_S if seconds is None else seconds:g}s.pkl"
     if path.exists():
         return pickle.loads(path.read_bytes())
     _, performance = shipped(audio, rate)
     folder.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pickle.dumps(performance))
     return performance
+
+
+def _verdict_weights() -> None:
+    """``TUTOR_BENCH_PIANO_VERDICTS=PATH``: the learned verdicts from another weights file (none: without them)."""
+    if os.environ.get("TUTOR_BENCH_PIANO_VERDICTS"):
+        from tutor.models import piano_verdicts
+
+        piano_verdicts.WEIGHTS = Path(os.environ["TUTOR_BENCH_PIANO_VERDICTS"])
 
 
 def detect_only(names: list[str]) -> None:
@@ -85,7 +95,11 @@ def detect_only(names: list[str]) -> None:
         line = [f"{name[9:]:26s}"]
         for who, perf, ev in (("shipped", performance, None), ("shipped+listen", performance, evidence),
                               ("midi", midi_take, None)):
-            counts = detection(ref, perf, np.random.default_rng(SEED), evidence=ev)
+            counts = {}
+            for seed in range(SEED, SEED + SEEDS):  # each seed alters the reference anew
+                for kind, value in detection(ref, perf, np.random.default_rng(seed), evidence=ev).items():
+                    old = counts.get(kind, (0, 0, 0))
+                    counts[kind] = tuple(a + b for a, b in zip(old, value, strict=True))
             for kind, value in counts.items():
                 old = detections[who].get(kind, (0, 0, 0))
                 detections[who][kind] = tuple(a + b for a, b in zip(old, value, strict=True))
@@ -354,6 +368,7 @@ def main() -> None:
     if PARTS == "live":
         live(names)
         return
+    _verdict_weights()
     if PARTS == "detect":
         print(f"maps-dev {SPLIT}: {len(names)} pieces x first {EXCERPT_S:g} s, error detection only")
         detect_only(names)

@@ -75,6 +75,31 @@ class PartialEvidence:
         padded = np.vstack([np.repeat(self.energy_db[:1], recent, axis=0), self.energy_db])
         windows = np.lib.stride_tricks.sliding_window_view(padded[:-1], recent, axis=0)  # the frames before each
         self.rise = self.energy_db - windows.min(axis=-1)  # (frames, 128)
+        # the take's loud level: a pitch's level is measured against it (a recording's gain is arbitrary)
+        self.reference_db = float(np.percentile(self.energy_db.max(axis=1), 95)) if len(self.energy_db) else 0.0
+
+    def p_struck(self, pitch: int, due_s: float, played) -> float | None:
+        """P(a key of ``pitch`` was struck within ``LISTEN_S`` of ``due_s``) from the learned verdicts
+        (``tutor.models.piano_verdicts``), ``played`` the take's transcribed notes; None without weights."""
+        from tutor.models.piano_verdicts import probability
+
+        p = probability("struck", struck_features(self, pitch, due_s, self._arrays(played)))
+        return None if p is None else float(p[0])
+
+    def p_real(self, note, played) -> float | None:
+        """P(the transcribed ``note``, one of ``played``, was played); None without weights."""
+        from tutor.models.piano_verdicts import probability
+
+        arrays = self._arrays(played)
+        index = next(i for i, n in enumerate(arrays.notes) if n is note)
+        p = probability("real", note_features(self, index, arrays))
+        return None if p is None else float(p[0])
+
+    def _arrays(self, played) -> _Played:
+        cached = getattr(self, "_played", None)
+        if cached is None or cached[0] is not played:
+            self._played = cached = (played, _played(played))
+        return cached[1]
 
     def frame(self, time_s: float) -> int:
         return int(round(time_s * SAMPLE_RATE / HOP))
@@ -104,3 +129,103 @@ def evidence_for_take(path, instrument: str | None) -> PartialEvidence | None:
     from tutor.listen.transcription import read_audio
 
     return PartialEvidence(*read_audio(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# learned verdicts (issue 20): was an expected note struck? is a transcribed note real?
+# ---------------------------------------------------------------------------------------------
+LISTEN_S = 0.2  # an expected note is listened for this far either side of when it was due
+NOTE_WINDOW_S = (0.06, 0.1)  # a transcribed note's strike is looked for this long before / after its onset
+GHOST_STEPS = (12, 19, 24, 28)  # partials of a lower note: an octave, a twelfth, two octaves, two octaves and a third
+NEIGHBOUR_STEPS = (-2, -1, 1, 2)
+CHORD_S = 0.06  # onsets this close are struck together
+STRUCK_FEATURES = ("rise_struck_db", "rise_any_db", "offset_s", "rise_octave_below_db", "rise_octave_above_db",
+                   "rise_neighbour_db", "peak_db", "gain_db", "flux", "level_db", "sounding", "same_pitch_onset_s",
+                   "ghost_source_velocity", "neighbour_velocity", "pitch", "onsets")
+NOTE_FEATURES = STRUCK_FEATURES[:10] + ("velocity", "log_duration", "velocity_ratio", "ghost_source_velocity",
+                                        "ghost_velocity_ratio", "neighbour_velocity", "together", "gap_s", "pitch")
+
+
+class _Played:
+    """The transcribed notes as arrays, for the features below."""
+
+    def __init__(self, played) -> None:
+        self.notes = tuple(played)
+        self.pitch = np.array([n.pitch for n in self.notes], dtype=np.int64)
+        self.onset = np.array([n.onset_s for n in self.notes], dtype=np.float64)
+        self.offset = np.array([n.offset_s for n in self.notes], dtype=np.float64)
+        self.velocity = np.array([n.velocity for n in self.notes], dtype=np.float64)
+
+
+def _played(played) -> _Played:
+    return played if isinstance(played, _Played) else _Played(played)
+
+
+def _spectral(evidence: PartialEvidence, pitch: int, start_s: float, stop_s: float, due_s: float) -> list[float]:
+    """The first ten features of both kinds: how ``pitch``'s partials rise between ``start_s`` and
+    ``stop_s`` (at a strike of the whole spectrum, and anywhere), when (from ``due_s``), and what the
+    octave below/above and the semitone/tone neighbours do at that moment; the pitch's lead over its
+    neighbours after it, its level gain over the moment before, the flux, and its level against the take's."""
+    n = len(evidence.rise)
+    if not LOWEST_MIDI <= pitch <= 108 or n == 0:
+        return [0.0, 0.0, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, 0.0, np.nan]
+    a, b = max(0, evidence.frame(start_s)), min(n, evidence.frame(stop_s) + 1)
+    if b <= a:
+        return [0.0, 0.0, np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, 0.0, np.nan]
+    rise = evidence.rise[a:b, pitch]
+    struck = evidence.flux[a:b] >= FLUX_MIN
+    rise_struck = float(rise[struck].max()) if struck.any() else 0.0
+    k = a + int(np.argmax(np.where(struck, rise, -np.inf))) if struck.any() else a + int(np.argmax(rise))
+
+    def at(frame: int, p: int, table: np.ndarray) -> float:
+        return float(table[min(max(frame, 0), n - 1), p]) if LOWEST_MIDI <= p <= 108 else np.nan
+
+    after = min(k + 2, n - 1)
+    neighbours = [p for p in (pitch + s for s in NEIGHBOUR_STEPS) if LOWEST_MIDI <= p <= 108]
+    lead = (float(evidence.energy_db[after, pitch] - evidence.energy_db[after, neighbours].max())
+            if neighbours else np.nan)
+    later = evidence.energy_db[k:min(n, k + 6), pitch].mean()
+    before = evidence.energy_db[max(0, k - 10):max(1, k - 2), pitch].mean()
+    return [rise_struck, float(rise.max()), (k - evidence.frame(due_s)) * HOP / SAMPLE_RATE,
+            at(k, pitch - 12, evidence.rise), at(k, pitch + 12, evidence.rise),
+            max((at(k, p, evidence.rise) for p in neighbours), default=np.nan), lead, float(later - before),
+            float(evidence.flux[k]), float(evidence.energy_db[after, pitch] - evidence.reference_db)]
+
+
+def struck_features(evidence: PartialEvidence, pitch: int, due_s: float, played) -> np.ndarray:
+    """``STRUCK_FEATURES`` of an expected note of ``pitch`` due at ``due_s`` (listened for ``LISTEN_S``
+    either side) in a take whose transcribed notes are ``played``."""
+    played = _played(played)
+    start_s, stop_s = due_s - LISTEN_S, due_s + LISTEN_S
+    same = played.pitch == pitch
+    sounding = bool(np.any(same & (played.onset <= stop_s + LISTEN_S) & (played.offset >= start_s)))
+    nearest = float(np.abs(played.onset[same] - due_s).min()) if same.any() else 2.0
+    inside = (played.onset >= start_s) & (played.onset <= stop_s)
+    ghost = inside & np.isin(pitch - played.pitch, GHOST_STEPS)
+    neighbour = inside & np.isin(played.pitch - pitch, NEIGHBOUR_STEPS)
+    return np.array(_spectral(evidence, pitch, start_s, stop_s, due_s) + [
+        float(sounding), min(nearest, 2.0), float(played.velocity[ghost].max()) if ghost.any() else 0.0,
+        float(played.velocity[neighbour].max()) if neighbour.any() else 0.0, float(pitch), float(inside.sum())])
+
+
+def note_features(evidence: PartialEvidence, index: int, played) -> np.ndarray:
+    """``NOTE_FEATURES`` of the transcribed note ``played[index]``: its strike in the sound, its velocity
+    against the notes struck with it, whether a note an octave/twelfth/... below was struck with it (whose
+    partials it may be), its length and the gap since the last note of its pitch."""
+    played = _played(played)
+    note = played.notes[index]
+    t = note.onset_s
+    spectral = _spectral(evidence, note.pitch, t - NOTE_WINDOW_S[0], t + NOTE_WINDOW_S[1], t)
+    together = np.abs(played.onset - t) <= CHORD_S
+    together[index] = False
+    loudest = float(played.velocity[together].max()) if together.any() else 0.0
+    ghost = together & np.isin(note.pitch - played.pitch, GHOST_STEPS)
+    source = float(played.velocity[ghost].max()) if ghost.any() else 0.0
+    neighbour = together & np.isin(played.pitch - note.pitch, NEIGHBOUR_STEPS)
+    earlier = (played.pitch == note.pitch) & (played.onset < t - 1e-6)
+    gap = float(t - played.offset[earlier].max()) if earlier.any() else 2.0
+    velocity = float(note.velocity)
+    return np.array(spectral + [
+        velocity, float(np.log(max(note.offset_s - t, 0.01))), velocity / loudest if loudest else 2.0, source,
+        velocity / source if source else 2.0, float(played.velocity[neighbour].max()) if neighbour.any() else 0.0,
+        float(together.sum()), min(max(gap, -2.0), 2.0), float(note.pitch)])
