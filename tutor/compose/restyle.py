@@ -390,6 +390,15 @@ def _pattern(style: str, meter: _Meter, seg_ql: float, variant: int) -> list[tup
     raise AnalysisError(f"no accompaniment for style {style!r}")
 
 
+def _notatable(duration_ql: float) -> float:
+    """A length an engraver writes plainly: sixteenths or triplet eighths (a chord of 0.9 beats came out as
+    quintuplets with rests)."""
+    for grid in (0.25, 1 / 3):
+        if abs(round(duration_ql / grid) * grid - duration_ql) < 1e-6:
+            return duration_ql
+    return max(0.25, round(duration_ql * 4) / 4)
+
+
 def _near(pc: int, target: int) -> int:
     """The pitch of pitch class ``pc`` nearest ``target``."""
     return target + ((pc - target + 6) % 12) - 6
@@ -555,6 +564,7 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
     counters: dict[str, int] = {}
 
     def add(part: str, pitch: int, onset: float, duration: float, velocity: int = 64) -> None:
+        duration = _notatable(duration)
         m = measure_at(onset)
         number = counters.get(part, 0)
         counters[part] = number + 1
