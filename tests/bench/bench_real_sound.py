@@ -168,13 +168,37 @@ def tracked(clip: Clip, tracker: str):
     return f0, flux
 
 
-def tutor_notes(clip: Clip, tracker: str = "pesto", segmenter: str | None = None):
+_AUDIO16: dict = {}
+
+
+def audio16(clip: Clip) -> np.ndarray:
+    """The clip at 16 kHz as ``transcribe_file`` resamples it (soxr HQ), kept for the last clip only."""
+    import soxr
+
+    from tutor.listen.pitch import MODEL_SAMPLE_RATE
+    from tutor.listen.transcription import read_audio
+
+    key = (clip.dataset, clip.name)
+    if key not in _AUDIO16:
+        _AUDIO16.clear()
+        audio, rate = read_audio(clip.audio)
+        _AUDIO16[key] = audio if rate == MODEL_SAMPLE_RATE else soxr.resample(audio, rate, MODEL_SAMPLE_RATE).astype(np.float32)
+    return _AUDIO16[key]
+
+
+def tutor_notes(clip: Clip, tracker: str = "pesto", segmenter: str | None = None, refine: bool | None = None):
     """(notes as (onset, offset, midi with cents) rows, f0 track) of ``notes_and_f0`` on the cached frames,
-    segmented as ``transcribe_file(instrument=clip.instrument)`` does unless ``segmenter`` is given."""
-    from tutor.listen.transcription import notes_and_f0, segmenter_for
+    segmented as ``transcribe_file(instrument=clip.instrument)`` does unless ``segmenter`` is given, each
+    note's pitch then measured from the audio (``refine_note_pitches``) as it does unless ``refine`` is
+    False."""
+    from tutor.listen import transcription
+    from tutor.listen.transcription import array_reader, notes_and_f0, refine_note_pitches, segmenter_for
 
     f0, flux = tracked(clip, tracker)
+    frames = f0
     notes, f0 = notes_and_f0(f0, onset_strength=flux, segmenter=segmenter or segmenter_for(clip.instrument, tracker))
+    if transcription.REFINE_PITCH if refine is None else refine:
+        notes = refine_note_pitches(notes, frames, array_reader(audio16(clip)))
     rows = np.array([[n.onset_s, n.offset_s, n.pitch + (n.cents or 0.0) / 100.0] for n in notes], dtype=float).reshape(-1, 3)
     return rows, f0
 
@@ -245,8 +269,9 @@ def raw_pitch_accuracy(frames: tuple[np.ndarray, np.ndarray], times: np.ndarray,
 # ---------------------------------------------------------------------------------------------
 def run_system(system: str, clip: Clip):
     """(notes rows, times, f0 Hz with the unvoiced frames' guesses negative... as raw_pitch_accuracy wants)."""
-    if system in ("tutor", "tutor-rules", "pyin"):
-        rows, f0 = tutor_notes(clip, "pyin" if system == "pyin" else "pesto", "rules" if system == "tutor-rules" else None)
+    if system in ("tutor", "tutor-rules", "pyin", "tutor-unrefined"):
+        rows, f0 = tutor_notes(clip, "pyin" if system == "pyin" else "pesto", "rules" if system == "tutor-rules" else None,
+                               refine=False if system == "tutor-unrefined" else None)
         hz = np.where(f0.voiced, f0.f0_hz, -np.abs(f0.f0_hz))
         return rows, f0.times_s, hz
     if system == "live":

@@ -169,10 +169,15 @@ def _transcribe_pieces(pieces, sample_rate: int, length: int | None, *, tracker:
                        progress=None, source_path: Path | None = None, instrument: str | None = None) -> Transcription:
     """Mono float32 pieces at ``sample_rate`` -> resampled to 16 kHz -> blocks of frames -> the tracker's
     frames, their levels and the spectral flux (compact per-frame arrays) -> notes."""
-    chosen, f0, flux = _track_pieces(pieces, sample_rate, length, tracker=tracker, device=device, progress=progress)
-    if progress is not None:
-        progress(TRACKING_SHARE, "notes")
-    notes, f0 = notes_and_f0(f0, onset_strength=flux, segmenter=segmenter_for(instrument, chosen.name))
+    with AudioSpill() as spill:
+        chosen, f0, flux = _track_pieces(pieces, sample_rate, length, tracker=tracker, device=device,
+                                         progress=progress, spill=spill if REFINE_PITCH else None)
+        if progress is not None:
+            progress(TRACKING_SHARE, "notes")
+        tracked = f0
+        notes, f0 = notes_and_f0(f0, onset_strength=flux, segmenter=segmenter_for(instrument, chosen.name))
+        if REFINE_PITCH:
+            notes = refine_note_pitches(notes, tracked, spill.read)
     performance = Performance(notes=notes, pitch_track=f0.to_pitch_track(), source_path=source_path)
     if progress is not None:
         progress(1.0, "done")
@@ -191,8 +196,9 @@ def track_file(path: str | Path, *, tracker: str | None = None, device: str = "a
 
 
 def _track_pieces(pieces, sample_rate: int, length: int | None, *, tracker: str | None, device: str,
-                  progress=None):
-    """(tracker, F0Track, spectral flux or None) of mono float32 pieces, block by block."""
+                  progress=None, spill: AudioSpill | None = None):
+    """(tracker, F0Track, spectral flux or None) of mono float32 pieces, block by block (the 16 kHz
+    samples also go to ``spill`` when given, for ``refine_note_pitches``)."""
     from tutor.listen.blocks import OnsetFlux, iter_blocks, release_freed_memory, resample_pieces
 
     if sample_rate <= 0:
@@ -204,7 +210,8 @@ def _track_pieces(pieces, sample_rate: int, length: int | None, *, tracker: str 
     track = chosen.open_blocks()
     done = 0
     with OnsetFlux(MODEL_SAMPLE_RATE, hop) as onsets:
-        for block in iter_blocks(resample_pieces(pieces, sample_rate, MODEL_SAMPLE_RATE),
+        resampled = resample_pieces(pieces, sample_rate, MODEL_SAMPLE_RATE)
+        for block in iter_blocks(spill.tee(resampled) if spill is not None else resampled,
                                  block_frames=chosen.block_frames, context=context, hop=hop):
             track.push(block)
             onsets.push(block)
@@ -1014,3 +1021,155 @@ def f0_csv_text(f0: F0Track) -> str:
     for t, hz, conf, voiced in zip(f0.times_s, f0.f0_hz, f0.confidence, f0.voiced, strict=True):
         lines.append(f"{t:.3f},{hz if voiced else 0.0:.3f},{conf:.4f},{int(bool(voiced))}")
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# note pitch from the audio (issue 22)
+# ---------------------------------------------------------------------------------------------
+REFINE_PITCH = True  # each note's pitch measured again from the audio (``refine_note_pitches``)
+REFINE_HARMONICS = 8  # partials summed (those under 0.9 x Nyquist)
+REFINE_REACH_CENTS = 40.0  # candidates either side of a frame's tracked pitch (PESTO's steps are 33 cents)...
+REFINE_STEP_CENTS = 4.0  # ...this far apart, the peak then interpolated (a parabola through 3 candidates)
+REFINE_STRIDE = 2  # frames of the note measured (every 20 ms)...
+REFINE_MAX_FRAMES = 100  # ...at most this many of them (2 s of a long note)
+REFINE_WINDOW = 1024  # samples at 16 kHz (64 ms); 2048 for a pitch under REFINE_LONG_BELOW_HZ
+REFINE_LONG_BELOW_HZ = 200.0
+REFINE_PAD = 4  # the window zero-padded to this many times its length (the magnitude read between bins)
+
+
+class AudioSpill:
+    """The 16 kHz samples that pass through ``tee`` kept in a temporary file (4 bytes a sample, an hour
+    230 MB on disk, none in memory), read back by ``read(lo, hi)`` (zeros outside the clip). Use as a
+    context manager (the file is removed on close)."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self._file = tempfile.TemporaryFile(prefix="tutor-16k-")
+        self.length = 0
+
+    def __enter__(self) -> AudioSpill:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()
+
+    def tee(self, pieces):
+        for piece in pieces:
+            piece = np.ascontiguousarray(piece, dtype=np.float32)
+            self._file.write(piece.tobytes())
+            self.length += len(piece)
+            yield piece
+
+    def read(self, lo: int, hi: int) -> np.ndarray:
+        out = np.zeros(max(0, hi - lo), np.float32)
+        a, b = max(lo, 0), min(hi, self.length)
+        if b > a:
+            self._file.seek(a * 4)
+            out[a - lo:b - lo] = np.frombuffer(self._file.read((b - a) * 4), dtype=np.float32)
+        return out
+
+
+def array_reader(audio16: np.ndarray):
+    """``read(lo, hi)`` of a clip at 16 kHz in memory (zeros outside it), as ``AudioSpill.read``."""
+    audio16 = np.asarray(audio16, dtype=np.float32)
+
+    def read(lo: int, hi: int) -> np.ndarray:
+        out = np.zeros(max(0, hi - lo), np.float32)
+        a, b = max(lo, 0), min(hi, len(audio16))
+        if b > a:
+            out[a - lo:b - lo] = audio16[a:b]
+        return out
+
+    return read
+
+
+def refine_note_pitches(notes, f0: F0Track, read) -> tuple[PlayedNote, ...]:
+    """Each note's pitch and cents measured from the audio instead of from the tracker's frames (PESTO's
+    are 1/3-semitone steps, so a note's trimmed mean of them is off by up to ~15 cents): on every
+    REFINE_STRIDE-th frame of its settled part (``_make_note``'s frames: past SETTLE_S, voiced within a
+    semitone of the note, octave slips folded), the harmonic sum of REFINE_HARMONICS partials (the DFT
+    at each candidate's partials, 64 ms Hann window at 16 kHz) is taken over candidates REFINE_REACH_CENTS
+    either side of the tracker's pitch, its peak interpolated; the note's centre is the trimmed mean
+    (middle half) of those, as ``_make_note`` takes it. ``read(lo, hi)``: the clip's 16 kHz samples."""
+    out = []
+    hop = round(f0.hop_s * MODEL_SAMPLE_RATE)
+    voiced = f0.voiced & (f0.f0_hz > 0)
+    midi = np.where(voiced, _semitones(f0.f0_hz), np.nan)
+    for note in notes:
+        centre = _refined_centre(note, midi, voiced, f0.hop_s, hop, read)
+        if centre is None:
+            out.append(note)
+            continue
+        pitch = int(round(centre))
+        cents = float(np.clip((centre - pitch) * 100.0, -50.0, 50.0))
+        out.append(replace(note, pitch=pitch, cents=round(cents, 1)))
+    return tuple(out)
+
+
+def _refined_centre(note: PlayedNote, midi: np.ndarray, voiced: np.ndarray, hop_s: float, hop: int, read) -> float | None:
+    start, end = round(note.onset_s / hop_s), min(round(note.offset_s / hop_s), len(midi))
+    if end - start < 3:
+        return None
+    target = note.pitch + (note.cents or 0.0) / 100.0
+    frames = np.arange(start, end)
+    values = midi[frames]
+    ok = voiced[frames] & np.isfinite(values)
+    folded = np.where(ok, values - 12.0 * np.round((np.nan_to_num(values) - target) / 12.0), np.nan)
+    near = ok & (np.abs(folded - target) < 1.0)
+    settle = round(SETTLE_S / hop_s)
+    if near[settle:].sum() >= 3:
+        near[:settle] = False
+    chosen = frames[near][::REFINE_STRIDE][:REFINE_MAX_FRAMES]
+    guesses = folded[near][::REFINE_STRIDE][:REFINE_MAX_FRAMES]
+    if len(chosen) < 2:
+        return None
+    size = 2 * REFINE_WINDOW if midi_to_hz(target) < REFINE_LONG_BELOW_HZ else REFINE_WINDOW
+    lo = int(chosen[0]) * hop - size // 2
+    audio = read(lo, int(chosen[-1]) * hop + size // 2 + 1)
+    at = (chosen * hop - size // 2 - lo).astype(int)
+    segments = np.lib.stride_tricks.sliding_window_view(audio, size)[at] * np.hanning(size)[None, :]
+    if not np.any(segments):
+        return None
+    pad = REFINE_PAD * size
+    spectra = np.log(np.abs(np.fft.rfft(segments, pad, axis=1)) + 1e-9)  # (frames, bins), log magnitude
+    refined = _harmonic_peaks_f0(spectra, midi_to_hz(guesses), pad)
+    refined = np.where(refined > 0, _semitones(np.maximum(refined, 1e-6)), np.nan)
+    refined[np.abs(refined - guesses) > REFINE_REACH_CENTS / 100.0] = np.nan
+    kept = np.sort(refined[np.isfinite(refined)])
+    if len(kept) < 2:
+        return None
+    quarter = len(kept) // 4
+    return float(np.mean(kept[quarter:len(kept) - quarter])) if len(kept) >= 4 else float(np.median(kept))
+
+
+def _harmonic_peaks_f0(log_spectra: np.ndarray, guess_hz: np.ndarray, pad: int) -> np.ndarray:
+    """f0 (Hz; 0 where none) of each frame from its partials: partial h's peak is the loudest bin within
+    REFINE_REACH_CENTS of h x the frame's guess, placed between bins by a parabola through the log
+    magnitudes (exact for a Gaussian peak, within a fraction of a cent for a zero-padded Hann window);
+    f0 is the mean of peak_h / h weighted by h x the partial's magnitude (a higher partial places f0 h
+    times finer), over the partials that are true peaks within 30 dB of the loudest."""
+    frames, bins = log_spectra.shape
+    harmonics = np.arange(1, REFINE_HARMONICS + 1)
+    centre = guess_hz[:, None] * harmonics[None, :] * pad / MODEL_SAMPLE_RATE  # (frames, harmonics) in bins
+    reach = np.ceil(centre * (2.0 ** (REFINE_REACH_CENTS / 1200.0) - 1.0)).astype(int) + 1
+    width = int(reach.max(initial=1))
+    offsets = np.arange(-width, width + 1)
+    index = np.round(centre).astype(int)[:, :, None] + offsets[None, None, :]
+    allowed = (np.abs(offsets)[None, None, :] <= reach[:, :, None]) & (index >= 1) & (index < bins - 1)
+    index = np.clip(index, 1, bins - 2)
+    rows = np.arange(frames)[:, None, None]
+    values = np.where(allowed, log_spectra[rows, index], -np.inf)
+    best = np.argmax(values, axis=2)
+    k = np.take_along_axis(index, best[:, :, None], axis=2)[:, :, 0]
+    r = np.arange(frames)[:, None]
+    a, b, c = log_spectra[r, k - 1], log_spectra[r, k], log_spectra[r, k + 1]
+    denom = a - 2 * b + c
+    peak = (b >= a) & (b >= c) & (denom < 0) & (centre < 0.9 * bins)
+    delta = np.where(peak, 0.5 * (a - c) / np.where(peak, denom, -1.0), 0.0)
+    height = b - 0.25 * (a - c) * delta
+    peak &= height >= height.max(axis=1, keepdims=True) - np.log(10.0 ** (30 / 20))
+    hz = (k + delta) * MODEL_SAMPLE_RATE / pad / harmonics[None, :]
+    weight = np.where(peak, np.exp(height) * harmonics[None, :], 0.0)
+    total = weight.sum(axis=1)
+    return np.where(total > 0, (weight * hz).sum(axis=1) / np.maximum(total, 1e-30), 0.0)
