@@ -127,6 +127,16 @@ def test_unknown_style_is_an_analysis_error(twinkle):
         SuggestRequest.from_options(restyle="polka")
 
 
+def test_cli_restyles_as_pop(capsys):
+    # pop is also one of Harmonise's styles: "--style pop goes with --harmonize" must not stop --restyle pop
+    from tutor.cli import main
+
+    assert main(["suggest", str(TWINKLE), "--restyle", "pop", "-k", "1", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)["suggestions"][0]
+    assert first["kind"] == "restyle" and first["style"] == "pop"
+    assert first["melody_notes_kept"] == first["melody_notes"] == 42
+
+
 def test_request_fields_round_trip_through_the_service_form():
     request = SuggestRequest.from_options(restyle="jazz", k=2, seed=3)
     assert (request.kind, request.style) == ("restyle", "swing")

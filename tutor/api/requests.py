@@ -142,7 +142,7 @@ class SuggestRequest:
             object.__setattr__(self, "style", style_name(self.style))
         elif self.style is not None and self.style not in SUGGEST_STYLES:
             raise AnalysisError(f"style {self.style!r}: use one of {', '.join(SUGGEST_STYLES)}")
-        if self.style in HARMONY_ONLY_STYLES and self.kind != "harmonize":
+        if self.style in HARMONY_ONLY_STYLES and self.kind not in ("harmonize", "restyle"):  # --restyle pop is its own
             raise AnalysisError(f"--style {self.style} goes with --harmonize")
         if self.kind == "continue" and self.bars is None:
             raise AnalysisError("--continue needs the number of bars")

@@ -52,8 +52,9 @@ RESTYLE_STYLES = {
 }
 RESTYLE_ALIASES = {"pop_ballad": "pop", "ballad": "pop", "jazz": "swing", "rag": "ragtime", "hymn": "chorale",
                    "baroque": "chorale"}
-ACCOMPANIMENT_PARTS = {"RO": ("Piano (melody in octaves)", 0), "RB": ("Bass", 32), "RL": ("Piano left hand", 0),
-                       "RR": ("Piano right hand", 0)}
+# in score order, top to bottom (the rules read a lower part crossing above a part listed below it as a crossing)
+ACCOMPANIMENT_PARTS = {"RO": ("Piano (melody in octaves)", 0), "RR": ("Piano right hand", 0),
+                       "RL": ("Piano left hand", 0), "RB": ("Bass", 32)}
 
 
 @dataclass(frozen=True)
@@ -404,7 +405,7 @@ def _near(pc: int, target: int) -> int:
     return target + ((pc - target + 6) % 12) - 6
 
 
-def _voice(tones: list[int], below: int, previous: list[int] | None, size: int = 3) -> list[int]:
+def _voice(tones: list[int], below: int, previous: list[int] | None, size: int = 3, floor: int = 45) -> list[int]:
     """A close-position chord of ``size`` notes from ``tones`` (pitch classes), its top under ``below``, near the
     previous chord."""
     best = None
@@ -420,7 +421,7 @@ def _voice(tones: list[int], below: int, previous: list[int] | None, size: int =
             chord.append(p)
         chord.sort()
         cost = sum(abs(a - b) for a, b in zip(chord, previous, strict=False)) if previous else abs(chord[-1] - (below - 3))
-        if chord[0] < 45:
+        if chord[0] < floor:
             cost += 20
         if best is None or cost < best[0]:
             best = (cost, chord)
@@ -592,7 +593,7 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
             shell = [tones[1], tones[3] if len(tones) > 3 else tones[2]]
             if chord[1] in ("maj7", "min7", "dom7") and (root + 2 - key.tonic) % 12 in scale:  # a ninth in the key
                 shell.append((root + 2) % 12)
-            voiced = _voice(shell, ceiling, previous, size=len(shell))
+            voiced = _voice(shell, ceiling, previous, size=len(shell), floor=53)  # above the walking bass
         else:
             voiced = _voice(tones[:3] if len(tones) == 3 else [tones[0], tones[1], tones[3]], ceiling, previous, size)
         previous = voiced
@@ -628,7 +629,7 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
                 beats = max(1, int(round(length / new_meter.beat_ql)))
                 if b == 0:
                     pitch = _near(root, walk_prev if walk_prev is not None else 40)
-                    pitch = pitch + 12 if pitch < 31 else pitch - 12 if pitch > 52 else pitch
+                    pitch = pitch + 12 if pitch < 40 else pitch - 12 if pitch > 52 else pitch
                 elif b == beats - 1:  # a scale-step approach to the next root (chromatic when the step is a tone)
                     target = _near(next_root, walk_prev)
                     below = target - 1 if (target - 1 - key.tonic) % 12 in scale else target - 2
@@ -638,9 +639,9 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
                     options = [_near(t, walk_prev) for t in tones[1:]]
                     options = [p for p in options if p != walk_prev] or options
                     pitch = options[(b + variant) % len(options)]
-                while pitch < 40:
+                while pitch < 40:  # E2 to F3, under the piano's voicings
                     pitch += 12
-                while pitch > 57:
+                while pitch > 53:
                     pitch -= 12
                 walk_prev = pitch
                 add("RB", pitch, onset, duration, 70)
