@@ -71,7 +71,7 @@ from tutor.practice.loop import LoopFollower, LoopReview, PassStart, assess_pass
 from tutor.score.form import unfold
 from tutor.score.io import AUDIO_EXTENSIONS, MIDI_EXTENSIONS
 from tutor.score.music import Performance, Score
-from tutor.ui.workers import run_job
+from tutor.ui.workers import Cancelled, run_job
 
 log = logging.getLogger(__name__)
 
@@ -786,6 +786,7 @@ class PracticePanel(QWidget):
         self.recorder.start()
         self._source_kind = "audio"
         self._audio_origin = time.perf_counter()
+        self._start_piano_take(kind)
         if kind == "mic-piano":  # the notes the score expects next, listened for; the review hears every note
             self.audio_live = PianoLive(self.recorder, self.session)
             self.audio_live.ready.connect(lambda: self.live_label.setText(
@@ -804,6 +805,28 @@ class PracticePanel(QWidget):
         self.audio_live.start()
 
     audio_live = None
+    piano_take = None  # tutor.listen.piano.TakeFileTranscriber of the take being recorded
+    transcribe_during_take = True  # False: a piano take is transcribed after Stop (the benchmark's peer)
+
+    def _start_piano_take(self, kind: str) -> None:
+        """A piano audio take is transcribed while it is recorded (issue 20: the review then waits only
+        for its last segment), from the file the recorder writes; analysed here only (a remote host
+        transcribes the finished file)."""
+        from tutor.listen.piano import TakeFileTranscriber
+        from tutor.ui.settings import analysis_place
+
+        self._cancel_piano_take()
+        if not self.transcribe_during_take or not (kind == "mic-piano" or (kind == "audio-file" and self._piano_part())):
+            return
+        place = analysis_place()
+        if place.client is not None:
+            return
+        self.piano_take = TakeFileTranscriber(self.take_path, device=place.device).start()
+
+    def _cancel_piano_take(self) -> None:
+        if self.piano_take is not None:
+            self.piano_take.cancel()
+            self.piano_take = None
 
     def _piano_part(self) -> bool:
         """Whether the part(s) practised are keyboard parts (an audio take of them is a piano take)."""
@@ -912,6 +935,8 @@ class PracticePanel(QWidget):
             else:
                 self.recorder.stop()
                 self.recorder = None
+                if self.piano_take is not None:
+                    self.piano_take.close()  # the file is whole: the review transcribes the tail
                 if self.audio_live is not None:
                     self.audio_live.stop()
                     self.audio_live = None
@@ -926,7 +951,8 @@ class PracticePanel(QWidget):
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self.status.emit(f"Take saved: {self.take_path}")
-        self.review(performance=performance, path=self.take_path, looped=self.looping)
+        piano_take, self.piano_take = self.piano_take, None
+        self.review(performance=performance, path=self.take_path, looped=self.looping, piano_take=piano_take)
 
     def open_take(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Review a take", str(takes_dir()),
@@ -935,9 +961,11 @@ class PracticePanel(QWidget):
             self.review(path=Path(path))
 
     # --- review -----------------------------------------------------------------------------
-    def review(self, *, performance: Performance | None = None, path: Path | None = None, looped: bool = False) -> None:
+    def review(self, *, performance: Performance | None = None, path: Path | None = None, looped: bool = False,
+               piano_take=None) -> None:
         """Assess the take in a worker; the review and the final marks appear when it is done (and, in a
-        lesson, the attempt is judged and recorded there too)."""
+        lesson, the attempt is judged and recorded there too). ``piano_take``: the take's
+        ``TakeFileTranscriber``, which heard all but its tail while it was recorded."""
         if self.score is None:
             return
         score = self.practice_score()
@@ -950,7 +978,8 @@ class PracticePanel(QWidget):
         self.take_tabs.setCurrentIndex(1)  # the review, in view
         instrument = self._take_instrument(path) if performance is None else None
         self._review_job = run_job(_assess_job, score, performance, path, self.bpm, self.window.level, loop,
-                                   self.exercise, self.repeats.isChecked(), instrument, on_result=self.show_review,
+                                   self.exercise, self.repeats.isChecked(), instrument, piano_take,
+                                   on_result=self.show_review,
                                    on_error=lambda e: self.window.show_error("Cannot assess the take", e),
                                    on_progress=lambda f, t: self.status.emit(t), name="assess")
         self.window.track_job(self._review_job, "Assessing the take")  # progress and Cancel (issue 24)
@@ -1137,6 +1166,7 @@ class PracticePanel(QWidget):
     def shutdown(self) -> None:
         if self.source is not None:
             self.stop_take()
+        self._cancel_piano_take()
         if self.player is not None:
             self.player.stop()
 
@@ -1154,9 +1184,20 @@ class TakeReview:
 
 def _assess_job(task, score: Score, performance: Performance | None, path: Path | None, bpm: float, level: str,
                 loop: LoopReview | None = None, exercise=None, repeats: bool = True,
-                instrument: str | None = None) -> TakeReview:
+                instrument: str | None = None, piano_take=None) -> TakeReview:
     """The take assessed once, here in the worker; a lesson exercise's attempt judged from that
     assessment and recorded (``_record_attempt``)."""
+    if performance is None and piano_take is not None and instrument == "piano":
+        task.progress(0.1, "Listening to the take's last seconds…")
+        try:  # issue 20: transcribed while it was recorded; only the tail is left
+            performance = replace(piano_take.result(check=task.check).performance, source_path=path)
+        except Cancelled:
+            piano_take.cancel()
+            raise
+        except Exception:  # the take's file is whole: it is transcribed again from the start
+            log.exception("the piano take's transcription during the recording failed")
+    elif piano_take is not None:
+        piano_take.cancel()
     if performance is None:
         task.progress(0.1, "Reading the take…")
         from tutor.ui.settings import analysis_place

@@ -443,6 +443,7 @@ class PianoStream:
         self._advance(final=True)
         self._finished = True
         self._audio = np.zeros(0, np.float32)
+        self._resampler = None  # soxr's stream freed now, not at the interpreter's exit
         if self.progress is not None:
             self.progress(1.0, "done")
         notes = sorted(self.notes, key=lambda n: (n.onset_s, n.pitch))
@@ -593,6 +594,7 @@ class TakeFileTranscriber:
     again). ``cancel()`` stops it (``result()`` then raises ``TutorError``)."""
 
     POLL_S = 0.5
+    NICE = 5  # the thread (and the model's worker threads it starts) yields to the live marks and the UI
 
     def __init__(self, path: str | Path, *, device: str = "auto") -> None:
         self.path = Path(path)
@@ -622,12 +624,15 @@ class TakeFileTranscriber:
         return self.stream.segments_done if self.stream is not None else 0
 
     def _run(self) -> None:
+        _lower_thread_priority(self.NICE)
         while not self._closed.wait(self.POLL_S):
             try:
                 self._read_more()
             except BaseException as error:  # noqa: BLE001 - a worker thread: result() raises it
                 self.error = error
-                return
+                break
+        if self._cancel.is_set() or self.error is not None:
+            self.stream = None  # nothing more is read: the model's buffers and the resampler go now
 
     def _read_more(self) -> None:
         """Feed the frames written since the last read (the header's count)."""
@@ -669,6 +674,21 @@ class TakeFileTranscriber:
         if check is not None:
             self.stream.cancelled = lambda: self._cancel.is_set() or bool(check())
         return self.stream.finish()
+
+
+def _lower_thread_priority(steps: int) -> None:
+    """This thread ``steps`` nice levels lower (Linux: a thread's own nice value, inherited by the threads
+    it starts, such as torch's OpenMP workers on their first parallel work here); elsewhere nothing."""
+    import os
+    import sys
+
+    if steps <= 0 or not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps))
+    except (AttributeError, OSError) as error:
+        log.debug("cannot lower the thread's priority: %s", error)
 
 
 # ---------------------------------------------------------------------------------------------
