@@ -222,15 +222,16 @@ def test_generate_writes_a_melody_and_arranges_it_in_the_new_styles(style):
 from tests.compose_app import open_piece  # noqa: E402
 
 
-def test_app_restyle_overlay_listen_accept_and_undo(app_window):
+@pytest.mark.parametrize("style,numerator", [("waltz", 3), ("pop", 4)])
+def test_app_restyle_overlay_listen_accept_and_undo(app_window, style, numerator):
     window, qtbot = app_window, app_window.qtbot
     original = open_piece(window, TWINKLE)
     panel, view = window.compose_panel, window.score_view
-    panel.restyle_style.setCurrentIndex(panel.restyle_style.findData("waltz"))
+    panel.restyle_style.setCurrentIndex(panel.restyle_style.findData(style))
     panel.suggest_restyle()
     qtbot.waitUntil(lambda: bool(panel.suggestions), timeout=90000)
-    assert all(s.kind == "restyle" and s.style == "waltz" for s in panel.suggestions)
-    assert "Restyled 1: waltz, 3/4, 42 of 42 melody notes kept" in panel.alternatives.item(0).text()
+    assert all(s.kind == "restyle" and s.style == style for s in panel.suggestions)
+    assert f"Restyled 1: {style}, {numerator}/4, 42 of 42 melody notes kept" in panel.alternatives.item(0).text()
     first = panel.suggestions[0]
     # drawn over the piece: the accompaniment in colour, the melody as written
     accompaniment = [n for n in first.notes if n.part != first.melody_part]
@@ -240,10 +241,10 @@ def test_app_restyle_overlay_listen_accept_and_undo(app_window):
     assert len(coloured) == len(accompaniment)
     assert panel.audition_button.isEnabled()
     if os.environ.get("TUTOR_TEST_SCREENSHOTS"):  # a look at the window: the restyle drawn over the piece
-        window.grab().save(str(Path(os.environ["TUTOR_TEST_SCREENSHOTS"]) / "restyle_waltz.png"))
+        window.grab().save(str(Path(os.environ["TUTOR_TEST_SCREENSHOTS"]) / f"restyle_{style}.png"))
     panel.accept()
     qtbot.waitUntil(lambda: window.undo_stack.count() == 1, timeout=60000)
-    assert window.score.time_signatures[0].numerator == 3 and len(window.score.parts) >= 3
+    assert window.score.time_signatures[0].numerator == numerator and len(window.score.parts) >= 3
     window.undo_stack.undo()
     assert [(n.pitch, n.onset_ql) for n in window.score.notes] == [(n.pitch, n.onset_ql) for n in original.notes]
 

@@ -337,6 +337,12 @@ them seen in training. Licences as stated by each source (several non-commercial
 * Labels are weak (a dance word in a title, a Discogs genre of later covers): treat the answer as "sounds most like".
 * Few pieces in some classes (march, tango, Classical, Romantic piano): their F1 rests on a handful of held-out
   groups; the piano rolls have no time signatures, so their metre features are unreliable.
+* It hears the tune and how a file is laid out as much as the arrangement. A folk tune restyled as swing keeps
+  its diatonic melody, and the jazz class was learnt from bebop solos (chromatic, weak key) over their bass lines
+  with no piano comping in any jazz piece; restyled swing, marches and tangos are heard as ragtime or game music
+  (docs/benchmarks.md, issue 26). The same sounding accompaniment written as one part or as two (the left hand's
+  after-beat chords in the left-hand part or the right-hand part) moves the verdict: the hand features count parts
+  (`parts`) and measure melodic intervals within a part, so a piano file's layout is partly read as style.
 * The six-class network ensemble (`models/cards/style.md`) still gives the similar-pieces embedding.
 """
     CARD.write_text(text, encoding="utf-8")
