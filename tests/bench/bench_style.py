@@ -14,10 +14,12 @@
 Features come from the style corpus cache (``python -m models.training.style_corpus`` fills it). Run it with
 ``OMP_NUM_THREADS=1`` on a loaded machine (scikit-learn's OpenMP threads spin against each other).
 
-Last run (7 Dec 2026, shared 2-core CPU, 120 s): style trees 0.882 accuracy / 0.798 macro F1 vs logistic regression
-0.809 / 0.706 on 1,295 held-out piece views, ECE 0.024 vs 0.054, "not sure" on 20/20 random-note pieces; EMOPIA
-test 0.640; YM2413 held out: quadrant 0.439 -> 0.488, valence 0.595 -> 0.668; restyle: 110 versions, melody notes
-kept 100 %, 0 rule errors, heard as asked by the style model 0.26 (waltz 0.83), by the style markers 0.89.
+Last run (7 Dec 2026, 03:30 UTC, shared 2-core CPU, ``STYLE_BENCH_PARTS=style,restyle``, 55 s): style trees 0.883
+accuracy / 0.814 macro F1 vs logistic regression 0.811 / 0.707 on 1,363 held-out piece views, ECE 0.015 vs 0.045,
+"not sure" on 20/20 random-note pieces; restyle: 110 versions, melody notes kept 100 %, 0 rule errors, heard as asked
+by the style model 0.37 (waltz 1.00, ragtime 0.78, pop 0.39, march, swing and tango 0.00), by the style markers 0.96.
+EMOPIA test (last read the round before): 0.640. ``STYLE_BENCH_PARTS`` (default ``style,emotion,restyle``) picks the
+parts; the emotion part reads EMOPIA's test split (count each read in docs/benchmarks.md).
 """
 
 from __future__ import annotations
