@@ -133,3 +133,20 @@ def test_a_performance_is_read_as_its_notation():
     played = dataclasses.replace(table, onset_ql=table.onset_ql + rng.uniform(-0.015, 0.015, len(table)),
                                  duration_ql=table.duration_ql + rng.uniform(-0.015, 0.015, len(table)))
     assert np.allclose(style_features(played), style_features(table), atol=1e-5)
+
+
+def test_pop909_is_read_on_the_beat_and_jazz_solos_over_their_bass():
+    """The corpus's readings behind the pop and jazz classes: POP909's notes (a constant fraction of a beat off the
+    files' grid) on the beat, and a Weimar Jazz Database solo over the recording's walking bass."""
+    shared("style", "pop909")
+    all_refs = refs()
+    for ref in [r for r in all_refs if r.source == "pop909"][:3]:
+        table = ref.load()[0]
+        assert np.mean(np.abs(np.mod(table.onset_ql + 1e-6, 0.5)) < 1e-3) >= 0.75, ref.key  # on the eighths
+        assert np.mean(np.abs(np.mod(table.onset_ql + 1e-6, 1.0)) < 1e-3) >= 0.4, ref.key  # half on the beat
+    solo = next(r for r in all_refs if r.source == "wjazzd")
+    full, alone = solo.load()
+    assert (full.n_parts, alone.n_parts) == (2, 1)
+    bass = full.select(full.part == 1)
+    assert len(bass) > 100 and np.all(np.abs(bass.onset_ql - np.round(bass.onset_ql)) < 1e-9)  # a note a beat
+    assert np.median(bass.pitch) < np.median(alone.pitch) - 12
