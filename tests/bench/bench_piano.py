@@ -360,6 +360,116 @@ def live(names: list[str]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# renders of nasap-dev performances (part ``renders``)
+# ---------------------------------------------------------------------------------------------
+NASAP = DATA.parents[1] / "nasap-dev"
+SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+RENDER_S = float(os.environ.get("TUTOR_BENCH_PIANO_RENDER_S", "20"))
+RENDER_COUNT = 10
+RENDER_PROGRAMS = {0: "Acoustic Grand", 1: "Bright Acoustic"}  # two piano sounds of the one soundfont here
+RENDER_RATE = 44100
+REVERB_RT60_S = 1.5  # the room of the "reverb" condition (a convolution with decaying noise)
+REVERB_WET = 0.5
+
+
+def render_performances(count: int = RENDER_COUNT) -> list[Path]:
+    """``count`` nasap-dev performance MIDI files of different pieces, the composers in turn (each one's
+    pieces in the order of metadata.csv sorted by file, the first performance of each)."""
+    import csv
+
+    with open(NASAP / "metadata.csv", newline="") as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: r["midi_performance"])
+    by_composer: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        by_composer.setdefault(row["composer"], {}).setdefault(row["folder"], row)
+    queues = [list(found.values()) for _, found in sorted(by_composer.items())]
+    chosen: list[Path] = []
+    while len(chosen) < count and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < count:
+                chosen.append(NASAP / queue.pop(0)["midi_performance"])
+    return chosen
+
+
+def render(midi_path: Path, program: int, seconds: float = RENDER_S) -> tuple[np.ndarray, np.ndarray]:
+    """(mono audio at RENDER_RATE, reference rows) of the performance's first ``seconds``, rendered dry by
+    FluidSynth with General MIDI ``program`` of FluidR3_GM (the performance's pedal kept)."""
+    import subprocess
+
+    import pretty_midi
+    import soundfile
+
+    source = pretty_midi.PrettyMIDI(str(midi_path))
+    out = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    piano = pretty_midi.Instrument(program=program, name="Piano")
+    for instrument in source.instruments:
+        piano.notes += [pretty_midi.Note(velocity=n.velocity, pitch=n.pitch, start=n.start, end=min(n.end, seconds))
+                        for n in instrument.notes if n.start < seconds - 0.05]
+        piano.control_changes += [c for c in instrument.control_changes if c.time < seconds and c.number == 64]
+    piano.notes.sort(key=lambda n: (n.start, n.pitch))
+    piano.control_changes.sort(key=lambda c: c.time)
+    out.instruments.append(piano)
+    with tempfile.TemporaryDirectory() as folder:
+        mid, wav = Path(folder) / "take.mid", Path(folder) / "take.wav"
+        out.write(str(mid))
+        subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(RENDER_RATE),
+                        "-F", str(wav), str(SOUNDFONT), str(mid)], check=True, capture_output=True)
+        audio, rate = soundfile.read(str(wav), dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)[: int((seconds + 0.5) * rate)]
+    audio *= 0.5 / max(float(np.abs(audio).max()), 1e-9)  # a recording's level: peak at half of full scale
+    rows = np.array([(n.start, max(n.end, n.start + 0.01), n.pitch, n.velocity) for n in piano.notes], dtype=float)
+    return audio, rows
+
+
+def reverberant(audio: np.ndarray, rate: int) -> np.ndarray:
+    """``audio`` in a room: convolved with exponentially decaying noise (RT60 ``REVERB_RT60_S``), mixed
+    ``REVERB_WET`` wet, at the dry peak."""
+    from scipy.signal import fftconvolve
+
+    t = np.arange(int(REVERB_RT60_S * rate)) / rate
+    impulse = np.random.default_rng(0).standard_normal(len(t)) * np.exp(-6.91 * t / REVERB_RT60_S)
+    impulse /= np.sqrt(np.sum(impulse ** 2))
+    wet = fftconvolve(audio, impulse)[: len(audio)]
+    mixed = (1 - REVERB_WET) * audio + REVERB_WET * wet
+    return (mixed * (np.abs(audio).max() / max(np.abs(mixed).max(), 1e-9))).astype(np.float32)
+
+
+def renders() -> None:
+    """Part ``renders``: error detection (as part 2) on FluidSynth renders of nasap-dev performances, two
+    piano sounds, dry and in a room. Never used to choose settings (all of it is an evaluation)."""
+    from tutor.listen.piano_evidence import PartialEvidence
+
+    paths = render_performances()
+    print(f"renders: {len(paths)} nasap-dev performances x first {RENDER_S:g} s x {len(RENDER_PROGRAMS)} sounds "
+          f"(FluidR3_GM programs {', '.join(f'{k} {v}' for k, v in RENDER_PROGRAMS.items())}) x dry / reverb "
+          f"(RT60 {REVERB_RT60_S:g} s convolution, {REVERB_WET:.0%} wet); {SEEDS} alteration(s) each")
+    totals: dict[str, dict] = {}
+    for path in paths:
+        slug = "-".join(path.relative_to(NASAP).with_suffix("").parts)
+        line = [f"{slug[:40]:40s}"]
+        for program in RENDER_PROGRAMS:
+            dry, ref = render(path, program)
+            for condition, audio in (("dry", dry), ("reverb", reverberant(dry, RENDER_RATE))):
+                performance = cached_transcription(f"render-{slug}-p{program}-{condition}", audio, RENDER_RATE, RENDER_S)
+                evidence = PartialEvidence(audio, RENDER_RATE)
+                counts = {}
+                for seed in range(SEED, SEED + SEEDS):
+                    for kind, value in detection(ref, performance, np.random.default_rng(seed), evidence=evidence).items():
+                        counts[kind] = tuple(a + b for a, b in zip(counts.get(kind, (0, 0, 0)), value, strict=True))
+                for key in (f"program {program} {condition}", "all"):
+                    for kind, value in counts.items():
+                        old = totals.setdefault(key, {}).get(kind, (0, 0, 0))
+                        totals[key][kind] = tuple(a + b for a, b in zip(old, value, strict=True))
+                line.append(f"p{program} {condition} " + " ".join(f"{k[0]} {v[0]}/{v[1]}/{v[2]}" for k, v in counts.items()
+                                                                  if "(" not in k))
+        print("  " + " | ".join(line), flush=True)
+    for key, counts in totals.items():
+        print(f"  {key}:")
+        for kind in ("wrong", "missed", "extra"):
+            print(f"    {kind:7s} {_pr(counts.get(kind, (0, 0, 0)))};  not said unsure: {_pr(counts.get(kind + ' (sure)', (0, 0, 0)))}")
+
+
+# ---------------------------------------------------------------------------------------------
 def main() -> None:
     from tutor.listen.piano import load_model
     from tutor.score.music import Performance, PlayedNote
@@ -369,6 +479,9 @@ def main() -> None:
         live(names)
         return
     _verdict_weights()
+    if PARTS == "renders":
+        renders()
+        return
     if PARTS == "detect":
         print(f"maps-dev {SPLIT}: {len(names)} pieces x first {EXCERPT_S:g} s, error detection only")
         detect_only(names)

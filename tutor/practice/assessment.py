@@ -405,13 +405,11 @@ def assess(
             got = played[pair.perf_index]
             chord = alignment.chord_of_perf[pair.perf_index]
             position = alignment.chord_onsets_ql[chord] if chord >= 0 else None
-            real = _real_extra(evidence, got, played) if evidence is not None else None  # (issue 20)
-            if real is not None and real < REAL_DROP:  # the transcriber's false note: not told
+            if evidence is not None and got.velocity < FAINT_VELOCITY:  # (issue 20) a ghost of held notes: not told
                 continue
             event("extra", position=position, played_note=got, attempt=pair.attempt,
                   message=f"extra {pitch_name(got.pitch)}")
-            if evidence is not None and ((real is not None and real < REAL_DOUBT)  # said with the doubt
-                                         or _overtone_of_a_strike(got, played)):
+            if evidence is not None and _overtone_of_a_strike(got, played):  # (issue 20) said with the doubt
                 events[-1] = replace(events[-1], unsure=True, message=f"{events[-1].message} (not heard clearly)")
     if evidence is not None and key_held is None and len(q_all) >= 2:  # (issue 20)
         _pair_wrong_notes(events, outcome, score_notes, played, q_all, t_all)
@@ -887,12 +885,9 @@ OVERTONE_PENALTY_DB = 6.0
 SAME_PITCH_MARGIN_S = 0.2  # the transcribed note of the pitch may start this late after the window
 GHOST_STEPS = (12, 19, 24)  # an extra note this far above a note struck with it: said unsure
 GHOST_ONSET_S = 0.06
-# learned verdicts (issue 20, ``tutor.models.piano_verdicts``; chosen on maps-dev's development pieces):
-STRUCK_PLAYED = 0.5  # P(struck) of a note the alignment finds missed: at least this, it was played
-STRUCK_DOUBT = 0.2  # ...at least this: still missed, but said unsure
-REAL_DROP = 0.2  # P(real) of an extra note: under this, the transcriber's false note (not told)
-REAL_DOUBT = 0.5  # ...under this: extra, said unsure
-FAINT_VELOCITY = 20  # an extra note of a piano audio take the transcriber gives a velocity under this: not told
+# an extra note of a piano audio take the transcriber gives a velocity under this is not told: on maps-dev's
+# development pieces every such extra was a ghost of a held chord (velocities 3-8; no played note under 35)
+FAINT_VELOCITY = 20
 PAIR_STEPS = 2  # a missed note and an extra note this many semitones or less apart...
 PAIR_S = 0.1  # ...struck within this of when the missed note was due: one wrong note
 
@@ -909,12 +904,6 @@ def _heard_again(evidence, note: Note, q_all: np.ndarray, t_all: np.ndarray,
     if note.onset_ql < q_all[0] or note.onset_ql > q_all[-1]:  # outside the chords played: the pace at the edge
         return None
     start_s, stop_s = due_s - HEARD_WINDOW_S, due_s + HEARD_WINDOW_S
-    strike = PlayedNote(pitch=note.pitch, onset_s=round(due_s, 4), offset_s=round(due_s + 0.1, 4), confidence=1.0)
-    struck = evidence.p_struck(note.pitch, due_s, played) if hasattr(evidence, "p_struck") else None
-    if struck is not None:  # the learned verdict (tutor.models.piano_verdicts)
-        if struck >= STRUCK_PLAYED:
-            return "played", strike
-        return ("faint", strike) if struck >= STRUCK_DOUBT else None
     # only where the transcriber heard this pitch sounding then (a merged repeat or trill, a note it
     # placed off the beat): elsewhere the partials of other notes rise as often as a missed note's
     if not any(p.pitch == note.pitch and p.onset_s <= stop_s + SAME_PITCH_MARGIN_S and p.offset_s >= start_s
@@ -924,6 +913,7 @@ def _heard_again(evidence, note: Note, q_all: np.ndarray, t_all: np.ndarray,
     # a note struck then an octave, a twelfth or two octaves below sounds at this pitch's partials too
     if any(start_s - 0.05 <= p.onset_s <= stop_s + 0.05 and note.pitch - p.pitch in OVERTONE_STEPS for p in played):
         rise -= OVERTONE_PENALTY_DB
+    strike = PlayedNote(pitch=note.pitch, onset_s=round(due_s, 4), offset_s=round(due_s + 0.1, 4), confidence=1.0)
     if rise >= HEARD_RISE_DB:
         return "played", strike
     if rise >= FAINT_RISE_DB:
@@ -961,16 +951,6 @@ def _pair_wrong_notes(events: list[Event], outcome: dict[int, str], score_notes:
                                     + (" (not heard clearly)" if e.unsure or extra.unsure else ""))
         outcome[index] = "wrong_pitch"
     events[:] = [e for j, e in enumerate(events) if j not in used]
-
-
-def _real_extra(evidence, got: PlayedNote, played: tuple[PlayedNote, ...]) -> float | None:
-    """P(an extra note of a piano audio take was played) (issue 20): 0 for a note the transcriber gives a
-    velocity under ``FAINT_VELOCITY`` (on maps-dev's development pieces every such extra was a ghost of a
-    held chord: velocities 3-8, while no played note was given under 35), else the learned verdict's, or
-    None without one."""
-    if got.velocity < FAINT_VELOCITY:
-        return 0.0
-    return evidence.p_real(got, played) if hasattr(evidence, "p_real") else None
 
 
 def _overtone_of_a_strike(got: PlayedNote, played: tuple[PlayedNote, ...]) -> bool:
