@@ -452,6 +452,14 @@ def _transform_melody(melody: tuple[Note, ...], time_map: _TimeMap, style: str, 
                 item[2] = max(0.05, item[2] - 1 / 6)
             elif abs(frac) < 1e-6 and abs(item[2] - 0.5) < 1e-6:
                 item[2] = 2 / 3
+        for prev, cur in zip(out, out[1:], strict=False):
+            # the push: a note on beat one or three after a held note (a quarter or longer) comes on the swung "and"
+            # before it, tied over (the jazz anticipation)
+            if abs(cur[1] % 2.0) < 1e-6 and prev[2] >= 1.0 - 1e-6 and abs(prev[1] + prev[2] - cur[1]) < 1e-6 \
+                    and rng.random() < 0.5:
+                prev[2] -= 1 / 3
+                cur[1] -= 1 / 3
+                cur[2] += 1 / 3
     if style == "march" and beat == 1.0:
         for a, b in zip(out, out[1:], strict=False):
             # two even eighths on a beat become a dotted eighth and a sixteenth (the march's dotted rhythm)
