@@ -182,6 +182,61 @@ def test_live_onsets_of_the_notes_the_score_expects(take):
     assert np.median(lags) < 0.12
 
 
+def test_the_apps_clicks_are_never_notes(take, tmp_path):
+    """The app's count-in bar and metronome clicks (tutor.audio.metronome's click track, 120 bpm) mixed into
+    the real recording as a microphone hears them: the live path, told when the clicks were played, hears
+    no note in the count-in even when it listens for the pitches the clicks sit on, and during the piece
+    the clicks add almost no onsets and lose almost none; the transcriber makes no note of the clicks."""
+    import soundfile
+
+    from tutor.audio.devices import FileSource
+    from tutor.audio.metronome import click_track, steady_schedule
+    from tutor.audio.recording import Recorder
+    from tutor.listen.piano import transcribe_piano
+    from tutor.listen.piano_live import PianoLiveListener, PianoOnsets
+
+    path, ref, _ = take
+    audio, rate = soundfile.read(str(path), dtype="float32")
+    lead_s = 2.0
+    schedule = steady_schedule(bpm=120, bars=5, count_in_bars=1)
+    clicks = click_track(schedule, sample_rate=rate, duration_s=lead_s + len(audio) / rate, gain=0.5)
+    clean = np.concatenate([np.zeros(int(lead_s * rate), np.float32), audio])
+    clicked = clean + clicks[: len(clean)]
+    ref = ref.copy()
+    ref[:, 0] += lead_s
+    click_pitches = {69, 74, 76, 81, 88, 93}  # A6 (1760 Hz), E6 (1320 Hz) and the notes with a partial there
+
+    def heard(signal, click_times):
+        onsets, found = PianoOnsets(rate, click_times=click_times), []
+        for start in range(0, len(signal), 256):
+            now = start / rate
+            window = {int(p) for p in ref[(ref[:, 0] > now - 0.3) & (ref[:, 0] < now + 0.4), 2]}
+            found += onsets.push(signal[start:start + 256], sorted(window | click_pitches))
+        return found
+
+    # through the app's live listener, from a recorder: nothing in the count-in (its clicks in silence)
+    soundfile.write(str(tmp_path / "mic.wav"), clicked, rate)
+    recorder = Recorder(FileSource(tmp_path / "mic.wav", realtime=False), tmp_path / "take.wav")
+    listener = PianoLiveListener(recorder, lambda: sorted(click_pitches | {int(p) for p in ref[:3, 2]}))
+    listener.set_clicks(schedule.times_s, schedule.count_in_s)
+    listener.start()
+    recorder.start()
+    recorder.wait(timeout_s=60)
+    listener.stop(timeout_s=60)
+    assert schedule.count_in_s == lead_s and listener.onsets and min(t for t, _ in listener.onsets) > lead_s - 0.2
+
+    # during the piece (13 metronome clicks, six pitches with a partial at a click always listened for)
+    with_clicks = [f for f in heard(clicked, schedule.times_s) if f[0] >= lead_s - 0.1]
+    without = [f for f in heard(clean, ()) if f[0] >= lead_s - 0.1]
+
+    def true(found):
+        return sum(1 for t, p in found if np.any((ref[:, 2] == p) & (np.abs(ref[:, 0] - t) < 0.1)))
+
+    assert true(with_clicks) >= true(without) - 2
+    assert len(with_clicks) - true(with_clicks) <= len(without) - true(without) + 5, (with_clicks, without)
+    assert transcribe_piano(clicks[: int(lead_s * rate) * 2], rate, device="cpu").notes == ()
+
+
 def test_a_repeat_the_transcriber_merged_is_heard_again(tmp_path):
     """Albeniz (maps-dev, dev split), 18-24 s: D4 struck at 20.08 s and again at 21.81 s. A take where the
     two are one long note (as the transcriber merges repeats and trills) has the second "missed" by the

@@ -732,6 +732,8 @@ class PracticePanel(QWidget):
             schedule = click_schedule(played, count_in_bars=count_in, piece=self.metronome.isChecked())
             if self.looping:
                 schedule = looped_clicks(schedule)
+            if isinstance(self.audio_live, PianoLive):  # issue 20: the clicks are never heard as notes
+                self.audio_live.listener.set_clicks(schedule.times_s, schedule.count_in_s)
             self._player().play(PlaybackPlan((), clicks=schedule, offset_s=schedule.count_in_s))
         except Exception as error:  # the sound output (sounddevice, FluidSynth: device libraries) failed: the take goes on
             self.live_label.setText(f"No metronome: {error}")

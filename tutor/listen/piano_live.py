@@ -34,20 +34,35 @@ CONFIRM_DB = 5.0  # one hop later the pitch is still this far above its pre-stri
 REFRACTORY_S = 0.12
 ONSET_LEAD_S = 0.03  # the strike is heard before the window's centre reaches it
 LOWEST_MIDI = 33  # below, a 128 ms window cannot tell neighbouring semitones apart
+# the app's own metronome and count-in clicks (tutor.audio.metronome: 30 ms sine bursts at 1760 and 1320 Hz,
+# a sharp attack) must never be notes: the clicks' own frequencies (+-1.5 semitones) are in no pitch's band
+# (dev: recall 0.768 -> 0.765), and a strike heard where the app played a click (``click_times``) is
+# confirmed in the window's newest SHORT samples once they begin CLICK_PAST_S after it: the click has died
+# away there (its sharp attack raised every band at once), a piano note still sounds (confirmed so
+# everywhere: dev P 0.735 -> 0.756 but R 0.768 -> 0.724, so only near the clicks)
+CLICK_NOTCH_HZ = (1320.0, 1760.0)
+NOTCH_SEMITONES = 1.5
+SHORT = 512  # 32 ms
+SHORT_RISE_DB = 6.0
+CLICK_NEAR_S = (-0.05, 0.12)  # a strike this close to a click's scheduled time (output latency: after it)...
+CLICK_PAST_S = 0.04  # ...is confirmed in short samples that begin this long after the strike
+COUNT_IN_EARLY_S = 0.15  # the live marks listen from this long before the count-in's end
 
 
 class PianoOnsets:
     """Onsets of expected pitches, block by block (no threads)."""
 
-    def __init__(self, sample_rate: int = SAMPLE_RATE) -> None:
+    def __init__(self, sample_rate: int = SAMPLE_RATE, *, click_times: tuple[float, ...] = ()) -> None:
         self.rate = sample_rate
+        self.click_times = np.asarray(sorted(click_times), dtype=np.float64)  # the app's clicks, stream time
         self.window = np.hanning(WINDOW).astype(np.float32)
         self.buffer = np.zeros(0, np.float32)
         self.consumed = 0  # samples before buffer[0]
         self.history: list[np.ndarray] = []  # log band energies of the last frames (all 128 pitches)
         self.previous_spectrum: np.ndarray | None = None
         self.last_onset: dict[int, float] = {}
-        self.pending: dict[int, tuple[float, float]] = {}  # pitch -> (onset_s, pre-strike minimum dB)
+        # pitch -> (onset_s, pre-strike minima dB (long, short window), confirmed once the short one starts here)
+        self.pending: dict[int, tuple[float, float, float, float]] = {}
         freqs = np.fft.rfftfreq(WINDOW, 1.0 / sample_rate)
         self.bands = np.zeros((128, len(freqs)), np.float32)
         for midi in range(LOWEST_MIDI, 109):
@@ -58,6 +73,26 @@ class PianoOnsets:
                     break
                 width = f * (2 ** (0.5 / 12) - 1)  # a quarter tone either side
                 self.bands[midi, (freqs > f - width) & (freqs < f + width)] = 1.0 / h
+        for f in CLICK_NOTCH_HZ:
+            self.bands[:, np.abs(np.log2(np.maximum(freqs, 1.0) / f)) * 12 < NOTCH_SEMITONES] = 0.0
+        # the same bands in the short window (bins 31 Hz apart: at least the nearest bin of each partial)
+        self.short_window = np.hanning(SHORT).astype(np.float32)
+        short_freqs = np.fft.rfftfreq(SHORT, 1.0 / sample_rate)
+        self.short_bands = np.zeros((128, len(short_freqs)), np.float32)
+        for midi in range(LOWEST_MIDI, 109):
+            f0 = 440.0 * 2 ** ((midi - 69) / 12)
+            for h in range(1, HARMONICS + 1):
+                f = f0 * h
+                if f > sample_rate / 2 - 200:
+                    break
+                width = max(f * (2 ** (0.5 / 12) - 1), short_freqs[1] * 0.75)
+                self.short_bands[midi, (short_freqs > f - width) & (short_freqs < f + width)] = 1.0 / h
+        for f in CLICK_NOTCH_HZ:
+            self.short_bands[:, np.abs(np.log2(np.maximum(short_freqs, 1.0) / f)) * 12 < NOTCH_SEMITONES] = 0.0
+        self.short_history: list[np.ndarray] = []
+
+    def _near_click(self, time_s: float) -> bool:
+        return _near(self.click_times, time_s)
 
     def push(self, block: np.ndarray, expected: Callable[[], list[int]] | list[int]) -> list[tuple[float, int]]:
         """Mono float32 samples; returns (onset_s, midi) of the expected pitches that started."""
@@ -79,13 +114,21 @@ class PianoOnsets:
             flux = float(np.mean(np.maximum(log_spectrum - self.previous_spectrum, 0.0)))
         self.previous_spectrum = log_spectrum
         bands = 10.0 * np.log10(self.bands @ spectrum + 1e-10)
+        short = np.abs(np.fft.rfft(frame[-SHORT:] * self.short_window)).astype(np.float32) ** 2
+        short_bands = 10.0 * np.log10(self.short_bands @ short + 1e-10)
         self.history.append(bands)
+        self.short_history.append(short_bands)
         if len(self.history) > RECENT_HOPS + 2:
             del self.history[0]
+        if len(self.short_history) > 2 * WINDOW // HOP:
+            del self.short_history[0]
         found = []
-        for pitch, (onset_s, floor) in list(self.pending.items()):  # confirm the strikes heard one hop ago
+        short_start_s = (self.consumed + WINDOW - SHORT) / self.rate
+        for pitch, (onset_s, floor, short_floor, confirm_s) in list(self.pending.items()):  # strikes heard before
+            if short_start_s < confirm_s:
+                continue  # near a click: not yet past it
             del self.pending[pitch]
-            if bands[pitch] - floor >= CONFIRM_DB:
+            if bands[pitch] - floor >= CONFIRM_DB and (not confirm_s or short_bands[pitch] - short_floor >= SHORT_RISE_DB):
                 found.append((onset_s, pitch))
                 self.last_onset[pitch] = onset_s
         if len(self.history) <= RECENT_HOPS or flux < FLUX_MIN:
@@ -94,13 +137,25 @@ class PianoOnsets:
         if not wanted:
             return found
         recent = np.min(np.stack(self.history[-RECENT_HOPS - 1:-1]), axis=0)
+        # the short window's floor: before the strike entered the long window's newer half
+        short_recent = np.min(np.stack(self.short_history[:max(1, len(self.short_history) - WINDOW // 2 // HOP)]), axis=0)
         loudest = max(bands[p] for p in wanted)
         for pitch in wanted:
-            if time_s - self.last_onset.get(pitch, -1.0) < REFRACTORY_S:
+            if pitch in self.pending or time_s - self.last_onset.get(pitch, -1.0) < REFRACTORY_S:
                 continue
             if bands[pitch] - recent[pitch] >= RISE_DB and bands[pitch] >= loudest - FLOOR_DB:
-                self.pending[pitch] = (time_s + ONSET_LEAD_S, float(recent[pitch]))
+                onset_s = time_s + ONSET_LEAD_S
+                confirm_s = onset_s + CLICK_PAST_S if self._near_click(onset_s) else 0.0
+                self.pending[pitch] = (onset_s, float(recent[pitch]), float(short_recent[pitch]), confirm_s)
         return found
+
+
+def _near(times: np.ndarray, time_s: float) -> bool:
+    """Whether a click of ``times`` (sorted) was scheduled within CLICK_NEAR_S of ``time_s``."""
+    if not len(times):
+        return False
+    i = int(np.searchsorted(times, time_s - CLICK_NEAR_S[1]))
+    return i < len(times) and times[i] <= time_s - CLICK_NEAR_S[0]
 
 
 def follower_expectation(follower, ahead: int = 2) -> list[int]:
@@ -140,6 +195,14 @@ class PianoLiveListener:
         self._stop.set()
         self._thread.join(timeout=timeout_s)
 
+    clicks: tuple[np.ndarray, float] = (np.zeros(0), 0.0)
+
+    def set_clicks(self, times_s, count_in_s: float = 0.0) -> None:
+        """The app's metronome/count-in clicks, in stream seconds (from any thread): a strike heard where
+        one was played is confirmed once the click has died away, and nothing is heard before the count-in
+        ends (less ``COUNT_IN_EARLY_S``)."""
+        self.clicks = (np.asarray(sorted(times_s), dtype=np.float64), float(count_in_s))
+
     def _run(self) -> None:
         from tutor.audio.devices import StreamResampler, to_mono
 
@@ -162,7 +225,10 @@ class PianoLiveListener:
             block = resampler.process(to_mono(tap.read()))
             if not len(block):
                 continue
+            onsets.click_times, count_in_s = self.clicks
             for onset_s, midi in onsets.push(block, self.expected):
+                if onset_s < count_in_s - COUNT_IN_EARLY_S:
+                    continue  # the count-in: its clicks, not the piece
                 self.onsets.append((onset_s, midi))
                 if self.on_onset is not None:
                     self.on_onset(onset_s, midi)
