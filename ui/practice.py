@@ -232,11 +232,12 @@ class AudioLive(_ListenerFront, QObject):
     failed = Signal(str)
     ANALYSED_KEPT = LiveListener.ANALYSED_KEPT
 
-    def __init__(self, recorder, session: LiveSession | None, pitch_module=live_pitch) -> None:
+    def __init__(self, recorder, session: LiveSession | None, pitch_module=live_pitch, instrument: str | None = None) -> None:
         super().__init__()
         self.recorder, self.session = recorder, session
         self.listener = LiveListener(recorder, pitch_module.open_stream, on_onset=self._onset, on_frames=self._frames,
-                                     on_ready=self.ready.emit, on_failed=self.failed.emit, kept=self.ANALYSED_KEPT)
+                                     on_ready=self.ready.emit, on_failed=self.failed.emit, kept=self.ANALYSED_KEPT,
+                                     instrument=instrument)
 
     @property
     def notes(self):  # the listener's note finder
@@ -800,7 +801,7 @@ class PracticePanel(QWidget):
             self.window.show_message("This is a piano part, and the Input is the single-line Microphone: choose "
                                      "'Microphone (piano)' to have every note of a chord heard.")
         self.live_label.setText("Loading the pitch tracker… (the take is already recording)")
-        self.audio_live = AudioLive(self.recorder, self.session)
+        self.audio_live = AudioLive(self.recorder, self.session, instrument=self._take_instrument(self.take_path))
         self.audio_live.pitch.connect(self._on_pitch)
         self.audio_live.ready.connect(lambda: self.live_label.setText("Listening: play now."))
         self.audio_live.failed.connect(lambda text: self.live_label.setText(f"No live marks: {text}"))

@@ -295,25 +295,50 @@ def live_onsets(clip: Clip):
     chain (``StreamResampler`` causal to 16 kHz, ``open_stream`` (PESTO streaming), ``LiveNotes``), as
     ``LiveListener`` runs it; ``REAL_SOUND_LIVE_PACE=1`` also waits so that the audio goes in at real-time
     pace (the marks do not depend on it unless the CPU falls behind). Each onset is a note lasting to
-    the next one (offsets are not live marks)."""
-    import torch
-
-    from tutor.audio.devices import StreamResampler
-    from tutor.listen.live import LiveListener, LiveNotes
-    from tutor.listen.pitch import open_stream
-    from tutor.listen.transcription import read_audio
+    the next one (offsets are not live marks). The stream's frames are cached (``live_frames``) unless
+    paced, so a change of ``LiveNotes`` reruns in seconds."""
+    from tutor.listen.live import LiveNotes
 
     key = (clip.dataset, clip.name)
     if key in _LIVE_DONE:
         return _LIVE_DONE[key]
+    frames, duration = live_frames(clip)
+    notes = LiveNotes(clip.instrument)  # as the app's practice panel is told the part's instrument
+    onsets, times, f0s = [], [], []
+    for t, f0, voiced, level in frames:
+        found = notes.push(float(t), float(f0), bool(voiced), float(level))
+        if found is not None:
+            onsets.append(found)
+        times.append(float(t))
+        f0s.append(float(f0) if voiced else -float(f0))
+    ends = [o[0] for o in onsets[1:]] + [duration]
+    rows = np.array([[o[0], max(end, o[0] + 0.05), o[1] + o[2] / 100.0] for o, end in zip(onsets, ends, strict=True)],
+                    dtype=float).reshape(-1, 3)
+    _LIVE_DONE[key] = rows, np.array(times), np.array(f0s)
+    return _LIVE_DONE[key]
+
+
+def live_frames(clip: Clip) -> tuple[np.ndarray, float]:
+    """((frames, 4): time, f0 Hz, voiced, level dB of the live stream, the clip's length in s), cached in
+    CACHE/live-frames unless REAL_SOUND_LIVE_PACE=1."""
+    import torch
+
+    from tutor.audio.devices import StreamResampler
+    from tutor.listen.live import LiveListener
+    from tutor.listen.pitch import open_stream
+    from tutor.listen.transcription import read_audio
+
+    pace = os.environ.get("REAL_SOUND_LIVE_PACE") == "1"
+    path = CACHE / "live-frames" / clip.dataset / f"{clip.name}.npz"
+    if path.exists() and not pace:
+        data = np.load(path)
+        return data["frames"], float(data["duration"])
     torch.set_num_threads(1)  # as LiveListener's thread does (OpenMP threads spin on a shared machine)
     audio, rate = read_audio(clip.audio)
     resampler = StreamResampler(orig_sr=rate, target_sr=LiveListener.SAMPLE_RATE, causal=True)
     stream = open_stream(sample_rate=LiveListener.SAMPLE_RATE)
-    notes = LiveNotes()
-    pace = os.environ.get("REAL_SOUND_LIVE_PACE") == "1"
     started = time.perf_counter()
-    onsets, times, f0s = [], [], []
+    rows = []
     for at in range(0, len(audio), LIVE_CHUNK):
         if pace:
             time.sleep(max(0.0, at / rate - (time.perf_counter() - started)))
@@ -321,17 +346,12 @@ def live_onsets(clip: Clip):
         if not len(block):
             continue
         frames = stream.push(block)
-        for t, f0, voiced, level in zip(frames.times_s, frames.f0_hz, frames.voiced, frames.level_db, strict=True):
-            found = notes.push(float(t), float(f0), bool(voiced), float(level))
-            if found is not None:
-                onsets.append(found)
-            times.append(float(t))
-            f0s.append(float(f0) if voiced else -float(f0))
-    ends = [o[0] for o in onsets[1:]] + [len(audio) / rate]
-    rows = np.array([[o[0], max(end, o[0] + 0.05), o[1] + o[2] / 100.0] for o, end in zip(onsets, ends, strict=True)],
-                    dtype=float).reshape(-1, 3)
-    _LIVE_DONE[key] = rows, np.array(times), np.array(f0s)
-    return _LIVE_DONE[key]
+        rows.extend(zip(frames.times_s, frames.f0_hz, frames.voiced, frames.level_db, strict=True))
+    frames = np.array(rows, dtype=float).reshape(-1, 4)
+    if not pace:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, frames=frames, duration=len(audio) / rate)
+    return frames, len(audio) / rate
 
 
 _LIVE_DONE: dict = {}
