@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import shared
+from tests.conftest import REPO, shared
 from tests.rule_scores import SATB, jsb_chorales, make_score, quarters
 from tutor.cli import main
 from tutor.compose.critique import critique
@@ -132,3 +132,17 @@ def test_emotion_hears_a_reel_as_livelier_than_a_chorale():
     assert reel.arousal > 0 > chorale.arousal
     assert chorale.quadrant in ("Q3", "Q4") and reel.quadrant in ("Q1", "Q2")
     assert abs(sum(reel.probabilities.values()) - 1) < 1e-4
+
+
+@pytest.mark.parametrize("style", ["waltz", "swing", "march"])
+def test_a_tune_over_a_chordal_accompaniment_is_not_judged_as_counterpoint(style):
+    """An accepted restyle (a tune, piano chords, a bass) is critiqued as accompanied keyboard writing: its chords
+    double the tune in octaves as accompaniments do (these were dozens of 'parallel octaves' errors)."""
+    from tutor.compose.restyle import restyle
+
+    twinkle = load_score(REPO / "assets" / "demo" / "twinkle.musicxml")
+    version = restyle(twinkle, style=style, k=1, use_models=False)[0].score
+    result = critique(version, use_models=False)
+    assert result.analysis.texture == "keyboard" and result.writing_style == "keyboard"
+    assert not [f for f in result.findings if f.rule.startswith("parallel")]
+    assert critique(load_score("corpus:bach/bwv66.6"), use_models=False).writing_style == "chorale"

@@ -358,10 +358,10 @@ def _split_by_nearest(groups: list[list[Note]], k: int) -> list[list[Note]]:
 
 def texture(score: Score, lines: tuple[Voice, ...]) -> str:
     """'melody' (one line), 'chorale' (3-5 mostly note-against-note lines), 'keyboard' (a chordal
-    part that could not be split into lines) or 'polyphony'."""
+    part that could not be split into lines, or a melody over a chordal accompaniment) or 'polyphony'."""
     if len(lines) <= 1:
         return "melody"
-    if any(v.name.endswith(("(upper)", "(bass)")) for v in lines):
+    if any(v.name.endswith(("(upper)", "(bass)")) for v in lines) or _accompanied_melody(score, lines):
         return "keyboard"
     onsets = [set(round(n.onset_ql, 4) for n in v.notes) for v in lines]
     every = set().union(*onsets)
@@ -369,6 +369,25 @@ def texture(score: Score, lines: tuple[Voice, ...]) -> str:
     if 3 <= len(lines) <= 5 and together >= 0.6 * len(every):
         return "chorale"
     return "polyphony"
+
+
+def _accompanied_melody(score: Score, lines: tuple[Voice, ...]) -> bool:
+    """Whether one of the lines' parts is a single line and another strikes chords in one notated voice (at
+    a quarter or more of its onsets): a tune over a keyboard or guitar accompaniment, whose chords double
+    the tune and each other in octaves as accompaniments do, not independent voices."""
+    single = chordal = False
+    for part_id in dict.fromkeys(v.part for v in lines):
+        notes = score.notes_of(part_id)
+        groups = _onset_groups(notes)
+        if all(len(g) == 1 for g in groups):
+            single = True
+            continue
+        by_voice: dict[int, list[Note]] = defaultdict(list)
+        for note in notes:
+            by_voice[note.voice].append(note)
+        struck = [g for v in by_voice.values() for g in _onset_groups(tuple(v))]
+        chordal = chordal or sum(len(g) >= 2 for g in struck) >= 0.25 * len(struck)
+    return single and chordal
 
 
 def part_ranges(score: Score) -> tuple[PartRange, ...]:
