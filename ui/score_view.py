@@ -14,11 +14,10 @@
 from __future__ import annotations
 
 import bisect
-import math
 import time
 from dataclasses import dataclass, replace
 
-from PySide6.QtCore import QByteArray, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen, QPixmapCache
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtSvgWidgets import QGraphicsSvgItem
@@ -264,7 +263,9 @@ class ScoreView(QGraphicsView):
             item = QGraphicsSvgItem()
             item.setSharedRenderer(renderer)
             item.setPos(0, offset)
-            self._cache_page(item, page)
+            # the engraving is drawn once into a pixmap at the screen's resolution (again when the zoom changes):
+            # a live mark's repaint copies pixels instead of drawing the SVG again (~30 ms a paint, issue 20)
+            item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
             scene.addItem(item)
             self.pages.append(_PageItems(page, offset, renderer, item))
             for note_id, box in page.notes.items():
@@ -582,15 +583,6 @@ class ScoreView(QGraphicsView):
         self.resetTransform()
         self.scale(factor, factor)
         self._zoom = factor
-        for page in self.pages:
-            self._cache_page(page.svg_item, page.page)
-
-    def _cache_page(self, item, page) -> None:
-        """A page's engraving is drawn once into a pixmap at the zoom's resolution (up to 2x): repainting
-        a live mark's ring then copies pixels instead of drawing the page's SVG again (~30 ms a paint)."""
-        scale = max(1.0, min(2.0, getattr(self, "_zoom", 1.0) * self.devicePixelRatioF()))
-        item.setCacheMode(QGraphicsItem.ItemCoordinateCache,
-                          QSize(math.ceil(page.width * scale), math.ceil(page.height * scale)))
 
     @property
     def zoom(self) -> float:
