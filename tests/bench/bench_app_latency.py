@@ -234,7 +234,7 @@ def _piano_take(app, window, played: Path, ref: np.ndarray, take_s: float, *, du
         _run_until(app, lambda: "shown" in moments, take_s + 1200)
     finally:
         practice.DeviceSource = original_source
-        del panel.stop_take, panel.show_review  # the class's methods again
+        panel.stop_take, panel.show_review = stop_take, show_review
         panel.transcribe_during_take = True
         view.markPainted.disconnect()
     # live: each ring matched to the reference note it marks (same pitch, struck within 0.3 s)

@@ -20,12 +20,19 @@ default held-out). Each piece is heard from its start for ``TUTOR_BENCH_PIANO_S`
    where it was due is played); precision and recall of the wrong / extra / missed notes it reports
    (a "missed" mark said unsure counts as a report), and the same for the reference MIDI played as the
    take (what a MIDI keyboard would give). ``TUTOR_BENCH_PIANO_PARTS=detect`` runs only this part
-   (the shipped transcriptions kept in ``~/.cache/tutor/bench/piano``, no peers).
+   (the shipped transcriptions kept in ``~/.cache/tutor/bench/piano``, no peers);
+   ``TUTOR_BENCH_PIANO_SEEDS=N`` alters each piece N times (seeds 20, 21, ...; default 1) for more errors.
 
 3. Live (``tutor.listen.piano_live``, the lighter path of the app's live marks): onsets of the pitches
    the follower would expect (simulated: those starting from 0.3 s before to 0.4 s after the time
    heard) in the same excerpts, precision and recall at 100 ms, and how long after the strike (in the
    audio's time) each was heard. ``TUTOR_BENCH_PIANO_PARTS=live`` runs only this part (no model).
+
+4. Renders (``TUTOR_BENCH_PIANO_PARTS=renders``, run only when asked): error detection as in part 2 on
+   10 nasap-dev performances (one piece per composer in turn), their first ``TUTOR_BENCH_PIANO_RENDER_S``
+   seconds (default 20) rendered by FluidSynth with the one soundfont here (FluidR3_GM) as two piano sounds
+   (programs 0 Acoustic Grand and 1 Bright Acoustic), dry and in a room (a convolution with decaying noise,
+   RT60 1.5 s, half wet), with the performances' pedal. No setting was chosen on them.
 
 Targets (issue 20): onset F1 >= 0.93; wrong/missed/extra recall >= 0.90 and precision >= 0.85; review
 <= 0.5x real time on this CPU.
@@ -48,7 +55,7 @@ REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("TUTOR_SHARED_DATA", REPO.parent / "shared" / "data")) / "real-audio" / "maps-dev"
 EXCERPT_S = float(os.environ.get("TUTOR_BENCH_PIANO_S", "30"))
 SPLIT = os.environ.get("TUTOR_BENCH_PIANO_SPLIT", "held-out")
-PARTS = os.environ.get("TUTOR_BENCH_PIANO_PARTS", "all")  # all | live | detect
+PARTS = os.environ.get("TUTOR_BENCH_PIANO_PARTS", "all")  # all | live | detect | renders
 LIMIT = int(os.environ.get("TUTOR_BENCH_PIANO_PIECES", "0"))  # the first N pieces of the split only (0: all)
 ALTER_SHARE = 0.05
 SEED = 20
@@ -57,7 +64,7 @@ SEEDS = int(os.environ.get("TUTOR_BENCH_PIANO_SEEDS", "1"))  # part detect: alte
 
 def cached_transcription(name: str, audio, rate, seconds: float | None = None):
     """The shipped transcription of an excerpt (``seconds`` long, default ``EXCERPT_S``), kept in
-    ~/.cache/tutor/bench/piano (part ``detect``; ``models/training/train_piano_verdicts.py``)."""
+    ~/.cache/tutor/bench/piano (parts ``detect`` and ``renders``)."""
     import pickle
 
     folder = Path.home() / ".cache" / "tutor" / "bench" / "piano"
@@ -68,14 +75,6 @@ def cached_transcription(name: str, audio, rate, seconds: float | None = None):
     folder.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pickle.dumps(performance))
     return performance
-
-
-def _verdict_weights() -> None:
-    """``TUTOR_BENCH_PIANO_VERDICTS=PATH``: the learned verdicts from another weights file (none: without them)."""
-    if os.environ.get("TUTOR_BENCH_PIANO_VERDICTS"):
-        from tutor.models import piano_verdicts
-
-        piano_verdicts.WEIGHTS = Path(os.environ["TUTOR_BENCH_PIANO_VERDICTS"])
 
 
 def detect_only(names: list[str]) -> None:
@@ -327,6 +326,58 @@ def _pr(total) -> str:
     return f"P {precision:.3f} R {recall:.3f} ({hits}/{reports} reports true, {truth} made)"
 
 
+def speed(names: list[str]) -> None:
+    """The transcriber's cost per audio second and its onset F1, the shipped inference against its peers
+    in the same run, piece by piece in turn: the same model with attention as before (5-D tensors: torch's
+    unfused attention) and, with ``TUTOR_BENCH_PIANO_AS_SHIPPED=1``, Transkun's own ``transcribe``."""
+    import tutor.listen.piano as piano
+
+    piano.load_model("cpu", fast=True)
+    systems = {"shipped": (shipped, True), "before (5-D attention)": (shipped, False)}
+    if os.environ.get("TUTOR_BENCH_PIANO_AS_SHIPPED") == "1":
+        piano.load_model("cpu", fast=False)
+        systems["transkun-as-shipped"] = (as_shipped, True)
+    totals = {name: {"f": [], "n": [], "wall": 0.0, "cpu": 0.0} for name in systems}
+    audio_s = 0.0
+    print(f"maps-dev {SPLIT}: {len(names)} pieces x first {EXCERPT_S:g} s, speed (CPU, torch threads: "
+          f"{__import__('torch').get_num_threads()}, load average {os.getloadavg()[0]:.1f})")
+    for name in names:
+        audio, rate = excerpt(name)
+        ref = reference(name)
+        audio_s += len(audio) / rate
+        line = [f"{name[9:]:26s}"]
+        for system, (run, four_d) in systems.items():
+            piano.FOUR_D_ATTENTION = four_d
+            wall, cpu = time.perf_counter(), time.process_time()
+            est, _ = run(audio, rate)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            t = totals[system]
+            t["f"].append(scores(ref, est)["f"])
+            t["n"].append(len(ref))
+            t["wall"] += wall
+            t["cpu"] += cpu
+            line.append(f"{system} F1 {t['f'][-1]:.3f} {cpu / (len(audio) / rate):.2f} cpu-s/s")
+        piano.FOUR_D_ATTENTION = True
+        print("  " + " | ".join(line), flush=True)
+    results = {}
+    for system, t in totals.items():
+        results[system] = {"onset_f1_mean": float(np.mean(t["f"])),
+                           "onset_f1_note_weighted": float(np.average(t["f"], weights=t["n"])),
+                           "wall_rtf": t["wall"] / audio_s, "cpu_s_per_audio_s": t["cpu"] / audio_s}
+        print(f"  {system:28s} onset F1 {results[system]['onset_f1_mean']:.3f} (note-weighted "
+              f"{results[system]['onset_f1_note_weighted']:.3f}); wall {results[system]['wall_rtf']:.2f}x real time; "
+              f"{results[system]['cpu_s_per_audio_s']:.3f} CPU s per audio s")
+    for peer in [s for s in systems if s != "shipped"]:
+        cpu_ratio = totals["shipped"]["cpu"] / totals[peer]["cpu"]
+        wall_ratio = totals["shipped"]["wall"] / totals[peer]["wall"]
+        print(f"  shipped / {peer}: CPU {cpu_ratio:.2f}, wall {wall_ratio:.2f}, onset F1 "
+              f"{results['shipped']['onset_f1_mean'] - results[peer]['onset_f1_mean']:+.4f}")
+    from tests.bench._results import save
+
+    save("piano_speed", {"split": SPLIT, "excerpt_s": EXCERPT_S, "pieces": names, "systems": results,
+                         "load_average": os.getloadavg()})
+
+
 def live(names: list[str]) -> None:
     from tutor.listen.piano_live import PianoOnsets
 
@@ -478,7 +529,9 @@ def main() -> None:
     if PARTS == "live":
         live(names)
         return
-    _verdict_weights()
+    if PARTS == "speed":
+        speed(names)
+        return
     if PARTS == "renders":
         renders()
         return
