@@ -25,7 +25,8 @@ and note decoding, ``tests/bench/_basic_pitch.py``; peer only, the app never loa
 
 Tracker frames and flux are cached in ``bench-results/real-sound-cache/`` (git-ignored), so a change of the
 segmentation reruns in seconds. Environment: ``REAL_SOUND_SYSTEMS`` (default ``tutor,tutor-rules,pyin,basic-pitch,live``; ``tutor-rules``: the note HMM
-rules the learned segmenter replaced, on the same frames; ``live``: the microphone path, see
+rules the learned segmenter replaced, on the same frames; ``tutor-unrefined``: tutor's notes with their pitch
+from the tracker's frames instead of the audio (``refine_note_pitches``); ``live``: the microphone path, see
 ``live_onsets``, with its onset F1 against the labels and its agreement with the review's notes, on the
 first ``REAL_SOUND_LIVE_CLIPS`` (6) recordings of each set),
 ``REAL_SOUND_SETS`` (default ``ssvd,violin,mir1k,rendered``), ``REAL_SOUND_PART`` (``held-out`` (default),
@@ -33,24 +34,24 @@ first ``REAL_SOUND_LIVE_CLIPS`` (6) recordings of each set),
 
 Run: ``nice -n 10 .venv/bin/python -m tests.bench real_sound`` (results in bench-results/real_sound.json).
 
-Last run (2026-12-07, held-out, mean per recording; onset F1 50 / 100 ms, strict pitch):
+Last run (2026-12-07, second pass of issue 22, held-out, mean per recording; onset F1 50 / 100 ms, strict pitch;
+``tutor`` = the note pitch measured from the audio, ``tutor-unrefined`` = from the tracker's frames):
 
-    set       system       onset F1 50  onset F1 100  note F1  RPA
-    ssvd      tutor        0.658        0.694         0.391    -
-    ssvd      tutor-rules  0.471        0.612         0.317    -
-    ssvd      basic-pitch  0.494        0.608         0.278    -
-    violin    tutor        0.733        0.877         0.483    -
-    violin    tutor-rules  0.722        0.882         0.456    -
-    violin    basic-pitch  0.550        0.733         0.132    -
-    violin    pyin         0.523        0.689         0.396    -
-    mir1k     tutor        -            -             -        0.974
-    mir1k     tutor-rules  -            -             -        0.979
-    mir1k     basic-pitch  -            -             -        0.643
-    rendered  tutor        0.959        0.962         0.873    0.971
-    rendered  tutor-rules  0.952        0.959         0.877    0.970
-    rendered  basic-pitch  0.675        0.790         0.443    0.835
+    set       system           onset F1 50  onset F1 100  note F1  RPA
+    ssvd      tutor            0.647        0.688         0.388    -      (labels -4.5 Hz: 0.731 / 0.773)
+    ssvd      tutor-unrefined  0.670        0.711         0.399    -      (labels -4.5 Hz: 0.727 / 0.768)
+    ssvd      tutor-rules      0.456        0.594         0.305    -
+    violin    tutor            0.752        0.891         0.489    -
+    violin    tutor-unrefined  0.739        0.876         0.483    -
+    violin    tutor-rules      0.730        0.890         0.464    -
+    mir1k     tutor            -            -             -        0.974
+    mir1k     tutor-rules      -            -             -        0.979
+    rendered  tutor            0.967        0.969         0.896    0.971
+    rendered  tutor-rules      0.952        0.959         0.877    0.970
 
-pYIN on 4 SSVD recordings: 0.611 / 0.718 (tutor on the same 4: 0.684 / 0.715). More in docs/benchmarks.md.
+Live (first 6 SSVD held-out takes, voice settings): 0.542 / 0.660, agreement with the review 0.593
+(one setting for all: 0.425 / 0.486, 0.404). Peers (first pass, same sets): basic-pitch SSVD 0.494 / 0.608,
+violin 0.550 / 0.733; pYIN on 4 SSVD recordings: 0.611 / 0.718 (tutor on the same 4: 0.684 / 0.715). More in docs/benchmarks.md.
 """
 
 from __future__ import annotations
