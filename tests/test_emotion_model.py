@@ -163,3 +163,23 @@ def test_transposition_averaging_is_the_mean_of_transposed_readings():
                                    kind="events") for s in tta_shifts(2)]
     np.testing.assert_allclose(averaged, np.mean(each, axis=0), atol=1e-6)
     assert not np.allclose(averaged, plain)
+
+
+def test_valence_and_arousal_halves_make_quadrants():
+    """``models/training/emotion_halves_cv.py``: P(Q) = P(arousal) P(valence | arousal half), with the
+    quadrants EMOPIA names (Q1 happy: high valence, high arousal; Q2 tense; Q3 sad; Q4 calm), and a
+    hierarchical model fitted on separable clips reads them back."""
+    from tutor.models.training.emotion_halves_cv import halves_model, quadrants
+
+    p = quadrants(np.array([0.9, 0.2]), np.array([0.8, 0.1]))
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    np.testing.assert_allclose(p[0], [0.72, 0.08, 0.02, 0.18])  # Q1 = 0.9 * 0.8, Q4 = 0.9 * 0.2
+    assert p[1].argmax() == 2  # low valence, low arousal: sad
+    conditional = quadrants(np.array([[0.1, 0.9]]), np.array([0.5]))  # valence high only when aroused
+    np.testing.assert_allclose(conditional[0], [0.45, 0.05, 0.45, 0.05])
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 30)
+    centres = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]], dtype=float)  # (valence, arousal) per quadrant
+    x = centres[y] + 0.3 * rng.standard_normal((y.size, 2))
+    for structure in ("factorised", "hierarchical"):
+        assert np.mean(halves_model("lr", 1.0, structure, x, y, x).argmax(1) == y) > 0.95
