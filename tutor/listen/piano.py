@@ -53,6 +53,7 @@ INT8_SCOPE = "all"  # "all" linear layers or only the feed-forward ones ("ffn")
 INT8_PER_CHANNEL = True
 BF16_CONVOLUTIONS = False  # bfloat16 convolutions (CPU): measured 6% faster, onset precision 0.936 vs 0.964 (mz_311_1, 20 s)
 MIN_CONFIDENCE_VELOCITY = 1  # a note with velocity 0 is never reported
+FOUR_D_ATTENTION = True  # attention as 4-D tensors (torch's fused CPU kernel); False: as before (bench peer)
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,13 @@ def _fuse_attention(model) -> None:
         def forward(self, query, key=None, value=None):
             key = query if key is None else key
             k, v = self.kv(key).chunk(2, dim=-1)
-            fetched = F.scaled_dot_product_attention(self._heads(self.q(query)), self._heads(k), self._heads(v))
+            q, k, v = self._heads(self.q(query)), self._heads(k), self._heads(v)
+            if FOUR_D_ATTENTION and q.dim() > 4:  # [batch, pitch or time, heads, T, dim] as 4-D: torch's fused
+                lead = q.shape[:-3]  # CPU kernel (flash attention); 5-D inputs take its unfused path, 4-5x slower
+                q, k, v = (x.flatten(0, -4) for x in (q, k, v))
+                fetched = F.scaled_dot_product_attention(q, k, v).unflatten(0, lead)
+            else:
+                fetched = F.scaled_dot_product_attention(q, k, v)
             return self.out_proj(fetched.transpose(-2, -3).flatten(-2, -1))
 
     for parent in list(model.backbone.encoderLayers.modules()):
@@ -594,7 +601,8 @@ class TakeFileTranscriber:
     again). ``cancel()`` stops it (``result()`` then raises ``TutorError``)."""
 
     POLL_S = 0.5
-    NICE = 5  # the thread (and the model's worker threads it starts) yields to the live marks and the UI
+    NICE = 0  # >0: the thread (and the model's threads it starts) yields to the live marks and the UI (under
+    # load, nice 5 left all but one segment of a 60 s take to after Stop: the review waited longer)
 
     def __init__(self, path: str | Path, *, device: str = "auto") -> None:
         self.path = Path(path)
