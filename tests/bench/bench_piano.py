@@ -494,7 +494,20 @@ def renders() -> None:
     print(f"renders: {len(paths)} nasap-dev performances x first {RENDER_S:g} s x {len(RENDER_PROGRAMS)} sounds "
           f"(FluidR3_GM programs {', '.join(f'{k} {v}' for k, v in RENDER_PROGRAMS.items())}) x dry / reverb "
           f"(RT60 {REVERB_RT60_S:g} s convolution, {REVERB_WET:.0%} wet); {SEEDS} alteration(s) each")
+    from tutor.score.music import Performance, PlayedNote
+
     totals: dict[str, dict] = {}
+
+    def judged(key: str, ref, performance, evidence) -> dict:
+        counts: dict = {}
+        for seed in range(SEED, SEED + SEEDS):
+            for kind, value in detection(ref, performance, np.random.default_rng(seed), evidence=evidence).items():
+                counts[kind] = tuple(a + b for a, b in zip(counts.get(kind, (0, 0, 0)), value, strict=True))
+        for kind, value in counts.items():
+            old = totals.setdefault(key, {}).get(kind, (0, 0, 0))
+            totals[key][kind] = tuple(a + b for a, b in zip(old, value, strict=True))
+        return counts
+
     for path in paths:
         slug = "-".join(path.relative_to(NASAP).with_suffix("").parts)
         line = [f"{slug[:40]:40s}"]
@@ -502,17 +515,14 @@ def renders() -> None:
             dry, ref = render(path, program)
             for condition, audio in (("dry", dry), ("reverb", reverberant(dry, RENDER_RATE))):
                 performance = cached_transcription(f"render-{slug}-p{program}-{condition}", audio, RENDER_RATE, RENDER_S)
-                evidence = PartialEvidence(audio, RENDER_RATE)
-                counts = {}
-                for seed in range(SEED, SEED + SEEDS):
-                    for kind, value in detection(ref, performance, np.random.default_rng(seed), evidence=evidence).items():
-                        counts[kind] = tuple(a + b for a, b in zip(counts.get(kind, (0, 0, 0)), value, strict=True))
-                for key in (f"program {program} {condition}", "all"):
-                    for kind, value in counts.items():
-                        old = totals.setdefault(key, {}).get(kind, (0, 0, 0))
-                        totals[key][kind] = tuple(a + b for a, b in zip(old, value, strict=True))
+                counts = judged(f"program {program} {condition}", ref, performance, PartialEvidence(audio, RENDER_RATE))
+                for key in ("all renders", "all renders, no second listen"):
+                    judged(key, ref, performance, PartialEvidence(audio, RENDER_RATE) if "no" not in key else None)
                 line.append(f"p{program} {condition} " + " ".join(f"{k[0]} {v[0]}/{v[1]}/{v[2]}" for k, v in counts.items()
                                                                   if "(" not in k))
+        midi_take = Performance(notes=tuple(PlayedNote(pitch=int(p), onset_s=float(a), offset_s=float(b), velocity=int(v))
+                                            for a, b, p, v in ref))
+        judged("reference MIDI as the take", ref, midi_take, None)
         print("  " + " | ".join(line), flush=True)
     for key, counts in totals.items():
         print(f"  {key}:")
