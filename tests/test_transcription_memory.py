@@ -11,6 +11,7 @@ import pytest
 import soundfile
 
 from tests.bench.bench_memory import run_measured, tutor_command, write_melody_wav
+from tutor.listen import transcription
 from tutor.listen.blocks import (
     LevelMeter,
     OnsetFlux,
@@ -44,7 +45,10 @@ def _whole_clip(path, tracker: str):
     audio, rate = read_audio(path)
     audio16 = to_model_rate(audio, rate)
     f0 = get_tracker(tracker, device="cpu").track(audio16, MODEL_SAMPLE_RATE)
-    return notes_and_f0(f0, audio16)
+    notes, track = notes_and_f0(f0, audio16)
+    if transcription.REFINE_PITCH:  # each note's pitch measured from the audio (issue 22)
+        notes = transcription.refine_note_pitches(notes, f0, transcription.array_reader(audio16))
+    return notes, track
 
 
 def _assert_same(result, notes, f0) -> None:
