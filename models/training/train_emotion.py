@@ -987,6 +987,7 @@ carry the same restriction). The data is read from `../shared/data/emopia`, neve
 | model | 4-quadrant accuracy | valence accuracy | arousal accuracy |
 |---|---|---|---|
 | **this model (shipped: nets + LR + sequence fitted on the train split, seeds {seeds}; test read 3)** | **{m['accuracy']:.3f}** | **{m['valence_accuracy']:.3f}** | **{m['arousal_accuracy']:.3f}** |
+| valence-times-arousal trees as a fifth member at 0.3 (a later round; not shipped, test read 4) | 0.593 | 0.721 | 0.872 |
 | its nets alone (no blend) | {results['nets_only_test']:.3f} | | |
 | its sequence member alone (LSTM-attention over MIDI-like events) | {results.get('sequence_test', float('nan')):.3f} | | |
 | its single members (+ blend), {singles.size} seeds: mean ± std | {singles.mean():.3f} ± {singles.std():.3f} | | |
@@ -1025,6 +1026,14 @@ on the saved weights (`--hold-test`, then `--read-test`):
 
 3. nets + LR + sequence fitted on the train split, shipped: {m['accuracy']:.3f} (valence {m['valence_accuracy']:.3f},
    arousal {m['arousal_accuracy']:.3f}; its sequence member alone {results.get('sequence_test', float('nan')):.3f}).
+
+A later round (valence and arousal as two classifiers, below), after its recipe was fixed by its
+cross-validation rule and the chorale-calmer-than-reel check had passed on the saved weights
+(`--reuse-members --hold-test`, then `--read-test`):
+
+4. nets 0.2 + LR 0.3 + sequence 0.2 + valence-times-arousal trees 0.3 (the shipped members, LR
+   and sequence fitted on the train split, the new trees too): 0.593 (valence 0.721, arousal 0.872;
+   recall Q1 0.83, Q2 0.53, Q3 0.30, Q4 0.65): 4 clips below the shipped 0.640. Not shipped.
 
 Rerunning the command, and `python -m tests.bench critique`, read the shipped model's test accuracy again
 (the same model, not a new choice).
@@ -1084,6 +1093,41 @@ MLP (0.652 alone; blends 0.657-0.672).
 {_pretrain_text(cache)}
 
 {_tta_text(cache)}
+
+**A later round: valence and arousal as two classifiers** (`python -m models.training.emotion_halves_cv`,
+after `--cv --cv-seeds 1` and `--cv --sequence events --cv-seeds 1`). Arousal is the easy half (0.89 in
+cross-validation) and valence the weak one (0.76; within the calm half, Q3 against Q4, 0.72-0.74, against
+0.79-0.81 within the excited half). Tried on the descriptors, on the same song folds (out of fold, 965
+clips): **factorised** (one binary classifier for valence, one for arousal, P(Q) = P(valence) P(arousal))
+and **hierarchical** (an arousal classifier, then a valence classifier fitted within each arousal half),
+against the direct 4-way model:
+
+| descriptors model | 4-way | factorised | hierarchical |
+|---|---|---|---|
+| logistic regression C=0.003 | 0.677 | 0.666 | 0.675 |
+| logistic regression C=0.01 | 0.689 | 0.688 | 0.686 |
+| logistic regression C=0.03 | 0.680 | 0.679 | 0.691 |
+| logistic regression C=0.1 | 0.669 | 0.674 | 0.669 |
+| boosted trees (the shipped setting) | 0.690 | **0.702** (valence 0.771, arousal 0.911) | 0.679 |
+
+The rule was fixed before any blend with it was seen: the factorised trees join the shipped blend
+(nets 0.5, LR 0.3, sequence 0.2) at a share of 0.1, 0.2 or 0.3 taken from the nets, and are shipped only
+if the best share beats the shipped blend by 10 clips of 965 (0.010) in the same cross-validation (one
+net and one sequence member per fold) and the chorale-calmer-than-reel check holds; then the test split
+is read once. Cross-validation: shipped blend 0.698; with the factorised trees 0.708 / 0.707 / **0.711**
+(0.1 / 0.2 / 0.3): it passed (36 clips right that the shipped blend gets wrong, 24 the other way; better
+in 4 of 5 folds). The 4-way trees in the same place score the same (0.708 / 0.706 / 0.711), so the gain
+is the trees', not the factorisation's; the halves fitted by the logistic regression add less (0.701-0.704).
+But the gain sits on the clips of the official train split (out of fold 0.700 -> 0.724); on the
+validation split's 198 clips the same out-of-fold readings lose (0.692 -> 0.662), and fitted on the
+train split the blend scored 0.662 on validation against the shipped 0.687 (valence 0.732, arousal 0.909).
+The chorale stayed Q4 calm (P 0.38) and the reel became Q1 happy (P 0.51; arousal -0.20 against +0.47).
+The test split, read once (read 4 above): 0.593 against the shipped 0.640. Both official held-out splits
+say what the previous rounds found for heavier tree shares (better in cross-validation, worse on the
+official splits), so the shipped weights are unchanged; the code reads such trees from the weights
+(`halves`, `halves_weight`; `train_emotion.HALVES_WEIGHT` = 0.0). Keeping the old blend was decided with
+the test read in view (the validation split pointed the same way before it): the test split has now been
+read 4 times, and its 0.640 for the shipped model is no longer an untouched estimate.
 
 Tried and not kept (a throw-away harness on the same folds; one member per fold where it says so):
 
