@@ -12,7 +12,7 @@ import numpy as np
 
 
 def export(model) -> dict:
-    """The trees of a fitted ``HistGradientBoostingClassifier`` (multi-class or binary) (numerical features, no
+    """The trees of a fitted multi-class ``HistGradientBoostingClassifier`` (numerical features, no
     categorical splits) as tensors: {'feature', 'threshold', 'left', 'right', 'leaf', 'missing_left',
     'value'} of shape (trees, nodes), 'klass' (trees,) and 'baseline' (classes,)."""
     import torch
@@ -39,19 +39,6 @@ def export(model) -> dict:
 
 def predict_proba(trees: dict, x: np.ndarray) -> np.ndarray:
     """(samples, classes) class probabilities of the exported trees for the rows of ``x``."""
-    raw = raw_scores(trees, x)
-    raw -= raw.max(1, keepdims=True)
-    probs = np.exp(raw)
-    return probs / probs.sum(1, keepdims=True)
-
-
-def binary_proba(trees: dict, x: np.ndarray) -> np.ndarray:
-    """(samples,) probability of the positive class of exported binary trees (one score, a sigmoid)."""
-    return 1.0 / (1.0 + np.exp(-raw_scores(trees, x)[:, 0]))
-
-
-def raw_scores(trees: dict, x: np.ndarray) -> np.ndarray:
-    """(samples, scores) the trees' summed leaf values plus the baseline, before the link function."""
     x = np.asarray(x, dtype=np.float64)
     feature, threshold = trees["feature"].numpy(), trees["threshold"].numpy()
     left, right, leaf = trees["left"].numpy(), trees["right"].numpy(), trees["leaf"].numpy()
@@ -69,4 +56,6 @@ def raw_scores(trees: dict, x: np.ndarray) -> np.ndarray:
         node = np.where(at_leaf, node, np.where(go_left, left[rows, node], right[rows, node]))
     raw = np.tile(baseline, (x.shape[0], 1))
     np.add.at(raw.T, klass, value[rows, node].T)
-    return raw
+    raw -= raw.max(1, keepdims=True)
+    probs = np.exp(raw)
+    return probs / probs.sum(1, keepdims=True)

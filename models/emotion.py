@@ -50,16 +50,6 @@ def _load(path: str = str(WEIGHTS)):
             saved.get("trees"), float(saved.get("boost_weight", 0.0)), sequence)
 
 
-@functools.lru_cache(maxsize=1)
-def _halves(path: str = str(WEIGHTS)) -> tuple[dict | None, float]:
-    """The valence-times-arousal trees the weights hold (``models.emotion_blend.halves_probabilities``)
-    and their share of the blend; (None, 0.0) for weights without them."""
-    import torch
-
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    return saved.get("halves"), float(saved.get("halves_weight", 0.0))
-
-
 def probabilities(tokens: np.ndarray, features: np.ndarray, events: np.ndarray | None = None) -> np.ndarray:
     """(clips, 4) quadrant probabilities of clips given as token arrays, feature vectors and event
     arrays (``emotion_features.event_tokens``, padded; needed when the weights hold a sequence member)."""
@@ -85,10 +75,9 @@ def probabilities(tokens: np.ndarray, features: np.ndarray, events: np.ndarray |
                 raise ValueError("the emotion model's sequence member needs the clips' events")
             seq = sequence_probabilities(members, {"x": features, "events": events}, kind=kind).mean(0)
     total /= len(nets)
-    halves, halves_weight = _halves()
-    if stack is None or weight + boost_weight + sequence_weight + halves_weight <= 0:
+    if stack is None or weight + boost_weight + sequence_weight <= 0:
         return total
-    return blend(total, features, stack, weight, trees, boost_weight, seq, sequence_weight, halves, halves_weight)
+    return blend(total, features, stack, weight, trees, boost_weight, seq, sequence_weight)
 
 
 def _clips(table):

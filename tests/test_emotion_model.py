@@ -183,18 +183,3 @@ def test_valence_and_arousal_halves_make_quadrants():
     x = centres[y] + 0.3 * rng.standard_normal((y.size, 2))
     for structure in ("factorised", "hierarchical"):
         assert np.mean(halves_model("lr", 1.0, structure, x, y, x).argmax(1) == y) > 0.95
-
-
-def test_exported_binary_trees_predict_like_scikit_learn():
-    """The valence and arousal trees are binary: ``binary_proba`` (a sigmoid of the summed leaves)
-    gives scikit-learn's probability of the positive class."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    from tutor.models.boosted_trees import binary_proba, export
-
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((300, 6))
-    y = (x[:, 0] + 0.5 * x[:, 3] * x[:, 1] > 0).astype(int)
-    model = HistGradientBoostingClassifier(max_iter=40, max_depth=3, random_state=0).fit(x, y)
-    held = rng.standard_normal((50, 6))
-    np.testing.assert_allclose(binary_proba(export(model), held), model.predict_proba(held)[:, 1], atol=1e-9)

@@ -23,7 +23,6 @@ import warnings
 
 import numpy as np
 
-from ..emotion_blend import QUADRANT_AROUSAL_HIGH, QUADRANT_VALENCE_HIGH, quadrants
 from .emotion_data import load_emopia
 from .emotion_loss import AROUSAL_HIGH, VALENCE_HIGH
 from .train_emotion import (
@@ -38,13 +37,26 @@ from .train_emotion import (
     song_folds,
 )
 
-QUADRANT_V, QUADRANT_A = QUADRANT_VALENCE_HIGH, QUADRANT_AROUSAL_HIGH
+QUADRANT_V = VALENCE_HIGH[np.arange(4)].astype(int)
+QUADRANT_A = AROUSAL_HIGH[np.arange(4)].astype(int)
 MEMBER_WEIGHTS = (0.0, 0.1, 0.2, 0.3)  # the new member's share, taken from the nets' 0.5
 SHIP_MARGIN = 0.010  # fixed before the blends were seen: 10 clips of 965 over the shipped cell
 
 
 def _fit(kind: str, c: float, x: np.ndarray, y: np.ndarray):
     return logistic_regression(c).fit(x, y) if kind == "lr" else fit_boosted_trees(x, y)
+
+
+def quadrants(p_valence: np.ndarray, p_arousal: np.ndarray) -> np.ndarray:
+    """(n, 4) quadrant probabilities from P(valence high) and P(arousal high); ``p_valence`` may be
+    (n, 2): P(valence high | arousal low), P(valence high | arousal high)."""
+    pv = p_valence if p_valence.ndim == 2 else np.stack([p_valence, p_valence], 1)
+    out = np.zeros((len(p_arousal), 4))
+    for q in range(4):
+        a = p_arousal if QUADRANT_A[q] else 1 - p_arousal
+        v = pv[:, QUADRANT_A[q]]
+        out[:, q] = a * (v if QUADRANT_V[q] else 1 - v)
+    return out
 
 
 def halves_model(kind: str, c: float, structure: str, x: np.ndarray, y: np.ndarray, x_held: np.ndarray) -> np.ndarray:
