@@ -919,7 +919,7 @@ class PracticePanel(QWidget):
             text = "" if event.type == "correct" else EVENT_LABELS.get(event.type, event.type)
             if self.view.add_live_mark(event.note_id, COLORS.get(event.type, "#1E88E5"), text):
                 self._mark_arrivals = getattr(self, "_mark_arrivals", {})
-                self._mark_arrivals[event.note_id] = arrived
+                self._mark_arrivals.setdefault(event.note_id, arrived)  # the first ring's (the benchmarks)
             if event.type != "correct":
                 self.live_label.setText(event.message)
 
