@@ -36,7 +36,7 @@ ONSET_LEAD_S = 0.03  # the strike is heard before the window's centre reaches it
 LOWEST_MIDI = 33  # below, a 128 ms window cannot tell neighbouring semitones apart
 # the app's own metronome and count-in clicks (tutor.audio.metronome: 30 ms sine bursts at 1760 and 1320 Hz,
 # a sharp attack) must never be notes: the clicks' own frequencies (+-1.5 semitones) are in no pitch's band
-# (dev: recall 0.768 -> 0.765), and a strike heard where the app played a click (``click_times``) is
+# (dev live P / R unchanged, 0.735 / 0.768), and a strike heard where the app played a click (``click_times``) is
 # confirmed in the window's newest SHORT samples once they begin CLICK_PAST_S after it: the click has died
 # away there (its sharp attack raised every band at once), a piano note still sounds (confirmed so
 # everywhere: dev P 0.735 -> 0.756 but R 0.768 -> 0.724, so only near the clicks)
