@@ -8,7 +8,10 @@ audio and decodes each pitch (and the sustain and soft pedals) with a semi-CRF o
 Made fast enough for reviewing a take on a small CPU (see ``tests/bench/bench_piano.py``):
 
 - only the parts of the take that hold sound are transcribed: stretches of ``SILENCE_GAP_S`` or more far
-  under the take's loudest moment are skipped (a practice take is full of pauses);
+  under the take's loudest moment so far are skipped (a practice take is full of pauses);
+- a take can be transcribed while it is recorded (``PianoStream``, ``TakeFileTranscriber``: each 16 s
+  segment as soon as it is complete; every decision is causal, so the notes are the whole file's);
+- attention runs on 4-D tensors (torch's fused CPU kernel);
 - 16 s segments (the model misses notes in shorter ones) overlap by ``OVERLAP_S`` instead of half
   their length (the shipped setting transcribes every second twice), with ``EDGE_PAD_S`` of silence
   before and after a stretch instead of 8 s;
