@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ INT8_SCOPE = "all"  # "all" linear layers or only the feed-forward ones ("ffn")
 INT8_PER_CHANNEL = True
 BF16_CONVOLUTIONS = False  # bfloat16 convolutions (CPU): measured 6% faster, onset precision 0.936 vs 0.964 (mz_311_1, 20 s)
 MIN_CONFIDENCE_VELOCITY = 1  # a note with velocity 0 is never reported
+CPU_THREADS = max(1, min(4, os.cpu_count() or 1))  # torch threads of every segment, whichever thread runs it
 FOUR_D_ATTENTION = True  # attention as 4-D tensors (torch's fused CPU kernel); False: as before (bench peer)
 
 
@@ -561,11 +563,16 @@ class PianoStream:
             hi = min(hi, stop)
         if hi > lo:
             piece[lo - begin: hi - begin] = self._audio[lo - self._base: hi - self._base]
-        with torch.inference_mode():
-            x = torch.from_numpy(piece).to(self.device).unsqueeze(0)
-            frames = makeFrame(x, hop, model.windowSize)
-            events, last = model.transcribeFrames(frames.unsqueeze(0), forcedStartPos=stretch.starts,
-                                                  velocityCriteron="hamming", lastFrameIdx=round(self._segment / hop))
+        previous_threads = torch.get_num_threads()  # torch's CPU thread count is per thread here (OpenMP), and
+        torch.set_num_threads(CPU_THREADS)  # it changes the sums' order: the same take gave other velocities
+        try:  # and notes when transcribed during the take (a new thread) and after it (a thread set to 1)
+            with torch.inference_mode():
+                x = torch.from_numpy(piece).to(self.device).unsqueeze(0)
+                frames = makeFrame(x, hop, model.windowSize)
+                events, last = model.transcribeFrames(frames.unsqueeze(0), forcedStartPos=stretch.starts,
+                                                      velocityCriteron="hamming", lastFrameIdx=round(self._segment / hop))
+        finally:
+            torch.set_num_threads(previous_threads)
         stretch.starts = [max(k - self._step // hop, 0) for k in last]
         begin_s = (stretch.index - self._pad) / fs
         for event in events[0]:
