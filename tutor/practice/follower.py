@@ -76,6 +76,7 @@ LOOSE_S = 1.5  # an extra note is told this long after it was played (time for t
 TIMING_WINDOW = 16  # chords as played before a chord that its timing is judged on
 RESTART_FAR_COST = 0.25  # per 4 quarter notes that going back goes further than 8 quarter notes...
 RESTART_FAR_BARS = 4.0  # ...up to this many
+PROVISIONAL_AHEAD = 2  # a note free in one of this many chords after the cursor's is ringed at once (issue 20)
 SECOND_OPINION_S = 2.5  # a missed or extra verdict is checked by the offline alignment of the notes this close...
 SECOND_OPINION_CHORDS = 4  # ...which may give an extra note to a chord this many chords from its own, if reached
 SECOND_OPINION_MARGIN = 2  # ...over the chords the live path put those notes on and this many more each side
@@ -364,10 +365,20 @@ class ScoreFollower:
     def _provisional_mark(self, note: PlayedNote) -> list[Event]:
         """A note that is one of the cursor's chord's, still free there, is told ``correct`` at once (the
         student sees the ring as they play); its verdict, a few notes later, is told again only if it
-        differs (a ring is replaced by the later event of its note)."""
+        differs (a ring is replaced by the later event of its note). So is a note free in one of the
+        PROVISIONAL_AHEAD chords after the cursor's (the path often waits a note or two before moving on:
+        one hand a little ahead, a chord's notes heard apart), unless a chord between has that pitch too
+        (the same key heard again, as in an Alberti bass, is left to the verdict)."""
         chord = self.chord
-        index = next((i for i in self.chord_notes[chord] if self.notes[i].pitch == note.pitch
-                      and i not in self._played[chord] and i not in self._provisional.values()), None)
+        told = set(self._provisional.values())
+        index = None
+        for c in range(chord, min(chord + PROVISIONAL_AHEAD + 1, self.n_chords)):
+            if c > chord and any(self.notes[i].pitch == note.pitch for i in self.chord_notes[c - 1]):
+                break
+            index = next((i for i in self.chord_notes[c] if self.notes[i].pitch == note.pitch and i not in self._played[c]
+                          and i not in told and i not in self._reported_missed), None)
+            if index is not None:
+                break
         if index is None:
             return []
         self._provisional[note] = index
