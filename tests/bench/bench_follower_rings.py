@@ -1,0 +1,131 @@
+"""Live piano rings without the app (issue 20): the live detector (``PianoOnsets``, listening for what the
+score follower expects) and the follower fed hop by hop in audio time, no threads, no UI. For each
+ring (the first event on a score note, as the app paints it): the audio time when the event was told
+minus the true strike of the reference note it marks (same pitch, struck within 0.3 s). This is the
+detector + follower share of the app's strike -> ring latency (``bench_app_latency``), without load.
+
+The peer in the same run is the follower ringing at once only notes of the cursor's chord
+(``PROVISIONAL_AHEAD = 0``, as before). Also counted: provisional rings whose verdict, notes later,
+put the played note on another score note or none (a ring told too soon).
+
+Data: maps-dev (held-out piece ``TUTOR_BENCH_RINGS_PIECE``, default mz_545_3, as the app bench; first
+``TUTOR_BENCH_RINGS_S`` = 60 s), the score the reference on a 1/32 grid at 120 bpm.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+PIECE = os.environ.get("TUTOR_BENCH_RINGS_PIECE", "MAPS_MUS-mz_545_3_ENSTDkCl")
+TAKE_S = float(os.environ.get("TUTOR_BENCH_RINGS_S", "60"))
+POLL_EVERY_S = 0.05  # as the app (``ui.practice.PianoLive``)
+
+
+def _run(audio: np.ndarray, ref: np.ndarray, score, ahead: int) -> dict:
+    import tutor.practice.follower as follower_module
+    from tutor.listen.piano_live import HOP, SAMPLE_RATE, PianoOnsets, follower_expectation
+
+    saved = follower_module.PROVISIONAL_AHEAD
+    follower_module.PROVISIONAL_AHEAD = ahead
+    try:
+        follower = follower_module.ScoreFollower(score, mode="play-along", level="advanced")
+        detector = PianoOnsets(SAMPLE_RATE)
+        rings: dict[str, tuple[float, object]] = {}
+
+        def take(events, now_s):
+            for event in events:
+                if event.note_id is None or event.type == "missed" or event.time is None:
+                    continue
+                rings.setdefault(event.note_id, (now_s, event))
+
+        polled = 0.0
+        for start in range(0, len(audio), HOP):
+            for onset_s, midi in detector.push(audio[start:start + HOP], lambda: follower_expectation(follower)):
+                now_s = (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
+                take(follower.feed_onset(onset_s=onset_s, pitch=midi), now_s)
+            now_s = (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
+            if now_s - polled >= POLL_EVERY_S:
+                polled = now_s
+                take(follower.poll(time_s=now_s), now_s)
+        take(follower.finish(), len(audio) / SAMPLE_RATE)
+    finally:
+        follower_module.PROVISIONAL_AHEAD = saved
+    latencies = []
+    for now_s, event in rings.values():
+        near = [i for i, row in enumerate(ref) if int(row[2]) == event.played_pitch and abs(row[0] - event.time) < 0.3]
+        if near:
+            i = min(near, key=lambda k: abs(ref[k, 0] - event.time))
+            latencies.append((now_s - ref[i, 0]) * 1000)
+    latencies.sort()
+    return {"rings": len(latencies), "median_ms": statistics.median(latencies),
+            "p95_ms": float(np.percentile(latencies, 95)),
+            "over_150_ms": sum(v > 150 for v in latencies), "over_300_ms": sum(v > 300 for v in latencies)}
+
+
+def _disagreements(audio, score, ahead: int) -> dict:
+    """Provisional rings (told at once) and how many of them the verdict put on another score note or none."""
+    import tutor.practice.follower as follower_module
+    from tutor.listen.piano_live import HOP, SAMPLE_RATE, PianoOnsets, follower_expectation
+
+    saved = follower_module.PROVISIONAL_AHEAD
+    follower_module.PROVISIONAL_AHEAD = ahead
+    counts = {"provisional": 0, "verdict_differs": 0}
+    original = follower_module.ScoreFollower._judge_on_path
+
+    def judge_on_path(self, chord, kind, note):
+        told = self._provisional.get(note)
+        events = original(self, chord, kind, note)
+        if told is not None:
+            counts["provisional"] += 1
+            counts["verdict_differs"] += self._given.get(note) != told
+        return events
+
+    follower_module.ScoreFollower._judge_on_path = judge_on_path
+    try:
+        follower = follower_module.ScoreFollower(score, mode="play-along", level="advanced")
+        detector = PianoOnsets(SAMPLE_RATE)
+        for start in range(0, len(audio), HOP):
+            for onset_s, midi in detector.push(audio[start:start + HOP], lambda: follower_expectation(follower)):
+                follower.feed_onset(onset_s=onset_s, pitch=midi)
+        follower.finish()
+    finally:
+        follower_module.ScoreFollower._judge_on_path = original
+        follower_module.PROVISIONAL_AHEAD = saved
+    return counts
+
+
+def main() -> None:
+    import librosa
+    import soundfile
+
+    from tests.bench._results import save
+    from tests.conftest import shared
+    from tests.test_piano import score_midi
+    from tutor.listen.piano_live import SAMPLE_RATE
+    from tutor.practice.follower import PROVISIONAL_AHEAD
+    from tutor.score.io import load_score
+
+    root = shared("real-audio", "maps-dev")
+    audio, rate = soundfile.read(str(root / "flac" / f"{PIECE}.flac"), dtype="float32", always_2d=True)
+    audio = librosa.resample(audio.mean(axis=1)[: int(TAKE_S * rate)], orig_sr=rate, target_sr=SAMPLE_RATE)
+    ref = np.loadtxt(root / "tsv" / f"{PIECE}.tsv", skiprows=1, ndmin=2)
+    ref = ref[ref[:, 0] < TAKE_S - 0.05]
+    grid = np.array(ref)
+    grid[:, 0] = np.round(grid[:, 0] / 0.0625) * 0.0625
+    grid[:, 1] = np.maximum(np.round(grid[:, 1] / 0.0625) * 0.0625, grid[:, 0] + 0.0625)
+    with tempfile.TemporaryDirectory() as tmp:
+        score = load_score(str(score_midi(grid, Path(tmp) / "piece.mid")))
+    results: dict = {"piece": PIECE, "take_s": TAKE_S, "notes": len(ref)}
+    for name, ahead in (("shipped", PROVISIONAL_AHEAD), ("cursor_chord_only", 0)):
+        results[name] = _run(audio, ref, score, ahead) | _disagreements(audio, score, ahead)
+        print(f"{name} (PROVISIONAL_AHEAD={ahead}): {results[name]}", flush=True)
+    save("follower_rings", results)
+
+
+if __name__ == "__main__":
+    main()
