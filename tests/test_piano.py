@@ -187,6 +187,8 @@ def test_the_apps_clicks_are_never_notes(take, tmp_path):
     the real recording as a microphone hears them: the live path, told when the clicks were played, hears
     no note in the count-in even when it listens for the pitches the clicks sit on, and during the piece
     the clicks add almost no onsets and lose almost none; the transcriber makes no note of the clicks."""
+    import time
+
     import soundfile
 
     from tutor.audio.devices import FileSource
@@ -222,6 +224,9 @@ def test_the_apps_clicks_are_never_notes(take, tmp_path):
     listener.start()
     recorder.start()
     recorder.wait(timeout_s=60)
+    deadline = time.monotonic() + 60  # the file was read at once: let the listener hear all of it before Stop
+    while (not listener.analysed or listener.analysed[-1][0] < len(clicked) / rate - 0.2) and time.monotonic() < deadline:
+        time.sleep(0.05)
     listener.stop(timeout_s=60)
     assert schedule.count_in_s == lead_s and listener.onsets and min(t for t, _ in listener.onsets) > lead_s - 0.2
 
