@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tutor.audio.devices import StreamResampler
 from tutor.errors import ModelError, TutorError
 from tutor.score.music import PedalEvent, Performance, PlayedNote
 
@@ -344,7 +345,6 @@ def transcribe_piano(audio: np.ndarray, sample_rate: int, *, device: str = "auto
     return stream.finish()
 
 
-RESAMPLE_CHUNK_S = 1.0  # the input is resampled in chunks of this many seconds, however it is fed
 TRIM_S = 8.0  # audio no segment can need any more is dropped in pieces of at least this much
 
 
@@ -367,8 +367,8 @@ class PianoStream:
     decision here is causal, so a take fed in pieces while it is recorded gets exactly the notes the
     whole file gets:
 
-    - the input is resampled to 44.1 kHz in fixed chunks of ``RESAMPLE_CHUNK_S`` (the same chunks however
-      it is fed; a soxr stream);
+    - the input is resampled to 44.1 kHz by a soxr stream (``StreamResampler``: its output does not depend
+      on how the input is cut);
     - silence (``sounding_spans``) is judged against the loudest frame so far;
     - each 16 s segment of a sounding stretch (every ``SEGMENT_S - OVERLAP_S`` in the stretch padded with
       ``EDGE_PAD_S`` of silence) is transcribed as soon as the stretch is known to reach the segment's
@@ -398,14 +398,7 @@ class PianoStream:
         self._segment = math.ceil(SEGMENT_S * fs)  # always the model's own length: it misses notes in shorter ones
         self._step = math.ceil((self._segment - self._overlap) / hop) * hop
         self._first_frame = math.floor(self._pad / hop)
-        self._chunk_in = max(1, round(RESAMPLE_CHUNK_S * self.sample_rate))
-        self._resampler = None
-        if self.sample_rate != MODEL_SAMPLE_RATE:
-            import soxr
-
-            self._resampler = soxr.ResampleStream(self.sample_rate, MODEL_SAMPLE_RATE, 1, dtype="float32")
-        self._pending: list[np.ndarray] = []  # input not yet resampled (less than a chunk)
-        self._pending_len = 0
+        self._resampler = StreamResampler(orig_sr=self.sample_rate, target_sr=MODEL_SAMPLE_RATE)
         self._audio = np.zeros(0, np.float32)  # model-rate samples from self._base on
         self._base = 0
         self.length = 0  # model-rate samples received
@@ -429,29 +422,14 @@ class PianoStream:
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         if not len(samples):
             return
-        if self._resampler is None:
-            self._append(samples)
-        else:
-            self._pending.append(samples)
-            self._pending_len += len(samples)
-            if self._pending_len >= self._chunk_in:
-                joined = np.concatenate(self._pending)
-                whole = len(joined) // self._chunk_in * self._chunk_in
-                parts = [self._resampler.resample_chunk(joined[i:i + self._chunk_in])
-                         for i in range(0, whole, self._chunk_in)]
-                self._pending = [joined[whole:]] if whole < len(joined) else []
-                self._pending_len = len(joined) - whole
-                self._append(np.concatenate(parts))
+        self._append(self._resampler.process(samples))
         self._advance(final=False)
 
     def finish(self) -> PianoTranscription:
         """The take's transcription: the rest of the input, the last segments, every stretch stitched."""
         if self._finished:
             raise TutorError("this piano stream is finished")
-        if self._resampler is not None:
-            rest = np.concatenate(self._pending) if self._pending else np.zeros(0, np.float32)
-            self._pending, self._pending_len = [], 0
-            self._append(self._resampler.resample_chunk(rest, last=True))
+        self._append(self._resampler.flush())
         self._advance(final=True)
         self._finished = True
         self._audio = np.zeros(0, np.float32)
@@ -611,8 +589,6 @@ class TakeFileTranscriber:
     again). ``cancel()`` stops it (``result()`` then raises ``TutorError``)."""
 
     POLL_S = 0.5
-    NICE = 0  # >0: the thread (and the model's threads it starts) yields to the live marks and the UI (under
-    # load, nice 5 left all but one segment of a 60 s take to after Stop: the review waited longer)
 
     def __init__(self, path: str | Path, *, device: str = "auto") -> None:
         self.path = Path(path)
@@ -642,7 +618,6 @@ class TakeFileTranscriber:
         return self.stream.segments_done if self.stream is not None else 0
 
     def _run(self) -> None:
-        _lower_thread_priority(self.NICE)
         while not self._closed.wait(self.POLL_S):
             try:
                 self._read_more()
@@ -692,21 +667,6 @@ class TakeFileTranscriber:
         if check is not None:
             self.stream.cancelled = lambda: self._cancel.is_set() or bool(check())
         return self.stream.finish()
-
-
-def _lower_thread_priority(steps: int) -> None:
-    """This thread ``steps`` nice levels lower (Linux: a thread's own nice value, inherited by the threads
-    it starts, such as torch's OpenMP workers on their first parallel work here); elsewhere nothing."""
-    import os
-    import sys
-
-    if steps <= 0 or not sys.platform.startswith("linux"):
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps))
-    except (AttributeError, OSError) as error:
-        log.debug("cannot lower the thread's priority: %s", error)
 
 
 # ---------------------------------------------------------------------------------------------
