@@ -150,7 +150,6 @@ class ScoreView(QGraphicsView):
 
         job = run_job(_preview_job, path, self.layout_options, on_result=lambda r: self._show_preview(token, r),
                       on_error=lambda e: None, on_done=finished, name="engrave preview")
-        self._preview_job = job
         return job
 
     def cancel_preview(self) -> bool:

@@ -478,7 +478,7 @@ def _applied_or_borrowed(ctx: Context, note: Note, key: Key) -> bool:
     return False
 
 
-def _in_chromatic_chord(ctx: Context, note: Note, voice: Voice, *, templates=None) -> bool:
+def _in_chromatic_chord(ctx: Context, note: Note, voice: Voice, *, templates) -> bool:
     """Whether the other notes sounding with ``note`` (any part, inner notes of piano chords too)
     make a triad or seventh chord with it: a borrowed or applied chord, not a wrong note."""
     notes = ctx.score.notes  # sorted by onset
@@ -493,7 +493,7 @@ def _in_chromatic_chord(ctx: Context, note: Note, voice: Voice, *, templates=Non
     every = pcs | {note.pitch % 12}
     for root in every:
         rel = {(p - root) % 12 for p in every}
-        for template in templates or _CHORD_TEMPLATES:
+        for template in templates:
             if rel <= template and len(rel) >= 3:
                 return True
     return False

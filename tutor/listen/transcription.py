@@ -1029,8 +1029,7 @@ def f0_csv_text(f0: F0Track) -> str:
 # ---------------------------------------------------------------------------------------------
 REFINE_PITCH = True  # each note's pitch measured again from the audio (``refine_note_pitches``)
 REFINE_HARMONICS = 8  # partials summed (those under 0.9 x Nyquist)
-REFINE_REACH_CENTS = 40.0  # candidates either side of a frame's tracked pitch (PESTO's steps are 33 cents)...
-REFINE_STEP_CENTS = 4.0  # ...this far apart, the peak then interpolated (a parabola through 3 candidates)
+REFINE_REACH_CENTS = 40.0  # a partial's peak is looked for this far either side of h x the tracked pitch (PESTO's steps are 33 cents)
 REFINE_STRIDE = 2  # frames of the note measured (every 20 ms)...
 REFINE_MAX_FRAMES = 100  # ...at most this many of them (2 s of a long note)
 REFINE_WINDOW = 1024  # samples at 16 kHz (64 ms); 2048 for a pitch under REFINE_LONG_BELOW_HZ
@@ -1090,8 +1089,8 @@ def refine_note_pitches(notes, f0: F0Track, read) -> tuple[PlayedNote, ...]:
     are 1/3-semitone steps, so a note's trimmed mean of them is off by up to ~15 cents): on every
     REFINE_STRIDE-th frame of its settled part (``_make_note``'s frames: past SETTLE_S, voiced within a
     semitone of the note, octave slips folded), the harmonic sum of REFINE_HARMONICS partials (the DFT
-    at each candidate's partials, 64 ms Hann window at 16 kHz) is taken over candidates REFINE_REACH_CENTS
-    either side of the tracker's pitch, its peak interpolated; the note's centre is the trimmed mean
+    of each partial's peak within REFINE_REACH_CENTS of h x the tracker's pitch, 64 ms Hann window at 16 kHz)
+    gives the frame's pitch; the note's centre is the trimmed mean
     (middle half) of those, as ``_make_note`` takes it. ``read(lo, hi)``: the clip's 16 kHz samples."""
     out = []
     hop = round(f0.hop_s * MODEL_SAMPLE_RATE)

@@ -205,8 +205,6 @@ def _follow(perf_pitch: np.ndarray, perf_onset_s: np.ndarray, has: np.ndarray, n
 
     def leave_cost(words: np.ndarray, lo: int) -> np.ndarray:
         """The cost of leaving each chord of the band with the pitches ``words`` played there."""
-        if LEAVE_COST <= 0.0:
-            return 0.0
         hits = (np.bitwise_count(words[0] & chord_words[0, lo:lo + width])
                 + np.bitwise_count(words[1] & chord_words[1, lo:lo + width]))
         return np.minimum(LEAVE_COST * (chord_size[lo:lo + width] - hits), SKIP_COST)

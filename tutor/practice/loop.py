@@ -93,7 +93,7 @@ class LoopFollower:
         for event in events:
             if not event.note_id:
                 continue
-            key = (event.note_id, getattr(event, "pass_number", 1))
+            key = (event.note_id, event.pass_number)
             if event.type in ("wrong_pitch", "missed", "extra", "restart"):
                 self._right.discard(key)
             else:
