@@ -399,7 +399,7 @@ def assess(
                 continue
             event("missed", note=note, message=f"{pitch_name(note.pitch)} not played")
             if heard is not None:  # a faint strike where it was due: said with the doubt
-                events[-1] = replace(events[-1], unsure=True, message=f"{events[-1].message} (not heard clearly)")
+                events[-1] = _said_unsure(events[-1])
             outcome[pair.score_index] = "missed"
         elif pair.kind == "extra" and pair.final:  # (not final: a first ending played in a repeat not asked)
             got = played[pair.perf_index]
@@ -412,7 +412,7 @@ def assess(
             event("extra", position=position, played_note=got, attempt=pair.attempt,
                   message=f"extra {pitch_name(got.pitch)}")
             if source is not None:  # (issue 20) said with the doubt
-                events[-1] = replace(events[-1], unsure=True, message=f"{events[-1].message} (not heard clearly)")
+                events[-1] = _said_unsure(events[-1])
     if evidence is not None and key_held is None and len(q_all) >= 2:  # (issue 20)
         _pair_wrong_notes(events, outcome, score_notes, played, q_all, t_all)
     pedal_down = _pedal_checker(performance)
@@ -899,16 +899,27 @@ PAIR_STEPS = 2  # a missed note and an extra note this many semitones or less ap
 PAIR_S = 0.1  # ...struck within this of when the missed note was due: one wrong note
 
 
+def _due_s(note: Note, q_all: np.ndarray, t_all: np.ndarray) -> float | None:
+    """When ``note`` was due, interpolated from the chords played around it (``q_all`` quarter notes, ``t_all``
+    seconds); None with fewer than two or outside them (the pace at the edge is not known)."""
+    if len(q_all) < 2 or not q_all[0] <= note.onset_ql <= q_all[-1]:
+        return None
+    return float(np.interp(note.onset_ql, q_all, t_all))
+
+
+def _said_unsure(event: Event) -> Event:
+    """``event`` told with the doubt: ``unsure`` in the JSON and "(not heard clearly)" in the message."""
+    return replace(event, unsure=True, message=f"{event.message} (not heard clearly)")
+
+
 def _heard_again(evidence, note: Note, q_all: np.ndarray, t_all: np.ndarray,
                  played: tuple[PlayedNote, ...]) -> tuple[str, PlayedNote] | None:
     """A piano take's note the alignment calls missed, listened for again in the sound (issue 20):
     ("played", the strike as a note) where its pitch's partials rise at a strike within HEARD_WINDOW_S
     of when it was due (the transcriber merged a repeated note or a trill's notes into one, or did not
     hear a soft one), ("faint", ...) for a weaker rise, None for none (or no time to listen at)."""
-    if len(q_all) < 2:
-        return None
-    due_s = float(np.interp(note.onset_ql, q_all, t_all))
-    if note.onset_ql < q_all[0] or note.onset_ql > q_all[-1]:  # outside the chords played: the pace at the edge
+    due_s = _due_s(note, q_all, t_all)
+    if due_s is None:
         return None
     start_s, stop_s = due_s - HEARD_WINDOW_S, due_s + HEARD_WINDOW_S
     # only where the transcriber heard this pitch sounding then (a merged repeat or trill, a note it
@@ -942,9 +953,9 @@ def _pair_wrong_notes(events: list[Event], outcome: dict[int, str], score_notes:
             continue
         index = index_of[e.note_id]
         note = score_notes[index]
-        if not q_all[0] <= note.onset_ql <= q_all[-1]:
+        due_s = _due_s(note, q_all, t_all)
+        if due_s is None:
             continue
-        due_s = float(np.interp(note.onset_ql, q_all, t_all))
         near = [(abs(events[j].time - due_s), j) for j in extras if j not in used
                 and 1 <= abs(events[j].played_pitch - note.pitch) <= PAIR_STEPS and abs(events[j].time - due_s) <= PAIR_S]
         if not near:
@@ -952,10 +963,9 @@ def _pair_wrong_notes(events: list[Event], outcome: dict[int, str], score_notes:
         j = min(near)[1]
         used.add(j)
         extra = events[j]
-        events[k] = replace(e, type="wrong_pitch", played_pitch=extra.played_pitch, time=extra.time,
-                            unsure=e.unsure or extra.unsure,
-                            message=f"played {pitch_name(extra.played_pitch)} instead of {pitch_name(note.pitch)}"
-                                    + (" (not heard clearly)" if e.unsure or extra.unsure else ""))
+        wrong = replace(e, type="wrong_pitch", played_pitch=extra.played_pitch, time=extra.time,
+                        message=f"played {pitch_name(extra.played_pitch)} instead of {pitch_name(note.pitch)}")
+        events[k] = _said_unsure(wrong) if e.unsure or extra.unsure else wrong
         outcome[index] = "wrong_pitch"
     events[:] = [e for j, e in enumerate(events) if j not in used]
 
@@ -979,7 +989,7 @@ def _flag_unsure(events: list[Event], played: tuple[PlayedNote, ...]) -> list[Ev
     for e in events:
         value = confidence.get(round(e.time, 4)) if e.time is not None else None
         if e.type in UNSURE_KINDS and value is not None and value < UNSURE_CONFIDENCE:
-            e = replace(e, unsure=True, message=f"{e.message} (not heard clearly)")
+            e = _said_unsure(e)
         out.append(e)
     return out
 
