@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tutor.listen.piano_live import pitch_bands
+
 SAMPLE_RATE = 16000
 HOP = 256
 WINDOW = 2048
@@ -24,26 +26,6 @@ FLUX_MIN = 0.02  # the whole spectrum's positive log flux per bin at a strike (a
 
 
 BLOCK_FRAMES = 4096  # frames per block of the spectrum (about 65 s of audio)
-
-
-def _partial_bands() -> np.ndarray:
-    """(128, bins): each pitch's first ``HARMONICS`` resolved partials, a quarter tone either side, weighted
-    1, 1/2, 1/3... so the fundamental counts most."""
-    freqs = np.fft.rfftfreq(WINDOW, 1.0 / SAMPLE_RATE)
-    bands = np.zeros((128, len(freqs)), np.float32)
-    for midi in range(LOWEST_MIDI, 109):
-        f0 = 440.0 * 2 ** ((midi - 69) / 12)
-        used = 0
-        for h in range(1, 4 * HARMONICS + 1):
-            f = f0 * h
-            if f > SAMPLE_RATE / 2 - 200 or used == HARMONICS:
-                break
-            if f < RESOLVED_HZ:  # the window cannot tell this partial from a semitone's neighbour
-                continue
-            width = f * (2 ** (0.5 / 12) - 1)  # a quarter tone either side
-            bands[midi, (freqs > f - width) & (freqs < f + width)] = 1.0 / (used + 1)
-            used += 1
-    return bands
 
 
 class PartialEvidence:
@@ -59,7 +41,7 @@ class PartialEvidence:
             audio = soxr.resample(audio, sample_rate, SAMPLE_RATE).astype(np.float32)
         audio = np.concatenate([np.zeros(WINDOW // 2, np.float32), audio, np.zeros(WINDOW, np.float32)])
         frames = np.lib.stride_tricks.sliding_window_view(audio, WINDOW)[::HOP]
-        bands = _partial_bands()
+        bands = pitch_bands(WINDOW, SAMPLE_RATE, resolved_hz=RESOLVED_HZ, notch=False)
         window = np.hanning(WINDOW).astype(np.float32)
         energy, flux, previous = [], [], None
         for first in range(0, len(frames), BLOCK_FRAMES):  # in blocks: an hour's spectrum would take gigabytes

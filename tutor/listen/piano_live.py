@@ -50,22 +50,29 @@ COUNT_IN_EARLY_S = 0.15  # the live marks listen from this long before the count
 
 
 
-def _pitch_bands(window: int, sample_rate: int, *, min_width_bins: float = 0.0) -> np.ndarray:
-    """Weights (128 pitches x FFT bins of ``window`` samples) that sum each pitch's first ``HARMONICS`` partials,
-    a quarter tone either side (at least ``min_width_bins`` bins), the h-th weighted 1/h; the bins around the
-    app's click frequencies (``CLICK_NOTCH_HZ``) left out."""
+def pitch_bands(window: int, sample_rate: int, *, min_width_bins: float = 0.0, resolved_hz: float = 0.0,
+                notch: bool = True) -> np.ndarray:
+    """Weights (128 pitches x FFT bins of ``window`` samples) that sum each pitch's first ``HARMONICS`` partials
+    at or above ``resolved_hz``, a quarter tone either side (at least ``min_width_bins`` bins), weighted 1, 1/2,
+    1/3... so the lowest counts most; with ``notch`` the bins around the app's click frequencies
+    (``CLICK_NOTCH_HZ``) left out. The live detector's and the second listen's (``piano_evidence``)."""
     freqs = np.fft.rfftfreq(window, 1.0 / sample_rate)
     bands = np.zeros((128, len(freqs)), np.float32)
     for midi in range(LOWEST_MIDI, 109):
         f0 = 440.0 * 2 ** ((midi - 69) / 12)
-        for h in range(1, HARMONICS + 1):
+        used = 0
+        for h in range(1, 4 * HARMONICS + 1):
             f = f0 * h
-            if f > sample_rate / 2 - 200:
+            if f > sample_rate / 2 - 200 or used == HARMONICS:
                 break
+            if f < resolved_hz:  # the window cannot tell this partial from a semitone's neighbour
+                continue
             width = max(f * (2 ** (0.5 / 12) - 1), freqs[1] * min_width_bins)
-            bands[midi, (freqs > f - width) & (freqs < f + width)] = 1.0 / h
-    for f in CLICK_NOTCH_HZ:
-        bands[:, np.abs(np.log2(np.maximum(freqs, 1.0) / f)) * 12 < NOTCH_SEMITONES] = 0.0
+            bands[midi, (freqs > f - width) & (freqs < f + width)] = 1.0 / (used + 1)
+            used += 1
+    if notch:
+        for f in CLICK_NOTCH_HZ:
+            bands[:, np.abs(np.log2(np.maximum(freqs, 1.0) / f)) * 12 < NOTCH_SEMITONES] = 0.0
     return bands
 
 class PianoOnsets:
@@ -82,10 +89,10 @@ class PianoOnsets:
         self.last_onset: dict[int, float] = {}
         # pitch -> (onset_s, pre-strike minima dB (long, short window), confirmed once the short one starts here)
         self.pending: dict[int, tuple[float, float, float, float]] = {}
-        self.bands = _pitch_bands(WINDOW, sample_rate)
+        self.bands = pitch_bands(WINDOW, sample_rate)
         # the same bands in the short window (bins 31 Hz apart: at least the nearest bin of each partial)
         self.short_window = np.hanning(SHORT).astype(np.float32)
-        self.short_bands = _pitch_bands(SHORT, sample_rate, min_width_bins=0.75)
+        self.short_bands = pitch_bands(SHORT, sample_rate, min_width_bins=0.75)
         self.short_history: list[np.ndarray] = []
 
     def _near_click(self, time_s: float) -> bool:
