@@ -95,9 +95,6 @@ class PianoOnsets:
         self.short_bands = pitch_bands(SHORT, sample_rate, min_width_bins=0.75)
         self.short_history: list[np.ndarray] = []
 
-    def _near_click(self, time_s: float) -> bool:
-        return _near(self.click_times, time_s)
-
     def push(self, block: np.ndarray, expected: Callable[[], list[int]] | list[int]) -> list[tuple[float, int]]:
         """Mono float32 samples; returns (onset_s, midi) of the expected pitches that started."""
         self.buffer = np.concatenate([self.buffer, np.asarray(block, np.float32)])
@@ -149,7 +146,7 @@ class PianoOnsets:
                 continue
             if bands[pitch] - recent[pitch] >= RISE_DB and bands[pitch] >= loudest - FLOOR_DB:
                 onset_s = time_s + ONSET_LEAD_S
-                confirm_s = onset_s + CLICK_PAST_S if self._near_click(onset_s) else 0.0
+                confirm_s = onset_s + CLICK_PAST_S if _near(self.click_times, onset_s) else 0.0
                 self.pending[pitch] = (onset_s, float(recent[pitch]), float(short_recent[pitch]), confirm_s)
         return found
 

@@ -113,9 +113,10 @@ def held_key(score_notes: Sequence[Note], performance: Performance, align: Calla
 
     as_written = matches(0)
     best, best_pairs = 0, as_written
-    ranked = sorted((s for s in SHIFTS if s != 0), key=lambda s: -_overlap(score_notes, played, s))
     if len(as_written) >= WRITTEN_ENOUGH * len(score_notes):
         ranked = []  # the take lines up with the score as written: no other key is tried (one alignment)
+    else:
+        ranked = sorted((s for s in SHIFTS if s != 0), key=lambda s: -_overlap(score_notes, played, s))
     for shift in ranked[:CANDIDATES]:
         pairs = matches(shift)
         if len(pairs) > len(best_pairs):
