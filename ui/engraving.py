@@ -162,15 +162,8 @@ def engrave_musicxml(xml: str, *, layout: Layout = Layout(), progress=None) -> l
         return _engrave_locked(None, layout, xml, progress)
 
 
-def preview_musicxml(xml: str) -> str:
-    """What a preview engraves: the file with ids that ``with_note_ids`` turns into ours later."""
-    from tutor.score.viewxml import with_preview_ids
-
-    return with_preview_ids(xml)
-
-
 def with_note_ids(pages: list[Page], mapping: dict[str, str]) -> list[Page]:
-    """A preview's pages (``preview_musicxml``) with our note ids (``tutor.score.viewxml.preview_id_map``):
+    """A preview's pages (the file engraved with ``tutor.score.viewxml.with_preview_ids``) with our note ids (``tutor.score.viewxml.preview_id_map``):
     the piece's engraving without engraving it a second time."""
     from tutor.score.viewxml import PREVIEW_PREFIX
 

@@ -703,8 +703,8 @@ def _preview_job(task, path: str, layout: Layout):
     piece the score cache holds: read in milliseconds, it is engraved with its ids at once, which took
     3.0 s to the page on the Arabeske against 4.8 s through a preview)."""
     from tutor.score import cache
-    from tutor.score.viewxml import file_musicxml
-    from tutor.ui.engraving import engrave_musicxml, preview_musicxml
+    from tutor.score.viewxml import file_musicxml, with_preview_ids
+    from tutor.ui.engraving import engrave_musicxml
 
     if cache.get(cache.key_for(path, None)) is not None:
         return None
@@ -712,7 +712,7 @@ def _preview_job(task, path: str, layout: Layout):
     if xml is None or len(xml) < PREVIEW_MIN_CHARS:
         return None
     task.check()
-    pages = engrave_musicxml(preview_musicxml(xml), layout=layout, progress=task.check_and_progress)
+    pages = engrave_musicxml(with_preview_ids(xml), layout=layout, progress=task.check_and_progress)
     task.check()
     return pages, layout
 

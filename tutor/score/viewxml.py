@@ -143,15 +143,10 @@ def _heads(root: ET.Element, score: Score) -> list[_XmlHead] | None:
     return heads
 
 
-def _name(heads: list[_XmlHead]) -> list[list[_XmlHead]]:
-    """Ids as ``tutor.score.io.identified_noteheads`` gives them (the same naming: ``name_noteheads``)."""
-    from tutor.score.io import name_noteheads
-
-    return name_noteheads(heads)
-
-
 def _named_heads(score: Score) -> tuple[ET.Element, list[_XmlHead]] | None:
     """The source file's tree and its noteheads with our ids, when they agree with the score's notes."""
+    from tutor.score.io import name_noteheads  # ids as io's identified_noteheads gives them (the same naming)
+
     text = _source_text(score)
     if text is None:
         return None
@@ -164,7 +159,7 @@ def _named_heads(score: Score) -> tuple[ET.Element, list[_XmlHead]] | None:
     heads = _heads(root, score)
     if not heads:
         return None
-    groups = _name(heads)
+    groups = name_noteheads(heads)
     found = {(g[0].id, g[0].pitch, round(g[0].onset_ql, 4), round(sum(h.duration_ql for h in g), 4)) for g in groups}
     wanted = {(n.id, n.pitch, round(n.onset_ql, 4), round(n.duration_ql, 4)) for n in score.notes}
     if found != wanted:
