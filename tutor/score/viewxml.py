@@ -143,11 +143,11 @@ def _heads(root: ET.Element, score: Score) -> list[_XmlHead] | None:
     return heads
 
 
-def _named_heads(score: Score) -> tuple[ET.Element, list[_XmlHead]] | None:
-    """The source file's tree and its noteheads with our ids, when they agree with the score's notes."""
+def _named_heads(score: Score, text: str | None) -> tuple[ET.Element, list[_XmlHead]] | None:
+    """The tree of ``text`` (the score's source file, ``_source_text``) and its noteheads with our ids, when
+    they agree with the score's notes."""
     from tutor.score.io import name_noteheads  # ids as io's identified_noteheads gives them (the same naming)
 
-    text = _source_text(score)
     if text is None:
         return None
     try:
@@ -170,7 +170,7 @@ def _named_heads(score: Score) -> tuple[ET.Element, list[_XmlHead]] | None:
 def source_musicxml_with_ids(score: Score) -> str | None:
     """The score's own MusicXML file with our note ids on its notes, or None (edited, not MusicXML,
     or anything that does not agree with the score's notes)."""
-    named = _named_heads(score)
+    named = _named_heads(score, _source_text(score))
     if named is None:
         return None
     root, heads = named
@@ -206,12 +206,12 @@ def with_preview_ids(text: str) -> str:
 def preview_id_map(score: Score) -> dict[str, str] | None:
     """``tutorpv{k}`` -> our note id for the notes of the score's source file (None: it does not agree with
     the score: the preview cannot stand for it)."""
-    named = _named_heads(score)
+    text = _source_text(score)  # read once: the tree and the preview's note count are of the same text
+    named = _named_heads(score, text)
     if named is None:
         return None
     root, heads = named
     elements = _note_elements(root)
-    text = _source_text(score)
     if text is None or len(_NOTE_TAG.findall(text)) != len(elements):  # the text's notes are not the tree's
         return None
     index = {id(element): k for k, element in enumerate(elements)}
