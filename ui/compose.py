@@ -469,13 +469,14 @@ class ComposePanel(QWidget):
 
     def _advice_reason(self, suggestion) -> str:
         """What the critique's advice fixes: its finding, in the words of ``rank_by_fixes``."""
-        from tutor.compose.describe import _RULE_WORDS
+        from tutor.compose.describe import rule_words
 
         score = self.window.score
-        changed = {n.id for n in suggestion.notes} - {n.id for n in score.notes if n in suggestion.notes}
+        offered = set(suggestion.notes)  # a hashed lookup: the notes are frozen (a tuple scan was |score| x |bar|)
+        changed = {n.id for n in suggestion.notes} - {n.id for n in score.notes if n in offered}
         for finding in (self.report or {}).get("findings", []):
             if set(finding.get("note_ids") or []) & changed:
-                words = _RULE_WORDS.get(finding["rule"], finding["rule"].replace("_", " "))
+                words = rule_words(finding["rule"])
                 return f"fixes {words} in bar {finding['measure']}"
         return ""
 

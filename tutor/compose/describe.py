@@ -116,10 +116,15 @@ _RULE_WORDS = {
 _WEIGHT = {"error": 100, "warning": 10, "info": 1}
 
 
+def rule_words(rule: str) -> str:
+    """A critique rule in musical words ("out_of_key" -> "an out-of-key note"), as ``rank_by_fixes`` says it."""
+    return _RULE_WORDS.get(rule, rule.replace("_", " "))
+
+
 def _said(counter) -> str:
     items = []
     for (rule, measure), count in sorted(counter.items(), key=lambda item: (item[0][1], item[0][0])):
-        words = _RULE_WORDS.get(rule, rule.replace("_", " "))
+        words = rule_words(rule)
         items.append(f"{words} in bar {measure}" + (f" (×{count})" if count > 1 else ""))
     return ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
 
