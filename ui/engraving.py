@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import threading
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tutor.score.music import Score
 
@@ -177,9 +177,9 @@ def with_note_ids(pages: list[Page], mapping: dict[str, str]) -> list[Page]:
         notes = {}
         for note_id, box in page.notes.items():
             new_id = mapping.get(note_id, note_id)
-            notes[new_id] = NoteBox(new_id, box.x, box.y, box.width, box.height, box.system)
-        renamed.append(Page(page.number, pattern.sub(rename, page.svg), page.width, page.height, notes,
-                            list(page.measures), page.staff_space, list(page.staves)))
+            notes[new_id] = replace(box, note_id=new_id)
+        renamed.append(replace(page, svg=pattern.sub(rename, page.svg), notes=notes,
+                               measures=list(page.measures), staves=list(page.staves)))
     return renamed
 
 
