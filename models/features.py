@@ -80,12 +80,15 @@ def table_from_score(score) -> NoteTable:
 
 
 def table_from_midi(source) -> NoteTable:
-    """A performed MIDI file (a path or a binary file object: EMOPIA clips) as a ``NoteTable``;
-    quarter notes come from the file's tempo map."""
+    """A performed MIDI file (a path, a binary file object: EMOPIA clips, or a ``PrettyMIDI`` already read)
+    as a ``NoteTable``; quarter notes come from the file's tempo map."""
     from tutor.score.midi import pretty_midi_module
 
     pretty_midi = pretty_midi_module()
-    midi = pretty_midi.PrettyMIDI(str(source) if isinstance(source, str | Path) else source)
+    if isinstance(source, pretty_midi.PrettyMIDI):
+        midi = source
+    else:
+        midi = pretty_midi.PrettyMIDI(str(source) if isinstance(source, str | Path) else source)
     rows = []
     for index, instrument in enumerate(i for i in midi.instruments if not i.is_drum):
         for note in instrument.notes:

@@ -80,14 +80,14 @@ def _midi_table(path: Path, *, melody_track: str | None = None, beats: tuple[flo
     import pretty_midi
 
     pretty_midi.pretty_midi.MAX_TICK = 1e16
-    table = table_from_midi(str(path))
+    midi = pretty_midi.PrettyMIDI(str(path))  # read once: the table, the beat's phase and the melody track
+    table = table_from_midi(midi)
     if beats is not None:  # POP909's files all claim 1/4: the CSV knows the metre
         bar_ql, beat_ql = beats
-        table = dataclasses.replace(_pop909_on_the_beat(table, path, bar_ql), bar_ql=bar_ql, beat_ql=beat_ql,
+        table = dataclasses.replace(_pop909_on_the_beat(table, path, bar_ql, midi), bar_ql=bar_ql, beat_ql=beat_ql,
                                     meter="6/8" if beat_ql == 1.5 else f"{int(round(bar_ql))}/4")
     out = [table]
     if melody_track is not None:
-        midi = pretty_midi.PrettyMIDI(str(path))
         names = [i.name.strip().upper() for i in midi.instruments if not i.is_drum]
         if melody_track in names:
             mel = table.select(table.part == names.index(melody_track))
@@ -98,14 +98,12 @@ def _midi_table(path: Path, *, melody_track: str | None = None, beats: tuple[flo
     return out
 
 
-def _pop909_on_the_beat(table: NoteTable, path: Path, bar_ql: float) -> NoteTable:
+def _pop909_on_the_beat(table: NoteTable, path: Path, bar_ql: float, midi) -> NoteTable:
     """A POP909 performance with its beats where the MIDI's quarter notes are: the files' notes sit a constant
     fraction of a beat off the MIDI's beat grid (often a sixteenth) and the bar's first beat anywhere, so a bass on
     the beat read as off it. The beat's phase is the offset that puts most onsets within a 24th of a beat; the bar's
     is the beat where most of the song's chord changes (``chord_midi.txt``) fall. Onsets and lengths are then put on
-    the 1/12-beat grid (``models.style.notated``)."""
-    import pretty_midi
-
+    the 1/12-beat grid (``models.style.notated``). ``midi``: the file as read (``pretty_midi.PrettyMIDI``)."""
     if len(table) == 0:
         return table
     offsets = np.arange(48) / 48
@@ -116,7 +114,6 @@ def _pop909_on_the_beat(table: NoteTable, path: Path, bar_ql: float) -> NoteTabl
     shift = phase
     chords = path.parent / "chord_midi.txt"
     if beats > 1 and chords.exists():
-        midi = pretty_midi.PrettyMIDI(str(path))
         starts = [float(line.split()[0]) for line in chords.read_text().splitlines()
                   if len(line.split()) >= 3 and line.split()[2] != "N"]
         at = np.array([midi.time_to_tick(t) / midi.resolution for t in starts]) - phase
