@@ -37,8 +37,6 @@ from .train_emotion import (
     song_folds,
 )
 
-QUADRANT_V = VALENCE_HIGH[np.arange(4)].astype(int)
-QUADRANT_A = AROUSAL_HIGH[np.arange(4)].astype(int)
 MEMBER_WEIGHTS = (0.0, 0.1, 0.2, 0.3)  # the new member's share, taken from the nets' 0.5
 SHIP_MARGIN = 0.010  # fixed before the blends were seen: 10 clips of 965 over the shipped cell
 
@@ -53,9 +51,9 @@ def quadrants(p_valence: np.ndarray, p_arousal: np.ndarray) -> np.ndarray:
     pv = p_valence if p_valence.ndim == 2 else np.stack([p_valence, p_valence], 1)
     out = np.zeros((len(p_arousal), 4))
     for q in range(4):
-        a = p_arousal if QUADRANT_A[q] else 1 - p_arousal
-        v = pv[:, QUADRANT_A[q]]
-        out[:, q] = a * (v if QUADRANT_V[q] else 1 - v)
+        a = p_arousal if AROUSAL_HIGH[q] else 1 - p_arousal
+        v = pv[:, AROUSAL_HIGH[q]]
+        out[:, q] = a * (v if VALENCE_HIGH[q] else 1 - v)
     return out
 
 
@@ -87,8 +85,8 @@ def main() -> int:
 
     def judged(p: np.ndarray) -> dict:
         pred = p.argmax(1)
-        return {"accuracy": float(np.mean(pred == y)), "valence": float(np.mean(QUADRANT_V[pred] == valence)),
-                "arousal": float(np.mean(QUADRANT_A[pred] == arousal))}
+        return {"accuracy": float(np.mean(pred == y)), "valence": float(np.mean(VALENCE_HIGH[pred] == valence)),
+                "arousal": float(np.mean(AROUSAL_HIGH[pred] == arousal))}
 
     models: dict[str, np.ndarray] = {}
     for c in (0.003, 0.01, 0.03, 0.1):
