@@ -105,6 +105,28 @@ def test_swing_and_ragtime_rewrite_the_rhythm():
     assert any(c[1].endswith("7") for c in swing.chords)  # jazz harmony: sevenths
 
 
+def test_swing_in_four_over_a_walking_bass_with_and_without_comping(tmp_path):
+    # a 2/4 tune is written in 4/4 (two bars make one, the notes where they were); of three versions one is the
+    # tune over the walking bass alone (the jazz the style model knows: solos over a bass line), two comp
+    path = tmp_path / "hornpipe.abc"
+    path.write_text("X:1\nT:Two\nM:2/4\nL:1/8\nK:G\nGA Bc|dB GB|cA FA|G2 D2|GA Bc|dB GB|cA FA|G4|]\n",
+                    encoding="utf-8")
+    tune = load_score(path)
+    versions = restyle(tune, style="swing", k=3, seed=0, use_models=False)
+    assert len(versions) == 3
+    for v in versions:
+        ts = v.score.time_signatures[0]
+        assert (ts.numerator, ts.denominator) == (4, 4) and v.score.measures[0].duration_ql == 4.0
+        assert v.melody_notes_kept == v.melody_notes == 27 and v.errors == 0
+        walking = [n for n in v.score.notes if n.part == "RB"]
+        assert len(walking) >= 4 * len(v.score.measures) - 4  # a bass note a beat
+        assert all(style_markers(v.score, "swing").values())
+    comped = [any(n.part == "RR" for n in v.score.notes) for v in versions]
+    assert sorted(comped) == [False, True, True]
+    bass_only = versions[comped.index(False)].score
+    assert {p.id for p in bass_only.parts} == {bass_only.parts[0].id, "RB"}
+
+
 def test_a_jig_in_six_eight_becomes_a_waltz():
     path = sorted(NOTTINGHAM.glob("jigs*.mid"))[0]
     jig = load_score(path)
