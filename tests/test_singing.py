@@ -78,3 +78,24 @@ def test_a_verdict_on_a_note_heard_unclearly_says_so():
     assert wrong[0].to_json()["unsure"] is True
     sure = assess(score, Performance(notes=tuple(replace(n, confidence=0.9) for n in notes)), level="beginner")
     assert not sure.events_of("wrong_pitch")[0].unsure
+
+
+def test_a_take_three_quarters_right_as_written_can_still_hold_another_key():
+    """A chromatic run sung a semitone high: as written, the aligner pairs 12 of its 16 notes (each sung
+    note is the next written one), a semitone down all 16. That gain is exactly the 1/4 of the notes a
+    held key needs, so the transpositions must still be tried when 3/4 match as written (the shortcut
+    skipped them at 3/4 and said nothing)."""
+    from tutor.practice.alignment import align
+    from tutor.practice.singing import held_key
+
+    tune = [60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 55, 53, 50]
+    score = replace(make_score([(float(i), [p], 1.0) for i, p in enumerate(tune)]),
+                    parts=(Part("P1", "Voice", program=53),))
+    take = audio_take(score, shift=1)
+    as_written = [p for p in align(score.notes, take).pairs if p.kind == "match"]
+    assert len(as_written) == 12  # the boundary: 3/4 of the 16 notes
+    key = held_key(score.notes, take, align)
+    assert key is not None and key.semitones == 1 and "a semitone high" in key.message
+    result = assess(score, take, level="beginner")
+    assert result.held_key is not None and result.held_key.semitones == 1
+    assert not result.events_of("wrong_pitch")

@@ -24,7 +24,7 @@ SHIFTS = range(-24, 25)
 CANDIDATES = 3  # transpositions (besides none) tried with the full alignment, best pitch overlap first
 MIN_GAIN_SHARE = 0.25  # a transposition must match this share of the score's notes more than none does...
 MIN_MATCHED_SHARE = 0.5  # ...and match at least this share of them
-WRITTEN_ENOUGH = 1.0 - MIN_GAIN_SHARE  # as written, this share matched: no transposition can gain enough
+WRITTEN_ENOUGH = 1.0 - MIN_GAIN_SHARE  # as written, more than this share matched: no transposition can gain enough
 TUNING_MIN_CENTS = 25.0  # a held offset this large (median over the matched notes) is told and allowed for
 PHRASE_GAP_S = 0.6  # a rest this long ends a phrase
 DRIFT_MIN_NOTES = 6
@@ -113,7 +113,7 @@ def held_key(score_notes: Sequence[Note], performance: Performance, align: Calla
 
     as_written = matches(0)
     best, best_pairs = 0, as_written
-    if len(as_written) >= WRITTEN_ENOUGH * len(score_notes):
+    if len(as_written) > WRITTEN_ENOUGH * len(score_notes):  # at exactly 3/4, one matching all notes gains enough
         ranked = []  # the take lines up with the score as written: no other key is tried (one alignment)
     else:
         ranked = sorted((s for s in SHIFTS if s != 0), key=lambda s: -_overlap(score_notes, played, s))
