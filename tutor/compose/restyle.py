@@ -350,9 +350,12 @@ def _pattern(style: str, meter: _Meter, seg_ql: float, variant: int, *, comp: bo
                 out.append((b * 1.5, 1.5, "bass" if b == 0 else "fifth_low"))
                 out += [(b * 1.5 + 0.5 * i, 0.5, f"arp{i + (1 if variant % 2 else 0)}") for i in range(3)]
             return out
-        out.append((0.0, seg_ql, "bass"))
         steps = int(round(seg_ql / 0.5))
-        order = (0, 1, 2, 3, 2, 1) if variant % 2 == 0 else (0, 2, 1, 3, 1, 2)
+        if variant % 2 == 0:  # the left hand's broken chord in eighths under a chord held in the right, as POP909's
+            # piano parts mostly go (onsets on the eighths, about two notes an onset, around C4)
+            return [(0.0, seg_ql, "chord")] + [(0.5 * i, 0.5, f"low{(0, 1, 2, 1)[i % 4]}") for i in range(steps)]
+        out.append((0.0, seg_ql, "bass"))
+        order = (0, 2, 1, 3, 1, 2)
         out += [(0.5 * i, 0.5, f"arp{order[i % len(order)]}") for i in range(steps)]
         return out
     if style == "waltz":
@@ -635,6 +638,8 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
             elif what == "chord":
                 for p in voiced:
                     add("RR", p, onset, duration, 58)
+            elif what.startswith("low"):  # the left hand's broken chord: root, fifth, octave, fifth
+                add("RL", (bass, _near(tones[2], bass + 7), bass + 12)[int(what[3:])], onset, duration, 60)
             elif what.startswith("arp"):
                 i = int(what[3:])
                 arp = [bass + 12 if bass + 12 < ceiling else bass, *voiced]
