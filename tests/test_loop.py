@@ -43,28 +43,30 @@ def looped_performance(score, *, first: int, last: int, passes: int, wrong=None,
     return Performance(sort_played(played))
 
 
-def follow(loop: LoopFollower, performance: Performance) -> list:
-    """The take through the follower in time order, as the app feeds it: note-ons and releases."""
+def follow(loop: LoopFollower, performance: Performance, *, ring: bool = False) -> list:
+    """The take through the follower in time order, as the app feeds it: note-ons and releases (``ring``:
+    each note's at-once ring told first, through ``feed_onset(ring=...)``, as the app's live session does)."""
     timeline = sorted([(n.onset_s, 1, n.pitch) for n in performance.notes]
                       + [(n.offset_s, 0, n.pitch) for n in performance.notes])
     events = []
     for time_s, on, pitch in timeline:
         if on:
-            events += loop.feed_onset(onset_s=time_s, pitch=pitch)
+            events += loop.feed_onset(onset_s=time_s, pitch=pitch, ring=events.extend if ring else None)
         else:
             events += loop.note_off(pitch=pitch, time_s=time_s)
     events += loop.poll(time_s=performance.duration_s + 5.0)
     return events + loop.finish()
 
 
-def test_the_loop_follower_starts_a_fresh_pass_at_the_range_s_first_chord(piece):
+@pytest.mark.parametrize("ring", [False, True], ids=["rings-returned", "rings-told-first"])
+def test_the_loop_follower_starts_a_fresh_pass_at_the_range_s_first_chord(piece, ring):
     from tutor.practice.follower import ScoreFollower
 
     bpm = piece.tempo_map.initial_bpm
     ranged = piece.slice_measures(3, 4).at_tempo(bpm=bpm)
     take = looped_performance(piece, first=3, last=4, passes=3, skip={1: "P1-m4-n2"}, wrong={2: ("P1-m3-n2", 63)})
     loop = LoopFollower(lambda: ScoreFollower(ranged, mode="play-along", level="advanced", bpm=bpm))
-    events = follow(loop, take)
+    events = follow(loop, take, ring=ring)
     starts = [e for e in events if isinstance(e, PassStart)]
     assert [s.index for s in starts] == [2, 3]
     assert (starts[0].previous_right, starts[0].previous_total) == (6, 7)  # pass 1 skipped the last C

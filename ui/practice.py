@@ -138,8 +138,9 @@ class LiveSession(QObject):
             kind, value, time_s, cents, arrived = item
             f = self.follower
             try:
-                if kind == "on":
-                    found = f.feed_onset(onset_s=time_s, pitch=value, cents=cents)
+                if kind == "on":  # the note's ring goes out first, before the verdicts its feed works out
+                    found = f.feed_onset(onset_s=time_s, pitch=value, cents=cents,
+                                         ring=lambda early, arrived=arrived: self.events.emit(early, arrived))
                 elif kind == "off":
                     found = f.note_off(pitch=value, time_s=time_s)
                 elif kind == "pedal":

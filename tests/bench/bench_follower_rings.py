@@ -5,7 +5,9 @@ minus the true strike of the reference note it marks (same pitch, struck within 
 detector + follower share of the app's strike -> ring latency (``bench_app_latency``), without load.
 
 The peer in the same run is the follower ringing at once only notes of the cursor's chord
-(``PROVISIONAL_AHEAD = 0``, as before). Also counted: provisional rings whose verdict, notes later,
+(``PROVISIONAL_AHEAD = 0``, as before). ``feed_to_ring_ms``: the wall time from the feed's call to its
+at-once ring, told through ``ring`` before the verdicts are worked out (as the app does); its peer,
+``ring_with_verdicts``, tells the ring with the feed's return, after them (as before). Also counted: provisional rings whose verdict, notes later,
 put the played note on another score note or none (a ring told too soon).
 
 Data: maps-dev (held-out piece ``TUTOR_BENCH_RINGS_PIECE``, default mz_545_3, as the app bench; first
@@ -17,6 +19,7 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +29,13 @@ TAKE_S = float(os.environ.get("TUTOR_BENCH_RINGS_S", "60"))
 POLL_EVERY_S = 0.05  # as the app (``ui.practice.PianoLive``)
 
 
-def _run(audio: np.ndarray, ref: np.ndarray, score, ahead: int) -> dict:
+def _run(audio: np.ndarray, ref: np.ndarray, score, ahead: int, *, ring: bool = True) -> dict:
     import tutor.practice.follower as follower_module
     from tutor.listen.piano_live import HOP, SAMPLE_RATE, PianoOnsets, follower_expectation
 
     saved = follower_module.PROVISIONAL_AHEAD
     follower_module.PROVISIONAL_AHEAD = ahead
+    waits_ms: list[float] = []  # wall time from the feed's call to its at-once ring (processing, not audio)
     try:
         follower = follower_module.ScoreFollower(score, mode="play-along", level="advanced")
         detector = PianoOnsets(SAMPLE_RATE)
@@ -47,7 +51,16 @@ def _run(audio: np.ndarray, ref: np.ndarray, score, ahead: int) -> dict:
         for start in range(0, len(audio), HOP):
             for onset_s, midi in detector.push(audio[start:start + HOP], lambda: follower_expectation(follower)):
                 now_s = (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
-                take(follower.feed_onset(onset_s=onset_s, pitch=midi), now_s)
+                called = time.perf_counter()
+
+                def early(events, now_s=now_s, called=called):
+                    waits_ms.append((time.perf_counter() - called) * 1000)
+                    take(events, now_s)
+
+                told = follower.feed_onset(onset_s=onset_s, pitch=midi, ring=early if ring else None)
+                if not ring and any(e.type == "correct" and e.time == onset_s for e in told):
+                    waits_ms.append((time.perf_counter() - called) * 1000)  # told with the feed's return
+                take(told, now_s)
             now_s = (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
             if now_s - polled >= POLL_EVERY_S:
                 polled = now_s
@@ -64,7 +77,10 @@ def _run(audio: np.ndarray, ref: np.ndarray, score, ahead: int) -> dict:
     latencies.sort()
     return {"rings": len(latencies), "median_ms": statistics.median(latencies),
             "p95_ms": float(np.percentile(latencies, 95)),
-            "over_150_ms": sum(v > 150 for v in latencies), "over_300_ms": sum(v > 300 for v in latencies)}
+            "over_150_ms": sum(v > 150 for v in latencies), "over_300_ms": sum(v > 300 for v in latencies),
+            "feed_to_ring_ms_median": statistics.median(waits_ms) if waits_ms else float("nan"),
+            "feed_to_ring_ms_p95": float(np.percentile(waits_ms, 95)) if waits_ms else float("nan"),
+            "feed_to_ring_ms_max": max(waits_ms, default=float("nan"))}
 
 
 def _disagreements(audio, score, ahead: int) -> dict:
@@ -124,6 +140,9 @@ def main() -> None:
     for name, ahead in (("shipped", PROVISIONAL_AHEAD), ("cursor_chord_only", 0)):
         results[name] = _run(audio, ref, score, ahead) | _disagreements(audio, score, ahead)
         print(f"{name} (PROVISIONAL_AHEAD={ahead}): {results[name]}", flush=True)
+    # the peer for the ring's processing wait: the ring told with the feed's return, after the verdicts
+    results["ring_with_verdicts"] = _run(audio, ref, score, PROVISIONAL_AHEAD, ring=False)
+    print(f"ring_with_verdicts (as before, peer): {results['ring_with_verdicts']}", flush=True)
     save("follower_rings", results)
 
 

@@ -12,6 +12,7 @@ each call does a bounded amount of numpy work, so it can run right behind the au
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 
 import numpy as np
 
@@ -210,14 +211,19 @@ class ScoreFollower:
         return played if self.unfolding is None else self.unfolding.written_position(played)[0]
 
     # --- input ---------------------------------------------------------------------------
-    def feed_onset(self, *, onset_s: float, pitch: int, cents: float | None = None) -> list[Event]:
-        return self.feed(PlayedNote(pitch=int(pitch), onset_s=onset_s, offset_s=onset_s, cents=cents))
+    def feed_onset(self, *, onset_s: float, pitch: int, cents: float | None = None,
+                   ring: Callable[[list[Event]], None] | None = None) -> list[Event]:
+        return self.feed(PlayedNote(pitch=int(pitch), onset_s=onset_s, offset_s=onset_s, cents=cents), ring=ring)
 
-    def feed(self, note: PlayedNote) -> list[Event]:
+    def feed(self, note: PlayedNote, *, ring: Callable[[list[Event]], None] | None = None) -> list[Event]:
+        """The events ``note`` brings (its own, told at once or not, and the verdicts on notes before it).
+        With ``ring`` (play-along; the app's live path), the note's at-once ``correct`` goes to ``ring(events)``
+        before the verdicts on the notes held back are worked out (they may take the offline alignment's
+        second opinion, tens of ms), so the student sees the ring without waiting for them (issue 20)."""
         if not self.n_chords:
             return [self._event("extra", None, note, f"extra {pitch_name(note.pitch)}")]
         self._heard.append(note)
-        events = self._feed_wait(note) if self.mode == "wait" else self._feed_follow(note)
+        events = self._feed_wait(note) if self.mode == "wait" else self._feed_follow(note, ring)
         self._keys_down[note.pitch] = self._keys_down.get(note.pitch, 0) + 1
         self._quiet_since_s = None
         return events
@@ -297,7 +303,7 @@ class ScoreFollower:
         onsets = self.chord_onsets_ql[self._lo:self._lo + self._width]
         return TIMING_WEIGHT * np.minimum(np.abs(onsets - expected_ql) / TIMING_SCALE_QL, 1.0)
 
-    def _feed_follow(self, note: PlayedNote) -> list[Event]:
+    def _feed_follow(self, note: PlayedNote, ring: Callable[[list[Event]], None] | None = None) -> list[Event]:
         """One step of the offline alignment's dynamic programme (``tutor.practice.alignment._follow``, the same
         moves and costs) over the band of chords around the best position so far."""
         width, columns = self._width, self._columns
@@ -360,7 +366,19 @@ class ScoreFollower:
         self._last_onset_s = note.onset_s
         self._pending.append((self._lo, row, kinds, note, self._offset))
         self.chord = self._lo + int(np.argmin(row))  # where the student is now (the cursor)
-        return self._commit(now_s=note.onset_s) + self._provisional_mark(note)
+        if ring is None:
+            return self._commit(now_s=note.onset_s) + self._provisional_mark(note)
+        early = self._provisional_mark(note)
+        if early:
+            ring(early)
+        events = self._commit(now_s=note.onset_s)
+        told = self._provisional.get(note)
+        if told is not None and (told in self._played[int(self._chord_of_note[told])] or told in self._reported_missed):
+            # the verdicts just told gave that score note to another played note (their event came after
+            # the ring and stands) or called it missed: this note is rung again as it would have been
+            del self._provisional[note]
+            events += self._provisional_mark(note)
+        return events
 
     def _provisional_mark(self, note: PlayedNote) -> list[Event]:
         """A note that is one of the cursor's chord's, still free there, is told ``correct`` at once (the
@@ -526,7 +544,9 @@ class ScoreFollower:
         self._loose = [(n, c) for n, c in self._loose if n.onset_s >= before_s]
         events: list[Event] = []
         for note, chord in due:
-            index = next((i for i, n in self._second_opinion(chord, note.onset_s).items() if n is note), None)
+            # (the alignment, tens of ms, only where a score note could pass the checks below)
+            index = next((i for i, n in self._second_opinion(chord, note.onset_s).items() if n is note), None) \
+                if self._could_take(note, chord) else None
             own = int(self._chord_of_note[index]) if index is not None else -1
             if (index is None or self.notes[index].pitch != note.pitch or index in self._played[own]
                     or index in self._reported_missed or own > self._at or abs(own - chord) > SECOND_OPINION_CHORDS
@@ -536,6 +556,29 @@ class ScoreFollower:
             self._played[own].add(index)
             events += self._timed_correct(index, own, note)
         return events
+
+    def _could_take(self, note: PlayedNote, chord: int) -> bool:
+        """Whether a score note of ``note``'s pitch is free, not told missed, on a chord reached (up to the
+        one judged last) within SECOND_OPINION_CHORDS of ``chord`` and reached within PAIR_S / 2 of the
+        note: the only ones ``_flush_loose`` may give it (if none, the second opinion is not asked)."""
+        for own in range(max(0, chord - SECOND_OPINION_CHORDS), min(self._at, chord + SECOND_OPINION_CHORDS) + 1):
+            if abs(note.onset_s - self._arrived_s.get(own, np.inf)) > PAIR_S / 2:
+                continue
+            if any(self.notes[i].pitch == note.pitch and i not in self._played[own] and i not in self._reported_missed
+                   for i in self.chord_notes[own]):
+                return True
+        return False
+
+    def _could_vouch(self, index: int, time_s: float) -> bool:
+        """Whether a note played within SECOND_OPINION_S of ``time_s`` in this attempt has score note
+        ``index``'s pitch and was given to no other score note: the only ones ``_missed_in`` may take from
+        the second opinion (if none, it is not asked)."""
+        if self.mode != "play-along" or not np.isfinite(time_s):
+            return False
+        first = bisect.bisect_left(self._heard, max(time_s - SECOND_OPINION_S, self._attempt_start_s), key=_onset_s)
+        last = bisect.bisect_right(self._heard, time_s + SECOND_OPINION_S, key=_onset_s)
+        pitch = self.notes[index].pitch
+        return any(n.pitch == pitch and self._given.get(n, index) == index for n in self._heard[first:last])
 
     def _second_opinion(self, chord: int, time_s: float) -> dict[int, PlayedNote]:
         """Score note -> the played note the offline alignment (``tutor.practice.alignment.align_arrays``, with
@@ -668,7 +711,7 @@ class ScoreFollower:
         for i in self.chord_notes[chord]:
             if self.notes[i].pitch in sounded or i in self._played[chord] or i in self._reported_missed:
                 continue
-            vouched = self._second_opinion(chord, at).get(i) if at is not None else None
+            vouched = self._second_opinion(chord, at).get(i) if at is not None and self._could_vouch(i, at) else None
             if vouched is not None and vouched.pitch == self.notes[i].pitch and self._given.get(vouched, i) == i:
                 loose = next((k for k, (n, _c) in enumerate(self._loose) if n is vouched), None)
                 if loose is not None:
@@ -755,9 +798,11 @@ def _onset_s(note: PlayedNote) -> float:
     return note.onset_s
 
 
-def follow_performance(follower: ScoreFollower, performance: Performance) -> list[Event]:
+def follow_performance(follower: ScoreFollower, performance: Performance, *,
+                       ring: Callable[[list[Event]], None] | None = None) -> list[Event]:
     """Replay a recorded take through ``follower`` as it would have come live: note-ons, note-offs
-    and the sustain pedal in time order; returns every event, ``finish()``'s included."""
+    and the sustain pedal in time order; returns every event, ``finish()``'s included (with ``ring``,
+    the at-once rings go there instead, as in the app: ``ScoreFollower.feed``)."""
     stream: list[tuple[float, int, object]] = []  # (time, order at equal times: offs, pedal, ons)
     for note in performance.notes:
         stream.append((note.onset_s, 2, note))
@@ -769,7 +814,7 @@ def follow_performance(follower: ScoreFollower, performance: Performance) -> lis
     for time_s, order, item in stream:
         events += follower.poll(time_s=time_s)
         if order == 2:
-            events += follower.feed(item)
+            events += follower.feed(item, ring=ring)
         elif order == 0:
             events += follower.note_off(pitch=item.pitch, time_s=time_s)
         else:

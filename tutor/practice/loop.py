@@ -76,7 +76,10 @@ class LoopFollower:
         in_last_measure = f.position_ql >= self.last_measure_from_ql - 1e-9
         return in_last_measure and pitch not in expected
 
-    def feed_onset(self, *, onset_s: float, pitch: int, cents: float | None = None) -> list:
+    def feed_onset(self, *, onset_s: float, pitch: int, cents: float | None = None,
+                   ring: Callable[[list], None] | None = None) -> list:
+        """As ``ScoreFollower.feed_onset`` (``ring``: the note's at-once ring, told first; a new pass's
+        start and the last pass's missed notes go to it before that ring)."""
         events: list = []
         if self._pass_is_over(pitch):
             events.extend(self._count(self.current.finish()))
@@ -85,7 +88,12 @@ class LoopFollower:
             self.index += 1
             self.starts_s.append(onset_s)
             self._right = set()
-        return events + self._count(self.current.feed_onset(onset_s=onset_s, pitch=pitch, cents=cents))
+        if ring is None:
+            return events + self._count(self.current.feed_onset(onset_s=onset_s, pitch=pitch, cents=cents))
+        if events:
+            ring(events)
+        return self._count(self.current.feed_onset(onset_s=onset_s, pitch=pitch, cents=cents,
+                                                   ring=lambda early: ring(self._count(early))))
 
     def _count(self, events: list) -> list:
         """Keep the notes right in this pass: a note's latest event decides (a note told ``correct`` at
