@@ -469,6 +469,15 @@ def _transform_melody(melody: tuple[Note, ...], time_map: _TimeMap, style: str, 
                 prev[2] -= 1 / 3
                 cur[1] -= 1 / 3
                 cur[2] += 1 / 3
+    if style == "pop" and beat == 1.0:
+        for prev, cur in zip(out, out[1:], strict=False):
+            # the pop anticipation: a note on beat one or three after a held note (a quarter or longer) comes an eighth
+            # early, tied over (POP909's songs syncopate: a fifth of their notes start off the beat and last past it)
+            if abs(cur[1] % 2.0) < 1e-6 and prev[2] >= 1.0 - 1e-6 and abs(prev[1] + prev[2] - cur[1]) < 1e-6 \
+                    and rng.random() < 0.5:
+                prev[2] -= 0.5
+                cur[1] -= 0.5
+                cur[2] += 0.5
     if style == "march" and beat == 1.0:
         for a, b in zip(out, out[1:], strict=False):
             # two even eighths on a beat become a dotted eighth and a sixteenth (the march's dotted rhythm)
@@ -638,8 +647,10 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
             elif what == "chord":
                 for p in voiced:
                     add("RR", p, onset, duration, 58)
-            elif what.startswith("low"):  # the left hand's broken chord: root, fifth, octave, fifth
-                add("RL", (bass, _near(tones[2], bass + 7), bass + 12)[int(what[3:])], onset, duration, 60)
+            elif what.startswith("low"):  # the left hand's broken chord: root, fifth, octave, fifth (A1 to G#3,
+                # under the right hand's chord)
+                low = bass - 12 if bass >= 45 else bass
+                add("RL", (low, _near(tones[2], low + 7), low + 12)[int(what[3:])], onset, duration, 60)
             elif what.startswith("arp"):
                 i = int(what[3:])
                 arp = [bass + 12 if bass + 12 < ceiling else bass, *voiced]
