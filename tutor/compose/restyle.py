@@ -473,8 +473,9 @@ def _transform_melody(melody: tuple[Note, ...], time_map: _TimeMap, style: str, 
         for prev, cur in zip(out, out[1:], strict=False):
             # the pop anticipation: a note on beat one or three after a held note (a quarter or longer) comes an eighth
             # early, tied over (POP909's songs syncopate: a fifth of their notes start off the beat and last past it)
-            if abs(cur[1] % 2.0) < 1e-6 and prev[2] >= 1.0 - 1e-6 and abs(prev[1] + prev[2] - cur[1]) < 1e-6 \
-                    and rng.random() < 0.5:
+            # (not over a bar line: a tie across it is harder to read)
+            if abs((cur[1] + shift) % 2.0) < 1e-6 and prev[2] >= 1.0 - 1e-6 and abs(prev[1] + prev[2] - cur[1]) < 1e-6 \
+                    and abs((cur[1] + shift) % meter.bar_ql) > 1e-6 and rng.random() < 0.5:
                 prev[2] -= 0.5
                 cur[1] -= 0.5
                 cur[2] += 0.5
