@@ -127,6 +127,17 @@ def test_swing_in_four_over_a_walking_bass_with_and_without_comping(tmp_path):
     assert {p.id for p in bass_only.parts} == {bass_only.parts[0].id, "RB"}
 
 
+def test_the_walking_bass_is_a_line_of_its_own(twinkle):
+    # the tune over the walking bass alone is critiqued as two lines: the bass never moves in parallel octaves or
+    # fifths with the tune (Twinkle had one of each, a 4/4 Nottingham tune 16 parallel octaves)
+    from tutor.compose.critique import critique
+
+    for tune in (twinkle, load_score(NOTTINGHAM / "ashover17.mid")):
+        for v in restyle(tune, style="swing", k=3, seed=0, use_models=False):
+            findings = critique(v.score, use_models=False).findings
+            assert not [f for f in findings if f.rule in ("parallel_octaves", "parallel_fifths")], v.chords
+
+
 def test_a_jig_in_six_eight_becomes_a_waltz():
     path = sorted(NOTTINGHAM.glob("jigs*.mid"))[0]
     jig = load_score(path)

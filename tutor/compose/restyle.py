@@ -437,6 +437,26 @@ def _voice(tones: list[int], below: int, previous: list[int] | None, size: int =
     return best[1]
 
 
+def _bass_range(pitch: int) -> int:
+    """The walking bass's register: E2 to F3, under the piano's voicings."""
+    while pitch < 40:
+        pitch += 12
+    while pitch > 53:
+        pitch -= 12
+    return pitch
+
+
+def _parallel_to(previous: int | None, pitch: int, melody: tuple[int, int] | None) -> bool:
+    """Whether a bass moving ``previous`` -> ``pitch`` makes parallel octaves or fifths with the melody moving
+    ``melody`` = (the note before, the note starting with the bass's)."""
+    if previous is None or melody is None or previous == pitch or melody[0] == melody[1]:
+        return False
+    if (melody[1] - melody[0] > 0) != (pitch - previous > 0):
+        return False  # contrary motion
+    first, second = abs(melody[0] - previous) % 12, abs(melody[1] - pitch) % 12
+    return first == second and first in (0, 7)
+
+
 # ---------------------------------------------------------------------------------------------
 def melody_of(score: Score) -> tuple[str, tuple[Note, ...]]:
     from tutor.compose.harmonize import melody_of as melody
@@ -601,6 +621,12 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
                                   measure=m.number, beat=round(_beat_of(new_meter, onset - m.start_ql), 4),
                                   velocity=velocity))
 
+    def melody_around(position_ql: float) -> tuple[int, int] | None:
+        """(the melody note sounding up to ``position_ql``, the one starting there), or None."""
+        now = [n.pitch for n in new_notes if abs(n.onset_ql - position_ql) < 1e-6]
+        before = [n.pitch for n in new_notes if abs(n.onset_ql + n.duration_ql - position_ql) < 1e-6]
+        return (before[-1], now[0]) if now and before else None
+
     chord_names = []
     # swing: every third version is the tune over the walking bass alone, the texture of the jazz the style model
     # learnt from (Weimar Jazz Database solos over the recording's bass line; no jazz piece in its data has piano
@@ -666,19 +692,20 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
                 if b == 0:
                     pitch = _near(root, walk_prev if walk_prev is not None else 40)
                     pitch = pitch + 12 if pitch < 40 else pitch - 12 if pitch > 52 else pitch
+                    choices = [pitch] + [_near(t, pitch) for t in tones[1:3]]  # the root; else the third or fifth
                 elif b == beats - 1:  # a scale-step approach to the next root (chromatic when the step is a tone)
                     target = _near(next_root, walk_prev)
                     below = target - 1 if (target - 1 - key.tonic) % 12 in scale else target - 2
                     above = target + 1 if (target + 1 - key.tonic) % 12 in scale else target + 2
-                    pitch = below if walk_prev < target else above
+                    choices = [below, above] if walk_prev < target else [above, below]
                 else:
                     options = [_near(t, walk_prev) for t in tones[1:]]
                     options = [p for p in options if p != walk_prev] or options
-                    pitch = options[(b + variant) % len(options)]
-                while pitch < 40:  # E2 to F3, under the piano's voicings
-                    pitch += 12
-                while pitch > 53:
-                    pitch -= 12
+                    first = (b + variant) % len(options)
+                    choices = options[first:] + options[:first]
+                choices = [_bass_range(c) for c in choices]
+                # a line of its own: not in parallel octaves or fifths with the tune (the first choice that is not)
+                pitch = next((c for c in choices if not _parallel_to(walk_prev, c, melody_around(onset))), choices[0])
                 walk_prev = pitch
                 add("RB", pitch, onset, duration, 70)
     if style in ("ragtime", "march") and not keep_melody:
