@@ -127,6 +127,19 @@ def test_swing_in_four_over_a_walking_bass_with_and_without_comping(tmp_path):
     assert {p.id for p in bass_only.parts} == {bass_only.parts[0].id, "RB"}
 
 
+def test_a_rag_is_written_in_two_four_with_the_tunes_harmonic_rhythm(twinkle):
+    # Twinkle's 4/4 bars become two 2/4 bars each, the notes where they were, a chord per 4/4 bar as before
+    rag = restyle(twinkle, style="ragtime", k=1, use_models=False)[0]
+    ts = rag.score.time_signatures[0]
+    assert (ts.numerator, ts.denominator) == (2, 4) and len(rag.score.measures) == 2 * len(twinkle.measures)
+    before = [n.onset_ql for n in sorted(twinkle.notes, key=lambda n: n.onset_ql)]
+    after = [n.onset_ql for n in sorted((n for n in rag.score.notes if n.part == rag.melody_part), key=lambda n: n.onset_ql)]
+    assert sum(abs(a - b) > 1e-6 for a, b in zip(before, after, strict=True)) <= len(before) // 3  # some anticipated
+    assert all(abs(p % 4.0) < 1e-6 for p, _ in rag.chords[:-2])
+    assert rag.melody_notes_kept == rag.melody_notes and rag.errors == 0
+    assert all(style_markers(rag.score, "ragtime").values())
+
+
 def test_the_walking_bass_is_a_line_of_its_own(twinkle):
     # the tune over the walking bass alone is critiqued as two lines: the bass never moves in parallel octaves or
     # fifths with the tune (Twinkle had one of each, a 4/4 Nottingham tune 16 parallel octaves)

@@ -161,6 +161,9 @@ def _plan(meter: _Meter, style: str) -> tuple[_Meter, float, tuple[float, ...], 
             return _Meter(3, 4), 1.5, (0.0, 1.5), (0.0, 3.0)
         half = 2.0 * meter.beat_ql  # two beats -> one bar, the first beat taking two of its three
         return _Meter(3, 4), half, (0.0, meter.beat_ql, half), (0.0, 2.0, 3.0)
+    if style == "ragtime" and meter.numerator == 4 and meter.denominator == 4:  # a rag is written in 2/4 (most of
+        # the ragtime-era rags in the shared data are): a 4/4 bar becomes two (the notes stay where they are)
+        return _Meter(2, 4), meter.bar_ql, (0.0, meter.bar_ql), (0.0, meter.bar_ql)
     if style == "swing" and meter.numerator == 2 and meter.denominator in (2, 4):  # jazz is written in 4/4: two
         # bars of a 2/4 reel or hornpipe make one (the notes stay where they are)
         return _Meter(4, 4), meter.bar_ql, (0.0, meter.bar_ql), (0.0, meter.bar_ql)
@@ -592,8 +595,13 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
         new_notes.append(replace(n, onset_ql=onset, duration_ql=duration, measure=m.number,
                                  beat=round(_beat_of(new_meter, onset - m.start_ql), 4)))
     # harmony per segment
-    segments = _segments(measures[-1].start_ql + measures[-1].duration_ql, measures[0].duration_ql,
-                         new_meter.bar_ql, style, new_meter, last_onset=max(n.onset_ql for n in new_notes))
+    # a chord a bar, or as the tune's own bars went where they were split (a 4/4 tune's rag: a chord a 4/4 bar, the
+    # harmonic rhythm it had; a chord every 2/4 bar added secondary dominants' out-of-key notes)
+    split = style == "ragtime" and not keep_melody and (meter.numerator, meter.denominator) == (4, 4)
+    harmony_bar = meter.bar_ql if split else new_meter.bar_ql
+    first_segment = harmony_bar - (shift % harmony_bar) if shift % harmony_bar > 1e-6 else harmony_bar
+    segments = _segments(measures[-1].start_ql + measures[-1].duration_ql, first_segment,
+                         harmony_bar, style, new_meter, last_onset=max(n.onset_ql for n in new_notes))
     seg_notes = []
     for start, length in segments:
         items = []
