@@ -68,7 +68,8 @@ def cached_transcription(name: str, audio, rate, seconds: float | None = None):
     import pickle
 
     folder = Path.home() / ".cache" / "tutor" / "bench" / "piano"
-    path = folder / f"{name}-{EXCERPT_S if seconds is None else seconds:g}s.pkl"
+    # "-odds": transcribed since the transcriber keeps its onset odds (``Performance.onset_odds``, issue 20)
+    path = folder / f"{name}-{EXCERPT_S if seconds is None else seconds:g}s-odds.pkl"
     if path.exists():
         return pickle.loads(path.read_bytes())
     _, performance = shipped(audio, rate)
@@ -79,11 +80,14 @@ def cached_transcription(name: str, audio, rate, seconds: float | None = None):
 
 def detect_only(names: list[str]) -> None:
     """Part 2 alone (``TUTOR_BENCH_PIANO_PARTS=detect``): the shipped transcription (cached) judged
-    against the altered reference, without and with the second listen, and the reference MIDI as the take."""
+    against the altered reference, without and with the second listen (the sound alone, and the sound with
+    the transcriber's onset odds, ``Performance.onset_odds``), and the reference MIDI as the take."""
+    from dataclasses import replace
+
     from tutor.listen.piano_evidence import PartialEvidence
     from tutor.score.music import Performance, PlayedNote
 
-    detections = {"shipped": {}, "shipped+listen": {}, "midi": {}}
+    detections = {"shipped": {}, "shipped+listen": {}, "shipped+listen+odds": {}, "midi": {}}
     for name in names:
         audio, rate = excerpt(name)
         ref = reference(name)
@@ -92,8 +96,9 @@ def detect_only(names: list[str]) -> None:
                                             for a, b, p, v in ref))
         evidence = PartialEvidence(audio, rate)
         line = [f"{name[9:]:26s}"]
-        for who, perf, ev in (("shipped", performance, None), ("shipped+listen", performance, evidence),
-                              ("midi", midi_take, None)):
+        sound_only = replace(performance, onset_odds=None)
+        for who, perf, ev in (("shipped", sound_only, None), ("shipped+listen", sound_only, evidence),
+                              ("shipped+listen+odds", performance, evidence), ("midi", midi_take, None)):
             counts = {}
             for seed in range(SEED, SEED + SEEDS):  # each seed alters the reference anew
                 for kind, value in detection(ref, perf, np.random.default_rng(seed), evidence=ev).items():
@@ -110,7 +115,9 @@ def detect_only(names: list[str]) -> None:
 
 def _print_detections(detections: dict) -> None:
     print(f"\nerror detection ({ALTER_SHARE:.0%} of the reference notes changed, deleted and added each):")
-    labels = {"shipped": "shipped transcription, no second listen", "shipped+listen": "shipped transcription + second listen",
+    labels = {"shipped": "shipped transcription, no second listen",
+              "shipped+listen": "shipped transcription + second listen (the sound only)",
+              "shipped+listen+odds": "shipped transcription + second listen + the transcriber's onset odds",
               "midi": "reference MIDI as the take"}
     for who, counts in detections.items():
         print(f"  {labels[who]}:")
@@ -560,7 +567,7 @@ def main() -> None:
         print("basic-pitch: no wheel (pip download basic-pitch --no-deps -d ~/.cache/tutor/bench): not run")
     totals = {name: {"p": [], "r": [], "f": [], "f_off": [], "wall": 0.0, "cpu": 0.0, "n": []} for name in systems}
     audio_s = 0.0
-    detections = {"shipped": {}, "shipped+listen": {}, "midi": {}}
+    detections = {"shipped": {}, "shipped+listen": {}, "shipped+listen+odds": {}, "midi": {}}
     for name in names:
         audio, rate = excerpt(name)
         ref = reference(name)
@@ -587,8 +594,11 @@ def main() -> None:
         from tutor.listen.piano_evidence import PartialEvidence
 
         evidence = PartialEvidence(audio, rate)
-        for who, perf, ev in (("shipped", performance, None), ("shipped+listen", performance, evidence),
-                              ("midi", midi_take, None)):
+        from dataclasses import replace
+
+        sound_only = replace(performance, onset_odds=None)
+        for who, perf, ev in (("shipped", sound_only, None), ("shipped+listen", sound_only, evidence),
+                              ("shipped+listen+odds", performance, evidence), ("midi", midi_take, None)):
             counts = detection(ref, perf, np.random.default_rng(SEED), evidence=ev)
             for kind, value in counts.items():
                 old = detections[who].get(kind, (0, 0, 0))

@@ -37,7 +37,7 @@ import numpy as np
 
 from tutor.audio.devices import StreamResampler
 from tutor.errors import ModelError, TutorError
-from tutor.score.music import PedalEvent, Performance, PlayedNote
+from tutor.score.music import OnsetOdds, PedalEvent, Performance, PlayedNote
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ LEVEL_FRAME_S = 0.05
 END_GUARD_S = 0.03  # notes the model hears starting this close to a stretch's end (or after) are dropped
 EDGE_PAD_S = 1.0  # silence the model hears before a sounding stretch and after it (shipped: 8 s)
 SUSTAIN_PEDAL = -64  # Transkun's symbols for the pedals
+PIANO_LOWEST = 21  # A0: the model's lowest note symbol (its others are the pedals)
 INT8_LINEAR = True  # the transformer's linear layers as int8 (CPU, dynamic quantisation)
 INT8_SCOPE = "all"  # "all" linear layers or only the feed-forward ones ("ffn")
 INT8_PER_CHANNEL = True
@@ -157,7 +158,9 @@ def _fast_class(base):
             features = self.framewiseFeatureExtractor(framesBatch).contiguous()
             features = features.view(features.shape[0], *features.shape[-3:])
             ctx = self.backbone(features, outputIndices=torch.tensor(self.targetMIDIPitch, device=features.device))
-            return _Decoder(_interval_scores(self.scorer, ctx)), ctx
+            decoder = _Decoder(_interval_scores(self.scorer, ctx))
+            _LAST_DECODER.decoder = decoder  # the segment's onset odds, read by the thread that runs it
+            return decoder, ctx
 
     return FastTransKun
 
@@ -176,34 +179,47 @@ def _interval_scores(scorer, ctx):
     return scores.flatten(0, 1).float().cpu().numpy()
 
 
+_LAST_DECODER = threading.local()  # the decoder of the segment this thread transcribed last
+
+
 class _Decoder:
-    """Transkun's ``NeuralSemiCRFInterval.decode(forward=False)`` on the (symbol, begin, end) scores."""
+    """Transkun's ``NeuralSemiCRFInterval.decode(forward=False)`` on the (symbol, begin, end) scores.
+
+    ``decode`` also leaves ``onset_odds`` ([symbols, frames] float32, issue 20): how strongly the model's
+    own scores say that a note of each symbol starts at each frame, against the best path (max-product):
+    where the decoded path starts a note, the margin by which starting it beats skipping that frame
+    (> 0); elsewhere the best path with a note starting there less the best path (<= 0; -inf before the
+    forced start). A note the model heard weakly is near 0; one it never heard far below."""
 
     def __init__(self, scores: np.ndarray) -> None:
         self.scores = scores
+        self.onset_odds: np.ndarray | None = None
 
     def decode(self, forcedStartPos=None, forward=False):
         scores = self.scores
         symbols, length, _ = scores.shape
         diagonal = np.ascontiguousarray(np.diagonal(scores, axis1=1, axis2=2).T)  # [T, symbols]
+        gain = diagonal * (diagonal > 0)  # a one-frame interval is taken wherever it scores above zero
         best = np.zeros((length, symbols), dtype=np.float32)
-        best[length - 1] = diagonal[length - 1] * (diagonal[length - 1] > 0)
+        best[length - 1] = gain[length - 1]
         pointers = np.empty((max(length - 1, 0), symbols), dtype=np.int32)
+        starting = np.full((length, symbols), -np.inf, dtype=np.float32)  # best suffix that starts a note there
         for i in range(1, length):
             begin = length - i - 1
             candidates = scores[:, begin, begin + 1:] + best[begin + 1:].T  # [symbols, ends]
             choice = candidates.argmax(axis=1)
             value = candidates[np.arange(symbols), choice]
+            starting[begin] = value
             skip = best[begin + 1]  # the noise score is zero in this model
             take_skip = skip >= value
             pointers[i - 1] = np.where(take_skip, -1, choice)
-            best[begin] = np.where(take_skip, skip, value) + diagonal[begin] * (diagonal[begin] > 0)
+            best[begin] = np.where(take_skip, skip, value) + gain[begin]
         included = (diagonal > 0).T.tolist()
-        pointers = pointers.T.tolist()
+        pointers_list = pointers.T.tolist()
         starts = forcedStartPos if forcedStartPos is not None else [0] * symbols
         paths = []
         for symbol in range(symbols):
-            j, path, ptr, inside = starts[symbol], [], pointers[symbol], included[symbol]
+            j, path, ptr, inside = starts[symbol], [], pointers_list[symbol], included[symbol]
             while j < length - 1:
                 selection = ptr[length - j - 2]
                 if inside[j]:
@@ -217,7 +233,31 @@ class _Decoder:
             if inside[length - 1]:
                 path.append((length - 1, length - 1))
             paths.append(path)
+        self.onset_odds = _onset_odds(scores, gain, best, starting, starts, paths)
         return paths
+
+
+def _onset_odds(scores, gain, best, starting, starts, paths) -> np.ndarray:
+    """``_Decoder.onset_odds`` from the backward pass (``best``: the best suffix from a free frame;
+    ``starting``: the best suffix that starts a note there) and a forward pass over the same scores
+    (``ahead``: the best prefix that leaves the frame free)."""
+    length, symbols = best.shape
+    first = np.asarray(starts, dtype=np.int64)
+    ahead = np.full((length, symbols), -np.inf, dtype=np.float32)
+    columns = np.arange(symbols)
+    ahead[first, columns] = gain[first, columns]
+    for end in range(1, length):
+        into = (scores[:, :end, end] + ahead[:end].T).max(axis=1)  # a note ending here
+        value = np.maximum(ahead[end - 1], into) + gain[end]
+        ahead[end] = np.where(end > first, value, ahead[end])
+    total = best[first, columns]
+    odds = (ahead + starting - total).T  # [symbols, T]: <= 0, 0 where the path starts a note
+    skip = np.vstack([best[1:], np.full((1, symbols), -np.inf, np.float32)])
+    for symbol, path in enumerate(paths):
+        for begin, end in path:
+            if end > begin:
+                odds[symbol, begin] = starting[begin, symbol] - skip[begin, symbol]
+    return odds.astype(np.float32)
 
 
 def _bf16(module):
@@ -412,6 +452,7 @@ class PianoStream:
         self.segments_done = 0
         self.notes: list[PlayedNote] = []
         self.pedal: list[PedalEvent] = []
+        self._odds: list[tuple[int, np.ndarray]] = []  # (first take frame, [pitches, frames] float16) per segment
         self._finished = False
 
     # --- input ---------------------------------------------------------------------------------------
@@ -438,9 +479,26 @@ class PianoStream:
             self.progress(1.0, "done")
         notes = sorted(self.notes, key=lambda n: (n.onset_s, n.pitch))
         pedal = sorted(self.pedal, key=lambda e: (e.time_s, e.down))
-        performance = Performance(notes=tuple(notes), source_path=self.source_path, pedal=tuple(pedal))
+        performance = Performance(notes=tuple(notes), source_path=self.source_path, pedal=tuple(pedal),
+                                  onset_odds=self._onset_odds())
         return PianoTranscription(performance=performance, tracker=TRACKER, sample_rate=self.sample_rate,
                                   device=self.device)
+
+    def _onset_odds(self) -> OnsetOdds | None:
+        """The segments' onset odds on one grid of the take (frames every hop from its start): each frame
+        from the segment that heard it last (a segment's first ``OVERLAP_S / 2`` left to the one before);
+        None where the model gives none (Transkun's own class, on a GPU)."""
+        hop = self.model.hopSize
+        if not self._odds:
+            return None if self.segments_done else OnsetOdds(hop / self.model.fs, PIANO_LOWEST, np.zeros((88, 0), np.float16))
+        odds = np.full((self._odds[0][1].shape[0], math.ceil(self.length / hop)), -np.inf, np.float16)
+        for first, chunk in self._odds:  # (the segments' padding after the take's end is left out)
+            if first < 0:
+                first, chunk = 0, chunk[:, -first:]
+            view = odds[:, first: first + chunk.shape[1]]
+            view[...] = np.where(np.isfinite(chunk[:, : view.shape[1]]), chunk[:, : view.shape[1]], view)
+        self._odds = []
+        return OnsetOdds(frame_s=hop / self.model.fs, first_pitch=PIANO_LOWEST, odds=odds)
 
     def _append(self, resampled: np.ndarray) -> None:
         if len(resampled):
@@ -543,6 +601,7 @@ class PianoStream:
             piece[lo - begin: hi - begin] = self._audio[lo - self._base: hi - self._base]
         previous_threads = torch.get_num_threads()  # torch's CPU thread count is per thread here (OpenMP), and
         torch.set_num_threads(CPU_THREADS)  # it changes the sums' order: the same take gave other velocities
+        _LAST_DECODER.decoder = None
         try:  # and notes when transcribed during the take (a new thread) and after it (a thread set to 1)
             with torch.inference_mode():
                 x = torch.from_numpy(piece).to(self.device).unsqueeze(0)
@@ -552,6 +611,11 @@ class PianoStream:
         finally:
             torch.set_num_threads(previous_threads)
         stretch.starts = [max(k - self._step // hop, 0) for k in last]
+        decoder, _LAST_DECODER.decoder = getattr(_LAST_DECODER, "decoder", None), None
+        if decoder is not None and decoder.onset_odds is not None:  # issue 20: kept for the review
+            odds = decoder.onset_odds[[i for i, p in enumerate(model.targetMIDIPitch) if p >= PIANO_LOWEST]]
+            skip = (self._overlap // 2 if stretch.index else self._pad) // hop  # a frame from the segment that
+            self._odds.append((round((begin + skip * hop) / hop), odds[:, skip:].astype(np.float16)))  # heard it last
         begin_s = (stretch.index - self._pad) / fs
         for event in events[0]:
             event.start = max(event.start + begin_s, 0.0)

@@ -324,6 +324,8 @@ def assess(
         wanted, score = unfold(wanted, repeats=repeats).score, unfolding.score
     score_notes: tuple[Note, ...] = score.notes
     key_held = None
+    # a piano take: the transcriber's own odds of note starts, asked with the second listen (issue 20)
+    odds = performance.onset_odds if evidence is not None else None
     if alignment is None:
         performance = join_fragments(performance)
         # a singer who holds another key (or sings between keys) is judged in that key, told once (issue 22)
@@ -391,7 +393,7 @@ def assess(
                 outcome[pair.score_index] = "wrong_pitch"
         elif pair.kind == "missed":
             note = score_notes[pair.score_index]
-            heard = (_heard_again(evidence, note, q_all, t_all, played)  # (a take in another key: not asked)
+            heard = (_heard_again(evidence, note, q_all, t_all, played, odds)  # (a take in another key: not asked)
                      if evidence is not None and key_held is None else None)
             if heard is not None and heard[0] == "played":
                 event("correct", note=note, played_note=heard[1], message="correct")
@@ -409,10 +411,13 @@ def assess(
             if evidence is not None and (got.velocity < FAINT_VELOCITY  # a ghost of held notes: not told
                                          or (source is not None and got.velocity <= GHOST_DROP_RATIO * source)):
                 continue
+            start_odds = _start_odds(odds, got) if key_held is None else None
+            if start_odds is not None and start_odds < EXTRA_DROP_ODDS:  # the model barely read it: not told
+                continue
             event("extra", position=position, played_note=got, attempt=pair.attempt,
                   message=f"extra {pitch_name(got.pitch)}")
-            if source is not None:  # (issue 20) said with the doubt
-                events[-1] = _said_unsure(events[-1])
+            if source is not None or (start_odds is not None and start_odds < EXTRA_SURE_ODDS):  # (issue 20)
+                events[-1] = _said_unsure(events[-1])  # said with the doubt
     if evidence is not None and key_held is None and len(q_all) >= 2:  # (issue 20)
         _pair_wrong_notes(events, outcome, score_notes, played, q_all, t_all)
     pedal_down = _pedal_checker(performance)
@@ -895,6 +900,24 @@ FAINT_VELOCITY = 20
 # (the transcriber gives a ghost about its source's velocity, 0.95 in the median; a played octave note
 # 1.13); extra precision 0.43 -> 0.70, recall 0.88 -> 0.85; 0.95: 0.56 / 0.86, 1.05: 0.78 / 0.83
 GHOST_DROP_RATIO = 1.0
+# the transcriber's own odds of a note start (issue 20, ``Performance.onset_odds``: its semi-CRF's best reading
+# with a note of the pitch starting then, against its best reading; > 0 where it reads one): a "missed" note
+# with odds of at least MODEL_HEARD_ODDS within MODEL_WINDOW_S of when it was due was played (the model
+# heard it, though its best reading left it out), at least MODEL_FAINT_ODDS: still missed, said unsure
+MODEL_WINDOW_S = 0.1
+MODEL_HEARD_ODDS = -5.0
+MODEL_FAINT_ODDS = -7.0
+# ...or odds that far above the pitch's usual odds (the median) in the MODEL_CONTEXT_S around the window,
+# leaving MODEL_GAP_S out on each side
+MODEL_HEARD_LIFT = 7.0
+MODEL_FAINT_LIFT = 5.0
+MODEL_CONTEXT_S = 0.8
+MODEL_GAP_S = 0.1
+# an "extra" note whose start the model reads by a margin under EXTRA_DROP_ODDS is not told; under
+# EXTRA_SURE_ODDS it is said unsure
+EXTRA_DROP_ODDS = -1e9
+EXTRA_SURE_ODDS = -1e9
+START_SLACK_S = 0.03  # a transcribed note's start: its odds this near it (a frame is 23 ms)
 PAIR_STEPS = 2  # a missed note and an extra note this many semitones or less apart...
 PAIR_S = 0.1  # ...struck within this of when the missed note was due: one wrong note
 
@@ -912,31 +935,48 @@ def _said_unsure(event: Event) -> Event:
     return replace(event, unsure=True, message=f"{event.message} (not heard clearly)")
 
 
+def _start_odds(odds, got: PlayedNote) -> float | None:
+    """The transcriber's odds (``OnsetOdds``) of ``got`` starting where it does; None without odds."""
+    if odds is None:
+        return None
+    return odds.best(got.pitch, got.onset_s - START_SLACK_S, got.onset_s + START_SLACK_S)
+
+
 def _heard_again(evidence, note: Note, q_all: np.ndarray, t_all: np.ndarray,
-                 played: tuple[PlayedNote, ...]) -> tuple[str, PlayedNote] | None:
-    """A piano take's note the alignment calls missed, listened for again in the sound (issue 20):
-    ("played", the strike as a note) where its pitch's partials rise at a strike within HEARD_WINDOW_S
-    of when it was due (the transcriber merged a repeated note or a trill's notes into one, or did not
-    hear a soft one), ("faint", ...) for a weaker rise, None for none (or no time to listen at)."""
+                 played: tuple[PlayedNote, ...], odds=None) -> tuple[str, PlayedNote] | None:
+    """A piano take's note the alignment calls missed, listened for again (issue 20): ("played", the
+    strike as a note) where the transcriber's own odds (``odds``, ``OnsetOdds``) of a note of its pitch
+    starting within MODEL_WINDOW_S of when it was due reach MODEL_HEARD_ODDS, or its pitch's partials
+    rise at a strike within HEARD_WINDOW_S of then (the transcriber merged a repeated note or a trill's
+    notes into one, or did not hear a soft one); ("faint", ...) for weaker odds or a weaker rise, None for
+    neither (or no time to listen at)."""
     due_s = _due_s(note, q_all, t_all)
     if due_s is None:
         return None
+    strike = PlayedNote(pitch=note.pitch, onset_s=round(due_s, 4), offset_s=round(due_s + 0.1, 4), confidence=1.0)
+    model = lift = -np.inf
+    if odds is not None:
+        model = odds.best(note.pitch, due_s - MODEL_WINDOW_S, due_s + MODEL_WINDOW_S)
+        lift = model - odds.usual(note.pitch, due_s - MODEL_WINDOW_S - MODEL_GAP_S, due_s + MODEL_WINDOW_S + MODEL_GAP_S,
+                                  MODEL_CONTEXT_S)
+    if model >= MODEL_HEARD_ODDS or lift >= MODEL_HEARD_LIFT:
+        return "played", strike
+    faint = ("faint", strike) if model >= MODEL_FAINT_ODDS or lift >= MODEL_FAINT_LIFT else None
     start_s, stop_s = due_s - HEARD_WINDOW_S, due_s + HEARD_WINDOW_S
     # only where the transcriber heard this pitch sounding then (a merged repeat or trill, a note it
     # placed off the beat): elsewhere the partials of other notes rise as often as a missed note's
     if not any(p.pitch == note.pitch and p.onset_s <= stop_s + SAME_PITCH_MARGIN_S and p.offset_s >= start_s
                for p in played):
-        return None
+        return faint
     rise = evidence.rise_db(note.pitch, start_s, stop_s)
     # a note struck then an octave, a twelfth or two octaves below sounds at this pitch's partials too
     if any(start_s - 0.05 <= p.onset_s <= stop_s + 0.05 and note.pitch - p.pitch in OVERTONE_STEPS for p in played):
         rise -= OVERTONE_PENALTY_DB
-    strike = PlayedNote(pitch=note.pitch, onset_s=round(due_s, 4), offset_s=round(due_s + 0.1, 4), confidence=1.0)
     if rise >= HEARD_RISE_DB:
         return "played", strike
     if rise >= FAINT_RISE_DB:
         return "faint", strike
-    return None
+    return faint
 
 
 def _pair_wrong_notes(events: list[Event], outcome: dict[int, str], score_notes: tuple[Note, ...],

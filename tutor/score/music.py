@@ -366,6 +366,44 @@ class PitchTrack:
     confidence: tuple[float, ...]
 
 
+@dataclass(frozen=True, eq=False)
+class OnsetOdds:
+    """A piano transcriber's own evidence of where notes start (issue 20, ``tutor.listen.piano``):
+    ``odds[pitch - first_pitch, frame]`` (frames every ``frame_s`` from the take's start) is how strongly
+    its note-interval scores say that a note of that pitch starts then, against its best reading of the
+    take: > 0 where it reads a note starting (the margin over not starting one), <= 0 elsewhere (how much
+    worse its best reading with a note starting there is; -inf where it heard nothing)."""
+
+    frame_s: float
+    first_pitch: int
+    odds: object  # numpy float16 array [pitches, frames]
+
+    def best(self, pitch: int, start_s: float, stop_s: float) -> float:
+        """The highest odds of a note of ``pitch`` starting between ``start_s`` and ``stop_s``
+        (-inf where the take was not heard there or the pitch is out of range)."""
+        row = pitch - self.first_pitch
+        if not 0 <= row < self.odds.shape[0]:
+            return -math.inf
+        a = max(0, math.ceil(start_s / self.frame_s - 1e-9))
+        b = min(self.odds.shape[1], math.floor(stop_s / self.frame_s + 1e-9) + 1)
+        return float(self.odds[row, a:b].max()) if b > a else -math.inf
+
+    def usual(self, pitch: int, start_s: float, stop_s: float, context_s: float) -> float:
+        """The median odds of a note of ``pitch`` starting in the ``context_s`` before ``start_s`` and
+        after ``stop_s`` (how this pitch reads around then; -inf where nothing was heard)."""
+        import numpy as np
+
+        row = pitch - self.first_pitch
+        if not 0 <= row < self.odds.shape[0]:
+            return -math.inf
+        frames = self.odds.shape[1]
+        before = self.odds[row, max(0, math.ceil((start_s - context_s) / self.frame_s)): max(0, math.floor(start_s / self.frame_s))]
+        after = self.odds[row, min(frames, math.ceil(stop_s / self.frame_s) + 1): min(frames, math.floor((stop_s + context_s) / self.frame_s) + 1)]
+        values = np.concatenate([before, after]).astype(np.float32)
+        values = values[np.isfinite(values)]
+        return float(np.median(values)) if len(values) else -math.inf
+
+
 @dataclass(frozen=True)
 class PedalEvent:
     time_s: float
@@ -380,6 +418,8 @@ class Performance:
     pitch_track: PitchTrack | None = None
     source_path: Path | None = None
     pedal: tuple[PedalEvent, ...] = ()
+    # a piano take: the transcriber's evidence of note starts (issue 20), for the review's second listen
+    onset_odds: OnsetOdds | None = field(default=None, compare=False, repr=False)
 
     @property
     def duration_s(self) -> float:
