@@ -17,7 +17,7 @@ import bisect
 import time
 from dataclasses import dataclass, replace
 
-from PySide6.QtCore import QByteArray, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QByteArray, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen, QPixmapCache
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtSvgWidgets import QGraphicsSvgItem
@@ -36,6 +36,7 @@ from tutor.ui.engraving import Layout, MeasureBox, NoteBox, Page, engrave, recol
 from tutor.ui.workers import run_job
 
 PAGE_GAP = 24.0
+PAGE_CACHE_MAX_PX = 4096  # a page larger than this on screen (a zoom of ~3x and more) is drawn from its SVG
 SELECTION_COLOR = QColor(30, 136, 229, 50)
 CURSOR_COLOR = QColor(30, 136, 229, 200)
 
@@ -265,6 +266,11 @@ class ScoreView(QGraphicsView):
             # the engraving is drawn once into a pixmap at the screen's resolution (again when the zoom changes):
             # a live mark's repaint copies pixels instead of drawing the SVG again (~30 ms a paint, issue 20)
             item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+            # ...but QGraphicsSvgItem caches nothing larger than 1024 x 768 device pixels by default: a page at
+            # the fit-width zoom (~960 x 1330) was drawn from the SVG at every paint, 30-50 ms each, and the
+            # cursor's 30 Hz repaints kept the UI thread ~90% busy during a take (issue 20). The cached pixmap
+            # is the part of the page on screen (whole pages only for the paint after a zoom change).
+            item.setMaximumCacheSize(QSize(PAGE_CACHE_MAX_PX, PAGE_CACHE_MAX_PX))
             scene.addItem(item)
             self.pages.append(_PageItems(page, offset, renderer, item))
             for note_id, box in page.notes.items():
