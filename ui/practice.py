@@ -921,6 +921,8 @@ class PracticePanel(QWidget):
             if self.view.add_live_mark(event.note_id, COLORS.get(event.type, "#1E88E5"), text):
                 self._mark_arrivals = getattr(self, "_mark_arrivals", {})
                 self._mark_arrivals.setdefault(event.note_id, arrived)  # the first ring's (the benchmarks)
+                self._mark_slots = getattr(self, "_mark_slots", {})  # ...and when the UI thread took it
+                self._mark_slots.setdefault(event.note_id, time.perf_counter())
             if event.type != "correct":
                 self.live_label.setText(event.message)
 

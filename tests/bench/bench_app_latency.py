@@ -227,7 +227,7 @@ def _piano_take(app, window, played: Path, ref: np.ndarray, take_s: float, *, du
     original_source = practice.DeviceSource
     practice.DeviceSource = lambda device=None: FileSource(played, realtime=True, block_frames=256)
     try:
-        panel._mark_arrivals = {}
+        panel._mark_arrivals, panel._mark_slots = {}, {}
         assert panel.start_take(input_kind="mic-piano")
         origin = panel._audio_origin
         live = panel.audio_live
@@ -239,7 +239,9 @@ def _piano_take(app, window, played: Path, ref: np.ndarray, take_s: float, *, du
         view.markPainted.disconnect()
     # live: each ring matched to the reference note it marks (same pitch, struck within 0.3 s)
     arrivals = dict(getattr(panel, "_mark_arrivals", {}))
+    slots = dict(getattr(panel, "_mark_slots", {}))
     latencies, detection, lags, marked, to_follower, to_paint = [], [], [], set(), [], []
+    to_slot, slot_to_paint = [], []  # the follower side (its thread, the queued signal), then the paint
     for event in panel.live_events:
         if event.note_id is None or event.type == "missed" or event.time is None or event.note_id not in painted:
             continue
@@ -253,6 +255,9 @@ def _piano_take(app, window, played: Path, ref: np.ndarray, take_s: float, *, du
         if event.note_id in arrivals:  # when the note that told it reached the follower, then the UI side
             to_follower.append((arrivals[event.note_id] - (origin + ref[i, 0])) * 1000)
             to_paint.append((painted[event.note_id] - arrivals[event.note_id]) * 1000)
+            if event.note_id in slots:
+                to_slot.append((slots[event.note_id] - arrivals[event.note_id]) * 1000)
+                slot_to_paint.append((painted[event.note_id] - slots[event.note_id]) * 1000)
     if live is not None:  # how far the live listener ran behind the audio it was given
         lags = [(at - (origin + heard_s)) * 1000 for heard_s, at in live.analysed]
     out = _summary(latencies)
@@ -261,6 +266,11 @@ def _piano_take(app, window, played: Path, ref: np.ndarray, take_s: float, *, du
     out["strike_to_follower_ms_median"] = statistics.median(to_follower) if to_follower else float("nan")
     out["follower_to_paint_ms_median"] = statistics.median(to_paint) if to_paint else float("nan")
     out["follower_to_paint_ms_p95"] = _percentile(to_paint, 95)
+    # follower -> paint split: queued onset -> the UI slot that adds the ring, then -> painted
+    out["follower_to_slot_ms_median"] = statistics.median(to_slot) if to_slot else float("nan")
+    out["follower_to_slot_ms_p95"] = _percentile(to_slot, 95)
+    out["slot_to_paint_ms_median"] = statistics.median(slot_to_paint) if slot_to_paint else float("nan")
+    out["slot_to_paint_ms_p95"] = _percentile(slot_to_paint, 95)
     out["listener_lag_ms_median"] = statistics.median(lags) if lags else float("nan")
     out["listener_lag_ms_p95"] = _percentile(lags, 95)
     out["segments_transcribed_during_take"] = moments.get("segments", 0)
