@@ -140,6 +140,15 @@ def test_a_rag_is_written_in_two_four_with_the_tunes_harmonic_rhythm(twinkle):
     assert all(style_markers(rag.score, "ragtime").values())
 
 
+def test_swing_pushes_keep_plain_triplet_lengths(twinkle):
+    # a push shortens the held note before it by a triplet eighth: only where that leaves a length written as one
+    # note (a half note less a third was drawn as a sextuplet in the app)
+    for v in restyle(twinkle, style="swing", k=3, seed=0, use_models=False):
+        lengths = {round(n.duration_ql, 4) for n in v.score.notes if n.part == v.melody_part}
+        assert lengths <= {0.6667, 1.0, 1.3333, 2.0, 3.0, 4.0}, lengths
+        assert 1.3333 in lengths  # pushes there are
+
+
 def test_the_walking_bass_is_a_line_of_its_own(twinkle):
     # the tune over the walking bass alone is critiqued as two lines: the bass never moves in parallel octaves or
     # fifths with the tune (Twinkle had one of each, a 4/4 Nottingham tune 16 parallel octaves)

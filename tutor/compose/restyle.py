@@ -467,6 +467,11 @@ def melody_of(score: Score) -> tuple[str, tuple[Note, ...]]:
     return melody(score)
 
 
+def _plain_triplet(duration_ql: float) -> bool:
+    """A length written as one note, plain or in a triplet: a triplet eighth, quarter or half, a quarter, a half..."""
+    return any(abs(duration_ql - d) < 1e-6 for d in (1 / 3, 2 / 3, 1.0, 4 / 3, 2.0, 3.0, 4.0))
+
+
 def _transform_melody(melody: tuple[Note, ...], time_map: _TimeMap, style: str, meter: _Meter,
                       rng: random.Random, shift: float) -> list[tuple[Note, float, float]]:
     """(note, new onset, new duration) of each melody note."""
@@ -487,8 +492,9 @@ def _transform_melody(melody: tuple[Note, ...], time_map: _TimeMap, style: str, 
         for prev, cur in zip(out, out[1:], strict=False):
             # the push: a note on beat one or three after a held note (a quarter or longer) comes on the swung "and"
             # before it, tied over (the jazz anticipation)
+            # (only where both lengths stay plain triplet values: a half note less a third was drawn as a sextuplet)
             if abs(cur[1] % 2.0) < 1e-6 and prev[2] >= 1.0 - 1e-6 and abs(prev[1] + prev[2] - cur[1]) < 1e-6 \
-                    and rng.random() < 0.5:
+                    and rng.random() < 0.5 and _plain_triplet(prev[2] - 1 / 3) and _plain_triplet(cur[2] + 1 / 3):
                 prev[2] -= 1 / 3
                 cur[1] -= 1 / 3
                 cur[2] += 1 / 3
@@ -702,18 +708,22 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
                     pitch = pitch + 12 if pitch < 40 else pitch - 12 if pitch > 52 else pitch
                     choices = [pitch] + [_near(t, pitch) for t in tones[1:3]]  # the root; else the third or fifth
                 elif b == beats - 1:  # a scale-step approach to the next root (chromatic when the step is a tone)
-                    target = _near(next_root, walk_prev)
+                    target = _bass_range(_near(next_root, walk_prev))  # (in the register: no leap to it)
                     below = target - 1 if (target - 1 - key.tonic) % 12 in scale else target - 2
                     above = target + 1 if (target + 1 - key.tonic) % 12 in scale else target + 2
-                    choices = [below, above] if walk_prev < target else [above, below]
+                    choices = ([below, above] if walk_prev < target else [above, below]) + \
+                        [_near(t, walk_prev) for t in tones[1:]]  # (else a chord tone)
                 else:
                     options = [_near(t, walk_prev) for t in tones[1:]]
                     options = [p for p in options if p != walk_prev] or options
                     first = (b + variant) % len(options)
                     choices = options[first:] + options[:first]
                 choices = [_bass_range(c) for c in choices]
-                # a line of its own: not in parallel octaves or fifths with the tune (the first choice that is not)
-                pitch = next((c for c in choices if not _parallel_to(walk_prev, c, melody_around(onset))), choices[0])
+                # a line of its own: not in parallel octaves or fifths with the tune (the first choice that is not;
+                # the approach neither on its way to the next root)
+                after = melody_around(start + length) if b == beats - 1 else None
+                pitch = next((c for c in choices if not _parallel_to(walk_prev, c, melody_around(onset))
+                              and not (after and _parallel_to(c, target, after))), choices[0])
                 walk_prev = pitch
                 add("RB", pitch, onset, duration, 70)
     if style in ("ragtime", "march") and not keep_melody:
