@@ -336,14 +336,18 @@ def _pr(total) -> str:
 def speed(names: list[str]) -> None:
     """The transcriber's cost per audio second and its onset F1, the shipped inference against its peers
     in the same run, piece by piece in turn: the same model with attention as before (5-D tensors: torch's
-    unfused attention) and, with ``TUTOR_BENCH_PIANO_AS_SHIPPED=1``, Transkun's own ``transcribe``."""
+    unfused attention), the same without the onset odds (issue 20; ``TUTOR_BENCH_PIANO_ODDS_ONLY=1``: only
+    this peer) and, with ``TUTOR_BENCH_PIANO_AS_SHIPPED=1``, Transkun's own ``transcribe``."""
     import tutor.listen.piano as piano
 
     piano.load_model("cpu", fast=True)
-    systems = {"shipped": (shipped, True), "before (5-D attention)": (shipped, False)}
+    systems = {"shipped": (shipped, (True, True)), "before (5-D attention)": (shipped, (False, True)),
+               "no onset odds (issue 20's before)": (shipped, (True, False))}
+    if os.environ.get("TUTOR_BENCH_PIANO_ODDS_ONLY") == "1":  # the onset odds' cost alone
+        del systems["before (5-D attention)"]
     if os.environ.get("TUTOR_BENCH_PIANO_AS_SHIPPED") == "1":
         piano.load_model("cpu", fast=False)
-        systems["transkun-as-shipped"] = (as_shipped, True)
+        systems["transkun-as-shipped"] = (as_shipped, (True, True))
     totals = {name: {"f": [], "n": [], "wall": 0.0, "cpu": 0.0} for name in systems}
     audio_s = 0.0
     print(f"maps-dev {SPLIT}: {len(names)} pieces x first {EXCERPT_S:g} s, speed (CPU, torch threads: "
@@ -353,8 +357,8 @@ def speed(names: list[str]) -> None:
         ref = reference(name)
         audio_s += len(audio) / rate
         line = [f"{name[9:]:26s}"]
-        for system, (run, four_d) in systems.items():
-            piano.FOUR_D_ATTENTION = four_d
+        for system, (run, (four_d, odds)) in systems.items():
+            piano.FOUR_D_ATTENTION, piano.ONSET_ODDS = four_d, odds
             wall, cpu = time.perf_counter(), time.process_time()
             est, _ = run(audio, rate)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -364,7 +368,7 @@ def speed(names: list[str]) -> None:
             t["wall"] += wall
             t["cpu"] += cpu
             line.append(f"{system} F1 {t['f'][-1]:.3f} {cpu / (len(audio) / rate):.2f} cpu-s/s")
-        piano.FOUR_D_ATTENTION = True
+        piano.FOUR_D_ATTENTION = piano.ONSET_ODDS = True
         print("  " + " | ".join(line), flush=True)
     results = {}
     for system, t in totals.items():

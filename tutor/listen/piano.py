@@ -61,6 +61,7 @@ BF16_CONVOLUTIONS = False  # bfloat16 convolutions (CPU): measured 6% faster, on
 MIN_CONFIDENCE_VELOCITY = 1  # a note with velocity 0 is never reported
 CPU_THREADS = max(1, min(4, os.cpu_count() or 1))  # torch threads of every segment, whichever thread runs it
 FOUR_D_ATTENTION = True  # attention as 4-D tensors (torch's fused CPU kernel); False: as before (bench peer)
+ONSET_ODDS = True  # each segment's onset odds kept for the review (issue 20); False: not made (bench peer)
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,8 @@ class _Decoder:
             if inside[length - 1]:
                 path.append((length - 1, length - 1))
             paths.append(path)
-        self.onset_odds = _onset_odds(scores, gain, best, starting, starts, paths)
+        if ONSET_ODDS:
+            self.onset_odds = _onset_odds(scores, gain, best, starting, starts, paths)
         return paths
 
 
