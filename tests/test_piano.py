@@ -432,3 +432,12 @@ def test_the_transcribers_own_odds_rescue_a_note_it_left_out(tmp_path):
     heard = missed(performance)
     assert (34, 2.9) not in heard
     assert (76, 2.0) in heard
+
+    # the same through the library layer (``tutor assess``, the service, batch and lessons read a take so)
+    from tutor.api.analyses import assess as assess_take
+    from tutor.api.requests import AssessRequest
+
+    wav = tmp_path / "take.wav"
+    soundfile.write(str(wav), audio, rate)
+    events = assess_take(score, AssessRequest(wav)).events
+    assert {(notes[e.note_id].pitch, round(notes[e.note_id].onset_s, 1)) for e in events if e.type == "missed"} == heard
