@@ -499,6 +499,8 @@ def reverberant(audio: np.ndarray, rate: int) -> np.ndarray:
 def renders() -> None:
     """Part ``renders``: error detection (as part 2) on FluidSynth renders of nasap-dev performances, two
     piano sounds, dry and in a room. Never used to choose settings (all of it is an evaluation)."""
+    from dataclasses import replace
+
     from tutor.listen.piano_evidence import PartialEvidence
 
     paths = render_performances()
@@ -527,8 +529,10 @@ def renders() -> None:
             for condition, audio in (("dry", dry), ("reverb", reverberant(dry, RENDER_RATE))):
                 performance = cached_transcription(f"render-{slug}-p{program}-{condition}", audio, RENDER_RATE, RENDER_S)
                 counts = judged(f"program {program} {condition}", ref, performance, PartialEvidence(audio, RENDER_RATE))
-                for key in ("all renders", "all renders, no second listen"):
-                    judged(key, ref, performance, PartialEvidence(audio, RENDER_RATE) if "no" not in key else None)
+                sound_only = replace(performance, onset_odds=None)  # (issue 20: without the transcriber's odds)
+                judged("all renders", ref, performance, PartialEvidence(audio, RENDER_RATE))
+                judged("all renders, second listen to the sound only", ref, sound_only, PartialEvidence(audio, RENDER_RATE))
+                judged("all renders, no second listen", ref, sound_only, None)
                 line.append(f"p{program} {condition} " + " ".join(f"{k[0]} {v[0]}/{v[1]}/{v[2]}" for k, v in counts.items()
                                                                   if "(" not in k))
         midi_take = Performance(notes=tuple(PlayedNote(pitch=int(p), onset_s=float(a), offset_s=float(b), velocity=int(v))
