@@ -9,9 +9,12 @@ What changes is what a musician changes when arranging a tune in another style:
   strong-beat melody notes by an eighth (its syncopation);
 * the **harmony**: chords chosen for the melody by dynamic programming over the key's chords, with each style's
   habits (pop's I-V-vi-IV, jazz's ii-V and sevenths, ragtime's secondary dominants, cadences at the end);
-* the **accompaniment**: pop-ballad broken chords, the waltz's bass-chord-chord, the march's oom-pah, ragtime's
-  stride left hand, a swing walking bass with comping on two and four, the tango's habanera bass; ``chorale``
-  writes alto, tenor and bass under the melody (``tutor.compose.harmonize``).
+* the **accompaniment**: pop-ballad broken chords (the left hand's in eighths under a held chord, as POP909's piano
+  parts go, or the right hand's over a held bass), the waltz's bass-chord-chord, the march's oom-pah, ragtime's
+  stride left hand (in 2/4, as the rags in the style data are), a swing walking bass with comping on two and four
+  or the Charleston, or alone under the tune (every third version: the jazz the style model knows is solos over a
+  bass line), the tango's habanera bass; ``chorale`` writes alto, tenor and bass under the melody
+  (``tutor.compose.harmonize``).
 
 ``restyle(score, style=..., k=..., seed=...)`` returns ``k`` ``Restyled`` versions, best first, ranked by
 critique-rule errors and how surely the style model hears the asked style. Deterministic for a seed; imports no
