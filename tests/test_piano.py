@@ -441,3 +441,29 @@ def test_the_transcribers_own_odds_rescue_a_note_it_left_out(tmp_path):
     soundfile.write(str(wav), audio, rate)
     events = assess_take(score, AssessRequest(wav)).events
     assert {(notes[e.note_id].pitch, round(notes[e.note_id].onset_s, 1)) for e in events if e.type == "missed"} == heard
+
+
+def test_a_take_transcribed_on_a_host_keeps_the_onset_odds(take):
+    """Issue 20: the app's review of a piano take transcribed on a `tutor serve` host gets the notes and
+    the transcriber's onset odds as here (the host's JSON carries them when asked: the review's second
+    listen uses them); `tutor transcribe --json` does not carry them."""
+    from tests.service_host import app_in_thread
+    from tutor.listen.piano import piano_performance, piano_transcription_json
+    from tutor.remote.routing import AnalysisRouter
+    from tutor.service.server import ServiceConfig, create_app
+
+    path, _, here = take
+    assert "onset_odds" not in piano_transcription_json(here)
+    doc = piano_transcription_json(here, onset_odds=True)
+    np.testing.assert_array_equal(piano_performance(doc).onset_odds.odds, here.performance.onset_odds.odds)
+    assert piano_performance(piano_transcription_json(here)).onset_odds is None
+
+    token = "piano-odds-token-0123456789"
+    with app_in_thread(create_app(ServiceConfig(token=token, device="cpu"))) as (url, _stop):
+        router = AnalysisRouter()
+        router.configure(device="cpu", url=url, token=token)
+        remote = router.read_take(path, instrument="piano")
+    assert router.text.startswith("Analysis: remote")  # the host answered
+    assert remote.notes == here.performance.notes
+    np.testing.assert_array_equal(remote.onset_odds.odds, here.performance.onset_odds.odds)
+    assert remote.onset_odds.frame_s == here.performance.onset_odds.frame_s

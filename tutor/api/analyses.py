@@ -32,12 +32,13 @@ def transcribe(request: TranscribeRequest, *, progress=None):
                            instrument=request.instrument)
 
 
-def transcription_json(result) -> dict:
-    """The ``tutor transcribe --json`` document."""
+def transcription_json(result, *, onset_odds: bool = False) -> dict:
+    """The ``tutor transcribe --json`` document (``onset_odds``: a piano transcription's onset odds too,
+    for the app's review of a take transcribed on a host, issue 20)."""
     from tutor.listen.piano import PianoTranscription, piano_transcription_json
 
     if isinstance(result, PianoTranscription):
-        return piano_transcription_json(result)
+        return piano_transcription_json(result, onset_odds=onset_odds)
     from tutor.listen.transcription import transcription_json as as_json
 
     return as_json(result)

@@ -757,10 +757,11 @@ def is_keyboard_part(part) -> bool:
     return int(part.program) in KEYBOARD_PROGRAMS
 
 
-def piano_transcription_json(result: PianoTranscription) -> dict:
+def piano_transcription_json(result: PianoTranscription, *, onset_odds: bool = False) -> dict:
     """``tutor transcribe --instrument piano --json``: the single-line document's fields (``cents`` null:
-    a piano is in tune with itself) plus each note's ``velocity`` and the sustain pedal's spans."""
-    return {
+    a piano is in tune with itself) plus each note's ``velocity`` and the sustain pedal's spans; with
+    ``onset_odds`` (a host's answer to the app, issue 20) also the transcriber's onset odds."""
+    doc = {
         "tracker": result.tracker,
         "sample_rate": int(result.sample_rate),
         "notes": [
@@ -771,6 +772,26 @@ def piano_transcription_json(result: PianoTranscription) -> dict:
         "pedal": [{"down": float(down), "up": float(up) if math.isfinite(up) else None}
                   for down, up in result.performance.pedal_spans()],
     }
+    odds = result.performance.onset_odds
+    if onset_odds and odds is not None:
+        import base64
+
+        values = np.ascontiguousarray(odds.odds, dtype="<f2")
+        doc["onset_odds"] = {"frame_s": float(odds.frame_s), "first_pitch": int(odds.first_pitch),
+                             "pitches": int(values.shape[0]), "float16": base64.b64encode(values.tobytes()).decode("ascii")}
+    return doc
+
+
+def _onset_odds_of(doc: dict | None) -> OnsetOdds | None:
+    """The ``onset_odds`` of a ``piano_transcription_json`` document (None when it has none)."""
+    if not doc:
+        return None
+    import base64
+
+    values = np.frombuffer(base64.b64decode(doc["float16"]), dtype="<f2").astype(np.float16)
+    pitches = int(doc["pitches"])
+    return OnsetOdds(frame_s=float(doc["frame_s"]), first_pitch=int(doc["first_pitch"]),
+                     odds=values.reshape(pitches, len(values) // max(pitches, 1)))
 
 
 def piano_performance(doc: dict) -> Performance:
@@ -783,7 +804,7 @@ def piano_performance(doc: dict) -> Performance:
         pedal.append(PedalEvent(time_s=float(span["down"]), down=True))
         if span.get("up") is not None:
             pedal.append(PedalEvent(time_s=float(span["up"]), down=False))
-    return Performance(notes=notes, pedal=tuple(pedal))
+    return Performance(notes=notes, pedal=tuple(pedal), onset_odds=_onset_odds_of(doc.get("onset_odds")))
 
 
 def piano_midi_bytes(performance: Performance, *, ticks_per_second: int = 960) -> bytes:

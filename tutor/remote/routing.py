@@ -160,7 +160,10 @@ class AnalysisRouter:
         def local() -> None:
             here["performance"] = transcribe(request).performance
 
-        doc = self.ask("transcribe", {"file": path}, {"instrument": instrument} if instrument else None, local)
+        fields = {"instrument": instrument} if instrument else None
+        if request.piano:  # the transcriber's onset odds too, for the review's second listen (issue 20)
+            fields = {**(fields or {}), "onset_odds": "true"}
+        doc = self.ask("transcribe", {"file": path}, fields, local)
         if doc is None:
             return here["performance"]
         if request.piano:

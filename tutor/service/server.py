@@ -289,9 +289,10 @@ def create_app(config: ServiceConfig):
 
     @app.post(f"{API_PREFIX}/transcribe", dependencies=security)
     async def transcribe(request: Request, file: UploadFile = File(..., description="audio"),
-                         tracker: str | None = Form(None), instrument: str | None = Form(None)):
+                         tracker: str | None = Form(None), instrument: str | None = Form(None),
+                         onset_odds: bool = Form(False)):
         """The notes of a recording (a single line, or a piano's with ``instrument=piano``): the JSON of
-        ``tutor transcribe --json``."""
+        ``tutor transcribe --json`` (``onset_odds``: a piano transcription's onset odds too, issue 20)."""
         from tutor.api.requests import INSTRUMENT_CHOICES, TRACKER_CHOICES
 
         if tracker is not None and tracker not in TRACKER_CHOICES:
@@ -300,7 +301,7 @@ def create_app(config: ServiceConfig):
             return error(422, f"instrument {instrument!r}: use one of {', '.join(INSTRUMENT_CHOICES)}")
 
         return await analyse(request, {"file": (file, AUDIO_SUFFIXES)}, jobs.transcribe_job, tracker=tracker, device=device,
-                             instrument=instrument)
+                             instrument=instrument, onset_odds=onset_odds)
 
     @app.post(f"{API_PREFIX}/assess", dependencies=security)
     async def assess(request: Request,

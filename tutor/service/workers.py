@@ -102,12 +102,13 @@ def cached_score(path: Path, index: int | None = None, *, name: str | None = Non
     return score
 
 
-def transcribe_job(paths: dict[str, Path], *, tracker: str | None, device: str, instrument: str | None = None) -> dict:
+def transcribe_job(paths: dict[str, Path], *, tracker: str | None, device: str, instrument: str | None = None,
+                   onset_odds: bool = False) -> dict:
     from tutor.api.analyses import transcribe, transcription_json
     from tutor.api.requests import TranscribeRequest
 
     return transcription_json(transcribe(TranscribeRequest(paths["file"], tracker=tracker, device=device,
-                                                           instrument=instrument)))
+                                                           instrument=instrument)), onset_odds=onset_odds)
 
 
 def assess_job(paths: dict[str, Path], *, part: str | None, measures: str | None, tempo: float | None,
