@@ -229,3 +229,54 @@ def test_the_ring_goes_out_before_the_verdicts_and_changes_none():
             both += 1
             assert kinds.index("ring") < kinds.index("opinion"), steps
     assert both >= 3, both
+
+
+def test_a_note_held_back_is_rung_where_the_path_puts_it(monkeypatch, tmp_path):
+    """Issue 20: the live piano path (detector + follower, hop by hop in audio time) on a real Disklavier
+    recording (maps-dev mz_311_1, a dev piece, first 30 s): a note held back for its verdict is rung as
+    soon as the path to the newest note puts it on a chord with its pitch free, not with the verdict
+    (LAG_S later): fewer rings come more than 300 ms after the note was heard than without that, and the
+    verdicts are the same."""
+    import librosa
+    import soundfile
+
+    import tutor.practice.follower as follower_module
+    from tests.test_piano import score_midi
+    from tutor.listen.piano_live import HOP, SAMPLE_RATE, PianoOnsets, follower_expectation
+    from tutor.score.io import load_score
+
+    root = shared("real-audio", "maps-dev")
+    piece = "MAPS_MUS-mz_311_1_ENSTDkCl"
+    audio, rate = soundfile.read(str(root / "flac" / f"{piece}.flac"), dtype="float32", always_2d=True)
+    audio = librosa.resample(audio.mean(axis=1)[: 30 * rate], orig_sr=rate, target_sr=SAMPLE_RATE)
+    ref = np.loadtxt(root / "tsv" / f"{piece}.tsv", skiprows=1, ndmin=2)
+    ref = ref[ref[:, 0] < 29.95]
+    ref[:, 0] = np.round(ref[:, 0] / 0.0625) * 0.0625
+    ref[:, 1] = np.maximum(np.round(ref[:, 1] / 0.0625) * 0.0625, ref[:, 0] + 0.0625)
+    score = load_score(str(score_midi(ref, tmp_path / "piece.mid")))
+
+    def run(path_marks: bool):
+        monkeypatch.setattr(follower_module, "PATH_MARKS", path_marks)
+        follower = follower_module.ScoreFollower(score, mode="play-along")
+        detector = PianoOnsets(SAMPLE_RATE)
+        first: dict[str, float] = {}  # score note -> how long after its played note was heard it was first rung
+        verdicts = []
+
+        def take(events, now_s):
+            for e in events:
+                if e.type == "correct" and e.note_id is not None:
+                    first.setdefault(e.note_id, now_s - e.time)
+                elif e.type != "correct":
+                    verdicts.append((e.type, e.note_id, e.time))
+
+        for start in range(0, len(audio), HOP):
+            for onset_s, midi in detector.push(audio[start:start + HOP], lambda: follower_expectation(follower)):
+                take(follower.feed_onset(onset_s=onset_s, pitch=midi, ring=lambda e, t=onset_s: take(e, t)), onset_s)
+            take(follower.poll(time_s=(detector.consumed + len(detector.buffer)) / SAMPLE_RATE), detector.consumed / SAMPLE_RATE)
+        follower.finish()
+        return sum(late > 0.3 for late in first.values()), verdicts, follower._given
+
+    late_now, verdicts_now, given_now = run(True)
+    late_before, verdicts_before, given_before = run(False)
+    assert verdicts_now == verdicts_before and given_now == given_before
+    assert late_now <= 0.8 * late_before, (late_now, late_before)

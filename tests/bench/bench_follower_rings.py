@@ -4,8 +4,10 @@ ring (the first event on a score note, as the app paints it): the audio time whe
 minus the true strike of the reference note it marks (same pitch, struck within 0.3 s). This is the
 detector + follower share of the app's strike -> ring latency (``bench_app_latency``), without load.
 
-The peer in the same run is the follower ringing at once only notes of the cursor's chord
-(``PROVISIONAL_AHEAD = 0``, as before). ``feed_to_ring_ms``: the wall time from the feed's call to its
+The peers in the same run: the follower ringing at once only notes of the cursor's chord
+(``PROVISIONAL_AHEAD = 0``, as before); ``no_path_marks``: a note held back not rung again where the path
+puts it (``PATH_MARKS = False``, as before). ``ring_events_contradicted``: rings told before the verdict
+(at once or again) on a score note the verdict did not give that played note. ``feed_to_ring_ms``: the wall time from the feed's call to its
 at-once ring, told through ``ring`` before the verdicts are worked out (as the app does); its peer,
 ``ring_with_verdicts``, tells the ring with the feed's return, after them (as before). Also counted: provisional rings whose verdict, notes later,
 put the played note on another score note or none (a ring told too soon).
@@ -104,11 +106,28 @@ def _disagreements(audio, score, ahead: int) -> dict:
     follower_module.ScoreFollower._judge_on_path = judge_on_path
     try:
         follower = follower_module.ScoreFollower(score, mode="play-along", level="advanced")
+        # every ring told before the verdict (at once, or again where the path puts a note held back)
+        told: list[tuple[object, str]] = []
+        for name in ("_provisional_mark", "_path_marks"):
+            method = getattr(follower, name)
+
+            def wrapped(*args, _method=method, **kwargs):
+                events = _method(*args, **kwargs)
+                told.extend((follower._heard_by.get((e.time, e.played_pitch)), e.note_id) for e in events)
+                return events
+
+            setattr(follower, name, wrapped)
+        follower._heard_by = {}
         detector = PianoOnsets(SAMPLE_RATE)
         for start in range(0, len(audio), HOP):
             for onset_s, midi in detector.push(audio[start:start + HOP], lambda: follower_expectation(follower)):
-                follower.feed_onset(onset_s=onset_s, pitch=midi)
+                note = follower_module.PlayedNote(pitch=int(midi), onset_s=onset_s, offset_s=onset_s)
+                follower._heard_by[(onset_s, int(midi))] = note
+                follower.feed(note)
         follower.finish()
+        given = {note: follower.notes[index].id for note, index in follower._given.items()}
+        counts["ring_events"] = len(told)
+        counts["ring_events_contradicted"] = sum(given.get(note) != note_id for note, note_id in told)
     finally:
         follower_module.ScoreFollower._judge_on_path = original
         follower_module.PROVISIONAL_AHEAD = saved
@@ -140,6 +159,15 @@ def main() -> None:
     for name, ahead in (("shipped", PROVISIONAL_AHEAD), ("cursor_chord_only", 0)):
         results[name] = _run(audio, ref, score, ahead) | _disagreements(audio, score, ahead)
         print(f"{name} (PROVISIONAL_AHEAD={ahead}): {results[name]}", flush=True)
+    # the peer for the rings of notes held back (``PATH_MARKS``): rung only at once or with the verdict
+    import tutor.practice.follower as follower_module
+
+    follower_module.PATH_MARKS = False
+    try:
+        results["no_path_marks"] = _run(audio, ref, score, PROVISIONAL_AHEAD) | _disagreements(audio, score, PROVISIONAL_AHEAD)
+    finally:
+        follower_module.PATH_MARKS = True
+    print(f"no_path_marks (peer): {results['no_path_marks']}", flush=True)
     # the peer for the ring's processing wait: the ring told with the feed's return, after the verdicts
     results["ring_with_verdicts"] = _run(audio, ref, score, PROVISIONAL_AHEAD, ring=False)
     print(f"ring_with_verdicts (as before, peer): {results['ring_with_verdicts']}", flush=True)

@@ -78,6 +78,7 @@ TIMING_WINDOW = 16  # chords as played before a chord that its timing is judged 
 RESTART_FAR_COST = 0.25  # per 4 quarter notes that going back goes further than 8 quarter notes...
 RESTART_FAR_BARS = 4.0  # ...up to this many
 PROVISIONAL_AHEAD = 2  # a note free in one of this many chords after the cursor's is ringed at once (issue 20)
+PATH_MARKS = True  # ...and a note held back is rung again where the path to the newest note puts it (issue 20)
 SECOND_OPINION_S = 2.5  # a missed or extra verdict is checked by the offline alignment of the notes this close...
 SECOND_OPINION_CHORDS = 4  # ...which may give an extra note to a chord this many chords from its own, if reached
 SECOND_OPINION_MARGIN = 2  # ...over the chords the live path put those notes on and this many more each side
@@ -367,7 +368,8 @@ class ScoreFollower:
         self._pending.append((self._lo, row, kinds, note, self._offset))
         self.chord = self._lo + int(np.argmin(row))  # where the student is now (the cursor)
         if ring is None:
-            return self._commit(now_s=note.onset_s) + self._provisional_mark(note)
+            events = self._commit(now_s=note.onset_s) + self._provisional_mark(note)
+            return events + self._path_marks() if PATH_MARKS else events
         early = self._provisional_mark(note)
         if early:
             ring(early)
@@ -378,6 +380,44 @@ class ScoreFollower:
             # the ring and stands) or called it missed: this note is rung again as it would have been
             del self._provisional[note]
             events += self._provisional_mark(note)
+        return events + self._path_marks() if PATH_MARKS else events
+
+    def _path_marks(self) -> list[Event]:
+        """Notes held back for their verdict are rung (``correct``, provisional) where the cheapest path to the
+        newest note now puts them, when a free score note of their pitch is there (or, out of order, on a chord
+        near it played about then, as ``_judge`` looks): a note not rung at once, or rung on another score
+        note, is rung there a note or two later instead of with its verdict, LAG_S and more after it (issue
+        20: a note of a chord the cursor had passed, a chord struck again). As for the rings told at once, the
+        verdict is told again only if it differs, and nothing here changes a verdict."""
+        if len(self._pending) < 2:
+            return []
+        lo, row, kinds, _newest, _offset = self._pending[-1]
+        col = int(np.argmin(row))
+        path = []
+        for k in range(len(self._pending) - 1, 0, -1):
+            lo, row, kinds, _note, _offset = self._pending[k]
+            lo_prev, prev, _kinds, note, _o = self._pending[k - 1]
+            col = predecessor(int(kinds[col]), lo + col - lo_prev, prev)
+            path.append((lo_prev + col, note))
+        told = set(self._provisional.values())
+        events = []
+        for chord, note in reversed(path):  # oldest first
+            current = self._provisional.get(note)
+            if current is not None and int(self._chord_of_note[current]) == chord:
+                continue
+            index = None
+            for c in sorted(range(chord - OUT_OF_ORDER_CHORDS, chord + 3), key=lambda c: abs(c - chord)):
+                if not 0 <= c < self.n_chords or (c != chord and not self._near_in_time(c, note)):
+                    continue
+                index = next((i for i in self.chord_notes[c] if self.notes[i].pitch == note.pitch and i not in self._played[c]
+                              and (i not in told or i == current) and i not in self._reported_missed), None)
+                if index is not None:
+                    break
+            if index is None or index == current:
+                continue
+            self._provisional[note] = index
+            told.add(index)
+            events.append(self._event("correct", None, note, "correct", score_note=self.notes[index]))
         return events
 
     def _provisional_mark(self, note: PlayedNote) -> list[Event]:
