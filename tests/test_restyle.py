@@ -277,7 +277,7 @@ def test_generate_writes_a_melody_and_arranges_it_in_the_new_styles(style):
 from tests.compose_app import open_piece  # noqa: E402
 
 
-@pytest.mark.parametrize("style,numerator", [("waltz", 3), ("pop", 4)])
+@pytest.mark.parametrize("style,numerator", [("waltz", 3), ("pop", 4), ("swing", 4)])
 def test_app_restyle_overlay_listen_accept_and_undo(app_window, style, numerator):
     window, qtbot = app_window, app_window.qtbot
     original = open_piece(window, TWINKLE)
@@ -299,7 +299,8 @@ def test_app_restyle_overlay_listen_accept_and_undo(app_window, style, numerator
         window.grab().save(str(Path(os.environ["TUTOR_TEST_SCREENSHOTS"]) / f"restyle_{style}.png"))
     panel.accept()
     qtbot.waitUntil(lambda: window.undo_stack.count() == 1, timeout=60000)
-    assert window.score.time_signatures[0].numerator == numerator and len(window.score.parts) >= 3
+    # (swing's first version may be the tune over the walking bass alone: two parts)
+    assert window.score.time_signatures[0].numerator == numerator and len(window.score.parts) >= (2 if style == "swing" else 3)
     window.undo_stack.undo()
     assert [(n.pitch, n.onset_ql) for n in window.score.notes] == [(n.pitch, n.onset_ql) for n in original.notes]
 

@@ -495,9 +495,11 @@ def _transform_melody(melody: tuple[Note, ...], time_map: _TimeMap, style: str, 
         for prev, cur in zip(out, out[1:], strict=False):
             # the push: a note on beat one or three after a held note (a quarter or longer) comes on the swung "and"
             # before it, tied over (the jazz anticipation)
-            # (only where both lengths stay plain triplet values: a half note less a third was drawn as a sextuplet)
+            # (only where both lengths stay plain triplet values: a half note less a third was drawn as a sextuplet;
+            # and not over a bar line: the app found no note box for a note tied over one)
             if abs(cur[1] % 2.0) < 1e-6 and prev[2] >= 1.0 - 1e-6 and abs(prev[1] + prev[2] - cur[1]) < 1e-6 \
-                    and rng.random() < 0.5 and _plain_triplet(prev[2] - 1 / 3) and _plain_triplet(cur[2] + 1 / 3):
+                    and rng.random() < 0.5 and _plain_triplet(prev[2] - 1 / 3) and _plain_triplet(cur[2] + 1 / 3) \
+                    and abs((cur[1] + shift) % meter.bar_ql) > 1e-6:
                 prev[2] -= 1 / 3
                 cur[1] -= 1 / 3
                 cur[2] += 1 / 3
