@@ -432,6 +432,10 @@ def test_the_transcribers_own_odds_rescue_a_note_it_left_out(tmp_path):
     heard = missed(performance)
     assert (34, 2.9) not in heard
     assert (76, 2.0) in heard
+    # Transkun's own class (float32; what a GPU runs) gives the odds too (its own decoder's notes)
+    shipped_class = transcribe_piano(audio, rate, device="cpu", fast=False).performance
+    assert shipped_class.onset_odds is not None and shipped_class.onset_odds.odds.shape == odds.odds.shape
+    assert (34, 2.9) not in missed(shipped_class)
 
     # the same through the library layer (``tutor assess``, the service, batch and lessons read a take so)
     from tutor.api.analyses import assess as assess_take

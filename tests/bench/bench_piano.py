@@ -166,13 +166,18 @@ def as_shipped(audio, rate):
     import soxr
     import torch
 
+    import tutor.listen.piano as piano
     from tutor.listen.piano import MODEL_SAMPLE_RATE, SUSTAIN_PEDAL, load_model
     from tutor.score.music import PedalEvent, Performance, PlayedNote
 
     model = load_model("cpu", fast=False)
     x = torch.from_numpy(soxr.resample(audio, rate, MODEL_SAMPLE_RATE).astype(np.float32)).unsqueeze(-1)
-    with torch.inference_mode():
-        events = model.transcribe(x)
+    odds, piano.ONSET_ODDS = piano.ONSET_ODDS, False  # (exactly as shipped: no onset odds, issue 20)
+    try:
+        with torch.inference_mode():
+            events = model.transcribe(x)
+    finally:
+        piano.ONSET_ODDS = odds
     notes = tuple(PlayedNote(pitch=e.pitch, onset_s=e.start, offset_s=max(e.end, e.start + 0.01), velocity=max(1, e.velocity))
                   for e in events if e.pitch > 0)
     pedal = tuple(PedalEvent(t, down) for e in events if e.pitch == SUSTAIN_PEDAL for t, down in ((e.start, True), (e.end, False)))

@@ -120,7 +120,7 @@ def _build(device: str, fast: bool):
         config.__dict__.update(settings)
         with (folder / "2.0.pt").open("rb") as handle:
             checkpoint = torch.load(handle, map_location="cpu", weights_only=True)
-        model = (_fast_class(transkun_model.TransKun) if fast else transkun_model.TransKun)(conf=config)
+        model = (_fast_class if fast else _odds_class)(transkun_model.TransKun)(conf=config)
         model.load_state_dict(checkpoint.get("best_state_dict", checkpoint.get("state_dict")))
     except (OSError, KeyError, RuntimeError, ValueError) as error:
         raise ModelError(f"the Transkun weights could not be loaded ({error})") from None
@@ -140,6 +140,31 @@ def _build(device: str, fast: bool):
         if BF16_CONVOLUTIONS and torch.backends.mkldnn.is_available():
             model.backbone.downConv = _bf16(model.backbone.downConv)
     return model.to(device)
+
+
+def _odds_class(base):
+    """``base`` (Transkun's model class, as shipped: a GPU's, or ``fast=False``) whose decoding also leaves
+    the segment's onset odds (``_Decoder.onset_odds``, issue 20): its own semi-CRF decodes the notes; the
+    same scores, copied to the CPU, give the odds (not when ``ONSET_ODDS`` is False)."""
+
+    class OddsCRF:
+        def __init__(self, crf) -> None:
+            self.crf = crf
+
+        def decode(self, forcedStartPos=None, forward=False):
+            paths = self.crf.decode(forcedStartPos=forcedStartPos, forward=forward)
+            if ONSET_ODDS:  # Transkun's score is [end, begin, symbol]; the decoder reads [symbol, begin, end]
+                decoder = _Decoder(self.crf.score.permute(2, 1, 0).float().cpu().numpy())
+                decoder.decode(forcedStartPos=forcedStartPos)
+                _LAST_DECODER.decoder = decoder
+            return paths
+
+    class OddsTransKun(base):
+        def processFramesBatch(self, framesBatch):
+            crf, ctx = super().processFramesBatch(framesBatch)
+            return OddsCRF(crf), ctx
+
+    return OddsTransKun
 
 
 def _fast_class(base):
