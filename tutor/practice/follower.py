@@ -853,8 +853,8 @@ def follow_performance(follower: ScoreFollower, performance: Performance, *,
     events: list[Event] = []
     for time_s, order, item in stream:
         events += follower.poll(time_s=time_s)
-        if order == 2:
-            events += follower.feed(item, ring=ring)
+        if order == 2:  # (``ring`` only when given: a wrapped follower's ``feed`` may take the note alone)
+            events += follower.feed(item) if ring is None else follower.feed(item, ring=ring)
         elif order == 0:
             events += follower.note_off(pitch=item.pitch, time_s=time_s)
         else:
