@@ -1,0 +1,213 @@
+"""Live piano marks against the truth and the review (issue 20: "as long as its marks agree with the review").
+
+For each maps-dev piece (split as ``bench_piano``: the 12 pieces sorted by name, even ones = dev; first
+``TUTOR_BENCH_PIANO_S`` = 30 s), the live detector (``tutor.listen.piano_live.PianoOnsets``) and the score
+follower run hop by hop in audio time, the detector listening for what the follower expects (the real loop,
+no app, no threads). The score is the MAPS reference as a MIDI file (``bench_piano.score_of``). Measured:
+
+- *detector onsets* against the real strikes (MAPS ground truth): P / R with 0.1 s (as ``bench_piano``'s live
+  part) and the share within 0.15 s of a strike of that pitch;
+- *rings* (a ``correct`` mark on a score note, as the app paints it) against *the review* (the shipped
+  transcription's ``assess`` verdicts, cached by ``bench_piano.cached_transcription``): a ring on a note the
+  review calls right agrees, one on a note it calls missed or wrong is a false ring; ``ringed_at_end``: the
+  note's last live mark is still ``correct``; the review's right notes that were ringed (recall);
+- *wrong notes*: the score altered (``WRONG_SHARE`` of its notes a tone up or down, spaced 0.6 s apart, as
+  ``bench_piano.altered_reference``'s wrong notes), the same audio: an altered score note ringed is a false
+  ring on a wrong note (the student played the written pitch, the score now asks for another);
+- *latency*: audio time from the true strike to the ring (rings of a played note within 0.3 s of a true strike
+  of its pitch), median / p95.
+
+Rerun: ``nice -n 10 .venv/bin/python -m tests.bench live_marks`` (``TUTOR_BENCH_PIANO_SPLIT=dev|held-out``).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+WRONG_SHARE = float(os.environ.get("TUTOR_BENCH_LIVE_WRONG_SHARE", "0.1"))
+SEED = 20
+POLL_EVERY_S = 0.05
+
+
+def wrong_score_rows(ref: np.ndarray, rng: np.random.Generator, share: float = WRONG_SHARE):
+    """(rows, indices of the changed notes): ``share`` of the notes a tone up or down, 0.6 s apart."""
+    count = max(1, round(share * len(ref)))
+    chosen: list[int] = []
+    for index in rng.permutation(len(ref)):
+        if all(abs(ref[index, 0] - ref[j, 0]) > 0.6 for j in chosen):
+            chosen.append(int(index))
+        if len(chosen) == count:
+            break
+    rows = ref.copy()
+    sounding = {(round(r[0], 2), int(r[2])) for r in ref}
+    for index in chosen:
+        step = 2 if rng.random() < 0.5 else -2
+        while (round(rows[index, 0], 2), int(rows[index, 2] + step)) in sounding:
+            step += 1 if step > 0 else -1
+        rows[index, 2] += step
+    return rows, chosen
+
+
+def live_run(audio16: np.ndarray, score) -> tuple[list, dict]:
+    """(detector onsets, note_id -> [(told_s, event)], all events) of the detector + follower loop."""
+    from tutor.listen.piano_live import HOP, SAMPLE_RATE, PianoOnsets, follower_expectation
+    from tutor.practice.follower import ScoreFollower
+
+    follower = ScoreFollower(score, mode="play-along", level="advanced")
+    detector = PianoOnsets(SAMPLE_RATE)
+    onsets: list[tuple[float, int]] = []
+    marks: dict[str, list] = {}
+
+    def take(events, now_s):
+        for event in events:
+            if event.note_id is not None and event.type in ("correct", "wrong_pitch", "missed"):
+                marks.setdefault(event.note_id, []).append((now_s, event))
+
+    polled = 0.0
+    for start in range(0, len(audio16), HOP):
+        for onset_s, midi in detector.push(audio16[start:start + HOP], lambda: follower_expectation(follower)):
+            onsets.append((onset_s, midi))
+            now_s = (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
+            take(follower.feed_onset(onset_s=onset_s, pitch=midi, ring=lambda ev, now_s=now_s: take(ev, now_s)), now_s)
+        now_s = (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
+        if now_s - polled >= POLL_EVERY_S:
+            polled = now_s
+            take(follower.poll(time_s=now_s), now_s)
+    take(follower.finish(), len(audio16) / SAMPLE_RATE)
+    return onsets, marks
+
+
+def review_verdicts(score, performance) -> dict[str, str]:
+    """note_id -> "right" | "wrong" | "missed" from the offline assessment of the shipped transcription."""
+    from tutor.practice.assessment import assess
+
+    verdicts: dict[str, str] = {}
+    for event in assess(score, performance).events:
+        if event.note_id is None:
+            continue
+        if event.type == "wrong_pitch":
+            verdicts[event.note_id] = "wrong"
+        elif event.type == "missed":
+            verdicts[event.note_id] = "missed"
+        elif event.type == "correct":
+            verdicts.setdefault(event.note_id, "right")
+    return verdicts
+
+
+def onset_scores(onsets, ref) -> dict:
+    used = np.zeros(len(ref), bool)
+    hits = near = 0
+    for onset_s, pitch in onsets:
+        same = ref[:, 2] == pitch
+        if np.any(same & (np.abs(ref[:, 0] - onset_s) < 0.15)):
+            near += 1
+        match = np.flatnonzero(~used & same & (np.abs(ref[:, 0] - onset_s) < 0.1))
+        if len(match):
+            used[match[0]] = True
+            hits += 1
+    return {"onsets": len(onsets), "hits_0.1": hits, "near_0.15": near, "strikes": len(ref)}
+
+
+def ring_scores(marks, verdicts, ref, by_id, changed_ids=()) -> dict:
+    counts = {"rings": 0, "agree": 0, "false_missed": 0, "false_wrong": 0, "unjudged": 0, "ringed_at_end": 0,
+              "false_at_end": 0, "review_right": sum(v == "right" for v in verdicts.values()), "right_ringed": 0,
+              "from_strike": 0, "changed": len(changed_ids), "changed_ringed": 0, "changed_ringed_at_end": 0}
+    latencies: list[float] = []
+    for note_id, told in marks.items():
+        rings = [(t, e) for t, e in told if e.type == "correct"]
+        if not rings:
+            continue
+        counts["rings"] += 1
+        verdict = verdicts.get(note_id)
+        at_end = told[-1][1].type == "correct"
+        counts["ringed_at_end"] += at_end
+        if note_id in changed_ids:
+            counts["changed_ringed"] += 1
+            counts["changed_ringed_at_end"] += at_end
+        if verdict == "right":
+            counts["agree"] += 1
+            counts["right_ringed"] += 1
+        elif verdict in ("missed", "wrong"):
+            counts["false_" + verdict] += 1
+            counts["false_at_end"] += at_end
+        else:
+            counts["unjudged"] += 1
+        told_s, event = rings[0]
+        strikes = np.flatnonzero((ref[:, 2] == event.played_pitch) & (np.abs(ref[:, 0] - event.time) < 0.3))
+        if len(strikes):
+            counts["from_strike"] += 1
+            i = strikes[np.argmin(np.abs(ref[strikes, 0] - event.time))]
+            latencies.append((told_s - ref[i, 0]) * 1000)
+    return counts, latencies
+
+
+def main() -> None:
+    import librosa
+
+    from tests.bench._results import save
+    from tests.bench.bench_piano import cached_transcription, excerpt, pieces, reference, score_of
+    from tutor.listen.piano_live import SAMPLE_RATE
+
+    split = os.environ.get("TUTOR_BENCH_PIANO_SPLIT", "dev")
+    names = pieces(split)
+    totals: dict[str, dict] = {"as_played": {}, "wrong_notes": {}}
+    lats: dict[str, list] = {"as_played": [], "wrong_notes": []}
+    detector = {}
+    cpu = time.process_time()
+    for name in names:
+        audio, rate = excerpt(name)
+        ref = reference(name)
+        performance = cached_transcription(name, audio, rate)
+        audio16 = librosa.resample(audio, orig_sr=rate, target_sr=SAMPLE_RATE)
+        rows, changed = wrong_score_rows(ref, np.random.default_rng(SEED))
+        line = [f"{name[9:]:24s}"]
+        for key, score_rows, changed_rows in (("as_played", ref, []), ("wrong_notes", rows, changed)):
+            with tempfile.TemporaryDirectory() as folder:
+                score = score_of(score_rows, Path(folder))
+            by_id = {n.id: n for n in score.notes}
+            changed_ids = {n.id for n in score.notes for i in changed_rows
+                           if abs(n.onset_s - score_rows[i, 0]) < 0.02 and n.pitch == int(score_rows[i, 2])}
+            onsets, marks = live_run(audio16, score)
+            counts, latencies = ring_scores(marks, review_verdicts(score, performance), ref, by_id, changed_ids)
+            if key == "as_played":
+                for k, v in onset_scores(onsets, ref).items():
+                    detector[k] = detector.get(k, 0) + v
+            for k, v in counts.items():
+                totals[key][k] = totals[key].get(k, 0) + v
+            lats[key] += latencies
+            line.append(f"{key}: rings {counts['rings']} agree {counts['agree']} false {counts['false_missed']}+"
+                        f"{counts['false_wrong']} changed {counts['changed_ringed']}/{counts['changed']}")
+        print("  " + " | ".join(line), flush=True)
+    results = {"split": split, "pieces": names, "detector": detector, "cpu_s": time.process_time() - cpu}
+    d = detector
+    print(f"\ndetector ({split}, {len(names)} x 30 s, follower's expectation): P {d['hits_0.1'] / d['onsets']:.3f} "
+          f"R {d['hits_0.1'] / d['strikes']:.3f} (0.1 s); within 0.15 s of a strike of that pitch "
+          f"{d['near_0.15']}/{d['onsets']} = {d['near_0.15'] / d['onsets']:.3f}")
+    for key in totals:
+        t = totals[key]
+        lat = sorted(lats[key])
+        summary = {**t, "agree_share": t["agree"] / max(t["rings"], 1),
+                   "false_share": (t["false_missed"] + t["false_wrong"]) / max(t["rings"], 1),
+                   "right_ringed_share": t["right_ringed"] / max(t["review_right"], 1),
+                   "changed_ringed_share": t["changed_ringed"] / max(t["changed"], 1),
+                   "latency_median_ms": statistics.median(lat) if lat else float("nan"),
+                   "latency_p95_ms": float(np.percentile(lat, 95)) if lat else float("nan")}
+        results[key] = summary
+        print(f"{key}: rings {t['rings']}, agree with the review {summary['agree_share']:.3f}, false "
+              f"{summary['false_share']:.3f} (missed {t['false_missed']}, wrong {t['false_wrong']}, unjudged "
+              f"{t['unjudged']}; still ringed at the end {t['false_at_end']}), review's right notes ringed "
+              f"{t['right_ringed']}/{t['review_right']} = {summary['right_ringed_share']:.3f}, from a real strike "
+              f"{t['from_strike']}; changed score notes ringed {t['changed_ringed']}/{t['changed']} "
+              f"({t['changed_ringed_at_end']} at the end); strike -> ring median {summary['latency_median_ms']:.0f} "
+              f"p95 {summary['latency_p95_ms']:.0f} ms")
+    save("live_marks", results)
+
+
+if __name__ == "__main__":
+    main()
