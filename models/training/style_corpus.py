@@ -76,16 +76,23 @@ class PieceFeatures:
     x: np.ndarray  # (windows, features)
 
 
-def _midi_table(path: Path, *, melody_track: str | None = None, beats: tuple[float, float] | None = None) -> list[NoteTable]:
+def _midi_table(path: Path, *, melody_track: str | None = None, beats: tuple[int, float] | None = None) -> list[NoteTable]:
+    """``beats``: (the file's beats in a bar, quarter notes in a file beat: 1.0, or 1.5 in compound time)."""
     import pretty_midi
 
     pretty_midi.pretty_midi.MAX_TICK = 1e16
     midi = pretty_midi.PrettyMIDI(str(path))  # read once: the table, the beat's phase and the melody track
     table = table_from_midi(midi)
-    if beats is not None:  # POP909's files all claim 1/4: the CSV knows the metre
-        bar_ql, beat_ql = beats
-        table = dataclasses.replace(_pop909_on_the_beat(table, path, bar_ql, midi), bar_ql=bar_ql, beat_ql=beat_ql,
-                                    meter="6/8" if beat_ql == 1.5 else f"{int(round(bar_ql))}/4")
+    if beats is not None:  # POP909's files claim 1/4 or 4/4: the index and the chord changes know the metre
+        bar_beats, beat_ql = beats
+        table = _pop909_on_the_beat(table, path, bar_beats, midi)
+        if beat_ql != 1.0:  # compound time: a file beat holds three quavers, a dotted quarter
+            grid = 1 / 12
+            onset = np.round(table.onset_ql * beat_ql / grid) * grid
+            ends = np.round((table.onset_ql + table.duration_ql) * beat_ql / grid) * grid
+            table = dataclasses.replace(table, onset_ql=onset, duration_ql=np.maximum(ends - onset, grid))
+        table = dataclasses.replace(table, bar_ql=bar_beats * beat_ql, beat_ql=beat_ql,
+                                    meter=f"{bar_beats * 3}/8" if beat_ql == 1.5 else f"{bar_beats}/4")
     out = [table]
     if melody_track is not None:
         names = [i.name.strip().upper() for i in midi.instruments if not i.is_drum]
@@ -99,6 +106,7 @@ def _midi_table(path: Path, *, melody_track: str | None = None, beats: tuple[flo
 
 
 def _pop909_on_the_beat(table: NoteTable, path: Path, bar_ql: float, midi) -> NoteTable:
+    # bar_ql: the bar in the file's beats (quarter notes in the MIDI file)
     """A POP909 performance with its beats where the MIDI's quarter notes are: the files' notes sit a constant
     fraction of a beat off the MIDI's beat grid (often a sixteenth) and the bar's first beat anywhere, so a bass on
     the beat read as off it. The beat's phase is the offset that puts most onsets within a 24th of a beat; the bar's
@@ -211,9 +219,12 @@ def refs() -> list[Ref]:
         sid = row["song_id"]
         beats = int(row["num_beats_per_measure"] or 4)
         quavers = int(row["num_quavers_per_beat"] or 2)
-        meter = (beats * 1.5, 1.5) if quavers == 3 else (float(beats), 1.0)
+        # the index's "2 beats a measure" is half a bar: the chord changes fall twice as often on every fourth
+        # beat as on the beat two after it and no more often on every eighth (4-beat bars); "3 quavers a beat"
+        # is a beat split in three (12/8); "3 beats" is a bar of three (models/training/pop909_metre.py)
+        meter = (4 if beats == 2 else beats, 1.5 if quavers == 3 else 1.0)
         path = STYLE / "pop909" / "POP909" / sid / f"{sid}.mid"
-        out.append(Ref("pop", "pop909", f"pop909/{row['artist']}", f"pop909-beat/{sid}",  # -beat: on the beat
+        out.append(Ref("pop", "pop909", f"pop909/{row['artist']}", f"pop909-bar/{sid}",  # -bar: on the beat, bars of 4
                        lambda p=path, m=meter: _midi_table(p, melody_track="MELODY", beats=m)))
     # OpenEWLD lead sheets
     genre_class = {"Pop": "pop", "Rock": "pop", "Funk / Soul": "pop", "Jazz": "jazz", "Blues": "blues"}
