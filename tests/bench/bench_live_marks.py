@@ -117,7 +117,8 @@ def onset_scores(onsets, ref) -> dict:
 def ring_scores(marks, verdicts, ref, by_id, changed_ids=()) -> dict:
     counts = {"rings": 0, "agree": 0, "false_missed": 0, "false_wrong": 0, "unjudged": 0, "ringed_at_end": 0,
               "false_at_end": 0, "review_right": sum(v == "right" for v in verdicts.values()), "right_ringed": 0,
-              "from_strike": 0, "changed": len(changed_ids), "changed_ringed": 0, "changed_ringed_at_end": 0}
+              "from_strike": 0, "changed": len(changed_ids), "changed_ringed": 0, "changed_ringed_at_end": 0,
+              "changed_ringed_struck": 0}
     latencies: list[float] = []
     for note_id, told in marks.items():
         rings = [(t, e) for t, e in told if e.type == "correct"]
@@ -127,9 +128,12 @@ def ring_scores(marks, verdicts, ref, by_id, changed_ids=()) -> dict:
         verdict = verdicts.get(note_id)
         at_end = told[-1][1].type == "correct"
         counts["ringed_at_end"] += at_end
+        played = rings[0][1]
+        struck = bool(np.any((ref[:, 2] == played.played_pitch) & (np.abs(ref[:, 0] - played.time) < 0.15)))
         if note_id in changed_ids:
             counts["changed_ringed"] += 1
             counts["changed_ringed_at_end"] += at_end
+            counts["changed_ringed_struck"] += struck  # the changed pitch was in fact struck near (a neighbour's note)
         if verdict == "right":
             counts["agree"] += 1
             counts["right_ringed"] += 1
@@ -204,7 +208,8 @@ def main() -> None:
               f"{t['unjudged']}; still ringed at the end {t['false_at_end']}), review's right notes ringed "
               f"{t['right_ringed']}/{t['review_right']} = {summary['right_ringed_share']:.3f}, from a real strike "
               f"{t['from_strike']}; changed score notes ringed {t['changed_ringed']}/{t['changed']} "
-              f"({t['changed_ringed_at_end']} at the end); strike -> ring median {summary['latency_median_ms']:.0f} "
+              f"({t['changed_ringed_at_end']} at the end; {t['changed_ringed_struck']} by a real strike of that pitch "
+              f"within 0.15 s, another note's); strike -> ring median {summary['latency_median_ms']:.0f} "
               f"p95 {summary['latency_p95_ms']:.0f} ms")
     save("live_marks", results)
 
