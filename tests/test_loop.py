@@ -127,6 +127,33 @@ def test_each_pass_is_assessed_on_the_range_alone(piece):
     assert ("wrong_pitch", "P1-m3-n2") in kinds[1] and ("missed", "P1-m4-n2") not in kinds[1]
 
 
+def test_a_looped_piano_take_s_passes_are_listened_for_again(piece):
+    """A note the piano transcriber left out of a pass, but whose start its own onset odds read, is not
+    called missed in that pass: the passes get the take's second listen as a whole take does (issue 20)."""
+    import numpy as np
+
+    from tutor.listen.piano_evidence import PartialEvidence
+    from tutor.score.music import OnsetOdds
+
+    bpm = piece.tempo_map.initial_bpm
+    whole = piece.at_tempo(bpm=bpm)
+    take = looped_performance(piece, first=3, last=4, passes=2, skip={1: "P1-m4-n1"})
+    pitch = next(n.pitch for n in piece.notes if n.id == "P1-m4-n1")
+    frame_s, first_pitch = 0.0232, 21
+    odds = np.full((88, int(take.duration_s / frame_s) + 40), -np.inf, dtype=np.float16)
+    odds[pitch - first_pitch] = 0.0  # the model reads a start of that pitch wherever it is asked
+    heard = Performance(take.notes, onset_odds=OnsetOdds(frame_s=frame_s, first_pitch=first_pitch, odds=odds))
+    silence = PartialEvidence(np.zeros(int(16000 * (take.duration_s + 1)), np.float32), 16000)
+    loop = LoopReview(score=whole, measures=(3, 4), starts_s=None, count_in_s=0.0)
+
+    def missed(evidence):
+        passes = assess_passes(loop, heard, notes_per_pass=7, bpm=bpm, level="advanced", evidence=evidence)
+        return [{e.note_id for e in a.events if e.type == "missed"} for a, _ in passes]
+
+    assert missed(None)[0] == {"P1-m4-n1"}  # without the second listen: missed
+    assert missed(silence) == [set(), set()]
+
+
 def test_a_range_that_holds_a_repeat_is_looped_as_written():
     """Issue 21: measures 1-8 of a Nottingham tune (|: 1-8 :|) looped twice, each pass with its repeat: the
     follower of a pass follows the range unfolded (going back at the repeat is its next chord, not the next

@@ -1212,13 +1212,13 @@ def _assess_job(task, score: Score, performance: Performance | None, path: Path 
         performance = analysis_place().read_take(path, instrument=instrument)
     task.check()
     task.progress(0.5, "Comparing the take with the score…")
+    # issue 20: a note the piano transcriber merged (a repeat, a trill) or heard faintly is listened for again
+    evidence = evidence_for_take(path, instrument)
     passes: tuple = ()
     if loop is not None:
         per_pass = len(unfold(score, repeats=loop.repeats).score.notes)  # the range as played (issue 21)
-        passes = assess_passes(loop, performance, notes_per_pass=per_pass, bpm=bpm, level=level,
+        passes = assess_passes(loop, performance, notes_per_pass=per_pass, bpm=bpm, level=level, evidence=evidence,
                                progress=lambda f, text: task.check_and_progress(0.5 + 0.5 * f, text))
-    # issue 20: a note the piano transcriber merged (a repeat, a trill) is listened for again
-    evidence = None if passes else evidence_for_take(path, instrument)
     assessment = passes[-1][0] if passes else assess(score, performance, bpm=bpm, level=level, repeats=repeats,
                                                      evidence=evidence)
     review = TakeReview(assessment, performance, passes)

@@ -176,11 +176,13 @@ def looped_clicks(schedule: ClickSchedule) -> ClickSchedule:
 
 
 def assess_passes(loop: LoopReview, performance: Performance, *, notes_per_pass: int, bpm: float, level: str,
-                  progress: Callable[[float, str], None] | None = None) -> tuple:
+                  progress: Callable[[float, str], None] | None = None, evidence=None) -> tuple:
     """((assessment, the pass's notes), ...) for each pass of a looped take, each assessed on the range
     alone (``loop.measures`` of ``loop.score``); empty when no pass has a note. A last pass with fewer
     than half of ``notes_per_pass`` notes (the player stopped early) is left out, unless it is the only
-    one. ``progress(fraction, text)`` is called before each pass (it may raise to stop the work)."""
+    one. ``progress(fraction, text)`` is called before each pass (it may raise to stop the work).
+    ``evidence``: a piano take's second listen, as ``assess`` takes it (the passes keep the take's clock,
+    so the whole take's evidence and the transcriber's onset odds serve every pass)."""
     pieces = split_passes(performance, loop.pass_starts(performance))
     while len(pieces) > 1 and len(pieces[-1].notes) < notes_per_pass / 2:
         pieces.pop()  # stopped early in the last pass: the review is of the complete ones
@@ -190,6 +192,6 @@ def assess_passes(loop: LoopReview, performance: Performance, *, notes_per_pass:
             progress(number / len(pieces), f"Pass {number} of {len(pieces)}…")
         if piece.notes:
             # each pass is the range as written (its repeats played, issue 21), or once with repeats off
-            passes.append((assess(loop.score, piece, measures=loop.measures, bpm=bpm, level=level, repeats=loop.repeats),
-                           piece))
+            passes.append((assess(loop.score, piece, measures=loop.measures, bpm=bpm, level=level, repeats=loop.repeats,
+                                  evidence=evidence), piece))
     return tuple(passes)
