@@ -18,9 +18,9 @@ INSTRUMENT = {"ssvd-dev": "voice", "bach-violin-dev": "violin"}
 
 # (set, recording, excerpt seconds, learned onset F1 at 50 ms at least, gain over the rules at least)
 CASES = [
-    ("ssvd-dev", "1011", (0.0, 20.0), 0.66, 0.08),  # measured 0.72 (rules 0.58)
-    ("ssvd-dev", "man2_schoolbell", (0.0, 20.0), 0.52, 0.3),  # measured 0.58 (rules 0.16)
-    ("bach-violin-dev", "john-garner_bwv1002_mov8", (0.0, 20.0), 0.83, 0.06),  # measured 0.88 (rules 0.77)
+    ("ssvd-dev", "1011", (0.0, 20.0), 0.66, 0.08),  # measured 0.676 (rules 0.581; first weights 0.704)
+    ("ssvd-dev", "man2_schoolbell", (0.0, 20.0), 0.56, 0.3),  # measured 0.623 (rules 0.162; first weights 0.590)
+    ("bach-violin-dev", "john-garner_bwv1002_mov8", (0.0, 20.0), 0.83, 0.06),  # measured 0.863 (rules 0.767; first 0.879)
 ]
 
 
@@ -66,12 +66,29 @@ def _onset_f1(ref: np.ndarray, notes, tolerance: float = 0.05) -> float:
 def test_learned_segmenter_on_real_recordings(dataset, name, span, at_least, gain, tmp_path):
     path, ref = _excerpt(dataset, name, span, tmp_path)
     f0, flux = track_file(path, tracker="pesto", device="cpu")
-    learned, _ = notes_and_f0(f0, onset_strength=flux, segmenter=segmenter_for(INSTRUMENT[dataset], f0.tracker))
+    learned, _ = notes_and_f0(f0, onset_strength=flux, segmenter=segmenter_for(INSTRUMENT[dataset], f0.tracker),
+                              instrument=INSTRUMENT[dataset])
     rules, _ = notes_and_f0(f0, onset_strength=flux, segmenter="rules")
     f1_learned, f1_rules = _onset_f1(ref, learned), _onset_f1(ref, rules)
     print(f"{name}: learned {f1_learned:.3f} rules {f1_rules:.3f}")
     assert f1_learned >= at_least
     assert f1_learned >= f1_rules + gain
+
+
+def test_the_onset_model_is_told_what_the_take_is_played_on(tmp_path):
+    """A bowed note starts at the change of bow or finger, a sung one where its pitch settles after the
+    consonant (issue 22, third pass: the ``instrument`` feature): told that the first 20 s of the violin
+    (BWV 1002/8) are a violin, the learned onsets match more labels at 50 ms than told they are a voice
+    (measured 0.863 vs 0.634), and a sung take (SSVD man2_schoolbell) told it is a voice more than told it
+    is a violin (0.623 vs 0.452). Before the feature the curve was the same whatever the instrument."""
+    for dataset, name, right, wrong, gain in (("bach-violin-dev", "john-garner_bwv1002_mov8", "violin", "voice", 0.15),
+                                              ("ssvd-dev", "man2_schoolbell", "voice", "violin", 0.1)):
+        path, ref = _excerpt(dataset, name, (0.0, 20.0), tmp_path)
+        f0, flux = track_file(path, tracker="pesto", device="cpu")
+        f1 = {kind: _onset_f1(ref, notes_and_f0(f0, onset_strength=flux, segmenter="learned", instrument=kind)[0])
+              for kind in (right, wrong)}
+        print(f"{name}: told {right} {f1[right]:.3f}, told {wrong} {f1[wrong]:.3f}")
+        assert f1[right] >= f1[wrong] + gain, (name, f1)
 
 
 def test_exported_trees_predict_as_scikit_learn():
@@ -147,7 +164,7 @@ def test_violin_note_pitch_from_the_audio_holds_the_players_tuning(tmp_path):
 
     path, ref = _excerpt("bach-violin-dev", "john-garner_bwv1002_mov8", (0.0, 20.0), tmp_path)
     f0, flux = track_file(path, tracker="pesto", device="cpu")
-    notes, _ = notes_and_f0(f0, onset_strength=flux, segmenter="learned")
+    notes, _ = notes_and_f0(f0, onset_strength=flux, segmenter="learned", instrument="violin")
     audio, rate = read_audio(path)
     fine = refine_note_pitches(notes, f0, array_reader(soxr.resample(audio, rate, 16000)))
 

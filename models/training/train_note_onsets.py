@@ -3,8 +3,9 @@
 Data: the *tuning* part of the real recordings as ``tests/bench/bench_real_sound.split`` draws it (SSVD
 sight-singers, Bach violin movements 6 and 7) and rendered melodies 20-59 of bench_pitch (the benchmark
 uses 0-19), each as the PESTO frames and spectral flux that ``tutor transcribe`` computes (cached by the
-benchmark in bench-results/real-sound-cache/). A frame is positive within ``LABEL_REACH`` frames of a
-labelled onset. Model: scikit-learn's ``HistGradientBoostingClassifier`` (small: ``MAX_ITER`` trees of
+benchmark in bench-results/real-sound-cache/), with the instrument each is played on (``instrument_code``:
+voice, bowed string, other; a render's own instrument). A frame is positive within ``LABEL_REACH`` frames
+of a labelled onset. Model: scikit-learn's ``HistGradientBoostingClassifier`` (small: ``MAX_ITER`` trees of
 ``MAX_LEAF_NODES`` leaves), exported as arrays to ``models/weights/note_onsets.npz``.
 
 Run: ``nice -n 10 .venv/bin/python -m models.training.train_note_onsets``
@@ -13,10 +14,12 @@ Run: ``nice -n 10 .venv/bin/python -m models.training.train_note_onsets``
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
-LABEL_REACH = 2  # frames (20 ms) either side of a labelled onset
+LABEL_REACH = 2  # frames (20 ms) either side of a labelled onset (third pass: 1, 3, 4 and 3 for the violin only were
+# tried, each violin movement left out of training in turn: 1 and 4 worse everywhere, 3 better on the violin, worse on renders)
 MAX_ITER = 150
 MAX_LEAF_NODES = 15
 RENDERED_TRAIN = (20, 60)
@@ -28,10 +31,10 @@ def _midi(f0_hz: np.ndarray) -> np.ndarray:
         return np.where(f0_hz > 0, 69.0 + 12.0 * np.log2(np.maximum(f0_hz, 1e-9) / 440.0), np.nan)
 
 
-def clip_rows(f0, flux, onsets_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def clip_rows(f0, flux, onsets_s: np.ndarray, instrument: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     from tutor.models.note_onsets import features
 
-    x = features(_midi(f0.f0_hz), f0.voiced, f0.confidence, f0.level_db, flux)
+    x = features(_midi(f0.f0_hz), f0.voiced, f0.confidence, f0.level_db, flux, instrument)
     y = np.zeros(len(x), np.int8)
     for onset in onsets_s:
         centre = int(round(onset / f0.hop_s))
@@ -46,13 +49,16 @@ def training_clips():
     clips = [c for c in bench.ssvd_clips() + bench.violin_clips() if c.part == "tune"]
     clean = [c for c in bench_pitch.build_synthetic() if c.condition == "clean"]
     for item in clean[RENDERED_TRAIN[0]:RENDERED_TRAIN[1]]:
-        clips.append(bench.Clip("rendered-train", item.name.split()[0], item.wav, "tune", item.ref_notes))
+        instrument = next((kind for _program, kind, _centre in bench_pitch.INSTRUMENTS if f" {kind}" in item.name), None)
+        clips.append(bench.Clip("rendered-train", item.name.split()[0], item.wav, "tune", item.ref_notes,
+                                instrument=instrument))
     return clips
 
 
 def main(argv: list[str] | None = None) -> None:
     """``--cached-only``: train on the clips whose tracker frames are already cached (the machine's two
-    shared cores track about 2 s of audio a second); the clips used are saved with the weights."""
+    shared cores track about 2 s of audio a second); the clips used are saved with the weights.
+    ``--out PATH``: write the weights there instead of ``WEIGHTS`` (to compare before shipping)."""
     import sys
 
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -68,20 +74,21 @@ def main(argv: list[str] | None = None) -> None:
             continue
         used.append(f"{clip.dataset}/{clip.name}")
         f0, flux = bench.tracked(clip, "pesto")
-        x, y = clip_rows(f0, flux, clip.notes[:, 0])
+        x, y = clip_rows(f0, flux, clip.notes[:, 0], clip.instrument)
         xs.append(x)
         ys.append(y)
         groups.append(np.full(len(x), index))
     x, y = np.concatenate(xs), np.concatenate(ys)
     print(f"{len(xs)} clips, {len(x)} frames, {int(y.sum())} positive ({time.time() - started:.0f} s)", flush=True)
-    # each kind of data weighs the same whatever its length: SSVD, violin and renders
+    # every frame weighs the same (the violin's frames weighted 3x did worse on the movement left out: third pass)
     model = HistGradientBoostingClassifier(max_iter=MAX_ITER, max_leaf_nodes=MAX_LEAF_NODES, learning_rate=0.1,
                                            l2_regularization=1.0, random_state=SEED)
     model.fit(x, y)
     trees = export(model)
-    WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(WEIGHTS, **trees, clips=np.array(used))
-    print(f"saved {WEIGHTS} ({WEIGHTS.stat().st_size // 1024} kB, {len(FEATURES)} features, "
+    out = Path(argv[argv.index("--out") + 1]) if "--out" in argv else WEIGHTS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **trees, clips=np.array(used))
+    print(f"saved {out} ({out.stat().st_size // 1024} kB, {len(FEATURES)} features, "
           f"{trees['feature'].shape[0]} trees) in {time.time() - started:.0f} s")
 
 
