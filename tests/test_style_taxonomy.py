@@ -150,3 +150,23 @@ def test_pop909_is_read_on_the_beat_and_jazz_solos_over_their_bass():
     bass = full.select(full.part == 1)
     assert len(bass) > 100 and np.all(np.abs(bass.onset_ql - np.round(bass.onset_ql)) < 1e-9)  # a note a beat
     assert np.median(bass.pitch) < np.median(alone.pitch) - 12
+
+
+def test_pop909_is_read_in_the_bars_its_chords_change_in():
+    """POP909's index says "2 beats a measure" for most songs, but its chord changes say 4/4: twice as many on the
+    first of four beats as on the third, and as many on the first of eight as on the fifth; songs whose beat holds
+    three quavers are 12/8, songs in three 3/4 (models/training/pop909_metre.py)."""
+    from tutor.models.training.pop909_metre import song
+    from tutor.models.training.style_corpus import STYLE
+
+    shared("style", "pop909")
+    songs = [song(STYLE / "pop909" / "POP909" / f"{i:03d}" / f"{i:03d}.mid") for i in range(4, 40)]
+    c4 = np.mean([s["chords_mod4"] for s in songs if s is not None], 0)
+    c8 = np.mean([s["chords_mod8"] for s in songs if s is not None], 0)
+    assert c4[0] > 1.5 * c4[2] and 0.8 < c8[0] / c8[4] < 1.25, (c4, c8)
+    by_id = {r.key.rsplit("/", 1)[-1]: r for r in refs() if r.source == "pop909"}
+    for sid, meter, bar_ql in (("001", "4/4", 4.0), ("379", "12/8", 6.0), ("034", "3/4", 3.0)):
+        table = by_id[sid].load()[0]
+        assert (table.meter, table.bar_ql) == (meter, bar_ql), sid
+    compound = by_id["379"].load()[0]
+    assert np.mean(np.abs(np.mod(compound.onset_ql + 1e-6, 0.5)) < 1e-3) >= 0.6  # on the 12/8 quavers
