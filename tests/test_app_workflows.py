@@ -395,6 +395,12 @@ def test_suggestions_say_what_they_change_and_style_goes_with_the_piece(qtbot, w
     panel.run_critique()
     qtbot.waitUntil(lambda: panel.report is not None, timeout=60000)
     assert panel.character_grid.count() > 0
+    # the style classes are named for people ("Folk song", not the class id "folk_song")
+    from PySide6.QtWidgets import QLabel
+
+    shown = [panel.character_grid.itemAt(i).widget().text() for i in range(panel.character_grid.count())
+             if isinstance(panel.character_grid.itemAt(i).widget(), QLabel)]
+    assert "Folk song" in shown and "Pop / rock / soul" in shown and not any("_" in t for t in shown), shown
     window.open_file(str(REPO / "assets" / "demo" / "student_melody.musicxml"))
     qtbot.waitUntil(lambda: window.score is not score, timeout=30000)
     assert panel.character_grid.count() == 0

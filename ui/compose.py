@@ -337,12 +337,13 @@ class ComposePanel(QWidget):
             self.character_grid.addWidget(QLabel(f"<b>{title}: {label}</b>"), row, 0, 1, 2)
             row += 1
             names = {"Q1": "happy", "Q2": "tense", "Q3": "sad", "Q4": "calm"}
+            said = block.get("names", {})  # a style class's name for people (a host without it: the id)
             for name, p in sorted(block.get("probabilities", {}).items(), key=lambda kv: -kv[1])[:6]:
                 bar = QProgressBar()
                 bar.setRange(0, 100)
                 bar.setValue(int(round(100 * float(p))))
                 bar.setFormat("%p%")
-                shown = f"{name} ({names[name]})" if name in names else name
+                shown = f"{name} ({names[name]})" if name in names else said.get(name, name)
                 self.character_grid.addWidget(QLabel(shown), row, 0)
                 self.character_grid.addWidget(bar, row, 1)
                 row += 1

@@ -10,7 +10,7 @@ rule id.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tutor.compose.rules import RULES, Finding, check_rules, context, writing_style
@@ -28,6 +28,7 @@ class StyleLabel:
     name: str
     probabilities: dict[str, float]
     sure: bool = True  # False: far from every piece the style model knows ("not sure")
+    names: dict[str, str] = field(default_factory=dict)  # class id -> its name for people ("folk_song": "Folk song")
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ class Critique:
             "meter": self.meter,
             "findings": [f.as_dict() for f in self.findings],
             "style": ({"label": self.style.label, "probabilities": {k: round(v, 4) for k, v in self.style.probabilities.items()},
-                       "name": self.style.name, "sure": self.style.sure} if self.style else None),
+                       "name": self.style.name, "sure": self.style.sure,
+                       "names": {k: self.style.names.get(k, k) for k in self.style.probabilities}} if self.style else None),
             "emotion": ({"quadrant": self.emotion.quadrant, "label": self.emotion.label,
                          "valence": round(self.emotion.valence, 4), "arousal": round(self.emotion.arousal, 4),
                          "probabilities": {k: round(v, 4) for k, v in self.emotion.probabilities.items()}}
@@ -88,11 +90,11 @@ class Critique:
 def predict_models(score: Score) -> tuple[StyleLabel, EmotionLabel]:
     """Style and emotion from the trained models (imports torch)."""
     from tutor.models.emotion import predict_emotion
-    from tutor.models.style import predict_style
+    from tutor.models.style import TAXONOMY_LABELS, predict_style
 
     s = predict_style(score)
     e = predict_emotion(score)
-    return (StyleLabel(s.label, s.name, s.probabilities, s.sure),
+    return (StyleLabel(s.label, s.name, s.probabilities, s.sure, names=TAXONOMY_LABELS),
             EmotionLabel(e.quadrant, e.label, e.valence, e.arousal, e.probabilities))
 
 
