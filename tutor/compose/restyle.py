@@ -708,9 +708,9 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
             elif what.startswith("walk"):
                 b = int(what[4:])
                 beats = max(1, int(round(length / new_meter.beat_ql)))
+                target = after = None  # (the approach's aim and the tune then: the last beat of a longer chord)
                 if b == 0:
-                    pitch = _near(root, walk_prev if walk_prev is not None else 40)
-                    pitch = pitch + 12 if pitch < 40 else pitch - 12 if pitch > 52 else pitch
+                    pitch = _bass_range(_near(root, walk_prev if walk_prev is not None else 40))
                     choices = [pitch] + [_near(t, pitch) for t in tones[1:3]]  # the root; else the third or fifth
                 elif b == beats - 1:  # a scale-step approach to the next root (chromatic when the step is a tone)
                     target = _bass_range(_near(next_root, walk_prev))  # (in the register: no leap to it)
@@ -718,6 +718,7 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
                     above = target + 1 if (target + 1 - key.tonic) % 12 in scale else target + 2
                     choices = ([below, above] if walk_prev < target else [above, below]) + \
                         [_near(t, walk_prev) for t in tones[1:]]  # (else a chord tone)
+                    after = melody_around(start + length)
                 else:
                     options = [_near(t, walk_prev) for t in tones[1:]]
                     options = [p for p in options if p != walk_prev] or options
@@ -726,8 +727,8 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
                 choices = [_bass_range(c) for c in choices]
                 # a line of its own: not in parallel octaves or fifths with the tune (the first choice that is not;
                 # the approach neither on its way to the next root)
-                after = melody_around(start + length) if b == beats - 1 else None
-                pitch = next((c for c in choices if not _parallel_to(walk_prev, c, melody_around(onset))
+                here = melody_around(onset)
+                pitch = next((c for c in choices if not _parallel_to(walk_prev, c, here)
                               and not (after and _parallel_to(c, target, after))), choices[0])
                 walk_prev = pitch
                 add("RB", pitch, onset, duration, 70)
