@@ -91,6 +91,8 @@ def _midi_table(path: Path, *, melody_track: str | None = None, beats: tuple[int
             onset = np.round(table.onset_ql * beat_ql / grid) * grid
             ends = np.round((table.onset_ql + table.duration_ql) * beat_ql / grid) * grid
             table = dataclasses.replace(table, onset_ql=onset, duration_ql=np.maximum(ends - onset, grid))
+        if POP909_WRITTEN_LENGTHS:
+            table = _pop909_written(table)
         table = dataclasses.replace(table, bar_ql=bar_beats * beat_ql, beat_ql=beat_ql,
                                     meter=f"{bar_beats * 3}/8" if beat_ql == 1.5 else f"{bar_beats}/4")
     out = [table]
@@ -132,6 +134,43 @@ def _pop909_on_the_beat(table: NoteTable, path: Path, bar_ql: float, midi) -> No
     snapped = np.round(onset / grid) * grid
     ends = np.round((onset + table.duration_ql) / grid) * grid
     return dataclasses.replace(table, onset_ql=snapped, duration_ql=np.maximum(ends - snapped, grid))
+
+
+# POP909's lengths as written (``_pop909_written``): off in the shipped model. Measured 7 Dec 2026 (docs/benchmarks.md,
+# issue 26, "POP909's written lengths"): pop restyles heard as pop 0.67 -> 1.00, but held-out macro F1 0.820 -> 0.812,
+# under the ship rule. ``TUTOR_POP909_WRITTEN=1`` builds the corpus with them (cache keys ``pop909-written/<id>``).
+POP909_WRITTEN_LENGTHS = os.environ.get("TUTOR_POP909_WRITTEN", "") == "1"
+WRITTEN_REST_QL = 0.5  # the shortest rest a lead sheet writes after a note (OpenEWLD's pop: all of them >= an eighth)
+LEGATO_OVERLAP_QL = 1 / 8  # a release this far past the next onset is legato overlap, written as ending there
+
+
+def _pop909_written(table: NoteTable) -> NoteTable:
+    """POP909's lengths as a score writes them. The files are performed: eighths and quarters are released early
+    (the melody's commonest lengths 0.25, 0.33, 0.5, 0.17, 0.42 quarters over inter-onset times of 0.5 and 0.25),
+    while a lead sheet's note lasts to the next onset (OpenEWLD's pop: 95 % of notes, every rest an eighth or more).
+    So a note ends at the next onset in its part when it is released less than an eighth before it (or overlaps it
+    by under ``LEGATO_OVERLAP_QL``); otherwise, a rest follows and the note's end is rounded up to the eighth
+    grid (quarter lengths on the bar's grid, so also 12/8's quavers). Notes held over later onsets of their part
+    (a chord under an arpeggio) end at the first onset at or after their release on the same rule. Onsets are
+    kept; ``duration_s`` is scaled with the length. Measured in docs/benchmarks.md (issue 26, "written lengths")."""
+    if len(table) == 0:
+        return table
+    ends = table.onset_ql + table.duration_ql
+    written = ends.copy()
+    for p in np.unique(table.part):
+        idx = np.flatnonzero(table.part == p)
+        onsets = np.unique(np.round(table.onset_ql[idx], 6))
+        # the first onset of the part after the note's own onset and not before its release (less the overlap)
+        after = np.maximum(np.searchsorted(onsets, np.round(table.onset_ql[idx], 6), side="right"),
+                           np.searchsorted(onsets, ends[idx] - LEGATO_OVERLAP_QL, side="left"))
+        has = after < len(onsets)
+        nxt = np.where(has, onsets[np.minimum(after, len(onsets) - 1)], np.inf)
+        legato = has & (nxt - ends[idx] < WRITTEN_REST_QL - 1e-6)
+        up = np.ceil(ends[idx] / WRITTEN_REST_QL - 1e-6) * WRITTEN_REST_QL
+        written[idx] = np.where(legato, nxt, np.minimum(up, nxt))
+    length = np.maximum(written - table.onset_ql, 1 / 12)
+    scale = length / np.maximum(table.duration_ql, 1e-9)
+    return dataclasses.replace(table, duration_ql=length, duration_s=table.duration_s * scale)
 
 
 def _score_tables(path: str, index: int | None = None) -> list[NoteTable]:
@@ -224,7 +263,8 @@ def refs() -> list[Ref]:
         # is a beat split in three (12/8); "3 beats" is a bar of three (models/training/pop909_metre.py)
         meter = (4 if beats == 2 else beats, 1.5 if quavers == 3 else 1.0)
         path = STYLE / "pop909" / "POP909" / sid / f"{sid}.mid"
-        out.append(Ref("pop", "pop909", f"pop909/{row['artist']}", f"pop909-bar/{sid}",  # -bar: on the beat, bars of 4
+        key = f"pop909-{'written' if POP909_WRITTEN_LENGTHS else 'bar'}/{sid}"  # on the beat, bars of 4 (lengths)
+        out.append(Ref("pop", "pop909", f"pop909/{row['artist']}", key,
                        lambda p=path, m=meter: _midi_table(p, melody_track="MELODY", beats=m)))
     # OpenEWLD lead sheets
     genre_class = {"Pop": "pop", "Rock": "pop", "Funk / Soul": "pop", "Jazz": "jazz", "Blues": "blues"}
