@@ -242,6 +242,21 @@ def test_the_apps_clicks_are_never_notes(take, tmp_path):
     assert transcribe_piano(clicks[: int(lead_s * rate) * 2], rate, device="cpu").notes == ()
 
 
+def _albeniz_excerpt(start_s: float, stop_s: float):
+    """maps-dev's Albeniz (dev split) from ``start_s`` to ``stop_s``: (mono audio, its rate, the reference
+    rows [onset, offset, pitch, velocity] starting in it, times from the excerpt's start)."""
+    import soundfile
+
+    root = shared("real-audio", "maps-dev")
+    piece = "MAPS_MUS-alb_se2_ENSTDkCl"
+    audio, rate = soundfile.read(str(root / "flac" / f"{piece}.flac"), dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)[int(start_s * rate):int(stop_s * rate)]
+    ref = np.loadtxt(root / "tsv" / f"{piece}.tsv", skiprows=1, ndmin=2)
+    ref = ref[(ref[:, 0] >= start_s) & (ref[:, 0] < stop_s - 0.05)]
+    ref[:, :2] -= start_s
+    return audio, rate, ref
+
+
 def test_a_repeat_the_transcriber_merged_is_heard_again(tmp_path):
     """Albeniz (maps-dev, dev split), 18-24 s: D4 struck at 20.08 s and again at 21.81 s. A take where the
     two are one long note (as the transcriber merges repeats and trills) has the second "missed" by the
@@ -249,20 +264,13 @@ def test_a_repeat_the_transcriber_merged_is_heard_again(tmp_path):
     added to the score (E5 at 2.0 s, not in the recording) stays missed; an extra note an octave above a
     struck one is said unsure."""
     import pretty_midi
-    import soundfile
 
     from tutor.listen.piano_evidence import PartialEvidence
     from tutor.practice.assessment import assess
     from tutor.score.io import load_score
     from tutor.score.music import Performance, PlayedNote
 
-    root = shared("real-audio", "maps-dev")
-    piece, start_s, stop_s = "MAPS_MUS-alb_se2_ENSTDkCl", 18.0, 24.0
-    audio, rate = soundfile.read(str(root / "flac" / f"{piece}.flac"), dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)[int(start_s * rate):int(stop_s * rate)]
-    ref = np.loadtxt(root / "tsv" / f"{piece}.tsv", skiprows=1, ndmin=2)
-    ref = ref[(ref[:, 0] >= start_s) & (ref[:, 0] < stop_s - 0.05)]
-    ref[:, :2] -= start_s
+    audio, rate, ref = _albeniz_excerpt(18.0, 24.0)
     repeat = int(np.flatnonzero((ref[:, 2] == 62) & (np.abs(ref[:, 0] - 3.81) < 0.05))[0])
     first = int(np.flatnonzero((ref[:, 2] == 62) & (np.abs(ref[:, 0] - 2.08) < 0.05))[0])
     take = [PlayedNote(pitch=int(p), onset_s=float(a), offset_s=float(b), velocity=int(v))
@@ -404,20 +412,14 @@ def test_the_transcribers_own_odds_rescue_a_note_it_left_out(tmp_path):
     from tutor.practice.assessment import assess
     from tutor.score.io import load_score
 
-    root = shared("real-audio", "maps-dev")
-    piece, start_s, stop_s = "MAPS_MUS-alb_se2_ENSTDkCl", 14.0, 20.0
-    audio, rate = soundfile.read(str(root / "flac" / f"{piece}.flac"), dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)[int(start_s * rate):int(stop_s * rate)]
-    ref = np.loadtxt(root / "tsv" / f"{piece}.tsv", skiprows=1, ndmin=2)
-    ref = ref[(ref[:, 0] >= start_s) & (ref[:, 0] < stop_s - 0.05)]
-    ref[:, :2] -= start_s
+    audio, rate, ref = _albeniz_excerpt(14.0, 20.0)
     assert any(int(p) == 34 and abs(a - 2.91) < 0.05 for a, _, p, _ in ref)
     assert not any(int(p) == 76 and abs(a - 2.0) < 0.5 for a, _, p, _ in ref)
     performance = transcribe_piano(audio, rate, device="cpu").performance
     assert not any(n.pitch == 34 and abs(n.onset_s - 2.91) < 0.3 for n in performance.notes)  # left out
     odds = performance.onset_odds
     assert odds is not None and odds.odds.shape[0] == 88
-    assert abs(odds.odds.shape[1] * odds.frame_s - (stop_s - start_s)) < 0.05
+    assert abs(odds.odds.shape[1] * odds.frame_s - len(audio) / rate) < 0.05
     score = load_score(score_midi([*ref.tolist(), [2.0, 2.3, 76, 70]], tmp_path / "score.mid", shortest_s=0.05))
     notes = {n.id: n for n in score.notes}
     evidence = PartialEvidence(audio, rate)
