@@ -175,14 +175,15 @@ def test_pop909_is_read_in_the_bars_its_chords_change_in():
 def test_pop909_lengths_can_be_read_as_written():
     """POP909's performed lengths (eighths and quarters released early) read as a lead sheet writes them: a note
     lasts to the next onset of its part unless an eighth's rest or more follows, and those ends are on the eighths
-    (``_pop909_written``; off in the shipped model, see docs/benchmarks.md issue 26)."""
+    (``_pop909_written``; see docs/benchmarks.md issue 26)."""
     from tutor.models.training.style_corpus import _pop909_written
 
     shared("style", "pop909")
     performed, legatos = [], []
     for ref in [r for r in refs() if r.source == "pop909"][:6]:
-        melody = ref.load()[1]
+        melody = ref.load(written=False)[1]  # as performed
         written = _pop909_written(melody)
+        assert np.array_equal(ref.load()[1].duration_ql, written.duration_ql)  # the corpus reads them as written
         nxt = np.append(melody.onset_ql[1:], np.inf)  # the melody track: one note at a time
         performed_legato = np.mean(np.abs(melody.onset_ql + melody.duration_ql - nxt) < 1e-6)
         legato = np.mean(np.abs(written.onset_ql + written.duration_ql - nxt) < 1e-6)

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sheets", type=int, default=80)
     args = parser.parse_args(argv)
     all_refs = refs()
-    songs = [r.load() for r in [r for r in all_refs if r.source == "pop909"][: args.songs]]
+    songs = [r.load(written=False) for r in [r for r in all_refs if r.source == "pop909"][: args.songs]]  # performed
     sheets = []
     for ref in [r for r in all_refs if r.source == "openewld" and r.style == "pop"][: args.sheets]:
         try:

@@ -76,7 +76,8 @@ class PieceFeatures:
     x: np.ndarray  # (windows, features)
 
 
-def _midi_table(path: Path, *, melody_track: str | None = None, beats: tuple[int, float] | None = None) -> list[NoteTable]:
+def _midi_table(path: Path, *, melody_track: str | None = None, beats: tuple[int, float] | None = None,
+                written: bool = True) -> list[NoteTable]:
     """``beats``: (the file's beats in a bar, quarter notes in a file beat: 1.0, or 1.5 in compound time)."""
     import pretty_midi
 
@@ -91,7 +92,7 @@ def _midi_table(path: Path, *, melody_track: str | None = None, beats: tuple[int
             onset = np.round(table.onset_ql * beat_ql / grid) * grid
             ends = np.round((table.onset_ql + table.duration_ql) * beat_ql / grid) * grid
             table = dataclasses.replace(table, onset_ql=onset, duration_ql=np.maximum(ends - onset, grid))
-        if POP909_WRITTEN_LENGTHS:
+        if written:  # (False: the lengths as performed, for the check of this reading)
             table = _pop909_written(table)
         table = dataclasses.replace(table, bar_ql=bar_beats * beat_ql, beat_ql=beat_ql,
                                     meter=f"{bar_beats * 3}/8" if beat_ql == 1.5 else f"{bar_beats}/4")
@@ -136,10 +137,8 @@ def _pop909_on_the_beat(table: NoteTable, path: Path, bar_ql: float, midi) -> No
     return dataclasses.replace(table, onset_ql=snapped, duration_ql=np.maximum(ends - snapped, grid))
 
 
-# POP909's lengths as written (``_pop909_written``): off in the shipped model. Measured 7 Dec 2026 (docs/benchmarks.md,
-# issue 26, "POP909's written lengths"): pop restyles heard as pop 0.67 -> 1.00, but held-out macro F1 0.820 -> 0.812,
-# under the ship rule. ``TUTOR_POP909_WRITTEN=1`` builds the corpus with them (cache keys ``pop909-written/<id>``).
-POP909_WRITTEN_LENGTHS = os.environ.get("TUTOR_POP909_WRITTEN", "") == "1"
+# POP909's lengths are read as written (``_pop909_written``; docs/benchmarks.md, issue 26, "POP909's written
+# lengths"): students write notation, and the performed lengths taught the pop class a release no score writes
 WRITTEN_REST_QL = 0.5  # the shortest rest a lead sheet writes after a note (OpenEWLD's pop: all of them >= an eighth)
 LEGATO_OVERLAP_QL = 1 / 8  # a release this far past the next onset is legato overlap, written as ending there
 
@@ -263,9 +262,10 @@ def refs() -> list[Ref]:
         # is a beat split in three (12/8); "3 beats" is a bar of three (models/training/pop909_metre.py)
         meter = (4 if beats == 2 else beats, 1.5 if quavers == 3 else 1.0)
         path = STYLE / "pop909" / "POP909" / sid / f"{sid}.mid"
-        key = f"pop909-{'written' if POP909_WRITTEN_LENGTHS else 'bar'}/{sid}"  # on the beat, bars of 4 (lengths)
+        key = f"pop909-written/{sid}"  # on the beat, bars of 4, lengths as written
         out.append(Ref("pop", "pop909", f"pop909/{row['artist']}", key,
-                       lambda p=path, m=meter: _midi_table(p, melody_track="MELODY", beats=m)))
+                       lambda p=path, m=meter, written=True: _midi_table(p, melody_track="MELODY", beats=m,
+                                                                         written=written)))
     # OpenEWLD lead sheets
     genre_class = {"Pop": "pop", "Rock": "pop", "Funk / Soul": "pop", "Jazz": "jazz", "Blues": "blues"}
     for row in csv.DictReader(open(STYLE / "openewld" / "labels.csv", encoding="utf-8")):

@@ -330,11 +330,13 @@ the melody's phrases and long notes start most often on that first beat. The son
 "3 quavers a beat" (42 % of their onsets on a third of a beat, their chord changes in fours) in 12/8; the 28 in
 three (83 % of their chord changes on one beat of three) in 3/4. Retrained on it (same split, same settings):
 held-out accuracy 0.883 -> 0.885, macro F1 0.814 -> 0.820, pop F1 0.917 -> 0.908 (game pieces called pop 1 -> 6,
-held-out 4/4 pop lead sheets called pop 28 -> 29 of 38). POP909's notes keep their performed lengths (eighths and
-quarters released early: 55 % of its melody notes leave a gap under an eighth before the next, OpenEWLD's lead
-sheets none): reading them as written (`TUTOR_POP909_WRITTEN=1`, legato to the next onset unless an eighth's rest
-follows) was measured on 7 December 2026 and not shipped: held-out macro F1 0.820 -> 0.812 (accuracy 0.878), though
-pop restyles were heard as pop 0.67 -> 1.00 (docs/benchmarks.md, issue 26).
+held-out 4/4 pop lead sheets called pop 28 -> 29 of 38). POP909's notes are performed (eighths and quarters
+released early: 55 % of its melody notes leave a gap under an eighth before the next, OpenEWLD's lead sheets none),
+so they are read as a score writes them (`style_corpus._pop909_written`: legato to the next onset unless an eighth's
+rest follows; `python -m models.training.pop909_lengths`). Retrained on it (7 December 2026): held-out accuracy
+0.885 -> 0.878, macro F1 0.820 -> 0.812 (march and waltz, 8 and 36 held-out pieces; 3-fold cross-validation over the
+training groups 0.626 -> 0.627), held-out pop lead sheets called pop 29 -> 30 of 38, pop restyles heard as pop
+0.67 -> 1.00 (docs/benchmarks.md, issue 26).
 
 | class | pieces train | pieces held out | logistic regression F1 | **trees F1** |
 |---|---|---|---|---|
