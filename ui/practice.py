@@ -272,7 +272,7 @@ class PianoLive(_ListenerFront, QObject):
         follower = session.follower if session is not None else None
         self._polled = 0.0
         self.listener = PianoLiveListener(
-            recorder, lambda: follower_expectation(follower) if follower is not None else [],
+            recorder, lambda: follower_expectation(follower, now_s=self.listener.now_s) if follower is not None else [],
             on_onset=self._onset, on_time=self._time, on_ready=self.ready.emit, on_failed=self.failed.emit)
 
     def _onset(self, onset_s: float, midi: int) -> None:  # the listener's thread

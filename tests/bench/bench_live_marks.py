@@ -17,7 +17,8 @@ no app, no threads). The score is the MAPS reference as a MIDI file (``bench_pia
 - *latency*: audio time from the true strike to the ring (rings of a played note within 0.3 s of a true strike
   of its pitch), median / p95.
 
-Rerun: ``nice -n 10 .venv/bin/python -m tests.bench live_marks`` (``TUTOR_BENCH_PIANO_SPLIT=dev|held-out``).
+Rerun: ``nice -n 10 .venv/bin/python -m tests.bench live_marks`` (``TUTOR_BENCH_PIANO_SPLIT=dev|held-out``;
+``TUTOR_BENCH_LIVE_BEFORE=1``: the detector as before the reach and subharmonic checks, the peer).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from pathlib import Path
 import numpy as np
 
 WRONG_SHARE = float(os.environ.get("TUTOR_BENCH_LIVE_WRONG_SHARE", "0.1"))
+# the code before the reach and subharmonic checks (issue 20, 2026-12-07 afternoon), as the peer: the detector
+# listens only to the cursor's chord and the two after it, and no fundamental check
+BEFORE = os.environ.get("TUTOR_BENCH_LIVE_BEFORE") == "1"
 SEED = 20
 POLL_EVERY_S = 0.05
 
@@ -71,7 +75,8 @@ def live_run(audio16: np.ndarray, score) -> tuple[list, dict]:
 
     polled = 0.0
     for start in range(0, len(audio16), HOP):
-        for onset_s, midi in detector.push(audio16[start:start + HOP], lambda: follower_expectation(follower)):
+        for onset_s, midi in detector.push(audio16[start:start + HOP], lambda: follower_expectation(
+                follower, now_s=None if BEFORE else detector.now_s)):
             onsets.append((onset_s, midi))
             now_s = (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
             take(follower.feed_onset(onset_s=onset_s, pitch=midi, ring=lambda ev, now_s=now_s: take(ev, now_s)), now_s)
@@ -154,10 +159,13 @@ def ring_scores(marks, verdicts, ref, by_id, changed_ids=()) -> dict:
 def main() -> None:
     import librosa
 
+    import tutor.listen.piano_live as piano_live
     from tests.bench._results import save
     from tests.bench.bench_piano import cached_transcription, excerpt, pieces, reference, score_of
     from tutor.listen.piano_live import SAMPLE_RATE
 
+    if BEFORE:
+        piano_live.FUNDAMENTAL_RISE_DB = -1e9
     split = os.environ.get("TUTOR_BENCH_PIANO_SPLIT", "dev")
     names = pieces(split)
     totals: dict[str, dict] = {"as_played": {}, "wrong_notes": {}}
@@ -188,7 +196,8 @@ def main() -> None:
             line.append(f"{key}: rings {counts['rings']} agree {counts['agree']} false {counts['false_missed']}+"
                         f"{counts['false_wrong']} changed {counts['changed_ringed']}/{counts['changed']}")
         print("  " + " | ".join(line), flush=True)
-    results = {"split": split, "pieces": names, "detector": detector, "cpu_s": time.process_time() - cpu}
+    results = {"split": split, "pieces": names, "detector": detector, "cpu_s": time.process_time() - cpu,
+               "before": BEFORE}
     d = detector
     print(f"\ndetector ({split}, {len(names)} x 30 s, follower's expectation): P {d['hits_0.1'] / d['onsets']:.3f} "
           f"R {d['hits_0.1'] / d['strikes']:.3f} (0.1 s); within 0.15 s of a strike of that pitch "
@@ -211,7 +220,7 @@ def main() -> None:
               f"({t['changed_ringed_at_end']} at the end; {t['changed_ringed_struck']} by a real strike of that pitch "
               f"within 0.15 s, another note's); strike -> ring median {summary['latency_median_ms']:.0f} "
               f"p95 {summary['latency_p95_ms']:.0f} ms")
-    save("live_marks", results)
+    save("live_marks_before" if BEFORE else "live_marks", results)
 
 
 if __name__ == "__main__":

@@ -60,12 +60,28 @@ COUNT_IN_EARLY_S = 0.15  # the live marks listen from this long before the count
 # rise over its neighbours' rise (3 dB: 73 of 152, fewer right notes rung), 3 dB peaks (48, fewer still)
 PEAK_DB = 1.5
 NEIGHBOURS = (-1, 1)
+# a pitch whose partials are those of a strike an octave, a twelfth or two octaves above (SUBHARMONIC_OF semitones;
+# the false onsets left by the peak test) starts only if its own fundamental rose FUNDAMENTAL_RISE_DB over its
+# recent minimum too (from FUNDAMENTAL_FROM_MIDI up: below, the fundamental is weak on a piano). Dev (bench
+# live_marks, with REACH_MARGIN_QL below): onsets P 0.68 -> 0.75 at R 0.52 -> 0.55, changed score notes ringed
+# 65 -> 49 of 152; the fundamental's peak over its neighbours instead (0 dB) lost a fifth of the right rings
+SUBHARMONIC_OF = (12, 19, 24)
+FUNDAMENTAL_RISE_DB = 6.0
+FUNDAMENTAL_FROM_MIDI = 40
+# the follower loses its place when the detector misses notes, and then the detector listens for the wrong
+# ones (dev: 46% of the strikes missed were never listened for, most of them 10 chords or more ahead of the
+# follower's cursor). ``follower_expectation(now_s=...)`` also listens up to where the student's tempo puts
+# them at ``now_s``, REACH_MARGIN_QL quarter notes further (at most REACH_CHORDS chords past the cursor), and
+# the follower rings a note heard there at once (``ScoreFollower.listen_ahead``). Dev: onsets R 0.36 -> 0.52
+# (P 0.58 -> 0.68); margin 0.25 / 1 / 2 quarters: R 0.40 / 0.51 / 0.39
+REACH_MARGIN_QL = 0.5
+REACH_CHORDS = 12
 
 
 
 def pitch_bands(window: int, sample_rate: int, *, min_width_bins: float = 0.0, resolved_hz: float = 0.0,
-                notch: bool = True) -> np.ndarray:
-    """Weights (128 pitches x FFT bins of ``window`` samples) that sum each pitch's first ``HARMONICS`` partials
+                notch: bool = True, harmonics: int = HARMONICS) -> np.ndarray:
+    """Weights (128 pitches x FFT bins of ``window`` samples) that sum each pitch's first ``harmonics`` partials
     at or above ``resolved_hz``, a quarter tone either side (at least ``min_width_bins`` bins), weighted 1, 1/2,
     1/3... so the lowest counts most; with ``notch`` the bins around the app's click frequencies
     (``CLICK_NOTCH_HZ``) left out. The live detector's and the second listen's (``piano_evidence``)."""
@@ -74,9 +90,9 @@ def pitch_bands(window: int, sample_rate: int, *, min_width_bins: float = 0.0, r
     for midi in range(LOWEST_MIDI, 109):
         f0 = 440.0 * 2 ** ((midi - 69) / 12)
         used = 0
-        for h in range(1, 4 * HARMONICS + 1):
+        for h in range(1, 4 * harmonics + 1):
             f = f0 * h
-            if f > sample_rate / 2 - 200 or used == HARMONICS:
+            if f > sample_rate / 2 - 200 or used == harmonics:
                 break
             if f < resolved_hz:  # the window cannot tell this partial from a semitone's neighbour
                 continue
@@ -103,6 +119,9 @@ class PianoOnsets:
         # pitch -> (onset_s, pre-strike minima dB (long, short window), confirmed once the short one starts here)
         self.pending: dict[int, tuple[float, float, float, float]] = {}
         self.bands = pitch_bands(WINDOW, sample_rate)
+        self.fundamentals = pitch_bands(WINDOW, sample_rate, harmonics=1)
+        self.fundamental_history: list[np.ndarray] = []
+        self.now_s = 0.0  # the onset a strike heard in the frame being analysed would get (for ``expected``)
         # the same bands in the short window (bins 31 Hz apart: at least the nearest bin of each partial)
         self.short_window = np.hanning(SHORT).astype(np.float32)
         self.short_bands = pitch_bands(SHORT, sample_rate, min_width_bins=0.75)
@@ -115,6 +134,7 @@ class PianoOnsets:
         while len(self.buffer) >= WINDOW:
             frame = self.buffer[:WINDOW]
             centre_s = (self.consumed + WINDOW / 2) / self.rate
+            self.now_s = centre_s + ONSET_LEAD_S
             found += self._frame(frame, centre_s, expected() if callable(expected) else expected)
             self.buffer = self.buffer[HOP:]
             self.consumed += HOP
@@ -128,12 +148,15 @@ class PianoOnsets:
             flux = float(np.mean(np.maximum(log_spectrum - self.previous_spectrum, 0.0)))
         self.previous_spectrum = log_spectrum
         bands = 10.0 * np.log10(self.bands @ spectrum + 1e-10)
+        fundamentals = 10.0 * np.log10(self.fundamentals @ spectrum + 1e-10)
         short = np.abs(np.fft.rfft(frame[-SHORT:] * self.short_window)).astype(np.float32) ** 2
         short_bands = 10.0 * np.log10(self.short_bands @ short + 1e-10)
         self.history.append(bands)
         self.short_history.append(short_bands)
+        self.fundamental_history.append(fundamentals)
         if len(self.history) > RECENT_HOPS + 2:
             del self.history[0]
+            del self.fundamental_history[0]
         if len(self.short_history) > 2 * WINDOW // HOP:
             del self.short_history[0]
         found = []
@@ -151,6 +174,7 @@ class PianoOnsets:
         if not wanted:
             return found
         recent = np.min(np.stack(self.history[-RECENT_HOPS - 1:-1]), axis=0)
+        fundamental_recent = np.min(np.stack(self.fundamental_history[-RECENT_HOPS - 1:-1]), axis=0)
         # the short window's floor: before the strike entered the long window's newer half
         short_recent = np.min(np.stack(self.short_history[:max(1, len(self.short_history) - WINDOW // 2 // HOP)]), axis=0)
         loudest = max(bands[p] for p in wanted)
@@ -159,11 +183,22 @@ class PianoOnsets:
                 continue
             around = [min(max(pitch + k, 0), 127) for k in NEIGHBOURS]
             if (bands[pitch] - recent[pitch] >= RISE_DB and bands[pitch] >= loudest - FLOOR_DB
-                    and bands[pitch] - max(bands[around]) >= PEAK_DB):
+                    and bands[pitch] - max(bands[around]) >= PEAK_DB
+                    and not self._subharmonic(pitch, bands, recent, fundamentals, fundamental_recent)):
                 onset_s = time_s + ONSET_LEAD_S
                 confirm_s = onset_s + CLICK_PAST_S if _near(self.click_times, onset_s) else 0.0
                 self.pending[pitch] = (onset_s, float(recent[pitch]), float(short_recent[pitch]), confirm_s)
         return found
+
+    @staticmethod
+    def _subharmonic(pitch: int, bands, recent, fundamentals, fundamental_recent) -> bool:
+        """Whether ``pitch``'s rise is a strike an octave, a twelfth or two octaves above it (whose partials are
+        among its own) while its own fundamental did not rise."""
+        if pitch < FUNDAMENTAL_FROM_MIDI:
+            return False
+        if not any(pitch + k <= 108 and bands[pitch + k] - recent[pitch + k] >= RISE_DB for k in SUBHARMONIC_OF):
+            return False
+        return fundamentals[pitch] - fundamental_recent[pitch] < FUNDAMENTAL_RISE_DB
 
 
 def _near(times: np.ndarray, time_s: float) -> bool:
@@ -174,14 +209,22 @@ def _near(times: np.ndarray, time_s: float) -> bool:
     return i < len(times) and times[i] <= time_s - CLICK_NEAR_S[0]
 
 
-def follower_expectation(follower, ahead: int = 2) -> list[int]:
+def follower_expectation(follower, ahead: int = 2, *, now_s: float | None = None) -> list[int]:
     """The pitches of the follower's current chord and the ``ahead`` chords after it (a
-    ``tutor.practice.follower.ScoreFollower``; another follower's ``expected_pitches()``)."""
+    ``tutor.practice.follower.ScoreFollower``; another follower's ``expected_pitches()``); with ``now_s`` (the
+    detector's ``PianoOnsets.now_s``) also those of the chords up to where the student's tempo puts them then,
+    REACH_MARGIN_QL further (at most REACH_CHORDS past the cursor): the follower is told
+    (``listen_ahead``) so that a note heard there is rung at once."""
     inner = getattr(follower, "current", None) or follower  # a LoopFollower's pass in progress
     try:
         chord, chords, notes = inner.chord, inner.chord_notes, inner.notes
         first = max(chord, 0)
-        return sorted({notes[i].pitch for c in range(first, min(first + ahead + 1, len(chords))) for i in chords[c]})
+        last = first + ahead
+        reach = inner.reach_chord(now_s, REACH_MARGIN_QL) if now_s is not None else -1
+        if reach > last:
+            last = min(reach, first + REACH_CHORDS)
+        inner.listen_ahead = last - first
+        return sorted({notes[i].pitch for c in range(first, min(last + 1, len(chords))) for i in chords[c]})
     except (AttributeError, IndexError, TypeError):
         try:
             return list(follower.expected_pitches())
@@ -203,6 +246,7 @@ class PianoLiveListener:
         self._thread = threading.Thread(target=self._run, name="live-piano", daemon=True)
         self.onsets: list[tuple[float, int]] = []
         self.analysed: list[tuple[float, float]] = []
+        self.now_s: float | None = None  # the detector's ``PianoOnsets.now_s`` once it runs (for ``expected``)
 
     def start(self) -> None:
         self._thread.start()
@@ -233,6 +277,11 @@ class PianoLiveListener:
         if self.on_ready is not None:
             self.on_ready()
         tap = self.recorder.tap
+
+        def expected() -> list[int]:
+            self.now_s = onsets.now_s
+            return self.expected()
+
         while not self._stop.is_set():
             if not tap.wait(HOP, timeout_s=0.05):
                 if self.recorder.finished:
@@ -242,7 +291,7 @@ class PianoLiveListener:
             if not len(block):
                 continue
             onsets.click_times, count_in_s = self.clicks
-            for onset_s, midi in onsets.push(block, self.expected):
+            for onset_s, midi in onsets.push(block, expected):
                 if onset_s < count_in_s - COUNT_IN_EARLY_S:
                     continue  # the count-in: its clicks, not the piece
                 self.onsets.append((onset_s, midi))

@@ -178,6 +178,9 @@ class ScoreFollower:
         self._attempt_start_s = -np.inf  # onset of the first note of this attempt
         # the last second opinion (cached): (chord, first note, last note), score note -> played note
         self._opinion: tuple[tuple[int, int, int], dict[int, PlayedNote]] | None = None
+        # chords after the cursor's that a score-informed listener (``tutor.listen.piano_live``) listens to now:
+        # a note heard in one of them is rung at once as in the PROVISIONAL_AHEAD chords (issue 20)
+        self.listen_ahead = 0
 
     # --- state ---------------------------------------------------------------------------
     @property
@@ -201,6 +204,15 @@ class ScoreFollower:
         if not 0 <= chord < self.n_chords:
             return []
         return sorted(self.notes[i].pitch for i in self.chord_notes[chord] if i not in self._played[chord])
+
+    def reach_chord(self, time_s: float, margin_ql: float = 0.0) -> int:
+        """The last chord at or before where the student's tempo puts them at ``time_s`` (from the last chord
+        reached, not held at the next one as ``position_at`` is), ``margin_ql`` further; -1 before any."""
+        if not self._anchors or self.mode != "play-along":
+            return -1
+        position, at = self._anchors[-1]
+        reach = position + max(0.0, time_s - at) / self._spq + margin_ql
+        return int(np.searchsorted(self.chord_onsets_ql, reach, side="right")) - 1
 
     def position_at(self, time_s: float) -> float:
         """Score position (quarter notes) at ``time_s``, extrapolated with the student's tempo."""
@@ -425,12 +437,13 @@ class ScoreFollower:
         student sees the ring as they play); its verdict, a few notes later, is told again only if it
         differs (a ring is replaced by the later event of its note). So is a note free in one of the
         PROVISIONAL_AHEAD chords after the cursor's (the path often waits a note or two before moving on:
-        one hand a little ahead, a chord's notes heard apart), unless a chord between has that pitch too
+        one hand a little ahead, a chord's notes heard apart), or ``listen_ahead`` (the chords a score-informed
+        listener listens to, up to where the tempo puts the student), unless a chord between has that pitch too
         (the same key heard again, as in an Alberti bass, is left to the verdict)."""
         chord = self.chord
         told = set(self._provisional.values())
         index = None
-        for c in range(chord, min(chord + PROVISIONAL_AHEAD + 1, self.n_chords)):
+        for c in range(chord, min(chord + max(PROVISIONAL_AHEAD, self.listen_ahead) + 1, self.n_chords)):
             if c > chord and any(self.notes[i].pitch == note.pitch for i in self.chord_notes[c - 1]):
                 break
             index = next((i for i in self.chord_notes[c] if self.notes[i].pitch == note.pitch and i not in self._played[c]
