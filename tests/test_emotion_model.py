@@ -183,3 +183,63 @@ def test_valence_and_arousal_halves_make_quadrants():
     x = centres[y] + 0.3 * rng.standard_normal((y.size, 2))
     for structure in ("factorised", "hierarchical"):
         assert np.mean(halves_model("lr", 1.0, structure, x, y, x).argmax(1) == y) > 0.95
+
+
+def _chords(triads: list[tuple[int, int, int]], seconds_each: float, velocity: int):
+    """A NoteTable of block chords, one every ``seconds_each`` seconds, held to the next."""
+    from tutor.models.features import NoteTable
+
+    pitch = np.array([p for triad in triads for p in triad])
+    onset = np.repeat(np.arange(len(triads)) * seconds_each, 3).astype(float)
+    n = pitch.size
+    return NoteTable(pitch=pitch, onset_ql=onset * 2, duration_ql=np.full(n, seconds_each * 2), onset_s=onset,
+                     duration_s=np.full(n, seconds_each), velocity=np.full(n, float(velocity)),
+                     part=np.zeros(n, dtype=np.int64))
+
+
+def test_musician_features_hear_mode_thirds_and_pace():
+    """``models/training/emotion_musician.py`` (issue 26's windowed descriptors, measured and not shipped):
+    slow soft C major cadences against fast loud C minor ones, and EMOPIA's happy/calm clips against its
+    tense/sad ones."""
+    from tutor.models.training.emotion_musician import (
+        GLOBAL_NAMES,
+        N_MUSICIAN_FEATURES,
+        WINDOW_NAMES,
+        musician_features,
+    )
+
+    def named(f: np.ndarray) -> dict[str, float]:
+        n = len(WINDOW_NAMES)
+        return {**{f"mean_{k}": f[i] for i, k in enumerate(WINDOW_NAMES)},
+                **{f"global_{k}": f[4 * n + i] for i, k in enumerate(GLOBAL_NAMES)}}
+
+    major = [(48, 64, 67), (53, 65, 69), (55, 62, 71), (48, 64, 67)] * 6  # I IV V I in C major
+    minor = [(48, 63, 67), (53, 65, 68), (55, 62, 71), (48, 63, 67)] * 6  # i iv V i in C minor
+    calm = named(musician_features(_chords(major, 1.0, 50)))
+    tense = named(musician_features(_chords(minor, 0.25, 110)))
+    assert musician_features(_chords(major, 1.0, 50)).shape == (N_MUSICIAN_FEATURES,)
+    assert calm["global_major_minus_minor"] > 0 > tense["global_major_minus_minor"]
+    assert calm["global_major_third"] > calm["global_minor_third"]
+    assert tense["global_minor_third"] > tense["global_major_third"]
+    assert tense["mean_attacks_per_s"] == pytest.approx(4 * calm["mean_attacks_per_s"], rel=0.2)
+    assert tense["mean_velocity"] > calm["mean_velocity"]
+
+    import csv
+
+    from tutor.models.features import table_from_midi
+
+    root = shared("emopia")
+    with open(root / "dataset" / "split" / "train.csv", encoding="utf-8") as handle:
+        rows = [(row["fname"], row["label"]) for row in csv.DictReader(handle)][:160]
+    archive = zipfile.ZipFile(root / "midis.zip")
+    members = {name.rsplit("/", 1)[-1][:-4]: name for name in archive.namelist() if name.endswith(".mid")}
+    feats = {name: named(musician_features(table_from_midi(io.BytesIO(archive.read(members[name])))))
+             for name, _ in rows}
+    label = dict(rows)
+
+    def mean(key: str, quadrants: set[str]) -> float:
+        return float(np.mean([f[key] for name, f in feats.items() if label[name] in quadrants]))
+
+    assert mean("global_major_minus_minor", {"Q1", "Q4"}) > mean("global_major_minus_minor", {"Q2", "Q3"})
+    assert mean("mean_attacks_per_s", {"Q1", "Q2"}) > mean("mean_attacks_per_s", {"Q3", "Q4"})
+    assert mean("mean_velocity", {"Q1", "Q2"}) > mean("mean_velocity", {"Q3", "Q4"})
