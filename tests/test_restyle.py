@@ -183,6 +183,68 @@ def test_a_jig_in_six_eight_becomes_a_waltz():
     assert best.score.time_signatures[0].numerator == 3
 
 
+def test_a_march_writes_its_oom_pah_in_the_left_hand_with_the_bass_in_octaves(twinkle):
+    """A published piano march: the right hand plays the tune in octaves, the left hand the oom-pah (a bass octave
+    on the beat, a chord just above it on the "and" or the off-beat); before, the chords were written in the right
+    hand under the octaves, which one hand cannot play."""
+    best = restyle(twinkle, style="march", k=1, use_models=False)[0]
+    score = best.score
+    assert not [n for n in score.notes if n.part == "RR"]
+    left: dict[float, list[int]] = {}
+    for n in score.notes:
+        if n.part == "RL":
+            left.setdefault(round(n.onset_ql, 4), []).append(n.pitch)
+    chords = {t: sorted(v) for t, v in left.items() if len(v) >= 3}
+    octaves = {t: v for t, v in left.items() if len(v) == 2 and max(v) - min(v) == 12}
+    assert len(chords) >= 8 and len(octaves) >= 4
+    assert all(48 <= min(v) and max(v) <= 67 for v in chords.values() if len(v) == 3)  # C3 to G4: the left hand's
+    tune = {round(n.onset_ql, 4): n.pitch for n in score.notes if n.part == best.melody_part}
+    assert all(max(v) < tune[t] for t, v in chords.items() if t in tune)  # under the tune
+    assert best.errors == 0 and all(style_markers(score, "march").values())
+
+
+def test_hymn_rhythm_sets_a_jig_in_three_four_quarters_and_keeps_twinkle():
+    from tutor.compose.restyle import hymn_rhythm
+
+    jig = load_score(sorted(NOTTINGHAM.glob("jigs*.mid"))[0])
+    jig = jig.__class__(**{**jig.__dict__, "parts": jig.parts[:1],
+                           "notes": tuple(n for n in jig.notes if n.part == jig.parts[0].id)})
+    hymn = hymn_rhythm(jig)
+    ts = hymn.time_signatures[0]
+    assert (ts.numerator, ts.denominator) == (3, 4)
+    before, after = melody_of(jig)[1], melody_of(hymn)[1]
+    assert [n.pitch for n in after] == [n.pitch for n in before]
+    assert [n.duration_ql for n in after] == [2 * n.duration_ql for n in before]
+    assert all(m.duration_ql == 3.0 for m in hymn.measures[1:])
+    twinkle = load_score(TWINKLE)
+    assert hymn_rhythm(twinkle) is twinkle  # already in quarters
+
+
+def test_a_jig_as_a_chorale_is_a_hymn_in_four_voices_with_passing_notes():
+    """The chorale of a 6/8 jig: the tune in quarters in 3/4 (it was a chord on every eighth at a hymn's tempo), a
+    chord under every melody note, passing eighths in the lower voices where Bach writes them, and the critique's
+    chorale rules find no error."""
+    jig = load_score(sorted(NOTTINGHAM.glob("jigs*.mid"))[0])
+    jig = jig.__class__(**{**jig.__dict__, "parts": jig.parts[:1],
+                           "notes": tuple(n for n in jig.notes if n.part == jig.parts[0].id)})
+    best = restyle(jig, style="chorale", k=1, use_models=False)[0]
+    score = best.score
+    assert best.melody_notes_kept == best.melody_notes > 20
+    assert (score.time_signatures[0].numerator, score.time_signatures[0].denominator) == (3, 4)
+    melody = [n for n in score.notes if n.part == best.melody_part]
+    lower = [n for n in score.notes if n.part in ("HA", "HT", "HB")]
+    assert {n.part for n in lower} == {"HA", "HT", "HB"}
+    assert sum(n.duration_ql == 1.0 for n in melody) > len(melody) / 2
+    onsets = {round(n.onset_ql, 4) for n in lower}
+    assert all(round(n.onset_ql, 4) in onsets for n in melody)  # a chord under every melody note
+    passing = [n for n in lower if abs(n.duration_ql - 0.5) < 1e-6 and all(abs(m.onset_ql - n.onset_ql) > 1e-6
+                                                                          for m in melody)]
+    assert len(passing) >= 3
+    assert best.errors == 0
+    assert not [f for f in check_rules(score, style="chorale") if f.severity == "error"]
+    assert all(style_markers(score, "chorale").values())
+
+
 def test_seeds_give_different_versions_and_the_same_seed_the_same(twinkle):
     a = restyle(twinkle, style="pop", k=3, seed=1, use_models=False)
     b = restyle(twinkle, style="pop", k=3, seed=1, use_models=False)

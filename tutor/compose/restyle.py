@@ -55,6 +55,11 @@ RESTYLE_STYLES = {
 }
 RESTYLE_ALIASES = {"pop_ballad": "pop", "ballad": "pop", "jazz": "swing", "rag": "ragtime", "hymn": "chorale",
                    "baroque": "chorale"}
+# styles whose after-beat chords are the left hand's (the right hand plays the tune in octaves: it cannot also take
+# the chords), as a published piano march writes its oom-pah: bass octave on the beat, chord on the "and"
+LEFT_HAND_CHORDS = frozenset({"march"})
+# styles written in 2/4 (a 4/4 tune's bar becomes two): the rags, marches and tangos of the style data mostly are
+TWO_FOUR = frozenset({"ragtime", "march", "tango"})
 # in score order, top to bottom (the rules read a lower part crossing above a part listed below it as a crossing)
 ACCOMPANIMENT_PARTS = {"RO": ("Piano (melody in octaves)", 0), "RR": ("Piano right hand", 0),
                        "RL": ("Piano left hand", 0), "RB": ("Bass", 32)}
@@ -164,8 +169,9 @@ def _plan(meter: _Meter, style: str) -> tuple[_Meter, float, tuple[float, ...], 
             return _Meter(3, 4), 1.5, (0.0, 1.5), (0.0, 3.0)
         half = 2.0 * meter.beat_ql  # two beats -> one bar, the first beat taking two of its three
         return _Meter(3, 4), half, (0.0, meter.beat_ql, half), (0.0, 2.0, 3.0)
-    if style == "ragtime" and meter.numerator == 4 and meter.denominator == 4:  # a rag is written in 2/4 (most of
-        # the ragtime-era rags in the shared data are): a 4/4 bar becomes two (the notes stay where they are)
+    if style in TWO_FOUR and meter.numerator == 4 and meter.denominator == 4:  # a rag, a piano march and a tango
+        # are written in 2/4 (most of the ragtime-era rags, marches and tangos in the shared data are): a 4/4 bar
+        # becomes two (the notes stay where they are)
         return _Meter(2, 4), meter.bar_ql, (0.0, meter.bar_ql), (0.0, meter.bar_ql)
     if style == "swing" and meter.numerator == 2 and meter.denominator in (2, 4):  # jazz is written in 4/4: two
         # bars of a 2/4 reel or hornpipe make one (the notes stay where they are)
@@ -377,11 +383,11 @@ def _pattern(style: str, meter: _Meter, seg_ql: float, variant: int, *, comp: bo
             return out
         unit = 1.0 if meter.bar_ql <= 2.0 or style == "ragtime" else 1.0
         for b in range(int(round(seg_ql / unit))):
-            low = "bass_oct" if style == "ragtime" else "bass"
+            low = "bass_oct"  # (the march's and the rag's oom-pah bass in octaves)
             if style == "ragtime" or meter.bar_ql <= 2.0:  # oom-pah in eighths: bass on the beat, chord on the "and"
                 out += [(b * unit, 0.5, low if b % 2 == 0 else "fifth_low"), (b * unit + 0.5, 0.45, "chord")]
             else:
-                out.append((b * unit, 0.95, ("bass" if b % 4 == 0 else "fifth_low") if b % 2 == 0 else "chord"))
+                out.append((b * unit, 0.95, ("bass_oct" if b % 4 == 0 else "fifth_low") if b % 2 == 0 else "chord"))
         return out
     if style == "swing":
         for b in range(beats):
@@ -672,7 +678,15 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
                 shell.append((root + 2) % 12)
             voiced = _voice(shell, ceiling, previous, size=len(shell), floor=53)  # above the walking bass
         else:
-            voiced = _voice(tones[:3] if len(tones) == 3 else [tones[0], tones[1], tones[3]], ceiling, previous, size)
+            triad = tones[:3] if len(tones) == 3 else [tones[0], tones[1], tones[3]]
+            if style in LEFT_HAND_CHORDS and not keep_melody:  # the after-beat chords in the pianist's left hand,
+                # just above the bass (E3 to F4), as a published piano march writes them
+                voiced = _voice(triad, min(ceiling, 65), previous, size, floor=52)
+                if voiced[0] < 50 and voiced[-1] + 12 <= min(67, ceiling - 1):  # clear of the bass octave below
+                    # it and under the tune
+                    voiced = [p + 12 for p in voiced]
+            else:
+                voiced = _voice(triad, ceiling, previous, size)
         previous = voiced
         next_root = (key.tonic + chords[index + 1][0]) % 12 if index + 1 < len(chords) else key.tonic
         pattern = _pattern(style, new_meter, length, variant, comp=comp)
@@ -692,7 +706,7 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
                 add("RL", fifth, onset, duration, 66)
             elif what == "chord":
                 for p in voiced:
-                    add("RR", p, onset, duration, 58)
+                    add("RL" if style in LEFT_HAND_CHORDS and not keep_melody else "RR", p, onset, duration, 58)
             elif what.startswith("low"):  # the left hand's broken chord: root, fifth, octave, fifth (A1 to G#3,
                 # under the right hand's chord)
                 low = bass - 12 if bass >= 45 else bass
@@ -767,17 +781,158 @@ def melody_kept(original: Score, restyled: Score, melody_part: str) -> int:
     return previous[-1]
 
 
+def hymn_rhythm(score: Score) -> Score:
+    """The melody written as a hymn tune, the way a chorale sets it: its commonest note value (the tune's pulse)
+    becomes a quarter note (a jig's or a reel's eighths are doubled, a hornpipe's sixteenths become eighths, the
+    chorale's passing notes), in 4/4 or, for a triple or compound tune, 3/4 (a 6/8 bar becomes two bars of 3/4,
+    its quarter-eighth a half and a quarter). Every note keeps its pitch and order; a tune already in quarters is
+    returned as it is. The first part only (the melody: the other parts are what the chorale rewrites)."""
+    part, melody = melody_of(score)
+    counts: dict[float, int] = {}
+    for n in melody:
+        counts[round(n.duration_ql, 4)] = counts.get(round(n.duration_ql, 4), 0) + 1
+    pulse = max(counts, key=lambda d: (counts[d], d))
+    factor = {0.5: 2.0, 0.25: 4.0}.get(pulse, 1.0)
+    meter = _meter_of(score)
+    if factor == 1.0:
+        return score
+    triple = meter.numerator % 3 == 0
+    new_bar = 3.0 if triple else 4.0
+    old_total = meter.bar_ql * factor
+    if abs(old_total / new_bar - round(old_total / new_bar)) > 1e-6:
+        return score  # (a 5/8 tune: no plain hymn metre; left as written)
+    first_old = score.measures[0].duration_ql if score.measures else meter.bar_ql
+    first = (first_old * factor) % new_bar or new_bar
+    end = max(n.onset_ql + n.duration_ql for n in melody) * factor
+    measures, position, number = [], 0.0, (0 if first < new_bar - 1e-6 else 1)
+    text = f"{int(new_bar)}/4"
+    while position < end - 1e-6 or not measures:
+        length = first if not measures else new_bar
+        measures.append(Measure(number, round(position, 6), round(length, 6), text))
+        position += length
+        number += 1
+
+    def at(position_ql: float) -> Measure:
+        return next((m for m in reversed(measures) if position_ql >= m.start_ql - 1e-6), measures[0])
+
+    notes = []
+    for n in melody:
+        onset = round(n.onset_ql * factor, 6)
+        m = at(onset)
+        notes.append(replace(n, onset_ql=onset, duration_ql=round(n.duration_ql * factor, 6), measure=m.number,
+                             beat=round(1.0 + (onset - m.start_ql), 4)))
+    return replace(score, parts=tuple(p for p in score.parts if p.id == part), notes=time_notes(notes, score.tempo_map),
+                   measures=tuple(measures),
+                   time_signatures=(TimeSignature(measures[0].number, 0.0, int(new_bar), 4),),
+                   key_signatures=tuple(replace(k, measure=measures[0].number, position_ql=0.0)
+                                        for k in score.key_signatures[:1]), form=None)
+
+
+def passing_notes(score: Score, *, parts: tuple[str, ...] = ("HB", "HT", "HA")) -> Score:
+    """Bach's passing notes in a note-against-note chorale: where a lower voice leaps a third from one chord to the
+    next, its note is split and the last eighth walks through the scale step between (in Bach's chorales 38 % of
+    the lower voices' notes are eighths). Each one is kept only when the critique's chorale rules find no more
+    errors or warnings with it (no new parallels, crossings, leaps). Before that, a lower voice's note out of its
+    singer's range moves an octave into it, and after it an inner voice holds a common tone over a weak beat."""
+    from tutor.compose.rules import VOICE_RANGES, check_rules
+    from tutor.score.analysis import estimate_key
+
+    melody_part = score.parts[0].id
+    key = estimate_key(score, [n for n in score.notes if n.part == melody_part])
+    steps = (0, 2, 4, 5, 7, 9, 11) if key.mode == "major" else (0, 2, 3, 5, 7, 8, 10, 11)
+    scale = {(key.tonic + s) % 12 for s in steps}
+
+    def counts(s: Score) -> tuple[int, int]:
+        found = check_rules(s, style="chorale")
+        return sum(f.severity == "error" for f in found), sum(f.severity == "warning" for f in found)
+
+    notes = list(score.notes)
+    base = counts(score)
+    tempo = score.tempo_map
+    # a lower voice's note outside its singer's range (the harmoniser follows a high tune up: a bass on E4) moves
+    # an octave into it, where that breaks no rule (a bass leaps an octave as Bach's do)
+    ranges = {"HA": VOICE_RANGES["alto"], "HT": VOICE_RANGES["tenor"], "HB": VOICE_RANGES["bass"]}
+    for part, (low, high) in ranges.items():  # a run of such notes moves together (one leap in, one out)
+        line = sorted((n for n in score.notes if n.part == part), key=lambda n: n.onset_ql)
+        runs, run = [], []
+        for n in line:
+            if low <= n.pitch <= high:
+                runs, run = runs + [run] if run else runs, []
+            else:
+                run.append(n)
+        runs += [run] if run else []
+        index = {n.id: i for i, n in enumerate(line)}
+        for run in runs:
+            shift = -12 if run[0].pitch > high else 12
+            if not all(low <= n.pitch + shift <= high for n in run):
+                continue
+            first, last = index[run[0].id], index[run[-1].id]
+            while first > 0 and low <= line[first - 1].pitch + shift <= high:  # the whole passage that fits
+                first -= 1
+            while last + 1 < len(line) and low <= line[last + 1].pitch + shift <= high:
+                last += 1
+            for ids in ({n.id for n in line[first:last + 1]}, {n.id for n in run}):
+                trial = [replace(m, pitch=m.pitch + shift) if m.id in ids else m for m in notes]
+                candidate = replace(score, notes=time_notes(sort_notes(trial), tempo))
+                found = counts(candidate)
+                if found[0] <= base[0] and found[1] < base[1]:
+                    notes, score, base = list(candidate.notes), candidate, found
+                    break
+    for part in parts:
+        line = sorted((n for n in notes if n.part == part), key=lambda n: n.onset_ql)
+        for a, b in zip(line, line[1:], strict=False):
+            if abs(a.onset_ql + a.duration_ql - b.onset_ql) > 1e-6 or a.duration_ql < 1.0 - 1e-6 \
+                    or abs(b.pitch - a.pitch) not in (3, 4):
+                continue
+            between = [p for p in range(min(a.pitch, b.pitch) + 1, max(a.pitch, b.pitch)) if p % 12 in scale]
+            if len(between) != 1:
+                continue
+            onset = round(a.onset_ql + a.duration_ql - 0.5, 6)
+            trial = [n for n in notes if n.id != a.id] + [
+                replace(a, duration_ql=round(a.duration_ql - 0.5, 6)),
+                replace(a, id=f"{a.id}p", pitch=between[0], onset_ql=onset, duration_ql=0.5, tied_ids=(),
+                        beat=round(a.beat + a.duration_ql - 0.5, 4))]
+            candidate = replace(score, notes=time_notes(sort_notes(trial), tempo))
+            found = counts(candidate)
+            if found[0] <= base[0] and found[1] <= base[1]:
+                notes, score, base = list(candidate.notes), candidate, found
+    # an inner voice holds a common tone over a weak beat instead of striking it again (a half note in the alto
+    # where the harmoniser wrote two repeated quarters)
+    bars = {m.number: m for m in score.measures}
+    for part in ("HA", "HT"):
+        line = sorted((n for n in notes if n.part == part), key=lambda n: n.onset_ql)
+        a = line[0] if line else None
+        for b in line[1:]:
+            m = bars.get(b.measure)
+            weak = m is not None and abs(b.onset_ql - m.start_ql) > 1e-6 and abs((b.onset_ql - m.start_ql) % 2.0) > 1e-6
+            if b.pitch != a.pitch or abs(a.onset_ql + a.duration_ql - b.onset_ql) > 1e-6 or not weak \
+                    or a.duration_ql + b.duration_ql > 2.0 + 1e-6 or b.measure != a.measure:
+                a = b
+                continue
+            merged = replace(a, duration_ql=round(a.duration_ql + b.duration_ql, 6))
+            trial = [n for n in notes if n.id not in (a.id, b.id)] + [merged]
+            candidate = replace(score, notes=time_notes(sort_notes(trial), tempo))
+            found = counts(candidate)
+            if found[0] <= base[0] and found[1] <= base[1]:
+                notes, score, base = list(candidate.notes), candidate, found
+                a = next(n for n in notes if n.id == a.id)
+            else:
+                a = b
+    return score
+
+
 def _chorale(score: Score, *, k: int, seed: int, progress=None) -> list[tuple[Score, str, tuple, int]]:
     from tutor.compose.harmonize import harmonize, harmonized_score
 
     part, melody = melody_of(score)
+    score = hymn_rhythm(score)
     out = []
     for suggestion in harmonize(score, style="chorale", k=k, seed=seed, progress=progress):
         restyled = harmonized_score(score, suggestion)
         restyled = replace(restyled, tempo_map=TempoMap((TempoChange(0.0, RESTYLE_STYLES["chorale"][1]),)), form=None)
         restyled = replace(restyled, notes=time_notes(restyled.notes, restyled.tempo_map),
                            title=f"{score.title} (chorale)" if score.title else "chorale")
-        out.append((restyled, part, (), len(melody)))
+        out.append((passing_notes(restyled), part, (), len(melody)))
     return out
 
 
