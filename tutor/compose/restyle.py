@@ -929,6 +929,7 @@ def _chorale(score: Score, *, k: int, seed: int, progress=None) -> list[tuple[Sc
     out = []
     for suggestion in harmonize(score, style="chorale", k=k, seed=seed, progress=progress):
         restyled = harmonized_score(score, suggestion)
+        restyled = replace(restyled, parts=(Part(restyled.parts[0].id, "Soprano", 52),) + restyled.parts[1:])
         restyled = replace(restyled, tempo_map=TempoMap((TempoChange(0.0, RESTYLE_STYLES["chorale"][1]),)), form=None)
         restyled = replace(restyled, notes=time_notes(restyled.notes, restyled.tempo_map),
                            title=f"{score.title} (chorale)" if score.title else "chorale")
