@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                              "per fold, the cached run's seeds) and M members fitted on train read on validation")
     parser.add_argument("--spread", type=int, nargs="+", default=None, metavar="SEED",
                         help="only the nets and LR, old against old + new descriptors, on these song partitions")
+    parser.add_argument("--candidate", action="store_true",
+                        help="only the shipped blend's shares with its nets (after --nets) and LR fed old + new")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     data = load_emopia()
@@ -139,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     y, y_train, y_val = pool["y"], data["train"]["y"], data["val"]["y"]
     if args.replace:
         return replace_grid(data, x_pool, x_train, x_val)
+    if args.candidate:
+        return candidate(data, x_pool, x_train, x_val)
     if args.spread:
         return spread(data, x_pool, args.spread)
     if args.nets:
@@ -227,6 +231,72 @@ def nets_with_new(data: dict, x_pool: dict, x_train: dict, x_val: dict, *, membe
     print(f"nets val ({members} members, fitted on train): {np.mean(p_val.mean(0).argmax(1) == val['y']):.3f}; "
           f"single members {np.mean([np.mean(p.argmax(1) == val['y']) for p in p_val]):.3f}", flush=True)
     np.savez(NETS_CACHE, oof=nets, val=p_val.mean(0))
+    return 0
+
+
+CANDIDATE_RESULTS = HERE / ".cache" / "emotion_musician_candidate.json"
+
+
+def candidate(data: dict, x_pool: dict, x_train: dict, x_val: dict) -> int:
+    """The candidate fixed before it was seen: the shipped shares (nets 0.5, LR 0.3, sequence 0.2) with the
+    nets (``--nets``' cache) and the LR (C=0.01, 4-way) fed old + new descriptors, the same sequence member;
+    against the shipped blend on partition 123 (cached out-of-fold readings) and the validation split. Then
+    the shares chosen by cross-validation alone, for the new members and the shipped ones."""
+    from .emotion_loss import AROUSAL_HIGH, VALENCE_HIGH
+
+    oof = dict(np.load(OOF_CACHE))
+    seq_key = [k for k in oof if k.startswith("sequence_events_") and "pre" not in k and "tta" not in k][0]
+    nets_new = np.load(NETS_CACHE)
+    pool = _join(data["train"], data["val"])
+    y, y_val = oof["y"], data["val"]["y"]
+    fold = song_partition(pool["names"], 123)
+    lr_new = np.zeros((len(y), 4))
+    for f in range(5):
+        tr, held = fold != f, fold == f
+        lr_new[held] = logistic_regression(LR_C).fit(x_pool["old+new"][tr], y[tr]).predict_proba(x_pool["old+new"][held])
+    lr_new_val = logistic_regression(LR_C).fit(x_train["old+new"], data["train"]["y"]).predict_proba(x_val["old+new"])
+    val = shipped_members_val(data["val"])
+    members = {"shipped": (oof["nets"], oof[f"lr_{LR_C}"], val["nets"], val["lr"]),
+               "nets new": (nets_new["oof"], oof[f"lr_{LR_C}"], nets_new["val"], val["lr"]),
+               "LR new": (oof["nets"], lr_new, val["nets"], lr_new_val),
+               "candidate": (nets_new["oof"], lr_new, nets_new["val"], lr_new_val)}
+
+    def mix(n, lr, seq, w=(0.5, 0.3, 0.2)):
+        return _softmax_logs(w[0] * _log(n) + w[1] * _log(lr) + w[2] * _log(seq))
+
+    def judged(p, truth):
+        pred = p.argmax(1)
+        return {"accuracy": float(np.mean(pred == truth)),
+                "valence": float(np.mean(VALENCE_HIGH[pred] == VALENCE_HIGH[truth])),
+                "arousal": float(np.mean(AROUSAL_HIGH[pred] == AROUSAL_HIGH[truth]))}
+
+    out: dict = {}
+    in_train = np.isin(pool["names"], data["train"]["names"])
+    for name, (n, lr, n_val, lr_val) in members.items():
+        cv, va = mix(n, lr, oof[seq_key]), mix(n_val, lr_val, val["seq"])
+        out[name] = {"cv": judged(cv, y), "val": judged(va, y_val),
+                     "cv_train_clips": float(np.mean(cv[in_train].argmax(1) == y[in_train])),
+                     "cv_val_clips": float(np.mean(cv[~in_train].argmax(1) == y[~in_train]))}
+        print(f"{name:10s} cv {out[name]['cv']['accuracy']:.3f} (train clips {out[name]['cv_train_clips']:.3f}, "
+              f"val clips {out[name]['cv_val_clips']:.3f})  val {out[name]['val']['accuracy']:.3f} "
+              f"(valence {out[name]['val']['valence']:.3f}, arousal {out[name]['val']['arousal']:.3f})", flush=True)
+    ship_right = mix(*members["shipped"][:2], oof[seq_key]).argmax(1) == y
+    cand_right = mix(*members["candidate"][:2], oof[seq_key]).argmax(1) == y
+    out["discordant"] = {"candidate_only": int((cand_right & ~ship_right).sum()), "shipped_only": int((ship_right & ~cand_right).sum())}
+    print("clips only the candidate gets right / only the shipped blend:", out["discordant"])
+    for name in ("candidate", "shipped"):
+        n, lr, n_val, lr_val = members[name]
+        cells = []
+        for w_lr in np.round(np.arange(0, 1.01, 0.1), 1):
+            for w_seq in np.round(np.arange(0, 1.01 - w_lr, 0.1), 1):
+                w = (round(1 - w_lr - w_seq, 1), w_lr, w_seq)
+                cells.append((float(np.mean(mix(n, lr, oof[seq_key], w).argmax(1) == y)), w))
+        best = max(cells, key=lambda c: c[0])
+        out[f"{name}_cv_chosen"] = {"shares": best[1], "cv": best[0],
+                                    "val": float(np.mean(mix(n_val, lr_val, val["seq"], best[1]).argmax(1) == y_val))}
+        print(f"{name}: shares chosen by cross-validation (nets, LR, sequence) {best[1]}: "
+              f"cv {best[0]:.3f}, val {out[f'{name}_cv_chosen']['val']:.3f}", flush=True)
+    CANDIDATE_RESULTS.write_text(json.dumps(out, indent=1))
     return 0
 
 
