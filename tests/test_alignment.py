@@ -89,6 +89,23 @@ def test_repeated_note_left_out_is_the_one_missed():
     assert kinds(result) == {"match": len(score.notes) - 1, "missed": 1}
 
 
+def test_a_note_struck_early_and_again_on_time_is_the_one_on_time():
+    """A melody note struck a half beat early (an extra) and again on its beat: the one on its beat is the
+    score's note, the early one the extra (issue 20: it was the other way round, a note "early" and an
+    extra at the wrong time)."""
+    score = make_score([(float(q), [p], 1.0) for q, p in enumerate((60, 62, 64, 65, 67, 69, 71))])
+    spq = 0.5
+    take = [PlayedNote(n.pitch, 0.5 + n.onset_ql * spq, 0.5 + (n.onset_ql + 0.8) * spq) for n in score.notes]
+    take.append(PlayedNote(67, 0.5 + 3.5 * spq, 0.5 + 3.7 * spq))
+    take.sort(key=lambda n: n.onset_s)
+    result = align(score.notes, take)
+    assert kinds(result) == {"match": len(score.notes), "extra": 1}
+    extra = next(p for p in result.final_pairs() if p.kind == "extra")
+    assert (take[extra.perf_index].pitch, take[extra.perf_index].onset_s) == (67, 0.5 + 3.5 * spq)
+    on_beat = next(p for p in result.final_pairs() if p.kind == "match" and score.notes[p.score_index].pitch == 67)
+    assert take[on_beat.perf_index].onset_s == 0.5 + 4.0 * spq
+
+
 def test_empty_inputs():
     result = align_arrays([0.0, 1.0], [60, 62], [], [])
     assert kinds(result) == {"missed": 2}

@@ -581,6 +581,11 @@ def _match(chord: np.ndarray, moves: np.ndarray, *, s_onset, s_pitch, p_onset, p
                 continue
         still.append((k, c, a))
     pairs = _reseat(pairs, score_done, s_onset, s_pitch, p_onset_raw, chord_of, chord_onsets)
+    pairs, extras = _reseat_extras(pairs, [int(order[k]) for k, _c, a in still if a == attempt], s_pitch,
+                                   p_onset_raw, p_pitch_of=dict(zip((int(j) for j in order), (int(q) for q in p_pitch), strict=True)),
+                                   chord_of=chord_of, chord_onsets=chord_onsets)
+    still = [(k, c, a) for k, c, a in still if a != attempt or int(order[k]) not in extras[1]] + \
+        [(k, int(chord[k]), extras[0][int(order[k])]) for k in range(n_perf) if int(order[k]) in extras[0]]
     pairs = _untangle(pairs, s_onset, s_pitch, p_onset_raw)
     for k, _c, a in still:
         pairs.append(NotePair("extra", None, int(order[k]), a, True))
@@ -600,25 +605,7 @@ def _reseat(pairs: list[NotePair], score_done: np.ndarray, s_onset: np.ndarray, 
     final = [i for i, pr in enumerate(pairs) if pr.final and pr.kind in ("match", "wrong_pitch")]
     if len(final) < 4:
         return pairs
-    # chord times: median onset of each chord's played notes
-    by_chord: dict[int, list[tuple[int, float]]] = {}
-    for i in final:
-        by_chord.setdefault(int(chord_of[pairs[i].score_index]), []).append((pairs[i].perf_index, float(p_onset[pairs[i].perf_index])))
-    known = np.array(sorted(by_chord))
-
-    def chord_time(c: int, without: int) -> float:
-        here = [t for j, t in by_chord.get(c, []) if j != without]
-        if here:
-            return float(np.median(here))
-        i = int(np.searchsorted(known, c))
-        lo = known[i - 1] if i > 0 else None
-        hi = known[i + 1] if i + 1 < known.size and known[i] == c else (known[i] if i < known.size and known[i] != c else None)
-        if lo is None or hi is None:
-            return float("nan")
-        t_lo, t_hi = float(np.median([t for _j, t in by_chord[int(lo)]])), float(np.median([t for _j, t in by_chord[int(hi)]]))
-        q_lo, q_hi = chord_onsets[lo], chord_onsets[hi]
-        return t_lo + (t_hi - t_lo) * (chord_onsets[c] - q_lo) / max(q_hi - q_lo, 1e-9)
-
+    chord_time = _chord_clock(pairs, final, p_onset, chord_of, chord_onsets)  # median onset of each chord's played notes
     missed = [s for s in range(len(s_onset)) if not score_done[s]]
     if not missed:
         return pairs
@@ -640,6 +627,65 @@ def _reseat(pairs: list[NotePair], score_done: np.ndarray, s_onset: np.ndarray, 
                 score_done[s], score_done[pr.score_index] = True, False
                 break
     return pairs
+
+
+def _reseat_extras(pairs: list[NotePair], extras: list[int], s_pitch: np.ndarray, p_onset: np.ndarray, *,
+                   p_pitch_of: dict[int, int], chord_of: np.ndarray, chord_onsets: np.ndarray
+                   ) -> tuple[list[NotePair], tuple[dict[int, int], set[int]]]:
+    """A score note matched to a played note of its pitch far from its time, while another played note of
+    that pitch, left over as extra, came right at it: the one played at its time is the note, the other the
+    extra (e.g. a note played twice where the score has it once, or the note before it left out: the
+    left-over note was the one on time). ``extras``: the played notes left over (indices of the played
+    notes, of the last attempt). Returns the pairs and (played notes that became extra: their attempt, extras
+    now matched)."""
+    final = [i for i, pr in enumerate(pairs) if pr.final and pr.kind in ("match", "wrong_pitch")]
+    if len(final) < 4 or not extras:
+        return pairs, ({}, set())
+    clock = _chord_clock(pairs, final, p_onset, chord_of, chord_onsets)
+    became_extra: dict[int, int] = {}
+    matched: set[int] = set()
+    for j in extras:
+        pitch, t_new = p_pitch_of[j], float(p_onset[j])
+        best = None
+        for i in final:
+            pr = pairs[i]
+            if pr.kind != "match" or int(s_pitch[pr.score_index]) != pitch or pr.perf_index in became_extra:
+                continue
+            due = clock(int(chord_of[pr.score_index]), pr.perf_index)
+            d_new, d_old = abs(t_new - due), abs(float(p_onset[pr.perf_index]) - due)
+            if d_old - d_new > RESEAT_S and d_new < 0.5 * d_old and (best is None or d_old - d_new > best[0]):
+                best = (d_old - d_new, i)
+        if best is not None:
+            pr = pairs[best[1]]
+            pairs[best[1]] = NotePair("match", pr.score_index, j, pr.attempt, True)
+            became_extra[pr.perf_index] = pr.attempt
+            matched.add(j)
+    return pairs, (became_extra, matched)
+
+
+def _chord_clock(pairs: list[NotePair], final: list[int], p_onset: np.ndarray, chord_of: np.ndarray,
+                 chord_onsets: np.ndarray):
+    """``time(chord, without)``: when a chord was played (the median onset of its matched notes but
+    ``without``, else interpolated between the chords played around it; NaN outside them)."""
+    by_chord: dict[int, list[tuple[int, float]]] = {}
+    for i in final:
+        by_chord.setdefault(int(chord_of[pairs[i].score_index]), []).append((pairs[i].perf_index, float(p_onset[pairs[i].perf_index])))
+    known = np.array(sorted(by_chord))
+
+    def chord_time(c: int, without: int) -> float:
+        here = [t for j, t in by_chord.get(c, []) if j != without]
+        if here:
+            return float(np.median(here))
+        i = int(np.searchsorted(known, c))
+        lo = known[i - 1] if i > 0 else None
+        hi = known[i + 1] if i + 1 < known.size and known[i] == c else (known[i] if i < known.size and known[i] != c else None)
+        if lo is None or hi is None:
+            return float("nan")
+        t_lo, t_hi = float(np.median([t for _j, t in by_chord[int(lo)]])), float(np.median([t for _j, t in by_chord[int(hi)]]))
+        q_lo, q_hi = chord_onsets[lo], chord_onsets[hi]
+        return t_lo + (t_hi - t_lo) * (chord_onsets[c] - q_lo) / max(q_hi - q_lo, 1e-9)
+
+    return chord_time
 
 
 def _untangle(pairs: list[NotePair], s_onset: np.ndarray, s_pitch: np.ndarray, p_onset: np.ndarray) -> list[NotePair]:
