@@ -10,11 +10,14 @@ What changes is what a musician changes when arranging a tune in another style:
 * the **harmony**: chords chosen for the melody by dynamic programming over the key's chords, with each style's
   habits (pop's I-V-vi-IV, jazz's ii-V and sevenths, ragtime's secondary dominants, cadences at the end);
 * the **accompaniment**: pop-ballad broken chords (the left hand's in eighths under a held chord, as POP909's piano
-  parts go, or the right hand's over a held bass), the waltz's bass-chord-chord, the march's oom-pah, ragtime's
-  stride left hand (in 2/4, as the rags in the style data are), a swing walking bass with comping on two and four
-  or the Charleston, or alone under the tune (every third version: the jazz the style model knows is solos over a
-  bass line), the tango's habanera bass; ``chorale`` writes alto, tenor and bass under the melody
-  (``tutor.compose.harmonize``).
+  parts go, or the right hand's over a held bass), the waltz's bass-chord-chord, the march's oom-pah in the left
+  hand (a bass octave on the beat, a chord just above it on the "and", in 2/4 or 6/8, the tune in octaves in the
+  right hand, as a published piano march and the style data's marches write it), ragtime's stride left hand (in 2/4,
+  as the rags in the style data are), a swing walking bass with comping on two and four or the Charleston, or alone
+  under the tune (every third version: the jazz the style model knows is solos over a bass line), the tango's
+  habanera bass (in 2/4); ``chorale`` sets the tune as a hymn (its pulse in quarter notes: a jig's 6/8 becomes 3/4)
+  and writes alto, tenor and bass under it (``tutor.compose.harmonize``), with Bach's passing eighths in the lower
+  voices, common tones held and the voices in their SATB ranges where the chorale rules allow (``passing_notes``).
 
 ``restyle(score, style=..., k=..., seed=...)`` returns ``k`` ``Restyled`` versions, best first, ranked by
 critique-rule errors and how surely the style model hears the asked style. Deterministic for a seed; imports no
@@ -929,7 +932,6 @@ def _chorale(score: Score, *, k: int, seed: int, progress=None) -> list[tuple[Sc
     out = []
     for suggestion in harmonize(score, style="chorale", k=k, seed=seed, progress=progress):
         restyled = harmonized_score(score, suggestion)
-        restyled = replace(restyled, parts=(Part(restyled.parts[0].id, "Soprano", 52),) + restyled.parts[1:])
         restyled = replace(restyled, tempo_map=TempoMap((TempoChange(0.0, RESTYLE_STYLES["chorale"][1]),)), form=None)
         restyled = replace(restyled, notes=time_notes(restyled.notes, restyled.tempo_map),
                            title=f"{score.title} (chorale)" if score.title else "chorale")
