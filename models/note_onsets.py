@@ -32,6 +32,27 @@ FEATURES = (
 # the ``instrument`` feature (issue 22, third pass): without it one curve served singers and violin alike; with
 # it, leaving each violin movement out of training in turn, onset F1 at 50 ms rose 0.855 -> 0.883 and
 # 0.532 -> 0.573 on the movement left out (docs/benchmarks.md, "Issue 22, third pass")
+# harmonic features (issue 22, fourth pass): the energy at the tracked pitch's harmonics, measured from the
+# 16 kHz audio (SSVD labels a sung onset where the 2nd harmonic appears; a bow change shows in the partials
+# before the tracker's pitch moves)
+HARMONIC_FEATURES = (
+    ["h1_rise", "h2_rise", "h3_rise", "h1_rise_after", "h2_rise_after", "h3_rise_after", "h1_rel", "h2_rel",
+     "h3_rel", "hsum_m4", "hsum_m2", "hsum_p2", "hsum_p4", "hsum_rel", "harmonicity_m3", "harmonicity",
+     "harmonicity_p3", "old_note_fall", "harmonic_flux", "h2_over_h1"]
+)
+# ...and ten of them again 30 ms before and after the frame (a short context window)
+CONTEXT_FEATURES = ("h1_rise", "h2_rise", "h3_rise", "hsum_m4", "hsum_m2", "hsum_p2", "hsum_p4", "harmonicity",
+                    "old_note_fall", "harmonic_flux")
+CONTEXT_FRAMES = (-3, 3)
+FEATURES = (FEATURES + HARMONIC_FEATURES
+            + [f"{name}@{d:+d}" for d in CONTEXT_FRAMES for name in CONTEXT_FEATURES])
+HARM_SR = 16000  # the transcription's rate (tutor.listen.pitch.MODEL_SAMPLE_RATE)
+HARM_HOP = 160  # 10 ms, the tracker's frames
+HARM_WINDOW = 640  # 40 ms Hann
+HARM_NFFT = 2048
+HARM_COUNT = 6  # partials in the harmonic sum
+HARM_REACH = 4  # frames either side measured at a frame's own reference pitch
+HARM_CHUNK = 1024  # frames a pass (memory stays bounded for an hour's take)
 VOICE, BOWED, OTHER = 0.0, 1.0, 2.0
 BOWED_WORDS = ("violin", "viola", "cello", "fiddle", "contrabass", "double bass")
 
@@ -52,13 +73,115 @@ def _windows(x: np.ndarray, before: int, after: int, fill: float) -> np.ndarray:
 
 
 def features(midi: np.ndarray, voiced: np.ndarray, confidence: np.ndarray, level_db: np.ndarray,
-             flux: np.ndarray | None, instrument: str | None = None) -> np.ndarray:
+             flux: np.ndarray | None, instrument: str | None = None, read=None) -> np.ndarray:
     """(frames, len(FEATURES)) float32 features of a pitch track: ``midi`` fractional semitones (NaN where
     unvoiced), ``flux`` the spectral flux per frame (None: zeros), scaled here by its 95th percentile;
-    ``instrument`` what the take is played on (``instrument_code``)."""
+    ``instrument`` what the take is played on (``instrument_code``); ``read(lo, hi)`` the clip's 16 kHz
+    samples for the ``HARMONIC_FEATURES`` (``harmonic_features``; None: those are NaN)."""
     n = len(midi)
     if n == 0:
         return np.zeros((0, len(FEATURES)), np.float32)
+    base = _track_features(midi, voiced, confidence, level_db, flux, instrument)
+    if read is None:
+        harmonic = np.full((n, len(HARMONIC_FEATURES)), np.nan, np.float32)
+    else:
+        harmonic = harmonic_features(read, midi, voiced)
+    chosen = harmonic[:, [HARMONIC_FEATURES.index(name) for name in CONTEXT_FEATURES]]
+    context = []
+    for d in CONTEXT_FRAMES:  # the chosen columns at frame t + d (NaN past the ends)
+        moved = np.full_like(chosen, np.nan)
+        if d > 0:
+            moved[:-d] = chosen[d:]
+        else:
+            moved[-d:] = chosen[:d]
+        context.append(moved)
+    return np.column_stack([base, harmonic, *context]).astype(np.float32)
+
+
+def _reference_pitches(midi: np.ndarray, voiced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(before, after): the median pitch of the frames before and after each frame (as ``pitch_jump``
+    takes them), each standing in for the other where it has no voiced frame."""
+    m = np.where(voiced, midi, np.nan)
+    before = _windows(m, PITCH_SPAN, 0, np.nan)[:, : PITCH_SPAN - PITCH_GAP]
+    after = _windows(m, 0, PITCH_SPAN, np.nan)[:, PITCH_GAP:]
+    with np.errstate(all="ignore"), _quiet():
+        mb, ma = np.nanmedian(before, 1), np.nanmedian(after, 1)
+    return np.where(np.isnan(mb), ma, mb), np.where(np.isnan(ma), mb, ma)
+
+
+def _band_edges(midi_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) FFT bins of the bands around harmonics 1..HARM_COUNT of each pitch (+-3 %, at least 25 Hz)."""
+    bin_hz = HARM_SR / HARM_NFFT
+    centre = 440.0 * 2.0 ** ((midi_ref[:, None] - 69.0) / 12.0) * np.arange(1, HARM_COUNT + 1)[None, :]
+    half = np.maximum(centre * 0.03, 25.0)
+    lo = np.clip(np.floor((centre - half) / bin_hz), 0, HARM_NFFT // 2).astype(np.int64)
+    hi = np.clip(np.ceil((centre + half) / bin_hz) + 1, 1, HARM_NFFT // 2 + 1).astype(np.int64)
+    return lo, hi
+
+
+def _harmonic_powers(read, midi: np.ndarray, voiced: np.ndarray):
+    """(after, before, total): dB power in each harmonic band of the pitch after / before frame t, measured
+    in frames t - HARM_REACH .. t + HARM_REACH ((frames, 2 HARM_REACH + 1, HARM_COUNT); NaN where no pitch),
+    and each frame's power from 50 Hz to 5 kHz. 40 ms Hann frames every 10 ms, centred as the tracker's."""
+    import scipy.fft
+
+    n = len(midi)
+    mb, ma = _reference_pitches(midi, voiced)
+    edges = {key: _band_edges(np.where(np.isfinite(ref), ref, 60.0)) for key, ref in (("a", ma), ("b", mb))}
+    window = np.hanning(HARM_WINDOW).astype(np.float32)
+    width = 2 * HARM_REACH + 1
+    out = {key: np.full((n, width, HARM_COUNT), np.nan, np.float32) for key in edges}
+    total = np.zeros(n, np.float32)
+    bin_hz = HARM_SR / HARM_NFFT
+    band = (int(50 / bin_hz), int(5000 / bin_hz))
+    for c0 in range(0, n, HARM_CHUNK):
+        c1 = min(n, c0 + HARM_CHUNK)
+        first, last = c0 - HARM_REACH, c1 + HARM_REACH
+        samples = read(first * HARM_HOP - HARM_WINDOW // 2, (last - 1) * HARM_HOP + HARM_WINDOW // 2)
+        frames = np.lib.stride_tricks.sliding_window_view(samples, HARM_WINDOW)[::HARM_HOP][: last - first]
+        spectrum = scipy.fft.rfft(frames * window, n=HARM_NFFT, axis=1)
+        power = spectrum.real.astype(np.float64) ** 2 + spectrum.imag.astype(np.float64) ** 2
+        cumulative = np.concatenate([np.zeros((len(power), 1)), np.cumsum(power, 1)], 1)
+        rows = np.arange(c0, c1)
+        local = rows - first
+        total[c0:c1] = 10 * np.log10(cumulative[local, band[1]] - cumulative[local, band[0]] + 1e-10)
+        for d in range(-HARM_REACH, HARM_REACH + 1):
+            at = (local + d)[:, None]
+            for key, (lo, hi) in edges.items():
+                out[key][c0:c1, d + HARM_REACH] = 10 * np.log10(cumulative[at, hi[rows]] - cumulative[at, lo[rows]] + 1e-10)
+    out["a"][~np.isfinite(ma)] = np.nan
+    out["b"][~np.isfinite(mb)] = np.nan
+    return out["a"], out["b"], total
+
+
+def harmonic_features(read, midi: np.ndarray, voiced: np.ndarray) -> np.ndarray:
+    """(frames, len(HARMONIC_FEATURES)): at the pitch the tracker hears after each frame, the rise of the
+    1st-3rd partials' energy over the 30 ms before and after it, their level against the clip's loudest
+    harmonic sum, the harmonic sum's change from 40 / 20 ms before to 20 / 40 ms after, its share of the
+    frame's whole energy (harmonicity) 30 ms before, at and after, the fall of the previous pitch's harmonic
+    sum, a positive flux summed over the partials' bands, and the 2nd partial against the 1st.
+    ``read(lo, hi)``: the clip's 16 kHz samples (zeros outside it)."""
+    after, before, total = _harmonic_powers(read, midi, voiced)
+    r = HARM_REACH
+    with np.errstate(all="ignore"), _quiet():
+        hsum = 10 * np.log10(np.sum(10 ** (after / 10.0), axis=-1))
+        hsum_before = 10 * np.log10(np.sum(10 ** (before / 10.0), axis=-1))
+        top = float(np.nanmax(hsum[:, r])) if np.isfinite(hsum[:, r]).any() else 0.0
+        shifted = {d: np.concatenate([np.full(d, np.nan), total[:-d]]) if d > 0 else
+                   np.concatenate([total[-d:], np.full(-d, np.nan)]) for d in (3, -3)}
+        cols = [after[:, r, h] - after[:, r - 3, h] for h in range(3)]
+        cols += [after[:, r + 3, h] - after[:, r, h] for h in range(3)]
+        cols += [after[:, r, h] - top for h in range(3)]
+        cols += [hsum[:, r + d] - hsum[:, r] for d in (-4, -2, 2, 4)]
+        cols += [hsum[:, r] - top, hsum[:, r - 3] - shifted[3], hsum[:, r] - total, hsum[:, r + 3] - shifted[-3]]
+        cols += [hsum_before[:, r + 3] - hsum_before[:, r - 3],
+                 np.nansum(np.clip(after[:, r] - after[:, r - 2], 0, None), 1), after[:, r, 1] - after[:, r, 0]]
+    return np.column_stack(cols).astype(np.float32)
+
+
+def _track_features(midi, voiced, confidence, level_db, flux, instrument) -> np.ndarray:
+    """The first len(FEATURES) - len(HARMONIC_FEATURES) columns: what the pitch tracker computed."""
+    n = len(midi)
     flux = np.zeros(n) if flux is None else np.asarray(flux, dtype=np.float64)[:n]
     if len(flux) < n:
         flux = np.pad(flux, (0, n - len(flux)))
@@ -159,10 +282,10 @@ def export(model) -> dict[str, np.ndarray]:
 
 
 def onset_probability(midi, voiced, confidence, level_db, flux, trees: dict | None = None,
-                      instrument: str | None = None) -> np.ndarray | None:
+                      instrument: str | None = None, read=None) -> np.ndarray | None:
     """P(a note starts at this frame) for every frame of a take played on ``instrument``, or None without
-    weights."""
+    weights; ``read(lo, hi)``: the take's 16 kHz samples (the harmonic features; None: those are NaN)."""
     trees = trees if trees is not None else load_trees()
     if trees is None:
         return None
-    return predict(trees, features(midi, voiced, confidence, level_db, flux, instrument))
+    return predict(trees, features(midi, voiced, confidence, level_db, flux, instrument, read))

@@ -31,10 +31,11 @@ def _midi(f0_hz: np.ndarray) -> np.ndarray:
         return np.where(f0_hz > 0, 69.0 + 12.0 * np.log2(np.maximum(f0_hz, 1e-9) / 440.0), np.nan)
 
 
-def clip_rows(f0, flux, onsets_s: np.ndarray, instrument: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def clip_rows(f0, flux, onsets_s: np.ndarray, instrument: str | None = None, read=None) -> tuple[np.ndarray, np.ndarray]:
+    """(features, 0/1 labels) of a clip's frames; ``read(lo, hi)`` its 16 kHz samples (harmonic features)."""
     from tutor.models.note_onsets import features
 
-    x = features(_midi(f0.f0_hz), f0.voiced, f0.confidence, f0.level_db, flux, instrument)
+    x = features(_midi(f0.f0_hz), f0.voiced, f0.confidence, f0.level_db, flux, instrument, read)
     y = np.zeros(len(x), np.int8)
     for onset in onsets_s:
         centre = int(round(onset / f0.hop_s))
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from tests.bench import bench_real_sound as bench
+    from tutor.listen.transcription import array_reader
     from tutor.models.note_onsets import FEATURES, WEIGHTS, export
 
     argv = sys.argv[1:] if argv is None else argv
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         used.append(f"{clip.dataset}/{clip.name}")
         f0, flux = bench.tracked(clip, "pesto")
-        x, y = clip_rows(f0, flux, clip.notes[:, 0], clip.instrument)
+        x, y = clip_rows(f0, flux, clip.notes[:, 0], clip.instrument, array_reader(bench.audio16(clip)))
         xs.append(x)
         ys.append(y)
         groups.append(np.full(len(x), index))

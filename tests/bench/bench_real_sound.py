@@ -34,21 +34,21 @@ first ``REAL_SOUND_LIVE_CLIPS`` (6) recordings of each set),
 
 Run: ``nice -n 10 .venv/bin/python -m tests.bench real_sound`` (results in bench-results/real_sound.json).
 
-Last run (2026-12-07, third pass of issue 22: the onset model told the instrument, retrained on the whole
+Last run (2026-12-07, fourth pass of issue 22: the onset model's harmonic features, retrained on the whole
 tuning split; held-out, mean per recording; onset F1 50 / 100 ms, strict pitch; ``tutor`` = the note pitch
-measured from the audio, ``tutor-unrefined`` = from the tracker's frames):
+measured from the audio, ``tutor-unrefined`` = from the tracker's frames; third pass in brackets):
 
-    set       system           onset F1 50  onset F1 100  note F1  RPA
-    ssvd      tutor            0.671        0.699         0.389    -      (labels -4.5 Hz: 0.760 / 0.792)
-    ssvd      tutor-unrefined  0.692        0.720         0.396    -      (labels -4.5 Hz: 0.754 / 0.785)
-    ssvd      tutor-rules      0.456        0.594         0.305    -
-    violin    tutor            0.768        0.902         0.520    -
-    violin    tutor-unrefined  0.754        0.887         0.509    -
-    violin    tutor-rules      0.730        0.890         0.464    -
-    mir1k     tutor            -            -             -        0.976
-    mir1k     tutor-rules      -            -             -        0.979
-    rendered  tutor            0.969        0.973         0.903    0.971
-    rendered  tutor-rules      0.952        0.959         0.877    0.970
+    set       system           onset F1 50    onset F1 100   note F1  RPA
+    ssvd      tutor            0.678 (0.671)  0.715 (0.699)  0.390    -      (labels -4.5 Hz: 0.763 / 0.805)
+    ssvd      tutor-unrefined  0.700 (0.692)  0.737 (0.720)  0.394    -      (labels -4.5 Hz: 0.758 / 0.799)
+    ssvd      tutor-rules      0.456          0.594          0.305    -
+    violin    tutor            0.799 (0.768)  0.919 (0.902)  0.535    -
+    violin    tutor-unrefined  0.779 (0.754)  0.900 (0.887)  0.519    -
+    violin    tutor-rules      0.730          0.890          0.464    -
+    mir1k     tutor            -              -              -        0.976
+    mir1k     tutor-rules      -              -              -        0.979
+    rendered  tutor            0.968 (0.969)  0.972 (0.973)  0.909    0.971
+    rendered  tutor-rules      0.952          0.959          0.877    0.970
 
 Live (first 6 SSVD held-out takes, voice settings): 0.542 / 0.660, agreement with the review 0.593
 (one setting for all: 0.425 / 0.486, 0.404). Peers (first pass, same sets): basic-pitch SSVD 0.494 / 0.608,
@@ -199,7 +199,7 @@ def tutor_notes(clip: Clip, tracker: str = "pesto", segmenter: str | None = None
     f0, flux = tracked(clip, tracker)
     frames = f0
     notes, f0 = notes_and_f0(f0, onset_strength=flux, segmenter=segmenter or segmenter_for(clip.instrument, tracker),
-                             instrument=clip.instrument)
+                             instrument=clip.instrument, read=array_reader(audio16(clip)))
     if transcription.REFINE_PITCH if refine is None else refine:
         notes = refine_note_pitches(notes, frames, array_reader(audio16(clip)))
     rows = np.array([[n.onset_s, n.offset_s, n.pitch + (n.cents or 0.0) / 100.0] for n in notes], dtype=float).reshape(-1, 3)

@@ -171,13 +171,15 @@ def _transcribe_pieces(pieces, sample_rate: int, length: int | None, *, tracker:
     """Mono float32 pieces at ``sample_rate`` -> resampled to 16 kHz -> blocks of frames -> the tracker's
     frames, their levels and the spectral flux (compact per-frame arrays) -> notes."""
     with AudioSpill() as spill:
+        # the samples are kept for the note pitches and the learned onsets' harmonic features
+        keep = REFINE_PITCH or instrument in LEARNED_INSTRUMENTS
         chosen, f0, flux = _track_pieces(pieces, sample_rate, length, tracker=tracker, device=device,
-                                         progress=progress, spill=spill if REFINE_PITCH else None)
+                                         progress=progress, spill=spill if keep else None)
         if progress is not None:
             progress(TRACKING_SHARE, "notes")
         tracked = f0
         notes, f0 = notes_and_f0(f0, onset_strength=flux, segmenter=segmenter_for(instrument, chosen.name),
-                                 instrument=instrument)
+                                 instrument=instrument, read=spill.read if keep else None)
         if REFINE_PITCH:
             notes = refine_note_pitches(notes, tracked, spill.read)
     performance = Performance(notes=notes, pitch_track=f0.to_pitch_track(), source_path=source_path)
@@ -265,13 +267,15 @@ def notes_from_track(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[Pl
 
 
 def notes_and_f0(f0: F0Track, audio16: np.ndarray | None = None, *, onset_strength: np.ndarray | None = None,
-                 segmenter: str | None = None, instrument: str | None = None) -> tuple[tuple[PlayedNote, ...], F0Track]:
+                 segmenter: str | None = None, instrument: str | None = None,
+                 read=None) -> tuple[tuple[PlayedNote, ...], F0Track]:
     """The notes of a pitch track, and the track with each attacked note's first frames on its pitch.
 
     ``segmenter`` "learned" (``segmenter_for``: voice and violin takes; issue 22): notes start at the peaks of a learned
     onset curve (``tutor.models.note_onsets``: gradient-boosted trees on the flux, level, confidence and
     pitch movement around each frame and the kind of ``instrument``, trained on real singers, violin and
-    renders) and end at the next onset or where the voice stops (``_learned_notes``); it replaced the rules below where they lost on
+    renders, and on the energy of the pitch's harmonics measured from the audio: ``read(lo, hi)`` its 16 kHz
+    samples, else ``audio16``) and end at the next onset or where the voice stops (``_learned_notes``); it replaced the rules below where they lost on
     real recordings (tests/bench/bench_real_sound.py, numbers in docs/benchmarks.md). "rules" (the
     default, ``SEGMENTER``), or when the weights are missing:
 
@@ -309,14 +313,17 @@ def notes_and_f0(f0: F0Track, audio16: np.ndarray | None = None, *, onset_streng
       the pitch of a note is the trimmed mean over its stable part (frames within a semitone of the note,
       after the first ``SETTLE_S`` when a scoop would pull it), ``cents`` the deviation from it.
     """
-    notes, flux = _notes_and_flux(f0, audio16, onset_strength, segmenter, instrument)
+    if read is None and audio16 is not None:
+        read = array_reader(audio16)
+    notes, flux = _notes_and_flux(f0, audio16, onset_strength, segmenter, instrument, read)
     # (with the learned notes, keeping the tracker's own frames instead gives held-out MIR-1K RPA 0.980
     # instead of 0.975 but the voice and violin renders 0.968 instead of 0.970 (issue 22): kept as it was)
     return notes, f0_from_attacks(f0, notes, flux)
 
 
 def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None, onset_strength: np.ndarray | None = None,
-                    segmenter: str | None = None, instrument: str | None = None) -> tuple[tuple[PlayedNote, ...], np.ndarray]:
+                    segmenter: str | None = None, instrument: str | None = None,
+                    read=None) -> tuple[tuple[PlayedNote, ...], np.ndarray]:
     n = len(f0)
     if n == 0 or not f0.voiced.any():
         return (), np.zeros(n)
@@ -325,7 +332,7 @@ def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None, onset_strength: np.
     voiced &= (midi >= LOW_MIDI - 0.5) & (midi <= HIGH_MIDI + 0.5)
     attack, rearticulation, flux = _attack_strength(f0.level_db, audio16, n, onset_strength)
     if (segmenter or SEGMENTER) == "learned":
-        learned = _learned_notes(f0, midi, voiced, flux, instrument)
+        learned = _learned_notes(f0, midi, voiced, flux, instrument, read)
         if learned is not None:
             return learned, flux
     voiced &= ~_tail(f0.level_db, attack)
@@ -349,7 +356,7 @@ def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None, onset_strength: np.
 
 
 def _learned_notes(f0: F0Track, midi: np.ndarray, voiced: np.ndarray, flux: np.ndarray,
-                   instrument: str | None = None) -> tuple[PlayedNote, ...] | None:
+                   instrument: str | None = None, read=None) -> tuple[PlayedNote, ...] | None:
     """Notes between the peaks of the learned onset curve (``tutor.models.note_onsets``; None without its
     weights). A note starts at a peak of P(onset) of at least ONSET_THRESHOLD (peaks ONSET_MIN_GAP_S
     apart, standing ONSET_PROMINENCE above the curve between them), or where a voiced run with no peak in
@@ -360,7 +367,7 @@ def _learned_notes(f0: F0Track, midi: np.ndarray, voiced: np.ndarray, flux: np.n
 
     from tutor.models.note_onsets import onset_probability
 
-    prob = onset_probability(midi, voiced, f0.confidence, f0.level_db, flux, instrument=instrument)
+    prob = onset_probability(midi, voiced, f0.confidence, f0.level_db, flux, instrument=instrument, read=read)
     if prob is None:
         return None
     n = len(f0)
