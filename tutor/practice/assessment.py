@@ -448,6 +448,8 @@ def assess(
         source = _overtone_of_a_strike(got, played)
         if got.velocity < FAINT_VELOCITY or (source is not None and got.velocity <= GHOST_DROP_RATIO * source):
             continue  # a ghost of held notes, or an octave ghost no louder than its source: not told
+        if _undertone_ghost(got, played, odds):
+            continue
         event("extra", position=position, played_note=got, attempt=pair.attempt, message=f"extra {pitch_name(got.pitch)}")
         if source is not None:  # said with the doubt
             events[-1] = _said_unsure(events[-1])
@@ -1062,6 +1064,27 @@ def _tone_before_octave(alignment: Alignment, score_notes: tuple[Note, ...], pla
     if not taken:
         return alignment
     return replace(alignment, pairs=tuple(q for q in pairs if not (q.kind == "missed" and q.score_index in taken)))
+
+
+# an extra note of a piano audio take that a note struck with it (within GHOST_ONSET_S) lies a twelfth, two
+# octaves, ... above (its 3rd, 4th, 5th, 6th or 8th partial), with nothing struck an octave above it, that the
+# transcriber read by an odds margin under UNDERTONE_ODDS, is not told: its ghost below a struck note
+UNDERTONE_STEPS = (19, 24, 28, 31, 36)
+UNDERTONE_ODDS = 1.0
+
+
+def _undertone_ghost(got: PlayedNote, played: tuple[PlayedNote, ...], odds) -> bool:
+    """Whether ``got``, an extra note of a piano audio take, is the transcriber's ghost below a struck note
+    (issue 20): a note struck with it lies UNDERTONE_STEPS above (every partial of that note is one of
+    this one's), none an octave above (a bass octave with one of its notes left out is a true extra),
+    and the transcriber's own odds of its start (``Performance.onset_odds``) stand under UNDERTONE_ODDS.
+    Dev (maps-dev, 5 alterations): 24 of the 82 false extras, 2 of the 257 true ones."""
+    if odds is None:
+        return False
+    with_it = [p.pitch - got.pitch for p in played if p is not got and abs(p.onset_s - got.onset_s) <= GHOST_ONSET_S]
+    if 12 in with_it or not any(step in UNDERTONE_STEPS for step in with_it):
+        return False
+    return odds.best(got.pitch, got.onset_s - 0.03, got.onset_s + 0.03) < UNDERTONE_ODDS
 
 
 def _overtone_of_a_strike(got: PlayedNote, played: tuple[PlayedNote, ...]) -> int | None:
