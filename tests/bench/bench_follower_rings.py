@@ -12,6 +12,9 @@ at-once ring, told through ``ring`` before the verdicts are worked out (as the a
 ``ring_with_verdicts``, tells the ring with the feed's return, after them (as before). Also counted: provisional rings whose verdict, notes later,
 put the played note on another score note or none (a ring told too soon).
 
+``reach_variant``: the detector also listening up to where the student's tempo puts them, with the
+subharmonic check (``tutor.listen.piano_live``: measured 2026-12-07 afternoon, not shipped).
+
 Data: maps-dev (held-out piece ``TUTOR_BENCH_RINGS_PIECE``, default mz_545_3, as the app bench; first
 ``TUTOR_BENCH_RINGS_S`` = 60 s), the score the reference on a 1/32 grid at 120 bpm.
 """
@@ -51,7 +54,8 @@ def _run(audio: np.ndarray, ref: np.ndarray, score, ahead: int, *, ring: bool = 
 
         polled = 0.0
         for start in range(0, len(audio), HOP):
-            for onset_s, midi in detector.push(audio[start:start + HOP], lambda: follower_expectation(follower)):
+            for onset_s, midi in detector.push(audio[start:start + HOP], lambda: follower_expectation(
+                    follower, now_s=detector.now_s)):
                 now_s = (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
                 called = time.perf_counter()
 
@@ -120,7 +124,8 @@ def _disagreements(audio, score, ahead: int) -> dict:
         follower._heard_by = {}
         detector = PianoOnsets(SAMPLE_RATE)
         for start in range(0, len(audio), HOP):
-            for onset_s, midi in detector.push(audio[start:start + HOP], lambda: follower_expectation(follower)):
+            for onset_s, midi in detector.push(audio[start:start + HOP], lambda: follower_expectation(
+                    follower, now_s=detector.now_s)):
                 note = follower_module.PlayedNote(pitch=int(midi), onset_s=onset_s, offset_s=onset_s)
                 follower._heard_by[(onset_s, int(midi))] = note
                 follower.feed(note)
@@ -168,6 +173,16 @@ def main() -> None:
     finally:
         follower_module.PATH_MARKS = True
     print(f"no_path_marks (peer): {results['no_path_marks']}", flush=True)
+    # the variant measured and not shipped (issue 20, 2026-12-07 afternoon): the reach and subharmonic checks
+    import tutor.listen.piano_live as piano_live
+
+    saved = piano_live.REACH_MARGIN_QL, piano_live.FUNDAMENTAL_RISE_DB
+    piano_live.REACH_MARGIN_QL, piano_live.FUNDAMENTAL_RISE_DB = 0.5, 6.0
+    try:
+        results["reach_variant"] = _run(audio, ref, score, PROVISIONAL_AHEAD) | _disagreements(audio, score, PROVISIONAL_AHEAD)
+    finally:
+        piano_live.REACH_MARGIN_QL, piano_live.FUNDAMENTAL_RISE_DB = saved
+    print(f"reach_variant (not shipped: reach 0.5 quarters, subharmonic check 6 dB): {results['reach_variant']}", flush=True)
     # the peer for the ring's processing wait: the ring told with the feed's return, after the verdicts
     results["ring_with_verdicts"] = _run(audio, ref, score, PROVISIONAL_AHEAD, ring=False)
     print(f"ring_with_verdicts (as before, peer): {results['ring_with_verdicts']}", flush=True)

@@ -18,7 +18,8 @@ no app, no threads). The score is the MAPS reference as a MIDI file (``bench_pia
   of its pitch), median / p95.
 
 Rerun: ``nice -n 10 .venv/bin/python -m tests.bench live_marks`` (``TUTOR_BENCH_PIANO_SPLIT=dev|held-out``;
-``TUTOR_BENCH_LIVE_BEFORE=1``: the detector as before the reach and subharmonic checks, the peer).
+``TUTOR_BENCH_LIVE_REACH=1``: the variant with the reach and subharmonic checks, measured and not shipped;
+``TUTOR_BENCH_LIVE_SEGMENTS=4``: 60 s segments of each piece, no review).
 """
 
 from __future__ import annotations
@@ -32,9 +33,14 @@ from pathlib import Path
 import numpy as np
 
 WRONG_SHARE = float(os.environ.get("TUTOR_BENCH_LIVE_WRONG_SHARE", "0.1"))
-# the code before the reach and subharmonic checks (issue 20, 2026-12-07 afternoon), as the peer: the detector
-# listens only to the cursor's chord and the two after it, and no fundamental check
-BEFORE = os.environ.get("TUTOR_BENCH_LIVE_BEFORE") == "1"
+# the variant measured and not shipped (issue 20, 2026-12-07 afternoon; ``tutor.listen.piano_live``): the detector
+# also listens up to where the student's tempo puts them (REACH_MARGIN_QL 0.5) and checks a subharmonic's own
+# fundamental (FUNDAMENTAL_RISE_DB 6); the shipped code is its peer
+REACH = os.environ.get("TUTOR_BENCH_LIVE_REACH") == "1"
+# 60 s segments of each piece (up to this many, from 0, 60, 120... s; no review: rings from a real strike and
+# changed score notes ringed only), as well as the first 30 s: more music, so less luck in where the follower
+# loses its place
+SEGMENTS = int(os.environ.get("TUTOR_BENCH_LIVE_SEGMENTS", "0"))
 SEED = 20
 POLL_EVERY_S = 0.05
 
@@ -76,7 +82,7 @@ def live_run(audio16: np.ndarray, score) -> tuple[list, dict]:
     polled = 0.0
     for start in range(0, len(audio16), HOP):
         for onset_s, midi in detector.push(audio16[start:start + HOP], lambda: follower_expectation(
-                follower, now_s=None if BEFORE else detector.now_s)):
+                follower, now_s=detector.now_s)):
             onsets.append((onset_s, midi))
             now_s = (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
             take(follower.feed_onset(onset_s=onset_s, pitch=midi, ring=lambda ev, now_s=now_s: take(ev, now_s)), now_s)
@@ -164,8 +170,11 @@ def main() -> None:
     from tests.bench.bench_piano import cached_transcription, excerpt, pieces, reference, score_of
     from tutor.listen.piano_live import SAMPLE_RATE
 
-    if BEFORE:
-        piano_live.FUNDAMENTAL_RISE_DB = -1e9
+    if REACH:
+        piano_live.REACH_MARGIN_QL, piano_live.FUNDAMENTAL_RISE_DB = 0.5, 6.0
+    if SEGMENTS:
+        segments(SEGMENTS)
+        return
     split = os.environ.get("TUTOR_BENCH_PIANO_SPLIT", "dev")
     names = pieces(split)
     totals: dict[str, dict] = {"as_played": {}, "wrong_notes": {}}
@@ -197,7 +206,7 @@ def main() -> None:
                         f"{counts['false_wrong']} changed {counts['changed_ringed']}/{counts['changed']}")
         print("  " + " | ".join(line), flush=True)
     results = {"split": split, "pieces": names, "detector": detector, "cpu_s": time.process_time() - cpu,
-               "before": BEFORE}
+               "reach_variant": REACH}
     d = detector
     print(f"\ndetector ({split}, {len(names)} x 30 s, follower's expectation): P {d['hits_0.1'] / d['onsets']:.3f} "
           f"R {d['hits_0.1'] / d['strikes']:.3f} (0.1 s); within 0.15 s of a strike of that pitch "
@@ -220,7 +229,62 @@ def main() -> None:
               f"({t['changed_ringed_at_end']} at the end; {t['changed_ringed_struck']} by a real strike of that pitch "
               f"within 0.15 s, another note's); strike -> ring median {summary['latency_median_ms']:.0f} "
               f"p95 {summary['latency_p95_ms']:.0f} ms")
-    save("live_marks_before" if BEFORE else "live_marks", results)
+    save("live_marks_reach" if REACH else "live_marks", results)
+
+
+def segments(count: int) -> None:
+    """The detector and the follower on 60 s segments of each piece of the split (``TUTOR_BENCH_LIVE_SEGMENTS``)."""
+    import librosa
+    import soundfile
+
+    from tests.bench._results import save
+    from tests.bench.bench_piano import DATA, pieces, score_of
+    from tutor.listen.piano_live import SAMPLE_RATE
+
+    split = os.environ.get("TUTOR_BENCH_PIANO_SPLIT", "dev")
+    totals: dict[str, dict] = {}
+    lats: dict[str, list] = {"as_played": [], "wrong_notes": []}
+    taken = []
+    for name in pieces(split):
+        audio, rate = soundfile.read(str(DATA / "flac" / f"{name}.flac"), dtype="float32", always_2d=True)
+        audio = audio.mean(axis=1)
+        rows_all = np.loadtxt(DATA / "tsv" / f"{name}.tsv", skiprows=1, ndmin=2)
+        for k in range(count):
+            start_s = 60.0 * k
+            if len(audio) / rate < start_s + 20:
+                break
+            part = audio[int(start_s * rate): int((start_s + 60) * rate)]
+            length_s = len(part) / rate
+            ref = rows_all[(rows_all[:, 0] >= start_s) & (rows_all[:, 0] < start_s + length_s - 0.05)].copy()
+            ref[:, 0] -= start_s
+            ref[:, 1] = np.minimum(ref[:, 1] - start_s, length_s)
+            audio16 = librosa.resample(part, orig_sr=rate, target_sr=SAMPLE_RATE)
+            taken.append((name, start_s, round(length_s, 1)))
+            rows, changed = wrong_score_rows(ref, np.random.default_rng(SEED))
+            for key, score_rows, changed_rows in (("as_played", ref, []), ("wrong_notes", rows, changed)):
+                with tempfile.TemporaryDirectory() as folder:
+                    score = score_of(score_rows, Path(folder))
+                changed_ids = {n.id for n in score.notes for i in changed_rows
+                               if abs(n.onset_s - score_rows[i, 0]) < 0.02 and n.pitch == int(score_rows[i, 2])}
+                onsets, marks = live_run(audio16, score)
+                counts, latencies = ring_scores(marks, {}, ref, None, changed_ids)
+                total = totals.setdefault(key, {})
+                for k2, v in {**counts, **onset_scores(onsets, ref)}.items():
+                    total[k2] = total.get(k2, 0) + v
+                lats[key] += latencies
+    results = {"split": split, "segments": taken, "reach_variant": REACH}
+    for key, t in totals.items():
+        lat = np.array(lats[key])
+        results[key] = {**t, "P": t["hits_0.1"] / max(t["onsets"], 1), "R": t["hits_0.1"] / max(t["strikes"], 1),
+                        "changed_ringed_share": t["changed_ringed"] / max(t["changed"], 1),
+                        "latency_median_ms": float(np.median(lat)), "latency_p95_ms": float(np.percentile(lat, 95)),
+                        "over_300_ms": int((lat > 300).sum())}
+        r = results[key]
+        print(f"{split} {key}, {len(taken)} segments: onsets P {r['P']:.3f} R {r['R']:.3f}; rings {t['rings']}, from a "
+              f"real strike {t['from_strike']}; changed score notes ringed {t['changed_ringed']}/{t['changed']} = "
+              f"{r['changed_ringed_share']:.3f}; strike -> ring median {r['latency_median_ms']:.0f} p95 "
+              f"{r['latency_p95_ms']:.0f} ms ({r['over_300_ms']} over 300 ms)", flush=True)
+    save(("live_marks_segments_reach" if REACH else "live_marks_segments") + f"_{split}", results)
 
 
 if __name__ == "__main__":

@@ -60,21 +60,22 @@ COUNT_IN_EARLY_S = 0.15  # the live marks listen from this long before the count
 # rise over its neighbours' rise (3 dB: 73 of 152, fewer right notes rung), 3 dB peaks (48, fewer still)
 PEAK_DB = 1.5
 NEIGHBOURS = (-1, 1)
-# a pitch whose partials are those of a strike an octave, a twelfth or two octaves above (SUBHARMONIC_OF semitones;
-# the false onsets left by the peak test) starts only if its own fundamental rose FUNDAMENTAL_RISE_DB over its
-# recent minimum too (from FUNDAMENTAL_FROM_MIDI up: below, the fundamental is weak on a piano). Dev (bench
-# live_marks, with REACH_MARGIN_QL below): onsets P 0.68 -> 0.75 at R 0.52 -> 0.55, changed score notes ringed
-# 65 -> 49 of 152; the fundamental's peak over its neighbours instead (0 dB) lost a fifth of the right rings
+# Measured and NOT shipped (issue 20, 2026-12-07 afternoon; None = off; docs/benchmarks.md, "Live detector:
+# recall and p95"): (1) a pitch whose partials are those of a strike an octave, a twelfth or two octaves above
+# (SUBHARMONIC_OF semitones) starts only if its own fundamental rose FUNDAMENTAL_RISE_DB (6) over its recent
+# minimum too, from FUNDAMENTAL_FROM_MIDI up; (2) the follower loses its place when the detector misses notes,
+# and then the detector listens for the wrong ones (dev: 46% of the strikes missed were never listened for,
+# most 10 chords or more ahead of the cursor): ``follower_expectation(now_s=...)`` also listens up to where the
+# student's tempo puts them at ``now_s``, REACH_MARGIN_QL (0.5) quarters further (at most REACH_CHORDS chords
+# past the cursor), and the follower rings a note heard there at once (``ScoreFollower.listen_ahead``). Both
+# on, all 60 s segments (bench live_marks, TUTOR_BENCH_LIVE_SEGMENTS=4): onsets P / R dev 0.545 / 0.300 ->
+# 0.697 / 0.475, held-out 0.530 / 0.269 -> 0.619 / 0.385; but held-out score notes changed by a tone ringed
+# 28.7% -> 33.4% (the limit: ~30%), and on held-out mz_545_3 (the app bench's piece) the follower runs ahead
+# through the rondo's recurring figures (fewer notes ringed in the app, 249 -> 187, p95 442 -> 594 ms)
 SUBHARMONIC_OF = (12, 19, 24)
-FUNDAMENTAL_RISE_DB = 6.0
+FUNDAMENTAL_RISE_DB: float | None = None
 FUNDAMENTAL_FROM_MIDI = 40
-# the follower loses its place when the detector misses notes, and then the detector listens for the wrong
-# ones (dev: 46% of the strikes missed were never listened for, most of them 10 chords or more ahead of the
-# follower's cursor). ``follower_expectation(now_s=...)`` also listens up to where the student's tempo puts
-# them at ``now_s``, REACH_MARGIN_QL quarter notes further (at most REACH_CHORDS chords past the cursor), and
-# the follower rings a note heard there at once (``ScoreFollower.listen_ahead``). Dev: onsets R 0.36 -> 0.52
-# (P 0.58 -> 0.68); margin 0.25 / 1 / 2 quarters: R 0.40 / 0.51 / 0.39
-REACH_MARGIN_QL = 0.5
+REACH_MARGIN_QL: float | None = None
 REACH_CHORDS = 12
 
 
@@ -148,7 +149,8 @@ class PianoOnsets:
             flux = float(np.mean(np.maximum(log_spectrum - self.previous_spectrum, 0.0)))
         self.previous_spectrum = log_spectrum
         bands = 10.0 * np.log10(self.bands @ spectrum + 1e-10)
-        fundamentals = 10.0 * np.log10(self.fundamentals @ spectrum + 1e-10)
+        fundamentals = (10.0 * np.log10(self.fundamentals @ spectrum + 1e-10) if FUNDAMENTAL_RISE_DB is not None
+                        else bands)  # (the subharmonic check is off as shipped)
         short = np.abs(np.fft.rfft(frame[-SHORT:] * self.short_window)).astype(np.float32) ** 2
         short_bands = 10.0 * np.log10(self.short_bands @ short + 1e-10)
         self.history.append(bands)
@@ -194,7 +196,7 @@ class PianoOnsets:
     def _subharmonic(pitch: int, bands, recent, fundamentals, fundamental_recent) -> bool:
         """Whether ``pitch``'s rise is a strike an octave, a twelfth or two octaves above it (whose partials are
         among its own) while its own fundamental did not rise."""
-        if pitch < FUNDAMENTAL_FROM_MIDI:
+        if FUNDAMENTAL_RISE_DB is None or pitch < FUNDAMENTAL_FROM_MIDI:
             return False
         if not any(pitch + k <= 108 and bands[pitch + k] - recent[pitch + k] >= RISE_DB for k in SUBHARMONIC_OF):
             return False
@@ -212,15 +214,15 @@ def _near(times: np.ndarray, time_s: float) -> bool:
 def follower_expectation(follower, ahead: int = 2, *, now_s: float | None = None) -> list[int]:
     """The pitches of the follower's current chord and the ``ahead`` chords after it (a
     ``tutor.practice.follower.ScoreFollower``; another follower's ``expected_pitches()``); with ``now_s`` (the
-    detector's ``PianoOnsets.now_s``) also those of the chords up to where the student's tempo puts them then,
-    REACH_MARGIN_QL further (at most REACH_CHORDS past the cursor): the follower is told
-    (``listen_ahead``) so that a note heard there is rung at once."""
+    detector's ``PianoOnsets.now_s``) and REACH_MARGIN_QL set (off as shipped) also those of the chords up to where
+    the student's tempo puts them then, REACH_MARGIN_QL further (at most REACH_CHORDS past the cursor); the
+    follower is told (``listen_ahead``) so that a note heard in any of them is rung at once."""
     inner = getattr(follower, "current", None) or follower  # a LoopFollower's pass in progress
     try:
         chord, chords, notes = inner.chord, inner.chord_notes, inner.notes
         first = max(chord, 0)
         last = first + ahead
-        reach = inner.reach_chord(now_s, REACH_MARGIN_QL) if now_s is not None else -1
+        reach = inner.reach_chord(now_s, REACH_MARGIN_QL) if now_s is not None and REACH_MARGIN_QL is not None else -1
         if reach > last:
             last = min(reach, first + REACH_CHORDS)
         inner.listen_ahead = last - first
