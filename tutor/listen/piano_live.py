@@ -223,9 +223,10 @@ def follower_expectation(follower, ahead: int = 2, *, now_s: float | None = None
         first = max(chord, 0)
         last = first + ahead
         reach = inner.reach_chord(now_s, REACH_MARGIN_QL) if now_s is not None and REACH_MARGIN_QL is not None else -1
-        if reach > last:
+        extended = reach > last
+        if extended:
             last = min(reach, first + REACH_CHORDS)
-        inner.listen_ahead = last - first
+        inner.listen_ahead = last - first if extended else 0  # (0: PROVISIONAL_AHEAD alone, as for a MIDI keyboard)
         return sorted({notes[i].pitch for c in range(first, min(last + 1, len(chords))) for i in chords[c]})
     except (AttributeError, IndexError, TypeError):
         try:
