@@ -1071,12 +1071,20 @@ class AudioSpill:
             yield piece
 
     def read(self, lo: int, hi: int) -> np.ndarray:
-        out = np.zeros(max(0, hi - lo), np.float32)
-        a, b = max(lo, 0), min(hi, self.length)
-        if b > a:
-            self._file.seek(a * 4)
-            out[a - lo:b - lo] = np.frombuffer(self._file.read((b - a) * 4), dtype=np.float32)
-        return out
+        return _padded(lo, hi, self.length, self._fetch)
+
+    def _fetch(self, a: int, b: int) -> np.ndarray:
+        self._file.seek(a * 4)
+        return np.frombuffer(self._file.read((b - a) * 4), dtype=np.float32)
+
+
+def _padded(lo: int, hi: int, length: int, fetch) -> np.ndarray:
+    """Samples ``lo:hi`` of a clip of ``length`` samples, zeros outside it; ``fetch(a, b)`` gives those inside."""
+    out = np.zeros(max(0, hi - lo), np.float32)
+    a, b = max(lo, 0), min(hi, length)
+    if b > a:
+        out[a - lo:b - lo] = fetch(a, b)
+    return out
 
 
 def array_reader(audio16: np.ndarray):
@@ -1084,11 +1092,7 @@ def array_reader(audio16: np.ndarray):
     audio16 = np.asarray(audio16, dtype=np.float32)
 
     def read(lo: int, hi: int) -> np.ndarray:
-        out = np.zeros(max(0, hi - lo), np.float32)
-        a, b = max(lo, 0), min(hi, len(audio16))
-        if b > a:
-            out[a - lo:b - lo] = audio16[a:b]
-        return out
+        return _padded(lo, hi, len(audio16), lambda a, b: audio16[a:b])
 
     return read
 
