@@ -310,7 +310,7 @@ def full_blend(data: dict, x_pool: dict, seed: int) -> int:
     against the candidate (nets 0.5, LR 0.3, sequence 0.2). Out-of-fold readings saved for later blends."""
     from ..emotion_sequence import sequence_probabilities
     from .sequence_member import train_sequence_member
-    from .train_emotion import SEQUENCE_EPOCHS, SEQUENCE_KIND, member_probabilities, train_member
+    from .train_emotion import SEQUENCE_EPOCHS, SEQUENCE_KIND
 
     pool = _join(data["train"], data["val"])
     y = pool["y"]
@@ -318,11 +318,7 @@ def full_blend(data: dict, x_pool: dict, seed: int) -> int:
     p = {k: np.zeros((len(y), 4)) for k in ("nets_old", "nets_new", "lr_old", "lr_new", "seq")}
     for f in range(5):
         tr, held = fold != f, fold == f
-        for feats, tag in (("old", "old"), ("old+new", "new")):
-            state, _ = train_member({"x": x_pool[feats][tr], "tokens": pool["tokens"][tr], "y": y[tr]}, seed=f, epochs=20)
-            p[f"nets_{tag}"][held] = member_probabilities([state], {"x": x_pool[feats][held],
-                                                                    "tokens": pool["tokens"][held]})[0]
-            p[f"lr_{tag}"][held] = logistic_regression(LR_C).fit(x_pool[feats][tr], y[tr]).predict_proba(x_pool[feats][held])
+        _old_and_new_members(p, x_pool, pool, tr, held, seed=f)
         split = {k: v[tr] for k, v in pool.items()}
         member, _ = train_sequence_member(split, kind=SEQUENCE_KIND, seed=f, epochs=SEQUENCE_EPOCHS)
         p["seq"][held] = sequence_probabilities([member], {k: v[held] for k, v in pool.items()}, kind=SEQUENCE_KIND)[0]
@@ -339,6 +335,18 @@ def full_blend(data: dict, x_pool: dict, seed: int) -> int:
     return 0
 
 
+def _old_and_new_members(p: dict, x_pool: dict, pool: dict, tr: np.ndarray, held: np.ndarray, *, seed: int) -> None:
+    """One fold: a net (``seed``) and the logistic regression on the old and on the old + new descriptors,
+    trained on ``tr``; their readings of ``held`` written into ``p`` (nets_old, nets_new, lr_old, lr_new)."""
+    from .train_emotion import member_probabilities, train_member
+
+    y = pool["y"]
+    for feats, tag in (("old", "old"), ("old+new", "new")):
+        state, _ = train_member({"x": x_pool[feats][tr], "tokens": pool["tokens"][tr], "y": y[tr]}, seed=seed, epochs=20)
+        p[f"nets_{tag}"][held] = member_probabilities([state], {"x": x_pool[feats][held], "tokens": pool["tokens"][held]})[0]
+        p[f"lr_{tag}"][held] = logistic_regression(LR_C).fit(x_pool[feats][tr], y[tr]).predict_proba(x_pool[feats][held])
+
+
 SPREAD_RESULTS = HERE / ".cache" / "emotion_musician_spread.json"
 
 
@@ -346,7 +354,6 @@ def spread(data: dict, x_pool: dict, seeds: list[int]) -> int:
     """Nets (one member per fold, seed = fold) and the logistic regression (C=0.01, 4-way) on the old and
     on the old + new descriptors, and their blend at the shipped nets:LR ratio (5:3, no sequence member),
     on other song partitions: how much of partition 123's gain is the partition."""
-    from .train_emotion import member_probabilities, train_member
 
     pool = _join(data["train"], data["val"])
     y = pool["y"]
@@ -356,11 +363,7 @@ def spread(data: dict, x_pool: dict, seeds: list[int]) -> int:
         p = {k: np.zeros((len(y), 4)) for k in ("nets_old", "nets_new", "lr_old", "lr_new")}
         for f in range(5):
             tr, held = fold != f, fold == f
-            for feats, tag in (("old", "old"), ("old+new", "new")):
-                state, _ = train_member({"x": x_pool[feats][tr], "tokens": pool["tokens"][tr], "y": y[tr]}, seed=f, epochs=20)
-                p[f"nets_{tag}"][held] = member_probabilities([state], {"x": x_pool[feats][held],
-                                                                        "tokens": pool["tokens"][held]})[0]
-                p[f"lr_{tag}"][held] = logistic_regression(LR_C).fit(x_pool[feats][tr], y[tr]).predict_proba(x_pool[feats][held])
+            _old_and_new_members(p, x_pool, pool, tr, held, seed=f)
             print(f"  partition {seed} fold {f} done", flush=True)
         row = {k: float(np.mean(v.argmax(1) == y)) for k, v in p.items()}
         for tag in ("old", "new"):
