@@ -120,7 +120,8 @@ class PianoOnsets:
         # pitch -> (onset_s, pre-strike minima dB (long, short window), confirmed once the short one starts here)
         self.pending: dict[int, tuple[float, float, float, float]] = {}
         self.bands = pitch_bands(WINDOW, sample_rate)
-        self.fundamentals = pitch_bands(WINDOW, sample_rate, harmonics=1)
+        # the fundamentals' bands, for the subharmonic check (None while it is off, as shipped)
+        self.fundamentals = pitch_bands(WINDOW, sample_rate, harmonics=1) if FUNDAMENTAL_RISE_DB is not None else None
         self.fundamental_history: list[np.ndarray] = []
         self.now_s = 0.0  # the onset a strike heard in the frame being analysed would get (for ``expected``)
         # the same bands in the short window (bins 31 Hz apart: at least the nearest bin of each partial)
@@ -149,7 +150,7 @@ class PianoOnsets:
             flux = float(np.mean(np.maximum(log_spectrum - self.previous_spectrum, 0.0)))
         self.previous_spectrum = log_spectrum
         bands = 10.0 * np.log10(self.bands @ spectrum + 1e-10)
-        fundamentals = (10.0 * np.log10(self.fundamentals @ spectrum + 1e-10) if FUNDAMENTAL_RISE_DB is not None
+        fundamentals = (10.0 * np.log10(self.fundamentals @ spectrum + 1e-10) if self.fundamentals is not None
                         else bands)  # (the subharmonic check is off as shipped)
         short = np.abs(np.fft.rfft(frame[-SHORT:] * self.short_window)).astype(np.float32) ** 2
         short_bands = 10.0 * np.log10(self.short_bands @ short + 1e-10)
@@ -176,7 +177,8 @@ class PianoOnsets:
         if not wanted:
             return found
         recent = np.min(np.stack(self.history[-RECENT_HOPS - 1:-1]), axis=0)
-        fundamental_recent = np.min(np.stack(self.fundamental_history[-RECENT_HOPS - 1:-1]), axis=0)
+        fundamental_recent = (np.min(np.stack(self.fundamental_history[-RECENT_HOPS - 1:-1]), axis=0)
+                              if self.fundamentals is not None else recent)
         # the short window's floor: before the strike entered the long window's newer half
         short_recent = np.min(np.stack(self.short_history[:max(1, len(self.short_history) - WINDOW // 2 // HOP)]), axis=0)
         loudest = max(bands[p] for p in wanted)
