@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -203,12 +204,16 @@ def test_a_march_writes_its_oom_pah_in_the_left_hand_with_the_bass_in_octaves(tw
     assert best.errors == 0 and all(style_markers(score, "march").values())
 
 
+def _first_jig_melody():
+    """The first Nottingham jig's melody track alone (a 6/8 tune in eighths)."""
+    jig = load_score(sorted(NOTTINGHAM.glob("jigs*.mid"))[0])
+    return replace(jig, parts=jig.parts[:1], notes=tuple(n for n in jig.notes if n.part == jig.parts[0].id))
+
+
 def test_hymn_rhythm_sets_a_jig_in_three_four_quarters_and_keeps_twinkle():
     from tutor.compose.restyle import hymn_rhythm
 
-    jig = load_score(sorted(NOTTINGHAM.glob("jigs*.mid"))[0])
-    jig = jig.__class__(**{**jig.__dict__, "parts": jig.parts[:1],
-                           "notes": tuple(n for n in jig.notes if n.part == jig.parts[0].id)})
+    jig = _first_jig_melody()
     hymn = hymn_rhythm(jig)
     ts = hymn.time_signatures[0]
     assert (ts.numerator, ts.denominator) == (3, 4)
@@ -224,9 +229,7 @@ def test_a_jig_as_a_chorale_is_a_hymn_in_four_voices_with_passing_notes():
     """The chorale of a 6/8 jig: the tune in quarters in 3/4 (it was a chord on every eighth at a hymn's tempo), a
     chord under every melody note, passing eighths in the lower voices where Bach writes them, and the critique's
     chorale rules find no error."""
-    jig = load_score(sorted(NOTTINGHAM.glob("jigs*.mid"))[0])
-    jig = jig.__class__(**{**jig.__dict__, "parts": jig.parts[:1],
-                           "notes": tuple(n for n in jig.notes if n.part == jig.parts[0].id)})
+    jig = _first_jig_melody()
     best = restyle(jig, style="chorale", k=1, use_models=False)[0]
     score = best.score
     assert best.melody_notes_kept == best.melody_notes > 20

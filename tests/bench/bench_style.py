@@ -146,8 +146,7 @@ def restyle_numbers() -> dict:
         before = predict_style(score).probabilities  # the tune as given: does the restyle move it toward the style?
         for style in RESTYLE_STYLES:
             if style == "chorale" and path.suffix == ".mid" and index % 3:
-                continue  # the generator's chorale harmonisation is slow: a third of the Nottingham tunes (until
-                # 7 Dec 2026 the test read len(rows) % 3, which no Nottingham tune ever passed: 2 chorales, the demo tunes')
+                continue  # the generator's chorale harmonisation is slow: every third Nottingham tune (by its index)
             best = restyle(score, style=style, k=2, seed=0)[0]
             heard = predict_style(best.score)
             markers = style_markers(best.score, style)
