@@ -519,3 +519,25 @@ def test_suggestions_are_ranked_by_what_they_fix_and_draw_no_stray_natural():
     suggested = [h for h in heads if h[0] == "2"]
     assert [(h[1], h[2]) for h in suggested[:2]] == [("F", None), ("F", "natural")], heads
     assert [(h[1], h[2]) for h in heads if h[0] == "1"][:2] == [("F", None), ("F", "sharp")], heads
+
+
+def test_a_take_stopped_in_bar_six_is_reviewed_up_to_bar_six(qtbot, window, tmp_path):
+    """A student plays the fugue's first bars on a MIDI keyboard and stops: the review is of those bars
+    (not hundreds of "missed" notes after them), and says where the take stopped."""
+    from dataclasses import replace
+
+    from tutor.listen.takes import load_performance
+
+    fugue = shared("nasap-dev", "Bach", "Fugue", "bwv_846")
+    _open(qtbot, window, fugue / "xml_score.musicxml")
+    whole = load_performance(fugue / "Shi05M.mid")
+    take = replace(whole, notes=tuple(n for n in whole.notes if n.onset_s < 25.0))
+    window.set_mode("practice")
+    panel = window.practice_panel
+    panel.review(performance=take)
+    qtbot.waitUntil(lambda: panel.assessment is not None, timeout=120000)
+    text = panel.score_label.text()
+    assert "You stopped in bar 6: bars 7–27 were not reviewed." in text, text
+    bars = [int(panel.events_tree.topLevelItem(i).text(0) or 0) for i in range(panel.events_tree.topLevelItemCount())]
+    assert bars and max(bars) <= 6
+    assert panel.assessment.notes_correct >= 0.95 * panel.assessment.notes_total

@@ -68,6 +68,7 @@ from tutor.practice.assessment import COLORS, assess
 from tutor.practice.coach import CoachPlan, next_step, plan_for
 from tutor.practice.follower import ScoreFollower
 from tutor.practice.loop import LoopFollower, LoopReview, PassStart, assess_passes, looped_clicks
+from tutor.practice.stopped import Stop, assess_until_stopped
 from tutor.score.form import unfold
 from tutor.score.io import AUDIO_EXTENSIONS, MIDI_EXTENSIONS
 from tutor.score.music import Performance, Score
@@ -1002,6 +1003,8 @@ class PracticePanel(QWidget):
         self.pass_box.blockSignals(False)
         self.pass_box.setVisible(bool(passes))
         self._show_assessment(assessment, performance)
+        if review.stop is not None:
+            self.score_label.setText(self.score_label.text() + f"<br>{review.stop.said()}")
         where = f" (saved as {self.take_path})" if self.take_path else ""
         self.status.emit(f"Review of the take ready: {len(passes)} passes{where}" if passes else f"Review of the take ready{where}")
         self._show_lesson_attempt(review)
@@ -1186,6 +1189,7 @@ class TakeReview:
     passes: tuple = ()  # ((assessment, performance) of each pass of a looped take)
     attempt: object | None = None  # tutor.lessons.plans.TakeResult, recorded, when an exercise was practised
     attempt_error: str | None = None  # why the attempt could not be judged or recorded
+    stop: Stop | None = None  # where a take stopped before the end of the piece (reviewed up to there)
 
 
 def _assess_job(task, score: Score, performance: Performance | None, path: Path | None, bpm: float, level: str,
@@ -1221,6 +1225,11 @@ def _assess_job(task, score: Score, performance: Performance | None, path: Path 
                                progress=lambda f, text: task.check_and_progress(0.5 + 0.5 * f, text))
     assessment = passes[-1][0] if passes else assess(score, performance, bpm=bpm, level=level, repeats=repeats,
                                                      evidence=evidence)
+    if exercise is None and not passes:  # a take stopped before the end: the review is of the bars played
+        task.check()
+        assessment, stop = assess_until_stopped(score, performance, assessment, bpm=bpm, level=level,
+                                                repeats=repeats, evidence=evidence)
+        return TakeReview(assessment, performance, passes, stop=stop)
     review = TakeReview(assessment, performance, passes)
     if exercise is None:
         return review
