@@ -59,4 +59,32 @@ def test_a_take_that_stops_after_two_bars_of_six():
 def test_one_note_played_stopped_in_the_first_bar():
     score = scale_score(bars=6)
     stop = stop_of(assess(score, _take(play(score)[:1])), score)
-    assert stop is not None and (stop.measure, stop.notes_left) == (1, 23)
+    assert stop is not None and (stop.measure, stop.notes_left) == (1, 20)  # bars 2-6
+
+
+def test_a_violinist_who_plays_the_repeat_and_stops_is_not_told_of_a_restart_or_a_skipped_repeat(tmp_path):
+    """Real violin (bach-violin-dev, BWV 1002 mov. 6, the first 40 s: bars 1-8 twice, then 9-16): on the
+    whole score the unplayed rest made the alignment read the repeat as a restart and "skipped the repeat";
+    reviewed up to where the take stopped, the repeat is read as played, with every labelled note assessed."""
+    import librosa
+    import soundfile
+
+    from tutor.listen.takes import load_performance
+    from tutor.score.io import load_score
+
+    root = shared("real-audio", "bach-violin-dev")
+    audio, rate = librosa.load(str(root / "audio" / "john-garner_bwv1002_mov6.mp3"), sr=22050, mono=True, duration=40.0)
+    take_path = tmp_path / "take.wav"
+    soundfile.write(str(take_path), audio, rate)
+    score = load_score(root / "scores" / "bwv1002_mov6.mxl")
+    take = load_performance(take_path, instrument="violin")
+    full = assess(score, take)
+    reviewed, stop = assess_until_stopped(score, take, full)
+    assert stop is not None and (stop.measure, stop.last_measure) == (16, 32)
+    kinds = {e.type for e in reviewed.events}
+    assert not kinds & {"restart", "skipped_repeat"}, kinds
+    assert {e.pass_number for e in reviewed.events if e.measure is not None and e.measure <= 8} == {1, 2}
+    rows = (root / "notes_abs_time" / "john-garner_bwv1002_mov6.csv").read_text().splitlines()[1:]
+    labelled = sum(1 for line in rows if line and float(line.split(",")[0]) < 40.0)
+    assert abs(reviewed.notes_total - labelled) <= 3, (reviewed.notes_total, labelled)
+    assert len(reviewed.events_of("missed")) + len(reviewed.events_of("wrong_pitch")) <= 8

@@ -1,9 +1,10 @@
 """Where a take stopped, when the student stopped before the end of the piece (or the range) they chose.
 
 A student who plays the first bars of a piece and presses Stop has not "missed" the rest: a teacher
-would talk about the bars that were played. ``stop_of(assessment)`` reads an assessment in playing order:
-when every score note after the last one played (at least ``STOPPED_MIN_NOTES`` of them, over at least
-``STOPPED_MIN_MEASURES`` measures) was missed, the take stopped in the measure of that last note.
+would talk about the bars that were played. ``stop_of(assessment, score)`` reads an assessment: when no
+note was played in the written measures after some measure, and they hold at least ``STOPPED_MIN_NOTES``
+notes in at least ``STOPPED_MIN_MEASURES`` measures, the take stopped (in the measure of the last note it
+played, in playing order).
 ``assess_until_stopped`` then assesses the take again on the score up to that note (up to the end of
 the last measure played, where a repeat went back), so the review, its scores and its marks are about
 what was played.
@@ -30,7 +31,7 @@ class Stop:
     position_ql: float  # its written position (quarter notes from the start)
     reviewed_to: int  # the last written measure with a note played (after ``measure`` when a repeat went back)
     last_measure: int  # the last written measure of the piece (or range) as chosen
-    notes_left: int  # score notes after the stop, none of them played
+    notes_left: int  # written notes in the measures after ``reviewed_to`` (none played)
 
     def said(self) -> str:
         if self.last_measure == self.reviewed_to + 1:
@@ -41,21 +42,20 @@ class Stop:
 
 
 def stop_of(assessment: Assessment, score: Score) -> Stop | None:
-    """Where the take stopped, or None when it went on to the end (or played nothing at all)."""
+    """Where the take stopped, or None when it went on to the end (or played nothing at all).
+
+    The written measures after the last one with a note played must hold ``STOPPED_MIN_NOTES`` notes or more,
+    in ``STOPPED_MIN_MEASURES`` measures or more (reported missed, or folded into a "skipped the repeat")."""
     events = [e for e in assessment.events if e.type not in NOT_A_SCORE_NOTE]
-    last_played = max((i for i, e in enumerate(events) if e.type not in UNPLAYED and e.measure is not None), default=None)
-    if last_played is None:
+    played = [e for e in events if e.type not in UNPLAYED and e.measure is not None]
+    if not played:
         return None
-    tail = events[last_played + 1:]  # every score note after the last one played: missed
-    stopped_in = events[last_played].measure
-    reviewed_to = max(e.measure for e in events[:last_played + 1] if e.type not in UNPLAYED and e.measure is not None)
-    last_measure = score.measures[-1].number if score.measures else reviewed_to
-    unplayed = [e for e in tail if e.type in UNPLAYED]
-    after = {e.measure for e in unplayed if e.measure is not None and e.measure > reviewed_to}
-    if len(unplayed) < STOPPED_MIN_NOTES or len(after) < STOPPED_MIN_MEASURES or reviewed_to >= last_measure:
+    reviewed_to = max(e.measure for e in played)
+    later = [n for n in score.notes if n.measure is not None and n.measure > reviewed_to]
+    if len(later) < STOPPED_MIN_NOTES or len({n.measure for n in later}) < STOPPED_MIN_MEASURES:
         return None
-    return Stop(measure=stopped_in, position_ql=events[last_played].score_position, reviewed_to=reviewed_to,
-                last_measure=last_measure, notes_left=len(unplayed))
+    return Stop(measure=played[-1].measure, position_ql=played[-1].score_position, reviewed_to=reviewed_to,
+                last_measure=max(m.number for m in score.measures), notes_left=len(later))
 
 
 def assess_until_stopped(score: Score, performance: Performance, assessment: Assessment,
