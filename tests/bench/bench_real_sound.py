@@ -188,11 +188,13 @@ def audio16(clip: Clip) -> np.ndarray:
     return _AUDIO16[key]
 
 
-def tutor_notes(clip: Clip, tracker: str = "pesto", segmenter: str | None = None, refine: bool | None = None):
+def tutor_notes(clip: Clip, tracker: str = "pesto", segmenter: str | None = None, refine: bool | None = None,
+                double_stops: bool = True):
     """(notes as (onset, offset, midi with cents) rows, f0 track) of ``notes_and_f0`` on the cached frames,
     segmented as ``transcribe_file(instrument=clip.instrument)`` does unless ``segmenter`` is given, each
     note's pitch then measured from the audio (``refine_note_pitches``) as it does unless ``refine`` is
-    False."""
+    False, and a bowed take's double stops added (``add_double_stops``) as it does unless ``double_stops``
+    is False."""
     from tutor.listen import transcription
     from tutor.listen.transcription import array_reader, notes_and_f0, refine_note_pitches, segmenter_for
 
@@ -202,6 +204,8 @@ def tutor_notes(clip: Clip, tracker: str = "pesto", segmenter: str | None = None
                              instrument=clip.instrument, read=array_reader(audio16(clip)))
     if transcription.REFINE_PITCH if refine is None else refine:
         notes = refine_note_pitches(notes, frames, array_reader(audio16(clip)))
+    if double_stops:
+        notes = transcription.add_double_stops(notes, array_reader(audio16(clip)), clip.instrument)
     rows = np.array([[n.onset_s, n.offset_s, n.pitch + (n.cents or 0.0) / 100.0] for n in notes], dtype=float).reshape(-1, 3)
     return rows, f0
 
@@ -285,9 +289,10 @@ def raw_pitch_accuracy(frames: tuple[np.ndarray, np.ndarray], times: np.ndarray,
 # ---------------------------------------------------------------------------------------------
 def run_system(system: str, clip: Clip):
     """(notes rows, times, f0 Hz with the unvoiced frames' guesses negative... as raw_pitch_accuracy wants)."""
-    if system in ("tutor", "tutor-rules", "pyin", "tutor-unrefined"):
+    if system in ("tutor", "tutor-rules", "pyin", "tutor-unrefined", "tutor-single"):
         rows, f0 = tutor_notes(clip, "pyin" if system == "pyin" else "pesto", "rules" if system == "tutor-rules" else None,
-                               refine=False if system == "tutor-unrefined" else None)
+                               refine=False if system == "tutor-unrefined" else None,
+                               double_stops=system in ("tutor", "tutor-unrefined"))
         hz = np.where(f0.voiced, f0.f0_hz, -np.abs(f0.f0_hz))
         return rows, f0.times_s, hz
     if system == "live":

@@ -182,6 +182,8 @@ def _transcribe_pieces(pieces, sample_rate: int, length: int | None, *, tracker:
                                  instrument=instrument, read=spill.read if keep else None)
         if REFINE_PITCH:
             notes = refine_note_pitches(notes, tracked, spill.read)
+        if keep:
+            notes = add_double_stops(notes, spill.read, instrument)
     performance = Performance(notes=notes, pitch_track=f0.to_pitch_track(), source_path=source_path)
     if progress is not None:
         progress(1.0, "done")
@@ -1186,3 +1188,80 @@ def _harmonic_peaks_f0(log_spectra: np.ndarray, guess_hz: np.ndarray, pad: int) 
     weight = np.where(peak, np.exp(height) * harmonics[None, :], 0.0)
     total = weight.sum(axis=1)
     return np.where(total > 0, (weight * hz).sum(axis=1) / np.maximum(total, 1e-30), 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# double stops of a bowed take (issue 22, fifth pass)
+# ---------------------------------------------------------------------------------------------
+DOUBLE_STOP_INSTRUMENTS = {"violin": 55}  # the instrument -> its lowest note (G3): a second note is looked for there
+DOUBLE_STOP_MIN_DB = -12.0  # a second pitch's 3 loudest partials (those not shared with the note's) this close to the note's loudest...
+DOUBLE_STOP_RISE_DB = 6.0  # ...that rose this much since just before the note (not the last note ringing on)
+DOUBLE_STOP_MIN_S = 0.08  # notes shorter than this are not looked at
+DOUBLE_STOP_WINDOW = 2048  # 128 ms Hann at 16 kHz, zero-padded 4x
+DOUBLE_STOP_AT_S = (0.03, -0.09)  # the window's start after the onset (the chord sounding); its centre before it
+DOUBLE_STOP_CONFIDENCE = 0.8  # the added note's confidence: this times its partner's
+
+
+def add_double_stops(notes, read, instrument: str | None) -> tuple[PlayedNote, ...]:
+    """A bowed take's notes with the second note of each double stop or chord added (a single-line
+    segmentation gives one note per chord: on violin movement 7 of the tuning split, 327 of 686 labelled
+    notes are in chords). For each note of at least DOUBLE_STOP_MIN_S, a 128 ms spectrum from 30 ms after
+    its onset and one centred 90 ms before it; every semitone from the instrument's lowest note to an
+    octave above the note (in the note's tuning) whose fundamental is not one of the note's harmonics is
+    scored by its 3 loudest partials (of 8, under 7 kHz) that are not the note's harmonics, against the
+    note's loudest partial; the best one is added (same onset, offset and velocity) when it is within
+    DOUBLE_STOP_MIN_DB and rose DOUBLE_STOP_RISE_DB since before the onset. ``read(lo, hi)``: the take's
+    16 kHz samples. Other instruments: the notes unchanged."""
+    lowest = DOUBLE_STOP_INSTRUMENTS.get((instrument or "").lower())
+    if lowest is None or read is None or not notes:
+        return tuple(notes)
+    size, pad = DOUBLE_STOP_WINDOW, 4 * DOUBLE_STOP_WINDOW
+    window = np.hanning(size)
+    bin_hz = MODEL_SAMPLE_RATE / pad
+
+    def spectrum_db(centre: int) -> np.ndarray:
+        return 20.0 * np.log10(np.abs(np.fft.rfft(read(centre - size // 2, centre + size // 2) * window, pad)) + 1e-9)
+
+    def peaks_db(spectrum: np.ndarray, freqs: np.ndarray) -> np.ndarray:  # the loudest bin within 40 cents
+        lo = (freqs * 2.0 ** (-40 / 1200) / bin_hz).astype(int)
+        hi = np.ceil(freqs * 2.0 ** (40 / 1200) / bin_hz).astype(int) + 1
+        width = int((hi - lo).max(initial=1))
+        index = lo[..., None] + np.arange(width)
+        values = np.where(index < hi[..., None], spectrum[np.clip(index, 0, len(spectrum) - 1)], -np.inf)
+        return values.max(axis=-1)
+
+    added = []
+    for note in notes:
+        if note.offset_s - note.onset_s < DOUBLE_STOP_MIN_S:
+            continue
+        m = note.pitch + (note.cents or 0.0) / 100.0
+        now = spectrum_db(int((note.onset_s + DOUBLE_STOP_AT_S[0]) * MODEL_SAMPLE_RATE) + size // 4)
+        before = spectrum_db(int((note.onset_s + DOUBLE_STOP_AT_S[1]) * MODEL_SAMPLE_RATE))
+        f = midi_to_hz(m)
+        top = float(peaks_db(now, f * np.arange(1, 7)).max())
+        harmonics = f * np.arange(1, 40)
+        centre = int(round(m))
+        semitones = np.array(list(range(lowest, centre)) + list(range(centre + 1, centre + 13)))
+        fc = midi_to_hz(semitones + (m - centre))
+        shared_f0 = np.min(np.abs(1200 * np.log2(harmonics[None, :] / fc[:, None])), axis=1) < 50
+        partials = fc[:, None] * np.arange(1, 9)[None, :]  # (candidates, 8)
+        shared = np.min(np.abs(1200 * np.log2(harmonics[None, None, :] / partials[..., None])), axis=2) < 50
+        usable = ~shared & (partials <= 7000)
+        usable &= np.cumsum(partials > 7000, axis=1) == 0  # partials up to the first over 7 kHz
+        heard = peaks_db(now, np.minimum(partials, 7000))
+        vals = np.where(usable, heard - top, -np.inf)
+        rises = np.where(usable, heard - peaks_db(before, np.minimum(partials, 7000)), 0.0)
+        eligible = np.flatnonzero(~shared_f0 & (usable.sum(axis=1) >= 2))
+        if not len(eligible):
+            continue
+        order = np.argsort(-vals[eligible], axis=1, kind="stable")[:, :3]  # each one's 3 loudest usable partials
+        counted = np.arange(3)[None, :] < np.minimum(3, usable[eligible].sum(axis=1))[:, None]
+        score = np.where(counted, np.take_along_axis(vals[eligible], order, 1), 0.0).sum(1) / counted.sum(1)
+        rise = np.where(counted, np.take_along_axis(rises[eligible], order, 1), 0.0).sum(1) / counted.sum(1)
+        best = np.lexsort((semitones[eligible], rise, score))[-1]  # the highest score (then rise, then pitch)
+        if score[best] >= DOUBLE_STOP_MIN_DB and rise[best] >= DOUBLE_STOP_RISE_DB:
+            conf = None if note.confidence is None else round(note.confidence * DOUBLE_STOP_CONFIDENCE, 3)
+            added.append(replace(note, pitch=int(semitones[eligible][best]), confidence=conf))
+    if not added:
+        return tuple(notes)
+    return tuple(sorted((*notes, *added), key=lambda n: n.onset_s))
