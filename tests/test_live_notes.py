@@ -47,6 +47,21 @@ def test_live_notes_cents_and_a_new_pitch():
     assert found[1][0] == pytest.approx(0.30)  # the first frame of the settled run: no attack to snap to
 
 
+def test_a_sung_note_starts_where_its_pitch_is_first_heard():
+    """A sung note scoops up to its pitch (issue 22, fifth pass): the live mark is made when the pitch
+    settles on the semitone, but its onset is the first pitched frame after the silence (before: where
+    the pitch settled, 0.1 s later); a second note later in the same pitched run keeps its own start."""
+    scoop = [(440.0 * 2 ** ((m - 69) / 12), True, -30.0) for m in np.linspace(66.6, 68.8, 12)]
+    frames = SILENCE + scoop + [(440.0, True, -30.0)] * 30 + [(493.88, True, -30.0)] * 20
+    voice = LiveNotes("voice")
+    found = [f for k, (f0, v, level) in enumerate(frames) if (f := voice.push(k * 0.01, f0, v, level)) is not None]
+    assert [(round(t, 2), pitch) for t, pitch, _ in found] == [(0.10, 69), (0.52, 71)]
+    before = LiveNotes("voice")
+    before.BACKDATE_FRAMES = 0  # the voice settings before the fifth pass
+    found = [f for k, (f0, v, level) in enumerate(frames) if (f := before.push(k * 0.01, f0, v, level)) is not None]
+    assert found[0][0] > 0.15 and found[0][1] == 69  # the first frame of the run settled on A4
+
+
 def test_hz_to_midi_is_the_one_conversion():
     assert hz_to_midi(440.0) == 69.0
     assert hz_to_midi(261.6255653005986) == pytest.approx(60.0)
