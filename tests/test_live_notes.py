@@ -62,6 +62,21 @@ def test_a_sung_note_starts_where_its_pitch_is_first_heard():
     assert found[0][0] > 0.15 and found[0][1] == 69  # the first frame of the run settled on A4
 
 
+def test_a_violin_note_after_a_gap_starts_where_its_pitch_is_first_heard():
+    """Violin settings (issue 22, fifth pass): a note bowed in softly (no level attack) whose pitch slides
+    onto A4 from below is timed at its first pitched frame, not where its pitch reached A4's semitone (as
+    before, and as for other instruments)."""
+    quiet = [(0.0, False, -60.0)] * 10  # a quiet room: no jump of level when the bow starts
+    slide = [(440.0 * 2 ** ((m - 69) / 12), True, -58.0 + 1.5 * k) for k, m in enumerate((68.2, 68.3, 68.6, 68.7, 68.8, 68.9))]
+    frames = quiet + slide + [(440.0, True, -49.0)] * 30
+    found = {}
+    for kind in ("violin", None):
+        notes = LiveNotes(kind)
+        found[kind] = [f for k, (f0, v, level) in enumerate(frames) if (f := notes.push(k * 0.01, f0, v, level)) is not None]
+    assert [(round(t, 2), pitch) for t, pitch, _ in found["violin"]] == [(0.10, 69)]
+    assert [(round(t, 2), pitch) for t, pitch, _ in found[None]] == [(0.12, 69)]  # where it reached A4
+
+
 def test_hz_to_midi_is_the_one_conversion():
     assert hz_to_midi(440.0) == 69.0
     assert hz_to_midi(261.6255653005986) == pytest.approx(60.0)
