@@ -64,6 +64,7 @@ from tutor.lessons.progress import ProgressDB, default_data_dir
 from tutor.listen import pitch as live_pitch
 from tutor.listen.live import LiveListener
 from tutor.listen.piano_evidence import evidence_for_take
+from tutor.listen.piano_live import tell_free
 from tutor.practice.assessment import COLORS, assess
 from tutor.practice.coach import CoachPlan, next_step, plan_for
 from tutor.practice.follower import ScoreFollower
@@ -126,6 +127,11 @@ class LiveSession(QObject):
     def pedal(self, down: bool, time_s: float) -> None:
         self._queue.put(("pedal", bool(down), float(time_s), None, time.perf_counter()))
 
+    def hear(self, pitch: int, time_s: float) -> None:
+        """A note heard score-free (a piano take's live listener, issue 20): only where the student is, for the
+        follower (``ScoreFollower.hear``). Only queues."""
+        self._queue.put(("hear", int(pitch), float(time_s), None, time.perf_counter()))
+
     def poll(self, time_s: float) -> None:
         """Called by the UI's timer with the take's clock: the follower judges the notes it holds
         back once the player has stopped (``ScoreFollower.poll``). Only queues."""
@@ -147,6 +153,8 @@ class LiveSession(QObject):
                 elif kind == "pedal":
                     f.pedal(down=value, time_s=time_s)
                     found = []
+                elif kind == "hear":
+                    found = tell_free(f, [(time_s, value)])
                 else:
                     found = f.poll(time_s=time_s)
             except Exception:
@@ -267,18 +275,23 @@ class PianoLive(_ListenerFront, QObject):
 
     def __init__(self, recorder, session: LiveSession | None) -> None:
         super().__init__()
-        from tutor.listen.piano_live import PianoLiveListener, follower_expectation
+        from tutor.listen.piano_live import PianoLiveListener, follower_expectation, follower_range
 
         self.session = session
         follower = session.follower if session is not None else None
         self._polled = 0.0
         self.listener = PianoLiveListener(
-            recorder, lambda: follower_expectation(follower, now_s=self.listener.now_s) if follower is not None else [],
-            on_onset=self._onset, on_time=self._time, on_ready=self.ready.emit, on_failed=self.failed.emit)
+            recorder, lambda: follower_expectation(follower) if follower is not None else [],
+            on_onset=self._onset, on_time=self._time, on_ready=self.ready.emit, on_failed=self.failed.emit,
+            free=follower_range(follower) if follower is not None else None, on_free=self._free)
 
     def _onset(self, onset_s: float, midi: int) -> None:  # the listener's thread
         if self.session is not None:
             self.session.feed(midi, onset_s)
+
+    def _free(self, onset_s: float, midi: int) -> None:  # the listener's thread: heard score-free
+        if self.session is not None:
+            self.session.hear(midi, onset_s)
 
     def _time(self, time_s: float) -> None:  # the listener's thread
         if self.session is not None and time_s - self._polled >= self.POLL_EVERY_S:

@@ -24,7 +24,8 @@ Run: ``python -m tests.bench app_latency``.
   marks. Review: seconds from Stop (the source's end) to the review shown, over the take's length, with
   the take transcribed while it was recorded; its peer in the same run is the same file reviewed from
   the start (what the review cost before: "Review a recorded take"). ``TUTOR_BENCH_APP_PIANO=only``: this
-  part alone.
+  part alone. ``TUTOR_BENCH_APP_PIANO_RUNS`` (default ``during,after``) may also name ``during_no_free``: the
+  during take with no score-free listening (``tutor.listen.piano_live.FREE_LISTEN`` off), issue 20's peer.
 """
 
 from __future__ import annotations
@@ -188,9 +189,19 @@ def bench_piano(app, window, folder: Path) -> dict:
     _run_until(app, lambda: panel.pitch_warm_job is not None and panel.pitch_warm_job.finished, 300)
     result: dict = {"piece": PIANO_PIECE, "take_s": take_s, "notes_in_take": len(ref)}
     performances = {}
-    for during in [run == "during" for run in os.environ.get("TUTOR_BENCH_APP_PIANO_RUNS", "during,after").split(",")]:
-        name = "during_take" if during else "after_stop"
-        result[name], performances[name] = _piano_take(app, window, played, ref, take_s, during=during)
+    import tutor.listen.piano_live as piano_live
+
+    for run in os.environ.get("TUTOR_BENCH_APP_PIANO_RUNS", "during,after").split(","):
+        # "during_no_free": the peer of issue 20's evening change, the live listener with no score-free listening
+        # (``FREE_LISTEN`` off: the follower is never told where it is lost, as before)
+        during, name = run != "after", {"during": "during_take", "after": "after_stop"}.get(run, run)
+        piano_live.FREE_LISTEN = run != "during_no_free"
+        try:
+            result[name], performance = _piano_take(app, window, played, ref, take_s, during=during)
+        finally:
+            piano_live.FREE_LISTEN = True
+        if run in ("during", "after"):
+            performances[name] = performance
         print(f"piano, transcribed {name}: {result[name]}")
     if len(performances) == 2 and all(performances.values()):
         result["same_notes"] = performances["during_take"].notes == performances["after_stop"].notes

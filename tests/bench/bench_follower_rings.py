@@ -12,8 +12,9 @@ at-once ring, told through ``ring`` before the verdicts are worked out (as the a
 ``ring_with_verdicts``, tells the ring with the feed's return, after them (as before). Also counted: provisional rings whose verdict, notes later,
 put the played note on another score note or none (a ring told too soon).
 
-``reach_variant``: the detector also listening up to where the student's tempo puts them, with the
-subharmonic check (``tutor.listen.piano_live``: measured 2026-12-07 afternoon, not shipped).
+``no_free``: the detector listening only for what the follower expects, nothing score-free, so the follower is
+never told where it is when lost (``tutor.listen.piano_live.FREE_LISTEN`` off; as before issue 20's evening
+round).
 
 Data: maps-dev (held-out piece ``TUTOR_BENCH_RINGS_PIECE``, default mz_545_3, as the app bench; first
 ``TUTOR_BENCH_RINGS_S`` = 60 s), the score the reference on a 1/32 grid at 120 bpm.
@@ -36,7 +37,14 @@ POLL_EVERY_S = 0.05  # as the app (``ui.practice.PianoLive``)
 
 def _run(audio: np.ndarray, ref: np.ndarray, score, ahead: int, *, ring: bool = True) -> dict:
     import tutor.practice.follower as follower_module
-    from tutor.listen.piano_live import HOP, SAMPLE_RATE, PianoOnsets, follower_expectation
+    from tutor.listen.piano_live import (
+        HOP,
+        SAMPLE_RATE,
+        PianoOnsets,
+        follower_expectation,
+        follower_range,
+        tell_free,
+    )
 
     saved = follower_module.PROVISIONAL_AHEAD
     follower_module.PROVISIONAL_AHEAD = ahead
@@ -54,8 +62,10 @@ def _run(audio: np.ndarray, ref: np.ndarray, score, ahead: int, *, ring: bool = 
 
         polled = 0.0
         for start in range(0, len(audio), HOP):
-            for onset_s, midi in detector.push(audio[start:start + HOP], lambda: follower_expectation(
-                    follower, now_s=detector.now_s)):
+            heard = detector.push(audio[start:start + HOP], lambda: follower_expectation(follower),
+                                  follower_range(follower))
+            take(tell_free(follower, detector.free_found), (detector.consumed + len(detector.buffer)) / SAMPLE_RATE)
+            for onset_s, midi in heard:
                 now_s = (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
                 called = time.perf_counter()
 
@@ -92,7 +102,14 @@ def _run(audio: np.ndarray, ref: np.ndarray, score, ahead: int, *, ring: bool = 
 def _disagreements(audio, score, ahead: int) -> dict:
     """Provisional rings (told at once) and how many of them the verdict put on another score note or none."""
     import tutor.practice.follower as follower_module
-    from tutor.listen.piano_live import HOP, SAMPLE_RATE, PianoOnsets, follower_expectation
+    from tutor.listen.piano_live import (
+        HOP,
+        SAMPLE_RATE,
+        PianoOnsets,
+        follower_expectation,
+        follower_range,
+        tell_free,
+    )
 
     saved = follower_module.PROVISIONAL_AHEAD
     follower_module.PROVISIONAL_AHEAD = ahead
@@ -124,8 +141,10 @@ def _disagreements(audio, score, ahead: int) -> dict:
         follower._heard_by = {}
         detector = PianoOnsets(SAMPLE_RATE)
         for start in range(0, len(audio), HOP):
-            for onset_s, midi in detector.push(audio[start:start + HOP], lambda: follower_expectation(
-                    follower, now_s=detector.now_s)):
+            heard = detector.push(audio[start:start + HOP], lambda: follower_expectation(follower),
+                                  follower_range(follower))
+            tell_free(follower, detector.free_found)
+            for onset_s, midi in heard:
                 note = follower_module.PlayedNote(pitch=int(midi), onset_s=onset_s, offset_s=onset_s)
                 follower._heard_by[(onset_s, int(midi))] = note
                 follower.feed(note)
@@ -173,16 +192,16 @@ def main() -> None:
     finally:
         follower_module.PATH_MARKS = True
     print(f"no_path_marks (peer): {results['no_path_marks']}", flush=True)
-    # the variant measured and not shipped (issue 20, 2026-12-07 afternoon): the reach and subharmonic checks
+    # the peer for the follower finding its place (issue 20, evening): no score-free listening, as before
     import tutor.listen.piano_live as piano_live
 
-    saved = piano_live.REACH_MARGIN_QL, piano_live.FUNDAMENTAL_RISE_DB
-    piano_live.REACH_MARGIN_QL, piano_live.FUNDAMENTAL_RISE_DB = 0.5, 6.0
+    piano_live.FREE_LISTEN = False
     try:
-        results["reach_variant"] = _run(audio, ref, score, PROVISIONAL_AHEAD) | _disagreements(audio, score, PROVISIONAL_AHEAD)
+        results["no_free"] = _run(audio, ref, score, PROVISIONAL_AHEAD) | _disagreements(audio, score, PROVISIONAL_AHEAD)
     finally:
-        piano_live.REACH_MARGIN_QL, piano_live.FUNDAMENTAL_RISE_DB = saved
-    print(f"reach_variant (not shipped: reach 0.5 quarters, subharmonic check 6 dB): {results['reach_variant']}", flush=True)
+        piano_live.FREE_LISTEN = True
+    print(f"no_free (peer: nothing heard score-free, the follower never moved to where it is): {results['no_free']}",
+          flush=True)
     # the peer for the ring's processing wait: the ring told with the feed's return, after the verdicts
     results["ring_with_verdicts"] = _run(audio, ref, score, PROVISIONAL_AHEAD, ring=False)
     print(f"ring_with_verdicts (as before, peer): {results['ring_with_verdicts']}", flush=True)

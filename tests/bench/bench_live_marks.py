@@ -18,7 +18,7 @@ no app, no threads). The score is the MAPS reference as a MIDI file (``bench_pia
   of its pitch), median / p95.
 
 Rerun: ``nice -n 10 .venv/bin/python -m tests.bench live_marks`` (``TUTOR_BENCH_PIANO_SPLIT=dev|held-out``;
-``TUTOR_BENCH_LIVE_REACH=1``: the variant with the reach and subharmonic checks, measured and not shipped;
+``TUTOR_BENCH_LIVE_FREE=0``: the peer with no score-free listening, as before issue 20's evening round;
 ``TUTOR_BENCH_LIVE_SEGMENTS=4``: 60 s segments of each piece, no review).
 """
 
@@ -33,10 +33,9 @@ from pathlib import Path
 import numpy as np
 
 WRONG_SHARE = float(os.environ.get("TUTOR_BENCH_LIVE_WRONG_SHARE", "0.1"))
-# the variant measured and not shipped (issue 20, 2026-12-07 afternoon; ``tutor.listen.piano_live``): the detector
-# also listens up to where the student's tempo puts them (REACH_MARGIN_QL 0.5) and checks a subharmonic's own
-# fundamental (FUNDAMENTAL_RISE_DB 6); the shipped code is its peer
-REACH = os.environ.get("TUTOR_BENCH_LIVE_REACH") == "1"
+# the peer of issue 20's evening round: no score-free listening (``tutor.listen.piano_live.FREE_LISTEN`` off), so the
+# follower is never told where the student is when it has lost its place
+FREE = os.environ.get("TUTOR_BENCH_LIVE_FREE", "1") != "0"
 # 60 s segments of each piece (up to this many, from 0, 60, 120... s; no review: rings from a real strike and
 # changed score notes ringed only), as well as the first 30 s: more music, so less luck in where the follower
 # loses its place
@@ -66,10 +65,18 @@ def wrong_score_rows(ref: np.ndarray, rng: np.random.Generator, share: float = W
 
 def live_run(audio16: np.ndarray, score) -> tuple[list, dict]:
     """(detector onsets, note_id -> [(told_s, event)], all events) of the detector + follower loop."""
-    from tutor.listen.piano_live import HOP, SAMPLE_RATE, PianoOnsets, follower_expectation
+    from tutor.listen.piano_live import (
+        HOP,
+        SAMPLE_RATE,
+        PianoOnsets,
+        follower_expectation,
+        follower_range,
+        tell_free,
+    )
     from tutor.practice.follower import ScoreFollower
 
     follower = ScoreFollower(score, mode="play-along", level="advanced")
+    free = follower_range(follower)
     detector = PianoOnsets(SAMPLE_RATE)
     onsets: list[tuple[float, int]] = []
     marks: dict[str, list] = {}
@@ -81,8 +88,9 @@ def live_run(audio16: np.ndarray, score) -> tuple[list, dict]:
 
     polled = 0.0
     for start in range(0, len(audio16), HOP):
-        for onset_s, midi in detector.push(audio16[start:start + HOP], lambda: follower_expectation(
-                follower, now_s=detector.now_s)):
+        heard = detector.push(audio16[start:start + HOP], lambda: follower_expectation(follower), free)
+        take(tell_free(follower, detector.free_found), (detector.consumed + len(detector.buffer)) / SAMPLE_RATE)
+        for onset_s, midi in heard:
             onsets.append((onset_s, midi))
             now_s = (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
             take(follower.feed_onset(onset_s=onset_s, pitch=midi, ring=lambda ev, now_s=now_s: take(ev, now_s)), now_s)
@@ -170,8 +178,7 @@ def main() -> None:
     from tests.bench.bench_piano import cached_transcription, excerpt, pieces, reference, score_of
     from tutor.listen.piano_live import SAMPLE_RATE
 
-    if REACH:
-        piano_live.REACH_MARGIN_QL, piano_live.FUNDAMENTAL_RISE_DB = 0.5, 6.0
+    piano_live.FREE_LISTEN = FREE
     if SEGMENTS:
         segments(SEGMENTS)
         return
@@ -206,7 +213,7 @@ def main() -> None:
                         f"{counts['false_wrong']} changed {counts['changed_ringed']}/{counts['changed']}")
         print("  " + " | ".join(line), flush=True)
     results = {"split": split, "pieces": names, "detector": detector, "cpu_s": time.process_time() - cpu,
-               "reach_variant": REACH}
+               "free_listen": FREE}
     d = detector
     print(f"\ndetector ({split}, {len(names)} x 30 s, follower's expectation): P {d['hits_0.1'] / d['onsets']:.3f} "
           f"R {d['hits_0.1'] / d['strikes']:.3f} (0.1 s); within 0.15 s of a strike of that pitch "
@@ -219,7 +226,8 @@ def main() -> None:
                    "right_ringed_share": t["right_ringed"] / max(t["review_right"], 1),
                    "changed_ringed_share": t["changed_ringed"] / max(t["changed"], 1),
                    "latency_median_ms": statistics.median(lat) if lat else float("nan"),
-                   "latency_p95_ms": float(np.percentile(lat, 95)) if lat else float("nan")}
+                   "latency_p95_ms": float(np.percentile(lat, 95)) if lat else float("nan"),
+                   "over_300_ms": int(sum(v > 300 for v in lat))}
         results[key] = summary
         print(f"{key}: rings {t['rings']}, agree with the review {summary['agree_share']:.3f}, false "
               f"{summary['false_share']:.3f} (missed {t['false_missed']}, wrong {t['false_wrong']}, unjudged "
@@ -228,8 +236,8 @@ def main() -> None:
               f"{t['from_strike']}; changed score notes ringed {t['changed_ringed']}/{t['changed']} "
               f"({t['changed_ringed_at_end']} at the end; {t['changed_ringed_struck']} by a real strike of that pitch "
               f"within 0.15 s, another note's); strike -> ring median {summary['latency_median_ms']:.0f} "
-              f"p95 {summary['latency_p95_ms']:.0f} ms")
-    save("live_marks_reach" if REACH else "live_marks", results)
+              f"p95 {summary['latency_p95_ms']:.0f} ms ({summary['over_300_ms']} over 300 ms)")
+    save("live_marks" if FREE else "live_marks_no_free", results)
 
 
 def segments(count: int) -> None:
@@ -272,7 +280,7 @@ def segments(count: int) -> None:
                 for k2, v in {**counts, **onset_scores(onsets, ref)}.items():
                     total[k2] = total.get(k2, 0) + v
                 lats[key] += latencies
-    results = {"split": split, "segments": taken, "reach_variant": REACH}
+    results = {"split": split, "segments": taken, "free_listen": FREE}
     for key, t in totals.items():
         lat = np.array(lats[key])
         results[key] = {**t, "P": t["hits_0.1"] / max(t["onsets"], 1), "R": t["hits_0.1"] / max(t["strikes"], 1),
@@ -284,7 +292,7 @@ def segments(count: int) -> None:
               f"real strike {t['from_strike']}; changed score notes ringed {t['changed_ringed']}/{t['changed']} = "
               f"{r['changed_ringed_share']:.3f}; strike -> ring median {r['latency_median_ms']:.0f} p95 "
               f"{r['latency_p95_ms']:.0f} ms ({r['over_300_ms']} over 300 ms)", flush=True)
-    save(("live_marks_segments_reach" if REACH else "live_marks_segments") + f"_{split}", results)
+    save(("live_marks_segments" if FREE else "live_marks_segments_no_free") + f"_{split}", results)
 
 
 if __name__ == "__main__":

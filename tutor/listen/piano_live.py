@@ -60,23 +60,22 @@ COUNT_IN_EARLY_S = 0.15  # the live marks listen from this long before the count
 # rise over its neighbours' rise (3 dB: 73 of 152, fewer right notes rung), 3 dB peaks (48, fewer still)
 PEAK_DB = 1.5
 NEIGHBOURS = (-1, 1)
-# Measured and NOT shipped (issue 20, 2026-12-07 afternoon; None = off; docs/benchmarks.md, "Live detector:
-# recall and p95"): (1) a pitch whose partials are those of a strike an octave, a twelfth or two octaves above
-# (SUBHARMONIC_OF semitones) starts only if its own fundamental rose FUNDAMENTAL_RISE_DB (6) over its recent
-# minimum too, from FUNDAMENTAL_FROM_MIDI up; (2) the follower loses its place when the detector misses notes,
-# and then the detector listens for the wrong ones (dev: 46% of the strikes missed were never listened for,
-# most 10 chords or more ahead of the cursor): ``follower_expectation(now_s=...)`` also listens up to where the
-# student's tempo puts them at ``now_s``, REACH_MARGIN_QL (0.5) quarters further (at most REACH_CHORDS chords
-# past the cursor), and the follower rings a note heard there at once (``ScoreFollower.listen_ahead``). Both
-# on, all 60 s segments (bench live_marks, TUTOR_BENCH_LIVE_SEGMENTS=4): onsets P / R dev 0.545 / 0.300 ->
-# 0.697 / 0.475, held-out 0.530 / 0.269 -> 0.619 / 0.385; but held-out score notes changed by a tone ringed
-# 28.7% -> 33.4% (the limit: ~30%), and on held-out mz_545_3 (the app bench's piece) the follower runs ahead
-# through the rondo's recurring figures (fewer notes ringed in the app, 249 -> 187, p95 442 -> 594 ms)
+# Finding the follower's place (issue 20, 2026-12-07 evening; docs/benchmarks.md, "Live marks: the follower finds
+# its place"): listening only for what the follower expects traps it once it is behind the student (dev: 46% of
+# the strikes missed were never listened for, most 10 chords or more ahead of the cursor). So the pitches of the
+# piece's range not expected now are listened for too (FREE_LISTEN), with stricter tests: a rise of FREE_RISE_DB,
+# a peak of FREE_PEAK_DB over the semitone neighbours, and the subharmonic check -- a pitch whose partials are
+# those of a strike an octave, a twelfth or two octaves above (SUBHARMONIC_OF semitones) starts only if its own
+# fundamental rose FREE_FUNDAMENTAL_RISE_DB over its recent minimum too, from FUNDAMENTAL_FROM_MIDI up. What is
+# heard there is never rung: it goes to the follower as evidence of where the student is (``ScoreFollower.hear``),
+# which moves there when it agrees. (Tried and removed: listening ahead by the student's tempo, which fed on the
+# follower's own jumps; the subharmonic check on the expected pitches too, which cost right rings.)
+FREE_LISTEN = True
+FREE_RISE_DB = 10.0
+FREE_PEAK_DB = 3.0
+FREE_FUNDAMENTAL_RISE_DB = 6.0
 SUBHARMONIC_OF = (12, 19, 24)
-FUNDAMENTAL_RISE_DB: float | None = None
 FUNDAMENTAL_FROM_MIDI = 40
-REACH_MARGIN_QL: float | None = None
-REACH_CHORDS = 12
 
 
 
@@ -117,32 +116,39 @@ class PianoOnsets:
         self.history: list[np.ndarray] = []  # log band energies of the last frames (all 128 pitches)
         self.previous_spectrum: np.ndarray | None = None
         self.last_onset: dict[int, float] = {}
+        self.free_last: dict[int, float] = {}  # (the same, for the pitches listened to score-free)
         # pitch -> (onset_s, pre-strike minima dB (long, short window), confirmed once the short one starts here)
         self.pending: dict[int, tuple[float, float, float, float]] = {}
+        self.free_pending: dict[int, tuple[float, float, float, float]] = {}
         self.bands = pitch_bands(WINDOW, sample_rate)
         # the fundamentals' bands, for the subharmonic check (None while it is off, as shipped)
-        self.fundamentals = pitch_bands(WINDOW, sample_rate, harmonics=1) if FUNDAMENTAL_RISE_DB is not None else None
+        self.fundamentals = pitch_bands(WINDOW, sample_rate, harmonics=1)
         self.fundamental_history: list[np.ndarray] = []
-        self.now_s = 0.0  # the onset a strike heard in the frame being analysed would get (for ``expected``)
         # the same bands in the short window (bins 31 Hz apart: at least the nearest bin of each partial)
         self.short_window = np.hanning(SHORT).astype(np.float32)
         self.short_bands = pitch_bands(SHORT, sample_rate, min_width_bins=0.75)
         self.short_history: list[np.ndarray] = []
 
-    def push(self, block: np.ndarray, expected: Callable[[], list[int]] | list[int]) -> list[tuple[float, int]]:
-        """Mono float32 samples; returns (onset_s, midi) of the expected pitches that started."""
+    def push(self, block: np.ndarray, expected: Callable[[], list[int]] | list[int],
+             free: tuple[int, int] | None = None) -> list[tuple[float, int]]:
+        """Mono float32 samples; returns (onset_s, midi) of the expected pitches that started. With ``free``
+        (lowest, highest MIDI pitch) the other pitches in that range are listened for score-free, with the
+        stricter FREE_* tests; those heard are left in ``free_found`` (this push's, in time order)."""
         self.buffer = np.concatenate([self.buffer, np.asarray(block, np.float32)])
         found: list[tuple[float, int]] = []
+        self.free_found = []
         while len(self.buffer) >= WINDOW:
             frame = self.buffer[:WINDOW]
             centre_s = (self.consumed + WINDOW / 2) / self.rate
-            self.now_s = centre_s + ONSET_LEAD_S
-            found += self._frame(frame, centre_s, expected() if callable(expected) else expected)
+            found += self._frame(frame, centre_s, expected() if callable(expected) else expected, free)
             self.buffer = self.buffer[HOP:]
             self.consumed += HOP
         return found
 
-    def _frame(self, frame: np.ndarray, time_s: float, expected: list[int]) -> list[tuple[float, int]]:
+    free_found: list[tuple[float, int]] = []
+
+    def _frame(self, frame: np.ndarray, time_s: float, expected: list[int],
+               free: tuple[int, int] | None = None) -> list[tuple[float, int]]:
         spectrum = np.abs(np.fft.rfft(frame * self.window)).astype(np.float32) ** 2
         log_spectrum = np.log10(spectrum + 1e-10)
         flux = 0.0
@@ -150,8 +156,7 @@ class PianoOnsets:
             flux = float(np.mean(np.maximum(log_spectrum - self.previous_spectrum, 0.0)))
         self.previous_spectrum = log_spectrum
         bands = 10.0 * np.log10(self.bands @ spectrum + 1e-10)
-        fundamentals = (10.0 * np.log10(self.fundamentals @ spectrum + 1e-10) if self.fundamentals is not None
-                        else bands)  # (the subharmonic check is off as shipped)
+        fundamentals = 10.0 * np.log10(self.fundamentals @ spectrum + 1e-10)
         short = np.abs(np.fft.rfft(frame[-SHORT:] * self.short_window)).astype(np.float32) ** 2
         short_bands = 10.0 * np.log10(self.short_bands @ short + 1e-10)
         self.history.append(bands)
@@ -164,45 +169,54 @@ class PianoOnsets:
             del self.short_history[0]
         found = []
         short_start_s = (self.consumed + WINDOW - SHORT) / self.rate
-        for pitch, (onset_s, floor, short_floor, confirm_s) in list(self.pending.items()):  # strikes heard before
-            if short_start_s < confirm_s:
-                continue  # near a click: not yet past it
-            del self.pending[pitch]
-            if bands[pitch] - floor >= CONFIRM_DB and (not confirm_s or short_bands[pitch] - short_floor >= SHORT_RISE_DB):
-                found.append((onset_s, pitch))
-                self.last_onset[pitch] = onset_s
+        for pending, last, out in ((self.pending, self.last_onset, found),
+                                   (self.free_pending, self.free_last, self.free_found)):
+            for pitch, (onset_s, floor, short_floor, confirm_s) in list(pending.items()):  # strikes heard before
+                if short_start_s < confirm_s:
+                    continue  # near a click: not yet past it
+                del pending[pitch]
+                if bands[pitch] - floor >= CONFIRM_DB and (not confirm_s or short_bands[pitch] - short_floor >= SHORT_RISE_DB):
+                    out.append((onset_s, pitch))
+                    last[pitch] = onset_s
         if len(self.history) <= RECENT_HOPS or flux < FLUX_MIN:
             return found
         wanted = [p for p in set(expected) if LOWEST_MIDI <= p <= 108]
-        if not wanted:
+        others = ([p for p in range(max(free[0], LOWEST_MIDI), min(free[1], 108) + 1) if p not in wanted]
+                  if free is not None else [])
+        if not wanted and not others:
             return found
         recent = np.min(np.stack(self.history[-RECENT_HOPS - 1:-1]), axis=0)
-        fundamental_recent = (np.min(np.stack(self.fundamental_history[-RECENT_HOPS - 1:-1]), axis=0)
-                              if self.fundamentals is not None else recent)
+        fundamental_recent = np.min(np.stack(self.fundamental_history[-RECENT_HOPS - 1:-1]), axis=0)
         # the short window's floor: before the strike entered the long window's newer half
         short_recent = np.min(np.stack(self.short_history[:max(1, len(self.short_history) - WINDOW // 2 // HOP)]), axis=0)
-        loudest = max(bands[p] for p in wanted)
-        for pitch in wanted:
-            if pitch in self.pending or time_s - self.last_onset.get(pitch, -1.0) < REFRACTORY_S:
+        loudest_scored = max((bands[p] for p in wanted), default=0.0)
+        loudest = max(bands[p] for p in wanted + others)
+        for pitch in wanted + others:
+            scored = pitch in wanted
+            if (pitch in self.pending or time_s - self.last_onset.get(pitch, -1.0) < REFRACTORY_S
+                    or not scored and (pitch in self.free_pending or time_s - self.free_last.get(pitch, -1.0) < REFRACTORY_S)):
                 continue
+            rise_db, peak_db, fundamental_db = ((RISE_DB, PEAK_DB, None) if scored
+                                                else (FREE_RISE_DB, FREE_PEAK_DB, FREE_FUNDAMENTAL_RISE_DB))
             around = [min(max(pitch + k, 0), 127) for k in NEIGHBOURS]
-            if (bands[pitch] - recent[pitch] >= RISE_DB and bands[pitch] >= loudest - FLOOR_DB
-                    and bands[pitch] - max(bands[around]) >= PEAK_DB
-                    and not self._subharmonic(pitch, bands, recent, fundamentals, fundamental_recent)):
+            if (bands[pitch] - recent[pitch] >= rise_db and bands[pitch] >= (loudest_scored if scored else loudest) - FLOOR_DB
+                    and bands[pitch] - max(bands[around]) >= peak_db
+                    and not _subharmonic(pitch, bands, recent, fundamentals, fundamental_recent, fundamental_db)):
                 onset_s = time_s + ONSET_LEAD_S
                 confirm_s = onset_s + CLICK_PAST_S if _near(self.click_times, onset_s) else 0.0
-                self.pending[pitch] = (onset_s, float(recent[pitch]), float(short_recent[pitch]), confirm_s)
+                (self.pending if scored else self.free_pending)[pitch] = (
+                    onset_s, float(recent[pitch]), float(short_recent[pitch]), confirm_s)
         return found
 
-    @staticmethod
-    def _subharmonic(pitch: int, bands, recent, fundamentals, fundamental_recent) -> bool:
-        """Whether ``pitch``'s rise is a strike an octave, a twelfth or two octaves above it (whose partials are
-        among its own) while its own fundamental did not rise."""
-        if FUNDAMENTAL_RISE_DB is None or pitch < FUNDAMENTAL_FROM_MIDI:
-            return False
-        if not any(pitch + k <= 108 and bands[pitch + k] - recent[pitch + k] >= RISE_DB for k in SUBHARMONIC_OF):
-            return False
-        return fundamentals[pitch] - fundamental_recent[pitch] < FUNDAMENTAL_RISE_DB
+
+def _subharmonic(pitch: int, bands, recent, fundamentals, fundamental_recent, rise_db: float | None) -> bool:
+    """Whether ``pitch``'s rise is a strike an octave, a twelfth or two octaves above it (whose partials are
+    among its own) while its own fundamental did not rise ``rise_db`` (None: not checked)."""
+    if rise_db is None or pitch < FUNDAMENTAL_FROM_MIDI:
+        return False
+    if not any(pitch + k <= 108 and bands[pitch + k] - recent[pitch + k] >= RISE_DB for k in SUBHARMONIC_OF):
+        return False
+    return fundamentals[pitch] - fundamental_recent[pitch] < rise_db
 
 
 def _near(times: np.ndarray, time_s: float) -> bool:
@@ -213,28 +227,41 @@ def _near(times: np.ndarray, time_s: float) -> bool:
     return i < len(times) and times[i] <= time_s - CLICK_NEAR_S[0]
 
 
-def follower_expectation(follower, ahead: int = 2, *, now_s: float | None = None) -> list[int]:
+def follower_expectation(follower, ahead: int = 2) -> list[int]:
     """The pitches of the follower's current chord and the ``ahead`` chords after it (a
-    ``tutor.practice.follower.ScoreFollower``; another follower's ``expected_pitches()``); with ``now_s`` (the
-    detector's ``PianoOnsets.now_s``) and REACH_MARGIN_QL set (off as shipped) also those of the chords up to where
-    the student's tempo puts them then, REACH_MARGIN_QL further (at most REACH_CHORDS past the cursor); the
-    follower is told (``listen_ahead``) so that a note heard in any of them is rung at once."""
+    ``tutor.practice.follower.ScoreFollower``; another follower's ``expected_pitches()``)."""
     inner = getattr(follower, "current", None) or follower  # a LoopFollower's pass in progress
     try:
         chord, chords, notes = inner.chord, inner.chord_notes, inner.notes
         first = max(chord, 0)
-        last = first + ahead
-        reach = inner.reach_chord(now_s, REACH_MARGIN_QL) if now_s is not None and REACH_MARGIN_QL is not None else -1
-        extended = reach > last
-        if extended:
-            last = min(reach, first + REACH_CHORDS)
-        inner.listen_ahead = last - first if extended else 0  # (0: PROVISIONAL_AHEAD alone, as for a MIDI keyboard)
-        return sorted({notes[i].pitch for c in range(first, min(last + 1, len(chords))) for i in chords[c]})
+        return sorted({notes[i].pitch for c in range(first, min(first + ahead + 1, len(chords))) for i in chords[c]})
     except (AttributeError, IndexError, TypeError):
         try:
             return list(follower.expected_pitches())
         except Exception:  # noqa: BLE001 - read from another thread while the follower moves: no marks this hop
             return []
+
+
+def follower_range(follower) -> tuple[int, int] | None:
+    """The lowest and highest pitch of the follower's score (a ``ScoreFollower`` or a ``LoopFollower``), the range
+    listened to score-free (``PianoOnsets.push(free=...)``; None: not listened to, as for a follower with no ``hear``
+    or while FREE_LISTEN is off)."""
+    inner = getattr(follower, "current", None) or follower
+    notes = getattr(inner, "notes", None)
+    if not FREE_LISTEN or not notes or not callable(getattr(inner, "hear", None)):
+        return None
+    pitches = [n.pitch for n in notes]
+    return min(pitches), max(pitches)
+
+
+def tell_free(follower, heard: list[tuple[float, int]]) -> list:
+    """Onsets heard score-free (``PianoOnsets.free_found``) to the follower's ``hear`` (a LoopFollower's pass); the
+    events that brings (verdicts on the notes it held back, when it moves)."""
+    inner = getattr(follower, "current", None) or follower
+    events: list = []
+    for onset_s, midi in heard:
+        events += inner.hear(onset_s=onset_s, pitch=midi)
+    return events
 
 
 class PianoLiveListener:
@@ -244,14 +271,15 @@ class PianoLiveListener:
 
     def __init__(self, recorder, expected: Callable[[], list[int]], *, on_onset: Callable | None = None,
                  on_time: Callable | None = None, on_ready: Callable | None = None,
-                 on_failed: Callable | None = None) -> None:
+                 on_failed: Callable | None = None, free: tuple[int, int] | None = None,
+                 on_free: Callable | None = None) -> None:
         self.recorder, self.expected = recorder, expected
         self.on_onset, self.on_time, self.on_ready, self.on_failed = on_onset, on_time, on_ready, on_failed
+        self.free, self.on_free = free, on_free  # the range listened to score-free, and where its onsets go
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="live-piano", daemon=True)
         self.onsets: list[tuple[float, int]] = []
         self.analysed: list[tuple[float, float]] = []
-        self.now_s: float | None = None  # the detector's ``PianoOnsets.now_s`` once it runs (for ``expected``)
 
     def start(self) -> None:
         self._thread.start()
@@ -283,10 +311,6 @@ class PianoLiveListener:
             self.on_ready()
         tap = self.recorder.tap
 
-        def expected() -> list[int]:
-            self.now_s = onsets.now_s
-            return self.expected()
-
         while not self._stop.is_set():
             if not tap.wait(HOP, timeout_s=0.05):
                 if self.recorder.finished:
@@ -296,7 +320,11 @@ class PianoLiveListener:
             if not len(block):
                 continue
             onsets.click_times, count_in_s = self.clicks
-            for onset_s, midi in onsets.push(block, expected):
+            heard = onsets.push(block, self.expected, self.free)
+            for onset_s, midi in onsets.free_found:
+                if onset_s >= count_in_s - COUNT_IN_EARLY_S and self.on_free is not None:
+                    self.on_free(onset_s, midi)
+            for onset_s, midi in heard:
                 if onset_s < count_in_s - COUNT_IN_EARLY_S:
                     continue  # the count-in: its clicks, not the piece
                 self.onsets.append((onset_s, midi))

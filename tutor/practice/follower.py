@@ -82,6 +82,18 @@ PATH_MARKS = True  # ...and a note held back is rung again where the path to the
 SECOND_OPINION_S = 2.5  # a missed or extra verdict is checked by the offline alignment of the notes this close...
 SECOND_OPINION_CHORDS = 4  # ...which may give an extra note to a chord this many chords from its own, if reached
 SECOND_OPINION_MARGIN = 2  # ...over the chords the live path put those notes on and this many more each side
+# finding its place again (issue 20, live piano marks): a score-informed listener hears only the pitches the
+# follower expects, so once it is behind the student nothing it hears can move it on. Notes heard score-free
+# (``hear``: every pitch of the piece's range, stricter tests) and the notes fed go to a shadow follower (the
+# same dynamic programme, all pitches, no verdicts); when it is RELOCATE_CHORDS or more ahead of the cursor and
+# its last RELOCATE_NOTES notes each fell on a chord of that pitch, RELOCATE_SPAN chords apart at most, moving
+# forward, the follower moves there (its notes held back are judged on the path to there)
+RELOCATE_CHORDS = 3
+RELOCATE_NOTES = 3
+RELOCATE_SPAN = 6
+RELOCATE_HERE = 3
+RELOCATE_JUDGE_FIRST = True
+RELOCATE_BACK = True
 
 
 class ScoreFollower:
@@ -107,7 +119,7 @@ class ScoreFollower:
     """
 
     def __init__(self, score: Score, *, mode: str = "play-along", level: str = "advanced", bpm: float | None = None,
-                 part: str | None = None, repeats: bool = False) -> None:
+                 part: str | None = None, repeats: bool = False, track_only: bool = False) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         if part is not None:
@@ -178,9 +190,12 @@ class ScoreFollower:
         self._attempt_start_s = -np.inf  # onset of the first note of this attempt
         # the last second opinion (cached): (chord, first note, last note), score note -> played note
         self._opinion: tuple[tuple[int, int, int], dict[int, PlayedNote]] | None = None
-        # chords after the cursor's that a score-informed listener (``tutor.listen.piano_live``) listens to now:
-        # a note heard in one of them is rung at once as in the PROVISIONAL_AHEAD chords (issue 20)
-        self.listen_ahead = 0
+        # ``track_only``: the position alone (no verdicts, nothing held back), for ``hear``'s shadow follower
+        self._track_only = track_only
+        self._shadow: ScoreFollower | None = None  # made at the first ``hear`` (never for a MIDI keyboard)
+        self._shadow_trail: list[tuple[int, bool]] = []  # its chord after each note, and whether the note was there
+        self.relocations: list[tuple[float, int, int]] = []  # (time_s, from chord, to chord)
+        self._moved_back_to: int | None = None  # the chord a move back went to (its path's first note is no restart)
 
     # --- state ---------------------------------------------------------------------------
     @property
@@ -205,15 +220,6 @@ class ScoreFollower:
             return []
         return sorted(self.notes[i].pitch for i in self.chord_notes[chord] if i not in self._played[chord])
 
-    def reach_chord(self, time_s: float, margin_ql: float = 0.0) -> int:
-        """The last chord at or before where the student's tempo puts them at ``time_s`` (from the last chord
-        reached, not held at the next one as ``position_at`` is), ``margin_ql`` further; -1 before any."""
-        if not self._anchors or self.mode != "play-along":
-            return -1
-        position, at = self._anchors[-1]
-        reach = position + max(0.0, time_s - at) / self._spq + margin_ql
-        return int(np.searchsorted(self.chord_onsets_ql, reach, side="right")) - 1
-
     def position_at(self, time_s: float) -> float:
         """Score position (quarter notes) at ``time_s``, extrapolated with the student's tempo."""
         if not self._anchors:
@@ -235,10 +241,55 @@ class ScoreFollower:
         second opinion, tens of ms), so the student sees the ring without waiting for them (issue 20)."""
         if not self.n_chords:
             return [self._event("extra", None, note, f"extra {pitch_name(note.pitch)}")]
+        moved = self._track(note) if self._shadow is not None else []
         self._heard.append(note)
-        events = self._feed_wait(note) if self.mode == "wait" else self._feed_follow(note, ring)
+        events = moved + (self._feed_wait(note) if self.mode == "wait" else self._feed_follow(note, ring))
         self._keys_down[note.pitch] = self._keys_down.get(note.pitch, 0) + 1
         self._quiet_since_s = None
+        return events
+
+    def hear(self, *, onset_s: float, pitch: int) -> list[Event]:
+        """A note heard score-free (a listener's onset of a pitch it was not told to expect; issue 20): not
+        judged, not rung, only evidence of where the student is, for the shadow follower that also gets every
+        note fed; the follower moves to where the shadow is when it is far ahead and its recent notes agree
+        (``RELOCATE_*``). Returns the events that brings (a move may judge the notes held back first)."""
+        if self.mode != "play-along" or self._track_only or not self.n_chords:
+            return []
+        if self._shadow is None:
+            self._shadow = ScoreFollower(self.score, mode="play-along", track_only=True)
+        return self._track(PlayedNote(pitch=int(pitch), onset_s=onset_s, offset_s=onset_s))
+
+    def _track(self, note: PlayedNote) -> list[Event]:
+        """``note`` to the shadow follower; the follower moves to it when they agree it is far ahead."""
+        shadow = self._shadow
+        shadow._feed_follow(note)
+        at = shadow.chord
+        here = any(self.notes[i].pitch == note.pitch for i in self.chord_notes[at]) if 0 <= at < self.n_chords else False
+        self._shadow_trail = (self._shadow_trail + [(at, here)])[-RELOCATE_NOTES:]
+        trail = self._shadow_trail
+        far = at - self.chord >= RELOCATE_CHORDS or (RELOCATE_BACK and self.chord - at >= RELOCATE_CHORDS)
+        if (len(trail) < RELOCATE_NOTES or sum(h for _c, h in trail) < RELOCATE_HERE or not far
+                or any(b[0] < a[0] for a, b in zip(trail, trail[1:], strict=False)) or trail[-1][0] - trail[0][0] > RELOCATE_SPAN):
+            return []
+        return self._relocate(at, note.onset_s)
+
+    def _relocate(self, chord: int, time_s: float) -> list[Event]:
+        """The cursor to ``chord``: the path to the newest note is made to end there, and the tempo's anchor is put
+        there. With RELOCATE_JUDGE_FIRST the notes held back are judged first, where the path put them."""
+        if self._row is None or not self._lo <= chord < self._lo + self._width:
+            return []
+        back = chord < self.chord
+        events = self._commit() if RELOCATE_JUDGE_FIRST and not back else []
+        self.relocations.append((time_s, self.chord, chord))
+        row = self._row  # (the newest note's row, also held in ``_pending``: the path is read back from it)
+        row[chord - self._lo] = float(row.min()) - 1.0
+        self.chord = chord
+        position = float(self.chord_onsets_ql[chord])
+        if back:  # the follower ran ahead: the notes it judged there are taken back, silently (no ``restart``)
+            self._moved_back_to = chord
+            self._anchors = [a for a in self._anchors if a[0] < position]
+        if not self._anchors or position > self._anchors[-1][0]:
+            self._anchors.append((position, time_s))
         return events
 
     def note_off(self, *, pitch: int, time_s: float) -> list[Event]:
@@ -377,8 +428,10 @@ class ScoreFollower:
         if self._last_onset_s is not None:
             self._steps = (self._steps + [note.onset_s - self._last_onset_s])[-8:]
         self._last_onset_s = note.onset_s
-        self._pending.append((self._lo, row, kinds, note, self._offset))
         self.chord = self._lo + int(np.argmin(row))  # where the student is now (the cursor)
+        if self._track_only:
+            return []
+        self._pending.append((self._lo, row, kinds, note, self._offset))
         if ring is None:
             events = self._commit(now_s=note.onset_s) + self._provisional_mark(note)
             return events + self._path_marks() if PATH_MARKS else events
@@ -437,13 +490,12 @@ class ScoreFollower:
         student sees the ring as they play); its verdict, a few notes later, is told again only if it
         differs (a ring is replaced by the later event of its note). So is a note free in one of the
         PROVISIONAL_AHEAD chords after the cursor's (the path often waits a note or two before moving on:
-        one hand a little ahead, a chord's notes heard apart), or ``listen_ahead`` (the chords a score-informed
-        listener listens to, up to where the tempo puts the student), unless a chord between has that pitch too
+        one hand a little ahead, a chord's notes heard apart), unless a chord between has that pitch too
         (the same key heard again, as in an Alberti bass, is left to the verdict)."""
         chord = self.chord
         told = set(self._provisional.values())
         index = None
-        for c in range(chord, min(chord + max(PROVISIONAL_AHEAD, self.listen_ahead) + 1, self.n_chords)):
+        for c in range(chord, min(chord + PROVISIONAL_AHEAD + 1, self.n_chords)):
             if c > chord and any(self.notes[i].pitch == note.pitch for i in self.chord_notes[c - 1]):
                 break
             index = next((i for i in self.chord_notes[c] if self.notes[i].pitch == note.pitch and i not in self._played[c]
@@ -508,7 +560,16 @@ class ScoreFollower:
     def _judge_on_path(self, chord: int, kind: int, note: PlayedNote) -> list[Event]:
         events: list[Event] = []
         previous = self._at
-        if previous >= 0 and chord < previous:  # went back
+        if previous >= 0 and chord < previous and self._moved_back_to is not None and chord >= self._moved_back_to - 2:
+            # the follower ran ahead of the student and was moved back (``_relocate``): not a restart
+            for c in range(chord, min(previous + 1, self.n_chords)):
+                self._played[c].clear()
+                self._reported_missed.difference_update(self.chord_notes[c])
+                self._arrived_s.pop(c, None)
+                self._passed_s.pop(c, None)
+            self._groups = [g for g in self._groups if g.position_ql < float(self.chord_onsets_ql[chord])]
+            previous, self._moved_back_to = chord, None
+        elif previous >= 0 and chord < previous:  # went back
             events += self._flush_loose(before_s=np.inf) + self._judge_last_timing()
             self.attempt += 1
             self._attempt_start_s = note.onset_s
