@@ -101,13 +101,19 @@ def _clips(table):
 
 def predict_table(table, *, musician: bool = True) -> EmotionResult:
     """The emotion of a ``NoteTable``; ``musician`` blends in ``models.emotion_prior`` outside EMOPIA's domain."""
-    from .emotion_features import EVENTS_KEPT, clip_features, event_tokens
+    from .emotion_features import EVENTS_KEPT, N_VALENCE_FEATURES, clip_features, event_tokens
     from .features import N_EMOTION_VECTOR
 
     nets, quadrants, *_, sequence = _load()
-    valence = nets[0].feature_mean.numel() > N_EMOTION_VECTOR  # weights trained with valence_features
+    width = nets[0].feature_mean.numel()
+    valence = width > N_EMOTION_VECTOR  # weights trained with valence_features
+    musician = width > N_EMOTION_VECTOR + N_VALENCE_FEATURES  # ... and the musician's windowed descriptors
     clips = _clips(table)
     feats, toks = zip(*(clip_features(c, valence=valence) for c in clips), strict=True)
+    if musician:
+        from .emotion_musician import musician_features
+
+        feats = [np.concatenate([f, musician_features(c)]).astype(np.float32) for f, c in zip(feats, clips, strict=True)]
     events = None
     if sequence is not None:  # the sequence member reads MIDI-like events
         events = np.zeros((len(clips), EVENTS_KEPT), dtype=np.int64)

@@ -89,7 +89,9 @@ def valence_features(table) -> np.ndarray:
 def clip_features(table, *, valence: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(feature vector, token array) of one clip or piece; the same numbers for a notated score
     and a performed clip (no metric grid, chords as 50 ms clusters, imputed dynamics for scores).
-    The vector is ``emotion_vector`` followed by ``valence_features`` (left out when not ``valence``)."""
+    The vector is ``emotion_vector`` followed by ``valence_features`` (left out when not ``valence``);
+    weights trained with the musician's descriptors read ``models.emotion_musician.musician_features``
+    after it (``models.emotion.predict_table``)."""
     feats = emotion_vector(table, velocity_mean=VELOCITY_MEAN, velocity_std=VELOCITY_STD)
     if valence:
         feats = np.concatenate([feats, valence_features(table)])

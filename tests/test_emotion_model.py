@@ -185,23 +185,25 @@ def test_valence_and_arousal_halves_make_quadrants():
         assert np.mean(halves_model("lr", 1.0, structure, x, y, x).argmax(1) == y) > 0.95
 
 
-def _chords(triads: list[tuple[int, int, int]], seconds_each: float, velocity: int):
-    """A NoteTable of block chords, one every ``seconds_each`` seconds, held to the next."""
+def _chords(triads: list[tuple[int, int, int]], seconds_each: float, velocity: int, *, dynamics: bool = True):
+    """A NoteTable of block chords, one every ``seconds_each`` seconds, held to the next; played (the
+    chord's notes at velocity - 3, velocity, velocity + 3) or, without ``dynamics``, all at ``velocity``."""
     from tutor.models.features import NoteTable
 
     pitch = np.array([p for triad in triads for p in triad])
     onset = np.repeat(np.arange(len(triads)) * seconds_each, 3).astype(float)
     n = pitch.size
     return NoteTable(pitch=pitch, onset_ql=onset * 2, duration_ql=np.full(n, seconds_each * 2), onset_s=onset,
-                     duration_s=np.full(n, seconds_each), velocity=np.full(n, float(velocity)),
+                     duration_s=np.full(n, seconds_each),
+                     velocity=np.full(n, float(velocity)) + (np.tile([-3.0, 0.0, 3.0], n // 3) if dynamics else 0.0),
                      part=np.zeros(n, dtype=np.int64))
 
 
 def test_musician_features_hear_mode_thirds_and_pace():
-    """``models/training/emotion_musician.py`` (issue 26's windowed descriptors, measured and not shipped):
+    """``models/emotion_musician.py`` (issue 26's windowed descriptors, read by the nets and the LR):
     slow soft C major cadences against fast loud C minor ones, and EMOPIA's happy/calm clips against its
     tense/sad ones."""
-    from tutor.models.training.emotion_musician import (
+    from tutor.models.emotion_musician import (
         GLOBAL_NAMES,
         N_MUSICIAN_FEATURES,
         WINDOW_NAMES,
@@ -223,6 +225,11 @@ def test_musician_features_hear_mode_thirds_and_pace():
     assert tense["global_minor_third"] > tense["global_major_third"]
     assert tense["mean_attacks_per_s"] == pytest.approx(4 * calm["mean_attacks_per_s"], rel=0.2)
     assert tense["mean_velocity"] > calm["mean_velocity"]
+    from tutor.models.emotion_features import VELOCITY_MEAN, VELOCITY_STD
+
+    for score in (_chords(major, 1.0, 50, dynamics=False), _chords(minor, 0.25, 110, dynamics=False)):
+        flat = named(musician_features(score))  # a score without dynamics: EMOPIA's mean loudness
+        assert (flat["mean_velocity"], flat["mean_velocity_sd"]) == pytest.approx((VELOCITY_MEAN, VELOCITY_STD))
 
     import csv
 

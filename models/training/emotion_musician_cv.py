@@ -13,66 +13,18 @@ probabilities). Results: ``models/.cache/emotion_musician_cv.json``.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import warnings
-import zipfile
-from pathlib import Path
 
 import numpy as np
 
-from ..features import table_from_midi
-from .emotion_data import EMOPIA, load_emopia
+from .emotion_data import load_emopia, musician_table
 from .emotion_halves_cv import quadrants
 from .emotion_loss import AROUSAL_HIGH, VALENCE_HIGH
-from .emotion_musician import N_MUSICIAN_FEATURES, musician_features
 from .train_emotion import HERE, LR_C, OOF_CACHE, _join, fit_boosted_trees, logistic_regression, song_of
 
-CACHE = HERE / ".cache" / f"emopia_musician_v1_{N_MUSICIAN_FEATURES}.npz"
 RESULTS = HERE / ".cache" / "emotion_musician_cv.json"
 PARTITIONS = (123, 1, 2, 3, 4, 5)  # 123 is train_emotion.song_folds' partition (its out-of-fold cache)
-
-
-def _pedal(midi) -> list[float]:
-    """Share of the clip with the sustain pedal down and presses per second (performances only)."""
-    end = max(midi.get_end_time(), 1.0)
-    down, presses = 0.0, 0
-    for inst in midi.instruments:
-        events = sorted((c.time, c.value >= 64) for c in inst.control_changes if c.number == 64)
-        state, since = False, 0.0
-        for t, on in events:
-            if on and not state:
-                presses += 1
-                since = t
-            elif state and not on:
-                down += t - since
-            state = on
-        if state:
-            down += end - since
-    return [min(down / end, 1.0), presses / end]
-
-
-def musician_table(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(clips, N_MUSICIAN_FEATURES) descriptors and (clips, 2) pedal numbers of the named EMOPIA clips."""
-    if CACHE.exists():
-        cached = np.load(CACHE)
-        if cached["names"].tolist() == names:
-            return cached["x"], cached["pedal"]
-    from tutor.score.midi import pretty_midi_module
-
-    pm = pretty_midi_module()
-    archive = zipfile.ZipFile(EMOPIA / "midis.zip")
-    members = {Path(m).stem: m for m in archive.namelist() if m.endswith(".mid")}
-    x = np.zeros((len(names), N_MUSICIAN_FEATURES), dtype=np.float32)
-    pedal = np.zeros((len(names), 2), dtype=np.float32)
-    for row, name in enumerate(names):
-        midi = pm.PrettyMIDI(io.BytesIO(archive.read(members[name])))
-        x[row] = musician_features(table_from_midi(midi))
-        pedal[row] = _pedal(midi)
-        if row % 200 == 0:
-            print(f"  {row} / {len(names)} clips", flush=True)
-    np.savez_compressed(CACHE, names=np.array(names), x=x, pedal=pedal)
-    return x, pedal
 
 
 def song_partition(names: np.ndarray, seed: int, folds: int = 5) -> np.ndarray:

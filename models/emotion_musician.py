@@ -9,14 +9,16 @@ and its span, how many notes sound at once, attack rate of the top line.
 
 Each descriptor is computed in 6-second windows (hop 3 s) and summarised by mean, spread, minimum and
 maximum over the windows; all are free of a metric grid (seconds only), as the emotion model's other
-inputs. ``musician_features(table)`` returns ``N_MUSICIAN_FEATURES`` float32 numbers.
+inputs, and a score without dynamics gets EMOPIA's mean loudness (its spread within a window: the mean
+spread ``VELOCITY_STD``). ``musician_features(table)`` returns ``N_MUSICIAN_FEATURES`` float32 numbers.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..features import CHORD_TOLERANCE_S, key_scores, onset_clusters, pitch_class_histogram
+from .emotion_features import VELOCITY_MEAN, VELOCITY_STD
+from .features import CHORD_TOLERANCE_S, has_dynamics, key_scores, onset_clusters, pitch_class_histogram
 
 WINDOW_S, HOP_S = 6.0, 3.0
 MAJOR_SCALE = np.array([0, 2, 4, 5, 7, 9, 11])
@@ -65,7 +67,9 @@ def musician_features(table) -> np.ndarray:
     onset = table.onset_s.astype(np.float64) - float(table.onset_s.min())
     duration = np.maximum(table.duration_s.astype(np.float64), 1e-3)
     end = onset + duration
-    velocity = table.velocity.astype(np.float64) / 127.0
+    dynamics = has_dynamics(table)
+    # a score without dynamics gets EMOPIA's mean loudness (as emotion_vector and event_tokens do)
+    velocity = table.velocity.astype(np.float64) / 127.0 if dynamics else np.full(len(table), VELOCITY_MEAN)
     cluster = onset_clusters(table)
     first = np.flatnonzero(np.diff(cluster, prepend=-1))
     starts = onset[first]
@@ -95,6 +99,8 @@ def musician_features(table) -> np.ndarray:
     if not rows:
         rows = [[0.0] * len(WINDOW_NAMES)]
     w = np.array(rows)
+    if not dynamics:
+        w[:, 3] = VELOCITY_STD
     stats = np.concatenate([w.mean(0), w.std(0), w.min(0), w.max(0)])
 
     def trend(values: np.ndarray) -> float:
