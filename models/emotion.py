@@ -99,21 +99,28 @@ def _clips(table):
     return out or [table]
 
 
-def predict_table(table, *, musician: bool = True) -> EmotionResult:
-    """The emotion of a ``NoteTable``; ``musician`` blends in ``models.emotion_prior`` outside EMOPIA's domain."""
-    from .emotion_features import EVENTS_KEPT, N_VALENCE_FEATURES, clip_features, event_tokens
+def clip_inputs(clip) -> tuple[np.ndarray, np.ndarray]:
+    """(feature vector, token array) of one clip as the shipped weights read it: ``clip_features``, and
+    ``models.emotion_musician.musician_features`` after it where the weights were trained with them."""
+    from .emotion_features import N_VALENCE_FEATURES, clip_features
     from .features import N_EMOTION_VECTOR
 
-    nets, quadrants, *_, sequence = _load()
-    width = nets[0].feature_mean.numel()
-    valence = width > N_EMOTION_VECTOR  # weights trained with valence_features
-    musician = width > N_EMOTION_VECTOR + N_VALENCE_FEATURES  # ... and the musician's windowed descriptors
-    clips = _clips(table)
-    feats, toks = zip(*(clip_features(c, valence=valence) for c in clips), strict=True)
-    if musician:
+    width = _load()[0][0].feature_mean.numel()
+    feats, tokens = clip_features(clip, valence=width > N_EMOTION_VECTOR)  # weights trained with valence_features
+    if width > N_EMOTION_VECTOR + N_VALENCE_FEATURES:  # ... and with the musician's windowed descriptors
         from .emotion_musician import musician_features
 
-        feats = [np.concatenate([f, musician_features(c)]).astype(np.float32) for f, c in zip(feats, clips, strict=True)]
+        feats = np.concatenate([feats, musician_features(clip)]).astype(np.float32)
+    return feats, tokens
+
+
+def predict_table(table, *, musician: bool = True) -> EmotionResult:
+    """The emotion of a ``NoteTable``; ``musician`` blends in ``models.emotion_prior`` outside EMOPIA's domain."""
+    from .emotion_features import EVENTS_KEPT, event_tokens
+
+    _, quadrants, *_, sequence = _load()
+    clips = _clips(table)
+    feats, toks = zip(*(clip_inputs(c) for c in clips), strict=True)
     events = None
     if sequence is not None:  # the sequence member reads MIDI-like events
         events = np.zeros((len(clips), EVENTS_KEPT), dtype=np.int64)

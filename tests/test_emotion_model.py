@@ -35,8 +35,8 @@ def test_exported_trees_predict_like_scikit_learn():
 def test_shipped_model_scores_emopia_test_clips_as_trained():
     import csv
 
-    from tutor.models.emotion import _load, predict_table, probabilities
-    from tutor.models.emotion_features import EVENTS_KEPT, clip_features, event_tokens
+    from tutor.models.emotion import _load, clip_inputs, predict_table, probabilities
+    from tutor.models.emotion_features import EVENTS_KEPT, event_tokens
     from tutor.models.features import table_from_midi
     from tutor.models.training.emotion_data import QUADRANTS
 
@@ -46,7 +46,7 @@ def test_shipped_model_scores_emopia_test_clips_as_trained():
     archive = zipfile.ZipFile(root / "midis.zip")
     members = {name.rsplit("/", 1)[-1][:-4]: name for name in archive.namelist() if name.endswith(".mid")}
     tables = [table_from_midi(io.BytesIO(archive.read(members[name]))) for name, _ in rows]
-    feats, tokens = zip(*(clip_features(t) for t in tables), strict=True)
+    feats, tokens = zip(*(clip_inputs(t) for t in tables), strict=True)
     events = np.zeros((len(tables), EVENTS_KEPT), dtype=np.int64)
     for row, table in enumerate(tables):
         e = event_tokens(table)

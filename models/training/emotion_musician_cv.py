@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from .emotion_data import load_emopia, musician_table
+from .emotion_data import load_emopia, musician_table, with_musician
 from .emotion_halves_cv import quadrants
 from .emotion_loss import AROUSAL_HIGH, VALENCE_HIGH
 from .train_emotion import HERE, LR_C, OOF_CACHE, _join, fit_boosted_trees, logistic_regression, song_of
@@ -339,6 +339,8 @@ def shipped_members_val(val: dict) -> dict[str, np.ndarray]:
     from ..encoder import run_net, single_thread
 
     nets, _, stack, _, _, _, sequence = _load()
+    if nets[0].feature_mean.numel() > val["x"].shape[1]:  # weights that read the musician's descriptors too
+        val = with_musician({"val": val})["val"]
     x = torch.tensor(val["x"][:, : nets[0].feature_mean.numel()], dtype=torch.float32)
     t = torch.tensor(val["tokens"].astype(np.int64))
     with single_thread():

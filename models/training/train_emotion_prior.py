@@ -38,12 +38,15 @@ def ym2413_tracks() -> list[tuple[Path, int, str]]:
 
 def featurize(tracks) -> dict:
     """Prior features and the EMOPIA model's own probabilities (cached under the style cache)."""
+    import hashlib
+
     import pretty_midi
 
-    from ..emotion import predict_table
+    from ..emotion import WEIGHTS, predict_table
     from ..features import table_from_midi
 
-    cache = CACHE / "ym2413_emotion.npz"
+    # the model's probabilities depend on its weights: one cache file per weights file
+    cache = CACHE / f"ym2413_emotion_{hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()[:10]}.npz"
     if cache.exists():
         data = np.load(cache, allow_pickle=False)
         return {k: data[k] for k in data.files}

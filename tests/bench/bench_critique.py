@@ -178,11 +178,11 @@ def model_metrics() -> dict:
     out: dict = {}
     try:
         from tutor.models.emotion import probabilities as emotion_probabilities
-        from tutor.models.training.emotion_data import load_emopia
+        from tutor.models.training.emotion_data import load_emopia, with_musician
         from tutor.models.training.train_emotion import _metrics
 
         if (SHARED_DATA / "emopia").exists():
-            data = load_emopia()["test"]
+            data = with_musician(load_emopia())["test"]  # the weights read the first 101 or all 171 descriptors
             probs = emotion_probabilities(data["tokens"], data["x"], data["events"])  # the blend, as in tutor critique
             m = _metrics(data["y"], probs.argmax(1))
             out["emotion_test"] = m
