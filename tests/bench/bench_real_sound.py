@@ -26,7 +26,8 @@ and note decoding, ``tests/bench/_basic_pitch.py``; peer only, the app never loa
 Tracker frames and flux are cached in ``bench-results/real-sound-cache/`` (git-ignored), so a change of the
 segmentation reruns in seconds. Environment: ``REAL_SOUND_SYSTEMS`` (default ``tutor,tutor-rules,pyin,basic-pitch,live``; ``tutor-rules``: the note HMM
 rules the learned segmenter replaced, on the same frames; ``tutor-unrefined``: tutor's notes with their pitch
-from the tracker's frames instead of the audio (``refine_note_pitches``); ``live``: the microphone path, see
+from the tracker's frames instead of the audio (``refine_note_pitches``); ``tutor-single``: tutor's notes without
+a violin's double stops (``add_double_stops``; ``tutor-rules`` has none either); ``live``: the microphone path, see
 ``live_onsets``, with its onset F1 against the labels and its agreement with the review's notes, on the
 first ``REAL_SOUND_LIVE_CLIPS`` (6) recordings of each set),
 ``REAL_SOUND_SETS`` (default ``ssvd,violin,mir1k,rendered``), ``REAL_SOUND_PART`` (``held-out`` (default),
@@ -34,7 +35,12 @@ first ``REAL_SOUND_LIVE_CLIPS`` (6) recordings of each set),
 
 Run: ``nice -n 10 .venv/bin/python -m tests.bench real_sound`` (results in bench-results/real_sound.json).
 
-Last run (2026-12-07, fourth pass of issue 22: the onset model's harmonic features, retrained on the whole
+Last run (2026-12-07 evening, fifth pass of issue 22: a violin's double stops added; held-out, same sets):
+violin ``tutor`` 0.802 / 0.921 (``tutor-single``, as below: 0.799 / 0.919), note F1 0.531; SSVD, MIR-1K and the
+renders identical to the fourth pass. Live (first 6 SSVD held-out takes; movement 8), a note timed where its
+pitched run starts: SSVD 0.595 / 0.672, agreement with the review 0.679; violin 0.491 / 0.761, 0.812.
+
+Fourth pass (2026-12-07, fourth pass of issue 22: the onset model's harmonic features, retrained on the whole
 tuning split; held-out, mean per recording; onset F1 50 / 100 ms, strict pitch; ``tutor`` = the note pitch
 measured from the audio, ``tutor-unrefined`` = from the tracker's frames; third pass in brackets):
 
