@@ -519,6 +519,45 @@ def test_a_wrong_note_a_tone_from_the_written_one_is_not_heard_as_it(tmp_path):
     assert not any(e.type == "missed" and notes[e.note_id].pitch == 46 for e in events if e.note_id in notes)
 
 
+def test_a_wrong_note_is_not_a_written_note_played_late(tmp_path):
+    """Issue 20, detection: Chopin's prelude op. 28/14 (maps-dev, dev split), 16.5-19 s. The G2 struck at 17.34 s
+    is written as F2, and the F2 struck at 18.04 s is not written at all. The alignment gave that F2 to the
+    written F2 0.7 s before it ("hesitation before this note") and called the G2 extra; the review says
+    what a teacher would: G2 played instead of F2, and an extra F2 at 18.04 s."""
+    import soundfile
+
+    from tutor.listen.piano import transcribe_piano
+    from tutor.listen.piano_evidence import PartialEvidence
+    from tutor.practice.assessment import assess
+    from tutor.score.io import load_score
+
+    root = shared("real-audio", "maps-dev")
+    piece, start_s, stop_s = "MAPS_MUS-chpn-p14_ENSTDkAm", 16.5, 19.0
+    audio, rate = soundfile.read(str(root / "flac" / f"{piece}.flac"), dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)[int(start_s * rate):int(stop_s * rate)]
+    ref = np.loadtxt(root / "tsv" / f"{piece}.tsv", skiprows=1, ndmin=2)
+    ref = ref[(ref[:, 0] >= start_s) & (ref[:, 0] < stop_s - 0.05)]
+    ref[:, :2] -= start_s
+    g2_s, f2_s = 17.34 - start_s, 18.04 - start_s
+    wrong = np.flatnonzero((ref[:, 2] == 43) & (np.abs(ref[:, 0] - g2_s) < 0.05))
+    added = np.flatnonzero((ref[:, 2] == 41) & (np.abs(ref[:, 0] - f2_s) < 0.05))
+    assert len(wrong) == 1 and len(added) == 1
+    rows = ref.copy()
+    rows[wrong[0], 2] = 41
+    rows = np.delete(rows, added[0], axis=0)
+    score = load_score(score_midi(rows, tmp_path / "score.mid", shortest_s=0.05))
+    notes = {n.id: n for n in score.notes}
+    performance = transcribe_piano(audio, rate, device="cpu").performance
+    assert any(n.pitch == 43 and abs(n.onset_s - g2_s) < 0.05 for n in performance.notes)  # the G2 heard
+    assert any(n.pitch == 41 and abs(n.onset_s - f2_s) < 0.05 for n in performance.notes)  # the F2 heard
+    events = assess(score, performance, evidence=PartialEvidence(audio, rate)).events
+    here = [e for e in events if e.type != "correct" and (
+        (e.note_id in notes and notes[e.note_id].pitch == 41 and abs(notes[e.note_id].onset_s - g2_s) < 0.05)
+        or (e.type == "extra" and e.time is not None and (abs(e.time - g2_s) < 0.1 or abs(e.time - f2_s) < 0.1)))]
+    assert sorted((e.type, e.expected_pitch, e.played_pitch) for e in here) == \
+        [("extra", None, 41), ("wrong_pitch", 41, 43)], here
+
+
 def test_a_ghost_two_octaves_below_a_struck_note_is_not_told(tmp_path):
     """Issue 20: the transcriber sometimes hears a low note whose upper partials are a struck note's (maps-dev,
     dev split: Schumann's Kinderszenen 6, G1 and A1 under chords with G3 and A3). An extra note two octaves
