@@ -34,6 +34,10 @@ default held-out). Each piece is heard from its start for ``TUTOR_BENCH_PIANO_S`
    (programs 0 Acoustic Grand and 1 Bright Acoustic), dry and in a room (a convolution with decaying noise,
    RT60 1.5 s, half wet), with the performances' pedal. No setting was chosen on them.
 
+5. A second opinion (``TUTOR_BENCH_PIANO_PARTS=second``, run only when asked; issue 20, measured, not shipped):
+   basic-pitch's onset and note posteriors where each note the review calls missed was due and where each
+   extra note it tells was struck, and how well they separate the review's false marks from its true ones.
+
 Targets (issue 20): onset F1 >= 0.93; wrong/missed/extra recall >= 0.90 and precision >= 0.85; review
 <= 0.5x real time on this CPU.
 """
@@ -427,6 +431,140 @@ def live(names: list[str]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# a second opinion (part ``second``): basic-pitch's posteriors at the review's "missed" and "extra" notes
+# ---------------------------------------------------------------------------------------------
+class SecondOpinion:
+    """basic-pitch's ONNX model (``nmp.onnx`` read from its wheel, as ``basic_pitch_predict`` finds it; the
+    package is not imported), run on 2 s windows centred on the times asked about: onset and note
+    posteriors per piano key, ~86 frames per second (issue 20, evening: measured, not shipped)."""
+
+    RATE, HOP, SAMPLES = 22050, 256, 43844
+
+    def __init__(self, audio, rate) -> None:
+        import onnxruntime
+        import soxr
+
+        wheels = ([os.environ["TUTOR_BASIC_PITCH_WHEEL"]] if os.environ.get("TUTOR_BASIC_PITCH_WHEEL") else
+                  sorted(glob.glob(str(Path.home() / ".cache" / "tutor" / "bench" / "basic_pitch-*.whl"))))
+        with zipfile.ZipFile(wheels[-1]) as wheel:
+            model = wheel.read("basic_pitch/saved_models/icassp_2022/nmp.onnx")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self.audio = soxr.resample(np.asarray(audio, np.float32), rate, self.RATE).astype(np.float32)
+        self.windows: dict[float, tuple] = {}
+        self.cpu_s = 0.0
+
+    def curves(self, pitch: int, time_s: float, reach_s: float):
+        """(times, onset, note) of ``pitch`` within ``reach_s`` of ``time_s`` (a window centred there)."""
+        key = round(time_s, 2)
+        if key not in self.windows:
+            cpu = time.process_time()
+            first = int(round((time_s - self.SAMPLES / self.RATE / 2) * self.RATE))
+            chunk = np.zeros(self.SAMPLES, np.float32)
+            a, b = max(0, first), min(len(self.audio), first + self.SAMPLES)
+            if b > a:
+                chunk[a - first:b - first] = self.audio[a:b]
+            note, onset = self.session.run(["StatefulPartitionedCall:1", "StatefulPartitionedCall:2"],
+                                           {"serving_default_input_2:0": chunk[None, :, None]})
+            self.windows[key] = (first / self.RATE, onset[0], note[0])
+            self.cpu_s += time.process_time() - cpu
+        start_s, onset, note = self.windows[key]
+        times = start_s + np.arange(len(onset)) * self.HOP / self.RATE
+        keep, k = np.abs(times - time_s) <= reach_s, min(max(pitch - 21, 0), 87)
+        return times[keep], onset[keep, k], note[keep, k]
+
+    def features(self, pitch: int, time_s: float) -> dict:
+        """Its onset peak within 0.1 s of ``time_s``, that against the pitch's median onset 0.2-0.9 s away
+        (ratio), against the neighbours' peaks a semitone away, and the note (frame) posterior's peak."""
+        times, onset, note = self.curves(pitch, time_s, 0.9)
+        near, around = np.abs(times - time_s) <= 0.1, np.abs(times - time_s) >= 0.2
+        neighbours = max(float(self.curves(pitch + d, time_s, 0.1)[1].max()) for d in (-1, 1))
+        return {"onset": float(onset[near].max()), "onset_ratio": float(onset[near].max() / np.median(onset[around])),
+                "onset_over_neighbours": float(onset[near].max()) - neighbours,
+                "note": float(note[(times >= time_s - 0.05) & (times <= time_s + 0.15)].max())}
+
+
+def second_opinion(names: list[str]) -> None:
+    """Part ``second`` (issue 20, evening): does basic-pitch hear what Transkun did not? For every note the
+    shipped review calls missed (5 alterations per piece) and every extra note it tells, basic-pitch's
+    features where the note was due / struck; how well each separates a played note the review called
+    missed from an added note never played (and a true extra from a false one): AUC, the false marks a
+    threshold would remove at a cost of at most 2 true ones, and a logistic model fitted leaving one
+    piece out. Nothing here is shipped."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    import tutor.practice.assessment as assessment
+    from tutor.listen.piano_evidence import PartialEvidence
+
+    asked: list = []
+    heard_again = assessment._heard_again
+
+    def spy(evidence, note, q_all, t_all, played, odds=None):
+        asked.append((note.id, assessment._due_s(note, q_all, t_all)))
+        return heard_again(evidence, note, q_all, t_all, played, odds)
+
+    rows: dict[str, list] = {"missed": [], "extra": []}
+    audio_s = cpu_s = 0.0
+    assessment._heard_again = spy
+    try:
+        for name in names:
+            audio, rate = excerpt(name)
+            ref = reference(name)
+            performance = cached_transcription(name, audio, rate)
+            evidence, second = PartialEvidence(audio, rate), SecondOpinion(audio, rate)
+            for seed in range(SEED, SEED + SEEDS):
+                rows_, _, deleted, added = altered_reference(ref, np.random.default_rng(seed))
+                with tempfile.TemporaryDirectory() as folder:
+                    score = score_of(rows_, Path(folder))
+                by_id = {n.id: n for n in score.notes}
+                asked.clear()
+                events = assessment.assess(score, performance, evidence=evidence).events
+                due = dict(asked)
+                for e in events:
+                    if e.type == "missed" and e.note_id in by_id and due.get(e.note_id) is not None:
+                        note = by_id[e.note_id]
+                        never = any(abs(note.onset_s - t[0]) < 0.08 and note.pitch == int(t[2]) for t in added)
+                        rows["missed"].append((name, not never, second.features(note.pitch, due[e.note_id])))
+                    elif e.type == "extra" and e.time is not None:
+                        true = any(abs(e.time - t[0]) < 0.1 and e.played_pitch == int(t[2]) for t in deleted)
+                        rows["extra"].append((name, not true, second.features(e.played_pitch, e.time)))
+            audio_s += len(audio) / rate
+            cpu_s += second.cpu_s
+    finally:
+        assessment._heard_again = heard_again
+    print(f"basic-pitch as a second opinion, maps-dev {SPLIT}, {len(names)} pieces x {EXCERPT_S:g} s, {SEEDS} "
+          f"alteration(s) each; its cost: {cpu_s / audio_s:.4f} CPU s per audio s (2 s windows at the notes asked)")
+    for kind, wrong_label in (("missed", "played (a false mark)"), ("extra", "not played (a false mark)")):
+        table = rows[kind]
+        y = np.array([r[1] for r in table], int)
+        print(f"  {kind}: {len(table)} reports, {y.sum()} of them false ({wrong_label})")
+        if not 0 < y.sum() < len(y):
+            continue
+        keys = list(table[0][2])
+        for key in keys:
+            x = np.array([r[2][key] for r in table])
+            sign = 1 if kind == "missed" else -1  # missed: a high posterior says played; extra: a low one says not
+            order = np.argsort(-sign * x)
+            removed = lost = 0
+            for i in order:
+                lost += 1 - y[i]
+                if lost > 2:
+                    break
+                removed += y[i]
+            print(f"    {key:22s} AUC {roc_auc_score(y, sign * x):.3f}; false marks removed at a cost of <= 2 true: {removed}")
+        x = np.array([[r[2][k] for k in keys] for r in table])
+        pieces_ = np.array([r[0] for r in table])
+        score_ = np.zeros(len(y))
+        for piece in np.unique(pieces_):
+            fit = pieces_ != piece
+            if 0 < y[fit].sum() < fit.sum():
+                score_[~fit] = LogisticRegression(max_iter=1000).fit(x[fit], y[fit]).predict_proba(x[~fit])[:, 1]
+        print(f"    logistic, one piece left out: AUC {roc_auc_score(y, score_):.3f}")
+
+
+# ---------------------------------------------------------------------------------------------
 # renders of nasap-dev performances (part ``renders``)
 # ---------------------------------------------------------------------------------------------
 NASAP = DATA.parents[1] / "nasap-dev"
@@ -564,6 +702,9 @@ def main() -> None:
         return
     if PARTS == "renders":
         renders()
+        return
+    if PARTS == "second":
+        second_opinion(names)
         return
     if PARTS == "detect":
         print(f"maps-dev {SPLIT}: {len(names)} pieces x first {EXCERPT_S:g} s, error detection only")
