@@ -118,6 +118,20 @@ def _lower_notes(score: Score, tokens: list[int], measures, style: str, shift: i
     return notes
 
 
+def _as_piano(notes: tuple[Note, ...]) -> tuple[Note, ...]:
+    """Alto and tenor as the piano's right-hand chords, the bass as its left hand (``_lower_notes``' piano layout:
+    the same ids, numbered per bar, the alto's before the tenor's)."""
+    voices = {p: i for i, (p, _, _) in enumerate(LOWER)}
+    lower = sorted((n for n in notes if n.part in voices), key=lambda n: (n.measure, voices[n.part], n.onset_ql))
+    out, counters = [n for n in notes if n.part not in voices], {}
+    for n in lower:
+        part = PIANO_BASS[0] if n.part == LOWER[2][0] else PIANO_PART[0]
+        number = counters.get((part, n.measure), 0)
+        counters[(part, n.measure)] = number + 1
+        out.append(replace(n, id=f"{part}-m{n.measure}-n{number}", part=part))
+    return tuple(sort_notes(out))
+
+
 def harmonized_score(score: Score, suggestion: Suggestion) -> Score:
     """The melody with the suggestion's lower voices (or piano part) as new parts."""
     melody_part = next(n.part for n in suggestion.notes if n.part not in {p for p, _, _ in NEW_PARTS})
@@ -179,7 +193,8 @@ def harmonize(score: Score, *, style: str = "chorale", k: int = 4, seed: int = 0
             fifths = ((key.tonic + (3 if key.mode == "minor" else 0)) * 7) % 12
             tune.fifths = fifths - 12 if fifths > 6 else fifths
     cond = [style_token("chorale"), key_token(tune.fifths, tune.mode), meter_token(tune.meter), BOS]
-    templates = _bar_templates(tune)
+    tonic = (tune.fifths * 7 + (9 if tune.mode == "minor" else 0)) % 12
+    templates = _tonic_bass(_bar_templates(tune), tonic, tune.mode)
     chunks = _chunks(templates)
     model = _model(None)
     measures = list(score.measures)
@@ -194,23 +209,26 @@ def harmonize(score: Score, *, style: str = "chorale", k: int = 4, seed: int = 0
             body = [t for bar in templates[a:b] for t in bar]
             budget = model.config.context - len(cond) - len(body) - 8
             context = _context_bars(tokens, budget)
-            samples = sample(model, cond + context, count=SAMPLES_PER_CHUNK, bar_ticks=tune.bar_ticks[a:b],
+            ends = (number == 0, number == len(chunks) - 1)  # the chunk holds the opening or the close
+            count = SAMPLES_PER_CHUNK * (2 if any(ends) else 1)
+            samples = sample(model, cond + context, count=count, bar_ticks=tune.bar_ticks[a:b],
                              multi_voice=True, end_tokens=(BAR, EOS),
                              seed=seed * 1000 + chain * 37 + number, temperature=temperature, top_p=top_p,
-                             templates=[body + [BAR]] * SAMPLES_PER_CHUNK, max_tokens=len(body) + 2,
+                             templates=[body + [BAR]] * count, max_tokens=len(body) + 2,
                              previous_pitches=_last_pitches(tokens) if tokens else None)
             best = None
             for s in samples:
                 if not s.finished:
                     continue
                 trial = tokens + list(s.tokens)
-                notes = list(melody) + _lower_notes(score, trial, measures, "chorale", shift)
+                lower = _lower_notes(score, trial, measures, "chorale", shift)
                 partial = replace(score, parts=base.parts + tuple(Part(p, n, 52) for p, n, _ in LOWER),
-                                  notes=time_notes(sort_notes(notes), score.tempo_map))
+                                  notes=time_notes(sort_notes(list(melody) + lower), score.tempo_map))
                 last = measures[b - 1].number
                 errors = sum(f.severity == "error" and f.measure <= last
                              for f in check_rules(partial, style="chorale"))
-                rank = (errors, -s.log_likelihood)
+                # then a chorale's opening and close on the tonic chord in root position
+                rank = (errors, _off_tonic(melody, lower, tonic, tune.mode, ends), -s.log_likelihood)
                 if best is None or rank < best[0]:
                     best = (rank, list(s.tokens), s.log_likelihood)
             if best is None:
@@ -225,9 +243,13 @@ def harmonize(score: Score, *, style: str = "chorale", k: int = 4, seed: int = 0
         if tuple(tokens) in seen:
             continue
         seen.add(tuple(tokens))
-        notes = list(melody) + _lower_notes(score, tokens, measures, style, shift)
+        notes = list(melody) + _lower_notes(score, tokens, measures, "chorale", shift)
         suggestion = Suggestion("harmonization", measures[0].number, measures[-1].number,
                                 time_notes(sort_notes(notes), score.tempo_map), log_likelihood)
+        # the opening and the close on the tonic chord, where the rules allow (then laid out for the piano)
+        suggestion = replace(suggestion, notes=tonic_ends(harmonized_score(score, suggestion)).notes)
+        if style == "piano":
+            suggestion = replace(suggestion, notes=_as_piano(suggestion.notes))
         findings = check_rules(harmonized_score(score, suggestion), style=rules_style)
         errors = sum(f.severity == "error" for f in findings)
         warnings = sum(f.severity == "warning" for f in findings)
@@ -236,6 +258,133 @@ def harmonize(score: Score, *, style: str = "chorale", k: int = 4, seed: int = 0
         raise AnalysisError("the generator could not harmonise this melody; try another --seed")
     candidates.sort(key=lambda c: c[0])
     return [s for _, s in candidates]
+
+
+TONIC_BASS = (41, 52)  # the bass's tonic at the opening and the close: F2 to E3 (the model's pitches)
+
+
+def _tonic_bass(templates: list[list[int | None]], tonic: int, mode: str) -> list[list[int | None]]:
+    """The bar templates with the bass's pitch given under the melody's first and last note: the tonic (F2-E3),
+    where the chord there should be the tonic (``_tonic_end``); a chorale opens and closes on the tonic chord in root position
+    (the alto and tenor are still sampled; ``_off_tonic`` then ranks the samples)."""
+    from tutor.models.generator import PITCH0, PITCH_LOW, VOICE0
+
+    triad = {tonic, (tonic + (3 if mode == "minor" else 4)) % 12, (tonic + 7) % 12}
+    bass = next(p for p in range(TONIC_BASS[0], TONIC_BASS[1] + 1) if p % 12 == tonic)
+    bars = [list(bar) for bar in templates]
+    with_notes = [i for i, bar in enumerate(bars) if len(bar) > 1]
+    if not with_notes:
+        return bars
+    # a note's tokens: POS, VOICE0, soprano PITCH, DUR, then (VOICE, pitch, DUR) for alto, tenor and bass
+    for bar, at in ((bars[with_notes[0]], 1), (bars[with_notes[-1]], len(bars[with_notes[-1]]) - 13)):
+        soprano = bar[at + 2]
+        if bar[at + 1] == VOICE0 and bar[at + 10] == VOICE0 + 3 and bar[at + 11] is None \
+                and _tonic_end((soprano - PITCH0 + PITCH_LOW) % 12, tonic, triad, first=at == 1):
+            bar[at + 11] = PITCH0 + bass - PITCH_LOW
+    return bars
+
+
+def _tonic_end(pc: int, tonic: int, triad: set[int], *, first: bool) -> bool:
+    """Whether the chord under a melody's first note (``first``) or last note of pitch class ``pc`` should be the
+    tonic chord: the first where the note belongs to it (a pickup on the fifth too), the last where the tune ends on
+    the tonic (a tune ending on another note may have closed in another key, whatever its key signature says)."""
+    return pc in triad if first else pc == tonic
+
+
+def key_of(score: Score, melody: tuple[Note, ...]) -> tuple[int, str]:
+    """(tonic pitch class, mode) the harmoniser writes in: the key signature's, its mode read from the melody where
+    the file does not say it (as ``harmonize`` tells the generator)."""
+    from tutor.score.analysis import estimate_key
+
+    ks = score.key_signatures[0] if score.key_signatures else None
+    if ks is not None and ks.mode is not None:
+        mode = ks.mode
+    else:
+        key = estimate_key(score, list(melody))
+        if ks is None:
+            return key.tonic, key.mode
+        mode = key.mode
+    return (ks.fifths * 7 + (9 if mode == "minor" else 0)) % 12, mode
+
+
+def tonic_ends(score: Score, *, parts: tuple[str, str, str] = ("HA", "HT", "HB")) -> Score:
+    """The chords under a harmonised melody's first and last note made the tonic chord in root position where they
+    should be (``_tonic_end``) and are not: the bass takes the tonic, the alto and tenor the nearest notes of the
+    tonic chord (its third among them; a close already on the major tonic of a minor key, the Picardy third, is
+    kept), each voice within its singer's range and below the one above it. Kept only where the chorale
+    rules then find no more errors and at most one more warning (a tonic close outweighs a leap into it)."""
+    from itertools import product
+
+    from tutor.compose.rules import VOICE_RANGES, check_rules
+
+    melody_part, melody = melody_of(score)
+    tonic, mode = key_of(score, melody)
+
+    def counts(s: Score) -> tuple[int, int]:
+        found = check_rules(s, style="chorale")
+        return sum(f.severity == "error" for f in found), sum(f.severity == "warning" for f in found)
+
+    base = counts(score)
+    ranges = {parts[0]: VOICE_RANGES["alto"], parts[1]: VOICE_RANGES["tenor"], parts[2]: VOICE_RANGES["bass"]}
+    for first, top in ((True, melody[0]), (False, melody[-1])):
+        third = (tonic + (3 if mode == "minor" else 4)) % 12
+        triad = {tonic, third, (tonic + 7) % 12}
+        if not _tonic_end(top.pitch % 12, tonic, triad, first=first):
+            continue
+        under = {n.part: n for n in score.notes if n.part in parts and abs(n.onset_ql - top.onset_ql) < 1e-6}
+        if len(under) != 3:
+            continue
+        alto, tenor, bass = (under[p] for p in parts)
+        sounding = {alto.pitch % 12, tenor.pitch % 12, top.pitch % 12}
+        picardy = (tonic + 4) % 12 if mode == "minor" and not first else third  # a minor piece may close major
+        if bass.pitch % 12 == tonic and any(sounding <= (triad - {third}) | {t} and t in sounding
+                                            for t in {third, picardy}):
+            continue  # already the tonic chord in root position
+
+        def near(n: Note, pcs: set[int]) -> list[int]:
+            low, high = ranges[n.part]
+            return [p for p in range(n.pitch - 7, n.pitch + 8) if p % 12 in pcs and low <= p <= high]
+
+        best = None
+        for b, t, a in product(near(bass, {tonic}), near(tenor, triad), near(alto, triad)):
+            if not b < t < a <= top.pitch or third not in {a % 12, t % 12, top.pitch % 12}:
+                continue
+            cost = abs(a - alto.pitch) + abs(t - tenor.pitch) + abs(b - bass.pitch)
+            if best is None or cost < best[0]:
+                best = (cost, (a, t, b))
+        if best is None:
+            continue
+        pitches = dict(zip(parts, best[1], strict=True))
+        trial = [replace(n, pitch=pitches[n.part]) if n.part in pitches and abs(n.onset_ql - top.onset_ql) < 1e-6
+                 else n for n in score.notes]
+        candidate = replace(score, notes=time_notes(sort_notes(trial), score.tempo_map))
+        found = counts(candidate)
+        if found[0] <= base[0] and found[1] <= base[1] + 1:
+            score, base = candidate, found
+    return score
+
+
+def _off_tonic(melody: tuple[Note, ...], lower: list[Note], tonic: int, mode: str, ends: tuple[bool, bool]) -> int:
+    """How far the chord under the melody's first note (``ends[0]``) and last note (``ends[1]``) is from the tonic
+    chord in root position, the way a chorale opens and closes: 0 (it is, or it need not be: ``_tonic_end``),
+    1 (the tonic chord inverted), 2 (another chord) for each end. The close may take the major third (a Picardy
+    third in a minor key)."""
+    out = 0
+    for index, wanted in ((0, ends[0]), (-1, ends[1])):
+        note = melody[index]
+        triad = {tonic, (tonic + (3 if mode == "minor" else 4)) % 12, (tonic + 7) % 12}
+        if not wanted or not _tonic_end(note.pitch % 12, tonic, triad, first=index == 0):
+            continue
+        if index == -1 and mode == "minor":
+            triad.add((tonic + 4) % 12)
+        under = [n for n in lower if abs(n.onset_ql - note.onset_ql) < 1e-6]
+        if not under:
+            continue
+        if not {n.pitch % 12 for n in under} <= triad:
+            out += 2
+        elif min(under, key=lambda n: n.pitch).pitch % 12 != tonic:
+            out += 1
+    return out
 
 
 def _context_bars(tokens: list[int], budget: int) -> list[int]:

@@ -405,9 +405,10 @@ def _pattern(style: str, meter: _Meter, seg_ql: float, variant: int, *, comp: bo
     if style == "tango":
         for cell in range(max(1, int(round(seg_ql / 2.0)))):
             base = cell * 2.0
-            if variant % 2 == 0:  # the habanera: dotted eighth, sixteenth, two eighths
-                out += [(base, 0.7, "bass"), (base + 0.75, 0.25, "fifth_low"), (base + 1.0, 0.5, "bass"),
-                        (base + 1.5, 0.45, "fifth_low"), (base + 1.0, 0.45, "chord"), (base + 1.5, 0.4, "chord")]
+            if variant % 2 == 0:  # the habanera (dotted eighth, sixteenth, two eighths) as a tango pianist's left
+                # hand: the bass on one, a staccato chord on its sixteenth, the fifth on two, a staccato chord after
+                out += [(base, 0.75, "bass"), (base + 0.75, 0.25, "chord"), (base + 1.0, 0.5, "fifth_low"),
+                        (base + 1.5, 0.25, "chord")]
             else:  # 3-3-2: accents on the first, fourth and seventh sixteenth, marcato chords with the bass
                 out += [(base, 0.7, "bass"), (base + 0.75, 0.7, "fifth_low"), (base + 1.5, 0.45, "bass"),
                         (base, 0.3, "chord"), (base + 0.75, 0.3, "chord"), (base + 1.5, 0.3, "chord")]
@@ -524,9 +525,11 @@ def _transform_melody(melody: tuple[Note, ...], time_map: _TimeMap, style: str, 
                 cur[2] += 0.5
     if style == "march" and beat == 1.0:
         for a, b in zip(out, out[1:], strict=False):
-            # two even eighths on a beat become a dotted eighth and a sixteenth (the march's dotted rhythm)
+            # two even eighths on the bar's last beat become a dotted eighth and a sixteenth: the march's dotted
+            # upbeat into the next bar (dotting every pair, 80 % before, made the tune jerky and was the length the
+            # style data's marches have least of: notes of 0.6-0.8 quarters in no more than half their windows)
             if abs(a[1] % 1.0) < 1e-6 and abs(a[2] - 0.5) < 1e-6 and abs(b[1] - a[1] - 0.5) < 1e-6 \
-                    and abs(b[2] - 0.5) < 1e-6 and rng.random() < 0.8:
+                    and abs(b[2] - 0.5) < 1e-6 and abs((a[1] + shift) % meter.bar_ql - (meter.bar_ql - 1.0)) < 1e-6:
                 a[2], b[1], b[2] = 0.75, b[1] + 0.25, 0.25
     if style == "ragtime" and beat == 1.0:
         for i in range(1, len(out)):
