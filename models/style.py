@@ -120,11 +120,14 @@ def predict_taxonomy(table) -> StyleResult:
 
     saved = _load_taxonomy()
     x = taxonomy_windows(table)
+    off_grid = saved.get("performed_off_grid")
+    if off_grid is not None and performed(x, float(off_grid)):  # judged as the model learnt performances: from
+        x = timing_blind(x)  # their notes, their timing unknown
     probs = predict_proba(saved["trees"], x)
     log_p = np.log(np.clip(probs, 1e-9, 1)).mean(0) / float(saved["temperature"])
     p = np.exp(log_p - log_p.max())
     p /= p.sum()
-    z = (x.mean(0) - saved["feature_mean"]) / saved["feature_std"]
+    z = np.nan_to_num((x.mean(0) - saved["feature_mean"]) / saved["feature_std"])  # (unknown timing: the mean)
     d = np.sort(np.sqrt(((saved["reference"] - z[None, :]) ** 2).sum(1)))[: int(saved["neighbours"])].mean()
     distance = float(d / saved["distance_threshold"])
     classes = tuple(saved["classes"])
@@ -197,6 +200,43 @@ def rhythm_features(table) -> np.ndarray:
     dotted = float(np.mean(np.abs(in_beat - 0.75) < 0.03) + np.mean(np.abs(in_beat - 2 / 3) < 0.03))
     extra = [beats_in_bar / 4, sync, dotted]
     return np.asarray(np.concatenate([offsets, per_beat, b, extra]), dtype=np.float32)
+
+
+# the style features that read timing on the file's beat grid or in performed seconds: note lengths and rates,
+# inter-onset times, where onsets fall, the metre, chord size (a rolled chord is several onsets), and of the rhythm
+# features all but the bass line's steps, leaps and register (``rhythm_features``). A performance with no written
+# grid to read it on (a scanned piano roll, MIDI played in) is learnt and judged with them unknown (NaN: the trees
+# send a missing value down the side that fits it best), from what its notes are
+TIMING_HAND_FEATURES = ("dur_hist", "log_notes_per_ql", "log_onsets_per_ql", "ioi_s_median_std", "on_beat",
+                        "on_downbeat", "on_eighth", "on_sixteenth", "triplet", "meter", "chord_size", "log_dur_s")
+RHYTHM_PITCH_ONLY = (15, 16, 17)  # the bass line's steps, leaps and register
+OFF_GRID_FEATURE = 6  # "off the grid" in ``rhythm_features``: onsets on none of 0, 1/4, 1/3, 1/2, 2/3, 3/4 of a
+# beat (0.5 when they fall evenly over it, as a performance read on a beat it does not keep; 0.0-0.1 in a score)
+
+
+def timing_features() -> np.ndarray:
+    """A boolean mask over ``style_features``: True where a feature reads timing (``TIMING_HAND_FEATURES``)."""
+    from .features import HAND_FEATURE_NAMES, NoteTable, hand_features
+
+    if not HAND_FEATURE_NAMES:  # filled by the first call
+        hand_features(NoteTable(np.array([60, 64]), np.array([0.0, 1.0]), np.ones(2), np.array([0.0, 0.5]),
+                                np.full(2, 0.5), np.full(2, 80.0), np.zeros(2, dtype=np.int64)))
+    hand = [any(n.startswith(p) for p in TIMING_HAND_FEATURES) for n in HAND_FEATURE_NAMES]
+    return np.array(hand + [i not in RHYTHM_PITCH_ONLY for i in range(21)], dtype=bool)
+
+
+def timing_blind(x: np.ndarray) -> np.ndarray:
+    """Windows' ``style_features`` with their timing features unknown (NaN): how a performance is read."""
+    out = np.array(x, dtype=np.float32, copy=True)
+    out[:, timing_features()] = np.nan
+    return out
+
+
+def performed(x: np.ndarray, share: float) -> bool:
+    """Whether windows' features say a performance with no written grid: on average ``share`` or more of the onsets
+    off every written position in the beat."""
+    off = x.shape[1] - 21 + OFF_GRID_FEATURE  # (the rhythm features come last)
+    return bool(len(x)) and float(np.nanmean(x[:, off])) >= share
 
 
 def style_features(table) -> np.ndarray:

@@ -195,3 +195,32 @@ def test_pop909_lengths_can_be_read_as_written():
         assert np.array_equal(written.onset_ql, melody.onset_ql) and np.all(written.duration_ql > 0)
         assert np.allclose(written.duration_s / melody.duration_s, written.duration_ql / melody.duration_ql)
     assert np.mean(performed) < np.mean(legatos) - 0.2, (performed, legatos)  # most songs release notes early
+
+
+def test_a_performance_off_the_written_grid_can_be_read_from_its_notes():
+    """A scanned piano roll has no written grid (no time signature, a roll's tempo map, played or punched with
+    jitter): its onsets fall about evenly over the beat, a score's on written positions. ``timing_blind`` (the
+    measured, unshipped reading of such pieces, ``train_style_taxonomy --rolls-timing-blind / --off-grid``) makes
+    only the timing features unknown; what the notes are (pitches, harmony, texture) stays."""
+    from tutor.models.features import HAND_FEATURE_NAMES, table_from_score, windows
+    from tutor.models.style import (
+        WINDOW_BARS,
+        performed,
+        style_features,
+        taxonomy_windows,
+        timing_blind,
+        timing_features,
+    )
+
+    roll = next(r for r in refs() if r.source == "pianolatron" and r.style == "tango")
+    x = np.stack([style_features(w) for w in windows(roll.load()[0], bars=WINDOW_BARS, max_windows=3)])
+    mask = timing_features()
+    names = list(HAND_FEATURE_NAMES)
+    assert mask.size == x.shape[1] == len(names) + 21
+    assert all(mask[names.index(n)] for n in ("on_sixteenth", "triplet", "dur_hist0", "meter0", "log_dur_s0"))
+    assert not any(mask[names.index(n)] for n in ("pc_rel0", "chromatic", "interval_hist0", "harmony0", "parts0"))
+    assert performed(x, 0.35)  # a third or more of the roll's onsets off every written position in the beat
+    assert not performed(taxonomy_windows(table_from_score(load_score(TWINKLE))), 0.1)
+    blind = timing_blind(x)
+    assert np.isnan(blind[:, mask]).all() and np.array_equal(blind[:, ~mask], x[:, ~mask])
+    assert predict_taxonomy(table_from_score(load_score(TWINKLE))).sure  # scores are read as before
