@@ -558,6 +558,33 @@ def test_a_wrong_note_is_not_a_written_note_played_late(tmp_path):
         [("extra", None, 41), ("wrong_pitch", 41, 43)], here
 
 
+def test_a_note_struck_before_its_time_is_not_the_next_written_one(tmp_path):
+    """Issue 20, detection (a made piano take): E5 is written at 2 s and 4 s; the student strikes an E5 at
+    1.75 s that is not written, the one at 2 s, and leaves out the one at 4 s. The alignment gave the E5 at
+    1.75 s to the written one at 2 s and the E5 at 2 s to the one at 4 s (2 s off, yet "correct"); the review
+    says an extra E5 at 1.75 s and the E5 at 4 s missed, nothing else."""
+    from tutor.listen.piano_evidence import PartialEvidence
+    from tutor.practice.assessment import assess
+    from tutor.score.io import load_score
+    from tutor.score.music import Performance, PlayedNote
+
+    melody = [60, 62, 64, 65, 76, 67, 69, 71, 76, 74, 72, 71]
+    rows = [(0.5 * i, 0.5 * i + 0.45, p, 70) for i, p in enumerate(melody)] + \
+        [(1.0 * i, 1.0 * i + 0.9, 48, 60) for i in range(6)]
+    score = load_score(score_midi(rows, tmp_path / "score.mid"))
+    notes = [PlayedNote(pitch=int(p), onset_s=a, offset_s=b, velocity=70) for a, b, p, _ in rows if (p, a) != (76, 4.0)]
+    notes.append(PlayedNote(pitch=76, onset_s=1.75, offset_s=1.95, velocity=70))
+    take = Performance(notes=tuple(sorted(notes, key=lambda n: (n.onset_s, n.pitch))))
+    events = assess(score, take, evidence=PartialEvidence(np.zeros(16000 * 7, np.float32), 16000)).events
+    by_id = {n.id: n for n in score.notes}
+    told = sorted((e.type, e.played_pitch if e.type == "extra" else e.expected_pitch,
+                   e.time if e.type == "extra" else by_id[e.note_id].onset_s)
+                  for e in events if e.type in ("extra", "missed", "wrong_pitch"))
+    assert told == [("extra", 76, 1.75), ("missed", 76, 4.0)], told
+    assert [e for e in events if e.type == "correct" and e.expected_pitch == 76] and \
+        all(abs(e.time - by_id[e.note_id].onset_s) < 0.05 for e in events if e.type == "correct")
+
+
 def test_a_ghost_two_octaves_below_a_struck_note_is_not_told(tmp_path):
     """Issue 20: the transcriber sometimes hears a low note whose upper partials are a struck note's (maps-dev,
     dev split: Schumann's Kinderszenen 6, G1 and A1 under chords with G3 and A3). An extra note two octaves

@@ -1071,45 +1071,83 @@ def _tone_before_octave(alignment: Alignment, score_notes: tuple[Note, ...], pla
 
 
 FAR_MATCH_S = 0.25  # a piano audio take's note matched to a played note of its pitch this far from when it was due...
+SHIFT_NEAR_S = 0.08  # ...that came this near another written note of its pitch (nearer than its own played note)
+
+
+class _DueWithout:
+    """When each score note was due, its own played note left out (``_unmatch_far``): the median of the rest
+    of its chord as played (two notes or more: one may be as far off as this one), else interpolated from the
+    chords played before and after it (None outside)."""
+
+    def __init__(self, groups: list[_Onset], played: tuple[PlayedNote, ...]) -> None:
+        self.groups, self.played = groups, played
+        self.q = np.array([g.position_ql for g in groups])
+        self.t = np.array([g.time_s for g in groups])
+
+    def __call__(self, s: int, note: Note) -> float | None:
+        k = int(np.searchsorted(self.q, note.onset_ql - 1e-6))
+        here = k < len(self.q) and abs(self.q[k] - note.onset_ql) <= 1e-6
+        if here:
+            rest = [self.played[p].onset_s for t, p in self.groups[k].notes if t != s]
+            if len(rest) >= 2:
+                return float(np.median(rest))
+        before, after = k - 1, k + 1 if here else k
+        if before < 0 or after >= len(self.q):
+            return None
+        return float(np.interp(note.onset_ql, self.q[[before, after]], self.t[[before, after]]))
 
 
 def _unmatch_far(alignment: Alignment, score_notes: tuple[Note, ...], played: tuple[PlayedNote, ...],
                  groups: list[_Onset]) -> Alignment:
     """A piano audio take's score note that the alignment matched to a played note of its pitch more than
-    FAR_MATCH_S from when it was due (from the rest of its chord as played, or the chords around it), while
-    an extra note ``PAIR_STEPS`` semitones or less from it was struck when it was due (within ``PAIR_S``),
-    is missed, and that played note extra: the pairs then make the note on time a wrong note, and the far
-    one is settled as any extra note (issue 20). The alignment gave the played note with no score note of
-    its own (a note added) to the nearest written note of its pitch a chord or more away, which the review
-    then called early or late, and the wrong note struck in its place extra. Dev (maps-dev, 5 alterations):
-    wrong R 0.931 -> 0.938, extra P / R 0.815 / 0.859 -> 0.821 / 0.865. (Also unmatching where the second
-    listen hears the written note struck when due: wrong R 0.951, but extra P 0.774: left out.)"""
+    FAR_MATCH_S from when it was due (from the rest of its chord as played, or the chords around it), is
+    unmatched (issue 20) where
+    - an extra note ``PAIR_STEPS`` semitones or less from it was struck when it was due (within ``PAIR_S``):
+      it is missed and the far note extra; the pairs then make the note on time a wrong note;
+    - the far note came within SHIFT_NEAR_S of when another written note of its pitch was due, nearer than
+      the played note matched to that one: the far note goes to that one, this one is missed (then listened
+      for again), and that one's note is extra.
+    The alignment gave a played note with no score note of its own (a note added) to the nearest written
+    note of its pitch a chord or more away, which the review then called early, late or even correct, and
+    the wrong note struck in its place extra. Dev (maps-dev, 5 alterations): wrong R 0.931 -> 0.938, missed
+    R 0.975 -> 0.980, extra P / R 0.815 / 0.859 -> 0.822 / 0.869. (Also unmatching where the second listen
+    hears the written note struck when due: wrong R 0.951, but extra P 0.774: left out.)"""
+    due = _DueWithout(groups, played)
     extras = [pr.perf_index for pr in alignment.pairs if pr.kind == "extra" and pr.final]
     pairs = list(alignment.pairs)
+    matched = {pr.score_index: i for i, pr in enumerate(pairs) if pr.final and pr.kind == "match"}
     changed = False
-    for i, pr in enumerate(alignment.pairs):
-        if not pr.final or pr.kind != "match":
+    for s, i in list(matched.items()):
+        pr = pairs[i]
+        if pr.kind != "match":  # (undone by a shift below)
             continue
-        note, got = score_notes[pr.score_index], played[pr.perf_index]
-        due_s = _due_s_without(pr.score_index, note, groups, played)
+        note, got = score_notes[s], played[pr.perf_index]
+        due_s = due(s, note)
         if due_s is None or abs(got.onset_s - due_s) <= FAR_MATCH_S:
             continue
         if any(1 <= abs(played[j].pitch - note.pitch) <= PAIR_STEPS and abs(played[j].onset_s - due_s) <= PAIR_S
                for j in extras):
-            pairs[i] = NotePair("missed", pr.score_index, None, pr.attempt, True)
+            pairs[i] = NotePair("missed", s, None, pr.attempt, True)
             pairs.append(NotePair("extra", None, pr.perf_index, pr.attempt, True))
             changed = True
+            continue
+        best = None
+        for other, j in matched.items():
+            if other == s or pairs[j].kind != "match" or score_notes[other].pitch != note.pitch:
+                continue
+            other_s = due(other, score_notes[other])
+            if other_s is None:
+                continue
+            near, old = abs(got.onset_s - other_s), abs(played[pairs[j].perf_index].onset_s - other_s)
+            if near <= SHIFT_NEAR_S and old > near + SHIFT_NEAR_S and (best is None or near < best[0]):
+                best = (near, other, j)
+        if best is not None:
+            _, other, j = best
+            pairs.append(NotePair("extra", None, pairs[j].perf_index, pairs[j].attempt, True))
+            pairs[j] = NotePair("match", other, pr.perf_index, pairs[j].attempt, True)
+            pairs[i] = NotePair("missed", s, None, pr.attempt, True)
+            changed = True
     return replace(alignment, pairs=tuple(pairs)) if changed else alignment
-
-
-def _due_s_without(s: int, note: Note, groups: list[_Onset], played: tuple[PlayedNote, ...]) -> float | None:
-    """When score note ``s`` was due, its own played note left out: the median of the rest of its chord as
-    played, else interpolated from the chords played around it (None outside them)."""
-    rest = [played[p].onset_s for g in groups if abs(g.position_ql - note.onset_ql) <= 1e-6 for t, p in g.notes if t != s]
-    if rest:
-        return float(np.median(rest))
-    others = [g for g in groups if abs(g.position_ql - note.onset_ql) > 1e-6]
-    return _due_s(note, np.array([g.position_ql for g in others]), np.array([g.time_s for g in others]))
 
 
 # an extra note of a piano audio take that a note struck with it (within GHOST_ONSET_S) lies a twelfth, two
