@@ -14,6 +14,10 @@ from 0.3 s before to 0.4 s after): onsets P 0.74 R 0.81, found 78 ms (median; p9
 after the strike (tests/bench/bench_piano.py, part 3, measures it on the split's pieces); with the peak test
 (issue 20, live marks that agree with the review) held-out P 0.81 R 0.71, 95 ms, and driven by the follower
 itself (tests/bench/bench_live_marks.py) P 0.56 where it was 0.24.
+Listening only for what the follower expects traps a follower that has lost its place, so the other pitches of
+the piece's range are listened for too, with stricter tests (``FREE_*``), and what is heard there goes to
+``ScoreFollower.hear`` (never rung): evidence from which the follower finds where the student is (issue 20,
+evening: dev 60 s segments, onsets R 0.30 -> 0.46, 51% more rings from a real strike).
 ``PianoLiveListener`` runs it on a thread of its own from a recorder's tap, as
 ``tutor.listen.live.LiveListener`` does for a single line. Nothing here imports Qt or torch.
 """
@@ -255,12 +259,11 @@ def follower_range(follower) -> tuple[int, int] | None:
 
 
 def tell_free(follower, heard: list[tuple[float, int]]) -> list:
-    """Onsets heard score-free (``PianoOnsets.free_found``) to the follower's ``hear`` (a LoopFollower's pass); the
-    events that brings (verdicts on the notes it held back, when it moves)."""
-    inner = getattr(follower, "current", None) or follower
+    """Onsets heard score-free (``PianoOnsets.free_found``) to the follower's ``hear`` (a ``ScoreFollower`` or a
+    ``LoopFollower``); the events that brings (verdicts on the notes it held back, when it moves)."""
     events: list = []
     for onset_s, midi in heard:
-        events += inner.hear(onset_s=onset_s, pitch=midi)
+        events += follower.hear(onset_s=onset_s, pitch=midi)
     return events
 
 

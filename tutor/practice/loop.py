@@ -111,6 +111,10 @@ class LoopFollower:
     def note_off(self, *, pitch: int, time_s: float) -> list:
         return self._count(self.current.note_off(pitch=pitch, time_s=time_s))
 
+    def hear(self, *, onset_s: float, pitch: int) -> list:
+        """A note heard score-free, for this pass's follower (``ScoreFollower.hear``; issue 20)."""
+        return self._count(self.current.hear(onset_s=onset_s, pitch=pitch))
+
     def pedal(self, *, down: bool, time_s: float) -> None:
         self.current.pedal(down=down, time_s=time_s)
 
