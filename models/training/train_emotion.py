@@ -38,12 +38,11 @@ HERE = Path(__file__).resolve().parents[1]  # the models folder: weights, cards 
 WEIGHTS = HERE / "weights" / "emotion.pt"
 CARD = HERE / "cards" / "emotion.md"
 # what the shipped model says about a few scores (checked by hand after training; see the card)
-SCORE_EXAMPLES = """Chopin's presto etude op. 10/4 in C# minor Q2 tense (P 0.95),
-  op. 10/3 ("Tristesse", E major) Q1 (P 0.60, Q2 0.24: lower valence), the chorale BWV 66.6 in F#
-  minor Q4 calm (P 0.56, Q1 happy 0.36). A lively fiddle reel comes out Q2 tense (P 0.58, Q1 0.31): its arousal is right, its
-  valence is not - the model has no notion of dance music. The sequence member pulls these scores
-  toward Q1 (the previous round's blend: chorale Q4 0.67, reel Q2 0.73), so the chorale-calmer-than-reel
-  check passes with less margin than before (chorale arousal -0.19, reel +0.77)."""
+SCORE_EXAMPLES = """Chopin's presto etude op. 10/4 in C# minor Q2 tense (P 0.56,
+  Q1 0.34), op. 10/3 ("Tristesse", E major) Q4 calm (P 0.54, Q1 0.32), the chorale BWV 66.6 in F#
+  minor Q4 calm (P 0.40, Q1 happy 0.28), a lively fiddle reel Q1 happy (P 0.57, Q2 0.18; the previous model
+  called it Q2 tense, P 0.58), the demo's Twinkle Q4 calm (P 0.53). The chorale-calmer-than-reel check passes
+  (chorale arousal -0.19, reel +0.49; the previous model -0.19 and +0.77)."""
 
 
 def _metrics(y: np.ndarray, pred: np.ndarray) -> dict:
@@ -850,7 +849,8 @@ def write_card(results: dict) -> None:
                 f"{results['nets_only_val']:.3f}, logistic regression {results['baseline_val']:.3f}, boosted trees "
                 f"{results['trees_val']:.3f}, single members + blend {np.mean(results['single_members_val']):.3f} ± "
                 f"{np.std(results['single_members_val']):.3f}, its sequence member alone {results.get('sequence_val', float('nan')):.3f}; "
-                f"the previous round's shipped blend (nets + LR + trees) {PREVIOUS['val']:.3f}, the round before 0.677.")
+                f"the previous shipped model (the same blend on 101 descriptors) 0.687, the blend before it (nets + LR + trees) "
+                f"{PREVIOUS['val']:.3f}, the round before 0.677.")
     val_grid = results["val_grid"]
     if other:
         o = other["model"]
@@ -922,10 +922,13 @@ softmax({nets_share:.1f} log p_nets + {BLEND_WEIGHT} log p_LR + {SEQUENCE_WEIGHT
   pitch classes relative to the tonic, harmony and consonance, top-line intervals, dynamics) and 56 from
   `models/emotion_features.py: valence_features` (which major/minor triads sound on which scale degree, the
   bass line's and the top line's pitch classes relative to the tonic, whether the bass line and
-  8-second windows read major or minor, whether the clip ends on the tonic or dominant in the bass).
+  8-second windows read major or minor, whether the clip ends on the tonic or dominant in the bass)
+  and, since the evening round of issue 26, 70 from `models/emotion_musician.py: musician_features` (a
+  musician's windowed descriptors: per 6 s window, key clarity, major minus minor, chromaticism, thirds over
+  the bass, dissonance, attacks a second, loudness, register, summarised by mean, spread, minimum and maximum).
   Heads: quadrant, valence half, arousal half; the quadrant probabilities are sharpened by the two
   half heads. Class-balanced loss, AdamW with a cosine schedule, {results['epochs']} epochs, the last epoch kept.
-* **LR**: logistic regression on the standardised descriptors, C = {LR_C}.
+* **LR**: logistic regression on the standardised descriptors (the same {results['n_features']}), C = {LR_C}.
 * **sequence**: the EMOPIA paper's own symbolic baseline, an ensemble of {len(results['seeds'])} LSTM-attention
   nets (`models/encoder.py: SequenceLSTMNet`, `models/emotion_sequence.py`; seeds {seeds}): MIDI-like
   performance events (`models/emotion_features.py: event_tokens`: note-on and note-off for each of 88 keys,
@@ -960,7 +963,8 @@ carry the same restriction). The data is read from `../shared/data/emopia`, neve
 
 | model | 4-quadrant accuracy | valence accuracy | arousal accuracy |
 |---|---|---|---|
-| **this model (shipped: nets + LR + sequence fitted on the train split, seeds {seeds}; test read 3)** | **{m['accuracy']:.3f}** | **{m['valence_accuracy']:.3f}** | **{m['arousal_accuracy']:.3f}** |
+| **this model (shipped: nets + LR on the 101 + 70 musician's descriptors, + sequence, fitted on the train split, seeds {seeds}; test read 5)** | **{m['accuracy']:.3f}** | **{m['valence_accuracy']:.3f}** | **{m['arousal_accuracy']:.3f}** |
+| the previous shipped model (the same blend on the 101 descriptors; test read 3) | 0.640 | 0.767 | 0.872 |
 | valence-times-arousal trees as a fifth member at 0.3 (a later round; not shipped, test read 4) | 0.593 | 0.721 | 0.872 |
 | its nets alone (no blend) | {results['nets_only_test']:.3f} | | |
 | its sequence member alone (LSTM-attention over MIDI-like events) | {results.get('sequence_test', float('nan')):.3f} | | |
@@ -998,8 +1002,8 @@ This round (the LSTM-attention sequence member), after the recipe was fixed by t
 (cross-validation >= 0.705 and validation >= 0.687) and the chorale-calmer-than-reel check had passed
 on the saved weights (`--hold-test`, then `--read-test`):
 
-3. nets + LR + sequence fitted on the train split, shipped: {m['accuracy']:.3f} (valence {m['valence_accuracy']:.3f},
-   arousal {m['arousal_accuracy']:.3f}; its sequence member alone {results.get('sequence_test', float('nan')):.3f}).
+3. nets + LR + sequence fitted on the train split, shipped then: 0.640 (valence 0.767,
+   arousal 0.872; its sequence member alone 0.547).
 
 A later round (valence and arousal as two classifiers, below), after its recipe was fixed by its
 cross-validation rule and the chorale-calmer-than-reel check had passed on the saved weights
@@ -1009,6 +1013,17 @@ was not shipped):
 4. nets 0.2 + LR 0.3 + sequence 0.2 + valence-times-arousal trees 0.3 (the shipped members, LR
    and sequence fitted on the train split, the new trees too): 0.593 (valence 0.721, arousal 0.872;
    recall Q1 0.83, Q2 0.53, Q3 0.30, Q4 0.65): 4 clips below the shipped 0.640. Not shipped.
+
+The evening round of issue 26 (docs/benchmarks.md, "Emotion: why validation disagrees with CV"), after the
+nets and LR fed the musician's 70 descriptors passed that round's rule (song-grouped cross-validation over 4
+partitions, paired: +1.7 points, more than twice its song-clustered error; the validation split read as one more
+fold, -0.5 ± 2.0 points, no contradiction) and the checks beyond EMOPIA had passed on the saved weights
+(`--hold-test`, `python -m models.training.emotion_checks`, `tests/test_critique.py`, then `--read-test`):
+
+5. nets and LR on the 101 + 70 descriptors + the sequence member, fitted on the train split: {m['accuracy']:.3f}
+   (valence {m['valence_accuracy']:.3f}, arousal {m['arousal_accuracy']:.3f}). Shipped, as the rule said before the read, whatever it read.
+   The same training run scored its logistic regression and boosted trees alone on the test split too (every run
+   does; table above).
 
 Rerunning the command, and `python -m tests.bench critique`, read the shipped model's test accuracy again
 (the same model, not a new choice).
@@ -1130,7 +1145,8 @@ Tried and not kept (a throw-away harness on the same folds; one member per fold 
   there is no visible gain from more clips in that range for the logistic regression.
 
 **A later round: a musician's windowed descriptors** (`models/training/emotion_musician.py`, harness
-`python -m models.training.emotion_musician_cv`; measured, not shipped). 70 more descriptors, each computed in
+`python -m models.training.emotion_musician_cv`; measured, not shipped in that round; shipped in the evening
+round, read 5 above). 70 more descriptors, each computed in
 6-second windows (hop 3 s) and summarised by mean, spread, minimum and maximum: valence cues (key clarity,
 major minus minor key correlation, notes outside the key's scale, major or minor thirds over the bass,
 semitone and tritone clashes, whether the window's key agrees with the clip's) and arousal cues (notes and
@@ -1165,7 +1181,8 @@ per fold; and on partition 2): shipped blend 0.687 / 0.708, candidate 0.708 / 0.
 0.607 / 0.624); over the three partitions shipped 0.698 ± 0.009, candidate 0.714 ± 0.005, a paired gain of
 +1.6 ± 0.4 points: cross-validation says better by more than its spread, validation does not. Rule of this round (from the brief): ship only if cross-validation and the
 validation split both say better by more than the cross-validation spread (about 1 point); validation does
-not (-0.5 or +0.5 points), so the weights are unchanged and **the test split was not read** (still 4 reads).
+not (-0.5 or +0.5 points), so the weights are unchanged and **the test split was not read** (still 4 reads then; the evening round's
+rule, in docs/benchmarks.md, judged the same candidate over 4 partitions with song-clustered errors and shipped it: read 5 above).
 Adding the new models as a fourth member of the shipped blend (shares 0.1-0.5) repeats the earlier rounds'
 pattern: cross-validation 0.70-0.72, validation 0.64-0.70.
 Rerun (none reads the test split): `OMP_NUM_THREADS=1 nice -n 15 python -m models.training.emotion_musician_cv`
@@ -1202,10 +1219,10 @@ Recall per quadrant: {', '.join(f'{q} {r:.2f}' for q, r in recall.items())}.
   descriptors separate them only partly.
 * **The ceiling on this data.** Every model and blend tried sits at 0.68-0.72 in cross-validation over
   965 clips, and the official validation and test splits are harder than the average fold (the models
-  score 1-6 points lower on validation and 7-10 lower on test). The shipped blend with the sequence
-  member is 0.8 points above the previous round in cross-validation and level with it on validation,
-  within noise; on test it scores {m['accuracy']:.3f} against the previous round's {PREVIOUS['test']:.3f}
-  (one clip is {100 / n:.1f} points), and {'it reaches' if m['accuracy'] >= 0.68 else 'none of it reaches'} 0.68 there. The
+  score 1-6 points lower on validation and 7-10 lower on test). The shipped model (the musician's
+  descriptors added) is +1.7 ± 0.75 points above the previous one in song-grouped cross-validation over 4
+  partitions, -0.5 ± 2.0 on validation (one song of 32 clips is 16 % of it; its effective size is 23 songs), and
+  {m['accuracy']:.3f} against 0.640 on test (one clip is {100 / n:.1f} points; ±5 points), and {'it reaches' if m['accuracy'] >= 0.68 else 'none of it reaches'} 0.68 there. The
   paper's LSTM-attention baseline alone, over the same kind of events, is far from the paper's 0.68 here
   ({seq_cv_alone} in cross-validation{pre_cv_alone}): small data (767 training clips) and a CPU-sized net. Arousal is mostly right from
   tempo, density and loudness; valence (Q3 against Q4) is where the symbolic cues run out.
