@@ -264,6 +264,21 @@ def test_a_chorale_opens_and_closes_on_the_tonic_chord(twinkle):
     assert best.errors == 0 and best.melody_notes_kept == best.melody_notes
 
 
+@pytest.mark.parametrize("style", ["march", "ragtime", "tango", "waltz", "pop"])
+def test_the_bass_closes_with_a_cadence(twinkle, style):
+    """The chord before the final tonic keeps its root in the bass (Twinkle's march stepped D-C under its last note,
+    the alternating bass's fifth, and the critique said "no final cadence")."""
+    best = restyle(twinkle, style=style, k=1, use_models=False)[0]
+    assert not [f for f in check_rules(best.score, style="keyboard") if f.rule == "no_final_cadence"]
+    last = max(n.onset_ql for n in best.score.notes)
+    accompaniment = [n for n in best.score.notes if n.part not in (best.melody_part, "RO")]
+    (start, name), (end, final_name) = best.chords[-2:]  # the chord before the final tonic, and the tonic
+    assert (name, final_name, end) == ("G", "C", last)
+    before = min(n.pitch for n in accompaniment if start - 1e-6 <= n.onset_ql < end - 1e-6)
+    final = min(n.pitch for n in accompaniment if abs(n.onset_ql - last) < 1e-6)
+    assert before % 12 == 7 and final % 12 == 0, (before, final)  # the bass G, then C (V-I)
+
+
 def test_seeds_give_different_versions_and_the_same_seed_the_same(twinkle):
     a = restyle(twinkle, style="pop", k=3, seed=1, use_models=False)
     b = restyle(twinkle, style="pop", k=3, seed=1, use_models=False)
