@@ -18,7 +18,7 @@ Last run (7 Dec 2026, 03:30 UTC, shared 2-core CPU, ``STYLE_BENCH_PARTS=style,re
 accuracy / 0.814 macro F1 vs logistic regression 0.811 / 0.707 on 1,363 held-out piece views, ECE 0.015 vs 0.045,
 "not sure" on 20/20 random-note pieces; restyle: 110 versions, melody notes kept 100 %, 0 rule errors, heard as asked
 by the style model 0.37 (waltz 1.00, ragtime 0.78, pop 0.39, march, swing and tango 0.00), by the style markers 0.96.
-EMOPIA test (last read the round before): 0.640. Restyle round after it (06:40 UTC, ``STYLE_BENCH_PARTS=restyle``):
+EMOPIA test (last read the round before): 0.640; 0.593 since the evening's emotion round (read 5). Restyle round after it (06:40 UTC, ``STYLE_BENCH_PARTS=restyle``):
 heard as asked 0.55 (swing 0.72, ragtime 0.94, pop 0.56, waltz 1.00, march and tango 0.00), markers 0.96, every melody
 note kept, 0 rule errors; the tuning melodies (``STYLE_BENCH_RESTYLE=tune``) 0.57. ``STYLE_BENCH_PARTS`` (default ``style,emotion,restyle``) picks the
 parts; the emotion part reads EMOPIA's test split (count each read in docs/benchmarks.md). Restyle after the
