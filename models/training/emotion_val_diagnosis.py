@@ -340,11 +340,19 @@ def paired_one(data: dict, cv: dict, vr: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paired", action="store_true", help="the rule's paired comparison (see the module doc)")
+    parser.add_argument("--previous", default=None, metavar="WEIGHTS",
+                        help="with --paired: the weights the candidates were judged against, read on validation as "
+                             "'shipped' (since commit b0b4dc9 shipped candidate A: `git show "
+                             "9eaa1a6:models/weights/emotion.pt > /tmp/emotion_before.pt`)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     data = load_emopia()
     out = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if args.paired:
+        if args.previous:
+            from .emotion_checks import _use_weights
+
+            _use_weights(args.previous)
         out["paired"] = paired(data)
         RESULTS.write_text(json.dumps(out, indent=1))
         return 0
