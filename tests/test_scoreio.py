@@ -84,6 +84,27 @@ def test_ids_are_unique_and_appear_in_musicxml_and_verovio_svg():
     assert "#FF0000" in svg.upper()
 
 
+def test_a_note_no_one_notehead_writes_gets_an_id_per_notehead_and_its_tie_is_engraved(tmp_path):
+    """A 2.5-quarter note (a half tied to an eighth, in one bar) is written as two noteheads with ids of their
+    own (the exporter's split gave both the note's id, and Verovio dropped the tie: the pop restyle's long notes)."""
+    import re
+
+    import verovio
+
+    from tests.assessment_cases import make_score
+
+    score = make_score([(0.0, [62], 1.0), (1.0, [62], 0.5), (1.5, [60], 2.5), (4.0, [64], 4.0)])
+    xml = musicxml_bytes(score).decode()
+    ids = re.findall(r'<note[^>]*\sid="([^"]+)"', xml)
+    assert len(ids) == len(set(ids)) == 5 and "P1-m1-n2-t1" in ids
+    toolkit = verovio.toolkit()
+    toolkit.loadData(xml)
+    assert "identical values in @startid and @endid" not in toolkit.getLog()
+    back = load_score(save_score(score, tmp_path / "long.musicxml"))
+    assert [(n.id, n.pitch, n.onset_ql, n.duration_ql) for n in back.notes] == [
+        (n.id, n.pitch, n.onset_ql, n.duration_ql) for n in score.notes]
+
+
 def test_note_times_follow_tempo_map():
     score = load_score(REPO / "assets" / "demo" / "twinkle.musicxml")
     assert score.tempo_map.initial_bpm == 90

@@ -34,6 +34,8 @@ ET.register_namespace("", SVG_NS)
 ET.register_namespace("xlink", XLINK_NS)
 
 _SHAPES = {"path", "ellipse", "polygon", "polyline", "rect", "circle", "line"}
+# a tied note's later noteheads are ``{id}-t{j}`` (``tutor.score.io``): they take the note's colour
+_TIED_HEAD = re.compile(r"-t[0-9.]+$")
 _TRANSLATE = re.compile(r"translate\(\s*([-\d.]+)[\s,]+([-\d.]+)\s*\)")
 _SCALE = re.compile(r"scale\(\s*([-\d.]+)(?:[\s,]+([-\d.]+))?\s*\)")
 _PATH_POINTS = re.compile(r"[ML]\s*([-\d.]+)[\s,]+([-\d.]+)")
@@ -389,14 +391,15 @@ def _notehead(note: ET.Element) -> tuple[str, float, float, float] | None:
 
 
 def recolor_svg(svg: str, colors: dict[str, str]) -> str:
-    """``svg`` with the notes whose ids are in ``colors`` drawn in that colour (head and stem)."""
+    """``svg`` with the notes whose ids are in ``colors`` drawn in that colour (head and stem); a tied note's
+    later noteheads (``{id}-t{j}``) with it."""
     if not colors:
         return svg
     root = ET.fromstring(svg)
     for element in root.iter(f"{{{SVG_NS}}}g"):
-        note_id = element.get("id")
-        if note_id in colors and "note" in (element.get("class") or "").split():
-            color = colors[note_id]
+        note_id = element.get("id") or ""
+        color = colors.get(note_id) or colors.get(_TIED_HEAD.sub("", note_id))
+        if color and "note" in (element.get("class") or "").split():
             for part in element.iter():
                 tag = part.tag.rsplit("}", 1)[-1]
                 if tag == "g" or tag == "use":

@@ -1069,6 +1069,10 @@ def music21_from_notes(score: Score) -> Any:
     apply_form(m21, score)  # repeat signs, endings, jumps (issue 21)
     try:
         m21.makeNotation(inPlace=True)
+        # a note of a length no one notehead writes (2.5 quarters: a half tied to an eighth) is split here, not by
+        # the exporter, so that each notehead of it gets an id of its own below (the exporter's split copied the
+        # id to both, and engravers drop a tie whose two ends have one id)
+        m21.splitAtDurations(recurse=True)
     except Exception as error:  # noqa: BLE001 - best effort (music21 raises any type): the notes are already right
         log.debug("makeNotation failed: %s", error)
     for rest in m21.recurse().getElementsByClass(music21.note.Rest):  # issue 24: a rest is seen
