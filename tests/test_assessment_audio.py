@@ -65,3 +65,22 @@ def test_rendered_melody_assessed_without_false_errors(melody_excerpt):
     errors = [e for e in result.events if e.type in ("wrong_pitch", "missed", "extra")]
     assert len(errors) <= 1, [(e.type, e.measure, e.beat) for e in errors]
     assert result.pitch > 95
+
+
+def test_a_double_stop_the_transcriber_was_unsure_of_is_not_told_where_one_note_is_written():
+    """A bowed take's transcriber adds a double stop's second note (same onset and end, lower confidence,
+    ``add_double_stops``): where the score has one note and the transcriber was unsure, it is no "extra"; a
+    second note it was sure of is still told, and a written double stop takes it as played."""
+    from tests.assessment_cases import make_score, play
+
+    single = make_score([(float(i), [67 + (i % 3)], 1.0) for i in range(8)])
+    notes = [replace(n, cents=0.0, confidence=0.9) for n in play(single)]
+    added = replace(notes[4], pitch=notes[4].pitch - 5, confidence=0.4)
+    unsure = assess(single, Performance(notes=tuple(sorted([*notes, added], key=lambda n: (n.onset_s, n.pitch)))))
+    assert not unsure.events_of("extra") and unsure.notes_correct == 8
+    sure = assess(single, Performance(notes=tuple(sorted([*notes, replace(added, confidence=0.9)],
+                                                          key=lambda n: (n.onset_s, n.pitch)))))
+    assert [e.played_pitch for e in sure.events_of("extra")] == [added.pitch]
+    chord = make_score([(float(i), [67 + (i % 3)] + ([added.pitch] if i == 4 else []), 1.0) for i in range(8)])
+    written = assess(chord, Performance(notes=tuple(sorted([*notes, added], key=lambda n: (n.onset_s, n.pitch)))))
+    assert not written.events_of("extra") and written.notes_correct == 9

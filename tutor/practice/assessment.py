@@ -507,6 +507,8 @@ def assess(
 
     if is_audio:
         events[:] = _flag_unsure(events, played)
+        if evidence is None:  # a single line: a second note the transcriber added to a double stop it was unsure of
+            events[:] = [e for e in events if not _unsure_double_stop(e, played)]
     events.sort(key=lambda e: (e.score_position if e.score_position is not None else float("inf"),
                                e.time if e.time is not None else float("inf"), EVENT_TYPES.index(e.type)))
 
@@ -1109,9 +1111,7 @@ def _unmatch_far(alignment: Alignment, score_notes: tuple[Note, ...], played: tu
       for again), and that one's note is extra.
     The alignment gave a played note with no score note of its own (a note added) to the nearest written
     note of its pitch a chord or more away, which the review then called early, late or even correct, and
-    the wrong note struck in its place extra. Dev (maps-dev, 5 alterations): wrong R 0.931 -> 0.938, missed
-    R 0.975 -> 0.980, extra P / R 0.815 / 0.859 -> 0.822 / 0.869. (Also unmatching where the second listen
-    hears the written note struck when due: wrong R 0.951, but extra P 0.774: left out.)"""
+    the wrong note struck in its place extra (measured in docs/benchmarks.md, "Detection: a second opinion")."""
     due = _DueWithout(groups, played)
     extras = [pr.perf_index for pr in alignment.pairs if pr.kind == "extra" and pr.final]
     pairs = list(alignment.pairs)
@@ -1185,14 +1185,25 @@ def _flag_unsure(events: list[Event], played: tuple[PlayedNote, ...]) -> list[Ev
     """A verdict on a note the transcriber was unsure of (confidence under UNSURE_CONFIDENCE) says so:
     ``unsure`` in the JSON and "(not heard clearly)" in the message, so that a student is not told a note
     was wrong without the doubt (issue 22)."""
-    confidence = {round(n.onset_s, 4): n.confidence for n in played}
+    confidence = {(round(n.onset_s, 4), n.pitch): n.confidence for n in played}
     out = []
     for e in events:
-        value = confidence.get(round(e.time, 4)) if e.time is not None else None
+        value = confidence.get((round(e.time, 4), e.played_pitch)) if e.time is not None else None
         if e.type in UNSURE_KINDS and value is not None and value < UNSURE_CONFIDENCE:
             e = _said_unsure(e)
         out.append(e)
     return out
+
+
+def _unsure_double_stop(event: Event, played: tuple[PlayedNote, ...]) -> bool:
+    """An extra note, said unsure, that starts and ends with another played note: the second note of a double
+    stop that a bowed take's transcriber added (``tutor.listen.transcription.add_double_stops``) where the score
+    has one note. It is not told: the transcriber's doubt and a written single note agree that it was not played."""
+    if event.type != "extra" or not event.unsure or event.time is None:
+        return False
+    own = next((n for n in played if n.pitch == event.played_pitch and abs(n.onset_s - event.time) < 1e-4), None)
+    return own is not None and any(n is not own and n.pitch != own.pitch and abs(n.onset_s - own.onset_s) < 1e-4
+                                   and abs(n.offset_s - own.offset_s) < 1e-4 for n in played)
 
 
 def join_fragments(performance: Performance) -> Performance:
