@@ -541,3 +541,11 @@ def test_a_take_stopped_in_bar_six_is_reviewed_up_to_bar_six(qtbot, window, tmp_
     bars = [int(panel.events_tree.topLevelItem(i).text(0) or 0) for i in range(panel.events_tree.topLevelItemCount())]
     assert bars and max(bars) <= 6
     assert panel.assessment.notes_correct >= 0.95 * panel.assessment.notes_total
+
+
+def test_a_recorded_violin_take_is_reviewed_as_a_violin(qtbot, window, tmp_path):
+    """"Review a recorded take..." of a violin part transcribes the file as `tutor assess` does: with the
+    violin's own segmentation (issue 22), not as an unnamed single line."""
+    _open(qtbot, window, shared("real-audio", "bach-violin-dev", "scores", "bwv1002_mov6.mxl"))
+    window.set_mode("practice")
+    assert window.practice_panel._take_instrument(tmp_path / "take.wav") == "violin"

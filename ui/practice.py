@@ -858,12 +858,12 @@ class PracticePanel(QWidget):
         kind = getattr(self, "_source_kind_at_start", None) if path == self.take_path else None
         if kind == "mic-piano":
             return "piano"
-        if kind == "mic":  # a single line; a voice or violin part's take gets their own segmentation (issue 22)
-            from tutor.listen.takes import take_instrument
+        from tutor.listen.takes import take_instrument
 
-            part = take_instrument(self.practice_score()) if self.score is not None else None
+        part = take_instrument(self.practice_score()) if self.score is not None else None
+        if kind == "mic":  # a single line; a voice or violin part's take gets their own segmentation (issue 22)
             return part if part in ("voice", "violin") else "single-line"
-        return "piano" if self._piano_part() else None
+        return part  # a file: piano, voice or violin by the part (as `tutor assess` hears it), else a single line
 
     def _on_pitch(self, times, midis, cents) -> None:
         if cents is not None:

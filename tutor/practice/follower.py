@@ -85,9 +85,10 @@ SECOND_OPINION_MARGIN = 2  # ...over the chords the live path put those notes on
 # finding its place again (issue 20, live piano marks): a score-informed listener hears only the pitches the
 # follower expects, so once it is behind the student nothing it hears can move it on. Notes heard score-free
 # (``hear``: every pitch of the piece's range, stricter tests) and the notes fed go to a shadow follower (the
-# same dynamic programme, all pitches, no verdicts); when it is RELOCATE_CHORDS or more ahead of the cursor and
-# its last RELOCATE_NOTES notes each fell on a chord of that pitch, RELOCATE_SPAN chords apart at most, moving
-# forward, the follower moves there (its notes held back are judged on the path to there)
+# same dynamic programme, all pitches, no verdicts); when it is RELOCATE_CHORDS or more from the cursor (ahead,
+# or behind with RELOCATE_BACK) and RELOCATE_HERE of its last RELOCATE_NOTES notes fell on a chord of their pitch,
+# moving forward, RELOCATE_SPAN chords apart at most, the follower moves there (going forward, with
+# RELOCATE_JUDGE_FIRST, its notes held back are judged first; going back, what it judged ahead is taken back)
 RELOCATE_CHORDS = 3
 RELOCATE_NOTES = 3
 RELOCATE_SPAN = 6
@@ -251,8 +252,8 @@ class ScoreFollower:
     def hear(self, *, onset_s: float, pitch: int) -> list[Event]:
         """A note heard score-free (a listener's onset of a pitch it was not told to expect; issue 20): not
         judged, not rung, only evidence of where the student is, for the shadow follower that also gets every
-        note fed; the follower moves to where the shadow is when it is far ahead and its recent notes agree
-        (``RELOCATE_*``). Returns the events that brings (a move may judge the notes held back first)."""
+        note fed; the follower moves to where the shadow is when it is far from the cursor and its recent notes
+        agree (``RELOCATE_*``). Returns the events that brings (a move may judge the notes held back first)."""
         if self.mode != "play-along" or self._track_only or not self.n_chords:
             return []
         if self._shadow is None:
@@ -260,7 +261,7 @@ class ScoreFollower:
         return self._track(PlayedNote(pitch=int(pitch), onset_s=onset_s, offset_s=onset_s))
 
     def _track(self, note: PlayedNote) -> list[Event]:
-        """``note`` to the shadow follower; the follower moves to it when they agree it is far ahead."""
+        """``note`` to the shadow follower; the follower moves to it when its recent notes agree it is far away."""
         shadow = self._shadow
         shadow._feed_follow(note)
         at = shadow.chord
