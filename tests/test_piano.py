@@ -243,12 +243,16 @@ def test_the_apps_clicks_are_never_notes(take, tmp_path):
 
 
 def _albeniz_excerpt(start_s: float, stop_s: float):
-    """maps-dev's Albeniz (dev split) from ``start_s`` to ``stop_s``: (mono audio, its rate, the reference
-    rows [onset, offset, pitch, velocity] starting in it, times from the excerpt's start)."""
+    """maps-dev's Albeniz (dev split) from ``start_s`` to ``stop_s`` (``_maps_excerpt``)."""
+    return _maps_excerpt("MAPS_MUS-alb_se2_ENSTDkCl", start_s, stop_s)
+
+
+def _maps_excerpt(piece: str, start_s: float, stop_s: float):
+    """maps-dev's ``piece`` from ``start_s`` to ``stop_s``: (mono audio, its rate, the reference rows [onset,
+    offset, pitch, velocity] starting in it, times from the excerpt's start)."""
     import soundfile
 
     root = shared("real-audio", "maps-dev")
-    piece = "MAPS_MUS-alb_se2_ENSTDkCl"
     audio, rate = soundfile.read(str(root / "flac" / f"{piece}.flac"), dtype="float32", always_2d=True)
     audio = audio.mean(axis=1)[int(start_s * rate):int(stop_s * rate)]
     ref = np.loadtxt(root / "tsv" / f"{piece}.tsv", skiprows=1, ndmin=2)
@@ -483,20 +487,12 @@ def test_a_wrong_note_a_tone_from_the_written_one_is_not_heard_as_it(tmp_path):
     Bb3 struck with a Bb2 at 18.16 s is written as Ab3: the alignment gave the Bb3 to the Bb2 (an octave
     off, which the transcriber did not hear) and called the Ab3 missed. The review says what happened:
     C#3 played instead of B2, Bb3 instead of Ab3; the Bb2 was played; nothing missed or extra there."""
-    import soundfile
-
     from tutor.listen.piano import transcribe_piano
     from tutor.listen.piano_evidence import PartialEvidence
     from tutor.practice.assessment import assess
     from tutor.score.io import load_score
 
-    root = shared("real-audio", "maps-dev")
-    piece, start_s, stop_s = "MAPS_MUS-chpn-p14_ENSTDkAm", 11.0, 19.0
-    audio, rate = soundfile.read(str(root / "flac" / f"{piece}.flac"), dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)[int(start_s * rate):int(stop_s * rate)]
-    ref = np.loadtxt(root / "tsv" / f"{piece}.tsv", skiprows=1, ndmin=2)
-    ref = ref[(ref[:, 0] >= start_s) & (ref[:, 0] < stop_s - 0.05)]
-    ref[:, :2] -= start_s
+    audio, rate, ref = _maps_excerpt("MAPS_MUS-chpn-p14_ENSTDkAm", 11.0, 19.0)
     rows = ref.copy()
     for at_s, struck, written in ((2.82, 49, 47), (7.16, 58, 56)):
         index = np.flatnonzero((ref[:, 2] == struck) & (np.abs(ref[:, 0] - at_s) < 0.05))
@@ -524,20 +520,13 @@ def test_a_wrong_note_is_not_a_written_note_played_late(tmp_path):
     is written as F2, and the F2 struck at 18.04 s is not written at all. The alignment gave that F2 to the
     written F2 0.7 s before it ("hesitation before this note") and called the G2 extra; the review says
     what a teacher would: G2 played instead of F2, and an extra F2 at 18.04 s."""
-    import soundfile
-
     from tutor.listen.piano import transcribe_piano
     from tutor.listen.piano_evidence import PartialEvidence
     from tutor.practice.assessment import assess
     from tutor.score.io import load_score
 
-    root = shared("real-audio", "maps-dev")
-    piece, start_s, stop_s = "MAPS_MUS-chpn-p14_ENSTDkAm", 16.5, 19.0
-    audio, rate = soundfile.read(str(root / "flac" / f"{piece}.flac"), dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)[int(start_s * rate):int(stop_s * rate)]
-    ref = np.loadtxt(root / "tsv" / f"{piece}.tsv", skiprows=1, ndmin=2)
-    ref = ref[(ref[:, 0] >= start_s) & (ref[:, 0] < stop_s - 0.05)]
-    ref[:, :2] -= start_s
+    start_s = 16.5
+    audio, rate, ref = _maps_excerpt("MAPS_MUS-chpn-p14_ENSTDkAm", start_s, 19.0)
     g2_s, f2_s = 17.34 - start_s, 18.04 - start_s
     wrong = np.flatnonzero((ref[:, 2] == 43) & (np.abs(ref[:, 0] - g2_s) < 0.05))
     added = np.flatnonzero((ref[:, 2] == 41) & (np.abs(ref[:, 0] - f2_s) < 0.05))
