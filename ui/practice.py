@@ -64,7 +64,6 @@ from tutor.lessons.progress import ProgressDB, default_data_dir
 from tutor.listen import pitch as live_pitch
 from tutor.listen.live import LiveListener
 from tutor.listen.piano_evidence import evidence_for_take
-from tutor.listen.piano_live import tell_free
 from tutor.practice.assessment import COLORS, assess
 from tutor.practice.coach import CoachPlan, next_step, plan_for
 from tutor.practice.follower import ScoreFollower
@@ -154,7 +153,7 @@ class LiveSession(QObject):
                     f.pedal(down=value, time_s=time_s)
                     found = []
                 elif kind == "hear":
-                    found = tell_free(f, [(time_s, value)])
+                    found = f.hear(onset_s=time_s, pitch=value)
                 else:
                     found = f.poll(time_s=time_s)
             except Exception:

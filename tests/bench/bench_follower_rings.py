@@ -37,21 +37,14 @@ POLL_EVERY_S = 0.05  # as the app (``ui.practice.PianoLive``)
 
 def _run(audio: np.ndarray, ref: np.ndarray, score, ahead: int, *, ring: bool = True) -> dict:
     import tutor.practice.follower as follower_module
-    from tutor.listen.piano_live import (
-        HOP,
-        SAMPLE_RATE,
-        PianoOnsets,
-        follower_expectation,
-        follower_range,
-        tell_free,
-    )
+    from tests.bench.bench_live_marks import detector_hops
+    from tutor.listen.piano_live import SAMPLE_RATE
 
     saved = follower_module.PROVISIONAL_AHEAD
     follower_module.PROVISIONAL_AHEAD = ahead
     waits_ms: list[float] = []  # wall time from the feed's call to its at-once ring (processing, not audio)
     try:
         follower = follower_module.ScoreFollower(score, mode="play-along", level="advanced")
-        detector = PianoOnsets(SAMPLE_RATE)
         rings: dict[str, tuple[float, object]] = {}
 
         def take(events, now_s):
@@ -61,12 +54,9 @@ def _run(audio: np.ndarray, ref: np.ndarray, score, ahead: int, *, ring: bool = 
                 rings.setdefault(event.note_id, (now_s, event))
 
         polled = 0.0
-        for start in range(0, len(audio), HOP):
-            heard = detector.push(audio[start:start + HOP], lambda: follower_expectation(follower),
-                                  follower_range(follower))
-            take(tell_free(follower, detector.free_found), (detector.consumed + len(detector.buffer)) / SAMPLE_RATE)
+        for heard, moved, now_s in detector_hops(audio, follower):
+            take(moved, now_s)
             for onset_s, midi in heard:
-                now_s = (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
                 called = time.perf_counter()
 
                 def early(events, now_s=now_s, called=called):
@@ -77,7 +67,6 @@ def _run(audio: np.ndarray, ref: np.ndarray, score, ahead: int, *, ring: bool = 
                 if not ring and any(e.type == "correct" and e.time == onset_s for e in told):
                     waits_ms.append((time.perf_counter() - called) * 1000)  # told with the feed's return
                 take(told, now_s)
-            now_s = (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
             if now_s - polled >= POLL_EVERY_S:
                 polled = now_s
                 take(follower.poll(time_s=now_s), now_s)
@@ -102,14 +91,7 @@ def _run(audio: np.ndarray, ref: np.ndarray, score, ahead: int, *, ring: bool = 
 def _disagreements(audio, score, ahead: int) -> dict:
     """Provisional rings (told at once) and how many of them the verdict put on another score note or none."""
     import tutor.practice.follower as follower_module
-    from tutor.listen.piano_live import (
-        HOP,
-        SAMPLE_RATE,
-        PianoOnsets,
-        follower_expectation,
-        follower_range,
-        tell_free,
-    )
+    from tests.bench.bench_live_marks import detector_hops
 
     saved = follower_module.PROVISIONAL_AHEAD
     follower_module.PROVISIONAL_AHEAD = ahead
@@ -139,11 +121,7 @@ def _disagreements(audio, score, ahead: int) -> dict:
 
             setattr(follower, name, wrapped)
         follower._heard_by = {}
-        detector = PianoOnsets(SAMPLE_RATE)
-        for start in range(0, len(audio), HOP):
-            heard = detector.push(audio[start:start + HOP], lambda: follower_expectation(follower),
-                                  follower_range(follower))
-            tell_free(follower, detector.free_found)
+        for heard, _moved, _now_s in detector_hops(audio, follower):
             for onset_s, midi in heard:
                 note = follower_module.PlayedNote(pitch=int(midi), onset_s=onset_s, offset_s=onset_s)
                 follower._heard_by[(onset_s, int(midi))] = note

@@ -63,21 +63,32 @@ def wrong_score_rows(ref: np.ndarray, rng: np.random.Generator, share: float = W
     return rows, chosen
 
 
-def live_run(audio16: np.ndarray, score) -> tuple[list, dict]:
-    """(detector onsets, note_id -> [(told_s, event)], all events) of the detector + follower loop."""
+def detector_hops(audio16: np.ndarray, follower):
+    """The live detector driven by ``follower`` as the app drives it, one hop of ``audio16`` at a time: yields
+    (the expected pitches' onsets heard, the events the score-free onsets brought the follower, the time heard up
+    to); the caller feeds the onsets before the next hop is analysed."""
     from tutor.listen.piano_live import (
         HOP,
         SAMPLE_RATE,
         PianoOnsets,
         follower_expectation,
         follower_range,
-        tell_free,
     )
+
+    detector = PianoOnsets(SAMPLE_RATE)
+    free = follower_range(follower)
+    for start in range(0, len(audio16), HOP):
+        heard = detector.push(audio16[start:start + HOP], lambda: follower_expectation(follower), free)
+        moved = [event for onset_s, midi in detector.free_found for event in follower.hear(onset_s=onset_s, pitch=midi)]
+        yield heard, moved, (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
+
+
+def live_run(audio16: np.ndarray, score) -> tuple[list, dict]:
+    """(detector onsets, note_id -> [(told_s, event)], all events) of the detector + follower loop."""
+    from tutor.listen.piano_live import SAMPLE_RATE
     from tutor.practice.follower import ScoreFollower
 
     follower = ScoreFollower(score, mode="play-along", level="advanced")
-    free = follower_range(follower)
-    detector = PianoOnsets(SAMPLE_RATE)
     onsets: list[tuple[float, int]] = []
     marks: dict[str, list] = {}
 
@@ -87,14 +98,11 @@ def live_run(audio16: np.ndarray, score) -> tuple[list, dict]:
                 marks.setdefault(event.note_id, []).append((now_s, event))
 
     polled = 0.0
-    for start in range(0, len(audio16), HOP):
-        heard = detector.push(audio16[start:start + HOP], lambda: follower_expectation(follower), free)
-        take(tell_free(follower, detector.free_found), (detector.consumed + len(detector.buffer)) / SAMPLE_RATE)
+    for heard, moved, now_s in detector_hops(audio16, follower):
+        take(moved, now_s)
         for onset_s, midi in heard:
             onsets.append((onset_s, midi))
-            now_s = (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
             take(follower.feed_onset(onset_s=onset_s, pitch=midi, ring=lambda ev, now_s=now_s: take(ev, now_s)), now_s)
-        now_s = (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
         if now_s - polled >= POLL_EVERY_S:
             polled = now_s
             take(follower.poll(time_s=now_s), now_s)

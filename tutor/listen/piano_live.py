@@ -124,6 +124,7 @@ class PianoOnsets:
         # pitch -> (onset_s, pre-strike minima dB (long, short window), confirmed once the short one starts here)
         self.pending: dict[int, tuple[float, float, float, float]] = {}
         self.free_pending: dict[int, tuple[float, float, float, float]] = {}
+        self.free_found: list[tuple[float, int]] = []  # the score-free onsets the last ``push`` heard
         self.bands = pitch_bands(WINDOW, sample_rate)
         # the fundamentals' bands, for the subharmonic check (None while it is off, as shipped)
         self.fundamentals = pitch_bands(WINDOW, sample_rate, harmonics=1)
@@ -148,8 +149,6 @@ class PianoOnsets:
             self.buffer = self.buffer[HOP:]
             self.consumed += HOP
         return found
-
-    free_found: list[tuple[float, int]] = []
 
     def _frame(self, frame: np.ndarray, time_s: float, expected: list[int],
                free: tuple[int, int] | None = None) -> list[tuple[float, int]]:
@@ -256,15 +255,6 @@ def follower_range(follower) -> tuple[int, int] | None:
         return None
     pitches = [n.pitch for n in notes]
     return min(pitches), max(pitches)
-
-
-def tell_free(follower, heard: list[tuple[float, int]]) -> list:
-    """Onsets heard score-free (``PianoOnsets.free_found``) to the follower's ``hear`` (a ``ScoreFollower`` or a
-    ``LoopFollower``); the events that brings (verdicts on the notes it held back, when it moves)."""
-    events: list = []
-    for onset_s, midi in heard:
-        events += follower.hear(onset_s=onset_s, pitch=midi)
-    return events
 
 
 class PianoLiveListener:
