@@ -546,6 +546,20 @@ def test_a_take_stopped_in_bar_six_is_reviewed_up_to_bar_six(qtbot, window, tmp_
 def test_a_recorded_violin_take_is_reviewed_as_a_violin(qtbot, window, tmp_path):
     """"Review a recorded take..." of a violin part transcribes the file as `tutor assess` does: with the
     violin's own segmentation (issue 22), not as an unnamed single line."""
-    _open(qtbot, window, shared("real-audio", "bach-violin-dev", "scores", "bwv1002_mov6.mxl"))
+    import librosa
+    import soundfile
+
+    root = shared("real-audio", "bach-violin-dev")
+    _open(qtbot, window, root / "scores" / "bwv1002_mov6.mxl")
     window.set_mode("practice")
-    assert window.practice_panel._take_instrument(tmp_path / "take.wav") == "violin"
+    panel = window.practice_panel
+    assert panel._take_instrument(tmp_path / "take.wav") == "violin"
+    # John Garner's violin is tuned near A = 444 Hz: the review says so once and marks the notes against it
+    audio, rate = librosa.load(str(root / "audio" / "john-garner_bwv1002_mov6.mp3"), sr=22050, mono=True, duration=20.0)
+    soundfile.write(str(tmp_path / "take.wav"), audio, rate)
+    panel.review(path=tmp_path / "take.wav")
+    qtbot.waitUntil(lambda: panel.assessment is not None, timeout=180000)
+    text = panel.score_label.text()
+    assert "You played 1" in text and "cents sharp of A = 440 Hz throughout (tuned to about A = 44" in text, text
+    off = panel.assessment.events_of("sharp") + panel.assessment.events_of("flat")
+    assert len(off) <= 0.2 * panel.assessment.notes_total, (len(off), panel.assessment.notes_total)

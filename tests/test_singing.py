@@ -37,6 +37,25 @@ def test_a_singer_a_tone_low_throughout_is_told_once_not_marked_wrong_on_every_n
     assert doc["held_key"]["semitones"] == -2 and doc["drifts"] == []
 
 
+def test_an_instrument_tuned_off_a_440_is_told_its_tuning_once_and_judged_against_it():
+    """A violin tuned to A = 444 Hz (16 cents sharp): told once, in the report too, and its notes are not
+    marked sharp one by one; a singer 16 cents sharp is left to the note-by-note marks (under 25 cents)."""
+    from tutor.api.reports import assessment_lines
+
+    violin = replace(sung_score(), parts=(Part("P1", "Violin", program=40),))
+    result = assess(violin, audio_take(violin, cents=16.0))
+    assert result.held_key is not None and (result.held_key.semitones, result.held_key.cents) == (0, 16.0)
+    assert result.held_key.message.startswith("you played 16 cents sharp of A = 440 Hz throughout")
+    assert "(tuned to about A = 444 Hz)" in result.held_key.message
+    assert result.notes_correct == len(TUNE) and not result.events_of("sharp")
+    assert result.said_once() == [result.held_key.message[:1].upper() + result.held_key.message[1:] + "."]
+    assert result.said_once()[0] in assessment_lines(result.to_json())
+    in_tune = assess(violin, audio_take(violin, cents=6.0))
+    assert in_tune.held_key is None
+    singer = assess(sung_score(), audio_take(sung_score(), cents=16.0))
+    assert singer.held_key is None
+
+
 def test_an_octave_down_and_between_keys_are_held_keys_too():
     score = sung_score()
     octave = assess(score, audio_take(score, shift=-12), level="beginner")

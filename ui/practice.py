@@ -23,6 +23,7 @@ at the pass starts and assesses each pass on the range alone (``assess_passes``)
 from __future__ import annotations
 
 import datetime as dt
+import html
 import logging
 import queue
 import re
@@ -1076,6 +1077,8 @@ class PracticePanel(QWidget):
                 f"{assessment.notes_total} notes right")
         if assessment.played_bpm:
             text += f" · you played at {assessment.played_bpm:.0f} bpm"
+        for sentence in assessment.said_once():  # the key or tuning held, drifts: told once, not note by note
+            text += "<br>" + html.escape(sentence)
         if assessment.practice_measures:
             text += "<br>Practise measures " + ", ".join(str(m) for m in assessment.practice_measures)
         if self.passes:

@@ -3,6 +3,7 @@ from a ``tutor serve`` host reads exactly like one made here. Each returns the r
 
 from __future__ import annotations
 
+from tutor.practice.assessment import said_once
 from tutor.score.analysis import pitch_name
 from tutor.score.form import ordinal
 
@@ -26,6 +27,7 @@ def assessment_lines(doc: dict) -> list[str]:
     if s.get("played_bpm"):
         asked = f" (asked {s['asked_bpm']:g})" if s.get("asked_bpm") else ""
         lines.append(f"Tempo: about {s['played_bpm']:.0f} bpm{asked}")
+    lines += said_once(doc)
     if doc.get("practice_measures"):
         lines.append("Practise measures: " + ", ".join(str(m) for m in doc["practice_measures"]))
     errors = [e for e in doc.get("events", []) if e["type"] != "correct"]

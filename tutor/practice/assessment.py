@@ -147,6 +147,11 @@ class Assessment:
     def events_of(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.type == kind]
 
+    def said_once(self) -> list[str]:
+        """What the take is told once rather than note by note: the key or tuning it held, each drift."""
+        held = [] if self.held_key is None else [self.held_key.message]
+        return _sentences(held + [d.message for d in self.drifts])
+
     def to_json(self) -> dict:
         return {
             "summary": {
@@ -171,6 +176,17 @@ class Assessment:
             "held_key": None if self.held_key is None else self.held_key.to_json(),
             "drifts": [d.to_json() for d in self.drifts],
         }
+
+
+def said_once(doc: dict) -> list[str]:
+    """An assessment document's messages told once for the whole take (its ``held_key`` and ``drifts``),
+    each as a sentence; none for a document without them (an older ``tutor serve`` host's)."""
+    held = [doc["held_key"]["message"]] if doc.get("held_key") else []
+    return _sentences(held + [d["message"] for d in doc.get("drifts") or ()])
+
+
+def _sentences(messages: list[str]) -> list[str]:
+    return [m[:1].upper() + m[1:] + "." for m in messages]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,7 +345,7 @@ def assess(
     if alignment is None:
         performance = join_fragments(performance)
         # a singer who holds another key (or sings between keys) is judged in that key, told once (issue 22)
-        key_held = held_key(score_notes, performance, align, verb="sang" if _sung(score) else "played")
+        key_held = held_key(score_notes, performance, align, sung=_sung(score))
         performance = relative_to(performance, key_held)
     # a piano audio take (issue 20): its missed and extra notes are settled by the second listen below
     piano_audio = evidence is not None and key_held is None

@@ -25,7 +25,8 @@ CANDIDATES = 3  # transpositions (besides none) tried with the full alignment, b
 MIN_GAIN_SHARE = 0.25  # a transposition must match this share of the score's notes more than none does...
 MIN_MATCHED_SHARE = 0.5  # ...and match at least this share of them
 WRITTEN_ENOUGH = 1.0 - MIN_GAIN_SHARE  # as written, more than this share matched: no transposition can gain enough
-TUNING_MIN_CENTS = 25.0  # a held offset this large (median over the matched notes) is told and allowed for
+TUNING_MIN_CENTS = 25.0  # a singer's held offset this large (median over the matched notes) is told and allowed for
+PLAYED_TUNING_MIN_CENTS = 10.0  # an instrument's: tuned to A = 444 Hz is 16 cents sharp of the written A = 440
 PHRASE_GAP_S = 0.6  # a rest this long ends a phrase
 DRIFT_MIN_NOTES = 6
 DRIFT_MIN_CENTS = 40.0  # the fitted line moves this far over the phrase...
@@ -99,10 +100,12 @@ def _moved(performance: Performance, semitones: int, cents: float) -> Performanc
 
 
 def held_key(score_notes: Sequence[Note], performance: Performance, align: Callable,
-             *, verb: str = "sang") -> HeldKey | None:
+             *, sung: bool = True) -> HeldKey | None:
     """The key the take holds against the score (None when it is the written one, within
-    TUNING_MIN_CENTS): a transposition that ``align`` matches far more notes under than as written, and
-    the median offset in cents of the matched notes on top of it."""
+    TUNING_MIN_CENTS for a singer, or PLAYED_TUNING_MIN_CENTS for an instrument): a
+    transposition that ``align`` matches far more notes under than as written, and the median offset in
+    cents of the matched notes on top of it. An instrument held off the written key by cents alone was
+    tuned there (a baroque violinist at A = 444 Hz): it is told as its tuning."""
     played = performance.notes
     if len(played) < MIN_NOTES or len(score_notes) < MIN_NOTES or not performance.is_audio:
         return None
@@ -127,16 +130,21 @@ def held_key(score_notes: Sequence[Note], performance: Performance, align: Calla
     values = _values(played)
     offsets = [values[p] - score_notes[s].pitch - best for s, p in best_pairs]
     cents = 100.0 * float(np.median(offsets)) if len(offsets) >= MIN_NOTES else 0.0
-    if abs(cents) < TUNING_MIN_CENTS:
+    if abs(cents) < (TUNING_MIN_CENTS if sung else PLAYED_TUNING_MIN_CENTS):
         cents = 0.0
     if best == 0 and cents == 0.0:
         return None
+    if best == 0 and not sung:
+        a4_hz = 440.0 * 2.0 ** (cents / 1200.0)
+        message = (f"you played {abs(cents):.0f} cents {'sharp' if cents > 0 else 'flat'} of A = 440 Hz throughout "
+                   f"(tuned to about A = {a4_hz:.0f} Hz): the notes are marked against your tuning")
+        return HeldKey(semitones=0, cents=round(cents, 1), message=message)
     parts = []
     if best:
         parts.append(f"{interval_words(best)} {'high' if best > 0 else 'low'}")
     if cents:
         parts.append(f"{abs(cents):.0f} cents {'sharp' if cents > 0 else 'flat'}")
-    message = f"you {verb} {' and '.join(parts)} throughout: the notes are marked against the key you held"
+    message = f"you {'sang' if sung else 'played'} {' and '.join(parts)} throughout: the notes are marked against the key you held"
     return HeldKey(semitones=best, cents=round(cents, 1), message=message)
 
 
