@@ -12,7 +12,8 @@ the UI thread.
 
 Live path (audio): ``AudioLive`` is the Qt side of ``tutor.listen.live.LiveListener`` (the recorder's
 tap, the live pitch tracker and ``LiveNotes`` on a thread of their own): the onsets go to the score
-follower, the pitch frames to the tuner and the pitch plot through a queued signal.
+follower, the pitch frames to the tuner and the pitch plot through a queued signal. A voice part's follower
+is a ``tutor.practice.live_key.KeyedFollower``: a singer in another key is followed in it once it is found.
 
 A looped take (*Loop the range*, ``tutor.practice.loop``): ``LoopFollower`` gives each pass of the range
 a fresh follower and puts a ``PassStart`` in the events where a pass begins; the clicks are the
@@ -65,9 +66,11 @@ from tutor.lessons.progress import ProgressDB, default_data_dir
 from tutor.listen import pitch as live_pitch
 from tutor.listen.live import LiveListener
 from tutor.listen.piano_evidence import evidence_for_take
+from tutor.listen.takes import take_instrument
 from tutor.practice.assessment import COLORS, assess
 from tutor.practice.coach import CoachPlan, next_step, plan_for
 from tutor.practice.follower import ScoreFollower
+from tutor.practice.live_key import KeyedFollower, KeyFound
 from tutor.practice.loop import LoopFollower, LoopReview, PassStart, assess_passes, looped_clicks
 from tutor.practice.stopped import Stop, assess_until_stopped
 from tutor.score.form import unfold
@@ -710,6 +713,12 @@ class PracticePanel(QWidget):
             def make_follower():
                 return ScoreFollower(score, mode=mode, level=level, bpm=bpm, repeats=repeats)
 
+            if kind in ("mic", "audio-file") and take_instrument(score) == "voice":
+                follow_written = make_follower
+
+                def make_follower():  # a singer in another key than written is followed in it (issue 22)
+                    return KeyedFollower(follow_written)
+
             follower = make_follower()
             if self.looping:
                 follower = self.loop_follower = LoopFollower(make_follower)
@@ -848,8 +857,6 @@ class PracticePanel(QWidget):
 
     def _piano_part(self) -> bool:
         """Whether the part(s) practised are keyboard parts (an audio take of them is a piano take)."""
-        from tutor.listen.takes import take_instrument
-
         return self.score is not None and take_instrument(self.practice_score()) == "piano"
 
     def _take_instrument(self, path: Path | None) -> str | None:
@@ -858,8 +865,6 @@ class PracticePanel(QWidget):
         kind = getattr(self, "_source_kind_at_start", None) if path == self.take_path else None
         if kind == "mic-piano":
             return "piano"
-        from tutor.listen.takes import take_instrument
-
         part = take_instrument(self.practice_score()) if self.score is not None else None
         if kind == "mic":  # a single line; a voice or violin part's take gets their own segmentation (issue 22)
             return part if part in ("voice", "violin") else "single-line"
@@ -922,6 +927,10 @@ class PracticePanel(QWidget):
 
     def _on_events(self, events, arrived: float) -> None:
         for event in events:
+            if isinstance(event, KeyFound):  # a singer in another key: the notes so far are heard again in it
+                self.view.clear_live_marks()
+                self.live_label.setText(event.message)
+                continue
             if isinstance(event, PassStart):  # a looped take: the last pass's rings fade, the new one's replace them
                 self.view.fade_live_marks()
                 self._draw_pass_targets(event.index)

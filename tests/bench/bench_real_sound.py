@@ -29,7 +29,8 @@ rules the learned segmenter replaced, on the same frames; ``tutor-unrefined``: t
 from the tracker's frames instead of the audio (``refine_note_pitches``); ``tutor-single``: tutor's notes without
 a violin's double stops (``add_double_stops``; ``tutor-rules`` has none either); ``live``: the microphone path, see
 ``live_onsets``, with its onset F1 against the labels and its agreement with the review's notes, on the
-first ``REAL_SOUND_LIVE_CLIPS`` (6) recordings of each set),
+first ``REAL_SOUND_LIVE_CLIPS`` (6) recordings of each set; ``live-key``: the same onsets' live marks against
+the score written as sung, a tone higher and an octave lower, followed as written and with ``KeyedFollower``),
 ``REAL_SOUND_SETS`` (default ``ssvd,violin,mir1k,rendered``), ``REAL_SOUND_PART`` (``held-out`` (default),
 ``tune`` or ``all``), ``REAL_SOUND_LIMIT`` (at most this many recordings a set: quick looks).
 
@@ -301,7 +302,7 @@ def run_system(system: str, clip: Clip):
                                double_stops=system in ("tutor", "tutor-unrefined"))
         hz = np.where(f0.voiced, f0.f0_hz, -np.abs(f0.f0_hz))
         return rows, f0.times_s, hz
-    if system == "live":
+    if system in ("live", "live-key"):
         return live_onsets(clip)
     if system.startswith("assess"):
         return (tutor_notes(clip, segmenter="rules" if system == "assess-rules" else None,
@@ -410,28 +411,70 @@ def assess_marks(clip: Clip, segmenter: str | None = None, refine: bool | None =
     sharp, and whether the held key (semitones; 0 when none) is the shift. The labelled pitches are first
     lowered by the set's LABEL_BIAS_HZ (SSVD's 4.5 Hz: rounding the raw labels often names the semitone
     above the one sung); ``REAL_SOUND_RAW_LABELS=1`` rounds them as they are (the first pass's numbers)."""
-    from tests.assessment_cases import make_score
     from tutor.practice.assessment import assess
-    from tutor.score.music import Part, Performance, PlayedNote
+    from tutor.score.music import Performance, PlayedNote
 
     rows, _f0 = tutor_notes(clip, segmenter=segmenter, refine=refine)
-    bias = 0.0 if os.environ.get("REAL_SOUND_RAW_LABELS") == "1" else LABEL_BIAS_HZ.get(clip.dataset, 0.0)
-    sung = 69.0 + 12.0 * np.log2(np.maximum(_hz(clip.notes[:, 2]) - bias, 1.0) / 440.0)
     notes = tuple(PlayedNote(pitch=int(round(r[2])), onset_s=float(r[0]), offset_s=float(r[1]),
                              cents=round(float(r[2] - round(r[2])) * 100, 1), confidence=0.9) for r in rows)
     take = Performance(notes=notes)
     out = {}
-    for shift in ASSESS_SHIFTS:
-        events = [(float(on), [int(round(p)) - shift], max(0.05, float(off - on)))
-                  for (on, off, _label), p in zip(clip.notes, sung, strict=True)]
-        score = make_score(events, bpm=60.0)
-        score = type(score)(**{**score.__dict__, "parts": (Part("P1", "Voice", program=53),)})
+    for shift, score in _sung_scores(clip).items():
         result = assess(score, take, level="beginner")
         total = max(1, result.notes_total)
         kinds = [e.type for e in result.events]
         out[shift] = {"correct": result.notes_correct / total, "wrong_pitch": kinds.count("wrong_pitch") / total,
                       "intonation": (kinds.count("flat") + kinds.count("sharp")) / total,
                       "held_key": 0 if result.held_key is None else result.held_key.semitones}
+    return out
+
+
+def _sung_scores(clip: Clip) -> dict:
+    """The scores ``assess_marks`` writes for ``clip``, by shift: what the labels say was sung (lowered by the
+    set's label bias), each note's pitch rounded, at 60 bpm, moved by each of ASSESS_SHIFTS, for voice."""
+    from tests.assessment_cases import make_score
+    from tutor.score.music import Part
+
+    bias = 0.0 if os.environ.get("REAL_SOUND_RAW_LABELS") == "1" else LABEL_BIAS_HZ.get(clip.dataset, 0.0)
+    sung = 69.0 + 12.0 * np.log2(np.maximum(_hz(clip.notes[:, 2]) - bias, 1.0) / 440.0)
+    scores = {}
+    for shift in ASSESS_SHIFTS:
+        events = [(float(on), [int(round(p)) - shift], max(0.05, float(off - on)))
+                  for (on, off, _label), p in zip(clip.notes, sung, strict=True)]
+        score = make_score(events, bpm=60.0)
+        scores[shift] = type(score)(**{**score.__dict__, "parts": (Part("P1", "Voice", program=53),)})
+    return scores
+
+
+def live_key_marks(clip: Clip) -> dict:
+    """Live marks of a real sung take (the live path's onsets, ``live_onsets``) against the scores of
+    ``_sung_scores``: the share of the score's notes whose last live verdict is ``correct``, with the
+    follower as written (``as_written``) and with ``KeyedFollower`` finding the key the singer holds
+    (``keyed``; ``key_right``: it found the shift, 0 = none found, as the review's ``held_key``)."""
+    from tutor.practice.follower import ScoreFollower
+    from tutor.practice.live_key import KeyedFollower
+
+    rows = live_onsets(clip)[0]
+    out = {}
+    for shift, score in _sung_scores(clip).items():
+        shares = {}
+        for way in ("as_written", "keyed"):
+            follower = ScoreFollower(score, level="beginner")
+            if way == "keyed":
+                follower = KeyedFollower(lambda score=score: ScoreFollower(score, level="beginner"))
+            verdicts: dict = {}
+            events = []
+            for onset_s, _end, value in rows:
+                pitch = int(round(value))
+                events += follower.feed_onset(onset_s=float(onset_s), pitch=pitch, cents=round((value - pitch) * 100, 1))
+            events += follower.finish()
+            for event in events:
+                if getattr(event, "note_id", None) is not None:
+                    verdicts[event.note_id] = event.type
+            shares[way] = sum(v == "correct" for v in verdicts.values()) / max(1, len(score.notes))
+            if way == "keyed":
+                shares["key_right"] = float((0 if follower.key is None else follower.key.semitones) == shift)
+        out[shift] = shares
     return out
 
 
@@ -444,7 +487,7 @@ def evaluate(systems, datasets, part: str, limit: int | None = None) -> dict:
         for system in systems:
             started = time.process_time()
             per_clip, rpa, voiced_frames = [], 0.0, 0
-            for clip in clips[:LIVE_CLIPS] if system == "live" else clips:
+            for clip in clips[:LIVE_CLIPS] if system.startswith("live") else clips:
                 rows, times, hz = run_system(system, clip)
                 entry = {"clip": clip.name}
                 if clip.notes is not None:
@@ -456,6 +499,8 @@ def evaluate(systems, datasets, part: str, limit: int | None = None) -> dict:
                     voiced_frames += count
                 if system == "live" and clip.notes is not None:
                     entry["agreement_with_review"] = live_agreement(clip)
+                if system == "live-key" and clip.notes is not None:
+                    entry["live_marks"] = live_key_marks(clip)
                 if system.startswith("assess") and clip.notes is not None:
                     entry["marks"] = assess_marks(clip, "rules" if system == "assess-rules" else None,
                                                   refine=False if system == "assess-unrefined" else None)
@@ -476,6 +521,11 @@ def evaluate(systems, datasets, part: str, limit: int | None = None) -> dict:
                         "wrong_pitch": round(float(np.mean([m["wrong_pitch"] for m in marks])), 3),
                         "intonation": round(float(np.mean([m["intonation"] for m in marks])), 3),
                         "held_key_right": round(float(np.mean([m["held_key"] == shift for m in marks])), 3)}
+            if per_clip and "live_marks" in per_clip[0]:
+                for shift in ASSESS_SHIFTS:
+                    marks = [e["live_marks"][shift] for e in per_clip]
+                    summary[f"live_shift{shift:+d}"] = {
+                        way: round(float(np.mean([m[way] for m in marks])), 3) for way in marks[0]}
             if system == "live" and per_clip and "agreement_with_review" in per_clip[0]:
                 summary["agreement_with_review"] = round(float(np.mean([e["agreement_with_review"] for e in per_clip])), 3)
             results.setdefault(dataset, {})[system] = {"summary": summary, "clips": per_clip}
