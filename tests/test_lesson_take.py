@@ -71,3 +71,18 @@ def test_a_lesson_take_is_assessed_once_in_the_worker_and_recorded(qtbot, window
     assert attempt.overall == pytest.approx(panel.assessment.overall)  # the assessment shown is the one recorded
     assert attempt.notes_total == panel.assessment.notes_total
     assert "Passed!" in panel.score_label.text()  # every note played as written
+
+
+def test_a_voice_lessons_folk_song_is_heard_as_sung_whatever_its_part_is_called(qtbot, window, tmp_path):
+    """The in-tune lesson's folk song (a part called "Melody", no voice program) in the app: its audio take
+    is transcribed as a voice, as `tutor lessons take` hears it, and followed live in the key the singer holds."""
+    from tutor.listen.takes import take_instrument
+
+    exercise = next(e for e in window.lessons_panel.catalog.exercises if e.score.endswith("folk_nun_schlaf.musicxml"))
+    assert exercise.input == "voice"
+    window.start_exercise(exercise)
+    qtbot.waitUntil(lambda: window.mode == "practice" and window.practice_panel.exercise is exercise, timeout=30000)
+    panel = window.practice_panel
+    assert take_instrument(panel.practice_score()) is None  # by its part alone, an unnamed single line
+    assert panel._take_instrument(tmp_path / "take.wav") == "voice"
+    assert panel._part_instrument() == "voice"

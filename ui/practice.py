@@ -61,7 +61,7 @@ from tutor.audio.devices import DeviceSource, FileSource
 from tutor.audio.metronome import click_schedule
 from tutor.audio.playback import PlaybackPlan, Player
 from tutor.audio.recording import Recorder
-from tutor.lessons.plans import judge_assessment
+from tutor.lessons.plans import judge_assessment, take_exercise_instrument
 from tutor.lessons.progress import ProgressDB, default_data_dir
 from tutor.listen import pitch as live_pitch
 from tutor.listen.live import LiveListener
@@ -713,7 +713,7 @@ class PracticePanel(QWidget):
             def make_follower():
                 return ScoreFollower(score, mode=mode, level=level, bpm=bpm, repeats=repeats)
 
-            if kind in ("mic", "audio-file") and take_instrument(score) == "voice":
+            if kind in ("mic", "audio-file") and self._part_instrument() == "voice":
                 follow_written = make_follower
 
                 def make_follower():  # a singer in another key than written is followed in it (issue 22)
@@ -859,13 +859,20 @@ class PracticePanel(QWidget):
         """Whether the part(s) practised are keyboard parts (an audio take of them is a piano take)."""
         return self.score is not None and take_instrument(self.practice_score()) == "piano"
 
+    def _part_instrument(self) -> str | None:
+        """The instrument of the part(s) practised ("piano", "voice", "violin" or None): a lesson exercise
+        for the voice is sung whatever its part is called (as `tutor lessons take` hears it)."""
+        if self.exercise is not None and take_exercise_instrument(self.exercise) == "voice":
+            return "voice"
+        return take_instrument(self.practice_score()) if self.score is not None else None
+
     def _take_instrument(self, path: Path | None) -> str | None:
         """How an audio take is transcribed: a take made with "Microphone (piano)" as a piano's, one made
         with "Microphone" as a single line (as chosen), a file by the part it plays."""
         kind = getattr(self, "_source_kind_at_start", None) if path == self.take_path else None
         if kind == "mic-piano":
             return "piano"
-        part = take_instrument(self.practice_score()) if self.score is not None else None
+        part = self._part_instrument()
         if kind == "mic":  # a single line; a voice or violin part's take gets their own segmentation (issue 22)
             return part if part in ("voice", "violin") else "single-line"
         return part  # a file: piano, voice or violin by the part (as `tutor assess` hears it), else a single line
