@@ -25,7 +25,9 @@ Run: ``python -m tests.bench app_latency``.
   the take transcribed while it was recorded; its peer in the same run is the same file reviewed from
   the start (what the review cost before: "Review a recorded take"). ``TUTOR_BENCH_APP_PIANO=only``: this
   part alone. ``TUTOR_BENCH_APP_PIANO_RUNS`` (default ``during,after``) may also name ``during_no_free``: the
-  during take with no score-free listening (``tutor.listen.piano_live.FREE_LISTEN`` off), issue 20's peer.
+  during take with no score-free listening (``tutor.listen.piano_live.FREE_LISTEN`` off), issue 20's peer, and
+  ``during_no_pair``: the during take with no pair rung at once (``tutor.practice.follower.PAIR_AT_ONCE`` off,
+  as before issue 20's night round); a run named twice is reported twice (``during_take``, ``during_take_2``).
 """
 
 from __future__ import annotations
@@ -190,17 +192,22 @@ def bench_piano(app, window, folder: Path) -> dict:
     result: dict = {"piece": PIANO_PIECE, "take_s": take_s, "notes_in_take": len(ref)}
     performances = {}
     import tutor.listen.piano_live as piano_live
+    import tutor.practice.follower as follower_module
 
     for run in os.environ.get("TUTOR_BENCH_APP_PIANO_RUNS", "during,after").split(","):
         # "during_no_free": the peer of issue 20's evening change, the live listener with no score-free listening
-        # (``FREE_LISTEN`` off: the follower is never told where it is lost, as before)
+        # (``FREE_LISTEN`` off: the follower is never told where it is lost, as before); "during_no_pair": the peer
+        # of the night round, no pair rung at once (``PAIR_AT_ONCE`` off)
         during, name = run != "after", {"during": "during_take", "after": "after_stop"}.get(run, run)
+        name = next(f"{name}_{k}" if k > 1 else name for k in range(1, 100) if (f"{name}_{k}" if k > 1 else name) not in result)
         piano_live.FREE_LISTEN = run != "during_no_free"
+        follower_module.PAIR_AT_ONCE = run != "during_no_pair"
         try:
             result[name], performance = _piano_take(app, window, played, ref, take_s, during=during)
         finally:
             piano_live.FREE_LISTEN = True
-        if run in ("during", "after"):
+            follower_module.PAIR_AT_ONCE = True
+        if name in ("during_take", "after_stop"):
             performances[name] = performance
         print(f"piano, transcribed {name}: {result[name]}")
     if len(performances) == 2 and all(performances.values()):

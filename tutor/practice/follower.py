@@ -79,6 +79,10 @@ RESTART_FAR_COST = 0.25  # per 4 quarter notes that going back goes further than
 RESTART_FAR_BARS = 4.0  # ...up to this many
 PROVISIONAL_AHEAD = 2  # a note free in one of this many chords after the cursor's is ringed at once (issue 20)
 PATH_MARKS = True  # ...and a note held back is rung again where the path to the newest note puts it (issue 20)
+# a note heard by a microphone's follower (one that gets ``hear``) that fits none of the PROVISIONAL_AHEAD chords is rung
+# at once on the note its verdict would pair it with, on a chord behind the cursor (``_pair_mark``; issue 20: the late
+# rings were most often those pairs, told a second or more after the note)
+PAIR_AT_ONCE = True
 SECOND_OPINION_S = 2.5  # a missed or extra verdict is checked by the offline alignment of the notes this close...
 SECOND_OPINION_CHORDS = 4  # ...which may give an extra note to a chord this many chords from its own, if reached
 SECOND_OPINION_MARGIN = 2  # ...over the chords the live path put those notes on and this many more each side
@@ -492,7 +496,8 @@ class ScoreFollower:
         differs (a ring is replaced by the later event of its note). So is a note free in one of the
         PROVISIONAL_AHEAD chords after the cursor's (the path often waits a note or two before moving on:
         one hand a little ahead, a chord's notes heard apart), unless a chord between has that pitch too
-        (the same key heard again, as in an Alberti bass, is left to the verdict)."""
+        (the same key heard again, as in an Alberti bass, is left to the verdict). A microphone's follower rings a
+        note that fits none of them where its verdict would pair it, behind the cursor (``_pair_mark``)."""
         chord = self.chord
         told = set(self._provisional.values())
         index = None
@@ -503,10 +508,32 @@ class ScoreFollower:
                           and i not in told and i not in self._reported_missed), None)
             if index is not None:
                 break
+        if index is None and self._shadow is not None and PAIR_AT_ONCE:
+            index = self._pair_mark(note, told)
         if index is None:
             return []
         self._provisional[note] = index
         return [self._event("correct", None, note, "correct", score_note=self.notes[index])]
+
+    def _pair_mark(self, note: PlayedNote, told: set[int]) -> int | None:
+        """The score note a heard note fitting none of the chords ahead is rung on at once (issue 20): the nearest
+        free note of its pitch on one of the PAIR_CHORDS chords behind the cursor that was reached (or, not judged
+        yet, is due at the student's tempo) within PAIR_S of it -- the note its verdict would pair it with
+        (``_missed_or_paired``) once that chord is passed, a second or more later. Only for a follower that hears
+        score-free (``hear``: a microphone's, which misses strikes, so a note is often left over for a chord it
+        missed); a MIDI keyboard's follower never gets this."""
+        for c in range(self.chord - 1, max(-1, self.chord - PAIR_CHORDS - 1), -1):
+            at = self._arrived_s.get(c, self._passed_s.get(c))
+            if at is None and self._anchors:
+                position, anchored_s = self._anchors[-1]
+                at = anchored_s + (float(self.chord_onsets_ql[c]) - position) * self._spq
+            if at is None or abs(note.onset_s - at) >= PAIR_S:
+                continue
+            index = next((i for i in self.chord_notes[c] if self.notes[i].pitch == note.pitch and i not in self._played[c]
+                          and i not in told and i not in self._reported_missed), None)
+            if index is not None:
+                return index
+        return None
 
     def poll(self, *, time_s: float) -> list[Event]:
         """Call now and then (the analysis worker's idle tick, with the take's clock): notes held back
