@@ -79,9 +79,9 @@ RESTART_FAR_COST = 0.25  # per 4 quarter notes that going back goes further than
 RESTART_FAR_BARS = 4.0  # ...up to this many
 PROVISIONAL_AHEAD = 2  # a note free in one of this many chords after the cursor's is ringed at once (issue 20)
 PATH_MARKS = True  # ...and a note held back is rung again where the path to the newest note puts it (issue 20)
-# a note heard by a microphone's follower (one that gets ``hear``) that fits none of the PROVISIONAL_AHEAD chords is rung
-# at once on the note its verdict would pair it with, on a chord behind the cursor (``_pair_mark``; issue 20: the late
-# rings were most often those pairs, told a second or more after the note)
+# a note heard by a microphone's follower (one that gets ``hear``) that fits none of those chords is rung at once where
+# its verdict may pair it, on a chord up to PAIR_CHORDS away (``_pair_mark``; issue 20: the commonest late rings were
+# those pairs, told a second or more after the note)
 PAIR_AT_ONCE = True
 SECOND_OPINION_S = 2.5  # a missed or extra verdict is checked by the offline alignment of the notes this close...
 SECOND_OPINION_CHORDS = 4  # ...which may give an extra note to a chord this many chords from its own, if reached
@@ -497,7 +497,7 @@ class ScoreFollower:
         PROVISIONAL_AHEAD chords after the cursor's (the path often waits a note or two before moving on:
         one hand a little ahead, a chord's notes heard apart), unless a chord between has that pitch too
         (the same key heard again, as in an Alberti bass, is left to the verdict). A microphone's follower rings a
-        note that fits none of them where its verdict would pair it, behind the cursor (``_pair_mark``)."""
+        note that fits none of them where its verdict may pair it (``_pair_mark``)."""
         chord = self.chord
         told = set(self._provisional.values())
         index = None
@@ -516,13 +516,16 @@ class ScoreFollower:
         return [self._event("correct", None, note, "correct", score_note=self.notes[index])]
 
     def _pair_mark(self, note: PlayedNote, told: set[int]) -> int | None:
-        """The score note a heard note fitting none of the chords ahead is rung on at once (issue 20): the nearest
-        free note of its pitch on one of the PAIR_CHORDS chords behind the cursor that was reached (or, not judged
-        yet, is due at the student's tempo) within PAIR_S of it -- the note its verdict would pair it with
-        (``_missed_or_paired``) once that chord is passed, a second or more later. Only for a follower that hears
-        score-free (``hear``: a microphone's, which misses strikes, so a note is often left over for a chord it
-        missed); a MIDI keyboard's follower never gets this."""
-        for c in range(self.chord - 1, max(-1, self.chord - PAIR_CHORDS - 1), -1):
+        """The score note a heard note that fits none of the cursor's chord and the chords just after it is rung
+        on at once (issue 20): a free note of its pitch on a chord up to PAIR_CHORDS from the cursor's (the nearest
+        behind it, else the nearest after) that was reached (or, not judged yet, is due at the student's tempo)
+        within PAIR_S of the note -- where its verdict may pair it (``_missed_or_paired``) once that chord is
+        passed without that note, a second or more later. Only for a follower that hears score-free (``hear``: a
+        microphone's, which misses strikes, so a note is often left over for a chord it missed); a MIDI keyboard's
+        follower never gets this. The verdict is told as before (a ring it contradicts is replaced by the score
+        note's own later event)."""
+        behind = range(self.chord - 1, max(-1, self.chord - PAIR_CHORDS - 1), -1)
+        for c in [*behind, *range(self.chord + 1, min(self.n_chords, self.chord + PAIR_CHORDS + 1))]:
             at = self._arrived_s.get(c, self._passed_s.get(c))
             if at is None and self._anchors:
                 position, anchored_s = self._anchors[-1]
