@@ -5,19 +5,20 @@ What changes is what a musician changes when arranging a tune in another style:
 
 * the **metre and rhythm**: a duple melody becomes a waltz by giving each half bar a bar of three beats (the first
   beat takes two: quarter-quarter becomes half-quarter, the waltz lilt); a triple melody becomes a march, a rag or a
-  tango the other way round; swing moves off-beat eighths to the last third of the beat; ragtime anticipates
-  strong-beat melody notes by an eighth (its syncopation);
+  tango the other way round; swing moves off-beat eighths to the last third of the beat and anticipates beats one
+  and three (over the bar line too); ragtime anticipates strong-beat melody notes by an eighth (its syncopation);
 * the **harmony**: chords chosen for the melody by dynamic programming over the key's chords, with each style's
   habits (pop's I-V-vi-IV, jazz's ii-V and sevenths, ragtime's secondary dominants, cadences at the end);
 * the **accompaniment**: pop-ballad broken chords (the left hand's in eighths under a held chord, as POP909's piano
   parts go, or the right hand's over a held bass), the waltz's bass-chord-chord, the march's oom-pah in the left
-  hand (a bass octave on the beat, a chord just above it on the "and", in 2/4 or 6/8, the tune in octaves in the
-  right hand, as a published piano march and the style data's marches write it), ragtime's stride left hand (in 2/4,
+  hand (a bass octave on the beat, a chord just above it on the "and", in 2/4, common time or 6/8, the tune in
+  octaves in the right hand on the tune's own staff, as a published piano march and the style data's marches write
+  it, over I, IV, V, ii and V7 of V), ragtime's stride left hand (in 2/4,
   as the rags in the style data are), a swing walking bass with comping on two and four or the Charleston, or alone
   under the tune (every third version: the jazz the style model knows is solos over a bass line), the tango's
   habanera bass (in 2/4); ``chorale`` sets the tune as a hymn (its pulse in quarter notes: a jig's 6/8 becomes 3/4)
   and writes alto, tenor and bass under it (``tutor.compose.harmonize``), with Bach's passing eighths in the lower
-  voices, common tones held and the voices in their SATB ranges where the chorale rules allow (``passing_notes``).
+  voices and the voices in their SATB ranges where the chorale rules allow (``passing_notes``), at quarter = 96.
 
 ``restyle(score, style=..., k=..., seed=...)`` returns ``k`` ``Restyled`` versions, best first, ranked by
 critique-rule errors and how surely the style model hears the asked style. Deterministic for a seed; imports no
@@ -54,13 +55,17 @@ RESTYLE_STYLES = {
     "ragtime": ("ragtime", 96.0, "ragtime"),
     "swing": ("jazz", 144.0, "swing"),
     "tango": ("tango", 112.0, "tango"),
-    "chorale": ("baroque", 80.0, "chorale (four voices)"),
+    "chorale": ("baroque", 96.0, "chorale (four voices)"),  # (a sung chorale's quarter: 80-100; the music21 Bach
+    # chorales the style model learnt from are read at 96)
 }
 RESTYLE_ALIASES = {"pop_ballad": "pop", "ballad": "pop", "jazz": "swing", "rag": "ragtime", "hymn": "chorale",
                    "baroque": "chorale"}
 # styles whose after-beat chords are the left hand's (the right hand plays the tune in octaves: it cannot also take
 # the chords), as a published piano march writes its oom-pah: bass octave on the beat, chord on the "and"
 LEFT_HAND_CHORDS = frozenset({"march"})
+# styles whose right hand is the tune in octaves on the tune's own staff (the octave notes join the melody part), as a
+# piano march is printed: two staves, the right hand's octaves over the left hand's oom-pah
+OCTAVES_ON_THE_TUNE_STAFF = frozenset({"march"})
 # styles written in 2/4 (a 4/4 tune's bar becomes two): the rags, marches and tangos of the style data mostly are
 TWO_FOUR = frozenset({"ragtime", "march", "tango"})
 # in score order, top to bottom (the rules read a lower part crossing above a part listed below it as a crossing)
@@ -161,9 +166,13 @@ def _meter_of(score: Score) -> _Meter:
     return _Meter(4, 4)
 
 
-def _plan(meter: _Meter, style: str) -> tuple[_Meter, float, tuple[float, ...], tuple[float, ...]]:
-    """(new metre, old period, old knots, new knots): each old period maps onto the new one piecewise."""
+def _plan(meter: _Meter, style: str, variant: int = 0) -> tuple[_Meter, float, tuple[float, ...], tuple[float, ...]]:
+    """(new metre, old period, old knots, new knots): each old period maps onto the new one piecewise. A 4/4 tune's
+    march is written in 2/4 in the even ``variant`` s and in common time in the odd ones (marches are printed both
+    ways)."""
     triple = meter.numerator == 3 and meter.denominator in (4, 8)
+    if style == "march" and variant % 2 == 1 and (meter.numerator, meter.denominator) == (4, 4):
+        return meter, meter.bar_ql, (0.0, meter.bar_ql), (0.0, meter.bar_ql)
     compound = meter.beat_ql == 1.5
     if style == "waltz":
         if triple:
@@ -189,6 +198,9 @@ def _plan(meter: _Meter, style: str) -> tuple[_Meter, float, tuple[float, ...], 
         return (_Meter(max(2, meter.numerator // 3), 4), 1.5, (0.0, 0.5, 1.0, 1.5), (0.0, 0.5, 0.75, 1.0))
     if style in ("march", "ragtime", "tango") and triple:
         return _Meter(2, 4), meter.bar_ql, (0.0, 2.0 * meter.beat_ql, meter.bar_ql), (0.0, 1.0, 2.0)
+    if style == "march" and compound and meter.numerator == 9:  # a slip jig's march is in 6/8: its first two
+        # dotted-quarter beats take one, the third the other (as a 3/4 tune's first two beats take one in 2/4)
+        return _Meter(6, 8), meter.bar_ql, (0.0, 3.0, 4.5), (0.0, 1.5, 3.0)
     return meter, meter.bar_ql, (0.0, meter.bar_ql), (0.0, meter.bar_ql)
 
 
@@ -241,6 +253,9 @@ def _vocabulary(mode: str, style: str) -> list[tuple[int, str]]:
         return [c for c in chords if c[1] in _SEVENTHS or c[1] == "maj" and c[0] == 0] + [(1, "dom7")]
     if style == "ragtime":  # dominant sevenths (secondary ones too), no other sevenths
         return [c for c in chords if c[1] not in _SEVENTHS or c[1] == "dom7"]
+    if style == "march" and mode == "major":  # a march's strong primary chords: I, IV, V and V7, with ii and the
+        # dominant seventh of V (a band's harmony: no iii or vi, few minor chords)
+        return [c for c in chords if c in ((0, "maj"), (5, "maj"), (7, "maj"), (7, "dom7"), (2, "dom7"), (2, "min"))]
     if style in ("chorale", "waltz", "march", "tango", "pop"):
         chords = [c for c in chords if c[1] not in _SEVENTHS or c[1] == "dom7" and c[0] == 7]
         if style in ("pop", "tango", "chorale"):
@@ -505,12 +520,10 @@ def _transform_melody(melody: tuple[Note, ...], time_map: _TimeMap, style: str, 
                 item[2] = 2 / 3
         for prev, cur in zip(out, out[1:], strict=False):
             # the push: a note on beat one or three after a held note (a quarter or longer) comes on the swung "and"
-            # before it, tied over (the jazz anticipation)
-            # (only where both lengths stay plain triplet values: a half note less a third was drawn as a sextuplet;
-            # and not over a bar line: the app found no note box for a note tied over one)
+            # before it, tied over (the jazz anticipation; over the bar line too, the commonest in jazz)
+            # (only where both lengths stay plain triplet values: a half note less a third was drawn as a sextuplet)
             if abs(cur[1] % 2.0) < 1e-6 and prev[2] >= 1.0 - 1e-6 and abs(prev[1] + prev[2] - cur[1]) < 1e-6 \
-                    and rng.random() < 0.5 and _plain_triplet(prev[2] - 1 / 3) and _plain_triplet(cur[2] + 1 / 3) \
-                    and abs((cur[1] + shift) % meter.bar_ql) > 1e-6:
+                    and rng.random() < 0.5 and _plain_triplet(prev[2] - 1 / 3) and _plain_triplet(cur[2] + 1 / 3):
                 prev[2] -= 1 / 3
                 cur[1] -= 1 / 3
                 cur[2] += 1 / 3
@@ -584,7 +597,7 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
 
     melody_part, melody = melody_of(score)
     meter = _meter_of(score)
-    new_meter, period, old_knots, new_knots = _plan(meter, style)
+    new_meter, period, old_knots, new_knots = _plan(meter, style, variant)
     if keep_melody:
         new_meter, period, old_knots, new_knots = meter, meter.bar_ql, (0.0, meter.bar_ql), (0.0, meter.bar_ql)
     pickup = _pickup_ql(score, meter)
@@ -764,6 +777,8 @@ def _arrange(score: Score, style: str, rng: random.Random, variant: int, noise: 
         for n in new_notes:
             if n.pitch + 12 <= 88:
                 add("RO", n.pitch + 12, n.onset_ql, n.duration_ql, 70)
+    if style in OCTAVES_ON_THE_TUNE_STAFF and not keep_melody:  # one right-hand staff: the tune and its octave
+        accompaniment = [replace(n, part=melody_part) if n.part == "RO" else n for n in accompaniment]
     tempo = score.tempo_map if keep_melody else TempoMap((TempoChange(0.0, RESTYLE_STYLES[style][1]),))
     parts_used = [p for p in ACCOMPANIMENT_PARTS if any(n.part == p for n in accompaniment)]
     melody_info = next(p for p in score.parts if p.id == melody_part)
@@ -846,7 +861,8 @@ def passing_notes(score: Score, *, parts: tuple[str, ...] = ("HB", "HT", "HA")) 
     next, its note is split and the last eighth walks through the scale step between (in Bach's chorales 38 % of
     the lower voices' notes are eighths). Each one is kept only when the critique's chorale rules find no more
     errors or warnings with it (no new parallels, crossings, leaps). Before that, a lower voice's note out of its
-    singer's range moves an octave into it, and after it an inner voice holds a common tone over a weak beat."""
+    singer's range moves an octave into it. Every voice sings each of the tune's notes (syllables): a common tone is
+    sung again, not held over."""
     from tutor.compose.rules import VOICE_RANGES, check_rules
     from tutor.score.analysis import estimate_key
 
@@ -909,28 +925,6 @@ def passing_notes(score: Score, *, parts: tuple[str, ...] = ("HB", "HT", "HA")) 
             found = counts(candidate)
             if found[0] <= base[0] and found[1] <= base[1]:
                 notes, score, base = list(candidate.notes), candidate, found
-    # an inner voice holds a common tone over a weak beat instead of striking it again (a half note in the alto
-    # where the harmoniser wrote two repeated quarters)
-    bars = {m.number: m for m in score.measures}
-    for part in ("HA", "HT"):
-        line = sorted((n for n in notes if n.part == part), key=lambda n: n.onset_ql)
-        a = line[0] if line else None
-        for b in line[1:]:
-            m = bars.get(b.measure)
-            weak = m is not None and abs(b.onset_ql - m.start_ql) > 1e-6 and abs((b.onset_ql - m.start_ql) % 2.0) > 1e-6
-            if b.pitch != a.pitch or abs(a.onset_ql + a.duration_ql - b.onset_ql) > 1e-6 or not weak \
-                    or a.duration_ql + b.duration_ql > 2.0 + 1e-6 or b.measure != a.measure:
-                a = b
-                continue
-            merged = replace(a, duration_ql=round(a.duration_ql + b.duration_ql, 6))
-            trial = [n for n in notes if n.id not in (a.id, b.id)] + [merged]
-            candidate = replace(score, notes=time_notes(sort_notes(trial), tempo))
-            found = counts(candidate)
-            if found[0] <= base[0] and found[1] <= base[1]:
-                notes, score, base = list(candidate.notes), candidate, found
-                a = next(n for n in notes if n.id == a.id)
-            else:
-                a = b
     return score
 
 

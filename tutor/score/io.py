@@ -1043,7 +1043,7 @@ def music21_from_notes(score: Score) -> Any:
             if index == 0 and not m.timeSignature:
                 m.timeSignature = music21.meter.TimeSignature(measure.time_signature)
             if index == 0:  # without a clef, engravers (Verovio) draw none
-                m.clef = _clef_for(part_notes)
+                m.clef = _clef_for(part_notes, name=part.name)
             written = _meter_for_length(measure.duration_ql)
             numerator, denominator = (int(x) for x in measure.time_signature.split("/"))
             if written and abs(measure.duration_ql - numerator * 4.0 / denominator) > 1e-6:
@@ -1116,12 +1116,32 @@ def _abbreviation(name: str | None) -> str | None:
     return name if len(name) <= 4 else name[:3].rstrip() + "."
 
 
-def _clef_for(notes: tuple[Note, ...]) -> Any:
+_STAFF_STEPS = {"treble": (30, 38), "bass": (18, 26)}  # (bottom line, top line) in diatonic steps from C0: E4-F5, G2-A3
+_STEP_OF_PC = (0, 0, 1, 1, 2, 3, 3, 4, 4, 5, 5, 6)  # a pitch class's letter (C=0 ... B=6; sharps on the letter below)
+
+
+def _ledger_lines(pitch: int, clef: str) -> int:
+    """How many ledger lines a note of MIDI ``pitch`` needs on a ``clef`` ("treble" or "bass") staff."""
+    step = (pitch // 12 - 1) * 7 + _STEP_OF_PC[pitch % 12]
+    bottom, top = _STAFF_STEPS[clef]
+    return max(0, (step - top) // 2, (bottom - step) // 2)
+
+
+_VOICE_CLEFS = {"soprano": "TrebleClef", "alto": "TrebleClef", "tenor": "Treble8vbClef", "bass": "BassClef"}
+
+
+def _clef_for(notes: tuple[Note, ...], *, name: str | None = None) -> Any:
+    """A part's clef: a choir's voice (a part named Soprano, Alto, Tenor or Bass) in its own clef, as a chorale is
+    printed (the tenor in the treble clef an octave down); any other part in the clef that writes its notes with the
+    fewest ledger lines (the treble clef on a tie, and for a part with no notes)."""
     import music21
 
-    pitches = sorted(n.pitch for n in notes)
-    middle = pitches[len(pitches) // 2] if pitches else 60
-    return music21.clef.TrebleClef() if middle >= 57 else music21.clef.BassClef()
+    voice = _VOICE_CLEFS.get((name or "").strip().lower())
+    if voice:
+        return getattr(music21.clef, voice)()
+    treble = sum(_ledger_lines(n.pitch, "treble") for n in notes)
+    bass = sum(_ledger_lines(n.pitch, "bass") for n in notes)
+    return music21.clef.BassClef() if bass < treble else music21.clef.TrebleClef()
 
 
 def _default_measures(score: Score) -> tuple[Measure, ...]:
