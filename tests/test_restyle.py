@@ -455,7 +455,7 @@ def _notes_drawn(view) -> set[str]:
     return {_note_of(k) for k in view.boxes}
 
 
-@pytest.mark.parametrize("style,numerator", [("waltz", 3), ("pop", 4), ("swing", 4)])
+@pytest.mark.parametrize("style,numerator", [("waltz", 3), ("pop", 4), ("swing", 4), ("march", 2)])
 def test_app_restyle_overlay_listen_accept_and_undo(app_window, style, numerator):
     window, qtbot = app_window, app_window.qtbot
     original = open_piece(window, TWINKLE)
@@ -477,8 +477,9 @@ def test_app_restyle_overlay_listen_accept_and_undo(app_window, style, numerator
         window.grab().save(str(Path(os.environ["TUTOR_TEST_SCREENSHOTS"]) / f"restyle_{style}.png"))
     panel.accept()
     qtbot.waitUntil(lambda: window.undo_stack.count() == 1, timeout=60000)
-    # (swing's first version may be the tune over the walking bass alone: two parts)
-    assert window.score.time_signatures[0].numerator == numerator and len(window.score.parts) >= (2 if style == "swing" else 3)
+    # (swing's first version may be the tune over the walking bass alone, the march is two staves: two parts)
+    assert window.score.time_signatures[0].numerator == numerator \
+        and len(window.score.parts) >= (2 if style in ("swing", "march") else 3)
     window.undo_stack.undo()
     assert [(n.pitch, n.onset_ql) for n in window.score.notes] == [(n.pitch, n.onset_ql) for n in original.notes]
 
