@@ -25,7 +25,10 @@ parts; the emotion part reads EMOPIA's test split (count each read in docs/bench
 march / chorale round (7 Dec 2026, 12:05 UTC, 115 versions with 7 chorales): heard as asked 0.64 (march 0.44, chorale
 2 of 7, tango 0), markers 0.97, every melody note kept, 0 rule errors. Evening round (7 Dec 2026, 14:20 and 14:41 UTC:
 chorale opening and close on the tonic, march dotted upbeat, tango habanera left hand, V-I bass at the cadence; style
-model unchanged): heard as asked 0.64 (the same in every style), markers 0.97, 0 errors, every note kept.
+model unchanged): heard as asked 0.64 (the same in every style), markers 0.97, 0 errors, every note kept. Night round
+(7 Dec 2026, 16:41 UTC: the march on two staves in 2/4 or common time over primary chords, swing pushes over the bar
+line, the chorale at 96 with every voice on each note; held-out read once): heard as asked 0.72 (march 0.72, swing
+0.72, chorale 5 of 7, tango 0), markers 0.97, 0 errors, every note kept; tuning melodies 0.75.
 """
 
 from __future__ import annotations
