@@ -19,7 +19,8 @@ default held-out). Each piece is heard from its start for ``TUTOR_BENCH_PIANO_S`
    does for a piano audio take (``tutor.listen.piano_evidence``: a "missed" note whose pitch re-attacks
    where it was due is played); precision and recall of the wrong / extra / missed notes it reports
    (a "missed" mark said unsure counts as a report), and the same for the reference MIDI played as the
-   take (what a MIDI keyboard would give). ``TUTOR_BENCH_PIANO_PARTS=detect`` runs only this part
+   take (what a MIDI keyboard would give), and how many "early"/"late" marks fall on notes not altered
+   (all false: the take keeps the reference's timing). ``TUTOR_BENCH_PIANO_PARTS=detect`` runs only this part
    (the shipped transcriptions kept in ``~/.cache/tutor/bench/piano``, no peers);
    ``TUTOR_BENCH_PIANO_SEEDS=N`` alters each piece N times (seeds 20, 21, ...; default 1) for more errors.
 
@@ -128,6 +129,7 @@ def _print_detections(detections: dict) -> None:
         for kind in ("wrong", "missed", "extra"):
             print(f"    {kind:7s} {_pr(counts.get(kind, (0, 0, 0)))};  not said unsure: "
                   f"{_pr(counts.get(kind + ' (sure)', (0, 0, 0)))}")
+        print(f"    early/late on notes not altered (false): {counts.get('timing (false)', (0, 0, 0))[1]}")
 
 
 def pieces(split: str = SPLIT) -> list[str]:
@@ -332,6 +334,10 @@ def detection(ref: np.ndarray, performance, rng, evidence=None) -> dict:
     for kind in reported:
         counts[kind] = (sum(reported[kind]), len(reported[kind]), truth[kind])  # (true reports, reports, truth)
         counts[kind + " (sure)"] = (sum(sure[kind]), len(sure[kind]), truth[kind])
+    # the take keeps the reference's timing, so an "early" or "late" note that was not altered is a false report
+    altered = [*wrong_rows, *added_rows]
+    counts["timing (false)"] = (0, sum(1 for e in result.events if e.type in ("early", "late") and e.note_id in by_id
+                                     and not near(by_id[e.note_id], altered)), 0)
     return counts
 
 
@@ -686,6 +692,7 @@ def renders() -> None:
         print(f"  {key}:")
         for kind in ("wrong", "missed", "extra"):
             print(f"    {kind:7s} {_pr(counts.get(kind, (0, 0, 0)))};  not said unsure: {_pr(counts.get(kind + ' (sure)', (0, 0, 0)))}")
+        print(f"    early/late on notes not altered (false): {counts.get('timing (false)', (0, 0, 0))[1]}")
 
 
 # ---------------------------------------------------------------------------------------------

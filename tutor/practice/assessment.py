@@ -349,6 +349,8 @@ def assess(
         performance = relative_to(performance, key_held)
     # a piano audio take (issue 20): its missed and extra notes are settled by the second listen below
     piano_audio = evidence is not None and key_held is None
+    if piano_audio and alignment is None:  # the transcriber's faint ghosts stand in for no written note
+        performance = replace(performance, notes=tuple(n for n in performance.notes if n.velocity >= FAINT_VELOCITY))
     played: tuple[PlayedNote, ...] = performance.notes
     if alignment is None:
         alignment = align(score_notes, performance)
@@ -947,8 +949,10 @@ OVERTONE_PENALTY_DB = 6.0
 SAME_PITCH_MARGIN_S = 0.2  # the transcribed note of the pitch may start this late after the window
 GHOST_STEPS = (12, 19, 24)  # an extra note this far above a note struck with it: said unsure
 GHOST_ONSET_S = 0.06
-# an extra note of a piano audio take the transcriber gives a velocity under this is not told: on maps-dev's
-# development pieces every such extra was a ghost of a held chord (velocities 3-8; no played note under 35)
+# a note of a piano audio take the transcriber gives a velocity under this is left out before the take is
+# aligned with the score (it stands for no written note, right or wrong) and is never told as an extra: on
+# maps-dev's development pieces every such extra was a ghost of a held chord (velocities 3-8; no played note
+# under 35)
 FAINT_VELOCITY = 20
 # an extra note that may be an octave ghost (``_overtone_of_a_strike``) no louder than this times the note
 # below it is not told either: on the dev pieces 234 of the 243 such extras (5 alterations) were ghosts
@@ -975,14 +979,21 @@ MODEL_GAP_S = 0.1
 # margin lost about as many true extras as false ones; see docs/benchmarks.md)
 PAIR_STEPS = 2  # a missed note and an extra note this many semitones or less apart...
 PAIR_S = 0.1  # ...struck within this of when the missed note was due: one wrong note
+EDGE_QL = 1.0  # a note this far before the first chord played or after the last is due at the edge's pace
 
 
 def _due_s(note: Note, q_all: np.ndarray, t_all: np.ndarray) -> float | None:
     """When ``note`` was due, interpolated from the chords played around it (``q_all`` quarter notes, ``t_all``
-    seconds); None with fewer than two or outside them (the pace at the edge is not known)."""
-    if len(q_all) < 2 or not q_all[0] <= note.onset_ql <= q_all[-1]:
+    seconds), or, up to EDGE_QL before the first chord played or after the last, at the pace of the two
+    chords at that edge (a take's first or last notes); None with fewer than two chords or further out."""
+    if len(q_all) < 2:
         return None
-    return float(np.interp(note.onset_ql, q_all, t_all))
+    if q_all[0] <= note.onset_ql <= q_all[-1]:
+        return float(np.interp(note.onset_ql, q_all, t_all))
+    (qa, qb), (ta, tb) = (q_all[:2], t_all[:2]) if note.onset_ql < q_all[0] else (q_all[-2:], t_all[-2:])
+    if min(abs(note.onset_ql - qa), abs(note.onset_ql - qb)) > EDGE_QL or qb <= qa:
+        return None
+    return float(ta + (note.onset_ql - qa) * (tb - ta) / (qb - qa))
 
 
 def _said_unsure(event: Event) -> Event:
@@ -1089,6 +1100,7 @@ def _tone_before_octave(alignment: Alignment, score_notes: tuple[Note, ...], pla
 
 
 FAR_MATCH_S = 0.25  # a piano audio take's note matched to a played note of its pitch this far from when it was due...
+SHIFT_FROM_S = 0.15  # (or this far, to be moved to another written note or be a wrong note, ``_unmatch_far``)...
 SHIFT_NEAR_S = 0.08  # ...that came this near another written note of its pitch (nearer than its own played note)
 
 
@@ -1117,53 +1129,75 @@ class _DueWithout:
 
 def _unmatch_far(alignment: Alignment, score_notes: tuple[Note, ...], played: tuple[PlayedNote, ...],
                  groups: list[_Onset]) -> Alignment:
-    """A piano audio take's score note that the alignment matched to a played note of its pitch more than
-    FAR_MATCH_S from when it was due (from the rest of its chord as played, or the chords around it), is
-    unmatched (issue 20) where
-    - an extra note ``PAIR_STEPS`` semitones or less from it was struck when it was due (within ``PAIR_S``):
-      it is missed and the far note extra; the pairs then make the note on time a wrong note;
-    - the far note came within SHIFT_NEAR_S of when another written note of its pitch was due, nearer than
-      the played note matched to that one: the far note goes to that one, this one is missed (then listened
-      for again), and that one's note is extra.
-    The alignment gave a played note with no score note of its own (a note added) to the nearest written
-    note of its pitch a chord or more away, which the review then called early, late or even correct, and
-    the wrong note struck in its place extra (measured in docs/benchmarks.md, "Detection: a second opinion")."""
+    """A piano audio take's score note that the alignment matched to a played note of its pitch far from when
+    it was due (from the rest of its chord as played, or the chords around it) is unmatched (issue 20) where
+    - the far note is more than FAR_MATCH_S off and an extra note ``PAIR_STEPS`` semitones or less from the
+      score note was struck when it was due (within ``PAIR_S``): it is missed and the far note extra; the
+      pairs then make the note on time a wrong note;
+    - the far note is more than SHIFT_FROM_S off and came within SHIFT_NEAR_S of when another written note
+      of its pitch was due, one left missed or matched to a played note further from it: the far note goes
+      to that one, this one is missed (then listened for again), and that one's note, if it had one, is
+      extra (``_shift_target``);
+    - the far note is more than SHIFT_FROM_S off and was struck within ``PAIR_S`` of when a missed score
+      note ``PAIR_STEPS`` semitones or less from it was due: it is that note, played wrong, and this one is
+      missed (then listened for again).
+    The alignment gave a played note with no score note of its own (a note added, or a wrong note a tone
+    from the written one) to the nearest written note of its pitch a chord or more away, which the review
+    then called early, late or even correct, and the note on time extra or missed (measured in
+    docs/benchmarks.md, "Detection: a second opinion" and "Detection, 2026-12-07 night")."""
     due = _DueWithout(groups, played)
     extras = [pr.perf_index for pr in alignment.pairs if pr.kind == "extra" and pr.final]
     pairs = list(alignment.pairs)
     matched = {pr.score_index: i for i, pr in enumerate(pairs) if pr.final and pr.kind == "match"}
-    changed = False
+    missed = {pr.score_index: i for i, pr in enumerate(pairs) if pr.final and pr.kind == "missed"}
     for s, i in list(matched.items()):
         pr = pairs[i]
         if pr.kind != "match":  # (undone by a shift below)
             continue
         note, got = score_notes[s], played[pr.perf_index]
         due_s = due(s, note)
-        if due_s is None or abs(got.onset_s - due_s) <= FAR_MATCH_S:
+        if due_s is None or abs(got.onset_s - due_s) <= min(FAR_MATCH_S, SHIFT_FROM_S):
             continue
-        if any(1 <= abs(played[j].pitch - note.pitch) <= PAIR_STEPS and abs(played[j].onset_s - due_s) <= PAIR_S
-               for j in extras):
+        if abs(got.onset_s - due_s) > FAR_MATCH_S and any(
+                1 <= abs(played[j].pitch - note.pitch) <= PAIR_STEPS and abs(played[j].onset_s - due_s) <= PAIR_S
+                for j in extras):
             pairs[i] = NotePair("missed", s, None, pr.attempt, True)
             pairs.append(NotePair("extra", None, pr.perf_index, pr.attempt, True))
-            changed = True
             continue
-        best = None
-        for other, j in matched.items():
-            if other == s or pairs[j].kind != "match" or score_notes[other].pitch != note.pitch:
-                continue
-            other_s = due(other, score_notes[other])
-            if other_s is None:
-                continue
-            near, old = abs(got.onset_s - other_s), abs(played[pairs[j].perf_index].onset_s - other_s)
-            if near <= SHIFT_NEAR_S and old > near + SHIFT_NEAR_S and (best is None or near < best[0]):
-                best = (near, other, j)
-        if best is not None:
-            _, other, j = best
-            pairs.append(NotePair("extra", None, pairs[j].perf_index, pairs[j].attempt, True))
-            pairs[j] = NotePair("match", other, pr.perf_index, pairs[j].attempt, True)
+        shift = _shift_target(s, got, {**matched, **missed}, pairs, score_notes, played, due)
+        if shift is not None:
+            if pairs[shift].kind == "match":
+                pairs.append(NotePair("extra", None, pairs[shift].perf_index, pairs[shift].attempt, True))
+            pairs[shift] = NotePair("match", pairs[shift].score_index, pr.perf_index, pairs[shift].attempt, True)
             pairs[i] = NotePair("missed", s, None, pr.attempt, True)
-            changed = True
-    return replace(alignment, pairs=tuple(pairs)) if changed else alignment
+            continue
+        wrong = [(abs(got.onset_s - other_s), j) for other, j in missed.items() if pairs[j].kind == "missed"
+                 and 1 <= abs(score_notes[other].pitch - got.pitch) <= PAIR_STEPS
+                 and (other_s := due(other, score_notes[other])) is not None and abs(got.onset_s - other_s) <= PAIR_S]
+        if wrong:
+            j = min(wrong)[1]
+            pairs[j] = NotePair("wrong_pitch", pairs[j].score_index, pr.perf_index, pairs[j].attempt, True)
+            pairs[i] = NotePair("missed", s, None, pr.attempt, True)
+    return replace(alignment, pairs=tuple(pairs)) if pairs != list(alignment.pairs) else alignment
+
+
+def _shift_target(s: int, got: PlayedNote, candidates: dict[int, int], pairs: list[NotePair],
+                  score_notes: tuple[Note, ...], played: tuple[PlayedNote, ...], due: _DueWithout) -> int | None:
+    """The index in ``pairs`` of the written note of ``got``'s pitch (other than score note ``s``) that ``got``
+    came within SHIFT_NEAR_S of when it was due, the nearest, where that note is missed or its played note
+    is further from then by more than SHIFT_NEAR_S; None where there is none (``_unmatch_far``)."""
+    best = None
+    for other, j in candidates.items():
+        if other == s or pairs[j].kind not in ("match", "missed") or score_notes[other].pitch != got.pitch:
+            continue
+        other_s = due(other, score_notes[other])
+        if other_s is None:
+            continue
+        near = abs(got.onset_s - other_s)
+        old = abs(played[pairs[j].perf_index].onset_s - other_s) if pairs[j].kind == "match" else np.inf
+        if near <= SHIFT_NEAR_S and old > near + SHIFT_NEAR_S and (best is None or near < best[0]):
+            best = (near, j)
+    return None if best is None else best[1]
 
 
 # an extra note of a piano audio take that a note struck with it (within GHOST_ONSET_S) lies a twelfth, two
