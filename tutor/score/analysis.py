@@ -305,7 +305,7 @@ def voices(score: Score) -> tuple[Voice, ...]:
             continue
         groups = _onset_groups(notes)
         sizes = Counter(len(g) for g in groups)
-        if sizes.get(1, 0) == len(groups):
+        if all(_one_line(g) for g in groups):  # (a tune doubled in octaves, as a pianist's right hand: one line)
             found.append(Voice(part.name, part.id, tuple(g[0] for g in groups)))
             continue
         by_voice: dict[int, list[Note]] = defaultdict(list)
@@ -333,6 +333,12 @@ def voices(score: Score) -> tuple[Voice, ...]:
         if bass and (not two_staves or part.id == keyboard_staves[-1]):
             found.append(Voice(f"{part.name} (bass)", part.id, bass))
     return tuple(found)  # parts in score order (top staff first), lines inside a part high to low
+
+
+def _one_line(group: list[Note]) -> bool:
+    """Whether the notes struck together at an onset (high to low) are one line's note: a single note, or a note
+    doubled an octave below."""
+    return len(group) == 1 or len(group) == 2 and group[0].pitch - group[1].pitch == 12
 
 
 def _split_by_nearest(groups: list[list[Note]], k: int) -> list[list[Note]]:
@@ -379,7 +385,7 @@ def _accompanied_melody(score: Score, lines: tuple[Voice, ...]) -> bool:
     for part_id in dict.fromkeys(v.part for v in lines):
         notes = score.notes_of(part_id)
         groups = _onset_groups(notes)
-        if all(len(g) == 1 for g in groups):
+        if all(_one_line(g) for g in groups):
             single = True
             continue
         by_voice: dict[int, list[Note]] = defaultdict(list)
