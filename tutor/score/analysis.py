@@ -290,7 +290,8 @@ def _onset_groups(notes: tuple[Note, ...]) -> list[list[Note]]:
 
 
 def voices(score: Score) -> tuple[Voice, ...]:
-    """Melodic lines, highest first. A part whose notes never sound together is one voice; a part
+    """Melodic lines, highest first. A part whose notes never sound together (or only as a note doubled an octave
+    below) is one voice; a part
     with the same number of notes (2-4) at most onsets (a chorale on two staves, a piano reduction) is
     split by rank; other chordal parts (piano textures) give their top line and their bass line."""
     found: list[Voice] = []
