@@ -291,9 +291,8 @@ def _onset_groups(notes: tuple[Note, ...]) -> list[list[Note]]:
 
 def voices(score: Score) -> tuple[Voice, ...]:
     """Melodic lines, highest first. A part whose notes never sound together (or only as a note doubled an octave
-    below) is one voice; a part
-    with the same number of notes (2-4) at most onsets (a chorale on two staves, a piano reduction) is
-    split by rank; other chordal parts (piano textures) give their top line and their bass line."""
+    below) is one voice; a part with the same number of notes (2-4) at most onsets (a chorale on two staves, a piano
+    reduction) is split by rank; other chordal parts (piano textures) give their top line and their bass line."""
     found: list[Voice] = []
     parts = score.parts
     vocal = [p for p in parts if any(v in p.name.lower() for v in ("soprano", "alto", "tenor", "bass"))]
