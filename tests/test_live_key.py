@@ -7,6 +7,8 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import (the window test)
 os.environ["TUTOR_NO_DIALOGS"] = "1"
 
+from dataclasses import replace
+
 import numpy as np
 
 from tests.conftest import shared
@@ -91,8 +93,6 @@ def test_the_app_follows_a_singer_an_octave_low_live_and_says_so(qtbot, window, 
     """A voice part sung an octave low (a FluidSynth 'Voice Oohs' render standing in for the microphone, at
     real-time pace): after a few notes the live rings turn right, the live line says the key once, and the
     review says it too."""
-    from dataclasses import replace
-
     from tests.test_app import _open
     from tutor.audio.playback import render_midi_to_wav
     from tutor.listen.pitch import open_stream
@@ -114,3 +114,22 @@ def test_the_app_follows_a_singer_an_octave_low_live_and_says_so(qtbot, window, 
     right = {e.note_id for e in panel.live_events if e.type == "correct"}
     assert len(right) >= 0.8 * len(score.notes), (len(right), len(score.notes))
     assert "You sang an octave low throughout" in panel.score_label.text()
+
+
+def test_a_violin_tuned_to_a_444_is_not_marked_sharp_live_note_by_note():
+    """An instrument 16 cents sharp throughout (A = 444 Hz): live, as in the review, its tuning is found
+    and said once, and its notes are not rung "sharp" one by one (at the advanced level's 20 cents, a
+    note 5 cents above that tuning would be)."""
+    from tutor.score.music import Part
+
+    violin = replace(sung_score(), parts=(Part("P1", "Violin", program=40),))
+    take = audio_take(violin, cents=21.0)
+    _, written = _follow(ScoreFollower(violin), take)
+    assert list(written.values()).count("sharp") == len(TUNE)
+    keyed = KeyedFollower(lambda: ScoreFollower(violin), sung=False)
+    events, verdicts = _follow(keyed, take)
+    assert keyed.key is not None and (keyed.key.semitones, keyed.key.cents) == (0, 21.0)
+    found = [e for e in events if isinstance(e, KeyFound)]
+    assert [e.message for e in found] == ["You played 21 cents sharp of A = 440 Hz throughout (tuned to about A = 445 Hz): "
+                                          "following your tuning"]
+    assert list(verdicts.values()).count("correct") == len(TUNE)

@@ -145,3 +145,59 @@ def test_the_live_modules_import_no_qt():
             "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_live_cents_come_from_the_partials_not_from_pestos_third_of_a_semitone_steps():
+    """A violin tuned to A = 444 Hz (+15.6 cents) and a note 7 cents flat of E4, as the live chain hears them
+    (PESTO's stream, ``ExactPitch``, ``LiveNotes``): PESTO's own frames read +33.3 and 0 cents (its 1/3-
+    semitone steps); the frames measured from the partials read the pitch within a cent, and so do the
+    notes' settled cents (``LiveNotes.settled``, past the attack)."""
+    from tutor.listen.live import ExactPitch
+    from tutor.listen.pitch import open_stream
+
+    rate = 16000
+    t = np.arange(rate) / rate
+    for hz, cents, pesto_cents in ((444.0, 15.6, 33.3), (E4 * 2 ** (-7 / 1200), -7.0, 0.0)):
+        tone = sum(0.3 / k * np.sin(2 * np.pi * hz * k * t) for k in range(1, 6))
+        audio = np.concatenate([np.zeros(rate // 10), tone]).astype(np.float32)
+        stream, exact, notes = open_stream(sample_rate=rate), ExactPitch(sample_rate=rate), LiveNotes()
+        pesto, measured, found = [], [], []
+        for at in range(0, len(audio), 256):
+            block = audio[at:at + 256]
+            frames = stream.push(block)
+            exact.push(block)
+            exact_hz = exact.measure(frames.times_s + 0.005, np.where(frames.voiced, frames.f0_hz, 0.0))
+            for row in zip(frames.times_s, frames.f0_hz, frames.voiced, frames.level_db, exact_hz, strict=True):
+                if (note := notes.push(float(row[0]), float(row[1]), bool(row[2]), float(row[3]), float(row[4]))):
+                    found.append(note)
+                if row[2] and row[0] > 0.3:
+                    pesto.append(1200 * math.log2(row[1] / hz) + cents)
+                    measured.append(1200 * math.log2(row[4] / hz) + cents)
+        assert np.median(pesto) == pytest.approx(pesto_cents, abs=1.0)
+        assert np.median(measured) == pytest.approx(cents, abs=1.0)
+        assert len(found) == 1
+        notes._settle()  # (the tone is still sounding: its settled cents are out already)
+        assert [(t, midi) for t, midi, _ in notes.settled] == [found[0][:2]]
+        assert notes.settled[0][2] == pytest.approx(cents, abs=1.0)
+
+
+def test_a_notes_intonation_is_judged_by_its_settled_cents_when_they_come_before_its_verdict():
+    """A violin note that starts 30 cents sharp (its attack) and settles 5 cents sharp is in tune live, as in
+    the review; without the settled cents it is marked sharp at the advanced level (20 cents)."""
+    from tests.test_singing import audio_take, sung_score
+    from tutor.practice.follower import ScoreFollower
+    from tutor.score.music import Part
+
+    violin = sung_score().__class__(**{**sung_score().__dict__, "parts": (Part("P1", "Violin", program=40),)})
+    take = audio_take(violin, cents=30.0)
+    verdicts = {}
+    for retuned in (False, True):
+        follower = ScoreFollower(violin)
+        events = []
+        for note in take.notes:
+            events += follower.feed_onset(onset_s=note.onset_s, pitch=note.pitch, cents=note.cents)
+            if retuned:
+                follower.retune(onset_s=note.onset_s, pitch=note.pitch, cents=5.0)
+        events += follower.finish()
+        verdicts[retuned] = {e.note_id: e.type for e in events if e.note_id is not None}
+    assert set(verdicts[False].values()) == {"sharp"} and set(verdicts[True].values()) == {"correct"}

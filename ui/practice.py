@@ -12,8 +12,9 @@ the UI thread.
 
 Live path (audio): ``AudioLive`` is the Qt side of ``tutor.listen.live.LiveListener`` (the recorder's
 tap, the live pitch tracker and ``LiveNotes`` on a thread of their own): the onsets go to the score
-follower, the pitch frames to the tuner and the pitch plot through a queued signal. A voice part's follower
-is a ``tutor.practice.live_key.KeyedFollower``: a singer in another key is followed in it once it is found.
+follower, the pitch frames to the tuner and the pitch plot through a queued signal. A single-line part's
+follower is a ``tutor.practice.live_key.KeyedFollower``: a singer in another key, or a violin tuned off
+A = 440, is followed in that key or tuning once it is found.
 
 A looped take (*Loop the range*, ``tutor.practice.loop``): ``LoopFollower`` gives each pass of the range
 a fresh follower and puts a ``PassStart`` in the events where a pass begins; the clicks are the
@@ -130,6 +131,10 @@ class LiveSession(QObject):
     def pedal(self, down: bool, time_s: float) -> None:
         self._queue.put(("pedal", bool(down), float(time_s), None, time.perf_counter()))
 
+    def retune(self, pitch: int, onset_s: float, cents: float) -> None:
+        """A note fed before has settled at ``cents`` (a microphone's; ``ScoreFollower.retune``). Only queues."""
+        self._queue.put(("retune", int(pitch), float(onset_s), float(cents), time.perf_counter()))
+
     def hear(self, pitch: int, time_s: float) -> None:
         """A note heard score-free (a piano take's live listener, issue 20): only where the student is, for the
         follower (``ScoreFollower.hear``). Only queues."""
@@ -158,6 +163,9 @@ class LiveSession(QObject):
                     found = []
                 elif kind == "hear":
                     found = f.hear(onset_s=time_s, pitch=value)
+                elif kind == "retune":
+                    f.retune(onset_s=time_s, pitch=value, cents=cents)
+                    found = []
                 else:
                     found = f.poll(time_s=time_s)
             except Exception:
@@ -250,7 +258,7 @@ class AudioLive(_ListenerFront, QObject):
         self.recorder, self.session = recorder, session
         self.listener = LiveListener(recorder, pitch_module.open_stream, on_onset=self._onset, on_frames=self._frames,
                                      on_ready=self.ready.emit, on_failed=self.failed.emit, kept=self.ANALYSED_KEPT,
-                                     instrument=instrument)
+                                     instrument=instrument, on_settled=self._settled)
 
     @property
     def notes(self):  # the listener's note finder
@@ -259,6 +267,10 @@ class AudioLive(_ListenerFront, QObject):
     def _onset(self, onset_s: float, midi: int, cents: float) -> None:  # the listener's thread
         if self.session is not None:
             self.session.feed(midi, onset_s, cents)
+
+    def _settled(self, onset_s: float, midi: int, cents: float) -> None:  # the listener's thread
+        if self.session is not None:
+            self.session.retune(midi, onset_s, cents)
 
     def _frames(self, times: list[float], midis: list[float], cents: float | None) -> None:  # the listener's thread
         if self.session is not None:  # the notes held back for their verdict, once the player stops
@@ -713,11 +725,12 @@ class PracticePanel(QWidget):
             def make_follower():
                 return ScoreFollower(score, mode=mode, level=level, bpm=bpm, repeats=repeats)
 
-            if kind in ("mic", "audio-file") and self._part_instrument() == "voice":
+            instrument = self._part_instrument()
+            if kind in ("mic", "audio-file") and instrument != "piano":
                 follow_written = make_follower
 
-                def make_follower():  # a singer in another key than written is followed in it (issue 22)
-                    return KeyedFollower(follow_written)
+                def make_follower():  # a singer in another key, a violin tuned to A = 444: followed in it (issue 22)
+                    return KeyedFollower(follow_written, sung=instrument == "voice")
 
             follower = make_follower()
             if self.looping:

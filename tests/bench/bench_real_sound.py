@@ -334,8 +334,13 @@ def live_onsets(clip: Clip):
     frames, duration = live_frames(clip)
     notes = LiveNotes(clip.instrument)  # as the app's practice panel is told the part's instrument
     onsets, times, f0s = [], [], []
-    for t, f0, voiced, level in frames:
-        found = notes.push(float(t), float(f0), bool(voiced), float(level))
+    settled = os.environ.get("REAL_SOUND_LIVE_SETTLED", "1") == "1"  # 0: the onset's cents only (before)
+    for t, f0, voiced, level, hz in frames:
+        found = notes.push(float(t), float(f0), bool(voiced), float(level), float(hz) if settled else 0.0)
+        for onset_s, midi, cents in notes.settled:  # a note's settled cents replace those of its onset
+            k = next(k for k in range(len(onsets) - 1, -1, -1) if onsets[k][0] == onset_s)
+            onsets[k] = (onset_s, midi, cents)
+        notes.settled.clear()
         if found is not None:
             onsets.append(found)
         times.append(float(t))
@@ -348,17 +353,18 @@ def live_onsets(clip: Clip):
 
 
 def live_frames(clip: Clip) -> tuple[np.ndarray, float]:
-    """((frames, 4): time, f0 Hz, voiced, level dB of the live stream, the clip's length in s), cached in
-    CACHE/live-frames unless REAL_SOUND_LIVE_PACE=1."""
+    """((frames, 5): time, f0 Hz, voiced, level dB of the live stream, the frame's pitch from its partials
+    (``ExactPitch``, 0 where none), the clip's length in s), cached in CACHE/live-frames-5 unless
+    REAL_SOUND_LIVE_PACE=1."""
     import torch
 
     from tutor.audio.devices import StreamResampler
-    from tutor.listen.live import LiveListener
+    from tutor.listen.live import ExactPitch, LiveListener
     from tutor.listen.pitch import open_stream
     from tutor.listen.transcription import read_audio
 
     pace = os.environ.get("REAL_SOUND_LIVE_PACE") == "1"
-    path = CACHE / "live-frames" / clip.dataset / f"{clip.name}.npz"
+    path = CACHE / "live-frames-5" / clip.dataset / f"{clip.name}.npz"
     if path.exists() and not pace:
         data = np.load(path)
         return data["frames"], float(data["duration"])
@@ -366,6 +372,7 @@ def live_frames(clip: Clip) -> tuple[np.ndarray, float]:
     audio, rate = read_audio(clip.audio)
     resampler = StreamResampler(orig_sr=rate, target_sr=LiveListener.SAMPLE_RATE, causal=True)
     stream = open_stream(sample_rate=LiveListener.SAMPLE_RATE)
+    exact = ExactPitch(sample_rate=LiveListener.SAMPLE_RATE)
     started = time.perf_counter()
     rows = []
     for at in range(0, len(audio), LIVE_CHUNK):
@@ -375,8 +382,11 @@ def live_frames(clip: Clip) -> tuple[np.ndarray, float]:
         if not len(block):
             continue
         frames = stream.push(block)
-        rows.extend(zip(frames.times_s, frames.f0_hz, frames.voiced, frames.level_db, strict=True))
-    frames = np.array(rows, dtype=float).reshape(-1, 4)
+        exact.push(block)
+        hz = exact.measure(frames.times_s + stream.hop / (2 * LiveListener.SAMPLE_RATE),
+                           np.where(frames.voiced, frames.f0_hz, 0.0))
+        rows.extend(zip(frames.times_s, frames.f0_hz, frames.voiced, frames.level_db, hz, strict=True))
+    frames = np.array(rows, dtype=float).reshape(-1, 5)
     if not pace:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, frames=frames, duration=len(audio) / rate)
@@ -384,6 +394,28 @@ def live_frames(clip: Clip) -> tuple[np.ndarray, float]:
 
 
 _LIVE_DONE: dict = {}
+
+
+def live_cents(clip: Clip, tolerance_cents: float = 20.0) -> dict:
+    """The live marks' intonation against the review's, on the notes both heard (same semitone, onsets within
+    100 ms, ``mir_eval``'s matching): the median |live cents - review cents|, and the share of those notes
+    whose verdict at ``tolerance_cents`` (the advanced level's; in tune, sharp or flat) is the same."""
+    import mir_eval
+
+    live, _t, _f = live_onsets(clip)
+    review, _f0 = tutor_notes(clip)
+    if not len(live) or not len(review):
+        return {"cents_diff": float("nan"), "intonation_agrees": float("nan")}
+    pairs = mir_eval.transcription.match_notes(review[:, :2].copy(), _hz(np.round(review[:, 2])), live[:, :2].copy(),
+                                               _hz(np.round(live[:, 2])), onset_tolerance=0.1, offset_ratio=None)
+    if not pairs:
+        return {"cents_diff": float("nan"), "intonation_agrees": float("nan")}
+    r, q = (np.array(side) for side in zip(*pairs, strict=True))
+    review_cents = 100.0 * (review[r, 2] - np.round(review[r, 2]))
+    live_cents_ = 100.0 * (live[q, 2] - np.round(live[q, 2]))
+    verdict = lambda c: np.sign(c) * (np.abs(c) > tolerance_cents)  # noqa: E731
+    return {"cents_diff": round(float(np.median(np.abs(live_cents_ - review_cents))), 1),
+            "intonation_agrees": round(float(np.mean(verdict(live_cents_) == verdict(review_cents))), 3)}
 
 
 def live_agreement(clip: Clip) -> float:
@@ -431,7 +463,8 @@ def assess_marks(clip: Clip, segmenter: str | None = None, refine: bool | None =
 
 def _sung_scores(clip: Clip) -> dict:
     """The scores ``assess_marks`` writes for ``clip``, by shift: what the labels say was sung (lowered by the
-    set's label bias), each note's pitch rounded, at 60 bpm, moved by each of ASSESS_SHIFTS, for voice."""
+    set's label bias), each note's pitch rounded, at 60 bpm, moved by each of ASSESS_SHIFTS, for voice (or a
+    violin, for the violin's recordings)."""
     from tests.assessment_cases import make_score
     from tutor.score.music import Part
 
@@ -442,26 +475,29 @@ def _sung_scores(clip: Clip) -> dict:
         events = [(float(on), [int(round(p)) - shift], max(0.05, float(off - on)))
                   for (on, off, _label), p in zip(clip.notes, sung, strict=True)]
         score = make_score(events, bpm=60.0)
-        scores[shift] = type(score)(**{**score.__dict__, "parts": (Part("P1", "Voice", program=53),)})
+        part = Part("P1", "Voice", program=53) if clip.instrument == "voice" else Part("P1", "Violin", program=40)
+        scores[shift] = type(score)(**{**score.__dict__, "parts": (part,)})
     return scores
 
 
 def live_key_marks(clip: Clip) -> dict:
     """Live marks of a real sung take (the live path's onsets, ``live_onsets``) against the scores of
-    ``_sung_scores``: the share of the score's notes whose last live verdict is ``correct``, with the
+    ``_sung_scores`` (at the level ``REAL_SOUND_LEVEL``, beginner unless set): the share of the score's notes whose last live verdict is ``correct``, with the
     follower as written (``as_written``) and with ``KeyedFollower`` finding the key the singer holds
     (``keyed``; ``key_right``: it found the shift, 0 = none found, as the review's ``held_key``)."""
     from tutor.practice.follower import ScoreFollower
     from tutor.practice.live_key import KeyedFollower
 
     rows = live_onsets(clip)[0]
+    level = os.environ.get("REAL_SOUND_LEVEL", "beginner")
     out = {}
     for shift, score in _sung_scores(clip).items():
         shares = {}
         for way in ("as_written", "keyed"):
-            follower = ScoreFollower(score, level="beginner")
+            follower = ScoreFollower(score, level=level)
             if way == "keyed":
-                follower = KeyedFollower(lambda score=score: ScoreFollower(score, level="beginner"))
+                follower = KeyedFollower(lambda score=score: ScoreFollower(score, level=level),
+                                         sung=clip.instrument == "voice")
             verdicts: dict = {}
             events = []
             for onset_s, _end, value in rows:
@@ -499,6 +535,7 @@ def evaluate(systems, datasets, part: str, limit: int | None = None) -> dict:
                     voiced_frames += count
                 if system == "live" and clip.notes is not None:
                     entry["agreement_with_review"] = live_agreement(clip)
+                    entry.update(live_cents(clip))
                 if system == "live-key" and clip.notes is not None:
                     entry["live_marks"] = live_key_marks(clip)
                 if system.startswith("assess") and clip.notes is not None:
@@ -528,6 +565,8 @@ def evaluate(systems, datasets, part: str, limit: int | None = None) -> dict:
                         way: round(float(np.mean([m[way] for m in marks])), 3) for way in marks[0]}
             if system == "live" and per_clip and "agreement_with_review" in per_clip[0]:
                 summary["agreement_with_review"] = round(float(np.mean([e["agreement_with_review"] for e in per_clip])), 3)
+                for key in ("cents_diff", "intonation_agrees"):
+                    summary[key] = round(float(np.nanmean([e[key] for e in per_clip])), 3)
             results.setdefault(dataset, {})[system] = {"summary": summary, "clips": per_clip}
             print(f"{dataset:9s} {part:8s} {system:12s} " + "  ".join(f"{k} {v}" for k, v in summary.items()), flush=True)
     return results

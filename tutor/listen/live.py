@@ -3,7 +3,8 @@
 ``LiveNotes`` turns the live pitch tracker's 10 ms frames into note onsets, one frame at a time.
 ``LiveListener`` runs the whole chain on a thread of its own: a recorder's tap (``Recorder.tap``), mono,
 ``tutor.audio.devices.StreamResampler`` (``causal``: no look-ahead) to 16 kHz, the pitch stream
-(``tutor.listen.pitch.open_stream``: PESTO, 10 ms frames), then ``LiveNotes``. It reports through plain
+(``tutor.listen.pitch.open_stream``: PESTO, 10 ms frames), each voiced frame's pitch measured again from
+its partials (``ExactPitch``: the cents), then ``LiveNotes``. It reports through plain
 callbacks, called on its thread: each onset as it is found, the frames (time, MIDI pitch, the cents
 of the last voiced frame) a few times a second. The desktop app's practice panel wraps it in a thin Qt
 adapter (``AudioLive``) that turns them into queued signals; nothing here imports Qt.
@@ -16,9 +17,59 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+import numpy as np
+
 from tutor.score.music import hz_to_midi
 
 Onset = tuple[float, int, float]  # (onset_s, MIDI pitch, cents)
+
+
+class ExactPitch:
+    """The pitch of live frames measured from the audio's partials: PESTO's frames are 1/3-semitone steps
+    (a steady A = 444 Hz reads +33 cents, 440 Hz 0), too coarse for a tuner or for "sharp"/"flat". As the
+    review's ``refine_note_pitches``: the partials' peaks within REFINE_REACH_CENTS of h x the frame's
+    pitch, in a Hann window (64 ms; 128 ms under 200 Hz) that ends with the frame's last sample (no
+    look-ahead). ``push`` the 16 kHz samples as they come, then ``measure`` the frames they completed."""
+
+    def __init__(self, *, sample_rate: int = 16000) -> None:
+        from tutor.listen.transcription import REFINE_WINDOW
+
+        self.sample_rate = sample_rate
+        self.kept = 2 * REFINE_WINDOW
+        self._audio = np.zeros(self.kept, np.float32)  # the newest samples...
+        self._end = 0  # ...up to this sample of the stream
+
+    def push(self, samples: np.ndarray) -> None:
+        self._audio = np.concatenate([self._audio, np.asarray(samples, np.float32)])[-self.kept:]
+        self._end += len(samples)
+
+    def measure(self, end_s: np.ndarray, guess_hz: np.ndarray) -> np.ndarray:
+        """Hz of each frame ending at ``end_s`` (stream time) near ``guess_hz``; 0 where no partial is
+        found, the guess is 0, or the frame's window is no longer kept."""
+        from tutor.listen.transcription import (
+            REFINE_LONG_BELOW_HZ,
+            REFINE_PAD,
+            REFINE_REACH_CENTS,
+            REFINE_WINDOW,
+            harmonic_peaks_f0,
+        )
+
+        guess_hz = np.asarray(guess_hz, dtype=float)
+        out = np.zeros(len(guess_hz))
+        ends = np.round(np.asarray(end_s, dtype=float) * self.sample_rate).astype(int) - (self._end - self.kept)
+        for size in (REFINE_WINDOW, 2 * REFINE_WINDOW):
+            chosen = np.flatnonzero((guess_hz > 0) & ((guess_hz < REFINE_LONG_BELOW_HZ) == (size > REFINE_WINDOW))
+                                    & (ends >= size) & (ends <= self.kept))
+            if not len(chosen):
+                continue
+            segments = np.stack([self._audio[e - size:e] for e in ends[chosen]]) * np.hanning(size)[None, :]
+            pad = REFINE_PAD * size
+            spectra = np.log(np.abs(np.fft.rfft(segments, pad, axis=1)) + 1e-9)
+            found = harmonic_peaks_f0(spectra, guess_hz[chosen], pad)
+            near = (found > 0) & (np.abs(1200.0 * np.log2(np.maximum(found, 1e-6) / guess_hz[chosen]))
+                                  <= REFINE_REACH_CENTS)
+            out[chosen] = np.where(near, found, 0.0)
+        return out
 
 
 class LiveNotes:
@@ -35,7 +86,8 @@ class LiveNotes:
     attack while its pitch is already right), and ``ATTACK_SETTLE_FRAMES`` frames are enough: that
     is what makes the marks early. The onset is the attack (when the pitch settled within
     ``ATTACK_SNAP_FRAMES`` of it), else the first frame of the settled run; its cents are the mean
-    deviation of that run.
+    deviation of that run. Its settled cents (``SETTLED_S``, from ``push``'s ``exact_hz``) go to
+    ``settled`` once it has sounded that long or ends.
     """
 
     SETTLE_FRAMES = 3
@@ -69,6 +121,12 @@ class LiveNotes:
     # pitch starts where its pitch is first heard, up to 100 ms before it settled: onset F1 at 50 ms 0.593 -> 0.614
     # (movement 6) and 0.329 -> 0.342 (movement 7), at 100 ms 0.820 -> 0.821 and 0.525 -> 0.531
     VIOLIN = {"HOLD_SEMITONES": 0.0, "BACKDATE_FRAMES": 10}
+    # a note's settled cents: the median of its frames' pitch from the partials (``ExactPitch``) from 50 ms to
+    # 300 ms after its onset (at least 3 frames), past a sung note's scoop and a bowed note's attack. Tuning
+    # split (10 SSVD takes, violin movements 6-7), median |cents - the review's|: at the onset (PESTO's steps)
+    # 17.5 / 9.7, settled 6.5 / 1.1; same "in tune / sharp / flat" verdict at 20 cents 0.54 / 0.71 -> 0.76 / 0.89
+    SETTLED_S = (0.05, 0.3)
+    SETTLED_MIN_FRAMES = 3
 
     def __init__(self, instrument: str | None = None) -> None:
         for name, value in {"voice": self.VOICE, "violin": self.VIOLIN}.get(instrument or "", {}).items():
@@ -86,9 +144,13 @@ class LiveNotes:
         self.note_peak_db = -120.0
         self.pitched_start_s: float | None = None  # the first frame of the pitched run going on...
         self.run_noted = False  # ...and whether a note was reported in it
+        self._settling: tuple[float, int, list[float]] | None = None  # the note sounding: onset, midi, cents heard
+        self.settled: list[Onset] = []  # (onset_s, midi, settled cents) of notes, oldest first: the caller takes them
 
-    def push(self, time_s: float, f0_hz: float, voiced: bool, level_db: float) -> tuple[float, int, float] | None:
-        """One frame; returns ``(onset_s, midi, cents)`` when a note starts at it."""
+    def push(self, time_s: float, f0_hz: float, voiced: bool, level_db: float,
+             exact_hz: float = 0.0) -> tuple[float, int, float] | None:
+        """One frame; returns ``(onset_s, midi, cents)`` when a note starts at it. ``exact_hz``: the frame's
+        pitch measured from its partials (``ExactPitch``; 0: none), for the notes' settled cents."""
         self.frame += 1
         self.levels.append(level_db)
         if len(self.levels) > 4 * self.ATTACK_WINDOW:
@@ -103,6 +165,7 @@ class LiveNotes:
                 self.last_attack = self.frame
                 self.attack_s = time_s
                 if self.current is not None:  # the note sounding ends: the same pitch may start again
+                    self._settle()
                     self.current, self.run_midi, self.run_cents = None, None, []
         if self.current is not None:
             self.note_peak_db = max(self.note_peak_db, level_db)
@@ -114,6 +177,7 @@ class LiveNotes:
             self.run_midi, self.run_cents = None, []
             faded = level_db < self.note_peak_db - self.RELEASE_DB
             if (self.unvoiced_run >= self.RELEASE_FRAMES and faded) or self.unvoiced_run >= 5 * self.RELEASE_FRAMES:
+                self._settle()
                 self.current = None
             return None
         self.unvoiced_run = 0
@@ -124,12 +188,14 @@ class LiveNotes:
         if self.current is not None and abs(midi - self.current) < 0.5 + self.HOLD_SEMITONES:
             nearest = self.current  # a voice wandering round the note's edge is still the note (issue 22)
         cents = (midi - nearest) * 100
+        self._hear_settling(time_s, nearest, exact_hz)
         if nearest != self.run_midi:
             self.run_midi, self.run_start_s, self.run_cents = nearest, time_s, [cents]
         else:
             self.run_cents.append(cents)
         settle = self.ATTACK_SETTLE_FRAMES if armed else self.SETTLE_FRAMES
         if len(self.run_cents) >= settle and nearest != self.current:
+            self._settle()
             self.current = nearest
             self.note_frame, self.note_peak_db = self.frame, level_db
             onset = self.run_start_s
@@ -140,8 +206,26 @@ class LiveNotes:
                     and self.run_start_s - self.pitched_start_s <= self.BACKDATE_FRAMES * 0.01 + 1e-6):
                 onset = self.pitched_start_s
             self.run_noted = True
+            self._settling = (onset, nearest, [])
             return onset, nearest, sum(self.run_cents) / len(self.run_cents)
         return None
+
+    def _hear_settling(self, time_s: float, nearest: int, exact_hz: float) -> None:
+        """A frame of the note sounding, for its settled cents (``SETTLED_S``)."""
+        if self._settling is None or nearest != self._settling[1]:
+            return
+        onset_s, midi, values = self._settling
+        if time_s > onset_s + self.SETTLED_S[1]:
+            self._settle()
+        elif time_s >= onset_s + self.SETTLED_S[0] and exact_hz > 0 and abs(hz_to_midi(exact_hz) - midi) < 0.5:
+            values.append((hz_to_midi(exact_hz) - midi) * 100.0)
+
+    def _settle(self) -> None:
+        """The note sounding is past SETTLED_S or ended: its settled cents go to ``settled``."""
+        if self._settling is not None and len(self._settling[2]) >= self.SETTLED_MIN_FRAMES:
+            onset_s, midi, values = self._settling
+            self.settled.append((onset_s, midi, float(np.median(values))))
+        self._settling = None
 
 
 class LiveListener:
@@ -154,6 +238,7 @@ class LiveListener:
 
     * ``on_ready()`` once the stream is open; ``on_failed(text)`` if it cannot be (the thread ends);
     * ``on_onset(onset_s, midi, cents)`` for each note found (also kept in ``onsets``);
+    * ``on_settled(onset_s, midi, cents)`` for a note found before, with its settled cents (``LiveNotes.settled``);
     * ``on_frames(times_s, midis, cents)`` at most every ``EMIT_EVERY_S``: the frames since the last
       call (``midis``: nan where unvoiced) and the cents of the last voiced frame among them (or None).
 
@@ -168,9 +253,11 @@ class LiveListener:
 
     def __init__(self, recorder, open_stream: Callable, *, on_onset: Callable | None = None,
                  on_frames: Callable | None = None, on_ready: Callable | None = None,
-                 on_failed: Callable | None = None, kept: int | None = None, instrument: str | None = None) -> None:
+                 on_failed: Callable | None = None, kept: int | None = None, instrument: str | None = None,
+                 on_settled: Callable | None = None) -> None:
         self.recorder, self.open_stream = recorder, open_stream
         self.on_onset, self.on_frames, self.on_ready, self.on_failed = on_onset, on_frames, on_ready, on_failed
+        self.on_settled = on_settled
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="live-pitch", daemon=True)
         self.onsets: list[Onset] = []
@@ -205,6 +292,7 @@ class LiveListener:
         last_emit = 0.0
         buffered: tuple[list, list] = ([], [])
         notes = self.notes
+        exact = ExactPitch(sample_rate=self.SAMPLE_RATE)
         while not self._stop.is_set():
             if not tap.wait(min_frames, timeout_s=0.05):
                 if self.recorder.finished:
@@ -214,18 +302,26 @@ class LiveListener:
             if not len(block):
                 continue
             frames = stream.push(block)
+            exact.push(block)
             if len(frames.times_s):
                 self.analysed.append((float(frames.times_s[-1]) + stream.hop / (2 * self.SAMPLE_RATE), time.perf_counter()))
+            exact_hz = exact.measure(frames.times_s + stream.hop / (2 * self.SAMPLE_RATE),
+                                     np.where(frames.voiced, frames.f0_hz, 0.0))
             last_cents = None
-            for t, f0, voiced, level in zip(frames.times_s, frames.f0_hz, frames.voiced, frames.level_db, strict=True):
-                found = notes.push(float(t), float(f0), bool(voiced), float(level))
+            for t, f0, voiced, level, hz in zip(frames.times_s, frames.f0_hz, frames.voiced, frames.level_db, exact_hz,
+                                                strict=True):
+                found = notes.push(float(t), float(f0), bool(voiced), float(level), float(hz))
+                for settled in notes.settled:  # (a note's settled cents come before the next note's onset)
+                    if self.on_settled is not None:
+                        self.on_settled(*settled)
+                notes.settled.clear()
                 if found is not None:
                     self.onsets.append(found)
                     if self.on_onset is not None:
                         self.on_onset(*found)
                 buffered[0].append(float(t))
                 if voiced:
-                    midi = hz_to_midi(f0)
+                    midi = hz_to_midi(hz if hz > 0 else f0)
                     last_cents = float((midi - round(midi)) * 100)
                     buffered[1].append(float(midi))
                 else:

@@ -1148,7 +1148,7 @@ def _refined_centre(note: PlayedNote, midi: np.ndarray, voiced: np.ndarray, hop_
         return None
     pad = REFINE_PAD * size
     spectra = np.log(np.abs(np.fft.rfft(segments, pad, axis=1)) + 1e-9)  # (frames, bins), log magnitude
-    refined = _harmonic_peaks_f0(spectra, midi_to_hz(guesses), pad)
+    refined = harmonic_peaks_f0(spectra, midi_to_hz(guesses), pad)
     refined = np.where(refined > 0, _semitones(np.maximum(refined, 1e-6)), np.nan)
     refined[np.abs(refined - guesses) > REFINE_REACH_CENTS / 100.0] = np.nan
     kept = np.sort(refined[np.isfinite(refined)])
@@ -1158,7 +1158,7 @@ def _refined_centre(note: PlayedNote, midi: np.ndarray, voiced: np.ndarray, hop_
     return float(np.mean(kept[quarter:len(kept) - quarter])) if len(kept) >= 4 else float(np.median(kept))
 
 
-def _harmonic_peaks_f0(log_spectra: np.ndarray, guess_hz: np.ndarray, pad: int) -> np.ndarray:
+def harmonic_peaks_f0(log_spectra: np.ndarray, guess_hz: np.ndarray, pad: int) -> np.ndarray:
     """f0 (Hz; 0 where none) of each frame from its partials: partial h's peak is the loudest bin within
     REFINE_REACH_CENTS of h x the frame's guess, placed between bins by a parabola through the log
     magnitudes (exact for a Gaussian peak, within a fraction of a cent for a zero-padded Hann window);

@@ -175,6 +175,7 @@ class ScoreFollower:
         self._provisional: dict[PlayedNote, int] = {}  # notes told ``correct`` at once -> the score note
         self._loose: list[tuple[PlayedNote, int]] = []  # notes held back as extra (and their chord), LOOSE_S
         self._released: dict[PlayedNote, tuple[float, bool]] = {}  # notes let go while waiting for their verdict
+        self._settled_cents: dict[tuple[float, int], float] = {}  # (onset_s, pitch) -> cents, ``retune``
         # (band start, row, moves, note, what was taken off the row's costs so far)
         self._pending: list[tuple[int, np.ndarray, np.ndarray, PlayedNote, float]] = []
         self._offset = 0.0
@@ -296,6 +297,14 @@ class ScoreFollower:
         if not self._anchors or position > self._anchors[-1][0]:
             self._anchors.append((position, time_s))
         return events
+
+    def retune(self, *, onset_s: float, pitch: int, cents: float) -> None:
+        """A note fed before (``onset_s``, ``pitch``) has settled at ``cents`` (a microphone's, measured past
+        the note's attack: ``tutor.listen.live.LiveNotes.settled``): its verdict, if not told yet, judges
+        its intonation by them."""
+        self._settled_cents[(float(onset_s), int(pitch))] = float(cents)
+        if len(self._settled_cents) > 256:  # (notes judged long ago)
+            del self._settled_cents[next(iter(self._settled_cents))]
 
     def note_off(self, *, pitch: int, time_s: float) -> list[Event]:
         """A key released (MIDI note-off): ``short`` or ``long`` when the note was held far from
@@ -785,9 +794,10 @@ class ScoreFollower:
             self._anchors.append((position, note.onset_s))
             if len(self._anchors) > 64:
                 del self._anchors[:32]
-        if note.cents is not None and abs(note.cents) > self.tolerances.cents:
-            kind = "sharp" if note.cents > 0 else "flat"
-            events.append(self._event(kind, None, note, f"{abs(note.cents):.0f} cents {kind}", score_note=expected_note, cents=note.cents))
+        cents = self._settled_cents.pop((note.onset_s, note.pitch), note.cents)
+        if cents is not None and abs(cents) > self.tolerances.cents:
+            kind = "sharp" if cents > 0 else "flat"
+            events.append(self._event(kind, None, note, f"{abs(cents):.0f} cents {kind}", score_note=expected_note, cents=cents))
         if not events:
             events.append(self._event("correct", None, note, "correct", score_note=expected_note))
         self._sounding[note.pitch] = (index, note.onset_s, note)

@@ -1,13 +1,13 @@
-"""A sung take followed live in the key the singer holds (issue 22).
+"""A sung or single-line take followed live in the key the player holds (issue 22).
 
-Many singers start in another key than written (an octave down, a tone low) and keep it; the review
-finds that key (``tutor.practice.singing.held_key``) and judges the take in it. ``KeyedFollower`` does
-the same while the student sings: it follows the notes as written and, from the ``CHECK_FROM``-th note
-heard to the ``CHECK_UNTIL``-th, asks ``held_key`` whether the notes heard so far line up with the
-score's opening far better in another key. When they do, it starts a fresh follower, hears the notes
-again in that key, and from then on moves every note it is fed into it: the events it returns begin
-with a ``KeyFound`` (the UI clears the rings drawn so far and says the key once), then the verdicts on
-the notes heard again.
+Many singers start in another key than written (an octave down, a tone low) and keep it, and a violin
+may be tuned to A = 444 Hz; the review finds that key or tuning (``tutor.practice.singing.held_key``)
+and judges the take in it. ``KeyedFollower`` does the same while the student plays: it follows the
+notes as written and, from the ``CHECK_FROM``-th note heard to the ``CHECK_UNTIL``-th, asks
+``held_key`` whether the notes heard so far line up with the score's opening far better in another key
+or tuning. When they do, it starts a fresh follower, hears the notes again in that key, and from then on
+moves every note it is fed into it: the events it returns begin with a ``KeyFound`` (the UI clears the
+rings drawn so far and says the key once), then the verdicts on the notes heard again.
 """
 
 from __future__ import annotations
@@ -32,16 +32,21 @@ class KeyFound:
 
     @property
     def message(self) -> str:
-        text = self.key.message.replace("the notes are marked against the key you held", "following you in that key")
+        text = self.key.message
+        for review, live in (("the notes are marked against the key you held", "following you in that key"),
+                             ("the notes are marked against your tuning", "following your tuning")):
+            text = text.replace(review, live)
         return text[:1].upper() + text[1:]
 
 
 class KeyedFollower:
     """A score follower (made by ``make_follower``, a ``ScoreFollower`` or anything with its input methods)
-    that finds the key a singer holds, as above. Every other attribute is the current follower's."""
+    that finds the key a singer holds, as above (``sung`` False: an instrument's, whose tuning off A = 440
+    is allowed for from fewer cents, as the review does). Every other attribute is the current follower's."""
 
-    def __init__(self, make_follower: Callable[[], object]) -> None:
+    def __init__(self, make_follower: Callable[[], object], *, sung: bool = True) -> None:
         self._make = make_follower
+        self._sung = sung
         self.follower = make_follower()
         self.key: HeldKey | None = None
         self._heard: list[PlayedNote] = []
@@ -63,6 +68,14 @@ class KeyedFollower:
             events += self._ask()
         return events
 
+    def retune(self, *, onset_s: float, pitch: int, cents: float) -> None:
+        """A note's settled cents (``ScoreFollower.retune``), for the key asked and the follower, in the key held."""
+        for k, note in enumerate(self._heard):
+            if note.onset_s == onset_s and note.pitch == pitch:
+                self._heard[k] = PlayedNote(pitch=note.pitch, onset_s=onset_s, offset_s=onset_s, cents=cents)
+        moved = self._in_key(PlayedNote(pitch=int(pitch), onset_s=onset_s, offset_s=onset_s, cents=cents))
+        self.follower.retune(onset_s=onset_s, pitch=moved.pitch, cents=moved.cents)
+
     def _in_key(self, note: PlayedNote) -> PlayedNote:
         return note if self.key is None else relative_to(Performance(notes=(note,)), self.key).notes[0]
 
@@ -70,7 +83,7 @@ class KeyedFollower:
         """Whether the notes heard so far hold another key; if so, follow them again in it."""
         heard = tuple(self._heard)
         opening = self.follower.score.notes[:len(heard) + SCORE_SLACK]
-        key = held_key(opening, Performance(notes=heard), align, sung=True)
+        key = held_key(opening, Performance(notes=heard), align, sung=self._sung)
         if key is None:
             self._asking = len(heard) < CHECK_UNTIL
             return []

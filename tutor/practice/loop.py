@@ -118,6 +118,10 @@ class LoopFollower:
     def pedal(self, *, down: bool, time_s: float) -> None:
         self.current.pedal(down=down, time_s=time_s)
 
+    def retune(self, *, onset_s: float, pitch: int, cents: float) -> None:
+        """A note's settled cents, for this pass's follower (``ScoreFollower.retune``)."""
+        self.current.retune(onset_s=onset_s, pitch=pitch, cents=cents)
+
     def poll(self, *, time_s: float) -> list:
         return self._count(self.current.poll(time_s=time_s))
 
