@@ -75,7 +75,7 @@ def test_a_lesson_take_is_assessed_once_in_the_worker_and_recorded(qtbot, window
 
 def test_a_voice_lessons_folk_song_is_heard_as_sung_whatever_its_part_is_called(qtbot, window, tmp_path):
     """The in-tune lesson's folk song (a part called "Melody", no voice program) in the app: its audio take
-    is transcribed as a voice, as `tutor lessons take` hears it, and followed live in the key the singer holds."""
+    is heard as a voice, as `tutor lessons take` hears it (the live follower is chosen by ``_part_instrument``)."""
     from tutor.listen.takes import take_instrument
 
     exercise = next(e for e in window.lessons_panel.catalog.exercises if e.score.endswith("folk_nun_schlaf.musicxml"))

@@ -116,10 +116,9 @@ def test_the_app_follows_a_singer_an_octave_low_live_and_says_so(qtbot, window, 
     assert "You sang an octave low throughout" in panel.score_label.text()
 
 
-def test_a_violin_tuned_to_a_444_is_not_marked_sharp_live_note_by_note():
-    """An instrument 16 cents sharp throughout (A = 444 Hz): live, as in the review, its tuning is found
-    and said once, and its notes are not rung "sharp" one by one (at the advanced level's 20 cents, a
-    note 5 cents above that tuning would be)."""
+def test_a_violin_tuned_sharp_of_a_440_is_not_marked_sharp_live_note_by_note():
+    """An instrument 21 cents sharp throughout (A = 445 Hz): live, as in the review, its tuning is found
+    and said once, and its notes are not rung "sharp" one by one (over the advanced level's 20 cents)."""
     from tutor.score.music import Part
 
     violin = replace(sung_score(), parts=(Part("P1", "Violin", program=40),))
@@ -133,3 +132,21 @@ def test_a_violin_tuned_to_a_444_is_not_marked_sharp_live_note_by_note():
     assert [e.message for e in found] == ["You played 21 cents sharp of A = 440 Hz throughout (tuned to about A = 445 Hz): "
                                           "following your tuning"]
     assert list(verdicts.values()).count("correct") == len(TUNE)
+
+
+def test_a_notes_attack_does_not_make_it_another_note_in_the_tuning_held():
+    """A singer held 30 cents sharp: a later note whose onset reads 35 cents flat (its scoop; PESTO's steps)
+    and settles at +30 is the written note, in tune, once its settled cents come (not the semitone below)."""
+    score = sung_score()
+    take = audio_take(score, cents=30.0)
+    keyed = KeyedFollower(lambda: ScoreFollower(score))
+    events = []
+    for k, note in enumerate(take.notes):
+        scooped = k == CHECK_FROM + 2
+        events += keyed.feed_onset(onset_s=note.onset_s, pitch=note.pitch, cents=-35.0 if scooped else note.cents)
+        if scooped:
+            keyed.retune(onset_s=note.onset_s, pitch=note.pitch, cents=30.0)
+    events += keyed.finish()
+    assert keyed.key is not None and (keyed.key.semitones, keyed.key.cents) == (0, 30.0)
+    verdicts = {e.note_id: e.type for e in events if getattr(e, "note_id", None) is not None}
+    assert list(verdicts.values()).count("correct") == len(TUNE), verdicts

@@ -148,7 +148,7 @@ def test_the_live_modules_import_no_qt():
 
 
 def test_live_cents_come_from_the_partials_not_from_pestos_third_of_a_semitone_steps():
-    """A violin tuned to A = 444 Hz (+15.6 cents) and a note 7 cents flat of E4, as the live chain hears them
+    """A violin tuned to A = 444 Hz (+15.6 cents), a note 7 cents flat of E4 and D3 12 cents sharp, as the live chain hears them
     (PESTO's stream, ``ExactPitch``, ``LiveNotes``): PESTO's own frames read +33.3 and 0 cents (its 1/3-
     semitone steps); the frames measured from the partials read the pitch within a cent, and so do the
     notes' settled cents (``LiveNotes.settled``, past the attack)."""
@@ -157,13 +157,14 @@ def test_live_cents_come_from_the_partials_not_from_pestos_third_of_a_semitone_s
 
     rate = 16000
     t = np.arange(rate) / rate
-    for hz, cents, pesto_cents in ((444.0, 15.6, 33.3), (E4 * 2 ** (-7 / 1200), -7.0, 0.0)):
+    for hz, cents, pesto_cents in ((444.0, 15.6, 33.3), (E4 * 2 ** (-7 / 1200), -7.0, 0.0),
+                                   (146.83 * 2 ** (12 / 1200), 12.0, None)):  # D3, under 200 Hz: the long window
         tone = sum(0.3 / k * np.sin(2 * np.pi * hz * k * t) for k in range(1, 6))
         audio = np.concatenate([np.zeros(rate // 10), tone]).astype(np.float32)
         stream, exact, notes = open_stream(sample_rate=rate), ExactPitch(sample_rate=rate), LiveNotes()
         pesto, measured, found = [], [], []
-        for at in range(0, len(audio), 256):
-            block = audio[at:at + 256]
+        for at in range(0, len(audio), 93):  # the app's pushes: 256 samples at 44.1 kHz, resampled to 16 kHz
+            block = audio[at:at + 93]
             frames = stream.push(block)
             exact.push(block)
             exact_hz = exact.measure(frames.times_s + 0.005, np.where(frames.voiced, frames.f0_hz, 0.0))
@@ -172,9 +173,11 @@ def test_live_cents_come_from_the_partials_not_from_pestos_third_of_a_semitone_s
                     found.append(note)
                 if row[2] and row[0] > 0.3:
                     pesto.append(1200 * math.log2(row[1] / hz) + cents)
-                    measured.append(1200 * math.log2(row[4] / hz) + cents)
-        assert np.median(pesto) == pytest.approx(pesto_cents, abs=1.0)
-        assert np.median(measured) == pytest.approx(cents, abs=1.0)
+                    if row[4] > 0:
+                        measured.append(1200 * math.log2(row[4] / hz) + cents)
+        if pesto_cents is not None:
+            assert np.median(pesto) == pytest.approx(pesto_cents, abs=1.0)
+        assert len(measured) >= 60 and np.median(measured) == pytest.approx(cents, abs=1.0)
         assert len(found) == 1
         notes._settle()  # (the tone is still sounding: its settled cents are out already)
         assert [(t, midi) for t, midi, _ in notes.settled] == [found[0][:2]]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SHARED_DATA
 from tutor.api.requests import RESTYLE_CHOICES, SuggestRequest
 from tutor.compose.restyle import RESTYLE_STYLES, melody_of, restyle, restyled_from_json, style_markers
 from tutor.compose.rules import check_rules
@@ -19,7 +20,7 @@ from tutor.score.io import load_score
 
 REPO = Path(__file__).resolve().parents[1]
 TWINKLE = REPO / "assets" / "demo" / "twinkle.musicxml"
-NOTTINGHAM = REPO.parent / "shared" / "data" / "nottingham" / "MIDI"
+NOTTINGHAM = SHARED_DATA / "nottingham" / "MIDI"
 FAST_STYLES = [s for s in RESTYLE_STYLES if s != "chorale"]
 
 
@@ -531,3 +532,62 @@ def test_each_staff_gets_the_clef_with_the_fewest_ledger_lines(twinkle):
                        ("Melody", music21.clef.BassClef)):  # a choir's voices in their own clefs
         part = music21_from_notes(replace(low, parts=(replace(low.parts[0], name=name),))).parts[0]
         assert type(part.recurse().getElementsByClass(music21.clef.Clef)[0]) is clef, name
+
+
+def test_a_waltz_tune_swings_in_four():
+    """A 3/4 tune swung is taken "in four", as jazz players take a waltz song: each 3/4 bar becomes half a 4/4 bar
+    (its first two beats the first beat, as two swung eighths), not a 3/4 piece heard as a waltz."""
+    waltz = load_score(sorted(NOTTINGHAM.glob("waltzes*.mid"))[7])
+    part = waltz.parts[0].id
+    waltz = replace(waltz, parts=waltz.parts[:1], notes=tuple(n for n in waltz.notes if n.part == part))
+    assert (waltz.time_signatures[0].numerator, waltz.time_signatures[0].denominator) == (3, 4)
+    for v in restyle(waltz, style="swing", k=2, seed=0, use_models=False):
+        ts = v.score.time_signatures[0]
+        assert (ts.numerator, ts.denominator) == (4, 4)
+        assert v.melody_notes_kept == v.melody_notes and v.errors == 0
+        assert all(style_markers(v.score, "swing").values())
+        _, before = melody_of(waltz)
+        after = sorted((n for n in v.score.notes if n.part == v.melody_part), key=lambda n: n.onset_ql)
+        # the tune's downbeats fall on beat one or three of the new bars: two of its bars make one
+        downbeats = {round(n.onset_ql, 4) for n in before if abs(n.onset_ql % 3.0) < 1e-6}
+        moved = {round(b.onset_ql % 2.0, 4) for a, b in zip(before, after, strict=True) if round(a.onset_ql, 4) in downbeats}
+        assert moved <= {0.0, round(2.0 - 1 / 3, 4)}, moved  # (or pushed a swung eighth early)
+
+
+@pytest.mark.parametrize("name", ["hpps16.mid", "reelsa-c17.mid", "xmas4.mid"])
+def test_a_march_in_a_minor_key_keeps_to_its_strong_chords(name):
+    """A minor march's chords: i, iv, V(7), VI, III and VII, never the diminished ii."""
+    tune = load_score(NOTTINGHAM / name)
+    part = tune.parts[0].id
+    tune = replace(tune, parts=tune.parts[:1], notes=tuple(n for n in tune.notes if n.part == part))
+    for v in restyle(tune, style="march", k=2, use_models=False):
+        tonic = {"hpps16.mid": 4, "reelsa-c17.mid": 9, "xmas4.mid": 4}[name]
+        allowed = {f"{n}{s}" for n, s in ((0, "m"), (5, "m"), (7, ""), (7, "7"), (8, ""), (3, ""), (10, ""))
+                   for n in [("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")[(tonic + n) % 12]]}
+        assert {name for _, name in v.chords} <= allowed, v.chords
+        assert v.errors == 0 and v.melody_notes_kept == v.melody_notes
+
+
+def test_a_minor_tunes_leading_tone_is_spelt_sharp_in_the_written_score():
+    """A restyle of a MIDI tune in E minor writes the leading tone of its B7 chords as D#, not E-flat."""
+    from tutor.score.io import music21_from_notes
+
+    tune = load_score(NOTTINGHAM / "xmas4.mid")
+    part = tune.parts[0].id
+    tune = replace(tune, parts=tune.parts[:1], notes=tuple(n for n in tune.notes if n.part == part))
+    march = restyle(tune, style="march", k=1, use_models=False)[0]
+    assert any(name.startswith("B7") for _, name in march.chords)
+    written = {p.name for n in music21_from_notes(march.score).recurse().notes for p in n.pitches}
+    assert "D#" in written and "E-" not in written, written
+
+
+def test_the_chorales_tenor_and_bass_move(twinkle):
+    """The harmoniser's tenor and bass move between chord tones rather than striking the same note again
+    (Bach's repeat about 15 % of their notes; Twinkle's chorale tenor repeated 13 of its 53 notes, its bass 21 of
+    43; now 6 and 15)."""
+    best = restyle(twinkle, style="chorale", k=1, use_models=False)[0]
+    for part, most in (("HT", 0.2), ("HB", 0.4)):
+        line = sorted((n for n in best.score.notes if n.part == part), key=lambda n: n.onset_ql)
+        repeats = sum(a.pitch == b.pitch for a, b in zip(line, line[1:], strict=False))
+        assert repeats <= most * (len(line) - 1), (part, repeats, len(line))
+    assert best.errors == 0 and best.melody_notes_kept == best.melody_notes

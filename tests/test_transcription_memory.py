@@ -119,7 +119,8 @@ def test_level_and_onset_strength_block_by_block_equal_the_whole_clips():
     assert np.array_equal(np.concatenate(levels), frame_level_db(audio16, hop=HOP))
     whole = librosa.onset.onset_strength(y=audio16, sr=MODEL_SAMPLE_RATE, n_fft=1024, lag=2, max_size=3, hop_length=HOP,
                                          center=True)
-    assert onset.dtype == whole.dtype and np.array_equal(onset, whole)
+    assert onset.dtype == whole.dtype  # equal to float32 rounding (the FFT's summation order depends on the numpy build)
+    np.testing.assert_allclose(onset, whole, rtol=1e-5, atol=1e-6)
 
 
 def test_viterbi_tail_decides_the_path_of_a_whole_pass():

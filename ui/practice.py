@@ -726,7 +726,8 @@ class PracticePanel(QWidget):
                 return ScoreFollower(score, mode=mode, level=level, bpm=bpm, repeats=repeats)
 
             instrument = self._part_instrument()
-            if kind in ("mic", "audio-file") and instrument != "piano":
+            # (a looped take's passes each start as written: LoopFollower finds a pass's start by its written pitches)
+            if kind in ("mic", "audio-file") and instrument != "piano" and not self.looping:
                 follow_written = make_follower
 
                 def make_follower():  # a singer in another key, a violin tuned to A = 444: followed in it (issue 22)

@@ -333,22 +333,25 @@ def live_onsets(clip: Clip):
         return _LIVE_DONE[key]
     frames, duration = live_frames(clip)
     notes = LiveNotes(clip.instrument)  # as the app's practice panel is told the part's instrument
-    onsets, times, f0s = [], [], []
+    onsets, times, f0s, onset_cents = [], [], [], []
     settled = os.environ.get("REAL_SOUND_LIVE_SETTLED", "1") == "1"  # 0: the onset's cents only (before)
     for t, f0, voiced, level, hz in frames:
         found = notes.push(float(t), float(f0), bool(voiced), float(level), float(hz) if settled else 0.0)
         for onset_s, midi, cents in notes.settled:  # a note's settled cents replace those of its onset
             k = next(k for k in range(len(onsets) - 1, -1, -1) if onsets[k][0] == onset_s)
+            onset_cents[k] = onsets[k][2]
             onsets[k] = (onset_s, midi, cents)
         notes.settled.clear()
         if found is not None:
             onsets.append(found)
+            onset_cents.append(found[2])
         times.append(float(t))
         f0s.append(float(f0) if voiced else -float(f0))
     ends = [o[0] for o in onsets[1:]] + [duration]
     rows = np.array([[o[0], max(end, o[0] + 0.05), o[1] + o[2] / 100.0] for o, end in zip(onsets, ends, strict=True)],
                     dtype=float).reshape(-1, 3)
     _LIVE_DONE[key] = rows, np.array(times), np.array(f0s)
+    _LIVE_ONSET_CENTS[key] = np.array(onset_cents)
     return _LIVE_DONE[key]
 
 
@@ -394,6 +397,7 @@ def live_frames(clip: Clip) -> tuple[np.ndarray, float]:
 
 
 _LIVE_DONE: dict = {}
+_LIVE_ONSET_CENTS: dict = {}  # (set, clip) -> each live note's cents at its onset (the rows hold its settled cents)
 
 
 def live_cents(clip: Clip, tolerance_cents: float = 20.0) -> dict:
@@ -481,7 +485,8 @@ def _sung_scores(clip: Clip) -> dict:
 
 
 def live_key_marks(clip: Clip) -> dict:
-    """Live marks of a real sung take (the live path's onsets, ``live_onsets``) against the scores of
+    """Live marks of a real sung take (the live path's onsets, ``live_onsets``, fed as the app feeds them: each
+    note with its onset's cents, then its settled cents through ``retune``) against the scores of
     ``_sung_scores`` (at the level ``REAL_SOUND_LEVEL``, beginner unless set): the share of the score's notes whose last live verdict is ``correct``, with the
     follower as written (``as_written``) and with ``KeyedFollower`` finding the key the singer holds
     (``keyed``; ``key_right``: it found the shift, 0 = none found, as the review's ``held_key``)."""
@@ -489,6 +494,7 @@ def live_key_marks(clip: Clip) -> dict:
     from tutor.practice.live_key import KeyedFollower
 
     rows = live_onsets(clip)[0]
+    at_onset = _LIVE_ONSET_CENTS[(clip.dataset, clip.name)]
     level = os.environ.get("REAL_SOUND_LEVEL", "beginner")
     out = {}
     for shift, score in _sung_scores(clip).items():
@@ -500,9 +506,10 @@ def live_key_marks(clip: Clip) -> dict:
                                          sung=clip.instrument == "voice")
             verdicts: dict = {}
             events = []
-            for onset_s, _end, value in rows:
-                pitch = int(round(value))
-                events += follower.feed_onset(onset_s=float(onset_s), pitch=pitch, cents=round((value - pitch) * 100, 1))
+            for (onset_s, _end, value), cents in zip(rows, at_onset, strict=True):  # as the app: the onset's cents,
+                pitch = int(round(value))  # then the note's settled cents before the next onset
+                events += follower.feed_onset(onset_s=float(onset_s), pitch=pitch, cents=float(cents))
+                follower.retune(onset_s=float(onset_s), pitch=pitch, cents=round((value - pitch) * 100, 1))
             events += follower.finish()
             for event in events:
                 if getattr(event, "note_id", None) is not None:

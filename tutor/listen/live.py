@@ -35,7 +35,7 @@ class ExactPitch:
         from tutor.listen.transcription import REFINE_WINDOW
 
         self.sample_rate = sample_rate
-        self.kept = 2 * REFINE_WINDOW
+        self.kept = 4 * REFINE_WINDOW  # the long window and the frames of a push before the newest
         self._audio = np.zeros(self.kept, np.float32)  # the newest samples...
         self._end = 0  # ...up to this sample of the stream
 

@@ -13,10 +13,10 @@ rings drawn so far and says the key once), then the verdicts on the notes heard 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tutor.practice.alignment import align
-from tutor.practice.singing import MIN_NOTES, HeldKey, held_key, relative_to
+from tutor.practice.singing import MIN_NOTES, HeldKey, held_key
 from tutor.score.music import Performance, PlayedNote
 
 CHECK_FROM = MIN_NOTES  # the key is first asked once this many notes were heard...
@@ -69,7 +69,8 @@ class KeyedFollower:
         return events
 
     def retune(self, *, onset_s: float, pitch: int, cents: float) -> None:
-        """A note's settled cents (``ScoreFollower.retune``), for the key asked and the follower, in the key held."""
+        """A note's settled cents (``ScoreFollower.retune``), for the key asked and the follower, in the key held.
+        (The note is found by its onset time, the same float ``LiveNotes`` gave with the onset.)"""
         for k, note in enumerate(self._heard):
             if note.onset_s == onset_s and note.pitch == pitch:
                 self._heard[k] = PlayedNote(pitch=note.pitch, onset_s=onset_s, offset_s=onset_s, cents=cents)
@@ -77,7 +78,12 @@ class KeyedFollower:
         self.follower.retune(onset_s=onset_s, pitch=moved.pitch, cents=moved.cents)
 
     def _in_key(self, note: PlayedNote) -> PlayedNote:
-        return note if self.key is None else relative_to(Performance(notes=(note,)), self.key).notes[0]
+        """``note`` moved into the key held: by its semitones, its cents taken off the note's own (not rounded
+        again: a note's cents at its onset are its attack's, and its settled cents must find it by its pitch)."""
+        if self.key is None:
+            return note
+        cents = None if note.cents is None else note.cents - self.key.cents
+        return replace(note, pitch=note.pitch - self.key.semitones, cents=cents)
 
     def _ask(self) -> list:
         """Whether the notes heard so far hold another key; if so, follow them again in it."""
@@ -91,6 +97,6 @@ class KeyedFollower:
         self.key = key
         self.follower = self._make()
         events: list = [KeyFound(key)]
-        for note in relative_to(Performance(notes=heard), key).notes:
+        for note in map(self._in_key, heard):
             events += self.follower.feed_onset(onset_s=note.onset_s, pitch=note.pitch, cents=note.cents)
         return events
