@@ -554,6 +554,10 @@ def test_a_recorded_violin_take_is_reviewed_as_a_violin(qtbot, window, tmp_path)
     window.set_mode("practice")
     panel = window.practice_panel
     assert panel._take_instrument(tmp_path / "take.wav") == "violin"
+    # a take started with "Microphone" after one with "Microphone (piano)": its live notes are a violin's
+    panel._source_kind_at_start, panel.take_path = "mic-piano", tmp_path / "last.wav"
+    assert panel._take_instrument(panel.take_path, kind="mic") == "violin"
+    panel._source_kind_at_start, panel.take_path = "", None
     # John Garner's violin is tuned near A = 444 Hz: the review says so once and marks the notes against it
     audio, rate = librosa.load(str(root / "audio" / "john-garner_bwv1002_mov6.mp3"), sr=22050, mono=True, duration=20.0)
     soundfile.write(str(tmp_path / "take.wav"), audio, rate)

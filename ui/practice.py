@@ -839,7 +839,7 @@ class PracticePanel(QWidget):
             self.window.show_message("This is a piano part, and the Input is the single-line Microphone: choose "
                                      "'Microphone (piano)' to have every note of a chord heard.")
         self.live_label.setText("Loading the pitch tracker… (the take is already recording)")
-        self.audio_live = AudioLive(self.recorder, self.session, instrument=self._take_instrument(self.take_path))
+        self.audio_live = AudioLive(self.recorder, self.session, instrument=self._take_instrument(self.take_path, kind=kind))
         self.audio_live.pitch.connect(self._on_pitch)
         self.audio_live.ready.connect(lambda: self.live_label.setText("Listening: play now."))
         self.audio_live.failed.connect(lambda text: self.live_label.setText(f"No live marks: {text}"))
@@ -880,10 +880,11 @@ class PracticePanel(QWidget):
             return "voice"
         return take_instrument(self.practice_score()) if self.score is not None else None
 
-    def _take_instrument(self, path: Path | None) -> str | None:
+    def _take_instrument(self, path: Path | None, *, kind: str | None = None) -> str | None:
         """How an audio take is transcribed: a take made with "Microphone (piano)" as a piano's, one made
         with "Microphone" as a single line (as chosen), a file by the part it plays."""
-        kind = getattr(self, "_source_kind_at_start", None) if path == self.take_path else None
+        if kind is None:  # (the take being started names its input: the last take's is still set)
+            kind = getattr(self, "_source_kind_at_start", None) if path == self.take_path else None
         if kind == "mic-piano":
             return "piano"
         part = self._part_instrument()
