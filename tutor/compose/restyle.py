@@ -188,6 +188,10 @@ def _plan(meter: _Meter, style: str, variant: int = 0) -> tuple[_Meter, float, t
     if style == "swing" and meter.numerator == 2 and meter.denominator in (2, 4):  # jazz is written in 4/4: two
         # bars of a 2/4 reel or hornpipe make one (the notes stay where they are)
         return _Meter(4, 4), meter.bar_ql, (0.0, meter.bar_ql), (0.0, meter.bar_ql)
+    if style == "swing" and triple:  # a waltz tune swung "in four", as jazz players take a 3/4 song (Falling in
+        # Love with Love): a 3/4 bar becomes half a 4/4 bar, its dotted half a half note, its first two beats the
+        # first beat (quarter-quarter-quarter: two swung eighths and a quarter, as the march's 2/4 takes a 3/4 bar)
+        return _Meter(4, 4), meter.bar_ql, (0.0, 2.0 * meter.beat_ql, meter.bar_ql), (0.0, 1.0, 2.0)
     if style == "swing" and compound:  # a jig's long-short eighths are swing's: the dotted-quarter beat becomes a
         # quarter and its three eighths triplet eighths (6/8 and 12/8 -> 4/4, 9/8 -> 3/4)
         period = meter.bar_ql * (2 if meter.numerator == 6 else 1)
@@ -253,6 +257,11 @@ def _vocabulary(mode: str, style: str) -> list[tuple[int, str]]:
         return [c for c in chords if c[1] in _SEVENTHS or c[1] == "maj" and c[0] == 0] + [(1, "dom7")]
     if style == "ragtime":  # dominant sevenths (secondary ones too), no other sevenths
         return [c for c in chords if c[1] not in _SEVENTHS or c[1] == "dom7"]
+    if style == "march" and mode == "minor":  # a minor strain's chords: i, iv, V and V7, with VI, III and VII (the
+        # relative major's own I and V); no diminished ii (the style data's marches have fewer diminished chords than
+        # its rags)
+        return [c for c in chords if c in ((0, "min"), (5, "min"), (7, "maj"), (7, "dom7"), (8, "maj"), (3, "maj"),
+                                          (10, "maj"))]
     if style == "march" and mode == "major":  # a march's strong primary chords: I, IV, V and V7, with ii and the
         # dominant seventh of V (a band's harmony: no iii or vi, few minor chords)
         return [c for c in chords if c in ((0, "maj"), (5, "maj"), (7, "maj"), (7, "dom7"), (2, "dom7"), (2, "min"))]

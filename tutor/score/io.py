@@ -1035,6 +1035,7 @@ def music21_from_notes(score: Score) -> Any:
         part_voices = sorted({n.voice for n in part_notes})
         notes_by_measure = _notes_by_measure(part_notes, measures, score=score)
         restore_meter: str | None = None
+        in_key = None
         for index, measure in enumerate(measures):
             m = music21.stream.Measure(number=measure.number)
             for ts in score.time_signatures:
@@ -1059,11 +1060,14 @@ def music21_from_notes(score: Score) -> Any:
             for ks in score.key_signatures:
                 if abs(ks.position_ql - measure.start_ql) < 1e-6 or (index == 0 and ks.position_ql <= measure.start_ql):
                     m.keySignature = music21.key.KeySignature(ks.fifths)
+                    in_key = ks
             for change in score.tempo_map.changes:
                 if measure.start_ql - 1e-6 <= change.position_ql < measure.end_ql - 1e-6:
                     if part is score.parts[0]:
                         m.insert(change.position_ql - measure.start_ql, music21.tempo.MetronomeMark(number=round(change.bpm, 2)))
             _fill_measure(m, measure, notes_by_measure[index], part_voices=part_voices)
+            if in_key is not None:
+                _spell_in_key(m, in_key.fifths, in_key.mode)
             m21_part.append(m)
         m21.insert(0, m21_part)
     apply_form(m21, score)  # repeat signs, endings, jumps (issue 21)
@@ -1208,6 +1212,29 @@ def _fill_measure(m: Any, measure: Measure, part_notes: tuple[Note, ...], *, par
             cursor = offset + length
         if cursor < measure.duration_ql - 1e-6:
             target.insert(cursor, music21.note.Rest(quarterLength=measure.duration_ql - cursor))
+
+
+_LETTER_FIFTHS = {"F": -1, "C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5}  # a letter's place on the line of fifths
+
+
+def _spell_in_key(measure: Any, fifths: int, mode: str | None) -> None:
+    """Each black-key note of ``measure`` spelt as the key has it: the spelling nearer the key on the line of fifths
+    (in a key of ``fifths`` sharps, or flats when negative; a minor key leans to its leading tone's sharp side), so
+    that E minor's leading tone is D#, not Eb. In C major this is music21's own spelling (C#, Eb, F#, G#, Bb)."""
+    centre = fifths + (3.5 if mode == "minor" else 2.5)
+    for element in measure.recurse().notes:
+        for pitch in element.pitches:
+            if pitch.accidental is None or pitch.accidental.alter == 0:
+                continue
+            other = pitch.getEnharmonic()
+            if other.accidental is None or abs(other.accidental.alter) != 1:
+                continue
+
+            def distance(p: Any) -> float:
+                return abs(_LETTER_FIFTHS[p.step] + 7 * p.accidental.alter - centre)
+
+            if distance(other) < distance(pitch):
+                pitch.step, pitch.accidental = other.step, other.accidental
 
 
 def _m21_element(members: list, length: float) -> Any:
