@@ -5,16 +5,17 @@ What changes is what a musician changes when arranging a tune in another style:
 
 * the **metre and rhythm**: a duple melody becomes a waltz by giving each half bar a bar of three beats (the first
   beat takes two: quarter-quarter becomes half-quarter, the waltz lilt); a triple melody becomes a march, a rag or a
-  tango the other way round; swing moves off-beat eighths to the last third of the beat and anticipates beats one
-  and three (over the bar line too); ragtime anticipates strong-beat melody notes by an eighth (its syncopation);
+  tango the other way round, and swing is taken "in four" the same way (a 3/4 bar becomes half a 4/4 bar); swing
+  moves off-beat eighths to the last third of the beat and anticipates beats one and three (over the bar line
+  too); ragtime anticipates strong-beat melody notes by an eighth (its syncopation);
 * the **harmony**: chords chosen for the melody by dynamic programming over the key's chords, with each style's
   habits (pop's I-V-vi-IV, jazz's ii-V and sevenths, ragtime's secondary dominants, cadences at the end);
 * the **accompaniment**: pop-ballad broken chords (the left hand's in eighths under a held chord, as POP909's piano
   parts go, or the right hand's over a held bass), the waltz's bass-chord-chord, the march's oom-pah in the left
   hand (a bass octave on the beat, a chord just above it on the "and", in 2/4, common time or 6/8, the tune in
   octaves in the right hand on the tune's own staff, as a published piano march and the style data's marches write
-  it, over I, IV, V, ii and V7 of V), ragtime's stride left hand (in 2/4,
-  as the rags in the style data are), a swing walking bass with comping on two and four or the Charleston, or alone
+  it, over I, IV, V, ii and V7 of V, or in a minor key i, iv, V(7), VI, III and VII), ragtime's stride left hand
+  (in 2/4, as the rags in the style data are), a swing walking bass with comping on two and four or the Charleston, or alone
   under the tune (every third version: the jazz the style model knows is solos over a bass line), the tango's
   habanera bass (in 2/4); ``chorale`` sets the tune as a hymn (its pulse in quarter notes: a jig's 6/8 becomes 3/4)
   and writes alto, tenor and bass under it (``tutor.compose.harmonize``), with Bach's passing eighths in the lower
