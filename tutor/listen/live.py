@@ -46,13 +46,7 @@ class ExactPitch:
     def measure(self, end_s: np.ndarray, guess_hz: np.ndarray) -> np.ndarray:
         """Hz of each frame ending at ``end_s`` (stream time) near ``guess_hz``; 0 where no partial is
         found, the guess is 0, or the frame's window is no longer kept."""
-        from tutor.listen.transcription import (
-            REFINE_LONG_BELOW_HZ,
-            REFINE_PAD,
-            REFINE_REACH_CENTS,
-            REFINE_WINDOW,
-            harmonic_peaks_f0,
-        )
+        from tutor.listen.transcription import REFINE_LONG_BELOW_HZ, REFINE_WINDOW, partials_f0
 
         guess_hz = np.asarray(guess_hz, dtype=float)
         out = np.zeros(len(guess_hz))
@@ -60,15 +54,8 @@ class ExactPitch:
         for size in (REFINE_WINDOW, 2 * REFINE_WINDOW):
             chosen = np.flatnonzero((guess_hz > 0) & ((guess_hz < REFINE_LONG_BELOW_HZ) == (size > REFINE_WINDOW))
                                     & (ends >= size) & (ends <= self.kept))
-            if not len(chosen):
-                continue
-            segments = np.stack([self._audio[e - size:e] for e in ends[chosen]]) * np.hanning(size)[None, :]
-            pad = REFINE_PAD * size
-            spectra = np.log(np.abs(np.fft.rfft(segments, pad, axis=1)) + 1e-9)
-            found = harmonic_peaks_f0(spectra, guess_hz[chosen], pad)
-            near = (found > 0) & (np.abs(1200.0 * np.log2(np.maximum(found, 1e-6) / guess_hz[chosen]))
-                                  <= REFINE_REACH_CENTS)
-            out[chosen] = np.where(near, found, 0.0)
+            if len(chosen):
+                out[chosen] = partials_f0(np.stack([self._audio[e - size:e] for e in ends[chosen]]), guess_hz[chosen])
         return out
 
 

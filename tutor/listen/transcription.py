@@ -1143,19 +1143,28 @@ def _refined_centre(note: PlayedNote, midi: np.ndarray, voiced: np.ndarray, hop_
     lo = int(chosen[0]) * hop - size // 2
     audio = read(lo, int(chosen[-1]) * hop + size // 2 + 1)
     at = (chosen * hop - size // 2 - lo).astype(int)
-    segments = np.lib.stride_tricks.sliding_window_view(audio, size)[at] * np.hanning(size)[None, :]
+    segments = np.lib.stride_tricks.sliding_window_view(audio, size)[at]
     if not np.any(segments):
         return None
-    pad = REFINE_PAD * size
-    spectra = np.log(np.abs(np.fft.rfft(segments, pad, axis=1)) + 1e-9)  # (frames, bins), log magnitude
-    refined = harmonic_peaks_f0(spectra, midi_to_hz(guesses), pad)
+    refined = partials_f0(segments, midi_to_hz(guesses))
     refined = np.where(refined > 0, _semitones(np.maximum(refined, 1e-6)), np.nan)
-    refined[np.abs(refined - guesses) > REFINE_REACH_CENTS / 100.0] = np.nan
     kept = np.sort(refined[np.isfinite(refined)])
     if len(kept) < 2:
         return None
     quarter = len(kept) // 4
     return float(np.mean(kept[quarter:len(kept) - quarter])) if len(kept) >= 4 else float(np.median(kept))
+
+
+def partials_f0(segments: np.ndarray, guess_hz: np.ndarray) -> np.ndarray:
+    """f0 (Hz) of each row of ``segments`` (16 kHz samples, one window a row) from its partials near the
+    row's ``guess_hz`` (Hann window, zero-padded REFINE_PAD times, ``harmonic_peaks_f0``); 0 where none is
+    found within REFINE_REACH_CENTS of the guess."""
+    size = segments.shape[1]
+    pad = REFINE_PAD * size
+    spectra = np.log(np.abs(np.fft.rfft(segments * np.hanning(size)[None, :], pad, axis=1)) + 1e-9)  # log magnitude
+    found = harmonic_peaks_f0(spectra, guess_hz, pad)
+    cents = 1200.0 * np.log2(np.maximum(found, 1e-6) / np.maximum(guess_hz, 1e-6))
+    return np.where((found > 0) & (np.abs(cents) <= REFINE_REACH_CENTS), found, 0.0)
 
 
 def harmonic_peaks_f0(log_spectra: np.ndarray, guess_hz: np.ndarray, pad: int) -> np.ndarray:
