@@ -44,3 +44,20 @@ def play(score: Score, *, bpm: float = 100.0, start_s: float = 0.5) -> list[Play
     spq = 60.0 / bpm
     return [PlayedNote(pitch=n.pitch, onset_s=start_s + n.onset_ql * spq, offset_s=start_s + (n.onset_ql + n.duration_ql * 0.9) * spq)
             for n in score.notes]
+
+
+def vienna_with_mistakes(name: str = "Chopin_op38_p01", *, seed: int = 5):
+    """(score, performance): a real Vienna 4x22 performance with the assessment benchmark's injected
+    mistakes (``tests.bench.bench_assessment.inject``, ``seed``), its sustain pedal included."""
+    import numpy as np
+
+    from tests.bench.bench_assessment import in_order, inject, load, pedal_events, tutor_score
+    from tests.conftest import shared
+
+    path = shared("vienna4x22", "match", f"{name}.match")
+    pt_score, sna, pna, gt = load(path)
+    gt, _ = in_order(gt, sna, pna)
+    matched = {a["score_id"] for a in gt if a["label"] == "match"}
+    score = tutor_score(pt_score, sna[np.isin(sna["id"], list(matched))])
+    performance, *_ = inject(score, pna, gt, np.random.default_rng(seed), pedal=pedal_events(path))
+    return score, performance

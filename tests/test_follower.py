@@ -176,15 +176,10 @@ def test_the_ring_goes_out_before_the_verdicts_and_changes_none():
     out the verdicts on the notes held back, which may ask the offline alignment for a second opinion
     (tens of ms each); the verdicts are the same as without it. Chopin's op. 38 with the benchmark's
     errors (seed 5), where second opinions are asked."""
-    from tests.bench.bench_assessment import in_order, inject, load, pedal_events, tutor_score
+    from tests.assessment_cases import vienna_with_mistakes
     from tutor.practice.follower import follow_performance
 
-    path = shared("vienna4x22", "match", "Chopin_op38_p01.match")
-    pt_score, sna, pna, gt = load(path)
-    gt, _ = in_order(gt, sna, pna)
-    matched = {a["score_id"] for a in gt if a["label"] == "match"}
-    score = tutor_score(pt_score, sna[np.isin(sna["id"], list(matched))])
-    performance, *_ = inject(score, pna, gt, np.random.default_rng(5), pedal=pedal_events(path))
+    score, performance = vienna_with_mistakes("Chopin_op38_p01", seed=5)
     plain = ScoreFollower(score, mode="play-along")
     told = follow_performance(plain, performance)
 

@@ -80,14 +80,9 @@ def test_a_midi_keyboards_follower_is_unchanged(monkeypatch):
     """A follower that never hears score-free (a MIDI keyboard's) rings and judges as before, with PAIR_AT_ONCE on
     or off: the same events, in the same order (a real performance with injected mistakes)."""
     import tutor.practice.follower as follower_module
-    from tests.bench.bench_assessment import in_order, inject, load, pedal_events, tutor_score
+    from tests.assessment_cases import vienna_with_mistakes
 
-    path = shared("vienna4x22", "match", "Chopin_op38_p01.match")
-    pt_score, sna, pna, gt = load(path)
-    gt, _ = in_order(gt, sna, pna)
-    matched = {a["score_id"] for a in gt if a["label"] == "match"}
-    score = tutor_score(pt_score, sna[np.isin(sna["id"], list(matched))])
-    performance, *_ = inject(score, pna, gt, np.random.default_rng(5), pedal=pedal_events(path))
+    score, performance = vienna_with_mistakes("Chopin_op38_p01", seed=5)
     told = {}
     for on in (False, True):
         monkeypatch.setattr(follower_module, "PAIR_AT_ONCE", on)

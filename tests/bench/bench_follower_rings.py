@@ -247,28 +247,14 @@ def causes() -> None:
     ``TUTOR_BENCH_RINGS_LATE_MS`` (default 300) counted by cause, event type, and where the shadow follower was."""
     import collections
 
-    import librosa
-    import soundfile
-
     from tests.bench._results import save
     from tests.bench.bench_piano import DATA, pieces
-    from tests.test_piano import score_midi
-    from tutor.listen.piano_live import SAMPLE_RATE
-    from tutor.score.io import load_score
 
     split = os.environ.get("TUTOR_BENCH_PIANO_SPLIT", "dev")
     late_ms = float(os.environ.get("TUTOR_BENCH_RINGS_LATE_MS", "300"))
     every: list[dict] = []
     for name in pieces(split):
-        audio, rate = soundfile.read(str(DATA / "flac" / f"{name}.flac"), dtype="float32", always_2d=True)
-        audio16 = librosa.resample(audio.mean(axis=1)[: int(TAKE_S * rate)], orig_sr=rate, target_sr=SAMPLE_RATE)
-        ref = np.loadtxt(DATA / "tsv" / f"{name}.tsv", skiprows=1, ndmin=2)
-        ref = ref[ref[:, 0] < TAKE_S - 0.05]
-        grid = np.array(ref)
-        grid[:, 0] = np.round(grid[:, 0] / 0.0625) * 0.0625
-        grid[:, 1] = np.maximum(np.round(grid[:, 1] / 0.0625) * 0.0625, grid[:, 0] + 0.0625)
-        with tempfile.TemporaryDirectory() as tmp:
-            score = load_score(str(score_midi(grid, Path(tmp) / "piece.mid")))
+        audio16, ref, score = take_and_score(DATA, name)
         rows = ring_causes(audio16, ref, score)
         lat = np.array([r["latency_ms"] for r in rows])
         print(f"{name[9:]:24s} rings {len(rows)} median {np.median(lat):.0f} p95 {np.percentile(lat, 95):.0f} ms, "
@@ -299,30 +285,38 @@ def causes() -> None:
     save(f"follower_rings_causes_{split}", summary)
 
 
-def main() -> None:
-    if os.environ.get("TUTOR_BENCH_RINGS_PART") == "causes":
-        causes()
-        return
+def take_and_score(root: Path, name: str):
+    """The first TAKE_S of maps-dev recording ``name`` at the live detector's rate, its reference rows (onset,
+    offset, pitch, velocity) and the score written from them on a sixteenth grid at 60 bpm."""
     import librosa
     import soundfile
 
-    from tests.bench._results import save
-    from tests.conftest import shared
     from tests.test_piano import score_midi
     from tutor.listen.piano_live import SAMPLE_RATE
-    from tutor.practice.follower import PROVISIONAL_AHEAD
     from tutor.score.io import load_score
 
-    root = shared("real-audio", "maps-dev")
-    audio, rate = soundfile.read(str(root / "flac" / f"{PIECE}.flac"), dtype="float32", always_2d=True)
-    audio = librosa.resample(audio.mean(axis=1)[: int(TAKE_S * rate)], orig_sr=rate, target_sr=SAMPLE_RATE)
-    ref = np.loadtxt(root / "tsv" / f"{PIECE}.tsv", skiprows=1, ndmin=2)
+    audio, rate = soundfile.read(str(root / "flac" / f"{name}.flac"), dtype="float32", always_2d=True)
+    audio16 = librosa.resample(audio.mean(axis=1)[: int(TAKE_S * rate)], orig_sr=rate, target_sr=SAMPLE_RATE)
+    ref = np.loadtxt(root / "tsv" / f"{name}.tsv", skiprows=1, ndmin=2)
     ref = ref[ref[:, 0] < TAKE_S - 0.05]
     grid = np.array(ref)
     grid[:, 0] = np.round(grid[:, 0] / 0.0625) * 0.0625
     grid[:, 1] = np.maximum(np.round(grid[:, 1] / 0.0625) * 0.0625, grid[:, 0] + 0.0625)
     with tempfile.TemporaryDirectory() as tmp:
         score = load_score(str(score_midi(grid, Path(tmp) / "piece.mid")))
+    return audio16, ref, score
+
+
+def main() -> None:
+    if os.environ.get("TUTOR_BENCH_RINGS_PART") == "causes":
+        causes()
+        return
+
+    from tests.bench._results import save
+    from tests.conftest import shared
+    from tutor.practice.follower import PROVISIONAL_AHEAD
+
+    audio, ref, score = take_and_score(shared("real-audio", "maps-dev"), PIECE)
     results: dict = {"piece": PIECE, "take_s": TAKE_S, "notes": len(ref)}
     for name, ahead in (("shipped", PROVISIONAL_AHEAD), ("cursor_chord_only", 0)):
         results[name] = _run(audio, ref, score, ahead) | _disagreements(audio, score, ahead)
