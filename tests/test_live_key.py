@@ -108,9 +108,12 @@ def test_the_app_follows_a_singer_an_octave_low_live_and_says_so(qtbot, window, 
     panel = window.practice_panel
     said = []
     panel.live_label.setText = lambda text, set_text=panel.live_label.setText: (said.append(text), set_text(text))[1]
+    statuses: list[str] = []
+    panel.status.connect(statuses.append)
     assert panel.start_take(source_path=wav, input_kind="audio-file")
     qtbot.waitUntil(lambda: panel.assessment is not None, timeout=120000)
     assert "You sang an octave low throughout: following you in that key" in said
+    assert "You sang an octave low throughout: following you in that key" in statuses
     right = {e.note_id for e in panel.live_events if e.type == "correct"}
     assert len(right) >= 0.8 * len(score.notes), (len(right), len(score.notes))
     assert "You sang an octave low throughout" in panel.score_label.text()

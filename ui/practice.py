@@ -952,6 +952,7 @@ class PracticePanel(QWidget):
             if isinstance(event, KeyFound):  # a singer in another key: the notes so far are heard again in it
                 self.view.clear_live_marks()
                 self.live_label.setText(event.message)
+                self.status.emit(event.message)  # (stays in the status bar: later marks' messages take the line)
                 continue
             if isinstance(event, PassStart):  # a looped take: the last pass's rings fade, the new one's replace them
                 self.view.fade_live_marks()
