@@ -324,6 +324,9 @@ def test_the_pool_kills_a_timed_out_job_reruns_its_neighbours_and_survives_crash
             assert status == "ok" and pool.restarts == 3  # each crash replaced the process
         finally:
             await pool.close()
+        deadline = time.monotonic() + 10  # (as above: a process the reader thread reaped reads None once)
+        while any(w.process.exitcode is None for w in pool.workers) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         assert all(w.process.exitcode is not None for w in pool.workers)
 
     asyncio.run(scenario())
