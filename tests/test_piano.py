@@ -547,24 +547,39 @@ def test_a_wrong_note_is_not_a_written_note_played_late(tmp_path):
         [("extra", None, 41), ("wrong_pitch", 41, 43)], here
 
 
+def _as_written(rows, *, left_out=()) -> list:
+    """A made piano take of ``rows`` (onset_s, offset_s, pitch, velocity) played as written at velocity 70,
+    less the notes whose (pitch, onset_s) are in ``left_out``."""
+    from tutor.score.music import PlayedNote
+
+    return [PlayedNote(pitch=int(p), onset_s=a, offset_s=b, velocity=70) for a, b, p, _ in rows if (p, a) not in left_out]
+
+
+def _made_take_events(score, notes, *, seconds: int, onset_odds=None) -> tuple:
+    """``assess``'s events for a piano audio take of ``notes`` (in any order), the second listen given
+    ``seconds`` of silence (only the transcriber's notes and odds speak)."""
+    from tutor.listen.piano_evidence import PartialEvidence
+    from tutor.practice.assessment import assess
+    from tutor.score.music import Performance
+
+    take = Performance(notes=tuple(sorted(notes, key=lambda n: (n.onset_s, n.pitch))), onset_odds=onset_odds)
+    return assess(score, take, evidence=PartialEvidence(np.zeros(16000 * seconds, np.float32), 16000)).events
+
+
 def test_a_note_struck_before_its_time_is_not_the_next_written_one(tmp_path):
     """Issue 20, detection (a made piano take): E5 is written at 2 s and 4 s; the student strikes an E5 at
     1.75 s that is not written, the one at 2 s, and leaves out the one at 4 s. The alignment gave the E5 at
     1.75 s to the written one at 2 s and the E5 at 2 s to the one at 4 s (2 s off, yet "correct"); the review
     says an extra E5 at 1.75 s and the E5 at 4 s missed, nothing else."""
-    from tutor.listen.piano_evidence import PartialEvidence
-    from tutor.practice.assessment import assess
     from tutor.score.io import load_score
-    from tutor.score.music import Performance, PlayedNote
+    from tutor.score.music import PlayedNote
 
     melody = [60, 62, 64, 65, 76, 67, 69, 71, 76, 74, 72, 71]
     rows = [(0.5 * i, 0.5 * i + 0.45, p, 70) for i, p in enumerate(melody)] + \
         [(1.0 * i, 1.0 * i + 0.9, 48, 60) for i in range(6)]
     score = load_score(score_midi(rows, tmp_path / "score.mid"))
-    notes = [PlayedNote(pitch=int(p), onset_s=a, offset_s=b, velocity=70) for a, b, p, _ in rows if (p, a) != (76, 4.0)]
-    notes.append(PlayedNote(pitch=76, onset_s=1.75, offset_s=1.95, velocity=70))
-    take = Performance(notes=tuple(sorted(notes, key=lambda n: (n.onset_s, n.pitch))))
-    events = assess(score, take, evidence=PartialEvidence(np.zeros(16000 * 7, np.float32), 16000)).events
+    notes = _as_written(rows, left_out={(76, 4.0)}) + [PlayedNote(pitch=76, onset_s=1.75, offset_s=1.95, velocity=70)]
+    events = _made_take_events(score, notes, seconds=7)
     by_id = {n.id: n for n in score.notes}
     told = sorted((e.type, e.played_pitch if e.type == "extra" else e.expected_pitch,
                    e.time if e.type == "extra" else by_id[e.note_id].onset_s)
@@ -579,10 +594,8 @@ def test_a_ghost_two_octaves_below_a_struck_note_is_not_told(tmp_path):
     dev split: Schumann's Kinderszenen 6, G1 and A1 under chords with G3 and A3). An extra note two octaves
     below a note struck with it, none struck an octave above it, that the transcriber's own odds read by
     a margin under 1, is not told; read clearly (or without the odds), it is an extra."""
-    from tutor.listen.piano_evidence import PartialEvidence
-    from tutor.practice.assessment import assess
     from tutor.score.io import load_score
-    from tutor.score.music import OnsetOdds, Performance, PlayedNote
+    from tutor.score.music import OnsetOdds, PlayedNote
 
     rows = [(0.5 * i, 0.5 * i + 0.45, p, 70) for i in range(8) for p in (50, 55, 59)]
     score = load_score(score_midi(rows, tmp_path / "score.mid"))
@@ -591,13 +604,11 @@ def test_a_ghost_two_octaves_below_a_struck_note_is_not_told(tmp_path):
 
     def extras(ghost_odds: float | None) -> list:
         ghost = PlayedNote(pitch=31, onset_s=1.5, offset_s=1.6, velocity=80)  # G1 under the G3 struck at 1.5 s
-        notes = sorted([*(PlayedNote(pitch=int(p), onset_s=a, offset_s=b, velocity=70) for a, b, p, _ in rows), ghost],
-                       key=lambda n: (n.onset_s, n.pitch))
         table = odds.copy()
         if ghost_odds is not None:
             table[31 - 21, round(1.5 / frame_s)] = ghost_odds
-        take = Performance(notes=tuple(notes), onset_odds=None if ghost_odds is None else OnsetOdds(frame_s, 21, table))
-        events = assess(score, take, evidence=PartialEvidence(np.zeros(16000 * 5, np.float32), 16000)).events
+        events = _made_take_events(score, [*_as_written(rows), ghost], seconds=5,
+                                   onset_odds=None if ghost_odds is None else OnsetOdds(frame_s, 21, table))
         return [e.played_pitch for e in events if e.type == "extra"]
 
     assert extras(0.5) == []
@@ -637,17 +648,13 @@ def test_a_faint_ghost_stands_for_no_written_note(tmp_path):
     maps-dev's dev pieces no played note got under 35), which are never told as extra notes. A C major
     chord is written three times; the E4 of the second is left out, and the transcriber hears an E4 ghost
     there (velocity 5). The ghost stands for no written note: the E4 is missed (it was "correct")."""
-    from tutor.listen.piano_evidence import PartialEvidence
-    from tutor.practice.assessment import assess
     from tutor.score.io import load_score
-    from tutor.score.music import Performance, PlayedNote
+    from tutor.score.music import PlayedNote
 
     rows = [(1.0 * i, 1.0 * i + 0.9, p, 70) for i in range(3) for p in (60, 64, 67)]
     score = load_score(score_midi(rows, tmp_path / "score.mid"))
-    notes = [PlayedNote(pitch=int(p), onset_s=a, offset_s=b, velocity=70) for a, b, p, _ in rows if (p, a) != (64, 1.0)]
-    notes.append(PlayedNote(pitch=64, onset_s=1.02, offset_s=1.5, velocity=5))
-    take = Performance(notes=tuple(sorted(notes, key=lambda n: (n.onset_s, n.pitch))))
-    events = assess(score, take, evidence=PartialEvidence(np.zeros(16000 * 4, np.float32), 16000)).events
+    notes = _as_written(rows, left_out={(64, 1.0)}) + [PlayedNote(pitch=64, onset_s=1.02, offset_s=1.5, velocity=5)]
+    events = _made_take_events(score, notes, seconds=4)
     by_id = {n.id: n for n in score.notes}
     told = [(e.type, e.expected_pitch, by_id[e.note_id].onset_s) for e in events if e.type != "correct"]
     assert told == [("missed", 64, 1.0)], told
@@ -657,10 +664,8 @@ def test_the_last_written_note_is_listened_for_after_the_last_chord_played(tmp_p
     """Issue 20, detection (a made piano take): the transcriber leaves out a take's last note, though its own
     odds read a note of that pitch starting when it was due. That note is due after the last chord played,
     at the pace of the chords before it (up to EDGE_QL), and listened for as any other: played, not missed."""
-    from tutor.listen.piano_evidence import PartialEvidence
-    from tutor.practice.assessment import assess
     from tutor.score.io import load_score
-    from tutor.score.music import OnsetOdds, Performance, PlayedNote
+    from tutor.score.music import OnsetOdds
 
     melody = [60, 62, 64, 65, 67, 69, 71, 72]
     rows = [(0.5 * i, 0.5 * i + 0.45, p, 70) for i, p in enumerate(melody)]
@@ -668,7 +673,5 @@ def test_the_last_written_note_is_listened_for_after_the_last_chord_played(tmp_p
     frame_s = 0.02
     odds = np.full((88, 250), -20.0, np.float16)
     odds[72 - 21, round(3.5 / frame_s)] = 2.0  # the C5 due at 3.5 s, read by the model
-    notes = tuple(PlayedNote(pitch=int(p), onset_s=a, offset_s=b, velocity=70) for a, b, p, _ in rows[:-1])
-    take = Performance(notes=notes, onset_odds=OnsetOdds(frame_s, 21, odds))
-    events = assess(score, take, evidence=PartialEvidence(np.zeros(16000 * 5, np.float32), 16000)).events
+    events = _made_take_events(score, _as_written(rows[:-1]), seconds=5, onset_odds=OnsetOdds(frame_s, 21, odds))
     assert not [e for e in events if e.type != "correct"], [e for e in events if e.type != "correct"]
