@@ -513,8 +513,7 @@ class ScoreFollower:
         for c in range(chord, min(chord + PROVISIONAL_AHEAD + 1, self.n_chords)):
             if c > chord and any(self.notes[i].pitch == note.pitch for i in self.chord_notes[c - 1]):
                 break
-            index = next((i for i in self.chord_notes[c] if self.notes[i].pitch == note.pitch and i not in self._played[c]
-                          and i not in told and i not in self._reported_missed), None)
+            index = self._free_note(c, note.pitch, told)
             if index is not None:
                 break
         if index is None and self._shadow is not None and PAIR_AT_ONCE:
@@ -537,15 +536,23 @@ class ScoreFollower:
         for c in [*behind, *range(self.chord + 1, min(self.n_chords, self.chord + PAIR_CHORDS + 1))]:
             at = self._arrived_s.get(c, self._passed_s.get(c))
             if at is None and self._anchors:
-                position, anchored_s = self._anchors[-1]
-                at = anchored_s + (float(self.chord_onsets_ql[c]) - position) * self._spq
+                at = self._extrapolated_s(c)
             if at is None or abs(note.onset_s - at) >= PAIR_S:
                 continue
-            index = next((i for i in self.chord_notes[c] if self.notes[i].pitch == note.pitch and i not in self._played[c]
-                          and i not in told and i not in self._reported_missed), None)
+            index = self._free_note(c, note.pitch, told)
             if index is not None:
                 return index
         return None
+
+    def _free_note(self, chord: int, pitch: int, told: set[int]) -> int | None:
+        """A note of ``pitch`` in ``chord`` not played yet, not rung at once (``told``) and not told missed."""
+        return next((i for i in self.chord_notes[chord] if self.notes[i].pitch == pitch and i not in self._played[chord]
+                     and i not in told and i not in self._reported_missed), None)
+
+    def _extrapolated_s(self, chord: int) -> float:
+        """When ``chord`` is due at the student's tempo from the last chord reached (``_anchors`` not empty)."""
+        position, at = self._anchors[-1]
+        return at + (float(self.chord_onsets_ql[chord]) - position) * self._spq
 
     def poll(self, *, time_s: float) -> list[Event]:
         """Call now and then (the analysis worker's idle tick, with the take's clock): notes held back
@@ -772,9 +779,7 @@ class ScoreFollower:
                 return abs(note.onset_s - at) < OUT_OF_ORDER_S
         if chord < self._at or not self._anchors:
             return chord >= self._at
-        position, at = self._anchors[-1]
-        expected = at + (self.chord_onsets_ql[chord] - position) * self._spq
-        return abs(note.onset_s - expected) < OUT_OF_ORDER_S
+        return abs(note.onset_s - self._extrapolated_s(chord)) < OUT_OF_ORDER_S
 
     def _timed_correct(self, index: int, chord: int, note: PlayedNote, *, arrived: bool = True) -> list[Event]:
         expected_note = self.notes[index]
