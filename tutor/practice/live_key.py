@@ -32,10 +32,7 @@ class KeyFound:
 
     @property
     def message(self) -> str:
-        text = self.key.message
-        for review, live in (("the notes are marked against the key you held", "following you in that key"),
-                             ("the notes are marked against your tuning", "following your tuning")):
-            text = text.replace(review, live)
+        text = f"{self.key.said}: following {'your tuning' if self.key.tuning else 'you in that key'}"
         return text[:1].upper() + text[1:]
 
 

@@ -41,7 +41,12 @@ INTERVALS = {1: "a semitone", 2: "a tone", 3: "a minor third", 4: "a major third
 class HeldKey:
     semitones: int  # the take is this many semitones above the score (negative: below)
     cents: float  # and this many cents off that key on top (median over the matched notes)
-    message: str
+    said: str  # what was held, told once: "you sang a tone low throughout"
+    tuning: bool = False  # an instrument held off the written key by cents alone: tuned there
+
+    @property
+    def message(self) -> str:
+        return f"{self.said}: the notes are marked against {'your tuning' if self.tuning else 'the key you held'}"
 
     def to_json(self) -> dict:
         return {"semitones": self.semitones, "cents": round(self.cents, 1), "message": self.message}
@@ -136,16 +141,16 @@ def held_key(score_notes: Sequence[Note], performance: Performance, align: Calla
         return None
     if best == 0 and not sung:
         a4_hz = 440.0 * 2.0 ** (cents / 1200.0)
-        message = (f"you played {abs(cents):.0f} cents {'sharp' if cents > 0 else 'flat'} of A = 440 Hz throughout "
-                   f"(tuned to about A = {a4_hz:.0f} Hz): the notes are marked against your tuning")
-        return HeldKey(semitones=0, cents=round(cents, 1), message=message)
+        said = (f"you played {abs(cents):.0f} cents {'sharp' if cents > 0 else 'flat'} of A = 440 Hz throughout "
+                f"(tuned to about A = {a4_hz:.0f} Hz)")
+        return HeldKey(semitones=0, cents=round(cents, 1), said=said, tuning=True)
     parts = []
     if best:
         parts.append(f"{interval_words(best)} {'high' if best > 0 else 'low'}")
     if cents:
         parts.append(f"{abs(cents):.0f} cents {'sharp' if cents > 0 else 'flat'}")
-    message = f"you {'sang' if sung else 'played'} {' and '.join(parts)} throughout: the notes are marked against the key you held"
-    return HeldKey(semitones=best, cents=round(cents, 1), message=message)
+    said = f"you {'sang' if sung else 'played'} {' and '.join(parts)} throughout"
+    return HeldKey(semitones=best, cents=round(cents, 1), said=said)
 
 
 def relative_to(performance: Performance, key: HeldKey | None) -> Performance:
