@@ -202,7 +202,7 @@ def harmonize(score: Score, *, style: str = "chorale", k: int = 4, seed: int = 0
             fifths = ((key.tonic + (3 if key.mode == "minor" else 0)) * 7) % 12
             tune.fifths = fifths - 12 if fifths > 6 else fifths
     cond = [style_token("chorale"), key_token(tune.fifths, tune.mode), meter_token(tune.meter), BOS]
-    tonic = (tune.fifths * 7 + (9 if tune.mode == "minor" else 0)) % 12
+    tonic = _tonic_of(tune.fifths, tune.mode)
     templates = _tonic_bass(_bar_templates(tune), tonic, tune.mode)
     chunks = _chunks(templates)
     model = _model(None)
@@ -293,7 +293,7 @@ def _tonic_bass(templates: list[list[int | None]], tonic: int, mode: str) -> lis
     (the alto and tenor are still sampled; ``_off_tonic`` then ranks the samples)."""
     from tutor.models.generator import PITCH0, PITCH_LOW, VOICE0
 
-    triad = {tonic, (tonic + (3 if mode == "minor" else 4)) % 12, (tonic + 7) % 12}
+    triad = _tonic_triad(tonic, mode)
     bass = next(p for p in range(TONIC_BASS[0], TONIC_BASS[1] + 1) if p % 12 == tonic)
     bars = [list(bar) for bar in templates]
     with_notes = [i for i, bar in enumerate(bars) if len(bar) > 1]
@@ -306,6 +306,16 @@ def _tonic_bass(templates: list[list[int | None]], tonic: int, mode: str) -> lis
                 and _tonic_end((soprano - PITCH0 + PITCH_LOW) % 12, tonic, triad, first=at == 1):
             bar[at + 11] = PITCH0 + bass - PITCH_LOW
     return bars
+
+
+def _tonic_of(fifths: int, mode: str | None) -> int:
+    """The tonic pitch class of a key signature of ``fifths`` sharps (flats negative) in ``mode``."""
+    return (fifths * 7 + (9 if mode == "minor" else 0)) % 12
+
+
+def _tonic_triad(tonic: int, mode: str | None) -> set[int]:
+    """The pitch classes of the tonic chord (minor in a minor key)."""
+    return {tonic, (tonic + (3 if mode == "minor" else 4)) % 12, (tonic + 7) % 12}
 
 
 def _tonic_end(pc: int, tonic: int, triad: set[int], *, first: bool) -> bool:
@@ -328,7 +338,7 @@ def key_of(score: Score, melody: tuple[Note, ...]) -> tuple[int, str]:
         if ks is None:
             return key.tonic, key.mode
         mode = key.mode
-    return (ks.fifths * 7 + (9 if mode == "minor" else 0)) % 12, mode
+    return _tonic_of(ks.fifths, mode), mode
 
 
 def tonic_ends(score: Score, *, parts: tuple[str, str, str] = ("HA", "HT", "HB")) -> Score:
@@ -352,7 +362,7 @@ def tonic_ends(score: Score, *, parts: tuple[str, str, str] = ("HA", "HT", "HB")
     ranges = {parts[0]: VOICE_RANGES["alto"], parts[1]: VOICE_RANGES["tenor"], parts[2]: VOICE_RANGES["bass"]}
     for first, top in ((True, melody[0]), (False, melody[-1])):
         third = (tonic + (3 if mode == "minor" else 4)) % 12
-        triad = {tonic, third, (tonic + 7) % 12}
+        triad = _tonic_triad(tonic, mode)
         if not _tonic_end(top.pitch % 12, tonic, triad, first=first):
             continue
         under = {n.part: n for n in score.notes if n.part in parts and abs(n.onset_ql - top.onset_ql) < 1e-6}
@@ -436,7 +446,7 @@ def _off_tonic(melody: tuple[Note, ...], lower: list[Note], tonic: int, mode: st
     out = 0
     for index, wanted in ((0, ends[0]), (-1, ends[1])):
         note = melody[index]
-        triad = {tonic, (tonic + (3 if mode == "minor" else 4)) % 12, (tonic + 7) % 12}
+        triad = _tonic_triad(tonic, mode)
         if not wanted or not _tonic_end(note.pitch % 12, tonic, triad, first=index == 0):
             continue
         if index == -1 and mode == "minor":
