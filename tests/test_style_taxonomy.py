@@ -224,3 +224,25 @@ def test_a_performance_off_the_written_grid_can_be_read_from_its_notes():
     blind = timing_blind(x)
     assert np.isnan(blind[:, mask]).all() and np.array_equal(blind[:, ~mask], x[:, ~mask])
     assert predict_taxonomy(table_from_score(load_score(TWINKLE))).sure  # scores are read as before
+
+
+def test_a_metronomic_roll_is_written_on_its_sixteenth_grid_and_a_played_roll_is_left_alone():
+    """``roll_grid.written_roll``: an 88-note tango roll (punched on a steady grid that drifts against the file's
+    tempo map) is written in 2/4 with every onset on a sixteenth, each note kept with its pitch, and the bar's first
+    beat where the bass falls most; a played Welte roll keeps to no steady grid and is not written."""
+    from tutor.models.style import OFF_GRID_FEATURE, style_features
+    from tutor.models.training.roll_grid import written_roll
+
+    rolls = {r.key: r for r in refs() if r.source == "pianolatron" and r.style == "tango"}
+    punched = rolls["pianolatron/midi/tango/sb388kg1678_exp.mid"].load()[0]  # Hoyos, El Carrerito (88-note)
+    played = rolls["pianolatron/midi/tango/md908xy8241_exp.mid"].load()[0]  # Malderen, Tango du rêve (Welte)
+    written = written_roll(punched)
+    assert written is not None and written.meter == "2/4" and written.bar_ql == 2.0
+    assert np.array_equal(np.sort(written.pitch), np.sort(punched.pitch))
+    assert np.allclose(written.onset_ql * 4, np.round(written.onset_ql * 4)) and np.all(written.duration_ql >= 0.25)
+    assert style_features(punched)[-21 + OFF_GRID_FEATURE] > 0.4  # as performed: onsets all over the beat
+    assert style_features(written)[-21 + OFF_GRID_FEATURE] < 0.05
+    low = written.pitch < 55
+    in_bar = np.mod(written.onset_ql[low], 2.0)
+    assert np.mean(in_bar < 1e-6) > np.mean(np.abs(in_bar - 0.5) < 1e-6)  # the bass on one more than on its "and"
+    assert written_roll(played) is None

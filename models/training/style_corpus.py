@@ -16,8 +16,8 @@ same style as a full arrangement.
 | blues | ragtime-era blues and boogie MIDI (``ragtime_collection``) |
 | ragtime | rags, cakewalks, two-steps, drags, stomps (``ragtime_collection``) |
 | waltz | ragtime-era and piano-roll waltzes, Nottingham waltzes |
-| march | ragtime-era and piano-roll marches, piano-roll pasodobles (Spanish marches) |
-| tango | ragtime-era and piano-roll tangos |
+| march | ragtime-era and piano-roll marches, piano-roll pasodobles (Spanish marches; rolls on a steady grid also as written) |
+| tango | ragtime-era and piano-roll tangos (the rolls also as written: ``roll_grid``) |
 | game | YM2413-MDB 1980s FM game music |
 | folk_fiddle | Nottingham jigs, reels, hornpipes, slip jigs, Morris tunes; Ryan's Mammoth, O'Neill's 1850 (music21) |
 | folk_song | Essen folk songs (music21) |
@@ -245,6 +245,21 @@ def _wjazzd_table(member: str, *, with_bass: bool = False) -> list[NoteTable]:
     return [both.select(order), solo]
 
 
+# the 2/4 dances whose rolls are also learnt as a score writes them (``roll_grid.written_roll``): a student's tango is
+# notated, and the class's rolls are performances (docs/benchmarks.md, issue 26, "the rolls as written")
+WRITTEN_ROLL_STYLES = frozenset({"tango", "march"})
+
+
+def _written_roll_tables(path: Path) -> list[NoteTable]:
+    """A piano roll on its own sixteenth grid in 2/4 and its top line; [] when it keeps to no steady grid."""
+    from .roll_grid import written_roll
+
+    written = written_roll(_midi_table(path)[0], beats_in_bar=2)
+    if written is None:
+        return []
+    return [written, melody_table(written)]
+
+
 def _key(*parts: str) -> str:
     return "/".join(parts)
 
@@ -309,6 +324,9 @@ def refs() -> list[Ref]:
         path = STYLE / "pianolatron_dances" / row["file"]
         out.append(Ref(style, "pianolatron", f"pianolatron/{row['composer_arranger']}", f"pianolatron/{row['file']}",
                        lambda p=path: _midi_table(p)))
+        if style in WRITTEN_ROLL_STYLES:  # the same roll as a score writes it (same group: held out together)
+            out.append(Ref(style, "pianolatron-written", f"pianolatron/{row['composer_arranger']}",
+                           f"pianolatron-written/{row['file']}", lambda p=path: _written_roll_tables(p)))
     # YM2413 game music (every second track); the files name no game, so a track is its own group
     ym = sorted((STYLE / "ym2413_mdb" / "midi" / "adjust_tempo_remove_delayed_inst").glob("*.mid"))
     for path in ym[::2]:

@@ -66,6 +66,26 @@ def style_numbers() -> dict:
               f" (as written {r['as_written']['accuracy']:.3f}, melody alone {r['melody_only']['accuracy']:.3f}; "
               f"ECE {r['ece']:.3f}; {r['all_views']['n']} piece views)")
     out["accuracy_ratio_vs_logistic"] = out["trees"]["accuracy"] / max(1e-9, out["logistic"]["accuracy"])
+    # the tangos and marches of each held-out source called so, and the held-out rolls as a score writes them
+    # (``roll_grid``); and the same models trained without the rolls as written (the model before them), same split
+    for name in ("trees", "logistic"):
+        out[name]["by_source"] = results[name]["by_source"]
+        out[name]["written_rolls_held_out"] = results[name].get("written_rolls_held_out", [])
+        called = Counter(f"{w['style']}->{w['called']}" for w in out[name]["written_rolls_held_out"])
+        print(f"style {name}: held-out tangos/marches by source {json.dumps(out[name]['by_source'])}; rolls as written: "
+              f"{dict(called)}")
+    before = evaluate(pieces, split, written_rolls=False)
+    out["without_written_rolls"] = {}
+    for name in ("trees", "logistic"):
+        r = before[name]
+        called = Counter(f"{w['style']}->{w['called']}" for w in r.get("written_rolls_held_out", []))
+        out["without_written_rolls"][name] = {"accuracy": r["all_views"]["accuracy"],
+                                              "macro_f1": r["all_views"]["macro_f1"], "f1": r["all_views"]["f1"],
+                                              "by_source": r["by_source"],
+                                              "written_rolls_held_out": r.get("written_rolls_held_out", [])}
+        print(f"style {name} without the rolls as written: accuracy {r['all_views']['accuracy']:.3f}, macro F1 "
+              f"{r['all_views']['macro_f1']:.3f}; by source {json.dumps(r['by_source'])}; rolls as written: "
+              f"{dict(called)}")
     out["test_pieces_by_class"] = results["test_pieces_by_class"]
     # the shipped model's "not sure": random notes are far from all music
     from tutor.models.features import NoteTable
