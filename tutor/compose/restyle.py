@@ -17,8 +17,8 @@ What changes is what a musician changes when arranging a tune in another style:
   it, over I, IV, V, ii and V7 of V, or in a minor key i, iv, V(7), VI, III and VII), ragtime's stride left hand
   (in 2/4, as the rags in the style data are), a swing walking bass with comping on two and four or the Charleston, or alone
   under the tune (every third version: the jazz the style model knows is solos over a bass line), the tango's
-  habanera bass (in 2/4); ``chorale`` sets the tune as a hymn (its pulse in quarter notes: a jig's 6/8 becomes 3/4)
-  and writes alto, tenor and bass under it (``tutor.compose.harmonize``), with Bach's passing eighths in the lower
+  habanera bass (in 2/4, at a tango's dancing pace: quarter = 64); ``chorale`` sets the tune as a hymn (its pulse
+  in quarter notes: a jig's 6/8 becomes 3/4) and writes alto, tenor and bass under it (``tutor.compose.harmonize``), with Bach's passing eighths in the lower
   voices and the voices in their SATB ranges where the chorale rules allow (``passing_notes``), at quarter = 96.
 
 ``restyle(score, style=..., k=..., seed=...)`` returns ``k`` ``Restyled`` versions, best first, ranked by
@@ -55,7 +55,8 @@ RESTYLE_STYLES = {
     "march": ("march", 116.0, "march"),
     "ragtime": ("ragtime", 96.0, "ragtime"),
     "swing": ("jazz", 144.0, "swing"),
-    "tango": ("tango", 112.0, "tango"),
+    "tango": ("tango", 64.0, "tango"),  # (a tango's 2/4 is danced at 31-33 bars a minute, a quarter at 62-66; the
+    # Argentine tango rolls of the style data, written on their sixteenth grid, go at 60-67)
     "chorale": ("baroque", 96.0, "chorale (four voices)"),  # (a sung chorale's quarter: 80-100; the music21 Bach
     # chorales the style model learnt from are read at 96)
 }
