@@ -25,8 +25,8 @@ import numpy as np
 from ..features import NoteTable
 
 CHORD_SPREAD_QL = 0.06  # onsets closer than this (a rolled or spread chord, about 60 ms on a roll) are one onset
-MIN_STEP_QL = 0.18  # the roll's sixteenth, in the file's quarter notes (the file's tempo map: about 1 s a quarter)
-MAX_STEP_QL = 0.36
+MIN_STEP_QL = 0.18  # the roll's sixteenth, in the file's quarter notes (the file's tempo map: about 1 s a quarter),
+MAX_STEP_QL = 0.36  # by default: a quarter at 42-83 a minute (a tango's 2/4; a march's is faster: ``step_ql``)
 ON_GRID_TOLERANCE = 0.2  # of a step
 MIN_ON_GRID = 0.8
 PHASE_GAIN = 0.3  # how far the grid moves toward an onset it is late or early for
@@ -64,11 +64,12 @@ def _local_fit(onsets: np.ndarray, step_ql: float) -> float:
     return float(np.median(fits)) if fits else 0.0
 
 
-def fit_grid(onsets: np.ndarray) -> GridFit | None:
-    """The roll's sixteenth grid, followed from its first onset (``onsets``: the clusters' first onsets, sorted)."""
+def fit_grid(onsets: np.ndarray, *, step_ql: tuple[float, float] = (MIN_STEP_QL, MAX_STEP_QL)) -> GridFit | None:
+    """The roll's sixteenth grid, followed from its first onset (``onsets``: the clusters' first onsets, sorted;
+    ``step_ql``: the range of the sixteenth's length in the file's quarter notes)."""
     if onsets.size < 16:
         return None
-    steps = np.arange(MIN_STEP_QL, MAX_STEP_QL, 0.0025)
+    steps = np.arange(step_ql[0], step_ql[1], 0.0025)
     fit = np.array([_local_fit(onsets, s) for s in steps])
     # the largest step that fits nearly as well as the best (half of a good step fits as well as the step itself)
     step = float(steps[np.flatnonzero(fit >= 0.9 * fit.max())].max())
@@ -93,14 +94,15 @@ def bass_weight(pitch: np.ndarray) -> np.ndarray:
     return np.clip(60 - pitch, 0, None).astype(np.float64)
 
 
-def written_roll(table: NoteTable, *, beats_in_bar: int = 2) -> NoteTable | None:
+def written_roll(table: NoteTable, *, beats_in_bar: int = 2,
+                 step_ql: tuple[float, float] = (MIN_STEP_QL, MAX_STEP_QL)) -> NoteTable | None:
     """The roll as a score would write it (sixteenths, ``beats_in_bar`` quarter notes a bar), or ``None`` when its
     onsets keep to no steady grid. In seconds the roll keeps its pace: each chord struck when its first note is,
     each length its written length at the roll's median seconds a quarter."""
     if len(table) == 0:
         return None
     cluster, starts = onset_clusters(table.onset_ql)
-    fit = fit_grid(starts)
+    fit = fit_grid(starts, step_ql=step_ql)
     if fit is None or fit.on_grid < MIN_ON_GRID:
         return None
     sixteenth = fit.index[cluster]

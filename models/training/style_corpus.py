@@ -245,16 +245,19 @@ def _wjazzd_table(member: str, *, with_bass: bool = False) -> list[NoteTable]:
     return [both.select(order), solo]
 
 
-# the 2/4 dances whose rolls are also learnt as a score writes them (``roll_grid.written_roll``): a student's tango is
-# notated, and the class's rolls are performances (docs/benchmarks.md, issue 26, "the rolls as written")
-WRITTEN_ROLL_STYLES = frozenset({"tango", "march"})
+# the dances whose rolls are also learnt as a score writes them (``roll_grid.written_roll``, in 2/4): a student's
+# tango is notated, and the class's rolls are performances (docs/benchmarks.md, issue 26, "the rolls as written"); with
+# the range of the roll's sixteenth in the file's quarter notes (about a second): a tango's quarter at 42-83 a minute.
+# Measured and not shipped: the march and pasodoble rolls as well, a sixteenth of 0.09-0.2 (a quarter at 75-167; 6 of
+# 13 rolls fit): tuning marches heard as marches 11 -> 16 of 16 but tangos 12 -> 6, held-out macro F1 0.815 -> 0.802
+WRITTEN_ROLL_STEPS_QL = {"tango": (0.18, 0.36)}
 
 
-def _written_roll_tables(path: Path) -> list[NoteTable]:
+def _written_roll_tables(path: Path, *, step_ql: tuple[float, float]) -> list[NoteTable]:
     """A piano roll on its own sixteenth grid in 2/4 and its top line; [] when it keeps to no steady grid."""
     from .roll_grid import written_roll
 
-    written = written_roll(_midi_table(path)[0], beats_in_bar=2)
+    written = written_roll(_midi_table(path)[0], beats_in_bar=2, step_ql=step_ql)
     if written is None:
         return []
     return [written, melody_table(written)]
@@ -324,9 +327,10 @@ def refs() -> list[Ref]:
         path = STYLE / "pianolatron_dances" / row["file"]
         out.append(Ref(style, "pianolatron", f"pianolatron/{row['composer_arranger']}", f"pianolatron/{row['file']}",
                        lambda p=path: _midi_table(p)))
-        if style in WRITTEN_ROLL_STYLES:  # the same roll as a score writes it (same group: held out together)
+        if style in WRITTEN_ROLL_STEPS_QL:  # the same roll as a score writes it (same group: held out together)
             out.append(Ref(style, "pianolatron-written", f"pianolatron/{row['composer_arranger']}",
-                           f"pianolatron-written/{row['file']}", lambda p=path: _written_roll_tables(p)))
+                           f"pianolatron-written/{row['file']}",
+                           lambda p=path, s=WRITTEN_ROLL_STEPS_QL[style]: _written_roll_tables(p, step_ql=s)))
     # YM2413 game music (every second track); the files name no game, so a track is its own group
     ym = sorted((STYLE / "ym2413_mdb" / "midi" / "adjust_tempo_remove_delayed_inst").glob("*.mid"))
     for path in ym[::2]:
