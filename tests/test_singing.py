@@ -11,8 +11,8 @@ from tutor.score.music import Part, Performance, PlayedNote
 TUNE = [60, 62, 64, 65, 67, 65, 64, 62, 60, 64, 67, 72, 67, 64, 62, 60]
 
 
-def sung_score():
-    score = make_score([(float(i), [p], 1.0) for i, p in enumerate(TUNE)])
+def sung_score(tune=TUNE):
+    score = make_score([(float(i), [p], 1.0) for i, p in enumerate(tune)])
     return replace(score, parts=(Part("P1", "Voice", program=53),))
 
 

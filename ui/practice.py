@@ -14,7 +14,8 @@ Live path (audio): ``AudioLive`` is the Qt side of ``tutor.listen.live.LiveListe
 tap, the live pitch tracker and ``LiveNotes`` on a thread of their own): the onsets go to the score
 follower, the pitch frames to the tuner and the pitch plot through a queued signal. A single-line part's
 follower is a ``tutor.practice.live_key.KeyedFollower``: a singer in another key, or a violin tuned off
-A = 440, is followed in that key or tuning once it is found.
+A = 440, is followed in that key or tuning once it is found, and from where it moved to another key
+mid-take; in a looped take the notes are moved into that key before the ``LoopFollower`` sees them.
 
 A looped take (*Loop the range*, ``tutor.practice.loop``): ``LoopFollower`` gives each pass of the range
 a fresh follower and puts a ``PassStart`` in the events where a pass begins; the clicks are the
@@ -71,7 +72,7 @@ from tutor.listen.takes import take_instrument
 from tutor.practice.assessment import COLORS, assess
 from tutor.practice.coach import CoachPlan, next_step, plan_for
 from tutor.practice.follower import ScoreFollower
-from tutor.practice.live_key import KeyedFollower, KeyFound
+from tutor.practice.live_key import KeyChanged, KeyedFollower, KeyFound
 from tutor.practice.loop import LoopFollower, LoopReview, PassStart, assess_passes, looped_clicks
 from tutor.practice.stopped import Stop, assess_until_stopped
 from tutor.score.form import unfold
@@ -726,16 +727,14 @@ class PracticePanel(QWidget):
                 return ScoreFollower(score, mode=mode, level=level, bpm=bpm, repeats=repeats)
 
             instrument = self._part_instrument()
-            # (a looped take's passes each start as written: LoopFollower finds a pass's start by its written pitches)
-            if kind in ("mic", "audio-file") and instrument != "piano" and not self.looping:
-                follow_written = make_follower
-
-                def make_follower():  # a singer in another key, a violin tuned to A = 444: followed in it (issue 22)
-                    return KeyedFollower(follow_written, sung=instrument == "voice")
-
-            follower = make_follower()
+            follower = LoopFollower(make_follower) if self.looping else make_follower()
+            if kind in ("mic", "audio-file") and instrument != "piano":
+                # a singer in another key, a violin tuned to A = 444: followed in it (issue 22); a looped take's
+                # notes are moved into it before the loop follower finds each pass's start by its written pitches
+                follow_written = (lambda: LoopFollower(make_follower)) if self.looping else make_follower
+                follower = KeyedFollower(follow_written, sung=instrument == "voice")
             if self.looping:
-                follower = self.loop_follower = LoopFollower(make_follower)
+                self.loop_follower = follower
             self.session = LiveSession(follower)
             self.session.events.connect(self._on_events)
         except Exception as error:  # this piece cannot be followed (the take is still recorded and reviewed)
@@ -954,6 +953,10 @@ class PracticePanel(QWidget):
                 self.live_label.setText(event.message)
                 self.status.emit(event.message)  # (stays in the status bar: later marks' messages take the line)
                 continue
+            if isinstance(event, KeyChanged):  # the singer slid into another key: the rings from there are redrawn
+                self.live_label.setText(event.message)
+                self.status.emit(event.message)
+                continue
             if isinstance(event, PassStart):  # a looped take: the last pass's rings fade, the new one's replace them
                 self.view.fade_live_marks()
                 self._draw_pass_targets(event.index)
@@ -1109,7 +1112,7 @@ class PracticePanel(QWidget):
                 f"{assessment.notes_total} notes right")
         if assessment.played_bpm:
             text += f" · you played at {assessment.played_bpm:.0f} bpm"
-        for sentence in assessment.said_once():  # the key or tuning held, drifts: told once, not note by note
+        for sentence in assessment.said_once():  # the key or tuning held, its changes, drifts: told once, not note by note
             text += "<br>" + html.escape(sentence)
         if assessment.practice_measures:
             text += "<br>Practise measures " + ", ".join(str(m) for m in assessment.practice_measures)

@@ -67,7 +67,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -444,7 +444,9 @@ def assess_marks(clip: Clip, segmenter: str | None = None, refine: bool | None =
     sung (each note's pitch rounded, its onset and length at 60 bpm: 1 quarter = 1 s), written as sung or
     moved by each of ASSESS_SHIFTS (the singer held another key); the take is the transcription. A teacher
     would mark every note right (the singer sang these notes): the share marked correct, wrong or flat/
-    sharp, and whether the held key (semitones; 0 when none) is the shift. The labelled pitches are first
+    sharp, and whether the held key (semitones; 0 when none; the key held at the end when it changed) is the
+    shift; ``DROP``: the score of ``_dropped_score`` (right: a semitone low at the end; ``key_changes``: the
+    changes the review says). The labelled pitches are first
     lowered by the set's LABEL_BIAS_HZ (SSVD's 4.5 Hz: rounding the raw labels often names the semitone
     above the one sung); ``REAL_SOUND_RAW_LABELS=1`` rounds them as they are (the first pass's numbers)."""
     from tutor.practice.assessment import assess
@@ -455,13 +457,18 @@ def assess_marks(clip: Clip, segmenter: str | None = None, refine: bool | None =
                              cents=round(float(r[2] - round(r[2])) * 100, 1), confidence=0.9) for r in rows)
     take = Performance(notes=notes)
     out = {}
-    for shift, score in _sung_scores(clip).items():
+    scores = _sung_scores(clip)
+    if clip.instrument == "voice":
+        scores[DROP] = _dropped_score(clip, scores)
+    for shift, score in scores.items():
         result = assess(score, take, level="beginner")
         total = max(1, result.notes_total)
         kinds = [e.type for e in result.events]
+        changes = getattr(result, "key_changes", ())  # (none before key changes were heard)
         out[shift] = {"correct": result.notes_correct / total, "wrong_pitch": kinds.count("wrong_pitch") / total,
                       "intonation": (kinds.count("flat") + kinds.count("sharp")) / total,
-                      "held_key": 0 if result.held_key is None else result.held_key.semitones}
+                      "held_key": (changes[-1].key.semitones if changes[-1].key else 0) if changes else
+                      0 if result.held_key is None else result.held_key.semitones, "key_changes": len(changes)}
     return out
 
 
@@ -484,12 +491,30 @@ def _sung_scores(clip: Clip) -> dict:
     return scores
 
 
+DROP = "drop"  # live-key's harder case: the score as sung, its second half written a semitone higher
+
+
+def _dropped_score(clip: Clip, scores: dict):
+    """The score written as sung (``scores[0]``) with the notes from the longest rest in its middle third on
+    written a semitone higher: against it, the singer slid a semitone low after a breath mid-take (a key change
+    made in the score, since no tuning take's labels hold one)."""
+    score = scores[0]
+    notes = score.notes
+    third = len(notes) // 3
+    gaps = [(notes[k].onset_s - (notes[k - 1].onset_s + notes[k - 1].duration_s), k) for k in range(third, 2 * third + 1)]
+    split_at = max(gaps)[1] if gaps else len(notes) // 2
+    moved = tuple(n if k < split_at else replace(n, pitch=n.pitch + 1) for k, n in enumerate(notes))
+    return replace(score, notes=moved)
+
+
 def live_key_marks(clip: Clip) -> dict:
     """Live marks of a real sung take (the live path's onsets, ``live_onsets``, fed as the app feeds them: each
     note with its onset's cents, then its settled cents through ``retune``) against the scores of
     ``_sung_scores`` (at the level ``REAL_SOUND_LEVEL``, beginner unless set): the share of the score's notes whose last live verdict is ``correct``, with the
     follower as written (``as_written``) and with ``KeyedFollower`` finding the key the singer holds
-    (``keyed``; ``key_right``: it found the shift, 0 = none found, as the review's ``held_key``)."""
+    (``keyed``; ``key_right``: it found the shift, 0 = none found, as the review's ``held_key``). ``DROP``: the
+    score of ``_dropped_score`` (``key_right``: the key followed at the end is a semitone low, and ``changes``:
+    the key changes said)."""
     from tutor.practice.follower import ScoreFollower
     from tutor.practice.live_key import KeyedFollower
 
@@ -497,7 +522,10 @@ def live_key_marks(clip: Clip) -> dict:
     at_onset = _LIVE_ONSET_CENTS[(clip.dataset, clip.name)]
     level = os.environ.get("REAL_SOUND_LEVEL", "beginner")
     out = {}
-    for shift, score in _sung_scores(clip).items():
+    scores = _sung_scores(clip)
+    if clip.instrument == "voice":
+        scores[DROP] = _dropped_score(clip, scores)
+    for shift, score in scores.items():
         shares = {}
         for way in ("as_written", "keyed"):
             follower = ScoreFollower(score, level=level)
@@ -516,7 +544,9 @@ def live_key_marks(clip: Clip) -> dict:
                     verdicts[event.note_id] = event.type
             shares[way] = sum(v == "correct" for v in verdicts.values()) / max(1, len(score.notes))
             if way == "keyed":
-                shares["key_right"] = float((0 if follower.key is None else follower.key.semitones) == shift)
+                held = 0 if follower.key is None else follower.key.semitones
+                shares["key_right"] = float(held == (-1 if shift == DROP else shift))
+                shares["changes"] = float(len(getattr(follower, "changes", ())))  # (none before key changes were heard)
         out[shift] = shares
     return out
 
@@ -558,17 +588,19 @@ def evaluate(systems, datasets, part: str, limit: int | None = None) -> dict:
             if voiced_frames:
                 summary["rpa"] = round(rpa / voiced_frames, 3)
             if per_clip and "marks" in per_clip[0]:
-                for shift in ASSESS_SHIFTS:
+                for shift in ASSESS_SHIFTS + ((DROP,) if DROP in per_clip[0]["marks"] else ()):
                     marks = [e["marks"][shift] for e in per_clip]
-                    summary[f"shift{shift:+d}"] = {
+                    summary[f"shift{shift:+d}" if shift != DROP else DROP] = {
                         "correct": round(float(np.mean([m["correct"] for m in marks])), 3),
                         "wrong_pitch": round(float(np.mean([m["wrong_pitch"] for m in marks])), 3),
                         "intonation": round(float(np.mean([m["intonation"] for m in marks])), 3),
-                        "held_key_right": round(float(np.mean([m["held_key"] == shift for m in marks])), 3)}
+                        "held_key_right": round(float(np.mean([m["held_key"] == (-1 if shift == DROP else shift)
+                                                               for m in marks])), 3),
+                        "key_changes": round(float(np.mean([m["key_changes"] for m in marks])), 3)}
             if per_clip and "live_marks" in per_clip[0]:
-                for shift in ASSESS_SHIFTS:
+                for shift in ASSESS_SHIFTS + ((DROP,) if DROP in per_clip[0]["live_marks"] else ()):
                     marks = [e["live_marks"][shift] for e in per_clip]
-                    summary[f"live_shift{shift:+d}"] = {
+                    summary[f"live_shift{shift:+d}" if shift != DROP else f"live_{DROP}"] = {
                         way: round(float(np.mean([m[way] for m in marks])), 3) for way in marks[0]}
             if system == "live" and per_clip and "agreement_with_review" in per_clip[0]:
                 summary["agreement_with_review"] = round(float(np.mean([e["agreement_with_review"] for e in per_clip])), 3)

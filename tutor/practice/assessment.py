@@ -20,7 +20,7 @@ import numpy as np
 
 from tutor.errors import AnalysisError
 from tutor.practice.alignment import Alignment, NotePair, align
-from tutor.practice.singing import Drift, HeldKey, drifts, held_key, relative_to
+from tutor.practice.singing import Drift, HeldKey, KeyChange, drifts, held_key, key_changes, relative_to
 from tutor.score.form import Unfolding, pass_label, unfold, written_id
 from tutor.score.music import Note, Performance, PlayedNote, Score, pitch_name
 
@@ -143,14 +143,16 @@ class Assessment:
     played_bpm: float | None = None
     held_key: HeldKey | None = None  # audio: the key the take held, when not the written one (issue 22)
     drifts: tuple[Drift, ...] = ()  # audio: phrases over which the pitch sank or rose steadily
+    key_changes: tuple[KeyChange, ...] = ()  # audio, a single line: where the take moved to another key
 
     def events_of(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.type == kind]
 
     def said_once(self) -> list[str]:
-        """What the take is told once rather than note by note: the key or tuning it held, each drift."""
+        """What the take is told once rather than note by note: the key or tuning it held, each change of
+        key, each drift."""
         held = [] if self.held_key is None else [self.held_key.message]
-        return _sentences(held + [d.message for d in self.drifts])
+        return _sentences(held + [c.message for c in self.key_changes] + [d.message for d in self.drifts])
 
     def to_json(self) -> dict:
         return {
@@ -175,14 +177,16 @@ class Assessment:
             "marks": self.marks,
             "held_key": None if self.held_key is None else self.held_key.to_json(),
             "drifts": [d.to_json() for d in self.drifts],
+            "key_changes": [c.to_json() for c in self.key_changes],
         }
 
 
 def said_once(doc: dict) -> list[str]:
-    """An assessment document's messages told once for the whole take (its ``held_key`` and ``drifts``),
-    each as a sentence; none for a document without them (an older ``tutor serve`` host's)."""
+    """An assessment document's messages told once for the whole take (its ``held_key``, ``key_changes``
+    and ``drifts``), each as a sentence; none for a document without them (an older ``tutor serve`` host's)."""
     held = [doc["held_key"]["message"]] if doc.get("held_key") else []
-    return _sentences(held + [d["message"] for d in doc.get("drifts") or ()])
+    changes = [c["message"] for c in doc.get("key_changes") or ()]
+    return _sentences(held + changes + [d["message"] for d in doc.get("drifts") or ()])
 
 
 def _sentences(messages: list[str]) -> list[str]:
@@ -340,6 +344,7 @@ def assess(
         wanted, score = unfold(wanted, repeats=repeats).score, unfolding.score
     score_notes: tuple[Note, ...] = score.notes
     key_held = None
+    changed_keys: tuple[KeyChange, ...] = ()
     # a piano take: the transcriber's own odds of note starts, asked with the second listen (issue 20)
     odds = performance.onset_odds if evidence is not None else None
     if alignment is None:
@@ -347,6 +352,8 @@ def assess(
         # a singer who holds another key (or sings between keys) is judged in that key, told once (issue 22)
         key_held = held_key(score_notes, performance, align, sung=_sung(score))
         performance = relative_to(performance, key_held)
+        if evidence is None and performance.is_audio:  # a single line: a key changed mid-take (slid a semitone low)
+            performance, key_held, changed_keys = key_changes(score_notes, performance, align, key_held, sung=_sung(score))
     # a piano audio take (issue 20): its missed and extra notes are settled by the second listen below
     piano_audio = evidence is not None and key_held is None
     if piano_audio and alignment is None:  # the transcriber's faint ghosts stand in for no written note
@@ -567,6 +574,7 @@ def assess(
         marks=marks_for(events), level=level, asked_bpm=bpm,
         played_bpm=60.0 / whole[1] if whole is not None else None,
         held_key=key_held, drifts=tuple(drifts(score_notes, played, perf_of_score)) if is_audio else (),
+        key_changes=changed_keys,
     )
 
 

@@ -8,6 +8,13 @@ notes as written and, from the ``CHECK_FROM``-th note heard to the ``CHECK_UNTIL
 or tuning. When they do, it starts a fresh follower, hears the notes again in that key, and from then on
 moves every note it is fed into it: the events it returns begin with a ``KeyFound`` (the UI clears the
 rings drawn so far and says the key once), then the verdicts on the notes heard again.
+
+Once the key is settled (found, or the written one after ``CHECK_UNTIL`` notes), the last
+``WINDOW_NOTES`` notes are asked again after each note (``tutor.practice.singing.changed_key``: the same
+test on them and the score's notes where the follower put them): a singer who slid a semitone low
+after a high passage, or a key found wrong from a few first notes, is followed from where the new key
+began (``KeyChanged``: said once; a fresh follower hears the notes before that point as before, without
+a word, and the notes from it in the new key, whose verdicts replace the rings drawn for them).
 """
 
 from __future__ import annotations
@@ -16,7 +23,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from tutor.practice.alignment import align
-from tutor.practice.singing import MIN_NOTES, HeldKey, held_key
+from tutor.practice.singing import (
+    MIN_NOTES,
+    WINDOW_NOTES,
+    HeldKey,
+    KeyChange,
+    changed_key,
+    held_key,
+    moved_key,
+    window_segment,
+)
 from tutor.score.music import Performance, PlayedNote
 
 CHECK_FROM = MIN_NOTES  # the key is first asked once this many notes were heard...
@@ -36,18 +52,45 @@ class KeyFound:
         return text[:1].upper() + text[1:]
 
 
+@dataclass(frozen=True)
+class KeyChanged:
+    """The live follower heard the singer move to another key mid-take: followed there from ``change``'s note."""
+
+    change: KeyChange
+
+    @property
+    def message(self) -> str:
+        text = f"{self.change.said}: following you there"
+        return text[:1].upper() + text[1:]
+
+
+@dataclass
+class _Heard:
+    note: PlayedNote  # as heard (its onset's cents)
+    key: HeldKey | None  # the key it was moved by when fed
+    settled_cents: float | None = None  # ``retune``'s
+    chord: int = -1  # the chord the follower was at after it (where it was put)
+
+    def asked(self) -> PlayedNote:
+        """The note with its settled cents when known (the better evidence of the key)."""
+        return self.note if self.settled_cents is None else replace(self.note, cents=self.settled_cents)
+
+
 class KeyedFollower:
     """A score follower (made by ``make_follower``, a ``ScoreFollower`` or anything with its input methods)
-    that finds the key a singer holds, as above (``sung`` False: an instrument's, whose tuning off A = 440
-    is allowed for from fewer cents, as the review does). Every other attribute is the current follower's."""
+    that finds the key a singer holds and a change of it, as above (``sung`` False: an instrument's, whose
+    tuning off A = 440 is allowed for from fewer cents, as the review does). Every other attribute is the
+    current follower's. ``changes``: the key changes heard so far."""
 
     def __init__(self, make_follower: Callable[[], object], *, sung: bool = True) -> None:
         self._make = make_follower
         self._sung = sung
         self.follower = make_follower()
         self.key: HeldKey | None = None
-        self._heard: list[PlayedNote] = []
+        self.changes: list[KeyChange] = []
+        self._heard: list[_Heard] = []
         self._asking = True
+        self._settled_from = 0  # the first note of the key followed now (windows start there or later)
 
     def __getattr__(self, name: str):  # position_at, note_off, pedal, hear, poll, finish, expected_pitches...
         if name == "follower":  # (not set yet)
@@ -56,44 +99,90 @@ class KeyedFollower:
 
     def feed_onset(self, *, onset_s: float, pitch: int, cents: float | None = None,
                    ring: Callable[[list], None] | None = None) -> list:
-        note = PlayedNote(pitch=int(pitch), onset_s=onset_s, offset_s=onset_s, cents=cents)
-        if self._asking:
-            self._heard.append(note)
-        moved = self._in_key(note)
+        heard = _Heard(PlayedNote(pitch=int(pitch), onset_s=onset_s, offset_s=onset_s, cents=cents), self.key)
+        self._heard.append(heard)
+        moved = self._in_key(heard.note, heard.key)
         events = self.follower.feed_onset(onset_s=onset_s, pitch=moved.pitch, cents=moved.cents, ring=ring)
-        if self._asking and len(self._heard) >= CHECK_FROM:
-            events += self._ask()
+        heard.chord = self.follower.chord
+        if self._asking:
+            if len(self._heard) >= CHECK_FROM:
+                events += self._ask()
+        else:
+            events += self._ask_window()
         return events
 
     def retune(self, *, onset_s: float, pitch: int, cents: float) -> None:
         """A note's settled cents (``ScoreFollower.retune``), for the key asked and the follower, in the key held.
         (The note is found by its onset time, the same float ``LiveNotes`` gave with the onset.)"""
-        for k, note in enumerate(self._heard):
-            if note.onset_s == onset_s and note.pitch == pitch:
-                self._heard[k] = PlayedNote(pitch=note.pitch, onset_s=onset_s, offset_s=onset_s, cents=cents)
-        moved = self._in_key(PlayedNote(pitch=int(pitch), onset_s=onset_s, offset_s=onset_s, cents=cents))
+        for heard in reversed(self._heard):
+            if heard.note.onset_s == onset_s and heard.note.pitch == pitch:
+                heard.settled_cents = cents
+                moved = self._in_key(replace(heard.note, cents=cents), heard.key)
+                self.follower.retune(onset_s=onset_s, pitch=moved.pitch, cents=moved.cents)
+                return
+        moved = self._in_key(PlayedNote(pitch=int(pitch), onset_s=onset_s, offset_s=onset_s, cents=cents), self.key)
         self.follower.retune(onset_s=onset_s, pitch=moved.pitch, cents=moved.cents)
 
-    def _in_key(self, note: PlayedNote) -> PlayedNote:
-        """``note`` moved into the key held: by its semitones, its cents taken off the note's own (not rounded
+    @staticmethod
+    def _in_key(note: PlayedNote, key: HeldKey | None) -> PlayedNote:
+        """``note`` moved into ``key``: by its semitones, its cents taken off the note's own (not rounded
         again: a note's cents at its onset are its attack's, and its settled cents must find it by its pitch)."""
-        if self.key is None:
+        if key is None:
             return note
-        cents = None if note.cents is None else note.cents - self.key.cents
-        return replace(note, pitch=note.pitch - self.key.semitones, cents=cents)
+        cents = None if note.cents is None else note.cents - key.cents
+        return replace(note, pitch=note.pitch - key.semitones, cents=cents)
 
     def _ask(self) -> list:
         """Whether the notes heard so far hold another key; if so, follow them again in it."""
-        heard = tuple(self._heard)
+        heard = tuple(h.asked() for h in self._heard)
         opening = self.follower.score.notes[:len(heard) + SCORE_SLACK]
         key = held_key(opening, Performance(notes=heard), align, sung=self._sung)
         if key is None:
             self._asking = len(heard) < CHECK_UNTIL
+            self._settled_from = 0
             return []
         self._asking = False
         self.key = key
+        self._settled_from = 0
+        return [KeyFound(key)] + self._follow_again(0)
+
+    def _ask_window(self) -> list:
+        """Whether the last WINDOW_NOTES notes (none before the key followed now began) hold another key
+        against the score's notes where they were put; if so, follow from the first note in it."""
+        first = len(self._heard) - WINDOW_NOTES
+        if first < self._settled_from:
+            return []
+        window = self._heard[first:]
+        segment = window_segment(self.follower.notes, self.follower.chord_onsets_ql, [h.chord for h in window])
+        found = changed_key(segment, [self._in_key(h.asked(), h.key) for h in window], align, self.key, sung=self._sung)
+        if found is None:
+            return []
+        semitones, cents, split = found
+        start = first + split
+        self.key = moved_key(self.key, semitones, cents, sung=self._sung)
+        self._settled_from = start
+        events = self._follow_again(start)
+        where = self._heard[start]  # (put on its chord by the follower in the new key)
+        chord = self.follower.chord_notes[max(where.chord, 0)]
+        change = KeyChange(onset_s=where.note.onset_s, measure=self.follower.notes[chord[0]].measure if chord else None,
+                           key=self.key, sung=self._sung)
+        self.changes.append(change)
+        return [KeyChanged(change)] + events
+
+    def _follow_again(self, start: int) -> list:
+        """A fresh follower hears every note again: those before ``start`` as they were fed (their events
+        were told already, and are left out), those from it in the key held now (their events returned)."""
         self.follower = self._make()
-        events: list = [KeyFound(key)]
-        for note in map(self._in_key, heard):
-            events += self.follower.feed_onset(onset_s=note.onset_s, pitch=note.pitch, cents=note.cents)
+        events: list = []
+        for k, heard in enumerate(self._heard):
+            if k >= start:
+                heard.key = self.key
+            moved = self._in_key(heard.note, heard.key)
+            told = self.follower.feed_onset(onset_s=moved.onset_s, pitch=moved.pitch, cents=moved.cents)
+            if heard.settled_cents is not None:
+                settled = self._in_key(replace(heard.note, cents=heard.settled_cents), heard.key)
+                self.follower.retune(onset_s=moved.onset_s, pitch=moved.pitch, cents=settled.cents)
+            heard.chord = self.follower.chord
+            if k >= start:
+                events += told
         return events

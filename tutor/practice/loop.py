@@ -5,7 +5,9 @@ scored on its own. No Qt: the app's practice panel drives these.
 events where a pass begins; ``looped_clicks`` makes the metronome's clicks for it (the count-in once,
 then the range's clicks again and again); after the take, ``split_passes`` cuts it at the pass starts
 (from the follower, or where the tempo puts them: ``LoopReview.pass_starts``) and ``assess_passes``
-assesses each pass on the range alone (``assess(..., measures=...)``).
+assesses each pass on the range alone (``assess(..., measures=...)``). A singer's looped take is followed in
+the key held (``tutor.practice.live_key.KeyedFollower`` around the ``LoopFollower``: the notes are moved into
+that key before the loop follower looks for a pass's start by the range's written first pitches).
 
 A range that holds a repeat is looped as written (issue 21): a pass is the range played as its form says
 (``tutor.score.form.unfold`` of the range: the repeats that start in it, with their endings), so the follower
@@ -130,6 +132,28 @@ class LoopFollower:
 
     def position_at(self, time_s: float) -> float:
         return self.current.position_at(time_s)
+
+    # the range and where this pass is in it (the current pass's follower's): what ``KeyedFollower`` reads
+    # to ask the key a singer holds, when it moves the notes into that key before this follower gets them
+    @property
+    def score(self) -> Score:
+        return self.current.score
+
+    @property
+    def notes(self) -> tuple:
+        return self.current.notes
+
+    @property
+    def chord(self) -> int:
+        return self.current.chord
+
+    @property
+    def chord_onsets_ql(self):
+        return self.current.chord_onsets_ql
+
+    @property
+    def chord_notes(self) -> list[list[int]]:
+        return self.current.chord_notes
 
 
 def split_passes(performance: Performance, starts_s: list[float]) -> list[Performance]:

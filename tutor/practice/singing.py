@@ -12,7 +12,7 @@ than a run of "flat" marks).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -105,11 +105,11 @@ def _moved(performance: Performance, semitones: int, cents: float) -> Performanc
 
 
 def held_key(score_notes: Sequence[Note], performance: Performance, align: Callable,
-             *, sung: bool = True) -> HeldKey | None:
+             *, sung: bool = True, shifts: Iterable[int] = SHIFTS) -> HeldKey | None:
     """The key the take holds against the score (None when it is the written one, within
     TUNING_MIN_CENTS for a singer, or PLAYED_TUNING_MIN_CENTS for an instrument): a
-    transposition that ``align`` matches far more notes under than as written, and the median offset in
-    cents of the matched notes on top of it. An instrument held off the written key by cents alone was
+    transposition (one of ``shifts``) that ``align`` matches far more notes under than as written, and the
+    median offset in cents of the matched notes on top of it. An instrument held off the written key by cents alone was
     tuned there (a baroque violinist at A = 444 Hz): it is told as its tuning."""
     played = performance.notes
     if len(played) < MIN_NOTES or len(score_notes) < MIN_NOTES or not performance.is_audio:
@@ -124,7 +124,7 @@ def held_key(score_notes: Sequence[Note], performance: Performance, align: Calla
     if len(as_written) > WRITTEN_ENOUGH * len(score_notes):  # at exactly 3/4, one matching all notes gains enough
         ranked = []  # the take lines up with the score as written: no other key is tried (one alignment)
     else:
-        ranked = sorted((s for s in SHIFTS if s != 0), key=lambda s: -_overlap(score_notes, played, s))
+        ranked = sorted((s for s in shifts if s != 0), key=lambda s: -_overlap(score_notes, played, s))
     for shift in ranked[:CANDIDATES]:
         pairs = matches(shift)
         if len(pairs) > len(best_pairs):
@@ -137,20 +137,27 @@ def held_key(score_notes: Sequence[Note], performance: Performance, align: Calla
     cents = 100.0 * float(np.median(offsets)) if len(offsets) >= MIN_NOTES else 0.0
     if abs(cents) < (TUNING_MIN_CENTS if sung else PLAYED_TUNING_MIN_CENTS):
         cents = 0.0
-    if best == 0 and cents == 0.0:
+    return _key(best, cents, sung=sung)
+
+
+def _key(semitones: int, cents: float, *, sung: bool, when: str = "throughout") -> HeldKey | None:
+    """The key ``semitones`` + ``cents`` from the written one, with what is said of it, held ``when`` (None:
+    the written key)."""
+    if semitones == 0 and cents == 0.0:
         return None
-    if best == 0 and not sung:
+    when = f" {when}" if when else ""
+    if semitones == 0 and not sung:
         a4_hz = 440.0 * 2.0 ** (cents / 1200.0)
-        said = (f"you played {abs(cents):.0f} cents {'sharp' if cents > 0 else 'flat'} of A = 440 Hz throughout "
+        said = (f"you played {abs(cents):.0f} cents {'sharp' if cents > 0 else 'flat'} of A = 440 Hz{when} "
                 f"(tuned to about A = {a4_hz:.0f} Hz)")
         return HeldKey(semitones=0, cents=round(cents, 1), said=said, tuning=True)
     parts = []
-    if best:
-        parts.append(f"{interval_words(best)} {'high' if best > 0 else 'low'}")
+    if semitones:
+        parts.append(f"{interval_words(semitones)} {'high' if semitones > 0 else 'low'}")
     if cents:
         parts.append(f"{abs(cents):.0f} cents {'sharp' if cents > 0 else 'flat'}")
-    said = f"you {'sang' if sung else 'played'} {' and '.join(parts)} throughout"
-    return HeldKey(semitones=best, cents=round(cents, 1), said=said)
+    said = f"you {'sang' if sung else 'played'} {' and '.join(parts)}{when}"
+    return HeldKey(semitones=semitones, cents=round(cents, 1), said=said)
 
 
 def relative_to(performance: Performance, key: HeldKey | None) -> Performance:
@@ -191,3 +198,129 @@ def drifts(score_notes: Sequence[Note], played: Sequence[PlayedNote], perf_of_sc
                              last_measure=last, cents=round(moved, 1),
                              message=f"the pitch {direction} {abs(moved):.0f} cents over {where}"))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# a key changed mid-take: a singer who slid a semitone low after a high passage, or a key found wrong
+# from the first notes. Asked on a window of recent notes, live (``tutor.practice.live_key``) and in the
+# review (``key_changes``) alike.
+# ---------------------------------------------------------------------------------------------
+WINDOW_NOTES = 10  # a key change is looked for on this many recent notes...
+WINDOW_SLACK_CHORDS = 1  # ...lined up with the score's notes from the chords they were put on, this many more each side
+# ...for a move of one of these (semitones: a singer sliding a semitone or a tone, or an octave), or back to the written key
+WINDOW_SHIFTS = (-12, -2, -1, 1, 2, 12)
+
+
+@dataclass(frozen=True)
+class KeyChange:
+    """From the note at ``onset_s`` (in ``measure``) the take held ``key`` (against the score; None: the
+    written key) instead of the key held before it."""
+
+    onset_s: float
+    measure: int | None
+    key: HeldKey | None
+    sung: bool = True
+
+    @property
+    def said(self) -> str:
+        where = f"from measure {self.measure}" if self.measure is not None else f"from {self.onset_s:.1f} s"
+        if self.key is None:
+            return f"{where} you {'sang' if self.sung else 'played'} in the written key"
+        return f"{where} {self.key.said}"
+
+    @property
+    def message(self) -> str:
+        against = "your tuning" if self.key is not None and self.key.tuning else "that key"
+        return f"{self.said}: the notes from there are marked against {against}"
+
+    def to_json(self) -> dict:
+        return {"onset": round(self.onset_s, 3), "measure": self.measure,
+                "semitones": 0 if self.key is None else self.key.semitones,
+                "cents": 0.0 if self.key is None else round(self.key.cents, 1), "message": self.message}
+
+
+def window_segment(score_notes: Sequence[Note], chord_onsets_ql: Sequence[float], chords: Sequence[int]) -> list[Note]:
+    """The score's notes on the chords ``chords`` (where a window's notes were put) and WINDOW_SLACK_CHORDS
+    chords more each side (a note left out or put a chord off)."""
+    lo = max(0, min(chords) - WINDOW_SLACK_CHORDS)
+    hi = min(len(chord_onsets_ql) - 1, max(max(chords), 0) + WINDOW_SLACK_CHORDS)
+    if len(chord_onsets_ql) == 0 or hi < lo:
+        return []
+    lo_ql, hi_ql = chord_onsets_ql[lo] - 1e-6, chord_onsets_ql[hi] + 1e-6
+    return [n for n in score_notes if lo_ql <= n.onset_ql <= hi_ql]
+
+
+def changed_key(segment: Sequence[Note], window: Sequence[PlayedNote], align: Callable, key: HeldKey | None = None,
+                *, sung: bool = True) -> tuple[int, float, int] | None:
+    """Whether the recent notes ``window`` (moved into the key followed, ``key``) hold another key against
+    ``segment`` (the score's notes where they were put): ``held_key``'s test and thresholds on them, for a
+    move of one of WINDOW_SHIFTS or back to the written key. Returns the move (semitones, cents) and the
+    index in ``window`` of the first note in the new key (the split that lines up the most notes: those
+    before it as followed, the rest moved); None when the window holds the key followed."""
+    performance = Performance(notes=tuple(window))
+    back = () if key is None or key.semitones == 0 else (-key.semitones,)
+    moved = held_key(segment, performance, align, sung=sung, shifts=WINDOW_SHIFTS + back)
+    if moved is None or moved.semitones == 0:
+        return None
+
+    def matched(shift: int) -> np.ndarray:
+        hit = np.zeros(len(window), dtype=int)
+        for pair in align(segment, _moved(performance, shift, 0.0)).pairs:
+            if pair.kind == "match" and pair.perf_index is not None:
+                hit[pair.perf_index] = 1
+        return hit
+
+    before, after = matched(0), matched(moved.semitones)
+    # lined up at each split: the notes before it as followed, those from it in the new key
+    lined_up = [int(before[:s].sum() + after[s:].sum()) for s in range(len(window))]
+    return moved.semitones, moved.cents, int(np.argmax(lined_up))
+
+
+def moved_key(key: HeldKey | None, semitones: int, cents: float, *, sung: bool) -> HeldKey | None:
+    """The key held after a change of ``semitones`` + ``cents`` from ``key`` (None: the written key), as a
+    ``HeldKey`` against the score (said without "throughout": it is held from the change on)."""
+    total = (0 if key is None else key.semitones) + semitones
+    total_cents = (0.0 if key is None else key.cents) + cents
+    return _key(total, round(total_cents, 1), sung=sung, when="")
+
+
+def key_changes(score_notes: Sequence[Note], performance: Performance, align: Callable, key: HeldKey | None,
+                *, sung: bool = True) -> tuple[Performance, HeldKey | None, tuple[KeyChange, ...]]:
+    """The key changes of a take already moved into ``key`` (``relative_to``), found as the live follower
+    finds them: each window of WINDOW_NOTES notes, from the last change on, asked with ``changed_key``
+    against the score's notes where the alignment of the take put them. Returns the take with the notes
+    from each change on moved into the key held there, the key held from the start (a change found at
+    the first note is the key held there: ``key`` is the key most of the take held), and the changes."""
+    notes = list(performance.notes)
+    changes: list[tuple[int, HeldKey | None]] = []  # (first note, the key held from it)
+    start = 0
+    alignment = align(score_notes, replace(performance, notes=tuple(notes)))
+    while True:
+        found = None
+        for end in range(start + WINDOW_NOTES, len(notes) + 1):
+            chords = alignment.chord_of_perf[end - WINDOW_NOTES:end]
+            segment = window_segment(score_notes, alignment.chord_onsets_ql, chords)
+            found = changed_key(segment, notes[end - WINDOW_NOTES:end], align, changes[-1][1] if changes else key, sung=sung)
+            if found is not None:
+                break
+        if found is None:
+            break
+        semitones, cents, split = found
+        at = end - WINDOW_NOTES + split
+        notes[at:] = _moved(Performance(notes=tuple(notes[at:])), semitones, cents).notes
+        moved = moved_key(changes[-1][1] if changes else key, semitones, cents, sung=sung)
+        if at == 0:  # the take began in that key (most of it held ``key``)
+            key = _key(moved.semitones, moved.cents, sung=sung) if moved is not None else None
+        else:
+            changes.append((at, moved))
+        start = max(at, start + 1)
+        alignment = align(score_notes, replace(performance, notes=tuple(notes)))
+    out = []
+    for at, held in changes:
+        chord = alignment.chord_of_perf[at]
+        onset_ql = alignment.chord_onsets_ql[chord] if 0 <= chord < len(alignment.chord_onsets_ql) else None
+        measure = next((n.measure for n in score_notes if onset_ql is not None and abs(n.onset_ql - onset_ql) < 1e-6), None)
+        out.append(KeyChange(onset_s=notes[at].onset_s, measure=measure, key=held, sung=sung))
+    if out and key is not None:  # not held throughout
+        key = _key(key.semitones, key.cents, sung=sung, when="at first")
+    return replace(performance, notes=tuple(notes)), key, tuple(out)
