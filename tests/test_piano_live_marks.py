@@ -41,3 +41,38 @@ def test_a_score_note_changed_by_a_tone_is_rarely_ringed():
     # the detector's onsets are real strikes of that pitch (0.22 of them on dev before, within 0.1 s)
     assert counts["hits_0.1"] >= 0.45 * counts["onsets"], counts
 
+
+
+def _rings_in_place(marks, score) -> tuple[int, int]:
+    """(rings heard within 0.3 s of when their note was played, all rings): the score is the recording's own MIDI."""
+    from tests.bench.bench_live_marks import IN_PLACE_S
+
+    onset_of = {n.id: n.onset_s for n in score.notes}
+    first = [next(e for _, e in told if e.type == "correct") for told in marks.values()
+             if any(e.type == "correct" for _, e in told)]
+    return sum(abs(e.time - onset_of[e.note_id]) < IN_PLACE_S for e in first), len(first)
+
+
+def test_a_chord_does_not_run_the_follower_ahead(monkeypatch):
+    """Dev deb_menu, 30 s: a chord's partials raise pitches of the chords after it; were those listened for as the
+    follower moved on within the same strike, it ran chords ahead of the student and rang notes where they were not
+    being played. With one expectation per strike (``STRIKE_S``) the rings are where the student is."""
+    import librosa
+
+    import tutor.listen.piano_live as piano_live
+    from tests.bench.bench_live_marks import live_run
+    from tests.bench.bench_piano import excerpt, reference, score_of
+
+    shared("real-audio", "maps-dev")
+    piece = "MAPS_MUS-deb_menu_ENSTDkCl"
+    audio, rate = excerpt(piece, 30.0)
+    with tempfile.TemporaryDirectory() as folder:
+        score = score_of(reference(piece, 30.0), Path(folder))
+    audio16 = librosa.resample(audio, orig_sr=rate, target_sr=piano_live.SAMPLE_RATE)
+    monkeypatch.setattr(piano_live, "STRIKE_S", 0.0)
+    in_before, rings_before = _rings_in_place(live_run(audio16, score)[1], score)
+    monkeypatch.setattr(piano_live, "STRIKE_S", 0.1)
+    in_after, rings_after = _rings_in_place(live_run(audio16, score)[1], score)
+    # measured: 108 of 179 rings in place -> 207 of 234 (the 6 dev pieces: 557 of 978 -> 713 of 1017)
+    assert in_after >= in_before + 60, (in_before, rings_before, in_after, rings_after)
+    assert in_after >= 0.8 * rings_after, (in_after, rings_after)

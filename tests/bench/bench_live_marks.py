@@ -14,12 +14,16 @@ no app, no threads). The score is the MAPS reference as a MIDI file (``bench_pia
 - *wrong notes*: the score altered (``WRONG_SHARE`` of its notes a tone up or down, spaced 0.6 s apart, as
   ``bench_piano.altered_reference``'s wrong notes), the same audio: an altered score note ringed is a false
   ring on a wrong note (the student played the written pitch, the score now asks for another);
+- *in place*: a ring heard within ``IN_PLACE_S`` of when the note it rings was really played (the score is the
+  recording's own MIDI, so each score note has the time it was struck): a ring elsewhere lights the right pitch in
+  the wrong bar (a follower that has lost its place); with a MIDI keyboard every ring is in place;
 - *latency*: audio time from the true strike to the ring (rings of a played note within 0.3 s of a true strike
   of its pitch), median / p95.
 
 Rerun: ``nice -n 10 .venv/bin/python -m tests.bench live_marks`` (``TUTOR_BENCH_PIANO_SPLIT=dev|held-out``;
 ``TUTOR_BENCH_LIVE_FREE=0``: the peer with no score-free listening, as before issue 20's evening round;
-``TUTOR_BENCH_LIVE_SEGMENTS=4``: 60 s segments of each piece, no review).
+``TUTOR_BENCH_LIVE_SEGMENTS=4``: 60 s segments of each piece, no review; ``TUTOR_BENCH_LIVE_STRIKE_S=0``: the
+peer that reads the follower's expectation anew within a strike).
 """
 
 from __future__ import annotations
@@ -39,9 +43,13 @@ FREE = os.environ.get("TUTOR_BENCH_LIVE_FREE", "1") != "0"
 # 60 s segments of each piece (up to this many, from 0, 60, 120... s; no review: rings from a real strike and
 # changed score notes ringed only), as well as the first 30 s: more music, so less luck in where the follower
 # loses its place
+# the peer before issue 20's "rings in place" round: the expectation read anew every hop, within a strike too
+# (``tutor.listen.piano_live.STRIKE_S`` = 0)
+STRIKE_S = os.environ.get("TUTOR_BENCH_LIVE_STRIKE_S")
 SEGMENTS = int(os.environ.get("TUTOR_BENCH_LIVE_SEGMENTS", "0"))
 SEED = 20
 POLL_EVERY_S = 0.05
+IN_PLACE_S = 0.3
 
 
 def wrong_score_rows(ref: np.ndarray, rng: np.random.Generator, share: float = WRONG_SHARE):
@@ -145,7 +153,7 @@ def ring_scores(marks, verdicts, ref, by_id, changed_ids=()) -> dict:
     counts = {"rings": 0, "agree": 0, "false_missed": 0, "false_wrong": 0, "unjudged": 0, "ringed_at_end": 0,
               "false_at_end": 0, "review_right": sum(v == "right" for v in verdicts.values()), "right_ringed": 0,
               "from_strike": 0, "changed": len(changed_ids), "changed_ringed": 0, "changed_ringed_at_end": 0,
-              "changed_ringed_struck": 0}
+              "changed_ringed_struck": 0, "in_place": 0, "astray_1s": 0}
     latencies: list[float] = []
     for note_id, told in marks.items():
         rings = [(t, e) for t, e in told if e.type == "correct"]
@@ -170,6 +178,10 @@ def ring_scores(marks, verdicts, ref, by_id, changed_ids=()) -> dict:
         else:
             counts["unjudged"] += 1
         told_s, event = rings[0]
+        if by_id is not None and event.time is not None:
+            off_s = abs(event.time - by_id[note_id].onset_s)
+            counts["in_place"] += off_s < IN_PLACE_S
+            counts["astray_1s"] += off_s >= 1.0
         strikes = np.flatnonzero((ref[:, 2] == event.played_pitch) & (np.abs(ref[:, 0] - event.time) < 0.3))
         if len(strikes):
             counts["from_strike"] += 1
@@ -187,6 +199,8 @@ def main() -> None:
     from tutor.listen.piano_live import SAMPLE_RATE
 
     piano_live.FREE_LISTEN = FREE
+    if STRIKE_S is not None:
+        piano_live.STRIKE_S = float(STRIKE_S)
     if SEGMENTS:
         segments(SEGMENTS)
         return
@@ -233,6 +247,7 @@ def main() -> None:
                    "false_share": (t["false_missed"] + t["false_wrong"]) / max(t["rings"], 1),
                    "right_ringed_share": t["right_ringed"] / max(t["review_right"], 1),
                    "changed_ringed_share": t["changed_ringed"] / max(t["changed"], 1),
+                   "in_place_share": t["in_place"] / max(t["rings"], 1),
                    "latency_median_ms": statistics.median(lat) if lat else float("nan"),
                    "latency_p95_ms": float(np.percentile(lat, 95)) if lat else float("nan"),
                    "over_300_ms": int(sum(v > 300 for v in lat))}
@@ -241,11 +256,12 @@ def main() -> None:
               f"{summary['false_share']:.3f} (missed {t['false_missed']}, wrong {t['false_wrong']}, unjudged "
               f"{t['unjudged']}; still ringed at the end {t['false_at_end']}), review's right notes ringed "
               f"{t['right_ringed']}/{t['review_right']} = {summary['right_ringed_share']:.3f}, from a real strike "
-              f"{t['from_strike']}; changed score notes ringed {t['changed_ringed']}/{t['changed']} "
+              f"{t['from_strike']}; rings in place {t['in_place']}/{t['rings']} = {summary['in_place_share']:.3f} "
+              f"({t['astray_1s']} a second or more away); changed score notes ringed {t['changed_ringed']}/{t['changed']} "
               f"({t['changed_ringed_at_end']} at the end; {t['changed_ringed_struck']} by a real strike of that pitch "
               f"within 0.15 s, another note's); strike -> ring median {summary['latency_median_ms']:.0f} "
               f"p95 {summary['latency_p95_ms']:.0f} ms ({summary['over_300_ms']} over 300 ms)")
-    save("live_marks" if FREE else "live_marks_no_free", results)
+    save(("live_marks" if FREE else "live_marks_no_free") + _peer_suffix(), results)
 
 
 def segments(count: int) -> None:
@@ -283,7 +299,7 @@ def segments(count: int) -> None:
                 changed_ids = {n.id for n in score.notes for i in changed_rows
                                if abs(n.onset_s - score_rows[i, 0]) < 0.02 and n.pitch == int(score_rows[i, 2])}
                 onsets, marks = live_run(audio16, score)
-                counts, latencies = ring_scores(marks, {}, ref, None, changed_ids)
+                counts, latencies = ring_scores(marks, {}, ref, {n.id: n for n in score.notes}, changed_ids)
                 total = totals.setdefault(key, {})
                 for k2, v in {**counts, **onset_scores(onsets, ref)}.items():
                     total[k2] = total.get(k2, 0) + v
@@ -293,14 +309,20 @@ def segments(count: int) -> None:
         lat = np.array(lats[key])
         results[key] = {**t, "P": t["hits_0.1"] / max(t["onsets"], 1), "R": t["hits_0.1"] / max(t["strikes"], 1),
                         "changed_ringed_share": t["changed_ringed"] / max(t["changed"], 1),
+                        "in_place_share": t["in_place"] / max(t["rings"], 1),
                         "latency_median_ms": float(np.median(lat)), "latency_p95_ms": float(np.percentile(lat, 95)),
                         "over_300_ms": int((lat > 300).sum())}
         r = results[key]
         print(f"{split} {key}, {len(taken)} segments: onsets P {r['P']:.3f} R {r['R']:.3f}; rings {t['rings']}, from a "
-              f"real strike {t['from_strike']}; changed score notes ringed {t['changed_ringed']}/{t['changed']} = "
+              f"real strike {t['from_strike']}, in place {t['in_place']} = {r['in_place_share']:.3f} ({t['astray_1s']} a "
+              f"second or more away); changed score notes ringed {t['changed_ringed']}/{t['changed']} = "
               f"{r['changed_ringed_share']:.3f}; strike -> ring median {r['latency_median_ms']:.0f} p95 "
               f"{r['latency_p95_ms']:.0f} ms ({r['over_300_ms']} over 300 ms)", flush=True)
-    save(("live_marks_segments" if FREE else "live_marks_segments_no_free") + f"_{split}", results)
+    save(("live_marks_segments" if FREE else "live_marks_segments_no_free") + f"_{split}" + _peer_suffix(), results)
+
+
+def _peer_suffix() -> str:
+    return "" if STRIKE_S is None else f"_strike{STRIKE_S}"
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ energy jumps ``RISE_DB`` over its recent minimum at a strike (the whole spectrum
 within ``FLOOR_DB`` of the loudest expected pitch, and makes a peak there: ``PEAK_DB`` over the pitches a
 semitone either side (a strike's broadband thump raises every expected pitch's band). Metronome clicks
 are broadband and short: their flux rises but no pitch's partials hold, so a pitch must still be up one
-hop later (``CONFIRM``).
+hop later (``CONFIRM``). Through one strike (``STRIKE_S``) the pitches listened for stay those expected when it
+began, so the follower does not run ahead on a chord's own partials.
 On four dev pieces of maps-dev (first 20 s, the follower's window simulated as the pitches starting
 from 0.3 s before to 0.4 s after): onsets P 0.74 R 0.81, found 78 ms (median; p95 124 ms) of audio
 after the strike (tests/bench/bench_piano.py, part 3, measures it on the split's pieces); with the peak test
@@ -80,6 +81,14 @@ FREE_PEAK_DB = 3.0
 FREE_FUNDAMENTAL_RISE_DB = 6.0
 SUBHARMONIC_OF = (12, 19, 24)
 FUNDAMENTAL_FROM_MIDI = 40
+# one strike, one expectation (issue 20, rings in place): the pitches listened for are those the follower expected
+# when a strike began, for STRIKE_S after it. A loud chord's partials and thump raise pitches of the chords after
+# it too; each one heard moved the follower on, so it listened further ahead within the same strike and ran several
+# chords ahead of the student. Dev, 6 pieces x 2 x 60 s, rings heard within 0.3 s of when their note was played:
+# 0.566 -> 0.608 of all rings (1693 -> 1770); 0.15 s: 0.598. First 60 s only: 0.505 -> 0.551; 0.05 s 0.465, 0.15 s
+# 0.559, 0.25 s 0.496; listening one chord ahead instead of two (0.507, far fewer rings), or also as far as the
+# tempo puts the student (0.489): worse. (0: a new expectation every hop, as before.)
+STRIKE_S = 0.1
 
 
 
@@ -117,6 +126,8 @@ class PianoOnsets:
         self.window = np.hanning(WINDOW).astype(np.float32)
         self.buffer = np.zeros(0, np.float32)
         self.consumed = 0  # samples before buffer[0]
+        self.strike_expected: list[int] = []  # what was expected when the strike being heard began...
+        self.strike_until_s = -1.0  # ...listened for until then
         self.history: list[np.ndarray] = []  # log band energies of the last frames (all 128 pitches)
         self.previous_spectrum: np.ndarray | None = None
         self.last_onset: dict[int, float] = {}
@@ -183,6 +194,9 @@ class PianoOnsets:
                     last[pitch] = onset_s
         if len(self.history) <= RECENT_HOPS or flux < FLUX_MIN:
             return found
+        if time_s > self.strike_until_s:  # a new strike: what the follower expects now is listened for through it
+            self.strike_expected, self.strike_until_s = list(expected), time_s + STRIKE_S
+        expected = self.strike_expected
         wanted = [p for p in set(expected) if LOWEST_MIDI <= p <= 108]
         others = ([p for p in range(max(free[0], LOWEST_MIDI), min(free[1], 108) + 1) if p not in wanted]
                   if free is not None else [])
