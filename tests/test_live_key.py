@@ -269,3 +269,45 @@ def test_the_app_follows_a_singer_who_slides_a_semitone_low_and_says_so_once(qtb
     late = [n.id for n in score.notes[18:]]
     assert sum(verdicts.get(i) == "correct" for i in late) >= 0.8 * len(late), verdicts
     assert "From measure 5 you sang a semitone low: the notes from there are marked against that key." in panel.score_label.text()
+
+
+def test_the_app_follows_a_looped_take_sung_an_octave_low_pass_after_pass(qtbot, window, tmp_path):
+    """*Loop the range* over the whole tune, sung an octave low three times (a 'Voice Oohs' render at real-time
+    pace): the key is said once, each later pass starts where it began (found in the key held), and each pass's
+    review is judged in that key. (The review's passes are cut 0.1 s before each live pass start: the live onset
+    of a sung note comes later than the review's, so a pass's first note often falls in the pass before and is
+    missed; this render also loses two notes of bar 2 in the review's transcription.)"""
+    from tests.test_app import _drag_across_bars, _open
+    from tutor.audio.playback import render_midi_to_wav
+    from tutor.listen.pitch import open_stream
+    from tutor.practice.loop import PassStart
+    from tutor.score.io import save_score
+
+    open_stream(sample_rate=16000)
+    score = replace(sung_score(), title="Looped line")
+    save_score(score, tmp_path / "line.musicxml")
+    length_ql = len(TUNE)
+    passes = tuple(replace(n, id=f"{n.id}-{k}", pitch=n.pitch - 12, onset_ql=n.onset_ql + k * length_ql)
+                   for k in range(3) for n in score.notes)
+    looped = replace(score, notes=passes, measures=tuple(replace(m, number=m.number + 4 * k, start_ql=m.start_ql + k * length_ql)
+                                                         for k in range(3) for m in score.measures))
+    save_score(looped, tmp_path / "sung.mid")
+    wav = render_midi_to_wav(tmp_path / "sung.mid", tmp_path / "sung.wav").path
+    score = _open(qtbot, window, tmp_path / "line.musicxml")
+    panel, view = window.practice_panel, window.score_view
+    assert _drag_across_bars(qtbot, view, 1, 4) == [1, 4]
+    panel.loop.setChecked(True)
+    said, pass_starts = [], []
+    panel.live_label.setText = lambda text, set_text=panel.live_label.setText: (said.append(text), set_text(text))[1]
+    on_events = panel._on_events
+    panel._on_events = lambda events, t: (pass_starts.extend(e for e in events if isinstance(e, PassStart)),
+                                          on_events(events, t))
+    assert panel.start_take(source_path=wav, input_kind="audio-file")
+    qtbot.waitUntil(lambda: panel.assessment is not None, timeout=180000)
+    assert said.count("You sang an octave low throughout: following you in that key") == 1, said
+    assert [p.index for p in pass_starts] == [2, 3]
+    assert all(p.previous_right >= 0.8 * len(TUNE) for p in pass_starts), pass_starts
+    assert len(panel.passes) == 3
+    for assessment, _ in panel.passes:
+        assert assessment.held_key is not None and assessment.held_key.semitones == -12
+        assert not assessment.events_of("wrong_pitch")  # (a pass's first note may be missed: see the docstring)

@@ -30,7 +30,9 @@ from the tracker's frames instead of the audio (``refine_note_pitches``); ``tuto
 a violin's double stops (``add_double_stops``; ``tutor-rules`` has none either); ``live``: the microphone path, see
 ``live_onsets``, with its onset F1 against the labels and its agreement with the review's notes, on the
 first ``REAL_SOUND_LIVE_CLIPS`` (6) recordings of each set; ``live-key``: the same onsets' live marks against
-the score written as sung, a tone higher and an octave lower, followed as written and with ``KeyedFollower``),
+the score written as sung, a tone higher and an octave lower, and for a singer with its second half a semitone
+higher (``live_drop``: a key change mid-take), followed as written and with ``KeyedFollower``; ``assess``: the
+review's marks against the same scores, ``drop`` among them),
 ``REAL_SOUND_SETS`` (default ``ssvd,violin,mir1k,rendered``), ``REAL_SOUND_PART`` (``held-out`` (default),
 ``tune`` or ``all``), ``REAL_SOUND_LIMIT`` (at most this many recordings a set: quick looks).
 
