@@ -14,7 +14,11 @@ Once the key is settled (found, or the written one after ``CHECK_UNTIL`` notes),
 test on them and the score's notes where the follower put them): a singer who slid a semitone low
 after a high passage, or a key found wrong from a few first notes, is followed from where the new key
 began (``KeyChanged``: said once; a fresh follower hears the notes before that point as before, without
-a word, and the notes from it in the new key, whose verdicts replace the rings drawn for them).
+a word, and the notes from it in the new key, whose verdicts replace the rings drawn for them). Each
+window costs one to four alignments of about a dozen notes; a change hears the whole take again once.
+
+The follower made may be a looped take's ``tutor.practice.loop.LoopFollower``: the notes are moved into the
+key held before it looks for a pass's start by the range's written first pitches.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from tutor.practice.singing import (
 from tutor.score.music import Performance, PlayedNote
 
 CHECK_FROM = MIN_NOTES  # the key is first asked once this many notes were heard...
-CHECK_UNTIL = 16  # ...and no more after this many (a singer in the written key costs one short alignment a note)
+CHECK_UNTIL = 16  # ...and no more after this many (then the windows of recent notes are asked)
 SCORE_SLACK = 4  # the notes heard are lined up with this many more of the score's first notes (a note left out)
 
 
