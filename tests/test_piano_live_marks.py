@@ -45,12 +45,10 @@ def test_a_score_note_changed_by_a_tone_is_rarely_ringed():
 
 def _rings_in_place(marks, score) -> tuple[int, int]:
     """(rings heard within 0.3 s of when their note was played, all rings): the score is the recording's own MIDI."""
-    from tests.bench.bench_live_marks import IN_PLACE_S
+    from tests.bench.bench_live_marks import ring_scores
 
-    onset_of = {n.id: n.onset_s for n in score.notes}
-    first = [next(e for _, e in told if e.type == "correct") for told in marks.values()
-             if any(e.type == "correct" for _, e in told)]
-    return sum(abs(e.time - onset_of[e.note_id]) < IN_PLACE_S for e in first), len(first)
+    counts, _ = ring_scores(marks, {}, np.zeros((0, 4)), {n.id: n for n in score.notes})
+    return counts["in_place"], counts["rings"]
 
 
 def test_a_chord_does_not_run_the_follower_ahead(monkeypatch):

@@ -13,8 +13,8 @@ began, so the follower does not run ahead on a chord's own partials.
 On four dev pieces of maps-dev (first 20 s, the follower's window simulated as the pitches starting
 from 0.3 s before to 0.4 s after): onsets P 0.74 R 0.81, found 78 ms (median; p95 124 ms) of audio
 after the strike (tests/bench/bench_piano.py, part 3, measures it on the split's pieces); with the peak test
-(issue 20, live marks that agree with the review) held-out P 0.81 R 0.71, 95 ms, and driven by the follower
-itself (tests/bench/bench_live_marks.py) P 0.56 where it was 0.24.
+(issue 20, live marks that agree with the review) held-out P 0.81 R 0.71, 95 ms; driven by the follower
+itself (tests/bench/bench_live_marks.py, dev, first 30 s) P 0.74 R 0.51.
 Listening only for what the follower expects traps a follower that has lost its place, so the other pitches of
 the piece's range are listened for too, with stricter tests (``FREE_*``), and what is heard there goes to
 ``ScoreFollower.hear`` (never rung): evidence from which the follower finds where the student is (issue 20,
