@@ -56,7 +56,7 @@ RESTYLE_STYLES = {
     "ragtime": ("ragtime", 96.0, "ragtime"),
     "swing": ("jazz", 144.0, "swing"),
     "tango": ("tango", 64.0, "tango"),  # (a tango's 2/4 is danced at 31-33 bars a minute, a quarter at 62-66; the
-    # Argentine tango rolls of the style data, written on their sixteenth grid, go at 60-67)
+    # Argentine tango rolls of the style data, written on their sixteenth grid, go at about 59-65)
     "chorale": ("baroque", 96.0, "chorale (four voices)"),  # (a sung chorale's quarter: 80-100; the music21 Bach
     # chorales the style model learnt from are read at 96)
 }
