@@ -198,6 +198,33 @@ def test_a_singer_who_slides_a_semitone_low_mid_way_is_followed_there_and_told_o
                                                  "cents": 0.0, "message": review.key_changes[0].message}]
 
 
+def test_the_held_key_keeps_its_meaning_when_the_take_changes_key():
+    """A take a semitone low from its third measure on: ``held_key`` is the key the whole take held, as before key
+    changes were heard ("a semitone low throughout", the JSON contract other tools read); the key held at first (the
+    written one) and the change live in ``key_at_start`` and ``key_changes``, and those are what is said."""
+    from tutor.api.reports import assessment_lines
+    from tutor.practice.alignment import align
+    from tutor.practice.singing import held_key
+
+    score = long_score()
+    take = slid_take(score, from_note=10, shift=-1)
+    review = assess(score, take, level="beginner")
+    assert review.held_key is not None and review.held_key.semitones == -1
+    assert review.held_key == held_key(score.notes, take, align)
+    assert review.held_key.said == "you sang a semitone low throughout"
+    assert review.key_at_start is None and [(c.measure, c.key.semitones) for c in review.key_changes] == [(3, -1)]
+    assert review.notes_correct == len(LONG_TUNE)
+    doc = review.to_json()
+    assert doc["held_key"] == review.held_key.to_json() and "low throughout" in doc["held_key"]["message"]
+    assert doc["key_at_start"] is None
+    said = ["From measure 3 you sang a semitone low: the notes from there are marked against that key."]
+    assert review.said_once() == said and said[0] in assessment_lines(doc)
+    low_at_first = assess(score, slid_take(score, from_note=14, shift=-1, before=-2), level="beginner")
+    assert low_at_first.key_at_start is not None and low_at_first.key_at_start.said == "you sang a tone low at first"
+    assert low_at_first.to_json()["key_at_start"]["semitones"] == -2
+    assert "at first" not in low_at_first.held_key.message and "at first" in low_at_first.said_once()[0]
+
+
 def test_a_key_found_wrong_from_the_first_notes_is_put_right_later():
     """The first six notes a tone high (as held-out SSVD take 1188's first notes gave a wrong key), the rest as
     written: the key asked at the sixth note is a tone high, and the window of recent notes brings the follower

@@ -467,10 +467,12 @@ def assess_marks(clip: Clip, segmenter: str | None = None, refine: bool | None =
         total = max(1, result.notes_total)
         kinds = [e.type for e in result.events]
         changes = getattr(result, "key_changes", ())  # (none before key changes were heard)
+        # the key the take was judged in at its end: the last change's, else the one held from its first note
+        first = result.key_at_start if getattr(result, "key_at_start", None) is not None else result.held_key
         out[shift] = {"correct": result.notes_correct / total, "wrong_pitch": kinds.count("wrong_pitch") / total,
                       "intonation": (kinds.count("flat") + kinds.count("sharp")) / total,
                       "held_key": (changes[-1].key.semitones if changes[-1].key else 0) if changes else
-                      0 if result.held_key is None else result.held_key.semitones, "key_changes": len(changes)}
+                      0 if first is None else first.semitones, "key_changes": len(changes)}
     return out
 
 

@@ -144,14 +144,18 @@ class Assessment:
     held_key: HeldKey | None = None  # audio: the key the take held, when not the written one (issue 22)
     drifts: tuple[Drift, ...] = ()  # audio: phrases over which the pitch sank or rose steadily
     key_changes: tuple[KeyChange, ...] = ()  # audio, a single line: where the take moved to another key
+    # audio, a single line: the key held from the first note when it is not ``held_key`` (the take changed key
+    # mid-take, or began in another key than most of it held); None otherwise or when it is the written key
+    key_at_start: HeldKey | None = None
 
     def events_of(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.type == kind]
 
     def said_once(self) -> list[str]:
-        """What the take is told once rather than note by note: the key or tuning it held, each change of
-        key, each drift."""
-        held = [] if self.held_key is None else [self.held_key.message]
+        """What the take is told once rather than note by note: the key or tuning it held (at first, when it
+        changed key), each change of key, each drift."""
+        first = self.key_at_start if self.key_changes or self.key_at_start is not None else self.held_key
+        held = [] if first is None else [first.message]
         return _sentences(held + [c.message for c in self.key_changes] + [d.message for d in self.drifts])
 
     def to_json(self) -> dict:
@@ -178,13 +182,15 @@ class Assessment:
             "held_key": None if self.held_key is None else self.held_key.to_json(),
             "drifts": [d.to_json() for d in self.drifts],
             "key_changes": [c.to_json() for c in self.key_changes],
+            "key_at_start": None if self.key_at_start is None else self.key_at_start.to_json(),
         }
 
 
 def said_once(doc: dict) -> list[str]:
     """An assessment document's messages told once for the whole take (its ``held_key``, ``key_changes``
     and ``drifts``), each as a sentence; none for a document without them (an older ``tutor serve`` host's)."""
-    held = [doc["held_key"]["message"]] if doc.get("held_key") else []
+    first = doc.get("key_at_start") if doc.get("key_changes") or doc.get("key_at_start") else doc.get("held_key")
+    held = [first["message"]] if first else []
     changes = [c["message"] for c in doc.get("key_changes") or ()]
     return _sentences(held + changes + [d["message"] for d in doc.get("drifts") or ()])
 
@@ -344,6 +350,7 @@ def assess(
         wanted, score = unfold(wanted, repeats=repeats).score, unfolding.score
     score_notes: tuple[Note, ...] = score.notes
     key_held = None
+    key_at_start = None  # (the key held from the first note, when not ``key_held``)
     changed_keys: tuple[KeyChange, ...] = ()
     # a piano take: the transcriber's own odds of note starts, asked with the second listen (issue 20)
     odds = performance.onset_odds if evidence is not None else None
@@ -353,7 +360,8 @@ def assess(
         key_held = held_key(score_notes, performance, align, sung=_sung(score))
         performance = relative_to(performance, key_held)
         if evidence is None and performance.is_audio:  # a single line: a key changed mid-take (slid a semitone low)
-            performance, key_held, changed_keys = key_changes(score_notes, performance, align, key_held, sung=_sung(score))
+            performance, at_start, changed_keys = key_changes(score_notes, performance, align, key_held, sung=_sung(score))
+            key_at_start = at_start if changed_keys or at_start != key_held else None
     # a piano audio take (issue 20): its missed and extra notes are settled by the second listen below
     piano_audio = evidence is not None and key_held is None
     if piano_audio and alignment is None:  # the transcriber's faint ghosts stand in for no written note
@@ -574,7 +582,7 @@ def assess(
         marks=marks_for(events), level=level, asked_bpm=bpm,
         played_bpm=60.0 / whole[1] if whole is not None else None,
         held_key=key_held, drifts=tuple(drifts(score_notes, played, perf_of_score)) if is_audio else (),
-        key_changes=changed_keys,
+        key_changes=changed_keys, key_at_start=key_at_start,
     )
 
 
