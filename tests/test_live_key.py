@@ -225,6 +225,32 @@ def test_the_held_key_keeps_its_meaning_when_the_take_changes_key():
     assert "at first" not in low_at_first.held_key.message and "at first" in low_at_first.said_once()[0]
 
 
+def test_a_reader_never_sees_a_follower_half_way_through_hearing_the_take_again():
+    """The UI's timer reads ``position_at`` from another thread while a key change makes a fresh follower hear the
+    whole take again: whenever a follower is fed (each step of a replay included), the follower a reader reaches
+    through the wrapper has heard every note before the one fed now, so the cursor never runs back to the start."""
+    score = long_score()
+    take = slid_take(score, from_note=18, shift=-1)
+    seen: list[tuple[int, int]] = []  # (notes the follower read had heard, notes fed to the wrapper before this one)
+    fed_before = [0]
+
+    class Watched(ScoreFollower):
+        fed = 0
+
+        def feed_onset(self, **note):
+            seen.append((keyed.follower.fed, fed_before[0]))
+            self.fed += 1
+            return super().feed_onset(**note)
+
+    keyed = KeyedFollower(lambda: Watched(score, level="beginner"))
+    for note in take.notes:
+        keyed.feed_onset(onset_s=note.onset_s, pitch=note.pitch, cents=note.cents)
+        fed_before[0] += 1
+    assert len(keyed.changes) == 1 and len(seen) > len(take.notes) + 18  # a change was heard, and the take replayed
+    assert all(heard >= before for heard, before in seen), [s for s in seen if s[0] < s[1]][:3]
+    assert keyed.follower.fed == len(take.notes)
+
+
 def test_a_key_found_wrong_from_the_first_notes_is_put_right_later():
     """The first six notes a tone high (as held-out SSVD take 1188's first notes gave a wrong key), the rest as
     written: the key asked at the sixth note is a tone high, and the window of recent notes brings the follower

@@ -175,18 +175,21 @@ class KeyedFollower:
 
     def _follow_again(self, start: int) -> list:
         """A fresh follower hears every note again: those before ``start`` as they were fed (their events
-        were told already, and are left out), those from it in the key held now (their events returned)."""
-        self.follower = self._make()
+        were told already, and are left out), those from it in the key held now (their events returned).
+        It takes the current follower's place once it has heard them all (one assignment), so that a reader on
+        another thread (the UI's cursor, ``position_at``) sees the old follower or the new, never one half fed."""
+        follower = self._make()
         events: list = []
         for k, heard in enumerate(self._heard):
             if k >= start:
                 heard.key = self.key
             moved = self._in_key(heard.note, heard.key)
-            told = self.follower.feed_onset(onset_s=moved.onset_s, pitch=moved.pitch, cents=moved.cents)
+            told = follower.feed_onset(onset_s=moved.onset_s, pitch=moved.pitch, cents=moved.cents)
             if heard.settled_cents is not None:
                 settled = self._in_key(replace(heard.note, cents=heard.settled_cents), heard.key)
-                self.follower.retune(onset_s=moved.onset_s, pitch=moved.pitch, cents=settled.cents)
-            heard.chord = self.follower.chord
+                follower.retune(onset_s=moved.onset_s, pitch=moved.pitch, cents=settled.cents)
+            heard.chord = follower.chord
             if k >= start:
                 events += told
+        self.follower = follower
         return events
