@@ -292,6 +292,23 @@ def test_a_looped_take_sung_an_octave_low_is_followed_in_that_key_pass_after_pas
     assert keyed.index == 3
 
 
+def test_a_looped_take_that_slides_a_semitone_low_announces_each_pass_once():
+    """Four passes of the tune, the last two a semitone low from pass 3's first note: the change is followed, and
+    its replay of the take does not announce pass 3 again (the UI would fade the rings again and write over the
+    change's line); every pass is announced once, where it began."""
+    score = sung_score()
+    one = audio_take(score, cents=5.0)
+    length_s = len(TUNE) * (one.notes[1].onset_s - one.notes[0].onset_s)
+    take = Performance(notes=tuple(replace(n, pitch=n.pitch - (1 if k >= 2 else 0), onset_s=n.onset_s + k * length_s,
+                                           offset_s=n.offset_s + k * length_s) for k in range(4) for n in one.notes))
+    keyed = KeyedFollower(lambda: LoopFollower(lambda: ScoreFollower(score, level="beginner")))
+    events, _ = _follow(keyed, take)
+    assert len(keyed.changes) == 1 and keyed.key is not None and keyed.key.semitones == -1
+    starts = [e for e in events if isinstance(e, PassStart)]
+    assert [(s.index, s.time_s) for s in starts] == [(k + 1, take.notes[16 * k].onset_s) for k in (1, 2, 3)]
+    assert keyed.index == 4
+
+
 def test_the_app_follows_a_singer_who_slides_a_semitone_low_and_says_so_once(qtbot, window, tmp_path):
     """The long tune sung as written for four measures and a semitone low from there (a 'Voice Oohs' render
     standing in for the microphone, at real-time pace): the live line and the status bar say the change once,

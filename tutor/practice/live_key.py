@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from tutor.practice.alignment import align
+from tutor.practice.loop import PassStart
 from tutor.practice.singing import (
     MIN_NOTES,
     WINDOW_NOTES,
@@ -95,6 +96,7 @@ class KeyedFollower:
         self._heard: list[_Heard] = []
         self._asking = True
         self._settled_from = 0  # the first note of the key followed now (windows start there or later)
+        self._passes_told = 0  # a looped take's last pass start told (a replay's are not told again)
 
     def __getattr__(self, name: str):  # position_at, note_off, pedal, hear, poll, finish, expected_pitches...
         if name == "follower":  # (not set yet)
@@ -113,6 +115,7 @@ class KeyedFollower:
                 events += self._ask()
         else:
             events += self._ask_window()
+        self._passes_told = max([self._passes_told] + [e.index for e in events if isinstance(e, PassStart)])
         return events
 
     def retune(self, *, onset_s: float, pitch: int, cents: float) -> None:
@@ -175,7 +178,8 @@ class KeyedFollower:
 
     def _follow_again(self, start: int) -> list:
         """A fresh follower hears every note again: those before ``start`` as they were fed (their events
-        were told already, and are left out), those from it in the key held now (their events returned).
+        were told already, and are left out), those from it in the key held now (their events returned, but
+        for a looped take's pass starts told already).
         It takes the current follower's place once it has heard them all (one assignment), so that a reader on
         another thread (the UI's cursor, ``position_at``) sees the old follower or the new, never one half fed."""
         follower = self._make()
@@ -190,6 +194,6 @@ class KeyedFollower:
                 follower.retune(onset_s=moved.onset_s, pitch=moved.pitch, cents=settled.cents)
             heard.chord = follower.chord
             if k >= start:
-                events += told
+                events += [e for e in told if not (isinstance(e, PassStart) and e.index <= self._passes_told)]
         self.follower = follower
         return events
