@@ -10,13 +10,15 @@ os.environ["TUTOR_NO_DIALOGS"] = "1"
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from tests.conftest import shared
 from tests.test_singing import TUNE, audio_take, sung_score
 from tutor.practice.assessment import assess
 from tutor.practice.follower import ScoreFollower
-from tutor.practice.live_key import CHECK_FROM, KeyChanged, KeyedFollower, KeyFound
+from tutor.practice.live_key import CHECK_FROM, CHECK_UNTIL, KeyChanged, KeyedFollower, KeyFound
 from tutor.practice.loop import LoopFollower, PassStart
+from tutor.practice.singing import changed_key
 from tutor.score.music import Performance
 
 # the tune and a second half: 8 measures of quarter notes
@@ -58,13 +60,27 @@ def test_a_singer_an_octave_low_is_followed_in_that_key_after_a_few_notes():
     assert keyed.position_ql == ScoreFollower(score).notes[-1].onset_ql  # the wrapper is the follower
 
 
-def test_a_singer_in_the_written_key_is_followed_as_by_the_plain_follower():
-    score = sung_score()
-    take = audio_take(score, cents=8.0)
+@pytest.mark.parametrize("cents", [8.0, -20.0])
+def test_a_singer_in_the_written_key_is_followed_as_by_the_plain_follower(cents, monkeypatch):
+    """The long tune sung in the written key (a little sharp, or flat): past the key's first asking, the windows
+    of recent notes are asked after every note, and none hears a change: the events are the plain follower's."""
+    import tutor.practice.live_key as live_key
+
+    asked = []
+
+    def counted(*args, **kwargs):
+        asked.append(1)
+        return changed_key(*args, **kwargs)
+
+    monkeypatch.setattr(live_key, "changed_key", counted)
+    score = long_score()
+    take = audio_take(score, cents=cents)
     plain, _ = _follow(ScoreFollower(score), take)
     keyed_follower = KeyedFollower(lambda: ScoreFollower(score))
     keyed, _ = _follow(keyed_follower, take)
-    assert keyed_follower.key is None and not any(isinstance(e, KeyFound) for e in keyed)
+    assert len(asked) >= len(LONG_TUNE) - CHECK_UNTIL  # the windows were asked
+    assert keyed_follower.key is None and not keyed_follower.changes
+    assert not any(isinstance(e, (KeyFound, KeyChanged)) for e in keyed)
     assert [(e.type, e.note_id) for e in keyed] == [(e.type, e.note_id) for e in plain]
 
 
