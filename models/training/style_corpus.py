@@ -16,7 +16,7 @@ same style as a full arrangement.
 | blues | ragtime-era blues and boogie MIDI (``ragtime_collection``) |
 | ragtime | rags, cakewalks, two-steps, drags, stomps (``ragtime_collection``) |
 | waltz | ragtime-era and piano-roll waltzes, Nottingham waltzes |
-| march | ragtime-era and piano-roll marches, piano-roll pasodobles (Spanish marches; rolls on a steady grid also as written) |
+| march | ragtime-era and piano-roll marches, piano-roll pasodobles (Spanish marches) |
 | tango | ragtime-era and piano-roll tangos (the rolls also as written: ``roll_grid``) |
 | game | YM2413-MDB 1980s FM game music |
 | folk_fiddle | Nottingham jigs, reels, hornpipes, slip jigs, Morris tunes; Ryan's Mammoth, O'Neill's 1850 (music21) |
