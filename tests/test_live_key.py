@@ -267,6 +267,22 @@ def test_a_reader_never_sees_a_follower_half_way_through_hearing_the_take_again(
     assert keyed.follower.fed == len(take.notes)
 
 
+@pytest.mark.parametrize("shift", [12, -12])
+def test_a_singer_who_moves_an_octave_mid_way_is_followed_there_live_as_in_the_review(shift):
+    """The long tune as written for four measures and an octave off from there: the follower in the written key
+    stays on its chord, so the window asked is the score from the window's first chord on (not only the chords
+    the notes were put on): the change is heard at measure 5, live as in the review, and every note is right."""
+    score = long_score()
+    take = slid_take(score, from_note=18, shift=shift)
+    keyed = KeyedFollower(lambda: ScoreFollower(score, level="beginner"))
+    _, verdicts = _follow(keyed, take)
+    assert [(c.measure, c.key.semitones) for c in keyed.changes] == [(5, shift)]
+    assert list(verdicts.values()).count("correct") == len(LONG_TUNE)
+    review = assess(score, take, level="beginner")
+    assert [(c.measure, c.key.semitones) for c in review.key_changes] == [(5, shift)]
+    assert review.notes_correct == len(LONG_TUNE)
+
+
 def test_a_key_found_wrong_from_the_first_notes_is_put_right_later():
     """The first six notes a tone high (as held-out SSVD take 1188's first notes gave a wrong key), the rest as
     written: the key asked at the sixth note is a tone high, and the window of recent notes brings the follower

@@ -155,12 +155,20 @@ class KeyedFollower:
 
     def _ask_window(self) -> list:
         """Whether the last WINDOW_NOTES notes (none before the key followed now began) hold another key
-        against the score's notes where they were put; if so, follow from the first note in it."""
+        against the score's notes where they were put (or, when those are under MIN_NOTES, WINDOW_NOTES chords
+        from the first one's on); if so, follow from the first note in it."""
         first = len(self._heard) - WINDOW_NOTES
         if first < self._settled_from:
             return []
         window = self._heard[first:]
-        segment = window_segment(self.follower.notes, self.follower.chord_onsets_ql, [h.chord for h in window])
+        chords = [h.chord for h in window]
+        segment = window_segment(self.follower.notes, self.follower.chord_onsets_ql, chords)
+        if len(segment) < MIN_NOTES:
+            # after a move the follower cannot follow (an octave) it stays on its chord, and the chords its notes
+            # were put on hold too few of the score's notes to ask: the score from the window's first chord on,
+            # WINDOW_NOTES chords (a looped take's new pass puts notes back on the first chords: from the least)
+            span = [max(min(chords), 0), max(max(chords), max(chords[0], 0) + WINDOW_NOTES - 1)]
+            segment = window_segment(self.follower.notes, self.follower.chord_onsets_ql, span)
         found = changed_key(segment, [self._in_key(h.asked(), h.key) for h in window], align, self.key, sung=self._sung)
         if found is None:
             return []
