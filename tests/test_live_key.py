@@ -283,6 +283,19 @@ def test_a_singer_who_moves_an_octave_mid_way_is_followed_there_live_as_in_the_r
     assert review.notes_correct == len(LONG_TUNE)
 
 
+def test_a_change_from_a_note_put_on_no_chord_is_said_by_its_time_not_as_measure_1():
+    """Where a change began is the measure of the chord its first note was put on; a note put on none (chord -1:
+    an extra before the first chord reached) has no measure, and the change is said by its time."""
+    from tutor.practice.singing import KeyChange
+
+    score = long_score()
+    keyed = KeyedFollower(lambda: ScoreFollower(score, level="beginner"))
+    assert keyed._measure_of(-1) is None
+    assert [keyed._measure_of(c) for c in (0, 4, 17)] == [1, 2, 5]  # quarter notes, four to a measure
+    change = KeyChange(onset_s=1.5, measure=keyed._measure_of(-1), key=None)
+    assert KeyChanged(change).message == "From 1.5 s you sang in the written key: following you there"
+
+
 def test_a_key_found_wrong_from_the_first_notes_is_put_right_later():
     """The first six notes a tone high (as held-out SSVD take 1188's first notes gave a wrong key), the rest as
     written: the key asked at the sixth note is a tone high, and the window of recent notes brings the follower

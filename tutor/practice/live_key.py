@@ -45,6 +45,11 @@ CHECK_UNTIL = 16  # ...and no more after this many (then the windows of recent n
 SCORE_SLACK = 4  # the notes heard are lined up with this many more of the score's first notes (a note left out)
 
 
+def _capitalised(text: str) -> str:
+    """``text`` with its first letter a capital (a live line is a sentence of its own)."""
+    return text[:1].upper() + text[1:]
+
+
 @dataclass(frozen=True)
 class KeyFound:
     """The live follower found the key the singer holds; the notes heard before are heard again in it."""
@@ -53,8 +58,7 @@ class KeyFound:
 
     @property
     def message(self) -> str:
-        text = f"{self.key.said}: following {'your tuning' if self.key.tuning else 'you in that key'}"
-        return text[:1].upper() + text[1:]
+        return _capitalised(f"{self.key.said}: following {'your tuning' if self.key.tuning else 'you in that key'}")
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,7 @@ class KeyChanged:
 
     @property
     def message(self) -> str:
-        text = f"{self.change.said}: following you there"
-        return text[:1].upper() + text[1:]
+        return _capitalised(f"{self.change.said}: following you there")
 
 
 @dataclass
@@ -178,11 +181,15 @@ class KeyedFollower:
         self._settled_from = start
         events = self._follow_again(start)
         where = self._heard[start]  # (put on its chord by the follower in the new key)
-        chord = self.follower.chord_notes[max(where.chord, 0)]
-        change = KeyChange(onset_s=where.note.onset_s, measure=self.follower.notes[chord[0]].measure if chord else None,
-                           key=self.key, sung=self._sung)
+        change = KeyChange(onset_s=where.note.onset_s, measure=self._measure_of(where.chord), key=self.key, sung=self._sung)
         self.changes.append(change)
         return [KeyChanged(change)] + events
+
+    def _measure_of(self, chord: int) -> int | None:
+        """The measure of the follower's chord ``chord``; None for a note put on no chord (-1: the change is
+        then said by its time)."""
+        notes = self.follower.chord_notes[chord] if 0 <= chord < len(self.follower.chord_notes) else ()
+        return self.follower.notes[notes[0]].measure if notes else None
 
     def _follow_again(self, start: int) -> list:
         """A fresh follower hears every note again: those before ``start`` as they were fed (their events
