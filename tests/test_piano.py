@@ -616,6 +616,28 @@ def test_a_ghost_two_octaves_below_a_struck_note_is_not_told(tmp_path):
     assert extras(None) == [31]
 
 
+def test_a_ghost_over_a_melody_in_octaves_is_not_told(tmp_path):
+    """Issue 20 (maps-dev dev split: Chopin's prelude op. 28/14, both hands in octaves): the transcriber hears a note
+    an octave above the upper note of an octave pair, louder than either (both sound its pitch). Struck with exactly
+    those two notes it is not told as an extra note; struck with a chord that has them (a note a tone away as well),
+    or above a single note, it is. A note of the melody left out is still an extra when played."""
+    from tutor.score.io import load_score
+    from tutor.score.music import PlayedNote
+
+    rows = [(0.5 * i, 0.5 * i + 0.45, p + 12 * k, 70) for i, p in enumerate((50, 53, 55, 57, 58, 57, 55, 53)) for k in (0, 1)]
+    score = load_score(score_midi(rows, tmp_path / "score.mid"))
+
+    def extras(added: list) -> list:
+        events = _made_take_events(score, [*_as_written(rows), *added], seconds=5)
+        return sorted((e.played_pitch, round(e.time, 2)) for e in events if e.type == "extra")
+
+    ghost = PlayedNote(pitch=79, onset_s=1.0, offset_s=1.4, velocity=90)  # G5 over the G3-G4 at 1 s
+    assert extras([ghost]) == []
+    chord = PlayedNote(pitch=57, onset_s=1.0, offset_s=1.4, velocity=70)  # an A3 played with them too
+    assert (79, 1.0) in extras([ghost, chord])
+    assert extras([PlayedNote(pitch=79, onset_s=3.2, offset_s=3.4, velocity=90)]) == [(79, 3.2)]  # over nothing
+
+
 def test_a_wrong_note_is_not_the_written_note_of_its_pitch_a_chord_away(tmp_path):
     """Issue 20, detection: Schumann's Kinderszenen 6 (maps-dev, dev split), 16.5-21 s. The A2 struck at 19.22 s
     is written as B2; the transcriber does not hear the A2 written at 17.81 s (under an A1). The alignment
