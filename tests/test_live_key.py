@@ -123,29 +123,37 @@ def test_a_real_singer_sung_an_octave_below_the_written_line_is_marked_right_liv
     assert as_written <= 0.1 * len(score.notes) and in_key >= 0.6 * len(score.notes), (as_written, in_key, len(score.notes))
 
 
-def test_the_app_follows_a_singer_an_octave_low_live_and_says_so(qtbot, window, tmp_path):
-    """A voice part sung an octave low (a FluidSynth 'Voice Oohs' render standing in for the microphone, at
-    real-time pace): after a few notes the live rings turn right, the live line says the key once, and the
-    review says it too."""
+def _sung_in_the_app(qtbot, window, tmp_path, score, sung):
+    """``sung`` (a score) rendered as a 'Voice Oohs' take standing in for the microphone at real-time pace, against
+    ``score`` opened in the app's window: (the score as opened, the panel, the live lines said, the status lines),
+    once the take's review is in."""
     from tests.test_app import _open
     from tutor.audio.playback import render_midi_to_wav
     from tutor.listen.pitch import open_stream
     from tutor.score.io import save_score
 
     open_stream(sample_rate=16000)  # the live tracker loads (no sound card needed: the take is a file)
-    score = replace(sung_score(), title="Sung line")
     save_score(score, tmp_path / "line.musicxml")
-    low = replace(score, notes=tuple(replace(n, pitch=n.pitch - 12) for n in score.notes))
-    save_score(low, tmp_path / "sung.mid")
+    save_score(sung, tmp_path / "sung.mid")
     wav = render_midi_to_wav(tmp_path / "sung.mid", tmp_path / "sung.wav").path
     score = _open(qtbot, window, tmp_path / "line.musicxml")
     panel = window.practice_panel
-    said = []
+    said: list[str] = []
     panel.live_label.setText = lambda text, set_text=panel.live_label.setText: (said.append(text), set_text(text))[1]
     statuses: list[str] = []
     panel.status.connect(statuses.append)
     assert panel.start_take(source_path=wav, input_kind="audio-file")
     qtbot.waitUntil(lambda: panel.assessment is not None, timeout=120000)
+    return score, panel, said, statuses
+
+
+def test_the_app_follows_a_singer_an_octave_low_live_and_says_so(qtbot, window, tmp_path):
+    """A voice part sung an octave low (a FluidSynth 'Voice Oohs' render standing in for the microphone, at
+    real-time pace): after a few notes the live rings turn right, the live line says the key once, and the
+    review says it too."""
+    score = replace(sung_score(), title="Sung line")
+    low = replace(score, notes=tuple(replace(n, pitch=n.pitch - 12) for n in score.notes))
+    score, panel, said, statuses = _sung_in_the_app(qtbot, window, tmp_path, score, low)
     assert "You sang an octave low throughout: following you in that key" in said
     assert "You sang an octave low throughout: following you in that key" in statuses
     right = {e.note_id for e in panel.live_events if e.type == "correct"}
@@ -358,25 +366,9 @@ def test_the_app_follows_a_singer_who_slides_a_semitone_low_and_says_so_once(qtb
     """The long tune sung as written for four measures and a semitone low from there (a 'Voice Oohs' render
     standing in for the microphone, at real-time pace): the live line and the status bar say the change once,
     the notes after it are ringed right, and the review says the same change."""
-    from tests.test_app import _open
-    from tutor.audio.playback import render_midi_to_wav
-    from tutor.listen.pitch import open_stream
-    from tutor.score.io import save_score
-
-    open_stream(sample_rate=16000)
     score = replace(long_score(), title="Long line")
-    save_score(score, tmp_path / "line.musicxml")
     slid = replace(score, notes=tuple(replace(n, pitch=n.pitch - (1 if k >= 18 else 0)) for k, n in enumerate(score.notes)))
-    save_score(slid, tmp_path / "sung.mid")
-    wav = render_midi_to_wav(tmp_path / "sung.mid", tmp_path / "sung.wav").path
-    score = _open(qtbot, window, tmp_path / "line.musicxml")
-    panel = window.practice_panel
-    said = []
-    panel.live_label.setText = lambda text, set_text=panel.live_label.setText: (said.append(text), set_text(text))[1]
-    statuses: list[str] = []
-    panel.status.connect(statuses.append)
-    assert panel.start_take(source_path=wav, input_kind="audio-file")
-    qtbot.waitUntil(lambda: panel.assessment is not None, timeout=120000)
+    score, panel, said, statuses = _sung_in_the_app(qtbot, window, tmp_path, score, slid)
     message = "From measure 5 you sang a semitone low: following you there"
     assert said.count(message) == 1 and statuses.count(message) == 1, said
     assert not any(text.startswith("You sang") for text in said)
