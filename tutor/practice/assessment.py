@@ -1231,7 +1231,7 @@ def _undertone_ghost(got: PlayedNote, played: tuple[PlayedNote, ...], odds) -> b
     Dev (maps-dev, 5 alterations): 24 of the 82 false extras, 2 of the 257 true ones."""
     if odds is None:
         return False
-    with_it = [p.pitch - got.pitch for p in played if p is not got and abs(p.onset_s - got.onset_s) <= GHOST_ONSET_S]
+    with_it = _steps_struck_with(got, played)
     if 12 in with_it or not any(step in UNDERTONE_STEPS for step in with_it):
         return False
     return odds.best(got.pitch, got.onset_s - 0.03, got.onset_s + 0.03) < UNDERTONE_ODDS
@@ -1243,8 +1243,13 @@ def _octave_pair_ghost(got: PlayedNote, played: tuple[PlayedNote, ...]) -> bool:
     second partial, the lower one's fourth), so the transcriber hears it louder than either (the octave-ghost rule,
     ``GHOST_DROP_RATIO``, lets it through) and no second listen can tell (issue 20). Dev (maps-dev, 5 alterations):
     30 of the 57 false extras (Chopin's op. 28/14, in octaves), none of the 257 true ones."""
-    return sorted(p.pitch - got.pitch for p in played
-                  if p is not got and abs(p.onset_s - got.onset_s) <= GHOST_ONSET_S) == [-24, -12]
+    return sorted(_steps_struck_with(got, played)) == [-24, -12]
+
+
+def _steps_struck_with(got: PlayedNote, played: tuple[PlayedNote, ...]) -> list[int]:
+    """The semitones from ``got`` to each other note of ``played`` struck within GHOST_ONSET_S of it (the ghost rules'
+    notes struck with it)."""
+    return [p.pitch - got.pitch for p in played if p is not got and abs(p.onset_s - got.onset_s) <= GHOST_ONSET_S]
 
 
 def _overtone_of_a_strike(got: PlayedNote, played: tuple[PlayedNote, ...]) -> int | None:
