@@ -41,9 +41,13 @@ def take():
 def _live(take, monkeypatch, *, pair_at_once: bool):
     """The live loop on the real recording (detector + follower, hop by hop; ``bench_follower_rings.ring_causes``):
     its rings matched to a real strike, and the follower's verdicts (played note -> score note; notes told missed)."""
+    import tutor.listen.piano_live as piano_live
     import tutor.practice.follower as follower_module
     from tests.bench.bench_follower_rings import ring_causes
 
+    # the hand-made strike tests, which miss strikes often enough for such pairs to be common here (with the learned
+    # strikes, none of this excerpt's rings is more than 300 ms late): the follower's mechanism, tested where it acts
+    monkeypatch.setattr(piano_live, "LEARNED", False)
     monkeypatch.setattr(follower_module, "PAIR_AT_ONCE", pair_at_once)
     made: list = []
     original = follower_module.ScoreFollower.__init__

@@ -23,7 +23,9 @@ no app, no threads). The score is the MAPS reference as a MIDI file (``bench_pia
 Rerun: ``nice -n 10 .venv/bin/python -m tests.bench live_marks`` (``TUTOR_BENCH_PIANO_SPLIT=dev|held-out``;
 ``TUTOR_BENCH_LIVE_FREE=0``: the peer with no score-free listening, as before issue 20's evening round;
 ``TUTOR_BENCH_LIVE_SEGMENTS=4``: 60 s segments of each piece, no review; ``TUTOR_BENCH_LIVE_STRIKE_S=0``: the
-peer that reads the follower's expectation anew within a strike).
+peer that reads the follower's expectation anew within a strike; ``TUTOR_BENCH_LIVE_LEARNED=0``: the peer with the
+hand-made strike tests instead of the learned strike model; ``TUTOR_BENCH_LIVE_STRIKE_P`` / ``..._FREE_STRIKE_P``: its
+thresholds).
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ FREE = os.environ.get("TUTOR_BENCH_LIVE_FREE", "1") != "0"
 # (``tutor.listen.piano_live.STRIKE_S`` = 0)
 STRIKE_S = os.environ.get("TUTOR_BENCH_LIVE_STRIKE_S")
 SEGMENTS = int(os.environ.get("TUTOR_BENCH_LIVE_SEGMENTS", "0"))
+# the peer before issue 20's learned strikes: the hand-made rise and peak tests (``tutor.listen.piano_live.LEARNED``
+# off); the thresholds of the learned one can be set here to choose them on dev
+LEARNED = os.environ.get("TUTOR_BENCH_LIVE_LEARNED", "1") != "0"
+STRIKE_P = os.environ.get("TUTOR_BENCH_LIVE_STRIKE_P")
+FREE_STRIKE_P = os.environ.get("TUTOR_BENCH_LIVE_FREE_STRIKE_P")
 SEED = 20
 POLL_EVERY_S = 0.05
 IN_PLACE_S = 0.3
@@ -199,8 +206,13 @@ def main() -> None:
     from tutor.listen.piano_live import SAMPLE_RATE
 
     piano_live.FREE_LISTEN = FREE
+    piano_live.LEARNED = LEARNED
     if STRIKE_S is not None:
         piano_live.STRIKE_S = float(STRIKE_S)
+    if STRIKE_P is not None:
+        piano_live.STRIKE_P = float(STRIKE_P)
+    if FREE_STRIKE_P is not None:
+        piano_live.FREE_STRIKE_P = float(FREE_STRIKE_P)
     if SEGMENTS:
         segments(SEGMENTS)
         return
@@ -322,7 +334,11 @@ def segments(count: int) -> None:
 
 
 def _peer_suffix() -> str:
-    return "" if STRIKE_S is None else f"_strike{STRIKE_S}"
+    suffix = "" if STRIKE_S is None else f"_strike{STRIKE_S}"
+    if not LEARNED:
+        return suffix + "_rules"
+    return suffix + "".join(f"_{key}{value}" for key, value in (("p", STRIKE_P), ("freep", FREE_STRIKE_P))
+                            if value is not None)
 
 
 if __name__ == "__main__":

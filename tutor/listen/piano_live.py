@@ -89,7 +89,13 @@ FUNDAMENTAL_FROM_MIDI = 40
 # 0.559, 0.25 s 0.496; listening one chord ahead instead of two (0.507, far fewer rings), or also as far as the
 # tempo puts the student (0.489): worse. (0: a new expectation every hop, as before.)
 STRIKE_S = 0.1
-
+# learned strikes (issue 20, eighth session; docs/benchmarks.md, "Live strikes learned"): a pitch whose partials rose
+# GATE_DB at a strike is a candidate, and one hop later ``tutor.models.piano_strikes`` says whether that pitch was
+# struck; it rings at STRIKE_P when the score expects it, and is heard score-free at FREE_STRIKE_P. (False: the
+# hand-made tests above, RISE_DB, PEAK_DB, FLOOR_DB, CONFIRM_DB and the FREE_* ones.) Without weights: the rules.
+LEARNED = True
+STRIKE_P = 0.4
+FREE_STRIKE_P = 0.4
 
 
 def pitch_bands(window: int, sample_rate: int, *, min_width_bins: float = 0.0, resolved_hz: float = 0.0,
@@ -144,6 +150,10 @@ class PianoOnsets:
         self.short_window = np.hanning(SHORT).astype(np.float32)
         self.short_bands = pitch_bands(SHORT, sample_rate, min_width_bins=0.75)
         self.short_history: list[np.ndarray] = []
+        # learned strikes: the last frame's candidates, judged one hop later (``_judge``)
+        self.trees = _strike_trees() if LEARNED else None
+        self.candidates: dict | None = None
+        self.collect: list | None = None  # training: (time_s, pitches, features) of every candidate, none judged
 
     def push(self, block: np.ndarray, expected: Callable[[], list[int]] | list[int],
              free: tuple[int, int] | None = None) -> list[tuple[float, int]]:
@@ -192,6 +202,9 @@ class PianoOnsets:
                 if bands[pitch] - floor >= CONFIRM_DB and (not confirm_s or short_bands[pitch] - short_floor >= SHORT_RISE_DB):
                     out.append((onset_s, pitch))
                     last[pitch] = onset_s
+        if self.candidates is not None:
+            self._judge(self.candidates, bands, short_bands, flux, found)
+            self.candidates = None
         if len(self.history) <= RECENT_HOPS or flux < FLUX_MIN:
             return found
         if time_s > self.strike_until_s:  # a new strike: what the follower expects now is listened for through it
@@ -206,6 +219,10 @@ class PianoOnsets:
         fundamental_recent = np.min(np.stack(self.fundamental_history[-RECENT_HOPS - 1:-1]), axis=0)
         # the short window's floor: before the strike entered the long window's newer half
         short_recent = np.min(np.stack(self.short_history[:max(1, len(self.short_history) - WINDOW // 2 // HOP)]), axis=0)
+        if self.trees is not None or self.collect is not None:
+            self._candidates(time_s, wanted, others, bands, recent, short_bands, short_recent,
+                             fundamentals - fundamental_recent, flux)
+            return found
         loudest_scored = max((bands[p] for p in wanted), default=0.0)
         loudest = max(bands[p] for p in wanted + others)
         for pitch in wanted + others:
@@ -224,6 +241,60 @@ class PianoOnsets:
                 (self.pending if scored else self.free_pending)[pitch] = (
                     onset_s, float(recent[pitch]), float(short_recent[pitch]), confirm_s)
         return found
+
+    def _candidates(self, time_s: float, wanted: list[int], others: list[int], bands, recent, short_bands,
+                    short_recent, fundamental_rise, flux: float) -> None:
+        """Keep this frame's candidates (a rise of GATE_DB, not just heard) for ``_judge`` at the next hop."""
+        from tutor.models.piano_strikes import GATE_DB
+
+        def open_(pitch: int, scored: bool) -> bool:
+            if pitch in self.pending or time_s - self.last_onset.get(pitch, -1.0) < REFRACTORY_S:
+                return False
+            return scored or not (pitch in self.free_pending or time_s - self.free_last.get(pitch, -1.0) < REFRACTORY_S)
+
+        collecting = self.collect is not None
+        pitches = [p for p in wanted if collecting or open_(p, True)]
+        scored = len(pitches)
+        pitches += [p for p in others if collecting or open_(p, False)]
+        pitches_array = np.asarray(pitches, dtype=np.int64)
+        rising = (bands[pitches_array] - recent[pitches_array] >= GATE_DB) if len(pitches) else np.zeros(0, bool)
+        if not rising.any():
+            return
+        self.candidates = {"time_s": time_s, "pitches": pitches_array[rising],
+                           "scored": (np.arange(len(pitches)) < scored)[rising], "bands": bands,
+                           "bands_before": self.history[-2], "recent": recent, "short_recent": short_recent,
+                           "short_rise": short_bands - short_recent, "fundamental_rise": fundamental_rise,
+                           "flux": flux}
+
+    def _judge(self, c: dict, bands_next, short_bands_next, flux_next: float, found: list) -> None:
+        """Ring (``found``) or hear score-free (``free_found``) the last frame's candidates the model calls struck."""
+        from tutor.models.piano_strikes import features, strike_probability
+
+        x = features(c["pitches"], bands=c["bands"], bands_next=bands_next, bands_before=c["bands_before"],
+                     recent=c["recent"], short_rise=c["short_rise"], short_rise_next=short_bands_next - c["short_recent"],
+                     fundamental_rise=c["fundamental_rise"], flux=c["flux"], flux_next=flux_next)
+        if self.collect is not None:
+            self.collect.append((c["time_s"], c["pitches"], x))
+            return
+        odds = strike_probability(x, self.trees)
+        onset_s = c["time_s"] + ONSET_LEAD_S
+        confirm_s = onset_s + CLICK_PAST_S if _near(self.click_times, onset_s) else 0.0
+        for pitch, scored, p in zip(c["pitches"].tolist(), c["scored"].tolist(), odds.tolist(), strict=True):
+            if p < (STRIKE_P if scored else FREE_STRIKE_P):
+                continue
+            if confirm_s:  # near a click: confirmed once it has died away (the rules' short-window test)
+                (self.pending if scored else self.free_pending)[pitch] = (
+                    onset_s, float(c["recent"][pitch]), float(c["short_recent"][pitch]), confirm_s)
+                continue
+            (found if scored else self.free_found).append((onset_s, pitch))
+            (self.last_onset if scored else self.free_last)[pitch] = onset_s
+
+
+def _strike_trees():
+    """The learned strike model's trees (None without its weights: the rules then)."""
+    from tutor.models.piano_strikes import load_trees
+
+    return load_trees()
 
 
 def _subharmonic(pitch: int, bands, recent, fundamentals, fundamental_recent, rise_db: float | None) -> bool:
