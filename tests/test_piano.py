@@ -453,59 +453,6 @@ def test_the_transcribers_own_odds_rescue_a_note_it_left_out(tmp_path):
     assert {(notes[e.note_id].pitch, round(notes[e.note_id].onset_s, 1)) for e in events if e.type == "missed"} == heard
 
 
-def test_the_strike_model_hears_a_soft_inner_note_the_transcriber_left_out(monkeypatch, tmp_path):
-    """Issue 20, a learned second listen: the Pathetique (maps-dev, dev split), 2-8 s: the inner A-flat 3 struck
-    at 3.04 s (velocity 28, under the melody's E-flat 4) is not in the transcription, and the transcriber's odds
-    only half-hear it (said unsure before). The live marks' strike model (``PartialEvidence.strike_p``) hears a
-    strike of A-flat 3 itself there, so with the odds it is played. A note added to the score (F4 a tone above
-    the E-flat 4, 0.25 s after it, never played) stays missed and sure."""
-    from tutor.listen.piano import transcribe_piano
-    from tutor.listen.piano_evidence import PartialEvidence
-    from tutor.practice import assessment
-    from tutor.score.io import load_score
-
-    audio, rate, ref = _maps_excerpt("MAPS_MUS-pathetique_2_ENSTDkAm", 2.0, 8.0)
-    assert any(int(p) == 56 and abs(a - 3.04) < 0.03 and v < 30 for a, _, p, v in ref)
-    assert any(int(p) == 63 and abs(a - 3.04) < 0.03 for a, _, p, _ in ref)
-    assert not any(int(p) == 65 and abs(a - 3.29) < 0.5 for a, _, p, _ in ref)
-    performance = transcribe_piano(audio, rate, device="cpu").performance
-    assert not any(n.pitch == 56 and abs(n.onset_s - 3.04) < 0.3 for n in performance.notes)  # left out
-    score = load_score(score_midi([*ref.tolist(), [3.29, 3.59, 65, 70]], tmp_path / "score.mid", shortest_s=0.05))
-    notes = {n.id: n for n in score.notes}
-    evidence = PartialEvidence(audio, rate)
-    assert evidence.strike_p(56, 2.94, 3.14) >= assessment.STRIKE_HEARD_P
-
-    def missed() -> dict[tuple[int, float], bool]:
-        return {(notes[e.note_id].pitch, round(notes[e.note_id].onset_s, 1)): e.unsure
-                for e in assessment.assess(score, performance, evidence=evidence).events if e.type == "missed"}
-
-    heard = missed()
-    assert (56, 3.0) not in heard
-    assert heard.get((65, 3.3)) is False  # missed, and not said unsure
-    monkeypatch.setattr(assessment, "STRIKE_HEARD_P", 2.0)  # the strike model hears nothing: as before
-    assert missed().get((56, 3.0)) is True
-
-
-def test_the_strikes_asked_about_are_those_of_the_whole_take():
-    """The second listen's strike candidates, found by the live detector over a question's window only, are
-    those it finds playing the whole take (times, pitches and features), at the take's start and inside it."""
-    from tutor.listen.piano_evidence import PartialEvidence
-    from tutor.models.training.train_piano_strikes import collect
-
-    audio, rate, _ = _maps_excerpt("MAPS_MUS-pathetique_2_ENSTDkAm", 2.0, 8.0)
-    evidence = PartialEvidence(audio, rate)
-    times_s, pitches, features = collect(evidence.audio16)
-    for start_s, stop_s in ((0.0, 0.3), (2.9, 3.2), (3.33, 3.71)):
-        t, p, x = evidence.strike_candidates(start_s, stop_s)
-        whole = (times_s >= start_s) & (times_s <= stop_s)
-        here = (t >= start_s) & (t <= stop_s)
-        assert whole.sum() > 10
-        np.testing.assert_array_equal(t[here], times_s[whole])
-        np.testing.assert_array_equal(p[here], pitches[whole])
-        np.testing.assert_allclose(x[here], features[whole])
-    assert evidence.strike_p(20, 0.0, 5.0) == 0.0 and evidence.strike_p(56, 3.2, 3.0) == 0.0
-
-
 def test_a_take_transcribed_on_a_host_keeps_the_onset_odds(take):
     """Issue 20: the app's review of a piano take transcribed on a `tutor serve` host gets the notes and
     the transcriber's onset odds as here (the host's JSON carries them when asked: the review's second

@@ -991,16 +991,6 @@ MODEL_GAP_S = 0.1
 # (chosen on maps-dev's development pieces, 5 alterations: no added note, never played, reached odds -5.6
 # within 0.1 s of its time, nor a lift of 6.7; missed P 0.596 -> 0.784 at recall 0.975; odds alone >= -5:
 # 0.698, lift alone >= 7: 0.768, >= 5: 0.831 at recall 0.924)
-# ...or both listeners half-hear it (issue 20, eighth session): the live marks' learned strike model
-# (``PartialEvidence.strike_p``, ``tutor.models.piano_strikes``) gives a strike of the pitch itself within
-# MODEL_WINDOW_S a P(struck) of at least STRIKE_HEARD_P, the transcriber's odds stand STRIKE_LIFT over the pitch's
-# usual ones, and no note an octave, a twelfth... below (OVERTONE_STEPS) was struck then (the model mistakes their
-# partials for a strike most often there). Chosen on maps-dev's development pieces (5 alterations; missed P
-# 0.792 -> 0.826 at recall 0.985; the model alone at 0.3: 0.823 / 0.970, at the live marks' 0.4: no false mark
-# removed); the soft inner voices behind most false marks left make no candidate at all (their partials do not
-# rise at a strike), so the model cannot hear them either
-STRIKE_HEARD_P = 0.3
-STRIKE_LIFT = 4.0
 # (an "extra" note's own odds were tried on dev: not telling or doubting those the model read by a small
 # margin lost about as many true extras as false ones; see docs/benchmarks.md)
 PAIR_STEPS = 2  # a missed note and an extra note this many semitones or less apart...
@@ -1031,8 +1021,7 @@ def _heard_again(evidence, note: Note, q_all: np.ndarray, t_all: np.ndarray,
                  played: tuple[PlayedNote, ...], odds=None) -> tuple[str, PlayedNote] | None:
     """A piano take's note the alignment calls missed, listened for again (issue 20): ("played", the
     strike as a note) where the transcriber's own odds (``odds``, ``OnsetOdds``) of a note of its pitch
-    starting within MODEL_WINDOW_S of when it was due reach MODEL_HEARD_ODDS, or the learned strike model
-    (``evidence.strike_p``) and the odds both half-hear it there (STRIKE_HEARD_P, STRIKE_LIFT), or its pitch's partials
+    starting within MODEL_WINDOW_S of when it was due reach MODEL_HEARD_ODDS, or its pitch's partials
     rise at a strike within HEARD_WINDOW_S of then (the transcriber merged a repeated note or a trill's
     notes into one, or did not hear a soft one); ("faint", ...) for weaker odds or a weaker rise, None for
     neither (or no time to listen at)."""
@@ -1047,20 +1036,16 @@ def _heard_again(evidence, note: Note, q_all: np.ndarray, t_all: np.ndarray,
                                   MODEL_CONTEXT_S)
     if model >= MODEL_HEARD_ODDS or lift >= MODEL_HEARD_LIFT:
         return "played", strike
-    start_s, stop_s = due_s - HEARD_WINDOW_S, due_s + HEARD_WINDOW_S
-    overtone = any(start_s - 0.05 <= p.onset_s <= stop_s + 0.05 and note.pitch - p.pitch in OVERTONE_STEPS
-                   for p in played)
-    if (lift >= STRIKE_LIFT and not overtone
-            and evidence.strike_p(note.pitch, due_s - MODEL_WINDOW_S, due_s + MODEL_WINDOW_S) >= STRIKE_HEARD_P):
-        return "played", strike
     faint = ("faint", strike) if model >= MODEL_FAINT_ODDS or lift >= MODEL_FAINT_LIFT else None
+    start_s, stop_s = due_s - HEARD_WINDOW_S, due_s + HEARD_WINDOW_S
     # only where the transcriber heard this pitch sounding then (a merged repeat or trill, a note it
     # placed off the beat): elsewhere the partials of other notes rise as often as a missed note's
     if not any(p.pitch == note.pitch and p.onset_s <= stop_s + SAME_PITCH_MARGIN_S and p.offset_s >= start_s
                for p in played):
         return faint
     rise = evidence.rise_db(note.pitch, start_s, stop_s)
-    if overtone:  # a note struck then an octave, a twelfth or two octaves below sounds at this pitch's partials too
+    # a note struck then an octave, a twelfth or two octaves below sounds at this pitch's partials too
+    if any(start_s - 0.05 <= p.onset_s <= stop_s + 0.05 and note.pitch - p.pitch in OVERTONE_STEPS for p in played):
         rise -= OVERTONE_PENALTY_DB
     if rise >= HEARD_RISE_DB:
         return "played", strike
