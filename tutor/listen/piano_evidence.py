@@ -7,6 +7,13 @@ energy at the pitch's first ``HARMONICS`` partials (as ``tutor.listen.piano_live
 the window, in dB over its minimum in the ``RECENT_S`` before, where the whole spectrum rises too (a
 strike, not a partial of a held note swelling). A re-attack inside a merged note rises like a new note.
 The spectrogram (16 kHz, 128 ms window, 16 ms hop) is computed once per take; nothing here imports torch.
+
+``PartialEvidence.strike_p(pitch, start_s, stop_s)`` asks the learned strike model of the live marks
+(``tutor.models.piano_strikes``) instead: the live detector (``tutor.listen.piano_live.PianoOnsets``, every pitch
+listened for) is run over the question's window (a few tenths of a second), which gives the candidates there (a
+pitch whose partials rose ``GATE_DB`` at a strike) with their features, and the model judges the pitch's own. It
+tells a strike of the pitch itself from the partials of other notes (an octave or a twelfth below, a wide chord's
+thump), which the rise alone cannot.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ FLUX_MIN = 0.02  # the whole spectrum's positive log flux per bin at a strike (a
 
 
 BLOCK_FRAMES = 4096  # frames per block of the spectrum (about 65 s of audio)
+STRIKE_PREROLL_S = 0.5  # the live detector listens from this long before a question's window (it needs 0.27 s)
+STRIKE_MEMO = 8
 
 
 class PartialEvidence:
@@ -39,6 +48,8 @@ class PartialEvidence:
             import soxr
 
             audio = soxr.resample(audio, sample_rate, SAMPLE_RATE).astype(np.float32)
+        self.audio16 = audio  # (mono, SAMPLE_RATE) the live detector listens to it again where asked (``strike_p``)
+        self._strike_memo: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         audio = np.concatenate([np.zeros(WINDOW // 2, np.float32), audio, np.zeros(WINDOW, np.float32)])
         frames = np.lib.stride_tricks.sliding_window_view(audio, WINDOW)[::HOP]
         bands = pitch_bands(WINDOW, SAMPLE_RATE, resolved_hz=RESOLVED_HZ, notch=False)
@@ -72,6 +83,49 @@ class PartialEvidence:
         rise = self.rise[a:b, pitch]
         struck = self.flux[a:b] >= FLUX_MIN
         return float(rise[struck].max()) if struck.any() else 0.0
+
+    def strike_p(self, pitch: int, start_s: float, stop_s: float) -> float:
+        """The strike model's highest P(``pitch`` itself was struck) at a candidate whose strike (the frame's
+        centre plus the live detector's ``ONSET_LEAD_S``) lies between ``start_s`` and ``stop_s``; 0.0 where
+        none (no rise of its partials at a strike then), the pitch is outside the range the live detector
+        hears, or the model's weights are missing."""
+        from tutor.listen.piano_live import LOWEST_MIDI as LIVE_LOWEST_MIDI
+        from tutor.listen.piano_live import ONSET_LEAD_S
+        from tutor.models.piano_strikes import strike_probability
+
+        if not LIVE_LOWEST_MIDI <= pitch <= 108 or stop_s < start_s:
+            return 0.0
+        times_s, pitches, x = self.strike_candidates(start_s - ONSET_LEAD_S, stop_s - ONSET_LEAD_S)
+        asked = (pitches == pitch) & (times_s >= start_s - ONSET_LEAD_S) & (times_s <= stop_s - ONSET_LEAD_S)
+        odds = strike_probability(x[asked]) if asked.any() else None
+        return float(odds.max()) if odds is not None and len(odds) else 0.0
+
+    def strike_candidates(self, start_s: float, stop_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(frame centres s, pitches, ``piano_strikes.FEATURES`` rows) of the live detector's strike candidates
+        (every pitch listened for) at frames centred from about ``start_s`` to ``stop_s``: the detector is run
+        on that stretch from STRIKE_PREROLL_S before it, on the take's own hop grid, so each candidate is the
+        one the detector finds in the whole take (the features look at most 16 hops back). The last
+        STRIKE_MEMO stretches are kept (a chord's notes are asked about at one time)."""
+        from tutor.listen.piano_live import HOP as LIVE_HOP
+        from tutor.listen.piano_live import WINDOW as LIVE_WINDOW
+        from tutor.listen.piano_live import PianoOnsets
+
+        centre = LIVE_WINDOW // 2
+        first = max(0, int(np.floor(((start_s - STRIKE_PREROLL_S) * SAMPLE_RATE - centre) / LIVE_HOP)))
+        last = max(first, int(np.ceil((stop_s * SAMPLE_RATE - centre) / LIVE_HOP)) + 2)  # (judged a hop later)
+        key = (first, last)
+        if key not in self._strike_memo:
+            onsets = PianoOnsets(SAMPLE_RATE)
+            onsets.collect = []
+            onsets.consumed = first * LIVE_HOP  # the frames' times: the take's
+            onsets.push(self.audio16[first * LIVE_HOP:last * LIVE_HOP + LIVE_WINDOW], [], (21, 108))
+            found = onsets.collect
+            self._strike_memo[key] = (
+                (np.concatenate([np.full(len(p), t) for t, p, _ in found]), np.concatenate([p for _, p, _ in found]),
+                 np.concatenate([x for _, _, x in found])) if found else (np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 0))))
+            while len(self._strike_memo) > STRIKE_MEMO:
+                del self._strike_memo[next(iter(self._strike_memo))]
+        return self._strike_memo[key]
 
 
 def evidence_for_take(path, instrument: str | None) -> PartialEvidence | None:
