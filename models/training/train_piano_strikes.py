@@ -15,7 +15,8 @@ time keeps it from ringing twice), else 0. Model: scikit-learn's ``HistGradientB
 as arrays to ``models/weights/piano_strikes.npz`` (the sources' names saved with them).
 
 Run: ``nice -n 10 .venv/bin/python -m models.training.train_piano_strikes`` (features cached in
-``~/.cache/tutor/piano_strikes``; ``--check``: train without the real dev audio's last piece and print frame P/R there,
+``~/.cache/tutor/piano_strikes``; ``--renders N``: another number of renders; ``--out PATH``: the weights elsewhere;
+``--check``: train without the real dev audio's last piece and print frame P/R there,
 nothing saved).
 """
 
@@ -162,14 +163,14 @@ def source_rows(name: str, audio16: np.ndarray, truth: np.ndarray) -> tuple[np.n
     return x, y
 
 
-def all_rows(log=print) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def all_rows(log=print, renders: int = RENDERS) -> list[tuple[str, np.ndarray, np.ndarray]]:
     started = time.time()
     out = []
     for name, audio, truth in real_sources():
         out.append((name, *source_rows(name, audio, truth)))
         log(f"  {name}: {len(out[-1][1])} candidates, {int((out[-1][2] == 1).sum())} strikes "
             f"({time.time() - started:.0f} s)")
-    for index, midi in enumerate(render_midis()):
+    for index, midi in enumerate(render_midis(renders)):
         cached = CACHE / (f"render{index}.name")
         if cached.exists():
             name = cached.read_text()
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
 
     argv = sys.argv[1:] if argv is None else argv
     started = time.time()
-    rows = all_rows()
+    rows = all_rows(renders=int(argv[argv.index("--renders") + 1]) if "--renders" in argv else RENDERS)
     if "--check" in argv:  # the last real piece left out
         real = [i for i, (name, _, _) in enumerate(rows) if name.startswith("maps-dev")]
         test = real[-1]
