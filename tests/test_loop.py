@@ -86,6 +86,24 @@ def test_split_passes_cuts_a_little_before_each_start():
     assert [p.notes for p in split_passes(take, [])] == [take.notes]  # no starts: one pass
 
 
+def test_a_sung_pass_s_first_note_heard_late_live_stays_with_its_pass():
+    """A sung note is heard live once its pitch settles, 0.1-0.3 s after the offline transcription places it: cut
+    0.1 s before the live start, the pass's own first note (a C, after the last pass's G a third of a second
+    before it) fell into the pass before and was missed; with the pitch heard live at each start the cut goes
+    before that note. The tune ends on the C it begins with: the last pass's held C (0.8 s before) is not taken."""
+    onsets = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 2.83, 3.33, 3.83, 4.33, 4.83, 5.33, 5.66)
+    pitches = (60, 62, 64, 60, 67, 60, 60, 62, 64, 60, 67, 60, 60)
+    take = Performance(tuple(PlayedNote(p, t, t + 0.3) for p, t in zip(pitches, onsets, strict=True)))
+    live = [3.05, 5.88]  # the first C of passes 2 and 3 as the live path heard it, 0.22 s late
+    late = split_passes(take, live)
+    assert [len(p.notes) for p in late] == [7, 6, 0]  # before: each pass's first C in the pass before
+    passes = split_passes(take, live, [60, 60])
+    assert [[n.onset_s for n in p.notes] for p in passes] == [list(onsets[:6]), list(onsets[6:12]), [5.66]]
+    # a pitch a semitone off (the live pitch of a rough note) still finds it; none near: the start as heard
+    assert [len(p.notes) for p in split_passes(take, live, [61, 61])] == [6, 6, 1]
+    assert [len(p.notes) for p in split_passes(take, live, [70, 70])] == [7, 6, 0]
+
+
 def test_without_live_pass_starts_the_passes_are_where_the_tempo_puts_them(piece):
     score = piece.at_tempo(bpm=90)
     take = looped_performance(score, first=3, last=4, passes=3)

@@ -1026,9 +1026,12 @@ class PracticePanel(QWidget):
         score = self.practice_score()
         loop = None
         if looped:
-            starts = list(self.loop_follower.starts_s) if self.loop_follower is not None else None
+            follower = self.loop_follower
+            starts = list(follower.starts_s) if follower is not None else None
+            pitches = list(getattr(follower, "start_pitches", [])) if follower is not None else None
             loop = LoopReview(score=self.practice_score(whole=True), measures=self.chosen_measures(),
-                              starts_s=starts, count_in_s=self._count_in_s(score), repeats=self.repeats.isChecked())
+                              starts_s=starts, count_in_s=self._count_in_s(score), repeats=self.repeats.isChecked(),
+                              start_pitches=pitches)
         self.score_label.setText("Assessing the take…")
         self.take_tabs.setCurrentIndex(1)  # the review, in view
         instrument = self._take_instrument(path) if performance is None else None

@@ -106,6 +106,15 @@ class KeyedFollower:
             raise AttributeError(name)
         return getattr(self.follower, name)
 
+    @property
+    def start_pitches(self) -> list[int]:
+        """A looped take's pitch heard at each pass start (``LoopFollower.starts_s``), as sung, not moved into the
+        written key (the review cuts the take, in the sung key, at those notes)."""
+        sung = {heard.note.onset_s: heard.note.pitch for heard in self._heard}
+        return [sung.get(start_s, pitch) for start_s, pitch in zip(getattr(self.follower, "starts_s", []),
+                                                                    getattr(self.follower, "start_pitches", []),
+                                                                    strict=False)]
+
     def feed_onset(self, *, onset_s: float, pitch: int, cents: float | None = None,
                    ring: Callable[[list], None] | None = None) -> list:
         heard = _Heard(PlayedNote(pitch=int(pitch), onset_s=onset_s, offset_s=onset_s, cents=cents), self.key)

@@ -53,6 +53,7 @@ class LoopFollower:
         self.make_follower = make_follower
         self.current = make_follower()
         self.starts_s: list[float] = []  # onset of the first note of each pass (from pass 2 on)
+        self.start_pitches: list[int] = []  # ...and its pitch, as fed
         self.index = 1
         self._right: set[tuple[str, int]] = set()  # (written note id, time through): a repeat's notes count each time
         notes = self.current.notes
@@ -89,6 +90,7 @@ class LoopFollower:
             self.current = self.make_follower()
             self.index += 1
             self.starts_s.append(onset_s)
+            self.start_pitches.append(int(pitch))
             self._right = set()
         if ring is None:
             return events + self._count(self.current.feed_onset(onset_s=onset_s, pitch=pitch, cents=cents))
@@ -156,12 +158,23 @@ class LoopFollower:
         return self.current.chord_notes
 
 
-def split_passes(performance: Performance, starts_s: list[float]) -> list[Performance]:
+# a pass's first note as the review's transcription has it may start this long before the live path heard it (a sung
+# note is heard live once its pitch has settled; the offline transcription places it where the pitch begins)
+LIVE_LAG_S = 0.4
+LIVE_EARLY_S = 0.1  # ...or this long after
+
+
+def split_passes(performance: Performance, starts_s: list[float], pitches: list[int] | None = None) -> list[Performance]:
     """The take cut into its passes at ``starts_s`` (a little before each start, so a note played
-    a hair early, or timed a little differently offline, stays with its pass)."""
+    a hair early, or timed a little differently offline, stays with its pass). With ``pitches`` (the pitch
+    heard live at each start, in the take's own key) a start is first moved to the take's note of that pitch
+    nearest to it, from ``LIVE_LAG_S`` before to ``LIVE_EARLY_S`` after: the pass's own first note as this
+    take places it."""
     notes = list(performance.notes)
     cuts = []
-    for start in starts_s:
+    for k, start in enumerate(starts_s):
+        if pitches is not None and k < len(pitches):
+            start = _own_first_onset(notes, start, pitches[k])
         # the note before the pass (not the pass's own first note, timed a few ms differently)
         before = [n.onset_s for n in notes if n.onset_s < start - 0.05]
         gap = start - before[-1] if before else 1.0
@@ -171,10 +184,22 @@ def split_passes(performance: Performance, starts_s: list[float]) -> list[Perfor
             for lo, hi in zip(edges, edges[1:], strict=False)]
 
 
+def _own_first_onset(notes: list, start_s: float, pitch: int) -> float:
+    """The onset of the note of ``pitch`` (else a semitone off) nearest ``start_s`` within the live lag; else
+    ``start_s``."""
+    for off in (0, 1):
+        near = [n.onset_s for n in notes if abs(n.pitch - pitch) == off
+                and start_s - LIVE_LAG_S <= n.onset_s <= start_s + LIVE_EARLY_S]
+        if near:
+            return min(near, key=lambda onset_s: abs(onset_s - start_s))
+    return start_s
+
+
 @dataclass(frozen=True)
 class LoopReview:
     """What the review of a looped take needs: the part at the take's tempo (every measure, for the
-    alignment's context), the range, and where the passes started (None: unknown, cut by the clock).
+    alignment's context), the range, and where the passes started (None: unknown, cut by the clock), with the
+    pitch heard live at each start in the take's own key (``start_pitches``; None: not known, cut by the time alone).
     ``repeats``: a pass is the range with the repeats that start in it (as written), or the range once."""
 
     score: Score
@@ -182,6 +207,7 @@ class LoopReview:
     starts_s: list[float] | None
     count_in_s: float
     repeats: bool = True
+    start_pitches: list[int] | None = None
 
     def pass_starts(self, performance: Performance) -> list[float]:
         if self.starts_s is not None:
@@ -215,7 +241,8 @@ def assess_passes(loop: LoopReview, performance: Performance, *, notes_per_pass:
     one. ``progress(fraction, text)`` is called before each pass (it may raise to stop the work).
     ``evidence``: a piano take's second listen, as ``assess`` takes it (the passes keep the take's clock,
     so the whole take's evidence and the transcriber's onset odds serve every pass)."""
-    pieces = split_passes(performance, loop.pass_starts(performance))
+    pieces = split_passes(performance, loop.pass_starts(performance),
+                          loop.start_pitches if loop.starts_s is not None else None)
     while len(pieces) > 1 and len(pieces[-1].notes) < notes_per_pass / 2:
         pieces.pop()  # stopped early in the last pass: the review is of the complete ones
     passes = []
