@@ -50,7 +50,8 @@ def test_review_of_a_piano_audio_take_marks_its_errors(qtbot, window, tmp_path):
 
 def test_live_marks_from_a_piano_at_the_microphone(qtbot, window, tmp_path, monkeypatch):
     """'Microphone (piano)' with the recording standing in for the microphone (played at real-time pace):
-    the notes the follower expects are heard live and ringed; the review then hears every note."""
+    the notes the follower expects are heard live and ringed, those not heard are not called missed live; the
+    review then hears every note."""
     import tutor.ui.practice as practice
     from tutor.audio.devices import FileSource
 
@@ -63,6 +64,10 @@ def test_live_marks_from_a_piano_at_the_microphone(qtbot, window, tmp_path, monk
     panel.metronome.setChecked(False)
     monkeypatch.setattr(practice, "DeviceSource", lambda device=None: FileSource(take, realtime=True, block_frames=256))
     panel.input_box.setCurrentIndex(panel.input_box.findData("mic-piano"))
+    labels = []  # the texts of the live marks painted
+    add_live_mark = window.score_view.add_live_mark
+    monkeypatch.setattr(window.score_view, "add_live_mark",
+                        lambda note_id, color, text="": (labels.append(text), add_live_mark(note_id, color, text))[1])
     assert panel.start_take(input_kind="mic-piano")
     assert isinstance(panel.audio_live, practice.PianoLive)
     qtbot.waitUntil(lambda: panel.source is None or panel.recorder is None or panel.recorder.finished, timeout=30000)
@@ -71,5 +76,8 @@ def test_live_marks_from_a_piano_at_the_microphone(qtbot, window, tmp_path, monk
         panel.stop_take()
     correct = [e for e in panel.live_events if e.type == "correct"]
     assert len(correct) >= 0.6 * len(ref), (len(correct), len(ref))
+    # a note the live path did not hear is left to the review: no "missed" on the page while the take goes (on real
+    # recordings 95% of them were on notes played), though the follower told it
+    assert any(e.type == "missed" for e in panel.live_events) and "missed" not in labels, labels
     qtbot.waitUntil(lambda: panel.assessment is not None, timeout=300000)
     assert panel.assessment.notes_correct >= len(ref) - 2
