@@ -22,7 +22,6 @@ nothing saved).
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 
@@ -91,22 +90,9 @@ def real_sources() -> list[tuple[str, np.ndarray, np.ndarray]]:
 
 def render_midis(count: int = RENDERS) -> list[Path]:
     """``count`` nasap-dev performances of pieces the piano benchmark's renders part does not evaluate."""
-    from tests.bench.bench_piano import NASAP, render_performances
+    from tests.bench.bench_piano import render_performances
 
-    evaluated = {p.parent for p in render_performances()}
-    with open(NASAP / "metadata.csv", newline="") as f:
-        rows = sorted(csv.DictReader(f), key=lambda r: r["midi_performance"])
-    by_composer: dict[str, dict[str, dict]] = {}
-    for row in rows:
-        if (NASAP / row["midi_performance"]).parent not in evaluated:
-            by_composer.setdefault(row["composer"], {}).setdefault(row["folder"], row)
-    queues = [list(found.values()) for _, found in sorted(by_composer.items())]
-    chosen: list[Path] = []
-    while len(chosen) < count and any(queues):
-        for queue in queues:
-            if queue and len(chosen) < count:
-                chosen.append(NASAP / queue.pop(0)["midi_performance"])
-    return chosen
+    return render_performances(count, skip=frozenset(p.parent for p in render_performances()))
 
 
 def rendered_source(index: int, midi_path: Path) -> tuple[str, np.ndarray, np.ndarray]:

@@ -583,16 +583,18 @@ REVERB_RT60_S = 1.5  # the room of the "reverb" condition (a convolution with de
 REVERB_WET = 0.5
 
 
-def render_performances(count: int = RENDER_COUNT) -> list[Path]:
+def render_performances(count: int = RENDER_COUNT, *, skip: frozenset[Path] = frozenset()) -> list[Path]:
     """``count`` nasap-dev performance MIDI files of different pieces, the composers in turn (each one's
-    pieces in the order of metadata.csv sorted by file, the first performance of each)."""
+    pieces in the order of metadata.csv sorted by file, the first performance of each), none in a folder of
+    ``skip``."""
     import csv
 
     with open(NASAP / "metadata.csv", newline="") as f:
         rows = sorted(csv.DictReader(f), key=lambda r: r["midi_performance"])
     by_composer: dict[str, dict[str, dict]] = {}
     for row in rows:
-        by_composer.setdefault(row["composer"], {}).setdefault(row["folder"], row)
+        if (NASAP / row["midi_performance"]).parent not in skip:
+            by_composer.setdefault(row["composer"], {}).setdefault(row["folder"], row)
     queues = [list(found.values()) for _, found in sorted(by_composer.items())]
     chosen: list[Path] = []
     while len(chosen) < count and any(queues):
