@@ -8,8 +8,8 @@ fundamental's rise, the short window's rise, and the rise and level of the pitch
 or two either side: a wide strike's thump; an octave, a twelfth or two octaves either side: the partials
 of another note that cover this one's). Gradient-boosted trees (scikit-learn, exported to
 ``weights/piano_strikes.npz`` by ``models/training/train_piano_strikes.py``; card ``cards/piano_strikes.md``),
-walked in numpy here; trained on real piano sound (maps-dev's dev pieces after their first 120 s, the part
-no live benchmark reads) and on FluidSynth renders of nasap-dev performances, dry, in a room and through a
+walked in numpy here; trained on real piano sound (maps-dev's dev pieces after their first 120 s, which the live
+benchmark does not read on dev) and on FluidSynth renders of nasap-dev performances, dry, in a room and through a
 phone-like microphone, with the app's metronome clicks mixed in (never a strike).
 """
 

@@ -104,6 +104,20 @@ def test_a_sung_pass_s_first_note_heard_late_live_stays_with_its_pass():
     assert [len(p.notes) for p in split_passes(take, live, [70, 70])] == [7, 6, 0]
 
 
+def test_a_pass_that_begins_on_a_repeated_note_or_follows_a_short_one_is_cut_at_its_first_note():
+    """"Hap-py": the tune's first two notes are the same C, 0.25 s apart, and the live path hears the first 0.2 s
+    late, nearer the second: the cut goes before the first. Passes shorter than the live lag never share a note."""
+    tune = ((60, 0.0), (60, 0.25), (67, 0.5), (67, 0.75), (65, 1.0), (64, 1.25))
+    take = Performance(tuple(PlayedNote(p, t + k * 1.5, t + k * 1.5 + 0.2) for k in range(3) for p, t in tune))
+    passes = split_passes(take, [1.7, 3.2], [60, 60])
+    assert [[n.onset_s for n in p.notes][:2] for p in passes] == [[0.0, 0.25], [1.5, 1.75], [3.0, 3.25]]
+    assert [len(p.notes) for p in passes] == [6, 6, 6]
+    short = Performance(tuple(PlayedNote(p, t + k * 0.35, t + k * 0.35 + 0.1) for k in range(4)
+                              for p, t in ((60, 0.0), (62, 0.17))))
+    cut = split_passes(short, [0.6, 0.95, 1.3], [60, 60, 60])  # each heard 0.25 s late
+    assert [[round(n.onset_s, 2) for n in p.notes] for p in cut] == [[0.0, 0.17], [0.35, 0.52], [0.7, 0.87], [1.05, 1.22]]
+
+
 def test_without_live_pass_starts_the_passes_are_where_the_tempo_puts_them(piece):
     score = piece.at_tempo(bpm=90)
     take = looped_performance(score, first=3, last=4, passes=3)

@@ -1,8 +1,9 @@
 """Train the live piano strike model (``models/piano_strikes.py``; card ``models/cards/piano_strikes.md``).
 
-Data (``sources``), none of it read by a live benchmark:
+Data (``sources``), none of it read by the live benchmark:
 - real piano: maps-dev's dev pieces (``bench_piano.pieces("dev")``) after their first ``REAL_FROM_S`` seconds
-  (``bench_live_marks`` reads 0-120 s of each: its first 30 s and two 60 s segments); the held-out pieces never;
+  (``bench_live_marks`` reads 0-120 s of each on dev: its first 30 s and two 60 s segments, and no later segment
+  while the learned strikes are on); the held-out pieces never;
 - renders: ``RENDERS`` nasap-dev performances (one per piece, composers in turn, none of the pieces
   ``bench_piano``'s renders part evaluates), the first ``RENDER_S`` seconds, FluidSynth (two piano sounds), each in
   one condition in turn: dry, a room (RT60 0.6-1.8 s), a phone-like microphone (band-limited, noise), and the app's

@@ -273,7 +273,7 @@ def main() -> None:
               f"({t['changed_ringed_at_end']} at the end; {t['changed_ringed_struck']} by a real strike of that pitch "
               f"within 0.15 s, another note's); strike -> ring median {summary['latency_median_ms']:.0f} "
               f"p95 {summary['latency_p95_ms']:.0f} ms ({summary['over_300_ms']} over 300 ms)")
-    save(("live_marks" if FREE else "live_marks_no_free") + _peer_suffix(), results)
+    save(("live_marks" if FREE else "live_marks_no_free") + f"_{split}" + _peer_suffix(), results)
 
 
 def segments(count: int) -> None:
@@ -284,6 +284,7 @@ def segments(count: int) -> None:
     from tests.bench._results import save
     from tests.bench.bench_piano import DATA, pieces, score_of
     from tutor.listen.piano_live import SAMPLE_RATE
+    from tutor.models.training.train_piano_strikes import REAL_FROM_S
 
     split = os.environ.get("TUTOR_BENCH_PIANO_SPLIT", "dev")
     totals: dict[str, dict] = {}
@@ -296,6 +297,9 @@ def segments(count: int) -> None:
         for k in range(count):
             start_s = 60.0 * k
             if len(audio) / rate < start_s + 20:
+                break
+            if split == "dev" and LEARNED and start_s + 60.0 > REAL_FROM_S:
+                print(f"  {name}: dev segments from {REAL_FROM_S:g} s on are the strike model's training audio: not read")
                 break
             part = audio[int(start_s * rate): int((start_s + 60) * rate)]
             length_s = len(part) / rate

@@ -26,6 +26,7 @@ evening: dev 60 s segments, onsets R 0.30 -> 0.46, 51% more rings from a real st
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -93,7 +94,9 @@ STRIKE_S = 0.1
 # learned strikes (issue 20, eighth session; docs/benchmarks.md, "Live strikes learned"): a pitch whose partials rose
 # GATE_DB at a strike is a candidate, and one hop later ``tutor.models.piano_strikes`` says whether that pitch was
 # struck; it rings at STRIKE_P when the score expects it, and is heard score-free at FREE_STRIKE_P. (False: the
-# hand-made tests above, RISE_DB, PEAK_DB, FLOOR_DB, CONFIRM_DB and the FREE_* ones.) Without weights: the rules.
+# hand-made tests above, RISE_DB, PEAK_DB, FLOOR_DB and the FREE_* ones.) Without weights: the rules. A strike the
+# model calls struck near one of the app's clicks is still confirmed as the rules confirm it (CONFIRM_DB and the
+# short window, once the click has died away: tests/test_piano.py; the live bench plays no clicks).
 # Chosen on dev (first 30 s, never trained on): 0.3/0.5 rings in place 0.908 of 1045 rings, 0.4/0.4 0.932 of 1009,
 # 0.5/0.5 0.941 of 931 (fewer of the review's right notes ringed: 0.564 against 0.610); held-out, 17 x 60 s, read
 # once: 0.561 -> 0.891.
@@ -102,12 +105,14 @@ STRIKE_P = 0.4
 FREE_STRIKE_P = 0.4
 
 
+@functools.lru_cache(maxsize=16)
 def pitch_bands(window: int, sample_rate: int, *, min_width_bins: float = 0.0, resolved_hz: float = 0.0,
                 notch: bool = True, harmonics: int = HARMONICS) -> np.ndarray:
     """Weights (128 pitches x FFT bins of ``window`` samples) that sum each pitch's first ``harmonics`` partials
     at or above ``resolved_hz``, a quarter tone either side (at least ``min_width_bins`` bins), weighted 1, 1/2,
     1/3... so the lowest counts most; with ``notch`` the bins around the app's click frequencies
-    (``CLICK_NOTCH_HZ``) left out. The live detector's and the second listen's (``piano_evidence``)."""
+    (``CLICK_NOTCH_HZ``) left out. The live detector's and the second listen's (``piano_evidence``); made once
+    for each set of arguments and read-only."""
     freqs = np.fft.rfftfreq(window, 1.0 / sample_rate)
     bands = np.zeros((128, len(freqs)), np.float32)
     for midi in range(LOWEST_MIDI, 109):
@@ -125,6 +130,7 @@ def pitch_bands(window: int, sample_rate: int, *, min_width_bins: float = 0.0, r
     if notch:
         for f in CLICK_NOTCH_HZ:
             bands[:, np.abs(np.log2(np.maximum(freqs, 1.0) / f)) * 12 < NOTCH_SEMITONES] = 0.0
+    bands.flags.writeable = False  # one array for every detector made with these bands (cached)
     return bands
 
 class PianoOnsets:

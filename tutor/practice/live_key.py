@@ -110,9 +110,10 @@ class KeyedFollower:
     def start_pitches(self) -> list[int]:
         """A looped take's pitch heard at each pass start (``LoopFollower.starts_s``), as sung, not moved into the
         written key (the review cuts the take, in the sung key, at those notes)."""
-        sung = {heard.note.onset_s: heard.note.pitch for heard in self._heard}
-        return [sung.get(start_s, pitch) for start_s, pitch in zip(getattr(self.follower, "starts_s", []),
-                                                                    getattr(self.follower, "start_pitches", []),
+        loop = self.follower  # (read once: a key change's replay puts another follower there)
+        sung = {heard.note.onset_s: heard.note.pitch for heard in list(self._heard)}
+        return [sung.get(start_s, pitch) for start_s, pitch in zip(list(getattr(loop, "starts_s", [])),
+                                                                    list(getattr(loop, "start_pitches", [])),
                                                                     strict=False)]
 
     def feed_onset(self, *, onset_s: float, pitch: int, cents: float | None = None,

@@ -162,19 +162,21 @@ class LoopFollower:
 # note is heard live once its pitch has settled; the offline transcription places it where the pitch begins)
 LIVE_LAG_S = 0.4
 LIVE_EARLY_S = 0.1  # ...or this long after
+LIVE_JITTER_S = 0.03  # a note this little after the live start is the same note, timed differently
 
 
 def split_passes(performance: Performance, starts_s: list[float], pitches: list[int] | None = None) -> list[Performance]:
     """The take cut into its passes at ``starts_s`` (a little before each start, so a note played
     a hair early, or timed a little differently offline, stays with its pass). With ``pitches`` (the pitch
-    heard live at each start, in the take's own key) a start is first moved to the take's note of that pitch
-    nearest to it, from ``LIVE_LAG_S`` before to ``LIVE_EARLY_S`` after: the pass's own first note as this
-    take places it."""
+    heard live at each start, in the take's own key) a start is first moved to the pass's own first note as this
+    take places it (``_own_first_onset``), never to or before the previous pass's."""
     notes = list(performance.notes)
     cuts = []
+    previous_s = -float("inf")
     for k, start in enumerate(starts_s):
         if pitches is not None and k < len(pitches):
-            start = _own_first_onset(notes, start, pitches[k])
+            start = _own_first_onset(notes, start, pitches[k], after_s=previous_s)
+        previous_s = start
         # the note before the pass (not the pass's own first note, timed a few ms differently)
         before = [n.onset_s for n in notes if n.onset_s < start - 0.05]
         gap = start - before[-1] if before else 1.0
@@ -184,14 +186,17 @@ def split_passes(performance: Performance, starts_s: list[float], pitches: list[
             for lo, hi in zip(edges, edges[1:], strict=False)]
 
 
-def _own_first_onset(notes: list, start_s: float, pitch: int) -> float:
-    """The onset of the note of ``pitch`` (else a semitone off) nearest ``start_s`` within the live lag; else
-    ``start_s``."""
+def _own_first_onset(notes: list, start_s: float, pitch: int, *, after_s: float) -> float:
+    """Where a pass heard live to start at ``start_s`` with ``pitch`` starts in the take: of its notes of that pitch
+    (else a semitone off) from LIVE_LAG_S before to LIVE_EARLY_S after, and after ``after_s``, the latest at or
+    before the live start (heard late: a note of that pitch just after it is the tune's next one, "Hap-py"), else
+    the first after it; ``start_s`` where there is none."""
     for off in (0, 1):
-        near = [n.onset_s for n in notes if abs(n.pitch - pitch) == off
-                and start_s - LIVE_LAG_S <= n.onset_s <= start_s + LIVE_EARLY_S]
+        near = sorted(n.onset_s for n in notes if abs(n.pitch - pitch) == off
+                      and max(start_s - LIVE_LAG_S, after_s) < n.onset_s <= start_s + LIVE_EARLY_S)
         if near:
-            return min(near, key=lambda onset_s: abs(onset_s - start_s))
+            before = [onset_s for onset_s in near if onset_s <= start_s + LIVE_JITTER_S]
+            return before[-1] if before else near[0]
     return start_s
 
 
