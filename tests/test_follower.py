@@ -250,6 +250,13 @@ def test_a_note_held_back_is_rung_where_the_path_puts_it(monkeypatch, tmp_path):
     ref[:, 1] = np.maximum(np.round(ref[:, 1] / 0.0625) * 0.0625, ref[:, 0] + 0.0625)
     score = load_score(str(score_midi(ref, tmp_path / "piece.mid")))
 
+    import tutor.listen.piano_live as piano_live
+
+    # the hand-made strike tests, which miss and mistake strikes often enough for held-back notes to be common here
+    # (with the learned strikes 3 rings are late with or without PATH_MARKS): the follower's mechanism, tested where
+    # it acts
+    monkeypatch.setattr(piano_live, "LEARNED", False)
+
     def run(path_marks: bool):
         monkeypatch.setattr(follower_module, "PATH_MARKS", path_marks)
         follower = follower_module.ScoreFollower(score, mode="play-along")
