@@ -242,22 +242,29 @@ def load_trees(path: Path = WEIGHTS) -> dict[str, np.ndarray] | None:
 
 
 def predict(trees: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """P(onset) of each row of ``x`` (a binary ``HistGradientBoostingClassifier``'s trees)."""
+    """P(onset) of each row of ``x`` (a binary ``HistGradientBoostingClassifier``'s trees). Each (row, tree) pair
+    is walked down its tree level by level, and leaves the walk once at a leaf (most trees are far shallower than
+    the deepest: the live piano path judges a hop's strike candidates with it)."""
     x = np.asarray(x, dtype=np.float64)
-    feature, threshold = trees["feature"], trees["threshold"]
-    left, right, leaf = trees["left"], trees["right"], trees["leaf"]
-    missing_left, value = trees["missing_left"], trees["value"]
-    n_trees = feature.shape[0]
-    rows = np.arange(n_trees)[None, :]
-    node = np.zeros((x.shape[0], n_trees), dtype=np.int64)
+    n_trees, width = trees["feature"].shape
+    feature, threshold = trees["feature"].ravel(), trees["threshold"].ravel()
+    left, right, leaf = trees["left"].ravel(), trees["right"].ravel(), trees["leaf"].ravel()
+    missing_left, value = trees["missing_left"].ravel(), trees["value"].ravel()
+    n_rows, n_features = x.shape
+    x_flat = x.ravel()
+    root = np.tile(np.arange(n_trees) * width, n_rows)  # each pair's tree (its root node, flat)
+    row = np.repeat(np.arange(n_rows) * n_features, n_trees)  # its row of x (flat)
+    at = root.copy()  # its node (flat)
+    walking = np.flatnonzero(~leaf[at])
     for _ in range(int(trees["depth"])):
-        at_leaf = leaf[rows, node]
-        if at_leaf.all():
+        if not len(walking):
             break
-        values = np.take_along_axis(x, feature[rows, node], axis=1)
-        go_left = np.where(np.isnan(values), missing_left[rows, node], values <= threshold[rows, node])
-        node = np.where(at_leaf, node, np.where(go_left, left[rows, node], right[rows, node]))
-    raw = float(trees["baseline"]) + value[rows, node].sum(1)
+        here = at[walking]
+        values = x_flat[row[walking] + feature[here]]
+        go_left = np.where(np.isnan(values), missing_left[here], values <= threshold[here])
+        at[walking] = root[walking] + np.where(go_left, left[here], right[here])
+        walking = walking[~leaf[at[walking]]]
+    raw = float(trees["baseline"]) + value[at].reshape(n_rows, n_trees).sum(1)
     return 1.0 / (1.0 + np.exp(-raw))
 
 
