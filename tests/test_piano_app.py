@@ -81,3 +81,18 @@ def test_live_marks_from_a_piano_at_the_microphone(qtbot, window, tmp_path, monk
     assert any(e.type == "missed" for e in panel.live_events) and "missed" not in labels, labels
     qtbot.waitUntil(lambda: panel.assessment is not None, timeout=300000)
     assert panel.assessment.notes_correct >= len(ref) - 2
+
+
+def test_a_looped_piano_take_at_the_microphone_says_its_pass_count_is_of_the_notes_heard(qtbot, window, monkeypatch):
+    """A pass start told live with 'Microphone (piano)': the count of notes right is of the notes heard live (about 6
+    strikes in 10), so the line says so and leaves the count of every note to the review; with a MIDI keyboard, as
+    before."""
+    from tutor.practice.loop import PassStart
+
+    panel = window.practice_panel
+    monkeypatch.setattr(panel, "_draw_pass_targets", lambda passes: None)
+    for kind, said in (("mic-piano", "Pass 2: go! (pass 1: 30 of 52 notes heard right; the review hears them all)"),
+                       ("midi", "Pass 2: go! (pass 1: 30 of 52 notes right)")):
+        monkeypatch.setattr(panel, "_source_kind_at_start", kind)
+        panel._on_events([PassStart(2, 12.5, 30, 52)], 0.0)
+        assert panel.live_label.text() == said

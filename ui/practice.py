@@ -960,8 +960,11 @@ class PracticePanel(QWidget):
             if isinstance(event, PassStart):  # a looped take: the last pass's rings fade, the new one's replace them
                 self.view.fade_live_marks()
                 self._draw_pass_targets(event.index)
-                self.live_label.setText(f"Pass {event.index}: go! (pass {event.index - 1}: "
-                                        f"{event.previous_right} of {event.previous_total} notes right)")
+                if self._misses_told_live():
+                    done = f"{event.previous_right} of {event.previous_total} notes right"
+                else:  # the microphone hears about 6 piano strikes in 10 live: the review counts every note
+                    done = f"{event.previous_right} of {event.previous_total} notes heard right; the review hears them all"
+                self.live_label.setText(f"Pass {event.index}: go! (pass {event.index - 1}: {done})")
                 continue
             self.live_events.append(event)
             if event.note_id is None or event.type == "missed" and not self._misses_told_live():
