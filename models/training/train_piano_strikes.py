@@ -42,17 +42,9 @@ CONDITIONS = ("dry", "room", "phone")
 
 def collect(audio16: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(times_s, pitches, features) of every candidate ``PianoOnsets`` keeps in ``audio16``."""
-    from tutor.listen.piano_live import HOP, SAMPLE_RATE, PianoOnsets
+    from tutor.listen.piano_live import strike_candidates
 
-    onsets = PianoOnsets(SAMPLE_RATE)
-    onsets.collect = []
-    for start in range(0, len(audio16), HOP * 64):
-        onsets.push(audio16[start:start + HOP * 64], [], (21, 108))
-    if not onsets.collect:
-        return np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 0))
-    times = np.concatenate([np.full(len(p), t) for t, p, _ in onsets.collect])
-    pitches = np.concatenate([p for _, p, _ in onsets.collect])
-    return times, pitches, np.concatenate([x for _, _, x in onsets.collect])
+    return strike_candidates(audio16)
 
 
 def labels(times_s: np.ndarray, pitches: np.ndarray, truth: np.ndarray) -> np.ndarray:

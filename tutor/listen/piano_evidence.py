@@ -108,21 +108,15 @@ class PartialEvidence:
         STRIKE_MEMO stretches are kept (a chord's notes are asked about at one time)."""
         from tutor.listen.piano_live import HOP as LIVE_HOP
         from tutor.listen.piano_live import WINDOW as LIVE_WINDOW
-        from tutor.listen.piano_live import PianoOnsets
+        from tutor.listen.piano_live import strike_candidates
 
         centre = LIVE_WINDOW // 2
         first = max(0, int(np.floor(((start_s - STRIKE_PREROLL_S) * SAMPLE_RATE - centre) / LIVE_HOP)))
         last = max(first, int(np.ceil((stop_s * SAMPLE_RATE - centre) / LIVE_HOP)) + 2)  # (judged a hop later)
         key = (first, last)
         if key not in self._strike_memo:
-            onsets = PianoOnsets(SAMPLE_RATE)
-            onsets.collect = []
-            onsets.consumed = first * LIVE_HOP  # the frames' times: the take's
-            onsets.push(self.audio16[first * LIVE_HOP:last * LIVE_HOP + LIVE_WINDOW], [], (21, 108))
-            found = onsets.collect
-            self._strike_memo[key] = (
-                (np.concatenate([np.full(len(p), t) for t, p, _ in found]), np.concatenate([p for _, p, _ in found]),
-                 np.concatenate([x for _, _, x in found])) if found else (np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 0))))
+            self._strike_memo[key] = strike_candidates(self.audio16[first * LIVE_HOP:last * LIVE_HOP + LIVE_WINDOW],
+                                                       first_hop=first)
             while len(self._strike_memo) > STRIKE_MEMO:
                 del self._strike_memo[next(iter(self._strike_memo))]
         return self._strike_memo[key]

@@ -300,6 +300,22 @@ class PianoOnsets:
             (self.last_onset if scored else self.free_last)[pitch] = onset_s
 
 
+def strike_candidates(audio16: np.ndarray, *, first_hop: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frame centres s, pitches, ``tutor.models.piano_strikes.FEATURES`` rows) of every strike candidate
+    ``PianoOnsets`` keeps in ``audio16`` (16 kHz) with every pitch listened for, none judged: the strike model's
+    training rows and the second listen's questions. ``first_hop``: the hop of a take that ``audio16`` begins at
+    (the frames' times are then the take's)."""
+    onsets = PianoOnsets(SAMPLE_RATE)
+    onsets.collect = []
+    onsets.consumed = first_hop * HOP
+    onsets.push(audio16, [], (21, 108))
+    found = onsets.collect
+    if not found:
+        return np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 0))
+    return (np.concatenate([np.full(len(p), t) for t, p, _ in found]), np.concatenate([p for _, p, _ in found]),
+            np.concatenate([x for _, _, x in found]))
+
+
 def _strike_trees():
     """The learned strike model's trees (None without its weights: the rules then)."""
     from tutor.models.piano_strikes import load_trees
