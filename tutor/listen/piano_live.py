@@ -237,8 +237,7 @@ class PianoOnsets:
         loudest = max(bands[p] for p in wanted + others)
         for pitch in wanted + others:
             scored = pitch in wanted
-            if (pitch in self.pending or time_s - self.last_onset.get(pitch, -1.0) < REFRACTORY_S
-                    or not scored and (pitch in self.free_pending or time_s - self.free_last.get(pitch, -1.0) < REFRACTORY_S)):
+            if not self._open(pitch, scored, time_s):
                 continue
             rise_db, peak_db, fundamental_db = ((RISE_DB, PEAK_DB, None) if scored
                                                 else (FREE_RISE_DB, FREE_PEAK_DB, FREE_FUNDAMENTAL_RISE_DB))
@@ -252,20 +251,22 @@ class PianoOnsets:
                     onset_s, float(recent[pitch]), float(short_recent[pitch]), confirm_s)
         return found
 
+    def _open(self, pitch: int, scored: bool, time_s: float) -> bool:
+        """Whether ``pitch`` may start at ``time_s``: not waiting for its confirmation, not within REFRACTORY_S of its
+        last onset, and, listened to score-free, the same for its score-free onsets."""
+        if pitch in self.pending or time_s - self.last_onset.get(pitch, -1.0) < REFRACTORY_S:
+            return False
+        return scored or not (pitch in self.free_pending or time_s - self.free_last.get(pitch, -1.0) < REFRACTORY_S)
+
     def _candidates(self, time_s: float, wanted: list[int], others: list[int], bands, recent, short_bands,
                     short_recent, fundamental_rise, flux: float) -> None:
         """Keep this frame's candidates (a rise of GATE_DB, not just heard) for ``_judge`` at the next hop."""
         from tutor.models.piano_strikes import GATE_DB
 
-        def open_(pitch: int, scored: bool) -> bool:
-            if pitch in self.pending or time_s - self.last_onset.get(pitch, -1.0) < REFRACTORY_S:
-                return False
-            return scored or not (pitch in self.free_pending or time_s - self.free_last.get(pitch, -1.0) < REFRACTORY_S)
-
         collecting = self.collect is not None
-        pitches = [p for p in wanted if collecting or open_(p, True)]
+        pitches = [p for p in wanted if collecting or self._open(p, True, time_s)]
         scored = len(pitches)
-        pitches += [p for p in others if collecting or open_(p, False)]
+        pitches += [p for p in others if collecting or self._open(p, False, time_s)]
         pitches_array = np.asarray(pitches, dtype=np.int64)
         rising = (bands[pitches_array] - recent[pitches_array] >= GATE_DB) if len(pitches) else np.zeros(0, bool)
         if not rising.any():
