@@ -14,16 +14,13 @@ stage that lost it, over the frames whose onset time (frame centre + ``ONSET_LEA
 - ``not_listened``: flux, but the pitch neither expected nor in the score-free range;
 - ``blocked_open``: listened for, but ``_open`` refused it (refractory after an onset of that pitch, or pending);
 - ``below_gate``: open, but its partials rose less than ``GATE_DB`` (the largest rise is kept);
-- ``bass_rival``: an expected bass candidate over ``BASS_STRIKE_P`` that a neighbour a tone or less away outdid
-  (``piano_live._struck``);
-- ``low_p``: a candidate the model called not struck enough (expected: ``STRIKE_P``, in the bass ``BASS_STRIKE_P``;
-  score-free: ``FREE_STRIKE_P``);
+- ``low_p``: a candidate the model called not struck enough (expected: ``STRIKE_P``; score-free: ``FREE_STRIKE_P``);
 - ``free_only``: heard score-free (not expected then, so given to the follower, never rung, not an onset);
 - ``other``: rung in time but matched to another strike of the pitch.
 
 The misses are also broken down by register, by the MAPS velocity, by whether the pitch was still sounding (a
 repeated note), and by chord size (strikes within 0.05 s). Rerun: ``nice -n 10 .venv/bin/python -m tests.bench
-live_losses`` (``TUTOR_BENCH_LIVE_STRIKE_P`` / ``..._FREE_STRIKE_P`` / ``..._BASS_STRIKE_P`` as in ``bench_live_marks``); results in
+live_losses`` (``TUTOR_BENCH_LIVE_STRIKE_P`` / ``..._FREE_STRIKE_P`` as in ``bench_live_marks``); results in
 ``bench-results/live_losses_<split>.json``.
 """
 
@@ -38,6 +35,8 @@ WINDOW_S = 0.1
 TIMED_OFF_S = 0.3
 REGISTERS = ((21, 48, "A0-B2"), (48, 60, "C3-B3"), (60, 72, "C4-B4"), (72, 84, "C5-B5"), (84, 109, "C6-C8"))
 VELOCITIES = ((0, 40, "<40"), (40, 55, "40-54"), (55, 70, "55-69"), (70, 128, ">=70"))
+STAGES = ("below_range", "timed_off", "no_flux", "no_flux_rose", "not_listened", "blocked_open", "below_gate", "low_p", "free_only",
+          "other")
 
 
 def diagnosed_onsets_class():
@@ -103,15 +102,7 @@ def matched(onsets, ref) -> tuple[np.ndarray, np.ndarray]:
 def first_loss(strike, frames, onsets, used) -> tuple[str, float | None]:
     """The first stage that lost ``strike`` (onset_s, offset_s, midi, velocity), and a number for it (the largest rise
     in dB for ``below_gate`` and ``no_flux``, the largest P for ``low_p``)."""
-    from tutor.listen.piano_live import (
-        BASS_BELOW_MIDI,
-        BASS_STRIKE_P,
-        FLUX_MIN,
-        FREE_STRIKE_P,
-        LOWEST_MIDI,
-        ONSET_LEAD_S,
-        _struck,
-    )
+    from tutor.listen.piano_live import FLUX_MIN, FREE_STRIKE_P, LOWEST_MIDI, ONSET_LEAD_S, STRIKE_P
     from tutor.models.piano_strikes import GATE_DB
 
     onset_s, pitch = strike[0], int(strike[2])
@@ -133,17 +124,14 @@ def first_loss(strike, frames, onsets, used) -> tuple[str, float | None]:
     gated = [f for f in opened if f["rise"][pitch] >= GATE_DB]
     if not gated:
         return "below_gate", max(float(f["rise"][pitch]) for f in opened)
-    judged = [(f["p"][pitch], f["scored"][pitch], _struck(pitch, f["scored"][pitch], f["p"][pitch], f["p"], f["rise"]))
-              for f in gated if pitch in f["p"]]
+    judged = [(f["p"][pitch], f["scored"][pitch]) for f in gated if pitch in f["p"]]
     if not judged:
         return "other", None
-    if any(scored and struck for _, scored, struck in judged):
+    if any(scored and p >= STRIKE_P for p, scored in judged):
         return "other", None
-    if any(scored and p >= BASS_STRIKE_P for p, scored, _ in judged if pitch < BASS_BELOW_MIDI):
-        return "bass_rival", max(p for p, _, _ in judged)
-    if any(not scored and p >= FREE_STRIKE_P for p, scored, _ in judged):
-        return "free_only", max(p for p, _, _ in judged)
-    return "low_p", max(p for p, _, _ in judged)
+    if any(not scored and p >= FREE_STRIKE_P for p, scored in judged):
+        return "free_only", max(p for p, _ in judged)
+    return "low_p", max(p for p, _ in judged)
 
 
 def strike_context(ref: np.ndarray, index: int) -> dict:
@@ -165,15 +153,13 @@ def main() -> None:
 
     import tutor.listen.piano_live as piano_live
     from tests.bench._results import save
-    from tests.bench.bench_live_marks import BASS_STRIKE_P, FREE_STRIKE_P, STRIKE_P, live_run
+    from tests.bench.bench_live_marks import FREE_STRIKE_P, STRIKE_P, live_run
     from tests.bench.bench_piano import excerpt, pieces, reference, score_of
 
     if STRIKE_P is not None:
         piano_live.STRIKE_P = float(STRIKE_P)
     if FREE_STRIKE_P is not None:
         piano_live.FREE_STRIKE_P = float(FREE_STRIKE_P)
-    if BASS_STRIKE_P is not None:
-        piano_live.BASS_STRIKE_P = float(BASS_STRIKE_P)
     split = os.environ.get("TUTOR_BENCH_PIANO_SPLIT", "dev")
     diagnosed = diagnosed_onsets_class()
     shipped = piano_live.PianoOnsets
@@ -234,8 +220,8 @@ def main() -> None:
             n = sum(counts.values())
             top = ", ".join(f"{k} {v}" for k, v in counts.most_common(4) if k != "heard")
             print(f"  {group:15s} {n:5d} strikes, heard {counts['heard'] / n:.3f}; lost: {top}")
-    save(f"live_losses_{split}" + "".join(f"_{k}{v}" for k, v in (("p", STRIKE_P), ("freep", FREE_STRIKE_P),
-                                                                        ("bassp", BASS_STRIKE_P)) if v is not None),
+    save(f"live_losses_{split}" + "".join(f"_{k}{v}" for k, v in (("p", STRIKE_P), ("freep", FREE_STRIKE_P))
+                                          if v is not None),
          {"split": split, "strikes": total, "heard": heard_total, "stages": dict(stages),
           "below_gate_rise_db": gate_short, "low_p": low_p,
           "by": {key: {g: dict(c) for g, c in groups.items()} for key, groups in by.items()}})

@@ -13,9 +13,8 @@ neighbour whose partials or hammer thump raised its band (``LEARNED``, ``STRIKE_
 still up one hop later (``CONFIRM``). Metronome clicks are broadband and short: a strike heard where the app
 played one is confirmed once the click has died away. Through one strike (``STRIKE_S``) the pitches listened for
 stay those expected when it began, so the follower does not run ahead on a chord's own partials.
-An expected bass pitch (below ``BASS_BELOW_MIDI``) rings at the lower ``BASS_STRIKE_P``, where the model's P is low.
 On the live benchmark (tests/bench/bench_live_marks.py: the detector driven by the follower, maps-dev held-out,
-17 x 60 s) 0.89 of the rings are on a note played within 0.3 s (0.56 with the hand-made tests), detector P 0.89
+17 x 60 s) 0.89 of the rings are on a note played within 0.3 s (0.56 with the hand-made tests), detector P 0.90
 R 0.59; numbers and history in docs/benchmarks.md ("Live strikes learned", "Live strikes: where they are lost").
 Listening only for what the follower expects traps a follower that has lost its place, so the other pitches of
 the piece's range are listened for too (at ``FREE_STRIKE_P``; the rules: the stricter ``FREE_*`` tests), and what is
@@ -104,20 +103,6 @@ STRIKE_S = 0.1
 LEARNED = True
 STRIKE_P = 0.4
 FREE_STRIKE_P = 0.4
-# the bass (issue 20, ninth session; docs/benchmarks.md, "Live strikes: where they are lost"): an expected pitch below
-# BASS_BELOW_MIDI rings at BASS_STRIKE_P, when no candidate of the same frame BASS_RIVALS semitones away is likelier
-# or rose more (in the bass a tone's partials are within the window's main lobe: the student may have played that
-# neighbour instead of the written note). The model is trained listening for every pitch at once, where a bass
-# band's rise is mostly the partials of a note an octave or a twelfth above, so its P is low there; a bass pitch the
-# score expects now is far likelier struck. Dev first 30 s (bench live_losses): at 0.4 0.13 of the A0-B2 strikes
-# were heard and 220 of the 725 strikes lost were bass candidates called P < 0.4; the expected bass candidates
-# between P 0.1 and 0.4 are strikes 4 times in 5. Chosen on dev (bench live_marks, 6 x 30 s): R 0.566 -> 0.594,
-# rings in place 940 of 1009 -> 988 of 1062, the review's right notes ringed 0.610 -> 0.643, changed notes
-# ringed 18 -> 18 of 152 (without the rise test: R 0.622 but 21 changed notes ringed). Held-out, read once, 17 x 60 s:
-# R 0.587 -> 0.594, rings in place 5233 of 5872 -> 5326 of 5969, changed notes ringed 75 -> 80 of 854 (little bass).
-BASS_BELOW_MIDI = 48
-BASS_STRIKE_P = 0.15
-BASS_RIVALS = (-2, -1, 1, 2)
 
 
 @functools.lru_cache(maxsize=16)
@@ -303,12 +288,10 @@ class PianoOnsets:
             self.collect.append((c["time_s"], c["pitches"], x))
             return
         odds = strike_probability(x, self.trees)
-        odds_by_pitch = dict(zip(c["pitches"].tolist(), odds.tolist(), strict=True))
-        rise = c["bands"] - c["recent"]
         onset_s = c["time_s"] + ONSET_LEAD_S
         confirm_s = onset_s + CLICK_PAST_S if _near(self.click_times, onset_s) else 0.0
         for pitch, scored, p in zip(c["pitches"].tolist(), c["scored"].tolist(), odds.tolist(), strict=True):
-            if not _struck(pitch, scored, p, odds_by_pitch, rise):
+            if p < (STRIKE_P if scored else FREE_STRIKE_P):
                 continue
             if confirm_s:  # near a click: confirmed once it has died away (the rules' short-window test)
                 (self.pending if scored else self.free_pending)[pitch] = (
@@ -332,19 +315,6 @@ def strike_candidates(audio16: np.ndarray, *, first_hop: int = 0) -> tuple[np.nd
         return np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 0))
     return (np.concatenate([np.full(len(p), t) for t, p, _ in found]), np.concatenate([p for _, p, _ in found]),
             np.concatenate([x for _, _, x in found]))
-
-
-def _struck(pitch: int, scored: bool, p: float, odds_by_pitch: dict[int, float], rise: np.ndarray) -> bool:
-    """Whether a candidate the model gives P(struck) ``p`` is heard: score-free at FREE_STRIKE_P; expected at STRIKE_P,
-    or in the bass (below BASS_BELOW_MIDI) at BASS_STRIKE_P when no candidate of the same frame BASS_RIVALS semitones
-    away is likelier (``odds_by_pitch``) and no pitch that far away rose more (``rise``: dB over the recent minima)."""
-    if not scored:
-        return p >= FREE_STRIKE_P
-    if p >= STRIKE_P:
-        return True
-    return (pitch < BASS_BELOW_MIDI and p >= BASS_STRIKE_P
-            and all(odds_by_pitch.get(pitch + k, 0.0) <= p for k in BASS_RIVALS)
-            and all(rise[pitch] >= rise[pitch + k] for k in BASS_RIVALS))
 
 
 def _strike_trees():
