@@ -73,15 +73,19 @@ def _windows(x: np.ndarray, before: int, after: int, fill: float) -> np.ndarray:
 
 
 def features(midi: np.ndarray, voiced: np.ndarray, confidence: np.ndarray, level_db: np.ndarray,
-             flux: np.ndarray | None, instrument: str | None = None, read=None) -> np.ndarray:
+             flux: np.ndarray | None, instrument: str | None = None, read=None, *, flux_p95: float | None = None,
+             level_max_db: float | None = None) -> np.ndarray:
     """(frames, len(FEATURES)) float32 features of a pitch track: ``midi`` fractional semitones (NaN where
     unvoiced), ``flux`` the spectral flux per frame (None: zeros), scaled here by its 95th percentile;
     ``instrument`` what the take is played on (``instrument_code``); ``read(lo, hi)`` the clip's 16 kHz
-    samples for the ``HARMONIC_FEATURES`` (``harmonic_features``; None: those are NaN)."""
+    samples for the ``HARMONIC_FEATURES`` (``harmonic_features``; None: those are NaN). ``flux_p95`` and
+    ``level_max_db``: the take's flux percentile and loudest frame when the frames given are a part of it (a live
+    window), instead of those of the frames given."""
     n = len(midi)
     if n == 0:
         return np.zeros((0, len(FEATURES)), np.float32)
-    base = _track_features(midi, voiced, confidence, level_db, flux, instrument)
+    base = _track_features(midi, voiced, confidence, level_db, flux, instrument, flux_p95=flux_p95,
+                           level_max_db=level_max_db)
     if read is None:
         harmonic = np.full((n, len(HARMONIC_FEATURES)), np.nan, np.float32)
     else:
@@ -179,13 +183,14 @@ def harmonic_features(read, midi: np.ndarray, voiced: np.ndarray) -> np.ndarray:
     return np.column_stack(cols).astype(np.float32)
 
 
-def _track_features(midi, voiced, confidence, level_db, flux, instrument) -> np.ndarray:
+def _track_features(midi, voiced, confidence, level_db, flux, instrument, *, flux_p95: float | None = None,
+                    level_max_db: float | None = None) -> np.ndarray:
     """The first len(FEATURES) - len(HARMONIC_FEATURES) columns: what the pitch tracker computed."""
     n = len(midi)
     flux = np.zeros(n) if flux is None else np.asarray(flux, dtype=np.float64)[:n]
     if len(flux) < n:
         flux = np.pad(flux, (0, n - len(flux)))
-    scale = float(np.percentile(flux, 95)) if flux.any() else 1.0
+    scale = flux_p95 if flux_p95 is not None else float(np.percentile(flux, 95)) if flux.any() else 1.0
     flux = flux / max(scale, 1e-6)
     level = np.maximum(np.asarray(level_db, dtype=np.float64), -80.0)
     conf = np.asarray(confidence, dtype=np.float64)
@@ -196,7 +201,7 @@ def _track_features(midi, voiced, confidence, level_db, flux, instrument) -> np.
     rise = lw_after.max(1) - lw_before[:, -6:].min(1)
     slope = _windows(level, 3, 4, -80.0)
     cols.append(np.column_stack([
-        level - level.max(), rise, slope[:, -1] - slope[:, 0], lw_before.max(1) - level,
+        level - (level.max() if level_max_db is None else max(level_max_db, level.max())), rise, slope[:, -1] - slope[:, 0], lw_before.max(1) - level,
     ]))
     cw = _windows(conf, 3, 4, 0.0)
     cols.append(np.column_stack([cw[:, 0], conf, cw[:, -1], cw.min(1)]))
@@ -289,10 +294,12 @@ def export(model) -> dict[str, np.ndarray]:
 
 
 def onset_probability(midi, voiced, confidence, level_db, flux, trees: dict | None = None,
-                      instrument: str | None = None, read=None) -> np.ndarray | None:
+                      instrument: str | None = None, read=None, *, flux_p95: float | None = None,
+                      level_max_db: float | None = None) -> np.ndarray | None:
     """P(a note starts at this frame) for every frame of a take played on ``instrument``, or None without
     weights; ``read(lo, hi)``: the take's 16 kHz samples (the harmonic features; None: those are NaN)."""
     trees = trees if trees is not None else load_trees()
     if trees is None:
         return None
-    return predict(trees, features(midi, voiced, confidence, level_db, flux, instrument, read))
+    return predict(trees, features(midi, voiced, confidence, level_db, flux, instrument, read, flux_p95=flux_p95,
+                                   level_max_db=level_max_db))

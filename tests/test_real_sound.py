@@ -275,6 +275,57 @@ def test_live_marks_of_a_sung_take_follow_its_notes(tmp_path):
     assert f1_voice >= f1_plain + 0.1
 
 
+def _listened(path, instrument: str, monkeypatch, windowed: bool):
+    """The app's live listener (``LiveListener``: causal resampler, PESTO streaming, then ``WindowedNotes`` or, with
+    ``windowed`` off, ``LiveNotes``) on a file's samples in device-sized blocks: (onsets as (onset, offset, midi)
+    rows each lasting to the next onset, settled cents reported)."""
+    from tests.fake_recorder import FakeRecorder
+    from tutor.listen import live
+    from tutor.listen.pitch import open_stream
+    from tutor.listen.transcription import read_audio
+
+    monkeypatch.setattr(live, "WINDOWED", windowed)
+    audio, rate = read_audio(path)
+    settled = []
+    listener = live.LiveListener(FakeRecorder([audio[at:at + 1024] for at in range(0, len(audio), 1024)], rate),
+                                 open_stream, instrument=instrument, on_settled=lambda *found: settled.append(found))
+    assert (listener.windowed is not None) == windowed
+    listener.start()
+    listener._thread.join(timeout=300)
+    assert not listener._thread.is_alive()
+    onsets = listener.onsets
+    ends = [o[0] for o in onsets[1:]] + [len(audio) / rate]
+    return np.array([[o[0], max(end, o[0] + 0.05), o[1]] for o, end in zip(onsets, ends, strict=True)]), settled
+
+
+def test_live_notes_of_a_sung_take_agree_with_its_review(tmp_path, monkeypatch):
+    """A real singer (SSVD held-out take 1011, first 20 s) through the app's live listener: with the review's own
+    segmentation on a sliding window (``WindowedNotes``) the live notes are the review's notes (same onset within
+    100 ms, same semitone) far more often than with ``LiveNotes``'s frame rules, which judge a sung note's pitch in
+    its first 60 ms; each note told gets its settled cents once."""
+    import mir_eval
+
+    from tutor.listen.transcription import transcribe_file
+
+    path, ref = _excerpt("ssvd-dev", "1011", (0.0, 20.0), tmp_path)
+    review = transcribe_file(path, tracker="pesto", device="cpu", instrument="voice").notes
+    rows = np.array([[n.onset_s, n.offset_s, n.pitch] for n in review])
+    hz = lambda midi: 440.0 * 2.0 ** ((np.asarray(midi, float) - 69.0) / 12.0)  # noqa: E731
+    agreement = {}
+    for windowed in (True, False):
+        live, settled = _listened(path, "voice", monkeypatch, windowed)
+        agreement[windowed] = mir_eval.transcription.precision_recall_f1_overlap(
+            rows[:, :2], hz(rows[:, 2]), live[:, :2], hz(live[:, 2]), onset_tolerance=0.1, offset_ratio=None)[2]
+        if windowed:
+            told = {float(t) for t in live[:, 0]}
+            assert len(settled) >= 0.8 * len(live) and {s[0] for s in settled} <= told
+            assert len({s[0] for s in settled}) == len(settled)
+    print(f"live notes agree with the review: windowed {agreement[True]:.3f}, frame rules {agreement[False]:.3f} "
+          f"({len(rows)} review notes)")
+    assert agreement[True] >= 0.8
+    assert agreement[True] >= agreement[False] + 0.15
+
+
 def _bowed_tone(midis, sr: int, seconds: float, start_s: float = 0.0, partials: int = 8) -> np.ndarray:
     """Harmonic tones (partials falling 0.7 x each) sounding together from ``start_s`` (a little noise)."""
     t = np.arange(int(seconds * sr)) / sr

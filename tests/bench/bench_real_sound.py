@@ -323,32 +323,49 @@ LIVE_CLIPS = int(os.environ.get("REAL_SOUND_LIVE_CLIPS", "6"))  # recordings a s
 
 def live_onsets(clip: Clip):
     """The live microphone path on a recording: the file's samples in LIVE_CHUNK pieces through the app's
-    chain (``StreamResampler`` causal to 16 kHz, ``open_stream`` (PESTO streaming), ``LiveNotes``), as
-    ``LiveListener`` runs it; ``REAL_SOUND_LIVE_PACE=1`` also waits so that the audio goes in at real-time
+    chain (``StreamResampler`` causal to 16 kHz, ``open_stream`` (PESTO streaming), then ``WindowedNotes`` for a
+    voice or a violin, ``LiveNotes`` otherwise or with ``REAL_SOUND_LIVE_WINDOWED=0``), as ``LiveListener`` runs it; ``REAL_SOUND_LIVE_PACE=1`` also waits so that the audio goes in at real-time
     pace (the marks do not depend on it unless the CPU falls behind). Each onset is a note lasting to
     the next one (offsets are not live marks). The stream's frames are cached (``live_frames``) unless
     paced, so a change of ``LiveNotes`` reruns in seconds."""
-    from tutor.listen.live import LiveNotes
+    from tutor.listen.live import WINDOWED, LiveNotes
+    from tutor.listen.pitch import StreamFrames
+    from tutor.listen.windowed_notes import WindowedNotes
 
     key = (clip.dataset, clip.name)
     if key in _LIVE_DONE:
         return _LIVE_DONE[key]
-    frames, duration = live_frames(clip)
-    notes = LiveNotes(clip.instrument)  # as the app's practice panel is told the part's instrument
-    onsets, times, f0s, onset_cents = [], [], [], []
+    frames, duration, audio, pushes = live_frames(clip)
+    onsets, onset_cents = [], []
     settled = os.environ.get("REAL_SOUND_LIVE_SETTLED", "1") == "1"  # 0: the onset's cents only (before)
-    for t, f0, voiced, level, hz in frames:
-        found = notes.push(float(t), float(f0), bool(voiced), float(level), float(hz) if settled else 0.0)
-        for onset_s, midi, cents in notes.settled:  # a note's settled cents replace those of its onset
+
+    def take(found, source):  # in LiveListener._tell's order
+        for onset in found:
+            onsets.append(onset)
+            onset_cents.append(onset[2])
+        for onset_s, midi, cents in source.settled:  # a note's settled cents replace those of its onset
             k = next(k for k in range(len(onsets) - 1, -1, -1) if onsets[k][0] == onset_s)
             onset_cents[k] = onsets[k][2]
             onsets[k] = (onset_s, midi, cents)
-        notes.settled.clear()
-        if found is not None:
-            onsets.append(found)
-            onset_cents.append(found[2])
-        times.append(float(t))
-        f0s.append(float(f0) if voiced else -float(f0))
+        source.settled.clear()
+
+    windowed = os.environ.get("REAL_SOUND_LIVE_WINDOWED", "1" if WINDOWED else "0") == "1"
+    if windowed and WindowedNotes.available(clip.instrument):  # as LiveListener chooses
+        notes = WindowedNotes(clip.instrument)
+        bounds = np.searchsorted(frames[:, 6], np.arange(len(pushes) + 1))  # each push's frames
+        for i in range(len(pushes) - 1):
+            rows = frames[bounds[i]:bounds[i + 1]]
+            pushed = StreamFrames(times_s=rows[:, 0], f0_hz=rows[:, 1], confidence=rows[:, 5], voiced=rows[:, 2] > 0.5,
+                                  level_db=rows[:, 3])
+            take(notes.push(audio[pushes[i]:pushes[i + 1]], pushed, rows[:, 4] if settled else np.zeros(len(rows))), notes)
+        take(notes.finish(), notes)
+    else:
+        notes = LiveNotes(clip.instrument)  # as the app's practice panel is told the part's instrument
+        for t, f0, voiced, level, hz, _conf, _push in frames:
+            found = notes.push(float(t), float(f0), bool(voiced), float(level), float(hz) if settled else 0.0)
+            take([] if found is None else [found], notes)
+    times = frames[:, 0].astype(float).tolist()
+    f0s = np.where(frames[:, 2] > 0.5, frames[:, 1], -frames[:, 1]).astype(float).tolist()
     ends = [o[0] for o in onsets[1:]] + [duration]
     rows = np.array([[o[0], max(end, o[0] + 0.05), o[1] + o[2] / 100.0] for o, end in zip(onsets, ends, strict=True)],
                     dtype=float).reshape(-1, 3)
@@ -357,10 +374,11 @@ def live_onsets(clip: Clip):
     return _LIVE_DONE[key]
 
 
-def live_frames(clip: Clip) -> tuple[np.ndarray, float]:
-    """((frames, 5): time, f0 Hz, voiced, level dB of the live stream, the frame's pitch from its partials
-    (``ExactPitch``, 0 where none), the clip's length in s), cached in CACHE/live-frames-5 unless
-    REAL_SOUND_LIVE_PACE=1."""
+def live_frames(clip: Clip) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """((frames, 7): time, f0 Hz, voiced, level dB of the live stream, the frame's pitch from its partials
+    (``ExactPitch``, 0 where none), the tracker's confidence, the push that gave it; the clip's length in s;
+    the causal 16 kHz audio the stream heard; where each push's audio starts in it (and its end)), cached in
+    CACHE/live-frames-6 unless REAL_SOUND_LIVE_PACE=1."""
     import torch
 
     from tutor.audio.devices import StreamResampler
@@ -369,17 +387,17 @@ def live_frames(clip: Clip) -> tuple[np.ndarray, float]:
     from tutor.listen.transcription import read_audio
 
     pace = os.environ.get("REAL_SOUND_LIVE_PACE") == "1"
-    path = CACHE / "live-frames-5" / clip.dataset / f"{clip.name}.npz"
+    path = CACHE / "live-frames-6" / clip.dataset / f"{clip.name}.npz"
     if path.exists() and not pace:
         data = np.load(path)
-        return data["frames"], float(data["duration"])
+        return data["frames"], float(data["duration"]), data["audio"], data["pushes"]
     torch.set_num_threads(1)  # as LiveListener's thread does (OpenMP threads spin on a shared machine)
     audio, rate = read_audio(clip.audio)
     resampler = StreamResampler(orig_sr=rate, target_sr=LiveListener.SAMPLE_RATE, causal=True)
     stream = open_stream(sample_rate=LiveListener.SAMPLE_RATE)
     exact = ExactPitch(sample_rate=LiveListener.SAMPLE_RATE)
     started = time.perf_counter()
-    rows = []
+    rows, blocks, pushes = [], [], [0]
     for at in range(0, len(audio), LIVE_CHUNK):
         if pace:
             time.sleep(max(0.0, at / rate - (time.perf_counter() - started)))
@@ -390,12 +408,17 @@ def live_frames(clip: Clip) -> tuple[np.ndarray, float]:
         exact.push(block)
         hz = exact.measure(frames.times_s + stream.hop / (2 * LiveListener.SAMPLE_RATE),
                            np.where(frames.voiced, frames.f0_hz, 0.0))
-        rows.extend(zip(frames.times_s, frames.f0_hz, frames.voiced, frames.level_db, hz, strict=True))
-    frames = np.array(rows, dtype=float).reshape(-1, 5)
+        rows.extend(zip(frames.times_s, frames.f0_hz, frames.voiced, frames.level_db, hz, frames.confidence,
+                        np.full(len(hz), len(blocks)), strict=True))
+        blocks.append(block)
+        pushes.append(pushes[-1] + len(block))
+    frames = np.array(rows, dtype=float).reshape(-1, 7)
+    audio16 = np.concatenate(blocks).astype(np.float32) if blocks else np.zeros(0, np.float32)
+    pushes = np.array(pushes)
     if not pace:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, frames=frames, duration=len(audio) / rate)
-    return frames, len(audio) / rate
+        np.savez(path, frames=frames, duration=len(audio) / rate, audio=audio16, pushes=pushes)
+    return frames, len(audio) / rate, audio16, pushes
 
 
 _LIVE_DONE: dict = {}
@@ -547,12 +570,37 @@ def live_key_marks(clip: Clip) -> dict:
                 if getattr(event, "note_id", None) is not None:
                     verdicts[event.note_id] = event.type
             shares[way] = sum(v == "correct" for v in verdicts.values()) / max(1, len(score.notes))
+            # what a student sees live against what the review then says: the share of the score's notes both call
+            # right or both call wrong in some way (``agrees_review``), and of the notes the review calls right, those
+            # the live marks called right (``review_right_rung``)
+            review = _review_verdicts(clip, score, level)
+            right = [n.id for n in score.notes if review[n.id] == "correct"]
+            shares[f"{way}_agrees_review"] = (sum((verdicts.get(n.id) == "correct") == (review[n.id] == "correct")
+                                                  for n in score.notes) / max(1, len(score.notes)))
+            shares[f"{way}_review_right_rung"] = sum(verdicts.get(i) == "correct" for i in right) / max(1, len(right))
             if way == "keyed":
                 held = 0 if follower.key is None else follower.key.semitones
                 shares["key_right"] = float(held == (-1 if shift == DROP else shift))
                 shares["changes"] = float(len(getattr(follower, "changes", ())))  # (none before key changes were heard)
         out[shift] = shares
     return out
+
+
+def _review_verdicts(clip: Clip, score, level: str) -> dict[str, str]:
+    """Each score note's verdict in the review of the take (``assess`` on the transcription, as ``assess_marks``):
+    its first event's type, "correct" when it has none."""
+    from tutor.practice.assessment import assess
+    from tutor.score.music import Performance, PlayedNote
+
+    rows, _f0 = tutor_notes(clip)
+    take = Performance(notes=tuple(PlayedNote(pitch=int(round(r[2])), onset_s=float(r[0]), offset_s=float(r[1]),
+                                              cents=round(float(r[2] - round(r[2])) * 100, 1), confidence=0.9)
+                                   for r in rows))
+    verdicts = {n.id: "correct" for n in score.notes}
+    for event in reversed(assess(score, take, level=level).events):
+        if getattr(event, "note_id", None) in verdicts and event.type != "correct":
+            verdicts[event.note_id] = event.type
+    return verdicts
 
 
 def evaluate(systems, datasets, part: str, limit: int | None = None) -> dict:

@@ -4,7 +4,9 @@
 ``LiveListener`` runs the whole chain on a thread of its own: a recorder's tap (``Recorder.tap``), mono,
 ``tutor.audio.devices.StreamResampler`` (``causal``: no look-ahead) to 16 kHz, the pitch stream
 (``tutor.listen.pitch.open_stream``: PESTO, 10 ms frames), each voiced frame's pitch measured again from
-its partials (``ExactPitch``: the cents), then ``LiveNotes``. It reports through plain
+its partials (``ExactPitch``: the cents), then ``LiveNotes``, or for a voice or a violin
+``tutor.listen.windowed_notes.WindowedNotes`` (the review's own segmentation on a sliding window, a quarter of
+a second behind: its notes are the review's far more often; ``WINDOWED``). It reports through plain
 callbacks, called on its thread: each onset as it is found, the frames (time, MIDI pitch, the cents
 of the last voiced frame) a few times a second. The desktop app's practice panel wraps it in a thin Qt
 adapter (``AudioLive``) that turns them into queued signals; nothing here imports Qt.
@@ -19,9 +21,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from tutor.listen.windowed_notes import WindowedNotes
 from tutor.score.music import hz_to_midi
 
 Onset = tuple[float, int, float]  # (onset_s, MIDI pitch, cents)
+# a voice or a violin is heard live by the review's learned segmentation on a sliding window (``WindowedNotes``;
+# issue 22), not by ``LiveNotes``'s frame rules, which stay for every other instrument (False: the rules for all)
+WINDOWED = True
 
 
 class ExactPitch:
@@ -249,6 +255,8 @@ class LiveListener:
         self._thread = threading.Thread(target=self._run, name="live-pitch", daemon=True)
         self.onsets: list[Onset] = []
         self.notes = LiveNotes(instrument)  # "voice": a sung line's settings (LiveNotes.VOICE)
+        # a voice or a violin: the review's own segmentation on a sliding window (issue 22), where its weights exist
+        self.windowed = WindowedNotes(instrument) if WINDOWED and WindowedNotes.available(instrument) else None
         self.analysed: deque[tuple[float, float]] = deque(maxlen=self.ANALYSED_KEPT if kept is None else kept)
 
     def start(self) -> None:
@@ -295,17 +303,13 @@ class LiveListener:
             exact_hz = exact.measure(frames.times_s + stream.hop / (2 * self.SAMPLE_RATE),
                                      np.where(frames.voiced, frames.f0_hz, 0.0))
             last_cents = None
+            if self.windowed is not None:
+                self._tell(self.windowed.push(block, frames, exact_hz), self.windowed)
             for t, f0, voiced, level, hz in zip(frames.times_s, frames.f0_hz, frames.voiced, frames.level_db, exact_hz,
                                                 strict=True):
-                found = notes.push(float(t), float(f0), bool(voiced), float(level), float(hz))
-                for settled in notes.settled:  # (a note's settled cents come before the next note's onset)
-                    if self.on_settled is not None:
-                        self.on_settled(*settled)
-                notes.settled.clear()
-                if found is not None:
-                    self.onsets.append(found)
-                    if self.on_onset is not None:
-                        self.on_onset(*found)
+                if self.windowed is None:
+                    found = notes.push(float(t), float(f0), bool(voiced), float(level), float(hz))
+                    self._tell([] if found is None else [found], notes)
                 buffered[0].append(float(t))
                 if voiced:
                     midi = hz_to_midi(hz if hz > 0 else f0)
@@ -319,3 +323,22 @@ class LiveListener:
                     self.on_frames(buffered[0], buffered[1], last_cents)
                 buffered = ([], [])
                 last_emit = now
+        if self.windowed is not None:  # the notes of the last LAG_S, once the take has ended
+            self._tell(self.windowed.finish(), self.windowed)
+
+    def _tell(self, found: list[Onset], source) -> None:
+        """Report ``source``'s settled cents of the notes told before, then the notes ``found``, then the settled
+        cents of those (``WindowedNotes.finish`` gives both at once)."""
+        now = {onset[0] for onset in found}
+        settled = source.settled[:]
+        source.settled.clear()
+        for cents in [s for s in settled if s[0] not in now]:
+            if self.on_settled is not None:
+                self.on_settled(*cents)
+        for onset in found:
+            self.onsets.append(onset)
+            if self.on_onset is not None:
+                self.on_onset(*onset)
+        for cents in [s for s in settled if s[0] in now]:
+            if self.on_settled is not None:
+                self.on_settled(*cents)

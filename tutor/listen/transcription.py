@@ -270,7 +270,8 @@ def notes_from_track(f0: F0Track, audio16: np.ndarray | None = None) -> tuple[Pl
 
 def notes_and_f0(f0: F0Track, audio16: np.ndarray | None = None, *, onset_strength: np.ndarray | None = None,
                  segmenter: str | None = None, instrument: str | None = None,
-                 read=None) -> tuple[tuple[PlayedNote, ...], F0Track]:
+                 read=None, flux_p95: float | None = None,
+                 level_max_db: float | None = None) -> tuple[tuple[PlayedNote, ...], F0Track]:
     """The notes of a pitch track, and the track with each attacked note's first frames on its pitch.
 
     ``segmenter`` "learned" (``segmenter_for``: voice and violin takes; issue 22): notes start at the peaks of a learned
@@ -317,7 +318,8 @@ def notes_and_f0(f0: F0Track, audio16: np.ndarray | None = None, *, onset_streng
     """
     if read is None and audio16 is not None:
         read = array_reader(audio16)
-    notes, flux = _notes_and_flux(f0, audio16, onset_strength, segmenter, instrument, read)
+    notes, flux = _notes_and_flux(f0, audio16, onset_strength, segmenter, instrument, read, flux_p95=flux_p95,
+                                  level_max_db=level_max_db)
     # (with the learned notes, keeping the tracker's own frames instead gives held-out MIR-1K RPA 0.980
     # instead of 0.975 but the voice and violin renders 0.968 instead of 0.970 (issue 22): kept as it was)
     return notes, f0_from_attacks(f0, notes, flux)
@@ -325,16 +327,18 @@ def notes_and_f0(f0: F0Track, audio16: np.ndarray | None = None, *, onset_streng
 
 def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None, onset_strength: np.ndarray | None = None,
                     segmenter: str | None = None, instrument: str | None = None,
-                    read=None) -> tuple[tuple[PlayedNote, ...], np.ndarray]:
+                    read=None, *, flux_p95: float | None = None,
+                    level_max_db: float | None = None) -> tuple[tuple[PlayedNote, ...], np.ndarray]:
     n = len(f0)
     if n == 0 or not f0.voiced.any():
         return (), np.zeros(n)
     voiced = f0.voiced & (f0.f0_hz > 0)
     midi = np.where(voiced, _semitones(f0.f0_hz), np.nan)
     voiced &= (midi >= LOW_MIDI - 0.5) & (midi <= HIGH_MIDI + 0.5)
-    attack, rearticulation, flux = _attack_strength(f0.level_db, audio16, n, onset_strength)
+    attack, rearticulation, flux = _attack_strength(f0.level_db, audio16, n, onset_strength, flux_p95=flux_p95)
     if (segmenter or SEGMENTER) == "learned":
-        learned = _learned_notes(f0, midi, voiced, flux, instrument, read)
+        learned = _learned_notes(f0, midi, voiced, flux, instrument, read, level_max_db=level_max_db,
+                                 flux_scaled=flux_p95 is not None)
         if learned is not None:
             return learned, flux
     voiced &= ~_tail(f0.level_db, attack)
@@ -358,7 +362,8 @@ def _notes_and_flux(f0: F0Track, audio16: np.ndarray | None, onset_strength: np.
 
 
 def _learned_notes(f0: F0Track, midi: np.ndarray, voiced: np.ndarray, flux: np.ndarray,
-                   instrument: str | None = None, read=None) -> tuple[PlayedNote, ...] | None:
+                   instrument: str | None = None, read=None, *, level_max_db: float | None = None,
+                   flux_scaled: bool = False) -> tuple[PlayedNote, ...] | None:
     """Notes between the peaks of the learned onset curve (``tutor.models.note_onsets``; None without its
     weights). A note starts at a peak of P(onset) of at least ONSET_THRESHOLD (peaks ONSET_MIN_GAP_S
     apart, standing ONSET_PROMINENCE above the curve between them), or where a voiced run with no peak in
@@ -369,7 +374,8 @@ def _learned_notes(f0: F0Track, midi: np.ndarray, voiced: np.ndarray, flux: np.n
 
     from tutor.models.note_onsets import onset_probability
 
-    prob = onset_probability(midi, voiced, f0.confidence, f0.level_db, flux, instrument=instrument, read=read)
+    prob = onset_probability(midi, voiced, f0.confidence, f0.level_db, flux, instrument=instrument, read=read,
+                             flux_p95=1.0 if flux_scaled else None, level_max_db=level_max_db)
     if prob is None:
         return None
     n = len(f0)
@@ -661,12 +667,15 @@ def _tail(level_db: np.ndarray, attack: np.ndarray | None = None) -> np.ndarray:
 
 
 def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int,
-                     onset_strength: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     onset_strength: np.ndarray | None = None, *,
+                     flux_p95: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """At peaks (0 elsewhere): ``attack`` 0..1 from a level rise or spectral flux (it lowers the cost of
     a note change and times note starts) and ``rearticulation``, the depth in dB of a dip in the level (a
     fall and a recovery) (it splits a held pitch into repeated notes; flux alone would split at the loop
     points of sampled instruments, a rise alone at the swell of a held note). ``onset_strength``: the
-    clip's spectral flux computed block by block (``blocks.OnsetFlux``), instead of from ``audio16``."""
+    clip's spectral flux computed block by block (``blocks.OnsetFlux``), instead of from ``audio16``. The flux
+    is scaled by its 95th percentile over the frames given, or by ``flux_p95`` (a live window's: the take's so
+    far); the flux returned is the scaled one."""
     window = max(1, round(ATTACK_WINDOW_S / HOP_S))
     level = np.maximum(level_db, -80.0)
     before = np.array([level[max(0, i - window):i + 1].min() for i in range(n)])
@@ -684,7 +693,7 @@ def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int,
                                                       hop_length=round(HOP_S * MODEL_SAMPLE_RATE), center=True)
     if onset_strength is not None:
         flux = np.pad(onset_strength, (0, max(0, n - len(onset_strength))))[:n]
-        flux = flux / (np.percentile(flux, 95) + 1e-9)
+        flux = flux / ((np.percentile(flux, 95) if flux_p95 is None else flux_p95) + 1e-9)
         score = np.maximum(rise * (flux > 0.3), (flux - 0.3) * gate)
     # a re-articulation is a valley: the level falls and comes back (within 100 ms each side)
     reach = 2 * window
