@@ -148,3 +148,22 @@ def test_performance_from_real_midi_keeps_raw_seconds_and_pedal():
     assert any(abs(o * 8 - round(o * 8)) > 0.01 for o in onsets)  # not quantised
     sustained = performance.sustained()
     assert all(b.offset_s >= a.offset_s for a, b in zip(performance.notes, sustained.notes, strict=True))
+
+
+@pytest.mark.parametrize("piece", ["Mozart_K331_1st-mov", "Chopin_op10_no3"])
+def test_a_performance_midi_opened_as_a_piece_is_drawn(piece):
+    """A real pianist's MIDI (Vienna 4x22: unquantised, lengths like 25/48 of a beat) opened as a piece: music21
+    cannot write its notes as they are, so they are drawn on a sixteenth grid (``on_drawn_grid``), every note with
+    its id (the marks land on it); the score assessed keeps its own times."""
+    from tutor.errors import OutputFileError
+    from tutor.score.io import _write_musicxml, music21_from_notes, on_drawn_grid
+
+    score = load_score(shared("vienna4x22", "midi", f"{piece}_p01.mid"))
+    with pytest.raises(OutputFileError):
+        _write_musicxml(music21_from_notes(score))  # (what the score view could not draw)
+    xml = musicxml_bytes(score).decode("utf-8")
+    assert all(f'id="{n.id}"' in xml for n in score.notes)
+    drawn = on_drawn_grid(score)
+    assert [(n.id, n.pitch) for n in drawn.notes] == [(n.id, n.pitch) for n in score.notes]
+    assert all(abs(d.onset_ql - n.onset_ql) <= 0.125 + 1e-9 and d.duration_ql >= 0.25
+               for d, n in zip(drawn.notes, score.notes, strict=True))

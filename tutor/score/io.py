@@ -944,7 +944,67 @@ def _musicxml_with_fallback(score: Score, colors: dict[str, str], texts: dict[st
             log.info("writing %s from its own notation failed (%s); rebuilding it from the notes", score.source_path, error)
     m21 = music21_from_notes(score)
     _apply_marks(m21, colors, texts)
+    try:
+        return _write_musicxml(m21)
+    except OutputFileError as error:  # a performance's MIDI opened as a score: lengths like 25/48 of a beat
+        log.info("%s: notation from the notes failed (%s); drawn with its times on a grid of %s beats",
+                 score.source_path, error, DRAWN_GRID_QL)
+    drawn = on_drawn_grid(score)
+    m21 = music21_from_notes(drawn)
+    _name_as_notes(m21, drawn)
+    _apply_marks(m21, colors, texts)
     return _write_musicxml(m21)
+
+
+def _name_as_notes(m21: Any, score: Score) -> None:
+    """Each sounding note of ``m21`` (built from ``score``'s notes) takes the id of the note of ``score`` at its part,
+    pitch and onset, its tied continuations ``{id}-t1``...: a score drawn on a grid keeps its notes' own ids, where
+    the positions the ids are otherwise derived from (``identified_noteheads``) moved."""
+    by_place = {(n.part, n.pitch, round(n.onset_ql, 4)): n.id for n in score.notes}
+    for group in identified_noteheads(m21):
+        first = group[0]
+        original = by_place.get((first.part, first.pitch, round(first.onset_ql, 4)))
+        if original is not None:
+            first.m21.id = original
+            for j, head in enumerate(group[1:], start=1):
+                head.m21.id = f"{original}-t{j}"
+
+
+DRAWN_GRID_QL = 0.25  # a sixteenth: every multiple of it can be written (with ties across beats and bars)
+
+
+def on_drawn_grid(score: Score, grid_ql: float = DRAWN_GRID_QL) -> Score:
+    """``score`` with each note's onset and length rounded to ``grid_ql`` (at least one step), for a score music21
+    cannot write as it is: an unquantised MIDI performance opened as a piece has lengths no notation expresses.
+    Notes of a voice that come to start together are drawn as a chord, as long as the longest of them. Notes keep
+    their ids (the marks still land on them); only what is drawn moves, never the notes assessed."""
+    def snap(value: float) -> float:
+        return round(value / grid_ql) * grid_ql
+
+    notes = [replace(n, onset_ql=snap(n.onset_ql), duration_ql=max(grid_ql, snap(n.onset_ql + n.duration_ql)
+                                                                    - snap(n.onset_ql))) for n in score.notes]
+    taken: set[tuple] = set()  # (part, pitch, onset): a pitch struck twice within a step (a re-strike, a grace
+    for k in sorted(range(len(notes)), key=lambda k: -score.notes[k].onset_ql):  # note) keeps two heads: the
+        n = notes[k]  # earlier is drawn a step before
+        while (n.part, n.pitch, n.onset_ql) in taken and n.onset_ql >= grid_ql:
+            n = replace(n, onset_ql=n.onset_ql - grid_ql, duration_ql=grid_ql)
+        taken.add((n.part, n.pitch, n.onset_ql))
+        notes[k] = n
+    longest: dict[tuple, float] = defaultdict(float)
+    for n in notes:
+        key = (n.part, n.voice, n.onset_ql)
+        longest[key] = max(longest[key], n.duration_ql)
+    measures = sorted(score.measures, key=lambda m: m.start_ql)
+    starts = [m.start_ql for m in measures]
+
+    def placed(n):  # in the bar its drawn onset falls in (one rounded onto a barline belongs to the next bar)
+        n = replace(n, duration_ql=longest[(n.part, n.voice, n.onset_ql)])
+        if not measures:
+            return n
+        bar = measures[max(0, bisect.bisect_right(starts, n.onset_ql + 1e-9) - 1)]
+        return replace(n, measure=bar.number, beat=round(1.0 + n.onset_ql - bar.start_ql, 4))
+
+    return replace(score, notes=tuple(placed(n) for n in notes))
 
 
 def _rests_seen(m21: Any) -> None:
