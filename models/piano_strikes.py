@@ -21,8 +21,6 @@ from pathlib import Path
 import numpy as np
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "piano_strikes.npz"
-# the live path's model, told what the score expects now (``EXPECTATION_FEATURES`` after ``FEATURES``)
-SCORE_WEIGHTS = Path(__file__).resolve().parent / "weights" / "piano_strikes_score.npz"
 GATE_DB = 4.0  # a candidate: the pitch's partials this far over their recent minimum at a strike
 AROUND = (-24, -19, -12, -7, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 7, 12, 19, 24)
 LIMIT_DB = 40.0  # differences of level are clipped to +-this (pitches outside the bands have none)
@@ -31,13 +29,6 @@ FEATURES = (
      "flux", "flux_next", "pitch"]
     + [f"rise{k:+d}" for k in AROUND] + [f"level{k:+d}" for k in AROUND]
 )
-
-# what the score follower expects now (``expectation_features``): whether the pitch itself is expected, whether the
-# pitches a tone or less, an octave or a twelfth either side are, how many pitches are expected and the share of
-# them that rose GATE_DB at this strike
-EXPECTED_AROUND = (-2, -1, 1, 2, -12, 12, -19, 19)
-EXPECTATION_FEATURES = (["expected"] + [f"expected{k:+d}" for k in EXPECTED_AROUND]
-                        + ["expected_count", "expected_rising"])
 
 
 @functools.cache
@@ -66,22 +57,6 @@ def features(pitches: np.ndarray, *, bands: np.ndarray, bands_next: np.ndarray, 
                     np.full(len(pitches), flux), np.full(len(pitches), flux_next)], axis=1)
     return np.concatenate([clip(own), pitches[:, None].astype(np.float64), clip(rise[around] - rise[pitches, None]),
                            clip(bands[around] - bands[pitches, None])], axis=1)
-
-
-def expectation_features(pitches: np.ndarray, *, expected, rising: np.ndarray) -> np.ndarray:
-    """(len(pitches), len(EXPECTATION_FEATURES)) rows: ``expected`` the pitches the score follower listens for now
-    (its current chord and the two after it), ``rising`` a boolean per MIDI pitch (128): its partials rose GATE_DB
-    at this strike."""
-    pitches = np.asarray(pitches, dtype=np.int64)
-    wanted = np.zeros(128 + 48, bool)  # padded: pitches +-24 stay inside
-    listed = np.asarray(sorted(set(int(p) for p in expected)), dtype=np.int64)
-    listed = listed[(listed >= 0) & (listed < 128)]
-    wanted[listed + 24] = True
-    shifts = np.array((0, *EXPECTED_AROUND))
-    flags = wanted[pitches[:, None] + 24 + shifts[None, :]].astype(np.float64)
-    count = float(len(listed))
-    share = float(rising[listed].mean()) if len(listed) else 0.0
-    return np.concatenate([flags, np.tile([count, share], (len(pitches), 1))], axis=1)
 
 
 def strike_probability(x: np.ndarray, trees: dict | None = None) -> np.ndarray | None:

@@ -116,18 +116,17 @@ def test_learned_strikes_ring_where_the_student_is(monkeypatch):
 
 
 def test_the_strike_model_never_learnt_from_what_the_live_bench_reads():
-    """The weights exist (the plain model and the one told what the score expects), and their sources are the dev
-    pieces after 120 s and renders: no held-out piece, no passage ``bench_live_marks`` reads on dev."""
+    """The weights exist, and their sources are the dev pieces after 120 s and renders: no held-out piece, no
+    passage ``bench_live_marks`` reads on dev."""
     from tests.bench.bench_piano import pieces
-    from tutor.models.piano_strikes import EXPECTATION_FEATURES, FEATURES, SCORE_WEIGHTS, WEIGHTS, load_trees
+    from tutor.models.piano_strikes import FEATURES, WEIGHTS, load_trees
 
-    for weights, columns in ((WEIGHTS, len(FEATURES)), (SCORE_WEIGHTS, len(FEATURES) + len(EXPECTATION_FEATURES))):
-        trees = load_trees(weights)
-        assert trees is not None, f"{weights} is missing"
-        assert int(trees["feature"].max()) < columns
-        with np.load(weights) as data:
-            sources = [str(s) for s in data["sources"]]
-        real = [s for s in sources if s.startswith("maps-dev/")]
-        assert real and all(s.endswith("@120s") for s in real)
-        assert not any(name in s for s in real for name in pieces("held-out"))
-        assert sum(s.startswith("nasap-dev/") for s in sources) >= 30
+    trees = load_trees()
+    assert trees is not None, f"{WEIGHTS} is missing"
+    assert int(trees["feature"].max()) < len(FEATURES)
+    with np.load(WEIGHTS) as data:
+        sources = [str(s) for s in data["sources"]]
+    real = [s for s in sources if s.startswith("maps-dev/")]
+    assert real and all(s.endswith("@120s") for s in real)
+    assert not any(name in s for s in real for name in pieces("held-out"))
+    assert sum(s.startswith("nasap-dev/") for s in sources) >= 30

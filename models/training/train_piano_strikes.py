@@ -15,20 +15,10 @@ the frame's centre, left out when one lies just before that (the same strike hea
 time keeps it from ringing twice), else 0. Model: scikit-learn's ``HistGradientBoostingClassifier``, exported
 as arrays to ``models/weights/piano_strikes.npz`` (the sources' names saved with them).
 
-The live path's model is told what the score expects (``--score``: ``models/weights/piano_strikes_score.npz``,
-``FEATURES`` then ``EXPECTATION_FEATURES``). Training has no follower, so the expectation is simulated to look like
-the live one (``simulated_expectation``): at each candidate frame, the pitches of the truth's chord about to be struck
-and the two after it (``tutor.listen.piano_live.follower_expectation`` listens for the current chord and the next two),
-from a copy of the truth with ``WRONG_SHARE`` of its notes a tone off (an expected pitch not played, a played one not
-expected), the frame's time jittered, one chord behind ``BEHIND_SHARE`` of the time (a follower still waiting on the
-last chord), one ahead ``AHEAD_SHARE`` of the time (a follower that moved on early: the chord struck not expected)
-and a few chords off ``LOST_SHARE`` of the time (a follower that has lost its place). The chords after
-the one struck keep expected pitches that were not struck plentiful.
-
-Run: ``nice -n 10 .venv/bin/python -m models.training.train_piano_strikes [--score]`` (features cached in
-``~/.cache/tutor/piano_strikes``, with the candidates' times for ``--score``; ``--renders N``: another number of
-renders; ``--out PATH``: the weights elsewhere; ``--check``: train without the real dev audio's last piece and print
-frame P/R there, nothing saved).
+Run: ``nice -n 10 .venv/bin/python -m models.training.train_piano_strikes`` (features cached in
+``~/.cache/tutor/piano_strikes``; ``--renders N``: another number of renders; ``--out PATH``: the weights elsewhere;
+``--check``: train without the real dev audio's last piece and print frame P/R there,
+nothing saved).
 """
 
 from __future__ import annotations
@@ -48,16 +38,6 @@ MAX_LEAF_NODES = 31
 SEED = 0
 CACHE = Path.home() / ".cache" / "tutor" / "piano_strikes"
 CONDITIONS = ("dry", "room", "phone")
-# the simulated expectation (``simulated_expectation``)
-CHORD_S = 0.03  # truth onsets this close to a chord's first one are in the chord
-STRUCK_BY_S = 0.08  # the chord about to be struck: the first whose onset is at most this long before the frame
-JITTER_S = 0.03
-WRONG_SHARE = 0.1
-BEHIND_SHARE = 0.3
-AHEAD_SHARE = 0.15
-LOST_SHARE = 0.25
-LOST_CHORDS = (-5, -4, -3, -2, 2, 3, 4, 5)
-AHEAD = 2
 
 
 def collect(audio16: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -162,88 +142,6 @@ def source_rows(name: str, audio16: np.ndarray, truth: np.ndarray) -> tuple[np.n
     return x, y
 
 
-def timed_source_rows(name: str, audio16: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
-    """x, y, the candidates' times and pitches, and the truth of a source, cached by name (``--score``)."""
-    folder = CACHE / "timed"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (name.replace("/", "__").replace(":", "_") + ".npz")
-    if path.exists():
-        with np.load(path) as data:
-            return {key: data[key] for key in data.files}
-    times, pitches, x = collect(audio16)
-    out = {"x": x, "y": labels(times, pitches, truth), "times": times, "pitches": pitches, "truth": truth}
-    np.savez_compressed(path, **out)
-    return out
-
-
-def all_timed_rows(log=print, renders: int = RENDERS) -> list[tuple[str, dict]]:
-    """The sources of ``all_rows`` with their candidates' times and truth (``timed_source_rows``)."""
-    started = time.time()
-    out = []
-    for name, audio, truth in real_sources():
-        out.append((name, timed_source_rows(name, audio, truth)))
-        log(f"  {name}: {len(out[-1][1]['y'])} candidates ({time.time() - started:.0f} s)", flush=True)
-    for index, midi in enumerate(render_midis(renders)):
-        cached = CACHE / (f"render{index}.name")
-        path = CACHE / "timed" / (cached.read_text().replace("/", "__").replace(":", "_") + ".npz") \
-            if cached.exists() else None
-        if path is not None and path.exists():
-            out.append((cached.read_text(), timed_source_rows(cached.read_text(), np.zeros(0), np.zeros((0, 2)))))
-        else:
-            name, audio, truth = rendered_source(index, midi)
-            out.append((name, timed_source_rows(name, audio, truth)))
-        if index % 6 == 5:
-            log(f"  renders 0-{index}: ({time.time() - started:.0f} s)", flush=True)
-    return out
-
-
-def simulated_expectation(times_s: np.ndarray, pitches: np.ndarray, truth: np.ndarray,
-                          rng: np.random.Generator) -> np.ndarray:
-    """``EXPECTATION_FEATURES`` rows for candidates (``times_s``, ``pitches``) of a source whose strikes are
-    ``truth`` (onset_s, midi): what a score follower would expect at each frame (module docstring)."""
-    from tutor.listen.piano_live import LOWEST_MIDI
-    from tutor.models.piano_strikes import EXPECTATION_FEATURES, expectation_features
-    out = np.zeros((len(times_s), len(EXPECTATION_FEATURES)))
-    if not len(truth) or not len(times_s):
-        return out
-    order = np.argsort(truth[:, 0], kind="stable")
-    onsets, written = truth[order, 0], truth[order, 1].astype(np.int64).copy()
-    moved = rng.random(len(written)) < WRONG_SHARE
-    written[moved] += np.where(rng.random(int(moved.sum())) < 0.5, 2, -2)
-    starts: list[int] = []
-    for i, onset in enumerate(onsets):
-        if not starts or onset - onsets[starts[-1]] > CHORD_S:
-            starts.append(i)
-    chord_onsets = onsets[starts]
-    bounds = [*starts, len(onsets)]
-    chords = [written[bounds[c]:bounds[c + 1]] for c in range(len(starts))]
-    frame_times, frame_of = np.unique(times_s, return_inverse=True)
-    for f, time_s in enumerate(frame_times):
-        rows = np.flatnonzero(frame_of == f)
-        current = int(np.searchsorted(chord_onsets, time_s + rng.normal(0.0, JITTER_S) - STRUCK_BY_S))
-        draw = rng.random()
-        current += -1 if draw < BEHIND_SHARE else 1 if draw < BEHIND_SHARE + AHEAD_SHARE else 0
-        if rng.random() < LOST_SHARE:
-            current += int(rng.choice(LOST_CHORDS))
-        current = min(max(current, 0), len(chords) - 1)
-        expected = np.concatenate(chords[current:current + AHEAD + 1])
-        expected = expected[(expected >= LOWEST_MIDI) & (expected <= 108)]
-        rising = np.zeros(128, bool)  # the candidates are the pitches whose partials rose GATE_DB
-        rising[pitches[rows]] = True
-        out[rows] = expectation_features(pitches[rows], expected=expected, rising=rising)
-    return out
-
-
-def score_rows(log=print, renders: int = RENDERS) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, ``FEATURES`` + ``EXPECTATION_FEATURES`` rows, labels) of every source (``--score``)."""
-    out = []
-    for index, (name, data) in enumerate(all_timed_rows(log, renders)):
-        context = simulated_expectation(data["times"], data["pitches"], data["truth"],
-                                        np.random.default_rng(SEED + 1000 + index))
-        out.append((name, np.concatenate([data["x"], context], axis=1), data["y"]))
-    return out
-
-
 def all_rows(log=print, renders: int = RENDERS) -> list[tuple[str, np.ndarray, np.ndarray]]:
     started = time.time()
     out = []
@@ -278,13 +176,11 @@ def main(argv: list[str] | None = None) -> None:
     import sys
 
     from tutor.models.note_onsets import export
-    from tutor.models.piano_strikes import SCORE_WEIGHTS, WEIGHTS
+    from tutor.models.piano_strikes import FEATURES, WEIGHTS
 
     argv = sys.argv[1:] if argv is None else argv
     started = time.time()
-    renders = int(argv[argv.index("--renders") + 1]) if "--renders" in argv else RENDERS
-    score = "--score" in argv
-    rows = score_rows(renders=renders) if score else all_rows(renders=renders)
+    rows = all_rows(renders=int(argv[argv.index("--renders") + 1]) if "--renders" in argv else RENDERS)
     if "--check" in argv:  # the last real piece left out
         real = [i for i, (name, _, _) in enumerate(rows) if name.startswith("maps-dev")]
         test = real[-1]
@@ -307,10 +203,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(rows)} sources, {int(keep.sum())} candidates, {int((y == 1).sum())} strikes "
           f"({time.time() - started:.0f} s)", flush=True)
     trees = export(fit(x[keep], y[keep]))
-    out = Path(argv[argv.index("--out") + 1]) if "--out" in argv else SCORE_WEIGHTS if score else WEIGHTS
+    out = Path(argv[argv.index("--out") + 1]) if "--out" in argv else WEIGHTS
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **trees, sources=np.array([r[0] for r in rows]))
-    print(f"saved {out} ({out.stat().st_size // 1024} kB, {x.shape[1]} features, "
+    print(f"saved {out} ({out.stat().st_size // 1024} kB, {len(FEATURES)} features, "
           f"{trees['feature'].shape[0]} trees) in {time.time() - started:.0f} s")
 
 

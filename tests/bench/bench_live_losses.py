@@ -14,15 +14,13 @@ stage that lost it, over the frames whose onset time (frame centre + ``ONSET_LEA
 - ``not_listened``: flux, but the pitch neither expected nor in the score-free range;
 - ``blocked_open``: listened for, but ``_open`` refused it (refractory after an onset of that pitch, or pending);
 - ``below_gate``: open, but its partials rose less than ``GATE_DB`` (the largest rise is kept);
-- ``low_p``: a candidate the model called not struck enough (expected: ``SCORE_STRIKE_P`` with the model told what
-  the score expects, else ``STRIKE_P``; score-free: ``FREE_STRIKE_P``);
+- ``low_p``: a candidate the model called not struck enough (expected: ``STRIKE_P``; score-free: ``FREE_STRIKE_P``);
 - ``free_only``: heard score-free (not expected then, so given to the follower, never rung, not an onset);
 - ``other``: rung in time but matched to another strike of the pitch.
 
 The misses are also broken down by register, by the MAPS velocity, by whether the pitch was still sounding (a
 repeated note), and by chord size (strikes within 0.05 s). Rerun: ``nice -n 10 .venv/bin/python -m tests.bench
-live_losses`` (``TUTOR_BENCH_LIVE_STRIKE_P`` / ``..._FREE_STRIKE_P`` / ``..._SCORE_STRIKE_P`` / ``..._SCORE_AWARE=0``
-as in ``bench_live_marks``); results in
+live_losses`` (``TUTOR_BENCH_LIVE_STRIKE_P`` / ``..._FREE_STRIKE_P`` as in ``bench_live_marks``); results in
 ``bench-results/live_losses_<split>.json``.
 """
 
@@ -44,6 +42,7 @@ STAGES = ("below_range", "timed_off", "no_flux", "no_flux_rose", "not_listened",
 def diagnosed_onsets_class():
     """A ``PianoOnsets`` that logs each hop (``frames``) and each candidate's P (its frame's ``p``)."""
     from tutor.listen import piano_live
+    from tutor.models.piano_strikes import features, strike_probability
 
     class DiagnosedOnsets(piano_live.PianoOnsets):
         made: list = []
@@ -74,12 +73,16 @@ def diagnosed_onsets_class():
                            | {p for p in others if self._open(p, False, time_s)})
             return super()._candidates(time_s, wanted, others, *args, **kwargs)
 
-        def _odds(self, c, x):
-            odds = super()._odds(c, x)
+        def _judge(self, c, bands_next, short_bands_next, flux_next, found):
+            x = features(c["pitches"], bands=c["bands"], bands_next=bands_next, bands_before=c["bands_before"],
+                         recent=c["recent"], short_rise=c["short_rise"],
+                         short_rise_next=short_bands_next - c["short_recent"],
+                         fundamental_rise=c["fundamental_rise"], flux=c["flux"], flux_next=flux_next)
             log = self.by_time[c["time_s"]]
-            for pitch, scored, p in zip(c["pitches"].tolist(), c["scored"].tolist(), odds.tolist(), strict=True):
+            for pitch, scored, p in zip(c["pitches"].tolist(), c["scored"].tolist(),
+                                        strike_probability(x, self.trees).tolist(), strict=True):
                 log["p"][pitch], log["scored"][pitch] = p, scored
-            return odds
+            return super()._judge(c, bands_next, short_bands_next, flux_next, found)
 
     return DiagnosedOnsets
 
@@ -99,8 +102,7 @@ def matched(onsets, ref) -> tuple[np.ndarray, np.ndarray]:
 def first_loss(strike, frames, onsets, used) -> tuple[str, float | None]:
     """The first stage that lost ``strike`` (onset_s, offset_s, midi, velocity), and a number for it (the largest rise
     in dB for ``below_gate`` and ``no_flux``, the largest P for ``low_p``)."""
-    from tutor.listen import piano_live
-    from tutor.listen.piano_live import FLUX_MIN, FREE_STRIKE_P, LOWEST_MIDI, ONSET_LEAD_S
+    from tutor.listen.piano_live import FLUX_MIN, FREE_STRIKE_P, LOWEST_MIDI, ONSET_LEAD_S, STRIKE_P
     from tutor.models.piano_strikes import GATE_DB
 
     onset_s, pitch = strike[0], int(strike[2])
@@ -125,9 +127,7 @@ def first_loss(strike, frames, onsets, used) -> tuple[str, float | None]:
     judged = [(f["p"][pitch], f["scored"][pitch]) for f in gated if pitch in f["p"]]
     if not judged:
         return "other", None
-    told = piano_live.LEARNED and piano_live.SCORE_AWARE and piano_live._score_strike_trees() is not None
-    ring_p = piano_live.SCORE_STRIKE_P if told else piano_live.STRIKE_P
-    if any(scored and p >= ring_p for p, scored in judged):
+    if any(scored and p >= STRIKE_P for p, scored in judged):
         return "other", None
     if any(not scored and p >= FREE_STRIKE_P for p, scored in judged):
         return "free_only", max(p for p, _ in judged)
@@ -153,16 +153,13 @@ def main() -> None:
 
     import tutor.listen.piano_live as piano_live
     from tests.bench._results import save
-    from tests.bench.bench_live_marks import FREE_STRIKE_P, SCORE_AWARE, SCORE_STRIKE_P, STRIKE_P, live_run
+    from tests.bench.bench_live_marks import FREE_STRIKE_P, STRIKE_P, live_run
     from tests.bench.bench_piano import excerpt, pieces, reference, score_of
 
     if STRIKE_P is not None:
         piano_live.STRIKE_P = float(STRIKE_P)
     if FREE_STRIKE_P is not None:
         piano_live.FREE_STRIKE_P = float(FREE_STRIKE_P)
-    piano_live.SCORE_AWARE = piano_live.SCORE_AWARE and SCORE_AWARE
-    if SCORE_STRIKE_P is not None:
-        piano_live.SCORE_STRIKE_P = float(SCORE_STRIKE_P)
     split = os.environ.get("TUTOR_BENCH_PIANO_SPLIT", "dev")
     diagnosed = diagnosed_onsets_class()
     shipped = piano_live.PianoOnsets
@@ -223,7 +220,7 @@ def main() -> None:
             n = sum(counts.values())
             top = ", ".join(f"{k} {v}" for k, v in counts.most_common(4) if k != "heard")
             print(f"  {group:15s} {n:5d} strikes, heard {counts['heard'] / n:.3f}; lost: {top}")
-    save(f"live_losses_{split}" + ("" if SCORE_AWARE else "_plain") + "".join(f"_{k}{v}" for k, v in (("p", STRIKE_P), ("freep", FREE_STRIKE_P))
+    save(f"live_losses_{split}" + "".join(f"_{k}{v}" for k, v in (("p", STRIKE_P), ("freep", FREE_STRIKE_P))
                                           if v is not None),
          {"split": split, "strikes": total, "heard": heard_total, "stages": dict(stages),
           "below_gate_rise_db": gate_short, "low_p": low_p,

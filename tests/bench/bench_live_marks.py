@@ -25,8 +25,7 @@ Rerun: ``nice -n 10 .venv/bin/python -m tests.bench live_marks`` (``TUTOR_BENCH_
 ``TUTOR_BENCH_LIVE_SEGMENTS=4``: 60 s segments of each piece, no review; ``TUTOR_BENCH_LIVE_STRIKE_S=0``: the
 peer that reads the follower's expectation anew within a strike; ``TUTOR_BENCH_LIVE_LEARNED=0``: the peer with the
 hand-made strike tests instead of the learned strike model; ``TUTOR_BENCH_LIVE_STRIKE_P`` / ``..._FREE_STRIKE_P``: its
-thresholds; ``TUTOR_BENCH_LIVE_SCORE_AWARE=0``: the peer whose strike model is not told what the score expects;
-``TUTOR_BENCH_LIVE_SCORE_STRIKE_P``: the threshold of the one told, for an expected pitch).
+thresholds).
 """
 
 from __future__ import annotations
@@ -55,9 +54,6 @@ SEGMENTS = int(os.environ.get("TUTOR_BENCH_LIVE_SEGMENTS", "0"))
 LEARNED = os.environ.get("TUTOR_BENCH_LIVE_LEARNED", "1") != "0"
 STRIKE_P = os.environ.get("TUTOR_BENCH_LIVE_STRIKE_P")
 FREE_STRIKE_P = os.environ.get("TUTOR_BENCH_LIVE_FREE_STRIKE_P")
-# the peer before the ninth session's strike model told what the score expects (``piano_live.SCORE_AWARE`` off)
-SCORE_AWARE = os.environ.get("TUTOR_BENCH_LIVE_SCORE_AWARE", "1") != "0"
-SCORE_STRIKE_P = os.environ.get("TUTOR_BENCH_LIVE_SCORE_STRIKE_P")  # its threshold for an expected pitch
 SEED = 20
 POLL_EVERY_S = 0.05
 IN_PLACE_S = 0.3
@@ -217,9 +213,6 @@ def main() -> None:
         piano_live.STRIKE_P = float(STRIKE_P)
     if FREE_STRIKE_P is not None:
         piano_live.FREE_STRIKE_P = float(FREE_STRIKE_P)
-    piano_live.SCORE_AWARE = piano_live.SCORE_AWARE and SCORE_AWARE
-    if SCORE_STRIKE_P is not None:
-        piano_live.SCORE_STRIKE_P = float(SCORE_STRIKE_P)
     if SEGMENTS:
         segments(SEGMENTS)
         return
@@ -348,9 +341,8 @@ def _peer_suffix() -> str:
     suffix = "" if STRIKE_S is None else f"_strike{STRIKE_S}"
     if not LEARNED:
         return suffix + "_rules"
-    suffix += "" if SCORE_AWARE else "_plain"
-    return suffix + "".join(f"_{key}{value}" for key, value in (("p", STRIKE_P), ("freep", FREE_STRIKE_P),
-                                                                    ("scorep", SCORE_STRIKE_P)) if value is not None)
+    return suffix + "".join(f"_{key}{value}" for key, value in (("p", STRIKE_P), ("freep", FREE_STRIKE_P))
+                            if value is not None)
 
 
 if __name__ == "__main__":

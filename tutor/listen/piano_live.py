@@ -103,20 +103,6 @@ STRIKE_S = 0.1
 LEARNED = True
 STRIKE_P = 0.4
 FREE_STRIKE_P = 0.4
-# the strike model told what the score expects (issue 20, ninth session; docs/benchmarks.md, "Live strikes with the
-# score's expectation"): with its weights (``tutor.models.piano_strikes.SCORE_WEIGHTS``) each candidate's row also
-# says whether its pitch, its neighbours a tone or less, an octave or a twelfth away are expected now, how many
-# pitches are and what share of them rose (``expectation_features``); trained on a simulated expectation (the
-# reference's chords around the strike, 10% of the notes a tone off, timing jitter, a follower one chord behind or
-# lost). An expected pitch then rings at SCORE_STRIKE_P: told the pitch is expected, the model's P is higher, and at
-# STRIKE_P it rang what a follower that ran ahead expected (dev first 30 s: rings in place 0.731, changed notes
-# ringed 62 of 152). Chosen on dev (bench live_marks, 6 x 30 s and 10 x 60 s; 0.6 to 0.8): at 0.775 first 30 s
-# R 0.566 -> 0.613, rings in place 940 of 1009 -> 1027 of 1092, changed notes ringed 18 -> 17 of 152; 60 s segments
-# R 0.625 -> 0.651, in place 3080 of 3350 -> 3235 of 3451, changed notes ringed 55 -> 57 of 490 (0.75: 60; 0.8: 51
-# but R 0.621).
-# False (or without those weights): the model that listens for every pitch alike, at STRIKE_P.
-SCORE_AWARE = True
-SCORE_STRIKE_P = 0.775
 
 
 @functools.lru_cache(maxsize=16)
@@ -176,7 +162,6 @@ class PianoOnsets:
         self.short_history: list[np.ndarray] = []
         # learned strikes: the last frame's candidates, judged one hop later (``_judge``)
         self.trees = _strike_trees() if LEARNED else None
-        self.score_trees = _score_strike_trees() if LEARNED and SCORE_AWARE else None
         self.candidates: dict | None = None
         self.collect: list | None = None  # training: (time_s, pitches, features) of every candidate, none judged
 
@@ -290,11 +275,11 @@ class PianoOnsets:
                            "scored": (np.arange(len(pitches)) < scored)[rising], "bands": bands,
                            "bands_before": self.history[-2], "recent": recent, "short_recent": short_recent,
                            "short_rise": short_bands - short_recent, "fundamental_rise": fundamental_rise,
-                           "flux": flux, "expected": wanted}
+                           "flux": flux}
 
     def _judge(self, c: dict, bands_next, short_bands_next, flux_next: float, found: list) -> None:
         """Ring (``found``) or hear score-free (``free_found``) the last frame's candidates the model calls struck."""
-        from tutor.models.piano_strikes import features
+        from tutor.models.piano_strikes import features, strike_probability
 
         x = features(c["pitches"], bands=c["bands"], bands_next=bands_next, bands_before=c["bands_before"],
                      recent=c["recent"], short_rise=c["short_rise"], short_rise_next=short_bands_next - c["short_recent"],
@@ -302,12 +287,11 @@ class PianoOnsets:
         if self.collect is not None:
             self.collect.append((c["time_s"], c["pitches"], x))
             return
-        odds = self._odds(c, x)
-        ring_p = STRIKE_P if self.score_trees is None else SCORE_STRIKE_P
+        odds = strike_probability(x, self.trees)
         onset_s = c["time_s"] + ONSET_LEAD_S
         confirm_s = onset_s + CLICK_PAST_S if _near(self.click_times, onset_s) else 0.0
         for pitch, scored, p in zip(c["pitches"].tolist(), c["scored"].tolist(), odds.tolist(), strict=True):
-            if p < (ring_p if scored else FREE_STRIKE_P):
+            if p < (STRIKE_P if scored else FREE_STRIKE_P):
                 continue
             if confirm_s:  # near a click: confirmed once it has died away (the rules' short-window test)
                 (self.pending if scored else self.free_pending)[pitch] = (
@@ -315,18 +299,6 @@ class PianoOnsets:
                 continue
             (found if scored else self.free_found).append((onset_s, pitch))
             (self.last_onset if scored else self.free_last)[pitch] = onset_s
-
-
-    def _odds(self, c: dict, x: np.ndarray) -> np.ndarray:
-        """P(struck) of the candidates ``c`` whose ``FEATURES`` rows are ``x``: from the model told what the score
-        expects (``c["expected"]``) when its weights are loaded, else from the plain model."""
-        from tutor.models.piano_strikes import GATE_DB, expectation_features, strike_probability
-
-        if self.score_trees is None:
-            return strike_probability(x, self.trees)
-        rising = c["bands"] - c["recent"] >= GATE_DB
-        context = expectation_features(c["pitches"], expected=c["expected"], rising=rising)
-        return strike_probability(np.concatenate([x, context], axis=1), self.score_trees)
 
 
 def strike_candidates(audio16: np.ndarray, *, first_hop: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -350,13 +322,6 @@ def _strike_trees():
     from tutor.models.piano_strikes import load_trees
 
     return load_trees()
-
-
-def _score_strike_trees():
-    """The strike model told what the score expects (None without its weights: the plain model then)."""
-    from tutor.models.piano_strikes import SCORE_WEIGHTS, load_trees
-
-    return load_trees(SCORE_WEIGHTS)
 
 
 def _subharmonic(pitch: int, bands, recent, fundamentals, fundamental_recent, rise_db: float | None) -> bool:
