@@ -942,13 +942,14 @@ def _musicxml_with_fallback(score: Score, colors: dict[str, str], texts: dict[st
                 return _write_musicxml(m21)
         except OutputFileError as error:
             log.info("writing %s from its own notation failed (%s); rebuilding it from the notes", score.source_path, error)
-    m21 = music21_from_notes(score)
-    _apply_marks(m21, colors, texts)
-    try:
-        return _write_musicxml(m21)
-    except OutputFileError as error:  # a performance's MIDI opened as a score: lengths like 25/48 of a beat
-        log.info("%s: notation from the notes failed (%s); drawn with its times on a grid of %s beats",
-                 score.source_path, error, DRAWN_GRID_QL)
+    if not _off_the_written_grid(score):
+        m21 = music21_from_notes(score)
+        _apply_marks(m21, colors, texts)
+        try:
+            return _write_musicxml(m21)
+        except OutputFileError as error:
+            log.info("%s: notation from the notes failed (%s); drawn with its times on a grid of %s beats",
+                     score.source_path, error, DRAWN_GRID_QL)
     drawn = on_drawn_grid(score)
     m21 = music21_from_notes(drawn)
     _name_as_notes(m21, drawn)
@@ -956,49 +957,70 @@ def _musicxml_with_fallback(score: Score, colors: dict[str, str], texts: dict[st
     return _write_musicxml(m21)
 
 
+def _off_the_written_grid(score: Score) -> bool:
+    """Whether a note starts or ends where MIDI import's 1/48-beat grid put it but no sixteenth or triplet does (25/48
+    of a beat: an unquantised performance opened as a score, which music21 cannot write): worth drawing on a grid at
+    once, not after a failed attempt that costs seconds on a long piece. (Quintuplets and the like are off that grid
+    altogether and are written as they are.)"""
+    def odd(value: float) -> bool:
+        steps = value * 48
+        return abs(steps - round(steps)) < 1e-3 and round(steps) % 3 != 0 and round(steps) % 4 != 0
+
+    return any(odd(n.onset_ql) or odd(n.onset_ql + n.duration_ql) for n in score.notes)
+
+
 def _name_as_notes(m21: Any, score: Score) -> None:
     """Each sounding note of ``m21`` (built from ``score``'s notes) takes the id of the note of ``score`` at its part,
     pitch and onset, its tied continuations ``{id}-t1``...: a score drawn on a grid keeps its notes' own ids, where
-    the positions the ids are otherwise derived from (``identified_noteheads``) moved."""
+    the positions the ids are otherwise derived from (``identified_noteheads``) moved. A notehead that matches no
+    note gets an id no note has (``{part}-drawn-{k}``)."""
     by_place = {(n.part, n.pitch, round(n.onset_ql, 4)): n.id for n in score.notes}
-    for group in identified_noteheads(m21):
+    for k, group in enumerate(identified_noteheads(m21)):
         first = group[0]
-        original = by_place.get((first.part, first.pitch, round(first.onset_ql, 4)))
-        if original is not None:
-            first.m21.id = original
-            for j, head in enumerate(group[1:], start=1):
-                head.m21.id = f"{original}-t{j}"
+        original = by_place.pop((first.part, first.pitch, round(first.onset_ql, 4)), None) or f"{first.part}-drawn-{k}"
+        first.m21.id = original
+        for j, head in enumerate(group[1:], start=1):
+            head.m21.id = f"{original}-t{j}"
 
 
 DRAWN_GRID_QL = 0.25  # a sixteenth: every multiple of it can be written (with ties across beats and bars)
 
 
 def on_drawn_grid(score: Score, grid_ql: float = DRAWN_GRID_QL) -> Score:
-    """``score`` with each note's onset and length rounded to ``grid_ql`` (at least one step), for a score music21
-    cannot write as it is: an unquantised MIDI performance opened as a piece has lengths no notation expresses.
-    Notes of a voice that come to start together are drawn as a chord, as long as the longest of them. Notes keep
-    their ids (the marks still land on them); only what is drawn moves, never the notes assessed."""
+    """``score`` with each note's onset and end rounded to ``grid_ql`` (at least one step long), for a score music21
+    cannot write as it is: an unquantised MIDI performance opened as a piece has lengths no notation expresses. A
+    pitch struck twice within a step (a re-strike, a grace note) keeps two heads, the earlier a step before (after,
+    at the piece's start), and a note ends where its pitch is struck again. Notes keep their ids (the marks still
+    land on them) and go to the bar their drawn onset falls in (``beat``: quarters from its start); only what is
+    drawn moves, never the notes assessed."""
     def snap(value: float) -> float:
         return round(value / grid_ql) * grid_ql
 
     notes = [replace(n, onset_ql=snap(n.onset_ql), duration_ql=max(grid_ql, snap(n.onset_ql + n.duration_ql)
                                                                     - snap(n.onset_ql))) for n in score.notes]
-    taken: set[tuple] = set()  # (part, pitch, onset): a pitch struck twice within a step (a re-strike, a grace
-    for k in sorted(range(len(notes)), key=lambda k: -score.notes[k].onset_ql):  # note) keeps two heads: the
-        n = notes[k]  # earlier is drawn a step before
-        while (n.part, n.pitch, n.onset_ql) in taken and n.onset_ql >= grid_ql:
-            n = replace(n, onset_ql=n.onset_ql - grid_ql, duration_ql=grid_ql)
+    taken: set[tuple] = set()  # (part, pitch, drawn onset)
+    for k in sorted(range(len(notes)), key=lambda k: -score.notes[k].onset_ql):
+        n = notes[k]
+        step = -grid_ql
+        while (n.part, n.pitch, n.onset_ql) in taken:
+            if n.onset_ql + step < 0:
+                step = grid_ql
+            n = replace(n, onset_ql=n.onset_ql + step, duration_ql=grid_ql)
         taken.add((n.part, n.pitch, n.onset_ql))
         notes[k] = n
-    longest: dict[tuple, float] = defaultdict(float)
+    next_strike: dict[tuple, list[float]] = defaultdict(list)
     for n in notes:
-        key = (n.part, n.voice, n.onset_ql)
-        longest[key] = max(longest[key], n.duration_ql)
+        next_strike[(n.part, n.pitch)].append(n.onset_ql)
+    for onsets in next_strike.values():
+        onsets.sort()
     measures = sorted(score.measures, key=lambda m: m.start_ql)
     starts = [m.start_ql for m in measures]
 
-    def placed(n):  # in the bar its drawn onset falls in (one rounded onto a barline belongs to the next bar)
-        n = replace(n, duration_ql=longest[(n.part, n.voice, n.onset_ql)])
+    def placed(n):
+        onsets = next_strike[(n.part, n.pitch)]
+        later = onsets[bisect.bisect_right(onsets, n.onset_ql + 1e-9):]
+        if later and n.onset_ql + n.duration_ql > later[0]:
+            n = replace(n, duration_ql=later[0] - n.onset_ql)
         if not measures:
             return n
         bar = measures[max(0, bisect.bisect_right(starts, n.onset_ql + 1e-9) - 1)]
