@@ -293,12 +293,26 @@ def export(model) -> dict[str, np.ndarray]:
             "baseline": np.array(float(np.ravel(model._baseline_prediction)[0])), "depth": np.array(depth)}
 
 
+@functools.lru_cache(maxsize=2)
+def _loaded_trees(path: str, modified_ns: int) -> dict[str, np.ndarray] | None:
+    trees = load_trees(Path(path))
+    for array in (trees or {}).values():
+        array.flags.writeable = False  # one copy for every caller
+    return trees
+
+
+def shipped_trees() -> dict[str, np.ndarray] | None:
+    """The shipped weights' trees, read once (again if the file changes); None without them. The live path asks
+    for them ten times a second (``tutor.listen.windowed_notes``)."""
+    return _loaded_trees(str(WEIGHTS), WEIGHTS.stat().st_mtime_ns) if WEIGHTS.exists() else None
+
+
 def onset_probability(midi, voiced, confidence, level_db, flux, trees: dict | None = None,
                       instrument: str | None = None, read=None, *, flux_p95: float | None = None,
                       level_max_db: float | None = None) -> np.ndarray | None:
     """P(a note starts at this frame) for every frame of a take played on ``instrument``, or None without
     weights; ``read(lo, hi)``: the take's 16 kHz samples (the harmonic features; None: those are NaN)."""
-    trees = trees if trees is not None else load_trees()
+    trees = trees if trees is not None else shipped_trees()
     if trees is None:
         return None
     return predict(trees, features(midi, voiced, confidence, level_db, flux, instrument, read, flux_p95=flux_p95,

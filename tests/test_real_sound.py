@@ -275,7 +275,7 @@ def test_live_marks_of_a_sung_take_follow_its_notes(tmp_path):
     assert f1_voice >= f1_plain + 0.1
 
 
-def _listened(path, instrument: str, monkeypatch, windowed: bool):
+def _listened(path, instrument: str, monkeypatch, windowed: bool, block_s: float = 0.0):
     """The app's live listener (``LiveListener``: causal resampler, PESTO streaming, then ``WindowedNotes`` or, with
     ``windowed`` off, ``LiveNotes``) on a file's samples in device-sized blocks: (onsets as (onset, offset, midi)
     rows each lasting to the next onset, settled cents reported)."""
@@ -287,7 +287,8 @@ def _listened(path, instrument: str, monkeypatch, windowed: bool):
     monkeypatch.setattr(live, "WINDOWED", windowed)
     audio, rate = read_audio(path)
     settled = []
-    listener = live.LiveListener(FakeRecorder([audio[at:at + 1024] for at in range(0, len(audio), 1024)], rate),
+    size = round(block_s * rate) or 1024
+    listener = live.LiveListener(FakeRecorder([audio[at:at + size] for at in range(0, len(audio), size)], rate),
                                  open_stream, instrument=instrument, on_settled=lambda *found: settled.append(found))
     assert (listener.windowed is not None) == windowed
     listener.start()
@@ -322,8 +323,12 @@ def test_live_notes_of_a_sung_take_agree_with_its_review(tmp_path, monkeypatch):
             assert len({s[0] for s in settled}) == len(settled)
     print(f"live notes agree with the review: windowed {agreement[True]:.3f}, frame rules {agreement[False]:.3f} "
           f"({len(rows)} review notes)")
-    assert agreement[True] >= 0.8
+    assert agreement[True] >= 0.8  # measured 0.857 (frame rules 0.667)
     assert agreement[True] >= agreement[False] + 0.15
+    # a listener held up hands over 2.3 s at once: every step inside it is still segmented, no note lost
+    stalled, _ = _listened(path, "voice", monkeypatch, True, block_s=2.3)
+    steady, _ = _listened(path, "voice", monkeypatch, True)
+    assert abs(len(stalled) - len(steady)) <= 1, (len(stalled), len(steady))
 
 
 def _bowed_tone(midis, sr: int, seconds: float, start_s: float = 0.0, partials: int = 8) -> np.ndarray:

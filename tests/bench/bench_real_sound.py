@@ -324,7 +324,7 @@ LIVE_CLIPS = int(os.environ.get("REAL_SOUND_LIVE_CLIPS", "6"))  # recordings a s
 def live_onsets(clip: Clip):
     """The live microphone path on a recording: the file's samples in LIVE_CHUNK pieces through the app's
     chain (``StreamResampler`` causal to 16 kHz, ``open_stream`` (PESTO streaming), then ``WindowedNotes`` for a
-    voice or a violin, ``LiveNotes`` otherwise or with ``REAL_SOUND_LIVE_WINDOWED=0``), as ``LiveListener`` runs it; ``REAL_SOUND_LIVE_PACE=1`` also waits so that the audio goes in at real-time
+    voice, ``LiveNotes`` otherwise or with ``REAL_SOUND_LIVE_WINDOWED=0``), as ``LiveListener`` runs it; ``REAL_SOUND_LIVE_PACE=1`` also waits so that the audio goes in at real-time
     pace (the marks do not depend on it unless the CPU falls behind). Each onset is a note lasting to
     the next one (offsets are not live marks). The stream's frames are cached (``live_frames``) unless
     paced, so a change of ``LiveNotes`` reruns in seconds."""
@@ -586,16 +586,22 @@ def live_key_marks(clip: Clip) -> dict:
     return out
 
 
+_REVIEW_TAKES: dict = {}
+
+
 def _review_verdicts(clip: Clip, score, level: str) -> dict[str, str]:
     """Each score note's verdict in the review of the take (``assess`` on the transcription, as ``assess_marks``):
     its first event's type, "correct" when it has none."""
     from tutor.practice.assessment import assess
     from tutor.score.music import Performance, PlayedNote
 
-    rows, _f0 = tutor_notes(clip)
-    take = Performance(notes=tuple(PlayedNote(pitch=int(round(r[2])), onset_s=float(r[0]), offset_s=float(r[1]),
-                                              cents=round(float(r[2] - round(r[2])) * 100, 1), confidence=0.9)
-                                   for r in rows))
+    key = (clip.dataset, clip.name)
+    if key not in _REVIEW_TAKES:  # (the same transcription for every score of the clip)
+        rows, _f0 = tutor_notes(clip)
+        _REVIEW_TAKES[key] = Performance(notes=tuple(
+            PlayedNote(pitch=int(round(r[2])), onset_s=float(r[0]), offset_s=float(r[1]),
+                       cents=round(float(r[2] - round(r[2])) * 100, 1), confidence=0.9) for r in rows))
+    take = _REVIEW_TAKES[key]
     verdicts = {n.id: "correct" for n in score.notes}
     for event in reversed(assess(score, take, level=level).events):
         if getattr(event, "note_id", None) in verdicts and event.type != "correct":

@@ -4,9 +4,9 @@
 ``LiveListener`` runs the whole chain on a thread of its own: a recorder's tap (``Recorder.tap``), mono,
 ``tutor.audio.devices.StreamResampler`` (``causal``: no look-ahead) to 16 kHz, the pitch stream
 (``tutor.listen.pitch.open_stream``: PESTO, 10 ms frames), each voiced frame's pitch measured again from
-its partials (``ExactPitch``: the cents), then ``LiveNotes``, or for a voice or a violin
-``tutor.listen.windowed_notes.WindowedNotes`` (the review's own segmentation on a sliding window, a quarter of
-a second behind: its notes are the review's far more often; ``WINDOWED``). It reports through plain
+its partials (``ExactPitch``: the cents), then ``LiveNotes``, or for a voice
+``tutor.listen.windowed_notes.WindowedNotes`` (the review's own segmentation on a sliding window, a
+quarter of a second behind: its notes are the review's far more often; ``WINDOWED``). It reports through plain
 callbacks, called on its thread: each onset as it is found, the frames (time, MIDI pitch, the cents
 of the last voiced frame) a few times a second. The desktop app's practice panel wraps it in a thin Qt
 adapter (``AudioLive``) that turns them into queued signals; nothing here imports Qt.
@@ -14,6 +14,7 @@ adapter (``AudioLive``) that turns them into queued signals; nothing here import
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -24,9 +25,11 @@ import numpy as np
 from tutor.listen.windowed_notes import WindowedNotes
 from tutor.score.music import hz_to_midi
 
+log = logging.getLogger(__name__)
+
 Onset = tuple[float, int, float]  # (onset_s, MIDI pitch, cents)
-# a voice or a violin is heard live by the review's learned segmentation on a sliding window (``WindowedNotes``;
-# issue 22), not by ``LiveNotes``'s frame rules, which stay for every other instrument (False: the rules for all)
+# a voice is heard live by the review's learned segmentation on a sliding window (``WindowedNotes``; issue 22), not
+# by ``LiveNotes``'s frame rules, which stay for every other instrument (False: the rules for all)
 WINDOWED = True
 
 
@@ -255,7 +258,7 @@ class LiveListener:
         self._thread = threading.Thread(target=self._run, name="live-pitch", daemon=True)
         self.onsets: list[Onset] = []
         self.notes = LiveNotes(instrument)  # "voice": a sung line's settings (LiveNotes.VOICE)
-        # a voice or a violin: the review's own segmentation on a sliding window (issue 22), where its weights exist
+        # a voice: the review's own segmentation on a sliding window (issue 22), where its weights exist
         self.windowed = WindowedNotes(instrument) if WINDOWED and WindowedNotes.available(instrument) else None
         self.analysed: deque[tuple[float, float]] = deque(maxlen=self.ANALYSED_KEPT if kept is None else kept)
 
@@ -276,6 +279,8 @@ class LiveListener:
             rate = self.recorder.source.sample_rate
             stream = self.open_stream(sample_rate=self.SAMPLE_RATE)
             resampler = StreamResampler(orig_sr=rate, target_sr=self.SAMPLE_RATE, causal=True)
+            if self.windowed is not None:
+                WindowedNotes.warm()
         except Exception as error:  # noqa: BLE001 - a worker thread: a tracker that cannot start is reported, not raised
             if self.on_failed is not None:
                 self.on_failed(str(error))
@@ -304,7 +309,11 @@ class LiveListener:
                                      np.where(frames.voiced, frames.f0_hz, 0.0))
             last_cents = None
             if self.windowed is not None:
-                self._tell(self.windowed.push(block, frames, exact_hz), self.windowed)
+                try:
+                    self._tell(self.windowed.push(block, frames, exact_hz), self.windowed)
+                except Exception:  # noqa: BLE001 - the take goes on, heard by the frame rules from here
+                    log.exception("the live note finder failed; the frame rules hear the rest of the take")
+                    self.windowed = None
             for t, f0, voiced, level, hz in zip(frames.times_s, frames.f0_hz, frames.voiced, frames.level_db, exact_hz,
                                                 strict=True):
                 if self.windowed is None:
@@ -324,7 +333,10 @@ class LiveListener:
                 buffered = ([], [])
                 last_emit = now
         if self.windowed is not None:  # the notes of the last LAG_S, once the take has ended
-            self._tell(self.windowed.finish(), self.windowed)
+            try:
+                self._tell(self.windowed.finish(), self.windowed)
+            except Exception:  # noqa: BLE001 - a worker thread: logged, not raised
+                log.exception("the live note finder failed at the end of the take")
 
     def _tell(self, found: list[Onset], source) -> None:
         """Report ``source``'s settled cents of the notes told before, then the notes ``found``, then the settled

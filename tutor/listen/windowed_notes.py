@@ -36,7 +36,8 @@ class WindowedNotes:
 
     WINDOW_S = 2.0  # frames and audio segmented at each run (tuning split: 4 s agreed as well, at 1.6x the CPU)
     STEP_S = 0.1  # a run every this much of the stream
-    LAG_S = 0.25  # a note is told once its onset is this old (0.15 s: agreement 0.82; 0.25: 0.88; 0.4: 0.91)
+    LAG_S = 0.25  # a note is told once its onset is this old (a first trial on the review's own flux, notes agreeing
+    # with the review's: 0.15 s 0.82, 0.25 s 0.88, 0.4 s 0.91)
     EDGE_S = 0.3  # a note this near the start of a window is left to the runs before (its onset was cut)
     SETTLED_S = (0.05, 0.3)  # as LiveNotes.SETTLED_S: the frames a note's cents are measured over
     SETTLED_MIN_FRAMES = 3
@@ -66,7 +67,7 @@ class WindowedNotes:
         self.audio_first = 0  # ...from this sample of the stream
         self.last_run = 0  # frames seen at the last run
         self.last_onset_s = -1.0
-        self.last_pitch: int | None = None  # the last note told
+        self.last_value: float | None = None  # the last note told: its pitch with its cents
         self.pending: list[tuple[float, int]] = []  # notes told whose settled cents are still to come
         self.flux_heard = np.zeros(0)  # the take's flux so far (its newest FLUX_KEPT_S)...
         self.flux_upto = 0  # ...up to this frame of the stream
@@ -79,6 +80,16 @@ class WindowedNotes:
         from tutor.models.note_onsets import WEIGHTS
 
         return instrument in INSTRUMENTS and WEIGHTS.exists()
+
+    @staticmethod
+    def warm() -> None:
+        """Import what a run needs and read the onset model's trees (about 1.7 s the first time), before the take."""
+        import librosa.onset  # noqa: F401
+
+        from tutor.listen import transcription  # noqa: F401
+        from tutor.models.note_onsets import shipped_trees
+
+        shipped_trees()
 
     @property
     def frames_seen(self) -> int:
@@ -93,39 +104,44 @@ class WindowedNotes:
         self._settle(final=False)  # (notes told at earlier pushes: their settled cents come before newer notes)
         told: list[Onset] = []
         if self.frames_seen - self.last_run >= self.step:
-            told = self._run(self.LAG_S)
-            self.last_run = self.frames_seen
+            while self.frames_seen - self.last_run >= self.step:  # a run at every step the push spans (a long one
+                end = self.last_run + self.step  # comes after the listener was held up)
+                end = self.frames_seen if self.frames_seen - end < self.step else end
+                told += self._run(self.LAG_S, end=end)
+                self.last_run = end
             self._forget()
         return told
 
     def finish(self) -> list[Onset]:
         """The notes not told yet once the stream has ended, and every settled cents still due."""
         self._settle(final=False)
-        told = self._run(0.0) if self.columns.shape[1] else []
+        told = self._run(0.0, end=self.frames_seen) if self.columns.shape[1] else []
         self._settle(final=True)  # (those of the notes told here too: report them after the notes)
         return told
 
-    def _run(self, lag_s: float) -> list[Onset]:
+    def _run(self, lag_s: float, *, end: int) -> list[Onset]:
+        """Segment the WINDOW_S of frames before the stream's frame ``end`` and tell the notes ``lag_s`` old by then."""
         from tutor.listen.pitch import F0Track
         from tutor.listen.transcription import ONSET_MIN_GAP_S, notes_and_f0
 
-        lo = max(0, self.columns.shape[1] - self.window)
-        count = self.columns.shape[1] - lo
+        stop = end - self.first
+        lo = max(0, stop - self.window)
+        count = stop - lo
         if count < 2 * self.step:
             return []
         first = self.first + lo  # the stream's frame the window starts at
-        f0_hz, confidence, voiced, level_db, _exact = self.columns[:, lo:]
+        f0_hz, confidence, voiced, level_db, _exact = self.columns[:, lo:stop]
         track = F0Track(times_s=(first + np.arange(count)) * self.hop_s + self.hop_s / 2, f0_hz=f0_hz,
                         confidence=confidence, voiced=voiced > 0.5, level_db=level_db, tracker="pesto", hop_s=self.hop_s)
         read = self._reader(first * self.hop - self.audio_first)  # the window's first sample in ``audio``
         flux = self._flux(read(0, count * self.hop), count)
         self._hear_flux(flux, first)
         self.level_max_db = max(self.level_max_db, float(np.max(level_db)))
-        enough = len(self.flux_heard) >= self.FLUX_FROM_S / self.hop_s
+        flux_p95 = float(np.percentile(self.flux_heard, 95)) if len(self.flux_heard) >= self.FLUX_FROM_S / self.hop_s else 0.0
         notes, _ = notes_and_f0(track, onset_strength=flux, segmenter="learned", instrument=self.instrument, read=read,
-                                flux_p95=float(np.percentile(self.flux_heard, 95)) if enough else None,
+                                flux_p95=flux_p95 if flux_p95 > 0 else None,  # (None: the window's; 0 after silence)
                                 level_max_db=self.level_max_db)
-        now_s = self.frames_seen * self.hop_s
+        now_s = end * self.hop_s
         told = []
         for note in notes:
             onset_s = round(note.onset_s + first * self.hop_s, 4)
@@ -134,8 +150,9 @@ class WindowedNotes:
             if onset_s < self.last_onset_s + ONSET_MIN_GAP_S - 1e-6:
                 continue  # told already (a later run may place it a frame or two apart)
             cents = self._cents(onset_s, note.pitch, onset_s + self.SETTLED_S[1])
-            told.append((onset_s, note.pitch, (note.cents or 0.0) if cents is None else cents))
-            self.last_onset_s, self.last_pitch = onset_s, note.pitch
+            cents = (note.cents or 0.0) if cents is None else cents
+            told.append((onset_s, note.pitch, cents))
+            self.last_onset_s, self.last_value = onset_s, note.pitch + cents / 100.0
             self.pending.append((onset_s, note.pitch))
         if self.HELD_CHANGE_S:
             told += self._held_change(first, f0_hz, voiced > 0.5, [round(n.onset_s + first * self.hop_s, 4) for n in notes],
@@ -145,11 +162,12 @@ class WindowedNotes:
     def _held_change(self, first: int, f0_hz: np.ndarray, voiced: np.ndarray, onsets_s: list[float],
                      until_s: float) -> list[Onset]:
         """A note the onset curve missed: after the last note told, its frames held HELD_CHANGE_S on a pitch
-        HELD_CHANGE_SEMITONES or more from it (a run's median; dropouts of up to 3 frames), starting by ``until_s``
-        and with no onset of the window's notes within ONSET_MIN_GAP_S of its start: told from the run's start."""
+        HELD_CHANGE_SEMITONES or more from it (a run's median against the note's pitch with its cents as told;
+        dropouts of up to 3 frames), starting by ``until_s`` and with no onset of the window's notes within
+        ONSET_MIN_GAP_S of its start: told from the run's start."""
         from tutor.listen.transcription import ONSET_MIN_GAP_S
 
-        if self.last_pitch is None:
+        if self.last_value is None:
             return []
         start = max(round((self.last_onset_s + ONSET_MIN_GAP_S) / self.hop_s) - first, 0)
         midi = np.where(voiced, hz_to_midi(np.maximum(f0_hz, 1.0)), np.nan)
@@ -167,13 +185,14 @@ class WindowedNotes:
             if onset_s > until_s:
                 break
             value = float(np.nanmedian(midi[a:b + 1]))
-            if (b - a + 1 < held or abs(value - self.last_pitch) < self.HELD_CHANGE_SEMITONES
+            if (b - a + 1 < held or abs(value - self.last_value) < self.HELD_CHANGE_SEMITONES
                     or any(abs(t - onset_s) < ONSET_MIN_GAP_S for t in onsets_s)):
                 continue
             pitch = round(value)
             cents = self._cents(onset_s, pitch, onset_s + self.SETTLED_S[1])
-            told.append((onset_s, pitch, round((value - pitch) * 100, 1) if cents is None else cents))
-            self.last_onset_s, self.last_pitch = onset_s, pitch
+            cents = round((value - pitch) * 100, 1) if cents is None else cents
+            told.append((onset_s, pitch, cents))
+            self.last_onset_s, self.last_value = onset_s, pitch + cents / 100.0
             self.pending.append((onset_s, pitch))
         return told
 
