@@ -315,6 +315,10 @@ def notes_and_f0(f0: F0Track, audio16: np.ndarray | None = None, *, onset_streng
       dropped; short gliding segments joined to a note without an attack (scoops, falls) join that note;
       the pitch of a note is the trimmed mean over its stable part (frames within a semitone of the note,
       after the first ``SETTLE_S`` when a scoop would pull it), ``cents`` the deviation from it.
+
+    ``flux_p95`` and ``level_max_db``: when ``f0`` is a part of a take (the live path's window,
+    ``tutor.listen.windowed_notes``), the take's flux percentile and loudest level so far, by which the flux and the
+    levels are scaled instead of those of the frames given (None: theirs, as for a whole take).
     """
     if read is None and audio16 is not None:
         read = array_reader(audio16)
