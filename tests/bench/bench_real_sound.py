@@ -475,12 +475,8 @@ def assess_marks(clip: Clip, segmenter: str | None = None, refine: bool | None =
     lowered by the set's LABEL_BIAS_HZ (SSVD's 4.5 Hz: rounding the raw labels often names the semitone
     above the one sung); ``REAL_SOUND_RAW_LABELS=1`` rounds them as they are (the first pass's numbers)."""
     from tutor.practice.assessment import assess
-    from tutor.score.music import Performance, PlayedNote
 
-    rows, _f0 = tutor_notes(clip, segmenter=segmenter, refine=refine)
-    notes = tuple(PlayedNote(pitch=int(round(r[2])), onset_s=float(r[0]), offset_s=float(r[1]),
-                             cents=round(float(r[2] - round(r[2])) * 100, 1), confidence=0.9) for r in rows)
-    take = Performance(notes=notes)
+    take = _take_of(tutor_notes(clip, segmenter=segmenter, refine=refine)[0])
     out = {}
     scores = _sung_scores(clip)
     if clip.instrument == "voice":
@@ -497,6 +493,15 @@ def assess_marks(clip: Clip, segmenter: str | None = None, refine: bool | None =
                       "held_key": (changes[-1].key.semitones if changes[-1].key else 0) if changes else
                       0 if first is None else first.semitones, "key_changes": len(changes)}
     return out
+
+
+def _take_of(rows: np.ndarray):
+    """A take (``Performance``) of transcription rows (onset, offset, MIDI pitch with cents), as the review assesses it."""
+    from tutor.score.music import Performance, PlayedNote
+
+    return Performance(notes=tuple(PlayedNote(pitch=int(round(r[2])), onset_s=float(r[0]), offset_s=float(r[1]),
+                                              cents=round(float(r[2] - round(r[2])) * 100, 1), confidence=0.9)
+                                   for r in rows))
 
 
 def _sung_scores(clip: Clip) -> dict:
@@ -593,14 +598,10 @@ def _review_verdicts(clip: Clip, score, level: str) -> dict[str, str]:
     """Each score note's verdict in the review of the take (``assess`` on the transcription, as ``assess_marks``):
     its first event's type, "correct" when it has none."""
     from tutor.practice.assessment import assess
-    from tutor.score.music import Performance, PlayedNote
 
     key = (clip.dataset, clip.name)
     if key not in _REVIEW_TAKES:  # (the same transcription for every score of the clip)
-        rows, _f0 = tutor_notes(clip)
-        _REVIEW_TAKES[key] = Performance(notes=tuple(
-            PlayedNote(pitch=int(round(r[2])), onset_s=float(r[0]), offset_s=float(r[1]),
-                       cents=round(float(r[2] - round(r[2])) * 100, 1), confidence=0.9) for r in rows))
+        _REVIEW_TAKES[key] = _take_of(tutor_notes(clip)[0])
     take = _REVIEW_TAKES[key]
     verdicts = {n.id: "correct" for n in score.notes}
     for event in reversed(assess(score, take, level=level).events):

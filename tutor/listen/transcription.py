@@ -670,6 +670,16 @@ def _tail(level_db: np.ndarray, attack: np.ndarray | None = None) -> np.ndarray:
     return level_db < np.maximum(windowed, coming) - TAIL_DB
 
 
+def spectral_flux(audio16: np.ndarray) -> np.ndarray:
+    """The spectral flux of 16 kHz samples, one value per HOP_S frame: SuperFlux-style (lag 2, a max filter over 3
+    bins), so a vibrato moves it little. What ``_attack_strength`` reads from a clip, and the live window's
+    (``tutor.listen.windowed_notes``)."""
+    import librosa
+
+    return librosa.onset.onset_strength(y=audio16, sr=MODEL_SAMPLE_RATE, n_fft=1024, lag=2, max_size=3,
+                                        hop_length=round(HOP_S * MODEL_SAMPLE_RATE), center=True)
+
+
 def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int,
                      onset_strength: np.ndarray | None = None, *,
                      flux_p95: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -690,11 +700,7 @@ def _attack_strength(level_db: np.ndarray, audio16: np.ndarray | None, n: int,
     score = rise
     flux = np.zeros(n)
     if onset_strength is None and audio16 is not None and len(audio16) > 2048:
-        import librosa
-
-        # SuperFlux-style spectral flux (lag 2, max filter over 3 bins): little response to vibrato
-        onset_strength = librosa.onset.onset_strength(y=audio16, sr=MODEL_SAMPLE_RATE, n_fft=1024, lag=2, max_size=3,
-                                                      hop_length=round(HOP_S * MODEL_SAMPLE_RATE), center=True)
+        onset_strength = spectral_flux(audio16)
     if onset_strength is not None:
         flux = np.pad(onset_strength, (0, max(0, n - len(onset_strength))))[:n]
         flux = flux / ((np.percentile(flux, 95) if flux_p95 is None else flux_p95) + 1e-9)

@@ -197,23 +197,17 @@ class WindowedNotes:
         return told
 
     def _reader(self, start: int):
-        audio = self.audio
+        """``read(lo, hi)`` of the window's samples, ``start`` being its first in ``audio`` (zeros outside it)."""
+        from tutor.listen.transcription import array_reader
 
-        def read(lo: int, hi: int) -> np.ndarray:  # samples lo:hi of the window (zeros outside what is kept)
-            out = np.zeros(max(0, hi - lo), np.float32)
-            a, b = max(lo + start, 0), min(hi + start, len(audio))
-            if b > a:
-                out[a - lo - start:b - lo - start] = audio[a:b]
-            return out
-
-        return read
+        kept = array_reader(self.audio)
+        return lambda lo, hi: kept(lo + start, hi + start)
 
     def _flux(self, audio: np.ndarray, count: int) -> np.ndarray:
-        """The window's spectral flux, as the review computes it for a whole take (``_attack_strength``)."""
-        import librosa
+        """The window's spectral flux, as the review computes it for a whole take, ``count`` frames."""
+        from tutor.listen.transcription import spectral_flux
 
-        flux = librosa.onset.onset_strength(y=audio, sr=self.sample_rate, n_fft=1024, lag=2, max_size=3,
-                                            hop_length=self.hop, center=True)
+        flux = spectral_flux(audio)
         return np.pad(flux, (0, max(0, count - len(flux))))[:count]
 
     def _hear_flux(self, flux: np.ndarray, first: int) -> None:

@@ -1013,18 +1013,13 @@ def on_drawn_grid(score: Score, grid_ql: float = DRAWN_GRID_QL) -> Score:
         next_strike[(n.part, n.pitch)].append(n.onset_ql)
     for onsets in next_strike.values():
         onsets.sort()
-    measures = sorted(score.measures, key=lambda m: m.start_ql)
-    starts = [m.start_ql for m in measures]
-
     def placed(n):
         onsets = next_strike[(n.part, n.pitch)]
         later = onsets[bisect.bisect_right(onsets, n.onset_ql + 1e-9):]
         if later and n.onset_ql + n.duration_ql > later[0]:
             n = replace(n, duration_ql=later[0] - n.onset_ql)
-        if not measures:
-            return n
-        bar = measures[max(0, bisect.bisect_right(starts, n.onset_ql + 1e-9) - 1)]
-        return replace(n, measure=bar.number, beat=round(1.0 + n.onset_ql - bar.start_ql, 4))
+        bar = score.measure_at(n.onset_ql) or (score.measures[0] if score.measures else None)
+        return n if bar is None else replace(n, measure=bar.number, beat=round(1.0 + n.onset_ql - bar.start_ql, 4))
 
     return replace(score, notes=tuple(placed(n) for n in notes))
 
