@@ -76,6 +76,31 @@ def test_a_take_in_the_written_key_has_no_held_key_and_a_wrong_note_is_still_wro
     assert len(result.events_of("wrong_pitch")) == 1
 
 
+def test_a_note_sung_well_out_of_tune_is_told_flat_against_the_note_meant_live_and_in_the_review():
+    """A G sung 60 cents flat rounds to F#, but the singer meant the written G: "60 cents flat", live and in the
+    review, with the same cents. A G sung 90 cents flat (10 sharp of F#) is a wrong note."""
+    from tutor.practice.follower import ScoreFollower
+
+    score = sung_score()
+    notes = list(audio_take(score).notes)
+    notes[4] = replace(notes[4], pitch=66, cents=40.0)  # G4 (67) sung 60 cents flat
+    notes[10] = replace(notes[10], pitch=66, cents=10.0)  # G4 sung 90 cents flat
+    take = Performance(notes=tuple(notes))
+    result = assess(score, take, level="beginner")
+    flat = result.events_of("flat")
+    assert [(e.note_id, e.expected_pitch, e.played_pitch, e.cents) for e in flat] == [(score.notes[4].id, 67, 67, -60.0)]
+    assert flat[0].message == "60 cents flat"
+    assert [e.note_id for e in result.events_of("wrong_pitch")] == [score.notes[10].id]
+    assert result.notes_correct == len(TUNE) - 2
+    follower = ScoreFollower(score, level="beginner")
+    live = []
+    for note in notes:
+        live += follower.feed_onset(onset_s=note.onset_s, pitch=note.pitch, cents=note.cents)
+    live += follower.finish()
+    verdicts = {e.note_id: (e.type, e.cents) for e in live if e.note_id in (score.notes[4].id, score.notes[10].id)}
+    assert verdicts == {score.notes[4].id: ("flat", -60.0), score.notes[10].id: ("wrong_pitch", None)}
+
+
 def test_a_drift_over_the_phrase_is_reported_as_a_drift():
     score = sung_score()
     result = assess(score, audio_take(score, drift_cents_per_s=-9.0), level="advanced")  # ~ -85 cents over 9.6 s

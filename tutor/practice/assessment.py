@@ -378,6 +378,8 @@ def assess(
     if piano_audio:  # (before the chords' times are taken from it)
         alignment = _unmatch_far(alignment, score_notes, played, _onset_groups(score_notes, played, alignment))
     is_audio = performance.is_audio
+    if is_audio and evidence is None:  # a single line: a note nearer the written pitch than a neighbour's is it, out of tune
+        alignment, played = _out_of_tune_not_wrong(alignment, score_notes, played)
     events: list[Event] = []
 
     def event(kind: str, *, note: Note | None = None, position: float | None = None, played_note: PlayedNote | None = None,
@@ -946,6 +948,7 @@ def _unasked_repeat(written: Score, unfolding: Unfolding, restart, repeats: bool
     return None
 
 
+MEANT_CENTS = 75.0  # a single line: a note this near the written pitch is that note out of tune (``_out_of_tune_not_wrong``)
 UNSURE_CONFIDENCE = 0.5  # audio: a played note the transcriber gives less confidence than this is "unsure"
 UNSURE_KINDS = ("wrong_pitch", "extra", "sharp", "flat")  # verdicts on what was heard, said with a doubt
 VOICE_PROGRAMS = range(52, 55)  # General MIDI choir aahs, voice oohs, synth voice
@@ -1478,6 +1481,29 @@ def _local_rate(q: np.ndarray, rates: np.ndarray, at: float) -> float:
         low, high = float(rates.min()), float(rates.max())
         return min(max(value, low), high)
     return float(np.median(rates))
+
+
+def _out_of_tune_not_wrong(alignment: Alignment, score_notes, played: tuple[PlayedNote, ...]
+                           ) -> tuple[Alignment, tuple[PlayedNote, ...]]:
+    """A sung or single-line note whose pitch (with its cents) lies within MEANT_CENTS of the written note it
+    was played for is that note out of tune (issue 22: "intonation in cents against the note the singer
+    meant"), not the semitone its pitch rounds to: a C sung 60 cents flat is "60 cents flat", not "sang B
+    instead of C". Its pair becomes a match and the played note is given as the written pitch with the cents
+    off it, so the intonation check tells it flat or sharp."""
+    pairs, notes = list(alignment.pairs), list(played)
+    for k, pair in enumerate(pairs):
+        if pair.kind != "wrong_pitch" or pair.perf_index is None or pair.score_index is None:
+            continue
+        got, written = notes[pair.perf_index], score_notes[pair.score_index].pitch
+        if got.cents is None:
+            continue
+        off_cents = 100.0 * (got.pitch - written) + got.cents
+        if abs(off_cents) < MEANT_CENTS:
+            notes[pair.perf_index] = replace(got, pitch=written, cents=round(off_cents, 1))
+            pairs[k] = replace(pair, kind="match")
+    if notes == list(played):
+        return alignment, played
+    return replace(alignment, pairs=tuple(pairs)), tuple(notes)
 
 
 def _share_unisons(alignment: Alignment, score_notes) -> Alignment:
