@@ -19,6 +19,14 @@ Run: ``nice -n 10 .venv/bin/python -m models.training.train_piano_strikes`` (fea
 ``~/.cache/tutor/piano_strikes``; ``--renders N``: another number of renders; ``--out PATH``: the weights elsewhere;
 ``--check``: train without the real dev audio's last piece and print frame P/R there,
 nothing saved).
+
+The model that hears the whole spectrum (``piano_strikes.SPECTRUM_WEIGHTS``, the live path's since the tenth
+session): ``--spectrum mlp`` (the shipped recipe: a network on each candidate's ``spectrum_patch`` and its
+``SPECTRUM_FEATURES``, fitted with torch on every strike and ``NETWORK_NEGATIVES`` of the other candidates, the
+negatives weighted back; exported as numpy arrays) or ``--spectrum trees`` (the same trees on ``SPECTRUM_FEATURES``);
+the same sources and labels, the candidates' frames cached in ``SPECTRUM_CACHE`` (~1.3 GB, ~1.5 min to make);
+``--spectrum trees --check``: the 47-feature trees, the trees on ``SPECTRUM_FEATURES`` and the network trained without
+the last real piece and compared there (AUC, frame P / R, R at the 47-feature trees' P at 0.4).
 """
 
 from __future__ import annotations
@@ -38,6 +46,13 @@ MAX_LEAF_NODES = 31
 SEED = 0
 CACHE = Path.home() / ".cache" / "tutor" / "piano_strikes"
 CONDITIONS = ("dry", "room", "phone")
+# the model that hears the whole spectrum (``--spectrum``): its own cache (the candidates' frames too), negatives
+# kept for the patch network (all positives), its size and schedule
+SPECTRUM_CACHE = Path.home() / ".cache" / "tutor" / "piano_strikes_spectrum"
+NETWORK_NEGATIVES = 0.3
+NETWORK_HIDDEN = (256, 64)
+NETWORK_EPOCHS = 8
+NETWORK_BATCH = 512
 
 
 def collect(audio16: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -210,5 +225,206 @@ def main(argv: list[str] | None = None) -> None:
           f"{trees['feature'].shape[0]} trees) in {time.time() - started:.0f} s")
 
 
+def collect_spectrum(audio16: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(times_s, pitches, FEATURES rows, each candidate's frame index, the frames' ``spectrum_frame`` float16) of
+    every candidate ``PianoOnsets`` keeps in ``audio16`` with every pitch listened for."""
+    from tutor.listen.piano_live import HOP, SAMPLE_RATE, PianoOnsets
+
+    onsets = PianoOnsets(SAMPLE_RATE)
+    onsets.collect, onsets.collect_spectrum = [], True
+    for start in range(0, len(audio16), 64 * HOP):
+        onsets.push(audio16[start:start + 64 * HOP], [], (21, 108))
+    found = onsets.collect
+    return (np.concatenate([np.full(len(p), t) for t, p, _, _ in found]), np.concatenate([p for _, p, _, _ in found]),
+            np.concatenate([x for _, _, x, _ in found]),
+            np.concatenate([np.full(len(p), i) for i, (_, p, _, _) in enumerate(found)]),
+            np.stack([f for _, _, _, f in found]).astype(np.float16))
+
+
+def spectrum_rows(log=print, renders: int = RENDERS) -> list[tuple[str, dict]]:
+    """Per source (the same sources as ``all_rows``): its candidates' pitches, FEATURES rows, labels, frame index
+    and frames, cached in SPECTRUM_CACHE."""
+    SPECTRUM_CACHE.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    out = []
+
+    def cached(name, make):
+        path = SPECTRUM_CACHE / (name.replace("/", "__").replace(":", "_") + ".npz")
+        if not path.exists():
+            audio, truth = make()
+            times, pitches, x, frame_of, frames = collect_spectrum(audio)
+            np.savez(path, times=times, pitches=pitches, x=x, y=labels(times, pitches, truth), frame_of=frame_of,
+                     frames=frames)
+        with np.load(path) as data:
+            out.append((name, {key: data[key] for key in data.files}))
+        log(f"  {name}: {len(out[-1][1]['y'])} candidates ({time.time() - started:.0f} s)")
+
+    for name, audio, truth in real_sources():
+        cached(name, lambda audio=audio, truth=truth: (audio, truth))
+    for index, midi in enumerate(render_midis(renders)):
+        name = (CACHE / f"render{index}.name").read_text()
+
+        def make(index=index, midi=midi, name=name):
+            made, audio, truth = rendered_source(index, midi)
+            assert made == name, (made, name)
+            return audio, truth
+        cached(name, make)
+    return out
+
+
+def spectrum_table(rows: list[tuple[str, dict]]) -> tuple[np.ndarray, np.ndarray]:
+    """(SPECTRUM_FEATURES rows, labels) of the candidates not left out."""
+    xs, ys = [], []
+    for _, r in rows:
+        keep = r["y"] >= 0
+        xs.append(np.concatenate([r["x"][keep], _partials(r, keep)], axis=1))
+        ys.append(r["y"][keep])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _partials(r: dict, keep: np.ndarray) -> np.ndarray:
+    """``partial_features`` of a source's kept candidates, frame by frame."""
+    from tutor.models.piano_strikes import PARTIAL_FEATURES, partial_features
+
+    index = np.flatnonzero(keep)
+    frame_of = r["frame_of"][index]
+    parts = [partial_features(r["pitches"][index[chunk]], r["frames"][frame_of[chunk[0]]].astype(np.float32))
+             for chunk in np.split(np.arange(len(index)), np.flatnonzero(np.diff(frame_of)) + 1) if len(chunk)]
+    return np.concatenate(parts) if parts else np.empty((0, len(PARTIAL_FEATURES)))
+
+
+def network_table(rows: list[tuple[str, dict]], mean: np.ndarray, scale: np.ndarray, *,
+                  negatives: float = NETWORK_NEGATIVES, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """(``piano_strikes.network_inputs`` rows, labels) of the candidates not left out: every strike, a ``negatives``
+    share of the others (drawn with ``seed``; 1: all)."""
+    from tutor.models.piano_strikes import network_inputs
+
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for _, r in rows:
+        keep = (r["y"] == 1) | ((r["y"] == 0) & (rng.random(len(r["y"])) < negatives))
+        index = np.flatnonzero(keep)
+        frame_of = r["frame_of"][index]
+        for chunk in np.split(np.arange(len(index)), np.flatnonzero(np.diff(frame_of)) + 1):
+            if len(chunk):
+                at = index[chunk]
+                xs.append(network_inputs(r["pitches"][at], r["x"][at], r["frames"][frame_of[chunk[0]]].astype(np.float32),
+                                         mean, scale))
+        ys.append(r["y"][index])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def fit_network(x: np.ndarray, y: np.ndarray, *, negatives: float = NETWORK_NEGATIVES, log=print) -> dict:
+    """A small network (``NETWORK_HIDDEN``, ReLU) fitted with torch on rows ``x`` (negatives weighted 1 / ``negatives``,
+    so its odds are those of all candidates), exported as numpy arrays."""
+    import torch
+
+    torch.manual_seed(SEED)
+    sizes = (x.shape[1], *NETWORK_HIDDEN, 1)
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    net = torch.nn.Sequential(*layers)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
+    steps = NETWORK_EPOCHS * (len(x) // NETWORK_BATCH + 1)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=steps)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.float32))
+    weight = torch.where(yt > 0, 1.0, 1.0 / negatives)
+    generator = torch.Generator().manual_seed(SEED)
+    for epoch in range(NETWORK_EPOCHS):
+        order = torch.randperm(len(x), generator=generator)
+        total = 0.0
+        for start in range(0, len(x), NETWORK_BATCH):
+            batch = order[start:start + NETWORK_BATCH]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(xt[batch])[:, 0], yt[batch],
+                                                                        weight=weight[batch])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += float(loss) * len(batch)
+        log(f"  epoch {epoch}: loss {total / len(x):.4f}")
+    linear = [m for m in net if isinstance(m, torch.nn.Linear)]
+    out = {"kind": np.array("mlp"), "layers": np.array(len(linear))}
+    for i, m in enumerate(linear):
+        out[f"w{i}"] = m.weight.detach().numpy().T.copy()
+        out[f"b{i}"] = m.bias.detach().numpy().copy()
+    return out
+
+
+def spectrum_main(argv: list[str]) -> None:
+    """``--spectrum [trees|mlp] [--check]``: the model that hears the whole spectrum, saved to
+    ``piano_strikes.SPECTRUM_WEIGHTS``; with ``--check`` both recipes and the 47-feature trees trained without the
+    last real piece and compared there (AUC, P / R at thresholds, R at the 47-feature trees' P at 0.4)."""
+    from tutor.models.note_onsets import export, predict
+    from tutor.models.piano_strikes import SPECTRUM_WEIGHTS
+
+    started = time.time()
+    rows = spectrum_rows()
+    recipe = argv[argv.index("--spectrum") + 1] if len(argv) > argv.index("--spectrum") + 1 else "trees"
+    check = "--check" in argv
+    real = [i for i, (name, _) in enumerate(rows) if name.startswith("maps-dev")]
+    test = real[-1] if check else None
+    train = [r for i, r in enumerate(rows) if i != test]
+    x, y = spectrum_table(train)
+    x = x.astype(np.float32)
+    print(f"{len(train)} sources, {len(y)} candidates, {int((y == 1).sum())} strikes, {x.shape[1]} features "
+          f"({time.time() - started:.0f} s)", flush=True)
+    mean = np.nanmean(x, axis=0)
+    scale = np.nanstd(x, axis=0) + 1e-3
+    models = {}
+    if check or recipe == "trees":
+        models["trees"] = export(fit(x, y))
+        models["trees"]["kind"] = np.array("trees")
+        print(f"  trees fitted ({time.time() - started:.0f} s)", flush=True)
+    if check:
+        models["trees47"] = export(fit(x[:, :47], y))
+        print(f"  47-feature trees fitted ({time.time() - started:.0f} s)", flush=True)
+    del x
+    if check or recipe == "mlp":
+        xn, yn = network_table(train, mean, scale)
+        print(f"  network rows {xn.shape} ({time.time() - started:.0f} s)", flush=True)
+        models["mlp"] = {**fit_network(xn, yn), "mean": mean, "scale": scale}
+        del xn
+        print(f"  network fitted ({time.time() - started:.0f} s)", flush=True)
+    if check:
+        from sklearn.metrics import roc_auc_score
+
+        xt, yt = spectrum_table([rows[test]])
+        xn, _ = network_table([rows[test]], mean, scale, negatives=1.0)
+        odds = {"trees47": predict(models["trees47"], xt[:, :47]), "trees": predict(models["trees"], xt)}
+        m = models["mlp"]
+        h = xn
+        for i in range(int(m["layers"])):
+            h = h @ m[f"w{i}"] + m[f"b{i}"]
+            h = np.maximum(h, 0.0) if i < int(m["layers"]) - 1 else h
+        odds["mlp"] = 1.0 / (1.0 + np.exp(-h[:, 0]))
+        base = odds["trees47"] >= 0.4
+        base_p = (yt[base] == 1).mean()
+        for key, p in odds.items():
+            print(f"{rows[test][0]} {key}: AUC {roc_auc_score(yt == 1, p):.4f}; "
+                  + "; ".join(f"P>={t}: P {(yt[p >= t] == 1).mean():.3f} R {(p >= t)[yt == 1].mean():.3f}"
+                              for t in (0.3, 0.4, 0.5, 0.6)))
+            order = np.argsort(-p)
+            precision = np.cumsum(yt[order] == 1) / np.arange(1, len(p) + 1)
+            ok = np.flatnonzero(precision >= base_p)
+            recall = np.sum(yt[order][: ok.max() + 1] == 1) / np.sum(yt == 1) if len(ok) else 0.0
+            print(f"    R at the 47-feature trees' P at 0.4 ({base_p:.3f}): {recall:.3f}", flush=True)
+        np.savez("/tmp/piano_strikes_check_odds.npz", y=yt, pitches=rows[test][1]["pitches"][rows[test][1]["y"] >= 0],
+                 **odds)
+        return
+    out = Path(argv[argv.index("--out") + 1]) if "--out" in argv else SPECTRUM_WEIGHTS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **models[recipe], sources=np.array([name for name, _ in rows]))
+    print(f"saved {out} ({out.stat().st_size // 1024} kB, {recipe}) in {time.time() - started:.0f} s")
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if "--spectrum" in sys.argv:
+        spectrum_main(sys.argv[1:])
+    else:
+        main()

@@ -20,7 +20,7 @@ stage that lost it, over the frames whose onset time (frame centre + ``ONSET_LEA
 
 The misses are also broken down by register, by the MAPS velocity, by whether the pitch was still sounding (a
 repeated note), and by chord size (strikes within 0.05 s). Rerun: ``nice -n 10 .venv/bin/python -m tests.bench
-live_losses`` (``TUTOR_BENCH_LIVE_STRIKE_P`` / ``..._FREE_STRIKE_P`` as in ``bench_live_marks``); results in
+live_losses`` (``TUTOR_BENCH_LIVE_STRIKE_P`` / ``..._FREE_STRIKE_P`` / ``..._SPECTRUM`` as in ``bench_live_marks``); results in
 ``bench-results/live_losses_<split>.json``.
 """
 
@@ -42,7 +42,6 @@ STAGES = ("below_range", "timed_off", "no_flux", "no_flux_rose", "not_listened",
 def diagnosed_onsets_class():
     """A ``PianoOnsets`` that logs each hop (``frames``) and each candidate's P (its frame's ``p``)."""
     from tutor.listen import piano_live
-    from tutor.models.piano_strikes import features, strike_probability
 
     class DiagnosedOnsets(piano_live.PianoOnsets):
         made: list = []
@@ -73,16 +72,12 @@ def diagnosed_onsets_class():
                            | {p for p in others if self._open(p, False, time_s)})
             return super()._candidates(time_s, wanted, others, *args, **kwargs)
 
-        def _judge(self, c, bands_next, short_bands_next, flux_next, found):
-            x = features(c["pitches"], bands=c["bands"], bands_next=bands_next, bands_before=c["bands_before"],
-                         recent=c["recent"], short_rise=c["short_rise"],
-                         short_rise_next=short_bands_next - c["short_recent"],
-                         fundamental_rise=c["fundamental_rise"], flux=c["flux"], flux_next=flux_next)
+        def _odds(self, c, x, frame):
+            odds = super()._odds(c, x, frame)
             log = self.by_time[c["time_s"]]
-            for pitch, scored, p in zip(c["pitches"].tolist(), c["scored"].tolist(),
-                                        strike_probability(x, self.trees).tolist(), strict=True):
+            for pitch, scored, p in zip(c["pitches"].tolist(), c["scored"].tolist(), odds.tolist(), strict=True):
                 log["p"][pitch], log["scored"][pitch] = p, scored
-            return super()._judge(c, bands_next, short_bands_next, flux_next, found)
+            return odds
 
     return DiagnosedOnsets
 
@@ -153,9 +148,10 @@ def main() -> None:
 
     import tutor.listen.piano_live as piano_live
     from tests.bench._results import save
-    from tests.bench.bench_live_marks import FREE_STRIKE_P, STRIKE_P, live_run
+    from tests.bench.bench_live_marks import FREE_STRIKE_P, SPECTRUM, STRIKE_P, live_run
     from tests.bench.bench_piano import excerpt, pieces, reference, score_of
 
+    piano_live.SPECTRUM = SPECTRUM
     if STRIKE_P is not None:
         piano_live.STRIKE_P = float(STRIKE_P)
     if FREE_STRIKE_P is not None:
@@ -220,7 +216,7 @@ def main() -> None:
             n = sum(counts.values())
             top = ", ".join(f"{k} {v}" for k, v in counts.most_common(4) if k != "heard")
             print(f"  {group:15s} {n:5d} strikes, heard {counts['heard'] / n:.3f}; lost: {top}")
-    save(f"live_losses_{split}" + "".join(f"_{k}{v}" for k, v in (("p", STRIKE_P), ("freep", FREE_STRIKE_P))
+    save(f"live_losses_{split}" + ("" if SPECTRUM else "_trees47") + "".join(f"_{k}{v}" for k, v in (("p", STRIKE_P), ("freep", FREE_STRIKE_P))
                                           if v is not None),
          {"split": split, "strikes": total, "heard": heard_total, "stages": dict(stages),
           "below_gate_rise_db": gate_short, "low_p": low_p,

@@ -24,8 +24,10 @@ Rerun: ``nice -n 10 .venv/bin/python -m tests.bench live_marks`` (``TUTOR_BENCH_
 ``TUTOR_BENCH_LIVE_FREE=0``: the peer with no score-free listening, as before issue 20's evening round;
 ``TUTOR_BENCH_LIVE_SEGMENTS=4``: 60 s segments of each piece, no review; ``TUTOR_BENCH_LIVE_STRIKE_S=0``: the
 peer that reads the follower's expectation anew within a strike; ``TUTOR_BENCH_LIVE_LEARNED=0``: the peer with the
-hand-made strike tests instead of the learned strike model; ``TUTOR_BENCH_LIVE_STRIKE_P`` / ``..._FREE_STRIKE_P``: its
-thresholds).
+hand-made strike tests instead of the learned strike model; ``TUTOR_BENCH_LIVE_SPECTRUM=0``: the peer with the
+47-feature strike trees instead of the model that hears the whole spectrum; ``TUTOR_BENCH_LIVE_SPECTRUM_WEIGHTS=PATH``:
+another model of that kind; ``TUTOR_BENCH_LIVE_STRIKE_P`` /
+``..._FREE_STRIKE_P``: its thresholds).
 """
 
 from __future__ import annotations
@@ -53,7 +55,15 @@ SEGMENTS = int(os.environ.get("TUTOR_BENCH_LIVE_SEGMENTS", "0"))
 # off); the thresholds of the learned one can be set here to choose them on dev
 LEARNED = os.environ.get("TUTOR_BENCH_LIVE_LEARNED", "1") != "0"
 STRIKE_P = os.environ.get("TUTOR_BENCH_LIVE_STRIKE_P")
+# the peer before the tenth session: the 47-feature trees instead of the model that hears the whole spectrum
+# (``tutor.listen.piano_live.SPECTRUM`` off)
+SPECTRUM = os.environ.get("TUTOR_BENCH_LIVE_SPECTRUM", "1") != "0"
+# another model of that kind (a weights file made by ``train_piano_strikes --spectrum ... --out PATH``)
+SPECTRUM_WEIGHTS = os.environ.get("TUTOR_BENCH_LIVE_SPECTRUM_WEIGHTS")
 FREE_STRIKE_P = os.environ.get("TUTOR_BENCH_LIVE_FREE_STRIKE_P")
+# the live thread's cost: each hop's ``PianoOnsets.push`` timed on a 60 s take (the first dev piece long enough),
+# driven by the follower, with the 47-feature trees and with the model that hears the whole spectrum
+HOP_TIMES = os.environ.get("TUTOR_BENCH_LIVE_HOP_TIMES", "0") != "0"
 SEED = 20
 POLL_EVERY_S = 0.05
 IN_PLACE_S = 0.3
@@ -207,12 +217,20 @@ def main() -> None:
 
     piano_live.FREE_LISTEN = FREE
     piano_live.LEARNED = LEARNED
+    piano_live.SPECTRUM = SPECTRUM
+    if SPECTRUM_WEIGHTS:
+        from tutor.models.piano_strikes import load_spectrum_model
+
+        piano_live._spectrum_model = lambda: load_spectrum_model(Path(SPECTRUM_WEIGHTS))
     if STRIKE_S is not None:
         piano_live.STRIKE_S = float(STRIKE_S)
     if STRIKE_P is not None:
         piano_live.STRIKE_P = float(STRIKE_P)
     if FREE_STRIKE_P is not None:
         piano_live.FREE_STRIKE_P = float(FREE_STRIKE_P)
+    if HOP_TIMES:
+        hop_times()
+        return
     if SEGMENTS:
         segments(SEGMENTS)
         return
@@ -337,10 +355,59 @@ def segments(count: int) -> None:
     save(("live_marks_segments" if FREE else "live_marks_segments_no_free") + f"_{split}" + _peer_suffix(), results)
 
 
+def hop_times(seconds: float = 60.0) -> None:
+    """Mean, p95 and largest time of one hop's ``PianoOnsets.push`` (wall clock, the follower driving it as in
+    ``live_run``), on the first ``seconds`` of the first piece of the split that long, both strike models."""
+    import librosa
+    import soundfile
+
+    import tutor.listen.piano_live as piano_live
+    from tests.bench._results import save
+    from tests.bench.bench_piano import DATA, pieces, reference, score_of
+    from tutor.listen.piano_live import HOP, SAMPLE_RATE, follower_expectation, follower_range
+    from tutor.practice.follower import ScoreFollower
+
+    split = os.environ.get("TUTOR_BENCH_PIANO_SPLIT", "dev")
+    for name in pieces(split):
+        audio, rate = soundfile.read(str(DATA / "flac" / f"{name}.flac"), dtype="float32", always_2d=True)
+        if len(audio) >= seconds * rate:
+            break
+    audio16 = librosa.resample(audio.mean(axis=1)[: int(seconds * rate)], orig_sr=rate, target_sr=SAMPLE_RATE)
+    ref = reference(name, seconds)
+    results = {"split": split, "piece": name, "seconds": seconds}
+    for spectrum in (False, True):
+        piano_live.SPECTRUM = spectrum
+        with tempfile.TemporaryDirectory() as folder:
+            follower = ScoreFollower(score_of(ref, Path(folder)), mode="play-along", level="advanced")
+        detector = piano_live.PianoOnsets(SAMPLE_RATE)
+        free = follower_range(follower)
+        took = []
+        for start in range(0, len(audio16), HOP):
+            began = time.perf_counter()
+            heard = detector.push(audio16[start:start + HOP], lambda f=follower: follower_expectation(f), free)
+            took.append(time.perf_counter() - began)
+            for onset_s, midi in detector.free_found:
+                follower.hear(onset_s=onset_s, pitch=midi)
+            for onset_s, midi in heard:
+                follower.feed_onset(onset_s=onset_s, pitch=midi)
+        ms = np.array(took) * 1000
+        key = "spectrum" if spectrum else "trees47"
+        results[key] = {"mean_ms": float(ms.mean()), "p95_ms": float(np.percentile(ms, 95)),
+                        "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max()), "hops": len(ms)}
+        print(f"{name} first {seconds:g} s, {key}: per hop mean {ms.mean():.2f} ms, p95 {np.percentile(ms, 95):.2f}, "
+              f"p99 {np.percentile(ms, 99):.2f}, max {ms.max():.1f} ms ({len(ms)} hops of {HOP / SAMPLE_RATE * 1000:.0f} ms)",
+              flush=True)
+    save(f"live_hop_times_{split}", results)
+
+
 def _peer_suffix() -> str:
     suffix = "" if STRIKE_S is None else f"_strike{STRIKE_S}"
     if not LEARNED:
         return suffix + "_rules"
+    if not SPECTRUM:
+        suffix += "_trees47"
+    elif SPECTRUM_WEIGHTS:
+        suffix += "_" + Path(SPECTRUM_WEIGHTS).stem
     return suffix + "".join(f"_{key}{value}" for key, value in (("p", STRIKE_P), ("freep", FREE_STRIKE_P))
                             if value is not None)
 
