@@ -12,11 +12,10 @@ walked in numpy here; trained on real piano sound (maps-dev's dev pieces after t
 benchmark does not read on dev) and on FluidSynth renders of nasap-dev performances, dry, in a room and through a
 phone-like microphone, with the app's metronome clicks mixed in (never a strike).
 
-The live path's model since the tenth session hears the whole spectrum instead (``spectrum_probability``, weights
-``weights/piano_strikes_spectrum.npz``, the same training data): a small network, run in numpy, on the candidate's
-patch of a quarter-semitone spectrum (``spectrum_frame``, ``spectrum_patch``) and on each of its first ten partials'
-own rise (``partial_features``) as well as ``FEATURES``. The trees stay for the review's second listen
-(``tutor.listen.piano_evidence``) and where those weights are missing.
+A second model hears the whole spectrum (``spectrum_probability``, weights ``weights/piano_strikes_spectrum.npz``,
+the same training data; the live path uses it with ``piano_live.SPECTRUM`` on, off as shipped): a small network, run
+in numpy, on the candidate's patch of a quarter-semitone spectrum (``spectrum_frame``, ``spectrum_patch``) and on
+each of its first ten partials' own rise (``partial_features``) as well as ``FEATURES``.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ Run: ``nice -n 10 .venv/bin/python -m models.training.train_piano_strikes`` (fea
 ``--check``: train without the real dev audio's last piece and print frame P/R there,
 nothing saved).
 
-The model that hears the whole spectrum (``piano_strikes.SPECTRUM_WEIGHTS``, the live path's since the tenth
-session): ``--spectrum mlp`` (the shipped recipe: a network on each candidate's ``spectrum_patch`` and its
+The model that hears the whole spectrum (``piano_strikes.SPECTRUM_WEIGHTS``; the live path's with
+``piano_live.SPECTRUM`` on, off as shipped): ``--spectrum mlp`` (the recipe chosen on dev: a network on each candidate's ``spectrum_patch`` and its
 ``SPECTRUM_FEATURES``, fitted with torch on every strike and ``NETWORK_NEGATIVES`` of the other candidates, the
 negatives weighted back; exported as numpy arrays) or ``--spectrum trees`` (the same trees on ``SPECTRUM_FEATURES``);
 the same sources and labels, the candidates' frames cached in ``SPECTRUM_CACHE`` (~1.3 GB, ~1.5 min to make);

@@ -151,7 +151,8 @@ def main() -> None:
     from tests.bench.bench_live_marks import FREE_STRIKE_P, SPECTRUM, STRIKE_P, live_run
     from tests.bench.bench_piano import excerpt, pieces, reference, score_of
 
-    piano_live.SPECTRUM = SPECTRUM
+    if SPECTRUM is not None:
+        piano_live.SPECTRUM = SPECTRUM != "0"
     if STRIKE_P is not None:
         piano_live.STRIKE_P = float(STRIKE_P)
     if FREE_STRIKE_P is not None:
@@ -216,7 +217,8 @@ def main() -> None:
             n = sum(counts.values())
             top = ", ".join(f"{k} {v}" for k, v in counts.most_common(4) if k != "heard")
             print(f"  {group:15s} {n:5d} strikes, heard {counts['heard'] / n:.3f}; lost: {top}")
-    save(f"live_losses_{split}" + ("" if SPECTRUM else "_trees47") + "".join(f"_{k}{v}" for k, v in (("p", STRIKE_P), ("freep", FREE_STRIKE_P))
+    peer = "" if SPECTRUM is None else "_trees47" if SPECTRUM == "0" else "_spectrum"
+    save(f"live_losses_{split}" + peer + "".join(f"_{k}{v}" for k, v in (("p", STRIKE_P), ("freep", FREE_STRIKE_P))
                                           if v is not None),
          {"split": split, "strikes": total, "heard": heard_total, "stages": dict(stages),
           "below_gate_rise_db": gate_short, "low_p": low_p,

@@ -24,8 +24,8 @@ Rerun: ``nice -n 10 .venv/bin/python -m tests.bench live_marks`` (``TUTOR_BENCH_
 ``TUTOR_BENCH_LIVE_FREE=0``: the peer with no score-free listening, as before issue 20's evening round;
 ``TUTOR_BENCH_LIVE_SEGMENTS=4``: 60 s segments of each piece, no review; ``TUTOR_BENCH_LIVE_STRIKE_S=0``: the
 peer that reads the follower's expectation anew within a strike; ``TUTOR_BENCH_LIVE_LEARNED=0``: the peer with the
-hand-made strike tests instead of the learned strike model; ``TUTOR_BENCH_LIVE_SPECTRUM=0``: the peer with the
-47-feature strike trees instead of the model that hears the whole spectrum; ``TUTOR_BENCH_LIVE_SPECTRUM_WEIGHTS=PATH``:
+hand-made strike tests instead of the learned strike model; ``TUTOR_BENCH_LIVE_SPECTRUM=1``: the peer with the
+model that hears the whole spectrum instead of the 47-feature strike trees (``=0``: the trees, as shipped); ``TUTOR_BENCH_LIVE_SPECTRUM_WEIGHTS=PATH``:
 another model of that kind; ``TUTOR_BENCH_LIVE_STRIKE_P`` /
 ``..._FREE_STRIKE_P``: its thresholds).
 """
@@ -55,9 +55,9 @@ SEGMENTS = int(os.environ.get("TUTOR_BENCH_LIVE_SEGMENTS", "0"))
 # off); the thresholds of the learned one can be set here to choose them on dev
 LEARNED = os.environ.get("TUTOR_BENCH_LIVE_LEARNED", "1") != "0"
 STRIKE_P = os.environ.get("TUTOR_BENCH_LIVE_STRIKE_P")
-# the peer before the tenth session: the 47-feature trees instead of the model that hears the whole spectrum
-# (``tutor.listen.piano_live.SPECTRUM`` off)
-SPECTRUM = os.environ.get("TUTOR_BENCH_LIVE_SPECTRUM", "1") != "0"
+# the tenth session's peer: "1" the model that hears the whole spectrum judges the strikes, "0" the 47-feature trees
+# (``tutor.listen.piano_live.SPECTRUM``; unset: as shipped, the trees)
+SPECTRUM = os.environ.get("TUTOR_BENCH_LIVE_SPECTRUM")
 # another model of that kind (a weights file made by ``train_piano_strikes --spectrum ... --out PATH``)
 SPECTRUM_WEIGHTS = os.environ.get("TUTOR_BENCH_LIVE_SPECTRUM_WEIGHTS")
 FREE_STRIKE_P = os.environ.get("TUTOR_BENCH_LIVE_FREE_STRIKE_P")
@@ -217,7 +217,8 @@ def main() -> None:
 
     piano_live.FREE_LISTEN = FREE
     piano_live.LEARNED = LEARNED
-    piano_live.SPECTRUM = SPECTRUM
+    if SPECTRUM is not None:
+        piano_live.SPECTRUM = SPECTRUM != "0"
     if SPECTRUM_WEIGHTS:
         from tutor.models.piano_strikes import load_spectrum_model
 
@@ -404,9 +405,9 @@ def _peer_suffix() -> str:
     suffix = "" if STRIKE_S is None else f"_strike{STRIKE_S}"
     if not LEARNED:
         return suffix + "_rules"
-    if not SPECTRUM:
-        suffix += "_trees47"
-    elif SPECTRUM_WEIGHTS:
+    if SPECTRUM is not None:
+        suffix += "_trees47" if SPECTRUM == "0" else "_spectrum"
+    if SPECTRUM_WEIGHTS:
         suffix += "_" + Path(SPECTRUM_WEIGHTS).stem
     return suffix + "".join(f"_{key}{value}" for key, value in (("p", STRIKE_P), ("freep", FREE_STRIKE_P))
                             if value is not None)

@@ -5,11 +5,12 @@ this lighter path (what Skoove does) listens only for the pitches the score foll
 ``PianoOnsets`` keeps a 16 kHz spectrum every ``HOP`` samples (16 ms; window ``WINDOW`` = 128 ms) and,
 for each pitch, the energy at its first ``HARMONICS`` partials. At a strike (the whole spectrum's flux rising), an
 expected pitch whose partials rose ``GATE_DB`` over their recent minimum is a candidate, and one hop later a
-learned model (``tutor.models.piano_strikes``, trained on real piano sound and renders) says whether that pitch
-itself was struck, not a neighbour whose partials or hammer thump raised its band (``LEARNED``, ``STRIKE_P``): a
-small network that hears the whole spectrum around the pitch and its partials (the spectrum on a quarter-semitone
-grid, ``fine_bins``, both windows; ``SPECTRUM``), else gradient-boosted trees on the rise and level of the
-pitch's four partials summed and of the pitches around it. Without the models' weights
+learned model (``tutor.models.piano_strikes``: gradient-boosted trees on the rise and level of the pitch's four
+partials summed and of the pitches around it, trained on real piano sound and renders) says whether that pitch
+itself was struck, not a neighbour whose partials or hammer thump raised its band (``LEARNED``, ``STRIKE_P``).
+A small network that hears the whole spectrum around the pitch and its partials (the spectrum on a quarter-semitone
+grid, ``fine_bins``, both windows) judges instead with ``SPECTRUM`` on (off: it rang more wrong notes on held-out
+recordings). Without the model's weights
 (or with ``LEARNED`` off) hand-made tests decide: the energy jumps ``RISE_DB`` over its recent minimum, is within
 ``FLOOR_DB`` of the loudest expected pitch, peaks ``PEAK_DB`` over the pitches a semitone either side, and is
 still up one hop later (``CONFIRM``). Metronome clicks are broadband and short: a strike heard where the app
@@ -104,10 +105,11 @@ STRIKE_S = 0.1
 # once: 0.561 -> 0.891.
 LEARNED = True
 # the learned strikes hear the whole spectrum (tenth session; docs/benchmarks.md, "Live strikes heard from the whole
-# spectrum"): ``piano_strikes.spectrum_probability`` on the candidate's patch of the fine grid and its partials' own
-# rises, where its weights are (False, or without them: the 47-feature trees). Dev first 30 s at 0.4 / 0.4: detector
-# R 0.566 -> 0.732 at P 0.905 -> 0.944, rings in place 0.932 -> 0.976, changed notes ringed 18 -> 16 of 152.
-SPECTRUM = True
+# spectrum"): True: ``piano_strikes.spectrum_probability`` on the candidate's patch of the fine grid and its partials'
+# own rises judges, where its weights are; False (as shipped): the 47-feature trees. Dev first 30 s at 0.4 / 0.4:
+# detector R 0.566 -> 0.732 at P 0.905 -> 0.944, changed notes ringed 18 -> 16 of 152; held-out, read once: R 0.587 ->
+# 0.696 (17 x 60 s) but changed notes ringed 75 -> 87 of 854 (first 30 s: 25 -> 28 of 166), so it stays off.
+SPECTRUM = False
 STRIKE_P = 0.4
 FREE_STRIKE_P = 0.4
 
