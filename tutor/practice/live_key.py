@@ -36,7 +36,6 @@ from tutor.practice.singing import (
     changed_key,
     held_key,
     moved_key,
-    one_passage,
     window_segment,
 )
 from tutor.score.music import Performance, PlayedNote
@@ -175,8 +174,7 @@ class KeyedFollower:
         if first < self._settled_from:
             return []
         window = self._heard[first:]
-        starts = set(getattr(self.follower, "starts_s", ()))  # a looped take's passes begin again
-        chords = one_passage([h.chord for h in window], pass_starts=[h.note.onset_s in starts for h in window])
+        chords = [h.chord for h in window]
         segment = window_segment(self.follower.notes, self.follower.chord_onsets_ql, chords)
         if len(segment) < MIN_NOTES:
             # after a move the follower cannot follow (an octave) it stays on its chord, and the chords its notes

@@ -250,21 +250,6 @@ def window_segment(score_notes: Sequence[Note], chord_onsets_ql: Sequence[float]
     return [n for n in score_notes if lo_ql <= n.onset_ql <= hi_ql]
 
 
-def one_passage(chords: Sequence[int], *, pass_starts: Sequence[bool] = ()) -> list[int]:
-    """The chords a window's notes were put on (-1: none), up to the first jump back (a note put more than
-    WINDOW_SLACK_CHORDS chords before the note before it, unless ``pass_starts`` says it starts a looped take's
-    pass), the notes from there counted on from the chord before it, one chord each. Notes sung in another
-    key match no chord where they are, and a follower or the alignment takes some of them for an earlier
-    passage they happen to match (a second verse sung a semitone low is the first verse as written): the
-    window, lined up with the whole score between, could never show the change."""
-    chords = [int(c) for c in chords]
-    for k in range(1, len(chords)):
-        restarts_pass = k < len(pass_starts) and pass_starts[k]
-        if 0 <= chords[k] < chords[k - 1] - WINDOW_SLACK_CHORDS and not restarts_pass:
-            return chords[:k] + [chords[k - 1] + j for j in range(1, len(chords) - k + 1)]
-    return chords
-
-
 def changed_key(segment: Sequence[Note], window: Sequence[PlayedNote], align: Callable, key: HeldKey | None = None,
                 *, sung: bool = True) -> tuple[int, float, int] | None:
     """Whether the recent notes ``window`` (moved into the key followed, ``key``) hold another key against
@@ -313,7 +298,7 @@ def key_changes(score_notes: Sequence[Note], performance: Performance, align: Ca
     while True:
         found = None
         for end in range(start + WINDOW_NOTES, len(notes) + 1):
-            chords = one_passage(alignment.chord_of_perf[end - WINDOW_NOTES:end])
+            chords = alignment.chord_of_perf[end - WINDOW_NOTES:end]
             segment = window_segment(score_notes, alignment.chord_onsets_ql, chords)
             found = changed_key(segment, notes[end - WINDOW_NOTES:end], align, changes[-1][1] if changes else key, sung=sung)
             if found is not None:
