@@ -101,6 +101,31 @@ def test_a_note_sung_well_out_of_tune_is_told_flat_against_the_note_meant_live_a
     assert verdicts == {score.notes[4].id: ("flat", -60.0), score.notes[10].id: ("wrong_pitch", None)}
 
 
+def test_a_singer_between_keys_followed_live_is_not_told_flat_within_the_levels_tolerance():
+    """A line sung 45 cents flat throughout, each note +-15 cents: the live follower finds that tuning, and a note
+    that rounds to the semitone below once the tuning is taken off is judged against the written note with the
+    level's tolerance, as the review judges it (not "5 cents flat")."""
+    import numpy as np
+
+    from tests.test_live_key import LONG_TUNE, _follow
+    from tutor.practice.follower import ScoreFollower
+    from tutor.practice.live_key import KeyedFollower
+
+    score = sung_score(LONG_TUNE)
+    scatter = np.random.default_rng(0).uniform(-15.0, 15.0, len(LONG_TUNE))
+    notes = []
+    for note, off in zip(audio_take(score, cents=-45.0).notes, scatter, strict=True):
+        value = note.pitch + (note.cents + off) / 100.0
+        notes.append(replace(note, pitch=round(value), cents=round((value - round(value)) * 100.0, 1)))
+    take = Performance(notes=tuple(notes))
+    keyed = KeyedFollower(lambda: ScoreFollower(score, level="beginner"))
+    events, verdicts = _follow(keyed, take)
+    assert keyed.key is not None and keyed.key.semitones == 0 and keyed.key.cents < -25
+    assert not [e for e in events if getattr(e, "type", None) in ("flat", "sharp", "wrong_pitch") and abs(e.cents or 0.0) <= 35.0]
+    assert list(verdicts.values()).count("correct") >= len(LONG_TUNE) - 2
+    assert assess(score, take, level="beginner").notes_correct == len(LONG_TUNE)
+
+
 def test_a_drift_over_the_phrase_is_reported_as_a_drift():
     score = sung_score()
     result = assess(score, audio_take(score, drift_cents_per_s=-9.0), level="advanced")  # ~ -85 cents over 9.6 s

@@ -374,12 +374,12 @@ def assess(
             alignment = _straight_if_better(alignment, written, unfolding, performance)
         elif unfolding is not None and not repeats and written.form is not None:  # played though not asked?
             alignment = _repeats_if_better(alignment, written, unfolding, performance)
+    is_audio = performance.is_audio
+    if is_audio and evidence is None:  # a single line: a note nearer the written pitch than a neighbour's is it, out of tune
+        alignment, played = _out_of_tune_not_wrong(alignment, score_notes, played)  # (a unison's too: before sharing)
     alignment = _share_unisons(alignment, score_notes)
     if piano_audio:  # (before the chords' times are taken from it)
         alignment = _unmatch_far(alignment, score_notes, played, _onset_groups(score_notes, played, alignment))
-    is_audio = performance.is_audio
-    if is_audio and evidence is None:  # a single line: a note nearer the written pitch than a neighbour's is it, out of tune
-        alignment, played = _out_of_tune_not_wrong(alignment, score_notes, played)
     events: list[Event] = []
 
     def event(kind: str, *, note: Note | None = None, position: float | None = None, played_note: PlayedNote | None = None,
@@ -1489,7 +1489,8 @@ def _out_of_tune_not_wrong(alignment: Alignment, score_notes, played: tuple[Play
     was played for is that note out of tune (issue 22: "intonation in cents against the note the singer
     meant"), not the semitone its pitch rounds to: a C sung 60 cents flat is "60 cents flat", not "sang B
     instead of C". Its pair becomes a match and the played note is given as the written pitch with the cents
-    off it, so the intonation check tells it flat or sharp."""
+    off it, so the intonation check tells it flat or sharp (in an attempt the student went back from, such a
+    note is, like a right one, not told)."""
     pairs, notes = list(alignment.pairs), list(played)
     for k, pair in enumerate(pairs):
         if pair.kind != "wrong_pitch" or pair.perf_index is None or pair.score_index is None:

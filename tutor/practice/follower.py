@@ -673,9 +673,7 @@ class ScoreFollower:
             expected = self.notes[target]
             off_cents = self._cents_off(note, expected.pitch)
             if off_cents is not None and abs(off_cents) < MEANT_CENTS:  # the written note out of tune, as the review
-                kind = "sharp" if off_cents > 0 else "flat"  # says it (``assessment._out_of_tune_not_wrong``)
-                return [self._event(kind, None, note, f"{abs(off_cents):.0f} cents {kind}", score_note=expected,
-                                    cents=round(off_cents, 1))]
+                return self._timed_correct(target, chord, note, arrived=arrived, cents=off_cents)  # hears it
             return [self._event("wrong_pitch", None, note, f"played {pitch_name(note.pitch)} instead of {pitch_name(expected.pitch)}",
                                 score_note=expected)]
         if self.mode == "play-along":  # told later: it may be a note of a chord beside this one, left unplayed
@@ -793,7 +791,11 @@ class ScoreFollower:
             return chord >= self._at
         return abs(note.onset_s - self._extrapolated_s(chord)) < OUT_OF_ORDER_S
 
-    def _timed_correct(self, index: int, chord: int, note: PlayedNote, *, arrived: bool = True) -> list[Event]:
+    def _timed_correct(self, index: int, chord: int, note: PlayedNote, *, arrived: bool = True,
+                       cents: float | None = None) -> list[Event]:
+        """``note`` is score note ``index`` of ``chord``: ``correct``, or ``sharp``/``flat`` past the level's cents
+        tolerance (its settled cents, else its own; ``cents``: how far it lies from the written pitch, for a
+        microphone's note that rounds to a neighbour of it), and its timing."""
         expected_note = self.notes[index]
         self._given[note] = index
         self._right.add(index)
@@ -811,7 +813,8 @@ class ScoreFollower:
             self._anchors.append((position, note.onset_s))
             if len(self._anchors) > 64:
                 del self._anchors[:32]
-        cents = self._settled_cents.pop((note.onset_s, note.pitch), note.cents)
+        settled = self._settled_cents.pop((note.onset_s, note.pitch), note.cents)
+        cents = settled if cents is None else round(cents, 1)
         if cents is not None and abs(cents) > self.tolerances.cents:
             kind = "sharp" if cents > 0 else "flat"
             events.append(self._event(kind, None, note, f"{abs(cents):.0f} cents {kind}", score_note=expected_note, cents=cents))
