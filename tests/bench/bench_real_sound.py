@@ -471,17 +471,20 @@ def assess_marks(clip: Clip, segmenter: str | None = None, refine: bool | None =
     would mark every note right (the singer sang these notes): the share marked correct, wrong or flat/
     sharp, and whether the held key (semitones; 0 when none; the key held at the end when it changed) is the
     shift; ``DROP``: the score of ``_dropped_score`` (right: a semitone low at the end; ``key_changes``: the
-    changes the review says). The labelled pitches are first
+    changes the review says); ``SLIDE``: the score as sung, the take's notes from the same point a semitone lower
+    (right: a semitone low at the end). The labelled pitches are first
     lowered by the set's LABEL_BIAS_HZ (SSVD's 4.5 Hz: rounding the raw labels often names the semitone
     above the one sung); ``REAL_SOUND_RAW_LABELS=1`` rounds them as they are (the first pass's numbers)."""
     from tutor.practice.assessment import assess
 
-    take = _take_of(tutor_notes(clip, segmenter=segmenter, refine=refine)[0])
+    rows = tutor_notes(clip, segmenter=segmenter, refine=refine)[0]
     out = {}
     scores = _sung_scores(clip)
     if clip.instrument == "voice":
         scores[DROP] = _dropped_score(clip, scores)
+        scores[SLIDE] = scores[0]
     for shift, score in scores.items():
+        take = _take_of(_slid(rows, _slide_s(scores)) if shift == SLIDE else rows)
         result = assess(score, take, level="beginner")
         total = max(1, result.notes_total)
         kinds = [e.type for e in result.events]
@@ -524,6 +527,19 @@ def _sung_scores(clip: Clip) -> dict:
 
 
 DROP = "drop"  # live-key's harder case: the score as sung, its second half written a semitone higher
+# the same key change made on the take's side: the score as sung, the notes heard from that point on a semitone
+# lower (what a singer who slides sings; in DROP a second verse sung as written is the first verse as written, which
+# a follower rightly takes for a return to the opening)
+SLIDE = "slide"
+KEY_CASES = (DROP, SLIDE)
+SLIDE_EARLY_S = 0.15  # a note heard this much before the split note's labelled onset is already in the new key
+
+
+def _split_index(notes) -> int:
+    """The first note after the longest rest in the middle third of the score's notes (a breath mid-take)."""
+    third = len(notes) // 3
+    gaps = [(notes[k].onset_s - (notes[k - 1].onset_s + notes[k - 1].duration_s), k) for k in range(third, 2 * third + 1)]
+    return max(gaps)[1] if gaps else len(notes) // 2
 
 
 def _dropped_score(clip: Clip, scores: dict):
@@ -531,12 +547,22 @@ def _dropped_score(clip: Clip, scores: dict):
     written a semitone higher: against it, the singer slid a semitone low after a breath mid-take (a key change
     made in the score, since no tuning take's labels hold one)."""
     score = scores[0]
-    notes = score.notes
-    third = len(notes) // 3
-    gaps = [(notes[k].onset_s - (notes[k - 1].onset_s + notes[k - 1].duration_s), k) for k in range(third, 2 * third + 1)]
-    split_at = max(gaps)[1] if gaps else len(notes) // 2
-    moved = tuple(n if k < split_at else replace(n, pitch=n.pitch + 1) for k, n in enumerate(notes))
+    split_at = _split_index(score.notes)
+    moved = tuple(n if k < split_at else replace(n, pitch=n.pitch + 1) for k, n in enumerate(score.notes))
     return replace(score, notes=moved)
+
+
+def _slide_s(scores: dict) -> float:
+    """When the take's notes are moved a semitone lower for SLIDE: just before the split note's onset."""
+    notes = scores[0].notes
+    return notes[_split_index(notes)].onset_s - SLIDE_EARLY_S
+
+
+def _slid(rows: np.ndarray, from_s: float) -> np.ndarray:
+    """Transcription rows (onset, offset, MIDI pitch with cents) with the notes from ``from_s`` on a semitone lower."""
+    rows = np.array(rows, dtype=float).reshape(-1, 3)
+    rows[rows[:, 0] >= from_s, 2] -= 1.0
+    return rows
 
 
 def live_key_marks(clip: Clip) -> dict:
@@ -546,7 +572,8 @@ def live_key_marks(clip: Clip) -> dict:
     follower as written (``as_written``) and with ``KeyedFollower`` finding the key the singer holds
     (``keyed``; ``key_right``: it found the shift, 0 = none found, as the review's ``held_key``). ``DROP``: the
     score of ``_dropped_score`` (``key_right``: the key followed at the end is a semitone low, and ``changes``:
-    the key changes said)."""
+    the key changes said); ``SLIDE``: the score as sung, the live notes (and the review's) from the same point a
+    semitone lower."""
     from tutor.practice.follower import ScoreFollower
     from tutor.practice.live_key import KeyedFollower
 
@@ -557,7 +584,10 @@ def live_key_marks(clip: Clip) -> dict:
     scores = _sung_scores(clip)
     if clip.instrument == "voice":
         scores[DROP] = _dropped_score(clip, scores)
+        scores[SLIDE] = scores[0]
+    heard = rows
     for shift, score in scores.items():
+        rows = _slid(heard, _slide_s(scores)) if shift == SLIDE else heard
         shares = {}
         for way in ("as_written", "keyed"):
             follower = ScoreFollower(score, level=level)
@@ -578,14 +608,14 @@ def live_key_marks(clip: Clip) -> dict:
             # what a student sees live against what the review then says: the share of the score's notes both call
             # right or both call wrong in some way (``agrees_review``), and of the notes the review calls right, those
             # the live marks called right (``review_right_rung``)
-            review = _review_verdicts(clip, score, level)
+            review = _review_verdicts(clip, score, level, slid_from_s=_slide_s(scores) if shift == SLIDE else None)
             right = [n.id for n in score.notes if review[n.id] == "correct"]
             shares[f"{way}_agrees_review"] = (sum((verdicts.get(n.id) == "correct") == (review[n.id] == "correct")
                                                   for n in score.notes) / max(1, len(score.notes)))
             shares[f"{way}_review_right_rung"] = sum(verdicts.get(i) == "correct" for i in right) / max(1, len(right))
             if way == "keyed":
                 held = 0 if follower.key is None else follower.key.semitones
-                shares["key_right"] = float(held == (-1 if shift == DROP else shift))
+                shares["key_right"] = float(held == (-1 if shift in KEY_CASES else shift))
                 shares["changes"] = float(len(getattr(follower, "changes", ())))  # (none before key changes were heard)
         out[shift] = shares
     return out
@@ -594,14 +624,16 @@ def live_key_marks(clip: Clip) -> dict:
 _REVIEW_TAKES: dict = {}
 
 
-def _review_verdicts(clip: Clip, score, level: str) -> dict[str, str]:
-    """Each score note's verdict in the review of the take (``assess`` on the transcription, as ``assess_marks``):
-    its first event's type, "correct" when it has none."""
+def _review_verdicts(clip: Clip, score, level: str, *, slid_from_s: float | None = None) -> dict[str, str]:
+    """Each score note's verdict in the review of the take (``assess`` on the transcription, as ``assess_marks``;
+    ``slid_from_s``: its notes from then on a semitone lower, as SLIDE's): its first event's type, "correct" when
+    it has none."""
     from tutor.practice.assessment import assess
 
-    key = (clip.dataset, clip.name)
+    key = (clip.dataset, clip.name, slid_from_s)
     if key not in _REVIEW_TAKES:  # (the same transcription for every score of the clip)
-        _REVIEW_TAKES[key] = _take_of(tutor_notes(clip)[0])
+        rows = tutor_notes(clip)[0]
+        _REVIEW_TAKES[key] = _take_of(rows if slid_from_s is None else _slid(rows, slid_from_s))
     take = _REVIEW_TAKES[key]
     verdicts = {n.id: "correct" for n in score.notes}
     for event in reversed(assess(score, take, level=level).events):
@@ -647,19 +679,19 @@ def evaluate(systems, datasets, part: str, limit: int | None = None) -> dict:
             if voiced_frames:
                 summary["rpa"] = round(rpa / voiced_frames, 3)
             if per_clip and "marks" in per_clip[0]:
-                for shift in ASSESS_SHIFTS + ((DROP,) if DROP in per_clip[0]["marks"] else ()):
+                for shift in ASSESS_SHIFTS + tuple(c for c in KEY_CASES if c in per_clip[0]["marks"]):
                     marks = [e["marks"][shift] for e in per_clip]
-                    summary[f"shift{shift:+d}" if shift != DROP else DROP] = {
+                    summary[f"shift{shift:+d}" if shift not in KEY_CASES else shift] = {
                         "correct": round(float(np.mean([m["correct"] for m in marks])), 3),
                         "wrong_pitch": round(float(np.mean([m["wrong_pitch"] for m in marks])), 3),
                         "intonation": round(float(np.mean([m["intonation"] for m in marks])), 3),
-                        "held_key_right": round(float(np.mean([m["held_key"] == (-1 if shift == DROP else shift)
+                        "held_key_right": round(float(np.mean([m["held_key"] == (-1 if shift in KEY_CASES else shift)
                                                                for m in marks])), 3),
                         "key_changes": round(float(np.mean([m["key_changes"] for m in marks])), 3)}
             if per_clip and "live_marks" in per_clip[0]:
-                for shift in ASSESS_SHIFTS + ((DROP,) if DROP in per_clip[0]["live_marks"] else ()):
+                for shift in ASSESS_SHIFTS + tuple(c for c in KEY_CASES if c in per_clip[0]["live_marks"]):
                     marks = [e["live_marks"][shift] for e in per_clip]
-                    summary[f"live_shift{shift:+d}" if shift != DROP else f"live_{DROP}"] = {
+                    summary[f"live_shift{shift:+d}" if shift not in KEY_CASES else f"live_{shift}"] = {
                         way: round(float(np.mean([m[way] for m in marks])), 3) for way in marks[0]}
             if system == "live" and per_clip and "agreement_with_review" in per_clip[0]:
                 summary["agreement_with_review"] = round(float(np.mean([e["agreement_with_review"] for e in per_clip])), 3)
