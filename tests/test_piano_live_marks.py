@@ -196,3 +196,39 @@ def test_the_whole_spectrum_hears_the_strikes_the_summed_partials_lost(monkeypat
     assert whole["hits_0.1"] >= 1.5 * trees["hits_0.1"] and whole["hits_0.1"] >= 0.85 * whole["onsets"], results
     assert whole_bass >= 2.5 * trees_bass, results
     assert whole_changed <= 6, results
+
+
+def test_the_network_does_not_ring_a_wrong_notes_written_neighbour(monkeypatch):
+    """Dev deb_menu (never trained on), first 12 s, its own MIDI as the score but the A4 of the A minor chord at 5.04 s
+    written as G4: the student plays A where G is written. The network hears the G's band rise at the A's strike (the
+    A's partials and hammer) and calls it struck at P 0.53, the A at 1.00: the G was rung there. With the
+    written-neighbour rule (``NEIGHBOUR_MARGIN``) it is not rung at that strike, and the notes played as written are
+    rung as before. (Measured: the G is still rung 0.35 s later, at P 0.65 a hop before the next chord, E2 and E4,
+    with no candidate near it: what the rule cannot see.)"""
+    import librosa
+
+    import tutor.listen.piano_live as piano_live
+    from tests.bench.bench_live_marks import live_run
+    from tests.bench.bench_piano import excerpt, reference, score_of
+
+    shared("real-audio", "maps-dev")
+    piece = "MAPS_MUS-deb_menu_ENSTDkCl"
+    audio, rate = excerpt(piece, 12.0)
+    rows = reference(piece, 12.0).copy()
+    (changed,) = np.flatnonzero((np.abs(rows[:, 0] - 5.045) < 0.01) & (rows[:, 2] == 69))
+    rows[changed, 2] = 67
+    with tempfile.TemporaryDirectory() as folder:
+        score = score_of(rows, Path(folder))
+    (written,) = [n.id for n in score.notes if n.pitch == 67 and abs(n.onset_s - rows[changed, 0]) < 0.02]
+    audio16 = librosa.resample(audio, orig_sr=rate, target_sr=piano_live.SAMPLE_RATE)
+    monkeypatch.setattr(piano_live, "SPECTRUM", True)
+    ringed, at_strike = {}, {}
+    for margin in (2.0, 0.0):  # 2.0: no P passes it, the rule is off
+        monkeypatch.setattr(piano_live, "NEIGHBOUR_MARGIN", margin)
+        marks = live_run(audio16, score)[1]
+        ringed[margin] = {note_id for note_id, told in marks.items() if any(e.type == "correct" for _, e in told)}
+        at_strike[margin] = [e.time for _, e in marks.get(written, [])
+                             if e.type == "correct" and abs(e.time - rows[changed, 0]) < 0.1]
+    assert at_strike[2.0] and not at_strike[0.0], at_strike
+    others = ringed[2.0] - {written}
+    assert len(ringed[0.0] & others) >= len(others) - 2, (len(others), len(ringed[0.0] & others))

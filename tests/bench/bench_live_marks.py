@@ -27,7 +27,9 @@ peer that reads the follower's expectation anew within a strike; ``TUTOR_BENCH_L
 hand-made strike tests instead of the learned strike model; ``TUTOR_BENCH_LIVE_SPECTRUM=1``: the peer with the
 model that hears the whole spectrum instead of the 47-feature strike trees (``=0``: the trees, as shipped); ``TUTOR_BENCH_LIVE_SPECTRUM_WEIGHTS=PATH``:
 another model of that kind; ``TUTOR_BENCH_LIVE_STRIKE_P`` /
-``..._FREE_STRIKE_P``: its thresholds).
+``..._FREE_STRIKE_P``: its thresholds; ``TUTOR_BENCH_LIVE_NEIGHBOUR_MARGIN=M|off``, ``..._NEIGHBOUR_S=S``: the
+network's written-neighbour rule; ``TUTOR_BENCH_LIVE_TRUTH=1``: the follower fed the truth's strikes, a perfect
+detector).
 """
 
 from __future__ import annotations
@@ -61,6 +63,13 @@ SPECTRUM = os.environ.get("TUTOR_BENCH_LIVE_SPECTRUM")
 # another model of that kind (a weights file made by ``train_piano_strikes --spectrum ... --out PATH``)
 SPECTRUM_WEIGHTS = os.environ.get("TUTOR_BENCH_LIVE_SPECTRUM_WEIGHTS")
 FREE_STRIKE_P = os.environ.get("TUTOR_BENCH_LIVE_FREE_STRIKE_P")
+# the network's written-neighbour rule (``tutor.listen.piano_live.NEIGHBOUR_MARGIN``, ``NEIGHBOUR_S``): a margin
+# of "off" turns it off (a margin no P can pass)
+NEIGHBOUR_MARGIN = os.environ.get("TUTOR_BENCH_LIVE_NEIGHBOUR_MARGIN")
+NEIGHBOUR_S = os.environ.get("TUTOR_BENCH_LIVE_NEIGHBOUR_S")
+# a perfect detector: the follower fed the recording's own strikes (``truth_run``), each 50 ms after it, the expected
+# pitches as onsets and the others heard score-free: what the follower rings with nothing lost or invented in the sound
+TRUTH = os.environ.get("TUTOR_BENCH_LIVE_TRUTH", "0") != "0"
 # the live thread's cost: each hop's ``PianoOnsets.push`` timed on a 60 s take (the first dev piece long enough),
 # driven by the follower, with the 47-feature trees and with the model that hears the whole spectrum
 HOP_TIMES = os.environ.get("TUTOR_BENCH_LIVE_HOP_TIMES", "0") != "0"
@@ -132,6 +141,42 @@ def live_run(audio16: np.ndarray, score) -> tuple[list, dict]:
             polled = now_s
             take(follower.poll(time_s=now_s), now_s)
     take(follower.finish(), len(audio16) / SAMPLE_RATE)
+    return onsets, marks
+
+
+def truth_run(ref: np.ndarray, score, heard_after_s: float = 0.05) -> tuple[list, dict]:
+    """As ``live_run``, but the detector is the truth: every strike of ``ref`` heard ``heard_after_s`` after it, given
+    to the follower as an onset when its pitch is expected (``follower_expectation``), else heard score-free."""
+    from tutor.listen.piano_live import HOP, SAMPLE_RATE, follower_expectation
+    from tutor.practice.follower import ScoreFollower
+
+    follower = ScoreFollower(score, mode="play-along", level="advanced")
+    onsets: list[tuple[float, int]] = []
+    marks: dict[str, list] = {}
+
+    def take(events, now_s):
+        for event in events:
+            if event.note_id is not None and event.type in ("correct", "wrong_pitch", "missed"):
+                marks.setdefault(event.note_id, []).append((now_s, event))
+
+    order = np.argsort(ref[:, 0], kind="stable")
+    end_s = float(ref[:, 1].max()) + 1.0 if len(ref) else 0.0
+    polled, i, hop_s = 0.0, 0, HOP / SAMPLE_RATE
+    for k in range(int(end_s / hop_s)):
+        now_s = k * hop_s
+        expected = follower_expectation(follower)
+        while i < len(order) and ref[order[i], 0] + heard_after_s <= now_s:
+            onset_s, pitch = float(ref[order[i], 0]), int(ref[order[i], 2])
+            i += 1
+            if pitch in expected:
+                onsets.append((onset_s, pitch))
+                take(follower.feed_onset(onset_s=onset_s, pitch=pitch, ring=lambda ev, now_s=now_s: take(ev, now_s)), now_s)
+            else:
+                take(follower.hear(onset_s=onset_s, pitch=pitch), now_s)
+        if now_s - polled >= POLL_EVERY_S:
+            polled = now_s
+            take(follower.poll(time_s=now_s), now_s)
+    take(follower.finish(), end_s)
     return onsets, marks
 
 
@@ -229,6 +274,10 @@ def main() -> None:
         piano_live.STRIKE_P = float(STRIKE_P)
     if FREE_STRIKE_P is not None:
         piano_live.FREE_STRIKE_P = float(FREE_STRIKE_P)
+    if NEIGHBOUR_MARGIN is not None:
+        piano_live.NEIGHBOUR_MARGIN = 2.0 if NEIGHBOUR_MARGIN == "off" else float(NEIGHBOUR_MARGIN)
+    if NEIGHBOUR_S is not None:
+        piano_live.NEIGHBOUR_S = float(NEIGHBOUR_S)
     if HOP_TIMES:
         hop_times()
         return
@@ -254,7 +303,7 @@ def main() -> None:
             by_id = {n.id: n for n in score.notes}
             changed_ids = {n.id for n in score.notes for i in changed_rows
                            if abs(n.onset_s - score_rows[i, 0]) < 0.02 and n.pitch == int(score_rows[i, 2])}
-            onsets, marks = live_run(audio16, score)
+            onsets, marks = truth_run(ref, score) if TRUTH else live_run(audio16, score)
             counts, latencies = ring_scores(marks, review_verdicts(score, performance), ref, by_id, changed_ids)
             if key == "as_played":
                 for k, v in onset_scores(onsets, ref).items():
@@ -333,7 +382,7 @@ def segments(count: int) -> None:
                     score = score_of(score_rows, Path(folder))
                 changed_ids = {n.id for n in score.notes for i in changed_rows
                                if abs(n.onset_s - score_rows[i, 0]) < 0.02 and n.pitch == int(score_rows[i, 2])}
-                onsets, marks = live_run(audio16, score)
+                onsets, marks = truth_run(ref, score) if TRUTH else live_run(audio16, score)
                 counts, latencies = ring_scores(marks, {}, ref, {n.id: n for n in score.notes}, changed_ids)
                 total = totals.setdefault(key, {})
                 for k2, v in {**counts, **onset_scores(onsets, ref)}.items():
@@ -402,6 +451,8 @@ def hop_times(seconds: float = 60.0) -> None:
 
 
 def _peer_suffix() -> str:
+    if TRUTH:
+        return "_truth"
     suffix = "" if STRIKE_S is None else f"_strike{STRIKE_S}"
     if not LEARNED:
         return suffix + "_rules"
@@ -409,7 +460,8 @@ def _peer_suffix() -> str:
         suffix += "_trees47" if SPECTRUM == "0" else "_spectrum"
     if SPECTRUM_WEIGHTS:
         suffix += "_" + Path(SPECTRUM_WEIGHTS).stem
-    return suffix + "".join(f"_{key}{value}" for key, value in (("p", STRIKE_P), ("freep", FREE_STRIKE_P))
+    return suffix + "".join(f"_{key}{value}" for key, value in (("p", STRIKE_P), ("freep", FREE_STRIKE_P),
+                                                                ("nbm", NEIGHBOUR_MARGIN), ("nbs", NEIGHBOUR_S))
                             if value is not None)
 
 
