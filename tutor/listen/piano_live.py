@@ -10,7 +10,8 @@ partials summed and of the pitches around it, trained on real piano sound and re
 itself was struck, not a neighbour whose partials or hammer thump raised its band (``LEARNED``, ``STRIKE_P``).
 A small network that hears the whole spectrum around the pitch and its partials (the spectrum on a quarter-semitone
 grid, ``fine_bins``, both windows) judges instead with ``SPECTRUM`` on (off: it rang more wrong notes on held-out
-recordings). Without the model's weights
+recordings, with or without its rule that an expected pitch is not rung when a neighbour the score does not expect
+was judged likelier, ``NEIGHBOUR_*``). Without the model's weights
 (or with ``LEARNED`` off) hand-made tests decide: the energy jumps ``RISE_DB`` over its recent minimum, is within
 ``FLOOR_DB`` of the loudest expected pitch, peaks ``PEAK_DB`` over the pitches a semitone either side, and is
 still up one hop later (``CONFIRM``). Metronome clicks are broadband and short: a strike heard where the app
@@ -18,7 +19,7 @@ played one is confirmed once the click has died away. Through one strike (``STRI
 stay those expected when it began, so the follower does not run ahead on a chord's own partials.
 On the live benchmark (tests/bench/bench_live_marks.py: the detector driven by the follower) numbers and history
 are in docs/benchmarks.md ("Live strikes learned", "Live strikes: where they are lost", "Live strikes heard from
-the whole spectrum").
+the whole spectrum", "The written neighbour of a wrong note").
 Listening only for what the follower expects traps a follower that has lost its place, so the other pitches of
 the piece's range are listened for too (at ``FREE_STRIKE_P``; the rules: the stricter ``FREE_*`` tests), and what is
 heard there goes to ``ScoreFollower.hear`` (never rung): evidence from which the follower finds where the student is (issue 20,
