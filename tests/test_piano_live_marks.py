@@ -14,10 +14,38 @@ from tests.conftest import shared
 PIECE = "MAPS_MUS-mz_311_1_ENSTDkCl"  # dev split (even index)
 
 
+def _scn15_6_passage():
+    """Dev scn15_6 (Träumerei in the reverberant room, never trained on), first 30 s: (its 16 kHz audio, the reference
+    rows, the score as played, the score with 10% of its notes a tone off, the ids of those notes in it)."""
+    import librosa
+
+    from tests.bench.bench_live_marks import changed_note_ids, wrong_score_rows
+    from tests.bench.bench_piano import excerpt, reference, score_of
+    from tutor.listen.piano_live import SAMPLE_RATE
+
+    shared("real-audio", "maps-dev")
+    piece = "MAPS_MUS-scn15_6_ENSTDkAm"
+    audio, rate = excerpt(piece, 30.0)
+    ref = reference(piece, 30.0)
+    rows, changed = wrong_score_rows(ref, np.random.default_rng(20), 0.1)
+    with tempfile.TemporaryDirectory() as folder:
+        score = score_of(ref, Path(folder))
+    with tempfile.TemporaryDirectory() as folder:
+        wrong = score_of(rows, Path(folder))
+    audio16 = librosa.resample(audio, orig_sr=rate, target_sr=SAMPLE_RATE)
+    return audio16, ref, score, wrong, changed_note_ids(wrong, rows, changed)
+
+
 def test_a_score_note_changed_by_a_tone_is_rarely_ringed():
     import librosa
 
-    from tests.bench.bench_live_marks import live_run, onset_scores, wrong_score_rows
+    from tests.bench.bench_live_marks import (
+        changed_note_ids,
+        live_run,
+        onset_scores,
+        ringed_ids,
+        wrong_score_rows,
+    )
     from tests.bench.bench_piano import excerpt, reference, score_of
     from tutor.listen.piano_live import SAMPLE_RATE
 
@@ -28,11 +56,10 @@ def test_a_score_note_changed_by_a_tone_is_rarely_ringed():
     rows, changed = wrong_score_rows(ref, np.random.default_rng(20), 0.1)
     with tempfile.TemporaryDirectory() as folder:
         score = score_of(rows, Path(folder))
-    changed_ids = {n.id for n in score.notes for i in changed
-                   if abs(n.onset_s - rows[i, 0]) < 0.02 and n.pitch == int(rows[i, 2])}
+    changed_ids = changed_note_ids(score, rows, changed)
     assert len(changed_ids) >= 25
     onsets, marks = live_run(audio16, score)
-    ringed = {note_id for note_id, told in marks.items() if any(e.type == "correct" for _, e in told)}
+    ringed = ringed_ids(marks)
     # before the pitch-peak test 30 of 34 changed notes were ringed (the detector fired at every expected pitch)
     assert len(ringed & changed_ids) <= 0.5 * len(changed_ids), (len(ringed & changed_ids), len(changed_ids))
     # the notes as written (the other 90%) are still ringed often
@@ -85,30 +112,16 @@ def test_learned_strikes_ring_where_the_student_is(monkeypatch):
     room's tail as strikes, and the follower runs away from the student; the learned strikes ring far fewer notes
     where they were not played. Measured: rules 41 of 188 rings in place, learned 104 of 132; a wrong-notes score
     (10% of the notes a tone off): changed notes ringed 10 -> 3 of 33."""
-    import librosa
-
     import tutor.listen.piano_live as piano_live
-    from tests.bench.bench_live_marks import live_run, wrong_score_rows
-    from tests.bench.bench_piano import excerpt, reference, score_of
+    from tests.bench.bench_live_marks import live_run, ringed_ids
 
-    shared("real-audio", "maps-dev")
-    piece = "MAPS_MUS-scn15_6_ENSTDkAm"
-    audio, rate = excerpt(piece, 30.0)
-    ref = reference(piece, 30.0)
-    audio16 = librosa.resample(audio, orig_sr=rate, target_sr=piano_live.SAMPLE_RATE)
-    rows, changed = wrong_score_rows(ref, np.random.default_rng(20), 0.1)
-    with tempfile.TemporaryDirectory() as folder:
-        score = score_of(ref, Path(folder))
-    with tempfile.TemporaryDirectory() as folder:
-        wrong = score_of(rows, Path(folder))
-    changed_ids = {n.id for n in wrong.notes for i in changed
-                   if abs(n.onset_s - rows[i, 0]) < 0.02 and n.pitch == int(rows[i, 2])}
+    audio16, _ref, score, wrong, changed_ids = _scn15_6_passage()
     results = {}
     for learned in (False, True):
         monkeypatch.setattr(piano_live, "LEARNED", learned)
         in_place, rings = _rings_in_place(live_run(audio16, score)[1], score)
         marks = live_run(audio16, wrong)[1]
-        ringed = {note_id for note_id, told in marks.items() if any(e.type == "correct" for _, e in told)}
+        ringed = ringed_ids(marks)
         results[learned] = (in_place, rings, len(ringed & changed_ids))
     (rules_in, _, rules_changed), (in_place, rings, changed_ringed) = results[False], results[True]
     assert rings >= 100 and in_place >= 0.7 * rings, results
@@ -164,25 +177,11 @@ def test_the_whole_spectrum_hears_the_strikes_the_summed_partials_lost(monkeypat
     band's rise is mostly a higher note's partials); the network on the candidate's patch of the spectrum hears each
     partial. Measured: strikes heard 119 -> 222 of 368 (P 0.78 -> 0.90), below C3 17 -> 61 of 143; on a wrong-notes
     score (10% of the notes a tone off) changed notes ringed 3 -> 4 of 33 (the rules: 10)."""
-    import librosa
-
     import tutor.listen.piano_live as piano_live
     from tests.bench.bench_live_losses import matched
-    from tests.bench.bench_live_marks import live_run, onset_scores, wrong_score_rows
-    from tests.bench.bench_piano import excerpt, reference, score_of
+    from tests.bench.bench_live_marks import live_run, onset_scores, ringed_ids
 
-    shared("real-audio", "maps-dev")
-    piece = "MAPS_MUS-scn15_6_ENSTDkAm"
-    audio, rate = excerpt(piece, 30.0)
-    ref = reference(piece, 30.0)
-    audio16 = librosa.resample(audio, orig_sr=rate, target_sr=piano_live.SAMPLE_RATE)
-    rows, changed = wrong_score_rows(ref, np.random.default_rng(20), 0.1)
-    with tempfile.TemporaryDirectory() as folder:
-        score = score_of(ref, Path(folder))
-    with tempfile.TemporaryDirectory() as folder:
-        wrong = score_of(rows, Path(folder))
-    changed_ids = {n.id for n in wrong.notes for i in changed
-                   if abs(n.onset_s - rows[i, 0]) < 0.02 and n.pitch == int(rows[i, 2])}
+    audio16, ref, score, wrong, changed_ids = _scn15_6_passage()
     bass = ref[:, 2] < 48
     results = {}
     for spectrum in (False, True):
@@ -190,7 +189,7 @@ def test_the_whole_spectrum_hears_the_strikes_the_summed_partials_lost(monkeypat
         onsets, _ = live_run(audio16, score)
         heard, _ = matched(onsets, ref)
         marks = live_run(audio16, wrong)[1]
-        ringed = {note_id for note_id, told in marks.items() if any(e.type == "correct" for _, e in told)}
+        ringed = ringed_ids(marks)
         results[spectrum] = (onset_scores(onsets, ref), int(heard[bass].sum()), len(ringed & changed_ids))
     (trees, trees_bass, _), (whole, whole_bass, whole_changed) = results[False], results[True]
     assert whole["hits_0.1"] >= 1.5 * trees["hits_0.1"] and whole["hits_0.1"] >= 0.85 * whole["onsets"], results
@@ -208,7 +207,7 @@ def test_the_network_does_not_ring_a_wrong_notes_written_neighbour(monkeypatch):
     import librosa
 
     import tutor.listen.piano_live as piano_live
-    from tests.bench.bench_live_marks import live_run
+    from tests.bench.bench_live_marks import live_run, ringed_ids
     from tests.bench.bench_piano import excerpt, reference, score_of
 
     shared("real-audio", "maps-dev")
@@ -226,7 +225,7 @@ def test_the_network_does_not_ring_a_wrong_notes_written_neighbour(monkeypatch):
     for margin in (2.0, 0.0):  # 2.0: no P passes it, the rule is off
         monkeypatch.setattr(piano_live, "NEIGHBOUR_MARGIN", margin)
         marks = live_run(audio16, score)[1]
-        ringed[margin] = {note_id for note_id, told in marks.items() if any(e.type == "correct" for _, e in told)}
+        ringed[margin] = ringed_ids(marks)
         at_strike[margin] = [e.time for _, e in marks.get(written, [])
                              if e.type == "correct" and abs(e.time - rows[changed, 0]) < 0.1]
     assert at_strike[2.0] and not at_strike[0.0], at_strike

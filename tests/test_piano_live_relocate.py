@@ -71,7 +71,13 @@ def test_on_a_real_recording_the_detector_hears_more_strikes_once_the_follower_f
     import librosa
 
     import tutor.listen.piano_live as piano_live
-    from tests.bench.bench_live_marks import live_run, onset_scores, wrong_score_rows
+    from tests.bench.bench_live_marks import (
+        changed_note_ids,
+        live_run,
+        onset_scores,
+        ringed_ids,
+        wrong_score_rows,
+    )
     from tests.bench.bench_piano import excerpt, reference, score_of
 
     shared("real-audio", "maps-dev")
@@ -81,14 +87,12 @@ def test_on_a_real_recording_the_detector_hears_more_strikes_once_the_follower_f
     rows, changed = wrong_score_rows(ref, np.random.default_rng(20), 0.1)
     with tempfile.TemporaryDirectory() as folder:
         played, altered = score_of(ref, Path(folder)), score_of(rows, Path(folder))
-    changed_ids = {n.id for n in altered.notes for i in changed
-                   if abs(n.onset_s - rows[i, 0]) < 0.02 and n.pitch == int(rows[i, 2])}
+    changed_ids = changed_note_ids(altered, rows, changed)
 
     def run() -> tuple[dict, int]:
         counts = onset_scores(live_run(audio16, played)[0], ref)
         marks = live_run(audio16, altered)[1]
-        ringed = {note_id for note_id, told in marks.items() if any(e.type == "correct" for _, e in told)}
-        return counts, len(ringed & changed_ids)
+        return counts, len(ringed_ids(marks) & changed_ids)
 
     monkeypatch.setattr(piano_live, "FREE_LISTEN", False)
     before, changed_before = run()

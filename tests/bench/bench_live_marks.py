@@ -117,19 +117,39 @@ def detector_hops(audio16: np.ndarray, follower):
         yield heard, moved, (detector.consumed + len(detector.buffer)) / SAMPLE_RATE
 
 
-def live_run(audio16: np.ndarray, score) -> tuple[list, dict]:
-    """(detector onsets, note_id -> [(told_s, event)], all events) of the detector + follower loop."""
-    from tutor.listen.piano_live import SAMPLE_RATE
+def marking_follower(score):
+    """(a play-along follower of ``score`` at the advanced level, note_id -> [(told_s, event)], ``take(events,
+    now_s)`` that records the events' marks there): what ``live_run`` and ``truth_run`` drive."""
     from tutor.practice.follower import ScoreFollower
 
     follower = ScoreFollower(score, mode="play-along", level="advanced")
-    onsets: list[tuple[float, int]] = []
     marks: dict[str, list] = {}
 
     def take(events, now_s):
         for event in events:
             if event.note_id is not None and event.type in ("correct", "wrong_pitch", "missed"):
                 marks.setdefault(event.note_id, []).append((now_s, event))
+
+    return follower, marks, take
+
+
+def changed_note_ids(score, rows: np.ndarray, changed) -> set[str]:
+    """The ids of ``score``'s notes made from the rows ``changed`` of ``rows`` (``wrong_score_rows``' changed notes)."""
+    return {n.id for n in score.notes for i in changed
+            if abs(n.onset_s - rows[i, 0]) < 0.02 and n.pitch == int(rows[i, 2])}
+
+
+def ringed_ids(marks: dict) -> set[str]:
+    """The score notes ``marks`` (``live_run``'s) rang ``correct`` at least once."""
+    return {note_id for note_id, told in marks.items() if any(e.type == "correct" for _, e in told)}
+
+
+def live_run(audio16: np.ndarray, score) -> tuple[list, dict]:
+    """(detector onsets, note_id -> [(told_s, event)], all events) of the detector + follower loop."""
+    from tutor.listen.piano_live import SAMPLE_RATE
+
+    follower, marks, take = marking_follower(score)
+    onsets: list[tuple[float, int]] = []
 
     polled = 0.0
     for heard, moved, now_s in detector_hops(audio16, follower):
@@ -148,16 +168,9 @@ def truth_run(ref: np.ndarray, score, heard_after_s: float = 0.05) -> tuple[list
     """As ``live_run``, but the detector is the truth: every strike of ``ref`` heard ``heard_after_s`` after it, given
     to the follower as an onset when its pitch is expected (``follower_expectation``), else heard score-free."""
     from tutor.listen.piano_live import HOP, SAMPLE_RATE, follower_expectation
-    from tutor.practice.follower import ScoreFollower
 
-    follower = ScoreFollower(score, mode="play-along", level="advanced")
+    follower, marks, take = marking_follower(score)
     onsets: list[tuple[float, int]] = []
-    marks: dict[str, list] = {}
-
-    def take(events, now_s):
-        for event in events:
-            if event.note_id is not None and event.type in ("correct", "wrong_pitch", "missed"):
-                marks.setdefault(event.note_id, []).append((now_s, event))
 
     order = np.argsort(ref[:, 0], kind="stable")
     end_s = float(ref[:, 1].max()) + 1.0 if len(ref) else 0.0
@@ -301,8 +314,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as folder:
                 score = score_of(score_rows, Path(folder))
             by_id = {n.id: n for n in score.notes}
-            changed_ids = {n.id for n in score.notes for i in changed_rows
-                           if abs(n.onset_s - score_rows[i, 0]) < 0.02 and n.pitch == int(score_rows[i, 2])}
+            changed_ids = changed_note_ids(score, score_rows, changed_rows)
             onsets, marks = truth_run(ref, score) if TRUTH else live_run(audio16, score)
             counts, latencies = ring_scores(marks, review_verdicts(score, performance), ref, by_id, changed_ids)
             if key == "as_played":
@@ -380,8 +392,7 @@ def segments(count: int) -> None:
             for key, score_rows, changed_rows in (("as_played", ref, []), ("wrong_notes", rows, changed)):
                 with tempfile.TemporaryDirectory() as folder:
                     score = score_of(score_rows, Path(folder))
-                changed_ids = {n.id for n in score.notes for i in changed_rows
-                               if abs(n.onset_s - score_rows[i, 0]) < 0.02 and n.pitch == int(score_rows[i, 2])}
+                changed_ids = changed_note_ids(score, score_rows, changed_rows)
                 onsets, marks = truth_run(ref, score) if TRUTH else live_run(audio16, score)
                 counts, latencies = ring_scores(marks, {}, ref, {n.id: n for n in score.notes}, changed_ids)
                 total = totals.setdefault(key, {})
