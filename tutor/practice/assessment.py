@@ -1483,6 +1483,15 @@ def _local_rate(q: np.ndarray, rates: np.ndarray, at: float) -> float:
     return float(np.median(rates))
 
 
+def meant_cents(pitch: int, cents: float | None, written: int) -> float | None:
+    """How far a single line's note (``pitch`` and its ``cents``) lies from the pitch ``written``, in cents, when that
+    is under MEANT_CENTS (the written note out of tune); None further off, or without cents (MIDI, a piano)."""
+    if cents is None:
+        return None
+    off_cents = 100.0 * (pitch - written) + cents
+    return off_cents if abs(off_cents) < MEANT_CENTS else None
+
+
 def _out_of_tune_not_wrong(alignment: Alignment, score_notes, played: tuple[PlayedNote, ...]
                            ) -> tuple[Alignment, tuple[PlayedNote, ...]]:
     """A sung or single-line note whose pitch (with its cents) lies within MEANT_CENTS of the written note it
@@ -1496,10 +1505,8 @@ def _out_of_tune_not_wrong(alignment: Alignment, score_notes, played: tuple[Play
         if pair.kind != "wrong_pitch" or pair.perf_index is None or pair.score_index is None:
             continue
         got, written = notes[pair.perf_index], score_notes[pair.score_index].pitch
-        if got.cents is None:
-            continue
-        off_cents = 100.0 * (got.pitch - written) + got.cents
-        if abs(off_cents) < MEANT_CENTS:
+        off_cents = meant_cents(got.pitch, got.cents, written)
+        if off_cents is not None:
             notes[pair.perf_index] = replace(got, pitch=written, cents=round(off_cents, 1))
             pairs[k] = replace(pair, kind="match")
     if notes == list(played):

@@ -44,12 +44,12 @@ from tutor.practice.alignment import (
 from tutor.practice.assessment import (
     HELD_MIN_S,
     LEVELS,
-    MEANT_CENTS,
     Event,
     _as_written,
     _Onset,
     _timing,
     beat_ql,
+    meant_cents,
     timing_message,
 )
 from tutor.score.form import unfold, written_id
@@ -671,21 +671,17 @@ class ScoreFollower:
             target = min(near, key=lambda i: abs(self.notes[i].pitch - note.pitch))
             self._played[chord].add(target)
             expected = self.notes[target]
-            off_cents = self._cents_off(note, expected.pitch)
-            if off_cents is not None and abs(off_cents) < MEANT_CENTS:  # the written note out of tune, as the review
-                return self._timed_correct(target, chord, note, arrived=arrived, cents=off_cents)  # hears it
+            # the written note out of tune, as the review hears it (its settled cents when ``retune`` gave them)
+            off_cents = meant_cents(note.pitch, self._settled_cents.get((note.onset_s, note.pitch), note.cents),
+                                    expected.pitch)
+            if off_cents is not None:
+                return self._timed_correct(target, chord, note, arrived=arrived, cents=off_cents)
             return [self._event("wrong_pitch", None, note, f"played {pitch_name(note.pitch)} instead of {pitch_name(expected.pitch)}",
                                 score_note=expected)]
         if self.mode == "play-along":  # told later: it may be a note of a chord beside this one, left unplayed
             self._loose.append((note, chord))
             return []
         return [self._extra(note, chord)]
-
-    def _cents_off(self, note: PlayedNote, written: int) -> float | None:
-        """How far a microphone's note (its settled cents when ``retune`` gave them) lies from the pitch ``written``,
-        in cents; None without cents (a MIDI note)."""
-        cents = self._settled_cents.get((note.onset_s, note.pitch), note.cents)
-        return None if cents is None else 100.0 * (note.pitch - written) + cents
 
     def _extra(self, note: PlayedNote, chord: int) -> Event:
         return self._event("extra", float(self.chord_onsets_ql[chord]), note, f"extra {pitch_name(note.pitch)}")
